@@ -1,0 +1,157 @@
+"""graphc: a symbolic graph compiler for deep learning with a PyTorch-style API.
+
+Tensor code is recorded lazily into a typed IR and compiled (NumPy on the CPU,
+Triton on CUDA) when a value is needed; ``graphc.compile`` traces whole
+functions, models and training steps once and replays them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from graphc import autograd
+from graphc.errors import GraphcError
+from graphc.frontend.constructors import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from graphc.frontend.functional import (
+    abs,
+    add,
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    bmm,
+    cat,
+    chunk,
+    clamp,
+    cos,
+    cumsum,
+    div,
+    dot,
+    eq,
+    erf,
+    exp,
+    flatten,
+    gather,
+    ge,
+    gt,
+    index_select,
+    le,
+    log,
+    log1p,
+    log_softmax,
+    logical_and,
+    logical_not,
+    logical_or,
+    logsumexp,
+    lt,
+    masked_fill,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mm,
+    mul,
+    ne,
+    neg,
+    outer,
+    permute,
+    pow,
+    reciprocal,
+    relu,
+    reshape,
+    rsqrt,
+    scatter_add,
+    sigmoid,
+    sign,
+    sin,
+    softmax,
+    split,
+    sqrt,
+    square,
+    squeeze,
+    stack,
+    std,
+    sub,
+    sum,
+    tanh,
+    transpose,
+    unbind,
+    unsqueeze,
+    var,
+    where,
+)
+from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int32, int64
+from graphc.ir.dtypes import bool_ as bool
+from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled
+from graphc.runtime.config import set_backend, use_backend
+from graphc.runtime.random import manual_seed
+from graphc.runtime.tensor import Tensor
+
+float = float32
+double = float64
+half = float16
+long = int64
+int = int32
+clip = clamp
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Ops recorded inside do not track gradients (usable as a decorator too, via ``no_grad()``)."""
+    with grad_mode(False):
+        yield
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    with grad_mode(True):
+        yield
+
+
+def compile(model: Any, backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False) -> Any:
+    """Compile a function of graphc tensors, a graphc ``nn.Module``, or a ``torch.nn.Module``."""
+    from graphc.runtime.compiled import CompiledFunction
+
+    if type(model).__module__.startswith("torch") or _is_torch_module(model):
+        raise GraphcError("graphc.compile(torch.nn.Module) is not available yet: the torch.export importer has not landed")
+    if not callable(model):
+        raise GraphcError(f"graphc.compile expects a function or a module, got {type(model).__name__}")
+    return CompiledFunction(model, backend=backend, fusion=fusion, dynamic=dynamic)
+
+
+def _is_torch_module(model: Any) -> bool:
+    return any(c.__module__.startswith("torch.nn") for c in type(model).__mro__)
+
+
+def is_tensor(obj: Any) -> bool:
+    return isinstance(obj, Tensor)
+
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,237 @@
+"""The NumPy code generator: a Program becomes one readable Python module.
+
+Each kernel becomes a function named after the ops it computes, with the IR line
+of every node as a comment above the NumPy call that computes it; ``run`` calls
+the kernels in order. Movement ops become NumPy views, so they cost no copy.
+Half-precision values are computed in float32 and stored in their own dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import sympy
+
+from graphc.codegen.kernel_ir import Kernel, Program
+from graphc.ir.dtypes import DType
+from graphc.ir.graph import Node
+from graphc.ir.printer import format_node, format_value, number_nodes
+from graphc.ir.types import Dim, free_symbols
+
+Lowering = Callable[[Node, list[str]], str]
+
+
+def np_dtype(dtype: DType) -> str:
+    return "rt.bfloat16()" if dtype.name == "bfloat16" else f"np.{dtype.name}"
+
+
+def py_dim(d: Dim) -> str:
+    return str(d) if isinstance(d, int) else sympy.pycode(d)
+
+
+def py_shape(shape: tuple) -> str:
+    inner = ", ".join(py_dim(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def py_literal(value: object) -> str:
+    """A Python expression for an attribute value (non-finite floats spelled so they parse)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    if isinstance(value, DType):
+        return np_dtype(value)
+    return format_value(value)
+
+
+def _half(node: Node) -> bool:
+    return node.dtype.name in ("float16", "bfloat16")
+
+
+def _call(function: str) -> Lowering:
+    return lambda node, args: f"{function}({', '.join(args)})"
+
+
+def _reduce(function: str) -> Lowering:
+    def lower(node: Node, args: list[str]) -> str:
+        axes, keepdim = node.attrs["axes"], node.attrs["keepdim"]
+        if not axes:
+            return args[0]
+        if function == "np.sum" and _half(node):
+            return f"np.sum({args[0]}, axis={axes}, keepdims={keepdim}, dtype=np.float32).astype({np_dtype(node.dtype)})"
+        return f"{function}({args[0]}, axis={axes}, keepdims={keepdim})"
+
+    return lower
+
+
+def _argmax(node: Node, args: list[str]) -> str:
+    (axis,) = node.attrs["axes"]
+    if node.inputs[0].type.ndim == 0:
+        return "np.array(0, dtype=np.int64)"
+    return f"np.argmax({args[0]}, axis={axis}, keepdims={node.attrs['keepdim']}).astype(np.int64)"
+
+
+def _constant(node: Node, args: list[str]) -> str:
+    return f"np.array({py_literal(node.attrs['value'])}, dtype={np_dtype(node.dtype)})"
+
+
+def _cast(node: Node, args: list[str]) -> str:
+    return f"{args[0]}.astype({np_dtype(node.dtype)})"
+
+
+def _rsqrt(node: Node, args: list[str]) -> str:
+    return f"np.reciprocal(np.sqrt({args[0]}))"
+
+
+def _matmul(node: Node, args: list[str]) -> str:
+    if _half(node):
+        return f"np.matmul({args[0]}.astype(np.float32), {args[1]}.astype(np.float32)).astype({np_dtype(node.dtype)})"
+    return f"np.matmul({args[0]}, {args[1]})"
+
+
+def _reshape(node: Node, args: list[str]) -> str:
+    return f"np.reshape({args[0]}, {py_shape(node.attrs['shape'])})"
+
+
+def _permute(node: Node, args: list[str]) -> str:
+    return f"np.transpose({args[0]}, {node.attrs['perm']})"
+
+
+def _expand(node: Node, args: list[str]) -> str:
+    return f"np.broadcast_to({args[0]}, {py_shape(node.attrs['shape'])})"
+
+
+def _slice(node: Node, args: list[str]) -> str:
+    parts = []
+    for start, stop, step in zip(node.attrs["starts"], node.attrs["stops"], node.attrs["steps"]):
+        parts.append(f"{py_dim(start)}:{py_dim(stop)}" + (f":{step}" if step != 1 else ""))
+    return f"{args[0]}[{', '.join(parts)}{',' if len(parts) == 1 else ''}]" if parts else args[0]
+
+
+def _pad(node: Node, args: list[str]) -> str:
+    a = node.attrs
+    return f"rt.pad({args[0]}, {a['low']}, {a['high']}, {a['interior']}, {py_literal(a['value'])})"
+
+
+def _concat(node: Node, args: list[str]) -> str:
+    return f"np.concatenate([{', '.join(args)}], axis={node.attrs['axis']})"
+
+
+def _with_attrs(function: str, names: tuple[str, ...]) -> Lowering:
+    def lower(node: Node, args: list[str]) -> str:
+        extra = ", ".join(py_literal(node.attrs[n]) for n in names)
+        return f"{function}({', '.join(args)}, {extra})"
+
+    return lower
+
+
+def _rand(node: Node, args: list[str]) -> str:
+    return f"rt.rand({args[0]}, {py_shape(node.attrs['shape'])}, {np_dtype(node.dtype)})"
+
+
+LOWERINGS: dict[str, Lowering] = {
+    "constant": _constant,
+    "cast": _cast,
+    "detach": lambda node, args: args[0],
+    "neg": _call("np.negative"),
+    "exp": _call("np.exp"),
+    "log": _call("np.log"),
+    "sqrt": _call("np.sqrt"),
+    "rsqrt": _rsqrt,
+    "sin": _call("np.sin"),
+    "cos": _call("np.cos"),
+    "tanh": _call("np.tanh"),
+    "erf": _call("special.erf"),
+    "abs": _call("np.abs"),
+    "sign": _call("np.sign"),
+    "reciprocal": _call("np.reciprocal"),
+    "sigmoid": _call("special.expit"),
+    "log1p": _call("np.log1p"),
+    "logical_not": _call("np.logical_not"),
+    "add": _call("np.add"),
+    "sub": _call("np.subtract"),
+    "mul": _call("np.multiply"),
+    "div": _call("np.divide"),
+    "pow": _call("np.power"),
+    "maximum": _call("np.maximum"),
+    "minimum": _call("np.minimum"),
+    "eq": _call("np.equal"),
+    "ne": _call("np.not_equal"),
+    "lt": _call("np.less"),
+    "le": _call("np.less_equal"),
+    "gt": _call("np.greater"),
+    "ge": _call("np.greater_equal"),
+    "and": _call("np.logical_and"),
+    "or": _call("np.logical_or"),
+    "where": _call("np.where"),
+    "sum": _reduce("np.sum"),
+    "max": _reduce("np.max"),
+    "min": _reduce("np.min"),
+    "argmax": _argmax,
+    "reshape": _reshape,
+    "permute": _permute,
+    "expand": _expand,
+    "slice": _slice,
+    "pad": _pad,
+    "concat": _concat,
+    "gather": _with_attrs("rt.gather", ("axis",)),
+    "scatter_add": _with_attrs("rt.scatter_add", ("axis",)),
+    "index_select": lambda node, args: f"np.take({args[0]}, {args[1]}, axis={node.attrs['axis']})",
+    "matmul": _matmul,
+    "unfold": _with_attrs("rt.unfold", ("kernel_size", "dilation", "padding", "stride", "pad_value")),
+    "fold": _with_attrs("rt.fold", ("output_size", "kernel_size", "dilation", "padding", "stride")),
+    "rand": _rand,
+}
+
+# Ops whose NumPy result keeps the operand's dtype only if told to: cast back where needed.
+_KEEPS_DTYPE = {
+    *("constant", "cast", "detach", "reshape", "permute", "expand", "slice", "pad", "concat"),
+    *("gather", "index_select", "argmax", "matmul", "sum", "rand"),
+}
+
+
+def _symbols_of(nodes: list[Node]) -> list[str]:
+    names: set[str] = set()
+    for node in nodes:
+        names |= {str(s) for s in free_symbols(node.shape)}
+    return sorted(names)
+
+
+def emit_kernel(kernel: Kernel, names: dict[int, str]) -> str:
+    var = {key: "v" + value[1:] for key, value in names.items()}
+    params = [var[id(n)] for n in kernel.inputs] + _symbols_of(kernel.nodes)
+    lines = [f"def {kernel.name}({', '.join(params)}):"]
+    for node in kernel.nodes:
+        lines.append(f"    # {format_node(node, names)}")
+        expression = LOWERINGS[node.op](node, [var[id(i)] for i in node.inputs])
+        if node.op not in _KEEPS_DTYPE and (node.dtype.name in ("float16", "bfloat16") or node.dtype.is_integer):
+            expression = f"np.asarray({expression}).astype({np_dtype(node.dtype)}, copy=False)"
+        lines.append(f"    {var[id(node)]} = {expression}")
+    outputs = ", ".join(var[id(n)] for n in kernel.outputs)
+    lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
+    return "\n".join(lines)
+
+
+def emit_program(program: Program) -> str:
+    graph = program.graph
+    names = number_nodes(graph.nodes)
+    var = {key: "v" + value[1:] for key, value in names.items()}
+    header = [
+        '"""Generated by graphc (NumPy backend): one function per kernel, then run()."""',
+        "import numpy as np",
+        "from scipy import special",
+        "",
+        "from graphc.codegen import numpy_support as rt",
+        "",
+    ]
+    kernels = [emit_kernel(k, names) + "\n" for k in program.kernels]
+    symbols = sorted({str(s) for n in graph.inputs for s in free_symbols(n.shape)})
+    body = [f"def run(inputs{''.join(', ' + s for s in symbols)}):"]
+    if graph.inputs:
+        body.append(f"    {', '.join(var[id(n)] for n in graph.inputs)}{',' if len(graph.inputs) == 1 else ''} = inputs")
+    for kernel in program.kernels:
+        args = [var[id(n)] for n in kernel.inputs] + _symbols_of(kernel.nodes)
+        outs = ", ".join(var[id(n)] for n in kernel.outputs)
+        body.append(f"    {outs}{',' if len(kernel.outputs) == 1 else ''} = {kernel.name}({', '.join(args)})")
+    body.append(f"    return [{', '.join('rt.materialize(' + var[id(n)] + ')' for n in graph.outputs)}]")
+    return "\n".join(header) + "\n\n" + "\n\n".join(kernels) + "\n\n" + "\n".join(body) + "\n"

@@ -1,0 +1,83 @@
+"""Helpers that generated NumPy programs call for ops NumPy has no single function for."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def bfloat16() -> np.dtype:
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def materialize(value: np.ndarray) -> np.ndarray:
+    """A program's outputs are plain writable arrays, never read-only broadcast views."""
+    value = np.asarray(value)
+    if value.flags.writeable and value.flags.c_contiguous:
+        return value
+    return np.array(value, order="C")
+
+
+def pad(x: np.ndarray, low: tuple, high: tuple, interior: tuple, value: float) -> np.ndarray:
+    shape = tuple(lo + (d + (d - 1) * mid if d else 0) + hi for d, lo, hi, mid in zip(x.shape, low, high, interior))
+    out = np.full(shape, value, dtype=x.dtype)
+    window = tuple(slice(lo, lo + (d - 1) * (mid + 1) + 1, mid + 1) for d, lo, mid in zip(x.shape, low, interior))
+    out[window] = x
+    return out
+
+
+def _windows(shape: tuple, kernel: tuple, dilation: tuple, padding: tuple, stride: tuple) -> tuple[int, int]:
+    rows = (shape[0] + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    cols = (shape[1] + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
+    return rows, cols
+
+
+def unfold(x: np.ndarray, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple, pad_value: float) -> np.ndarray:
+    """im2col through a strided view of the padded input: [N, C, H, W] -> [N, C*kh*kw, L]."""
+    n, c, h, w = x.shape
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    view = sliding_window_view(x, span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+    rows, cols = view.shape[2], view.shape[3]
+    return view.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, rows * cols)
+
+
+def fold(cols: np.ndarray, output_size: tuple, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple) -> np.ndarray:
+    """col2im: add every column back into its window; the adjoint of ``unfold``."""
+    n, ckk, _ = cols.shape
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
+    c = ckk // (kh * kw)
+    rows, columns = _windows(output_size, kernel_size, dilation, padding, stride)
+    blocks = cols.reshape(n, c, kh, kw, rows, columns)
+    out = np.zeros((n, c, output_size[0] + 2 * ph, output_size[1] + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            top, left = i * dh, j * dw
+            out[:, :, top : top + sh * (rows - 1) + 1 : sh, left : left + sw * (columns - 1) + 1 : sw] += blocks[:, :, i, j]
+    return out[:, :, ph : ph + output_size[0], pw : pw + output_size[1]]
+
+
+def _full_index(index: np.ndarray, axis: int) -> tuple:
+    grid = list(np.indices(index.shape, sparse=True))
+    grid[axis] = index
+    return tuple(grid)
+
+
+def gather(x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+    return x[_full_index(index, axis)]
+
+
+def scatter_add(x: np.ndarray, index: np.ndarray, src: np.ndarray, axis: int) -> np.ndarray:
+    out = np.array(x, copy=True)
+    np.add.at(out, _full_index(index, axis), src)
+    return out
+
+
+def rand(seed: np.ndarray, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    generator = np.random.Generator(np.random.Philox(key=int(seed)))
+    compute = np.float64 if dtype == np.float64 else np.float32
+    return generator.random(shape, dtype=compute).astype(dtype, copy=False)

@@ -1,0 +1,7 @@
+"""Errors graphc raises at the user's line, before anything runs."""
+
+from __future__ import annotations
+
+
+class GraphcError(RuntimeError):
+    """A bad program: wrong shapes, dtypes or arguments, reported where the user wrote it."""

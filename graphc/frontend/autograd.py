@@ -1,0 +1,91 @@
+"""``Tensor.backward`` and ``graphc.autograd.grad`` on top of the autodiff pass.
+
+The gradients are lazy tensors like any other: ``backward()`` records the
+backward graph and accumulates it into ``.grad``; nothing runs until a value is
+read or an optimizer steps, so forward, backward and update realize together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from graphc.errors import GraphcError
+from graphc.frontend import tracing
+from graphc.ir import build as b
+from graphc.ir.grad_mode import grad_mode
+from graphc.ir.graph import Node, toposort
+from graphc.passes.autodiff import vjp
+from graphc.runtime.tensor import Tensor
+
+
+def _is_leaf(node: Node) -> bool:
+    return node.requires_grad and (not node.inputs or node.op == "detach")
+
+
+def _seed_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor | None] | None) -> tuple[list[Node], list[Node]]:
+    nodes, grads = [], []
+    for i, out in enumerate(outputs):
+        node = tracing.read(out)
+        if not node.requires_grad:
+            raise GraphcError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        given = None if grad_outputs is None else grad_outputs[i]
+        if given is None:
+            if node.type.numel != 1:
+                raise GraphcError(f"grad can be implicitly created only for scalar outputs (got shape {list(node.shape)})")
+            grads.append(b.full_like(node, 1.0))
+        else:
+            grads.append(b.cast(tracing.read(given), node.dtype))
+        nodes.append(node)
+    return nodes, grads
+
+
+def backward(
+    tensors: Sequence[Tensor],
+    grad_tensors: Sequence[Tensor | None] | None = None,
+    create_graph: bool = False,
+    inputs: Sequence[Tensor] | None = None,
+) -> None:
+    outputs, seeds = _seed_grads(tensors, grad_tensors)
+    if inputs is not None:
+        leaves = [tracing.read(t) for t in inputs]
+        owners = list(inputs)
+    else:
+        leaves = [n for n in toposort(outputs) if _is_leaf(n)]
+        owners = [tracing.leaf_owner(n) for n in leaves]
+    with grad_mode(create_graph):
+        grads = vjp(outputs, seeds, leaves)
+        for owner, grad in zip(owners, grads):
+            if owner is None or grad is None:
+                continue
+            previous = owner.grad
+            total = grad if previous is None else b.add(tracing.read(previous), grad)
+            if previous is not None and not create_graph:
+                tracing.assign(previous, total)
+            else:
+                owner.grad = Tensor._from_node(total)
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool | None = None,
+) -> tuple[Tensor | None, ...]:
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    nodes, seeds = _seed_grads(outs, grad_outputs)
+    with grad_mode(create_graph):
+        grads = vjp(nodes, seeds, [tracing.read(t) for t in ins])
+    result: list[Tensor | None] = []
+    for g in grads:
+        if g is None:
+            if not allow_unused:
+                raise GraphcError("one of the differentiated tensors appears to not have been used in the graph (pass allow_unused=True)")
+            result.append(None)
+        else:
+            result.append(Tensor._from_node(g))
+    return tuple(result)

@@ -1,0 +1,157 @@
+"""Creating tensors: from data, filled, random, ranges; dtypes inferred as torch infers them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.ir import dtypes
+from graphc.runtime import random
+from graphc.runtime.tensor import Tensor
+
+
+def _infer_dtype(data: Any) -> dtypes.DType:
+    """torch.tensor's rule for Python data: any float gives float32, else any int int64, else bool."""
+    flat = np.asarray(data, dtype=object).ravel()
+    if any(isinstance(v, (float, np.floating)) for v in flat):
+        return dtypes.float32
+    if any(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in flat):
+        return dtypes.int64
+    if len(flat) == 0:
+        return dtypes.float32
+    return dtypes.bool_
+
+
+def as_array(data: Any, dtype: Any = None, default_float: bool = False) -> np.ndarray:
+    if isinstance(data, Tensor):
+        array = data.numpy()
+    elif type(data).__module__.startswith("torch"):
+        array = data.detach().cpu().numpy() if data.dtype.__repr__() != "torch.bfloat16" else data.detach().cpu().float().numpy().astype(dtypes.bfloat16.numpy)
+    elif isinstance(data, np.ndarray):
+        array = data
+    else:
+        inferred = dtypes.float32 if default_float else _infer_dtype(data)
+        array = np.asarray(data, dtype=inferred.numpy if dtype is None else None)
+    if dtype is not None:
+        array = array.astype(dtypes.to_dtype(dtype).numpy)
+    elif array.dtype.name not in dtypes.BY_NAME and array.dtype.name != "bfloat16":
+        array = array.astype(np.float32 if array.dtype.kind == "f" else np.int64)
+    return np.array(array, order="C", copy=True)
+
+
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    array = as_array(data, dtype)
+    result = Tensor(array, requires_grad=requires_grad) if device in (None, "cpu") else Tensor(array).to(device).requires_grad_(requires_grad)
+    return result
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    return data if isinstance(data, Tensor) and dtype is None else tensor(data, dtype, device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    return Tensor(np.ascontiguousarray(array))
+
+
+def _shape(size: Sequence[Any]) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for d in size:
+        if not isinstance(d, (int, np.integer)) or d < 0:
+            raise GraphcError(f"sizes must be non-negative ints, got {tuple(size)}")
+    return tuple(int(d) for d in size)
+
+
+def _filled(shape: tuple[int, ...], value: Any, dtype: Any, requires_grad: bool, device: Any = None) -> Tensor:
+    d = dtypes.to_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(value)
+    return tensor(np.full(shape, value, dtype=d.numpy), device=device, requires_grad=requires_grad)
+
+
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(_shape(size), 0, dtype or dtypes.float32, requires_grad, device)
+
+
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(_shape(size), 1, dtype or dtypes.float32, requires_grad, device)
+
+
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full(size: Sequence[int], fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(_shape((size,)), fill_value, dtype, requires_grad, device)
+
+
+def _like(x: Tensor, dtype: Any) -> tuple[tuple, Any]:
+    return tuple(x.shape), dtype or x.dtype
+
+
+def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    shape, d = _like(input, dtype)
+    return _filled(shape, 0, d, requires_grad, input.device)
+
+
+def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    shape, d = _like(input, dtype)
+    return _filled(shape, 1, d, requires_grad, input.device)
+
+
+def empty_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return zeros_like(input, dtype, requires_grad)
+
+
+def full_like(input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    shape, d = _like(input, dtype)
+    return _filled(shape, fill_value, d, requires_grad, input.device)
+
+
+def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, generator: Any = None) -> Tensor:
+    d = dtypes.to_dtype(dtype or dtypes.float32)
+    values = (generator or random.generator()).random(_shape(size))
+    return tensor(values.astype(d.numpy), device=device, requires_grad=requires_grad)
+
+
+def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, generator: Any = None) -> Tensor:
+    d = dtypes.to_dtype(dtype or dtypes.float32)
+    values = (generator or random.generator()).standard_normal(_shape(size))
+    return tensor(values.astype(d.numpy), device=device, requires_grad=requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype: Any = None, device: Any = None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    values = random.generator().integers(low, high, size=tuple(size))
+    return tensor(values.astype(dtypes.to_dtype(dtype or dtypes.int64).numpy), device=device)
+
+
+def randperm(n: int, dtype: Any = None, device: Any = None) -> Tensor:
+    return tensor(random.generator().permutation(n).astype(dtypes.to_dtype(dtype or dtypes.int64).numpy), device=device)
+
+
+def rand_like(input: Tensor, dtype: Any = None) -> Tensor:
+    return rand(*input.shape, dtype=dtype or input.dtype, device=input.device)
+
+
+def randn_like(input: Tensor, dtype: Any = None) -> Tensor:
+    return randn(*input.shape, dtype=dtype or input.dtype, device=input.device)
+
+
+def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        dtype = dtypes.float32 if any(isinstance(v, float) for v in (start, end, step)) else dtypes.int64
+    d = dtypes.to_dtype(dtype)
+    return tensor(np.arange(start, end, step).astype(d.numpy), device=device, requires_grad=requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
+    return tensor(np.linspace(start, end, steps).astype(dtypes.to_dtype(dtype or dtypes.float32).numpy), device=device)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return tensor(np.eye(n, m).astype(dtypes.to_dtype(dtype or dtypes.float32).numpy), device=device, requires_grad=requires_grad)

@@ -1,0 +1,729 @@
+"""The tensor operations of graphc, with PyTorch's names, arguments and dtype rules.
+
+Every function here records nodes (through ``graphc.ir.build``) and returns lazy
+``Tensor``s; nothing computes until a value is needed. Composite operations
+(softmax, var, gelu, ...) are written in terms of the primitives, so autodiff,
+fusion and the code generators never see them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.frontend import tracing
+from graphc.ir import build as b
+from graphc.ir import dtypes
+from graphc.ir.dtypes import DType
+from graphc.ir.graph import Node
+from graphc.ir.registry import emit, op_error
+from graphc.ir.types import Dim, dims_equal, format_shape, normalize_dim
+from graphc.runtime.tensor import Tensor
+
+Scalar = bool | int | float
+TensorLike = Tensor | Scalar
+
+
+def wrap(node: Node) -> Tensor:
+    return Tensor._from_node(node)
+
+
+def unwrap(x: TensorLike) -> Node | Scalar:
+    """A Tensor's node (noting the read for graphc.compile), or a Python number as it is."""
+    if isinstance(x, Tensor):
+        return tracing.read(x)
+    if isinstance(x, (bool, int, float)):
+        return x
+    if isinstance(x, (np.generic,)):
+        return x.item()
+    raise GraphcError(f"expected a graphc.Tensor or a Python number, got {type(x).__name__}")
+
+
+def node_of(x: TensorLike) -> Node:
+    value = unwrap(x)
+    if isinstance(value, Node):
+        return value
+    return b.constant(value, dtypes.scalar_dtype(value))
+
+
+# ------------------------------------------------------------------ elementwise
+
+
+def _binary(op: str, a: TensorLike, other: TensorLike) -> Tensor:
+    return wrap(b.binary(op, unwrap(a), unwrap(other)))
+
+
+def add(input: TensorLike, other: TensorLike, alpha: Scalar = 1) -> Tensor:
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _binary("add", input, other)
+
+
+def sub(input: TensorLike, other: TensorLike, alpha: Scalar = 1) -> Tensor:
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _binary("sub", input, other)
+
+
+def mul(input: TensorLike, other: TensorLike) -> Tensor:
+    return _binary("mul", input, other)
+
+
+def div(input: TensorLike, other: TensorLike) -> Tensor:
+    return _binary("div", input, other)
+
+
+def pow(input: TensorLike, exponent: TensorLike) -> Tensor:
+    return _binary("pow", input, exponent)
+
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:
+    return _binary("maximum", input, other)
+
+
+def minimum(input: Tensor, other: Tensor) -> Tensor:
+    return _binary("minimum", input, other)
+
+
+def _compare(op: str, a: TensorLike, other: TensorLike) -> Tensor:
+    return wrap(b.compare(op, unwrap(a), unwrap(other)))
+
+
+def eq(input: TensorLike, other: TensorLike) -> Tensor:
+    return _compare("eq", input, other)
+
+
+def ne(input: TensorLike, other: TensorLike) -> Tensor:
+    return _compare("ne", input, other)
+
+
+def lt(input: TensorLike, other: TensorLike) -> Tensor:
+    return _compare("lt", input, other)
+
+
+def le(input: TensorLike, other: TensorLike) -> Tensor:
+    return _compare("le", input, other)
+
+
+def gt(input: TensorLike, other: TensorLike) -> Tensor:
+    return _compare("gt", input, other)
+
+
+def ge(input: TensorLike, other: TensorLike) -> Tensor:
+    return _compare("ge", input, other)
+
+
+def _bool_operands(op: str, a: TensorLike, other: TensorLike) -> tuple[Node, Node]:
+    x, y = node_of(a), node_of(other)
+    if x.dtype != dtypes.bool_ or y.dtype != dtypes.bool_:
+        raise op_error(op, [x.type, y.type], {}, "graphc supports &, | and ^ on bool tensors only")
+    return x, y
+
+
+def logical_and(input: TensorLike, other: TensorLike) -> Tensor:
+    x, y = _bool_operands("and", input, other)
+    return wrap(b.binary("and", x, y))
+
+
+def logical_or(input: TensorLike, other: TensorLike) -> Tensor:
+    x, y = _bool_operands("or", input, other)
+    return wrap(b.binary("or", x, y))
+
+
+def logical_not(input: Tensor) -> Tensor:
+    return wrap(b.unary("logical_not", node_of(input)))
+
+
+def logical_xor(input: TensorLike, other: TensorLike) -> Tensor:
+    x, y = _bool_operands("xor", input, other)
+    return wrap(b.compare("ne", x, y))
+
+
+def _unary(op: str, x: Tensor) -> Tensor:
+    return wrap(b.unary(op, node_of(x)))
+
+
+def neg(input: Tensor) -> Tensor:
+    return _unary("neg", input)
+
+
+def exp(input: Tensor) -> Tensor:
+    return _unary("exp", input)
+
+
+def log(input: Tensor) -> Tensor:
+    return _unary("log", input)
+
+
+def log1p(input: Tensor) -> Tensor:
+    return _unary("log1p", input)
+
+
+def log2(input: Tensor) -> Tensor:
+    return mul(log(input), 1 / math.log(2))
+
+
+def sqrt(input: Tensor) -> Tensor:
+    return _unary("sqrt", input)
+
+
+def rsqrt(input: Tensor) -> Tensor:
+    return _unary("rsqrt", input)
+
+
+def sin(input: Tensor) -> Tensor:
+    return _unary("sin", input)
+
+
+def cos(input: Tensor) -> Tensor:
+    return _unary("cos", input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    return _unary("tanh", input)
+
+
+def erf(input: Tensor) -> Tensor:
+    return _unary("erf", input)
+
+
+def abs(input: Tensor) -> Tensor:
+    return _unary("abs", input)
+
+
+def sign(input: Tensor) -> Tensor:
+    x = node_of(input)
+    if x.dtype == dtypes.bool_:
+        return wrap(x)
+    return _unary("sign", input)
+
+
+def reciprocal(input: Tensor) -> Tensor:
+    return _unary("reciprocal", input)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return _unary("sigmoid", input)
+
+
+def square(input: Tensor) -> Tensor:
+    return mul(input, input)
+
+
+def relu(input: Tensor) -> Tensor:
+    """where(x > 0, x, 0): the gradient at 0 is 0, as torch's relu."""
+    x = node_of(input)
+    return wrap(b.where(b.compare("gt", x, 0), x, 0))
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    x = node_of(input)
+    if approximate == "tanh":
+        inner = b.mul(b.add(x, b.mul(b.mul(b.mul(x, x), x), 0.044715)), math.sqrt(2 / math.pi))
+        return wrap(b.mul(b.mul(x, 0.5), b.add(b.unary("tanh", inner), 1.0)))
+    if approximate != "none":
+        raise GraphcError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return wrap(b.mul(b.mul(x, 0.5), b.add(b.unary("erf", b.mul(x, 1 / math.sqrt(2))), 1.0)))
+
+
+def silu(input: Tensor) -> Tensor:
+    return mul(input, sigmoid(input))
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    x = node_of(input)
+    scaled = b.mul(x, beta)
+    soft = b.div(b.unary("log1p", b.unary("exp", b.binary("minimum", scaled, b.full_like(scaled, threshold)))), beta)
+    return wrap(b.where(b.compare("gt", scaled, threshold), x, soft))
+
+
+def clamp(input: Tensor, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
+    """Gradient passes where min <= x <= max, as torch's clamp."""
+    if min is None and max is None:
+        raise GraphcError("clamp: at least one of min and max must be given")
+    x = node_of(input)
+    if min is not None:
+        low = unwrap(min)
+        x = b.where(b.compare("lt", x, low), low, x)
+    if max is not None:
+        high = unwrap(max)
+        x = b.where(b.compare("gt", x, high), high, x)
+    return wrap(x)
+
+
+def where(condition: Tensor, input: TensorLike, other: TensorLike) -> Tensor:
+    return wrap(b.where(unwrap(condition), unwrap(input), unwrap(other)))
+
+
+def masked_fill(input: Tensor, mask: Tensor, value: TensorLike) -> Tensor:
+    x = node_of(input)
+    fill = unwrap(value)
+    fill_node = b.cast(fill, x.dtype) if isinstance(fill, Node) else b.constant(fill, x.dtype)
+    return wrap(b.where(node_of(mask), fill_node, x))
+
+
+def lerp(input: Tensor, end: Tensor, weight: TensorLike) -> Tensor:
+    return add(input, mul(sub(end, input), weight))
+
+
+# ------------------------------------------------------------------ reductions
+
+
+def _axes(x: Node, dim: int | Sequence[int] | None) -> tuple[int, ...]:
+    return b.normalize_axes(x, dim)
+
+
+def sum(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, dtype: DType | None = None) -> Tensor:
+    x = node_of(input)
+    if dtype is not None:
+        x = b.cast(x, dtypes.to_dtype(dtype))
+    return wrap(b.reduce("sum", x, dim, keepdim))
+
+
+def mean(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, dtype: DType | None = None) -> Tensor:
+    x = node_of(input)
+    if dtype is not None:
+        x = b.cast(x, dtypes.to_dtype(dtype))
+    if not x.dtype.is_floating_point:
+        raise op_error("mean", [x.type], {"dim": dim}, f"mean needs a floating-point input, got {x.dtype.name}")
+    axes = _axes(x, dim)
+    count = _count(x, axes)
+    return wrap(b.div(b.reduce("sum", x, axes, keepdim), count))
+
+
+def _count(x: Node, axes: tuple[int, ...]) -> Node | float:
+    total: Dim = 1
+    for a in axes:
+        total = total * x.shape[a]
+    total = normalize_dim(total)
+    if isinstance(total, int):
+        return float(total)
+    return wrap_size(total, x.dtype)
+
+
+def wrap_size(size: Dim, dtype: DType) -> Node:
+    """A symbolic size as a 0-d tensor (for means over a dynamic batch)."""
+    return emit("cast", b.reduce("sum", b.full((size,), 1, dtypes.int64), None, False), dtype=dtype)
+
+
+def var(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: int | None = None) -> Tensor:
+    x = node_of(input)
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    axes = _axes(x, dim)
+    centered = b.sub(x, b.div(b.reduce("sum", x, axes, True), _count(x, axes)))
+    squares = b.reduce("sum", b.mul(centered, centered), axes, keepdim)
+    count = _count(x, axes)
+    denominator = count - correction if isinstance(count, float) else b.sub(count, correction)
+    return wrap(b.div(squares, denominator))
+
+
+def std(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: int | None = None) -> Tensor:
+    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+
+
+def amax(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    return wrap(b.reduce("max", node_of(input), dim, keepdim))
+
+
+def amin(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    return wrap(b.reduce("min", node_of(input), dim, keepdim))
+
+
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    x = node_of(input)
+    if dim is None:
+        x = b.reshape(x, (x.type.numel,))
+        dim, keepdim = 0, False
+    return wrap(b.reduce("argmax", x, dim, keepdim))
+
+
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    x = node_of(input)
+    flipped = b.neg(x) if x.dtype != dtypes.bool_ else b.unary("logical_not", x)
+    return argmax(wrap(flipped), dim, keepdim)
+
+
+def _values_at(x: Node, index: Node, dim: int, keepdim: bool) -> Node:
+    """x's values at ``index`` along dim: the gradient goes to that one element, as torch's max(dim)."""
+    kept = index if keepdim else b.reshape(index, _keep_shape(x, dim))
+    values = emit("gather", x, kept, axis=dim)
+    return values if keepdim else b.reshape(values, index.shape)
+
+
+def _keep_shape(x: Node, dim: int) -> tuple:
+    return tuple(1 if i == dim else d for i, d in enumerate(x.shape))
+
+
+def max(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False) -> Any:
+    """max() of all elements, max(dim) -> (values, indices), or max(other) elementwise."""
+    if isinstance(dim, Tensor):
+        return maximum(input, dim)
+    if dim is None:
+        return amax(input)
+    x = node_of(input)
+    (axis,) = _axes(x, dim)
+    indices = b.reduce("argmax", x, axis, keepdim)
+    return MinMax(wrap(_values_at(x, indices, axis, keepdim)), wrap(indices))
+
+
+def min(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False) -> Any:
+    if isinstance(dim, Tensor):
+        return minimum(input, dim)
+    if dim is None:
+        return amin(input)
+    x = node_of(input)
+    (axis,) = _axes(x, dim)
+    indices = node_of(argmin(input, axis, keepdim))
+    return MinMax(wrap(_values_at(x, indices, axis, keepdim)), indices=wrap(indices))
+
+
+class MinMax(tuple):
+    """(values, indices), readable by name as torch.return_types.max."""
+
+    def __new__(cls, values: Tensor, indices: Tensor) -> MinMax:
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self) -> Tensor:
+        return self[0]
+
+    @property
+    def indices(self) -> Tensor:
+        return self[1]
+
+
+def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
+    x = node_of(input)
+    axes = _axes(x, dim)
+    peak = emit("detach", b.reduce("max", x, axes, True))
+    peak = b.where(b.compare("eq", b.unary("abs", peak), math.inf), 0.0, peak)
+    shifted = b.unary("exp", b.sub(x, b.expand(peak, x.shape)))
+    total = b.add(b.unary("log", b.reduce("sum", shifted, axes, True)), peak)
+    return wrap(total if keepdim else b.reshape(total, b.reduce("sum", x, axes, False).shape))
+
+
+def softmax(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
+    x = node_of(input)
+    if dtype is not None:
+        x = b.cast(x, dtypes.to_dtype(dtype))
+    axes = _axes(x, dim)
+    peak = emit("detach", b.reduce("max", x, axes, True))
+    e = b.unary("exp", b.sub(x, b.expand(peak, x.shape)))
+    return wrap(b.div(e, b.expand(b.reduce("sum", e, axes, True), x.shape)))
+
+
+def log_softmax(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
+    x = node_of(input)
+    if dtype is not None:
+        x = b.cast(x, dtypes.to_dtype(dtype))
+    return sub(wrap(x), logsumexp(wrap(x), dim, keepdim=True))
+
+
+def all(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    x = b.cast(node_of(input), dtypes.bool_)
+    return eq(wrap(b.reduce("sum", b.unary("logical_not", x), dim, keepdim)), 0)
+
+
+def any(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    x = b.cast(node_of(input), dtypes.bool_)
+    return gt(wrap(b.reduce("sum", x, dim, keepdim)), 0)
+
+
+def cumsum(input: Tensor, dim: int) -> Tensor:
+    """A cumulative sum as a masked matmul with a triangle of ones (exact for small sizes)."""
+    x = node_of(input)
+    (axis,) = _axes(x, dim)
+    n = x.shape[axis]
+    if not isinstance(n, int):
+        raise op_error("cumsum", [x.type], {"dim": dim}, "cumsum needs a static size along dim")
+    triangle = b.cast(Tensor._constant(np.triu(np.ones((n, n), dtype=bool)))._node, x.dtype)
+    moved = b.permute(x, [i for i in range(x.type.ndim) if i != axis] + [axis])
+    summed = b.matmul(moved, triangle)
+    back = list(range(x.type.ndim - 1))
+    back.insert(axis, x.type.ndim - 1)
+    return wrap(b.permute(summed, back))
+
+
+# ------------------------------------------------------------------ linear algebra
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    return wrap(b.matmul(node_of(input), node_of(other)))
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    x, y = node_of(input), node_of(mat2)
+    if x.type.ndim != 2 or y.type.ndim != 2:
+        raise op_error("mm", [x.type, y.type], {}, "mm expects two 2-d tensors")
+    return wrap(b.matmul(x, y))
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    x, y = node_of(input), node_of(mat2)
+    if x.type.ndim != 3 or y.type.ndim != 3:
+        raise op_error("bmm", [x.type, y.type], {}, "bmm expects two 3-d tensors")
+    if not dims_equal(x.shape[0], y.shape[0]):
+        raise op_error("bmm", [x.type, y.type], {}, f"batch sizes differ: {x.shape[0]} vs {y.shape[0]}")
+    return wrap(b.matmul(x, y))
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    return matmul(input, other)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    return mul(unsqueeze(input, 1), unsqueeze(vec2, 0))
+
+
+# ------------------------------------------------------------------ shapes
+
+
+def _dim(x: Node, dim: int, extra: int = 0) -> int:
+    ndim = x.type.ndim + extra
+    limit = builtins.max(ndim, 1)
+    if not -limit <= dim < limit:
+        raise op_error("dim", [x.type], {"dim": dim}, f"dimension {dim} is out of range for a {x.type.ndim}-d tensor")
+    return dim % limit
+
+
+def _sizes(args: tuple) -> tuple:
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def reshape(input: Tensor, *shape: Any) -> Tensor:
+    x = node_of(input)
+    wanted = list(_sizes(shape))
+    if wanted.count(-1) > 1:
+        raise op_error("reshape", [x.type], {"shape": tuple(wanted)}, "only one dimension can be inferred")
+    if -1 in wanted:
+        known: Dim = 1
+        for d in wanted:
+            if not (isinstance(d, int) and d == -1):
+                known = known * d
+        total = x.type.numel
+        if isinstance(known, int) and isinstance(total, int) and (known == 0 or total % known):
+            raise op_error("reshape", [x.type], {"shape": tuple(wanted)}, f"shape {format_shape(tuple(wanted))} is invalid for input of size {total}")
+        wanted[wanted.index(-1)] = normalize_dim(total // known if isinstance(total, int) and isinstance(known, int) else total / known)
+    return wrap(b.reshape(x, wanted))
+
+
+view = reshape
+
+
+def permute(input: Tensor, *dims: int) -> Tensor:
+    x = node_of(input)
+    perm = [_dim(x, d) for d in _sizes(dims)]
+    return wrap(emit("permute", x, perm=tuple(perm)) if perm != list(range(x.type.ndim)) else x)
+
+
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    x = node_of(input)
+    perm = list(range(x.type.ndim))
+    a, c = _dim(x, dim0), _dim(x, dim1)
+    perm[a], perm[c] = perm[c], perm[a]
+    return wrap(b.permute(x, perm))
+
+
+def t(input: Tensor) -> Tensor:
+    x = node_of(input)
+    if x.type.ndim > 2:
+        raise op_error("t", [x.type], {}, "t() expects a tensor with <= 2 dimensions")
+    return wrap(x) if x.type.ndim < 2 else transpose(input, 0, 1)
+
+
+def squeeze(input: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
+    x = node_of(input)
+    if dim is None:
+        dims = {i for i, d in enumerate(x.shape) if isinstance(d, int) and d == 1}
+    else:
+        dims = {_dim(x, d) for d in ((dim,) if isinstance(dim, int) else dim)}
+        dims = {d for d in dims if isinstance(x.shape[d], int) and x.shape[d] == 1}
+    return wrap(b.reshape(x, [d for i, d in enumerate(x.shape) if i not in dims]))
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    x = node_of(input)
+    axis = _dim(x, dim, extra=1)
+    shape = list(x.shape)
+    shape.insert(axis, 1)
+    return wrap(b.reshape(x, shape))
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    x = node_of(input)
+    if x.type.ndim == 0:
+        return wrap(b.reshape(x, (1,)))
+    start, end = _dim(x, start_dim), _dim(x, end_dim)
+    merged: Dim = 1
+    for d in x.shape[start : end + 1]:
+        merged = merged * d
+    return wrap(b.reshape(x, (*x.shape[:start], normalize_dim(merged), *x.shape[end + 1 :])))
+
+
+def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    x = node_of(input)
+    axis = _dim(x, dim)
+    return reshape(input, (*x.shape[:axis], *sizes, *x.shape[axis + 1 :]))
+
+
+def expand(input: Tensor, *sizes: Any) -> Tensor:
+    x = node_of(input)
+    wanted = list(_sizes(sizes))
+    offset = len(wanted) - x.type.ndim
+    for i in range(x.type.ndim):
+        if isinstance(wanted[offset + i], int) and wanted[offset + i] == -1:
+            wanted[offset + i] = x.shape[i]
+    return wrap(b.broadcast_to(x, wanted))
+
+
+def broadcast_to(input: Tensor, shape: Sequence[Any]) -> Tensor:
+    return expand(input, tuple(shape))
+
+
+def repeat(input: Tensor, *sizes: int) -> Tensor:
+    x = node_of(input)
+    reps = _sizes(sizes)
+    x = b.reshape(x, (1,) * (len(reps) - x.type.ndim) + tuple(x.shape))
+    tiled = b.expand(b.reshape(x, [v for d in x.shape for v in (1, d)]), [v for r, d in zip(reps, x.shape) for v in (r, d)])
+    return wrap(b.reshape(tiled, [r * d for r, d in zip(reps, x.shape)]))
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    nodes = [node_of(t) for t in tensors]
+    if not nodes:
+        raise GraphcError("cat: expected a non-empty list of tensors")
+    nodes = [n for n in nodes if not (n.type.ndim == 1 and n.shape[0] == 0)] or nodes[:1]
+    dtype = b.result_dtype(*nodes)
+    nodes = [b.cast(n, dtype) for n in nodes]
+    axis = _dim(nodes[0], dim)
+    return wrap(nodes[0] if len(nodes) == 1 else emit("concat", *nodes, axis=axis))
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    if not tensors:
+        raise GraphcError("stack: expected a non-empty list of tensors")
+    first = node_of(tensors[0])
+    axis = _dim(first, dim, extra=1)
+    return cat([unsqueeze(t, axis) for t in tensors], axis)
+
+
+def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    x = node_of(input)
+    axis = _dim(x, dim)
+    return wrap(_slice_axis(x, axis, start, start + length))
+
+
+def _slice_axis(x: Node, axis: int, start: Dim, stop: Dim, step: int = 1) -> Node:
+    starts = tuple(start if i == axis else 0 for i in range(x.type.ndim))
+    stops = tuple(stop if i == axis else d for i, d in enumerate(x.shape))
+    steps = tuple(step if i == axis else 1 for i in range(x.type.ndim))
+    if starts == (0,) * x.type.ndim and all(dims_equal(s, d) for s, d in zip(stops, x.shape)) and step == 1:
+        return x
+    return emit("slice", x, starts=starts, stops=stops, steps=steps)
+
+
+def split(input: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    x = node_of(input)
+    axis = _dim(x, dim)
+    size = x.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        if not isinstance(size, int):
+            raise op_error("split", [x.type], {"dim": dim}, "split needs a static size along dim")
+        step = split_size_or_sections
+        sections = [builtins.min(step, size - s) for s in range(0, size, step)] or [0]
+    else:
+        sections = list(split_size_or_sections)
+    out, offset = [], 0
+    for length in sections:
+        out.append(wrap(_slice_axis(x, axis, offset, offset + length)))
+        offset += length
+    return tuple(out)
+
+
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    x = node_of(input)
+    size = x.shape[_dim(x, dim)]
+    return split(input, -(-size // chunks), dim)
+
+
+def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    return tuple(squeeze(part, dim) for part in split(input, 1, dim))
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """torch.nn.functional.pad (constant mode): pairs from the last dimension backwards."""
+    if mode != "constant":
+        raise GraphcError(f"pad: only mode='constant' is supported, got {mode!r}")
+    x = node_of(input)
+    low, high = [0] * x.type.ndim, [0] * x.type.ndim
+    for i in range(len(pad) // 2):
+        low[x.type.ndim - 1 - i], high[x.type.ndim - 1 - i] = pad[2 * i], pad[2 * i + 1]
+    crop = [(max_(0, -lo), max_(0, -hi)) for lo, hi in zip(low, high)]
+    if builtins.any(c != (0, 0) for c in crop):
+        x = emit("slice", x, starts=tuple(c[0] for c in crop), stops=tuple(d - c[1] for d, c in zip(x.shape, crop)), steps=(1,) * x.type.ndim)
+    low, high = [max_(0, v) for v in low], [max_(0, v) for v in high]
+    return wrap(emit("pad", x, low=tuple(low), high=tuple(high), interior=(0,) * x.type.ndim, value=float(value)))
+
+
+max_ = builtins.max
+
+
+# ------------------------------------------------------------------ indexing
+
+
+def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    x, idx = node_of(input), node_of(index)
+    axis = _dim(x, dim)
+    if idx.type.ndim != x.type.ndim:
+        raise op_error("gather", [x.type, idx.type], {"dim": dim}, "index must have as many dimensions as input")
+    if not builtins.all(dims_equal(p, q) for i, (p, q) in enumerate(zip(x.shape, idx.shape)) if i != axis):
+        stops = tuple(x.shape[i] if i == axis else idx.shape[i] for i in range(x.type.ndim))
+        x = emit("slice", x, starts=(0,) * x.type.ndim, stops=stops, steps=(1,) * x.type.ndim)
+    return wrap(emit("gather", x, idx, axis=axis))
+
+
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    x, idx, s = node_of(input), node_of(index), node_of(src)
+    return wrap(emit("scatter_add", x, idx, s, axis=_dim(x, dim)))
+
+
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    x, idx = node_of(input), node_of(index)
+    if idx.type.ndim == 0:
+        idx = b.reshape(idx, (1,))
+    return wrap(emit("index_select", x, idx, axis=_dim(x, dim)))
+
+
+def one_hot(tensor: Tensor, num_classes: int) -> Tensor:
+    idx = node_of(tensor)
+    classes = Tensor._constant(np.arange(num_classes, dtype=np.int64))
+    return wrap(b.cast(b.compare("eq", b.reshape(idx, (*idx.shape, 1)), node_of(classes)), dtypes.int64))
+
+
+def getitem(input: Tensor, key: Any) -> Tensor:
+    from graphc.frontend.indexing import index
+
+    return index(input, key)
+
+
+def clone(input: Tensor) -> Tensor:
+    return wrap(node_of(input))
+
+
+def detach(input: Tensor) -> Tensor:
+    x = node_of(input)
+    if x.data is not None and not x.requires_grad:
+        return wrap(x)
+    return wrap(emit("detach", x))
+
+
+def cast(input: Tensor, dtype: DType) -> Tensor:
+    return wrap(b.cast(node_of(input), dtype))

@@ -1,0 +1,183 @@
+"""Python indexing on tensors: ints, slices, None, Ellipsis, and integer tensors.
+
+Basic indexing becomes ``slice`` and ``reshape`` nodes; integer tensors
+(advanced indexing) become an ``index_select`` over the indexed axes, flattened
+when several advanced indices stand side by side, with the result axes placed
+as NumPy and PyTorch place them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.ir import build as b
+from graphc.ir import dtypes
+from graphc.ir.graph import Node
+from graphc.ir.registry import emit, op_error
+from graphc.ir.types import Dim, broadcast_shapes, dims_equal
+
+
+def _is_index_tensor(item: Any) -> bool:
+    from graphc.runtime.tensor import Tensor
+
+    return isinstance(item, (Tensor, list, np.ndarray))
+
+
+def _as_index_node(item: Any) -> Node:
+    from graphc.frontend.functional import node_of
+    from graphc.runtime.tensor import Tensor
+
+    if not isinstance(item, Tensor):
+        item = Tensor._constant(np.asarray(item))
+    node = node_of(item)
+    if node.dtype == dtypes.bool_:
+        raise GraphcError("indexing with a bool mask gives a data-dependent shape, which graphc does not support; use graphc.where")
+    if not node.dtype.is_integer:
+        raise GraphcError(f"tensors used as indices must be integer tensors, got {node.dtype.name}")
+    return node
+
+
+def _expand_key(x: Node, key: Any) -> list[Any]:
+    items = list(key) if isinstance(key, tuple) else [key]
+    consuming = sum(1 for k in items if k is not None and k is not Ellipsis)
+    if consuming > x.type.ndim:
+        raise op_error("index", [x.type], {}, f"too many indices for a tensor of dimension {x.type.ndim}")
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items[at : at + 1] = [slice(None)] * (x.type.ndim - consuming)
+    else:
+        items += [slice(None)] * (x.type.ndim - consuming)
+    return items
+
+
+def _clamp_slice(s: slice, size: Dim) -> tuple[Dim, Dim, int]:
+    step = 1 if s.step is None else s.step
+    if step <= 0:
+        raise GraphcError("slice steps must be positive (negative steps are not supported, as in torch)")
+    if isinstance(size, int):
+        start, stop, _ = s.indices(size)
+        return start, max(start, stop), step
+    if s.start is None and s.stop is None:
+        return 0, size, step
+    start = 0 if s.start is None else (size + s.start if s.start < 0 else s.start)
+    stop = size if s.stop is None else (size + s.stop if s.stop < 0 else s.stop)
+    return start, stop, step
+
+
+def index(tensor: Any, key: Any) -> Any:
+    from graphc.frontend.functional import node_of, wrap
+
+    x = node_of(tensor)
+    items = _expand_key(x, key)
+    starts, stops, steps, shape_after = [], [], [], []
+    advanced: list[tuple[int, Node]] = []  # (axis in the sliced tensor, index)
+    axis = 0
+    for item in items:
+        if item is None:
+            shape_after.append(("new", None))
+            continue
+        size = x.shape[axis]
+        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            i = int(item)
+            if isinstance(size, int) and not -size <= i < size:
+                raise op_error("index", [x.type], {}, f"index {i} is out of bounds for dimension {axis} with size {size}")
+            i = i % size if isinstance(size, int) else (size + i if i < 0 else i)
+            starts.append(i), stops.append(i + 1), steps.append(1)
+            shape_after.append(("drop", axis))
+        elif isinstance(item, slice):
+            start, stop, step = _clamp_slice(item, size)
+            starts.append(start), stops.append(stop), steps.append(step)
+            shape_after.append(("keep", axis))
+        elif _is_index_tensor(item):
+            starts.append(0), stops.append(size), steps.append(1)
+            advanced.append((axis, _as_index_node(item)))
+            shape_after.append(("advanced", axis))
+        else:
+            raise GraphcError(f"graphc cannot index with {type(item).__name__}")
+        axis += 1
+    if any(s != 0 for s in starts) or any(not dims_equal(z, d) for z, d in zip(stops, x.shape)) or any(s != 1 for s in steps):
+        x = emit("slice", x, starts=tuple(starts), stops=tuple(stops), steps=tuple(steps))
+    if advanced:
+        return wrap(_advanced(x, advanced, shape_after))
+    shape = []
+    for kind, at in shape_after:
+        if kind == "new":
+            shape.append(1)
+        elif kind == "keep":
+            shape.append(x.shape[at])
+    return wrap(b.reshape(x, shape))
+
+
+def _advanced(x: Node, advanced: list[tuple[int, Node]], shape_after: list) -> Node:
+    axes = [a for a, _ in advanced]
+    if axes != list(range(axes[0], axes[0] + len(axes))):
+        raise GraphcError("graphc supports several index tensors only on adjacent dimensions")
+    index_shape: tuple = ()
+    for _, idx in advanced:
+        index_shape = broadcast_shapes(index_shape, idx.shape)
+    first, count = axes[0], len(axes)
+    # Flatten the indexed axes into one, and the indices into one linear index.
+    linear = None
+    for a, idx in advanced:
+        idx = b.cast(b.broadcast_to(idx, index_shape), dtypes.int64)
+        size = x.shape[a]
+        idx = b.where(b.compare("lt", idx, 0), b.add(idx, b.cast(_size_node(size), dtypes.int64)), idx)
+        linear = idx if linear is None else b.add(b.mul(linear, _size_node(size)), idx)
+    merged: Dim = 1
+    for a in axes:
+        merged = merged * x.shape[a]
+    flat = b.reshape(x, (*x.shape[:first], merged, *x.shape[first + count :]))
+    selected = emit("index_select", flat, b.reshape(linear, (linear.type.numel,)), axis=first)
+    result = b.reshape(selected, (*x.shape[:first], *index_shape, *x.shape[first + count :]))
+    # Apply dropped integer axes and new axes around the advanced block.
+    shape: list = []
+    placed = False
+    for kind, at in shape_after:
+        if kind == "new":
+            shape.append(1)
+        elif kind == "keep":
+            shape.append(x.shape[at])
+        elif kind == "advanced" and not placed:
+            shape.extend(index_shape)
+            placed = True
+    return b.reshape(result, shape)
+
+
+def _size_node(size: Dim) -> Node | int:
+    if isinstance(size, int):
+        return size
+    from graphc.frontend.functional import wrap_size
+
+    return wrap_size(size, dtypes.int64)
+
+
+def setitem(tensor: Any, key: Any, value: Any) -> Node:
+    """x[key] = value for basic indexing: pad the value into place and select it with a mask."""
+    from graphc.frontend.functional import node_of, unwrap
+
+    x = node_of(tensor)
+    items = _expand_key(x, key)
+    if any(_is_index_tensor(i) or i is None for i in items):
+        raise GraphcError("graphc supports assignment through ints and slices only")
+    low, high, interior, region = [], [], [], []
+    for axis, item in enumerate(items):
+        size = x.shape[axis]
+        if isinstance(item, slice):
+            start, stop, step = _clamp_slice(item, size)
+        else:
+            start = int(item) % size
+            stop, step = start + 1, 1
+        count = max(0, (stop - start + step - 1) // step)
+        low.append(start)
+        interior.append(step - 1)
+        high.append(size - (start + (count - 1) * step + 1) if count else size - start)
+        region.append(count)
+    v = unwrap(value)
+    v_node = b.cast(v, x.dtype) if isinstance(v, Node) else b.constant(v, x.dtype)
+    v_node = b.broadcast_to(v_node, region)
+    placed = emit("pad", v_node, low=tuple(low), high=tuple(high), interior=tuple(interior), value=0.0)
+    mask = emit("pad", b.full(region, True, dtypes.bool_), low=tuple(low), high=tuple(high), interior=tuple(interior), value=False)
+    return b.where(mask, placed, x)

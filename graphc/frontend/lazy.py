@@ -1,0 +1,126 @@
+"""Realizing lazy values: cut the pending subgraph, compile it (once per structure), run it.
+
+Ops on ``graphc.Tensor`` only record nodes. When a value is needed, the nodes
+it depends on that have no data yet are copied into a fresh ``Graph`` whose
+inputs are the realized leaves; the printed graph is the cache key, so a loop
+that builds the same structure every iteration compiles once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from graphc.errors import GraphcError
+from graphc.frontend import tracing
+from graphc.ir.graph import Graph, Node, toposort
+from graphc.ir.primitives.source import source_node
+from graphc.ir.printer import format_graph
+from graphc.runtime import config
+from graphc.runtime.executor import CompiledProgram, compile_graph
+
+_programs: dict[tuple[str, str], CompiledProgram] = {}
+compile_count = 0
+
+
+def pending_graph(targets: list[Node]) -> tuple[Graph, list[Node]]:
+    """The graph computing ``targets`` from realized leaves, and those leaves in input order."""
+    order = toposort(targets, stop={id(n) for n in _realized(targets)})
+    mapping: dict[int, Node] = {}
+    inputs: list[Node] = []
+    leaves: list[Node] = []
+    for node in order:
+        if node.data is not None:
+            new = source_node(node.type, "parameter" if node.op == "parameter" else "input")
+            inputs.append(new)
+            leaves.append(node)
+        elif node.op in ("input", "parameter"):
+            raise GraphcError(
+                "cannot compute a value that depends on a traced input while graphc.compile is tracing "
+                "(data-dependent Python control flow such as .item(), bool() or printing is not supported inside "
+                f"a compiled function){_at(node)}"
+            )
+        else:
+            new = Node(node.op, tuple(mapping[id(i)] for i in node.inputs), node.attrs, node.type, loc=node.loc)
+        mapping[id(node)] = new
+    return Graph(inputs, [mapping[id(n)] for n in targets]), leaves
+
+
+def _at(node: Node) -> str:
+    return f"\n  at {node.loc}" if node.loc else ""
+
+
+def _realized(targets: list[Node]) -> list[Node]:
+    """Nodes with data reachable from ``targets`` without crossing another realized node."""
+    found: list[Node] = []
+    seen: set[int] = set()
+    stack = list(targets)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.data is not None:
+            found.append(node)
+            continue
+        stack.extend(node.inputs)
+    return found
+
+
+def get_program(graph: Graph, backend: str) -> CompiledProgram:
+    global compile_count
+    key = (backend, format_graph(graph))
+    program = _programs.get(key)
+    if program is None:
+        program = compile_graph(graph, backend=backend)
+        _programs[key] = program
+        compile_count += 1
+    return program
+
+
+def realize(nodes: Iterable[Node], backend: str | None = None) -> None:
+    """Give every node in ``nodes`` its data, running one compiled program for all of them."""
+    targets: list[Node] = []
+    seen: set[int] = set()
+    for node in nodes:
+        if node.data is None and id(node) not in seen:
+            seen.add(id(node))
+            targets.append(node)
+    if not targets:
+        return
+    trace = tracing.active()
+    if trace is not None:
+        for node in targets:
+            if trace.depends_on_standins(node):
+                raise GraphcError(
+                    "graphc.compile: cannot read the value of a tensor computed from the function's inputs while tracing "
+                    "(.item(), .numpy(), bool(), print and Python control flow on tensor values need a value that only "
+                    f"exists when the compiled program runs){_at(node)}"
+                )
+    graph, leaves = pending_graph(targets)
+    program = get_program(graph, backend or config.default_backend())
+    results = program([leaf.data for leaf in leaves])
+    for node, value in zip(targets, results):
+        node.data = value
+        forget_history(node)
+
+
+def forget_history(node: Node) -> None:
+    """A realized value that no gradient flows through becomes a leaf, freeing what computed it.
+
+    This is the one place a node changes after it is built: without it, a training
+    loop's parameters would hold every earlier step's graph alive.
+    """
+    if node.requires_grad and node.op != "detach":
+        return
+    node.op = "input"
+    node.inputs = ()
+    node.attrs = {}
+
+
+def to_numpy(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value
+    return value.detach().cpu().numpy()

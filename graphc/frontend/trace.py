@@ -1,0 +1,72 @@
+"""One run of a function under ``graphc.compile``: what it read, changed and created.
+
+Arguments are replaced by stand-in tensors whose shapes may be symbolic. The
+stand-ins carry the call's real data, so a call that must run eagerly (one that
+creates new state, such as an optimizer's first step) can still be realized,
+but any attempt to read a value inside the function is refused: its result
+would be baked into the compiled program.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+from graphc.frontend import lazy
+from graphc.ir.graph import Node
+
+if TYPE_CHECKING:
+    from graphc.runtime.tensor import Tensor
+
+
+class Trace:
+    def __init__(self) -> None:
+        self.standins: set[int] = set()  # ids of the stand-in input nodes
+        # Tensors that existed before the trace and were read: id -> (tensor, node read).
+        self.reads: dict[int, tuple[Tensor, Node]] = {}
+        # Tensors that existed before the trace and were given a new value: id -> (tensor, old node).
+        self.assigned: dict[int, tuple[Tensor, Node]] = {}
+        # Tensors whose .grad was replaced: id -> (tensor, old grad).
+        self.grads_set: dict[int, tuple[Tensor, Tensor | None]] = {}
+        self.created: weakref.WeakSet[Tensor] = weakref.WeakSet()
+
+    def _is_new(self, tensor: Tensor) -> bool:
+        return tensor in self.created
+
+    def on_read(self, tensor: Tensor, node: Node) -> None:
+        if self._is_new(tensor) or id(tensor) in self.reads or id(tensor) in self.assigned:
+            return
+        if node.data is None and not self.depends_on_standins(node):
+            # A pending value from outside: realize it now so later calls read its current value.
+            lazy.realize([node])
+        self.reads[id(tensor)] = (tensor, tensor._node)
+
+    def on_assign(self, tensor: Tensor) -> None:
+        if not self._is_new(tensor) and id(tensor) not in self.assigned:
+            self.assigned[id(tensor)] = (tensor, tensor._node)
+
+    def on_set_grad(self, tensor: Tensor) -> None:
+        if not self._is_new(tensor) and id(tensor) not in self.grads_set:
+            self.grads_set[id(tensor)] = (tensor, tensor._grad)
+
+    def on_create(self, tensor: Tensor) -> None:
+        self.created.add(tensor)
+
+    def depends_on_standins(self, node: Node) -> bool:
+        stack, seen = [node], set()
+        while stack:
+            current = stack.pop()
+            if id(current) in self.standins:
+                return True
+            if id(current) in seen or current.data is not None:
+                continue
+            seen.add(id(current))
+            stack.extend(current.inputs)
+        return False
+
+    def undo(self) -> None:
+        """Put back every value and gradient the function replaced (after it raised)."""
+        for tensor, node in self.assigned.values():
+            tensor._node = node
+        for tensor, grad in self.grads_set.values():
+            tensor._grad = grad

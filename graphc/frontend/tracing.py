@@ -1,0 +1,71 @@
+"""What graphc.compile needs to see while a function runs: which tensors it reads and changes.
+
+Tensors hand their node out through ``read`` and take a new one through
+``assign``. Outside a trace these are plain attribute accesses; inside one, the
+active ``Trace`` records every tensor whose value came from outside the
+function (to feed the compiled program on later calls) and every tensor whose
+value the function replaced (to write back after each call).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from graphc.ir.graph import Node
+
+if TYPE_CHECKING:
+    from graphc.frontend.trace import Trace
+    from graphc.runtime.tensor import Tensor
+
+_local = threading.local()
+
+
+def active() -> Trace | None:
+    return getattr(_local, "trace", None)
+
+
+def set_active(trace: Trace | None) -> None:
+    _local.trace = trace
+
+
+def read(tensor: Tensor) -> Node:
+    node = tensor._node
+    trace = active()
+    if trace is not None:
+        trace.on_read(tensor, node)
+    return node
+
+
+def assign(tensor: Tensor, node: Node) -> None:
+    trace = active()
+    if trace is not None:
+        trace.on_assign(tensor)
+    tensor._node = node
+
+
+def set_grad(tensor: Tensor, grad: Any) -> None:
+    trace = active()
+    if trace is not None:
+        trace.on_set_grad(tensor)
+    tensor._grad = grad
+
+
+def on_create(tensor: Tensor) -> None:
+    trace = active()
+    if trace is not None:
+        trace.on_create(tensor)
+
+
+# Leaf nodes and the tensors that own them, so backward() knows whose .grad to set.
+_owners: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
+
+
+def register_leaf(tensor: Tensor) -> None:
+    _owners[id(tensor._node)] = tensor
+
+
+def leaf_owner(node: Node) -> Tensor | None:
+    tensor = _owners.get(id(node))
+    return tensor if tensor is not None and tensor._node is node else None

@@ -1,0 +1,241 @@
+"""Building nodes the way PyTorch users write ops: promotion, broadcasting, scalars.
+
+Primitives are strict (a binary op takes two operands of one shape and dtype), so
+autodiff and the code generators never have to think about broadcasting. This
+module is where PyTorch's conveniences are turned into explicit ``cast``,
+``reshape`` and ``expand`` nodes. The front end and the VJP rules both build
+through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
+from graphc.errors import GraphcError
+from graphc.ir import dtypes
+from graphc.ir.dtypes import DType
+from graphc.ir.graph import Node
+from graphc.ir.registry import emit, op_error
+from graphc.ir.types import Shape, TypeRuleError, broadcast_shapes, normalize_shape, shapes_equal
+
+Operand = Union[Node, bool, int, float]
+
+
+def constant(value: bool | int | float, dtype: DType) -> Node:
+    if dtype.category == 0:
+        value = bool(value)
+    elif dtype.category == 1:
+        value = int(value)
+    else:
+        value = float(value)
+    return emit("constant", value=value, dtype=dtype)
+
+
+def full(shape: Shape, value: bool | int | float, dtype: DType) -> Node:
+    return broadcast_to(constant(value, dtype), shape)
+
+
+def full_like(x: Node, value: bool | int | float) -> Node:
+    return full(x.shape, value, x.dtype)
+
+
+def zeros_like(x: Node) -> Node:
+    return full_like(x, 0)
+
+
+def cast(x: Node, dtype: DType) -> Node:
+    return x if x.dtype == dtype else emit("cast", x, dtype=dtype)
+
+
+def reshape(x: Node, shape: Sequence[object]) -> Node:
+    shape = normalize_shape(shape)
+    return x if shapes_equal(x.shape, shape) else emit("reshape", x, shape=shape)
+
+
+def expand(x: Node, shape: Sequence[object]) -> Node:
+    shape = normalize_shape(shape)
+    return x if shapes_equal(x.shape, shape) else emit("expand", x, shape=shape)
+
+
+def permute(x: Node, perm: Sequence[int]) -> Node:
+    perm = tuple(int(p) for p in perm)
+    return x if perm == tuple(range(x.type.ndim)) else emit("permute", x, perm=perm)
+
+
+def broadcast_to(x: Node, shape: Sequence[object]) -> Node:
+    shape = normalize_shape(shape)
+    if len(shape) < x.type.ndim:
+        raise op_error("expand", [x.type], {"shape": shape}, "the target shape has fewer dimensions than the tensor")
+    aligned = reshape(x, (1,) * (len(shape) - x.type.ndim) + tuple(x.shape))
+    return expand(aligned, shape)
+
+
+def sum_to_shape(x: Node, shape: Shape) -> Node:
+    """Undo broadcasting: sum ``x`` down to ``shape`` (the gradient of ``broadcast_to``)."""
+    lead = x.type.ndim - len(shape)
+    axes = list(range(lead))
+    for i, d in enumerate(shape):
+        if isinstance(d, int) and d == 1 and not (isinstance(x.shape[lead + i], int) and x.shape[lead + i] == 1):
+            axes.append(lead + i)
+    if axes:
+        x = emit("sum", x, axes=tuple(axes), keepdim=True)
+    return reshape(x, shape)
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, (bool, int, float))
+
+
+def result_dtype(*operands: Operand) -> DType:
+    dim, zero, scalars = [], [], []
+    for operand in operands:
+        if isinstance(operand, Node):
+            (dim if operand.type.ndim > 0 else zero).append(operand.dtype)
+        else:
+            scalars.append(dtypes.scalar_dtype(operand))
+    return dtypes.result_type(dim, zero, scalars)
+
+
+def _operand_types(operands: Sequence[Operand]) -> list:
+    from graphc.ir.types import TensorType
+
+    return [o.type if isinstance(o, Node) else TensorType((), dtypes.scalar_dtype(o)) for o in operands]
+
+
+def common_shape(op: str, operands: Sequence[Operand]) -> Shape:
+    shape: Shape = ()
+    for operand in operands:
+        if isinstance(operand, Node):
+            try:
+                shape = broadcast_shapes(shape, operand.shape)
+            except TypeRuleError as error:
+                raise op_error(op, _operand_types(operands), {}, str(error)) from None
+    return shape
+
+
+def coerce(op: str, operands: Sequence[Operand], dtype: DType) -> list[Node]:
+    """Cast every operand to ``dtype`` and broadcast them to their common shape."""
+    shape = common_shape(op, operands)
+    nodes = []
+    for operand in operands:
+        node = cast(operand, dtype) if isinstance(operand, Node) else constant(operand, dtype)
+        nodes.append(broadcast_to(node, shape))
+    return nodes
+
+
+def _float_dtype(dtype: DType) -> DType:
+    return dtype if dtype.is_floating_point else dtypes.DEFAULT_FLOAT
+
+
+def binary(op: str, a: Operand, b: Operand) -> Node:
+    """An arithmetic binary op with PyTorch promotion; true division always gives floats."""
+    if not isinstance(a, Node) and not isinstance(b, Node):
+        raise GraphcError(f"{op}: at least one operand must be a tensor")
+    dtype = result_dtype(a, b)
+    if op == "div":
+        dtype = _float_dtype(dtype)
+    if op in ("and", "or"):
+        dtype = dtypes.bool_
+    x, y = coerce(op, [a, b], dtype)
+    return emit(op, x, y)
+
+
+def compare(op: str, a: Operand, b: Operand) -> Node:
+    dtype = result_dtype(a, b)
+    x, y = coerce(op, [a, b], dtype)
+    return emit(op, x, y)
+
+
+FLOAT_UNARY = frozenset({"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "erf", "reciprocal", "sigmoid", "log1p"})
+
+
+def unary(op: str, x: Node) -> Node:
+    if op in FLOAT_UNARY:
+        x = cast(x, _float_dtype(x.dtype))
+    if op == "logical_not":
+        x = cast(x, dtypes.bool_)
+    return emit(op, x)
+
+
+def add(a: Operand, b: Operand) -> Node:
+    return binary("add", a, b)
+
+
+def sub(a: Operand, b: Operand) -> Node:
+    return binary("sub", a, b)
+
+
+def mul(a: Operand, b: Operand) -> Node:
+    return binary("mul", a, b)
+
+
+def div(a: Operand, b: Operand) -> Node:
+    return binary("div", a, b)
+
+
+def neg(x: Node) -> Node:
+    return emit("neg", x)
+
+
+def where(condition: Operand, a: Operand, b: Operand) -> Node:
+    dtype = result_dtype(a, b)
+    shape = common_shape("where", [condition, a, b])
+    cond = condition if isinstance(condition, Node) else constant(bool(condition), dtypes.bool_)
+    cond = broadcast_to(cast(cond, dtypes.bool_), shape)
+    x, y = coerce("where", [a, b], dtype)
+    return emit("where", cond, broadcast_to(x, shape), broadcast_to(y, shape))
+
+
+def normalize_axes(x: Node, dim: int | Sequence[int] | None) -> tuple[int, ...]:
+    ndim = x.type.ndim
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    for d in dims:
+        limit = max(ndim, 1)
+        if not -limit <= d < limit:
+            raise op_error("reduce", [x.type], {"dim": dim}, f"dimension {d} is out of range for a {ndim}-d tensor")
+        out.append(d % limit if ndim else 0)
+    return tuple(sorted(set(out))) if ndim else ()
+
+
+def reduce(op: str, x: Node, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Node:
+    axes = normalize_axes(x, dim)
+    if op == "sum" and x.dtype.category < 2:
+        x = cast(x, dtypes.int64)
+    return emit(op, x, axes=axes, keepdim=keepdim)
+
+
+def matmul(a: Node, b: Node) -> Node:
+    """torch.matmul: 1-d operands are promoted and squeezed, batch dimensions broadcast."""
+    if a.type.ndim == 0 or b.type.ndim == 0:
+        raise op_error("matmul", [a.type, b.type], {}, "both arguments to matmul need at least 1 dimension")
+    if a.dtype != b.dtype:
+        raise op_error("matmul", [a.type, b.type], {}, f"expected both operands to have the same dtype, got {a.dtype.name} and {b.dtype.name}")
+    squeeze_rows = a.type.ndim == 1
+    squeeze_cols = b.type.ndim == 1
+    if squeeze_rows:
+        a = reshape(a, (1, a.shape[0]))
+    if squeeze_cols:
+        b = reshape(b, (b.shape[0], 1))
+    try:
+        batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except TypeRuleError as error:
+        raise op_error("matmul", [a.type, b.type], {}, str(error)) from None
+    a = broadcast_to(a, batch + tuple(a.shape[-2:]))
+    b = broadcast_to(b, batch + tuple(b.shape[-2:]))
+    out = emit("matmul", a, b)
+    shape = list(out.shape)
+    if squeeze_cols:
+        shape.pop(-1)
+    if squeeze_rows:
+        shape.pop(-2 if not squeeze_cols else -1)
+    return reshape(out, shape)
+
+
+def transpose_last(x: Node) -> Node:
+    perm = list(range(x.type.ndim))
+    perm[-1], perm[-2] = perm[-2], perm[-1]
+    return permute(x, perm)

@@ -1,0 +1,84 @@
+"""Indexing primitives: gather and scatter along one axis, and index_select.
+
+They are the adjoint pairs autodiff needs: the gradient of a gather is a
+scatter_add into zeros, and the gradient of a scatter_add is a gather.
+"""
+
+from __future__ import annotations
+
+from graphc.ir import build as b
+from graphc.ir import dtypes
+from graphc.ir.graph import Node
+from graphc.ir.registry import defvjp, emit, primitive
+from graphc.ir.types import TensorType, TypeRuleError, dims_equal, format_shape
+
+
+def _check_index(index: TensorType) -> None:
+    if index.dtype not in (dtypes.int32, dtypes.int64):
+        raise TypeRuleError(f"index must be int32 or int64, got {index.dtype.name}")
+
+
+def _check_axis(x: TensorType, axis: int) -> None:
+    if not 0 <= axis < max(x.ndim, 1):
+        raise TypeRuleError(f"axis {axis} out of range for a {x.ndim}-d tensor")
+
+
+def _same_except(x: TensorType, index: TensorType, axis: int) -> None:
+    if index.ndim != x.ndim or any(i != axis and not dims_equal(p, q) for i, (p, q) in enumerate(zip(x.shape, index.shape))):
+        raise TypeRuleError(f"index shape {format_shape(index.shape)} must match {format_shape(x.shape)} except along axis {axis}")
+
+
+@primitive("gather", "indexing", attrs=("axis",))
+def gather_rule(x: TensorType, index: TensorType, axis: int) -> TensorType:
+    """out[..i..] = x[..index[..i..]..] along ``axis`` (torch.gather with a full-size index)"""
+    _check_index(index)
+    _check_axis(x, axis)
+    _same_except(x, index, axis)
+    return TensorType(index.shape, x.dtype)
+
+
+@primitive("scatter_add", "indexing", attrs=("axis",))
+def scatter_add_rule(x: TensorType, index: TensorType, src: TensorType, axis: int) -> TensorType:
+    """x with src[..i..] added at x[..index[..i..]..] along ``axis``"""
+    _check_index(index)
+    _check_axis(x, axis)
+    _same_except(x, index, axis)
+    if not dims_equal(index.numel, src.numel) or index.ndim != src.ndim:
+        raise TypeRuleError(f"src shape {format_shape(src.shape)} must equal index shape {format_shape(index.shape)}")
+    if src.dtype != x.dtype:
+        raise TypeRuleError(f"src dtype {src.dtype.name} must equal the destination's {x.dtype.name}")
+    return x
+
+
+@primitive("index_select", "indexing", attrs=("axis",))
+def index_select_rule(x: TensorType, index: TensorType, axis: int) -> TensorType:
+    """the slices of ``x`` along ``axis`` named by the 1-d ``index``"""
+    _check_index(index)
+    _check_axis(x, axis)
+    if index.ndim != 1:
+        raise TypeRuleError(f"index must be 1-d, got {format_shape(index.shape)}")
+    shape = list(x.shape)
+    shape[axis] = index.shape[0]
+    return TensorType(tuple(shape), x.dtype)
+
+
+@defvjp("gather")
+def gather_vjp(node: Node, g: Node) -> tuple:
+    x, index = node.inputs
+    return (emit("scatter_add", b.zeros_like(x), index, g, axis=node.attrs["axis"]), None)
+
+
+@defvjp("scatter_add")
+def scatter_add_vjp(node: Node, g: Node) -> tuple:
+    _, index, _ = node.inputs
+    return (g, None, emit("gather", g, index, axis=node.attrs["axis"]))
+
+
+@defvjp("index_select")
+def index_select_vjp(node: Node, g: Node) -> tuple:
+    x, index = node.inputs
+    axis = node.attrs["axis"]
+    along = [1] * x.type.ndim
+    along[axis] = index.shape[0]
+    full_index = b.expand(b.reshape(index, along), g.shape)
+    return (emit("scatter_add", b.zeros_like(x), full_index, g, axis=axis), None)

@@ -1,0 +1,112 @@
+"""The op registry: one entry per primitive, holding its type rule and its VJP rule.
+
+As in JAX's ``lax``, a primitive is declared once, in ``graphc/ir/primitives/``,
+with the function that infers its result type and the function that builds its
+vector-Jacobian product out of other primitives. Everything downstream (autodiff,
+fusion, both code generators, the printer and the docs) reads this table.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphc.errors import GraphcError
+from graphc.ir.grad_mode import is_grad_enabled
+from graphc.ir.graph import Node
+from graphc.ir.types import TensorType, TypeRuleError
+
+TypeRule = Callable[..., TensorType]
+VJPRule = Callable[..., tuple]
+
+CATEGORIES = ("source", "elementwise", "reduction", "movement", "indexing", "matmul", "window", "random")
+
+
+@dataclass
+class OpDef:
+    name: str
+    category: str
+    type_rule: TypeRule
+    doc: str
+    vjp: VJPRule | None = None
+    # Attributes the op takes, in printing order.
+    attrs: tuple[str, ...] = field(default_factory=tuple)
+    # True when the op's result carries no gradient at all (comparisons, argmax).
+    nondifferentiable: bool = False
+
+
+REGISTRY: dict[str, OpDef] = {}
+
+
+def primitive(name: str, category: str, attrs: tuple[str, ...] = (), nondifferentiable: bool = False) -> Callable[[TypeRule], TypeRule]:
+    """Register ``name`` with the decorated function as its type rule (its docstring documents the op)."""
+    assert category in CATEGORIES, category
+
+    def register(type_rule: TypeRule) -> TypeRule:
+        assert name not in REGISTRY, f"primitive {name} registered twice"
+        doc = (type_rule.__doc__ or "").strip()
+        REGISTRY[name] = OpDef(name, category, type_rule, doc, attrs=attrs, nondifferentiable=nondifferentiable)
+        return type_rule
+
+    return register
+
+
+def defvjp(*names: str) -> Callable[[VJPRule], VJPRule]:
+    """Register the decorated function as the VJP rule of ``names``.
+
+    A VJP rule receives the node and the gradient of its result and returns one
+    gradient (a Node, or None for 'no gradient') per operand.
+    """
+
+    def register(rule: VJPRule) -> VJPRule:
+        for name in names:
+            REGISTRY[name].vjp = rule
+        return rule
+
+    return register
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_location() -> str | None:
+    """The innermost ``file:line`` outside the graphc package: where the user wrote the op."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIR) and not filename.startswith("<frozen"):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
+
+
+def describe(op: str, types: list[TensorType], attrs: dict[str, Any]) -> str:
+    operands = ", ".join(str(t) for t in types)
+    extra = ", ".join(f"{k}={v}" for k, v in attrs.items() if v is not None)
+    return f"{op}({operands}{', ' if operands and extra else ''}{extra})"
+
+
+def op_error(op: str, types: list[TensorType], attrs: dict[str, Any], message: str) -> GraphcError:
+    location = user_location()
+    where = f"\n  at {location}" if location else ""
+    return GraphcError(f"{op}: {message}\n  in {describe(op, types, attrs)}{where}")
+
+
+def infer_type(op: str, in_types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
+    if op not in REGISTRY:
+        raise GraphcError(f"unknown primitive {op!r}")
+    try:
+        return REGISTRY[op].type_rule(*in_types, **attrs)
+    except TypeRuleError as error:
+        raise op_error(op, in_types, attrs, str(error)) from None
+
+
+def emit(op: str, *inputs: Node, **attrs: Any) -> Node:
+    """Record one primitive: infer its type (raising at the user's line) and build its node."""
+    out_type = infer_type(op, [n.type for n in inputs], attrs)
+    opdef = REGISTRY[op]
+    requires_grad = is_grad_enabled() and not opdef.nondifferentiable and any(n.requires_grad for n in inputs)
+    return Node(op, tuple(inputs), attrs, out_type, requires_grad=requires_grad, loc=user_location())

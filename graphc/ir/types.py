@@ -1,0 +1,127 @@
+"""Tensor types: a dtype and a shape whose dimensions are ints or sympy expressions.
+
+A dimension is symbolic when it varies between calls (``B`` for a batch), so one
+compiled program serves every batch size. Concrete dimensions are always plain
+``int`` (never ``sympy.Integer``) so that the common case stays cheap to compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import reduce
+from typing import Union
+
+import sympy
+
+from graphc.ir.dtypes import DType
+
+Dim = Union[int, sympy.Expr]
+Shape = tuple[Dim, ...]
+
+
+class TypeRuleError(TypeError):
+    """A type rule rejected its operands; the registry adds the op, types and user line."""
+
+
+def normalize_dim(d: object) -> Dim:
+    if isinstance(d, bool):
+        raise TypeRuleError(f"dimension must be an int, got {d!r}")
+    if isinstance(d, int):
+        return d
+    if hasattr(d, "__index__") and not isinstance(d, sympy.Basic):
+        return int(d)  # type: ignore[arg-type]
+    if isinstance(d, sympy.Basic):
+        expr = sympy.sympify(d)
+        if expr.is_Integer:
+            return int(expr)
+        return expr
+    raise TypeRuleError(f"dimension must be an int or a symbolic size, got {d!r}")
+
+
+def normalize_shape(shape: Iterable[object]) -> Shape:
+    return tuple(normalize_dim(d) for d in shape)
+
+
+def dims_equal(a: Dim, b: Dim) -> bool:
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    return sympy.simplify(sympy.sympify(a) - sympy.sympify(b)) == 0
+
+
+def shapes_equal(a: Shape, b: Shape) -> bool:
+    return len(a) == len(b) and all(dims_equal(x, y) for x, y in zip(a, b))
+
+
+def numel(shape: Shape) -> Dim:
+    return normalize_dim(reduce(lambda x, y: x * y, shape, 1)) if shape else 1
+
+
+def format_dim(d: Dim) -> str:
+    return str(d).replace(" ", "")
+
+
+def format_shape(shape: Shape) -> str:
+    return "[" + ",".join(format_dim(d) for d in shape) + "]"
+
+
+def broadcast_shapes(a: Shape, b: Shape) -> Shape:
+    """NumPy/PyTorch broadcasting; symbolic dims broadcast only against 1 or themselves."""
+    rank = max(len(a), len(b))
+    a = (1,) * (rank - len(a)) + tuple(a)
+    b = (1,) * (rank - len(b)) + tuple(b)
+    out: list[Dim] = []
+    for x, y in zip(a, b):
+        if isinstance(x, int) and x == 1:
+            out.append(y)
+        elif isinstance(y, int) and y == 1 or dims_equal(x, y):
+            out.append(x)
+        else:
+            raise TypeRuleError(f"shapes {format_shape(a)} and {format_shape(b)} cannot be broadcast (dimension {x} vs {y})")
+    return tuple(out)
+
+
+def free_symbols(shape: Shape) -> set[sympy.Symbol]:
+    symbols: set[sympy.Symbol] = set()
+    for d in shape:
+        if isinstance(d, sympy.Basic):
+            symbols |= d.free_symbols  # type: ignore[arg-type]
+    return symbols
+
+
+def evaluate_shape(shape: Shape, bindings: dict[str, int]) -> tuple[int, ...]:
+    """Concrete sizes for a shape, given values for its symbols."""
+    out = []
+    for d in shape:
+        if isinstance(d, int):
+            out.append(d)
+        else:
+            out.append(int(d.subs({sympy.Symbol(k): v for k, v in bindings.items()})))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class TensorType:
+    shape: Shape
+    dtype: DType
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", normalize_shape(self.shape))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def numel(self) -> Dim:
+        return numel(self.shape)
+
+    @property
+    def is_symbolic(self) -> bool:
+        return any(not isinstance(d, int) for d in self.shape)
+
+    def same_as(self, other: TensorType) -> bool:
+        return self.dtype == other.dtype and shapes_equal(self.shape, other.shape)
+
+    def __str__(self) -> str:
+        return f"{self.dtype.short}{format_shape(self.shape)}"

@@ -1,0 +1,29 @@
+"""Rebuilding a graph node by node, the mechanism every rewriting pass shares.
+
+Nodes are immutable, so a pass maps each old node to a new one in topological
+order: a rule sees the node with its operands already rewritten and returns a
+replacement, or None to keep the node (copied only if an operand changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from graphc.ir.graph import Graph, Node
+
+Rule = Callable[[Node], "Node | None"]
+
+
+def with_inputs(node: Node, inputs: tuple[Node, ...]) -> Node:
+    if all(a is b for a, b in zip(inputs, node.inputs)):
+        return node
+    return Node(node.op, inputs, node.attrs, node.type, requires_grad=node.requires_grad, loc=node.loc)
+
+
+def rewrite(graph: Graph, rule: Rule) -> Graph:
+    mapping: dict[int, Node] = {}
+    for node in graph.nodes:
+        rebuilt = with_inputs(node, tuple(mapping[id(i)] for i in node.inputs))
+        replacement = rule(rebuilt)
+        mapping[id(node)] = rebuilt if replacement is None else replacement
+    return Graph([mapping[id(n)] for n in graph.inputs], [mapping[id(n)] for n in graph.outputs])

@@ -1,0 +1,276 @@
+"""``graphc.compile``: trace a function once per input signature, replay its program after.
+
+A trace records the function's reads of outside tensors (parameters, gradients,
+optimizer state), its writes to them, and its results. The compiled program
+takes the arguments and the current values of what was read, and returns the
+results and the new values of what was written; each call writes those back,
+so ``.grad`` accumulation and optimizer updates happen on every call exactly as
+in eager code. A call whose guards fail (a new shape, a gradient that was None
+and is not any more) traces again and records why.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+
+from graphc.errors import GraphcError
+from graphc.frontend import lazy, tracing
+from graphc.frontend.trace import Trace
+from graphc.ir.primitives.source import source_node
+from graphc.ir.types import TensorType
+from graphc.runtime.executor import CompiledProgram, compile_graph
+from graphc.runtime.report import CompileReport
+from graphc.runtime.tensor import Tensor
+
+log = logging.getLogger("graphc")
+
+BATCH = sympy.Symbol("B", positive=True, integer=True)
+
+
+@dataclass
+class Feed:
+    """Where one program input comes from on each call."""
+
+    kind: str  # "arg" (i-th tensor argument), "tensor" (current value of a tensor), "const"
+    index: int = 0
+    tensor: weakref.ref[Tensor] | None = None
+    data: Any = None
+
+
+@dataclass
+class Entry:
+    signature: tuple
+    guards: list[tuple[weakref.ref[Tensor], str, Any]]
+    program: CompiledProgram
+    feeds: list[Feed]
+    output_spec: Any
+    num_outputs: int
+    state: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose value is written back (and if leaf requiring grad)
+    grads: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose .grad is written back (False: set to None)
+
+
+def _flatten(value: Any, leaves: list[Tensor]) -> Any:
+    """Replace tensors in a nested structure by their position in ``leaves``."""
+    if isinstance(value, Tensor):
+        leaves.append(value)
+        return ("T", len(leaves) - 1)
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__, [_flatten(v, leaves) for v in value])
+    if isinstance(value, dict):
+        return ("dict", [(k, _flatten(v, leaves)) for k, v in value.items()])
+    return ("V", value)
+
+
+def _unflatten(spec: Any, leaves: list[Any]) -> Any:
+    kind, payload = spec
+    if kind == "T":
+        return leaves[payload]
+    if kind in ("tuple", "list"):
+        items = [_unflatten(s, leaves) for s in payload]
+        return tuple(items) if kind == "tuple" else items
+    if kind == "dict":
+        return {k: _unflatten(s, leaves) for k, s in payload}
+    return payload
+
+
+class CompiledFunction:
+    def __init__(self, fn: Callable[..., Any], backend: str = "auto", fusion: bool = True, dynamic: bool = True) -> None:
+        self.fn = fn
+        self.backend = backend
+        self.fusion = fusion
+        self.dynamic = dynamic
+        self.entries: list[Entry] = []
+        self.trace_count = 0
+        self.recompilations: list[str] = []
+        self._last: Entry | None = None
+
+    # ------------------------------------------------------------------ signatures
+
+    def _arg_types(self, tensors: list[Tensor]) -> list[TensorType]:
+        batch = tensors[0].shape[0] if tensors and tensors[0].ndim > 0 else None
+        types = []
+        for t in tensors:
+            shape = list(t.shape)
+            if self.dynamic and batch is not None and batch > 1 and shape and shape[0] == batch:
+                shape[0] = BATCH
+            types.append(TensorType(tuple(shape), t.dtype))
+        return types
+
+    def _signature(self, spec: Any, types: list[TensorType], tensors: list[Tensor]) -> tuple:
+        return (repr(spec), tuple(str(t) for t in types), tuple(t.requires_grad for t in tensors))
+
+    def _guards_hold(self, entry: Entry) -> str | None:
+        for ref, kind, expected in entry.guards:
+            tensor = ref()
+            if tensor is None:
+                return "a tensor the program reads was freed"
+            if kind == "type" and str(tensor._node.type) != expected:
+                return f"a tensor read by the function changed type: {expected} -> {tensor._node.type}"
+            if kind == "grad_none" and (tensor._grad is None) != expected:
+                return f"a .grad was {'None' if expected else 'set'} when traced and is {'None' if tensor._grad is None else 'set'} now"
+        return None
+
+    # ------------------------------------------------------------------ calling
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tensors: list[Tensor] = []
+        spec = _flatten((args, kwargs), tensors)
+        types = self._arg_types(tensors)
+        signature = self._signature(spec, types, tensors)
+        reasons = []
+        for entry in self.entries:
+            if entry.signature != signature:
+                continue
+            failed = self._guards_hold(entry)
+            if failed is None:
+                self._last = entry
+                return self._replay(entry, tensors)
+            reasons.append(failed)
+        if self.trace_count:
+            reason = reasons[0] if reasons else f"new input signature {signature[1]}"
+            self.recompilations.append(f"trace {self.trace_count + 1}: {reason}")
+            if os.environ.get("GRAPHC_DEBUG", "0") >= "1":
+                log.warning("graphc: recompiling %s: %s", getattr(self.fn, "__name__", self.fn), reason)
+        return self._trace(spec, signature, types, tensors)
+
+    def _backend(self, tensors: list[Tensor]) -> str:
+        if self.backend != "auto":
+            return self.backend
+        return "triton" if any(t.device == "cuda" for t in tensors) else "numpy"
+
+    def _trace(self, spec: Any, signature: tuple, types: list[TensorType], tensors: list[Tensor]) -> Any:
+        self.trace_count += 1
+        trace = Trace()
+        standins = []
+        for t, ty in zip(tensors, types):
+            t.realize()
+            node = source_node(ty, requires_grad=t.requires_grad, data=t._node.data)
+            trace.standins.add(id(node))
+            standin = Tensor._from_node(node)
+            if t.requires_grad:
+                tracing.register_leaf(standin)
+            standins.append(standin)
+        args, kwargs = _unflatten(spec, standins)
+        tracing.set_active(trace)
+        try:
+            result = self.fn(*args, **kwargs)
+        except BaseException:
+            trace.undo()
+            raise
+        finally:
+            tracing.set_active(None)
+        outputs: list[Tensor] = []
+        output_spec = _flatten(result, outputs)
+        gc.collect()
+        standin_ids = {id(s) for s in standins}
+        state_grads = {id(t._grad) for t, _ in trace.grads_set.values() if t._grad is not None}
+        output_ids = {id(o) for o in outputs}
+        new_state = [t for t in trace.created if id(t) not in output_ids | standin_ids | state_grads]
+        if new_state:
+            return self._run_eagerly(trace, outputs, output_spec, new_state)
+        entry = self._build(trace, signature, tensors, standins, outputs, output_spec)
+        self.entries.append(entry)
+        self._last = entry
+        return self._replay(entry, tensors)
+
+    def _run_eagerly(self, trace: Trace, outputs: list[Tensor], output_spec: Any, new_state: list[Tensor]) -> Any:
+        """A call that creates state (an optimizer's first step) runs eagerly; the next call traces again."""
+        self.recompilations.append(f"trace {self.trace_count}: ran eagerly because it created {len(new_state)} new state tensor(s)")
+        pending = [t._node for t in outputs + new_state]
+        pending += [t._node for t, _ in trace.assigned.values()]
+        pending += [t._grad._node for t, _ in trace.grads_set.values() if t._grad is not None]
+        lazy.realize(pending)
+        return _unflatten(output_spec, outputs)
+
+    def _build(self, trace: Trace, signature: tuple, tensors: list[Tensor], standins: list[Tensor], outputs: list[Tensor], output_spec: Any) -> Entry:
+        state = [t for t, _ in trace.assigned.values()]
+        grad_owners = [t for t, _ in trace.grads_set.values()]
+        result_nodes = [o._node for o in outputs] + [t._node for t in state] + [t._grad._node for t in grad_owners if t._grad is not None]
+        graph, leaves = lazy.pending_graph(result_nodes)
+        arg_index = {id(s._node): i for i, s in enumerate(standins)}
+        read_by_node = {id(node): tensor for tensor, node in trace.reads.values()}
+        feeds = []
+        for leaf in leaves:
+            if id(leaf) in arg_index:
+                feeds.append(Feed("arg", index=arg_index[id(leaf)]))
+            elif id(leaf) in read_by_node:
+                feeds.append(Feed("tensor", tensor=weakref.ref(read_by_node[id(leaf)])))
+            else:
+                feeds.append(Feed("const", data=leaf.data))
+        guards: list = [(weakref.ref(t), "type", str(node.type)) for t, node in trace.reads.values()]
+        guards += [(weakref.ref(t), "grad_none", old is None) for t, old in trace.grads_set.values()]
+        has_grad = [t._grad is not None for t in grad_owners]
+        backend = self._backend(tensors)
+        program = compile_graph(graph, backend=backend, fusion=self.fusion)
+        old_nodes = {id(t): node for t, node in trace.assigned.values()}
+        for t in state:
+            t._node = old_nodes[id(t)]
+        for t, old in trace.grads_set.values():
+            t._grad = old
+        return Entry(
+            signature=signature,
+            guards=guards,
+            program=program,
+            feeds=feeds,
+            output_spec=output_spec,
+            num_outputs=len(outputs),
+            state=[(weakref.ref(t), t._node.requires_grad and t.is_leaf) for t in state],
+            grads=[(weakref.ref(t), flag) for t, flag in zip(grad_owners, has_grad)],
+        )
+
+    def _replay(self, entry: Entry, tensors: list[Tensor]) -> Any:
+        inputs = []
+        for feed in entry.feeds:
+            if feed.kind == "arg":
+                inputs.append(tensors[feed.index].realize()._node.data)
+            elif feed.kind == "tensor":
+                tensor = feed.tensor()
+                if tensor is None:
+                    raise GraphcError("graphc.compile: a tensor the compiled function reads was freed")
+                inputs.append(tensor.realize()._node.data)
+            else:
+                inputs.append(feed.data)
+        results = entry.program(inputs)
+        graph_outputs = entry.program.program.graph.outputs
+        outputs = [Tensor._from_node(source_node(TensorType(tuple(r.shape), n.dtype), data=r)) for n, r in zip(graph_outputs, results)]
+        position = entry.num_outputs
+        for ref, leaf_requires_grad in entry.state:
+            tensor = ref()
+            value = outputs[position]
+            position += 1
+            if tensor is None:
+                continue
+            value._node.requires_grad = leaf_requires_grad
+            tensor._node = value._node
+            if leaf_requires_grad:
+                tracing.register_leaf(tensor)
+        for ref, has_grad in entry.grads:
+            tensor = ref()
+            if not has_grad:
+                if tensor is not None:
+                    tensor._grad = None
+                continue
+            value = outputs[position]
+            position += 1
+            if tensor is None:
+                continue
+            if tensor._grad is None:
+                tensor._grad = value
+            else:
+                tensor._grad._node = value._node
+        return _unflatten(entry.output_spec, outputs[: entry.num_outputs])
+
+    def report(self) -> CompileReport:
+        if self._last is None:
+            raise GraphcError("report(): the compiled function has not been called yet")
+        report = self._last.program.report
+        report.recompilations = list(self.recompilations)
+        return report

@@ -1,0 +1,29 @@
+"""Process-wide settings: which backend realizes lazy tensors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_backend = os.environ.get("GRAPHC_BACKEND", "numpy")
+
+
+def default_backend() -> str:
+    return _backend
+
+
+def set_backend(name: str) -> None:
+    """Choose the backend that realizes eager (lazy) tensor code: "numpy" or "triton"."""
+    global _backend
+    _backend = name
+
+
+@contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    previous = _backend
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)

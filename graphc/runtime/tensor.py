@@ -1,0 +1,520 @@
+"""``graphc.Tensor``: a handle on a lazily computed value.
+
+A tensor holds one IR node. Ops record new nodes; reading a value (``numpy()``,
+``item()``, printing, ``bool()``) realizes the pending graph behind it. In-place
+ops (``add_``, ``zero_``, ``x[i] = v``) are functional underneath: they point the
+tensor at a new node, which is how optimizer updates become graph ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.frontend import lazy, tracing
+from graphc.ir import dtypes
+from graphc.ir.dtypes import DType
+from graphc.ir.grad_mode import is_grad_enabled
+from graphc.ir.graph import Node
+from graphc.ir.primitives.source import source_node
+from graphc.ir.registry import emit
+from graphc.ir.types import TensorType, shapes_equal
+
+
+class Tensor:
+    __slots__ = ("_node", "_grad", "_base", "__weakref__", "__dict__")
+
+    def __init__(self, data: Any = None, dtype: Any = None, requires_grad: bool = False) -> None:
+        from graphc.frontend.constructors import as_array
+
+        array = as_array([] if data is None else data, dtype, default_float=True)
+        self._node = source_node(TensorType(array.shape, dtypes.to_dtype(array.dtype)), requires_grad=requires_grad, data=array)
+        self._grad: Tensor | None = None
+        self._base: Tensor | None = None
+        if requires_grad:
+            tracing.register_leaf(self)
+
+    @classmethod
+    def _from_node(cls, node: Node) -> Tensor:
+        tensor = object.__new__(cls)
+        tensor._node = node
+        tensor._grad = None
+        tensor._base = None
+        tracing.on_create(tensor)
+        return tensor
+
+    @classmethod
+    def _constant(cls, array: np.ndarray) -> Tensor:
+        return cls._from_node(source_node(TensorType(array.shape, dtypes.to_dtype(array.dtype)), data=array))
+
+    # ------------------------------------------------------------ metadata
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self._node.shape)
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+    @property
+    def ndim(self) -> int:
+        return len(self._node.shape)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> Any:
+        return self._node.type.numel
+
+    def nelement(self) -> Any:
+        return self.numel()
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    @property
+    def dtype(self) -> DType:
+        return self._node.dtype
+
+    @property
+    def device(self) -> str:
+        data = self._node.data
+        if data is not None and not isinstance(data, np.ndarray) and str(data.device).startswith("cuda"):
+            return "cuda"
+        return "cpu"
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device == "cuda"
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._node.requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if not self.is_leaf:
+            raise GraphcError("you can only change requires_grad flags of leaf tensors")
+        if requires_grad and not self.dtype.is_floating_point:
+            raise GraphcError(f"only tensors of floating point dtype can require gradients, got {self.dtype.name}")
+        node = self._node
+        if node.data is None and node.op not in ("input", "parameter"):
+            lazy.realize([node])
+        if node.op not in ("input", "parameter"):
+            node = source_node(node.type, data=node.data)
+        node.requires_grad = requires_grad
+        tracing.assign(self, node)
+        tracing.register_leaf(self)
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self._node.requires_grad or self._node.op in ("input", "parameter")
+
+    @property
+    def grad(self) -> Tensor | None:
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        tracing.set_grad(self, value)
+
+    @property
+    def data(self) -> Tensor:
+        alias = Tensor._from_node(self._node if not self._node.requires_grad else emit("detach", self._node))
+        alias._base = self
+        return alias
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._assign_value(tracing.read(value))
+
+    # ------------------------------------------------------------ values
+
+    def realize(self) -> Tensor:
+        lazy.realize([tracing.read(self)])
+        return self
+
+    def _array(self) -> np.ndarray:
+        self.realize()
+        return lazy.to_numpy(self._node.data)
+
+    def numpy(self) -> np.ndarray:
+        return self._array()
+
+    def item(self) -> Any:
+        if self.numel() != 1:
+            raise GraphcError(f"a Tensor with {self.numel()} elements cannot be converted to a Python number")
+        return self._array().reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self._array().tolist()
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise GraphcError("the truth value of a tensor with more than one element is ambiguous")
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if not self.dtype.is_integer:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self._array()
+        return array if dtype is None else array.astype(dtype)
+
+    def __repr__(self) -> str:
+        array = self._array()
+        body = np.array2string(array, separator=", ", prefix="tensor(", floatmode="maxprec_equal" if array.dtype.kind == "f" else "maxprec")
+        extras = []
+        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
+            extras.append(f"dtype={self.dtype!r}")
+        if self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(F.unbind(self, 0))
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (_rebuild, (self._array(), self.requires_grad))
+
+    # ------------------------------------------------------------ autograd
+
+    def backward(
+        self,
+        gradient: Tensor | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Sequence[Tensor] | None = None,
+    ) -> None:
+        from graphc.frontend.autograd import backward
+
+        backward([self], None if gradient is None else [gradient], create_graph=create_graph, inputs=inputs)
+
+    def detach(self) -> Tensor:
+        return F.detach(self)
+
+    def detach_(self) -> Tensor:
+        tracing.assign(self, tracing.read(F.detach(self)))
+        return self
+
+    # ------------------------------------------------------------ in place
+
+    def _assign_value(self, node: Node) -> None:
+        """Point this tensor (and the tensor it aliases, for ``.data``) at a new value."""
+        if node.dtype != self.dtype:
+            node = emit("cast", node, dtype=self.dtype)
+        if self._node.requires_grad and self.is_leaf:
+            if is_grad_enabled():
+                raise GraphcError("a leaf tensor that requires grad is being used in an in-place operation (wrap it in graphc.no_grad())")
+            node = emit("detach", node)
+            node.requires_grad = True
+            tracing.assign(self, node)
+            tracing.register_leaf(self)
+        else:
+            tracing.assign(self, node)
+        if self._base is not None:
+            self._base._assign_value(node)
+
+    def _inplace(self, result: Tensor) -> Tensor:
+        new = tracing.read(result)
+        if not shapes_equal(new.shape, self._node.shape):
+            raise GraphcError(f"output with shape {list(self.shape)} doesn't match the broadcast shape {list(new.shape)}")
+        self._assign_value(new)
+        return self
+
+    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
+        return self._inplace(F.add(self, other, alpha=alpha))
+
+    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        return self._inplace(F.sub(self, other, alpha=alpha))
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._inplace(F.mul(self, other))
+
+    def div_(self, other: Any) -> Tensor:
+        return self._inplace(F.div(self, other))
+
+    def pow_(self, other: Any) -> Tensor:
+        return self._inplace(F.pow(self, other))
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        return self._inplace(F.clamp(self, min, max))
+
+    def addcmul_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
+        return self._inplace(F.add(self, F.mul(F.mul(tensor1, tensor2), value)))
+
+    def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
+        return self._inplace(F.add(self, F.mul(F.div(tensor1, tensor2), value)))
+
+    def lerp_(self, end: Tensor, weight: Any) -> Tensor:
+        return self._inplace(F.lerp(self, end, weight))
+
+    def copy_(self, src: Any) -> Tensor:
+        if not isinstance(src, Tensor):
+            from graphc.frontend.constructors import tensor as make_tensor
+
+            src = make_tensor(lazy.to_numpy(src) if not isinstance(src, (list, float, int)) else src)
+        return self._inplace(F.cast(src, self.dtype))
+
+    def fill_(self, value: Any) -> Tensor:
+        from graphc.ir import build as b
+
+        self._assign_value(b.full(self.shape, value.item() if isinstance(value, Tensor) else value, self.dtype))
+        return self
+
+    def zero_(self) -> Tensor:
+        return self.fill_(0)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        from graphc.frontend.constructors import randn
+
+        return self._inplace(F.add(F.mul(randn(*self.shape, dtype=self.dtype), std), mean))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        from graphc.frontend.constructors import rand
+
+        return self._inplace(F.add(F.mul(rand(*self.shape, dtype=self.dtype), b - a), a))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        from graphc.frontend.indexing import setitem
+
+        self._assign_value(setitem(self, key, value))
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self.div_(other)
+
+    # ------------------------------------------------------------ conversions
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        dtype = kwargs.get("dtype")
+        device = kwargs.get("device")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype, device = arg.dtype, arg.device
+            elif isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda"):
+                device = arg
+            else:
+                try:
+                    dtype = dtypes.to_dtype(arg)
+                except TypeError:
+                    device = str(arg)
+        result = self if dtype is None else F.cast(self, dtypes.to_dtype(dtype))
+        if device is not None:
+            from graphc.runtime.devices import move
+
+            result = move(result, str(device))
+        return result
+
+    def type(self, dtype: Any = None) -> Any:
+        if dtype is None:
+            return f"graphc.{self.dtype.name}"
+        return F.cast(self, dtypes.to_dtype(dtype))
+
+    def float(self) -> Tensor:
+        return F.cast(self, dtypes.float32)
+
+    def double(self) -> Tensor:
+        return F.cast(self, dtypes.float64)
+
+    def half(self) -> Tensor:
+        return F.cast(self, dtypes.float16)
+
+    def bfloat16(self) -> Tensor:
+        return F.cast(self, dtypes.bfloat16)
+
+    def long(self) -> Tensor:
+        return F.cast(self, dtypes.int64)
+
+    def int(self) -> Tensor:
+        return F.cast(self, dtypes.int32)
+
+    def bool(self) -> Tensor:
+        return F.cast(self, dtypes.bool_)
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def clone(self) -> Tensor:
+        return F.clone(self)
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
+
+    # ------------------------------------------------------------ operators
+
+    def __add__(self, other: Any) -> Tensor:
+        return F.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return F.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return F.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return F.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return F.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return F.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return F.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return F.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return F.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return F.pow(other, self)
+
+    def __matmul__(self, other: Tensor) -> Tensor:
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other: Tensor) -> Tensor:
+        return F.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return F.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return F.abs(self)
+
+    def __invert__(self) -> Tensor:
+        return F.logical_not(self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return F.logical_and(self, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return F.logical_or(self, other)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return F.logical_xor(self, other)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return F.eq(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return F.ne(self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return F.lt(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return F.le(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return F.gt(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return F.ge(self, other)
+
+    def __getitem__(self, key: Any) -> Tensor:
+        return F.getitem(self, key)
+
+    @property
+    def T(self) -> Tensor:
+        return F.permute(self, *reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> Tensor:
+        return F.transpose(self, -2, -1)
+
+
+def _rebuild(array: np.ndarray, requires_grad: bool) -> Tensor:
+    return Tensor(array, requires_grad=requires_grad)
+
+
+# Methods that forward to the functional API with the tensor as first argument, as in torch.
+_FORWARDED = """
+add sub mul div pow maximum minimum eq ne lt le gt ge logical_and logical_or logical_not logical_xor
+neg exp log log1p log2 sqrt rsqrt sin cos tanh erf abs sign reciprocal sigmoid relu square clamp where masked_fill lerp
+sum mean var std amax amin argmax argmin max min logsumexp softmax log_softmax all any cumsum
+matmul mm bmm dot outer
+reshape view permute transpose t squeeze unsqueeze flatten unflatten expand broadcast_to repeat narrow split chunk unbind
+gather scatter_add index_select
+""".split()
+
+
+def _forward(name: str) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return getattr(F, name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in _FORWARDED:
+    setattr(Tensor, _name, _forward(_name))
+Tensor.clip = Tensor.clamp  # type: ignore[attr-defined]
+Tensor.multiply = Tensor.mul  # type: ignore[attr-defined]
+Tensor.subtract = Tensor.sub  # type: ignore[attr-defined]
+Tensor.divide = Tensor.div  # type: ignore[attr-defined]
+
+
+def _view_as(self: Tensor, other: Tensor) -> Tensor:
+    return F.reshape(self, other.shape)
+
+
+def _expand_as(self: Tensor, other: Tensor) -> Tensor:
+    return F.expand(self, other.shape)
+
+
+def _type_as(self: Tensor, other: Tensor) -> Tensor:
+    return F.cast(self, other.dtype)
+
+
+Tensor.view_as = _view_as  # type: ignore[attr-defined]
+Tensor.reshape_as = _view_as  # type: ignore[attr-defined]
+Tensor.expand_as = _expand_as  # type: ignore[attr-defined]
+Tensor.type_as = _type_as  # type: ignore[attr-defined]
+
+from graphc.frontend import functional as F  # noqa: E402  (functional builds on Tensor)
