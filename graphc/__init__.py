@@ -7,6 +7,7 @@ functions, models and training steps once and replays them.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -139,7 +140,7 @@ def compile(model: Any, backend: str = "auto", fusion: bool = True, dynamic: boo
     """Compile a function of graphc tensors, a graphc ``nn.Module``, or a ``torch.nn.Module``."""
     from graphc.runtime.compiled import CompiledFunction
 
-    if type(model).__module__.startswith("torch") or _is_torch_module(model):
+    if _is_torch_module(model):
         raise GraphcError("graphc.compile(torch.nn.Module) is not available yet: the torch.export importer has not landed")
     if not callable(model):
         raise GraphcError(f"graphc.compile expects a function or a module, got {type(model).__name__}")
@@ -147,7 +148,7 @@ def compile(model: Any, backend: str = "auto", fusion: bool = True, dynamic: boo
 
 
 def _is_torch_module(model: Any) -> bool:
-    return any(c.__module__.startswith("torch.nn") for c in type(model).__mro__)
+    return builtins.any(c.__module__.startswith("torch.nn") for c in type(model).__mro__)
 
 
 def is_tensor(obj: Any) -> bool:

@@ -625,7 +625,7 @@ def _slice_axis(x: Node, axis: int, start: Dim, stop: Dim, step: int = 1) -> Nod
     starts = tuple(start if i == axis else 0 for i in range(x.type.ndim))
     stops = tuple(stop if i == axis else d for i, d in enumerate(x.shape))
     steps = tuple(step if i == axis else 1 for i in range(x.type.ndim))
-    if starts == (0,) * x.type.ndim and all(dims_equal(s, d) for s, d in zip(stops, x.shape)) and step == 1:
+    if starts == (0,) * x.type.ndim and builtins.all(dims_equal(s, d) for s, d in zip(stops, x.shape)) and step == 1:
         return x
     return emit("slice", x, starts=starts, stops=stops, steps=steps)
 
@@ -723,6 +723,25 @@ def detach(input: Tensor) -> Tensor:
     if x.data is not None and not x.requires_grad:
         return wrap(x)
     return wrap(emit("detach", x))
+
+
+def rand_uniform(shape: Sequence[Any], dtype: DType = dtypes.float32) -> Tensor:
+    """Uniform [0, 1) samples as a graph op (a ``rand`` node whose seed is redrawn on every compiled call)."""
+    from graphc.runtime.random import seed_node
+
+    return wrap(emit("rand", seed_node(), shape=tuple(shape), dtype=dtype))
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    if not 0.0 <= p <= 1.0:
+        raise GraphcError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    x = node_of(input)
+    if p == 1.0:
+        return wrap(b.zeros_like(x))
+    keep = b.compare("ge", node_of(rand_uniform(x.shape, x.dtype)), p)
+    return wrap(b.where(keep, b.mul(x, 1.0 / (1.0 - p)), 0.0))
 
 
 def cast(input: Tensor, dtype: DType) -> Tensor:

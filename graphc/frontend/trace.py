@@ -28,10 +28,16 @@ class Trace:
         self.assigned: dict[int, tuple[Tensor, Node]] = {}
         # Tensors whose .grad was replaced: id -> (tensor, old grad).
         self.grads_set: dict[int, tuple[Tensor, Tensor | None]] = {}
-        self.created: weakref.WeakSet[Tensor] = weakref.WeakSet()
+        # Tensors made during the trace, by id (a WeakSet would compare tensors with ==).
+        self.created: dict[int, weakref.ref[Tensor]] = {}
 
     def _is_new(self, tensor: Tensor) -> bool:
-        return tensor in self.created
+        ref = self.created.get(id(tensor))
+        return ref is not None and ref() is tensor
+
+    def created_alive(self) -> list[Tensor]:
+        alive = [ref() for ref in self.created.values()]
+        return [t for t in alive if t is not None]
 
     def on_read(self, tensor: Tensor, node: Node) -> None:
         if self._is_new(tensor) or id(tensor) in self.reads or id(tensor) in self.assigned:
@@ -50,7 +56,7 @@ class Trace:
             self.grads_set[id(tensor)] = (tensor, tensor._grad)
 
     def on_create(self, tensor: Tensor) -> None:
-        self.created.add(tensor)
+        self.created[id(tensor)] = weakref.ref(tensor)
 
     def depends_on_standins(self, node: Node) -> bool:
         stack, seen = [node], set()

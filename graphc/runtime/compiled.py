@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sympy
 
 from graphc.errors import GraphcError
@@ -27,6 +28,7 @@ from graphc.frontend.trace import Trace
 from graphc.ir.primitives.source import source_node
 from graphc.ir.types import TensorType
 from graphc.runtime.executor import CompiledProgram, compile_graph
+from graphc.runtime.random import is_seed, next_seed
 from graphc.runtime.report import CompileReport
 from graphc.runtime.tensor import Tensor
 
@@ -39,7 +41,7 @@ BATCH = sympy.Symbol("B", positive=True, integer=True)
 class Feed:
     """Where one program input comes from on each call."""
 
-    kind: str  # "arg" (i-th tensor argument), "tensor" (current value of a tensor), "const"
+    kind: str  # "arg" (i-th tensor argument), "tensor" (current value of a tensor), "seed" (fresh), "const"
     index: int = 0
     tensor: weakref.ref[Tensor] | None = None
     data: Any = None
@@ -155,6 +157,7 @@ class CompiledFunction:
             node = source_node(ty, requires_grad=t.requires_grad, data=t._node.data)
             trace.standins.add(id(node))
             standin = Tensor._from_node(node)
+            trace.on_create(standin)
             if t.requires_grad:
                 tracing.register_leaf(standin)
             standins.append(standin)
@@ -173,7 +176,7 @@ class CompiledFunction:
         standin_ids = {id(s) for s in standins}
         state_grads = {id(t._grad) for t, _ in trace.grads_set.values() if t._grad is not None}
         output_ids = {id(o) for o in outputs}
-        new_state = [t for t in trace.created if id(t) not in output_ids | standin_ids | state_grads]
+        new_state = [t for t in trace.created_alive() if id(t) not in output_ids | standin_ids | state_grads]
         if new_state:
             return self._run_eagerly(trace, outputs, output_spec, new_state)
         entry = self._build(trace, signature, tensors, standins, outputs, output_spec)
@@ -201,6 +204,8 @@ class CompiledFunction:
         for leaf in leaves:
             if id(leaf) in arg_index:
                 feeds.append(Feed("arg", index=arg_index[id(leaf)]))
+            elif is_seed(leaf):
+                feeds.append(Feed("seed"))
             elif id(leaf) in read_by_node:
                 feeds.append(Feed("tensor", tensor=weakref.ref(read_by_node[id(leaf)])))
             else:
@@ -236,6 +241,8 @@ class CompiledFunction:
                 if tensor is None:
                     raise GraphcError("graphc.compile: a tensor the compiled function reads was freed")
                 inputs.append(tensor.realize()._node.data)
+            elif feed.kind == "seed":
+                inputs.append(np.array(next_seed(), dtype=np.int64))
             else:
                 inputs.append(feed.data)
         results = entry.program(inputs)

@@ -17,7 +17,7 @@ from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
-from graphc.ir.grad_mode import is_grad_enabled
+from graphc.ir.grad_mode import grad_mode, is_grad_enabled
 from graphc.ir.graph import Node
 from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import emit
@@ -135,7 +135,8 @@ class Tensor:
 
     @data.setter
     def data(self, value: Tensor) -> None:
-        self._assign_value(tracing.read(value))
+        with grad_mode(False):
+            self._assign_value(tracing.read(value))
 
     # ------------------------------------------------------------ values
 
