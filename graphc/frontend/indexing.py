@@ -45,8 +45,9 @@ def _expand_key(x: Node, key: Any) -> list[Any]:
     consuming = sum(1 for k in items if k is not None and k is not Ellipsis)
     if consuming > x.type.ndim:
         raise op_error("index", [x.type], {}, f"too many indices for a tensor of dimension {x.type.ndim}")
-    if Ellipsis in items:
-        at = items.index(Ellipsis)
+    ellipses = [i for i, k in enumerate(items) if k is Ellipsis]  # not `in`: tensors compare elementwise
+    if ellipses:
+        at = ellipses[0]
         items[at : at + 1] = [slice(None)] * (x.type.ndim - consuming)
     else:
         items += [slice(None)] * (x.type.ndim - consuming)
@@ -124,7 +125,7 @@ def _advanced(x: Node, advanced: list[tuple[int, Node]], shape_after: list) -> N
     for a, idx in advanced:
         idx = b.cast(b.broadcast_to(idx, index_shape), dtypes.int64)
         size = x.shape[a]
-        idx = b.where(b.compare("lt", idx, 0), b.add(idx, b.cast(_size_node(size), dtypes.int64)), idx)
+        idx = b.where(b.compare("lt", idx, 0), b.add(idx, _size_node(size)), idx)
         linear = idx if linear is None else b.add(b.mul(linear, _size_node(size)), idx)
     merged: Dim = 1
     for a in axes:

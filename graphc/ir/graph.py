@@ -87,10 +87,10 @@ class Graph:
 
     @property
     def nodes(self) -> list[Node]:
-        body = toposort(self.outputs, stop={id(n) for n in self.inputs})
-        seen = {id(n) for n in body}
-        unused = [n for n in self.inputs if id(n) not in seen]
-        return unused + body
+        """Inputs first, in their declared order (the order callers pass values), then the body."""
+        input_ids = {id(n) for n in self.inputs}
+        body = toposort(self.outputs, stop=input_ids)
+        return list(self.inputs) + [n for n in body if id(n) not in input_ids]
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)

@@ -84,14 +84,16 @@ def simplify(graph: Graph) -> Graph:
             return None
         current = node
         changed = True
-        while changed:
+        while changed and current.op not in ("input", "parameter"):
             changed = False
             for identity in RULES:
                 replacement = identity(current)
                 if replacement is not None:
                     current = replacement
-                    changed = current.op not in ("input", "parameter")
+                    changed = True
                     break
+        if current.op in ("input", "parameter"):
+            return current  # inputs are distinct values even when their types are equal
         key = _cse_key(current)
         if key in seen:
             return seen[key]
