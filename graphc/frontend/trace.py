@@ -26,6 +26,9 @@ class Trace:
         self.reads: dict[int, tuple[Tensor, Node]] = {}
         # Tensors that existed before the trace and were given a new value: id -> (tensor, old node).
         self.assigned: dict[int, tuple[Tensor, Node]] = {}
+        # Tensors whose .grad was looked at before the function set it: id -> (tensor, was None).
+        # Whether it was None decides what the trace did (accumulate or not), so it is a guard.
+        self.grad_reads: dict[int, tuple[Tensor, bool]] = {}
         # Tensors whose .grad was replaced: id -> (tensor, old grad).
         self.grads_set: dict[int, tuple[Tensor, Tensor | None]] = {}
         # Tensors made during the trace, by id (a WeakSet would compare tensors with ==).
@@ -54,6 +57,10 @@ class Trace:
     def on_set_grad(self, tensor: Tensor) -> None:
         if not self._is_new(tensor) and id(tensor) not in self.grads_set:
             self.grads_set[id(tensor)] = (tensor, tensor._grad)
+
+    def on_get_grad(self, tensor: Tensor) -> None:
+        if not self._is_new(tensor) and id(tensor) not in self.grads_set and id(tensor) not in self.grad_reads:
+            self.grad_reads[id(tensor)] = (tensor, tensor._grad is None)
 
     def on_create(self, tensor: Tensor) -> None:
         self.created[id(tensor)] = weakref.ref(tensor)

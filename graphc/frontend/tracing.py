@@ -45,6 +45,13 @@ def assign(tensor: Tensor, node: Node) -> None:
     tensor._node = node
 
 
+def get_grad(tensor: Tensor) -> Any:
+    trace = active()
+    if trace is not None:
+        trace.on_get_grad(tensor)
+    return tensor._grad
+
+
 def set_grad(tensor: Tensor, grad: Any) -> None:
     trace = active()
     if trace is not None:

@@ -211,7 +211,7 @@ class CompiledFunction:
             else:
                 feeds.append(Feed("const", data=leaf.data))
         guards: list = [(weakref.ref(t), "type", str(node.type)) for t, node in trace.reads.values()]
-        guards += [(weakref.ref(t), "grad_none", old is None) for t, old in trace.grads_set.values()]
+        guards += [(weakref.ref(t), "grad_none", was_none) for t, was_none in trace.grad_reads.values()]
         has_grad = [t._grad is not None for t in grad_owners]
         backend = self._backend(tensors)
         program = compile_graph(graph, backend=backend, fusion=self.fusion)

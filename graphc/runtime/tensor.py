@@ -121,7 +121,7 @@ class Tensor:
 
     @property
     def grad(self) -> Tensor | None:
-        return self._grad
+        return tracing.get_grad(self)
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
