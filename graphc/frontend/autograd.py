@@ -19,7 +19,7 @@ from graphc.runtime.tensor import Tensor
 
 
 def _is_leaf(node: Node) -> bool:
-    return node.requires_grad and (not node.inputs or node.op == "detach")
+    return node.requires_grad and node.is_leaf
 
 
 def _seed_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor | None] | None) -> tuple[list[Node], list[Node]]:

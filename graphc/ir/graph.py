@@ -41,6 +41,11 @@ class Node:
         self.data = data
 
     @property
+    def is_leaf(self) -> bool:
+        """No gradient flows past this node: it tracks none, has no operands, or is a detach."""
+        return not self.requires_grad or not self.inputs or self.op == "detach"
+
+    @property
     def shape(self) -> tuple:
         return self.type.shape
 

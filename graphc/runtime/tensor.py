@@ -117,7 +117,7 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return not self._node.requires_grad or self._node.op in ("input", "parameter")
+        return self._node.is_leaf
 
     @property
     def grad(self) -> Tensor | None:
