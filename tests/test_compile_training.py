@@ -116,3 +116,16 @@ def test_exception_inside_trace_leaves_state_untouched() -> None:
     with pytest.raises(ValueError):
         graphc.compile(broken)(graphc.ones(2))
     np.testing.assert_array_equal(w.numpy(), before)
+
+
+def test_backward_outside_a_compiled_function_reaches_the_parameters() -> None:
+    w_compiled, w_eager = make_weight(), make_weight()
+    forward = graphc.compile(lambda data: (data @ w_compiled).tanh())
+    x = graphc.tensor(np.random.default_rng(3).standard_normal((4, 5)))
+    for _ in range(2):
+        forward(x).pow(2).sum().backward()
+        (x @ w_eager).tanh().pow(2).sum().backward()
+    np.testing.assert_allclose(w_compiled.grad.numpy(), w_eager.grad.numpy(), rtol=1e-12)
+    assert forward.trace_count == 1
+    with graphc.no_grad():
+        np.testing.assert_allclose(forward(x).numpy(), (x @ w_eager).tanh().numpy(), rtol=1e-12)

@@ -25,10 +25,13 @@ import sympy
 from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
 from graphc.frontend.trace import Trace
+from graphc.ir.grad_mode import is_grad_enabled
+from graphc.ir.graph import Graph, Node
 from graphc.ir.primitives.source import source_node
+from graphc.ir.registry import emit
 from graphc.ir.types import TensorType
 from graphc.runtime.executor import CompiledProgram, compile_graph
-from graphc.runtime.random import is_seed, next_seed
+from graphc.runtime.random import is_seed, next_seed, seed_node
 from graphc.runtime.report import CompileReport
 from graphc.runtime.tensor import Tensor
 
@@ -57,6 +60,8 @@ class Entry:
     num_outputs: int
     state: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose value is written back (and if leaf requiring grad)
     grads: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose .grad is written back (False: set to None)
+    traced_graph: Graph  # before any pass: what _inline rebuilds when results need autograd history
+    outputs_require_grad: bool
 
 
 def _flatten(value: Any, leaves: list[Tensor]) -> Any:
@@ -134,6 +139,8 @@ class CompiledFunction:
             failed = self._guards_hold(entry)
             if failed is None:
                 self._last = entry
+                if entry.outputs_require_grad and is_grad_enabled():
+                    return self._inline(entry, tensors)
                 return self._replay(entry, tensors)
             reasons.append(failed)
         if self.trace_count:
@@ -182,6 +189,8 @@ class CompiledFunction:
         entry = self._build(trace, signature, tensors, standins, outputs, output_spec)
         self.entries.append(entry)
         self._last = entry
+        if entry.outputs_require_grad and is_grad_enabled():
+            return self._inline(entry, tensors)
         return self._replay(entry, tensors)
 
     def _run_eagerly(self, trace: Trace, outputs: list[Tensor], output_spec: Any, new_state: list[Tensor]) -> Any:
@@ -229,34 +238,67 @@ class CompiledFunction:
             num_outputs=len(outputs),
             state=[(weakref.ref(t), t._node.requires_grad and t.is_leaf) for t in state],
             grads=[(weakref.ref(t), flag) for t, flag in zip(grad_owners, has_grad)],
+            traced_graph=graph,
+            outputs_require_grad=any(o._node.requires_grad for o in outputs),
         )
 
-    def _replay(self, entry: Entry, tensors: list[Tensor]) -> Any:
-        inputs = []
+    def _input_values(self, entry: Entry, tensors: list[Tensor]) -> list[Any]:
+        """The program's inputs for this call: realized data for the feeds."""
+        values = []
         for feed in entry.feeds:
-            if feed.kind == "arg":
-                inputs.append(tensors[feed.index].realize()._node.data)
-            elif feed.kind == "tensor":
-                tensor = feed.tensor()
-                if tensor is None:
-                    raise GraphcError("graphc.compile: a tensor the compiled function reads was freed")
-                inputs.append(tensor.realize()._node.data)
-            elif feed.kind == "seed":
-                inputs.append(np.array(next_seed(), dtype=np.int64))
+            if feed.kind == "seed":
+                values.append(np.array(next_seed(), dtype=np.int64))
+            elif feed.kind == "const":
+                values.append(feed.data)
             else:
-                inputs.append(feed.data)
-        results = entry.program(inputs)
+                values.append(self._feed_tensor(feed, tensors).realize()._node.data)
+        return values
+
+    def _feed_tensor(self, feed: Feed, tensors: list[Tensor]) -> Tensor:
+        if feed.kind == "arg":
+            return tensors[feed.index]
+        assert feed.tensor is not None
+        tensor = feed.tensor()
+        if tensor is None:
+            raise GraphcError("graphc.compile: a tensor the compiled function reads was freed")
+        return tensor
+
+    def _replay(self, entry: Entry, tensors: list[Tensor]) -> Any:
+        results = entry.program(self._input_values(entry, tensors))
         graph_outputs = entry.program.program.graph.outputs
-        outputs = [Tensor._from_node(source_node(TensorType(tuple(r.shape), n.dtype), data=r)) for n, r in zip(graph_outputs, results)]
+        nodes = [source_node(TensorType(tuple(r.shape), n.dtype), data=r) for n, r in zip(graph_outputs, results)]
+        return self._write_back(entry, nodes)
+
+    def _inline(self, entry: Entry, tensors: list[Tensor]) -> Any:
+        """Rebuild the traced graph on this call's inputs as lazy nodes, so autograd can continue
+        through the results (backward() outside the compiled function). The lazy runtime caches
+        programs by structure, so this still compiles once."""
+        graph = entry.traced_graph
+        mapping: dict[int, Node] = {}
+        for placeholder, feed in zip(graph.inputs, entry.feeds):
+            if feed.kind == "seed":
+                mapping[id(placeholder)] = seed_node()
+            elif feed.kind == "const":
+                mapping[id(placeholder)] = source_node(placeholder.type, data=feed.data)
+            else:
+                mapping[id(placeholder)] = tracing.read(self._feed_tensor(feed, tensors))
+        for node in graph.nodes[len(graph.inputs) :]:
+            mapping[id(node)] = emit(node.op, *[mapping[id(i)] for i in node.inputs], **node.attrs)
+        return self._write_back(entry, [mapping[id(n)] for n in graph.outputs])
+
+    def _write_back(self, entry: Entry, nodes: list[Node]) -> Any:
+        """Hand the results to the caller and write the new state and gradients into their tensors."""
+        outputs = [Tensor._from_node(n) for n in nodes[: entry.num_outputs]]
         position = entry.num_outputs
         for ref, leaf_requires_grad in entry.state:
-            tensor = ref()
-            value = outputs[position]
+            tensor, node = ref(), nodes[position]
             position += 1
             if tensor is None:
                 continue
-            value._node.requires_grad = leaf_requires_grad
-            tensor._node = value._node
+            if leaf_requires_grad:
+                node = node if node.data is not None else emit("detach", node)
+                node.requires_grad = True
+            tensor._node = node
             if leaf_requires_grad:
                 tracing.register_leaf(tensor)
         for ref, has_grad in entry.grads:
@@ -265,15 +307,15 @@ class CompiledFunction:
                 if tensor is not None:
                     tensor._grad = None
                 continue
-            value = outputs[position]
+            node = nodes[position]
             position += 1
             if tensor is None:
                 continue
             if tensor._grad is None:
-                tensor._grad = value
+                tensor._grad = Tensor._from_node(node)
             else:
-                tensor._grad._node = value._node
-        return _unflatten(entry.output_spec, outputs[: entry.num_outputs])
+                tensor._grad._node = node
+        return _unflatten(entry.output_spec, outputs)
 
     def report(self) -> CompileReport:
         if self._last is None:
