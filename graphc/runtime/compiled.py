@@ -239,7 +239,9 @@ class CompiledFunction:
             state=[(weakref.ref(t), t._node.requires_grad and t.is_leaf) for t in state],
             grads=[(weakref.ref(t), flag) for t, flag in zip(grad_owners, has_grad)],
             traced_graph=graph,
-            outputs_require_grad=any(o._node.requires_grad for o in outputs),
+            # A function that runs backward() itself returns final values; one that does not (a model's
+            # forward) returns values the caller may differentiate, so calls rebuild them lazily.
+            outputs_require_grad=not grad_owners and any(o._node.requires_grad for o in outputs),
         )
 
     def _input_values(self, entry: Entry, tensors: list[Tensor]) -> list[Any]:
@@ -274,6 +276,12 @@ class CompiledFunction:
         through the results (backward() outside the compiled function). The lazy runtime caches
         programs by structure, so this still compiles once."""
         graph = entry.traced_graph
+        sizes: dict[sympy.Symbol, int] = {}
+        for placeholder, feed in zip(graph.inputs, entry.feeds):
+            if feed.kind == "arg":
+                for dim, actual in zip(placeholder.shape, tensors[feed.index].shape):
+                    if isinstance(dim, sympy.Symbol):
+                        sizes[dim] = actual
         mapping: dict[int, Node] = {}
         for placeholder, feed in zip(graph.inputs, entry.feeds):
             if feed.kind == "seed":
@@ -283,7 +291,8 @@ class CompiledFunction:
             else:
                 mapping[id(placeholder)] = tracing.read(self._feed_tensor(feed, tensors))
         for node in graph.nodes[len(graph.inputs) :]:
-            mapping[id(node)] = emit(node.op, *[mapping[id(i)] for i in node.inputs], **node.attrs)
+            attrs = {k: _substitute(v, sizes) for k, v in node.attrs.items()}
+            mapping[id(node)] = emit(node.op, *[mapping[id(i)] for i in node.inputs], **attrs)
         return self._write_back(entry, [mapping[id(n)] for n in graph.outputs])
 
     def _write_back(self, entry: Entry, nodes: list[Node]) -> Any:
@@ -323,3 +332,12 @@ class CompiledFunction:
         report = self._last.program.report
         report.recompilations = list(self.recompilations)
         return report
+
+
+def _substitute(value: Any, sizes: dict[sympy.Symbol, int]) -> Any:
+    """An attribute with its symbolic sizes replaced by this call's sizes."""
+    if isinstance(value, tuple):
+        return tuple(_substitute(v, sizes) for v in value)
+    if isinstance(value, sympy.Basic):
+        return int(value.subs(sizes))
+    return value
