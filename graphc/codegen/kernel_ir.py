@@ -49,30 +49,23 @@ def kernel_name(index: int, nodes: list[Node]) -> str:
     return f"k{index}_{label}"
 
 
-def kernel_for(index: int, nodes: list[Node], graph_outputs: set[int], users: dict[int, list[Node]]) -> Kernel:
-    """Make a kernel of ``nodes``: inputs are operands from outside, outputs are values used outside."""
+def kernel_for(index: int, nodes: list[Node], outputs: list[Node]) -> Kernel:
+    """A kernel computing ``nodes``: its inputs are the operands produced outside it."""
     inside = {id(n) for n in nodes}
     inputs: list[Node] = []
     for node in nodes:
         for operand in node.inputs:
             if id(operand) not in inside and all(operand is not i for i in inputs):
                 inputs.append(operand)
-    outputs = [
-        n
-        for n in nodes
-        if id(n) in graph_outputs or any(id(u) not in inside for u in users.get(id(n), []))
-    ]
     main = next((n for n in reversed(nodes) if REGISTRY[n.op].category != "movement"), nodes[-1])
     return Kernel(kernel_name(index, nodes), REGISTRY[main.op].category, nodes, inputs, outputs)
 
 
 def schedule_unfused(graph: Graph) -> Program:
     """One kernel per node that computes something (sources are buffers, not kernels)."""
-    users = graph.users()
-    outputs = {id(n) for n in graph.outputs}
     kernels = []
     for node in graph.nodes:
         if node.op in ("input", "parameter"):
             continue
-        kernels.append(kernel_for(len(kernels), [node], outputs, users))
+        kernels.append(kernel_for(len(kernels), [node], [node]))
     return Program(graph, kernels)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -22,6 +23,7 @@ from graphc.codegen.kernel_ir import Program, schedule_unfused
 from graphc.errors import GraphcError
 from graphc.ir.graph import Graph
 from graphc.ir.types import format_shape
+from graphc.passes.fusion import fuse
 from graphc.passes.manager import PassManager
 from graphc.passes.simplify import simplify
 from graphc.runtime.report import CompileReport, naive_memory
@@ -64,14 +66,16 @@ def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True) -> 
         raise GraphcError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     manager = PassManager([("simplify", simplify)], dump_dir=os.environ.get("GRAPHC_DUMP_DIR"))
     graph = manager.run(graph)
-    program = schedule_unfused(graph)
+    start = time.perf_counter()
+    program = fuse(graph) if fusion else schedule_unfused(graph)
+    fusion_seconds = time.perf_counter() - start
     source = numpy_codegen.emit_program(program)
     module = import_source("program", source)
     for kernel in program.kernels:
         kernel.path = module.__file__ or ""
         kernel.source = numpy_codegen.emit_kernel(kernel, _names(graph))
     symbols = sorted({str(s) for n in graph.inputs for s in n.type.shape if isinstance(s, sympy.Symbol)})
-    pass_times = {r.name: r.seconds for r in manager.records}
+    pass_times = {r.name: r.seconds for r in manager.records} | {"fusion": fusion_seconds}
     report = CompileReport(graph, program.kernels, naive_memory(program), pass_times, backend, program.fusion_log)
     if os.environ.get("GRAPHC_DEBUG", "0") >= "1":
         log.warning("graphc: compiled %d nodes into %d kernels (%s)", len(graph.nodes), len(program.kernels), module.__file__)
