@@ -31,7 +31,9 @@ from graphc.ir.registry import REGISTRY
 from graphc.ir.types import Shape, format_shape, shapes_equal
 
 INLINE = ("movement", "source")
-ALONE = ("window", "indexing", "random")
+ALONE = ("window", "random")
+# Reads at computed addresses: they fuse as loads, so what they read must be in memory.
+INDEXED_READS = ("gather", "index_select")
 
 
 @dataclass(eq=False)
@@ -114,7 +116,7 @@ class Fuser:
 
     def _start(self, node: Node) -> None:
         category = _category(node)
-        if category == "elementwise":
+        if category == "elementwise" or node.op in INDEXED_READS:
             group = Group("pointwise", node.shape)
         elif category == "reduction":
             group = Group("reduction", node.inputs[0].shape, axes=node.attrs["axes"])
@@ -168,8 +170,17 @@ class Fuser:
     def _incompatibility(self, node: Node, group: Group, chains: list[list[Node]], consumers: list[Node]) -> str | None:
         """Why ``node`` cannot be computed inside ``group`` (None when it can)."""
         category = _category(node)
-        if category in ALONE or group.kind in ALONE:
-            return f"{node.op} and {group.kind} kernels are not fused (gather/scatter/windows/random run alone)"
+        if category in ALONE or group.kind in ALONE or node.op == "scatter_add":
+            return f"{node.op} and {group.kind} kernels are not fused (scatter, windows and random numbers run alone)"
+        if any(c.op in INDEXED_READS for c in consumers):
+            return "a gather reads its source at computed addresses, so the source must be in memory"
+        if node.op in INDEXED_READS:
+            level = [group.shape] + (group.reduced_shapes() if group.kind == "reduction" else [])
+            if any(chains) and not (group.kind == "reduction" and all(_is_relabel(c, group) for c in chains)):
+                return "a view of a gathered value cannot become index arithmetic"
+            if not any(_same(node.shape, shape) for shape in level):
+                return f"shape {format_shape(node.shape)} differs from the kernel's {format_shape(group.shape)}"
+            return None
         if category == "elementwise":
             if any(chains):
                 if group.kind == "reduction" and all(_is_relabel(c, group) or _is_rebroadcast(c, group) for c in chains):
