@@ -20,6 +20,36 @@ def materialize(value: np.ndarray) -> np.ndarray:
     return np.array(value, order="C")
 
 
+def copy(value: np.ndarray) -> np.ndarray:
+    """A returned view gets its own memory: it may view an arena buffer the next call overwrites."""
+    return np.array(value, order="C", copy=True)
+
+
+_arenas: dict[tuple, list[np.ndarray]] = {}
+
+
+def arena(layout: list[tuple]) -> list[np.ndarray]:
+    """Views into one arena for the planned buffers at these sizes (allocated once per layout).
+
+    ``layout`` lists (shape, dtype, first kernel, last kernel, reused buffer) per buffer, as
+    ``graphc.passes.memory`` planned them; offsets come from the same greedy assignment.
+    """
+    key = tuple((tuple(shape), np.dtype(dtype).str, start, end, reuses) for shape, dtype, start, end, reuses in layout)
+    views = _arenas.get(key)
+    if views is None:
+        from graphc.passes.memory import ALIGN, assign_offsets
+
+        sizes = [int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize for shape, dtype, *_ in layout]
+        aligned = [(n + ALIGN - 1) // ALIGN * ALIGN for n in sizes]
+        offsets, peak = assign_offsets(aligned, [(start, end) for _, _, start, end, _ in layout], [r for *_, r in layout])
+        memory = np.empty(max(peak, 1), dtype=np.uint8)
+        views = []
+        for (shape, dtype, *_), offset, nbytes in zip(layout, offsets, sizes):
+            views.append(memory[offset : offset + nbytes].view(dtype).reshape(shape))
+        _arenas[key] = views
+    return views
+
+
 def pad(x: np.ndarray, low: tuple, high: tuple, interior: tuple, value: float) -> np.ndarray:
     shape = tuple(lo + (d + (d - 1) * mid if d else 0) + hi for d, lo, hi, mid in zip(x.shape, low, high, interior))
     out = np.full(shape, value, dtype=x.dtype)

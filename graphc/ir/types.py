@@ -96,7 +96,7 @@ def evaluate_shape(shape: Shape, bindings: dict[str, int]) -> tuple[int, ...]:
         if isinstance(d, int):
             out.append(d)
         else:
-            out.append(int(d.subs({sympy.Symbol(k): v for k, v in bindings.items()})))
+            out.append(int(d.subs({s: bindings[str(s)] for s in d.free_symbols})))  # by name: assumptions vary
     return tuple(out)
 
 

@@ -25,8 +25,9 @@ from graphc.ir.graph import Graph
 from graphc.ir.types import format_shape
 from graphc.passes.fusion import fuse
 from graphc.passes.manager import PassManager
+from graphc.passes.memory import plan_memory
 from graphc.passes.simplify import simplify
-from graphc.runtime.report import CompileReport, naive_memory
+from graphc.runtime.report import CompileReport
 
 log = logging.getLogger("graphc")
 
@@ -57,6 +58,7 @@ class CompiledProgram:
 
     def __call__(self, inputs: list[Any]) -> list[Any]:
         bindings = self.bind(inputs)
+        self.report.sizes = bindings
         with np.errstate(all="ignore"):
             return self.module.run(inputs, *[bindings[s] for s in self.symbols])
 
@@ -69,14 +71,17 @@ def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True) -> 
     start = time.perf_counter()
     program = fuse(graph) if fusion else schedule_unfused(graph)
     fusion_seconds = time.perf_counter() - start
-    source = numpy_codegen.emit_program(program)
+    start = time.perf_counter()
+    plan = plan_memory(program)
+    pass_times_extra = {"fusion": fusion_seconds, "memory": time.perf_counter() - start}
+    source = numpy_codegen.emit_program(program, plan)
     module = import_source("program", source)
     for kernel in program.kernels:
         kernel.path = module.__file__ or ""
-        kernel.source = numpy_codegen.emit_kernel(kernel, _names(graph))
+        kernel.source = numpy_codegen.emit_kernel(kernel, _names(graph), frozenset(id(b.node) for b in plan.buffers))
     symbols = sorted({str(s) for n in graph.inputs for s in n.type.shape if isinstance(s, sympy.Symbol)})
-    pass_times = {r.name: r.seconds for r in manager.records} | {"fusion": fusion_seconds}
-    report = CompileReport(graph, program.kernels, naive_memory(program), pass_times, backend, program.fusion_log)
+    pass_times = {r.name: r.seconds for r in manager.records} | pass_times_extra
+    report = CompileReport(graph, program.kernels, plan, pass_times, backend, program.fusion_log)
     if os.environ.get("GRAPHC_DEBUG", "0") >= "1":
         log.warning("graphc: compiled %d nodes into %d kernels (%s)", len(graph.nodes), len(program.kernels), module.__file__)
     if os.environ.get("GRAPHC_DEBUG", "0") >= "2":

@@ -4,29 +4,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graphc.codegen.kernel_ir import Kernel, Program
+from graphc.codegen.kernel_ir import Kernel
 from graphc.ir.graph import Graph
-from graphc.ir.types import Dim, numel
+from graphc.ir.types import Dim, free_symbols
+from graphc.passes.memory import MemoryPlan, symbolic_naive_bytes
 
 
 @dataclass
 class MemoryReport:
     naive_bytes: Dim  # every intermediate buffer allocated separately
-    peak_bytes: Dim  # the planned arena (equal to naive until the memory planner runs)
+    peak_bytes: Dim  # the size of the planned arena
+    sizes: dict[str, int]  # the symbolic sizes the numbers are for (those of the last call)
 
     def __str__(self) -> str:
-        return f"memory: naive {self.naive_bytes} B, planned peak {self.peak_bytes} B"
+        at = f" at {', '.join(f'{k}={v}' for k, v in self.sizes.items())}" if self.sizes else ""
+        return f"memory{at}: naive {self.naive_bytes} B, planned peak {self.peak_bytes} B"
 
 
 @dataclass
 class CompileReport:
     graph: Graph
     kernels: list[Kernel]
-    memory: MemoryReport
+    plan: MemoryPlan
     pass_times: dict[str, float]
     backend: str
     fusion_log: list[str] = field(default_factory=list)
     recompilations: list[str] = field(default_factory=list)
+    # Values of the symbolic sizes at the last call, set by the executor.
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def memory(self) -> MemoryReport:
+        symbols = {str(s) for b in self.plan.buffers for s in free_symbols(b.node.shape)}
+        if not symbols <= set(self.sizes):
+            naive = symbolic_naive_bytes(self.plan)
+            return MemoryReport(naive, naive, {})
+        return MemoryReport(self.plan.naive_bytes(self.sizes), self.plan.peak_bytes(self.sizes), dict(self.sizes))
 
     @property
     def num_kernels(self) -> int:
@@ -47,11 +60,3 @@ class CompileReport:
         lines.append(f"  recompilations: {len(self.recompilations)}")
         lines.extend(f"    {reason}" for reason in self.recompilations)
         return "\n".join(lines)
-
-
-def naive_memory(program: Program) -> MemoryReport:
-    total: Dim = 0
-    for kernel in program.kernels:
-        for out in kernel.outputs:
-            total = total + numel(out.shape) * out.dtype.itemsize
-    return MemoryReport(total, total)
