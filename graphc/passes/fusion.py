@@ -93,6 +93,17 @@ def _is_relabel(chain: list[Node], group: Group) -> bool:
     return all(n.op == "reshape" and any(_same(n.shape, r) for r in reduced) for n in chain)
 
 
+def _row_group(group: Group, chains: list[list[Node]]) -> Group | None:
+    """If the chains broadcast a value over some axes of the kernel's shape, the row-wise view of it."""
+    for chain in chains:
+        if chain and chain[-1].op == "expand" and _same(chain[-1].shape, group.shape):
+            source = chain[-1].inputs[0].shape
+            axes = tuple(i for i, (a, b) in enumerate(zip(source, group.shape)) if a == 1 and not (isinstance(b, int) and b == 1))
+            if axes:
+                return Group("reduction", group.shape, axes=axes)
+    return None
+
+
 class Fuser:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
@@ -128,7 +139,11 @@ class Fuser:
 
     def _join(self, node: Node, group: Group) -> None:
         category = _category(node)
-        if category == "reduction" and group.kind == "pointwise":
+        chains = [chain for _, chain in _consumers(node, self.users)]
+        rows = _row_group(group, chains) if category == "elementwise" and group.kind == "pointwise" else None
+        if rows is not None:
+            group.kind, group.axes = "reduction", rows.axes
+        elif category == "reduction" and group.kind == "pointwise":
             group.kind, group.shape, group.axes = "reduction", node.inputs[0].shape, node.attrs["axes"]
         elif category == "matmul":
             group.kind = "matmul"
@@ -185,6 +200,9 @@ class Fuser:
             if any(chains):
                 if group.kind == "reduction" and all(_is_relabel(c, group) or _is_rebroadcast(c, group) for c in chains):
                     return None
+                rows = _row_group(group, chains)
+                if group.kind == "pointwise" and rows is not None and all(_is_rebroadcast(c, rows) for c in chains if c):
+                    return None  # a per-row value broadcast over the rows: the kernel becomes row-wise
                 return "a view of a computed value cannot become index arithmetic (only of loaded values)"
             level = [group.shape] + (group.reduced_shapes() if group.kind == "reduction" else [])
             if not any(_same(node.shape, s) for s in level):
