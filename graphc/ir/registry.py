@@ -72,12 +72,23 @@ def defvjp(*names: str) -> Callable[[VJPRule], VJPRule]:
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+_inside_graphc: dict[str, bool] = {}
+
+
+def _is_internal(filename: str) -> bool:
+    known = _inside_graphc.get(filename)
+    if known is None:
+        known = filename.startswith("<frozen") or os.path.abspath(filename).startswith(_PACKAGE_DIR)
+        _inside_graphc[filename] = known
+    return known
+
+
 def user_location() -> str | None:
     """The innermost ``file:line`` outside the graphc package: where the user wrote the op."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(_PACKAGE_DIR) and not filename.startswith("<frozen"):
+        if not _is_internal(filename):
             return f"{filename}:{frame.f_lineno}"
         frame = frame.f_back
     return None
