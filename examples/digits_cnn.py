@@ -8,14 +8,14 @@ graphc.data.DataLoader.
 import argparse
 import time
 
-import graphc.nn.functional as F
 import numpy as np
-from graphc.data import DataLoader, TensorDataset
 from sklearn.datasets import load_digits
 from tqdm import tqdm
 
 import graphc
+import graphc.nn.functional as F
 from graphc import nn, optim
+from graphc.data import DataLoader, TensorDataset
 
 
 class DigitsCNN(nn.Module):

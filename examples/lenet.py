@@ -1,8 +1,7 @@
 """LeNet-5 on 28x28 inputs, trained for a few compiled steps on random data (shapes, not accuracy)."""
 
-import graphc.nn.functional as F
-
 import graphc
+import graphc.nn.functional as F
 from graphc import nn, optim
 
 

@@ -1,10 +1,9 @@
 """Linear regression with a TensorDataset, a DataLoader and SGD on noisy synthetic data."""
 
-import graphc.nn.functional as F
-from graphc.data import DataLoader, TensorDataset
-
 import graphc
+import graphc.nn.functional as F
 from graphc import nn, optim
+from graphc.data import DataLoader, TensorDataset
 
 
 def main() -> tuple[float, float]:

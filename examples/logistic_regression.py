@@ -4,9 +4,8 @@ One example (x1 = 1.1, y = 1), one weight w1 = 2.2 and a bias b = 0: the gradien
 binary cross-entropy are dL/dw1 = -0.0898 and dL/db = -0.0817, as PyTorch prints them.
 """
 
-import graphc.nn.functional as F
-
 import graphc
+import graphc.nn.functional as F
 from graphc.autograd import grad
 
 

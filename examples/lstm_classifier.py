@@ -1,8 +1,7 @@
 """An LSTM sequence classifier: is the sum of a random sequence positive? Trained with Adam."""
 
-import graphc.nn.functional as F
-
 import graphc
+import graphc.nn.functional as F
 from graphc import nn, optim
 
 

@@ -1,10 +1,9 @@
 """A custom Dataset and a DataLoader over a toy two-class problem, trained with a small MLP."""
 
-import graphc.nn.functional as F
-from graphc.data import DataLoader, Dataset
-
 import graphc
+import graphc.nn.functional as F
 from graphc import nn
+from graphc.data import DataLoader, Dataset
 
 X_TRAIN = graphc.tensor([[-1.2, 3.1], [-0.9, 2.9], [-0.5, 2.6], [2.3, -1.1], [2.7, -1.5]])
 Y_TRAIN = graphc.tensor([0, 0, 0, 1, 1])

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from graphc import autograd
+from graphc import autograd, data, nn, optim
 from graphc.errors import GraphcError
 from graphc.frontend.constructors import (
     arange,
@@ -46,11 +46,14 @@ from graphc.frontend.functional import (
     argmax,
     argmin,
     bmm,
+    broadcast_to,
     cat,
     chunk,
     clamp,
+    clone,
     cos,
     cumsum,
+    detach,
     div,
     dot,
     eq,
@@ -62,12 +65,15 @@ from graphc.frontend.functional import (
     gt,
     index_select,
     le,
+    lerp,
     log,
     log1p,
+    log2,
     log_softmax,
     logical_and,
     logical_not,
     logical_or,
+    logical_xor,
     logsumexp,
     lt,
     masked_fill,
@@ -79,6 +85,7 @@ from graphc.frontend.functional import (
     minimum,
     mm,
     mul,
+    narrow,
     ne,
     neg,
     outer,
@@ -101,9 +108,11 @@ from graphc.frontend.functional import (
     std,
     sub,
     sum,
+    t,
     tanh,
     transpose,
     unbind,
+    unflatten,
     unsqueeze,
     var,
     where,
@@ -113,6 +122,7 @@ from graphc.ir.dtypes import bool_ as bool
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled
 from graphc.runtime.config import set_backend, use_backend
 from graphc.runtime.random import manual_seed
+from graphc.runtime.serialization import load, save
 from graphc.runtime.tensor import Tensor
 
 float = float32
@@ -141,7 +151,9 @@ def compile(model: Any, backend: str = "auto", fusion: bool = True, dynamic: boo
     from graphc.runtime.compiled import CompiledFunction
 
     if _is_torch_module(model):
-        raise GraphcError("graphc.compile(torch.nn.Module) is not available yet: the torch.export importer has not landed")
+        from graphc.frontend.torch_import import compile_torch_module
+
+        return compile_torch_module(model, backend=backend, fusion=fusion, dynamic=dynamic, check=check)
     if not callable(model):
         raise GraphcError(f"graphc.compile expects a function or a module, got {type(model).__name__}")
     return CompiledFunction(model, backend=backend, fusion=fusion, dynamic=dynamic)

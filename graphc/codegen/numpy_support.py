@@ -58,6 +58,29 @@ def pad(x: np.ndarray, low: tuple, high: tuple, interior: tuple, value: float) -
     return out
 
 
+def sign(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """np.sign, but 0 for NaN as torch.sign (and the triton backend) give."""
+    result = np.asarray(np.sign(x, out=out) if out is not None else np.sign(x))
+    if result.dtype.kind == "f":
+        result[np.isnan(result)] = 0
+    return result
+
+
+def power(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """np.power; for integers a negative exponent gives torch's integer result (1, -1 or 0), not an error."""
+    if np.asarray(a).dtype.kind in "iu" and np.any(np.asarray(b) < 0):
+        b = np.asarray(b)
+        negative = b < 0
+        result = np.power(a, np.where(negative, 0, b))
+        one_over = np.where(a == 1, 1, np.where(a == -1, np.where(b % 2 == 0, 1, -1), 0))
+        result = np.where(negative, one_over, result).astype(np.asarray(a).dtype)
+        if out is None:
+            return result
+        np.copyto(out, result)
+        return out
+    return np.power(a, b, out=out) if out is not None else np.power(a, b)
+
+
 def _windows(shape: tuple, kernel: tuple, dilation: tuple, padding: tuple, stride: tuple) -> tuple[int, int]:
     rows = (shape[0] + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
     cols = (shape[1] + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1

@@ -14,6 +14,7 @@ from graphc.frontend import tracing
 from graphc.ir import build as b
 from graphc.ir.grad_mode import grad_mode
 from graphc.ir.graph import Node, toposort
+from graphc.ir.registry import origin
 from graphc.passes.autodiff import vjp
 from graphc.runtime.tensor import Tensor
 
@@ -29,12 +30,10 @@ def _seed_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor | None]
         if not node.requires_grad:
             raise GraphcError(f"element {i} of tensors does not require grad and does not have a grad_fn")
         given = None if grad_outputs is None else grad_outputs[i]
-        if given is None:
-            if node.type.numel != 1:
-                raise GraphcError(f"grad can be implicitly created only for scalar outputs (got shape {list(node.shape)})")
-            grads.append(b.full_like(node, 1.0))
-        else:
-            grads.append(b.cast(tracing.read(given), node.dtype))
+        if given is None and node.type.numel != 1:
+            raise GraphcError(f"grad can be implicitly created only for scalar outputs (got shape {list(node.shape)})")
+        with origin("backward"):
+            grads.append(b.full_like(node, 1.0) if given is None else b.cast(tracing.read(given), node.dtype))
         nodes.append(node)
     return nodes, grads
 
@@ -58,7 +57,8 @@ def backward(
             if owner is None or grad is None:
                 continue
             previous = owner.grad
-            total = grad if previous is None else b.add(tracing.read(previous), grad)
+            with origin("backward"):
+                total = grad if previous is None else b.add(tracing.read(previous), grad)
             if previous is not None and not create_graph:
                 tracing.assign(previous, total)
             else:

@@ -13,16 +13,28 @@ from graphc.runtime import random
 from graphc.runtime.tensor import Tensor
 
 
-def _infer_dtype(data: Any) -> dtypes.DType:
-    """torch.tensor's rule for Python data: any float gives float32, else any int int64, else bool."""
-    flat = np.asarray(data, dtype=object).ravel()
-    if any(isinstance(v, (float, np.floating)) for v in flat):
-        return dtypes.float32
-    if any(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in flat):
+def _element_dtype(value: Any) -> dtypes.DType:
+    if isinstance(value, (bool, np.bool_)):
+        return dtypes.bool_
+    if isinstance(value, (np.generic, Tensor)) or type(value).__module__.startswith("torch"):
+        try:
+            return dtypes.to_dtype(value.dtype)
+        except TypeError:  # NumPy dtypes graphc lacks (int8, uint16, ...)
+            return dtypes.float32 if np.dtype(value.dtype).kind == "f" else dtypes.int64
+    if isinstance(value, int):
         return dtypes.int64
-    if len(flat) == 0:
-        return dtypes.float32
-    return dtypes.bool_
+    return dtypes.float32
+
+
+def _infer_dtype(data: Any) -> dtypes.DType:
+    """torch.tensor's rule for Python data: promote the elements' dtypes, where a Python float is
+    float32, an int int64 and a bool bool, and a NumPy scalar keeps its dtype ([np.float64(1)] is float64)."""
+    flat = np.asarray(data, dtype=object).ravel()
+    result = None
+    for value in flat:
+        d = _element_dtype(value)
+        result = d if result is None else dtypes.promote_types(result, d)
+    return dtypes.float32 if result is None else result
 
 
 def as_array(data: Any, dtype: Any = None, default_float: bool = False) -> np.ndarray:
@@ -30,8 +42,8 @@ def as_array(data: Any, dtype: Any = None, default_float: bool = False) -> np.nd
         array = data.numpy()
     elif type(data).__module__.startswith("torch"):
         array = data.detach().cpu().numpy() if data.dtype.__repr__() != "torch.bfloat16" else data.detach().cpu().float().numpy().astype(dtypes.bfloat16.numpy)
-    elif isinstance(data, np.ndarray):
-        array = data
+    elif isinstance(data, (np.ndarray, np.generic)):
+        array = np.asarray(data)
     else:
         inferred = dtypes.float32 if default_float else _infer_dtype(data)
         array = np.asarray(data, dtype=inferred.numpy if dtype is None else None)
@@ -53,7 +65,9 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
-    return Tensor(np.ascontiguousarray(array))
+    if not isinstance(array, np.ndarray):
+        raise GraphcError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)  # not np.ascontiguousarray: it turns a 0-d array into shape (1,)
 
 
 def _shape(size: Sequence[Any]) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import sympy
 
 from graphc.errors import GraphcError
 from graphc.frontend import tracing
@@ -22,7 +23,7 @@ from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
-from graphc.ir.types import Dim, dims_equal, format_shape, normalize_dim
+from graphc.ir.types import Dim, dims_equal, format_shape, normalize_dim, shapes_equal
 from graphc.runtime.tensor import Tensor
 
 Scalar = bool | int | float
@@ -65,6 +66,10 @@ def add(input: TensorLike, other: TensorLike, alpha: Scalar = 1) -> Tensor:
 
 
 def sub(input: TensorLike, other: TensorLike, alpha: Scalar = 1) -> Tensor:
+    x, y = unwrap(input), unwrap(other)
+    if builtins.any(isinstance(v, bool) or isinstance(v, Node) and v.dtype == dtypes.bool_ for v in (x, y)):
+        types = [v.type if isinstance(v, Node) else b.constant(v, dtypes.scalar_dtype(v)).type for v in (x, y)]
+        raise op_error("sub", types, {}, "subtraction, the `-` operator, with a bool tensor is not supported; to invert a mask use `~` or logical_not()")
     if alpha != 1:
         other = mul(other, alpha)
     return _binary("sub", input, other)
@@ -79,6 +84,10 @@ def div(input: TensorLike, other: TensorLike) -> Tensor:
 
 
 def pow(input: TensorLike, exponent: TensorLike) -> Tensor:
+    if isinstance(input, Tensor) and isinstance(exponent, int) and not isinstance(exponent, bool) and exponent < 0:
+        x = node_of(input)
+        if not x.dtype.is_floating_point:
+            raise op_error("pow", [x.type], {"exponent": exponent}, "integers to negative integer powers are not allowed")
     return _binary("pow", input, exponent)
 
 
@@ -216,9 +225,9 @@ def square(input: Tensor) -> Tensor:
 
 
 def relu(input: Tensor) -> Tensor:
-    """where(x > 0, x, 0): the gradient at 0 is 0, as torch's relu."""
+    """where(x <= 0, 0, x): the gradient at 0 is 0 and NaN propagates, as torch's relu."""
     x = node_of(input)
-    return wrap(b.where(b.compare("gt", x, 0), x, 0))
+    return wrap(b.where(b.compare("le", x, 0), 0, x))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -274,14 +283,15 @@ def lerp(input: Tensor, end: Tensor, weight: TensorLike) -> Tensor:
 # ------------------------------------------------------------------ reductions
 
 
-def _axes(x: Node, dim: int | Sequence[int] | None) -> tuple[int, ...]:
-    return b.normalize_axes(x, dim)
+def _axes(x: Node, dim: int | Sequence[int] | None, op: str = "reduce") -> tuple[int, ...]:
+    return b.normalize_axes(x, dim, op)
 
 
 def sum(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, dtype: DType | None = None) -> Tensor:
     x = node_of(input)
-    if dtype is not None:
+    if dtype is not None:  # the sum is computed in ``dtype`` (no promotion of integers to int64)
         x = b.cast(x, dtypes.to_dtype(dtype))
+        return wrap(emit("sum", x, axes=_axes(x, dim, op="sum"), keepdim=keepdim))
     return wrap(b.reduce("sum", x, dim, keepdim))
 
 
@@ -291,7 +301,7 @@ def mean(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = 
         x = b.cast(x, dtypes.to_dtype(dtype))
     if not x.dtype.is_floating_point:
         raise op_error("mean", [x.type], {"dim": dim}, f"mean needs a floating-point input, got {x.dtype.name}")
-    axes = _axes(x, dim)
+    axes = _axes(x, dim, op="mean")
     count = _count(x, axes)
     return wrap(b.div(b.reduce("sum", x, axes, keepdim), count))
 
@@ -315,7 +325,7 @@ def var(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | 
     x = node_of(input)
     if correction is None:
         correction = 0 if unbiased is False else 1
-    axes = _axes(x, dim)
+    axes = _axes(x, dim, op="var")
     centered = b.sub(x, b.div(b.reduce("sum", x, axes, True), _count(x, axes)))
     squares = b.reduce("sum", b.mul(centered, centered), axes, keepdim)
     count = _count(x, axes)
@@ -337,6 +347,9 @@ def amin(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = 
 
 def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     x = node_of(input)
+    if x.type.ndim == 0 and dim is not None:
+        _axes(x, dim, op="argmax")  # dim must be 0 or -1; the index is 0, as torch
+        return wrap(b.constant(0, dtypes.int64))
     if dim is None:
         x = b.reshape(x, (x.type.numel,))
         dim, keepdim = 0, False
@@ -367,7 +380,9 @@ def max(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False) -
     if dim is None:
         return amax(input)
     x = node_of(input)
-    (axis,) = _axes(x, dim)
+    if x.type.ndim == 0:
+        return _zero_dim_extremum(x, dim)
+    (axis,) = _axes(x, dim, op="max")
     indices = b.reduce("argmax", x, axis, keepdim)
     return MinMax(wrap(_values_at(x, indices, axis, keepdim)), wrap(indices))
 
@@ -378,9 +393,17 @@ def min(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False) -
     if dim is None:
         return amin(input)
     x = node_of(input)
-    (axis,) = _axes(x, dim)
+    if x.type.ndim == 0:
+        return _zero_dim_extremum(x, dim)
+    (axis,) = _axes(x, dim, op="min")
     indices = node_of(argmin(input, axis, keepdim))
     return MinMax(wrap(_values_at(x, indices, axis, keepdim)), indices=wrap(indices))
+
+
+def _zero_dim_extremum(x: Node, dim: int) -> MinMax:
+    """max/min(dim) of a 0-d tensor: the value itself and index 0, as torch."""
+    _axes(x, dim, op="max")  # checks that dim is 0 or -1
+    return MinMax(wrap(x), wrap(b.constant(0, dtypes.int64)))
 
 
 class MinMax(tuple):
@@ -400,7 +423,7 @@ class MinMax(tuple):
 
 def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
     x = node_of(input)
-    axes = _axes(x, dim)
+    axes = _axes(x, dim, op="logsumexp")
     peak = emit("detach", b.reduce("max", x, axes, True))
     peak = b.where(b.compare("eq", b.unary("abs", peak), math.inf), 0.0, peak)
     shifted = b.unary("exp", b.sub(x, b.expand(peak, x.shape)))
@@ -412,7 +435,7 @@ def softmax(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
     x = node_of(input)
     if dtype is not None:
         x = b.cast(x, dtypes.to_dtype(dtype))
-    axes = _axes(x, dim)
+    axes = _axes(x, dim, op="softmax")
     peak = emit("detach", b.reduce("max", x, axes, True))
     e = b.unary("exp", b.sub(x, b.expand(peak, x.shape)))
     return wrap(b.div(e, b.expand(b.reduce("sum", e, axes, True), x.shape)))
@@ -422,7 +445,14 @@ def log_softmax(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
     x = node_of(input)
     if dtype is not None:
         x = b.cast(x, dtypes.to_dtype(dtype))
-    return sub(wrap(x), logsumexp(wrap(x), dim, keepdim=True))
+    # (x - max) - log(sum(exp(x - max))), as torch: subtracting the full logsumexp from x
+    # would lose the low bits of values far from 0.
+    axes = _axes(x, dim, op="log_softmax")
+    peak = emit("detach", b.reduce("max", x, axes, True))
+    peak = b.where(b.compare("eq", b.unary("abs", peak), math.inf), 0.0, peak)
+    shifted = b.sub(x, b.expand(peak, x.shape))
+    total = b.unary("log", b.reduce("sum", b.unary("exp", shifted), axes, True))
+    return wrap(b.sub(shifted, b.expand(total, x.shape)))
 
 
 def all(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
@@ -438,7 +468,12 @@ def any(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 def cumsum(input: Tensor, dim: int) -> Tensor:
     """A cumulative sum as a masked matmul with a triangle of ones (exact for small sizes)."""
     x = node_of(input)
-    (axis,) = _axes(x, dim)
+    if not x.dtype.is_floating_point:
+        x = b.cast(x, dtypes.int64)  # integers and bools sum in int64, as torch
+    if x.type.ndim == 0:
+        _axes(x, dim, op="cumsum")
+        return wrap(x)
+    (axis,) = _axes(x, dim, op="cumsum")
     n = x.shape[axis]
     if not isinstance(n, int):
         raise op_error("cumsum", [x.type], {"dim": dim}, "cumsum needs a static size along dim")
@@ -484,11 +519,11 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
 # ------------------------------------------------------------------ shapes
 
 
-def _dim(x: Node, dim: int, extra: int = 0) -> int:
+def _dim(x: Node, dim: int, extra: int = 0, op: str = "dim") -> int:
     ndim = x.type.ndim + extra
     limit = builtins.max(ndim, 1)
     if not -limit <= dim < limit:
-        raise op_error("dim", [x.type], {"dim": dim}, f"dimension {dim} is out of range for a {x.type.ndim}-d tensor")
+        raise op_error(op, [x.type], {"dim": dim}, f"dimension {dim} is out of range (expected to be in [{-limit}, {limit - 1}])")
     return dim % limit
 
 
@@ -511,8 +546,22 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
         total = x.type.numel
         if isinstance(known, int) and isinstance(total, int) and (known == 0 or total % known):
             raise op_error("reshape", [x.type], {"shape": tuple(wanted)}, f"shape {format_shape(tuple(wanted))} is invalid for input of size {total}")
-        wanted[wanted.index(-1)] = normalize_dim(total // known if isinstance(total, int) and isinstance(known, int) else total / known)
+        inferred = normalize_dim(total // known if isinstance(total, int) and isinstance(known, int) else total / known)
+        if not _is_integer_size(inferred):
+            message = f"cannot infer dimension -1: the symbolic size {total} is not a multiple of {known} (compile with dynamic=False)"
+            raise op_error("reshape", [x.type], {"shape": tuple(wanted)}, message)
+        wanted[wanted.index(-1)] = inferred
     return wrap(b.reshape(x, wanted))
+
+
+def _is_integer_size(size: Dim) -> bool:
+    """False for a symbolic size with fractional coefficients (3*B/2), which is whole only for some B."""
+    if isinstance(size, int):
+        return True
+    try:
+        return builtins.all(c.is_integer for c in sympy.Poly(size, *size.free_symbols).coeffs())
+    except sympy.PolynomialError:
+        return True
 
 
 view = reshape
@@ -520,14 +569,14 @@ view = reshape
 
 def permute(input: Tensor, *dims: int) -> Tensor:
     x = node_of(input)
-    perm = [_dim(x, d) for d in _sizes(dims)]
+    perm = [_dim(x, d, op="permute") for d in _sizes(dims)]
     return wrap(emit("permute", x, perm=tuple(perm)) if perm != list(range(x.type.ndim)) else x)
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     x = node_of(input)
     perm = list(range(x.type.ndim))
-    a, c = _dim(x, dim0), _dim(x, dim1)
+    a, c = _dim(x, dim0, op="transpose"), _dim(x, dim1, op="transpose")
     perm[a], perm[c] = perm[c], perm[a]
     return wrap(b.permute(x, perm))
 
@@ -544,14 +593,14 @@ def squeeze(input: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
     if dim is None:
         dims = {i for i, d in enumerate(x.shape) if isinstance(d, int) and d == 1}
     else:
-        dims = {_dim(x, d) for d in ((dim,) if isinstance(dim, int) else dim)}
+        dims = {_dim(x, d, op="squeeze") for d in ((dim,) if isinstance(dim, int) else dim)}
         dims = {d for d in dims if isinstance(x.shape[d], int) and x.shape[d] == 1}
     return wrap(b.reshape(x, [d for i, d in enumerate(x.shape) if i not in dims]))
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
     x = node_of(input)
-    axis = _dim(x, dim, extra=1)
+    axis = _dim(x, dim, extra=1, op="unsqueeze")
     shape = list(x.shape)
     shape.insert(axis, 1)
     return wrap(b.reshape(x, shape))
@@ -561,7 +610,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     x = node_of(input)
     if x.type.ndim == 0:
         return wrap(b.reshape(x, (1,)))
-    start, end = _dim(x, start_dim), _dim(x, end_dim)
+    start, end = _dim(x, start_dim, op="flatten"), _dim(x, end_dim, op="flatten")
     merged: Dim = 1
     for d in x.shape[start : end + 1]:
         merged = merged * d
@@ -570,7 +619,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     x = node_of(input)
-    axis = _dim(x, dim)
+    axis = _dim(x, dim, op="unflatten")
     return reshape(input, (*x.shape[:axis], *sizes, *x.shape[axis + 1 :]))
 
 
@@ -600,10 +649,17 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     nodes = [node_of(t) for t in tensors]
     if not nodes:
         raise GraphcError("cat: expected a non-empty list of tensors")
+    dtype = b.result_dtype(*nodes)  # empty tensors take part in the promotion, as in torch
     nodes = [n for n in nodes if not (n.type.ndim == 1 and n.shape[0] == 0)] or nodes[:1]
-    dtype = b.result_dtype(*nodes)
     nodes = [b.cast(n, dtype) for n in nodes]
-    axis = _dim(nodes[0], dim)
+    axis = _dim(nodes[0], dim, op="cat")
+    first = nodes[0]
+    for n in nodes[1:]:
+        if n.type.ndim != first.type.ndim or not builtins.all(i == axis or dims_equal(p, q) for i, (p, q) in enumerate(zip(first.shape, n.shape))):
+            raise op_error(
+                "cat", [node_of(t).type for t in tensors], {"dim": dim},
+                f"sizes of tensors must match except in dimension {axis}: {format_shape(first.shape)} vs {format_shape(n.shape)}",
+            )
     return wrap(nodes[0] if len(nodes) == 1 else emit("concat", *nodes, axis=axis))
 
 
@@ -611,13 +667,16 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if not tensors:
         raise GraphcError("stack: expected a non-empty list of tensors")
     first = node_of(tensors[0])
-    axis = _dim(first, dim, extra=1)
+    axis = _dim(first, dim, extra=1, op="stack")
+    for t in tensors[1:]:
+        if not shapes_equal(node_of(t).shape, first.shape):
+            raise op_error("stack", [node_of(t).type for t in tensors], {"dim": dim}, "stack expects each tensor to be equal size")
     return cat([unsqueeze(t, axis) for t in tensors], axis)
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     x = node_of(input)
-    axis = _dim(x, dim)
+    axis = _dim(x, dim, op="narrow")
     return wrap(_slice_axis(x, axis, start, start + length))
 
 
@@ -632,7 +691,7 @@ def _slice_axis(x: Node, axis: int, start: Dim, stop: Dim, step: int = 1) -> Nod
 
 def split(input: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
     x = node_of(input)
-    axis = _dim(x, dim)
+    axis = _dim(x, dim, op="split")
     size = x.shape[axis]
     if isinstance(split_size_or_sections, int):
         if not isinstance(size, int):
@@ -650,7 +709,7 @@ def split(input: Tensor, split_size_or_sections: int | Sequence[int], dim: int =
 
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     x = node_of(input)
-    size = x.shape[_dim(x, dim)]
+    size = x.shape[_dim(x, dim, op="chunk")]
     return split(input, -(-size // chunks), dim)
 
 
@@ -681,7 +740,7 @@ max_ = builtins.max
 
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     x, idx = node_of(input), node_of(index)
-    axis = _dim(x, dim)
+    axis = _dim(x, dim, op="gather")
     if idx.type.ndim != x.type.ndim:
         raise op_error("gather", [x.type, idx.type], {"dim": dim}, "index must have as many dimensions as input")
     if not builtins.all(dims_equal(p, q) for i, (p, q) in enumerate(zip(x.shape, idx.shape)) if i != axis):
@@ -692,14 +751,14 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     x, idx, s = node_of(input), node_of(index), node_of(src)
-    return wrap(emit("scatter_add", x, idx, s, axis=_dim(x, dim)))
+    return wrap(emit("scatter_add", x, idx, s, axis=_dim(x, dim, op="scatter_add")))
 
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     x, idx = node_of(input), node_of(index)
     if idx.type.ndim == 0:
         idx = b.reshape(idx, (1,))
-    return wrap(emit("index_select", x, idx, axis=_dim(x, dim)))
+    return wrap(emit("index_select", x, idx, axis=_dim(x, dim, op="index_select")))
 
 
 def one_hot(tensor: Tensor, num_classes: int) -> Tensor:

@@ -17,7 +17,7 @@ from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
-from graphc.ir.types import Dim, broadcast_shapes, dims_equal
+from graphc.ir.types import Dim, TypeRuleError, broadcast_shapes, dims_equal
 
 
 def _is_index_tensor(item: Any) -> bool:
@@ -26,25 +26,39 @@ def _is_index_tensor(item: Any) -> bool:
     return isinstance(item, (Tensor, list, np.ndarray))
 
 
-def _as_index_node(item: Any) -> Node:
+def _as_index_node(x: Node, axis: int, item: Any) -> Node:
     from graphc.frontend.functional import node_of
     from graphc.runtime.tensor import Tensor
 
     if not isinstance(item, Tensor):
-        item = Tensor._constant(np.asarray(item))
+        array = np.asarray(item)
+        item = Tensor._constant(array if array.size or array.dtype != np.float64 else array.astype(np.int64))
     node = node_of(item)
     if node.dtype == dtypes.bool_:
-        raise GraphcError("indexing with a bool mask gives a data-dependent shape, which graphc does not support; use graphc.where")
+        message = "indexing with a bool mask gives a data-dependent shape, which graphc does not support; use graphc.where"
+        raise op_error("index", [x.type, node.type], {}, message)
     if not node.dtype.is_integer:
-        raise GraphcError(f"tensors used as indices must be integer tensors, got {node.dtype.name}")
+        raise op_error("index", [x.type, node.type], {}, f"tensors used as indices must be integer tensors, got {node.dtype.name}")
+    size = x.shape[axis]
+    if node.data is not None and node.op == "input" and isinstance(size, int) and node.type.numel:
+        values = np.asarray(node.data if isinstance(node.data, np.ndarray) else node.data.cpu().numpy())
+        low, high = int(values.min()), int(values.max())
+        if low < -size or high >= size:
+            bad = high if high >= size else low
+            raise op_error("index", [x.type, node.type], {}, f"index {bad} is out of bounds for dimension {axis} with size {size}")
     return node
 
 
-def _expand_key(x: Node, key: Any) -> list[Any]:
+def _expand_key(x: Node, key: Any, op: str = "index") -> list[Any]:
     items = list(key) if isinstance(key, tuple) else [key]
     consuming = sum(1 for k in items if k is not None and k is not Ellipsis)
     if consuming > x.type.ndim:
-        raise op_error("index", [x.type], {}, f"too many indices for a tensor of dimension {x.type.ndim}")
+        raise op_error(op, [x.type], {}, f"too many indices for a tensor of dimension {x.type.ndim}")
+    for k in items:
+        if isinstance(k, slice) and k.step is not None and k.step <= 0:
+            raise op_error(op, [x.type], {}, "slice steps must be positive (negative steps are not supported, as in torch)")
+        if not (k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice)) and not isinstance(k, bool) or _is_index_tensor(k)):
+            raise op_error(op, [x.type], {}, f"graphc cannot index with {type(k).__name__}")
     ellipses = [i for i, k in enumerate(items) if k is Ellipsis]  # not `in`: tensors compare elementwise
     if ellipses:
         at = ellipses[0]
@@ -94,7 +108,7 @@ def index(tensor: Any, key: Any) -> Any:
             shape_after.append(("keep", axis))
         elif _is_index_tensor(item):
             starts.append(0), stops.append(size), steps.append(1)
-            advanced.append((axis, _as_index_node(item)))
+            advanced.append((axis, _as_index_node(x, axis, item)))
             shape_after.append(("advanced", axis))
         else:
             raise GraphcError(f"graphc cannot index with {type(item).__name__}")
@@ -115,10 +129,13 @@ def index(tensor: Any, key: Any) -> Any:
 def _advanced(x: Node, advanced: list[tuple[int, Node]], shape_after: list) -> Node:
     axes = [a for a, _ in advanced]
     if axes != list(range(axes[0], axes[0] + len(axes))):
-        raise GraphcError("graphc supports several index tensors only on adjacent dimensions")
+        raise op_error("index", [x.type, *(i.type for _, i in advanced)], {}, "graphc supports several index tensors only on adjacent dimensions")
     index_shape: tuple = ()
     for _, idx in advanced:
-        index_shape = broadcast_shapes(index_shape, idx.shape)
+        try:
+            index_shape = broadcast_shapes(index_shape, idx.shape)
+        except TypeRuleError as error:
+            raise op_error("index", [x.type, *(i.type for _, i in advanced)], {}, f"index tensors cannot be broadcast together: {error}") from None
     first, count = axes[0], len(axes)
     # Flatten the indexed axes into one, and the indices into one linear index.
     linear = None
@@ -160,25 +177,34 @@ def setitem(tensor: Any, key: Any, value: Any) -> Node:
     from graphc.frontend.functional import node_of, unwrap
 
     x = node_of(tensor)
-    items = _expand_key(x, key)
+    items = _expand_key(x, key, "setitem")
     if any(_is_index_tensor(i) or i is None for i in items):
-        raise GraphcError("graphc supports assignment through ints and slices only")
-    low, high, interior, region = [], [], [], []
+        raise op_error("setitem", [x.type], {}, "graphc supports assignment through ints and slices only")
+    low, high, interior, region, selected = [], [], [], [], []
     for axis, item in enumerate(items):
         size = x.shape[axis]
         if isinstance(item, slice):
             start, stop, step = _clamp_slice(item, size)
         else:
-            start = int(item) % size
+            i = int(item)
+            if isinstance(size, int) and not -size <= i < size:
+                raise op_error("setitem", [x.type], {}, f"index {i} is out of bounds for dimension {axis} with size {size}")
+            start = i % size
             stop, step = start + 1, 1
         count = max(0, (stop - start + step - 1) // step)
         low.append(start)
         interior.append(step - 1)
         high.append(size - (start + (count - 1) * step + 1) if count else size - start)
         region.append(count)
+        if isinstance(item, slice):
+            selected.append(count)
     v = unwrap(value)
     v_node = b.cast(v, x.dtype) if isinstance(v, Node) else b.constant(v, x.dtype)
-    v_node = b.broadcast_to(v_node, region)
+    # The value broadcasts against x[key], whose integer-indexed axes are gone.
+    try:
+        v_node = b.reshape(b.broadcast_to(v_node, selected), region)
+    except GraphcError as error:
+        raise op_error("setitem", [x.type, v_node.type], {}, f"cannot assign a value of shape {list(v_node.shape)} to a region of shape {selected}") from error
     placed = emit("pad", v_node, low=tuple(low), high=tuple(high), interior=tuple(interior), value=0.0)
     mask = emit("pad", b.full(region, True, dtypes.bool_), low=tuple(low), high=tuple(high), interior=tuple(interior), value=False)
     return b.where(mask, placed, x)

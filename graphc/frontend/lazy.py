@@ -8,6 +8,7 @@ that builds the same structure every iteration compiles once.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,6 +22,16 @@ from graphc.runtime.executor import CompiledProgram, compile_graph
 
 _programs: dict[tuple[str, str], CompiledProgram] = {}
 compile_count = 0
+
+# Tensors whose pending value is state updated as a side effect (BatchNorm's running
+# statistics): the next realization outside a trace computes them in the same program,
+# so a training loop that never reads them does not grow an ever longer pending graph.
+_deferred: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+
+def defer(tensor: Any) -> None:
+    """Realize ``tensor``'s pending value together with the next realization (outside graphc.compile)."""
+    _deferred[id(tensor)] = tensor
 
 
 def pending_graph(targets: list[Node]) -> tuple[Graph, list[Node]]:
@@ -41,7 +52,7 @@ def pending_graph(targets: list[Node]) -> tuple[Graph, list[Node]]:
                 f"a compiled function){_at(node)}"
             )
         else:
-            new = Node(node.op, tuple(mapping[id(i)] for i in node.inputs), node.attrs, node.type, loc=node.loc)
+            new = Node(node.op, tuple(mapping[id(i)] for i in node.inputs), node.attrs, node.type, loc=node.loc, phase=node.phase)
         mapping[id(node)] = new
     return Graph(inputs, [mapping[id(n)] for n in targets]), leaves
 
@@ -86,9 +97,16 @@ def realize(nodes: Iterable[Node], backend: str | None = None) -> None:
         if node.data is None and id(node) not in seen:
             seen.add(id(node))
             targets.append(node)
+    trace = tracing.active()
+    if trace is None and _deferred:
+        for tensor in list(_deferred.values()):
+            node = tensor._node
+            if node.data is None and id(node) not in seen:
+                seen.add(id(node))
+                targets.append(node)
+        _deferred.clear()
     if not targets:
         return
-    trace = tracing.active()
     if trace is not None:
         for node in targets:
             if trace.depends_on_standins(node):
@@ -98,7 +116,7 @@ def realize(nodes: Iterable[Node], backend: str | None = None) -> None:
                     f"exists when the compiled program runs){_at(node)}"
                 )
     graph, leaves = pending_graph(targets)
-    program = get_program(graph, backend or config.default_backend())
+    program = get_program(graph, _backend_for(backend or config.default_backend(), leaves))
     results = program([leaf.data for leaf in leaves])
     for node, value in zip(targets, results):
         node.data = value
@@ -118,9 +136,23 @@ def forget_history(node: Node) -> None:
     node.attrs = {}
 
 
+def _backend_for(backend: str, leaves: list[Node]) -> str:
+    """Data already on a CUDA device runs on the triton backend; backend "auto" is numpy otherwise."""
+    if any(str(getattr(leaf.data, "device", "cpu")).startswith("cuda") for leaf in leaves):
+        return "triton"
+    return "numpy" if backend == "auto" else backend
+
+
 def to_numpy(value: Any) -> Any:
     import numpy as np
 
     if isinstance(value, np.ndarray):
         return value
-    return value.detach().cpu().numpy()
+    value = value.detach().cpu()
+    if str(value.dtype) == "torch.bfloat16":  # NumPy has no bfloat16: view the bits as ml_dtypes' bfloat16
+        import torch
+
+        from graphc.ir.dtypes import bfloat16
+
+        return value.view(torch.int16).numpy().view(bfloat16.numpy)
+    return value.numpy()

@@ -17,7 +17,7 @@ from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
-from graphc.ir.types import Shape, TypeRuleError, broadcast_shapes, normalize_shape, shapes_equal
+from graphc.ir.types import Shape, TypeRuleError, broadcast_shapes, dims_equal, format_shape, normalize_shape, shapes_equal
 
 Operand = Union[Node, bool, int, float]
 
@@ -27,6 +27,10 @@ def constant(value: bool | int | float, dtype: DType) -> Node:
         value = bool(value)
     elif dtype.category == 1:
         value = int(value)
+        if not -(2**63) <= value < 2**63:
+            raise GraphcError(f"the integer {value} does not fit in int64")
+        bits = 8 * dtype.itemsize  # wrap around as torch does (int32 tensor + 2**31)
+        value = (value + 2 ** (bits - 1)) % 2**bits - 2 ** (bits - 1)
     else:
         value = float(value)
     return emit("constant", value=value, dtype=dtype)
@@ -67,6 +71,10 @@ def broadcast_to(x: Node, shape: Sequence[object]) -> Node:
     shape = normalize_shape(shape)
     if len(shape) < x.type.ndim:
         raise op_error("expand", [x.type], {"shape": shape}, "the target shape has fewer dimensions than the tensor")
+    for i, (have, want) in enumerate(zip(x.shape, shape[len(shape) - x.type.ndim :])):
+        if not (dims_equal(have, want) or (isinstance(have, int) and have == 1)):
+            message = f"the expanded size {want} must match the existing size {have} at non-singleton dimension {i + len(shape) - x.type.ndim}"
+            raise op_error("expand", [x.type], {"shape": shape}, message)
     aligned = reshape(x, (1,) * (len(shape) - x.type.ndim) + tuple(x.shape))
     return expand(aligned, shape)
 
@@ -137,6 +145,8 @@ def binary(op: str, a: Operand, b: Operand) -> Node:
         dtype = _float_dtype(dtype)
     if op in ("and", "or"):
         dtype = dtypes.bool_
+    if dtype == dtypes.bool_ and op in ("add", "mul"):
+        op = "or" if op == "add" else "and"  # torch's bool add/mul; an integer add of bools would wrap
     x, y = coerce(op, [a, b], dtype)
     return emit(op, x, y)
 
@@ -187,7 +197,7 @@ def where(condition: Operand, a: Operand, b: Operand) -> Node:
     return emit("where", cond, broadcast_to(x, shape), broadcast_to(y, shape))
 
 
-def normalize_axes(x: Node, dim: int | Sequence[int] | None) -> tuple[int, ...]:
+def normalize_axes(x: Node, dim: int | Sequence[int] | None, op: str = "reduce") -> tuple[int, ...]:
     ndim = x.type.ndim
     if dim is None:
         return tuple(range(ndim))
@@ -196,13 +206,13 @@ def normalize_axes(x: Node, dim: int | Sequence[int] | None) -> tuple[int, ...]:
     for d in dims:
         limit = max(ndim, 1)
         if not -limit <= d < limit:
-            raise op_error("reduce", [x.type], {"dim": dim}, f"dimension {d} is out of range for a {ndim}-d tensor")
+            raise op_error(op, [x.type], {"dim": dim}, f"dimension {d} is out of range for a {ndim}-d tensor")
         out.append(d % limit if ndim else 0)
     return tuple(sorted(set(out))) if ndim else ()
 
 
 def reduce(op: str, x: Node, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Node:
-    axes = normalize_axes(x, dim)
+    axes = normalize_axes(x, dim, op)
     if op == "sum" and x.dtype.category < 2:
         x = cast(x, dtypes.int64)
     return emit(op, x, axes=axes, keepdim=keepdim)
@@ -214,6 +224,12 @@ def matmul(a: Node, b: Node) -> Node:
         raise op_error("matmul", [a.type, b.type], {}, "both arguments to matmul need at least 1 dimension")
     if a.dtype != b.dtype:
         raise op_error("matmul", [a.type, b.type], {}, f"expected both operands to have the same dtype, got {a.dtype.name} and {b.dtype.name}")
+    inner_b = b.shape[0] if b.type.ndim == 1 else b.shape[-2]
+    if not dims_equal(a.shape[-1], inner_b):
+        raise op_error(
+            "matmul", [a.type, b.type], {},
+            f"shapes cannot be multiplied ({format_shape(a.shape)} and {format_shape(b.shape)}): inner dimensions {a.shape[-1]} and {inner_b} differ",
+        )
     squeeze_rows = a.type.ndim == 1
     squeeze_cols = b.type.ndim == 1
     if squeeze_rows:

@@ -18,7 +18,7 @@ SOURCE_OPS = frozenset({"input", "parameter", "constant"})
 
 
 class Node:
-    __slots__ = ("op", "inputs", "attrs", "type", "requires_grad", "loc", "data", "__weakref__")
+    __slots__ = ("op", "inputs", "attrs", "type", "requires_grad", "loc", "data", "phase", "__weakref__")
 
     def __init__(
         self,
@@ -29,6 +29,7 @@ class Node:
         requires_grad: bool = False,
         loc: str | None = None,
         data: Any = None,
+        phase: str = "forward",
     ) -> None:
         self.op = op
         self.inputs = inputs
@@ -39,6 +40,9 @@ class Node:
         self.loc = loc
         # A realized value (numpy array or torch tensor); lazy nodes have None.
         self.data = data
+        # Which part of the program built it: "forward", or "backward" for nodes built by
+        # autodiff (graphc.ir.registry.origin). Only dumps and pictures read it; passes keep it.
+        self.phase = phase
 
     @property
     def is_leaf(self) -> bool:
@@ -125,8 +129,11 @@ class Graph:
         return graph_to_dot(self)
 
     def save(self, path: str) -> None:
+        """Write the printed form, with each node's source line and phase as comments (``load`` reads both)."""
+        from graphc.ir.printer import format_graph
+
         with open(path, "w") as f:
-            f.write(str(self) + "\n")
+            f.write(format_graph(self, with_locations=True) + "\n")
 
     @staticmethod
     def load(path: str) -> Graph:

@@ -1,4 +1,9 @@
-"""Reads the printed form back into a ``Graph`` (the inverse of ``graphc.ir.printer``)."""
+"""Reads the printed form back into a ``Graph`` (the inverse of ``graphc.ir.printer``).
+
+Comments are allowed: a line starting with ``#`` is skipped, and the comment after a
+node (``  # [backward] file:line``, written by ``format_graph(with_locations=True)``)
+gives the node back its phase and source location.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from graphc.ir.types import TensorType
 _LINE = re.compile(r"^(%\d+): (\w+)\[([^\]]*)\] = (\w+)\((.*)\)$")
 _RETURN = re.compile(r"^return \((.*)\)$")
 _REF = re.compile(r"%(\d+)")
+_COMMENT = re.compile(r"^(?:\[(\w+)\])?\s*(.*)$")
 
 
 def parse_type(dtype_name: str, dims: str) -> TensorType:
@@ -46,17 +52,24 @@ def _attr_value(tree: ast.AST) -> object:
     return sympy.sympify(ast.unparse(tree))
 
 
+def _value(values: dict[str, Node], name: str, number: int) -> Node:
+    if name not in values:
+        raise GraphcError(f"line {number}: {name} is used before it is defined")
+    return values[name]
+
+
 def parse_graph(text: str) -> Graph:
     values: dict[str, Node] = {}
     inputs: list[Node] = []
     outputs: list[Node] | None = None
     for number, raw in enumerate(text.strip().splitlines(), start=1):
-        line = raw.split("  #", 1)[0].strip()
-        if not line:
+        line, _, comment = raw.partition("  #")
+        line = line.strip()
+        if not line or line.startswith("#"):
             continue
         returned = _RETURN.match(line)
         if returned:
-            outputs = [values[name.strip()] for name in returned.group(1).split(",") if name.strip()]
+            outputs = [_value(values, name.strip(), number) for name in returned.group(1).split(",") if name.strip()]
             continue
         match = _LINE.match(line)
         if not match:
@@ -68,7 +81,7 @@ def parse_graph(text: str) -> Graph:
         renamed = _REF.sub(r"_v\1", args)
         call = ast.parse(f"f({renamed})", mode="eval").body
         assert isinstance(call, ast.Call)
-        operands = [values["%" + a.id[2:]] for a in call.args if isinstance(a, ast.Name)]
+        operands = [_value(values, "%" + a.id[2:], number) for a in call.args if isinstance(a, ast.Name)]
         attrs = {kw.arg: _attr_value(kw.value) for kw in call.keywords if kw.arg is not None}
         if op in ("input", "parameter"):
             node = source_node(declared, op)
@@ -78,6 +91,9 @@ def parse_graph(text: str) -> Graph:
             if not inferred.same_as(declared):
                 raise GraphcError(f"line {number}: declared type {declared} but {op} gives {inferred}")
             node = Node(op, tuple(operands), attrs, inferred)
+        phase, loc = _COMMENT.match(comment.strip()).groups()  # type: ignore[union-attr]
+        node.phase = phase or "forward"
+        node.loc = loc or None
         values[name] = node
     if outputs is None:
         raise GraphcError("the graph has no return line")

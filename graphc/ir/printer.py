@@ -45,6 +45,12 @@ def format_node(node: Node, names: dict[int, str]) -> str:
     return f"{names[id(node)]}: {node.type} = {node.op}({', '.join(args)})"
 
 
+def format_comment(node: Node) -> str:
+    """``  # [backward] file:line``: where the node came from, which ``parse_graph`` reads back."""
+    parts = ([f"[{node.phase}]"] if node.phase != "forward" else []) + ([node.loc] if node.loc else [])
+    return f"  # {' '.join(parts)}" if parts else ""
+
+
 def number_nodes(nodes: list[Node]) -> dict[int, str]:
     return {id(n): f"%{i}" for i, n in enumerate(nodes)}
 
@@ -55,8 +61,8 @@ def format_graph(graph: Graph, with_locations: bool = False) -> str:
     lines = []
     for node in nodes:
         line = format_node(node, names)
-        if with_locations and node.loc:
-            line += f"  # {node.loc}"
+        if with_locations:
+            line += format_comment(node)
         lines.append(line)
     lines.append("return (" + ", ".join(names[id(n)] for n in graph.outputs) + ")")
     return "\n".join(lines)

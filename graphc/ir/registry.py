@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,9 +117,32 @@ def infer_type(op: str, in_types: list[TensorType], attrs: dict[str, Any]) -> Te
         raise op_error(op, in_types, attrs, str(error)) from None
 
 
+_origin = threading.local()
+
+
+@contextmanager
+def origin(phase: str, loc: str | None = None) -> Iterator[None]:
+    """Nodes emitted inside are tagged ``phase`` (``Node.phase``) and, when ``loc`` is given, carry it.
+
+    Autodiff builds every gradient node inside ``origin("backward", forward_node.loc)``, so
+    the backward graph is marked (dumps and pictures draw it apart) and each gradient node
+    points at the user's line of the forward op it differentiates.
+    """
+    previous = getattr(_origin, "value", None)
+    _origin.value = (phase, loc)
+    try:
+        yield
+    finally:
+        _origin.value = previous
+
+
 def emit(op: str, *inputs: Node, **attrs: Any) -> Node:
     """Record one primitive: infer its type (raising at the user's line) and build its node."""
     out_type = infer_type(op, [n.type for n in inputs], attrs)
     opdef = REGISTRY[op]
     requires_grad = is_grad_enabled() and not opdef.nondifferentiable and any(n.requires_grad for n in inputs)
-    return Node(op, tuple(inputs), attrs, out_type, requires_grad=requires_grad, loc=user_location())
+    tagged = getattr(_origin, "value", None)
+    if tagged is None:
+        return Node(op, tuple(inputs), attrs, out_type, requires_grad=requires_grad, loc=user_location())
+    phase, loc = tagged
+    return Node(op, tuple(inputs), attrs, out_type, requires_grad=requires_grad, loc=loc or user_location(), phase=phase)

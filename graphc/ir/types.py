@@ -46,7 +46,15 @@ def normalize_shape(shape: Iterable[object]) -> Shape:
 def dims_equal(a: Dim, b: Dim) -> bool:
     if isinstance(a, int) and isinstance(b, int):
         return a == b
-    return sympy.simplify(sympy.sympify(a) - sympy.sympify(b)) == 0
+    if a == b:
+        return True
+    # Sizes are mostly polynomials in the symbols, where expand() decides equality; simplify() is slow.
+    diff = sympy.expand(sympy.sympify(a) - sympy.sympify(b))
+    if diff == 0:
+        return True
+    if diff.is_polynomial():
+        return False
+    return sympy.simplify(diff) == 0
 
 
 def shapes_equal(a: Shape, b: Shape) -> bool:

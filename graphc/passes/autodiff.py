@@ -12,7 +12,7 @@ from __future__ import annotations
 from graphc.errors import GraphcError
 from graphc.ir import build as b
 from graphc.ir.graph import Node, toposort
-from graphc.ir.registry import REGISTRY
+from graphc.ir.registry import REGISTRY, origin
 
 
 def _reaches(order: list[Node], wrt: list[Node]) -> set[int]:
@@ -31,9 +31,10 @@ def vjp(outputs: list[Node], output_grads: list[Node], wrt: list[Node]) -> list[
     relevant = _reaches(order, wrt)
     stop = {id(n) for n in wrt if not n.inputs}
     grads: dict[int, Node] = {}
-    for out, g in zip(outputs, output_grads):
-        if id(out) in relevant:
-            grads[id(out)] = b.add(grads[id(out)], g) if id(out) in grads else g
+    with origin("backward"):
+        for out, g in zip(outputs, output_grads):
+            if id(out) in relevant:
+                grads[id(out)] = b.add(grads[id(out)], g) if id(out) in grads else g
     for node in reversed(order):
         g = grads.get(id(node))
         if g is None or id(node) in stop or not node.inputs:
@@ -43,9 +44,11 @@ def vjp(outputs: list[Node], output_grads: list[Node], wrt: list[Node]) -> list[
             if REGISTRY[node.op].nondifferentiable:
                 continue
             raise GraphcError(f"autodiff: primitive {node.op} has no VJP rule" + (f" (at {node.loc})" if node.loc else ""))
-        for operand, operand_grad in zip(node.inputs, rule(node, g)):
-            if operand_grad is None or id(operand) not in relevant:
-                continue
-            previous = grads.get(id(operand))
-            grads[id(operand)] = operand_grad if previous is None else b.add(previous, operand_grad)
+        # Gradient nodes are tagged as backward and carry the user's line of the op they differentiate.
+        with origin("backward", node.loc):
+            for operand, operand_grad in zip(node.inputs, rule(node, g)):
+                if operand_grad is None or id(operand) not in relevant:
+                    continue
+                previous = grads.get(id(operand))
+                grads[id(operand)] = operand_grad if previous is None else b.add(previous, operand_grad)
     return [grads.get(id(n)) for n in wrt]

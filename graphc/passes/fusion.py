@@ -151,7 +151,8 @@ class Fuser:
         self.group_of[id(node)] = group
 
     def _refuse(self, node: Node, reason: str) -> None:
-        self.log.append(f"{node.op}{format_shape(node.shape)} at {node.loc or '?'}: {reason}")
+        phase = "" if node.phase == "forward" else f" ({node.phase})"
+        self.log.append(f"{node.op}{format_shape(node.shape)}{phase} at {node.loc or '?'}: {reason}")
 
     def _target(self, node: Node) -> Group | None:
         """The kernel ``node`` joins, or None (with the reason logged).
@@ -233,19 +234,28 @@ class Fuser:
         return f"{category} nodes are not fused"
 
     def _reaches(self, source: Group, target: Group) -> bool:
-        """Whether some node of ``target`` depends on some node of ``source``."""
-        members = {id(n) for n in target.nodes}
-        horizon = max(self.position[id(n)] for n in target.nodes)
+        """Whether kernel ``target`` must run after kernel ``source``.
+
+        Dependencies are between kernels, not only between nodes: a kernel runs after every
+        kernel producing something it reads, so reaching any node of a kernel reaches all of
+        them (a node placed in a kernel for its other readers makes those readers wait for it).
+        """
         stack = list(source.nodes)
-        seen: set[int] = set()
+        seen_nodes: set[int] = set()
+        seen_groups = {id(source)}
         while stack:
             node = stack.pop()
             for user in self.users.get(id(node), []):
-                if id(user) in members:
+                group = self.group_of.get(id(user))
+                if group is target:
                     return True
-                if id(user) not in seen and self.position[id(user)] <= horizon:
-                    seen.add(id(user))
-                    stack.append(user)
+                if group is None:
+                    if id(user) not in seen_nodes:
+                        seen_nodes.add(id(user))
+                        stack.append(user)
+                elif id(group) not in seen_groups:
+                    seen_groups.add(id(group))
+                    stack.extend(group.nodes)
         return False
 
 def _with_inline(group: Group, nodes_in_order: list[Node]) -> list[Node]:

@@ -17,7 +17,7 @@ Rule = Callable[[Node], "Node | None"]
 def with_inputs(node: Node, inputs: tuple[Node, ...]) -> Node:
     if all(a is b for a, b in zip(inputs, node.inputs)):
         return node
-    return Node(node.op, inputs, node.attrs, node.type, requires_grad=node.requires_grad, loc=node.loc)
+    return Node(node.op, inputs, node.attrs, node.type, requires_grad=node.requires_grad, loc=node.loc, phase=node.phase)
 
 
 def rewrite(graph: Graph, rule: Rule) -> Graph:

@@ -40,7 +40,7 @@ def merge_reshapes(node: Node) -> Node | None:
     """reshape(reshape(x)) is one reshape."""
     if node.op == "reshape" and node.inputs[0].op == "reshape":
         inner = node.inputs[0].inputs[0]
-        return Node("reshape", (inner,), node.attrs, node.type, loc=node.loc)
+        return Node("reshape", (inner,), node.attrs, node.type, loc=node.loc, phase=node.phase)
     return None
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from graphc.ir.graph import Graph, Node
 from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import emit
 from graphc.ir.types import TensorType
+from graphc.runtime.config import debug_level
 from graphc.runtime.executor import CompiledProgram, compile_graph
 from graphc.runtime.random import is_seed, next_seed, seed_node
 from graphc.runtime.report import CompileReport
@@ -146,7 +146,7 @@ class CompiledFunction:
         if self.trace_count:
             reason = reasons[0] if reasons else f"new input signature {signature[1]}"
             self.recompilations.append(f"trace {self.trace_count + 1}: {reason}")
-            if os.environ.get("GRAPHC_DEBUG", "0") >= "1":
+            if debug_level() >= 1:
                 log.warning("graphc: recompiling %s: %s", getattr(self.fn, "__name__", self.fn), reason)
         return self._trace(spec, signature, types, tensors)
 
@@ -157,6 +157,8 @@ class CompiledFunction:
 
     def _trace(self, spec: Any, signature: tuple, types: list[TensorType], tensors: list[Tensor]) -> Any:
         self.trace_count += 1
+        if debug_level() >= 1:
+            log.warning("graphc: tracing %s (trace %d) for inputs %s", getattr(self.fn, "__name__", self.fn), self.trace_count, ", ".join(map(str, types)))
         trace = Trace()
         standins = []
         for t, ty in zip(tensors, types):

@@ -1,4 +1,4 @@
-"""Process-wide settings: which backend realizes lazy tensors."""
+"""Process-wide settings: which backend realizes lazy tensors; how much graphc logs."""
 
 from __future__ import annotations
 
@@ -27,3 +27,11 @@ def use_backend(name: str) -> Iterator[None]:
         yield
     finally:
         set_backend(previous)
+
+
+def debug_level() -> int:
+    """``GRAPHC_DEBUG``: 0 quiet, 1 logs every compile and recompile, 2 also prints the generated code."""
+    value = os.environ.get("GRAPHC_DEBUG", "0").strip()
+    if value.isdigit():
+        return int(value)
+    return 0 if value.lower() in ("", "false", "no", "off") else 1

@@ -7,8 +7,8 @@ sizes from its inputs' shapes and runs the generated module.
 
 from __future__ import annotations
 
+import importlib
 import logging
-import os
 import time
 from dataclasses import dataclass
 from types import ModuleType
@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import sympy
 
-from graphc.codegen import numpy as numpy_codegen
 from graphc.codegen.cache import import_source
 from graphc.codegen.kernel_ir import Program, schedule_unfused
 from graphc.errors import GraphcError
@@ -27,11 +26,16 @@ from graphc.passes.fusion import fuse
 from graphc.passes.manager import PassManager
 from graphc.passes.memory import plan_memory
 from graphc.passes.simplify import simplify
+from graphc.runtime import dump
+from graphc.runtime.config import debug_level
 from graphc.runtime.report import CompileReport
 
 log = logging.getLogger("graphc")
 
-BACKENDS = ("numpy",)
+# Backend name -> the code generator module (emit_program, emit_kernel). Imported when first
+# used: graphc.codegen.triton imports torch and chooses between the GPU and Triton's interpreter.
+EMITTERS = {"numpy": "graphc.codegen.numpy", "triton": "graphc.codegen.triton"}
+BACKENDS = tuple(EMITTERS)
 
 
 @dataclass
@@ -40,6 +44,9 @@ class CompiledProgram:
     module: ModuleType
     symbols: list[str]
     report: CompileReport
+    backend: str = "numpy"
+    # Set while a dump of this compile waits for the first call's sizes (memory chart, report).
+    dump_dir: str | None = None
 
     def bind(self, inputs: list[Any]) -> dict[str, int]:
         bindings: dict[str, int] = {}
@@ -59,6 +66,11 @@ class CompiledProgram:
     def __call__(self, inputs: list[Any]) -> list[Any]:
         bindings = self.bind(inputs)
         self.report.sizes = bindings
+        if self.dump_dir is not None:
+            folder, self.dump_dir = self.dump_dir, None
+            dump.write_run(self, folder, bindings)
+        if self.backend == "numpy":  # values realized by the triton backend are torch tensors
+            inputs = [v if isinstance(v, np.ndarray) else _to_numpy(v) for v in inputs]
         with np.errstate(all="ignore"):
             return self.module.run(inputs, *[bindings[s] for s in self.symbols])
 
@@ -66,7 +78,9 @@ class CompiledProgram:
 def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True) -> CompiledProgram:
     if backend not in BACKENDS:
         raise GraphcError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    manager = PassManager([("simplify", simplify)], dump_dir=os.environ.get("GRAPHC_DUMP_DIR"))
+    started = time.perf_counter()
+    dumping = dump.begin_compile()  # GRAPHC_DUMP_DIR or `graphc dump`: the one place dumps are hooked in
+    manager = PassManager([("simplify", simplify)], dump_dir=dumping[0] if dumping else None)
     graph = manager.run(graph)
     start = time.perf_counter()
     program = fuse(graph) if fusion else schedule_unfused(graph)
@@ -74,22 +88,38 @@ def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True) -> 
     start = time.perf_counter()
     plan = plan_memory(program)
     pass_times_extra = {"fusion": fusion_seconds, "memory": time.perf_counter() - start}
-    source = numpy_codegen.emit_program(program, plan)
-    module = import_source("program", source)
+    start = time.perf_counter()
+    codegen = importlib.import_module(EMITTERS[backend])
+    source = codegen.emit_program(program, plan)
+    module = import_source("program" if backend == "numpy" else f"{backend}_program", source)
     for kernel in program.kernels:
         kernel.path = module.__file__ or ""
-        kernel.source = numpy_codegen.emit_kernel(kernel, _names(graph), frozenset(id(b.node) for b in plan.buffers))
+        kernel.source = codegen.emit_kernel(kernel, _names(graph), frozenset(id(b.node) for b in plan.buffers))
     symbols = sorted({str(s) for n in graph.inputs for s in n.type.shape if isinstance(s, sympy.Symbol)})
-    pass_times = {r.name: r.seconds for r in manager.records} | pass_times_extra
-    report = CompileReport(graph, program.kernels, plan, pass_times, backend, program.fusion_log)
-    if os.environ.get("GRAPHC_DEBUG", "0") >= "1":
-        log.warning("graphc: compiled %d nodes into %d kernels (%s)", len(graph.nodes), len(program.kernels), module.__file__)
-    if os.environ.get("GRAPHC_DEBUG", "0") >= "2":
-        log.warning("%s", source)
-    return CompiledProgram(program, module, symbols, report)
+    pass_times = {r.name: r.seconds for r in manager.records} | pass_times_extra | {"codegen": time.perf_counter() - start}
+    report = CompileReport(graph, program.kernels, plan, pass_times, backend, program.fusion_log, fusion=fusion)
+    compiled = CompiledProgram(program, module, symbols, report, backend)
+    if dumping:
+        dump.write_compile(compiled, dumping[0], dumping[1], first_index=len(manager.passes) + 1)
+        compiled.dump_dir = dumping[0]
+    if debug_level() >= 1:
+        where = f"; dump in {dumping[0]}" if dumping else ""
+        log.warning(
+            "graphc: compiled %d nodes into %d kernels in %.1f ms (%s backend): %s%s",
+            len(graph.nodes), len(program.kernels), (time.perf_counter() - started) * 1000, backend, module.__file__, where,
+        )
+    if debug_level() >= 2:
+        log.warning("graphc: generated code %s\n%s", module.__file__, source)
+    return compiled
 
 
 def _names(graph: Graph) -> dict[int, str]:
     from graphc.ir.printer import number_nodes
 
     return number_nodes(graph.nodes)
+
+
+def _to_numpy(value: Any) -> Any:
+    from graphc.frontend.lazy import to_numpy
+
+    return to_numpy(value)

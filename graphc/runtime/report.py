@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from graphc.codegen.kernel_ir import Kernel
 from graphc.ir.graph import Graph
+from graphc.ir.printer import number_nodes
+from graphc.ir.registry import REGISTRY
 from graphc.ir.types import Dim, free_symbols
 from graphc.passes.memory import MemoryPlan, symbolic_naive_bytes
 
@@ -32,6 +35,7 @@ class CompileReport:
     recompilations: list[str] = field(default_factory=list)
     # Values of the symbolic sizes at the last call, set by the executor.
     sizes: dict[str, int] = field(default_factory=dict)
+    fusion: bool = True  # False: the unfused program, one kernel per computing node
 
     @property
     def memory(self) -> MemoryReport:
@@ -46,17 +50,28 @@ class CompileReport:
         return len(self.kernels)
 
     def __str__(self) -> str:
+        names = number_nodes(self.graph.nodes)
+        phases = Counter(n.phase for n in self.graph.nodes if n.op not in ("input", "parameter"))
+        split = f" ({', '.join(f'{count} {phase}' for phase, count in sorted(phases.items(), key=lambda p: p[0] != 'forward'))})" if phases else ""
         lines = [f"graphc compile report ({self.backend} backend)"]
-        lines.append(f"  graph: {len(self.graph.nodes)} nodes, {len(self.graph.inputs)} inputs, {len(self.graph.outputs)} outputs")
-        lines.append(f"  kernels: {self.num_kernels}")
-        for kernel in self.kernels:
-            lines.append(f"    {kernel.name} [{kernel.kind}] {kernel.path}")
-        lines.append("  " + str(self.memory))
+        lines.append(f"  graph: {len(self.graph.nodes)} nodes{split}, {len(self.graph.inputs)} inputs, {len(self.graph.outputs)} outputs")
         times = ", ".join(f"{k} {v * 1000:.2f} ms" for k, v in self.pass_times.items())
         lines.append(f"  pass times: {times}")
-        if self.fusion_log:
-            lines.append("  fusions not made:")
+        paths = list(dict.fromkeys(k.path for k in self.kernels))
+        lines.append(f"  kernels: {self.num_kernels}" + (f", source in {paths[0] or '(not saved)'}" if len(paths) == 1 else ""))
+        for kernel in self.kernels:
+            computed = [n for n in kernel.nodes if REGISTRY[n.op].category not in ("movement", "source")] or kernel.nodes
+            shown = ", ".join(f"{names.get(id(n), '?')} {n.op}" for n in computed[:8]) + (f", +{len(computed) - 8} more" if len(computed) > 8 else "")
+            where = f"  {kernel.path}" if len(paths) > 1 else ""
+            lines.append(f"    {kernel.name} [{kernel.kind}]: {shown}{where}")
+        if not self.fusion:
+            lines.append("  fusion: off (one kernel per computing node)")
+        elif self.fusion_log:
+            lines.append(f"  fusions not made ({len(self.fusion_log)}):")
             lines.extend(f"    {reason}" for reason in self.fusion_log)
+        else:
+            lines.append("  fusions not made: none")
+        lines.append("  " + str(self.memory))
         lines.append(f"  recompilations: {len(self.recompilations)}")
         lines.extend(f"    {reason}" for reason in self.recompilations)
         return "\n".join(lines)

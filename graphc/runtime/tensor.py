@@ -20,7 +20,7 @@ from graphc.ir.dtypes import DType
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled
 from graphc.ir.graph import Node
 from graphc.ir.primitives.source import source_node
-from graphc.ir.registry import emit
+from graphc.ir.registry import emit, op_error
 from graphc.ir.types import TensorType, shapes_equal
 
 
@@ -235,49 +235,54 @@ class Tensor:
             tracing.register_leaf(self)
         else:
             tracing.assign(self, node)
-        if self._base is not None:
-            self._base._assign_value(node)
+        if self._base is not None:  # writing through .data is not recorded by autograd, as in torch
+            with grad_mode(False):
+                self._base._assign_value(node)
 
-    def _inplace(self, result: Tensor) -> Tensor:
+    def _inplace(self, result: Tensor, op: str = "in-place op") -> Tensor:
         new = tracing.read(result)
         if not shapes_equal(new.shape, self._node.shape):
-            raise GraphcError(f"output with shape {list(self.shape)} doesn't match the broadcast shape {list(new.shape)}")
+            message = f"output with shape {list(self.shape)} doesn't match the broadcast shape {list(new.shape)}"
+            raise op_error(op, [self._node.type, new.type], {}, message)
+        if new.dtype.category > self.dtype.category:  # torch's canCast: no float -> integer, no number -> bool
+            message = f"result type {new.dtype.name} can't be cast to the desired output type {self.dtype.name}"
+            raise op_error(op, [self._node.type, new.type], {}, message)
         self._assign_value(new)
         return self
 
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
-        return self._inplace(F.add(self, other, alpha=alpha))
+        return self._inplace(F.add(self, other, alpha=alpha), op="add_")
 
     def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
-        return self._inplace(F.sub(self, other, alpha=alpha))
+        return self._inplace(F.sub(self, other, alpha=alpha), op="sub_")
 
     def mul_(self, other: Any) -> Tensor:
-        return self._inplace(F.mul(self, other))
+        return self._inplace(F.mul(self, other), op="mul_")
 
     def div_(self, other: Any) -> Tensor:
-        return self._inplace(F.div(self, other))
+        return self._inplace(F.div(self, other), op="div_")
 
     def pow_(self, other: Any) -> Tensor:
-        return self._inplace(F.pow(self, other))
+        return self._inplace(F.pow(self, other), op="pow_")
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
-        return self._inplace(F.clamp(self, min, max))
+        return self._inplace(F.clamp(self, min, max), op="clamp_")
 
     def addcmul_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
-        return self._inplace(F.add(self, F.mul(F.mul(tensor1, tensor2), value)))
+        return self._inplace(F.add(self, F.mul(F.mul(tensor1, tensor2), value)), op="addcmul_")
 
     def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
-        return self._inplace(F.add(self, F.mul(F.div(tensor1, tensor2), value)))
+        return self._inplace(F.add(self, F.mul(F.div(tensor1, tensor2), value)), op="addcdiv_")
 
     def lerp_(self, end: Tensor, weight: Any) -> Tensor:
-        return self._inplace(F.lerp(self, end, weight))
+        return self._inplace(F.lerp(self, end, weight), op="lerp_")
 
     def copy_(self, src: Any) -> Tensor:
         if not isinstance(src, Tensor):
             from graphc.frontend.constructors import tensor as make_tensor
 
             src = make_tensor(lazy.to_numpy(src) if not isinstance(src, (list, float, int)) else src)
-        return self._inplace(F.cast(src, self.dtype))
+        return self._inplace(F.broadcast_to(F.cast(src, self.dtype), self.shape), op="copy_")  # src broadcasts, as in torch
 
     def fill_(self, value: Any) -> Tensor:
         from graphc.ir import build as b
@@ -291,12 +296,12 @@ class Tensor:
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
         from graphc.frontend.constructors import randn
 
-        return self._inplace(F.add(F.mul(randn(*self.shape, dtype=self.dtype), std), mean))
+        return self._inplace(F.add(F.mul(randn(*self.shape, dtype=self.dtype), std), mean), op="normal_")
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
         from graphc.frontend.constructors import rand
 
-        return self._inplace(F.add(F.mul(rand(*self.shape, dtype=self.dtype), b - a), a))
+        return self._inplace(F.add(F.mul(rand(*self.shape, dtype=self.dtype), b - a), a), op="uniform_")
 
     def __setitem__(self, key: Any, value: Any) -> None:
         from graphc.frontend.indexing import setitem
@@ -330,7 +335,8 @@ class Tensor:
                     dtype = dtypes.to_dtype(arg)
                 except TypeError:
                     device = str(arg)
-        result = self if dtype is None else F.cast(self, dtypes.to_dtype(dtype))
+        same = dtype is None or dtypes.to_dtype(dtype) == self.dtype
+        result = self if same else F.cast(self, dtypes.to_dtype(dtype))  # unchanged: self itself, as torch
         if device is not None:
             from graphc.runtime.devices import move
 
@@ -429,6 +435,8 @@ class Tensor:
         return F.abs(self)
 
     def __invert__(self) -> Tensor:
+        if self.dtype != dtypes.bool_:  # torch's ~ is bitwise on integers: refuse rather than return bools
+            raise op_error("invert", [self._node.type], {}, "~ (bitwise not) is supported on bool tensors only; use graphc.logical_not")
         return F.logical_not(self)
 
     def __and__(self, other: Any) -> Tensor:
@@ -477,7 +485,7 @@ def _rebuild(array: np.ndarray, requires_grad: bool) -> Tensor:
 # Methods that forward to the functional API with the tensor as first argument, as in torch.
 _FORWARDED = """
 add sub mul div pow maximum minimum eq ne lt le gt ge logical_and logical_or logical_not logical_xor
-neg exp log log1p log2 sqrt rsqrt sin cos tanh erf abs sign reciprocal sigmoid relu square clamp where masked_fill lerp
+neg exp log log1p log2 sqrt rsqrt sin cos tanh erf abs sign reciprocal sigmoid relu square clamp masked_fill lerp
 sum mean var std amax amin argmax argmin max min logsumexp softmax log_softmax all any cumsum
 matmul mm bmm dot outer
 reshape view permute transpose t squeeze unsqueeze flatten unflatten expand broadcast_to repeat narrow split chunk unbind
@@ -499,6 +507,14 @@ Tensor.clip = Tensor.clamp  # type: ignore[attr-defined]
 Tensor.multiply = Tensor.mul  # type: ignore[attr-defined]
 Tensor.subtract = Tensor.sub  # type: ignore[attr-defined]
 Tensor.divide = Tensor.div  # type: ignore[attr-defined]
+
+
+def _where(self: Tensor, condition: Tensor, other: Any) -> Tensor:
+    """``x.where(condition, y)`` is ``where(condition, x, y)``, as in torch."""
+    return F.where(condition, self, other)
+
+
+Tensor.where = _where  # type: ignore[attr-defined]
 
 
 def _view_as(self: Tensor, other: Tensor) -> Tensor:

@@ -1,0 +1,341 @@
+"""The fused-vs-unfused benchmark: training steps and single kernels, side by side in one run.
+
+Each workload is written twice with the same shapes, once for PyTorch and once for
+graphc. Every workload is timed, in the same process, as eager PyTorch,
+``torch.compile``, graphc with fusion off and graphc with fusion on; the table
+reports median milliseconds per step, the ratio to eager PyTorch, graphc's kernel
+counts and its planned memory against the naive sum of its buffers.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+Step = Callable[[], Any]
+
+
+@dataclass
+class Result:
+    workload: str
+    variant: str  # eager, torch.compile, graphc unfused, graphc fused
+    median_ms: float | None
+    kernels: int | None = None
+    naive_bytes: int | None = None
+    peak_bytes: int | None = None
+    note: str = ""
+
+
+@dataclass
+class Workload:
+    name: str
+    torch_step: Callable[[], Step]  # builds the model and returns one step
+    graphc_step: Callable[[bool], tuple[Step, Any]]  # (fusion) -> step and its compiled function
+    kind: str = "training step"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _timed(step: Step, warmup: int, repeats: int, sync: Callable[[Any], None]) -> float:
+    for _ in range(warmup):
+        sync(step())
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sync(step())
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
+
+
+def _sync_graphc(value: Any) -> None:
+    if hasattr(value, "realize"):
+        value.realize()
+
+
+def _sync_torch(value: Any) -> None:
+    return None
+
+
+# ---------------------------------------------------------------------------------- workloads
+
+
+def _data(*shape: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _labels(n: int, classes: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, classes, n).astype(np.int64)
+
+
+def _train_workload(
+    name: str,
+    make_torch_model: Callable[[], Any],
+    make_graphc_model: Callable[[], Any],
+    inputs: list[np.ndarray],
+    optimizer: str,
+    lr: float,
+    loss: str,
+) -> Workload:
+    """A training step (forward, loss, backward, optimizer update) on fixed data."""
+
+    def torch_step() -> Step:
+        import torch
+
+        model = make_torch_model()
+        opt = getattr(torch.optim, optimizer)(model.parameters(), lr=lr)
+        tensors = [torch.from_numpy(a) for a in inputs]
+        criterion = _torch_loss(loss)
+
+        def step() -> Any:
+            opt.zero_grad(set_to_none=True)
+            out = criterion(model(*tensors[:-1]), tensors[-1])
+            out.backward()
+            opt.step()
+            return out
+
+        return step
+
+    def graphc_step(fusion: bool) -> tuple[Step, Any]:
+        import graphc
+
+        model = make_graphc_model()
+        opt = getattr(graphc.optim, optimizer)(model.parameters(), lr=lr)
+        tensors = [graphc.from_numpy(a) for a in inputs]
+        criterion = _graphc_loss(loss)
+
+        def train(*batch: Any) -> Any:
+            opt.zero_grad(set_to_none=True)
+            out = criterion(model(*batch[:-1]), batch[-1])
+            out.backward()
+            opt.step()
+            return out
+
+        compiled = graphc.compile(train, fusion=fusion)
+        return (lambda: compiled(*tensors)), compiled
+
+    return Workload(name, torch_step, graphc_step)
+
+
+def _torch_loss(name: str) -> Callable[[Any, Any], Any]:
+    import torch.nn.functional as F
+
+    return {"cross_entropy": F.cross_entropy, "mse": lambda out, target: F.mse_loss(out, target)}[name]
+
+
+def _graphc_loss(name: str) -> Callable[[Any, Any], Any]:
+    import graphc.nn.functional as F
+
+    return {"cross_entropy": F.cross_entropy, "mse": lambda out, target: F.mse_loss(out, target)}[name]
+
+
+def _mlp(nn: Any) -> Any:
+    return nn.Sequential(nn.Linear(50, 30), nn.ReLU(), nn.Linear(30, 20), nn.ReLU(), nn.Linear(20, 3))
+
+
+def _lenet(nn: Any) -> Any:
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
+    )
+
+
+def _lstm(nn: Any) -> Any:
+    class LSTMClassifier(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(28, 64, batch_first=True)
+            self.head = nn.Linear(64, 10)
+
+        def forward(self, x: Any) -> Any:
+            output, _ = self.lstm(x)
+            return self.head(output[:, -1, :])
+
+    return LSTMClassifier()
+
+
+def _transformer_mlp(nn: Any) -> Any:
+    class Block(nn.Module):
+        def __init__(self, d: int = 256) -> None:
+            super().__init__()
+            self.norm = nn.LayerNorm(d)
+            self.up = nn.Linear(d, 4 * d)
+            self.act = nn.GELU()
+            self.down = nn.Linear(4 * d, d)
+
+        def forward(self, x: Any) -> Any:
+            return x + self.down(self.act(self.up(self.norm(x))))
+
+    return Block()
+
+
+def _same_weights(make: Callable[[Any], Any]) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """Builders for a torch model and a graphc model holding the same initial weights."""
+    import torch
+
+    import graphc
+
+    def make_torch() -> Any:
+        torch.manual_seed(0)
+        return make(torch.nn)
+
+    def make_graphc() -> Any:
+        model = make(graphc.nn)
+        model.load_state_dict(make_torch().state_dict())
+        return model
+
+    return make_torch, make_graphc
+
+
+def _kernel_workload(name: str, torch_fn: Callable[..., Any], graphc_fn: Callable[..., Any], inputs: list[np.ndarray]) -> Workload:
+    def torch_step() -> Step:
+        import torch
+
+        tensors = [torch.from_numpy(a) for a in inputs]
+        return lambda: torch_fn(*tensors)
+
+    def graphc_step(fusion: bool) -> tuple[Step, Any]:
+        import graphc
+
+        tensors = [graphc.from_numpy(a) for a in inputs]
+        compiled = graphc.compile(graphc_fn, fusion=fusion)
+        return (lambda: compiled(*tensors)), compiled
+
+    return Workload(name, torch_step, graphc_step, kind="kernel")
+
+
+def _adam_workload(numel: int) -> Workload:
+    """One Adam update over ``numel`` parameters whose gradients are already there."""
+
+    def torch_step() -> Step:
+        import torch
+
+        param = torch.nn.Parameter(torch.from_numpy(_data(numel)))
+        param.grad = torch.from_numpy(_data(numel, seed=1))
+        opt = torch.optim.Adam([param], lr=1e-3)
+        return lambda: opt.step()
+
+    def graphc_step(fusion: bool) -> tuple[Step, Any]:
+        import graphc
+
+        param = graphc.nn.Parameter(graphc.from_numpy(_data(numel)))
+        grad = graphc.from_numpy(_data(numel, seed=1))
+        opt = graphc.optim.Adam([param], lr=1e-3)
+
+        def update() -> None:
+            param.grad = grad
+            opt.step()
+
+        compiled = graphc.compile(update, fusion=fusion)
+        return compiled, compiled
+
+    return Workload(f"Adam step, {numel / 1e6:.0f}M parameters", torch_step, graphc_step, kind="kernel")
+
+
+def workloads(quick: bool = False) -> list[Workload]:
+    import torch.nn.functional as TF
+
+    import graphc.nn.functional as GF
+
+    rows, width = (512, 256) if quick else (4096, 512)
+    adam = 1_000_000 if quick else 10_000_000
+    mlp_t, mlp_g = _same_weights(_mlp)
+    lenet_t, lenet_g = _same_weights(_lenet)
+    lstm_t, lstm_g = _same_weights(_lstm)
+    block_t, block_g = _same_weights(_transformer_mlp)
+    weight, bias = _data(width, seed=2), _data(width, seed=3)
+    return [
+        _train_workload("MLP 50-30-20-3, batch 256, SGD", mlp_t, mlp_g, [_data(256, 50), _labels(256, 3)], "SGD", 0.05, "cross_entropy"),
+        _train_workload("LeNet, batch 64, Adam", lenet_t, lenet_g, [_data(64, 1, 28, 28), _labels(64, 10)], "Adam", 1e-3, "cross_entropy"),
+        _train_workload("LSTM classifier, batch 64, 28 steps, Adam", lstm_t, lstm_g, [_data(64, 28, 28), _labels(64, 10)], "Adam", 1e-3, "cross_entropy"),
+        _train_workload("Transformer MLP block d=256, 1024 rows, Adam", block_t, block_g, [_data(1024, 256), _data(1024, 256, seed=5)], "Adam", 1e-3, "mse"),
+        _kernel_workload(f"softmax {rows}x{width}", lambda x: TF.softmax(x, -1), lambda x: GF.softmax(x, -1), [_data(rows, width)]),
+        _kernel_workload(
+            f"layer-norm {rows}x{width}",
+            lambda x, w, b: TF.layer_norm(x, (width,), w, b),
+            lambda x, w, b: GF.layer_norm(x, (width,), w, b),
+            [_data(rows, width), weight, bias],
+        ),
+        _kernel_workload(f"cross-entropy {rows}x1000", TF.cross_entropy, GF.cross_entropy, [_data(rows, 1000), _labels(rows, 1000)]),
+        _kernel_workload(
+            f"bias+GELU+residual {rows}x{width}",
+            lambda x, b, r: TF.gelu(x + b) + r,
+            lambda x, b, r: GF.gelu(x + b) + r,
+            [_data(rows, width), bias, _data(rows, width, seed=4)],
+        ),
+        _adam_workload(adam),
+    ]
+
+
+# ---------------------------------------------------------------------------------- running
+
+
+def run(quick: bool = False, repeats: int = 20, warmup: int = 3, only: str | None = None) -> list[Result]:
+    import torch
+
+    results: list[Result] = []
+    for workload in workloads(quick):
+        if only and only.lower() not in workload.name.lower():
+            continue
+        results.append(Result(workload.name, "eager PyTorch", _timed(workload.torch_step(), warmup, repeats, _sync_torch)))
+        try:
+            compiled = torch.compile(workload.torch_step())
+            results.append(Result(workload.name, "torch.compile", _timed(compiled, warmup + 2, repeats, _sync_torch)))
+        except Exception as error:  # noqa: BLE001 - a torch.compile failure is reported, not fatal
+            results.append(Result(workload.name, "torch.compile", None, note=f"failed: {type(error).__name__}"))
+        for fusion in (False, True):
+            step, compiled_fn = workload.graphc_step(fusion)
+            median = _timed(step, warmup, repeats, _sync_graphc)
+            report = compiled_fn.report()
+            memory = report.memory
+            results.append(
+                Result(
+                    workload.name,
+                    "graphc fused" if fusion else "graphc unfused",
+                    median,
+                    kernels=report.num_kernels,
+                    naive_bytes=int(memory.naive_bytes),
+                    peak_bytes=int(memory.peak_bytes),
+                )
+            )
+    return results
+
+
+def machine() -> str:
+    return f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()})"
+
+
+def markdown(results: list[Result], title: str) -> str:
+    eager = {r.workload: r.median_ms for r in results if r.variant == "eager PyTorch"}
+    lines = [f"# {title}", "", "| workload | variant | median ms | vs eager | kernels | planned / naive memory |", "|---|---|---:|---:|---:|---:|"]
+    for r in results:
+        ms = f"{r.median_ms:.3f}" if r.median_ms is not None else "—"
+        base = eager.get(r.workload)
+        ratio = f"{r.median_ms / base:.2f}×" if r.median_ms is not None and base else "—"
+        kernels = str(r.kernels) if r.kernels is not None else ""
+        memory = f"{r.peak_bytes / 1e6:.2f} / {r.naive_bytes / 1e6:.2f} MB" if r.naive_bytes else ""
+        note = f" ({r.note})" if r.note else ""
+        lines.append(f"| {r.workload} | {r.variant}{note} | {ms} | {ratio} | {kernels} | {memory} |")
+    return "\n".join(lines) + "\n"
+
+
+def save(results: list[Result], path_prefix: str, title: str) -> None:
+    with open(path_prefix + ".json", "w") as f:
+        json.dump({"machine": machine(), "results": [asdict(r) for r in results]}, f, indent=2)
+    with open(path_prefix + ".md", "w") as f:
+        f.write(markdown(results, title))

@@ -1,0 +1,1383 @@
+"""The Triton code generator: a Program becomes one module of @triton.jit kernels and launchers.
+
+It reads the same Kernel IR as the NumPy backend (``graphc.codegen.kernel_ir``) and
+writes, per Kernel, one or more ``@triton.jit`` functions and a launcher with the
+NumPy backend's calling convention; ``run(inputs, *sizes)`` calls the launchers in
+order. The module goes through the source cache (``graphc.codegen.cache``): Triton
+reads a kernel's source from its file. torch allocates every buffer.
+
+How a Kernel maps to code (docs/backends.md has the long form):
+
+- Every value is computed *at an index*: ``value(node, index)`` returns the Triton
+  variable holding ``node`` at a tuple of integer index expressions
+  (``graphc.codegen.triton_index``). Buffers are loaded at ``linearize(index)``;
+  movement nodes (reshape, permute, expand, slice, pad, concat, unfold, and the
+  indexed reads gather/index_select) only rewrite the index and add lane masks on
+  the way down, so views are index arithmetic, never copies; elementwise nodes
+  combine their operands' values at the same index. Results are cached per
+  (node, index), so a fused chain computes each node once.
+- Templates fix the iteration and the index of their anchor nodes:
+  pointwise (one flat block per program), reduction (rows of ``XBLOCK`` x
+  ``RBLOCK``, whole rows in registers or a loop over the row, one pass per
+  dependent reduction), matmul (``tl.dot`` tiles, grouped order, autotuned, the
+  epilogue evaluated on the accumulator) and scatter (copy, then ``tl.atomic_add``).
+- Lines are emitted at the loop depth of what they depend on, so loads and math
+  that do not vary along a loop are hoisted out of it.
+
+Half precision is loaded into float32 registers and rounded when stored. Sizes
+that are symbols (``B``) are runtime arguments of every kernel.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sympy
+
+from graphc.codegen.kernel_ir import Kernel, Program
+from graphc.codegen.triton_index import (
+    Cond,
+    Dim,
+    FloorDiv,
+    Leaf,
+    Lin,
+    Mod,
+    Term,
+    Var,
+    assume_sizes,
+    cond,
+    delinearize,
+    dim_code,
+    floordiv,
+    linearize,
+    mod,
+    prod,
+)
+from graphc.errors import GraphcError
+from graphc.ir.dtypes import DType
+from graphc.ir.graph import Node
+from graphc.ir.printer import format_node, number_nodes
+from graphc.ir.registry import REGISTRY
+from graphc.ir.types import shapes_equal
+from graphc.passes.memory import MemoryPlan
+
+
+def _use_interpreter_without_gpu() -> None:
+    """On a machine without CUDA, Triton runs kernels in its interpreter.
+
+    ``@triton.jit`` decides between compiling and interpreting when a function is
+    decorated, so ``TRITON_INTERPRET=1`` must be set before Triton's own library
+    (``tl.sum``, ``tl.rand``, ...) is defined. When something imported Triton
+    earlier (``torch.optim`` does, through torch._dynamo), those library modules are
+    reloaded so that they are interpreted too.
+    """
+    if "TRITON_INTERPRET" not in os.environ:
+        import torch
+
+        if torch.cuda.is_available():
+            return
+        os.environ["TRITON_INTERPRET"] = "1"
+    if os.environ["TRITON_INTERPRET"].lower() not in ("1", "true", "on", "yes") or "triton.language" not in sys.modules:
+        return
+    import importlib
+
+    import triton.language as tl
+    from triton.runtime.jit import JITFunction
+
+    if not isinstance(tl.sum, JITFunction):
+        return
+    for name in ("triton.language.standard", "triton.language.random"):
+        module = sys.modules[name]
+        before = dict(vars(module))
+        importlib.reload(module)
+        for attr, value in vars(module).items():
+            if attr in vars(tl) and before.get(attr) is vars(tl)[attr]:
+                setattr(tl, attr, value)
+
+
+_use_interpreter_without_gpu()
+
+TL = {
+    "bool": "tl.int1",
+    "int32": "tl.int32",
+    "int64": "tl.int64",
+    "float16": "tl.float16",
+    "bfloat16": "tl.bfloat16",
+    "float32": "tl.float32",
+    "float64": "tl.float64",
+}
+HALF = ("float16", "bfloat16")
+# The largest value below 1 in each dtype: tl.rand can round up to 1.0, torch.rand never returns it.
+BELOW_ONE = {"float16": 1 - 2**-11, "bfloat16": 1 - 2**-8, "float32": 1 - 2**-24, "float64": 1 - 2**-24}
+MOVEMENT = ("reshape", "permute", "expand", "slice")
+ANCHORS = ("matmul", "scatter_add", "sum", "max", "min", "argmax")
+
+
+def compute_dtype(dtype: DType) -> str:
+    """Registers hold half precision as float32."""
+    return "tl.float32" if dtype.name in HALF else TL[dtype.name]
+
+
+def literal(value: object, dtype: DType) -> str:
+    if dtype.name == "bool":
+        return "True" if value else "False"
+    if dtype.is_integer:
+        return str(int(value))  # type: ignore[call-overload]
+    value = float(value)  # type: ignore[arg-type]
+    return repr(value) if math.isfinite(value) else f'float("{value}")'
+
+
+def _torch_dtype(dtype: DType) -> str:
+    return f"torch.{dtype.name}"
+
+
+def _shape_code(shape: tuple) -> str:
+    inner = ", ".join(dim_code(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+# ----------------------------------------------------------------------------- building a function body
+
+
+@dataclass(frozen=True)
+class Val:
+    """A value in registers: the variable (or literal) holding it, its Triton dtype, its loop depth and block axes."""
+
+    code: str
+    dtype: str
+    depth: int = 0
+    axes: frozenset[str] = frozenset()
+
+
+@dataclass
+class Scope:
+    indent: int
+    header: str = ""
+    lines: list[str] = field(default_factory=list)
+    cache: dict = field(default_factory=dict)
+
+
+class Body:
+    """Lines of one function, in nested loop scopes; a line goes to the scope of its depth (hoisting)."""
+
+    def __init__(self) -> None:
+        self.scopes = [Scope(indent=1)]
+        self.taken: set[str] = set()
+
+    @property
+    def depth(self) -> int:
+        return len(self.scopes) - 1
+
+    def line(self, text: str, depth: int | None = None) -> None:
+        scope = self.scopes[self.depth if depth is None else min(depth, self.depth)]
+        scope.lines.append("    " * scope.indent + text)
+
+    def open(self, header: str) -> int:
+        parent = self.scopes[-1]
+        self.scopes.append(Scope(indent=parent.indent + 1, header="    " * parent.indent + header))
+        return self.depth
+
+    def close(self) -> None:
+        scope = self.scopes.pop()
+        parent = self.scopes[-1]
+        parent.lines.append(scope.header)
+        parent.lines.extend(scope.lines or ["    " * scope.indent + "pass"])
+
+    def get(self, key: object) -> object:
+        for scope in reversed(self.scopes):
+            if key in scope.cache:
+                return scope.cache[key]
+        return None
+
+    def put(self, key: object, value: object, depth: int) -> None:
+        self.scopes[min(depth, self.depth)].cache[key] = value
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 0
+        while name in self.taken:
+            i += 1
+            name = f"{base}_{i}"
+        self.taken.add(name)
+        return name
+
+    def text(self) -> str:
+        assert len(self.scopes) == 1
+        return "\n".join(self.scopes[0].lines)
+
+
+@dataclass
+class Fn:
+    """One @jit function being written."""
+
+    name: str
+    axes: list[tuple[str, str]]  # block axes in layout order: (axis, its block-size constexpr)
+    body: Body = field(default_factory=Body)
+    pointers: list[str] = field(default_factory=list)  # pointer arguments, in order of first use
+    sizes: list[str] = field(default_factory=list)  # extra integer arguments (matmul sizes)
+    constexprs: list[str] = field(default_factory=list)
+    decorators: list[str] = field(default_factory=list)
+    launch_args: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # pointer -> (order, node, launcher variable)
+    axis_masks: dict[str, str] = field(default_factory=dict)  # block axis -> the mask of its lanes
+
+    def ordered_pointers(self) -> list[str]:
+        """Inputs, then outputs, then temporaries, each in node order: the same for every function of a kernel."""
+        return sorted(self.pointers, key=lambda p: (self.launch_args[p][0], int(self.launch_args[p][1][1:])))
+
+    def shape(self, axes: frozenset[str]) -> str:
+        dims = [block if axis in axes else "1" for axis, block in self.axes]
+        return "[" + ", ".join(dims or ["1"]) + "]"
+
+
+# ----------------------------------------------------------------------------- one kernel
+
+
+class KernelEmitter:
+    def __init__(self, kernel: Kernel, names: dict[int, str]) -> None:
+        self.kernel = kernel
+        self.names = names
+        self.inside = {id(n) for n in kernel.nodes}
+        self.functions: list[str] = []
+        self.launch: list[str] = []
+        self.helpers: set[str] = set()
+        self.temps: set[int] = set()  # nodes computed into a buffer by an earlier launch of this kernel
+        self.load_addresses: dict[int, set[Lin]] = {}
+        self.store_addresses: dict[int, Lin] = {}
+        self.launches = 0
+        self.calls: dict[str, str] = {}
+        symbols: set[str] = set()
+        for node in [*kernel.nodes, *kernel.inputs]:
+            for d in node.shape:
+                if isinstance(d, sympy.Basic):
+                    symbols |= {str(s) for s in d.free_symbols}
+            for value in node.attrs.values():
+                for v in value if isinstance(value, tuple) else (value,):
+                    if isinstance(v, sympy.Basic):
+                        symbols |= {str(s) for s in v.free_symbols}
+        self.symbols = sorted(symbols)
+        self.fn: Fn = Fn("", [])
+
+    # ------------------------------------------------------------------ names and shapes
+
+    def num(self, node: Node) -> str:
+        return self.names[id(node)][1:]
+
+    def var(self, node: Node) -> str:
+        return "v" + self.num(node)
+
+    def ptr(self, node: Node) -> str:
+        """The pointer argument of a buffer (kernel input, output or temporary); the launcher calls it ``v<n>``."""
+        if id(node) in self.inside and any(node is o for o in self.kernel.outputs):
+            name, rank = "out" + self.num(node), 1
+        elif id(node) in self.temps:
+            name, rank = "tmp" + self.num(node), 2
+        else:
+            name, rank = "in" + self.num(node), 0
+        if name not in self.fn.pointers:
+            self.fn.pointers.append(name)
+            self.fn.launch_args[name] = (rank, self.names[id(node)], self.var(node))
+        return name
+
+    def shape(self, node: Node) -> tuple[Dim, ...]:
+        return tuple(assume_sizes(d) for d in node.shape)
+
+    def comment(self, node: Node, depth: int) -> None:
+        self.fn.body.line(f"# {format_node(node, self.names)}", depth)
+
+    def is_buffer(self, node: Node) -> bool:
+        return id(node) not in self.inside or id(node) in self.temps
+
+    # ------------------------------------------------------------------ index expressions
+
+    def term_code(self, term: Term) -> str:
+        if isinstance(term, (Var, Leaf)):
+            return term.name
+        key = ("term", str(term), type(term).__name__)
+        name = self.fn.body.get(key)
+        if name is None:
+            assert isinstance(term, (FloorDiv, Mod))
+            arg = self.lin_code(term.arg)
+            simple = arg.replace("_", "").isalnum()
+            op = "//" if isinstance(term, FloorDiv) else "%"
+            divisor = term.div if isinstance(term, FloorDiv) else term.mod
+            d = dim_code(divisor)
+            code = f"{arg if simple else f'({arg})'} {op} {d if d.isalnum() else f'({d})'}"
+            depth = term.arg.depth()
+            name = self.fn.body.fresh("ix")
+            self.fn.body.line(f"{name} = {code}", depth)
+            self.fn.body.put(key, name, depth)
+        return str(name)
+
+    def lin_code(self, lin: Lin) -> str:
+        parts: list[str] = []
+        # largest strides first: x0 * 36 + x1 * 6 + x2 (symbolic coefficients count as large)
+        for term, coef in sorted(lin.terms, key=lambda tc: -abs(tc[1]) if isinstance(tc[1], int) else -math.inf):
+            name = self.term_code(term)
+            negative = isinstance(coef, int) and coef < 0 or not isinstance(coef, int) and bool(sympy.sympify(coef).could_extract_minus_sign())
+            magnitude = -coef if negative else coef
+            text = name if magnitude == 1 else f"{name} * {_paren(dim_code(magnitude))}"
+            parts.append(("- " if parts else "-") + text if negative else ("+ " if parts else "") + text)
+        const = lin.const
+        if not (isinstance(const, int) and const == 0) or not parts:
+            negative = isinstance(const, int) and const < 0 or not isinstance(const, int) and bool(sympy.sympify(const).could_extract_minus_sign())
+            if negative and parts:
+                parts.append("- " + _paren(dim_code(-const)))
+            else:
+                parts.append(("+ " if parts else "") + (_paren(dim_code(const)) if parts else dim_code(const)))
+        return " ".join(parts)
+
+    def cond_code(self, c: Cond) -> str:
+        lin = self.lin_code(c.lin)
+        rhs = dim_code(c.rhs)
+        if c.op == "divisible":
+            lin = lin if lin.replace("_", "").isalnum() else f"({lin})"
+            return f"({lin} % {_paren(rhs)} == 0)"
+        return f"({lin} {c.op} {rhs})"
+
+    def mask_of(self, lins: list[Lin], conds: tuple[Cond, ...]) -> tuple[str | None, frozenset[str], int]:
+        """The lane mask for an access: bounds of the block indices it uses, and its conditions."""
+        variables: set[Var] = set()
+        axes: frozenset[str] = frozenset()
+        depth = 0
+        for lin in lins:
+            variables |= lin.vars()
+        for c in conds:
+            variables |= c.vars()
+            axes |= c.lin.axes()
+            depth = max(depth, c.lin.depth())
+        parts = []
+        for v in sorted(variables, key=lambda v: v.name):
+            if v.mask:
+                parts.append(v.mask)
+                axes |= v.axes
+                depth = max(depth, v.depth)
+        parts += self.render_conds(conds)
+        return (" & ".join(parts) if parts else None), axes, depth
+
+    def render_conds(self, conds: tuple[Cond, ...]) -> list[str]:
+        """Conditions as code, using the names given to groups of them (``cond_mask``)."""
+        parts, i = [], 0
+        while i < len(conds):
+            for j in range(len(conds), i, -1):
+                name = self.fn.body.get(("conds", conds[i:j]))
+                if name is not None:
+                    parts.append(str(name))
+                    i = j
+                    break
+            else:
+                parts.append(self.cond_code(conds[i]))
+                i += 1
+        return parts
+
+    def cond_mask(self, conds: tuple[Cond, ...]) -> tuple[str, frozenset[str], int]:
+        """The lanes where all ``conds`` hold (in the padding, inside a concat part, ...), named once."""
+        code = " & ".join(self.render_conds(conds))
+        axes: frozenset[str] = frozenset()
+        depth = 0
+        for c in conds:
+            axes |= c.lin.axes()
+            depth = max(depth, c.lin.depth())
+        if len(conds) > 1 and self.fn.body.get(("conds", conds)) is None:
+            name = self.fn.body.fresh("inside")
+            self.fn.body.line(f"{name} = {code}", depth)
+            self.fn.body.put(("conds", conds), name, depth)
+            code = name
+        return code, axes, depth
+
+    # ------------------------------------------------------------------ values
+
+    def const(self, value: object, dtype: DType, node: Node | None = None) -> Val:
+        tl_dtype = compute_dtype(dtype)
+        key = ("const", literal(value, dtype), tl_dtype)
+        hit = self.fn.body.get(key)
+        if hit is None:
+            name = self.fn.body.fresh(f"c{self.num(node)}" if node is not None else "c")
+            self.fn.body.line(f"{name} = tl.full([1], {literal(value, dtype)}, {tl_dtype})", 0)
+            hit = Val(name, tl_dtype, 0, frozenset())
+            self.fn.body.put(key, hit, 0)
+        return hit  # type: ignore[return-value]
+
+    def load(
+        self,
+        node: Node,
+        index: tuple[Lin, ...],
+        conds: tuple[Cond, ...],
+        via: tuple[Node, ...],
+        other: str | None = None,
+        raw: bool = False,
+        scalar: bool = False,
+    ) -> Val:
+        """``node``'s buffer at ``index``; ``raw`` keeps half precision (tl.dot operands), ``scalar`` loads 0-d."""
+        address = linearize(index, self.shape(node))
+        mask, mask_axes, depth = self.mask_of([address], conds)
+        depth = max(depth, address.depth())
+        axes = address.axes()
+        code = self.lin_code(address)
+        pointer = self.ptr(node)
+        if not mask_axes <= axes:
+            code = f"{code} + tl.full({self.fn.shape(mask_axes | axes)}, 0, tl.int32)"
+            axes = axes | mask_axes
+        if not axes and not scalar:
+            # One element, loaded as a block of one: the interpreter mishandles some ops mixing 0-d and blocks.
+            code = f"{code} + tl.full([1], 0, tl.int32)"
+        args = f"{pointer} + {code}"
+        if mask is not None and axes:
+            args += f", mask={mask}"
+            if other is not None:
+                args += f", other={other}"
+        text = f"tl.load({args})"
+        dtype = TL[node.dtype.name]
+        if node.dtype.name in HALF and not raw:
+            text += ".to(tl.float32)"
+            dtype = "tl.float32"
+        for n in reversed(via):  # the views between the buffer and the use, in program order
+            self.comment(n, depth)
+        name = self.fn.body.fresh(self.var(node))
+        self.fn.body.line(f"{name} = {text}", depth)
+        self.load_addresses.setdefault(id(node), set()).add(address)
+        return Val(name, dtype, depth, axes)
+
+    def emit(self, node: Node, code: str, dtype: str, operands: list[Val], base: str | None = None) -> Val:
+        depth = max([v.depth for v in operands], default=0)
+        axes: frozenset[str] = frozenset()
+        for v in operands:
+            axes |= v.axes
+        self.comment(node, depth)
+        name = self.fn.body.fresh(base or self.var(node))
+        self.fn.body.line(f"{name} = {code}", depth)
+        return Val(name, dtype, depth, axes)
+
+    def value(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...] = (), via: tuple[Node, ...] = ()) -> Val:
+        """``node``'s value at ``index`` (lanes outside ``conds`` are don't-care)."""
+        key = ("value", id(node), index, conds)
+        hit = self.fn.body.get(key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
+        if self.is_buffer(node):
+            result = self.load(node, index, conds, via)
+        else:
+            anchored = self.fn.body.get(("anchor", id(node), index))
+            if anchored is not None:
+                return anchored  # type: ignore[return-value]
+            result = self.compute(node, index, conds, via)
+        self.fn.body.put(key, result, result.depth)
+        return result
+
+    def compute(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:
+        op = node.op
+        if op == "constant":
+            return self.const(node.attrs["value"], node.dtype, node)
+        if op in MOVEMENT:
+            return self.value(node.inputs[0], self.movement_index(node, index), conds, via + (node,))
+        if op == "pad":
+            return self.pad(node, index, conds, via)
+        if op == "concat":
+            return self.concat(node, index, conds, via)
+        if op == "unfold":
+            return self.unfold(node, index, conds, via)
+        if op == "fold":
+            return self.fold(node, index, conds, via)
+        if op in ("gather", "index_select"):
+            return self.indexed_read(node, index, conds, via)
+        if op == "rand":
+            return self.rand(node, index, conds)
+        if op in ("sum", "max", "min", "argmax") and _trivial_reduction(node):
+            if op == "argmax":
+                return self.const(0, node.dtype)
+            return self.value(node.inputs[0], index if node.inputs[0].type.ndim else (), conds, via)
+        if op in ANCHORS:
+            raise GraphcError(f"triton backend: kernel {self.kernel.name} reads {format_node(node, self.names)} at an index its template does not compute")
+        if op == "detach":
+            return self.value(node.inputs[0], index, conds, via)
+        operands = [self.value(i, index, conds) for i in node.inputs]
+        code, dtype = self.lower(node, operands)
+        return self.emit(node, code, dtype, operands)
+
+    # ------------------------------------------------------------------ movement as index arithmetic
+
+    def movement_index(self, node: Node, index: tuple[Lin, ...]) -> tuple[Lin, ...]:
+        x = node.inputs[0]
+        in_shape = self.shape(x)
+        if node.op == "reshape":
+            return delinearize(linearize(index, self.shape(node)), in_shape)
+        if node.op == "permute":
+            out: list[Lin] = [Lin()] * len(in_shape)
+            for i, p in enumerate(node.attrs["perm"]):
+                out[p] = index[i]
+            return tuple(out)
+        if node.op == "expand":
+            return tuple(Lin() if (isinstance(d, int) and d == 1) else e for e, d in zip(index, in_shape))
+        if node.op == "slice":
+            starts, steps = node.attrs["starts"], node.attrs["steps"]
+            return tuple(e * step + assume_sizes(start) for e, start, step in zip(index, starts, steps))
+        raise AssertionError(node.op)
+
+    def where(self, node: Node, mask: str, inner: Val, fill: Val, depth: int, axes: frozenset[str], base: str | None = None) -> Val:
+        code = f"tl.where({mask}, {inner.code}, {fill.code})"
+        self.comment(node, max(depth, inner.depth))
+        name = self.fn.body.fresh(base or self.var(node))
+        d = max(depth, inner.depth)
+        self.fn.body.line(f"{name} = {code}", d)
+        return Val(name, inner.dtype, d, inner.axes | axes)
+
+    def pad(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:
+        x = node.inputs[0]
+        a = node.attrs
+        inner_index, new = [], []
+        for e, d, lo, mid in zip(index, self.shape(x), a["low"], a["interior"]):
+            t = e - lo
+            span = (d - 1) * (mid + 1) + 1
+            for c in (cond(t, ">=", 0), cond(t, "<", span), cond(t, "divisible", mid + 1)):
+                if c is not None:
+                    new.append(c)
+            inner_index.append(floordiv(t, mid + 1) if mid else t)
+        if not new:
+            return self.value(x, tuple(inner_index), conds, via + (node,))
+        mask, axes, depth = self.cond_mask(tuple(new))
+        inner = self.value(x, tuple(inner_index), conds + tuple(new), via)
+        return self.where(node, mask, inner, self.const(a["value"], node.dtype), depth, axes)
+
+    def concat(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:
+        axis = node.attrs["axis"]
+        parts = node.inputs
+        offsets: list[Dim] = [0]
+        for p in parts:
+            offsets.append(offsets[-1] + self.shape(p)[axis])
+        values: list[tuple[Cond | None, Val]] = []
+        e = index[axis]
+        for k, p in enumerate(parts):
+            lower = cond(e, ">=", offsets[k]) if k else None
+            upper = cond(e, "<", offsets[k + 1]) if k < len(parts) - 1 else None
+            part_conds = tuple(c for c in (lower, upper) if c is not None)
+            shifted = tuple(e - offsets[k] if i == axis else x for i, x in enumerate(index))
+            if part_conds:
+                self.cond_mask(part_conds)
+            values.append((upper, self.value(p, shifted, conds + part_conds, via)))
+        result = values[-1][1]
+        for upper, v in reversed(values[:-1]):
+            if upper is None:
+                result = v
+                continue
+            mask, axes, depth = self.cond_mask((upper,))
+            result = self.where(node, mask, v, result, max(depth, result.depth), axes)
+        return result
+
+    def unfold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:
+        x = node.inputs[0]
+        _, _, h, w = self.shape(x)
+        a = node.attrs
+        (kh, kw), (dh, dw), (ph, pw), (sh, sw) = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
+        cols = _blocks(w, kw, dw, pw, sw)
+        n, ckk, l = index
+        c = floordiv(ckk, kh * kw)
+        ki = mod(floordiv(ckk, kw), kh)
+        kj = mod(ckk, kw)
+        hh = floordiv(l, cols) * sh + ki * dh - ph
+        ww = mod(l, cols) * sw + kj * dw - pw
+        new = tuple(c_ for c_ in (cond(hh, ">=", 0), cond(hh, "<", h), cond(ww, ">=", 0), cond(ww, "<", w)) if c_ is not None)
+        if not new:
+            return self.value(x, (n, c, hh, ww), conds, via + (node,))
+        mask, axes, depth = self.cond_mask(new)
+        inner = self.value(x, (n, c, hh, ww), conds + new, via)
+        return self.where(node, mask, inner, self.const(a["pad_value"], node.dtype), depth, axes)
+
+    def fold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:
+        """col2im as a gather: each output element sums the columns whose window covers it (no atomics)."""
+        cols_node = node.inputs[0]
+        a = node.attrs
+        (kh, kw), (dh, dw), (ph, pw), (sh, sw) = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
+        oh, ow = a["output_size"]
+        rows, cols = _blocks(oh, kh, dh, ph, sh), _blocks(ow, kw, dw, pw, sw)
+        n, c, h, w = index
+        body = self.fn.body
+        depth = max(lin.depth() for lin in index) if index else 0
+        axes: frozenset[str] = frozenset()
+        for lin in index:
+            axes |= lin.axes()
+        dtype = compute_dtype(node.dtype)
+        self.comment(node, body.depth)
+        acc = body.fresh(self.var(node))
+        body.line(f"{acc} = tl.full({self.fn.shape(axes)}, 0, {dtype})")
+        ki_name, kj_name = body.fresh("ki"), body.fresh("kj")
+        d1 = body.open(f"for {ki_name} in tl.static_range({kh}):")
+        d2 = body.open(f"for {kj_name} in tl.static_range({kw}):")
+        ki, kj = Var(ki_name, kh, frozenset(), d1), Var(kj_name, kw, frozenset(), d2)
+        th = h + ph - Lin.of(ki) * dh
+        tw = w + pw - Lin.of(kj) * dw
+        new = []
+        for t, stride, count in ((th, sh, rows), (tw, sw, cols)):
+            for c_ in (cond(t, ">=", 0), cond(t, "divisible", stride), cond(t, "<", (count - 1) * stride + 1)):
+                if c_ is not None:
+                    new.append(c_)
+        ckk = c * (kh * kw) + Lin.of(ki) * kw + Lin.of(kj)
+        block = floordiv(th, sh) * cols + floordiv(tw, sw)
+        mask = self.cond_mask(tuple(new))[0] if new else None
+        inner = self.value(cols_node, (n, ckk, block), conds + tuple(new), via)
+        term = f"tl.where({mask}, {inner.code}, 0)" if mask else inner.code
+        body.line(f"{acc} += {term}")
+        body.close()
+        body.close()
+        return Val(acc, dtype, max(depth, body.depth), axes)
+
+    def indexed_read(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:
+        x, idx_node = node.inputs
+        axis = node.attrs["axis"]
+        if node.op == "gather":
+            at = self.value(idx_node, index, conds)
+        else:
+            at = self.value(idx_node, (index[axis],), conds)
+        guard: set[Var] = set()
+        for e in index:
+            guard |= e.vars()
+        leaf = Lin.of(Leaf(at.code, at.axes, at.depth, frozenset(guard)))
+        source_index = tuple(leaf if i == axis else e for i, e in enumerate(index))
+        return self.value(x, source_index, conds, via + (node,))
+
+    def rand(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> Val:
+        seed_node = node.inputs[0]
+        seed = self.load(seed_node, (), (), (), scalar=True) if self.is_buffer(seed_node) else self.value(seed_node, (), conds)
+        offset = linearize(index, self.shape(node))
+        code = self.lin_code(offset)
+        if not offset.axes():
+            code = f"tl.full([1], 0, tl.int32) + {code}"
+        depth = max(offset.depth(), seed.depth)
+        self.comment(node, depth)
+        name = self.fn.body.fresh(self.var(node))
+        dtype = compute_dtype(node.dtype)
+        text = f"tl.minimum(tl.rand({seed.code}, {code}), {BELOW_ONE[node.dtype.name]!r})"
+        if dtype == "tl.float64":
+            text += ".to(tl.float64)"
+        self.fn.body.line(f"{name} = {text}", depth)
+        return Val(name, dtype, depth, offset.axes())
+
+    # ------------------------------------------------------------------ elementwise math
+
+    def lower(self, node: Node, args: list[Val]) -> tuple[str, str]:
+        op = node.op
+        a = [v.code for v in args]
+        dtype = compute_dtype(node.dtype)
+        floating = node.dtype.is_floating_point
+        sqrt = "tl.sqrt_rn" if dtype == "tl.float32" else "tl.sqrt"  # sqrt_rn (IEEE) is float32 only
+        if op in _UNARY:
+            text = _UNARY[op].format(*a, sqrt=sqrt)
+            if op in ("tanh", "log1p"):
+                self.helpers.add(op)
+            return text, dtype
+        if op in _BINARY:
+            return f"{a[0]} {_BINARY[op]} {a[1]}", dtype
+        if op in ("eq", "ne", "lt", "le", "gt", "ge"):
+            return f"{a[0]} {_COMPARE[op]} {a[1]}", "tl.int1"
+        if op in ("maximum", "minimum"):
+            if node.dtype.name == "bool":
+                return (f"{a[0]} | {a[1]}" if op == "maximum" else f"{a[0]} & {a[1]}"), dtype
+            nan = ", propagate_nan=tl.PropagateNan.ALL" if floating else ""
+            return f"tl.{op}({a[0]}, {a[1]}{nan})", dtype
+        if op == "neg":
+            return f"-{a[0]}", dtype
+        if op == "abs":
+            return f"tl.abs({a[0]})", dtype
+        if op == "sign":
+            return f"({a[0]} > 0).to({dtype}) - ({a[0]} < 0).to({dtype})", dtype
+        if op == "logical_not":
+            return f"{a[0]} == 0", "tl.int1"
+        if op == "where":
+            return f"tl.where({a[0]}, {a[1]}, {a[2]})", dtype
+        if op == "cast":
+            return self.cast(node, args[0])
+        if op == "pow":
+            return self.pow(node, args)
+        raise GraphcError(f"triton backend: no lowering for {op}")
+
+    def cast(self, node: Node, x: Val) -> tuple[str, str]:
+        target = node.dtype
+        dtype = compute_dtype(target)
+        if target.name == "bool":
+            return (x.code if x.dtype == "tl.int1" else f"{x.code} != 0"), "tl.int1"
+        if target.name in HALF:
+            return f"{x.code}.to({TL[target.name]}).to(tl.float32)", dtype
+        if x.dtype == dtype:
+            return x.code, dtype
+        return f"{x.code}.to({dtype})", dtype
+
+    def pow(self, node: Node, args: list[Val]) -> tuple[str, str]:
+        a, b = (v.code for v in args)
+        dtype = compute_dtype(node.dtype)
+        exponent = self.constant_value(node.inputs[1])
+        floating = node.dtype.is_floating_point
+        if exponent is not None:
+            if exponent == 1:
+                return a, dtype
+            if exponent == 2:
+                return f"{a} * {a}", dtype
+            if exponent == 3:
+                return f"{a} * {a} * {a}", dtype
+            sqrt = "tl.sqrt_rn" if dtype == "tl.float32" else "tl.sqrt"
+            if floating and exponent == 0.5:
+                return f"{sqrt}({a})", dtype
+            if floating and exponent == -0.5:
+                return f"1.0 / {sqrt}({a})", dtype
+            if floating and exponent == -1:
+                return f"1.0 / {a}", dtype
+            if floating and exponent == -2:
+                return f"1.0 / ({a} * {a})", dtype
+        if floating:
+            self.helpers.add("fpow")
+            return f"fpow({a}, {b})", dtype
+        self.helpers.add("ipow")
+        return f"ipow({a}, {b})", dtype
+
+    def constant_value(self, node: Node) -> float | None:
+        """The value of a broadcast constant computed inside this kernel, if ``node`` is one."""
+        while id(node) in self.inside and node.op in ("expand", "reshape"):
+            node = node.inputs[0]
+        if id(node) in self.inside and node.op == "constant":
+            return float(node.attrs["value"])
+        return None
+
+    # ------------------------------------------------------------------ stores
+
+    def store(self, node: Node, index: tuple[Lin, ...], v: Val, atomic: bool = False) -> None:
+        address = linearize(index, self.shape(node))
+        mask, mask_axes, depth = self.mask_of([address, *index], ())
+        depth = max(depth, address.depth(), v.depth)
+        code = self.lin_code(address)
+        missing = v.axes - address.axes()
+        if not address.axes() and not missing and self.fn.axes:
+            missing = frozenset({self.fn.axes[0][0]})
+        if missing:  # a 0-d result: a block of pointers to it, of which the first lane writes
+            code = f"{code} + tl.full({self.fn.shape(v.axes | address.axes() | missing)}, 0, tl.int32)"
+            extra = [self.fn.axis_masks[a] for a in sorted(missing) if a in self.fn.axis_masks]
+            mask = " & ".join(([mask] if mask else []) + extra) or None
+        storage = TL[node.dtype.name]
+        value = v.code if v.dtype == storage else f"{v.code}.to({storage})"
+        pointer = self.ptr(node)
+        if atomic:
+            line = f"tl.atomic_add({pointer} + {code}, {value}" + (f", mask={mask})" if mask else ")")
+        else:
+            line = f"tl.store({pointer} + {code}, {value}" + (f", {mask})" if mask else ")")
+        self.fn.body.line(line, depth)
+        self.store_addresses[id(node)] = address
+
+    # ------------------------------------------------------------------ writing functions and launches
+
+    def begin(self, name: str, axes: list[tuple[str, str]]) -> Fn:
+        self.fn = Fn(name, axes)
+        self.fn.body.taken |= {"xindex", "xmask", "xnumel", "rindex", "rmask", "rnumel", "roffset", "pid", "pid_b", "acc"}
+        return self.fn
+
+    def finish(self) -> str:
+        """Close the current function; its launch arguments are in ``self.calls[name]``."""
+        fn = self.fn
+        pointers = fn.ordered_pointers()
+        params = pointers + self.symbols + fn.sizes + [f"{c}: tl.constexpr" for c in fn.constexprs]
+        lines = [*fn.decorators, "@triton.jit", f"def {fn.name}({', '.join(params)}):", fn.body.text()]
+        source = "\n".join(lines)
+        self.functions.append(source)
+        self.calls[fn.name] = ", ".join([fn.launch_args[p][2] for p in pointers] + self.symbols + fn.sizes)
+        return source
+
+    def pointwise(self, name: str, shape: tuple[Dim, ...], body: Callable[[tuple[Lin, ...]], None]) -> None:
+        """A function over the elements of ``shape``, one flat block per program; ``body`` stores."""
+        self.begin(name, [("x", "XBLOCK")])
+        self.fn.constexprs = ["XBLOCK"]
+        numel = prod(list(shape))
+        b = self.fn.body
+        b.line(f"xnumel = {dim_code(numel)}")
+        b.line("xindex = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)")
+        b.line("xmask = xindex < xnumel")
+        self.fn.axis_masks = {"x": "xmask"}
+        x = Var("xindex", numel, frozenset({"x"}), 0, "xmask")
+        body(delinearize(Lin.of(x), shape))
+        self.finish()
+        self.launches += 1
+        self.launch += [
+            f"xnumel = {dim_code(numel)}",
+            "if xnumel > 0:",
+            "    XBLOCK = rt.pointwise_block(xnumel)",
+            f"    {name}[(triton.cdiv(xnumel, XBLOCK),)]({self.calls[name]}, XBLOCK=XBLOCK)",
+        ]
+
+    def store_values(self, nodes: list[Node], index: tuple[Lin, ...]) -> None:
+        for node in nodes:
+            self.store(node, index, self.value(node, index))
+
+    # ------------------------------------------------------------------ templates
+
+    def emit_kernel(self) -> None:
+        """Choose the template from the anchors (scatter, matmul, reductions); other anchors go first."""
+        anchors = [n for n in self.kernel.nodes if n.op in ANCHORS and not (n.op in ("sum", "max", "min", "argmax") and _trivial_reduction(n))]
+        main: list[Node] = []
+        for op in ("scatter_add", "matmul"):
+            found = [a for a in anchors if a.op == op]
+            if found and not main:
+                main = [found[-1]]
+        reductions = [a for a in anchors if a.op not in ("scatter_add", "matmul")]
+        if not main and reductions:
+            last = reductions[-1]
+            main = [r for r in reductions if _same_rows(r, last)]
+        for anchor in anchors:
+            if any(anchor is m for m in main):
+                continue
+            if self.depends_on(anchor, main):
+                raise GraphcError(f"triton backend: kernel {self.kernel.name} computes {format_node(anchor, self.names)} after its {main[0].op}")
+            self.split_off(anchor)
+        outputs = [o for o in self.kernel.outputs if id(o) not in self.temps]
+        if not main:
+            self.pointwise_kernel(outputs)
+        elif main[0].op == "scatter_add":
+            self.scatter_kernel(main[0], outputs)
+        elif main[0].op == "matmul":
+            self.matmul_kernel(main[0], outputs)
+        else:
+            self.reduction_kernel(main, outputs)
+
+    def split_off(self, node: Node) -> None:
+        """Compute ``node`` (and what it needs in this kernel) into a buffer by launches of its own.
+
+        Used for an anchor that another template must read from memory (a reduction whose
+        result indexes a scatter) and for a matmul operand that is not a strided view.
+        """
+        needed: set[int] = set()
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if id(n) in needed or self.is_buffer(n):
+                continue
+            needed.add(id(n))
+            stack.extend(n.inputs)
+        nodes = [n for n in self.kernel.nodes if id(n) in needed]
+        inputs: list[Node] = []
+        for n in nodes:
+            for i in n.inputs:
+                if id(i) not in needed and all(i is not j for j in inputs):
+                    inputs.append(i)
+        sub = Kernel(f"{self.kernel.name}_{node.op}{self.num(node)}", REGISTRY[node.op].category, nodes, inputs, [node])
+        child = KernelEmitter(sub, self.names)
+        child.emit_kernel()
+        if all(node is not o for o in self.kernel.outputs):
+            self.launch.append(f"{self.var(node)} = rt.empty({_shape_code(self.shape(node))}, {_torch_dtype(node.dtype)})")
+        self.launch += child.launch
+        self.functions += child.functions
+        self.helpers |= child.helpers
+        self.launches += child.launches
+        self.temps.add(id(node))
+
+    def pointwise_kernel(self, outputs: list[Node], suffix: str = "") -> None:
+        """Outputs grouped by shape, one function per shape (a row-level output gets its own)."""
+        groups: list[list[Node]] = []
+        for out in outputs:
+            for group in groups:
+                if shapes_equal(group[0].shape, out.shape):
+                    group.append(out)
+                    break
+            else:
+                groups.append([out])
+        for i, group in enumerate(groups):
+            name = f"{self.kernel.name}{suffix}" + (f"_{i}" if i else "") + "_kernel"
+            self.pointwise(name, self.shape(group[0]), lambda index, group=group: self.store_values(group, index))
+
+    def extra_outputs(self, outputs: list[Node], handled: list[Node], anchors: list[Node]) -> None:
+        """Outputs a template does not store (not at its level) get pointwise functions of their own."""
+        extra = [o for o in outputs if all(o is not h for h in handled)]
+        for out in extra:
+            if self.depends_on(out, anchors):
+                raise GraphcError(
+                    f"triton backend: kernel {self.kernel.name} stores {format_node(out, self.names)}, which depends on "
+                    "its anchor but is not at the anchor's level"
+                )
+        if extra:
+            self.pointwise_kernel(extra, "_extra")
+
+    def depends_on(self, node: Node, targets: list[Node]) -> bool:
+        wanted = {id(t) for t in targets}
+        stack, seen = [node], set()
+        while stack:
+            n = stack.pop()
+            if id(n) in wanted:
+                return True
+            if id(n) in seen or self.is_buffer(n):
+                continue
+            seen.add(id(n))
+            stack.extend(n.inputs)
+        return False
+
+    # scatter_add ---------------------------------------------------------
+
+    def scatter_kernel(self, node: Node, outputs: list[Node]) -> None:
+        x, index_node, src = node.inputs
+        axis = node.attrs["axis"]
+        self.extra_outputs(outputs, [node], [node])
+        name = self.kernel.name
+
+        def copy(index: tuple[Lin, ...]) -> None:
+            self.fn.body.line("# the destination starts as a copy of the scattered-into tensor")
+            self.store(node, index, self.value(x, index))
+
+        def scatter(index: tuple[Lin, ...]) -> None:
+            at = self.value(index_node, index)
+            value = self.value(src, index)
+            self.comment(node, max(at.depth, value.depth))
+            guard: set[Var] = set()
+            for e in index:
+                guard |= e.vars()
+            leaf = Lin.of(Leaf(at.code, at.axes, at.depth, frozenset(guard)))
+            target = tuple(leaf if i == axis else e for i, e in enumerate(index))
+            self.store(node, target, value, atomic=True)
+
+        self.pointwise(f"{name}_copy", self.shape(node), copy)
+        self.pointwise(f"{name}_scatter", self.shape(index_node), scatter)
+
+    # reductions ----------------------------------------------------------
+
+    def reduction_kernel(self, reductions: list[Node], outputs: list[Node]) -> None:
+        first = reductions[0]
+        full = self.shape(first.inputs[0])
+        axes = tuple(sorted(first.attrs["axes"]))
+        keep = tuple(1 if i in axes else d for i, d in enumerate(full))
+        drop = tuple(d for i, d in enumerate(full) if i not in axes)
+        levels: dict[int, str] = {}
+        for out in outputs:
+            shape = self.shape(out)
+            if len(shape) == len(full) and shapes_equal(shape, full):
+                levels[id(out)] = "full"
+            elif len(shape) == len(full) and shapes_equal(shape, keep):
+                levels[id(out)] = "keep"
+            elif len(shape) == len(drop) and shapes_equal(shape, drop):
+                levels[id(out)] = "drop"
+        handled = [o for o in outputs if id(o) in levels]
+        self.extra_outputs(outputs, handled, reductions)
+        passes = self.reduction_passes(reductions)
+        xdims = [i for i in range(len(full)) if i not in axes]
+        xnumel = prod([full[i] for i in xdims])
+        rnumel = prod([full[i] for i in axes])
+        name = self.kernel.name
+        for persistent in (True, False):
+            self.reduction_function(f"{name}_{'persistent' if persistent else 'looped'}", persistent, full, axes, handled, levels, passes)
+        self.launches += 1
+        self.launch += [
+            f"xnumel = {dim_code(xnumel)}",
+            f"rnumel = {dim_code(rnumel)}",
+            "persistent, XBLOCK, RBLOCK = rt.reduction_blocks(xnumel, rnumel)",
+            "grid = (triton.cdiv(xnumel, XBLOCK),)",
+            "if xnumel > 0 and persistent:",
+            f"    {name}_persistent[grid]({self.calls[name + '_persistent']}, XBLOCK=XBLOCK, RBLOCK=RBLOCK)",
+            "elif xnumel > 0:",
+            f"    {name}_looped[grid]({self.calls[name + '_looped']}, XBLOCK=XBLOCK, RBLOCK=RBLOCK)",
+        ]
+
+    def reduction_passes(self, reductions: list[Node]) -> list[list[Node]]:
+        """Reductions grouped so each pass only needs the results of earlier passes (softmax: max, then sum)."""
+        level: dict[int, int] = {}
+        red_ids = {id(r) for r in reductions}
+
+        def depth(node: Node, memo: dict[int, int]) -> int:
+            if id(node) in memo:
+                return memo[id(node)]
+            if id(node) not in self.inside:
+                return 0
+            below = max((depth(i, memo) for i in node.inputs), default=0)
+            memo[id(node)] = below + 1 if id(node) in red_ids else below
+            return memo[id(node)]
+
+        memo: dict[int, int] = {}
+        for r in reductions:
+            level[id(r)] = depth(r, memo)
+        count = max(level.values())
+        return [[r for r in reductions if level[id(r)] == p] for p in range(1, count + 1)]
+
+    def reduction_function(
+        self,
+        name: str,
+        persistent: bool,
+        full: tuple[Dim, ...],
+        axes: tuple[int, ...],
+        outputs: list[Node],
+        levels: dict[int, str],
+        passes: list[list[Node]],
+    ) -> None:
+        self.begin(name, [("x", "XBLOCK"), ("r", "RBLOCK")])
+        self.fn.constexprs = ["XBLOCK", "RBLOCK"]
+        b = self.fn.body
+        xdims = [i for i in range(len(full)) if i not in axes]
+        xnumel = prod([full[i] for i in xdims])
+        rnumel = prod([full[i] for i in axes])
+        b.line(f"xnumel = {dim_code(xnumel)}")
+        b.line(f"rnumel = {dim_code(rnumel)}")
+        b.line("xindex = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)[:, None]")
+        b.line("xmask = xindex < xnumel")
+        self.fn.axis_masks = {"x": "xmask", "r": "rmask"}
+        xvar = Var("xindex", xnumel, frozenset({"x"}), 0, "xmask")
+        xidx = dict(zip(xdims, delinearize(Lin.of(xvar), tuple(full[i] for i in xdims))))
+
+        def row_index(node: Node) -> tuple[Lin, ...]:
+            if len(node.shape) == len(full):
+                return tuple(Lin() if i in axes else xidx[i] for i in range(len(full)))
+            return tuple(xidx[i] for i in xdims)
+
+        def open_rows() -> tuple[tuple[Lin, ...], Var]:
+            depth = b.depth
+            if persistent:
+                b.line("rindex = tl.arange(0, RBLOCK)[None, :]")
+            else:
+                depth = b.open("for roffset in range(0, rnumel, RBLOCK):")
+                b.line("rindex = roffset + tl.arange(0, RBLOCK)[None, :]")
+            b.line("rmask = rindex < rnumel")
+            rvar = Var("rindex", rnumel, frozenset({"r"}), depth, "rmask")
+            ridx = dict(zip(axes, delinearize(Lin.of(rvar), tuple(full[i] for i in axes))))
+            return tuple(xidx[i] if i in xidx else ridx[i] for i in range(len(full))), rvar
+
+        full_index: tuple[Lin, ...] = ()
+        if persistent:
+            full_index, _ = open_rows()
+        for group in passes:
+            if not persistent:
+                full_index, _ = open_rows()
+            accumulators = []
+            for red in group:
+                v = self.value(red.inputs[0], full_index)
+                if v.dtype == "tl.int1":  # bools reduce as int32 (any/all)
+                    v = Val(f"{v.code}.to(tl.int32)", "tl.int32", v.depth, v.axes)
+                position = full_index[axes[0]] if red.op == "argmax" else None
+                accumulators.append(self.accumulate(red, v, persistent, position))
+            if not persistent:
+                b.close()
+            for red, acc in zip(group, accumulators):
+                self.finalize(red, acc, row_index(red))
+        for out in outputs:
+            if levels[id(out)] != "full":
+                self.store(out, row_index(out), self.value(out, row_index(out)))
+        full_outputs = [o for o in outputs if levels[id(o)] == "full"]
+        if full_outputs:
+            if not persistent:
+                full_index, _ = open_rows()
+            for out in full_outputs:
+                self.store(out, full_index, self.value(out, full_index))
+            if not persistent:
+                b.close()
+        self.finish()
+
+    def accumulate(self, red: Node, v: Val, persistent: bool, position: Lin | None) -> tuple[str, ...]:
+        """Fold one block of the row into the accumulator(s); returns what ``finalize`` reduces.
+
+        The reductions across lanes use only tl.sum/tl.max/tl.min (no custom combine
+        function), which the interpreter runs as single NumPy calls.
+        """
+        b = self.fn.body
+        dtype = v.dtype
+        floating = dtype.startswith("tl.float")
+        neutral = self.neutral(red, dtype)
+        masked = f"tl.where(xmask & rmask, {v.code}, {neutral})"
+        acc = b.fresh("acc" + self.num(red))
+        self.comment(red, b.depth)
+        if persistent:
+            b.line(f"{acc} = {masked}")
+            if red.op != "argmax":
+                return (acc,)
+            assert position is not None
+            where = b.fresh("idx" + self.num(red))
+            b.line(f"{where} = tl.broadcast_to({self.lin_code(position)}, [XBLOCK, RBLOCK])")
+            return acc, where
+        outer = b.depth - 1
+        b.line(f"{acc} = tl.full([XBLOCK, RBLOCK], {neutral}, {dtype})", outer)
+        if red.op == "sum":
+            b.line(f"{acc} = {acc} + {masked}")
+            return (acc,)
+        nan = ", propagate_nan=tl.PropagateNan.ALL" if floating else ""
+        if red.op in ("max", "min"):
+            b.line(f"{acc} = tl.{'maximum' if red.op == 'max' else 'minimum'}({acc}, {masked}{nan})")
+            return (acc,)
+        assert position is not None
+        where = b.fresh("idx" + self.num(red))
+        b.line(f"{where} = tl.full([XBLOCK, RBLOCK], 0, tl.int32)", outer)
+        block = b.fresh("block" + self.num(red))
+        take = b.fresh("take" + self.num(red))
+        b.line(f"{block} = {masked}")
+        first_nan = f" | (({block} != {block}) & ({acc} == {acc}))" if floating else ""
+        b.line(f"{take} = ({block} > {acc}){first_nan}")  # per lane: the first maximum, or the first NaN
+        b.line(f"{acc} = tl.where({take}, {block}, {acc})")
+        b.line(f"{where} = tl.where({take}, {self.lin_code(position)}, {where})")
+        return acc, where
+
+    def finalize(self, red: Node, acc: tuple[str, ...], index: tuple[Lin, ...]) -> None:
+        """Reduce the accumulator across its lanes: NaN wins max/min (as in torch), argmax takes the first index."""
+        b = self.fn.body
+        name = b.fresh(self.var(red))
+        floating = compute_dtype(red.inputs[0].dtype).startswith("tl.float")
+        any_nan = f"tl.max(({acc[0]} != {acc[0]}).to(tl.int32), 1)[:, None] > 0"
+        if red.op == "sum":
+            b.line(f"{name} = tl.sum({acc[0]}, 1)[:, None]")
+            dtype = compute_dtype(red.dtype)
+        elif red.op in ("max", "min"):
+            b.line(f"{name} = tl.{red.op}({acc[0]}, 1)[:, None]")
+            if floating:
+                b.line(f'{name} = tl.where({any_nan}, float("nan"), {name})')
+            dtype = compute_dtype(red.dtype)
+        else:
+            top = b.fresh("top" + self.num(red))
+            b.line(f"{top} = tl.max({acc[0]}, 1)[:, None]")
+            hit = f"{acc[0]} == {top}"
+            if floating:
+                hit = f"tl.where({any_nan}, {acc[0]} != {acc[0]}, {hit})"
+            b.line(f"{name} = tl.min(tl.where({hit}, {acc[1]}, 2147483647), 1)[:, None].to(tl.int64)")
+            dtype = "tl.int64"
+        if red.dtype.name == "bool":
+            b.line(f"{name} = {name} != 0")
+        self.fn.body.put(("anchor", id(red), index), Val(name, dtype, b.depth, frozenset({"x"})), b.depth)
+
+    def neutral(self, red: Node, dtype: str) -> str:
+        floating = dtype.startswith("tl.float")
+        if red.op == "sum":
+            return "0.0" if floating else "0"
+        if red.op in ("max", "argmax"):
+            return 'float("-inf")' if floating else str(_int_limits(dtype)[0])
+        return 'float("inf")' if floating else str(_int_limits(dtype)[1])
+
+    # matmul --------------------------------------------------------------
+
+    def matmul_kernel(self, mm: Node, outputs: list[Node]) -> None:
+        out_shape = self.shape(mm)
+        level = [o for o in outputs if shapes_equal(o.shape, mm.shape)]
+        self.extra_outputs(outputs, level, [mm])
+        a_node, b_node = mm.inputs
+        for operand in (a_node, b_node):
+            if not self.is_direct(operand):
+                self.split_off(operand)
+        batch = out_shape[:-2]
+        m_size, n_size, k_size = out_shape[-2], out_shape[-1], self.shape(a_node)[-1]
+        name = f"{self.kernel.name}_kernel"
+        self.begin(name, [("m", "BLOCK_M"), ("n", "BLOCK_N")])
+        fn = self.fn
+        fn.sizes = ["size_m", "size_n", "size_k"]
+        fn.constexprs = ["BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M"]
+        integer = not mm.dtype.is_floating_point
+        fn.decorators = [f"@triton.autotune(configs=rt.matmul_configs(integer={integer}), key=['size_m', 'size_n', 'size_k'])"]
+        b = fn.body
+        b.line("# tiles in grouped order: GROUP_M rows of tiles share their B columns in cache")
+        b.line("pid = tl.program_id(0)")
+        b.line("pid_b = tl.program_id(1)")
+        b.line("tiles_m = (size_m + BLOCK_M - 1) // BLOCK_M")
+        b.line("tiles_n = (size_n + BLOCK_N - 1) // BLOCK_N")
+        b.line("group = GROUP_M * tiles_n")
+        b.line("first_m = (pid // group) * GROUP_M")
+        b.line("group_m = min(tiles_m - first_m, GROUP_M)")
+        b.line("pid_m = first_m + (pid % group) % group_m")
+        b.line("pid_n = (pid % group) // group_m")
+        b.line("am = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M))[:, None]")
+        b.line("bn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N))[None, :]")
+        b.line("mask_m = am < size_m")
+        b.line("mask_n = bn < size_n")
+        fn.axis_masks = {"m": "mask_m", "n": "mask_n"}
+        vm = Var("am", m_size, frozenset({"m"}), 0, "mask_m")
+        vn = Var("bn", n_size, frozenset({"n"}), 0, "mask_n")
+        vb = Var("pid_b", prod(list(batch)), frozenset(), 0, None)
+        bidx = delinearize(Lin.of(vb), batch)
+        acc_dtype = "tl.float32" if mm.dtype.name in HALF else TL[mm.dtype.name]
+        b.line(f"acc = tl.full([BLOCK_M, BLOCK_N], 0, {acc_dtype})")
+        depth = b.open("for k0 in range(0, size_k, BLOCK_K):")
+        b.line("ak = (k0 + tl.arange(0, BLOCK_K))[None, :]")
+        b.line("bk = (k0 + tl.arange(0, BLOCK_K))[:, None]")
+        b.line("mask_ak = ak < size_k")
+        b.line("mask_bk = bk < size_k")
+        vak = Var("ak", k_size, frozenset({"k"}), depth, "mask_ak")
+        vbk = Var("bk", k_size, frozenset({"k"}), depth, "mask_bk")
+        a = self.operand(a_node, (*bidx, Lin.of(vm), Lin.of(vak)), ("m", "k"), "[BLOCK_M, BLOCK_K]")
+        bv = self.operand(b_node, (*bidx, Lin.of(vbk), Lin.of(vn)), ("k", "n"), "[BLOCK_K, BLOCK_N]")
+        self.comment(mm, depth)
+        if integer:
+            b.line(f"acc += tl.sum({a.code}[:, :, None].to({acc_dtype}) * {bv.code}[None, :, :].to({acc_dtype}), 1)")
+        elif mm.dtype.name in ("float32", "float64"):
+            b.line(f'acc = tl.dot({a.code}, {bv.code}, acc, input_precision="ieee")')
+        else:
+            b.line(f"acc = tl.dot({a.code}, {bv.code}, acc)")
+        b.close()
+        index = (*bidx, Lin.of(vm), Lin.of(vn))
+        b.put(("anchor", id(mm), index), Val("acc", compute_dtype(mm.dtype), 0, frozenset({"m", "n"})), 0)
+        if any(o is not mm for o in level):
+            b.line("# epilogue: the nodes after the matmul, applied to the accumulator")
+        for out in level:
+            self.store(out, index, self.value(out, index))
+        self.finish()
+        self.launches += 1
+        self.launch += [
+            f"size_m, size_n, size_k = {dim_code(m_size)}, {dim_code(n_size)}, {dim_code(k_size)}",
+            f"batch = {dim_code(prod(list(batch)))}",
+            "if size_m > 0 and size_n > 0 and batch > 0:",
+            f"    {name}[rt.matmul_grid(size_m, size_n, batch)]({self.calls[name]})",
+        ]
+
+    def operand(self, node: Node, index: tuple[Lin, ...], axes: tuple[str, str], tile: str) -> Val:
+        """A tile of a matmul operand, read straight from memory (masked lanes are 0 for tl.dot)."""
+        chain: list[Node] = []
+        while not self.is_buffer(node):
+            chain.append(node)
+            index = self.movement_index(node, index)
+            node = node.inputs[0]
+        v = self.load(node, index, (), tuple(chain), other="0", raw=True)
+        if v.axes != frozenset(axes):  # broadcast along a size-1 dimension: tl.dot needs the full tile
+            name = self.fn.body.fresh(v.code + "_tile")
+            self.fn.body.line(f"{name} = tl.broadcast_to({v.code}, {tile})", v.depth)
+            v = Val(name, v.dtype, v.depth, frozenset(axes))
+        return v
+
+    def is_direct(self, operand: Node) -> bool:
+        """Whether a matmul operand is a strided view of a buffer: affine in the tile indices, no masks.
+
+        Anything else (a pad, a concat, a computed value, a reshape that needs division)
+        is materialized first by a pointwise copy: tl.dot's K loop wants plain strided loads.
+        """
+        node = operand
+        shape = self.shape(node)
+        rank = len(shape)
+        probe = [Var(f"p{i}", d, frozenset({str(i)}), 0, None) for i, d in enumerate(shape)]
+        index: tuple[Lin, ...] = tuple(Lin.of(v) for v in probe)
+        while not self.is_buffer(node):
+            if node.op not in MOVEMENT:
+                return False
+            index = self.movement_index(node, index)
+            node = node.inputs[0]
+        address = linearize(index, self.shape(node))
+        tile = {v.name for v in probe[rank - 2 :]}
+        divided = [t for t, _ in address.terms if isinstance(t, (FloorDiv, Mod))]
+        return not any(v.name in tile for t in divided for v in t.arg.vars())
+
+    # ------------------------------------------------------------------ the launcher
+
+    def source(self, planned: frozenset[int]) -> str:
+        kernel = self.kernel
+        outs = {id(n): "out_" + self.var(n) for n in kernel.outputs if id(n) in planned}
+        params = [self.var(n) for n in kernel.inputs] + list(outs.values()) + self.symbols
+        lines = [f"def {kernel.name}({', '.join(params)}):"]
+        for node in kernel.outputs:
+            if id(node) in outs:
+                lines.append(f"    {self.var(node)} = {outs[id(node)]}")
+            else:
+                lines.append(f"    {self.var(node)} = rt.empty({_shape_code(self.shape(node))}, {_torch_dtype(node.dtype)})")
+        lines += ["    " + line for line in self.launch]
+        results = ", ".join(self.var(n) for n in kernel.outputs)
+        lines.append(f"    return {results}{',' if len(kernel.outputs) == 1 else ''}")
+        return "\n\n\n".join(self.functions + ["\n".join(lines)])
+
+
+_UNARY = {
+    "exp": "tl.exp({0})",
+    "log": "tl.log({0})",
+    "sqrt": "{sqrt}({0})",
+    "rsqrt": "1.0 / {sqrt}({0})",
+    "sin": "tl.sin({0})",
+    "cos": "tl.cos({0})",
+    "erf": "tl.erf({0})",
+    "sigmoid": "1.0 / (1.0 + tl.exp(-{0}))",
+    "reciprocal": "1.0 / {0}",
+    "tanh": "tanh({0})",
+    "log1p": "log1p({0})",
+}
+_BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|"}
+_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+# Every primitive the emitter generates code for (a test holds the registry to it).
+SUPPORTED_OPS = frozenset(
+    {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", "detach"}
+    | {*MOVEMENT, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "constant", *ANCHORS}
+)
+
+
+def _int_limits(dtype: str) -> tuple[int, int]:
+    bits = {"tl.int1": 8, "tl.int32": 32, "tl.int64": 64}[dtype]
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def _paren(text: str) -> str:
+    return text if text.replace("_", "").isalnum() else f"({text})"
+
+
+def _blocks(size: Dim, kernel: int, dilation: int, padding: int, stride: int) -> Dim:
+    """How many windows fit along an axis (as ``graphc.ir.primitives.window``)."""
+    span = dilation * (kernel - 1) + 1
+    if isinstance(size, int):
+        return (size + 2 * padding - span) // stride + 1
+    return assume_sizes(sympy.floor((sympy.sympify(size) + 2 * padding - span) / stride) + 1)
+
+
+def _same_rows(a: Node, b: Node) -> bool:
+    """Reductions over the same axes of the same shape share one reduction template."""
+    x, y = a.inputs[0], b.inputs[0]
+    return len(x.shape) == len(y.shape) and shapes_equal(x.shape, y.shape) and sorted(a.attrs["axes"]) == sorted(b.attrs["axes"])
+
+
+def _trivial_reduction(node: Node) -> bool:
+    """A reduction over no axes, or of a 0-d tensor: the identity (argmax: 0)."""
+    return not node.attrs["axes"] or node.inputs[0].type.ndim == 0
+
+
+# ----------------------------------------------------------------------------- a whole program
+
+
+def _emit(kernel: Kernel, names: dict[int, str], planned: frozenset[int]) -> KernelEmitter:
+    emitter = KernelEmitter(kernel, names)
+    emitter.emit_kernel()
+    kernel.source = emitter.source(planned)
+    return emitter
+
+
+def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] = frozenset()) -> str:
+    """The source of one kernel's @jit functions and launcher."""
+    if not kernel.source:
+        _emit(kernel, names, planned)
+    return kernel.source
+
+
+def emit_program(program: Program, plan: MemoryPlan) -> str:
+    graph = program.graph
+    names = number_nodes(graph.nodes)
+    var = {key: "v" + value[1:] for key, value in names.items()}
+    planned = frozenset(id(b.node) for b in plan.buffers)
+    buffer_var = {id(b.node): f"buf{i}" for i, b in enumerate(plan.buffers)}
+    emitters = [_emit(k, names, planned) for k in program.kernels]
+    helpers = sorted(set().union(*(e.helpers for e in emitters)) if emitters else set())
+    header = [
+        '"""Generated by graphc (Triton backend): @triton.jit kernels and a launcher per Kernel, then run()."""',
+        "import torch",
+        "import triton",
+        "import triton.language as tl",
+        "",
+        "from graphc.codegen import triton_support as rt",
+    ]
+    if helpers:
+        header.append(f"from graphc.codegen.triton_support import {', '.join(helpers)}")
+    header.append("")
+    kernels = [k.source + "\n" for k in program.kernels]
+    symbols = sorted({str(s) for n in graph.inputs for d in n.shape if isinstance(d, sympy.Basic) for s in d.free_symbols})
+    # In place only where each element is read before it is written by the same lane (one launch,
+    # every read of the reused buffer at the written address); otherwise the buffers get their own bytes.
+    layout = [
+        f"def buffers({', '.join(symbols)}):",
+        '    """The planned buffers (shape, dtype, first and last kernel, buffer reused in place) at these sizes."""',
+        "    return [",
+    ]
+    producer = {id(o): e for e in emitters for o in e.kernel.outputs}
+    for b in plan.buffers:
+        reuses = b.reuses
+        if reuses is not None:
+            e = producer[id(b.node)]
+            reused = plan.buffers[reuses].node
+            target = e.store_addresses.get(id(b.node))
+            if e.launches != 1 or target is None or e.load_addresses.get(id(reused), set()) - {target}:
+                reuses = None
+        layout.append(f"        ({_shape_code(b.node.shape)}, {_torch_dtype(b.node.dtype)}, {b.start}, {b.end}, {reuses}),")
+    layout.append("    ]")
+    body = [f"def run(inputs{''.join(', ' + s for s in symbols)}):"]
+    if graph.inputs:
+        body.append(f"    {', '.join(var[id(n)] for n in graph.inputs)}{',' if len(graph.inputs) == 1 else ''} = [rt.prepare(x) for x in inputs]")
+    if plan.buffers:
+        names_list = ", ".join(buffer_var[id(b.node)] for b in plan.buffers)
+        body.append(f"    {names_list}{',' if len(plan.buffers) == 1 else ''} = rt.arena(buffers({', '.join(symbols)}))")
+    for kernel, emitter in zip(program.kernels, emitters):
+        args = [var[id(n)] for n in kernel.inputs] + [buffer_var[id(n)] for n in kernel.outputs if id(n) in planned]
+        args += emitter.symbols
+        outs = ", ".join(var[id(n)] for n in kernel.outputs)
+        body.append(f"    {outs}{',' if len(kernel.outputs) == 1 else ''} = {kernel.name}({', '.join(args)})")
+    body.append(f"    return [{', '.join(var[id(n)] for n in graph.outputs)}]")
+    parts = ["\n".join(header), "\n\n".join(kernels), "\n".join(layout), "\n".join(body)]
+    return "\n\n".join(parts) + "\n"

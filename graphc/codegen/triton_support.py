@@ -1,0 +1,170 @@
+"""What generated Triton programs call: devices, buffers, block sizes, and small @jit helpers.
+
+Only generated modules import this file, after ``graphc.codegen.triton`` has chosen
+between the GPU and the interpreter (``TRITON_INTERPRET=1`` must be set before
+the first ``@triton.jit`` runs). The helpers use only ``tl`` operations that work
+on both (no libdevice): ``tanh``, ``pow`` and ``log1p`` are written with
+``exp``/``log``.
+
+Block sizes are chosen here at launch time, from the sizes of the call, so tests
+can force the looped reduction by lowering ``MAX_PERSISTENT_RBLOCK``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+import triton
+import triton.language as tl
+
+INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+# A reduction keeps a whole row in registers when it has at most this many elements;
+# longer rows are reduced by a loop over blocks of LOOPED_RBLOCK.
+MAX_PERSISTENT_RBLOCK = 4096 if not INTERPRET else 1 << 16
+LOOPED_RBLOCK = 1024 if not INTERPRET else 4096
+# Elements of one program instance: the interpreter runs one instance at a time
+# (about 1 ms each), so it gets large blocks; a GPU wants many small ones.
+POINTWISE_BLOCK = 1024 if not INTERPRET else 1 << 16
+REDUCTION_ELEMENTS = 4096 if not INTERPRET else 1 << 16
+
+
+def device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def prepare(value: Any) -> torch.Tensor:
+    """A program input as a contiguous torch tensor on the kernels' device (NumPy arrays are converted)."""
+    if not isinstance(value, torch.Tensor):
+        array = np.asarray(value)
+        if array.dtype.name == "bfloat16":
+            value = torch.from_numpy(np.ascontiguousarray(array).view(np.int16)).view(torch.bfloat16)
+        else:
+            value = torch.from_numpy(np.ascontiguousarray(array) if array.flags.writeable else array.copy())
+    value = value.detach()
+    target = device()
+    if value.device != target:
+        value = value.to(target)
+    return value if value.is_contiguous() else value.contiguous()
+
+
+def empty(shape: tuple, dtype: torch.dtype) -> torch.Tensor:
+    return torch.empty(shape, dtype=dtype, device=device())
+
+
+_arenas: dict[tuple, list[torch.Tensor]] = {}
+
+
+def arena(layout: list[tuple]) -> list[torch.Tensor]:
+    """Views into one torch allocation for the planned buffers at these sizes (once per layout).
+
+    ``layout`` lists (shape, dtype, first kernel, last kernel, reused buffer) per buffer,
+    as ``graphc.passes.memory`` planned them; offsets come from the same assignment.
+    """
+    key = tuple((tuple(shape), str(dtype), start, end, reuses) for shape, dtype, start, end, reuses in layout)
+    views = _arenas.get(key)
+    if views is None:
+        from graphc.passes.memory import ALIGN, assign_offsets
+
+        sizes = [int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size() for shape, dtype, *_ in layout]
+        aligned = [(n + ALIGN - 1) // ALIGN * ALIGN for n in sizes]
+        offsets, peak = assign_offsets(aligned, [(start, end) for _, _, start, end, _ in layout], [r for *_, r in layout])
+        memory = torch.empty(max(peak, 1), dtype=torch.uint8, device=device())
+        views = [memory[o : o + n].view(dtype).view(shape) for (shape, dtype, *_), o, n in zip(layout, offsets, sizes)]
+        _arenas[key] = views
+    return views
+
+
+def pointwise_block(numel: int) -> int:
+    return max(16, min(triton.next_power_of_2(numel), POINTWISE_BLOCK))
+
+
+def reduction_blocks(xnumel: int, rnumel: int) -> tuple[bool, int, int]:
+    """(persistent, XBLOCK, RBLOCK): a whole row per program when it fits, else a loop over the row."""
+    rblock = triton.next_power_of_2(max(rnumel, 1))
+    persistent = rblock <= MAX_PERSISTENT_RBLOCK
+    if not persistent:
+        rblock = LOOPED_RBLOCK
+    xblock = max(1, min(triton.next_power_of_2(max(xnumel, 1)), REDUCTION_ELEMENTS // rblock))
+    return persistent, xblock, rblock
+
+
+def matmul_configs(integer: bool = False) -> list[triton.Config]:
+    """Tiles for the matmul template; the interpreter gets one (autotuning needs a GPU timer)."""
+    if INTERPRET:
+        return [triton.Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_M": 8})]
+    if integer:  # no tensor cores: a broadcast product, so keep the tile small
+        return [triton.Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 8, "GROUP_M": 8}, num_warps=4)]
+    shapes = [(128, 128, 32, 8, 3), (128, 64, 32, 4, 4), (64, 128, 32, 4, 4), (64, 64, 32, 4, 4), (32, 64, 32, 4, 5), (16, 64, 64, 4, 4)]
+    return [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k, "GROUP_M": 8}, num_warps=w, num_stages=s) for m, n, k, w, s in shapes]
+
+
+def matmul_grid(m: int, n: int, batch: int) -> Any:
+    return lambda meta: (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(n, meta["BLOCK_N"]), batch)
+
+
+# ----------------------------------------------------------------------------- @jit helpers
+
+
+@triton.jit
+def tanh(x):
+    """tanh from exp only: its Taylor series near 0 (no cancellation), 1 - 2 / (exp(2|x|) + 1) beyond."""
+    a = tl.abs(x)
+    s = x * x
+    # x + x**3 * p(x**2), the series to x**25: terms fall by ~25x each for |x| < 0.3 (float64-accurate).
+    p = 1.5918905069328964e-05
+    p = p * s - 3.927832388331683e-05
+    p = p * s + 9.691537956929451e-05
+    p = p * s - 0.00023912911424355248
+    p = p * s + 0.000590027440945586
+    p = p * s - 0.0014558343870513183
+    p = p * s + 0.003592128036572481
+    p = p * s - 0.008863235529902197
+    p = p * s + 0.021869488536155203
+    p = p * s - 0.05396825396825397
+    p = p * s + 0.13333333333333333
+    p = p * s - 0.3333333333333333
+    small = x + x * s * p
+    e = tl.exp(-2.0 * a)
+    big = (1.0 - e) / (1.0 + e)
+    big = tl.where(x < 0, -big, big)
+    return tl.where(a < 0.3, small, big)
+
+
+@triton.jit
+def log1p(x):
+    """log(1 + x) without cancellation for small x (log(u) * x / (u - 1) with u = 1 + x)."""
+    u = 1.0 + x
+    d = u - 1.0
+    return tl.where(d == 0.0, x, tl.where(u == float("inf"), u, tl.log(u) * (x / d)))
+
+
+@triton.jit
+def fpow(a, b):
+    """a ** b for floats: exp(b * log|a|) with torch's special cases."""
+    mag = tl.exp(b * tl.log(tl.abs(a)))
+    b_int = b == tl.floor(b)
+    b_odd = b_int & (tl.abs(b - 2.0 * tl.floor(b * 0.5)) == 1.0)
+    neg = a < 0
+    out = tl.where(neg & b_odd, -mag, mag)
+    out = tl.where(neg & ~b_int, float("nan"), out)
+    out = tl.where(b == 0.0, 1.0, out)
+    out = tl.where(a == 1.0, 1.0, out)
+    return out
+
+
+@triton.jit
+def ipow(a, b):
+    """a ** b for integers, by squaring (a negative exponent gives 0, or +-1 for a base of +-1)."""
+    result = a * 0 + 1
+    base = a
+    e = b
+    for _ in range(63):
+        result = tl.where((e & 1) == 1, result * base, result)
+        base = base * base
+        e = e >> 1
+    one = tl.where(a == 1, 1, tl.where((b & 1) == 1, -1, 1)).to(a.dtype)
+    return tl.where(b < 0, tl.where((a == 1) | (a == -1), one, 0).to(a.dtype), result)

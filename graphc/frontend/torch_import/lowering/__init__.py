@@ -1,0 +1,22 @@
+"""The ATen -> graphc IR lowering table, grouped by kind (importing this fills ``LOWERINGS``)."""
+
+from graphc.frontend.torch_import.lowering import conv, elementwise, indexing, linalg, norm, random, reductions, symbolic, views
+from graphc.frontend.torch_import.lowering.table import KINDS, LOWERINGS, LoweringContext, Source, lowers, op_name
+
+__all__ = [
+    "KINDS",
+    "LOWERINGS",
+    "LoweringContext",
+    "Source",
+    "conv",
+    "elementwise",
+    "indexing",
+    "linalg",
+    "lowers",
+    "norm",
+    "op_name",
+    "random",
+    "reductions",
+    "symbolic",
+    "views",
+]

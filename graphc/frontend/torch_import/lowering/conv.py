@@ -1,0 +1,251 @@
+"""Convolution, pooling and resampling, through graphc's window primitives.
+
+A convolution is ``unfold`` (im2col) and a matmul with the reshaped weight; a
+transposed convolution is a matmul and ``fold`` (col2im). Max-pooling takes the
+``argmax`` of each unfolded window and ``gather``s it, so its gradient goes to
+the first maximal element as torch's does; its indices come from unfolding a
+constant map of positions the same way. Average and adaptive pooling are sums
+over windows and products with constant averaging matrices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from graphc.codegen import numpy_support
+from graphc.frontend.torch_import.lowering.reductions import mean_node
+from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
+from graphc.ir import build as b
+from graphc.ir.graph import Node
+from graphc.ir.registry import emit
+
+aten = torch.ops.aten
+KIND = "convolution/pooling"
+
+
+def _pair(value: Any, default: tuple[int, int] | None = None) -> tuple[int, int]:
+    if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
+        assert default is not None
+        return default
+    if isinstance(value, int):
+        return (value, value)
+    values = [int(v) for v in value]
+    return (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
+
+
+def _window(kernel: tuple[int, int], dilation: tuple[int, int], padding: tuple[int, int], stride: tuple[int, int]) -> dict:
+    return {"kernel_size": kernel, "dilation": dilation, "padding": padding, "stride": stride}
+
+
+# ------------------------------------------------------------------ convolution
+
+
+@lowers(KIND, aten.convolution.default)
+def convolution(
+    ctx: LoweringContext,
+    x: Node,
+    weight: Node,
+    bias: Node | None,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    transposed: bool,
+    output_padding: Sequence[int],
+    groups: int,
+) -> Node:
+    out_shape = ctx.out_shape()
+    spatial = x.type.ndim - 2
+    if spatial == 1:  # conv1d as a conv2d over a height of 1
+        x = b.reshape(x, (*x.shape[:2], 1, x.shape[2]))
+        weight = b.reshape(weight, (*weight.shape[:2], 1, weight.shape[2]))
+        stride, padding, dilation = (1, stride[0]), (0, padding[0]), (1, dilation[0])
+        target = (*out_shape[:2], 1, out_shape[2])
+    elif spatial == 2:
+        stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+        target = out_shape
+    else:
+        raise ctx.unsupported(f"{spatial}-d convolutions (graphc lowers 1-d and 2-d)")
+    window = _window((weight.shape[2], weight.shape[3]), tuple(dilation), tuple(padding), tuple(stride))
+    if transposed:
+        out = _conv_transpose2d(ctx, x, weight, groups, target, window)
+    else:
+        out = _conv2d(x, weight, groups, target, window)
+    if bias is not None:
+        out = b.add(out, b.reshape(bias, (1, bias.shape[0], 1, 1)))
+    return b.reshape(out, out_shape)
+
+
+def _conv2d(x: Node, weight: Node, groups: int, target: tuple, window: dict) -> Node:
+    n = x.shape[0]
+    out_channels, group_channels, kh, kw = weight.shape
+    cols = emit("unfold", x, pad_value=0.0, **window)  # [N, C*kh*kw, L]
+    length = cols.shape[2]
+    if groups == 1:
+        out = b.matmul(b.reshape(weight, (out_channels, group_channels * kh * kw)), cols)
+    else:
+        cols = b.reshape(cols, (n, groups, group_channels * kh * kw, length))
+        w = b.reshape(weight, (groups, out_channels // groups, group_channels * kh * kw))
+        out = b.matmul(w, cols)
+    return b.reshape(out, target)
+
+
+def _conv_transpose2d(ctx: LoweringContext, x: Node, weight: Node, groups: int, target: tuple, window: dict) -> Node:
+    if groups != 1:
+        raise ctx.unsupported("transposed convolutions with groups > 1")
+    n, in_channels, h, w = x.shape
+    _, out_channels, kh, kw = weight.shape
+    columns = b.transpose_last(b.reshape(weight, (in_channels, out_channels * kh * kw)))
+    cols = b.matmul(columns, b.reshape(x, (n, in_channels, h * w)))  # [N, Cout*kh*kw, H*W]
+    return emit("fold", cols, output_size=(target[2], target[3]), **window)
+
+
+# ------------------------------------------------------------------ pooling
+
+
+def _as_batched(x: Node) -> tuple[Node, bool]:
+    """Pooling accepts [C, H, W] too: add a batch of one."""
+    if x.type.ndim == 3:
+        return b.reshape(x, (1, *x.shape)), True
+    return x, False
+
+
+def _ceil_extra(size: int, out: int, kernel: int, dilation: int, padding: int, stride: int) -> int:
+    """Extra high padding that ceil_mode's last window reaches past the padded input."""
+    return max(0, (out - 1) * stride + dilation * (kernel - 1) + 1 - (size + 2 * padding))
+
+
+def _windows(x: Node, window: dict, extra: tuple[int, int], value: float) -> Node:
+    """unfold, padding explicitly first when ceil_mode needs more padding on the high side."""
+    if extra == (0, 0):
+        return emit("unfold", x, pad_value=value, **window)
+    (ph, pw) = window["padding"]
+    padded = emit("pad", x, low=(0, 0, ph, pw), high=(0, 0, ph + extra[0], pw + extra[1]), interior=(0, 0, 0, 0), value=value)
+    return emit("unfold", padded, pad_value=value, **{**window, "padding": (0, 0)})
+
+
+def _pool_setup(ctx: LoweringContext, x: Node, kernel_size: Any, stride: Any, padding: Any, dilation: Any) -> tuple:
+    kernel = _pair(kernel_size)
+    window = _window(kernel, _pair(dilation, (1, 1)), _pair(padding, (0, 0)), _pair(stride, kernel))
+    out_h, out_w = ctx.out_shape(0 if isinstance(ctx.node.meta["val"], (tuple, list)) else None)[-2:]
+    h, w = x.shape[2], x.shape[3]
+    if not all(isinstance(v, int) for v in (h, w, out_h, out_w)):
+        raise ctx.unsupported("pooling over symbolic spatial sizes")
+    extra = tuple(
+        _ceil_extra(size, out, k, d, p, s)
+        for size, out, k, d, p, s in zip((h, w), (out_h, out_w), kernel, window["dilation"], window["padding"], window["stride"])
+    )
+    return window, extra, (out_h, out_w)
+
+
+@lowers(KIND, aten.max_pool2d_with_indices.default)
+def max_pool2d_with_indices(
+    ctx: LoweringContext, x: Node, kernel_size: Any, stride: Any = (), padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+) -> tuple[Node, Node]:
+    batched, unbatched = _as_batched(x)
+    window, extra, (out_h, out_w) = _pool_setup(ctx, batched, kernel_size, stride, padding, dilation)
+    n, c, h, w = batched.shape
+    kk = window["kernel_size"][0] * window["kernel_size"][1]
+    lowest = -float("inf") if x.dtype.is_floating_point else float(np.iinfo(x.dtype.numpy).min)
+    cols = _windows(batched, window, extra, lowest)
+    cols = b.reshape(cols, (n, c, kk, cols.shape[2]))
+    choice = b.reduce("argmax", cols, 2, True)  # [N, C, 1, L]: the first maximum of each window
+    values = b.reshape(emit("gather", cols, choice, axis=2), (n, c, out_h, out_w))
+    # Indices into each H*W plane: unfold a map of positions the same way and gather it.
+    positions = ctx.constant(np.arange(h * w, dtype=np.int64).reshape(1, 1, h, w))
+    position_cols = _windows(positions, window, extra, -1.0)
+    position_cols = b.expand(b.reshape(position_cols, (1, 1, kk, cols.shape[3])), cols.shape)
+    indices = b.reshape(emit("gather", position_cols, choice, axis=2), (n, c, out_h, out_w))
+    if unbatched:
+        values, indices = b.reshape(values, values.shape[1:]), b.reshape(indices, indices.shape[1:])
+    return values, indices
+
+
+@lowers(KIND, aten.max_pool2d.default)
+def max_pool2d(ctx: LoweringContext, x: Node, kernel_size: Any, stride: Any = (), padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False) -> Node:
+    return max_pool2d_with_indices(ctx, x, kernel_size, stride, padding, dilation, ceil_mode)[0]
+
+
+@lowers(KIND, aten.avg_pool2d.default)
+def avg_pool2d(
+    ctx: LoweringContext,
+    x: Node,
+    kernel_size: Any,
+    stride: Any = (),
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Node:
+    batched, unbatched = _as_batched(x)
+    window, extra, (out_h, out_w) = _pool_setup(ctx, batched, kernel_size, stride, padding, 1)
+    n, c, h, w = batched.shape
+    kk = window["kernel_size"][0] * window["kernel_size"][1]
+    cols = _windows(batched, window, extra, 0.0)
+    sums = b.reduce("sum", b.reshape(cols, (n, c, kk, cols.shape[2])), 2, False)  # [N, C, L]
+    if divisor_override:
+        out = b.div(sums, float(divisor_override))
+    else:
+        counts = _window_counts((h, w), window, extra, count_include_pad)
+        if np.all(counts == kk):
+            out = b.div(sums, float(kk))
+        else:
+            out = b.div(sums, b.expand(ctx.constant(counts.astype(x.dtype.numpy).reshape(1, 1, -1)), sums.shape))
+    out = b.reshape(out, (n, c, out_h, out_w))
+    return b.reshape(out, out.shape[1:]) if unbatched else out
+
+
+def _window_counts(size: tuple[int, int], window: dict, extra: tuple[int, int], count_include_pad: bool) -> np.ndarray:
+    """How many elements torch divides each window's sum by (padding counts unless told not to,
+    the part of a ceil_mode window past the padding never does)."""
+    (ph, pw) = window["padding"]
+    inside = np.ones((1, 1, *size))
+    if count_include_pad:
+        inside = np.pad(inside, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=1.0)
+    else:
+        inside = np.pad(inside, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=0.0)
+    inside = np.pad(inside, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])), constant_values=0.0)
+    cols = numpy_support.unfold(inside, window["kernel_size"], window["dilation"], (0, 0), window["stride"], 0.0)
+    return cols.sum(axis=1)[0]
+
+
+def _averaging_matrix(size: int, out: int) -> np.ndarray:
+    """Row i averages input bins floor(i*size/out) .. ceil((i+1)*size/out) - 1, as adaptive pooling."""
+    matrix = np.zeros((out, size))
+    for i in range(out):
+        start, end = (i * size) // out, -((-(i + 1) * size) // out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+@lowers(KIND, aten._adaptive_avg_pool2d.default, aten.adaptive_avg_pool2d.default)
+def adaptive_avg_pool2d(ctx: LoweringContext, x: Node, output_size: Sequence[int]) -> Node:
+    out_h, out_w = _pair(output_size)
+    h, w = x.shape[-2:]
+    if (out_h, out_w) == (1, 1):
+        return mean_node(x, (x.type.ndim - 2, x.type.ndim - 1), True)
+    if not isinstance(h, int) or not isinstance(w, int):
+        raise ctx.unsupported("adaptive pooling over symbolic spatial sizes")
+    if h % out_h == 0 and w % out_w == 0:
+        kernel = (h // out_h, w // out_w)
+        return avg_pool2d(ctx, x, kernel, kernel, 0)
+    rows = ctx.constant(_averaging_matrix(h, out_h).astype(x.dtype.numpy))
+    cols = ctx.constant(_averaging_matrix(w, out_w).T.astype(x.dtype.numpy))
+    return b.matmul(rows, b.matmul(x, cols))
+
+
+@lowers(KIND, aten.upsample_nearest2d.vec, aten.upsample_nearest2d.default)
+def upsample_nearest2d(ctx: LoweringContext, x: Node, *_: Any, **__: Any) -> Node:
+    n, c, h, w = x.shape
+    out_shape = ctx.out_shape()
+    out_h, out_w = out_shape[2], out_shape[3]
+    if out_h % h == 0 and out_w % w == 0:  # integer factors: every pixel repeated, a broadcast
+        sh, sw = out_h // h, out_w // w
+        spread = b.expand(b.reshape(x, (n, c, h, 1, w, 1)), (n, c, h, sh, w, sw))
+        return b.reshape(spread, out_shape)
+    rows = ctx.constant(np.minimum((np.arange(out_h) * h) // out_h, h - 1).astype(np.int64))
+    cols = ctx.constant(np.minimum((np.arange(out_w) * w) // out_w, w - 1).astype(np.int64))
+    return emit("index_select", emit("index_select", x, rows, axis=2), cols, axis=3)

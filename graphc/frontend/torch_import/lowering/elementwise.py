@@ -1,0 +1,470 @@
+"""Elementwise ATen ops: arithmetic, comparisons, math functions, activations, casts, fills.
+
+Promotion and broadcasting follow PyTorch through ``graphc.ir.build``, so a
+lowering is mostly the name of a primitive; composites (gelu, elu, floor, ...)
+are written out of primitives with torch's gradient conventions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from graphc.frontend.torch_import.lowering.table import LoweringContext, graphc_dtype, lowers, operand
+from graphc.ir import build as b
+from graphc.ir import dtypes
+from graphc.ir.graph import Node
+from graphc.ir.registry import emit
+
+aten = torch.ops.aten
+KIND = "elementwise"
+
+
+def _scaled(value: Any, alpha: Any) -> Any:
+    if alpha == 1:
+        return value
+    return b.mul(value, alpha) if isinstance(value, Node) else value * alpha
+
+
+# ------------------------------------------------------------------ arithmetic
+
+
+@lowers(KIND, aten.add.Tensor, aten.add.Scalar)
+def add(ctx: LoweringContext, x: Any, other: Any, alpha: Any = 1) -> Node:
+    return b.add(operand(x), _scaled(operand(other), alpha))
+
+
+@lowers(KIND, aten.sub.Tensor, aten.sub.Scalar)
+def sub(ctx: LoweringContext, x: Any, other: Any, alpha: Any = 1) -> Node:
+    return b.sub(operand(x), _scaled(operand(other), alpha))
+
+
+@lowers(KIND, aten.rsub.Tensor, aten.rsub.Scalar)
+def rsub(ctx: LoweringContext, x: Any, other: Any, alpha: Any = 1) -> Node:
+    return b.sub(operand(other), _scaled(operand(x), alpha))
+
+
+@lowers(KIND, aten.mul.Tensor, aten.mul.Scalar)
+def mul(ctx: LoweringContext, x: Any, other: Any) -> Node:
+    return b.mul(operand(x), operand(other))
+
+
+@lowers(KIND, aten.div.Tensor, aten.div.Scalar)
+def div(ctx: LoweringContext, x: Any, other: Any) -> Node:
+    return b.div(operand(x), operand(other))
+
+
+@lowers(KIND, aten.div.Tensor_mode, aten.div.Scalar_mode)
+def div_mode(ctx: LoweringContext, x: Any, other: Any, rounding_mode: str | None = None) -> Node:
+    x, other = operand(x), operand(other)
+    if rounding_mode is None:
+        return b.div(x, other)
+    dtype = ctx.out_dtype()
+    if dtype.is_floating_point:
+        quotient = b.div(x, other)
+    else:  # integer division through float64 (exact below 2**53)
+        quotient = b.div(_as(x, dtypes.float64), _as(other, dtypes.float64))
+    rounded = _floor(quotient) if rounding_mode == "floor" else _trunc(quotient)
+    return b.cast(rounded, dtype)
+
+
+def _modulo(ctx: LoweringContext, x: Any, other: Any, rounding: str) -> Node:
+    """x - round(x / other) * other: floor gives remainder (the sign of other), trunc gives fmod."""
+    x, other = operand(x), operand(other)
+    dtype = ctx.out_dtype()
+    if dtype.is_floating_point:
+        quotient = _rounded(b.div(x, other), rounding)
+    else:  # integer quotient through float64 (exact below 2**53)
+        quotient = b.cast(_rounded(b.div(_as(x, dtypes.float64), _as(other, dtypes.float64)), rounding), dtype)
+    return b.cast(b.sub(x, b.mul(quotient, other)), dtype)
+
+
+@lowers(KIND, aten.remainder.Tensor, aten.remainder.Scalar)
+def remainder(ctx: LoweringContext, x: Any, other: Any) -> Node:
+    return _modulo(ctx, x, other, "floor")
+
+
+@lowers(KIND, aten.fmod.Tensor, aten.fmod.Scalar)
+def fmod(ctx: LoweringContext, x: Any, other: Any) -> Node:
+    return _modulo(ctx, x, other, "trunc")
+
+
+def _as(value: Any, dtype: dtypes.DType) -> Any:
+    return b.cast(value, dtype) if isinstance(value, Node) else float(value)
+
+
+@lowers(KIND, aten.addcmul.default)
+def addcmul(ctx: LoweringContext, x: Node, t1: Node, t2: Node, value: Any = 1) -> Node:
+    return b.add(x, _scaled(b.mul(t1, t2), value))
+
+
+@lowers(KIND, aten.addcdiv.default)
+def addcdiv(ctx: LoweringContext, x: Node, t1: Node, t2: Node, value: Any = 1) -> Node:
+    return b.add(x, _scaled(b.div(t1, t2), value))
+
+
+@lowers(KIND, aten.pow.Tensor_Scalar)
+def pow_scalar(ctx: LoweringContext, x: Node, exponent: Any) -> Node:
+    if exponent == 1:
+        return b.cast(x, ctx.out_dtype())
+    if exponent == 2:
+        return b.cast(b.mul(x, x), ctx.out_dtype())
+    return b.binary("pow", x, exponent)
+
+
+@lowers(KIND, aten.pow.Tensor_Tensor, aten.pow.Scalar)
+def pow_(ctx: LoweringContext, x: Any, exponent: Any) -> Node:
+    return b.binary("pow", operand(x), operand(exponent))
+
+
+@lowers(KIND, aten.maximum.default)
+def maximum(ctx: LoweringContext, x: Node, other: Node) -> Node:
+    return b.binary("maximum", x, other)
+
+
+@lowers(KIND, aten.minimum.default)
+def minimum(ctx: LoweringContext, x: Node, other: Node) -> Node:
+    return b.binary("minimum", x, other)
+
+
+@lowers(KIND, aten.neg.default)
+def neg(ctx: LoweringContext, x: Node) -> Node:
+    return b.neg(x)
+
+
+# ------------------------------------------------------------------ math functions
+
+
+def _unary(op: str) -> Any:
+    def lower(ctx: LoweringContext, x: Node) -> Node:
+        return b.unary(op, x)
+
+    lower.__name__ = op
+    return lower
+
+
+for _op, _target in [
+    ("exp", aten.exp.default),
+    ("log", aten.log.default),
+    ("log1p", aten.log1p.default),
+    ("sqrt", aten.sqrt.default),
+    ("rsqrt", aten.rsqrt.default),
+    ("sin", aten.sin.default),
+    ("cos", aten.cos.default),
+    ("tanh", aten.tanh.default),
+    ("erf", aten.erf.default),
+    ("abs", aten.abs.default),
+    ("sign", aten.sign.default),
+    ("reciprocal", aten.reciprocal.default),
+    ("sigmoid", aten.sigmoid.default),
+]:
+    lowers(KIND, _target)(_unary(_op))
+
+
+@lowers(KIND, aten.log2.default)
+def log2(ctx: LoweringContext, x: Node) -> Node:
+    return b.mul(b.unary("log", x), 1 / math.log(2))
+
+
+@lowers(KIND, aten.log10.default)
+def log10(ctx: LoweringContext, x: Node) -> Node:
+    return b.mul(b.unary("log", x), 1 / math.log(10))
+
+
+@lowers(KIND, aten.exp2.default)
+def exp2(ctx: LoweringContext, x: Node) -> Node:
+    return b.unary("exp", b.mul(b.cast(x, ctx.out_dtype()), math.log(2)))
+
+
+def expm1_node(x: Node) -> Node:
+    """exp(x) - 1, accurate near 0: 2t / (1 - t) with t = tanh(x / 2) where |x| < 1."""
+    t = b.unary("tanh", b.mul(x, 0.5))
+    small = b.div(b.mul(t, 2.0), b.sub(1.0, t))
+    return b.where(b.compare("lt", b.unary("abs", x), 1.0), small, b.sub(b.unary("exp", x), 1.0))
+
+
+@lowers(KIND, aten.expm1.default)
+def expm1(ctx: LoweringContext, x: Node) -> Node:
+    return expm1_node(b.cast(x, ctx.out_dtype()))
+
+
+def _integral_threshold(dtype: dtypes.DType) -> float:
+    """Floats at least this large are integers already."""
+    return 2.0**52 if dtype == dtypes.float64 else 2.0**23 if dtype == dtypes.float32 else 2.0**10
+
+
+def _rounded(x: Node, adjust: str | None) -> Node:
+    """trunc (adjust None or "trunc"), floor or ceil through a cast to int64; their gradient is zero, as in torch."""
+    if not x.dtype.is_floating_point:
+        return x
+    truncated = b.cast(b.cast(x, dtypes.int64), x.dtype)
+    if adjust == "floor":
+        truncated = b.where(b.compare("gt", truncated, x), b.sub(truncated, 1.0), truncated)
+    elif adjust == "ceil":
+        truncated = b.where(b.compare("lt", truncated, x), b.add(truncated, 1.0), truncated)
+    small = b.compare("lt", b.unary("abs", x), _integral_threshold(x.dtype))  # false for NaN and inf: keep x
+    return b.where(small, truncated, emit("detach", x))
+
+
+def _floor(x: Node) -> Node:
+    return _rounded(x, "floor")
+
+
+def _trunc(x: Node) -> Node:
+    return _rounded(x, None)
+
+
+@lowers(KIND, aten.floor.default)
+def floor(ctx: LoweringContext, x: Node) -> Node:
+    return _rounded(x, "floor")
+
+
+@lowers(KIND, aten.ceil.default)
+def ceil(ctx: LoweringContext, x: Node) -> Node:
+    return _rounded(x, "ceil")
+
+
+@lowers(KIND, aten.trunc.default)
+def trunc(ctx: LoweringContext, x: Node) -> Node:
+    return _rounded(x, None)
+
+
+# ------------------------------------------------------------------ activations
+
+
+def relu_node(x: Node) -> Node:
+    """where(x > 0, x, 0): the gradient at 0 is 0, as torch's threshold_backward."""
+    return b.where(b.compare("gt", x, 0), x, 0)
+
+
+@lowers(KIND, aten.relu.default)
+def relu(ctx: LoweringContext, x: Node) -> Node:
+    return relu_node(x)
+
+
+@lowers(KIND, aten.gelu.default)
+def gelu(ctx: LoweringContext, x: Node, approximate: str = "none") -> Node:
+    if approximate == "tanh":
+        inner = b.mul(b.add(x, b.mul(b.mul(b.mul(x, x), x), 0.044715)), math.sqrt(2 / math.pi))
+        return b.mul(b.mul(x, 0.5), b.add(b.unary("tanh", inner), 1.0))
+    return b.mul(b.mul(x, 0.5), b.add(b.unary("erf", b.mul(x, 1 / math.sqrt(2))), 1.0))
+
+
+@lowers(KIND, aten.silu.default)
+def silu(ctx: LoweringContext, x: Node) -> Node:
+    return b.mul(x, b.unary("sigmoid", x))
+
+
+@lowers(KIND, aten.hardtanh.default)
+def hardtanh(ctx: LoweringContext, x: Node, min_val: float = -1.0, max_val: float = 1.0) -> Node:
+    """The gradient passes strictly inside (min, max), as torch's hardtanh_backward."""
+    clipped = b.where(b.compare("le", x, min_val), min_val, x)
+    return b.where(b.compare("ge", x, max_val), max_val, clipped)
+
+
+@lowers(KIND, aten.leaky_relu.default)
+def leaky_relu(ctx: LoweringContext, x: Node, negative_slope: float = 0.01) -> Node:
+    return b.where(b.compare("gt", x, 0), x, b.mul(x, negative_slope))
+
+
+@lowers(KIND, aten.elu.default)
+def elu(ctx: LoweringContext, x: Node, alpha: float = 1.0, scale: float = 1.0, input_scale: float = 1.0) -> Node:
+    negative = b.mul(expm1_node(b.mul(x, input_scale)), alpha * scale)
+    return b.where(b.compare("gt", x, 0), b.mul(x, scale), negative)
+
+
+@lowers(KIND, aten.softplus.default)
+def softplus(ctx: LoweringContext, x: Node, beta: float = 1.0, threshold: float = 20.0) -> Node:
+    scaled = b.mul(x, beta)
+    soft = b.div(b.unary("log1p", b.unary("exp", b.binary("minimum", scaled, b.full_like(scaled, threshold)))), beta)
+    return b.where(b.compare("gt", scaled, threshold), x, soft)
+
+
+def _clamped(x: Node, low: Any, high: Any) -> Node:
+    """Clamp with torch's gradient convention: it passes where low <= x <= high."""
+    if low is not None:
+        x = b.where(b.compare("lt", x, low), low, x)
+    if high is not None:
+        x = b.where(b.compare("gt", x, high), high, x)
+    return x
+
+
+@lowers(KIND, aten.clamp.default, aten.clamp.Tensor)
+def clamp(ctx: LoweringContext, x: Node, min: Any = None, max: Any = None) -> Node:
+    return b.cast(_clamped(x, min, max), ctx.out_dtype())
+
+
+@lowers(KIND, aten.clamp_min.default, aten.clamp_min.Tensor)
+def clamp_min(ctx: LoweringContext, x: Node, min: Any) -> Node:
+    return b.cast(_clamped(x, min, None), ctx.out_dtype())
+
+
+@lowers(KIND, aten.clamp_max.default, aten.clamp_max.Tensor)
+def clamp_max(ctx: LoweringContext, x: Node, max: Any) -> Node:
+    return b.cast(_clamped(x, None, max), ctx.out_dtype())
+
+
+# ------------------------------------------------------------------ comparisons and logic
+
+
+def _compare(op: str) -> Any:
+    def lower(ctx: LoweringContext, x: Any, other: Any) -> Node:
+        return b.compare(op, x, other)
+
+    lower.__name__ = op
+    return lower
+
+
+for _op in ("eq", "ne", "lt", "le", "gt", "ge"):
+    lowers(KIND, getattr(aten, _op).Tensor, getattr(aten, _op).Scalar)(_compare(_op))
+
+
+def _bool(x: Any) -> Node:
+    return b.cast(x, dtypes.bool_) if isinstance(x, Node) else b.constant(bool(x), dtypes.bool_)
+
+
+@lowers(KIND, aten.logical_not.default)
+def logical_not(ctx: LoweringContext, x: Node) -> Node:
+    return b.unary("logical_not", x)
+
+
+@lowers(KIND, aten.bitwise_not.default)
+def bitwise_not(ctx: LoweringContext, x: Node) -> Node:
+    if x.dtype != dtypes.bool_:
+        raise ctx.unsupported(f"bitwise not of {x.dtype.name} tensors (only bool)")
+    return b.unary("logical_not", x)
+
+
+@lowers(KIND, aten.logical_and.default, aten.bitwise_and.Tensor)
+def logical_and(ctx: LoweringContext, x: Node, other: Any) -> Node:
+    if ctx.out_dtype() != dtypes.bool_:
+        raise ctx.unsupported("bitwise and of integer tensors (only bool)")
+    return b.binary("and", _bool(x), _bool(other))
+
+
+@lowers(KIND, aten.logical_or.default, aten.bitwise_or.Tensor)
+def logical_or(ctx: LoweringContext, x: Node, other: Any) -> Node:
+    if ctx.out_dtype() != dtypes.bool_:
+        raise ctx.unsupported("bitwise or of integer tensors (only bool)")
+    return b.binary("or", _bool(x), _bool(other))
+
+
+@lowers(KIND, aten.logical_xor.default, aten.bitwise_xor.Tensor)
+def logical_xor(ctx: LoweringContext, x: Node, other: Any) -> Node:
+    if ctx.out_dtype() != dtypes.bool_:
+        raise ctx.unsupported("bitwise xor of integer tensors (only bool)")
+    return b.compare("ne", _bool(x), _bool(other))
+
+
+@lowers(KIND, aten.isnan.default)
+def isnan(ctx: LoweringContext, x: Node) -> Node:
+    return b.compare("ne", x, x)
+
+
+@lowers(KIND, aten.isinf.default)
+def isinf(ctx: LoweringContext, x: Node) -> Node:
+    return b.compare("eq", b.unary("abs", x), math.inf)
+
+
+@lowers(KIND, aten.where.self, aten.where.ScalarSelf, aten.where.ScalarOther, aten.where.Scalar)
+def where(ctx: LoweringContext, condition: Any, x: Any, other: Any) -> Node:
+    return b.cast(b.where(condition, operand(x), operand(other)), ctx.out_dtype())
+
+
+@lowers(KIND, aten.masked_fill.Scalar, aten.masked_fill.Tensor)
+def masked_fill(ctx: LoweringContext, x: Node, mask: Node, value: Any) -> Node:
+    fill = b.cast(value, x.dtype) if isinstance(value, Node) else b.constant(value, x.dtype)
+    return b.where(mask, fill, x)
+
+
+# ------------------------------------------------------------------ casts and copies
+
+
+@lowers(KIND, aten._to_copy.default)
+def to_copy(ctx: LoweringContext, x: Node, dtype: torch.dtype | None = None, **_: Any) -> Node:
+    return b.cast(x, graphc_dtype(dtype)) if dtype is not None else x
+
+
+@lowers(KIND, aten.clone.default, aten.alias.default, aten.lift_fresh_copy.default, aten.contiguous.default)
+def identity(ctx: LoweringContext, x: Node, **_: Any) -> Node:
+    return x
+
+
+@lowers(KIND, aten.detach.default)
+def detach(ctx: LoweringContext, x: Node) -> Node:
+    return emit("detach", x)
+
+
+@lowers(KIND, aten.copy.default)
+def copy(ctx: LoweringContext, dst: Node, src: Node, non_blocking: bool = False) -> Node:
+    return b.broadcast_to(b.cast(src, dst.dtype), dst.shape)
+
+
+# ------------------------------------------------------------------ creation
+
+
+@lowers(KIND, aten.full.default)
+def full(ctx: LoweringContext, size: Any, fill_value: Any, **_: Any) -> Node:
+    return _filled(ctx, fill_value)
+
+
+def _filled(ctx: LoweringContext, value: Any) -> Node:
+    value = operand(value)
+    if isinstance(value, Node):
+        return b.broadcast_to(b.cast(value, ctx.out_dtype()), ctx.out_shape())
+    return b.full(ctx.out_shape(), value, ctx.out_dtype())
+
+
+@lowers(KIND, aten.zeros.default, aten.empty.memory_format, aten.empty_strided.default, aten.new_zeros.default, aten.new_empty.default)
+def zeros(ctx: LoweringContext, *_: Any, **__: Any) -> Node:
+    return b.full(ctx.out_shape(), 0, ctx.out_dtype())
+
+
+@lowers(KIND, aten.ones.default, aten.new_ones.default)
+def ones(ctx: LoweringContext, *_: Any, **__: Any) -> Node:
+    return b.full(ctx.out_shape(), 1, ctx.out_dtype())
+
+
+@lowers(KIND, aten.new_full.default)
+def new_full(ctx: LoweringContext, x: Node, size: Any, fill_value: Any, **_: Any) -> Node:
+    return _filled(ctx, fill_value)
+
+
+@lowers(KIND, aten.full_like.default)
+def full_like(ctx: LoweringContext, x: Node, fill_value: Any, **_: Any) -> Node:
+    return _filled(ctx, fill_value)
+
+
+@lowers(KIND, aten.zeros_like.default, aten.empty_like.default)
+def zeros_like(ctx: LoweringContext, x: Node, **_: Any) -> Node:
+    return b.full(ctx.out_shape(), 0, ctx.out_dtype())
+
+
+@lowers(KIND, aten.ones_like.default)
+def ones_like(ctx: LoweringContext, x: Node, **_: Any) -> Node:
+    return b.full(ctx.out_shape(), 1, ctx.out_dtype())
+
+
+@lowers(KIND, aten.fill.Scalar)
+def fill(ctx: LoweringContext, x: Node, value: Any) -> Node:
+    return _filled(ctx, value)
+
+
+@lowers(KIND, aten.scalar_tensor.default)
+def scalar_tensor(ctx: LoweringContext, value: Any, **_: Any) -> Node:
+    return _filled(ctx, value)
+
+
+@lowers(KIND, aten.arange.default, aten.arange.start, aten.arange.start_step)
+def arange(ctx: LoweringContext, *args: Any, **_: Any) -> Node:
+    shape = ctx.out_shape()
+    if not isinstance(shape[0], int):
+        raise ctx.unsupported("arange with a symbolic length")
+    bounds = [float(a) if isinstance(a, float) else int(a) for a in args]
+    start, step = (0, 1) if len(bounds) == 1 else (bounds[0], bounds[2] if len(bounds) > 2 else 1)
+    dtype = ctx.out_dtype()
+    values = start + step * np.arange(shape[0], dtype=np.float64 if dtype.is_floating_point else np.int64)
+    return ctx.constant(values.astype(dtype.numpy))

@@ -1,0 +1,55 @@
+"""Random numbers and dropout, through graphc's counter-based ``rand`` primitive.
+
+Every random op gets its own seed input, redrawn on each call, so a compiled
+dropout draws a fresh mask every step; the backward receives the same seed and
+recomputes the same mask. The streams are graphc's, not torch's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
+from graphc.ir import build as b
+from graphc.ir import dtypes
+from graphc.ir.graph import Node
+from graphc.ir.registry import emit
+
+aten = torch.ops.aten
+KIND = "random"
+
+
+def uniform(ctx: LoweringContext, shape: tuple, dtype: dtypes.DType) -> Node:
+    return emit("rand", ctx.seed(), shape=tuple(shape), dtype=dtype)
+
+
+@lowers(KIND, aten.native_dropout.default)
+def native_dropout(ctx: LoweringContext, x: Node, p: float, train: bool | None) -> tuple[Node, Node]:
+    """(x * mask / (1 - p), mask) with mask = u >= p, or (x, all true) outside training."""
+    if train is False:
+        return x, b.full(x.shape, True, dtypes.bool_)
+    if p >= 1.0:
+        return b.zeros_like(x), b.full(x.shape, False, dtypes.bool_)
+    keep = b.compare("ge", uniform(ctx, x.shape, x.dtype if x.dtype.is_floating_point else dtypes.float32), p)
+    return b.where(keep, b.mul(x, 1.0 / (1.0 - p)), 0.0), keep
+
+
+@lowers(KIND, aten.rand.default, aten.rand_like.default)
+def rand(ctx: LoweringContext, *_: Any, **__: Any) -> Node:
+    return uniform(ctx, ctx.out_shape(), ctx.out_dtype())
+
+
+@lowers(KIND, aten.randn.default, aten.randn_like.default)
+def randn(ctx: LoweringContext, *_: Any, **__: Any) -> Node:
+    """Box-Muller: sqrt(-2 log(1 - u)) * cos(2 pi v)."""
+    shape, dtype = ctx.out_shape(), ctx.out_dtype()
+    radius = b.unary("sqrt", b.mul(b.unary("log", b.sub(1.0, uniform(ctx, shape, dtype))), -2.0))
+    return b.mul(radius, b.unary("cos", b.mul(uniform(ctx, shape, dtype), 2 * math.pi)))
+
+
+@lowers(KIND, aten.bernoulli.p)
+def bernoulli(ctx: LoweringContext, x: Node, p: float = 0.5, generator: Any = None) -> Node:
+    return b.cast(b.compare("lt", uniform(ctx, x.shape, ctx.out_dtype()), p), ctx.out_dtype())

@@ -1,0 +1,191 @@
+"""Views and movement: reshapes, permutes, broadcasts, slices, concatenation, splits, padding.
+
+Shapes that torch already resolved (``-1`` in a view, squeezes, broadcasts) are
+taken from the node's recorded result type rather than recomputed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
+from graphc.ir import build as b
+from graphc.ir.graph import Node
+from graphc.ir.registry import emit
+from graphc.ir.types import Dim, dims_equal, normalize_dim
+
+aten = torch.ops.aten
+KIND = "view"
+
+# Slice ends at or past this are torch's "to the end" (sys.maxsize).
+_TO_END = 2**62
+
+
+@lowers(
+    KIND,
+    aten.view.default,
+    aten._unsafe_view.default,
+    aten.reshape.default,
+    aten.view_copy.default,
+    aten.squeeze.default,
+    aten.squeeze.dim,
+    aten.squeeze.dims,
+    aten.unsqueeze.default,
+    aten.flatten.using_ints,
+    aten.unflatten.int,
+)
+def reshape(ctx: LoweringContext, x: Node, *_: Any, **__: Any) -> Node:
+    return b.reshape(x, ctx.out_shape())
+
+
+@lowers(KIND, aten.expand.default, aten.expand_copy.default)
+def expand(ctx: LoweringContext, x: Node, *_: Any, **__: Any) -> Node:
+    return b.broadcast_to(x, ctx.out_shape())
+
+
+def _axis(x: Node, dim: int) -> int:
+    return dim % max(x.type.ndim, 1)
+
+
+@lowers(KIND, aten.permute.default, aten.permute_copy.default)
+def permute(ctx: LoweringContext, x: Node, dims: Sequence[int]) -> Node:
+    return b.permute(x, [_axis(x, d) for d in dims])
+
+
+@lowers(KIND, aten.transpose.int)
+def transpose(ctx: LoweringContext, x: Node, dim0: int, dim1: int) -> Node:
+    perm = list(range(x.type.ndim))
+    a, c = _axis(x, dim0), _axis(x, dim1)
+    perm[a], perm[c] = perm[c], perm[a]
+    return b.permute(x, perm)
+
+
+@lowers(KIND, aten.t.default)
+def t(ctx: LoweringContext, x: Node) -> Node:
+    return x if x.type.ndim < 2 else b.transpose_last(x)
+
+
+def _bound(value: Any, size: Dim, default: Dim) -> Dim:
+    """A slice bound as torch clamps it: None is the default, negatives count from the end."""
+    if value is None:
+        return default
+    value = normalize_dim(value)
+    if isinstance(value, int):
+        if value >= _TO_END:
+            return size
+        if value < 0:
+            value = size + value
+            if isinstance(size, int):
+                value = max(value, 0)
+        elif isinstance(size, int):
+            value = min(value, size)
+    return normalize_dim(value)
+
+
+def slice_axis(x: Node, axis: int, start: Dim, stop: Dim, step: int = 1) -> Node:
+    if start == 0 and dims_equal(stop, x.shape[axis]) and step == 1:
+        return x
+    starts = tuple(start if i == axis else 0 for i in range(x.type.ndim))
+    stops = tuple(stop if i == axis else d for i, d in enumerate(x.shape))
+    steps = tuple(step if i == axis else 1 for i in range(x.type.ndim))
+    return emit("slice", x, starts=starts, stops=stops, steps=steps)
+
+
+@lowers(KIND, aten.slice.Tensor, aten.slice_copy.Tensor)
+def slice_(ctx: LoweringContext, x: Node, dim: int = 0, start: Any = None, end: Any = None, step: int = 1) -> Node:
+    axis = _axis(x, dim)
+    size = x.shape[axis]
+    if step <= 0:
+        raise ctx.unsupported("slices with a non-positive step")
+    begin, stop = _bound(start, size, 0), _bound(end, size, size)
+    if isinstance(begin, int) and isinstance(stop, int) and stop < begin:
+        stop = begin
+    out = slice_axis(x, axis, begin, stop, step)
+    return b.reshape(out, ctx.out_shape())
+
+
+@lowers(KIND, aten.select.int, aten.select_copy.int)
+def select(ctx: LoweringContext, x: Node, dim: int, index: Any) -> Node:
+    axis = _axis(x, dim)
+    index = normalize_dim(index)
+    if isinstance(index, int) and index < 0:
+        index = normalize_dim(x.shape[axis] + index)
+    return b.reshape(slice_axis(x, axis, index, normalize_dim(index + 1)), ctx.out_shape())
+
+
+@lowers(KIND, aten.cat.default)
+def cat(ctx: LoweringContext, tensors: Sequence[Node], dim: int = 0) -> Node:
+    nodes = [n for n in tensors if not (n.type.ndim == 1 and n.shape[0] == 0)] or list(tensors[:1])
+    dtype = ctx.out_dtype()
+    nodes = [b.cast(n, dtype) for n in nodes]
+    if len(nodes) == 1:
+        return nodes[0]
+    return emit("concat", *nodes, axis=_axis(nodes[0], dim))
+
+
+@lowers(KIND, aten.stack.default)
+def stack(ctx: LoweringContext, tensors: Sequence[Node], dim: int = 0) -> Node:
+    first = tensors[0]
+    axis = dim % (first.type.ndim + 1)
+    expanded = [b.reshape(t, (*t.shape[:axis], 1, *t.shape[axis:])) for t in tensors]
+    return cat(ctx, expanded, axis)
+
+
+def _split(x: Node, axis: int, sizes: Sequence[Dim]) -> tuple[Node, ...]:
+    out = []
+    offset: Dim = 0
+    for length in sizes:
+        out.append(slice_axis(x, axis, offset, normalize_dim(offset + length)))
+        offset = normalize_dim(offset + length)
+    return tuple(out)
+
+
+@lowers(KIND, aten.split_with_sizes.default, aten.split_with_sizes_copy.default)
+def split_with_sizes(ctx: LoweringContext, x: Node, split_sizes: Sequence[Any], dim: int = 0) -> tuple[Node, ...]:
+    return _split(x, _axis(x, dim), [normalize_dim(s) for s in split_sizes])
+
+
+@lowers(KIND, aten.split.Tensor, aten.split_copy.Tensor)
+def split(ctx: LoweringContext, x: Node, split_size: Any, dim: int = 0) -> tuple[Node, ...]:
+    axis = _axis(x, dim)
+    sizes = [ctx.dim(t.shape[axis]) for t in ctx.node.meta["val"]]
+    return _split(x, axis, sizes)
+
+
+@lowers(KIND, aten.unbind.int, aten.unbind_copy.int)
+def unbind(ctx: LoweringContext, x: Node, dim: int = 0) -> tuple[Node, ...]:
+    axis = _axis(x, dim)
+    size = x.shape[axis]
+    if not isinstance(size, int):
+        raise ctx.unsupported("unbind along a symbolic dimension")
+    parts = _split(x, axis, [1] * size)
+    return tuple(b.reshape(p, (*x.shape[:axis], *x.shape[axis + 1 :])) for p in parts)
+
+
+@lowers(KIND, aten.constant_pad_nd.default)
+def constant_pad_nd(ctx: LoweringContext, x: Node, pad: Sequence[int], value: float = 0.0) -> Node:
+    """Pairs of (before, after) from the last dimension backwards; negative amounts crop."""
+    ndim = x.type.ndim
+    low, high = [0] * ndim, [0] * ndim
+    for i in range(len(pad) // 2):
+        low[ndim - 1 - i], high[ndim - 1 - i] = int(pad[2 * i]), int(pad[2 * i + 1])
+    if any(v < 0 for v in low + high):
+        starts = tuple(max(0, -lo) for lo in low)
+        stops = tuple(normalize_dim(d - max(0, -hi)) for d, hi in zip(x.shape, high))
+        x = emit("slice", x, starts=starts, stops=stops, steps=(1,) * ndim)
+    low, high = [max(0, v) for v in low], [max(0, v) for v in high]
+    if not any(low + high):
+        return x
+    return emit("pad", x, low=tuple(low), high=tuple(high), interior=(0,) * ndim, value=float(value))
+
+
+@lowers(KIND, aten.repeat.default)
+def repeat(ctx: LoweringContext, x: Node, repeats: Sequence[Any]) -> Node:
+    reps = [normalize_dim(r) for r in repeats]
+    x = b.reshape(x, (1,) * (len(reps) - x.type.ndim) + tuple(x.shape))
+    interleaved = b.reshape(x, [v for d in x.shape for v in (1, d)])
+    tiled = b.expand(interleaved, [v for r, d in zip(reps, x.shape) for v in (r, d)])
+    return b.reshape(tiled, ctx.out_shape())

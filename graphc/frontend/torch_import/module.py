@@ -1,0 +1,432 @@
+"""``graphc.compile(torch_module)``: a ``torch.nn.Module`` that runs graphc programs.
+
+The returned module shares the original's parameters, buffers and submodules
+(the same objects, under the same names), so optimizers, ``state_dict`` and
+``load_state_dict`` work on either. Each call looks up the program for the
+module's train/eval mode and the call's input types (exporting and compiling on
+a miss), feeds it the current parameter and buffer values, writes mutated
+buffers back (batch norm's running statistics), and returns torch tensors.
+When gradients are wanted the program runs inside a ``torch.autograd.Function``
+whose backward is graphc's compiled backward graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy
+import torch
+from torch.utils import _pytree as pytree
+
+from graphc.errors import GraphcError
+from graphc.frontend.torch_import.exporter import batch_positions, export
+from graphc.frontend.torch_import.importer import ImportedGraph, import_program
+from graphc.frontend.torch_import.programs import TrainingPrograms, build_training, inference_graph, tensor_outputs
+from graphc.ir.graph import Graph, Node
+from graphc.ir.types import evaluate_shape
+from graphc.runtime.executor import CompiledProgram, compile_graph
+from graphc.runtime.random import next_seed
+from graphc.runtime.report import CompileReport
+
+# ------------------------------------------------------------------ moving values between torch and a backend
+
+
+def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    tensor = tensor.detach()
+    if tensor.device.type != "cpu":
+        raise GraphcError(f"the numpy backend runs on the CPU, but got a tensor on {tensor.device}; use backend='triton' or move it")
+    if tensor.dtype == torch.bfloat16:
+        from graphc.ir.dtypes import bfloat16
+
+        return tensor.view(torch.int16).numpy().view(bfloat16.numpy)
+    return tensor.numpy()
+
+
+def _from_numpy(array: Any) -> torch.Tensor:
+    array = np.asarray(array)
+    if array.dtype.name == "bfloat16":
+        return torch.from_numpy(np.ascontiguousarray(array).view(np.int16)).view(torch.bfloat16)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """How torch tensors become program values and back, for one backend."""
+
+    to_program: Callable[[torch.Tensor], Any]
+    from_program: Callable[[Any], torch.Tensor]
+    constant: Callable[[np.ndarray], Any]
+    seed: Callable[[int], Any]
+
+
+def _seed(value: int) -> np.ndarray:
+    return np.array(value, dtype=np.int64)
+
+
+NUMPY = Transfer(_to_numpy, _from_numpy, lambda a: a, _seed)
+# Triton programs take torch tensors and move NumPy constants and seeds to their device themselves.
+TORCH = Transfer(lambda t: t.detach(), lambda t: t if isinstance(t, torch.Tensor) else _from_numpy(t), lambda a: a, _seed)
+
+
+def transfer_for(backend: str) -> Transfer:
+    return NUMPY if backend == "numpy" else TORCH
+
+
+def _shares_memory(value: Any, inputs: list[Any]) -> bool:
+    if isinstance(value, np.ndarray):
+        return any(isinstance(i, np.ndarray) and np.may_share_memory(value, i) for i in inputs)
+    if isinstance(value, torch.Tensor):
+        return any(isinstance(i, torch.Tensor) and i.untyped_storage().data_ptr() == value.untyped_storage().data_ptr() for i in inputs)
+    return False
+
+
+def _own(values: list[Any], inputs: list[Any]) -> list[Any]:
+    """Copies of the results that alias an input (an output that is an input, unchanged)."""
+    out = []
+    for v in values:
+        if _shares_memory(v, inputs):
+            v = v.copy() if isinstance(v, np.ndarray) else v.clone()
+        out.append(v)
+    return out
+
+
+# ------------------------------------------------------------------ one exported program and its compiled forms
+
+
+@dataclass
+class Entry:
+    imported: ImportedGraph
+    backend: str
+    transfer: Transfer
+    inference: CompiledProgram | None = None
+    training: dict[tuple[int, ...], TrainingPrograms | None] = field(default_factory=dict)
+    debug: Any = None  # check mode's program and mapping (graphc.frontend.torch_import.check)
+    constants: dict[int, Any] = field(default_factory=dict)  # source index -> the constant as a program value
+
+
+class CompiledTorchState:
+    """Everything behind a compiled torch module: the cache of programs and the counters tests read."""
+
+    def __init__(self, model: torch.nn.Module, backend: str, fusion: bool, dynamic: bool, check: bool) -> None:
+        self.model = model
+        self.backend = backend
+        self.fusion = fusion
+        self.dynamic = dynamic
+        self.check = check
+        self.entries: dict[tuple, Entry] = {}
+        self.fixed_batch: set[tuple] = set()  # keys whose model fixes the batch size: use exact shapes
+        self.export_count = 0  # torch.export runs (one per mode and input signature)
+        self.compile_count = 0  # graphc programs compiled (inference, training forward/backward, check)
+        self.recompilations: list[str] = []
+        self.last_report: CompileReport | None = None
+
+    # ------------------------------------------------------------------ cache
+
+    def _key(self, spec: Any, leaves: list[Any], symbolic: bool) -> tuple:
+        batch = set(batch_positions(leaves)) if symbolic and self.dynamic else set()
+        parts = []
+        for i, leaf in enumerate(leaves):
+            if isinstance(leaf, torch.Tensor):
+                shape = ("B", *leaf.shape[1:]) if i in batch else tuple(leaf.shape)
+                parts.append(("T", str(leaf.dtype), leaf.device.type, shape))
+            else:
+                parts.append(("V", type(leaf).__name__, repr(leaf)))
+        modes = tuple(m.training for m in self.model.modules())
+        return (str(spec), modes, tuple(parts))
+
+    def entry_for(self, args: tuple, kwargs: dict, leaves: list[Any], spec: Any) -> Entry:
+        symbolic_key = self._key(spec, leaves, symbolic=True)
+        exact_key = self._key(spec, leaves, symbolic=False)
+        entry = self.entries.get(symbolic_key)
+        if entry is not None and self._in_range(entry, leaves):
+            return entry
+        entry = self.entries.get(exact_key)
+        if entry is not None:
+            return entry
+        if self.entries:
+            self.recompilations.append(f"export {self.export_count + 1}: new mode or input signature {exact_key[1:]}")
+        # Try a dynamic batch unless this signature already showed that the model fixes it, or its
+        # dynamic program does not cover this batch size.
+        dynamic = self.dynamic and symbolic_key not in self.fixed_batch and symbolic_key not in self.entries
+        self.export_count += 1
+        exported = export(self.model, args, kwargs, dynamic)
+        imported = import_program(exported, type(self.model).__name__)
+        self.recompilations.extend(f"export {self.export_count}: {note}" for note in imported.notes)
+        backend = self._backend(leaves)
+        entry = Entry(imported, backend, transfer_for(backend))
+        if imported.dynamic:
+            self.entries[symbolic_key] = entry
+        else:
+            if dynamic and batch_positions(leaves):
+                self.fixed_batch.add(symbolic_key)
+            self.entries[exact_key] = entry
+        return entry
+
+    @staticmethod
+    def _in_range(entry: Entry, leaves: list[Any]) -> bool:
+        positions = batch_positions(leaves)
+        if not entry.imported.dynamic or not positions:
+            return True
+        low, high = entry.imported.batch_range
+        batch = leaves[positions[0]].shape[0]
+        return low <= batch and (high is None or batch <= high)
+
+    def _backend(self, leaves: list[Any]) -> str:
+        if self.backend != "auto":
+            return self.backend
+        cuda = any(isinstance(t, torch.Tensor) and t.is_cuda for t in leaves)
+        return "triton" if cuda else "numpy"
+
+    def compile(self, graph: Graph, backend: str) -> CompiledProgram:
+        self.compile_count += 1
+        program = compile_graph(graph, backend=backend, fusion=self.fusion)
+        program.report.recompilations = self.recompilations
+        self.last_report = program.report
+        return program
+
+    # ------------------------------------------------------------------ calling
+
+    def source_tensors(self, entry: Entry, leaves: list[Any]) -> list[Any]:
+        """The torch tensor of each user/parameter/buffer source (None for constants and seeds)."""
+        values: list[Any] = []
+        for source in entry.imported.sources:
+            if source.kind == "user":
+                values.append(leaves[source.key])
+            elif source.kind == "parameter":
+                values.append(self.model.get_parameter(source.key))
+            elif source.kind == "buffer":
+                values.append(self.model.get_buffer(source.key))
+            else:
+                values.append(None)
+        return values
+
+    def program_inputs(self, entry: Entry, tensors: list[Any]) -> list[Any]:
+        """Program values for this call: converted tensors, the constants, fresh seeds."""
+        values = []
+        for i, (source, tensor) in enumerate(zip(entry.imported.sources, tensors)):
+            if source.kind == "seed":
+                values.append(entry.transfer.seed(next_seed()))
+            elif source.kind == "constant":
+                if i not in entry.constants:
+                    entry.constants[i] = entry.transfer.constant(source.value)
+                values.append(entry.constants[i])
+            else:
+                values.append(entry.transfer.to_program(tensor))
+        return values
+
+    def __call__(self, args: tuple, kwargs: dict) -> Any:
+        leaves, spec = pytree.tree_flatten((args, kwargs))
+        entry = self.entry_for(args, kwargs, leaves, spec)
+        tensors = self.source_tensors(entry, leaves)
+        inputs = self.program_inputs(entry, tensors)
+        if self.check:
+            from graphc.frontend.torch_import.check import check_call
+
+            check_call(self, entry, tensors, inputs, leaves)
+        wrt = self._wrt(entry, tensors)
+        programs = self._training(entry, wrt) if wrt else None
+        if programs is not None:
+            differentiable = [i for i, s in enumerate(entry.imported.sources) if s.kind in ("user", "parameter")]
+            call = _Call(self, entry, programs, inputs, tensors, differentiable)
+            outputs = list(_GraphcFunction.apply(call, *[tensors[i] for i in differentiable]))
+        else:
+            outputs = self._infer(entry, inputs, tensors)
+        return self._results(entry, outputs, inputs)
+
+    def _wrt(self, entry: Entry, tensors: list[Any]) -> tuple[int, ...]:
+        if not torch.is_grad_enabled():
+            return ()
+        return tuple(
+            i
+            for i, (source, tensor) in enumerate(zip(entry.imported.sources, tensors))
+            if source.kind in ("user", "parameter") and source.node.requires_grad and tensor.requires_grad
+        )
+
+    def _training(self, entry: Entry, wrt: tuple[int, ...]) -> TrainingPrograms | None:
+        if wrt not in entry.training:
+            entry.training[wrt] = build_training(entry.imported, list(wrt), lambda g: self.compile(g, entry.backend))
+        return entry.training[wrt]
+
+    def _infer(self, entry: Entry, inputs: list[Any], tensors: list[Any]) -> list[torch.Tensor]:
+        if entry.inference is None:
+            entry.inference = self.compile(inference_graph(entry.imported), entry.backend)
+        self.last_report = entry.inference.report
+        results = entry.inference(inputs)
+        count = len(tensor_outputs(entry.imported))
+        self.write_mutations(entry, results[count:], tensors, inputs)
+        return [entry.transfer.from_program(r) for r in _own(results[:count], inputs)]
+
+    def write_mutations(self, entry: Entry, values: list[Any], tensors: list[Any], inputs: list[Any]) -> None:
+        """New buffer values (batch norm's running statistics) and in-place changes of user inputs."""
+        leaves_by_position = {s.key: t for s, t in zip(entry.imported.sources, tensors) if s.kind == "user"}
+        with torch.no_grad():
+            for (kind, target, _), value in zip(entry.imported.mutations, values):
+                destination = self.model.get_buffer(target) if kind == "buffer" else leaves_by_position[target]
+                destination.copy_(entry.transfer.from_program(value))
+
+    def _results(self, entry: Entry, outputs: list[torch.Tensor], inputs: list[Any]) -> Any:
+        """The model's output structure, with tensors and any non-tensor outputs in place."""
+        tensors = iter(outputs)
+        values = []
+        for value in entry.imported.user_outputs:
+            if isinstance(value, Node):
+                values.append(next(tensors))
+            elif isinstance(value, sympy.Basic):
+                values.append(self._size(entry, value, inputs))
+            else:
+                values.append(value)
+        return pytree.tree_unflatten(values, entry.imported.out_spec)
+
+    def _size(self, entry: Entry, expr: sympy.Basic, inputs: list[Any]) -> int:
+        bindings: dict[str, int] = {}
+        for source, value in zip(entry.imported.sources, inputs):
+            for dim, actual in zip(source.node.shape, getattr(value, "shape", ())):
+                if isinstance(dim, sympy.Symbol):
+                    bindings[str(dim)] = int(actual)
+        return evaluate_shape((expr,), bindings)[0]
+
+
+# ------------------------------------------------------------------ training through torch.autograd
+
+
+class _Call:
+    """One training call: runs the forward program and keeps what its backward reads."""
+
+    def __init__(
+        self, state: CompiledTorchState, entry: Entry, programs: TrainingPrograms, inputs: list[Any], tensors: list[Any], differentiable: list[int]
+    ) -> None:
+        self.state = state
+        self.entry = entry
+        self.programs = programs
+        self.inputs = inputs
+        self.tensors = tensors
+        self.differentiable = differentiable  # source index of each tensor given to the autograd.Function
+        self.saved: list[Any] = []
+        self.bindings: dict[str, int] = {}
+
+    def forward(self) -> list[torch.Tensor]:
+        programs, entry = self.programs, self.entry
+        self.state.last_report = programs.forward.report
+        results = programs.forward(self.inputs)
+        outputs = tensor_outputs(entry.imported)
+        count, mutations = len(outputs), len(entry.imported.mutations)
+        self.state.write_mutations(entry, results[count : count + mutations], self.tensors, self.inputs)
+        computed = results[count + mutations :]
+        self.saved = [self.inputs[i] for i in programs.saved_sources] + list(computed)
+        self.bindings = programs.forward.bind(self.inputs)
+        outs = [entry.transfer.from_program(r) for r in _own(results[:count], self.inputs)]
+        self.inputs = self.tensors = []  # the backward needs only what is saved
+        return outs
+
+    def saved_tensors(self) -> list[torch.Tensor]:
+        """The torch tensors behind saved inputs and parameters: torch checks they are not modified in place."""
+        position = {source: i for i, source in enumerate(self.differentiable)}
+        return [i for i in self.programs.saved_sources if i in position]
+
+    def backward(self, grads: tuple[torch.Tensor | None, ...]) -> list[torch.Tensor | None]:
+        programs, entry = self.programs, self.entry
+        outputs = tensor_outputs(entry.imported)
+        cotangents = []
+        for i in programs.grad_outputs:
+            g = grads[i]
+            if g is None:
+                g = torch.zeros(evaluate_shape(outputs[i].shape, self.bindings), dtype=getattr(torch, outputs[i].dtype.name))
+            cotangents.append(entry.transfer.to_program(g))
+        inputs = self.saved + cotangents
+        results = _own(programs.backward(inputs), inputs)
+        by_source = dict(zip(programs.wrt, results))
+        return [entry.transfer.from_program(by_source[i]) if i in by_source else None for i in self.differentiable]
+
+
+class _GraphcFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, call: _Call, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        saved = call.saved_tensors()
+        outputs = call.forward()
+        ctx.call = call
+        # Saved through torch as well, so that modifying them in place before backward is an error, as in eager.
+        position = {source: i for i, source in enumerate(call.differentiable)}
+        ctx.save_for_backward(*[tensors[position[i]] for i in saved])
+        differentiable = set(call.programs.grad_outputs)
+        ctx.mark_non_differentiable(*[o for i, o in enumerate(outputs) if i not in differentiable])
+        return tuple(outputs)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, *grads: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        ctx.saved_tensors  # noqa: B018 - unpacking checks the version counters
+        return (None, *ctx.call.backward(grads))
+
+
+# ------------------------------------------------------------------ the module
+
+
+class CompiledModule(torch.nn.Module):
+    """What ``graphc.compile`` returns for a ``torch.nn.Module``: same parameters, graphc programs.
+
+    ``compile_count`` counts compiled graphc programs and ``export_count`` torch.export runs, so
+    tests can see that new batch sizes reuse one compilation; ``report()`` describes the last program.
+    """
+
+    def __init__(self, model: torch.nn.Module, backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False) -> None:
+        super().__init__()
+        if backend not in ("auto", "numpy", "triton"):
+            raise GraphcError(f"unknown backend {backend!r}; choose 'auto', 'numpy' or 'triton'")
+        # Share the original's tables: the same Parameter objects under the same state_dict keys.
+        self.__dict__["_parameters"] = model._parameters
+        self.__dict__["_buffers"] = model._buffers
+        self.__dict__["_modules"] = model._modules
+        self.__dict__["_non_persistent_buffers_set"] = model._non_persistent_buffers_set
+        self.__dict__["_graphc"] = CompiledTorchState(model, backend, fusion, dynamic, check)
+        self.training = model.training
+
+    @property
+    def original_module(self) -> torch.nn.Module:
+        return self._graphc.model
+
+    @property
+    def compile_count(self) -> int:
+        return self._graphc.compile_count
+
+    @property
+    def export_count(self) -> int:
+        return self._graphc.export_count
+
+    @property
+    def recompilations(self) -> list[str]:
+        return self._graphc.recompilations
+
+    def report(self) -> CompileReport:
+        if self._graphc.last_report is None:
+            raise GraphcError("report(): the compiled module has not been called yet")
+        return self._graphc.last_report
+
+    def train(self, mode: bool = True) -> CompiledModule:
+        self._graphc.model.train(mode)
+        self.training = mode
+        return self
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self._graphc(args, kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            state = self.__dict__.get("_graphc")
+            if state is None:
+                raise
+            return getattr(state.model, name)  # the original's other attributes (hidden_size, ...)
+
+    def extra_repr(self) -> str:
+        state = self._graphc
+        return f"graphc: {type(state.model).__name__}, backend={state.backend!r}, dynamic={state.dynamic}, check={state.check}"
+
+
+def compile_torch_module(model: torch.nn.Module, backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False) -> CompiledModule:
+    return CompiledModule(model, backend=backend, fusion=fusion, dynamic=dynamic, check=check)

@@ -1,0 +1,5 @@
+"""``graphc.nn``: modules, layers and losses with ``torch.nn``'s interface (implemented in ``graphc.runtime.nn``)."""
+
+from graphc.nn import functional, init, utils  # noqa: F401
+from graphc.runtime.nn import *  # noqa: F403
+from graphc.runtime.nn import __all__  # noqa: F401

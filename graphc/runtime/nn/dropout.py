@@ -1,0 +1,22 @@
+"""``Dropout``: active in training mode, the identity in eval mode."""
+
+from __future__ import annotations
+
+from graphc.runtime.nn import functional as F
+from graphc.runtime.nn.module import Module
+from graphc.runtime.tensor import Tensor
+
+
+class Dropout(Module):
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if p < 0 or p > 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout(input, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"

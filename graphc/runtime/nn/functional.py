@@ -1,0 +1,950 @@
+"""``graphc.nn.functional``: layers, activations, normalizations and losses as functions.
+
+Everything is composed from graphc's tensor operations, so autodiff, fusion and
+both code generators only see primitives. Convolution is ``unfold`` (im2col) and
+a matmul; max pooling takes ``argmax`` over each window and ``gather``s the value
+(the gradient goes to the first maximal element, as torch's does); average
+pooling sums each window and divides by torch's divisor. Spatial sizes must be
+static; the batch dimension may be symbolic (``graphc.compile(dynamic=True)``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.frontend import functional as _F
+from graphc.frontend import lazy, tracing
+from graphc.frontend.functional import gelu, sigmoid, silu, tanh
+from graphc.ir import build as b
+from graphc.ir import dtypes
+from graphc.ir.grad_mode import grad_mode
+from graphc.ir.registry import emit, op_error
+from graphc.runtime.tensor import Tensor
+
+_wrap = _F.wrap
+_node = _F.node_of
+
+
+def _pair(value: Any, name: str = "argument") -> tuple[int, int]:
+    if isinstance(value, (tuple, list)):
+        if len(value) == 1:
+            return (int(value[0]), int(value[0]))
+        if len(value) != 2:
+            raise GraphcError(f"{name} must be an int or a pair of ints, got {value!r}")
+        return (int(value[0]), int(value[1]))
+    return (int(value), int(value))
+
+
+def _single(value: Any, name: str = "argument") -> int:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise GraphcError(f"{name} must be an int or a 1-tuple, got {value!r}")
+        return int(value[0])
+    return int(value)
+
+
+def _constant(array: np.ndarray) -> Tensor:
+    return Tensor._constant(np.array(array, order="C"))
+
+
+def _static(x: Tensor, dims: Sequence[int], op: str) -> None:
+    for d in dims:
+        if not isinstance(x.shape[d], int):
+            raise op_error(op, [_node(x).type], {}, f"dimension {d} must have a static size, got {x.shape[d]}")
+
+
+# ------------------------------------------------------------------ linear layers
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias``"""
+    x, w = _node(input), _node(weight)
+    if w.type.ndim not in (1, 2):
+        raise op_error("linear", [x.type, w.type], {}, "weight must be 1-d or 2-d")
+    if not x.type.ndim:
+        raise op_error("linear", [x.type, w.type], {}, "input must have at least one dimension")
+    if x.dtype != w.dtype:
+        raise op_error("linear", [x.type, w.type], {}, f"input ({x.dtype.name}) and weight ({w.dtype.name}) must have the same dtype")
+    out = b.matmul(x, b.transpose_last(w) if w.type.ndim == 2 else w)
+    if bias is not None:
+        out = b.add(out, _node(bias))
+    return _wrap(out)
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``y_k = x1 @ W_k @ x2 + b_k``"""
+    inner = _F.matmul(_F.unsqueeze(input1, -2).unsqueeze(-3), weight)  # [..., out, 1, in2]
+    out = _F.sum(_F.mul(_F.squeeze(inner, -2), _F.unsqueeze(input2, -2)), -1)
+    return out if bias is None else _F.add(out, bias)
+
+
+# ------------------------------------------------------------------ convolution and pooling
+
+
+def _batched(input: Tensor, spatial: int, op: str) -> tuple[Tensor, bool]:
+    """A ``[N, C, *spatial]`` view of ``input`` and whether it was unbatched ``[C, *spatial]``."""
+    if input.ndim == spatial + 1:
+        return _F.unsqueeze(input, 0), True
+    if input.ndim != spatial + 2:
+        raise op_error(op, [_node(input).type], {}, f"expected a {spatial + 1}-d (unbatched) or {spatial + 2}-d (batched) input, got {input.ndim}-d")
+    return input, False
+
+
+def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Tensor:
+    """torch.nn.functional.unfold (im2col): ``[N, C, H, W] -> [N, C*kh*kw, L]``."""
+    x, unbatched = _batched(input, 2, "unfold")
+    out = _wrap(emit("unfold", _node(x), kernel_size=_pair(kernel_size), dilation=_pair(dilation), padding=_pair(padding), stride=_pair(stride), pad_value=0.0))
+    return _F.squeeze(out, 0) if unbatched else out
+
+
+def fold(input: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Tensor:
+    """torch.nn.functional.fold (col2im): ``[N, C*kh*kw, L] -> [N, C, H, W]``, summing overlaps."""
+    unbatched = input.ndim == 2
+    x = _F.unsqueeze(input, 0) if unbatched else input
+    out = _wrap(
+        emit(
+            "fold",
+            _node(x),
+            output_size=_pair(output_size),
+            kernel_size=_pair(kernel_size),
+            dilation=_pair(dilation),
+            padding=_pair(padding),
+            stride=_pair(stride),
+        )
+    )
+    return _F.squeeze(out, 0) if unbatched else out
+
+
+def _windows(x: Tensor, kernel: tuple[int, int], dilation: tuple[int, int], padding: tuple[int, int], stride: tuple[int, int], pad_value: float) -> Tensor:
+    return _wrap(emit("unfold", _node(x), kernel_size=kernel, dilation=dilation, padding=padding, stride=stride, pad_value=float(pad_value)))
+
+
+def _conv_padding(padding: Any, kernel: tuple[int, ...], dilation: tuple[int, ...], stride: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(symmetric padding, extra padding at the end) per spatial dimension, for ints, pairs, 'valid' and 'same'."""
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * n, (0,) * n
+        if padding != "same":
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
+        if any(s != 1 for s in stride):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+        totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        return tuple(t // 2 for t in totals), tuple(t - t // 2 - t // 2 for t in totals)
+    pads = _pair(padding, "padding") if n == 2 else (_single(padding, "padding"),)
+    return pads, (0,) * n
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-d convolution (cross-correlation) as im2col (``unfold``) and a matmul per group."""
+    x, unbatched = _batched(input, 2, "conv2d")
+    xt, wt = _node(x).type, _node(weight).type
+    if weight.ndim != 4:
+        raise op_error("conv2d", [xt, wt], {}, f"weight must be 4-d [out_channels, in_channels/groups, kH, kW], got {weight.ndim}-d")
+    if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
+        raise op_error("conv2d", [xt, wt], {}, f"input ({x.dtype.name}), weight ({weight.dtype.name}) and bias must have the same dtype")
+    out_channels, per_group, kh, kw = weight.shape
+    n, channels, height, width = x.shape
+    _static(x, (1, 2, 3), "conv2d")
+    if groups < 1 or channels != per_group * groups or out_channels % groups:
+        raise op_error(
+            "conv2d",
+            [xt, wt],
+            {"groups": groups},
+            f"given groups={groups}, weight of size {list(weight.shape)} expects the input to have {per_group * groups} channels, got {channels}",
+        )
+    stride2, dilation2 = _pair(stride, "stride"), _pair(dilation, "dilation")
+    pads, extra = _conv_padding(padding, (kh, kw), dilation2, stride2)
+    if any(extra):
+        x = _F.pad(x, [0, extra[1], 0, extra[0]])
+        height, width = height + extra[0], width + extra[1]
+    rows = (height + 2 * pads[0] - dilation2[0] * (kh - 1) - 1) // stride2[0] + 1
+    cols = (width + 2 * pads[1] - dilation2[1] * (kw - 1) - 1) // stride2[1] + 1
+    if rows < 1 or cols < 1:
+        raise op_error(
+            "conv2d",
+            [xt, wt],
+            {},
+            f"the kernel ({kh}x{kw}, dilation {dilation2}) is larger than the padded input ({height + 2 * pads[0]}x{width + 2 * pads[1]})",
+        )
+    patches = _windows(x, (kh, kw), dilation2, pads, stride2, 0.0)  # [N, C*kh*kw, L]
+    if groups == 1:
+        out = _F.matmul(_F.reshape(weight, out_channels, per_group * kh * kw), patches)
+    else:
+        grouped = _F.reshape(patches, n, groups, per_group * kh * kw, rows * cols)
+        out = _F.matmul(_F.reshape(weight, groups, out_channels // groups, per_group * kh * kw), grouped)
+    out = _F.reshape(out, n, out_channels, rows, cols)
+    if bias is not None:
+        out = _F.add(out, _F.reshape(bias, out_channels, 1, 1))
+    return _F.squeeze(out, 0) if unbatched else out
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """1-d convolution, as a 2-d one over a height of 1."""
+    x, unbatched = _batched(input, 1, "conv1d")
+    if weight.ndim != 3:
+        raise op_error("conv1d", [_node(x).type, _node(weight).type], {}, f"weight must be 3-d [out_channels, in_channels/groups, k], got {weight.ndim}-d")
+    if not isinstance(padding, str):
+        padding = (0, _single(padding, "padding"))
+    out = conv2d(_F.unsqueeze(x, 2), _F.unsqueeze(weight, 2), bias, (1, _single(stride, "stride")), padding, (1, _single(dilation, "dilation")), groups)
+    out = _F.squeeze(out, 2)
+    return _F.squeeze(out, 0) if unbatched else out
+
+
+def _pool_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
+    """torch's pooling_output_shape."""
+    span = dilation * (kernel - 1) + 1
+    out = (size + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _pool_setup(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool, op: str) -> tuple:
+    kernel = _pair(kernel_size, "kernel_size")
+    strides = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride, "stride")
+    pads, dil = _pair(padding, "padding"), _pair(dilation, "dilation")
+    _static(x, (1, 2, 3), op)
+    for k, p in zip(kernel, pads):
+        if p > k // 2:
+            raise op_error(op, [_node(x).type], {"kernel_size": kernel, "padding": pads}, "pad should be at most half of effective kernel size")
+    size = tuple(x.shape[2:])
+    out = tuple(_pool_size(size[i], kernel[i], strides[i], pads[i], dil[i], ceil_mode) for i in range(2))
+    if out[0] < 1 or out[1] < 1:
+        raise op_error(op, [_node(x).type], {"kernel_size": kernel}, f"the output size {out} is too small")
+    # ceil_mode's last window may hang over the padded input: pad the end so unfold sees it.
+    extra = tuple(max(0, (out[i] - 1) * strides[i] + dil[i] * (kernel[i] - 1) + 1 - (size[i] + 2 * pads[i])) for i in range(2))
+    return kernel, strides, pads, dil, out, extra
+
+
+def max_pool2d(
+    input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
+) -> Any:
+    """The largest value of each window; its gradient goes to the first maximal element (torch's rule)."""
+    x, unbatched = _batched(input, 2, "max_pool2d")
+    kernel, strides, pads, dil, out, extra = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+    n, channels, height, width = x.shape
+    if any(extra):
+        x = _F.pad(x, [0, extra[1], 0, extra[0]], value=-math.inf)
+    window = kernel[0] * kernel[1]
+    patches = _F.reshape(_windows(x, kernel, dil, pads, strides, -math.inf), n, channels, window, out[0] * out[1])
+    best = _F.argmax(patches, 2, keepdim=True)
+    values = _F.reshape(_F.gather(patches, 2, best), n, channels, out[0], out[1])
+    if unbatched:
+        values = _F.squeeze(values, 0)
+    if not return_indices:
+        return values
+    # The flat input position (h * W + w) of every window element, gathered at the argmax.
+    oh, ow, i, j = np.meshgrid(np.arange(out[0]), np.arange(out[1]), np.arange(kernel[0]), np.arange(kernel[1]), indexing="ij")
+    rows = oh * strides[0] - pads[0] + i * dil[0]
+    cols = ow * strides[1] - pads[1] + j * dil[1]
+    table = (rows * width + cols).reshape(out[0] * out[1], window).T.astype(np.int64)
+    positions = _F.expand(_constant(table), n, channels, window, out[0] * out[1])
+    indices = _F.reshape(_F.gather(positions, 2, best), n, channels, out[0], out[1])
+    return values, (_F.squeeze(indices, 0) if unbatched else indices)
+
+
+def _avg_divisor(size: int, out: int, kernel: int, stride: int, padding: int, count_include_pad: bool) -> np.ndarray:
+    start = np.arange(out) * stride - padding
+    end = np.minimum(start + kernel, size + padding)
+    pool = end - start
+    if count_include_pad:
+        return pool
+    return np.minimum(end, size) - np.maximum(start, 0)
+
+
+def avg_pool2d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """The mean of each window, with torch's divisor (padding counted or not, ceil_mode windows clipped)."""
+    x, unbatched = _batched(input, 2, "avg_pool2d")
+    kernel, strides, pads, dil, out, extra = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    n, channels, height, width = x.shape
+    if any(extra):
+        x = _F.pad(x, [0, extra[1], 0, extra[0]])
+    window = kernel[0] * kernel[1]
+    patches = _F.reshape(_windows(x, kernel, dil, pads, strides, 0.0), n, channels, window, out[0] * out[1])
+    sums = _F.reshape(_F.sum(patches, 2), n, channels, out[0], out[1])
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise GraphcError("avg_pool2d: divisor must be not zero")
+        result = _F.div(sums, float(divisor_override))
+    else:
+        rows = _avg_divisor(height, out[0], kernel[0], strides[0], pads[0], count_include_pad)
+        cols = _avg_divisor(width, out[1], kernel[1], strides[1], pads[1], count_include_pad)
+        divisor = np.outer(rows, cols)
+        if np.all(divisor == divisor.flat[0]):
+            result = _F.div(sums, float(divisor.flat[0]))
+        else:
+            result = _F.div(sums, _constant(divisor.astype(x.dtype.numpy)))
+    return _F.squeeze(result, 0) if unbatched else result
+
+
+def _adaptive_matrix(size: int, out: int) -> np.ndarray:
+    """Row i averages input positions [floor(i*size/out), ceil((i+1)*size/out)), as torch's adaptive pooling."""
+    matrix = np.zeros((out, size))
+    for i in range(out):
+        start = (i * size) // out
+        end = -((-(i + 1) * size) // out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """Adaptive average pooling as two small matmuls with averaging matrices."""
+    x, unbatched = _batched(input, 2, "adaptive_avg_pool2d")
+    _static(x, (2, 3), "adaptive_avg_pool2d")
+    height, width = x.shape[2:]
+    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    out_h = height if sizes[0] is None else int(sizes[0])
+    out_w = width if sizes[1] is None else int(sizes[1])
+    rows = _constant(_adaptive_matrix(height, out_h).astype(x.dtype.numpy))
+    cols = _constant(_adaptive_matrix(width, out_w).T.astype(x.dtype.numpy))
+    result = _F.matmul(_F.matmul(rows, x), cols)
+    return _F.squeeze(result, 0) if unbatched else result
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
+    """torch.nn.functional.pad: ``constant``, ``reflect``, ``replicate`` and ``circular`` modes."""
+    if mode == "constant":
+        return _F.pad(input, pad, value=0.0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise GraphcError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    if len(pad) % 2:
+        raise GraphcError("pad: padding length must be divisible by 2")
+    x = input
+    for i in range(len(pad) // 2):
+        dim = x.ndim - 1 - i
+        low, high = int(pad[2 * i]), int(pad[2 * i + 1])
+        size = x.shape[dim]
+        if not isinstance(size, int):
+            raise op_error("pad", [_node(x).type], {"mode": mode}, f"dimension {dim} must have a static size")
+        positions = np.arange(-low, size + high)
+        if mode == "replicate":
+            index = np.clip(positions, 0, size - 1)
+        elif mode == "circular":
+            if low > size or high > size:
+                raise GraphcError("pad: circular padding may be at most the size of the dimension")
+            index = positions % size
+        else:
+            if low >= size or high >= size:
+                raise GraphcError(f"pad: reflect padding ({low}, {high}) must be less than the dimension size {size}")
+            period = 2 * (size - 1)
+            folded = np.abs(positions) % period if period else np.zeros_like(positions)
+            index = np.where(folded >= size, period - folded, folded)
+        x = _F.index_select(x, dim, _constant(index.astype(np.int64)))
+    return x
+
+
+# ------------------------------------------------------------------ activations
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    return _F.where(_F.gt(input, threshold), input, value)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    return hardtanh(input, 0.0, 6.0)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    return _F.where(_F.gt(input, 0), input, _F.mul(input, negative_slope))
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """``max(0, x) + weight * min(0, x)``, one weight per channel (dimension 1) or one for all."""
+    w = weight
+    if weight.numel() != 1 and input.ndim >= 2:
+        w = _F.reshape(weight, (-1,) + (1,) * (input.ndim - 2))
+    return _F.where(_F.gt(input, 0), input, _F.mul(w, input))
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return _F.where(_F.gt(input, 0), input, _F.mul(_expm1(input), alpha))
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    return _F.mul(elu(input, alpha), scale)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return _F.where(_F.gt(input, 0), input, _F.mul(_expm1(_F.div(input, alpha)), alpha))
+
+
+def _expm1(x: Tensor) -> Tensor:
+    """exp(x) - 1, accurate near 0 (through tanh: expm1(x) = 2 tanh(x/2) / (1 - tanh(x/2)))."""
+    t = _F.tanh(_F.mul(x, 0.5))
+    return _F.div(_F.mul(t, 2.0), _F.sub(1.0, t))
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return _F.softplus(input, beta, threshold)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    return _F.mul(input, _F.tanh(_F.softplus(input)))
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """Gradient passes strictly inside (min_val, max_val), as torch's hardtanh."""
+    inside = _F.logical_and(_F.gt(input, min_val), _F.lt(input, max_val))
+    return _F.where(inside, input, _F.where(_F.le(input, min_val), min_val, max_val))
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    inside = _F.logical_and(_F.gt(input, -3.0), _F.lt(input, 3.0))
+    return _F.where(inside, _F.add(_F.div(input, 6.0), 0.5), _F.where(_F.le(input, -3.0), 0.0, 1.0))
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    inner = _F.mul(input, _F.div(_F.add(input, 3.0), 6.0))
+    return _F.where(_F.le(input, -3.0), 0.0, _F.where(_F.ge(input, 3.0), input, inner))
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), stable for large |x|."""
+    negative = _F.lt(input, 0)
+    return _F.sub(_F.where(negative, input, 0.0), _F.log1p(_F.exp(_F.where(negative, input, _F.neg(input)))))
+
+
+def softsign(input: Tensor) -> Tensor:
+    return _F.div(input, _F.add(_F.abs(input), 1.0))
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    return _F.sub(input, _F.tanh(input))
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _F.relu(input)
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    return _F.softmax(input, _softmax_dim("softmax", input.ndim) if dim is None else dim, dtype)
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    return _F.log_softmax(input, _softmax_dim("log_softmax", input.ndim) if dim is None else dim, dtype)
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    return _F.softmax(_F.neg(input), _softmax_dim("softmin", input.ndim) if dim is None else dim, dtype)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` (identity when not training)."""
+    return _F.dropout(input, p, training)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot vectors; ``num_classes=-1`` reads the largest index (not inside graphc.compile)."""
+    if num_classes == -1:
+        num_classes = int(_F.amax(tensor).item()) + 1
+    return _F.one_hot(tensor, num_classes)
+
+
+def _softmax_dim(name: str, ndim: int) -> int:
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.", stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    first, second = _F.chunk(input, 2, dim)
+    return _F.mul(first, _F.sigmoid(second))
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """``x / max(||x||_p, eps)`` along ``dim``."""
+    norm = _F.pow(_F.sum(_F.pow(_F.abs(input), p), dim, keepdim=True), 1.0 / p) if p != 2 else _F.sqrt(_F.sum(_F.mul(input, input), dim, keepdim=True))
+    return _F.div(input, _F.clamp(norm, min=eps))
+
+
+# ------------------------------------------------------------------ normalization
+
+
+def _stat_shape(input: Tensor) -> tuple:
+    """[1, C, 1, ...]: per-channel values broadcast over a [N, C, *] input."""
+    return (1, input.shape[1]) + (1,) * (input.ndim - 2)
+
+
+def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if tuple(input.shape[input.ndim - k :]) != shape or input.ndim < k:
+        raise op_error(
+            "layer_norm",
+            [_node(input).type],
+            {"normalized_shape": shape},
+            f"expected the last {k} dimensions of the input to be {list(shape)}, got {list(input.shape)}",
+        )
+    axes = tuple(range(input.ndim - k, input.ndim))
+    mean = _F.mean(input, axes, keepdim=True)
+    centered = _F.sub(input, mean)
+    var = _F.mean(_F.mul(centered, centered), axes, keepdim=True)
+    out = _F.mul(centered, _F.rsqrt(_F.add(var, eps)))
+    if weight is not None:
+        out = _F.mul(out, weight)
+    if bias is not None:
+        out = _F.add(out, bias)
+    return out
+
+
+def rms_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None, eps: float | None = None) -> Tensor:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    axes = tuple(range(input.ndim - len(shape), input.ndim))
+    if eps is None:
+        eps = float(np.finfo(input.dtype.numpy).eps)
+    out = _F.mul(input, _F.rsqrt(_F.add(_F.mean(_F.mul(input, input), axes, keepdim=True), eps)))
+    return out if weight is None else _F.mul(out, weight)
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    if input.ndim < 2:
+        raise op_error("group_norm", [_node(input).type], {}, "expected an input with at least 2 dimensions")
+    channels = input.shape[1]
+    if channels % num_groups:
+        raise op_error("group_norm", [_node(input).type], {"num_groups": num_groups}, f"{channels} channels are not divisible into {num_groups} groups")
+    n = input.shape[0]
+    grouped = _F.reshape(input, n, num_groups, -1)
+    mean = _F.mean(grouped, 2, keepdim=True)
+    centered = _F.sub(grouped, mean)
+    var = _F.mean(_F.mul(centered, centered), 2, keepdim=True)
+    out = _F.reshape(_F.mul(centered, _F.rsqrt(_F.add(var, eps))), input.shape)
+    if weight is not None:
+        out = _F.mul(out, _F.reshape(weight, _stat_shape(input)))
+    if bias is not None:
+        out = _F.add(out, _F.reshape(bias, _stat_shape(input)))
+    return out
+
+
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float | Tensor = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch normalization over every dimension but 1.
+
+    In training, the batch's mean and biased variance normalize, and the running
+    estimates (when given) move towards the batch mean and *unbiased* variance by
+    ``momentum``, as in torch. The update is recorded as graph ops on the buffers
+    (so it also happens inside ``graphc.compile``); outside a trace it is realized
+    with the next realization, together with the training step.
+    """
+    if input.ndim < 2:
+        raise op_error("batch_norm", [_node(input).type], {}, "expected an input with at least 2 dimensions [N, C, *]")
+    shape = _stat_shape(input)
+    axes = (0,) + tuple(range(2, input.ndim))
+    if training:
+        count = 1
+        for a in axes:
+            count = count * input.shape[a]
+        if isinstance(count, int) and count <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(input.shape)}")
+        mean = _F.mean(input, axes, keepdim=True)
+        centered = _F.sub(input, mean)
+        squares = _F.sum(_F.mul(centered, centered), axes, keepdim=True)
+        n = float(count) if isinstance(count, int) else _wrap(_F.wrap_size(count, input.dtype))
+        var = _F.div(squares, n)
+        if running_mean is not None or running_var is not None:
+            with grad_mode(False):
+                if running_mean is not None:
+                    _update_running(running_mean, _F.reshape(_F.detach(mean), -1), momentum)
+                if running_var is not None:
+                    unbiased = _F.div(_F.reshape(_F.detach(squares), -1), _F.sub(n, 1.0) if isinstance(n, Tensor) else n - 1.0)
+                    _update_running(running_var, unbiased, momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise GraphcError("batch_norm: running_mean and running_var must be given when training=False")
+        mean = _F.reshape(running_mean, shape)
+        var = _F.reshape(running_var, shape)
+        centered = _F.sub(input, mean)
+    out = _F.mul(centered, _F.rsqrt(_F.add(var, eps)))
+    if weight is not None:
+        out = _F.mul(out, _F.reshape(weight, shape))
+    if bias is not None:
+        out = _F.add(out, _F.reshape(bias, shape))
+    return out
+
+
+def _update_running(buffer: Tensor, value: Tensor, momentum: float | Tensor) -> None:
+    """``buffer = (1 - momentum) * buffer + momentum * value`` as a graph op on the buffer tensor."""
+    keep = _F.sub(1.0, momentum) if isinstance(momentum, Tensor) else 1.0 - momentum
+    buffer.copy_(_F.add(_F.mul(value, momentum), _F.mul(buffer, keep)))
+    defer_state(buffer)
+
+
+def defer_state(tensor: Tensor) -> None:
+    """Outside graphc.compile, compute a buffer's pending update with the next realization."""
+    if tracing.active() is None:
+        lazy.defer(tensor)
+
+
+def instance_norm(
+    input: Tensor,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    if not use_input_stats or running_mean is not None or running_var is not None:
+        raise GraphcError("instance_norm: running statistics are not supported; use use_input_stats=True without running buffers")
+    axes = tuple(range(2, input.ndim))
+    mean = _F.mean(input, axes, keepdim=True)
+    centered = _F.sub(input, mean)
+    var = _F.mean(_F.mul(centered, centered), axes, keepdim=True)
+    out = _F.mul(centered, _F.rsqrt(_F.add(var, eps)))
+    if weight is not None:
+        out = _F.mul(out, _F.reshape(weight, _stat_shape(input)))
+    if bias is not None:
+        out = _F.add(out, _F.reshape(bias, _stat_shape(input)))
+    return out
+
+
+# ------------------------------------------------------------------ embeddings
+
+
+def embedding(
+    input: Tensor,
+    weight: Tensor,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
+    """Rows of ``weight`` at the indices ``input``; no gradient reaches row ``padding_idx``.
+
+    With ``max_norm``, the referenced rows whose ``norm_type``-norm exceeds it are
+    first rescaled in ``weight`` (in place, without gradient), as torch does.
+    """
+    if scale_grad_by_freq or sparse:
+        raise GraphcError("embedding: scale_grad_by_freq and sparse gradients are not supported")
+    if input.dtype not in (dtypes.int32, dtypes.int64):
+        raise op_error("embedding", [_node(input).type, _node(weight).type], {}, f"indices must be int32 or int64, got {input.dtype.name}")
+    if weight.ndim != 2:
+        raise op_error("embedding", [_node(input).type, _node(weight).type], {}, "weight must be 2-d [num_embeddings, embedding_dim]")
+    rows = weight.shape[0]
+    flat = _F.reshape(input, -1)
+    if max_norm is not None:
+        with grad_mode(False):
+            used = _F.gt(_F.scatter_add(_F.wrap(b.full((rows,), 0, flat.dtype)), 0, flat, _F.wrap(b.full(flat.shape, 1, flat.dtype))), 0)
+            norms = _F.pow(_F.sum(_F.pow(_F.abs(weight), norm_type), 1), 1.0 / norm_type)
+            scale = _F.where(_F.logical_and(used, _F.gt(norms, max_norm)), _F.div(max_norm, _F.add(norms, 1e-7)), 1.0)
+            weight._inplace(_F.mul(weight, _F.unsqueeze(scale, 1)))
+    table = weight
+    if padding_idx is not None:
+        if not -rows <= padding_idx < rows:
+            raise GraphcError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({rows})")
+        mask = np.zeros((rows, 1), dtype=bool)
+        mask[padding_idx] = True
+        table = _F.where(_constant(mask), _F.detach(weight), weight)
+    out = _F.index_select(table, 0, flat)
+    return _F.reshape(out, (*input.shape, weight.shape[1]))
+
+
+# ------------------------------------------------------------------ losses
+
+
+def _reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return ("mean" if size_average else "sum") if reduce else "none"
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return _F.mean(loss)
+    if reduction == "sum":
+        return _F.sum(loss)
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _same_size(input: Tensor, target: Tensor, name: str) -> None:
+    if tuple(input.shape) != tuple(target.shape):
+        warnings.warn(
+            f"Using a target size ({list(target.shape)}) that is different to the input size ({list(input.shape)}). "
+            "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
+            stacklevel=3,
+        )
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    _same_size(input, target, "mse_loss")
+    diff = _F.sub(input, target)
+    loss = _F.mul(diff, diff)
+    if weight is not None:
+        loss = _F.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    _same_size(input, target, "l1_loss")
+    loss = _F.abs(_F.sub(input, target))
+    if weight is not None:
+        loss = _F.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    _same_size(input, target, "smooth_l1_loss")
+    diff = _F.abs(_F.sub(input, target))
+    if beta == 0.0:
+        return _reduce(diff, reduction)
+    loss = _F.where(_F.lt(diff, beta), _F.div(_F.mul(_F.mul(diff, diff), 0.5), beta), _F.sub(diff, 0.5 * beta))
+    return _reduce(loss, reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0, weight: Tensor | None = None) -> Tensor:
+    _check_reduction(reduction)
+    _same_size(input, target, "huber_loss")
+    diff = _F.abs(_F.sub(input, target))
+    loss = _F.where(_F.lt(diff, delta), _F.mul(_F.mul(diff, diff), 0.5), _F.mul(_F.sub(diff, 0.5 * delta), delta))
+    if weight is not None:
+        loss = _F.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+def _class_weights(weight: Tensor | None, target: Tensor, valid: Tensor, dtype: dtypes.DType) -> Tensor:
+    """The weight of every target's class (0 where the target is ignored)."""
+    if weight is None:
+        return _F.cast(valid, dtype)
+    safe = _F.where(valid, target, 0)
+    picked = _F.reshape(_F.index_select(weight, 0, _F.reshape(safe, -1)), target.shape)
+    return _F.where(valid, picked, 0.0)
+
+
+def _classes_last_check(input: Tensor, target: Tensor, op: str) -> tuple[Tensor, Tensor, bool]:
+    """Validate ``input [N, C, *]`` / ``target [N, *]`` (or unbatched ``[C]`` / ``[]``) and add the batch dimension."""
+    if input.ndim == 1 and target.ndim == 0:
+        return _F.unsqueeze(input, 0), _F.unsqueeze(target, 0), True
+    if input.ndim < 2:
+        raise op_error(op, [_node(input).type, _node(target).type], {}, "expected input [N, C, *] or [C] with a 0-d target")
+    expected = (input.shape[0],) + tuple(input.shape[2:])
+    if target.ndim != input.ndim - 1 or any(not _dims_equal(p, q) for p, q in zip(target.shape, expected)):
+        raise op_error(op, [_node(input).type, _node(target).type], {}, f"expected target of shape {list(expected)}, got {list(target.shape)}")
+    return input, target, False
+
+
+def _dims_equal(a: Any, b_: Any) -> bool:
+    from graphc.ir.types import dims_equal
+
+    return dims_equal(a, b_)
+
+
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: Any = None,
+    ignore_index: int = -100,
+    reduce: Any = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``-weight[t] * input[n, t]``; ``mean`` divides by the total weight of the non-ignored targets."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if target.dtype not in (dtypes.int32, dtypes.int64):
+        raise op_error("nll_loss", [_node(input).type, _node(target).type], {}, f"expected target of class indices (int64), got {target.dtype.name}")
+    x, t, unbatched = _classes_last_check(input, target, "nll_loss")
+    valid = _F.ne(t, ignore_index)
+    safe = _F.where(valid, t, 0)
+    picked = _F.squeeze(_F.gather(x, 1, _F.unsqueeze(safe, 1)), 1)
+    w = _class_weights(weight, t, valid, x.dtype)
+    loss = _F.neg(_F.mul(picked, w))
+    if reduction == "none":
+        return _F.squeeze(loss, 0) if unbatched else loss
+    if reduction == "sum":
+        return _F.sum(loss)
+    return _F.div(_F.sum(loss), _F.sum(w))
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: Any = None,
+    ignore_index: int = -100,
+    reduce: Any = None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """``log_softmax`` over dimension 1 and ``nll_loss`` for class indices; class probabilities also accepted."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    class_dim = 0 if input.ndim == 1 else 1
+    logp = log_softmax(input, class_dim)
+    classes = input.shape[class_dim]
+    if target.dtype.is_floating_point:  # class probabilities, same shape as input
+        if tuple(target.shape) != tuple(input.shape):
+            raise op_error("cross_entropy", [_node(input).type, _node(target).type], {}, "probability targets must have the input's shape")
+        if label_smoothing > 0:
+            target = _F.add(_F.mul(target, 1 - label_smoothing), label_smoothing / classes)
+        terms = _F.mul(logp, target)
+        if weight is not None:
+            terms = _F.mul(terms, _F.reshape(weight, (classes,) + (1,) * (input.ndim - class_dim - 1)))
+        loss = _F.neg(_F.sum(terms, class_dim))
+        return _reduce(loss, reduction)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if label_smoothing <= 0:
+        return nll
+    x, t, unbatched = _classes_last_check(logp, target, "cross_entropy")
+    valid = _F.ne(t, ignore_index)
+    terms = x if weight is None else _F.mul(x, _F.reshape(weight, (classes,) + (1,) * (x.ndim - 2)))
+    smooth = _F.where(valid, _F.neg(_F.sum(terms, 1)), 0.0)
+    if reduction == "none":
+        smooth = _F.squeeze(smooth, 0) if unbatched else smooth
+    elif reduction == "sum":
+        smooth = _F.sum(smooth)
+    else:
+        smooth = _F.div(_F.sum(smooth), _F.sum(_class_weights(weight, t, valid, x.dtype)))
+    return _F.add(_F.mul(nll, 1 - label_smoothing), _F.mul(smooth, label_smoothing / classes))
+
+
+def binary_cross_entropy(
+    input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None, reduce: Any = None, reduction: str = "mean"
+) -> Tensor:
+    """``-(y log x + (1 - y) log(1 - x))`` with both logs clamped at -100, as torch."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(
+            f"Using a target size ({list(target.shape)}) that is different to the input size ({list(input.shape)}) is deprecated. "
+            "Please ensure they have the same size."
+        )
+    log_x = _F.clamp(_F.log(input), min=-100.0)
+    log_1mx = _F.clamp(_F.log1p(_F.neg(input)), min=-100.0)
+    loss = _F.sub(_F.mul(_F.sub(target, 1.0), log_1mx), _F.mul(target, log_x))
+    if weight is not None:
+        loss = _F.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    """``(1 - y) x - w_pos log(sigmoid(x))`` with ``w_pos = 1 + (pos_weight - 1) y``: stable for any logit."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({list(target.shape)}) must be the same as input size ({list(input.shape)})")
+    log_sig = logsigmoid(input)
+    if pos_weight is not None:
+        log_sig = _F.mul(log_sig, _F.add(_F.mul(_F.sub(pos_weight, 1.0), target), 1.0))
+    loss = _F.sub(_F.mul(_F.sub(1.0, target), input), log_sig)
+    if weight is not None:
+        loss = _F.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """``target * (log(target) - input)`` (0 where target is 0); ``batchmean`` divides the sum by the batch size."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if log_target:
+        loss = _F.mul(_F.exp(target), _F.sub(target, input))
+    else:
+        xlogy = _F.where(_F.eq(target, 0), 0.0, _F.mul(target, _F.log(_F.where(_F.eq(target, 0), 1.0, target))))
+        loss = _F.sub(xlogy, _F.mul(target, input))
+    if reduction == "batchmean":
+        return _F.div(_F.sum(loss), float(input.shape[0])) if input.ndim and isinstance(input.shape[0], int) else _F.sum(loss)
+    _check_reduction(reduction)
+    return _reduce(loss, reduction)
+
+
+__all__ = [
+    "linear",
+    "bilinear",
+    "conv1d",
+    "conv2d",
+    "unfold",
+    "fold",
+    "max_pool2d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "pad",
+    "relu",
+    "relu6",
+    "threshold",
+    "leaky_relu",
+    "prelu",
+    "elu",
+    "selu",
+    "celu",
+    "gelu",
+    "silu",
+    "mish",
+    "softplus",
+    "hardtanh",
+    "hardsigmoid",
+    "hardswish",
+    "sigmoid",
+    "logsigmoid",
+    "tanh",
+    "tanhshrink",
+    "softsign",
+    "softmax",
+    "softmin",
+    "log_softmax",
+    "glu",
+    "normalize",
+    "dropout",
+    "layer_norm",
+    "rms_norm",
+    "group_norm",
+    "batch_norm",
+    "instance_norm",
+    "embedding",
+    "one_hot",
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "nll_loss",
+    "cross_entropy",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "kl_div",
+]

@@ -1,0 +1,332 @@
+"""The ``Optimizer`` base class: parameter groups, state, ``zero_grad``, ``step``, state dicts.
+
+An update is graph ops, like everything else in graphc. ``step()`` runs under
+``no_grad`` and points every parameter and every state tensor (momentum
+buffers, moment estimates, the step count) at a new lazy node; at its end, when
+no ``graphc.compile`` trace is active, it realizes all of them together with the
+gradients, so forward, backward and update run as one compiled program.
+
+Everything that changes from one step to the next is a tensor, so a compiled
+training step replays correctly:
+
+- the step count is a 0-d ``float32`` tensor (torch's dtype for it), and Adam's
+  bias corrections are computed from it inside the graph, in ``float64``;
+- the numeric hyperparameters of a group (``lr``, ``betas``, ``eps``, ...) enter
+  the graph as 0-d ``float64`` tensors mirrored from the group's Python values.
+  Assigning ``group["lr"] = 0.01`` (what a learning-rate scheduler does) updates
+  the mirror, so a compiled step picks up the new value on its next call
+  without tracing again. Options that choose a formula (``momentum`` being
+  zero or not, ``nesterov``, ``amsgrad``, ``centered``, ``maximize``) are Python
+  control flow and are fixed in a compiled step when it is traced.
+
+Scalar arithmetic that torch does in Python ``float`` (double precision) is
+done on the ``float64`` mirrors, and the result meets the parameter's dtype the
+way a Python number would (a 0-d tensor does not promote a tensor with
+dimensions), so float32 and float64 updates follow torch's rounding.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.frontend import functional as F
+from graphc.frontend import lazy, tracing
+from graphc.frontend.constructors import as_array, zeros, zeros_like
+from graphc.frontend.constructors import tensor as make_tensor
+from graphc.ir import dtypes
+from graphc.ir.grad_mode import grad_mode
+from graphc.runtime.tensor import Tensor
+
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
+
+
+class ParamGroup(dict):
+    """One parameter group: a dict as in torch, whose numeric options are mirrored into 0-d tensors.
+
+    ``scalar(key)`` gives the mirror that the update graph reads; assigning a new value to
+    the key (``group["lr"] = 0.01``) updates the mirror in place.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._scalars: dict[tuple[str, int | None, str], tuple[Any, Tensor]] = {}
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        for (name, index, device), (_, mirror) in list(getattr(self, "_scalars", {}).items()):
+            if name == key:
+                self._sync(name, index, device, mirror)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def _value(self, key: str, index: int | None) -> Any:
+        value = self[key]
+        return value if index is None else value[index]
+
+    def _sync(self, key: str, index: int | None, device: str, mirror: Tensor) -> None:
+        value = self._value(key, index)
+        if isinstance(value, Tensor):
+            return
+        tracing.assign(mirror, _scalar_tensor(value, device)._node)
+        self._scalars[(key, index, device)] = (value, mirror)
+
+    def scalar(self, key: str, index: int | None = None, device: str = "cpu") -> Tensor:
+        """The value of option ``key`` (element ``index`` of a tuple option) as a 0-d float64 tensor."""
+        value = self._value(key, index)
+        if isinstance(value, Tensor):  # a tensor learning rate, as torch allows: read on every step
+            return F.cast(value.reshape(()), dtypes.float64)
+        entry = self._scalars.get((key, index, device))
+        if entry is None:
+            mirror = _scalar_tensor(value, device)
+            self._scalars[(key, index, device)] = (value, mirror)
+            return mirror
+        cached, mirror = entry
+        if cached != value or type(cached) is not type(value):
+            self._sync(key, index, device, mirror)
+        return mirror
+
+
+def _scalar_tensor(value: Any, device: str) -> Tensor:
+    if type(value).__module__.startswith("torch"):
+        value = value.item()
+    return make_tensor(np.array(float(value), dtype=np.float64), device=device)
+
+
+def lerp_(start: Tensor, end: Tensor, weight: Tensor, weight_value: float) -> Tensor:
+    """``start.lerp_(end, weight)`` with torch's formula for a scalar weight (exact at both ends)."""
+    if abs(weight_value) < 0.5:
+        return start._inplace(start + weight * (end - start))
+    return start._inplace(end - (end - start) * (1 - weight))
+
+
+def addcmul_(target: Tensor, t1: Tensor, t2: Tensor, value: Tensor | float = 1) -> Tensor:
+    """``target + value * t1 * t2``, evaluated left to right as torch's kernel does."""
+    return target._inplace(target + value * t1 * t2)
+
+
+def addcdiv_(target: Tensor, t1: Tensor, t2: Tensor, value: Tensor | float = 1) -> Tensor:
+    """``target + value * t1 / t2``, evaluated left to right as torch's kernel does."""
+    return target._inplace(target + value * t1 / t2)
+
+
+class Optimizer:
+    """Base class of graphc's optimizers, with torch's interface.
+
+    ``params`` is an iterable of tensors, of ``(name, tensor)`` pairs, or of dicts (parameter
+    groups), each with a ``"params"`` entry and any options that override ``defaults``.
+    Subclasses implement ``_update_group(group)``, which records the update of every
+    parameter of the group that has a gradient.
+    """
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        self.param_groups: list[ParamGroup] = []
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, but got " + type(params).__name__)
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------------ groups
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering of tensors in sets "
+                "will change between runs. Please use a list instead."
+            )
+        else:
+            params = list(params)
+        names = []
+        plain = []
+        for p in params:
+            if isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str):
+                names.append(p[0])
+                p = p[1]
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize graphc Tensors, but one of the params is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+            plain.append(p)
+        if names and len(names) != len(plain):
+            raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+        group["params"] = plain
+        if names:
+            group["param_names"] = names
+        if len({id(p) for p in plain}) != len(plain):
+            import warnings
+
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will cause an error", stacklevel=3)
+        for name, default in self.defaults.items():
+            group.setdefault(name, default)
+        existing = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in existing for p in plain):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(ParamGroup(group))
+
+    # ------------------------------------------------------------------ gradients and steps
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    if p.grad.requires_grad:
+                        p.grad.detach_()
+                    p.grad.zero_()
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Record one update of every parameter that has a gradient (and realize it, outside a trace).
+
+        ``closure`` re-evaluates the model and returns the loss (it runs with gradients
+        enabled); its loss is realized in the same program as the update.
+        """
+        loss = None
+        if closure is not None:
+            with grad_mode(True):
+                loss = closure()
+        with grad_mode(False):
+            for group in self.param_groups:
+                self._update_group(group)
+        self._realize(loss)
+        return loss
+
+    def _update_group(self, group: ParamGroup) -> None:
+        raise NotImplementedError
+
+    def _realize(self, loss: Any) -> None:
+        """Outside a graphc.compile trace, compute the new parameters, state and gradients in one program."""
+        if tracing.active() is not None:
+            return
+        nodes = [loss._node] if isinstance(loss, Tensor) else []
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                nodes.append(p._node)
+                nodes.append(p.grad._node)
+                nodes.extend(v._node for v in self.state.get(p, {}).values() if isinstance(v, Tensor))
+        lazy.realize(nodes)
+
+    @staticmethod
+    def _init_step(p: Tensor) -> Tensor:
+        """A fresh step count: a 0-d float32 tensor, as torch keeps it."""
+        return zeros((), dtype=dtypes.float32, device=p.device)
+
+    @staticmethod
+    def _zeros_like(p: Tensor) -> Tensor:
+        return zeros_like(p)
+
+    # ------------------------------------------------------------------ state dicts
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{'state': {index: {name: tensor}}, 'param_groups': [{option: value, 'params': [index]}]}``, as torch.
+
+        Parameters are numbered in the order of the groups; the tensors are the optimizer's
+        own (as in torch, they change with later steps: save or copy the dict to keep it).
+        """
+        mapping: dict[int, int] = {}
+        start = 0
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for i, p in enumerate(group["params"], start):
+                mapping.setdefault(id(p), i)
+            packed["params"] = [mapping[id(p)] for p in group["params"]]
+            start += len(packed["params"])
+            groups.append(packed)
+        state = {mapping[id(p)]: dict(values) for p, values in self.state.items() if id(p) in mapping}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict from ``state_dict()``, ``graphc.load`` or ``torch.optim`` (torch tensors are accepted).
+
+        State tensors are copied and cast to their parameter's dtype (the step count keeps
+        its own). Existing state tensors of the same shape and dtype are updated in place,
+        so a ``graphc.compile``-d training step keeps reading them without tracing again.
+        """
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        for group, saved in zip(self.param_groups, saved_groups):
+            if len(group["params"]) != len(saved["params"]):
+                raise ValueError("loaded state dict contains a parameter group that doesn't match the size of optimizer's group")
+        id_map = {}
+        for group, saved in zip(self.param_groups, saved_groups):
+            for index, p in zip(saved["params"], group["params"]):
+                id_map[index] = p
+        new_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        for index, values in state_dict["state"].items():
+            key = int(index) if isinstance(index, str) and index.isdigit() else index
+            if key not in id_map:
+                new_state[key] = dict(values)  # type: ignore[index]
+                continue
+            p = id_map[key]
+            old = self.state.get(p, {})
+            new_state[p] = {name: self._load_value(p, name, value, old.get(name)) for name, value in values.items()}
+        self.state = new_state
+        for group, saved in zip(self.param_groups, saved_groups):
+            for key, value in saved.items():
+                if key != "params":
+                    group[key] = value
+
+    @staticmethod
+    def _load_value(p: Tensor, name: str, value: Any, old: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: Optimizer._load_value(p, k, v, None) for k, v in value.items()}
+        is_tensor = isinstance(value, (Tensor, np.ndarray)) or type(value).__module__.startswith("torch")
+        if not is_tensor:
+            if name == "step" and isinstance(value, (int, float)):
+                value = make_tensor(np.array(float(value), dtype=np.float32), device=p.device)
+            else:
+                return value
+        if not isinstance(value, Tensor):
+            value = make_tensor(as_array(value))
+        if name != "step" and p.dtype.is_floating_point:
+            value = F.cast(value, p.dtype)
+        if value.device != p.device:
+            value = value.to(p.device)
+        if isinstance(old, Tensor) and tuple(old.shape) == tuple(value.shape) and old.dtype == value.dtype:
+            tracing.assign(old, tracing.read(value))
+            return old
+        return Tensor._from_node(tracing.read(value))
+
+    def __repr__(self) -> str:
+        text = self.__class__.__name__ + " ("
+        for i, group in enumerate(self.param_groups):
+            text += f"\nParameter Group {i}\n"
+            for key in sorted(group.keys()):
+                if key != "params":
+                    text += f"    {key}: {group[key]}\n"
+        return text + ")"
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def not_supported(name: str, value: Any) -> None:
+    if value:
+        raise GraphcError(f"{name}=True is not supported by graphc's optimizers")

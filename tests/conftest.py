@@ -1,0 +1,30 @@
+"""Fixtures shared by the test suite.
+
+``backend`` runs a test once per backend registered in
+``graphc.runtime.executor.BACKENDS`` ("numpy", and "triton", which runs under
+``TRITON_INTERPRET=1`` on a CPU), with eager tensor code realizing on that backend.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+import graphc
+from graphc.runtime.executor import BACKENDS
+
+sys.path.insert(0, os.path.dirname(__file__))  # tests/helpers.py, imported as `helpers`
+
+from helpers import assert_matches  # noqa: E402,F401  (re-exported for tests that import it from conftest)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    name = request.param
+    if name == "triton":
+        pytest.importorskip("triton")
+    with graphc.use_backend(name):
+        yield name

@@ -1,0 +1,167 @@
+"""Bad input is reported at trace time as a GraphcError that names the op, the operands'
+types (``f32[3,4]``) and the user's ``file:line`` (here: this file and the line of the call)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc.errors import GraphcError
+
+HERE = os.path.basename(__file__)
+
+
+def error_of(call: Callable[[], object]) -> tuple[str, int]:
+    """The message ``call`` raises and the line it was written on (each call is a one-line lambda)."""
+    with pytest.raises(GraphcError) as info:
+        call()
+    return str(info.value), call.__code__.co_firstlineno
+
+
+def check(call: Callable[[], object], op: str, *types: str) -> str:
+    message, line = error_of(call)
+    assert message.startswith(f"{op}:") or f"{op}(" in message, f"the op {op!r} is not named in:\n{message}"
+    for t in types:
+        assert t in message, f"{t!r} is not in:\n{message}"
+    assert f"{HERE}:{line}" in message, f"the user's line {HERE}:{line} is not in:\n{message}"
+    return message
+
+
+def zeros(*shape: int, dtype: graphc.DType = graphc.float32) -> graphc.Tensor:
+    return graphc.zeros(*shape, dtype=dtype)
+
+
+def test_add_shape_mismatch() -> None:
+    x, y = zeros(3, 4), zeros(5)
+    check(lambda: x + y, "add", "f32[3,4]", "f32[5]")
+    check(lambda: graphc.add(x, zeros(2, 1, 5, dtype=graphc.int64)), "add", "f32[3,4]", "i64[2,1,5]")
+    check(lambda: x * zeros(4, 4), "mul", "f32[3,4]", "f32[4,4]")
+    check(lambda: x < zeros(2), "lt", "f32[3,4]", "f32[2]")
+    check(lambda: graphc.where(zeros(3, 1, dtype=graphc.bool), x, zeros(2, 4)), "where", "f32[3,4]", "f32[2,4]")
+
+
+def test_matmul_inner_dims() -> None:
+    check(lambda: zeros(3, 4) @ zeros(5, 6), "matmul", "f32[3,4]", "f32[5,6]")
+    check(lambda: graphc.matmul(zeros(2, 3, 4), zeros(5, 6)), "matmul", "f32[2,3,4]", "f32[5,6]")
+    check(lambda: zeros(4) @ zeros(5), "matmul", "f32[4]", "f32[5]")
+    check(lambda: zeros(2, 3, 4) @ zeros(3, 4, 5), "matmul", "f32[2,3,4]", "f32[3,4,5]")  # batch 2 vs 3
+    check(lambda: zeros(3, 4) @ zeros(4, 2, dtype=graphc.float64), "matmul", "f32[3,4]", "f64[4,2]")
+    check(lambda: graphc.mm(zeros(3), zeros(3, 2)), "mm", "f32[3]", "f32[3,2]")
+    check(lambda: graphc.bmm(zeros(2, 3, 4), zeros(3, 4, 5)), "bmm", "f32[2,3,4]", "f32[3,4,5]")
+
+
+def test_bad_reshape() -> None:
+    x = zeros(3, 4)
+    check(lambda: x.reshape(5, -1), "reshape", "f32[3,4]", "5")
+    check(lambda: x.view(5, 5), "reshape", "f32[3,4]", "[5,5]")
+    check(lambda: x.reshape(-1, -1), "reshape", "f32[3,4]")
+
+
+def test_bad_permute_and_dims() -> None:
+    x = zeros(2, 3)
+    check(lambda: x.permute(0, 0), "permute", "f32[2,3]", "(0, 0)")
+    check(lambda: x.permute(1), "permute", "f32[2,3]")
+    check(lambda: x.permute(0, 2), "permute", "f32[2,3]", "2")
+    check(lambda: x.transpose(0, 5), "transpose", "f32[2,3]", "5")
+    check(lambda: x.unsqueeze(4), "unsqueeze", "f32[2,3]")
+    check(lambda: x.sum(2), "sum", "f32[2,3]")
+    check(lambda: x.softmax(-3), "softmax", "f32[2,3]")
+    check(lambda: x.max(dim=3), "max", "f32[2,3]")
+
+
+def test_cat_and_stack_mismatch() -> None:
+    a, c = zeros(2, 3), zeros(2, 4)
+    check(lambda: graphc.cat([a, c], 0), "cat", "f32[2,3]", "f32[2,4]")
+    check(lambda: graphc.cat([a, zeros(2, 3, 1)], 1), "cat", "f32[2,3]", "f32[2,3,1]")
+    check(lambda: graphc.cat([a, a], 2), "cat", "f32[2,3]")
+    check(lambda: graphc.stack([a, c]), "stack", "f32[2,3]", "f32[2,4]")
+
+
+def test_index_out_of_range() -> None:
+    x = zeros(3, 4)
+    message = check(lambda: x[5], "index", "f32[3,4]")
+    assert "5" in message and "size 3" in message
+    check(lambda: x[1, -5], "index", "f32[3,4]")
+    check(lambda: x[1, 2, 3], "index", "f32[3,4]")
+    check(lambda: x[[0, 3]], "index", "f32[3,4]", "i64[2]")
+    check(lambda: x[:, graphc.tensor([1, 4])], "index", "f32[3,4]", "i64[2]")
+
+    def assign() -> None:
+        x[3] = 1.0
+
+    message, _ = error_of(assign)
+    assert "setitem" in message and "f32[3,4]" in message and f"{HERE}:{assign.__code__.co_firstlineno + 1}" in message
+
+
+def test_unsupported_indexing() -> None:
+    x = zeros(3, 4)
+    check(lambda: x[::-1], "index", "f32[3,4]")
+    check(lambda: x[[0, 1], [0, 1, 2]], "index", "f32[3,4]", "i64[2]", "i64[3]")
+    check(lambda: x[1.5], "index", "f32[3,4]")
+    check(lambda: zeros(2, 3, 4)[[0, 1], :, [1, 2]], "index", "f32[2,3,4]")
+
+    def assign_through_tensor() -> None:
+        x[graphc.tensor([0, 2])] = 1.0
+
+    message, _ = error_of(assign_through_tensor)
+    assert "setitem" in message and "f32[3,4]" in message and f"{HERE}:{assign_through_tensor.__code__.co_firstlineno + 1}" in message
+
+    def assign_wrong_shape() -> None:
+        x[1:] = zeros(3, 4)
+
+    message, _ = error_of(assign_wrong_shape)
+    assert "setitem" in message and "f32[3,4]" in message and f"{HERE}:{assign_wrong_shape.__code__.co_firstlineno + 1}" in message
+
+
+def test_bool_mask_indexing() -> None:
+    x = zeros(3, 4)
+    message = check(lambda: x[x > 0], "index", "f32[3,4]", "b8[3,4]")
+    assert "graphc.where" in message
+    check(lambda: x[graphc.tensor([True, False, True])], "index", "f32[3,4]", "b8[3]")
+    check(lambda: x[graphc.tensor([0.0, 1.0])], "index", "f32[3,4]", "f32[2]")
+
+
+def test_expand_non_singleton() -> None:
+    x = zeros(3, 4)
+    check(lambda: x.expand(5, 4), "expand", "f32[3,4]", "5")
+    check(lambda: x.expand(2, 3, 5), "expand", "f32[3,4]")
+    check(lambda: x.expand(4), "expand", "f32[3,4]")
+    check(lambda: zeros(2, 1).expand_as(zeros(3, 3)), "expand", "f32[2,1]")
+
+
+def test_other_bad_arguments() -> None:
+    x = zeros(3, 4)
+    check(lambda: x - zeros(3, 4, dtype=graphc.bool), "sub", "f32[3,4]", "b8[3,4]")
+    check(lambda: zeros(3, dtype=graphc.int64) & zeros(3, dtype=graphc.int64), "and", "i64[3]")
+    check(lambda: zeros(3, dtype=graphc.int64).mean(), "mean", "i64[3]")
+    check(lambda: graphc.t(zeros(2, 3, 4)), "t", "f32[2,3,4]")
+    check(lambda: x.split(2, dim=3), "split", "f32[3,4]")
+    check(lambda: -zeros(3, dtype=graphc.bool), "neg", "b8[3]")
+    check(lambda: graphc.tensor([1, 2]) ** -1, "pow", "i64[2]")
+    check(lambda: ~graphc.tensor([1, 2]), "invert", "i64[2]")
+    check(lambda: zeros(3, dtype=graphc.int64).div_(2), "div_", "i64[3]", "f32[3]")
+    check(lambda: zeros(3).add_(zeros(2, 3)), "add_", "f32[3]", "f32[2,3]")
+    check(lambda: graphc.exp(zeros(2)) @ zeros(3, 2), "matmul", "f32[2]", "f32[3,2]")
+
+
+def test_errors_inside_a_compiled_function_point_at_the_function() -> None:
+    def step(x: graphc.Tensor, w: graphc.Tensor) -> graphc.Tensor:
+        return x @ w  # the line the error names
+
+    compiled = graphc.compile(step)
+    message, _ = error_of(lambda: compiled(zeros(4, 3), zeros(5, 6)))
+    assert "matmul" in message and "f32[B,3]" in message and "f32[5,6]" in message
+    assert f"{HERE}:{step.__code__.co_firstlineno + 1}" in message
+
+
+def test_no_error_is_deferred_to_generated_code() -> None:
+    """A bad op raises where it is written, before anything is realized: earlier valid work still runs."""
+    x = graphc.tensor(np.ones((2, 2), dtype=np.float32))
+    y = x * 2
+    with pytest.raises(GraphcError):
+        y @ zeros(3, 3)
+    np.testing.assert_array_equal(y.numpy(), np.full((2, 2), 2.0, dtype=np.float32))

@@ -1,0 +1,214 @@
+"""Indexing against torch: ints, slices with steps, None, Ellipsis, integer tensors (one,
+several adjacent, broadcast, negative), gather/index_select/scatter_add, and assignment
+through ints and slices (``x[key] = value``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import assert_matches, data, pair, pairs
+
+import graphc
+
+I = np.s_  # noqa: E741
+
+BASIC_KEYS = [
+    I[1],
+    I[-1],
+    I[1, 2],
+    I[-2, -1, 0],
+    I[:],
+    I[1:],
+    I[:-1],
+    I[::2],
+    I[1::2],
+    I[-3:-1],
+    I[5:1],
+    I[10:],
+    I[-10:2],
+    I[:, 1],
+    I[:, 1:4:2],
+    I[::2, ::3, 1:],
+    I[None],
+    I[:, None],
+    I[None, 1, None, :, -1],
+    I[...],
+    I[..., 1],
+    I[..., ::2, None],
+    I[1, ..., 2],
+    I[1, ...],
+    I[..., None],
+    I[:, :, :],
+]
+
+
+@pytest.mark.parametrize("key", BASIC_KEYS, ids=repr)
+def test_basic_indexing(backend: str, key: object) -> None:
+    g, t = pair(data(3, 4, 5))
+    assert_matches(g[key], t[key])
+
+
+def test_basic_indexing_of_views_and_int_dtypes(backend: str) -> None:
+    g, t = pair(data(4, 6, dtype="int32"))
+    assert_matches(g.T[1:, ::2], t.T[1:, ::2])
+    assert_matches(g[::2].T[-1], t[::2].T[-1])
+    assert_matches(g[1:3][:, 2:][0], t[1:3][:, 2:][0])
+    gb, tb = pair(data(4, 6, dtype="bool"))
+    assert_matches(gb[:, ::2][1], tb[:, ::2][1])
+
+
+def test_indexing_zero_dim_results(backend: str) -> None:
+    g, t = pair(data(3, 4))
+    assert_matches(g[1, 2], t[1, 2])
+    assert_matches(g[-1][-1], t[-1][-1])
+    assert g[1, 2].item() == pytest.approx(t[1, 2].item())
+
+
+INDEX_CASES = [
+    (I[[0, 2]], None),
+    (I[[2, 0, 2, 1]], None),
+    (I[[-1, 0]], None),
+    (I[:, [3, 0, 1]], None),
+    (I[..., [4, 4]], None),
+    (I[1, [0, 2]], None),
+    (I[:, 1:3, [0, 1]], None),
+    (I[None, [1, 2]], None),
+]
+
+
+@pytest.mark.parametrize("key", [k for k, _ in INDEX_CASES], ids=repr)
+def test_list_indices(backend: str, key: object) -> None:
+    g, t = pair(data(3, 4, 5))
+    assert_matches(g[key], t[key])
+
+
+@pytest.mark.parametrize("index_dtype", ["int64", "int32"])
+def test_tensor_indices(backend: str, index_dtype: str) -> None:
+    g, t = pair(data(4, 5, 3))
+    (gi, gj), (ti, tj) = pairs(np.array([2, 0, -1], dtype=index_dtype), np.array([[1, 3], [0, 0]], dtype=index_dtype))
+    ti, tj = ti.long(), tj.long()  # torch indexes with long tensors (int32 works too on recent versions)
+    assert_matches(g[gi], t[ti])
+    assert_matches(g[:, gj], t[:, tj])
+    assert_matches(g[..., gi[:2]], t[..., ti[:2]])
+    assert_matches(g[gj, 1:, None], t[tj, 1:, None])
+    assert_matches(g[1:, gi[1:]], t[1:, ti[1:]])
+    assert_matches(g.index_select(1, gi[:2]), t.index_select(1, ti[:2]))  # index_select takes no negative indices
+
+
+def test_numpy_array_and_zero_dim_index(backend: str) -> None:
+    g, t = pair(data(4, 5))
+    idx = np.array([1, 3])
+    assert_matches(g[idx], t[torch.from_numpy(idx)])
+    g0, t0 = pair(np.array(2, dtype=np.int64))
+    assert_matches(g[g0], t[t0])
+    assert_matches(g[:, g0], t[:, t0])
+
+
+def test_adjacent_multiple_index_tensors(backend: str) -> None:
+    g, t = pair(data(3, 4, 5))
+    (gi, gj, gk), (ti, tj, tk) = pairs(np.array([0, 2, -1]), np.array([3, 1, 0]), np.array([[1], [2]]))
+    assert_matches(g[gi, gj], t[ti, tj])
+    assert_matches(g[:, gj, gi + 1], t[:, tj, ti + 1])
+    assert_matches(g[gk, gj], t[tk, tj])  # broadcast: [2,1] with [3] -> [2,3]
+    assert_matches(g[gi, gj, gi], t[ti, tj, ti])
+    assert_matches(g[gk, gj, 1:], t[tk, tj, 1:])
+    assert_matches(g[[0, 1], [1, 2]], t[[0, 1], [1, 2]])
+
+
+def test_int_and_tensor_index_keep_torch_placement(backend: str) -> None:
+    """torch applies ints before advanced indexing: x[:, idx, :, 0] keeps the sliced dim first."""
+    g, t = pair(data(2, 3, 4, 5))
+    (gi,), (ti,) = pairs(np.array([2, 0]))
+    assert_matches(g[:, gi, :, 0], t[:, ti, :, 0])
+    assert_matches(g[1, :, gi], t[1, :, ti])
+
+
+def test_index_then_compute(backend: str) -> None:
+    (g, gi), (t, ti) = pairs(data(5, 4), np.array([4, 4, 1]))
+    assert_matches((g[gi] * 2).sum(0), (t[ti] * 2).sum(0))
+    assert_matches(g.T[:, gi].exp(), t.T[:, ti].exp())
+
+
+def test_gather(backend: str) -> None:
+    (g, gi), (t, ti) = pairs(data(3, 4), np.array([[0, 3], [1, 1], [2, 0]]))
+    assert_matches(graphc.gather(g, 1, gi), torch.gather(t, 1, ti))
+    assert_matches(g.gather(1, gi), t.gather(1, ti))
+    (gj,), (tj,) = pairs(np.array([[2, 0, 1, 1], [0, 0, 2, 1]]))
+    assert_matches(g.gather(0, gj), t.gather(0, tj))
+    assert_matches(g.gather(-2, gj[:, :2]), t.gather(-2, tj[:, :2]))  # smaller index along other dims
+
+
+def test_index_select(backend: str) -> None:
+    (g, gi), (t, ti) = pairs(data(3, 4, dtype="int64"), np.array([2, 0, 2]))
+    assert_matches(graphc.index_select(g, 0, gi), torch.index_select(t, 0, ti))
+    assert_matches(g.index_select(-1, gi), t.index_select(-1, ti))
+    assert_matches(g.index_select(1, gi[0]), t.index_select(1, ti[0]))
+
+
+def test_scatter_add(backend: str) -> None:
+    (g, gi, gs), (t, ti, ts) = pairs(data(3, 4), np.array([[0, 1, 2, 0], [2, 2, 2, 1]]), data(2, 4))
+    assert_matches(graphc.scatter_add(g, 0, gi, gs), torch.scatter_add(t, 0, ti, ts))
+    assert_matches(g.scatter_add(0, gi, gs), t.scatter_add(0, ti, ts))
+    (gj, gs2), (tj, ts2) = pairs(np.array([[3, 3], [0, 1], [1, 1]]), data(3, 2))
+    assert_matches(g.scatter_add(1, gj, gs2), t.scatter_add(1, tj, ts2))
+
+
+# ----------------------------------------------------------------------------- setitem
+
+SET_KEYS = [I[1], I[-1], I[1:3], I[::2], I[1::2, 2], I[:, -1], I[0, 1:4:2], I[...], I[..., 0], I[-2:, ::3], I[2:1]]
+
+
+@pytest.mark.parametrize("key", SET_KEYS, ids=repr)
+def test_setitem_scalar(backend: str, key: object) -> None:
+    g, t = pair(data(3, 5))
+    g[key] = 7.5
+    t[key] = 7.5
+    assert_matches(g, t)
+
+
+@pytest.mark.parametrize("key", SET_KEYS, ids=repr)
+def test_setitem_tensor_value(backend: str, key: object) -> None:
+    g, t = pair(data(3, 5))
+    region = t[key].shape
+    gv, tv = pair(data(*region))
+    g[key] = gv
+    t[key] = tv
+    assert_matches(g, t)
+
+
+def test_setitem_broadcast_and_cast(backend: str) -> None:
+    g, t = pair(data(3, 4, dtype="int32"))
+    gv, tv = pair(np.array([1.7, -2.6, 3.2, 0.5], dtype=np.float32))
+    g[1:] = gv  # broadcast over rows; float to int truncates toward zero
+    t[1:] = tv
+    assert_matches(g, t)
+    g[0, ::2] = True
+    t[0, ::2] = True
+    assert_matches(g, t)
+    gb, tb = pair(data(2, 3, dtype="bool"))
+    gb[:, 1] = 0
+    tb[:, 1] = 0
+    assert_matches(gb, tb)
+
+
+def test_setitem_then_use_and_on_view_of_computation(backend: str) -> None:
+    g, t = pair(data(4, 4))
+    g2, t2 = g * 2, t * 2
+    g2[1:3, 1:3] = g[:2, :2].T
+    t2[1:3, 1:3] = t[:2, :2].T
+    assert_matches(g2.sum(1), t2.sum(1))
+    assert_matches(g, t)  # the source is unchanged
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="graphc views are values, not aliases: an in-place op on x[0:2] or x[0] does not write through to x (torch's views do)",
+)
+def test_inplace_op_on_a_view_writes_through_to_its_base() -> None:
+    g, t = pair(np.zeros((2, 3), dtype=np.float32))
+    g[0:1].add_(1)
+    t[0:1].add_(1)
+    g[1].fill_(3)
+    t[1].fill_(3)
+    assert_matches(g, t)

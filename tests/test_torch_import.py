@@ -1,0 +1,410 @@
+"""graphc.compile(torch.nn.Module): outputs, losses, gradients and Adam training curves against eager PyTorch.
+
+Each model is copied; one copy runs eagerly, the other through graphc (torch.export -> core ATen ->
+graphc IR -> NumPy program, backward by graphc's autodiff). float32 values must agree within 1e-4
+of the largest magnitude of each tensor, float64 within 1e-10.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterator
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import graphc
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Eager torch on the shared CPU cores is much faster on one thread (no oversubscription)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+RTOL = {torch.float32: 1e-4, torch.float64: 1e-10}
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
+    """Equal up to RTOL[dtype] times the largest magnitude of the expected tensor."""
+    assert actual is not None, f"{what}: graphc gave no value"
+    assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} vs {tuple(expected.shape)}"
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} vs {expected.dtype}"
+    scale = max(expected.detach().abs().max().item(), 1e-30) if expected.numel() else 1.0
+    error = (actual.detach() - expected.detach()).abs().max().item() if expected.numel() else 0.0
+    assert error <= RTOL[expected.dtype] * scale, f"{what}: max abs error {error:.3g} vs scale {scale:.3g}"
+
+
+# ------------------------------------------------------------------ models
+
+
+class MLP(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(50, 30), nn.ReLU(), nn.Linear(30, 20), nn.ReLU(), nn.Linear(20, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class LeNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 4 * 4, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = x.view(x.size(0), -1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class SimpleCNN(nn.Module):
+    def __init__(self, size: int = 16) -> None:
+        super().__init__()
+        self.size = size
+        self.conv1 = nn.Conv2d(3, 18, kernel_size=3, stride=1, padding=1)
+        self.pool = nn.MaxPool2d(kernel_size=2, stride=2, padding=0)
+        self.fc1 = nn.Linear(18 * (size // 2) ** 2, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.conv1(x)))
+        x = x.view(-1, 18 * (self.size // 2) ** 2)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class RecurrentClassifier(nn.Module):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.rnn = getattr(nn, kind)(input_size=6, hidden_size=10, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(10, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)
+        return self.fc(out[:, -1, :])
+
+
+class LogisticRegression(nn.Module):
+    """Returns the loss: sigmoid and binary_cross_entropy are compiled too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(12, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy(torch.sigmoid(self.linear(x)), y)
+
+
+class SoftmaxClassifier(nn.Module):
+    """cross_entropy (log_softmax + nll_loss), softmax and log_softmax, returned as a tuple."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(12, 5)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits = self.linear(x)
+        return F.cross_entropy(logits, y), F.softmax(logits, dim=-1), F.log_softmax(logits, dim=1)
+
+
+class EncoderBlock(nn.Module):
+    """Embedding, causal multi-head attention from matmuls and softmax, layer norms, a GELU MLP, dropout."""
+
+    def __init__(self, vocab: int = 20, dim: int = 16, heads: int = 4, length: int = 6, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.heads = heads
+        self.embed = nn.Embedding(vocab, dim, padding_idx=0)
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(dim, vocab)
+        self.register_buffer("causal", torch.tril(torch.ones(length, length, dtype=torch.bool)))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens)
+        batch, length, dim = x.shape
+        q, k, v = self.qkv(self.norm1(x)).split(dim, dim=-1)
+        q, k, v = (t.view(batch, length, self.heads, dim // self.heads).transpose(1, 2) for t in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(dim // self.heads)
+        scores = scores.masked_fill(~self.causal[:length, :length], float("-inf"))
+        attention = self.drop(torch.softmax(scores, dim=-1))
+        y = (attention @ v).transpose(1, 2).reshape(batch, length, dim)
+        x = x + self.drop(self.proj(y))
+        x = x + self.drop(self.mlp(self.norm2(x)))
+        return self.head(x)
+
+
+class BatchNormNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, bias=False)
+        self.bn2d = nn.BatchNorm2d(4)
+        self.fc1 = nn.Linear(4 * 6 * 6, 8, bias=False)
+        self.bn1d = nn.BatchNorm1d(8)
+        self.fc2 = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn2d(self.conv(x))).flatten(1)
+        return self.fc2(F.relu(self.bn1d(self.fc1(x))))
+
+
+# ------------------------------------------------------------------ the comparison
+
+
+def seeded(make: Callable[[], nn.Module], dtype: torch.dtype = torch.float32) -> nn.Module:
+    torch.manual_seed(0)
+    return make().to(dtype)
+
+
+def compare_training(
+    model: nn.Module,
+    inputs: tuple,
+    loss_fn: Callable | None = None,
+    targets: tuple = (),
+    steps: int = 20,
+    lr: float = 1e-3,
+    backend: str = "numpy",
+) -> graphc.frontend.torch_import.CompiledModule:
+    """One step: outputs, loss and every gradient match eager; then ``steps`` Adam steps follow eager's losses.
+
+    ``loss_fn(output, *targets)`` makes the loss in eager torch; without it the model returns the loss
+    (or a tuple whose first element is the loss).
+    """
+    eager = model
+    mine = copy.deepcopy(model)
+    compiled = graphc.compile(mine, backend=backend)
+
+    def loss_of(module: nn.Module) -> tuple[torch.Tensor, object]:
+        out = module(*inputs)
+        if loss_fn is not None:
+            return loss_fn(out, *targets), out
+        return (out[0] if isinstance(out, tuple) else out), out
+
+    expected_loss, expected_out = loss_of(eager)
+    loss, out = loss_of(compiled)
+    outs = out if isinstance(out, tuple) else (out,)
+    expected_outs = expected_out if isinstance(expected_out, tuple) else (expected_out,)
+    for i, (a, e) in enumerate(zip(outs, expected_outs)):
+        assert_close(a, e, f"output {i}")
+    assert_close(loss, expected_loss, "loss")
+    expected_loss.backward()
+    loss.backward()
+    for (name, p), (_, q) in zip(mine.named_parameters(), eager.named_parameters()):
+        assert_close(p.grad, q.grad, f"gradient of {name}")
+    optimizers = [torch.optim.Adam(m.parameters(), lr=lr) for m in (eager, compiled)]
+    curves: list[list[float]] = [[], []]
+    for _ in range(steps):
+        for curve, module, optimizer in zip(curves, (eager, compiled), optimizers):
+            optimizer.zero_grad()
+            step_loss, _ = loss_of(module)
+            step_loss.backward()
+            optimizer.step()
+            curve.append(step_loss.item())
+    for step, (a, e) in enumerate(zip(*curves)):
+        assert a == pytest.approx(e, rel=RTOL[expected_loss.dtype], abs=RTOL[expected_loss.dtype] * abs(curves[1][0])), f"step {step}"
+    assert not steps or curves[0][-1] < curves[0][0], "the loss should go down"
+    return compiled
+
+
+def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(out, y)
+
+
+def data(*shape: int, dtype: torch.dtype = torch.float32, seed: int = 1) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def labels(batch: int, classes: int, seed: int = 2) -> torch.Tensor:
+    return torch.randint(0, classes, (batch,), generator=torch.Generator().manual_seed(seed))
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_mlp_matches_eager_and_trains() -> None:
+    x, y = data(16, 50), labels(16, 3)
+    compiled = compare_training(seeded(MLP), (x,), cross_entropy, (y,))
+    assert compiled.export_count == 1
+
+
+def test_mlp_float64_gradients_are_tight() -> None:
+    x, y = data(8, 50, dtype=torch.float64), labels(8, 3)
+    compare_training(seeded(MLP, torch.float64), (x,), cross_entropy, (y,), steps=3)
+
+
+def test_lenet_matches_eager_and_trains() -> None:
+    x, y = data(4, 1, 28, 28), labels(4, 10)
+    compare_training(seeded(LeNet), (x,), cross_entropy, (y,), steps=20)
+
+
+def test_simple_cnn_matches_eager_and_trains() -> None:
+    x, y = data(4, 3, 16, 16), labels(4, 10)
+    compare_training(seeded(SimpleCNN), (x,), cross_entropy, (y,))
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_recurrent_classifier_matches_eager_and_trains(kind: str) -> None:
+    x, y = data(5, 4, 6), labels(5, 4)
+    compare_training(seeded(lambda: RecurrentClassifier(kind)), (x,), cross_entropy, (y,), lr=1e-2)
+
+
+def test_logistic_regression_with_binary_cross_entropy() -> None:
+    x = data(32, 12)
+    y = (data(32, 1, seed=3) > 0).float()
+    compare_training(seeded(LogisticRegression), (x, y), lr=1e-2)
+
+
+def test_softmax_log_softmax_and_cross_entropy() -> None:
+    x, y = data(10, 12), labels(10, 5)
+    compare_training(seeded(SoftmaxClassifier), (x, y), lr=1e-2)
+
+
+def test_float64_lenet_gradients_are_tight() -> None:
+    x, y = data(3, 1, 28, 28, dtype=torch.float64), labels(3, 10)
+    compare_training(seeded(LeNet, torch.float64), (x,), cross_entropy, (y,), steps=2)
+
+
+def test_encoder_block_matches_eager_in_eval_mode() -> None:
+    tokens = torch.randint(0, 20, (3, 6), generator=torch.Generator().manual_seed(4))
+    tokens[0, :2] = 0  # the padding row of the embedding gets no gradient
+    targets = torch.randint(0, 20, (3, 6), generator=torch.Generator().manual_seed(5))
+
+    def loss(out: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), targets.reshape(-1))
+
+    model = seeded(EncoderBlock).eval()
+    compiled = compare_training(model, (tokens,), loss)
+    assert compiled.embed.weight.grad is not None
+
+
+def test_encoder_block_trains_with_dropout_and_respects_eval() -> None:
+    tokens = torch.randint(1, 20, (3, 6), generator=torch.Generator().manual_seed(4))
+    model = seeded(lambda: EncoderBlock(dropout=0.5))
+    compiled = graphc.compile(copy.deepcopy(model), backend="numpy")
+    first, second = compiled(tokens), compiled(tokens)
+    assert not torch.allclose(first, second), "dropout draws a fresh mask on every call"
+    first.sum().backward()
+    assert all(p.grad is not None for p in compiled.parameters())
+    compiled.eval()
+    model.eval()
+    assert_close(compiled(tokens), model(tokens), "eval output")
+    assert compiled.export_count == 2
+    compiled.train()
+    compiled(tokens)
+    assert compiled.export_count == 2, "each mode is exported once and cached"
+
+
+def test_dropout_backward_uses_the_forward_mask() -> None:
+    model = nn.Sequential(nn.Dropout(0.3))
+    compiled = graphc.compile(model, backend="numpy")
+    x = (data(64, 32).abs() + 0.5).requires_grad_()
+    y = compiled(x)
+    kept = y != 0
+    assert 0.6 < kept.float().mean().item() < 0.8
+    assert_close(y[kept], x[kept] / 0.7, "kept values are scaled by 1 / (1 - p)")
+    weights = data(64, 32, seed=7)
+    (y * weights).sum().backward()
+    assert_close(x.grad, torch.where(kept, weights / 0.7, 0.0), "the gradient passes where the mask kept values")
+
+
+def test_batch_norm_running_statistics_update_like_eager() -> None:
+    model = seeded(BatchNormNet)
+    x, y = data(6, 3, 8, 8), labels(6, 3)
+    compiled = compare_training(model, (x,), cross_entropy, (y,), steps=5)
+    eager = model
+    for name, buffer in eager.named_buffers():
+        mine = dict(compiled.named_buffers())[name]
+        if buffer.dtype.is_floating_point:
+            assert_close(mine, buffer, name)
+        else:
+            assert torch.equal(mine, buffer), name
+    eager.eval()
+    compiled.eval()
+    assert_close(compiled(x), eager(x), "eval output with running statistics")
+
+
+def test_varying_batch_sizes_reuse_one_compilation() -> None:
+    model = seeded(MLP)
+    compiled = graphc.compile(copy.deepcopy(model), backend="numpy")
+    compiled(data(8, 50)).sum().backward()
+    programs = compiled.compile_count
+    for batch in (3, 17, 64):
+        x = data(batch, 50)
+        out = compiled(x)
+        assert_close(out, model(x), f"batch {batch}")
+        out.sum().backward()
+    assert compiled.export_count == 1
+    assert compiled.compile_count == programs
+    assert "B" in str(compiled.report().graph)
+
+
+def test_parameters_are_shared_with_the_original_module() -> None:
+    model = seeded(MLP)
+    compiled = graphc.compile(model, backend="numpy")
+    assert [id(p) for p in compiled.parameters()] == [id(p) for p in model.parameters()]
+    assert list(compiled.state_dict()) == list(model.state_dict())
+    with torch.no_grad():
+        model.net[0].bias.add_(1.0)  # a change made through the original is seen by the next call
+    x = data(4, 50)
+    assert_close(compiled(x), model(x), "after an in-place update")
+    other = seeded(MLP)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(0.5)
+    compiled.load_state_dict(other.state_dict())
+    assert_close(model(x), other(x), "load_state_dict writes the shared parameters")
+    assert compiled.net is model.net
+
+
+def test_gradients_accumulate_over_backward_calls_like_eager() -> None:
+    model = seeded(MLP)
+    compiled = graphc.compile(copy.deepcopy(model), backend="numpy")
+    for seed in (1, 2):
+        x = data(4, 50, seed=seed)
+        model(x).pow(2).sum().backward()
+        compiled(x).pow(2).sum().backward()
+    for (name, p), (_, q) in zip(compiled.named_parameters(), model.named_parameters()):
+        assert_close(p.grad, q.grad, name)
+
+
+def test_no_grad_and_inputs_requiring_grad() -> None:
+    model = seeded(MLP)
+    compiled = graphc.compile(copy.deepcopy(model), backend="numpy")
+    with torch.no_grad():
+        assert not compiled(data(4, 50)).requires_grad
+    x = data(4, 50).requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    compiled(x).sum().backward()
+    model(x2).sum().backward()
+    assert_close(x.grad, x2.grad, "input gradient")
+
+
+TRITON = "triton" in __import__("graphc.runtime.executor", fromlist=["BACKENDS"]).BACKENDS
+
+
+@pytest.mark.skipif(not TRITON, reason="no triton backend")
+def test_tiny_mlp_trains_on_the_triton_backend() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    x, y = data(4, 6), labels(4, 3)
+    compare_training(model, (x,), cross_entropy, (y,), steps=3, backend="triton")
+
+
+@pytest.mark.skipif(not TRITON, reason="no triton backend")
+def test_tiny_cnn_on_the_triton_backend() -> None:
+    x, y = data(2, 3, 8, 8), labels(2, 10)
+    compare_training(seeded(lambda: SimpleCNN(size=8)), (x,), cross_entropy, (y,), steps=0, backend="triton")

@@ -1,0 +1,213 @@
+"""graphc.compile(torch.nn.Module): check mode, error reports, and the corners of the calling convention."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import graphc
+from graphc.errors import GraphcError
+from graphc.frontend.torch_import.check import CheckError
+from graphc.frontend.torch_import.lowering import LOWERINGS
+from graphc.ir import build as b
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Eager torch on the shared CPU cores is much faster on one thread (no oversubscription)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+aten = torch.ops.aten
+
+
+def data(*shape: int, seed: int = 1) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+class SmallConvNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.norm = nn.LayerNorm(4 * 4 * 4)
+        self.drop = nn.Dropout(0.2)
+        self.fc = nn.Linear(4 * 4 * 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv(x)), 2).flatten(1)
+        return self.fc(self.drop(F.gelu(self.norm(x))))
+
+
+def test_check_mode_passes_on_a_correct_model_in_train_and_eval_mode() -> None:
+    torch.manual_seed(0)
+    model = SmallConvNet()
+    compiled = graphc.compile(model, backend="numpy", check=True)
+    x = data(3, 2, 8, 8)
+    compiled(x).sum().backward()  # train mode: dropout takes graphc's mask in the eager evaluation
+    compiled.eval()
+    torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_check_mode_reports_the_first_node_a_broken_lowering_gets_wrong(monkeypatch) -> None:  # noqa: ANN001
+    def broken_relu(ctx, x):  # noqa: ANN001, ANN202
+        return b.where(b.compare("gt", x, 0), b.mul(x, 2.0), 0)
+
+    monkeypatch.setitem(LOWERINGS, aten.relu.default, broken_relu)
+    torch.manual_seed(0)
+    compiled = graphc.compile(SmallConvNet().eval(), backend="numpy", check=True)
+    try:
+        compiled(data(3, 2, 8, 8))
+    except CheckError as error:
+        message = str(error)
+    else:
+        raise AssertionError("check mode did not notice the broken relu lowering")
+    aten_line = message.split("ATen:")[1].splitlines()[0]
+    assert aten_line.strip().startswith("%relu") and "aten.relu.default" in aten_line, "the convolution before it is right"
+    assert "IR:   %" in message and "= where(" in message  # the printed IR line of the relu's result
+    assert "max abs error" in message
+    assert "test_torch_import_check.py" in message  # the model's source line
+
+
+class Unsupported(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.flip(x, [1])
+        y = F.relu(y)
+        values, _ = torch.topk(y, 2)
+        return values.sum(-1) + torch.cumprod(x, 1).sum(-1)
+
+
+def test_unsupported_ops_are_all_listed_with_their_lines() -> None:
+    compiled = graphc.compile(Unsupported(), backend="numpy")
+    try:
+        compiled(data(4, 5))
+    except GraphcError as error:
+        message = str(error)
+    else:
+        raise AssertionError("expected a GraphcError")
+    assert "3 ATen ops in Unsupported have no graphc lowering" in message
+    for op, code in [("aten.flip", "torch.flip(x, [1])"), ("aten.topk", "torch.topk(y, 2)"), ("aten.cumprod", "torch.cumprod(x, 1)")]:
+        line = next(line for line in message.splitlines() if op in line)
+        assert "test_torch_import_check.py:" in line and code in line, line
+    assert "aten.relu" not in message
+
+
+class DataDependent(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > 0:
+            return x * 2
+        return -x
+
+
+def test_a_model_torch_export_rejects_reports_torchs_reason() -> None:
+    compiled = graphc.compile(DataDependent(), backend="numpy")
+    try:
+        compiled(data(4, 3))
+    except GraphcError as error:
+        message = str(error)
+    else:
+        raise AssertionError("expected a GraphcError")
+    assert "torch.export could not export DataDependent" in message
+    assert "data-dependent" in message
+
+
+class FixedBatch(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x).view(4, 2)
+
+
+def test_a_model_that_fixes_the_batch_size_is_exported_for_the_call_sizes() -> None:
+    model = FixedBatch()
+    compiled = graphc.compile(model, backend="numpy")
+    x = data(4, 6)
+    torch.testing.assert_close(compiled(x), model(x))
+    torch.testing.assert_close(compiled(x), model(x))
+    assert compiled.export_count == 1
+    try:
+        compiled(data(5, 6))
+    except GraphcError as error:  # eager fails too: the view needs 4 rows
+        assert "torch.export could not export FixedBatch" in str(error)
+    else:
+        raise AssertionError("a batch of 5 cannot be viewed as (4, 2)")
+    assert any("batch size is fixed by the model" in r for r in compiled.recompilations)
+
+
+class LastThree(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[-3:] * 2  # valid for every batch size, but torch guards B >= 3 to export it
+
+
+def test_a_model_that_restricts_the_batch_size_stays_dynamic_within_the_range() -> None:
+    model = LastThree()
+    compiled = graphc.compile(model, backend="numpy")
+    for batch in (8, 5, 3):
+        x = data(batch, 2)
+        torch.testing.assert_close(compiled(x), model(x))
+    assert compiled.export_count == 1
+    assert any("restricts the batch size" in r for r in compiled.recompilations)
+    x = data(2, 2)
+    torch.testing.assert_close(compiled(x), model(x))  # outside the range: exported again for its sizes
+    assert compiled.export_count == 2
+    for batch in (2, 6):
+        x = data(batch, 2)
+        torch.testing.assert_close(compiled(x), model(x))
+    assert compiled.export_count == 2
+
+
+class Structured(nn.Module):
+    """kwargs, a non-tensor argument, dict and tuple outputs, an integer output, a size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x: torch.Tensor, *, scale: float = 1.0, mask: torch.Tensor | None = None) -> dict:
+        y = self.fc(x) * scale
+        if mask is not None:
+            y = y.masked_fill(mask, 0.0)
+        return {"y": y, "pair": (y.argmax(-1), y.amax(-1)), "rows": x.shape[0]}
+
+
+def test_structured_inputs_and_outputs() -> None:
+    torch.manual_seed(0)
+    model = Structured()
+    compiled = graphc.compile(model, backend="numpy")
+    x, mask = data(5, 3), data(5, 4, seed=3) > 0.5
+    got, expected = compiled(x, scale=2.0, mask=mask), model(x, scale=2.0, mask=mask)
+    torch.testing.assert_close(got["y"], expected["y"])
+    assert torch.equal(got["pair"][0], expected["pair"][0])
+    torch.testing.assert_close(got["pair"][1], expected["pair"][1])
+    assert got["rows"] == 5
+    got = compiled(data(7, 3), scale=2.0, mask=data(7, 4, seed=3) > 0.5)
+    assert got["rows"] == 7 and compiled.export_count == 1
+    got["y"].sum().backward()
+    assert compiled.fc.weight.grad is not None
+
+
+def test_batch_of_one_specializes_and_still_matches() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh())
+    compiled = graphc.compile(model, backend="numpy")
+    for batch in (1, 6):
+        x = data(batch, 3)
+        torch.testing.assert_close(compiled(x), model(x))
+    assert compiled.export_count == 2
+
+
+def test_report_describes_the_last_program() -> None:
+    compiled = graphc.compile(nn.Sequential(nn.Linear(3, 4), nn.ReLU()), backend="numpy")
+    with torch.no_grad():
+        compiled(data(4, 3))
+    report = compiled.report()
+    assert report.num_kernels >= 1
+    assert "B" in str(report.graph)

@@ -1,0 +1,298 @@
+"""The lowering table, kind by kind: many ATen ops in one module per kind, values and gradients in float64.
+
+Every floating output is multiplied by a random weight and summed, so one backward checks the
+gradient of every op with respect to the input and the module's parameters.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import graphc
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Eager torch on the shared CPU cores is much faster on one thread (no oversubscription)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Elementwise(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        return [
+            x + 2 * y,
+            x - y,
+            1.0 - x,
+            x * y,
+            x / (y.abs() + 1),
+            torch.addcmul(x, x, y, value=0.5),
+            torch.addcdiv(x, x, y.abs() + 1),
+            x**2,
+            x**3,
+            2.0**x,
+            x.abs().pow(y.mean()),
+            torch.maximum(x, y),
+            torch.minimum(x, y),
+            -x,
+            x.exp(),
+            torch.exp2(x),
+            torch.expm1(x * 0.01),
+            (x.abs() + 1).log(),
+            x.abs().log1p(),
+            (x.abs() + 1).log2(),
+            (x.abs() + 1).log10(),
+            x.abs().sqrt() + 1,
+            torch.rsqrt(x.abs() + 1),
+            x.sin(),
+            x.cos(),
+            x.tanh(),
+            torch.erf(x),
+            x.abs(),
+            x.sign(),
+            (x.abs() + 1).reciprocal(),
+            x.sigmoid(),
+            torch.floor(x),
+            torch.ceil(x),
+            torch.trunc(x),
+            torch.div(x, 0.7, rounding_mode="floor"),
+            torch.div(x, 0.7, rounding_mode="trunc"),
+            F.relu(x),
+            F.gelu(x),
+            F.gelu(x, approximate="tanh"),
+            F.silu(x),
+            F.hardtanh(x, -0.5, 0.5),
+            F.leaky_relu(x, 0.2),
+            F.elu(x),
+            F.selu(x),
+            F.softplus(x, beta=2.0),
+            F.mish(x),
+            F.hardswish(x),
+            x.clamp(-0.3, 0.4),
+            x.clamp(min=y),
+            x.clamp(max=y),
+            torch.where(x > 0.5, x, y),
+            torch.where(x > 0, x, 0.0),
+            x.masked_fill(y < 0, -1.0),
+            (x > y).float(),
+            (x >= y) & (x < 1),
+            ((x <= y) | (x == y) | (x != 0)).float(),
+            (~(x > 0)).float(),
+            torch.isnan(x.log()).float(),
+            torch.isinf(1 / (x * 0)).float(),
+            torch.remainder(x, 0.7),
+            torch.fmod(x, -0.7),
+            torch.remainder(x, y),
+            torch.roll(x, 2, 1),
+            x.to(torch.float32).double(),
+            torch.full_like(x, 0.5) * x,
+            torch.zeros_like(x) + torch.ones_like(y),
+            x.new_full((3,), 2.0),
+        ]
+
+
+class Reductions(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        return [
+            x.sum(),
+            x.sum((1, 2)),
+            x.sum(-1, keepdim=True),
+            x.mean(),
+            x.mean(1),
+            x.amax(1),
+            x.amin((0, 2)),
+            x.max(),
+            x.min(),
+            x.max(1)[0],
+            x.min(2, keepdim=True)[0],
+            x.argmax(1).double(),
+            x.argmin(-1).double(),
+            x.argmax().double(),
+            x.var(1),
+            x.var(),
+            x.std(0, correction=0),
+            torch.var_mean(x, (1, 2))[0],
+            torch.var_mean(x, (1, 2))[1],
+            (x > 0).any(1).double(),
+            (x > -3).all().double(),
+            x.norm(dim=1),
+            x.norm(p=1, dim=2),
+            x.norm(p=math.inf, dim=0),
+            x.norm(p=3),
+            F.normalize(x, dim=-1),
+            x.softmax(1),
+            x.log_softmax(-1),
+            torch.logsumexp(x, (1, 2)),
+            torch.cumsum(x, 2),
+            F.cross_entropy(y, y.argmax(1)),
+            F.nll_loss(F.log_softmax(y, 1), y.argmin(1)),
+            F.cross_entropy(y, y.argmax(1), label_smoothing=0.1),
+            F.binary_cross_entropy(y.sigmoid(), (y > 0).double()),
+            F.binary_cross_entropy_with_logits(y, (y > 0).double()),
+            F.mse_loss(y, y * 0.5),
+            F.l1_loss(y, y + 1),
+            F.smooth_l1_loss(y, y * 2),
+            F.huber_loss(y, y * 2),
+            F.kl_div(F.log_softmax(y, 1), F.softmax(y * 2, 1), reduction="batchmean"),
+            F.cosine_similarity(y, y + 1),
+            y.sum() / y.shape[0],
+        ]
+
+
+class ViewsAndIndexing(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(7, 3, padding_idx=2)
+
+    def forward(self, x: torch.Tensor, idx: torch.Tensor) -> list[torch.Tensor]:
+        return [
+            x.view(x.shape[0], -1),
+            x.reshape(-1, 4),
+            x.permute(2, 0, 1),
+            x.transpose(1, 2).contiguous(),
+            x.flatten(1),
+            x.unflatten(2, (2, 2)),
+            x.unsqueeze(1).squeeze(1),
+            x[:, None, :, 1].squeeze(),
+            x.expand(2, -1, -1, -1),
+            x[:, 1:3],
+            x[:, :, ::2],
+            x[:, -1],
+            x[1:, -2:],
+            x.narrow(2, 1, 2),
+            torch.cat([x, x * 2], 1),
+            torch.stack([x[:, 0], x[:, 1]], -1),
+            x.split(2, 1)[1],
+            x.split([1, 3], 2)[1],
+            x.chunk(2, 2)[0],
+            x.unbind(1)[2],
+            F.pad(x, (1, 2)),
+            F.pad(x, (1, -1, 2, 0), value=0.5),
+            x.repeat(1, 2, 1),
+            x.t() if x.ndim == 2 else x.mT,
+            self.embed(idx),
+            x[:, idx[0, :2]],
+            x[idx[:, 0], :, idx[:, 1]],
+            x[:, idx[0, :2], idx[1, :2]],
+            x.index_select(2, idx[0, :3] % 4),
+            torch.gather(x, 2, idx[:, :3].unsqueeze(1).expand(-1, 4, -1) % 4),
+            torch.zeros_like(x).scatter_add(2, idx[:, :3].unsqueeze(1).expand(-1, 4, -1) % 4, x[..., :3]),
+            torch.einsum("bij,bjk->bik", x, x.transpose(1, 2)),
+            x @ x[0].T,
+            torch.baddbmm(x[:, :, :3], x, x[:, :, :3]),
+        ]
+
+
+class ConvPoolNorm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)
+        self.dilated = nn.Conv2d(4, 2, 3, dilation=2, bias=False)
+        self.conv1d = nn.Conv1d(4, 3, 3, stride=2, padding=1)
+        self.transposed = nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)
+        self.layer_norm = nn.LayerNorm([6, 6])
+        self.plain_norm = nn.LayerNorm(6, elementwise_affine=False)
+        self.group_norm = nn.GroupNorm(2, 4)
+        self.instance_norm = nn.InstanceNorm2d(4, affine=True)
+        self.batch_norm = nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [
+            self.conv(x),
+            self.dilated(x),
+            self.conv1d(x.flatten(2)),
+            self.transposed(x),
+            F.max_pool2d(x, 2),
+            F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+            F.max_pool2d(x, 3, 1, dilation=2),
+            F.avg_pool2d(x, 2),
+            F.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
+            F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+            F.avg_pool2d(x, 2, divisor_override=3),
+            F.adaptive_avg_pool2d(x, 1),
+            F.adaptive_avg_pool2d(x, 3),
+            F.adaptive_avg_pool2d(x, (4, 5)),
+            F.interpolate(x, scale_factor=2, mode="nearest"),
+            F.interpolate(x, size=(7, 9), mode="nearest"),
+            self.layer_norm(x),
+            self.plain_norm(x),
+            self.group_norm(x),
+            self.instance_norm(x),
+            self.batch_norm(x),
+        ]
+
+
+def random_weights_loss(outputs: list[torch.Tensor], seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    total = torch.zeros((), dtype=torch.float64)
+    for out in outputs:
+        if out.dtype.is_floating_point and out.requires_grad:
+            weights = torch.randn(out.shape, generator=generator, dtype=out.dtype)
+            total = total + torch.nan_to_num(out * weights, nan=0.0, posinf=0.0, neginf=0.0).sum()
+    return total
+
+
+def assert_same(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype, f"{what}: {actual.shape} {actual.dtype} vs {expected.shape} {expected.dtype}"
+    nan = torch.isnan(expected)
+    assert torch.equal(torch.isnan(actual), nan), f"{what}: NaNs differ"
+    a, e = actual[~nan].double(), expected[~nan].double()
+    scale = max(e.abs().max().item(), 1.0) if e.numel() else 1.0
+    error = (a - e).abs().max().item() if e.numel() else 0.0
+    assert error <= 1e-10 * scale, f"{what}: max abs error {error:.3g} (scale {scale:.3g})"
+
+
+def run_both(model: nn.Module, *inputs: torch.Tensor, check: bool = False) -> None:
+    torch.manual_seed(0)
+    model = model.double()
+    eager = copy.deepcopy(model)
+    compiled = graphc.compile(model, backend="numpy", check=check)
+    mine = [t.clone().requires_grad_(t.dtype.is_floating_point) for t in inputs]
+    theirs = [t.clone().requires_grad_(t.dtype.is_floating_point) for t in inputs]
+    got, expected = compiled(*mine), eager(*theirs)
+    assert len(got) == len(expected)
+    for i, (a, e) in enumerate(zip(got, expected)):
+        assert_same(a, e, f"output {i}")
+        assert a.requires_grad == e.requires_grad, f"output {i}: requires_grad {a.requires_grad}, eager {e.requires_grad}"
+    random_weights_loss(got).backward()
+    random_weights_loss(expected).backward()
+    for i, (a, e) in enumerate(zip(mine, theirs)):
+        if e.grad is not None:
+            assert_same(a.grad, e.grad, f"gradient of input {i}")
+    for (name, p), (_, q) in zip(model.named_parameters(), eager.named_parameters()):
+        assert_same(p.grad, q.grad, f"gradient of {name}")
+    for (name, buffer), (_, other) in zip(model.named_buffers(), eager.named_buffers()):
+        assert_same(buffer, other, name)
+
+
+def float64(*shape: int, seed: int = 1) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_elementwise_lowerings() -> None:
+    run_both(Elementwise(), float64(5, 6), float64(5, 6, seed=2))
+
+
+def test_reduction_and_loss_lowerings() -> None:
+    run_both(Reductions(), float64(4, 3, 5), float64(4, 5, seed=2))
+
+
+def test_view_and_indexing_lowerings() -> None:
+    idx = torch.randint(0, 3, (3, 5), generator=torch.Generator().manual_seed(3))
+    idx[0, 0] = 2  # a padding index of the embedding
+    run_both(ViewsAndIndexing(), float64(3, 4, 4), idx)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_convolution_pooling_and_normalization_lowerings(train: bool) -> None:
+    model = ConvPoolNorm().train(train)
+    run_both(model, float64(3, 4, 6, 6), check=not train)
