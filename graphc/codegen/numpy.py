@@ -145,7 +145,7 @@ LOWERINGS: dict[str, Lowering] = {
     "sin": _call("np.sin"),
     "cos": _call("np.cos"),
     "tanh": _call("np.tanh"),
-    "erf": _call("special.erf"),
+    "erf": _call("rt.erf"),
     "abs": _call("np.abs"),
     "sign": _call("rt.sign"),
     "reciprocal": _call("np.reciprocal"),
@@ -229,26 +229,103 @@ def _assign(node: Node, args: list[str], target: str, out: str | None) -> str:
     return f"np.copyto({out}, {expression}, casting='unsafe')\n    {target} = {out}"
 
 
-def _symbols_of(nodes: list[Node]) -> list[str]:
-    names: set[str] = set()
+# Operands that a ufunc broadcasts by itself, so a constant reaching it through reshape/expand
+# can be passed as a NumPy scalar of its dtype instead of a materialized broadcast view.
+_BROADCASTING_OPS = _UFUNC_OPS | {"where"}
+_VIEW_OPS = frozenset({"reshape", "permute", "expand", "slice", "detach"})
+_SCALAR_DTYPES = {"bool": "np.bool_", "int32": "np.int32", "int64": "np.int64", "float32": "np.float32", "float64": "np.float64"}
+
+
+def _scalar_literals(nodes: list[Node]) -> dict[int, str]:
+    """Nodes holding one constant value (a constant and its reshapes/expands), as scalar literals."""
+    literals: dict[int, str] = {}
     for node in nodes:
-        names |= {str(s) for s in free_symbols(node.shape)}
-        for value in node.attrs.values():  # slice bounds can name sizes that the result's shape does not
-            for item in value if isinstance(value, tuple) else (value,):
-                if isinstance(item, sympy.Basic):
-                    names |= {str(s) for s in item.free_symbols}
-    return sorted(names)
+        if node.op == "constant" and node.dtype.name in _SCALAR_DTYPES:
+            literals[id(node)] = f"{_SCALAR_DTYPES[node.dtype.name]}({py_literal(node.attrs['value'])})"
+        elif node.op in ("reshape", "expand") and id(node.inputs[0]) in literals:
+            literals[id(node)] = literals[id(node.inputs[0])]
+    return literals
+
+
+def _foldable(node: Node, operand: Node, literals: dict[int, str]) -> bool:
+    """A scalar operand may replace its broadcast view when another operand already has the result's shape."""
+    if node.op not in _BROADCASTING_OPS or id(operand) not in literals:
+        return False
+    return any(id(other) not in literals and other.shape == node.shape for other in node.inputs)
+
+
+class _KernelWriter:
+    """Writes one kernel's body: scalar constants folded, dead views dropped, temporaries reused.
+
+    A fused kernel is straight-line NumPy, so each intermediate would be a fresh array;
+    writing an op's result into an operand that dies at that op (``out=``) keeps the
+    working set to a couple of buffers, which matters as much as the arithmetic on a CPU.
+    """
+
+    def __init__(self, kernel: Kernel, names: dict[int, str], planned: frozenset[int]) -> None:
+        self.kernel = kernel
+        self.names = names
+        self.var = {key: "v" + value[1:] for key, value in names.items()}
+        self.outs = {id(n): "out_" + self.var[id(n)] for n in kernel.outputs if id(n) in planned}
+        self.literals = _scalar_literals(kernel.nodes)
+        self.operands = {id(n): [i for i in n.inputs if not _foldable(n, i, self.literals)] for n in kernel.nodes}
+        self.needed = self._needed()
+        self.last_use = self._last_use()
+        self.owned: set[int] = set()  # fresh arrays made inside this kernel, safe to overwrite when dead
+
+    def _needed(self) -> set[int]:
+        needed = {id(n) for n in self.kernel.outputs}
+        for node in reversed(self.kernel.nodes):
+            if id(node) in needed:
+                needed |= {id(i) for i in self.operands[id(node)]}
+        return needed
+
+    def _last_use(self) -> dict[int, int]:
+        """For each array the kernel allocates, the index of the last node reading it or a view of it."""
+        base: dict[int, int] = {}
+        last: dict[int, int] = {}
+        for index, node in enumerate(self.kernel.nodes):
+            if id(node) not in self.needed:
+                continue
+            for operand in self.operands[id(node)]:
+                root = base.get(id(operand), id(operand))
+                last[root] = index
+            if node.op in _VIEW_OPS:
+                base[id(node)] = base.get(id(node.inputs[0]), id(node.inputs[0]))
+        for node in self.kernel.outputs:  # an output lives past the kernel
+            last[base.get(id(node), id(node))] = len(self.kernel.nodes)
+        return last
+
+    def _reusable(self, node: Node, index: int) -> str | None:
+        if node.op not in _UFUNC_OPS or node.type.ndim == 0 or node.dtype.name not in ("float32", "float64", "bool"):
+            return None
+        for operand in self.operands[id(node)]:
+            if id(operand) in self.owned and operand.type == node.type and self.last_use.get(id(operand)) == index:
+                self.owned.discard(id(operand))
+                return self.var[id(operand)]
+        return None
+
+    def lines(self) -> list[str]:
+        out: list[str] = []
+        for index, node in enumerate(self.kernel.nodes):
+            out.append(f"    # {format_node(node, self.names)}")
+            if id(node) not in self.needed:
+                continue
+            args = [self.var[id(i)] if not _foldable(node, i, self.literals) else self.literals[id(i)] for i in node.inputs]
+            planned = self.outs.get(id(node))
+            target = planned or self._reusable(node, index)
+            out.append("    " + _assign(node, args, self.var[id(node)], target))
+            if planned is None and node.op in _UFUNC_OPS and node.type.ndim and node.dtype.name in ("float32", "float64", "bool"):
+                self.owned.add(id(node))
+        return out
 
 
 def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] = frozenset()) -> str:
     """One kernel as a function; outputs in ``planned`` (node ids) are written into arena buffers."""
-    var = {key: "v" + value[1:] for key, value in names.items()}
-    outs = {id(n): "out_" + var[id(n)] for n in kernel.outputs if id(n) in planned}
-    params = [var[id(n)] for n in kernel.inputs] + list(outs.values()) + _symbols_of(kernel.nodes)
-    lines = [f"def {kernel.name}({', '.join(params)}):"]
-    for node in kernel.nodes:
-        lines.append(f"    # {format_node(node, names)}")
-        lines.append("    " + _assign(node, [var[id(i)] for i in node.inputs], var[id(node)], outs.get(id(node))))
+    writer = _KernelWriter(kernel, names, planned)
+    var = writer.var
+    params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.nodes)
+    lines = [f"def {kernel.name}({', '.join(params)}):", *writer.lines()]
     outputs = ", ".join(var[id(n)] for n in kernel.outputs)
     lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
     return "\n".join(lines)

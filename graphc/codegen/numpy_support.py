@@ -66,6 +66,22 @@ def sign(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return result
 
 
+def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """erf through torch's vectorized kernel: scipy's is about 15x slower and NumPy has none.
+
+    ``torch.from_numpy`` shares memory, so this is a call on the same buffers, not a copy.
+    """
+    import torch
+
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64) or not x.flags.writeable:
+        x = np.array(x, dtype=out.dtype if out is not None else np.result_type(x, np.float32))
+    if out is None:
+        return torch.special.erf(torch.from_numpy(x)).numpy()
+    torch.special.erf(torch.from_numpy(x), out=torch.from_numpy(out))
+    return out
+
+
 def power(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """np.power; for integers a negative exponent gives torch's integer result (1, -1 or 0), not an error."""
     if np.asarray(a).dtype.kind in "iu" and np.any(np.asarray(b) < 0):
