@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from graphc.ir import build
 from graphc.ir.graph import Graph, Node
+from graphc.ir.registry import emit, origin
 from graphc.ir.types import shapes_equal
 from graphc.passes.rewrite import rewrite
 
@@ -63,12 +65,66 @@ def double_negation(node: Node) -> Node | None:
     return None
 
 
+def _window_in_pad(start: object, stop: object, step: int, low: int, size: object) -> str | None:
+    """Where x[start:stop:step] of a padded axis falls: "inside" x, all "padding", or None (both or unknown)."""
+    if low == 0 and start == 0 and stop == size:
+        return "inside"  # an axis the pad leaves alone and the slice takes whole (sizes may be symbolic)
+    if not all(isinstance(v, int) for v in (start, stop, size)) or stop <= start:
+        return None
+    last = start + (stop - 1 - start) // step * step
+    if last < low or start >= low + size:
+        return "padding"
+    if start >= low and last < low + size:
+        return "inside"
+    return None
+
+
+def slice_of_pad(node: Node) -> Node | None:
+    """A slice that reads only x's part of pad(x) is a slice of x; one that reads only padding is a constant.
+
+    The VJP of slicing is a pad and the VJP of concatenation slices: an LSTM's gradient
+    through its stacked outputs is pads sliced back apart, mostly into pure zeros.
+    """
+    if node.op != "slice" or node.inputs[0].op != "pad":
+        return None
+    pad = node.inputs[0]
+    x = pad.inputs[0]
+    if any(pad.attrs["interior"]):
+        return None
+    windows = []
+    for start, stop, step, low, size in zip(node.attrs["starts"], node.attrs["stops"], node.attrs["steps"], pad.attrs["low"], x.shape):
+        windows.append(_window_in_pad(start, stop, step, low, size))
+    with origin(node.phase, node.loc):
+        if "padding" in windows:
+            return build.full(node.shape, pad.attrs["value"], node.dtype)
+        if all(w == "inside" for w in windows):
+            starts = tuple(s - lo for s, lo in zip(node.attrs["starts"], pad.attrs["low"]))
+            stops = tuple(s - lo for s, lo in zip(node.attrs["stops"], pad.attrs["low"]))
+            return emit("slice", x, starts=starts, stops=stops, steps=node.attrs["steps"])
+    return None
+
+
+def slice_through_permute(node: Node) -> Node | None:
+    """slice(permute(pad(x))) becomes permute(slice(pad(x))) when that inner slice simplifies."""
+    if node.op != "slice" or node.inputs[0].op != "permute" or node.inputs[0].inputs[0].op != "pad":
+        return None
+    permute = node.inputs[0]
+    perm = permute.attrs["perm"]
+    inverse = [perm.index(axis) for axis in range(len(perm))]
+    attrs = {name: tuple(node.attrs[name][i] for i in inverse) for name in ("starts", "stops", "steps")}
+    with origin(node.phase, node.loc):
+        inner = slice_of_pad(emit("slice", permute.inputs[0], **attrs))
+        return None if inner is None else emit("permute", inner, perm=perm)
+
+
 RULES: list[Callable[[Node], Node | None]] = [
     drop_detach,
     drop_identity_movement,
     merge_reshapes,
     neutral_elements,
     double_negation,
+    slice_of_pad,
+    slice_through_permute,
 ]
 
 

@@ -1,0 +1,68 @@
+"""The simplify pass's rule table: each rule on a small graph, and results unchanged against torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import graphc
+from graphc.ir import build
+from graphc.ir.dtypes import float32
+from graphc.ir.graph import Graph
+from graphc.ir.primitives.source import source_node
+from graphc.ir.registry import emit
+from graphc.ir.types import TensorType
+from graphc.ir.verifier import verify
+from graphc.passes.simplify import simplify
+
+
+def _ops(graph: Graph) -> list[str]:
+    return [n.op for n in graph.nodes]
+
+
+def _padded() -> tuple:
+    x = source_node(TensorType((4, 2, 3), float32))
+    padded = emit("pad", x, low=(0, 3, 0), high=(0, 1, 0), interior=(0, 0, 0), value=0.0)
+    return x, padded
+
+
+def test_slice_of_the_unpadded_part_reads_the_input() -> None:
+    x, padded = _padded()
+    graph = simplify(Graph([x], [emit("slice", padded, starts=(0, 3, 1), stops=(4, 5, 3), steps=(1, 1, 1))]))
+    verify(graph)
+    assert _ops(graph) == ["input", "slice"]
+    assert graph.outputs[0].attrs["starts"] == (0, 0, 1) and graph.outputs[0].attrs["stops"] == (4, 2, 3)
+
+
+def test_slice_of_padding_only_is_a_constant() -> None:
+    x, padded = _padded()
+    graph = simplify(Graph([x], [emit("slice", padded, starts=(0, 0, 0), stops=(4, 3, 3), steps=(1, 2, 1))]))
+    verify(graph)
+    assert "pad" not in _ops(graph) and "constant" in _ops(graph)
+    assert graph.outputs[0].shape == (4, 2, 3)
+
+
+def test_slice_straddling_input_and_padding_stays() -> None:
+    x, padded = _padded()
+    graph = simplify(Graph([x], [emit("slice", padded, starts=(0, 2, 0), stops=(4, 4, 3), steps=(1, 1, 1))]))
+    assert "pad" in _ops(graph)
+
+
+def test_slice_through_a_permute_of_a_pad_simplifies() -> None:
+    x, padded = _padded()
+    moved = build.permute(padded, (1, 0, 2))
+    graph = simplify(Graph([x], [emit("slice", moved, starts=(1, 0, 0), stops=(2, 4, 3), steps=(1, 1, 1))]))
+    verify(graph)
+    assert "pad" not in _ops(graph)
+
+
+def test_gradient_through_stacked_steps_matches_torch() -> None:
+    """The LSTM pattern: a stack of per-step values, of which the loss reads some steps."""
+    data = np.random.default_rng(0).standard_normal((4, 3))
+    x = graphc.tensor(data, requires_grad=True)
+    steps = [x * (i + 1) for i in range(5)]
+    (graphc.stack(steps, dim=1)[:, -1, :].sum() + graphc.stack(steps, dim=1)[:, 1:3, 1:].sum()).backward()
+    tx = torch.tensor(data, requires_grad=True)
+    tsteps = [tx * (i + 1) for i in range(5)]
+    (torch.stack(tsteps, 1)[:, -1, :].sum() + torch.stack(tsteps, 1)[:, 1:3, 1:].sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
