@@ -9,7 +9,10 @@ counts and its planned memory against the naive sum of its buffers.
 
 from __future__ import annotations
 
+import argparse
+import datetime
 import json
+import os
 import platform
 import statistics
 import time
@@ -317,7 +320,19 @@ def run(quick: bool = False, repeats: int = 20, warmup: int = 3, only: str | Non
 
 
 def machine() -> str:
-    return f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()})"
+    """The CPU model, core count and library versions: a table means nothing without them."""
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
 
 
 def markdown(results: list[Result], title: str) -> str:
@@ -339,3 +354,23 @@ def save(results: list[Result], path_prefix: str, title: str) -> None:
         json.dump({"machine": machine(), "results": [asdict(r) for r in results]}, f, indent=2)
     with open(path_prefix + ".md", "w") as f:
         f.write(markdown(results, title))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``graphc bench`` and ``benchmarks/run.py``: run the suite, print the table, write it under docs/benchmarks/."""
+    parser = argparse.ArgumentParser(prog="graphc bench", description="Time eager PyTorch, torch.compile and graphc unfused/fused side by side.")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--repeats", type=int, default=20, help="timed steps per variant (the median is reported)")
+    parser.add_argument("--only", help="run only the workloads whose name contains this (nothing is written)")
+    parser.add_argument("--out", default=os.path.join("docs", "benchmarks"), help="folder for the markdown and JSON tables")
+    args = parser.parse_args(argv)
+    results = run(quick=args.quick, repeats=args.repeats, only=args.only)
+    day = datetime.date.today().isoformat()
+    title = f"CPU benchmark (NumPy backend), {day}, {machine()}"
+    print(markdown(results, title))
+    if not args.only:
+        os.makedirs(args.out, exist_ok=True)
+        prefix = os.path.join(args.out, f"cpu-{'quick-' if args.quick else ''}{day}")
+        save(results, prefix, title)
+        print(f"wrote {prefix}.md and {prefix}.json")
+    return 0
