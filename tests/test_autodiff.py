@@ -13,6 +13,9 @@ import graphc
 from graphc.errors import GraphcError
 from graphc.ir.registry import emit
 
+# Every test here runs on each backend (numpy, and triton under TRITON_INTERPRET=1 on a CPU).
+pytestmark = pytest.mark.usefixtures("backend")
+
 rng = np.random.default_rng(1234)
 
 

@@ -14,6 +14,9 @@ import graphc.nn.functional as F
 from graphc import nn
 from graphc.errors import GraphcError
 
+# Every test here runs on each backend (numpy, and triton under TRITON_INTERPRET=1 on a CPU).
+pytestmark = pytest.mark.usefixtures("backend")
+
 rng = np.random.default_rng(0)
 
 

@@ -11,6 +11,9 @@ import graphc
 from graphc import nn
 from graphc.errors import GraphcError
 
+# Every test here runs on each backend (numpy, and triton under TRITON_INTERPRET=1 on a CPU).
+pytestmark = pytest.mark.usefixtures("backend")
+
 rng = np.random.default_rng(1)
 
 CASES = [

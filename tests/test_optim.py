@@ -13,6 +13,9 @@ import graphc
 from graphc import optim
 from graphc.frontend import lazy
 
+# Every test here runs on each backend (numpy, and triton under TRITON_INTERPRET=1 on a CPU).
+pytestmark = pytest.mark.usefixtures("backend")
+
 rng = np.random.default_rng(2024)
 X = rng.standard_normal((16, 4))
 Y = rng.standard_normal((16, 2))

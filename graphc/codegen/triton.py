@@ -502,6 +502,10 @@ class KernelEmitter:
         x = node.inputs[0]
         in_shape = self.shape(x)
         if node.op == "reshape":
+            kept = [e for e, d in zip(index, self.shape(node)) if d != 1]
+            if len(kept) == sum(d != 1 for d in in_shape) and [d for d in in_shape if d != 1] == [d for d in self.shape(node) if d != 1]:
+                # Only size-1 dimensions come or go: the same index, without the division of a delinearize.
+                return tuple(Lin() if d == 1 else kept.pop(0) for d in in_shape)
             return delinearize(linearize(index, self.shape(node)), in_shape)
         if node.op == "permute":
             out: list[Lin] = [Lin()] * len(in_shape)
@@ -1183,8 +1187,8 @@ class KernelEmitter:
         b.line("mask_bk = bk < size_k")
         vak = Var("ak", k_size, frozenset({"k"}), depth, "mask_ak")
         vbk = Var("bk", k_size, frozenset({"k"}), depth, "mask_bk")
-        a = self.operand(a_node, (*bidx, Lin.of(vm), Lin.of(vak)), ("m", "k"), "[BLOCK_M, BLOCK_K]")
-        bv = self.operand(b_node, (*bidx, Lin.of(vbk), Lin.of(vn)), ("k", "n"), "[BLOCK_K, BLOCK_N]")
+        a = self.operand(a_node, (*bidx, Lin.of(vm), Lin.of(vak)), ("m", "k"), "[BLOCK_M, BLOCK_K]", vak)
+        bv = self.operand(b_node, (*bidx, Lin.of(vbk), Lin.of(vn)), ("k", "n"), "[BLOCK_K, BLOCK_N]", vbk)
         self.comment(mm, depth)
         if integer:
             b.line(f"acc += tl.sum({a.code}[:, :, None].to({acc_dtype}) * {bv.code}[None, :, :].to({acc_dtype}), 1)")
@@ -1208,7 +1212,7 @@ class KernelEmitter:
             f"    {name}[rt.matmul_grid(size_m, size_n, batch)]({self.calls[name]})",
         ]
 
-    def operand(self, node: Node, index: tuple[Lin, ...], axes: tuple[str, str], tile: str) -> Val:
+    def operand(self, node: Node, index: tuple[Lin, ...], axes: tuple[str, str], tile: str, k: Var) -> Val:
         """A tile of a matmul operand, read straight from memory (masked lanes are 0 for tl.dot)."""
         chain: list[Node] = []
         while not self.is_buffer(node):
@@ -1218,8 +1222,13 @@ class KernelEmitter:
         v = self.load(node, index, (), tuple(chain), other="0", raw=True)
         if v.axes != frozenset(axes):  # broadcast along a size-1 dimension: tl.dot needs the full tile
             name = self.fn.body.fresh(v.code + "_tile")
-            self.fn.body.line(f"{name} = tl.broadcast_to({v.code}, {tile})", v.depth)
-            v = Val(name, v.dtype, v.depth, frozenset(axes))
+            if "k" in v.axes:
+                depth = v.depth
+                self.fn.body.line(f"{name} = tl.broadcast_to({v.code}, {tile})", depth)
+            else:  # K has size 1 and the load ignored it: the lanes past it must be 0, not copies
+                depth = max(v.depth, k.depth)
+                self.fn.body.line(f"{name} = tl.where({k.mask}, tl.broadcast_to({v.code}, {tile}), 0)", depth)
+            v = Val(name, v.dtype, depth, frozenset(axes))
         return v
 
     def is_direct(self, operand: Node) -> bool:
