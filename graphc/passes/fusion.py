@@ -1,11 +1,22 @@
 """Fusion: group the nodes of a graph into kernels, recording why each fusion not made was refused.
 
-The pass walks the graph from the outputs back (consumers before producers). A
-producer joins its consumers' kernel when every one of its uses lies in that one
-kernel and the kernel's shape of iteration can compute it; then its result never
-reaches memory, which saves writing it and reading it back. Because a node joins
-only when *all* its users are inside, no kernel ever depends on itself through
-another kernel (no cycles), and no buffer lives longer than before.
+Two kinds of fusion, both chosen by the bytes they keep out of memory:
+
+- *Vertical* (producer into consumer). The pass walks the graph from the outputs
+  back (consumers before producers). A producer joins its consumers' kernel when
+  every one of its uses lies in that one kernel and the kernel's shape of iteration
+  can compute it; then its result never reaches memory, which saves writing it and
+  reading it back. A producer read by several kernels joins the one where it saves
+  the most bytes, and is stored from there for the others.
+- *Horizontal* (siblings). Kernels over the same iteration space with no path of
+  dependencies between them become one multi-output kernel: an optimizer's updates
+  of all parameters of one shape, the gradients of the gates of one LSTM step, the
+  weight and bias gradients of a layer-norm. Every input both read is loaded once
+  (the bytes saved), and one launch replaces several. Candidates are tried in order
+  of bytes saved; a pair with a path between them would make a kernel that waits
+  for itself (a cycle) and a pair that raises the planned peak is refused.
+
+Each refusal is logged with its reason (``Program.fusion_log``, ``report()``).
 
 Kernels have one of three shapes of iteration (DESIGN.md, "fusion"):
 
@@ -19,21 +30,34 @@ Movement nodes and scalar constants are not kernels of their own: each kernel
 that reads through them gets its own copy, which the code generators turn into
 index arithmetic on its loads. Inside a kernel, a movement node may only apply
 to loaded values, except the re-broadcast of a reduced value in a reduction kernel.
+
+The kernels are then ordered (``_schedule``) so that the bytes alive at once stay
+low: among the kernels whose inputs are ready, the one that grows the live bytes
+least runs first. Byte counts take every symbolic size as ``REFERENCE_SIZE``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from graphc.codegen.kernel_ir import Program, kernel_for
 from graphc.ir.graph import Graph, Node
 from graphc.ir.registry import REGISTRY
-from graphc.ir.types import Shape, format_shape, shapes_equal
+from graphc.ir.types import Shape, evaluate_shape, format_shape, free_symbols, shapes_equal
+from graphc.passes.memory import live_peak
 
 INLINE = ("movement", "source")
-ALONE = ("window", "random")
+ALONE = ("window",)
+# Computed element by element at the kernel's index: rand draws from (seed, linear index) on
+# both backends, so it gives the same numbers inside a kernel as alone.
+POINTWISE = ("elementwise", "random")
 # Reads at computed addresses: they fuse as loads, so what they read must be in memory.
 INDEXED_READS = ("gather", "index_select")
+# Movement that maps each index of the result to one index of its operand.
+VIEWS = ("reshape", "permute", "expand", "slice")
+# The value every symbolic size takes when fusion weighs bytes (a batch of a typical size).
+REFERENCE_SIZE = 1024
 
 
 @dataclass(eq=False)
@@ -109,10 +133,24 @@ class Fuser:
         self.graph = graph
         self.nodes = graph.nodes
         self.position = {id(n): i for i, n in enumerate(self.nodes)}
+        self.node_of = {id(n): n for n in self.nodes}
         self.users = graph.users()
         self.group_of: dict[int, Group] = {}
         self.groups: list[Group] = []
         self.log: list[str] = []
+        self.external = {id(n) for n in graph.inputs} | {id(n) for n in graph.outputs}
+        self.reference = {str(s): REFERENCE_SIZE for n in graph.inputs for s in free_symbols(n.shape)}
+        self._nbytes: dict[int, int] = {}
+
+    def nbytes(self, node: Node) -> int:
+        """The size of ``node``'s value with every symbolic size at ``REFERENCE_SIZE``."""
+        found = self._nbytes.get(id(node))
+        if found is None:
+            count = 1
+            for d in evaluate_shape(node.shape, self.reference):
+                count *= d
+            found = self._nbytes[id(node)] = count * node.dtype.itemsize
+        return found
 
     def run(self) -> list[Group]:
         for node in reversed(self.nodes):
@@ -127,7 +165,7 @@ class Fuser:
 
     def _start(self, node: Node) -> None:
         category = _category(node)
-        if category == "elementwise" or node.op in INDEXED_READS:
+        if category in POINTWISE or node.op in INDEXED_READS:
             group = Group("pointwise", node.shape)
         elif category == "reduction":
             group = Group("reduction", node.inputs[0].shape, axes=node.attrs["axes"])
@@ -140,7 +178,7 @@ class Fuser:
     def _join(self, node: Node, group: Group) -> None:
         category = _category(node)
         chains = [chain for _, chain in _consumers(node, self.users)]
-        rows = _row_group(group, chains) if category == "elementwise" and group.kind == "pointwise" else None
+        rows = _row_group(group, chains) if category in POINTWISE and group.kind == "pointwise" else None
         if rows is not None:
             group.kind, group.axes = "reduction", rows.axes
         elif category == "reduction" and group.kind == "pointwise":
@@ -151,8 +189,7 @@ class Fuser:
         self.group_of[id(node)] = group
 
     def _refuse(self, node: Node, reason: str) -> None:
-        phase = "" if node.phase == "forward" else f" ({node.phase})"
-        self.log.append(f"{node.op}{format_shape(node.shape)}{phase} at {node.loc or '?'}: {reason}")
+        self.log.append(f"{_describe(node)}: {reason}")
 
     def _target(self, node: Node) -> Group | None:
         """The kernel ``node`` joins, or None (with the reason logged).
@@ -170,8 +207,8 @@ class Fuser:
             entry[1].append(consumer)
             entry[2].append(chain)
         reasons = []
-        # Prefer the kernel that reads the value most often: it saves the most loads.
-        for group, readers, chains in sorted(by_group.values(), key=lambda e: -len(e[1])):
+        # Try the kernels in order of the bytes joining them saves: each read of the value there is one load less.
+        for group, readers, chains in sorted(by_group.values(), key=lambda e: -self.nbytes(node) * len(e[1])):
             reason = self._incompatibility(node, group, chains, readers)
             if reason is None and len(by_group) > 1:
                 others = [g for g, _, _ in by_group.values() if g is not group]
@@ -187,7 +224,7 @@ class Fuser:
         """Why ``node`` cannot be computed inside ``group`` (None when it can)."""
         category = _category(node)
         if category in ALONE or group.kind in ALONE or node.op == "scatter_add":
-            return f"{node.op} and {group.kind} kernels are not fused (scatter, windows and random numbers run alone)"
+            return f"{node.op} and {group.kind} kernels are not fused (scatters and windows run alone)"
         if any(c.op in INDEXED_READS for c in consumers):
             return "a gather reads its source at computed addresses, so the source must be in memory"
         if node.op in INDEXED_READS:
@@ -197,7 +234,7 @@ class Fuser:
             if not any(_same(node.shape, shape) for shape in level):
                 return f"shape {format_shape(node.shape)} differs from the kernel's {format_shape(group.shape)}"
             return None
-        if category == "elementwise":
+        if category in POINTWISE:
             if any(chains):
                 if group.kind == "reduction" and all(_is_relabel(c, group) or _is_rebroadcast(c, group) for c in chains):
                     return None
@@ -258,6 +295,213 @@ class Fuser:
                     stack.extend(group.nodes)
         return False
 
+    # ------------------------------------------------------------------ horizontal fusion
+
+    def merge_siblings(self) -> None:
+        """Merge kernels over one iteration space that do not depend on each other, best bytes saved first."""
+        sketches = {id(g): self.sketch(g) for g in self.groups}
+        views = [self.view_sketch(out) for out in self.returned_views()]
+        reach = _Reach(self.groups, sketches)
+        peak = self.peak([sketches[id(g)] for g in self.groups] + views)
+        for saved, a, b in self.sibling_candidates(sketches):
+            a, b = reach.find(a), reach.find(b)
+            if a is b:
+                continue
+            if reach.depends(a, b):
+                if saved:  # siblings through a shared input, but one waits for the other
+                    self._refuse_pair(a, b, "one reads what the other computes, so one kernel would wait for itself")
+                continue
+            merged = _merged_sketch(sketches[id(a)], sketches[id(b)])
+            after = self.peak([merged if g is a else sketches[id(g)] for g in self.groups if g is not b] + views)
+            if after > peak:
+                self._refuse_pair(a, b, f"it raises the planned peak from {peak} to {after} bytes")
+                continue
+            self._absorb(a, b)
+            sketches[id(a)], peak = merged, after
+            reach.merge(a, b)
+
+    def sibling_candidates(self, sketches: dict[int, Sketch]) -> list[tuple[int, Group, Group]]:
+        """Pairs of kernels over the same iteration space, most bytes of shared inputs first."""
+        spaces: dict[str, list[Group]] = {}
+        for group in self.groups:
+            if group.kind in ("pointwise", "reduction"):
+                spaces.setdefault(format_shape(group.shape), []).append(group)
+        candidates = []
+        for members in spaces.values():
+            for i, a in enumerate(members):
+                for b in members[i + 1 :]:
+                    if a.kind == b.kind == "reduction" and a.axes != b.axes:
+                        continue  # different rows: not one iteration space
+                    shared = sketches[id(a)].reads & sketches[id(b)].reads
+                    candidates.append((sum(self.nbytes(self.node_of[v]) for v in shared), a, b))
+        candidates.sort(key=lambda c: (-c[0], sketches[id(c[1])].first, sketches[id(c[2])].first))
+        return candidates
+
+    def _absorb(self, group: Group, other: Group) -> None:
+        """``group`` takes over ``other``'s nodes; a reduction's rows and axes win over a pointwise shape."""
+        if other.kind == "reduction":
+            group.kind, group.axes = "reduction", other.axes
+        group.nodes.extend(other.nodes)
+        for node in other.nodes:
+            self.group_of[id(node)] = group
+        self.groups.remove(other)
+
+    def _refuse_pair(self, a: Group, b: Group, reason: str) -> None:
+        self.log.append(f"sibling kernels of {_describe(a.nodes[0])} and {_describe(b.nodes[0])}: {reason}")
+
+    # ------------------------------------------------------------------ what kernels read and write
+
+    def outputs(self, group: Group) -> list[Node]:
+        """The group's nodes that reach memory: read by other kernels or returned (also as a view)."""
+        members = {id(n) for n in group.nodes}
+        graph_outputs = {id(n) for n in self.graph.outputs}
+        return [
+            n
+            for n in group.nodes
+            if id(n) in graph_outputs
+            or any(self.group_of.get(id(v)) is not group for v in _views_returned(n, self.users, graph_outputs))
+            or any(id(c) not in members for c, _ in _consumers(n, self.users))
+        ]
+
+    def sketch(self, group: Group) -> Sketch:
+        members = {id(n) for n in group.nodes}
+        reads = {id(v) for n in group.nodes for v in _loaded(n) if id(v) not in members}
+        first = min(self.position[id(n)] for n in group.nodes)
+        return Sketch(frozenset(reads), frozenset(id(n) for n in self.outputs(group)), first)
+
+    def place_returned_views(self) -> None:
+        """Store each returned view from a kernel that has its source at hand, not from a copy kernel of its own.
+
+        The kernel computing the source stores the view when its template can (then the source
+        itself needs no buffer unless others read it); otherwise a kernel loading the source
+        does, which reads it anyway. The gradients of parameters are such views (a bias's
+        gradient is a reshape of a column sum, a weight's the transpose of a matmul).
+        """
+        for out in self.returned_views():
+            source = _view_source(out)
+            if source is None:
+                continue
+            computing = self.group_of[id(source)]
+            readers = [self.group_of[id(c)] for c, _ in _consumers(source, self.users)]
+            if computing.kind == "reduction" and not _drops_unit_dims(out, source):
+                computing = None  # a reduction kernel has its results at its rows' index only
+            for home in [computing, *readers]:
+                if home is not None and _stores_at_its_level(home, out):
+                    home.nodes.append(out)
+                    self.group_of[id(out)] = home
+                    break
+
+    def returned_views(self) -> list[Node]:
+        """Views and constants the caller receives that no kernel computes: each is copied by a kernel of its own."""
+        placed = {id(n) for g in self.groups for n in g.nodes}
+        found: dict[int, Node] = {}
+        for out in self.graph.outputs:
+            if _is_inline(out) and id(out) not in placed:
+                found.setdefault(id(out), out)
+        return list(found.values())
+
+    def view_sketch(self, out: Node) -> Sketch:
+        return Sketch(frozenset(id(v) for v in _loaded(out)), frozenset({id(out)}), self.position[id(out)])
+
+    def peak(self, sketches: list[Sketch]) -> int:
+        """The planned peak (bytes alive at once) of these kernels in the order ``_schedule`` gives them."""
+        weights = self.weights(sketches)
+        order = _schedule(sketches, weights)
+        return live_peak([sketches[i].reads for i in order], [sketches[i].writes for i in order], weights)
+
+    def weights(self, sketches: list[Sketch]) -> dict[int, int]:
+        """Bytes of every value a kernel stores for another one (what the memory plan places)."""
+        return {v: self.nbytes(self.node_of[v]) for s in sketches for v in s.writes if v not in self.external}
+
+
+@dataclass(frozen=True)
+class Sketch:
+    """What ordering a kernel needs: the values it loads and stores, and where it starts in program order."""
+
+    reads: frozenset[int]
+    writes: frozenset[int]
+    first: int
+
+
+def _merged_sketch(a: Sketch, b: Sketch) -> Sketch:
+    return Sketch(a.reads | b.reads, a.writes | b.writes, min(a.first, b.first))
+
+
+class _Reach:
+    """Which kernels wait for which (transitively), kept up to date as siblings merge.
+
+    Each kernel has a bit; ``below[k]`` holds the bits of every kernel that runs after
+    ``k`` because of what it reads. Merging ``b`` into ``a`` gives ``a`` both sets of
+    bits and everything above either of them now also waits for all below the merge.
+    """
+
+    def __init__(self, groups: list[Group], sketches: dict[int, Sketch]) -> None:
+        self.bit = {id(g): 1 << i for i, g in enumerate(groups)}
+        self.rep: dict[int, Group] = {id(g): g for g in groups}
+        producer = {v: g for g in groups for v in sketches[id(g)].writes}
+        readers: dict[int, list[Group]] = {id(g): [] for g in groups}
+        for g in groups:
+            for v in sketches[id(g)].reads:
+                source = producer.get(v)
+                if source is not None and source is not g:
+                    readers[id(source)].append(g)
+        self.below: dict[int, int] = {}
+        for g in _topological(groups, readers)[::-1]:
+            mask = 0
+            for r in readers[id(g)]:
+                mask |= self.bit[id(r)] | self.below[id(r)]
+            self.below[id(g)] = mask
+
+    def find(self, group: Group) -> Group:
+        while self.rep[id(group)] is not group:
+            group = self.rep[id(group)]
+        return group
+
+    def depends(self, a: Group, b: Group) -> bool:
+        return bool(self.below[id(a)] & self.bit[id(b)] or self.below[id(b)] & self.bit[id(a)])
+
+    def merge(self, a: Group, b: Group) -> None:
+        self.rep[id(b)] = a
+        bits = self.bit[id(a)] | self.bit[id(b)]
+        below = self.below[id(a)] | self.below[id(b)]
+        self.bit[id(a)], self.below[id(a)] = bits, below
+        for key, mask in self.below.items():
+            if mask & bits:
+                self.below[key] = mask | below | bits
+
+
+def _topological(groups: list[Group], readers: dict[int, list[Group]]) -> list[Group]:
+    waiting = Counter(id(r) for g in groups for r in readers[id(g)])
+    ready = [g for g in groups if not waiting[id(g)]]
+    order = []
+    while ready:
+        g = ready.pop()
+        order.append(g)
+        for r in readers[id(g)]:
+            waiting[id(r)] -= 1
+            if not waiting[id(r)]:
+                ready.append(r)
+    return order
+
+
+def _loaded(node: Node) -> list[Node]:
+    """The values ``node`` reads from memory: its operands, looking through movement and constants."""
+    found = []
+    stack = list(node.inputs)
+    while stack:
+        operand = stack.pop()
+        if _is_inline(operand):
+            stack.extend(operand.inputs)
+        else:
+            found.append(operand)
+    return found
+
+
+def _describe(node: Node) -> str:
+    phase = "" if node.phase == "forward" else f" ({node.phase})"
+    return f"{node.op}{format_shape(node.shape)}{phase} at {node.loc or '?'}"
+
+
 def _with_inline(group: Group, nodes_in_order: list[Node]) -> list[Node]:
     """The group's nodes plus the movement/constant chains feeding them, in topological order."""
     members = {id(n) for n in group.nodes}
@@ -271,62 +515,109 @@ def _with_inline(group: Group, nodes_in_order: list[Node]) -> list[Node]:
     return [n for n in nodes_in_order if id(n) in members]
 
 
-def fuse(graph: Graph) -> Program:
+def fuse(graph: Graph, horizontal: bool = True) -> Program:
+    """Group ``graph`` into kernels; ``horizontal=False`` leaves siblings in kernels of their own."""
     fuser = Fuser(graph)
-    groups = fuser.run()
+    fuser.run()
+    fuser.place_returned_views()
+    if horizontal:
+        fuser.merge_siblings()
     nodes_in_order = graph.nodes
-    graph_outputs = {id(n) for n in graph.outputs}
-    users = fuser.users
     planned: list[tuple[list[Node], list[Node], str]] = []
-    for group in groups:
-        members = {id(n) for n in group.nodes}
-        nodes = _with_inline(group, nodes_in_order)
-        outputs = [
-            n
-            for n in nodes
-            if id(n) in members
-            and (id(n) in graph_outputs or _views_returned(n, users, graph_outputs) or any(id(c) not in members for c, _ in _consumers(n, users)))
-        ]
-        planned.append((nodes, outputs, group.kind))
-    placed = {id(n) for g in groups for n in g.nodes}
-    for out in graph.outputs:
-        if _is_inline(out) and id(out) not in placed:
-            # A view or constant that the caller receives is materialized by a kernel of its own.
-            planned.append((_with_inline(Group("movement", out.shape, [out]), nodes_in_order), [out], "movement"))
-            placed.add(id(out))
+    sketches: list[Sketch] = []
+    for group in fuser.groups:
+        planned.append((_with_inline(group, nodes_in_order), _in_order(fuser.outputs(group), fuser.position), group.kind))
+        sketches.append(fuser.sketch(group))
+    for out in fuser.returned_views():
+        planned.append((_with_inline(Group("movement", out.shape, [out]), nodes_in_order), [out], "movement"))
+        sketches.append(fuser.view_sketch(out))
     kernels = []
-    for index, (nodes, outputs, kind) in enumerate(_schedule(planned)):
+    for index, i in enumerate(_schedule(sketches, fuser.weights(sketches))):
+        nodes, outputs, kind = planned[i]
         kernel = kernel_for(index, nodes, outputs)
         kernel.kind = kind
         kernels.append(kernel)
     return Program(graph, kernels, fusion_log=fuser.log)
 
 
-def _views_returned(node: Node, users: dict[int, list[Node]], graph_outputs: set[int]) -> bool:
-    """Whether a view of ``node`` is itself a graph output (so ``node`` must be stored)."""
+def _in_order(nodes: list[Node], position: dict[int, int]) -> list[Node]:
+    return sorted(nodes, key=lambda n: position[id(n)])
+
+
+def _views_returned(node: Node, users: dict[int, list[Node]], graph_outputs: set[int]) -> list[Node]:
+    """The views of ``node`` that are graph outputs (a kernel storing one reads ``node``)."""
+    found = []
     stack = [u for u in users.get(id(node), []) if _is_inline(u)]
     while stack:
         view = stack.pop()
         if id(view) in graph_outputs:
-            return True
+            found.append(view)
         stack.extend(u for u in users.get(id(view), []) if _is_inline(u))
-    return False
+    return found
 
 
-def _schedule(planned: list[tuple[list[Node], list[Node], str]]) -> list[tuple[list[Node], list[Node], str]]:
-    """Order kernels so each runs after the kernels producing what it reads (Kahn's algorithm)."""
-    producer = {id(out): i for i, (_, outputs, _) in enumerate(planned) for out in outputs}
-    needs: list[set[int]] = []
-    for i, (nodes, _, _) in enumerate(planned):
-        inside = {id(n) for n in nodes}
-        deps = {producer[id(o)] for n in nodes for o in n.inputs if id(o) not in inside and id(o) in producer}
-        needs.append(deps - {i})
-    done: set[int] = set()
+def _stores_at_its_level(group: Group, node: Node) -> bool:
+    """Whether ``group``'s template can store ``node``: at its iteration space, or a reduction's rows or results."""
+    if group.kind == "pointwise":
+        return _same(node.shape, group.shape)
+    return group.kind == "reduction" and any(_same(node.shape, s) for s in [group.shape, *group.reduced_shapes()])
+
+
+def _drops_unit_dims(view: Node, source: Node) -> bool:
+    """Whether ``view`` is ``source`` with size-1 dimensions added or removed (the same index, relabeled)."""
+    node = view
+    while node is not source:
+        if node.op != "reshape":
+            return False
+        node = node.inputs[0]
+    return [d for d in view.shape if d != 1] == [d for d in source.shape if d != 1]
+
+
+def _view_source(out: Node) -> Node | None:
+    """The computed value ``out`` is a view of (through reshape, permute, expand, slice), if any."""
+    node = out
+    while node.op in VIEWS:
+        node = node.inputs[0]
+    return None if _is_inline(node) or node.op in ("input", "parameter") else node
+
+
+def _schedule(sketches: list[Sketch], weights: dict[int, int]) -> list[int]:
+    """An order of the kernels (indices) in which each runs after those producing what it reads.
+
+    List scheduling: of the kernels whose inputs are ready, run the one that adds the
+    fewest bytes to what is alive (bytes it stores, less the bytes of the values it
+    is the last to read), the earliest in program order among equals. Running
+    whatever frees memory first keeps the planned peak low; program order keeps the
+    schedule close to the one the user wrote.
+    """
+    producer = {v: i for i, s in enumerate(sketches) for v in s.writes}
+    readers_left = Counter(v for s in sketches for v in s.reads if v in weights)
+    waiting = []
+    dependents: list[list[int]] = [[] for _ in sketches]
+    for i, s in enumerate(sketches):
+        needs = {producer[v] for v in s.reads if v in producer} - {i}
+        waiting.append(len(needs))
+        for j in needs:
+            dependents[j].append(i)
+
+    def growth(i: int) -> tuple[int, int]:
+        s = sketches[i]
+        stored = sum(weights.get(v, 0) for v in s.writes)
+        freed = sum(weights[v] for v in s.reads if v in weights and readers_left[v] == 1)
+        return stored - freed, s.first
+
+    ready = [i for i in range(len(sketches)) if not waiting[i]]
     order = []
-    while len(order) < len(planned):
-        ready = [i for i in range(len(planned)) if i not in done and needs[i] <= done]
-        assert ready, "fusion produced a cycle between kernels"
-        for i in ready:
-            done.add(i)
-            order.append(planned[i])
+    while ready:
+        best = min(ready, key=growth)
+        ready.remove(best)
+        order.append(best)
+        for v in sketches[best].reads:
+            if v in readers_left:
+                readers_left[v] -= 1
+        for j in dependents[best]:
+            waiting[j] -= 1
+            if not waiting[j]:
+                ready.append(j)
+    assert len(order) == len(sketches), "fusion produced a cycle between kernels"
     return order

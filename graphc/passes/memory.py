@@ -14,13 +14,19 @@ neither lives in the arena.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from graphc.codegen.kernel_ir import Program
+from graphc.codegen.kernel_ir import Kernel, Program
 from graphc.ir.graph import Node
-from graphc.ir.types import Dim, evaluate_shape
+from graphc.ir.registry import REGISTRY
+from graphc.ir.types import Dim, evaluate_shape, shapes_equal
 
 ALIGN = 64
+# Kernels whose stored values may take an operand's bytes: those that compute at the index
+# they store (elementwise nodes, reduction rows, matmul epilogues, and unfused single nodes).
+IN_PLACE_KINDS = ("pointwise", "reduction", "matmul", "elementwise")
+INDEXED_READS = ("gather", "index_select")
 
 
 @dataclass
@@ -41,11 +47,19 @@ class Buffer:
 @dataclass
 class MemoryPlan:
     buffers: list[Buffer]
+    # Offsets and arena size per concrete sizes: placing is quadratic in the buffers, and a
+    # program is called (and reported on) at the same few sizes again and again.
+    layouts: dict[tuple[tuple[str, int], ...], tuple[list[int], int]] = field(default_factory=dict, repr=False)
 
     def offsets(self, sizes: dict[str, int]) -> tuple[list[int], int]:
         """Byte offsets of every buffer in one arena, and the arena's size (the planned peak)."""
-        nbytes = [_aligned(b.nbytes(sizes)) for b in self.buffers]
-        return assign_offsets(nbytes, [(b.start, b.end) for b in self.buffers], [b.reuses for b in self.buffers])
+        key = tuple(sorted(sizes.items()))
+        layout = self.layouts.get(key)
+        if layout is None:
+            nbytes = [_aligned(b.nbytes(sizes)) for b in self.buffers]
+            layout = assign_offsets(nbytes, [(b.start, b.end) for b in self.buffers], [b.reuses for b in self.buffers])
+            self.layouts[key] = layout
+        return layout
 
     def naive_bytes(self, sizes: dict[str, int]) -> int:
         return sum(b.nbytes(sizes) for b in self.buffers)
@@ -101,27 +115,88 @@ def plan_memory(program: Program) -> MemoryPlan:
                 buffer = buffers[index_of[id(value)]]
                 buffer.end = max(buffer.end, k)
     for k, kernel in enumerate(program.kernels):
-        if kernel.kind != "pointwise" or len(kernel.outputs) != 1 or id(kernel.outputs[0]) not in index_of:
-            continue
-        out = buffers[index_of[id(kernel.outputs[0])]]
-        direct = {id(o) for n in kernel.nodes for o in n.inputs}
-        for value in kernel.inputs:
-            i = index_of.get(id(value))
-            if i is None or buffers[i].end != k or id(value) not in direct or buffers[i].reuses is not None:
-                continue
-            same_size = value.type.numel == out.node.type.numel and value.dtype.itemsize == out.node.dtype.itemsize
-            if same_size and _read_elementwise(kernel.nodes, value, out.node):
-                out.reuses = i
-                break
+        if kernel.kind in IN_PLACE_KINDS:
+            _write_in_place(kernel, k, buffers, index_of)
     return MemoryPlan(buffers)
 
 
-def _read_elementwise(nodes: list[Node], value: Node, result: Node) -> bool:
-    """``value`` is read only by elementwise nodes of the result's shape (same index as the write)."""
-    for node in nodes:
-        if any(o is value for o in node.inputs) and (node.shape != result.shape or node.op in ("reshape", "permute", "expand", "slice", "pad", "concat")):
-            return False
-    return True
+def live_peak(reads: list[Iterable[int]], writes: list[Iterable[int]], nbytes: dict[int, int]) -> int:
+    """The most bytes alive at once when kernels run in this order (index = step).
+
+    A value lives from the kernel writing it to the last kernel reading it, as buffers
+    do in ``plan_memory``; values missing from ``nbytes`` (the caller's inputs and
+    outputs) are not counted. This is the lower bound the arena reaches when no buffer
+    is written in place, and what fusion compares before and after a candidate: it is
+    linear in the schedule, where assigning offsets is quadratic in the buffers.
+    """
+    start: dict[int, int] = {}
+    end: dict[int, int] = {}
+    for step, values in enumerate(writes):
+        for value in values:
+            if value in nbytes:
+                start[value] = end[value] = step
+    for step, values in enumerate(reads):
+        for value in values:
+            if value in start:
+                end[value] = max(end[value], step)
+    change = [0] * (len(writes) + 1)
+    for value, first in start.items():
+        change[first] += nbytes[value]
+        change[end[value] + 1] -= nbytes[value]
+    live = peak = 0
+    for delta in change:
+        live += delta
+        peak = max(peak, live)
+    return peak
+
+
+def _write_in_place(kernel: Kernel, k: int, buffers: list[Buffer], index_of: dict[int, int]) -> None:
+    """Let each output the kernel stores take the bytes of an operand that dies in it, where that is safe."""
+    claimed: set[int] = set()
+    for out in kernel.outputs:
+        if id(out) not in index_of:
+            continue
+        needs = _computed_from(out, kernel.nodes)
+        for value in kernel.inputs:
+            i = index_of.get(id(value))
+            if i is None or i in claimed or buffers[i].end != k:
+                continue
+            same_size = value.type.numel == out.type.numel and value.dtype.itemsize == out.dtype.itemsize
+            if same_size and _read_before_write(kernel.nodes, value, out, needs):
+                buffers[index_of[id(out)]].reuses = i
+                claimed.add(i)
+                break
+
+
+def _computed_from(out: Node, nodes: list[Node]) -> set[int]:
+    """``out`` and every node of the kernel it is computed from."""
+    inside = {id(n) for n in nodes}
+    found = {id(out)}
+    stack = [out]
+    while stack:
+        for operand in stack.pop().inputs:
+            if id(operand) in inside and id(operand) not in found:
+                found.add(id(operand))
+                stack.append(operand)
+    return found
+
+
+def _read_before_write(nodes: list[Node], value: Node, out: Node, needs: set[int]) -> bool:
+    """Every read of ``value`` in the kernel happens, at the index ``out`` is written at, before that write.
+
+    That holds when each reader is an elementwise node of ``out``'s shape (same index) that
+    ``out`` is computed from: both backends compute a stored value's operands before the
+    store (NumPy node by node, Triton per block of indices), so no read of ``value`` can
+    follow the write over it. A view, a reduction or a matmul reading it reads other
+    indices, and a reader ``out`` does not need may run after the write. A gather of
+    ``out``'s shape is allowed: NumPy gathers into a temporary, and the Triton emitter
+    drops any reuse whose loads are not all at the address written (``emit_program``).
+    """
+    readers = [n for n in nodes if any(o is value for o in n.inputs)]
+    return bool(readers) and all(
+        (REGISTRY[n.op].category == "elementwise" or n.op in INDEXED_READS) and id(n) in needs and shapes_equal(n.shape, out.shape)
+        for n in readers
+    )
 
 
 def symbolic_naive_bytes(plan: MemoryPlan) -> Dim:
