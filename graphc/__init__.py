@@ -45,6 +45,9 @@ from graphc.frontend.functional import (
     any,
     argmax,
     argmin,
+    bitwise_and,
+    bitwise_or,
+    bitwise_xor,
     bmm,
     broadcast_to,
     cat,
@@ -131,6 +134,17 @@ half = float16
 long = int64
 int = int32
 clip = clamp
+multiply = mul
+divide = div
+subtract = sub
+
+
+def numel(input: Tensor) -> Any:
+    return input.numel()
+
+
+def is_floating_point(input: Tensor) -> builtins.bool:
+    return input.is_floating_point()
 
 
 @contextmanager

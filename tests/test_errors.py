@@ -148,6 +148,36 @@ def test_other_bad_arguments() -> None:
     check(lambda: graphc.exp(zeros(2)) @ zeros(3, 2), "matmul", "f32[2]", "f32[3,2]")
 
 
+def test_dtype_errors_where_torch_refuses() -> None:
+    """Ops torch defines only for some dtypes are refused by name, not computed after a silent cast."""
+    x, i = zeros(3, 4), zeros(3, 4, dtype=graphc.int64)
+    check(lambda: graphc.where(x, x, x), "where", "f32[3,4]")
+    check(lambda: x.masked_fill(i, 0.0), "masked_fill", "i64[3,4]")
+    check(lambda: i.softmax(1), "softmax", "i64[3,4]")
+    check(lambda: graphc.log_softmax(i, 0), "log_softmax", "i64[3,4]")
+    check(lambda: i.var(), "var", "i64[3,4]")
+    check(lambda: i.std(dim=1), "std", "i64[3,4]")
+    check(lambda: i.lerp(i, 0.5), "lerp", "i64[3,4]")
+    check(lambda: zeros(3, dtype=graphc.bool).argmax(), "argmax", "b8[3]")
+    check(lambda: graphc.argmin(zeros(3, dtype=graphc.bool)), "argmin", "b8[3]")
+    check(lambda: zeros(2, 2, dtype=graphc.bool) @ zeros(2, 2, dtype=graphc.bool), "matmul", "b8[2,2]")
+    check(lambda: graphc.gather(x, 1, x), "gather", "f32[3,4]")
+    check(lambda: graphc.index_select(x, 0, zeros(2)), "index_select", "f32[2]")
+    check(lambda: x.scatter_add(1, i, zeros(3, 4, dtype=graphc.float64)), "scatter_add", "f32[3,4]", "f64[3,4]")
+    check(lambda: i & i, "and", "i64[3,4]")
+
+
+def test_bad_split_chunk_and_sizes() -> None:
+    x = zeros(4, 3)
+    check(lambda: x.split(0), "split", "f32[4,3]")
+    check(lambda: x.split([1, 2]), "split", "f32[4,3]", "[1, 2]")
+    check(lambda: graphc.split(x, [5, -1]), "split", "f32[4,3]")
+    check(lambda: x.chunk(0), "chunk", "f32[4,3]")
+    check(lambda: x.view(2.5, 2), "reshape", "f32[4,3]", "2.5")
+    check(lambda: x.scatter_add(0, zeros(5, 3, dtype=graphc.int64), zeros(4, 3)), "scatter_add", "i64[5,3]")
+    check(lambda: x.scatter_add(0, zeros(2, 2, dtype=graphc.int64), zeros(2)), "scatter_add", "f32[2]")
+
+
 def test_errors_inside_a_compiled_function_point_at_the_function() -> None:
     def step(x: graphc.Tensor, w: graphc.Tensor) -> graphc.Tensor:
         return x @ w  # the line the error names

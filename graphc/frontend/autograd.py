@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from graphc.errors import GraphcError
-from graphc.frontend import tracing
+from graphc.frontend import lazy, tracing
 from graphc.ir import build as b
 from graphc.ir.grad_mode import grad_mode
 from graphc.ir.graph import Node, toposort
@@ -63,6 +63,22 @@ def backward(
                 tracing.assign(previous, total)
             else:
                 owner.grad = Tensor._from_node(total)
+    _keep_outputs(tensors)
+
+
+def _keep_outputs(outputs: Sequence[Tensor]) -> None:
+    """Compute the differentiated values in the same program as the gradients.
+
+    A loop reads its loss after ``optimizer.step()`` (``loss.item()``); the step's program
+    computes the forward anyway, but without this the loss would not be among its results
+    and reading it would compile and run the forward a second time. Inside a graphc.compile
+    trace the outputs are the function's business (they are results or discarded).
+    """
+    if tracing.active() is not None:
+        return
+    for tensor in outputs:
+        if tensor._node.data is None:
+            lazy.defer(tensor)
 
 
 def grad(
@@ -80,6 +96,7 @@ def grad(
     nodes, seeds = _seed_grads(outs, grad_outputs)
     with grad_mode(create_graph):
         grads = vjp(nodes, seeds, [tracing.read(t) for t in ins])
+    _keep_outputs(outs)
     result: list[Tensor | None] = []
     for g in grads:
         if g is None:

@@ -59,10 +59,15 @@ def _binary(op: str, a: TensorLike, other: TensorLike) -> Tensor:
     return wrap(b.binary(op, unwrap(a), unwrap(other)))
 
 
+def _scaled(other: TensorLike, alpha: Scalar) -> TensorLike:
+    """``alpha * other`` for add/sub: in Python when ``other`` is a number (as torch, which takes it as a scalar)."""
+    if alpha == 1:
+        return other
+    return other * alpha if isinstance(other, (int, float)) else mul(other, alpha)
+
+
 def add(input: TensorLike, other: TensorLike, alpha: Scalar = 1) -> Tensor:
-    if alpha != 1:
-        other = mul(other, alpha)
-    return _binary("add", input, other)
+    return _binary("add", input, _scaled(other, alpha))
 
 
 def sub(input: TensorLike, other: TensorLike, alpha: Scalar = 1) -> Tensor:
@@ -70,9 +75,7 @@ def sub(input: TensorLike, other: TensorLike, alpha: Scalar = 1) -> Tensor:
     if builtins.any(isinstance(v, bool) or isinstance(v, Node) and v.dtype == dtypes.bool_ for v in (x, y)):
         types = [v.type if isinstance(v, Node) else b.constant(v, dtypes.scalar_dtype(v)).type for v in (x, y)]
         raise op_error("sub", types, {}, "subtraction, the `-` operator, with a bool tensor is not supported; to invert a mask use `~` or logical_not()")
-    if alpha != 1:
-        other = mul(other, alpha)
-    return _binary("sub", input, other)
+    return _binary("sub", input, _scaled(other, alpha))
 
 
 def mul(input: TensorLike, other: TensorLike) -> Tensor:
@@ -134,14 +137,18 @@ def _bool_operands(op: str, a: TensorLike, other: TensorLike) -> tuple[Node, Nod
     return x, y
 
 
+def _truth_values(a: TensorLike, other: TensorLike) -> tuple[Node, Node]:
+    """The operands of torch's logical_* functions: any dtype, nonzero (and NaN) being True."""
+    x, y = node_of(a), node_of(other)
+    return b.cast(x, dtypes.bool_), b.cast(y, dtypes.bool_)
+
+
 def logical_and(input: TensorLike, other: TensorLike) -> Tensor:
-    x, y = _bool_operands("and", input, other)
-    return wrap(b.binary("and", x, y))
+    return wrap(b.binary("and", *_truth_values(input, other)))
 
 
 def logical_or(input: TensorLike, other: TensorLike) -> Tensor:
-    x, y = _bool_operands("or", input, other)
-    return wrap(b.binary("or", x, y))
+    return wrap(b.binary("or", *_truth_values(input, other)))
 
 
 def logical_not(input: Tensor) -> Tensor:
@@ -149,8 +156,23 @@ def logical_not(input: Tensor) -> Tensor:
 
 
 def logical_xor(input: TensorLike, other: TensorLike) -> Tensor:
-    x, y = _bool_operands("xor", input, other)
-    return wrap(b.compare("ne", x, y))
+    return wrap(b.compare("ne", *_truth_values(input, other)))
+
+
+# torch's bitwise ops (``&``, ``|``, ``^``) on bool tensors, where they are the logical ones. On
+# integers torch computes bits; graphc has no bitwise primitive, so it refuses them by name.
+
+
+def bitwise_and(input: TensorLike, other: TensorLike) -> Tensor:
+    return wrap(b.binary("and", *_bool_operands("and", input, other)))
+
+
+def bitwise_or(input: TensorLike, other: TensorLike) -> Tensor:
+    return wrap(b.binary("or", *_bool_operands("or", input, other)))
+
+
+def bitwise_xor(input: TensorLike, other: TensorLike) -> Tensor:
+    return wrap(b.compare("ne", *_bool_operands("xor", input, other)))
 
 
 def _unary(op: str, x: Tensor) -> Tensor:
@@ -265,19 +287,35 @@ def clamp(input: Tensor, min: TensorLike | None = None, max: TensorLike | None =
     return wrap(x)
 
 
+def _bool_mask(op: str, mask: Node, other: Node, what: str) -> None:
+    """torch refuses a non-bool condition or mask (rather than reading it as truth values); so does graphc."""
+    if mask.dtype != dtypes.bool_:
+        raise op_error(op, [mask.type, other.type], {}, f"expected {what} to be a bool tensor, got {mask.dtype.name} (compare it, e.g. `x != 0`)")
+
+
 def where(condition: Tensor, input: TensorLike, other: TensorLike) -> Tensor:
-    return wrap(b.where(unwrap(condition), unwrap(input), unwrap(other)))
+    cond, x = node_of(condition), unwrap(input)
+    _bool_mask("where", cond, x if isinstance(x, Node) else cond, "the condition")
+    return wrap(b.where(cond, x, unwrap(other)))
 
 
 def masked_fill(input: Tensor, mask: Tensor, value: TensorLike) -> Tensor:
     x = node_of(input)
+    _bool_mask("masked_fill", node_of(mask), x, "the mask")
     fill = unwrap(value)
     fill_node = b.cast(fill, x.dtype) if isinstance(fill, Node) else b.constant(fill, x.dtype)
     return wrap(b.where(node_of(mask), fill_node, x))
 
 
 def lerp(input: Tensor, end: Tensor, weight: TensorLike) -> Tensor:
+    _floating("lerp", node_of(input))
     return add(input, mul(sub(end, input), weight))
+
+
+def _floating(op: str, x: Node, hint: str = "") -> None:
+    """Ops torch defines for floating-point tensors only are refused on others, not computed after a silent cast."""
+    if not x.dtype.is_floating_point:
+        raise op_error(op, [x.type], {}, f"{op} needs a floating-point tensor, got {x.dtype.name}{hint}")
 
 
 # ------------------------------------------------------------------ reductions
@@ -323,6 +361,7 @@ def wrap_size(size: Dim, dtype: DType) -> Node:
 
 def var(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: int | None = None) -> Tensor:
     x = node_of(input)
+    _floating("var", x)
     if correction is None:
         correction = 0 if unbiased is False else 1
     axes = _axes(x, dim, op="var")
@@ -334,6 +373,7 @@ def var(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | 
 
 
 def std(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: int | None = None) -> Tensor:
+    _floating("std", node_of(input))
     return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
 
 
@@ -345,21 +385,35 @@ def amin(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = 
     return wrap(b.reduce("min", node_of(input), dim, keepdim))
 
 
+def _no_bool(op: str, x: Node) -> None:
+    if x.dtype == dtypes.bool_:
+        raise op_error(op, [x.type], {}, f"{op} does not support bool input (as in torch); cast it first, e.g. `.long()`")
+
+
 def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    x = node_of(input)
+    _no_bool("argmax", node_of(input))
+    return wrap(_argmax(node_of(input), dim, keepdim))
+
+
+def _argmax(x: Node, dim: int | None, keepdim: bool) -> Node:
     if x.type.ndim == 0 and dim is not None:
         _axes(x, dim, op="argmax")  # dim must be 0 or -1; the index is 0, as torch
-        return wrap(b.constant(0, dtypes.int64))
+        return b.constant(0, dtypes.int64)
     if dim is None:
         x = b.reshape(x, (x.type.numel,))
         dim, keepdim = 0, False
-    return wrap(b.reduce("argmax", x, dim, keepdim))
+    return b.reduce("argmax", x, dim, keepdim)
 
 
 def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    x = node_of(input)
+    _no_bool("argmin", node_of(input))
+    return wrap(_argmin(node_of(input), dim, keepdim))
+
+
+def _argmin(x: Node, dim: int | None, keepdim: bool) -> Node:
+    """The argmax of the flipped values (min(dim) of a bool tensor, which torch allows, comes here too)."""
     flipped = b.neg(x) if x.dtype != dtypes.bool_ else b.unary("logical_not", x)
-    return argmax(wrap(flipped), dim, keepdim)
+    return _argmax(flipped, dim, keepdim)
 
 
 def _values_at(x: Node, index: Node, dim: int, keepdim: bool) -> Node:
@@ -396,7 +450,7 @@ def min(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False) -
     if x.type.ndim == 0:
         return _zero_dim_extremum(x, dim)
     (axis,) = _axes(x, dim, op="min")
-    indices = node_of(argmin(input, axis, keepdim))
+    indices = _argmin(x, axis, keepdim)
     return MinMax(wrap(_values_at(x, indices, axis, keepdim)), indices=wrap(indices))
 
 
@@ -431,10 +485,14 @@ def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) ->
     return wrap(total if keepdim else b.reshape(total, b.reduce("sum", x, axes, False).shape))
 
 
+_SOFTMAX_HINT = " (pass dtype=graphc.float32 to compute it in floating point)"
+
+
 def softmax(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
     x = node_of(input)
     if dtype is not None:
         x = b.cast(x, dtypes.to_dtype(dtype))
+    _floating("softmax", x, _SOFTMAX_HINT)
     axes = _axes(x, dim, op="softmax")
     peak = emit("detach", b.reduce("max", x, axes, True))
     e = b.unary("exp", b.sub(x, b.expand(peak, x.shape)))
@@ -445,6 +503,7 @@ def log_softmax(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
     x = node_of(input)
     if dtype is not None:
         x = b.cast(x, dtypes.to_dtype(dtype))
+    _floating("log_softmax", x, _SOFTMAX_HINT)
     # (x - max) - log(sum(exp(x - max))), as torch: subtracting the full logsumexp from x
     # would lose the low bits of values far from 0.
     axes = _axes(x, dim, op="log_softmax")
@@ -536,6 +595,9 @@ def _sizes(args: tuple) -> tuple:
 def reshape(input: Tensor, *shape: Any) -> Tensor:
     x = node_of(input)
     wanted = list(_sizes(shape))
+    for d in wanted:
+        if isinstance(d, bool) or not isinstance(d, (int, sympy.Expr)):
+            raise op_error("reshape", [x.type], {"shape": tuple(wanted)}, f"sizes must be integers, got {d!r}")
     if wanted.count(-1) > 1:
         raise op_error("reshape", [x.type], {"shape": tuple(wanted)}, "only one dimension can be inferred")
     if -1 in wanted:
@@ -697,9 +759,13 @@ def split(input: Tensor, split_size_or_sections: int | Sequence[int], dim: int =
         if not isinstance(size, int):
             raise op_error("split", [x.type], {"dim": dim}, "split needs a static size along dim")
         step = split_size_or_sections
+        if step < 0 or step == 0 and size != 0:
+            raise op_error("split", [x.type], {"dim": dim}, f"split_size must be positive (it can only be 0 if the dimension size is 0), got {step}")
         sections = [builtins.min(step, size - s) for s in range(0, size, step)] or [0]
     else:
         sections = list(split_size_or_sections)
+        if builtins.any(n < 0 for n in sections) or not dims_equal(builtins.sum(sections), size):
+            raise op_error("split", [x.type], {"dim": dim}, f"split sizes {sections} must be non-negative and sum exactly to {size}")
     out, offset = [], 0
     for length in sections:
         out.append(wrap(_slice_axis(x, axis, offset, offset + length)))
@@ -710,6 +776,8 @@ def split(input: Tensor, split_size_or_sections: int | Sequence[int], dim: int =
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     x = node_of(input)
     size = x.shape[_dim(x, dim, op="chunk")]
+    if chunks <= 0:
+        raise op_error("chunk", [x.type], {"chunks": chunks}, f"chunks must be greater than 0, got {chunks}")
     return split(input, -(-size // chunks), dim)
 
 
@@ -750,8 +818,32 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """torch.scatter_add: the index may be smaller than ``src`` (which is cut to it) and than ``input``
+    off ``dim`` (only that corner receives additions); the primitive wants one shape for all three."""
     x, idx, s = node_of(input), node_of(index), node_of(src)
-    return wrap(emit("scatter_add", x, idx, s, axis=_dim(x, dim, op="scatter_add")))
+    axis = _dim(x, dim, op="scatter_add")
+    ndim = x.type.ndim
+
+    def refuse(message: str) -> GraphcError:
+        return op_error("scatter_add", [x.type, idx.type, s.type], {"dim": dim}, message)
+
+    if not idx.type.ndim == s.type.ndim == ndim:
+        raise refuse("index, src and input must have the same number of dimensions")
+    for i, n in enumerate(idx.shape):
+        if isinstance(n, int) and isinstance(s.shape[i], int) and n > s.shape[i]:
+            raise refuse(f"index is larger than src along dimension {i} ({n} > {s.shape[i]})")
+        if i != axis and isinstance(n, int) and isinstance(x.shape[i], int) and n > x.shape[i]:
+            raise refuse(f"index is larger than input along dimension {i} ({n} > {x.shape[i]})")
+    zeros = (0,) * ndim
+    if not builtins.all(dims_equal(p, q) for p, q in zip(s.shape, idx.shape)):
+        s = emit("slice", s, starts=zeros, stops=tuple(idx.shape), steps=(1,) * ndim)
+    corner = tuple(x.shape[i] if i == axis else idx.shape[i] for i in range(ndim))
+    if builtins.all(dims_equal(p, q) for p, q in zip(corner, x.shape)):
+        return wrap(emit("scatter_add", x, idx, s, axis=axis))
+    added = emit("scatter_add", b.full(corner, 0, x.dtype), idx, s, axis=axis)
+    high = tuple(full - part for full, part in zip(x.shape, corner))
+    spread = emit("pad", added, low=zeros, high=high, interior=zeros, value=0.0)
+    return wrap(b.binary("or" if x.dtype == dtypes.bool_ else "add", x, spread))
 
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:

@@ -98,6 +98,8 @@ class CompiledFunction:
         self.trace_count = 0
         self.recompilations: list[str] = []
         self._last: Entry | None = None
+        # Signatures whose last trace ran eagerly (it created state): why the next call traces again.
+        self._ran_eagerly: set[tuple] = set()
 
     # ------------------------------------------------------------------ signatures
 
@@ -144,7 +146,12 @@ class CompiledFunction:
                 return self._replay(entry, tensors)
             reasons.append(failed)
         if self.trace_count:
-            reason = reasons[0] if reasons else f"new input signature {signature[1]}"
+            if reasons:
+                reason = reasons[0]
+            elif signature in self._ran_eagerly:
+                reason = "the previous trace of this signature created state and ran eagerly; tracing with that state"
+            else:
+                reason = f"new input signature {signature[1]}"
             self.recompilations.append(f"trace {self.trace_count + 1}: {reason}")
             if debug_level() >= 1:
                 log.warning("graphc: recompiling %s: %s", getattr(self.fn, "__name__", self.fn), reason)
@@ -187,7 +194,9 @@ class CompiledFunction:
         output_ids = {id(o) for o in outputs}
         new_state = [t for t in trace.created_alive() if id(t) not in output_ids | standin_ids | state_grads]
         if new_state:
+            self._ran_eagerly.add(signature)
             return self._run_eagerly(trace, outputs, output_spec, new_state)
+        self._ran_eagerly.discard(signature)
         entry = self._build(trace, signature, tensors, standins, outputs, output_spec)
         self.entries.append(entry)
         self._last = entry

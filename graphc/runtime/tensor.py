@@ -440,13 +440,13 @@ class Tensor:
         return F.logical_not(self)
 
     def __and__(self, other: Any) -> Tensor:
-        return F.logical_and(self, other)
+        return F.bitwise_and(self, other)
 
     def __or__(self, other: Any) -> Tensor:
-        return F.logical_or(self, other)
+        return F.bitwise_or(self, other)
 
     def __xor__(self, other: Any) -> Tensor:
-        return F.logical_xor(self, other)
+        return F.bitwise_xor(self, other)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return F.eq(self, other)
@@ -484,7 +484,7 @@ def _rebuild(array: np.ndarray, requires_grad: bool) -> Tensor:
 
 # Methods that forward to the functional API with the tensor as first argument, as in torch.
 _FORWARDED = """
-add sub mul div pow maximum minimum eq ne lt le gt ge logical_and logical_or logical_not logical_xor
+add sub mul div pow maximum minimum eq ne lt le gt ge logical_and logical_or logical_not logical_xor bitwise_and bitwise_or bitwise_xor
 neg exp log log1p log2 sqrt rsqrt sin cos tanh erf abs sign reciprocal sigmoid relu square clamp masked_fill lerp
 sum mean var std amax amin argmax argmin max min logsumexp softmax log_softmax all any cumsum
 matmul mm bmm dot outer

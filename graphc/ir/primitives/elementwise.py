@@ -190,7 +190,8 @@ def abs_vjp(node: Node, g: Node) -> tuple:
 
 @defvjp("sign")
 def sign_vjp(node: Node, g: Node) -> tuple:
-    return (None,)
+    """Zero, not "no gradient": as in torch, ``x.sign().sum().backward()`` gives ``x.grad`` of zeros."""
+    return (b.zeros_like(g),)
 
 
 @defvjp("reciprocal")

@@ -389,12 +389,12 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of every parameter (as ``Optimizer.zero_grad``: setting None does not read ``.grad``,
+        so a compiled step that starts with it does not guard on, and retrace for, gradients that were None)."""
         for p in self.parameters():
-            if p.grad is None:
-                continue
             if set_to_none:
                 p.grad = None
-            else:
+            elif p.grad is not None:
                 if p.grad.requires_grad:
                     p.grad.detach_()
                 p.grad.zero_()

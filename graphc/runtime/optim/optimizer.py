@@ -185,13 +185,17 @@ class Optimizer:
     # ------------------------------------------------------------------ gradients and steps
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of every parameter.
+
+        With ``set_to_none`` every ``.grad`` is set to None without looking at it first: inside
+        ``graphc.compile`` a look at ``.grad`` makes "was it None" a guard of the trace, and a
+        step that starts with ``zero_grad()`` would then trace a second time on its second call.
+        """
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
                 if set_to_none:
                     p.grad = None
-                else:
+                elif p.grad is not None:
                     if p.grad.requires_grad:
                         p.grad.detach_()
                     p.grad.zero_()
