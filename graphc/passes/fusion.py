@@ -39,6 +39,7 @@ least runs first. Byte counts take every symbolic size as ``REFERENCE_SIZE``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from graphc.codegen.kernel_ir import Program, kernel_for
@@ -138,7 +139,8 @@ class Fuser:
         self.group_of: dict[int, Group] = {}
         self.groups: list[Group] = []
         self.log: list[str] = []
-        self.external = {id(n) for n in graph.inputs} | {id(n) for n in graph.outputs}
+        self.graph_outputs = {id(n) for n in graph.outputs}
+        self.external = {id(n) for n in graph.inputs} | self.graph_outputs
         self.reference = {str(s): REFERENCE_SIZE for n in graph.inputs for s in free_symbols(n.shape)}
         self._nbytes: dict[int, int] = {}
 
@@ -209,7 +211,8 @@ class Fuser:
         reasons = []
         # Try the kernels in order of the bytes joining them saves: each read of the value there is one load less.
         for group, readers, chains in sorted(by_group.values(), key=lambda e: -self.nbytes(node) * len(e[1])):
-            reason = self._incompatibility(node, group, chains, readers)
+            inside = len(by_group) == 1 and id(node) not in self.external and not _views_returned(node, self.users, self.graph_outputs)
+            reason = self._incompatibility(node, group, chains, readers, inside)
             if reason is None and len(by_group) > 1:
                 others = [g for g, _, _ in by_group.values() if g is not group]
                 if any(self._reaches(other, group) for other in others):
@@ -220,15 +223,30 @@ class Fuser:
         self._refuse(node, "; ".join(reasons))
         return None
 
-    def _incompatibility(self, node: Node, group: Group, chains: list[list[Node]], consumers: list[Node]) -> str | None:
-        """Why ``node`` cannot be computed inside ``group`` (None when it can)."""
+    def _incompatibility(self, node: Node, group: Group, chains: list[list[Node]], consumers: list[Node], inside: bool) -> str | None:
+        """Why ``node`` cannot be computed inside ``group`` (None when it can).
+
+        ``inside``: every reader is in ``group`` and the caller does not receive it, so it is
+        never stored from there; then it may also be read through reshapes that only add or
+        drop size-1 dimensions (the same index under another name), e.g. a column of targets.
+        """
         category = _category(node)
         if category in ALONE or group.kind in ALONE or node.op == "scatter_add":
             return f"{node.op} and {group.kind} kernels are not fused (scatters and windows run alone)"
-        if any(c.op in INDEXED_READS for c in consumers):
+        if any(c.op in INDEXED_READS and c.inputs[0] is (chain[-1] if chain else node) for c, chain in zip(consumers, chains)):
             return "a gather reads its source at computed addresses, so the source must be in memory"
+        level = [group.shape] + (group.reduced_shapes() if group.kind == "reduction" else [])
+        relabeled = (
+            inside
+            and (category in POINTWISE or node.op in INDEXED_READS)
+            and group.kind in ("pointwise", "reduction")
+            and all(_unit_reshapes(c) for c in chains)
+        )
+        if relabeled and any(chains):
+            if any(_same(_squeezed(node.shape), _squeezed(s)) for s in level):
+                return None
+            return f"shape {format_shape(node.shape)} differs from the kernel's {format_shape(group.shape)}"
         if node.op in INDEXED_READS:
-            level = [group.shape] + (group.reduced_shapes() if group.kind == "reduction" else [])
             if any(chains) and not (group.kind == "reduction" and all(_is_relabel(c, group) for c in chains)):
                 return "a view of a gathered value cannot become index arithmetic"
             if not any(_same(node.shape, shape) for shape in level):
@@ -242,7 +260,6 @@ class Fuser:
                 if group.kind == "pointwise" and rows is not None and all(_is_rebroadcast(c, rows) for c in chains if c):
                     return None  # a per-row value broadcast over the rows: the kernel becomes row-wise
                 return "a view of a computed value cannot become index arithmetic (only of loaded values)"
-            level = [group.shape] + (group.reduced_shapes() if group.kind == "reduction" else [])
             if not any(_same(node.shape, s) for s in level):
                 return f"shape {format_shape(node.shape)} differs from the kernel's {format_shape(group.shape)}"
             if group.kind == "matmul" and any(c.op == "matmul" for c in consumers):
@@ -298,30 +315,70 @@ class Fuser:
     # ------------------------------------------------------------------ horizontal fusion
 
     def merge_siblings(self) -> None:
-        """Merge kernels over one iteration space that do not depend on each other, best bytes saved first."""
+        """Merge kernels over one iteration space, best bytes saved first, unless that makes a cycle or raises the peak.
+
+        Two kernels merge when neither waits for the other (siblings), or when one reads
+        what the other stores, directly and at the same index, with no third kernel on a
+        path between them (a producer and its consumer that the walk from the outputs kept
+        apart, e.g. because the producer has other readers).
+        """
         sketches = {id(g): self.sketch(g) for g in self.groups}
         views = [self.view_sketch(out) for out in self.returned_views()]
         reach = _Reach(self.groups, sketches)
         peak = self.peak([sketches[id(g)] for g in self.groups] + views)
-        for saved, a, b in self.sibling_candidates(sketches):
+        for _, a, b in self.sibling_candidates(sketches):
             a, b = reach.find(a), reach.find(b)
             if a is b:
                 continue
-            if reach.depends(a, b):
-                if saved:  # siblings through a shared input, but one waits for the other
-                    self._refuse_pair(a, b, "one reads what the other computes, so one kernel would wait for itself")
-                continue
-            merged = _merged_sketch(sketches[id(a)], sketches[id(b)])
-            after = self.peak([merged if g is a else sketches[id(g)] for g in self.groups if g is not b] + views)
-            if after > peak:
-                self._refuse_pair(a, b, f"it raises the planned peak from {peak} to {after} bytes")
-                continue
-            self._absorb(a, b)
-            sketches[id(a)], peak = merged, after
-            reach.merge(a, b)
+            relation = reach.relation(a, b)
+            if relation == "indirect":
+                continue  # a kernel between them waits for one and feeds the other: merged, it would wait for itself
+            reason = self._unmergeable(a, b, relation)
+            if reason is None:
+                undo = self._absorb(a, b)
+                merged = self.sketch(a)
+                after = self.peak([merged if g is a else sketches[id(g)] for g in self.groups] + views)
+                if after <= peak:
+                    sketches[id(a)], peak = merged, after
+                    reach.merge(a, b)
+                    continue
+                undo()
+                reason = f"it raises the planned peak from {peak} to {after} bytes"
+            self._refuse_pair(a, b, reason)
+
+    def _unmergeable(self, a: Group, b: Group, relation: str) -> str | None:
+        """Why kernels ``a`` and ``b`` (over one iteration space) cannot be one kernel, or None."""
+        if relation == "direct":
+            producer, consumer = (a, b) if any(self.group_of.get(id(v)) is a for n in b.nodes for v in _loaded(n)) else (b, a)
+            rows = a if a.kind == "reduction" else b
+            if not self._reads_in_place(consumer, producer, rows):
+                return "one reads the other's results through a view or at computed addresses, which needs them in memory"
+        return None
+
+    def _reads_in_place(self, consumer: Group, producer: Group, rows: Group) -> bool:
+        """Whether ``consumer`` reads what ``producer`` computes where one kernel over ``rows`` has it at hand.
+
+        That is at the index it is computed at, or (a kernel over rows) a per-row value
+        broadcast back over the row; not at computed addresses (a gather's source).
+        """
+        for node in consumer.nodes:
+            for k, operand in enumerate(node.inputs):
+                if self.group_of.get(id(operand)) is producer:
+                    if node.op in INDEXED_READS and k == 0:
+                        return False
+                elif _is_inline(operand) and any(self.group_of.get(id(v)) is producer for v in _loaded(operand)):
+                    chain = _view_chain(operand)
+                    if chain is None or node.op in INDEXED_READS and k == 0:
+                        return False
+                    if not (rows.kind == "reduction" and (_is_rebroadcast(chain, rows) or _is_relabel(chain, rows))):
+                        return False
+        return True
 
     def sibling_candidates(self, sketches: dict[int, Sketch]) -> list[tuple[int, Group, Group]]:
-        """Pairs of kernels over the same iteration space, most bytes of shared inputs first."""
+        """Pairs of kernels over the same iteration space, most bytes saved first.
+
+        Merged, a kernel loads once what both read, and loads nothing of what one stores for the other.
+        """
         spaces: dict[str, list[Group]] = {}
         for group in self.groups:
             if group.kind in ("pointwise", "reduction"):
@@ -332,19 +389,29 @@ class Fuser:
                 for b in members[i + 1 :]:
                     if a.kind == b.kind == "reduction" and a.axes != b.axes:
                         continue  # different rows: not one iteration space
-                    shared = sketches[id(a)].reads & sketches[id(b)].reads
-                    candidates.append((sum(self.nbytes(self.node_of[v]) for v in shared), a, b))
+                    sa, sb = sketches[id(a)], sketches[id(b)]
+                    saved = (sa.reads & sb.reads) | (sa.writes & sb.reads) | (sb.writes & sa.reads)
+                    candidates.append((sum(self.nbytes(self.node_of[v]) for v in saved), a, b))
         candidates.sort(key=lambda c: (-c[0], sketches[id(c[1])].first, sketches[id(c[2])].first))
         return candidates
 
-    def _absorb(self, group: Group, other: Group) -> None:
-        """``group`` takes over ``other``'s nodes; a reduction's rows and axes win over a pointwise shape."""
+    def _absorb(self, group: Group, other: Group) -> Callable[[], None]:
+        """``group`` takes over ``other``'s nodes (a reduction's rows and axes win over a pointwise shape); returns the undo."""
+        kind, axes, nodes, index = group.kind, group.axes, list(group.nodes), self.groups.index(other)
         if other.kind == "reduction":
             group.kind, group.axes = "reduction", other.axes
         group.nodes.extend(other.nodes)
         for node in other.nodes:
             self.group_of[id(node)] = group
         self.groups.remove(other)
+
+        def undo() -> None:
+            group.kind, group.axes, group.nodes = kind, axes, nodes
+            for node in other.nodes:
+                self.group_of[id(node)] = other
+            self.groups.insert(index, other)
+
+        return undo
 
     def _refuse_pair(self, a: Group, b: Group, reason: str) -> None:
         self.log.append(f"sibling kernels of {_describe(a.nodes[0])} and {_describe(b.nodes[0])}: {reason}")
@@ -428,28 +495,29 @@ def _merged_sketch(a: Sketch, b: Sketch) -> Sketch:
 
 
 class _Reach:
-    """Which kernels wait for which (transitively), kept up to date as siblings merge.
+    """Which kernels wait for which, kept up to date as kernels merge.
 
     Each kernel has a bit; ``below[k]`` holds the bits of every kernel that runs after
-    ``k`` because of what it reads. Merging ``b`` into ``a`` gives ``a`` both sets of
-    bits and everything above either of them now also waits for all below the merge.
+    ``k`` because of what it reads, directly or not, and ``readers[k]`` the kernels reading
+    what ``k`` stores. Merging ``b`` into ``a`` gives ``a`` both sets of bits, and
+    everything above either of them now also waits for all below the merge.
     """
 
     def __init__(self, groups: list[Group], sketches: dict[int, Sketch]) -> None:
         self.bit = {id(g): 1 << i for i, g in enumerate(groups)}
         self.rep: dict[int, Group] = {id(g): g for g in groups}
         producer = {v: g for g in groups for v in sketches[id(g)].writes}
-        readers: dict[int, list[Group]] = {id(g): [] for g in groups}
+        self.readers: dict[int, set[int]] = {id(g): set() for g in groups}
         for g in groups:
             for v in sketches[id(g)].reads:
                 source = producer.get(v)
                 if source is not None and source is not g:
-                    readers[id(source)].append(g)
+                    self.readers[id(source)].add(id(g))
         self.below: dict[int, int] = {}
-        for g in _topological(groups, readers)[::-1]:
+        for g in _topological(groups, self.readers)[::-1]:
             mask = 0
-            for r in readers[id(g)]:
-                mask |= self.bit[id(r)] | self.below[id(r)]
+            for r in self.readers[id(g)]:
+                mask |= self.bit[r] | self.below[r]
             self.below[id(g)] = mask
 
     def find(self, group: Group) -> Group:
@@ -457,30 +525,43 @@ class _Reach:
             group = self.rep[id(group)]
         return group
 
-    def depends(self, a: Group, b: Group) -> bool:
-        return bool(self.below[id(a)] & self.bit[id(b)] or self.below[id(b)] & self.bit[id(a)])
+    def relation(self, a: Group, b: Group) -> str:
+        """``independent``; ``direct`` when one reads the other and no path runs through a third kernel; else ``indirect``."""
+        for first, second in ((a, b), (b, a)):
+            if self.below[id(first)] & self.bit[id(second)]:
+                others = [r for r in self.readers[id(first)] if r != id(second)]
+                through = any(self.below[r] & self.bit[id(second)] for r in others)
+                return "indirect" if through or id(second) not in self.readers[id(first)] else "direct"
+        return "independent"
 
     def merge(self, a: Group, b: Group) -> None:
         self.rep[id(b)] = a
         bits = self.bit[id(a)] | self.bit[id(b)]
-        below = self.below[id(a)] | self.below[id(b)]
+        below = (self.below[id(a)] | self.below[id(b)]) & ~bits
         self.bit[id(a)], self.below[id(a)] = bits, below
+        self.readers[id(a)] = (self.readers[id(a)] | self.readers.pop(id(b))) - {id(a), id(b)}
         for key, mask in self.below.items():
             if mask & bits:
                 self.below[key] = mask | below | bits
+        for readers in self.readers.values():
+            if id(b) in readers:
+                readers.discard(id(b))
+                readers.add(id(a))
+        self.below.pop(id(b))
 
 
-def _topological(groups: list[Group], readers: dict[int, list[Group]]) -> list[Group]:
-    waiting = Counter(id(r) for g in groups for r in readers[id(g)])
+def _topological(groups: list[Group], readers: dict[int, set[int]]) -> list[Group]:
+    by_id = {id(g): g for g in groups}
+    waiting = Counter(r for g in groups for r in readers[id(g)])
     ready = [g for g in groups if not waiting[id(g)]]
     order = []
     while ready:
         g = ready.pop()
         order.append(g)
         for r in readers[id(g)]:
-            waiting[id(r)] -= 1
-            if not waiting[id(r)]:
-                ready.append(r)
+            waiting[r] -= 1
+            if not waiting[r]:
+                ready.append(by_id[r])
     return order
 
 
@@ -556,6 +637,15 @@ def _views_returned(node: Node, users: dict[int, list[Node]], graph_outputs: set
     return found
 
 
+def _squeezed(shape: Shape) -> Shape:
+    return tuple(d for d in shape if not (isinstance(d, int) and d == 1))
+
+
+def _unit_reshapes(chain: list[Node]) -> bool:
+    """Only reshapes that add or drop size-1 dimensions: each index keeps its meaning."""
+    return all(n.op == "reshape" and _same(_squeezed(n.shape), _squeezed(n.inputs[0].shape)) for n in chain)
+
+
 def _stores_at_its_level(group: Group, node: Node) -> bool:
     """Whether ``group``'s template can store ``node``: at its iteration space, or a reduction's rows or results."""
     if group.kind == "pointwise":
@@ -565,12 +655,20 @@ def _stores_at_its_level(group: Group, node: Node) -> bool:
 
 def _drops_unit_dims(view: Node, source: Node) -> bool:
     """Whether ``view`` is ``source`` with size-1 dimensions added or removed (the same index, relabeled)."""
-    node = view
-    while node is not source:
-        if node.op != "reshape":
-            return False
-        node = node.inputs[0]
-    return [d for d in view.shape if d != 1] == [d for d in source.shape if d != 1]
+    chain = []
+    while view is not source:
+        chain.append(view)
+        view = view.inputs[0]
+    return _unit_reshapes(chain)
+
+
+def _view_chain(view: Node) -> list[Node] | None:
+    """The movement nodes from a computed value up to ``view`` (one operand each), or None."""
+    chain = []
+    while _is_inline(view) and view.op in VIEWS:
+        chain.append(view)
+        view = view.inputs[0]
+    return chain[::-1] if not _is_inline(view) else None
 
 
 def _view_source(out: Node) -> Node | None:
