@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from random_graphs import Program, programs
 
 import graphc
+import graphc.nn.functional as NF
+from graphc.benchmark import workloads
+from graphc.codegen.kernel_ir import Program as KernelProgram
 from graphc.frontend import functional as F
 from graphc.frontend import lazy
+from graphc.passes.fusion import fuse
+from graphc.passes.memory import plan_memory
 from graphc.runtime.executor import compile_graph
 
 
-def compiled(*tensors: graphc.Tensor, fusion: bool = True):  # noqa: ANN201
+def compiled(*tensors: graphc.Tensor, fusion: bool = True, backend: str = "numpy"):  # noqa: ANN201
     graph, leaves = lazy.pending_graph([t._node for t in tensors])
-    program = compile_graph(graph, fusion=fusion)
-    return program, program([leaf.data for leaf in leaves])
+    program = compile_graph(graph, backend=backend, fusion=fusion)
+    return program, [_numpy(v) for v in program([leaf.data for leaf in leaves])]
+
+
+def _numpy(value: object) -> np.ndarray:
+    return np.asarray(value.cpu()) if hasattr(value, "cpu") else np.asarray(value)
 
 
 def kernel_count(*tensors: graphc.Tensor) -> int:
@@ -77,11 +90,228 @@ def test_every_rejected_fusion_records_a_reason() -> None:
     assert all(": " in line and "at " in line for line in program.report.fusion_log)
 
 
+def assert_valid_schedule(program: KernelProgram) -> None:
+    """Every kernel reads only graph inputs and what earlier kernels stored (so no kernel waits for itself)."""
+    written = {id(n) for n in program.graph.inputs}
+    for kernel in program.kernels:
+        assert all(id(value) in written for value in kernel.inputs if value.op not in ("constant",))
+        written |= {id(n) for n in kernel.outputs}
+
+
 def test_fused_kernel_list_is_a_valid_schedule() -> None:
     x = graphc.tensor(np.random.default_rng(0).standard_normal((4, 6)), requires_grad=True)
     (x.softmax(0) @ x.T).relu().sum().backward()
     program, _ = compiled(x.grad)
-    written = {id(n) for n in program.program.graph.inputs}
-    for kernel in program.program.kernels:
-        assert all(id(value) in written for value in kernel.inputs if value.op not in ("constant",))
-        written |= {id(n) for n in kernel.outputs}
+    assert_valid_schedule(program.program)
+
+
+# ----------------------------------------------------------------------------- the named patterns, both backends
+
+
+def _grads(loss: graphc.Tensor, *wrt: graphc.Tensor) -> list[graphc.Tensor]:
+    loss.backward()
+    return [w.grad for w in wrt]
+
+
+def _leaf(*shape: int, seed: int = 0, requires_grad: bool = True) -> graphc.Tensor:
+    return graphc.tensor(np.random.default_rng(seed).standard_normal(shape), requires_grad=requires_grad)
+
+
+def _weights(*shape: int) -> graphc.Tensor:
+    """Fixed float64 weights for a loss: the gradient flowing in is an input, not a computed value."""
+    return _leaf(*shape, seed=3, requires_grad=False)
+
+
+def _layer_norm_backward() -> list[graphc.Tensor]:
+    x, w, b = _leaf(6, 10), _leaf(10, seed=1), _leaf(10, seed=2)
+    return _grads((NF.layer_norm(x, (10,), w, b) * _weights(6, 10)).sum(), x, w, b)
+
+
+def _cross_entropy(backward: bool) -> list[graphc.Tensor]:
+    x, labels = _leaf(6, 10), graphc.tensor(np.random.default_rng(1).integers(0, 10, 6))
+    loss = NF.cross_entropy(x, labels)
+    return _grads(loss, x) if backward else [loss]
+
+
+def _dropout_chain() -> list[graphc.Tensor]:
+    graphc.manual_seed(0)
+    x, bias, residual = rows().double(), rows((10,), 1).double(), rows(seed=2).double()
+    return [F.dropout(F.gelu(x + bias), 0.1) + residual]
+
+
+def _softmax_backward() -> list[graphc.Tensor]:
+    x = _leaf(6, 10)
+    return _grads((x.softmax(1) * _weights(6, 10)).sum(), x)
+
+
+def _log_softmax_backward() -> list[graphc.Tensor]:
+    x = _leaf(6, 10)
+    return _grads((x.log_softmax(1) * _weights(6, 10)).sum(), x)
+
+
+# name -> (the values to compute, the kernels they take); comments say why more than one
+PATTERNS: dict[str, tuple[Callable[[], list[graphc.Tensor]], int]] = {
+    "softmax": (lambda: [_leaf(6, 10).softmax(1)], 1),
+    "softmax backward": (_softmax_backward, 1),
+    "log-softmax": (lambda: [_leaf(6, 10).log_softmax(1)], 1),
+    "log-softmax backward": (_log_softmax_backward, 1),
+    "layer-norm": (lambda: [NF.layer_norm(_leaf(6, 10), (10,), _leaf(10, seed=1), _leaf(10, seed=2))], 1),
+    # dx reduces along the rows, dw and db along the columns: two iteration spaces
+    "layer-norm backward": (_layer_norm_backward, 2),
+    # the log-softmax of each row, then the mean over the batch (another iteration space)
+    "cross-entropy": (lambda: _cross_entropy(False), 2),
+    # a scatter_add of the targets runs alone, between the target mask and the softmax rows
+    "cross-entropy backward": (lambda: _cross_entropy(True), 3),
+    "bias+GELU+dropout+residual": (_dropout_chain, 1),
+}
+
+
+
+@pytest.mark.parametrize("name", sorted(PATTERNS))
+def test_named_pattern_kernel_counts_and_results(name: str, backend: str) -> None:
+    build, kernels = PATTERNS[name]
+    program, fused = compiled(*build(), backend=backend)
+    _, unfused = compiled(*build(), fusion=False, backend=backend)
+    assert program.report.num_kernels == kernels, str(program.report)
+    for a, b in zip(fused, unfused):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def _adam_steps(backend: str, fusion: bool, count: int = 4) -> tuple[list[np.ndarray], int]:
+    rng = np.random.default_rng(0)
+    params = [graphc.nn.Parameter(graphc.tensor(rng.standard_normal((8, 5)))) for _ in range(count)]
+    grads = [graphc.tensor(rng.standard_normal((8, 5))) for _ in range(count)]
+    optimizer = graphc.optim.Adam(params, lr=1e-2)
+
+    def step() -> None:
+        for p, g in zip(params, grads):
+            p.grad = g
+        optimizer.step()
+
+    update = graphc.compile(step, backend=backend, fusion=fusion)
+    update()
+    update()
+    return [p.numpy() for p in params], update.report().num_kernels
+
+
+def test_adam_over_parameters_of_one_shape_is_one_kernel(backend: str) -> None:
+    fused, kernels = _adam_steps(backend, fusion=True)
+    unfused, _ = _adam_steps(backend, fusion=False)
+    assert kernels == 1
+    for a, b in zip(fused, unfused):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_transformer_mlp_block_training_step_takes_few_kernels() -> None:
+    """Six matmuls (two forward, four backward) and eleven kernels around them; no copy kernels."""
+    workload = next(w for w in workloads(quick=True) if w.name.startswith("Transformer MLP block"))
+    step, compiled_step = workload.graphc_step(True)
+    step()
+    report = compiled_step.report()
+    kinds = [k.kind for k in report.kernels]
+    assert kinds.count("matmul") == 6 and "movement" not in kinds
+    assert report.num_kernels <= 17, str(report)
+
+
+# ----------------------------------------------------------------------------- horizontal fusion
+
+
+def test_independent_siblings_over_one_iteration_space_become_one_kernel() -> None:
+    x, y = rows(), rows(seed=1)
+    a, b = (x * 2).tanh(), (y + 1).exp()
+    program, (got_a, got_b) = compiled(a, b)
+    (kernel,) = program.program.kernels
+    assert len(kernel.outputs) == 2
+    np.testing.assert_allclose(got_a, np.tanh(x.numpy() * 2), rtol=1e-6)
+    np.testing.assert_allclose(got_b, np.exp(y.numpy() + 1), rtol=1e-6)
+
+
+def test_siblings_with_a_kernel_between_them_stay_apart() -> None:
+    """``c`` waits for a matmul that waits for ``a``: merging ``a`` and ``c`` would make a kernel wait for itself."""
+    x, w = rows((4, 4)), rows((4, 4), 1)
+    a = x.tanh()
+    c = (a @ w).T * x
+    program, _ = compiled(a, c)
+    assert len(program.program.kernels) == 3
+    assert_valid_schedule(program.program)
+
+
+def test_the_pair_saving_more_bytes_fuses_first() -> None:
+    """``a`` can join ``b`` (two inputs in common) or ``c`` (one), not both: ``b`` saves more loads and wins."""
+    x1, x2, x3, w = (rows((4, 4), seed) for seed in range(4))
+    a = (x1 + x2) * x3
+    b = x1 * x2 - 1
+    c = (b @ w).T + x3  # waits for b through a matmul
+    program, _ = compiled(a, b, c)
+    kernel_of = {id(o): k.name for k in program.program.kernels for o in k.outputs}
+    in_a, in_b, in_c = (kernel_of[id(out)] for out in program.program.graph.outputs)
+    assert in_a == in_b != in_c
+
+
+def test_a_merge_that_raises_the_planned_peak_is_refused_with_its_reason() -> None:
+    """Reducing two large matmul results in one kernel would keep both alive at once."""
+    x, y, w1, w2 = (rows((64, 64), seed) for seed in range(4))
+    program, _ = compiled((x @ w1).sum(0), (y @ w2).sum(0))
+    assert [k.kind for k in program.program.kernels].count("reduction") == 2
+    assert any("sibling kernels" in line and "raises the planned peak" in line for line in program.report.fusion_log)
+
+
+def test_horizontal_fusion_never_raises_the_planned_peak() -> None:
+    workload = next(w for w in workloads(quick=True) if w.name.startswith("Transformer MLP block"))
+    step, compiled_step = workload.graphc_step(True)
+    step()
+    graph = compiled_step.report().graph
+    with_siblings, without = fuse(graph), fuse(graph, horizontal=False)
+    sizes = compiled_step.report().sizes
+    assert len(with_siblings.kernels) < len(without.kernels)
+    assert plan_memory(with_siblings).peak_bytes(sizes) <= plan_memory(without).peak_bytes(sizes)
+
+
+def test_returned_views_are_stored_by_the_kernels_computing_them() -> None:
+    """A bias's gradient (a reshape of a column sum) is stored by the sum's kernel, not copied by a kernel of its own."""
+    x, w, b = _leaf(6, 4), _leaf(3, 4, seed=1), _leaf(3, seed=2)
+    grads = _grads(NF.linear(x, w, b).tanh().sum(), b)
+    program, (got,) = compiled(*grads)
+    _, (want,) = compiled(*grads, fusion=False)
+    assert [k.kind for k in program.program.kernels] == ["matmul", "reduction"]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def _train_linear(backend: str, fusion: bool) -> tuple[list[np.ndarray], list[str]]:
+    graphc.manual_seed(0)
+    model = graphc.nn.Linear(4, 3).double()
+    optimizer = graphc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = _leaf(6, 4, requires_grad=False)
+
+    def step() -> graphc.Tensor:
+        optimizer.zero_grad()
+        loss = model(x).tanh().sum()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled_step = graphc.compile(step, backend=backend, fusion=fusion)
+    for _ in range(3):
+        compiled_step()
+    return [p.numpy() for p in model.parameters()], [k.kind for k in compiled_step.report().kernels]
+
+
+def test_a_training_step_stores_gradients_from_the_update_kernels(backend: str) -> None:
+    """A weight's gradient (a transposed matmul) is stored by the optimizer's update, which reads it anyway."""
+    fused, kinds = _train_linear(backend, fusion=True)
+    unfused, _ = _train_linear(backend, fusion=False)
+    assert "movement" not in kinds
+    for a, b in zip(fused, unfused):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "triton"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=programs())
+def test_fusion_of_random_programs_keeps_results_and_a_valid_schedule(backend_name: str, program: Program) -> None:
+    if backend_name == "triton":
+        pytest.importorskip("triton")
+    fused, got = compiled(*program.outputs, backend=backend_name)
+    assert_valid_schedule(fused.program)
+    for value, expected in zip(got, program.expected):
+        np.testing.assert_allclose(value, expected, rtol=1e-9, atol=1e-12)
