@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from graphc import autograd, data, nn, optim
-from graphc.errors import GraphcError
+from graphc.errors import CheckError, GraphcError
 from graphc.frontend.constructors import (
     arange,
     as_tensor,
@@ -170,7 +170,7 @@ def compile(model: Any, backend: str = "auto", fusion: bool = True, dynamic: boo
         return compile_torch_module(model, backend=backend, fusion=fusion, dynamic=dynamic, check=check)
     if not callable(model):
         raise GraphcError(f"graphc.compile expects a function or a module, got {type(model).__name__}")
-    return CompiledFunction(model, backend=backend, fusion=fusion, dynamic=dynamic)
+    return CompiledFunction(model, backend=backend, fusion=fusion, dynamic=dynamic, check=check)
 
 
 def _is_torch_module(model: Any) -> bool:

@@ -5,3 +5,7 @@ from __future__ import annotations
 
 class GraphcError(RuntimeError):
     """A bad program: wrong shapes, dtypes or arguments, reported where the user wrote it."""
+
+
+class CheckError(GraphcError):
+    """Check mode (``graphc.compile(..., check=True)``): graphc's value of a node differs from eager PyTorch's."""

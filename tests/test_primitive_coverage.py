@@ -29,6 +29,7 @@ import graphc
 import graphc.nn.functional as GF
 from graphc.ir.graph import toposort
 from graphc.ir.registry import REGISTRY
+from graphc.runtime import check
 
 
 @dataclass(frozen=True)
@@ -322,3 +323,19 @@ def test_primitive_matches_torch(backend: str, op: str, case: Case) -> None:
                 assert graphc_inputs[i].grad is None
             else:
                 assert_matches(graphc_inputs[i].grad, torch_inputs[i].grad)
+
+
+
+@pytest.mark.parametrize("op, case", [(op, case) for op, case in ALL if case.check is None], ids=lambda v: v if isinstance(v, str) else v.label)
+def test_check_mode_evaluates_every_case_like_torch(op: str, case: Case) -> None:
+    """Check mode (graphc/runtime/check.py) runs the recorded IR node by node in eager PyTorch. On
+    every case above, that evaluation must give torch's result, or check mode would cry wolf."""
+    got = case.fn(*modules("graphc"), *[graphc.tensor(a.copy()) for a in case.inputs])
+    expected = flat(case.fn(*modules("torch"), *[torch.from_numpy(np.array(a, copy=True)) for a in case.inputs]))
+    values: dict[int, Any] = {}
+    for node in toposort([t._node for t in flat(got)]):
+        values[id(node)] = check.to_torch(node.data) if node.data is not None else check.evaluate(node, [values[id(i)] for i in node.inputs], {})
+    for tensor, want in zip(flat(got), expected):
+        reference = values[id(tensor._node)]
+        assert reference.dtype == want.dtype and reference.shape == want.shape
+        assert check.difference(reference, want) is None, f"check mode's torch evaluation of {op} differs from torch"

@@ -29,6 +29,7 @@ from graphc.ir.graph import Graph, Node
 from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import emit
 from graphc.ir.types import TensorType
+from graphc.runtime.check import Checker
 from graphc.runtime.config import debug_level
 from graphc.runtime.executor import CompiledProgram, compile_graph
 from graphc.runtime.random import is_seed, next_seed, seed_node
@@ -62,6 +63,7 @@ class Entry:
     grads: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose .grad is written back (False: set to None)
     traced_graph: Graph  # before any pass: what _inline rebuilds when results need autograd history
     outputs_require_grad: bool
+    checker: Checker | None = None  # check mode: compares each call's results with eager PyTorch
 
 
 def _flatten(value: Any, leaves: list[Tensor]) -> Any:
@@ -89,11 +91,12 @@ def _unflatten(spec: Any, leaves: list[Any]) -> Any:
 
 
 class CompiledFunction:
-    def __init__(self, fn: Callable[..., Any], backend: str = "auto", fusion: bool = True, dynamic: bool = True) -> None:
+    def __init__(self, fn: Callable[..., Any], backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False) -> None:
         self.fn = fn
         self.backend = backend
         self.fusion = fusion
         self.dynamic = dynamic
+        self.check = check
         self.entries: list[Entry] = []
         self.trace_count = 0
         self.recompilations: list[str] = []
@@ -277,7 +280,10 @@ class CompiledFunction:
         return tensor
 
     def _replay(self, entry: Entry, tensors: list[Tensor]) -> Any:
-        results = entry.program(self._input_values(entry, tensors))
+        values = self._input_values(entry, tensors)
+        results = entry.program(values)
+        if self.check:
+            self._check(entry, values, results)
         graph_outputs = entry.program.program.graph.outputs
         nodes = [source_node(TensorType(tuple(r.shape), n.dtype), data=r) for n, r in zip(graph_outputs, results)]
         return self._write_back(entry, nodes)
@@ -304,7 +310,17 @@ class CompiledFunction:
         for node in graph.nodes[len(graph.inputs) :]:
             attrs = {k: _substitute(v, sizes) for k, v in node.attrs.items()}
             mapping[id(node)] = emit(node.op, *[mapping[id(i)] for i in node.inputs], **attrs)
+        if self.check:  # the caller's values come later, from the lazy graph: check the program on this call's inputs
+            values = self._input_values(entry, tensors)
+            self._check(entry, values, entry.program(values))
         return self._write_back(entry, [mapping[id(n)] for n in graph.outputs])
+
+    def _check(self, entry: Entry, values: list[Any], results: list[Any]) -> None:
+        """Check mode: raise CheckError naming the first IR node whose value differs from eager PyTorch."""
+        if entry.checker is None:
+            backend = entry.program.backend
+            entry.checker = Checker(entry.traced_graph, lambda graph: compile_graph(graph, backend=backend, fusion=self.fusion))
+        entry.checker(values, results, entry.program.bind(values))
 
     def _write_back(self, entry: Entry, nodes: list[Node]) -> Any:
         """Hand the results to the caller and write the new state and gradients into their tensors."""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphc.errors import GraphcError
+from graphc.errors import CheckError
 from graphc.frontend.torch_import.exporter import user_line
 from graphc.frontend.torch_import.lowering import KINDS
 from graphc.ir.graph import Graph, Node
@@ -24,10 +24,6 @@ from graphc.ir.printer import format_node, number_nodes
 
 # Relative tolerance by dtype, scaled by 1 + the largest magnitude of torch's value.
 RTOL = {"float64": 1e-9, "float32": 1e-4, "float16": 1e-2, "bfloat16": 2e-2}
-
-
-class CheckError(GraphcError):
-    """graphc's value of a node differs from eager PyTorch's."""
 
 
 @dataclass
@@ -68,8 +64,8 @@ def _as_array(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def _error(graphc: np.ndarray, eager: np.ndarray) -> tuple[float, float] | None:
-    """(max abs error, tolerance) if the values differ, else None."""
+def value_difference(graphc: np.ndarray, eager: np.ndarray) -> tuple[float, float] | None:
+    """(max abs error, tolerance) if the values differ, else None (also used by check mode for graphc functions)."""
     if graphc.shape != eager.shape:
         return (float("inf"), 0.0)
     if graphc.size == 0:
@@ -142,7 +138,7 @@ def _compare(node: torch.fx.Node, ours: Any, eager: Any, values: list[Any], debu
             continue
         graphc_value = _as_array(values[debug.index[id(ir)]])
         eager_value = _as_array(expected)
-        found = _error(graphc_value, eager_value)
+        found = value_difference(graphc_value, eager_value)
         if found is None:
             continue
         worst, tolerance = found

@@ -1,0 +1,210 @@
+"""Check mode for ``graphc.compile(fn, check=True)``: the traced IR evaluated in eager PyTorch.
+
+Every primitive has a torch evaluator here (``EVALUATORS``), so the traced graph, before
+any pass, can be run op by op in eager PyTorch on the same inputs as the compiled
+program. Each call compares the program's results with that reference. When one differs,
+a debug program (the same graph compiled with every node as an output) gives graphc's
+value of every node, and each node is evaluated in torch *on graphc's values of its
+operands*: the first node whose own computation differs is the one reported, with its
+printed IR line and the user's source line, not some node downstream of it. Random nodes
+(``rand``) take graphc's values, since the two libraries draw different numbers.
+
+torch is imported when check mode runs, not when graphc is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import sympy
+
+from graphc.errors import CheckError
+from graphc.ir.graph import Graph, Node
+from graphc.ir.printer import format_node, number_nodes
+
+Evaluator = Callable[..., Any]  # (torch, operands..., **attrs) -> torch.Tensor
+
+
+def _sizes(value: Any, bindings: dict[str, int]) -> Any:
+    """An attribute with its symbolic sizes replaced by this call's values."""
+    if isinstance(value, tuple):
+        return tuple(_sizes(v, bindings) for v in value)
+    if isinstance(value, sympy.Basic):
+        return int(value.subs({s: bindings[str(s)] for s in value.free_symbols}))
+    return value
+
+
+def _reduce(name: str) -> Evaluator:
+    def evaluate(torch: Any, x: Any, axes: tuple[int, ...], keepdim: bool) -> Any:
+        if not axes or x.ndim == 0:  # torch would read dim=() as "every axis"
+            return x
+        return getattr(torch, name)(x, dim=axes, keepdim=keepdim)
+
+    return evaluate
+
+
+def _argmax(torch: Any, x: Any, axes: tuple[int, ...], keepdim: bool) -> Any:
+    (axis,) = axes
+    return torch.argmax(x, dim=axis, keepdim=keepdim) if x.ndim else torch.zeros((), dtype=torch.int64)
+
+
+def _slice(torch: Any, x: Any, starts: tuple, stops: tuple, steps: tuple) -> Any:
+    return x[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))]
+
+
+def _pad(torch: Any, x: Any, low: tuple, high: tuple, interior: tuple, value: float) -> Any:
+    """XLA's pad: ``low``/``high`` elements of ``value`` around each axis and ``interior`` between elements."""
+    shape = [lo + hi + (n + (n - 1) * gap if n else 0) for n, lo, hi, gap in zip(x.shape, low, high, interior)]
+    out = torch.full(shape, value, dtype=x.dtype, device=x.device)
+    out[tuple(slice(lo, lo + (n - 1) * (gap + 1) + 1, gap + 1) for n, lo, gap in zip(x.shape, low, interior))] = x
+    return out
+
+
+def _unfold(torch: Any, x: Any, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple, pad_value: float) -> Any:
+    if any(padding) and pad_value != 0:
+        x = torch.nn.functional.pad(x, (padding[1], padding[1], padding[0], padding[0]), value=pad_value)
+        padding = (0, 0)
+    return torch.nn.functional.unfold(x, kernel_size, dilation=dilation, padding=padding, stride=stride)
+
+
+def _fold(torch: Any, x: Any, output_size: tuple, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple) -> Any:
+    return torch.nn.functional.fold(x, output_size, kernel_size, dilation=dilation, padding=padding, stride=stride)
+
+
+def _unary(name: str) -> Evaluator:
+    return lambda torch, x: getattr(torch, name)(x)
+
+
+def _binary(name: str) -> Evaluator:
+    return lambda torch, x, y: getattr(torch, name)(x, y)
+
+
+EVALUATORS: dict[str, Evaluator] = {
+    **{name: _unary(name) for name in ("neg", "exp", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh", "erf", "abs", "sign", "reciprocal")},
+    "sigmoid": _unary("sigmoid"),
+    "logical_not": _unary("logical_not"),
+    "detach": lambda torch, x: x,
+    **{name: _binary(name) for name in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge")},
+    "and": _binary("logical_and"),
+    "or": _binary("logical_or"),
+    "where": lambda torch, c, x, y: torch.where(c, x, y),
+    "cast": lambda torch, x, dtype: x.to(getattr(torch, dtype.name)),
+    "sum": _reduce("sum"),
+    "max": _reduce("amax"),
+    "min": _reduce("amin"),
+    "argmax": _argmax,
+    "reshape": lambda torch, x, shape: x.reshape(shape),
+    "permute": lambda torch, x, perm: x.permute(perm),
+    "expand": lambda torch, x, shape: x.expand(shape),
+    "slice": _slice,
+    "pad": _pad,
+    "concat": lambda torch, *xs, axis: torch.cat(xs, dim=axis),
+    "gather": lambda torch, x, index, axis: torch.gather(x, axis, index.long()),
+    "index_select": lambda torch, x, index, axis: torch.index_select(x, axis, index.long()),
+    "scatter_add": lambda torch, x, index, src, axis: x.scatter_add(axis, index.long(), src),
+    "matmul": lambda torch, x, y: torch.matmul(x, y),
+    "unfold": _unfold,
+    "fold": _fold,
+    "constant": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),
+}
+# Sources and random numbers are not evaluated: inputs and parameters are given, and rand
+# takes graphc's values (the libraries' generators differ).
+GIVEN = ("input", "parameter", "rand")
+
+
+def to_torch(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value
+    array = np.asarray(value)
+    if array.dtype.name == "bfloat16":  # ml_dtypes' bfloat16: torch reads the bits
+        return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
+    return torch.from_numpy(array.copy())
+
+
+def evaluate(node: Node, operands: list[Any], bindings: dict[str, int]) -> Any:
+    """``node`` computed by eager PyTorch from ``operands``, in the node's declared dtype."""
+    import torch
+
+    attrs = {k: _sizes(v, bindings) for k, v in node.attrs.items()}
+    if node.op == "constant":
+        value = EVALUATORS["constant"](torch, **attrs)
+    else:
+        value = EVALUATORS[node.op](torch, *operands, **attrs)
+    return value.to(getattr(torch, node.dtype.name))
+
+
+class Checker:
+    """Compares one compiled program with eager PyTorch on every call (one per traced signature)."""
+
+    def __init__(self, graph: Graph, compile_debug: Callable[[Graph], Any]) -> None:
+        self.graph = graph
+        self.compile_debug = compile_debug
+        self.debug: Any = None  # the graph compiled with every node as an output, built on first need
+        self.names = number_nodes(graph.nodes)
+        self.random = any(n.op == "rand" for n in graph.nodes)
+
+    def _debug_values(self, inputs: list[Any]) -> dict[int, Any]:
+        if self.debug is None:
+            self.debug = self.compile_debug(Graph(self.graph.inputs, list(self.graph.nodes)))
+        return {id(n): to_torch(v) for n, v in zip(self.graph.nodes, self.debug(inputs))}
+
+    def __call__(self, inputs: list[Any], results: list[Any], bindings: dict[str, int]) -> None:
+        """Raise CheckError if a result of the program differs from eager PyTorch on these inputs."""
+        graphc_values = self._debug_values(inputs) if self.random else None
+        reference: dict[int, Any] = {id(n): to_torch(v) for n, v in zip(self.graph.inputs, inputs)}
+        for node in self.graph.nodes:
+            if id(node) in reference:
+                continue
+            if node.op == "rand":
+                assert graphc_values is not None
+                reference[id(node)] = graphc_values[id(node)]
+            else:
+                reference[id(node)] = evaluate(node, [reference[id(i)] for i in node.inputs], bindings)
+        for output, result in zip(self.graph.outputs, results):
+            found = difference(to_torch(result), reference[id(output)])
+            if found is not None:
+                self._locate(inputs, bindings, output, found)
+
+    def _locate(self, inputs: list[Any], bindings: dict[str, int], output: Node, found: tuple[float, float]) -> None:
+        """The first node that graphc computes differently from torch on the same operands."""
+        values = self._debug_values(inputs)
+        for node in self.graph.nodes:
+            if node.op in GIVEN:
+                continue
+            expected = evaluate(node, [values[id(i)] for i in node.inputs], bindings)
+            differs = difference(values[id(node)], expected)
+            if differs is not None:
+                raise _check_error(node, self.names, differs, "")
+        note = (
+            "\n  every node matches torch when computed on its own, in the debug program that returns them all;"
+            "\n  the difference comes from how the compiled program computes this result (compile with fusion=False to compare)"
+        )
+        raise _check_error(output, self.names, found, note)
+
+
+def difference(graphc_value: Any, eager: Any) -> tuple[float, float] | None:
+    """(max abs error, tolerance) when two torch tensors differ beyond check mode's tolerance, else None."""
+    from graphc.frontend.torch_import.check import value_difference
+
+    return value_difference(_as_array(graphc_value), _as_array(eager))
+
+
+def _as_array(value: Any) -> np.ndarray:
+    import torch
+
+    value = value.detach().cpu()
+    return (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+
+
+def _check_error(node: Node, names: dict[int, str], differs: tuple[float, float], note: str) -> CheckError:
+    worst, tolerance = differs
+    where = f"\n  at {node.loc}" if node.loc else ""
+    return CheckError(
+        "graphc check: the first value that differs from eager PyTorch\n"
+        f"  IR:   {format_node(node, names)}{where}\n"
+        f"  max abs error {worst:.3g} (tolerance {tolerance:.3g}){note}"
+    )
