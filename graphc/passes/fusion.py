@@ -12,10 +12,14 @@ Two kinds of fusion, both chosen by the bytes they keep out of memory:
   dependencies between them become one multi-output kernel: an optimizer's updates
   of all parameters of one shape, the gradients of the gates of one LSTM step, the
   weight and bias gradients of a layer-norm. Every input both read is loaded once
-  (the bytes saved), and one launch replaces several. Candidates are tried in order
-  of bytes saved; a pair with a path between them would make a kernel that waits
-  for itself (a cycle) and a pair that raises the planned peak is refused.
+  (the bytes saved), and one launch replaces several. A producer and a consumer the
+  walk kept apart merge the same way when nothing runs between them. Candidates are
+  tried in order of bytes saved; a pair with a kernel between them would make a
+  kernel that waits for itself (a cycle), and a merge that raises the planned peak
+  is refused.
 
+In between, each returned view of a computed value (a parameter's gradient) is
+stored by a kernel that has the value at hand rather than copied by its own kernel.
 Each refusal is logged with its reason (``Program.fusion_log``, ``report()``).
 
 Kernels have one of three shapes of iteration (DESIGN.md, "fusion"):
@@ -29,7 +33,8 @@ Kernels have one of three shapes of iteration (DESIGN.md, "fusion"):
 Movement nodes and scalar constants are not kernels of their own: each kernel
 that reads through them gets its own copy, which the code generators turn into
 index arithmetic on its loads. Inside a kernel, a movement node may only apply
-to loaded values, except the re-broadcast of a reduced value in a reduction kernel.
+to loaded values, except the re-broadcast of a reduced value in a reduction kernel
+and reshapes that only add or drop size-1 dimensions.
 
 The kernels are then ordered (``_schedule``) so that the bytes alive at once stay
 low: among the kernels whose inputs are ready, the one that grows the live bytes

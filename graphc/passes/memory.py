@@ -3,10 +3,11 @@
 Every value a kernel stores for a later kernel is a *buffer*; it lives from the
 kernel that writes it to the last kernel that reads it. Buffers whose lifetimes
 do not overlap may share bytes. Sizes can be symbolic, so the plan keeps the
-lifetimes symbolic and assigns offsets per concrete size at run time (cached by
-the generated code). A pointwise kernel may write its result over an operand
-that dies in that kernel (in place) when both have the same size and the
-operand is read directly, element for element.
+lifetimes symbolic and assigns offsets per concrete size at run time, once per
+size (``MemoryPlan.layouts``; the generated code allocates one arena per layout).
+A kernel may write a value it stores over an operand that dies in that kernel (in
+place) when both have the same size and the operand is read only element for
+element, by nodes the stored value is computed from (``_read_before_write``).
 
 Graph inputs belong to the caller and graph outputs are returned to it, so
 neither lives in the arena.
