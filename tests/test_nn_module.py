@@ -75,6 +75,44 @@ def test_repr_matches_torch() -> None:
     assert repr(nn.Linear(50, 30)) == "Linear(in_features=50, out_features=30, bias=True)"
 
 
+# Every layer and loss of DESIGN.md's nn list, with default and non-default arguments.
+REPR_CASES = [
+    ("Linear", (3, 4), {"bias": False}),
+    ("Conv2d", (1, 4, 3), {}),
+    ("Conv2d", (2, 4, (3, 5)), {"stride": 2, "padding": 1, "dilation": 2, "groups": 2, "bias": False, "padding_mode": "reflect"}),
+    ("Conv2d", (2, 4, 3), {"padding": "same"}),
+    ("MaxPool2d", (2,), {}),
+    ("MaxPool2d", (3,), {"stride": 2, "padding": 1, "ceil_mode": True}),
+    ("AvgPool2d", (2,), {}),
+    ("AvgPool2d", (3, 1, 1), {"count_include_pad": False}),
+    ("ReLU", (), {"inplace": True}),
+    ("Sigmoid", (), {}),
+    ("Tanh", (), {}),
+    ("GELU", (), {"approximate": "tanh"}),
+    ("Softmax", (), {"dim": 1}),
+    ("Dropout", (), {}),
+    ("Flatten", (0, 2), {}),
+    ("LayerNorm", ((2, 3),), {"eps": 1e-6, "elementwise_affine": False}),
+    ("BatchNorm1d", (3,), {"affine": False}),
+    ("BatchNorm2d", (3,), {"eps": 1e-3, "momentum": 0.2}),
+    ("Embedding", (10, 3), {"padding_idx": 2}),
+    ("RNN", (3, 4), {}),
+    ("LSTM", (3, 4), {"num_layers": 2, "batch_first": True}),
+    ("LSTM", (3, 4), {"bidirectional": True, "bias": False}),
+    ("GRU", (3, 4), {"dropout": 0.1, "num_layers": 2}),
+    ("MSELoss", (), {"reduction": "sum"}),
+    ("CrossEntropyLoss", (), {"label_smoothing": 0.1}),
+    ("NLLLoss", (), {}),
+    ("BCELoss", (), {}),
+    ("BCEWithLogitsLoss", (), {}),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs", REPR_CASES, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(REPR_CASES)])
+def test_every_layer_and_loss_prints_like_torch(name: str, args: tuple, kwargs: dict) -> None:
+    assert repr(getattr(nn, name)(*args, **kwargs)) == repr(getattr(torch.nn, name)(*args, **kwargs))
+
+
 def test_load_state_dict_from_torch_numpy_and_graphc() -> None:
     g, t = build(nn), build(torch.nn)
     result = g.load_state_dict(t.state_dict())

@@ -17,13 +17,6 @@ import graphc.nn.functional as GF
 from graphc.frontend.functional import node_of, wrap
 from graphc.ir.registry import emit
 
-TRITON_ZERO_DIM_INPUT = pytest.mark.xfail(
-    strict=True,
-    reason="triton_support.prepare converts a 0-d NumPy input with np.ascontiguousarray, which returns shape (1,); "
-    "a program that returns its 0-d input unchanged gives a [1] tensor",
-)
-TRITON_EMPTY = pytest.mark.xfail(strict=True, reason="triton codegen: a zero-size slice raises ZeroDivisionError in triton_index")
-
 
 @pytest.mark.parametrize(
     "shape",
@@ -89,9 +82,7 @@ def test_squeeze_unsqueeze(backend: str) -> None:
     assert_matches(graphc.unsqueeze(g, 1), torch.unsqueeze(t, 1))
 
 
-def test_squeeze_unsqueeze_zero_dim(backend: str, request: pytest.FixtureRequest) -> None:
-    if backend == "triton":
-        request.applymarker(TRITON_ZERO_DIM_INPUT)
+def test_squeeze_unsqueeze_zero_dim(backend: str) -> None:
     g0, t0 = pair(np.array(2.0, dtype=np.float64))
     assert_matches(g0.unsqueeze(0), t0.unsqueeze(0))
     assert_matches(g0.unsqueeze(-1).squeeze(), t0.unsqueeze(-1).squeeze())  # simplifies to the input itself
@@ -186,9 +177,7 @@ def test_split(backend: str, split: object, dim: int) -> None:
     assert_matches(graphc.split(g, split, dim=dim), torch.split(t, split, dim=dim))
 
 
-def test_split_with_an_empty_section(backend: str, request: pytest.FixtureRequest) -> None:
-    if backend == "triton":
-        request.applymarker(TRITON_EMPTY)
+def test_split_with_an_empty_section(backend: str) -> None:
     g, t = pair(data(5, 5))
     assert_matches(g.split([2, 0, 3], 1), t.split([2, 0, 3], 1))
 

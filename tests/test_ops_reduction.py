@@ -78,25 +78,14 @@ def test_var_std_float32_and_single_element(backend: str) -> None:
     assert_matches(g.std(0, keepdim=True), t.std(0, keepdim=True))
 
 
-TRITON_SIZE_ONE_KEEPDIM = pytest.mark.xfail(
-    strict=True,
-    reason="triton codegen: a sum with keepdim over a size-1 axis fails to compile "
-    "('reads %1: f32[1,3] = sum(%0, axes=(0,), keepdim=True) at an index its template does not compute'), even with fusion=False",
-)
-
-
 @pytest.mark.filterwarnings("ignore:.*degrees of freedom")
-def test_var_std_of_a_single_sample(backend: str, request: pytest.FixtureRequest) -> None:
-    if backend == "triton":
-        request.applymarker(TRITON_SIZE_ONE_KEEPDIM)
+def test_var_std_of_a_single_sample(backend: str) -> None:
     g1, t1 = pair(data(1, 3))
     assert_matches(g1.var(0), t1.var(0))  # a single sample with correction 1: nan, as torch
     assert_matches(g1.std(0, unbiased=False), t1.std(0, unbiased=False))
 
 
-def test_sum_keepdim_over_a_size_one_axis_broadcast_back(backend: str, request: pytest.FixtureRequest) -> None:
-    if backend == "triton":
-        request.applymarker(TRITON_SIZE_ONE_KEEPDIM)
+def test_sum_keepdim_over_a_size_one_axis_broadcast_back(backend: str) -> None:
     g, t = pair(data(1, 3))
     assert_matches(g - g.sum(0, keepdim=True), t - t.sum(0, keepdim=True))
 

@@ -487,7 +487,7 @@ class KernelEmitter:
         if op in ("sum", "max", "min", "argmax") and _trivial_reduction(node):
             if op == "argmax":
                 return self.const(0, node.dtype)
-            return self.value(node.inputs[0], index if node.inputs[0].type.ndim else (), conds, via)
+            return self.value(node.inputs[0], _unreduced_index(node, index), conds, via)
         if op in ANCHORS:
             raise GraphcError(f"triton backend: kernel {self.kernel.name} reads {format_node(node, self.names)} at an index its template does not compute")
         if op == "detach":
@@ -1316,8 +1316,20 @@ def _same_rows(a: Node, b: Node) -> bool:
 
 
 def _trivial_reduction(node: Node) -> bool:
-    """A reduction over no axes, or of a 0-d tensor: the identity (argmax: 0)."""
-    return not node.attrs["axes"] or node.inputs[0].type.ndim == 0
+    """A reduction over no axes, over axes of size 1 only, or of a 0-d tensor: the identity (argmax: 0)."""
+    x = node.inputs[0]
+    return x.type.ndim == 0 or all(x.shape[a] == 1 for a in node.attrs["axes"])
+
+
+def _unreduced_index(node: Node, index: tuple[Lin, ...]) -> tuple[Lin, ...]:
+    """The operand's index of a trivial reduction's element: 0 on each reduced (size-1) axis."""
+    x = node.inputs[0]
+    if x.type.ndim == 0:
+        return ()
+    if node.attrs["keepdim"]:
+        return index
+    kept = iter(index)
+    return tuple(Lin() if axis in node.attrs["axes"] else next(kept) for axis in range(x.type.ndim))
 
 
 # ----------------------------------------------------------------------------- a whole program

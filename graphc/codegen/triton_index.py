@@ -460,6 +460,9 @@ def delinearize(offset: Lin, shape: tuple[Dim, ...]) -> tuple[Lin, ...]:
     """The index in ``shape`` of a row-major offset (the inverse of ``linearize``)."""
     out = []
     for i, stride in enumerate(contiguous_strides(shape)):
+        if stride == 0:  # a later dimension is 0: the tensor is empty and every lane is masked off
+            out.append(Lin())
+            continue
         e = floordiv(offset, stride)
         if i:  # the outermost index needs no modulo: the offset is in range
             e = mod(e, shape[i])

@@ -40,10 +40,12 @@ def prepare(value: Any) -> torch.Tensor:
     """A program input as a contiguous torch tensor on the kernels' device (NumPy arrays are converted)."""
     if not isinstance(value, torch.Tensor):
         array = np.asarray(value)
+        # np.ascontiguousarray makes a 0-d array 1-d; reshaping back keeps a 0-d input 0-d.
+        contiguous = np.ascontiguousarray(array).reshape(array.shape) if array.flags.writeable else array.copy()
         if array.dtype.name == "bfloat16":
-            value = torch.from_numpy(np.ascontiguousarray(array).view(np.int16)).view(torch.bfloat16)
+            value = torch.from_numpy(contiguous.view(np.int16)).view(torch.bfloat16)
         else:
-            value = torch.from_numpy(np.ascontiguousarray(array) if array.flags.writeable else array.copy())
+            value = torch.from_numpy(contiguous)
     value = value.detach()
     target = device()
     if value.device != target:
