@@ -160,17 +160,21 @@ def enable_grad() -> Iterator[None]:
         yield
 
 
-def compile(model: Any, backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False) -> Any:
-    """Compile a function of graphc tensors, a graphc ``nn.Module``, or a ``torch.nn.Module``."""
+def compile(model: Any, backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False, remat: bool = True) -> Any:
+    """Compile a function of graphc tensors, a graphc ``nn.Module``, or a ``torch.nn.Module``.
+
+    ``remat=False`` turns off rematerialization: the backward then keeps every forward value it
+    reads instead of recomputing cheap ones (docs/passes.md, "remat").
+    """
     from graphc.runtime.compiled import CompiledFunction
 
     if _is_torch_module(model):
         from graphc.frontend.torch_import import compile_torch_module
 
-        return compile_torch_module(model, backend=backend, fusion=fusion, dynamic=dynamic, check=check)
+        return compile_torch_module(model, backend=backend, fusion=fusion, dynamic=dynamic, check=check, remat=remat)
     if not callable(model):
         raise GraphcError(f"graphc.compile expects a function or a module, got {type(model).__name__}")
-    return CompiledFunction(model, backend=backend, fusion=fusion, dynamic=dynamic, check=check)
+    return CompiledFunction(model, backend=backend, fusion=fusion, dynamic=dynamic, check=check, remat=remat)
 
 
 def _is_torch_module(model: Any) -> bool:

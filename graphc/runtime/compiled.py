@@ -91,10 +91,13 @@ def _unflatten(spec: Any, leaves: list[Any]) -> Any:
 
 
 class CompiledFunction:
-    def __init__(self, fn: Callable[..., Any], backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False, remat: bool = True
+    ) -> None:
         self.fn = fn
         self.backend = backend
         self.fusion = fusion
+        self.remat = remat
         self.dynamic = dynamic
         self.check = check
         self.entries: list[Entry] = []
@@ -237,7 +240,7 @@ class CompiledFunction:
         guards += [(weakref.ref(t), "grad_none", was_none) for t, was_none in trace.grad_reads.values()]
         has_grad = [t._grad is not None for t in grad_owners]
         backend = self._backend(tensors)
-        program = compile_graph(graph, backend=backend, fusion=self.fusion)
+        program = compile_graph(graph, backend=backend, fusion=self.fusion, remat=self.remat)
         old_nodes = {id(t): node for t, node in trace.assigned.values()}
         for t in state:
             t._node = old_nodes[id(t)]

@@ -25,6 +25,7 @@ from graphc.ir.types import format_shape
 from graphc.passes.fusion import fuse
 from graphc.passes.manager import PassManager
 from graphc.passes.memory import plan_memory
+from graphc.passes.remat import Remat
 from graphc.passes.simplify import simplify
 from graphc.runtime import dump
 from graphc.runtime.config import debug_level
@@ -75,12 +76,19 @@ class CompiledProgram:
             return self.module.run(inputs, *[bindings[s] for s in self.symbols])
 
 
-def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True) -> CompiledProgram:
+def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True, remat: bool = True) -> CompiledProgram:
+    """Passes, kernels, memory plan and generated code for ``graph``.
+
+    ``remat`` recomputes cheap forward values inside the backward's kernels; it needs fusion
+    (unfused, a recomputed value is a kernel of its own, which runs in the forward anyway).
+    """
     if backend not in BACKENDS:
         raise GraphcError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     started = time.perf_counter()
     dumping = dump.begin_compile()  # GRAPHC_DUMP_DIR or `graphc dump`: the one place dumps are hooked in
-    manager = PassManager([("simplify", simplify)], dump_dir=dumping[0] if dumping else None)
+    remat_pass = Remat() if remat and fusion else None
+    passes = [("simplify", simplify)] + ([("remat", remat_pass)] if remat_pass else [])
+    manager = PassManager(passes, dump_dir=dumping[0] if dumping else None)
     graph = manager.run(graph)
     start = time.perf_counter()
     program = fuse(graph) if fusion else schedule_unfused(graph)
@@ -97,7 +105,8 @@ def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True) -> 
         kernel.source = codegen.emit_kernel(kernel, _names(graph), frozenset(id(b.node) for b in plan.buffers))
     symbols = sorted({str(s) for n in graph.inputs for s in n.type.shape if isinstance(s, sympy.Symbol)})
     pass_times = {r.name: r.seconds for r in manager.records} | pass_times_extra | {"codegen": time.perf_counter() - start}
-    report = CompileReport(graph, program.kernels, plan, pass_times, backend, program.fusion_log, fusion=fusion)
+    remat_stats = remat_pass.stats if remat_pass else None
+    report = CompileReport(graph, program.kernels, plan, pass_times, backend, program.fusion_log, fusion=fusion, remat=remat_stats)
     compiled = CompiledProgram(program, module, symbols, report, backend)
     if dumping:
         dump.write_compile(compiled, dumping[0], dumping[1], first_index=len(manager.passes) + 1)

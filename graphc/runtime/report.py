@@ -11,6 +11,7 @@ from graphc.ir.printer import number_nodes
 from graphc.ir.registry import REGISTRY
 from graphc.ir.types import Dim, free_symbols
 from graphc.passes.memory import MemoryPlan, symbolic_naive_bytes
+from graphc.passes.remat import RematStats
 
 
 @dataclass
@@ -36,6 +37,8 @@ class CompileReport:
     # Values of the symbolic sizes at the last call, set by the executor.
     sizes: dict[str, int] = field(default_factory=dict)
     fusion: bool = True  # False: the unfused program, one kernel per computing node
+    # What the remat pass kept for the backward and recomputed; None when it did not run.
+    remat: RematStats | None = None
 
     @property
     def memory(self) -> MemoryReport:
@@ -71,6 +74,7 @@ class CompileReport:
             lines.extend(f"    {reason}" for reason in self.fusion_log)
         else:
             lines.append("  fusions not made: none")
+        lines.append("  " + (self.remat.describe(self.sizes) if self.remat is not None else "remat: off"))
         lines.append("  " + str(self.memory))
         lines.append(f"  recompilations: {len(self.recompilations)}")
         lines.extend(f"    {reason}" for reason in self.recompilations)

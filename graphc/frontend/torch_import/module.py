@@ -112,10 +112,11 @@ class Entry:
 class CompiledTorchState:
     """Everything behind a compiled torch module: the cache of programs and the counters tests read."""
 
-    def __init__(self, model: torch.nn.Module, backend: str, fusion: bool, dynamic: bool, check: bool) -> None:
+    def __init__(self, model: torch.nn.Module, backend: str, fusion: bool, dynamic: bool, check: bool, remat: bool = True) -> None:
         self.model = model
         self.backend = backend
         self.fusion = fusion
+        self.remat = remat
         self.dynamic = dynamic
         self.check = check
         self.entries: dict[tuple, Entry] = {}
@@ -184,7 +185,9 @@ class CompiledTorchState:
 
     def compile(self, graph: Graph, backend: str) -> CompiledProgram:
         self.compile_count += 1
-        program = compile_graph(graph, backend=backend, fusion=self.fusion)
+        # The training programs' saved values are chosen when they are built (programs.py), so the
+        # remat pass of one joint graph does not apply: no program holds both forward and backward.
+        program = compile_graph(graph, backend=backend, fusion=self.fusion, remat=False)
         program.report.recompilations = self.recompilations
         self.last_report = program.report
         return program
@@ -249,7 +252,7 @@ class CompiledTorchState:
 
     def _training(self, entry: Entry, wrt: tuple[int, ...]) -> TrainingPrograms | None:
         if wrt not in entry.training:
-            entry.training[wrt] = build_training(entry.imported, list(wrt), lambda g: self.compile(g, entry.backend))
+            entry.training[wrt] = build_training(entry.imported, list(wrt), lambda g: self.compile(g, entry.backend), remat=self.remat)
         return entry.training[wrt]
 
     def _infer(self, entry: Entry, inputs: list[Any], tensors: list[Any]) -> list[torch.Tensor]:
@@ -373,7 +376,9 @@ class CompiledModule(torch.nn.Module):
     tests can see that new batch sizes reuse one compilation; ``report()`` describes the last program.
     """
 
-    def __init__(self, model: torch.nn.Module, backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False) -> None:
+    def __init__(
+        self, model: torch.nn.Module, backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False, remat: bool = True
+    ) -> None:
         super().__init__()
         if backend not in ("auto", "numpy", "triton"):
             raise GraphcError(f"unknown backend {backend!r}; choose 'auto', 'numpy' or 'triton'")
@@ -382,7 +387,7 @@ class CompiledModule(torch.nn.Module):
         self.__dict__["_buffers"] = model._buffers
         self.__dict__["_modules"] = model._modules
         self.__dict__["_non_persistent_buffers_set"] = model._non_persistent_buffers_set
-        self.__dict__["_graphc"] = CompiledTorchState(model, backend, fusion, dynamic, check)
+        self.__dict__["_graphc"] = CompiledTorchState(model, backend, fusion, dynamic, check, remat)
         self.training = model.training
 
     @property
@@ -428,5 +433,7 @@ class CompiledModule(torch.nn.Module):
         return f"graphc: {type(state.model).__name__}, backend={state.backend!r}, dynamic={state.dynamic}, check={state.check}"
 
 
-def compile_torch_module(model: torch.nn.Module, backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False) -> CompiledModule:
-    return CompiledModule(model, backend=backend, fusion=fusion, dynamic=dynamic, check=check)
+def compile_torch_module(
+    model: torch.nn.Module, backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False, remat: bool = True
+) -> CompiledModule:
+    return CompiledModule(model, backend=backend, fusion=fusion, dynamic=dynamic, check=check, remat=remat)

@@ -2,8 +2,9 @@
 
 Training uses graphc's own autodiff: ``vjp`` builds the backward graph from the
 imported forward graph. The forward program returns the model's outputs, the
-new buffer values and the values the backward reads (``choose_saved``); the
-backward program takes those and the gradients of the outputs, and returns the
+new buffer values and the values the backward reads (chosen by the remat pass,
+``graphc.passes.remat.saved_for_backward``); the backward program takes those and
+the gradients of the outputs, recomputes what was not saved, and returns the
 gradients of the inputs and parameters that require them.
 """
 
@@ -20,24 +21,11 @@ from graphc.ir.graph import Graph, Node, toposort
 from graphc.ir.primitives.source import source_node
 from graphc.ir.types import free_symbols
 from graphc.passes.autodiff import vjp
+from graphc.passes.remat import saved_for_backward
 from graphc.passes.rewrite import with_inputs
 from graphc.runtime.executor import CompiledProgram
 
-# Forward values the backward reads instead of recomputing: graph inputs and matmul (hence
-# linear and conv) results. Everything between them (pointwise ops, reductions, movement) is
-# recomputed in the backward. A remat pass will replace this policy.
-SAVED_OPS = frozenset({"input", "parameter", "matmul"})
-
 Compile = Callable[[Graph], CompiledProgram]
-
-
-def choose_saved(forward_outputs: list[Node], grads: list[Node]) -> list[Node]:
-    """The forward nodes the backward graph reads: those of ``SAVED_OPS`` that the gradients reach
-    without passing through another saved node. Cheap values between them are recomputed."""
-    forward = toposort(forward_outputs)
-    candidates = {id(n) for n in forward if n.op in SAVED_OPS}
-    backward = toposort(grads, stop=candidates)
-    return [n for n in backward if id(n) in candidates]
 
 
 @dataclass
@@ -58,9 +46,9 @@ def inference_graph(imported: ImportedGraph) -> Graph:
     return Graph(imported.input_nodes, tensor_outputs(imported) + [node for _, _, node in imported.mutations])
 
 
-def build_training(imported: ImportedGraph, wrt: list[int], compile: Compile) -> TrainingPrograms | None:
+def build_training(imported: ImportedGraph, wrt: list[int], compile: Compile, remat: bool = True) -> TrainingPrograms | None:
     """Forward and backward programs for gradients with respect to the sources ``wrt``; None if no
-    output depends differentiably on them."""
+    output depends differentiably on them. ``remat=False`` saves every forward value the backward reads."""
     outputs = tensor_outputs(imported)
     sources = imported.input_nodes
     # As in eager torch, an output takes a gradient when it depends differentiably on a tensor requiring one.
@@ -75,7 +63,7 @@ def build_training(imported: ImportedGraph, wrt: list[int], compile: Compile) ->
     if not kept:
         return None
     results = [g for _, g in kept]
-    saved = choose_saved([outputs[i] for i in differentiable], results)
+    saved, remat_stats = saved_for_backward([outputs[i] for i in differentiable], results, enabled=remat)
     source_index = {id(n): i for i, n in enumerate(sources)}
     saved_sources = [source_index[id(n)] for n in saved if id(n) in source_index]
     computed = [n for n in saved if id(n) not in source_index]
@@ -87,6 +75,7 @@ def build_training(imported: ImportedGraph, wrt: list[int], compile: Compile) ->
     mutations = [node for _, _, node in imported.mutations]
     forward = compile(Graph(sources, outputs + mutations + computed))
     backward = compile(Graph(backward_inputs, results))
+    forward.report.remat = backward.report.remat = remat_stats
     return TrainingPrograms(forward, backward, saved_sources, len(computed), differentiable, [i for i, _ in kept])
 
 
