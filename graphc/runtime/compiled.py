@@ -106,15 +106,18 @@ class CompiledFunction:
         self._last: Entry | None = None
         # Signatures whose last trace ran eagerly (it created state): why the next call traces again.
         self._ran_eagerly: set[tuple] = set()
+        # Tensor arguments (by position) whose dim 0 stays static although it equals the batch size:
+        # tracing with it as the symbol B failed (a weight with as many rows as the batch).
+        self._static_dim0: set[int] = set()
 
     # ------------------------------------------------------------------ signatures
 
     def _arg_types(self, tensors: list[Tensor]) -> list[TensorType]:
         batch = tensors[0].shape[0] if tensors and tensors[0].ndim > 0 else None
         types = []
-        for t in tensors:
+        for i, t in enumerate(tensors):
             shape = list(t.shape)
-            if self.dynamic and batch is not None and batch > 1 and shape and shape[0] == batch:
+            if self.dynamic and batch is not None and batch > 1 and shape and shape[0] == batch and i not in self._static_dim0:
                 shape[0] = BATCH
             types.append(TensorType(tuple(shape), t.dtype))
         return types
@@ -161,9 +164,23 @@ class CompiledFunction:
             self.recompilations.append(f"trace {self.trace_count + 1}: {reason}")
             if debug_level() >= 1:
                 log.warning("graphc: recompiling %s: %s", getattr(self.fn, "__name__", self.fn), reason)
-        return self._trace(spec, signature, types, tensors)
+        try:
+            return self._trace(spec, signature, types, tensors)
+        except GraphcError as error:
+            widened = [i for i, ty in enumerate(types) if i > 0 and ty.shape and ty.shape[0] is BATCH]
+            if not widened:
+                raise
+            self._static_dim0.update(widened)
+            first_line = str(error).splitlines()[0]
+            self.recompilations.append(
+                f"trace {self.trace_count}: failed with dim 0 of tensor argument(s) {', '.join(map(str, widened))} as the batch B "
+                f"({first_line}); tracing again with it static"
+            )
+            types = self._arg_types(tensors)
+            return self._trace(spec, self._signature(spec, types, tensors), types, tensors)
 
     def _backend(self, tensors: list[Tensor]) -> str:
+        """"auto": triton for CUDA data, otherwise the process default (GRAPHC_BACKEND, use_backend; numpy)."""
         if self.backend != "auto":
             return self.backend
         return "triton" if any(t.device == "cuda" for t in tensors) else "numpy"
