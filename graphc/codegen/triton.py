@@ -1222,12 +1222,14 @@ class KernelEmitter:
         v = self.load(node, index, (), tuple(chain), other="0", raw=True)
         if v.axes != frozenset(axes):  # broadcast along a size-1 dimension: tl.dot needs the full tile
             name = self.fn.body.fresh(v.code + "_tile")
+            # A load of one element (both dimensions of size 1) is a [1] block: give it the tile's rank.
+            code = v.code if v.axes else f"tl.reshape({v.code}, [1, 1])"
             if "k" in v.axes:
                 depth = v.depth
-                self.fn.body.line(f"{name} = tl.broadcast_to({v.code}, {tile})", depth)
+                self.fn.body.line(f"{name} = tl.broadcast_to({code}, {tile})", depth)
             else:  # K has size 1 and the load ignored it: the lanes past it must be 0, not copies
                 depth = max(v.depth, k.depth)
-                self.fn.body.line(f"{name} = tl.where({k.mask}, tl.broadcast_to({v.code}, {tile}), 0)", depth)
+                self.fn.body.line(f"{name} = tl.where({k.mask}, tl.broadcast_to({code}, {tile}), 0)", depth)
             v = Val(name, v.dtype, depth, frozenset(axes))
         return v
 
