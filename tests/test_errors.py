@@ -167,6 +167,20 @@ def test_dtype_errors_where_torch_refuses() -> None:
     check(lambda: i & i, "and", "i64[3,4]")
 
 
+def test_bad_arguments_name_the_op_and_the_line() -> None:
+    x = zeros(2, 3)
+    check(lambda: graphc.cat([]), "cat")
+    check(lambda: graphc.stack([], dim=1), "stack")
+    check(lambda: x.clamp(), "clamp", "f32[2,3]")
+    check(lambda: graphc.nn.functional.gelu(x, approximate="fast"), "gelu", "f32[2,3]")
+    check(lambda: graphc.nn.functional.pad(x, (1, 1), mode="bogus"), "pad", "f32[2,3]")
+    check(lambda: graphc.nn.functional.pad(x, (3, 0), mode="reflect"), "pad", "f32[2,3]", "(3, 0)")
+    check(lambda: graphc.nn.functional.pad(x, (1,), mode="replicate"), "pad", "f32[2,3]")
+    check(lambda: graphc.nn.functional.embedding(zeros(2, dtype=graphc.int64), x, padding_idx=5), "embedding", "f32[2,3]")
+    check(lambda: graphc.nn.functional.avg_pool2d(zeros(1, 1, 4, 4), 2, divisor_override=0), "avg_pool2d", "f32[1,1,4,4]")
+    check(lambda: graphc.nn.functional.batch_norm(x, None, None, training=False), "batch_norm", "f32[2,3]")
+
+
 def test_bad_split_chunk_and_sizes() -> None:
     x = zeros(4, 3)
     check(lambda: x.split(0), "split", "f32[4,3]")

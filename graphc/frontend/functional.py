@@ -258,7 +258,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
         inner = b.mul(b.add(x, b.mul(b.mul(b.mul(x, x), x), 0.044715)), math.sqrt(2 / math.pi))
         return wrap(b.mul(b.mul(x, 0.5), b.add(b.unary("tanh", inner), 1.0)))
     if approximate != "none":
-        raise GraphcError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise op_error("gelu", [x.type], {}, f"approximate must be 'none' or 'tanh', got {approximate!r}")
     return wrap(b.mul(b.mul(x, 0.5), b.add(b.unary("erf", b.mul(x, 1 / math.sqrt(2))), 1.0)))
 
 
@@ -276,7 +276,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 def clamp(input: Tensor, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
     """Gradient passes where min <= x <= max, as torch's clamp."""
     if min is None and max is None:
-        raise GraphcError("clamp: at least one of min and max must be given")
+        raise op_error("clamp", [node_of(input).type], {}, "at least one of min and max must be given")
     x = node_of(input)
     if min is not None:
         low = unwrap(min)
@@ -710,7 +710,7 @@ def repeat(input: Tensor, *sizes: int) -> Tensor:
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     nodes = [node_of(t) for t in tensors]
     if not nodes:
-        raise GraphcError("cat: expected a non-empty list of tensors")
+        raise op_error("cat", [], {"dim": dim}, "expected a non-empty list of tensors")
     dtype = b.result_dtype(*nodes)  # empty tensors take part in the promotion, as in torch
     nodes = [n for n in nodes if not (n.type.ndim == 1 and n.shape[0] == 0)] or nodes[:1]
     nodes = [b.cast(n, dtype) for n in nodes]
@@ -727,7 +727,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if not tensors:
-        raise GraphcError("stack: expected a non-empty list of tensors")
+        raise op_error("stack", [], {"dim": dim}, "expected a non-empty list of tensors")
     first = node_of(tensors[0])
     axis = _dim(first, dim, extra=1, op="stack")
     for t in tensors[1:]:
@@ -788,7 +788,7 @@ def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
     """torch.nn.functional.pad (constant mode): pairs from the last dimension backwards."""
     if mode != "constant":
-        raise GraphcError(f"pad: only mode='constant' is supported, got {mode!r}")
+        raise op_error("pad", [node_of(input).type], {"pad": tuple(pad)}, f"only mode='constant' is supported, got {mode!r}")
     x = node_of(input)
     low, high = [0] * x.type.ndim, [0] * x.type.ndim
     for i in range(len(pad) // 2):

@@ -279,7 +279,7 @@ def avg_pool2d(
     sums = _F.reshape(_F.sum(patches, 2), n, channels, out[0], out[1])
     if divisor_override is not None:
         if divisor_override == 0:
-            raise GraphcError("avg_pool2d: divisor must be not zero")
+            raise op_error("avg_pool2d", [_node(input).type], {"divisor_override": 0}, "divisor must be not zero")
         result = _F.div(sums, float(divisor_override))
     else:
         rows = _avg_divisor(height, out[0], kernel[0], strides[0], pads[0], count_include_pad)
@@ -321,9 +321,9 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
     if mode == "constant":
         return _F.pad(input, pad, value=0.0 if value is None else value)
     if mode not in ("reflect", "replicate", "circular"):
-        raise GraphcError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+        raise op_error("pad", [_node(input).type], {"mode": mode}, "mode must be 'constant', 'reflect', 'replicate' or 'circular'")
     if len(pad) % 2:
-        raise GraphcError("pad: padding length must be divisible by 2")
+        raise op_error("pad", [_node(input).type], {"pad": tuple(pad)}, "padding length must be divisible by 2")
     x = input
     for i in range(len(pad) // 2):
         dim = x.ndim - 1 - i
@@ -336,11 +336,12 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
             index = np.clip(positions, 0, size - 1)
         elif mode == "circular":
             if low > size or high > size:
-                raise GraphcError("pad: circular padding may be at most the size of the dimension")
+                message = f"circular padding ({low}, {high}) may be at most the size {size} of the dimension"
+                raise op_error("pad", [_node(input).type], {"mode": mode}, message)
             index = positions % size
         else:
             if low >= size or high >= size:
-                raise GraphcError(f"pad: reflect padding ({low}, {high}) must be less than the dimension size {size}")
+                raise op_error("pad", [_node(input).type], {"mode": mode}, f"reflect padding ({low}, {high}) must be less than the dimension size {size}")
             period = 2 * (size - 1)
             folded = np.abs(positions) % period if period else np.zeros_like(positions)
             index = np.where(folded >= size, period - folded, folded)
@@ -572,7 +573,7 @@ def batch_norm(
                     _update_running(running_var, unbiased, momentum)
     else:
         if running_mean is None or running_var is None:
-            raise GraphcError("batch_norm: running_mean and running_var must be given when training=False")
+            raise op_error("batch_norm", [_node(input).type], {"training": False}, "running_mean and running_var must be given when training=False")
         mean = _F.reshape(running_mean, shape)
         var = _F.reshape(running_var, shape)
         centered = _F.sub(input, mean)
@@ -608,7 +609,7 @@ def instance_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     if not use_input_stats or running_mean is not None or running_var is not None:
-        raise GraphcError("instance_norm: running statistics are not supported; use use_input_stats=True without running buffers")
+        raise op_error("instance_norm", [_node(input).type], {}, "running statistics are not supported; use use_input_stats=True without running buffers")
     axes = tuple(range(2, input.ndim))
     mean = _F.mean(input, axes, keepdim=True)
     centered = _F.sub(input, mean)
@@ -639,7 +640,7 @@ def embedding(
     first rescaled in ``weight`` (in place, without gradient), as torch does.
     """
     if scale_grad_by_freq or sparse:
-        raise GraphcError("embedding: scale_grad_by_freq and sparse gradients are not supported")
+        raise op_error("embedding", [_node(input).type], {}, "scale_grad_by_freq and sparse gradients are not supported")
     if input.dtype not in (dtypes.int32, dtypes.int64):
         raise op_error("embedding", [_node(input).type, _node(weight).type], {}, f"indices must be int32 or int64, got {input.dtype.name}")
     if weight.ndim != 2:
@@ -655,7 +656,8 @@ def embedding(
     table = weight
     if padding_idx is not None:
         if not -rows <= padding_idx < rows:
-            raise GraphcError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({rows})")
+            types = [_node(input).type, _node(weight).type]
+            raise op_error("embedding", types, {"padding_idx": padding_idx}, f"padding_idx must be within num_embeddings ({rows})")
         mask = np.zeros((rows, 1), dtype=bool)
         mask[padding_idx] = True
         table = _F.where(_constant(mask), _F.detach(weight), weight)
