@@ -30,7 +30,7 @@ from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import emit
 from graphc.ir.types import TensorType
 from graphc.runtime.check import Checker
-from graphc.runtime.config import debug_level
+from graphc.runtime.config import debug_level, default_backend
 from graphc.runtime.executor import CompiledProgram, compile_graph
 from graphc.runtime.random import is_seed, next_seed, seed_node
 from graphc.runtime.report import CompileReport
@@ -183,7 +183,7 @@ class CompiledFunction:
         """"auto": triton for CUDA data, otherwise the process default (GRAPHC_BACKEND, use_backend; numpy)."""
         if self.backend != "auto":
             return self.backend
-        return "triton" if any(t.device == "cuda" for t in tensors) else "numpy"
+        return "triton" if any(t.device == "cuda" for t in tensors) else default_backend()
 
     def _trace(self, spec: Any, signature: tuple, types: list[TensorType], tensors: list[Tensor]) -> Any:
         self.trace_count += 1

@@ -21,6 +21,7 @@ from graphc.codegen.cache import import_source
 from graphc.codegen.kernel_ir import Program, schedule_unfused
 from graphc.errors import GraphcError
 from graphc.ir.graph import Graph
+from graphc.ir.printer import number_nodes
 from graphc.ir.types import format_shape
 from graphc.passes.fusion import fuse
 from graphc.passes.manager import PassManager
@@ -100,9 +101,11 @@ def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True, rem
     codegen = importlib.import_module(EMITTERS[backend])
     source = codegen.emit_program(program, plan)
     module = import_source("program" if backend == "numpy" else f"{backend}_program", source)
+    names = number_nodes(graph.nodes)
+    planned = frozenset(id(b.node) for b in plan.buffers)
     for kernel in program.kernels:
         kernel.path = module.__file__ or ""
-        kernel.source = codegen.emit_kernel(kernel, _names(graph), frozenset(id(b.node) for b in plan.buffers))
+        kernel.source = codegen.emit_kernel(kernel, names, planned)
     symbols = sorted({str(s) for n in graph.inputs for s in n.type.shape if isinstance(s, sympy.Symbol)})
     pass_times = {r.name: r.seconds for r in manager.records} | pass_times_extra | {"codegen": time.perf_counter() - start}
     remat_stats = remat_pass.stats if remat_pass else None
@@ -120,12 +123,6 @@ def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True, rem
     if debug_level() >= 2:
         log.warning("graphc: generated code %s\n%s", module.__file__, source)
     return compiled
-
-
-def _names(graph: Graph) -> dict[int, str]:
-    from graphc.ir.printer import number_nodes
-
-    return number_nodes(graph.nodes)
 
 
 def _to_numpy(value: Any) -> Any:
