@@ -10,6 +10,7 @@ import torch
 from helpers import assert_matches, data, pair, pairs
 
 import graphc
+from graphc.errors import GraphcError
 
 I = np.s_  # noqa: E741
 
@@ -201,14 +202,37 @@ def test_setitem_then_use_and_on_view_of_computation(backend: str) -> None:
     assert_matches(g, t)  # the source is unchanged
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="graphc views are values, not aliases: an in-place op on x[0:2] or x[0] does not write through to x (torch's views do)",
-)
-def test_inplace_op_on_a_view_writes_through_to_its_base() -> None:
-    g, t = pair(np.zeros((2, 3), dtype=np.float32))
-    g[0:1].add_(1)
-    t[0:1].add_(1)
-    g[1].fill_(3)
-    t[1].fill_(3)
+def test_inplace_op_on_a_view_writes_through_to_its_base(backend: str) -> None:
+    g, t = pair(np.zeros((2, 3, 4), dtype=np.float32))
+    for x in (g, t):
+        x[0:1].add_(1)
+        x[1].fill_(3)
+        x[..., 2].mul_(2)
+        column = x[:, 1]
+        column[0] = 7  # setitem on a view writes through too
+        x[1][2:].sub_(5)  # a view of a view
+        x[0, :, ::2] += 0.5
     assert_matches(g, t)
+
+
+def test_views_made_by_tensor_indices_stay_copies_as_in_torch(backend: str) -> None:
+    g, t = pair(np.zeros((3, 2), dtype=np.float32))
+    for x, index in ((g, graphc.tensor([0, 2])), (t, torch.tensor([0, 2]))):
+        x[index].add_(1)  # advanced indexing copies in torch as well
+        x[[1]].fill_(5)
+    assert_matches(g, t)
+
+
+def test_inplace_on_a_view_is_differentiable_and_guards_leaves() -> None:
+    (g, t) = pair(np.arange(4.0), requires_grad=True)
+    gy, ty = g * 2, t * 2
+    gy[1:].mul_(3)
+    ty[1:].mul_(3)
+    gy.pow(2).sum().backward()
+    ty.pow(2).sum().backward()
+    assert_matches(g.grad, t.grad)
+    with pytest.raises(GraphcError, match="leaf tensor that requires grad"):
+        g[0].add_(1)
+    with graphc.no_grad():
+        g[0].zero_()
+    assert g.is_leaf and g.requires_grad and g.numpy()[0] == 0.0

@@ -25,7 +25,7 @@ from graphc.ir.types import TensorType, shapes_equal
 
 
 class Tensor:
-    __slots__ = ("_node", "_grad", "_base", "__weakref__", "__dict__")
+    __slots__ = ("_node", "_grad", "_base", "_view", "__weakref__", "__dict__")
 
     def __init__(self, data: Any = None, dtype: Any = None, requires_grad: bool = False) -> None:
         from graphc.frontend.constructors import as_array
@@ -34,6 +34,7 @@ class Tensor:
         self._node = source_node(TensorType(array.shape, dtypes.to_dtype(array.dtype)), requires_grad=requires_grad, data=array)
         self._grad: Tensor | None = None
         self._base: Tensor | None = None
+        self._view: tuple[Tensor, Any] | None = None
         if requires_grad:
             tracing.register_leaf(self)
 
@@ -43,6 +44,7 @@ class Tensor:
         tensor._node = node
         tensor._grad = None
         tensor._base = None
+        tensor._view = None
         tracing.on_create(tensor)
         return tensor
 
@@ -223,9 +225,14 @@ class Tensor:
     # ------------------------------------------------------------ in place
 
     def _assign_value(self, node: Node) -> None:
-        """Point this tensor (and the tensor it aliases, for ``.data``) at a new value."""
+        """Point this tensor (and the tensor it aliases, for ``.data`` and ``x[key]`` views) at a new value."""
         if node.dtype != self.dtype:
             node = emit("cast", node, dtype=self.dtype)
+        if self._view is not None:  # x[key] is a view: its base takes the new value first (and may refuse it)
+            from graphc.frontend.indexing import setitem
+
+            base, key = self._view
+            base._assign_value(setitem(base, key, Tensor._from_node(node)))
         if self._node.requires_grad and self.is_leaf:
             if is_grad_enabled():
                 raise GraphcError("a leaf tensor that requires grad is being used in an in-place operation (wrap it in graphc.no_grad())")
@@ -467,7 +474,11 @@ class Tensor:
         return F.ge(self, other)
 
     def __getitem__(self, key: Any) -> Tensor:
-        return F.getitem(self, key)
+        """``x[key]``; with ints, slices and ``...`` only, the result is a view that in-place ops write through."""
+        result = F.getitem(self, key)
+        if result is not self and _is_view_key(key):
+            result._view = (self, key)
+        return result
 
     @property
     def T(self) -> Tensor:
@@ -476,6 +487,12 @@ class Tensor:
     @property
     def mT(self) -> Tensor:
         return F.transpose(self, -2, -1)
+
+
+def _is_view_key(key: Any) -> bool:
+    """Basic indexing (ints, slices, Ellipsis), which gives a view in torch; tensors, lists and None do not here."""
+    items = key if isinstance(key, tuple) else (key,)
+    return all(k is Ellipsis or isinstance(k, slice) or isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in items)
 
 
 def _rebuild(array: np.ndarray, requires_grad: bool) -> Tensor:

@@ -39,6 +39,7 @@ class Parameter(Tensor):
         self._node = source_node(TensorType(array.shape, dtypes.to_dtype(array.dtype)), op="parameter", requires_grad=requires_grad, data=array)
         self._grad = None
         self._base = None
+        self._view = None
         if requires_grad:
             tracing.register_leaf(self)
         if isinstance(data, Tensor) and data.device == "cuda":
