@@ -115,3 +115,15 @@ def test_graphc_dump_console_script_is_installed(tmp_path: Path) -> None:
     result = subprocess.run(argv, capture_output=True, text=True, cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
     check_ir_and_kernels(out)
+
+
+def test_dump_takes_a_dtype_per_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "fns.py"
+    source.write_text("def pick_and_sum(table, rows):\n    return (table[rows] * 2).sum(dim=1)\n")
+    out = tmp_path / "dump"
+    argv = ["dump", f"{source}:pick_and_sum", "--input-shape", "5,3", "--input-shape", "2", "--dtype", "float64", "--dtype", "int64"]
+    assert cli.main([*argv, "--format", "text", "--out", str(out)]) == 0
+    traced = parse_graph((out / "00_traced.txt").read_text())
+    assert [str(n.type) for n in traced.inputs] == ["f64[B,3]", "i64[2]"]  # the batch of the first input is symbolic
+    assert cli.main([*argv[:-2], "--dtype", "float64", "--dtype", "int64", "--dtype", "bool"]) == 2
+    assert "--dtype once for all inputs or once per --input-shape" in capsys.readouterr().err
