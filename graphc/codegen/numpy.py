@@ -89,8 +89,8 @@ def _rsqrt(node: Node, args: list[str]) -> str:
 
 def _matmul(node: Node, args: list[str]) -> str:
     if _half(node):
-        return f"np.matmul({args[0]}.astype(np.float32), {args[1]}.astype(np.float32)).astype({np_dtype(node.dtype)})"
-    return f"np.matmul({args[0]}, {args[1]})"
+        return f"rt.matmul({args[0]}.astype(np.float32), {args[1]}.astype(np.float32)).astype({np_dtype(node.dtype)})"
+    return f"rt.matmul({args[0]}, {args[1]})"
 
 
 def _reshape(node: Node, args: list[str]) -> str:
