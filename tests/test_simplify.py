@@ -66,3 +66,46 @@ def test_gradient_through_stacked_steps_matches_torch() -> None:
     tsteps = [tx * (i + 1) for i in range(5)]
     (torch.stack(tsteps, 1)[:, -1, :].sum() + torch.stack(tsteps, 1)[:, 1:3, 1:].sum()).backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+def _pad_along_last(x: object, low: int, high: int) -> object:
+    return emit("pad", x, low=(0, low), high=(0, high), interior=(0, 0), value=0.0)
+
+
+def test_sum_of_pads_over_disjoint_ranges_is_a_concat() -> None:
+    a, b = source_node(TensorType((3, 2), float32)), source_node(TensorType((3, 4), float32))
+    graph = simplify(Graph([a, b], [emit("add", _pad_along_last(b, 3, 1), _pad_along_last(a, 0, 6))]))
+    verify(graph)
+    ops = _ops(graph)
+    assert "add" not in ops and "concat" in ops
+
+
+def test_a_pad_filling_the_zero_gap_of_a_joined_pair_takes_its_place() -> None:
+    """The LSTM gate gradients: gates 0 and 2 are joined around zeros, then gate 1 fills them."""
+    gates = [source_node(TensorType((3, 2), float32)) for _ in range(3)]
+    first = emit("add", _pad_along_last(gates[0], 0, 4), _pad_along_last(gates[2], 4, 0))
+    graph = simplify(Graph(gates, [emit("add", first, _pad_along_last(gates[1], 2, 2))]))
+    verify(graph)
+    assert _ops(graph).count("add") == 0 and "constant" not in _ops(graph)
+
+
+def test_overlapping_pads_are_still_added() -> None:
+    a, b = source_node(TensorType((3, 4), float32)), source_node(TensorType((3, 4), float32))
+    graph = simplify(Graph([a, b], [emit("add", _pad_along_last(a, 0, 2), _pad_along_last(b, 2, 0))]))
+    assert "add" in _ops(graph)
+
+
+def test_gradient_of_a_sequence_read_step_by_step_matches_torch() -> None:
+    """An RNN reads its precomputed input projection one step at a time, gates split by columns."""
+    data = np.random.default_rng(1).standard_normal((5, 3, 8))
+    x = graphc.tensor(data, requires_grad=True)
+    tx = torch.tensor(data, requires_grad=True)
+    total, ttotal = 0, 0
+    for t in range(5):
+        step, tstep = x[t], tx[t]
+        for g in (0, 2, 1, 3):
+            total = total + (step[:, 2 * g : 2 * g + 2] * (g + t)).tanh().sum()
+            ttotal = ttotal + (tstep[:, 2 * g : 2 * g + 2] * (g + t)).tanh().sum()
+    total.backward()
+    ttotal.backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-14)  # tanh: ulps apart

@@ -362,7 +362,7 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
         body.append(f"    {', '.join(var[id(n)] for n in graph.inputs)}{',' if len(graph.inputs) == 1 else ''} = inputs")
     if plan.buffers:
         names_list = ", ".join(buffer_var[id(b.node)] for b in plan.buffers)
-        body.append(f"    {names_list}{',' if len(plan.buffers) == 1 else ''} = rt.arena(buffers({', '.join(symbols)}))")
+        body.append(f"    {names_list}{',' if len(plan.buffers) == 1 else ''} = rt.arena(buffers{''.join(', ' + s for s in symbols)})")
     # A returned view is copied right after the kernel that makes it: it may view an arena
     # buffer that a later kernel of this same call overwrites.
     copied = {id(n) for n in graph.outputs if REGISTRY[n.op].category in ("movement", "source") and n.op not in ("input", "parameter")}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -28,24 +30,27 @@ def copy(value: np.ndarray) -> np.ndarray:
 _arenas: dict[tuple, list[np.ndarray]] = {}
 
 
-def arena(layout: list[tuple]) -> list[np.ndarray]:
-    """Views into one arena for the planned buffers at these sizes (allocated once per layout).
+def arena(layout: Callable[..., list[tuple]], *sizes: int) -> list[np.ndarray]:
+    """Views into one arena for a program's planned buffers at these sizes (allocated once).
 
-    ``layout`` lists (shape, dtype, first kernel, last kernel, reused buffer) per buffer, as
-    ``graphc.passes.memory`` planned them; offsets come from the same greedy assignment.
+    ``layout(*sizes)`` lists (shape, dtype, first kernel, last kernel, reused buffer) per
+    buffer, as ``graphc.passes.memory`` planned them; offsets come from the same greedy
+    assignment. The cache is keyed by the program's layout function and the sizes, so a
+    replayed call costs one dictionary lookup.
     """
-    key = tuple((tuple(shape), np.dtype(dtype).str, start, end, reuses) for shape, dtype, start, end, reuses in layout)
+    key = (layout, sizes)
     views = _arenas.get(key)
     if views is None:
         from graphc.passes.memory import ALIGN, assign_offsets
 
-        sizes = [int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize for shape, dtype, *_ in layout]
-        aligned = [(n + ALIGN - 1) // ALIGN * ALIGN for n in sizes]
-        offsets, peak = assign_offsets(aligned, [(start, end) for _, _, start, end, _ in layout], [r for *_, r in layout])
+        buffers = layout(*sizes)
+        nbytes = [int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize for shape, dtype, *_ in buffers]
+        aligned = [(n + ALIGN - 1) // ALIGN * ALIGN for n in nbytes]
+        offsets, peak = assign_offsets(aligned, [(start, end) for _, _, start, end, _ in buffers], [r for *_, r in buffers])
         memory = np.empty(max(peak, 1), dtype=np.uint8)
         views = []
-        for (shape, dtype, *_), offset, nbytes in zip(layout, offsets, sizes):
-            views.append(memory[offset : offset + nbytes].view(dtype).reshape(shape))
+        for (shape, dtype, *_), offset, size in zip(buffers, offsets, nbytes):
+            views.append(memory[offset : offset + size].view(dtype).reshape(shape))
         _arenas[key] = views
     return views
 

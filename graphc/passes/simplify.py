@@ -35,6 +35,8 @@ def drop_identity_movement(node: Node) -> Node | None:
         return node.inputs[0]
     if node.op == "cast" and node.dtype == node.inputs[0].dtype:
         return node.inputs[0]
+    if node.op == "pad" and not any((*node.attrs["low"], *node.attrs["high"], *node.attrs["interior"])):
+        return node.inputs[0]
     return None
 
 
@@ -117,6 +119,91 @@ def slice_through_permute(node: Node) -> Node | None:
         return None if inner is None else emit("permute", inner, perm=perm)
 
 
+def _zero_pad_on_one_axis(node: Node) -> tuple[int, int, int] | None:
+    """(axis, low, high) of a zero pad that only grows one axis, where that axis has a static size."""
+    if node.op != "pad" or node.attrs["value"] != 0 or any(node.attrs["interior"]):
+        return None
+    grown = [i for i, (lo, hi) in enumerate(zip(node.attrs["low"], node.attrs["high"])) if lo or hi]
+    if len(grown) != 1 or not isinstance(node.shape[grown[0]], int):
+        return None
+    axis = grown[0]
+    return axis, node.attrs["low"][axis], node.attrs["high"][axis]
+
+
+def _concat_pieces(node: Node, axis: int) -> list[Node]:
+    """The operands to concatenate for ``node``: a concat along the same axis is spliced in."""
+    if node.op == "concat" and node.attrs["axis"] == axis:
+        return list(node.inputs)
+    return [node]
+
+
+def add_of_disjoint_pads(node: Node) -> Node | None:
+    """pad(a) + pad(b) that cover different ranges of one axis are one pad of a concat.
+
+    The backward of slicing a sequence step by step (an RNN reading its precomputed input
+    projection at each step) sums one zero-padded gradient per step; as a concat it is a
+    single copy instead of a full-size tensor allocated and added per step.
+    """
+    if node.op != "add":
+        return None
+    first, second = node.inputs
+    pads = _zero_pad_on_one_axis(first), _zero_pad_on_one_axis(second)
+    if pads[0] is None or pads[1] is None or pads[0][0] != pads[1][0]:
+        return _into_zero_piece(node, first, second) or _into_zero_piece(node, second, first)
+    axis, size = pads[0][0], node.shape[pads[0][0]]
+    (start_a, stop_a), (start_b, stop_b) = [(low, size - high) for _, low, high in pads]
+    if start_a > start_b:
+        first, second = second, first
+        (start_a, stop_a), (start_b, stop_b) = (start_b, stop_b), (start_a, stop_a)
+    if stop_a > start_b:
+        return _into_zero_piece(node, first, second) or _into_zero_piece(node, second, first)
+    with origin(node.phase, node.loc):
+        pieces = _concat_pieces(first.inputs[0], axis)
+        if start_b > stop_a:
+            gap = tuple(start_b - stop_a if i == axis else d for i, d in enumerate(node.shape))
+            pieces.append(build.full(gap, 0, node.dtype))
+        pieces += _concat_pieces(second.inputs[0], axis)
+        joined = emit("concat", *pieces, axis=axis)
+        low = tuple(start_a if i == axis else 0 for i in range(len(node.shape)))
+        high = tuple(size - stop_b if i == axis else 0 for i in range(len(node.shape)))
+        return emit("pad", joined, low=low, high=high, interior=(0,) * len(node.shape), value=first.attrs["value"])
+
+
+def _into_zero_piece(node: Node, joined: Node, other: Node) -> Node | None:
+    """pad(concat(.., zeros, ..)) + pad(b) where b's range lies in the zeros: b takes their place.
+
+    Gradients of the gates of an LSTM step arrive one by one; once two that are not
+    neighbours are joined with zeros between them, the one that belongs there fills the gap.
+    """
+    other_axis, other_low, other_high = _zero_pad_on_one_axis(other) or (None, 0, 0)
+    if joined.op == "concat":  # a pad of nothing has been dropped: the concat spans the axis
+        axis, low, inner = other_axis, 0, joined
+    else:
+        axis, low, _ = _zero_pad_on_one_axis(joined) or (None, 0, 0)
+        inner = joined.inputs[0] if joined.op == "pad" else joined
+    if axis is None or axis != other_axis or inner.op != "concat" or inner.attrs["axis"] != axis:
+        return None
+    start, stop = other_low, node.shape[axis] - other_high
+    offset = low
+    for i, piece in enumerate(inner.inputs):
+        size = piece.shape[axis]
+        if not isinstance(size, int):
+            return None
+        if offset <= start and stop <= offset + size and _constant_value(piece) == 0:
+            with origin(node.phase, node.loc):
+                pieces = list(inner.inputs[:i])
+                for gap in (start - offset, None, offset + size - stop):
+                    if gap is None:
+                        pieces.append(other.inputs[0])
+                    elif gap:
+                        pieces.append(build.full(tuple(gap if j == axis else d for j, d in enumerate(piece.shape)), 0, node.dtype))
+                pieces += inner.inputs[i + 1 :]
+                filled = emit("concat", *pieces, axis=axis)
+                return filled if joined is inner else emit("pad", filled, **joined.attrs)
+        offset += size
+    return None
+
+
 RULES: list[Callable[[Node], Node | None]] = [
     drop_detach,
     drop_identity_movement,
@@ -125,6 +212,7 @@ RULES: list[Callable[[Node], Node | None]] = [
     double_negation,
     slice_of_pad,
     slice_through_permute,
+    add_of_disjoint_pads,
 ]
 
 
