@@ -80,6 +80,11 @@ def _shared_with_torch(x: np.ndarray) -> object:
     return torch.from_numpy(x)
 
 
+# Below about this many multiply-adds a matmul is over before a thread pool matters, and
+# NumPy's call costs a few microseconds less than going through torch.
+SMALL_MATMUL = 1 << 20
+
+
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """np.matmul semantics, computed by torch's BLAS for float32/float64.
 
@@ -89,13 +94,18 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     erf took 6.0 + 1.9 ms through NumPy and 3.2 + 0.7 ms through torch. One pool it is.
     """
     a, b = np.asarray(a), np.asarray(b)
-    if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
+    small = a.size * b.size < SMALL_MATMUL * max(a.shape[-1] if a.ndim else 1, 1)  # about M*K*N for 2-d
+    if small or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     import torch
 
+    if out is not None and a.ndim >= 2 and b.ndim >= 2:
+        torch.matmul(_shared_with_torch(a), _shared_with_torch(b), out=torch.from_numpy(out))
+        return out
+    result = torch.matmul(_shared_with_torch(a), _shared_with_torch(b)).numpy()  # torch resizes a vector's out=
     if out is None:
-        return torch.matmul(_shared_with_torch(a), _shared_with_torch(b)).numpy()
-    torch.matmul(_shared_with_torch(a), _shared_with_torch(b), out=torch.from_numpy(out))
+        return result
+    np.copyto(out, result)
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import reduce
+from functools import lru_cache, reduce
 from typing import Union
 
 import sympy
@@ -66,6 +66,12 @@ def numel(shape: Shape) -> Dim:
 
 
 def format_dim(d: Dim) -> str:
+    return str(d) if isinstance(d, int) else _format_symbolic(d)
+
+
+@lru_cache(maxsize=4096)
+def _format_symbolic(d: sympy.Expr) -> str:
+    """Printing a sympy expression is slow, and a replayed compiled call prints its input types."""
     return str(d).replace(" ", "")
 
 

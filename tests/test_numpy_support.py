@@ -1,0 +1,65 @@
+"""The NumPy backend's runtime helpers against NumPy itself: matmul through torch's BLAS, erf, the arena."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from graphc.codegen import numpy_support as rt
+
+RNG = np.random.default_rng(3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "shapes",
+    [((300, 128), (128, 90)), ((4, 64, 128), (128, 80)), ((128,), (128, 9000)), ((3, 128, 64), (3, 64, 96))],
+    ids=["2d", "batched-by-broadcast", "vector-matrix", "batched"],
+)
+def test_large_matmul_through_torch_equals_numpy(shapes: tuple, dtype: type) -> None:
+    a, b = (RNG.standard_normal(s).astype(dtype) for s in shapes)
+    assert a.size * b.size >= rt.SMALL_MATMUL * a.shape[-1]  # the torch path, not the small-problem one
+    expected = np.matmul(a, b)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(rt.matmul(a, b), expected, rtol=tol, atol=tol)
+    out = np.empty(expected.shape, dtype)
+    assert rt.matmul(a, b, out=out) is out
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
+
+
+def test_matmul_of_transposed_and_read_only_broadcast_operands() -> None:
+    a = RNG.standard_normal((256, 300)).astype(np.float32).T  # [300, 256], not contiguous
+    row = RNG.standard_normal((1, 256, 512)).astype(np.float32)
+    b = np.broadcast_to(row, (300, 256, 512))[0]  # read-only view
+    assert not b.flags.writeable
+    np.testing.assert_allclose(rt.matmul(a, b), np.matmul(a, b), rtol=1e-4, atol=1e-4)
+
+
+def test_small_and_integer_matmuls_stay_in_numpy() -> None:
+    a, b = RNG.integers(-5, 5, (300, 200)), RNG.integers(-5, 5, (200, 300))
+    result = rt.matmul(a, b)
+    assert result.dtype == np.int64
+    np.testing.assert_array_equal(result, a @ b)
+    small = RNG.standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(rt.matmul(small, small.T), small @ small.T, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erf_matches_torch_with_and_without_out(dtype: type) -> None:
+    x = RNG.standard_normal((64, 33)).astype(dtype)
+    expected = torch.erf(torch.from_numpy(x)).numpy()
+    np.testing.assert_array_equal(rt.erf(x), expected)
+    out = np.empty_like(x)
+    assert rt.erf(x, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_arena_is_allocated_once_per_layout_and_sizes() -> None:
+    def layout(rows: int) -> list[tuple]:
+        return [((rows, 4), np.float32, 0, 1, None), ((rows,), np.int64, 1, 2, None)]
+
+    first = rt.arena(layout, 8)
+    assert rt.arena(layout, 8)[0] is first[0]
+    assert first[0].shape == (8, 4) and first[1].dtype == np.int64
+    assert rt.arena(layout, 16)[0].shape == (16, 4)
