@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--loss", default="mean", choices=["mean", "sum"], help="with --backward: the scalar loss taken of the outputs (default mean)")
     dump.add_argument("--backend", default="auto", help="numpy, triton or auto (default auto)")
     dump.add_argument("--no-fusion", action="store_true", help="compile the unfused program (one kernel per node)")
+    dump.add_argument("--no-remat", action="store_true", help="keep every forward value the backward reads (no recomputation)")
     return parser
 
 
@@ -252,9 +253,9 @@ def dump_callable(args: argparse.Namespace) -> tuple[str, Any, Any]:
             return loss
 
         training_step.__name__ = f"{name}_training_step"
-        compiled = graphc.compile(training_step, backend=args.backend, fusion=not args.no_fusion)
+        compiled = graphc.compile(training_step, backend=args.backend, fusion=not args.no_fusion, remat=not args.no_remat)
     else:
-        compiled = graphc.compile(target, backend=args.backend, fusion=not args.no_fusion)
+        compiled = graphc.compile(target, backend=args.backend, fusion=not args.no_fusion, remat=not args.no_remat)
     folder = os.path.abspath(args.out or _default_out(name))
     with dump.dumping(folder, args.format) as request:
         if args.backward:
@@ -302,7 +303,7 @@ def _dump_torch_module(model: Any, name: str, inputs: list[Any], args: argparse.
     from graphc.runtime import dump
 
     tensors = [torch.from_numpy(t.numpy().copy()) for t in inputs]
-    compiled = graphc.compile(model, backend=args.backend, fusion=not args.no_fusion)
+    compiled = graphc.compile(model, backend=args.backend, fusion=not args.no_fusion, remat=not args.no_remat)
     folder = os.path.abspath(args.out or _default_out(name))
     with dump.dumping(folder, args.format) as request:
         if args.backward:
@@ -335,7 +336,7 @@ def dump_saved_graph(args: argparse.Namespace) -> tuple[str, Any, Any]:
     backend = config.default_backend() if args.backend == "auto" else args.backend
     folder = os.path.abspath(args.out or _default_out(name))
     with dump.dumping(folder, args.format) as request:
-        compiled = compile_graph(graph, backend=backend, fusion=not args.no_fusion)
+        compiled = compile_graph(graph, backend=backend, fusion=not args.no_fusion, remat=not args.no_remat)
     if shapes is None:
         request.messages.append("the graph has symbolic sizes: give --input-shape (for the inputs that have them) to run it and draw the memory chart")
     else:

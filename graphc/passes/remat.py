@@ -25,9 +25,9 @@ What may be recomputed:
   result is cheaper to keep than the large value it reads;
 - in one joint program (``remat``, the pass of ``compile_graph``), only pointwise nodes and
   views, and only those that every backward reader fuses into its own kernel (a pointwise or
-  reduction reader, loading it directly or through a reshape/broadcast). Kernels run as soon
-  as their operands exist, so a recomputed value left in a kernel of its own would run in the
-  forward and stay alive until the backward anyway;
+  reduction reader, loading it directly or through a reshape/broadcast). Fusion's
+  schedule does not promise to run a kernel of its own late, so a recomputed value left in one
+  could run in the forward and stay alive until the backward anyway;
 - with a separate backward program (``saved_for_backward``, for imported torch modules), any
   other node too (views, ``unfold``, gathers, ``rand`` from its seed): that program runs later,
   so whatever it computes lives only while it runs.
