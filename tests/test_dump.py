@@ -125,6 +125,16 @@ def test_dump_lenet_training_step_unfused(models_file: str, tmp_path) -> None:
     assert "fusion: off" in report
 
 
+def test_dump_without_remat_writes_no_remat_pass(models_file: str, tmp_path) -> None:
+    with_remat, without = tmp_path / "on", tmp_path / "off"
+    for out, extra in ((with_remat, []), (without, ["--no-remat"])):
+        argv = ["dump", f"{models_file}:MLP", "--input-shape", "4,50", "--backward", "--out", str(out), "--format", "text", *extra]
+        assert cli.main(argv) == 0
+        check_dump(str(out), expect_backward=True)
+    assert (with_remat / "02_remat.txt").exists() and not (without / "02_remat.txt").exists()
+    assert "remat: off" in (without / "report.txt").read_text()
+
+
 def test_dump_console_script_forward(models_file: str, tmp_path) -> None:
     out = tmp_path / "fn"
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
