@@ -128,7 +128,7 @@ def test_dump_lenet_training_step_unfused(models_file: str, tmp_path) -> None:
 def test_dump_without_remat_writes_no_remat_pass(models_file: str, tmp_path) -> None:
     with_remat, without = tmp_path / "on", tmp_path / "off"
     for out, extra in ((with_remat, []), (without, ["--no-remat"])):
-        argv = ["dump", f"{models_file}:MLP", "--input-shape", "4,50", "--backward", "--out", str(out), "--format", "text", *extra]
+        argv = ["dump", f"{models_file}:MLP", "--input-shape", "4,50", "--backward", "--out", str(out), "--format", "dot", *extra]
         assert cli.main(argv) == 0
         check_dump(str(out), expect_backward=True)
     assert (with_remat / "02_remat.txt").exists() and not (without / "02_remat.txt").exists()
