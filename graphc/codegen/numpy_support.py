@@ -81,8 +81,10 @@ def _shared_with_torch(x: np.ndarray) -> object:
 
 
 # Below about this many multiply-adds a matmul is over before a thread pool matters, and
-# NumPy's call costs a few microseconds less than going through torch.
-SMALL_MATMUL = 1 << 20
+# NumPy's call costs a few microseconds less than going through torch. Batched products (a
+# convolution's im2col columns) stay in NumPy too: torch first copies strided batches, and
+# measured on LeNet's training step that cost more than the thread pools (24 vs 15 ms).
+SMALL_MATMUL = 1 << 22
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -94,8 +96,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     erf took 6.0 + 1.9 ms through NumPy and 3.2 + 0.7 ms through torch. One pool it is.
     """
     a, b = np.asarray(a), np.asarray(b)
-    small = a.size * b.size < SMALL_MATMUL * max(a.shape[-1] if a.ndim else 1, 1)  # about M*K*N for 2-d
-    if small or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
+    small = a.size * b.size < SMALL_MATMUL * max(a.shape[-1] if a.ndim else 1, 1)  # M*K*N for 2-d
+    if small or a.ndim > 2 or b.ndim > 2 or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     import torch
 
