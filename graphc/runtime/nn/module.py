@@ -577,7 +577,51 @@ def _convert(t: Tensor, dtype: dtypes.DType | None, device: str | None) -> None:
 # ---------------------------------------------------------------------- containers
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: submodules in order, renumbered 0, 1, ... when one is inserted or deleted."""
+
+    def _key(self, index: int) -> str:
+        size = len(self)
+        if not -size <= index < size:
+            raise IndexError(f"index {index} is out of range")
+        return list(self._modules.keys())[index % size]
+
+    def _renumber(self, modules: list[Module]) -> None:
+        self._modules.clear()
+        for i, module in enumerate(modules):
+            self.add_module(str(i), module)
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        self.add_module(self._key(index), module)
+
+    def __delitem__(self, index: int | slice) -> None:
+        keys = list(self._modules.keys())
+        for key in keys[index] if isinstance(index, slice) else [self._key(index)]:
+            del self._modules[key]
+        self._renumber(list(self._modules.values()))
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Any:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Any:
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._renumber(modules)
+
+
+class Sequential(_ModuleSequence):
     """Modules called in order: ``Sequential(a, b, c)(x) == c(b(a(x)))``; also built from an OrderedDict."""
 
     def __init__(self, *args: Any) -> None:
@@ -589,52 +633,14 @@ class Sequential(Module):
             for index, module in enumerate(args):
                 self.add_module(str(index), module)
 
-    def _get_item_by_idx(self, index: int) -> Module:
-        size = len(self)
-        if not -size <= index < size:
-            raise IndexError(f"index {index} is out of range")
-        return list(self._modules.values())[index % size]
-
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
             return type(self)(OrderedDict(list(self._modules.items())[index]))
-        return self._get_item_by_idx(index)
-
-    def __setitem__(self, index: int, module: Module) -> None:
-        key = list(self._modules.keys())[index]
-        self.add_module(key, module)
-
-    def __delitem__(self, index: int | slice) -> None:
-        keys = list(self._modules.keys())
-        for key in keys[index] if isinstance(index, slice) else [keys[index]]:
-            del self._modules[key]
-        modules = list(self._modules.values())
-        self._modules.clear()
-        for i, module in enumerate(modules):
-            self._modules[str(i)] = module
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, sequential: Iterable[Module]) -> Sequential:
-        for module in sequential:
-            self.append(module)
-        return self
+        return self._modules[self._key(index)]
 
     def insert(self, index: int, module: Module) -> Sequential:
-        modules = list(self._modules.values())
-        modules.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
-        return self
+        super().insert(index, module)
+        return self  # torch's Sequential.insert returns the container; ModuleList's returns None
 
     def forward(self, input: Any) -> Any:
         for module in self:
@@ -642,7 +648,7 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of submodules, registered (and indexed) as ``0``, ``1``, ..."""
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
@@ -650,53 +656,13 @@ class ModuleList(Module):
         if modules is not None:
             self.extend(modules)
 
-    def _index(self, index: int) -> str:
-        size = len(self)
-        if not -size <= index < size:
-            raise IndexError(f"index {index} is out of range")
-        return str(index % size)
-
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
             return type(self)(list(self._modules.values())[index])
-        return self._modules[self._index(index)]
-
-    def __setitem__(self, index: int, module: Module) -> None:
-        self.add_module(self._index(index), module)
-
-    def __delitem__(self, index: int | slice) -> None:
-        keys = list(self._modules.keys())
-        for key in keys[index] if isinstance(index, slice) else [self._index(index)]:
-            del self._modules[key]
-        modules = list(self._modules.values())
-        self._modules.clear()
-        for i, module in enumerate(modules):
-            self._modules[str(i)] = module
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
+        return self._modules[self._key(index)]
 
     def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
-
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> ModuleList:
-        for module in modules:
-            self.append(module)
-        return self
-
-    def insert(self, index: int, module: Module) -> None:
-        modules = list(self._modules.values())
-        modules.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
 
     def __repr__(self) -> str:
         reprs = [repr(m) for m in self]
