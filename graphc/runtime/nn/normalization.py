@@ -27,6 +27,26 @@ def _buffer(values: np.ndarray, device: Any) -> Tensor:
     return t if device is None or str(device).split(":")[0] == "cpu" else t.to("cuda")
 
 
+def _register_affine(module: Module, shape: tuple[int, ...], affine: bool, bias: bool, dtype: Any, device: Any) -> None:
+    """A normalization layer's ``weight`` and ``bias``, or None for each left out, as torch registers them."""
+    if affine:
+        module.weight = empty_parameter(*shape, dtype=dtype, device=device)
+    else:
+        module.register_parameter("weight", None)
+    if affine and bias:
+        module.bias = empty_parameter(*shape, dtype=dtype, device=device)
+    else:
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module: Module) -> None:
+    """torch's initialisation of a normalization layer: weight ones, bias zeros."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class LayerNorm(Module):
     def __init__(
         self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, device: Any = None, dtype: Any = None
@@ -35,22 +55,11 @@ class LayerNorm(Module):
         self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = empty_parameter(*self.normalized_shape, dtype=dtype, device=device)
-            if bias:
-                self.bias = empty_parameter(*self.normalized_shape, dtype=dtype, device=device)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, self.normalized_shape, elementwise_affine, bias, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -89,19 +98,8 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = empty_parameter(num_channels, dtype=dtype, device=device)
-            if bias:
-                self.bias = empty_parameter(num_channels, dtype=dtype, device=device)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _register_affine(self, (num_channels,), affine, bias, dtype, device)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
@@ -131,15 +129,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = empty_parameter(num_features, dtype=dtype, device=device)
-            if bias:
-                self.bias = empty_parameter(num_features, dtype=dtype, device=device)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, (num_features,), affine, bias, dtype, device)
         if track_running_stats:
             d = dtypes.to_dtype(dtype) if dtype is not None else dtypes.float32
             self.register_buffer("running_mean", _buffer(np.zeros(num_features, dtype=d.numpy), device))
@@ -159,10 +149,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def _check_input_dim(self, input: Tensor) -> None:
         raise NotImplementedError
