@@ -481,6 +481,22 @@ def _stat_shape(input: Tensor) -> tuple:
     return (1, input.shape[1]) + (1,) * (input.ndim - 2)
 
 
+def _standardize(x: Tensor, axes: int | tuple[int, ...], eps: float) -> Tensor:
+    """(x - mean) / sqrt(biased variance + eps) over ``axes``: the core of every normalization layer."""
+    centered = _F.sub(x, _F.mean(x, axes, keepdim=True))
+    var = _F.mean(_F.mul(centered, centered), axes, keepdim=True)
+    return _F.mul(centered, _F.rsqrt(_F.add(var, eps)))
+
+
+def _scale_shift(out: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple | None = None) -> Tensor:
+    """``out * weight + bias`` with either left out; ``shape`` reshapes them to broadcast (per channel)."""
+    if weight is not None:
+        out = _F.mul(out, weight if shape is None else _F.reshape(weight, shape))
+    if bias is not None:
+        out = _F.add(out, bias if shape is None else _F.reshape(bias, shape))
+    return out
+
+
 def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
@@ -492,15 +508,7 @@ def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | 
             f"expected the last {k} dimensions of the input to be {list(shape)}, got {list(input.shape)}",
         )
     axes = tuple(range(input.ndim - k, input.ndim))
-    mean = _F.mean(input, axes, keepdim=True)
-    centered = _F.sub(input, mean)
-    var = _F.mean(_F.mul(centered, centered), axes, keepdim=True)
-    out = _F.mul(centered, _F.rsqrt(_F.add(var, eps)))
-    if weight is not None:
-        out = _F.mul(out, weight)
-    if bias is not None:
-        out = _F.add(out, bias)
-    return out
+    return _scale_shift(_standardize(input, axes, eps), weight, bias)
 
 
 def rms_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None, eps: float | None = None) -> Tensor:
@@ -520,15 +528,8 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
         raise op_error("group_norm", [_node(input).type], {"num_groups": num_groups}, f"{channels} channels are not divisible into {num_groups} groups")
     n = input.shape[0]
     grouped = _F.reshape(input, n, num_groups, -1)
-    mean = _F.mean(grouped, 2, keepdim=True)
-    centered = _F.sub(grouped, mean)
-    var = _F.mean(_F.mul(centered, centered), 2, keepdim=True)
-    out = _F.reshape(_F.mul(centered, _F.rsqrt(_F.add(var, eps))), input.shape)
-    if weight is not None:
-        out = _F.mul(out, _F.reshape(weight, _stat_shape(input)))
-    if bias is not None:
-        out = _F.add(out, _F.reshape(bias, _stat_shape(input)))
-    return out
+    out = _F.reshape(_standardize(grouped, 2, eps), input.shape)
+    return _scale_shift(out, weight, bias, _stat_shape(input))
 
 
 def batch_norm(
@@ -577,12 +578,7 @@ def batch_norm(
         mean = _F.reshape(running_mean, shape)
         var = _F.reshape(running_var, shape)
         centered = _F.sub(input, mean)
-    out = _F.mul(centered, _F.rsqrt(_F.add(var, eps)))
-    if weight is not None:
-        out = _F.mul(out, _F.reshape(weight, shape))
-    if bias is not None:
-        out = _F.add(out, _F.reshape(bias, shape))
-    return out
+    return _scale_shift(_F.mul(centered, _F.rsqrt(_F.add(var, eps))), weight, bias, shape)
 
 
 def _update_running(buffer: Tensor, value: Tensor, momentum: float | Tensor) -> None:
@@ -611,15 +607,7 @@ def instance_norm(
     if not use_input_stats or running_mean is not None or running_var is not None:
         raise op_error("instance_norm", [_node(input).type], {}, "running statistics are not supported; use use_input_stats=True without running buffers")
     axes = tuple(range(2, input.ndim))
-    mean = _F.mean(input, axes, keepdim=True)
-    centered = _F.sub(input, mean)
-    var = _F.mean(_F.mul(centered, centered), axes, keepdim=True)
-    out = _F.mul(centered, _F.rsqrt(_F.add(var, eps)))
-    if weight is not None:
-        out = _F.mul(out, _F.reshape(weight, _stat_shape(input)))
-    if bias is not None:
-        out = _F.add(out, _F.reshape(bias, _stat_shape(input)))
-    return out
+    return _scale_shift(_standardize(input, axes, eps), weight, bias, _stat_shape(input))
 
 
 # ------------------------------------------------------------------ embeddings
