@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from graphc.runtime.nn import functional as F
-from graphc.runtime.nn import init
-from graphc.runtime.nn.linear import empty_parameter, init_bias
+from graphc.runtime.nn.linear import empty_parameter, reset_weight_and_bias
 from graphc.runtime.nn.module import Module
 from graphc.runtime.tensor import Tensor
 
@@ -74,11 +72,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                init_bias(self.bias, fan_in)
+        reset_weight_and_bias(self.weight, self.bias)
 
     def _explicit_padding(self) -> tuple[list[int], Any]:
         """For padding modes other than zeros: the F.pad list, and padding 0 for the convolution."""

@@ -31,6 +31,14 @@ def init_bias(bias: Tensor, fan_in: int) -> None:
     init.uniform_(bias, -bound, bound)
 
 
+def reset_weight_and_bias(weight: Tensor, bias: Tensor | None) -> None:
+    """torch's default for Linear and Conv: kaiming_uniform(a=sqrt(5)) weight, bias by fan-in."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = init._calculate_fan_in_and_fan_out(weight)
+        init_bias(bias, fan_in)
+
+
 class Identity(Module):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
@@ -54,10 +62,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            init_bias(self.bias, fan_in)
+        reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.linear(input, self.weight, self.bias)
