@@ -41,16 +41,12 @@ def arena(layout: Callable[..., list[tuple]], *sizes: int) -> list[np.ndarray]:
     key = (layout, sizes)
     views = _arenas.get(key)
     if views is None:
-        from graphc.passes.memory import ALIGN, assign_offsets
+        from graphc.passes.memory import arena_layout
 
         buffers = layout(*sizes)
-        nbytes = [int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize for shape, dtype, *_ in buffers]
-        aligned = [(n + ALIGN - 1) // ALIGN * ALIGN for n in nbytes]
-        offsets, peak = assign_offsets(aligned, [(start, end) for _, _, start, end, _ in buffers], [r for *_, r in buffers])
-        memory = np.empty(max(peak, 1), dtype=np.uint8)
-        views = []
-        for (shape, dtype, *_), offset, size in zip(buffers, offsets, nbytes):
-            views.append(memory[offset : offset + size].view(dtype).reshape(shape))
+        offsets, nbytes, total = arena_layout(buffers, [np.dtype(dtype).itemsize for _, dtype, *_ in buffers])
+        memory = np.empty(total, dtype=np.uint8)
+        views = [memory[o : o + n].view(dtype).reshape(shape) for (shape, dtype, *_), o, n in zip(buffers, offsets, nbytes)]
         _arenas[key] = views
     return views
 

@@ -1395,7 +1395,7 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
         body.append(f"    {', '.join(var[id(n)] for n in graph.inputs)}{',' if len(graph.inputs) == 1 else ''} = [rt.prepare(x) for x in inputs]")
     if plan.buffers:
         names_list = ", ".join(buffer_var[id(b.node)] for b in plan.buffers)
-        body.append(f"    {names_list}{',' if len(plan.buffers) == 1 else ''} = rt.arena(buffers({', '.join(symbols)}))")
+        body.append(f"    {names_list}{',' if len(plan.buffers) == 1 else ''} = rt.arena(buffers{''.join(', ' + s for s in symbols)})")
     for kernel, emitter in zip(program.kernels, emitters):
         args = [var[id(n)] for n in kernel.inputs] + [buffer_var[id(n)] for n in kernel.outputs if id(n) in planned]
         args += emitter.symbols

@@ -13,6 +13,7 @@ can force the looped reduction by lowering ``MAX_PERSISTENT_RBLOCK``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -60,22 +61,21 @@ def empty(shape: tuple, dtype: torch.dtype) -> torch.Tensor:
 _arenas: dict[tuple, list[torch.Tensor]] = {}
 
 
-def arena(layout: list[tuple]) -> list[torch.Tensor]:
-    """Views into one torch allocation for the planned buffers at these sizes (once per layout).
+def arena(layout: Callable[..., list[tuple]], *sizes: int) -> list[torch.Tensor]:
+    """Views into one torch allocation for a program's planned buffers at these sizes (allocated once).
 
-    ``layout`` lists (shape, dtype, first kernel, last kernel, reused buffer) per buffer,
-    as ``graphc.passes.memory`` planned them; offsets come from the same assignment.
+    ``layout(*sizes)`` lists (shape, dtype, first kernel, last kernel, reused buffer) per
+    buffer, as ``graphc.passes.memory`` planned them; offsets come from the same assignment.
     """
-    key = tuple((tuple(shape), str(dtype), start, end, reuses) for shape, dtype, start, end, reuses in layout)
+    key = (layout, sizes)
     views = _arenas.get(key)
     if views is None:
-        from graphc.passes.memory import ALIGN, assign_offsets
+        from graphc.passes.memory import arena_layout
 
-        sizes = [int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size() for shape, dtype, *_ in layout]
-        aligned = [(n + ALIGN - 1) // ALIGN * ALIGN for n in sizes]
-        offsets, peak = assign_offsets(aligned, [(start, end) for _, _, start, end, _ in layout], [r for *_, r in layout])
-        memory = torch.empty(max(peak, 1), dtype=torch.uint8, device=device())
-        views = [memory[o : o + n].view(dtype).view(shape) for (shape, dtype, *_), o, n in zip(layout, offsets, sizes)]
+        buffers = layout(*sizes)
+        offsets, nbytes, total = arena_layout(buffers, [torch.empty((), dtype=dtype).element_size() for _, dtype, *_ in buffers])
+        memory = torch.empty(total, dtype=torch.uint8, device=device())
+        views = [memory[o : o + n].view(dtype).view(shape) for (shape, dtype, *_), o, n in zip(buffers, offsets, nbytes)]
         _arenas[key] = views
     return views
 

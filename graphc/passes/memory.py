@@ -15,6 +15,7 @@ neither lives in the arena.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -98,6 +99,19 @@ def assign_offsets(nbytes: list[int], lifetimes: list[tuple[int, int]], reuses: 
     final = [offsets[i] for i in range(len(nbytes))]
     peak = max((final[i] + nbytes[i] for i in range(len(nbytes))), default=0)
     return final, peak
+
+
+def arena_layout(buffers: list[tuple], itemsize: list[int]) -> tuple[list[int], list[int], int]:
+    """(byte offset, byte size) of each buffer of a generated program's ``buffers()``, and the arena's size.
+
+    Both backends' runtimes allocate their arena from this: ``buffers`` lists (shape, dtype,
+    first kernel, last kernel, reused buffer) at concrete sizes, ``itemsize`` the bytes of
+    each buffer's dtype.
+    """
+    nbytes = [math.prod(int(d) for d in shape) * size for (shape, *_), size in zip(buffers, itemsize)]
+    aligned = [(n + ALIGN - 1) // ALIGN * ALIGN for n in nbytes]
+    offsets, peak = assign_offsets(aligned, [(start, end) for _, _, start, end, _ in buffers], [r for *_, r in buffers])
+    return offsets, nbytes, max(peak, 1)
 
 
 def plan_memory(program: Program) -> MemoryPlan:
