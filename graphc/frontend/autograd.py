@@ -7,7 +7,7 @@ read or an optimizer steps, so forward, backward and update realize together.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
@@ -106,3 +106,19 @@ def grad(
         else:
             result.append(Tensor._from_node(g))
     return tuple(result)
+
+
+def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
+    """``Module.zero_grad`` and ``Optimizer.zero_grad``: reset the ``.grad`` of every parameter.
+
+    With ``set_to_none`` every ``.grad`` is set to None without looking at it first: inside
+    ``graphc.compile`` a look at ``.grad`` makes "was it None" a guard of the trace, and a
+    step that starts with ``zero_grad()`` would then trace a second time on its second call.
+    """
+    for p in params:
+        if set_to_none:
+            p.grad = None
+        elif p.grad is not None:
+            if p.grad.requires_grad:
+                p.grad.detach_()
+            p.grad.zero_()

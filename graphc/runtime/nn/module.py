@@ -21,6 +21,7 @@ import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
+from graphc.frontend.autograd import zero_grads
 from graphc.frontend.constructors import as_array
 from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
@@ -390,15 +391,8 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset the gradients of every parameter (as ``Optimizer.zero_grad``: setting None does not read ``.grad``,
-        so a compiled step that starts with it does not guard on, and retrace for, gradients that were None)."""
-        for p in self.parameters():
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                if p.grad.requires_grad:
-                    p.grad.detach_()
-                p.grad.zero_()
+        """Reset the gradients of every parameter (``graphc.frontend.autograd.zero_grads``)."""
+        zero_grads(self.parameters(), set_to_none)
 
     # ------------------------------------------------------------------ dtype and device
 

@@ -36,6 +36,7 @@ import numpy as np
 from graphc.errors import GraphcError
 from graphc.frontend import functional as F
 from graphc.frontend import lazy, tracing
+from graphc.frontend.autograd import zero_grads
 from graphc.frontend.constructors import as_array, zeros, zeros_like
 from graphc.frontend.constructors import tensor as make_tensor
 from graphc.ir import dtypes
@@ -185,20 +186,8 @@ class Optimizer:
     # ------------------------------------------------------------------ gradients and steps
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset the gradients of every parameter.
-
-        With ``set_to_none`` every ``.grad`` is set to None without looking at it first: inside
-        ``graphc.compile`` a look at ``.grad`` makes "was it None" a guard of the trace, and a
-        step that starts with ``zero_grad()`` would then trace a second time on its second call.
-        """
-        for group in self.param_groups:
-            for p in group["params"]:
-                if set_to_none:
-                    p.grad = None
-                elif p.grad is not None:
-                    if p.grad.requires_grad:
-                        p.grad.detach_()
-                    p.grad.zero_()
+        """Reset the gradients of every parameter (``graphc.frontend.autograd.zero_grads``)."""
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Record one update of every parameter that has a gradient (and realize it, outside a trace).
