@@ -25,6 +25,7 @@ from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
 from graphc.ir.registry import emit, op_error
+from graphc.ir.types import dims_equal
 from graphc.runtime.tensor import Tensor
 
 _wrap = _F.wrap
@@ -746,15 +747,9 @@ def _classes_last_check(input: Tensor, target: Tensor, op: str) -> tuple[Tensor,
     if input.ndim < 2:
         raise op_error(op, [_node(input).type, _node(target).type], {}, "expected input [N, C, *] or [C] with a 0-d target")
     expected = (input.shape[0],) + tuple(input.shape[2:])
-    if target.ndim != input.ndim - 1 or any(not _dims_equal(p, q) for p, q in zip(target.shape, expected)):
+    if target.ndim != input.ndim - 1 or any(not dims_equal(p, q) for p, q in zip(target.shape, expected)):
         raise op_error(op, [_node(input).type, _node(target).type], {}, f"expected target of shape {list(expected)}, got {list(target.shape)}")
     return input, target, False
-
-
-def _dims_equal(a: Any, b_: Any) -> bool:
-    from graphc.ir.types import dims_equal
-
-    return dims_equal(a, b_)
 
 
 def nll_loss(
