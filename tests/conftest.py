@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+import torch
 
 import graphc
 from graphc.runtime.executor import BACKENDS
@@ -28,3 +29,12 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
         pytest.importorskip("triton")
     with graphc.use_backend(name):
         yield name
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Eager torch on the shared CPU cores is much faster on one thread (no oversubscription)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -18,14 +18,8 @@ import torch.nn.functional as F
 
 import graphc
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Eager torch on the shared CPU cores is much faster on one thread (no oversubscription)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Eager torch on the shared CPU cores is much faster on one thread (no oversubscription).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 RTOL = {torch.float32: 1e-4, torch.float64: 1e-10}

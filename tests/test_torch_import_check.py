@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn as nn
@@ -15,14 +13,8 @@ from graphc.frontend.torch_import.check import CheckError
 from graphc.frontend.torch_import.lowering import LOWERINGS
 from graphc.ir import build as b
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Eager torch on the shared CPU cores is much faster on one thread (no oversubscription)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Eager torch on the shared CPU cores is much faster on one thread (no oversubscription).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 aten = torch.ops.aten

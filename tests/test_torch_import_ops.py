@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -17,14 +16,8 @@ import torch.nn.functional as F
 
 import graphc
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Eager torch on the shared CPU cores is much faster on one thread (no oversubscription)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Eager torch on the shared CPU cores is much faster on one thread (no oversubscription).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Elementwise(nn.Module):
