@@ -14,6 +14,7 @@ from collections.abc import Callable
 import sympy
 
 from graphc.codegen.kernel_ir import Kernel, Program
+from graphc.codegen.row_split import ROWS, split_rows
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
@@ -149,7 +150,7 @@ LOWERINGS: dict[str, Lowering] = {
     "abs": _call("np.abs"),
     "sign": _call("rt.sign"),
     "reciprocal": _call("np.reciprocal"),
-    "sigmoid": _call("special.expit"),
+    "sigmoid": _call("rt.sigmoid"),
     "log1p": _call("np.log1p"),
     "logical_not": _call("np.logical_not"),
     "add": _call("np.add"),
@@ -321,7 +322,34 @@ class _KernelWriter:
 
 
 def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] = frozenset()) -> str:
-    """One kernel as a function; outputs in ``planned`` (node ids) are written into arena buffers."""
+    """One kernel as a function; outputs in ``planned`` (node ids) are written into arena buffers.
+
+    A kernel that can run by blocks of rows (``graphc.codegen.row_split``) becomes two
+    functions: ``<name>_rows`` computes any number of rows into given outputs, and ``<name>``
+    hands it to ``rt.by_rows``, which splits large calls into blocks run on threads.
+    """
+    split = split_rows(kernel)
+    if split is None:
+        return _function(kernel, names, planned)
+    copies = {id(c): names[id(o)] for o, c in zip(kernel.inputs + kernel.nodes, split.kernel.inputs + split.kernel.nodes)}
+    rows = _function(split.kernel, copies, frozenset(id(n) for n in split.kernel.outputs))
+    writer = _KernelWriter(kernel, names, planned)
+    var = writer.var
+    params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.nodes)
+    lines = [f"def {kernel.name}({', '.join(params)}):"]
+    outs = []
+    for node in kernel.outputs:
+        if id(node) not in writer.outs:
+            lines.append(f"    out_{var[id(node)]} = np.empty({py_shape(node.shape)}, dtype={np_dtype(node.dtype)})")
+        outs.append(f"out_{var[id(node)]}")
+    inputs = "".join(f"{var[id(n)]}, " for n in kernel.inputs)
+    sizes = "".join(f", {s}={s}" for s in _symbols_of(split.kernel.nodes) if s != str(ROWS))
+    call = f"rt.by_rows({split.kernel.name}, {py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){sizes})"
+    lines.append(f"    return {call}")
+    return rows + "\n\n\n" + "\n".join(lines)
+
+
+def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int]) -> str:
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
     params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.nodes)
@@ -342,7 +370,6 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
         "import math  # symbolic sizes print as math.ceil/math.floor",
         "",
         "import numpy as np",
-        "from scipy import special",
         "",
         "from graphc.codegen import numpy_support as rt",
         "",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -107,20 +109,32 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     return out
 
 
-def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """erf through torch's vectorized kernel: scipy's is about 15x slower and NumPy has none.
-
-    ``torch.from_numpy`` shares memory, so this is a call on the same buffers, not a copy.
-    """
+def _torch_unary(function_name: str, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """Apply ``torch.special.<function_name>`` to NumPy memory (``torch.from_numpy`` shares it, no copy)."""
     import torch
 
     x = np.asarray(x)
     if x.dtype not in (np.float32, np.float64) or not x.flags.writeable:
         x = np.array(x, dtype=out.dtype if out is not None else np.result_type(x, np.float32))
+    function = getattr(torch.special, function_name)
     if out is None:
-        return torch.special.erf(torch.from_numpy(x)).numpy()
-    torch.special.erf(torch.from_numpy(x), out=torch.from_numpy(out))
+        return function(torch.from_numpy(x)).numpy()
+    function(torch.from_numpy(x), out=torch.from_numpy(out))
     return out
+
+
+def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """erf through torch's vectorized kernel: NumPy has none and SciPy's is about 15x slower."""
+    return _torch_unary("erf", x, out)
+
+
+def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """sigmoid through torch's vectorized kernel: SciPy's ``expit`` is scalar code, 3-4x slower.
+
+    Measured on 2 cores: 13.7 vs 3.6 us on 4096 float32 values (an LSTM gate), 3.5 vs 0.2 ms
+    on a million. ``1/(1+exp(-x))`` in NumPy is four passes and still 1.4-4x slower than torch.
+    """
+    return _torch_unary("expit", x, out)
 
 
 def power(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -191,3 +205,56 @@ def rand(seed: np.ndarray, shape: tuple, dtype: np.dtype) -> np.ndarray:
     generator = np.random.Generator(np.random.Philox(key=int(seed)))
     compute = np.float64 if dtype == np.float64 else np.float32
     return generator.random(shape, dtype=compute).astype(dtype, copy=False)
+
+
+# A kernel touching fewer bytes than this runs as one call: splitting costs a few microseconds.
+SPLIT_BYTES = 1 << 20
+# About how many bytes one block of rows touches: small enough that its temporaries stay in L2.
+BLOCK_BYTES = 1 << 22
+THREADS = os.cpu_count() or 1
+_pool: ThreadPoolExecutor | None = None
+
+
+def by_rows(kernel: Callable[..., tuple], rows: int, inputs: tuple, axes: tuple, outputs: tuple, **sizes: int) -> tuple:
+    """Run a row-splittable kernel (``graphc.codegen.row_split``) on blocks of rows, on threads.
+
+    ``axes`` gives, per input, the axis holding the rows (None: every block reads it whole).
+    Blocks write disjoint rows of ``outputs``. A call that is small, or whose outputs share
+    memory with inputs in any way but row for row (an in-place update), runs as one call.
+    """
+    touched = sum(o.nbytes for o in outputs) + sum(x.nbytes for x, axis in zip(inputs, axes) if axis is not None)
+    if touched < SPLIT_BYTES or rows < 2 or not _rows_independent(inputs, axes, outputs):
+        return kernel(*inputs, *outputs, rows=rows, **sizes)
+    blocks = min(rows, max(THREADS, touched // BLOCK_BYTES))
+    step = -(-rows // blocks)
+
+    def block(start: int) -> None:
+        stop = min(start + step, rows)
+        views = [x if axis is None else x[(slice(None),) * axis + (slice(start, stop),)] for x, axis in zip(inputs, axes)]
+        kernel(*views, *[o[start:stop] for o in outputs], rows=stop - start, **sizes)
+
+    starts = range(0, rows, step)
+    if THREADS == 1:
+        for start in starts:
+            block(start)
+    else:
+        for future in [_threads().submit(block, start) for start in starts]:
+            future.result()
+    return outputs
+
+
+def _rows_independent(inputs: tuple, axes: tuple, outputs: tuple) -> bool:
+    """No block writes memory that another block reads: an output may only alias an input row for row."""
+    for out in outputs:
+        for x, axis in zip(inputs, axes):
+            if isinstance(x, np.ndarray) and np.may_share_memory(x, out):
+                if axis != 0 or x.shape != out.shape or x.strides != out.strides:
+                    return False
+    return True
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="graphc-rows")
+    return _pool

@@ -1,0 +1,223 @@
+"""The NumPy backend runs row-independent kernels by blocks of rows on threads, with unchanged results.
+
+Test tensors are far below the size at which a kernel is split, so ``every_kernel_split``
+lowers the thresholds until every splittable kernel runs one row per block, on two
+threads; the differential cases, random programs and training steps then run split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import test_primitive_coverage as coverage
+import torch
+from hypothesis import HealthCheck, given, settings
+from random_graphs import Program, programs
+from test_triton_training import MODELS
+
+import graphc
+import graphc.nn.functional as F
+from graphc import nn, optim
+from graphc.codegen import numpy_support as rt
+from graphc.codegen.kernel_ir import kernel_for
+from graphc.codegen.row_split import ROWS, split_rows
+from graphc.frontend import lazy
+from graphc.runtime.executor import compile_graph
+
+
+@pytest.fixture
+def every_kernel_split(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Split every splittable kernel into one-row blocks on two threads; yields the block counts seen."""
+    blocks: list[int] = []
+    by_rows = rt.by_rows
+
+    def counting(kernel, rows, inputs, axes, outputs, **sizes):  # noqa: ANN001, ANN202
+        calls = []
+
+        def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            calls.append(kwargs["rows"])
+            return kernel(*args, **kwargs)
+
+        result = by_rows(counted, rows, inputs, axes, outputs, **sizes)
+        blocks.append(len(calls))
+        return result
+
+    monkeypatch.setattr(rt, "SPLIT_BYTES", 0)
+    monkeypatch.setattr(rt, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(rt, "THREADS", 2)
+    monkeypatch.setattr(rt, "by_rows", counting)
+    with graphc.use_backend("numpy"):
+        yield blocks
+
+
+def _kernel_of(*tensors: graphc.Tensor):  # noqa: ANN202
+    graph, _ = lazy.pending_graph([t._node for t in tensors])
+    nodes = [n for n in graph.nodes if n.op not in ("input", "parameter")]
+    return kernel_for(0, nodes, list(graph.outputs))
+
+
+def _x(*shape: int) -> graphc.Tensor:
+    return graphc.tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+
+
+# ------------------------------------------------------------------------------ which kernels split
+
+
+def test_softmax_over_the_last_axis_splits_by_rows() -> None:
+    split = split_rows(_kernel_of(F.softmax(_x(6, 8), -1)))
+    assert split is not None and split.extent == 6 and split.input_axes == [0]
+    assert all(n.shape[0] == ROWS for n in split.kernel.outputs)
+
+
+def test_a_broadcast_bias_is_read_whole_by_every_block() -> None:
+    kernel = _kernel_of(_x(6, 8) + _x(8))
+    split = split_rows(kernel)
+    assert split is not None
+    assert {n.shape: axis for n, axis in zip(kernel.inputs, split.input_axes)} == {(6, 8): 0, (8,): None}
+
+
+def test_rows_reached_through_a_transpose_are_split_on_the_operand_axis() -> None:
+    split = split_rows(_kernel_of(_x(8, 6).T.exp()))
+    assert split is not None and split.input_axes == [1]
+
+
+@pytest.mark.parametrize(
+    "build, why",
+    [
+        (lambda: _x(6, 8) @ _x(8, 4), "a matmul"),
+        (lambda: _x(6, 8).reshape(12, 4).exp(), "a reshape that moves the rows"),
+        (lambda: _x(6, 8)[1:].exp(), "a slice of the rows"),
+        (lambda: graphc.cat([_x(6, 8), _x(6, 8)], 0).exp(), "a concat along the rows"),
+        (lambda: _x(6, 8).sum(), "a 0-d output"),
+        (lambda: _x(1, 8).exp(), "a single row"),
+    ],
+)
+def test_kernels_that_mix_rows_are_not_split(build, why: str) -> None:  # noqa: ANN001
+    assert split_rows(_kernel_of(build())) is None, why
+
+
+def test_a_small_reduction_over_the_rows_of_another_input_is_recomputed_by_every_block() -> None:
+    x, y = _x(6, 8), _x(6, 8)
+    split = split_rows(_kernel_of(x.sum(0, keepdim=True) + y))
+    assert split is not None and split.input_axes == [None, 0]  # inputs in order of first use: x, then y
+
+
+def test_a_value_read_both_whole_and_by_rows_prevents_the_split() -> None:
+    x = _x(6, 8)
+    assert split_rows(_kernel_of(x.sum(0, keepdim=True) + x)) is None
+
+
+def test_a_large_value_read_whole_by_every_block_prevents_the_split() -> None:
+    x, y = _x(1 << 17, 2), _x(1 << 17, 2)
+    assert split_rows(_kernel_of(x.sum(0, keepdim=True) + y)) is None
+
+
+def test_split_programs_name_the_block_function_and_the_split_in_their_source() -> None:
+    x = _x(6, 8)
+    compiled = graphc.compile(lambda x: F.layer_norm(x, (8,)))
+    compiled(x)
+    source = compiled.report().kernels[0].source
+    assert "_rows(v0, out_" in source and "rt.by_rows(" in source and "f32[rows,8]" in source
+
+
+# ------------------------------------------------------------------------------ results do not change
+
+
+@pytest.mark.parametrize("op, case", coverage.ALL, ids=[f"{op}-{case.label}" for op, case in coverage.ALL])
+def test_primitive_matches_torch_with_every_kernel_split(every_kernel_split: list[int], op: str, case: coverage.Case) -> None:
+    coverage.test_primitive_matches_torch("numpy", op, case)
+
+
+def test_split_kernels_run_one_block_per_row(every_kernel_split: list[int]) -> None:
+    x = np.random.default_rng(1).standard_normal((5, 7))
+    got = F.log_softmax(graphc.tensor(x), -1).numpy()
+    np.testing.assert_allclose(got, torch.log_softmax(torch.from_numpy(x), -1).numpy(), rtol=1e-12)
+    assert every_kernel_split == [5]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(program=programs())
+def test_random_programs_split_by_rows_keep_their_results(every_kernel_split: list[int], program: Program) -> None:
+    graph, leaves = lazy.pending_graph([t._node for t in program.outputs])
+    got = compile_graph(graph)([leaf.data for leaf in leaves])
+    for value, expected in zip(got, program.expected):
+        np.testing.assert_allclose(value, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_seed_models_train_the_same_with_every_kernel_split(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    build, shape = MODELS[name]
+    rng = np.random.default_rng(3)
+    inputs, labels = rng.standard_normal(shape).astype(np.float32), rng.integers(0, 3, shape[0])
+    graphc.manual_seed(0)
+    initial = build().state_dict()
+
+    def train() -> tuple[list[float], dict[str, np.ndarray]]:
+        model = build()
+        model.load_state_dict(initial)
+        opt = optim.Adam(model.parameters(), lr=0.01)
+        criterion = nn.CrossEntropyLoss()
+
+        def step(x: graphc.Tensor, y: graphc.Tensor) -> graphc.Tensor:
+            opt.zero_grad()
+            loss = criterion(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        compiled = graphc.compile(step, backend="numpy")
+        losses = [compiled(graphc.tensor(inputs), graphc.tensor(labels)).item() for _ in range(3)]
+        return losses, {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+    whole_losses, whole_state = train()
+    monkeypatch.setattr(rt, "SPLIT_BYTES", 0)
+    monkeypatch.setattr(rt, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(rt, "THREADS", 2)
+    split_losses, split_state = train()
+    np.testing.assert_allclose(split_losses, whole_losses, rtol=1e-6)
+    for key, value in whole_state.items():
+        np.testing.assert_allclose(split_state[key], value, rtol=1e-5, atol=1e-7, err_msg=key)
+
+
+# ------------------------------------------------------------------------------ when a call stays whole
+
+
+def test_an_output_aliasing_its_input_row_for_row_still_splits() -> None:
+    x = np.arange(12.0).reshape(6, 2)
+    assert rt._rows_independent((x,), (0,), (x,))
+
+
+def test_an_output_aliasing_a_transposed_input_runs_as_one_call() -> None:
+    x = np.arange(36.0).reshape(6, 6)
+    assert not rt._rows_independent((x.T,), (1,), (x,))
+    assert not rt._rows_independent((x,), (None,), (x,))
+
+
+def test_small_calls_run_as_one_call() -> None:
+    calls: list[int] = []
+
+    def kernel(x: np.ndarray, out: np.ndarray, rows: int) -> tuple:
+        calls.append(rows)
+        np.exp(x, out=out)
+        return (out,)
+
+    x = np.ones((64, 4))
+    (out,) = rt.by_rows(kernel, 64, (x,), (0,), (np.empty_like(x),))
+    assert calls == [64] and np.allclose(out, np.e)
+
+
+def test_large_calls_run_in_blocks_covering_every_row_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rt, "THREADS", 2)
+    calls: list[int] = []
+
+    def kernel(x: np.ndarray, out: np.ndarray, rows: int) -> tuple:
+        calls.append(rows)
+        np.add(x, 1.0, out=out)
+        return (out,)
+
+    x = np.arange(rt.SPLIT_BYTES // 8 * 2, dtype=np.float64).reshape(-1, 16)
+    (out,) = rt.by_rows(kernel, x.shape[0], (x,), (0,), (np.empty_like(x),))
+    assert len(calls) >= 2 and sum(calls) == x.shape[0]
+    np.testing.assert_array_equal(out, x + 1.0)
