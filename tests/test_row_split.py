@@ -1,8 +1,9 @@
 """The NumPy backend runs row-independent kernels by blocks of rows on threads, with unchanged results.
 
 Test tensors are far below the size at which a kernel is split, so ``every_kernel_split``
-lowers the thresholds until every splittable kernel runs one row per block, on two
-threads; the differential cases, random programs and training steps then run split.
+lowers the thresholds (read when a kernel is generated and when it runs) until every
+splittable kernel runs one row per block, on two threads; the differential cases, random
+programs and training steps then run split.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def every_kernel_split(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     monkeypatch.setattr(rt, "BLOCK_BYTES", 1)
     monkeypatch.setattr(rt, "THREADS", 2)
     monkeypatch.setattr(rt, "by_rows", counting)
+    monkeypatch.setattr(lazy, "_programs", {})  # programs compiled before were generated unsplit
     with graphc.use_backend("numpy"):
         yield blocks
 

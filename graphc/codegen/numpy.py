@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import sympy
 
+from graphc.codegen import numpy_support as rt
 from graphc.codegen.kernel_ir import Kernel, Program
-from graphc.codegen.row_split import ROWS, split_rows
+from graphc.codegen.row_split import ROWS, RowSplit, split_rows
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
@@ -326,10 +327,12 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
 
     A kernel that can run by blocks of rows (``graphc.codegen.row_split``) becomes two
     functions: ``<name>_rows`` computes any number of rows into given outputs, and ``<name>``
-    hands it to ``rt.by_rows``, which splits large calls into blocks run on threads.
+    hands it to ``rt.by_rows``, which splits large calls into blocks run on threads. A kernel
+    whose sizes are known and small stays one function.
     """
     split = split_rows(kernel)
-    if split is None:
+    touched = _bytes_touched(kernel, split) if split is not None else 0
+    if split is None or isinstance(touched, int) and touched < rt.SPLIT_BYTES:  # known to be small
         return _function(kernel, names, planned)
     copies = {id(c): names[id(o)] for o, c in zip(kernel.inputs + kernel.nodes, split.kernel.inputs + split.kernel.nodes)}
     rows = _function(split.kernel, copies, frozenset(id(n) for n in split.kernel.outputs))
@@ -344,9 +347,17 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
         outs.append(f"out_{var[id(node)]}")
     inputs = "".join(f"{var[id(n)]}, " for n in kernel.inputs)
     sizes = "".join(f", {s}={s}" for s in _symbols_of(split.kernel.nodes) if s != str(ROWS))
-    call = f"rt.by_rows({split.kernel.name}, {py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){sizes})"
-    lines.append(f"    return {call}")
+    if not isinstance(touched, int):  # symbolic sizes: small calls skip rt.by_rows's few microseconds
+        lines.append(f"    if {py_dim(touched)} < rt.SPLIT_BYTES:")
+        lines.append(f"        return {split.kernel.name}({inputs}{', '.join(outs)}, rows={py_dim(split.extent)}{sizes})")
+    lines.append(f"    return rt.by_rows({split.kernel.name}, {py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){sizes})")
     return rows + "\n\n\n" + "\n".join(lines)
+
+
+def _bytes_touched(kernel: Kernel, split: RowSplit) -> Dim:
+    """Bytes of the outputs and of the inputs read by rows: what decides whether splitting pays."""
+    read = [n for n, axis in zip(kernel.inputs, split.input_axes) if axis is not None]
+    return sum(n.type.numel * n.dtype.itemsize for n in kernel.outputs + read)
 
 
 def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int]) -> str:
