@@ -92,7 +92,7 @@ def test_rows_reached_through_a_transpose_are_split_on_the_operand_axis() -> Non
         (lambda: _x(6, 8).reshape(12, 4).exp(), "a reshape that moves the rows"),
         (lambda: _x(6, 8)[1:].exp(), "a slice of the rows"),
         (lambda: graphc.cat([_x(6, 8), _x(6, 8)], 0).exp(), "a concat along the rows"),
-        (lambda: _x(6, 8).sum(), "a 0-d output"),
+        (lambda: _x(6, 8).sum(), "only a 0-d output"),
         (lambda: _x(1, 8).exp(), "a single row"),
     ],
 )
@@ -223,3 +223,22 @@ def test_large_calls_run_in_blocks_covering_every_row_once(monkeypatch: pytest.M
     (out,) = rt.by_rows(kernel, x.shape[0], (x,), (0,), (np.empty_like(x),))
     assert len(calls) >= 2 and sum(calls) == x.shape[0]
     np.testing.assert_array_equal(out, x + 1.0)
+
+
+def test_adam_updates_split_by_rows_while_every_block_computes_the_step_count(every_kernel_split: list[int]) -> None:
+    start, grads = np.random.default_rng(4).standard_normal((2, 3, 16))
+    param = nn.Parameter(graphc.tensor(start[0].copy()))
+    reference = torch.nn.Parameter(torch.from_numpy(start[0].copy()))
+    opt, torch_opt = optim.Adam([param], lr=0.1), torch.optim.Adam([reference], lr=0.1)
+
+    def update(grad: graphc.Tensor) -> None:
+        param.grad = grad
+        opt.step()
+
+    compiled = graphc.compile(update, dynamic=False)
+    for g in grads:
+        compiled(graphc.tensor(g.copy()))
+        reference.grad = torch.from_numpy(g.copy())
+        torch_opt.step()
+    np.testing.assert_allclose(param.numpy(), reference.detach().numpy(), rtol=1e-12)
+    assert max(every_kernel_split) == 16  # the update ran one block per element

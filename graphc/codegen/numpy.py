@@ -338,7 +338,7 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
     rows = _function(split.kernel, copies, frozenset(id(n) for n in split.kernel.outputs))
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
-    params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.nodes)
+    params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.inputs + kernel.nodes)
     lines = [f"def {kernel.name}({', '.join(params)}):"]
     outs = []
     for node in kernel.outputs:
@@ -346,24 +346,27 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
             lines.append(f"    out_{var[id(node)]} = np.empty({py_shape(node.shape)}, dtype={np_dtype(node.dtype)})")
         outs.append(f"out_{var[id(node)]}")
     inputs = "".join(f"{var[id(n)]}, " for n in kernel.inputs)
-    sizes = "".join(f", {s}={s}" for s in _symbols_of(split.kernel.nodes) if s != str(ROWS))
+    sizes = "".join(f", {s}={s}" for s in _symbols_of(split.kernel.inputs + split.kernel.nodes) if s != str(ROWS))
     if not isinstance(touched, int):  # symbolic sizes: small calls skip rt.by_rows's few microseconds
         lines.append(f"    if {py_dim(touched)} < rt.SPLIT_BYTES:")
         lines.append(f"        return {split.kernel.name}({inputs}{', '.join(outs)}, rows={py_dim(split.extent)}{sizes})")
-    lines.append(f"    return rt.by_rows({split.kernel.name}, {py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){sizes})")
+    whole = f", whole={tuple(axis is None for axis in split.output_axes)}" if None in split.output_axes else ""
+    arguments = f"{py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){whole}{sizes}"
+    lines.append(f"    return rt.by_rows({split.kernel.name}, {arguments})")
     return rows + "\n\n\n" + "\n".join(lines)
 
 
 def _bytes_touched(kernel: Kernel, split: RowSplit) -> Dim:
     """Bytes of the outputs and of the inputs read by rows: what decides whether splitting pays."""
+    written = [n for n, axis in zip(kernel.outputs, split.output_axes) if axis is not None]
     read = [n for n, axis in zip(kernel.inputs, split.input_axes) if axis is not None]
-    return sum(n.type.numel * n.dtype.itemsize for n in kernel.outputs + read)
+    return sum(n.type.numel * n.dtype.itemsize for n in written + read)
 
 
 def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int]) -> str:
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
-    params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.nodes)
+    params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.inputs + kernel.nodes)
     lines = [f"def {kernel.name}({', '.join(params)}):", *writer.lines()]
     outputs = ", ".join(var[id(n)] for n in kernel.outputs)
     lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
@@ -405,7 +408,7 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
     # buffer that a later kernel of this same call overwrites.
     copied = {id(n) for n in graph.outputs if REGISTRY[n.op].category in ("movement", "source") and n.op not in ("input", "parameter")}
     for kernel in program.kernels:
-        args = [var[id(n)] for n in kernel.inputs] + [buffer_var[id(n)] for n in kernel.outputs if id(n) in planned] + _symbols_of(kernel.nodes)
+        args = [var[id(n)] for n in kernel.inputs] + [buffer_var[id(n)] for n in kernel.outputs if id(n) in planned] + _symbols_of(kernel.inputs + kernel.nodes)
         outs = ", ".join(var[id(n)] for n in kernel.outputs)
         body.append(f"    {outs}{',' if len(kernel.outputs) == 1 else ''} = {kernel.name}({', '.join(args)})")
         for n in kernel.outputs:

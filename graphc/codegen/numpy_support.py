@@ -215,35 +215,45 @@ THREADS = os.cpu_count() or 1
 _pool: ThreadPoolExecutor | None = None
 
 
-def by_rows(kernel: Callable[..., tuple], rows: int, inputs: tuple, axes: tuple, outputs: tuple, **sizes: int) -> tuple:
+def by_rows(kernel: Callable[..., tuple], rows: int, inputs: tuple, axes: tuple, outputs: tuple, whole: tuple = (), **sizes: int) -> tuple:
     """Run a row-splittable kernel (``graphc.codegen.row_split``) on blocks of rows, on threads.
 
     ``axes`` gives, per input, the axis holding the rows (None: every block reads it whole).
-    Blocks write disjoint rows of ``outputs``. A call that is small, or whose outputs share
-    memory with inputs in any way but row for row (an in-place update), runs as one call.
+    Blocks write disjoint rows of ``outputs``. The 0-d outputs flagged in ``whole`` are
+    computed alike by every block into scratch, and the first block's value is stored after
+    all blocks ran, so no block reads a value another has already updated. A call that is
+    small, or whose outputs share memory with inputs in any way but row for row (an
+    in-place update), runs as one call.
     """
-    touched = sum(o.nbytes for o in outputs) + sum(x.nbytes for x, axis in zip(inputs, axes) if axis is not None)
-    if touched < SPLIT_BYTES or rows < 2 or not _rows_independent(inputs, axes, outputs):
+    if not whole:
+        whole = (False,) * len(outputs)
+    split = [o for o, w in zip(outputs, whole) if not w]
+    touched = sum(o.nbytes for o in split) + sum(x.nbytes for x, axis in zip(inputs, axes) if axis is not None)
+    if touched < SPLIT_BYTES or rows < 2 or not _rows_independent(inputs, axes, split):
         return kernel(*inputs, *outputs, rows=rows, **sizes)
     blocks = min(rows, max(THREADS, touched // BLOCK_BYTES))
     step = -(-rows // blocks)
+    scratch = {start: [np.empty_like(o) if w else None for o, w in zip(outputs, whole)] for start in range(0, rows, step)}
 
     def block(start: int) -> None:
         stop = min(start + step, rows)
         views = [x if axis is None else x[(slice(None),) * axis + (slice(start, stop),)] for x, axis in zip(inputs, axes)]
-        kernel(*views, *[o[start:stop] for o in outputs], rows=stop - start, **sizes)
+        outs = [o[start:stop] if s is None else s for o, s in zip(outputs, scratch[start])]
+        kernel(*views, *outs, rows=stop - start, **sizes)
 
-    starts = range(0, rows, step)
     if THREADS == 1:
-        for start in starts:
+        for start in scratch:
             block(start)
     else:
-        for future in [_threads().submit(block, start) for start in starts]:
+        for future in [_threads().submit(block, start) for start in scratch]:
             future.result()
+    for out, value in zip(outputs, scratch[0]):
+        if value is not None:
+            np.copyto(out, value)
     return outputs
 
 
-def _rows_independent(inputs: tuple, axes: tuple, outputs: tuple) -> bool:
+def _rows_independent(inputs: tuple, axes: tuple, outputs: list) -> bool:
     """No block writes memory that another block reads: an output may only alias an input row for row."""
     for out in outputs:
         for x, axis in zip(inputs, axes):

@@ -43,28 +43,34 @@ class RowSplit:
     kernel: Kernel  # the same computation, its row count written as ``ROWS``
     extent: Dim  # the row count of the original kernel
     input_axes: list[RowAxis]  # per input of the original kernel: where its rows are, None if read whole
+    output_axes: list[RowAxis]  # per output: 0, or None for a 0-d output every block computes alike
 
 
 def split_rows(kernel: Kernel) -> RowSplit | None:
-    """The kernel rewritten to compute ``ROWS`` rows, or None when it cannot run by blocks."""
-    outputs = kernel.outputs
-    if not outputs or any(out.type.ndim == 0 for out in outputs):
+    """The kernel rewritten to compute ``ROWS`` rows, or None when it cannot run by blocks.
+
+    A 0-d output (an optimizer's step count beside its parameter updates) has no rows:
+    every block computes the same value, and ``rt.by_rows`` stores one block's.
+    """
+    by_rows = [out for out in kernel.outputs if out.type.ndim > 0]
+    if not by_rows:
         return None
-    extent = outputs[0].shape[0]
-    if isinstance(extent, int) and extent < 2 or not all(dims_equal(out.shape[0], extent) for out in outputs):
+    extent = by_rows[0].shape[0]
+    if isinstance(extent, int) and extent < 2 or not all(dims_equal(out.shape[0], extent) for out in by_rows):
         return None
     try:
         axes = _row_axes(kernel)
     except _Unsplittable:
         return None
-    return RowSplit(_with_symbolic_rows(kernel, axes), extent, [axes.get(id(n)) for n in kernel.inputs])
+    inputs = [axes.get(id(n)) for n in kernel.inputs]
+    return RowSplit(_with_symbolic_rows(kernel, axes), extent, inputs, [axes[id(n)] for n in kernel.outputs])
 
 
 def _row_axes(kernel: Kernel) -> dict[int, RowAxis]:
     """Each value's row axis, found from the outputs back to the inputs."""
     axes: dict[int, RowAxis] = {}
     for out in kernel.outputs:
-        _ask(axes, out, 0)
+        _ask(axes, out, 0 if out.type.ndim else None)
     for node in reversed(kernel.nodes):
         if id(node) not in axes:
             continue  # nothing in the kernel reads it
