@@ -1,8 +1,8 @@
 """The fused-vs-unfused benchmark: training steps and single kernels, side by side in one run.
 
 Each workload is written twice with the same shapes, once for PyTorch and once for
-graphc. Every workload is timed, in the same process, as eager PyTorch,
-``torch.compile``, graphc with fusion off and graphc with fusion on; the table
+graphc. Every workload is timed, in the same process and in alternating rounds, as eager
+PyTorch, ``torch.compile``, graphc with fusion off and graphc with fusion on; the table
 reports median milliseconds per step, the ratio to eager PyTorch, graphc's kernel
 counts and its planned memory against the naive sum of its buffers.
 """
@@ -45,15 +45,25 @@ class Workload:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _timed(step: Step, warmup: int, repeats: int, sync: Callable[[Any], None]) -> float:
-    for _ in range(warmup):
-        sync(step())
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        sync(step())
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
+def _interleaved(steps: dict[str, tuple[Step, Callable[[Any], None]]], warmup: int, repeats: int, rounds: int = 5) -> dict[str, float]:
+    """Median ms per step of each variant, timed in alternating rounds.
+
+    A shared machine's speed drifts by tens of percent over a minute; timing the variants
+    one after the other would put that drift into their ratios. Each round times a few steps
+    of every variant, so all of them see the same machine.
+    """
+    for step, sync in steps.values():
+        for _ in range(warmup):
+            sync(step())
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    per_round = max(1, -(-repeats // rounds))
+    for _ in range(rounds):
+        for name, (step, sync) in steps.items():
+            for _ in range(per_round):
+                start = time.perf_counter()
+                sync(step())
+                samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1000 for name, values in samples.items()}
 
 
 def _sync_graphc(value: Any) -> None:
@@ -295,26 +305,29 @@ def run(quick: bool = False, repeats: int = 20, warmup: int = 3, only: str | Non
     for workload in workloads(quick):
         if only and only.lower() not in workload.name.lower():
             continue
-        results.append(Result(workload.name, "eager PyTorch", _timed(workload.torch_step(), warmup, repeats, _sync_torch)))
+        steps: dict[str, tuple[Step, Callable[[Any], None]]] = {"eager PyTorch": (workload.torch_step(), _sync_torch)}
+        failed = ""
         try:
             compiled = torch.compile(workload.torch_step())
-            results.append(Result(workload.name, "torch.compile", _timed(compiled, warmup + 2, repeats, _sync_torch)))
+            for _ in range(2):  # compiling happens here, outside the timed rounds
+                compiled()
+            steps["torch.compile"] = (compiled, _sync_torch)
         except Exception as error:  # noqa: BLE001 - a torch.compile failure is reported, not fatal
-            results.append(Result(workload.name, "torch.compile", None, note=f"failed: {type(error).__name__}"))
+            failed = f"failed: {type(error).__name__}"
+        reports = {}
         for fusion in (False, True):
             step, compiled_fn = workload.graphc_step(fusion)
-            median = _timed(step, warmup, repeats, _sync_graphc)
+            name = "graphc fused" if fusion else "graphc unfused"
+            steps[name] = (step, _sync_graphc)
+            reports[name] = compiled_fn
+        medians = _interleaved(steps, warmup, repeats)
+        results.append(Result(workload.name, "eager PyTorch", medians["eager PyTorch"]))
+        results.append(Result(workload.name, "torch.compile", medians.get("torch.compile"), note=failed))
+        for name, compiled_fn in reports.items():
             report = compiled_fn.report()
             memory = report.memory
             results.append(
-                Result(
-                    workload.name,
-                    "graphc fused" if fusion else "graphc unfused",
-                    median,
-                    kernels=report.num_kernels,
-                    naive_bytes=int(memory.naive_bytes),
-                    peak_bytes=int(memory.peak_bytes),
-                )
+                Result(workload.name, name, medians[name], kernels=report.num_kernels, naive_bytes=int(memory.naive_bytes), peak_bytes=int(memory.peak_bytes))
             )
     return results
 
