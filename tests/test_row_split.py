@@ -92,12 +92,19 @@ def test_rows_reached_through_a_transpose_are_split_on_the_operand_axis() -> Non
         (lambda: _x(6, 8).reshape(12, 4).exp(), "a reshape that moves the rows"),
         (lambda: _x(6, 8)[1:].exp(), "a slice of the rows"),
         (lambda: graphc.cat([_x(6, 8), _x(6, 8)], 0).exp(), "a concat along the rows"),
-        (lambda: _x(6, 8).sum(), "only a 0-d output"),
+        (lambda: _x(6, 8).sum().exp(), "math on a reduction over the rows"),
         (lambda: _x(1, 8).exp(), "a single row"),
     ],
 )
 def test_kernels_that_mix_rows_are_not_split(build, why: str) -> None:  # noqa: ANN001
     assert split_rows(_kernel_of(build())) is None, why
+
+
+def test_reductions_over_the_rows_are_combined_from_partial_results_per_block() -> None:
+    x = _x(6, 8)
+    y = x.tanh()
+    split = split_rows(_kernel_of(y, y.sum(0), y.amax(0).reshape(2, 4), x.sum()))
+    assert split is not None and split.output_kinds == ["rows", "sum", "max", "sum"]
 
 
 def test_a_small_reduction_over_the_rows_of_another_input_is_recomputed_by_every_block() -> None:
@@ -137,6 +144,18 @@ def test_split_kernels_run_one_block_per_row(every_kernel_split: list[int]) -> N
     got = F.log_softmax(graphc.tensor(x), -1).numpy()
     np.testing.assert_allclose(got, torch.log_softmax(torch.from_numpy(x), -1).numpy(), rtol=1e-12)
     assert every_kernel_split == [5]
+
+
+def test_partial_reductions_over_the_rows_combine_to_the_whole_result(every_kernel_split: list[int]) -> None:
+    x = np.random.default_rng(2).standard_normal((7, 5))
+    y = graphc.tensor(x).tanh()
+    results = [y, y.sum(0), y.amax(0).reshape(5, 1), y.amin(0), y.sum()]
+    graph, leaves = lazy.pending_graph([t._node for t in results])
+    got = compile_graph(graph)([leaf.data for leaf in leaves])
+    t = np.tanh(x)
+    for value, expected in zip(got, [t, t.sum(0), t.max(0).reshape(5, 1), t.min(0), t.sum()]):
+        np.testing.assert_allclose(value, expected, rtol=1e-12)
+    assert every_kernel_split and min(every_kernel_split) > 1  # every kernel ran in blocks
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -350,15 +350,15 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
     if not isinstance(touched, int):  # symbolic sizes: small calls skip rt.by_rows's few microseconds
         lines.append(f"    if {py_dim(touched)} < rt.SPLIT_BYTES:")
         lines.append(f"        return {split.kernel.name}({inputs}{', '.join(outs)}, rows={py_dim(split.extent)}{sizes})")
-    whole = f", whole={tuple(axis is None for axis in split.output_axes)}" if None in split.output_axes else ""
-    arguments = f"{py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){whole}{sizes}"
+    kinds = f", kinds={tuple(split.output_kinds)}" if set(split.output_kinds) != {"rows"} else ""
+    arguments = f"{py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){kinds}{sizes}"
     lines.append(f"    return rt.by_rows({split.kernel.name}, {arguments})")
     return rows + "\n\n\n" + "\n".join(lines)
 
 
 def _bytes_touched(kernel: Kernel, split: RowSplit) -> Dim:
     """Bytes of the outputs and of the inputs read by rows: what decides whether splitting pays."""
-    written = [n for n, axis in zip(kernel.outputs, split.output_axes) if axis is not None]
+    written = [n for n, kind in zip(kernel.outputs, split.output_kinds) if kind == "rows"]
     read = [n for n, axis in zip(kernel.inputs, split.input_axes) if axis is not None]
     return sum(n.type.numel * n.dtype.itemsize for n in written + read)
 

@@ -215,25 +215,28 @@ THREADS = os.cpu_count() or 1
 _pool: ThreadPoolExecutor | None = None
 
 
-def by_rows(kernel: Callable[..., tuple], rows: int, inputs: tuple, axes: tuple, outputs: tuple, whole: tuple = (), **sizes: int) -> tuple:
+_COMBINE = {"sum": np.add, "max": np.maximum, "min": np.minimum}
+
+
+def by_rows(kernel: Callable[..., tuple], rows: int, inputs: tuple, axes: tuple, outputs: tuple, kinds: tuple = (), **sizes: int) -> tuple:
     """Run a row-splittable kernel (``graphc.codegen.row_split``) on blocks of rows, on threads.
 
     ``axes`` gives, per input, the axis holding the rows (None: every block reads it whole).
-    Blocks write disjoint rows of ``outputs``. The 0-d outputs flagged in ``whole`` are
-    computed alike by every block into scratch, and the first block's value is stored after
-    all blocks ran, so no block reads a value another has already updated. A call that is
-    small, or whose outputs share memory with inputs in any way but row for row (an
-    in-place update), runs as one call.
+    ``kinds`` gives, per output, how blocks produce it: "rows" outputs get disjoint rows;
+    every other output is computed by each block into its own scratch ("same": a 0-d
+    value every block computes alike; "sum"/"max"/"min": partial reductions over the rows)
+    and stored once all blocks ran, so no block reads a value another already updated. A
+    call that is small, or whose outputs share memory with inputs in any way but row for
+    row (an in-place update), runs as one call.
     """
-    if not whole:
-        whole = (False,) * len(outputs)
-    split = [o for o, w in zip(outputs, whole) if not w]
+    kinds = kinds or ("rows",) * len(outputs)
+    split = [o for o, kind in zip(outputs, kinds) if kind == "rows"]
     touched = sum(o.nbytes for o in split) + sum(x.nbytes for x, axis in zip(inputs, axes) if axis is not None)
     if touched < SPLIT_BYTES or rows < 2 or not _rows_independent(inputs, axes, split):
         return kernel(*inputs, *outputs, rows=rows, **sizes)
     blocks = min(rows, max(THREADS, touched // BLOCK_BYTES))
     step = -(-rows // blocks)
-    scratch = {start: [np.empty_like(o) if w else None for o, w in zip(outputs, whole)] for start in range(0, rows, step)}
+    scratch = {start: [None if kind == "rows" else np.empty_like(o) for o, kind in zip(outputs, kinds)] for start in range(0, rows, step)}
 
     def block(start: int) -> None:
         stop = min(start + step, rows)
@@ -247,9 +250,13 @@ def by_rows(kernel: Callable[..., tuple], rows: int, inputs: tuple, axes: tuple,
     else:
         for future in [_threads().submit(block, start) for start in scratch]:
             future.result()
-    for out, value in zip(outputs, scratch[0]):
-        if value is not None:
-            np.copyto(out, value)
+    for i, kind in enumerate(kinds):
+        if kind == "rows":
+            continue
+        parts = [values[i] for values in scratch.values()]
+        np.copyto(outputs[i], parts[0])
+        for part in parts[1:] if kind != "same" else []:
+            _COMBINE[kind](outputs[i], part, out=outputs[i])
     return outputs
 
 

@@ -32,6 +32,9 @@ MAX_WHOLE_ELEMENTS = 1 << 16
 _VIEWS = frozenset({"reshape", "permute", "expand", "slice", "detach"})  # free to redo: NumPy views
 
 RowAxis = int | None  # the axis holding the rows, or None for a value read whole
+# A reduction over the rows, or a view of one: each block computes a partial result and
+# rt.by_rows combines the blocks' results (a bias gradient's column sum).
+PARTIAL = "partial"
 
 
 class _Unsplittable(Exception):
@@ -43,34 +46,48 @@ class RowSplit:
     kernel: Kernel  # the same computation, its row count written as ``ROWS``
     extent: Dim  # the row count of the original kernel
     input_axes: list[RowAxis]  # per input of the original kernel: where its rows are, None if read whole
-    output_axes: list[RowAxis]  # per output: 0, or None for a 0-d output every block computes alike
+    # Per output: "rows" (axis 0), "same" (0-d, every block computes it alike), or the
+    # reduction ("sum", "max", "min") that combines the blocks' partial results.
+    output_kinds: list[str]
 
 
 def split_rows(kernel: Kernel) -> RowSplit | None:
     """The kernel rewritten to compute ``ROWS`` rows, or None when it cannot run by blocks.
 
-    A 0-d output (an optimizer's step count beside its parameter updates) has no rows:
-    every block computes the same value, and ``rt.by_rows`` stores one block's.
+    Outputs come in three kinds. Most hold rows on axis 0. A 0-d output beside them (an
+    optimizer's step count) is computed alike by every block. A reduction over the rows
+    (or a view of one) is computed per block and the partial results are combined.
     """
-    by_rows = [out for out in kernel.outputs if out.type.ndim > 0]
-    if not by_rows:
+    inside = {id(n) for n in kernel.nodes}
+    partial = {id(out): root for out in kernel.outputs if (root := _partial_root(out, inside)) is not None}
+    by_rows = [out for out in kernel.outputs if id(out) not in partial and out.type.ndim > 0]
+    sizes = [out.shape[0] for out in by_rows] + [root.inputs[0].shape[0] for root in partial.values()]
+    if not sizes or isinstance(sizes[0], int) and sizes[0] < 2 or not all(dims_equal(size, sizes[0]) for size in sizes):
         return None
-    extent = by_rows[0].shape[0]
-    if isinstance(extent, int) and extent < 2 or not all(dims_equal(out.shape[0], extent) for out in by_rows):
-        return None
+    kinds = [partial[id(out)].op if id(out) in partial else "rows" if out.type.ndim else "same" for out in kernel.outputs]
     try:
-        axes = _row_axes(kernel)
+        axes = _row_axes(kernel, kinds)
     except _Unsplittable:
         return None
     inputs = [axes.get(id(n)) for n in kernel.inputs]
-    return RowSplit(_with_symbolic_rows(kernel, axes), extent, inputs, [axes[id(n)] for n in kernel.outputs])
+    if PARTIAL in inputs:
+        return None
+    return RowSplit(_with_symbolic_rows(kernel, axes), sizes[0], inputs, kinds)
 
 
-def _row_axes(kernel: Kernel) -> dict[int, RowAxis]:
+def _partial_root(node: Node, inside: set[int]) -> Node | None:
+    """The reduction over axis 0 that ``node`` is (a view of), when it is computed in the kernel."""
+    while node.op in _VIEWS and id(node) in inside:
+        node = node.inputs[0]
+    reduces_rows = node.op in ("sum", "max", "min") and 0 in node.attrs["axes"] and node.inputs[0].type.ndim > 0
+    return node if reduces_rows and id(node) in inside else None
+
+
+def _row_axes(kernel: Kernel, kinds: list[str]) -> dict[int, RowAxis | str]:
     """Each value's row axis, found from the outputs back to the inputs."""
-    axes: dict[int, RowAxis] = {}
-    for out in kernel.outputs:
-        _ask(axes, out, 0 if out.type.ndim else None)
+    axes: dict[int, RowAxis | str] = {}
+    for out, kind in zip(kernel.outputs, kinds):
+        _ask(axes, out, {"rows": 0, "same": None}.get(kind, PARTIAL))
     for node in reversed(kernel.nodes):
         if id(node) not in axes:
             continue  # nothing in the kernel reads it
@@ -80,6 +97,9 @@ def _row_axes(kernel: Kernel) -> dict[int, RowAxis]:
             for operand in node.inputs:
                 _ask(axes, operand, None)
             continue
+        if axis == PARTIAL:
+            _ask(axes, node.inputs[0], PARTIAL if node.op in _VIEWS else 0)  # a view of, or the reduction itself
+            continue
         rule = RULES.get(node.op) or RULES.get(REGISTRY[node.op].category)
         if rule is None:
             raise _Unsplittable(node.op)
@@ -88,7 +108,7 @@ def _row_axes(kernel: Kernel) -> dict[int, RowAxis]:
     return axes
 
 
-def _ask(axes: dict[int, RowAxis], node: Node, axis: RowAxis) -> None:
+def _ask(axes: dict[int, RowAxis | str], node: Node, axis: RowAxis | str) -> None:
     if id(node) in axes and axes[id(node)] != axis:
         raise _Unsplittable(f"{node.op} read with rows on two axes")
     axes[id(node)] = axis
@@ -177,13 +197,13 @@ RULES = {
 # ------------------------------------------------------------------ the kernel with a symbolic row count
 
 
-def _with_symbolic_rows(kernel: Kernel, axes: dict[int, RowAxis]) -> Kernel:
+def _with_symbolic_rows(kernel: Kernel, axes: dict[int, RowAxis | str]) -> Kernel:
     """A copy of the kernel whose row axes have ``ROWS`` elements: one function serves every block."""
     copies: dict[int, Node] = {}
 
     def resized(node: Node) -> TensorType:
         axis = axes.get(id(node))
-        if axis is None:
+        if not isinstance(axis, int):
             return node.type
         shape = list(node.shape)
         shape[axis] = ROWS
@@ -203,10 +223,10 @@ def _with_symbolic_rows(kernel: Kernel, axes: dict[int, RowAxis]) -> Kernel:
     )
 
 
-def _resized_attrs(node: Node, axis: RowAxis) -> dict:
+def _resized_attrs(node: Node, axis: RowAxis | str) -> dict:
     """Attributes that spell out a size along the row axis, with ``ROWS`` there instead."""
     attrs = dict(node.attrs)
-    if axis is None:
+    if not isinstance(axis, int):
         return attrs
     if node.op in ("reshape", "expand"):
         shape = list(attrs["shape"])
