@@ -67,3 +67,34 @@ def test_arena_is_allocated_once_per_layout_and_sizes() -> None:
     assert rt.arena(layout, 8)[0] is first[0]
     assert first[0].shape == (8, 4) and first[1].dtype == np.int64
     assert rt.arena(layout, 16)[0].shape == (16, 4)
+
+
+def _same_bits(got: np.ndarray, expected: np.ndarray) -> bool:
+    return got.dtype == expected.dtype and np.array_equal(np.ascontiguousarray(got).view(np.uint8), np.ascontiguousarray(expected).view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_where_as_a_bitwise_select_equals_numpy_bit_for_bit(dtype: type) -> None:
+    x = RNG.standard_normal((5, 7)).astype(dtype)
+    x[0, 0], x[1, 1], x[2, 2] = np.nan, -0.0, -np.inf
+    y = RNG.standard_normal((7, 5)).astype(dtype).T  # a transposed view
+    cond = np.broadcast_to(RNG.random((5, 1)) < 0.5, (5, 7))
+    for a, b in [(x, y), (dtype(0), x), (x, dtype(-0.0)), (np.broadcast_to(x[:1], (5, 7)), y)]:
+        expected = np.where(cond, a, b)
+        assert _same_bits(rt.where(cond, a, b), expected)
+        out = np.empty((5, 7), dtype)
+        assert rt.where(cond, a, b, out=out) is out and _same_bits(out, expected)
+
+
+def test_where_may_write_over_either_operand() -> None:
+    x, y = RNG.standard_normal((2, 4, 6))
+    cond = RNG.random((4, 6)) < 0.5
+    expected = np.where(cond, x, y)
+    first, second = x.copy(), y.copy()
+    assert _same_bits(rt.where(cond, first, y, out=first), expected)
+    assert _same_bits(rt.where(cond, x, second, out=second), expected)
+
+
+def test_where_on_integers_and_0d_values_is_numpy_where() -> None:
+    assert _same_bits(rt.where(np.array([True, False]), np.int64(1), np.array([5, 6])), np.array([1, 6]))
+    assert rt.where(np.array(True), np.float32(1), np.float32(2)) == 1.0

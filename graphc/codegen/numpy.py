@@ -169,7 +169,7 @@ LOWERINGS: dict[str, Lowering] = {
     "ge": _call("np.greater_equal"),
     "and": _call("np.logical_and"),
     "or": _call("np.logical_or"),
-    "where": _call("np.where"),
+    "where": _call("rt.where"),
     "sum": _reduce("np.sum"),
     "max": _reduce("np.max"),
     "min": _reduce("np.min"),
@@ -221,7 +221,7 @@ def _assign(node: Node, args: list[str], target: str, out: str | None) -> str:
         if node.op not in _KEEPS_DTYPE and (node.dtype.name in ("float16", "bfloat16") or node.dtype.is_integer):
             expression = f"np.asarray({expression}).astype({np_dtype(node.dtype)}, copy=False)"
         return f"{target} = {expression}"
-    if node.op in _UFUNC_OPS:
+    if node.op in _UFUNC_OPS or node.op == "where" and node.dtype.name in ("float32", "float64"):
         return f"{target} = {expression[:-1]}, out={out})"
     half = _half(node)
     if node.op in ("sum", "max", "min") and node.attrs["axes"] and not half and node.inputs[0].type.ndim:
