@@ -45,21 +45,22 @@ class Workload:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _interleaved(steps: dict[str, tuple[Step, Callable[[Any], None]]], warmup: int, repeats: int, rounds: int = 5) -> dict[str, float]:
-    """Median ms per step of each variant, timed in alternating rounds.
+def _interleaved(steps: dict[str, tuple[Step, Callable[[Any], None]]], warmup: int, repeats: int, rounds: int = 3) -> dict[str, float]:
+    """Median ms per step of each variant, timed in turns over a few rounds.
 
-    A shared machine's speed drifts by tens of percent over a minute; timing the variants
-    one after the other would put that drift into their ratios. Each round times a few steps
-    of every variant, so all of them see the same machine.
+    A shared machine's speed drifts by tens of percent over a minute; timing each variant
+    once, one after the other, would put that drift into their ratios, so every variant
+    gets a turn in each round. Each turn starts with ``warmup`` untimed steps: OpenBLAS and
+    OpenMP threads spin after their work, and eager PyTorch's LSTM step measured 7.3 ms
+    instead of 3.2 ms right after graphc's NumPy matmuls.
     """
-    for step, sync in steps.values():
-        for _ in range(warmup):
-            sync(step())
     samples: dict[str, list[float]] = {name: [] for name in steps}
-    per_round = max(1, -(-repeats // rounds))
+    per_turn = max(1, -(-repeats // rounds))
     for _ in range(rounds):
         for name, (step, sync) in steps.items():
-            for _ in range(per_round):
+            for _ in range(warmup):
+                sync(step())
+            for _ in range(per_turn):
                 start = time.perf_counter()
                 sync(step())
                 samples[name].append(time.perf_counter() - start)

@@ -8,9 +8,11 @@ cache, and blocks run on separate threads, because NumPy releases the GIL inside
 ``split_rows`` decides whether a kernel can be split, and rewrites it with its row count as
 the symbol ``rows``. "Rows" are axis 0 of every output. Walking back from the outputs, each
 value is given the axis that holds those rows (its *row axis*), or ``None`` when it is read
-whole by every block (a bias, a scale, a constant). A value asked for two different axes,
-an op that mixes rows (a reduction over them, a matmul, a gather, a reshape that moves them)
-or a large value read whole makes the kernel unsplittable, and it runs as one call.
+whole by every block (a bias, a scale, a constant). An output that reduces over the rows (a
+bias gradient's column sum) is computed per block and the blocks' partial results are
+combined. A value asked for two different axes, an op that mixes rows (a matmul, a gather,
+a reshape that moves them, math on a reduction over them) or a large value read whole
+makes the kernel unsplittable, and it runs as one call.
 """
 
 from __future__ import annotations
@@ -59,7 +61,11 @@ def split_rows(kernel: Kernel) -> RowSplit | None:
     (or a view of one) is computed per block and the partial results are combined.
     """
     inside = {id(n) for n in kernel.nodes}
-    partial = {id(out): root for out in kernel.outputs if (root := _partial_root(out, inside)) is not None}
+    partial: dict[int, Node] = {}
+    for out in kernel.outputs:
+        root = _partial_root(out, inside)
+        if root is not None:
+            partial[id(out)] = root
     by_rows = [out for out in kernel.outputs if id(out) not in partial and out.type.ndim > 0]
     sizes = [out.shape[0] for out in by_rows] + [root.inputs[0].shape[0] for root in partial.values()]
     if not sizes or isinstance(sizes[0], int) and sizes[0] < 2 or not all(dims_equal(size, sizes[0]) for size in sizes):
