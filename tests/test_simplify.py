@@ -109,3 +109,12 @@ def test_gradient_of_a_sequence_read_step_by_step_matches_torch() -> None:
     total.backward()
     ttotal.backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-14)  # tanh: ulps apart
+
+
+def test_adding_a_permuted_slice_of_a_broadcast_zero_is_dropped() -> None:
+    x = source_node(TensorType((4, 3), float32))
+    zero = emit("expand", emit("reshape", emit("constant", value=0.0, dtype=float32), shape=(1, 1, 1)), shape=(3, 2, 4))
+    moved = emit("permute", emit("slice", zero, starts=(0, 0, 0), stops=(3, 1, 4), steps=(1, 1, 1)), perm=(1, 2, 0))
+    graph = simplify(Graph([x], [emit("add", x, emit("reshape", moved, shape=(4, 3)))]))
+    verify(graph)
+    assert _ops(graph) == ["input"]

@@ -17,8 +17,8 @@ from graphc.passes.rewrite import rewrite
 
 
 def _constant_value(node: Node) -> object:
-    """The scalar a node holds everywhere, if it is a (broadcast) constant."""
-    while node.op in ("expand", "reshape"):
+    """The scalar a node holds everywhere, if it is a constant seen through movement that keeps every value."""
+    while node.op in ("expand", "reshape", "permute", "slice"):
         node = node.inputs[0]
     return node.attrs["value"] if node.op == "constant" else None
 
