@@ -336,6 +336,11 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
         return _function(kernel, names, planned)
     copies = {id(c): names[id(o)] for o, c in zip(kernel.inputs + kernel.nodes, split.kernel.inputs + split.kernel.nodes)}
     rows = _function(split.kernel, copies, frozenset(id(n) for n in split.kernel.outputs))
+    return rows + "\n\n\n" + _driver(kernel, split, names, planned, touched)
+
+
+def _driver(kernel: Kernel, split: RowSplit, names: dict[int, str], planned: frozenset[int], touched: Dim) -> str:
+    """``<name>``: gives every output memory, then calls ``<name>_rows`` once or through ``rt.by_rows``."""
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
     params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.inputs + kernel.nodes)
@@ -353,7 +358,7 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
     kinds = f", kinds={tuple(split.output_kinds)}" if set(split.output_kinds) != {"rows"} else ""
     arguments = f"{py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){kinds}{sizes}"
     lines.append(f"    return rt.by_rows({split.kernel.name}, {arguments})")
-    return rows + "\n\n\n" + "\n".join(lines)
+    return "\n".join(lines)
 
 
 def _bytes_touched(kernel: Kernel, split: RowSplit) -> Dim:
