@@ -315,3 +315,18 @@ def test_fusion_of_random_programs_keeps_results_and_a_valid_schedule(backend_na
     assert_valid_schedule(fused.program)
     for value, expected in zip(got, program.expected):
         np.testing.assert_allclose(value, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "triton"])
+def test_a_concat_read_by_two_kernels_is_built_once(backend: str) -> None:
+    if backend == "triton":
+        pytest.importorskip("triton")
+    x, y = rows((6, 4), seed=1), rows((6, 4), seed=2)
+    joined = graphc.cat([x.exp(), y.tanh()], 1)
+    program, (row_sums, column_max) = compiled(joined.sum(1), joined.amax(0), backend=backend)
+    builders = [k for k in program.program.kernels if any(n.op == "concat" for n in k.nodes)]
+    assert len(builders) == 1 and builders[0].kind == "movement"
+    expected = np.concatenate([np.exp(x.numpy()), np.tanh(y.numpy())], 1)
+    np.testing.assert_allclose(row_sums, expected.sum(1), rtol=1e-5)
+    np.testing.assert_allclose(column_max, expected.max(0), rtol=1e-6)
+    assert any("stored once" in line for line in program.program.fusion_log)

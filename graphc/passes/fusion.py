@@ -32,7 +32,8 @@ Kernels have one of three shapes of iteration (DESIGN.md, "fusion"):
 
 Movement nodes and scalar constants are not kernels of their own: each kernel
 that reads through them gets its own copy, which the code generators turn into
-index arithmetic on its loads. Inside a kernel, a movement node may only apply
+index arithmetic on its loads. The exception is a concat or pad that several nodes
+read (``_stored_copies``): it is stored once by a kernel of its own. Inside a kernel, a movement node may only apply
 to loaded values, except the re-broadcast of a reduced value in a reduction kernel
 and reshapes that only add or drop size-1 dimensions.
 
@@ -60,6 +61,8 @@ ALONE = ("window",)
 POINTWISE = ("elementwise", "random")
 # Reads at computed addresses: they fuse as loads, so what they read must be in memory.
 INDEXED_READS = ("gather", "index_select")
+# Movement that builds a new value (copies on NumPy, masked loads on Triton), not a view.
+COPYING = ("concat", "pad")
 # Movement that maps each index of the result to one index of its operand.
 VIEWS = ("reshape", "permute", "expand", "slice")
 # The value every symbolic size takes when fusion weighs bytes (a batch of a typical size).
@@ -83,17 +86,33 @@ def _category(node: Node) -> str:
     return REGISTRY[node.op].category
 
 
-def _is_inline(node: Node) -> bool:
-    return _category(node) in INLINE and node.op not in ("input", "parameter")
+def _is_inline(node: Node, stored: frozenset[int]) -> bool:
+    return _category(node) in INLINE and node.op not in ("input", "parameter") and id(node) not in stored
 
 
-def _consumers(node: Node, users: dict[int, list[Node]]) -> list[tuple[Node, list[Node]]]:
+def _stored_copies(graph: Graph, users: dict[int, list[Node]]) -> frozenset[int]:
+    """The copying movement nodes (concat, pad) that several computing nodes read.
+
+    Inlined, each kernel reading one would rebuild it: a NumPy kernel copies it again, a
+    Triton kernel loads every piece under masks. An LSTM's backward concatenates 28 steps
+    of gate gradients that three kernels read (the bias gradient, the weight gradients),
+    and rebuilt in each the fused step ran slower than the unfused one. Such a node is
+    stored once, by a kernel of its own.
+    """
+    stored: set[int] = set()
+    for node in reversed(graph.nodes):  # readers first: a concat of concats counts its readers once
+        if node.op in COPYING and len(_consumers(node, users, frozenset(stored))) > 1:
+            stored.add(id(node))
+    return frozenset(stored)
+
+
+def _consumers(node: Node, users: dict[int, list[Node]], stored: frozenset[int]) -> list[tuple[Node, list[Node]]]:
     """The computing nodes reading ``node``, each with the movement chain the value passes through."""
     found: list[tuple[Node, list[Node]]] = []
     stack: list[tuple[Node, list[Node]]] = [(u, []) for u in users.get(id(node), [])]
     while stack:
         user, chain = stack.pop()
-        if _is_inline(user):
+        if _is_inline(user, stored):
             stack.extend((u, chain + [user]) for u in users.get(id(user), []))
         else:
             found.append((user, chain))
@@ -141,6 +160,7 @@ class Fuser:
         self.position = {id(n): i for i, n in enumerate(self.nodes)}
         self.node_of = {id(n): n for n in self.nodes}
         self.users = graph.users()
+        self.stored = _stored_copies(graph, self.users)
         self.group_of: dict[int, Group] = {}
         self.groups: list[Group] = []
         self.log: list[str] = []
@@ -161,7 +181,7 @@ class Fuser:
 
     def run(self) -> list[Group]:
         for node in reversed(self.nodes):
-            if node.op in ("input", "parameter") or _is_inline(node):
+            if node.op in ("input", "parameter") or _is_inline(node, self.stored):
                 continue
             target = self._target(node)
             if target is None:
@@ -184,7 +204,7 @@ class Fuser:
 
     def _join(self, node: Node, group: Group) -> None:
         category = _category(node)
-        chains = [chain for _, chain in _consumers(node, self.users)]
+        chains = [chain for _, chain in _consumers(node, self.users, self.stored)]
         rows = _row_group(group, chains) if category in POINTWISE and group.kind == "pointwise" else None
         if rows is not None:
             group.kind, group.axes = "reduction", rows.axes
@@ -204,7 +224,7 @@ class Fuser:
         With readers in several kernels, the node joins one of them and is stored from
         there for the others, provided none of the others runs before that kernel can.
         """
-        consumers = _consumers(node, self.users)
+        consumers = _consumers(node, self.users, self.stored)
         if not consumers:
             return None
         by_group: dict[int, tuple[Group, list[Node], list[list[Node]]]] = {}
@@ -216,7 +236,7 @@ class Fuser:
         reasons = []
         # Try the kernels in order of the bytes joining them saves: each read of the value there is one load less.
         for group, readers, chains in sorted(by_group.values(), key=lambda e: -self.nbytes(node) * len(e[1])):
-            inside = len(by_group) == 1 and id(node) not in self.external and not _views_returned(node, self.users, self.graph_outputs)
+            inside = len(by_group) == 1 and id(node) not in self.external and not _views_returned(node, self.users, self.graph_outputs, self.stored)
             reason = self._incompatibility(node, group, chains, readers, inside)
             if reason is None and len(by_group) > 1:
                 others = [g for g, _, _ in by_group.values() if g is not group]
@@ -236,6 +256,8 @@ class Fuser:
         drop size-1 dimensions (the same index under another name), e.g. a column of targets.
         """
         category = _category(node)
+        if id(node) in self.stored:
+            return f"{node.op} read by {len(consumers)} nodes is stored once, not rebuilt in each kernel reading it"
         if category in ALONE or group.kind in ALONE or node.op == "scatter_add":
             return f"{node.op} and {group.kind} kernels are not fused (scatters and windows run alone)"
         if any(c.op in INDEXED_READS and c.inputs[0] is (chain[-1] if chain else node) for c, chain in zip(consumers, chains)):
@@ -354,7 +376,7 @@ class Fuser:
     def _unmergeable(self, a: Group, b: Group, relation: str) -> str | None:
         """Why kernels ``a`` and ``b`` (over one iteration space) cannot be one kernel, or None."""
         if relation == "direct":
-            producer, consumer = (a, b) if any(self.group_of.get(id(v)) is a for n in b.nodes for v in _loaded(n)) else (b, a)
+            producer, consumer = (a, b) if any(self.group_of.get(id(v)) is a for n in b.nodes for v in _loaded(n, self.stored)) else (b, a)
             rows = a if a.kind == "reduction" else b
             if not self._reads_in_place(consumer, producer, rows):
                 return "one reads the other's results through a view or at computed addresses, which needs them in memory"
@@ -371,8 +393,8 @@ class Fuser:
                 if self.group_of.get(id(operand)) is producer:
                     if node.op in INDEXED_READS and k == 0:
                         return False
-                elif _is_inline(operand) and any(self.group_of.get(id(v)) is producer for v in _loaded(operand)):
-                    chain = _view_chain(operand)
+                elif _is_inline(operand, self.stored) and any(self.group_of.get(id(v)) is producer for v in _loaded(operand, self.stored)):
+                    chain = _view_chain(operand, self.stored)
                     if chain is None or node.op in INDEXED_READS and k == 0:
                         return False
                     if not (rows.kind == "reduction" and (_is_rebroadcast(chain, rows) or _is_relabel(chain, rows))):
@@ -431,13 +453,13 @@ class Fuser:
             n
             for n in group.nodes
             if id(n) in graph_outputs
-            or any(self.group_of.get(id(v)) is not group for v in _views_returned(n, self.users, graph_outputs))
-            or any(id(c) not in members for c, _ in _consumers(n, self.users))
+            or any(self.group_of.get(id(v)) is not group for v in _views_returned(n, self.users, graph_outputs, self.stored))
+            or any(id(c) not in members for c, _ in _consumers(n, self.users, self.stored))
         ]
 
     def sketch(self, group: Group) -> Sketch:
         members = {id(n) for n in group.nodes}
-        reads = {id(v) for n in group.nodes for v in _loaded(n) if id(v) not in members}
+        reads = {id(v) for n in group.nodes for v in _loaded(n, self.stored) if id(v) not in members}
         first = min(self.position[id(n)] for n in group.nodes)
         return Sketch(frozenset(reads), frozenset(id(n) for n in self.outputs(group)), first)
 
@@ -450,11 +472,11 @@ class Fuser:
         gradient is a reshape of a column sum, a weight's the transpose of a matmul).
         """
         for out in self.returned_views():
-            source = _view_source(out)
+            source = _view_source(out, self.stored)
             if source is None:
                 continue
             computing = self.group_of[id(source)]
-            readers = [self.group_of[id(c)] for c, _ in _consumers(source, self.users)]
+            readers = [self.group_of[id(c)] for c, _ in _consumers(source, self.users, self.stored)]
             if computing.kind == "reduction" and not _drops_unit_dims(out, source):
                 computing = None  # a reduction kernel has its results at its rows' index only
             for home in [computing, *readers]:
@@ -468,12 +490,12 @@ class Fuser:
         placed = {id(n) for g in self.groups for n in g.nodes}
         found: dict[int, Node] = {}
         for out in self.graph.outputs:
-            if _is_inline(out) and id(out) not in placed:
+            if _is_inline(out, self.stored) and id(out) not in placed:
                 found.setdefault(id(out), out)
         return list(found.values())
 
     def view_sketch(self, out: Node) -> Sketch:
-        return Sketch(frozenset(id(v) for v in _loaded(out)), frozenset({id(out)}), self.position[id(out)])
+        return Sketch(frozenset(id(v) for v in _loaded(out, self.stored)), frozenset({id(out)}), self.position[id(out)])
 
     def peak(self, sketches: list[Sketch]) -> int:
         """The planned peak (bytes alive at once) of these kernels in the order ``_schedule`` gives them."""
@@ -570,13 +592,13 @@ def _topological(groups: list[Group], readers: dict[int, set[int]]) -> list[Grou
     return order
 
 
-def _loaded(node: Node) -> list[Node]:
+def _loaded(node: Node, stored: frozenset[int]) -> list[Node]:
     """The values ``node`` reads from memory: its operands, looking through movement and constants."""
     found = []
     stack = list(node.inputs)
     while stack:
         operand = stack.pop()
-        if _is_inline(operand):
+        if _is_inline(operand, stored):
             stack.extend(operand.inputs)
         else:
             found.append(operand)
@@ -588,14 +610,14 @@ def _describe(node: Node) -> str:
     return f"{node.op}{format_shape(node.shape)}{phase} at {node.loc or '?'}"
 
 
-def _with_inline(group: Group, nodes_in_order: list[Node]) -> list[Node]:
+def _with_inline(group: Group, nodes_in_order: list[Node], stored: frozenset[int]) -> list[Node]:
     """The group's nodes plus the movement/constant chains feeding them, in topological order."""
     members = {id(n) for n in group.nodes}
     stack = list(group.nodes)
     while stack:
         node = stack.pop()
         for operand in node.inputs:
-            if _is_inline(operand) and id(operand) not in members:
+            if _is_inline(operand, stored) and id(operand) not in members:
                 members.add(id(operand))
                 stack.append(operand)
     return [n for n in nodes_in_order if id(n) in members]
@@ -612,10 +634,10 @@ def fuse(graph: Graph, horizontal: bool = True) -> Program:
     planned: list[tuple[list[Node], list[Node], str]] = []
     sketches: list[Sketch] = []
     for group in fuser.groups:
-        planned.append((_with_inline(group, nodes_in_order), _in_order(fuser.outputs(group), fuser.position), group.kind))
+        planned.append((_with_inline(group, nodes_in_order, fuser.stored), _in_order(fuser.outputs(group), fuser.position), group.kind))
         sketches.append(fuser.sketch(group))
     for out in fuser.returned_views():
-        planned.append((_with_inline(Group("movement", out.shape, [out]), nodes_in_order), [out], "movement"))
+        planned.append((_with_inline(Group("movement", out.shape, [out]), nodes_in_order, fuser.stored), [out], "movement"))
         sketches.append(fuser.view_sketch(out))
     kernels = []
     for index, i in enumerate(_schedule(sketches, fuser.weights(sketches))):
@@ -630,15 +652,15 @@ def _in_order(nodes: list[Node], position: dict[int, int]) -> list[Node]:
     return sorted(nodes, key=lambda n: position[id(n)])
 
 
-def _views_returned(node: Node, users: dict[int, list[Node]], graph_outputs: set[int]) -> list[Node]:
+def _views_returned(node: Node, users: dict[int, list[Node]], graph_outputs: set[int], stored: frozenset[int]) -> list[Node]:
     """The views of ``node`` that are graph outputs (a kernel storing one reads ``node``)."""
     found = []
-    stack = [u for u in users.get(id(node), []) if _is_inline(u)]
+    stack = [u for u in users.get(id(node), []) if _is_inline(u, stored)]
     while stack:
         view = stack.pop()
         if id(view) in graph_outputs:
             found.append(view)
-        stack.extend(u for u in users.get(id(view), []) if _is_inline(u))
+        stack.extend(u for u in users.get(id(view), []) if _is_inline(u, stored))
     return found
 
 
@@ -667,21 +689,21 @@ def _drops_unit_dims(view: Node, source: Node) -> bool:
     return _unit_reshapes(chain)
 
 
-def _view_chain(view: Node) -> list[Node] | None:
+def _view_chain(view: Node, stored: frozenset[int]) -> list[Node] | None:
     """The movement nodes from a computed value up to ``view`` (one operand each), or None."""
     chain = []
-    while _is_inline(view) and view.op in VIEWS:
+    while _is_inline(view, stored) and view.op in VIEWS:
         chain.append(view)
         view = view.inputs[0]
-    return chain[::-1] if not _is_inline(view) else None
+    return chain[::-1] if not _is_inline(view, stored) else None
 
 
-def _view_source(out: Node) -> Node | None:
+def _view_source(out: Node, stored: frozenset[int]) -> Node | None:
     """The computed value ``out`` is a view of (through reshape, permute, expand, slice), if any."""
     node = out
     while node.op in VIEWS:
         node = node.inputs[0]
-    return None if _is_inline(node) or node.op in ("input", "parameter") else node
+    return None if _is_inline(node, stored) or node.op in ("input", "parameter") else node
 
 
 def _schedule(sketches: list[Sketch], weights: dict[int, int]) -> list[int]:
