@@ -1,4 +1,4 @@
-"""The NumPy backend's runtime helpers against NumPy itself: matmul through torch's BLAS, erf, the arena."""
+"""The NumPy backend's runtime helpers against NumPy itself (matmul through torch's BLAS, erf, where, the arena), and what its code generator writes."""
 
 from __future__ import annotations
 
@@ -98,3 +98,16 @@ def test_where_may_write_over_either_operand() -> None:
 def test_where_on_integers_and_0d_values_is_numpy_where() -> None:
     assert _same_bits(rt.where(np.array([True, False]), np.int64(1), np.array([5, 6])), np.array([1, 6]))
     assert rt.where(np.array(True), np.float32(1), np.float32(2)) == 1.0
+
+
+def test_a_bias_is_broadcast_by_the_ufunc_not_by_a_view() -> None:
+    import graphc
+    import graphc.nn.functional as F
+
+    x, w, b = (RNG.standard_normal(s) for s in [(8, 5), (3, 5), (3,)])
+    compiled = graphc.compile(lambda x, w, b: F.relu(F.linear(x, w, b) + 1.0), backend="numpy")
+    got = compiled(*(graphc.tensor(a) for a in (x, w, b))).numpy()
+    expected = torch.relu(torch.nn.functional.linear(*(torch.from_numpy(a) for a in (x, w, b))) + 1.0)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-12)
+    source = "\n".join(k.source for k in compiled.report().kernels)
+    assert "expand(" in source and "np.broadcast_to" not in source  # the IR line stays, the call goes

@@ -270,10 +270,23 @@ class _KernelWriter:
         self.var = {key: "v" + value[1:] for key, value in names.items()}
         self.outs = {id(n): "out_" + self.var[id(n)] for n in kernel.outputs if id(n) in planned}
         self.literals = _scalar_literals(kernel.nodes)
-        self.operands = {id(n): [i for i in n.inputs if not _foldable(n, i, self.literals)] for n in kernel.nodes}
+        self.inside = {id(n) for n in kernel.nodes}
+        self.operands = {id(n): [self._read(n, i) for i in n.inputs if not _foldable(n, i, self.literals)] for n in kernel.nodes}
         self.needed = self._needed()
         self.last_use = self._last_use()
         self.owned: set[int] = set()  # fresh arrays made inside this kernel, safe to overwrite when dead
+
+    def _read(self, node: Node, operand: Node) -> Node:
+        """What ``node`` reads for ``operand``: past an ``expand`` of this kernel when the ufunc broadcasts by itself.
+
+        NumPy aligns shapes from the right as the IR's expand does, so when an operand read
+        as it is already has the result's shape, an expanded one adds nothing but a
+        ``np.broadcast_to`` call (about 2 us; 14 of them per step of the tutorial MLP).
+        """
+        if node.op not in _BROADCASTING_OPS or operand.op != "expand" or id(operand) not in self.inside:
+            return operand
+        full = [o for o in node.inputs if o.op != "expand" and id(o) not in self.literals and o.shape == node.shape]
+        return operand.inputs[0] if full else operand
 
     def _needed(self) -> set[int]:
         needed = {id(n) for n in self.kernel.outputs}
@@ -313,7 +326,7 @@ class _KernelWriter:
             out.append(f"    # {format_node(node, self.names)}")
             if id(node) not in self.needed:
                 continue
-            args = [self.var[id(i)] if not _foldable(node, i, self.literals) else self.literals[id(i)] for i in node.inputs]
+            args = [self.var[id(self._read(node, i))] if not _foldable(node, i, self.literals) else self.literals[id(i)] for i in node.inputs]
             planned = self.outs.get(id(node))
             target = planned or self._reusable(node, index)
             out.append("    " + _assign(node, args, self.var[id(node)], target))
