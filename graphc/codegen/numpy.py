@@ -16,6 +16,7 @@ import sympy
 from graphc.codegen import numpy_support as rt
 from graphc.codegen.kernel_ir import Kernel, Program
 from graphc.codegen.row_split import ROWS, RowSplit, split_rows
+from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
@@ -407,28 +408,15 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
         "",
     ]
     kernels = [emit_kernel(k, names, planned) + "\n" for k in program.kernels]
-    symbols = sorted({str(s) for n in graph.inputs for s in free_symbols(n.shape)})
-    layout = [
-        f"def buffers({', '.join(symbols)}):",
-        '    """The planned buffers (shape, dtype, first and last kernel, buffer reused in place) at these sizes."""',
-        "    return [",
-    ]
-    for b in plan.buffers:
-        layout.append(f"        ({py_shape(b.node.shape)}, {np_dtype(b.node.dtype)}, {b.start}, {b.end}, {b.reuses}),")
-    layout.append("    ]")
-    body = [f"def run(inputs{''.join(', ' + s for s in symbols)}):"]
-    if graph.inputs:
-        body.append(f"    {', '.join(var[id(n)] for n in graph.inputs)}{',' if len(graph.inputs) == 1 else ''} = inputs")
-    if plan.buffers:
-        names_list = ", ".join(buffer_var[id(b.node)] for b in plan.buffers)
-        body.append(f"    {names_list}{',' if len(plan.buffers) == 1 else ''} = rt.arena(buffers{''.join(', ' + s for s in symbols)})")
+    sizes = size_names(graph)
+    layout = buffers_function(plan, sizes, lambda node: (py_shape(node.shape), np_dtype(node.dtype)), [b.reuses for b in plan.buffers])
+    body = run_header(graph, plan, var, buffer_var, sizes, "inputs")
     # A returned view is copied right after the kernel that makes it: it may view an arena
     # buffer that a later kernel of this same call overwrites.
     copied = {id(n) for n in graph.outputs if REGISTRY[n.op].category in ("movement", "source") and n.op not in ("input", "parameter")}
     for kernel in program.kernels:
         args = [var[id(n)] for n in kernel.inputs] + [buffer_var[id(n)] for n in kernel.outputs if id(n) in planned] + _symbols_of(kernel.inputs + kernel.nodes)
-        outs = ", ".join(var[id(n)] for n in kernel.outputs)
-        body.append(f"    {outs}{',' if len(kernel.outputs) == 1 else ''} = {kernel.name}({', '.join(args)})")
+        body.append(kernel_call(kernel.name, kernel.outputs, args, var))
         for n in kernel.outputs:
             if id(n) in copied:
                 body.append(f"    {var[id(n)]} = rt.copy({var[id(n)]})")

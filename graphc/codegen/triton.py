@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from graphc.codegen.kernel_ir import Kernel, Program
+from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
 from graphc.codegen.triton_index import (
     Cond,
     Dim,
@@ -1371,36 +1372,24 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
         header.append(f"from graphc.codegen.triton_support import {', '.join(helpers)}")
     header.append("")
     kernels = [k.source + "\n" for k in program.kernels]
-    symbols = sorted({str(s) for n in graph.inputs for d in n.shape if isinstance(d, sympy.Basic) for s in d.free_symbols})
+    sizes = size_names(graph)
     # In place only where each element is read before it is written by the same lane (one launch,
     # every read of the reused buffer at the written address); otherwise the buffers get their own bytes.
-    layout = [
-        f"def buffers({', '.join(symbols)}):",
-        '    """The planned buffers (shape, dtype, first and last kernel, buffer reused in place) at these sizes."""',
-        "    return [",
-    ]
     producer = {id(o): e for e in emitters for o in e.kernel.outputs}
+    reuses = []
     for b in plan.buffers:
-        reuses = b.reuses
-        if reuses is not None:
+        reused = b.reuses
+        if reused is not None:
             e = producer[id(b.node)]
-            reused = plan.buffers[reuses].node
             target = e.store_addresses.get(id(b.node))
-            if e.launches != 1 or target is None or e.load_addresses.get(id(reused), set()) - {target}:
-                reuses = None
-        layout.append(f"        ({_shape_code(b.node.shape)}, {_torch_dtype(b.node.dtype)}, {b.start}, {b.end}, {reuses}),")
-    layout.append("    ]")
-    body = [f"def run(inputs{''.join(', ' + s for s in symbols)}):"]
-    if graph.inputs:
-        body.append(f"    {', '.join(var[id(n)] for n in graph.inputs)}{',' if len(graph.inputs) == 1 else ''} = [rt.prepare(x) for x in inputs]")
-    if plan.buffers:
-        names_list = ", ".join(buffer_var[id(b.node)] for b in plan.buffers)
-        body.append(f"    {names_list}{',' if len(plan.buffers) == 1 else ''} = rt.arena(buffers{''.join(', ' + s for s in symbols)})")
+            if e.launches != 1 or target is None or e.load_addresses.get(id(plan.buffers[reused].node), set()) - {target}:
+                reused = None
+        reuses.append(reused)
+    layout = buffers_function(plan, sizes, lambda node: (_shape_code(node.shape), _torch_dtype(node.dtype)), reuses)
+    body = run_header(graph, plan, var, buffer_var, sizes, "[rt.prepare(x) for x in inputs]")
     for kernel, emitter in zip(program.kernels, emitters):
         args = [var[id(n)] for n in kernel.inputs] + [buffer_var[id(n)] for n in kernel.outputs if id(n) in planned]
-        args += emitter.symbols
-        outs = ", ".join(var[id(n)] for n in kernel.outputs)
-        body.append(f"    {outs}{',' if len(kernel.outputs) == 1 else ''} = {kernel.name}({', '.join(args)})")
+        body.append(kernel_call(kernel.name, kernel.outputs, args + emitter.symbols, var))
     body.append(f"    return [{', '.join(var[id(n)] for n in graph.outputs)}]")
     parts = ["\n".join(header), "\n\n".join(kernels), "\n".join(layout), "\n".join(body)]
     return "\n\n".join(parts) + "\n"
