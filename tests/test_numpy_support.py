@@ -111,3 +111,22 @@ def test_a_bias_is_broadcast_by_the_ufunc_not_by_a_view() -> None:
     np.testing.assert_allclose(got, expected.numpy(), rtol=1e-12)
     source = "\n".join(k.source for k in compiled.report().kernels)
     assert "expand(" in source and "np.broadcast_to" not in source  # the IR line stays, the call goes
+
+
+@pytest.mark.parametrize("keepdims", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_argmax_over_a_short_axis_equals_numpy(dtype: type, keepdims: bool) -> None:
+    x = RNG.integers(-3, 3, (5, 4, 7)).astype(dtype)  # many ties: the first maximum must win
+    x[0, 2, 1], x[1, 1, 2], x[1, 3, 2], x[2, 0, 3] = np.nan, np.nan, np.nan, -0.0
+    for axis in range(3):
+        assert x.shape[axis] <= rt.SMALL_ARGMAX
+        got = rt.argmax(x, axis, keepdims)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, np.argmax(x, axis=axis, keepdims=keepdims))
+
+
+def test_argmax_over_a_long_axis_or_integers_is_numpy_argmax() -> None:
+    x = RNG.standard_normal((3, rt.SMALL_ARGMAX + 5))
+    np.testing.assert_array_equal(rt.argmax(x, 1, False), np.argmax(x, axis=1))
+    ints = RNG.integers(0, 4, (6, 3))
+    np.testing.assert_array_equal(rt.argmax(ints, 0, True), np.argmax(ints, axis=0, keepdims=True))

@@ -75,7 +75,7 @@ def _argmax(node: Node, args: list[str]) -> str:
     (axis,) = node.attrs["axes"]
     if node.inputs[0].type.ndim == 0:
         return "np.array(0, dtype=np.int64)"
-    return f"np.argmax({args[0]}, axis={axis}, keepdims={node.attrs['keepdim']}).astype(np.int64)"
+    return f"rt.argmax({args[0]}, {axis}, {node.attrs['keepdim']})"
 
 
 def _constant(node: Node, args: list[str]) -> str:
