@@ -16,7 +16,7 @@ import test_primitive_coverage as coverage
 import torch
 from hypothesis import HealthCheck, given, settings
 from random_graphs import Program, programs
-from test_triton_training import MODELS
+from test_triton_training import MODELS, train_three_steps
 
 import graphc
 import graphc.nn.functional as F
@@ -26,6 +26,13 @@ from graphc.codegen.kernel_ir import kernel_for
 from graphc.codegen.row_split import ROWS, split_rows
 from graphc.frontend import lazy
 from graphc.runtime.executor import compile_graph
+
+
+def _split_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thresholds at which every splittable kernel runs one row per block, on two threads."""
+    monkeypatch.setattr(rt, "SPLIT_BYTES", 0)
+    monkeypatch.setattr(rt, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(rt, "THREADS", 2)
 
 
 @pytest.fixture
@@ -45,9 +52,7 @@ def every_kernel_split(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         blocks.append(len(calls))
         return result
 
-    monkeypatch.setattr(rt, "SPLIT_BYTES", 0)
-    monkeypatch.setattr(rt, "BLOCK_BYTES", 1)
-    monkeypatch.setattr(rt, "THREADS", 2)
+    _split_everything(monkeypatch)
     monkeypatch.setattr(rt, "by_rows", counting)
     monkeypatch.setattr(lazy, "_programs", {})  # programs compiled before were generated unsplit
     with graphc.use_backend("numpy"):
@@ -174,29 +179,9 @@ def test_seed_models_train_the_same_with_every_kernel_split(name: str, monkeypat
     inputs, labels = rng.standard_normal(shape).astype(np.float32), rng.integers(0, 3, shape[0])
     graphc.manual_seed(0)
     initial = build().state_dict()
-
-    def train() -> tuple[list[float], dict[str, np.ndarray]]:
-        model = build()
-        model.load_state_dict(initial)
-        opt = optim.Adam(model.parameters(), lr=0.01)
-        criterion = nn.CrossEntropyLoss()
-
-        def step(x: graphc.Tensor, y: graphc.Tensor) -> graphc.Tensor:
-            opt.zero_grad()
-            loss = criterion(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        compiled = graphc.compile(step, backend="numpy")
-        losses = [compiled(graphc.tensor(inputs), graphc.tensor(labels)).item() for _ in range(3)]
-        return losses, {k: v.numpy().copy() for k, v in model.state_dict().items()}
-
-    whole_losses, whole_state = train()
-    monkeypatch.setattr(rt, "SPLIT_BYTES", 0)
-    monkeypatch.setattr(rt, "BLOCK_BYTES", 1)
-    monkeypatch.setattr(rt, "THREADS", 2)
-    split_losses, split_state = train()
+    whole_losses, whole_state = train_three_steps(name, inputs, labels, initial, "numpy")
+    _split_everything(monkeypatch)
+    split_losses, split_state = train_three_steps(name, inputs, labels, initial, "numpy")
     np.testing.assert_allclose(split_losses, whole_losses, rtol=1e-6)
     for key, value in whole_state.items():
         np.testing.assert_allclose(split_state[key], value, rtol=1e-5, atol=1e-7, err_msg=key)

@@ -43,6 +43,26 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
 }
 
 
+def train_three_steps(name: str, inputs: np.ndarray, labels: np.ndarray, initial: dict, backend: str) -> tuple[list[float], dict[str, np.ndarray]]:
+    """Three compiled Adam steps of a seed model from ``initial``: the losses and the trained weights."""
+    model = MODELS[name][0]()
+    model.load_state_dict(initial)
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    criterion = nn.CrossEntropyLoss()
+
+    def step(x: graphc.Tensor, y: graphc.Tensor) -> graphc.Tensor:
+        opt.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = graphc.compile(step, backend=backend)
+    losses = [compiled(graphc.tensor(inputs), graphc.tensor(labels)).item() for _ in range(3)]
+    assert compiled.report().backend == backend
+    return losses, {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_seed_model_trains_the_same_on_triton_and_numpy(name: str) -> None:
     build, shape = MODELS[name]
@@ -50,27 +70,8 @@ def test_seed_model_trains_the_same_on_triton_and_numpy(name: str) -> None:
     labels = RNG.integers(0, 3, shape[0])
     graphc.manual_seed(0)
     initial = build().state_dict()
-
-    def train(backend: str) -> tuple[list[float], dict[str, np.ndarray]]:
-        model = build()
-        model.load_state_dict(initial)
-        opt = optim.Adam(model.parameters(), lr=0.01)
-        criterion = nn.CrossEntropyLoss()
-
-        def step(x: graphc.Tensor, y: graphc.Tensor) -> graphc.Tensor:
-            opt.zero_grad()
-            loss = criterion(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        compiled = graphc.compile(step, backend=backend)
-        losses = [compiled(graphc.tensor(inputs), graphc.tensor(labels)).item() for _ in range(3)]
-        assert compiled.report().backend == backend
-        return losses, {k: v.numpy().copy() for k, v in model.state_dict().items()}
-
-    triton_losses, triton_state = train("triton")
-    numpy_losses, numpy_state = train("numpy")
+    triton_losses, triton_state = train_three_steps(name, inputs, labels, initial, "triton")
+    numpy_losses, numpy_state = train_three_steps(name, inputs, labels, initial, "numpy")
     np.testing.assert_allclose(triton_losses, numpy_losses, rtol=1e-5)
     assert triton_losses[-1] < triton_losses[0]
     for key, value in numpy_state.items():

@@ -20,7 +20,7 @@ from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, s
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
-from graphc.ir.registry import REGISTRY
+from graphc.ir.registry import REGISTRY, VIEWS
 from graphc.ir.types import Dim, free_symbols
 from graphc.passes.memory import MemoryPlan
 
@@ -192,7 +192,7 @@ LOWERINGS: dict[str, Lowering] = {
 
 # Ops whose NumPy result keeps the operand's dtype only if told to: cast back where needed.
 _KEEPS_DTYPE = {
-    *("constant", "cast", "detach", "reshape", "permute", "expand", "slice", "pad", "concat"),
+    *("constant", "cast", "detach", *VIEWS, "pad", "concat"),
     *("gather", "index_select", "argmax", "matmul", "sum", "rand"),
 }
 
@@ -235,7 +235,7 @@ def _assign(node: Node, args: list[str], target: str, out: str | None) -> str:
 # Operands that a ufunc broadcasts by itself, so a constant reaching it through reshape/expand
 # can be passed as a NumPy scalar of its dtype instead of a materialized broadcast view.
 _BROADCASTING_OPS = _UFUNC_OPS | {"where"}
-_VIEW_OPS = frozenset({"reshape", "permute", "expand", "slice", "detach"})
+_VIEW_OPS = VIEWS | {"detach"}
 _SCALAR_DTYPES = {"bool": "np.bool_", "int32": "np.int32", "int64": "np.int64", "float32": "np.float32", "float64": "np.float64"}
 
 

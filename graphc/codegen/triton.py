@@ -62,7 +62,7 @@ from graphc.errors import GraphcError
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, number_nodes
-from graphc.ir.registry import REGISTRY
+from graphc.ir.registry import REGISTRY, VIEWS
 from graphc.ir.types import shapes_equal
 from graphc.passes.memory import MemoryPlan
 
@@ -114,7 +114,6 @@ TL = {
 HALF = ("float16", "bfloat16")
 # The largest value below 1 in each dtype: tl.rand can round up to 1.0, torch.rand never returns it.
 BELOW_ONE = {"float16": 1 - 2**-11, "bfloat16": 1 - 2**-8, "float32": 1 - 2**-24, "float64": 1 - 2**-24}
-MOVEMENT = ("reshape", "permute", "expand", "slice")
 ANCHORS = ("matmul", "scatter_add", "sum", "max", "min", "argmax")
 
 
@@ -471,7 +470,7 @@ class KernelEmitter:
         op = node.op
         if op == "constant":
             return self.const(node.attrs["value"], node.dtype, node)
-        if op in MOVEMENT:
+        if op in VIEWS:
             return self.value(node.inputs[0], self.movement_index(node, index), conds, via + (node,))
         if op == "pad":
             return self.pad(node, index, conds, via)
@@ -1246,7 +1245,7 @@ class KernelEmitter:
         probe = [Var(f"p{i}", d, frozenset({str(i)}), 0, None) for i, d in enumerate(shape)]
         index: tuple[Lin, ...] = tuple(Lin.of(v) for v in probe)
         while not self.is_buffer(node):
-            if node.op not in MOVEMENT:
+            if node.op not in VIEWS:
                 return False
             index = self.movement_index(node, index)
             node = node.inputs[0]
@@ -1291,7 +1290,7 @@ _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="
 # Every primitive the emitter generates code for (a test holds the registry to it).
 SUPPORTED_OPS = frozenset(
     {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", "detach"}
-    | {*MOVEMENT, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "constant", *ANCHORS}
+    | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "constant", *ANCHORS}
 )
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from graphc.ir.graph import Graph, Node
 from graphc.ir.printer import format_attrs, format_node, number_nodes
+from graphc.ir.registry import VIEWS
 
 # Pastel fills and darker borders for kernel clusters, cycled in schedule order.
 CLUSTER_COLORS = [
@@ -87,7 +88,7 @@ def _node_attrs(node: Node, name: str, names: dict[int, str], is_output: bool) -
     else:
         attrs["shape"] = "box"
         attrs.update(PHASE_STYLE.get(node.phase, OTHER_PHASE_STYLE))
-        if node.phase == "forward" and node.op in ("reshape", "permute", "expand", "slice"):
+        if node.phase == "forward" and node.op in VIEWS:
             attrs["fontcolor"] = "#666666"  # views: index arithmetic, no data moved
     if node.phase == "backward" and node.op in SOURCE_STYLE:
         attrs["color"] = PHASE_STYLE["backward"]["color"]

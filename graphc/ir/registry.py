@@ -25,6 +25,9 @@ TypeRule = Callable[..., TensorType]
 VJPRule = Callable[..., tuple]
 
 CATEGORIES = ("source", "elementwise", "reduction", "movement", "indexing", "matmul", "window", "random")
+# The movement ops that map each index of the result to one index of the operand: views, which
+# the code generators turn into index arithmetic (Triton) or NumPy views, never copies.
+VIEWS = frozenset({"reshape", "permute", "expand", "slice"})
 
 
 @dataclass

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 
 from graphc.codegen.kernel_ir import Program, kernel_for
 from graphc.ir.graph import Graph, Node
-from graphc.ir.registry import REGISTRY
+from graphc.ir.registry import REGISTRY, VIEWS
 from graphc.ir.types import Shape, evaluate_shape, format_shape, free_symbols, shapes_equal
 from graphc.passes.memory import live_peak
 
@@ -63,8 +63,6 @@ POINTWISE = ("elementwise", "random")
 INDEXED_READS = ("gather", "index_select")
 # Movement that builds a new value (copies on NumPy, masked loads on Triton), not a view.
 COPYING = ("concat", "pad")
-# Movement that maps each index of the result to one index of its operand.
-VIEWS = ("reshape", "permute", "expand", "slice")
 # The value every symbolic size takes when fusion weighs bytes (a batch of a typical size).
 REFERENCE_SIZE = 1024
 
