@@ -10,7 +10,7 @@ How a Kernel maps to code (docs/backends.md has the long form):
 
 - Every value is computed *at an index*: ``value(node, index)`` returns the Triton
   variable holding ``node`` at a tuple of integer index expressions
-  (``graphc.codegen.triton_index``). Buffers are loaded at ``linearize(index)``;
+  (``graphc.codegen.index_exprs``). Buffers are loaded at ``linearize(index)``;
   movement nodes (reshape, permute, expand, slice, pad, concat, unfold, and the
   indexed reads gather/index_select) only rewrite the index and add lane masks on
   the way down, so views are index arithmetic, never copies; elementwise nodes
@@ -38,9 +38,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from graphc.codegen.kernel_ir import Kernel, Program
-from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
-from graphc.codegen.triton_index import (
+from graphc.codegen.index_exprs import (
     Cond,
     Dim,
     FloorDiv,
@@ -57,7 +55,10 @@ from graphc.codegen.triton_index import (
     linearize,
     mod,
     prod,
+    view_index,
 )
+from graphc.codegen.kernel_ir import Kernel, Program
+from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
 from graphc.errors import GraphcError
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
@@ -499,25 +500,7 @@ class KernelEmitter:
     # ------------------------------------------------------------------ movement as index arithmetic
 
     def movement_index(self, node: Node, index: tuple[Lin, ...]) -> tuple[Lin, ...]:
-        x = node.inputs[0]
-        in_shape = self.shape(x)
-        if node.op == "reshape":
-            kept = [e for e, d in zip(index, self.shape(node)) if d != 1]
-            if len(kept) == sum(d != 1 for d in in_shape) and [d for d in in_shape if d != 1] == [d for d in self.shape(node) if d != 1]:
-                # Only size-1 dimensions come or go: the same index, without the division of a delinearize.
-                return tuple(Lin() if d == 1 else kept.pop(0) for d in in_shape)
-            return delinearize(linearize(index, self.shape(node)), in_shape)
-        if node.op == "permute":
-            out: list[Lin] = [Lin()] * len(in_shape)
-            for i, p in enumerate(node.attrs["perm"]):
-                out[p] = index[i]
-            return tuple(out)
-        if node.op == "expand":
-            return tuple(Lin() if (isinstance(d, int) and d == 1) else e for e, d in zip(index, in_shape))
-        if node.op == "slice":
-            starts, steps = node.attrs["starts"], node.attrs["steps"]
-            return tuple(e * step + assume_sizes(start) for e, start, step in zip(index, starts, steps))
-        raise AssertionError(node.op)
+        return view_index(node.op, node.attrs, self.shape(node.inputs[0]), self.shape(node), index)
 
     def where(self, node: Node, mask: str, inner: Val, fill: Val, depth: int, axes: frozenset[str], base: str | None = None) -> Val:
         code = f"tl.where({mask}, {inner.code}, {fill.code})"

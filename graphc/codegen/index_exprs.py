@@ -1,8 +1,8 @@
-"""Index arithmetic for the Triton emitter: integer expressions over block indices.
+"""Index arithmetic for the Triton and C emitters: integer expressions over loop indices.
 
 Every load of a generated kernel reads ``buffer[address]`` where the address is an
-integer expression of the kernel's block indices (``xindex``, ``rindex``, the tile
-offsets of a matmul). Movement nodes between the load and the buffer (expand,
+integer expression of the kernel's indices (Triton's block indices ``xindex``,
+``rindex``, the tile offsets of a matmul; the C emitter's loop counters). Movement nodes between the load and the buffer (expand,
 permute, slice, reshape, pad, concat, unfold, gather) rewrite the per-axis index
 expressions, so a view costs index arithmetic, never a copy.
 
@@ -15,7 +15,7 @@ and multiples of the divisor leave a division or a modulo. Bounds and
 divisibility are proven with sympy, so symbolic sizes (``B``) simplify too.
 
 Rules that only hold for non-negative operands are applied only when the lower
-bound is provably >= 0: Triton's integer ``//`` and ``%`` truncate toward zero,
+bound is provably >= 0: Triton's and C's integer ``//`` and ``%`` truncate toward zero,
 and they agree with floor division exactly there. Lanes where an index may be
 negative (inside padding) are masked off, so their values never matter.
 """
@@ -504,3 +504,27 @@ def cond(lin: Lin, op: str, rhs: Dim) -> Cond | None:
         if r.is_const and _is_zero(r.const):
             return None
     return Cond(lin, op, rhs)
+
+
+# ----------------------------------------------------------------------------- views
+
+
+def view_index(op: str, attrs: dict, in_shape: tuple[Dim, ...], out_shape: tuple[Dim, ...], index: tuple[Lin, ...]) -> tuple[Lin, ...]:
+    """The operand's index read by a view (reshape, permute, expand, slice) at ``index``."""
+    if op == "reshape":
+        kept = [e for e, d in zip(index, out_shape) if d != 1]
+        if len(kept) == sum(d != 1 for d in in_shape) and [d for d in in_shape if d != 1] == [d for d in out_shape if d != 1]:
+            # Only size-1 dimensions come or go: the same index, without the division of a delinearize.
+            return tuple(Lin() if d == 1 else kept.pop(0) for d in in_shape)
+        return delinearize(linearize(index, out_shape), in_shape)
+    if op == "permute":
+        out: list[Lin] = [Lin()] * len(in_shape)
+        for i, p in enumerate(attrs["perm"]):
+            out[p] = index[i]
+        return tuple(out)
+    if op == "expand":
+        return tuple(Lin() if (isinstance(d, int) and d == 1) else e for e, d in zip(index, in_shape))
+    if op == "slice":
+        starts, steps = attrs["starts"], attrs["steps"]
+        return tuple(e * step + assume_sizes(start) for e, start, step in zip(index, starts, steps))
+    raise AssertionError(op)
