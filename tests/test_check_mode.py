@@ -60,17 +60,24 @@ def test_convolution_and_pooling_pass_the_check() -> None:
     checked(graphc.randn(2, 1, 6, 6))
 
 
-def test_a_wrong_kernel_is_reported_at_its_ir_node_and_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A code generator bug (tanh emitted as sin) is caught and located, not just noticed at the output."""
+@pytest.mark.parametrize("kernels", ["numpy", "c"])
+def test_a_wrong_kernel_is_reported_at_its_ir_node_and_line(monkeypatch: pytest.MonkeyPatch, kernels: str) -> None:
+    """A code generator bug (tanh emitted as sin) is caught and located, in a NumPy kernel or in C loops."""
+    import graphc.codegen.c_loops as c_loops
     import graphc.codegen.numpy as numpy_codegen
 
-    monkeypatch.setitem(numpy_codegen.LOWERINGS, "tanh", numpy_codegen.LOWERINGS["sin"])
+    if kernels == "numpy":
+        monkeypatch.setenv("GRAPHC_NATIVE", "0")
+        monkeypatch.setitem(numpy_codegen.LOWERINGS, "tanh", numpy_codegen.LOWERINGS["sin"])
+    else:
+        lower = c_loops.LoopEmitter.lower
+        monkeypatch.setattr(c_loops.LoopEmitter, "lower", lambda self, node, a: lower(self, node, a).replace("tanh", "sin"))
     checked = graphc.compile(lambda a, w: ((a @ w).exp() * 0.5).tanh().sum(1) + 1, backend="numpy", check=True)
     with pytest.raises(CheckError) as info:
         checked(graphc.randn(3, 4), graphc.randn(4, 2))
     message = str(info.value)
     assert "IR:" in message and "= tanh(%" in message and "f32[B,2]" in message
-    assert f"{HERE}:{test_a_wrong_kernel_is_reported_at_its_ir_node_and_line.__code__.co_firstlineno + 5}" in message
+    assert f"{HERE}:{test_a_wrong_kernel_is_reported_at_its_ir_node_and_line.__code__.co_firstlineno + 12}" in message
     assert "max abs error" in message
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import sympy
 
+from graphc.codegen import c_loops, native
 from graphc.codegen import numpy_support as rt
 from graphc.codegen.kernel_ir import Kernel, Program
 from graphc.codegen.row_split import ROWS, RowSplit, split_rows
@@ -336,20 +338,36 @@ class _KernelWriter:
         return out
 
 
-def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] = frozenset()) -> str:
+@dataclass
+class Loops:
+    """The C loops of one program's kernels (``graphc.codegen.c_loops``), built into one module."""
+
+    in_place: dict[int, Node]  # output id -> the operand buffer the memory plan writes it over
+    functions: list[tuple[str, str]] = field(default_factory=list)  # (name, C source)
+
+
+def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] = frozenset(), loops: Loops | None = None) -> str:
     """One kernel as a function; outputs in ``planned`` (node ids) are written into arena buffers.
 
     A kernel that can run by blocks of rows (``graphc.codegen.row_split``) becomes two
     functions: ``<name>_rows`` computes any number of rows into given outputs, and ``<name>``
     hands it to ``rt.by_rows``, which splits large calls into blocks run on threads. A kernel
-    whose sizes are known and small stays one function.
+    whose sizes are known and small stays one function. With ``loops``, the arithmetic is a
+    C function where ``c_loops`` can write one (the Python function calls it).
     """
+    if kernel.source and loops is None:  # written by emit_program, with its C loops
+        return kernel.source
     split = split_rows(kernel)
     touched = _bytes_touched(kernel, split) if split is not None else 0
     if split is None or isinstance(touched, int) and touched < rt.SPLIT_BYTES:  # known to be small
-        return _function(kernel, names, planned)
+        return _function(kernel, names, planned, loops)
     copies = {id(c): names[id(o)] for o, c in zip(kernel.inputs + kernel.nodes, split.kernel.inputs + split.kernel.nodes)}
-    rows = _function(split.kernel, copies, frozenset(id(n) for n in split.kernel.outputs))
+    split_loops = None
+    if loops is not None:
+        copy_of = {id(o): c for o, c in zip(kernel.inputs + kernel.nodes, split.kernel.inputs + split.kernel.nodes)}
+        in_place = {id(copy_of[o]): copy_of[id(v)] for o, v in loops.in_place.items() if o in copy_of and id(v) in copy_of}
+        split_loops = Loops(in_place, loops.functions)
+    rows = _function(split.kernel, copies, frozenset(id(n) for n in split.kernel.outputs), split_loops)
     return rows + "\n\n\n" + _driver(kernel, split, names, planned, touched)
 
 
@@ -382,17 +400,54 @@ def _bytes_touched(kernel: Kernel, split: RowSplit) -> Dim:
     return sum(n.type.numel * n.dtype.itemsize for n in written + read)
 
 
-def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int]) -> str:
+def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], loops: Loops | None = None) -> str:
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
     params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.inputs + kernel.nodes)
-    lines = [f"def {kernel.name}({', '.join(params)}):", *writer.lines()]
+    lines = [f"def {kernel.name}({', '.join(params)}):"]
+    if loops is not None:
+        try:
+            part = c_loops.plan(kernel, names, loops.in_place)
+        except c_loops.Unsupported as why:
+            lines.append(f"    # NumPy, not C loops: {why}")
+        else:
+            loops.functions.append((part.name, part.source))
+            return _loop_function(kernel, names, planned, part, lines)
+    lines += writer.lines()
     outputs = ", ".join(var[id(n)] for n in kernel.outputs)
     lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
     return "\n".join(lines)
 
 
-def emit_program(program: Program, plan: MemoryPlan) -> str:
+def _loop_function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], part: c_loops.LoopKernel, lines: list[str]) -> str:
+    """The NumPy prefix (matmul, scatter, ...), then one call of the C function computing the rest."""
+    writer = _KernelWriter(kernel, names, planned)
+    var = writer.var
+    if part.prefix:
+        inside = {id(n) for n in part.prefix}
+        inputs: list[Node] = []
+        for node in part.prefix:
+            for operand in node.inputs:
+                if id(operand) not in inside and all(operand is not i for i in inputs):
+                    inputs.append(operand)
+        kept = [n for n in part.prefix if any(n is o for o in kernel.outputs + part.reads)]
+        lines += _KernelWriter(Kernel(kernel.name, kernel.kind, part.prefix, inputs, kept), names, planned).lines()
+    for node in part.writes:
+        if id(node) in writer.outs:
+            lines.append(f"    {var[id(node)]} = {writer.outs[id(node)]}")
+        else:
+            lines.append(f"    {var[id(node)]} = np.empty({py_shape(node.shape)}, dtype={np_dtype(node.dtype)})")
+    lines.append("    # in one C loop nest (the program's C module):")
+    lines += [f"    #   {format_node(n, names)}" for n in part.nodes]
+    args = [var[id(n)] for n in part.reads + part.writes] + part.sizes
+    lines.append(f"    _c.{part.name}({', '.join(args)})")
+    outputs = ", ".join(var[id(n)] for n in kernel.outputs)
+    lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
+    return "\n".join(lines)
+
+
+def emit_program(program: Program, plan: MemoryPlan, loops: bool = False) -> str:
+    """The program's module; with ``loops``, kernels compute in C loops where they can (``c_loops``)."""
     graph = program.graph
     names = number_nodes(graph.nodes)
     var = {key: "v" + value[1:] for key, value in names.items()}
@@ -407,7 +462,22 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
         "from graphc.codegen import numpy_support as rt",
         "",
     ]
-    kernels = [emit_kernel(k, names, planned) + "\n" for k in program.kernels]
+    collected = Loops({id(b.node): plan.buffers[b.reuses].node for b in plan.buffers if b.reuses is not None}) if loops else None
+    kernels = []
+    for kernel in program.kernels:
+        before = len(collected.functions) if collected else 0
+        text = emit_kernel(kernel, names, planned, collected)
+        kernels.append(text + "\n")
+        c_sources = [source for _, source in collected.functions[before:]] if collected else []
+        kernel.source = "\n\n".join([text, *c_sources])
+    if collected and collected.functions:
+        path = native.build(collected.functions)
+        if path is None:  # no working compiler: the same program in NumPy
+            for kernel in program.kernels:
+                kernel.source = ""
+            return emit_program(program, plan, loops=False)
+        header.append(f"_c = rt.native_module({path!r})")
+        header.append("")
     sizes = size_names(graph)
     layout = buffers_function(plan, sizes, lambda node: (py_shape(node.shape), np_dtype(node.dtype)), [b.reuses for b in plan.buffers])
     body = run_header(graph, plan, var, buffer_var, sizes, "inputs")

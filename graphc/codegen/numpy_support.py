@@ -355,3 +355,10 @@ def _threads() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="graphc-rows")
     return _pool
+
+
+def native_module(path: str) -> object:
+    """The program's compiled C loops (``graphc.codegen.native``)."""
+    from graphc.codegen import native
+
+    return native.load(path)

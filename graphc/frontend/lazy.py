@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+from graphc.codegen import native
 from graphc.errors import GraphcError
 from graphc.frontend import tracing
 from graphc.ir.graph import Graph, Node, toposort
@@ -80,10 +81,12 @@ def _realized(targets: list[Node]) -> list[Node]:
 
 def get_program(graph: Graph, backend: str) -> CompiledProgram:
     global compile_count
-    key = (backend, format_graph(graph))
+    # Eager code realizes many small one-off graphs: a C build each would cost more than it saves.
+    loops = native.for_eager()
+    key = (backend, loops, format_graph(graph))
     program = _programs.get(key)
     if program is None:
-        program = compile_graph(graph, backend=backend)
+        program = compile_graph(graph, backend=backend, loops=loops)
         _programs[key] = program
         compile_count += 1
     return program

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import sympy
 
+from graphc.codegen import native
 from graphc.codegen.cache import import_source
 from graphc.codegen.kernel_ir import Program, schedule_unfused
 from graphc.errors import GraphcError
@@ -77,11 +78,13 @@ class CompiledProgram:
             return self.module.run(inputs, *[bindings[s] for s in self.symbols])
 
 
-def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True, remat: bool = True) -> CompiledProgram:
+def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True, remat: bool = True, loops: bool | None = None) -> CompiledProgram:
     """Passes, kernels, memory plan and generated code for ``graph``.
 
     ``remat`` recomputes cheap forward values inside the backward's kernels; it needs fusion
     (unfused, a recomputed value is a kernel of its own, which runs in the forward anyway).
+    ``loops`` (NumPy backend) compiles kernels' arithmetic to C loops; None: as ``GRAPHC_NATIVE``
+    says (on by default where a C compiler works).
     """
     if backend not in BACKENDS:
         raise GraphcError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -99,7 +102,10 @@ def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True, rem
     pass_times_extra = {"fusion": fusion_seconds, "memory": time.perf_counter() - start}
     start = time.perf_counter()
     codegen = importlib.import_module(EMITTERS[backend])
-    source = codegen.emit_program(program, plan)
+    if backend == "numpy":
+        source = codegen.emit_program(program, plan, loops=native.enabled() if loops is None else loops and native.enabled())
+    else:
+        source = codegen.emit_program(program, plan)
     module = import_source("program" if backend == "numpy" else f"{backend}_program", source)
     names = number_nodes(graph.nodes)
     planned = frozenset(id(b.node) for b in plan.buffers)

@@ -1,0 +1,733 @@
+"""C loops for the NumPy backend: a fused kernel's arithmetic as one compiled loop nest.
+
+A fused kernel in NumPy is still one pass over memory and one Python call per op; the
+LSTM's training step made about 6,000 such calls. Here the kernel becomes a C function
+instead: loops over its iteration space, every node computed per element *at an index*
+as the Triton emitter does (views are index arithmetic from
+``graphc.codegen.index_exprs``), so a chain of twenty ops is one pass and one call.
+Lines are placed at the loop depth of what they depend on, so a bias or a row's
+statistics are loaded once per row, not per element.
+
+Templates, chosen by the kernel's reductions:
+
+- pointwise: one loop nest per output shape;
+- reduction: loops over the kept axes, then per row one pass over the reduced axes per
+  group of dependent reductions (softmax: max, then sum), then the row's outputs.
+
+What the loops do not compute runs first, in NumPy: matmul (BLAS), scatter_add, windows
+(unfold/fold), random numbers, half precision, integer powers, a reduction over
+leading axes (NumPy's pairwise column sums beat a strided loop) and reductions of a
+second shape, each with everything it depends on (``split``). The loops read the
+results of this *prefix* as buffers: a matmul's epilogue is a C loop over its result.
+
+Everything here is tested like the NumPy kernels it replaces: the primitive coverage
+table, the random programs and the seed models run with C loops on
+(``tests/test_c_loops.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from graphc.codegen.index_exprs import (
+    Cond,
+    Dim,
+    FloorDiv,
+    Leaf,
+    Lin,
+    Mod,
+    Term,
+    Var,
+    assume_sizes,
+    cond,
+    dim_code,
+    floordiv,
+    linearize,
+    view_index,
+)
+from graphc.codegen.kernel_ir import Kernel
+from graphc.ir.graph import Node
+from graphc.ir.printer import format_node
+from graphc.ir.registry import VIEWS
+from graphc.ir.types import free_symbols, shapes_equal
+
+STORAGE = {"bool": "uint8_t", "int32": "int32_t", "int64": "int64_t", "float32": "float", "float64": "double"}
+COMPUTE = {"bool": "int", "int32": "int32_t", "int64": "int64_t", "float32": "float", "float64": "double"}
+ITEMSIZE = {"bool": 1, "int32": 4, "int64": 8, "float32": 4, "float64": 8}
+
+_MATH = {"exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "log1p"}
+_FLOAT_ONLY = _MATH | {"rsqrt", "reciprocal", "sigmoid", "div", "pow"}
+_ARITHMETIC = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|"}
+_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_ELEMENTWISE = _FLOAT_ONLY | set(_ARITHMETIC) | set(_COMPARE) | {"neg", "abs", "sign", "logical_not", "maximum", "minimum", "where", "cast"}
+REDUCTIONS = ("sum", "max", "min", "argmax")
+# Every op the loops compute; any other runs in the NumPy prefix.
+LOOP_OPS = frozenset(_ELEMENTWISE | set(VIEWS) | {"constant", "detach", "pad", "concat", "gather", "index_select", *REDUCTIONS})
+
+
+class Unsupported(Exception):
+    """The loops cannot compute this kernel (part); the message says why, for the generated code's comment."""
+
+
+@dataclass
+class LoopKernel:
+    """A kernel split into a NumPy prefix and one C function computing the rest."""
+
+    name: str
+    prefix: list[Node]  # computed first by NumPy, in kernel order
+    nodes: list[Node]  # computed by the C function
+    reads: list[Node]  # the buffers the C function reads, in argument order
+    writes: list[Node]  # the kernel outputs it writes, in argument order
+    sizes: list[str]  # the symbolic sizes it takes after the buffers
+    source: str = ""
+
+
+# ----------------------------------------------------------------------------- which nodes the loops compute
+
+
+def _loopable(node: Node) -> bool:
+    if node.op not in LOOP_OPS:
+        return False
+    if any(n.dtype.name not in STORAGE for n in (node, *node.inputs)):
+        return False
+    if node.op in _FLOAT_ONLY and not node.dtype.is_floating_point:
+        return False
+    return not (node.op in ("abs", "neg", "sign") and node.dtype.name == "bool")
+
+
+def _trivial(node: Node) -> bool:
+    """A reduction over no axes or over axes of size 1 only: the identity (argmax: 0)."""
+    x = node.inputs[0]
+    return x.type.ndim == 0 or all(x.shape[a] == 1 for a in node.attrs["axes"])
+
+
+def _leading(node: Node) -> bool:
+    """A reduction with a kept axis (of size > 1) after a reduced one: a strided loop, slower than NumPy."""
+    shape, axes = node.inputs[0].shape, node.attrs["axes"]
+    reduced = [i for i in axes if shape[i] != 1]
+    return any(shape[j] != 1 and j not in axes for i in reduced for j in range(i + 1, len(shape)))
+
+
+def _same_rows(a: Node, b: Node) -> bool:
+    x, y = a.inputs[0], b.inputs[0]
+    return len(x.shape) == len(y.shape) and shapes_equal(x.shape, y.shape) and sorted(a.attrs["axes"]) == sorted(b.attrs["axes"])
+
+
+def split(kernel: Kernel) -> tuple[list[Node], list[Node]]:
+    """(prefix, loop nodes): the nodes the loops cannot compute, with their ancestors, go to the prefix."""
+    inside = {id(n) for n in kernel.nodes}
+    foreign = {id(n) for n in kernel.nodes if not _loopable(n)}
+    reductions = [n for n in kernel.nodes if n.op in REDUCTIONS and not _trivial(n)]
+    foreign |= {id(n) for n in reductions if _leading(n)}
+    rows = [n for n in reductions if id(n) not in foreign]
+    if rows:  # one row shape per loop nest: reductions of another shape run in NumPy
+        foreign |= {id(n) for n in rows if not _same_rows(n, rows[-1])}
+    prefix: set[int] = set()
+    stack = [n for n in kernel.nodes if id(n) in foreign]
+    while stack:
+        node = stack.pop()
+        if id(node) in inside and id(node) not in prefix:
+            prefix.add(id(node))
+            stack.extend(node.inputs)
+    return [n for n in kernel.nodes if id(n) in prefix], [n for n in kernel.nodes if id(n) not in prefix]
+
+
+# ----------------------------------------------------------------------------- C text
+
+
+def c_dim(d: Dim) -> str:
+    """A size as C: sizes are positive, so Python's floor division is C's ``/``."""
+    return dim_code(d).replace("//", "/")
+
+
+def _paren(text: str) -> str:
+    return text if text.replace("_", "").isalnum() else f"({text})"
+
+
+def c_literal(value: object, dtype: str) -> str:
+    if dtype == "bool":
+        return "1" if value else "0"
+    if dtype in ("int32", "int64"):
+        number = int(value)  # type: ignore[call-overload]
+        text = f"INT64_C({number})" if dtype == "int64" else str(number)
+        return f"({text})" if number < 0 else text
+    x = float(value)  # type: ignore[arg-type]
+    if math.isnan(x):
+        return "NAN"
+    if math.isinf(x):
+        return "INFINITY" if x > 0 else "(-INFINITY)"
+    text = repr(x) + ("f" if dtype == "float32" else "")
+    return f"({text})" if x < 0 or text.startswith("-") else text
+
+
+@dataclass(frozen=True)
+class CVal:
+    """A value in a C variable (or a literal), its C type and the loop depth it is defined at."""
+
+    code: str
+    ctype: str
+    depth: int = 0
+
+
+@dataclass
+class _Scope:
+    indent: int
+    header: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    cache: dict = field(default_factory=dict)
+
+
+class CBody:
+    """Lines of one C function in nested loop scopes; a line goes to the scope of its depth (hoisting)."""
+
+    def __init__(self) -> None:
+        self.scopes = [_Scope(indent=1)]
+        self.taken: set[str] = set()
+
+    @property
+    def depth(self) -> int:
+        return len(self.scopes) - 1
+
+    def line(self, text: str, depth: int | None = None) -> None:
+        scope = self.scopes[self.depth if depth is None else min(depth, self.depth)]
+        scope.lines.append("    " * scope.indent + text)
+
+    def open(self, header: list[str]) -> int:
+        parent = self.scopes[-1]
+        self.scopes.append(_Scope(indent=parent.indent + 1, header=["    " * parent.indent + h for h in header]))
+        return self.depth
+
+    def close(self) -> None:
+        scope = self.scopes.pop()
+        parent = self.scopes[-1]
+        pad = "    " * parent.indent
+        parent.lines.extend(scope.header[:-1] + [scope.header[-1] + " {"] + scope.lines + [pad + "}"])
+
+    def get(self, key: object) -> object:
+        for scope in reversed(self.scopes):
+            if key in scope.cache:
+                return scope.cache[key]
+        return None
+
+    def put(self, key: object, value: object, depth: int) -> None:
+        self.scopes[min(depth, self.depth)].cache[key] = value
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 0
+        while name in self.taken:
+            i += 1
+            name = f"{base}_{i}"
+        self.taken.add(name)
+        return name
+
+    def text(self) -> str:
+        assert len(self.scopes) == 1
+        return "\n".join(self.scopes[0].lines)
+
+
+# ----------------------------------------------------------------------------- the emitter
+
+
+class LoopEmitter:
+    """Writes the C function computing ``nodes`` of ``kernel`` (the NumPy prefix's results are buffers)."""
+
+    def __init__(self, kernel: Kernel, names: dict[int, str], prefix: list[Node], nodes: list[Node], in_place: dict[int, Node]) -> None:
+        self.kernel = kernel
+        self.names = names
+        self.nodes = nodes
+        self.inside = {id(n) for n in nodes}
+        # A view or constant of the prefix is recomputed as index arithmetic; anything else it made is read.
+        self.inside |= {id(n) for n in prefix if n.op in VIEWS or n.op in ("constant", "detach")}
+        self.in_place = in_place  # output id -> the operand buffer it is written over
+        self.body = CBody()
+        self.body.taken |= {"self", "args", "nargs", "views", "held", "sizes", "graphc_bad"}
+        self.reads: list[Node] = []
+        self.writes: list[Node] = []
+        self.nest = 0
+        self.loads: dict[int, set[tuple[int, Lin]]] = {}
+        self.stores: dict[int, tuple[int, Lin]] = {}
+        self.checks_indices = False
+
+    # ------------------------------------------------------------------ names and shapes
+
+    def num(self, node: Node) -> str:
+        return self.names[id(node)][1:]
+
+    def shape(self, node: Node) -> tuple[Dim, ...]:
+        return tuple(assume_sizes(d) for d in node.shape)
+
+    def comment(self, node: Node, depth: int) -> None:
+        self.body.line(f"/* {format_node(node, self.names)} */", depth)
+
+    def pointer(self, node: Node, write: bool) -> str:
+        group = self.writes if write else self.reads
+        if all(node is not n for n in group):
+            group.append(node)
+        return ("out" if write else "in") + self.num(node)
+
+    # ------------------------------------------------------------------ index expressions
+
+    def term_code(self, term: Term) -> str:
+        if isinstance(term, (Var, Leaf)):
+            return term.name
+        key = ("term", str(term), type(term).__name__)
+        name = self.body.get(key)
+        if name is None:
+            assert isinstance(term, (FloorDiv, Mod))
+            divisor = term.div if isinstance(term, FloorDiv) else term.mod
+            op = "/" if isinstance(term, FloorDiv) else "%"
+            depth = term.arg.depth()
+            name = self.body.fresh("ix")
+            self.body.line(f"const int64_t {name} = {_paren(self.lin_code(term.arg))} {op} {_paren(c_dim(divisor))};", depth)
+            self.body.put(key, name, depth)
+        return str(name)
+
+    def lin_code(self, lin: Lin) -> str:
+        parts = []
+        for term, coef in lin.terms:
+            name = self.term_code(term)
+            parts.append(name if isinstance(coef, int) and coef == 1 else f"{name} * {_paren(c_dim(coef))}")
+        if not (isinstance(lin.const, int) and lin.const == 0) or not parts:
+            parts.append(_paren(c_dim(lin.const)))
+        return " + ".join(parts)
+
+    def cond_code(self, c: Cond) -> str:
+        lin = _paren(self.lin_code(c.lin))
+        if c.op == "divisible":
+            return f"{lin} % {_paren(c_dim(c.rhs))} == 0"
+        return f"{lin} {c.op} {_paren(c_dim(c.rhs))}"
+
+    def conds_code(self, conds: tuple[Cond, ...]) -> tuple[str, int]:
+        depth = max((c.lin.depth() for c in conds), default=0)
+        return " && ".join(f"({self.cond_code(c)})" for c in conds), depth
+
+    # ------------------------------------------------------------------ loops
+
+    def open_loops(self, shape: tuple[Dim, ...], prefix: str, pragma: str = "") -> tuple[list[Lin], int]:
+        """A loop per dimension of size > 1 (outermost first); the index, and how many loops were opened."""
+        index: list[Lin] = []
+        opened = 0
+        last = max((i for i, d in enumerate(shape) if d != 1), default=-1)
+        for i, d in enumerate(shape):
+            if d == 1:
+                index.append(Lin())
+                continue
+            name = f"{prefix}{i}"
+            self.body.taken.add(name)
+            header = [pragma] if pragma and i == last else []
+            header.append(f"for (int64_t {name} = 0; {name} < {_paren(c_dim(d))}; {name}++)")
+            depth = self.body.open(header)
+            index.append(Lin.of(Var(name, d, frozenset({name}), depth, None)))
+            opened += 1
+        return index, opened
+
+    def close_loops(self, count: int) -> None:
+        for _ in range(count):
+            self.body.close()
+
+    # ------------------------------------------------------------------ values
+
+    def emit(self, node: Node, code: str, ctype: str, depth: int) -> CVal:
+        self.comment(node, depth)
+        name = self.body.fresh("v" + self.num(node))
+        self.body.line(f"const {ctype} {name} = {code};", depth)
+        return CVal(name, ctype, depth)
+
+    def load(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
+        address = linearize(index, self.shape(node))
+        guard, guard_depth = self.conds_code(conds)
+        depth = max(address.depth(), guard_depth)
+        code = f"{self.pointer(node, write=False)}[{self.lin_code(address)}]"
+        if guard:  # outside the padding or the concat part, nothing is read
+            code = f"{guard} ? {code} : 0"
+        ctype = COMPUTE[node.dtype.name]
+        name = self.body.fresh("v" + self.num(node))
+        self.body.line(f"const {ctype} {name} = {code};", depth)
+        self.loads.setdefault(id(node), set()).add((self.nest, address))
+        return CVal(name, ctype, depth)
+
+    def value(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...] = ()) -> CVal:
+        """``node``'s value at ``index``; elements outside ``conds`` are not used (no memory is read for them)."""
+        key = ("value", id(node), index, conds)
+        hit = self.body.get(key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
+        anchored = self.body.get(("anchor", id(node), index))
+        if anchored is not None:
+            return anchored  # type: ignore[return-value]
+        result = self.load(node, index, conds) if id(node) not in self.inside else self.compute(node, index, conds)
+        self.body.put(key, result, result.depth)
+        return result
+
+    def compute(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
+        op = node.op
+        ctype = COMPUTE[node.dtype.name]
+        if op == "constant":
+            return CVal(c_literal(node.attrs["value"], node.dtype.name), ctype)
+        if op in VIEWS:
+            return self.value(node.inputs[0], view_index(op, node.attrs, self.shape(node.inputs[0]), self.shape(node), index), conds)
+        if op == "detach":
+            return self.value(node.inputs[0], index, conds)
+        if op == "pad":
+            return self.pad(node, index, conds)
+        if op == "concat":
+            return self.concat(node, index, conds)
+        if op in ("gather", "index_select"):
+            return self.indexed_read(node, index, conds)
+        if op in REDUCTIONS:
+            if not _trivial(node):
+                raise Unsupported(f"{format_node(node, self.names)} is read at an index its loops do not compute")
+            if op == "argmax":
+                return CVal("INT64_C(0)", ctype)
+            return self.value(node.inputs[0], self.unreduced(node, index), conds)
+        operands = [self.value(i, index, conds) for i in node.inputs]
+        return self.emit(node, self.lower(node, [v.code for v in operands]), ctype, max((v.depth for v in operands), default=0))
+
+    def unreduced(self, node: Node, index: tuple[Lin, ...]) -> tuple[Lin, ...]:
+        x = node.inputs[0]
+        if x.type.ndim == 0:
+            return ()
+        if node.attrs["keepdim"]:
+            return index
+        kept = iter(index)
+        return tuple(Lin() if axis in node.attrs["axes"] else next(kept) for axis in range(x.type.ndim))
+
+    def pad(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
+        x = node.inputs[0]
+        a = node.attrs
+        inner_index, new = [], []
+        for e, d, lo, mid in zip(index, self.shape(x), a["low"], a["interior"]):
+            t = e - lo
+            span = (d - 1) * (mid + 1) + 1
+            for c in (cond(t, ">=", 0), cond(t, "<", span), cond(t, "divisible", mid + 1)):
+                if c is not None:
+                    new.append(c)
+            inner_index.append(floordiv(t, mid + 1) if mid else t)
+        inner = self.value(x, tuple(inner_index), conds + tuple(new))
+        if not new:
+            return inner
+        guard, depth = self.conds_code(tuple(new))
+        fill = c_literal(a["value"], node.dtype.name)
+        return self.emit(node, f"{guard} ? {inner.code} : {fill}", COMPUTE[node.dtype.name], max(depth, inner.depth))
+
+    def concat(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
+        axis = node.attrs["axis"]
+        offsets: list[Dim] = [0]
+        for p in node.inputs:
+            offsets.append(offsets[-1] + self.shape(p)[axis])
+        e = index[axis]
+        code, depth = "", 0
+        for k, part in enumerate(node.inputs):
+            lower = cond(e, ">=", offsets[k]) if k else None
+            upper = cond(e, "<", offsets[k + 1]) if k < len(node.inputs) - 1 else None
+            shifted = tuple(x - offsets[k] if i == axis else x for i, x in enumerate(index))
+            inner = self.value(part, shifted, conds + tuple(c for c in (lower, upper) if c is not None))
+            depth = max(depth, inner.depth)
+            if upper is None:
+                code += inner.code
+            else:
+                guard, guard_depth = self.conds_code((upper,))
+                depth = max(depth, guard_depth)
+                code += f"{guard} ? {inner.code} : "
+        return self.emit(node, code, COMPUTE[node.dtype.name], depth)
+
+    def indexed_read(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
+        """gather/index_select: the index is loaded, checked against the axis' size, then used as an address."""
+        x, idx_node = node.inputs
+        axis = node.attrs["axis"]
+        at = self.value(idx_node, index if node.op == "gather" else (index[axis],), conds)
+        size = self.shape(x)[axis]
+        self.comment(node, at.depth)
+        name = self.body.fresh("at" + self.num(node))
+        self.body.line(f"int64_t {name} = {at.code};", at.depth)
+        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = 1; {name} = 0; }}", at.depth)
+        self.checks_indices = True
+        guard: set[Var] = set()
+        for e in index:
+            guard |= e.vars()
+        leaf = Lin.of(Leaf(name, frozenset(), at.depth, frozenset(guard)))
+        return self.value(x, tuple(leaf if i == axis else e for i, e in enumerate(index)), conds)
+
+    def lower(self, node: Node, a: list[str]) -> str:
+        op = node.op
+        ctype = COMPUTE[node.dtype.name]
+        f = "f" if ctype == "float" else ""
+        if op in _MATH:
+            return f"{op}{f}({a[0]})"
+        if op == "rsqrt":
+            return f"({ctype})1 / sqrt{f}({a[0]})"
+        if op == "reciprocal":
+            return f"({ctype})1 / {a[0]}"
+        if op == "sigmoid":
+            return f"({ctype})1 / (({ctype})1 + exp{f}(-{a[0]}))"
+        if op in _ARITHMETIC:
+            return f"{a[0]} {_ARITHMETIC[op]} {a[1]}"
+        if op in _COMPARE:
+            return f"{a[0]} {_COMPARE[op]} {a[1]}"
+        if op == "neg":
+            return f"-{a[0]}"
+        if op == "abs":
+            return f"fabs{f}({a[0]})" if node.dtype.is_floating_point else f"{a[0]} < 0 ? -{a[0]} : {a[0]}"
+        if op == "sign":  # 0 for NaN, as torch.sign
+            return f"({ctype})({a[0]} > 0) - ({ctype})({a[0]} < 0)"
+        if op == "logical_not":
+            return f"{a[0]} == 0"
+        if op in ("maximum", "minimum"):
+            if node.dtype.name == "bool":
+                return f"{a[0]} | {a[1]}" if op == "maximum" else f"{a[0]} & {a[1]}"
+            wins = f"{a[0]} > {a[1]}" if op == "maximum" else f"{a[0]} < {a[1]}"
+            nan = f" || {a[0]} != {a[0]}" if node.dtype.is_floating_point else ""  # NaN propagates, as in torch
+            return f"{wins}{nan} ? {a[0]} : {a[1]}"
+        if op == "where":
+            return f"{a[0]} ? {a[1]} : {a[2]}"
+        if op == "cast":
+            return f"{a[0]} != 0" if node.dtype.name == "bool" else f"({ctype}){a[0]}"
+        if op == "pow":
+            return self.pow(node, a)
+        raise Unsupported(f"no C lowering for {op}")
+
+    def pow(self, node: Node, a: list[str]) -> str:
+        f = "f" if COMPUTE[node.dtype.name] == "float" else ""
+        exponent = self.constant_value(node.inputs[1])
+        special = {1.0: a[0], 2.0: f"{a[0]} * {a[0]}", 3.0: f"{a[0]} * {a[0]} * {a[0]}", 0.5: f"sqrt{f}({a[0]})", -1.0: f"1 / {a[0]}"}
+        if exponent in special:
+            return special[exponent]
+        return f"pow{f}({a[0]}, {a[1]})"
+
+    def constant_value(self, node: Node) -> float | None:
+        while id(node) in self.inside and node.op in ("expand", "reshape"):
+            node = node.inputs[0]
+        if id(node) in self.inside and node.op == "constant":
+            return float(node.attrs["value"])
+        return None
+
+    # ------------------------------------------------------------------ stores
+
+    def store(self, node: Node, index: tuple[Lin, ...], v: CVal) -> None:
+        address = linearize(index, self.shape(node))
+        depth = max(address.depth(), v.depth)
+        code = f"({STORAGE[node.dtype.name]})({v.code})" if v.ctype != STORAGE[node.dtype.name] else v.code
+        self.body.line(f"{self.pointer(node, write=True)}[{self.lin_code(address)}] = {code};", depth)
+        self.stores[id(node)] = (self.nest, address)
+
+    # ------------------------------------------------------------------ templates
+
+    def emit_loops(self, outputs: list[Node]) -> None:
+        reductions = [n for n in self.nodes if n.op in REDUCTIONS and not _trivial(n)]
+        if not reductions:
+            self.pointwise(outputs)
+        else:
+            self.reduction(reductions, outputs)
+        self.check_in_place()
+
+    def pointwise(self, outputs: list[Node]) -> None:
+        groups: list[list[Node]] = []
+        for out in outputs:
+            for group in groups:
+                if len(group[0].shape) == len(out.shape) and shapes_equal(group[0].shape, out.shape):
+                    group.append(out)
+                    break
+            else:
+                groups.append([out])
+        for group in groups:
+            self.nest += 1
+            index, opened = self.open_loops(self.shape(group[0]), "i")
+            for out in group:
+                self.store(out, tuple(index), self.value(out, tuple(index)))
+            self.close_loops(opened)
+
+    def depends_on(self, node: Node, targets: list[Node]) -> bool:
+        wanted = {id(t) for t in targets}
+        stack, seen = [node], set()
+        while stack:
+            n = stack.pop()
+            if id(n) in wanted:
+                return True
+            if id(n) in seen or id(n) not in self.inside:
+                continue
+            seen.add(id(n))
+            stack.extend(n.inputs)
+        return False
+
+    def reduction(self, reductions: list[Node], outputs: list[Node]) -> None:
+        first = reductions[0]
+        full = self.shape(first.inputs[0])
+        axes = tuple(sorted(first.attrs["axes"]))
+        keep = tuple(1 if i in axes else d for i, d in enumerate(full))
+        drop = tuple(d for i, d in enumerate(full) if i not in axes)
+        levels: dict[int, str] = {}
+        for out in outputs:
+            shape = self.shape(out)
+            if len(shape) == len(full) and shapes_equal(shape, full):
+                levels[id(out)] = "full"
+            elif len(shape) == len(full) and shapes_equal(shape, keep):
+                levels[id(out)] = "keep"
+            elif len(shape) == len(drop) and shapes_equal(shape, drop):
+                levels[id(out)] = "drop"
+        extra = [o for o in outputs if id(o) not in levels]
+        if any(self.depends_on(o, reductions) for o in extra):
+            raise Unsupported("an output of another shape depends on the reduction")
+        if extra:
+            self.pointwise(extra)
+        self.nest += 1
+        kept_shape = tuple(1 if i in axes else d for i, d in enumerate(full))
+        reduced_shape = tuple(d if i in axes else 1 for i, d in enumerate(full))
+        xindex, outer = self.open_loops(kept_shape, "x")
+
+        def row_index(node: Node) -> tuple[Lin, ...]:
+            if len(node.shape) == len(full):
+                return tuple(Lin() if i in axes else xindex[i] for i in range(len(full)))
+            return tuple(xindex[i] for i in range(len(full)) if i not in axes)
+
+        def full_index(rindex: list[Lin]) -> tuple[Lin, ...]:
+            return tuple(rindex[i] if i in axes else xindex[i] for i in range(len(full)))
+
+        for group in self.passes(reductions):
+            accumulators = [self.accumulator(red) for red in group]
+            sums = [acc for red, acc in zip(group, accumulators) if red.op == "sum"]
+            pragma = f"#pragma omp simd reduction(+:{', '.join(a[0] for a in sums)})" if len(sums) == len(group) else ""
+            rindex, inner = self.open_loops(reduced_shape, "r", pragma)
+            for red, acc in zip(group, accumulators):
+                self.accumulate(red, acc, self.value(red.inputs[0], full_index(rindex)), rindex[axes[0]])
+            self.close_loops(inner)
+            for red, acc in zip(group, accumulators):
+                self.finalize(red, acc, row_index(red))
+        for out in outputs:
+            if levels.get(id(out)) in ("keep", "drop"):
+                self.store(out, row_index(out), self.value(out, row_index(out)))
+        full_outputs = [o for o in outputs if levels.get(id(o)) == "full"]
+        if full_outputs:
+            rindex, inner = self.open_loops(reduced_shape, "r")
+            for out in full_outputs:
+                self.store(out, full_index(rindex), self.value(out, full_index(rindex)))
+            self.close_loops(inner)
+        self.close_loops(outer)
+
+    def passes(self, reductions: list[Node]) -> list[list[Node]]:
+        """Reductions grouped so each pass only needs the results of earlier passes (softmax: max, then sum)."""
+        ids = {id(r) for r in reductions}
+        memo: dict[int, int] = {}
+
+        def level(node: Node) -> int:
+            if id(node) not in memo:
+                below = max((level(i) for i in node.inputs if id(i) in self.inside), default=0)
+                memo[id(node)] = below + 1 if id(node) in ids else below
+            return memo[id(node)]
+
+        levels = [level(r) for r in reductions]
+        return [[r for r, lv in zip(reductions, levels) if lv == p] for p in range(1, max(levels) + 1)]
+
+    def accumulator(self, red: Node) -> tuple[str, str]:
+        """Declare a reduction's accumulator before its loop: float32 sums accumulate in double."""
+        source = COMPUTE[red.inputs[0].dtype.name]
+        ctype = COMPUTE[red.dtype.name] if red.op == "sum" else source
+        if red.op == "sum" and ctype == "float":
+            ctype = "double"
+        floating = ctype in ("float", "double")
+        limits = {"int": ("0", "1"), "int32_t": ("INT32_MIN", "INT32_MAX"), "int64_t": ("INT64_MIN", "INT64_MAX")}
+        if red.op == "sum":
+            neutral = "0"
+        elif red.op in ("max", "argmax"):
+            neutral = "-INFINITY" if floating else limits[ctype][0]
+        else:
+            neutral = "INFINITY" if floating else limits[ctype][1]
+        self.comment(red, self.body.depth)
+        acc = self.body.fresh("acc" + self.num(red))
+        self.body.line(f"{ctype} {acc} = {neutral};")
+        if red.op == "argmax":
+            self.body.line(f"int64_t {acc}_at = 0;")
+        return acc, ctype
+
+    def accumulate(self, red: Node, acc: tuple[str, str], v: CVal, position: Lin) -> None:
+        name, ctype = acc
+        floating = ctype in ("float", "double")
+        if red.op == "sum":
+            self.body.line(f"{name} += ({ctype}){v.code};")
+            return
+        better = f"{v.code} > {name}" if red.op in ("max", "argmax") else f"{v.code} < {name}"
+        if floating:  # the first NaN wins, as in torch
+            better += f" || ({v.code} != {v.code} && {name} == {name})"
+        if red.op == "argmax":
+            self.body.line(f"if ({better}) {{ {name} = {v.code}; {name}_at = {self.lin_code(position)}; }}")
+        else:
+            self.body.line(f"{name} = {better} ? {v.code} : {name};")
+
+    def finalize(self, red: Node, acc: tuple[str, str], index: tuple[Lin, ...]) -> None:
+        name, ctype = acc
+        result = COMPUTE[red.dtype.name]
+        code = f"{name}_at" if red.op == "argmax" else (f"({result}){name}" if result != ctype else name)
+        self.body.put(("anchor", id(red), index), CVal(code, result, self.body.depth), self.body.depth)
+
+    def check_in_place(self) -> None:
+        """An output written over an operand: every read of the operand is at the written address, in the same nest."""
+        for out_id, value in self.in_place.items():
+            if out_id not in self.stores:
+                continue
+            written = self.stores[out_id]
+            if self.loads.get(id(value), set()) - {written}:
+                raise Unsupported("an output is written in place over an operand read at other elements")
+
+    # ------------------------------------------------------------------ the function
+
+    def function(self, name: str, sizes: list[str]) -> str:
+        reads, writes = self.reads, self.writes
+        count = len(reads) + len(writes)
+        lines = [f"/* {name}: the C loops of {self.kernel.name}", *(f" *   {format_node(n, self.names)}" for n in self.nodes), " */"]
+        lines.append(f"static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)")
+        lines.append("{")
+        itemsizes = ", ".join(str(ITEMSIZE[n.dtype.name]) for n in reads + writes)
+        lines.append(f"    static const Py_ssize_t itemsizes[{count}] = {{{itemsizes}}};")
+        lines.append(f"    Py_buffer views[{count}];")
+        lines.append(f"    PyObject *held[{count}];")
+        lines.append(f'    if (!graphc_buffers(args, nargs, {count + len(sizes)}, {count}, {len(reads)}, itemsizes, views, held, "{name}"))')
+        lines.append("        return NULL;")
+        if sizes:
+            lines.append(f"    int64_t sizes[{len(sizes)}];")
+            lines.append(f"    if (!graphc_sizes(args + {count}, {len(sizes)}, sizes)) {{")
+            lines.append(f"        graphc_release(views, held, {count});")
+            lines.append("        return NULL;")
+            lines.append("    }")
+        for i, s in enumerate(sizes):
+            lines.append(f"    const int64_t {s} = sizes[{i}];")
+        for i, n in enumerate(reads):
+            ctype = STORAGE[n.dtype.name]
+            lines.append(f"    const {ctype} *in{self.num(n)} = (const {ctype} *)views[{i}].buf;")
+        for i, n in enumerate(writes):
+            ctype = STORAGE[n.dtype.name]
+            lines.append(f"    {ctype} *out{self.num(n)} = ({ctype} *)views[{len(reads) + i}].buf;")
+        lines.append("    int graphc_bad = 0;")
+        lines.append("    Py_BEGIN_ALLOW_THREADS")
+        lines.append(self.body.text())
+        lines.append("    Py_END_ALLOW_THREADS")
+        lines.append(f"    graphc_release(views, held, {count});")
+        lines.append("    if (graphc_bad) {")
+        lines.append(f'        PyErr_SetString(PyExc_IndexError, "{name}: an index is out of range");')
+        lines.append("        return NULL;")
+        lines.append("    }")
+        lines.append("    Py_RETURN_NONE;")
+        lines.append("}")
+        return "\n".join(lines)
+
+
+def plan(kernel: Kernel, names: dict[int, str], in_place: dict[int, Node]) -> LoopKernel:
+    """The C function for ``kernel`` (after its NumPy prefix); raises ``Unsupported`` with the reason if there is none."""
+    prefix, nodes = split(kernel)
+    outputs = [o for o in kernel.outputs if any(o is n for n in nodes)]
+    computing = [n for n in nodes if n.op not in VIEWS and n.op not in ("constant", "detach")]
+    if not outputs or not computing:
+        what = ", ".join(sorted({n.op for n in prefix if n.op not in LOOP_OPS or n.op in REDUCTIONS})) or "views"
+        raise Unsupported(f"nothing left for C loops after NumPy's {what}")
+    emitter = LoopEmitter(kernel, names, prefix, nodes, in_place)
+    emitter.emit_loops(outputs)
+    used = emitter.reads + emitter.writes + [n for n in nodes if id(n) in emitter.inside]
+    sizes: set[str] = set()
+    for node in used:
+        sizes |= {str(s) for s in free_symbols(node.shape)}
+        for value in node.attrs.values():
+            for item in value if isinstance(value, tuple) else (value,):
+                if hasattr(item, "free_symbols"):
+                    sizes |= {str(s) for s in item.free_symbols}
+    loop = LoopKernel(kernel.name, prefix, nodes, emitter.reads, emitter.writes, sorted(sizes))
+    loop.source = emitter.function(kernel.name, loop.sizes)
+    return loop

@@ -1,0 +1,245 @@
+"""Building the C loops of a NumPy program into a Python extension module, and loading it.
+
+The C functions that ``graphc.codegen.c_loops`` writes for a program are compiled
+together, with a small prelude, into one extension module. A module is named by the
+hash of its source, the compiler flags and the machine, and lives in the source cache
+beside the program's ``.py`` file, so each program is compiled once per machine.
+
+Each function is a ``METH_FASTCALL`` function taking its buffers and sizes as positional
+arguments: a call costs about 0.1 us, against about 1-2 us per NumPy call (measured
+here: a 4-element call 0.12 us). It releases the GIL while its loops run, so
+``rt.by_rows`` runs blocks of rows on threads.
+
+Loops calling ``exp``/``erf``/... vectorize through glibc's vector math library
+(libmvec); where it is missing, the module is built without it (scalar calls).
+Without a C compiler the NumPy backend keeps its NumPy kernels (``available``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from types import ModuleType
+
+from graphc.codegen.cache import cache_dir
+
+log = logging.getLogger("graphc")
+
+# -fwrapv: integer overflow wraps, as in NumPy and torch (C leaves it undefined).
+# -fno-math-errno: lets sqrt/exp/... vectorize; graphc never reads errno.
+# No -ffast-math: NaN, infinities and the order of float operations stay IEEE.
+FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fwrapv", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd"]
+VECTOR_MATH = ["-DGRAPHC_LIBMVEC"]
+VECTOR_MATH_LIBS = ["-lmvec"]
+
+PRELUDE = r"""#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+
+#ifdef GRAPHC_LIBMVEC
+/* Vector variants from glibc's libmvec, so loops calling these functions vectorize. */
+#pragma omp declare simd notinbranch
+extern float expf(float);
+#pragma omp declare simd notinbranch
+extern float logf(float);
+#pragma omp declare simd notinbranch
+extern float sinf(float);
+#pragma omp declare simd notinbranch
+extern float cosf(float);
+#pragma omp declare simd notinbranch
+extern float tanhf(float);
+#pragma omp declare simd notinbranch
+extern float erff(float);
+#pragma omp declare simd notinbranch
+extern float log1pf(float);
+#pragma omp declare simd notinbranch
+extern float powf(float, float);
+#pragma omp declare simd notinbranch
+extern double exp(double);
+#pragma omp declare simd notinbranch
+extern double log(double);
+#pragma omp declare simd notinbranch
+extern double sin(double);
+#pragma omp declare simd notinbranch
+extern double cos(double);
+#pragma omp declare simd notinbranch
+extern double tanh(double);
+#pragma omp declare simd notinbranch
+extern double erf(double);
+#pragma omp declare simd notinbranch
+extern double log1p(double);
+#pragma omp declare simd notinbranch
+extern double pow(double, double);
+#endif
+
+/* numpy.ascontiguousarray: an input that is not one C-contiguous block is copied into one. */
+static PyObject *graphc_contiguous = NULL;
+
+static void graphc_release(Py_buffer *views, PyObject **held, int count)
+{
+    for (int i = 0; i < count; i++) {
+        PyBuffer_Release(&views[i]);
+        Py_XDECREF(held[i]);
+    }
+}
+
+/* The buffers of a call: inputs (made contiguous if they are not), then outputs, which
+   must be writable C-contiguous memory of the right element size; NULL on error. */
+static int graphc_buffers(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected, int count, int first_output,
+                          const Py_ssize_t *itemsizes, Py_buffer *views, PyObject **held, const char *kernel)
+{
+    if (nargs != expected) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd arguments, got %zd", kernel, expected, nargs);
+        return 0;
+    }
+    for (int i = 0; i < count; i++) {
+        int output = i >= first_output;
+        held[i] = NULL;
+        if (PyObject_GetBuffer(args[i], &views[i], PyBUF_C_CONTIGUOUS | (output ? PyBUF_WRITABLE : 0)) < 0) {
+            if (output) {
+                graphc_release(views, held, i);
+                return 0;
+            }
+            PyErr_Clear();
+            held[i] = PyObject_CallOneArg(graphc_contiguous, args[i]);
+            if (held[i] == NULL || PyObject_GetBuffer(held[i], &views[i], PyBUF_C_CONTIGUOUS) < 0) {
+                Py_XDECREF(held[i]);
+                graphc_release(views, held, i);
+                return 0;
+            }
+        }
+        if (views[i].itemsize != itemsizes[i]) {
+            PyErr_Format(PyExc_TypeError, "%s: argument %d has %zd-byte elements, expected %zd", kernel, i, views[i].itemsize, itemsizes[i]);
+            graphc_release(views, held, i + 1);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Sizes follow the buffers; -1 with an exception set on error. */
+static int graphc_sizes(PyObject *const *args, int count, int64_t *sizes)
+{
+    for (int i = 0; i < count; i++) {
+        sizes[i] = PyLong_AsLongLong(args[i]);
+        if (sizes[i] == -1 && PyErr_Occurred())
+            return 0;
+    }
+    return 1;
+}
+"""
+
+_failed = False
+
+
+def _setting() -> str:
+    return os.environ.get("GRAPHC_NATIVE", "1").strip().lower()
+
+
+def enabled() -> bool:
+    """``GRAPHC_NATIVE``: compiled programs get C loops (default) unless it is 0/off, or a build failed."""
+    return _setting() not in ("0", "off", "false", "no") and not _failed and compiler() is not None
+
+
+def for_eager() -> bool:
+    """``GRAPHC_NATIVE=all``: eager code's small one-off programs get C loops too (a build each: for tests)."""
+    return _setting() == "all" and enabled()
+
+
+def compiler() -> str | None:
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
+def _machine() -> str:
+    """What ``-march=native`` depends on: the CPU's feature flags."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line
+    except OSError:
+        pass
+    return sys.platform
+
+
+def module_source(name: str, functions: list[tuple[str, str]]) -> str:
+    """The whole C file: prelude, the kernels' functions, the method table and the init function."""
+    table = "".join(f'    {{"{n}", (PyCFunction)(void (*)(void)){n}, METH_FASTCALL, NULL}},\n' for n, _ in functions)
+    init = f"""
+static PyMethodDef graphc_methods[] = {{
+{table}    {{NULL, NULL, 0, NULL}},
+}};
+
+static struct PyModuleDef graphc_module = {{PyModuleDef_HEAD_INIT, "{name}", NULL, -1, graphc_methods}};
+
+PyMODINIT_FUNC PyInit_{name}(void)
+{{
+    PyObject *numpy = PyImport_ImportModule("numpy");
+    if (numpy == NULL)
+        return NULL;
+    graphc_contiguous = PyObject_GetAttrString(numpy, "ascontiguousarray");
+    Py_DECREF(numpy);
+    if (graphc_contiguous == NULL)
+        return NULL;
+    return PyModule_Create(&graphc_module);
+}}
+"""
+    body = "\n\n".join(source for _, source in functions)
+    return f"{PRELUDE}\n\n{body}\n{init}"
+
+
+def build(functions: list[tuple[str, str]]) -> str | None:
+    """Compile ``functions`` (name, C source) into an extension module; its path, or None if the build failed."""
+    global _failed
+    cc = compiler()
+    assert cc is not None
+    key = hashlib.sha256("\n".join([cc, *FLAGS, _machine(), sys.version, *(s for _, s in functions)]).encode()).hexdigest()[:16]
+    name = f"graphc_c_{key}"
+    folder = os.path.join(cache_dir(), key[:2])
+    path = os.path.join(folder, name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
+    if os.path.exists(path):
+        return path
+    os.makedirs(folder, exist_ok=True)
+    source_path = os.path.join(folder, name + ".c")
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".c.tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(module_source(name, functions))
+    os.replace(tmp, source_path)
+    include = sysconfig.get_paths()["include"]
+    errors = ""
+    for extra, libs in ((VECTOR_MATH, VECTOR_MATH_LIBS), ([], [])):
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".so.tmp")
+        os.close(fd)
+        command = [cc, *FLAGS, *extra, f"-I{include}", source_path, "-o", tmp, *libs, "-lm"]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode == 0:
+            os.replace(tmp, path)
+            return path
+        os.unlink(tmp)
+        errors = done.stderr
+    _failed = True
+    log.warning("graphc: building C loops failed, the NumPy backend keeps NumPy kernels (%s):\n%s", source_path, errors[-2000:])
+    return None
+
+
+def load(path: str) -> ModuleType:
+    """Import the extension module at ``path`` (once per process)."""
+    name = os.path.basename(path).split(".")[0]
+    if name in sys.modules:
+        return sys.modules[name]
+    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    sys.modules[name] = module
+    return module

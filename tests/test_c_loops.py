@@ -1,0 +1,184 @@
+"""The NumPy backend's C loops (graphc/codegen/c_loops.py) give the results of its NumPy kernels.
+
+Compiled programs get C loops by default; ``loops_everywhere`` also gives them to the small
+programs that eager tensor code realizes (``GRAPHC_NATIVE=all``), so the differential cases of
+every primitive, with their float64 gradients, run through C. Random programs and the seed
+models' training steps are compared with the NumPy kernels they replace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import test_primitive_coverage as coverage
+import torch
+from hypothesis import HealthCheck, given, settings
+from random_graphs import Program, programs
+from test_triton_training import MODELS, train_three_steps
+
+import graphc
+import graphc.nn.functional as F
+from graphc.codegen import c_loops, native
+from graphc.codegen.kernel_ir import kernel_for
+from graphc.frontend import lazy
+from graphc.ir.printer import number_nodes
+from graphc.ir.registry import REGISTRY
+from graphc.runtime.executor import compile_graph
+
+
+@pytest.fixture
+def loops_everywhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """C loops for eager code's programs too; yields the names of the C functions built."""
+    built: list[str] = []
+    build = native.build
+
+    def recording(functions: list[tuple[str, str]]) -> str | None:
+        built.extend(name for name, _ in functions)
+        return build(functions)
+
+    monkeypatch.setenv("GRAPHC_NATIVE", "all")
+    monkeypatch.setattr(native, "build", recording)
+    monkeypatch.setattr(lazy, "_programs", {})
+    with graphc.use_backend("numpy"):
+        yield built
+
+
+def _kernel_of(*tensors: graphc.Tensor):  # noqa: ANN202
+    graph, _ = lazy.pending_graph([t._node for t in tensors])
+    nodes = [n for n in graph.nodes if n.op not in ("input", "parameter")]
+    return kernel_for(0, nodes, list(graph.outputs))
+
+
+def _x(*shape: int) -> graphc.Tensor:
+    return graphc.tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+
+
+# ------------------------------------------------------------------------------ against torch and NumPy
+
+
+@pytest.mark.parametrize("op, case", coverage.ALL, ids=[f"{op}-{case.label}" for op, case in coverage.ALL])
+def test_primitive_matches_torch_in_c_loops(loops_everywhere: list[str], op: str, case: coverage.Case) -> None:
+    coverage.test_primitive_matches_torch("numpy", op, case)
+    floating = "f32" in case.label or "f64" in case.label
+    if floating and REGISTRY[op].category == "elementwise" and op != "detach":
+        assert loops_everywhere, f"no C loops were built for the {op} case"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(program=programs())
+def test_random_programs_in_c_loops_keep_their_results(program: Program) -> None:
+    graph, leaves = lazy.pending_graph([t._node for t in program.outputs])
+    got = compile_graph(graph, loops=True)([leaf.data for leaf in leaves])
+    for value, expected in zip(got, program.expected):
+        np.testing.assert_allclose(value, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_seed_models_train_the_same_in_c_loops_as_in_numpy_kernels(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    build, shape = MODELS[name]
+    rng = np.random.default_rng(3)
+    inputs, labels = rng.standard_normal(shape).astype(np.float32), rng.integers(0, 3, shape[0])
+    graphc.manual_seed(0)
+    initial = build().state_dict()
+    monkeypatch.setenv("GRAPHC_NATIVE", "0")
+    numpy_losses, numpy_state = train_three_steps(name, inputs, labels, initial, "numpy")
+    monkeypatch.setenv("GRAPHC_NATIVE", "1")
+    loop_losses, loop_state = train_three_steps(name, inputs, labels, initial, "numpy")
+    np.testing.assert_allclose(loop_losses, numpy_losses, rtol=1e-5)
+    # Adam moves a weight whose gradient is near zero by about lr whatever that gradient's last bits
+    # are: C's float32 rounding differs from NumPy's, and one LeNet weight ends 2e-5 apart (lr 0.01).
+    for key, value in numpy_state.items():
+        np.testing.assert_allclose(loop_state[key], value, rtol=1e-4, atol=1e-4, err_msg=key)
+
+
+def test_nan_wins_max_maximum_and_argmax_as_in_torch(loops_everywhere: list[str]) -> None:
+    x = np.array([[1.0, np.nan, 3.0, np.nan], [2.0, 5.0, 5.0, -1.0]], dtype=np.float32)
+    g, t = graphc.tensor(x), torch.from_numpy(x)
+    np.testing.assert_array_equal(g.max(1).values.numpy(), t.max(1).values.numpy())
+    np.testing.assert_array_equal(g.argmax(1).numpy(), t.argmax(1).numpy())
+    np.testing.assert_array_equal(graphc.maximum(g, graphc.tensor(2.0)).numpy(), torch.maximum(t, torch.tensor(2.0)).numpy())
+    assert loops_everywhere
+
+
+# ------------------------------------------------------------------------------ what the loops compute
+
+
+def test_softmax_is_one_c_function_with_a_pass_per_dependent_reduction() -> None:
+    kernel = _kernel_of(F.softmax(_x(6, 8), -1))
+    part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
+    assert not part.prefix
+    assert part.source.count("for (int64_t r1 = 0; r1 < 8; r1++)") == 3  # max, sum, then the outputs
+    assert "#pragma omp simd reduction(+:" in part.source
+
+
+def test_a_matmul_runs_in_numpy_and_its_epilogue_in_c() -> None:
+    kernel = _kernel_of(F.gelu(_x(4, 3) @ _x(3, 5) + _x(5)))
+    part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
+    assert [n.op for n in part.prefix] == ["matmul"]
+    assert "erf" in {n.op for n in part.nodes}
+    assert any(n.op == "matmul" for n in part.reads)
+
+
+def test_a_sum_over_the_leading_axis_stays_in_numpy() -> None:
+    kernel = _kernel_of((_x(6, 8) * 2).sum(0))
+    with pytest.raises(c_loops.Unsupported, match="nothing left"):
+        c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
+
+
+def test_an_in_place_write_over_an_operand_read_elsewhere_is_refused() -> None:
+    x = _x(4, 4)
+    kernel = _kernel_of(x + x.T)
+    with pytest.raises(c_loops.Unsupported, match="in place"):
+        c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {id(kernel.outputs[0]): kernel.inputs[0]})
+
+
+def test_compiled_programs_call_their_c_functions() -> None:
+    compiled = graphc.compile(lambda x: F.softmax(x * 2, -1), backend="numpy")
+    x = _x(5, 7)
+    np.testing.assert_allclose(compiled(x).numpy(), torch.softmax(torch.from_numpy(x.numpy()) * 2, -1).numpy(), rtol=1e-6)
+    source = compiled.report().kernels[0].source
+    assert "_c.k" in source and "static PyObject *k" in source
+
+
+# ------------------------------------------------------------------------------ calling convention and failures
+
+
+def _softmax_function() -> tuple[object, str]:
+    kernel = _kernel_of(F.softmax(_x(3, 4), -1))
+    part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
+    path = native.build([(part.name, part.source)])
+    assert path is not None
+    return getattr(native.load(path), part.name), part.name
+
+
+def test_a_non_contiguous_input_is_copied_and_a_wrong_dtype_is_refused() -> None:
+    function, name = _softmax_function()
+    x = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32).T  # a transposed view
+    out = np.empty((3, 4), dtype=np.float32)
+    function(x, out)
+    np.testing.assert_allclose(out, torch.softmax(torch.from_numpy(np.ascontiguousarray(x)), -1).numpy(), rtol=1e-6)
+    with pytest.raises(TypeError, match=f"{name}: argument 0 has 8-byte elements, expected 4"):
+        function(x.astype(np.float64), out)
+    with pytest.raises(TypeError, match="takes 2 arguments"):
+        function(x)
+
+
+def test_a_gathered_index_out_of_range_raises_instead_of_reading_memory() -> None:
+    compiled = graphc.compile(lambda x, i: x.gather(1, i) * 2, backend="numpy")
+    x = _x(2, 4)
+    np.testing.assert_allclose(compiled(x, graphc.tensor([[3], [0]])).numpy(), x.numpy()[[0, 1], [3, 0]][:, None] * 2)
+    with pytest.raises(IndexError, match="out of range"):
+        compiled(x, graphc.tensor([[4], [0]]))
+
+
+def test_without_a_working_compiler_programs_keep_numpy_kernels(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CC", "false")
+    monkeypatch.setattr(native, "_failed", False)
+    compiled = graphc.compile(lambda x: (x * 3).exp(), backend="numpy")
+    x = _x(3, 2)
+    np.testing.assert_allclose(compiled(x).numpy(), np.exp(x.numpy() * 3), rtol=1e-6)
+    assert "_c." not in compiled.report().kernels[0].source
+    assert not native.enabled()
