@@ -43,6 +43,7 @@ from graphc.codegen.index_exprs import (
     cond,
     dim_code,
     floordiv,
+    le,
     linearize,
     view_index,
 )
@@ -246,7 +247,7 @@ class LoopEmitter:
         self.writes: list[Node] = []
         self.nest = 0
         self.loads: dict[int, set[tuple[int, Lin]]] = {}
-        self.stores: dict[int, tuple[int, Lin]] = {}
+        self.stores: dict[int, set[tuple[int, Lin]]] = {}
         self.checks_indices = False
 
     # ------------------------------------------------------------------ names and shapes
@@ -304,21 +305,34 @@ class LoopEmitter:
 
     # ------------------------------------------------------------------ loops
 
-    def open_loops(self, shape: tuple[Dim, ...], prefix: str, pragma: str = "") -> tuple[list[Lin], int]:
-        """A loop per dimension of size > 1 (outermost first); the index, and how many loops were opened."""
+    def open_loops(
+        self, shape: tuple[Dim, ...], prefix: str, pragma: str = "#pragma GCC ivdep", ranges: dict[int, tuple[Dim, Dim]] | None = None
+    ) -> tuple[list[Lin], int]:
+        """A loop per dimension of size > 1 (outermost first); the index, and how many loops were opened.
+
+        ``ranges`` restricts an axis to ``[lo, hi)`` (a part of a concat). The innermost loop
+        carries ``pragma``. By default that is ``ivdep``: two buffers of a kernel are either
+        disjoint or the same buffer written in place, read at the written element before the
+        write (``check_in_place``), so no iteration depends on another through memory.
+        Without it GCC checks every pair of pointers at run time and gives up vectorizing
+        past ten pairs: an LSTM cell's loop (8 buffers) ran scalar, 0.22 ms instead of 0.06.
+        """
+        ranges = ranges or {}
+        extents = [ranges[i][1] - ranges[i][0] if i in ranges else d for i, d in enumerate(shape)]
         index: list[Lin] = []
         opened = 0
-        last = max((i for i, d in enumerate(shape) if d != 1), default=-1)
-        for i, d in enumerate(shape):
+        last = max((i for i, d in enumerate(extents) if d != 1), default=-1)
+        for i, d in enumerate(extents):
+            start = ranges[i][0] if i in ranges else 0
             if d == 1:
-                index.append(Lin())
+                index.append(Lin.of(start))
                 continue
             name = f"{prefix}{i}"
             self.body.taken.add(name)
             header = [pragma] if pragma and i == last else []
             header.append(f"for (int64_t {name} = 0; {name} < {_paren(c_dim(d))}; {name}++)")
             depth = self.body.open(header)
-            index.append(Lin.of(Var(name, d, frozenset({name}), depth, None)))
+            index.append(Lin.of(Var(name, d, frozenset({name}), depth, None)) + start)
             opened += 1
         return index, opened
 
@@ -412,25 +426,41 @@ class LoopEmitter:
         return self.emit(node, f"{guard} ? {inner.code} : {fill}", COMPUTE[node.dtype.name], max(depth, inner.depth))
 
     def concat(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
+        """A chain of ``part k ? value k : ...``; parts the index provably misses are left out."""
         axis = node.attrs["axis"]
         offsets: list[Dim] = [0]
         for p in node.inputs:
             offsets.append(offsets[-1] + self.shape(p)[axis])
         e = index[axis]
+        low, high = e.bounds()
+        parts = [k for k in range(len(node.inputs)) if not (le(offsets[k + 1], low) or (high is not None and le(high + 1, offsets[k])))]
         code, depth = "", 0
-        for k, part in enumerate(node.inputs):
+        for k in parts:
             lower = cond(e, ">=", offsets[k]) if k else None
             upper = cond(e, "<", offsets[k + 1]) if k < len(node.inputs) - 1 else None
             shifted = tuple(x - offsets[k] if i == axis else x for i, x in enumerate(index))
-            inner = self.value(part, shifted, conds + tuple(c for c in (lower, upper) if c is not None))
+            inner = self.value(node.inputs[k], shifted, conds + tuple(c for c in (lower, upper) if c is not None))
             depth = max(depth, inner.depth)
-            if upper is None:
+            if upper is None or k == parts[-1]:
                 code += inner.code
-            else:
-                guard, guard_depth = self.conds_code((upper,))
-                depth = max(depth, guard_depth)
-                code += f"{guard} ? {inner.code} : "
+                break
+            guard, guard_depth = self.conds_code((upper,))
+            depth = max(depth, guard_depth)
+            code += f"{guard} ? {inner.code} : "
+        if len(parts) == 1:
+            return self.value(node.inputs[parts[0]], tuple(x - offsets[parts[0]] if i == axis else x for i, x in enumerate(index)), conds)
         return self.emit(node, code, COMPUTE[node.dtype.name], depth)
+
+    def concat_ranges(self, shape: tuple[Dim, ...]) -> list[dict[int, tuple[Dim, Dim]]]:
+        """The loop ranges of a nest over ``shape``: one per part of a concat of that shape, so each range reads one part."""
+        for node in reversed(self.nodes):
+            if node.op == "concat" and len(node.shape) == len(shape) and shapes_equal(self.shape(node), shape):
+                axis = node.attrs["axis"]
+                sizes = [self.shape(p)[axis] for p in node.inputs]
+                if all(isinstance(d, int) for d in sizes):
+                    starts = [sum(sizes[:k]) for k in range(len(sizes))]
+                    return [{axis: (start, start + d)} for start, d in zip(starts, sizes) if d]
+        return [{}]
 
     def indexed_read(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
         """gather/index_select: the index is loaded, checked against the axis' size, then used as an address."""
@@ -509,7 +539,7 @@ class LoopEmitter:
         depth = max(address.depth(), v.depth)
         code = f"({STORAGE[node.dtype.name]})({v.code})" if v.ctype != STORAGE[node.dtype.name] else v.code
         self.body.line(f"{self.pointer(node, write=True)}[{self.lin_code(address)}] = {code};", depth)
-        self.stores[id(node)] = (self.nest, address)
+        self.stores.setdefault(id(node), set()).add((self.nest, address))
 
     # ------------------------------------------------------------------ templates
 
@@ -531,11 +561,13 @@ class LoopEmitter:
             else:
                 groups.append([out])
         for group in groups:
-            self.nest += 1
-            index, opened = self.open_loops(self.shape(group[0]), "i")
-            for out in group:
-                self.store(out, tuple(index), self.value(out, tuple(index)))
-            self.close_loops(opened)
+            shape = self.shape(group[0])
+            for ranges in self.concat_ranges(shape):
+                self.nest += 1
+                index, opened = self.open_loops(shape, "i", ranges=ranges)
+                for out in group:
+                    self.store(out, tuple(index), self.value(out, tuple(index)))
+                self.close_loops(opened)
 
     def depends_on(self, node: Node, targets: list[Node]) -> bool:
         wanted = {id(t) for t in targets}
@@ -586,8 +618,10 @@ class LoopEmitter:
         for group in self.passes(reductions):
             accumulators = [self.accumulator(red) for red in group]
             sums = [acc for red, acc in zip(group, accumulators) if red.op == "sum"]
-            pragma = f"#pragma omp simd reduction(+:{', '.join(a[0] for a in sums)})" if len(sums) == len(group) else ""
-            rindex, inner = self.open_loops(reduced_shape, "r", pragma)
+            if len(sums) == len(group):
+                rindex, inner = self.open_loops(reduced_shape, "r", f"#pragma omp simd reduction(+:{', '.join(a[0] for a in sums)})")
+            else:
+                rindex, inner = self.open_loops(reduced_shape, "r")
             for red, acc in zip(group, accumulators):
                 self.accumulate(red, acc, self.value(red.inputs[0], full_index(rindex)), rindex[axes[0]])
             self.close_loops(inner)
@@ -660,12 +694,9 @@ class LoopEmitter:
         self.body.put(("anchor", id(red), index), CVal(code, result, self.body.depth), self.body.depth)
 
     def check_in_place(self) -> None:
-        """An output written over an operand: every read of the operand is at the written address, in the same nest."""
+        """An output written over an operand: every read of the operand is at an element written, in the same nest."""
         for out_id, value in self.in_place.items():
-            if out_id not in self.stores:
-                continue
-            written = self.stores[out_id]
-            if self.loads.get(id(value), set()) - {written}:
+            if out_id in self.stores and self.loads.get(id(value), set()) - self.stores[out_id]:
                 raise Unsupported("an output is written in place over an operand read at other elements")
 
     # ------------------------------------------------------------------ the function
