@@ -153,7 +153,7 @@ def _softmax_function() -> tuple[object, str]:
     return getattr(native.load(path), part.name), part.name
 
 
-def test_a_non_contiguous_input_is_copied_and_a_wrong_dtype_is_refused() -> None:
+def test_a_non_contiguous_input_is_copied_and_a_wrong_dtype_or_size_is_refused() -> None:
     function, name = _softmax_function()
     x = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32).T  # a transposed view
     out = np.empty((3, 4), dtype=np.float32)
@@ -163,6 +163,8 @@ def test_a_non_contiguous_input_is_copied_and_a_wrong_dtype_is_refused() -> None
         function(x.astype(np.float64), out)
     with pytest.raises(TypeError, match="takes 2 arguments"):
         function(x)
+    with pytest.raises(ValueError, match=f"{name}: argument 0 holds 32 bytes, its shape needs 48"):
+        function(x[:2], out)
 
 
 def test_a_gathered_index_out_of_range_raises_instead_of_reading_memory() -> None:

@@ -45,6 +45,7 @@ from graphc.codegen.index_exprs import (
     floordiv,
     le,
     linearize,
+    prod,
     view_index,
 )
 from graphc.codegen.kernel_ir import Kernel
@@ -605,7 +606,7 @@ class LoopEmitter:
         self.nest += 1
         kept_shape = tuple(1 if i in axes else d for i, d in enumerate(full))
         reduced_shape = tuple(d if i in axes else 1 for i, d in enumerate(full))
-        xindex, outer = self.open_loops(kept_shape, "x")
+        xindex, outer = self.open_loops(kept_shape, "x", pragma="")  # the row loops hold the vectorized inner loops
 
         def row_index(node: Node) -> tuple[Lin, ...]:
             if len(node.shape) == len(full):
@@ -617,11 +618,7 @@ class LoopEmitter:
 
         for group in self.passes(reductions):
             accumulators = [self.accumulator(red) for red in group]
-            sums = [acc for red, acc in zip(group, accumulators) if red.op == "sum"]
-            if len(sums) == len(group):
-                rindex, inner = self.open_loops(reduced_shape, "r", f"#pragma omp simd reduction(+:{', '.join(a[0] for a in sums)})")
-            else:
-                rindex, inner = self.open_loops(reduced_shape, "r")
+            rindex, inner = self.open_loops(reduced_shape, "r", self.simd_pragma(group, accumulators))
             for red, acc in zip(group, accumulators):
                 self.accumulate(red, acc, self.value(red.inputs[0], full_index(rindex)), rindex[axes[0]])
             self.close_loops(inner)
@@ -653,7 +650,12 @@ class LoopEmitter:
         return [[r for r, lv in zip(reductions, levels) if lv == p] for p in range(1, max(levels) + 1)]
 
     def accumulator(self, red: Node) -> tuple[str, str]:
-        """Declare a reduction's accumulator before its loop: float32 sums accumulate in double."""
+        """Declare a reduction's accumulator before its loop: float32 sums accumulate in double.
+
+        A float max/min also gets a NaN flag: then the loop is a plain max (an OpenMP simd
+        reduction, vectorized), and the flag makes the result NaN as in torch. Folding the
+        NaN test into the comparison kept GCC from vectorizing: softmax's max pass ran scalar.
+        """
         source = COMPUTE[red.inputs[0].dtype.name]
         ctype = COMPUTE[red.dtype.name] if red.op == "sum" else source
         if red.op == "sum" and ctype == "float":
@@ -671,7 +673,21 @@ class LoopEmitter:
         self.body.line(f"{ctype} {acc} = {neutral};")
         if red.op == "argmax":
             self.body.line(f"int64_t {acc}_at = 0;")
+        elif red.op in ("max", "min") and floating:
+            self.body.line(f"int {acc}_nan = 0;")
         return acc, ctype
+
+    def simd_pragma(self, group: list[Node], accumulators: list[tuple[str, str]]) -> str:
+        """An OpenMP simd reduction over the pass's accumulators, unless it holds an argmax (first index: in order)."""
+        if any(red.op == "argmax" for red in group):
+            return "#pragma GCC ivdep"
+        clauses = []
+        for red, (name, ctype) in zip(group, accumulators):
+            kind = "+" if red.op == "sum" else red.op
+            clauses.append(f"reduction({kind}:{name})")
+            if red.op != "sum" and ctype in ("float", "double"):
+                clauses.append(f"reduction(|:{name}_nan)")
+        return "#pragma omp simd " + " ".join(clauses)
 
     def accumulate(self, red: Node, acc: tuple[str, str], v: CVal, position: Lin) -> None:
         name, ctype = acc
@@ -680,17 +696,24 @@ class LoopEmitter:
             self.body.line(f"{name} += ({ctype}){v.code};")
             return
         better = f"{v.code} > {name}" if red.op in ("max", "argmax") else f"{v.code} < {name}"
-        if floating:  # the first NaN wins, as in torch
-            better += f" || ({v.code} != {v.code} && {name} == {name})"
         if red.op == "argmax":
+            if floating:  # the first NaN wins, as in torch
+                better += f" || ({v.code} != {v.code} && {name} == {name})"
             self.body.line(f"if ({better}) {{ {name} = {v.code}; {name}_at = {self.lin_code(position)}; }}")
-        else:
-            self.body.line(f"{name} = {better} ? {v.code} : {name};")
+            return
+        self.body.line(f"{name} = {better} ? {v.code} : {name};")
+        if floating:
+            self.body.line(f"{name}_nan |= {v.code} != {v.code};")
 
     def finalize(self, red: Node, acc: tuple[str, str], index: tuple[Lin, ...]) -> None:
         name, ctype = acc
         result = COMPUTE[red.dtype.name]
-        code = f"{name}_at" if red.op == "argmax" else (f"({result}){name}" if result != ctype else name)
+        if red.op == "argmax":
+            code = f"{name}_at"
+        else:
+            code = f"({result}){name}" if result != ctype else name
+            if red.op in ("max", "min") and ctype in ("float", "double"):
+                code = f"({name}_nan ? ({result})NAN : {code})"
         self.body.put(("anchor", id(red), index), CVal(code, result, self.body.depth), self.body.depth)
 
     def check_in_place(self) -> None:
@@ -721,6 +744,10 @@ class LoopEmitter:
             lines.append("    }")
         for i, s in enumerate(sizes):
             lines.append(f"    const int64_t {s} = sizes[{i}];")
+        lengths = ", ".join(c_dim(prod([*self.shape(n), ITEMSIZE[n.dtype.name]])) for n in reads + writes)
+        lines.append(f"    const int64_t lengths[{count}] = {{{lengths}}};")
+        lines.append(f'    if (!graphc_lengths(views, held, {count}, lengths, "{name}"))')
+        lines.append("        return NULL;")
         for i, n in enumerate(reads):
             ctype = STORAGE[n.dtype.name]
             lines.append(f"    const {ctype} *in{self.num(n)} = (const {ctype} *)views[{i}].buf;")

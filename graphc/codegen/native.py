@@ -126,6 +126,19 @@ static int graphc_buffers(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t ex
     return 1;
 }
 
+/* Every buffer holds at least the bytes its shape needs at these sizes (else an error, not a stray read). */
+static int graphc_lengths(Py_buffer *views, PyObject **held, int count, const int64_t *lengths, const char *kernel)
+{
+    for (int i = 0; i < count; i++) {
+        if (views[i].len < lengths[i]) {
+            PyErr_Format(PyExc_ValueError, "%s: argument %d holds %zd bytes, its shape needs %lld", kernel, i, views[i].len, (long long)lengths[i]);
+            graphc_release(views, held, count);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Sizes follow the buffers; -1 with an exception set on error. */
 static int graphc_sizes(PyObject *const *args, int count, int64_t *sizes)
 {
