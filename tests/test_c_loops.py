@@ -121,6 +121,30 @@ def test_a_matmul_runs_in_numpy_and_its_epilogue_in_c() -> None:
     assert any(n.op == "matmul" for n in part.reads)
 
 
+def test_im2col_col2im_and_scatter_are_c_loops_with_windows_as_nested_loops() -> None:
+    x = _x(2, 3, 6, 6)
+    cols = F.unfold(x, 3, padding=1)
+    for tensor in (cols, F.fold(cols, (6, 6), 3, padding=1)):
+        kernel = _kernel_of(tensor)
+        part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
+        assert not part.prefix
+    kernel = _kernel_of(cols)
+    source = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
+    assert "i2_0 < 6" in source and "i2_1 < 6" in source  # 36 windows as 6 rows of 6: no division per element
+    scattered = graphc.zeros(2, 5).scatter_add(1, graphc.tensor([[0, 4], [1, 1]]), _x(2, 2))
+    kernel = _kernel_of(scattered)
+    assert not c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).prefix
+
+
+def test_a_scattered_index_out_of_range_raises() -> None:
+    compiled = graphc.compile(lambda x, i, s: x.scatter_add(1, i, s), backend="numpy")
+    x, s = _x(2, 5), _x(2, 2)
+    expected = torch.from_numpy(x.numpy()).scatter_add(1, torch.tensor([[0, 4], [1, 1]]), torch.from_numpy(s.numpy()))
+    np.testing.assert_allclose(compiled(x, graphc.tensor([[0, 4], [1, 1]]), s).numpy(), expected.numpy(), rtol=1e-6)
+    with pytest.raises(IndexError, match="out of range"):
+        compiled(x, graphc.tensor([[0, 5], [1, 1]]), s)
+
+
 def test_a_sum_over_the_leading_axis_stays_in_numpy() -> None:
     kernel = _kernel_of((_x(6, 8) * 2).sum(0))
     with pytest.raises(c_loops.Unsupported, match="nothing left"):

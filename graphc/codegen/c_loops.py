@@ -14,10 +14,12 @@ Templates, chosen by the kernel's reductions:
 - reduction: loops over the kept axes, then per row one pass over the reduced axes per
   group of dependent reductions (softmax: max, then sum), then the row's outputs.
 
-What the loops do not compute runs first, in NumPy: matmul (BLAS), scatter_add, windows
-(unfold/fold), random numbers, half precision, integer powers, a reduction over
-leading axes (NumPy's pairwise column sums beat a strided loop) and reductions of a
-second shape, each with everything it depends on (``split``). The loops read the
+- scatter: the destination copied, then the source added at its indices in one loop.
+
+What the loops do not compute runs first, in NumPy: matmul (BLAS), random numbers, half
+precision, integer powers, a reduction over leading axes (NumPy's pairwise column sums
+beat a strided loop), reductions of a second shape and a second scatter, each with
+everything it depends on (``split``). The loops read the
 results of this *prefix* as buffers: a matmul's epilogue is a C loop over its result.
 
 Everything here is tested like the NumPy kernels it replaces: the primitive coverage
@@ -45,8 +47,10 @@ from graphc.codegen.index_exprs import (
     floordiv,
     le,
     linearize,
+    mod,
     prod,
     view_index,
+    windows,
 )
 from graphc.codegen.kernel_ir import Kernel
 from graphc.ir.graph import Node
@@ -65,7 +69,9 @@ _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="
 _ELEMENTWISE = _FLOAT_ONLY | set(_ARITHMETIC) | set(_COMPARE) | {"neg", "abs", "sign", "logical_not", "maximum", "minimum", "where", "cast"}
 REDUCTIONS = ("sum", "max", "min", "argmax")
 # Every op the loops compute; any other runs in the NumPy prefix.
-LOOP_OPS = frozenset(_ELEMENTWISE | set(VIEWS) | {"constant", "detach", "pad", "concat", "gather", "index_select", *REDUCTIONS})
+LOOP_OPS = frozenset(
+    _ELEMENTWISE | set(VIEWS) | {"constant", "detach", "pad", "concat", "gather", "index_select", "unfold", "fold", "scatter_add", *REDUCTIONS}
+)
 
 
 class Unsupported(Exception):
@@ -125,6 +131,11 @@ def split(kernel: Kernel) -> tuple[list[Node], list[Node]]:
     rows = [n for n in reductions if id(n) not in foreign]
     if rows:  # one row shape per loop nest: reductions of another shape run in NumPy
         foreign |= {id(n) for n in rows if not _same_rows(n, rows[-1])}
+    scatters = [n for n in kernel.nodes if n.op == "scatter_add"]
+    if rows:  # a scatter is a template of its own
+        foreign |= {id(n) for n in scatters}
+    else:
+        foreign |= {id(n) for n in scatters[:-1]}
     prefix: set[int] = set()
     stack = [n for n in kernel.nodes if id(n) in foreign]
     while stack:
@@ -307,11 +318,18 @@ class LoopEmitter:
     # ------------------------------------------------------------------ loops
 
     def open_loops(
-        self, shape: tuple[Dim, ...], prefix: str, pragma: str = "#pragma GCC ivdep", ranges: dict[int, tuple[Dim, Dim]] | None = None
+        self,
+        shape: tuple[Dim, ...],
+        prefix: str,
+        pragma: str = "#pragma GCC ivdep",
+        ranges: dict[int, tuple[Dim, Dim]] | None = None,
+        factors: dict[int, tuple[Dim, ...]] | None = None,
     ) -> tuple[list[Lin], int]:
         """A loop per dimension of size > 1 (outermost first); the index, and how many loops were opened.
 
-        ``ranges`` restricts an axis to ``[lo, hi)`` (a part of a concat). The innermost loop
+        ``ranges`` restricts an axis to ``[lo, hi)`` (a part of a concat); ``factors`` runs an
+        axis as nested loops (an image's windows as rows and columns of windows, so the
+        index arithmetic of im2col needs no division per element). The innermost loop
         carries ``pragma``. By default that is ``ivdep``: two buffers of a kernel are either
         disjoint or the same buffer written in place, read at the written element before the
         write (``check_in_place``), so no iteration depends on another through memory.
@@ -319,23 +337,19 @@ class LoopEmitter:
         past ten pairs: an LSTM cell's loop (8 buffers) ran scalar, 0.22 ms instead of 0.06.
         """
         ranges = ranges or {}
+        factors = factors or {}
         extents = [ranges[i][1] - ranges[i][0] if i in ranges else d for i, d in enumerate(shape)]
-        index: list[Lin] = []
-        opened = 0
-        last = max((i for i, d in enumerate(extents) if d != 1), default=-1)
-        for i, d in enumerate(extents):
-            start = ranges[i][0] if i in ranges else 0
-            if d == 1:
-                index.append(Lin.of(start))
-                continue
-            name = f"{prefix}{i}"
+        loops = [(i, j, f) for i, d in enumerate(extents) for j, f in enumerate(factors.get(i, (d,))) if f != 1]
+        index: list[Lin] = [Lin.of(ranges[i][0] if i in ranges else 0) for i in range(len(shape))]
+        for i, j, f in loops:
+            name = f"{prefix}{i}" + (f"_{j}" if i in factors else "")
             self.body.taken.add(name)
-            header = [pragma] if pragma and i == last else []
-            header.append(f"for (int64_t {name} = 0; {name} < {_paren(c_dim(d))}; {name}++)")
+            header = [pragma] if pragma and (i, j, f) == loops[-1] else []
+            header.append(f"for (int64_t {name} = 0; {name} < {_paren(c_dim(f))}; {name}++)")
             depth = self.body.open(header)
-            index.append(Lin.of(Var(name, d, frozenset({name}), depth, None)) + start)
-            opened += 1
-        return index, opened
+            inner = prod(list(factors[i][j + 1 :])) if i in factors else 1
+            index[i] = index[i] + Lin.of(Var(name, f, frozenset({name}), depth, None)) * inner
+        return index, len(loops)
 
     def close_loops(self, count: int) -> None:
         for _ in range(count):
@@ -390,6 +404,12 @@ class LoopEmitter:
             return self.concat(node, index, conds)
         if op in ("gather", "index_select"):
             return self.indexed_read(node, index, conds)
+        if op == "unfold":
+            return self.unfold(node, index, conds)
+        if op == "fold":
+            return self.fold(node, index, conds)
+        if op == "scatter_add":
+            raise Unsupported(f"{format_node(node, self.names)} is read by the kernel after its scatter")
         if op in REDUCTIONS:
             if not _trivial(node):
                 raise Unsupported(f"{format_node(node, self.names)} is read at an index its loops do not compute")
@@ -452,6 +472,16 @@ class LoopEmitter:
             return self.value(node.inputs[parts[0]], tuple(x - offsets[parts[0]] if i == axis else x for i, x in enumerate(index)), conds)
         return self.emit(node, code, COMPUTE[node.dtype.name], depth)
 
+    def window_factors(self, shape: tuple[Dim, ...]) -> dict[int, tuple[Dim, ...]]:
+        """An unfold of this shape: its windows' axis as (rows of windows, windows per row)."""
+        for node in self.nodes:
+            if node.op == "unfold" and len(node.shape) == len(shape) and shapes_equal(self.shape(node), shape):
+                _, _, h, w = self.shape(node.inputs[0])
+                a = node.attrs
+                (kh, kw), (dh, dw), (ph, pw), (sh, sw) = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
+                return {2: (windows(h, kh, dh, ph, sh), windows(w, kw, dw, pw, sw))}
+        return {}
+
     def concat_ranges(self, shape: tuple[Dim, ...]) -> list[dict[int, tuple[Dim, Dim]]]:
         """The loop ranges of a nest over ``shape``: one per part of a concat of that shape, so each range reads one part."""
         for node in reversed(self.nodes):
@@ -462,6 +492,60 @@ class LoopEmitter:
                     starts = [sum(sizes[:k]) for k in range(len(sizes))]
                     return [{axis: (start, start + d)} for start, d in zip(starts, sizes) if d]
         return [{}]
+
+    def unfold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
+        """im2col as index arithmetic: column (c, ki, kj) of window l reads x at the window's pixel, or the padding."""
+        x = node.inputs[0]
+        _, _, h, w = self.shape(x)
+        a = node.attrs
+        (kh, kw), (dh, dw), (ph, pw), (sh, sw) = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
+        cols = windows(w, kw, dw, pw, sw)
+        n, ckk, window = index
+        c = floordiv(ckk, kh * kw)
+        ki = mod(floordiv(ckk, kw), kh)
+        kj = mod(ckk, kw)
+        hh = floordiv(window, cols) * sh + ki * dh - ph
+        ww = mod(window, cols) * sw + kj * dw - pw
+        new = tuple(c_ for c_ in (cond(hh, ">=", 0), cond(hh, "<", h), cond(ww, ">=", 0), cond(ww, "<", w)) if c_ is not None)
+        inner = self.value(x, (n, c, hh, ww), conds + new)
+        if not new:
+            return inner
+        guard, depth = self.conds_code(new)
+        return self.emit(node, f"{guard} ? {inner.code} : {c_literal(a['pad_value'], node.dtype.name)}", inner.ctype, max(depth, inner.depth))
+
+    def fold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
+        """col2im as a gather: each pixel sums the columns of the windows covering it (no scattered writes)."""
+        cols_node = node.inputs[0]
+        a = node.attrs
+        (kh, kw), (dh, dw), (ph, pw), (sh, sw) = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
+        oh, ow = a["output_size"]
+        rows, cols = windows(oh, kh, dh, ph, sh), windows(ow, kw, dw, pw, sw)
+        n, c, h, w = index
+        ctype = COMPUTE[node.dtype.name]
+        self.comment(node, self.body.depth)
+        acc = self.body.fresh("acc" + self.num(node))
+        self.body.line(f"{ctype} {acc} = 0;")
+        loops = []
+        for name, size in (("ki", kh), ("kj", kw)):
+            loop = self.body.fresh(name)
+            depth = self.body.open([f"for (int64_t {loop} = 0; {loop} < {size}; {loop}++)"])
+            loops.append(Lin.of(Var(loop, size, frozenset({loop}), depth, None)))
+        ki, kj = loops
+        th = h + ph - ki * dh
+        tw = w + pw - kj * dw
+        new = []
+        for t, stride, count in ((th, sh, rows), (tw, sw, cols)):
+            for c_ in (cond(t, ">=", 0), cond(t, "divisible", stride), cond(t, "<", (count - 1) * stride + 1)):
+                if c_ is not None:
+                    new.append(c_)
+        ckk = c * (kh * kw) + ki * kw + kj
+        block = floordiv(th, sh) * cols + floordiv(tw, sw)
+        inner = self.value(cols_node, (n, ckk, block), conds + tuple(new))
+        guard, _ = self.conds_code(tuple(new))
+        self.body.line(f"{acc} += {guard} ? {inner.code} : 0;" if guard else f"{acc} += {inner.code};")
+        self.body.close()
+        self.body.close()
+        return CVal(acc, ctype, self.body.depth)
 
     def indexed_read(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
         """gather/index_select: the index is loaded, checked against the axis' size, then used as an address."""
@@ -535,22 +619,51 @@ class LoopEmitter:
 
     # ------------------------------------------------------------------ stores
 
-    def store(self, node: Node, index: tuple[Lin, ...], v: CVal) -> None:
+    def store(self, node: Node, index: tuple[Lin, ...], v: CVal, add: bool = False) -> None:
         address = linearize(index, self.shape(node))
         depth = max(address.depth(), v.depth)
         code = f"({STORAGE[node.dtype.name]})({v.code})" if v.ctype != STORAGE[node.dtype.name] else v.code
-        self.body.line(f"{self.pointer(node, write=True)}[{self.lin_code(address)}] = {code};", depth)
+        self.body.line(f"{self.pointer(node, write=True)}[{self.lin_code(address)}] {'+=' if add else '='} {code};", depth)
         self.stores.setdefault(id(node), set()).add((self.nest, address))
 
     # ------------------------------------------------------------------ templates
 
     def emit_loops(self, outputs: list[Node]) -> None:
         reductions = [n for n in self.nodes if n.op in REDUCTIONS and not _trivial(n)]
-        if not reductions:
-            self.pointwise(outputs)
-        else:
+        scatters = [n for n in self.nodes if n.op == "scatter_add"]
+        if scatters:
+            self.scatter(scatters[0], outputs)
+        elif reductions:
             self.reduction(reductions, outputs)
+        else:
+            self.pointwise(outputs)
         self.check_in_place()
+
+    def scatter(self, node: Node, outputs: list[Node]) -> None:
+        """The destination copied from the scattered-into tensor, then each source element added at its index."""
+        x, index_node, src = node.inputs
+        axis = node.attrs["axis"]
+        extra = [o for o in outputs if o is not node]
+        if any(self.depends_on(o, [node]) for o in extra) or all(o is not node for o in outputs):
+            raise Unsupported("the kernel reads its scatter's result (not stored by the scatter)")
+        if extra:
+            self.pointwise(extra)
+        self.nest += 1
+        index, opened = self.open_loops(self.shape(node), "i")
+        self.store(node, tuple(index), self.value(x, tuple(index)))
+        self.close_loops(opened)
+        self.nest += 1
+        index, opened = self.open_loops(self.shape(index_node), "s", pragma="")  # two sources may add to one element
+        at = self.value(index_node, tuple(index))
+        value = self.value(src, tuple(index))
+        self.comment(node, self.body.depth)
+        name = self.body.fresh("at" + self.num(node))
+        self.body.line(f"int64_t {name} = {at.code};")
+        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(self.shape(node)[axis]))}) {{ graphc_bad = 1; continue; }}")
+        self.checks_indices = True
+        leaf = Lin.of(Leaf(name, frozenset(), self.body.depth, frozenset()))
+        self.store(node, tuple(leaf if i == axis else e for i, e in enumerate(index)), value, add=True)
+        self.close_loops(opened)
 
     def pointwise(self, outputs: list[Node]) -> None:
         groups: list[list[Node]] = []
@@ -565,7 +678,7 @@ class LoopEmitter:
             shape = self.shape(group[0])
             for ranges in self.concat_ranges(shape):
                 self.nest += 1
-                index, opened = self.open_loops(shape, "i", ranges=ranges)
+                index, opened = self.open_loops(shape, "i", ranges=ranges, factors=self.window_factors(shape))
                 for out in group:
                     self.store(out, tuple(index), self.value(out, tuple(index)))
                 self.close_loops(opened)

@@ -528,3 +528,11 @@ def view_index(op: str, attrs: dict, in_shape: tuple[Dim, ...], out_shape: tuple
         starts, steps = attrs["starts"], attrs["steps"]
         return tuple(e * step + assume_sizes(start) for e, start, step in zip(index, starts, steps))
     raise AssertionError(op)
+
+
+def windows(size: Dim, kernel: int, dilation: int, padding: int, stride: int) -> Dim:
+    """How many windows of a convolution fit along an axis (as ``graphc.ir.primitives.window``)."""
+    span = dilation * (kernel - 1) + 1
+    if isinstance(size, int):
+        return (size + 2 * padding - span) // stride + 1
+    return assume_sizes(sympy.floor((sympy.sympify(size) + 2 * padding - span) / stride) + 1)

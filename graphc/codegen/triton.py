@@ -56,6 +56,7 @@ from graphc.codegen.index_exprs import (
     mod,
     prod,
     view_index,
+    windows,
 )
 from graphc.codegen.kernel_ir import Kernel, Program
 from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
@@ -557,7 +558,7 @@ class KernelEmitter:
         _, _, h, w = self.shape(x)
         a = node.attrs
         (kh, kw), (dh, dw), (ph, pw), (sh, sw) = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
-        cols = _blocks(w, kw, dw, pw, sw)
+        cols = windows(w, kw, dw, pw, sw)
         n, ckk, l = index
         c = floordiv(ckk, kh * kw)
         ki = mod(floordiv(ckk, kw), kh)
@@ -577,7 +578,7 @@ class KernelEmitter:
         a = node.attrs
         (kh, kw), (dh, dw), (ph, pw), (sh, sw) = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
         oh, ow = a["output_size"]
-        rows, cols = _blocks(oh, kh, dh, ph, sh), _blocks(ow, kw, dw, pw, sw)
+        rows, cols = windows(oh, kh, dh, ph, sh), windows(ow, kw, dw, pw, sw)
         n, c, h, w = index
         body = self.fn.body
         depth = max(lin.depth() for lin in index) if index else 0
@@ -1284,14 +1285,6 @@ def _int_limits(dtype: str) -> tuple[int, int]:
 
 def _paren(text: str) -> str:
     return text if text.replace("_", "").isalnum() else f"({text})"
-
-
-def _blocks(size: Dim, kernel: int, dilation: int, padding: int, stride: int) -> Dim:
-    """How many windows fit along an axis (as ``graphc.ir.primitives.window``)."""
-    span = dilation * (kernel - 1) + 1
-    if isinstance(size, int):
-        return (size + 2 * padding - span) // stride + 1
-    return assume_sizes(sympy.floor((sympy.sympify(size) + 2 * padding - span) / stride) + 1)
 
 
 def _same_rows(a: Node, b: Node) -> bool:
