@@ -145,8 +145,19 @@ def test_a_scattered_index_out_of_range_raises() -> None:
         compiled(x, graphc.tensor([[0, 5], [1, 1]]), s)
 
 
-def test_a_sum_over_the_leading_axis_stays_in_numpy() -> None:
-    kernel = _kernel_of((_x(6, 8) * 2).sum(0))
+def test_column_sums_add_into_a_row_of_sums_in_memory_order(loops_everywhere: list[str]) -> None:
+    x = _x(6, 5, 8)
+    kernel = _kernel_of((x * 2).sum((0, 1)))
+    source = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
+    assert "calloc(8 + 1, sizeof(double))" in source
+    t = torch.from_numpy(x.numpy())
+    y, s = F.gelu(x), (F.gelu(x) * 3).sum(0, keepdim=True)  # a full-size output beside the column sum
+    np.testing.assert_allclose(s.numpy(), (torch.nn.functional.gelu(t) * 3).sum(0, keepdim=True).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(y.numpy(), torch.nn.functional.gelu(t).numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_a_max_over_the_leading_axis_stays_in_numpy() -> None:
+    kernel = _kernel_of((_x(6, 8) * 2).amax(0))
     with pytest.raises(c_loops.Unsupported, match="nothing left"):
         c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
 

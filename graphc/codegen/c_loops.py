@@ -111,10 +111,17 @@ def _trivial(node: Node) -> bool:
 
 
 def _leading(node: Node) -> bool:
-    """A reduction with a kept axis (of size > 1) after a reduced one: a strided loop, slower than NumPy."""
+    """A reduction with a kept axis (of size > 1) after a reduced one: its rows are not contiguous."""
     shape, axes = node.inputs[0].shape, node.attrs["axes"]
     reduced = [i for i in axes if shape[i] != 1]
     return any(shape[j] != 1 and j not in axes for i in reduced for j in range(i + 1, len(shape)))
+
+
+def _columns(node: Node) -> bool:
+    """A sum over leading axes only (a bias gradient): a loop in memory order adding into a row of sums."""
+    shape, axes = node.inputs[0].shape, node.attrs["axes"]
+    kept = [j for j in range(len(shape)) if shape[j] != 1 and j not in axes]
+    return node.op == "sum" and all(i < j for i in axes if shape[i] != 1 for j in kept)
 
 
 def _same_rows(a: Node, b: Node) -> bool:
@@ -127,7 +134,7 @@ def split(kernel: Kernel) -> tuple[list[Node], list[Node]]:
     inside = {id(n) for n in kernel.nodes}
     foreign = {id(n) for n in kernel.nodes if not _loopable(n)}
     reductions = [n for n in kernel.nodes if n.op in REDUCTIONS and not _trivial(n)]
-    foreign |= {id(n) for n in reductions if _leading(n)}
+    foreign |= {id(n) for n in reductions if _leading(n) and not _columns(n)}
     rows = [n for n in reductions if id(n) not in foreign]
     if rows:  # one row shape per loop nest: reductions of another shape run in NumPy
         foreign |= {id(n) for n in rows if not _same_rows(n, rows[-1])}
@@ -633,6 +640,8 @@ class LoopEmitter:
         scatters = [n for n in self.nodes if n.op == "scatter_add"]
         if scatters:
             self.scatter(scatters[0], outputs)
+        elif reductions and _leading(reductions[0]):
+            self.columns(reductions, outputs)
         elif reductions:
             self.reduction(reductions, outputs)
         else:
@@ -700,17 +709,7 @@ class LoopEmitter:
         first = reductions[0]
         full = self.shape(first.inputs[0])
         axes = tuple(sorted(first.attrs["axes"]))
-        keep = tuple(1 if i in axes else d for i, d in enumerate(full))
-        drop = tuple(d for i, d in enumerate(full) if i not in axes)
-        levels: dict[int, str] = {}
-        for out in outputs:
-            shape = self.shape(out)
-            if len(shape) == len(full) and shapes_equal(shape, full):
-                levels[id(out)] = "full"
-            elif len(shape) == len(full) and shapes_equal(shape, keep):
-                levels[id(out)] = "keep"
-            elif len(shape) == len(drop) and shapes_equal(shape, drop):
-                levels[id(out)] = "drop"
+        levels = self.levels(full, axes, outputs)
         extra = [o for o in outputs if id(o) not in levels]
         if any(self.depends_on(o, reductions) for o in extra):
             raise Unsupported("an output of another shape depends on the reduction")
@@ -747,6 +746,84 @@ class LoopEmitter:
                 self.store(out, full_index(rindex), self.value(out, full_index(rindex)))
             self.close_loops(inner)
         self.close_loops(outer)
+
+    def levels(self, full: tuple[Dim, ...], axes: tuple[int, ...], outputs: list[Node]) -> dict[int, str]:
+        """Each output's place in a reduction: the reduced tensor's shape ("full"), or a reduction's with or without the axes."""
+        keep = tuple(1 if i in axes else d for i, d in enumerate(full))
+        drop = tuple(d for i, d in enumerate(full) if i not in axes)
+        levels: dict[int, str] = {}
+        for out in outputs:
+            shape = self.shape(out)
+            if len(shape) == len(full) and shapes_equal(shape, full):
+                levels[id(out)] = "full"
+            elif len(shape) == len(full) and shapes_equal(shape, keep):
+                levels[id(out)] = "keep"
+            elif len(shape) == len(drop) and shapes_equal(shape, drop):
+                levels[id(out)] = "drop"
+        return levels
+
+    def columns(self, reductions: list[Node], outputs: list[Node]) -> None:
+        """Sums over leading axes: one loop in memory order adds each element into its column's sum.
+
+        The sums live in a zeroed array of the kept axes' size (double for float32, as row sums
+        do); a second loop over the kept axes computes the outputs made from them. Column sums
+        of a value needing another reduction first, and full-size outputs made from a sum, need
+        a second pass over memory: those kernels stay in NumPy.
+        """
+        first = reductions[0]
+        full = self.shape(first.inputs[0])
+        axes = tuple(sorted(first.attrs["axes"]))
+        if len(self.passes(reductions)) > 1:
+            raise Unsupported("column sums of a value that needs another reduction")
+        levels = self.levels(full, axes, outputs)
+        extra = [o for o in outputs if id(o) not in levels]
+        later = [o for o in outputs if levels.get(id(o)) == "full" or id(o) not in levels]
+        if any(self.depends_on(o, reductions) for o in later):
+            raise Unsupported("a full-size output is computed from a column sum")
+        if extra:
+            self.pointwise(extra)
+        kept = [i for i in range(len(full)) if i not in axes]
+        kept_shape = tuple(full[i] for i in kept)
+        accumulators = {}
+        for red in reductions:
+            ctype = "double" if COMPUTE[red.dtype.name] == "float" else COMPUTE[red.dtype.name]
+            self.comment(red, 0)
+            acc = self.body.fresh("acc" + self.num(red))
+            self.body.line(f"{ctype} *{acc} = calloc({_paren(c_dim(prod(list(kept_shape))))} + 1, sizeof({ctype}));", 0)
+            self.body.line(f"graphc_bad |= ({acc} == NULL) << 1;", 0)
+            accumulators[id(red)] = (acc, ctype)
+        self.body.line("if (!graphc_bad) {", 0)
+        self.body.scopes[0].indent += 1
+        self.nest += 1
+        index, opened = self.open_loops(full, "i")
+        column = self.lin_code(linearize(tuple(index[i] for i in kept), kept_shape))
+        for out in outputs:
+            if levels.get(id(out)) == "full":
+                self.store(out, tuple(index), self.value(out, tuple(index)))
+        for red in reductions:
+            acc, ctype = accumulators[id(red)]
+            self.body.line(f"{acc}[{column}] += ({ctype}){self.value(red.inputs[0], tuple(index)).code};")
+        self.close_loops(opened)
+        row, opened = self.open_loops(tuple(1 if i in axes else d for i, d in enumerate(full)), "k")
+
+        def at(node: Node) -> tuple[Lin, ...]:
+            return tuple(row) if len(node.shape) == len(full) else tuple(row[i] for i in kept)
+
+        column = self.lin_code(linearize(tuple(row[i] for i in kept), kept_shape))
+        for red in reductions:
+            acc, _ = accumulators[id(red)]
+            result = COMPUTE[red.dtype.name]
+            name = self.body.fresh("v" + self.num(red))
+            self.body.line(f"const {result} {name} = ({result}){acc}[{column}];")
+            self.body.put(("anchor", id(red), at(red)), CVal(name, result, self.body.depth), self.body.depth)
+        for out in outputs:
+            if levels.get(id(out)) in ("keep", "drop"):
+                self.store(out, at(out), self.value(out, at(out)))
+        self.close_loops(opened)
+        self.body.scopes[0].indent -= 1
+        self.body.line("}", 0)
+        for acc, _ in accumulators.values():
+            self.body.line(f"free({acc});", 0)
 
     def passes(self, reductions: list[Node]) -> list[list[Node]]:
         """Reductions grouped so each pass only needs the results of earlier passes (softmax: max, then sum)."""
@@ -872,6 +949,8 @@ class LoopEmitter:
         lines.append(self.body.text())
         lines.append("    Py_END_ALLOW_THREADS")
         lines.append(f"    graphc_release(views, held, {count});")
+        lines.append("    if (graphc_bad & 2)")
+        lines.append("        return PyErr_NoMemory();")
         lines.append("    if (graphc_bad) {")
         lines.append(f'        PyErr_SetString(PyExc_IndexError, "{name}: an index is out of range");')
         lines.append("        return NULL;")

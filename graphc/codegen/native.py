@@ -44,6 +44,7 @@ PRELUDE = r"""#define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #ifdef GRAPHC_LIBMVEC
 /* Vector variants from glibc's libmvec, so loops calling these functions vectorize. */
