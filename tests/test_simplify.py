@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 import graphc
+from graphc.frontend import lazy
 from graphc.ir import build
 from graphc.ir.dtypes import float32
 from graphc.ir.graph import Graph
@@ -14,6 +15,7 @@ from graphc.ir.registry import emit
 from graphc.ir.types import TensorType
 from graphc.ir.verifier import verify
 from graphc.passes.simplify import simplify
+from graphc.runtime.executor import compile_graph
 
 
 def _ops(graph: Graph) -> list[str]:
@@ -118,3 +120,15 @@ def test_adding_a_permuted_slice_of_a_broadcast_zero_is_dropped() -> None:
     graph = simplify(Graph([x], [emit("add", x, emit("reshape", moved, shape=(4, 3)))]))
     verify(graph)
     assert _ops(graph) == ["input"]
+
+
+def test_a_transposed_product_is_the_product_of_transposes_when_nothing_else_reads_it() -> None:
+    a, b = graphc.randn(3, 4), graphc.randn(4, 5)
+    graph, _ = lazy.pending_graph([(a @ b).T._node])
+    simplified = simplify(graph)
+    ops = [n.op for n in simplified.nodes if n.op not in ("input", "parameter")]
+    assert ops == ["permute", "permute", "matmul"]
+    np.testing.assert_allclose(compile_graph(simplified)([a.numpy(), b.numpy()])[0], (a.numpy() @ b.numpy()).T, rtol=1e-6)
+    product = a @ b
+    graph, _ = lazy.pending_graph([product.T._node, (product * 2)._node])
+    assert [n.op for n in simplify(graph).nodes].count("matmul") == 1  # read twice: one matmul, transposed
