@@ -16,6 +16,7 @@ import test_primitive_coverage as coverage
 import torch
 from hypothesis import HealthCheck, given, settings
 from random_graphs import Program, programs
+from test_row_split import split_everything
 from test_triton_training import MODELS, train_three_steps
 
 import graphc
@@ -64,6 +65,12 @@ def test_primitive_matches_torch_in_c_loops(loops_everywhere: list[str], op: str
     floating = "f32" in case.label or "f64" in case.label
     if floating and REGISTRY[op].category == "elementwise" and op != "detach":
         assert loops_everywhere, f"no C loops were built for the {op} case"
+
+
+@pytest.mark.parametrize("op, case", coverage.ALL, ids=[f"{op}-{case.label}" for op, case in coverage.ALL])
+def test_primitive_matches_torch_in_c_loops_split_by_rows(loops_everywhere: list[str], monkeypatch: pytest.MonkeyPatch, op: str, case: coverage.Case) -> None:
+    split_everything(monkeypatch)
+    coverage.test_primitive_matches_torch("numpy", op, case)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -28,9 +28,10 @@ from graphc.frontend import lazy
 from graphc.runtime.executor import compile_graph
 
 
-def _split_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+def split_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     """Thresholds at which every splittable kernel runs one row per block, on two threads."""
     monkeypatch.setattr(rt, "SPLIT_BYTES", 0)
+    monkeypatch.setattr(rt, "LOOP_SPLIT_BYTES", 0)
     monkeypatch.setattr(rt, "BLOCK_BYTES", 1)
     monkeypatch.setattr(rt, "THREADS", 2)
 
@@ -52,7 +53,7 @@ def every_kernel_split(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         blocks.append(len(calls))
         return result
 
-    _split_everything(monkeypatch)
+    split_everything(monkeypatch)
     monkeypatch.setattr(rt, "by_rows", counting)
     monkeypatch.setattr(lazy, "_programs", {})  # programs compiled before were generated unsplit
     with graphc.use_backend("numpy"):
@@ -180,7 +181,7 @@ def test_seed_models_train_the_same_with_every_kernel_split(name: str, monkeypat
     graphc.manual_seed(0)
     initial = build().state_dict()
     whole_losses, whole_state = train_three_steps(name, inputs, labels, initial, "numpy")
-    _split_everything(monkeypatch)
+    split_everything(monkeypatch)
     split_losses, split_state = train_three_steps(name, inputs, labels, initial, "numpy")
     np.testing.assert_allclose(split_losses, whole_losses, rtol=1e-6)
     for key, value in whole_state.items():

@@ -359,13 +359,18 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
         return kernel.source
     split = split_rows(kernel)
     touched = _bytes_touched(kernel, split) if split is not None else 0
-    if split is None or isinstance(touched, int) and touched < rt.SPLIT_BYTES:  # known to be small
+    if split is None:
         return _function(kernel, names, planned, loops)
-    if loops is not None and any(axis not in (None, 0) for axis in split.input_axes):
+    if loops is not None:
+        small = isinstance(touched, int) and touched < rt.LOOP_SPLIT_BYTES
         # A block of rows sliced on another axis is strided: C loops would copy it first (LSTM's Adam: 0.55 ms split, 0.2 whole).
-        whole = _function(kernel, names, planned, loops)
-        if "_c." in whole:
-            return whole
+        strided = any(axis not in (None, 0) for axis in split.input_axes)
+        if small or strided:
+            whole = _function(kernel, names, planned, loops)
+            if "_c." in whole:
+                return whole
+    if isinstance(touched, int) and touched < rt.SPLIT_BYTES:  # known to be small
+        return _function(kernel, names, planned, loops)
     copies = {id(c): names[id(o)] for o, c in zip(kernel.inputs + kernel.nodes, split.kernel.inputs + split.kernel.nodes)}
     split_loops = None
     if loops is not None:
@@ -373,10 +378,11 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
         in_place = {id(copy_of[o]): copy_of[id(v)] for o, v in loops.in_place.items() if o in copy_of and id(v) in copy_of}
         split_loops = Loops(in_place, loops.functions)
     rows = _function(split.kernel, copies, frozenset(id(n) for n in split.kernel.outputs), split_loops)
-    return rows + "\n\n\n" + _driver(kernel, split, names, planned, touched)
+    threshold = "rt.LOOP_SPLIT_BYTES" if "_c." in rows else "rt.SPLIT_BYTES"
+    return rows + "\n\n\n" + _driver(kernel, split, names, planned, touched, threshold)
 
 
-def _driver(kernel: Kernel, split: RowSplit, names: dict[int, str], planned: frozenset[int], touched: Dim) -> str:
+def _driver(kernel: Kernel, split: RowSplit, names: dict[int, str], planned: frozenset[int], touched: Dim, threshold: str) -> str:
     """``<name>``: gives every output memory, then calls ``<name>_rows`` once or through ``rt.by_rows``."""
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
@@ -390,9 +396,10 @@ def _driver(kernel: Kernel, split: RowSplit, names: dict[int, str], planned: fro
     inputs = "".join(f"{var[id(n)]}, " for n in kernel.inputs)
     sizes = "".join(f", {s}={s}" for s in _symbols_of(split.kernel.inputs + split.kernel.nodes) if s != str(ROWS))
     if not isinstance(touched, int):  # symbolic sizes: small calls skip rt.by_rows's few microseconds
-        lines.append(f"    if {py_dim(touched)} < rt.SPLIT_BYTES:")
+        lines.append(f"    if {py_dim(touched)} < {threshold}:")
         lines.append(f"        return {split.kernel.name}({inputs}{', '.join(outs)}, rows={py_dim(split.extent)}{sizes})")
     kinds = f", kinds={tuple(split.output_kinds)}" if set(split.output_kinds) != {"rows"} else ""
+    kinds += f", split_bytes={threshold}" if threshold != "rt.SPLIT_BYTES" else ""
     arguments = f"{py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){kinds}{sizes}"
     lines.append(f"    return rt.by_rows({split.kernel.name}, {arguments})")
     return "\n".join(lines)

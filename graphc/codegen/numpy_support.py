@@ -288,6 +288,10 @@ def rand(seed: np.ndarray, shape: tuple, dtype: np.dtype) -> np.ndarray:
 
 # A kernel touching fewer bytes than this runs as one call: splitting costs a few microseconds.
 SPLIT_BYTES = 1 << 20
+# The same for a kernel in C loops, which is done with its bytes several times sooner: waking the
+# pool's threads and combining partial sums cost more than they saved below about this size
+# (the LSTM step: 4.9 ms splitting from 1 MiB, 4.3 ms from 4 MiB).
+LOOP_SPLIT_BYTES = 1 << 22
 # About how many bytes one block of rows touches. Not cache-sized: each block pays a Python call
 # per node, and measured on a 4096x512 softmax 4 MiB blocks beat 256 KiB ones (docs/numpy_backend.md).
 BLOCK_BYTES = 1 << 22
@@ -298,7 +302,9 @@ _pool: ThreadPoolExecutor | None = None
 _COMBINE = {"sum": np.add, "max": np.maximum, "min": np.minimum}
 
 
-def by_rows(kernel: Callable[..., tuple], rows: int, inputs: tuple, axes: tuple, outputs: tuple, kinds: tuple = (), **sizes: int) -> tuple:
+def by_rows(
+    kernel: Callable[..., tuple], rows: int, inputs: tuple, axes: tuple, outputs: tuple, kinds: tuple = (), split_bytes: int | None = None, **sizes: int
+) -> tuple:
     """Run a row-splittable kernel (``graphc.codegen.row_split``) on blocks of rows, on threads.
 
     ``axes`` gives, per input, the axis holding the rows (None: every block reads it whole).
@@ -306,13 +312,13 @@ def by_rows(kernel: Callable[..., tuple], rows: int, inputs: tuple, axes: tuple,
     every other output is computed by each block into its own scratch ("same": a 0-d
     value every block computes alike; "sum"/"max"/"min": partial reductions over the rows)
     and stored once all blocks ran, so no block reads a value another already updated. A
-    call that is small, or whose outputs share memory with inputs in any way but row for
-    row (an in-place update), runs as one call.
+    call that is small (below ``split_bytes``, ``SPLIT_BYTES`` if not given), or whose outputs
+    share memory with inputs in any way but row for row (an in-place update), runs as one call.
     """
     kinds = kinds or ("rows",) * len(outputs)
     split = [o for o, kind in zip(outputs, kinds) if kind == "rows"]
     touched = sum(o.nbytes for o in split) + sum(x.nbytes for x, axis in zip(inputs, axes) if axis is not None)
-    if touched < SPLIT_BYTES or rows < 2 or not _rows_independent(inputs, axes, split):
+    if touched < (SPLIT_BYTES if split_bytes is None else split_bytes) or rows < 2 or not _rows_independent(inputs, axes, split):
         return kernel(*inputs, *outputs, rows=rows, **sizes)
     blocks = min(rows, max(THREADS, touched // BLOCK_BYTES))
     step = -(-rows // blocks)
