@@ -226,3 +226,12 @@ def test_without_a_working_compiler_programs_keep_numpy_kernels(monkeypatch: pyt
     np.testing.assert_allclose(compiled(x).numpy(), np.exp(x.numpy() * 3), rtol=1e-6)
     assert "_c." not in compiled.report().kernels[0].source
     assert not native.enabled()
+
+
+def test_with_c_loops_every_matmul_goes_to_numpys_blas() -> None:
+    """One thread pool: torch computes nothing else in such a program, so its BLAS would only compete."""
+    compiled = graphc.compile(lambda a, b: (a @ b).relu(), backend="numpy")
+    a, b = _x(512, 512), _x(512, 512)
+    np.testing.assert_allclose(compiled(a, b).numpy(), np.maximum(a.numpy() @ b.numpy(), 0), rtol=1e-4, atol=1e-4)
+    source = "\n".join(k.source for k in compiled.report().kernels)
+    assert "np.matmul(" in source and "rt.matmul(" not in source

@@ -132,3 +132,17 @@ def test_a_transposed_product_is_the_product_of_transposes_when_nothing_else_rea
     product = a @ b
     graph, _ = lazy.pending_graph([product.T._node, (product * 2)._node])
     assert [n.op for n in simplify(graph).nodes].count("matmul") == 1  # read twice: one matmul, transposed
+
+
+def test_a_sum_of_products_read_only_by_the_sum_is_one_product_of_concatenations() -> None:
+    a = [graphc.randn(3, k) for k in (2, 4, 1)]
+    b = [graphc.randn(k, 5) for k in (2, 4, 1)]
+    total = a[0] @ b[0] + a[1] @ b[1] + a[2] @ b[2]
+    graph, leaves = lazy.pending_graph([total._node])
+    simplified = simplify(graph)
+    assert [n.op for n in simplified.nodes].count("matmul") == 1
+    expected = sum(x.numpy() @ y.numpy() for x, y in zip(a, b))
+    np.testing.assert_allclose(compile_graph(simplified)([leaf.data for leaf in leaves])[0], expected, rtol=1e-5)
+    shared = a[0] @ b[0]
+    graph, _ = lazy.pending_graph([(shared + a[1] @ b[1])._node, (shared * 2)._node])
+    assert [n.op for n in simplify(graph).nodes].count("matmul") == 2  # ``shared`` is read twice: kept apart

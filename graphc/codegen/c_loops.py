@@ -156,6 +156,13 @@ def split(kernel: Kernel) -> tuple[list[Node], list[Node]]:
 # ----------------------------------------------------------------------------- C text
 
 
+def _sum(dims: list[Dim]) -> Dim:
+    total: Dim = 0
+    for d in dims:
+        total = total + d
+    return assume_sizes(total)
+
+
 def c_dim(d: Dim) -> str:
     """A size as C: sizes are positive, so Python's floor division is C's ``/``."""
     return dim_code(d).replace("//", "/")
@@ -495,9 +502,8 @@ class LoopEmitter:
             if node.op == "concat" and len(node.shape) == len(shape) and shapes_equal(self.shape(node), shape):
                 axis = node.attrs["axis"]
                 sizes = [self.shape(p)[axis] for p in node.inputs]
-                if all(isinstance(d, int) for d in sizes):
-                    starts = [sum(sizes[:k]) for k in range(len(sizes))]
-                    return [{axis: (start, start + d)} for start, d in zip(starts, sizes) if d]
+                starts = [_sum(sizes[:k]) for k in range(len(sizes))]
+                return [{axis: (start, _sum([start, d]))} for start, d in zip(starts, sizes) if not (isinstance(d, int) and d == 0)]
         return [{}]
 
     def unfold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:

@@ -92,10 +92,13 @@ def _rsqrt(node: Node, args: list[str]) -> str:
     return f"np.reciprocal(np.sqrt({args[0]}))"
 
 
-def _matmul(node: Node, args: list[str]) -> str:
-    if _half(node):
-        return f"rt.matmul({args[0]}.astype(np.float32), {args[1]}.astype(np.float32)).astype({np_dtype(node.dtype)})"
-    return f"rt.matmul({args[0]}, {args[1]})"
+def _matmul_by(function: str) -> Lowering:
+    def lower(node: Node, args: list[str]) -> str:
+        if _half(node):
+            return f"{function}({args[0]}.astype(np.float32), {args[1]}.astype(np.float32)).astype({np_dtype(node.dtype)})"
+        return f"{function}({args[0]}, {args[1]})"
+
+    return lower
 
 
 def _reshape(node: Node, args: list[str]) -> str:
@@ -186,7 +189,7 @@ LOWERINGS: dict[str, Lowering] = {
     "gather": _with_attrs("rt.gather", ("axis",)),
     "scatter_add": _with_attrs("rt.scatter_add", ("axis",)),
     "index_select": lambda node, args: f"np.take({args[0]}, {args[1]}, axis={node.attrs['axis']})",
-    "matmul": _matmul,
+    "matmul": _matmul_by("rt.matmul"),
     "unfold": _with_attrs("rt.unfold", ("kernel_size", "dilation", "padding", "stride", "pad_value")),
     "fold": _with_attrs("rt.fold", ("output_size", "kernel_size", "dilation", "padding", "stride")),
     "rand": _rand,
@@ -217,9 +220,15 @@ _UFUNC_OPS = frozenset(
 )
 
 
-def _assign(node: Node, args: list[str], target: str, out: str | None) -> str:
+# With C loops, torch computes nothing else, so every matmul goes to NumPy's OpenBLAS: one
+# thread pool. Big products through torch while small ones went to OpenBLAS made each pool
+# stall the other (the LSTM's merged weight-gradient matmul: 0.4 ms alone, 10 ms in the step).
+ONE_POOL_LOWERINGS = LOWERINGS | {"matmul": _matmul_by("np.matmul")}
+
+
+def _assign(node: Node, args: list[str], target: str, out: str | None, lowerings: dict[str, Lowering] = LOWERINGS) -> str:
     """The line computing ``node`` into ``target``, writing into the planned buffer ``out`` if any."""
-    expression = LOWERINGS[node.op](node, args)
+    expression = lowerings[node.op](node, args)
     if out is None:
         if node.op not in _KEEPS_DTYPE and (node.dtype.name in ("float16", "bfloat16") or node.dtype.is_integer):
             expression = f"np.asarray({expression}).astype({np_dtype(node.dtype)}, copy=False)"
@@ -267,8 +276,9 @@ class _KernelWriter:
     working set to a couple of buffers, which matters as much as the arithmetic on a CPU.
     """
 
-    def __init__(self, kernel: Kernel, names: dict[int, str], planned: frozenset[int]) -> None:
+    def __init__(self, kernel: Kernel, names: dict[int, str], planned: frozenset[int], one_pool: bool = False) -> None:
         self.kernel = kernel
+        self.lowerings = ONE_POOL_LOWERINGS if one_pool else LOWERINGS
         self.names = names
         self.var = {key: "v" + value[1:] for key, value in names.items()}
         self.outs = {id(n): "out_" + self.var[id(n)] for n in kernel.outputs if id(n) in planned}
@@ -332,7 +342,7 @@ class _KernelWriter:
             args = [self.var[id(self._read(node, i))] if not _foldable(node, i, self.literals) else self.literals[id(i)] for i in node.inputs]
             planned = self.outs.get(id(node))
             target = planned or self._reusable(node, index)
-            out.append("    " + _assign(node, args, self.var[id(node)], target))
+            out.append("    " + _assign(node, args, self.var[id(node)], target, self.lowerings))
             if planned is None and node.op in _UFUNC_OPS and node.type.ndim and node.dtype.name in ("float32", "float64", "bool"):
                 self.owned.add(id(node))
         return out
@@ -425,6 +435,7 @@ def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], lo
         else:
             loops.functions.append((part.name, part.source))
             return _loop_function(kernel, names, planned, part, lines)
+        writer = _KernelWriter(kernel, names, planned, one_pool=True)
     lines += writer.lines()
     outputs = ", ".join(var[id(n)] for n in kernel.outputs)
     lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
@@ -443,7 +454,7 @@ def _loop_function(kernel: Kernel, names: dict[int, str], planned: frozenset[int
                 if id(operand) not in inside and all(operand is not i for i in inputs):
                     inputs.append(operand)
         kept = [n for n in part.prefix if any(n is o for o in kernel.outputs + part.reads)]
-        lines += _KernelWriter(Kernel(kernel.name, kernel.kind, part.prefix, inputs, kept), names, planned).lines()
+        lines += _KernelWriter(Kernel(kernel.name, kernel.kind, part.prefix, inputs, kept), names, planned, one_pool=True).lines()
     for node in part.writes:
         if id(node) in writer.outs:
             lines.append(f"    {var[id(node)]} = {writer.outs[id(node)]}")
