@@ -180,8 +180,8 @@ def test_compiled_programs_call_their_c_functions() -> None:
     compiled = graphc.compile(lambda x: F.softmax(x * 2, -1), backend="numpy")
     x = _x(5, 7)
     np.testing.assert_allclose(compiled(x).numpy(), torch.softmax(torch.from_numpy(x.numpy()) * 2, -1).numpy(), rtol=1e-6)
-    source = compiled.report().kernels[0].source
-    assert "_c.k" in source and "static PyObject *k" in source
+    kernel = compiled.report().kernels[0]
+    assert "_c.k" in kernel.source and "static PyObject *k" in kernel.c_source
 
 
 # ------------------------------------------------------------------------------ calling convention and failures
@@ -235,3 +235,14 @@ def test_with_c_loops_every_matmul_goes_to_numpys_blas() -> None:
     np.testing.assert_allclose(compiled(a, b).numpy(), np.maximum(a.numpy() @ b.numpy(), 0), rtol=1e-4, atol=1e-4)
     source = "\n".join(k.source for k in compiled.report().kernels)
     assert "np.matmul(" in source and "rt.matmul(" not in source
+
+
+def test_a_dump_holds_each_kernels_c_loops_beside_its_python(tmp_path) -> None:  # noqa: ANN001
+    from graphc.runtime.dump import dumping
+
+    with dumping(str(tmp_path), fmt="text"):
+        compiled = graphc.compile(lambda x: F.softmax(x * 2, -1), backend="numpy")
+        compiled(_x(4, 6))
+    c_files = sorted((tmp_path / "kernels").glob("*.c"))
+    assert c_files and "static PyObject *k" in c_files[0].read_text()
+    assert (tmp_path / "kernels" / (c_files[0].stem + ".py")).exists()

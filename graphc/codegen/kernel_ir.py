@@ -28,6 +28,7 @@ class Kernel:
     outputs: list[Node]
     source: str = ""
     path: str = ""
+    c_source: str = ""  # the NumPy backend's C loops for this kernel, if any (graphc.codegen.c_loops)
 
 
 @dataclass

@@ -491,13 +491,13 @@ def emit_program(program: Program, plan: MemoryPlan, loops: bool = False) -> str
         before = len(collected.functions) if collected else 0
         text = emit_kernel(kernel, names, planned, collected)
         kernels.append(text + "\n")
-        c_sources = [source for _, source in collected.functions[before:]] if collected else []
-        kernel.source = "\n\n".join([text, *c_sources])
+        kernel.source = text
+        kernel.c_source = "\n\n".join(source for _, source in collected.functions[before:]) if collected else ""
     if collected and collected.functions:
         path = native.build(collected.functions)
         if path is None:  # no working compiler: the same program in NumPy
             for kernel in program.kernels:
-                kernel.source = ""
+                kernel.source = kernel.c_source = ""
             return emit_program(program, plan, loops=False)
         header.append(f"_c = rt.native_module({path!r})")
         header.append("")

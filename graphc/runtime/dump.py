@@ -8,8 +8,9 @@ A dump folder holds:
 - ``graph.dot`` and ``graph.svg``/``graph.png``: the final graph with its kernels as
   clusters and the backward pass drawn apart (``graphc.ir.dot``); ``graph.txt`` with
   ``format="text"``;
-- ``kernels/``: each kernel's source as ``<kernel name>.py`` and a copy of every
-  generated module file the kernels live in;
+- ``kernels/``: each kernel's source as ``<kernel name>.py`` (and its C loops as
+  ``<kernel name>.c``, NumPy backend) and a copy of every generated module file the
+  kernels live in;
 - ``memory.svg`` and ``memory.txt``: the memory plan over the kernel schedule
   (``graphc.runtime.memory_chart``), written at the program's first run, when the
   symbolic sizes have values;
@@ -175,6 +176,9 @@ def write_compile(compiled: CompiledProgram, folder: str, request: DumpRequest, 
         if kernel.source:
             origin = f"# kernel {kernel.name} ({kernel.kind}) of {kernel.path or 'an unsaved module'}\n"
             _write(os.path.join(kernels_dir, f"{kernel.name}.py"), origin + kernel.source.rstrip() + "\n")
+        if kernel.c_source:
+            header = f"/* C loops of kernel {kernel.name}, called from {kernel.name}.py */\n"
+            _write(os.path.join(kernels_dir, f"{kernel.name}.c"), header + kernel.c_source.rstrip() + "\n")
     for path in sorted({k.path for k in program.kernels if k.path}):
         if os.path.isfile(path):
             shutil.copyfile(path, os.path.join(kernels_dir, os.path.basename(path)))
