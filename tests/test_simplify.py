@@ -146,3 +146,15 @@ def test_a_sum_of_products_read_only_by_the_sum_is_one_product_of_concatenations
     shared = a[0] @ b[0]
     graph, _ = lazy.pending_graph([(shared + a[1] @ b[1])._node, (shared * 2)._node])
     assert [n.op for n in simplify(graph).nodes].count("matmul") == 2  # ``shared`` is read twice: kept apart
+
+
+def test_a_permute_of_a_permute_is_one_permute_or_none() -> None:
+    x = graphc.randn(2, 3, 4)
+    twice = x.permute(2, 0, 1).permute(1, 2, 0)
+    graph, leaves = lazy.pending_graph([twice._node])
+    assert [n.op for n in simplify(graph).nodes] == ["input"]  # (2,0,1) then (1,2,0) is the identity
+    once = x.permute(2, 0, 1).permute(0, 2, 1)
+    graph, leaves = lazy.pending_graph([once._node])
+    simplified = simplify(graph)
+    assert [n.op for n in simplified.nodes] == ["input", "permute"]
+    np.testing.assert_array_equal(compile_graph(simplified)([leaf.data for leaf in leaves])[0], x.numpy().transpose(2, 0, 1).transpose(0, 2, 1))

@@ -48,6 +48,15 @@ def merge_reshapes(node: Node) -> Node | None:
     return None
 
 
+def merge_permutes(node: Node) -> Node | None:
+    """permute(permute(x, p), q) is one permute of x, by p[q[i]] (the identity then goes too)."""
+    if node.op == "permute" and node.inputs[0].op == "permute":
+        inner = node.inputs[0]
+        perm = tuple(inner.attrs["perm"][i] for i in node.attrs["perm"])
+        return Node("permute", inner.inputs, {"perm": perm}, node.type, loc=node.loc, phase=node.phase)
+    return None
+
+
 def neutral_elements(node: Node) -> Node | None:
     """x + 0, x - 0, x * 1, x / 1 are x (only when the result type is x's type)."""
     if node.op not in ("add", "sub", "mul", "div"):
@@ -208,6 +217,7 @@ RULES: list[Callable[[Node], Node | None]] = [
     drop_detach,
     drop_identity_movement,
     merge_reshapes,
+    merge_permutes,
     neutral_elements,
     double_negation,
     slice_of_pad,
