@@ -230,6 +230,21 @@ def test_large_calls_run_in_blocks_covering_every_row_once(monkeypatch: pytest.M
     np.testing.assert_array_equal(out, x + 1.0)
 
 
+def test_blocks_come_in_a_multiple_of_the_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """3 blocks on 2 threads take as long as 4: the count is rounded up so the threads finish together."""
+    monkeypatch.setattr(rt, "THREADS", 2)
+    calls: list[int] = []
+
+    def kernel(x: np.ndarray, out: np.ndarray, rows: int) -> tuple:
+        calls.append(rows)
+        np.add(x, 1.0, out=out)
+        return (out,)
+
+    x = np.zeros((4096, 192), dtype=np.float64)  # 6 MiB in, 6 out: 3 blocks of BLOCK_BYTES, rounded up to 4
+    rt.by_rows(kernel, x.shape[0], (x,), (0,), (np.empty_like(x),))
+    assert len(calls) == 4 and sum(calls) == x.shape[0]
+
+
 def test_adam_updates_split_by_rows_while_every_block_computes_the_step_count(every_kernel_split: list[int]) -> None:
     start, grads = np.random.default_rng(4).standard_normal((2, 3, 16))
     param = nn.Parameter(graphc.tensor(start[0].copy()))

@@ -320,7 +320,8 @@ def by_rows(
     touched = sum(o.nbytes for o in split) + sum(x.nbytes for x, axis in zip(inputs, axes) if axis is not None)
     if touched < (SPLIT_BYTES if split_bytes is None else split_bytes) or rows < 2 or not _rows_independent(inputs, axes, split):
         return kernel(*inputs, *outputs, rows=rows, **sizes)
-    blocks = min(rows, max(THREADS, touched // BLOCK_BYTES))
+    # A multiple of the threads, so they finish together: 3 blocks on 2 threads took as long as 4.
+    blocks = min(rows, -(-max(THREADS, touched // BLOCK_BYTES) // THREADS) * THREADS)
     step = -(-rows // blocks)
     scratch = {start: [None if kind == "rows" else np.empty_like(o) for o, kind in zip(outputs, kinds)] for start in range(0, rows, step)}
 
