@@ -246,3 +246,11 @@ def test_a_dump_holds_each_kernels_c_loops_beside_its_python(tmp_path) -> None: 
     c_files = sorted((tmp_path / "kernels").glob("*.c"))
     assert c_files and "static PyObject *k" in c_files[0].read_text()
     assert (tmp_path / "kernels" / (c_files[0].stem + ".py")).exists()
+
+
+def test_a_size_named_like_a_loop_counter_keeps_its_own_name() -> None:
+    from graphc.ir.parser import parse_graph
+
+    graph = parse_graph("%0: f32[i0,3] = input()\n%1: f32[i0,3] = exp(%0)\nreturn (%1)")
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_allclose(compile_graph(graph, loops=True)([x])[0], np.exp(x), rtol=1e-6)

@@ -153,6 +153,18 @@ def split(kernel: Kernel) -> tuple[list[Node], list[Node]]:
     return [n for n in kernel.nodes if id(n) in prefix], [n for n in kernel.nodes if id(n) not in prefix]
 
 
+def _sizes_of(nodes: list[Node]) -> list[str]:
+    """The symbolic sizes in the nodes' shapes and attributes (slice bounds can name sizes too)."""
+    sizes: set[str] = set()
+    for node in nodes:
+        sizes |= {str(s) for s in free_symbols(node.shape)}
+        for value in node.attrs.values():
+            for item in value if isinstance(value, tuple) else (value,):
+                if hasattr(item, "free_symbols"):
+                    sizes |= {str(s) for s in item.free_symbols}
+    return sorted(sizes)
+
+
 # ----------------------------------------------------------------------------- C text
 
 
@@ -268,13 +280,14 @@ class LoopEmitter:
         self.inside |= {id(n) for n in prefix if n.op in VIEWS or n.op in ("constant", "detach")}
         self.in_place = in_place  # output id -> the operand buffer it is written over
         self.body = CBody()
-        self.body.taken |= {"self", "args", "nargs", "views", "held", "sizes", "graphc_bad"}
+        self.body.taken |= {"self", "args", "nargs", "itemsizes", "views", "held", "sizes", "lengths", "graphc_bad"}
+        self.sizes = set(_sizes_of([*kernel.inputs, *kernel.nodes]))
+        self.body.taken |= self.sizes
         self.reads: list[Node] = []
         self.writes: list[Node] = []
         self.nest = 0
         self.loads: dict[int, set[tuple[int, Lin]]] = {}
         self.stores: dict[int, set[tuple[int, Lin]]] = {}
-        self.checks_indices = False
 
     # ------------------------------------------------------------------ names and shapes
 
@@ -357,6 +370,8 @@ class LoopEmitter:
         index: list[Lin] = [Lin.of(ranges[i][0] if i in ranges else 0) for i in range(len(shape))]
         for i, j, f in loops:
             name = f"{prefix}{i}" + (f"_{j}" if i in factors else "")
+            while name in self.sizes:  # a size named like a loop counter (sizes are arguments)
+                name += "_"
             self.body.taken.add(name)
             header = [pragma] if pragma and (i, j, f) == loops[-1] else []
             header.append(f"for (int64_t {name} = 0; {name} < {_paren(c_dim(f))}; {name}++)")
@@ -469,21 +484,24 @@ class LoopEmitter:
         e = index[axis]
         low, high = e.bounds()
         parts = [k for k in range(len(node.inputs)) if not (le(offsets[k + 1], low) or (high is not None and le(high + 1, offsets[k])))]
+
+        def shifted(k: int) -> tuple[Lin, ...]:
+            return tuple(x - offsets[k] if i == axis else x for i, x in enumerate(index))
+
+        if len(parts) == 1:  # a loop range of one part (``concat_ranges``)
+            return self.value(node.inputs[parts[0]], shifted(parts[0]), conds)
         code, depth = "", 0
         for k in parts:
             lower = cond(e, ">=", offsets[k]) if k else None
-            upper = cond(e, "<", offsets[k + 1]) if k < len(node.inputs) - 1 else None
-            shifted = tuple(x - offsets[k] if i == axis else x for i, x in enumerate(index))
-            inner = self.value(node.inputs[k], shifted, conds + tuple(c for c in (lower, upper) if c is not None))
+            upper = cond(e, "<", offsets[k + 1]) if k != parts[-1] else None
+            inner = self.value(node.inputs[k], shifted(k), conds + tuple(c for c in (lower, upper) if c is not None))
             depth = max(depth, inner.depth)
-            if upper is None or k == parts[-1]:
+            if upper is None:
                 code += inner.code
                 break
             guard, guard_depth = self.conds_code((upper,))
             depth = max(depth, guard_depth)
             code += f"{guard} ? {inner.code} : "
-        if len(parts) == 1:
-            return self.value(node.inputs[parts[0]], tuple(x - offsets[parts[0]] if i == axis else x for i, x in enumerate(index)), conds)
         return self.emit(node, code, COMPUTE[node.dtype.name], depth)
 
     def window_factors(self, shape: tuple[Dim, ...]) -> dict[int, tuple[Dim, ...]]:
@@ -570,7 +588,6 @@ class LoopEmitter:
         name = self.body.fresh("at" + self.num(node))
         self.body.line(f"int64_t {name} = {at.code};", at.depth)
         self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = 1; {name} = 0; }}", at.depth)
-        self.checks_indices = True
         guard: set[Var] = set()
         for e in index:
             guard |= e.vars()
@@ -675,7 +692,6 @@ class LoopEmitter:
         name = self.body.fresh("at" + self.num(node))
         self.body.line(f"int64_t {name} = {at.code};")
         self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(self.shape(node)[axis]))}) {{ graphc_bad = 1; continue; }}")
-        self.checks_indices = True
         leaf = Lin.of(Leaf(name, frozenset(), self.body.depth, frozenset()))
         self.store(node, tuple(leaf if i == axis else e for i, e in enumerate(index)), value, add=True)
         self.close_loops(opened)
@@ -977,13 +993,6 @@ def plan(kernel: Kernel, names: dict[int, str], in_place: dict[int, Node]) -> Lo
     emitter = LoopEmitter(kernel, names, prefix, nodes, in_place)
     emitter.emit_loops(outputs)
     used = emitter.reads + emitter.writes + [n for n in nodes if id(n) in emitter.inside]
-    sizes: set[str] = set()
-    for node in used:
-        sizes |= {str(s) for s in free_symbols(node.shape)}
-        for value in node.attrs.values():
-            for item in value if isinstance(value, tuple) else (value,):
-                if hasattr(item, "free_symbols"):
-                    sizes |= {str(s) for s in item.free_symbols}
-    loop = LoopKernel(kernel.name, prefix, nodes, emitter.reads, emitter.writes, sorted(sizes))
+    loop = LoopKernel(kernel.name, prefix, nodes, emitter.reads, emitter.writes, _sizes_of(used))
     loop.source = emitter.function(kernel.name, loop.sizes)
     return loop
