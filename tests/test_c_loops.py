@@ -254,3 +254,16 @@ def test_a_size_named_like_a_loop_counter_keeps_its_own_name() -> None:
     graph = parse_graph("%0: f32[i0,3] = input()\n%1: f32[i0,3] = exp(%0)\nreturn (%1)")
     x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
     np.testing.assert_allclose(compile_graph(graph, loops=True)([x])[0], np.exp(x), rtol=1e-6)
+
+
+def test_a_big_module_is_built_in_parts_that_link_into_one(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(native, "PART_CHARS", 1)
+    monkeypatch.setattr(native.os, "cpu_count", lambda: 3)
+    compiled = graphc.compile(lambda x, y: (F.softmax(x, -1) * 2, (y.exp() + 1).sum(0)), backend="numpy")
+    x, y = _x(4, 6), _x(5, 3)
+    a, b = compiled(x, y)
+    np.testing.assert_allclose(a.numpy(), torch.softmax(torch.from_numpy(x.numpy()), -1).numpy() * 2, rtol=1e-6)
+    np.testing.assert_allclose(b.numpy(), (np.exp(y.numpy()) + 1).sum(0), rtol=1e-6)
+    source = next(tmp_path.glob("*/graphc_c_*.c")).read_text()
+    assert "#if GRAPHC_IN(2)" in source  # two parts beside part 0 (the method table)

@@ -940,7 +940,7 @@ class LoopEmitter:
         reads, writes = self.reads, self.writes
         count = len(reads) + len(writes)
         lines = [f"/* {name}: the C loops of {self.kernel.name}", *(f" *   {format_node(n, self.names)}" for n in self.nodes), " */"]
-        lines.append(f"static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)")
+        lines.append(f"PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)")
         lines.append("{")
         itemsizes = ", ".join(str(ITEMSIZE[n.dtype.name]) for n in reads + writes)
         lines.append(f"    static const Py_ssize_t itemsizes[{count}] = {{{itemsizes}}};")
