@@ -237,23 +237,25 @@ def _parts(functions: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
     return parts
 
 
-def _compile(cc: str, source_path: str, output: str, parts: int, extra: list[str], libs: list[str]) -> str:
-    """Build the module; the compiler's errors, or "" on success. Parts compile side by side, then link."""
+def _compile(cc: str, source_path: str, output: str, parts: int, extra: list[str], libs: list[str]) -> str | None:
+    """Build the module: None on success, else what the compiler said. Parts compile side by side, then link."""
     compile_flags = [cc, *FLAGS, *extra, f"-I{sysconfig.get_paths()['include']}"]
     if parts == 1:
         done = subprocess.run([*compile_flags, "-DGRAPHC_PART=-1", "-shared", source_path, "-o", output, *libs, "-lm"], capture_output=True, text=True)
-        return "" if done.returncode == 0 else done.stderr
+        return None if done.returncode == 0 else f"{cc} exited with {done.returncode}: {done.stderr}"
     objects = [f"{output}.{k}.o" for k in range(parts + 1)]
     commands = [[*compile_flags, f"-DGRAPHC_PART={k}", "-c", source_path, "-o", o] for k, o in enumerate(objects)]
     running = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for command in commands]
-    errors = "".join(p.communicate()[1] for p in running if p.wait() != 0)
-    if not errors:
+    said = [p.communicate()[1] for p in running]
+    failed = [f"{cc} exited with {p.returncode}: {text}" for p, text in zip(running, said) if p.returncode != 0]
+    if not failed:
         done = subprocess.run([cc, "-shared", *objects, "-o", output, *libs, "-lm"], capture_output=True, text=True)
-        errors = "" if done.returncode == 0 else done.stderr
+        if done.returncode != 0:
+            failed.append(f"{cc} exited with {done.returncode}: {done.stderr}")
     for o in objects:
         if os.path.exists(o):
             os.unlink(o)
-    return errors
+    return "\n".join(failed) or None
 
 
 def build(functions: list[tuple[str, str]]) -> str | None:
@@ -278,11 +280,12 @@ def build(functions: list[tuple[str, str]]) -> str | None:
     for extra, libs in ((VECTOR_MATH, VECTOR_MATH_LIBS), ([], [])):
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".so.tmp")
         os.close(fd)
-        errors = _compile(cc, source_path, tmp, len(parts), extra, libs)
-        if not errors:
+        failure = _compile(cc, source_path, tmp, len(parts), extra, libs)
+        if failure is None:
             os.replace(tmp, path)
             return path
         os.unlink(tmp)
+        errors = failure
     _failed = True
     log.warning("graphc: building C loops failed, the NumPy backend keeps NumPy kernels (%s):\n%s", source_path, errors[-2000:])
     return None
