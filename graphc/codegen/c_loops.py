@@ -29,6 +29,7 @@ table, the random programs and the seed models run with C loops on
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -288,6 +289,7 @@ class LoopEmitter:
         self.nest = 0
         self.loads: dict[int, set[tuple[int, Lin]]] = {}
         self.stores: dict[int, set[tuple[int, Lin]]] = {}
+        self.index_errors: list[str] = []  # what each index check reports (graphc_bad = (k + 1) << 2)
 
     # ------------------------------------------------------------------ names and shapes
 
@@ -524,6 +526,12 @@ class LoopEmitter:
                 return [{axis: (start, _sum([start, d]))} for start, d in zip(starts, sizes) if not (isinstance(d, int) and d == 0)]
         return [{}]
 
+    def index_error(self, node: Node, size: Dim) -> int:
+        """The code an out-of-range index of ``node`` sets, and its message (the op, the axis' size, the user's line)."""
+        where = f"\n  at {node.loc}" if node.loc else ""
+        self.index_errors.append(f"{node.op}: an index is out of range for axis {node.attrs['axis']} of size {size}{where}")
+        return len(self.index_errors) << 2
+
     def unfold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
         """im2col as index arithmetic: column (c, ki, kj) of window l reads x at the window's pixel, or the padding."""
         x = node.inputs[0]
@@ -587,7 +595,8 @@ class LoopEmitter:
         self.comment(node, at.depth)
         name = self.body.fresh("at" + self.num(node))
         self.body.line(f"int64_t {name} = {at.code};", at.depth)
-        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = 1; {name} = 0; }}", at.depth)
+        code = self.index_error(node, size)
+        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = {code}; {name} = 0; }}", at.depth)
         guard: set[Var] = set()
         for e in index:
             guard |= e.vars()
@@ -691,7 +700,8 @@ class LoopEmitter:
         self.comment(node, self.body.depth)
         name = self.body.fresh("at" + self.num(node))
         self.body.line(f"int64_t {name} = {at.code};")
-        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(self.shape(node)[axis]))}) {{ graphc_bad = 1; continue; }}")
+        size = self.shape(node)[axis]
+        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = {self.index_error(node, size)}; continue; }}")
         leaf = Lin.of(Leaf(name, frozenset(), self.body.depth, frozenset()))
         self.store(node, tuple(leaf if i == axis else e for i, e in enumerate(index)), value, add=True)
         self.close_loops(opened)
@@ -973,10 +983,11 @@ class LoopEmitter:
         lines.append(f"    graphc_release(views, held, {count});")
         lines.append("    if (graphc_bad & 2)")
         lines.append("        return PyErr_NoMemory();")
-        lines.append("    if (graphc_bad) {")
-        lines.append(f'        PyErr_SetString(PyExc_IndexError, "{name}: an index is out of range");')
-        lines.append("        return NULL;")
-        lines.append("    }")
+        for k, message in enumerate(self.index_errors):
+            lines.append(f"    if (graphc_bad == {(k + 1) << 2}) {{")
+            lines.append(f"        PyErr_SetString(PyExc_IndexError, {json.dumps(message, ensure_ascii=False)});")
+            lines.append("        return NULL;")
+            lines.append("    }")
         lines.append("    Py_RETURN_NONE;")
         lines.append("}")
         return "\n".join(lines)
