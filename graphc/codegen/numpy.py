@@ -370,25 +370,25 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
     split = split_rows(kernel)
     touched = _bytes_touched(kernel, split) if split is not None else 0
     if split is None:
-        return _function(kernel, names, planned, loops)
+        return _function(kernel, names, planned, loops)[0]
     if loops is not None:
         small = isinstance(touched, int) and touched < rt.LOOP_SPLIT_BYTES
         # A block of rows sliced on another axis is strided: C loops would copy it first (LSTM's Adam: 0.55 ms split, 0.2 whole).
         strided = any(axis not in (None, 0) for axis in split.input_axes)
         if small or strided:
-            whole = _function(kernel, names, planned, loops)
-            if "_c." in whole:
+            whole, in_c = _function(kernel, names, planned, loops)
+            if in_c:
                 return whole
     if isinstance(touched, int) and touched < rt.SPLIT_BYTES:  # known to be small
-        return _function(kernel, names, planned, loops)
+        return _function(kernel, names, planned, loops)[0]
     copies = {id(c): names[id(o)] for o, c in zip(kernel.inputs + kernel.nodes, split.kernel.inputs + split.kernel.nodes)}
     split_loops = None
     if loops is not None:
         copy_of = {id(o): c for o, c in zip(kernel.inputs + kernel.nodes, split.kernel.inputs + split.kernel.nodes)}
         in_place = {id(copy_of[o]): copy_of[id(v)] for o, v in loops.in_place.items() if o in copy_of and id(v) in copy_of}
         split_loops = Loops(in_place, loops.functions)
-    rows = _function(split.kernel, copies, frozenset(id(n) for n in split.kernel.outputs), split_loops)
-    threshold = "rt.LOOP_SPLIT_BYTES" if "_c." in rows else "rt.SPLIT_BYTES"
+    rows, in_c = _function(split.kernel, copies, frozenset(id(n) for n in split.kernel.outputs), split_loops)
+    threshold = "rt.LOOP_SPLIT_BYTES" if in_c else "rt.SPLIT_BYTES"
     return rows + "\n\n\n" + _driver(kernel, split, names, planned, touched, threshold)
 
 
@@ -422,7 +422,8 @@ def _bytes_touched(kernel: Kernel, split: RowSplit) -> Dim:
     return sum(n.type.numel * n.dtype.itemsize for n in written + read)
 
 
-def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], loops: Loops | None = None) -> str:
+def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], loops: Loops | None = None) -> tuple[str, bool]:
+    """The kernel's function, and whether it calls C loops (with ``loops``, where ``c_loops`` can write them)."""
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
     params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.inputs + kernel.nodes)
@@ -434,12 +435,12 @@ def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], lo
             lines.append(f"    # NumPy, not C loops: {why}")
         else:
             loops.functions.append((part.name, part.source))
-            return _loop_function(kernel, names, planned, part, lines)
+            return _loop_function(kernel, names, planned, part, lines), True
         writer = _KernelWriter(kernel, names, planned, one_pool=True)
     lines += writer.lines()
     outputs = ", ".join(var[id(n)] for n in kernel.outputs)
     lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
-    return "\n".join(lines)
+    return "\n".join(lines), False
 
 
 def _loop_function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], part: c_loops.LoopKernel, lines: list[str]) -> str:
