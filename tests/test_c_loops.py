@@ -120,6 +120,14 @@ def test_softmax_is_one_c_function_with_a_pass_per_dependent_reduction() -> None
     assert "#pragma omp simd reduction(+:" in part.source
 
 
+def test_softmax_keeps_its_exponentials_in_a_row_buffer_and_layer_norm_keeps_nothing() -> None:
+    kernel = _kernel_of(F.softmax(_x(6, 8), -1))
+    source = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
+    assert source.count("expf(") == 1 and "malloc(" in source  # computed once, read back by the last pass
+    kernel = _kernel_of(F.layer_norm(_x(6, 8), (8,)))
+    assert "malloc(" not in c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
+
+
 def test_a_matmul_runs_in_numpy_and_its_epilogue_in_c() -> None:
     kernel = _kernel_of(F.gelu(_x(4, 3) @ _x(3, 5) + _x(5)))
     part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})

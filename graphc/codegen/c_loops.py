@@ -658,6 +658,17 @@ class LoopEmitter:
 
     # ------------------------------------------------------------------ stores
 
+    def store_all(self, targets: list[tuple[Node, tuple[Lin, ...]]]) -> None:
+        """Compute every value, then store them all.
+
+        An output may be written in place over an operand that a later output's computation
+        reads at the same element (the memory plan allows it because NumPy computes each
+        node once, before any store); loads first keeps that true in a loop that recomputes.
+        """
+        values = [self.value(node, index) for node, index in targets]
+        for (node, index), v in zip(targets, values):
+            self.store(node, index, v)
+
     def store(self, node: Node, index: tuple[Lin, ...], v: CVal, add: bool = False) -> None:
         address = linearize(index, self.shape(node))
         depth = max(address.depth(), v.depth)
@@ -720,8 +731,7 @@ class LoopEmitter:
             for ranges in self.concat_ranges(shape):
                 self.nest += 1
                 index, opened = self.open_loops(shape, "i", ranges=ranges, factors=self.window_factors(shape))
-                for out in group:
-                    self.store(out, tuple(index), self.value(out, tuple(index)))
+                self.store_all([(out, tuple(index)) for out in group])
                 self.close_loops(opened)
 
     def depends_on(self, node: Node, targets: list[Node]) -> bool:
@@ -750,6 +760,16 @@ class LoopEmitter:
         self.nest += 1
         kept_shape = tuple(1 if i in axes else d for i, d in enumerate(full))
         reduced_shape = tuple(d if i in axes else 1 for i, d in enumerate(full))
+        passes = self.passes(reductions)
+        full_outputs = [o for o in outputs if levels.get(id(o)) == "full"]
+        kept = self.kept_in_rows(passes, full_outputs)
+        for node in kept:  # one row each, allocated before the row loops
+            ctype = COMPUTE[node.dtype.name]
+            self.body.line(f"{ctype} *row{self.num(node)} = malloc(({c_dim(prod([full[i] for i in axes]))}) * sizeof({ctype}) + 1);", 0)
+            self.body.line(f"graphc_bad |= (row{self.num(node)} == NULL) << 1;", 0)
+        if kept:
+            self.body.line("if (!graphc_bad) {", 0)
+            self.body.scopes[0].indent += 1
         xindex, outer = self.open_loops(kept_shape, "x", pragma="")  # the row loops hold the vectorized inner loops
 
         def row_index(node: Node) -> tuple[Lin, ...]:
@@ -760,24 +780,84 @@ class LoopEmitter:
         def full_index(rindex: list[Lin]) -> tuple[Lin, ...]:
             return tuple(rindex[i] if i in axes else xindex[i] for i in range(len(full)))
 
-        for group in self.passes(reductions):
+        def open_row(pragma: str) -> tuple[list[Lin], int]:
+            """The loops over one row; values kept from an earlier pass are read back, not recomputed."""
+            rindex, inner = self.open_loops(reduced_shape, "r", pragma)
+            at = self.lin_code(linearize(tuple(rindex[i] for i in axes), tuple(full[i] for i in axes)))
+            for node in stored:
+                name = self.body.fresh(f"v{self.num(node)}")
+                self.body.line(f"const {COMPUTE[node.dtype.name]} {name} = row{self.num(node)}[{at}];")
+                self.body.put(("value", id(node), full_index(rindex), ()), CVal(name, COMPUTE[node.dtype.name], self.body.depth), self.body.depth)
+            return rindex, inner
+
+        stored: list[Node] = []
+        for group in passes:
             accumulators = [self.accumulator(red) for red in group]
-            rindex, inner = self.open_loops(reduced_shape, "r", self.simd_pragma(group, accumulators))
+            rindex, inner = open_row(self.simd_pragma(group, accumulators))
+            at = self.lin_code(linearize(tuple(rindex[i] for i in axes), tuple(full[i] for i in axes)))
             for red, acc in zip(group, accumulators):
-                self.accumulate(red, acc, self.value(red.inputs[0], full_index(rindex)), rindex[axes[0]])
+                v = self.value(red.inputs[0], full_index(rindex))
+                self.accumulate(red, acc, v, rindex[axes[0]])
+                if any(red.inputs[0] is n for n in kept) and all(red.inputs[0] is not n for n in stored):
+                    self.body.line(f"row{self.num(red.inputs[0])}[{at}] = {v.code};")
             self.close_loops(inner)
+            stored += [red.inputs[0] for red in group if any(red.inputs[0] is n for n in kept)]
             for red, acc in zip(group, accumulators):
                 self.finalize(red, acc, row_index(red))
-        for out in outputs:
-            if levels.get(id(out)) in ("keep", "drop"):
-                self.store(out, row_index(out), self.value(out, row_index(out)))
-        full_outputs = [o for o in outputs if levels.get(id(o)) == "full"]
+        self.store_all([(out, row_index(out)) for out in outputs if levels.get(id(out)) in ("keep", "drop")])
         if full_outputs:
-            rindex, inner = self.open_loops(reduced_shape, "r")
-            for out in full_outputs:
-                self.store(out, full_index(rindex), self.value(out, full_index(rindex)))
+            rindex, inner = open_row("#pragma GCC ivdep")
+            self.store_all([(out, full_index(rindex)) for out in full_outputs])
             self.close_loops(inner)
         self.close_loops(outer)
+        if kept:
+            self.body.scopes[0].indent -= 1
+            self.body.line("}", 0)
+        for node in kept:
+            self.body.line(f"free(row{self.num(node)});", 0)
+
+    def kept_in_rows(self, passes: list[list[Node]], full_outputs: list[Node]) -> list[Node]:
+        """Reduced operands that a later pass or a full-size output reads again and that cost a transcendental.
+
+        Softmax sums exp(x - max) and then divides it: kept in a row buffer, each exp is
+        computed once instead of once per pass. An operand nothing reads again (layer-norm's
+        squared deviations) is not kept: storing it would only cost.
+        """
+        kept = []
+        for p, group in enumerate(passes):
+            later = [red.inputs[0] for g in passes[p + 1 :] for red in g] + full_outputs
+            for red in group:
+                operand = red.inputs[0]
+                if id(operand) in self.inside and self.costly(operand) and any(self.computed_from(n, operand) for n in later):
+                    if all(operand is not k for k in kept):
+                        kept.append(operand)
+        return kept
+
+    def costly(self, node: Node) -> bool:
+        """Whether computing ``node`` in this kernel calls a transcendental function."""
+        stack, seen = [node], set()
+        while stack:
+            n = stack.pop()
+            if id(n) in seen or id(n) not in self.inside or n.op in REDUCTIONS:
+                continue
+            seen.add(id(n))
+            if n.op in _MATH or n.op in ("sigmoid", "pow"):
+                return True
+            stack.extend(n.inputs)
+        return False
+
+    def computed_from(self, node: Node, target: Node) -> bool:
+        """Whether computing ``node`` in this kernel reads ``target`` (not through a reduction)."""
+        stack, seen = [node], set()
+        while stack:
+            n = stack.pop()
+            if n is target:
+                return True
+            if id(n) in seen or id(n) not in self.inside or n.op in REDUCTIONS:
+                continue
+            seen.add(id(n))
+            stack.extend(n.inputs)
+        return False
 
     def levels(self, full: tuple[Dim, ...], axes: tuple[int, ...], outputs: list[Node]) -> dict[int, str]:
         """Each output's place in a reduction: the reduced tensor's shape ("full"), or a reduction's with or without the axes."""
@@ -829,12 +909,11 @@ class LoopEmitter:
         self.nest += 1
         index, opened = self.open_loops(full, "i")
         column = self.lin_code(linearize(tuple(index[i] for i in kept), kept_shape))
-        for out in outputs:
-            if levels.get(id(out)) == "full":
-                self.store(out, tuple(index), self.value(out, tuple(index)))
-        for red in reductions:
+        operands = [self.value(red.inputs[0], tuple(index)) for red in reductions]  # read before any store
+        self.store_all([(out, tuple(index)) for out in outputs if levels.get(id(out)) == "full"])
+        for red, operand in zip(reductions, operands):
             acc, ctype = accumulators[id(red)]
-            self.body.line(f"{acc}[{column}] += ({ctype}){self.value(red.inputs[0], tuple(index)).code};")
+            self.body.line(f"{acc}[{column}] += ({ctype}){operand.code};")
         self.close_loops(opened)
         row, opened = self.open_loops(tuple(1 if i in axes else d for i, d in enumerate(full)), "k")
 
@@ -848,9 +927,7 @@ class LoopEmitter:
             name = self.body.fresh("v" + self.num(red))
             self.body.line(f"const {result} {name} = ({result}){acc}[{column}];")
             self.body.put(("anchor", id(red), at(red)), CVal(name, result, self.body.depth), self.body.depth)
-        for out in outputs:
-            if levels.get(id(out)) in ("keep", "drop"):
-                self.store(out, at(out), self.value(out, at(out)))
+        self.store_all([(out, at(out)) for out in outputs if levels.get(id(out)) in ("keep", "drop")])
         self.close_loops(opened)
         self.body.scopes[0].indent -= 1
         self.body.line("}", 0)
