@@ -215,15 +215,21 @@ def test_small_calls_run_as_one_call() -> None:
     assert calls == [64] and np.allclose(out, np.e)
 
 
-def test_large_calls_run_in_blocks_covering_every_row_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rt, "THREADS", 2)
-    calls: list[int] = []
+def _adding_one(calls: list[int]):  # noqa: ANN202
+    """A row kernel adding 1 that records how many rows each call got."""
 
     def kernel(x: np.ndarray, out: np.ndarray, rows: int) -> tuple:
         calls.append(rows)
         np.add(x, 1.0, out=out)
         return (out,)
 
+    return kernel
+
+
+def test_large_calls_run_in_blocks_covering_every_row_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rt, "THREADS", 2)
+    calls: list[int] = []
+    kernel = _adding_one(calls)
     x = np.arange(rt.SPLIT_BYTES // 8 * 2, dtype=np.float64).reshape(-1, 16)
     (out,) = rt.by_rows(kernel, x.shape[0], (x,), (0,), (np.empty_like(x),))
     assert len(calls) >= 2 and sum(calls) == x.shape[0]
@@ -234,12 +240,7 @@ def test_blocks_come_in_a_multiple_of_the_threads(monkeypatch: pytest.MonkeyPatc
     """3 blocks on 2 threads take as long as 4: the count is rounded up so the threads finish together."""
     monkeypatch.setattr(rt, "THREADS", 2)
     calls: list[int] = []
-
-    def kernel(x: np.ndarray, out: np.ndarray, rows: int) -> tuple:
-        calls.append(rows)
-        np.add(x, 1.0, out=out)
-        return (out,)
-
+    kernel = _adding_one(calls)
     x = np.zeros((4096, 192), dtype=np.float64)  # 6 MiB in, 6 out: 3 blocks of BLOCK_BYTES, rounded up to 4
     rt.by_rows(kernel, x.shape[0], (x,), (0,), (np.empty_like(x),))
     assert len(calls) == 4 and sum(calls) == x.shape[0]

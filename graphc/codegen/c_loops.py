@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from graphc.codegen.body import CBody
 from graphc.codegen.index_exprs import (
     Cond,
     Dim,
@@ -45,15 +46,17 @@ from graphc.codegen.index_exprs import (
     assume_sizes,
     cond,
     dim_code,
-    floordiv,
+    fold_source,
     le,
     linearize,
-    mod,
+    pad_source,
     prod,
+    unfold_source,
     view_index,
     windows,
 )
 from graphc.codegen.kernel_ir import Kernel
+from graphc.codegen.templates import constant_value, depends_on, output_levels, reduction_passes, same_rows, trivial_reduction, unreduced_index
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node
 from graphc.ir.registry import VIEWS
@@ -105,12 +108,6 @@ def _loopable(node: Node) -> bool:
     return not (node.op in ("abs", "neg", "sign") and node.dtype.name == "bool")
 
 
-def _trivial(node: Node) -> bool:
-    """A reduction over no axes or over axes of size 1 only: the identity (argmax: 0)."""
-    x = node.inputs[0]
-    return x.type.ndim == 0 or all(x.shape[a] == 1 for a in node.attrs["axes"])
-
-
 def _leading(node: Node) -> bool:
     """A reduction with a kept axis (of size > 1) after a reduced one: its rows are not contiguous."""
     shape, axes = node.inputs[0].shape, node.attrs["axes"]
@@ -125,20 +122,15 @@ def _columns(node: Node) -> bool:
     return node.op == "sum" and all(i < j for i in axes if shape[i] != 1 for j in kept)
 
 
-def _same_rows(a: Node, b: Node) -> bool:
-    x, y = a.inputs[0], b.inputs[0]
-    return len(x.shape) == len(y.shape) and shapes_equal(x.shape, y.shape) and sorted(a.attrs["axes"]) == sorted(b.attrs["axes"])
-
-
 def split(kernel: Kernel) -> tuple[list[Node], list[Node]]:
     """(prefix, loop nodes): the nodes the loops cannot compute, with their ancestors, go to the prefix."""
     inside = {id(n) for n in kernel.nodes}
     foreign = {id(n) for n in kernel.nodes if not _loopable(n)}
-    reductions = [n for n in kernel.nodes if n.op in REDUCTIONS and not _trivial(n)]
+    reductions = [n for n in kernel.nodes if n.op in REDUCTIONS and not trivial_reduction(n)]
     foreign |= {id(n) for n in reductions if _leading(n) and not _columns(n)}
     rows = [n for n in reductions if id(n) not in foreign]
     if rows:  # one row shape per loop nest: reductions of another shape run in NumPy
-        foreign |= {id(n) for n in rows if not _same_rows(n, rows[-1])}
+        foreign |= {id(n) for n in rows if not same_rows(n, rows[-1])}
     scatters = [n for n in kernel.nodes if n.op == "scatter_add"]
     if rows:  # a scatter is a template of its own
         foreign |= {id(n) for n in scatters}
@@ -210,62 +202,6 @@ class CVal:
     depth: int = 0
 
 
-@dataclass
-class _Scope:
-    indent: int
-    header: list[str] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
-    cache: dict = field(default_factory=dict)
-
-
-class CBody:
-    """Lines of one C function in nested loop scopes; a line goes to the scope of its depth (hoisting)."""
-
-    def __init__(self) -> None:
-        self.scopes = [_Scope(indent=1)]
-        self.taken: set[str] = set()
-
-    @property
-    def depth(self) -> int:
-        return len(self.scopes) - 1
-
-    def line(self, text: str, depth: int | None = None) -> None:
-        scope = self.scopes[self.depth if depth is None else min(depth, self.depth)]
-        scope.lines.append("    " * scope.indent + text)
-
-    def open(self, header: list[str]) -> int:
-        parent = self.scopes[-1]
-        self.scopes.append(_Scope(indent=parent.indent + 1, header=["    " * parent.indent + h for h in header]))
-        return self.depth
-
-    def close(self) -> None:
-        scope = self.scopes.pop()
-        parent = self.scopes[-1]
-        pad = "    " * parent.indent
-        parent.lines.extend(scope.header[:-1] + [scope.header[-1] + " {"] + scope.lines + [pad + "}"])
-
-    def get(self, key: object) -> object:
-        for scope in reversed(self.scopes):
-            if key in scope.cache:
-                return scope.cache[key]
-        return None
-
-    def put(self, key: object, value: object, depth: int) -> None:
-        self.scopes[min(depth, self.depth)].cache[key] = value
-
-    def fresh(self, base: str) -> str:
-        name, i = base, 0
-        while name in self.taken:
-            i += 1
-            name = f"{base}_{i}"
-        self.taken.add(name)
-        return name
-
-    def text(self) -> str:
-        assert len(self.scopes) == 1
-        return "\n".join(self.scopes[0].lines)
-
-
 # ----------------------------------------------------------------------------- the emitter
 
 
@@ -295,6 +231,13 @@ class LoopEmitter:
 
     def num(self, node: Node) -> str:
         return self.names[id(node)][1:]
+
+    def computed(self, node: Node) -> bool:
+        return id(node) in self.inside
+
+    def within_row(self, node: Node) -> bool:
+        """Computed by this kernel at the element, not through a reduction (whose result is per row)."""
+        return id(node) in self.inside and node.op not in REDUCTIONS
 
     def shape(self, node: Node) -> tuple[Dim, ...]:
         return tuple(assume_sizes(d) for d in node.shape)
@@ -377,7 +320,7 @@ class LoopEmitter:
             self.body.taken.add(name)
             header = [pragma] if pragma and (i, j, f) == loops[-1] else []
             header.append(f"for (int64_t {name} = 0; {name} < {_paren(c_dim(f))}; {name}++)")
-            depth = self.body.open(header)
+            depth = self.body.open(*header)
             inner = prod(list(factors[i][j + 1 :])) if i in factors else 1
             index[i] = index[i] + Lin.of(Var(name, f, frozenset({name}), depth, None)) * inner
         return index, len(loops)
@@ -442,39 +385,22 @@ class LoopEmitter:
         if op == "scatter_add":
             raise Unsupported(f"{format_node(node, self.names)} is read by the kernel after its scatter")
         if op in REDUCTIONS:
-            if not _trivial(node):
+            if not trivial_reduction(node):
                 raise Unsupported(f"{format_node(node, self.names)} is read at an index its loops do not compute")
             if op == "argmax":
                 return CVal("INT64_C(0)", ctype)
-            return self.value(node.inputs[0], self.unreduced(node, index), conds)
+            return self.value(node.inputs[0], unreduced_index(node, index), conds)
         operands = [self.value(i, index, conds) for i in node.inputs]
         return self.emit(node, self.lower(node, [v.code for v in operands]), ctype, max((v.depth for v in operands), default=0))
 
-    def unreduced(self, node: Node, index: tuple[Lin, ...]) -> tuple[Lin, ...]:
-        x = node.inputs[0]
-        if x.type.ndim == 0:
-            return ()
-        if node.attrs["keepdim"]:
-            return index
-        kept = iter(index)
-        return tuple(Lin() if axis in node.attrs["axes"] else next(kept) for axis in range(x.type.ndim))
-
     def pad(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
         x = node.inputs[0]
-        a = node.attrs
-        inner_index, new = [], []
-        for e, d, lo, mid in zip(index, self.shape(x), a["low"], a["interior"]):
-            t = e - lo
-            span = (d - 1) * (mid + 1) + 1
-            for c in (cond(t, ">=", 0), cond(t, "<", span), cond(t, "divisible", mid + 1)):
-                if c is not None:
-                    new.append(c)
-            inner_index.append(floordiv(t, mid + 1) if mid else t)
-        inner = self.value(x, tuple(inner_index), conds + tuple(new))
+        inner_index, new = pad_source(index, self.shape(x), node.attrs)
+        inner = self.value(x, inner_index, conds + new)
         if not new:
             return inner
-        guard, depth = self.conds_code(tuple(new))
-        fill = c_literal(a["value"], node.dtype.name)
+        guard, depth = self.conds_code(new)
+        fill = c_literal(node.attrs["value"], node.dtype.name)
         return self.emit(node, f"{guard} ? {inner.code} : {fill}", COMPUTE[node.dtype.name], max(depth, inner.depth))
 
     def concat(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
@@ -535,52 +461,28 @@ class LoopEmitter:
     def unfold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
         """im2col as index arithmetic: column (c, ki, kj) of window l reads x at the window's pixel, or the padding."""
         x = node.inputs[0]
-        _, _, h, w = self.shape(x)
-        a = node.attrs
-        (kh, kw), (dh, dw), (ph, pw), (sh, sw) = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
-        cols = windows(w, kw, dw, pw, sw)
-        n, ckk, window = index
-        c = floordiv(ckk, kh * kw)
-        ki = mod(floordiv(ckk, kw), kh)
-        kj = mod(ckk, kw)
-        hh = floordiv(window, cols) * sh + ki * dh - ph
-        ww = mod(window, cols) * sw + kj * dw - pw
-        new = tuple(c_ for c_ in (cond(hh, ">=", 0), cond(hh, "<", h), cond(ww, ">=", 0), cond(ww, "<", w)) if c_ is not None)
-        inner = self.value(x, (n, c, hh, ww), conds + new)
+        source, new = unfold_source(index, self.shape(x), node.attrs)
+        inner = self.value(x, source, conds + new)
         if not new:
             return inner
         guard, depth = self.conds_code(new)
-        return self.emit(node, f"{guard} ? {inner.code} : {c_literal(a['pad_value'], node.dtype.name)}", inner.ctype, max(depth, inner.depth))
+        return self.emit(node, f"{guard} ? {inner.code} : {c_literal(node.attrs['pad_value'], node.dtype.name)}", inner.ctype, max(depth, inner.depth))
 
     def fold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
         """col2im as a gather: each pixel sums the columns of the windows covering it (no scattered writes)."""
-        cols_node = node.inputs[0]
-        a = node.attrs
-        (kh, kw), (dh, dw), (ph, pw), (sh, sw) = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
-        oh, ow = a["output_size"]
-        rows, cols = windows(oh, kh, dh, ph, sh), windows(ow, kw, dw, pw, sw)
-        n, c, h, w = index
+        kh, kw = node.attrs["kernel_size"]
         ctype = COMPUTE[node.dtype.name]
         self.comment(node, self.body.depth)
         acc = self.body.fresh("acc" + self.num(node))
         self.body.line(f"{ctype} {acc} = 0;")
-        loops = []
+        offsets = []
         for name, size in (("ki", kh), ("kj", kw)):
             loop = self.body.fresh(name)
-            depth = self.body.open([f"for (int64_t {loop} = 0; {loop} < {size}; {loop}++)"])
-            loops.append(Lin.of(Var(loop, size, frozenset({loop}), depth, None)))
-        ki, kj = loops
-        th = h + ph - ki * dh
-        tw = w + pw - kj * dw
-        new = []
-        for t, stride, count in ((th, sh, rows), (tw, sw, cols)):
-            for c_ in (cond(t, ">=", 0), cond(t, "divisible", stride), cond(t, "<", (count - 1) * stride + 1)):
-                if c_ is not None:
-                    new.append(c_)
-        ckk = c * (kh * kw) + ki * kw + kj
-        block = floordiv(th, sh) * cols + floordiv(tw, sw)
-        inner = self.value(cols_node, (n, ckk, block), conds + tuple(new))
-        guard, _ = self.conds_code(tuple(new))
+            depth = self.body.open(f"for (int64_t {loop} = 0; {loop} < {size}; {loop}++)")
+            offsets.append(Lin.of(Var(loop, size, frozenset({loop}), depth, None)))
+        source, new = fold_source(index, offsets[0], offsets[1], node.attrs)
+        inner = self.value(node.inputs[0], source, conds + new)
+        guard, _ = self.conds_code(new)
         self.body.line(f"{acc} += {guard} ? {inner.code} : 0;" if guard else f"{acc} += {inner.code};")
         self.body.close()
         self.body.close()
@@ -643,18 +545,11 @@ class LoopEmitter:
 
     def pow(self, node: Node, a: list[str]) -> str:
         f = "f" if COMPUTE[node.dtype.name] == "float" else ""
-        exponent = self.constant_value(node.inputs[1])
+        exponent = constant_value(node.inputs[1], self.inside)
         special = {1.0: a[0], 2.0: f"{a[0]} * {a[0]}", 3.0: f"{a[0]} * {a[0]} * {a[0]}", 0.5: f"sqrt{f}({a[0]})", -1.0: f"1 / {a[0]}"}
         if exponent in special:
             return special[exponent]
         return f"pow{f}({a[0]}, {a[1]})"
-
-    def constant_value(self, node: Node) -> float | None:
-        while id(node) in self.inside and node.op in ("expand", "reshape"):
-            node = node.inputs[0]
-        if id(node) in self.inside and node.op == "constant":
-            return float(node.attrs["value"])
-        return None
 
     # ------------------------------------------------------------------ stores
 
@@ -679,7 +574,7 @@ class LoopEmitter:
     # ------------------------------------------------------------------ templates
 
     def emit_loops(self, outputs: list[Node]) -> None:
-        reductions = [n for n in self.nodes if n.op in REDUCTIONS and not _trivial(n)]
+        reductions = [n for n in self.nodes if n.op in REDUCTIONS and not trivial_reduction(n)]
         scatters = [n for n in self.nodes if n.op == "scatter_add"]
         if scatters:
             self.scatter(scatters[0], outputs)
@@ -696,7 +591,7 @@ class LoopEmitter:
         x, index_node, src = node.inputs
         axis = node.attrs["axis"]
         extra = [o for o in outputs if o is not node]
-        if any(self.depends_on(o, [node]) for o in extra) or all(o is not node for o in outputs):
+        if any(depends_on(o, [node], self.computed) for o in extra) or all(o is not node for o in outputs):
             raise Unsupported("the kernel reads its scatter's result (not stored by the scatter)")
         if extra:
             self.pointwise(extra)
@@ -734,33 +629,20 @@ class LoopEmitter:
                 self.store_all([(out, tuple(index)) for out in group])
                 self.close_loops(opened)
 
-    def depends_on(self, node: Node, targets: list[Node]) -> bool:
-        wanted = {id(t) for t in targets}
-        stack, seen = [node], set()
-        while stack:
-            n = stack.pop()
-            if id(n) in wanted:
-                return True
-            if id(n) in seen or id(n) not in self.inside:
-                continue
-            seen.add(id(n))
-            stack.extend(n.inputs)
-        return False
-
     def reduction(self, reductions: list[Node], outputs: list[Node]) -> None:
         first = reductions[0]
         full = self.shape(first.inputs[0])
         axes = tuple(sorted(first.attrs["axes"]))
-        levels = self.levels(full, axes, outputs)
+        levels = output_levels(full, axes, outputs, self.shape)
         extra = [o for o in outputs if id(o) not in levels]
-        if any(self.depends_on(o, reductions) for o in extra):
+        if any(depends_on(o, reductions, self.computed) for o in extra):
             raise Unsupported("an output of another shape depends on the reduction")
         if extra:
             self.pointwise(extra)
         self.nest += 1
         kept_shape = tuple(1 if i in axes else d for i, d in enumerate(full))
         reduced_shape = tuple(d if i in axes else 1 for i, d in enumerate(full))
-        passes = self.passes(reductions)
+        passes = reduction_passes(reductions, self.inside)
         full_outputs = [o for o in outputs if levels.get(id(o)) == "full"]
         kept = self.kept_in_rows(passes, full_outputs)
         for node in kept:  # one row each, allocated before the row loops
@@ -828,7 +710,7 @@ class LoopEmitter:
             later = [red.inputs[0] for g in passes[p + 1 :] for red in g] + full_outputs
             for red in group:
                 operand = red.inputs[0]
-                if id(operand) in self.inside and self.costly(operand) and any(self.computed_from(n, operand) for n in later):
+                if id(operand) in self.inside and self.costly(operand) and any(depends_on(n, [operand], self.within_row) for n in later):
                     if all(operand is not k for k in kept):
                         kept.append(operand)
         return kept
@@ -846,34 +728,6 @@ class LoopEmitter:
             stack.extend(n.inputs)
         return False
 
-    def computed_from(self, node: Node, target: Node) -> bool:
-        """Whether computing ``node`` in this kernel reads ``target`` (not through a reduction)."""
-        stack, seen = [node], set()
-        while stack:
-            n = stack.pop()
-            if n is target:
-                return True
-            if id(n) in seen or id(n) not in self.inside or n.op in REDUCTIONS:
-                continue
-            seen.add(id(n))
-            stack.extend(n.inputs)
-        return False
-
-    def levels(self, full: tuple[Dim, ...], axes: tuple[int, ...], outputs: list[Node]) -> dict[int, str]:
-        """Each output's place in a reduction: the reduced tensor's shape ("full"), or a reduction's with or without the axes."""
-        keep = tuple(1 if i in axes else d for i, d in enumerate(full))
-        drop = tuple(d for i, d in enumerate(full) if i not in axes)
-        levels: dict[int, str] = {}
-        for out in outputs:
-            shape = self.shape(out)
-            if len(shape) == len(full) and shapes_equal(shape, full):
-                levels[id(out)] = "full"
-            elif len(shape) == len(full) and shapes_equal(shape, keep):
-                levels[id(out)] = "keep"
-            elif len(shape) == len(drop) and shapes_equal(shape, drop):
-                levels[id(out)] = "drop"
-        return levels
-
     def columns(self, reductions: list[Node], outputs: list[Node]) -> None:
         """Sums over leading axes: one loop in memory order adds each element into its column's sum.
 
@@ -885,12 +739,12 @@ class LoopEmitter:
         first = reductions[0]
         full = self.shape(first.inputs[0])
         axes = tuple(sorted(first.attrs["axes"]))
-        if len(self.passes(reductions)) > 1:
+        if len(reduction_passes(reductions, self.inside)) > 1:
             raise Unsupported("column sums of a value that needs another reduction")
-        levels = self.levels(full, axes, outputs)
+        levels = output_levels(full, axes, outputs, self.shape)
         extra = [o for o in outputs if id(o) not in levels]
         later = [o for o in outputs if levels.get(id(o)) == "full" or id(o) not in levels]
-        if any(self.depends_on(o, reductions) for o in later):
+        if any(depends_on(o, reductions, self.computed) for o in later):
             raise Unsupported("a full-size output is computed from a column sum")
         if extra:
             self.pointwise(extra)
@@ -933,20 +787,6 @@ class LoopEmitter:
         self.body.line("}", 0)
         for acc, _ in accumulators.values():
             self.body.line(f"free({acc});", 0)
-
-    def passes(self, reductions: list[Node]) -> list[list[Node]]:
-        """Reductions grouped so each pass only needs the results of earlier passes (softmax: max, then sum)."""
-        ids = {id(r) for r in reductions}
-        memo: dict[int, int] = {}
-
-        def level(node: Node) -> int:
-            if id(node) not in memo:
-                below = max((level(i) for i in node.inputs if id(i) in self.inside), default=0)
-                memo[id(node)] = below + 1 if id(node) in ids else below
-            return memo[id(node)]
-
-        levels = [level(r) for r in reductions]
-        return [[r for r, lv in zip(reductions, levels) if lv == p] for p in range(1, max(levels) + 1)]
 
     def accumulator(self, red: Node) -> tuple[str, str]:
         """Declare a reduction's accumulator before its loop: float32 sums accumulate in double.

@@ -536,3 +536,40 @@ def windows(size: Dim, kernel: int, dilation: int, padding: int, stride: int) ->
     if isinstance(size, int):
         return (size + 2 * padding - span) // stride + 1
     return assume_sizes(sympy.floor((sympy.sympify(size) + 2 * padding - span) / stride) + 1)
+
+
+def pad_source(index: tuple[Lin, ...], in_shape: tuple[Dim, ...], attrs: dict) -> tuple[tuple[Lin, ...], tuple[Cond, ...]]:
+    """The operand's index read by ``pad`` at ``index``, and the conditions under which it is not padding."""
+    inner, conds = [], []
+    for e, d, lo, mid in zip(index, in_shape, attrs["low"], attrs["interior"]):
+        t = e - lo
+        span = (d - 1) * (mid + 1) + 1
+        conds += [c for c in (cond(t, ">=", 0), cond(t, "<", span), cond(t, "divisible", mid + 1)) if c is not None]
+        inner.append(floordiv(t, mid + 1) if mid else t)
+    return tuple(inner), tuple(conds)
+
+
+def unfold_source(index: tuple[Lin, ...], in_shape: tuple[Dim, ...], attrs: dict) -> tuple[tuple[Lin, ...], tuple[Cond, ...]]:
+    """im2col: the image pixel read by column (c, ki, kj) of window ``l``, and the conditions that it is not padding."""
+    _, _, h, w = in_shape
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = attrs["kernel_size"], attrs["dilation"], attrs["padding"], attrs["stride"]
+    cols = windows(w, kw, dw, pw, sw)
+    n, ckk, window = index
+    hh = floordiv(window, cols) * sh + mod(floordiv(ckk, kw), kh) * dh - ph
+    ww = mod(window, cols) * sw + mod(ckk, kw) * dw - pw
+    conds = tuple(c for c in (cond(hh, ">=", 0), cond(hh, "<", h), cond(ww, ">=", 0), cond(ww, "<", w)) if c is not None)
+    return (n, floordiv(ckk, kh * kw), hh, ww), conds
+
+
+def fold_source(index: tuple[Lin, ...], ki: Lin, kj: Lin, attrs: dict) -> tuple[tuple[Lin, ...], tuple[Cond, ...]]:
+    """col2im: the column element that kernel offset (ki, kj) adds to pixel ``index``, and when a window covers it."""
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = attrs["kernel_size"], attrs["dilation"], attrs["padding"], attrs["stride"]
+    oh, ow = attrs["output_size"]
+    rows, cols = windows(oh, kh, dh, ph, sh), windows(ow, kw, dw, pw, sw)
+    n, c, h, w = index
+    th = h + ph - ki * dh
+    tw = w + pw - kj * dw
+    conds = []
+    for t, stride, count in ((th, sh, rows), (tw, sw, cols)):
+        conds += [c_ for c_ in (cond(t, ">=", 0), cond(t, "divisible", stride), cond(t, "<", (count - 1) * stride + 1)) if c_ is not None]
+    return (n, c * (kh * kw) + ki * kw + kj, floordiv(th, sh) * cols + floordiv(tw, sw)), tuple(conds)

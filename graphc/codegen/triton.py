@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
+from graphc.codegen.body import Body
 from graphc.codegen.index_exprs import (
     Cond,
     Dim,
@@ -51,15 +52,24 @@ from graphc.codegen.index_exprs import (
     cond,
     delinearize,
     dim_code,
-    floordiv,
+    fold_source,
     linearize,
-    mod,
+    pad_source,
     prod,
+    unfold_source,
     view_index,
-    windows,
 )
 from graphc.codegen.kernel_ir import Kernel, Program
 from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
+from graphc.codegen.templates import (
+    constant_value,
+    depends_on,
+    output_levels,
+    reduction_passes,
+    same_rows,
+    trivial_reduction,
+    unreduced_index,
+)
 from graphc.errors import GraphcError
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
@@ -156,62 +166,6 @@ class Val:
 
 
 @dataclass
-class Scope:
-    indent: int
-    header: str = ""
-    lines: list[str] = field(default_factory=list)
-    cache: dict = field(default_factory=dict)
-
-
-class Body:
-    """Lines of one function, in nested loop scopes; a line goes to the scope of its depth (hoisting)."""
-
-    def __init__(self) -> None:
-        self.scopes = [Scope(indent=1)]
-        self.taken: set[str] = set()
-
-    @property
-    def depth(self) -> int:
-        return len(self.scopes) - 1
-
-    def line(self, text: str, depth: int | None = None) -> None:
-        scope = self.scopes[self.depth if depth is None else min(depth, self.depth)]
-        scope.lines.append("    " * scope.indent + text)
-
-    def open(self, header: str) -> int:
-        parent = self.scopes[-1]
-        self.scopes.append(Scope(indent=parent.indent + 1, header="    " * parent.indent + header))
-        return self.depth
-
-    def close(self) -> None:
-        scope = self.scopes.pop()
-        parent = self.scopes[-1]
-        parent.lines.append(scope.header)
-        parent.lines.extend(scope.lines or ["    " * scope.indent + "pass"])
-
-    def get(self, key: object) -> object:
-        for scope in reversed(self.scopes):
-            if key in scope.cache:
-                return scope.cache[key]
-        return None
-
-    def put(self, key: object, value: object, depth: int) -> None:
-        self.scopes[min(depth, self.depth)].cache[key] = value
-
-    def fresh(self, base: str) -> str:
-        name, i = base, 0
-        while name in self.taken:
-            i += 1
-            name = f"{base}_{i}"
-        self.taken.add(name)
-        return name
-
-    def text(self) -> str:
-        assert len(self.scopes) == 1
-        return "\n".join(self.scopes[0].lines)
-
-
-@dataclass
 class Fn:
     """One @jit function being written."""
 
@@ -291,6 +245,9 @@ class KernelEmitter:
 
     def is_buffer(self, node: Node) -> bool:
         return id(node) not in self.inside or id(node) in self.temps
+
+    def computed(self, node: Node) -> bool:
+        return not self.is_buffer(node)
 
     # ------------------------------------------------------------------ index expressions
 
@@ -486,10 +443,10 @@ class KernelEmitter:
             return self.indexed_read(node, index, conds, via)
         if op == "rand":
             return self.rand(node, index, conds)
-        if op in ("sum", "max", "min", "argmax") and _trivial_reduction(node):
+        if op in ("sum", "max", "min", "argmax") and trivial_reduction(node):
             if op == "argmax":
                 return self.const(0, node.dtype)
-            return self.value(node.inputs[0], _unreduced_index(node, index), conds, via)
+            return self.value(node.inputs[0], unreduced_index(node, index), conds, via)
         if op in ANCHORS:
             raise GraphcError(f"triton backend: kernel {self.kernel.name} reads {format_node(node, self.names)} at an index its template does not compute")
         if op == "detach":
@@ -513,20 +470,12 @@ class KernelEmitter:
 
     def pad(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:
         x = node.inputs[0]
-        a = node.attrs
-        inner_index, new = [], []
-        for e, d, lo, mid in zip(index, self.shape(x), a["low"], a["interior"]):
-            t = e - lo
-            span = (d - 1) * (mid + 1) + 1
-            for c in (cond(t, ">=", 0), cond(t, "<", span), cond(t, "divisible", mid + 1)):
-                if c is not None:
-                    new.append(c)
-            inner_index.append(floordiv(t, mid + 1) if mid else t)
+        inner_index, new = pad_source(index, self.shape(x), node.attrs)
         if not new:
-            return self.value(x, tuple(inner_index), conds, via + (node,))
-        mask, axes, depth = self.cond_mask(tuple(new))
-        inner = self.value(x, tuple(inner_index), conds + tuple(new), via)
-        return self.where(node, mask, inner, self.const(a["value"], node.dtype), depth, axes)
+            return self.value(x, inner_index, conds, via + (node,))
+        mask, axes, depth = self.cond_mask(new)
+        inner = self.value(x, inner_index, conds + new, via)
+        return self.where(node, mask, inner, self.const(node.attrs["value"], node.dtype), depth, axes)
 
     def concat(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:
         axis = node.attrs["axis"]
@@ -555,31 +504,16 @@ class KernelEmitter:
 
     def unfold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:
         x = node.inputs[0]
-        _, _, h, w = self.shape(x)
-        a = node.attrs
-        (kh, kw), (dh, dw), (ph, pw), (sh, sw) = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
-        cols = windows(w, kw, dw, pw, sw)
-        n, ckk, l = index
-        c = floordiv(ckk, kh * kw)
-        ki = mod(floordiv(ckk, kw), kh)
-        kj = mod(ckk, kw)
-        hh = floordiv(l, cols) * sh + ki * dh - ph
-        ww = mod(l, cols) * sw + kj * dw - pw
-        new = tuple(c_ for c_ in (cond(hh, ">=", 0), cond(hh, "<", h), cond(ww, ">=", 0), cond(ww, "<", w)) if c_ is not None)
+        source, new = unfold_source(index, self.shape(x), node.attrs)
         if not new:
-            return self.value(x, (n, c, hh, ww), conds, via + (node,))
+            return self.value(x, source, conds, via + (node,))
         mask, axes, depth = self.cond_mask(new)
-        inner = self.value(x, (n, c, hh, ww), conds + new, via)
-        return self.where(node, mask, inner, self.const(a["pad_value"], node.dtype), depth, axes)
+        inner = self.value(x, source, conds + new, via)
+        return self.where(node, mask, inner, self.const(node.attrs["pad_value"], node.dtype), depth, axes)
 
     def fold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:
         """col2im as a gather: each output element sums the columns whose window covers it (no atomics)."""
-        cols_node = node.inputs[0]
-        a = node.attrs
-        (kh, kw), (dh, dw), (ph, pw), (sh, sw) = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
-        oh, ow = a["output_size"]
-        rows, cols = windows(oh, kh, dh, ph, sh), windows(ow, kw, dw, pw, sw)
-        n, c, h, w = index
+        kh, kw = node.attrs["kernel_size"]
         body = self.fn.body
         depth = max(lin.depth() for lin in index) if index else 0
         axes: frozenset[str] = frozenset()
@@ -592,18 +526,10 @@ class KernelEmitter:
         ki_name, kj_name = body.fresh("ki"), body.fresh("kj")
         d1 = body.open(f"for {ki_name} in tl.static_range({kh}):")
         d2 = body.open(f"for {kj_name} in tl.static_range({kw}):")
-        ki, kj = Var(ki_name, kh, frozenset(), d1), Var(kj_name, kw, frozenset(), d2)
-        th = h + ph - Lin.of(ki) * dh
-        tw = w + pw - Lin.of(kj) * dw
-        new = []
-        for t, stride, count in ((th, sh, rows), (tw, sw, cols)):
-            for c_ in (cond(t, ">=", 0), cond(t, "divisible", stride), cond(t, "<", (count - 1) * stride + 1)):
-                if c_ is not None:
-                    new.append(c_)
-        ckk = c * (kh * kw) + Lin.of(ki) * kw + Lin.of(kj)
-        block = floordiv(th, sh) * cols + floordiv(tw, sw)
-        mask = self.cond_mask(tuple(new))[0] if new else None
-        inner = self.value(cols_node, (n, ckk, block), conds + tuple(new), via)
+        ki, kj = Lin.of(Var(ki_name, kh, frozenset(), d1)), Lin.of(Var(kj_name, kw, frozenset(), d2))
+        source, new = fold_source(index, ki, kj, node.attrs)
+        mask = self.cond_mask(new)[0] if new else None
+        inner = self.value(node.inputs[0], source, conds + new, via)
         term = f"tl.where({mask}, {inner.code}, 0)" if mask else inner.code
         body.line(f"{acc} += {term}")
         body.close()
@@ -693,7 +619,7 @@ class KernelEmitter:
     def pow(self, node: Node, args: list[Val]) -> tuple[str, str]:
         a, b = (v.code for v in args)
         dtype = compute_dtype(node.dtype)
-        exponent = self.constant_value(node.inputs[1])
+        exponent = constant_value(node.inputs[1], self.inside)
         floating = node.dtype.is_floating_point
         if exponent is not None:
             if exponent == 1:
@@ -716,14 +642,6 @@ class KernelEmitter:
             return f"fpow({a}, {b})", dtype
         self.helpers.add("ipow")
         return f"ipow({a}, {b})", dtype
-
-    def constant_value(self, node: Node) -> float | None:
-        """The value of a broadcast constant computed inside this kernel, if ``node`` is one."""
-        while id(node) in self.inside and node.op in ("expand", "reshape"):
-            node = node.inputs[0]
-        if id(node) in self.inside and node.op == "constant":
-            return float(node.attrs["value"])
-        return None
 
     # ------------------------------------------------------------------ stores
 
@@ -796,7 +714,7 @@ class KernelEmitter:
 
     def emit_kernel(self) -> None:
         """Choose the template from the anchors (scatter, matmul, reductions); other anchors go first."""
-        anchors = [n for n in self.kernel.nodes if n.op in ANCHORS and not (n.op in ("sum", "max", "min", "argmax") and _trivial_reduction(n))]
+        anchors = [n for n in self.kernel.nodes if n.op in ANCHORS and not (n.op in ("sum", "max", "min", "argmax") and trivial_reduction(n))]
         main: list[Node] = []
         for op in ("scatter_add", "matmul"):
             found = [a for a in anchors if a.op == op]
@@ -805,11 +723,11 @@ class KernelEmitter:
         reductions = [a for a in anchors if a.op not in ("scatter_add", "matmul")]
         if not main and reductions:
             last = reductions[-1]
-            main = [r for r in reductions if _same_rows(r, last)]
+            main = [r for r in reductions if same_rows(r, last)]
         for anchor in anchors:
             if any(anchor is m for m in main):
                 continue
-            if self.depends_on(anchor, main):
+            if depends_on(anchor, main, self.computed):
                 raise GraphcError(f"triton backend: kernel {self.kernel.name} computes {format_node(anchor, self.names)} after its {main[0].op}")
             self.split_off(anchor)
         outputs = [o for o in self.kernel.outputs if id(o) not in self.temps]
@@ -871,26 +789,13 @@ class KernelEmitter:
         """Outputs a template does not store (not at its level) get pointwise functions of their own."""
         extra = [o for o in outputs if all(o is not h for h in handled)]
         for out in extra:
-            if self.depends_on(out, anchors):
+            if depends_on(out, anchors, self.computed):
                 raise GraphcError(
                     f"triton backend: kernel {self.kernel.name} stores {format_node(out, self.names)}, which depends on "
                     "its anchor but is not at the anchor's level"
                 )
         if extra:
             self.pointwise_kernel(extra, "_extra")
-
-    def depends_on(self, node: Node, targets: list[Node]) -> bool:
-        wanted = {id(t) for t in targets}
-        stack, seen = [node], set()
-        while stack:
-            n = stack.pop()
-            if id(n) in wanted:
-                return True
-            if id(n) in seen or self.is_buffer(n):
-                continue
-            seen.add(id(n))
-            stack.extend(n.inputs)
-        return False
 
     # scatter_add ---------------------------------------------------------
 
@@ -924,20 +829,10 @@ class KernelEmitter:
         first = reductions[0]
         full = self.shape(first.inputs[0])
         axes = tuple(sorted(first.attrs["axes"]))
-        keep = tuple(1 if i in axes else d for i, d in enumerate(full))
-        drop = tuple(d for i, d in enumerate(full) if i not in axes)
-        levels: dict[int, str] = {}
-        for out in outputs:
-            shape = self.shape(out)
-            if len(shape) == len(full) and shapes_equal(shape, full):
-                levels[id(out)] = "full"
-            elif len(shape) == len(full) and shapes_equal(shape, keep):
-                levels[id(out)] = "keep"
-            elif len(shape) == len(drop) and shapes_equal(shape, drop):
-                levels[id(out)] = "drop"
+        levels = output_levels(full, axes, outputs, self.shape)
         handled = [o for o in outputs if id(o) in levels]
         self.extra_outputs(outputs, handled, reductions)
-        passes = self.reduction_passes(reductions)
+        passes = reduction_passes(reductions, self.inside)
         xdims = [i for i in range(len(full)) if i not in axes]
         xnumel = prod([full[i] for i in xdims])
         rnumel = prod([full[i] for i in axes])
@@ -955,26 +850,6 @@ class KernelEmitter:
             "elif xnumel > 0:",
             f"    {name}_looped[grid]({self.calls[name + '_looped']}, XBLOCK=XBLOCK, RBLOCK=RBLOCK)",
         ]
-
-    def reduction_passes(self, reductions: list[Node]) -> list[list[Node]]:
-        """Reductions grouped so each pass only needs the results of earlier passes (softmax: max, then sum)."""
-        level: dict[int, int] = {}
-        red_ids = {id(r) for r in reductions}
-
-        def depth(node: Node, memo: dict[int, int]) -> int:
-            if id(node) in memo:
-                return memo[id(node)]
-            if id(node) not in self.inside:
-                return 0
-            below = max((depth(i, memo) for i in node.inputs), default=0)
-            memo[id(node)] = below + 1 if id(node) in red_ids else below
-            return memo[id(node)]
-
-        memo: dict[int, int] = {}
-        for r in reductions:
-            level[id(r)] = depth(r, memo)
-        count = max(level.values())
-        return [[r for r in reductions if level[id(r)] == p] for p in range(1, count + 1)]
 
     def reduction_function(
         self,
@@ -1285,29 +1160,6 @@ def _int_limits(dtype: str) -> tuple[int, int]:
 
 def _paren(text: str) -> str:
     return text if text.replace("_", "").isalnum() else f"({text})"
-
-
-def _same_rows(a: Node, b: Node) -> bool:
-    """Reductions over the same axes of the same shape share one reduction template."""
-    x, y = a.inputs[0], b.inputs[0]
-    return len(x.shape) == len(y.shape) and shapes_equal(x.shape, y.shape) and sorted(a.attrs["axes"]) == sorted(b.attrs["axes"])
-
-
-def _trivial_reduction(node: Node) -> bool:
-    """A reduction over no axes, over axes of size 1 only, or of a 0-d tensor: the identity (argmax: 0)."""
-    x = node.inputs[0]
-    return x.type.ndim == 0 or all(x.shape[a] == 1 for a in node.attrs["axes"])
-
-
-def _unreduced_index(node: Node, index: tuple[Lin, ...]) -> tuple[Lin, ...]:
-    """The operand's index of a trivial reduction's element: 0 on each reduced (size-1) axis."""
-    x = node.inputs[0]
-    if x.type.ndim == 0:
-        return ()
-    if node.attrs["keepdim"]:
-        return index
-    kept = iter(index)
-    return tuple(Lin() if axis in node.attrs["axes"] else next(kept) for axis in range(x.type.ndim))
 
 
 # ----------------------------------------------------------------------------- a whole program

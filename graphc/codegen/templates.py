@@ -1,0 +1,94 @@
+"""What both code generators decide alike about a kernel's reductions, whatever syntax they write.
+
+The Triton and C emitters share their templates' logic: which reductions form one row
+template, in how many passes, where each output sits relative to the reduced shape, and
+which values a template computes from which. Written once here, used by both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from graphc.codegen.index_exprs import Dim, Lin
+from graphc.ir.graph import Node
+from graphc.ir.types import shapes_equal
+
+
+def trivial_reduction(node: Node) -> bool:
+    """A reduction over no axes, over axes of size 1 only, or of a 0-d tensor: the identity (argmax: 0)."""
+    x = node.inputs[0]
+    return x.type.ndim == 0 or all(x.shape[a] == 1 for a in node.attrs["axes"])
+
+
+def unreduced_index(node: Node, index: tuple[Lin, ...]) -> tuple[Lin, ...]:
+    """The operand's index of a trivial reduction's element: 0 on each reduced (size-1) axis."""
+    x = node.inputs[0]
+    if x.type.ndim == 0:
+        return ()
+    if node.attrs["keepdim"]:
+        return index
+    kept = iter(index)
+    return tuple(Lin() if axis in node.attrs["axes"] else next(kept) for axis in range(x.type.ndim))
+
+
+def same_rows(a: Node, b: Node) -> bool:
+    """Reductions over the same axes of the same shape share one reduction template."""
+    x, y = a.inputs[0], b.inputs[0]
+    return len(x.shape) == len(y.shape) and shapes_equal(x.shape, y.shape) and sorted(a.attrs["axes"]) == sorted(b.attrs["axes"])
+
+
+def reduction_passes(reductions: list[Node], inside: set[int]) -> list[list[Node]]:
+    """Reductions grouped so each pass only needs the results of earlier passes (softmax: max, then sum)."""
+    ids = {id(r) for r in reductions}
+    memo: dict[int, int] = {}
+
+    def level(node: Node) -> int:
+        if id(node) not in inside:
+            return 0
+        if id(node) not in memo:
+            below = max((level(i) for i in node.inputs), default=0)
+            memo[id(node)] = below + 1 if id(node) in ids else below
+        return memo[id(node)]
+
+    levels = [level(r) for r in reductions]
+    return [[r for r, lv in zip(reductions, levels) if lv == p] for p in range(1, max(levels) + 1)]
+
+
+def output_levels(full: tuple[Dim, ...], axes: tuple[int, ...], outputs: list[Node], shape: Callable[[Node], tuple[Dim, ...]]) -> dict[int, str]:
+    """Each output's place in a reduction of ``full`` over ``axes``: "full", or the reduced shape with ("keep") or without ("drop") the axes."""
+    keep = tuple(1 if i in axes else d for i, d in enumerate(full))
+    drop = tuple(d for i, d in enumerate(full) if i not in axes)
+    levels: dict[int, str] = {}
+    for out in outputs:
+        s = shape(out)
+        if len(s) == len(full) and shapes_equal(s, full):
+            levels[id(out)] = "full"
+        elif len(s) == len(full) and shapes_equal(s, keep):
+            levels[id(out)] = "keep"
+        elif len(s) == len(drop) and shapes_equal(s, drop):
+            levels[id(out)] = "drop"
+    return levels
+
+
+def depends_on(node: Node, targets: list[Node], computed: Callable[[Node], bool]) -> bool:
+    """Whether ``node`` is computed from any of ``targets`` through values the kernel ``computed`` (not read from memory)."""
+    wanted = {id(t) for t in targets}
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in wanted:
+            return True
+        if id(n) in seen or not computed(n):
+            continue
+        seen.add(id(n))
+        stack.extend(n.inputs)
+    return False
+
+
+def constant_value(node: Node, inside: set[int]) -> float | None:
+    """The value of a broadcast constant computed inside the kernel, if ``node`` is one."""
+    while id(node) in inside and node.op in ("expand", "reshape"):
+        node = node.inputs[0]
+    if id(node) in inside and node.op == "constant":
+        return float(node.attrs["value"])
+    return None
