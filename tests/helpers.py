@@ -99,3 +99,18 @@ def assert_matches(got: Any, expected: Any, rtol: float | None = None, atol: flo
         )
     else:
         np.testing.assert_array_equal(array, want)
+
+
+def kernel_of(*tensors: graphc.Tensor):  # noqa: ANN201
+    """The pending graph of ``tensors`` as one kernel (every computing node in it): for code generator tests."""
+    from graphc.codegen.kernel_ir import kernel_for
+    from graphc.frontend import lazy
+
+    graph, _ = lazy.pending_graph([t._node for t in tensors])
+    nodes = [n for n in graph.nodes if n.op not in ("input", "parameter")]
+    return kernel_for(0, nodes, list(graph.outputs))
+
+
+def normal_tensor(*shape: int) -> graphc.Tensor:
+    """A float32 tensor of standard normal values, the same for the same shape."""
+    return graphc.tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32))

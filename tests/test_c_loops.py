@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import test_primitive_coverage as coverage
 import torch
+from helpers import kernel_of, normal_tensor
 from hypothesis import HealthCheck, given, settings
 from random_graphs import Program, programs
 from test_row_split import split_everything
@@ -22,7 +23,6 @@ from test_triton_training import MODELS, train_three_steps
 import graphc
 import graphc.nn.functional as F
 from graphc.codegen import c_loops, native
-from graphc.codegen.kernel_ir import kernel_for
 from graphc.frontend import lazy
 from graphc.ir.printer import number_nodes
 from graphc.ir.registry import REGISTRY
@@ -44,16 +44,6 @@ def loops_everywhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(lazy, "_programs", {})
     with graphc.use_backend("numpy"):
         yield built
-
-
-def _kernel_of(*tensors: graphc.Tensor):  # noqa: ANN202
-    graph, _ = lazy.pending_graph([t._node for t in tensors])
-    nodes = [n for n in graph.nodes if n.op not in ("input", "parameter")]
-    return kernel_for(0, nodes, list(graph.outputs))
-
-
-def _x(*shape: int) -> graphc.Tensor:
-    return graphc.tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
 
 
 # ------------------------------------------------------------------------------ against torch and NumPy
@@ -113,7 +103,7 @@ def test_nan_wins_max_maximum_and_argmax_as_in_torch(loops_everywhere: list[str]
 
 
 def test_softmax_is_one_c_function_with_a_pass_per_dependent_reduction() -> None:
-    kernel = _kernel_of(F.softmax(_x(6, 8), -1))
+    kernel = kernel_of(F.softmax(normal_tensor(6, 8), -1))
     part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
     assert not part.prefix
     assert part.source.count("for (int64_t r1 = 0; r1 < 8; r1++)") == 3  # max, sum, then the outputs
@@ -121,15 +111,15 @@ def test_softmax_is_one_c_function_with_a_pass_per_dependent_reduction() -> None
 
 
 def test_softmax_keeps_its_exponentials_in_a_row_buffer_and_layer_norm_keeps_nothing() -> None:
-    kernel = _kernel_of(F.softmax(_x(6, 8), -1))
+    kernel = kernel_of(F.softmax(normal_tensor(6, 8), -1))
     source = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
     assert source.count("expf(") == 1 and "malloc(" in source  # computed once, read back by the last pass
-    kernel = _kernel_of(F.layer_norm(_x(6, 8), (8,)))
+    kernel = kernel_of(F.layer_norm(normal_tensor(6, 8), (8,)))
     assert "malloc(" not in c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
 
 
 def test_a_matmul_runs_in_numpy_and_its_epilogue_in_c() -> None:
-    kernel = _kernel_of(F.gelu(_x(4, 3) @ _x(3, 5) + _x(5)))
+    kernel = kernel_of(F.gelu(normal_tensor(4, 3) @ normal_tensor(3, 5) + normal_tensor(5)))
     part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
     assert [n.op for n in part.prefix] == ["matmul"]
     assert "erf" in {n.op for n in part.nodes}
@@ -137,23 +127,23 @@ def test_a_matmul_runs_in_numpy_and_its_epilogue_in_c() -> None:
 
 
 def test_im2col_col2im_and_scatter_are_c_loops_with_windows_as_nested_loops() -> None:
-    x = _x(2, 3, 6, 6)
+    x = normal_tensor(2, 3, 6, 6)
     cols = F.unfold(x, 3, padding=1)
     for tensor in (cols, F.fold(cols, (6, 6), 3, padding=1)):
-        kernel = _kernel_of(tensor)
+        kernel = kernel_of(tensor)
         part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
         assert not part.prefix
-    kernel = _kernel_of(cols)
+    kernel = kernel_of(cols)
     source = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
     assert "i2_0 < 6" in source and "i2_1 < 6" in source  # 36 windows as 6 rows of 6: no division per element
-    scattered = graphc.zeros(2, 5).scatter_add(1, graphc.tensor([[0, 4], [1, 1]]), _x(2, 2))
-    kernel = _kernel_of(scattered)
+    scattered = graphc.zeros(2, 5).scatter_add(1, graphc.tensor([[0, 4], [1, 1]]), normal_tensor(2, 2))
+    kernel = kernel_of(scattered)
     assert not c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).prefix
 
 
 def test_a_scattered_index_out_of_range_raises() -> None:
     compiled = graphc.compile(lambda x, i, s: x.scatter_add(1, i, s), backend="numpy")
-    x, s = _x(2, 5), _x(2, 2)
+    x, s = normal_tensor(2, 5), normal_tensor(2, 2)
     expected = torch.from_numpy(x.numpy()).scatter_add(1, torch.tensor([[0, 4], [1, 1]]), torch.from_numpy(s.numpy()))
     np.testing.assert_allclose(compiled(x, graphc.tensor([[0, 4], [1, 1]]), s).numpy(), expected.numpy(), rtol=1e-6)
     with pytest.raises(IndexError, match="scatter_add: an index is out of range for axis 1 of size 5"):
@@ -161,8 +151,8 @@ def test_a_scattered_index_out_of_range_raises() -> None:
 
 
 def test_column_sums_add_into_a_row_of_sums_in_memory_order(loops_everywhere: list[str]) -> None:
-    x = _x(6, 5, 8)
-    kernel = _kernel_of((x * 2).sum((0, 1)))
+    x = normal_tensor(6, 5, 8)
+    kernel = kernel_of((x * 2).sum((0, 1)))
     source = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
     assert "calloc(8 + 1, sizeof(double))" in source
     t = torch.from_numpy(x.numpy())
@@ -172,21 +162,21 @@ def test_column_sums_add_into_a_row_of_sums_in_memory_order(loops_everywhere: li
 
 
 def test_a_max_over_the_leading_axis_stays_in_numpy() -> None:
-    kernel = _kernel_of((_x(6, 8) * 2).amax(0))
+    kernel = kernel_of((normal_tensor(6, 8) * 2).amax(0))
     with pytest.raises(c_loops.Unsupported, match="nothing left"):
         c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
 
 
 def test_an_in_place_write_over_an_operand_read_elsewhere_is_refused() -> None:
-    x = _x(4, 4)
-    kernel = _kernel_of(x + x.T)
+    x = normal_tensor(4, 4)
+    kernel = kernel_of(x + x.T)
     with pytest.raises(c_loops.Unsupported, match="in place"):
         c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {id(kernel.outputs[0]): kernel.inputs[0]})
 
 
 def test_compiled_programs_call_their_c_functions() -> None:
     compiled = graphc.compile(lambda x: F.softmax(x * 2, -1), backend="numpy")
-    x = _x(5, 7)
+    x = normal_tensor(5, 7)
     np.testing.assert_allclose(compiled(x).numpy(), torch.softmax(torch.from_numpy(x.numpy()) * 2, -1).numpy(), rtol=1e-6)
     kernel = compiled.report().kernels[0]
     assert "_c.k" in kernel.source and "PyObject *k" in kernel.c_source
@@ -196,7 +186,7 @@ def test_compiled_programs_call_their_c_functions() -> None:
 
 
 def _softmax_function() -> tuple[object, str]:
-    kernel = _kernel_of(F.softmax(_x(3, 4), -1))
+    kernel = kernel_of(F.softmax(normal_tensor(3, 4), -1))
     part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
     path = native.build([(part.name, part.source)])
     assert path is not None
@@ -219,7 +209,7 @@ def test_a_non_contiguous_input_is_copied_and_a_wrong_dtype_or_size_is_refused()
 
 def test_a_gathered_index_out_of_range_raises_instead_of_reading_memory() -> None:
     compiled = graphc.compile(lambda x, i: x.gather(1, i) * 2, backend="numpy")
-    x = _x(2, 4)
+    x = normal_tensor(2, 4)
     np.testing.assert_allclose(compiled(x, graphc.tensor([[3], [0]])).numpy(), x.numpy()[[0, 1], [3, 0]][:, None] * 2)
     with pytest.raises(IndexError, match="gather: an index is out of range for axis 1 of size 4") as info:
         compiled(x, graphc.tensor([[4], [0]]))
@@ -231,7 +221,7 @@ def test_without_a_working_compiler_programs_keep_numpy_kernels(monkeypatch: pyt
     monkeypatch.setenv("CC", "false")
     monkeypatch.setattr(native, "_failed", False)
     compiled = graphc.compile(lambda x: (x * 3).exp(), backend="numpy")
-    x = _x(3, 2)
+    x = normal_tensor(3, 2)
     np.testing.assert_allclose(compiled(x).numpy(), np.exp(x.numpy() * 3), rtol=1e-6)
     assert "_c." not in compiled.report().kernels[0].source
     assert not native.enabled()
@@ -240,7 +230,7 @@ def test_without_a_working_compiler_programs_keep_numpy_kernels(monkeypatch: pyt
 def test_with_c_loops_every_matmul_goes_to_numpys_blas() -> None:
     """One thread pool: torch computes nothing else in such a program, so its BLAS would only compete."""
     compiled = graphc.compile(lambda a, b: (a @ b).relu(), backend="numpy")
-    a, b = _x(512, 512), _x(512, 512)
+    a, b = normal_tensor(512, 512), normal_tensor(512, 512)
     np.testing.assert_allclose(compiled(a, b).numpy(), np.maximum(a.numpy() @ b.numpy(), 0), rtol=1e-4, atol=1e-4)
     source = "\n".join(k.source for k in compiled.report().kernels)
     assert "np.matmul(" in source and "rt.matmul(" not in source
@@ -251,7 +241,7 @@ def test_a_dump_holds_each_kernels_c_loops_beside_its_python(tmp_path) -> None: 
 
     with dumping(str(tmp_path), fmt="text"):
         compiled = graphc.compile(lambda x: F.softmax(x * 2, -1), backend="numpy")
-        compiled(_x(4, 6))
+        compiled(normal_tensor(4, 6))
     c_files = sorted((tmp_path / "kernels").glob("*.c"))
     assert c_files and "PyObject *k" in c_files[0].read_text()
     assert (tmp_path / "kernels" / (c_files[0].stem + ".py")).exists()
@@ -270,7 +260,7 @@ def test_a_big_module_is_built_in_parts_that_link_into_one(monkeypatch: pytest.M
     monkeypatch.setattr(native, "PART_CHARS", 1)
     monkeypatch.setattr(native.os, "cpu_count", lambda: 3)
     compiled = graphc.compile(lambda x, y: (F.softmax(x, -1) * 2, (y.exp() + 1).sum(0)), backend="numpy")
-    x, y = _x(4, 6), _x(5, 3)
+    x, y = normal_tensor(4, 6), normal_tensor(5, 3)
     a, b = compiled(x, y)
     np.testing.assert_allclose(a.numpy(), torch.softmax(torch.from_numpy(x.numpy()), -1).numpy() * 2, rtol=1e-6)
     np.testing.assert_allclose(b.numpy(), (np.exp(y.numpy()) + 1).sum(0), rtol=1e-6)

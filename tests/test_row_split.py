@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import test_primitive_coverage as coverage
 import torch
+from helpers import kernel_of, normal_tensor
 from hypothesis import HealthCheck, given, settings
 from random_graphs import Program, programs
 from test_triton_training import MODELS, train_three_steps
@@ -22,7 +23,6 @@ import graphc
 import graphc.nn.functional as F
 from graphc import nn, optim
 from graphc.codegen import numpy_support as rt
-from graphc.codegen.kernel_ir import kernel_for
 from graphc.codegen.row_split import ROWS, split_rows
 from graphc.frontend import lazy
 from graphc.runtime.executor import compile_graph
@@ -60,77 +60,67 @@ def every_kernel_split(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         yield blocks
 
 
-def _kernel_of(*tensors: graphc.Tensor):  # noqa: ANN202
-    graph, _ = lazy.pending_graph([t._node for t in tensors])
-    nodes = [n for n in graph.nodes if n.op not in ("input", "parameter")]
-    return kernel_for(0, nodes, list(graph.outputs))
-
-
-def _x(*shape: int) -> graphc.Tensor:
-    return graphc.tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
-
-
 # ------------------------------------------------------------------------------ which kernels split
 
 
 def test_softmax_over_the_last_axis_splits_by_rows() -> None:
-    split = split_rows(_kernel_of(F.softmax(_x(6, 8), -1)))
+    split = split_rows(kernel_of(F.softmax(normal_tensor(6, 8), -1)))
     assert split is not None and split.extent == 6 and split.input_axes == [0]
     assert all(n.shape[0] == ROWS for n in split.kernel.outputs)
 
 
 def test_a_broadcast_bias_is_read_whole_by_every_block() -> None:
-    kernel = _kernel_of(_x(6, 8) + _x(8))
+    kernel = kernel_of(normal_tensor(6, 8) + normal_tensor(8))
     split = split_rows(kernel)
     assert split is not None
     assert {n.shape: axis for n, axis in zip(kernel.inputs, split.input_axes)} == {(6, 8): 0, (8,): None}
 
 
 def test_rows_reached_through_a_transpose_are_split_on_the_operand_axis() -> None:
-    split = split_rows(_kernel_of(_x(8, 6).T.exp()))
+    split = split_rows(kernel_of(normal_tensor(8, 6).T.exp()))
     assert split is not None and split.input_axes == [1]
 
 
 @pytest.mark.parametrize(
     "build, why",
     [
-        (lambda: _x(6, 8) @ _x(8, 4), "a matmul"),
-        (lambda: _x(6, 8).reshape(12, 4).exp(), "a reshape that moves the rows"),
-        (lambda: _x(6, 8)[1:].exp(), "a slice of the rows"),
-        (lambda: graphc.cat([_x(6, 8), _x(6, 8)], 0).exp(), "a concat along the rows"),
-        (lambda: _x(6, 8).sum().exp(), "math on a reduction over the rows"),
-        (lambda: _x(1, 8).exp(), "a single row"),
+        (lambda: normal_tensor(6, 8) @ normal_tensor(8, 4), "a matmul"),
+        (lambda: normal_tensor(6, 8).reshape(12, 4).exp(), "a reshape that moves the rows"),
+        (lambda: normal_tensor(6, 8)[1:].exp(), "a slice of the rows"),
+        (lambda: graphc.cat([normal_tensor(6, 8), normal_tensor(6, 8)], 0).exp(), "a concat along the rows"),
+        (lambda: normal_tensor(6, 8).sum().exp(), "math on a reduction over the rows"),
+        (lambda: normal_tensor(1, 8).exp(), "a single row"),
     ],
 )
 def test_kernels_that_mix_rows_are_not_split(build, why: str) -> None:  # noqa: ANN001
-    assert split_rows(_kernel_of(build())) is None, why
+    assert split_rows(kernel_of(build())) is None, why
 
 
 def test_reductions_over_the_rows_are_combined_from_partial_results_per_block() -> None:
-    x = _x(6, 8)
+    x = normal_tensor(6, 8)
     y = x.tanh()
-    split = split_rows(_kernel_of(y, y.sum(0), y.amax(0).reshape(2, 4), x.sum()))
+    split = split_rows(kernel_of(y, y.sum(0), y.amax(0).reshape(2, 4), x.sum()))
     assert split is not None and split.output_kinds == ["rows", "sum", "max", "sum"]
 
 
 def test_a_small_reduction_over_the_rows_of_another_input_is_recomputed_by_every_block() -> None:
-    x, y = _x(6, 8), _x(6, 8)
-    split = split_rows(_kernel_of(x.sum(0, keepdim=True) + y))
+    x, y = normal_tensor(6, 8), normal_tensor(6, 8)
+    split = split_rows(kernel_of(x.sum(0, keepdim=True) + y))
     assert split is not None and split.input_axes == [None, 0]  # inputs in order of first use: x, then y
 
 
 def test_a_value_read_both_whole_and_by_rows_prevents_the_split() -> None:
-    x = _x(6, 8)
-    assert split_rows(_kernel_of(x.sum(0, keepdim=True) + x)) is None
+    x = normal_tensor(6, 8)
+    assert split_rows(kernel_of(x.sum(0, keepdim=True) + x)) is None
 
 
 def test_a_large_value_read_whole_by_every_block_prevents_the_split() -> None:
-    x, y = _x(1 << 17, 2), _x(1 << 17, 2)
-    assert split_rows(_kernel_of(x.sum(0, keepdim=True) + y)) is None
+    x, y = normal_tensor(1 << 17, 2), normal_tensor(1 << 17, 2)
+    assert split_rows(kernel_of(x.sum(0, keepdim=True) + y)) is None
 
 
 def test_split_programs_name_the_block_function_and_the_split_in_their_source() -> None:
-    x = _x(6, 8)
+    x = normal_tensor(6, 8)
     compiled = graphc.compile(lambda x: F.layer_norm(x, (8,)))
     compiled(x)
     source = compiled.report().kernels[0].source
