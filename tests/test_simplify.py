@@ -158,3 +158,21 @@ def test_a_permute_of_a_permute_is_one_permute_or_none() -> None:
     simplified = simplify(graph)
     assert [n.op for n in simplified.nodes] == ["input", "permute"]
     np.testing.assert_array_equal(compile_graph(simplified)([leaf.data for leaf in leaves])[0], x.numpy().transpose(2, 0, 1).transpose(0, 2, 1))
+
+
+def test_a_weight_shared_over_steps_gets_torchs_gradient_through_the_merged_products(backend: str) -> None:
+    """A recurrent weight's gradient (a sum of transposed products, merged into one) against torch, in float64."""
+    rng = np.random.default_rng(5)
+    w0 = rng.standard_normal((4, 3))
+    xs = [rng.standard_normal((2, 4)) for _ in range(3)]
+    w = graphc.tensor(w0.copy(), requires_grad=True)
+    tw = torch.tensor(w0, requires_grad=True)
+    loss = sum(((graphc.tensor(x) @ w).tanh() ** 2).sum() for x in xs)
+    torch_loss = sum(((torch.tensor(x) @ tw).tanh() ** 2).sum() for x in xs)
+    loss.backward()
+    torch_loss.backward()
+    graph, _ = lazy.pending_graph([w.grad._node])
+    gradient_products = [n for n in simplify(graph).nodes if n.op == "matmul" and n.shape == (4, 3)]
+    assert len(gradient_products) == 1  # the three x.T @ g products, merged (the others recompute the forward)
+    assert w.grad.dtype == graphc.float64
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-12)
