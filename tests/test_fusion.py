@@ -158,9 +158,9 @@ PATTERNS: dict[str, tuple[Callable[[], list[graphc.Tensor]], int]] = {
     "layer-norm": (lambda: [NF.layer_norm(_leaf(6, 10), (10,), _leaf(10, seed=1), _leaf(10, seed=2))], 1),
     # dx reduces along the rows, dw and db along the columns: two iteration spaces
     "layer-norm backward": (_layer_norm_backward, 2),
-    # the log-softmax of each row, then the mean over the batch (another iteration space)
-    "cross-entropy": (lambda: _cross_entropy(False), 2),
-    # a scatter_add of the targets runs alone, between the target mask and the softmax rows
+    # the rows' log-sum-exp and the target's logit, with the batch mean as the rows' total
+    "cross-entropy": (lambda: _cross_entropy(False), 1),
+    # the count of targets first (the gradient's scale), a scatter_add of the targets alone, then the rows
     "cross-entropy backward": (lambda: _cross_entropy(True), 3),
     "bias+GELU+dropout+residual": (_dropout_chain, 1),
 }

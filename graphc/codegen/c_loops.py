@@ -56,7 +56,16 @@ from graphc.codegen.index_exprs import (
     windows,
 )
 from graphc.codegen.kernel_ir import Kernel
-from graphc.codegen.templates import constant_value, depends_on, output_levels, reduction_passes, same_rows, trivial_reduction, unreduced_index
+from graphc.codegen.templates import (
+    constant_value,
+    depends_on,
+    output_levels,
+    reduction_passes,
+    same_rows,
+    split_totals,
+    trivial_reduction,
+    unreduced_index,
+)
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node
 from graphc.ir.registry import VIEWS
@@ -128,9 +137,11 @@ def split(kernel: Kernel) -> tuple[list[Node], list[Node]]:
     foreign = {id(n) for n in kernel.nodes if not _loopable(n)}
     reductions = [n for n in kernel.nodes if n.op in REDUCTIONS and not trivial_reduction(n)]
     foreign |= {id(n) for n in reductions if _leading(n) and not _columns(n)}
-    rows = [n for n in reductions if id(n) not in foreign]
+    rows, totals = split_totals([n for n in reductions if id(n) not in foreign])
     if rows:  # one row shape per loop nest: reductions of another shape run in NumPy
         foreign |= {id(n) for n in rows if not same_rows(n, rows[-1])}
+    if rows and _leading(rows[-1]):  # the columns template keeps no totals
+        foreign |= {id(n) for n in totals}
     scatters = [n for n in kernel.nodes if n.op == "scatter_add"]
     if rows:  # a scatter is a template of its own
         foreign |= {id(n) for n in scatters}
@@ -574,14 +585,14 @@ class LoopEmitter:
     # ------------------------------------------------------------------ templates
 
     def emit_loops(self, outputs: list[Node]) -> None:
-        reductions = [n for n in self.nodes if n.op in REDUCTIONS and not trivial_reduction(n)]
+        rows, totals = split_totals([n for n in self.nodes if n.op in REDUCTIONS and not trivial_reduction(n)])
         scatters = [n for n in self.nodes if n.op == "scatter_add"]
         if scatters:
             self.scatter(scatters[0], outputs)
-        elif reductions and _leading(reductions[0]):
-            self.columns(reductions, outputs)
-        elif reductions:
-            self.reduction(reductions, outputs)
+        elif rows and _leading(rows[0]):
+            self.columns(rows, outputs)
+        elif rows:
+            self.reduction(rows, totals, outputs)
         else:
             self.pointwise(outputs)
         self.check_in_place()
@@ -629,17 +640,23 @@ class LoopEmitter:
                 self.store_all([(out, tuple(index)) for out in group])
                 self.close_loops(opened)
 
-    def reduction(self, reductions: list[Node], outputs: list[Node]) -> None:
+    def reduction(self, reductions: list[Node], totals: list[Node], outputs: list[Node]) -> None:
+        """Loops over the rows; per row one pass over the reduced axes per group of reductions, then the row's outputs.
+
+        ``totals`` reduce the rows' results to one value each: they accumulate across the
+        row loops, and the values computed from them are stored after the loops.
+        """
         first = reductions[0]
         full = self.shape(first.inputs[0])
         axes = tuple(sorted(first.attrs["axes"]))
-        levels = output_levels(full, axes, outputs, self.shape)
+        levels = output_levels(full, axes, outputs, self.shape, totals=bool(totals))
         extra = [o for o in outputs if id(o) not in levels]
-        if any(depends_on(o, reductions, self.computed) for o in extra):
+        if any(depends_on(o, reductions + totals, self.computed) for o in extra):
             raise Unsupported("an output of another shape depends on the reduction")
         if extra:
             self.pointwise(extra)
         self.nest += 1
+        summed = [(red, self.accumulator(red)) for red in totals]  # before the row loops
         kept_shape = tuple(1 if i in axes else d for i, d in enumerate(full))
         reduced_shape = tuple(d if i in axes else 1 for i, d in enumerate(full))
         passes = reduction_passes(reductions, self.inside)
@@ -691,7 +708,12 @@ class LoopEmitter:
             rindex, inner = open_row("#pragma GCC ivdep")
             self.store_all([(out, full_index(rindex)) for out in full_outputs])
             self.close_loops(inner)
+        for red, acc in summed:
+            self.accumulate(red, acc, self.value(red.inputs[0], row_index(red.inputs[0])), Lin())
         self.close_loops(outer)
+        for red, acc in summed:
+            self.finalize(red, acc, tuple(Lin() for _ in red.shape))
+        self.store_all([(out, tuple(Lin() for _ in out.shape)) for out in outputs if levels.get(id(out)) == "total"])
         if kept:
             self.body.scopes[0].indent -= 1
             self.body.line("}", 0)

@@ -37,6 +37,30 @@ def same_rows(a: Node, b: Node) -> bool:
     return len(x.shape) == len(y.shape) and shapes_equal(x.shape, y.shape) and sorted(a.attrs["axes"]) == sorted(b.attrs["axes"])
 
 
+def _reduces_all(node: Node) -> bool:
+    x = node.inputs[0]
+    if node.op not in ("sum", "max", "min") or all(d == 1 for d in x.shape):
+        return False
+    return all(i in node.attrs["axes"] or d == 1 for i, d in enumerate(x.shape))
+
+
+def split_totals(reductions: list[Node]) -> tuple[list[Node], list[Node]]:
+    """(rows, totals): the reductions of the row template, and those reducing the rows' results to one value each.
+
+    Fusion puts a total into a kernel of rows when it reduces the whole of a per-row result
+    (cross-entropy's mean over the batch of the rows' losses); such a total's operand has
+    the shape of the rows' results, with or without the reduced axes.
+    """
+    rows = [r for r in reductions if not _reduces_all(r)]
+    if not rows:
+        return reductions, []
+    full, axes = rows[-1].inputs[0].shape, rows[-1].attrs["axes"]
+    keep = tuple(1 if i in axes else d for i, d in enumerate(full))
+    drop = tuple(d for i, d in enumerate(full) if i not in axes)
+    totals = [r for r in reductions if _reduces_all(r) and any(len(r.inputs[0].shape) == len(s) and shapes_equal(r.inputs[0].shape, s) for s in (keep, drop))]
+    return [r for r in reductions if all(r is not t for t in totals)], totals
+
+
 def reduction_passes(reductions: list[Node], inside: set[int]) -> list[list[Node]]:
     """Reductions grouped so each pass only needs the results of earlier passes (softmax: max, then sum)."""
     ids = {id(r) for r in reductions}
@@ -54,8 +78,10 @@ def reduction_passes(reductions: list[Node], inside: set[int]) -> list[list[Node
     return [[r for r, lv in zip(reductions, levels) if lv == p] for p in range(1, max(levels) + 1)]
 
 
-def output_levels(full: tuple[Dim, ...], axes: tuple[int, ...], outputs: list[Node], shape: Callable[[Node], tuple[Dim, ...]]) -> dict[int, str]:
-    """Each output's place in a reduction of ``full`` over ``axes``: "full", or the reduced shape with ("keep") or without ("drop") the axes."""
+def output_levels(
+    full: tuple[Dim, ...], axes: tuple[int, ...], outputs: list[Node], shape: Callable[[Node], tuple[Dim, ...]], totals: bool = False
+) -> dict[int, str]:
+    """Each output's place in a reduction of ``full`` over ``axes``: "full", the reduced shape with ("keep") or without ("drop") the axes, or one value ("total")."""
     keep = tuple(1 if i in axes else d for i, d in enumerate(full))
     drop = tuple(d for i, d in enumerate(full) if i not in axes)
     levels: dict[int, str] = {}
@@ -67,6 +93,8 @@ def output_levels(full: tuple[Dim, ...], axes: tuple[int, ...], outputs: list[No
             levels[id(out)] = "keep"
         elif len(s) == len(drop) and shapes_equal(s, drop):
             levels[id(out)] = "drop"
+        elif totals and all(d == 1 for d in s):
+            levels[id(out)] = "total"
     return levels
 
 

@@ -67,6 +67,7 @@ from graphc.codegen.templates import (
     output_levels,
     reduction_passes,
     same_rows,
+    split_totals,
     trivial_reduction,
     unreduced_index,
 )
@@ -721,6 +722,10 @@ class KernelEmitter:
             if found and not main:
                 main = [found[-1]]
         reductions = [a for a in anchors if a.op not in ("scatter_add", "matmul")]
+        rows, totals = split_totals(reductions)
+        if totals and not main:
+            self.rows_then_totals(totals)
+            return
         if not main and reductions:
             last = reductions[-1]
             main = [r for r in reductions if same_rows(r, last)]
@@ -739,6 +744,47 @@ class KernelEmitter:
             self.matmul_kernel(main[0], outputs)
         else:
             self.reduction_kernel(main, outputs)
+
+    def rows_then_totals(self, totals: list[Node]) -> None:
+        """A kernel whose rows' results are reduced to totals, as two launches: the rows, then the totals.
+
+        A GPU block cannot wait for the other blocks' rows, so the per-row results the totals
+        read go to temporary buffers between the launches (one launch would need the last
+        block to finish the totals, ordered by atomics). The C loops keep it one loop.
+        """
+        after = {id(t) for t in totals}
+        for node in self.kernel.nodes:
+            if id(node) in self.inside and any(id(i) in after for i in node.inputs):
+                after.add(id(node))
+        for node in reversed(self.kernel.nodes):  # a view or constant only the totals read goes with them
+            readers = [n for n in self.kernel.nodes if any(i is node for i in n.inputs)]
+            if (node.op in VIEWS or node.op == "constant") and readers and all(id(r) in after for r in readers):
+                after.add(id(node))
+        head = [n for n in self.kernel.nodes if id(n) not in after]
+        tail = [n for n in self.kernel.nodes if id(n) in after]
+        handed = []
+        for node in tail:
+            for operand in node.inputs:
+                if id(operand) in self.inside and id(operand) not in after and all(operand is not h for h in handed):
+                    handed.append(operand)
+        head_outputs = [o for o in self.kernel.outputs if id(o) not in after]
+        head_outputs += [h for h in handed if all(h is not o for o in head_outputs)]
+        for node in handed:
+            if all(node is not o for o in self.kernel.outputs):
+                self.launch.append(f"{self.var(node)} = rt.empty({_shape_code(self.shape(node))}, {_torch_dtype(node.dtype)})")
+                self.temps.add(id(node))
+        parts = [(f"{self.kernel.name}_rows", head, head_outputs), (f"{self.kernel.name}_totals", tail, [o for o in self.kernel.outputs if id(o) in after])]
+        for name, nodes, outputs in parts:
+            inputs: list[Node] = []
+            members = {id(n) for n in nodes}
+            for n in nodes:
+                inputs += [i for i in n.inputs if id(i) not in members and all(i is not j for j in inputs)]
+            child = KernelEmitter(Kernel(name, "reduction", nodes, inputs, outputs), self.names)
+            child.emit_kernel()
+            self.launch += child.launch
+            self.functions += child.functions
+            self.helpers |= child.helpers
+            self.launches += child.launches
 
     def split_off(self, node: Node) -> None:
         """Compute ``node`` (and what it needs in this kernel) into a buffer by launches of its own.

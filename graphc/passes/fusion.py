@@ -73,11 +73,18 @@ class Group:
     shape: Shape  # the iteration space: the shape of its pointwise nodes (reduction: the input rows)
     nodes: list[Node] = field(default_factory=list)
     axes: tuple[int, ...] = ()  # reduced axes (reduction groups)
+    # Reduction groups only: the rows' results are reduced again, each to one value (a batch mean).
+    totals: bool = False
 
     def reduced_shapes(self) -> list[Shape]:
+        """The shapes of the rows' results, with and without the reduced axes."""
         keep = tuple(1 if i in self.axes else d for i, d in enumerate(self.shape))
         drop = tuple(d for i, d in enumerate(self.shape) if i not in self.axes)
         return [keep, drop]
+
+    def total_shapes(self) -> list[Shape]:
+        """The shapes of the totals (one value each), if the group has them."""
+        return [(), (1,) * len(self.shape), (1,) * (len(self.shape) - len(self.axes))] if self.totals else []
 
 
 def _category(node: Node) -> str:
@@ -135,8 +142,8 @@ def _is_rebroadcast(chain: list[Node], group: Group) -> bool:
 
 
 def _is_relabel(chain: list[Node], group: Group) -> bool:
-    """Only reshapes that add or drop the size-1 reduced axes (a value at the reduced level)."""
-    reduced = group.reduced_shapes()
+    """Only reshapes that add or drop the size-1 reduced axes (a value at the reduced level, or a total)."""
+    reduced = group.reduced_shapes() + group.total_shapes()
     return all(n.op == "reshape" and any(_same(n.shape, r) for r in reduced) for n in chain)
 
 
@@ -149,6 +156,23 @@ def _row_group(group: Group, chains: list[list[Node]]) -> Group | None:
             if axes:
                 return Group("reduction", group.shape, axes=axes)
     return None
+
+
+def _reduces_all(node: Node) -> bool:
+    """A sum, max or min of every element of a value with more than one (argmax has no total: it is a position)."""
+    x = node.inputs[0]
+    if node.op not in ("sum", "max", "min") or not _squeezed(x.shape):
+        return False
+    return all(i in node.attrs["axes"] or (isinstance(d, int) and d == 1) for i, d in enumerate(x.shape))
+
+
+def _is_total(node: Node, group: Group) -> bool:
+    """A reduction of ``group``'s per-row results to one value (a batch mean over per-row losses)."""
+    return _reduces_all(node) and any(_same(node.inputs[0].shape, r) for r in group.reduced_shapes())
+
+
+def _rows_for(node: Node) -> Group:
+    return Group("reduction", node.inputs[0].shape, axes=node.attrs["axes"])
 
 
 class Fuser:
@@ -208,6 +232,10 @@ class Fuser:
             group.kind, group.axes = "reduction", rows.axes
         elif category == "reduction" and group.kind == "pointwise":
             group.kind, group.shape, group.axes = "reduction", node.inputs[0].shape, node.attrs["axes"]
+        elif category == "reduction" and _is_total(node, group):
+            group.totals = True
+        elif category == "reduction" and not _same(node.inputs[0].shape, group.shape):
+            group.shape, group.axes, group.totals = node.inputs[0].shape, node.attrs["axes"], True  # its reductions become totals
         elif category == "matmul":
             group.kind = "matmul"
         group.nodes.append(node)
@@ -260,14 +288,14 @@ class Fuser:
             return f"{node.op} and {group.kind} kernels are not fused (scatters and windows run alone)"
         if any(c.op in INDEXED_READS and c.inputs[0] is (chain[-1] if chain else node) for c, chain in zip(consumers, chains)):
             return "a gather reads its source at computed addresses, so the source must be in memory"
-        level = [group.shape] + (group.reduced_shapes() if group.kind == "reduction" else [])
+        level = [group.shape] + (group.reduced_shapes() + group.total_shapes() if group.kind == "reduction" else [])
         relabeled = (
             inside
             and (category in POINTWISE or node.op in INDEXED_READS)
             and group.kind in ("pointwise", "reduction")
             and all(_unit_reshapes(c) for c in chains)
         )
-        if relabeled and any(chains):
+        if relabeled:
             if any(_same(_squeezed(node.shape), _squeezed(s)) for s in level):
                 return None
             return f"shape {format_shape(node.shape)} differs from the kernel's {format_shape(group.shape)}"
@@ -293,6 +321,14 @@ class Fuser:
         if category == "reduction":
             if group.kind == "matmul":
                 return "a reduction does not fuse into a matmul epilogue"
+            if group.kind == "reduction" and _is_total(node, group):
+                if all(_is_relabel(c, group) for c in chains):
+                    return None
+                return "a total of the rows' results is used through a view other than a relabel"
+            if group.kind == "reduction" and self._totals_only(group) and any(_same(group.shape, r) for r in _rows_for(node).reduced_shapes()):
+                if all(_is_relabel(c, _rows_for(node)) for c in chains):
+                    return None  # the kernel's reductions become the totals of this one's rows
+                return "the reduced value is used through a view other than a relabel"
             if group.kind == "reduction":
                 if not (_same(node.inputs[0].shape, group.shape) and node.attrs["axes"] == group.axes):
                     return "reductions over different rows or axes do not share a kernel"
@@ -311,6 +347,24 @@ class Fuser:
                 return f"a matmul takes only a pointwise epilogue of its own shape (kernel is {group.kind})"
             return None
         return f"{category} nodes are not fused"
+
+    def _totals_only(self, group: Group) -> bool:
+        """Whether every reduction of ``group`` reduces all of its iteration space, and nothing is computed from them but values of one element.
+
+        Such a kernel can become the totals of a kernel of rows whose per-row results it
+        reduces: cross-entropy's mean over the batch of the rows' losses.
+        """
+        if group.kind != "reduction" or group.totals:
+            return False
+        reductions = [n for n in group.nodes if _category(n) == "reduction"]
+        if not reductions or not all(_reduces_all(r) and _same(r.inputs[0].shape, group.shape) for r in reductions):
+            return False
+        members = {id(n) for n in group.nodes}
+        after = {id(r) for r in reductions}
+        for node in reversed(group.nodes):  # the walk added consumers first: reversed is program order
+            if id(node) in members and any(id(v) in after for v in _loaded(node, self.stored)):
+                after.add(id(node))
+        return all(not _squeezed(n.shape) for n in group.nodes if id(n) in after and _category(n) != "reduction")
 
     def _reaches(self, source: Group, target: Group) -> bool:
         """Whether kernel ``target`` must run after kernel ``source``.
@@ -375,7 +429,9 @@ class Fuser:
         """Why kernels ``a`` and ``b`` (over one iteration space) cannot be one kernel, or None."""
         if relation == "direct":
             producer, consumer = (a, b) if any(self.group_of.get(id(v)) is a for n in b.nodes for v in _loaded(n, self.stored)) else (b, a)
-            rows = a if a.kind == "reduction" else b
+            if self._totals_only(producer) and not self._totals_only(consumer):
+                return "the rows read what the totals compute, and a kernel's totals come after its rows"
+            rows = a if a.kind == "reduction" and not self._totals_only(a) else b
             if not self._reads_in_place(consumer, producer, rows):
                 return "one reads the other's results through a view or at computed addresses, which needs them in memory"
         return None
@@ -408,22 +464,32 @@ class Fuser:
         for group in self.groups:
             if group.kind in ("pointwise", "reduction"):
                 spaces.setdefault(format_shape(group.shape), []).append(group)
-        candidates = []
+        pairs = []
         for members in spaces.values():
             for i, a in enumerate(members):
                 for b in members[i + 1 :]:
-                    if a.kind == b.kind == "reduction" and a.axes != b.axes:
-                        continue  # different rows: not one iteration space
-                    sa, sb = sketches[id(a)], sketches[id(b)]
-                    saved = (sa.reads & sb.reads) | (sa.writes & sb.reads) | (sb.writes & sa.reads)
-                    candidates.append((sum(self.nbytes(self.node_of[v]) for v in saved), a, b))
+                    if not (a.kind == b.kind == "reduction" and a.axes != b.axes):  # else different rows: not one iteration space
+                        pairs.append((a, b))
+        totals = [g for g in self.groups if self._totals_only(g)]
+        for rows in self.groups:  # a kernel of rows and one reducing their results to totals
+            if rows.kind == "reduction" and not self._totals_only(rows):
+                pairs += [(rows, t) for t in totals if any(_same(t.shape, r) for r in rows.reduced_shapes())]
+        candidates = []
+        for a, b in pairs:
+            sa, sb = sketches[id(a)], sketches[id(b)]
+            saved = (sa.reads & sb.reads) | (sa.writes & sb.reads) | (sb.writes & sa.reads)
+            candidates.append((sum(self.nbytes(self.node_of[v]) for v in saved), a, b))
         candidates.sort(key=lambda c: (-c[0], sketches[id(c[1])].first, sketches[id(c[2])].first))
         return candidates
 
     def _absorb(self, group: Group, other: Group) -> Callable[[], None]:
         """``group`` takes over ``other``'s nodes (a reduction's rows and axes win over a pointwise shape); returns the undo."""
-        kind, axes, nodes, index = group.kind, group.axes, list(group.nodes), self.groups.index(other)
-        if other.kind == "reduction":
+        kind, shape, axes, totals, nodes, index = group.kind, group.shape, group.axes, group.totals, list(group.nodes), self.groups.index(other)
+        if self._totals_only(other) and not self._totals_only(group) and group.kind == "reduction":
+            group.totals = True
+        elif self._totals_only(group) and not self._totals_only(other) and other.kind == "reduction":
+            group.shape, group.axes, group.totals = other.shape, other.axes, True
+        elif other.kind == "reduction":
             group.kind, group.axes = "reduction", other.axes
         group.nodes.extend(other.nodes)
         for node in other.nodes:
@@ -431,7 +497,7 @@ class Fuser:
         self.groups.remove(other)
 
         def undo() -> None:
-            group.kind, group.axes, group.nodes = kind, axes, nodes
+            group.kind, group.shape, group.axes, group.totals, group.nodes = kind, shape, axes, totals, nodes
             for node in other.nodes:
                 self.group_of[id(node)] = other
             self.groups.insert(index, other)
@@ -675,7 +741,7 @@ def _stores_at_its_level(group: Group, node: Node) -> bool:
     """Whether ``group``'s template can store ``node``: at its iteration space, or a reduction's rows or results."""
     if group.kind == "pointwise":
         return _same(node.shape, group.shape)
-    return group.kind == "reduction" and any(_same(node.shape, s) for s in [group.shape, *group.reduced_shapes()])
+    return group.kind == "reduction" and any(_same(node.shape, s) for s in [group.shape, *group.reduced_shapes(), *group.total_shapes()])
 
 
 def _drops_unit_dims(view: Node, source: Node) -> bool:

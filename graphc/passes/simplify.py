@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from graphc.ir import build
 from graphc.ir.graph import Graph, Node
-from graphc.ir.registry import emit, origin
+from graphc.ir.registry import REGISTRY, emit, origin
 from graphc.ir.types import shapes_equal
 from graphc.passes.rewrite import rewrite, rewrite_read_once
 
@@ -213,6 +213,43 @@ def _into_zero_piece(node: Node, joined: Node, other: Node) -> Node | None:
     return None
 
 
+def _gathered(x: Node, index: Node, axis: int, done: dict[int, Node]) -> Node:
+    """gather(x, index, axis), moved through x's elementwise nodes down to what is in memory."""
+    if id(x) in done:
+        return done[id(x)]
+    if x.op == "expand" and x.inputs[0].type.ndim == x.type.ndim:
+        row = x.inputs[0]
+        if row.shape[axis] == 1 and all(d == 1 or shapes_equal((d,), (i,)) for d, i in zip(row.shape, index.shape)):
+            done[id(x)] = build.expand(row, index.shape)  # one value along the axis: every index reads it
+            return done[id(x)]
+    if REGISTRY[x.op].category == "elementwise" and x.op != "detach":
+        operands = [_gathered(operand, index, axis, done) for operand in x.inputs]
+        done[id(x)] = emit(x.op, *operands, **x.attrs)
+    else:
+        done[id(x)] = emit("gather", x, index, axis=axis)
+    return done[id(x)]
+
+
+def gather_through_pointwise(node: Node) -> Node | None:
+    """gather(f(x, r), i) is f(gather(x, i), r) when f is elementwise and r is one value per row.
+
+    Cross-entropy gathers the target's entry of log-softmax(x): a [B,C] value computed from
+    x and the rows' max and log-sum. Gathered from x instead, only x must be in memory, so
+    the kernel computing the rows also takes the loss and log-softmax is never stored. Only
+    gathers that read fewer elements than their source are moved (each moved node then
+    computes fewer elements too).
+    """
+    if node.op != "gather" or REGISTRY[node.inputs[0].op].category != "elementwise":
+        return None
+    source, index = node.inputs
+    axis = node.attrs["axis"]
+    taken, whole = index.shape[axis], source.shape[axis]
+    if not (isinstance(taken, int) and isinstance(whole, int) and taken < whole):
+        return None
+    with origin(node.phase, node.loc):
+        return _gathered(source, index, axis, {})
+
+
 RULES: list[Callable[[Node], Node | None]] = [
     drop_detach,
     drop_identity_movement,
@@ -223,6 +260,7 @@ RULES: list[Callable[[Node], Node | None]] = [
     slice_of_pad,
     slice_through_permute,
     add_of_disjoint_pads,
+    gather_through_pointwise,
 ]
 
 
