@@ -81,7 +81,11 @@ def reduction_passes(reductions: list[Node], inside: set[int]) -> list[list[Node
 def output_levels(
     full: tuple[Dim, ...], axes: tuple[int, ...], outputs: list[Node], shape: Callable[[Node], tuple[Dim, ...]], totals: bool = False
 ) -> dict[int, str]:
-    """Each output's place in a reduction of ``full`` over ``axes``: "full", the reduced shape with ("keep") or without ("drop") the axes, or one value ("total")."""
+    """Each output's place in a reduction of ``full`` over ``axes``.
+
+    That is "full", the reduced shape with ("keep") or without ("drop") the axes, or one
+    value computed from the totals ("total").
+    """
     keep = tuple(1 if i in axes else d for i, d in enumerate(full))
     drop = tuple(d for i, d in enumerate(full) if i not in axes)
     levels: dict[int, str] = {}
