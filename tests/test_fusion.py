@@ -160,8 +160,8 @@ PATTERNS: dict[str, tuple[Callable[[], list[graphc.Tensor]], int]] = {
     "layer-norm backward": (_layer_norm_backward, 2),
     # the rows' log-sum-exp and the target's logit, with the batch mean as the rows' total
     "cross-entropy": (lambda: _cross_entropy(False), 1),
-    # the count of targets first (the gradient's scale), a scatter_add of the targets alone, then the rows
-    "cross-entropy backward": (lambda: _cross_entropy(True), 3),
+    # the count of targets first (it scales the gradient), then the rows with the loss as their total
+    "cross-entropy backward": (lambda: _cross_entropy(True), 2),
     "bias+GELU+dropout+residual": (_dropout_chain, 1),
 }
 

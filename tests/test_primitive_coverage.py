@@ -127,6 +127,10 @@ CASES: dict[str, list[Case]] = {
         Case("i64-scalar", lambda T, F, x: x * 3 - 1, (i64(2, 3),)),
         Case("f64-0d", lambda T, F, x: 2.0 - x, (f64(),)),
     ],
+    "iota": [
+        Case("i64-one-hot", lambda T, F, t: F.one_hot(t, 5), (i64(4, low=0, high=5),)),
+        Case("i64-one-hot-view", lambda T, F, t: F.one_hot(t.T, 3), (i64(2, 3, low=0, high=3),)),
+    ],
     # ------------------------------------------------------------------ elementwise
     **{name: unary(name) for name in ("neg", "exp", "sin", "cos", "tanh", "erf", "sigmoid")},
     **{name: unary(name, positive=True) for name in ("log", "log1p", "sqrt", "rsqrt", "reciprocal")},
@@ -233,6 +237,8 @@ CASES: dict[str, list[Case]] = {
         Case("f32", lambda T, F, x, i: T.gather(x, 1, i), (f32(3, 5), INDEX)),
         Case("f64-grad", lambda T, F, x, i: x.gather(1, i), (f64(3, 5), INDEX), grad=True),
         Case("i64-view", lambda T, F, x, i: T.gather(x.T, 0, i.T), (i64(5, 3), INDEX)),
+        # one index per row: the gradient is a one-hot (an iota compared with the index), not a scatter
+        Case("f64-grad-one-per-row", lambda T, F, x, i: x.gather(1, i), (f64(4, 5), np.array([[4], [0], [2], [2]])), grad=True),
     ],
     "index_select": [
         Case("f32", lambda T, F, x, i: T.index_select(x, 0, i), (f32(4, 3), np.array([3, 0, 3]))),

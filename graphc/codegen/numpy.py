@@ -193,12 +193,13 @@ LOWERINGS: dict[str, Lowering] = {
     "unfold": _with_attrs("rt.unfold", ("kernel_size", "dilation", "padding", "stride", "pad_value")),
     "fold": _with_attrs("rt.fold", ("output_size", "kernel_size", "dilation", "padding", "stride")),
     "rand": _rand,
+    "iota": lambda node, args: f"rt.iota({py_shape(node.attrs['shape'])}, {node.attrs['axis']}, {np_dtype(node.dtype)})",
 }
 
 # Ops whose NumPy result keeps the operand's dtype only if told to: cast back where needed.
 _KEEPS_DTYPE = {
     *("constant", "cast", "detach", *VIEWS, "pad", "concat"),
-    *("gather", "index_select", "argmax", "matmul", "sum", "rand"),
+    *("gather", "index_select", "argmax", "matmul", "sum", "rand", "iota"),
 }
 
 

@@ -280,6 +280,13 @@ def scatter_add(x: np.ndarray, index: np.ndarray, src: np.ndarray, axis: int) ->
     return out
 
 
+def iota(shape: tuple, axis: int, dtype: np.dtype) -> np.ndarray:
+    """Each element's index along ``axis``: a broadcast view of one arange, no copy."""
+    line = [1] * len(shape)
+    line[axis] = shape[axis]
+    return np.broadcast_to(np.arange(shape[axis], dtype=dtype).reshape(line), shape)
+
+
 def rand(seed: np.ndarray, shape: tuple, dtype: np.dtype) -> np.ndarray:
     generator = np.random.Generator(np.random.Philox(key=int(seed)))
     compute = np.float64 if dtype == np.float64 else np.float32

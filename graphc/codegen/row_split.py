@@ -186,7 +186,15 @@ def _concat(node: Node, axis: int) -> list[RowAxis]:
     return [axis] * len(node.inputs)
 
 
+def _iota(node: Node, axis: int) -> list[RowAxis]:
+    """Indices along the rows would restart at 0 in every block; along another axis they are the same in each."""
+    if axis == node.attrs["axis"]:
+        raise _Unsplittable("iota along the rows")
+    return []
+
+
 RULES = {
+    "iota": _iota,
     "elementwise": _elementwise,
     "expand": _elementwise,
     "sum": _reduction,
@@ -234,7 +242,7 @@ def _resized_attrs(node: Node, axis: RowAxis | str) -> dict:
     attrs = dict(node.attrs)
     if not isinstance(axis, int):
         return attrs
-    if node.op in ("reshape", "expand"):
+    if node.op in ("reshape", "expand", "iota"):
         shape = list(attrs["shape"])
         shape[axis] = ROWS
         attrs["shape"] = tuple(shape)

@@ -444,6 +444,8 @@ class KernelEmitter:
             return self.indexed_read(node, index, conds, via)
         if op == "rand":
             return self.rand(node, index, conds)
+        if op == "iota":
+            return self.iota(node, index)
         if op in ("sum", "max", "min", "argmax") and trivial_reduction(node):
             if op == "argmax":
                 return self.const(0, node.dtype)
@@ -567,6 +569,17 @@ class KernelEmitter:
             text += ".to(tl.float64)"
         self.fn.body.line(f"{name} = {text}", depth)
         return Val(name, dtype, depth, offset.axes())
+
+    def iota(self, node: Node, index: tuple[Lin, ...]) -> Val:
+        at = index[node.attrs["axis"]]
+        dtype = compute_dtype(node.dtype)
+        code = self.lin_code(at)
+        if not at.axes():
+            code = f"tl.full([1], 0, {dtype}) + {code}"
+        self.comment(node, at.depth())
+        name = self.fn.body.fresh(self.var(node))
+        self.fn.body.line(f"{name} = ({code}).to({dtype})", at.depth())
+        return Val(name, dtype, at.depth(), at.axes())
 
     # ------------------------------------------------------------------ elementwise math
 
@@ -758,7 +771,7 @@ class KernelEmitter:
                 after.add(id(node))
         for node in reversed(self.kernel.nodes):  # a view or constant only the totals read goes with them
             readers = [n for n in self.kernel.nodes if any(i is node for i in n.inputs)]
-            if (node.op in VIEWS or node.op == "constant") and readers and all(id(r) in after for r in readers):
+            if (node.op in VIEWS or node.op in ("constant", "iota")) and readers and all(id(r) in after for r in readers):
                 after.add(id(node))
         head = [n for n in self.kernel.nodes if id(n) not in after]
         tail = [n for n in self.kernel.nodes if id(n) in after]
@@ -1195,7 +1208,7 @@ _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="
 # Every primitive the emitter generates code for (a test holds the registry to it).
 SUPPORTED_OPS = frozenset(
     {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", "detach"}
-    | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "constant", *ANCHORS}
+    | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "iota", "constant", *ANCHORS}
 )
 
 

@@ -855,8 +855,8 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 def one_hot(tensor: Tensor, num_classes: int) -> Tensor:
     idx = node_of(tensor)
-    classes = Tensor._constant(np.arange(num_classes, dtype=np.int64))
-    return wrap(b.cast(b.compare("eq", b.reshape(idx, (*idx.shape, 1)), node_of(classes)), dtypes.int64))
+    classes = emit("iota", shape=(*idx.shape, num_classes), axis=idx.type.ndim, dtype=idx.dtype)
+    return wrap(b.cast(b.compare("eq", b.reshape(idx, (*idx.shape, 1)), classes), dtypes.int64))
 
 
 def getitem(input: Tensor, key: Any) -> Tensor:

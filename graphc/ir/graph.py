@@ -14,7 +14,7 @@ from typing import Any
 
 from graphc.ir.types import TensorType
 
-SOURCE_OPS = frozenset({"input", "parameter", "constant"})
+SOURCE_OPS = frozenset({"input", "parameter", "constant", "iota"})
 
 
 class Node:

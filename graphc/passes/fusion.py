@@ -505,7 +505,9 @@ class Fuser:
         return undo
 
     def _refuse_pair(self, a: Group, b: Group, reason: str) -> None:
-        self.log.append(f"sibling kernels of {_describe(a.nodes[0])} and {_describe(b.nodes[0])}: {reason}")
+        message = f"sibling kernels of {_describe(a.nodes[0])} and {_describe(b.nodes[0])}: {reason}"
+        if message not in self.log:  # kernels merged since may meet the same partner again
+            self.log.append(message)
 
     # ------------------------------------------------------------------ what kernels read and write
 

@@ -50,6 +50,12 @@ def _argmax(torch: Any, x: Any, axes: tuple[int, ...], keepdim: bool) -> Any:
     return torch.argmax(x, dim=axis, keepdim=keepdim) if x.ndim else torch.zeros((), dtype=torch.int64)
 
 
+def _iota(torch: Any, shape: tuple, axis: int, dtype: Any) -> Any:
+    line = [1] * len(shape)
+    line[axis] = shape[axis]
+    return torch.arange(shape[axis], dtype=getattr(torch, dtype.name)).reshape(line).expand(shape)
+
+
 def _slice(torch: Any, x: Any, starts: tuple, stops: tuple, steps: tuple) -> Any:
     return x[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))]
 
@@ -108,6 +114,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "unfold": _unfold,
     "fold": _fold,
     "constant": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),
+    "iota": _iota,
 }
 # Sources and random numbers are not evaluated: inputs and parameters are given, and rand
 # takes graphc's values (the libraries' generators differ).

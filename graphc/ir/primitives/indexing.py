@@ -64,8 +64,19 @@ def index_select_rule(x: TensorType, index: TensorType, axis: int) -> TensorType
 
 @defvjp("gather")
 def gather_vjp(node: Node, g: Node) -> tuple:
+    """Scatter the gradient back; with one index per row (cross-entropy's target), that is a one-hot.
+
+    A one-hot is elementwise (the index compared with each position), so it fuses into the
+    kernel computing the rest of the gradient, where a scatter_add runs as a kernel of its
+    own. The forward gather has already checked the indices are in range.
+    """
     x, index = node.inputs
-    return (emit("scatter_add", b.zeros_like(x), index, g, axis=node.attrs["axis"]), None)
+    axis = node.attrs["axis"]
+    if isinstance(index.shape[axis], int) and index.shape[axis] == 1:
+        positions = emit("iota", shape=x.shape, axis=axis, dtype=index.dtype)
+        hot = b.compare("eq", positions, b.broadcast_to(index, x.shape))
+        return (b.where(hot, b.broadcast_to(g, x.shape), b.zeros_like(x)), None)
+    return (emit("scatter_add", b.zeros_like(x), index, g, axis=axis), None)
 
 
 @defvjp("scatter_add")

@@ -1,4 +1,4 @@
-"""Where values come from: graph inputs, parameters, constants, random numbers; and detach."""
+"""Where values come from: graph inputs, parameters, constants, indices, random numbers; and detach."""
 
 from __future__ import annotations
 
@@ -33,6 +33,17 @@ def constant_rule(value: bool | int | float, dtype: DType) -> TensorType:
     if not isinstance(value, (bool, int, float)):
         raise TypeRuleError(f"constant values are Python numbers, got {type(value).__name__}")
     return TensorType((), dtype)
+
+
+@primitive("iota", "source", attrs=("shape", "axis", "dtype"), nondifferentiable=True)
+def iota_rule(shape: tuple, axis: int, dtype: DType) -> TensorType:
+    """each element's index along ``axis`` (0, 1, 2, ...), broadcast over the other axes: a one-hot's classes"""
+    shape = normalize_shape(shape)
+    if not 0 <= axis < len(shape):
+        raise TypeRuleError(f"axis {axis} out of range for a {len(shape)}-d shape")
+    if dtype not in (dtypes.int32, dtypes.int64):
+        raise TypeRuleError(f"iota produces int32 or int64 indices, not {dtype.name}")
+    return TensorType(shape, dtype)
 
 
 @primitive("rand", "random", attrs=("shape", "dtype"), nondifferentiable=True)

@@ -1,0 +1,110 @@
+"""A kernel of rows that also reduces the rows' results to totals (a batch mean of per-row losses).
+
+Fusion puts the total into the rows' kernel; the C loops accumulate it across the row loop,
+the Triton backend runs the rows and then the totals as two launches, and NumPy computes it
+node by node. Every case is compared with torch, values and float64 gradients, on both
+backends, and the C loops are also run split into blocks of rows on threads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from helpers import kernel_of
+from test_c_loops import loops_everywhere  # noqa: F401 - a fixture
+from test_row_split import split_everything
+
+import graphc
+from graphc.codegen import c_loops
+from graphc.codegen.triton import emit_kernel
+from graphc.ir.printer import number_nodes
+
+# name -> (the function, works on torch and graphc alike; the kernels graphc compiles it to)
+# name -> (a function of (functional module, x, targets), the kernels of its forward)
+CASES: dict[str, tuple[Callable[[Any, Any, Any], Any], int]] = {
+    "cross-entropy": (lambda F, x, t: F.cross_entropy(x, t), 1),
+    "mean of row maxima": (lambda F, x, t: x.amax(1).mean(), 1),
+    "max of log-sum-exp, keepdim rows": (lambda F, x, t: x.logsumexp(1, keepdim=True).max(), 1),
+    "min and sum of the row sums": (lambda F, x, t: x.sum(1).min() * x.sum(1).sum(), 1),
+    # the rows read the total back: it must be computed first, in a kernel of its own
+    "row sums centred on their mean": (lambda F, x, t: ((x.sum(1) - x.sum(1).mean()) ** 2).sum(), 2),
+}
+
+TARGETS = np.array([3, 0, 9, -100, 2, 2, 7, 1, 5, 4, 0])
+
+
+def _check(name: str, backend: str, rows: int = 11) -> graphc.compile:
+    fn, _ = CASES[name]
+    data = np.random.default_rng(5).standard_normal((rows, 10))
+    targets = TARGETS[:rows]
+    expected_x = torch.tensor(data, requires_grad=True)
+    expected = fn(torch.nn.functional, expected_x, torch.tensor(targets))
+    expected.backward()
+
+    import graphc.nn.functional as GF
+
+    def step(x: graphc.Tensor, t: graphc.Tensor) -> tuple[graphc.Tensor, graphc.Tensor]:
+        loss = fn(GF, x, t)
+        loss.backward()
+        return loss, x.grad
+
+    x, t = graphc.tensor(data, requires_grad=True), graphc.tensor(targets)
+    compiled = graphc.compile(step, backend=backend)
+    loss, grad = compiled(x, t)
+    np.testing.assert_allclose(float(loss), expected.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad.numpy(), expected_x.grad.numpy(), rtol=1e-10, atol=1e-13)
+    forward = graphc.compile(lambda x, t: fn(GF, x, t), backend=backend)
+    np.testing.assert_allclose(float(forward(graphc.tensor(data), t)), expected.item(), rtol=1e-12)
+    return forward
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_totals_of_rows_match_torch_with_float64_gradients(name: str, backend: str) -> None:
+    forward = _check(name, backend)
+    assert forward.report().num_kernels == CASES[name][1], str(forward.report())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_totals_of_rows_match_torch_in_c_loops_split_by_rows(name: str, loops_everywhere: list[str], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    split_everything(monkeypatch)
+    _check(name, "numpy", rows=9)
+
+
+def test_a_total_read_by_its_rows_is_refused_with_a_reason() -> None:
+    fn, _ = CASES["row sums centred on their mean"]
+    import graphc.nn.functional as GF
+
+    forward = graphc.compile(lambda x: fn(GF, x, None))
+    forward(graphc.tensor(np.ones((4, 3))))
+    assert any("reductions over different rows" in line for line in forward.report().fusion_log), str(forward.report())
+
+
+def _cross_entropy_kernel() -> tuple[Any, dict[int, str]]:
+    import graphc.nn.functional as GF
+
+    x = graphc.tensor(np.random.default_rng(0).standard_normal((6, 10)).astype(np.float32))
+    loss = GF.cross_entropy(x, graphc.tensor(TARGETS[:6]))
+    kernel = kernel_of(loss)
+    return kernel, number_nodes(kernel.inputs + kernel.nodes)
+
+
+def test_c_loops_accumulate_the_totals_across_the_row_loop() -> None:
+    kernel, names = _cross_entropy_kernel()
+    loop = c_loops.plan(kernel, names, {})
+    assert not loop.prefix  # nothing left to NumPy
+    text = loop.source
+    row_loop = text.index("for (int64_t x0")
+    assert text.index("double acc") < row_loop  # the totals' accumulators start before the rows
+    assert re.search(r"\n    }\n    /\* %\d+: f32\[\] = div", text), text  # the mean is taken once, after the row loop
+
+
+def test_triton_runs_the_rows_then_the_totals() -> None:
+    kernel, names = _cross_entropy_kernel()
+    source = emit_kernel(kernel, names)
+    assert "_rows_" in source and "_totals_" in source
+    assert source.index("_rows_persistent[grid]") < source.index("_totals_persistent[grid]")
