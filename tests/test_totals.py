@@ -108,3 +108,18 @@ def test_triton_runs_the_rows_then_the_totals() -> None:
     source = emit_kernel(kernel, names)
     assert "_rows_" in source and "_totals_" in source
     assert source.index("_rows_persistent[grid]") < source.index("_totals_persistent[grid]")
+
+
+def test_numpy_runs_the_rows_and_totals_by_blocks_then_the_mean_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import graphc.nn.functional as GF
+
+    split_everything(monkeypatch)
+    forward = graphc.compile(lambda x, t: GF.cross_entropy(x, t))
+    data = np.random.default_rng(1).standard_normal((9, 10))
+    loss = forward(graphc.tensor(data), graphc.tensor(TARGETS[:9]))
+    expected = torch.nn.functional.cross_entropy(torch.tensor(data), torch.tensor(TARGETS[:9]))
+    np.testing.assert_allclose(float(loss), expected.item(), rtol=1e-12)
+    with open(re.search(r"source in (\S+)", str(forward.report())).group(1)) as file:
+        source = file.read()
+    assert "rt.by_rows(k0_ne_where_gather_max_totals_rows" in source, source
+    assert re.search(r"= k0_ne_where_gather_max_totals\(", source), source

@@ -16,9 +16,10 @@ import sympy
 
 from graphc.codegen import c_loops, native
 from graphc.codegen import numpy_support as rt
-from graphc.codegen.kernel_ir import Kernel, Program
+from graphc.codegen.kernel_ir import Kernel, Program, kernel_for
 from graphc.codegen.row_split import ROWS, RowSplit, split_rows
 from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
+from graphc.codegen.templates import split_totals, trivial_reduction
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
@@ -369,6 +370,10 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
     if kernel.source and loops is None:  # written by emit_program, with its C loops
         return kernel.source
     split = split_rows(kernel)
+    if split is None:
+        parts = _totals_epilogue(kernel)
+        if parts is not None:
+            return _rows_then_epilogue(kernel, *parts, names, planned, loops)
     touched = _bytes_touched(kernel, split) if split is not None else 0
     if split is None:
         return _function(kernel, names, planned, loops)[0]
@@ -391,6 +396,56 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
     rows, in_c = _function(split.kernel, copies, frozenset(id(n) for n in split.kernel.outputs), split_loops)
     threshold = "rt.LOOP_SPLIT_BYTES" if in_c else "rt.SPLIT_BYTES"
     return rows + "\n\n\n" + _driver(kernel, split, names, planned, touched, threshold)
+
+
+def _totals_epilogue(kernel: Kernel) -> tuple[Kernel, Kernel] | None:
+    """(rows and totals, what is computed from the totals) when that split lets the rows run by blocks.
+
+    A kernel whose rows' results are reduced to totals and then divided (cross-entropy's
+    batch mean) cannot run by blocks of rows: every block would need every row. Without the
+    division, the totals are outputs that reduce over the rows, which blocks compute in part
+    and ``rt.by_rows`` adds up; the few scalar operations after them run once, in NumPy.
+    """
+    reductions = [n for n in kernel.nodes if n.op in ("sum", "max", "min", "argmax") and not trivial_reduction(n)]
+    _, totals = split_totals(reductions)
+    after = {id(t) for t in totals}
+    for node in kernel.nodes:
+        if any(id(i) in after for i in node.inputs):
+            after.add(id(node))
+    after -= {id(t) for t in totals}
+    for node in reversed(kernel.nodes):  # a view or constant only the epilogue reads goes with it
+        readers = [n for n in kernel.nodes if any(i is node for i in n.inputs)]
+        if (node.op in VIEWS or node.op == "constant") and readers and all(id(r) in after for r in readers):
+            after.add(id(node))
+    if not totals or not after:
+        return None
+    head_nodes = [n for n in kernel.nodes if id(n) not in after]
+    tail_nodes = [n for n in kernel.nodes if id(n) in after]
+    head_outputs = [o for o in kernel.outputs if id(o) not in after]
+    for node in tail_nodes:
+        head_outputs += [i for i in node.inputs if id(i) not in after and id(i) in {id(n) for n in head_nodes} and all(i is not o for o in head_outputs)]
+    head = kernel_for(0, head_nodes, head_outputs)
+    head.name = f"{kernel.name}_totals"
+    if split_rows(head) is None:
+        return None
+    tail = kernel_for(0, tail_nodes, [o for o in kernel.outputs if id(o) in after])
+    return head, tail
+
+
+def _rows_then_epilogue(kernel: Kernel, head: Kernel, tail: Kernel, names: dict[int, str], planned: frozenset[int], loops: Loops | None) -> str:
+    """``<name>_totals`` (the rows and their totals, by blocks of rows), then ``<name>`` computing the rest from the totals."""
+    head_planned = frozenset(id(n) for n in head.outputs if id(n) in planned)
+    writer = _KernelWriter(kernel, names, planned)
+    var = writer.var
+    params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.inputs + kernel.nodes)
+    head_writer = _KernelWriter(head, names, head_planned)
+    head_args = [var[id(n)] for n in head.inputs] + list(head_writer.outs.values()) + _symbols_of(head.inputs + head.nodes)
+    lines = [f"def {kernel.name}({', '.join(params)}):"]
+    lines.append(f"    {', '.join(var[id(n)] for n in head.outputs)}, = {head.name}({', '.join(head_args)})")
+    lines += _KernelWriter(tail, names, planned).lines()
+    outputs = ", ".join(var[id(n)] for n in kernel.outputs)
+    lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
+    return emit_kernel(head, names, head_planned, loops) + "\n\n\n" + "\n".join(lines)
 
 
 def _driver(kernel: Kernel, split: RowSplit, names: dict[int, str], planned: frozenset[int], touched: Dim, threshold: str) -> str:

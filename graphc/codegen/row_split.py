@@ -10,9 +10,9 @@ the symbol ``rows``. "Rows" are axis 0 of every output. Walking back from the ou
 value is given the axis that holds those rows (its *row axis*), or ``None`` when it is read
 whole by every block (a bias, a scale, a constant). An output that reduces over the rows (a
 bias gradient's column sum) is computed per block and the blocks' partial results are
-combined. A value asked for two different axes, an op that mixes rows (a matmul, a gather,
-a reshape that moves them, math on a reduction over them) or a large value read whole
-makes the kernel unsplittable, and it runs as one call.
+combined. A value asked for two different axes, an op that mixes rows (a matmul, a gather
+along the rows, a reshape that moves them, math on a reduction over them) or a large value
+read whole makes the kernel unsplittable, and it runs as one call.
 """
 
 from __future__ import annotations
@@ -186,6 +186,13 @@ def _concat(node: Node, axis: int) -> list[RowAxis]:
     return [axis] * len(node.inputs)
 
 
+def _gather(node: Node, axis: int) -> list[RowAxis]:
+    """A gather along another axis reads each row's own elements, at its own indices."""
+    if axis == node.attrs["axis"]:
+        raise _Unsplittable("gather along the rows")
+    return [axis, axis]
+
+
 def _iota(node: Node, axis: int) -> list[RowAxis]:
     """Indices along the rows would restart at 0 in every block; along another axis they are the same in each."""
     if axis == node.attrs["axis"]:
@@ -194,6 +201,7 @@ def _iota(node: Node, axis: int) -> list[RowAxis]:
 
 
 RULES = {
+    "gather": _gather,
     "iota": _iota,
     "elementwise": _elementwise,
     "expand": _elementwise,
