@@ -118,6 +118,18 @@ def test_softmax_keeps_its_exponentials_in_a_row_buffer_and_layer_norm_keeps_not
     assert "malloc(" not in c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
 
 
+@pytest.mark.parametrize("width", [300, 1000])
+def test_long_float32_row_sums_add_chunks_in_float_and_stay_accurate(width: int, loops_everywhere: list[str]) -> None:
+    data = np.random.default_rng(2).standard_normal((5, width)).astype(np.float32) + 3  # an offset makes rounding show
+    kernel = kernel_of(graphc.tensor(data).sum(1))
+    assert "_c += 256" in c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
+    x, expected = graphc.tensor(data), torch.from_numpy(data)
+    np.testing.assert_allclose(x.sum(1).numpy(), data.astype(np.float64).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(F.layer_norm(x, (width,)).numpy(), torch.nn.functional.layer_norm(expected, (width,)).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(F.softmax(x, -1).numpy(), torch.softmax(expected, -1).numpy(), rtol=1e-5, atol=1e-9)
+    assert loops_everywhere
+
+
 def test_a_matmul_runs_in_numpy_and_its_epilogue_in_c() -> None:
     kernel = kernel_of(F.gelu(normal_tensor(4, 3) @ normal_tensor(3, 5) + normal_tensor(5)))
     part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
