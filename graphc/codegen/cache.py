@@ -5,6 +5,12 @@ come from files on disk (``exec`` of a string only works under the interpreter).
 Writing every backend's code the same way also lets a person open the code that
 ran. Files are written atomically (temporary file, then rename), so processes
 that share the cache never see half a file, and a second process reuses the file.
+
+The cache is kept under a size limit (``GRAPHC_CACHE_LIMIT_MB``, 1024 by default): the
+first time a process writes to it, the files used longest ago go until it is under
+three quarters of the limit. A file's modification time is its last use, as every reuse
+touches it. Deleting a module another process has imported is harmless (it is in that
+process's memory), and the files in use are the newest.
 """
 
 from __future__ import annotations
@@ -24,6 +30,52 @@ def cache_dir() -> str:
     return path
 
 
+DEFAULT_LIMIT_MB = 1024
+_trimmed = False
+
+
+def limit_bytes() -> int:
+    return int(float(os.environ.get("GRAPHC_CACHE_LIMIT_MB", DEFAULT_LIMIT_MB)) * (1 << 20))
+
+
+def trim(limit: int) -> list[str]:
+    """Delete the least recently used files until the cache holds at most three quarters of ``limit`` bytes; the paths deleted."""
+    files = []
+    for folder, _, names in os.walk(cache_dir()):
+        for name in names:
+            if name.endswith(".tmp"):
+                continue  # another process is writing it
+            path = os.path.join(folder, name)
+            try:
+                stat = os.stat(path)
+            except FileNotFoundError:  # another process trimmed it
+                continue
+            files.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in files)
+    if total <= limit:
+        return []
+    deleted = []
+    for _, size, path in sorted(files):
+        if total <= limit * 3 // 4:
+            break
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        total -= size
+        deleted.append(path)
+    return deleted
+
+
+def used(path: str) -> None:
+    """Mark a cached file as used now (its modification time), and trim the cache once per process."""
+    global _trimmed
+    os.utime(path)
+    if not _trimmed:
+        _trimmed = True
+        trim(limit_bytes())
+
+
 def content_hash(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
@@ -39,6 +91,7 @@ def write_source(name: str, source: str) -> str:
         with os.fdopen(fd, "w") as f:
             f.write(source)
         os.replace(tmp, path)
+    used(path)
     return path
 
 

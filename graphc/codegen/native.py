@@ -29,7 +29,7 @@ import sysconfig
 import tempfile
 from types import ModuleType
 
-from graphc.codegen.cache import cache_dir
+from graphc.codegen.cache import cache_dir, used
 
 log = logging.getLogger("graphc")
 
@@ -268,6 +268,7 @@ def build(functions: list[tuple[str, str]]) -> str | None:
     folder = os.path.join(cache_dir(), key[:2])
     path = os.path.join(folder, name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
     if os.path.exists(path):
+        used(path)
         return path
     os.makedirs(folder, exist_ok=True)
     parts = _parts(functions)
@@ -283,6 +284,7 @@ def build(functions: list[tuple[str, str]]) -> str | None:
         failure = _compile(cc, source_path, tmp, len(parts), extra, libs)
         if failure is None:
             os.replace(tmp, path)
+            used(path)
             return path
         os.unlink(tmp)
         errors = failure
