@@ -88,7 +88,7 @@ REDUCTIONS = ("sum", "max", "min", "argmax")
 SUM_CHUNK = 256
 # Every op the loops compute; any other runs in the NumPy prefix.
 LOOP_OPS = frozenset(
-    _ELEMENTWISE | set(VIEWS) | {"constant", "iota", "detach", "pad", "concat", "gather", "index_select", "unfold", "fold", "scatter_add", *REDUCTIONS}
+    _ELEMENTWISE | set(VIEWS) | {"constant", "iota", "size", "detach", "pad", "concat", "gather", "index_select", "unfold", "fold", "scatter_add", *REDUCTIONS}
 )
 
 
@@ -230,7 +230,7 @@ class LoopEmitter:
         self.nodes = nodes
         self.inside = {id(n) for n in nodes}
         # A view or constant of the prefix is recomputed as index arithmetic; anything else it made is read.
-        self.inside |= {id(n) for n in prefix if n.op in VIEWS or n.op in ("constant", "iota", "detach")}
+        self.inside |= {id(n) for n in prefix if n.op in VIEWS or n.op in ("constant", "iota", "size", "detach")}
         self.in_place = in_place  # output id -> the operand buffer it is written over
         self.body = CBody()
         self.body.taken |= {"self", "args", "nargs", "itemsizes", "views", "held", "sizes", "lengths", "graphc_bad"}
@@ -395,6 +395,8 @@ class LoopEmitter:
         ctype = COMPUTE[node.dtype.name]
         if op == "constant":
             return CVal(c_literal(node.attrs["value"], node.dtype.name), ctype)
+        if op == "size":
+            return CVal(f"({ctype})({c_dim(node.attrs['value'])})", ctype)
         if op == "iota":
             at = index[node.attrs["axis"]]
             return CVal(f"({ctype})({self.lin_code(at)})", ctype, at.depth())
@@ -969,7 +971,7 @@ def plan(kernel: Kernel, names: dict[int, str], in_place: dict[int, Node]) -> Lo
     """The C function for ``kernel`` (after its NumPy prefix); raises ``Unsupported`` with the reason if there is none."""
     prefix, nodes = split(kernel)
     outputs = [o for o in kernel.outputs if any(o is n for n in nodes)]
-    computing = [n for n in nodes if n.op not in VIEWS and n.op not in ("constant", "iota", "detach")]
+    computing = [n for n in nodes if n.op not in VIEWS and n.op not in ("constant", "iota", "size", "detach")]
     if not outputs or not computing:
         what = ", ".join(sorted({n.op for n in prefix if n.op not in LOOP_OPS or n.op in REDUCTIONS})) or "views"
         raise Unsupported(f"nothing left for C loops after NumPy's {what}")

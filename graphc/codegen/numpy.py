@@ -194,13 +194,14 @@ LOWERINGS: dict[str, Lowering] = {
     "unfold": _with_attrs("rt.unfold", ("kernel_size", "dilation", "padding", "stride", "pad_value")),
     "fold": _with_attrs("rt.fold", ("output_size", "kernel_size", "dilation", "padding", "stride")),
     "rand": _rand,
+    "size": lambda node, args: f"np.array({py_dim(node.attrs['value'])}, dtype={np_dtype(node.dtype)})",
     "iota": lambda node, args: f"rt.iota({py_shape(node.attrs['shape'])}, {node.attrs['axis']}, {np_dtype(node.dtype)})",
 }
 
 # Ops whose NumPy result keeps the operand's dtype only if told to: cast back where needed.
 _KEEPS_DTYPE = {
     *("constant", "cast", "detach", *VIEWS, "pad", "concat"),
-    *("gather", "index_select", "argmax", "matmul", "sum", "rand", "iota"),
+    *("gather", "index_select", "argmax", "matmul", "sum", "rand", "iota", "size"),
 }
 
 
@@ -415,7 +416,7 @@ def _totals_epilogue(kernel: Kernel) -> tuple[Kernel, Kernel] | None:
     after -= {id(t) for t in totals}
     for node in reversed(kernel.nodes):  # a view or constant only the epilogue reads goes with it
         readers = [n for n in kernel.nodes if any(i is node for i in n.inputs)]
-        if (node.op in VIEWS or node.op == "constant") and readers and all(id(r) in after for r in readers):
+        if (node.op in VIEWS or node.op in ("constant", "iota", "size")) and readers and all(id(r) in after for r in readers):
             after.add(id(node))
     if not totals or not after:
         return None

@@ -446,6 +446,9 @@ class KernelEmitter:
             return self.rand(node, index, conds)
         if op == "iota":
             return self.iota(node, index)
+        if op == "size":
+            dtype = compute_dtype(node.dtype)
+            return self.emit(node, f"tl.zeros([1], {dtype}) + ({dim_code(node.attrs['value'])})", dtype, [])
         if op in ("sum", "max", "min", "argmax") and trivial_reduction(node):
             if op == "argmax":
                 return self.const(0, node.dtype)
@@ -771,7 +774,7 @@ class KernelEmitter:
                 after.add(id(node))
         for node in reversed(self.kernel.nodes):  # a view or constant only the totals read goes with them
             readers = [n for n in self.kernel.nodes if any(i is node for i in n.inputs)]
-            if (node.op in VIEWS or node.op in ("constant", "iota")) and readers and all(id(r) in after for r in readers):
+            if (node.op in VIEWS or node.op in ("constant", "iota", "size")) and readers and all(id(r) in after for r in readers):
                 after.add(id(node))
         head = [n for n in self.kernel.nodes if id(n) not in after]
         tail = [n for n in self.kernel.nodes if id(n) in after]
@@ -1208,7 +1211,7 @@ _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="
 # Every primitive the emitter generates code for (a test holds the registry to it).
 SUPPORTED_OPS = frozenset(
     {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", "detach"}
-    | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "iota", "constant", *ANCHORS}
+    | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "iota", "size", "constant", *ANCHORS}
 )
 
 

@@ -356,7 +356,7 @@ def _count(x: Node, axes: tuple[int, ...]) -> Node | float:
 
 def wrap_size(size: Dim, dtype: DType) -> Node:
     """A symbolic size as a 0-d tensor (for means over a dynamic batch)."""
-    return emit("cast", b.reduce("sum", b.full((size,), 1, dtypes.int64), None, False), dtype=dtype)
+    return emit("size", value=size, dtype=dtype)
 
 
 def var(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: int | None = None) -> Tensor:

@@ -14,7 +14,7 @@ from typing import Any
 
 from graphc.ir.types import TensorType
 
-SOURCE_OPS = frozenset({"input", "parameter", "constant", "iota"})
+SOURCE_OPS = frozenset({"input", "parameter", "constant", "iota", "size"})
 
 
 class Node:

@@ -30,9 +30,10 @@ Kernels have one of three shapes of iteration (DESIGN.md, "fusion"):
   reduced value back over the row (softmax, layer-norm), and after them (epilogue);
 - ``matmul``: one matmul and the elementwise nodes applied to its result (epilogue).
 
-Movement nodes and scalar constants are not kernels of their own: each kernel
-that reads through them gets its own copy, which the code generators turn into
-index arithmetic on its loads. The exception is a concat or pad that several nodes
+Movement nodes and sources (scalar constants, sizes, iota) are not kernels of their
+own: each kernel that reads through them gets its own copy, which the code generators
+turn into index arithmetic on its loads; so is a 0-d value computed from constants and
+sizes only (``_of_sizes``). The exception is a concat or pad that several nodes
 read (``_stored_copies``): it is stored once by a kernel of its own. Inside a kernel, a movement node may only apply
 to loaded values, except the re-broadcast of a reduced value in a reduction kernel
 and reshapes that only add or drop size-1 dimensions.
@@ -92,7 +93,20 @@ def _category(node: Node) -> str:
 
 
 def _is_inline(node: Node, stored: frozenset[int]) -> bool:
-    return _category(node) in INLINE and node.op not in ("input", "parameter") and id(node) not in stored
+    if node.op in ("input", "parameter") or id(node) in stored:
+        return False
+    return _category(node) in INLINE or _of_sizes(node)
+
+
+def _of_sizes(node: Node) -> bool:
+    """A 0-d elementwise value computed from constants and sizes only (the 2/N of a mean's gradient).
+
+    Like a constant, each kernel reading it computes it: as a kernel of its own it would be
+    one launch for one number.
+    """
+    if node.type.ndim != 0 or _category(node) != "elementwise":
+        return False
+    return all(i.op in ("constant", "size") or _of_sizes(i) for i in node.inputs)
 
 
 def _stored_copies(graph: Graph, users: dict[int, list[Node]]) -> frozenset[int]:

@@ -115,6 +115,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "fold": _fold,
     "constant": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),
     "iota": _iota,
+    "size": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),
 }
 # Sources and random numbers are not evaluated: inputs and parameters are given, and rand
 # takes graphc's values (the libraries' generators differ).

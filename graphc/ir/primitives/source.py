@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sympy
+
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
@@ -32,6 +34,14 @@ def constant_rule(value: bool | int | float, dtype: DType) -> TensorType:
     """a 0-d tensor holding ``value``; larger constants are this and an expand"""
     if not isinstance(value, (bool, int, float)):
         raise TypeRuleError(f"constant values are Python numbers, got {type(value).__name__}")
+    return TensorType((), dtype)
+
+
+@primitive("size", "source", attrs=("value", "dtype"), nondifferentiable=True)
+def size_rule(value: object, dtype: DType) -> TensorType:
+    """a 0-d tensor holding a size of the program's tensors, symbolic or not: what a mean over a dynamic batch divides by"""
+    if not isinstance(value, (int, sympy.Expr)) or isinstance(value, bool):
+        raise TypeRuleError(f"a size is an integer or a size expression, got {type(value).__name__}")
     return TensorType((), dtype)
 
 
