@@ -130,6 +130,15 @@ def test_long_float32_row_sums_add_chunks_in_float_and_stay_accurate(width: int,
     assert loops_everywhere
 
 
+def test_dividing_by_a_row_statistic_multiplies_by_its_reciprocal_and_a_plain_division_stays() -> None:
+    kernel = kernel_of(F.softmax(normal_tensor(6, 8), -1))
+    source = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
+    assert "rcp = 1.0f / " in source and " * rcp;" in source
+    kernel = kernel_of(normal_tensor(6, 8) / normal_tensor(6, 1))
+    source = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
+    assert "rcp" not in source and " / " in source
+
+
 def test_a_matmul_runs_in_numpy_and_its_epilogue_in_c() -> None:
     kernel = kernel_of(F.gelu(normal_tensor(4, 3) @ normal_tensor(3, 5) + normal_tensor(5)))
     part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
