@@ -209,3 +209,20 @@ def test_no_error_is_deferred_to_generated_code() -> None:
     with pytest.raises(GraphcError):
         y @ zeros(3, 3)
     np.testing.assert_array_equal(y.numpy(), np.full((2, 2), 2.0, dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    "name, fn, index",
+    [
+        ("gather", lambda x, i: x.gather(1, i), [[0], [5], [1]]),
+        ("gather", lambda x, i: x.gather(1, i), [[0], [-1], [1]]),  # NumPy would wrap a negative index
+        ("index_select", lambda x, i: x.index_select(1, i), [0, -2]),
+        ("scatter_add", lambda x, i: x.scatter_add(1, i, x[:, :1]), [[0], [7], [1]]),
+    ],
+)
+def test_numpy_kernels_raise_graphcs_index_error_naming_op_axis_size_and_line(name: str, fn: Callable, index: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHC_NATIVE", "0")  # NumPy kernels, not C loops (which check too)
+    x = graphc.tensor(np.arange(15.0).reshape(3, 5))
+    with pytest.raises(IndexError, match=f"{name}: an index is out of range for axis 1 of size 5") as info:
+        fn(x, graphc.tensor(np.array(index))).numpy()
+    assert "test_errors.py" in str(info.value)

@@ -59,6 +59,7 @@ from graphc.codegen.kernel_ir import Kernel
 from graphc.codegen.templates import (
     constant_value,
     depends_on,
+    index_error,
     output_levels,
     reduction_passes,
     same_rows,
@@ -505,10 +506,9 @@ class LoopEmitter:
                 return [{axis: (start, _sum([start, d]))} for start, d in zip(starts, sizes) if not (isinstance(d, int) and d == 0)]
         return [{}]
 
-    def index_error(self, node: Node, size: Dim) -> int:
-        """The code an out-of-range index of ``node`` sets, and its message (the op, the axis' size, the user's line)."""
-        where = f"\n  at {node.loc}" if node.loc else ""
-        self.index_errors.append(f"{node.op}: an index is out of range for axis {node.attrs['axis']} of size {size}{where}")
+    def index_error(self, node: Node) -> int:
+        """The code an out-of-range index of ``node`` sets; its message is ``templates.index_error``."""
+        self.index_errors.append(index_error(node))
         return len(self.index_errors) << 2
 
     def unfold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
@@ -550,7 +550,7 @@ class LoopEmitter:
         self.comment(node, at.depth)
         name = self.body.fresh("at" + self.num(node))
         self.body.line(f"int64_t {name} = {at.code};", at.depth)
-        code = self.index_error(node, size)
+        code = self.index_error(node)
         self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = {code}; {name} = 0; }}", at.depth)
         guard: set[Var] = set()
         for e in index:
@@ -660,7 +660,7 @@ class LoopEmitter:
         name = self.body.fresh("at" + self.num(node))
         self.body.line(f"int64_t {name} = {at.code};")
         size = self.shape(node)[axis]
-        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = {self.index_error(node, size)}; continue; }}")
+        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = {self.index_error(node)}; continue; }}")
         leaf = Lin.of(Leaf(name, frozenset(), self.body.depth, frozenset()))
         self.store(node, tuple(leaf if i == axis else e for i, e in enumerate(index)), value, add=True)
         self.close_loops(opened)

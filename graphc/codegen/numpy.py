@@ -19,7 +19,7 @@ from graphc.codegen import numpy_support as rt
 from graphc.codegen.kernel_ir import Kernel, Program, kernel_for
 from graphc.codegen.row_split import ROWS, RowSplit, split_rows
 from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
-from graphc.codegen.templates import split_totals, trivial_reduction
+from graphc.codegen.templates import index_error, split_totals, trivial_reduction
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
@@ -138,6 +138,15 @@ def _with_attrs(function: str, names: tuple[str, ...]) -> Lowering:
     return lower
 
 
+def _indexed(function: str) -> Lowering:
+    """A gather, index_select or scatter_add that raises graphc's error for an index out of range."""
+
+    def lower(node: Node, args: list[str]) -> str:
+        return f"{function}({', '.join(args)}, {node.attrs['axis']}, {index_error(node)!r})"
+
+    return lower
+
+
 def _rand(node: Node, args: list[str]) -> str:
     return f"rt.rand({args[0]}, {py_shape(node.attrs['shape'])}, {np_dtype(node.dtype)})"
 
@@ -187,9 +196,9 @@ LOWERINGS: dict[str, Lowering] = {
     "slice": _slice,
     "pad": _pad,
     "concat": _concat,
-    "gather": _with_attrs("rt.gather", ("axis",)),
-    "scatter_add": _with_attrs("rt.scatter_add", ("axis",)),
-    "index_select": lambda node, args: f"np.take({args[0]}, {args[1]}, axis={node.attrs['axis']})",
+    "gather": _indexed("rt.gather"),
+    "scatter_add": _indexed("rt.scatter_add"),
+    "index_select": _indexed("rt.index_select"),
     "matmul": _matmul_by("rt.matmul"),
     "unfold": _with_attrs("rt.unfold", ("kernel_size", "dilation", "padding", "stride", "pad_value")),
     "fold": _with_attrs("rt.fold", ("output_size", "kernel_size", "dilation", "padding", "stride")),

@@ -124,3 +124,11 @@ def constant_value(node: Node, inside: set[int]) -> float | None:
     if id(node) in inside and node.op == "constant":
         return float(node.attrs["value"])
     return None
+
+
+def index_error(node: Node) -> str:
+    """What an out-of-range index of a gather, index_select or scatter_add raises: the op, the axis and its size, the user's line."""
+    axis = node.attrs["axis"]
+    size = node.inputs[0].shape[axis] if node.inputs[0].type.ndim else 1
+    where = f"\n  at {node.loc}" if node.loc else ""
+    return f"{node.op}: an index is out of range for axis {axis} of size {size}{where}"
