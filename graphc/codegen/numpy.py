@@ -19,7 +19,7 @@ from graphc.codegen import numpy_support as rt
 from graphc.codegen.kernel_ir import Kernel, Program, kernel_for
 from graphc.codegen.row_split import ROWS, RowSplit, split_rows
 from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
-from graphc.codegen.templates import index_error, split_totals, trivial_reduction
+from graphc.codegen.templates import index_error, split_after, split_totals, trivial_reduction
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
@@ -418,22 +418,13 @@ def _totals_epilogue(kernel: Kernel) -> tuple[Kernel, Kernel] | None:
     """
     reductions = [n for n in kernel.nodes if n.op in ("sum", "max", "min", "argmax") and not trivial_reduction(n)]
     _, totals = split_totals(reductions)
-    after = {id(t) for t in totals}
-    for node in kernel.nodes:
-        if any(id(i) in after for i in node.inputs):
-            after.add(id(node))
-    after -= {id(t) for t in totals}
-    for node in reversed(kernel.nodes):  # a view or constant only the epilogue reads goes with it
-        readers = [n for n in kernel.nodes if any(i is node for i in n.inputs)]
-        if (node.op in VIEWS or node.op in ("constant", "iota", "size")) and readers and all(id(r) in after for r in readers):
-            after.add(id(node))
-    if not totals or not after:
+    head_nodes, tail_nodes = split_after(kernel.nodes, totals, with_anchors=False)
+    if not totals or not tail_nodes:
         return None
-    head_nodes = [n for n in kernel.nodes if id(n) not in after]
-    tail_nodes = [n for n in kernel.nodes if id(n) in after]
+    after, before = {id(n) for n in tail_nodes}, {id(n) for n in head_nodes}
     head_outputs = [o for o in kernel.outputs if id(o) not in after]
-    for node in tail_nodes:
-        head_outputs += [i for i in node.inputs if id(i) not in after and id(i) in {id(n) for n in head_nodes} and all(i is not o for o in head_outputs)]
+    for node in tail_nodes:  # and what the epilogue reads of the rows' kernel
+        head_outputs += [i for i in node.inputs if id(i) in before and all(i is not o for o in head_outputs)]
     head = kernel_for(0, head_nodes, head_outputs)
     head.name = f"{kernel.name}_totals"
     if split_rows(head) is None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from graphc.codegen.index_exprs import Dim, Lin
 from graphc.ir.graph import Node
+from graphc.ir.registry import VIEWS
 from graphc.ir.types import shapes_equal
 
 
@@ -59,6 +60,26 @@ def split_totals(reductions: list[Node]) -> tuple[list[Node], list[Node]]:
     drop = tuple(d for i, d in enumerate(full) if i not in axes)
     totals = [r for r in reductions if _reduces_all(r) and any(len(r.inputs[0].shape) == len(s) and shapes_equal(r.inputs[0].shape, s) for s in (keep, drop))]
     return [r for r in reductions if all(r is not t for t in totals)], totals
+
+
+def split_after(nodes: list[Node], anchors: list[Node], with_anchors: bool) -> tuple[list[Node], list[Node]]:
+    """(before, after): what is computed from ``anchors`` goes after, with the views and sources only it reads.
+
+    A kernel with totals is cut there when its code runs in two parts: the Triton backend's
+    rows then totals (``with_anchors``: the totals go after), the NumPy backend's rows and
+    totals by blocks, then the scalar epilogue once.
+    """
+    after = {id(a) for a in anchors}
+    for node in nodes:
+        if any(id(i) in after for i in node.inputs):
+            after.add(id(node))
+    if not with_anchors:
+        after -= {id(a) for a in anchors}
+    for node in reversed(nodes):
+        readers = [n for n in nodes if any(i is node for i in n.inputs)]
+        if (node.op in VIEWS or node.op in ("constant", "iota", "size")) and readers and all(id(r) in after for r in readers):
+            after.add(id(node))
+    return [n for n in nodes if id(n) not in after], [n for n in nodes if id(n) in after]
 
 
 def reduction_passes(reductions: list[Node], inside: set[int]) -> list[list[Node]]:

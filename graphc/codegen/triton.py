@@ -67,6 +67,7 @@ from graphc.codegen.templates import (
     output_levels,
     reduction_passes,
     same_rows,
+    split_after,
     split_totals,
     trivial_reduction,
     unreduced_index,
@@ -768,16 +769,8 @@ class KernelEmitter:
         read go to temporary buffers between the launches (one launch would need the last
         block to finish the totals, ordered by atomics). The C loops keep it one loop.
         """
-        after = {id(t) for t in totals}
-        for node in self.kernel.nodes:
-            if id(node) in self.inside and any(id(i) in after for i in node.inputs):
-                after.add(id(node))
-        for node in reversed(self.kernel.nodes):  # a view or constant only the totals read goes with them
-            readers = [n for n in self.kernel.nodes if any(i is node for i in n.inputs)]
-            if (node.op in VIEWS or node.op in ("constant", "iota", "size")) and readers and all(id(r) in after for r in readers):
-                after.add(id(node))
-        head = [n for n in self.kernel.nodes if id(n) not in after]
-        tail = [n for n in self.kernel.nodes if id(n) in after]
+        head, tail = split_after(self.kernel.nodes, totals, with_anchors=True)
+        after = {id(n) for n in tail}
         handed = []
         for node in tail:
             for operand in node.inputs:
