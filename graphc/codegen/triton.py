@@ -739,7 +739,7 @@ class KernelEmitter:
             if found and not main:
                 main = [found[-1]]
         reductions = [a for a in anchors if a.op not in ("scatter_add", "matmul")]
-        rows, totals = split_totals(reductions)
+        _, totals = split_totals(reductions)
         if totals and not main:
             self.rows_then_totals(totals)
             return
