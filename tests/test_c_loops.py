@@ -8,6 +8,7 @@ models' training steps are compared with the NumPy kernels they replace.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -137,6 +138,29 @@ def test_dividing_by_a_row_statistic_multiplies_by_its_reciprocal_and_a_plain_di
     kernel = kernel_of(normal_tensor(6, 8) / normal_tensor(6, 1))
     source = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
     assert "rcp" not in source and " / " in source
+
+
+def _source_of(compiled: object) -> str:
+    with open(re.search(r"source in (\S+)", str(compiled.report())).group(1)) as file:  # type: ignore[attr-defined]
+        return file.read()
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_a_large_matmul_epilogue_runs_by_blocks_of_rows_after_one_blas_call(split: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if split:
+        split_everything(monkeypatch)  # one-row blocks on two threads, even at this size
+    x, w, b = normal_tensor(8, 256), normal_tensor(256, 1024), normal_tensor(1024)
+    compiled = graphc.compile(lambda x, w, b: F.gelu(x @ w + b))  # [B,1024]: 8 MiB read and written at B=1024
+    expected = torch.nn.functional.gelu(torch.from_numpy(x.numpy()) @ torch.from_numpy(w.numpy()) + torch.from_numpy(b.numpy()))
+    np.testing.assert_allclose(compiled(x, w, b).numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+    source = _source_of(compiled)
+    assert source.count("np.matmul(") == 1 and "rt.by_rows(k0_matmul_add_mul_erf_epilogue_rows" in source
+
+
+def test_a_small_matmul_epilogue_stays_in_the_matmul_kernels_function() -> None:
+    small = graphc.compile(lambda x, w, b: F.gelu(x @ w + b), dynamic=False)
+    small(normal_tensor(4, 8), normal_tensor(8, 16), normal_tensor(16))
+    assert "_epilogue" not in _source_of(small)  # 4x16: the extra calls would cost more than threads save
 
 
 def test_a_matmul_runs_in_numpy_and_its_epilogue_in_c() -> None:
