@@ -206,8 +206,22 @@ def test_column_sums_add_into_a_row_of_sums_in_memory_order(loops_everywhere: li
     np.testing.assert_allclose(y.numpy(), torch.nn.functional.gelu(t).numpy(), rtol=1e-5, atol=1e-7)
 
 
-def test_a_max_over_the_leading_axis_stays_in_numpy() -> None:
-    kernel = kernel_of((normal_tensor(6, 8) * 2).amax(0))
+@pytest.mark.parametrize("op", ["amax", "amin", "argmax"])
+def test_max_min_argmax_over_a_kept_innermost_axis_are_c_columns_with_torchs_nans_and_ties(op: str, loops_everywhere: list[str]) -> None:
+    data = np.random.default_rng(4).integers(-3, 3, (2, 3, 4, 5)).astype(np.float32)  # ties
+    data[0, 1, 2, 3] = np.nan
+    data[1, 2, 1, 0] = data[1, 2, 3, 0] = np.nan  # the first NaN wins an argmax
+    x, t = graphc.tensor(data), torch.from_numpy(data)
+    kernel = kernel_of(getattr(x * 2, op)(2, keepdim=True))
+    assert not c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).prefix
+    got = getattr(x * 2, op)(2, keepdim=True).numpy()
+    expected = getattr(t * 2, op)(2, keepdim=True).numpy()
+    np.testing.assert_array_equal(got, expected)
+    assert loops_everywhere
+
+
+def test_a_sum_with_a_reduced_innermost_axis_after_a_kept_one_stays_in_numpy() -> None:
+    kernel = kernel_of((normal_tensor(2, 3, 4, 5) * 2).sum((0, 2, 3)))  # a convolution's bias gradient
     with pytest.raises(c_loops.Unsupported, match="nothing left"):
         c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
 

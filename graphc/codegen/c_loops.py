@@ -11,16 +11,19 @@ statistics are loaded once per row, not per element.
 Templates, chosen by the kernel's reductions:
 
 - pointwise: one loop nest per output shape;
-- reduction: loops over the kept axes, then per row one pass over the reduced axes per
-  group of dependent reductions (softmax: max, then sum), then the row's outputs.
-
+- rows: loops over the kept axes, then per row one pass over the reduced axes per
+  group of dependent reductions (softmax: max, then sum), then the row's outputs, and
+  totals of the rows' results accumulated across the row loops;
+- columns (a reduction with a kept axis after a reduced one: a bias gradient, a
+  max-pool's argmax over its windows): one loop in memory order folding each element
+  into its column, then the outputs made from the columns;
 - scatter: the destination copied, then the source added at its indices in one loop.
 
 What the loops do not compute runs first, in NumPy: matmul (BLAS), random numbers, half
-precision, integer powers, a reduction over leading axes (NumPy's pairwise column sums
-beat a strided loop), reductions of a second shape and a second scatter, each with
-everything it depends on (``split``). The loops read the
-results of this *prefix* as buffers: a matmul's epilogue is a C loop over its result.
+precision, integer powers, a reduction with a kept axis after a reduced one but a reduced
+axis innermost (``_columns``), reductions of a second shape and a second scatter, each with
+everything it depends on (``split``). The loops read the results of this *prefix* as
+buffers: a matmul's epilogue is a C loop over its result.
 
 Everything here is tested like the NumPy kernels it replaces: the primitive coverage
 table, the random programs and the seed models run with C loops on
@@ -131,10 +134,16 @@ def _leading(node: Node) -> bool:
 
 
 def _columns(node: Node) -> bool:
-    """A sum over leading axes only (a bias gradient): a loop in memory order adding into a row of sums."""
+    """A reduction whose innermost axis is kept: the columns template's loop in memory order vectorizes across columns.
+
+    A bias gradient sums over the batch; a max-pool takes the argmax over each window's
+    elements, which im2col puts before the windows. With a reduced axis innermost (a
+    convolution's bias gradient over batch, height and width), every element would add
+    into the same column one after the other, unvectorized: NumPy does those.
+    """
     shape, axes = node.inputs[0].shape, node.attrs["axes"]
-    kept = [j for j in range(len(shape)) if shape[j] != 1 and j not in axes]
-    return node.op == "sum" and all(i < j for i in axes if shape[i] != 1 for j in kept)
+    innermost = [i for i, d in enumerate(shape) if d != 1][-1:]
+    return bool(innermost) and innermost[0] not in axes
 
 
 def split(kernel: Kernel) -> tuple[list[Node], list[Node]]:
@@ -809,12 +818,15 @@ class LoopEmitter:
         return False
 
     def columns(self, reductions: list[Node], outputs: list[Node]) -> None:
-        """Sums over leading axes: one loop in memory order adds each element into its column's sum.
+        """Reductions over leading axes: one loop in memory order folds each element into its column.
 
-        The sums live in a zeroed array of the kept axes' size (double for float32, as row sums
-        do); a second loop over the kept axes computes the outputs made from them. Column sums
-        of a value needing another reduction first, and full-size outputs made from a sum, need
-        a second pass over memory: those kernels stay in NumPy.
+        The columns' values live in an array of the kept axes' size (sums start at zero, in
+        double for float32 as row sums do; a max or min starts at its neutral value, with a NaN
+        flag per column; an argmax also keeps each column's position, the first maximum or the
+        first NaN as in torch, since memory order visits a column's elements in order). A
+        second loop over the kept axes computes the outputs made from them. Columns of a value
+        needing another reduction first, and full-size outputs made from them, need a second
+        pass over memory: those kernels stay in NumPy.
         """
         first = reductions[0]
         full = self.shape(first.inputs[0])
@@ -830,16 +842,29 @@ class LoopEmitter:
             self.pointwise(extra)
         kept = [i for i in range(len(full)) if i not in axes]
         kept_shape = tuple(full[i] for i in kept)
+        columns = _paren(c_dim(prod(list(kept_shape))))
         accumulators = {}
+        flags: list[str] = []  # the NaN flags and argmax positions, allocated like the accumulators
         for red in reductions:
-            ctype = "double" if COMPUTE[red.dtype.name] == "float" else COMPUTE[red.dtype.name]
+            source = COMPUTE[red.inputs[0].dtype.name]
+            ctype = ("double" if source == "float" else COMPUTE[red.dtype.name]) if red.op == "sum" else source
             self.comment(red, 0)
             acc = self.body.fresh("acc" + self.num(red))
-            self.body.line(f"{ctype} *{acc} = calloc({_paren(c_dim(prod(list(kept_shape))))} + 1, sizeof({ctype}));", 0)
+            self.body.line(f"{ctype} *{acc} = calloc({columns} + 1, sizeof({ctype}));", 0)
             self.body.line(f"graphc_bad |= ({acc} == NULL) << 1;", 0)
+            if red.op != "sum":
+                extra = ("int64_t", f"{acc}_at") if red.op == "argmax" else ("int", f"{acc}_nan")
+                self.body.line(f"{extra[0]} *{extra[1]} = calloc({columns} + 1, sizeof({extra[0]}));", 0)
+                self.body.line(f"graphc_bad |= ({extra[1]} == NULL) << 1;", 0)
+                flags.append(extra[1])
             accumulators[id(red)] = (acc, ctype)
         self.body.line("if (!graphc_bad) {", 0)
         self.body.scopes[0].indent += 1
+        for red in reductions:
+            if red.op != "sum":
+                acc, ctype = accumulators[id(red)]
+                c = self.body.fresh("c")
+                self.body.line(f"for (int64_t {c} = 0; {c} < {columns}; {c}++) {acc}[{c}] = {self.neutral(red, ctype)};", 0)
         self.nest += 1
         index, opened = self.open_loops(full, "i")
         column = self.lin_code(linearize(tuple(index[i] for i in kept), kept_shape))
@@ -847,7 +872,8 @@ class LoopEmitter:
         self.store_all([(out, tuple(index)) for out in outputs if levels.get(id(out)) == "full"])
         for red, operand in zip(reductions, operands):
             acc, ctype = accumulators[id(red)]
-            self.body.line(f"{acc}[{column}] += ({ctype}){operand.code};")
+            position = self.lin_code(linearize(tuple(index[i] for i in axes), tuple(full[i] for i in axes)))
+            self.fold_in(red, acc, ctype, operand.code, f"[{column}]", position)
         self.close_loops(opened)
         row, opened = self.open_loops(tuple(1 if i in axes else d for i, d in enumerate(full)), "k")
 
@@ -856,10 +882,16 @@ class LoopEmitter:
 
         column = self.lin_code(linearize(tuple(row[i] for i in kept), kept_shape))
         for red in reductions:
-            acc, _ = accumulators[id(red)]
+            acc, ctype = accumulators[id(red)]
             result = COMPUTE[red.dtype.name]
             name = self.body.fresh("v" + self.num(red))
-            self.body.line(f"const {result} {name} = ({result}){acc}[{column}];")
+            if red.op == "argmax":
+                value = f"{acc}_at[{column}]"
+            elif red.op in ("max", "min") and ctype in ("float", "double"):
+                value = f"({acc}_nan[{column}] ? ({result})NAN : ({result}){acc}[{column}])"
+            else:
+                value = f"({result}){acc}[{column}]"
+            self.body.line(f"const {result} {name} = {value};")
             self.body.put(("anchor", id(red), at(red)), CVal(name, result, self.body.depth), self.body.depth)
         self.store_all([(out, at(out)) for out in outputs if levels.get(id(out)) in ("keep", "drop")])
         self.close_loops(opened)
@@ -867,6 +899,38 @@ class LoopEmitter:
         self.body.line("}", 0)
         for acc, _ in accumulators.values():
             self.body.line(f"free({acc});", 0)
+        for flag in flags:
+            self.body.line(f"free({flag});", 0)
+
+    def fold_in(self, red: Node, name: str, ctype: str, v: str, at: str, position: str) -> None:
+        """One element into a sum, max, min or argmax (the first maximum, or the first NaN, as in torch).
+
+        ``name`` is the accumulator, with ``name_nan`` (a float max or min) or ``name_at``
+        (an argmax) beside it; ``at`` indexes all three (a column's ``[c]``, or nothing for
+        a row's scalar accumulator).
+        """
+        acc = name + at
+        if red.op == "sum":
+            self.body.line(f"{acc} += ({ctype}){v};")
+            return
+        floating = ctype in ("float", "double")
+        better = f"{v} > {acc}" if red.op in ("max", "argmax") else f"{v} < {acc}"
+        if red.op == "argmax":
+            if floating:
+                better += f" || ({v} != {v} && {acc} == {acc})"
+            self.body.line(f"if ({better}) {{ {acc} = {v}; {name}_at{at} = {position}; }}")
+            return
+        self.body.line(f"{acc} = {better} ? {v} : {acc};")
+        if floating:
+            self.body.line(f"{name}_nan{at} |= {v} != {v};")
+
+    def neutral(self, red: Node, ctype: str) -> str:
+        """Where a max, min or argmax starts: below (above) every value of ``ctype``."""
+        floating = ctype in ("float", "double")
+        limits = {"int": ("0", "1"), "int32_t": ("INT32_MIN", "INT32_MAX"), "int64_t": ("INT64_MIN", "INT64_MAX")}
+        if red.op in ("max", "argmax"):
+            return "-INFINITY" if floating else limits[ctype][0]
+        return "INFINITY" if floating else limits[ctype][1]
 
     def accumulator(self, red: Node) -> tuple[str, str]:
         """Declare a reduction's accumulator before its loop: float32 sums accumulate in double.
@@ -879,20 +943,13 @@ class LoopEmitter:
         ctype = COMPUTE[red.dtype.name] if red.op == "sum" else source
         if red.op == "sum" and ctype == "float":
             ctype = "double"
-        floating = ctype in ("float", "double")
-        limits = {"int": ("0", "1"), "int32_t": ("INT32_MIN", "INT32_MAX"), "int64_t": ("INT64_MIN", "INT64_MAX")}
-        if red.op == "sum":
-            neutral = "0"
-        elif red.op in ("max", "argmax"):
-            neutral = "-INFINITY" if floating else limits[ctype][0]
-        else:
-            neutral = "INFINITY" if floating else limits[ctype][1]
+        neutral = "0" if red.op == "sum" else self.neutral(red, ctype)
         self.comment(red, self.body.depth)
         acc = self.body.fresh("acc" + self.num(red))
         self.body.line(f"{ctype} {acc} = {neutral};")
         if red.op == "argmax":
             self.body.line(f"int64_t {acc}_at = 0;")
-        elif red.op in ("max", "min") and floating:
+        elif red.op in ("max", "min") and ctype in ("float", "double"):
             self.body.line(f"int {acc}_nan = 0;")
         return acc, ctype
 
@@ -910,19 +967,7 @@ class LoopEmitter:
 
     def accumulate(self, red: Node, acc: tuple[str, str], v: CVal, position: Lin) -> None:
         name, ctype = acc
-        floating = ctype in ("float", "double")
-        if red.op == "sum":
-            self.body.line(f"{name} += ({ctype}){v.code};")
-            return
-        better = f"{v.code} > {name}" if red.op in ("max", "argmax") else f"{v.code} < {name}"
-        if red.op == "argmax":
-            if floating:  # the first NaN wins, as in torch
-                better += f" || ({v.code} != {v.code} && {name} == {name})"
-            self.body.line(f"if ({better}) {{ {name} = {v.code}; {name}_at = {self.lin_code(position)}; }}")
-            return
-        self.body.line(f"{name} = {better} ? {v.code} : {name};")
-        if floating:
-            self.body.line(f"{name}_nan |= {v.code} != {v.code};")
+        self.fold_in(red, name, ctype, v.code, "", self.lin_code(position))
 
     def finalize(self, red: Node, acc: tuple[str, str], index: tuple[Lin, ...]) -> None:
         name, ctype = acc
