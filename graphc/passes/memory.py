@@ -78,16 +78,25 @@ def assign_offsets(nbytes: list[int], lifetimes: list[tuple[int, int]], reuses: 
     """Greedy by size: place the largest buffers first, each at the lowest offset that fits.
 
     Two buffers conflict when their lifetimes overlap, except a buffer written in place
-    over the operand it reuses, which takes that operand's offset when it fits there.
+    over the operand it reuses, which takes that operand's offset when it fits there. Only
+    at that very offset: a buffer that cannot take it is placed apart from the operand
+    like from any other, since a kernel reading one element while writing another of a
+    partly overlapping buffer would read what it has just overwritten (C loops and Triton
+    compute element by element).
     """
     offsets: dict[int, int] = {}
 
     def conflicts(i: int, j: int) -> bool:
-        overlap = lifetimes[j][0] <= lifetimes[i][1] and lifetimes[i][0] <= lifetimes[j][1]
-        return overlap and reuses[i] != j and reuses[j] != i
+        return lifetimes[j][0] <= lifetimes[i][1] and lifetimes[i][0] <= lifetimes[j][1]
+
+    def in_place(i: int, j: int, offset: int) -> bool:
+        """Whether ``i`` at ``offset`` is written in place over ``j`` (or ``j`` over ``i``)."""
+        return (reuses[i] == j or reuses[j] == i) and offset == offsets[j]
 
     def fits(i: int, offset: int) -> bool:
-        return all(not conflicts(i, j) or offset + nbytes[i] <= offsets[j] or offsets[j] + nbytes[j] <= offset for j in offsets)
+        return all(
+            not conflicts(i, j) or in_place(i, j, offset) or offset + nbytes[i] <= offsets[j] or offsets[j] + nbytes[j] <= offset for j in offsets
+        )
 
     for i in sorted(range(len(nbytes)), key=lambda i: (-nbytes[i], lifetimes[i][0])):
         reused = reuses[i]
