@@ -45,6 +45,11 @@ class Program:
     def __repr__(self) -> str:
         return f"Program({', '.join(self.steps)})"
 
+    def assert_results(self, got: list, rtol: float = 1e-9) -> None:
+        """``got`` (the compiled outputs) equals NumPy's float64 results."""
+        for value, expected in zip(got, self.expected):
+            np.testing.assert_allclose(value, expected, rtol=rtol, atol=1e-12)
+
 
 def _reduce(pair: Pair, axis: int, op: str) -> Pair:
     t, a = pair

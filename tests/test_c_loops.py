@@ -19,7 +19,7 @@ from helpers import kernel_of, normal_tensor
 from hypothesis import HealthCheck, given, settings
 from random_graphs import Program, programs
 from test_row_split import split_everything
-from test_triton_training import MODELS, train_three_steps
+from test_triton_training import MODELS, seed_training, train_three_steps
 
 import graphc
 import graphc.nn.functional as F
@@ -69,17 +69,12 @@ def test_primitive_matches_torch_in_c_loops_split_by_rows(loops_everywhere: list
 def test_random_programs_in_c_loops_keep_their_results(program: Program) -> None:
     graph, leaves = lazy.pending_graph([t._node for t in program.outputs])
     got = compile_graph(graph, loops=True)([leaf.data for leaf in leaves])
-    for value, expected in zip(got, program.expected):
-        np.testing.assert_allclose(value, expected, rtol=1e-9, atol=1e-12)
+    program.assert_results(got)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_seed_models_train_the_same_in_c_loops_as_in_numpy_kernels(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    build, shape = MODELS[name]
-    rng = np.random.default_rng(3)
-    inputs, labels = rng.standard_normal(shape).astype(np.float32), rng.integers(0, 3, shape[0])
-    graphc.manual_seed(0)
-    initial = build().state_dict()
+    inputs, labels, initial = seed_training(name)
     monkeypatch.setenv("GRAPHC_NATIVE", "0")
     numpy_losses, numpy_state = train_three_steps(name, inputs, labels, initial, "numpy")
     monkeypatch.setenv("GRAPHC_NATIVE", "1")
@@ -126,8 +121,8 @@ def test_long_float32_row_sums_add_chunks_in_float_and_stay_accurate(width: int,
     assert "_c += 256" in c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
     x, expected = graphc.tensor(data), torch.from_numpy(data)
     np.testing.assert_allclose(x.sum(1).numpy(), data.astype(np.float64).sum(1), rtol=1e-6)
-    np.testing.assert_allclose(F.layer_norm(x, (width,)).numpy(), torch.nn.functional.layer_norm(expected, (width,)).numpy(), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(F.softmax(x, -1).numpy(), torch.softmax(expected, -1).numpy(), rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(F.layer_norm(x, (width,)).numpy(), torch.nn.functional.layer_norm(expected, (width,)).numpy(), rtol=1.3e-5, atol=1e-6)
+    np.testing.assert_allclose(F.softmax(x, -1).numpy(), torch.softmax(expected, -1).numpy(), rtol=1.3e-5, atol=1e-6)
     assert loops_everywhere
 
 

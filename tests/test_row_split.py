@@ -17,7 +17,7 @@ import torch
 from helpers import kernel_of, normal_tensor
 from hypothesis import HealthCheck, given, settings
 from random_graphs import Program, programs
-from test_triton_training import MODELS, train_three_steps
+from test_triton_training import MODELS, seed_training, train_three_steps
 
 import graphc
 import graphc.nn.functional as F
@@ -159,17 +159,12 @@ def test_partial_reductions_over_the_rows_combine_to_the_whole_result(every_kern
 def test_random_programs_split_by_rows_keep_their_results(every_kernel_split: list[int], program: Program) -> None:
     graph, leaves = lazy.pending_graph([t._node for t in program.outputs])
     got = compile_graph(graph)([leaf.data for leaf in leaves])
-    for value, expected in zip(got, program.expected):
-        np.testing.assert_allclose(value, expected, rtol=1e-9, atol=1e-12)
+    program.assert_results(got)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_seed_models_train_the_same_with_every_kernel_split(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    build, shape = MODELS[name]
-    rng = np.random.default_rng(3)
-    inputs, labels = rng.standard_normal(shape).astype(np.float32), rng.integers(0, 3, shape[0])
-    graphc.manual_seed(0)
-    initial = build().state_dict()
+    inputs, labels, initial = seed_training(name)
     whole_losses, whole_state = train_three_steps(name, inputs, labels, initial, "numpy")
     split_everything(monkeypatch)
     split_losses, split_state = train_three_steps(name, inputs, labels, initial, "numpy")

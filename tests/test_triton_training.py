@@ -43,6 +43,15 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
 }
 
 
+def seed_training(name: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Inputs, labels and initial weights of a seed model: the same in every test comparing two ways to train it."""
+    build, shape = MODELS[name]
+    rng = np.random.default_rng(3)
+    inputs, labels = rng.standard_normal(shape).astype(np.float32), rng.integers(0, 3, shape[0])
+    graphc.manual_seed(0)
+    return inputs, labels, build().state_dict()
+
+
 def train_three_steps(name: str, inputs: np.ndarray, labels: np.ndarray, initial: dict, backend: str) -> tuple[list[float], dict[str, np.ndarray]]:
     """Three compiled Adam steps of a seed model from ``initial``: the losses and the trained weights."""
     model = MODELS[name][0]()

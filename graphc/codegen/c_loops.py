@@ -460,12 +460,14 @@ class LoopEmitter:
     def pad(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
         x = node.inputs[0]
         inner_index, new = pad_source(index, self.shape(x), node.attrs)
-        inner = self.value(x, inner_index, conds + new)
+        return self.padded(node, self.value(x, inner_index, conds + new), new, node.attrs["value"])
+
+    def padded(self, node: Node, inner: CVal, new: tuple[Cond, ...], fill: object) -> CVal:
+        """``inner`` where the index is inside the source (``new`` holds), ``fill`` in the padding."""
         if not new:
             return inner
         guard, depth = self.conds_code(new)
-        fill = c_literal(node.attrs["value"], node.dtype.name)
-        return self.emit(node, f"{guard} ? {inner.code} : {fill}", COMPUTE[node.dtype.name], max(depth, inner.depth))
+        return self.emit(node, f"{guard} ? {inner.code} : {c_literal(fill, node.dtype.name)}", COMPUTE[node.dtype.name], max(depth, inner.depth))
 
     def concat(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
         """A chain of ``part k ? value k : ...``; parts the index provably misses are left out."""
@@ -525,11 +527,7 @@ class LoopEmitter:
         """im2col as index arithmetic: column (c, ki, kj) of window l reads x at the window's pixel, or the padding."""
         x = node.inputs[0]
         source, new = unfold_source(index, self.shape(x), node.attrs)
-        inner = self.value(x, source, conds + new)
-        if not new:
-            return inner
-        guard, depth = self.conds_code(new)
-        return self.emit(node, f"{guard} ? {inner.code} : {c_literal(node.attrs['pad_value'], node.dtype.name)}", inner.ctype, max(depth, inner.depth))
+        return self.padded(node, self.value(x, source, conds + new), new, node.attrs["pad_value"])
 
     def fold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
         """col2im as a gather: each pixel sums the columns of the windows covering it (no scattered writes)."""

@@ -436,18 +436,27 @@ def _totals_epilogue(kernel: Kernel) -> tuple[Kernel, Kernel] | None:
 
 def _rows_then_epilogue(kernel: Kernel, head: Kernel, tail: Kernel, names: dict[int, str], planned: frozenset[int], loops: Loops | None) -> str:
     """``<name>_totals`` (the rows and their totals, by blocks of rows), then ``<name>`` computing the rest from the totals."""
-    head_planned = frozenset(id(n) for n in head.outputs if id(n) in planned)
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
     params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.inputs + kernel.nodes)
-    head_writer = _KernelWriter(head, names, head_planned)
-    head_args = [var[id(n)] for n in head.inputs] + list(head_writer.outs.values()) + _symbols_of(head.inputs + head.nodes)
     lines = [f"def {kernel.name}({', '.join(params)}):"]
-    lines.append(f"    {', '.join(var[id(n)] for n in head.outputs)}, = {head.name}({', '.join(head_args)})")
+    head_source = _call_sub_kernel(head, names, planned, loops, lines)
     lines += _KernelWriter(tail, names, planned).lines()
     outputs = ", ".join(var[id(n)] for n in kernel.outputs)
     lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
-    return emit_kernel(head, names, head_planned, loops) + "\n\n\n" + "\n".join(lines)
+    return head_source + "\n\n\n" + "\n".join(lines)
+
+
+def _call_sub_kernel(sub: Kernel, names: dict[int, str], planned: frozenset[int], loops: Loops | None, lines: list[str]) -> str:
+    """Append to ``lines`` the call of a part of a kernel written as a kernel of its own; returns that kernel's source.
+
+    Its planned outputs are the calling kernel's arena buffers, passed on under the same names.
+    """
+    sub_planned = frozenset(id(n) for n in sub.outputs if id(n) in planned)
+    writer = _KernelWriter(sub, names, sub_planned)
+    args = [writer.var[id(n)] for n in sub.inputs] + list(writer.outs.values()) + _symbols_of(sub.inputs + sub.nodes)
+    lines.append(f"    {', '.join(writer.var[id(n)] for n in sub.outputs)}, = {sub.name}({', '.join(args)})")
+    return emit_kernel(sub, names, sub_planned, loops)
 
 
 def _driver(kernel: Kernel, split: RowSplit, names: dict[int, str], planned: frozenset[int], touched: Dim, threshold: str) -> str:
@@ -553,13 +562,10 @@ def _loop_function(
         kept = [n for n in part.prefix if any(n is o for o in read)]
         lines += _KernelWriter(Kernel(kernel.name, kernel.kind, part.prefix, inputs, kept), names, planned, one_pool=True).lines()
     if epilogue is not None:
-        epilogue_planned = frozenset(id(n) for n in epilogue.outputs if id(n) in planned)
-        epilogue_writer = _KernelWriter(epilogue, names, epilogue_planned)
-        args = [var[id(n)] for n in epilogue.inputs] + list(epilogue_writer.outs.values()) + _symbols_of(epilogue.inputs + epilogue.nodes)
-        lines.append(f"    {', '.join(var[id(n)] for n in epilogue.outputs)}, = {epilogue.name}({', '.join(args)})")
+        epilogue_source = _call_sub_kernel(epilogue, names, planned, loops, lines)
         outputs = ", ".join(var[id(n)] for n in kernel.outputs)
         lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
-        return emit_kernel(epilogue, names, epilogue_planned, loops) + "\n\n\n" + "\n".join(lines)
+        return epilogue_source + "\n\n\n" + "\n".join(lines)
     for node in part.writes:
         if id(node) in writer.outs:
             lines.append(f"    {var[id(node)]} = {writer.outs[id(node)]}")
