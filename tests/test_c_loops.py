@@ -152,6 +152,38 @@ def test_a_large_matmul_epilogue_runs_by_blocks_of_rows_after_one_blas_call(spli
     assert source.count("np.matmul(") == 1 and "rt.by_rows(k0_matmul_add_mul_erf_epilogue_rows" in source
 
 
+@pytest.mark.parametrize("split", [False, True])
+def test_an_adam_update_in_a_weight_gradients_epilogue_runs_by_blocks_with_its_step_count_once(split: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each block computes the new step count into scratch; it is stored once, so no block reads an updated one."""
+    if split:
+        split_everything(monkeypatch)
+    weight = np.random.default_rng(1).standard_normal((512, 512)) / 512**0.5  # tanh not saturated: no gradient near 0
+    x = np.random.default_rng(2).standard_normal((8, 512))
+    model = graphc.nn.Linear(512, 512, bias=False).double()
+    model.weight.data = graphc.tensor(weight.copy())
+    optimizer = graphc.optim.Adam(model.parameters(), lr=0.01)
+
+    def step() -> graphc.Tensor:
+        optimizer.zero_grad()
+        loss = model(graphc.tensor(x)).tanh().sum()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled = graphc.compile(step)
+    reference = torch.nn.Linear(512, 512, bias=False).double()
+    reference.weight.data = torch.tensor(weight)
+    torch_optimizer = torch.optim.Adam(reference.parameters(), lr=0.01)
+    for _ in range(3):
+        compiled()
+        torch_optimizer.zero_grad()
+        reference(torch.tensor(x)).tanh().sum().backward()
+        torch_optimizer.step()
+    np.testing.assert_allclose(model.weight.numpy(), reference.weight.detach().numpy(), rtol=1e-10)
+    assert optimizer.state[model.weight]["step"].item() == 3
+    assert re.search(r"rt\.by_rows\(k\d+_\w+_epilogue_rows, .*kinds=\('same', ", _source_of(compiled))
+
+
 def test_a_small_matmul_epilogue_stays_in_the_matmul_kernels_function() -> None:
     small = graphc.compile(lambda x, w, b: F.gelu(x @ w + b), dynamic=False)
     small(normal_tensor(4, 8), normal_tensor(8, 16), normal_tensor(16))

@@ -28,7 +28,8 @@ Kernels have one of three shapes of iteration (DESIGN.md, "fusion"):
 - ``reduction``: reductions over the same axes of the same input shape, with the
   elementwise nodes before them (prologue), between them through a broadcast of a
   reduced value back over the row (softmax, layer-norm), and after them (epilogue);
-- ``matmul``: one matmul and the elementwise nodes applied to its result (epilogue).
+- ``matmul``: one matmul and the elementwise nodes applied to its result (epilogue),
+  with 0-d values they broadcast computed once (a weight's Adam update, ``_scalars_over``).
 
 Movement nodes and sources (scalar constants, sizes, iota) are not kernels of their
 own: each kernel that reads through them gets its own copy, which the code generators
@@ -73,7 +74,9 @@ class Group:
     kind: str  # pointwise | reduction | matmul | <category of an op that runs alone>
     shape: Shape  # the iteration space: the shape of its pointwise nodes (reduction: the input rows)
     nodes: list[Node] = field(default_factory=list)
-    axes: tuple[int, ...] = ()  # reduced axes (reduction groups)
+    # Reduction groups: the reduced axes. A matmul whose epilogue broadcasts 0-d values computed
+    # once (``_scalars_over``) keeps the axes they are broadcast over.
+    axes: tuple[int, ...] = ()
     # Reduction groups only: the rows' results are reduced again, each to one value (a batch mean).
     totals: bool = False
 
@@ -172,6 +175,17 @@ def _row_group(group: Group, chains: list[list[Node]]) -> Group | None:
     return None
 
 
+def _scalars_over(group: Group) -> bool:
+    """A kernel that became row-wise only to broadcast 0-d values over its elements (an Adam update's bias corrections).
+
+    It reduces nothing, so it is pointwise with some values computed once: a matmul can
+    still take it as its epilogue (a weight's update in the kernel computing its gradient).
+    """
+    if group.kind != "reduction" or group.totals or any(_category(n) == "reduction" for n in group.nodes):
+        return False
+    return all(_same(n.shape, group.shape) or all(d == 1 for d in n.shape) for n in group.nodes)
+
+
 def _reduces_all(node: Node) -> bool:
     """A sum, max or min of every element of a value with more than one (argmax has no total: it is a position)."""
     x = node.inputs[0]
@@ -251,7 +265,7 @@ class Fuser:
         elif category == "reduction" and not _same(node.inputs[0].shape, group.shape):
             group.shape, group.axes, group.totals = node.inputs[0].shape, node.attrs["axes"], True  # its reductions become totals
         elif category == "matmul":
-            group.kind = "matmul"
+            group.kind = "matmul"  # keeps the axes its 0-d values are broadcast over (``_scalars_over``)
         group.nodes.append(node)
         self.group_of[id(node)] = group
 
@@ -302,7 +316,7 @@ class Fuser:
             return f"{node.op} and {group.kind} kernels are not fused (scatters and windows run alone)"
         if any(c.op in INDEXED_READS and c.inputs[0] is (chain[-1] if chain else node) for c, chain in zip(consumers, chains)):
             return "a gather reads its source at computed addresses, so the source must be in memory"
-        level = [group.shape] + (group.reduced_shapes() + group.total_shapes() if group.kind == "reduction" else [])
+        level = [group.shape] + (group.reduced_shapes() + group.total_shapes() if group.axes else [])
         relabeled = (
             inside
             and (category in POINTWISE or node.op in INDEXED_READS)
@@ -321,7 +335,7 @@ class Fuser:
             return None
         if category in POINTWISE:
             if any(chains):
-                if group.kind == "reduction" and all(_is_relabel(c, group) or _is_rebroadcast(c, group) for c in chains):
+                if group.axes and all(_is_relabel(c, group) or _is_rebroadcast(c, group) for c in chains):
                     return None
                 rows = _row_group(group, chains)
                 if group.kind == "pointwise" and rows is not None and all(_is_rebroadcast(c, rows) for c in chains if c):
@@ -357,7 +371,8 @@ class Fuser:
                 return None
             return f"the pointwise kernel's shape {format_shape(group.shape)} is neither the reduced rows nor their result"
         if category == "matmul":
-            if group.kind != "pointwise" or any(chains) or not _same(node.shape, group.shape):
+            epilogue = group.kind == "pointwise" or _scalars_over(group)
+            if not epilogue or any(chains) or not _same(node.shape, group.shape):
                 return f"a matmul takes only a pointwise epilogue of its own shape (kernel is {group.kind})"
             return None
         return f"{category} nodes are not fused"
