@@ -1,7 +1,8 @@
 """Random programs for property tests of fusion and memory planning.
 
 ``programs()`` draws a small program of pointwise math, row and column reductions
-broadcast back, transposes, matmuls and softmaxes over a few shapes, built twice: as
+broadcast back, 0-d values computed and broadcast (as an Adam update's bias corrections
+are), transposes, matmuls and softmaxes over a few shapes, built twice: as
 lazy graphc tensors and as NumPy arrays (the reference). Its outputs are a few of the
 values computed along the way, so values read by several kernels, returned values that
 later kernels also read, and siblings over one iteration space all occur.
@@ -69,6 +70,7 @@ def programs(draw: st.DrawFn) -> Program:
 
     pool = [leaf(ROWS, COLS), leaf(ROWS, COLS), leaf(ROWS, 1), leaf(1, COLS)]
     weight = leaf(COLS, COLS)
+    scale = leaf()
     computed: list[Pair] = []
     steps: list[str] = []
 
@@ -77,7 +79,7 @@ def programs(draw: st.DrawFn) -> Program:
         return choices[draw(st.integers(0, len(choices) - 1))]
 
     for _ in range(draw(st.integers(2, 10))):
-        kind = draw(st.sampled_from(["unary", "binary", "broadcast", "reduce", "transpose", "matmul", "softmax"]))
+        kind = draw(st.sampled_from(["unary", "binary", "broadcast", "scaled", "reduce", "transpose", "matmul", "softmax"]))
         if kind == "unary":
             name = draw(st.sampled_from(sorted(UNARY)))
             (t, a), (f, g) = pick(), UNARY[name]
@@ -95,6 +97,9 @@ def programs(draw: st.DrawFn) -> Program:
             u, b = _reduce(pick((ROWS, COLS)), axis, draw(st.sampled_from(["sum", "max"])))
             f, g = BINARY[name]
             made = f(t, u), g(a, b)
+        elif kind == "scaled":  # a 0-d value computed inside the kernel, broadcast over its elements
+            t, a = pick()
+            made = t * (scale[0].exp() + 1.0), a * (np.exp(scale[1]) + 1.0)
         elif kind == "reduce":
             made = _reduce(pick((ROWS, COLS)), draw(st.integers(0, 1)), draw(st.sampled_from(["sum", "max"])))
         elif kind == "transpose":
@@ -108,7 +113,7 @@ def programs(draw: st.DrawFn) -> Program:
             e = np.exp(a - a.max(1, keepdims=True))
             made = t.softmax(1), e / e.sum(1, keepdims=True)
         computed.append(made)
-        steps.append(kind if kind in ("reduce", "transpose", "matmul", "softmax") else f"{kind}:{name}")
+        steps.append(kind if kind in ("scaled", "reduce", "transpose", "matmul", "softmax") else f"{kind}:{name}")
     count = draw(st.integers(1, min(3, len(computed))))
     chosen = draw(st.lists(st.integers(0, len(computed) - 1), min_size=count, max_size=count, unique=True))
     chosen = sorted(set(chosen) | {len(computed) - 1})
