@@ -33,9 +33,11 @@ Kernels have one of three shapes of iteration (DESIGN.md, "fusion"):
 
 Movement nodes and sources (scalar constants, sizes, iota) are not kernels of their
 own: each kernel that reads through them gets its own copy, which the code generators
-turn into index arithmetic on its loads; so is a 0-d value computed from constants and
-sizes only (``_of_sizes``). The exception is a concat or pad that several nodes
-read (``_stored_copies``): it is stored once by a kernel of its own. Inside a kernel, a movement node may only apply
+turn into index arithmetic on its loads; so is a 0-d value computed from constants,
+sizes and 0-d inputs only (``_of_scalars``). The exceptions (``_stored_values``): a
+concat or pad that several nodes read is stored once by a kernel of its own, and such a
+0-d value that the caller receives (a new step count) joins a kernel reading it, like
+any value computed once for all its elements. Inside a kernel, a movement node may only apply
 to loaded values, except the re-broadcast of a reduced value in a reduction kernel
 and reshapes that only add or drop size-1 dimensions.
 
@@ -98,33 +100,45 @@ def _category(node: Node) -> str:
 def _is_inline(node: Node, stored: frozenset[int]) -> bool:
     if node.op in ("input", "parameter") or id(node) in stored:
         return False
-    return _category(node) in INLINE or _of_sizes(node)
+    return _category(node) in INLINE or _of_scalars(node, stored)
 
 
-def _of_sizes(node: Node) -> bool:
-    """A 0-d elementwise value computed from constants and sizes only (the 2/N of a mean's gradient).
+def _of_scalars(node: Node, stored: frozenset[int]) -> bool:
+    """A 0-d elementwise value computed from constants, sizes and 0-d inputs only (a mean's 2/N, Adam's 1 - beta1).
 
     Like a constant, each kernel reading it computes it: as a kernel of its own it would be
-    one launch for one number.
+    one launch for one number, and computed by one kernel it would make every other kernel
+    reading it wait for that one (Adam's updates of a bias could not join the sum computing
+    its gradient). One the caller receives (a new step count) is stored (``_stored_values``)
+    and is not rebuilt from.
     """
     if node.type.ndim != 0 or _category(node) != "elementwise":
         return False
-    return all(i.op in ("constant", "size") or _of_sizes(i) for i in node.inputs)
+    return all(_is_scalar_source(i) or (id(i) not in stored and _of_scalars(i, stored)) for i in node.inputs)
 
 
-def _stored_copies(graph: Graph, users: dict[int, list[Node]]) -> frozenset[int]:
-    """The copying movement nodes (concat, pad) that several computing nodes read.
+def _is_scalar_source(node: Node) -> bool:
+    return node.op in ("constant", "size") or (node.op in ("input", "parameter") and node.type.ndim == 0)
 
-    Inlined, each kernel reading one would rebuild it: a NumPy kernel copies it again, a
-    Triton kernel loads every piece under masks. An LSTM's backward concatenates 28 steps
-    of gate gradients that three kernels read (the bias gradient, the weight gradients),
-    and rebuilt in each the fused step ran slower than the unfused one. Such a node is
-    stored once, by a kernel of its own.
+
+def _stored_values(graph: Graph, users: dict[int, list[Node]]) -> frozenset[int]:
+    """What would be rebuilt in each kernel reading it but is stored: copies read several times, and returned 0-d values.
+
+    A copying movement node (concat, pad) that several computing nodes read, inlined in
+    each, would be rebuilt by each: a NumPy kernel copies it again, a Triton kernel loads
+    every piece under masks. An LSTM's backward concatenates 28 steps of gate gradients that
+    three kernels read (the bias gradient, the weight gradients), and rebuilt in each the
+    fused step ran slower than the unfused one. Such a node is stored once, by a kernel of
+    its own. A 0-d value of scalars (``_of_scalars``) that the caller receives must be
+    stored by some kernel anyway; it joins a kernel like any elementwise node.
     """
     stored: set[int] = set()
     for node in reversed(graph.nodes):  # readers first: a concat of concats counts its readers once
         if node.op in COPYING and len(_consumers(node, users, frozenset(stored))) > 1:
             stored.add(id(node))
+    for out in graph.outputs:
+        if _of_scalars(out, frozenset()):
+            stored.add(id(out))
     return frozenset(stored)
 
 
@@ -186,6 +200,11 @@ def _scalars_over(group: Group) -> bool:
     return all(_same(n.shape, group.shape) or all(d == 1 for d in n.shape) for n in group.nodes)
 
 
+def _one_value_broadcast(chain: list[Node]) -> bool:
+    """Only reshapes between shapes of one element and expands: one value read at every index."""
+    return all(n.op == "expand" or (n.op == "reshape" and all(d == 1 for d in n.shape)) for n in chain)
+
+
 def _reduces_all(node: Node) -> bool:
     """A sum, max or min of every element of a value with more than one (argmax has no total: it is a position)."""
     x = node.inputs[0]
@@ -210,7 +229,7 @@ class Fuser:
         self.position = {id(n): i for i, n in enumerate(self.nodes)}
         self.node_of = {id(n): n for n in self.nodes}
         self.users = graph.users()
-        self.stored = _stored_copies(graph, self.users)
+        self.stored = _stored_values(graph, self.users)
         self.group_of: dict[int, Group] = {}
         self.groups: list[Group] = []
         self.log: list[str] = []
@@ -258,7 +277,7 @@ class Fuser:
         rows = _row_group(group, chains) if category in POINTWISE and group.kind == "pointwise" else None
         if rows is not None:
             group.kind, group.axes = "reduction", rows.axes
-        elif category == "reduction" and group.kind == "pointwise":
+        elif category == "reduction" and (group.kind == "pointwise" or _scalars_over(group)):
             group.kind, group.shape, group.axes = "reduction", node.inputs[0].shape, node.attrs["axes"]
         elif category == "reduction" and _is_total(node, group):
             group.totals = True
@@ -310,7 +329,7 @@ class Fuser:
         drop size-1 dimensions (the same index under another name), e.g. a column of targets.
         """
         category = _category(node)
-        if id(node) in self.stored:
+        if node.op in COPYING and id(node) in self.stored:
             return f"{node.op} read by {len(consumers)} nodes is stored once, not rebuilt in each kernel reading it"
         if category in ALONE or group.kind in ALONE or node.op == "scatter_add":
             return f"{node.op} and {group.kind} kernels are not fused (scatters and windows run alone)"
@@ -334,6 +353,8 @@ class Fuser:
                 return f"shape {format_shape(node.shape)} differs from the kernel's {format_shape(group.shape)}"
             return None
         if category in POINTWISE:
+            if group.axes and _of_scalars(node, frozenset()) and all(_one_value_broadcast(c) for c in chains):
+                return None  # the same value at every index (a returned step count): the kernel computes it once
             if any(chains):
                 if group.axes and all(_is_relabel(c, group) or _is_rebroadcast(c, group) for c in chains):
                     return None
@@ -357,6 +378,10 @@ class Fuser:
                 if all(_is_relabel(c, _rows_for(node)) for c in chains):
                     return None  # the kernel's reductions become the totals of this one's rows
                 return "the reduced value is used through a view other than a relabel"
+            if _scalars_over(group):
+                candidate = _rows_for(node)
+                if any(_same(group.shape, r) for r in candidate.reduced_shapes()) and all(_is_relabel(c, candidate) for c in chains):
+                    return None  # the kernel becomes the epilogue of the rows' results (a bias's update after its gradient's sum)
             if group.kind == "reduction":
                 if not (_same(node.inputs[0].shape, group.shape) and node.attrs["axes"] == group.axes):
                     return "reductions over different rows or axes do not share a kernel"
