@@ -8,6 +8,8 @@ programs and training steps then run split.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -229,6 +231,26 @@ def test_blocks_come_in_a_multiple_of_the_threads(monkeypatch: pytest.MonkeyPatc
     x = np.zeros((4096, 192), dtype=np.float64)  # 6 MiB in, 6 out: 3 blocks of BLOCK_BYTES, rounded up to 4
     rt.by_rows(kernel, x.shape[0], (x,), (0,), (np.empty_like(x),))
     assert len(calls) == 4 and sum(calls) == x.shape[0]
+
+
+def test_the_calling_thread_runs_blocks_too_and_a_blocks_error_reaches_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    split_everything(monkeypatch)
+    threads: list[str] = []
+
+    def kernel(x: np.ndarray, out: np.ndarray, rows: int) -> tuple:
+        threads.append(threading.current_thread().name)
+        time.sleep(0.001)  # long enough that both threads take blocks
+        if x[0, 0] == 5.0:
+            raise IndexError("block of row 5")
+        np.add(x, 1.0, out=out)
+        return (out,)
+
+    x = np.arange(32, dtype=np.float64).reshape(8, 4)
+    (out,) = rt.by_rows(kernel, 8, (x,), (0,), (np.empty_like(x),))
+    np.testing.assert_array_equal(out, x + 1.0)
+    assert threading.current_thread().name in threads and len(set(threads)) == 2
+    with pytest.raises(IndexError, match="block of row 5"):
+        rt.by_rows(kernel, 8, (np.arange(8.0).reshape(8, 1),), (0,), (np.empty((8, 1)),))
 
 
 def test_adam_updates_split_by_rows_while_every_block_computes_the_step_count(every_kernel_split: list[int]) -> None:

