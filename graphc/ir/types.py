@@ -29,6 +29,8 @@ def normalize_dim(d: object) -> Dim:
         raise TypeRuleError(f"dimension must be an int, got {d!r}")
     if isinstance(d, int):
         return d
+    if isinstance(d, sympy.Symbol):
+        return d
     if hasattr(d, "__index__") and not isinstance(d, sympy.Basic):
         return int(d)  # type: ignore[arg-type]
     if isinstance(d, sympy.Basic):
@@ -40,6 +42,9 @@ def normalize_dim(d: object) -> Dim:
 
 
 def normalize_shape(shape: Iterable[object]) -> Shape:
+    shape = tuple(shape)
+    if all(type(d) is int for d in shape):  # the common case, on every call of a compiled program
+        return shape
     return tuple(normalize_dim(d) for d in shape)
 
 

@@ -123,14 +123,19 @@ class CompiledFunction:
         return types
 
     def _signature(self, spec: Any, types: list[TensorType], tensors: list[Tensor]) -> tuple:
-        return (repr(spec), tuple(str(t) for t in types), tuple(t.requires_grad for t in tensors))
+        """What selects a traced program: the arguments' structure, types and whether they track gradients.
+
+        Types are compared as values, not printed: printing a symbolic shape with sympy took
+        about 5 us of the MLP step's 155.
+        """
+        return (repr(spec), tuple(types), tuple(t.requires_grad for t in tensors))
 
     def _guards_hold(self, entry: Entry) -> str | None:
         for ref, kind, expected in entry.guards:
             tensor = ref()
             if tensor is None:
                 return "a tensor the program reads was freed"
-            if kind == "type" and str(tensor._node.type) != expected:
+            if kind == "type" and tensor._node.type != expected:
                 return f"a tensor read by the function changed type: {expected} -> {tensor._node.type}"
             if kind == "grad_none" and (tensor._grad is None) != expected:
                 return f"a .grad was {'None' if expected else 'set'} when traced and is {'None' if tensor._grad is None else 'set'} now"
@@ -160,7 +165,7 @@ class CompiledFunction:
             elif signature in self._ran_eagerly:
                 reason = "the previous trace of this signature created state and ran eagerly; tracing with that state"
             else:
-                reason = f"new input signature {signature[1]}"
+                reason = f"new input signature {tuple(str(t) for t in signature[1])}"
             self.recompilations.append(f"trace {self.trace_count + 1}: {reason}")
             if debug_level() >= 1:
                 log.warning("graphc: recompiling %s: %s", getattr(self.fn, "__name__", self.fn), reason)
@@ -253,7 +258,7 @@ class CompiledFunction:
                 feeds.append(Feed("tensor", tensor=weakref.ref(read_by_node[id(leaf)])))
             else:
                 feeds.append(Feed("const", data=leaf.data))
-        guards: list = [(weakref.ref(t), "type", str(node.type)) for t, node in trace.reads.values()]
+        guards: list = [(weakref.ref(t), "type", node.type) for t, node in trace.reads.values()]
         guards += [(weakref.ref(t), "grad_none", was_none) for t, was_none in trace.grad_reads.values()]
         has_grad = [t._grad is not None for t in grad_owners]
         backend = self._backend(tensors)
@@ -305,7 +310,7 @@ class CompiledFunction:
         if self.check:
             self._check(entry, values, results)
         graph_outputs = entry.program.program.graph.outputs
-        nodes = [source_node(TensorType(tuple(r.shape), n.dtype), data=r) for n, r in zip(graph_outputs, results)]
+        nodes = [source_node(_result_type(n.type, r), data=r) for n, r in zip(graph_outputs, results)]
         return self._write_back(entry, nodes)
 
     def _inline(self, entry: Entry, tensors: list[Tensor]) -> Any:
@@ -379,6 +384,13 @@ class CompiledFunction:
         report = self._last.program.report
         report.recompilations = list(self.recompilations)
         return report
+
+
+def _result_type(declared: TensorType, value: Any) -> TensorType:
+    """The type of a returned value: the output node's own where its shape is concrete (most are: weights, gradients)."""
+    if declared.is_symbolic:
+        return TensorType(tuple(value.shape), declared.dtype)
+    return declared
 
 
 def _substitute(value: Any, sizes: dict[sympy.Symbol, int]) -> Any:

@@ -52,9 +52,12 @@ class CompiledProgram:
     dump_dir: str | None = None
 
     def bind(self, inputs: list[Any]) -> dict[str, int]:
+        """The sizes of this call's symbols, checking every input's shape against its node's."""
         bindings: dict[str, int] = {}
         for node, value in zip(self.program.graph.inputs, inputs):
             actual = tuple(value.shape)
+            if not node.type.is_symbolic and actual == node.shape:  # nothing to bind (most inputs: weights)
+                continue
             if len(actual) != len(node.shape):
                 raise GraphcError(f"expected a {len(node.shape)}-d input of type {node.type}, got shape {list(actual)}")
             for want, have in zip(node.shape, actual):
