@@ -177,6 +177,20 @@ def test_named_pattern_kernel_counts_and_results(name: str, backend: str) -> Non
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+def test_a_convolution_takes_its_bias_and_relu_as_the_matmul_epilogue(backend: str) -> None:
+    """im2col, then one matmul kernel computing bias and ReLU in the product's [B,C,H*W] shape (then a pooling sum)."""
+    import torch
+
+    x, w, b = _leaf(2, 3, 6, 6), _leaf(4, 3, 3, 3, seed=1), _leaf(4, seed=2)
+    out = NF.relu(NF.conv2d(x, w, b, padding=1)).sum((2, 3))
+    program, (got,) = compiled(out, backend=backend)
+    assert [k.kind for k in program.program.kernels] == ["window", "matmul", "reduction"], str(program.report)
+    assert {n.op for n in program.program.kernels[1].nodes} >= {"matmul", "add"}
+    torch_x, torch_w, torch_b = (torch.from_numpy(t.numpy()) for t in (x, w, b))
+    expected = torch.relu(torch.nn.functional.conv2d(torch_x, torch_w, torch_b, padding=1)).sum((2, 3))
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-12)
+
+
 def _adam_steps(backend: str, fusion: bool, count: int = 4) -> tuple[list[np.ndarray], int]:
     rng = np.random.default_rng(0)
     params = [graphc.nn.Parameter(graphc.tensor(rng.standard_normal((8, 5)))) for _ in range(count)]

@@ -111,3 +111,18 @@ def test_planned_peak_is_at_most_half_of_naive_on_the_training_workloads(name: s
     memory = compiled.report().memory
     assert memory.peak_bytes <= memory.naive_bytes / 2, (name, memory)
     _check_no_overlap(compiled.report().plan, memory.sizes)
+
+
+def test_a_matmul_result_read_by_its_epilogue_is_planned_and_its_epilogue_writes_over_it() -> None:
+    """The NumPy backend stores a product before its epilogue reads it: arena bytes for that kernel, then reused in place."""
+    rng = np.random.default_rng(0)
+    x, w, b, v = (graphc.tensor(rng.standard_normal(shape)) for shape in ((64, 32), (32, 48), (48,), (48, 8)))
+    graph, leaves = lazy.pending_graph([((x @ w + b).tanh() @ v)._node])
+    compiled = compile_graph(graph)
+    (got,) = compiled([leaf.data for leaf in leaves])
+    np.testing.assert_allclose(got, np.tanh(x.numpy() @ w.numpy() + b.numpy()) @ v.numpy(), rtol=1e-12)
+    plan = compiled.report.plan
+    (product,) = [i for i, buffer in enumerate(plan.buffers) if buffer.node.op == "matmul"]
+    assert plan.buffers[product].start == plan.buffers[product].end
+    assert any(buffer.reuses == product for buffer in plan.buffers)
+    assert "np.matmul(" in compiled.program.kernels[0].source and ", out=out_" in compiled.program.kernels[0].source

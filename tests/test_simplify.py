@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import sympy
 import torch
 
 import graphc
@@ -14,7 +15,7 @@ from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import emit
 from graphc.ir.types import TensorType
 from graphc.ir.verifier import verify
-from graphc.passes.simplify import simplify
+from graphc.passes.simplify import _reshape_groups, simplify
 from graphc.runtime.executor import compile_graph
 
 
@@ -176,3 +177,36 @@ def test_a_weight_shared_over_steps_gets_torchs_gradient_through_the_merged_prod
     assert len(gradient_products) == 1  # the three x.T @ g products, merged (the others recompute the forward)
     assert w.grad.dtype == graphc.float64
     np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_a_bias_and_activation_after_a_reshaped_product_move_before_the_reshape() -> None:
+    """conv2d is a matmul reshaped to [B,C,H,W]: its bias and ReLU are computed in the product's shape."""
+    x, w, b = graphc.randn(2, 3, 6, 6), graphc.randn(4, 3, 3, 3), graphc.randn(4)
+    out = graphc.nn.functional.relu(graphc.nn.functional.conv2d(x, w, b, padding=1))
+    graph, leaves = lazy.pending_graph([out._node])
+    simplified = simplify(graph)
+    verify(simplified)
+    (product,) = [n for n in simplified.nodes if n.op == "matmul"]
+    elementwise = [n for n in simplified.nodes if n.op in ("add", "le", "where", "maximum")]
+    assert elementwise and all(n.shape == product.shape for n in elementwise)
+    assert simplified.outputs[0].op == "reshape"
+    expected = torch.relu(torch.nn.functional.conv2d(*(torch.from_numpy(t.numpy()) for t in (x, w, b)), padding=1))
+    np.testing.assert_allclose(compile_graph(simplified)([leaf.data for leaf in leaves])[0], expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_reshape_groups_pair_axes_or_give_up() -> None:
+    batch = sympy.Symbol("B", positive=True, integer=True)
+    assert _reshape_groups((batch, 6, 784), (batch, 6, 28, 28)) == [([0], [0]), ([1], [1]), ([2], [2, 3])]
+    assert _reshape_groups((12,), (3, 4)) == [([0], [0, 1])]
+    assert _reshape_groups((6, 4), (4, 6)) == [([0, 1], [0, 1])]  # one group: a broadcast over part of it cannot move
+    assert _reshape_groups((batch * 2, 3), (batch, 6)) is None  # sizes that only divide symbolically
+
+
+def test_an_operand_that_is_a_full_tensor_keeps_the_reshape() -> None:
+    """Only the same reshape or a broadcast moves along: a full tensor would need a copy in the product's shape."""
+    a, b, y = graphc.randn(2, 3, 4), graphc.randn(2, 4, 6), graphc.randn(2, 3, 2, 3)
+    out = (a @ b).reshape(2, 3, 2, 3) + y
+    graph, _ = lazy.pending_graph([out._node])
+    simplified = simplify(graph)
+    (add,) = [n for n in simplified.nodes if n.op == "add"]
+    assert add.shape == (2, 3, 2, 3)

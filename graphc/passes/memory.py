@@ -16,7 +16,7 @@ neither lives in the arena.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from graphc.codegen.kernel_ir import Kernel, Program
@@ -123,13 +123,22 @@ def arena_layout(buffers: list[tuple], itemsize: list[int]) -> tuple[list[int], 
     return offsets, nbytes, max(peak, 1)
 
 
-def plan_memory(program: Program) -> MemoryPlan:
+def plan_memory(program: Program, materialized: Callable[[Kernel], list[Node]] | None = None) -> MemoryPlan:
+    """Buffers for what kernels store for later kernels, and for what a backend stores inside one.
+
+    ``materialized`` names, per kernel, the values the backend's code for it puts in memory
+    although no other kernel reads them: the NumPy backend's matmul result, which its
+    epilogue then reads (BLAS cannot apply one). Each is a buffer living for that kernel
+    only, which an output of the kernel may take over in place.
+    """
     graph = program.graph
     external = {id(n) for n in graph.inputs} | {id(n) for n in graph.outputs}
     index_of: dict[int, int] = {}
     buffers: list[Buffer] = []
+    inside: list[list[Node]] = []
     for k, kernel in enumerate(program.kernels):
-        for out in kernel.outputs:
+        inside.append(materialized(kernel) if materialized else [])
+        for out in kernel.outputs + inside[k]:
             if id(out) not in external and id(out) not in index_of:
                 index_of[id(out)] = len(buffers)
                 buffers.append(Buffer(out, k, k))
@@ -140,7 +149,7 @@ def plan_memory(program: Program) -> MemoryPlan:
                 buffer.end = max(buffer.end, k)
     for k, kernel in enumerate(program.kernels):
         if kernel.kind in IN_PLACE_KINDS:
-            _write_in_place(kernel, k, buffers, index_of)
+            _write_in_place(kernel, k, buffers, index_of, inside[k])
     return MemoryPlan(buffers)
 
 
@@ -174,14 +183,17 @@ def live_peak(reads: list[Iterable[int]], writes: list[Iterable[int]], nbytes: d
     return peak
 
 
-def _write_in_place(kernel: Kernel, k: int, buffers: list[Buffer], index_of: dict[int, int]) -> None:
-    """Let each output the kernel stores take the bytes of an operand that dies in it, where that is safe."""
+def _write_in_place(kernel: Kernel, k: int, buffers: list[Buffer], index_of: dict[int, int], inside: list[Node]) -> None:
+    """Let each output the kernel stores take the bytes of an operand that dies in it, where that is safe.
+
+    The values the backend materializes inside the kernel (``inside``) die in it too.
+    """
     claimed: set[int] = set()
     for out in kernel.outputs:
         if id(out) not in index_of:
             continue
         needs = _computed_from(out, kernel.nodes)
-        for value in kernel.inputs:
+        for value in kernel.inputs + inside:
             i = index_of.get(id(value))
             if i is None or i in claimed or buffers[i].end != k:
                 continue

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from graphc.ir import build
 from graphc.ir.graph import Graph, Node
 from graphc.ir.registry import REGISTRY, emit, origin
-from graphc.ir.types import shapes_equal
+from graphc.ir.types import Dim, Shape, dims_equal, shapes_equal
 from graphc.passes.rewrite import rewrite, rewrite_read_once
 
 
@@ -250,6 +250,93 @@ def gather_through_pointwise(node: Node) -> Node | None:
         return _gathered(source, index, axis, {})
 
 
+def _reshape_groups(source: Shape, target: Shape) -> list[tuple[list[int], list[int]]] | None:
+    """The axes of ``source`` and of ``target`` that a reshape turns into each other, group by group.
+
+    [B,6,784] -> [B,6,28,28] is ([0],[0]), ([1],[1]), ([2],[2,3]). None when the sizes do not
+    pair up so (a size-1 axis in between, sizes that only divide symbolically).
+    """
+    groups: list[tuple[list[int], list[int]]] = []
+    i = j = 0
+    while i < len(source) and j < len(target):
+        left, right = [i], [j]
+        a, b = source[i], target[j]
+        while not dims_equal(a, b):
+            if not (isinstance(a, int) and isinstance(b, int)):
+                return None
+            if a < b and i + 1 < len(source):
+                i += 1
+                left.append(i)
+                a *= source[i]
+            elif b < a and j + 1 < len(target):
+                j += 1
+                right.append(j)
+                b *= target[j]
+            else:
+                return None
+        groups.append((left, right))
+        i, j = i + 1, j + 1
+    return groups if i == len(source) and j == len(target) else None
+
+
+def _in_source_shape(operand: Node, source: Shape, groups: list[tuple[list[int], list[int]]]) -> Node | None:
+    """``operand`` (of the reshape's target shape) as a value of its source shape, without copying a full tensor.
+
+    A reshape of a value of the source shape is that value; a broadcast of a small value
+    (a bias over the rows, a constant) is the same broadcast in the source shape, where
+    each group of axes is broadcast whole or not at all.
+    """
+    if operand.op == "reshape" and shapes_equal(operand.inputs[0].shape, source):
+        return operand.inputs[0]
+    if operand.op != "expand" or operand.inputs[0].type.ndim != operand.type.ndim:
+        return None
+    small = operand.inputs[0]
+    shape: list[Dim] = []
+    for left, right in groups:
+        sizes = [small.shape[k] for k in right]
+        if all(isinstance(d, int) and d == 1 for d in sizes):
+            shape += [1] * len(left)
+        elif all(shapes_equal((d,), (operand.shape[k],)) for d, k in zip(sizes, right)):
+            shape += [source[k] for k in left]
+        else:
+            return None
+    return build.expand(build.reshape(small, shape), source)
+
+
+def _computed_by_matmul(node: Node, depth: int = 8) -> bool:
+    """A matmul, or elementwise nodes applied to one: what a matmul kernel can compute as its epilogue."""
+    if node.op == "matmul":
+        return True
+    if depth == 0 or REGISTRY[node.op].category != "elementwise":
+        return False
+    return any(_computed_by_matmul(i, depth - 1) for i in node.inputs)
+
+
+def elementwise_before_reshape(node: Node) -> Node | None:
+    """f(reshape(m), b) is reshape(f(m, b')) when m is a matmul's result and b a broadcast.
+
+    A convolution is a matmul whose [B,C,H*W] result is reshaped to [B,C,H,W]; its bias and
+    activation come after the reshape, where a matmul kernel cannot take them as its
+    epilogue (a view of a computed value). Computed in the matmul's shape instead, they
+    are its epilogue and the reshape is a view of what it stores. Only operands that are
+    the same reshape or a broadcast of a small value move along, so nothing is copied.
+    """
+    if REGISTRY[node.op].category != "elementwise" or node.op == "detach":
+        return None
+    reshaped = next((i for i in node.inputs if i.op == "reshape" and _computed_by_matmul(i.inputs[0])), None)
+    if reshaped is None:
+        return None
+    source = reshaped.inputs[0].shape
+    groups = _reshape_groups(source, node.shape)
+    if groups is None:
+        return None
+    operands = [_in_source_shape(i, source, groups) for i in node.inputs]
+    if any(o is None for o in operands):
+        return None
+    with origin(node.phase, node.loc):
+        return build.reshape(emit(node.op, *operands, **node.attrs), node.shape)
+
+
 RULES: list[Callable[[Node], Node | None]] = [
     drop_detach,
     drop_identity_movement,
@@ -261,6 +348,7 @@ RULES: list[Callable[[Node], Node | None]] = [
     slice_through_permute,
     add_of_disjoint_pads,
     gather_through_pointwise,
+    elementwise_before_reshape,
 ]
 
 
