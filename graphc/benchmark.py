@@ -5,6 +5,11 @@ graphc. Every workload is timed, in the same process and in alternating rounds, 
 PyTorch, ``torch.compile``, graphc with fusion off and graphc with fusion on; the table
 reports median milliseconds per step, the ratio to eager PyTorch, graphc's kernel
 counts and its planned memory against the naive sum of its buffers.
+
+``--device cuda`` runs the same workloads on a GPU: the models and data live on the
+device, graphc compiles for Triton (``backend="auto"`` picks it for CUDA data), each step
+is timed with CUDA events, and single kernels also report the bytes they must move per
+second against the device's measured copy bandwidth.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +39,7 @@ class Result:
     naive_bytes: int | None = None
     peak_bytes: int | None = None
     note: str = ""
+    gb_per_s: float | None = None  # a single kernel's least bytes moved per second (CUDA runs)
 
 
 @dataclass
@@ -42,10 +48,38 @@ class Workload:
     torch_step: Callable[[], Step]  # builds the model and returns one step
     graphc_step: Callable[[bool], tuple[Step, Any]]  # (fusion) -> step and its compiled function
     kind: str = "training step"
-    extra: dict[str, Any] = field(default_factory=dict)
+    # A single kernel's least traffic: every input read once and every output written once.
+    min_bytes: int | None = None
 
 
-def _interleaved(steps: dict[str, tuple[Step, Callable[[Any], None]]], warmup: int, repeats: int, rounds: int = 3) -> dict[str, float]:
+Clock = Callable[[Step, Callable[[Any], None]], float]
+
+
+def _wall_clock(step: Step, sync: Callable[[Any], None]) -> float:
+    start = time.perf_counter()
+    sync(step())
+    return time.perf_counter() - start
+
+
+def _cuda_clock(step: Step, sync: Callable[[Any], None]) -> float:
+    """Seconds between CUDA events around one step (the device's timeline, launch gaps included).
+
+    The end event is queued after the step's kernels, so no device synchronization is
+    needed inside the timed span; a lazy graphc result is realized first (its kernels queued).
+    """
+    import torch
+
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    _sync_graphc(step())
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1000
+
+
+def _interleaved(
+    steps: dict[str, tuple[Step, Callable[[Any], None]]], warmup: int, repeats: int, rounds: int = 3, clock: Clock = _wall_clock
+) -> dict[str, float]:
     """Median ms per step of each variant, timed in turns over a few rounds.
 
     A shared machine's speed drifts by tens of percent over a minute; timing each variant
@@ -61,9 +95,7 @@ def _interleaved(steps: dict[str, tuple[Step, Callable[[Any], None]]], warmup: i
             for _ in range(warmup):
                 sync(step())
             for _ in range(per_turn):
-                start = time.perf_counter()
-                sync(step())
-                samples[name].append(time.perf_counter() - start)
+                samples[name].append(clock(step, sync))
     return {name: statistics.median(values) * 1000 for name, values in samples.items()}
 
 
@@ -74,6 +106,13 @@ def _sync_graphc(value: Any) -> None:
 
 def _sync_torch(value: Any) -> None:
     return None
+
+
+def _sync_cuda(value: Any) -> None:
+    import torch
+
+    _sync_graphc(value)
+    torch.cuda.synchronize()
 
 
 # ---------------------------------------------------------------------------------- workloads
@@ -95,15 +134,16 @@ def _train_workload(
     optimizer: str,
     lr: float,
     loss: str,
+    device: str = "cpu",
 ) -> Workload:
     """A training step (forward, loss, backward, optimizer update) on fixed data."""
 
     def torch_step() -> Step:
         import torch
 
-        model = make_torch_model()
+        model = make_torch_model().to(device)
         opt = getattr(torch.optim, optimizer)(model.parameters(), lr=lr)
-        tensors = [torch.from_numpy(a) for a in inputs]
+        tensors = [torch.from_numpy(a).to(device) for a in inputs]
         criterion = _torch_loss(loss)
 
         def step() -> Any:
@@ -118,9 +158,9 @@ def _train_workload(
     def graphc_step(fusion: bool) -> tuple[Step, Any]:
         import graphc
 
-        model = make_graphc_model()
+        model = make_graphc_model().to(device)
         opt = getattr(graphc.optim, optimizer)(model.parameters(), lr=lr)
-        tensors = [graphc.from_numpy(a) for a in inputs]
+        tensors = [graphc.from_numpy(a).to(device) for a in inputs]
         criterion = _graphc_loss(loss)
 
         def train(*batch: Any) -> Any:
@@ -216,39 +256,41 @@ def _same_weights(make: Callable[[Any], Any]) -> tuple[Callable[[], Any], Callab
     return make_torch, make_graphc
 
 
-def _kernel_workload(name: str, torch_fn: Callable[..., Any], graphc_fn: Callable[..., Any], inputs: list[np.ndarray]) -> Workload:
+def _kernel_workload(
+    name: str, torch_fn: Callable[..., Any], graphc_fn: Callable[..., Any], inputs: list[np.ndarray], output_bytes: int, device: str = "cpu"
+) -> Workload:
     def torch_step() -> Step:
         import torch
 
-        tensors = [torch.from_numpy(a) for a in inputs]
+        tensors = [torch.from_numpy(a).to(device) for a in inputs]
         return lambda: torch_fn(*tensors)
 
     def graphc_step(fusion: bool) -> tuple[Step, Any]:
         import graphc
 
-        tensors = [graphc.from_numpy(a) for a in inputs]
+        tensors = [graphc.from_numpy(a).to(device) for a in inputs]
         compiled = graphc.compile(graphc_fn, fusion=fusion)
         return (lambda: compiled(*tensors)), compiled
 
-    return Workload(name, torch_step, graphc_step, kind="kernel")
+    return Workload(name, torch_step, graphc_step, kind="kernel", min_bytes=sum(a.nbytes for a in inputs) + output_bytes)
 
 
-def _adam_workload(numel: int) -> Workload:
+def _adam_workload(numel: int, device: str = "cpu") -> Workload:
     """One Adam update over ``numel`` parameters whose gradients are already there."""
 
     def torch_step() -> Step:
         import torch
 
-        param = torch.nn.Parameter(torch.from_numpy(_data(numel)))
-        param.grad = torch.from_numpy(_data(numel, seed=1))
+        param = torch.nn.Parameter(torch.from_numpy(_data(numel)).to(device))
+        param.grad = torch.from_numpy(_data(numel, seed=1)).to(device)
         opt = torch.optim.Adam([param], lr=1e-3)
         return lambda: opt.step()
 
     def graphc_step(fusion: bool) -> tuple[Step, Any]:
         import graphc
 
-        param = graphc.nn.Parameter(graphc.from_numpy(_data(numel)))
-        grad = graphc.from_numpy(_data(numel, seed=1))
+        param = graphc.nn.Parameter(graphc.from_numpy(_data(numel)).to(device))
+        grad = graphc.from_numpy(_data(numel, seed=1)).to(device)
         opt = graphc.optim.Adam([param], lr=1e-3)
 
         def update() -> None:
@@ -258,10 +300,11 @@ def _adam_workload(numel: int) -> Workload:
         compiled = graphc.compile(update, fusion=fusion)
         return compiled, compiled
 
-    return Workload(f"Adam step, {numel / 1e6:.0f}M parameters", torch_step, graphc_step, kind="kernel")
+    # Reads the parameter, its gradient and both moments; writes the parameter and the moments.
+    return Workload(f"Adam step, {numel / 1e6:.0f}M parameters", torch_step, graphc_step, kind="kernel", min_bytes=7 * 4 * numel)
 
 
-def workloads(quick: bool = False) -> list[Workload]:
+def workloads(quick: bool = False, device: str = "cpu") -> list[Workload]:
     import torch.nn.functional as TF
 
     import graphc.nn.functional as GF
@@ -273,64 +316,102 @@ def workloads(quick: bool = False) -> list[Workload]:
     lstm_t, lstm_g = _same_weights(_lstm)
     block_t, block_g = _same_weights(_transformer_mlp)
     weight, bias = _data(width, seed=2), _data(width, seed=3)
+    table = rows * width * 4  # bytes of one float32 [rows, width] result
     return [
-        _train_workload("MLP 50-30-20-3, batch 256, SGD", mlp_t, mlp_g, [_data(256, 50), _labels(256, 3)], "SGD", 0.05, "cross_entropy"),
-        _train_workload("LeNet, batch 64, Adam", lenet_t, lenet_g, [_data(64, 1, 28, 28), _labels(64, 10)], "Adam", 1e-3, "cross_entropy"),
-        _train_workload("LSTM classifier, batch 64, 28 steps, Adam", lstm_t, lstm_g, [_data(64, 28, 28), _labels(64, 10)], "Adam", 1e-3, "cross_entropy"),
-        _train_workload("Transformer MLP block d=256, 1024 rows, Adam", block_t, block_g, [_data(1024, 256), _data(1024, 256, seed=5)], "Adam", 1e-3, "mse"),
-        _kernel_workload(f"softmax {rows}x{width}", lambda x: TF.softmax(x, -1), lambda x: GF.softmax(x, -1), [_data(rows, width)]),
+        _train_workload("MLP 50-30-20-3, batch 256, SGD", mlp_t, mlp_g, [_data(256, 50), _labels(256, 3)], "SGD", 0.05, "cross_entropy", device),
+        _train_workload("LeNet, batch 64, Adam", lenet_t, lenet_g, [_data(64, 1, 28, 28), _labels(64, 10)], "Adam", 1e-3, "cross_entropy", device),
+        _train_workload(
+            "LSTM classifier, batch 64, 28 steps, Adam", lstm_t, lstm_g, [_data(64, 28, 28), _labels(64, 10)], "Adam", 1e-3, "cross_entropy", device
+        ),
+        _train_workload(
+            "Transformer MLP block d=256, 1024 rows, Adam", block_t, block_g, [_data(1024, 256), _data(1024, 256, seed=5)], "Adam", 1e-3, "mse", device
+        ),
+        _kernel_workload(f"softmax {rows}x{width}", lambda x: TF.softmax(x, -1), lambda x: GF.softmax(x, -1), [_data(rows, width)], table, device),
         _kernel_workload(
             f"layer-norm {rows}x{width}",
             lambda x, w, b: TF.layer_norm(x, (width,), w, b),
             lambda x, w, b: GF.layer_norm(x, (width,), w, b),
             [_data(rows, width), weight, bias],
+            table,
+            device,
         ),
-        _kernel_workload(f"cross-entropy {rows}x1000", TF.cross_entropy, GF.cross_entropy, [_data(rows, 1000), _labels(rows, 1000)]),
+        _kernel_workload(f"cross-entropy {rows}x1000", TF.cross_entropy, GF.cross_entropy, [_data(rows, 1000), _labels(rows, 1000)], 4, device),
         _kernel_workload(
             f"bias+GELU+residual {rows}x{width}",
             lambda x, b, r: TF.gelu(x + b) + r,
             lambda x, b, r: GF.gelu(x + b) + r,
             [_data(rows, width), bias, _data(rows, width, seed=4)],
+            table,
+            device,
         ),
-        _adam_workload(adam),
+        _adam_workload(adam, device),
     ]
 
 
 # ---------------------------------------------------------------------------------- running
 
 
-def run(quick: bool = False, repeats: int = 20, warmup: int = 3, only: str | None = None) -> list[Result]:
+def run(quick: bool = False, repeats: int = 20, warmup: int = 3, only: str | None = None, device: str = "cpu") -> list[Result]:
     import torch
 
+    if device == "cuda" and not torch.cuda.is_available():
+        from graphc.errors import GraphcError
+
+        raise GraphcError("graphc bench --device cuda: CUDA is not available on this machine")
+    cuda = device == "cuda"
+    sync_torch, sync_graphc = (_sync_cuda, _sync_cuda) if cuda else (_sync_torch, _sync_graphc)
     results: list[Result] = []
-    for workload in workloads(quick):
+    for workload in workloads(quick, device):
         if only and only.lower() not in workload.name.lower():
             continue
-        steps: dict[str, tuple[Step, Callable[[Any], None]]] = {"eager PyTorch": (workload.torch_step(), _sync_torch)}
-        failed = ""
-        try:
-            compiled = torch.compile(workload.torch_step())
-            for _ in range(2):  # compiling happens here, outside the timed rounds
-                compiled()
-            steps["torch.compile"] = (compiled, _sync_torch)
-        except Exception as error:  # noqa: BLE001 - a torch.compile failure is reported, not fatal
-            failed = f"failed: {type(error).__name__}"
+        steps: dict[str, tuple[Step, Callable[[Any], None]]] = {"eager PyTorch": (workload.torch_step(), sync_torch)}
+        notes = {"torch.compile": _prepared(steps, "torch.compile", lambda w=workload: torch.compile(w.torch_step()), sync_torch)}
         reports = {}
         for fusion in (False, True):
-            step, compiled_fn = workload.graphc_step(fusion)
             name = "graphc fused" if fusion else "graphc unfused"
-            steps[name] = (step, _sync_graphc)
-            reports[name] = compiled_fn
-        medians = _interleaved(steps, warmup, repeats)
-        results.append(Result(workload.name, "eager PyTorch", medians["eager PyTorch"]))
-        results.append(Result(workload.name, "torch.compile", medians.get("torch.compile"), note=failed))
-        for name, compiled_fn in reports.items():
-            report = compiled_fn.report()
-            memory = report.memory
-            results.append(
-                Result(workload.name, name, medians[name], kernels=report.num_kernels, naive_bytes=int(memory.naive_bytes), peak_bytes=int(memory.peak_bytes))
-            )
+            built: list[Any] = []
+            notes[name] = _prepared(steps, name, lambda w=workload, f=fusion, b=built: _graphc_variant(w, f, b), sync_graphc)
+            reports[name] = built[0] if built else None
+        medians = _interleaved(steps, warmup, repeats, clock=_cuda_clock if cuda else _wall_clock)
+        for name in ("eager PyTorch", "torch.compile", "graphc unfused", "graphc fused"):
+            result = Result(workload.name, name, medians.get(name), note=notes.get(name, ""))
+            if cuda and workload.min_bytes and result.median_ms:
+                result.gb_per_s = workload.min_bytes / (result.median_ms / 1000) / 1e9
+            compiled_fn = reports.get(name)
+            if compiled_fn is not None and result.median_ms is not None:
+                report = compiled_fn.report()
+                result.kernels = report.num_kernels
+                result.naive_bytes, result.peak_bytes = int(report.memory.naive_bytes), int(report.memory.peak_bytes)
+            results.append(result)
     return results
+
+
+def _graphc_variant(workload: Workload, fusion: bool, built: list[Any]) -> Step:
+    step, compiled_fn = workload.graphc_step(fusion)
+    built.append(compiled_fn)
+    return step
+
+
+def _prepared(steps: dict[str, tuple[Step, Callable[[Any], None]]], name: str, build: Callable[[], Step], sync: Callable[[Any], None]) -> str:
+    """Build a variant and run it twice (compiling happens here, outside the timed rounds); a failure is reported, not fatal."""
+    try:
+        step = build()
+        for _ in range(2):
+            sync(step())
+    except Exception as error:  # noqa: BLE001 - one variant failing leaves the others' table
+        return f"failed: {type(error).__name__}"
+    steps[name] = (step, sync)
+    return ""
+
+
+def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 20) -> float:
+    """The device's copy bandwidth in GB/s (bytes read and written), measured: what memory-bound kernels are held to."""
+    import torch
+
+    source = torch.empty(nbytes // 4, dtype=torch.float32, device="cuda")
+    target = torch.empty_like(source)
+    times = [_cuda_clock(lambda: target.copy_(source), _sync_torch) for _ in range(repeats)]
+    return 2 * nbytes / statistics.median(times) / 1e9
 
 
 def machine() -> str:
@@ -343,15 +424,28 @@ def machine() -> str:
             model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return (
+    described = (
         f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}, "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
     )
+    if torch.cuda.is_available():
+        import triton
+
+        described = f"{torch.cuda.get_device_name()}, Triton {triton.__version__}; " + described
+    return described
 
 
-def markdown(results: list[Result], title: str) -> str:
+def markdown(results: list[Result], title: str, copy_gb_per_s: float | None = None) -> str:
+    """The table; with the device's copy bandwidth, single kernels' GB/s and their share of it too."""
     eager = {r.workload: r.median_ms for r in results if r.variant == "eager PyTorch"}
-    lines = [f"# {title}", "", "| workload | variant | median ms | vs eager | kernels | planned / naive memory |", "|---|---|---:|---:|---:|---:|"]
+    header = "| workload | variant | median ms | vs eager | kernels | planned / naive memory |"
+    rule = "|---|---|---:|---:|---:|---:|"
+    if copy_gb_per_s:
+        header, rule = header + " GB/s (of copy) |", rule + "---:|"
+    lines = [f"# {title}", ""]
+    if copy_gb_per_s:
+        lines += [f"Measured copy bandwidth: {copy_gb_per_s:.0f} GB/s.", ""]
+    lines += [header, rule]
     for r in results:
         ms = f"{r.median_ms:.3f}" if r.median_ms is not None else "—"
         base = eager.get(r.workload)
@@ -359,15 +453,18 @@ def markdown(results: list[Result], title: str) -> str:
         kernels = str(r.kernels) if r.kernels is not None else ""
         memory = f"{r.peak_bytes / 1e6:.2f} / {r.naive_bytes / 1e6:.2f} MB" if r.naive_bytes else ""
         note = f" ({r.note})" if r.note else ""
-        lines.append(f"| {r.workload} | {r.variant}{note} | {ms} | {ratio} | {kernels} | {memory} |")
+        line = f"| {r.workload} | {r.variant}{note} | {ms} | {ratio} | {kernels} | {memory} |"
+        if copy_gb_per_s:
+            line += f" {r.gb_per_s:.0f} ({r.gb_per_s / copy_gb_per_s:.0%}) |" if r.gb_per_s else " |"
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
-def save(results: list[Result], path_prefix: str, title: str) -> None:
+def save(results: list[Result], path_prefix: str, title: str, copy_gb_per_s: float | None = None) -> None:
     with open(path_prefix + ".json", "w") as f:
-        json.dump({"machine": machine(), "results": [asdict(r) for r in results]}, f, indent=2)
+        json.dump({"machine": machine(), "copy_gb_per_s": copy_gb_per_s, "results": [asdict(r) for r in results]}, f, indent=2)
     with open(path_prefix + ".md", "w") as f:
-        f.write(markdown(results, title))
+        f.write(markdown(results, title, copy_gb_per_s))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -377,14 +474,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=20, help="timed steps per variant (the median is reported)")
     parser.add_argument("--only", help="run only the workloads whose name contains this (nothing is written)")
     parser.add_argument("--out", default=os.path.join("docs", "benchmarks"), help="folder for the markdown and JSON tables")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu: the NumPy backend; cuda: Triton on the GPU, timed with CUDA events")
     args = parser.parse_args(argv)
-    results = run(quick=args.quick, repeats=args.repeats, only=args.only)
+    results = run(quick=args.quick, repeats=args.repeats, only=args.only, device=args.device)
+    copy = copy_bandwidth() if args.device == "cuda" else None
     day = datetime.date.today().isoformat()
-    title = f"CPU benchmark (NumPy backend), {day}, {machine()}"
-    print(markdown(results, title))
+    backend = "Triton backend" if args.device == "cuda" else "NumPy backend"
+    title = f"{args.device.upper()} benchmark ({backend}), {day}, {machine()}"
+    print(markdown(results, title, copy))
     if not args.only:
         os.makedirs(args.out, exist_ok=True)
-        prefix = os.path.join(args.out, f"cpu-{'quick-' if args.quick else ''}{day}")
-        save(results, prefix, title)
+        prefix = os.path.join(args.out, f"{args.device}-{'quick-' if args.quick else ''}{day}")
+        save(results, prefix, title, copy)
         print(f"wrote {prefix}.md and {prefix}.json")
     return 0

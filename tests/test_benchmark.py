@@ -37,3 +37,44 @@ def test_graphc_bench_measures_every_variant(tmp_path, capsys) -> None:
         assert variant in out
     fused = next(line for line in out.splitlines() if "graphc fused" in line)
     assert fused.split("|")[5].strip() == "1"  # softmax is one kernel
+
+
+def test_a_cuda_table_reports_single_kernels_against_the_copy_bandwidth() -> None:
+    results = [
+        benchmark.Result("softmax", "eager PyTorch", 0.02, gb_per_s=1600.0),
+        benchmark.Result("softmax", "graphc fused", 0.01, kernels=1, gb_per_s=3200.0),
+        benchmark.Result("MLP", "graphc fused", 0.5, kernels=13),
+    ]
+    table = benchmark.markdown(results, "title", copy_gb_per_s=4000.0)
+    assert "Measured copy bandwidth: 4000 GB/s." in table
+    assert "| softmax | graphc fused | 0.010 | 0.50× | 1 |  | 3200 (80%) |" in table
+    assert "| MLP | graphc fused | 0.500 | — | 13 |  | |" in table
+
+
+def test_single_kernels_count_the_bytes_they_must_move() -> None:
+    by_name = {w.name.split(" ")[0]: w for w in benchmark.workloads(quick=True)}
+    assert by_name["softmax"].min_bytes == 2 * 512 * 256 * 4  # read once, written once
+    assert by_name["Adam"].min_bytes == 7 * 4 * 1_000_000  # parameter, gradient, two moments; three written back
+    assert by_name["MLP"].min_bytes is None  # a training step is held to time, not bandwidth
+
+
+def test_a_variant_that_fails_is_reported_and_the_others_still_timed() -> None:
+    steps: dict = {}
+
+    def broken() -> benchmark.Step:
+        raise RuntimeError("no kernel")
+
+    assert benchmark._prepared(steps, "graphc fused", broken, benchmark._sync_torch) == "failed: RuntimeError"
+    assert benchmark._prepared(steps, "eager PyTorch", lambda: (lambda: 1), benchmark._sync_torch) == ""
+    assert list(steps) == ["eager PyTorch"]
+
+
+def test_the_cuda_run_says_when_there_is_no_gpu() -> None:
+    import torch
+
+    from graphc.errors import GraphcError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(GraphcError, match="CUDA is not available"):
+        benchmark.run(quick=True, device="cuda")
