@@ -135,6 +135,21 @@ def test_dividing_by_a_row_statistic_multiplies_by_its_reciprocal_and_a_plain_di
     assert "rcp" not in source and " / " in source
 
 
+def test_a_reshaped_buffer_is_read_at_its_own_offsets_without_divisions() -> None:
+    """A reshape keeps a C-contiguous buffer's offsets: rows of [7*B, 8] read the [B,7,8] input directly."""
+    compiled = graphc.compile(lambda x: x.reshape(-1, 8).sum(0))
+    x = normal_tensor(4, 7, 8)
+    np.testing.assert_allclose(compiled(x).numpy(), x.numpy().reshape(-1, 8).sum(0), rtol=1e-5)
+    source = _c_source_of(compiled)
+    assert "in0[i0 * 8 + i1]" in source
+    assert not re.search(r"int64_t ix\w* = [^;]*[/%]", source)  # no index taken apart by division
+
+
+def _c_source_of(compiled: object) -> str:
+    with open(re.search(r"rt\.native_module\('([^']+)'\)", _source_of(compiled)).group(1).split(".cpython")[0] + ".c") as file:
+        return file.read()
+
+
 def _source_of(compiled: object) -> str:
     with open(re.search(r"source in (\S+)", str(compiled.report())).group(1)) as file:  # type: ignore[attr-defined]
         return file.read()
