@@ -114,3 +114,37 @@ def kernel_of(*tensors: graphc.Tensor):  # noqa: ANN201
 def normal_tensor(*shape: int) -> graphc.Tensor:
     """A float32 tensor of standard normal values, the same for the same shape."""
     return graphc.tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+
+
+def adam_steps_of_a_linear(weight: np.ndarray, bias: np.ndarray | None, x: np.ndarray, lr: float, backend: str = "auto") -> tuple[list, list, object]:
+    """Three compiled Adam steps of a float64 Linear on ``tanh(model(x)).sum()``, and the same in eager torch.
+
+    Returns the graphc parameters, torch's (as arrays, weight first) and the compiled step.
+    """
+    import torch
+
+    out_features, in_features = weight.shape
+    model = graphc.nn.Linear(in_features, out_features, bias=bias is not None).double()
+    reference = torch.nn.Linear(in_features, out_features, bias=bias is not None).double()
+    model.weight.data, reference.weight.data = graphc.tensor(weight.copy()), torch.tensor(weight)
+    if bias is not None:
+        model.bias.data, reference.bias.data = graphc.tensor(bias.copy()), torch.tensor(bias)
+    optimizer = graphc.optim.Adam(model.parameters(), lr=lr)
+    torch_optimizer = torch.optim.Adam(reference.parameters(), lr=lr)
+
+    def step() -> graphc.Tensor:
+        optimizer.zero_grad()
+        loss = model(graphc.tensor(x)).tanh().sum()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled = graphc.compile(step, backend=backend)
+    for _ in range(3):
+        compiled()
+        torch_optimizer.zero_grad()
+        reference(torch.tensor(x)).tanh().sum().backward()
+        torch_optimizer.step()
+    ours = [p.numpy() for p in model.parameters()]
+    theirs = [p.detach().numpy() for p in reference.parameters()]
+    return ours, theirs, compiled

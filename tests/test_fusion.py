@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from helpers import adam_steps_of_a_linear
 from hypothesis import HealthCheck, given, settings
 from random_graphs import Program, programs
 
@@ -319,44 +320,17 @@ def test_a_training_step_stores_gradients_from_the_update_kernels(backend: str) 
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
-def _train_linear_with_adam(backend: str, weight: np.ndarray, bias: np.ndarray, x: np.ndarray) -> tuple[graphc.nn.Linear, object]:
-    model = graphc.nn.Linear(4, 3).double()
-    model.weight.data, model.bias.data = graphc.tensor(weight.copy()), graphc.tensor(bias.copy())
-    optimizer = graphc.optim.Adam(model.parameters(), lr=0.1)
-
-    def step() -> graphc.Tensor:
-        optimizer.zero_grad()
-        loss = model(graphc.tensor(x)).tanh().sum()
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    compiled_step = graphc.compile(step, backend=backend)
-    for _ in range(3):
-        compiled_step()
-    return model, compiled_step
-
-
 def test_adam_updates_each_parameter_in_the_kernel_computing_its_gradient(backend: str) -> None:
     """The weight's update is its gradient matmul's epilogue, the bias's the epilogue of its column sum.
 
     Adam's bias corrections are 0-d values computed from the step count: each kernel
     computes its own once, and the new step counts are stored by the kernels using them.
     """
-    import torch
-
     rng = np.random.default_rng(1)
     weight, bias, x = rng.standard_normal((3, 4)), rng.standard_normal(3), rng.standard_normal((6, 4))
-    model, compiled_step = _train_linear_with_adam(backend, weight, bias, x)
-    reference = torch.nn.Linear(4, 3).double()
-    reference.weight.data, reference.bias.data = torch.tensor(weight), torch.tensor(bias)
-    torch_optimizer = torch.optim.Adam(reference.parameters(), lr=0.1)
-    for _ in range(3):
-        torch_optimizer.zero_grad()
-        reference(torch.tensor(x)).tanh().sum().backward()
-        torch_optimizer.step()
-    np.testing.assert_allclose(model.weight.numpy(), reference.weight.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(model.bias.numpy(), reference.bias.detach().numpy(), rtol=1e-12)
+    ours, theirs, compiled_step = adam_steps_of_a_linear(weight, bias, x, lr=0.1, backend=backend)
+    for got, want in zip(ours, theirs):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
     report = compiled_step.report()
     updates = [k for k in report.kernels if any(n.op == "sqrt" for n in k.nodes)]
     assert sorted(k.kind for k in updates) == ["matmul", "reduction"], str(report)
