@@ -41,6 +41,16 @@ def test_linear(bias: bool) -> None:
     compare_modules(*pair("Linear", 5, 3, bias=bias), [rng.standard_normal((2, 4, 5))])
 
 
+def test_linear_over_leading_axes_is_one_two_dimensional_product() -> None:
+    """As torch computes it: [4,2,5] rows are one [8,5] x [5,3] product, not one small product per leading index."""
+    from graphc.frontend import lazy
+
+    out = F.linear(graphc.tensor(rng.standard_normal((4, 2, 5))), graphc.tensor(rng.standard_normal((3, 5))))
+    graph, _ = lazy.pending_graph([out._node])
+    (product,) = [n for n in graph.nodes if n.op == "matmul"]
+    assert [tuple(i.shape) for i in product.inputs] == [(8, 5), (5, 3)] and tuple(out.shape) == (4, 2, 3)
+
+
 def test_linear_float32_smoke() -> None:
     compare_modules(*pair("Linear", 6, 4), [rng.standard_normal((8, 6))], dtype="float32", rtol=1e-5, atol=1e-6)
 

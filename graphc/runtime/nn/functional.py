@@ -72,9 +72,15 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise op_error("linear", [x.type, w.type], {}, "input must have at least one dimension")
     if x.dtype != w.dtype:
         raise op_error("linear", [x.type, w.type], {}, f"input ({x.dtype.name}) and weight ({w.dtype.name}) must have the same dtype")
+    lead = x.shape[:-1]
+    flatten = len(lead) > 1 and w.type.ndim == 2
+    if flatten:  # one product of rows, as torch does, not one per leading index (docs/decisions.md, nn)
+        x = b.reshape(x, (math.prod(lead), x.shape[-1]))
     out = b.matmul(x, b.transpose_last(w) if w.type.ndim == 2 else w)
     if bias is not None:
         out = b.add(out, _node(bias))
+    if flatten:
+        out = b.reshape(out, (*lead, out.shape[-1]))
     return _wrap(out)
 
 
