@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # For a session with a lent GPU, run through the device tool from a plain checkout
 # (PYTHONPATH=., the GPU image's torch and Triton; no installs): the Triton tests on the
-# real GPU, then the CUDA half of the benchmark, whose tables go to $OUT (or docs/benchmarks).
-# Written without a GPU to try it on: its first run is also its test (docs/benchmarks.md).
+# real GPU, then the CUDA half of the benchmark, one workload per process so that each is
+# time-boxed and a slow compile costs only its own row. Logs and tables go to $OUT.
+#   WORKLOADS: names (substrings) to benchmark; TEST_SECONDS, BENCH_SECONDS: the time boxes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=.
-nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv || true
-python -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, 'cuda', torch.cuda.is_available())"
-python -m pytest -q -x -p no:cacheprovider tests/test_triton_kernels.py tests/test_triton_primitives.py tests/test_triton_training.py 2>&1 | tail -40
-python benchmarks/run.py --device cuda --repeats "${REPEATS:-50}" --out "${OUT:-docs/benchmarks}"
+OUT=${OUT:-/tmp/graphc-gpu}
+mkdir -p "$OUT"
+{ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv; python -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, 'cuda', torch.cuda.is_available())"; } 2>&1 | tee "$OUT/machine.txt"
+timeout "${TEST_SECONDS:-180}" python -m pytest -v -p no:cacheprovider tests/test_triton_kernels.py tests/test_triton_primitives.py tests/test_triton_training.py > "$OUT/tests.log" 2>&1
+echo "tests: exit $? ($(grep -c PASSED "$OUT/tests.log") passed, $(grep -c FAILED "$OUT/tests.log") failed, 124 = time box)"
+grep -E "FAILED|Error" "$OUT/tests.log" | head -12
+IFS=';' read -r -a workloads <<< "${WORKLOADS:-softmax;layer-norm;cross-entropy;GELU;Adam step;Transformer;MLP;LeNet;LSTM}"
+for name in "${workloads[@]}"; do
+    file="$OUT/bench-${name// /_}.md"
+    timeout "${BENCH_SECONDS:-60}" python benchmarks/run.py --device cuda --only "$name" --repeats "${REPEATS:-30}" > "$file" 2>&1
+    echo "bench $name: exit $?"
+    grep -E "^\| |copy bandwidth|Error" "$file" | grep -v "^|---" | tail -5
+done
