@@ -399,7 +399,8 @@ def _prepared(steps: dict[str, tuple[Step, Callable[[Any], None]]], name: str, b
         for _ in range(2):
             sync(step())
     except Exception as error:  # noqa: BLE001 - one variant failing leaves the others' table
-        return f"failed: {type(error).__name__}"
+        first_line = str(error).splitlines()[0][:120] if str(error) else ""
+        return f"failed: {type(error).__name__}" + (f": {first_line}" if first_line else "")
     steps[name] = (step, sync)
     return ""
 

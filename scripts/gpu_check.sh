@@ -10,9 +10,12 @@ export PYTHONPATH=.
 OUT=${OUT:-/tmp/graphc-gpu}
 mkdir -p "$OUT"
 { nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv; python -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, 'cuda', torch.cuda.is_available())"; } 2>&1 | tee "$OUT/machine.txt"
-timeout "${TEST_SECONDS:-180}" python -m pytest -v -p no:cacheprovider tests/test_triton_kernels.py tests/test_triton_primitives.py tests/test_triton_training.py > "$OUT/tests.log" 2>&1
+tests=(tests/test_triton_kernels.py tests/test_triton_primitives.py tests/test_triton_training.py)
+# On the machine's cores where pytest-xdist is there (Triton's compiles are CPU-bound), else on one.
+if python -c "import xdist" 2>/dev/null; then parallel=(-n 8); else parallel=(); fi
+timeout "${TEST_SECONDS:-180}" python -m pytest -v -rf --tb=short -p no:cacheprovider "${parallel[@]}" "${tests[@]}" > "$OUT/tests.log" 2>&1
 echo "tests: exit $? ($(grep -c PASSED "$OUT/tests.log") passed, $(grep -c FAILED "$OUT/tests.log") failed, 124 = time box)"
-grep -E "FAILED|Error" "$OUT/tests.log" | head -12
+grep -E "^FAILED|^E  " "$OUT/tests.log" | head -16
 IFS=';' read -r -a workloads <<< "${WORKLOADS:-softmax;layer-norm;cross-entropy;GELU;Adam step;Transformer;MLP;LeNet;LSTM}"
 for name in "${workloads[@]}"; do
     file="$OUT/bench-${name// /_}.md"

@@ -64,7 +64,7 @@ def test_a_variant_that_fails_is_reported_and_the_others_still_timed() -> None:
     def broken() -> benchmark.Step:
         raise RuntimeError("no kernel")
 
-    assert benchmark._prepared(steps, "graphc fused", broken, benchmark._sync_torch) == "failed: RuntimeError"
+    assert benchmark._prepared(steps, "graphc fused", broken, benchmark._sync_torch) == "failed: RuntimeError: no kernel"
     assert benchmark._prepared(steps, "eager PyTorch", lambda: (lambda: 1), benchmark._sync_torch) == ""
     assert list(steps) == ["eager PyTorch"]
 

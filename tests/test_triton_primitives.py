@@ -54,7 +54,7 @@ def run_graph(build: Callable, inputs: list[torch.Tensor], types: list[tuple], f
     nodes = [source_node(TensorType(shape, dtype)) for shape, dtype in types]
     outs = build(*nodes)
     graph = Graph(nodes, list(outs) if isinstance(outs, (list, tuple)) else [outs])
-    return compile_graph(graph, backend="triton", fusion=fusion)(inputs)
+    return [out.cpu() for out in compile_graph(graph, backend="triton", fusion=fusion)(inputs)]  # on a GPU they come back on it
 
 
 # ----------------------------------------------------------------------------- elementwise

@@ -44,7 +44,9 @@ def _to_torch(value: Any) -> Any:
 
     if isinstance(value, torch.Tensor):
         return value.detach()
-    array = np.ascontiguousarray(value)
+    array = np.asarray(value)
+    if not array.flags.c_contiguous:  # a 0-d array is: np.ascontiguousarray would make it 1-d
+        array = np.ascontiguousarray(array)
     if array.dtype.name == "bfloat16":
         return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(array.copy() if not array.flags.writeable else array)
