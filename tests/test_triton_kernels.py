@@ -242,3 +242,30 @@ def test_moving_to_cuda_without_a_gpu_is_a_clear_error() -> None:
         assert y.device == "cpu" and y.to("cpu").numpy().tolist() == [2.0, 4.0]
         with pytest.raises(GraphcError, match="CUDA is not available"):
             y.to("cuda")
+
+
+def test_an_autotuned_matmul_launch_never_writes_in_place() -> None:
+    """Autotuning runs a matmul launch several times on the real buffers (on a GPU): an epilogue
+    written over an operand read its own output from the second run on (an LSTM's gradients
+    on an H200). The plan offers such reuses; the Triton program declines them."""
+    from test_triton_training import MODELS, seed_training
+
+    inputs_, labels, initial = seed_training("lstm")
+    model = MODELS["lstm"][0]()
+    model.load_state_dict(initial)
+
+    def loss_and_grads(x: graphc.Tensor, y: graphc.Tensor) -> graphc.Tensor:
+        loss = graphc.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    compiled = graphc.compile(loss_and_grads, backend="triton")
+    compiled(graphc.tensor(inputs_), graphc.tensor(labels))
+    report = compiled.report()
+    producer = {id(o): k for k in report.kernels for o in k.outputs}
+    offered = [i for i, buffer in enumerate(report.plan.buffers) if buffer.reuses is not None and producer[id(buffer.node)].kind == "matmul"]
+    assert offered
+    with open(report.kernels[0].path) as file:
+        module = import_source("triton_test_reuse", file.read())
+    layout = module.buffers(*report.sizes.values())
+    assert all(layout[i][4] is None for i in offered)

@@ -205,6 +205,8 @@ class KernelEmitter:
         self.load_addresses: dict[int, set[Lin]] = {}
         self.store_addresses: dict[int, Lin] = {}
         self.launches = 0
+        # Autotuning runs a launch several times on the real buffers: it must not write in place.
+        self.autotuned = False
         self.calls: dict[str, str] = {}
         symbols: set[str] = set()
         for node in [*kernel.nodes, *kernel.inputs]:
@@ -1072,6 +1074,7 @@ class KernelEmitter:
         fn.constexprs = ["BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M"]
         integer = not mm.dtype.is_floating_point
         fn.decorators = [f"@triton.autotune(configs=rt.matmul_configs(integer={integer}), key=['size_m', 'size_n', 'size_k'])"]
+        self.autotuned = True
         b = fn.body
         b.line("# tiles in grouped order: GROUP_M rows of tiles share their B columns in cache")
         b.line("pid = tl.program_id(0)")
@@ -1106,7 +1109,9 @@ class KernelEmitter:
         self.comment(mm, depth)
         if integer:
             b.line(f"acc += tl.sum({a.code}[:, :, None].to({acc_dtype}) * {bv.code}[None, :, :].to({acc_dtype}), 1)")
-        elif mm.dtype.name in ("float32", "float64"):
+        elif mm.dtype.name == "float64":  # tl.dot accumulates in float32 unless told (an H200 rejected the float64 acc)
+            b.line(f'acc = tl.dot({a.code}, {bv.code}, acc, input_precision="ieee", out_dtype=tl.float64)')
+        elif mm.dtype.name == "float32":
             b.line(f'acc = tl.dot({a.code}, {bv.code}, acc, input_precision="ieee")')
         else:
             b.line(f"acc = tl.dot({a.code}, {bv.code}, acc)")
@@ -1256,7 +1261,8 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
     kernels = [k.source + "\n" for k in program.kernels]
     sizes = size_names(graph)
     # In place only where each element is read before it is written by the same lane (one launch,
-    # every read of the reused buffer at the written address); otherwise the buffers get their own bytes.
+    # every read of the reused buffer at the written address), and never by an autotuned launch,
+    # which runs several times while it is timed; otherwise the buffers get their own bytes.
     producer = {id(o): e for e in emitters for o in e.kernel.outputs}
     reuses = []
     for b in plan.buffers:
@@ -1264,7 +1270,7 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
         if reused is not None:
             e = producer[id(b.node)]
             target = e.store_addresses.get(id(b.node))
-            if e.launches != 1 or target is None or e.load_addresses.get(id(plan.buffers[reused].node), set()) - {target}:
+            if e.launches != 1 or e.autotuned or target is None or e.load_addresses.get(id(plan.buffers[reused].node), set()) - {target}:
                 reused = None
         reuses.append(reused)
     layout = buffers_function(plan, sizes, lambda node: (_shape_code(node.shape), _torch_dtype(node.dtype)), reuses)
