@@ -304,13 +304,23 @@ def _adam_workload(numel: int, device: str = "cpu") -> Workload:
     return Workload(f"Adam step, {numel / 1e6:.0f}M parameters", torch_step, graphc_step, kind="kernel", min_bytes=7 * 4 * numel)
 
 
+def kernel_sizes(quick: bool, device: str) -> tuple[int, int, int]:
+    """Rows and width of the single-kernel workloads, and the Adam step's parameter count.
+
+    On an H200 the CPU sizes (8-16 MB a kernel) measured the cost of a call, not of memory:
+    eager PyTorch itself moved 14-20% of the copy bandwidth. A few hundred MB a kernel do not.
+    """
+    if quick:
+        return 512, 256, 1_000_000
+    return (65536, 1024, 100_000_000) if device == "cuda" else (4096, 512, 10_000_000)
+
+
 def workloads(quick: bool = False, device: str = "cpu") -> list[Workload]:
     import torch.nn.functional as TF
 
     import graphc.nn.functional as GF
 
-    rows, width = (512, 256) if quick else (4096, 512)
-    adam = 1_000_000 if quick else 10_000_000
+    rows, width, adam = kernel_sizes(quick, device)
     mlp_t, mlp_g = _same_weights(_mlp)
     lenet_t, lenet_g = _same_weights(_lenet)
     lstm_t, lstm_g = _same_weights(_lstm)

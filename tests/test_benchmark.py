@@ -78,3 +78,9 @@ def test_the_cuda_run_says_when_there_is_no_gpu() -> None:
         pytest.skip("this machine has a GPU")
     with pytest.raises(GraphcError, match="CUDA is not available"):
         benchmark.run(quick=True, device="cuda")
+
+
+def test_cuda_single_kernels_are_large_enough_to_measure_memory_not_calls() -> None:
+    rows, width, adam = benchmark.kernel_sizes(quick=False, device="cuda")
+    assert rows * width * 4 >= 1 << 28 and adam * 4 >= 1 << 28  # a few hundred MB a kernel
+    assert benchmark.kernel_sizes(quick=False, device="cpu") == (4096, 512, 10_000_000)
