@@ -254,7 +254,8 @@ def _reshape_groups(source: Shape, target: Shape) -> list[tuple[list[int], list[
     """The axes of ``source`` and of ``target`` that a reshape turns into each other, group by group.
 
     [B,6,784] -> [B,6,28,28] is ([0],[0]), ([1],[1]), ([2],[2,3]). None when the sizes do not
-    pair up so (a size-1 axis in between, sizes that only divide symbolically).
+    pair up so: symbolic sizes that differ ([2*B] against [B,2]), or size-1 axes left over at
+    the end of one shape.
     """
     groups: list[tuple[list[int], list[int]]] = []
     i = j = 0
