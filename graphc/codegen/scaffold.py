@@ -34,9 +34,9 @@ def buffers_function(plan: MemoryPlan, sizes: list[str], spell: Callable[[Node],
     return lines
 
 
-def run_header(graph: Graph, plan: MemoryPlan, var: dict[int, str], buffer_var: dict[int, str], sizes: list[str], unpack: str) -> list[str]:
-    """``def run(...)``: its inputs unpacked (``unpack`` is the expression giving them) and its arena views."""
-    lines = [f"def run(inputs{''.join(', ' + s for s in sizes)}):"]
+def run_header(graph: Graph, plan: MemoryPlan, var: dict[int, str], buffer_var: dict[int, str], sizes: list[str], unpack: str, name: str = "run") -> list[str]:
+    """``def run(...)`` (or ``name``): its inputs unpacked (``unpack`` is the expression giving them) and its arena views."""
+    lines = [f"def {name}(inputs{''.join(', ' + s for s in sizes)}):"]
     if graph.inputs:
         lines.append(f"    {', '.join(var[id(n)] for n in graph.inputs)}{',' if len(graph.inputs) == 1 else ''} = {unpack}")
     if plan.buffers:

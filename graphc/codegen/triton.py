@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -723,7 +724,7 @@ class KernelEmitter:
             f"xnumel = {dim_code(numel)}",
             "if xnumel > 0:",
             "    XBLOCK = rt.pointwise_block(xnumel)",
-            f"    {name}[(triton.cdiv(xnumel, XBLOCK),)]({self.calls[name]}, XBLOCK=XBLOCK)",
+            f"    rt.launch({name}, (triton.cdiv(xnumel, XBLOCK),), {self.calls[name]}, XBLOCK=XBLOCK)",
         ]
 
     def store_values(self, nodes: list[Node], index: tuple[Lin, ...]) -> None:
@@ -903,9 +904,9 @@ class KernelEmitter:
             "persistent, XBLOCK, RBLOCK = rt.reduction_blocks(xnumel, rnumel)",
             "grid = (triton.cdiv(xnumel, XBLOCK),)",
             "if xnumel > 0 and persistent:",
-            f"    {name}_persistent[grid]({self.calls[name + '_persistent']}, XBLOCK=XBLOCK, RBLOCK=RBLOCK)",
+            f"    rt.launch({name}_persistent, grid, {self.calls[name + '_persistent']}, XBLOCK=XBLOCK, RBLOCK=RBLOCK)",
             "elif xnumel > 0:",
-            f"    {name}_looped[grid]({self.calls[name + '_looped']}, XBLOCK=XBLOCK, RBLOCK=RBLOCK)",
+            f"    rt.launch({name}_looped, grid, {self.calls[name + '_looped']}, XBLOCK=XBLOCK, RBLOCK=RBLOCK)",
         ]
 
     def reduction_function(
@@ -1128,7 +1129,7 @@ class KernelEmitter:
             f"size_m, size_n, size_k = {dim_code(m_size)}, {dim_code(n_size)}, {dim_code(k_size)}",
             f"batch = {dim_code(prod(list(batch)))}",
             "if size_m > 0 and size_n > 0 and batch > 0:",
-            f"    {name}[rt.matmul_grid(size_m, size_n, batch)]({self.calls[name]})",
+            f"    rt.launch({name}, rt.matmul_grid(size_m, size_n, batch), {self.calls[name]})",
         ]
 
     def operand(self, node: Node, index: tuple[Lin, ...], axes: tuple[str, str], tile: str, k: Var) -> Val:
@@ -1175,7 +1176,10 @@ class KernelEmitter:
 
     # ------------------------------------------------------------------ the launcher
 
-    def source(self, planned: frozenset[int]) -> str:
+    def source(self, planned: frozenset[int], shared: dict[str, str] | None = None) -> str:
+        """The kernel's @jit functions and launcher; a function in ``shared`` is not written but
+        launched under the name of the identical function it maps to."""
+        shared = shared or {}
         kernel = self.kernel
         outs = {id(n): "out_" + self.var(n) for n in kernel.outputs if id(n) in planned}
         params = [self.var(n) for n in kernel.inputs] + list(outs.values()) + self.symbols
@@ -1185,10 +1189,18 @@ class KernelEmitter:
                 lines.append(f"    {self.var(node)} = {outs[id(node)]}")
             else:
                 lines.append(f"    {self.var(node)} = rt.empty({_shape_code(self.shape(node))}, {_torch_dtype(node.dtype)})")
-        lines += ["    " + line for line in self.launch]
+        functions = []
+        for function in self.functions:
+            name = function_name(function)
+            if name in shared:
+                lines.append(f"    # {name}: the same code as {shared[name]}, compiled once")
+            else:
+                functions.append(function)
+        launch = [re.sub(r"rt\.launch\((\w+),", lambda m: f"rt.launch({shared.get(m.group(1), m.group(1))},", line) for line in self.launch]
+        lines += ["    " + line for line in launch]
         results = ", ".join(self.var(n) for n in kernel.outputs)
         lines.append(f"    return {results}{',' if len(kernel.outputs) == 1 else ''}")
-        return "\n\n\n".join(self.functions + ["\n".join(lines)])
+        return "\n\n\n".join(functions + ["\n".join(lines)])
 
 
 _UNARY = {
@@ -1239,6 +1251,40 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
     return kernel.source
 
 
+def function_name(source: str) -> str:
+    match = re.search(r"^def (\w+)\(", source, re.M)
+    assert match is not None
+    return match.group(1)
+
+
+def shared_functions(emitters: list[KernelEmitter]) -> dict[str, str]:
+    """Each @jit function identical to one emitted before it, mapped to that function's name.
+
+    Identical means the same code once comments, the function's name and the node numbers
+    in variable names are set aside: an LSTM's time steps, or Adam's updates of parameters
+    of one shape, are kernels alike but for the nodes they compute. Triton compiles each
+    distinct source, so each is written once.
+    """
+    first: dict[str, str] = {}
+    shared = {}
+    for emitter in emitters:
+        for function in emitter.functions:
+            name = function_name(function)
+            code = _without_names(function)
+            if code in first:
+                shared[name] = first[code]
+            else:
+                first[code] = name
+    return shared
+
+
+def _without_names(source: str) -> str:
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
+    code = re.sub(r"^def \w+\(", "def (", code, flags=re.M)
+    numbered: dict[str, str] = {}
+    return re.sub(r"\b(v|c|in|out)\d+\b", lambda m: numbered.setdefault(m.group(0), f"{m.group(1)}#{len(numbered)}"), code)
+
+
 def emit_program(program: Program, plan: MemoryPlan) -> str:
     graph = program.graph
     names = number_nodes(graph.nodes)
@@ -1246,6 +1292,10 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
     planned = frozenset(id(b.node) for b in plan.buffers)
     buffer_var = {id(b.node): f"buf{i}" for i, b in enumerate(plan.buffers)}
     emitters = [_emit(k, names, planned) for k in program.kernels]
+    shared = shared_functions(emitters)
+    for kernel, emitter in zip(program.kernels, emitters):
+        if any(function_name(f) in shared for f in emitter.functions):
+            kernel.source = emitter.source(planned, shared)
     helpers = sorted(set().union(*(e.helpers for e in emitters)) if emitters else set())
     header = [
         '"""Generated by graphc (Triton backend): @triton.jit kernels and a launcher per Kernel, then run()."""',
@@ -1274,10 +1324,17 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
                 reused = None
         reuses.append(reused)
     layout = buffers_function(plan, sizes, lambda node: (_shape_code(node.shape), _torch_dtype(node.dtype)), reuses)
-    body = run_header(graph, plan, var, buffer_var, sizes, "[rt.prepare(x) for x in inputs]")
+    size_args = "".join(", " + s for s in sizes)
+    run = [
+        f"def run(inputs{size_args}):",
+        '    """Compiles the kernels of a call at new sizes on threads first (rt.compile_ahead), then launches them."""',
+        f"    rt.compile_ahead(launch_all, inputs{size_args})",
+        f"    return launch_all(inputs{size_args})",
+    ]
+    body = run_header(graph, plan, var, buffer_var, sizes, "[rt.prepare(x) for x in inputs]", name="launch_all")
     for kernel, emitter in zip(program.kernels, emitters):
         args = [var[id(n)] for n in kernel.inputs] + [buffer_var[id(n)] for n in kernel.outputs if id(n) in planned]
         body.append(kernel_call(kernel.name, kernel.outputs, args + emitter.symbols, var))
     body.append(f"    return [{', '.join(var[id(n)] for n in graph.outputs)}]")
-    parts = ["\n".join(header), "\n\n".join(kernels), "\n".join(layout), "\n".join(body)]
+    parts = ["\n".join(header), "\n\n".join(kernels), "\n".join(layout), "\n".join(run), "\n".join(body)]
     return "\n\n".join(parts) + "\n"

@@ -12,6 +12,7 @@ can force the looped reduction by lowering ``MAX_PERSISTENT_RBLOCK``.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,11 @@ import numpy as np
 import torch
 import triton
 import triton.language as tl
+
+from graphc.codegen import triton_compile
+from graphc.runtime.config import debug_level
+
+log = logging.getLogger("graphc")
 
 INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
@@ -34,7 +40,14 @@ REDUCTION_ELEMENTS = 4096 if not INTERPRET else 1 << 16
 
 
 def device() -> torch.device:
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    """The kernels' device, with its index: torch's ``cuda:0`` differs from a bare ``cuda``."""
+    global _device
+    if _device is None:
+        _device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    return _device
+
+
+_device: torch.device | None = None
 
 
 def prepare(value: Any) -> torch.Tensor:
@@ -78,6 +91,34 @@ def arena(layout: Callable[..., list[tuple]], *sizes: int) -> list[torch.Tensor]
         views = [memory[o : o + n].view(dtype).view(shape) for (shape, dtype, *_), o, n in zip(buffers, offsets, nbytes)]
         _arenas[key] = views
     return views
+
+
+def launch(kernel: Any, grid: Any, *args: Any, **meta: Any) -> None:
+    """``kernel[grid](*args, **meta)``, or, while ``triton_compile.record`` runs the launchers, a record of it."""
+    if triton_compile.recording is not None:
+        triton_compile.recording.append(triton_compile.Launch(kernel, grid, args, meta))
+        return
+    kernel[grid](*args, **meta)
+
+
+_compiled_ahead: set[tuple] = set()
+
+
+def compile_ahead(launch_all: Callable[..., Any], inputs: list[Any], *sizes: int) -> None:
+    """The first time a program runs at these sizes on a GPU: compile all its kernels on threads.
+
+    Without it Triton compiles each kernel at its first launch, one after another
+    (``graphc.codegen.triton_compile``). The interpreter compiles nothing.
+    """
+    key = (launch_all, sizes)
+    if INTERPRET or key in _compiled_ahead:
+        return
+    launches = triton_compile.record(launch_all, inputs, *sizes)
+    compiles, seconds = triton_compile.compile_on_device(launches)
+    _compiled_ahead.add(key)
+    if debug_level() >= 1:
+        threads = triton_compile.compile_threads()
+        log.warning("graphc: compiled %d Triton kernels of %s on %d threads in %.1f s", compiles, launch_all.__module__, threads, seconds)
 
 
 def pointwise_block(numel: int) -> int:

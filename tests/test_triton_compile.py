@@ -1,0 +1,119 @@
+"""Compiling a Triton program's kernels ahead of its launches: recording launches, the compile jobs, and sm_90 code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from graphc.codegen import triton as triton_codegen
+from graphc.codegen import triton_compile
+from graphc.codegen import triton_support as rt
+from graphc.codegen.cache import import_source
+from graphc.codegen.kernel_ir import Program, kernel_for
+from graphc.ir import build as b
+from graphc.ir import dtypes
+from graphc.ir.graph import Graph
+from graphc.ir.primitives.source import source_node
+from graphc.ir.registry import emit
+from graphc.ir.types import TensorType
+from graphc.passes.memory import plan_memory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def softmax_then_matmul_module() -> object:
+    """A program of two kernels: a row softmax (a reduction) and a matmul of its result (autotuned)."""
+    x = source_node(TensorType((8, 16), dtypes.float32))
+    w = source_node(TensorType((16, 4), dtypes.float32))
+    top = emit("max", x, axes=(1,), keepdim=True)
+    e = b.unary("exp", b.sub(x, b.expand(top, (8, 16))))
+    soft = b.div(e, b.expand(emit("sum", e, axes=(1,), keepdim=True), (8, 16)))
+    out = b.matmul(soft, w)
+    graph = Graph([x, w], [out])
+    softmax_nodes = [n for n in graph.nodes if n.op not in ("input", "parameter", "matmul")]
+    program = Program(graph, [kernel_for(0, softmax_nodes, [soft]), kernel_for(1, [out], [out])])
+    return import_source("triton_compile_test_program", triton_codegen.emit_program(program, plan_memory(program)))
+
+
+def test_recording_a_program_lists_its_launches_and_runs_no_kernel() -> None:
+    module = softmax_then_matmul_module()
+    x, w = torch.ones(8, 16), torch.ones(16, 4)
+    launches = triton_compile.record(module.launch_all, [x, w])
+    assert [launch.kernel.fn.__name__ for launch in launches] == [
+        "k0_max_sub_exp_sum_persistent",
+        "k1_matmul_kernel",
+    ]
+    assert launches[0].meta == {"XBLOCK": launches[0].meta["XBLOCK"], "RBLOCK": 16}
+    assert triton_compile.recording is None
+    # Recording launched nothing; a real run afterwards still computes the product.
+    expected = torch.softmax(x, -1) @ w
+    np.testing.assert_allclose(module.run([x, w])[0].cpu().numpy(), expected.numpy(), rtol=1e-6)
+
+
+def test_an_autotuned_launch_is_one_compile_per_config_and_repeats_are_compiled_once() -> None:
+    module = softmax_then_matmul_module()
+    launches = triton_compile.record(module.launch_all, [torch.ones(8, 16), torch.ones(16, 4)])
+    jobs = triton_compile.jobs(launches + launches)
+    configs = rt.matmul_configs()
+    assert len(jobs) == 1 + len(configs)
+    matmul_jobs = [job for job in jobs if job.name == "k1_matmul_kernel"]
+    assert [job.meta["BLOCK_M"] for job in matmul_jobs] == [config.kwargs["BLOCK_M"] for config in configs]
+    assert all(job.meta["num_warps"] == config.num_warps for job, config in zip(matmul_jobs, configs))
+
+
+def test_compile_ahead_does_nothing_in_the_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = softmax_then_matmul_module()
+    called = []
+    monkeypatch.setattr(triton_compile, "compile_on_device", lambda *args: called.append(args) or (0, 0.0))
+    module.run([torch.ones(8, 16), torch.ones(16, 4)])
+    assert rt.INTERPRET and called == []
+
+
+def test_compile_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHC_COMPILE_THREADS", "3")
+    assert triton_compile.compile_threads() == 3
+    monkeypatch.delenv("GRAPHC_COMPILE_THREADS")
+    assert triton_compile.compile_threads() == (os.cpu_count() or 1)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the Triton tests compile every kernel anyway")
+def test_the_kernels_of_programs_beyond_the_interpreter_compile_for_sm90(tmp_path: Path) -> None:
+    """What only Triton's compiler rejects: every kernel of a few programs, compiled for sm_90.
+
+    The programs reach reductions, autotuned float32 and float64 matmuls with epilogues,
+    scalar float64 math (Adam's bias corrections), gathers and atomic scatter-adds,
+    convolutions, pooling and float16.
+    """
+    report = tmp_path / "compiles.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "triton_compile.py"), "--threads", "2", "--json", str(report)]
+    for name in ("softmax", "Adam step", "float64", "embedding"):
+        command += ["--only", name]
+    env = dict(os.environ, TRITON_INTERPRET="0", TRITON_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {row["program"].split(" (")[0]: row for row in json.loads(report.read_text())}
+    assert set(rows) == {"softmax 512x256", "Adam step, 1M parameters", "float64 linear+ReLU, backward", "embedding, conv, max-pool, float16 softmax, backward"}
+    for row in rows.values():
+        assert row["compiles"] > 0 and row["failures"] == [], row
+
+
+def test_kernels_alike_but_for_their_nodes_share_one_function_and_differing_ones_do_not() -> None:
+    x, y, z = (source_node(TensorType(shape, dtypes.float32)) for shape in ((4, 8), (4, 8), (4, 9)))
+    ex, ey, ez = b.unary("exp", x), b.unary("exp", y), b.unary("exp", z)
+    graph = Graph([x, y, z], [ex, ey, ez])
+    program = Program(graph, [kernel_for(i, [node], [node]) for i, node in enumerate((ex, ey, ez))])
+    source = triton_codegen.emit_program(program, plan_memory(program))
+    module = import_source("triton_shared_functions_test", source)
+    assert [name for name in vars(module) if name.endswith("_kernel")] == ["k0_exp_kernel", "k2_exp_kernel"]
+    assert "rt.launch(k0_exp_kernel," in program.kernels[1].source
+    assert "# k1_exp_kernel: the same code as k0_exp_kernel, compiled once" in program.kernels[1].source
+    values = [torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 9)]
+    for got, value in zip(module.run(values), values):
+        torch.testing.assert_close(got.cpu(), value.exp())
