@@ -117,3 +117,11 @@ def test_kernels_alike_but_for_their_nodes_share_one_function_and_differing_ones
     values = [torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 9)]
     for got, value in zip(module.run(values), values):
         torch.testing.assert_close(got.cpu(), value.exp())
+
+
+def test_matmul_tiles_are_cut_to_known_sizes_and_tried_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rt, "INTERPRET", False)  # the interpreter always gets one config
+    tiles = [(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.kwargs["BLOCK_K"], c.num_warps) for c in rt.matmul_configs(30, 50, None)]
+    assert tiles == [(32, 64, 32, 2), (16, 64, 64, 4)]  # a weight gradient's product: K is the batch
+    assert len(rt.matmul_configs(None, 1024, 256)) == 6  # large or unknown sizes keep every tile
+    assert all(c.kwargs["BLOCK_N"] == 16 and c.kwargs["BLOCK_K"] >= 16 for c in rt.matmul_configs(None, 6, 9))

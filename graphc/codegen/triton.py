@@ -1074,7 +1074,8 @@ class KernelEmitter:
         fn.sizes = ["size_m", "size_n", "size_k"]
         fn.constexprs = ["BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M"]
         integer = not mm.dtype.is_floating_point
-        fn.decorators = [f"@triton.autotune(configs=rt.matmul_configs(integer={integer}), key=['size_m', 'size_n', 'size_k'])"]
+        known = ", ".join(str(size) if isinstance(size, int) else "None" for size in (m_size, n_size, k_size))
+        fn.decorators = [f"@triton.autotune(configs=rt.matmul_configs({known}, integer={integer}), key=['size_m', 'size_n', 'size_k'], do_bench=rt.tune_bench)"]
         self.autotuned = True
         b = fn.body
         b.line("# tiles in grouped order: GROUP_M rows of tiles share their B columns in cache")
@@ -1282,7 +1283,7 @@ def _without_names(source: str) -> str:
     code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
     code = re.sub(r"^def \w+\(", "def (", code, flags=re.M)
     numbered: dict[str, str] = {}
-    return re.sub(r"\b(v|c|in|out)\d+\b", lambda m: numbered.setdefault(m.group(0), f"{m.group(1)}#{len(numbered)}"), code)
+    return re.sub(r"\b(v|c|in|out|tmp)\d+\b", lambda m: numbered.setdefault(m.group(0), f"{m.group(1)}#{len(numbered)}"), code)
 
 
 def emit_program(program: Program, plan: MemoryPlan) -> str:

@@ -135,14 +135,38 @@ def reduction_blocks(xnumel: int, rnumel: int) -> tuple[bool, int, int]:
     return persistent, xblock, rblock
 
 
-def matmul_configs(integer: bool = False) -> list[triton.Config]:
-    """Tiles for the matmul template; the interpreter gets one (autotuning needs a GPU timer)."""
+def matmul_configs(m: int | None = None, n: int | None = None, k: int | None = None, integer: bool = False) -> list[triton.Config]:
+    """Tiles for the matmul template, none much larger than the product where its sizes are known.
+
+    A tile is cut down to the next power of two of a known size (at least 16, tl.dot's least),
+    and tiles that become alike are tried once: the product giving an MLP's 30x50 weight
+    gradient compiles and times 2 configs instead of 6. A symbolic size (the batch) keeps every tile on its axis. The
+    interpreter gets one config (autotuning needs a GPU timer).
+    """
     if INTERPRET:
         return [triton.Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_M": 8})]
     if integer:  # no tensor cores: a broadcast product, so keep the tile small
         return [triton.Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 8, "GROUP_M": 8}, num_warps=4)]
     shapes = [(128, 128, 32, 8, 3), (128, 64, 32, 4, 4), (64, 128, 32, 4, 4), (64, 64, 32, 4, 4), (32, 64, 32, 4, 5), (16, 64, 64, 4, 4)]
-    return [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k, "GROUP_M": 8}, num_warps=w, num_stages=s) for m, n, k, w, s in shapes]
+    configs: dict[tuple[int, int, int], triton.Config] = {}
+    for block_m, block_n, block_k, warps, stages in shapes:
+        tile = (min(block_m, _tile_cap(m)), min(block_n, _tile_cap(n)), min(block_k, _tile_cap(k)))
+        if tile != (block_m, block_n, block_k):
+            warps = min(warps, max(1, tile[0] * tile[1] // 1024))  # a warp per 1024 outputs of a cut tile
+        if tile not in configs:
+            meta = {"BLOCK_M": tile[0], "BLOCK_N": tile[1], "BLOCK_K": tile[2], "GROUP_M": 8}
+            configs[tile] = triton.Config(meta, num_warps=warps, num_stages=stages)
+    return list(configs.values())
+
+
+def _tile_cap(size: int | None) -> int:
+    return 1 << 30 if size is None else max(16, triton.next_power_of_2(size))
+
+
+def tune_bench(kernel_call: Callable[[], Any], quantiles: tuple[float, ...]) -> Any:
+    """Autotuning's timer: 25 ms of repeats a config instead of Triton's default 100 ms, since a
+    program's first call tunes every matmul of it (six configs each)."""
+    return triton.testing.do_bench(kernel_call, warmup=5, rep=25, quantiles=quantiles)
 
 
 def matmul_grid(m: int, n: int, batch: int) -> Any:
