@@ -724,7 +724,7 @@ class KernelEmitter:
             f"xnumel = {dim_code(numel)}",
             "if xnumel > 0:",
             "    XBLOCK = rt.pointwise_block(xnumel)",
-            f"    rt.launch({name}, (triton.cdiv(xnumel, XBLOCK),), {self.calls[name]}, XBLOCK=XBLOCK)",
+            f"    rt.launch({name}, (rt.cdiv(xnumel, XBLOCK),), {self.calls[name]}, XBLOCK=XBLOCK)",
         ]
 
     def store_values(self, nodes: list[Node], index: tuple[Lin, ...]) -> None:
@@ -902,7 +902,7 @@ class KernelEmitter:
             f"xnumel = {dim_code(xnumel)}",
             f"rnumel = {dim_code(rnumel)}",
             "persistent, XBLOCK, RBLOCK = rt.reduction_blocks(xnumel, rnumel)",
-            "grid = (triton.cdiv(xnumel, XBLOCK),)",
+            "grid = (rt.cdiv(xnumel, XBLOCK),)",
             "if xnumel > 0 and persistent:",
             f"    rt.launch({name}_persistent, grid, {self.calls[name + '_persistent']}, XBLOCK=XBLOCK, RBLOCK=RBLOCK)",
             "elif xnumel > 0:",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache, reduce
+from functools import cached_property, lru_cache, reduce
 from typing import Union
 
 import sympy
@@ -135,8 +135,10 @@ class TensorType:
     def numel(self) -> Dim:
         return numel(self.shape)
 
-    @property
+    @cached_property
     def is_symbolic(self) -> bool:
+        """Cached: a compiled call asks it of every input (cached_property writes the instance
+        dict directly, so it works on a frozen dataclass and stays out of its fields)."""
         return any(not isinstance(d, int) for d in self.shape)
 
     def same_as(self, other: TensorType) -> bool:
