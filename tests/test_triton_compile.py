@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy
 import torch
 
 from graphc.codegen import triton as triton_codegen
@@ -19,7 +20,7 @@ from graphc.codegen.cache import import_source
 from graphc.codegen.kernel_ir import Program, kernel_for
 from graphc.ir import build as b
 from graphc.ir import dtypes
-from graphc.ir.graph import Graph
+from graphc.ir.graph import Graph, Node
 from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import emit
 from graphc.ir.types import TensorType
@@ -125,3 +126,35 @@ def test_matmul_tiles_are_cut_to_known_sizes_and_tried_once(monkeypatch: pytest.
     assert tiles == [(32, 64, 32, 2), (16, 64, 64, 4)]  # a weight gradient's product: K is the batch
     assert len(rt.matmul_configs(None, 1024, 256)) == 6  # large or unknown sizes keep every tile
     assert all(c.kwargs["BLOCK_N"] == 16 and c.kwargs["BLOCK_K"] >= 16 for c in rt.matmul_configs(None, 6, 9))
+
+
+def test_kernels_reading_slices_at_symbolic_offsets_share_one_function() -> None:
+    """An LSTM's time steps read their slice of the input at ``t * 4 * B``: an argument, not code."""
+    batch = sympy.Symbol("B", integer=True, positive=True)
+    x = source_node(TensorType((3, batch, 4), dtypes.float32))
+    steps = []
+    for t in range(3):
+        part = emit("slice", x, starts=(t, 0, 0), stops=(t + 1, batch, 4), steps=(1, 1, 1))
+        steps.append(b.unary("exp", b.reshape(part, (batch, 4))))
+    graph = Graph([x], steps)
+    program = Program(graph, [kernel_for(i, [n for n in graph.nodes if n in _chain(step)], [step]) for i, step in enumerate(steps)])
+    source = triton_codegen.emit_program(program, plan_memory(program))
+    module = import_source("triton_offset_sharing_test", source)
+    assert [name for name in vars(module) if name.endswith("_kernel")] == ["k0_exp_kernel", "k1_exp_kernel"]
+    assert "rt.launch(k1_exp_kernel," in program.kernels[2].source  # t = 0 reads at no offset
+    assert "4 * B" in program.kernels[1].source and "off0" in program.kernels[1].source
+    value = torch.randn(3, 5, 4)
+    for t, got in enumerate(module.run([value], 5)):
+        torch.testing.assert_close(got.cpu(), value[t].exp())
+
+
+def _chain(node: Node) -> set[Node]:
+    """``node`` and the non-input nodes it is computed from."""
+    found = set()
+    todo = [node]
+    while todo:
+        current = todo.pop()
+        if current.op != "input" and current not in found:
+            found.add(current)
+            todo.extend(current.inputs)
+    return found

@@ -180,6 +180,7 @@ class Fn:
     constexprs: list[str] = field(default_factory=list)
     decorators: list[str] = field(default_factory=list)
     launch_args: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # pointer -> (order, node, launcher variable)
+    offsets: dict[str, str] = field(default_factory=dict)  # symbolic address offsets passed as arguments: code -> name
     axis_masks: dict[str, str] = field(default_factory=dict)  # block axis -> the mask of its lanes
 
     def ordered_pointers(self) -> list[str]:
@@ -274,6 +275,19 @@ class KernelEmitter:
             self.fn.body.line(f"{name} = {code}", depth)
             self.fn.body.put(key, name, depth)
         return str(name)
+
+    def address_code(self, address: Lin) -> str:
+        """A buffer address as code, a symbolic constant part of it (``256 * B``) passed as an argument.
+
+        Kernels alike but for where they read or write, such as an LSTM's time steps reading
+        their slices of the input (``+ 256 * t * B``), then have the same code, written and
+        compiled once (``shared_functions``). A numeric constant stays in the code: Triton
+        knows its alignment there, and of an argument only whether it divides by 16.
+        """
+        if isinstance(address.const, int):
+            return self.lin_code(address)
+        name = self.fn.offsets.setdefault(dim_code(address.const), f"off{len(self.fn.offsets)}")
+        return f"{self.lin_code(Lin(address.terms, 0))} + {name}" if address.terms else name
 
     def lin_code(self, lin: Lin) -> str:
         parts: list[str] = []
@@ -379,7 +393,7 @@ class KernelEmitter:
         mask, mask_axes, depth = self.mask_of([address], conds)
         depth = max(depth, address.depth())
         axes = address.axes()
-        code = self.lin_code(address)
+        code = self.address_code(address)
         pointer = self.ptr(node)
         if not mask_axes <= axes:
             code = f"{code} + tl.full({self.fn.shape(mask_axes | axes)}, 0, tl.int32)"
@@ -670,7 +684,7 @@ class KernelEmitter:
         address = linearize(index, self.shape(node))
         mask, mask_axes, depth = self.mask_of([address, *index], ())
         depth = max(depth, address.depth(), v.depth)
-        code = self.lin_code(address)
+        code = self.address_code(address)
         missing = v.axes - address.axes()
         if not address.axes() and not missing and self.fn.axes:
             missing = frozenset({self.fn.axes[0][0]})
@@ -699,11 +713,12 @@ class KernelEmitter:
         """Close the current function; its launch arguments are in ``self.calls[name]``."""
         fn = self.fn
         pointers = fn.ordered_pointers()
-        params = pointers + self.symbols + fn.sizes + [f"{c}: tl.constexpr" for c in fn.constexprs]
+        offsets = list(fn.offsets.values())
+        params = pointers + self.symbols + fn.sizes + offsets + [f"{c}: tl.constexpr" for c in fn.constexprs]
         lines = [*fn.decorators, "@triton.jit", f"def {fn.name}({', '.join(params)}):", fn.body.text()]
         source = "\n".join(lines)
         self.functions.append(source)
-        self.calls[fn.name] = ", ".join([fn.launch_args[p][2] for p in pointers] + self.symbols + fn.sizes)
+        self.calls[fn.name] = ", ".join([fn.launch_args[p][2] for p in pointers] + self.symbols + fn.sizes + list(fn.offsets))
         return source
 
     def pointwise(self, name: str, shape: tuple[Dim, ...], body: Callable[[tuple[Lin, ...]], None]) -> None:

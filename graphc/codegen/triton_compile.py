@@ -149,7 +149,11 @@ def _config_meta(config: triton.Config) -> dict[str, Any]:
 
 
 def _arg_key(value: Any) -> Any:
-    """What of an argument a compile depends on: a tensor's dtype and alignment, a number's value."""
+    """What of an argument Triton specializes a compile on: a tensor's dtype and 16-byte alignment,
+    an integer's width, whether it is 1 and whether it divides by 16 (not its value: an offset
+    argument differs in every time step of an LSTM, and one compile serves them all)."""
     if hasattr(value, "data_ptr"):
         return (str(value.dtype), value.data_ptr() % 16 == 0)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return ("int", -(2**31) <= value < 2**31, value == 1, value % 16 == 0)
     return value
