@@ -40,8 +40,6 @@ def main() -> int:
         return 2
     os.environ["TRITON_INTERPRET"] = "0"
     rows = compile_workloads(args.only, args.threads, args.serial, args.unfused)
-    for row in rows:
-        print(_format(row))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
@@ -61,6 +59,7 @@ def compile_workloads(only: list[str] | None, threads: int, serial: bool, unfuse
         for fusion in (True, False) if unfused else (True,):
             launches = _launches(make_step, fusion)
             rows.append(_compile(f"{name} ({'fused' if fusion else 'unfused'})", launches, threads, serial))
+            print(_format(rows[-1]), flush=True)
     return rows
 
 

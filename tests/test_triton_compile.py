@@ -62,19 +62,20 @@ def test_an_autotuned_launch_is_one_compile_per_config_and_repeats_are_compiled_
     module = softmax_then_matmul_module()
     launches = triton_compile.record(module.launch_all, [torch.ones(8, 16), torch.ones(16, 4)])
     jobs = triton_compile.jobs(launches + launches)
-    configs = rt.matmul_configs()
+    configs = launches[1].kernel.configs
     assert len(jobs) == 1 + len(configs)
     matmul_jobs = [job for job in jobs if job.name == "k1_matmul_kernel"]
     assert [job.meta["BLOCK_M"] for job in matmul_jobs] == [config.kwargs["BLOCK_M"] for config in configs]
     assert all(job.meta["num_warps"] == config.num_warps for job, config in zip(matmul_jobs, configs))
 
 
+@pytest.mark.skipif(not rt.INTERPRET, reason="on a GPU compile_ahead compiles (the other tests run it)")
 def test_compile_ahead_does_nothing_in_the_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
     module = softmax_then_matmul_module()
     called = []
     monkeypatch.setattr(triton_compile, "compile_on_device", lambda *args: called.append(args) or (0, 0.0))
     module.run([torch.ones(8, 16), torch.ones(16, 4)])
-    assert rt.INTERPRET and called == []
+    assert called == []
 
 
 def test_compile_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
