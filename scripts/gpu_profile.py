@@ -23,18 +23,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workload", help="a substring of the workload's name, as for graphc bench --only")
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: the NumPy backend, CPU activity only")
     args = parser.parse_args()
-    workload = next(w for w in benchmark.workloads(device="cuda") if args.workload.lower() in w.name.lower())
+    cuda = args.device == "cuda"
+    sync = benchmark._sync_cuda if cuda else benchmark._sync_graphc
+    workload = next(w for w in benchmark.workloads(device=args.device) if args.workload.lower() in w.name.lower())
     step, _ = workload.graphc_step(True)
     started = time.perf_counter()
-    benchmark._sync_cuda(step())
+    sync(step())
     print(f"{workload.name}: first call {time.perf_counter() - started:.2f} s")
     for _ in range(3):
-        benchmark._sync_cuda(step())
+        sync(step())
     started = time.perf_counter()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
         for _ in range(args.steps):
-            benchmark._sync_cuda(step())
+            sync(step())
     wall = (time.perf_counter() - started) / args.steps
     events = prof.key_averages()
     print(events.table(sort_by="self_cuda_time_total", row_limit=12))
