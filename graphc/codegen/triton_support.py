@@ -151,8 +151,8 @@ def matmul_configs(m: int | None = None, n: int | None = None, k: int | None = N
 
     A tile is cut down to the next power of two of a known size (at least 16, tl.dot's least),
     and tiles that become alike are tried once: the product giving an MLP's 30x50 weight
-    gradient compiles and times 2 configs instead of 6. A symbolic size (the batch) keeps every tile on its axis. The
-    interpreter gets one config (autotuning needs a GPU timer).
+    gradient compiles and times 2 configs instead of 6. A symbolic size (the batch) keeps
+    every tile on its axis. The interpreter gets one config (autotuning needs a GPU timer).
     """
     if INTERPRET:
         return [triton.Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_M": 8})]
