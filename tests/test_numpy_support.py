@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import adam_steps_of_a_linear
 
 from graphc.codegen import numpy_support as rt
 
@@ -130,3 +131,66 @@ def test_argmax_over_a_long_axis_or_integers_is_numpy_argmax() -> None:
     np.testing.assert_array_equal(rt.argmax(x, 1, False), np.argmax(x, axis=1))
     ints = RNG.integers(0, 4, (6, 3))
     np.testing.assert_array_equal(rt.argmax(ints, 0, True), np.argmax(ints, axis=0, keepdims=True))
+
+
+@pytest.fixture
+def small_recycling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outputs of 1 KiB or more are recycled, in a pool of its own holding up to 64 KiB."""
+    monkeypatch.setattr(rt, "RECYCLE_BYTES", 1024)
+    monkeypatch.setattr(rt, "RECYCLE_LIMIT", 64 * 1024)
+    monkeypatch.setattr(rt, "_recycled", type(rt._recycled)())
+    monkeypatch.setattr(rt, "_recycled_bytes", 0)
+
+
+def test_an_output_is_written_again_only_once_nothing_else_holds_it(small_recycling: None) -> None:
+    site = ("program", "v1")
+    first = rt.output((512,), np.float32, site)
+    second = rt.output((512,), np.float32, site)  # the caller still holds the first
+    assert second is not first
+    view = first[10:]
+    del first
+    third = rt.output((512,), np.float32, site)  # the first lives on in its view, the second in the caller
+    assert not np.shares_memory(third, view) and not np.shares_memory(third, second)
+    address = second.__array_interface__["data"][0]
+    del second
+    assert rt.output((512,), np.float32, site).__array_interface__["data"][0] == address
+    small = rt.output((8,), np.float32, site)
+    assert rt.output((8,), np.float32, site) is not small  # below RECYCLE_BYTES: always new
+
+
+def test_a_let_go_output_is_reused_and_torch_views_count_as_holders(small_recycling: None) -> None:
+    site = ("program", "v2")
+    a = rt.output((512,), np.float32, site)
+    address = a.__array_interface__["data"][0]
+    shared = torch.from_numpy(a)
+    del a
+    assert rt.output((512,), np.float32, site).__array_interface__["data"][0] != address  # torch still holds it
+    del shared
+    reused = rt.output((512,), np.float32, site)
+    assert reused.__array_interface__["data"][0] == address
+
+
+def test_the_pool_forgets_the_outputs_used_longest_ago_beyond_its_limit(small_recycling: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rt, "RECYCLE_LIMIT", 16 * 1024)
+    for i in range(6):  # six sites of 4 KiB each against a 16 KiB pool
+        rt.output((1024,), np.float32, ("program", f"v{i}"))
+    assert [key[0][1] for key in rt._recycled] == ["v2", "v3", "v4", "v5"]
+    assert rt._recycled_bytes == 16 * 1024
+    big = rt.output((8192,), np.float32, ("program", "huge"))  # larger than the whole pool: not kept
+    assert big.nbytes > rt.RECYCLE_LIMIT and rt._recycled_bytes <= rt.RECYCLE_LIMIT
+
+
+def test_adam_steps_with_recycled_outputs_match_torch_and_leave_held_arrays_alone(small_recycling: None) -> None:
+    """Weights and Adam's moments of 4 KiB are recycled step after step; arrays a caller took stay as they were."""
+    weight, bias, x = RNG.standard_normal((32, 16)), RNG.standard_normal(32), RNG.standard_normal((8, 16))
+    ours, theirs, compiled = adam_steps_of_a_linear(weight, bias, x, lr=0.01, backend="numpy")
+    for got, expected in zip(ours, theirs):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    held = [a.copy() for a in ours]
+    for _ in range(3):
+        compiled()
+    for array, copy in zip(ours, held):
+        np.testing.assert_array_equal(array, copy)
+    # The weight and its two moments are held from one step to the next: two arrays each, reused in turn.
+    recycled = [len(arrays) for (site, shape, dtype), arrays in rt._recycled.items() if shape == (32, 16)]
+    assert recycled.count(2) >= 3, recycled

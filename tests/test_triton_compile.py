@@ -85,6 +85,21 @@ def test_compile_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert triton_compile.compile_threads() == (os.cpu_count() or 1)
 
 
+def compile_for_sm90(tmp_path: Path, names: list[str], *options: str) -> dict[str, dict]:
+    """Run benchmarks/triton_compile.py on the programs named; its rows by program."""
+    report = tmp_path / "compiles.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "triton_compile.py"), "--threads", "2", "--json", str(report), *options]
+    for name in names:
+        command += ["--only", name]
+    env = dict(os.environ, TRITON_INTERPRET="0", TRITON_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {row["program"]: row for row in json.loads(report.read_text())}
+    for row in rows.values():
+        assert row["compiles"] > 0 and row["failures"] == [] and row["max_shared"] <= 232448, row
+    return rows
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the Triton tests compile every kernel anyway")
 def test_the_kernels_of_programs_beyond_the_interpreter_compile_for_sm90(tmp_path: Path) -> None:
     """What only Triton's compiler rejects: every kernel of a few programs, compiled for sm_90.
@@ -93,17 +108,20 @@ def test_the_kernels_of_programs_beyond_the_interpreter_compile_for_sm90(tmp_pat
     scalar float64 math (Adam's bias corrections), gathers and atomic scatter-adds,
     convolutions, pooling and float16.
     """
-    report = tmp_path / "compiles.json"
-    command = [sys.executable, str(ROOT / "benchmarks" / "triton_compile.py"), "--threads", "2", "--json", str(report)]
-    for name in ("softmax", "Adam step", "float64", "embedding"):
-        command += ["--only", name]
-    env = dict(os.environ, TRITON_INTERPRET="0", TRITON_CACHE_DIR=str(tmp_path / "cache"))
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
-    rows = {row["program"].split(" (")[0]: row for row in json.loads(report.read_text())}
-    assert set(rows) == {"softmax 512x256", "Adam step, 1M parameters", "float64 linear+ReLU, backward", "embedding, conv, max-pool, float16 softmax, backward"}
-    for row in rows.values():
-        assert row["compiles"] > 0 and row["failures"] == [], row
+    rows = compile_for_sm90(tmp_path, ["softmax", "Adam step", "float64", "embedding"])
+    assert {name.split(" (")[0] for name in rows} == {
+        "softmax 512x256",
+        "Adam step, 1M parameters",
+        "float64 linear+ReLU, backward",
+        "embedding, conv, max-pool, float16 softmax, backward",
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the Triton tests compile every kernel anyway")
+def test_every_benchmark_program_fused_and_unfused_compiles_for_sm90(tmp_path: Path) -> None:
+    rows = compile_for_sm90(tmp_path, [], "--unfused")
+    assert len(rows) == 2 * 11  # nine benchmark workloads and two CHECKS programs, each fused and unfused
 
 
 def test_kernels_alike_but_for_their_nodes_share_one_function_and_differing_ones_do_not() -> None:

@@ -480,7 +480,7 @@ def _driver(kernel: Kernel, split: RowSplit, names: dict[int, str], planned: fro
     outs = []
     for node in kernel.outputs:
         if id(node) not in writer.outs:
-            lines.append(f"    out_{var[id(node)]} = np.empty({py_shape(node.shape)}, dtype={np_dtype(node.dtype)})")
+            lines.append(f"    out_{var[id(node)]} = rt.output({py_shape(node.shape)}, {np_dtype(node.dtype)}, (__name__, {var[id(node)]!r}))")
         outs.append(f"out_{var[id(node)]}")
     inputs = "".join(f"{var[id(n)]}, " for n in kernel.inputs)
     sizes = "".join(f", {s}={s}" for s in _symbols_of(split.kernel.inputs + split.kernel.nodes) if s != str(ROWS))
@@ -582,7 +582,7 @@ def _loop_function(
         if id(node) in writer.outs:
             lines.append(f"    {var[id(node)]} = {writer.outs[id(node)]}")
         else:
-            lines.append(f"    {var[id(node)]} = np.empty({py_shape(node.shape)}, dtype={np_dtype(node.dtype)})")
+            lines.append(f"    {var[id(node)]} = rt.output({py_shape(node.shape)}, {np_dtype(node.dtype)}, (__name__, {var[id(node)]!r}))")
     lines.append("    # in one C loop nest (the program's C module):")
     lines += [f"    #   {format_node(n, names)}" for n in part.nodes]
     args = [var[id(n)] for n in part.reads + part.writes] + part.sizes
