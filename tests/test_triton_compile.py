@@ -177,3 +177,41 @@ def _chain(node: Node) -> set[Node]:
             found.add(current)
             todo.extend(current.inputs)
     return found
+
+
+TOO_BIG_KERNEL = '''
+import json, sys
+import torch
+import triton
+import triton.language as tl
+
+sys.path.insert(0, sys.argv[1])
+import triton_compile as tool
+from graphc.codegen.triton_compile import Launch
+
+
+@triton.jit
+def big_tile_kernel(a, b, out, BLOCK: tl.constexpr):
+    i = tl.arange(0, BLOCK)
+    x = tl.load(a + i[:, None] * BLOCK + i[None, :])
+    y = tl.load(b + i[:, None] * BLOCK + i[None, :])
+    tl.store(out + i[:, None] * BLOCK + i[None, :], tl.dot(x, y))
+
+
+t = torch.zeros(256 * 256)
+row = tool._compile("big tiles", [Launch(big_tile_kernel, (1,), (t, t, t), {"BLOCK": 256})], 1, False)
+print(json.dumps(row))
+'''
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the Triton tests compile every kernel anyway")
+def test_a_kernel_asking_for_more_shared_memory_than_sm90_has_is_reported(tmp_path: Path) -> None:
+    """A 256x256 float32 tile product runs in the interpreter; on an H100/H200 its launch would fail."""
+    script = tmp_path / "big_kernel.py"
+    script.write_text(TOO_BIG_KERNEL)
+    env = dict(os.environ, TRITON_INTERPRET="0", TRITON_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, str(script), str(ROOT / "benchmarks")], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    assert row["failures"] == [] and row["largest_shared_kernel"] == "big_tile_kernel"
+    assert row["max_shared"] > 232448  # the tool exits 1 on this (SHARED_LIMIT)
