@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -215,3 +216,24 @@ def test_a_kernel_asking_for_more_shared_memory_than_sm90_has_is_reported(tmp_pa
     row = json.loads(done.stdout.strip().splitlines()[-1])
     assert row["failures"] == [] and row["largest_shared_kernel"] == "big_tile_kernel"
     assert row["max_shared"] > 232448  # the tool exits 1 on this (SHARED_LIMIT)
+
+
+class FakeKernel:
+    """Stands in for a JITFunction: records the compiles ``compile_on_device`` asks of it, and in which round."""
+
+    def __init__(self, name: str, log: list) -> None:
+        self.fn = SimpleNamespace(__name__=name)
+        self.log = log
+
+    def warmup(self, *args: object, grid: object, **meta: object) -> None:
+        self.log.append((self.fn.__name__, meta["BLOCK"]))
+
+
+def test_compiling_on_device_makes_each_functions_first_compile_before_any_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    log: list = []
+    a, b = FakeKernel("a", log), FakeKernel("b", log)
+    t = torch.zeros(4)
+    launches = [triton_compile.Launch(k, (1,), (t,), {"BLOCK": block}) for k, block in ((a, 16), (a, 32), (b, 16), (a, 16), (a, 64))]
+    compiles, seconds = triton_compile.compile_on_device(launches, workers=2)
+    assert compiles == 4 and seconds >= 0  # the repeated (a, 16) is one compile
+    assert sorted(log[:2]) == [("a", 16), ("b", 16)] and sorted(log[2:]) == [("a", 32), ("a", 64)]
