@@ -40,6 +40,7 @@ class Result:
     peak_bytes: int | None = None
     note: str = ""
     gb_per_s: float | None = None  # a single kernel's least bytes moved per second (CUDA runs)
+    first_steps_s: float | None = None  # building the variant and its first two steps: tracing and compiling
 
 
 @dataclass
@@ -375,16 +376,17 @@ def run(quick: bool = False, repeats: int = 20, warmup: int = 3, only: str | Non
         if only and only.lower() not in workload.name.lower():
             continue
         steps: dict[str, tuple[Step, Callable[[Any], None]]] = {"eager PyTorch": (workload.torch_step(), sync_torch)}
-        notes = {"torch.compile": _prepared(steps, "torch.compile", lambda w=workload: torch.compile(w.torch_step()), sync_torch)}
+        prepared = {"torch.compile": _prepared(steps, "torch.compile", lambda w=workload: torch.compile(w.torch_step()), sync_torch)}
         reports = {}
         for fusion in (False, True):
             name = "graphc fused" if fusion else "graphc unfused"
             built: list[Any] = []
-            notes[name] = _prepared(steps, name, lambda w=workload, f=fusion, b=built: _graphc_variant(w, f, b), sync_graphc)
+            prepared[name] = _prepared(steps, name, lambda w=workload, f=fusion, b=built: _graphc_variant(w, f, b), sync_graphc)
             reports[name] = built[0] if built else None
         medians = _interleaved(steps, warmup, repeats, clock=_cuda_clock if cuda else _wall_clock)
         for name in ("eager PyTorch", "torch.compile", "graphc unfused", "graphc fused"):
-            result = Result(workload.name, name, medians.get(name), note=notes.get(name, ""))
+            note, first_steps = prepared.get(name, ("", None))
+            result = Result(workload.name, name, medians.get(name), note=note, first_steps_s=first_steps)
             if cuda and workload.min_bytes and result.median_ms:
                 result.gb_per_s = workload.min_bytes / (result.median_ms / 1000) / 1e9
             compiled_fn = reports.get(name)
@@ -402,17 +404,26 @@ def _graphc_variant(workload: Workload, fusion: bool, built: list[Any]) -> Step:
     return step
 
 
-def _prepared(steps: dict[str, tuple[Step, Callable[[Any], None]]], name: str, build: Callable[[], Step], sync: Callable[[Any], None]) -> str:
-    """Build a variant and run it twice (compiling happens here, outside the timed rounds); a failure is reported, not fatal."""
+def _prepared(
+    steps: dict[str, tuple[Step, Callable[[Any], None]]], name: str, build: Callable[[], Step], sync: Callable[[Any], None]
+) -> tuple[str, float | None]:
+    """Build a variant and run it twice (compiling happens here, outside the timed rounds).
+
+    Returns a note (a failure is reported, not fatal) and the seconds of building the variant
+    and running those two steps: where tracing and compiling happen (a graphc training step
+    creates the optimizer's state eagerly on its first call and compiles on its second).
+    """
     try:
+        started = time.perf_counter()
         step = build()
         for _ in range(2):
             sync(step())
+        first_steps = time.perf_counter() - started
     except Exception as error:  # noqa: BLE001 - one variant failing leaves the others' table
         first_line = str(error).splitlines()[0][:120] if str(error) else ""
-        return f"failed: {type(error).__name__}" + (f": {first_line}" if first_line else "")
+        return f"failed: {type(error).__name__}" + (f": {first_line}" if first_line else ""), None
     steps[name] = (step, sync)
-    return ""
+    return "", first_steps
 
 
 def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 20) -> float:
@@ -449,8 +460,8 @@ def machine() -> str:
 def markdown(results: list[Result], title: str, copy_gb_per_s: float | None = None) -> str:
     """The table; with the device's copy bandwidth, single kernels' GB/s and their share of it too."""
     eager = {r.workload: r.median_ms for r in results if r.variant == "eager PyTorch"}
-    header = "| workload | variant | median ms | vs eager | kernels | planned / naive memory |"
-    rule = "|---|---|---:|---:|---:|---:|"
+    header = "| workload | variant | median ms | vs eager | kernels | planned / naive memory | first 2 steps s |"
+    rule = "|---|---|---:|---:|---:|---:|---:|"
     if copy_gb_per_s:
         header, rule = header + " GB/s (of copy) |", rule + "---:|"
     lines = [f"# {title}", ""]
@@ -464,7 +475,8 @@ def markdown(results: list[Result], title: str, copy_gb_per_s: float | None = No
         kernels = str(r.kernels) if r.kernels is not None else ""
         memory = f"{r.peak_bytes / 1e6:.2f} / {r.naive_bytes / 1e6:.2f} MB" if r.naive_bytes else ""
         note = f" ({r.note})" if r.note else ""
-        line = f"| {r.workload} | {r.variant}{note} | {ms} | {ratio} | {kernels} | {memory} |"
+        first_steps = f"{r.first_steps_s:.2f}" if r.first_steps_s is not None else ""
+        line = f"| {r.workload} | {r.variant}{note} | {ms} | {ratio} | {kernels} | {memory} | {first_steps} |"
         if copy_gb_per_s:
             line += f" {r.gb_per_s:.0f} ({r.gb_per_s / copy_gb_per_s:.0%}) |" if r.gb_per_s else " |"
         lines.append(line)

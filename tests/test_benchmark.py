@@ -13,11 +13,12 @@ from graphc.cli import main
 def test_markdown_reports_ratios_against_eager_and_memory() -> None:
     results = [
         benchmark.Result("softmax", "eager PyTorch", 2.0),
-        benchmark.Result("softmax", "graphc fused", 3.0, kernels=1, naive_bytes=4_000_000, peak_bytes=1_000_000),
+        benchmark.Result("softmax", "graphc fused", 3.0, kernels=1, naive_bytes=4_000_000, peak_bytes=1_000_000, first_steps_s=1.234),
         benchmark.Result("softmax", "torch.compile", None, note="failed: RuntimeError"),
     ]
     table = benchmark.markdown(results, "title")
-    assert "| softmax | graphc fused | 3.000 | 1.50× | 1 | 1.00 / 4.00 MB |" in table
+    assert "| softmax | graphc fused | 3.000 | 1.50× | 1 | 1.00 / 4.00 MB | 1.23 |" in table
+    assert "| softmax | eager PyTorch | 2.000 | 1.00× |  |  |  |" in table
     assert "| softmax | torch.compile (failed: RuntimeError) | — | — |" in table
 
 
@@ -47,8 +48,8 @@ def test_a_cuda_table_reports_single_kernels_against_the_copy_bandwidth() -> Non
     ]
     table = benchmark.markdown(results, "title", copy_gb_per_s=4000.0)
     assert "Measured copy bandwidth: 4000 GB/s." in table
-    assert "| softmax | graphc fused | 0.010 | 0.50× | 1 |  | 3200 (80%) |" in table
-    assert "| MLP | graphc fused | 0.500 | — | 13 |  | |" in table
+    assert "| softmax | graphc fused | 0.010 | 0.50× | 1 |  |  | 3200 (80%) |" in table
+    assert "| MLP | graphc fused | 0.500 | — | 13 |  |  | |" in table
 
 
 def test_single_kernels_count_the_bytes_they_must_move() -> None:
@@ -64,8 +65,9 @@ def test_a_variant_that_fails_is_reported_and_the_others_still_timed() -> None:
     def broken() -> benchmark.Step:
         raise RuntimeError("no kernel")
 
-    assert benchmark._prepared(steps, "graphc fused", broken, benchmark._sync_torch) == "failed: RuntimeError: no kernel"
-    assert benchmark._prepared(steps, "eager PyTorch", lambda: (lambda: 1), benchmark._sync_torch) == ""
+    assert benchmark._prepared(steps, "graphc fused", broken, benchmark._sync_torch) == ("failed: RuntimeError: no kernel", None)
+    note, first_steps = benchmark._prepared(steps, "eager PyTorch", lambda: (lambda: 1), benchmark._sync_torch)
+    assert note == "" and first_steps is not None and first_steps >= 0
     assert list(steps) == ["eager PyTorch"]
 
 
