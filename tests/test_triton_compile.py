@@ -21,7 +21,7 @@ from graphc.codegen.cache import import_source
 from graphc.codegen.kernel_ir import Program, kernel_for
 from graphc.ir import build as b
 from graphc.ir import dtypes
-from graphc.ir.graph import Graph, Node
+from graphc.ir.graph import Graph, toposort
 from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import emit
 from graphc.ir.types import TensorType
@@ -157,7 +157,7 @@ def test_kernels_reading_slices_at_symbolic_offsets_share_one_function() -> None
         part = emit("slice", x, starts=(t, 0, 0), stops=(t + 1, batch, 4), steps=(1, 1, 1))
         steps.append(b.unary("exp", b.reshape(part, (batch, 4))))
     graph = Graph([x], steps)
-    program = Program(graph, [kernel_for(i, [n for n in graph.nodes if n in _chain(step)], [step]) for i, step in enumerate(steps)])
+    program = Program(graph, [kernel_for(i, [n for n in toposort([step]) if n.op != "input"], [step]) for i, step in enumerate(steps)])
     source = triton_codegen.emit_program(program, plan_memory(program))
     module = import_source("triton_offset_sharing_test", source)
     assert [name for name in vars(module) if name.endswith("_kernel")] == ["k0_exp_kernel", "k1_exp_kernel"]
@@ -167,17 +167,6 @@ def test_kernels_reading_slices_at_symbolic_offsets_share_one_function() -> None
     for t, got in enumerate(module.run([value], 5)):
         torch.testing.assert_close(got.cpu(), value[t].exp())
 
-
-def _chain(node: Node) -> set[Node]:
-    """``node`` and the non-input nodes it is computed from."""
-    found = set()
-    todo = [node]
-    while todo:
-        current = todo.pop()
-        if current.op != "input" and current not in found:
-            found.add(current)
-            todo.extend(current.inputs)
-    return found
 
 
 TOO_BIG_KERNEL = '''
