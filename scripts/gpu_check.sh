@@ -4,7 +4,7 @@
 # real GPU, then the CUDA half of the benchmark, one workload per process so that each is
 # time-boxed and a slow compile costs only its own row. Logs and tables go to $OUT/logs and,
 # after every step, into $OUT/logs.tgz (the device tool brings back at most 8 files).
-#   WORKLOADS: names (substrings) to benchmark; PROFILE: names to profile first;
+#   WORKLOADS: names (substrings) to benchmark; PROFILE: names to profile first (empty: none);
 #   TEST_SECONDS, BENCH_SECONDS: the time boxes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ pack() { tar czf "$OUT/logs.tgz" -C "$OUT" logs; }
 { nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv; python -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, 'cuda', torch.cuda.is_available())"; } 2>&1 | tee "$LOGS/machine.txt"
 pack
 # Where the time of the steps named in PROFILE goes (torch.profiler), before the benchmark.
-IFS=';' read -r -a profiled <<< "${PROFILE:-Adam step}"
+IFS=";" read -r -a profiled <<< "${PROFILE-Adam step}"
 for name in "${profiled[@]}"; do
     file="$LOGS/profile-${name// /_}.txt"
     timeout "${BENCH_SECONDS:-60}" python scripts/gpu_profile.py "$name" > "$file" 2>&1

@@ -85,3 +85,30 @@ def test_seed_model_trains_the_same_on_triton_and_numpy(name: str) -> None:
     assert triton_losses[-1] < triton_losses[0]
     for key, value in numpy_state.items():
         np.testing.assert_allclose(triton_state[key], value, rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA data")
+def test_an_argumentless_adam_step_over_cuda_parameters_runs_on_the_gpu() -> None:
+    """The step's only data are the parameters and moments it reads: they are on CUDA, so the
+    program is Triton's and they stay there (compiled for NumPy they moved to the CPU)."""
+    import torch
+
+    start, grad = RNG.standard_normal(1000).astype(np.float32), RNG.standard_normal(1000).astype(np.float32)
+    param = nn.Parameter(graphc.from_numpy(start).to("cuda"))
+    grad_on_gpu = graphc.from_numpy(grad).to("cuda")
+    opt = optim.Adam([param], lr=1e-2)
+    reference = torch.nn.Parameter(torch.from_numpy(start).cuda())
+    reference.grad = torch.from_numpy(grad).cuda()
+    torch_opt = torch.optim.Adam([reference], lr=1e-2)
+
+    def update() -> None:
+        param.grad = grad_on_gpu
+        opt.step()
+
+    compiled = graphc.compile(update)
+    for _ in range(4):
+        compiled()
+        torch_opt.step()
+    assert compiled.report().backend == "triton"
+    assert param.device == "cuda" and all(t.device == "cuda" for t in opt.state[param].values())
+    np.testing.assert_allclose(param.numpy(), reference.detach().cpu().numpy(), rtol=1e-5, atol=1e-6)

@@ -139,9 +139,14 @@ def forget_history(node: Node) -> None:
     node.attrs = {}
 
 
+def on_cuda(leaves: Iterable[Node]) -> bool:
+    """Whether any leaf's data lives on a CUDA device (a torch CUDA tensor)."""
+    return any(str(getattr(leaf.data, "device", "cpu")).startswith("cuda") for leaf in leaves)
+
+
 def _backend_for(backend: str, leaves: list[Node]) -> str:
     """Data already on a CUDA device runs on the triton backend; backend "auto" is numpy otherwise."""
-    if any(str(getattr(leaf.data, "device", "cpu")).startswith("cuda") for leaf in leaves):
+    if on_cuda(leaves):
         return "triton"
     return "numpy" if backend == "auto" else backend
 

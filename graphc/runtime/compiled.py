@@ -184,11 +184,16 @@ class CompiledFunction:
             types = self._arg_types(tensors)
             return self._trace(spec, self._signature(spec, types, tensors), types, tensors)
 
-    def _backend(self, tensors: list[Tensor]) -> str:
-        """"auto": triton for CUDA data, otherwise the process default (GRAPHC_BACKEND, use_backend; numpy)."""
+    def _backend(self, leaves: list[Node]) -> str:
+        """"auto": triton for CUDA data, otherwise the process default (GRAPHC_BACKEND, use_backend; numpy).
+
+        The data is every leaf of the program, not only the arguments: an optimizer step
+        called without arguments reads CUDA parameters, gradients and moments, and
+        compiling it for NumPy would copy them to the CPU and leave them there.
+        """
         if self.backend != "auto":
             return self.backend
-        return "triton" if any(t.device == "cuda" for t in tensors) else default_backend()
+        return "triton" if lazy.on_cuda(leaves) else default_backend()
 
     def _trace(self, spec: Any, signature: tuple, types: list[TensorType], tensors: list[Tensor]) -> Any:
         self.trace_count += 1
@@ -225,7 +230,7 @@ class CompiledFunction:
             self._ran_eagerly.add(signature)
             return self._run_eagerly(trace, outputs, output_spec, new_state)
         self._ran_eagerly.discard(signature)
-        entry = self._build(trace, signature, tensors, standins, outputs, output_spec)
+        entry = self._build(trace, signature, standins, outputs, output_spec)
         self.entries.append(entry)
         self._last = entry
         if entry.outputs_require_grad and is_grad_enabled():
@@ -241,7 +246,7 @@ class CompiledFunction:
         lazy.realize(pending)
         return _unflatten(output_spec, outputs)
 
-    def _build(self, trace: Trace, signature: tuple, tensors: list[Tensor], standins: list[Tensor], outputs: list[Tensor], output_spec: Any) -> Entry:
+    def _build(self, trace: Trace, signature: tuple, standins: list[Tensor], outputs: list[Tensor], output_spec: Any) -> Entry:
         state = [t for t, _ in trace.assigned.values()]
         grad_owners = [t for t, _ in trace.grads_set.values()]
         result_nodes = [o._node for o in outputs] + [t._node for t in state] + [t._grad._node for t in grad_owners if t._grad is not None]
@@ -261,7 +266,7 @@ class CompiledFunction:
         guards: list = [(weakref.ref(t), "type", node.type) for t, node in trace.reads.values()]
         guards += [(weakref.ref(t), "grad_none", was_none) for t, was_none in trace.grad_reads.values()]
         has_grad = [t._grad is not None for t in grad_owners]
-        backend = self._backend(tensors)
+        backend = self._backend(leaves)
         program = compile_graph(graph, backend=backend, fusion=self.fusion, remat=self.remat)
         old_nodes = {id(t): node for t, node in trace.assigned.values()}
         for t in state:
