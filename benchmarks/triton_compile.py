@@ -103,8 +103,27 @@ def _embedding_conv_half(fusion: bool) -> tuple[Any, Any]:
     return compiled, compiled
 
 
+def _long_rows(fusion: bool) -> tuple[Any, Any]:
+    """Rows longer than a persistent block, few of them: wide looped blocks on 16 warps (``rt.reduction_blocks``)."""
+    import numpy as np
+
+    import graphc
+
+    x = graphc.from_numpy(np.random.default_rng(0).standard_normal((4, 10000)).astype(np.float32))
+
+    def step() -> Any:
+        return x.softmax(-1), x.mean(), x.argmax(-1)
+
+    compiled = graphc.compile(step, fusion=fusion)
+    return compiled, compiled
+
+
 # Programs beyond the benchmark's: the dtypes and ops its workloads do not reach.
-CHECKS = {"float64 linear+ReLU, backward": _float64_linear_relu, "embedding, conv, max-pool, float16 softmax, backward": _embedding_conv_half}
+CHECKS = {
+    "float64 linear+ReLU, backward": _float64_linear_relu,
+    "embedding, conv, max-pool, float16 softmax, backward": _embedding_conv_half,
+    "long rows: softmax, mean, argmax": _long_rows,
+}
 
 
 def _launches(make_step: Any, fusion: bool) -> list[Any]:

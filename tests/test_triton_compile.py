@@ -52,7 +52,7 @@ def test_recording_a_program_lists_its_launches_and_runs_no_kernel() -> None:
         "k0_max_sub_exp_sum_persistent",
         "k1_matmul_kernel",
     ]
-    assert launches[0].meta == {"XBLOCK": launches[0].meta["XBLOCK"], "RBLOCK": 16}
+    assert launches[0].meta == {"XBLOCK": launches[0].meta["XBLOCK"], "RBLOCK": 16, "num_warps": 4}
     assert triton_compile.recording is None
     # Recording launched nothing; a real run afterwards still computes the product.
     expected = torch.softmax(x, -1) @ w
@@ -107,7 +107,7 @@ def test_the_kernels_of_programs_beyond_the_interpreter_compile_for_sm90(tmp_pat
 
     The programs reach reductions, autotuned float32 and float64 matmuls with epilogues,
     scalar float64 math (Adam's bias corrections), gathers and atomic scatter-adds,
-    convolutions, pooling and float16.
+    convolutions, pooling, float16, and looped reductions of few long rows on 16 warps.
     """
     rows = compile_for_sm90(tmp_path, ["softmax", "Adam step", "float64", "embedding"])
     assert {name.split(" (")[0] for name in rows} == {
@@ -115,6 +115,7 @@ def test_the_kernels_of_programs_beyond_the_interpreter_compile_for_sm90(tmp_pat
         "Adam step, 1M parameters",
         "float64 linear+ReLU, backward",
         "embedding, conv, max-pool, float16 softmax, backward",
+        "long rows: softmax, mean, argmax",
     }
 
 
@@ -122,7 +123,7 @@ def test_the_kernels_of_programs_beyond_the_interpreter_compile_for_sm90(tmp_pat
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the Triton tests compile every kernel anyway")
 def test_every_benchmark_program_fused_and_unfused_compiles_for_sm90(tmp_path: Path) -> None:
     rows = compile_for_sm90(tmp_path, [], "--unfused")
-    assert len(rows) == 2 * 11  # nine benchmark workloads and two CHECKS programs, each fused and unfused
+    assert len(rows) == 2 * 12  # nine benchmark workloads and three CHECKS programs, each fused and unfused
 
 
 def test_kernels_alike_but_for_their_nodes_share_one_function_and_differing_ones_do_not() -> None:
@@ -146,6 +147,18 @@ def test_matmul_tiles_are_cut_to_known_sizes_and_tried_once(monkeypatch: pytest.
     assert tiles == [(32, 64, 32, 2), (16, 64, 64, 4)]  # a weight gradient's product: K is the batch
     assert len(rt.matmul_configs(None, 1024, 256)) == 6  # large or unknown sizes keep every tile
     assert all(c.kwargs["BLOCK_N"] == 16 and c.kwargs["BLOCK_K"] >= 16 for c in rt.matmul_configs(None, 6, 9))
+
+
+def test_few_long_rows_are_reduced_in_wide_blocks_on_more_warps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mean over 65536 losses is one row: in blocks of 1024 on 4 warps it was 64 dependent
+    rounds of loads on one multiprocessor. Many rows keep the blocks that fill the GPU."""
+    for name, value in (("MAX_PERSISTENT_RBLOCK", 4096), ("LOOPED_RBLOCK", 1024), ("FEW_ROWS_RBLOCK", 8192), ("REDUCTION_ELEMENTS", 4096)):
+        monkeypatch.setattr(rt, name, value)
+    assert rt.reduction_blocks(1, 65536) == (False, 1, 8192, 16)
+    assert rt.reduction_blocks(8, 10000) == (False, 1, 8192, 16)
+    assert rt.reduction_blocks(65536, 10000) == (False, 4, 1024, 4)
+    assert rt.reduction_blocks(65536, 1000) == (True, 4, 1024, 4)
+    assert rt.reduction_blocks(1, 4096) == (True, 1, 4096, 4)
 
 
 def test_kernels_reading_slices_at_symbolic_offsets_share_one_function() -> None:

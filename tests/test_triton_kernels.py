@@ -79,6 +79,7 @@ def test_reduction_with_prologue_rebroadcast_and_epilogue(looped: bool, monkeypa
     if looped:
         monkeypatch.setattr(rt, "MAX_PERSISTENT_RBLOCK", 8)
         monkeypatch.setattr(rt, "LOOPED_RBLOCK", 8)
+        monkeypatch.setattr(rt, "FEW_ROWS_RBLOCK", 8)
     (x,) = inputs((5, 37))
     scaled = b.mul(x, 0.5)  # prologue
     top = emit("max", scaled, axes=(1,), keepdim=True)

@@ -193,6 +193,7 @@ def test_reductions_over_last_inner_and_first_axes(name: str, ours: Callable, th
     if looped:  # rows longer than 8 elements take the loop over blocks of 4
         monkeypatch.setattr(rt, "MAX_PERSISTENT_RBLOCK", 8)
         monkeypatch.setattr(rt, "LOOPED_RBLOCK", 4)
+        monkeypatch.setattr(rt, "FEW_ROWS_RBLOCK", 4)
     chosen = []
     choose = rt.reduction_blocks
     monkeypatch.setattr(rt, "reduction_blocks", lambda x, r: chosen.append(choose(x, r)) or chosen[-1])
@@ -202,7 +203,7 @@ def test_reductions_over_last_inner_and_first_axes(name: str, ours: Callable, th
         if name == "argmax" and isinstance(dim, tuple):
             continue
         check(lambda t, dim=dim, keep=keep: ours(t, dim, keep), lambda t, dim=dim, keep=keep: theirs(t, dim, keep), x, rtol=1e-5)
-    assert {persistent for persistent, _, _ in chosen} == ({False} if looped else {True})
+    assert {persistent for persistent, _, _, _ in chosen} == ({False} if looped else {True})
 
 
 def test_full_reduction_and_reductions_with_prologue_and_epilogue(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,6 +211,7 @@ def test_full_reduction_and_reductions_with_prologue_and_epilogue(monkeypatch: p
     for limit in (1 << 16, 16):
         monkeypatch.setattr(rt, "MAX_PERSISTENT_RBLOCK", limit)
         monkeypatch.setattr(rt, "LOOPED_RBLOCK", 16)
+        monkeypatch.setattr(rt, "FEW_ROWS_RBLOCK", 16)
         check(lambda t: t.sum(), lambda t: t.sum(), x, rtol=1e-5)
         check(lambda t: graphc.softmax(t, 1), lambda t: torch.softmax(t, 1), x)
         check(lambda t: graphc.log_softmax(t, 0), lambda t: torch.log_softmax(t, 0), x)

@@ -916,12 +916,12 @@ class KernelEmitter:
         self.launch += [
             f"xnumel = {dim_code(xnumel)}",
             f"rnumel = {dim_code(rnumel)}",
-            "persistent, XBLOCK, RBLOCK = rt.reduction_blocks(xnumel, rnumel)",
+            "persistent, XBLOCK, RBLOCK, warps = rt.reduction_blocks(xnumel, rnumel)",
             "grid = (rt.cdiv(xnumel, XBLOCK),)",
             "if xnumel > 0 and persistent:",
-            f"    rt.launch({name}_persistent, grid, {self.calls[name + '_persistent']}, XBLOCK=XBLOCK, RBLOCK=RBLOCK)",
+            f"    rt.launch({name}_persistent, grid, {self.calls[name + '_persistent']}, XBLOCK=XBLOCK, RBLOCK=RBLOCK, num_warps=warps)",
             "elif xnumel > 0:",
-            f"    rt.launch({name}_looped, grid, {self.calls[name + '_looped']}, XBLOCK=XBLOCK, RBLOCK=RBLOCK)",
+            f"    rt.launch({name}_looped, grid, {self.calls[name + '_looped']}, XBLOCK=XBLOCK, RBLOCK=RBLOCK, num_warps=warps)",
         ]
 
     def reduction_function(

@@ -37,6 +37,12 @@ LOOPED_RBLOCK = 1024 if not INTERPRET else 4096
 # (about 1 ms each), so it gets large blocks; a GPU wants many small ones.
 POINTWISE_BLOCK = 1024 if not INTERPRET else 1 << 16
 REDUCTION_ELEMENTS = 4096 if not INTERPRET else 1 << 16
+# A looped reduction of at most FEW_ROWS rows (a mean over all of a batch's losses) runs on
+# that many programs, so each walks its row in wide blocks with many warps: 65536 losses in
+# blocks of 1024 on 4 warps were 64 dependent rounds of loads on one multiprocessor.
+FEW_ROWS = 8
+FEW_ROWS_RBLOCK = 8192 if not INTERPRET else 4096
+FEW_ROWS_WARPS = 16
 
 
 def device() -> torch.device:
@@ -136,14 +142,14 @@ def pointwise_block(numel: int) -> int:
     return max(16, min(next_power_of_2(numel), POINTWISE_BLOCK))
 
 
-def reduction_blocks(xnumel: int, rnumel: int) -> tuple[bool, int, int]:
-    """(persistent, XBLOCK, RBLOCK): a whole row per program when it fits, else a loop over the row."""
+def reduction_blocks(xnumel: int, rnumel: int) -> tuple[bool, int, int, int]:
+    """(persistent, XBLOCK, RBLOCK, num_warps): a whole row per program when it fits, else a loop over the row."""
     rblock = next_power_of_2(max(rnumel, 1))
-    persistent = rblock <= MAX_PERSISTENT_RBLOCK
-    if not persistent:
-        rblock = LOOPED_RBLOCK
-    xblock = max(1, min(next_power_of_2(max(xnumel, 1)), REDUCTION_ELEMENTS // rblock))
-    return persistent, xblock, rblock
+    if rblock <= MAX_PERSISTENT_RBLOCK:
+        return True, max(1, min(next_power_of_2(max(xnumel, 1)), REDUCTION_ELEMENTS // rblock)), rblock, 4
+    if xnumel <= FEW_ROWS:
+        return False, 1, FEW_ROWS_RBLOCK, FEW_ROWS_WARPS
+    return False, max(1, min(next_power_of_2(xnumel), REDUCTION_ELEMENTS // LOOPED_RBLOCK)), LOOPED_RBLOCK, 4
 
 
 def matmul_configs(m: int | None = None, n: int | None = None, k: int | None = None, integer: bool = False) -> list[triton.Config]:
