@@ -79,7 +79,7 @@ def programs(draw: st.DrawFn) -> Program:
         return choices[draw(st.integers(0, len(choices) - 1))]
 
     for _ in range(draw(st.integers(2, 10))):
-        kind = draw(st.sampled_from(["unary", "binary", "broadcast", "scaled", "reduce", "transpose", "matmul", "softmax"]))
+        kind = draw(st.sampled_from(["unary", "binary", "broadcast", "scaled", "reduce", "transpose", "matmul", "softmax", "concat"]))
         if kind == "unary":
             name = draw(st.sampled_from(sorted(UNARY)))
             (t, a), (f, g) = pick(), UNARY[name]
@@ -108,12 +108,19 @@ def programs(draw: st.DrawFn) -> Program:
         elif kind == "matmul":
             t, a = pick((ROWS, COLS))
             made = t @ weight[0], a @ weight[1]
+        elif kind == "concat":  # read back through two slices, so stored once (by parts, with its parts)
+            (t, a), (u, b) = pick((ROWS, COLS)), pick((ROWS, COLS))
+            axis = draw(st.integers(0, 1))
+            joined, both = graphc.cat([t, u], axis), np.concatenate([a, b], axis)
+            halves = (joined[:ROWS], joined[ROWS:]) if axis == 0 else (joined[:, :COLS], joined[:, COLS:])
+            made = halves[0] - 0.5 * halves[1], a - 0.5 * b
+            computed.append((joined, both))
         else:
             t, a = pick((ROWS, COLS))
             e = np.exp(a - a.max(1, keepdims=True))
             made = t.softmax(1), e / e.sum(1, keepdims=True)
         computed.append(made)
-        steps.append(kind if kind in ("scaled", "reduce", "transpose", "matmul", "softmax") else f"{kind}:{name}")
+        steps.append(kind if kind in ("scaled", "reduce", "transpose", "matmul", "softmax", "concat") else f"{kind}:{name}")
     count = draw(st.integers(1, min(3, len(computed))))
     chosen = draw(st.lists(st.integers(0, len(computed) - 1), min_size=count, max_size=count, unique=True))
     chosen = sorted(set(chosen) | {len(computed) - 1})

@@ -350,15 +350,54 @@ def test_fusion_of_random_programs_keeps_results_and_a_valid_schedule(backend_na
 
 
 @pytest.mark.parametrize("backend", ["numpy", "triton"])
-def test_a_concat_read_by_two_kernels_is_built_once(backend: str) -> None:
+def test_a_concat_read_by_two_kernels_is_built_once_by_the_kernel_computing_its_parts(backend: str) -> None:
     if backend == "triton":
         pytest.importorskip("triton")
     x, y = rows((6, 4), seed=1), rows((6, 4), seed=2)
     joined = graphc.cat([x.exp(), y.tanh()], 1)
     program, (row_sums, column_max) = compiled(joined.sum(1), joined.amax(0), backend=backend)
     builders = [k for k in program.program.kernels if any(n.op == "concat" for n in k.nodes)]
-    assert len(builders) == 1 and builders[0].kind == "movement"
+    assert len(builders) == 1 and builders[0].kind == "pointwise"
+    assert {n.op for n in builders[0].nodes} >= {"exp", "tanh", "concat"}  # stored part by part over [6, 4]
     expected = np.concatenate([np.exp(x.numpy()), np.tanh(y.numpy())], 1)
     np.testing.assert_allclose(row_sums, expected.sum(1), rtol=1e-5)
     np.testing.assert_allclose(column_max, expected.max(0), rtol=1e-6)
     assert any("stored once" in line for line in program.program.fusion_log)
+
+
+def test_a_concat_of_a_matmul_epilogue_and_pointwise_parts_is_stored_by_the_matmul_kernel(backend: str) -> None:
+    """An LSTM's backward step: the gate gradients, some from the matmul's epilogue, are concatenated
+    for the next matmul and for the weight gradients. The product's kernel stores them part by part."""
+    x, w, y, v = _leaf(6, 4), _leaf(4, 3, seed=1), _leaf(6, 3, seed=2), _leaf(9, 2, seed=3)
+    first = (x @ w).tanh()
+    gates = graphc.cat([first, y.sigmoid() * first, y.exp()], 1)
+    program, (column_sums, product) = compiled(gates.sum(0), gates @ v, backend=backend)
+    builders = [k for k in program.program.kernels if any(n.op == "concat" for n in k.nodes)]
+    assert len(builders) == 1 and builders[0].kind == "matmul", str(program.report)
+    assert {n.op for n in builders[0].nodes} >= {"matmul", "tanh", "sigmoid", "exp", "concat"}
+    a = np.tanh(x.numpy() @ w.numpy())
+    expected = np.concatenate([a, a / (1 + np.exp(-y.numpy())), np.exp(y.numpy())], 1)
+    np.testing.assert_allclose(column_sums, expected.sum(0), rtol=1e-12)
+    np.testing.assert_allclose(product, expected @ v.numpy(), rtol=1e-12)
+
+
+def test_a_concat_of_parts_of_different_shapes_is_a_copy_of_its_own(backend: str) -> None:
+    x, y = _leaf(6, 4), _leaf(6, 2, seed=1)
+    joined = graphc.cat([x.exp(), y.tanh()], 1)
+    program, (row_sums, column_max) = compiled(joined.sum(1), joined.amax(0), backend=backend)
+    builders = [k for k in program.program.kernels if any(n.op == "concat" for n in k.nodes)]
+    assert [k.kind for k in builders] == ["movement"]
+    expected = np.concatenate([np.exp(x.numpy()), np.tanh(y.numpy())], 1)
+    np.testing.assert_allclose(row_sums, expected.sum(1), rtol=1e-12)
+    np.testing.assert_allclose(column_max, expected.max(0), rtol=1e-12)
+
+
+def test_lstm_training_step_has_no_copy_kernels() -> None:
+    """Each backward step's gate gradients are stored by the kernel computing them (by parts), so
+    the step is one matmul kernel per time step each way, and no concat has a kernel of its own."""
+    workload = next(w for w in workloads(quick=True) if w.name.startswith("LSTM"))
+    step, compiled_step = workload.graphc_step(True)
+    step()
+    report = compiled_step.report()
+    assert "movement" not in [k.kind for k in report.kernels], str(report)
+    assert report.num_kernels <= 97, str(report)

@@ -64,9 +64,11 @@ from graphc.codegen.templates import (
     depends_on,
     index_error,
     output_levels,
+    parts_at,
     reduction_passes,
     same_rows,
     split_totals,
+    stored_by_parts,
     trivial_reduction,
     unreduced_index,
 )
@@ -621,16 +623,22 @@ class LoopEmitter:
 
     # ------------------------------------------------------------------ stores
 
-    def store_all(self, targets: list[tuple[Node, tuple[Lin, ...]]]) -> None:
-        """Compute every value, then store them all.
+    def store_all(self, targets: list[tuple[Node, tuple[Lin, ...]]], parts: list[tuple[Node, tuple[Lin, ...], Node, tuple[Lin, ...]]] = ()) -> None:
+        """Compute every value, then store them all: each target at its index, and each of
+        ``parts`` (a concat stored part by part: output, where, part, the part's index).
 
         An output may be written in place over an operand that a later output's computation
         reads at the same element (the memory plan allows it because NumPy computes each
         node once, before any store); loads first keeps that true in a loop that recomputes.
         """
-        values = [self.value(node, index) for node, index in targets]
-        for (node, index), v in zip(targets, values):
-            self.store(node, index, v)
+        stores = [(node, index, node, index) for node, index in targets] + list(parts)
+        values = [self.value(value, index) for _, _, value, index in stores]
+        commented: set[int] = set()
+        for (node, at, value, _), v in zip(stores, values):
+            if value is not node and id(node) not in commented:  # the concat's IR line above its parts' stores
+                commented.add(id(node))
+                self.comment(node, self.body.depth)
+            self.store(node, at, v)
 
     def store(self, node: Node, index: tuple[Lin, ...], v: CVal, add: bool = False) -> None:
         address = linearize(index, self.shape(node))
@@ -681,20 +689,24 @@ class LoopEmitter:
         self.close_loops(opened)
 
     def pointwise(self, outputs: list[Node]) -> None:
-        groups: list[list[Node]] = []
+        """A loop nest per shape the outputs are stored over; a concat of equal parts is stored part by part."""
+        by_parts = {id(o) for o in outputs if stored_by_parts(o, outputs)}
+        groups: list[tuple[tuple[Dim, ...], list[Node]]] = []
         for out in outputs:
-            for group in groups:
-                if len(group[0].shape) == len(out.shape) and shapes_equal(group[0].shape, out.shape):
+            shape = self.shape(out.inputs[0]) if id(out) in by_parts else self.shape(out)
+            for seen, group in groups:
+                if len(seen) == len(shape) and shapes_equal(seen, shape):
                     group.append(out)
                     break
             else:
-                groups.append([out])
-        for group in groups:
-            shape = self.shape(group[0])
+                groups.append((shape, [out]))
+        for shape, group in groups:
             for ranges in self.concat_ranges(shape):
                 self.nest += 1
                 index, opened = self.open_loops(shape, "i", ranges=ranges, factors=self.window_factors(shape))
-                self.store_all([(out, tuple(index)) for out in group])
+                here = tuple(index)
+                parts = [(out, at, part, here) for out in group if id(out) in by_parts for part, at in parts_at(out, here, self.shape)]
+                self.store_all([(out, here) for out in group if id(out) not in by_parts], parts)
                 self.close_loops(opened)
 
     def reduction(self, reductions: list[Node], totals: list[Node], outputs: list[Node]) -> None:

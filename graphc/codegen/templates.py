@@ -15,6 +15,40 @@ from graphc.ir.registry import VIEWS
 from graphc.ir.types import shapes_equal
 
 
+def equal_parts(node: Node) -> tuple[Dim, ...] | None:
+    """The one shape of a concat's parts (two or more), or None: not a concat, or parts of several shapes."""
+    if node.op != "concat" or len(node.inputs) < 2:
+        return None
+    first = node.inputs[0].shape
+    if all(len(p.shape) == len(first) and shapes_equal(p.shape, first) for p in node.inputs[1:]):
+        return first
+    return None
+
+
+def stored_by_parts(node: Node, outputs: list[Node]) -> bool:
+    """Whether a pointwise template stores output ``node`` part by part: a loop over one part's
+    elements storing each part's element at its place in the concat.
+
+    An LSTM's backward concatenates the four gate gradients a kernel computes; stored by parts,
+    the concat needs no kernel of its own (``graphc.passes.fusion`` gives it its parts' shape).
+    A concat returned beside outputs of its own shape is stored over that shape, with them.
+    """
+    if equal_parts(node) is None:
+        return False
+    return not any(o is not node and o.op != "concat" and len(o.shape) == len(node.shape) and shapes_equal(o.shape, node.shape) for o in outputs)
+
+
+def parts_at(node: Node, index: tuple[Lin, ...], shape: Callable[[Node], tuple[Dim, ...]]) -> list[tuple[Node, tuple[Lin, ...]]]:
+    """Each part of concat ``node`` with the concat's index of that part's element at ``index``."""
+    axis = node.attrs["axis"]
+    placed = []
+    offset: Dim = 0
+    for part in node.inputs:
+        placed.append((part, tuple(e + offset if i == axis else e for i, e in enumerate(index))))
+        offset = offset + shape(part)[axis]
+    return placed
+
+
 def trivial_reduction(node: Node) -> bool:
     """A reduction over no axes, over axes of size 1 only, or of a 0-d tensor: the identity (argmax: 0)."""
     x = node.inputs[0]

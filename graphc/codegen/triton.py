@@ -66,10 +66,12 @@ from graphc.codegen.templates import (
     constant_value,
     depends_on,
     output_levels,
+    parts_at,
     reduction_passes,
     same_rows,
     split_after,
     split_totals,
+    stored_by_parts,
     trivial_reduction,
     unreduced_index,
 )
@@ -742,9 +744,19 @@ class KernelEmitter:
             f"    rt.launch({name}, (rt.cdiv(xnumel, XBLOCK),), {self.calls[name]}, XBLOCK=XBLOCK)",
         ]
 
-    def store_values(self, nodes: list[Node], index: tuple[Lin, ...]) -> None:
+    def store_values(self, nodes: list[Node], index: tuple[Lin, ...], by_parts: frozenset[int] = frozenset()) -> None:
+        """Store each node at ``index``; a concat in ``by_parts`` stores each part's element at ``index`` at its place."""
         for node in nodes:
-            self.store(node, index, self.value(node, index))
+            if id(node) in by_parts:
+                placed = [(at, self.value(part, index)) for part, at in parts_at(node, index, self.shape)]
+                self.comment(node, 0)
+                for at, v in placed:
+                    self.store(node, at, v)
+            else:
+                self.store(node, index, self.value(node, index))
+
+    def store_shape(self, node: Node, by_parts: frozenset[int]) -> tuple[Dim, ...]:
+        return self.shape(node.inputs[0]) if id(node) in by_parts else self.shape(node)
 
     # ------------------------------------------------------------------ templates
 
@@ -845,18 +857,20 @@ class KernelEmitter:
         self.temps.add(id(node))
 
     def pointwise_kernel(self, outputs: list[Node], suffix: str = "") -> None:
-        """Outputs grouped by shape, one function per shape (a row-level output gets its own)."""
-        groups: list[list[Node]] = []
+        """Outputs grouped by the shape they are stored over, one function per shape (a row-level output gets its own)."""
+        by_parts = frozenset(id(o) for o in outputs if stored_by_parts(o, outputs))
+        groups: list[tuple[tuple[Dim, ...], list[Node]]] = []
         for out in outputs:
-            for group in groups:
-                if shapes_equal(group[0].shape, out.shape):
+            shape = self.store_shape(out, by_parts)
+            for seen, group in groups:
+                if len(seen) == len(shape) and shapes_equal(seen, shape):
                     group.append(out)
                     break
             else:
-                groups.append([out])
-        for i, group in enumerate(groups):
+                groups.append((shape, [out]))
+        for i, (shape, group) in enumerate(groups):
             name = f"{self.kernel.name}{suffix}" + (f"_{i}" if i else "") + "_kernel"
-            self.pointwise(name, self.shape(group[0]), lambda index, group=group: self.store_values(group, index))
+            self.pointwise(name, shape, lambda index, group=group: self.store_values(group, index, by_parts))
 
     def extra_outputs(self, outputs: list[Node], handled: list[Node], anchors: list[Node]) -> None:
         """Outputs a template does not store (not at its level) get pointwise functions of their own."""
@@ -1075,7 +1089,8 @@ class KernelEmitter:
 
     def matmul_kernel(self, mm: Node, outputs: list[Node]) -> None:
         out_shape = self.shape(mm)
-        level = [o for o in outputs if shapes_equal(o.shape, mm.shape)]
+        by_parts = frozenset(id(o) for o in outputs if stored_by_parts(o, outputs))
+        level = [o for o in outputs if shapes_equal(self.store_shape(o, by_parts), out_shape)]
         self.extra_outputs(outputs, level, [mm])
         a_node, b_node = mm.inputs
         for operand in (a_node, b_node):
@@ -1137,8 +1152,7 @@ class KernelEmitter:
         b.put(("anchor", id(mm), index), Val("acc", compute_dtype(mm.dtype), 0, frozenset({"m", "n"})), 0)
         if any(o is not mm for o in level):
             b.line("# epilogue: the nodes after the matmul, applied to the accumulator")
-        for out in level:
-            self.store(out, index, self.value(out, index))
+        self.store_values(level, index, by_parts)
         self.finish()
         self.launches += 1
         self.launch += [

@@ -53,6 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from graphc.codegen.kernel_ir import Program, kernel_for
+from graphc.codegen.templates import equal_parts
 from graphc.ir.graph import Graph, Node
 from graphc.ir.registry import REGISTRY, VIEWS
 from graphc.ir.types import Shape, evaluate_shape, format_shape, free_symbols, shapes_equal
@@ -67,6 +68,9 @@ POINTWISE = ("elementwise", "random")
 INDEXED_READS = ("gather", "index_select")
 # Movement that builds a new value (copies on NumPy, masked loads on Triton), not a view.
 COPYING = ("concat", "pad")
+# Why a kernel storing a concat part by part takes no reduction: the templates over rows store
+# each output over the rows' shape, and only the pointwise and matmul ones store by parts.
+PARTS_STAY_POINTWISE = "a kernel storing a concat part by part stays pointwise (or a matmul epilogue)"
 # The value every symbolic size takes when fusion weighs bytes (a batch of a typical size).
 REFERENCE_SIZE = 1024
 
@@ -95,6 +99,11 @@ class Group:
 
 def _category(node: Node) -> str:
     return REGISTRY[node.op].category
+
+
+def _has_parts(group: Group) -> bool:
+    """Whether ``group`` stores a concat part by part (over its parts' shape, not its own)."""
+    return any(n.op in COPYING and not _same(n.shape, group.shape) for n in group.nodes)
 
 
 def _is_inline(node: Node, stored: frozenset[int]) -> bool:
@@ -261,8 +270,11 @@ class Fuser:
 
     def _start(self, node: Node) -> None:
         category = _category(node)
+        parts = equal_parts(node)
         if category in POINTWISE or node.op in INDEXED_READS:
             group = Group("pointwise", node.shape)
+        elif parts is not None:  # a stored concat of equal parts: stored part by part, its parts computed with it
+            group = Group("pointwise", parts)
         elif category == "reduction":
             group = Group("reduction", node.inputs[0].shape, axes=node.attrs["axes"])
         else:
@@ -359,6 +371,8 @@ class Fuser:
                 if group.axes and all(_is_relabel(c, group) or _is_rebroadcast(c, group) for c in chains):
                     return None
                 rows = _row_group(group, chains)
+                if group.kind == "pointwise" and rows is not None and _has_parts(group):
+                    return PARTS_STAY_POINTWISE
                 if group.kind == "pointwise" and rows is not None and all(_is_rebroadcast(c, rows) for c in chains if c):
                     return None  # a per-row value broadcast over the rows: the kernel becomes row-wise
                 return "a view of a computed value cannot become index arithmetic (only of loaded values)"
@@ -368,6 +382,8 @@ class Fuser:
                 return "matmul operands are not fused into the matmul (only its epilogue is)"
             return None
         if category == "reduction":
+            if _has_parts(group):
+                return PARTS_STAY_POINTWISE
             if group.kind == "matmul":
                 return "a reduction does not fuse into a matmul epilogue"
             if group.kind == "reduction" and _is_total(node, group):
@@ -481,6 +497,8 @@ class Fuser:
 
     def _unmergeable(self, a: Group, b: Group, relation: str) -> str | None:
         """Why kernels ``a`` and ``b`` (over one iteration space) cannot be one kernel, or None."""
+        if (_has_parts(a) or _has_parts(b)) and not a.kind == b.kind == "pointwise":
+            return PARTS_STAY_POINTWISE
         if relation == "direct":
             producer, consumer = (a, b) if any(self.group_of.get(id(v)) is a for n in b.nodes for v in _loaded(n, self.stored)) else (b, a)
             if self._totals_only(producer) and not self._totals_only(consumer):
