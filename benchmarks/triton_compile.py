@@ -118,8 +118,27 @@ def _long_rows(fusion: bool) -> tuple[Any, Any]:
     return compiled, compiled
 
 
+def _recurrent_cell(fusion: bool) -> tuple[Any, Any]:
+    """A small LSTM, forward and backward: products read as column slices, concats stored by parts."""
+    import numpy as np
+
+    import graphc
+
+    lstm = graphc.nn.LSTM(4, 8, batch_first=True)
+    x = graphc.from_numpy(np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32))
+
+    def step() -> Any:
+        loss = lstm(x)[0].sum()
+        loss.backward()
+        return loss.detach()
+
+    compiled = graphc.compile(step, fusion=fusion)
+    return compiled, compiled
+
+
 # Programs beyond the benchmark's: the dtypes and ops its workloads do not reach.
 CHECKS = {
+    "recurrent cell: gate columns of one product, concats by parts": _recurrent_cell,
     "float64 linear+ReLU, backward": _float64_linear_relu,
     "embedding, conv, max-pool, float16 softmax, backward": _embedding_conv_half,
     "long rows: softmax, mean, argmax": _long_rows,

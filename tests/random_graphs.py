@@ -2,7 +2,8 @@
 
 ``programs()`` draws a small program of pointwise math, row and column reductions
 broadcast back, 0-d values computed and broadcast (as an Adam update's bias corrections
-are), transposes, matmuls and softmaxes over a few shapes, built twice: as
+are), transposes, matmuls, softmaxes, concats read back through slices, and products read
+only as column slices, over a few shapes, built twice: as
 lazy graphc tensors and as NumPy arrays (the reference). Its outputs are a few of the
 values computed along the way, so values read by several kernels, returned values that
 later kernels also read, and siblings over one iteration space all occur.
@@ -70,6 +71,7 @@ def programs(draw: st.DrawFn) -> Program:
 
     pool = [leaf(ROWS, COLS), leaf(ROWS, COLS), leaf(ROWS, 1), leaf(1, COLS)]
     weight = leaf(COLS, COLS)
+    wide_weight = leaf(COLS, 2 * COLS)
     scale = leaf()
     computed: list[Pair] = []
     steps: list[str] = []
@@ -79,7 +81,7 @@ def programs(draw: st.DrawFn) -> Program:
         return choices[draw(st.integers(0, len(choices) - 1))]
 
     for _ in range(draw(st.integers(2, 10))):
-        kind = draw(st.sampled_from(["unary", "binary", "broadcast", "scaled", "reduce", "transpose", "matmul", "softmax", "concat"]))
+        kind = draw(st.sampled_from(["unary", "binary", "broadcast", "scaled", "reduce", "transpose", "matmul", "softmax", "concat", "columns"]))
         if kind == "unary":
             name = draw(st.sampled_from(sorted(UNARY)))
             (t, a), (f, g) = pick(), UNARY[name]
@@ -108,6 +110,12 @@ def programs(draw: st.DrawFn) -> Program:
         elif kind == "matmul":
             t, a = pick((ROWS, COLS))
             made = t @ weight[0], a @ weight[1]
+        elif kind == "columns":  # a product twice as wide, read only as two column slices (an LSTM's gates)
+            t, a = pick((ROWS, COLS))
+            wide, both = t @ wide_weight[0], a @ wide_weight[1]
+            if draw(st.booleans()):
+                wide, both = wide.tanh(), np.tanh(both)
+            made = wide[:, COLS:] * wide[:, :COLS], both[:, COLS:] * both[:, :COLS]
         elif kind == "concat":  # read back through two slices, so stored once (by parts, with its parts)
             (t, a), (u, b) = pick((ROWS, COLS)), pick((ROWS, COLS))
             axis = draw(st.integers(0, 1))
@@ -120,7 +128,7 @@ def programs(draw: st.DrawFn) -> Program:
             e = np.exp(a - a.max(1, keepdims=True))
             made = t.softmax(1), e / e.sum(1, keepdims=True)
         computed.append(made)
-        steps.append(kind if kind in ("scaled", "reduce", "transpose", "matmul", "softmax", "concat") else f"{kind}:{name}")
+        steps.append(kind if kind in ("scaled", "reduce", "transpose", "matmul", "softmax", "concat", "columns") else f"{kind}:{name}")
     count = draw(st.integers(1, min(3, len(computed))))
     chosen = draw(st.lists(st.integers(0, len(computed) - 1), min_size=count, max_size=count, unique=True))
     chosen = sorted(set(chosen) | {len(computed) - 1})

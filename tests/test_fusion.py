@@ -392,12 +392,53 @@ def test_a_concat_of_parts_of_different_shapes_is_a_copy_of_its_own(backend: str
     np.testing.assert_allclose(column_max, expected.max(0), rtol=1e-12)
 
 
-def test_lstm_training_step_has_no_copy_kernels() -> None:
+def test_lstm_training_step_is_one_kernel_per_time_step_each_way_and_no_copies() -> None:
     """Each backward step's gate gradients are stored by the kernel computing them (by parts), so
-    the step is one matmul kernel per time step each way, and no concat has a kernel of its own."""
+    each time step is one matmul kernel each way (forward: the gates at their columns of the
+    product), and no concat has a kernel of its own."""
     workload = next(w for w in workloads(quick=True) if w.name.startswith("LSTM"))
     step, compiled_step = workload.graphc_step(True)
     step()
     report = compiled_step.report()
     assert "movement" not in [k.kind for k in report.kernels], str(report)
-    assert report.num_kernels <= 97, str(report)
+    assert report.num_kernels <= 70, str(report)
+
+
+def _lstm_cell(x: graphc.Tensor, w: graphc.Tensor, c: graphc.Tensor) -> graphc.Tensor:
+    gates = x @ w + 1.0
+    i, f, o = gates[:, 0:3].sigmoid(), gates[:, 3:6].sigmoid(), gates[:, 9:12].tanh()
+    return f * c + i * o
+
+
+def test_a_product_read_as_column_slices_is_one_matmul_kernel_with_an_accumulator_per_slice(backend: str) -> None:
+    """An LSTM step: the [B,4H] gate product is read only as [B,H] gates, so the kernel computing
+    the new state is the matmul's, over [B,H], with the gates computed at their columns."""
+    x, w, c = _leaf(6, 4), _leaf(4, 12, seed=1), _leaf(6, 3, seed=2)
+    program, (got,) = compiled(_lstm_cell(x, w, c), backend=backend)
+    assert [k.kind for k in program.program.kernels] == ["matmul"], str(program.report)
+    gates = x.numpy() @ w.numpy() + 1.0
+    sigmoid = 1 / (1 + np.exp(-gates))
+    np.testing.assert_allclose(got, sigmoid[:, 3:6] * c.numpy() + sigmoid[:, 0:3] * np.tanh(gates[:, 9:12]), rtol=1e-12)
+    if backend == "triton":
+        source = program.program.kernels[0].source
+        assert "the product's columns 0:3, 3:6, 9:12, one accumulator each" in source
+        assert source.count("tl.dot(") == 3
+
+
+def test_a_value_read_as_column_slices_is_computed_at_those_columns(backend: str) -> None:
+    x = _leaf(6, 12)
+    e = x.exp() * 2.0
+    program, (got,) = compiled(e[:, :3] * e[:, 6:9] - e[:, 9:], backend=backend)
+    assert program.report.num_kernels == 1, str(program.report)
+    want = np.exp(x.numpy()) * 2.0
+    np.testing.assert_allclose(got, want[:, :3] * want[:, 6:9] - want[:, 9:], rtol=1e-12)
+
+
+def test_a_product_also_returned_whole_is_stored_and_sliced_from_memory(backend: str) -> None:
+    x, w = _leaf(6, 4), _leaf(4, 12, seed=1)
+    product = x @ w
+    program, (whole, part) = compiled(product, product[:, 3:6].tanh() * product[:, :3], backend=backend)
+    assert program.report.num_kernels == 2, str(program.report)
+    want = x.numpy() @ w.numpy()
+    np.testing.assert_allclose(whole, want, rtol=1e-12)
+    np.testing.assert_allclose(part, np.tanh(want[:, 3:6]) * want[:, :3], rtol=1e-12)

@@ -14,6 +14,7 @@ import pytest
 import sympy
 import torch
 
+import graphc
 from graphc.codegen import triton as triton_codegen
 from graphc.codegen import triton_compile
 from graphc.codegen import triton_support as rt
@@ -107,15 +108,17 @@ def test_the_kernels_of_programs_beyond_the_interpreter_compile_for_sm90(tmp_pat
 
     The programs reach reductions, autotuned float32 and float64 matmuls with epilogues,
     scalar float64 math (Adam's bias corrections), gathers and atomic scatter-adds,
-    convolutions, pooling, float16, and looped reductions of few long rows on 16 warps.
+    convolutions, pooling, float16, looped reductions of few long rows on 16 warps, and an
+    LSTM's products read as column slices (several accumulators) and concats stored by parts.
     """
-    rows = compile_for_sm90(tmp_path, ["softmax", "Adam step", "float64", "embedding"])
+    rows = compile_for_sm90(tmp_path, ["softmax", "Adam step", "float64", "embedding", "recurrent"])
     assert {name.split(" (")[0] for name in rows} == {
         "softmax 512x256",
         "Adam step, 1M parameters",
         "float64 linear+ReLU, backward",
         "embedding, conv, max-pool, float16 softmax, backward",
         "long rows: softmax, mean, argmax",
+        "recurrent cell: gate columns of one product, concats by parts",
     }
 
 
@@ -123,7 +126,7 @@ def test_the_kernels_of_programs_beyond_the_interpreter_compile_for_sm90(tmp_pat
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the Triton tests compile every kernel anyway")
 def test_every_benchmark_program_fused_and_unfused_compiles_for_sm90(tmp_path: Path) -> None:
     rows = compile_for_sm90(tmp_path, [], "--unfused")
-    assert len(rows) == 2 * 12  # nine benchmark workloads and three CHECKS programs, each fused and unfused
+    assert len(rows) == 2 * 13  # nine benchmark workloads and four CHECKS programs, each fused and unfused
 
 
 def test_kernels_alike_but_for_their_nodes_share_one_function_and_differing_ones_do_not() -> None:
@@ -147,6 +150,27 @@ def test_matmul_tiles_are_cut_to_known_sizes_and_tried_once(monkeypatch: pytest.
     assert tiles == [(32, 64, 32, 2), (16, 64, 64, 4)]  # a weight gradient's product: K is the batch
     assert len(rt.matmul_configs(None, 1024, 256)) == 6  # large or unknown sizes keep every tile
     assert all(c.kwargs["BLOCK_N"] == 16 and c.kwargs["BLOCK_K"] >= 16 for c in rt.matmul_configs(None, 6, 9))
+
+
+def test_kernels_alike_but_for_the_names_of_values_recomputed_at_other_columns_share_one_function() -> None:
+    """An LSTM's forward steps read their gate product at four column offsets, so the emitter
+    names the recomputed values v67_1, v67_2, ...; the 27 steps are still one function."""
+    lstm = graphc.nn.LSTM(4, 8, batch_first=True)
+    x = graphc.tensor(np.random.default_rng(0).standard_normal((2, 5, 4)).astype(np.float32))
+    compiled = graphc.compile(lambda t: lstm(t)[0].sum(), backend="triton")
+    compiled(x)
+    kernels = [k for k in compiled.report().kernels if "sigmoid" in k.name and k.kind == "matmul"]
+    assert len(kernels) >= 4
+    # the first step reads no state and the last returns its own: the steps between are one function
+    assert sum("the same code as" in k.source for k in kernels) == len(kernels) - 3
+
+
+def test_several_accumulators_take_smaller_tiles_and_fewer_stages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rt, "INTERPRET", False)
+    for config in rt.matmul_configs(None, 64, 64, accumulators=4):
+        m, n, k = config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"], config.kwargs["BLOCK_K"]
+        assert m * n * 4 <= 128 * 128
+        assert config.num_stages == 2 or config.num_stages * 4 * k * (m + 4 * n) <= 128 << 10  # two at least
 
 
 def test_few_long_rows_are_reduced_in_wide_blocks_on_more_warps(monkeypatch: pytest.MonkeyPatch) -> None:

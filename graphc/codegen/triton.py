@@ -1087,10 +1087,20 @@ class KernelEmitter:
 
     # matmul --------------------------------------------------------------
 
+    def column_offsets(self, mm: Node) -> tuple[Dim, list[int]] | None:
+        """(width, starts) when the kernel reads ``mm`` only through column slices (an LSTM's
+        four gates of its [B,4H] product): the template then computes one [B,H] accumulator
+        per slice start instead of the whole product. None when it reads the whole product."""
+        slices = [n for n in self.kernel.nodes if n.op == "slice" and (n.inputs[0] is mm or depends_on(n.inputs[0], [mm], self.computed))]
+        if not slices:
+            return None
+        return self.shape(slices[0])[-1], sorted({n.attrs["starts"][-1] for n in slices})
+
     def matmul_kernel(self, mm: Node, outputs: list[Node]) -> None:
-        out_shape = self.shape(mm)
+        columns = self.column_offsets(mm)
+        out_shape = (*self.shape(mm)[:-1], columns[0]) if columns else self.shape(mm)
         by_parts = frozenset(id(o) for o in outputs if stored_by_parts(o, outputs))
-        level = [o for o in outputs if shapes_equal(self.store_shape(o, by_parts), out_shape)]
+        level = [o for o in outputs if len(o.shape) == len(out_shape) and shapes_equal(self.store_shape(o, by_parts), out_shape)]
         self.extra_outputs(outputs, level, [mm])
         a_node, b_node = mm.inputs
         for operand in (a_node, b_node):
@@ -1105,7 +1115,9 @@ class KernelEmitter:
         fn.constexprs = ["BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M"]
         integer = not mm.dtype.is_floating_point
         known = ", ".join(str(size) if isinstance(size, int) else "None" for size in (m_size, n_size, k_size))
-        fn.decorators = [f"@triton.autotune(configs=rt.matmul_configs({known}, integer={integer}), key=['size_m', 'size_n', 'size_k'], do_bench=rt.tune_bench)"]
+        several = f", accumulators={len(columns[1])}" if columns and len(columns[1]) > 1 else ""
+        configs = f"rt.matmul_configs({known}, integer={integer}{several})"
+        fn.decorators = [f"@triton.autotune(configs={configs}, key=['size_m', 'size_n', 'size_k'], do_bench=rt.tune_bench)"]
         self.autotuned = True
         b = fn.body
         b.line("# tiles in grouped order: GROUP_M rows of tiles share their B columns in cache")
@@ -1128,7 +1140,15 @@ class KernelEmitter:
         vb = Var("pid_b", prod(list(batch)), frozenset(), 0, None)
         bidx = delinearize(Lin.of(vb), batch)
         acc_dtype = "tl.float32" if mm.dtype.name in HALF else TL[mm.dtype.name]
-        b.line(f"acc = tl.full([BLOCK_M, BLOCK_N], 0, {acc_dtype})")
+        # One accumulator per column slice the epilogue reads (the whole product: one, at column 0).
+        starts = columns[1] if columns else [0]
+        accs = {start: "acc" if len(starts) == 1 else f"acc{start}" for start in starts}
+        if columns:
+            width = columns[0]
+            spans = [f"{start}:{start + width}" if isinstance(width, int) else f"{start}:{start} + {dim_code(width)}" for start in starts]
+            b.line(f"# the product's columns {', '.join(spans)}, one accumulator each")
+        for acc in accs.values():
+            b.line(f"{acc} = tl.full([BLOCK_M, BLOCK_N], 0, {acc_dtype})")
         depth = b.open("for k0 in range(0, size_k, BLOCK_K):")
         b.line("ak = (k0 + tl.arange(0, BLOCK_K))[None, :]")
         b.line("bk = (k0 + tl.arange(0, BLOCK_K))[:, None]")
@@ -1137,19 +1157,22 @@ class KernelEmitter:
         vak = Var("ak", k_size, frozenset({"k"}), depth, "mask_ak")
         vbk = Var("bk", k_size, frozenset({"k"}), depth, "mask_bk")
         a = self.operand(a_node, (*bidx, Lin.of(vm), Lin.of(vak)), ("m", "k"), "[BLOCK_M, BLOCK_K]", vak)
-        bv = self.operand(b_node, (*bidx, Lin.of(vbk), Lin.of(vn)), ("k", "n"), "[BLOCK_K, BLOCK_N]", vbk)
         self.comment(mm, depth)
-        if integer:
-            b.line(f"acc += tl.sum({a.code}[:, :, None].to({acc_dtype}) * {bv.code}[None, :, :].to({acc_dtype}), 1)")
-        elif mm.dtype.name == "float64":  # tl.dot accumulates in float32 unless told (an H200 rejected the float64 acc)
-            b.line(f'acc = tl.dot({a.code}, {bv.code}, acc, input_precision="ieee", out_dtype=tl.float64)')
-        elif mm.dtype.name == "float32":
-            b.line(f'acc = tl.dot({a.code}, {bv.code}, acc, input_precision="ieee")')
-        else:
-            b.line(f"acc = tl.dot({a.code}, {bv.code}, acc)")
+        for start, acc in accs.items():
+            bv = self.operand(b_node, (*bidx, Lin.of(vbk), Lin.of(vn) + start), ("k", "n"), "[BLOCK_K, BLOCK_N]", vbk)
+            if integer:
+                b.line(f"{acc} += tl.sum({a.code}[:, :, None].to({acc_dtype}) * {bv.code}[None, :, :].to({acc_dtype}), 1)")
+            elif mm.dtype.name == "float64":  # tl.dot accumulates in float32 unless told (an H200 rejected the float64 acc)
+                b.line(f'{acc} = tl.dot({a.code}, {bv.code}, {acc}, input_precision="ieee", out_dtype=tl.float64)')
+            elif mm.dtype.name == "float32":
+                b.line(f'{acc} = tl.dot({a.code}, {bv.code}, {acc}, input_precision="ieee")')
+            else:
+                b.line(f"{acc} = tl.dot({a.code}, {bv.code}, {acc})")
         b.close()
         index = (*bidx, Lin.of(vm), Lin.of(vn))
-        b.put(("anchor", id(mm), index), Val("acc", compute_dtype(mm.dtype), 0, frozenset({"m", "n"})), 0)
+        for start, acc in accs.items():
+            at = (*bidx, Lin.of(vm), Lin.of(vn) + start) if columns else index
+            b.put(("anchor", id(mm), at), Val(acc, compute_dtype(mm.dtype), 0, frozenset({"m", "n"})), 0)
         if any(o is not mm for o in level):
             b.line("# epilogue: the nodes after the matmul, applied to the accumulator")
         self.store_values(level, index, by_parts)
@@ -1312,7 +1335,8 @@ def _without_names(source: str) -> str:
     code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
     code = re.sub(r"^def \w+\(", "def (", code, flags=re.M)
     numbered: dict[str, str] = {}
-    return re.sub(r"\b(v|c|in|out|tmp)\d+\b", lambda m: numbered.setdefault(m.group(0), f"{m.group(1)}#{len(numbered)}"), code)
+    # a value recomputed at another index is named like v67_1: the suffix is part of the name
+    return re.sub(r"\b(v|c|in|out|tmp)\d+(?:_\d+)?\b", lambda m: numbered.setdefault(m.group(0), f"{m.group(1)}#{len(numbered)}"), code)
 
 
 def emit_program(program: Program, plan: MemoryPlan) -> str:

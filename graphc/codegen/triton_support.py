@@ -152,13 +152,18 @@ def reduction_blocks(xnumel: int, rnumel: int) -> tuple[bool, int, int, int]:
     return False, max(1, min(next_power_of_2(xnumel), REDUCTION_ELEMENTS // LOOPED_RBLOCK)), LOOPED_RBLOCK, 4
 
 
-def matmul_configs(m: int | None = None, n: int | None = None, k: int | None = None, integer: bool = False) -> list[triton.Config]:
+def matmul_configs(m: int | None = None, n: int | None = None, k: int | None = None, integer: bool = False, accumulators: int = 1) -> list[triton.Config]:
     """Tiles for the matmul template, none much larger than the product where its sizes are known.
 
     A tile is cut down to the next power of two of a known size (at least 16, tl.dot's least),
     and tiles that become alike are tried once: the product giving an MLP's 30x50 weight
     gradient compiles and times 2 configs instead of 6. A symbolic size (the batch) keeps
     every tile on its axis. The interpreter gets one config (autotuning needs a GPU timer).
+
+    A kernel reading its product as column slices keeps ``accumulators`` tiles of the output
+    and loads as many B tiles per step (an LSTM's four gates): tiles holding more than 128x128
+    outputs in all are dropped, and the stages are cut to keep the pipelined tiles within
+    128 KiB of shared memory (four accumulators of 128x64 in 4 stages asked for 204 KiB).
     """
     if INTERPRET:
         return [triton.Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_M": 8})]
@@ -170,6 +175,11 @@ def matmul_configs(m: int | None = None, n: int | None = None, k: int | None = N
         tile = (min(block_m, _tile_cap(m)), min(block_n, _tile_cap(n)), min(block_k, _tile_cap(k)))
         if tile != (block_m, block_n, block_k):
             warps = min(warps, max(1, tile[0] * tile[1] // 1024))  # a warp per 1024 outputs of a cut tile
+        if accumulators > 1:
+            if tile[0] * tile[1] * accumulators > 128 * 128:
+                continue
+            stage_bytes = 4 * tile[2] * (tile[0] + accumulators * tile[1])
+            stages = max(2, min(stages, (128 << 10) // stage_bytes))
         if tile not in configs:
             meta = {"BLOCK_M": tile[0], "BLOCK_N": tile[1], "BLOCK_K": tile[2], "GROUP_M": 8}
             configs[tile] = triton.Config(meta, num_warps=warps, num_stages=stages)

@@ -56,7 +56,7 @@ from graphc.codegen.kernel_ir import Program, kernel_for
 from graphc.codegen.templates import equal_parts
 from graphc.ir.graph import Graph, Node
 from graphc.ir.registry import REGISTRY, VIEWS
-from graphc.ir.types import Shape, evaluate_shape, format_shape, free_symbols, shapes_equal
+from graphc.ir.types import Dim, Shape, dims_equal, evaluate_shape, format_shape, free_symbols, shapes_equal
 from graphc.passes.memory import live_peak
 
 INLINE = ("movement", "source")
@@ -71,6 +71,7 @@ COPYING = ("concat", "pad")
 # Why a kernel storing a concat part by part takes no reduction: the templates over rows store
 # each output over the rows' shape, and only the pointwise and matmul ones store by parts.
 PARTS_STAY_POINTWISE = "a kernel storing a concat part by part stays pointwise (or a matmul epilogue)"
+COLUMNS_STAY_POINTWISE = "a kernel computing values at the columns its slices read stays pointwise (or a matmul epilogue)"
 # The value every symbolic size takes when fusion weighs bytes (a batch of a typical size).
 REFERENCE_SIZE = 1024
 
@@ -85,6 +86,10 @@ class Group:
     axes: tuple[int, ...] = ()
     # Reduction groups only: the rows' results are reduced again, each to one value (a batch mean).
     totals: bool = False
+    # Pointwise and matmul groups: the shape of the values computed in it that are read through
+    # column slices (``_column_slice``) of its own width, e.g. an LSTM's [B,4H] gate product
+    # read as four [B,H] gates. Each is computed at the columns its slices read.
+    wide: Shape | None = None
 
     def reduced_shapes(self) -> list[Shape]:
         """The shapes of the rows' results, with and without the reduced axes."""
@@ -99,6 +104,16 @@ class Group:
 
 def _category(node: Node) -> str:
     return REGISTRY[node.op].category
+
+
+def _column_slice(node: Node, width: Dim) -> bool:
+    """A slice of some columns (the last axis, step 1, ``width`` of them) keeping every other axis whole."""
+    if node.op != "slice" or not node.type.ndim:
+        return False
+    starts, stops, steps = node.attrs["starts"], node.attrs["stops"], node.attrs["steps"]
+    full = node.inputs[0].shape
+    whole = all(a == 0 and z == d and k == 1 for a, z, d, k in zip(starts[:-1], stops[:-1], full[:-1], steps[:-1]))
+    return whole and steps[-1] == 1 and isinstance(starts[-1], int) and dims_equal(node.shape[-1], width)
 
 
 def _has_parts(group: Group) -> bool:
@@ -297,6 +312,8 @@ class Fuser:
             group.shape, group.axes, group.totals = node.inputs[0].shape, node.attrs["axes"], True  # its reductions become totals
         elif category == "matmul":
             group.kind = "matmul"  # keeps the axes its 0-d values are broadcast over (``_scalars_over``)
+        if group.kind in ("pointwise", "matmul") and not group.axes and self._by_columns(node, group, chains):
+            group.wide = node.shape
         group.nodes.append(node)
         self.group_of[id(node)] = group
 
@@ -343,6 +360,8 @@ class Fuser:
         category = _category(node)
         if node.op in COPYING and id(node) in self.stored:
             return f"{node.op} read by {len(consumers)} nodes is stored once, not rebuilt in each kernel reading it"
+        if inside and self._by_columns(node, group, chains):
+            return self._column_incompatibility(node, group, consumers)
         if category in ALONE or group.kind in ALONE or node.op == "scatter_add":
             return f"{node.op} and {group.kind} kernels are not fused (scatters and windows run alone)"
         if any(c.op in INDEXED_READS and c.inputs[0] is (chain[-1] if chain else node) for c, chain in zip(consumers, chains)):
@@ -373,6 +392,8 @@ class Fuser:
                 rows = _row_group(group, chains)
                 if group.kind == "pointwise" and rows is not None and _has_parts(group):
                     return PARTS_STAY_POINTWISE
+                if group.kind == "pointwise" and rows is not None and group.wide is not None:
+                    return COLUMNS_STAY_POINTWISE
                 if group.kind == "pointwise" and rows is not None and all(_is_rebroadcast(c, rows) for c in chains if c):
                     return None  # a per-row value broadcast over the rows: the kernel becomes row-wise
                 return "a view of a computed value cannot become index arithmetic (only of loaded values)"
@@ -384,6 +405,8 @@ class Fuser:
         if category == "reduction":
             if _has_parts(group):
                 return PARTS_STAY_POINTWISE
+            if group.wide is not None:
+                return COLUMNS_STAY_POINTWISE
             if group.kind == "matmul":
                 return "a reduction does not fuse into a matmul epilogue"
             if group.kind == "reduction" and _is_total(node, group):
@@ -417,6 +440,34 @@ class Fuser:
                 return f"a matmul takes only a pointwise epilogue of its own shape (kernel is {group.kind})"
             return None
         return f"{category} nodes are not fused"
+
+    def _by_columns(self, node: Node, group: Group, chains: list[list[Node]]) -> bool:
+        """Whether ``node`` is read in ``group`` only through column slices of the group's width,
+        or directly by nodes of its own shape that are (so it is a value of the group's ``wide`` shape)."""
+        shape = group.shape
+        if not shape or len(node.shape) != len(shape) or _same(node.shape, shape):
+            return False
+        if not _same(node.shape[:-1], shape[:-1]) or (group.wide is not None and not _same(node.shape, group.wide)):
+            return False
+        sliced = [c for c in chains if c]
+        if not sliced and group.wide is None:
+            return False
+        return all(len(c) == 1 and _column_slice(c[0], shape[-1]) for c in sliced)
+
+    def _column_incompatibility(self, node: Node, group: Group, consumers: list[Node]) -> str | None:
+        """Why ``node``, read through column slices, cannot be computed in ``group`` at those columns (or None)."""
+        category = _category(node)
+        if group.kind not in ("pointwise", "matmul") or group.axes or _has_parts(group):
+            return COLUMNS_STAY_POINTWISE
+        if any(c.op == "matmul" for c in consumers):
+            return "matmul operands are not fused into the matmul (only its epilogue is)"
+        if category in POINTWISE:
+            return None
+        if category == "matmul":
+            if group.kind == "matmul":
+                return "a kernel has one matmul"
+            return None
+        return f"{category} nodes are not computed at the columns a slice reads"
 
     def _totals_only(self, group: Group) -> bool:
         """Whether every reduction of ``group`` reduces all of its iteration space, and nothing is computed from them but values of one element.
@@ -499,6 +550,10 @@ class Fuser:
         """Why kernels ``a`` and ``b`` (over one iteration space) cannot be one kernel, or None."""
         if (_has_parts(a) or _has_parts(b)) and not a.kind == b.kind == "pointwise":
             return PARTS_STAY_POINTWISE
+        if (a.wide is not None or b.wide is not None) and not a.kind == b.kind == "pointwise":
+            return COLUMNS_STAY_POINTWISE
+        if a.wide is not None and b.wide is not None and not _same(a.wide, b.wide):
+            return "they read values of different widths through column slices"
         if relation == "direct":
             producer, consumer = (a, b) if any(self.group_of.get(id(v)) is a for n in b.nodes for v in _loaded(n, self.stored)) else (b, a)
             if self._totals_only(producer) and not self._totals_only(consumer):
