@@ -144,4 +144,19 @@ def test_auto_backend_follows_every_leaf_not_only_the_arguments() -> None:
     auto = CompiledFunction(lambda: None)
     assert auto._backend([on_cpu, on_gpu]) == "triton"
     assert auto._backend([on_cpu]) == "numpy"
-    assert CompiledFunction(lambda: None, backend="numpy")._backend([on_gpu]) == "numpy"
+    assert CompiledFunction(lambda: None, backend="triton")._backend([on_cpu]) == "triton"
+
+
+def test_the_numpy_backend_refuses_cuda_data_instead_of_moving_it() -> None:
+    from types import SimpleNamespace
+
+    from graphc.ir.dtypes import float32
+    from graphc.ir.types import TensorType
+    from graphc.runtime.compiled import CompiledFunction
+
+    def update() -> None:
+        pass
+
+    on_gpu = SimpleNamespace(data=SimpleNamespace(device="cuda:0"), type=TensorType((3, 4), float32))
+    with pytest.raises(GraphcError, match=r"backend='numpy'\): update \(defined at .*test_compile_training.py:\d+\) reads a CUDA tensor \(f32\[3,4\]\)"):
+        CompiledFunction(update, backend="numpy")._backend([on_gpu])

@@ -191,6 +191,15 @@ class CompiledFunction:
         called without arguments reads CUDA parameters, gradients and moments, and
         compiling it for NumPy would copy them to the CPU and leave them there.
         """
+        if self.backend == "numpy" and lazy.on_cuda(leaves):
+            on_gpu = next(leaf for leaf in leaves if lazy.on_cuda([leaf]))
+            code = getattr(self.fn, "__code__", None)
+            where = f" (defined at {code.co_filename}:{code.co_firstlineno})" if code else ""
+            raise GraphcError(
+                f"graphc.compile(backend='numpy'): {getattr(self.fn, '__name__', self.fn)}{where} reads a CUDA tensor "
+                f"({on_gpu.type}); the NumPy backend runs on the CPU and would move it there. "
+                "Use backend='auto' or 'triton', or move the data with .to('cpu')"
+            )
         if self.backend != "auto":
             return self.backend
         return "triton" if lazy.on_cuda(leaves) else default_backend()
