@@ -393,15 +393,18 @@ def test_a_concat_of_parts_of_different_shapes_is_a_copy_of_its_own(backend: str
 
 
 def test_lstm_training_step_is_one_kernel_per_time_step_each_way_and_no_copies() -> None:
-    """Each backward step's gate gradients are stored by the kernel computing them (by parts), so
-    each time step is one matmul kernel each way (forward: the gates at their columns of the
-    product), and no concat has a kernel of its own."""
+    """Each backward step's gate gradients are stored by the kernel computing them (by parts),
+    and with column slices (the Triton backend's fusion) each forward step computes its gates
+    in its product's kernel: one kernel per time step each way, and no concat of its own."""
     workload = next(w for w in workloads(quick=True) if w.name.startswith("LSTM"))
     step, compiled_step = workload.graphc_step(True)
     step()
     report = compiled_step.report()
     assert "movement" not in [k.kind for k in report.kernels], str(report)
-    assert report.num_kernels <= 70, str(report)
+    assert report.num_kernels <= 98, str(report)  # the NumPy backend: a gate kernel after each forward product
+    with_columns = fuse(report.graph, columns=True)
+    assert "movement" not in [k.kind for k in with_columns.kernels]
+    assert len(with_columns.kernels) <= 70
 
 
 def _lstm_cell(x: graphc.Tensor, w: graphc.Tensor, c: graphc.Tensor) -> graphc.Tensor:
@@ -415,7 +418,9 @@ def test_a_product_read_as_column_slices_is_one_matmul_kernel_with_an_accumulato
     the new state is the matmul's, over [B,H], with the gates computed at their columns."""
     x, w, c = _leaf(6, 4), _leaf(4, 12, seed=1), _leaf(6, 3, seed=2)
     program, (got,) = compiled(_lstm_cell(x, w, c), backend=backend)
-    assert [k.kind for k in program.program.kernels] == ["matmul"], str(program.report)
+    # the NumPy backend keeps the gate product in memory (``fuse(columns=False)``): its BLAS call costs the same
+    expected = ["matmul"] if backend == "triton" else ["matmul", "pointwise"]
+    assert [k.kind for k in program.program.kernels] == expected, str(program.report)
     gates = x.numpy() @ w.numpy() + 1.0
     sigmoid = 1 / (1 + np.exp(-gates))
     np.testing.assert_allclose(got, sigmoid[:, 3:6] * c.numpy() + sigmoid[:, 0:3] * np.tanh(gates[:, 9:12]), rtol=1e-12)
@@ -429,7 +434,7 @@ def test_a_value_read_as_column_slices_is_computed_at_those_columns(backend: str
     x = _leaf(6, 12)
     e = x.exp() * 2.0
     program, (got,) = compiled(e[:, :3] * e[:, 6:9] - e[:, 9:], backend=backend)
-    assert program.report.num_kernels == 1, str(program.report)
+    assert program.report.num_kernels == (1 if backend == "triton" else 2), str(program.report)
     want = np.exp(x.numpy()) * 2.0
     np.testing.assert_allclose(got, want[:, :3] * want[:, 6:9] - want[:, 9:], rtol=1e-12)
 

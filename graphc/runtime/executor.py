@@ -98,7 +98,7 @@ def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True, rem
     manager = PassManager(passes, dump_dir=dumping[0] if dumping else None)
     graph = manager.run(graph)
     start = time.perf_counter()
-    program = fuse(graph) if fusion else schedule_unfused(graph)
+    program = fuse(graph, columns=backend != "numpy") if fusion else schedule_unfused(graph)
     fusion_seconds = time.perf_counter() - start
     codegen = importlib.import_module(EMITTERS[backend])
     start = time.perf_counter()
