@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from graphc.codegen.body import CBody
@@ -623,7 +624,7 @@ class LoopEmitter:
 
     # ------------------------------------------------------------------ stores
 
-    def store_all(self, targets: list[tuple[Node, tuple[Lin, ...]]], parts: list[tuple[Node, tuple[Lin, ...], Node, tuple[Lin, ...]]] = ()) -> None:
+    def store_all(self, targets: list[tuple[Node, tuple[Lin, ...]]], parts: Sequence[tuple[Node, tuple[Lin, ...], Node, tuple[Lin, ...]]] = ()) -> None:
         """Compute every value, then store them all: each target at its index, and each of
         ``parts`` (a concat stored part by part: output, where, part, the part's index).
 
