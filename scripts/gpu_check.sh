@@ -24,6 +24,11 @@ for name in "${profiled[@]}"; do
     grep -E "first call|per step" "$file"
 done
 pack
+# This session's choices made without a GPU, each timed on and off (scripts/gpu_ab.py).
+timeout "${BENCH_SECONDS:-60}" python scripts/gpu_ab.py > "$LOGS/ab.txt" 2>&1
+echo "ab: exit $?"
+grep -E " on/off " "$LOGS/ab.txt"
+pack
 tests=(tests/test_triton_kernels.py tests/test_triton_compile.py tests/test_triton_primitives.py tests/test_triton_training.py)
 # On the machine's cores where pytest-xdist is there (Triton's compiles are CPU-bound), else on one.
 if python -c "import xdist" 2>/dev/null; then parallel=(-n 12); else parallel=(); fi
