@@ -36,7 +36,7 @@ timeout "${TEST_SECONDS:-180}" python -m pytest -v -rf --tb=short -p no:cachepro
 echo "tests: exit $? ($(grep -c PASSED "$LOGS/tests.log") passed, $(grep -c FAILED "$LOGS/tests.log") failed, 124 = time box)"
 grep -E "^FAILED|^E  " "$LOGS/tests.log" | head -16
 pack
-IFS=';' read -r -a workloads <<< "${WORKLOADS:-softmax;layer-norm;cross-entropy;GELU;Adam step;Transformer;MLP;LeNet;LSTM}"
+IFS=';' read -r -a workloads <<< "${WORKLOADS:-softmax;layer-norm;cross-entropy;GELU;Adam step;Transformer;MLP 50;LeNet;LSTM}"
 for name in "${workloads[@]}"; do
     file="$LOGS/bench-${name// /_}.md"
     timeout "${BENCH_SECONDS:-60}" python benchmarks/run.py --device cuda --only "$name" --repeats "${REPEATS:-30}" > "$file" 2>&1
