@@ -69,7 +69,7 @@ from graphc.codegen.templates import (
     reduction_passes,
     same_rows,
     split_totals,
-    stored_by_parts,
+    store_groups,
     trivial_reduction,
     unreduced_index,
 )
@@ -691,16 +691,7 @@ class LoopEmitter:
 
     def pointwise(self, outputs: list[Node]) -> None:
         """A loop nest per shape the outputs are stored over; a concat of equal parts is stored part by part."""
-        by_parts = {id(o) for o in outputs if stored_by_parts(o, outputs)}
-        groups: list[tuple[tuple[Dim, ...], list[Node]]] = []
-        for out in outputs:
-            shape = self.shape(out.inputs[0]) if id(out) in by_parts else self.shape(out)
-            for seen, group in groups:
-                if len(seen) == len(shape) and shapes_equal(seen, shape):
-                    group.append(out)
-                    break
-            else:
-                groups.append((shape, [out]))
+        groups, by_parts = store_groups(outputs, self.shape)
         for shape, group in groups:
             for ranges in self.concat_ranges(shape):
                 self.nest += 1

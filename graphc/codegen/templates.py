@@ -38,6 +38,22 @@ def stored_by_parts(node: Node, outputs: list[Node]) -> bool:
     return not any(o is not node and o.op != "concat" and len(o.shape) == len(node.shape) and shapes_equal(o.shape, node.shape) for o in outputs)
 
 
+def store_groups(outputs: list[Node], shape: Callable[[Node], tuple[Dim, ...]]) -> tuple[list[tuple[tuple[Dim, ...], list[Node]]], frozenset[int]]:
+    """A pointwise template's outputs grouped by the shape it loops over to store them (one
+    function or loop nest each), and the ids of the concats among them stored by parts."""
+    by_parts = frozenset(id(o) for o in outputs if stored_by_parts(o, outputs))
+    groups: list[tuple[tuple[Dim, ...], list[Node]]] = []
+    for out in outputs:
+        over = shape(out.inputs[0]) if id(out) in by_parts else shape(out)
+        for seen, group in groups:
+            if len(seen) == len(over) and shapes_equal(seen, over):
+                group.append(out)
+                break
+        else:
+            groups.append((over, [out]))
+    return groups, by_parts
+
+
 def parts_at(node: Node, index: tuple[Lin, ...], shape: Callable[[Node], tuple[Dim, ...]]) -> list[tuple[Node, tuple[Lin, ...]]]:
     """Each part of concat ``node`` with the concat's index of that part's element at ``index``."""
     axis = node.attrs["axis"]

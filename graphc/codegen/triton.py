@@ -71,7 +71,7 @@ from graphc.codegen.templates import (
     same_rows,
     split_after,
     split_totals,
-    stored_by_parts,
+    store_groups,
     trivial_reduction,
     unreduced_index,
 )
@@ -755,8 +755,6 @@ class KernelEmitter:
             else:
                 self.store(node, index, self.value(node, index))
 
-    def store_shape(self, node: Node, by_parts: frozenset[int]) -> tuple[Dim, ...]:
-        return self.shape(node.inputs[0]) if id(node) in by_parts else self.shape(node)
 
     # ------------------------------------------------------------------ templates
 
@@ -858,16 +856,7 @@ class KernelEmitter:
 
     def pointwise_kernel(self, outputs: list[Node], suffix: str = "") -> None:
         """Outputs grouped by the shape they are stored over, one function per shape (a row-level output gets its own)."""
-        by_parts = frozenset(id(o) for o in outputs if stored_by_parts(o, outputs))
-        groups: list[tuple[tuple[Dim, ...], list[Node]]] = []
-        for out in outputs:
-            shape = self.store_shape(out, by_parts)
-            for seen, group in groups:
-                if len(seen) == len(shape) and shapes_equal(seen, shape):
-                    group.append(out)
-                    break
-            else:
-                groups.append((shape, [out]))
+        groups, by_parts = store_groups(outputs, self.shape)
         for i, (shape, group) in enumerate(groups):
             name = f"{self.kernel.name}{suffix}" + (f"_{i}" if i else "") + "_kernel"
             self.pointwise(name, shape, lambda index, group=group: self.store_values(group, index, by_parts))
@@ -1099,8 +1088,8 @@ class KernelEmitter:
     def matmul_kernel(self, mm: Node, outputs: list[Node]) -> None:
         columns = self.column_offsets(mm)
         out_shape = (*self.shape(mm)[:-1], columns[0]) if columns else self.shape(mm)
-        by_parts = frozenset(id(o) for o in outputs if stored_by_parts(o, outputs))
-        level = [o for o in outputs if len(o.shape) == len(out_shape) and shapes_equal(self.store_shape(o, by_parts), out_shape)]
+        groups, by_parts = store_groups(outputs, self.shape)
+        level = [o for shape, group in groups if len(shape) == len(out_shape) and shapes_equal(shape, out_shape) for o in group]
         self.extra_outputs(outputs, level, [mm])
         a_node, b_node = mm.inputs
         for operand in (a_node, b_node):

@@ -118,7 +118,7 @@ def _column_slice(node: Node, width: Dim) -> bool:
 
 def _has_parts(group: Group) -> bool:
     """Whether ``group`` stores a concat part by part (over its parts' shape, not its own)."""
-    return any(n.op in COPYING and not _same(n.shape, group.shape) for n in group.nodes)
+    return any(n.op == "concat" and not _same(n.shape, group.shape) for n in group.nodes)
 
 
 def _is_inline(node: Node, stored: frozenset[int]) -> bool:
