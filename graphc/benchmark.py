@@ -56,13 +56,13 @@ class Workload:
 Clock = Callable[[Step, Callable[[Any], None]], float]
 
 
-def _wall_clock(step: Step, sync: Callable[[Any], None]) -> float:
+def wall_clock(step: Step, sync: Callable[[Any], None]) -> float:
     start = time.perf_counter()
     sync(step())
     return time.perf_counter() - start
 
 
-def _cuda_clock(step: Step, sync: Callable[[Any], None]) -> float:
+def cuda_clock(step: Step, sync: Callable[[Any], None]) -> float:
     """Seconds between CUDA events around one step (the device's timeline, launch gaps included).
 
     The end event is queued after the step's kernels, so no device synchronization is
@@ -72,14 +72,14 @@ def _cuda_clock(step: Step, sync: Callable[[Any], None]) -> float:
 
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
-    _sync_graphc(step())
+    sync_graphc(step())
     end.record()
     end.synchronize()
     return start.elapsed_time(end) / 1000
 
 
-def _interleaved(
-    steps: dict[str, tuple[Step, Callable[[Any], None]]], warmup: int, repeats: int, rounds: int = 3, clock: Clock = _wall_clock
+def interleaved(
+    steps: dict[str, tuple[Step, Callable[[Any], None]]], warmup: int, repeats: int, rounds: int = 3, clock: Clock = wall_clock
 ) -> dict[str, float]:
     """Median ms per step of each variant, timed in turns over a few rounds.
 
@@ -100,7 +100,7 @@ def _interleaved(
     return {name: statistics.median(values) * 1000 for name, values in samples.items()}
 
 
-def _sync_graphc(value: Any) -> None:
+def sync_graphc(value: Any) -> None:
     if hasattr(value, "realize"):
         value.realize()
 
@@ -109,10 +109,10 @@ def _sync_torch(value: Any) -> None:
     return None
 
 
-def _sync_cuda(value: Any) -> None:
+def sync_cuda(value: Any) -> None:
     import torch
 
-    _sync_graphc(value)
+    sync_graphc(value)
     torch.cuda.synchronize()
 
 
@@ -370,20 +370,20 @@ def run(quick: bool = False, repeats: int = 20, warmup: int = 3, only: str | Non
 
         raise GraphcError("graphc bench --device cuda: CUDA is not available on this machine")
     cuda = device == "cuda"
-    sync_torch, sync_graphc = (_sync_cuda, _sync_cuda) if cuda else (_sync_torch, _sync_graphc)
+    torch_sync, graphc_sync = (sync_cuda, sync_cuda) if cuda else (_sync_torch, sync_graphc)
     results: list[Result] = []
     for workload in workloads(quick, device):
         if only and only.lower() not in workload.name.lower():
             continue
-        steps: dict[str, tuple[Step, Callable[[Any], None]]] = {"eager PyTorch": (workload.torch_step(), sync_torch)}
-        prepared = {"torch.compile": _prepared(steps, "torch.compile", lambda w=workload: torch.compile(w.torch_step()), sync_torch)}
+        steps: dict[str, tuple[Step, Callable[[Any], None]]] = {"eager PyTorch": (workload.torch_step(), torch_sync)}
+        prepared = {"torch.compile": _prepared(steps, "torch.compile", lambda w=workload: torch.compile(w.torch_step()), torch_sync)}
         reports = {}
         for fusion in (False, True):
             name = "graphc fused" if fusion else "graphc unfused"
             built: list[Any] = []
-            prepared[name] = _prepared(steps, name, lambda w=workload, f=fusion, b=built: _graphc_variant(w, f, b), sync_graphc)
+            prepared[name] = _prepared(steps, name, lambda w=workload, f=fusion, b=built: _graphc_variant(w, f, b), graphc_sync)
             reports[name] = built[0] if built else None
-        medians = _interleaved(steps, warmup, repeats, clock=_cuda_clock if cuda else _wall_clock)
+        medians = interleaved(steps, warmup, repeats, clock=cuda_clock if cuda else wall_clock)
         for name in ("eager PyTorch", "torch.compile", "graphc unfused", "graphc fused"):
             note, first_steps = prepared.get(name, ("", None))
             result = Result(workload.name, name, medians.get(name), note=note, first_steps_s=first_steps)
@@ -432,7 +432,7 @@ def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 20) -> float:
 
     source = torch.empty(nbytes // 4, dtype=torch.float32, device="cuda")
     target = torch.empty_like(source)
-    times = [_cuda_clock(lambda: target.copy_(source), _sync_torch) for _ in range(repeats)]
+    times = [cuda_clock(lambda: target.copy_(source), _sync_torch) for _ in range(repeats)]
     return 2 * nbytes / statistics.median(times) / 1e9
 
 

@@ -73,13 +73,13 @@ def main() -> None:
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     args = parser.parse_args()
     cuda = args.device == "cuda"
-    clock = benchmark._cuda_clock if cuda else benchmark._wall_clock
-    sync = benchmark._sync_cuda if cuda else benchmark._sync_graphc
+    clock = benchmark.cuda_clock if cuda else benchmark.wall_clock
+    sync = benchmark.sync_cuda if cuda else benchmark.sync_graphc
     workloads = benchmark.workloads(device=args.device)
     for label, name, switch, at_run in PAIRS:
         workload = next(w for w in workloads if name.lower() in w.name.lower())
         steps = {"on": (built(workload, None, at_run), sync), "off": (built(workload, switch, at_run), sync)}
-        times = benchmark._interleaved(steps, warmup=3, repeats=args.repeats, clock=clock)
+        times = benchmark.interleaved(steps, warmup=3, repeats=args.repeats, clock=clock)
         print(f"{label} ({workload.name}): on {times['on']:.3f} ms, off {times['off']:.3f} ms, on/off {times['on'] / times['off']:.2f}", flush=True)
 
 
