@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from helpers import adam_steps_of_a_linear
 from hypothesis import HealthCheck, given, settings
 from random_graphs import Program, programs
@@ -180,7 +182,6 @@ def test_named_pattern_kernel_counts_and_results(name: str, backend: str) -> Non
 
 def test_a_convolution_takes_its_bias_and_relu_as_the_matmul_epilogue(backend: str) -> None:
     """im2col, then one matmul kernel computing bias and ReLU in the product's [B,C,H*W] shape (then a pooling sum)."""
-    import torch
 
     x, w, b = _leaf(2, 3, 6, 6), _leaf(4, 3, 3, 3, seed=1), _leaf(4, seed=2)
     out = NF.relu(NF.conv2d(x, w, b, padding=1)).sum((2, 3))
@@ -375,10 +376,11 @@ def test_a_concat_of_a_matmul_epilogue_and_pointwise_parts_is_stored_by_the_matm
     builders = [k for k in program.program.kernels if any(n.op == "concat" for n in k.nodes)]
     assert len(builders) == 1 and builders[0].kind == "matmul", str(program.report)
     assert {n.op for n in builders[0].nodes} >= {"matmul", "tanh", "sigmoid", "exp", "concat"}
-    a = np.tanh(x.numpy() @ w.numpy())
-    expected = np.concatenate([a, a / (1 + np.exp(-y.numpy())), np.exp(y.numpy())], 1)
-    np.testing.assert_allclose(column_sums, expected.sum(0), rtol=1e-12)
-    np.testing.assert_allclose(product, expected @ v.numpy(), rtol=1e-12)
+    tx, tw, ty, tv = (_torch(t) for t in (x, w, y, v))
+    first_t = (tx @ tw).tanh()
+    expected = torch.cat([first_t, ty.sigmoid() * first_t, ty.exp()], 1)
+    np.testing.assert_allclose(column_sums, expected.sum(0).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(product, (expected @ tv).numpy(), rtol=1e-12)
 
 
 def test_a_concat_of_parts_of_different_shapes_is_a_copy_of_its_own(backend: str) -> None:
@@ -387,9 +389,9 @@ def test_a_concat_of_parts_of_different_shapes_is_a_copy_of_its_own(backend: str
     program, (row_sums, column_max) = compiled(joined.sum(1), joined.amax(0), backend=backend)
     builders = [k for k in program.program.kernels if any(n.op == "concat" for n in k.nodes)]
     assert [k.kind for k in builders] == ["movement"]
-    expected = np.concatenate([np.exp(x.numpy()), np.tanh(y.numpy())], 1)
-    np.testing.assert_allclose(row_sums, expected.sum(1), rtol=1e-12)
-    np.testing.assert_allclose(column_max, expected.max(0), rtol=1e-12)
+    expected = torch.cat([_torch(x).exp(), _torch(y).tanh()], 1)
+    np.testing.assert_allclose(row_sums, expected.sum(1).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(column_max, expected.amax(0).numpy(), rtol=1e-12)
 
 
 def test_lstm_training_step_is_one_kernel_per_time_step_each_way_and_no_copies() -> None:
@@ -407,7 +409,12 @@ def test_lstm_training_step_is_one_kernel_per_time_step_each_way_and_no_copies()
     assert len(with_columns.kernels) <= 70
 
 
-def _lstm_cell(x: graphc.Tensor, w: graphc.Tensor, c: graphc.Tensor) -> graphc.Tensor:
+def _torch(t: graphc.Tensor) -> torch.Tensor:
+    return torch.from_numpy(t.numpy())
+
+
+def _lstm_cell(x: Any, w: Any, c: Any) -> Any:
+    """An LSTM cell's state update on graphc or torch tensors alike."""
     gates = x @ w + 1.0
     i, f, o = gates[:, 0:3].sigmoid(), gates[:, 3:6].sigmoid(), gates[:, 9:12].tanh()
     return f * c + i * o
@@ -421,9 +428,7 @@ def test_a_product_read_as_column_slices_is_one_matmul_kernel_with_an_accumulato
     # the NumPy backend keeps the gate product in memory (``fuse(columns=False)``): its BLAS call costs the same
     expected = ["matmul"] if backend == "triton" else ["matmul", "pointwise"]
     assert [k.kind for k in program.program.kernels] == expected, str(program.report)
-    gates = x.numpy() @ w.numpy() + 1.0
-    sigmoid = 1 / (1 + np.exp(-gates))
-    np.testing.assert_allclose(got, sigmoid[:, 3:6] * c.numpy() + sigmoid[:, 0:3] * np.tanh(gates[:, 9:12]), rtol=1e-12)
+    np.testing.assert_allclose(got, _lstm_cell(*(_torch(t) for t in (x, w, c))).numpy(), rtol=1e-12)
     if backend == "triton":
         source = program.program.kernels[0].source
         assert "the product's columns 0:3, 3:6, 9:12, one accumulator each" in source
@@ -435,8 +440,8 @@ def test_a_value_read_as_column_slices_is_computed_at_those_columns(backend: str
     e = x.exp() * 2.0
     program, (got,) = compiled(e[:, :3] * e[:, 6:9] - e[:, 9:], backend=backend)
     assert program.report.num_kernels == (1 if backend == "triton" else 2), str(program.report)
-    want = np.exp(x.numpy()) * 2.0
-    np.testing.assert_allclose(got, want[:, :3] * want[:, 6:9] - want[:, 9:], rtol=1e-12)
+    want = _torch(x).exp() * 2.0
+    np.testing.assert_allclose(got, (want[:, :3] * want[:, 6:9] - want[:, 9:]).numpy(), rtol=1e-12)
 
 
 def test_a_product_also_returned_whole_is_stored_and_sliced_from_memory(backend: str) -> None:
@@ -444,6 +449,6 @@ def test_a_product_also_returned_whole_is_stored_and_sliced_from_memory(backend:
     product = x @ w
     program, (whole, part) = compiled(product, product[:, 3:6].tanh() * product[:, :3], backend=backend)
     assert program.report.num_kernels == 2, str(program.report)
-    want = x.numpy() @ w.numpy()
-    np.testing.assert_allclose(whole, want, rtol=1e-12)
-    np.testing.assert_allclose(part, np.tanh(want[:, 3:6]) * want[:, :3], rtol=1e-12)
+    want = _torch(x) @ _torch(w)
+    np.testing.assert_allclose(whole, want.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(part, (want[:, 3:6].tanh() * want[:, :3]).numpy(), rtol=1e-12)
