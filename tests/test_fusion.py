@@ -182,7 +182,6 @@ def test_named_pattern_kernel_counts_and_results(name: str, backend: str) -> Non
 
 def test_a_convolution_takes_its_bias_and_relu_as_the_matmul_epilogue(backend: str) -> None:
     """im2col, then one matmul kernel computing bias and ReLU in the product's [B,C,H*W] shape (then a pooling sum)."""
-
     x, w, b = _leaf(2, 3, 6, 6), _leaf(4, 3, 3, 3, seed=1), _leaf(4, seed=2)
     out = NF.relu(NF.conv2d(x, w, b, padding=1)).sum((2, 3))
     program, (got,) = compiled(out, backend=backend)
