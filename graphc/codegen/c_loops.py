@@ -580,6 +580,8 @@ class LoopEmitter:
         op = node.op
         ctype = COMPUTE[node.dtype.name]
         f = "f" if ctype == "float" else ""
+        if op == "erf" and ctype == "float":
+            return f"graphc_erff({a[0]})"
         if op in _MATH:
             return f"{op}{f}({a[0]})"
         if op == "rsqrt":

@@ -61,8 +61,6 @@ extern float cosf(float);
 #pragma omp declare simd notinbranch
 extern float tanhf(float);
 #pragma omp declare simd notinbranch
-extern float erff(float);
-#pragma omp declare simd notinbranch
 extern float log1pf(float);
 #pragma omp declare simd notinbranch
 extern float powf(float, float);
@@ -83,6 +81,30 @@ extern double log1p(double);
 #pragma omp declare simd notinbranch
 extern double pow(double, double);
 #endif
+
+/* float erf as x * P(x^2) / Q(x^2) on [-4, 4] (erf rounds to +-1 beyond), fitted for graphc by
+   reweighted least squares on the relative error (docs/numpy_backend.md). Every float in [0, 8]
+   is within 7 ulp of erf rounded from double, 98.4% within 1 ulp; NaN stays NaN. Only
+   arithmetic, so loops inline and vectorize it: libmvec's erff took 0.75 ms per 1M floats on
+   one core here, this 0.44 ms (the transformer block's GELU forward and backward). */
+static inline float graphc_erff(float a)
+{
+    float x = a > 4.0f ? 4.0f : (a < -4.0f ? -4.0f : a);
+    float t = x * x;
+    float p = 1.9118468973472728e-08f;
+    p = p * t - 1.9418517894995105e-06f;
+    p = p * t + 1.4711638896516149e-04f;
+    p = p * t + 3.9832978129087388e-03f;
+    p = p * t + 5.1501936950415585e-02f;
+    p = p * t + 2.0695377484478880e-01f;
+    p = p * t + 1.1283790967912462e+00f;
+    float q = 1.0193620931714300e-03f;
+    q = q * t + 1.4943313968130410e-02f;
+    q = q * t + 1.1789964059917676e-01f;
+    q = q * t + 5.1673929063089930e-01f;
+    q = q * t + 1.0f;
+    return x * p / q;
+}
 
 /* A big module is compiled in parts, the same file once per part (-DGRAPHC_PART=k, part 0 holding the
    method table and init); -DGRAPHC_PART=-1 compiles everything at once. */

@@ -25,7 +25,6 @@ from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
 from graphc.ir.registry import REGISTRY, VIEWS
 from graphc.ir.types import Dim, free_symbols
-from graphc.passes.fusion import REFERENCE_SIZE
 from graphc.passes.memory import MemoryPlan
 
 Lowering = Callable[[Node, list[str]], str]
@@ -513,9 +512,6 @@ def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], lo
         except c_loops.Unsupported as why:
             lines.append(f"    # NumPy, not C loops: {why}")
         else:
-            epilogue = _epilogue_by_rows(kernel, part)
-            if epilogue is not None:
-                return _loop_function(kernel, names, planned, part, lines, epilogue, loops), True
             loops.functions.append((part.name, part.source))
             return _loop_function(kernel, names, planned, part, lines), True
         writer = _KernelWriter(kernel, names, planned, one_pool=True)
@@ -525,41 +521,12 @@ def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], lo
     return "\n".join(lines), False
 
 
-def _epilogue_by_rows(kernel: Kernel, part: c_loops.LoopKernel) -> Kernel | None:
-    """The C part of a kernel with a NumPy prefix, as a kernel of its own, when it is worth running by blocks of rows.
-
-    A matmul stays one BLAS call on all cores, but its epilogue was one C loop on one
-    core: the transformer block's GELU over a [1024,1024] product took 1 ms. Run as a kernel
-    of its own, the epilogue splits by rows like any other. Only epilogues that touch at
-    least ``rt.LOOP_SPLIT_BYTES`` with every symbolic size at fusion's reference size are
-    split: below that the extra Python calls cost more than threads save (the LSTM's 56
-    small matmuls).
-    """
-    if not any(n.op == "matmul" for n in part.prefix):  # a kernel with a matmul is not itself split by rows
-        return None
-    epilogue = kernel_for(0, part.nodes, part.writes)
-    epilogue.name = f"{kernel.name}_epilogue"
-    split = split_rows(epilogue)
-    if split is None:
-        return None
-    touched = sympy.sympify(_bytes_touched(epilogue, split))
-    reference = touched.subs({s: REFERENCE_SIZE for s in touched.free_symbols})
-    return epilogue if reference >= rt.LOOP_SPLIT_BYTES else None
-
-
-def _loop_function(
-    kernel: Kernel,
-    names: dict[int, str],
-    planned: frozenset[int],
-    part: c_loops.LoopKernel,
-    lines: list[str],
-    epilogue: Kernel | None = None,
-    loops: Loops | None = None,
-) -> str:
+def _loop_function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], part: c_loops.LoopKernel, lines: list[str]) -> str:
     """The NumPy prefix (matmul, scatter, ...), then one call of the C function computing the rest.
 
-    With ``epilogue`` (``_epilogue_by_rows``), the rest is that kernel's function instead,
-    written here too, which runs its C loops by blocks of rows.
+    A matmul's epilogue runs on the calling thread right after the BLAS call, never by
+    blocks of rows on threads: OpenBLAS's worker spins on a core for about 100 ms after a
+    product, and blocks on graphc's pool competed with it (docs/numpy_backend.md).
     """
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
@@ -570,14 +537,8 @@ def _loop_function(
             for operand in node.inputs:
                 if id(operand) not in inside and all(operand is not i for i in inputs):
                     inputs.append(operand)
-        read = kernel.outputs + (epilogue.inputs if epilogue is not None else part.reads)
-        kept = [n for n in part.prefix if any(n is o for o in read)]
+        kept = [n for n in part.prefix if any(n is o for o in kernel.outputs + part.reads)]
         lines += _KernelWriter(Kernel(kernel.name, kernel.kind, part.prefix, inputs, kept), names, planned, one_pool=True).lines()
-    if epilogue is not None:
-        epilogue_source = _call_sub_kernel(epilogue, names, planned, loops, lines)
-        outputs = ", ".join(var[id(n)] for n in kernel.outputs)
-        lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
-        return epilogue_source + "\n\n\n" + "\n".join(lines)
     for node in part.writes:
         if id(node) in writer.outs:
             lines.append(f"    {var[id(node)]} = {writer.outs[id(node)]}")
