@@ -126,7 +126,7 @@ def test_long_float32_row_sums_add_chunks_in_float_and_stay_accurate(width: int,
     assert loops_everywhere
 
 
-def test_float32_erf_is_graphcs_rational_within_7_ulp_of_erf_in_float64(loops_everywhere: list[str]) -> None:
+def test_float32_erf_is_graphcs_rational_within_6_ulp_of_erf_in_float64(loops_everywhere: list[str]) -> None:
     # Every 997th float from 0 to 8 (past erf's rounding to 1 at 3.92), both signs, the special values.
     positive = np.arange(0, np.float32(8.0).view(np.int32), 997, dtype=np.int32).view(np.float32)
     special = np.array([np.nan, np.inf, -np.inf, -0.0, 3.92, 4.0, 100.0], dtype=np.float32)
@@ -137,7 +137,7 @@ def test_float32_erf_is_graphcs_rational_within_7_ulp_of_erf_in_float64(loops_ev
     exact = torch.erf(torch.from_numpy(data).double()).float().numpy()
     ulps = np.abs(result.view(np.int32).astype(np.int64) - exact.view(np.int32).astype(np.int64))
     finite = ~np.isnan(data)
-    assert ulps[finite].max() <= 7
+    assert ulps[finite].max() <= 6
     assert np.mean(ulps[finite] <= 1) > 0.98
     assert np.isnan(result[~finite]).all()
     assert np.signbit(result[data.size - 4])  # erf(-0.0) is -0.0
