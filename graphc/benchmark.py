@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -172,7 +173,7 @@ def _train_workload(
             return out
 
         compiled = graphc.compile(train, fusion=fusion)
-        return (lambda: compiled(*tensors)), compiled
+        return functools.partial(compiled, *tensors), compiled
 
     return Workload(name, torch_step, graphc_step)
 
@@ -271,7 +272,7 @@ def _kernel_workload(
 
         tensors = [graphc.from_numpy(a).to(device) for a in inputs]
         compiled = graphc.compile(graphc_fn, fusion=fusion)
-        return (lambda: compiled(*tensors)), compiled
+        return functools.partial(compiled, *tensors), compiled
 
     return Workload(name, torch_step, graphc_step, kind="kernel", min_bytes=sum(a.nbytes for a in inputs) + output_bytes)
 
@@ -490,6 +491,12 @@ def save(results: list[Result], path_prefix: str, title: str, copy_gb_per_s: flo
         f.write(markdown(results, title, copy_gb_per_s))
 
 
+def profile(workload: Workload, steps: int = 20) -> str:
+    """Where graphc's fused step of ``workload`` spends its time, kernel by kernel (``cm.profile``)."""
+    step, compiled = workload.graphc_step(True)
+    return f"{workload.name}\n{compiled.profile(*step.args, steps=steps)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """``graphc bench`` and ``benchmarks/run.py``: run the suite, print the table, write it under docs/benchmarks/."""
     parser = argparse.ArgumentParser(prog="graphc bench", description="Time eager PyTorch, torch.compile and graphc unfused/fused side by side.")
@@ -498,7 +505,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="run only the workloads whose name contains this (nothing is written)")
     parser.add_argument("--out", default=os.path.join("docs", "benchmarks"), help="folder for the markdown and JSON tables")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu: the NumPy backend; cuda: Triton on the GPU, timed with CUDA events")
+    parser.add_argument("--profile", action="store_true", help="instead: time each kernel of graphc's fused step inside the running step (nothing is written)")
     args = parser.parse_args(argv)
+    if args.profile:
+        for workload in workloads(args.quick, args.device):
+            if not args.only or args.only.lower() in workload.name.lower():
+                print(profile(workload, args.repeats), end="\n\n")
+        return 0
     results = run(quick=args.quick, repeats=args.repeats, only=args.only, device=args.device)
     copy = copy_bandwidth() if args.device == "cuda" else None
     day = datetime.date.today().isoformat()

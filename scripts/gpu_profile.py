@@ -4,7 +4,8 @@
 
 Prints the first call's seconds (tracing, graphc's passes and Triton's compiles), then a
 table of the GPU kernels and the CPU calls (copies, synchronizations) of ``--steps``
-profiled steps, and the device time against the wall time of one step. Written for the
+profiled steps, the device time against the wall time of one step, and graphc's own
+``cm.profile()`` of the step (each kernel launch timed between synchronizations). Written for the
 Adam step over 100M parameters, which took 26x eager's time in the first GPU run while
 its one kernel should be bound by memory (docs/benchmarks/cuda-2026-11-29.md).
 """
@@ -28,7 +29,7 @@ def main() -> None:
     cuda = args.device == "cuda"
     sync = benchmark.sync_cuda if cuda else benchmark.sync_graphc
     workload = next(w for w in benchmark.workloads(device=args.device) if args.workload.lower() in w.name.lower())
-    step, _ = workload.graphc_step(True)
+    step, compiled = workload.graphc_step(True)
     started = time.perf_counter()
     sync(step())
     print(f"{workload.name}: first call {time.perf_counter() - started:.2f} s")
@@ -44,6 +45,7 @@ def main() -> None:
     print(events.table(sort_by="self_cpu_time_total", row_limit=12))
     device = sum(e.self_device_time_total for e in events) / args.steps / 1e3
     print(f"per step: {wall * 1e3:.3f} ms wall, {device:.3f} ms of device time")
+    print(compiled.profile(*step.args, steps=args.steps))  # each graphc kernel between synchronizations
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from graphc.ir.types import TensorType
 from graphc.runtime.check import Checker
 from graphc.runtime.config import debug_level, default_backend
 from graphc.runtime.executor import CompiledProgram, compile_graph
+from graphc.runtime.profile import Profile, device_sync, profile_calls
 from graphc.runtime.random import is_seed, next_seed, seed_node
 from graphc.runtime.report import CompileReport
 from graphc.runtime.tensor import Tensor
@@ -391,6 +392,24 @@ class CompiledFunction:
             else:
                 tensor._grad._node = node
         return _unflatten(entry.output_spec, outputs)
+
+    def profile(self, *args: Any, steps: int = 20, **kwargs: Any) -> Profile:
+        """Time each kernel inside ``steps`` real calls, after two untimed ones.
+
+        Two, because a training step's first call creates the optimizer's state eagerly and
+        its second compiles. The calls happen: a training step trains ``steps + 2`` times.
+        ``str()`` of the result is a table of kernels by time (``graphc.runtime.profile``).
+        """
+        self(*args, **kwargs)
+        self(*args, **kwargs)
+        entry = self._last
+        if entry is None:
+            raise GraphcError("profile(): the function ran eagerly and has no compiled program to time")
+        tensors: list[Tensor] = []
+        _flatten((args, kwargs), tensors)
+        program = entry.program
+        sync = device_sync(program.backend, self._input_values(entry, tensors))
+        return profile_calls(lambda: self(*args, **kwargs), program.module, program.program.kernels, program.backend, steps, sync)
 
     def report(self) -> CompileReport:
         if self._last is None:
