@@ -29,6 +29,12 @@ timeout "${BENCH_SECONDS:-60}" python scripts/gpu_ab.py > "$LOGS/ab.txt" 2>&1
 echo "ab: exit $?"
 grep -E " on/off " "$LOGS/ab.txt"
 pack
+# Block sizes and warps of the memory-bound kernels, every setting timed (scripts/gpu_sweep.py).
+timeout "${BENCH_SECONDS:-60}" python scripts/gpu_sweep.py > "$LOGS/sweep.txt" 2>&1
+echo "sweep: exit $?"
+grep -E -A1 ":$" "$LOGS/sweep.txt" | grep -v "^--"  # each kernel and its best setting
+grep -E "bandwidth|default" "$LOGS/sweep.txt"
+pack
 tests=(tests/test_triton_kernels.py tests/test_triton_compile.py tests/test_triton_primitives.py tests/test_triton_training.py)
 # On the machine's cores where pytest-xdist is there (Triton's compiles are CPU-bound), else on one.
 if python -c "import xdist" 2>/dev/null; then parallel=(-n 12); else parallel=(); fi

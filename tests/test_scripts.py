@@ -27,4 +27,15 @@ def test_the_gpu_ab_script_times_each_pair_on_and_off() -> None:
 def test_the_gpu_profile_script_profiles_a_step() -> None:
     done = run_script("gpu_profile.py", "softmax", "--device", "cpu", "--steps", "2")
     assert done.returncode == 0, done.stderr
-    assert "first call" in done.stdout and "per step" in done.stdout
+    assert "first call" in done.stdout and "per step" in done.stdout and "graphc profile" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_gpu_sweep_script_times_every_setting_of_each_kernel() -> None:
+    done = run_script("gpu_sweep.py", "--device", "cpu", "--repeats", "2")
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("softmax") and first.endswith("(reduction):")
+    timed = [line for line in done.stdout.splitlines() if line.endswith("GB/s") or line.endswith("(default)")]
+    assert len(timed) == 3 * 9 + 8  # three reductions under 9 settings, the GELU chain under 8
+    assert done.stdout.count("(default)") == 4

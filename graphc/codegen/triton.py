@@ -740,8 +740,8 @@ class KernelEmitter:
         self.launch += [
             f"xnumel = {dim_code(numel)}",
             "if xnumel > 0:",
-            "    XBLOCK = rt.pointwise_block(xnumel)",
-            f"    rt.launch({name}, (rt.cdiv(xnumel, XBLOCK),), {self.calls[name]}, XBLOCK=XBLOCK)",
+            "    XBLOCK, warps = rt.pointwise_blocks(xnumel)",
+            f"    rt.launch({name}, (rt.cdiv(xnumel, XBLOCK),), {self.calls[name]}, XBLOCK=XBLOCK, num_warps=warps)",
         ]
 
     def store_values(self, nodes: list[Node], index: tuple[Lin, ...], by_parts: frozenset[int] = frozenset()) -> None:

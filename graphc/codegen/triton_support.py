@@ -37,6 +37,10 @@ LOOPED_RBLOCK = 1024 if not INTERPRET else 4096
 # (about 1 ms each), so it gets large blocks; a GPU wants many small ones.
 POINTWISE_BLOCK = 1024 if not INTERPRET else 1 << 16
 REDUCTION_ELEMENTS = 4096 if not INTERPRET else 1 << 16
+# Warps of a pointwise program and of a reduction's program (persistent or looped). These and
+# the block sizes above are launch-time choices that scripts/gpu_sweep.py times on a GPU.
+POINTWISE_WARPS = 4
+REDUCTION_WARPS = 4
 # A looped reduction of at most FEW_ROWS rows (a mean over all of a batch's losses) runs on
 # that many programs, so each walks its row in wide blocks with many warps: 65536 losses in
 # blocks of 1024 on 4 warps were 64 dependent rounds of loads on one multiprocessor.
@@ -138,18 +142,19 @@ def next_power_of_2(n: int) -> int:
     return 1 << (n - 1).bit_length() if n > 0 else 0
 
 
-def pointwise_block(numel: int) -> int:
-    return max(16, min(next_power_of_2(numel), POINTWISE_BLOCK))
+def pointwise_blocks(numel: int) -> tuple[int, int]:
+    """(XBLOCK, num_warps) of a pointwise kernel over ``numel`` elements."""
+    return max(16, min(next_power_of_2(numel), POINTWISE_BLOCK)), POINTWISE_WARPS
 
 
 def reduction_blocks(xnumel: int, rnumel: int) -> tuple[bool, int, int, int]:
     """(persistent, XBLOCK, RBLOCK, num_warps): a whole row per program when it fits, else a loop over the row."""
     rblock = next_power_of_2(max(rnumel, 1))
     if rblock <= MAX_PERSISTENT_RBLOCK:
-        return True, max(1, min(next_power_of_2(max(xnumel, 1)), REDUCTION_ELEMENTS // rblock)), rblock, 4
+        return True, max(1, min(next_power_of_2(max(xnumel, 1)), REDUCTION_ELEMENTS // rblock)), rblock, REDUCTION_WARPS
     if xnumel <= FEW_ROWS:
         return False, 1, FEW_ROWS_RBLOCK, FEW_ROWS_WARPS
-    return False, max(1, min(next_power_of_2(xnumel), REDUCTION_ELEMENTS // LOOPED_RBLOCK)), LOOPED_RBLOCK, 4
+    return False, max(1, min(next_power_of_2(xnumel), REDUCTION_ELEMENTS // LOOPED_RBLOCK)), LOOPED_RBLOCK, REDUCTION_WARPS
 
 
 def matmul_configs(m: int | None = None, n: int | None = None, k: int | None = None, integer: bool = False, accumulators: int = 1) -> list[triton.Config]:
