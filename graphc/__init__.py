@@ -123,7 +123,7 @@ from graphc.frontend.functional import (
 from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int32, int64
 from graphc.ir.dtypes import bool_ as bool
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled
-from graphc.runtime.config import set_backend, use_backend
+from graphc.runtime.config import set_backend, set_fusion, use_backend, use_fusion
 from graphc.runtime.random import manual_seed
 from graphc.runtime.serialization import load, save
 from graphc.runtime.tensor import Tensor
@@ -160,13 +160,18 @@ def enable_grad() -> Iterator[None]:
         yield
 
 
-def compile(model: Any, backend: str = "auto", fusion: bool = True, dynamic: bool = True, check: bool = False, remat: bool = True) -> Any:
+def compile(model: Any, backend: str = "auto", fusion: bool | None = None, dynamic: bool = True, check: bool = False, remat: bool = True) -> Any:
     """Compile a function of graphc tensors, a graphc ``nn.Module``, or a ``torch.nn.Module``.
 
-    ``remat=False`` turns off rematerialization: the backward then keeps every forward value it
-    reads instead of recomputing cheap ones (docs/passes.md, "remat").
+    ``fusion=None`` is the process default: on, unless ``GRAPHC_FUSION=0`` or inside
+    ``graphc.use_fusion(False)``. ``remat=False`` turns off rematerialization: the backward
+    then keeps every forward value it reads instead of recomputing cheap ones (docs/passes.md,
+    "remat").
     """
     from graphc.runtime.compiled import CompiledFunction
+    from graphc.runtime.config import default_fusion
+
+    fusion = default_fusion() if fusion is None else fusion
 
     if _is_torch_module(model):
         from graphc.frontend.torch_import import compile_torch_module

@@ -2,7 +2,8 @@
 
 ``backend`` runs a test once per backend registered in
 ``graphc.runtime.executor.BACKENDS`` ("numpy", and "triton", which runs under
-``TRITON_INTERPRET=1`` on a CPU), with eager tensor code realizing on that backend.
+``TRITON_INTERPRET=1`` on a CPU), with eager tensor code realizing on that backend;
+``fusion`` runs it with fusion on and off.
 """
 
 from __future__ import annotations
@@ -29,6 +30,17 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
         pytest.importorskip("triton")
     with graphc.use_backend(name):
         yield name
+
+
+@pytest.fixture(params=[True, False], ids=["fused", "unfused"])
+def fusion(request: pytest.FixtureRequest) -> Iterator[bool]:
+    """Run a test with fusion on and off: eager code's programs and ``graphc.compile`` without ``fusion=``.
+
+    The differential and gradient suites use it (``pytestmark = pytest.mark.usefixtures("fusion")``),
+    so every case checks that fusion never changes a result, on both backends.
+    """
+    with graphc.use_fusion(request.param):
+        yield request.param
 
 
 @pytest.fixture(scope="module")

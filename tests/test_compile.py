@@ -55,14 +55,20 @@ def test_traces_once_per_signature_and_replays(backend: str) -> None:
 
 
 def test_results_equal_eager(backend: str) -> None:
+    """Compiled and eager code give torch's results, so each other's within float32 rounding.
+
+    Not bit for bit: eager code's small programs run NumPy kernels where a compiled function
+    runs C loops (``native.for_eager``), and ``softmax * 2 - mean`` cancels to 0.12 from
+    operands near 1, where their 2-ulp difference is 2.4e-7.
+    """
     cf = graphc.compile(mlp, backend=backend)
     w, b = weights()
-    (gw, _), (gb, _) = pair(w), pair(b)
+    (gw, tw), (gb, tb) = pair(w), pair(b)
     for batch in (4, 6):
-        gx, _ = pair(data(batch, 3))
-        compiled = cf(gx, gw, gb).numpy()
-        eager = mlp(gx, gw, gb).numpy()
-        np.testing.assert_allclose(compiled, eager, rtol=1e-6, atol=1e-7)
+        gx, tx = pair(data(batch, 3))
+        compiled, eager = cf(gx, gw, gb), mlp(gx, gw, gb)
+        assert_matches(compiled, torch_mlp(tx, tw, tb))
+        assert_matches(eager, torch_mlp(tx, tw, tb))
 
 
 def test_dynamic_batch_does_not_retrace(backend: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -451,3 +454,24 @@ def test_a_product_also_returned_whole_is_stored_and_sliced_from_memory(backend:
     want = _torch(x) @ _torch(w)
     np.testing.assert_allclose(whole, want.numpy(), rtol=1e-12)
     np.testing.assert_allclose(part, (want[:, 3:6].tanh() * want[:, :3]).numpy(), rtol=1e-12)
+
+
+def test_use_fusion_false_runs_eager_code_and_compiles_one_kernel_per_op() -> None:
+    x = rows()
+    with graphc.use_fusion(False):
+        softmax = graphc.compile(lambda x: x.softmax(1))
+        np.testing.assert_allclose(softmax(x).numpy(), torch.softmax(torch.from_numpy(x.numpy()), 1).numpy(), rtol=1e-6)
+        assert not softmax.report().fusion and softmax.report().num_kernels > 1
+        eager = x.softmax(1)
+        eager.numpy()
+        assert any(key[2] is False for key in lazy._programs)  # eager code's program was compiled unfused
+    fused = graphc.compile(lambda x: x.softmax(1))
+    fused(x)
+    assert fused.report().fusion and fused.report().num_kernels == 1
+
+
+def test_graphc_fusion_0_in_the_environment_turns_fusion_off_by_default() -> None:
+    code = "import graphc; from graphc.runtime import config; print(config.default_fusion())"
+    for value, expected in (("0", "False"), ("off", "False"), ("1", "True")):
+        done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "GRAPHC_FUSION": value}, capture_output=True, text=True)
+        assert done.stdout.strip() == expected, done.stderr

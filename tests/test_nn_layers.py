@@ -15,7 +15,7 @@ from graphc import nn
 from graphc.errors import GraphcError
 
 # Every test here runs on each backend (numpy, and triton under TRITON_INTERPRET=1 on a CPU).
-pytestmark = pytest.mark.usefixtures("backend")
+pytestmark = pytest.mark.usefixtures("backend", "fusion")
 
 rng = np.random.default_rng(0)
 

@@ -15,7 +15,7 @@ import graphc.nn.functional as F
 from graphc import nn
 
 # Every test here runs on each backend (numpy, and triton under TRITON_INTERPRET=1 on a CPU).
-pytestmark = pytest.mark.usefixtures("backend")
+pytestmark = pytest.mark.usefixtures("backend", "fusion")
 
 rng = np.random.default_rng(2)
 REDUCTIONS = ["mean", "sum", "none"]

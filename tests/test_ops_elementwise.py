@@ -20,6 +20,8 @@ from hypothesis import HealthCheck, given, settings
 import graphc
 from graphc.errors import GraphcError
 
+pytestmark = pytest.mark.usefixtures("fusion")  # every case with fusion on and off
+
 # ----------------------------------------------------------------------------- unary
 
 UNARY = ["neg", "exp", "sin", "cos", "tanh", "erf", "abs", "sign", "sigmoid", "relu", "square"]

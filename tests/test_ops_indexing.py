@@ -12,6 +12,8 @@ from helpers import assert_matches, data, pair, pairs
 import graphc
 from graphc.errors import GraphcError
 
+pytestmark = pytest.mark.usefixtures("fusion")  # every case with fusion on and off
+
 I = np.s_  # noqa: E741
 
 BASIC_KEYS = [

@@ -14,6 +14,8 @@ import graphc
 from graphc.frontend.functional import node_of, wrap
 from graphc.ir.registry import emit
 
+pytestmark = pytest.mark.usefixtures("fusion")  # every case with fusion on and off
+
 MATMUL_SHAPES = [
     ((4,), (4,)),
     ((4,), (4, 3)),

@@ -17,6 +17,8 @@ import graphc.nn.functional as GF
 from graphc.frontend.functional import node_of, wrap
 from graphc.ir.registry import emit
 
+pytestmark = pytest.mark.usefixtures("fusion")  # every case with fusion on and off
+
 
 @pytest.mark.parametrize(
     "shape",

@@ -11,6 +11,8 @@ from helpers import assert_matches, data, pair
 
 import graphc
 
+pytestmark = pytest.mark.usefixtures("fusion")  # every case with fusion on and off
+
 DIMS = [None, 0, 1, -1, (0, 2), (-1, 0)]
 
 

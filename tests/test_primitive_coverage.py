@@ -31,6 +31,8 @@ from graphc.ir.graph import toposort
 from graphc.ir.registry import REGISTRY
 from graphc.runtime import check
 
+pytestmark = pytest.mark.usefixtures("fusion")  # every case with fusion on and off
+
 
 @dataclass(frozen=True)
 class Case:

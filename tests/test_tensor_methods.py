@@ -13,6 +13,8 @@ from helpers import assert_matches, data, dtype_name, pair
 import graphc
 from graphc.errors import GraphcError
 
+pytestmark = pytest.mark.usefixtures("fusion")  # every case with fusion on and off
+
 # ----------------------------------------------------------------------------- graphc.tensor
 
 TENSOR_DATA = [

@@ -83,10 +83,11 @@ def get_program(graph: Graph, backend: str) -> CompiledProgram:
     global compile_count
     # Eager code realizes many small one-off graphs: a C build each would cost more than it saves.
     loops = native.for_eager()
-    key = (backend, loops, format_graph(graph))
+    fusion = config.default_fusion()
+    key = (backend, loops, fusion, format_graph(graph))
     program = _programs.get(key)
     if program is None:
-        program = compile_graph(graph, backend=backend, loops=loops)
+        program = compile_graph(graph, backend=backend, fusion=fusion, loops=loops)
         _programs[key] = program
         compile_count += 1
     return program

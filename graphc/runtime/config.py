@@ -1,4 +1,4 @@
-"""Process-wide settings: which backend realizes lazy tensors; how much graphc logs."""
+"""Process-wide settings: which backend realizes lazy tensors, whether programs are fused; how much graphc logs."""
 
 from __future__ import annotations
 
@@ -27,6 +27,30 @@ def use_backend(name: str) -> Iterator[None]:
         yield
     finally:
         set_backend(previous)
+
+
+_fusion = os.environ.get("GRAPHC_FUSION", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def default_fusion() -> bool:
+    """Whether eager code's programs, and ``graphc.compile`` without ``fusion=``, are fused (``GRAPHC_FUSION``, on)."""
+    return _fusion
+
+
+def set_fusion(enabled: bool) -> None:
+    global _fusion
+    _fusion = enabled
+
+
+@contextmanager
+def use_fusion(enabled: bool) -> Iterator[None]:
+    """Fuse (True) or run one kernel per op (False) inside the block: a result that changes with fusion is a bug."""
+    previous = _fusion
+    set_fusion(enabled)
+    try:
+        yield
+    finally:
+        set_fusion(previous)
 
 
 def debug_level() -> int:
