@@ -79,6 +79,11 @@ def cuda_clock(step: Step, sync: Callable[[Any], None]) -> float:
     return start.elapsed_time(end) / 1000
 
 
+def device_timing(device: str) -> tuple[Clock, Callable[[Any], None]]:
+    """The clock and the wait for graphc's results that time a step on ``device`` ("cpu" or "cuda")."""
+    return (cuda_clock, sync_cuda) if device == "cuda" else (wall_clock, sync_graphc)
+
+
 def interleaved(
     steps: dict[str, tuple[Step, Callable[[Any], None]]], warmup: int, repeats: int, rounds: int = 3, clock: Clock = wall_clock
 ) -> dict[str, float]:
@@ -371,7 +376,8 @@ def run(quick: bool = False, repeats: int = 20, warmup: int = 3, only: str | Non
 
         raise GraphcError("graphc bench --device cuda: CUDA is not available on this machine")
     cuda = device == "cuda"
-    torch_sync, graphc_sync = (sync_cuda, sync_cuda) if cuda else (_sync_torch, sync_graphc)
+    clock, graphc_sync = device_timing(device)
+    torch_sync = sync_cuda if cuda else _sync_torch
     results: list[Result] = []
     for workload in workloads(quick, device):
         if only and only.lower() not in workload.name.lower():
@@ -384,7 +390,7 @@ def run(quick: bool = False, repeats: int = 20, warmup: int = 3, only: str | Non
             built: list[Any] = []
             prepared[name] = _prepared(steps, name, lambda w=workload, f=fusion, b=built: _graphc_variant(w, f, b), graphc_sync)
             reports[name] = built[0] if built else None
-        medians = interleaved(steps, warmup, repeats, clock=cuda_clock if cuda else wall_clock)
+        medians = interleaved(steps, warmup, repeats, clock=clock)
         for name in ("eager PyTorch", "torch.compile", "graphc unfused", "graphc fused"):
             note, first_steps = prepared.get(name, ("", None))
             result = Result(workload.name, name, medians.get(name), note=note, first_steps_s=first_steps)

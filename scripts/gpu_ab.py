@@ -72,9 +72,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     args = parser.parse_args()
-    cuda = args.device == "cuda"
-    clock = benchmark.cuda_clock if cuda else benchmark.wall_clock
-    sync = benchmark.sync_cuda if cuda else benchmark.sync_graphc
+    clock, sync = benchmark.device_timing(args.device)
     workloads = benchmark.workloads(device=args.device)
     for label, name, switch, at_run in PAIRS:
         workload = next(w for w in workloads if name.lower() in w.name.lower())

@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: the NumPy backend, CPU activity only")
     args = parser.parse_args()
     cuda = args.device == "cuda"
-    sync = benchmark.sync_cuda if cuda else benchmark.sync_graphc
+    sync = benchmark.device_timing(args.device)[1]
     workload = next(w for w in benchmark.workloads(device=args.device) if args.workload.lower() in w.name.lower())
     step, compiled = workload.graphc_step(True)
     started = time.perf_counter()

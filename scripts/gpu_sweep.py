@@ -68,10 +68,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     args = parser.parse_args()
-    cuda = args.device == "cuda"
-    clock = benchmark.cuda_clock if cuda else benchmark.wall_clock
-    sync = benchmark.sync_cuda if cuda else benchmark.sync_graphc
-    if cuda:
+    clock, sync = benchmark.device_timing(args.device)
+    if args.device == "cuda":
         print(f"copy bandwidth {benchmark.copy_bandwidth():.0f} GB/s", flush=True)
     workloads = benchmark.workloads(device=args.device)
     for name, kind in WORKLOADS:

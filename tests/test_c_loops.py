@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -364,3 +365,45 @@ def test_a_big_module_is_built_in_parts_that_link_into_one(monkeypatch: pytest.M
     np.testing.assert_allclose(b.numpy(), (np.exp(y.numpy()) + 1).sum(0), rtol=1e-6)
     source = next(tmp_path.glob("*/graphc_c_*.c")).read_text()
     assert "#if GRAPHC_IN(2)" in source  # two parts beside part 0 (the method table)
+
+
+# ------------------------------------------------------------------------------ the C pool
+
+
+def test_c_loops_whose_outputs_are_all_rows_run_their_blocks_on_the_c_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    split_everything(monkeypatch)  # one row per block
+    x, w, b = normal_tensor(37, 33), normal_tensor(33), normal_tensor(33)
+    compiled = graphc.compile(lambda x, w, b: (F.layer_norm(x, (33,), w, b), F.softmax(x, -1)))
+    ours = compiled(x, w, b)
+    tx, tw, tb = (torch.from_numpy(t.numpy()) for t in (x, w, b))
+    np.testing.assert_allclose(ours[0].numpy(), torch.nn.functional.layer_norm(tx, (33,), tw, tb).numpy(), rtol=1.3e-5, atol=1e-6)
+    np.testing.assert_allclose(ours[1].numpy(), torch.softmax(tx, -1).numpy(), rtol=1.3e-5, atol=1e-6)
+    assert "blocks=rt.row_blocks(" in _source_of(compiled) and "rt.by_rows(" not in _source_of(compiled)
+    source = _c_source_of(compiled)
+    assert "_block(void *ctx, int64_t block)" in source and "graphc_parallel(" in source
+
+
+def test_an_index_out_of_range_in_one_block_of_the_c_pool_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    split_everything(monkeypatch)
+    compiled = graphc.compile(lambda x, i: x.gather(1, i) * 2, backend="numpy")
+    x = normal_tensor(9, 4)
+    good = graphc.tensor([[3], [0], [1], [2], [3], [0], [1], [2], [3]])
+    np.testing.assert_allclose(compiled(x, good).numpy(), np.take_along_axis(x.numpy(), good.numpy(), 1) * 2)
+    assert "blocks=rt.row_blocks(" in _source_of(compiled)
+    with pytest.raises(IndexError, match="gather: an index is out of range for axis 1 of size 4"):
+        compiled(x, graphc.tensor([[3], [0], [1], [2], [4], [0], [1], [2], [3]]))  # row 4 of 9, in a block of its own
+
+
+def test_callers_on_several_threads_share_the_c_pool_and_get_their_own_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller finding the pool busy with another's blocks runs its own blocks alone."""
+    split_everything(monkeypatch)
+    compiled = graphc.compile(lambda x: F.softmax(x * 3, -1), backend="numpy")
+    inputs = [graphc.tensor(np.random.default_rng(k).standard_normal((50, 20)).astype(np.float32)) for k in range(8)]
+    compiled(inputs[0])
+    expected = [torch.softmax(torch.from_numpy(x.numpy()) * 3, -1).numpy() for x in inputs]
+
+    def run(k: int) -> bool:
+        return all(np.allclose(compiled(inputs[k]).numpy(), expected[k], rtol=1e-5, atol=1e-6) for _ in range(20))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(run, range(8)))

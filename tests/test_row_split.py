@@ -121,12 +121,19 @@ def test_a_large_value_read_whole_by_every_block_prevents_the_split() -> None:
     assert split_rows(kernel_of(x.sum(0, keepdim=True) + y)) is None
 
 
-def test_split_programs_name_the_block_function_and_the_split_in_their_source() -> None:
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_split_programs_name_the_block_function_and_the_split_in_their_source(native: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NumPy kernels go by blocks through rt.by_rows; C loops whose outputs are all rows run their blocks in C."""
+    monkeypatch.setenv("GRAPHC_NATIVE", native)
     x = normal_tensor(6, 8)
     compiled = graphc.compile(lambda x: F.layer_norm(x, (8,)))
     compiled(x)
     source = compiled.report().kernels[0].source
-    assert "_rows(v0, out_" in source and "rt.by_rows(" in source and "f32[rows,8]" in source
+    assert "_rows(v0, out_" in source and "f32[rows,8]" in source
+    if native == "1":
+        assert "blocks=rt.row_blocks(" in source and "rt.by_rows(" not in source
+    else:
+        assert "rt.by_rows(" in source and "blocks=" not in source
 
 
 # ------------------------------------------------------------------------------ results do not change

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,6 +61,7 @@ from graphc.codegen.index_exprs import (
     windows,
 )
 from graphc.codegen.kernel_ir import Kernel
+from graphc.codegen.row_split import ROWS
 from graphc.codegen.templates import (
     constant_value,
     depends_on,
@@ -114,6 +116,9 @@ class LoopKernel:
     writes: list[Node]  # the kernel outputs it writes, in argument order
     sizes: list[str]  # the symbolic sizes it takes after the buffers
     source: str = ""
+    # "rows" when the function runs its rows by blocks on the C pool: it then takes the
+    # number of blocks after its sizes (``numpy_support.row_blocks`` chooses it).
+    rows: str | None = None
 
 
 # ----------------------------------------------------------------------------- which nodes the loops compute
@@ -999,25 +1004,40 @@ class LoopEmitter:
 
     # ------------------------------------------------------------------ the function
 
-    def function(self, name: str, sizes: list[str]) -> str:
+    def by_blocks(self) -> bool:
+        """Whether blocks of rows can run side by side: every buffer written holds the ``rows`` on
+        axis 0, and every buffer read holds them there too or does not depend on them."""
+        if not self.writes or any(not self.shape(n) or self.shape(n)[0] != ROWS for n in self.writes):
+            return False
+        return all((self.shape(n) and self.shape(n)[0] == ROWS) or ROWS not in free_symbols(self.shape(n)) for n in self.reads)
+
+    def function(self, name: str, sizes: list[str], blocks: bool = False) -> str:
+        """The Python-callable C function: checks its buffers and sizes, then runs the loops without the GIL.
+
+        With ``blocks``, the loops are ``<name>_body`` over any number of rows, and the
+        function takes one more argument, the number of blocks of rows to run on the pool.
+        """
         reads, writes = self.reads, self.writes
         count = len(reads) + len(writes)
+        arguments = [*sizes, "graphc_blocks"] if blocks else sizes
         lines = [f"/* {name}: the C loops of {self.kernel.name}", *(f" *   {format_node(n, self.names)}" for n in self.nodes), " */"]
+        if blocks:
+            lines += self.block_functions(name, sizes)
         lines.append(f"PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)")
         lines.append("{")
         itemsizes = ", ".join(str(ITEMSIZE[n.dtype.name]) for n in reads + writes)
         lines.append(f"    static const Py_ssize_t itemsizes[{count}] = {{{itemsizes}}};")
         lines.append(f"    Py_buffer views[{count}];")
         lines.append(f"    PyObject *held[{count}];")
-        lines.append(f'    if (!graphc_buffers(args, nargs, {count + len(sizes)}, {count}, {len(reads)}, itemsizes, views, held, "{name}"))')
+        lines.append(f'    if (!graphc_buffers(args, nargs, {count + len(arguments)}, {count}, {len(reads)}, itemsizes, views, held, "{name}"))')
         lines.append("        return NULL;")
-        if sizes:
-            lines.append(f"    int64_t sizes[{len(sizes)}];")
-            lines.append(f"    if (!graphc_sizes(args + {count}, {len(sizes)}, sizes)) {{")
+        if arguments:
+            lines.append(f"    int64_t sizes[{len(arguments)}];")
+            lines.append(f"    if (!graphc_sizes(args + {count}, {len(arguments)}, sizes)) {{")
             lines.append(f"        graphc_release(views, held, {count});")
             lines.append("        return NULL;")
             lines.append("    }")
-        for i, s in enumerate(sizes):
+        for i, s in enumerate(arguments):
             lines.append(f"    const int64_t {s} = sizes[{i}];")
         lengths = ", ".join(c_dim(prod([*self.shape(n), ITEMSIZE[n.dtype.name]])) for n in reads + writes)
         lines.append(f"    const int64_t lengths[{count}] = {{{lengths}}};")
@@ -1031,7 +1051,17 @@ class LoopEmitter:
             lines.append(f"    {ctype} *out{self.num(n)} = ({ctype} *)views[{len(reads) + i}].buf;")
         lines.append("    int graphc_bad = 0;")
         lines.append("    Py_BEGIN_ALLOW_THREADS")
-        lines.append(self.body.text())
+        if blocks:
+            values = ", ".join([*(self.pointer_name(n) for n in reads + writes), *sizes])
+            lines.append(f"    if (graphc_blocks > 1 && {ROWS} > 1) {{")
+            lines.append(f"        struct {name}_job job = {{{values}, ({ROWS} + graphc_blocks - 1) / graphc_blocks, 0}};")
+            lines.append(f"        graphc_parallel({name}_block, &job, ({ROWS} + job.step - 1) / job.step);")
+            lines.append("        graphc_bad = atomic_load(&job.bad);")
+            lines.append("    } else {")
+            lines.append(f"        graphc_bad = {name}_body({values});")
+            lines.append("    }")
+        else:
+            lines.append(self.body.text())
         lines.append("    Py_END_ALLOW_THREADS")
         lines.append(f"    graphc_release(views, held, {count});")
         lines.append("    if (graphc_bad & 2)")
@@ -1044,6 +1074,40 @@ class LoopEmitter:
         lines.append("    Py_RETURN_NONE;")
         lines.append("}")
         return "\n".join(lines)
+
+    def pointer_name(self, node: Node) -> str:
+        return f"in{self.num(node)}" if any(node is r for r in self.reads) else f"out{self.num(node)}"
+
+    def block_functions(self, name: str, sizes: list[str]) -> list[str]:
+        """``<name>_body`` runs the loops over ``rows`` rows of the buffers it is given; ``<name>_block``
+        runs block b of a job: its rows' part of each buffer holding rows, the others whole."""
+        pointers = [f"const {STORAGE[n.dtype.name]} *{self.pointer_name(n)}" for n in self.reads]
+        pointers += [f"{STORAGE[n.dtype.name]} *{self.pointer_name(n)}" for n in self.writes]
+        params = pointers + [f"const int64_t {s}" for s in sizes]
+        lines = [f"static int {name}_body({', '.join(params)})", "{", "    int graphc_bad = 0;", self.body.text(), "    return graphc_bad;", "}", ""]
+        lines.append(f"struct {name}_job {{")
+        lines += [f"    {p};" for p in pointers]
+        lines += [f"    int64_t {s};" for s in sizes]
+        lines += ["    int64_t step;", "    atomic_int bad;", "};", ""]
+        lines.append(f"static void {name}_block(void *ctx, int64_t block)")
+        lines.append("{")
+        lines.append(f"    struct {name}_job *job = ctx;")
+        lines.append("    const int64_t lo = block * job->step;")
+        lines.append(f"    const int64_t hi = lo + job->step < job->{ROWS} ? lo + job->step : job->{ROWS};")
+        arguments = []
+        for n in self.reads + self.writes:
+            shape = self.shape(n)
+            pointer = f"job->{self.pointer_name(n)}"
+            if shape and shape[0] == ROWS:  # row lo of this buffer
+                per_row = c_dim(prod(list(shape[1:])))
+                for s in sizes:
+                    per_row = re.sub(rf"\b{re.escape(s)}\b", f"job->{s}", per_row)
+                pointer += f" + lo * {_paren(per_row)}"
+            arguments.append(pointer)
+        arguments += ["hi - lo" if s == str(ROWS) else f"job->{s}" for s in sizes]
+        lines.append(f"    graphc_block_failed(&job->bad, {name}_body({', '.join(arguments)}));")
+        lines += ["}", ""]
+        return lines
 
 
 def plan(kernel: Kernel, names: dict[int, str], in_place: dict[int, Node]) -> LoopKernel:
@@ -1058,5 +1122,6 @@ def plan(kernel: Kernel, names: dict[int, str], in_place: dict[int, Node]) -> Lo
     emitter.emit_loops(outputs)
     used = emitter.reads + emitter.writes + [n for n in nodes if id(n) in emitter.inside]
     loop = LoopKernel(kernel.name, prefix, nodes, emitter.reads, emitter.writes, _sizes_of(used))
-    loop.source = emitter.function(kernel.name, loop.sizes)
+    loop.rows = str(ROWS) if str(ROWS) in loop.sizes and emitter.by_blocks() else None
+    loop.source = emitter.function(kernel.name, loop.sizes, blocks=loop.rows is not None)
     return loop

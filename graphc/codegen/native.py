@@ -36,7 +36,7 @@ log = logging.getLogger("graphc")
 # -fwrapv: integer overflow wraps, as in NumPy and torch (C leaves it undefined).
 # -fno-math-errno: lets sqrt/exp/... vectorize; graphc never reads errno.
 # No -ffast-math: NaN, infinities and the order of float operations stay IEEE.
-FLAGS = ["-O3", "-march=native", "-fPIC", "-fvisibility=hidden", "-fwrapv", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd"]
+FLAGS = ["-O3", "-march=native", "-fPIC", "-fvisibility=hidden", "-fwrapv", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-pthread"]
 # A module with more C than this is compiled in parts, one per core (the LSTM step's 600 KB took 4.0 s in one).
 PART_CHARS = 100_000
 VECTOR_MATH = ["-DGRAPHC_LIBMVEC"]
@@ -104,6 +104,132 @@ static inline float graphc_erff(float a)
     q = q * t + 5.1673929038807442e-01f;
     q = q * t + 1.0f;
     return x * p / q;
+}
+
+/* The pool: rows of a kernel in blocks on one thread per core, without Python or the GIL.
+   A block is fn(ctx, b); the caller takes blocks too and returns once every block ran.
+   Threads spin for GRAPHC_SPIN_NS after their last block before sleeping. Every program
+   module carries this code, but the first module loaded shares its pool with the others
+   (graphc.codegen.native.shared_pool), so a process has one pool. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GRAPHC_SPIN_NS 100000
+
+typedef void (*graphc_block_fn)(void *ctx, int64_t block);
+typedef void (*graphc_parallel_fn)(graphc_block_fn fn, void *ctx, int64_t blocks);
+
+static pthread_mutex_t graphc_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t graphc_pool_wake = PTHREAD_COND_INITIALIZER;
+static atomic_long graphc_pool_generation = 0;
+static int graphc_pool_sleeping = 0;
+static int graphc_pool_threads = -1;  /* started on the first parallel call; 0 if none could be */
+static atomic_int graphc_pool_busy = 0;
+/* The current job: written by the caller before it publishes the job (release), read by
+   a thread after it claims a block (acquire), so a late thread's claim is of this job. */
+static graphc_block_fn graphc_job_fn;
+static void *graphc_job_ctx;
+static int64_t graphc_job_blocks;
+static atomic_long graphc_job_next = 0;
+static atomic_long graphc_job_done = 0;
+
+static int64_t graphc_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void graphc_run_blocks(void)
+{
+    for (;;) {
+        int64_t b = atomic_fetch_add_explicit(&graphc_job_next, 1, memory_order_acquire);
+        if (b >= graphc_job_blocks)
+            return;
+        graphc_job_fn(graphc_job_ctx, b);
+        atomic_fetch_add_explicit(&graphc_job_done, 1, memory_order_release);
+    }
+}
+
+static void *graphc_pool_thread(void *unused)
+{
+    (void)unused;
+    long seen = 0;
+    for (;;) {
+        int64_t idle = graphc_now_ns();
+        while (atomic_load_explicit(&graphc_pool_generation, memory_order_acquire) == seen) {
+            if (graphc_now_ns() - idle < GRAPHC_SPIN_NS)
+                continue;
+            pthread_mutex_lock(&graphc_pool_lock);
+            graphc_pool_sleeping++;
+            while (atomic_load(&graphc_pool_generation) == seen)
+                pthread_cond_wait(&graphc_pool_wake, &graphc_pool_lock);
+            graphc_pool_sleeping--;
+            pthread_mutex_unlock(&graphc_pool_lock);
+        }
+        seen = atomic_load(&graphc_pool_generation);
+        graphc_run_blocks();
+    }
+    return NULL;
+}
+
+static void graphc_pool_start(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    graphc_pool_threads = 0;
+    for (long i = 1; i < cores; i++) {
+        pthread_t thread;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&thread, &attr, graphc_pool_thread, NULL) == 0)
+            graphc_pool_threads++;
+        pthread_attr_destroy(&attr);
+    }
+}
+
+/* Run blocks 0..blocks-1 of fn; alone when the pool is taken by another caller's job. */
+static void graphc_pool_run(graphc_block_fn fn, void *ctx, int64_t blocks)
+{
+    if (blocks > 1 && !atomic_exchange(&graphc_pool_busy, 1)) {
+        pthread_mutex_lock(&graphc_pool_lock);
+        if (graphc_pool_threads < 0)
+            graphc_pool_start();
+        pthread_mutex_unlock(&graphc_pool_lock);
+        if (graphc_pool_threads > 0) {
+            graphc_job_fn = fn;
+            graphc_job_ctx = ctx;
+            graphc_job_blocks = blocks;
+            atomic_store_explicit(&graphc_job_done, 0, memory_order_relaxed);
+            atomic_store_explicit(&graphc_job_next, 0, memory_order_release);
+            pthread_mutex_lock(&graphc_pool_lock);
+            atomic_fetch_add_explicit(&graphc_pool_generation, 1, memory_order_release);
+            if (graphc_pool_sleeping)
+                pthread_cond_broadcast(&graphc_pool_wake);
+            pthread_mutex_unlock(&graphc_pool_lock);
+            graphc_run_blocks();
+            while (atomic_load_explicit(&graphc_job_done, memory_order_acquire) < blocks)
+                ;
+            atomic_store(&graphc_pool_busy, 0);
+            return;
+        }
+        atomic_store(&graphc_pool_busy, 0);
+    }
+    for (int64_t b = 0; b < blocks; b++)
+        fn(ctx, b);
+}
+
+/* The process's pool (graphc_pool_run of the first module loaded), set by the module's init. */
+extern graphc_parallel_fn graphc_parallel;
+
+/* A block's error code, kept if it is the first: codes are not bits, so they are not ORed. */
+static void graphc_block_failed(atomic_int *bad, int code)
+{
+    int none = 0;
+    if (code)
+        atomic_compare_exchange_strong(bad, &none, code);
 }
 
 /* A big module is compiled in parts, the same file once per part (-DGRAPHC_PART=k, part 0 holding the
@@ -181,6 +307,8 @@ static int graphc_sizes(PyObject *const *args, int count, int64_t *sizes)
 """
 
 _failed = False
+# The C thread pool every program module uses: a capsule of the first loaded module's pool (PRELUDE).
+shared_pool: object = None
 
 
 def _setting() -> str:
@@ -221,6 +349,7 @@ def module_source(name: str, parts: list[list[tuple[str, str]]]) -> str:
     init = f"""
 #if GRAPHC_IN(0)
 PyObject *graphc_contiguous = NULL;
+graphc_parallel_fn graphc_parallel = NULL;
 
 {prototypes}
 static PyMethodDef graphc_methods[] = {{
@@ -237,6 +366,26 @@ PyMODINIT_FUNC PyInit_{name}(void)
     graphc_contiguous = PyObject_GetAttrString(numpy, "ascontiguousarray");
     Py_DECREF(numpy);
     if (graphc_contiguous == NULL)
+        return NULL;
+    PyObject *native = PyImport_ImportModule("graphc.codegen.native");
+    if (native == NULL)
+        return NULL;
+    PyObject *shared = PyObject_GetAttrString(native, "shared_pool");
+    if (shared == Py_None) {{
+        Py_DECREF(shared);
+        shared = PyCapsule_New((void *)graphc_pool_run, "graphc.pool", NULL);
+        if (shared == NULL || PyObject_SetAttrString(native, "shared_pool", shared) < 0) {{
+            Py_XDECREF(shared);
+            Py_DECREF(native);
+            return NULL;
+        }}
+    }}
+    Py_DECREF(native);
+    if (shared == NULL)
+        return NULL;
+    graphc_parallel = (graphc_parallel_fn)PyCapsule_GetPointer(shared, "graphc.pool");
+    Py_DECREF(shared);
+    if (graphc_parallel == NULL)
         return NULL;
     return PyModule_Create(&graphc_module);
 }}

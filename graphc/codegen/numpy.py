@@ -405,7 +405,7 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
         strided = any(axis not in (None, 0) for axis in split.input_axes)
         if small or strided:
             whole, in_c = _function(kernel, names, planned, loops)
-            if in_c:
+            if in_c is not None:
                 return whole
     if isinstance(touched, int) and touched < rt.SPLIT_BYTES:  # known to be small
         return _function(kernel, names, planned, loops)[0]
@@ -416,8 +416,9 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
         in_place = {id(copy_of[o]): copy_of[id(v)] for o, v in loops.in_place.items() if o in copy_of and id(v) in copy_of}
         split_loops = Loops(in_place, loops.functions)
     rows, in_c = _function(split.kernel, copies, frozenset(id(n) for n in split.kernel.outputs), split_loops)
-    threshold = "rt.LOOP_SPLIT_BYTES" if in_c else "rt.SPLIT_BYTES"
-    return rows + "\n\n\n" + _driver(kernel, split, names, planned, touched, threshold)
+    threshold = "rt.LOOP_SPLIT_BYTES" if in_c is not None else "rt.SPLIT_BYTES"
+    in_blocks = in_c is not None and in_c.rows is not None
+    return rows + "\n\n\n" + _driver(kernel, split, names, planned, touched, threshold, in_blocks)
 
 
 def _totals_epilogue(kernel: Kernel) -> tuple[Kernel, Kernel] | None:
@@ -470,8 +471,12 @@ def _call_sub_kernel(sub: Kernel, names: dict[int, str], planned: frozenset[int]
     return emit_kernel(sub, names, sub_planned, loops)
 
 
-def _driver(kernel: Kernel, split: RowSplit, names: dict[int, str], planned: frozenset[int], touched: Dim, threshold: str) -> str:
-    """``<name>``: gives every output memory, then calls ``<name>_rows`` once or through ``rt.by_rows``."""
+def _driver(kernel: Kernel, split: RowSplit, names: dict[int, str], planned: frozenset[int], touched: Dim, threshold: str, in_blocks: bool) -> str:
+    """``<name>``: gives every output memory, then calls ``<name>_rows`` once or through ``rt.by_rows``.
+
+    With ``in_blocks``, ``<name>_rows`` runs its rows by blocks on the C pool itself and is
+    called once, with the number of blocks ``rt.row_blocks`` chooses.
+    """
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
     params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.inputs + kernel.nodes)
@@ -486,9 +491,13 @@ def _driver(kernel: Kernel, split: RowSplit, names: dict[int, str], planned: fro
     if not isinstance(touched, int):  # symbolic sizes: small calls skip rt.by_rows's few microseconds
         lines.append(f"    if {py_dim(touched)} < {threshold}:")
         lines.append(f"        return {split.kernel.name}({inputs}{', '.join(outs)}, rows={py_dim(split.extent)}{sizes})")
+    split_bytes = f", split_bytes={threshold}" if threshold != "rt.SPLIT_BYTES" else ""
+    if in_blocks:
+        blocks = f"rt.row_blocks({py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){split_bytes})"
+        lines.append(f"    return {split.kernel.name}({inputs}{', '.join(outs)}, rows={py_dim(split.extent)}{sizes}, blocks={blocks})")
+        return "\n".join(lines)
     kinds = f", kinds={tuple(split.output_kinds)}" if set(split.output_kinds) != {"rows"} else ""
-    kinds += f", split_bytes={threshold}" if threshold != "rt.SPLIT_BYTES" else ""
-    arguments = f"{py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){kinds}{sizes}"
+    arguments = f"{py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){kinds}{split_bytes}{sizes}"
     lines.append(f"    return rt.by_rows({split.kernel.name}, {arguments})")
     return "\n".join(lines)
 
@@ -500,8 +509,12 @@ def _bytes_touched(kernel: Kernel, split: RowSplit) -> Dim:
     return sum(n.type.numel * n.dtype.itemsize for n in written + read)
 
 
-def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], loops: Loops | None = None) -> tuple[str, bool]:
-    """The kernel's function, and whether it calls C loops (with ``loops``, where ``c_loops`` can write them)."""
+def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], loops: Loops | None = None) -> tuple[str, c_loops.LoopKernel | None]:
+    """The kernel's function, and the C loops it calls (with ``loops``, where ``c_loops`` can write them).
+
+    C loops that run their rows by blocks on the C pool (``LoopKernel.rows``) take the number
+    of blocks: the function passes on its ``blocks`` argument, one block unless told.
+    """
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
     params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.inputs + kernel.nodes)
@@ -513,12 +526,14 @@ def _function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], lo
             lines.append(f"    # NumPy, not C loops: {why}")
         else:
             loops.functions.append((part.name, part.source))
-            return _loop_function(kernel, names, planned, part, lines), True
+            if part.rows is not None:
+                lines[0] = f"def {kernel.name}({', '.join([*params, 'blocks=1'])}):"
+            return _loop_function(kernel, names, planned, part, lines), part
         writer = _KernelWriter(kernel, names, planned, one_pool=True)
     lines += writer.lines()
     outputs = ", ".join(var[id(n)] for n in kernel.outputs)
     lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
-    return "\n".join(lines), False
+    return "\n".join(lines), None
 
 
 def _loop_function(kernel: Kernel, names: dict[int, str], planned: frozenset[int], part: c_loops.LoopKernel, lines: list[str]) -> str:
@@ -546,7 +561,7 @@ def _loop_function(kernel: Kernel, names: dict[int, str], planned: frozenset[int
             lines.append(f"    {var[id(node)]} = rt.output({py_shape(node.shape)}, {np_dtype(node.dtype)}, (__name__, {var[id(node)]!r}))")
     lines.append("    # in one C loop nest (the program's C module):")
     lines += [f"    #   {format_node(n, names)}" for n in part.nodes]
-    args = [var[id(n)] for n in part.reads + part.writes] + part.sizes
+    args = [var[id(n)] for n in part.reads + part.writes] + part.sizes + (["blocks"] if part.rows is not None else [])
     lines.append(f"    _c.{part.name}({', '.join(args)})")
     outputs = ", ".join(var[id(n)] for n in kernel.outputs)
     lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")

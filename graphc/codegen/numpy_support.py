@@ -401,12 +401,10 @@ def by_rows(
     share memory with inputs in any way but row for row (an in-place update), runs as one call.
     """
     kinds = kinds or ("rows",) * len(outputs)
-    split = [o for o, kind in zip(outputs, kinds) if kind == "rows"]
-    touched = sum(o.nbytes for o in split) + sum(x.nbytes for x, axis in zip(inputs, axes) if axis is not None)
-    if touched < (SPLIT_BYTES if split_bytes is None else split_bytes) or rows < 2 or not _rows_independent(inputs, axes, split):
+    split = tuple(o for o, kind in zip(outputs, kinds) if kind == "rows")
+    blocks = row_blocks(rows, inputs, axes, split, split_bytes)
+    if blocks == 1:
         return kernel(*inputs, *outputs, rows=rows, **sizes)
-    # A multiple of the threads, so they finish together: 3 blocks on 2 threads took as long as 4.
-    blocks = min(rows, -(-max(THREADS, touched // BLOCK_BYTES) // THREADS) * THREADS)
     step = -(-rows // blocks)
     scratch = {start: [None if kind == "rows" else np.empty_like(o) for o, kind in zip(outputs, kinds)] for start in range(0, rows, step)}
 
@@ -427,7 +425,21 @@ def by_rows(
     return outputs
 
 
-def _rows_independent(inputs: tuple, axes: tuple, outputs: list) -> bool:
+def row_blocks(rows: int, inputs: tuple, axes: tuple, outputs: tuple, split_bytes: int | None = None) -> int:
+    """How many blocks of rows a call runs in: 1 (one call) when it is small or writes in place across rows.
+
+    ``outputs`` are those written row by row. Blocks are about ``BLOCK_BYTES`` each, in a
+    multiple of the threads so they finish together: 3 blocks on 2 threads took as long as 4.
+    ``by_rows`` runs them on the Python pool; C loops whose outputs are all rows run them on
+    the C pool (``c_loops``).
+    """
+    touched = sum(o.nbytes for o in outputs) + sum(x.nbytes for x, axis in zip(inputs, axes) if axis is not None)
+    if touched < (SPLIT_BYTES if split_bytes is None else split_bytes) or rows < 2 or not _rows_independent(inputs, axes, outputs):
+        return 1
+    return min(rows, -(-max(THREADS, touched // BLOCK_BYTES) // THREADS) * THREADS)
+
+
+def _rows_independent(inputs: tuple, axes: tuple, outputs: tuple) -> bool:
     """No block writes memory that another block reads: an output may only alias an input row for row."""
     for out in outputs:
         for x, axis in zip(inputs, axes):
