@@ -8,7 +8,9 @@ models' training steps are compared with the NumPy kernels they replace.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -407,3 +409,29 @@ def test_callers_on_several_threads_share_the_c_pool_and_get_their_own_results(m
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(run, range(8)))
+
+
+def test_a_forked_child_runs_c_pool_kernels_after_its_parent_started_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child of fork() has none of its parent's pool threads (DataLoader workers are forked).
+
+    Its caller would run every block itself anyway; the pool's fork handler also resets the
+    pool's lock, which a parent's thread may hold at the fork, and lets the child start threads.
+    """
+    split_everything(monkeypatch)
+    compiled = graphc.compile(lambda x: F.softmax(x * 2, -1), backend="numpy")
+    x = graphc.tensor(np.random.default_rng(3).standard_normal((40, 16)).astype(np.float32))
+    expected = torch.softmax(torch.from_numpy(x.numpy()) * 2, -1).numpy()
+    np.testing.assert_allclose(compiled(x).numpy(), expected, rtol=1e-5, atol=1e-6)  # the parent's pool has started
+    child = os.fork()
+    if child == 0:
+        ok = np.allclose(compiled(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(child, 9)
+    pytest.fail("the forked child hung on the C pool")

@@ -127,12 +127,18 @@ static atomic_long graphc_pool_generation = 0;
 static int graphc_pool_sleeping = 0;
 static int graphc_pool_threads = -1;  /* started on the first parallel call; 0 if none could be */
 static atomic_int graphc_pool_busy = 0;
-/* The current job: written by the caller before it publishes the job (release), read by
-   a thread after it claims a block (acquire), so a late thread's claim is of this job. */
+/* The current job is one word, generation | number of blocks | next block, so a thread
+   claims a block with one compare-and-swap that fails if a new job replaced the one it
+   read: a thread delayed after its last block of a job cannot claim a block of the next
+   job by the old job's count. fn and ctx are written before the word that publishes
+   them (release) and read after a successful claim (acquire), and the caller writes new
+   ones only after every block of the job before has run. */
+#define GRAPHC_INDEX_BITS 20
+#define GRAPHC_MAX_BLOCKS ((int64_t)1 << GRAPHC_INDEX_BITS)
+static atomic_uint_least64_t graphc_job = 0;
+static uint64_t graphc_job_generation = 0;
 static graphc_block_fn graphc_job_fn;
 static void *graphc_job_ctx;
-static int64_t graphc_job_blocks;
-static atomic_long graphc_job_next = 0;
 static atomic_long graphc_job_done = 0;
 
 static int64_t graphc_now_ns(void)
@@ -144,12 +150,17 @@ static int64_t graphc_now_ns(void)
 
 static void graphc_run_blocks(void)
 {
+    uint64_t job = atomic_load_explicit(&graphc_job, memory_order_acquire);
     for (;;) {
-        int64_t b = atomic_fetch_add_explicit(&graphc_job_next, 1, memory_order_acquire);
-        if (b >= graphc_job_blocks)
+        uint64_t next = job & (GRAPHC_MAX_BLOCKS - 1);
+        uint64_t blocks = (job >> GRAPHC_INDEX_BITS) & (GRAPHC_MAX_BLOCKS - 1);
+        if (next >= blocks)
             return;
-        graphc_job_fn(graphc_job_ctx, b);
-        atomic_fetch_add_explicit(&graphc_job_done, 1, memory_order_release);
+        if (atomic_compare_exchange_weak_explicit(&graphc_job, &job, job + 1, memory_order_acquire, memory_order_acquire)) {
+            graphc_job_fn(graphc_job_ctx, (int64_t)next);
+            atomic_fetch_add_explicit(&graphc_job_done, 1, memory_order_release);
+            job = atomic_load_explicit(&graphc_job, memory_order_acquire);
+        }
     }
 }
 
@@ -175,9 +186,22 @@ static void *graphc_pool_thread(void *unused)
     return NULL;
 }
 
+/* A child of fork() has none of the pool's threads: it starts its own on its first parallel call. */
+static void graphc_pool_forked(void)
+{
+    graphc_pool_threads = -1;
+    graphc_pool_sleeping = 0;
+    atomic_store(&graphc_pool_busy, 0);
+    pthread_mutex_init(&graphc_pool_lock, NULL);
+    pthread_cond_init(&graphc_pool_wake, NULL);
+}
+
 static void graphc_pool_start(void)
 {
+    static int fork_handled = 0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!fork_handled)
+        fork_handled = pthread_atfork(NULL, NULL, graphc_pool_forked) == 0;
     graphc_pool_threads = 0;
     for (long i = 1; i < cores; i++) {
         pthread_t thread;
@@ -190,10 +214,11 @@ static void graphc_pool_start(void)
     }
 }
 
-/* Run blocks 0..blocks-1 of fn; alone when the pool is taken by another caller's job. */
+/* Run blocks 0..blocks-1 of fn (fewer than GRAPHC_MAX_BLOCKS); alone when the pool is taken by
+   another caller's job. */
 static void graphc_pool_run(graphc_block_fn fn, void *ctx, int64_t blocks)
 {
-    if (blocks > 1 && !atomic_exchange(&graphc_pool_busy, 1)) {
+    if (blocks > 1 && blocks < GRAPHC_MAX_BLOCKS && !atomic_exchange(&graphc_pool_busy, 1)) {
         pthread_mutex_lock(&graphc_pool_lock);
         if (graphc_pool_threads < 0)
             graphc_pool_start();
@@ -201,9 +226,10 @@ static void graphc_pool_run(graphc_block_fn fn, void *ctx, int64_t blocks)
         if (graphc_pool_threads > 0) {
             graphc_job_fn = fn;
             graphc_job_ctx = ctx;
-            graphc_job_blocks = blocks;
             atomic_store_explicit(&graphc_job_done, 0, memory_order_relaxed);
-            atomic_store_explicit(&graphc_job_next, 0, memory_order_release);
+            graphc_job_generation++;
+            uint64_t job = (graphc_job_generation << (2 * GRAPHC_INDEX_BITS)) | ((uint64_t)blocks << GRAPHC_INDEX_BITS);
+            atomic_store_explicit(&graphc_job, job, memory_order_release);
             pthread_mutex_lock(&graphc_pool_lock);
             atomic_fetch_add_explicit(&graphc_pool_generation, 1, memory_order_release);
             if (graphc_pool_sleeping)
