@@ -8,8 +8,13 @@ The same as ``graphc bench``.
 """
 
 import sys
+from pathlib import Path
 
-from graphc import benchmark
+# The checkout's graphc, not whichever one pip installed last (an editable install of another
+# clone made a session's comparison measure the same code twice).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from graphc import benchmark  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(benchmark.main())
