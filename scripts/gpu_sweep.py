@@ -35,8 +35,10 @@ WORKLOADS = [("softmax", "reduction"), ("layer-norm", "reduction"), ("cross-entr
 
 
 def settings(kind: str) -> list[dict[str, int]]:
+    """Every combination of the values tried, the constants' current values among them."""
     names = list(SWEEPS[kind])
-    return [dict(zip(names, values)) for values in itertools.product(*SWEEPS[kind].values())]
+    values = [sorted({*SWEEPS[kind][name], getattr(rt, name)}) for name in names]
+    return [dict(zip(names, combination)) for combination in itertools.product(*values)]
 
 
 @contextlib.contextmanager
