@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@contextmanager
+def _set_within(set_value: Callable[[T], None], value: T, previous: T) -> Iterator[None]:
+    """``value`` inside the block, ``previous`` again after it (also when the block raises)."""
+    set_value(value)
+    try:
+        yield
+    finally:
+        set_value(previous)
 
 _backend = os.environ.get("GRAPHC_BACKEND", "numpy")
 
@@ -19,14 +32,8 @@ def set_backend(name: str) -> None:
     _backend = name
 
 
-@contextmanager
-def use_backend(name: str) -> Iterator[None]:
-    previous = _backend
-    set_backend(name)
-    try:
-        yield
-    finally:
-        set_backend(previous)
+def use_backend(name: str) -> AbstractContextManager[None]:
+    return _set_within(set_backend, name, _backend)
 
 
 _fusion = os.environ.get("GRAPHC_FUSION", "1").strip().lower() not in ("0", "false", "no", "off")
@@ -42,15 +49,9 @@ def set_fusion(enabled: bool) -> None:
     _fusion = enabled
 
 
-@contextmanager
-def use_fusion(enabled: bool) -> Iterator[None]:
+def use_fusion(enabled: bool) -> AbstractContextManager[None]:
     """Fuse (True) or run one kernel per op (False) inside the block: a result that changes with fusion is a bug."""
-    previous = _fusion
-    set_fusion(enabled)
-    try:
-        yield
-    finally:
-        set_fusion(previous)
+    return _set_within(set_fusion, enabled, _fusion)
 
 
 def debug_level() -> int:
