@@ -195,7 +195,7 @@ def test_an_adam_update_in_a_weight_gradients_epilogue_matches_torch_with_every_
     ours, theirs, compiled = adam_steps_of_a_linear(weight, None, np.random.default_rng(2).standard_normal((8, 512)), lr=0.01)
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-10)
     source = _source_of(compiled)
-    assert "rt.by_rows" in source  # the other kernels split
+    assert "blocks=rt.row_blocks(" in source  # the other kernels split
     assert re.search(r"_c\.k\d+_\w*matmul\w*\(", source) and "_epilogue" not in source
 
 
@@ -383,6 +383,48 @@ def test_c_loops_whose_outputs_are_all_rows_run_their_blocks_on_the_c_pool(monke
     assert "blocks=rt.row_blocks(" in _source_of(compiled) and "rt.by_rows(" not in _source_of(compiled)
     source = _c_source_of(compiled)
     assert "_block(void *ctx, int64_t block)" in source and "graphc_parallel(" in source
+
+
+def test_reductions_over_the_rows_on_the_c_pool_combine_each_blocks_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each block writes its partial sum, max or min apart; the parts are combined in block order, keeping NaN."""
+    split_everything(monkeypatch)  # one row per block
+    x = np.random.default_rng(5).standard_normal((13, 6)).astype(np.float32)
+    x[7, 2] = np.nan  # one block's part of column 2 is NaN
+    n = np.arange(13 * 6, dtype=np.int64).reshape(13, 6) - 30
+
+    def f(x: graphc.Tensor, n: graphc.Tensor) -> tuple:
+        y = x.tanh()
+        return y * 2, y.sum(0), y.amax(0), y.amin(0, keepdim=True), (n * 3).sum(0), y.sum()
+
+    compiled = graphc.compile(f, backend="numpy")
+    ours = compiled(graphc.tensor(x), graphc.tensor(n))
+    theirs = f(torch.from_numpy(x), torch.from_numpy(n))
+    for got, expected in zip(ours, theirs):
+        assert got.dtype.name == str(expected.dtype).removeprefix("torch.")
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    assert np.isnan(ours[2].numpy()[2]) and np.isnan(ours[3].numpy()[0, 2])
+    assert "blocks=rt.row_blocks(" in _source_of(compiled) and "rt.by_rows(" not in _source_of(compiled)
+    assert "the blocks' parts combined (max)" in _c_source_of(compiled)
+
+
+def test_a_step_count_every_block_computes_alike_is_stored_once_from_the_c_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    split_everything(monkeypatch)
+    start, grads = np.random.default_rng(6).standard_normal((2, 3, 9, 4))
+    param = graphc.nn.Parameter(graphc.tensor(start[0].copy()))
+    reference = torch.nn.Parameter(torch.from_numpy(start[0].copy()))
+    opt, torch_opt = graphc.optim.Adam([param], lr=0.1), torch.optim.Adam([reference], lr=0.1)
+
+    def update(grad: graphc.Tensor) -> None:
+        param.grad = grad
+        opt.step()
+
+    compiled = graphc.compile(update, dynamic=False)
+    for g in grads:
+        compiled(graphc.tensor(g.copy()))
+        reference.grad = torch.from_numpy(g.copy())
+        torch_opt.step()
+    np.testing.assert_allclose(param.numpy(), reference.detach().numpy(), rtol=1e-12)
+    assert "the blocks' parts combined (same)" in _c_source_of(compiled)
 
 
 def test_an_index_out_of_range_in_one_block_of_the_c_pool_raises(monkeypatch: pytest.MonkeyPatch) -> None:

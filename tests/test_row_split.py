@@ -40,23 +40,21 @@ def split_everything(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def every_kernel_split(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Split every splittable kernel into one-row blocks on two threads; yields the block counts seen."""
+    """Split every splittable kernel into one-row blocks on two threads; yields the block counts chosen.
+
+    ``rt.row_blocks`` chooses the count for both pools: ``rt.by_rows`` (NumPy kernels, Python
+    threads) and C loops running their blocks on the C pool.
+    """
     blocks: list[int] = []
-    by_rows = rt.by_rows
+    row_blocks = rt.row_blocks
 
-    def counting(kernel, rows, inputs, axes, outputs, **sizes):  # noqa: ANN001, ANN202
-        calls = []
-
-        def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            calls.append(kwargs["rows"])
-            return kernel(*args, **kwargs)
-
-        result = by_rows(counted, rows, inputs, axes, outputs, **sizes)
-        blocks.append(len(calls))
-        return result
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        count = row_blocks(*args, **kwargs)
+        blocks.append(count)
+        return count
 
     split_everything(monkeypatch)
-    monkeypatch.setattr(rt, "by_rows", counting)
+    monkeypatch.setattr(rt, "row_blocks", counting)
     monkeypatch.setattr(lazy, "_programs", {})  # programs compiled before were generated unsplit
     with graphc.use_backend("numpy"):
         yield blocks

@@ -110,7 +110,7 @@ def test_triton_runs_the_rows_then_the_totals() -> None:
     assert source.index("_rows_persistent, grid") < source.index("_totals_persistent, grid")
 
 
-def test_numpy_runs_the_rows_and_totals_by_blocks_then_the_mean_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_numpy_runs_the_rows_and_totals_by_blocks_on_the_c_pool_then_the_mean_once(monkeypatch: pytest.MonkeyPatch) -> None:
     import graphc.nn.functional as GF
 
     split_everything(monkeypatch)
@@ -121,5 +121,6 @@ def test_numpy_runs_the_rows_and_totals_by_blocks_then_the_mean_once(monkeypatch
     np.testing.assert_allclose(float(loss), expected.item(), rtol=1e-12)
     with open(re.search(r"source in (\S+)", str(forward.report())).group(1)) as file:
         source = file.read()
-    assert "rt.by_rows(k0_ne_where_gather_max_totals_rows" in source, source
+    # the rows' totals by blocks on the C pool, each block summing its rows apart
+    assert re.search(r"return k0_ne_where_gather_max_totals_rows\(.*blocks=rt\.row_blocks\(", source), source
     assert re.search(r"= k0_ne_where_gather_max_totals\(", source), source

@@ -61,7 +61,7 @@ from graphc.codegen.index_exprs import (
     windows,
 )
 from graphc.codegen.kernel_ir import Kernel
-from graphc.codegen.row_split import ROWS
+from graphc.codegen.row_split import ROWS, output_kind
 from graphc.codegen.templates import (
     constant_value,
     depends_on,
@@ -1004,25 +1004,37 @@ class LoopEmitter:
 
     # ------------------------------------------------------------------ the function
 
-    def by_blocks(self) -> bool:
-        """Whether blocks of rows can run side by side: every buffer written holds the ``rows`` on
-        axis 0, and every buffer read holds them there too or does not depend on them."""
-        if not self.writes or any(not self.shape(n) or self.shape(n)[0] != ROWS for n in self.writes):
-            return False
-        return all((self.shape(n) and self.shape(n)[0] == ROWS) or ROWS not in free_symbols(self.shape(n)) for n in self.reads)
+    def block_kinds(self) -> list[str] | None:
+        """Per buffer written, how blocks of rows make it (``row_split.output_kind``); None when blocks cannot run side by side.
 
-    def function(self, name: str, sizes: list[str], blocks: bool = False) -> str:
+        Every buffer read holds the ``rows`` on axis 0 or does not depend on them. A buffer
+        written holds them on axis 0, or does not depend on them: a reduction over the rows,
+        which each block writes to a part of its own (``block_parts``), or a 0-d value every
+        block computes alike.
+        """
+        inside = {id(n) for n in self.kernel.nodes}
+        kinds = [output_kind(n, inside) for n in self.writes]
+        for node, kind in zip(self.writes, kinds):
+            holds_rows = bool(self.shape(node)) and self.shape(node)[0] == ROWS
+            if holds_rows != (kind == "rows") or kind != "rows" and ROWS in free_symbols(self.shape(node)):
+                return None
+        if not self.writes or any(not (self.shape(n) and self.shape(n)[0] == ROWS) and ROWS in free_symbols(self.shape(n)) for n in self.reads):
+            return None
+        return kinds
+
+    def function(self, name: str, sizes: list[str], kinds: list[str] | None = None) -> str:
         """The Python-callable C function: checks its buffers and sizes, then runs the loops without the GIL.
 
-        With ``blocks``, the loops are ``<name>_body`` over any number of rows, and the
-        function takes one more argument, the number of blocks of rows to run on the pool.
+        With ``kinds`` (``block_kinds``), the loops are ``<name>_body`` over any number of
+        rows, and the function takes one more argument, the number of blocks of rows to run
+        on the pool.
         """
         reads, writes = self.reads, self.writes
         count = len(reads) + len(writes)
-        arguments = [*sizes, "graphc_blocks"] if blocks else sizes
+        arguments = [*sizes, "graphc_blocks"] if kinds else sizes
         lines = [f"/* {name}: the C loops of {self.kernel.name}", *(f" *   {format_node(n, self.names)}" for n in self.nodes), " */"]
-        if blocks:
-            lines += self.block_functions(name, sizes)
+        if kinds:
+            lines += self.block_functions(name, sizes, kinds)
         lines.append(f"PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)")
         lines.append("{")
         itemsizes = ", ".join(str(ITEMSIZE[n.dtype.name]) for n in reads + writes)
@@ -1051,12 +1063,12 @@ class LoopEmitter:
             lines.append(f"    {ctype} *out{self.num(n)} = ({ctype} *)views[{len(reads) + i}].buf;")
         lines.append("    int graphc_bad = 0;")
         lines.append("    Py_BEGIN_ALLOW_THREADS")
-        if blocks:
+        if kinds:
             values = ", ".join([*(self.pointer_name(n) for n in reads + writes), *sizes])
             lines.append(f"    if (graphc_blocks > 1 && {ROWS} > 1) {{")
-            lines.append(f"        struct {name}_job job = {{{values}, ({ROWS} + graphc_blocks - 1) / graphc_blocks, 0}};")
-            lines.append(f"        graphc_parallel({name}_block, &job, ({ROWS} + job.step - 1) / job.step);")
-            lines.append("        graphc_bad = atomic_load(&job.bad);")
+            lines.append(f"        const int64_t graphc_step = ({ROWS} + graphc_blocks - 1) / graphc_blocks;")
+            lines.append(f"        const int64_t graphc_count = ({ROWS} + graphc_step - 1) / graphc_step;")
+            lines += ["        " + line for line in self.block_parts(name, sizes, kinds)]
             lines.append("    } else {")
             lines.append(f"        graphc_bad = {name}_body({values});")
             lines.append("    }")
@@ -1075,12 +1087,73 @@ class LoopEmitter:
         lines.append("}")
         return "\n".join(lines)
 
+    def job_size(self, size: Dim, sizes: list[str]) -> str:
+        """``size`` in C, its symbols read from the job."""
+        code = c_dim(size)
+        for s in sizes:
+            code = re.sub(rf"\b{re.escape(s)}\b", f"job->{s}", code)
+        return _paren(code)
+
     def pointer_name(self, node: Node) -> str:
         return f"in{self.num(node)}" if any(node is r for r in self.reads) else f"out{self.num(node)}"
 
-    def block_functions(self, name: str, sizes: list[str]) -> list[str]:
+    def block_parts(self, name: str, sizes: list[str], kinds: list[str]) -> list[str]:
+        """Run the job's ``graphc_count`` blocks of ``graphc_step`` rows on the pool, then combine what they wrote apart.
+
+        A buffer written that does not hold the rows gets ``graphc_count`` parts, one per block, in
+        memory taken for the call: a block never writes where another reads or writes. After
+        the blocks, the parts are combined in block order into the output (a sum adds them in
+        the output's type, a max or min keeps NaN; a 0-d value every block computed alike is
+        block 0's), as ``numpy_support.by_rows`` combines its blocks' partial results.
+        """
+        apart = [(n, kind) for n, kind in zip(self.writes, kinds) if kind != "rows"]
+        lines = []
+        for node, _ in apart:
+            ctype = STORAGE[node.dtype.name]
+            lines.append(f"{ctype} *part{self.num(node)} = malloc(graphc_count * {_paren(c_dim(prod(list(self.shape(node)))))} * sizeof({ctype}) + 1);")
+            lines.append(f"graphc_bad |= (part{self.num(node)} == NULL) << 1;")
+        if apart:
+            lines.append("if (!graphc_bad) {")
+        values = [self.pointer_name(n) for n in self.reads]
+        values += [f"part{self.num(n)}" if kind != "rows" else self.pointer_name(n) for n, kind in zip(self.writes, kinds)]
+        inner = [
+            f"struct {name}_job job = {{{', '.join([*values, *sizes])}, graphc_step, 0}};",
+            f"graphc_parallel({name}_block, &job, graphc_count);",
+            "graphc_bad = atomic_load(&job.bad);",
+        ]
+        for node, kind in apart:
+            inner += self.combine_parts(node, kind)
+        lines += ["    " + line for line in inner] if apart else inner
+        if apart:
+            lines.append("}")
+        lines += [f"free(part{self.num(n)});" for n, _ in apart]
+        return lines
+
+    def combine_parts(self, node: Node, kind: str) -> list[str]:
+        """The loop storing the combination of the blocks' parts of ``node`` into its output."""
+        size = _paren(c_dim(prod(list(self.shape(node)))))
+        ctype, out, part = STORAGE[node.dtype.name], f"out{self.num(node)}", f"part{self.num(node)}"
+        combined = {
+            "sum": "graphc_acc + graphc_v",
+            "max": "(graphc_acc > graphc_v || graphc_acc != graphc_acc) ? graphc_acc : graphc_v",
+            "min": "(graphc_acc < graphc_v || graphc_acc != graphc_acc) ? graphc_acc : graphc_v",
+        }
+        lines = [f"/* {format_node(node, self.names)}: the blocks' parts combined ({kind}) */"]
+        lines.append(f"for (int64_t graphc_e = 0; graphc_e < {size}; graphc_e++) {{")
+        lines.append(f"    {ctype} graphc_acc = {part}[graphc_e];")
+        if kind != "same":
+            lines.append("    for (int64_t graphc_b = 1; graphc_b < graphc_count; graphc_b++) {")
+            lines.append(f"        const {ctype} graphc_v = {part}[graphc_b * {size} + graphc_e];")
+            lines.append(f"        graphc_acc = {combined[kind]};")
+            lines.append("    }")
+        lines.append(f"    {out}[graphc_e] = graphc_acc;")
+        lines.append("}")
+        return lines
+
+    def block_functions(self, name: str, sizes: list[str], kinds: list[str]) -> list[str]:
         """``<name>_body`` runs the loops over ``rows`` rows of the buffers it is given; ``<name>_block``
-        runs block b of a job: its rows' part of each buffer holding rows, the others whole."""
+        runs block b of a job: its rows' part of each buffer holding rows, the others read whole
+        and, written, block b's part (``block_parts``)."""
         pointers = [f"const {STORAGE[n.dtype.name]} *{self.pointer_name(n)}" for n in self.reads]
         pointers += [f"{STORAGE[n.dtype.name]} *{self.pointer_name(n)}" for n in self.writes]
         params = pointers + [f"const int64_t {s}" for s in sizes]
@@ -1095,14 +1168,14 @@ class LoopEmitter:
         lines.append("    const int64_t lo = block * job->step;")
         lines.append(f"    const int64_t hi = lo + job->step < job->{ROWS} ? lo + job->step : job->{ROWS};")
         arguments = []
+        written = dict(zip(map(id, self.writes), kinds))
         for n in self.reads + self.writes:
             shape = self.shape(n)
             pointer = f"job->{self.pointer_name(n)}"
             if shape and shape[0] == ROWS:  # row lo of this buffer
-                per_row = c_dim(prod(list(shape[1:])))
-                for s in sizes:
-                    per_row = re.sub(rf"\b{re.escape(s)}\b", f"job->{s}", per_row)
-                pointer += f" + lo * {_paren(per_row)}"
+                pointer += f" + lo * {self.job_size(prod(list(shape[1:])), sizes)}"
+            elif written.get(id(n), "rows") != "rows":  # this block's part
+                pointer += f" + block * {self.job_size(prod(list(shape)), sizes)}"
             arguments.append(pointer)
         arguments += ["hi - lo" if s == str(ROWS) else f"job->{s}" for s in sizes]
         lines.append(f"    graphc_block_failed(&job->bad, {name}_body({', '.join(arguments)}));")
@@ -1122,6 +1195,7 @@ def plan(kernel: Kernel, names: dict[int, str], in_place: dict[int, Node]) -> Lo
     emitter.emit_loops(outputs)
     used = emitter.reads + emitter.writes + [n for n in nodes if id(n) in emitter.inside]
     loop = LoopKernel(kernel.name, prefix, nodes, emitter.reads, emitter.writes, _sizes_of(used))
-    loop.rows = str(ROWS) if str(ROWS) in loop.sizes and emitter.by_blocks() else None
-    loop.source = emitter.function(kernel.name, loop.sizes, blocks=loop.rows is not None)
+    kinds = emitter.block_kinds() if str(ROWS) in loop.sizes else None
+    loop.rows = str(ROWS) if kinds else None
+    loop.source = emitter.function(kernel.name, loop.sizes, kinds)
     return loop

@@ -475,7 +475,8 @@ def _driver(kernel: Kernel, split: RowSplit, names: dict[int, str], planned: fro
     """``<name>``: gives every output memory, then calls ``<name>_rows`` once or through ``rt.by_rows``.
 
     With ``in_blocks``, ``<name>_rows`` runs its rows by blocks on the C pool itself and is
-    called once, with the number of blocks ``rt.row_blocks`` chooses.
+    called once, with the number of blocks ``rt.row_blocks`` chooses from the outputs that
+    hold rows (the others, partial results, are combined in C).
     """
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
@@ -493,7 +494,8 @@ def _driver(kernel: Kernel, split: RowSplit, names: dict[int, str], planned: fro
         lines.append(f"        return {split.kernel.name}({inputs}{', '.join(outs)}, rows={py_dim(split.extent)}{sizes})")
     split_bytes = f", split_bytes={threshold}" if threshold != "rt.SPLIT_BYTES" else ""
     if in_blocks:
-        blocks = f"rt.row_blocks({py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({', '.join(outs)},){split_bytes})"
+        by_rows = "".join(f"{o}, " for o, kind in zip(outs, split.output_kinds) if kind == "rows")
+        blocks = f"rt.row_blocks({py_dim(split.extent)}, ({inputs}), {tuple(split.input_axes)}, ({by_rows}){split_bytes})"
         lines.append(f"    return {split.kernel.name}({inputs}{', '.join(outs)}, rows={py_dim(split.extent)}{sizes}, blocks={blocks})")
         return "\n".join(lines)
     kinds = f", kinds={tuple(split.output_kinds)}" if set(split.output_kinds) != {"rows"} else ""

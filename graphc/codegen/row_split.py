@@ -61,16 +61,10 @@ def split_rows(kernel: Kernel) -> RowSplit | None:
     (or a view of one) is computed per block and the partial results are combined.
     """
     inside = {id(n) for n in kernel.nodes}
-    partial: dict[int, Node] = {}
-    for out in kernel.outputs:
-        root = _partial_root(out, inside)
-        if root is not None:
-            partial[id(out)] = root
-    by_rows = [out for out in kernel.outputs if id(out) not in partial and out.type.ndim > 0]
-    sizes = [out.shape[0] for out in by_rows] + [root.inputs[0].shape[0] for root in partial.values()]
+    kinds = [output_kind(out, inside) for out in kernel.outputs]
+    sizes = [_rows_of(out, kind, inside) for out, kind in zip(kernel.outputs, kinds) if kind != "same"]
     if not sizes or isinstance(sizes[0], int) and sizes[0] < 2 or not all(dims_equal(size, sizes[0]) for size in sizes):
         return None
-    kinds = [partial[id(out)].op if id(out) in partial else "rows" if out.type.ndim else "same" for out in kernel.outputs]
     try:
         axes = _row_axes(kernel, kinds)
     except _Unsplittable:
@@ -79,6 +73,25 @@ def split_rows(kernel: Kernel) -> RowSplit | None:
     if PARTIAL in inputs:
         return None
     return RowSplit(_with_symbolic_rows(kernel, axes), sizes[0], inputs, kinds)
+
+
+def output_kind(out: Node, inside: set[int]) -> str:
+    """How blocks of rows produce an output of the kernel whose nodes are ``inside``: "rows"
+    (its axis 0), "same" (0-d, alike in every block), or the reduction over the rows that
+    combines the blocks' partial results ("sum", "max", "min")."""
+    root = _partial_root(out, inside)
+    if root is not None:
+        return root.op
+    return "rows" if out.type.ndim else "same"
+
+
+def _rows_of(out: Node, kind: str, inside: set[int]) -> Dim:
+    """The row count an output of this kind is computed over."""
+    if kind == "rows":
+        return out.shape[0]
+    root = _partial_root(out, inside)
+    assert root is not None
+    return root.inputs[0].shape[0]
 
 
 def _partial_root(node: Node, inside: set[int]) -> Node | None:
