@@ -36,12 +36,11 @@ log = logging.getLogger("graphc")
 # -fwrapv: integer overflow wraps, as in NumPy and torch (C leaves it undefined).
 # -fno-math-errno: lets sqrt/exp/... vectorize; graphc never reads errno.
 # No -ffast-math: NaN, infinities and the order of float operations stay IEEE.
-FLAGS = ["-O3", "-march=native", "-fPIC", "-fvisibility=hidden", "-fwrapv", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", "-pthread"]
+FLAGS = ["-O3", "-march=native", "-fPIC", "-fvisibility=hidden", "-fwrapv", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-pthread"]
 # A module with more C than this is compiled in parts, one per core (the LSTM step's 600 KB took 4.0 s in one).
 PART_CHARS = 100_000
 VECTOR_MATH = ["-DGRAPHC_LIBMVEC"]
 VECTOR_MATH_LIBS = ["-lmvec"]
-LIBS = ["-lgomp", "-lm"]  # OpenMP (the pool in PRELUDE) and libm
 
 PRELUDE = r"""#define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -107,43 +106,142 @@ static inline float graphc_erff(float a)
     return x * p / q;
 }
 
-/* The pool: rows of a kernel in blocks on OpenMP's threads, without Python or the GIL.
-   They are torch's threads too: torch is imported before any module of graphc is loaded, so
-   the modules' libgomp is the one torch loaded (the same SONAME), and one team of threads
-   serves both torch's matmuls and graphc's blocks. A pool of graphc's own competed with
-   torch's threads, which spin after each product: a kernel right after a matmul ran slower
-   in two blocks than whole. A block is fn(ctx, b); every module loaded shares the first
-   one's function (graphc.codegen.native.shared_pool), so a process has one fork flag. */
-#include <omp.h>
+/* The pool: rows of a kernel in blocks on one thread per core, without Python or the GIL.
+   A block is fn(ctx, b); the caller takes blocks too and returns once every block ran.
+   Threads spin for GRAPHC_SPIN_NS after their last block before sleeping. Every program
+   module carries this code, but the first module loaded shares its pool with the others
+   (graphc.codegen.native.shared_pool), so a process has one pool. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GRAPHC_SPIN_NS 100000
 
 typedef void (*graphc_block_fn)(void *ctx, int64_t block);
 typedef void (*graphc_parallel_fn)(graphc_block_fn fn, void *ctx, int64_t blocks);
 
-/* libgomp's threads do not survive fork() (DataLoader workers are forked): a child runs its blocks alone. */
-static atomic_int graphc_pool_forked = 0;
-static pthread_once_t graphc_pool_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t graphc_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t graphc_pool_wake = PTHREAD_COND_INITIALIZER;
+static atomic_long graphc_pool_generation = 0;
+static int graphc_pool_sleeping = 0;
+static int graphc_pool_threads = -1;  /* started on the first parallel call; 0 if none could be */
+static atomic_int graphc_pool_busy = 0;
+/* The current job is one word, generation | number of blocks | next block, so a thread
+   claims a block with one compare-and-swap that fails if a new job replaced the one it
+   read: a thread delayed after its last block of a job cannot claim a block of the next
+   job by the old job's count. fn and ctx are written before the word that publishes
+   them (release) and read after a successful claim (acquire), and the caller writes new
+   ones only after every block of the job before has run. */
+#define GRAPHC_INDEX_BITS 20
+#define GRAPHC_MAX_BLOCKS ((int64_t)1 << GRAPHC_INDEX_BITS)
+static atomic_uint_least64_t graphc_job = 0;
+static uint64_t graphc_job_generation = 0;
+static graphc_block_fn graphc_job_fn;
+static void *graphc_job_ctx;
+static atomic_long graphc_job_done = 0;
 
-static void graphc_pool_fork_child(void)
+static int64_t graphc_now_ns(void)
 {
-    atomic_store(&graphc_pool_forked, 1);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-static void graphc_pool_watch_fork(void)
+static void graphc_run_blocks(void)
 {
-    pthread_atfork(NULL, NULL, graphc_pool_fork_child);
+    uint64_t job = atomic_load_explicit(&graphc_job, memory_order_acquire);
+    for (;;) {
+        uint64_t next = job & (GRAPHC_MAX_BLOCKS - 1);
+        uint64_t blocks = (job >> GRAPHC_INDEX_BITS) & (GRAPHC_MAX_BLOCKS - 1);
+        if (next >= blocks)
+            return;
+        if (atomic_compare_exchange_weak_explicit(&graphc_job, &job, job + 1, memory_order_acquire, memory_order_acquire)) {
+            graphc_job_fn(graphc_job_ctx, (int64_t)next);
+            atomic_fetch_add_explicit(&graphc_job_done, 1, memory_order_release);
+            job = atomic_load_explicit(&graphc_job, memory_order_acquire);
+        }
+    }
 }
 
-/* Run blocks 0..blocks-1 of fn, each block on whichever thread of the team is free next. */
+static void *graphc_pool_thread(void *unused)
+{
+    (void)unused;
+    long seen = 0;
+    for (;;) {
+        int64_t idle = graphc_now_ns();
+        while (atomic_load_explicit(&graphc_pool_generation, memory_order_acquire) == seen) {
+            if (graphc_now_ns() - idle < GRAPHC_SPIN_NS)
+                continue;
+            pthread_mutex_lock(&graphc_pool_lock);
+            graphc_pool_sleeping++;
+            while (atomic_load(&graphc_pool_generation) == seen)
+                pthread_cond_wait(&graphc_pool_wake, &graphc_pool_lock);
+            graphc_pool_sleeping--;
+            pthread_mutex_unlock(&graphc_pool_lock);
+        }
+        seen = atomic_load(&graphc_pool_generation);
+        graphc_run_blocks();
+    }
+    return NULL;
+}
+
+/* A child of fork() has none of the pool's threads: it starts its own on its first parallel call. */
+static void graphc_pool_forked(void)
+{
+    graphc_pool_threads = -1;
+    graphc_pool_sleeping = 0;
+    atomic_store(&graphc_pool_busy, 0);
+    pthread_mutex_init(&graphc_pool_lock, NULL);
+    pthread_cond_init(&graphc_pool_wake, NULL);
+}
+
+static void graphc_pool_start(void)
+{
+    static int fork_handled = 0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!fork_handled)
+        fork_handled = pthread_atfork(NULL, NULL, graphc_pool_forked) == 0;
+    graphc_pool_threads = 0;
+    for (long i = 1; i < cores; i++) {
+        pthread_t thread;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&thread, &attr, graphc_pool_thread, NULL) == 0)
+            graphc_pool_threads++;
+        pthread_attr_destroy(&attr);
+    }
+}
+
+/* Run blocks 0..blocks-1 of fn (fewer than GRAPHC_MAX_BLOCKS); alone when the pool is taken by
+   another caller's job. */
 static void graphc_pool_run(graphc_block_fn fn, void *ctx, int64_t blocks)
 {
-    pthread_once(&graphc_pool_once, graphc_pool_watch_fork);
-    if (blocks > 1 && !atomic_load(&graphc_pool_forked)) {
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int64_t b = 0; b < blocks; b++)
-            fn(ctx, b);
-        return;
+    if (blocks > 1 && blocks < GRAPHC_MAX_BLOCKS && !atomic_exchange(&graphc_pool_busy, 1)) {
+        pthread_mutex_lock(&graphc_pool_lock);
+        if (graphc_pool_threads < 0)
+            graphc_pool_start();
+        pthread_mutex_unlock(&graphc_pool_lock);
+        if (graphc_pool_threads > 0) {
+            graphc_job_fn = fn;
+            graphc_job_ctx = ctx;
+            atomic_store_explicit(&graphc_job_done, 0, memory_order_relaxed);
+            graphc_job_generation++;
+            uint64_t job = (graphc_job_generation << (2 * GRAPHC_INDEX_BITS)) | ((uint64_t)blocks << GRAPHC_INDEX_BITS);
+            atomic_store_explicit(&graphc_job, job, memory_order_release);
+            pthread_mutex_lock(&graphc_pool_lock);
+            atomic_fetch_add_explicit(&graphc_pool_generation, 1, memory_order_release);
+            if (graphc_pool_sleeping)
+                pthread_cond_broadcast(&graphc_pool_wake);
+            pthread_mutex_unlock(&graphc_pool_lock);
+            graphc_run_blocks();
+            while (atomic_load_explicit(&graphc_job_done, memory_order_acquire) < blocks)
+                ;
+            atomic_store(&graphc_pool_busy, 0);
+            return;
+        }
+        atomic_store(&graphc_pool_busy, 0);
     }
     for (int64_t b = 0; b < blocks; b++)
         fn(ctx, b);
@@ -340,7 +438,7 @@ def _compile(cc: str, source_path: str, output: str, parts: int, extra: list[str
     """Build the module: None on success, else what the compiler said. Parts compile side by side, then link."""
     compile_flags = [cc, *FLAGS, *extra, f"-I{sysconfig.get_paths()['include']}"]
     if parts == 1:
-        done = subprocess.run([*compile_flags, "-DGRAPHC_PART=-1", "-shared", source_path, "-o", output, *libs, *LIBS], capture_output=True, text=True)
+        done = subprocess.run([*compile_flags, "-DGRAPHC_PART=-1", "-shared", source_path, "-o", output, *libs, "-lm"], capture_output=True, text=True)
         return None if done.returncode == 0 else f"{cc} exited with {done.returncode}: {done.stderr}"
     objects = [f"{output}.{k}.o" for k in range(parts + 1)]
     commands = [[*compile_flags, f"-DGRAPHC_PART={k}", "-c", source_path, "-o", o] for k, o in enumerate(objects)]
@@ -348,7 +446,7 @@ def _compile(cc: str, source_path: str, output: str, parts: int, extra: list[str
     said = [p.communicate()[1] for p in running]
     failed = [f"{cc} exited with {p.returncode}: {text}" for p, text in zip(running, said) if p.returncode != 0]
     if not failed:
-        done = subprocess.run([cc, "-shared", *objects, "-o", output, *libs, *LIBS], capture_output=True, text=True)
+        done = subprocess.run([cc, "-shared", *objects, "-o", output, *libs, "-lm"], capture_output=True, text=True)
         if done.returncode != 0:
             failed.append(f"{cc} exited with {done.returncode}: {done.stderr}")
     for o in objects:
@@ -393,16 +491,10 @@ def build(functions: list[tuple[str, str]]) -> str | None:
 
 
 def load(path: str) -> ModuleType:
-    """Import the extension module at ``path`` (once per process).
-
-    torch is imported first, so the module's libgomp is torch's and their threads are one
-    team (the pool in ``PRELUDE``); loaded before torch, the system's libgomp would be the
-    one torch then uses.
-    """
+    """Import the extension module at ``path`` (once per process)."""
     name = os.path.basename(path).split(".")[0]
     if name in sys.modules:
         return sys.modules[name]
-    import torch  # noqa: F401 - for its libgomp
     loader = importlib.machinery.ExtensionFileLoader(name, path)
     spec = importlib.util.spec_from_file_location(name, path, loader=loader)
     assert spec is not None
