@@ -407,26 +407,6 @@ def test_reductions_over_the_rows_on_the_c_pool_combine_each_blocks_part(monkeyp
     assert "the blocks' parts combined (max)" in _c_source_of(compiled)
 
 
-def test_a_step_count_every_block_computes_alike_is_stored_once_from_the_c_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    split_everything(monkeypatch)
-    start, grads = np.random.default_rng(6).standard_normal((2, 3, 9, 4))
-    param = graphc.nn.Parameter(graphc.tensor(start[0].copy()))
-    reference = torch.nn.Parameter(torch.from_numpy(start[0].copy()))
-    opt, torch_opt = graphc.optim.Adam([param], lr=0.1), torch.optim.Adam([reference], lr=0.1)
-
-    def update(grad: graphc.Tensor) -> None:
-        param.grad = grad
-        opt.step()
-
-    compiled = graphc.compile(update, dynamic=False)
-    for g in grads:
-        compiled(graphc.tensor(g.copy()))
-        reference.grad = torch.from_numpy(g.copy())
-        torch_opt.step()
-    np.testing.assert_allclose(param.numpy(), reference.detach().numpy(), rtol=1e-12)
-    assert "the blocks' parts combined (same)" in _c_source_of(compiled)
-
-
 def test_an_index_out_of_range_in_one_block_of_the_c_pool_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     split_everything(monkeypatch)
     compiled = graphc.compile(lambda x, i: x.gather(1, i) * 2, backend="numpy")

@@ -259,6 +259,7 @@ def test_the_calling_thread_runs_blocks_too_and_a_blocks_error_reaches_it(monkey
 
 
 def test_adam_updates_split_by_rows_while_every_block_computes_the_step_count(every_kernel_split: list[int]) -> None:
+    """On the C pool (C loops) or the Python pool: each block computes the step count into a part of its own, block 0's is stored."""
     start, grads = np.random.default_rng(4).standard_normal((2, 3, 16))
     param = nn.Parameter(graphc.tensor(start[0].copy()))
     reference = torch.nn.Parameter(torch.from_numpy(start[0].copy()))
