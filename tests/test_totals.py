@@ -122,5 +122,59 @@ def test_numpy_runs_the_rows_and_totals_by_blocks_on_the_c_pool_then_the_mean_on
     with open(re.search(r"source in (\S+)", str(forward.report())).group(1)) as file:
         source = file.read()
     # the rows' totals by blocks on the C pool, each block summing its rows apart
-    assert re.search(r"return k0_ne_where_gather_max_totals_rows\(.*blocks=rt\.row_blocks\(", source), source
-    assert re.search(r"= k0_ne_where_gather_max_totals\(", source), source
+    assert re.search(r"return k0_ne_where_gather_max_totals1_rows\(.*blocks=rt\.row_blocks\(", source), source
+    assert re.search(r"= k0_ne_where_gather_max_totals1\(", source), source
+
+
+# ------------------------------------------------------------------------------ full-size results computed from totals
+
+
+def _source_of(compiled: Any) -> str:
+    with open(re.search(r"source in (\S+)", str(compiled.report())).group(1)) as file:
+        return file.read()
+
+
+def test_rows_centred_on_their_column_means_run_as_c_loops_cut_at_the_means() -> None:
+    """C loops cannot compute a full-size result from column sums in one nest; cut there, both parts can.
+
+    The second part recomputes ``exp(x)`` from ``x`` rather than receiving it: only the
+    column sums pass between the parts.
+    """
+    x = np.random.default_rng(4).standard_normal((9, 5))
+    compiled = graphc.compile(lambda x: (x.exp() - x.exp().mean(0)) * 3, backend="numpy")
+    np.testing.assert_allclose(compiled(graphc.tensor(x)).numpy(), (np.exp(x) - np.exp(x).mean(0)) * 3, rtol=1e-12)
+    source = _source_of(compiled)
+    assert "_after1(" in source and "NumPy, not C loops" not in source, source
+    received = re.search(r"\n    (.*) = k\d+\w*_totals1\(", source)
+    assert received and received.group(1) == "v2,", source  # one value passed on: the column sums
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_a_batch_norm_training_step_matches_torch_in_float64(native: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batch-norm's mean, then its variance, then the normalized rows: with C loops, each cut runs as C."""
+    monkeypatch.setenv("GRAPHC_NATIVE", native)
+    x = np.random.default_rng(6).standard_normal((12, 7)) * 2 + 1
+    weight, bias = np.random.default_rng(7).standard_normal((2, 7))
+    norm, reference = graphc.nn.BatchNorm1d(7).double(), torch.nn.BatchNorm1d(7).double()
+    norm.weight.data, norm.bias.data = graphc.tensor(weight.copy()), graphc.tensor(bias.copy())
+    reference.weight.data, reference.bias.data = torch.tensor(weight), torch.tensor(bias)
+
+    def step(x: graphc.Tensor) -> tuple[graphc.Tensor, graphc.Tensor]:
+        x.requires_grad_(True)
+        loss = (norm(x) ** 2 * graphc.tensor(np.arange(7.0))).sum()
+        loss.backward()
+        return loss.detach(), x.grad
+
+    compiled = graphc.compile(step, backend="numpy")
+    loss, grad = compiled(graphc.tensor(x))
+    tx = torch.tensor(x, requires_grad=True)
+    expected = (reference(tx) ** 2 * torch.arange(7.0, dtype=torch.float64)).sum()
+    expected.backward()
+    np.testing.assert_allclose(float(loss), expected.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(norm.running_mean.numpy(), reference.running_mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(norm.running_var.numpy(), reference.running_var.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(norm.weight.grad.numpy(), reference.weight.grad.numpy(), rtol=1e-10)
+    if native == "1":
+        source = _source_of(compiled)
+        assert "_after2(" in source and "NumPy, not C loops" not in source, source

@@ -9,6 +9,7 @@ Half-precision values are computed in float32 and stored in their own dtype.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ from graphc.codegen import numpy_support as rt
 from graphc.codegen.kernel_ir import Kernel, Program, kernel_for
 from graphc.codegen.row_split import ROWS, RowSplit, split_rows
 from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
-from graphc.codegen.templates import index_error, split_after, split_totals, trivial_reduction
+from graphc.codegen.templates import index_error, split_totals, trivial_reduction
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
@@ -393,7 +394,7 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
         return kernel.source
     split = split_rows(kernel)
     if split is None:
-        parts = _totals_epilogue(kernel)
+        parts = _totals_epilogue(kernel, loops)
         if parts is not None:
             return _rows_then_epilogue(kernel, *parts, names, planned, loops)
     touched = _bytes_touched(kernel, split) if split is not None else 0
@@ -421,42 +422,131 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
     return rows + "\n\n\n" + _driver(kernel, split, names, planned, touched, threshold, in_blocks)
 
 
-def _totals_epilogue(kernel: Kernel) -> tuple[Kernel, Kernel] | None:
-    """(rows and totals, what is computed from the totals) when that split lets the rows run by blocks.
+def _totals_epilogue(kernel: Kernel, loops: Loops | None) -> tuple[Kernel, Kernel] | None:
+    """(the rows and their totals, what is computed from the totals), when cutting the kernel there pays.
 
-    A kernel whose rows' results are reduced to totals and then divided (cross-entropy's
-    batch mean) cannot run by blocks of rows: every block would need every row. Without the
-    division, the totals are outputs that reduce over the rows, which blocks compute in part
-    and ``rt.by_rows`` adds up; the few scalar operations after them run once, in NumPy.
+    Totals are reductions over the rows. It pays in two cases:
+
+    - The totals reduce the rows' results to single values and the rest is a few scalar
+      operations (cross-entropy's batch mean): without the division, the rows run by blocks
+      (each block's totals in part, combined by the pool), then the division once.
+    - With C loops, the whole kernel is not C loops but its parts are: a full-size result
+      computed from column sums (batch-norm's ``x - mean``; a bias gradient's column sums
+      read by more rows) left the whole kernel in NumPy. The second part, cut again at its
+      own totals, becomes C loops too (batch-norm's variance after its mean).
+
+    Row values the second part needs are recomputed there from the kernel's inputs and the
+    totals (``x - mean``) when elementwise; any other value passed between the parts must
+    hold no rows, since it would be a full-size buffer outside the memory plan. An output of
+    the first part written in place over an input the second part reads prevents the cut.
     """
     reductions = [n for n in kernel.nodes if n.op in ("sum", "max", "min", "argmax") and not trivial_reduction(n)]
-    _, totals = split_totals(reductions)
-    head_nodes, tail_nodes = split_after(kernel.nodes, totals, with_anchors=False)
-    if not totals or not tail_nodes:
+    whole = {id(t) for t in split_totals(reductions)[1]}  # totals reducing the rows' results to single values
+    columns = loops is not None and not whole and _needs_numpy(kernel, loops)
+    if not whole and not columns:
         return None
-    after, before = {id(n) for n in tail_nodes}, {id(n) for n in head_nodes}
-    head_outputs = [o for o in kernel.outputs if id(o) not in after]
-    for node in tail_nodes:  # and what the epilogue reads of the rows' kernel
-        head_outputs += [i for i in node.inputs if id(i) in before and all(i is not o for o in head_outputs)]
-    head = kernel_for(0, head_nodes, head_outputs)
-    head.name = f"{kernel.name}_totals"
-    if split_rows(head) is None:
+    over_rows = {id(n) for n in reductions if n.op != "argmax" and 0 in n.attrs["axes"]} if columns else whole
+    totals, after = [], set()
+    for node in kernel.nodes:  # the first reductions over the rows; what is computed from them comes after
+        if any(id(i) in after for i in node.inputs):
+            after.add(id(node))
+        elif id(node) in over_rows:
+            totals.append(node)
+            after.add(id(node))
+    later = after - {id(t) for t in totals}  # computed from the totals
+    free = _free_nodes(kernel.nodes)
+    redo = _recomputable(kernel.nodes, later, free, {id(t) for t in totals})
+    # Outputs holding no rows that the second part can compute (a mean from its sum) go there: the first part's outputs are rows or totals.
+    head_outputs = [o for o in kernel.outputs if id(o) not in later and id(o) not in redo]
+    tail_outputs = [o for o in kernel.outputs if id(o) in later or id(o) in redo]
+    needed = _computed_from(totals + head_outputs, kernel.nodes)
+    tail_ids = {id(n) for n in kernel.nodes if id(n) not in needed} | {id(o) for o in tail_outputs}
+    passed: list[Node] = []
+    for node in reversed(kernel.nodes):  # from the outputs back: what the second part recomputes or receives
+        if id(node) not in tail_ids:
+            continue
+        for operand in node.inputs:
+            if id(operand) in free or id(operand) in redo:
+                tail_ids.add(id(operand))
+            elif id(operand) in needed and all(operand is not p for p in passed):
+                passed.append(operand)
+    tail_nodes = [n for n in kernel.nodes if id(n) in tail_ids]
+    if not totals or all(id(n) in free for n in tail_nodes):
         return None
-    tail = kernel_for(0, tail_nodes, [o for o in kernel.outputs if id(o) in after])
+    head = kernel_for(0, [n for n in kernel.nodes if id(n) in needed], head_outputs + [p for p in passed if all(p is not o for o in head_outputs)])
+    base, cut = _cut_name(kernel.name)
+    head.name = f"{base}_totals{cut}"
+    split = split_rows(head)
+    if split is None or "rows" in split.output_kinds[len(head_outputs) :]:
+        return None
+    read_after = {id(i) for n in tail_nodes for i in n.inputs}
+    written_first = {id(o) for o in head.outputs}
+    if loops is not None and any(out in written_first and id(value) in read_after for out, value in loops.in_place.items()):
+        return None
+    tail = kernel_for(0, tail_nodes, tail_outputs)
+    tail.name = f"{base}_after{cut}"
     return head, tail
 
 
+def _cut_name(name: str) -> tuple[str, int]:
+    """The kernel's name before any cut, and the number of this cut: ``k1_x_after1`` cut again gives ``k1_x_totals2`` and ``k1_x_after2``."""
+    earlier = re.fullmatch(r"(.*)_after(\d+)", name)
+    return (earlier.group(1), int(earlier.group(2)) + 1) if earlier else (name, 1)
+
+
+def _needs_numpy(kernel: Kernel, loops: Loops) -> bool:
+    """Whether C loops cannot compute the kernel whole (it would run in NumPy)."""
+    try:
+        c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), loops.in_place)
+    except c_loops.Unsupported:
+        return True
+    return False
+
+
+def _computed_from(values: list[Node], nodes: list[Node]) -> set[int]:
+    """``values`` and every node of ``nodes`` they are computed from."""
+    inside = {id(n) for n in nodes}
+    found = {id(v) for v in values}
+    stack = list(values)
+    while stack:
+        for operand in stack.pop().inputs:
+            if id(operand) in inside and id(operand) not in found:
+                found.add(id(operand))
+                stack.append(operand)
+    return found
+
+
+def _free_nodes(nodes: list[Node]) -> set[int]:
+    """Constants, iotas, sizes and views of them: free to compute in both parts."""
+    free: set[int] = set()
+    for node in nodes:
+        if node.op in ("constant", "iota", "size") or node.op in VIEWS and all(id(i) in free for i in node.inputs):
+            free.add(id(node))
+    return free
+
+
+def _recomputable(nodes: list[Node], later: set[int], free: set[int], totals: set[int]) -> set[int]:
+    """Values before the cut that elementwise ops and views compute from the kernel's inputs and the totals."""
+    inside = {id(n) for n in nodes}
+    redo: set[int] = set()
+    for node in nodes:
+        cheap = node.op in VIEWS or REGISTRY[node.op].category == "elementwise"
+        from_inputs = all(id(i) not in inside or id(i) in redo or id(i) in free or id(i) in totals for i in node.inputs)
+        if id(node) not in later and id(node) not in totals and cheap and from_inputs:
+            redo.add(id(node))
+    return redo
+
+
 def _rows_then_epilogue(kernel: Kernel, head: Kernel, tail: Kernel, names: dict[int, str], planned: frozenset[int], loops: Loops | None) -> str:
-    """``<name>_totals`` (the rows and their totals, by blocks of rows), then ``<name>`` computing the rest from the totals."""
+    """``<name>_totals<k>`` (the rows and their totals), then ``<name>_after<k>`` computing the rest from the totals."""
     writer = _KernelWriter(kernel, names, planned)
     var = writer.var
     params = [var[id(n)] for n in kernel.inputs] + list(writer.outs.values()) + _symbols_of(kernel.inputs + kernel.nodes)
     lines = [f"def {kernel.name}({', '.join(params)}):"]
-    head_source = _call_sub_kernel(head, names, planned, loops, lines)
-    lines += _KernelWriter(tail, names, planned).lines()
+    sources = [_call_sub_kernel(part, names, planned, loops, lines) for part in (head, tail)]
     outputs = ", ".join(var[id(n)] for n in kernel.outputs)
     lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
-    return head_source + "\n\n\n" + "\n".join(lines)
+    return "\n\n\n".join([*sources, "\n".join(lines)])
 
 
 def _call_sub_kernel(sub: Kernel, names: dict[int, str], planned: frozenset[int], loops: Loops | None, lines: list[str]) -> str:
