@@ -210,3 +210,27 @@ def test_an_operand_that_is_a_full_tensor_keeps_the_reshape() -> None:
     simplified = simplify(graph)
     (add,) = [n for n in simplified.nodes if n.op == "add"]
     assert add.shape == (2, 3, 2, 3)
+
+
+def test_arithmetic_on_constants_is_folded_in_the_nodes_dtype() -> None:
+    x = source_node(TensorType((4, 3), float32))
+    third = build.div(build.full((4, 3), 1.0, float32), build.full((4, 3), 3.0, float32))
+    graph = simplify(Graph([x], [build.mul(x, third)]))
+    verify(graph)
+    assert _ops(graph) == ["input", "constant", "reshape", "expand", "mul"]
+    folded = next(n for n in graph.nodes if n.op == "constant")
+    assert folded.attrs["value"] == float(np.float32(1.0) / np.float32(3.0))  # float32's third, not float64's
+
+
+def test_the_gradient_of_a_square_is_two_x_without_a_power() -> None:
+    """d(x ** 2) = 2 * x ** (2 - 1): the exponent folds to 1 and the power goes."""
+
+    def grad_of_square(x: graphc.Tensor) -> graphc.Tensor:
+        x.requires_grad_(True)
+        (x**2).sum().backward()
+        return x.grad
+
+    compiled = graphc.compile(grad_of_square, backend="numpy")
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    np.testing.assert_allclose(compiled(graphc.tensor(x)).numpy(), 2 * x, rtol=1e-15)
+    assert all("pow" not in str(k.source) for k in compiled.report().kernels)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from graphc.ir import build
 from graphc.ir.graph import Graph, Node
 from graphc.ir.registry import REGISTRY, emit, origin
@@ -67,6 +69,35 @@ def neutral_elements(node: Node) -> Node | None:
         return x
     if node.op in ("add", "mul") and _constant_value(x) == neutral and y.type.same_as(node.type):
         return y
+    return None
+
+
+_FOLDED = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
+
+
+def fold_constants(node: Node) -> Node | None:
+    """Arithmetic on constants is a constant, computed in the node's float dtype as the kernel would.
+
+    Autodiff writes the derivative of ``x ** n`` as ``n * x ** (n - 1)``: left unfolded, the
+    exponent was a full-size array and NumPy's ``power`` ran elementwise on it (batch-norm's
+    backward in NumPy: most of a 140 ms step).
+    """
+    if node.op not in _FOLDED or node.dtype.name not in ("float32", "float64"):
+        return None
+    values = [_constant_value(x) for x in node.inputs]
+    if any(v is None or x.dtype != node.dtype for v, x in zip(values, node.inputs)):
+        return None
+    scalar = np.dtype(node.dtype.name).type
+    with np.errstate(all="ignore"):
+        value = _FOLDED[node.op](scalar(values[0]), scalar(values[1]))
+    with origin(node.phase, node.loc):
+        return build.full(node.shape, float(value), node.dtype)
+
+
+def power_of_one(node: Node) -> Node | None:
+    """x ** 1 is x (the derivative of x ** 2, once its exponent 2 - 1 is folded)."""
+    if node.op == "pow" and _constant_value(node.inputs[1]) == 1 and node.inputs[0].type.same_as(node.type):
+        return node.inputs[0]
     return None
 
 
@@ -344,6 +375,8 @@ RULES: list[Callable[[Node], Node | None]] = [
     merge_reshapes,
     merge_permutes,
     neutral_elements,
+    fold_constants,
+    power_of_one,
     double_negation,
     slice_of_pad,
     slice_through_permute,
