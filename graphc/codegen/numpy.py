@@ -26,7 +26,7 @@ from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
 from graphc.ir.registry import REGISTRY, VIEWS
 from graphc.ir.types import Dim, free_symbols
-from graphc.passes.memory import MemoryPlan
+from graphc.passes.memory import MemoryPlan, computed_from
 
 Lowering = Callable[[Node, list[str]], str]
 
@@ -459,7 +459,7 @@ def _totals_epilogue(kernel: Kernel, loops: Loops | None) -> tuple[Kernel, Kerne
     # Outputs holding no rows that the second part can compute (a mean from its sum) go there: the first part's outputs are rows or totals.
     head_outputs = [o for o in kernel.outputs if id(o) not in later and id(o) not in redo]
     tail_outputs = [o for o in kernel.outputs if id(o) in later or id(o) in redo]
-    needed = _computed_from(totals + head_outputs, kernel.nodes)
+    needed = computed_from(totals + head_outputs, kernel.nodes)
     tail_ids = {id(n) for n in kernel.nodes if id(n) not in needed} | {id(o) for o in tail_outputs}
     passed: list[Node] = []
     for node in reversed(kernel.nodes):  # from the outputs back: what the second part recomputes or receives
@@ -501,19 +501,6 @@ def _needs_numpy(kernel: Kernel, loops: Loops) -> bool:
     except c_loops.Unsupported:
         return True
     return False
-
-
-def _computed_from(values: list[Node], nodes: list[Node]) -> set[int]:
-    """``values`` and every node of ``nodes`` they are computed from."""
-    inside = {id(n) for n in nodes}
-    found = {id(v) for v in values}
-    stack = list(values)
-    while stack:
-        for operand in stack.pop().inputs:
-            if id(operand) in inside and id(operand) not in found:
-                found.add(id(operand))
-                stack.append(operand)
-    return found
 
 
 def _free_nodes(nodes: list[Node]) -> set[int]:

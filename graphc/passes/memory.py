@@ -192,7 +192,7 @@ def _write_in_place(kernel: Kernel, k: int, buffers: list[Buffer], index_of: dic
     for out in kernel.outputs:
         if id(out) not in index_of:
             continue
-        needs = _computed_from(out, kernel.nodes)
+        needs = computed_from([out], kernel.nodes)
         for value in kernel.inputs + inside:
             i = index_of.get(id(value))
             if i is None or i in claimed or buffers[i].end != k:
@@ -204,11 +204,11 @@ def _write_in_place(kernel: Kernel, k: int, buffers: list[Buffer], index_of: dic
                 break
 
 
-def _computed_from(out: Node, nodes: list[Node]) -> set[int]:
-    """``out`` and every node of the kernel it is computed from."""
+def computed_from(values: list[Node], nodes: list[Node]) -> set[int]:
+    """``values`` and every node of ``nodes`` (a kernel's) they are computed from."""
     inside = {id(n) for n in nodes}
-    found = {id(out)}
-    stack = [out]
+    found = {id(v) for v in values}
+    stack = list(values)
     while stack:
         for operand in stack.pop().inputs:
             if id(operand) in inside and id(operand) not in found:
