@@ -25,7 +25,7 @@ from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
 from graphc.ir.registry import REGISTRY, VIEWS
-from graphc.ir.types import Dim, free_symbols
+from graphc.ir.types import Dim, dims_equal, free_symbols
 from graphc.passes.memory import MemoryPlan, computed_from
 
 Lowering = Callable[[Node, list[str]], str]
@@ -457,8 +457,10 @@ def _totals_epilogue(kernel: Kernel, loops: Loops | None) -> tuple[Kernel, Kerne
     free = _free_nodes(kernel.nodes)
     redo = _recomputable(kernel.nodes, later, free, {id(t) for t in totals})
     # Outputs holding no rows that the second part can compute (a mean from its sum) go there: the first part's outputs are rows or totals.
-    head_outputs = [o for o in kernel.outputs if id(o) not in later and id(o) not in redo]
-    tail_outputs = [o for o in kernel.outputs if id(o) in later or id(o) in redo]
+    extent = totals[0].inputs[0].shape[0] if totals and totals[0].inputs[0].type.ndim else None
+    moved = {id(o) for o in kernel.outputs if id(o) in redo and not (o.type.ndim and extent is not None and dims_equal(o.shape[0], extent))}
+    head_outputs = [o for o in kernel.outputs if id(o) not in later and id(o) not in moved]
+    tail_outputs = [o for o in kernel.outputs if id(o) in later or id(o) in moved]
     needed = computed_from(totals + head_outputs, kernel.nodes)
     tail_ids = {id(n) for n in kernel.nodes if id(n) not in needed} | {id(o) for o in tail_outputs}
     passed: list[Node] = []
