@@ -394,7 +394,7 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
         return kernel.source
     split = split_rows(kernel)
     if split is None:
-        parts = _totals_epilogue(kernel, loops)
+        parts = _totals_epilogue(kernel, names, loops)
         if parts is not None:
             return _rows_then_epilogue(kernel, *parts, names, planned, loops)
     touched = _bytes_touched(kernel, split) if split is not None else 0
@@ -422,7 +422,7 @@ def emit_kernel(kernel: Kernel, names: dict[int, str], planned: frozenset[int] =
     return rows + "\n\n\n" + _driver(kernel, split, names, planned, touched, threshold, in_blocks)
 
 
-def _totals_epilogue(kernel: Kernel, loops: Loops | None) -> tuple[Kernel, Kernel] | None:
+def _totals_epilogue(kernel: Kernel, names: dict[int, str], loops: Loops | None) -> tuple[Kernel, Kernel] | None:
     """(the rows and their totals, what is computed from the totals), when cutting the kernel there pays.
 
     Totals are reductions over the rows. It pays in two cases:
@@ -442,7 +442,7 @@ def _totals_epilogue(kernel: Kernel, loops: Loops | None) -> tuple[Kernel, Kerne
     """
     reductions = [n for n in kernel.nodes if n.op in ("sum", "max", "min", "argmax") and not trivial_reduction(n)]
     whole = {id(t) for t in split_totals(reductions)[1]}  # totals reducing the rows' results to single values
-    columns = loops is not None and not whole and _needs_numpy(kernel, loops)
+    columns = loops is not None and not whole and _needs_numpy(kernel, names, loops)
     if not whole and not columns:
         return None
     over_rows = {id(n) for n in reductions if n.op != "argmax" and 0 in n.attrs["axes"]} if columns else whole
@@ -496,10 +496,10 @@ def _cut_name(name: str) -> tuple[str, int]:
     return (earlier.group(1), int(earlier.group(2)) + 1) if earlier else (name, 1)
 
 
-def _needs_numpy(kernel: Kernel, loops: Loops) -> bool:
+def _needs_numpy(kernel: Kernel, names: dict[int, str], loops: Loops) -> bool:
     """Whether C loops cannot compute the kernel whole (it would run in NumPy)."""
     try:
-        c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), loops.in_place)
+        c_loops.plan(kernel, names, loops.in_place)
     except c_loops.Unsupported:
         return True
     return False

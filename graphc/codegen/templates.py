@@ -115,9 +115,9 @@ def split_totals(reductions: list[Node]) -> tuple[list[Node], list[Node]]:
 def split_after(nodes: list[Node], anchors: list[Node], with_anchors: bool) -> tuple[list[Node], list[Node]]:
     """(before, after): what is computed from ``anchors`` goes after, with the views and sources only it reads.
 
-    A kernel with totals is cut there when its code runs in two parts: the Triton backend's
-    rows then totals (``with_anchors``: the totals go after), the NumPy backend's rows and
-    totals by blocks, then the scalar epilogue once.
+    The Triton backend runs a kernel with totals in two parts, the rows then the totals
+    (``with_anchors``: the totals go after). The NumPy backend cuts its kernels at totals
+    its own way (``numpy._totals_epilogue``: recomputing row values, cutting again).
     """
     after = {id(a) for a in anchors}
     for node in nodes:
