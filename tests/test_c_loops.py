@@ -262,10 +262,24 @@ def test_max_min_argmax_over_a_kept_innermost_axis_are_c_columns_with_torchs_nan
     assert loops_everywhere
 
 
-def test_a_sum_with_a_reduced_innermost_axis_after_a_kept_one_stays_in_numpy() -> None:
-    kernel = kernel_of((normal_tensor(2, 3, 4, 5) * 2).sum((0, 2, 3)))  # a convolution's bias gradient
-    with pytest.raises(c_loops.Unsupported, match="nothing left"):
-        c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
+def test_a_sum_over_batch_height_and_width_is_a_row_per_channel_with_one_loop_per_image() -> None:
+    x = normal_tensor(2, 3, 4, 5)
+    kernel = kernel_of((x * 2).sum((0, 2, 3)))  # a convolution's bias gradient
+    part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
+    assert not part.prefix
+    assert "for (int64_t x1 = 0; x1 < 3; x1++)" in part.source  # the channels
+    assert "for (int64_t r2 = 0; r2 < 20; r2++)" in part.source  # height and width as one loop
+    assert " / " not in part.source and " % " not in part.source  # its index folds back into the address
+    expected = (x.numpy().astype(np.float64) * 2).sum((0, 2, 3))  # graphc adds float32 in double
+    np.testing.assert_allclose((x * 2).sum((0, 2, 3)).numpy(), expected, rtol=1e-6)
+
+
+def test_a_channel_broadcast_keeps_its_own_loop_in_a_sum_over_everything() -> None:
+    """Batch and channel as one loop would cost a division per element to find the channel's scale."""
+    x, scale = normal_tensor(2, 3, 4, 5), normal_tensor(1, 3, 1, 1)
+    kernel = kernel_of((x * scale).sum())
+    source = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
+    assert "r1 < 3;" in source and "r2 < 20;" in source and " / " not in source, source
 
 
 def test_an_in_place_write_over_an_operand_read_elsewhere_is_refused() -> None:
@@ -273,6 +287,25 @@ def test_an_in_place_write_over_an_operand_read_elsewhere_is_refused() -> None:
     kernel = kernel_of(x + x.T)
     with pytest.raises(c_loops.Unsupported, match="in place"):
         c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {id(kernel.outputs[0]): kernel.inputs[0]})
+
+
+def test_a_row_per_channel_may_be_written_in_place_over_what_its_passes_read() -> None:
+    """Each channel's passes read its elements before its last pass writes them: legal in place.
+
+    The sum's pass runs its 300 elements per image in chunks (a loop one level deeper), the
+    last pass not: the same elements all the same.
+    """
+    data = np.random.default_rng(3).standard_normal((2, 3, 15, 20)).astype(np.float32)
+    x = graphc.tensor(data)
+    kernel = kernel_of(x - x.mean((0, 2, 3), keepdim=True))
+    part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {id(kernel.outputs[0]): kernel.inputs[0]})
+    assert "_c += 256" in part.source
+    path = native.build([(part.name, part.source)])
+    assert path is not None
+    buffer = data.copy()
+    getattr(native.load(path), part.name)(buffer, buffer)
+    expected = data.astype(np.float64) - data.astype(np.float64).mean((0, 2, 3), keepdims=True)
+    np.testing.assert_allclose(buffer, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_compiled_programs_call_their_c_functions() -> None:

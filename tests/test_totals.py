@@ -149,32 +149,52 @@ def test_rows_centred_on_their_column_means_run_as_c_loops_cut_at_the_means() ->
     assert received and received.group(1) == "v2,", source  # one value passed on: the column sums
 
 
-@pytest.mark.parametrize("backend, native", [("numpy", "1"), ("numpy", "0"), ("triton", "1")])
-def test_a_batch_norm_training_step_matches_torch_in_float64(backend: str, native: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batch-norm's mean, then its variance, then the normalized rows: with C loops, each cut runs as C."""
-    monkeypatch.setenv("GRAPHC_NATIVE", native)
-    x = np.random.default_rng(6).standard_normal((12, 7)) * 2 + 1
+def _batch_norm_step(backend: str, dims: int) -> Any:
+    """A training step of ``BatchNorm{dims}d(7)`` in float64, checked against torch; returns the compiled step."""
+    shape = (12, 7) if dims == 1 else (4, 7, 3, 5)
+    x = np.random.default_rng(6).standard_normal(shape) * 2 + 1
     weight, bias = np.random.default_rng(7).standard_normal((2, 7))
-    norm, reference = graphc.nn.BatchNorm1d(7).double(), torch.nn.BatchNorm1d(7).double()
+    norm = (graphc.nn.BatchNorm1d if dims == 1 else graphc.nn.BatchNorm2d)(7).double()
+    reference = (torch.nn.BatchNorm1d if dims == 1 else torch.nn.BatchNorm2d)(7).double()
     norm.weight.data, norm.bias.data = graphc.tensor(weight.copy()), graphc.tensor(bias.copy())
     reference.weight.data, reference.bias.data = torch.tensor(weight), torch.tensor(bias)
+    scale = np.arange(7.0).reshape((7,) + (1,) * (dims - 1) * 2)  # a different gradient per channel
 
     def step(x: graphc.Tensor) -> tuple[graphc.Tensor, graphc.Tensor]:
         x.requires_grad_(True)
-        loss = (norm(x) ** 2 * graphc.tensor(np.arange(7.0))).sum()
+        loss = (norm(x) ** 2 * graphc.tensor(scale)).sum()
         loss.backward()
         return loss.detach(), x.grad
 
     compiled = graphc.compile(step, backend=backend)
     loss, grad = compiled(graphc.tensor(x))
     tx = torch.tensor(x, requires_grad=True)
-    expected = (reference(tx) ** 2 * torch.arange(7.0, dtype=torch.float64)).sum()
+    expected = (reference(tx) ** 2 * torch.tensor(scale)).sum()
     expected.backward()
     np.testing.assert_allclose(float(loss), expected.item(), rtol=1e-12)
     np.testing.assert_allclose(grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(norm.running_mean.numpy(), reference.running_mean.numpy(), rtol=1e-12)
     np.testing.assert_allclose(norm.running_var.numpy(), reference.running_var.numpy(), rtol=1e-12)
     np.testing.assert_allclose(norm.weight.grad.numpy(), reference.weight.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(norm.bias.grad.numpy(), reference.bias.grad.numpy(), rtol=1e-10, atol=1e-12)
+    return compiled
+
+
+@pytest.mark.parametrize("backend, native", [("numpy", "1"), ("numpy", "0"), ("triton", "1")])
+def test_a_batch_norm_training_step_matches_torch_in_float64(backend: str, native: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batch-norm's mean, then its variance, then the normalized rows: with C loops, each cut runs as C."""
+    monkeypatch.setenv("GRAPHC_NATIVE", native)
+    compiled = _batch_norm_step(backend, dims=1)
     if backend == "numpy" and native == "1":
         source = _source_of(compiled)
         assert "_after2(" in source and "NumPy, not C loops" not in source, source
+
+
+@pytest.mark.parametrize("backend, native", [("numpy", "1"), ("numpy", "0"), ("triton", "1")])
+def test_a_batch_norm_over_images_matches_torch_in_float64(backend: str, native: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sums over batch, height and width: with C loops, one function with a row per channel, not cut, nothing in NumPy."""
+    monkeypatch.setenv("GRAPHC_NATIVE", native)
+    compiled = _batch_norm_step(backend, dims=2)
+    if backend == "numpy" and native == "1":
+        source = _source_of(compiled)
+        assert "_after1(" not in source and "np.sum(" not in source and "NumPy, not C loops" not in source, source

@@ -13,15 +13,16 @@ Templates, chosen by the kernel's reductions:
 - pointwise: one loop nest per output shape;
 - rows: loops over the kept axes, then per row one pass over the reduced axes per
   group of dependent reductions (softmax: max, then sum), then the row's outputs, and
-  totals of the rows' results accumulated across the row loops;
+  totals of the rows' results accumulated across the row loops. A row need not be
+  contiguous: batch-norm over images has a row per channel, its passes over batch,
+  height and width (height and width as one loop);
 - columns (a reduction with a kept axis after a reduced one: a bias gradient, a
   max-pool's argmax over its windows): one loop in memory order folding each element
   into its column, then the outputs made from the columns;
 - scatter: the destination copied, then the source added at its indices in one loop.
 
 What the loops do not compute runs first, in NumPy: matmul (BLAS), random numbers, half
-precision, integer powers, a reduction with a kept axis after a reduced one but a reduced
-axis innermost (``_columns``), reductions of a second shape and a second scatter, each with
+precision, integer powers, reductions of a second shape and a second scatter, each with
 everything it depends on (``split``). The loops read the results of this *prefix* as
 buffers: a matmul's epilogue is a C loop over its result.
 
@@ -50,6 +51,7 @@ from graphc.codegen.index_exprs import (
     Var,
     assume_sizes,
     cond,
+    delinearize,
     dim_code,
     fold_source,
     le,
@@ -146,12 +148,35 @@ def _columns(node: Node) -> bool:
 
     A bias gradient sums over the batch; a max-pool takes the argmax over each window's
     elements, which im2col puts before the windows. With a reduced axis innermost (a
-    convolution's bias gradient over batch, height and width), every element would add
-    into the same column one after the other, unvectorized: NumPy does those.
+    convolution's bias gradient or a batch-norm's sums over batch, height and width),
+    every element would add into the same column one after the other, unvectorized: those
+    take the rows template with a row per channel, its passes over batch, height and width
+    with height and width as one loop (``open_loops``' ``merge``).
     """
     shape, axes = node.inputs[0].shape, node.attrs["axes"]
     innermost = [i for i, d in enumerate(shape) if d != 1][-1:]
     return bool(innermost) and innermost[0] not in axes
+
+
+def _runs(shape: tuple[Dim, ...], tensors: list[Node]) -> list[list[int]]:
+    """The runs of adjacent dimensions of size > 1 that every tensor of their rank holds or broadcasts alike.
+
+    A loop over such a run is one loop whose index every load folds back into an address
+    (``open_loops``' ``merge``). A dimension some tensor broadcasts over and its neighbour
+    not (a channel's statistics beside the batch) ends a run: as one loop, the channel
+    would be a division per element.
+    """
+    same_rank = [t.shape for t in tensors if len(t.shape) == len(shape)]
+    runs: list[list[int]] = []
+    for i, d in enumerate(shape):
+        if d == 1:
+            continue
+        alike = runs and all((s[i] == 1) == (s[i - 1] == 1) for s in same_rank)
+        if runs and i == runs[-1][-1] + 1 and alike:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
 
 
 def split(kernel: Kernel) -> tuple[list[Node], list[Node]]:
@@ -159,11 +184,10 @@ def split(kernel: Kernel) -> tuple[list[Node], list[Node]]:
     inside = {id(n) for n in kernel.nodes}
     foreign = {id(n) for n in kernel.nodes if not _loopable(n)}
     reductions = [n for n in kernel.nodes if n.op in REDUCTIONS and not trivial_reduction(n)]
-    foreign |= {id(n) for n in reductions if _leading(n) and not _columns(n)}
     rows, totals = split_totals([n for n in reductions if id(n) not in foreign])
     if rows:  # one row shape per loop nest: reductions of another shape run in NumPy
         foreign |= {id(n) for n in rows if not same_rows(n, rows[-1])}
-    if rows and _leading(rows[-1]):  # the columns template keeps no totals
+    if rows and _leading(rows[-1]) and _columns(rows[-1]):  # the columns template keeps no totals
         foreign |= {id(n) for n in totals}
     scatters = [n for n in kernel.nodes if n.op == "scatter_add"]
     if rows:  # a scatter is a template of its own
@@ -257,8 +281,10 @@ class LoopEmitter:
         self.reads: list[Node] = []
         self.writes: list[Node] = []
         self.nest = 0
-        self.loads: dict[int, set[tuple[int, Lin]]] = {}
-        self.stores: dict[int, set[tuple[int, Lin]]] = {}
+        # The addresses each buffer is read and written at, per loop nest, as text: a row's passes
+        # name their loops alike, a chunked loop sits one level deeper but is the same element.
+        self.loads: dict[int, set[tuple[int, str]]] = {}
+        self.stores: dict[int, set[tuple[int, str]]] = {}
         self.index_errors: list[str] = []  # what each index check reports (graphc_bad = (k + 1) << 2)
         self.reductions = [n for n in nodes if n.op in REDUCTIONS and not trivial_reduction(n)]
 
@@ -332,6 +358,7 @@ class LoopEmitter:
         ranges: dict[int, tuple[Dim, Dim]] | None = None,
         factors: dict[int, tuple[Dim, ...]] | None = None,
         chunk: int = 0,
+        merge: bool = False,
     ) -> tuple[list[Lin], int]:
         """A loop per dimension of size > 1 (outermost first); the index, and how many loops were opened.
 
@@ -340,6 +367,10 @@ class LoopEmitter:
         index arithmetic of im2col needs no division per element). The innermost loop
         carries ``pragma``; with ``chunk``, an innermost loop longer than that runs in chunks
         of ``chunk`` iterations inside a loop over the chunks (its index stays the element's).
+        With ``merge``, adjacent dimensions of size > 1 run as one loop, each index recovered by division and modulo that the
+        address folds back (``x // W * W + x % W`` is ``x``): a batch-norm's sum over
+        batch, height and width is one vectorized loop of 784 elements per image, not 28
+        loops of 28 (``_channels``).
         By default the pragma is ``ivdep``: two buffers of a kernel are either
         disjoint or the same buffer written in place, read at the written element before the
         write (``check_in_place``), so no iteration depends on another through memory.
@@ -351,6 +382,8 @@ class LoopEmitter:
         extents = [ranges[i][1] - ranges[i][0] if i in ranges else d for i, d in enumerate(shape)]
         loops = [(i, j, f) for i, d in enumerate(extents) for j, f in enumerate(factors.get(i, (d,))) if f != 1]
         index: list[Lin] = [Lin.of(ranges[i][0] if i in ranges else 0) for i in range(len(shape))]
+        if merge and not ranges and not factors:
+            return self.open_merged(shape, prefix, pragma, chunk)
         opened = len(loops)
         for i, j, f in loops:
             name = f"{prefix}{i}" + (f"_{j}" if i in factors else "")
@@ -369,6 +402,17 @@ class LoopEmitter:
             depth = self.body.open(*header)
             inner = prod(list(factors[i][j + 1 :])) if i in factors else 1
             index[i] = index[i] + Lin.of(Var(name, f, frozenset({name}), depth, None)) * inner
+        return index, opened
+
+    def open_merged(self, shape: tuple[Dim, ...], prefix: str, pragma: str, chunk: int) -> tuple[list[Lin], int]:
+        """``open_loops`` with each run of adjacent dimensions of size > 1 as one loop."""
+        runs = _runs(shape, [*self.kernel.inputs, *self.kernel.nodes])
+        first = {run[0]: prod([shape[i] for i in run]) for run in runs}  # a run's loop is named for its first dimension
+        loops, opened = self.open_loops(tuple(first.get(i, 1) for i in range(len(shape))), prefix, pragma, chunk=chunk)
+        index: list[Lin] = [Lin() for _ in shape]
+        for run in runs:
+            for i, part in zip(run, delinearize(loops[run[0]], tuple(shape[i] for i in run))):
+                index[i] = part
         return index, opened
 
     def close_loops(self, count: int) -> None:
@@ -394,7 +438,7 @@ class LoopEmitter:
         ctype = COMPUTE[node.dtype.name]
         name = self.body.fresh("v" + self.num(node))
         self.body.line(f"const {ctype} {name} = {code};", depth)
-        self.loads.setdefault(id(node), set()).add((self.nest, address))
+        self.loads.setdefault(id(node), set()).add((self.nest, str(address)))
         return CVal(name, ctype, depth)
 
     def value(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...] = ()) -> CVal:
@@ -653,7 +697,7 @@ class LoopEmitter:
         depth = max(address.depth(), v.depth)
         code = f"({STORAGE[node.dtype.name]})({v.code})" if v.ctype != STORAGE[node.dtype.name] else v.code
         self.body.line(f"{self.pointer(node, write=True)}[{self.lin_code(address)}] {'+=' if add else '='} {code};", depth)
-        self.stores.setdefault(id(node), set()).add((self.nest, address))
+        self.stores.setdefault(id(node), set()).add((self.nest, str(address)))
 
     # ------------------------------------------------------------------ templates
 
@@ -662,7 +706,7 @@ class LoopEmitter:
         scatters = [n for n in self.nodes if n.op == "scatter_add"]
         if scatters:
             self.scatter(scatters[0], outputs)
-        elif rows and _leading(rows[0]):
+        elif rows and _leading(rows[0]) and _columns(rows[0]):
             self.columns(rows, outputs)
         elif rows:
             self.reduction(rows, totals, outputs)
@@ -749,7 +793,7 @@ class LoopEmitter:
 
         def open_row(pragma: str, chunk: int = 0) -> tuple[list[Lin], int]:
             """The loops over one row; values kept from an earlier pass are read back, not recomputed."""
-            rindex, inner = self.open_loops(reduced_shape, "r", pragma, chunk=chunk)
+            rindex, inner = self.open_loops(reduced_shape, "r", pragma, chunk=chunk, merge=True)
             at = self.lin_code(linearize(tuple(rindex[i] for i in axes), tuple(full[i] for i in axes)))
             for node in stored:
                 name = self.body.fresh(f"v{self.num(node)}")
@@ -758,7 +802,8 @@ class LoopEmitter:
             return rindex, inner
 
         stored: list[Node] = []
-        innermost = [d for d in reduced_shape if d != 1][-1:]  # the loop open_loops would chunk
+        runs = _runs(reduced_shape, [*self.kernel.inputs, *self.kernel.nodes])
+        innermost = [prod([reduced_shape[i] for i in run]) for run in runs][-1:]  # the loop open_loops would chunk
         long_rows = bool(innermost) and not (isinstance(innermost[0], int) and innermost[0] <= SUM_CHUNK)
         for group in passes:
             accumulators = [self.accumulator(red) for red in group]
