@@ -308,6 +308,39 @@ def test_a_row_per_channel_may_be_written_in_place_over_what_its_passes_read() -
     np.testing.assert_allclose(buffer, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_a_fold_of_disjoint_windows_reads_one_element_and_an_overlapping_one_unrolls_its_kernel() -> None:
+    disjoint = kernel_of(F.fold(normal_tensor(1, 8, 6) * 2, (4, 6), 2, stride=2))  # a max-pool's backward
+    source = c_loops.plan(disjoint, number_nodes(disjoint.inputs + disjoint.nodes), {}).source
+    assert "for (int64_t ki" not in source and "acc" not in source, source
+    overlapping = kernel_of(F.fold(normal_tensor(1, 8, 4) * 2, (3, 3), 2))
+    source = c_loops.plan(overlapping, number_nodes(overlapping.inputs + overlapping.nodes), {}).source
+    assert "#pragma GCC unroll 2\n" in source and "for (int64_t ki" in source, source
+
+
+def test_a_later_nest_reads_an_earlier_nests_output_back_instead_of_what_it_overwrote() -> None:
+    """Batch-norm's scale per channel, written over the variance, then the images scaled by it.
+
+    Computing the scale again in the images' nest would read the variance after its buffer
+    was overwritten; it is read back from the scale's buffer instead.
+    """
+    rng = np.random.default_rng(4)
+    variance, images = rng.random((1, 3, 1, 1)).astype(np.float32) + 0.5, rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    v, x = graphc.tensor(variance), graphc.tensor(images)
+    scale = (v + 1e-5).rsqrt()
+    kernel = kernel_of(scale, x * scale)
+    names = number_nodes(kernel.inputs + kernel.nodes)
+    part = c_loops.plan(kernel, names, {id(kernel.outputs[0]): kernel.inputs[0]})
+    assert len(part.reads) == 2, part.source  # the variance and the images; the scale is read through its output
+    path = native.build([(part.name, part.source)])
+    assert path is not None
+    buffer, scaled = variance.copy(), np.empty_like(images)
+    arguments = {id(part.reads[0]): buffer, id(part.reads[1]): images, id(kernel.outputs[0]): buffer, id(kernel.outputs[1]): scaled}
+    getattr(native.load(path), part.name)(*(arguments[id(n)] for n in part.reads + part.writes))
+    expected = 1 / np.sqrt(variance.astype(np.float64) + 1e-5)
+    np.testing.assert_allclose(buffer, expected, rtol=1e-6)
+    np.testing.assert_allclose(scaled, images * expected, rtol=1e-6)
+
+
 def test_compiled_programs_call_their_c_functions() -> None:
     compiled = graphc.compile(lambda x: F.softmax(x * 2, -1), backend="numpy")
     x = normal_tensor(5, 7)

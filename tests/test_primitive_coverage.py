@@ -272,6 +272,10 @@ CASES: dict[str, list[Case]] = {
     "fold": [
         Case("f32", lambda T, F, x: F.fold(x, (3, 3), 2), (f32(1, 8, 4),)),
         Case("f64-grad-strided", lambda T, F, x: F.fold(x, (5, 5), (2, 2), padding=1, stride=2), (f64(2, 4, 9),), grad=True),
+        # windows that do not overlap (a max-pool's backward): one read per pixel, no loop over the kernel
+        Case("f32-disjoint", lambda T, F, x: F.fold(x, (4, 6), 2, stride=2), (f32(1, 8, 6),)),
+        Case("f64-grad-disjoint-uncovered-edge", lambda T, F, x: F.fold(x, (5, 5), 2, stride=2), (f64(2, 4, 4),), grad=True),
+        Case("f64-grad-disjoint-gaps-padded", lambda T, F, x: F.fold(x, (7, 8), 2, padding=1, stride=3), (f64(2, 4, 9),), grad=True),
     ],
 }
 

@@ -573,3 +573,26 @@ def fold_source(index: tuple[Lin, ...], ki: Lin, kj: Lin, attrs: dict) -> tuple[
     for t, stride, count in ((th, sh, rows), (tw, sw, cols)):
         conds += [c_ for c_ in (cond(t, ">=", 0), cond(t, "divisible", stride), cond(t, "<", (count - 1) * stride + 1)) if c_ is not None]
     return (n, c * (kh * kw) + ki * kw + kj, floordiv(th, sh) * cols + floordiv(tw, sw)), tuple(conds)
+
+
+def fold_disjoint_source(index: tuple[Lin, ...], attrs: dict) -> tuple[tuple[Lin, ...], tuple[Cond, ...]] | None:
+    """col2im when windows do not overlap (a max-pool's backward): the one column element at pixel ``index``.
+
+    With a stride at least the kernel's size and no dilation, a pixel lies in at most one
+    window, at offset ``(h + padding) % stride`` in it: a read with its conditions, where
+    ``fold_source`` sums over every kernel offset under divisibility tests. None when
+    windows overlap.
+    """
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = attrs["kernel_size"], attrs["dilation"], attrs["padding"], attrs["stride"]
+    if (dh, dw) != (1, 1) or sh < kh or sw < kw:
+        return None
+    oh, ow = attrs["output_size"]
+    rows, cols = windows(oh, kh, dh, ph, sh), windows(ow, kw, dw, pw, sw)
+    n, c, h, w = index
+    th, tw = h + ph, w + pw
+    ki, kj = mod(th, sh), mod(tw, sw)
+    candidates = [cond(th, "<", rows * sh), cond(tw, "<", cols * sw)]
+    candidates += [cond(ki, "<", kh) if sh > kh else None, cond(kj, "<", kw) if sw > kw else None]
+    conds = tuple(c_ for c_ in candidates if c_ is not None)
+    return (n, c * (kh * kw) + ki * kw + kj, floordiv(th, sh) * cols + floordiv(tw, sw)), conds
+

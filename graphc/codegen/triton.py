@@ -53,6 +53,7 @@ from graphc.codegen.index_exprs import (
     cond,
     delinearize,
     dim_code,
+    fold_disjoint_source,
     fold_source,
     linearize,
     pad_source,
@@ -538,7 +539,19 @@ class KernelEmitter:
         return self.where(node, mask, inner, self.const(node.attrs["pad_value"], node.dtype), depth, axes)
 
     def fold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:
-        """col2im as a gather: each output element sums the columns whose window covers it (no atomics)."""
+        """col2im as a gather: each output element sums the columns whose window covers it (no atomics).
+
+        Windows that do not overlap (a max-pool's backward) give an element one column
+        element or none: a masked read, no loop over the kernel.
+        """
+        disjoint = fold_disjoint_source(index, node.attrs)
+        if disjoint is not None:
+            source, new = disjoint
+            if not new:
+                return self.value(node.inputs[0], source, conds, via + (node,))
+            mask, axes, depth = self.cond_mask(new)
+            inner = self.value(node.inputs[0], source, conds + new, via)
+            return self.where(node, mask, inner, self.const(0, node.dtype), depth, axes)
         kh, kw = node.attrs["kernel_size"]
         body = self.fn.body
         depth = max(lin.depth() for lin in index) if index else 0
