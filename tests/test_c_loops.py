@@ -262,6 +262,23 @@ def test_max_min_argmax_over_a_kept_innermost_axis_are_c_columns_with_torchs_nan
     assert loops_everywhere
 
 
+@pytest.mark.parametrize("keepdim", [True, False])
+@pytest.mark.parametrize("axis", [1, 2])  # the rows template, the columns template
+def test_max_values_at_the_argmax_are_its_accumulator_not_a_second_read(axis: int, keepdim: bool, loops_everywhere: list[str]) -> None:
+    data = np.random.default_rng(5).integers(-3, 3, (2, 4, 3)).astype(np.float32)  # ties
+    data[0, 1, 2] = data[1, 3, 0] = data[1, 1, 0] = np.nan  # the first NaN wins, its value is NaN
+    x, t = graphc.tensor(data), torch.from_numpy(data)
+    values, indices = (x * 2).max(axis, keepdim=keepdim)
+    kernel = kernel_of(values, indices)
+    source = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
+    loops = source[source.index("Py_BEGIN_ALLOW_THREADS") :]
+    assert loops.count("in0[") == 1, loops  # the values are not gathered from the input again
+    expected = (t * 2).max(axis, keepdim=keepdim)
+    np.testing.assert_array_equal(values.numpy(), expected.values.numpy())
+    np.testing.assert_array_equal(indices.numpy(), expected.indices.numpy())
+    assert loops_everywhere
+
+
 def test_a_sum_over_batch_height_and_width_is_a_row_per_channel_with_one_loop_per_image() -> None:
     x = normal_tensor(2, 3, 4, 5)
     kernel = kernel_of((x * 2).sum((0, 2, 3)))  # a convolution's bias gradient
