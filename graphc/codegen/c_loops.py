@@ -903,11 +903,14 @@ class LoopEmitter:
     def columns(self, reductions: list[Node], outputs: list[Node]) -> None:
         """Reductions over leading axes: one loop in memory order folds each element into its column.
 
-        The columns' values live in an array of the kept axes' size (sums start at zero, in
-        double for float32 as row sums do; a max or min starts at its neutral value, with a NaN
-        flag per column; an argmax also keeps each column's position, the first maximum or the
-        first NaN as in torch, since memory order visits a column's elements in order). A
-        second loop over the kept axes computes the outputs made from them. Columns of a value
+        The columns' values live in an array of the size of the kept axes after the first
+        reduced one (sums start at zero, in double for float32 as row sums do; a max or min
+        starts at its neutral value, with a NaN flag per column; an argmax also keeps each
+        column's position, the first maximum or the first NaN as in torch, since memory order
+        visits a column's elements in order). Kept axes before the first reduced one are
+        loops around it all: a max-pool's windows per image and channel fill an array of one
+        image's windows, which stays in cache, not one of the whole batch's. A second loop
+        over the kept axes computes the outputs made from them. Columns of a value
         needing another reduction first, and full-size outputs made from them, need a second
         pass over memory: those kernels stay in NumPy.
         """
@@ -924,8 +927,10 @@ class LoopEmitter:
         if extra:
             self.pointwise(extra)
         kept = [i for i in range(len(full)) if i not in axes]
-        kept_shape = tuple(full[i] for i in kept)
-        columns = _paren(c_dim(prod(list(kept_shape))))
+        outer = [i for i in kept if i < axes[0]]  # loops around the columns
+        inner = [i for i in kept if i > axes[0]]  # the columns of one outer index
+        inner_shape = tuple(full[i] for i in inner)
+        columns = _paren(c_dim(prod(list(inner_shape))))
         accumulators = {}
         flags: list[str] = []  # the NaN flags and argmax positions, allocated like the accumulators
         for red in reductions:
@@ -943,14 +948,22 @@ class LoopEmitter:
             accumulators[id(red)] = (acc, ctype)
         self.body.line("if (!graphc_bad) {", 0)
         self.body.scopes[0].indent += 1
-        for red in reductions:
-            if red.op != "sum":
-                acc, ctype = accumulators[id(red)]
-                c = self.body.fresh("c")
-                self.body.line(f"for (int64_t {c} = 0; {c} < {columns}; {c}++) {acc}[{c}] = {self.neutral(red, ctype)};", 0)
         self.nest += 1
-        index, opened = self.open_loops(full, "i")
-        column = self.lin_code(linearize(tuple(index[i] for i in kept), kept_shape))
+        oindex, around = self.open_loops(tuple(d if i in outer else 1 for i, d in enumerate(full)), "o", pragma="")
+        for red in reductions:
+            acc, ctype = accumulators[id(red)]
+            c = self.body.fresh("c")
+            starts = [f"{acc}[{c}] = {self.neutral(red, ctype) if red.op != 'sum' else '0'};"]
+            if red.op != "sum":
+                starts.append(f"{acc}_at[{c}] = 0;" if red.op == "argmax" else f"{acc}_nan[{c}] = 0;")
+            self.body.line(f"for (int64_t {c} = 0; {c} < {columns}; {c}++) {{ {' '.join(starts)} }}")
+
+        def with_outer(index: list[Lin]) -> list[Lin]:
+            return [oindex[i] if i in outer else e for i, e in enumerate(index)]
+
+        index, opened = self.open_loops(tuple(1 if i in outer else d for i, d in enumerate(full)), "i")
+        index = with_outer(index)
+        column = self.lin_code(linearize(tuple(index[i] for i in inner), inner_shape))
         operands = [self.value(red.inputs[0], tuple(index)) for red in reductions]  # read before any store
         self.store_all([(out, tuple(index)) for out in outputs if levels.get(id(out)) == "full"])
         for red, operand in zip(reductions, operands):
@@ -958,12 +971,13 @@ class LoopEmitter:
             position = self.lin_code(linearize(tuple(index[i] for i in axes), tuple(full[i] for i in axes)))
             self.fold_in(red, acc, ctype, operand.code, f"[{column}]", position)
         self.close_loops(opened)
-        row, opened = self.open_loops(tuple(1 if i in axes else d for i, d in enumerate(full)), "k")
+        row, opened = self.open_loops(tuple(1 if i in axes or i in outer else d for i, d in enumerate(full)), "k")
+        row = with_outer(row)
 
         def at(node: Node) -> tuple[Lin, ...]:
             return tuple(row) if len(node.shape) == len(full) else tuple(row[i] for i in kept)
 
-        column = self.lin_code(linearize(tuple(row[i] for i in kept), kept_shape))
+        column = self.lin_code(linearize(tuple(row[i] for i in inner), inner_shape))
         for red in reductions:
             acc, ctype = accumulators[id(red)]
             result = COMPUTE[red.dtype.name]
@@ -978,7 +992,7 @@ class LoopEmitter:
             self.body.put(("anchor", id(red), at(red)), CVal(name, result, self.body.depth), self.body.depth)
             self.anchor_gathered(red, f"{acc}[{column}]", ctype, at)
         self.store_all([(out, at(out)) for out in outputs if levels.get(id(out)) in ("keep", "drop")])
-        self.close_loops(opened)
+        self.close_loops(opened + around)
         self.body.scopes[0].indent -= 1
         self.body.line("}", 0)
         for acc, _ in accumulators.values():
