@@ -370,10 +370,10 @@ class LoopEmitter:
         index arithmetic of im2col needs no division per element). The innermost loop
         carries ``pragma``; with ``chunk``, an innermost loop longer than that runs in chunks
         of ``chunk`` iterations inside a loop over the chunks (its index stays the element's).
-        With ``merge``, adjacent dimensions of size > 1 run as one loop, each index recovered by division and modulo that the
-        address folds back (``x // W * W + x % W`` is ``x``): a batch-norm's sum over
-        batch, height and width is one vectorized loop of 784 elements per image, not 28
-        loops of 28 (``_channels``).
+        With ``merge``, adjacent dimensions that every tensor holds or broadcasts alike run as
+        one loop (``_runs``), each index recovered by a division and a modulo that the
+        address folds back (``x // W * W + x % W`` is ``x``): a batch-norm's sum over batch,
+        height and width is one vectorized loop of 784 elements per image, not 28 loops of 28.
         By default the pragma is ``ivdep``: two buffers of a kernel are either
         disjoint or the same buffer written in place, read at the written element before the
         write (``check_in_place``), so no iteration depends on another through memory.
