@@ -293,6 +293,29 @@ def test_a_sum_over_batch_height_and_width_is_a_row_per_channel_with_one_loop_pe
     np.testing.assert_allclose((x * 2).sum((0, 2, 3)).numpy(), expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("axes", [(0, 2, 3), (0, 2), (1, 3), (0, 1, 3), (2, 3), (0, 1, 2, 3)])
+def test_reductions_over_several_axes_of_views_match_numpy_in_float64(axes: tuple[int, ...]) -> None:
+    """Rows that are not contiguous, loops merged where the axes allow, through permuted views, with a NaN."""
+    data = np.random.default_rng(8).standard_normal((3, 4, 5, 6))
+    data[1, 2, 3, 4] = np.nan
+
+    def reductions(x, keep: str, high: str, low: str):  # noqa: ANN001, ANN202 - graphc or NumPy arrays and their names
+        centred = x - x.mean(axes, **{keep: True})
+        return [x.sum(axes), getattr(x, high)(axes), getattr(x, low)(axes), (centred * centred).sum(axes), centred * 2]
+
+    compiled = graphc.compile(lambda x: reductions(x.permute(0, 2, 1, 3), "keepdim", "amax", "amin"), backend="numpy")
+    got = compiled(graphc.tensor(data))
+    expected = reductions(data.transpose(0, 2, 1, 3), "keepdims", "max", "min")
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g.numpy(), e, rtol=1e-12, atol=1e-12, equal_nan=True)
+    assert "NumPy, not C loops" not in _program_source(compiled)
+
+
+def _program_source(compiled) -> str:  # noqa: ANN001
+    with open(re.search(r"source in (\S+)", str(compiled.report())).group(1)) as file:
+        return file.read()
+
+
 def test_a_channel_broadcast_keeps_its_own_loop_in_a_sum_over_everything() -> None:
     """Batch and channel as one loop would cost a division per element to find the channel's scale."""
     x, scale = normal_tensor(2, 3, 4, 5), normal_tensor(1, 3, 1, 1)

@@ -179,6 +179,8 @@ def test_bad_arguments_name_the_op_and_the_line() -> None:
     check(lambda: graphc.nn.functional.embedding(zeros(2, dtype=graphc.int64), x, padding_idx=5), "embedding", "f32[2,3]")
     check(lambda: graphc.nn.functional.avg_pool2d(zeros(1, 1, 4, 4), 2, divisor_override=0), "avg_pool2d", "f32[1,1,4,4]")
     check(lambda: graphc.nn.functional.batch_norm(x, None, None, training=False), "batch_norm", "f32[2,3]")
+    assert "amax/amin reduce several" in check(lambda: x.max((0, 1)), "max", "f32[2,3]", "(0, 1)")  # torch refuses it too
+    check(lambda: x.min([1]), "min", "f32[2,3]")
 
 
 def test_bad_split_chunk_and_sizes() -> None:

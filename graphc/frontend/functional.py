@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -423,6 +424,16 @@ def _values_at(x: Node, index: Node, dim: int, keepdim: bool) -> Node:
     return values if keepdim else b.reshape(values, index.shape)
 
 
+def _one_axis(x: Node, dim: object, op: str) -> int:
+    """The one axis of max(dim)/min(dim); several are torch's amax/amin, which return no indices."""
+    try:
+        one = operator.index(dim)
+    except TypeError:
+        raise op_error(op, [x.type], {"dim": dim}, f"{op}(dim) takes one dimension (an int), got {dim!r}; amax/amin reduce several") from None
+    (axis,) = _axes(x, one, op=op)
+    return axis
+
+
 def _keep_shape(x: Node, dim: int) -> tuple:
     return tuple(1 if i == dim else d for i, d in enumerate(x.shape))
 
@@ -436,7 +447,7 @@ def max(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False) -
     x = node_of(input)
     if x.type.ndim == 0:
         return _zero_dim_extremum(x, dim)
-    (axis,) = _axes(x, dim, op="max")
+    axis = _one_axis(x, dim, "max")
     indices = b.reduce("argmax", x, axis, keepdim)
     return MinMax(wrap(_values_at(x, indices, axis, keepdim)), wrap(indices))
 
@@ -449,7 +460,7 @@ def min(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False) -
     x = node_of(input)
     if x.type.ndim == 0:
         return _zero_dim_extremum(x, dim)
-    (axis,) = _axes(x, dim, op="min")
+    axis = _one_axis(x, dim, "min")
     indices = _argmin(x, axis, keepdim)
     return MinMax(wrap(_values_at(x, indices, axis, keepdim)), indices=wrap(indices))
 
