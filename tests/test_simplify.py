@@ -194,6 +194,28 @@ def test_a_bias_and_activation_after_a_reshaped_product_move_before_the_reshape(
     np.testing.assert_allclose(compile_graph(simplified)([leaf.data for leaf in leaves])[0], expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_a_batch_norm_after_a_convolution_stays_in_the_images_shape() -> None:
+    """The bias moves into the product's shape; batch-norm's `x - mean` (a reduction's broadcast) does not.
+
+    Its sums run over [B,C,H,W]; what is computed from them stays in that shape, so fusion
+    can put them in one kernel (43 → 34 kernels in benchmarks/small_cnn.py).
+    """
+    x, w, b = graphc.randn(2, 3, 6, 6), graphc.randn(4, 3, 3, 3), graphc.randn(4)
+    y = graphc.nn.functional.conv2d(x, w, b, padding=1)
+    out = graphc.nn.functional.batch_norm(y, None, None, training=True)
+    graph, leaves = lazy.pending_graph([out._node])
+    simplified = simplify(graph)
+    verify(simplified)
+    (product,) = [n for n in simplified.nodes if n.op == "matmul"]
+    (bias,) = [n for n in simplified.nodes if n.op == "add" and n.inputs[0] is product]
+    assert bias.shape == product.shape
+    centred = [n for n in simplified.nodes if n.op == "sub" and n.type.ndim == 4]
+    assert centred and not [n for n in simplified.nodes if n.op == "sub" and n.shape == product.shape]
+    tx, tw, tb = (torch.from_numpy(t.numpy()) for t in (x, w, b))
+    expected = torch.nn.functional.batch_norm(torch.nn.functional.conv2d(tx, tw, tb, padding=1), None, None, training=True)
+    np.testing.assert_allclose(compile_graph(simplified)([leaf.data for leaf in leaves])[0], expected.numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_reshape_groups_pair_axes_or_give_up() -> None:
     batch = sympy.Symbol("B", positive=True, integer=True)
     assert _reshape_groups((batch, 6, 784), (batch, 6, 28, 28)) == [([0], [0]), ([1], [1]), ([2], [2, 3])]

@@ -352,6 +352,13 @@ def elementwise_before_reshape(node: Node) -> Node | None:
     epilogue (a view of a computed value). Computed in the matmul's shape instead, they
     are its epilogue and the reshape is a view of what it stores. Only operands that are
     the same reshape or a broadcast of a small value move along, so nothing is copied.
+
+    A small value computed by a reduction (a batch-norm's mean) does not move: the
+    reduction runs over [B,C,H,W], and what is computed from it belongs in its kernel,
+    in its shape. Moved, batch-norm's `x - mean` and its backward's values were in the
+    matmul's shape and its sums in the image's, and fusion could not join them: a small
+    CNN with two batch-norms took 43 kernels and 12.3 ms, and 34 kernels and 9.7 ms
+    without the move.
     """
     if REGISTRY[node.op].category != "elementwise" or node.op == "detach":
         return None
@@ -362,11 +369,22 @@ def elementwise_before_reshape(node: Node) -> Node | None:
     groups = _reshape_groups(source, node.shape)
     if groups is None:
         return None
+    if any(i.op == "expand" and _reduced(i.inputs[0]) for i in node.inputs):
+        return None
     operands = [_in_source_shape(i, source, groups) for i in node.inputs]
     if any(o is None for o in operands):
         return None
     with origin(node.phase, node.loc):
         return build.reshape(emit(node.op, *operands, **node.attrs), node.shape)
+
+
+def _reduced(node: Node, depth: int = 8) -> bool:
+    """Whether a reduction computes ``node`` (through elementwise nodes and views)."""
+    if REGISTRY[node.op].category == "reduction":
+        return True
+    if depth == 0 or node.op in ("input", "parameter"):
+        return False
+    return any(_reduced(i, depth - 1) for i in node.inputs)
 
 
 RULES: list[Callable[[Node], Node | None]] = [
