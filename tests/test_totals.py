@@ -17,7 +17,7 @@ import pytest
 import torch
 from helpers import kernel_of
 from test_c_loops import loops_everywhere  # noqa: F401 - a fixture
-from test_row_split import split_everything
+from test_row_split import every_kernel_split, split_everything  # noqa: F401 - a fixture
 
 import graphc
 from graphc.codegen import c_loops
@@ -196,3 +196,11 @@ def test_a_batch_norm_training_step_matches_torch_in_float64(dims: int, backend:
     if backend == "numpy" and native == "1":
         source = _source_of(compiled)
         assert BATCH_NORM_IN_C[dims](source) and "NumPy, not C loops" not in source, source
+
+
+@pytest.mark.parametrize("dims", [1, 2], ids=["over-rows", "over-images"])
+def test_a_batch_norm_training_step_split_into_blocks_of_rows_matches_torch(dims: int, every_kernel_split: list[int]) -> None:  # noqa: F811
+    """Blocks of rows may not split the sums every row needs: only kernels whose blocks compute apart are split."""
+    _batch_norm_step("numpy", dims)
+    assert any(count > 1 for count in every_kernel_split)  # some kernels did run by blocks
+
