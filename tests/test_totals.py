@@ -203,4 +203,3 @@ def test_a_batch_norm_training_step_split_into_blocks_of_rows_matches_torch(dims
     """Blocks of rows may not split the sums every row needs: only kernels whose blocks compute apart are split."""
     _batch_norm_step("numpy", dims)
     assert any(count > 1 for count in every_kernel_split)  # some kernels did run by blocks
-

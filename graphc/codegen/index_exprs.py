@@ -595,4 +595,3 @@ def fold_disjoint_source(index: tuple[Lin, ...], attrs: dict) -> tuple[tuple[Lin
     candidates += [cond(ki, "<", kh) if sh > kh else None, cond(kj, "<", kw) if sw > kw else None]
     conds = tuple(c_ for c_ in candidates if c_ is not None)
     return (n, c * (kh * kw) + ki * kw + kj, floordiv(th, sh) * cols + floordiv(tw, sw)), conds
-
