@@ -136,12 +136,31 @@ def _recurrent_cell(fusion: bool) -> tuple[Any, Any]:
     return compiled, compiled
 
 
+def _conv_batch_norm(fusion: bool) -> tuple[Any, Any]:
+    """Batch-norm over images (sums over batch, height and width) after a convolution, ReLU, max-pool's backward fold."""
+    import numpy as np
+
+    import graphc
+
+    net = graphc.nn.Sequential(graphc.nn.Conv2d(1, 4, 3, padding=1), graphc.nn.BatchNorm2d(4), graphc.nn.ReLU(), graphc.nn.MaxPool2d(2))
+    images = graphc.from_numpy(np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32))
+
+    def step() -> Any:
+        loss = (net(images) ** 2).sum()
+        loss.backward()
+        return loss.detach()
+
+    compiled = graphc.compile(step, fusion=fusion)
+    return compiled, compiled
+
+
 # Programs beyond the benchmark's: the dtypes and ops its workloads do not reach.
 CHECKS = {
     "recurrent cell: gate columns of one product, concats by parts": _recurrent_cell,
     "float64 linear+ReLU, backward": _float64_linear_relu,
     "embedding, conv, max-pool, float16 softmax, backward": _embedding_conv_half,
     "long rows: softmax, mean, argmax": _long_rows,
+    "conv, batch-norm over images, ReLU, max-pool, backward": _conv_batch_norm,
 }
 
 
