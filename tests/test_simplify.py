@@ -194,16 +194,24 @@ def test_a_bias_and_activation_after_a_reshaped_product_move_before_the_reshape(
     np.testing.assert_allclose(compile_graph(simplified)([leaf.data for leaf in leaves])[0], expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_a_batch_norm_after_a_convolution_stays_in_the_images_shape() -> None:
+def test_a_batch_norm_after_a_convolution_stays_in_the_images_shape(backend: str) -> None:
     """The bias moves into the product's shape; batch-norm's `x - mean` (a reduction's broadcast) does not.
 
     Its sums run over [B,C,H,W]; what is computed from them stays in that shape, so fusion
-    can put them in one kernel (43 → 34 kernels in benchmarks/small_cnn.py).
+    can put them in one kernel (43 → 34 kernels in benchmarks/small_cnn.py). The training
+    step's loss and gradients match torch in float64.
     """
-    x, w, b = graphc.randn(2, 3, 6, 6), graphc.randn(4, 3, 3, 3), graphc.randn(4)
-    y = graphc.nn.functional.conv2d(x, w, b, padding=1)
-    out = graphc.nn.functional.batch_norm(y, None, None, training=True)
-    graph, leaves = lazy.pending_graph([out._node])
+    rng = np.random.default_rng(9)
+    x0, w0, b0, scale = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3), rng.standard_normal((3, 1, 1))
+    x, w, b = (graphc.tensor(a.copy(), requires_grad=True) for a in (x0, w0, b0))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x0, w0, b0))
+
+    def loss_of(F, x, w, b, scale):  # noqa: ANN001, ANN202 - torch's or graphc's functional module and tensors
+        normed = F.batch_norm(F.conv2d(x, w, b, padding=1), None, None, training=True)
+        return (F.relu(normed) ** 2 * scale).sum()
+
+    loss = loss_of(graphc.nn.functional, x, w, b, graphc.tensor(scale))
+    graph, _ = lazy.pending_graph([loss._node])
     simplified = simplify(graph)
     verify(simplified)
     (product,) = [n for n in simplified.nodes if n.op == "matmul"]
@@ -211,9 +219,19 @@ def test_a_batch_norm_after_a_convolution_stays_in_the_images_shape() -> None:
     assert bias.shape == product.shape
     centred = [n for n in simplified.nodes if n.op == "sub" and n.type.ndim == 4]
     assert centred and not [n for n in simplified.nodes if n.op == "sub" and n.shape == product.shape]
-    tx, tw, tb = (torch.from_numpy(t.numpy()) for t in (x, w, b))
-    expected = torch.nn.functional.batch_norm(torch.nn.functional.conv2d(tx, tw, tb, padding=1), None, None, training=True)
-    np.testing.assert_allclose(compile_graph(simplified)([leaf.data for leaf in leaves])[0], expected.numpy(), rtol=1e-4, atol=1e-5)
+
+    def step(x: graphc.Tensor, w: graphc.Tensor, b: graphc.Tensor) -> tuple:
+        loss = loss_of(graphc.nn.functional, x, w, b, graphc.tensor(scale))
+        loss.backward()
+        return loss.detach(), x.grad, w.grad, b.grad
+
+    got = graphc.compile(step, backend=backend)(x, w, b)
+    expected = loss_of(torch.nn.functional, tx, tw, tb, torch.tensor(scale))
+    expected.backward()
+    np.testing.assert_allclose(float(got[0]), expected.item(), rtol=1e-12)
+    for g, t in zip(got[1:], (tx.grad, tw.grad, tb.grad)):
+        assert g.dtype == graphc.float64
+        np.testing.assert_allclose(g.numpy(), t.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_reshape_groups_pair_axes_or_give_up() -> None:
