@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +90,20 @@ def test_cuda_single_kernels_are_large_enough_to_measure_memory_not_calls() -> N
     rows, width, adam = benchmark.kernel_sizes(quick=False, device="cuda")
     assert rows * width * 4 >= 1 << 28 and adam * 4 >= 1 << 28  # a few hundred MB a kernel
     assert benchmark.kernel_sizes(quick=False, device="cpu") == (4096, 512, 10_000_000)
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [("batch_norm.py", ["--rows", "64", "--features", "16"]), ("batch_norm.py", ["--images"]), ("small_cnn.py", ["--batch", "4"])],
+    ids=["batch-norm-rows", "batch-norm-images", "small-cnn"],
+)
+def test_the_cpu_benchmark_scripts_time_graphc_against_eager(script: str, args: list[str]) -> None:
+    """The scripts behind docs/benchmarks.md's batch-norm and CNN figures keep running (small sizes here)."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / script), *args], capture_output=True, text=True, timeout=600, cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert "eager PyTorch" in done.stdout and "graphc fused" in done.stdout, done.stdout
+    losses = re.search(r"first loss: graphc (\S+), eager (\S+)", done.stdout)
+    if script == "small_cnn.py":  # the same first step as torch's, from the same weights
+        assert losses is not None and abs(float(losses.group(1)) - float(losses.group(2))) < 1e-5, done.stdout
+
