@@ -10,7 +10,7 @@ would be baked into the compiled program.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from graphc.frontend import lazy
 from graphc.ir.graph import Node
@@ -33,6 +33,9 @@ class Trace:
         self.grads_set: dict[int, tuple[Tensor, Tensor | None]] = {}
         # Tensors made during the trace, by id (a WeakSet would compare tensors with ==).
         self.created: dict[int, weakref.ref[Tensor]] = {}
+        # Objects whose Python state the function may have branched on (a module's ``training``,
+        # an optimizer's groups): id -> (object, its ``_trace_state()`` when first used).
+        self.objects: dict[int, tuple[Any, Any]] = {}
 
     def _is_new(self, tensor: Tensor) -> bool:
         ref = self.created.get(id(tensor))
@@ -64,6 +67,11 @@ class Trace:
 
     def on_create(self, tensor: Tensor) -> None:
         self.created[id(tensor)] = weakref.ref(tensor)
+
+    def on_use(self, obj: Any) -> None:
+        """``obj`` (a module called, an optimizer stepped) is used: its ``_trace_state()`` becomes a guard."""
+        if id(obj) not in self.objects:
+            self.objects[id(obj)] = (obj, obj._trace_state())
 
     def depends_on_standins(self, node: Node) -> bool:
         stack, seen = [node], set()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from graphc.ir.graph import Node
@@ -57,6 +59,25 @@ def set_grad(tensor: Tensor, grad: Any) -> None:
     if trace is not None:
         trace.on_set_grad(tensor)
     tensor._grad = grad
+
+
+@contextmanager
+def outside() -> Iterator[None]:
+    """Make objects that outlive the traced call (an optimizer option's mirror) as if before it:
+    later calls then read them instead of the trace running eagerly for new state."""
+    trace = active()
+    set_active(None)
+    try:
+        yield
+    finally:
+        set_active(trace)
+
+
+def use(obj: Any) -> None:
+    """A module or optimizer is used: under a trace, its Python state is guarded (``Trace.on_use``)."""
+    trace = active()
+    if trace is not None:
+        trace.on_use(obj)
 
 
 def on_create(tensor: Tensor) -> None:

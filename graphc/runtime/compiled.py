@@ -46,7 +46,8 @@ BATCH = sympy.Symbol("B", positive=True, integer=True)
 class Feed:
     """Where one program input comes from on each call."""
 
-    kind: str  # "arg" (i-th tensor argument), "tensor" (current value of a tensor), "seed" (fresh), "const"
+    # "arg" (i-th tensor argument), "arg_grad" (its .grad), "tensor" (current value of a tensor), "seed" (fresh), "const"
+    kind: str
     index: int = 0
     tensor: weakref.ref[Tensor] | None = None
     data: Any = None
@@ -62,6 +63,7 @@ class Entry:
     num_outputs: int
     state: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose value is written back (and if leaf requiring grad)
     grads: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose .grad is written back (False: set to None)
+    arg_grads: list[int]  # tensor arguments (by position) whose .grad the function's backward() sets
     traced_graph: Graph  # before any pass: what _inline rebuilds when results need autograd history
     outputs_require_grad: bool
     checker: Checker | None = None  # check mode: compares each call's results with eager PyTorch
@@ -124,22 +126,29 @@ class CompiledFunction:
         return types
 
     def _signature(self, spec: Any, types: list[TensorType], tensors: list[Tensor]) -> tuple:
-        """What selects a traced program: the arguments' structure, types and whether they track gradients.
+        """What selects a traced program: the arguments' structure, types and whether they track
+        gradients (and whether they have a ``.grad`` a backward() inside would add to), and the
+        grad mode (a forward traced under ``no_grad`` records no backward).
 
         Types are compared as values, not printed: printing a symbolic shape with sympy took
         about 5 us of the MLP step's 155.
         """
-        return (repr(spec), tuple(types), tuple(t.requires_grad for t in tensors))
+        has_grads = tuple(t._grad is not None for t in tensors)
+        return (repr(spec), tuple(types), tuple(t.requires_grad for t in tensors), is_grad_enabled(), has_grads)
 
     def _guards_hold(self, entry: Entry) -> str | None:
         for ref, kind, expected in entry.guards:
-            tensor = ref()
-            if tensor is None:
-                return "a tensor the program reads was freed"
-            if kind == "type" and tensor._node.type != expected:
-                return f"a tensor read by the function changed type: {expected} -> {tensor._node.type}"
-            if kind == "grad_none" and (tensor._grad is None) != expected:
-                return f"a .grad was {'None' if expected else 'set'} when traced and is {'None' if tensor._grad is None else 'set'} now"
+            used = ref()
+            if used is None:
+                return "a tensor, module or optimizer the program uses was freed"
+            if kind == "type" and used._node.type != expected:
+                return f"a tensor read by the function changed type: {expected} -> {used._node.type}"
+            if kind == "requires_grad" and used._node.requires_grad != expected:
+                return f"a tensor read by the function {'no longer requires' if expected else 'now requires'} grad"
+            if kind == "grad_none" and (used._grad is None) != expected:
+                return f"a .grad was {'None' if expected else 'set'} when traced and is {'None' if used._grad is None else 'set'} now"
+            if kind == "state" and used._trace_state() != expected:
+                return f"the Python state of {type(used).__name__} changed: {_state_change(expected, used._trace_state())}"
         return None
 
     # ------------------------------------------------------------------ calling
@@ -166,7 +175,7 @@ class CompiledFunction:
             elif signature in self._ran_eagerly:
                 reason = "the previous trace of this signature created state and ran eagerly; tracing with that state"
             else:
-                reason = f"new input signature {tuple(str(t) for t in signature[1])}"
+                reason = _new_signature(signature, [e.signature for e in self.entries])
             self.recompilations.append(f"trace {self.trace_count + 1}: {reason}")
             if debug_level() >= 1:
                 log.warning("graphc: recompiling %s: %s", getattr(self.fn, "__name__", self.fn), reason)
@@ -219,7 +228,11 @@ class CompiledFunction:
             trace.on_create(standin)
             if t.requires_grad:
                 tracing.register_leaf(standin)
+            if t._grad is not None:
+                standin._grad = self._grad_standin(trace, t._grad, ty)
             standins.append(standin)
+        # What each argument's .grad was: backward() replaces a None one and adds in place to another.
+        grads_before = [(s._grad, s._grad._node if s._grad is not None else None) for s in standins]
         args, kwargs = _unflatten(spec, standins)
         tracing.set_active(trace)
         try:
@@ -232,34 +245,67 @@ class CompiledFunction:
         outputs: list[Tensor] = []
         output_spec = _flatten(result, outputs)
         gc.collect()
-        standin_ids = {id(s) for s in standins}
+        standin_ids = {id(s) for s in standins} | {id(s._grad) for s in standins if s._grad is not None}
         state_grads = {id(t._grad) for t, _ in trace.grads_set.values() if t._grad is not None}
         output_ids = {id(o) for o in outputs}
         new_state = [t for t in trace.created_alive() if id(t) not in output_ids | standin_ids | state_grads]
+        # An argument's .grad the function changed (its backward() reached the argument): a result too.
+        arg_grads = [i for i, s in enumerate(standins) if s._grad is not None and not _same_grad(s._grad, grads_before[i])]
         if new_state:
             self._ran_eagerly.add(signature)
-            return self._run_eagerly(trace, outputs, output_spec, new_state)
+            return self._run_eagerly(trace, outputs, output_spec, new_state, [(tensors[i], standins[i]) for i in arg_grads])
         self._ran_eagerly.discard(signature)
-        entry = self._build(trace, signature, standins, outputs, output_spec)
+        grad_inputs = {id(node): i for i, (_, node) in enumerate(grads_before) if node is not None}
+        entry = self._build(trace, signature, standins, grad_inputs, arg_grads, outputs, output_spec)
         self.entries.append(entry)
         self._last = entry
         if entry.outputs_require_grad and is_grad_enabled():
             return self._inline(entry, tensors)
         return self._replay(entry, tensors)
 
-    def _run_eagerly(self, trace: Trace, outputs: list[Tensor], output_spec: Any, new_state: list[Tensor]) -> Any:
+    @staticmethod
+    def _grad_standin(trace: Trace, grad: Tensor, arg_type: TensorType) -> Tensor:
+        """A stand-in for an argument's existing ``.grad``, so a backward() inside adds to it as in eager code."""
+        grad.realize()
+        node = source_node(TensorType(arg_type.shape, grad.dtype), data=grad._node.data)
+        trace.standins.add(id(node))
+        standin = Tensor._from_node(node)
+        trace.on_create(standin)
+        return standin
+
+    def _run_eagerly(
+        self, trace: Trace, outputs: list[Tensor], output_spec: Any, new_state: list[Tensor], arg_grads: list[tuple[Tensor, Tensor]]
+    ) -> Any:
         """A call that creates state (an optimizer's first step) runs eagerly; the next call traces again."""
         self.recompilations.append(f"trace {self.trace_count}: ran eagerly because it created {len(new_state)} new state tensor(s)")
         pending = [t._node for t in outputs + new_state]
+        for tensor, standin in arg_grads:
+            tensor._grad = Tensor._from_node(standin._grad._node)
+            pending.append(standin._grad._node)
         pending += [t._node for t, _ in trace.assigned.values()]
         pending += [t._grad._node for t, _ in trace.grads_set.values() if t._grad is not None]
         lazy.realize(pending)
         return _unflatten(output_spec, outputs)
 
-    def _build(self, trace: Trace, signature: tuple, standins: list[Tensor], outputs: list[Tensor], output_spec: Any) -> Entry:
+    def _build(
+        self,
+        trace: Trace,
+        signature: tuple,
+        standins: list[Tensor],
+        grad_inputs: dict[int, int],
+        arg_grads: list[int],
+        outputs: list[Tensor],
+        output_spec: Any,
+    ) -> Entry:
+        """The compiled program of a finished trace, with where each of its inputs comes from on later calls.
+
+        ``grad_inputs`` maps the stand-ins of the arguments' existing ``.grad`` (by node id) to
+        the argument's position; ``arg_grads`` lists the arguments whose ``.grad`` is a result.
+        """
         state = [t for t, _ in trace.assigned.values()]
         grad_owners = [t for t, _ in trace.grads_set.values()]
         result_nodes = [o._node for o in outputs] + [t._node for t in state] + [t._grad._node for t in grad_owners if t._grad is not None]
+        result_nodes += [standins[i]._grad._node for i in arg_grads]
         graph, leaves = lazy.pending_graph(result_nodes)
         arg_index = {id(s._node): i for i, s in enumerate(standins)}
         read_by_node = {id(node): tensor for tensor, node in trace.reads.values()}
@@ -267,6 +313,8 @@ class CompiledFunction:
         for leaf in leaves:
             if id(leaf) in arg_index:
                 feeds.append(Feed("arg", index=arg_index[id(leaf)]))
+            elif id(leaf) in grad_inputs:
+                feeds.append(Feed("arg_grad", index=grad_inputs[id(leaf)]))
             elif is_seed(leaf):
                 feeds.append(Feed("seed"))
             elif id(leaf) in read_by_node:
@@ -274,6 +322,8 @@ class CompiledFunction:
             else:
                 feeds.append(Feed("const", data=leaf.data))
         guards: list = [(weakref.ref(t), "type", node.type) for t, node in trace.reads.values()]
+        guards += [(weakref.ref(t), "requires_grad", node.requires_grad) for t, node in trace.reads.values()]
+        guards += [(weakref.ref(obj), "state", state) for obj, state in trace.objects.values()]
         guards += [(weakref.ref(t), "grad_none", was_none) for t, was_none in trace.grad_reads.values()]
         has_grad = [t._grad is not None for t in grad_owners]
         backend = self._backend(leaves)
@@ -292,6 +342,7 @@ class CompiledFunction:
             num_outputs=len(outputs),
             state=[(weakref.ref(t), t._node.requires_grad and t.is_leaf) for t in state],
             grads=[(weakref.ref(t), flag) for t, flag in zip(grad_owners, has_grad)],
+            arg_grads=arg_grads,
             traced_graph=graph,
             # A function that runs backward() itself returns final values; one that does not (a model's
             # forward) returns values the caller may differentiate, so calls rebuild them lazily.
@@ -313,6 +364,10 @@ class CompiledFunction:
     def _feed_tensor(self, feed: Feed, tensors: list[Tensor]) -> Tensor:
         if feed.kind == "arg":
             return tensors[feed.index]
+        if feed.kind == "arg_grad":
+            grad = tensors[feed.index]._grad
+            assert grad is not None  # the signature holds which arguments have a .grad
+            return grad
         assert feed.tensor is not None
         tensor = feed.tensor()
         if tensor is None:
@@ -326,7 +381,7 @@ class CompiledFunction:
             self._check(entry, values, results)
         graph_outputs = entry.program.program.graph.outputs
         nodes = [source_node(_result_type(n.type, r), data=r) for n, r in zip(graph_outputs, results)]
-        return self._write_back(entry, nodes)
+        return self._write_back(entry, nodes, tensors)
 
     def _inline(self, entry: Entry, tensors: list[Tensor]) -> Any:
         """Rebuild the traced graph on this call's inputs as lazy nodes, so autograd can continue
@@ -353,7 +408,7 @@ class CompiledFunction:
         if self.check:  # the caller's values come later, from the lazy graph: check the program on this call's inputs
             values = self._input_values(entry, tensors)
             self._check(entry, values, entry.program(values))
-        return self._write_back(entry, [mapping[id(n)] for n in graph.outputs])
+        return self._write_back(entry, [mapping[id(n)] for n in graph.outputs], tensors)
 
     def _check(self, entry: Entry, values: list[Any], results: list[Any]) -> None:
         """Check mode: raise CheckError naming the first IR node whose value differs from eager PyTorch."""
@@ -362,7 +417,7 @@ class CompiledFunction:
             entry.checker = Checker(entry.traced_graph, lambda graph: compile_graph(graph, backend=backend, fusion=self.fusion))
         entry.checker(values, results, entry.program.bind(values))
 
-    def _write_back(self, entry: Entry, nodes: list[Node]) -> Any:
+    def _write_back(self, entry: Entry, nodes: list[Node], tensors: list[Tensor]) -> Any:
         """Hand the results to the caller and write the new state and gradients into their tensors."""
         outputs = [Tensor._from_node(n) for n in nodes[: entry.num_outputs]]
         position = entry.num_outputs
@@ -391,6 +446,9 @@ class CompiledFunction:
                 tensor._grad = Tensor._from_node(node)
             else:
                 tensor._grad._node = node
+        for index in entry.arg_grads:
+            tensors[index]._grad = Tensor._from_node(nodes[position])
+            position += 1
         return _unflatten(entry.output_spec, outputs)
 
     def profile(self, *args: Any, steps: int = 20, **kwargs: Any) -> Profile:
@@ -424,6 +482,31 @@ def _result_type(declared: TensorType, value: Any) -> TensorType:
     if declared.is_symbolic:
         return TensorType(tuple(value.shape), declared.dtype)
     return declared
+
+
+def _new_signature(signature: tuple, traced: list[tuple]) -> str:
+    """Why no traced signature fits: the part in which the nearest one differs."""
+    spec, types, requires_grad, grad_mode, has_grads = signature
+    for other in traced:
+        if other[:3] == (spec, types, requires_grad) and other[4] == has_grads:
+            return f"grad mode is {'on' if grad_mode else 'off (no_grad)'}, and was not when traced"
+        if other[:4] == (spec, types, requires_grad, grad_mode):
+            changed = [i for i, (now, then) in enumerate(zip(has_grads, other[4])) if now != then]
+            return f"tensor argument(s) {', '.join(map(str, changed))} have a .grad now where they had none when traced, or the reverse"
+    return f"new input signature {tuple(str(t) for t in types)}"
+
+
+def _same_grad(grad: Tensor, before: tuple[Tensor | None, Node | None]) -> bool:
+    """Whether ``grad`` is the tensor ``before`` names, still holding the node it held (by identity)."""
+    return grad is before[0] and grad._node is before[1]
+
+
+def _state_change(before: tuple, after: tuple) -> str:
+    """The first attribute of a ``_trace_state()`` that differs, for the recompilation's reason."""
+    for old, new in zip(before, after):
+        if old != new:
+            return f"{old} -> {new}"
+    return f"{len(before)} -> {len(after)} entries"
 
 
 def _substitute(value: Any, sizes: dict[sympy.Symbol, int]) -> Any:

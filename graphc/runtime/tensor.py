@@ -37,6 +37,7 @@ class Tensor:
         self._view: tuple[Tensor, Any] | None = None
         if requires_grad:
             tracing.register_leaf(self)
+        tracing.on_create(self)  # made inside a compiled function: a constant of it, not an outside tensor it reads
 
     @classmethod
     def _from_node(cls, node: Node) -> Tensor:
@@ -127,6 +128,10 @@ class Tensor:
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
+        if value is not None and value.dtype != self.dtype:
+            raise GraphcError(f"assigned grad has data of a different type: {value.dtype} for a tensor of {self.dtype}")
+        if value is not None and tuple(value.shape) != tuple(self.shape):
+            raise GraphcError(f"assigned grad has data of a different size: {list(value.shape)} for a tensor of {list(self.shape)}")
         tracing.set_grad(self, value)
 
     @property

@@ -29,6 +29,15 @@ from graphc.ir.primitives.source import source_node
 from graphc.ir.types import TensorType
 from graphc.runtime.tensor import Tensor
 
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _plain(value: Any) -> bool:
+    """A Python value (or a tuple of them) that module code may branch on, not a tensor or a container of modules."""
+    if isinstance(value, tuple):
+        return all(isinstance(v, _PLAIN) for v in value)
+    return isinstance(value, _PLAIN)
+
 
 class Parameter(Tensor):
     """A trainable tensor: a leaf with ``requires_grad=True`` that ``Module`` registers when assigned."""
@@ -161,6 +170,7 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tracing.use(self)
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:
@@ -171,6 +181,13 @@ class Module:
             if result is not None:
                 output = result
         return output
+
+    def _trace_state(self) -> tuple:
+        """The plain attributes a compiled forward may have branched on: ``training``, a dropout's ``p``, ...
+
+        A call of a compiled function whose modules' state differs from the trace's traces again.
+        """
+        return tuple((name, value) for name, value in self.__dict__.items() if _plain(value))
 
     def register_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         handle = RemovableHandle(self._forward_hooks)

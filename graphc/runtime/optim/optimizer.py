@@ -15,9 +15,10 @@ training step replays correctly:
   the graph as 0-d ``float64`` tensors mirrored from the group's Python values.
   Assigning ``group["lr"] = 0.01`` (what a learning-rate scheduler does) updates
   the mirror, so a compiled step picks up the new value on its next call
-  without tracing again. Options that choose a formula (``momentum`` being
-  zero or not, ``nesterov``, ``amsgrad``, ``centered``, ``maximize``) are Python
-  control flow and are fixed in a compiled step when it is traced.
+  without tracing again. Options that choose a formula (``momentum``
+  or ``weight_decay`` being zero or not, ``nesterov``, ``amsgrad``, ``centered``,
+  ``maximize``) are Python control flow: a compiled step guards them
+  (``_trace_state``) and traces again when one changes.
 
 Scalar arithmetic that torch does in Python ``float`` (double precision) is
 done on the ``float64`` mirrors, and the result meets the parameter's dtype the
@@ -85,13 +86,25 @@ class ParamGroup(dict):
             return F.cast(value.reshape(()), dtypes.float64)
         entry = self._scalars.get((key, index, device))
         if entry is None:
-            mirror = _scalar_tensor(value, device)
+            with tracing.outside():
+                mirror = _scalar_tensor(value, device)
             self._scalars[(key, index, device)] = (value, mirror)
             return mirror
         cached, mirror = entry
         if cached != value or type(cached) is not type(value):
             self._sync(key, index, device, mirror)
         return mirror
+
+
+def _option_kind(value: Any) -> Any:
+    """An option as a compiled step depends on it: numbers as zero or not, tensors as tensors, the rest by value."""
+    if isinstance(value, tuple):
+        return tuple(_option_kind(v) for v in value)
+    if isinstance(value, Tensor):
+        return "tensor"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "zero" if value == 0 else "nonzero"
+    return value
 
 
 def _scalar_tensor(value: Any, device: str) -> Tensor:
@@ -185,6 +198,20 @@ class Optimizer:
 
     # ------------------------------------------------------------------ gradients and steps
 
+    def _trace_state(self) -> tuple:
+        """What a compiled step branched on: the groups, their parameters, and the kind of each option.
+
+        Numbers count only as zero or not (``weight_decay != 0`` chooses a formula; a new
+        ``lr`` reaches the step through its mirror), flags and strings by value; options
+        this optimizer does not know (torch's ``foreach``, from a loaded state dict) not
+        at all. A call whose optimizer differs from the trace's traces the step again.
+        """
+        state: list[tuple[Any, Any]] = [("groups", len(self.param_groups))]
+        for index, group in enumerate(self.param_groups):
+            state.append(((index, "params"), tuple(id(p) for p in group["params"])))
+            state.extend(((index, key), _option_kind(group[key])) for key in self.defaults if key in group)
+        return tuple(state)
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of every parameter (``graphc.frontend.autograd.zero_grads``)."""
         zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
@@ -195,6 +222,7 @@ class Optimizer:
         ``closure`` re-evaluates the model and returns the loss (it runs with gradients
         enabled); its loss is realized in the same program as the update.
         """
+        tracing.use(self)
         loss = None
         if closure is not None:
             with grad_mode(True):

@@ -1,0 +1,174 @@
+"""graphc.compile re-traces when Python state a trace depended on changes, instead of replaying stale code.
+
+Each test changes one piece of state after the function was traced (a module's mode or
+attribute, a parameter's requires_grad, an optimizer's groups or options, the grad mode)
+and checks the next call against torch doing the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import graphc
+from graphc import nn, optim
+from graphc.errors import GraphcError
+
+X = np.random.default_rng(0).standard_normal((6, 4))
+Y = np.array([0, 1, 0, 1, 1, 0])
+
+
+def linear_pair(seed: int = 0) -> tuple[nn.Module, torch.nn.Module]:
+    torch.manual_seed(seed)
+    reference = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).double()
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).double()
+    model.load_state_dict(reference.state_dict())
+    return model, reference
+
+
+def training_steps(model: nn.Module, opt: optim.Optimizer, reference: torch.nn.Module, ref_opt: torch.optim.Optimizer):  # noqa: ANN201
+    """A compiled graphc step and an eager torch step over the same data."""
+
+    def step() -> graphc.Tensor:
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(graphc.tensor(X)), graphc.tensor(Y))
+        loss.backward()
+        opt.step()
+        return loss
+
+    def ref_step() -> torch.Tensor:
+        ref_opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(reference(torch.tensor(X)), torch.tensor(Y))
+        loss.backward()
+        ref_opt.step()
+        return loss
+
+    return graphc.compile(step), ref_step
+
+
+def assert_same_parameters(model: nn.Module, reference: torch.nn.Module) -> None:
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_compiled_batch_norm_uses_running_statistics_after_eval() -> None:
+    x = np.random.default_rng(1).standard_normal((5, 3))
+    bn, ref = nn.BatchNorm1d(3).double(), torch.nn.BatchNorm1d(3).double()
+    compiled = graphc.compile(bn)
+    for train in (True, False, True):
+        bn.train(train)
+        ref.train(train)
+        np.testing.assert_allclose(compiled(graphc.tensor(x)).numpy(), ref(torch.tensor(x)).detach().numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(bn.running_mean.numpy(), ref.running_mean.numpy(), rtol=1e-12)
+        assert bn.num_batches_tracked.item() == ref.num_batches_tracked.item()
+    assert compiled.trace_count == 2
+    assert "training" in compiled.recompilations[0]
+
+
+def test_compiled_dropout_is_the_identity_after_eval_or_p_zero() -> None:
+    dropout = nn.Dropout(0.5)
+    compiled = graphc.compile(dropout)
+    ones = graphc.ones(64)
+    assert (compiled(ones).numpy() == 0).any()
+    dropout.eval()
+    np.testing.assert_array_equal(compiled(ones).numpy(), np.ones(64))
+    dropout.train()
+    dropout.p = 0.0
+    np.testing.assert_array_equal(compiled(ones).numpy(), np.ones(64))
+    assert "('p', 0.5) -> ('p', 0.0)" in compiled.recompilations[-1]
+
+
+def test_freezing_a_layer_after_tracing_stops_its_updates() -> None:
+    model, reference = linear_pair()
+    opt, ref_opt = optim.SGD(model.parameters(), lr=0.1), torch.optim.SGD(reference.parameters(), lr=0.1)
+    step, ref_step = training_steps(model, opt, reference, ref_opt)
+    for i in range(4):
+        if i == 2:
+            model[0].requires_grad_(False)
+            reference[0].requires_grad_(False)
+        assert step().item() == pytest.approx(ref_step().item(), rel=1e-12)
+        assert_same_parameters(model, reference)
+    assert model[0].weight.grad is None
+    assert "no longer requires grad" in step.recompilations[-1]
+
+
+def test_a_parameter_group_added_after_tracing_is_updated() -> None:
+    model, reference = linear_pair()
+    opt, ref_opt = optim.SGD(model[2].parameters(), lr=0.1), torch.optim.SGD(reference[2].parameters(), lr=0.1)
+    step, ref_step = training_steps(model, opt, reference, ref_opt)
+    for i in range(4):
+        if i == 2:  # unfreeze the backbone: the usual fine-tuning schedule
+            opt.add_param_group({"params": model[0].parameters(), "lr": 0.05})
+            ref_opt.add_param_group({"params": reference[0].parameters(), "lr": 0.05})
+        step()
+        ref_step()
+        assert_same_parameters(model, reference)
+
+
+@pytest.mark.parametrize("option, value", [("weight_decay", 0.5), ("nesterov", True), ("momentum", 0.0)])
+def test_changing_an_option_that_chooses_the_update_formula_traces_again(option: str, value: object) -> None:
+    model, reference = linear_pair()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
+    step, ref_step = training_steps(model, opt, reference, ref_opt)
+    for i in range(5):
+        if i == 3:
+            opt.param_groups[0][option] = value
+            ref_opt.param_groups[0][option] = value
+        step()
+        ref_step()
+        assert_same_parameters(model, reference)
+    assert option in step.recompilations[-1]
+
+
+def test_a_model_first_called_under_no_grad_gets_gradients_later() -> None:
+    model, reference = linear_pair()
+    compiled = graphc.compile(model)
+    with graphc.no_grad():
+        assert not compiled(graphc.tensor(X)).requires_grad
+    compiled(graphc.tensor(X)).pow(2).sum().backward()
+    reference(torch.tensor(X)).pow(2).sum().backward()
+    for p, q in zip(model.parameters(), reference.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-12)
+    assert "grad mode is on" in compiled.recompilations[-1]
+
+
+def test_backward_inside_a_compiled_function_sets_and_accumulates_argument_grads() -> None:
+    weight = np.array([1.5, -2.0])
+    w, tw = graphc.tensor(weight, requires_grad=True), torch.tensor(weight, requires_grad=True)
+
+    def saliency(x: graphc.Tensor) -> graphc.Tensor:
+        (x * w).tanh().sum().backward()
+        return x.grad.abs()
+
+    compiled = graphc.compile(saliency)
+    for rows in (3, 3, 5):
+        data = np.random.default_rng(rows).standard_normal((rows, 2))
+        x, tx = graphc.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+        if rows == 5:  # an existing .grad is added to, as in eager code
+            x.grad = graphc.ones(rows, 2, dtype=graphc.float64)
+            tx.grad = torch.ones(rows, 2, dtype=torch.float64)
+        result = compiled(x)
+        (tx * tw).tanh().sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(result.numpy(), tx.grad.abs().numpy(), rtol=1e-12)
+    # The second call traces again because w.grad is set now; the third because x has a .grad.
+    assert compiled.trace_count == 3
+    assert "have a .grad now" in compiled.recompilations[-1]
+
+
+def test_assigning_a_grad_of_another_dtype_or_size_is_refused() -> None:
+    x = graphc.zeros(3, 2, requires_grad=True)
+    with pytest.raises(GraphcError, match="different type"):
+        x.grad = graphc.zeros(3, 2, dtype=graphc.float64)
+    with pytest.raises(GraphcError, match="different size"):
+        x.grad = graphc.zeros(2, 3)
+
+
+def test_a_tensor_made_from_data_inside_the_function_is_traced_once() -> None:
+    w = graphc.tensor([1.0, 2.0], requires_grad=True)
+    compiled = graphc.compile(lambda: (graphc.tensor(np.ones((3, 2))) * w).sum())
+    for _ in range(3):
+        assert compiled().item() == 9.0
+    assert compiled.trace_count == 1, compiled.recompilations
