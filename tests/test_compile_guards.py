@@ -172,3 +172,39 @@ def test_a_tensor_made_from_data_inside_the_function_is_traced_once() -> None:
     for _ in range(3):
         assert compiled().item() == 9.0
     assert compiled.trace_count == 1, compiled.recompilations
+
+
+def branch_on_batch(x: graphc.Tensor) -> graphc.Tensor:
+    if x.shape[0] == 8:  # a full batch
+        return x.sum() * 0 + 1.0
+    return x.sum() * 0 - 1.0
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        branch_on_batch,
+        lambda x: x.sum() / x.size(0),
+        lambda x: x.mean() * len(x),
+        lambda x: sum(x[i].sum() for i in range(x.shape[0])),
+        lambda x: (x + graphc.zeros(x.size(0), 3)).sum() + x.numel(),
+        lambda x: (graphc.ones_like(x) * x).sum(),
+    ],
+    ids=["branch", "divide", "len", "range", "zeros", "ones_like"],
+)
+def test_a_function_reading_the_batch_size_gets_a_program_per_size(fn) -> None:  # noqa: ANN001
+    compiled = graphc.compile(fn)
+    for rows in (8, 5, 8):
+        x = graphc.tensor(np.arange(rows * 3.0).reshape(rows, 3))
+        assert compiled(x).item() == pytest.approx(fn(x).item(), rel=1e-12)
+    assert "static sizes" in compiled.recompilations[0]
+    assert compiled.trace_count == 3  # the symbolic trace that stopped, then one per size
+
+
+def test_graphc_layers_reading_sizes_keep_the_batch_symbolic() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(6, 2))
+    compiled = graphc.compile(model)
+    for rows in (4, 7):
+        x = graphc.ones(rows, 2, 3)
+        assert compiled(x).shape == (rows, 2)
+    assert compiled.trace_count == 1

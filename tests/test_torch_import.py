@@ -402,3 +402,159 @@ def test_tiny_mlp_trains_on_the_triton_backend() -> None:
 def test_tiny_cnn_on_the_triton_backend() -> None:
     x, y = data(2, 3, 8, 8), labels(2, 10)
     compare_training(seeded(lambda: SimpleCNN(size=8)), (x,), cross_entropy, (y,), steps=0, backend="triton")
+
+
+# ------------------------------------------------------------------ edge cases of calls and gradients
+
+BACKENDS = ["numpy", pytest.param("triton", marks=pytest.mark.skipif(not TRITON, reason="no triton backend"))]
+
+
+def assert_tight(actual: torch.Tensor | None, expected: torch.Tensor | None, what: str) -> None:
+    """float64 values within 1e-10, infinities in the same places and NaN only where eager has NaN."""
+    assert (actual is None) == (expected is None), f"{what}: graphc gives {actual}, eager {expected}"
+    if expected is not None:
+        torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-12, equal_nan=True, msg=lambda m: f"{what}: {m}")
+
+
+def run_both(module: nn.Module, backend: str, *inputs: torch.Tensor) -> tuple[nn.Module, list, list, list, list]:
+    """(compiled copy, eager outputs, compiled outputs, eager inputs, compiled inputs); float inputs require grad."""
+    compiled = graphc.compile(copy.deepcopy(module), backend=backend)
+    theirs = [t.clone().requires_grad_(t.dtype.is_floating_point) for t in inputs]
+    mine = [t.clone().requires_grad_(t.dtype.is_floating_point) for t in inputs]
+    return compiled, list(module(*theirs)), list(compiled(*mine)), theirs, mine
+
+
+def assert_same_gradients(compiled: nn.Module, eager: nn.Module, mine: list, theirs: list) -> None:
+    for i, (a, e) in enumerate(zip(mine, theirs)):
+        assert_tight(a.grad, e.grad, f"gradient of input {i}")
+    for (name, p), (_, q) in zip(compiled.named_parameters(), eager.named_parameters()):
+        assert_tight(p.grad, q.grad, f"gradient of {name}")
+
+
+class ThreeOutputs(nn.Module):
+    """A loss may use any of the outputs; the square root's gradient is infinite at 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.linear(x)
+        return h.sum(1), x.sqrt() * h, h.exp()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_outputs_the_loss_does_not_use_contribute_no_gradient(backend: str) -> None:
+    # x has a 0: an unused sqrt output must not make the gradient 0 * inf = NaN, as zeros for its gradient would.
+    x = torch.tensor([[0.0, 1.0, 4.0], [1.0, 2.0, 3.0]], dtype=torch.float64)
+    model = seeded(ThreeOutputs, torch.float64)
+    compiled = graphc.compile(copy.deepcopy(model), backend=backend)
+    for used in [(0,), (2,), (0, 2), (0, 1, 2), (1,), (0,)]:
+        theirs, mine = x.clone().requires_grad_(), x.clone().requires_grad_()
+        model.zero_grad(), compiled.zero_grad()
+        for module, inputs in ((model, theirs), (compiled, mine)):
+            outputs = module(inputs)
+            torch.autograd.backward([outputs[i] for i in used], [torch.ones_like(outputs[i]) for i in used])
+        assert_same_gradients(compiled, model, [mine], [theirs])
+    # One forward with every output, one backward program per set of outputs with a gradient.
+    assert compiled.compile_count == 1 + 5
+
+
+class Spread(nn.Module):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        std, mean = torch.std_mean(x, dim=1)
+        return x.std(dim=1), x.std(dim=1, keepdim=True, correction=0), std, mean, x.std(), torch.linalg.vector_norm(x, dim=1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_std_of_constant_rows_has_a_zero_gradient_like_torch(backend: str) -> None:
+    x = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 5.0], [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    model = Spread()
+    compiled, expected, got, theirs, mine = run_both(model, backend, x)
+    for i, (a, e) in enumerate(zip(got, expected)):
+        assert_tight(a, e, f"output {i}")
+    sum(o.sum() for o in expected).backward()
+    sum(o.sum() for o in got).backward()
+    assert not mine[0].grad.isnan().any()
+    assert_same_gradients(compiled, model, mine, theirs)
+
+
+def test_sqrt_of_a_variance_keeps_the_nan_gradient_of_eager() -> None:
+    # Only std's own gradient is masked at 0; torch.sqrt(x.var()) written out gives NaN in eager torch too.
+    x = torch.ones(2, 3, dtype=torch.float64)
+    compiled, expected, got, theirs, mine = run_both(Fn(lambda x: [torch.sqrt(x.var(dim=1))]), "numpy", x)
+    expected[0].sum().backward()
+    got[0].sum().backward()
+    assert theirs[0].grad.isnan().all()
+    assert_tight(mine[0].grad, theirs[0].grad, "gradient")
+
+
+class Fn(nn.Module):
+    def __init__(self, fn: Callable) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> object:
+        return self.fn(*args)
+
+
+class VarArgs(nn.Module):
+    def forward(self, x: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+        return x * rest[0] + rest[1].sum(1, keepdim=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_varargs_forward_exports_with_a_dynamic_batch(backend: str) -> None:
+    model = VarArgs()
+    compiled = graphc.compile(model, backend=backend, dynamic=True)
+    for batch in (3, 5):
+        inputs = [data(batch, 4, dtype=torch.float64, seed=s) for s in (1, 2, 3)]
+        theirs = [t.clone().requires_grad_() for t in inputs]
+        mine = [t.clone().requires_grad_() for t in inputs]
+        expected, got = model(*theirs), compiled(*mine)
+        assert_tight(got, expected, f"output at batch {batch}")
+        expected.sum().backward()
+        got.sum().backward()
+        assert_same_gradients(compiled, model, mine, theirs)
+    assert compiled.export_count == 1, compiled.recompilations
+
+
+class KeywordArgs(nn.Module):
+    def forward(self, x: torch.Tensor, **extra: torch.Tensor) -> torch.Tensor:
+        return x * extra["y"]
+
+
+def test_tensors_through_var_keyword_arguments_export_for_the_call_sizes() -> None:
+    # torch.export cannot take a dynamic batch for **kwargs entries: graphc exports per batch size and says so.
+    compiled = graphc.compile(KeywordArgs(), backend="numpy", dynamic=True)
+    for batch in (3, 5):
+        x, y = data(batch, 4, seed=1), data(batch, 4, seed=2)
+        assert_close(compiled(x, y=y), x * y, f"output at batch {batch}")
+    assert compiled.export_count == 2
+    assert "**kwargs" in compiled.recompilations[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inputs_that_already_have_a_grad_are_exported(backend: str) -> None:
+    model = seeded(lambda: nn.Sequential(nn.Linear(4, 3), nn.ReLU()), torch.float64)
+    compiled = graphc.compile(copy.deepcopy(model), backend=backend)
+    x = data(3, 4, dtype=torch.float64).requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    for _ in range(2):  # the second call finds x.grad set by the first backward
+        compiled(x).pow(2).sum().backward()
+        model(x2).pow(2).sum().backward()
+    assert_same_gradients(compiled, model, [x], [x2])
+    compiled.eval(), model.eval()  # a new export, of an input with a grad
+    assert_tight(compiled(x), model(x2), "eval output")
+
+
+def test_uint8_input_error_names_the_input_its_use_and_the_fix() -> None:
+    compiled = graphc.compile(Fn(lambda img: img.float() / 255), backend="numpy")
+    image = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+    with pytest.raises(graphc.GraphcError) as error:
+        compiled(image)
+    message = str(error.value)
+    assert "input `args_0`" in message and "torch.uint8" in message and "int32, int64" in message
+    assert ".float()" in message and "aten._to_copy" in message
+    assert "return self.fn(*args)" in message  # the model's line that first uses it
+    assert_close(compiled(image.float()), image.float() / 255, "the converted input")

@@ -9,11 +9,14 @@ value the function replaced (to write back after each call).
 
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+import sympy
 
 from graphc.ir.graph import Node
 
@@ -59,6 +62,32 @@ def set_grad(tensor: Tensor, grad: Any) -> None:
     if trace is not None:
         trace.on_set_grad(tensor)
     tensor._grad = grad
+
+
+class SizeRead(BaseException):
+    """Code outside graphc read a symbolic size (the batch ``B``) while a function was traced.
+
+    What it does with the number (``if x.shape[0] == 8``, ``range(len(x))``, ``loss / x.size(0)``)
+    is Python, invisible to the trace, so the trace stops and ``graphc.compile`` traces again
+    with static sizes. A BaseException, so a ``try: ... except Exception`` in the traced
+    function cannot swallow it.
+    """
+
+
+def sizes_read(value: Any, what: str) -> Any:
+    """``value`` (a shape or a size) handed to the code that called a Tensor's ``what`` (``shape``, ``size()``, ...).
+
+    Graphc's own code works with symbolic sizes, so only a read from elsewhere stops a trace.
+    """
+    if active() is None:
+        return value
+    dims = value if isinstance(value, tuple) else (value,)
+    if not any(isinstance(d, sympy.Basic) and d.free_symbols for d in dims):
+        return value
+    frame = sys._getframe(2)
+    if frame.f_globals.get("__name__", "").startswith("graphc."):
+        return value
+    raise SizeRead(f"the function reads a symbolic size through {what} at {frame.f_code.co_filename}:{frame.f_lineno}")
 
 
 @contextmanager

@@ -112,6 +112,8 @@ class CompiledFunction:
         # Tensor arguments (by position) whose dim 0 stays static although it equals the batch size:
         # tracing with it as the symbol B failed (a weight with as many rows as the batch).
         self._static_dim0: set[int] = set()
+        # Every size static from now on: a trace with the batch symbolic failed, or read a size itself.
+        self._static = False
 
     # ------------------------------------------------------------------ signatures
 
@@ -120,7 +122,7 @@ class CompiledFunction:
         types = []
         for i, t in enumerate(tensors):
             shape = list(t.shape)
-            if self.dynamic and batch is not None and batch > 1 and shape and shape[0] == batch and i not in self._static_dim0:
+            if self.dynamic and not self._static and batch is not None and batch > 1 and shape and shape[0] == batch and i not in self._static_dim0:
                 shape[0] = BATCH
             types.append(TensorType(tuple(shape), t.dtype))
         return types
@@ -179,20 +181,44 @@ class CompiledFunction:
             self.recompilations.append(f"trace {self.trace_count + 1}: {reason}")
             if debug_level() >= 1:
                 log.warning("graphc: recompiling %s: %s", getattr(self.fn, "__name__", self.fn), reason)
+        return self._trace_falling_back(spec, signature, types, tensors)
+
+    def _trace_falling_back(self, spec: Any, signature: tuple, types: list[TensorType], tensors: list[Tensor]) -> Any:
+        """Trace with the batch symbolic; where that fails or cannot be right, with static sizes.
+
+        A GraphcError first keeps dim 0 of the other arguments static (a weight with as many
+        rows as the batch). Any failure after that, or a read of a symbolic size by the
+        function itself (``tracing.SizeRead``), makes every size static for this function
+        from then on: a program per batch size, as ``dynamic=False`` gives.
+        """
         try:
             return self._trace(spec, signature, types, tensors)
-        except GraphcError as error:
-            widened = [i for i, ty in enumerate(types) if i > 0 and ty.shape and ty.shape[0] is BATCH]
-            if not widened:
+        except tracing.SizeRead as read:
+            reason = str(read)
+        except Exception as error:
+            if not any(BATCH in ty.shape for ty in types):
                 raise
-            self._static_dim0.update(widened)
-            first_line = str(error).splitlines()[0]
-            self.recompilations.append(
-                f"trace {self.trace_count}: failed with dim 0 of tensor argument(s) {', '.join(map(str, widened))} as the batch B "
-                f"({first_line}); tracing again with it static"
-            )
-            types = self._arg_types(tensors)
+            first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+            widened = [i for i, ty in enumerate(types) if i > 0 and ty.shape and ty.shape[0] is BATCH]
+            if isinstance(error, GraphcError) and widened:
+                self._static_dim0.update(widened)
+                self.recompilations.append(
+                    f"trace {self.trace_count}: failed with dim 0 of tensor argument(s) {', '.join(map(str, widened))} as the batch B "
+                    f"({first_line}); tracing again with it static"
+                )
+                types = self._arg_types(tensors)
+                return self._trace_falling_back(spec, self._signature(spec, types, tensors), types, tensors)
+            reason = f"failed with the batch size symbolic ({type(error).__name__}: {first_line})"
+        self._static = True
+        self.recompilations.append(f"trace {self.trace_count}: {reason}; tracing again with static sizes")
+        types = self._arg_types(tensors)
+        try:
             return self._trace(spec, self._signature(spec, types, tensors), types, tensors)
+        except Exception:
+            # Wrong with static sizes too: the function's own error, which says nothing about sizes.
+            self._static = False
+            self.recompilations.pop()
+            raise
 
     def _backend(self, leaves: list[Node]) -> str:
         """"auto": triton for CUDA data, otherwise the process default (GRAPHC_BACKEND, use_backend; numpy).

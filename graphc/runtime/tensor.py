@@ -57,10 +57,11 @@ class Tensor:
 
     @property
     def shape(self) -> tuple:
-        return tuple(self._node.shape)
+        return tracing.sizes_read(tuple(self._node.shape), "Tensor.shape")
 
     def size(self, dim: int | None = None) -> Any:
-        return self.shape if dim is None else self.shape[dim]
+        shape = tuple(self._node.shape)
+        return tracing.sizes_read(shape if dim is None else shape[dim], "Tensor.size()")
 
     @property
     def ndim(self) -> int:
@@ -70,15 +71,15 @@ class Tensor:
         return self.ndim
 
     def numel(self) -> Any:
-        return self._node.type.numel
+        return tracing.sizes_read(self._node.type.numel, "Tensor.numel()")
 
     def nelement(self) -> Any:
-        return self.numel()
+        return tracing.sizes_read(self._node.type.numel, "Tensor.nelement()")
 
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.shape[0]
+        return tracing.sizes_read(self._node.shape[0], "len()")
 
     @property
     def dtype(self) -> DType:

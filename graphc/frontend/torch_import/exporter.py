@@ -49,8 +49,11 @@ class Exported:
 _SUGGESTED_RANGE = re.compile(r"B = Dim\('B'(?:, min=(\d+))?(?:, max=(\d+))?\)")
 
 
-def _dynamic_shapes(model: torch.nn.Module, args: tuple, kwargs: dict, positions: set[int], batch_range: tuple[int, int | None]) -> Any:
-    """``dynamic_shapes`` for torch.export: {0: B} for each batch-carrying tensor, by argument name."""
+def _dynamic_shapes(
+    model: torch.nn.Module, args: tuple, kwargs: dict, positions: set[int], batch_range: tuple[int, int | None]
+) -> dict[str, Any] | None:
+    """``dynamic_shapes`` for torch.export: {0: B} for each batch-carrying tensor, by parameter name;
+    None where torch cannot take them."""
     low, high = batch_range
     dim = torch.export.Dim("B", min=low) if high is None else torch.export.Dim("B", min=low, max=high)
     counter = iter(range(1 << 30))
@@ -59,21 +62,17 @@ def _dynamic_shapes(model: torch.nn.Module, args: tuple, kwargs: dict, positions
         index = next(counter)
         return {0: dim} if index in positions else None
 
-    shapes = pytree.tree_map(spec, (args, kwargs))
-    arg_shapes, kwarg_shapes = shapes
+    arg_shapes, kwarg_shapes = pytree.tree_map(spec, (args, kwargs))
+    # By parameter name, grouped as the signature groups the values: *args as one tuple, **kwargs as one dict.
+    signature = inspect.signature(model.forward)
     try:
-        bound = inspect.signature(model.forward).bind(*args, **kwargs)
+        bound = signature.bind(*arg_shapes, **kwarg_shapes)
     except TypeError:
-        return arg_shapes if not kwargs else None
-    names = list(bound.arguments)
-    by_name: dict[str, Any] = {}
-    parameters = inspect.signature(model.forward).parameters
-    for i, name in enumerate(names[: len(args)]):
-        if parameters[name].kind == inspect.Parameter.VAR_POSITIONAL:
-            return arg_shapes if not kwargs else None
-        by_name[name] = arg_shapes[i]
-    by_name.update(kwarg_shapes)
-    return by_name
+        return None  # the call does not fit forward's signature: torch.export says why
+    var_keyword = [name for name, p in signature.parameters.items() if p.kind == inspect.Parameter.VAR_KEYWORD]
+    if any(bound.arguments.get(name) for name in var_keyword):
+        return None  # torch.export (2.13) lists **kwargs entries twice when it checks dynamic shapes
+    return dict(bound.arguments)
 
 
 def _reason(error: BaseException) -> str:
@@ -86,15 +85,24 @@ def _reason(error: BaseException) -> str:
 
 def export(model: torch.nn.Module, args: tuple, kwargs: dict, dynamic: bool) -> Exported:
     """torch.export.export, then run_decompositions() to core ATen; torch's refusal becomes a GraphcError."""
+    # Only shapes, dtypes and requires_grad matter to the export; a tensor's .grad would make torch fail
+    # ('NoneType' object has no attribute 'size'), so it sees fresh leaves with the same requires_grad.
+    args, kwargs = pytree.tree_map_only(torch.Tensor, lambda t: t.detach().requires_grad_(t.requires_grad), (args, kwargs))
     leaves = pytree.tree_leaves((args, kwargs))
     positions = set(batch_positions(leaves)) if dynamic else set()
     notes: list[str] = []
     program = None
+    static = False  # whether a dynamic export was given up for the call's sizes
     batch_range: tuple[int, int | None] = (2, None)
     batch = next(t.shape[0] for i, t in enumerate(leaves) if i in positions) if positions else None
     while positions and program is None:
+        shapes = _dynamic_shapes(model, args, kwargs, positions, batch_range)
+        if shapes is None:
+            notes.append("torch.export takes no dynamic batch size through **kwargs; exported for the call's sizes")
+            static = True
+            break
         try:
-            program = torch.export.export(model, args, kwargs, dynamic_shapes=_dynamic_shapes(model, args, kwargs, positions, batch_range))
+            program = torch.export.export(model, args, kwargs, dynamic_shapes=shapes)
         except Exception as error:  # noqa: BLE001 - torch raises many kinds; all are reported or retried
             if "Constraints violated" not in str(error):
                 raise _export_error(model, error) from error
@@ -110,6 +118,7 @@ def export(model: torch.nn.Module, args: tuple, kwargs: dict, dynamic: bool) -> 
                     notes.append(f"the model restricts the batch size ({why}); exported for {low} <= B" + (f" <= {high}" if high else ""))
                     continue
             notes.append(f"the batch size is fixed by the model ({why}); exported for the call's sizes")
+            static = True
             break
     if program is None:
         try:
@@ -120,8 +129,7 @@ def export(model: torch.nn.Module, args: tuple, kwargs: dict, dynamic: bool) -> 
         program = program.run_decompositions()
     except Exception as error:  # noqa: BLE001
         raise GraphcError(f"torch could not decompose the exported {type(model).__name__} to core ATen: {_reason(error)}") from error
-    dynamic = bool(positions) and not any("fixed by the model" in note for note in notes)
-    return Exported(program, dynamic=dynamic, notes=notes, batch_range=batch_range)
+    return Exported(program, dynamic=bool(positions) and not static, notes=notes, batch_range=batch_range)
 
 
 def _export_error(model: torch.nn.Module, error: BaseException) -> GraphcError:

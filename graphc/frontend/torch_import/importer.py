@@ -22,7 +22,8 @@ from torch.export.graph_signature import InputKind, OutputKind
 from graphc.errors import GraphcError
 from graphc.frontend.torch_import.exporter import Exported, user_line, user_location
 from graphc.frontend.torch_import.lowering import LOWERINGS, LoweringContext, Source, op_name
-from graphc.frontend.torch_import.lowering.table import graphc_dtype
+from graphc.frontend.torch_import.lowering.table import KINDS, graphc_dtype, missing_dtype
+from graphc.ir.dtypes import DType
 from graphc.ir.grad_mode import grad_mode
 from graphc.ir.graph import Node, toposort
 from graphc.ir.primitives.source import source_node
@@ -124,7 +125,7 @@ def import_program(exported: Exported, model_name: str) -> ImportedGraph:
                 kind, key = "constant", spec.target
             else:
                 raise GraphcError(f"graphc.compile: {model_name} has an input of kind {spec.kind.name}, which graphc does not import")
-            type_ = TensorType(ctx.shape_of(value), graphc_dtype(value.dtype))
+            type_ = TensorType(ctx.shape_of(value), _source_dtype(node, kind, key, value.dtype, model_name))
             differentiable = type_.dtype.is_floating_point and kind in ("user", "parameter")
             ir = source_node(type_, op="parameter" if kind == "parameter" else "input", requires_grad=differentiable)
             constant = program.constants[key].detach().cpu().numpy() if kind == "constant" else None
@@ -164,6 +165,26 @@ def import_program(exported: Exported, model_name: str) -> ImportedGraph:
         notes=list(exported.notes),
         batch_range=exported.batch_range,
     )
+
+
+def _source_dtype(node: torch.fx.Node, kind: str, key: Any, dtype: torch.dtype, model_name: str) -> DType:
+    """The graphc dtype of an input, parameter, buffer or constant. One that graphc lacks (a uint8
+    image) fails here, before any op, so the error names the tensor, its first use and the fix."""
+    try:
+        return graphc_dtype(dtype)
+    except GraphcError:
+        pass
+    name = node.name if kind == "user" else key
+    if kind == "user":
+        what, fix = "input", f"convert it before calling the compiled module: {name}.float(), or {name}.to(torch.int32) / .to(torch.int64)"
+    else:
+        what, fix = kind, "convert it in the model to a float dtype, or to int32/int64"
+    uses = [user for user in node.users if user.op == "call_function" and KINDS.get(user.target) != "plumbing"]
+    first = ""
+    if uses:
+        line = user_line(uses[0])
+        first = f"\n  first used by {op_name(uses[0].target)}" + (f" at {line}" if line else "")
+    raise GraphcError(f"graphc.compile: {what} `{name}` of {model_name} is a {dtype} tensor: {missing_dtype(dtype)}\n  {fix}{first}")
 
 
 def _lower(ctx: LoweringContext, node: torch.fx.Node, env: dict, known: set[int]) -> Any:

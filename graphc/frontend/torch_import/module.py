@@ -310,7 +310,6 @@ class _Call:
         self.tensors = tensors
         self.differentiable = differentiable  # source index of each tensor given to the autograd.Function
         self.saved: list[Any] = []
-        self.bindings: dict[str, int] = {}
 
     def forward(self) -> list[torch.Tensor]:
         programs, entry = self.programs, self.entry
@@ -321,7 +320,6 @@ class _Call:
         self.state.write_mutations(entry, results[count : count + mutations], self.tensors, self.inputs)
         computed = results[count + mutations :]
         self.saved = [self.inputs[i] for i in programs.saved_sources] + list(computed)
-        self.bindings = programs.forward.bind(self.inputs)
         outs = [entry.transfer.from_program(r) for r in _own(results[:count], self.inputs)]
         self.inputs = self.tensors = []  # the backward needs only what is saved
         return outs
@@ -332,17 +330,15 @@ class _Call:
         return [i for i in self.programs.saved_sources if i in position]
 
     def backward(self, grads: tuple[torch.Tensor | None, ...]) -> list[torch.Tensor | None]:
+        """Gradients of the differentiable tensors; an output whose gradient is None contributes nothing."""
         programs, entry = self.programs, self.entry
-        outputs = tensor_outputs(entry.imported)
-        cotangents = []
-        for i in programs.grad_outputs:
-            g = grads[i]
-            if g is None:
-                g = torch.zeros(evaluate_shape(outputs[i].shape, self.bindings), dtype=getattr(torch, outputs[i].dtype.name))
-            cotangents.append(entry.transfer.to_program(g))
-        inputs = self.saved + cotangents
-        results = _own(programs.backward(inputs), inputs)
-        by_source = dict(zip(programs.wrt, results))
+        present = tuple(k for k, i in enumerate(programs.grad_outputs) if grads[i] is not None)
+        backward = programs.backward(present)
+        if backward is None:
+            return [None] * len(self.differentiable)
+        inputs = self.saved + [entry.transfer.to_program(grads[programs.grad_outputs[k]]) for k in present]
+        results = _own(backward.program(inputs), inputs)
+        by_source = dict(zip(backward.wrt, results))
         return [entry.transfer.from_program(by_source[i]) if i in by_source else None for i in self.differentiable]
 
 
@@ -352,6 +348,8 @@ class _GraphcFunction(torch.autograd.Function):
         saved = call.saved_tensors()
         outputs = call.forward()
         ctx.call = call
+        # An unused output's gradient stays None rather than zeros: graphc's backward then leaves it out.
+        ctx.set_materialize_grads(False)
         # Saved through torch as well, so that modifying them in place before backward is an error, as in eager.
         position = {source: i for i, source in enumerate(call.differentiable)}
         ctx.save_for_backward(*[tensors[position[i]] for i in saved])

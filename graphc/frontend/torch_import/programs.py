@@ -5,13 +5,16 @@ imported forward graph. The forward program returns the model's outputs, the
 new buffer values and the values the backward reads (chosen by the remat pass,
 ``graphc.passes.remat.saved_for_backward``); the backward program takes those and
 the gradients of the outputs, recomputes what was not saved, and returns the
-gradients of the inputs and parameters that require them.
+gradients of the inputs and parameters that require them. An output whose gradient
+torch leaves out (the loss does not use it) contributes nothing, as in eager torch:
+its cotangent is not replaced by zeros (``0 * inf`` would make NaN), the backward
+is built for the cotangents present instead, one program per pattern of presence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -21,7 +24,7 @@ from graphc.ir.graph import Graph, Node, toposort
 from graphc.ir.primitives.source import source_node
 from graphc.ir.types import free_symbols
 from graphc.passes.autodiff import vjp
-from graphc.passes.remat import saved_for_backward
+from graphc.passes.remat import RematStats, saved_for_backward
 from graphc.passes.rewrite import with_inputs
 from graphc.runtime.executor import CompiledProgram
 
@@ -29,13 +32,52 @@ Compile = Callable[[Graph], CompiledProgram]
 
 
 @dataclass
+class Backward:
+    program: CompiledProgram  # saved sources + saved computed + the present output grads -> gradients
+    wrt: list[int]  # source index of each result; the other sources get no gradient
+
+
+@dataclass
 class TrainingPrograms:
     forward: CompiledProgram  # sources -> tensor user outputs + mutations + saved computed values
-    backward: CompiledProgram  # saved sources + saved computed + output grads -> grads of ``wrt``
     saved_sources: list[int]  # indices of the sources whose values the backward reads
     num_saved_computed: int
     grad_outputs: list[int]  # positions among the tensor user outputs that take a gradient
-    wrt: list[int]  # source index of each backward result
+    builder: _BackwardBuilder
+    # Backward program by the positions in ``grad_outputs`` whose gradient is present; None: no gradient.
+    backwards: dict[tuple[int, ...], Backward | None] = field(default_factory=dict)
+
+    def backward(self, present: tuple[int, ...]) -> Backward | None:
+        """The backward program for the output gradients at ``present`` (compiled on first use)."""
+        if present not in self.backwards:
+            self.backwards[present] = self.builder.build(present)
+        return self.backwards[present]
+
+
+@dataclass
+class _BackwardBuilder:
+    """What building a backward program needs: vjp of the forward graph for some of its outputs."""
+
+    outputs: list[Node]  # the differentiable outputs
+    cotangents: list[Node]  # a source node per output, for its gradient
+    wrt: list[int]
+    sources: list[Node]
+    inputs: list[Node]  # the saved sources and the placeholders of the saved computed values
+    placeholders: dict[int, Node]  # id of a saved computed node -> its placeholder
+    compile: Compile
+    remat_stats: RematStats
+
+    def build(self, present: tuple[int, ...]) -> Backward | None:
+        return self.program(present, _gradients(self.outputs, self.cotangents, self.sources, self.wrt, present))
+
+    def program(self, present: tuple[int, ...], kept: list[tuple[int, Node]]) -> Backward | None:
+        """The backward program returning the gradients ``kept`` of the outputs at ``present``."""
+        if not kept:
+            return None
+        results = _substitute([g for _, g in kept], self.placeholders)
+        program = self.compile(Graph(self.inputs + [self.cotangents[k] for k in present], results))
+        program.report.remat = self.remat_stats
+        return Backward(program, [i for i, _ in kept])
 
 
 def tensor_outputs(imported: ImportedGraph) -> list[Node]:
@@ -46,9 +88,19 @@ def inference_graph(imported: ImportedGraph) -> Graph:
     return Graph(imported.input_nodes, tensor_outputs(imported) + [node for _, _, node in imported.mutations])
 
 
+def _gradients(outputs: list[Node], cotangents: list[Node], sources: list[Node], wrt: list[int], present: tuple[int, ...]) -> list[tuple[int, Node]]:
+    """(source index, gradient node) for each source of ``wrt`` that the outputs at ``present`` reach."""
+    with grad_mode(True):
+        grads = vjp([outputs[k] for k in present], [cotangents[k] for k in present], [sources[i] for i in wrt])
+    return [(i, g) for i, g in zip(wrt, grads) if g is not None]
+
+
 def build_training(imported: ImportedGraph, wrt: list[int], compile: Compile, remat: bool = True) -> TrainingPrograms | None:
     """Forward and backward programs for gradients with respect to the sources ``wrt``; None if no
-    output depends differentiably on them. ``remat=False`` saves every forward value the backward reads."""
+    output depends differentiably on them. ``remat=False`` saves every forward value the backward reads.
+
+    The values saved are chosen for the backward with every output gradient present; one built for
+    fewer reads a subset of the forward values, so it can compute them from the same saved values."""
     outputs = tensor_outputs(imported)
     sources = imported.input_nodes
     # As in eager torch, an output takes a gradient when it depends differentiably on a tensor requiring one.
@@ -58,8 +110,8 @@ def build_training(imported: ImportedGraph, wrt: list[int], compile: Compile, re
         return None
     with grad_mode(True):
         cotangents = [source_node(outputs[i].type) for i in differentiable]
-        grads = vjp([outputs[i] for i in differentiable], cotangents, [sources[i] for i in wrt])
-    kept = [(i, g) for i, g in zip(wrt, grads) if g is not None]
+    every = tuple(range(len(differentiable)))
+    kept = _gradients([outputs[i] for i in differentiable], cotangents, sources, wrt, every)
     if not kept:
         return None
     results = [g for _, g in kept]
@@ -67,16 +119,20 @@ def build_training(imported: ImportedGraph, wrt: list[int], compile: Compile, re
     source_index = {id(n): i for i, n in enumerate(sources)}
     saved_sources = [source_index[id(n)] for n in saved if id(n) in source_index]
     computed = [n for n in saved if id(n) not in source_index]
-    saved_sources += _size_carriers(sources, [sources[i] for i in saved_sources] + computed + cotangents, results, saved_sources)
+    # Sizes come from the saved values, not the output gradients: a backward may go without some of those.
+    saved_sources += _size_carriers(sources, [sources[i] for i in saved_sources] + computed, results + cotangents, saved_sources)
     # The backward reads the computed values as inputs of its own: fresh source nodes in their place.
     placeholders = [source_node(n.type) for n in computed]
-    results = _substitute(results, dict(zip((id(n) for n in computed), placeholders)))
-    backward_inputs = [sources[i] for i in saved_sources] + placeholders + cotangents
     mutations = [node for _, _, node in imported.mutations]
     forward = compile(Graph(sources, outputs + mutations + computed))
-    backward = compile(Graph(backward_inputs, results))
-    forward.report.remat = backward.report.remat = remat_stats
-    return TrainingPrograms(forward, backward, saved_sources, len(computed), differentiable, [i for i, _ in kept])
+    forward.report.remat = remat_stats
+    builder = _BackwardBuilder(
+        [outputs[i] for i in differentiable], cotangents, wrt, sources,
+        [sources[i] for i in saved_sources] + placeholders, dict(zip((id(n) for n in computed), placeholders)), compile, remat_stats,
+    )
+    programs = TrainingPrograms(forward, saved_sources, len(computed), differentiable, builder)
+    programs.backwards[every] = builder.program(every, kept)  # the usual case, compiled with the forward
+    return programs
 
 
 def _reaching(outputs: list[Node], wrt: list[Node]) -> set[int]:

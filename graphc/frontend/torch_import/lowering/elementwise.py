@@ -150,7 +150,6 @@ for _op, _target in [
     ("exp", aten.exp.default),
     ("log", aten.log.default),
     ("log1p", aten.log1p.default),
-    ("sqrt", aten.sqrt.default),
     ("rsqrt", aten.rsqrt.default),
     ("sin", aten.sin.default),
     ("cos", aten.cos.default),
@@ -162,6 +161,24 @@ for _op, _target in [
     ("sigmoid", aten.sigmoid.default),
 ]:
     lowers(KIND, _target)(_unary(_op))
+
+
+def sqrt_zero_grad(x: Node) -> Node:
+    """``sqrt(x)`` with a zero gradient where ``x`` is 0, as torch's backward of ``std`` and of the
+    2-norm (sqrt's own is ``inf``, and the chain through a variance then gives ``0 * inf = NaN``).
+    The inner ``where`` feeds sqrt a 1 there, so neither branch's gradient is NaN."""
+    zero = b.compare("eq", x, 0)
+    return b.where(zero, 0.0, b.unary("sqrt", b.where(zero, 1.0, x)))
+
+
+@lowers(KIND, aten.sqrt.default)
+def sqrt(ctx: LoweringContext, x: Node) -> Node:
+    # torch decomposes std and std_mean into var and sqrt; that sqrt keeps std's gradient convention,
+    # while a sqrt the model writes itself keeps sqrt's (torch.sqrt(x.var()) has a NaN gradient in eager too).
+    original = ctx.node.meta.get("original_aten") if ctx.node is not None else None
+    if getattr(original, "overloadpacket", None) in (aten.std, aten.std_mean):
+        return sqrt_zero_grad(x)
+    return b.unary("sqrt", x)
 
 
 @lowers(KIND, aten.log2.default)

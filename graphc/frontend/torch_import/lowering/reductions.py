@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from graphc.frontend.torch_import.lowering.elementwise import sqrt_zero_grad
 from graphc.frontend.torch_import.lowering.table import LoweringContext, graphc_dtype, lowers
 from graphc.ir import build as b
 from graphc.ir import dtypes
@@ -150,7 +151,7 @@ def var_mean(ctx: LoweringContext, x: Node, dim: Any = None, correction: Any = N
 
 @lowers(KIND, aten.std.correction)
 def std(ctx: LoweringContext, x: Node, dim: Any = None, correction: Any = None, keepdim: bool = False) -> Node:
-    return b.unary("sqrt", var(ctx, x, dim, correction, keepdim))
+    return sqrt_zero_grad(var(ctx, x, dim, correction, keepdim))
 
 
 @lowers(KIND, aten.any.default, aten.any.dim, aten.any.dims)
@@ -173,10 +174,7 @@ def vector_norm(ctx: LoweringContext, x: Node, ord: float = 2, dim: Any = None, 
     if ord == 1:
         return b.reduce("sum", b.unary("abs", x), axes, keepdim)
     if ord == 2:
-        # The gradient at a zero norm is zero, as torch's (sqrt's own would be 0 * inf).
-        squares = b.reduce("sum", b.mul(x, x), axes, keepdim)
-        zero = b.compare("eq", squares, 0)
-        return b.where(zero, 0.0, b.unary("sqrt", b.where(zero, 1.0, squares)))
+        return sqrt_zero_grad(b.reduce("sum", b.mul(x, x), axes, keepdim))
     if ord == 0 or ord == -math.inf:
         raise ctx.unsupported(f"vector norms of order {ord}")
     powered = b.reduce("sum", b.binary("pow", b.unary("abs", x), float(ord)), axes, keepdim)

@@ -90,7 +90,12 @@ def graphc_dtype(dtype: torch.dtype) -> DType:
     try:
         return dtypes.to_dtype(dtype)
     except TypeError:
-        raise GraphcError(f"graphc has no dtype for {dtype}") from None
+        raise GraphcError(f"{missing_dtype(dtype)}; use int32/int64 or a float dtype instead") from None
+
+
+def missing_dtype(dtype: torch.dtype) -> str:
+    """Why a torch dtype cannot be imported, listing the dtypes graphc has."""
+    return f"graphc has no dtype for {dtype} (it has {', '.join(d.name for d in dtypes.ALL_DTYPES)})"
 
 
 _TORCH_SYMPY = {
