@@ -72,6 +72,22 @@ def test_unary_gradient_matches_torch(name: str) -> None:
     check_grads(fn, None, make(3, 4))
 
 
+@pytest.mark.parametrize(
+    "fn",
+    [lambda x: x**0, lambda x: x**0.0, lambda x: x**x, lambda x: x ** (x * 0)],
+    ids=["int", "float", "self", "tensor"],
+)
+def test_pow_gradient_is_zero_where_the_exponent_is_zero_like_torch(fn: Callable) -> None:
+    """torch masks exponent 0: the formula y * x**(y - 1) is 0 * inf = nan at x = 0."""
+    check_grads(fn, None, np.array([[0.0, 2.0], [-1.5, 0.0]]))
+
+
+@pytest.mark.parametrize("kwargs", [{"dim": 1}, {"dim": 1, "keepdim": True, "correction": 0}, {}], ids=["dim", "keepdim", "all"])
+def test_std_gradient_is_zero_where_the_deviation_is_zero_like_torch(kwargs: dict) -> None:
+    rows = np.array([[1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0]])
+    check_grads(lambda x: x.std(**kwargs), None, rows if kwargs else np.ones((2, 3)))
+
+
 def test_relu_gradient_at_zero_is_zero_like_torch() -> None:
     check_grads(lambda x: x.relu(), None, np.array([-1.0, 0.0, 2.0]))
 

@@ -93,6 +93,81 @@ def test_static_compile_retraces_per_batch() -> None:
     assert "B" not in str(cf.report().graph)
 
 
+def test_a_namedtuple_result_comes_back_as_one(backend: str) -> None:
+    g, t = pair(data(2, 3))
+    got = graphc.compile(lambda a: a.max(dim=1), backend=backend)(g)
+    expected = t.max(dim=1)
+    assert_matches(got.values, expected.values)
+    assert_matches(got.indices, expected.indices)
+
+
+def test_no_grad_inside_a_compiled_function_holds_for_backward_outside(backend: str) -> None:
+    def scale_by_total(a: graphc.Tensor) -> graphc.Tensor:
+        with graphc.no_grad():
+            total = a.sum()  # a constant for autograd
+        return a * total
+
+    x = graphc.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    tx = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    graphc.compile(scale_by_total, backend=backend)(x).sum().backward()
+    with torch.no_grad():
+        total = tx.sum()
+    (tx * total).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_in_place_changes_to_arguments_reach_the_callers_tensors(backend: str) -> None:
+    def bump(a: graphc.Tensor, b: graphc.Tensor) -> graphc.Tensor:
+        a.add_(1)
+        b[0] = b[1] * 10
+        return a.sum() + b.sum()
+
+    compiled = graphc.compile(bump, backend=backend)
+    for _ in range(3):
+        x, y = graphc.tensor([1.0, 2.0, 3.0]), graphc.tensor([1.0, 2.0, 3.0])
+        tx, ty = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 2.0, 3.0])
+        assert compiled(x, y).item() == bump(tx, ty).item()
+        assert_matches(x, tx)
+        assert_matches(y, ty)
+    assert compiled.trace_count == 1
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda x: x + graphc.randn_like(x),
+        lambda x: x + graphc.rand(64, 3),
+        lambda x: x + graphc.randint(0, 100, (64, 3)),
+        lambda x: x.clone().normal_(2.0, 0.5),
+        lambda x: x.clone().uniform_(-1.0, 1.0),
+    ],
+    ids=["randn_like", "rand", "randint", "normal_", "uniform_"],
+)
+def test_random_numbers_are_drawn_again_on_every_compiled_call(draw: Any) -> None:
+    compiled = graphc.compile(draw)
+    x = graphc.zeros(64, 3)
+    first, second = compiled(x).numpy().copy(), compiled(x).numpy().copy()
+    traces = compiled.trace_count
+    third = compiled(x).numpy()
+    assert not np.array_equal(first, second) and not np.array_equal(second, third)
+    assert compiled.trace_count == traces  # replayed, not traced again
+
+
+def test_random_numbers_in_a_compiled_function_follow_their_distribution() -> None:
+    x = graphc.zeros(20000, dtype=graphc.float64)
+    normal = graphc.compile(lambda a: a + graphc.randn_like(a))(x).numpy()
+    assert abs(normal.mean()) < 0.05 and abs(normal.std() - 1) < 0.05
+    integers = graphc.compile(lambda a: graphc.randint(3, 9, (20000,)) + a.long())(x).numpy()
+    assert integers.dtype == np.int64 and set(np.unique(integers)) == set(range(3, 9))
+    uniform = graphc.compile(lambda a: a + graphc.rand(20000, dtype=graphc.float64))(x).numpy()
+    assert uniform.min() >= 0 and uniform.max() < 1 and abs(uniform.mean() - 0.5) < 0.02
+
+
+def test_randperm_inside_a_compiled_function_is_refused() -> None:
+    with pytest.raises(GraphcError, match="randperm inside a compiled function"):
+        graphc.compile(lambda a: a[graphc.randperm(4)])(graphc.zeros(4))
+
+
 def test_dynamic_batch_equal_to_a_weight_dimension() -> None:
     """A weight with as many rows as the batch first traces as [B,5], which fails; graphc keeps that
     argument's dim 0 static from then on, so later batch sizes still share one program."""

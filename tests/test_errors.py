@@ -148,6 +148,14 @@ def test_other_bad_arguments() -> None:
     check(lambda: graphc.exp(zeros(2)) @ zeros(3, 2), "matmul", "f32[2]", "f32[3,2]")
 
 
+def test_arrays_graphc_cannot_hold_exactly_are_refused_not_converted() -> None:
+    with pytest.raises(GraphcError, match="no complex dtypes"):
+        graphc.from_numpy(np.array([1 + 2j], dtype=np.complex64))
+    with pytest.raises(GraphcError, match="no uint64"):
+        graphc.tensor(np.array([2**63 + 5], dtype=np.uint64))
+    assert graphc.tensor(np.array([5], dtype=np.uint64)).tolist() == [5]
+
+
 def test_dtype_errors_where_torch_refuses() -> None:
     """Ops torch defines only for some dtypes are refused by name, not computed after a silent cast."""
     x, i = zeros(3, 4), zeros(3, 4, dtype=graphc.int64)

@@ -94,6 +94,41 @@ def test_binary_cross_entropy_clamps_logs_at_minus_100() -> None:
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_cross_entropy_gradient_is_torchs_where_probabilities_saturate(reduction: str) -> None:
+    """At p = 0 or 1 the clamped logs' derivative is 0 * inf; torch's formula stays finite, and so must graphc's."""
+    p = np.array([0.0, 1.0, 1.0, 0.0, 0.3, 0.9])
+    y = np.array([0.0, 1.0, 0.0, 1.0, 0.2, 0.5])
+    compare_functions(
+        lambda x, t: F.binary_cross_entropy(x, t, reduction=reduction),
+        lambda x, t: TF.binary_cross_entropy(x, t, reduction=reduction),
+        [p, y],
+        grad_mask=[True, False],
+        rtol=1e-14,
+    )
+
+
+def test_binary_cross_entropy_second_derivative_matches_torch() -> None:
+    p, y = rng.uniform(0.05, 0.95, 6), rng.random(6)
+    tp, gp = torch.tensor(p, requires_grad=True), graphc.tensor(p, requires_grad=True)
+    (tg,) = torch.autograd.grad(TF.binary_cross_entropy(tp, torch.tensor(y)), [tp], create_graph=True)
+    (gg,) = graphc.autograd.grad(F.binary_cross_entropy(gp, graphc.tensor(y)), [gp], create_graph=True)
+    (tgg,) = torch.autograd.grad(tg.pow(2).sum(), [tp])
+    (ggg,) = graphc.autograd.grad(gg.pow(2).sum(), [gp])
+    # torch's double backward divides by (x + 1e-12)^2 (1 - x + 1e-12)^2, about 1e-11 from the exact derivative.
+    np.testing.assert_allclose(ggg.numpy(), tgg.numpy(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_cross_entropy_of_only_ignored_targets_is_nan_with_zero_gradient(label_smoothing: float) -> None:
+    compare_functions(
+        lambda x, t: F.cross_entropy(x, t, label_smoothing=label_smoothing),
+        lambda x, t: TF.cross_entropy(x, t, label_smoothing=label_smoothing),
+        [logits[:3], np.array([-100, -100, -100])],
+        grad_mask=[True, False],
+    )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_binary_cross_entropy_with_logits(reduction: str) -> None:
     big = logits * 40  # |x| up to ~200: the naive formula would overflow
     y = rng.random(big.shape)

@@ -142,6 +142,19 @@ def test_gather(backend: str) -> None:
     assert_matches(g.gather(-2, gj[:, :2]), t.gather(-2, tj[:, :2]))  # smaller index along other dims
 
 
+def test_gather_refuses_an_index_larger_than_the_input_off_its_dim(backend: str) -> None:
+    g, gi = graphc.tensor(data(3, 4)), graphc.tensor(np.zeros((4, 1), dtype=np.int64))
+    with pytest.raises(GraphcError, match="index is larger than input along dimension 0"):
+        g.gather(1, gi)  # torch refuses too; graphc read past the input
+
+
+def test_setitem_drops_the_values_leading_size_one_axes_like_torch(backend: str) -> None:
+    g, t = pair(np.zeros((2, 4), dtype=np.float32))
+    g[1] = graphc.ones(1, 4)
+    t[1] = torch.ones(1, 4)
+    assert_matches(g, t)
+
+
 def test_index_select(backend: str) -> None:
     (g, gi), (t, ti) = pairs(data(3, 4, dtype="int64"), np.array([2, 0, 2]))
     assert_matches(graphc.index_select(g, 0, gi), torch.index_select(t, 0, ti))

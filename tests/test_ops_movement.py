@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 import graphc
 import graphc.nn.functional as GF
+from graphc.errors import GraphcError
 from graphc.frontend.functional import node_of, wrap
 from graphc.ir.registry import emit
 
@@ -201,6 +202,20 @@ def test_unbind_narrow_and_iteration(backend: str) -> None:
     assert len(g) == len(t) == 3
 
 
+def test_narrow_counts_a_negative_start_from_the_end_and_refuses_overruns(backend: str) -> None:
+    g, t = pair(data(3, 4))
+    assert_matches(g.narrow(1, -2, 2).sum(1), t.narrow(1, -2, 2).sum(1))
+    assert_matches(graphc.compile(lambda a: (a.narrow(0, -1, 1) + 1).exp())(g), (t.narrow(0, -1, 1) + 1).exp())
+    with pytest.raises(GraphcError, match="exceeds dimension size"):
+        g.narrow(1, 3, 2)  # torch refuses too; graphc read past the row
+
+
+def test_squeeze_of_a_0d_tensor_accepts_dim_0_like_torch(backend: str) -> None:
+    g, t = pair(np.array(5.0))
+    assert_matches(g.squeeze(0), t.squeeze(0))
+    assert_matches(g.squeeze(-1), t.squeeze(-1))
+
+
 def test_split_of_non_contiguous_and_reassembled(backend: str) -> None:
     g, t = pair(data(4, 6))
     gp, tp = g.T.split(2), t.T.split(2)
@@ -216,6 +231,32 @@ def test_view_as_type_as_contiguous_clone(backend: str) -> None:
     assert_matches(g.type_as(h), t.type_as(u))
     assert_matches(g.T.contiguous(), t.T.contiguous())
     assert_matches(g.clone(), t.clone())
+
+
+def test_clone_is_a_new_value_with_its_own_buffer(backend: str) -> None:
+    a = graphc.tensor([1.0, -0.0, float("nan")])
+    c = a.clone()
+    c.numpy()[0] = 5.0
+    assert a.numpy()[0] == 1.0
+    assert np.signbit(c.numpy()[1]) and np.isnan(c.numpy()[2])
+    x = graphc.tensor([0.3, -1.2, 2.0], requires_grad=True)
+    y = x.clone()
+    assert not y.is_leaf and y.requires_grad
+    y[0] = 5.0  # allowed on a clone, as in torch
+    (y * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [5.0, -2.4, 4.0])
+    assert graphc.tensor([True, False]).clone().dtype == graphc.bool
+    compiled = graphc.compile(lambda v: v.clone(), backend=backend)
+    v = graphc.tensor([1.0, 2.0])
+    compiled(v).numpy()[0] = 9.0
+    assert v.numpy()[0] == 1.0
+
+
+def test_requires_grad_on_a_detached_or_cloned_tensor_leaves_the_original_alone() -> None:
+    x = graphc.tensor([1.0, 2.0])
+    x.detach().requires_grad_(True)
+    x.clone().requires_grad_(True)
+    assert not x.requires_grad
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -81,6 +81,35 @@ def test_var_std_float32_and_single_element(backend: str) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:.*degrees of freedom")
+@pytest.mark.parametrize("op", ["var", "std"])
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_var_std_take_a_positional_bool_as_unbiased(backend: str, op: str, unbiased: bool) -> None:
+    g, t = pair(data(3, 4))
+    assert_matches(getattr(g, op)(unbiased), getattr(t, op)(unbiased))
+    assert_matches(getattr(graphc, op)(g, unbiased), getattr(torch, op)(t, unbiased))
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "amax", "amin"])
+def test_an_empty_dim_list_reduces_every_axis_like_torch(backend: str, op: str) -> None:
+    g, t = pair(data(2, 3))
+    assert_matches(getattr(g, op)(dim=()), getattr(t, op)(dim=()))
+    assert_matches(getattr(g, op)(dim=[], keepdim=True), getattr(t, op)(dim=[], keepdim=True))
+
+
+@pytest.mark.parametrize("op", ["argmax", "argmin"])
+def test_argmax_without_dim_keeps_every_axis_with_keepdim(backend: str, op: str) -> None:
+    g, t = pair(data(2, 3))
+    assert_matches(getattr(g, op)(keepdim=True), getattr(t, op)(keepdim=True))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch warns that the degrees of freedom are <= 0
+def test_var_std_with_no_degrees_of_freedom_are_nan_or_inf_like_torch(backend: str) -> None:
+    g, t = pair(data(2, 3))
+    assert_matches(g.var(0, correction=3), t.var(0, correction=3))  # s / 0: inf
+    assert_matches(g.std(0, correction=2), t.std(0, correction=2))
+    assert_matches(g[:, :0].var(1), t[:, :0].var(1))  # 0 / 0: nan
+
+
 def test_var_std_of_a_single_sample(backend: str) -> None:
     g1, t1 = pair(data(1, 3))
     assert_matches(g1.var(0), t1.var(0))  # a single sample with correction 1: nan, as torch

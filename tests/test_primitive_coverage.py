@@ -171,6 +171,19 @@ CASES: dict[str, list[Case]] = {
         Case("f64", lambda T, F, x: (x.requires_grad_() * 2).detach() + 1, (f64(2, 3),)),
         Case("f32-view", lambda T, F, x: x.requires_grad_().T.detach(), (f32(2, 3),)),
     ],
+    "custom_vjp": [  # binary_cross_entropy: torch's gradient formula, finite at probabilities of exactly 0 and 1
+        Case(
+            "bce-f64-saturated",
+            lambda T, F, p, y: F.binary_cross_entropy(p, y, reduction="none"),
+            (np.array([[0.0, 0.3, 1.0], [0.9, 1.0, 0.0]]), np.array([[0.0, 0.2, 1.0], [0.5, 0.0, 1.0]])),
+            grad=True,
+        ),
+        Case(
+            "bce-f32-view",
+            lambda T, F, p, y: F.binary_cross_entropy(p.T, y.T, reduction="none"),
+            (f32(3, 4, positive=True) / 4, f32(3, 4, positive=True) / 4),
+        ),
+    ],
     # ------------------------------------------------------------------ random
     "rand": [Case("dropout-f32", lambda T, F, x: F.dropout(x, 0.5, training=True), (f32(8, 16) + 5,), check=bernoulli_mask_check)],
     # ------------------------------------------------------------------ reductions

@@ -431,6 +431,17 @@ def assert_same_gradients(compiled: nn.Module, eager: nn.Module, mine: list, the
         assert_tight(p.grad, q.grad, f"gradient of {name}")
 
 
+class Fn(nn.Module):
+    """A module around a function; its forward takes *args."""
+
+    def __init__(self, fn: Callable) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> object:
+        return self.fn(*args)
+
+
 class ThreeOutputs(nn.Module):
     """A loss may use any of the outputs; the square root's gradient is infinite at 0."""
 
@@ -487,15 +498,6 @@ def test_sqrt_of_a_variance_keeps_the_nan_gradient_of_eager() -> None:
     got[0].sum().backward()
     assert theirs[0].grad.isnan().all()
     assert_tight(mine[0].grad, theirs[0].grad, "gradient")
-
-
-class Fn(nn.Module):
-    def __init__(self, fn: Callable) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: torch.Tensor) -> object:
-        return self.fn(*args)
 
 
 class VarArgs(nn.Module):

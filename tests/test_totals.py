@@ -100,7 +100,8 @@ def test_c_loops_accumulate_the_totals_across_the_row_loop() -> None:
     text = loop.source
     row_loop = text.index("for (int64_t x0")
     assert text.index("double acc") < row_loop  # the totals' accumulators start before the rows
-    assert re.search(r"\n    }\n    /\* %\d+: f32\[\] = div", text), text  # the mean is taken once, after the row loop
+    after_rows = text[text.index("\n    }\n", row_loop) :]
+    assert re.search(r"/\* %\d+: f32\[\] = div", after_rows), text  # the mean is taken once, after the row loop
 
 
 def test_triton_runs_the_rows_then_the_totals() -> None:
@@ -122,8 +123,8 @@ def test_numpy_runs_the_rows_and_totals_by_blocks_on_the_c_pool_then_the_mean_on
     with open(re.search(r"source in (\S+)", str(forward.report())).group(1)) as file:
         source = file.read()
     # the rows' totals by blocks on the C pool, each block summing its rows apart
-    assert re.search(r"return k0_ne_where_gather_max_totals1_rows\(.*blocks=rt\.row_blocks\(", source), source
-    assert re.search(r"= k0_ne_where_gather_max_totals1\(", source), source
+    assert re.search(r"return k0_\w+_totals1_rows\(.*blocks=rt\.row_blocks\(", source), source
+    assert re.search(r"= k0_\w+_totals1\(", source), source
 
 
 # ------------------------------------------------------------------------------ full-size results computed from totals

@@ -121,6 +121,15 @@ def test_half_and_double_precision() -> None:
     check(lambda x: x.sum(1), lambda x: x.float().sum(1).half(), half[0], atol=2e-3, rtol=1e-3)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+def test_half_precision_matmul_accumulates_in_float32(dtype: torch.dtype) -> None:
+    a, w = torch.from_numpy(data(5, 8)).to(dtype), torch.from_numpy(data(8, 3)).to(dtype)
+    with graphc.use_backend("triton"):
+        got = (graphc.tensor(a) @ graphc.tensor(w)).numpy().astype(np.float32)
+    expected = (a.float() @ w.float()).to(dtype).float().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-2, atol=1e-2)
+
+
 # ----------------------------------------------------------------------------- movement as index arithmetic
 
 
@@ -223,6 +232,27 @@ def test_integer_and_bool_reductions() -> None:
     x = RNG.integers(-50, 50, (4, 9))
     check(lambda t: (t.sum(1), t.amax(0), t.argmax(1)), lambda t: (t.sum(1), t.amax(0), t.argmax(1)), x)
     check(lambda t: ((t > 0).all(1), (t > 40).any(0)), lambda t: ((t > 0).all(1), (t > 40).any(0)), x)
+
+
+@pytest.mark.parametrize(
+    "shape, fn",
+    [
+        ((3, 1), lambda t: t.softmax(0)),
+        ((3, 1), lambda t: t - t.sum(0, keepdim=True)),
+        ((3, 1), lambda t: t.var(0)),
+        ((1, 4), lambda t: t.log_softmax(1)),
+        ((1, 4), lambda t: TF.layer_norm(t, (4,)) if isinstance(t, torch.Tensor) else GF.layer_norm(t, (4,))),
+    ],
+    ids=["softmax-column", "centre-column", "var-column", "log_softmax-row", "layer_norm-row"],
+)
+def test_reductions_whose_kept_axes_all_have_size_one(shape: tuple, fn: Callable) -> None:
+    """A batch of one row: the template's row index over a size-1 axis and a broadcast's 0 name one element."""
+    check(fn, fn, data(*shape))
+
+
+def test_a_batch_of_one_through_a_linear_layer_and_softmax() -> None:
+    x, w = data(1, 5), data(3, 5)
+    check(lambda a, b: (a @ b.T).softmax(1), lambda a, b: (a @ b.T).softmax(1), x, w)
 
 
 def test_symbolic_rows_are_runtime_sizes() -> None:

@@ -80,7 +80,7 @@ from graphc.codegen.templates import (
 )
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node
-from graphc.ir.registry import VIEWS
+from graphc.ir.registry import IDENTITIES, VIEWS
 from graphc.ir.types import free_symbols, shapes_equal
 
 STORAGE = {"bool": "uint8_t", "int32": "int32_t", "int64": "int64_t", "float32": "float", "float64": "double"}
@@ -100,7 +100,10 @@ REDUCTIONS = ("sum", "max", "min", "argmax")
 SUM_CHUNK = 256
 # Every op the loops compute; any other runs in the NumPy prefix.
 LOOP_OPS = frozenset(
-    _ELEMENTWISE | set(VIEWS) | {"constant", "iota", "size", "detach", "pad", "concat", "gather", "index_select", "unfold", "fold", "scatter_add", *REDUCTIONS}
+    _ELEMENTWISE
+    | set(VIEWS)
+    | IDENTITIES
+    | {"constant", "iota", "size", "pad", "concat", "gather", "index_select", "unfold", "fold", "scatter_add", *REDUCTIONS}
 )
 
 
@@ -273,7 +276,7 @@ class LoopEmitter:
         self.nodes = nodes
         self.inside = {id(n) for n in nodes}
         # A view or constant of the prefix is recomputed as index arithmetic; anything else it made is read.
-        self.inside |= {id(n) for n in prefix if n.op in VIEWS or n.op in ("constant", "iota", "size", "detach")}
+        self.inside |= {id(n) for n in prefix if n.op in VIEWS or n.op in ("constant", "iota", "size", *IDENTITIES)}
         self.in_place = in_place  # output id -> the operand buffer it is written over
         self.body = CBody()
         self.body.taken |= {"self", "args", "nargs", "itemsizes", "views", "held", "sizes", "lengths", "graphc_bad"}
@@ -482,7 +485,7 @@ class LoopEmitter:
             return self.load(node.inputs[0], index, conds, self.shape(node))
         if op in VIEWS:
             return self.value(node.inputs[0], view_index(op, node.attrs, self.shape(node.inputs[0]), self.shape(node), index), conds)
-        if op == "detach":
+        if op in IDENTITIES:
             return self.value(node.inputs[0], index, conds)
         if op == "pad":
             return self.pad(node, index, conds)
@@ -1286,7 +1289,7 @@ def plan(kernel: Kernel, names: dict[int, str], in_place: dict[int, Node]) -> Lo
     """The C function for ``kernel`` (after its NumPy prefix); raises ``Unsupported`` with the reason if there is none."""
     prefix, nodes = split(kernel)
     outputs = [o for o in kernel.outputs if any(o is n for n in nodes)]
-    computing = [n for n in nodes if n.op not in VIEWS and n.op not in ("constant", "iota", "size", "detach")]
+    computing = [n for n in nodes if n.op not in VIEWS and n.op not in ("constant", "iota", "size", *IDENTITIES)]
     if not outputs or not computing:
         what = ", ".join(sorted({n.op for n in prefix if n.op not in LOOP_OPS or n.op in REDUCTIONS})) or "views"
         raise Unsupported(f"nothing left for C loops after NumPy's {what}")

@@ -24,7 +24,7 @@ from graphc.codegen.templates import index_error, split_totals, trivial_reductio
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
-from graphc.ir.registry import REGISTRY, VIEWS
+from graphc.ir.registry import IDENTITIES, REGISTRY, VIEWS
 from graphc.ir.types import Dim, dims_equal, free_symbols
 from graphc.passes.memory import MemoryPlan, computed_from
 
@@ -155,7 +155,7 @@ def _rand(node: Node, args: list[str]) -> str:
 LOWERINGS: dict[str, Lowering] = {
     "constant": _constant,
     "cast": _cast,
-    "detach": lambda node, args: args[0],
+    **{op: (lambda node, args: args[0]) for op in IDENTITIES},
     "neg": _call("np.negative"),
     "exp": _call("np.exp"),
     "log": _call("np.log"),
@@ -210,7 +210,7 @@ LOWERINGS: dict[str, Lowering] = {
 
 # Ops whose NumPy result keeps the operand's dtype only if told to: cast back where needed.
 _KEEPS_DTYPE = {
-    *("constant", "cast", "detach", *VIEWS, "pad", "concat"),
+    *("constant", "cast", *IDENTITIES, *VIEWS, "pad", "concat"),
     *("gather", "index_select", "argmax", "matmul", "sum", "rand", "iota", "size"),
 }
 
@@ -259,7 +259,7 @@ def _assign(node: Node, args: list[str], target: str, out: str | None, lowerings
 # Operands that a ufunc broadcasts by itself, so a constant reaching it through reshape/expand
 # can be passed as a NumPy scalar of its dtype instead of a materialized broadcast view.
 _BROADCASTING_OPS = _UFUNC_OPS | {"where"}
-_VIEW_OPS = VIEWS | {"detach"}
+_VIEW_OPS = VIEWS | IDENTITIES
 _SCALAR_DTYPES = {"bool": "np.bool_", "int32": "np.int32", "int64": "np.int64", "float32": "np.float32", "float64": "np.float64"}
 
 

@@ -23,7 +23,7 @@ import sympy
 
 from graphc.codegen.kernel_ir import Kernel
 from graphc.ir.graph import Node
-from graphc.ir.registry import REGISTRY, VIEWS
+from graphc.ir.registry import IDENTITIES, REGISTRY, VIEWS
 from graphc.ir.types import Dim, TensorType, dims_equal
 
 ROWS = sympy.Symbol("rows", integer=True, positive=True)
@@ -31,7 +31,7 @@ ROWS = sympy.Symbol("rows", integer=True, positive=True)
 # A value every block reads whole is recomputed by every block: keep that to small values.
 MAX_WHOLE_ELEMENTS = 1 << 16
 
-_VIEWS = VIEWS | {"detach"}  # free to redo: NumPy views
+_VIEWS = VIEWS | IDENTITIES  # free to redo: NumPy views
 
 RowAxis = int | None  # the axis holding the rows, or None for a value read whole
 # A reduction over the rows, or a view of one: each block computes a partial result and

@@ -80,9 +80,14 @@ from graphc.errors import GraphcError
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, number_nodes
-from graphc.ir.registry import REGISTRY, VIEWS
-from graphc.ir.types import shapes_equal
+from graphc.ir.registry import IDENTITIES, REGISTRY, VIEWS
+from graphc.ir.types import dims_equal, shapes_equal
 from graphc.passes.memory import MemoryPlan
+
+
+def _interpreted() -> bool:
+    """Whether kernels run in Triton's interpreter (``_use_interpreter_without_gpu`` has set the variable)."""
+    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
 
 
 def _use_interpreter_without_gpu() -> None:
@@ -100,7 +105,7 @@ def _use_interpreter_without_gpu() -> None:
         if torch.cuda.is_available():
             return
         os.environ["TRITON_INTERPRET"] = "1"
-    if os.environ["TRITON_INTERPRET"].lower() not in ("1", "true", "on", "yes") or "triton.language" not in sys.modules:
+    if not _interpreted() or "triton.language" not in sys.modules:
         return
     import importlib
 
@@ -433,6 +438,7 @@ class KernelEmitter:
 
     def value(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...] = (), via: tuple[Node, ...] = ()) -> Val:
         """``node``'s value at ``index`` (lanes outside ``conds`` are don't-care)."""
+        index = self.canonical(node, index)
         key = ("value", id(node), index, conds)
         hit = self.fn.body.get(key)
         if hit is not None:
@@ -446,6 +452,11 @@ class KernelEmitter:
             result = self.compute(node, index, conds, via)
         self.fn.body.put(key, result, result.depth)
         return result
+
+    def canonical(self, node: Node, index: tuple[Lin, ...]) -> tuple[Lin, ...]:
+        """``index`` with 0 on ``node``'s axes of size 1, whatever expression reached them: a template's
+        row index over a kept axis of size 1 and a broadcast's 0 name the same element."""
+        return tuple(Lin() if dims_equal(d, 1) else i for d, i in zip(self.shape(node), index))
 
     def compute(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:
         op = node.op
@@ -476,7 +487,7 @@ class KernelEmitter:
             return self.value(node.inputs[0], unreduced_index(node, index), conds, via)
         if op in ANCHORS:
             raise GraphcError(f"triton backend: kernel {self.kernel.name} reads {format_node(node, self.names)} at an index its template does not compute")
-        if op == "detach":
+        if op in IDENTITIES:
             return self.value(node.inputs[0], index, conds, via)
         operands = [self.value(i, index, conds) for i in node.inputs]
         code, dtype = self.lower(node, operands)
@@ -1077,7 +1088,7 @@ class KernelEmitter:
             dtype = "tl.int64"
         if red.dtype.name == "bool":
             b.line(f"{name} = {name} != 0")
-        self.fn.body.put(("anchor", id(red), index), Val(name, dtype, b.depth, frozenset({"x"})), b.depth)
+        self.fn.body.put(("anchor", id(red), self.canonical(red, index)), Val(name, dtype, b.depth, frozenset({"x"})), b.depth)
 
     def neutral(self, red: Node, dtype: str) -> str:
         floating = dtype.startswith("tl.float")
@@ -1168,13 +1179,15 @@ class KernelEmitter:
                 b.line(f'{acc} = tl.dot({a.code}, {bv.code}, {acc}, input_precision="ieee", out_dtype=tl.float64)')
             elif mm.dtype.name == "float32":
                 b.line(f'{acc} = tl.dot({a.code}, {bv.code}, {acc}, input_precision="ieee")')
+            elif _interpreted():  # the interpreter's dot of bf16/fp16 blocks returned garbage; fp32 products of them are exact
+                b.line(f"{acc} = tl.dot({a.code}.to(tl.float32), {bv.code}.to(tl.float32), {acc})")
             else:
                 b.line(f"{acc} = tl.dot({a.code}, {bv.code}, {acc})")
         b.close()
         index = (*bidx, Lin.of(vm), Lin.of(vn))
         for start, acc in accs.items():
             at = (*bidx, Lin.of(vm), Lin.of(vn) + start) if columns else index
-            b.put(("anchor", id(mm), at), Val(acc, compute_dtype(mm.dtype), 0, frozenset({"m", "n"})), 0)
+            b.put(("anchor", id(mm), self.canonical(mm, at)), Val(acc, compute_dtype(mm.dtype), 0, frozenset({"m", "n"})), 0)
         if any(o is not mm for o in level):
             b.line("# epilogue: the nodes after the matmul, applied to the accumulator")
         self.store_values(level, index, by_parts)
@@ -1275,7 +1288,7 @@ _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|"
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 # Every primitive the emitter generates code for (a test holds the registry to it).
 SUPPORTED_OPS = frozenset(
-    {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", "detach"}
+    {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", *IDENTITIES}
     | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "iota", "size", "constant", *ANCHORS}
 )
 

@@ -1,9 +1,11 @@
 """``graphc.data``: datasets and the DataLoader, with torch.utils.data's interface (implemented in ``graphc.runtime.data``)."""
 
 from graphc.runtime.data import (
+    ChainDataset,
     ConcatDataset,
     DataLoader,
     Dataset,
+    IterableDataset,
     Subset,
     TensorDataset,
     WorkerInfo,
@@ -14,9 +16,11 @@ from graphc.runtime.data import (
 )
 
 __all__ = [
+    "ChainDataset",
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "IterableDataset",
     "Subset",
     "TensorDataset",
     "WorkerInfo",

@@ -7,6 +7,7 @@ read or an optimizer steps, so forward, backward and update realize together.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 
 from graphc.errors import GraphcError
@@ -21,6 +22,25 @@ from graphc.runtime.tensor import Tensor
 
 def _is_leaf(node: Node) -> bool:
     return node.requires_grad and node.is_leaf
+
+
+# Non-leaf tensors whose gradient backward() keeps in .grad (Tensor.retain_grad), by id so
+# that a lookup never compares tensors with == (which is elementwise).
+_retained: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
+
+
+def retain_grad(tensor: Tensor) -> None:
+    _retained[id(tensor)] = tensor
+
+
+def retains_grad(tensor: Tensor) -> bool:
+    return _retained.get(id(tensor)) is tensor and not tensor.is_leaf
+
+
+def _retained_in(order: list[Node]) -> list[Tensor]:
+    """The retained tensors whose current node is one the backward pass goes through."""
+    ids = {id(n) for n in order}
+    return [t for t in list(_retained.values()) if id(t._node) in ids and not t._node.is_leaf]
 
 
 def _seed_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor | None] | None) -> tuple[list[Node], list[Node]]:
@@ -49,8 +69,12 @@ def backward(
         leaves = [tracing.read(t) for t in inputs]
         owners = list(inputs)
     else:
-        leaves = [n for n in toposort(outputs) if _is_leaf(n)]
+        order = toposort(outputs)
+        leaves = [n for n in order if _is_leaf(n)]
         owners = [tracing.leaf_owner(n) for n in leaves]
+        retained = _retained_in(order)  # gradients of interior nodes: vjp computes them on the way to the leaves
+        leaves += [t._node for t in retained]
+        owners += retained
     with grad_mode(create_graph):
         grads = vjp(outputs, seeds, leaves)
         for owner, grad in zip(owners, grads):

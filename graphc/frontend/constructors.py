@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import GraphcError
+from graphc.frontend import tracing
 from graphc.ir import dtypes
 from graphc.runtime import random
 from graphc.runtime.tensor import Tensor
@@ -47,6 +48,10 @@ def as_array(data: Any, dtype: Any = None, default_float: bool = False) -> np.nd
     else:
         inferred = dtypes.float32 if default_float else _infer_dtype(data)
         array = np.asarray(data, dtype=inferred.numpy if dtype is None else None)
+    if array.dtype.kind == "c":
+        raise GraphcError(f"graphc has no complex dtypes: got an array of {array.dtype.name} (take .real/.imag, or abs(), first)")
+    if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
+        raise GraphcError("graphc has no uint64: values above 2**63 - 1 would wrap in int64")
     if dtype is not None:
         array = array.astype(dtypes.to_dtype(dtype).numpy)
     elif array.dtype.name not in dtypes.BY_NAME and array.dtype.name != "bfloat16":
@@ -123,14 +128,40 @@ def full_like(input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: 
     return _filled(shape, fill_value, d, requires_grad, input.device)
 
 
+# Inside a graphc.compile trace, random numbers are graph ops (``rand`` nodes whose seeds are drawn
+# again on every call), not NumPy draws, which the program would replay as constants.
+
+
+def _traced(op: str, generator: Any) -> bool:
+    """Whether ``op`` runs inside a trace (and so must draw in the graph)."""
+    if tracing.active() is None:
+        return False
+    if generator is not None:
+        raise GraphcError(f"{op}(generator=...) inside a compiled function: its draws would be replayed on every call; draw outside and pass the tensor in")
+    return True
+
+
+def _uniform(size: Sequence[Any], dtype: dtypes.DType) -> Tensor:
+    from graphc.frontend.functional import rand_uniform
+
+    shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+    return rand_uniform(shape, dtype)
+
+
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, generator: Any = None) -> Tensor:
     d = dtypes.to_dtype(dtype or dtypes.float32)
+    if _traced("rand", generator):
+        return _uniform(size, d).requires_grad_(requires_grad)
     values = (generator or random.generator()).random(_shape(size))
     return tensor(values.astype(d.numpy), device=device, requires_grad=requires_grad)
 
 
 def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, generator: Any = None) -> Tensor:
     d = dtypes.to_dtype(dtype or dtypes.float32)
+    if _traced("randn", generator):
+        # Box-Muller on two uniform draws; 1 - u is in (0, 1], so the log is finite.
+        radius = ((1 - _uniform(size, d)).log() * -2).sqrt()
+        return (radius * (_uniform(size, d) * (2 * np.pi)).cos()).requires_grad_(requires_grad)
     values = (generator or random.generator()).standard_normal(_shape(size))
     return tensor(values.astype(d.numpy), device=device, requires_grad=requires_grad)
 
@@ -138,11 +169,17 @@ def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype: Any = None, device: Any = None) -> Tensor:
     if high is None:
         low, high = 0, low
+    d = dtypes.to_dtype(dtype or dtypes.int64)
+    if _traced("randint", None):
+        # u < 1 in float64, so low + trunc(u * (high - low)) < high for any range below 2**53.
+        return (_uniform(tuple(size), dtypes.float64) * (high - low)).to(d) + low
     values = random.generator().integers(low, high, size=tuple(size))
-    return tensor(values.astype(dtypes.to_dtype(dtype or dtypes.int64).numpy), device=device)
+    return tensor(values.astype(d.numpy), device=device)
 
 
 def randperm(n: int, dtype: Any = None, device: Any = None) -> Tensor:
+    if tracing.active() is not None:
+        raise GraphcError("randperm inside a compiled function is not supported (graphc has no sort); draw the permutation outside and pass it in")
     return tensor(random.generator().permutation(n).astype(dtypes.to_dtype(dtype or dtypes.int64).numpy), device=device)
 
 

@@ -323,6 +323,9 @@ def _floating(op: str, x: Node, hint: str = "") -> None:
 
 
 def _axes(x: Node, dim: int | Sequence[int] | None, op: str = "reduce") -> tuple[int, ...]:
+    """The reduced axes; an empty ``dim`` (``sum(dim=())``) means all of them, as in torch."""
+    if dim is not None and not isinstance(dim, int) and len(tuple(dim)) == 0:
+        dim = None
     return b.normalize_axes(x, dim, op)
 
 
@@ -331,7 +334,7 @@ def sum(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = F
     if dtype is not None:  # the sum is computed in ``dtype`` (no promotion of integers to int64)
         x = b.cast(x, dtypes.to_dtype(dtype))
         return wrap(emit("sum", x, axes=_axes(x, dim, op="sum"), keepdim=keepdim))
-    return wrap(b.reduce("sum", x, dim, keepdim))
+    return wrap(b.reduce("sum", x, _axes(x, dim, op="sum"), keepdim))
 
 
 def mean(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, dtype: DType | None = None) -> Tensor:
@@ -363,27 +366,41 @@ def wrap_size(size: Dim, dtype: DType) -> Node:
 def var(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: int | None = None) -> Tensor:
     x = node_of(input)
     _floating("var", x)
+    if isinstance(dim, bool):  # torch's overload var(unbiased): x.var(False) is not a reduction over dim 0
+        dim, unbiased = None, dim
     if correction is None:
         correction = 0 if unbiased is False else 1
     axes = _axes(x, dim, op="var")
     centered = b.sub(x, b.div(b.reduce("sum", x, axes, True), _count(x, axes)))
     squares = b.reduce("sum", b.mul(centered, centered), axes, keepdim)
     count = _count(x, axes)
-    denominator = count - correction if isinstance(count, float) else b.sub(count, correction)
+    # torch's degrees of freedom, max(0, n - correction): 0 / 0 is NaN, s / 0 inf
+    denominator = builtins.max(count - correction, 0.0) if isinstance(count, float) else b.binary("maximum", b.sub(count, correction), 0.0)
     return wrap(b.div(squares, denominator))
 
 
 def std(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: int | None = None) -> Tensor:
+    """``sqrt(var)``, with torch's gradient of 0 where the deviation is 0 (a constant row).
+
+    sqrt's derivative there is infinite; both ``where``s are needed, so that neither the
+    result's nor the square root's derivative sees 0 * inf.
+    """
     _floating("std", node_of(input))
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    if isinstance(dim, bool):  # torch's overload std(unbiased)
+        dim, unbiased = None, dim
+    variance = node_of(var(input, dim, unbiased, keepdim, correction=correction))
+    zero = b.compare("eq", variance, 0)
+    return wrap(b.where(zero, 0.0, b.unary("sqrt", b.where(zero, 1.0, variance))))
 
 
 def amax(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    return wrap(b.reduce("max", node_of(input), dim, keepdim))
+    x = node_of(input)
+    return wrap(b.reduce("max", x, _axes(x, dim, op="amax"), keepdim))
 
 
 def amin(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    return wrap(b.reduce("min", node_of(input), dim, keepdim))
+    x = node_of(input)
+    return wrap(b.reduce("min", x, _axes(x, dim, op="amin"), keepdim))
 
 
 def _no_bool(op: str, x: Node) -> None:
@@ -400,9 +417,10 @@ def _argmax(x: Node, dim: int | None, keepdim: bool) -> Node:
     if x.type.ndim == 0 and dim is not None:
         _axes(x, dim, op="argmax")  # dim must be 0 or -1; the index is 0, as torch
         return b.constant(0, dtypes.int64)
-    if dim is None:
-        x = b.reshape(x, (x.type.numel,))
-        dim, keepdim = 0, False
+    if dim is None:  # over the flattened tensor; keepdim keeps every axis as size 1, as torch
+        ones = (1,) * x.type.ndim
+        index = b.reduce("argmax", b.reshape(x, (x.type.numel,)), 0, False)
+        return b.reshape(index, ones) if keepdim else index
     return b.reduce("argmax", x, dim, keepdim)
 
 
@@ -667,7 +685,7 @@ def squeeze(input: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
         dims = {i for i, d in enumerate(x.shape) if isinstance(d, int) and d == 1}
     else:
         dims = {_dim(x, d, op="squeeze") for d in ((dim,) if isinstance(dim, int) else dim)}
-        dims = {d for d in dims if isinstance(x.shape[d], int) and x.shape[d] == 1}
+        dims = {d for d in dims if d < x.type.ndim and isinstance(x.shape[d], int) and x.shape[d] == 1}  # a 0-d x: dim 0 is its own
     return wrap(b.reshape(x, [d for i, d in enumerate(x.shape) if i not in dims]))
 
 
@@ -748,8 +766,15 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """torch.narrow: ``start`` may count from the end; the slice must lie within the axis."""
     x = node_of(input)
     axis = _dim(x, dim, op="narrow")
+    size = x.shape[axis]
+    if isinstance(start, int) and start < 0 and isinstance(size, int):
+        start += size
+    if length < 0 or start < 0 or (isinstance(size, int) and start + length > size):
+        message = f"start ({start}) + length ({length}) exceeds dimension size ({size}), or is negative"
+        raise op_error("narrow", [x.type], {"dim": dim, "start": start, "length": length}, message)
     return wrap(_slice_axis(x, axis, start, start + length))
 
 
@@ -822,6 +847,9 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     axis = _dim(x, dim, op="gather")
     if idx.type.ndim != x.type.ndim:
         raise op_error("gather", [x.type, idx.type], {"dim": dim}, "index must have as many dimensions as input")
+    for i, (p, q) in enumerate(zip(x.shape, idx.shape)):
+        if i != axis and isinstance(p, int) and isinstance(q, int) and q > p:
+            raise op_error("gather", [x.type, idx.type], {"dim": dim}, f"index is larger than input along dimension {i} ({q} > {p})")
     if not builtins.all(dims_equal(p, q) for i, (p, q) in enumerate(zip(x.shape, idx.shape)) if i != axis):
         stops = tuple(x.shape[i] if i == axis else idx.shape[i] for i in range(x.type.ndim))
         x = emit("slice", x, starts=(0,) * x.type.ndim, stops=stops, steps=(1,) * x.type.ndim)
@@ -877,7 +905,11 @@ def getitem(input: Tensor, key: Any) -> Tensor:
 
 
 def clone(input: Tensor) -> Tensor:
-    return wrap(node_of(input))
+    """A new value, as torch's: not the input's node, so it is not a leaf, and its buffer is its own.
+
+    Multiplying by a one of the input's dtype is exact for every value (NaN, -0.0, bools)."""
+    x = node_of(input)
+    return wrap(b.binary("mul", x, b.constant(1, x.dtype)))
 
 
 def detach(input: Tensor) -> Tensor:

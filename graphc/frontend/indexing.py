@@ -200,7 +200,10 @@ def setitem(tensor: Any, key: Any, value: Any) -> Node:
             selected.append(count)
     v = unwrap(value)
     v_node = b.cast(v, x.dtype) if isinstance(v, Node) else b.constant(v, x.dtype)
-    # The value broadcasts against x[key], whose integer-indexed axes are gone.
+    # The value broadcasts against x[key], whose integer-indexed axes are gone; leading size-1 axes
+    # beyond the region's rank are dropped first, as torch does (x[1] = ones(1, 4) for a [2, 4] x).
+    while v_node.type.ndim > len(selected) and dims_equal(v_node.shape[0], 1):
+        v_node = b.reshape(v_node, v_node.shape[1:])
     try:
         v_node = b.reshape(b.broadcast_to(v_node, selected), region)
     except GraphcError as error:

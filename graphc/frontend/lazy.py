@@ -53,7 +53,8 @@ def pending_graph(targets: list[Node]) -> tuple[Graph, list[Node]]:
                 f"a compiled function){_at(node)}"
             )
         else:
-            new = Node(node.op, tuple(mapping[id(i)] for i in node.inputs), node.attrs, node.type, loc=node.loc, phase=node.phase)
+            operands = tuple(mapping[id(i)] for i in node.inputs)
+            new = Node(node.op, operands, node.attrs, node.type, requires_grad=node.requires_grad, loc=node.loc, phase=node.phase)
         mapping[id(node)] = new
     return Graph(inputs, [mapping[id(n)] for n in targets]), leaves
 

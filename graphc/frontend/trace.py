@@ -33,6 +33,11 @@ class Trace:
         self.grads_set: dict[int, tuple[Tensor, Tensor | None]] = {}
         # Tensors made during the trace, by id (a WeakSet would compare tensors with ==).
         self.created: dict[int, weakref.ref[Tensor]] = {}
+        # Tensors made from data during the trace (graphc.tensor, zeros): outside tensors with a known
+        # value, read like the others if they outlive the call (an optimizer's new state), constants
+        # of the program if not (a table of indices); so their reads are held weakly.
+        self.made_from_data: dict[int, weakref.ref[Tensor]] = {}
+        self.data_reads: dict[int, tuple[weakref.ref[Tensor], Node]] = {}
         # Objects whose Python state the function may have branched on (a module's ``training``,
         # an optimizer's groups): id -> (object, its ``_trace_state()`` when first used).
         self.objects: dict[int, tuple[Any, Any]] = {}
@@ -46,7 +51,11 @@ class Trace:
         return [t for t in alive if t is not None]
 
     def on_read(self, tensor: Tensor, node: Node) -> None:
-        if self._is_new(tensor) or id(tensor) in self.reads or id(tensor) in self.assigned:
+        if self._is_new(tensor) or id(tensor) in self.reads or id(tensor) in self.assigned or id(tensor) in self.data_reads:
+            return
+        made = self.made_from_data.get(id(tensor))
+        if made is not None and made() is tensor:
+            self.data_reads[id(tensor)] = (weakref.ref(tensor), node)
             return
         if node.data is None and not self.depends_on_standins(node):
             # A pending value from outside: realize it now so later calls read its current value.
@@ -67,6 +76,15 @@ class Trace:
 
     def on_create(self, tensor: Tensor) -> None:
         self.created[id(tensor)] = weakref.ref(tensor)
+
+    def on_made_from_data(self, tensor: Tensor) -> None:
+        self.made_from_data[id(tensor)] = weakref.ref(tensor)
+
+    def outside_reads(self) -> list[tuple[Tensor, Node]]:
+        """Every outside tensor read and the node it had: those from before the trace, and those made
+        from data during it that are still alive (after the caller's ``gc.collect()``)."""
+        alive = [(ref(), node) for ref, node in self.data_reads.values()]
+        return list(self.reads.values()) + [(t, node) for t, node in alive if t is not None]
 
     def on_use(self, obj: Any) -> None:
         """``obj`` (a module called, an optimizer stepped) is used: its ``_trace_state()`` becomes a guard."""

@@ -12,8 +12,6 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sympy
@@ -90,23 +88,17 @@ def sizes_read(value: Any, what: str) -> Any:
     raise SizeRead(f"the function reads a symbolic size through {what} at {frame.f_code.co_filename}:{frame.f_lineno}")
 
 
-@contextmanager
-def outside() -> Iterator[None]:
-    """Make objects that outlive the traced call (an optimizer option's mirror) as if before it:
-    later calls then read them instead of the trace running eagerly for new state."""
-    trace = active()
-    set_active(None)
-    try:
-        yield
-    finally:
-        set_active(trace)
-
-
 def use(obj: Any) -> None:
     """A module or optimizer is used: under a trace, its Python state is guarded (``Trace.on_use``)."""
     trace = active()
     if trace is not None:
         trace.on_use(obj)
+
+
+def on_made_from_data(tensor: Tensor) -> None:
+    trace = active()
+    if trace is not None:
+        trace.on_made_from_data(tensor)
 
 
 def on_create(tensor: Tensor) -> None:

@@ -28,6 +28,9 @@ CATEGORIES = ("source", "elementwise", "reduction", "movement", "indexing", "mat
 # The movement ops that map each index of the result to one index of the operand: views, which
 # the code generators turn into index arithmetic (Triton) or NumPy views, never copies.
 VIEWS = frozenset({"reshape", "permute", "expand", "slice"})
+# The ops whose value is their first operand: they only matter to autodiff (simplify drops them after
+# it), and a code generator given one reads the operand.
+IDENTITIES = frozenset({"detach", "custom_vjp"})
 
 
 @dataclass

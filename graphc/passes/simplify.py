@@ -13,7 +13,7 @@ import numpy as np
 
 from graphc.ir import build
 from graphc.ir.graph import Graph, Node
-from graphc.ir.registry import REGISTRY, emit, origin
+from graphc.ir.registry import IDENTITIES, REGISTRY, emit, origin
 from graphc.ir.types import Dim, Shape, dims_equal, shapes_equal
 from graphc.passes.rewrite import rewrite, rewrite_read_once
 
@@ -26,8 +26,8 @@ def _constant_value(node: Node) -> object:
 
 
 def drop_detach(node: Node) -> Node | None:
-    """detach only matters to autodiff, which has already run."""
-    return node.inputs[0] if node.op == "detach" else None
+    """detach and custom_vjp only matter to autodiff, which has already run."""
+    return node.inputs[0] if node.op in IDENTITIES else None
 
 
 def drop_identity_movement(node: Node) -> Node | None:

@@ -24,11 +24,11 @@ import sympy
 from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
 from graphc.frontend.trace import Trace
-from graphc.ir.grad_mode import is_grad_enabled
+from graphc.ir.grad_mode import grad_mode, is_grad_enabled
 from graphc.ir.graph import Graph, Node
 from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import emit
-from graphc.ir.types import TensorType
+from graphc.ir.types import TensorType, free_symbols
 from graphc.runtime.check import Checker
 from graphc.runtime.config import debug_level, default_backend
 from graphc.runtime.executor import CompiledProgram, compile_graph
@@ -40,6 +40,15 @@ from graphc.runtime.tensor import Tensor
 log = logging.getLogger("graphc")
 
 BATCH = sympy.Symbol("B", positive=True, integer=True)
+
+
+class FunctionFailed(Exception):
+    """The traced function itself raised ``error`` (not compiling or running its program): the
+    one failure that tracing again with static sizes may cure."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass
@@ -64,6 +73,7 @@ class Entry:
     state: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose value is written back (and if leaf requiring grad)
     grads: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose .grad is written back (False: set to None)
     arg_grads: list[int]  # tensor arguments (by position) whose .grad the function's backward() sets
+    arg_writes: list[int]  # tensor arguments the function changed in place (x.add_(1), x[0] = 5)
     traced_graph: Graph  # before any pass: what _inline rebuilds when results need autograd history
     outputs_require_grad: bool
     checker: Checker | None = None  # check mode: compares each call's results with eager PyTorch
@@ -74,6 +84,8 @@ def _flatten(value: Any, leaves: list[Tensor]) -> Any:
     if isinstance(value, Tensor):
         leaves.append(value)
         return ("T", len(leaves) - 1)
+    if isinstance(value, tuple) and type(value) is not tuple:  # a namedtuple, max(dim)'s (values, indices)
+        return ("tuple_class", (type(value), [_flatten(v, leaves) for v in value]))
     if isinstance(value, (tuple, list)):
         return (type(value).__name__, [_flatten(v, leaves) for v in value])
     if isinstance(value, dict):
@@ -90,6 +102,9 @@ def _unflatten(spec: Any, leaves: list[Any]) -> Any:
         return tuple(items) if kind == "tuple" else items
     if kind == "dict":
         return {k: _unflatten(s, leaves) for k, s in payload}
+    if kind == "tuple_class":
+        cls, specs = payload
+        return cls(*[_unflatten(s, leaves) for s in specs])
     return payload
 
 
@@ -195,9 +210,10 @@ class CompiledFunction:
             return self._trace(spec, signature, types, tensors)
         except tracing.SizeRead as read:
             reason = str(read)
-        except Exception as error:
+        except FunctionFailed as failed:
+            error = failed.error
             if not any(BATCH in ty.shape for ty in types):
-                raise
+                raise error from None
             first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
             widened = [i for i, ty in enumerate(types) if i > 0 and ty.shape and ty.shape[0] is BATCH]
             if isinstance(error, GraphcError) and widened:
@@ -214,11 +230,11 @@ class CompiledFunction:
         types = self._arg_types(tensors)
         try:
             return self._trace(spec, self._signature(spec, types, tensors), types, tensors)
-        except Exception:
+        except FunctionFailed as failed:
             # Wrong with static sizes too: the function's own error, which says nothing about sizes.
             self._static = False
             self.recompilations.pop()
-            raise
+            raise failed.error from None
 
     def _backend(self, leaves: list[Node]) -> str:
         """"auto": triton for CUDA data, otherwise the process default (GRAPHC_BACKEND, use_backend; numpy).
@@ -259,10 +275,14 @@ class CompiledFunction:
             standins.append(standin)
         # What each argument's .grad was: backward() replaces a None one and adds in place to another.
         grads_before = [(s._grad, s._grad._node if s._grad is not None else None) for s in standins]
+        nodes_before = [s._node for s in standins]
         args, kwargs = _unflatten(spec, standins)
         tracing.set_active(trace)
         try:
             result = self.fn(*args, **kwargs)
+        except Exception as error:
+            trace.undo()
+            raise FunctionFailed(error) from error
         except BaseException:
             trace.undo()
             raise
@@ -277,12 +297,15 @@ class CompiledFunction:
         new_state = [t for t in trace.created_alive() if id(t) not in output_ids | standin_ids | state_grads]
         # An argument's .grad the function changed (its backward() reached the argument): a result too.
         arg_grads = [i for i, s in enumerate(standins) if s._grad is not None and not _same_grad(s._grad, grads_before[i])]
+        arg_writes = [i for i, s in enumerate(standins) if s._node is not nodes_before[i]]
         if new_state:
             self._ran_eagerly.add(signature)
+            for i in arg_writes:
+                _write_argument(tensors[i], standins[i]._node)
             return self._run_eagerly(trace, outputs, output_spec, new_state, [(tensors[i], standins[i]) for i in arg_grads])
         self._ran_eagerly.discard(signature)
         grad_inputs = {id(node): i for i, (_, node) in enumerate(grads_before) if node is not None}
-        entry = self._build(trace, signature, standins, grad_inputs, arg_grads, outputs, output_spec)
+        entry = self._build(trace, signature, standins, grad_inputs, (arg_grads, arg_writes), outputs, output_spec)
         self.entries.append(entry)
         self._last = entry
         if entry.outputs_require_grad and is_grad_enabled():
@@ -319,22 +342,30 @@ class CompiledFunction:
         signature: tuple,
         standins: list[Tensor],
         grad_inputs: dict[int, int],
-        arg_grads: list[int],
+        arg_results: tuple[list[int], list[int]],
         outputs: list[Tensor],
         output_spec: Any,
     ) -> Entry:
         """The compiled program of a finished trace, with where each of its inputs comes from on later calls.
 
         ``grad_inputs`` maps the stand-ins of the arguments' existing ``.grad`` (by node id) to
-        the argument's position; ``arg_grads`` lists the arguments whose ``.grad`` is a result.
+        the argument's position; ``arg_results`` lists the arguments whose ``.grad`` is a result
+        and those whose new value (changed in place) is.
         """
+        arg_grads, arg_writes = arg_results
         state = [t for t, _ in trace.assigned.values()]
         grad_owners = [t for t, _ in trace.grads_set.values()]
         result_nodes = [o._node for o in outputs] + [t._node for t in state] + [t._grad._node for t in grad_owners if t._grad is not None]
         result_nodes += [standins[i]._grad._node for i in arg_grads]
+        result_nodes += [standins[i]._node for i in arg_writes]
         graph, leaves = lazy.pending_graph(result_nodes)
+        unbound = _unbound_sizes(graph)
+        if unbound:
+            trace.undo()
+            raise tracing.SizeRead(f"the program's size {unbound} is no size of an input it reads (a random tensor shaped like an unused argument)")
         arg_index = {id(s._node): i for i, s in enumerate(standins)}
-        read_by_node = {id(node): tensor for tensor, node in trace.reads.values()}
+        reads = trace.outside_reads()
+        read_by_node = {id(node): tensor for tensor, node in reads}
         feeds = []
         for leaf in leaves:
             if id(leaf) in arg_index:
@@ -347,8 +378,8 @@ class CompiledFunction:
                 feeds.append(Feed("tensor", tensor=weakref.ref(read_by_node[id(leaf)])))
             else:
                 feeds.append(Feed("const", data=leaf.data))
-        guards: list = [(weakref.ref(t), "type", node.type) for t, node in trace.reads.values()]
-        guards += [(weakref.ref(t), "requires_grad", node.requires_grad) for t, node in trace.reads.values()]
+        guards: list = [(weakref.ref(t), "type", node.type) for t, node in reads]
+        guards += [(weakref.ref(t), "requires_grad", node.requires_grad) for t, node in reads]
         guards += [(weakref.ref(obj), "state", state) for obj, state in trace.objects.values()]
         guards += [(weakref.ref(t), "grad_none", was_none) for t, was_none in trace.grad_reads.values()]
         has_grad = [t._grad is not None for t in grad_owners]
@@ -369,6 +400,7 @@ class CompiledFunction:
             state=[(weakref.ref(t), t._node.requires_grad and t.is_leaf) for t in state],
             grads=[(weakref.ref(t), flag) for t, flag in zip(grad_owners, has_grad)],
             arg_grads=arg_grads,
+            arg_writes=arg_writes,
             traced_graph=graph,
             # A function that runs backward() itself returns final values; one that does not (a model's
             # forward) returns values the caller may differentiate, so calls rebuild them lazily.
@@ -430,7 +462,9 @@ class CompiledFunction:
                 mapping[id(placeholder)] = tracing.read(self._feed_tensor(feed, tensors))
         for node in graph.nodes[len(graph.inputs) :]:
             attrs = {k: _substitute(v, sizes) for k, v in node.attrs.items()}
-            mapping[id(node)] = emit(node.op, *[mapping[id(i)] for i in node.inputs], **attrs)
+            # A node recorded under no_grad stays out of autograd's reach here too.
+            with grad_mode(node.requires_grad):
+                mapping[id(node)] = emit(node.op, *[mapping[id(i)] for i in node.inputs], **attrs)
         if self.check:  # the caller's values come later, from the lazy graph: check the program on this call's inputs
             values = self._input_values(entry, tensors)
             self._check(entry, values, entry.program(values))
@@ -475,6 +509,9 @@ class CompiledFunction:
         for index in entry.arg_grads:
             tensors[index]._grad = Tensor._from_node(nodes[position])
             position += 1
+        for index in entry.arg_writes:
+            _write_argument(tensors[index], nodes[position])
+            position += 1
         return _unflatten(entry.output_spec, outputs)
 
     def profile(self, *args: Any, steps: int = 20, **kwargs: Any) -> Profile:
@@ -508,6 +545,22 @@ def _result_type(declared: TensorType, value: Any) -> TensorType:
     if declared.is_symbolic:
         return TensorType(tuple(value.shape), declared.dtype)
     return declared
+
+
+def _write_argument(tensor: Tensor, node: Node) -> None:
+    """An argument the function changed in place takes its new value (and so does the tensor it views)."""
+    with grad_mode(False):
+        tensor._assign_value(node)
+
+
+def _unbound_sizes(graph: Graph) -> str:
+    """A symbolic size the program uses that no input's shape gives (so no call could bind it), if any."""
+    bound = set().union(*(free_symbols(n.shape) for n in graph.inputs)) if graph.inputs else set()
+    for node in graph.nodes:
+        missing = free_symbols(node.shape) - bound
+        if missing:
+            return str(sorted(missing, key=str)[0])
+    return ""
 
 
 def _new_signature(signature: tuple, traced: list[tuple]) -> str:

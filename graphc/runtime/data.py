@@ -24,6 +24,18 @@ Worker processes (``num_workers > 0``) use the default ``multiprocessing`` start
 method (or ``multiprocessing_context``). Each worker fetches and collates whole
 batches; tensors cross the process boundary as NumPy arrays and become graphc
 tensors again in the main process. Batches come back in order.
+
+An ``IterableDataset`` is iterated, not indexed: each batch is the next
+``batch_size`` samples of ``iter(dataset)``. With workers, every worker iterates
+its own copy of the dataset (so each sample comes once per worker unless
+``__iter__`` shards by ``get_worker_info()``), and batches are taken from the
+workers in turn, skipping a worker once its iterator is exhausted, as torch does.
+
+``pin_memory`` and ``pin_memory_device`` are accepted and change nothing: batches
+are NumPy-backed CPU tensors, and moving them to a device is the model's ``to()``.
+``persistent_workers=True`` is accepted (and, as in torch, needs ``num_workers > 0``),
+but workers are still started for each epoch: what a worker keeps between epochs
+(its copy of the dataset, ``worker_init_fn`` having run once) is not kept.
 """
 
 from __future__ import annotations
@@ -56,6 +68,8 @@ T_co = TypeVar("T_co", covariant=True)
 
 __all__ = [
     "Dataset",
+    "IterableDataset",
+    "ChainDataset",
     "TensorDataset",
     "Subset",
     "ConcatDataset",
@@ -79,6 +93,41 @@ class Dataset(Generic[T_co]):
 
     def __add__(self, other: Dataset) -> ConcatDataset:
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset[T_co]):
+    """An iterable-style dataset: ``__iter__`` yields the samples (a stream, a file read in order, ...).
+
+    A ``DataLoader`` iterates it instead of indexing it, so it takes no ``shuffle``, ``sampler``
+    or ``batch_sampler``; ``__len__`` is optional (``len(loader)`` needs it).
+    """
+
+    def __iter__(self) -> Iterator[T_co]:
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
+
+    def __add__(self, other: Dataset) -> ChainDataset:  # type: ignore[override]
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset[T_co]):
+    """Several iterable datasets one after the other, chained lazily (what ``a + b`` gives)."""
+
+    def __init__(self, datasets: Iterable[Dataset]) -> None:
+        self.datasets = datasets
+
+    def __iter__(self) -> Iterator[T_co]:
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise AssertionError("ChainDataset only supports IterableDataset")
+            yield from d
+
+    def __len__(self) -> int:
+        total = 0
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise AssertionError("ChainDataset only supports IterableDataset")
+            total += len(d)  # type: ignore[arg-type]
+        return total
 
 
 def _as_array(value: Any) -> np.ndarray:
@@ -344,6 +393,48 @@ def _fetch(dataset: Any, indices: Any, collate_fn: Callable[[Any], Any], batched
     return collate_fn(samples)
 
 
+class _IterableFetcher:
+    """Batches from ``iter(dataset)``: each task is a batch size (None: one sample, unbatched).
+
+    Raises StopIteration once the iterator is exhausted, and also for a short last batch
+    when ``drop_last``, as torch's ``_IterableDatasetFetcher``.
+    """
+
+    def __init__(self, dataset: IterableDataset, collate_fn: Callable[[Any], Any], drop_last: bool) -> None:
+        self._iterator = iter(dataset)
+        self._collate_fn = collate_fn
+        self._drop_last = drop_last
+        self._ended = False
+
+    def __call__(self, batch_size: int | None) -> Any:
+        if self._ended:
+            raise StopIteration
+        if batch_size is None:
+            return self._collate_fn(next(self._iterator))
+        samples = list(itertools.islice(self._iterator, batch_size))
+        if len(samples) < batch_size:
+            self._ended = True
+        if not samples or (self._drop_last and len(samples) < batch_size):
+            raise StopIteration
+        return self._collate_fn(samples)
+
+
+@dataclass
+class _FetchSpec:
+    """What a worker (or the main process) needs to turn a task into a batch; picklable, sent to each worker."""
+
+    dataset: Any
+    collate_fn: Callable[[Any], Any]
+    batched: bool
+    drop_last: bool
+
+    def fetcher(self) -> Callable[[Any], Any]:
+        """A new fetch function; for an iterable dataset this calls ``iter(dataset)``, so call it where the samples are read."""
+        if isinstance(self.dataset, IterableDataset):
+            return _IterableFetcher(self.dataset, self.collate_fn, self.drop_last)
+        return lambda indices: _fetch(self.dataset, indices, self.collate_fn, self.batched)
+
+
 # ---------------------------------------------------------------------- crossing processes
 
 
@@ -434,12 +525,17 @@ def get_worker_info() -> WorkerInfo | None:
 _POLL_SECONDS = 1.0
 
 
+@dataclass
+class _WorkerDone:
+    """A worker's answer once its iterable dataset is exhausted: it takes no more tasks this epoch."""
+
+    worker_id: int
+
+
 def _worker_loop(
-    dataset: Any,
+    spec: _FetchSpec,
     index_queue: Any,
     result_queue: Any,
-    collate_fn: Callable[[Any], Any],
-    batched: bool,
     seed: int,
     init_fn: Callable[[int], None] | None,
     worker_id: int,
@@ -448,13 +544,16 @@ def _worker_loop(
 ) -> None:
     global _worker_info
     init_error = None
+    fetch: Callable[[Any], Any] | None = None
+    exhausted = False
     try:
         graphc_random.manual_seed(seed)
         np.random.seed(seed % 2**32)
         py_random.seed(seed)
-        _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=dataset)
+        _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=spec.dataset)
         if init_fn is not None:
             init_fn(worker_id)
+        fetch = spec.fetcher()  # after _worker_info is set: an iterable dataset's __iter__ shards by it
     except Exception:
         init_error = _ExceptionWrapper(f"in DataLoader worker process {worker_id}")
     try:
@@ -467,15 +566,18 @@ def _worker_loop(
                 continue
             if task is None:
                 break
+            if exhausted:  # tasks sent before the main process heard of it: it skips them
+                continue
             index, indices = task
-            if init_error is not None:
+            if fetch is None:  # seeding, worker_init_fn or iter(dataset) failed: every task reports it
                 data: Any = init_error
-                init_error = None
             else:
                 try:
-                    data = _to_wire(_fetch(dataset, indices, collate_fn, batched))
-                except Exception:
-                    data = _ExceptionWrapper(f"in DataLoader worker process {worker_id}")
+                    data = _to_wire(fetch(indices))
+                except Exception as error:
+                    # Only an iterable dataset ends by StopIteration; from a map-style one it is an error.
+                    exhausted = isinstance(error, StopIteration) and isinstance(spec.dataset, IterableDataset)
+                    data = _WorkerDone(worker_id) if exhausted else _ExceptionWrapper(f"in DataLoader worker process {worker_id}")
             try:  # pickled here, so a batch that cannot be pickled is reported instead of lost
                 payload = pickle.dumps((index, data), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:
@@ -499,6 +601,8 @@ class DataLoader(Generic[T_co]):
     replace the built-in sequential/shuffled order. ``generator`` (or ``seed``) chooses the
     random generator for shuffling and worker seeds: see this module's docstring.
     ``timeout`` (seconds, workers only) bounds the wait for one batch.
+    How an ``IterableDataset`` is read, and what ``pin_memory``, ``pin_memory_device`` and
+    ``persistent_workers`` do here, is in this module's docstring.
     """
 
     def __init__(
@@ -510,6 +614,7 @@ class DataLoader(Generic[T_co]):
         batch_sampler: Iterable[list[int]] | None = None,
         num_workers: int = 0,
         collate_fn: Callable[[list[Any]], Any] | None = None,
+        pin_memory: bool = False,
         drop_last: bool = False,
         timeout: float = 0,
         worker_init_fn: Callable[[int], None] | None = None,
@@ -517,6 +622,8 @@ class DataLoader(Generic[T_co]):
         generator: Any = None,
         *,
         prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
+        pin_memory_device: str = "",
         seed: int | None = None,
     ) -> None:
         if num_workers < 0:
@@ -527,6 +634,16 @@ class DataLoader(Generic[T_co]):
             raise ValueError("prefetch_factor option could only be specified in multiprocessing. Let num_workers > 0 to enable multiprocessing.")
         if prefetch_factor is not None and prefetch_factor < 1:
             raise ValueError("prefetch_factor option should be at least 1")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
+        if isinstance(dataset, IterableDataset):
+            # torch's checks, in torch's order: an iterable dataset has no indices to sample.
+            if shuffle not in {False, None}:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle}")
+            if sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler option, but got sampler={sampler}")
+            if batch_sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified batch_sampler option, but got batch_sampler={batch_sampler}")
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
@@ -544,6 +661,9 @@ class DataLoader(Generic[T_co]):
         self.batch_sampler = batch_sampler
         self.num_workers = num_workers
         self.drop_last = drop_last
+        self.pin_memory = pin_memory
+        self.pin_memory_device = pin_memory_device
+        self.persistent_workers = persistent_workers
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.multiprocessing_context = multiprocessing_context
@@ -551,6 +671,8 @@ class DataLoader(Generic[T_co]):
         self.generator = _resolve_generator(seed if seed is not None else generator)
         self._batched = batch_size is not None or batch_sampler is not None
         self.collate_fn = collate_fn if collate_fn is not None else (default_collate if self._batched else default_convert)
+        self._iterable = isinstance(dataset, IterableDataset)
+        self._reported_len: int | None = None  # the dataset's len() seen by len(loader), for torch's warning
 
     def _num_samples(self) -> int:
         return len(self.sampler) if self.sampler is not None else len(self.dataset)  # type: ignore[arg-type]
@@ -579,14 +701,24 @@ class DataLoader(Generic[T_co]):
                 return
             yield batch
 
+    def _spec(self) -> _FetchSpec:
+        return _FetchSpec(self.dataset, self.collate_fn, self._batched, self.drop_last)
+
     def __iter__(self) -> Iterator[Any]:
         base_seed = _draw_seed(self.generator)
-        batches = self._batches()
+        # An iterable dataset's tasks are endless batch sizes: its fetcher ends the epoch when the samples run out.
+        batches = itertools.repeat(self.batch_size) if self._iterable else self._batches()
         if self.num_workers == 0:
             return _SingleProcessIter(self, batches)
         return _MultiProcessIter(self, batches, base_seed)
 
     def __len__(self) -> int:
+        if self._iterable:
+            # The dataset's own length (TypeError without __len__, as torch), in batches.
+            n = self._reported_len = len(self.dataset)  # type: ignore[arg-type]
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         if self.batch_sampler is not None:
             return len(self.batch_sampler)  # type: ignore[arg-type]
         n = self._num_samples()
@@ -595,24 +727,52 @@ class DataLoader(Generic[T_co]):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
+class _LengthCheck:
+    """torch's warning when an iterable dataset yields more batches than ``len(loader)`` said it would."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self._reported = loader._reported_len if loader._iterable else None
+        self._dataset = loader.dataset
+        self._workers = loader.num_workers > 0
+        self._yielded = 0
+
+    def count(self) -> None:
+        self._yielded += 1
+        if self._reported is not None and self._yielded > self._reported:
+            message = (
+                f"Length of IterableDataset {self._dataset} was reported to be {self._reported}"
+                f"(when accessing len(dataloader)), but {self._yielded} samples have been fetched. "
+            )
+            if self._workers:
+                message += "For multiprocessing data-loading, this could be caused by not properly configuring the IterableDataset replica at each worker."
+            warnings.warn(message, stacklevel=3)
+
+
 class _SingleProcessIter:
     def __init__(self, loader: DataLoader, batches: Iterator[Any]) -> None:
         self._loader = loader
         self._batches = batches
+        self._fetch = loader._spec().fetcher()
+        self._length_check = _LengthCheck(loader)
 
     def __iter__(self) -> _SingleProcessIter:
         return self
 
     def __next__(self) -> Any:
-        indices = next(self._batches)
-        return _fetch(self._loader.dataset, indices, self._loader.collate_fn, self._loader._batched)
+        data = self._fetch(next(self._batches))
+        self._length_check.count()
+        return data
 
     def __len__(self) -> int:
         return len(self._loader)
 
 
 class _MultiProcessIter:
-    """Worker processes fetch batches round-robin; results are put back in order."""
+    """Worker processes fetch batches round-robin; results are put back in order.
+
+    With an iterable dataset a worker answers ``_WorkerDone`` once its copy is exhausted;
+    from then on it gets no tasks, and the tasks it was already given are skipped.
+    """
 
     def __init__(self, loader: DataLoader, batches: Iterator[Any], base_seed: int) -> None:
         self._loader = loader
@@ -633,11 +793,9 @@ class _MultiProcessIter:
             worker = context.Process(
                 target=_worker_loop,
                 args=(
-                    loader.dataset,
+                    loader._spec(),
                     index_queue,
                     self._result_queue,
-                    loader.collate_fn,
-                    loader._batched,
                     base_seed + worker_id,
                     loader.worker_init_fn,
                     worker_id,
@@ -650,9 +808,12 @@ class _MultiProcessIter:
             self._index_queues.append(index_queue)
             self._workers.append(worker)
         self._next_worker = itertools.cycle(range(loader.num_workers))
+        self._active = [True] * loader.num_workers
+        self._task_worker: dict[int, int] = {}  # task index -> the worker it was sent to
         self._sent = 0
         self._received = 0
         self._waiting: dict[int, Any] = {}
+        self._length_check = _LengthCheck(loader)
         for _ in range(loader.prefetch_factor * loader.num_workers):
             self._send_next()
 
@@ -663,11 +824,17 @@ class _MultiProcessIter:
         return len(self._loader)
 
     def _send_next(self) -> None:
+        if not any(self._active):
+            return
         try:
             indices = next(self._batches)
         except StopIteration:
             return
-        self._index_queues[next(self._next_worker)].put((self._sent, indices))
+        worker_id = next(self._next_worker)
+        while not self._active[worker_id]:
+            worker_id = next(self._next_worker)
+        self._index_queues[worker_id].put((self._sent, indices))
+        self._task_worker[self._sent] = worker_id
         self._sent += 1
 
     def _get(self) -> tuple[int, Any]:
@@ -688,18 +855,28 @@ class _MultiProcessIter:
 
     def __next__(self) -> Any:
         while True:
+            # A task of a worker that ran out, with no result: it never comes (torch skips it too).
+            while self._received < self._sent and self._received not in self._waiting and not self._active[self._task_worker[self._received]]:
+                del self._task_worker[self._received]
+                self._received += 1
             if self._received in self._waiting:
                 data = self._waiting.pop(self._received)
+                del self._task_worker[self._received]
                 self._received += 1
                 self._send_next()
                 if isinstance(data, _ExceptionWrapper):
                     self._shutdown()
                     data.reraise()
+                self._length_check.count()
                 return _from_wire(data)
             if self._received >= self._sent or self._shut_down:
                 self._shutdown()
                 raise StopIteration
             index, data = self._get()
+            if isinstance(data, _WorkerDone):
+                self._active[data.worker_id] = False
+                self._send_next()
+                continue
             self._waiting[index] = data
 
     def _shutdown(self) -> None:

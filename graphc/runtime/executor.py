@@ -11,6 +11,7 @@ import importlib
 import logging
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from types import ModuleType
 from typing import Any
 
@@ -78,7 +79,18 @@ class CompiledProgram:
         if self.backend == "numpy":  # values realized by the triton backend are torch tensors
             inputs = [v if isinstance(v, np.ndarray) else _to_numpy(v) for v in inputs]
         with np.errstate(all="ignore"):
-            return self.module.run(inputs, *[bindings[s] for s in self.symbols])
+            results = self.module.run(inputs, *[bindings[s] for s in self.symbols])
+        for index in self.passed_through:
+            results[index] = results[index].copy() if isinstance(results[index], np.ndarray) else results[index].clone()
+        return results
+
+    @cached_property
+    def passed_through(self) -> list[int]:
+        """Results that are an input unchanged (``x.clone()`` after simplify): copied, so that a
+        result never shares its buffer with an input, as a torch op's never does."""
+        graph = self.program.graph
+        inputs = {id(n) for n in graph.inputs}
+        return [i for i, node in enumerate(graph.outputs) if id(node) in inputs]
 
 
 def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True, remat: bool = True, loops: bool | None = None) -> CompiledProgram:

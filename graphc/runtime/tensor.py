@@ -37,7 +37,7 @@ class Tensor:
         self._view: tuple[Tensor, Any] | None = None
         if requires_grad:
             tracing.register_leaf(self)
-        tracing.on_create(self)  # made inside a compiled function: a constant of it, not an outside tensor it reads
+        tracing.on_made_from_data(self)  # inside a compiled function: a constant of it, or new state (Trace.data_reads)
 
     @classmethod
     def _from_node(cls, node: Node) -> Tensor:
@@ -110,10 +110,15 @@ class Tensor:
         if requires_grad and not self.dtype.is_floating_point:
             raise GraphcError(f"only tensors of floating point dtype can require gradients, got {self.dtype.name}")
         node = self._node
-        if node.data is None and node.op not in ("input", "parameter"):
-            lazy.realize([node])
-        if node.op not in ("input", "parameter"):
-            node = source_node(node.type, data=node.data)
+        if tracing.active() is not None and node.op != "parameter":
+            # Made a leaf inside a compiled function: its value is not known yet (a stand-in's is this call's).
+            node = emit("detach", node)
+        else:
+            if node.data is None and node.op not in ("input", "parameter"):
+                lazy.realize([node])
+            # A node of its own: tensors sharing the old one (x and x.detach()) keep their flag.
+            op = node.op if node.op in ("input", "parameter") else "input"
+            node = source_node(node.type, op=op, data=node.data)
         node.requires_grad = requires_grad
         tracing.assign(self, node)
         tracing.register_leaf(self)
@@ -220,6 +225,22 @@ class Tensor:
         from graphc.frontend.autograd import backward
 
         backward([self], None if gradient is None else [gradient], create_graph=create_graph, inputs=inputs)
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after ``backward()``, as torch (a leaf keeps it anyway)."""
+        if not self.requires_grad:
+            raise GraphcError("can't retain_grad on Tensor that has requires_grad=False")
+        if not self.is_leaf:
+            from graphc.frontend.autograd import retain_grad
+
+            retain_grad(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether ``retain_grad()`` was called on this non-leaf tensor (False for leaves, as torch)."""
+        from graphc.frontend.autograd import retains_grad
+
+        return retains_grad(self)
 
     def detach(self) -> Tensor:
         return F.detach(self)
@@ -399,6 +420,45 @@ class Tensor:
 
     def element_size(self) -> int:
         return self.dtype.itemsize
+
+    # ------------------------------------------------------------ new tensors like this one
+
+    def _new(self, array: np.ndarray, device: Any, requires_grad: bool) -> Tensor:
+        """``array`` as a new leaf on ``device`` (default: this tensor's); requires_grad_ checks the dtype can require grad."""
+        from graphc.frontend.constructors import tensor as make_tensor
+
+        result = make_tensor(array, device=self.device if device is None else device)
+        return result.requires_grad_(True) if requires_grad else result
+
+    def _new_filled(self, size: tuple, value: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+        from graphc.frontend.constructors import _shape
+
+        d = self.dtype if dtype is None else dtypes.to_dtype(dtype)
+        return self._new(np.full(_shape(size), value, dtype=d.numpy), device, requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """Zeros of ``size`` with this tensor's dtype and device unless given, as torch's ``Tensor.new_zeros``."""
+        return self._new_filled(size, 0, dtype, device, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """Ones of ``size`` with this tensor's dtype and device unless given."""
+        return self._new_filled(size, 1, dtype, device, requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """An uninitialised tensor in torch; zeros here, so nothing reads garbage."""
+        return self._new_filled(size, 0, dtype, device, requires_grad)
+
+    def new_full(self, size: Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """``fill_value`` everywhere, in this tensor's dtype (not the value's) unless ``dtype`` is given, as torch."""
+        return self._new_filled((size,), fill_value, dtype, device, requires_grad)
+
+    def new_tensor(self, data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+        """A copy of ``data`` (no history) in this tensor's dtype and device unless given: ``x.new_tensor([1.5])`` of an int x is ``[1]``."""
+        from graphc.frontend.constructors import as_array
+
+        source = data.numpy() if isinstance(data, Tensor) else data
+        array = np.array(as_array(source), dtype=(self.dtype if dtype is None else dtypes.to_dtype(dtype)).numpy)
+        return self._new(array, device, requires_grad)
 
     # ------------------------------------------------------------ operators
 

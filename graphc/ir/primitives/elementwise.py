@@ -235,7 +235,8 @@ def div_vjp(node: Node, g: Node) -> tuple:
 @defvjp("pow")
 def pow_vjp(node: Node, g: Node) -> tuple:
     x, y = node.inputs
-    gx = b.mul(g, b.mul(y, b.binary("pow", x, b.sub(y, 1))))
+    # As torch: 0 where the exponent is 0 (x**0 is constant), not 0 * 0**-1 = nan at x = 0.
+    gx = b.where(b.compare("eq", y, 0), 0.0, b.mul(g, b.mul(y, b.binary("pow", x, b.sub(y, 1)))))
     # As torch: the exponent's gradient is 0 where the base is 0 and the exponent non-negative.
     log_term = b.mul(node, b.unary("log", x))
     zero_base = b.binary("and", b.compare("eq", x, 0), b.compare("ge", y, 0))

@@ -43,6 +43,11 @@ def expand_rule(x: TensorType, shape: tuple) -> TensorType:
     return TensorType(shape, x.dtype)
 
 
+def _provably(relation: object) -> bool:
+    """Whether a comparison of sizes holds for every value of its symbols (``B - 2 < 0`` does not)."""
+    return relation is sympy.true or relation is True
+
+
 def _slice_length(start: Dim, stop: Dim, step: int) -> Dim:
     if isinstance(start, int) and isinstance(stop, int):
         return max(0, (stop - start + step - 1) // step)
@@ -56,6 +61,9 @@ def slice_rule(x: TensorType, starts: tuple, stops: tuple, steps: tuple[int, ...
         raise TypeRuleError(f"slice needs one start, stop and step per axis ({x.ndim})")
     if any(s <= 0 for s in steps):
         raise TypeRuleError("slice steps must be positive")
+    for axis, (a, z, d) in enumerate(zip(starts, stops, x.shape)):
+        if _provably(sympy.sympify(a) < 0) or _provably(sympy.sympify(z) > d) or _provably(sympy.sympify(a) > z):
+            raise TypeRuleError(f"slice bounds {a}:{z} of axis {axis} are not within its size {d}")
     return TensorType(tuple(_slice_length(a, z, s) for a, z, s in zip(starts, stops, steps)), x.dtype)
 
 
@@ -64,7 +72,7 @@ def pad_rule(x: TensorType, low: tuple[int, ...], high: tuple[int, ...], interio
     """pad each axis with ``low``/``high`` elements of ``value``, and ``interior`` between elements (as XLA)"""
     if not len(low) == len(high) == len(interior) == x.ndim:
         raise TypeRuleError(f"pad needs low, high and interior per axis ({x.ndim})")
-    if any(p < 0 for p in (*low, *high, *interior)):
+    if any(_provably(sympy.sympify(p) < 0) for p in (*low, *high, *interior)):
         raise TypeRuleError("pad amounts must be non-negative")
     shape = []
     for d, lo, hi, mid in zip(x.shape, low, high, interior):

@@ -782,7 +782,14 @@ def nll_loss(
         return _F.squeeze(loss, 0) if unbatched else loss
     if reduction == "sum":
         return _F.sum(loss)
-    return _F.div(_F.sum(loss), _F.sum(w))
+    return _weighted_mean(_F.sum(loss), _F.sum(w))
+
+
+def _weighted_mean(total: Tensor, weight: Tensor) -> Tensor:
+    """``total / weight``, as torch's: NaN when every target is ignored (0 / 0), with a zero
+    gradient then, where the division's would be 0 * inf = NaN."""
+    empty = _F.eq(weight, 0)
+    return _F.where(empty, float("nan"), _F.div(total, _F.where(empty, 1.0, weight)))
 
 
 def cross_entropy(
@@ -825,7 +832,7 @@ def cross_entropy(
     elif reduction == "sum":
         smooth = _F.sum(smooth)
     else:
-        smooth = _F.div(_F.sum(smooth), _F.sum(_class_weights(weight, t, valid, x.dtype)))
+        smooth = _weighted_mean(_F.sum(smooth), _F.sum(_class_weights(weight, t, valid, x.dtype)))
     return _F.add(_F.mul(nll, 1 - label_smoothing), _F.mul(smooth, label_smoothing / classes))
 
 
@@ -843,6 +850,9 @@ def binary_cross_entropy(
     log_x = _F.clamp(_F.log(input), min=-100.0)
     log_1mx = _F.clamp(_F.log1p(_F.neg(input)), min=-100.0)
     loss = _F.sub(_F.mul(_F.sub(target, 1.0), log_1mx), _F.mul(target, log_x))
+    # torch's gradient, finite where a probability is exactly 0 or 1 (the clamped logs' is 0 * inf there).
+    operands = _node(loss), _node(input), _node(_F.cast(target, input.dtype))
+    loss = _F.wrap(emit("custom_vjp", *operands, rule="binary_cross_entropy"))
     if weight is not None:
         loss = _F.mul(loss, weight)
     return _reduce(loss, reduction)

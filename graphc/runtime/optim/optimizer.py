@@ -86,8 +86,7 @@ class ParamGroup(dict):
             return F.cast(value.reshape(()), dtypes.float64)
         entry = self._scalars.get((key, index, device))
         if entry is None:
-            with tracing.outside():
-                mirror = _scalar_tensor(value, device)
+            mirror = _scalar_tensor(value, device)
             self._scalars[(key, index, device)] = (value, mirror)
             return mirror
         cached, mirror = entry

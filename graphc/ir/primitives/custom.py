@@ -1,0 +1,63 @@
+"""``custom_vjp``: a value whose derivative is a stated formula, not the chain rule through its nodes.
+
+torch differentiates some composite functions by a formula of their own, which differs from
+the derivative of the nodes that compute the value where those are infinite or clamped:
+``binary_cross_entropy``'s gradient stays finite where a probability saturates at exactly 0
+or 1, and the chain rule through its clamped logs gives ``0 * inf = nan`` there. As JAX's
+``custom_vjp``, the node carries the value (operand 0, computed as usual) and the operands
+the formula reads; its VJP is the named rule of ``RULES``, built from primitives, so a
+second derivative works through it. Simplify replaces the node by its value once autodiff
+has run, so no backend ever computes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from graphc.ir import build as b
+from graphc.ir.graph import Node
+from graphc.ir.registry import defvjp, primitive
+from graphc.ir.types import TensorType, TypeRuleError, format_shape, shapes_equal
+
+# torch's clamp of x (1 - x) in binary_cross_entropy's gradient: 1e-12 rounded to float32, also
+# for float64 (measured: torch 2.13's gradient at x = 1, y = 0 is 1.000000004e12, not 1e12).
+EPSILON = float(np.float32(1e-12))
+
+# Rule name -> f(node, g): the gradients of operands 1.. (operand 0, the value, gets none).
+RULES: dict[str, Callable[[Node, Node], tuple]] = {}
+
+
+def rule(name: str) -> Callable[[Callable[[Node, Node], tuple]], Callable[[Node, Node], tuple]]:
+    def register(fn: Callable[[Node, Node], tuple]) -> Callable[[Node, Node], tuple]:
+        RULES[name] = fn
+        return fn
+
+    return register
+
+
+@primitive("custom_vjp", "elementwise", attrs=("rule",))
+def custom_vjp_rule(value: TensorType, *operands: TensorType, rule: str) -> TensorType:
+    """``value`` unchanged, differentiated with respect to ``operands`` by the formula ``RULES[rule]``"""
+    if rule not in RULES:
+        raise TypeRuleError(f"no custom VJP rule named {rule!r} (known: {', '.join(sorted(RULES))})")
+    for t in operands:
+        if not shapes_equal(t.shape, value.shape):
+            raise TypeRuleError(f"operand shapes differ: {format_shape(value.shape)} vs {format_shape(t.shape)}")
+    return value
+
+
+@defvjp("custom_vjp")
+def custom_vjp_vjp(node: Node, g: Node) -> tuple:
+    """The named rule's gradients for the operands; none for the value."""
+    return (None, *RULES[node.attrs["rule"]](node, g))
+
+
+@rule("binary_cross_entropy")
+def binary_cross_entropy_vjp(node: Node, g: Node) -> tuple:
+    """torch's: ``g (x - y) / max(x (1 - x), EPSILON)`` for the probabilities x, ``-g logit(x)`` for the targets y."""
+    _, x, y = node.inputs
+    gx = b.div(b.mul(g, b.sub(x, y)), b.binary("maximum", b.mul(b.sub(1.0, x), x), EPSILON))
+    gy = b.mul(g, b.sub(b.unary("log1p", b.neg(x)), b.unary("log", x)))
+    return (gx, gy)
