@@ -95,14 +95,20 @@ class ParamGroup(dict):
         return mirror
 
 
-def _option_kind(value: Any) -> Any:
-    """An option as a compiled step depends on it: numbers as zero or not, tensors as tensors, the rest by value."""
-    if isinstance(value, tuple):
-        return tuple(_option_kind(v) for v in value)
-    if isinstance(value, Tensor):
-        return "tensor"
+# The numeric options whose being zero chooses an update formula. Every other number reaches the
+# update through its mirror, so a scheduler taking lr to 0 does not trace the step again.
+FORMULA_NUMBERS = ("weight_decay", "momentum")
+
+
+def _option_kind(key: str, value: Any) -> Any:
+    """An option as a compiled step depends on it: formula-choosing numbers as zero or not, other
+    numbers and tensors not at all (mirrored), flags and strings by value."""
+    if isinstance(value, Tensor) or (isinstance(value, tuple) and not all(isinstance(v, (bool, str, type(None))) for v in value)):
+        return "mirrored"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return "zero" if value == 0 else "nonzero"
+        if key in FORMULA_NUMBERS:
+            return "zero" if value == 0 else "nonzero"
+        return "mirrored"
     return value
 
 
@@ -200,15 +206,15 @@ class Optimizer:
     def _trace_state(self) -> tuple:
         """What a compiled step branched on: the groups, their parameters, and the kind of each option.
 
-        Numbers count only as zero or not (``weight_decay != 0`` chooses a formula; a new
-        ``lr`` reaches the step through its mirror), flags and strings by value; options
+        ``weight_decay`` and ``momentum`` count only as zero or not (each chooses a formula), other
+        numbers not at all (``lr`` reaches the step through its mirror), flags and strings by value; options
         this optimizer does not know (torch's ``foreach``, from a loaded state dict) not
         at all. A call whose optimizer differs from the trace's traces the step again.
         """
         state: list[tuple[Any, Any]] = [("groups", len(self.param_groups))]
         for index, group in enumerate(self.param_groups):
             state.append(((index, "params"), tuple(id(p) for p in group["params"])))
-            state.extend(((index, key), _option_kind(group[key])) for key in self.defaults if key in group)
+            state.extend(((index, key), _option_kind(key, group[key])) for key in self.defaults if key in group)
         return tuple(state)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
