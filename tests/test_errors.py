@@ -237,3 +237,16 @@ def test_numpy_kernels_raise_graphcs_index_error_naming_op_axis_size_and_line(na
     with pytest.raises(IndexError, match=f"{name}: an index is out of range for axis 1 of size 5") as info:
         fn(x, graphc.tensor(np.array(index))).numpy()
     assert "test_errors.py" in str(info.value)
+
+
+def test_recurrent_and_batch_norm_errors_name_the_layer_types_and_the_users_line() -> None:
+    from graphc import nn
+
+    cases = [
+        (lambda: nn.LSTM(4, 3, batch_first=True)(graphc.randn(2, 5, 7)), "LSTM: input.size(-1) must be equal to input_size", "LSTM(f32[2,5,7])"),
+        (lambda: nn.RNN(4, 3)(graphc.randn(5, 2, 4), graphc.randn(1, 3, 3)), "Expected hx size [1, 2, 3]", "RNN(f32[5,2,4], f32[1,3,3])"),
+        (lambda: nn.BatchNorm1d(4)(graphc.randn(3, 5)), "expected 4 channels in dimension 1", "BatchNorm1d(f32[3,5])"),
+    ]
+    for call, message, types in cases:
+        text, _ = error_of(call)
+        assert message in text and f"in {types}" in text and f"{HERE}:" in text, text

@@ -17,12 +17,13 @@ from graphc.passes.remat import RematStats
 @dataclass
 class MemoryReport:
     naive_bytes: Dim  # every intermediate buffer allocated separately
-    peak_bytes: Dim  # the size of the planned arena
+    peak_bytes: int | None  # the size of the planned arena; None until a call gives the symbolic sizes
     sizes: dict[str, int]  # the symbolic sizes the numbers are for (those of the last call)
 
     def __str__(self) -> str:
         at = f" at {', '.join(f'{k}={v}' for k, v in self.sizes.items())}" if self.sizes else ""
-        return f"memory{at}: naive {self.naive_bytes} B, planned peak {self.peak_bytes} B"
+        peak = f"{self.peak_bytes} B" if self.peak_bytes is not None else "unknown until a call gives the sizes"
+        return f"memory{at}: naive {self.naive_bytes} B, planned peak {peak}"
 
 
 @dataclass
@@ -44,8 +45,7 @@ class CompileReport:
     def memory(self) -> MemoryReport:
         symbols = {str(s) for b in self.plan.buffers for s in free_symbols(b.node.shape)}
         if not symbols <= set(self.sizes):
-            naive = symbolic_naive_bytes(self.plan)
-            return MemoryReport(naive, naive, {})
+            return MemoryReport(symbolic_naive_bytes(self.plan), None, {})
         return MemoryReport(self.plan.naive_bytes(self.sizes), self.plan.peak_bytes(self.sizes), dict(self.sizes))
 
     @property

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from graphc.errors import GraphcError
 from graphc.frontend import functional as TF
 from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
+from graphc.ir.registry import op_error
 from graphc.runtime.nn import functional as F
 from graphc.runtime.nn import init
 from graphc.runtime.nn.linear import empty_parameter
@@ -157,7 +157,8 @@ class _BatchNorm(Module):
     def forward(self, input: Tensor) -> Tensor:
         self._check_input_dim(input)
         if input.shape[1] != self.num_features:
-            raise GraphcError(f"{type(self).__name__}: expected {self.num_features} channels in dimension 1, got input of shape {list(input.shape)}")
+            message = f"expected {self.num_features} channels in dimension 1, got input of shape {list(input.shape)}"
+            raise op_error(type(self).__name__, [input._node.type], {}, message)
         momentum: float | Tensor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             with grad_mode(False):

@@ -16,6 +16,7 @@ from typing import Any
 from graphc.errors import GraphcError
 from graphc.frontend import functional as TF
 from graphc.ir import build as b
+from graphc.ir.registry import op_error
 from graphc.ir.types import dims_equal
 from graphc.runtime.nn import functional as F
 from graphc.runtime.nn import init
@@ -149,6 +150,10 @@ class RNNBase(Module):
             return w_ih, w_hh, None, None
         return w_ih, w_hh, getattr(self, f"bias_ih_l{layer}{suffix}"), getattr(self, f"bias_hh_l{layer}{suffix}")
 
+    def _refuse(self, message: str, *tensors: Tensor) -> GraphcError:
+        """An error naming this layer, its input's types and the user's line (``op_error``)."""
+        return op_error(type(self).__name__, [t._node.type for t in tensors], {}, message)
+
     def _initial(self, hx: Tensor | None, batch: Any, like: Tensor, unbatched: bool, name: str) -> Tensor:
         directions = 2 if self.bidirectional else 1
         expected = (self.num_layers * directions, batch, self.hidden_size)
@@ -156,14 +161,14 @@ class RNNBase(Module):
             return _zeros(expected, like)
         if unbatched:
             if hx.ndim != 2:
-                raise GraphcError(f"For unbatched 2-D input, {name} should also be 2-D but got {hx.ndim}-D tensor")
+                raise self._refuse(f"For unbatched 2-D input, {name} should also be 2-D but got {hx.ndim}-D tensor", like, hx)
             hx = TF.unsqueeze(hx, 1)
         elif hx.ndim != 3:
-            raise GraphcError(f"For batched 3-D input, {name} should also be 3-D but got {hx.ndim}-D tensor")
+            raise self._refuse(f"For batched 3-D input, {name} should also be 3-D but got {hx.ndim}-D tensor", like, hx)
         if hx.shape[0] != expected[0] or hx.shape[2] != expected[2] or not dims_equal(hx.shape[1], batch):
-            raise GraphcError(f"Expected {name} size {list(expected)}, got {list(hx.shape)}")
+            raise self._refuse(f"Expected {name} size {list(expected)}, got {list(hx.shape)}", like, hx)
         if hx.dtype != like.dtype:
-            raise GraphcError(f"{name} ({hx.dtype.name}) must have the input's dtype ({like.dtype.name})")
+            raise self._refuse(f"{name} ({hx.dtype.name}) must have the input's dtype ({like.dtype.name})", like, hx)
         return hx
 
     def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
@@ -174,12 +179,12 @@ class RNNBase(Module):
         x = TF.unsqueeze(input, 1) if unbatched else (TF.transpose(input, 0, 1) if self.batch_first else input)
         steps, batch, features = x.shape
         if not isinstance(steps, int):
-            raise GraphcError(f"{type(self).__name__}: the sequence length must be static, got {steps}")
+            raise self._refuse(f"the sequence length must be static, got {steps}", input)
         if features != self.input_size:
-            raise GraphcError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {features}")
+            raise self._refuse(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {features}", input)
         w0 = self.weight_ih_l0
         if x.dtype != w0.dtype:
-            raise GraphcError(f"{type(self).__name__}: input ({x.dtype.name}) and parameters ({w0.dtype.name}) must have the same dtype")
+            raise self._refuse(f"input ({x.dtype.name}) and parameters ({w0.dtype.name}) must have the same dtype", input)
         if lstm:
             if hx is None:
                 h0 = c0 = None
