@@ -250,6 +250,11 @@ def test_reductions_whose_kept_axes_all_have_size_one(shape: tuple, fn: Callable
     check(fn, fn, data(*shape))
 
 
+def test_a_sum_over_a_batch_of_one_fused_with_row_reductions() -> None:
+    """The sum over the size-1 batch is the row itself: an output of another rank at the rows' level."""
+    check(lambda t: (t.softmax(1) * t.sum(1, keepdim=True)).sum(0), lambda t: (t.softmax(1) * t.sum(1, keepdim=True)).sum(0), data(1, 4))
+
+
 def test_a_batch_of_one_through_a_linear_layer_and_softmax() -> None:
     x, w = data(1, 5), data(3, 5)
     check(lambda a, b: (a @ b.T).softmax(1), lambda a, b: (a @ b.T).softmax(1), x, w)

@@ -150,19 +150,25 @@ def reduction_passes(reductions: list[Node], inside: set[int]) -> list[list[Node
 
 
 def output_levels(
-    full: tuple[Dim, ...], axes: tuple[int, ...], outputs: list[Node], shape: Callable[[Node], tuple[Dim, ...]], totals: bool = False
+    full: tuple[Dim, ...],
+    axes: tuple[int, ...],
+    outputs: list[Node],
+    shape: Callable[[Node], tuple[Dim, ...]],
+    totals: bool = False,
+    other_ranks: bool = False,
 ) -> dict[int, str]:
     """Each output's place in a reduction of ``full`` over ``axes``.
 
     That is "full", the reduced shape with ("keep") or without ("drop") the axes, or one
-    value computed from the totals ("total").
+    value computed from the totals ("total"). With ``other_ranks``, an output whose shape is
+    ``full``'s but for axes of size 1 is "full" too (the caller stores it through ``index_in``).
     """
     keep = tuple(1 if i in axes else d for i, d in enumerate(full))
     drop = tuple(d for i, d in enumerate(full) if i not in axes)
     levels: dict[int, str] = {}
     for out in outputs:
         s = shape(out)
-        if len(s) == len(full) and shapes_equal(s, full):
+        if (len(s) == len(full) and shapes_equal(s, full)) or (other_ranks and _same_but_ones(s, full)):
             levels[id(out)] = "full"
         elif len(s) == len(full) and shapes_equal(s, keep):
             levels[id(out)] = "keep"
@@ -171,6 +177,20 @@ def output_levels(
         elif totals and all(d == 1 for d in s):
             levels[id(out)] = "total"
     return levels
+
+
+def _same_but_ones(a: tuple[Dim, ...], b: tuple[Dim, ...]) -> bool:
+    """The same shape once axes of size 1 are dropped (a sum over a batch of one row is that row)."""
+    return shapes_equal(tuple(d for d in a if d != 1), tuple(d for d in b if d != 1))
+
+
+def index_in(shape: tuple[Dim, ...], full: tuple[Dim, ...], index: tuple, zero: object) -> tuple:
+    """``index`` over ``full`` as an index of ``shape``, which has the same axes but those of size 1
+    (``output_levels``' "full" outputs of another rank): each size-1 axis of ``shape`` is at ``zero``."""
+    if len(shape) == len(full):
+        return index
+    kept = iter(i for d, i in zip(full, index) if d != 1)
+    return tuple(zero if d == 1 else next(kept) for d in shape)
 
 
 def depends_on(node: Node, targets: list[Node], computed: Callable[[Node], bool]) -> bool:

@@ -66,6 +66,7 @@ from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, s
 from graphc.codegen.templates import (
     constant_value,
     depends_on,
+    index_in,
     output_levels,
     parts_at,
     reduction_passes,
@@ -929,7 +930,7 @@ class KernelEmitter:
         first = reductions[0]
         full = self.shape(first.inputs[0])
         axes = tuple(sorted(first.attrs["axes"]))
-        levels = output_levels(full, axes, outputs, self.shape)
+        levels = output_levels(full, axes, outputs, self.shape, other_ranks=True)
         handled = [o for o in outputs if id(o) in levels]
         self.extra_outputs(outputs, handled, reductions)
         passes = reduction_passes(reductions, self.inside)
@@ -1017,7 +1018,8 @@ class KernelEmitter:
             if not persistent:
                 full_index, _ = open_rows()
             for out in full_outputs:
-                self.store(out, full_index, self.value(out, full_index))
+                at = index_in(self.shape(out), full, full_index, Lin())
+                self.store(out, at, self.value(out, at))
             if not persistent:
                 b.close()
         self.finish()

@@ -39,8 +39,8 @@ class Trace:
         self.made_from_data: dict[int, weakref.ref[Tensor]] = {}
         self.data_reads: dict[int, tuple[weakref.ref[Tensor], Node]] = {}
         # Objects whose Python state the function may have branched on (a module's ``training``,
-        # an optimizer's groups): id -> (object, its ``_trace_state()`` when first used).
-        self.objects: dict[int, tuple[Any, Any]] = {}
+        # an optimizer's groups): id -> (object, its ``_trace_state()`` and ``_trace_version`` when first used).
+        self.objects: dict[int, tuple[Any, Any, Any]] = {}
 
     def _is_new(self, tensor: Tensor) -> bool:
         ref = self.created.get(id(tensor))
@@ -89,7 +89,10 @@ class Trace:
     def on_use(self, obj: Any) -> None:
         """``obj`` (a module called, an optimizer stepped) is used: its ``_trace_state()`` becomes a guard."""
         if id(obj) not in self.objects:
-            self.objects[id(obj)] = (obj, obj._trace_state())
+            self.objects[id(obj)] = (obj, obj._trace_state(), obj._trace_version)
+
+    def objects_used(self) -> list[tuple[Any, Any, Any]]:
+        return list(self.objects.values())
 
     def depends_on_standins(self, node: Node) -> bool:
         stack, seen = [node], set()

@@ -42,6 +42,15 @@ log = logging.getLogger("graphc")
 BATCH = sympy.Symbol("B", positive=True, integer=True)
 
 
+@dataclass
+class StateSeen:
+    """A module's or optimizer's ``_trace_state()`` a trace depended on, and the ``_trace_version``
+    at which it was last found unchanged (the guard compares states only when the version moved)."""
+
+    state: tuple
+    version: Any
+
+
 class FunctionFailed(Exception):
     """The traced function itself raised ``error`` (not compiling or running its program): the
     one failure that tracing again with static sizes may cure."""
@@ -158,14 +167,19 @@ class CompiledFunction:
             used = ref()
             if used is None:
                 return "a tensor, module or optimizer the program uses was freed"
-            if kind == "type" and used._node.type != expected:
-                return f"a tensor read by the function changed type: {expected} -> {used._node.type}"
-            if kind == "requires_grad" and used._node.requires_grad != expected:
-                return f"a tensor read by the function {'no longer requires' if expected else 'now requires'} grad"
+            if kind == "read" and (used._node.type, used._node.requires_grad) != expected:
+                node = used._node
+                if node.type != expected[0]:
+                    return f"a tensor read by the function changed type: {expected[0]} -> {node.type}"
+                return f"a tensor read by the function {'no longer requires' if expected[1] else 'now requires'} grad"
             if kind == "grad_none" and (used._grad is None) != expected:
                 return f"a .grad was {'None' if expected else 'set'} when traced and is {'None' if used._grad is None else 'set'} now"
-            if kind == "state" and used._trace_state() != expected:
-                return f"the Python state of {type(used).__name__} changed: {_state_change(expected, used._trace_state())}"
+            if kind == "state" and used._trace_version != expected.version:
+                # Something was assigned since the last check: compare what the trace depended on.
+                state = used._trace_state()
+                if state != expected.state:
+                    return f"the Python state of {type(used).__name__} changed: {_state_change(expected.state, state)}"
+                expected.version = used._trace_version
         return None
 
     # ------------------------------------------------------------------ calling
@@ -378,9 +392,8 @@ class CompiledFunction:
                 feeds.append(Feed("tensor", tensor=weakref.ref(read_by_node[id(leaf)])))
             else:
                 feeds.append(Feed("const", data=leaf.data))
-        guards: list = [(weakref.ref(t), "type", node.type) for t, node in reads]
-        guards += [(weakref.ref(t), "requires_grad", node.requires_grad) for t, node in reads]
-        guards += [(weakref.ref(obj), "state", state) for obj, state in trace.objects.values()]
+        guards: list = [(weakref.ref(t), "read", (node.type, node.requires_grad)) for t, node in reads]
+        guards += [(weakref.ref(obj), "state", StateSeen(state, version)) for obj, state, version in trace.objects_used()]
         guards += [(weakref.ref(t), "grad_none", was_none) for t, was_none in trace.grad_reads.values()]
         has_grad = [t._grad is not None for t in grad_owners]
         backend = self._backend(leaves)

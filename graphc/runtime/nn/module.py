@@ -183,12 +183,17 @@ class Module:
                 output = result
         return output
 
+    # Bumped by every assignment of a plain attribute: a compiled function's guard compares
+    # ``_trace_state()`` only when this changed (comparing every module's attributes on every
+    # call took 13 of the MLP step's 150 us).
+    _trace_version = 0
+
     def _trace_state(self) -> tuple:
         """The plain attributes a compiled forward may have branched on: ``training``, a dropout's ``p``, ...
 
         A call of a compiled function whose modules' state differs from the trace's traces again.
         """
-        return tuple((name, value) for name, value in self.__dict__.items() if _plain(value))
+        return tuple((name, value) for name, value in self.__dict__.items() if _plain(value) and name != "_trace_version")
 
     def register_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         handle = RemovableHandle(self._forward_hooks)
@@ -242,6 +247,7 @@ class Module:
             buffers[name] = value
             return
         object.__setattr__(self, name, value)
+        object.__setattr__(self, "_trace_version", self._trace_version + 1)
 
     def __delattr__(self, name: str) -> None:
         for store in (self._parameters, self._buffers, self._modules):
@@ -250,6 +256,7 @@ class Module:
                 self._non_persistent_buffers_set.discard(name)
                 return
         object.__delattr__(self, name)
+        object.__setattr__(self, "_trace_version", self._trace_version + 1)
 
     @staticmethod
     def _remove_from(name: str, *stores: dict) -> None:

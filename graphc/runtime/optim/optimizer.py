@@ -57,9 +57,11 @@ class ParamGroup(dict):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._scalars: dict[tuple[str, int | None, str], tuple[Any, Tensor]] = {}
+        self._version = 0  # bumped by every assignment (Optimizer._trace_version)
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
+        self._version = getattr(self, "_version", 0) + 1
         for (name, index, device), (_, mirror) in list(getattr(self, "_scalars", {}).items()):
             if name == key:
                 self._sync(name, index, device, mirror)
@@ -202,6 +204,11 @@ class Optimizer:
         self.param_groups.append(ParamGroup(group))
 
     # ------------------------------------------------------------------ gradients and steps
+
+    @property
+    def _trace_version(self) -> tuple:
+        """Changes whenever ``_trace_state()`` may have: a group added or an option assigned."""
+        return (len(self.param_groups), *(group._version for group in self.param_groups))
 
     def _trace_state(self) -> tuple:
         """What a compiled step branched on: the groups, their parameters, and the kind of each option.
