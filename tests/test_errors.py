@@ -250,3 +250,16 @@ def test_recurrent_and_batch_norm_errors_name_the_layer_types_and_the_users_line
     for call, message, types in cases:
         text, _ = error_of(call)
         assert message in text and f"in {types}" in text and f"{HERE}:" in text, text
+
+
+def test_an_out_of_range_index_in_a_compiled_program_names_the_axis_its_size_and_the_line() -> None:
+    def pick(x: graphc.Tensor, i: graphc.Tensor) -> graphc.Tensor:
+        return (x * 2)[i].sum()  # the line the error names
+
+    compiled = graphc.compile(pick)
+    compiled(graphc.randn(3, 4), graphc.tensor([0, 1]))
+    with pytest.raises(IndexError) as info:
+        compiled(graphc.randn(3, 4), graphc.tensor([0, 9]))
+    message = str(info.value)
+    assert "index_select: an index is out of range for axis 0 of size B (as this call's inputs set it)" in message
+    assert f"{HERE}:{pick.__code__.co_firstlineno + 1}" in message

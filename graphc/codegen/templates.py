@@ -221,5 +221,7 @@ def index_error(node: Node) -> str:
     """What an out-of-range index of a gather, index_select or scatter_add raises: the op, the axis and its size, the user's line."""
     axis = node.attrs["axis"]
     size = node.inputs[0].shape[axis] if node.inputs[0].type.ndim else 1
+    if not isinstance(size, int):  # the message is fixed when the program is built, before the sizes are known
+        size = f"{size} (as this call's inputs set it)"
     where = f"\n  at {node.loc}" if node.loc else ""
     return f"{node.op}: an index is out of range for axis {axis} of size {size}{where}"
