@@ -123,13 +123,39 @@ def test_in_place_changes_to_arguments_reach_the_callers_tensors(backend: str) -
         return a.sum() + b.sum()
 
     compiled = graphc.compile(bump, backend=backend)
-    for _ in range(3):
-        x, y = graphc.tensor([1.0, 2.0, 3.0]), graphc.tensor([1.0, 2.0, 3.0])
-        tx, ty = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 2.0, 3.0])
+    x, y = graphc.tensor([1.0, 2.0, 3.0]), graphc.tensor([1.0, 2.0, 3.0])
+    tx, ty = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 2.0, 3.0])
+    for _ in range(3):  # the same tensors again: each call reads what the last one wrote
         assert compiled(x, y).item() == bump(tx, ty).item()
         assert_matches(x, tx)
         assert_matches(y, ty)
     assert compiled.trace_count == 1
+
+
+def test_the_same_tensor_passed_twice_is_one_argument(backend: str) -> None:
+    def scale_into(a: graphc.Tensor, b: graphc.Tensor) -> graphc.Tensor:
+        a.mul_(2)
+        return b + 1  # b is a: it sees the write
+
+    compiled = graphc.compile(scale_into, backend=backend)
+    x, tx = graphc.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 2.0, 3.0])
+    for _ in range(2):
+        assert_matches(compiled(x, x), scale_into(tx, tx))
+        assert_matches(x, tx)
+    y, z = graphc.tensor([1.0, 2.0, 3.0]), graphc.tensor([1.0, 2.0, 3.0])
+    assert_matches(compiled(y, z), torch.tensor([2.0, 3.0, 4.0]))  # two tensors: a new signature
+    assert "one and the same tensor" in compiled.recompilations[-1]
+
+
+def test_a_compiled_function_called_by_another_is_part_of_its_trace(backend: str) -> None:
+    w = graphc.tensor([1.0, 1.0])
+    inner = graphc.compile(lambda x: x * 3 + w, backend=backend)
+    outer = graphc.compile(lambda x: inner(x) + 1, backend=backend)
+    for value in (0.0, 1.0):
+        assert_matches(outer(graphc.full((3, 2), value)), torch.full((3, 2), value * 3 + 2))
+    w.add_(4)  # an outside tensor read through the inner function: read on every call
+    assert_matches(outer(graphc.zeros(3, 2)), torch.full((3, 2), 6.0))
+    assert outer.trace_count == 1 and inner.trace_count == 0
 
 
 @pytest.mark.parametrize(

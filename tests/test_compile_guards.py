@@ -208,3 +208,21 @@ def test_graphc_layers_reading_sizes_keep_the_batch_symbolic() -> None:
         x = graphc.ones(rows, 2, 3)
         assert compiled(x).shape == (rows, 2)
     assert compiled.trace_count == 1
+
+
+def test_a_function_traced_again_and_again_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    class Counting(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x: graphc.Tensor) -> graphc.Tensor:
+            self.calls += 1  # plain state that changes on every call: a new trace each time
+            return x * 2
+
+    compiled = graphc.compile(Counting())
+    with caplog.at_level("WARNING", logger="graphc"):
+        for _ in range(9):
+            compiled(graphc.ones(2, 3)).numpy()
+    assert compiled.trace_count == 9
+    assert [r for r in caplog.records if "has been traced 8 times" in r.getMessage()]

@@ -40,6 +40,9 @@ from graphc.runtime.tensor import Tensor
 log = logging.getLogger("graphc")
 
 BATCH = sympy.Symbol("B", positive=True, integer=True)
+# Traces of one function after which graphc warns once: something it depends on changes on every
+# call (a Python counter in a module, a tensor kept on a module), and every call compiles anew.
+MANY_TRACES = 8
 
 
 @dataclass
@@ -49,6 +52,19 @@ class StateSeen:
 
     state: tuple
     version: Any
+
+
+@dataclass
+class Arguments:
+    """The arguments' nodes in a finished trace: their stand-ins as the function received them (by
+    node id, to position), the stand-ins of their existing ``.grad`` likewise, and the new ``.grad``
+    and new values (in-place changes) that are results. Taken before the function ran, since an
+    in-place change gives a stand-in another node."""
+
+    inputs: dict[int, int]
+    grad_inputs: dict[int, int]
+    grads: list[Node]
+    writes: list[Node]
 
 
 class FunctionFailed(Exception):
@@ -160,7 +176,9 @@ class CompiledFunction:
         about 5 us of the MLP step's 155.
         """
         has_grads = tuple(t._grad is not None for t in tensors)
-        return (repr(spec), tuple(types), tuple(t.requires_grad for t in tensors), is_grad_enabled(), has_grads)
+        first: dict[int, int] = {}
+        aliases = tuple(first.setdefault(id(t), i) for i, t in enumerate(tensors))  # f(x, x): one stand-in for both
+        return (repr(spec), tuple(types), tuple(t.requires_grad for t in tensors), is_grad_enabled(), has_grads, aliases)
 
     def _guards_hold(self, entry: Entry) -> str | None:
         for ref, kind, expected in entry.guards:
@@ -185,6 +203,11 @@ class CompiledFunction:
     # ------------------------------------------------------------------ calling
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if tracing.active() is not None:
+            # Called from a function being traced: its ops become part of that trace (as
+            # torch.compile inlines), rather than a program whose results the outer trace would
+            # take for constants.
+            return self.fn(*args, **kwargs)
         tensors: list[Tensor] = []
         spec = _flatten((args, kwargs), tensors)
         types = self._arg_types(tensors)
@@ -272,11 +295,21 @@ class CompiledFunction:
 
     def _trace(self, spec: Any, signature: tuple, types: list[TensorType], tensors: list[Tensor]) -> Any:
         self.trace_count += 1
+        if self.trace_count == MANY_TRACES:
+            log.warning(
+                "graphc: %s has been traced %d times, each a new program; the latest reasons: %s (report().recompilations lists them all)",
+                getattr(self.fn, "__name__", self.fn),
+                self.trace_count,
+                "; ".join(self.recompilations[-3:]),
+            )
         if debug_level() >= 1:
             log.warning("graphc: tracing %s (trace %d) for inputs %s", getattr(self.fn, "__name__", self.fn), self.trace_count, ", ".join(map(str, types)))
         trace = Trace()
-        standins = []
-        for t, ty in zip(tensors, types):
+        standins: list[Tensor] = []
+        for position, (t, ty) in enumerate(zip(tensors, types)):
+            if signature[5][position] != position:  # the same tensor again: the same stand-in
+                standins.append(standins[signature[5][position]])
+                continue
             t.realize()
             node = source_node(ty, requires_grad=t.requires_grad, data=t._node.data)
             trace.standins.add(id(node))
@@ -318,8 +351,13 @@ class CompiledFunction:
                 _write_argument(tensors[i], standins[i]._node)
             return self._run_eagerly(trace, outputs, output_spec, new_state, [(tensors[i], standins[i]) for i in arg_grads])
         self._ran_eagerly.discard(signature)
-        grad_inputs = {id(node): i for i, (_, node) in enumerate(grads_before) if node is not None}
-        entry = self._build(trace, signature, standins, grad_inputs, (arg_grads, arg_writes), outputs, output_spec)
+        arguments = Arguments(
+            inputs={id(node): i for i, node in enumerate(nodes_before)},
+            grad_inputs={id(node): i for i, (_, node) in enumerate(grads_before) if node is not None},
+            grads=[standins[i]._grad._node for i in arg_grads],
+            writes=[standins[i]._node for i in arg_writes],
+        )
+        entry = self._build(trace, signature, arguments, (arg_grads, arg_writes), outputs, output_spec)
         self.entries.append(entry)
         self._last = entry
         if entry.outputs_require_grad and is_grad_enabled():
@@ -354,38 +392,34 @@ class CompiledFunction:
         self,
         trace: Trace,
         signature: tuple,
-        standins: list[Tensor],
-        grad_inputs: dict[int, int],
+        arguments: Arguments,
         arg_results: tuple[list[int], list[int]],
         outputs: list[Tensor],
         output_spec: Any,
     ) -> Entry:
         """The compiled program of a finished trace, with where each of its inputs comes from on later calls.
 
-        ``grad_inputs`` maps the stand-ins of the arguments' existing ``.grad`` (by node id) to
-        the argument's position; ``arg_results`` lists the arguments whose ``.grad`` is a result
-        and those whose new value (changed in place) is.
+        ``arg_results`` lists the arguments whose ``.grad`` is a result and those whose new value
+        (changed in place) is; ``arguments`` holds their nodes.
         """
         arg_grads, arg_writes = arg_results
         state = [t for t, _ in trace.assigned.values()]
         grad_owners = [t for t, _ in trace.grads_set.values()]
         result_nodes = [o._node for o in outputs] + [t._node for t in state] + [t._grad._node for t in grad_owners if t._grad is not None]
-        result_nodes += [standins[i]._grad._node for i in arg_grads]
-        result_nodes += [standins[i]._node for i in arg_writes]
+        result_nodes += arguments.grads + arguments.writes
         graph, leaves = lazy.pending_graph(result_nodes)
         unbound = _unbound_sizes(graph)
         if unbound:
             trace.undo()
             raise tracing.SizeRead(f"the program's size {unbound} is no size of an input it reads (a random tensor shaped like an unused argument)")
-        arg_index = {id(s._node): i for i, s in enumerate(standins)}
         reads = trace.outside_reads()
         read_by_node = {id(node): tensor for tensor, node in reads}
         feeds = []
         for leaf in leaves:
-            if id(leaf) in arg_index:
-                feeds.append(Feed("arg", index=arg_index[id(leaf)]))
-            elif id(leaf) in grad_inputs:
-                feeds.append(Feed("arg_grad", index=grad_inputs[id(leaf)]))
+            if id(leaf) in arguments.inputs:
+                feeds.append(Feed("arg", index=arguments.inputs[id(leaf)]))
+            elif id(leaf) in arguments.grad_inputs:
+                feeds.append(Feed("arg_grad", index=arguments.grad_inputs[id(leaf)]))
             elif is_seed(leaf):
                 feeds.append(Feed("seed"))
             elif id(leaf) in read_by_node:
@@ -578,8 +612,10 @@ def _unbound_sizes(graph: Graph) -> str:
 
 def _new_signature(signature: tuple, traced: list[tuple]) -> str:
     """Why no traced signature fits: the part in which the nearest one differs."""
-    spec, types, requires_grad, grad_mode, has_grads = signature
+    spec, types, requires_grad, grad_mode, has_grads, _ = signature
     for other in traced:
+        if other[:5] == signature[:5]:
+            return "which tensor arguments are one and the same tensor differs from when traced"
         if other[:3] == (spec, types, requires_grad) and other[4] == has_grads:
             return f"grad mode is {'on' if grad_mode else 'off (no_grad)'}, and was not when traced"
         if other[:4] == (spec, types, requires_grad, grad_mode):
