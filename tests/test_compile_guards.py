@@ -226,3 +226,30 @@ def test_a_function_traced_again_and_again_is_warned_about(caplog: pytest.LogCap
             compiled(graphc.ones(2, 3)).numpy()
     assert compiled.trace_count == 9
     assert [r for r in caplog.records if "has been traced 8 times" in r.getMessage()]
+
+
+def test_gradient_accumulation_with_zero_grad_outside_traces_twice_and_matches_torch() -> None:
+    """zero_grad(set_to_none) between cycles gives new .grad objects; the step adding to a .grad
+    reads and writes it through its parameter, so the cycle does not trace again."""
+    model, reference = linear_pair()
+    opt, ref_opt = optim.SGD(model.parameters(), lr=0.1), torch.optim.SGD(reference.parameters(), lr=0.1)
+
+    @graphc.compile
+    def micro(x: graphc.Tensor, y: graphc.Tensor) -> graphc.Tensor:
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    for i in range(8):
+        rows = slice(3 * (i % 2), 3 * (i % 2) + 3)
+        loss = micro(graphc.tensor(X[rows]), graphc.tensor(Y[rows]))
+        ref_loss = torch.nn.functional.cross_entropy(reference(torch.tensor(X[rows])), torch.tensor(Y[rows]))
+        ref_loss.backward()
+        assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-12)
+        if i % 2 == 1:
+            opt.step()
+            opt.zero_grad()
+            ref_opt.step()
+            ref_opt.zero_grad()
+            assert_same_parameters(model, reference)
+    assert micro.trace_count == 2, micro.recompilations

@@ -80,7 +80,8 @@ class FunctionFailed(Exception):
 class Feed:
     """Where one program input comes from on each call."""
 
-    # "arg" (i-th tensor argument), "arg_grad" (its .grad), "tensor" (current value of a tensor), "seed" (fresh), "const"
+    # "arg" (i-th tensor argument), "arg_grad" (its .grad), "tensor" (current value of a tensor),
+    # "grad_of" (a tensor's current .grad), "seed" (fresh), "const"
     kind: str
     index: int = 0
     tensor: weakref.ref[Tensor] | None = None
@@ -96,6 +97,7 @@ class Entry:
     output_spec: Any
     num_outputs: int
     state: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose value is written back (and if leaf requiring grad)
+    grads_added: list[weakref.ref[Tensor]]  # tensors whose existing .grad backward() added to: its new value
     grads: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose .grad is written back (False: set to None)
     arg_grads: list[int]  # tensor arguments (by position) whose .grad the function's backward() sets
     arg_writes: list[int]  # tensor arguments the function changed in place (x.add_(1), x[0] = 5)
@@ -403,9 +405,14 @@ class CompiledFunction:
         (changed in place) is; ``arguments`` holds their nodes.
         """
         arg_grads, arg_writes = arg_results
-        state = [t for t, _ in trace.assigned.values()]
+        # An existing .grad that backward() added to in place is reached through its owner on later
+        # calls (its current .grad), not as this tensor object: zero_grad() between calls replaces it.
+        grad_of = {id(t._grad): t for t, was_none in trace.grad_reads.values() if not was_none and t._grad is not None}
+        state = [t for t, _ in trace.assigned.values() if id(t) not in grad_of]
+        grads_added = [grad_of[id(t)] for t, _ in trace.assigned.values() if id(t) in grad_of]
         grad_owners = [t for t, _ in trace.grads_set.values()]
-        result_nodes = [o._node for o in outputs] + [t._node for t in state] + [t._grad._node for t in grad_owners if t._grad is not None]
+        result_nodes = [o._node for o in outputs] + [t._node for t in state] + [t._grad._node for t in grads_added]
+        result_nodes += [t._grad._node for t in grad_owners if t._grad is not None]
         result_nodes += arguments.grads + arguments.writes
         graph, leaves = lazy.pending_graph(result_nodes)
         unbound = _unbound_sizes(graph)
@@ -422,19 +429,21 @@ class CompiledFunction:
                 feeds.append(Feed("arg_grad", index=arguments.grad_inputs[id(leaf)]))
             elif is_seed(leaf):
                 feeds.append(Feed("seed"))
+            elif id(leaf) in read_by_node and id(read_by_node[id(leaf)]) in grad_of:
+                feeds.append(Feed("grad_of", tensor=weakref.ref(grad_of[id(read_by_node[id(leaf)])])))
             elif id(leaf) in read_by_node:
                 feeds.append(Feed("tensor", tensor=weakref.ref(read_by_node[id(leaf)])))
             else:
                 feeds.append(Feed("const", data=leaf.data))
-        guards: list = [(weakref.ref(t), "read", (node.type, node.requires_grad)) for t, node in reads]
+        # A .grad read through its owner is guarded by the owner's grad_none guard (and its type by the setter).
+        guards: list = [(weakref.ref(t), "read", (node.type, node.requires_grad)) for t, node in reads if id(t) not in grad_of]
         guards += [(weakref.ref(obj), "state", StateSeen(state, version)) for obj, state, version in trace.objects_used()]
         guards += [(weakref.ref(t), "grad_none", was_none) for t, was_none in trace.grad_reads.values()]
         has_grad = [t._grad is not None for t in grad_owners]
         backend = self._backend(leaves)
         program = compile_graph(graph, backend=backend, fusion=self.fusion, remat=self.remat)
-        old_nodes = {id(t): node for t, node in trace.assigned.values()}
-        for t in state:
-            t._node = old_nodes[id(t)]
+        for t, node in trace.assigned.values():
+            t._node = node
         for t, old in trace.grads_set.values():
             t._grad = old
         return Entry(
@@ -445,13 +454,14 @@ class CompiledFunction:
             output_spec=output_spec,
             num_outputs=len(outputs),
             state=[(weakref.ref(t), t._node.requires_grad and t.is_leaf) for t in state],
+            grads_added=[weakref.ref(t) for t in grads_added],
             grads=[(weakref.ref(t), flag) for t, flag in zip(grad_owners, has_grad)],
             arg_grads=arg_grads,
             arg_writes=arg_writes,
             traced_graph=graph,
             # A function that runs backward() itself returns final values; one that does not (a model's
             # forward) returns values the caller may differentiate, so calls rebuild them lazily.
-            outputs_require_grad=not grad_owners and any(o._node.requires_grad for o in outputs),
+            outputs_require_grad=not grad_owners and not grads_added and any(o._node.requires_grad for o in outputs),
         )
 
     def _input_values(self, entry: Entry, tensors: list[Tensor]) -> list[Any]:
@@ -473,6 +483,11 @@ class CompiledFunction:
             grad = tensors[feed.index]._grad
             assert grad is not None  # the signature holds which arguments have a .grad
             return grad
+        if feed.kind == "grad_of":
+            owner = feed.tensor() if feed.tensor is not None else None
+            if owner is None or owner._grad is None:  # the owner's grad_none guard held: not reached
+                raise GraphcError("graphc.compile: a tensor whose .grad the compiled function adds to was freed")
+            return owner._grad
         assert feed.tensor is not None
         tensor = feed.tensor()
         if tensor is None:
@@ -539,6 +554,11 @@ class CompiledFunction:
             tensor._node = node
             if leaf_requires_grad:
                 tracing.register_leaf(tensor)
+        for ref in entry.grads_added:
+            owner, node = ref(), nodes[position]
+            position += 1
+            if owner is not None and owner._grad is not None:
+                owner._grad._node = node
         for ref, has_grad in entry.grads:
             tensor = ref()
             if not has_grad:
