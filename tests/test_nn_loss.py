@@ -114,7 +114,11 @@ def test_binary_cross_entropy_second_derivative_matches_torch() -> None:
     (gg,) = graphc.autograd.grad(F.binary_cross_entropy(gp, graphc.tensor(y)), [gp], create_graph=True)
     (tgg,) = torch.autograd.grad(tg.pow(2).sum(), [tp])
     (ggg,) = graphc.autograd.grad(gg.pow(2).sum(), [gp])
-    # torch's double backward divides by (x + 1e-12)^2 (1 - x + 1e-12)^2, about 1e-11 from the exact derivative.
+    # graphc's is the exact derivative of torch's first-derivative formula (x - y) / (x (1 - x)) / n ...
+    first = (p - y) / (p * (1 - p)) / len(p)
+    exact = 2 * first * (p * p - 2 * p * y + y) / (p * p * (1 - p) ** 2) / len(p)
+    np.testing.assert_allclose(ggg.numpy(), exact, rtol=1e-13)
+    # ... torch's double backward divides by (x + 1e-12)^2 (1 - x + 1e-12)^2 instead, about 1e-11 from it.
     np.testing.assert_allclose(ggg.numpy(), tgg.numpy(), rtol=1e-9)
 
 

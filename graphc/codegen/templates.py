@@ -12,7 +12,7 @@ from collections.abc import Callable
 from graphc.codegen.index_exprs import Dim, Lin
 from graphc.ir.graph import Node
 from graphc.ir.registry import VIEWS
-from graphc.ir.types import shapes_equal
+from graphc.ir.types import shapes_equal, squeezed
 
 
 def equal_parts(node: Node) -> tuple[Dim, ...] | None:
@@ -168,7 +168,7 @@ def output_levels(
     levels: dict[int, str] = {}
     for out in outputs:
         s = shape(out)
-        if (len(s) == len(full) and shapes_equal(s, full)) or (other_ranks and _same_but_ones(s, full)):
+        if (len(s) == len(full) and shapes_equal(s, full)) or (other_ranks and shapes_equal(squeezed(s), squeezed(full))):
             levels[id(out)] = "full"
         elif len(s) == len(full) and shapes_equal(s, keep):
             levels[id(out)] = "keep"
@@ -177,11 +177,6 @@ def output_levels(
         elif totals and all(d == 1 for d in s):
             levels[id(out)] = "total"
     return levels
-
-
-def _same_but_ones(a: tuple[Dim, ...], b: tuple[Dim, ...]) -> bool:
-    """The same shape once axes of size 1 are dropped (a sum over a batch of one row is that row)."""
-    return shapes_equal(tuple(d for d in a if d != 1), tuple(d for d in b if d != 1))
 
 
 def index_in(shape: tuple[Dim, ...], full: tuple[Dim, ...], index: tuple, zero: object) -> tuple:

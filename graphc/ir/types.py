@@ -66,6 +66,11 @@ def shapes_equal(a: Shape, b: Shape) -> bool:
     return len(a) == len(b) and all(dims_equal(x, y) for x, y in zip(a, b))
 
 
+def squeezed(shape: Shape) -> Shape:
+    """``shape`` without its axes of size 1: what stays when only the elements' order matters."""
+    return tuple(d for d in shape if not (isinstance(d, int) and d == 1))
+
+
 def numel(shape: Shape) -> Dim:
     return normalize_dim(reduce(lambda x, y: x * y, shape, 1)) if shape else 1
 

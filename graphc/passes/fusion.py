@@ -56,7 +56,7 @@ from graphc.codegen.kernel_ir import Program, kernel_for
 from graphc.codegen.templates import equal_parts
 from graphc.ir.graph import Graph, Node
 from graphc.ir.registry import REGISTRY, VIEWS
-from graphc.ir.types import Dim, Shape, dims_equal, evaluate_shape, format_shape, free_symbols, shapes_equal
+from graphc.ir.types import Dim, Shape, dims_equal, evaluate_shape, format_shape, free_symbols, shapes_equal, squeezed
 from graphc.passes.memory import live_peak
 
 INLINE = ("movement", "source")
@@ -232,7 +232,7 @@ def _one_value_broadcast(chain: list[Node]) -> bool:
 def _reduces_all(node: Node) -> bool:
     """A sum, max or min of every element of a value with more than one (argmax has no total: it is a position)."""
     x = node.inputs[0]
-    if node.op not in ("sum", "max", "min") or not _squeezed(x.shape):
+    if node.op not in ("sum", "max", "min") or not squeezed(x.shape):
         return False
     return all(i in node.attrs["axes"] or (isinstance(d, int) and d == 1) for i, d in enumerate(x.shape))
 
@@ -375,7 +375,7 @@ class Fuser:
             and all(_unit_reshapes(c) for c in chains)
         )
         if relabeled:
-            if any(_same(_squeezed(node.shape), _squeezed(s)) for s in level):
+            if any(_same(squeezed(node.shape), squeezed(s)) for s in level):
                 return None
             return f"shape {format_shape(node.shape)} differs from the kernel's {format_shape(group.shape)}"
         if node.op in INDEXED_READS:
@@ -486,7 +486,7 @@ class Fuser:
         for node in reversed(group.nodes):  # the walk added consumers first: reversed is program order
             if id(node) in members and any(id(v) in after for v in _loaded(node, self.stored)):
                 after.add(id(node))
-        return all(not _squeezed(n.shape) for n in group.nodes if id(n) in after and _category(n) != "reduction")
+        return all(not squeezed(n.shape) for n in group.nodes if id(n) in after and _category(n) != "reduction")
 
     def _reaches(self, source: Group, target: Group) -> bool:
         """Whether kernel ``target`` must run after kernel ``source``.
@@ -864,13 +864,9 @@ def _views_returned(node: Node, users: dict[int, list[Node]], graph_outputs: set
     return found
 
 
-def _squeezed(shape: Shape) -> Shape:
-    return tuple(d for d in shape if not (isinstance(d, int) and d == 1))
-
-
 def _unit_reshapes(chain: list[Node]) -> bool:
     """Only reshapes that add or drop size-1 dimensions: each index keeps its meaning."""
-    return all(n.op == "reshape" and _same(_squeezed(n.shape), _squeezed(n.inputs[0].shape)) for n in chain)
+    return all(n.op == "reshape" and _same(squeezed(n.shape), squeezed(n.inputs[0].shape)) for n in chain)
 
 
 def _stores_at_its_level(group: Group, node: Node) -> bool:
