@@ -252,14 +252,64 @@ def test_recurrent_and_batch_norm_errors_name_the_layer_types_and_the_users_line
         assert message in text and f"in {types}" in text and f"{HERE}:" in text, text
 
 
-def test_an_out_of_range_index_in_a_compiled_program_names_the_axis_its_size_and_the_line() -> None:
+def test_an_out_of_range_index_in_a_compiled_program_names_the_axis_its_size_and_the_line(backend: str) -> None:
     def pick(x: graphc.Tensor, i: graphc.Tensor) -> graphc.Tensor:
         return (x * 2)[i].sum()  # the line the error names
 
     compiled = graphc.compile(pick)
     compiled(graphc.randn(3, 4), graphc.tensor([0, 1]))
-    with pytest.raises(IndexError) as info:
-        compiled(graphc.randn(3, 4), graphc.tensor([0, 9]))
-    message = str(info.value)
-    assert "index_select: an index is out of range for axis 0 of size B (as this call's inputs set it)" in message
-    assert f"{HERE}:{pick.__code__.co_firstlineno + 1}" in message
+    for rows in (3, 5):  # the batch size is the symbol B in the program: the message gives this call's
+        with pytest.raises(IndexError) as info:
+            compiled(graphc.randn(rows, 4), graphc.tensor([0, 9]))
+        message = str(info.value)
+        assert f"index_select: an index is out of range for axis 0 of size {rows}" in message
+        assert f"{HERE}:{pick.__code__.co_firstlineno + 1}" in message
+
+
+def test_an_out_of_range_gather_index_raises_on_every_backend_instead_of_reading_past_the_buffer(backend: str) -> None:
+    x = graphc.randn(3, 4)
+    with pytest.raises(IndexError, match="gather: an index is out of range for axis 1 of size 4"):
+        x.gather(1, graphc.tensor([[0], [1], [2]]) * 4).numpy()  # computed indices: checked when the program runs
+
+
+def test_a_target_out_of_range_raises_even_when_only_the_gradient_is_read(backend: str) -> None:
+    """Cross-entropy's gradient compares positions with the target, which cannot notice a bad one:
+    the loss is computed with the gradients (as torch's forward always is) and raises."""
+    x = graphc.randn(2, 4, requires_grad=True)
+    graphc.nn.functional.cross_entropy(x, graphc.tensor([1, 4])).backward()  # the loss tensor is dropped
+    with pytest.raises(IndexError, match="gather: an index is out of range for axis 1 of size 4"):
+        x.grad.numpy()
+
+
+def test_a_compiled_training_step_that_drops_its_loss_still_checks_the_targets(backend: str) -> None:
+    model = graphc.nn.Linear(4, 3)
+    opt = graphc.optim.SGD(model.parameters(), lr=0.1)
+
+    @graphc.compile
+    def step(x: graphc.Tensor, y: graphc.Tensor) -> None:
+        graphc.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        opt.zero_grad()
+
+    x = graphc.randn(5, 4)
+    for _ in range(2):
+        step(x, graphc.tensor([0, 1, 2, 0, 1]))
+    before = model.weight.numpy().copy()
+    with pytest.raises(IndexError, match="gather: an index is out of range for axis 1 of size 3"):
+        step(x, graphc.tensor([0, 3, 2, 0, 1]))
+    np.testing.assert_array_equal(model.weight.numpy(), before)
+
+
+def test_on_a_gpu_a_flagged_index_raises_at_the_next_read_of_a_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the flags after every call would make the host wait for the GPU: there, the
+    check waits for the next read, where the host waits anyway (as torch's CUDA errors surface)."""
+    pytest.importorskip("triton")
+    from graphc.codegen import triton_support
+
+    monkeypatch.setattr(triton_support, "read_flags_at_once", lambda flags: False)
+    with graphc.use_backend("triton"):
+        picked = graphc.randn(3, 4).gather(1, graphc.tensor([[0], [1], [2]]) * 4)
+        picked.realize()  # the program ran, its flags are set, nothing raised yet
+        with pytest.raises(IndexError, match="gather: an index is out of range for axis 1 of size 4"):
+            picked.numpy()
+        graphc.ones(2).numpy()  # raised once: the flags were cleared

@@ -22,7 +22,7 @@ Templates, chosen by the kernel's reductions:
 - scatter: the destination copied, then the source added at its indices in one loop.
 
 What the loops do not compute runs first, in NumPy: matmul (BLAS), random numbers, half
-precision, integer powers, reductions of a second shape and a second scatter, each with
+precision, integer powers and divisions (whose helpers raise on a zero divisor), reductions of a second shape and a second scatter, each with
 everything it depends on (``split``). The loops read the results of this *prefix* as
 buffers: a matmul's epilogue is a C loop over its result.
 
@@ -66,6 +66,7 @@ from graphc.codegen.index_exprs import (
 from graphc.codegen.kernel_ir import Kernel
 from graphc.codegen.row_split import ROWS, output_kind
 from graphc.codegen.templates import (
+    SIZE_SLOT,
     constant_value,
     depends_on,
     index_error,
@@ -88,7 +89,11 @@ COMPUTE = {"bool": "int", "int32": "int32_t", "int64": "int64_t", "float32": "fl
 ITEMSIZE = {"bool": 1, "int32": 4, "int64": 8, "float32": 4, "float64": 8}
 
 _MATH = {"exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "log1p"}
-_FLOAT_ONLY = _MATH | {"rsqrt", "reciprocal", "sigmoid", "div", "pow"}
+_ROUNDING = {"floor": "floor", "ceil": "ceil", "round": "rint", "trunc": "trunc"}  # rint: halves to even, as torch
+# Float floor_divide and remainder are torch's formulas around fmod (native.PRELUDE); integer ones run
+# in the NumPy prefix, whose helpers raise on a zero divisor as torch does (a C loop cannot).
+_DIVISION = {"floor_divide": "graphc_floor_divide", "remainder": "graphc_remainder", "fmod": "fmod"}
+_FLOAT_ONLY = _MATH | set(_ROUNDING) | set(_DIVISION) | {"rsqrt", "reciprocal", "sigmoid", "div", "pow"}
 _ARITHMETIC = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|"}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _ELEMENTWISE = _FLOAT_ONLY | set(_ARITHMETIC) | set(_COMPARE) | {"neg", "abs", "sign", "logical_not", "maximum", "minimum", "where", "cast"}
@@ -291,7 +296,7 @@ class LoopEmitter:
         self.stores: dict[int, set[tuple[int, str]]] = {}
         # Outputs a closed loop nest stored whole: later nests read them back (``value``).
         self.stored: set[int] = set()
-        self.index_errors: list[str] = []  # what each index check reports (graphc_bad = (k + 1) << 2)
+        self.index_errors: list[tuple[str, str]] = []  # each index check's message and its size in C (graphc_bad = (k + 1) << 2)
         self.reductions = [n for n in nodes if n.op in REDUCTIONS and not trivial_reduction(n)]
 
     # ------------------------------------------------------------------ names and shapes
@@ -590,9 +595,9 @@ class LoopEmitter:
                 return [{axis: (start, _sum([start, d]))} for start, d in zip(starts, sizes) if not (isinstance(d, int) and d == 0)]
         return [{}]
 
-    def index_error(self, node: Node) -> int:
-        """The code an out-of-range index of ``node`` sets; its message is ``templates.index_error``."""
-        self.index_errors.append(index_error(node))
+    def index_error(self, node: Node, size: Dim) -> int:
+        """The code an out-of-range index of ``node`` into an axis of ``size`` sets; its message is ``templates.index_error``."""
+        self.index_errors.append((index_error(node), c_dim(size)))
         return len(self.index_errors) << 2
 
     def unfold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
@@ -640,7 +645,7 @@ class LoopEmitter:
         self.comment(node, at.depth)
         name = self.body.fresh("at" + self.num(node))
         self.body.line(f"int64_t {name} = {at.code};", at.depth)
-        code = self.index_error(node)
+        code = self.index_error(node, size)
         self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = {code}; {name} = 0; }}", at.depth)
         guard: set[Var] = set()
         for e in index:
@@ -656,6 +661,10 @@ class LoopEmitter:
             return f"graphc_erff({a[0]})"
         if op in _MATH:
             return f"{op}{f}({a[0]})"
+        if op in _ROUNDING:
+            return f"{_ROUNDING[op]}{f}({a[0]})"
+        if op in _DIVISION:
+            return f"{_DIVISION[op]}{f}({a[0]}, {a[1]})"
         if op == "rsqrt":
             return f"({ctype})1 / sqrt{f}({a[0]})"
         if op == "reciprocal":
@@ -758,7 +767,7 @@ class LoopEmitter:
         name = self.body.fresh("at" + self.num(node))
         self.body.line(f"int64_t {name} = {at.code};")
         size = self.shape(node)[axis]
-        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = {self.index_error(node)}; continue; }}")
+        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = {self.index_error(node, size)}; continue; }}")
         leaf = Lin.of(Leaf(name, frozenset(), self.body.depth, frozenset()))
         self.store(node, tuple(leaf if i == axis else e for i, e in enumerate(index)), value, add=True)
         self.close_loops(opened)
@@ -898,7 +907,7 @@ class LoopEmitter:
             if id(n) in seen or id(n) not in self.inside or n.op in REDUCTIONS:
                 continue
             seen.add(id(n))
-            if n.op in _MATH or n.op in ("sigmoid", "pow"):
+            if n.op in _MATH or n.op in _DIVISION or n.op in ("sigmoid", "pow"):
                 return True
             stack.extend(n.inputs)
         return False
@@ -1180,9 +1189,10 @@ class LoopEmitter:
         lines.append(f"    graphc_release(views, held, {count});")
         lines.append("    if (graphc_bad & 2)")
         lines.append("        return PyErr_NoMemory();")
-        for k, message in enumerate(self.index_errors):
+        for k, (message, size) in enumerate(self.index_errors):
+            before, after = (json.dumps(part, ensure_ascii=False) for part in message.split(SIZE_SLOT, 1))
             lines.append(f"    if (graphc_bad == {(k + 1) << 2}) {{")
-            lines.append(f"        PyErr_SetString(PyExc_IndexError, {json.dumps(message, ensure_ascii=False)});")
+            lines.append(f'        PyErr_Format(PyExc_IndexError, "%s%lld%s", {before}, (long long){_paren(size)}, {after});')
             lines.append("        return NULL;")
             lines.append("    }")
         lines.append("    Py_RETURN_NONE;")

@@ -274,6 +274,41 @@ def power(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nda
     return np.power(a, b, out=out) if out is not None else np.power(a, b)
 
 
+def _check_divisor(b: np.ndarray, error: str) -> None:
+    """An integer divisor holding a zero raises graphc's error, as torch on the CPU (NumPy would give 0 and warn)."""
+    if b.dtype.kind in "iu" and not np.all(b):
+        from graphc.errors import DivisionByZeroError
+
+        raise DivisionByZeroError(error)
+
+
+def floor_divide(a: np.ndarray, b: np.ndarray, error: str = "floor_divide: integer division by zero", out: np.ndarray | None = None) -> np.ndarray:
+    """np.floor_divide, which is torch's (Python's divmod for floats); an integer zero divisor raises."""
+    _check_divisor(np.asarray(b), error)
+    return np.floor_divide(a, b, out=out) if out is not None else np.floor_divide(a, b)
+
+
+def fmod(a: np.ndarray, b: np.ndarray, error: str = "fmod: integer division by zero", out: np.ndarray | None = None) -> np.ndarray:
+    """np.fmod; an integer zero divisor raises."""
+    _check_divisor(np.asarray(b), error)
+    return np.fmod(a, b, out=out) if out is not None else np.fmod(a, b)
+
+
+def remainder(a: np.ndarray, b: np.ndarray, error: str = "remainder: integer division by zero", out: np.ndarray | None = None) -> np.ndarray:
+    """torch's remainder: for floats ``fmod(a, b) + b`` where the signs of the two differ.
+
+    np.remainder gives the same values but a zero the sign of b, where torch's zero keeps
+    fmod's sign (a's): ``-0.0 % 1.0`` is -0.0 in torch, 0.0 in NumPy. For integers the two agree.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    _check_divisor(b, error)
+    if a.dtype.kind in "iu":
+        return np.remainder(a, b, out=out) if out is not None else np.remainder(a, b)
+    mod = np.asarray(np.fmod(a, b))  # a new array: out may be a or b
+    np.add(mod, b, out=mod, where=(mod != 0) & ((b < 0) != (mod < 0)))
+    return mod if out is None else _store(out, mod)
+
+
 def _windows(shape: tuple, kernel: tuple, dilation: tuple, padding: tuple, stride: tuple) -> tuple[int, int]:
     rows = (shape[0] + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
     cols = (shape[1] + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
@@ -318,13 +353,13 @@ def _torch_indexable(x: np.ndarray, index: np.ndarray) -> bool:
 
 
 def check_indices(index: np.ndarray, size: int, error: str) -> None:
-    """Raise ``IndexError(error)`` unless every index is in ``[0, size)``, as the C loops do.
+    """Raise ``IndexError(error)``, its ``{size}`` filled in, unless every index is in ``[0, size)``, as the C loops do.
 
     NumPy would wrap a negative index around silently, and torch raises its own error
     without the graphc op or the user's line.
     """
     if index.size and (index.min() < 0 or index.max() >= size):
-        raise IndexError(error)
+        raise IndexError(error.replace("{size}", str(size), 1))  # templates.SIZE_SLOT
 
 
 def gather(x: np.ndarray, index: np.ndarray, axis: int, error: str = "gather: an index is out of range") -> np.ndarray:

@@ -212,11 +212,15 @@ def constant_value(node: Node, inside: set[int]) -> float | None:
     return None
 
 
+SIZE_SLOT = "{size}"
+"""Where ``index_error``'s message takes the axis's size, known only when the kernel runs."""
+
+
 def index_error(node: Node) -> str:
-    """What an out-of-range index of a gather, index_select or scatter_add raises: the op, the axis and its size, the user's line."""
-    axis = node.attrs["axis"]
-    size = node.inputs[0].shape[axis] if node.inputs[0].type.ndim else 1
-    if not isinstance(size, int):  # the message is fixed when the program is built, before the sizes are known
-        size = f"{size} (as this call's inputs set it)"
+    """What an out-of-range index of a gather, index_select or scatter_add raises: the op, the axis and its size, the user's line.
+
+    The size is left as ``SIZE_SLOT`` because the message is fixed when the program is built,
+    when a size may still be the symbol ``B``; the kernel fills in the size it ran with.
+    """
     where = f"\n  at {node.loc}" if node.loc else ""
-    return f"{node.op}: an index is out of range for axis {axis} of size {size}{where}"
+    return f"{node.op}: an index is out of range for axis {node.attrs['axis']} of size {SIZE_SLOT}{where}"

@@ -66,6 +66,7 @@ from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, s
 from graphc.codegen.templates import (
     constant_value,
     depends_on,
+    index_error,
     index_in,
     output_levels,
     parts_at,
@@ -191,6 +192,7 @@ class Fn:
     launch_args: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # pointer -> (order, node, launcher variable)
     offsets: dict[str, str] = field(default_factory=dict)  # symbolic address offsets passed as arguments: code -> name
     axis_masks: dict[str, str] = field(default_factory=dict)  # block axis -> the mask of its lanes
+    checks_indices: bool = False  # flags out-of-range indices in its kernel's ``errors`` (KernelEmitter.checked_index)
 
     def ordered_pointers(self) -> list[str]:
         """Inputs, then outputs, then temporaries, each in node order: the same for every function of a kernel."""
@@ -219,6 +221,9 @@ class KernelEmitter:
         # Autotuning runs a launch several times on the real buffers: it must not write in place.
         self.autotuned = False
         self.calls: dict[str, str] = {}
+        # Each checked index read or scatter (by node) -> its slot in ``errors`` and the message it raises.
+        self.index_slots: dict[int, int] = {}
+        self.index_errors: list[tuple[str, Dim]] = []
         symbols: set[str] = set()
         for node in [*kernel.nodes, *kernel.inputs]:
             for d in node.shape:
@@ -594,12 +599,36 @@ class KernelEmitter:
             at = self.value(idx_node, index, conds)
         else:
             at = self.value(idx_node, (index[axis],), conds)
+        at = self.checked_index(node, at, self.shape(x)[axis], index, conds)
         guard: set[Var] = set()
         for e in index:
             guard |= e.vars()
         leaf = Lin.of(Leaf(at.code, at.axes, at.depth, frozenset(guard)))
         source_index = tuple(leaf if i == axis else e for i, e in enumerate(index))
         return self.value(x, source_index, conds, via + (node,))
+
+    def checked_index(self, node: Node, at: Val, size: Dim, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> Val:
+        """``at``, an index into an axis of ``size`` computed at run time, made safe to use.
+
+        A lane whose index is out of range writes 1 into the kernel's slot for ``node`` in
+        ``errors``, which the program turns into ``templates.index_error`` (as the C loops
+        raise it), and reads element 0 meanwhile: never memory outside the buffer.
+        """
+        slot = self.index_slots.get(id(node))
+        if slot is None:
+            slot = self.index_slots[id(node)] = len(self.index_errors)
+            self.index_errors.append((index_error(node), size))
+        self.fn.checks_indices = True
+        mask, mask_axes, depth = self.mask_of(list(index), conds)
+        depth = max(depth, at.depth)
+        body = self.fn.body
+        bad = body.fresh("bad" + self.num(node))
+        body.line(f"{bad} = ({at.code} < 0) | ({at.code} >= {_paren(dim_code(size))})", depth)
+        flags = f"errors + {slot} + tl.full({self.fn.shape(at.axes | mask_axes)}, 0, tl.int32)"
+        body.line(f"tl.store({flags}, 1, mask={bad if mask is None else f'{bad} & {mask}'})", depth)
+        safe = body.fresh("at" + self.num(node))
+        body.line(f"{safe} = tl.where({bad}, 0, {at.code})", depth)
+        return Val(safe, at.dtype, depth, at.axes)
 
     def rand(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> Val:
         seed_node = node.inputs[0]
@@ -665,6 +694,15 @@ class KernelEmitter:
             return self.cast(node, args[0])
         if op == "pow":
             return self.pow(node, args)
+        if op in ("floor", "ceil"):
+            return f"tl.{op}({a[0]})", dtype
+        if op == "trunc":
+            return f"tl.where({a[0]} < 0, tl.ceil({a[0]}), tl.floor({a[0]}))", dtype
+        if op == "round":
+            self.helpers.add("rint")
+            return f"rint({a[0]})", dtype
+        if op in ("floor_divide", "remainder", "fmod"):
+            return self.division(node, a), dtype
         raise GraphcError(f"triton backend: no lowering for {op}")
 
     def cast(self, node: Node, x: Val) -> tuple[str, str]:
@@ -705,6 +743,19 @@ class KernelEmitter:
         self.helpers.add("ipow")
         return f"ipow({a}, {b})", dtype
 
+    def division(self, node: Node, a: list[str]) -> str:
+        """floor_divide, remainder, fmod: ``triton_support`` helpers, exact (Triton's float ``%`` is not on a GPU).
+
+        The float helpers take their dtype's ladder step and rounds as constants
+        (``triton_support.fmod``); half precision is computed in float32.
+        """
+        if node.dtype.is_floating_point:
+            step, rounds = _FMOD_LADDER[compute_dtype(node.dtype)]
+            self.helpers.add(node.op)
+            return f"{node.op}({a[0]}, {a[1]}, {step!r}, {rounds})"
+        self.helpers.add("i" + node.op)
+        return f"i{node.op}({a[0]}, {a[1]})"
+
     # ------------------------------------------------------------------ stores
 
     def store(self, node: Node, index: tuple[Lin, ...], v: Val, atomic: bool = False) -> None:
@@ -741,11 +792,12 @@ class KernelEmitter:
         fn = self.fn
         pointers = fn.ordered_pointers()
         offsets = list(fn.offsets.values())
-        params = pointers + self.symbols + fn.sizes + offsets + [f"{c}: tl.constexpr" for c in fn.constexprs]
+        errors = ["errors"] if fn.checks_indices else []
+        params = pointers + errors + self.symbols + fn.sizes + offsets + [f"{c}: tl.constexpr" for c in fn.constexprs]
         lines = [*fn.decorators, "@triton.jit", f"def {fn.name}({', '.join(params)}):", fn.body.text()]
         source = "\n".join(lines)
         self.functions.append(source)
-        self.calls[fn.name] = ", ".join([fn.launch_args[p][2] for p in pointers] + self.symbols + fn.sizes + list(fn.offsets))
+        self.calls[fn.name] = ", ".join([fn.launch_args[p][2] for p in pointers] + errors + self.symbols + fn.sizes + list(fn.offsets))
         return source
 
     def pointwise(self, name: str, shape: tuple[Dim, ...], body: Callable[[tuple[Lin, ...]], None]) -> None:
@@ -841,12 +893,18 @@ class KernelEmitter:
             members = {id(n) for n in nodes}
             for n in nodes:
                 inputs += [i for i in n.inputs if id(i) not in members and all(i is not j for j in inputs)]
-            child = KernelEmitter(Kernel(name, "reduction", nodes, inputs, outputs), self.names)
-            child.emit_kernel()
+            child = self.child(Kernel(name, "reduction", nodes, inputs, outputs))
             self.launch += child.launch
             self.functions += child.functions
             self.helpers |= child.helpers
             self.launches += child.launches
+
+    def child(self, part: Kernel) -> KernelEmitter:
+        """The launches of ``part`` of this kernel, emitted; its index checks take slots in this kernel's ``errors``."""
+        child = KernelEmitter(part, self.names)
+        child.index_slots, child.index_errors = self.index_slots, self.index_errors
+        child.emit_kernel()
+        return child
 
     def split_off(self, node: Node) -> None:
         """Compute ``node`` (and what it needs in this kernel) into a buffer by launches of its own.
@@ -869,8 +927,7 @@ class KernelEmitter:
                 if id(i) not in needed and all(i is not j for j in inputs):
                     inputs.append(i)
         sub = Kernel(f"{self.kernel.name}_{node.op}{self.num(node)}", REGISTRY[node.op].category, nodes, inputs, [node])
-        child = KernelEmitter(sub, self.names)
-        child.emit_kernel()
+        child = self.child(sub)
         if all(node is not o for o in self.kernel.outputs):
             self.launch.append(f"{self.var(node)} = rt.empty({_shape_code(self.shape(node))}, {_torch_dtype(node.dtype)})")
         self.launch += child.launch
@@ -911,7 +968,7 @@ class KernelEmitter:
             self.store(node, index, self.value(x, index))
 
         def scatter(index: tuple[Lin, ...]) -> None:
-            at = self.value(index_node, index)
+            at = self.checked_index(node, self.value(index_node, index), self.shape(node)[axis], index, ())
             value = self.value(src, index)
             self.comment(node, max(at.depth, value.depth))
             guard: set[Var] = set()
@@ -1252,7 +1309,8 @@ class KernelEmitter:
         shared = shared or {}
         kernel = self.kernel
         outs = {id(n): "out_" + self.var(n) for n in kernel.outputs if id(n) in planned}
-        params = [self.var(n) for n in kernel.inputs] + list(outs.values()) + self.symbols
+        errors = ["errors"] if self.index_errors else []
+        params = [self.var(n) for n in kernel.inputs] + list(outs.values()) + errors + self.symbols
         lines = [f"def {kernel.name}({', '.join(params)}):"]
         for node in kernel.outputs:
             if id(node) in outs:
@@ -1287,10 +1345,14 @@ _UNARY = {
     "log1p": "log1p({0})",
 }
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|"}
+# triton_support.fmod's ladder per computing dtype: a step of 2**(bits - 3) (quotients stay exact in
+# _mod_below) and enough rounds for the widest ratio of two values, 2**277 and 2**2098.
+_FMOD_LADDER = {"tl.float32": (2.0**21, 14), "tl.float64": (2.0**50, 42)}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 # Every primitive the emitter generates code for (a test holds the registry to it).
 SUPPORTED_OPS = frozenset(
     {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", *IDENTITIES}
+    | {"floor", "ceil", "trunc", "round", "floor_divide", "remainder", "fmod"}
     | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "iota", "size", "constant", *ANCHORS}
 )
 
@@ -1403,9 +1465,21 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
         f"    return launch_all(inputs{size_args})",
     ]
     body = run_header(graph, plan, var, buffer_var, sizes, "[rt.prepare(x) for x in inputs]", name="launch_all")
+    index_errors = [error for e in emitters for error in e.index_errors]
+    if index_errors:
+        body.append("    errors = rt.index_flags(INDEX_ERRORS)")
+    first_slot = 0
     for kernel, emitter in zip(program.kernels, emitters):
         args = [var[id(n)] for n in kernel.inputs] + [buffer_var[id(n)] for n in kernel.outputs if id(n) in planned]
+        if emitter.index_errors:
+            args.append(f"errors[{first_slot}:]" if first_slot else "errors")
+            first_slot += len(emitter.index_errors)
         body.append(kernel_call(kernel.name, kernel.outputs, args + emitter.symbols, var))
+    if index_errors:
+        sizes_now = ", ".join(dim_code(size) for _, size in index_errors)
+        body.append(f"    rt.raise_index_errors(errors, INDEX_ERRORS, ({sizes_now},))")
     body.append(f"    return [{', '.join(var[id(n)] for n in graph.outputs)}]")
-    parts = ["\n".join(header), "\n\n".join(kernels), "\n".join(layout), "\n".join(run), "\n".join(body)]
+    # What each slot of ``errors`` raises: the kernels flag an index out of range there (checked_index).
+    messages = ["INDEX_ERRORS = (", *(f"    {message!r}," for message, _ in index_errors), ")"] if index_errors else []
+    parts = ["\n".join(header), "\n\n".join(kernels), *(["\n".join(messages)] if messages else []), "\n".join(layout), "\n".join(run), "\n".join(body)]
     return "\n\n".join(parts) + "\n"

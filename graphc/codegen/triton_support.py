@@ -12,6 +12,7 @@ can force the looped reduction by lowering ``MAX_PERSISTENT_RBLOCK``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -23,6 +24,8 @@ import triton
 import triton.language as tl
 
 from graphc.codegen import triton_compile
+from graphc.codegen.templates import SIZE_SLOT
+from graphc.runtime import device_errors
 from graphc.runtime.config import debug_level
 
 log = logging.getLogger("graphc")
@@ -102,6 +105,41 @@ def arena(layout: Callable[..., list[tuple]], *sizes: int) -> list[torch.Tensor]
         views = [memory[o : o + n].view(dtype).view(shape) for (shape, dtype, *_), o, n in zip(buffers, offsets, nbytes)]
         _arenas[key] = views
     return views
+
+
+_index_flags: dict[int, tuple[tuple[str, ...], torch.Tensor]] = {}
+
+
+def index_flags(messages: tuple[str, ...]) -> torch.Tensor:
+    """A program's slots for index errors, one per message, zero until a kernel flags one (allocated once)."""
+    held = _index_flags.get(id(messages))
+    if held is None:  # the messages are kept with the flags, so that their id is not reused
+        held = _index_flags[id(messages)] = (messages, torch.zeros(len(messages), dtype=torch.int32, device=device()))
+    return held[1]
+
+
+def raise_index_errors(flags: torch.Tensor, messages: tuple[str, ...], sizes: tuple[int, ...]) -> None:
+    """Raise the first flagged index error (``sizes``: each checked axis's size in this call).
+
+    Under the interpreter the flags are read now; on a GPU that would wait for the kernels,
+    so the check waits for the next read of a value (``graphc.runtime.device_errors``).
+    """
+    if read_flags_at_once(flags):
+        _raise_flagged(flags, messages, sizes)
+    else:
+        device_errors.defer(id(flags), functools.partial(_raise_flagged, flags, messages, sizes))
+
+
+def read_flags_at_once(flags: torch.Tensor) -> bool:
+    return flags.device.type == "cpu"
+
+
+def _raise_flagged(flags: torch.Tensor, messages: tuple[str, ...], sizes: tuple[int, ...]) -> None:
+    if not bool(flags.any()):
+        return
+    slot = int(flags.nonzero()[0, 0])
+    flags.zero_()
+    raise IndexError(messages[slot].replace(SIZE_SLOT, str(sizes[slot]), 1))
 
 
 def launch(kernel: Any, grid: Any, *args: Any, **meta: Any) -> None:
@@ -267,3 +305,110 @@ def ipow(a, b):
         e = e >> 1
     one = tl.where(a == 1, 1, tl.where((b & 1) == 1, -1, 1)).to(a.dtype)
     return tl.where(b < 0, tl.where((a == 1) | (a == -1), one, 0).to(a.dtype), result)
+
+
+@triton.jit
+def rint(x):
+    """x rounded to the nearest integer, halves to even (torch.round), from floor: no libdevice ``rint``.
+
+    ``x - floor(x)`` is exact, and beyond 2**52 (2**23 in float32) x is whole already. A zero
+    keeps the sign of x (round(-0.3) is -0.0), and inf and NaN come through.
+    """
+    down = tl.floor(x)
+    part = x - down
+    odd = down - 2.0 * tl.floor(down * 0.5) != 0.0
+    up = (part > 0.5) | ((part == 0.5) & odd)
+    rounded = tl.where(up, down + 1.0, down)
+    return tl.where(rounded == 0.0, x * 0.0, tl.where(part == part, rounded, x))
+
+
+@triton.jit
+def _mod_below(r, c):
+    """r mod c, exact, for 0 <= r < c * 2**21 (float32) or 2**50 (float64).
+
+    The quotient n = floor(r / c) is a representable integer off by at most one (the
+    division rounds), and fma(-n, c, r) is exact when n is right, since then the result
+    is a multiple of c's last bit smaller than c. A wrong n shows as a result below 0 or
+    at least c: corrected, and computed again.
+    """
+    n = tl.floor(r / c)
+    m = tl.fma(-n, c, r)
+    n = tl.where(m < 0.0, n - 1.0, tl.where(m >= c, n + 1.0, n))
+    return tl.fma(-n, c, r)
+
+
+@triton.jit
+def fmod(a, b, STEP: tl.constexpr, ROUNDS: tl.constexpr):
+    """C's fmod, exact, from arithmetic and fma: no libdevice, and Triton's float ``%`` is
+    ``a - trunc(a / b) * b`` on a GPU, which is not exact (1.0 % 0.1 gave -5.6e-17, not 0.09999...).
+
+    ``|a| mod |b|`` is reduced through the ladder ``c = |b| * STEP**j``: first modulo the
+    largest c not above |a|, then modulo each smaller one, every step with a quotient
+    below STEP (``_mod_below``). c is a multiple of |b|, so each step keeps the value mod
+    |b|, and multiplying by a power of two is exact. ROUNDS covers the widest ratio of the
+    dtype (2**277 in float32, 2**2098 in float64). The result has the sign of a.
+    """
+    x = tl.abs(a)
+    y = tl.abs(b)
+    usual = (x < float("inf")) & (y > 0.0) & (y < float("inf"))  # false for NaN too
+    x = tl.where(usual, x, 0.0)
+    y = tl.where(usual, y, 1.0)
+    c = y
+    for _ in range(ROUNDS):
+        up = c * STEP
+        c = tl.where(up <= x, up, c)
+    r = x
+    for _ in range(ROUNDS + 1):
+        r = _mod_below(r, c)
+        c = tl.where(c > y, c / STEP, c)
+    r = tl.where(r == 0.0, a * 0.0, tl.where(a < 0.0, -r, r))
+    kept = (tl.abs(b) == float("inf")) & (tl.abs(a) < float("inf"))  # fmod(a, +-inf) is a
+    return tl.where(usual, r, tl.where(kept, a, float("nan")))
+
+
+@triton.jit
+def floor_divide(a, b, STEP: tl.constexpr, ROUNDS: tl.constexpr):
+    """torch's floor division of floats (c10::div_floor_floating), Python's divmod: from the exact fmod."""
+    mod = fmod(a, b, STEP, ROUNDS)
+    div = (a - mod) / b
+    div = tl.where((mod != 0.0) & ((b < 0.0) != (mod < 0.0)), div - 1.0, div)
+    down = tl.floor(div)
+    down = tl.where(div - down > 0.5, down + 1.0, down)
+    quotient = a / b
+    down = tl.where(div == 0.0, quotient * 0.0, down)  # a zero with the sign of a / b
+    return tl.where(b == 0.0, quotient, down)
+
+
+@triton.jit
+def remainder(a, b, STEP: tl.constexpr, ROUNDS: tl.constexpr):
+    """torch's remainder of floats: fmod, plus b where the signs of the two differ."""
+    mod = fmod(a, b, STEP, ROUNDS)
+    return tl.where((mod != 0.0) & ((b < 0.0) != (mod < 0.0)), mod + b, mod)
+
+
+@triton.jit
+def ifloor_divide(a, b):
+    """a // b for integers, rounded toward -inf. A zero divisor gives 0 (a kernel cannot raise;
+    docs/decisions.md), and the most negative value // -1 wraps to itself, as in torch."""
+    safe = tl.where((b == 0) | (b == -1), 1, b)  # no division that traps or overflows
+    quotient = a // safe
+    rest = a % safe
+    quotient = tl.where((rest != 0) & ((rest < 0) != (b < 0)), quotient - 1, quotient)
+    quotient = tl.where(b == -1, -a, quotient)
+    return tl.where(b == 0, 0, quotient)
+
+
+@triton.jit
+def iremainder(a, b):
+    """a % b for integers, with the sign of b; 0 for a zero divisor."""
+    safe = tl.where((b == 0) | (b == -1), 1, b)
+    rest = a % safe
+    rest = tl.where((rest != 0) & ((rest < 0) != (b < 0)), rest + b, rest)
+    return tl.where(b == 0, 0, rest)
+
+
+@triton.jit
+def ifmod(a, b):
+    """C's a % b for integers, with the sign of a; 0 for a zero divisor."""
+    safe = tl.where((b == 0) | (b == -1), 1, b)
+    return tl.where(b == 0, 0, a % safe)

@@ -95,14 +95,17 @@ def _keep_outputs(outputs: Sequence[Tensor]) -> None:
 
     A loop reads its loss after ``optimizer.step()`` (``loss.item()``); the step's program
     computes the forward anyway, but without this the loss would not be among its results
-    and reading it would compile and run the forward a second time. Inside a graphc.compile
-    trace the outputs are the function's business (they are results or discarded).
+    and reading it would compile and run the forward a second time. And a gradient alone
+    skips checks of the forward: cross-entropy's gradient compares each position with the
+    target, so an out-of-range target only raises where the loss itself is computed.
+    Inside a graphc.compile trace the values become results of the program that the call drops.
     """
-    if tracing.active() is not None:
-        return
+    trace = tracing.active()
     for tensor in outputs:
-        if tensor._node.data is None:
-            lazy.defer(tensor)
+        if trace is not None:
+            trace.differentiated.append(tensor._node)
+        elif tensor._node.data is None:
+            lazy.keep(tensor._node)
 
 
 def grad(

@@ -18,7 +18,7 @@ from graphc.frontend import tracing
 from graphc.ir.graph import Graph, Node, toposort
 from graphc.ir.primitives.source import source_node
 from graphc.ir.printer import format_graph
-from graphc.runtime import config
+from graphc.runtime import config, device_errors
 from graphc.runtime.executor import CompiledProgram, compile_graph
 
 _programs: dict[tuple[str, str], CompiledProgram] = {}
@@ -30,9 +30,20 @@ compile_count = 0
 _deferred: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
 
+# Values that were differentiated (``loss.backward()``): computed with the gradients even when
+# nothing holds the tensor any more, so that the forward's checks (an index out of range) raise
+# as torch's eager forward would, rather than the gradient alone coming out silently zero.
+_kept: dict[int, Node] = {}
+
+
 def defer(tensor: Any) -> None:
     """Realize ``tensor``'s pending value together with the next realization (outside graphc.compile)."""
     _deferred[id(tensor)] = tensor
+
+
+def keep(node: Node) -> None:
+    """Realize ``node`` together with the next realization, whether or not a tensor still holds it."""
+    _kept[id(node)] = node
 
 
 def pending_graph(targets: list[Node]) -> tuple[Graph, list[Node]]:
@@ -103,13 +114,13 @@ def realize(nodes: Iterable[Node], backend: str | None = None) -> None:
             seen.add(id(node))
             targets.append(node)
     trace = tracing.active()
-    if trace is None and _deferred:
-        for tensor in list(_deferred.values()):
-            node = tensor._node
+    if trace is None and (_deferred or _kept):
+        for node in [tensor._node for tensor in list(_deferred.values())] + list(_kept.values()):
             if node.data is None and id(node) not in seen:
                 seen.add(id(node))
                 targets.append(node)
         _deferred.clear()
+        _kept.clear()
     if not targets:
         return
     if trace is not None:
@@ -158,6 +169,7 @@ def to_numpy(value: Any) -> Any:
 
     if isinstance(value, np.ndarray):
         return value
+    device_errors.raise_pending()  # the host waits for the device here anyway
     value = value.detach().cpu()
     if str(value.dtype) == "torch.bfloat16":  # NumPy has no bfloat16: view the bits as ml_dtypes' bfloat16
         import torch

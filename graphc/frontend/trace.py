@@ -41,6 +41,9 @@ class Trace:
         # Objects whose Python state the function may have branched on (a module's ``training``,
         # an optimizer's groups): id -> (object, its ``_trace_state()`` and ``_trace_version`` when first used).
         self.objects: dict[int, tuple[Any, Any, Any]] = {}
+        # Values the function differentiated (its loss): results of the program even when the function
+        # drops them, so that the forward's index checks run (lazy.keep does the same outside traces).
+        self.differentiated: list[Node] = []
 
     def _is_new(self, tensor: Tensor) -> bool:
         ref = self.created.get(id(tensor))

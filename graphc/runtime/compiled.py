@@ -387,7 +387,7 @@ class CompiledFunction:
             pending.append(standin._grad._node)
         pending += [t._node for t, _ in trace.assigned.values()]
         pending += [t._grad._node for t, _ in trace.grads_set.values() if t._grad is not None]
-        lazy.realize(pending)
+        lazy.realize(pending + trace.differentiated)
         return _unflatten(output_spec, outputs)
 
     def _build(
@@ -414,6 +414,8 @@ class CompiledFunction:
         result_nodes = [o._node for o in outputs] + [t._node for t in state] + [t._grad._node for t in grads_added]
         result_nodes += [t._grad._node for t in grad_owners if t._grad is not None]
         result_nodes += arguments.grads + arguments.writes
+        # Computed for their checks only (Trace.differentiated); _write_back hands out the results before them.
+        result_nodes += [n for n in trace.differentiated if n.data is None and trace.depends_on_standins(n)]
         graph, leaves = lazy.pending_graph(result_nodes)
         unbound = _unbound_sizes(graph)
         if unbound:
