@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -63,6 +64,48 @@ CASES: dict[str, tuple[str, dict[str, Any], Factory]] = {
         {},
         lambda m, o: m.SequentialLR(
             o, [m.LinearLR(o, start_factor=0.1, total_iters=3), m.ExponentialLR(o, 0.9), m.CosineAnnealingLR(o, T_max=6)], [3, 11]
+        ),
+    ),
+    "PolynomialLR": ("SGD", {}, lambda m, o: m.PolynomialLR(o, total_iters=17, power=0.9)),
+    "PolynomialLR-power2": ("Adam", {}, lambda m, o: m.PolynomialLR(o, total_iters=8, power=2.0)),
+    "CyclicLR-triangular-SGD": ("SGD", {"momentum": 0.9}, lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=[0.1, 0.2, 0.3], step_size_up=4)),
+    "CyclicLR-triangular2-Adam": (
+        "Adam",
+        {},
+        lambda m, o: m.CyclicLR(o, 0.001, 0.01, step_size_up=3, step_size_down=5, mode="triangular2", base_momentum=0.7, max_momentum=[0.95, 0.9, 0.85]),
+    ),
+    "CyclicLR-exp_range-RMSprop": (
+        "RMSprop",
+        {"momentum": 0.5},
+        lambda m, o: m.CyclicLR(o, [0.01, 0.02, 0.03], 0.1, step_size_up=5, step_size_down=2, mode="exp_range", gamma=0.97),
+    ),
+    "CyclicLR-scale_fn-cycle": (
+        "SGD",
+        {},
+        lambda m, o: m.CyclicLR(o, 0.01, 0.1, step_size_up=3, scale_fn=lambda x: 0.5 ** (x - 1), cycle_momentum=False),
+    ),
+    "CyclicLR-scale_fn-iterations-stateful": (
+        "AdamW",
+        {},
+        lambda m, o: m.CyclicLR(o, 0.01, 0.1, step_size_up=2, step_size_down=4, scale_fn=Decay(), scale_mode="iterations"),
+    ),
+    "CosineAnnealingWarmRestarts": ("SGD", {}, lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=4, eta_min=0.001)),
+    "CosineAnnealingWarmRestarts-T_mult": ("Adam", {}, lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=3)),
+    "ChainedScheduler": (
+        "SGD",
+        {},
+        lambda m, o: m.ChainedScheduler([m.ConstantLR(o, factor=0.1, total_iters=5), m.ExponentialLR(o, gamma=0.9)]),
+    ),
+    "ChainedScheduler-with-optimizer": (
+        "SGD",
+        {"momentum": 0.9},
+        lambda m, o: m.ChainedScheduler([m.LinearLR(o, 0.5, total_iters=4), m.CosineAnnealingLR(o, T_max=5), m.PolynomialLR(o, 20)], optimizer=o),
+    ),
+    "SequentialLR-of-new-schedulers": (
+        "SGD",
+        {"momentum": 0.8},
+        lambda m, o: m.SequentialLR(
+            o, [m.PolynomialLR(o, total_iters=4, power=0.5), m.CosineAnnealingWarmRestarts(o, 3, 2), m.CyclicLR(o, 0.01, 0.05, 2)], [5, 16]
         ),
     ),
     "SequentialLR-nested": (
@@ -188,6 +231,7 @@ def test_closed_form_step_with_epoch_matches_torch() -> None:
         lambda m, o: m.ExponentialLR(o, 0.9),
         lambda m, o: m.CosineAnnealingLR(o, 10, 0.01),
         lambda m, o: m.LambdaLR(o, lambda e: 1 / (e + 1)),
+        lambda m, o: m.PolynomialLR(o, 9, 1.5),
     ):
         gopt, topt = make_optimizers("SGD", {})
         gs, ts = factory(lr_scheduler, gopt), factory(torch.optim.lr_scheduler, topt)
@@ -206,6 +250,9 @@ def test_resuming_at_last_epoch_matches_torch() -> None:
         lambda m, o: m.CosineAnnealingLR(o, T_max=6, eta_min=0.01, last_epoch=4),
         lambda m, o: m.StepLR(o, 3, last_epoch=4),
         lambda m, o: m.LinearLR(o, 0.3, 0.7, 7, last_epoch=4),
+        lambda m, o: m.PolynomialLR(o, 9, 0.5, last_epoch=4),
+        lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.001, last_epoch=4),
+        lambda m, o: m.CyclicLR(o, 0.01, 0.1, 3, last_epoch=4),
     ):
         gopt, topt = make_optimizers("SGD", {})
         for opt in (gopt, topt):
@@ -221,11 +268,42 @@ def test_resuming_at_last_epoch_matches_torch() -> None:
             assert_same_groups(gopt, topt)
 
 
-def test_tensor_learning_rate_is_updated_in_place_as_in_torch() -> None:
+@pytest.mark.parametrize(
+    "epochs",
+    [
+        [0.25 * i for i in range(40)],  # per batch, as torch's docs: epoch + i / iters
+        [0, 1, 2, 3.5, 26, 3, 7.75, 100.125, 0.5, 61, 62.5, 5],  # jumps back and forth, into later periods
+    ],
+)
+@pytest.mark.parametrize("T_mult", [1, 2, 3])
+def test_cosine_annealing_warm_restarts_step_with_fractional_epoch_matches_torch(epochs: list[float], T_mult: int) -> None:
+    gopt, topt = make_optimizers("SGD", {"momentum": 0.9})
+    gs = lr_scheduler.CosineAnnealingWarmRestarts(gopt, T_0=3, T_mult=T_mult, eta_min=0.01)
+    ts = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(topt, T_0=3, T_mult=T_mult, eta_min=0.01)
+    topt.step()
+    for i, epoch in enumerate(epochs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no deprecation warning: per-batch epochs are this scheduler's documented use
+            gs.step(epoch)
+        ts.step(epoch)
+        assert gs.get_last_lr() == ts.get_last_lr()
+        assert (gs.T_cur, gs.T_i, gs.last_epoch) == (ts.T_cur, ts.T_i, ts.last_epoch)
+        if i % 3 == 2:  # interleaved with plain steps, which continue from the epoch reached
+            step_both(gs, ts, topt)
+        assert_same_groups(gopt, topt)
+    assert_same_state(gs.state_dict(), ts.state_dict())
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [lambda m, o: m.ExponentialLR(o, 0.9), lambda m, o: m.CyclicLR(o, 0.01, 0.1, 2, cycle_momentum=False)],
+    ids=["ExponentialLR", "CyclicLR"],
+)
+def test_tensor_learning_rate_is_updated_in_place_as_in_torch(factory: Factory) -> None:
     glr, tlr = graphc.tensor(0.1, dtype=graphc.float64), torch.tensor(0.1, dtype=torch.float64)
     gopt = optim.SGD([graphc.zeros(2, requires_grad=True)], lr=glr)
     topt = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=tlr)
-    gs, ts = lr_scheduler.ExponentialLR(gopt, 0.9), torch.optim.lr_scheduler.ExponentialLR(topt, 0.9)
+    gs, ts = factory(lr_scheduler, gopt), factory(torch.optim.lr_scheduler, topt)
     for _ in range(5):
         topt.step()
         gs.step()
@@ -234,7 +312,7 @@ def test_tensor_learning_rate_is_updated_in_place_as_in_torch() -> None:
         assert glr.item() == tlr.item()
         (last,) = gs.get_last_lr()
         assert isinstance(last, graphc.Tensor) and last.item() == ts.get_last_lr()[0].item()
-    assert gs.base_lrs[0].item() == 0.1
+    assert [float(lr) for lr in gs.base_lrs] == [float(lr) for lr in ts.base_lrs]
 
 
 def test_interface_and_errors_as_in_torch() -> None:
@@ -253,6 +331,27 @@ def test_interface_and_errors_as_in_torch() -> None:
         lr_scheduler.OneCycleLR(gopt, max_lr=[0.1], total_steps=5)
     with pytest.raises(ValueError, match="support momentum or beta1"):
         lr_scheduler.OneCycleLR(_NoMomentum(), 0.1, 5)
+    with pytest.raises(ValueError, match="mode is invalid and scale_fn is None.*CyclicLR"):
+        lr_scheduler.CyclicLR(gopt, 0.01, 0.1, mode="triangle")
+    with pytest.raises(ValueError, match="base_momentum must have the same length"):
+        lr_scheduler.CyclicLR(gopt, 0.01, 0.1, base_momentum=[0.8, 0.8])
+    with pytest.raises(ValueError, match="support momentum or beta1.*CyclicLR"):
+        lr_scheduler.CyclicLR(_NoMomentum(), 0.01, 0.1)
+    for bad, message in (({"T_0": 0}, "positive integer T_0"), ({"T_0": 2.5}, "positive integer T_0"), ({"T_0": 2, "T_mult": 0}, "T_mult >= 1")):
+        with pytest.raises(ValueError, match=message + ".*CosineAnnealingWarmRestarts"):
+            lr_scheduler.CosineAnnealingWarmRestarts(gopt, **bad)
+    with pytest.raises(ValueError, match="eta_min"):
+        lr_scheduler.CosineAnnealingWarmRestarts(gopt, 2, eta_min="0")
+    with pytest.raises(ValueError, match="non-negative epoch"):
+        lr_scheduler.CosineAnnealingWarmRestarts(gopt, 2).step(-1)
+    with pytest.raises(ValueError, match="ChainedScheduler expects at least one scheduler"):
+        lr_scheduler.ChainedScheduler([])
+    other, _ = make_optimizers("SGD", {})
+    with pytest.raises(ValueError, match="ChainedScheduler expects all schedulers to belong to the same optimizer"):
+        lr_scheduler.ChainedScheduler([lr_scheduler.StepLR(gopt, 2), lr_scheduler.StepLR(other, 2)])
+    with pytest.raises(ValueError, match="ChainedScheduler does not support `ReduceLROnPlateau`"):
+        lr_scheduler.ChainedScheduler([lr_scheduler.ReduceLROnPlateau(gopt)])
+    assert issubclass(lr_scheduler._LRScheduler, lr_scheduler.LRScheduler)  # torch's old name, which older code subclasses
     one_cycle = lr_scheduler.OneCycleLR(gopt, max_lr=0.1, total_steps=2)
     one_cycle.step()
     one_cycle.step()
@@ -270,6 +369,14 @@ class _NoMomentum(optim.Optimizer):
 # ---------------------------------------------------------------------- graphc.compile
 
 COMPILED_CASES: dict[str, tuple[str, dict[str, Any], Factory]] = {
+    "SGD-CyclicLR": ("SGD", {"lr": 0.1, "momentum": 0.9}, lambda m, o: m.CyclicLR(o, 0.01, 0.2, step_size_up=2, mode="triangular2")),
+    "Adam-CyclicLR-exp_range": ("Adam", {"lr": 0.01, "amsgrad": True}, lambda m, o: m.CyclicLR(o, 1e-3, 0.05, 2, 1, "exp_range", gamma=0.9)),
+    "RMSprop-CosineAnnealingWarmRestarts": ("RMSprop", {"lr": 0.01, "centered": True}, lambda m, o: m.CosineAnnealingWarmRestarts(o, 2, 2)),
+    "SGD-ChainedScheduler-PolynomialLR": (
+        "SGD",
+        {"lr": 0.1, "weight_decay": 0.01},
+        lambda m, o: m.ChainedScheduler([m.PolynomialLR(o, total_iters=4, power=2.0), m.ExponentialLR(o, 0.8)]),
+    ),
     "SGD-OneCycleLR": ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}, lambda m, o: m.OneCycleLR(o, max_lr=0.5, total_steps=8)),
     "Adam-OneCycleLR": ("Adam", {"lr": 0.01}, lambda m, o: m.OneCycleLR(o, max_lr=0.05, total_steps=7, three_phase=True)),
     "AdamW-SequentialLR": (

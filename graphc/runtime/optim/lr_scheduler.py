@@ -21,6 +21,7 @@ import warnings
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, SupportsFloat
 
 from graphc.runtime.optim.optimizer import Optimizer
@@ -36,8 +37,12 @@ __all__ = [
     "LinearLR",
     "ExponentialLR",
     "SequentialLR",
+    "PolynomialLR",
     "CosineAnnealingLR",
+    "ChainedScheduler",
     "ReduceLROnPlateau",
+    "CyclicLR",
+    "CosineAnnealingWarmRestarts",
     "OneCycleLR",
 ]
 
@@ -156,6 +161,10 @@ class LRScheduler:
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the attributes from ``state_dict()`` (graphc's or torch's); load the optimizer's state dict too."""
         self.__dict__.update(state_dict)
+
+
+class _LRScheduler(LRScheduler):
+    """torch's former name of ``LRScheduler``, which older code still subclasses (torch keeps it too)."""
 
 
 class _LambdaScheduler(LRScheduler):
@@ -316,6 +325,28 @@ class ExponentialLR(LRScheduler):
         return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
 
 
+class PolynomialLR(LRScheduler):
+    """lr = initial lr * ``(1 - epoch / total_iters) ** power`` until ``total_iters``, then left alone.
+
+    Chainable, as torch: each step scales the current lr by the ratio of two consecutive
+    factors, so the values are torch's to the last bit (not the closed form's).
+    """
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None:
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[LR]:
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _group_values(self.optimizer, "lr")
+        decay_factor = ((1.0 - self.last_epoch / self.total_iters) / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        return [group["lr"] * decay_factor for group in self.optimizer.param_groups]
+
+    def _closed_form_lr(self) -> list[LR]:
+        return [base_lr * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power for base_lr in self.base_lrs]
+
+
 class CosineAnnealingLR(LRScheduler):
     """lr following half a cosine from the initial lr down to ``eta_min`` over ``T_max`` epochs (and back up after).
 
@@ -349,7 +380,42 @@ class CosineAnnealingLR(LRScheduler):
         ]
 
 
-class SequentialLR(LRScheduler):
+def _check_member(owner: LRScheduler, index: int, scheduler: Any, optimizer: Optimizer) -> None:
+    """What ``SequentialLR`` and ``ChainedScheduler`` ask of each scheduler they drive, with torch's errors, in torch's order."""
+    name = type(owner).__name__
+    if not hasattr(scheduler, "optimizer"):
+        raise TypeError(f"{name} at index {index} should have `optimizer` as its attribute.")
+    if isinstance(scheduler, ReduceLROnPlateau):
+        raise ValueError(
+            f"{name} does not support `ReduceLROnPlateau` scheduler as it requires additional "
+            f"kwargs to be specified when calling `step`, but got one at index {index} in the given schedulers sequence."
+        )
+    if scheduler.optimizer is not optimizer:
+        raise ValueError(
+            f"{name} expects all schedulers to belong to the same optimizer, but got scheduler "
+            f"{type(scheduler).__name__} at index {index} with a different optimizer."
+        )
+
+
+class _SchedulerOfSchedulers(LRScheduler):
+    """``SequentialLR`` and ``ChainedScheduler``: their state dict nests the states of their schedulers, as torch's."""
+
+    _schedulers: Sequence[LRScheduler]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        saved_schedulers = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for scheduler, saved in zip(self._schedulers, saved_schedulers):
+            scheduler.load_state_dict(saved)
+
+
+class SequentialLR(_SchedulerOfSchedulers):
     """Runs ``schedulers`` one after another, switching to the next at each of ``milestones``.
 
     As torch: construction rewinds every scheduler by one epoch and restarts the first;
@@ -360,18 +426,7 @@ class SequentialLR(LRScheduler):
         if len(schedulers) < 1:
             raise ValueError(f"{type(self).__name__} expects at least one scheduler, but got no scheduler.")
         for index, scheduler in enumerate(schedulers):
-            if not hasattr(scheduler, "optimizer"):
-                raise TypeError(f"{type(self).__name__} at index {index} should have `optimizer` as its attribute.")
-            if isinstance(scheduler, ReduceLROnPlateau):
-                raise ValueError(
-                    f"{type(self).__name__} does not support `ReduceLROnPlateau` scheduler as it requires additional "
-                    f"kwargs to be specified when calling `step`, but got one at index {index} in the given schedulers sequence."
-                )
-            if scheduler.optimizer is not optimizer:
-                raise ValueError(
-                    f"{type(self).__name__} expects all schedulers to belong to the same optimizer, but got scheduler "
-                    f"{type(scheduler).__name__} at index {index} with a different optimizer."
-                )
+            _check_member(self, index, scheduler, optimizer)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
                 "Sequential Schedulers expects number of schedulers provided to be one more than the number of milestone "
@@ -407,17 +462,29 @@ class SequentialLR(LRScheduler):
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def state_dict(self) -> dict[str, Any]:
-        state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
-        return state
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state = dict(state_dict)
-        saved_schedulers = state.pop("_schedulers")
-        self.__dict__.update(state)
-        for scheduler, saved in zip(self._schedulers, saved_schedulers):
-            scheduler.load_state_dict(saved)
+class ChainedScheduler(_SchedulerOfSchedulers):
+    """Steps every one of ``schedulers`` on each ``step()``, in order, so their effects on the lr compose.
+
+    Chainable schedulers (those that scale the current lr) multiply; one that sets the lr
+    from its base (``LambdaLR``, ``CyclicLR``, ...) overrides those before it. As torch, it
+    takes no step of its own at construction (its schedulers took theirs).
+    """
+
+    def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None) -> None:
+        if len(schedulers) < 1:
+            raise ValueError(f"{type(self).__name__} expects at least one scheduler to be chained, but got no scheduler.")
+        optimizer = optimizer or schedulers[0].optimizer
+        for index, scheduler in enumerate(schedulers):
+            _check_member(self, index, scheduler, optimizer)
+        self._schedulers = schedulers
+        self.optimizer = optimizer
+        self._last_lr = _group_values(self._schedulers[-1].optimizer, "lr")
+
+    def step(self) -> None:  # type: ignore[override]
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = _group_values(self._schedulers[-1].optimizer, "lr")
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -527,6 +594,216 @@ class ReduceLROnPlateau(LRScheduler):
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)
 
 
+def _set_momentum(group: dict[str, Any], value: float, use_beta1: bool) -> None:
+    """Set a group's momentum, or ``betas[0]`` for Adam-like optimizers (which have no ``momentum``)."""
+    if use_beta1:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
+
+
+def _check_cycle_momentum(name: str, optimizer: Optimizer) -> None:
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(
+            f"optimizer must support momentum or beta1 with `cycle_momentum` option enabled ({name}: "
+            f"{type(optimizer).__name__} has neither; pass cycle_momentum=False)"
+        )
+
+
+class CyclicLR(LRScheduler):
+    """The cyclical learning-rate policy: lr goes between ``base_lr`` and ``max_lr`` in triangles, once per batch step.
+
+    ``mode`` "triangular" keeps the amplitude, "triangular2" halves it every cycle,
+    "exp_range" scales it by ``gamma ** iteration``; a ``scale_fn`` replaces the mode and
+    is evaluated on the cycle number or the iteration (``scale_mode``). With
+    ``cycle_momentum`` the group's momentum (``betas[0]`` for Adam-like optimizers) moves
+    the other way, between ``max_momentum`` and ``base_momentum``: numbers mirrored into the
+    update graph, so a compiled step follows them without tracing again.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr: float | list[float],
+        max_lr: float | list[float],
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[float], float] | None = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float | list[float] = 0.8,
+        max_momentum: float | list[float] = 0.9,
+        last_epoch: int = -1,
+    ) -> None:
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups, strict=True):
+                _set_group_value(group, "lr", lr)
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError(f"mode is invalid and scale_fn is None (CyclicLR: mode {mode!r} is not 'triangular', 'triangular2' or 'exp_range')")
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_ref: Callable[[float], float]
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            _check_cycle_momentum(type(self).__name__, optimizer)
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for group_max, group_base, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups, strict=True):
+                    _set_momentum(group, group_max, self.use_beta1)
+                    group["max_momentum"] = group_max
+                    group["base_momentum"] = group_base
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs  # after the first step, which (as torch's) used the groups' initial_lr
+
+    def _init_scale_fn(self) -> None:
+        """The mode's scale function; a built-in mode also fixes ``scale_mode``, as torch."""
+        if self._scale_fn_custom is not None:
+            return
+        if self.mode == "triangular":
+            self._scale_fn_ref = self._triangular_scale_fn
+            self.scale_mode = "cycle"
+        elif self.mode == "triangular2":
+            self._scale_fn_ref = self._triangular2_scale_fn
+            self.scale_mode = "cycle"
+        elif self.mode == "exp_range":
+            self._scale_fn_ref = partial(self._exp_range_scale_fn, self.gamma)
+            self.scale_mode = "iterations"
+
+    def scale_fn(self, x: float) -> float:
+        """The amplitude's scale at cycle (or iteration) ``x``: the custom ``scale_fn`` or the mode's."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        return self._scale_fn_ref(x)
+
+    @staticmethod
+    def _triangular_scale_fn(x: float) -> float:
+        return 1.0
+
+    @staticmethod
+    def _triangular2_scale_fn(x: float) -> float:
+        return 1 / (2.0 ** (x - 1))
+
+    @staticmethod
+    def _exp_range_scale_fn(gamma: float, x: float) -> float:
+        return gamma**x
+
+    def _scale(self, cycle: int) -> float:
+        """``scale_fn`` of the cycle or of the iteration; called once per group and value, as torch (a stateful one counts)."""
+        return self.scale_fn(cycle) if self.scale_mode == "cycle" else self.scale_fn(self.last_epoch)
+
+    def get_lr(self) -> list[LR]:
+        """The lrs at ``last_epoch`` (the batch index); sets each group's momentum (or beta1) too, as torch."""
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        lrs = [
+            base_lr + (max_lr - base_lr) * scale_factor * self._scale(cycle) for base_lr, max_lr in zip(self.base_lrs, self.max_lrs, strict=True)
+        ]
+        if self.cycle_momentum:
+            momentums = [
+                max_momentum - (max_momentum - base_momentum) * scale_factor * self._scale(cycle)
+                for base_momentum, max_momentum in zip(self.base_momentums, self.max_momentums, strict=True)
+            ]
+            for group, momentum in zip(self.optimizer.param_groups, momentums, strict=True):
+                _set_momentum(group, momentum, self.use_beta1)
+        return lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's: a custom ``scale_fn`` is saved only as a callable object's ``__dict__`` (functions are not)."""
+        state = super().state_dict()
+        state.pop("_scale_fn_ref", None)
+        fn = state.pop("_scale_fn_custom")
+        state["_scale_fn_custom"] = None if fn is None or isinstance(fn, types.FunctionType) else fn.__dict__.copy()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        saved_fn = state.pop("_scale_fn_custom")
+        super().load_state_dict(state)
+        if saved_fn is not None:
+            self._scale_fn_custom.__dict__.update(saved_fn)
+        self._init_scale_fn()
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR: lr following half a cosine from the initial lr to ``eta_min`` over ``T_i`` epochs, then restarting.
+
+    The first period is ``T_0`` epochs, each next one ``T_mult`` times longer. ``step(epoch)``
+    may be given a fractional epoch (``epoch + i / iters`` per batch, as torch's docs show);
+    it is not deprecated here, as in torch.
+    """
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1) -> None:
+        if T_0 <= 0 or not isinstance(T_0, int):
+            raise ValueError(f"Expected positive integer T_0, but got {T_0} (CosineAnnealingWarmRestarts)")
+        if T_mult < 1 or not isinstance(T_mult, int):
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult} (CosineAnnealingWarmRestarts)")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(f"Expected float or int eta_min, but got {eta_min} of type {type(eta_min)} (CosineAnnealingWarmRestarts)")
+        self.T_0 = T_0
+        self.T_i = T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_cur: float = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[LR]:
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2 for base_lr in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one epoch, or go to ``epoch`` (fractional allowed); unlike other schedulers, no ``_step_count`` and no warning, as torch."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self._advance()
+        else:
+            self._jump_to(epoch)
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
+            _set_group_value(group, "lr", lr)
+        self._last_lr = _group_values(self.optimizer, "lr")
+
+    def _advance(self) -> None:
+        """One epoch on; past the period's end, restart with a ``T_mult`` times longer period."""
+        self.T_cur = self.T_cur + 1
+        if self.T_cur >= self.T_i:
+            self.T_cur = self.T_cur % self.T_i
+            self.T_i = self.T_i * self.T_mult
+
+    def _jump_to(self, epoch: float) -> None:
+        """Find the period that ``epoch`` falls in and the position in it, with torch's formulas."""
+        if epoch < 0:
+            raise ValueError(f"Expected non-negative epoch, but got {epoch} (CosineAnnealingWarmRestarts)")
+        if epoch < self.T_0:
+            self.T_i = self.T_0
+            self.T_cur = epoch
+        elif self.T_mult == 1:
+            self.T_cur = epoch % self.T_0
+        else:
+            n = int(math.log((epoch / self.T_0 * (self.T_mult - 1) + 1), self.T_mult))
+            self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+            self.T_i = self.T_0 * self.T_mult ** (n)
+
+
 class OneCycleLR(LRScheduler):
     """The 1cycle policy: lr up from ``max_lr / div_factor`` to ``max_lr``, then down far below; momentum the other way.
 
@@ -570,14 +847,13 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+            _check_cycle_momentum(type(self).__name__, optimizer)
             self.use_beta1 = "betas" in optimizer.defaults
             max_momentums = _per_group("max_momentum", optimizer, max_momentum)
             base_momentums = _per_group("base_momentum", optimizer, base_momentum)
             if last_epoch == -1:
                 for group, group_max, group_base in zip(optimizer.param_groups, max_momentums, base_momentums):
-                    self._set_momentum(group, group_max)
+                    _set_momentum(group, group_max, self.use_beta1)
                     group["max_momentum"] = group_max
                     group["base_momentum"] = group_base
         super().__init__(optimizer, last_epoch)
@@ -611,12 +887,6 @@ class OneCycleLR(LRScheduler):
             phase(self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
         ]
 
-    def _set_momentum(self, group: dict[str, Any], value: float) -> None:
-        if self.use_beta1:
-            group["betas"] = (value, *group["betas"][1:])
-        else:
-            group["momentum"] = value
-
     def _anneal(self, start: float, end: float, pct: float) -> float:
         if self._anneal_func_type == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
@@ -638,5 +908,5 @@ class OneCycleLR(LRScheduler):
                 start_step = end_step
             lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
             if self.cycle_momentum:
-                self._set_momentum(group, self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], pct))
+                _set_momentum(group, self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], pct), self.use_beta1)
         return lrs
