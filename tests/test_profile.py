@@ -76,3 +76,42 @@ def test_benchmark_steps_expose_their_arguments_for_profiling() -> None:
     workload = next(w for w in benchmark.workloads(quick=True) if w.name.startswith("softmax"))
     step, compiled = workload.graphc_step(True)
     assert step.args and compiled.profile(*step.args, steps=1).kernels
+
+
+# ------------------------------------------------------------------ a compiled torch.nn.Module
+
+
+def _torch_module() -> tuple[object, object, object]:
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    return torch, model, graphc.compile(model, backend="numpy")
+
+
+def test_torch_module_profile_times_the_forward_and_the_backward_kernels() -> None:
+    torch, model, compiled = _torch_module()
+    x = torch.randn(4, 6)
+    profile = compiled.profile(x, steps=3)
+    programs = compiled.report().programs
+    assert list(programs) == ["forward", "backward"]
+    expected = [(role, k.name) for role, report in programs.items() for k in report.kernels]
+    assert [(k.program, k.name) for k in profile.kernels] == expected
+    assert all(len(k.seconds) == 3 and min(k.seconds) > 0 for k in profile.kernels)
+    assert sum(sum(k.seconds) for k in profile.kernels) <= sum(profile.calls)
+    rows = [line.split()[0] for line in str(profile).splitlines()[2:-1]]
+    assert sorted(rows) == sorted(f"{role}/{name}" for role, name in expected)
+    # Real calls (batch norm counts them), but gradients taken without touching .grad.
+    assert int(model[1].num_batches_tracked) == 5
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_torch_module_profile_without_gradients_times_the_inference_program() -> None:
+    torch, model, compiled = _torch_module()
+    compiled.eval()
+    with torch.no_grad():
+        profile = compiled.profile(torch.randn(4, 6), steps=2)
+    assert {k.program for k in profile.kernels} == {"inference"}
+    assert [k.name for k in profile.kernels] == [k.name for k in compiled.report().programs["inference"].kernels]
+    with pytest.raises(GraphcError, match="steps must be at least 1"):
+        compiled.profile(torch.randn(4, 6), steps=0)

@@ -196,10 +196,113 @@ def test_batch_of_one_specializes_and_still_matches() -> None:
     assert compiled.export_count == 2
 
 
-def test_report_describes_the_last_program() -> None:
-    compiled = graphc.compile(nn.Sequential(nn.Linear(3, 4), nn.ReLU()), backend="numpy")
+class TwoHeads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+        self.bn = nn.BatchNorm1d(4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.bn(self.fc(x))
+        return h.relu(), h.sigmoid()
+
+
+def test_report_covers_every_program_the_module_ran() -> None:
+    compiled = graphc.compile(TwoHeads(), backend="numpy")
+    x = data(4, 3)
+    with pytest.raises(GraphcError, match="not been called yet"):
+        compiled.report()
+    compiled(x)[0].sum().backward()  # a backward for the first output's gradient only
+    first, second = compiled(x)
+    (first.sum() + second.sum()).backward()
+    report = compiled.report()
+    assert list(report.programs) == ["forward", "backward, for the gradients of outputs 0 only", "backward"]
+    assert report.kernels == [k for r in report.programs.values() for k in r.kernels] and report.num_kernels > 3
+    text = str(report)
+    assert text.startswith("graphc compile report of TwoHeads (numpy backend): 3 programs")
+    for role, program in report.programs.items():
+        assert f"  program {role}:" in text
+        assert all(kernel.name in text for kernel in program.kernels)
+        assert program.memory.peak_bytes is not None and program.memory.sizes == {"B": 4}
+    assert text.count("memory at B=4") == 3 and text.count("recompilations: 0") == 1
+    compiled.eval()
+    with torch.no_grad():
+        compiled(x)
+    report = compiled.report()
+    assert list(report.programs)[-1] == "export 2: inference" and "export 1: forward" in report.programs
+    assert "B" in str(report.programs["export 2: inference"].graph)
+    assert report.recompilations == compiled.recompilations and len(report.recompilations) == 1
+    assert str(report).endswith(f"recompilations: 1\n    {report.recompilations[0]}")
+
+
+def test_report_names_the_training_programs_of_each_set_of_gradients() -> None:
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    compiled = graphc.compile(model, backend="numpy")
+    x = data(4, 3)
+    compiled(x).sum().backward()
+    model[0].weight.requires_grad_(False)  # a frozen parameter: new training programs, the same export
+    compiled(x).sum().backward()
+    assert list(compiled.report().programs) == [
+        "forward, gradients for 0.weight, 0.bias, 2.weight, 2.bias",
+        "backward, gradients for 0.weight, 0.bias, 2.weight, 2.bias",
+        "forward, gradients for 0.bias, 2.weight, 2.bias",
+        "backward, gradients for 0.bias, 2.weight, 2.bias",
+    ]
+
+
+def test_check_mode_reports_its_debug_program() -> None:
+    compiled = graphc.compile(nn.Sequential(nn.Linear(3, 4), nn.ReLU()), backend="numpy", check=True)
     with torch.no_grad():
         compiled(data(4, 3))
-    report = compiled.report()
-    assert report.num_kernels >= 1
-    assert "B" in str(report.graph)
+    assert list(compiled.report().programs) == ["check", "inference"]
+
+
+# ------------------------------------------------------------------ what torch.export refuses, at the module's line
+
+
+class ReadsNumPy(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(x.detach().numpy() * 2)
+
+
+class Sparse(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to_sparse().to_dense() + 1
+
+
+class WrongWidth(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(5, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x).relu()
+
+
+@pytest.mark.parametrize(
+    ("model", "construct", "line", "advice"),
+    [
+        (DataDependent(), "data-dependent control flow", "if x.sum() > 0:", "torch.where"),
+        (ReadsNumPy(), "the module reads a tensor's data outside torch ops", "return torch.from_numpy(x.detach().numpy() * 2)", "with torch ops"),
+        (Sparse(), "the op aten._to_sparse.default", "return x.to_sparse().to_dense() + 1", "replace the op"),
+        (WrongWidth(), "RuntimeError while tracing forward", "return self.fc(x).relu()", "runs eagerly with these arguments"),
+    ],
+    ids=["data-dependent", "numpy", "unsupported-op", "shape-error"],
+)
+def test_export_errors_name_the_construct_the_models_line_and_what_to_do(model: nn.Module, construct: str, line: str, advice: str) -> None:
+    compiled = graphc.compile(model, backend="numpy")
+    with pytest.raises(GraphcError) as error:
+        compiled(data(4, 3))
+    first, at, fix, reason = str(error.value).splitlines()
+    assert first.startswith(f"graphc.compile: torch.export could not export {type(model).__name__}: {construct}"), first
+    assert at.startswith("  at ") and at.endswith(f"test_torch_import_check.py:{_line_of(type(model), line)}: {line}"), at
+    assert advice in fix and "out of the compiled module" in fix
+    assert reason.startswith("  torch's reason: ")
+
+
+def _line_of(cls: type, code: str) -> int:
+    """The line number of ``code`` in the source of ``cls``."""
+    import inspect
+
+    lines, start = inspect.getsourcelines(cls)
+    return start + next(i for i, text in enumerate(lines) if code in text)

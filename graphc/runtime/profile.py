@@ -30,10 +30,26 @@ class KernelTiming:
     name: str
     kind: str
     seconds: list[float] = field(default_factory=list)
+    # The program the kernel belongs to where a call runs several (a torch module's "forward" and
+    # "backward", whose kernels' names repeat); "" for a compiled function's one program.
+    program: str = ""
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds) if self.seconds else 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.program}/{self.name}" if self.program else self.name
+
+
+@dataclass
+class TimedProgram:
+    """A program whose kernels a profile times: its generated module, its kernels and its role."""
+
+    module: ModuleType
+    kernels: list[Kernel]
+    role: str = ""
 
 
 @dataclass
@@ -53,12 +69,12 @@ class Profile:
 
     def __str__(self) -> str:
         call = self.call_median
-        width = max([len(k.name) for k in self.kernels] + [6])
+        width = max([len(k.label) for k in self.kernels] + [6])
         lines = [f"graphc profile ({self.backend} backend, median of {len(self.calls)} calls)"]
         lines.append(f"  {'kernel':<{width}}  {'kind':<10} {'ms':>9} {'share':>6}")
         for kernel in sorted(self.kernels, key=lambda k: -k.median):
             share = kernel.median / call if call else 0.0
-            lines.append(f"  {kernel.name:<{width}}  {kernel.kind:<10} {kernel.median * 1e3:9.3f} {share:6.1%}")
+            lines.append(f"  {kernel.label:<{width}}  {kernel.kind:<10} {kernel.median * 1e3:9.3f} {share:6.1%}")
         outside = max(call - self.kernel_total, 0.0)
         lines.append(
             f"  {len(self.kernels)} kernels {self.kernel_total * 1e3:.3f} ms of {call * 1e3:.3f} ms per call; "
@@ -70,12 +86,25 @@ class Profile:
 
 def profile_calls(call: Callable[[], Any], module: ModuleType, kernels: list[Kernel], backend: str, steps: int, sync: Callable[[], None]) -> Profile:
     """Time ``steps`` calls of ``call`` with each kernel function of ``module`` wrapped in a timer."""
+    return profile_programs(call, [TimedProgram(module, kernels)], backend, steps, sync)
+
+
+def profile_programs(call: Callable[[], Any], programs: list[TimedProgram], backend: str, steps: int, sync: Callable[[], None]) -> Profile:
+    """Time ``steps`` calls of ``call`` with each kernel function of each program's module wrapped in
+    a timer: the kernels of every program a call runs (a torch module's forward and backward)."""
     if steps < 1:
         raise GraphcError(f"profile(): steps must be at least 1, got {steps}")
-    timings = [KernelTiming(k.name, k.kind) for k in kernels]
-    originals = {t.name: getattr(module, t.name) for t in timings}
-    for timing in timings:
-        setattr(module, timing.name, _timed(originals[timing.name], timing.seconds, sync))
+    timings = []
+    originals: dict[tuple[int, str], tuple[ModuleType, Callable[..., Any]]] = {}
+    for program in programs:
+        for kernel in program.kernels:
+            if (id(program.module), kernel.name) in originals:
+                continue  # two programs of the same source share their module: wrapped once
+            timing = KernelTiming(kernel.name, kernel.kind, program=program.role)
+            function = getattr(program.module, kernel.name)
+            originals[(id(program.module), kernel.name)] = (program.module, function)
+            setattr(program.module, kernel.name, _timed(function, timing.seconds, sync))
+            timings.append(timing)
     calls = []
     try:
         for _ in range(steps):
@@ -85,9 +114,9 @@ def profile_calls(call: Callable[[], Any], module: ModuleType, kernels: list[Ker
             sync()
             calls.append(time.perf_counter() - started)
     finally:
-        for name, function in originals.items():
+        for (_, name), (module, function) in originals.items():
             setattr(module, name, function)
-    if not any(t.seconds for t in timings):
+    if timings and not any(t.seconds for t in timings):
         raise GraphcError(
             "profile(): the calls ran none of the program's kernels; results that require grad outside "
             "the compiled function are computed lazily, later (call backward() inside the function, or "

@@ -1,4 +1,5 @@
-"""What a compilation did, for people: ``cm.report()`` returns a CompileReport."""
+"""What a compilation did, for people: ``cm.report()`` returns a CompileReport (a ProgramsReport for a
+compiled torch module, which runs several programs)."""
 
 from __future__ import annotations
 
@@ -53,29 +54,71 @@ class CompileReport:
         return len(self.kernels)
 
     def __str__(self) -> str:
+        lines = [f"graphc compile report ({self.backend} backend)"]
+        lines.extend(f"  {line}" for line in self.program_lines())
+        lines.extend(f"  {line}" for line in recompilation_lines(self.recompilations))
+        return "\n".join(lines)
+
+    def program_lines(self) -> list[str]:
+        """What this program is (graph, passes, kernels, fusions, remat, memory), one item a line;
+        without the recompilations, which belong to the compiled function or module, not to one program."""
         names = number_nodes(self.graph.nodes)
         phases = Counter(n.phase for n in self.graph.nodes if n.op not in ("input", "parameter"))
         split = f" ({', '.join(f'{count} {phase}' for phase, count in sorted(phases.items(), key=lambda p: p[0] != 'forward'))})" if phases else ""
-        lines = [f"graphc compile report ({self.backend} backend)"]
-        lines.append(f"  graph: {len(self.graph.nodes)} nodes{split}, {len(self.graph.inputs)} inputs, {len(self.graph.outputs)} outputs")
+        lines = [f"graph: {len(self.graph.nodes)} nodes{split}, {len(self.graph.inputs)} inputs, {len(self.graph.outputs)} outputs"]
         times = ", ".join(f"{k} {v * 1000:.2f} ms" for k, v in self.pass_times.items())
-        lines.append(f"  pass times: {times}")
+        lines.append(f"pass times: {times}")
         paths = list(dict.fromkeys(k.path for k in self.kernels))
-        lines.append(f"  kernels: {self.num_kernels}" + (f", source in {paths[0] or '(not saved)'}" if len(paths) == 1 else ""))
+        lines.append(f"kernels: {self.num_kernels}" + (f", source in {paths[0] or '(not saved)'}" if len(paths) == 1 else ""))
         for kernel in self.kernels:
             computed = [n for n in kernel.nodes if REGISTRY[n.op].category not in ("movement", "source")] or kernel.nodes
             shown = ", ".join(f"{names.get(id(n), '?')} {n.op}" for n in computed[:8]) + (f", +{len(computed) - 8} more" if len(computed) > 8 else "")
             where = f"  {kernel.path}" if len(paths) > 1 else ""
-            lines.append(f"    {kernel.name} [{kernel.kind}]: {shown}{where}")
+            lines.append(f"  {kernel.name} [{kernel.kind}]: {shown}{where}")
         if not self.fusion:
-            lines.append("  fusion: off (one kernel per computing node)")
+            lines.append("fusion: off (one kernel per computing node)")
         elif self.fusion_log:
-            lines.append(f"  fusions not made ({len(self.fusion_log)}):")
-            lines.extend(f"    {reason}" for reason in self.fusion_log)
+            lines.append(f"fusions not made ({len(self.fusion_log)}):")
+            lines.extend(f"  {reason}" for reason in self.fusion_log)
         else:
-            lines.append("  fusions not made: none")
-        lines.append("  " + (self.remat.describe(self.sizes) if self.remat is not None else "remat: off"))
-        lines.append("  " + str(self.memory))
-        lines.append(f"  recompilations: {len(self.recompilations)}")
-        lines.extend(f"    {reason}" for reason in self.recompilations)
+            lines.append("fusions not made: none")
+        lines.append(self.remat.describe(self.sizes) if self.remat is not None else "remat: off")
+        lines.append(str(self.memory))
+        return lines
+
+
+def recompilation_lines(recompilations: list[str]) -> list[str]:
+    return [f"recompilations: {len(recompilations)}"] + [f"  {reason}" for reason in recompilations]
+
+
+@dataclass
+class ProgramsReport:
+    """The report of a compiled torch module: every program it ran, by role, and why it exported again.
+
+    A module runs several programs (a training call's forward, its backward, one backward per
+    pattern of output gradients present, inference in eval mode, one set per export), so one
+    CompileReport cannot describe it; each program's is in ``programs``.
+    """
+
+    name: str  # the module's class
+    programs: dict[str, CompileReport]  # by role: "forward", "backward", "inference", "export 2: forward", ...
+    recompilations: list[str] = field(default_factory=list)
+
+    @property
+    def kernels(self) -> list[Kernel]:
+        """Every program's kernels, program after program."""
+        return [kernel for report in self.programs.values() for kernel in report.kernels]
+
+    @property
+    def num_kernels(self) -> int:
+        return len(self.kernels)
+
+    def __str__(self) -> str:
+        backends = ", ".join(dict.fromkeys(r.backend for r in self.programs.values()))
+        count = len(self.programs)
+        lines = [f"graphc compile report of {self.name} ({backends} backend): {count} program{'s' if count != 1 else ''}"]
+        for role, report in self.programs.items():
+            lines.append(f"  program {role}:")
+            lines.extend(f"    {line}" for line in report.program_lines())
+        lines.extend(f"  {line}" for line in recompilation_lines(self.recompilations))
         return "\n".join(lines)

@@ -19,6 +19,7 @@ import torch
 from graphc.errors import CheckError
 from graphc.frontend.torch_import.exporter import user_line
 from graphc.frontend.torch_import.lowering import KINDS
+from graphc.frontend.torch_import.module import ProgramRun
 from graphc.ir.graph import Graph, Node
 from graphc.ir.printer import format_node, number_nodes
 
@@ -88,6 +89,7 @@ def value_difference(graphc: np.ndarray, eager: np.ndarray) -> tuple[float, floa
 def check_call(state: Any, entry: Any, tensors: list[Any], inputs: list[Any], leaves: list[Any]) -> None:
     """Raise CheckError at the first FX node whose graphc value differs from eager PyTorch's."""
     debug = debug_program(state, entry)
+    state.note_run(ProgramRun(entry, "check", debug.program))
     values = debug.program(inputs)
     imported = entry.imported
     program = imported.program

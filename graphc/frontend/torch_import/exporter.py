@@ -14,16 +14,22 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import sysconfig
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils import _pytree as pytree
 
 from graphc.errors import GraphcError
+from graphc.frontend.torch_import.lowering.table import op_name
 
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
 _GRAPHC_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Where a frame is not the user's: torch, graphc, Python's standard library (contextlib) and NumPy.
+_LIBRARY_DIRS = (_TORCH_DIR, _GRAPHC_DIR, sysconfig.get_paths()["stdlib"], os.path.dirname(os.path.abspath(np.__file__)))
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in ([^\n]+)\n(?:[ \t]+([^\n]*))?')
 
 
@@ -44,6 +50,9 @@ class Exported:
     dynamic: bool  # whether the batch dimension is symbolic
     notes: list[str] = field(default_factory=list)
     batch_range: tuple[int, int | None] = (2, None)  # the batch sizes the program is valid for, when dynamic
+    # Nodes of the decomposed graph whose results take no gradient: made from a detach() or inside a
+    # torch.no_grad() block of the exported graph (see no_gradient_nodes).
+    no_gradient: set[str] = field(default_factory=set)
 
 
 _SUGGESTED_RANGE = re.compile(r"B = Dim\('B'(?:, min=(\d+))?(?:, max=(\d+))?\)")
@@ -125,22 +134,115 @@ def export(model: torch.nn.Module, args: tuple, kwargs: dict, dynamic: bool) -> 
             program = torch.export.export(model, args, kwargs)
         except Exception as error:  # noqa: BLE001
             raise _export_error(model, error) from error
+    stops = _gradient_stops(program.graph)
     try:
         program = program.run_decompositions()
     except Exception as error:  # noqa: BLE001
         raise GraphcError(f"torch could not decompose the exported {type(model).__name__} to core ATen: {_reason(error)}") from error
-    return Exported(program, dynamic=bool(positions) and not static, notes=notes, batch_range=batch_range)
+    return Exported(program, dynamic=bool(positions) and not static, notes=notes, batch_range=batch_range, no_gradient=no_gradient_nodes(program.graph, stops))
+
+
+def _gradient_stops(graph: torch.fx.Graph) -> set[str]:
+    """Nodes of the exported graph past which no gradient flows: ``detach`` calls and the blocks that
+    ran with grad mode off (torch.export wraps a ``torch.no_grad()`` block in ``wrap_with_set_grad_enabled``)."""
+    stops = set()
+    for node in graph.nodes:
+        detach = node.target is torch.ops.aten.detach.default
+        no_grad = node.target is torch.ops.higher_order.wrap_with_set_grad_enabled and node.args[0] is False
+        if node.op == "call_function" and (detach or no_grad):
+            stops.add(node.name)
+    return stops
+
+
+def no_gradient_nodes(decomposed: torch.fx.Graph, stops: set[str]) -> set[str]:
+    """The nodes of the decomposed graph made from a node of ``stops``, by the provenance torch records.
+
+    ``run_decompositions()`` makes a detach an ``alias`` and inlines ``no_grad`` blocks: the graph it
+    returns computes the same values but no longer says where gradients stop, which only the node
+    each decomposed node came from (``meta["from_node"]``) still tells.
+    """
+    names = set()
+    for node in decomposed.nodes:
+        if any(source.name in stops for source in node.meta.get("from_node") or []):
+            names.add(node.name)
+    return names
 
 
 def _export_error(model: torch.nn.Module, error: BaseException) -> GraphcError:
-    return GraphcError(f"graphc.compile: torch.export could not export {type(model).__name__}: {_reason(error)}")
+    """torch's refusal as graphc says errors: what the module does that cannot be exported, the
+    module's line that does it, what to change, then torch's own reason."""
+    what, fix = _failure(error)
+    where = _user_frame(error)
+    lines = [f"graphc.compile: torch.export could not export {type(model).__name__}: {what}"]
+    lines.append(f"  at {where}" if where else "  (torch's error names no line of the module)")
+    lines.append(f"  {fix}")
+    lines.append(f"  torch's reason: {_first_paragraph(_reason(error))}")
+    return GraphcError("\n".join(lines))
+
+
+_REWRITE = "change the module's code at that line so that torch.export can trace it"
+_ELSEWHERE = "or keep that part out of the compiled module (compile the parts before and after it, and run it eagerly)"
+
+
+def _failure(error: BaseException) -> tuple[str, str]:
+    """(the construct torch could not export, what to do) for the usual kinds of failure."""
+    from torch._subclasses.fake_tensor import DataDependentOutputException, DynamicOutputShapeException, UnsupportedOperatorException
+    from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
+    if isinstance(error, GuardOnDataDependentSymNode):
+        return (
+            "data-dependent control flow: Python needs the value of a tensor (an `if` or loop on a tensor, "
+            ".item(), int(), float(), bool(), .tolist())",
+            "a compiled program is one graph for every input value: compute both branches and pick with "
+            f"torch.where, make the decision from shapes or Python values, {_ELSEWHERE}",
+        )
+    if isinstance(error, (UnsupportedOperatorException, DynamicOutputShapeException, DataDependentOutputException)):
+        op = op_name(error.func)
+        why = "torch has no shape rule (fake-tensor kernel) for it"
+        if not isinstance(error, UnsupportedOperatorException):
+            why = "its output's shape depends on the values"
+        return f"the op {op}, which torch.export cannot trace ({why})", f"replace the op in the module's code, {_ELSEWHERE}"
+    if "numpy()" in str(error) or "data pointer" in str(error) or "data_ptr" in str(error):
+        return (
+            "the module reads a tensor's data outside torch ops (.numpy(), NumPy or Python on tensor data)",
+            f"torch.export traces tensors that hold no data: write that computation with torch ops, {_ELSEWHERE}",
+        )
+    return (
+        f"{type(error).__name__} while tracing forward",
+        f"check that the module runs eagerly with these arguments; if it does, {_REWRITE}, {_ELSEWHERE}; "
+        "or write the model with graphc.nn and compile it with graphc.compile",
+    )
+
+
+def _first_paragraph(text: str) -> str:
+    return text.split("\n\n")[0].strip()
+
+
+def _user_frame(error: BaseException) -> str | None:
+    """``file:line: code`` of the module's innermost frame in the tracebacks of ``error`` and the
+    errors it was raised from (torch re-raises), else of the call torch's message names."""
+    chain = []
+    seen: BaseException | None = error
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for exception in reversed(chain):  # the innermost error first: its frames are deepest
+        frames = [f for f in traceback.extract_tb(exception.__traceback__) if not _is_library(f.filename)]
+        if frames:
+            frame = frames[-1]
+            return f"{frame.filename}:{frame.lineno}: {frame.line}" if frame.line else f"{frame.filename}:{frame.lineno}"
+    named = [m for m in _FRAME.findall(str(error)) if not _is_library(m[0])]
+    if named:
+        filename, line, _, code = named[-1]
+        return f"{filename}:{line}: {code.strip()}" if code else f"{filename}:{line}"
+    return None
 
 
 def _is_library(filename: str) -> bool:
     if filename.startswith("<") or not os.path.isabs(filename):
-        return True  # <frozen ...>, and torch's relative "torch/fx/..." frames
+        return True  # <frozen ...>, <string>, and torch's relative "torch/fx/..." frames
     path = os.path.abspath(filename)
-    return path.startswith(_TORCH_DIR) or path.startswith(_GRAPHC_DIR)
+    return path.startswith(_LIBRARY_DIRS)
 
 
 def user_line(node: torch.fx.Node) -> str | None:

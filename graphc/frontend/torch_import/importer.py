@@ -27,6 +27,7 @@ from graphc.ir.dtypes import DType
 from graphc.ir.grad_mode import grad_mode
 from graphc.ir.graph import Node, toposort
 from graphc.ir.primitives.source import source_node
+from graphc.ir.registry import emit
 from graphc.ir.types import TensorType, dims_equal, format_shape
 
 BATCH = sympy.Symbol("B", positive=True, integer=True)
@@ -136,7 +137,7 @@ def import_program(exported: Exported, model_name: str) -> ImportedGraph:
         for node in graph.nodes:
             if node.op != "call_function":
                 continue
-            env[node] = _lower(ctx, node, env, known)
+            env[node] = _lower(ctx, node, env, known, node.name in exported.no_gradient)
             fx_values[node.name] = env[node]
     output = next(n for n in graph.nodes if n.op == "output")
     results = list(output.args[0])
@@ -187,7 +188,9 @@ def _source_dtype(node: torch.fx.Node, kind: str, key: Any, dtype: torch.dtype, 
     raise GraphcError(f"graphc.compile: {what} `{name}` of {model_name} is a {dtype} tensor: {missing_dtype(dtype)}\n  {fix}{first}")
 
 
-def _lower(ctx: LoweringContext, node: torch.fx.Node, env: dict, known: set[int]) -> Any:
+def _lower(ctx: LoweringContext, node: torch.fx.Node, env: dict, known: set[int], no_gradient: bool) -> Any:
+    """The IR of one FX node; with ``no_gradient`` (a detach, a ``torch.no_grad()`` block) its results
+    take no gradient, as in eager torch."""
     meta = node.meta.get("val")
     if isinstance(meta, _SYMBOLIC):
         return ctx.expr(meta)  # a size computed from sizes: torch recorded its expression
@@ -196,12 +199,26 @@ def _lower(ctx: LoweringContext, node: torch.fx.Node, env: dict, known: set[int]
     ctx.node = node
     where = user_line(node)
     try:
-        result = LOWERINGS[node.target](ctx, *args, **kwargs)
+        with grad_mode(not no_gradient):
+            result = LOWERINGS[node.target](ctx, *args, **kwargs)
     except GraphcError as error:
         at = f"\n  at {where}" if where else ""
         raise GraphcError(f"graphc.compile: cannot lower {node.format_node()}:\n  {error}{at}") from None
+    if no_gradient:
+        result = _detached(result)
     _check_types(node, result, ctx)
     _locate(result, user_location(node), known)
+    return result
+
+
+def _detached(result: Any) -> Any:
+    """``result`` with a ``detach`` on each node that still requires grad: a lowering that returns its
+    operand unchanged (``alias``, what torch decomposes ``detach`` into) creates no node that grad
+    mode could have kept out of autograd."""
+    if isinstance(result, (tuple, list)):
+        return type(result)(_detached(r) for r in result)
+    if isinstance(result, Node) and result.requires_grad:
+        return emit("detach", result)
     return result
 
 

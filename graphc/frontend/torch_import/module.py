@@ -28,8 +28,9 @@ from graphc.frontend.torch_import.programs import TrainingPrograms, build_traini
 from graphc.ir.graph import Graph, Node
 from graphc.ir.types import evaluate_shape
 from graphc.runtime.executor import CompiledProgram, compile_graph
+from graphc.runtime.profile import Profile, TimedProgram, device_sync, profile_programs
 from graphc.runtime.random import next_seed
-from graphc.runtime.report import CompileReport
+from graphc.runtime.report import ProgramsReport
 
 # ------------------------------------------------------------------ moving values between torch and a backend
 
@@ -103,10 +104,22 @@ class Entry:
     imported: ImportedGraph
     backend: str
     transfer: Transfer
+    number: int = 1  # which export made it (1, 2, ...), naming its programs in report()
     inference: CompiledProgram | None = None
     training: dict[tuple[int, ...], TrainingPrograms | None] = field(default_factory=dict)
     debug: Any = None  # check mode's program and mapping (graphc.frontend.torch_import.check)
     constants: dict[int, Any] = field(default_factory=dict)  # source index -> the constant as a program value
+
+
+@dataclass
+class ProgramRun:
+    """A program a compiled module ran, and what it is to the module: for ``report()`` and ``profile()``."""
+
+    entry: Entry
+    kind: str  # "inference", "forward", "backward" or "check"
+    program: CompiledProgram
+    wrt: tuple[int, ...] = ()  # forward and backward: the sources that take gradients
+    outputs: tuple[int, ...] | None = None  # a backward for some output gradients only: those outputs
 
 
 class CompiledTorchState:
@@ -124,7 +137,8 @@ class CompiledTorchState:
         self.export_count = 0  # torch.export runs (one per mode and input signature)
         self.compile_count = 0  # graphc programs compiled (inference, training forward/backward, check)
         self.recompilations: list[str] = []
-        self.last_report: CompileReport | None = None
+        self.ran: dict[int, ProgramRun] = {}  # every program run, by id, in the order of first runs
+        self.last_call: list[ProgramRun] = []  # the programs of the latest call: its forward, then its backward
 
     # ------------------------------------------------------------------ cache
 
@@ -159,7 +173,7 @@ class CompiledTorchState:
         imported = import_program(exported, type(self.model).__name__)
         self.recompilations.extend(f"export {self.export_count}: {note}" for note in imported.notes)
         backend = self._backend(leaves)
-        entry = Entry(imported, backend, transfer_for(backend))
+        entry = Entry(imported, backend, transfer_for(backend), number=self.export_count)
         if imported.dynamic:
             self.entries[symbolic_key] = entry
         else:
@@ -189,8 +203,32 @@ class CompiledTorchState:
         # remat pass of one joint graph does not apply: no program holds both forward and backward.
         program = compile_graph(graph, backend=backend, fusion=self.fusion, remat=False)
         program.report.recompilations = self.recompilations
-        self.last_report = program.report
         return program
+
+    # ------------------------------------------------------------------ what ran, for report() and profile()
+
+    def note_run(self, run: ProgramRun) -> None:
+        self.ran.setdefault(id(run.program), run)
+        self.last_call.append(run)
+
+    def label(self, run: ProgramRun) -> str:
+        """A program's name in reports and profiles: its kind, what takes gradients where one export has
+        several training sets (a frozen parameter), the outputs of a backward for some of them, and the
+        export where the module has several (train and eval mode, new input types)."""
+        parts = [run.kind]
+        if run.kind in ("forward", "backward") and sum(p is not None for p in run.entry.training.values()) > 1:
+            parts.append(f"gradients for {_source_names(run.entry, run.wrt)}")
+        if run.outputs is not None:
+            parts.append(f"for the gradients of outputs {', '.join(map(str, run.outputs))} only")
+        role = ", ".join(parts)
+        several = len({r.entry.number for r in self.ran.values()}) > 1
+        return f"export {run.entry.number}: {role}" if several else role
+
+    def report(self) -> ProgramsReport:
+        if not self.ran:
+            raise GraphcError("report(): the compiled module has not been called yet")
+        programs = {self.label(run): run.program.report for run in self.ran.values()}
+        return ProgramsReport(type(self.model).__name__, programs, list(self.recompilations))
 
     # ------------------------------------------------------------------ calling
 
@@ -223,6 +261,7 @@ class CompiledTorchState:
         return values
 
     def __call__(self, args: tuple, kwargs: dict) -> Any:
+        self.last_call = []
         leaves, spec = pytree.tree_flatten((args, kwargs))
         entry = self.entry_for(args, kwargs, leaves, spec)
         tensors = self.source_tensors(entry, leaves)
@@ -235,7 +274,7 @@ class CompiledTorchState:
         programs = self._training(entry, wrt) if wrt else None
         if programs is not None:
             differentiable = [i for i, s in enumerate(entry.imported.sources) if s.kind in ("user", "parameter")]
-            call = _Call(self, entry, programs, inputs, tensors, differentiable)
+            call = _Call(self, entry, programs, inputs, tensors, differentiable, wrt)
             outputs = list(_GraphcFunction.apply(call, *[tensors[i] for i in differentiable]))
         else:
             outputs = self._infer(entry, inputs, tensors)
@@ -258,7 +297,7 @@ class CompiledTorchState:
     def _infer(self, entry: Entry, inputs: list[Any], tensors: list[Any]) -> list[torch.Tensor]:
         if entry.inference is None:
             entry.inference = self.compile(inference_graph(entry.imported), entry.backend)
-        self.last_report = entry.inference.report
+        self.note_run(ProgramRun(entry, "inference", entry.inference))
         results = entry.inference(inputs)
         count = len(tensor_outputs(entry.imported))
         self.write_mutations(entry, results[count:], tensors, inputs)
@@ -301,11 +340,19 @@ class _Call:
     """One training call: runs the forward program and keeps what its backward reads."""
 
     def __init__(
-        self, state: CompiledTorchState, entry: Entry, programs: TrainingPrograms, inputs: list[Any], tensors: list[Any], differentiable: list[int]
+        self,
+        state: CompiledTorchState,
+        entry: Entry,
+        programs: TrainingPrograms,
+        inputs: list[Any],
+        tensors: list[Any],
+        differentiable: list[int],
+        wrt: tuple[int, ...],
     ) -> None:
         self.state = state
         self.entry = entry
         self.programs = programs
+        self.wrt = wrt
         self.inputs = inputs
         self.tensors = tensors
         self.differentiable = differentiable  # source index of each tensor given to the autograd.Function
@@ -313,7 +360,7 @@ class _Call:
 
     def forward(self) -> list[torch.Tensor]:
         programs, entry = self.programs, self.entry
-        self.state.last_report = programs.forward.report
+        self.state.note_run(ProgramRun(entry, "forward", programs.forward, self.wrt))
         results = programs.forward(self.inputs)
         outputs = tensor_outputs(entry.imported)
         count, mutations = len(outputs), len(entry.imported.mutations)
@@ -336,6 +383,8 @@ class _Call:
         backward = programs.backward(present)
         if backward is None:
             return [None] * len(self.differentiable)
+        outputs = tuple(programs.grad_outputs[k] for k in present) if len(present) < len(programs.grad_outputs) else None
+        self.state.note_run(ProgramRun(entry, "backward", backward.program, self.wrt, outputs))
         inputs = self.saved + [entry.transfer.to_program(grads[programs.grad_outputs[k]]) for k in present]
         results = _own(backward.program(inputs), inputs)
         by_source = dict(zip(backward.wrt, results))
@@ -371,7 +420,8 @@ class CompiledModule(torch.nn.Module):
     """What ``graphc.compile`` returns for a ``torch.nn.Module``: same parameters, graphc programs.
 
     ``compile_count`` counts compiled graphc programs and ``export_count`` torch.export runs, so
-    tests can see that new batch sizes reuse one compilation; ``report()`` describes the last program.
+    tests can see that new batch sizes reuse one compilation; ``report()`` describes every program
+    the module ran and ``profile()`` times their kernels.
     """
 
     def __init__(
@@ -404,10 +454,38 @@ class CompiledModule(torch.nn.Module):
     def recompilations(self) -> list[str]:
         return self._graphc.recompilations
 
-    def report(self) -> CompileReport:
-        if self._graphc.last_report is None:
-            raise GraphcError("report(): the compiled module has not been called yet")
-        return self._graphc.last_report
+    def report(self) -> ProgramsReport:
+        """Every program the module has run (forward, each backward, inference; per export), with its
+        kernels, the fusions not made and why, its memory at its last call's sizes, and the module's
+        recompilations. ``str()`` of it prints them all."""
+        return self._graphc.report()
+
+    def profile(self, *args: Any, steps: int = 20, **kwargs: Any) -> Profile:
+        """Time each kernel inside ``steps`` real calls, after two untimed ones, as
+        ``CompiledFunction.profile`` does (``graphc.runtime.profile``).
+
+        A call whose outputs require grad (a module being trained) runs its backward program too,
+        on gradients of ones taken with ``torch.autograd.grad`` (no ``.grad`` changes), and its kernels
+        are timed with the forward's, each labelled with its program. The calls are real: train-mode
+        batch norm updates its running statistics ``steps + 2`` times.
+        """
+        self._profiled_step(args, kwargs)
+        self._profiled_step(args, kwargs)
+        runs = self._graphc.last_call
+        # One call's programs differ in kind (forward, backward; inference): their kind names them.
+        programs = [TimedProgram(run.program.module, run.program.program.kernels, run.kind) for run in runs]
+        backend = runs[0].entry.backend
+        sync = device_sync(backend, pytree.tree_leaves((args, kwargs)))
+        return profile_programs(lambda: self._profiled_step(args, kwargs), programs, backend, steps, sync)
+
+    def _profiled_step(self, args: tuple, kwargs: dict) -> None:
+        """One call as ``profile()`` times it: the forward, then the backward where outputs require grad."""
+        outputs = [t for t in pytree.tree_leaves(self(*args, **kwargs)) if isinstance(t, torch.Tensor) and t.requires_grad]
+        if not outputs:
+            return
+        arguments = [t for t in pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor) and t.requires_grad]
+        wrt = [p for p in self._graphc.model.parameters() if p.requires_grad] + arguments
+        torch.autograd.grad(outputs, wrt, [torch.ones_like(t) for t in outputs], allow_unused=True)
 
     def train(self, mode: bool = True) -> CompiledModule:
         self._graphc.model.train(mode)
@@ -429,6 +507,13 @@ class CompiledModule(torch.nn.Module):
     def extra_repr(self) -> str:
         state = self._graphc
         return f"graphc: {type(state.model).__name__}, backend={state.backend!r}, dynamic={state.dynamic}, check={state.check}"
+
+
+def _source_names(entry: Entry, indices: tuple[int, ...]) -> str:
+    """The parameters and inputs at ``indices`` of an export's sources, by name (a count if many)."""
+    sources = [entry.imported.sources[i] for i in indices]
+    names = [str(s.key) if s.kind == "parameter" else f"input {s.key}" for s in sources]
+    return ", ".join(names) if len(names) <= 4 else f"{len(names)} tensors"
 
 
 def compile_torch_module(
