@@ -44,6 +44,9 @@ class Trace:
         # Values the function differentiated (its loss): results of the program even when the function
         # drops them, so that the forward's index checks run (lazy.keep does the same outside traces).
         self.differentiated: list[Node] = []
+        # Module attributes given a new tensor: (id(owner), name) -> (owner, name, the tensor before the trace).
+        # A call binds the attribute again (graphc.runtime.compiled binds the program's result).
+        self.attributes_set: dict[tuple[int, str], tuple[Any, str, Any]] = {}
 
     def _is_new(self, tensor: Tensor) -> bool:
         ref = self.created.get(id(tensor))
@@ -76,6 +79,9 @@ class Trace:
     def on_get_grad(self, tensor: Tensor) -> None:
         if not self._is_new(tensor) and id(tensor) not in self.grads_set and id(tensor) not in self.grad_reads:
             self.grad_reads[id(tensor)] = (tensor, tensor._grad is None)
+
+    def on_set_attribute(self, owner: Any, name: str, old: Any) -> None:
+        self.attributes_set.setdefault((id(owner), name), (owner, name, old))
 
     def on_create(self, tensor: Tensor) -> None:
         self.created[id(tensor)] = weakref.ref(tensor)
@@ -115,3 +121,22 @@ class Trace:
             tensor._node = node
         for tensor, grad in self.grads_set.values():
             tensor._grad = grad
+        for owner, name, old in self.attributes_set.values():
+            bind_attribute(owner, name, old)
+
+
+def attribute(owner: Any, name: str) -> Any:
+    """A module's attribute as ``bind_attribute`` sets it: a buffer or a plain one (None if neither)."""
+    buffers = owner.__dict__.get("_buffers")
+    if buffers is not None and name in buffers:
+        return buffers[name]
+    return owner.__dict__.get(name)
+
+
+def bind_attribute(owner: Any, name: str, value: Any) -> None:
+    """Set a module's attribute (a buffer or a plain one) without counting it as a change of its Python state."""
+    buffers = owner.__dict__.get("_buffers")
+    if buffers is not None and name in buffers:
+        buffers[name] = value
+    else:
+        owner.__dict__[name] = value

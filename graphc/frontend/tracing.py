@@ -88,6 +88,13 @@ def sizes_read(value: Any, what: str) -> Any:
     raise SizeRead(f"the function reads a symbolic size through {what} at {frame.f_code.co_filename}:{frame.f_lineno}")
 
 
+def set_attribute(owner: Any, name: str, old: Any) -> None:
+    """A module attribute holding a tensor is given a new one (``self.ema = 0.9 * self.ema + ...``)."""
+    trace = active()
+    if trace is not None:
+        trace.on_set_attribute(owner, name, old)
+
+
 def use(obj: Any) -> None:
     """A module or optimizer is used: under a trace, its Python state is guarded (``Trace.on_use``)."""
     trace = active()

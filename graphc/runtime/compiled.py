@@ -23,7 +23,7 @@ import sympy
 
 from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
-from graphc.frontend.trace import Trace
+from graphc.frontend.trace import Trace, attribute, bind_attribute
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled
 from graphc.ir.graph import Graph, Node
 from graphc.ir.primitives.source import source_node
@@ -81,11 +81,24 @@ class Feed:
     """Where one program input comes from on each call."""
 
     # "arg" (i-th tensor argument), "arg_grad" (its .grad), "tensor" (current value of a tensor),
-    # "grad_of" (a tensor's current .grad), "seed" (fresh), "const"
+    # "grad_of" (a tensor's current .grad), "attribute" (a module attribute's current tensor),
+    # "seed" (fresh), "const"
     kind: str
     index: int = 0
     tensor: weakref.ref[Tensor] | None = None
     data: Any = None
+    owner: weakref.ref[Any] | None = None  # "attribute": the module, and ``name`` its attribute
+    name: str = ""
+
+
+@dataclass
+class BoundAttribute:
+    """A module attribute the function binds to a tensor it computes (``self.ema = ...``): every call
+    binds it to that call's tensor, a result of the program or one of the function's outputs."""
+
+    owner: weakref.ref[Any]
+    name: str
+    output: int | None  # the output it is bound to; None: a result of its own
 
 
 @dataclass
@@ -101,6 +114,7 @@ class Entry:
     grads: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose .grad is written back (False: set to None)
     arg_grads: list[int]  # tensor arguments (by position) whose .grad the function's backward() sets
     arg_writes: list[int]  # tensor arguments the function changed in place (x.add_(1), x[0] = 5)
+    attributes: list[BoundAttribute]
     traced_graph: Graph  # before any pass: what _inline rebuilds when results need autograd history
     outputs_require_grad: bool
     checker: Checker | None = None  # check mode: compares each call's results with eager PyTorch
@@ -192,6 +206,11 @@ class CompiledFunction:
                 if node.type != expected[0]:
                     return f"a tensor read by the function changed type: {expected[0]} -> {node.type}"
                 return f"a tensor read by the function {'no longer requires' if expected[1] else 'now requires'} grad"
+            if kind == "attribute":
+                name, type_, requires_grad = expected
+                value = attribute(used, name)
+                if not isinstance(value, Tensor) or (value._node.type, value._node.requires_grad) != (type_, requires_grad):
+                    return f"{type(used).__name__}.{name}, which the function reads, is now {_describe(value)}, not {type_}"
             if kind == "grad_none" and (used._grad is None) != expected:
                 return f"a .grad was {'None' if expected else 'set'} when traced and is {'None' if used._grad is None else 'set'} now"
             if kind == "state" and used._trace_version != expected.version:
@@ -344,14 +363,20 @@ class CompiledFunction:
         state_grads = {id(t._grad) for t, _ in trace.grads_set.values() if t._grad is not None}
         output_ids = {id(o) for o in outputs}
         new_state = [t for t in trace.created_alive() if id(t) not in output_ids | standin_ids | state_grads]
+        attributes, rebound = _bound_attributes(trace, new_state, outputs)
+        new_state = [t for t in new_state if all(t is not tensor for _, tensor in attributes)]
         # An argument's .grad the function changed (its backward() reached the argument): a result too.
         arg_grads = [i for i, s in enumerate(standins) if s._grad is not None and not _same_grad(s._grad, grads_before[i])]
         arg_writes = [i for i, s in enumerate(standins) if s._node is not nodes_before[i]]
-        if new_state:
+        if new_state or rebound:
             self._ran_eagerly.add(signature)
             for i in arg_writes:
                 _write_argument(tensors[i], standins[i]._node)
-            return self._run_eagerly(trace, outputs, output_spec, new_state, [(tensors[i], standins[i]) for i in arg_grads])
+            if new_state:
+                why = f"it created {len(new_state)} new state tensor(s)"
+            else:
+                why = f"it bound module attribute(s) {', '.join(rebound)} to tensors from outside the call, which a program cannot return"
+            return self._run_eagerly(trace, outputs, output_spec, new_state, [(tensors[i], standins[i]) for i in arg_grads], why)
         self._ran_eagerly.discard(signature)
         arguments = Arguments(
             inputs={id(node): i for i, node in enumerate(nodes_before)},
@@ -359,7 +384,7 @@ class CompiledFunction:
             grads=[standins[i]._grad._node for i in arg_grads],
             writes=[standins[i]._node for i in arg_writes],
         )
-        entry = self._build(trace, signature, arguments, (arg_grads, arg_writes), outputs, output_spec)
+        entry = self._build(trace, signature, arguments, (arg_grads, arg_writes), outputs, output_spec, attributes)
         self.entries.append(entry)
         self._last = entry
         if entry.outputs_require_grad and is_grad_enabled():
@@ -377,10 +402,16 @@ class CompiledFunction:
         return standin
 
     def _run_eagerly(
-        self, trace: Trace, outputs: list[Tensor], output_spec: Any, new_state: list[Tensor], arg_grads: list[tuple[Tensor, Tensor]]
+        self,
+        trace: Trace,
+        outputs: list[Tensor],
+        output_spec: Any,
+        new_state: list[Tensor],
+        arg_grads: list[tuple[Tensor, Tensor]],
+        why: str,
     ) -> Any:
         """A call that creates state (an optimizer's first step) runs eagerly; the next call traces again."""
-        self.recompilations.append(f"trace {self.trace_count}: ran eagerly because it created {len(new_state)} new state tensor(s)")
+        self.recompilations.append(f"trace {self.trace_count}: ran eagerly because {why}")
         pending = [t._node for t in outputs + new_state]
         for tensor, standin in arg_grads:
             tensor._grad = Tensor._from_node(standin._grad._node)
@@ -398,6 +429,7 @@ class CompiledFunction:
         arg_results: tuple[list[int], list[int]],
         outputs: list[Tensor],
         output_spec: Any,
+        attributes: list[tuple[tuple[Any, str], Tensor]],
     ) -> Entry:
         """The compiled program of a finished trace, with where each of its inputs comes from on later calls.
 
@@ -414,6 +446,8 @@ class CompiledFunction:
         result_nodes = [o._node for o in outputs] + [t._node for t in state] + [t._grad._node for t in grads_added]
         result_nodes += [t._grad._node for t in grad_owners if t._grad is not None]
         result_nodes += arguments.grads + arguments.writes
+        output_ids = {id(o): i for i, o in enumerate(outputs)}
+        result_nodes += [tensor._node for _, tensor in attributes if id(tensor) not in output_ids]
         # Computed for their checks only (Trace.differentiated); _write_back hands out the results before them.
         result_nodes += [n for n in trace.differentiated if n.data is None and trace.depends_on_standins(n)]
         graph, leaves = lazy.pending_graph(result_nodes)
@@ -423,9 +457,15 @@ class CompiledFunction:
             raise tracing.SizeRead(f"the program's size {unbound} is no size of an input it reads (a random tensor shaped like an unused argument)")
         reads = trace.outside_reads()
         read_by_node = {id(node): tensor for tensor, node in reads}
+        # A tensor read that the function then replaced as a module's attribute is read through the attribute.
+        attribute_of = {id(old): (owner, name) for owner, name, old in trace.attributes_set.values() if old is not None}
         feeds = []
         for leaf in leaves:
-            if id(leaf) in arguments.inputs:
+            read = read_by_node.get(id(leaf))
+            if read is not None and id(read) in attribute_of:
+                owner, name = attribute_of[id(read)]
+                feeds.append(Feed("attribute", owner=weakref.ref(owner), name=name))
+            elif id(leaf) in arguments.inputs:
                 feeds.append(Feed("arg", index=arguments.inputs[id(leaf)]))
             elif id(leaf) in arguments.grad_inputs:
                 feeds.append(Feed("arg_grad", index=arguments.grad_inputs[id(leaf)]))
@@ -438,7 +478,11 @@ class CompiledFunction:
             else:
                 feeds.append(Feed("const", data=leaf.data))
         # A .grad read through its owner is guarded by the owner's grad_none guard (and its type by the setter).
-        guards: list = [(weakref.ref(t), "read", (node.type, node.requires_grad)) for t, node in reads if id(t) not in grad_of]
+        guards: list = [(weakref.ref(t), "read", (node.type, node.requires_grad)) for t, node in reads if id(t) not in grad_of | attribute_of.keys()]
+        for t, node in reads:
+            if id(t) in attribute_of:
+                owner, name = attribute_of[id(t)]
+                guards.append((weakref.ref(owner), "attribute", (name, node.type, node.requires_grad)))
         guards += [(weakref.ref(obj), "state", StateSeen(state, version)) for obj, state, version in trace.objects_used()]
         guards += [(weakref.ref(t), "grad_none", was_none) for t, was_none in trace.grad_reads.values()]
         has_grad = [t._grad is not None for t in grad_owners]
@@ -448,6 +492,8 @@ class CompiledFunction:
             t._node = node
         for t, old in trace.grads_set.values():
             t._grad = old
+        for owner, name, old in trace.attributes_set.values():
+            bind_attribute(owner, name, old)
         return Entry(
             signature=signature,
             guards=guards,
@@ -460,6 +506,7 @@ class CompiledFunction:
             grads=[(weakref.ref(t), flag) for t, flag in zip(grad_owners, has_grad)],
             arg_grads=arg_grads,
             arg_writes=arg_writes,
+            attributes=[BoundAttribute(weakref.ref(owner), name, output_ids.get(id(tensor))) for (owner, name), tensor in attributes],
             traced_graph=graph,
             # A function that runs backward() itself returns final values; one that does not (a model's
             # forward) returns values the caller may differentiate, so calls rebuild them lazily.
@@ -485,6 +532,9 @@ class CompiledFunction:
             grad = tensors[feed.index]._grad
             assert grad is not None  # the signature holds which arguments have a .grad
             return grad
+        if feed.kind == "attribute":
+            assert feed.owner is not None and feed.owner() is not None  # its "attribute" guard held
+            return attribute(feed.owner(), feed.name)
         if feed.kind == "grad_of":
             owner = feed.tensor() if feed.tensor is not None else None
             if owner is None or owner._grad is None:  # the owner's grad_none guard held: not reached
@@ -581,6 +631,15 @@ class CompiledFunction:
         for index in entry.arg_writes:
             _write_argument(tensors[index], nodes[position])
             position += 1
+        for bound in entry.attributes:
+            if bound.output is None:
+                value = Tensor._from_node(nodes[position])
+                position += 1
+            else:
+                value = outputs[bound.output]
+            owner = bound.owner()
+            if owner is not None:
+                bind_attribute(owner, bound.name, value)
         return _unflatten(entry.output_spec, outputs)
 
     def profile(self, *args: Any, steps: int = 20, **kwargs: Any) -> Profile:
@@ -602,6 +661,8 @@ class CompiledFunction:
         return profile_calls(lambda: self(*args, **kwargs), program.module, program.program.kernels, program.backend, steps, sync)
 
     def report(self) -> CompileReport:
+        if self._last is None and self.trace_count:
+            raise GraphcError(f"report(): every call so far ran eagerly, so there is no compiled program yet ({self.recompilations[-1]})")
         if self._last is None:
             raise GraphcError("report(): the compiled function has not been called yet")
         report = self._last.program.report
@@ -614,6 +675,30 @@ def _result_type(declared: TensorType, value: Any) -> TensorType:
     if declared.is_symbolic:
         return TensorType(tuple(value.shape), declared.dtype)
     return declared
+
+
+def _bound_attributes(trace: Trace, new_state: list[Tensor], outputs: list[Tensor]) -> tuple[list[tuple[tuple[Any, str], Tensor]], list[str]]:
+    """The module attributes the function bound to tensors it computed, which later calls bind to
+    their own results; and those bound to tensors from outside the call, which no program returns.
+
+    A tensor that requires grad stays new state (the call runs eagerly): a result of the
+    program has no history to differentiate.
+    """
+    computed = {id(t) for t in new_state} | {id(t) for t in outputs}
+    bound, rebound = [], []
+    for owner, name, old in trace.attributes_set.values():
+        value = attribute(owner, name)
+        if value is old or not isinstance(value, Tensor):
+            continue
+        if id(value) in computed and not value.requires_grad:
+            bound.append(((owner, name), value))
+        elif id(value) not in computed:
+            rebound.append(f"{type(owner).__name__}.{name}")
+    return bound, rebound
+
+
+def _describe(value: Any) -> str:
+    return str(value._node.type) + (" requiring grad" if value.requires_grad else "") if isinstance(value, Tensor) else type(value).__name__
 
 
 def _write_argument(tensor: Tensor, node: Node) -> None:

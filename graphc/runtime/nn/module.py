@@ -244,8 +244,12 @@ class Module:
         if buffers is not None and name in buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (graphc.Tensor or None expected)")
+            if isinstance(value, Tensor):
+                tracing.set_attribute(self, name, buffers[name])
             buffers[name] = value
             return
+        if isinstance(value, Tensor):
+            tracing.set_attribute(self, name, self.__dict__.get(name))
         object.__setattr__(self, name, value)
         object.__setattr__(self, "_trace_version", self._trace_version + 1)
 
