@@ -9,6 +9,7 @@ import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.frontend import tracing
+from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.runtime import random
 from graphc.runtime.tensor import Tensor
@@ -84,8 +85,12 @@ def _shape(size: Sequence[Any]) -> tuple[int, ...]:
     return tuple(int(d) for d in size)
 
 
-def _filled(shape: tuple[int, ...], value: Any, dtype: Any, requires_grad: bool, device: Any = None) -> Tensor:
+def _filled(shape: tuple[Any, ...], value: Any, dtype: Any, requires_grad: bool, device: Any = None) -> Tensor:
     d = dtypes.to_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(value)
+    if not all(isinstance(size, int) for size in shape):
+        # A size that is the batch symbol B (``zeros_like(x)`` inside graphc.compile): a broadcast
+        # constant in the graph, so the program stays one for every batch size.
+        return Tensor._from_node(b.full(shape, value, d)).requires_grad_(requires_grad)
     return tensor(np.full(shape, value, dtype=d.numpy), device=device, requires_grad=requires_grad)
 
 
