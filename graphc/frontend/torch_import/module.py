@@ -436,11 +436,22 @@ class CompiledModule(torch.nn.Module):
         self.__dict__["_modules"] = model._modules
         self.__dict__["_non_persistent_buffers_set"] = model._non_persistent_buffers_set
         self.__dict__["_graphc"] = CompiledTorchState(model, backend, fusion, dynamic, check, remat)
-        self.training = model.training
 
     @property
     def original_module(self) -> torch.nn.Module:
         return self._graphc.model
+
+    @property
+    def training(self) -> bool:  # type: ignore[override]
+        """The original module's mode: the programs follow the original's modes, so ``model.eval()``
+        on the original must show here too (a flag of its own went stale)."""
+        return self._graphc.model.training
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        state = self.__dict__.get("_graphc")
+        if state is not None:  # nn.Module.__init__ sets it before the original is known
+            state.model.training = mode
 
     @property
     def compile_count(self) -> int:
@@ -489,7 +500,6 @@ class CompiledModule(torch.nn.Module):
 
     def train(self, mode: bool = True) -> CompiledModule:
         self._graphc.model.train(mode)
-        self.training = mode
         return self
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:

@@ -1,10 +1,11 @@
-"""Indexing: embedding, gather, scatter_add, index_select and advanced indexing with integer tensors."""
+"""Indexing: embedding, gather, scatter_add, index_select, flip and advanced indexing with integer tensors."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
@@ -50,6 +51,19 @@ def index_select(ctx: LoweringContext, x: Node, dim: int, index: Node) -> Node:
         index = b.reshape(index, (1,))
     axis = dim % max(x.type.ndim, 1)
     return emit("index_select", x, _wrapped(index, x.shape[axis]), axis=axis)
+
+
+@lowers(KIND, aten.flip.default)
+def flip(ctx: LoweringContext, x: Node, dims: Sequence[int]) -> Node:
+    """The elements in reverse order along each of ``dims``: an ``index_select`` with a constant
+    reversed range (a bidirectional RNN flips the sequence), whose gradient flips back."""
+    for dim in dims:
+        axis = dim % max(x.type.ndim, 1)
+        size = x.shape[axis]
+        if not isinstance(size, int):
+            raise ctx.unsupported(f"flip along the symbolic dimension {size} (the batch)")
+        x = emit("index_select", x, ctx.constant(np.arange(size - 1, -1, -1, dtype=np.int64)), axis=axis)
+    return x
 
 
 @lowers(KIND, aten.gather.default)

@@ -17,10 +17,23 @@ import torch
 from graphc.frontend.torch_import.lowering.reductions import count, mean_node
 from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
 from graphc.ir import build as b
+from graphc.ir import dtypes
 from graphc.ir.graph import Node
 
 aten = torch.ops.aten
 KIND = "normalization"
+
+
+def _computed(x: Node) -> Node:
+    """``x`` in the dtype torch computes a normalization in: float32 for float16 and bfloat16 (the
+    statistics of half-precision values would lose most of their digits)."""
+    return b.cast(x, dtypes.float32) if x.dtype in (dtypes.float16, dtypes.bfloat16) else x
+
+
+def _as_torch_gives(ctx: LoweringContext, results: tuple[Node, ...]) -> tuple[Node, ...]:
+    """The results in the dtypes torch records: the input's for the output and the saved statistics,
+    float32 for the new running statistics of a half-precision batch norm."""
+    return tuple(b.cast(r, ctx.out_dtype(i)) for i, r in enumerate(results))
 
 
 def _statistics(x: Node, axes: tuple[int, ...], eps: float) -> tuple[Node, Node, Node]:
@@ -43,10 +56,11 @@ def _affine(out: Node, weight: Node | None, bias: Node | None, shape: tuple) -> 
 def native_layer_norm(
     ctx: LoweringContext, x: Node, normalized_shape: Sequence[int], weight: Node | None, bias: Node | None, eps: float
 ) -> tuple[Node, Node, Node]:
+    x = _computed(x)
     axes = tuple(range(x.type.ndim - len(normalized_shape), x.type.ndim))
     mean, _, rstd = _statistics(x, axes, eps)
     normalized = b.mul(b.sub(x, b.expand(mean, x.shape)), b.expand(rstd, x.shape))
-    return _affine(normalized, weight, bias, tuple(x.shape[axes[0] :])), mean, rstd
+    return _as_torch_gives(ctx, (_affine(normalized, weight, bias, tuple(x.shape[axes[0] :])), mean, rstd))
 
 
 def _channel_shape(x: Node) -> tuple:
@@ -81,30 +95,37 @@ def batch_norm_functional(
 ) -> tuple[Node, ...]:
     """Returns (out, save_mean, save_invstd, new_running_mean, new_running_var)."""
     if not training:
-        out, mean, invstd = batch_norm_inference(ctx, x, weight, bias, running_mean, running_var, momentum, eps)
-        return out, mean, invstd, running_mean, running_var
+        out, mean, invstd = _inference(x, weight, bias, running_mean, running_var, eps)
+        return _as_torch_gives(ctx, (out, mean, invstd, running_mean, running_var))
+    x = _computed(x)
     mean, var, invstd, axes = _batch_statistics(x, eps)
     out = _batch_norm(x, weight, bias, mean, invstd)
     # As torch: the running variance is updated with the unbiased batch variance.
     n = count(x, axes, var.dtype)
     unbiased = b.mul(var, n / (n - 1)) if isinstance(n, float) else b.mul(var, b.div(n, b.sub(n, 1.0)))
-    new_mean = b.add(b.mul(running_mean, 1.0 - momentum), b.mul(b.cast(mean, running_mean.dtype), momentum))
-    new_var = b.add(b.mul(running_var, 1.0 - momentum), b.mul(b.cast(unbiased, running_var.dtype), momentum))
-    return out, mean, invstd, new_mean, new_var
+    running = ctx.out_dtype(3)
+    new_mean = b.add(b.mul(b.cast(running_mean, running), 1.0 - momentum), b.mul(b.cast(mean, running), momentum))
+    new_var = b.add(b.mul(b.cast(running_var, running), 1.0 - momentum), b.mul(b.cast(unbiased, running), momentum))
+    return _as_torch_gives(ctx, (out, mean, invstd, new_mean, new_var))
 
 
 @lowers(KIND, aten._native_batch_norm_legit.no_stats)
 def batch_norm_no_stats(ctx: LoweringContext, x: Node, weight: Node | None, bias: Node | None, training: bool, momentum: float, eps: float) -> tuple[Node, ...]:
-    mean, _, invstd, _ = _batch_statistics(x, eps)
-    return _batch_norm(x, weight, bias, mean, invstd), mean, invstd
+    mean, _, invstd, _ = _batch_statistics(_computed(x), eps)
+    return _as_torch_gives(ctx, (_batch_norm(_computed(x), weight, bias, mean, invstd), mean, invstd))
 
 
 @lowers(KIND, aten._native_batch_norm_legit_no_training.default)
 def batch_norm_inference(
     ctx: LoweringContext, x: Node, weight: Node | None, bias: Node | None, running_mean: Node, running_var: Node, momentum: float, eps: float
 ) -> tuple[Node, Node, Node]:
-    invstd = b.unary("rsqrt", b.add(running_var, eps))
-    out = _batch_norm(x, weight, bias, running_mean, invstd)
+    return _as_torch_gives(ctx, _inference(x, weight, bias, running_mean, running_var, eps))
+
+
+def _inference(x: Node, weight: Node | None, bias: Node | None, running_mean: Node, running_var: Node, eps: float) -> tuple[Node, Node, Node]:
+    """Batch norm with the running statistics: (out, and two empty saved statistics, as torch)."""
+    invstd = b.unary("rsqrt", b.add(_computed(running_var), eps))
+    out = _batch_norm(_computed(x), weight, bias, running_mean, invstd)
     empty = b.full((0,), 0, x.dtype)
     return out, empty, empty
 
@@ -114,6 +135,7 @@ def native_group_norm(
     ctx: LoweringContext, x: Node, weight: Node | None, bias: Node | None, n: Any, c: Any, hw: Any, group: int, eps: float
 ) -> tuple[Node, Node, Node]:
     """Returns (out, mean [N, G], rstd [N, G])."""
+    x = _computed(x)
     batch, channels = x.shape[0], x.shape[1]
     per_group = channels // group
     for d in x.shape[2:]:
@@ -122,4 +144,4 @@ def native_group_norm(
     mean, _, rstd = _statistics(grouped, (2,), eps)
     normalized = b.mul(b.sub(grouped, b.expand(mean, grouped.shape)), b.expand(rstd, grouped.shape))
     out = _affine(b.reshape(normalized, x.shape), weight, bias, _channel_shape(x))
-    return out, b.reshape(mean, (batch, group)), b.reshape(rstd, (batch, group))
+    return _as_torch_gives(ctx, (out, b.reshape(mean, (batch, group)), b.reshape(rstd, (batch, group))))

@@ -13,6 +13,7 @@ import torch
 
 from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
 from graphc.ir import build as b
+from graphc.ir import dtypes
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit
 from graphc.ir.types import Dim, dims_equal, normalize_dim
@@ -114,6 +115,29 @@ def select(ctx: LoweringContext, x: Node, dim: int, index: Any) -> Node:
     if isinstance(index, int) and index < 0:
         index = normalize_dim(x.shape[axis] + index)
     return b.reshape(slice_axis(x, axis, index, normalize_dim(index + 1)), ctx.out_shape())
+
+
+@lowers(KIND, aten.slice_scatter.default)
+def slice_scatter(ctx: LoweringContext, x: Node, src: Node, dim: int = 0, start: Any = None, end: Any = None, step: int = 1) -> Node:
+    """``x`` with ``x[start:end:step]`` along ``dim`` replaced by ``src`` (torch's functional form of an
+    assignment to a slice, ``y[:, 1:3] = z``): ``src`` padded into place, as slice's gradient is, and
+    picked where a mask padded the same way is set. The gradient of each part is then its own."""
+    axis = _axis(x, dim)
+    size, length = x.shape[axis], src.shape[axis]
+    src = b.cast(src, x.dtype)
+    if isinstance(length, int) and length == 0:
+        return x
+    begin = _bound(start, size, 0)
+    if begin == 0 and dims_equal(length, size):  # the whole axis (step 1)
+        return src
+    low = tuple(begin if i == axis else 0 for i in range(x.type.ndim))
+    high = tuple(normalize_dim(size - begin - (length - 1) * step - 1) if i == axis else 0 for i in range(x.type.ndim))
+    interior = tuple(step - 1 if i == axis else 0 for i in range(x.type.ndim))
+    placed = emit("pad", src, low=low, high=high, interior=interior, value=0.0)
+    along = tuple(length if i == axis else 1 for i in range(x.type.ndim))
+    ones = b.full(along, 1.0, dtypes.float32)
+    mask = emit("pad", ones, low=low, high=high, interior=interior, value=0.0)
+    return b.where(b.compare("gt", mask, 0.5), placed, x)
 
 
 @lowers(KIND, aten.cat.default)
