@@ -154,6 +154,30 @@ def _conv_batch_norm(fusion: bool) -> tuple[Any, Any]:
     return compiled, compiled
 
 
+def _rounding(fusion: bool) -> tuple[Any, Any]:
+    """Rounding and integer division: the exact fmod's loops in float32, float64 and float16, and int32/int64 division."""
+    import numpy as np
+
+    import graphc
+
+    rng = np.random.default_rng(0)
+    x = graphc.from_numpy(rng.standard_normal((4, 8)))
+    y = graphc.from_numpy(rng.standard_normal((4, 8)))
+    i = graphc.from_numpy(rng.integers(-50, 50, (4, 8)))
+    j = graphc.from_numpy(rng.integers(1, 5, (4, 8)).astype(np.int32))
+
+    def step() -> Any:
+        x32, y32 = x.float(), y.float()
+        floats = (x32 // y32 + x32 % y32 + graphc.fmod(x32, y32)).round() + x32.floor() + x32.ceil() + x32.trunc()
+        doubles = x // y + x % y + graphc.fmod(x, y) + graphc.div(x, y, rounding_mode="trunc") + x.round(decimals=2)
+        halves = x.half() // y.half() + x.half() % y.half()
+        integers = i // j + i % j + graphc.fmod(i, j) + j // j + j % j
+        return floats, doubles, halves, integers
+
+    compiled = graphc.compile(step, fusion=fusion)
+    return compiled, compiled
+
+
 # Programs beyond the benchmark's: the dtypes and ops its workloads do not reach.
 CHECKS = {
     "recurrent cell: gate columns of one product, concats by parts": _recurrent_cell,
@@ -161,6 +185,7 @@ CHECKS = {
     "embedding, conv, max-pool, float16 softmax, backward": _embedding_conv_half,
     "long rows: softmax, mean, argmax": _long_rows,
     "conv, batch-norm over images, ReLU, max-pool, backward": _conv_batch_norm,
+    "rounding and integer division: float32, float64, float16, int32, int64": _rounding,
 }
 
 

@@ -9,3 +9,11 @@ class GraphcError(RuntimeError):
 
 class CheckError(GraphcError):
     """Check mode (``graphc.compile(..., check=True)``): graphc's value of a node differs from eager PyTorch's."""
+
+
+class DivisionByZeroError(GraphcError, ZeroDivisionError):
+    """An integer divided by zero (``//``, ``%``, ``fmod``, ``div`` with a rounding mode).
+
+    torch raises a ``RuntimeError`` saying ZeroDivisionError; this is both, so code written
+    for either catches it.
+    """

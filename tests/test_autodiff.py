@@ -63,6 +63,12 @@ UNARY = {
     "square": (lambda x: x * x, randn),
     "pow_scalar": (lambda x: x**3, randn),
     "rpow": (lambda x: 2.0**x, randn),
+    "floor": (lambda x: x.floor(), randn),
+    "ceil": (lambda x: x.ceil(), randn),
+    "round": (lambda x: x.round(), randn),
+    "round_decimals": (lambda x: x.round(decimals=1), randn),
+    "trunc": (lambda x: x.trunc(), randn),
+    "frac": (lambda x: x.frac(), randn),
 }
 
 
@@ -113,6 +119,10 @@ BINARY = {
     "div": lambda a, b: a / b,
     "maximum": lambda a, b: a.maximum(b) if isinstance(a, graphc.Tensor) else torch.maximum(a, b),
     "minimum": lambda a, b: a.minimum(b) if isinstance(a, graphc.Tensor) else torch.minimum(a, b),
+    "remainder": lambda a, b: a % b,
+    "fmod": lambda a, b: a.fmod(b),
+    "div_floor": lambda a, b: a.div(b, rounding_mode="floor"),
+    "div_trunc": lambda a, b: a.div(b, rounding_mode="trunc"),
 }
 
 

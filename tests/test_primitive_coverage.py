@@ -89,6 +89,26 @@ def binary(name: str, positive: bool = False, bools: bool = True) -> list[Case]:
     return cases
 
 
+def nonzero(x: np.ndarray) -> np.ndarray:
+    """Integer divisors: zeros replaced (an integer division by zero raises)."""
+    return np.where(x == 0, 3, x).astype(x.dtype)
+
+
+def division(name: str) -> list[Case]:
+    """floor_divide, remainder, fmod: floats with both signs (and gradients), integers with negative values, scalars."""
+    op = lambda T, F, a, b: getattr(T, name)(a, b)  # noqa: E731
+    # torch.floor_divide has no derivative; div(rounding_mode="floor") is the same primitive with a zero one
+    differentiable = (lambda T, F, a, b: T.div(a.T, b, rounding_mode="floor")) if name == "floor_divide" else (lambda T, F, a, b: op(T, F, a.T, b))
+    return [
+        Case("f32-bcast", op, (f32(3, 1) * 4, f32(4))),
+        Case("f64-view-grad", differentiable, (f64(4, 3) * 4, f64(3, 4)), grad=True),
+        Case("i64-0d", op, (i64(2, 3, low=-20, high=21), np.array(-3))),
+        Case("i32-view", lambda T, F, a, b: getattr(T, name)(a.T, b), (i32(4, 3, low=-20, high=21), nonzero(i32(3, 4)))),
+        Case("i32-f64-promote", op, (i32(2, 3, low=-20, high=21), f64(2, 3) * 3)),
+        Case("f32-python-scalar", lambda T, F, a: (getattr(T, name)(a, 0.7), getattr(T, name)(a, -2)), (f32(2, 3) * 5,)),
+    ]
+
+
 def comparison(name: str) -> list[Case]:
     op = lambda T, F, a, b: getattr(T, name)(a, b)  # noqa: E731
     return [
@@ -138,6 +158,30 @@ CASES: dict[str, list[Case]] = {
     **{name: unary(name, positive=True) for name in ("log", "log1p", "sqrt", "rsqrt", "reciprocal")},
     "abs": [*unary("abs"), Case("i32", lambda T, F, x: T.abs(x), (i32(2, 3),))],
     "sign": [*unary("sign"), Case("f32-zeros", lambda T, F, x: T.sign(x * 0), (f32(2, 2),))],
+    "floor": [
+        Case("f32-view", lambda T, F, x: T.floor(x.T), (f32(4, 3) * 3,)),
+        Case("f64-grad", lambda T, F, x: x.floor(), (f64(3, 4) * 3,), grad=True),
+        Case("f32-0d-negative", lambda T, F, x: T.floor(x), (np.float32(-2.5),)),
+    ],
+    "ceil": [
+        Case("f32-view", lambda T, F, x: T.ceil(x.T), (f32(4, 3) * 3,)),
+        Case("f64-grad", lambda T, F, x: x.ceil(), (f64(3, 4) * 3,), grad=True),
+        Case("f32-0d-negative", lambda T, F, x: T.ceil(x), (np.float32(-2.5),)),
+    ],
+    "round": [
+        Case("f32-view", lambda T, F, x: T.round(x.T), (f32(4, 3) * 3,)),
+        Case("f64-grad", lambda T, F, x: x.round(), (f64(3, 4) * 3,), grad=True),
+        Case("f32-halves-to-even", lambda T, F, x: T.round(x), (np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5], dtype=np.float32),)),
+        Case("f64-decimals-grad", lambda T, F, x: T.round(x, decimals=2), (f64(3, 4) * 30,), grad=True),
+        Case("f32-negative-decimals", lambda T, F, x: x.round(decimals=-1), (f32(3, 4) * 30,)),
+    ],
+    "trunc": [
+        Case("f32-view", lambda T, F, x: T.trunc(x.T), (f32(4, 3) * 3,)),
+        Case("f64-grad", lambda T, F, x: x.trunc(), (f64(3, 4) * 3,), grad=True),
+        Case("f64-fix", lambda T, F, x: T.fix(x), (f64(3, 4) * 3,)),
+        Case("f64-frac-grad", lambda T, F, x: T.frac(x), (f64(3, 4) * 3,), grad=True),
+        Case("f32-0d", lambda T, F, x: x.trunc(), (np.float32(-2.5),)),
+    ],
     "logical_not": [
         Case("bool-view", lambda T, F, x: T.logical_not(x.T), (b8(3, 2),)),
         Case("f32-0d", lambda T, F, x: T.logical_not(x), (np.float32(0.0),)),
@@ -146,6 +190,7 @@ CASES: dict[str, list[Case]] = {
     ],
     **{name: binary(name, bools=name in ("maximum", "minimum")) for name in ("add", "sub", "mul", "maximum", "minimum")},
     "div": binary("div", positive=True, bools=False),
+    **{name: division(name) for name in ("floor_divide", "remainder", "fmod")},
     "pow": [
         Case("f32-bcast", lambda T, F, a, b: T.pow(a, b), (f32(3, 1, positive=True), f32(4))),
         Case("f64-view-grad", lambda T, F, a, b: T.pow(a.T, b), (f64(4, 3, positive=True), f64(3, 4)), grad=True),

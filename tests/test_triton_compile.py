@@ -110,10 +110,10 @@ def test_the_kernels_of_programs_beyond_the_interpreter_compile_for_sm90(tmp_pat
     scalar float64 math (Adam's bias corrections), gathers and atomic scatter-adds,
     convolutions, pooling, float16, looped reductions of few long rows on 16 warps, an
     LSTM's products read as column slices (several accumulators) and concats stored by parts,
-    and batch-norm over images (sums over batch, height and width; a max-pool's backward
-    fold of disjoint windows).
+    batch-norm over images (sums over batch, height and width; a max-pool's backward
+    fold of disjoint windows), and rounding and integer division (the exact fmod's loops).
     """
-    rows = compile_for_sm90(tmp_path, ["softmax", "Adam step", "float64", "embedding", "recurrent", "batch-norm"])
+    rows = compile_for_sm90(tmp_path, ["softmax", "Adam step", "float64", "embedding", "recurrent", "batch-norm", "rounding"])
     assert {name.split(" (")[0] for name in rows} == {
         "softmax 512x256",
         "Adam step, 1M parameters",
@@ -122,6 +122,7 @@ def test_the_kernels_of_programs_beyond_the_interpreter_compile_for_sm90(tmp_pat
         "long rows: softmax, mean, argmax",
         "recurrent cell: gate columns of one product, concats by parts",
         "conv, batch-norm over images, ReLU, max-pool, backward",
+        "rounding and integer division: float32, float64, float16, int32, int64",
     }
 
 
@@ -129,7 +130,7 @@ def test_the_kernels_of_programs_beyond_the_interpreter_compile_for_sm90(tmp_pat
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the Triton tests compile every kernel anyway")
 def test_every_benchmark_program_fused_and_unfused_compiles_for_sm90(tmp_path: Path) -> None:
     rows = compile_for_sm90(tmp_path, [], "--unfused")
-    assert len(rows) == 2 * 14  # nine benchmark workloads and five CHECKS programs, each fused and unfused
+    assert len(rows) == 2 * 15  # nine benchmark workloads and six CHECKS programs, each fused and unfused
 
 
 def test_kernels_alike_but_for_their_nodes_share_one_function_and_differing_ones_do_not() -> None:

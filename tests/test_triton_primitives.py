@@ -85,6 +85,16 @@ def test_binary(op: str) -> None:
     check(getattr(graphc, op), getattr(torch, op), a, c)
 
 
+@pytest.mark.parametrize("op", ["floor", "ceil", "round", "trunc", "floor_divide", "remainder", "fmod"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64], ids=["float32", "float64", "int64"])
+def test_rounding_and_division(op: str, dtype: type) -> None:
+    """Exact, so compared exactly: halves, both signs, and the divisions' helpers (the exact fmod, integer division)."""
+    a = np.round(data(4, 6) * 8) / 2 if dtype != np.int64 else RNG.integers(-2**40, 2**40, (4, 6))
+    c = data(4, 6) * 3 if dtype != np.int64 else RNG.choice([-7, -2, -1, 1, 3], (4, 6))
+    arrays = (a.astype(dtype),) if op in ("floor", "ceil", "round", "trunc") else (a.astype(dtype), c.astype(dtype))
+    check(getattr(graphc, op), getattr(torch, op), *arrays, atol=0, rtol=0)
+
+
 def test_logical_ops_and_where() -> None:
     a, c = data(4, 6), data(4, 6)
     check(lambda x, y: ((x > 0) & (y > 0)) | ~(x > y), lambda x, y: ((x > 0) & (y > 0)) | ~(x > y), a, c)

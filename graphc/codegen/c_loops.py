@@ -90,8 +90,8 @@ ITEMSIZE = {"bool": 1, "int32": 4, "int64": 8, "float32": 4, "float64": 8}
 
 _MATH = {"exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "log1p"}
 _ROUNDING = {"floor": "floor", "ceil": "ceil", "round": "rint", "trunc": "trunc"}  # rint: halves to even, as torch
-# Float floor_divide and remainder are torch's formulas around fmod (native.PRELUDE); integer ones run
-# in the NumPy prefix, whose helpers raise on a zero divisor as torch does (a C loop cannot).
+# Float floor_divide and remainder are torch's formulas around fmod (native.PRELUDE). Integer ones run
+# in the NumPy prefix, as integer powers do: its helpers check the divisor and raise on a zero, as torch.
 _DIVISION = {"floor_divide": "graphc_floor_divide", "remainder": "graphc_remainder", "fmod": "fmod"}
 _FLOAT_ONLY = _MATH | set(_ROUNDING) | set(_DIVISION) | {"rsqrt", "reciprocal", "sigmoid", "div", "pow"}
 _ARITHMETIC = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|"}

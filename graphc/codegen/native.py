@@ -106,6 +106,31 @@ static inline float graphc_erff(float a)
     return x * p / q;
 }
 
+/* torch's floor_divide and remainder of floats (c10::div_floor_floating; remainder_kernel), which
+   are Python's divmod: built on the exact fmod, so 1.0 // 0.1 is 9.0 where floor(1.0 / 0.1) is 10.
+   A zero divisor gives a / b (inf or NaN) for the quotient and fmod's NaN for the remainder. */
+#define GRAPHC_DIVISION(T, S)                                                       \
+static inline T graphc_floor_divide##S(T a, T b)                                    \
+{                                                                                   \
+    if (b == 0)                                                                     \
+        return a / b;                                                               \
+    T mod = fmod##S(a, b);                                                          \
+    T div = (a - mod) / b;                                                          \
+    if (mod != 0 && (b < 0) != (mod < 0))                                           \
+        div -= 1;                                                                   \
+    if (div == 0)                                                                   \
+        return copysign##S((T)0, a / b);                                            \
+    T floordiv = floor##S(div);                                                     \
+    return div - floordiv > (T)0.5 ? floordiv + 1 : floordiv;                       \
+}                                                                                   \
+static inline T graphc_remainder##S(T a, T b)                                       \
+{                                                                                   \
+    T mod = fmod##S(a, b);                                                          \
+    return mod != 0 && (b < 0) != (mod < 0) ? mod + b : mod;                        \
+}
+GRAPHC_DIVISION(double, )
+GRAPHC_DIVISION(float, f)
+
 /* The pool: rows of a kernel in blocks on one thread per core, without Python or the GIL.
    A block is fn(ctx, b); the caller takes blocks too and returns once every block ran.
    Threads spin for GRAPHC_SPIN_NS after their last block before sleeping. Every program

@@ -20,7 +20,7 @@ from graphc.codegen import numpy_support as rt
 from graphc.codegen.kernel_ir import Kernel, Program, kernel_for
 from graphc.codegen.row_split import ROWS, RowSplit, split_rows
 from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
-from graphc.codegen.templates import index_error, split_totals, trivial_reduction
+from graphc.codegen.templates import division_error, index_error, split_totals, trivial_reduction
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
@@ -148,6 +148,17 @@ def _indexed(function: str) -> Lowering:
     return lower
 
 
+def _division(floats: str, integers: str) -> Lowering:
+    """floor_divide, remainder, fmod: floats by ``floats``; integers by an ``rt`` helper that raises on a zero divisor."""
+
+    def lower(node: Node, args: list[str]) -> str:
+        if node.dtype.is_floating_point:
+            return f"{floats}({', '.join(args)})"
+        return f"{integers}({', '.join(args)}, {division_error(node)!r})"
+
+    return lower
+
+
 def _rand(node: Node, args: list[str]) -> str:
     return f"rt.rand({args[0]}, {py_shape(node.attrs['shape'])}, {np_dtype(node.dtype)})"
 
@@ -170,11 +181,18 @@ LOWERINGS: dict[str, Lowering] = {
     "reciprocal": _call("np.reciprocal"),
     "sigmoid": _call("rt.sigmoid"),
     "log1p": _call("np.log1p"),
+    "floor": _call("np.floor"),
+    "ceil": _call("np.ceil"),
+    "round": _call("np.rint"),
+    "trunc": _call("np.trunc"),
     "logical_not": _call("np.logical_not"),
     "add": _call("np.add"),
     "sub": _call("np.subtract"),
     "mul": _call("np.multiply"),
     "div": _call("np.divide"),
+    "floor_divide": _division("np.floor_divide", "rt.floor_divide"),
+    "remainder": _division("rt.remainder", "rt.remainder"),
+    "fmod": _division("np.fmod", "rt.fmod"),
     "pow": _call("rt.power"),
     "maximum": _call("np.maximum"),
     "minimum": _call("np.minimum"),
@@ -230,6 +248,7 @@ def _symbols_of(nodes: list[Node]) -> list[str]:
 _UFUNC_OPS = frozenset(
     {"neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "abs", "sign", "reciprocal", "logical_not", "sigmoid", "log1p"}
     | {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "and", "or"}
+    | {"floor", "ceil", "round", "trunc", "floor_divide", "remainder", "fmod"}
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from graphc.codegen.index_exprs import Dim, Lin
+from graphc.errors import DivisionByZeroError
 from graphc.ir.graph import Node
 from graphc.ir.registry import VIEWS
 from graphc.ir.types import shapes_equal, squeezed
@@ -224,3 +225,16 @@ def index_error(node: Node) -> str:
     """
     where = f"\n  at {node.loc}" if node.loc else ""
     return f"{node.op}: an index is out of range for axis {node.attrs['axis']} of size {SIZE_SLOT}{where}"
+
+
+def division_error(node: Node) -> str:
+    """What an integer floor_divide, remainder or fmod by zero raises (``DivisionByZeroError``): the op and the user's line."""
+    where = f"\n  at {node.loc}" if node.loc else ""
+    return f"{node.op}: integer division by zero{where}"
+
+
+def flagged_error(message: str, size: int) -> Exception:
+    """The exception for a message a kernel flagged: ``index_error``'s, its size filled in, or ``division_error``'s."""
+    if SIZE_SLOT in message:
+        return IndexError(message.replace(SIZE_SLOT, str(size), 1))
+    return DivisionByZeroError(message)

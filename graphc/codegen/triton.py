@@ -66,6 +66,7 @@ from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, s
 from graphc.codegen.templates import (
     constant_value,
     depends_on,
+    division_error,
     index_error,
     index_in,
     output_levels,
@@ -192,7 +193,7 @@ class Fn:
     launch_args: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # pointer -> (order, node, launcher variable)
     offsets: dict[str, str] = field(default_factory=dict)  # symbolic address offsets passed as arguments: code -> name
     axis_masks: dict[str, str] = field(default_factory=dict)  # block axis -> the mask of its lanes
-    checks_indices: bool = False  # flags out-of-range indices in its kernel's ``errors`` (KernelEmitter.checked_index)
+    flags_errors: bool = False  # flags errors in its kernel's ``errors`` (KernelEmitter.flag: indices, integer divisions by zero)
 
     def ordered_pointers(self) -> list[str]:
         """Inputs, then outputs, then temporaries, each in node order: the same for every function of a kernel."""
@@ -222,8 +223,9 @@ class KernelEmitter:
         self.autotuned = False
         self.calls: dict[str, str] = {}
         # Each checked index read or scatter (by node) -> its slot in ``errors`` and the message it raises.
-        self.index_slots: dict[int, int] = {}
-        self.index_errors: list[tuple[str, Dim]] = []
+        # Each checked index read, scatter or integer division (by node) -> its slot in ``errors``; each slot's message and size.
+        self.error_slots: dict[int, int] = {}
+        self.flagged: list[tuple[str, Dim]] = []
         symbols: set[str] = set()
         for node in [*kernel.nodes, *kernel.inputs]:
             for d in node.shape:
@@ -496,6 +498,9 @@ class KernelEmitter:
         if op in IDENTITIES:
             return self.value(node.inputs[0], index, conds, via)
         operands = [self.value(i, index, conds) for i in node.inputs]
+        if op in ("floor_divide", "remainder", "fmod") and not node.dtype.is_floating_point:
+            # The helpers give 0 for a zero divisor; the program raises graphc's error after the kernels.
+            self.flag(node, (division_error(node), 0), f"{operands[1].code} == 0", operands[1], index, conds)
         code, dtype = self.lower(node, operands)
         return self.emit(node, code, dtype, operands)
 
@@ -614,21 +619,30 @@ class KernelEmitter:
         ``errors``, which the program turns into ``templates.index_error`` (as the C loops
         raise it), and reads element 0 meanwhile: never memory outside the buffer.
         """
-        slot = self.index_slots.get(id(node))
+        bad, depth = self.flag(node, (index_error(node), size), f"({at.code} < 0) | ({at.code} >= {_paren(dim_code(size))})", at, index, conds)
+        safe = self.fn.body.fresh("at" + self.num(node))
+        self.fn.body.line(f"{safe} = tl.where({bad}, 0, {at.code})", depth)
+        return Val(safe, at.dtype, depth, at.axes)
+
+    def flag(self, node: Node, error: tuple[str, Dim], test: str, of: Val, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> tuple[str, int]:
+        """Lanes of this block where ``test`` (an expression of ``of``) holds write 1 into ``node``'s slot in ``errors``.
+
+        ``error`` is the slot's message and size; the program raises it after the kernels
+        (``triton_support.raise_flagged``). Returns the variable holding ``test`` and its depth.
+        """
+        slot = self.error_slots.get(id(node))
         if slot is None:
-            slot = self.index_slots[id(node)] = len(self.index_errors)
-            self.index_errors.append((index_error(node), size))
-        self.fn.checks_indices = True
+            slot = self.error_slots[id(node)] = len(self.flagged)
+            self.flagged.append(error)
+        self.fn.flags_errors = True
         mask, mask_axes, depth = self.mask_of(list(index), conds)
-        depth = max(depth, at.depth)
+        depth = max(depth, of.depth)
         body = self.fn.body
         bad = body.fresh("bad" + self.num(node))
-        body.line(f"{bad} = ({at.code} < 0) | ({at.code} >= {_paren(dim_code(size))})", depth)
-        flags = f"errors + {slot} + tl.full({self.fn.shape(at.axes | mask_axes)}, 0, tl.int32)"
+        body.line(f"{bad} = {test}", depth)
+        flags = f"errors + {slot} + tl.full({self.fn.shape(of.axes | mask_axes)}, 0, tl.int32)"
         body.line(f"tl.store({flags}, 1, mask={bad if mask is None else f'{bad} & {mask}'})", depth)
-        safe = body.fresh("at" + self.num(node))
-        body.line(f"{safe} = tl.where({bad}, 0, {at.code})", depth)
-        return Val(safe, at.dtype, depth, at.axes)
+        return bad, depth
 
     def rand(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> Val:
         seed_node = node.inputs[0]
@@ -792,7 +806,7 @@ class KernelEmitter:
         fn = self.fn
         pointers = fn.ordered_pointers()
         offsets = list(fn.offsets.values())
-        errors = ["errors"] if fn.checks_indices else []
+        errors = ["errors"] if fn.flags_errors else []
         params = pointers + errors + self.symbols + fn.sizes + offsets + [f"{c}: tl.constexpr" for c in fn.constexprs]
         lines = [*fn.decorators, "@triton.jit", f"def {fn.name}({', '.join(params)}):", fn.body.text()]
         source = "\n".join(lines)
@@ -902,7 +916,7 @@ class KernelEmitter:
     def child(self, part: Kernel) -> KernelEmitter:
         """The launches of ``part`` of this kernel, emitted; its index checks take slots in this kernel's ``errors``."""
         child = KernelEmitter(part, self.names)
-        child.index_slots, child.index_errors = self.index_slots, self.index_errors
+        child.error_slots, child.flagged = self.error_slots, self.flagged
         child.emit_kernel()
         return child
 
@@ -1309,7 +1323,7 @@ class KernelEmitter:
         shared = shared or {}
         kernel = self.kernel
         outs = {id(n): "out_" + self.var(n) for n in kernel.outputs if id(n) in planned}
-        errors = ["errors"] if self.index_errors else []
+        errors = ["errors"] if self.flagged else []
         params = [self.var(n) for n in kernel.inputs] + list(outs.values()) + errors + self.symbols
         lines = [f"def {kernel.name}({', '.join(params)}):"]
         for node in kernel.outputs:
@@ -1465,21 +1479,21 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
         f"    return launch_all(inputs{size_args})",
     ]
     body = run_header(graph, plan, var, buffer_var, sizes, "[rt.prepare(x) for x in inputs]", name="launch_all")
-    index_errors = [error for e in emitters for error in e.index_errors]
-    if index_errors:
-        body.append("    errors = rt.index_flags(INDEX_ERRORS)")
+    flagged = [error for e in emitters for error in e.flagged]
+    if flagged:
+        body.append("    errors = rt.error_flags(KERNEL_ERRORS)")
     first_slot = 0
     for kernel, emitter in zip(program.kernels, emitters):
         args = [var[id(n)] for n in kernel.inputs] + [buffer_var[id(n)] for n in kernel.outputs if id(n) in planned]
-        if emitter.index_errors:
+        if emitter.flagged:
             args.append(f"errors[{first_slot}:]" if first_slot else "errors")
-            first_slot += len(emitter.index_errors)
+            first_slot += len(emitter.flagged)
         body.append(kernel_call(kernel.name, kernel.outputs, args + emitter.symbols, var))
-    if index_errors:
-        sizes_now = ", ".join(dim_code(size) for _, size in index_errors)
-        body.append(f"    rt.raise_index_errors(errors, INDEX_ERRORS, ({sizes_now},))")
+    if flagged:
+        sizes_now = ", ".join(dim_code(size) for _, size in flagged)
+        body.append(f"    rt.raise_flagged(errors, KERNEL_ERRORS, ({sizes_now},))")
     body.append(f"    return [{', '.join(var[id(n)] for n in graph.outputs)}]")
-    # What each slot of ``errors`` raises: the kernels flag an index out of range there (checked_index).
-    messages = ["INDEX_ERRORS = (", *(f"    {message!r}," for message, _ in index_errors), ")"] if index_errors else []
+    # What each slot of ``errors`` raises: the kernels flag an index out of range or an integer division by zero there (KernelEmitter.flag).
+    messages = ["KERNEL_ERRORS = (", *(f"    {message!r}," for message, _ in flagged), ")"] if flagged else []
     parts = ["\n".join(header), "\n\n".join(kernels), *(["\n".join(messages)] if messages else []), "\n".join(layout), "\n".join(run), "\n".join(body)]
     return "\n\n".join(parts) + "\n"

@@ -24,7 +24,7 @@ import triton
 import triton.language as tl
 
 from graphc.codegen import triton_compile
-from graphc.codegen.templates import SIZE_SLOT
+from graphc.codegen.templates import flagged_error
 from graphc.runtime import device_errors
 from graphc.runtime.config import debug_level
 
@@ -107,19 +107,20 @@ def arena(layout: Callable[..., list[tuple]], *sizes: int) -> list[torch.Tensor]
     return views
 
 
-_index_flags: dict[int, tuple[tuple[str, ...], torch.Tensor]] = {}
+_error_flags: dict[int, tuple[tuple[str, ...], torch.Tensor]] = {}
 
 
-def index_flags(messages: tuple[str, ...]) -> torch.Tensor:
-    """A program's slots for index errors, one per message, zero until a kernel flags one (allocated once)."""
-    held = _index_flags.get(id(messages))
+def error_flags(messages: tuple[str, ...]) -> torch.Tensor:
+    """A program's slots for errors its kernels flag (an index out of range, an integer division by
+    zero), one per message, zero until a kernel flags one (allocated once)."""
+    held = _error_flags.get(id(messages))
     if held is None:  # the messages are kept with the flags, so that their id is not reused
-        held = _index_flags[id(messages)] = (messages, torch.zeros(len(messages), dtype=torch.int32, device=device()))
+        held = _error_flags[id(messages)] = (messages, torch.zeros(len(messages), dtype=torch.int32, device=device()))
     return held[1]
 
 
-def raise_index_errors(flags: torch.Tensor, messages: tuple[str, ...], sizes: tuple[int, ...]) -> None:
-    """Raise the first flagged index error (``sizes``: each checked axis's size in this call).
+def raise_flagged(flags: torch.Tensor, messages: tuple[str, ...], sizes: tuple[int, ...]) -> None:
+    """Raise the first flagged error (``sizes``: each checked axis's size in this call, 0 for a division).
 
     Under the interpreter the flags are read now; on a GPU that would wait for the kernels,
     so the check waits for the next read of a value (``graphc.runtime.device_errors``).
@@ -139,7 +140,7 @@ def _raise_flagged(flags: torch.Tensor, messages: tuple[str, ...], sizes: tuple[
         return
     slot = int(flags.nonzero()[0, 0])
     flags.zero_()
-    raise IndexError(messages[slot].replace(SIZE_SLOT, str(sizes[slot]), 1))
+    raise flagged_error(messages[slot], sizes[slot])
 
 
 def launch(kernel: Any, grid: Any, *args: Any, **meta: Any) -> None:
@@ -388,8 +389,8 @@ def remainder(a, b, STEP: tl.constexpr, ROUNDS: tl.constexpr):
 
 @triton.jit
 def ifloor_divide(a, b):
-    """a // b for integers, rounded toward -inf. A zero divisor gives 0 (a kernel cannot raise;
-    docs/decisions.md), and the most negative value // -1 wraps to itself, as in torch."""
+    """a // b for integers, rounded toward -inf. A zero divisor gives 0 (the kernel flags it and the
+    program raises: ``KernelEmitter.flag``), and the most negative value // -1 wraps to itself, as in torch."""
     safe = tl.where((b == 0) | (b == -1), 1, b)  # no division that traps or overflows
     quotient = a // safe
     rest = a % safe

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from graphc.errors import GraphcError
+from graphc.errors import DivisionByZeroError, GraphcError
 from graphc.frontend import tracing
 from graphc.ir import build as b
 from graphc.ir import dtypes
@@ -83,7 +83,15 @@ def mul(input: TensorLike, other: TensorLike) -> Tensor:
     return _binary("mul", input, other)
 
 
-def div(input: TensorLike, other: TensorLike) -> Tensor:
+def div(input: TensorLike, other: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
+    """True division; with ``rounding_mode`` "floor" or "trunc", rounded (integers stay integers) with a zero gradient, as torch."""
+    x, y = unwrap(input), unwrap(other)
+    if rounding_mode is not None:
+        _refuse_known_zero("div", x, y)
+    return wrap(b.divide(x, y, rounding_mode))
+
+
+def true_divide(input: TensorLike, other: TensorLike) -> Tensor:
     return _binary("div", input, other)
 
 
@@ -317,6 +325,102 @@ def _floating(op: str, x: Node, hint: str = "") -> None:
     """Ops torch defines for floating-point tensors only are refused on others, not computed after a silent cast."""
     if not x.dtype.is_floating_point:
         raise op_error(op, [x.type], {}, f"{op} needs a floating-point tensor, got {x.dtype.name}{hint}")
+
+
+# ------------------------------------------------------------------ rounding and integer division
+
+
+def _rounding(op: str, input: Tensor) -> Tensor:
+    """floor, ceil, round, trunc: integer tensors come back as they are (``build.unary``); bools are refused, as by torch."""
+    x = node_of(input)
+    if x.dtype == dtypes.bool_:
+        raise op_error(op, [x.type], {}, "not defined for bool tensors")
+    return wrap(b.unary(op, x))
+
+
+def floor(input: Tensor) -> Tensor:
+    return _rounding("floor", input)
+
+
+def ceil(input: Tensor) -> Tensor:
+    return _rounding("ceil", input)
+
+
+def trunc(input: Tensor) -> Tensor:
+    return _rounding("trunc", input)
+
+
+def fix(input: Tensor) -> Tensor:
+    return _rounding("trunc", input)
+
+
+def round(input: Tensor, *, decimals: int | None = None) -> Tensor:
+    """Halves to even. ``decimals`` given, even 0, refuses integer tensors, as torch's ``round.decimals`` does."""
+    if decimals is None:
+        return _rounding("round", input)
+    x = node_of(input)
+    _floating("round", x, " (with decimals)")
+    return wrap(b.round_decimals(x, decimals))
+
+
+def frac(input: Tensor) -> Tensor:
+    """x - trunc(x): its gradient passes unchanged, as torch's."""
+    x = node_of(input)
+    _floating("frac", x)
+    return wrap(b.sub(x, b.unary("trunc", x)))
+
+
+def _known_zero(value: Node | Scalar) -> bool:
+    """Whether a divisor is a zero number, or a tensor whose values are known (a realized leaf) and hold a zero.
+
+    Inside a ``graphc.compile`` trace a tensor's values are one call's: the program checks each call's.
+    """
+    if not isinstance(value, Node):
+        return value == 0
+    if value.data is None or value.op != "input" or not value.type.numel or tracing.active() is not None:
+        return False
+    return not np.asarray(value.data if isinstance(value.data, np.ndarray) else value.data.cpu().numpy()).all()
+
+
+def _refuse_known_zero(op: str, x: Node | Scalar, y: Node | Scalar) -> None:
+    """An integer division by a zero known now raises at the user's line, as torch's does.
+
+    A divisor computed by the program is checked when it runs: NumPy's helpers raise
+    (``numpy_support.floor_divide``), Triton kernels flag it and the program raises (``KernelEmitter.flag``).
+    """
+    if b.result_dtype(x, y).is_floating_point or not _known_zero(y):
+        return
+    types = [v.type if isinstance(v, Node) else b.constant(v, dtypes.scalar_dtype(v)).type for v in (x, y)]
+    raise DivisionByZeroError(str(op_error(op, types, {}, "integer division by zero")))
+
+
+def _integer_division(op: str, input: TensorLike, other: TensorLike) -> Node:
+    x, y = unwrap(input), unwrap(other)
+    _refuse_known_zero(op, x, y)
+    return b.binary(op, x, y)
+
+
+def _without_derivative(node: Node) -> Node:
+    """``node``, whose gradient raises at ``backward()``: torch has no derivative for it."""
+    if not node.requires_grad:
+        return node
+    return emit("custom_vjp", node, *node.inputs, rule="not_differentiable")
+
+
+def floor_divide(input: TensorLike, other: TensorLike) -> Tensor:
+    """``//``: rounded toward -inf, exact for integers. As torch, it has no derivative (``div(..., rounding_mode="floor")`` has a zero one)."""
+    return wrap(_without_derivative(_integer_division("floor_divide", input, other)))
+
+
+def remainder(input: TensorLike, other: TensorLike) -> Tensor:
+    """``%``: the sign of the divisor. A Python number % a tensor has no derivative, as in torch."""
+    node = _integer_division("remainder", input, other)
+    return wrap(node if isinstance(input, Tensor) else _without_derivative(node))
+
+
+def fmod(input: TensorLike, other: TensorLike) -> Tensor:
+    """C's fmod: the sign of the dividend."""
+    return wrap(_integer_division("fmod", input, other))
 
 
 # ------------------------------------------------------------------ reductions

@@ -158,6 +158,8 @@ def compare(op: str, a: Operand, b: Operand) -> Node:
 
 
 FLOAT_UNARY = frozenset({"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "erf", "reciprocal", "sigmoid", "log1p"})
+# Integers are whole already: rounding one is the value itself, as in torch (which refuses bools).
+ROUNDING = frozenset({"floor", "ceil", "round", "trunc"})
 
 
 def unary(op: str, x: Node) -> Node:
@@ -165,7 +167,52 @@ def unary(op: str, x: Node) -> Node:
         x = cast(x, _float_dtype(x.dtype))
     if op == "logical_not":
         x = cast(x, dtypes.bool_)
+    if op in ROUNDING and x.dtype.is_integer:
+        return x
     return emit(op, x)
+
+
+def round_decimals(x: Node, decimals: int) -> Node:
+    """torch.round(x, decimals=d): rint(x * 10**d) / 10**d, or rint(x / 10**-d) * 10**-d for d < 0.
+
+    As torch, half precision is computed in float32 and rounded once at the end, and the
+    power of ten is a double rounded to the computing dtype.
+    """
+    if decimals == 0:
+        return unary("round", x)
+    computing = x.dtype if x.dtype in (dtypes.float32, dtypes.float64) else dtypes.float32
+    scale = float(10 ** abs(decimals)) if abs(decimals) <= 308 else float("inf")
+    y = cast(x, computing)
+    if decimals > 0:
+        rounded = div(unary("round", mul(y, scale)), scale)
+    else:
+        rounded = mul(unary("round", div(y, scale)), scale)
+    return cast(rounded, x.dtype)
+
+
+def divide(a: Operand, b: Operand, rounding_mode: str | None = None) -> Node:
+    """torch.div(a, b, rounding_mode=...): true division, or rounded ("floor", "trunc") with a zero gradient.
+
+    "floor" is the ``floor_divide`` primitive. "trunc" is ``trunc(a / b)`` for floats, as
+    torch computes it, with a zero gradient stated (``custom_vjp``): through ``div`` it would
+    be ``0 / 0`` where b is 0. Integers divide exactly, never through float:
+    ``floor_divide(a - fmod(a, b), b)``, the numerator being a multiple of b.
+    """
+    if rounding_mode is None:
+        return div(a, b)
+    if rounding_mode not in ("floor", "trunc"):
+        message = f"expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
+        raise op_error("div", _operand_types([a, b]), {"rounding_mode": rounding_mode}, message)
+    if rounding_mode == "floor":
+        return binary("floor_divide", a, b)
+    dtype = result_dtype(a, b)
+    if dtype == dtypes.bool_:
+        raise op_error("div", _operand_types([a, b]), {"rounding_mode": rounding_mode}, "rounding division is not defined for bool tensors")
+    x, y = coerce("div", [a, b], dtype)
+    if not dtype.is_floating_point:
+        return emit("floor_divide", emit("sub", x, emit("fmod", x, y)), y)
+    quotient = unary("trunc", emit("div", x, y))
+    return emit("custom_vjp", quotient, x, y, rule="zero_gradient") if quotient.requires_grad else quotient
 
 
 def add(a: Operand, b: Operand) -> Node:

@@ -89,11 +89,13 @@ def _binary(name: str) -> Evaluator:
 
 EVALUATORS: dict[str, Evaluator] = {
     **{name: _unary(name) for name in ("neg", "exp", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh", "erf", "abs", "sign", "reciprocal")},
+    **{name: _unary(name) for name in ("floor", "ceil", "round", "trunc")},
     "sigmoid": _unary("sigmoid"),
     "logical_not": _unary("logical_not"),
     "detach": lambda torch, x: x,
     "custom_vjp": lambda torch, value, *operands, rule: value,
     **{name: _binary(name) for name in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge")},
+    **{name: _binary(name) for name in ("floor_divide", "remainder", "fmod")},
     "and": _binary("logical_and"),
     "or": _binary("logical_or"),
     "where": lambda torch, c, x, y: torch.where(c, x, y),

@@ -293,8 +293,38 @@ class Tensor:
     def mul_(self, other: Any) -> Tensor:
         return self._inplace(F.mul(self, other), op="mul_")
 
-    def div_(self, other: Any) -> Tensor:
-        return self._inplace(F.div(self, other), op="div_")
+    def div_(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return self._inplace(F.div(self, other, rounding_mode=rounding_mode), op="div_")
+
+    def true_divide_(self, other: Any) -> Tensor:
+        return self._inplace(F.true_divide(self, other), op="true_divide_")
+
+    def floor_divide_(self, other: Any) -> Tensor:
+        return self._inplace(F.floor_divide(self, other), op="floor_divide_")
+
+    def remainder_(self, other: Any) -> Tensor:
+        return self._inplace(F.remainder(self, other), op="remainder_")
+
+    def fmod_(self, other: Any) -> Tensor:
+        return self._inplace(F.fmod(self, other), op="fmod_")
+
+    def floor_(self) -> Tensor:
+        return self._inplace(F.floor(self), op="floor_")
+
+    def ceil_(self) -> Tensor:
+        return self._inplace(F.ceil(self), op="ceil_")
+
+    def round_(self, *, decimals: int | None = None) -> Tensor:
+        return self._inplace(F.round(self, decimals=decimals), op="round_")
+
+    def trunc_(self) -> Tensor:
+        return self._inplace(F.trunc(self), op="trunc_")
+
+    def fix_(self) -> Tensor:
+        return self._inplace(F.fix(self), op="fix_")
+
+    def frac_(self) -> Tensor:
+        return self._inplace(F.frac(self), op="frac_")
 
     def pow_(self, other: Any) -> Tensor:
         return self._inplace(F.pow(self, other), op="pow_")
@@ -353,6 +383,12 @@ class Tensor:
 
     def __itruediv__(self, other: Any) -> Tensor:
         return self.div_(other)
+
+    def __ifloordiv__(self, other: Any) -> Tensor:
+        return self.floor_divide_(other)
+
+    def __imod__(self, other: Any) -> Tensor:
+        return self.remainder_(other)
 
     # ------------------------------------------------------------ conversions
 
@@ -486,6 +522,18 @@ class Tensor:
     def __rtruediv__(self, other: Any) -> Tensor:
         return F.div(other, self)
 
+    def __floordiv__(self, other: Any) -> Tensor:
+        return F.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return F.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return F.remainder(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return F.remainder(other, self)
+
     def __pow__(self, other: Any) -> Tensor:
         return F.pow(self, other)
 
@@ -569,6 +617,7 @@ def _rebuild(array: np.ndarray, requires_grad: bool) -> Tensor:
 _FORWARDED = """
 add sub mul div pow maximum minimum eq ne lt le gt ge logical_and logical_or logical_not logical_xor bitwise_and bitwise_or bitwise_xor
 neg exp log log1p log2 sqrt rsqrt sin cos tanh erf abs sign reciprocal sigmoid relu square clamp masked_fill lerp
+floor ceil round trunc fix frac floor_divide remainder fmod true_divide
 sum mean var std amax amin argmax argmin max min logsumexp softmax log_softmax all any cumsum
 matmul mm bmm dot outer
 reshape view permute transpose t squeeze unsqueeze flatten unflatten expand broadcast_to repeat narrow split chunk unbind

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from graphc.errors import GraphcError
 from graphc.ir import build as b
 from graphc.ir.graph import Node
 from graphc.ir.registry import defvjp, primitive
@@ -61,3 +62,24 @@ def binary_cross_entropy_vjp(node: Node, g: Node) -> tuple:
     gx = b.div(b.mul(g, b.sub(x, y)), b.binary("maximum", b.mul(b.sub(1.0, x), x), EPSILON))
     gy = b.mul(g, b.sub(b.unary("log1p", b.neg(x)), b.unary("log", x)))
     return (gx, gy)
+
+
+@rule("zero_gradient")
+def zero_gradient_vjp(node: Node, g: Node) -> tuple:
+    """Zero for every operand: torch's gradient of ``div(a, b, rounding_mode="trunc")``, also where b is 0."""
+    return tuple(b.zeros_like(g) for _ in node.inputs[1:])
+
+
+# What to use instead of an op torch gives no derivative, by the op computing the value.
+_DIFFERENTIABLE_INSTEAD = {
+    "floor_divide": "div(a, b, rounding_mode='floor') has a zero gradient",
+    "remainder": "a tensor % a tensor has one",
+}
+
+
+@rule("not_differentiable")
+def not_differentiable_vjp(node: Node, g: Node) -> tuple:
+    """Raises: torch has no derivative for ``floor_divide`` or for a Python number % a tensor, so backward() through them fails as torch's does."""
+    op = node.inputs[0].op
+    where = f"\n  at {node.loc}" if node.loc else ""
+    raise GraphcError(f"{op}: the derivative is not implemented, as in torch ({_DIFFERENTIABLE_INSTEAD[op]}){where}")

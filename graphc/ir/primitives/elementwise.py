@@ -80,6 +80,10 @@ for _name, _float, _doc in [
     ("reciprocal", True, "1 / x"),
     ("sigmoid", True, "1 / (1 + e**-x), a primitive so that its gradient reuses its result"),
     ("log1p", True, "log(1 + x), accurate for small x"),
+    ("floor", True, "the largest integer <= x (an integer tensor is whole already: ``build.unary`` gives it back)"),
+    ("ceil", True, "the smallest integer >= x"),
+    ("round", True, "x rounded to the nearest integer, halves to even (as torch and NumPy's rint)"),
+    ("trunc", True, "x rounded toward zero"),
 ]:
     _unary_same(_name, _float, _doc)
 
@@ -93,6 +97,27 @@ for _name, _doc in [
     ("minimum", "elementwise min, NaN-propagating"),
 ]:
     _binary_same(_name, _doc)
+
+def _integer_division(name: str, doc: str) -> None:
+    """floor_divide, remainder, fmod: integers stay integers (exact, not through float), bools are refused as by torch."""
+
+    def rule(a: TensorType, b_: TensorType) -> TensorType:
+        _same_shape(a, b_)
+        _same_dtype(a, b_)
+        if a.dtype == dtypes.bool_:
+            raise TypeRuleError("not defined for bool tensors")
+        return a
+
+    rule.__doc__ = doc
+    primitive(name, "elementwise")(rule)
+
+
+for _name, _doc in [
+    ("floor_divide", "a // b rounded toward -inf; for floats torch's and Python's divmod (from fmod: 1.0 // 0.1 is 9.0)"),
+    ("remainder", "a - floor_divide(a, b) * b, with the sign of b (from fmod, exact)"),
+    ("fmod", "C's fmod: a - trunc(a / b) * b computed exactly, with the sign of a"),
+]:
+    _integer_division(_name, _doc)
 
 for _name, _doc in [("eq", "a == b"), ("ne", "a != b"), ("lt", "a < b"), ("le", "a <= b"), ("gt", "a > b"), ("ge", "a >= b")]:
     _comparison(_name, _doc)
@@ -209,6 +234,12 @@ def log1p_vjp(node: Node, g: Node) -> tuple:
     return (b.div(g, b.add(node.inputs[0], 1.0)),)
 
 
+@defvjp("floor", "ceil", "round", "trunc")
+def rounding_vjp(node: Node, g: Node) -> tuple:
+    """Zero, as torch: the result is piecewise constant."""
+    return (b.zeros_like(g),)
+
+
 @defvjp("add")
 def add_vjp(node: Node, g: Node) -> tuple:
     return (g, g)
@@ -242,6 +273,26 @@ def pow_vjp(node: Node, g: Node) -> tuple:
     zero_base = b.binary("and", b.compare("eq", x, 0), b.compare("ge", y, 0))
     gy = b.mul(g, b.where(zero_base, 0.0, log_term))
     return (gx, gy)
+
+
+@defvjp("floor_divide")
+def floor_divide_vjp(node: Node, g: Node) -> tuple:
+    """Zero for both operands, as torch's ``div(a, b, rounding_mode="floor")`` (``torch.floor_divide`` has none: see ``frontend.functional``)."""
+    return (b.zeros_like(g), b.zeros_like(g))
+
+
+@defvjp("remainder")
+def remainder_vjp(node: Node, g: Node) -> tuple:
+    """torch's: ``g`` for a, ``-g * floor_divide(a, b)`` for b."""
+    x, y = node.inputs
+    return (g, b.neg(b.mul(g, b.binary("floor_divide", x, y))))
+
+
+@defvjp("fmod")
+def fmod_vjp(node: Node, g: Node) -> tuple:
+    """torch's: ``g`` for a, ``-g * trunc(a / b)`` for b."""
+    x, y = node.inputs
+    return (g, b.neg(b.mul(g, b.unary("trunc", b.div(x, y)))))
 
 
 def _select_vjp(node: Node, g: Node, wins: str) -> tuple:

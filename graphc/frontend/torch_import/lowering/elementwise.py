@@ -1,7 +1,7 @@
 """Elementwise ATen ops: arithmetic, comparisons, math functions, activations, casts, fills.
 
 Promotion and broadcasting follow PyTorch through ``graphc.ir.build``, so a
-lowering is mostly the name of a primitive; composites (gelu, elu, floor, ...)
+lowering is mostly the name of a primitive; composites (gelu, elu, expm1, ...)
 are written out of primitives with torch's gradient conventions.
 """
 
@@ -59,41 +59,17 @@ def div(ctx: LoweringContext, x: Any, other: Any) -> Node:
 
 @lowers(KIND, aten.div.Tensor_mode, aten.div.Scalar_mode)
 def div_mode(ctx: LoweringContext, x: Any, other: Any, rounding_mode: str | None = None) -> Node:
-    x, other = operand(x), operand(other)
-    if rounding_mode is None:
-        return b.div(x, other)
-    dtype = ctx.out_dtype()
-    if dtype.is_floating_point:
-        quotient = b.div(x, other)
-    else:  # integer division through float64 (exact below 2**53)
-        quotient = b.div(_as(x, dtypes.float64), _as(other, dtypes.float64))
-    rounded = _floor(quotient) if rounding_mode == "floor" else _trunc(quotient)
-    return b.cast(rounded, dtype)
+    return b.cast(b.divide(operand(x), operand(other), rounding_mode), ctx.out_dtype())
 
 
-def _modulo(ctx: LoweringContext, x: Any, other: Any, rounding: str) -> Node:
-    """x - round(x / other) * other: floor gives remainder (the sign of other), trunc gives fmod."""
-    x, other = operand(x), operand(other)
-    dtype = ctx.out_dtype()
-    if dtype.is_floating_point:
-        quotient = _rounded(b.div(x, other), rounding)
-    else:  # integer quotient through float64 (exact below 2**53)
-        quotient = b.cast(_rounded(b.div(_as(x, dtypes.float64), _as(other, dtypes.float64)), rounding), dtype)
-    return b.cast(b.sub(x, b.mul(quotient, other)), dtype)
-
-
-@lowers(KIND, aten.remainder.Tensor, aten.remainder.Scalar)
+@lowers(KIND, aten.remainder.Tensor, aten.remainder.Scalar, aten.remainder.Scalar_Tensor)
 def remainder(ctx: LoweringContext, x: Any, other: Any) -> Node:
-    return _modulo(ctx, x, other, "floor")
+    return b.binary("remainder", operand(x), operand(other))
 
 
 @lowers(KIND, aten.fmod.Tensor, aten.fmod.Scalar)
 def fmod(ctx: LoweringContext, x: Any, other: Any) -> Node:
-    return _modulo(ctx, x, other, "trunc")
-
-
-def _as(value: Any, dtype: dtypes.DType) -> Any:
-    return b.cast(value, dtype) if isinstance(value, Node) else float(value)
+    return b.binary("fmod", operand(x), operand(other))
 
 
 @lowers(KIND, aten.addcmul.default)
@@ -208,45 +184,13 @@ def expm1(ctx: LoweringContext, x: Node) -> Node:
     return expm1_node(b.cast(x, ctx.out_dtype()))
 
 
-def _integral_threshold(dtype: dtypes.DType) -> float:
-    """Floats at least this large are integers already."""
-    return 2.0**52 if dtype == dtypes.float64 else 2.0**23 if dtype == dtypes.float32 else 2.0**10
+for _op, _target in [("floor", aten.floor.default), ("ceil", aten.ceil.default), ("trunc", aten.trunc.default), ("round", aten.round.default)]:
+    lowers(KIND, _target)(_unary(_op))
 
 
-def _rounded(x: Node, adjust: str | None) -> Node:
-    """trunc (adjust None or "trunc"), floor or ceil through a cast to int64; their gradient is zero, as in torch."""
-    if not x.dtype.is_floating_point:
-        return x
-    truncated = b.cast(b.cast(x, dtypes.int64), x.dtype)
-    if adjust == "floor":
-        truncated = b.where(b.compare("gt", truncated, x), b.sub(truncated, 1.0), truncated)
-    elif adjust == "ceil":
-        truncated = b.where(b.compare("lt", truncated, x), b.add(truncated, 1.0), truncated)
-    small = b.compare("lt", b.unary("abs", x), _integral_threshold(x.dtype))  # false for NaN and inf: keep x
-    return b.where(small, truncated, emit("detach", x))
-
-
-def _floor(x: Node) -> Node:
-    return _rounded(x, "floor")
-
-
-def _trunc(x: Node) -> Node:
-    return _rounded(x, None)
-
-
-@lowers(KIND, aten.floor.default)
-def floor(ctx: LoweringContext, x: Node) -> Node:
-    return _rounded(x, "floor")
-
-
-@lowers(KIND, aten.ceil.default)
-def ceil(ctx: LoweringContext, x: Node) -> Node:
-    return _rounded(x, "ceil")
-
-
-@lowers(KIND, aten.trunc.default)
-def trunc(ctx: LoweringContext, x: Node) -> Node:
-    return _rounded(x, None)
+@lowers(KIND, aten.round.decimals)
+def round_decimals(ctx: LoweringContext, x: Node, decimals: int = 0) -> Node:
+    return b.round_decimals(x, decimals)
 
 
 # ------------------------------------------------------------------ activations
