@@ -725,7 +725,10 @@ class KernelEmitter:
         if target.name == "bool":
             return (x.code if x.dtype == "tl.int1" else f"{x.code} != 0"), "tl.int1"
         if target.name in HALF:
-            return f"{x.code}.to({TL[target.name]}).to(tl.float32)", dtype
+            # Through float32, as torch rounds a double or an integer to half precision (and as the
+            # interpreter can: its float64 -> bfloat16 gave zeros).
+            wide = x.code if x.dtype == "tl.float32" else f"{x.code}.to(tl.float32)"
+            return f"{wide}.to({TL[target.name]}).to(tl.float32)", dtype
         if x.dtype == dtype:
             return x.code, dtype
         return f"{x.code}.to({dtype})", dtype

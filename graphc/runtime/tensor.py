@@ -192,6 +192,27 @@ class Tensor:
         array = self._array()
         return array if dtype is None else array.astype(dtype)
 
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        """The tensor's memory for another library: ``torch.tensor(t)`` and ``torch.from_dlpack(t)``
+        read it (without this, torch takes a graphc tensor for nested lists and fails on its 0-d items)."""
+        return self._as_torch().__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self._as_torch().__dlpack_device__()
+
+    def _as_torch(self) -> Any:
+        """The realized value as a torch tensor on the same memory (the Triton backend's values already are)."""
+        import torch
+
+        self.realize()
+        data = self._node.data
+        if isinstance(data, torch.Tensor):
+            return data.detach()
+        contiguous = np.ascontiguousarray(data).reshape(data.shape)  # which alone makes a 0-d array 1-d
+        if data.dtype == dtypes.bfloat16.numpy:  # torch cannot read ml_dtypes' bfloat16: share the bits
+            return torch.from_numpy(contiguous.view(np.int16)).view(torch.bfloat16)
+        return torch.from_numpy(contiguous)
+
     def __repr__(self) -> str:
         array = self._array()
         body = np.array2string(array, separator=", ", prefix="tensor(", floatmode="maxprec_equal" if array.dtype.kind == "f" else "maxprec")
@@ -568,6 +589,15 @@ class Tensor:
 
     def __xor__(self, other: Any) -> Tensor:
         return F.bitwise_xor(self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return F.bitwise_and(other, self)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return F.bitwise_or(other, self)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return F.bitwise_xor(other, self)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return F.eq(self, other)
