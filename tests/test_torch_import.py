@@ -701,3 +701,79 @@ def test_bidirectional_lstm_and_gru_match_eager_and_reuse_one_export() -> None:
         sum(o.pow(2).sum() for o in got).backward()
         assert_same_gradients(compiled, model, [], [])
     assert compiled.export_count == 1
+
+
+class Configurable(nn.Module):
+    """forward reads Python values and a plain tensor attribute, which torch.export bakes into the program."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.scale = 2.0
+        self.gated = True
+        self.offset = torch.zeros(4)  # an attribute, not a buffer: torch.export lifts it as a constant
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x) * self.scale + self.offset
+        return y.sigmoid() * y if self.gated else y
+
+
+def test_changes_of_the_modules_python_attributes_are_seen_like_eager() -> None:
+    # The programs used to keep the values of the first export: changing model.scale gave stale results.
+    model = seeded(Configurable)
+    compiled = graphc.compile(model, backend="numpy")
+    x = data(3, 4)
+
+    def check(what: str, exports: int) -> None:
+        with torch.no_grad():
+            assert_close(compiled(x), model(x), what)
+        assert compiled.export_count == exports, (what, compiled.recompilations)
+
+    check("first call", 1)
+    model.scale = 3.0
+    check("a float attribute changed", 2)
+    model.gated = False
+    check("a flag changed", 3)
+    model.offset.add_(1.0)
+    check("a tensor attribute changed in place", 3)
+    model.offset = torch.full((4,), -1.0)
+    check("a tensor attribute replaced by one of the same type", 3)
+    model.scale, model.gated = 2.0, True
+    check("the first export's state again", 3)
+    assert compiled.recompilations == [
+        "export 2: the Python state of Configurable changed: scale: 2.0 -> 3.0",
+        "export 3: the Python state of Configurable changed: gated: True -> False",
+    ]
+
+
+def test_many_exports_warn_once_with_their_reasons(caplog: pytest.LogCaptureFixture) -> None:
+    model = nn.Linear(3, 2)
+    compiled = graphc.compile(model, backend="numpy")
+    with torch.no_grad():
+        for step in range(8):
+            model.step = step  # set by a training loop on every step: each is a new export
+            compiled(data(2, 3))
+    assert compiled.export_count == 8
+    assert [r.getMessage() for r in caplog.records if "exported 8 times" in r.getMessage()] != []
+    assert "step: 6 -> 7" in caplog.text
+
+
+class Remembers(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.width = x.shape[1]  # a new attribute: torch.export leaves it behind (it restores only existing ones)
+        return self.fc(x)
+
+
+def test_state_left_by_the_export_itself_does_not_export_again() -> None:
+    model = Remembers()
+    compiled = graphc.compile(model, backend="numpy")
+    for _ in range(3):
+        compiled(data(2, 3))
+    assert compiled.export_count == 1
+    assert compiled.recompilations == [
+        "export 1: forward changed the module's Python state while exported (width: '(none)' -> 3); that Python runs once per export, not on every call"
+    ]

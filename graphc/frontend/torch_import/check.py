@@ -99,14 +99,14 @@ def check_call(state: Any, entry: Any, tensors: list[Any], inputs: list[Any], le
 
     by_name: dict[str, Any] = {}
     for source, tensor in zip(imported.sources, tensors):
-        if source.kind in ("parameter", "buffer"):
+        if source.kind in ("parameter", "buffer", "attribute"):
             by_name[source.key] = tensor
     user_leaves = iter(leaves)
     for node, spec in zip(placeholders, program.graph_signature.input_specs):
         if spec.kind == InputKind.USER_INPUT:
             env[node] = next(user_leaves)
         elif spec.kind == InputKind.CONSTANT_TENSOR:
-            env[node] = program.constants[spec.target]
+            env[node] = by_name.get(spec.target, program.constants[spec.target])
         else:
             env[node] = by_name[spec.target]
     names = number_nodes(debug.graph.nodes)

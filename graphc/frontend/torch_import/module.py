@@ -12,6 +12,7 @@ whose backward is graphc's compiled backward graph.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from torch.utils import _pytree as pytree
 
 from graphc.errors import GraphcError
 from graphc.frontend.torch_import.exporter import batch_positions, export
+from graphc.frontend.torch_import.guards import ModuleState, changes, tensor_attribute
 from graphc.frontend.torch_import.importer import ImportedGraph, import_program
 from graphc.frontend.torch_import.programs import TrainingPrograms, build_training, inference_graph, tensor_outputs
 from graphc.ir.graph import Graph, Node
@@ -31,6 +33,11 @@ from graphc.runtime.executor import CompiledProgram, compile_graph
 from graphc.runtime.profile import Profile, TimedProgram, device_sync, profile_programs
 from graphc.runtime.random import next_seed
 from graphc.runtime.report import ProgramsReport
+
+log = logging.getLogger("graphc")
+# Exports of one module after which graphc warns once: something the cache key holds changes on every
+# call (a Python attribute of the module that the training loop sets, a new input shape).
+MANY_EXPORTS = 8
 
 # ------------------------------------------------------------------ moving values between torch and a backend
 
@@ -105,6 +112,8 @@ class Entry:
     backend: str
     transfer: Transfer
     number: int = 1  # which export made it (1, 2, ...), naming its programs in report()
+    signature: tuple = ()  # the arguments' structure and types it was exported for
+    state: dict[str, Any] = field(default_factory=dict)  # the module's Python values then (guards.ModuleState.readable)
     inference: CompiledProgram | None = None
     training: dict[tuple[int, ...], TrainingPrograms | None] = field(default_factory=dict)
     debug: Any = None  # check mode's program and mapping (graphc.frontend.torch_import.check)
@@ -133,8 +142,9 @@ class CompiledTorchState:
         self.dynamic = dynamic
         self.check = check
         self.entries: dict[tuple, Entry] = {}
+        self.python_state = ModuleState(model)
         self.fixed_batch: set[tuple] = set()  # keys whose model fixes the batch size: use exact shapes
-        self.export_count = 0  # torch.export runs (one per mode and input signature)
+        self.export_count = 0  # torch.export runs (one per input signature and Python state of the module)
         self.compile_count = 0  # graphc programs compiled (inference, training forward/backward, check)
         self.recompilations: list[str] = []
         self.ran: dict[int, ProgramRun] = {}  # every program run, by id, in the order of first runs
@@ -151,12 +161,13 @@ class CompiledTorchState:
                 parts.append(("T", str(leaf.dtype), leaf.device.type, shape))
             else:
                 parts.append(("V", type(leaf).__name__, repr(leaf)))
-        modes = tuple(m.training for m in self.model.modules())
-        return (str(spec), modes, tuple(parts))
+        return (str(spec), tuple(parts))
 
     def entry_for(self, args: tuple, kwargs: dict, leaves: list[Any], spec: Any) -> Entry:
-        symbolic_key = self._key(spec, leaves, symbolic=True)
-        exact_key = self._key(spec, leaves, symbolic=False)
+        """The export for this call: its arguments' signature and the module's Python state select it."""
+        state = self.python_state.snapshot()
+        symbolic_key = (self._key(spec, leaves, symbolic=True), state)
+        exact_key = (self._key(spec, leaves, symbolic=False), state)
         entry = self.entries.get(symbolic_key)
         if entry is not None and self._in_range(entry, leaves):
             return entry
@@ -164,23 +175,56 @@ class CompiledTorchState:
         if entry is not None:
             return entry
         if self.entries:
-            self.recompilations.append(f"export {self.export_count + 1}: new mode or input signature {exact_key[1:]}")
+            self.recompilations.append(f"export {self.export_count + 1}: {self._why_export(symbolic_key[0], exact_key[0])}")
         # Try a dynamic batch unless this signature already showed that the model fixes it, or its
         # dynamic program does not cover this batch size.
         dynamic = self.dynamic and symbolic_key not in self.fixed_batch and symbolic_key not in self.entries
+        entry = self._export(args, kwargs, leaves, dynamic, exact_key[0])
+        keys = [symbolic_key if entry.imported.dynamic else exact_key]
+        if not entry.imported.dynamic and dynamic and batch_positions(leaves):
+            self.fixed_batch.add(symbolic_key)
+        after = self.python_state.snapshot()
+        if after != state:
+            # forward changed the module's Python state (a call counter): it runs once per export, not per
+            # call, so the state it leaves selects this program too, rather than exporting on every call.
+            self.recompilations.append(
+                f"export {entry.number}: forward changed the module's Python state while exported "
+                f"({changes(entry.state, self.python_state.readable())}); that Python runs once per export, not on every call"
+            )
+            keys.append((keys[0][0], after))
+        for key in keys:
+            self.entries[key] = entry
+        return entry
+
+    def _export(self, args: tuple, kwargs: dict, leaves: list[Any], dynamic: bool, signature: tuple) -> Entry:
+        """torch.export, import, and the tensor attributes read from the module on every call."""
+        readable = self.python_state.readable()
         self.export_count += 1
+        if self.export_count == MANY_EXPORTS:
+            log.warning(
+                "graphc: %s has been exported %d times, each a new program; the latest reasons: %s (recompilations lists them all)",
+                type(self.model).__name__,
+                self.export_count,
+                "; ".join(self.recompilations[-3:]),
+            )
         exported = export(self.model, args, kwargs, dynamic)
         imported = import_program(exported, type(self.model).__name__)
         self.recompilations.extend(f"export {self.export_count}: {note}" for note in imported.notes)
+        for source in imported.sources:
+            attribute = tensor_attribute(self.model, source.key) if source.kind == "constant" else None
+            if attribute is not None and attribute is imported.program.constants.get(source.key):
+                source.kind = "attribute"  # the module's tensor: its current value on every call, as eager torch reads it
         backend = self._backend(leaves)
-        entry = Entry(imported, backend, transfer_for(backend), number=self.export_count)
-        if imported.dynamic:
-            self.entries[symbolic_key] = entry
-        else:
-            if dynamic and batch_positions(leaves):
-                self.fixed_batch.add(symbolic_key)
-            self.entries[exact_key] = entry
-        return entry
+        return Entry(imported, backend, transfer_for(backend), number=self.export_count, signature=signature, state=readable)
+
+    def _why_export(self, symbolic: tuple, exact: tuple) -> str:
+        """Why a call needs a new export: the Python state that changed since the latest export of the
+        same signature, or else the new signature."""
+        same = [e for e in self.entries.values() if e.signature in (symbolic, exact)]
+        if same:
+            latest = max(same, key=lambda e: e.number)
+            return f"the Python state of {type(self.model).__name__} changed: {changes(latest.state, self.python_state.readable())}"
+        return f"new input signature {exact}"
 
     @staticmethod
     def _in_range(entry: Entry, leaves: list[Any]) -> bool:
@@ -242,6 +286,8 @@ class CompiledTorchState:
                 values.append(self.model.get_parameter(source.key))
             elif source.kind == "buffer":
                 values.append(self.model.get_buffer(source.key))
+            elif source.kind == "attribute":
+                values.append(tensor_attribute(self.model, source.key))
             else:
                 values.append(None)
         return values

@@ -72,8 +72,9 @@ class Source:
     """A graph input and where its value comes from on each call.
 
     kind: "user" (key = position among the flattened call arguments), "parameter" or
-    "buffer" (key = its name in the module), "constant" (value = the array),
-    "seed" (a fresh random seed on every call).
+    "buffer" (key = its name in the module), "constant" (value = the array), "attribute" (a
+    constant that is a plain tensor attribute of the module, key = its name: read on every
+    call), "seed" (a fresh random seed on every call).
     """
 
     kind: str
