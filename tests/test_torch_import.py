@@ -777,3 +777,18 @@ def test_state_left_by_the_export_itself_does_not_export_again() -> None:
     assert compiled.recompilations == [
         "export 1: forward changed the module's Python state while exported (width: '(none)' -> 3); that Python runs once per export, not on every call"
     ]
+
+
+def test_autocast_selects_its_own_export_like_eager() -> None:
+    # torch.export bakes autocast's casts into the program: a module first called under autocast
+    # returned bfloat16 ever after, and one first called without it ignored autocast.
+    model = seeded(lambda: nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4)))
+    compiled = graphc.compile(model, backend="numpy")
+    x = data(4, 8)
+    for autocast in (True, False, True):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            got, expected = compiled(x), model(x)
+        assert got.dtype == expected.dtype == (torch.bfloat16 if autocast else torch.float32)
+        torch.testing.assert_close(got, expected, rtol=0.02, atol=0.02)
+    assert compiled.export_count == 2
+    assert compiled.recompilations == ["export 2: autocast is off and was cpu bfloat16 when exported"]

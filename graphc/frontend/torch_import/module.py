@@ -161,7 +161,7 @@ class CompiledTorchState:
                 parts.append(("T", str(leaf.dtype), leaf.device.type, shape))
             else:
                 parts.append(("V", type(leaf).__name__, repr(leaf)))
-        return (str(spec), tuple(parts))
+        return (str(spec), tuple(parts), _autocast())
 
     def entry_for(self, args: tuple, kwargs: dict, leaves: list[Any], spec: Any) -> Entry:
         """The export for this call: its arguments' signature and the module's Python state select it."""
@@ -224,7 +224,11 @@ class CompiledTorchState:
         if same:
             latest = max(same, key=lambda e: e.number)
             return f"the Python state of {type(self.model).__name__} changed: {changes(latest.state, self.python_state.readable())}"
-        return f"new input signature {exact}"
+        other_autocast = [e for e in self.entries.values() if e.signature[:2] in (symbolic[:2], exact[:2])]
+        if other_autocast:
+            then = other_autocast[-1].signature[2]
+            return f"autocast is {', '.join(exact[2]) or 'off'} and was {', '.join(then) or 'off'} when exported"
+        return f"new input signature {exact[:2]}"
 
     @staticmethod
     def _in_range(entry: Entry, leaves: list[Any]) -> bool:
@@ -563,6 +567,16 @@ class CompiledModule(torch.nn.Module):
     def extra_repr(self) -> str:
         state = self._graphc
         return f"graphc: {type(state.model).__name__}, backend={state.backend!r}, dynamic={state.dynamic}, check={state.check}"
+
+
+def _autocast() -> tuple[str, ...]:
+    """The autocast modes on now ("cpu bfloat16"): torch.export bakes autocast's casts into the
+    program, so a program exported under autocast serves only calls under the same autocast."""
+    on = [device for device in _AUTOCAST_DEVICES if torch.is_autocast_enabled(device)]
+    return tuple(f"{device} {str(torch.get_autocast_dtype(device)).removeprefix('torch.')}" for device in on)
+
+
+_AUTOCAST_DEVICES = ("cpu", "cuda")
 
 
 def _source_names(entry: Entry, indices: tuple[int, ...]) -> str:
