@@ -279,23 +279,37 @@ class WrongWidth(nn.Module):
         return self.fc(x).relu()
 
 
+class CumulativeNorm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(3, momentum=None)  # torch's layer reads num_batches_tracked's value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x) * 2
+
+
 @pytest.mark.parametrize(
-    ("model", "construct", "line", "advice"),
+    ("model", "construct", "line", "inside", "advice"),
     [
-        (DataDependent(), "data-dependent control flow", "if x.sum() > 0:", "torch.where"),
-        (ReadsNumPy(), "the module reads a tensor's data outside torch ops", "return torch.from_numpy(x.detach().numpy() * 2)", "with torch ops"),
-        (Sparse(), "the op aten._to_sparse.default", "return x.to_sparse().to_dense() + 1", "replace the op"),
-        (WrongWidth(), "RuntimeError while tracing forward", "return self.fc(x).relu()", "runs eagerly with these arguments"),
+        (DataDependent(), "data-dependent control flow", "if x.sum() > 0:", None, "torch.where"),
+        (ReadsNumPy(), "the module reads a tensor's data outside torch ops", "return torch.from_numpy(x.detach().numpy() * 2)", None, "with torch ops"),
+        (Sparse(), "the op aten._to_sparse.default", "return x.to_sparse().to_dense() + 1", None, "replace the op"),
+        (WrongWidth(), "RuntimeError while tracing forward", "return self.fc(x).relu()", "modules/linear.py", "runs eagerly with these arguments"),
+        (CumulativeNorm(), "data-dependent control flow", "return self.norm(x) * 2", "modules/batchnorm.py", "torch.where"),
     ],
-    ids=["data-dependent", "numpy", "unsupported-op", "shape-error"],
+    ids=["data-dependent", "numpy", "unsupported-op", "shape-error", "inside-a-torch-layer"],
 )
-def test_export_errors_name_the_construct_the_models_line_and_what_to_do(model: nn.Module, construct: str, line: str, advice: str) -> None:
+def test_export_errors_name_the_construct_the_models_line_and_what_to_do(model: nn.Module, construct: str, line: str, inside: str | None, advice: str) -> None:
     compiled = graphc.compile(model, backend="numpy")
     with pytest.raises(GraphcError) as error:
         compiled(data(4, 3))
-    first, at, fix, reason = str(error.value).splitlines()
+    first, at, *layer, fix, reason = str(error.value).splitlines()
     assert first.startswith(f"graphc.compile: torch.export could not export {type(model).__name__}: {construct}"), first
     assert at.startswith("  at ") and at.endswith(f"test_torch_import_check.py:{_line_of(type(model), line)}: {line}"), at
+    if inside is None:
+        assert layer == []
+    else:
+        assert layer[0].startswith(f"  inside torch's layer at torch/nn/{inside}:"), layer
     assert advice in fix and "out of the compiled module" in fix
     assert reason.startswith("  torch's reason: ")
 

@@ -172,9 +172,11 @@ def _export_error(model: torch.nn.Module, error: BaseException) -> GraphcError:
     """torch's refusal as graphc says errors: what the module does that cannot be exported, the
     module's line that does it, what to change, then torch's own reason."""
     what, fix = _failure(error)
-    where = _user_frame(error)
+    where, inside = _user_frame(error)
     lines = [f"graphc.compile: torch.export could not export {type(model).__name__}: {what}"]
     lines.append(f"  at {where}" if where else "  (torch's error names no line of the module)")
+    if inside:
+        lines.append(f"  inside torch's layer at {inside}")
     lines.append(f"  {fix}")
     lines.append(f"  torch's reason: {_first_paragraph(_reason(error))}")
     return GraphcError("\n".join(lines))
@@ -218,24 +220,35 @@ def _first_paragraph(text: str) -> str:
     return text.split("\n\n")[0].strip()
 
 
-def _user_frame(error: BaseException) -> str | None:
+def _user_frame(error: BaseException) -> tuple[str | None, str | None]:
     """``file:line: code`` of the module's innermost frame in the tracebacks of ``error`` and the
-    errors it was raised from (torch re-raises), else of the call torch's message names."""
+    errors it was raised from (torch re-raises), else of the call torch's message names; and of
+    the torch layer's own line below it, where a layer (``nn.Transformer``, ``BatchNorm``) did it."""
     chain = []
     seen: BaseException | None = error
     while seen is not None and seen not in chain:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
     for exception in reversed(chain):  # the innermost error first: its frames are deepest
-        frames = [f for f in traceback.extract_tb(exception.__traceback__) if not _is_library(f.filename)]
-        if frames:
-            frame = frames[-1]
-            return f"{frame.filename}:{frame.lineno}: {frame.line}" if frame.line else f"{frame.filename}:{frame.lineno}"
+        frames = traceback.extract_tb(exception.__traceback__)
+        users = [i for i, f in enumerate(frames) if not _is_library(f.filename)]
+        if users:
+            layers = [f for f in frames[users[-1] + 1 :] if f.filename.startswith(_TORCH_LAYERS) and not f.filename.endswith(_MODULE_CALL)]
+            return _frame_text(frames[users[-1]]), _frame_text(layers[-1], _TORCH_DIR) if layers else None
     named = [m for m in _FRAME.findall(str(error)) if not _is_library(m[0])]
     if named:
         filename, line, _, code = named[-1]
-        return f"{filename}:{line}: {code.strip()}" if code else f"{filename}:{line}"
-    return None
+        return (f"{filename}:{line}: {code.strip()}" if code else f"{filename}:{line}"), None
+    return None, None
+
+
+_TORCH_LAYERS = os.path.join(_TORCH_DIR, "nn") + os.sep
+_MODULE_CALL = os.path.join("nn", "modules", "module.py")  # Module.__call__, between every module and its caller
+
+
+def _frame_text(frame: traceback.FrameSummary, relative_to: str | None = None) -> str:
+    filename = os.path.relpath(frame.filename, os.path.dirname(relative_to)) if relative_to else frame.filename
+    return f"{filename}:{frame.lineno}: {frame.line}" if frame.line else f"{filename}:{frame.lineno}"
 
 
 def _is_library(filename: str) -> bool:
