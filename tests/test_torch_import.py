@@ -792,3 +792,39 @@ def test_autocast_selects_its_own_export_like_eager() -> None:
         torch.testing.assert_close(got, expected, rtol=0.02, atol=0.02)
     assert compiled.export_count == 2
     assert compiled.recompilations == ["export 2: autocast is off and was cpu bfloat16 when exported"]
+
+
+class Resample(nn.Module):
+    """Bilinear upsampling and adaptive max pooling (graphc had no lowering for either)."""
+
+    def __init__(self, **interpolate: object) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 1)
+        self.interpolate = interpolate
+        self.global_max = nn.AdaptiveMaxPool1d(1)
+        self.tiles = nn.AdaptiveMaxPool2d((2, 3))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        y = F.interpolate(self.conv(x), **self.interpolate)
+        return y, self.global_max(y.flatten(2)).squeeze(-1), self.tiles(y[..., :6, :6])
+
+
+@pytest.mark.parametrize(
+    "interpolate",
+    [
+        {"scale_factor": 2, "align_corners": False},
+        {"scale_factor": 2, "align_corners": True},
+        {"size": (7, 9), "align_corners": False},
+        {"scale_factor": 1.7},
+        {"scale_factor": 1.7, "recompute_scale_factor": True},
+    ],
+    ids=["x2", "x2-corners", "size", "x1.7", "x1.7-recomputed"],
+)
+def test_bilinear_upsampling_and_adaptive_max_pooling_match_eager(interpolate: dict) -> None:
+    model = seeded(lambda: Resample(mode="bilinear", **interpolate), torch.float64)
+    compiled, expected, got, theirs, mine = run_both(model, "numpy", data(3, 2, 4, 5, dtype=torch.float64))
+    for i, (a, e) in enumerate(zip(got, expected)):
+        assert_tight(a, e, f"output {i}")
+    sum(o.pow(2).sum() for o in expected).backward()
+    sum(o.pow(2).sum() for o in got).backward()
+    assert_same_gradients(compiled, model, mine, theirs)

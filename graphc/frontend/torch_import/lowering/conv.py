@@ -237,6 +237,58 @@ def adaptive_avg_pool2d(ctx: LoweringContext, x: Node, output_size: Sequence[int
     return b.matmul(rows, b.matmul(x, cols))
 
 
+@lowers(KIND, aten.adaptive_max_pool2d.default)
+def adaptive_max_pool2d(ctx: LoweringContext, x: Node, output_size: Sequence[int]) -> tuple[Node, Node]:
+    """A max pool whose windows tile the input (``AdaptiveMaxPool1d(1)`` over a sequence, a global
+    max): graphc has no windows of varying size, which other output sizes need."""
+    out_h, out_w = _pair(output_size)
+    h, w = x.shape[-2:]
+    if not isinstance(h, int) or not isinstance(w, int) or h % out_h or w % out_w:
+        raise ctx.unsupported(f"adaptive max pooling of {h}x{w} to {out_h}x{out_w} (only output sizes that divide the input's)")
+    kernel = (h // out_h, w // out_w)
+    return max_pool2d_with_indices(ctx, x, kernel, kernel, 0)
+
+
+def _interpolation_matrix(size: int, out: int, align_corners: bool, scale: float | None) -> np.ndarray:
+    """Row i weighs the two input pixels around output pixel i's source position, as torch's
+    bilinear upsampling computes it (``area_pixel_compute_source_index``)."""
+    if align_corners:
+        sources = np.arange(out) * ((size - 1) / (out - 1) if out > 1 else 0.0)
+    else:
+        step = 1.0 / scale if scale else size / out
+        sources = np.maximum((np.arange(out) + 0.5) * step - 0.5, 0.0)
+    low = np.minimum(np.floor(sources).astype(np.int64), size - 1)
+    high = np.minimum(low + 1, size - 1)
+    weight = sources - low
+    matrix = np.zeros((out, size))
+    np.add.at(matrix, (np.arange(out), low), 1.0 - weight)
+    np.add.at(matrix, (np.arange(out), high), weight)
+    return matrix
+
+
+def _upsample_bilinear(ctx: LoweringContext, x: Node, align_corners: bool, scales: Sequence[float | None]) -> Node:
+    """Bilinear interpolation is separable: a product with an interpolation matrix on each side."""
+    h, w = x.shape[-2:]
+    out_h, out_w = ctx.out_shape()[-2:]
+    if not all(isinstance(v, int) for v in (h, w, out_h, out_w)):
+        raise ctx.unsupported("bilinear upsampling of symbolic spatial sizes")
+    rows = ctx.constant(_interpolation_matrix(h, out_h, align_corners, scales[0]).astype(x.dtype.numpy))
+    cols = ctx.constant(_interpolation_matrix(w, out_w, align_corners, scales[1]).T.astype(x.dtype.numpy))
+    return b.matmul(rows, b.matmul(x, cols))
+
+
+@lowers(KIND, aten.upsample_bilinear2d.vec)
+def upsample_bilinear2d_vec(ctx: LoweringContext, x: Node, output_size: Any, align_corners: bool, scale_factors: Sequence[float] | None = None) -> Node:
+    return _upsample_bilinear(ctx, x, align_corners, scale_factors or (None, None))
+
+
+@lowers(KIND, aten.upsample_bilinear2d.default)
+def upsample_bilinear2d(
+    ctx: LoweringContext, x: Node, output_size: Any, align_corners: bool, scales_h: float | None = None, scales_w: float | None = None
+) -> Node:
+    return _upsample_bilinear(ctx, x, align_corners, (scales_h, scales_w))
+
+
 @lowers(KIND, aten.upsample_nearest2d.vec, aten.upsample_nearest2d.default)
 def upsample_nearest2d(ctx: LoweringContext, x: Node, *_: Any, **__: Any) -> Node:
     n, c, h, w = x.shape
