@@ -787,6 +787,8 @@ class KernelEmitter:
             code = f"{code} + tl.full({self.fn.shape(v.axes | address.axes() | missing)}, 0, tl.int32)"
             extra = [self.fn.axis_masks[a] for a in sorted(missing) if a in self.fn.axis_masks]
             mask = " & ".join(([mask] if mask else []) + extra) or None
+        elif atomic:  # a one-element index loads as a [1] block: the pointers must span the mask's block
+            code = f"{code} + tl.full({self.fn.shape(frozenset(a for a, _ in self.fn.axes))}, 0, tl.int32)"
         storage = TL[node.dtype.name]
         value = v.code if v.dtype == storage else f"{v.code}.to({storage})"
         pointer = self.ptr(node)

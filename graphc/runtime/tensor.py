@@ -697,3 +697,30 @@ Tensor.expand_as = _expand_as  # type: ignore[attr-defined]
 Tensor.type_as = _type_as  # type: ignore[attr-defined]
 
 from graphc.frontend import functional as F  # noqa: E402  (functional builds on Tensor)
+
+# The families in modules of their own (manipulation, scattering, linear algebra, reductions) list
+# their methods in METHODS, and the ones with a torch in-place twin (``tril_``) in IN_PLACE.
+from graphc.frontend import manipulation  # noqa: E402
+
+
+def _forward_to(module: Any, name: str) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return getattr(module, name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+def _in_place(module: Any, name: str) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return self._inplace(getattr(module, name)(self, *args, **kwargs), op=name + "_")
+
+    method.__name__ = name + "_"
+    return method
+
+
+for _module in (manipulation,):
+    for _name in _module.METHODS:
+        setattr(Tensor, _name, _forward_to(_module, _name))
+    for _name in getattr(_module, "IN_PLACE", ()):
+        setattr(Tensor, _name + "_", _in_place(_module, _name))
