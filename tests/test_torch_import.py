@@ -828,3 +828,29 @@ def test_bilinear_upsampling_and_adaptive_max_pooling_match_eager(interpolate: d
     sum(o.pow(2).sum() for o in expected).backward()
     sum(o.pow(2).sum() for o in got).backward()
     assert_same_gradients(compiled, model, mine, theirs)
+
+
+class TokenModel(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(10, 4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embedding(ids).tanh()).mean(1)
+
+
+def test_parameters_converted_in_place_export_again() -> None:
+    # model.double() converts the parameters in place, and the call's key (integer ids) is the same:
+    # graphc fed float64 weights to the float32 program (a TypeError from its kernels, or float32 results).
+    model = seeded(TokenModel)
+    compiled = graphc.compile(model, backend="numpy")
+    ids = torch.randint(0, 10, (3, 5), generator=torch.Generator().manual_seed(0))
+    compiled(ids)
+    model.double()
+    got, expected = compiled(ids), model(ids)
+    assert got.dtype == torch.float64
+    assert_tight(got, expected, "float64 output")
+    got.sum().backward()
+    assert compiled.fc.weight.grad.dtype == torch.float64
+    assert compiled.recompilations == ["export 2: parameter embedding.weight is float64[10, 4] and was float32[10, 4] when exported"]

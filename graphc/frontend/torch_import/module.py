@@ -114,6 +114,7 @@ class Entry:
     number: int = 1  # which export made it (1, 2, ...), naming its programs in report()
     signature: tuple = ()  # the arguments' structure and types it was exported for
     state: dict[str, Any] = field(default_factory=dict)  # the module's Python values then (guards.ModuleState.readable)
+    types: list[tuple[int, torch.dtype, torch.Size]] = field(default_factory=list)  # source index, dtype, shape of its module tensors
     inference: CompiledProgram | None = None
     training: dict[tuple[int, ...], TrainingPrograms | None] = field(default_factory=dict)
     debug: Any = None  # check mode's program and mapping (graphc.frontend.torch_import.check)
@@ -163,8 +164,9 @@ class CompiledTorchState:
                 parts.append(("V", type(leaf).__name__, repr(leaf)))
         return (str(spec), tuple(parts), _autocast())
 
-    def entry_for(self, args: tuple, kwargs: dict, leaves: list[Any], spec: Any) -> Entry:
-        """The export for this call: its arguments' signature and the module's Python state select it."""
+    def entry_for(self, args: tuple, kwargs: dict, leaves: list[Any], spec: Any, reason: str | None = None) -> Entry:
+        """The export for this call: its arguments' signature and the module's Python state select it.
+        ``reason``: why the export that they selected does not serve (``_changed_type``)."""
         state = self.python_state.snapshot()
         symbolic_key = (self._key(spec, leaves, symbolic=True), state)
         exact_key = (self._key(spec, leaves, symbolic=False), state)
@@ -174,8 +176,8 @@ class CompiledTorchState:
         entry = self.entries.get(exact_key)
         if entry is not None:
             return entry
-        if self.entries:
-            self.recompilations.append(f"export {self.export_count + 1}: {self._why_export(symbolic_key[0], exact_key[0])}")
+        if reason or self.entries:
+            self.recompilations.append(f"export {self.export_count + 1}: {reason or self._why_export(symbolic_key[0], exact_key[0])}")
         # Try a dynamic batch unless this signature already showed that the model fixes it, or its
         # dynamic program does not cover this batch size.
         dynamic = self.dynamic and symbolic_key not in self.fixed_batch and symbolic_key not in self.entries
@@ -215,7 +217,24 @@ class CompiledTorchState:
             if attribute is not None and attribute is imported.program.constants.get(source.key):
                 source.kind = "attribute"  # the module's tensor: its current value on every call, as eager torch reads it
         backend = self._backend(leaves)
-        return Entry(imported, backend, transfer_for(backend), number=self.export_count, signature=signature, state=readable)
+        entry = Entry(imported, backend, transfer_for(backend), number=self.export_count, signature=signature, state=readable)
+        tensors = self.source_tensors(entry, leaves)
+        entry.types = [(i, t.dtype, t.shape) for i, (s, t) in enumerate(zip(imported.sources, tensors)) if s.kind in _MODULE_TENSORS]
+        return entry
+
+    def _changed_type(self, entry: Entry, tensors: list[Any]) -> str | None:
+        """A parameter or buffer whose dtype or shape differs from when the entry was exported, said
+        as the reason to export again: ``model.double()`` converts them in place, which no key holds."""
+        for index, dtype, shape in entry.types:
+            tensor = tensors[index]
+            if tensor.dtype is not dtype or tensor.shape != shape:
+                source = entry.imported.sources[index]
+                now, then = _tensor_text(tensor.dtype, tensor.shape), _tensor_text(dtype, shape)
+                return f"{source.kind} {source.key} is {now} and was {then} when exported"
+        return None
+
+    def _forget(self, entry: Entry) -> None:
+        self.entries = {key: other for key, other in self.entries.items() if other is not entry}
 
     def _why_export(self, symbolic: tuple, exact: tuple) -> str:
         """Why a call needs a new export: the Python state that changed since the latest export of the
@@ -315,6 +334,11 @@ class CompiledTorchState:
         leaves, spec = pytree.tree_flatten((args, kwargs))
         entry = self.entry_for(args, kwargs, leaves, spec)
         tensors = self.source_tensors(entry, leaves)
+        changed = self._changed_type(entry, tensors)
+        if changed is not None:
+            self._forget(entry)
+            entry = self.entry_for(args, kwargs, leaves, spec, reason=changed)
+            tensors = self.source_tensors(entry, leaves)
         inputs = self.program_inputs(entry, tensors)
         if self.check:
             from graphc.frontend.torch_import.check import check_call
@@ -577,6 +601,12 @@ def _autocast() -> tuple[str, ...]:
 
 
 _AUTOCAST_DEVICES = ("cpu", "cuda")
+# The sources that are the module's own tensors, whose types an export depends on.
+_MODULE_TENSORS = ("parameter", "buffer", "attribute")
+
+
+def _tensor_text(dtype: torch.dtype, shape: torch.Size) -> str:
+    return f"{str(dtype).removeprefix('torch.')}{list(shape)}"
 
 
 def _source_names(entry: Entry, indices: tuple[int, ...]) -> str:
