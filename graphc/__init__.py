@@ -165,6 +165,19 @@ from graphc.frontend.manipulation import (
     triu,
     vstack,
 )
+from graphc.frontend.reductions import (
+    aminmax,
+    count_nonzero,
+    cummax,
+    cummin,
+    cumprod,
+    logcumsumexp,
+    nanmean,
+    nansum,
+    prod,
+    std_mean,
+    var_mean,
+)
 from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int32, int64
 from graphc.ir.dtypes import bool_ as bool
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled
