@@ -372,6 +372,9 @@ COMPILED_CASES: dict[str, tuple[str, dict[str, Any], Factory]] = {
     "SGD-CyclicLR": ("SGD", {"lr": 0.1, "momentum": 0.9}, lambda m, o: m.CyclicLR(o, 0.01, 0.2, step_size_up=2, mode="triangular2")),
     "Adam-CyclicLR-exp_range": ("Adam", {"lr": 0.01, "amsgrad": True}, lambda m, o: m.CyclicLR(o, 1e-3, 0.05, 2, 1, "exp_range", gamma=0.9)),
     "RMSprop-CosineAnnealingWarmRestarts": ("RMSprop", {"lr": 0.01, "centered": True}, lambda m, o: m.CosineAnnealingWarmRestarts(o, 2, 2)),
+    "NAdam-CyclicLR": ("NAdam", {"lr": 0.01}, lambda m, o: m.CyclicLR(o, 1e-3, 0.02, step_size_up=3, base_momentum=0.85, max_momentum=0.95)),
+    "Adagrad-OneCycleLR": ("Adagrad", {"lr": 0.05}, lambda m, o: m.OneCycleLR(o, max_lr=0.1, total_steps=8, cycle_momentum=False)),
+    "RAdam-PolynomialLR": ("RAdam", {"lr": 0.01}, lambda m, o: m.PolynomialLR(o, total_iters=5, power=0.5)),
     "SGD-ChainedScheduler-PolynomialLR": (
         "SGD",
         {"lr": 0.1, "weight_decay": 0.01},

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from helpers import dtype_name
 
 import graphc
 from graphc import optim
+from graphc.errors import GraphcError
 from graphc.frontend import lazy
 
 # Every test here runs on each backend (numpy, and triton under TRITON_INTERPRET=1 on a CPU).
@@ -83,7 +86,26 @@ CASES = [
     ("RMSprop", {"lr": 0.01, "momentum": 0.7}),
     ("RMSprop", {"lr": 0.01, "alpha": 0.3, "centered": True, "momentum": 0.5, "weight_decay": 0.1}),
     ("RMSprop", {"lr": 0.001, "maximize": True, "eps": 1e-4}),
+    ("Adagrad", {}),
+    ("Adagrad", {"lr": 0.05, "lr_decay": 0.1, "initial_accumulator_value": 0.3, "eps": 1e-3}),
+    ("Adagrad", {"lr": 0.05, "weight_decay": 0.05, "maximize": True}),
+    ("Adamax", {}),
+    ("Adamax", {"lr": 0.01, "betas": (0.3, 0.7), "eps": 1e-3, "weight_decay": 0.05, "maximize": True}),
+    ("NAdam", {}),
+    ("NAdam", {"lr": 0.01, "betas": (0.3, 0.6), "momentum_decay": 0.01, "weight_decay": 0.1}),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
+    ("RAdam", {"lr": 0.01}),  # rho_t passes 5 at the 6th step: both of torch's branches are taken
+    ("RAdam", {"lr": 0.01, "betas": (0.5, 0.7), "weight_decay": 0.1, "maximize": True}),
+    ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.5, "eps": 1e-3, "weight_decay": 0.05, "maximize": True}),
+    ("ASGD", {}),
+    ("ASGD", {"lr": 0.05, "lambd": 0.01, "alpha": 0.5, "t0": 4, "weight_decay": 0.05, "maximize": True}),  # averaging from step 5
+    ("Rprop", {}),
+    ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.2), "maximize": True}),
 ]
+# The optimizers graphc added to torch's original four; each test below runs them too.
+NEW_OPTIMIZERS = ("Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta", "ASGD", "Rprop")
 
 
 @pytest.mark.parametrize("name, options", CASES, ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'defaults'}" for n, o in CASES])
@@ -104,7 +126,21 @@ def test_matches_torch_for_20_steps_in_float64(name: str, options: dict[str, Any
             assert gstate[key].dtype.name == str(tstate[key].dtype).removeprefix("torch.")
 
 
-@pytest.mark.parametrize("name, options", [("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.01}), ("RMSprop", {"lr": 0.01, "centered": True})])
+FLOAT32_CASES = [
+    ("SGD", {"lr": 0.1, "momentum": 0.9}),
+    ("Adam", {"lr": 0.01}),
+    ("RMSprop", {"lr": 0.01, "centered": True}),
+    ("Adagrad", {"lr": 0.05, "lr_decay": 0.01}),
+    ("Adamax", {}),
+    ("NAdam", {"weight_decay": 0.01}),
+    ("RAdam", {"lr": 0.01}),
+    ("Adadelta", {}),
+    ("ASGD", {"t0": 3}),  # eta and mu are float32 0-d state in either dtype
+    ("Rprop", {}),
+]
+
+
+@pytest.mark.parametrize("name, options", FLOAT32_CASES)
 def test_matches_torch_in_float32(name: str, options: dict[str, Any]) -> None:
     gp, tp = graphc_params(np.float32), torch_params(np.float32)
     gopt, topt = getattr(optim, name)(gp, **options), getattr(torch.optim, name)(tp, **options)
@@ -236,7 +272,11 @@ ROUND_TRIP_CASES = [
     ("Adam", {"lr": 0.01, "amsgrad": True}),
     ("AdamW", {"lr": 0.01}),
     ("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.5}),
-]
+    ("Adagrad", {"lr": 0.05, "lr_decay": 0.01}),
+    ("RAdam", {"lr": 0.01}),
+    ("ASGD", {"lr": 0.05, "t0": 2}),
+    ("Rprop", {"lr": 0.01}),
+]  # not NAdam: loading casts its float32 mu_product to float64 (as torch's does), so it resumes on other roundings
 
 
 @pytest.mark.parametrize("name, options", ROUND_TRIP_CASES)
@@ -260,19 +300,79 @@ def test_state_dict_round_trip_through_save_and_load(name: str, options: dict[st
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_load_state_dict_from_torch_continues_like_torch() -> None:
-    gp, tp = graphc_params(), torch_params()
-    topt = torch.optim.RMSprop(tp, lr=0.01, momentum=0.5, centered=True)
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True}),
+        ("Adagrad", {"lr": 0.05, "lr_decay": 0.01}),
+        ("NAdam", {"lr": 0.01}),
+        ("ASGD", {"lr": 0.05, "t0": 2}),
+        ("Rprop", {"lr": 0.01}),
+    ],
+)
+def test_load_state_dict_from_torch_continues_like_torch(name: str, options: dict[str, Any]) -> None:
+    """Like a torch optimizer that loads the same dict: both cast the state to the parameters' dtype
+    (NAdam's mu_product, ASGD's eta and mu become float64, and ASGD still rounds new etas to float32)."""
+    tp = torch_params()
+    topt = getattr(torch.optim, name)(tp, **options)
     for i in range(4):
         torch_step(tp, topt, i)
     gp = [graphc.tensor(t.detach().numpy(), requires_grad=True) for t in tp]
-    gopt = optim.RMSprop(gp, lr=0.5)
+    resumed = [t.detach().clone().requires_grad_() for t in tp]
+    gopt, ropt = getattr(optim, name)(gp, lr=0.5), getattr(torch.optim, name)(resumed, lr=0.5)
     gopt.load_state_dict(topt.state_dict())
-    assert gopt.param_groups[0]["lr"] == 0.01 and gopt.param_groups[0]["centered"]
+    ropt.load_state_dict(topt.state_dict())
+    assert gopt.param_groups[0]["lr"] == options["lr"]
+    assert all(gopt.param_groups[0][key] == value for key, value in ropt.param_groups[0].items() if key != "params")
+    for g, t in zip(gp, resumed):
+        assert {k: v.dtype.name for k, v in gopt.state[g].items()} == {k: dtype_name(v.dtype) for k, v in ropt.state[t].items()}
     for i in range(4, 10):
         graphc_step(gp, gopt, i)
+        torch_step(resumed, ropt, i)
+    assert_same_weights(gp, resumed)
+
+
+def test_load_state_dict_replaces_the_groups_options_as_torch() -> None:
+    """torch's load_state_dict replaces each group's options by the saved ones. graphc only assigned the saved
+    keys, so a scheduler's ``initial_lr`` from before the load stayed, and a scheduler made after the load
+    started from that stale lr instead of the checkpoint's."""
+    gopt, topt = optim.SGD(graphc_params(), lr=0.1), torch.optim.SGD(torch_params(), lr=0.1)
+    graphc.optim.lr_scheduler.StepLR(gopt, 2)
+    torch.optim.lr_scheduler.StepLR(topt, 2)
+    gopt.load_state_dict(optim.SGD(graphc_params(), lr=0.2, momentum=0.5).state_dict())
+    topt.load_state_dict(torch.optim.SGD(torch_params(), lr=0.2, momentum=0.5).state_dict())
+    assert "initial_lr" not in gopt.param_groups[0] and "initial_lr" not in topt.param_groups[0]
+    assert all(topt.param_groups[0][key] == value for key, value in gopt.param_groups[0].items() if key != "params")
+    gs, ts = graphc.optim.lr_scheduler.StepLR(gopt, 2, 0.5), torch.optim.lr_scheduler.StepLR(topt, 2, 0.5)
+    assert gs.base_lrs == ts.base_lrs == [0.2]
+    # An option this optimizer has and the checkpoint lacks (an older torch's) takes its default, as torch's __setstate__ gives.
+    old_group = {"lr": 0.3, "momentum": 0.0, "dampening": 0, "weight_decay": 0, "nesterov": False, "params": [0, 1, 2, 3]}
+    gopt.load_state_dict({"state": {}, "param_groups": [old_group]})
+    assert gopt.param_groups[0]["maximize"] is False and gopt.param_groups[0]["lr"] == 0.3
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "NAdam", "Adamax", "Adagrad"])
+def test_float32_tensor_learning_rate_rounds_the_step_as_torch(name: str) -> None:
+    """torch computes a tensor lr's step size (``lr / bias_correction``, AdamW's ``1 - lr * weight_decay``)
+    in the lr's dtype, so a float32 lr rounds it to float32. graphc computed it in float64: Adam's
+    float64 weights were 1e-7 off torch's after six steps."""
+    gp, tp = graphc_params(), torch_params()
+    gopt, topt = getattr(optim, name)(gp, lr=graphc.tensor(0.01)), getattr(torch.optim, name)(tp, lr=torch.tensor(0.01))
+    assert gopt.param_groups[0]["lr"].dtype == graphc.float32
+    for i in range(6):
+        graphc_step(gp, gopt, i)
         torch_step(tp, topt, i)
-    assert_same_weights(gp, tp)
+    assert_same_weights(gp, tp, rtol=1e-13, atol=1e-15)
+
+
+def test_adagrad_state_exists_from_construction_as_in_torch() -> None:
+    gp, tp = graphc_params(), torch_params()
+    gopt, topt = optim.Adagrad(gp, initial_accumulator_value=0.25), torch.optim.Adagrad(tp, initial_accumulator_value=0.25)
+    gsd, tsd = gopt.state_dict(), topt.state_dict()
+    assert list(gsd["state"]) == list(tsd["state"]) == [0, 1, 2, 3]
+    for index, values in tsd["state"].items():
+        for key, value in values.items():
+            np.testing.assert_array_equal(gsd["state"][index][key].numpy(), value.numpy())
 
 
 def test_load_state_dict_checks_group_sizes() -> None:
@@ -292,6 +392,13 @@ COMPILED_CASES = [
     ("Adam", {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1}),
     ("AdamW", {"lr": 0.01}),
     ("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.5}),
+    ("Adagrad", {"lr": 0.05, "lr_decay": 0.01, "weight_decay": 0.01}),
+    ("Adamax", {"lr": 0.01}),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("RAdam", {"lr": 0.01}),
+    ("Adadelta", {"weight_decay": 0.01}),
+    ("ASGD", {"lr": 0.05, "t0": 5}),
+    ("Rprop", {"lr": 0.01}),
 ]
 
 
@@ -363,6 +470,65 @@ def test_compiled_step_after_load_state_dict_reads_the_loaded_state() -> None:
     assert compiled.trace_count <= 2, compiled.recompilations
 
 
+@pytest.mark.parametrize("name", NEW_OPTIMIZERS)
+def test_update_of_parameters_of_one_shape_fuses_and_traces_once(name: str) -> None:
+    """Like Adam's: the update is elementwise graph ops that fuse, and its state is made from data
+    (Rprop's step sizes, ASGD's eta, NAdam's mu_product included), so the first call traces."""
+    rng = np.random.default_rng(0)
+    params = [graphc.tensor(rng.standard_normal((8, 5)), requires_grad=True) for _ in range(4)]
+    grads = [graphc.tensor(rng.standard_normal((8, 5))) for _ in range(4)]
+    opt = getattr(optim, name)(params)
+
+    def step() -> None:
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+
+    update = graphc.compile(step)
+    for _ in range(3):
+        update()
+    assert update.trace_count == 1, update.recompilations
+    assert update.report().num_kernels <= 2, str(update.report())
+
+
+def _grouped(params: list[Any], name: str) -> list[dict[str, Any]]:
+    """Two groups of different options (Rprop has no ``maximize`` to vary with a group's own options)."""
+    second = {"lr": 0.003, "etas": (0.4, 1.1)} if name == "Rprop" else {"lr": 0.003, "maximize": True}
+    return [{"params": params[:2]}, {"params": params[2:], **second}]
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("name", NEW_OPTIMIZERS)
+def test_groups_unused_parameters_and_zeroed_gradients_as_torch(name: str, compiled: bool) -> None:
+    """Param groups of their own options; a parameter without a gradient (skipped, no state but Adagrad's,
+    made at construction, as torch's); ``zero_grad(set_to_none=False)``; then a group added mid-training."""
+    unused = rng.standard_normal(3)
+    gp, tp = [*graphc_params(), graphc.tensor(unused, requires_grad=True)], [*torch_params(), torch.tensor(unused, requires_grad=True)]
+    gopt, topt = getattr(optim, name)(_grouped(gp[:4], name)), getattr(torch.optim, name)(_grouped(tp[:4], name))
+
+    def step(x: graphc.Tensor, y: graphc.Tensor) -> graphc.Tensor:
+        gopt.zero_grad(set_to_none=False)
+        loss = mlp_loss(gp[:4], x, y)
+        loss.backward()
+        gopt.step()
+        return loss
+
+    run = graphc.compile(step) if compiled else step
+    for i in range(8):
+        if i == 4:
+            gopt.add_param_group({"params": [gp[4]], "lr": 0.02})
+            topt.add_param_group({"params": [tp[4]], "lr": 0.02})
+        run(graphc.tensor(X[batch(i)]), graphc.tensor(Y[batch(i)]))
+        topt.zero_grad(set_to_none=False)
+        mlp_loss(tp[:4], torch.tensor(X[batch(i)]), torch.tensor(Y[batch(i)])).backward()
+        topt.step()
+    assert_same_weights(gp, tp)
+    assert gp[4].grad is None and tp[4].grad is None
+    assert [gopt.state_dict()["state"].keys()] == [topt.state_dict()["state"].keys()]
+    if compiled:
+        assert run.trace_count <= 3, run.recompilations  # .grad None on the first call only; once more for the new group
+
+
 # ---------------------------------------------------------------------- argument checks
 
 
@@ -382,9 +548,57 @@ def test_invalid_arguments_are_refused_as_in_torch() -> None:
         optim.SGD([{"params": params[:2]}, {"params": params[1:]}], lr=0.1)
 
 
+BAD_ARGUMENTS = [
+    ("SGD", {"lr": -1.0}),
+    ("SGD", {"fused": True, "foreach": True}),
+    ("Adam", {"lr": "two elements"}),
+    ("Adam", {"fused": True, "foreach": True}),
+    ("AdamW", {"eps": -1.0}),
+    ("RMSprop", {"lr": "two elements"}),
+    ("Adagrad", {"lr_decay": -0.1}),
+    ("Adagrad", {"initial_accumulator_value": -0.1}),
+    ("Adagrad", {"eps": -1.0}),
+    ("Adagrad", {"fused": True, "foreach": True}),
+    ("Adamax", {"betas": (1.0, 0.9)}),
+    ("Adamax", {"weight_decay": -0.1}),
+    ("NAdam", {"momentum_decay": -0.1}),
+    ("NAdam", {"betas": (0.9, 1.0)}),
+    ("RAdam", {"eps": -1.0}),
+    ("RAdam", {"lr": "two elements"}),
+    ("Adadelta", {"rho": 1.5}),
+    ("Adadelta", {"lr": -1.0}),
+    ("ASGD", {"weight_decay": -0.1}),
+    ("Rprop", {"etas": (1.2, 0.5)}),
+    ("Rprop", {"etas": (0.5, 1.0)}),
+]
+
+
+@pytest.mark.parametrize("name, options", BAD_ARGUMENTS, ids=[f"{n}-{next(iter(o))}" for n, o in BAD_ARGUMENTS])
+def test_bad_arguments_raise_torchs_error(name: str, options: dict[str, Any]) -> None:
+    def made(library: Any) -> dict[str, Any]:
+        return {key: library.tensor([0.1, 0.2]) if value == "two elements" else value for key, value in options.items()}
+
+    with pytest.raises(Exception) as theirs:
+        getattr(torch.optim, name)(torch_params(), **made(torch))
+    with pytest.raises(type(theirs.value), match=re.escape(str(theirs.value))):
+        getattr(optim, name)(graphc_params(), **made(graphc))
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"])
+def test_tensor_betas_are_refused_not_read_once(name: str) -> None:
+    """torch reads tensor betas on every step; graphc took their values once, at construction, so changing
+    them in place silently changed nothing. They are refused, naming the optimizer (numbers assigned to
+    ``group["betas"]`` reach a compiled step without a new trace)."""
+    betas = (graphc.tensor(0.9, dtype=graphc.float64), graphc.tensor(0.99, dtype=graphc.float64))
+    with pytest.raises(GraphcError, match=f"{name}: betas must be Python numbers"):
+        getattr(optim, name)(graphc_params(), betas=betas)
+    with pytest.raises(GraphcError, match="not tensors"):
+        getattr(optim, name)(graphc_params(), betas=(torch.tensor(0.9), 0.99))
+
+
 def test_defaults_and_repr_follow_torch() -> None:
     params = graphc_params()
-    for name in ("SGD", "Adam", "AdamW", "RMSprop"):
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", *NEW_OPTIMIZERS):
         ours = getattr(optim, name)(params).param_groups[0]
         theirs = getattr(torch.optim, name)(torch_params()).param_groups[0]
         for key, value in ours.items():

@@ -1,6 +1,7 @@
-"""``graphc.optim``: SGD, Adam, AdamW and RMSprop with torch's interface, and ``lr_scheduler`` (implemented in ``graphc.runtime.optim``)."""
+"""``graphc.optim``: torch's optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, NAdam, RAdam, Adadelta, ASGD,
+Rprop) with torch's interface, and ``lr_scheduler`` (implemented in ``graphc.runtime.optim``)."""
 
 from graphc.optim import lr_scheduler
-from graphc.runtime.optim import SGD, Adam, AdamW, Optimizer, ParamGroup, RMSprop
+from graphc.runtime.optim import ASGD, SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, Optimizer, ParamGroup, RAdam, RMSprop, Rprop
 
-__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
+__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta", "ASGD", "Rprop", "lr_scheduler"]

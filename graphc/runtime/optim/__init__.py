@@ -1,8 +1,16 @@
-"""Optimizers whose updates are graph ops: ``SGD``, ``Adam``, ``AdamW``, ``RMSprop`` (``graphc.optim``)."""
+"""Optimizers whose updates are graph ops (``graphc.optim``): torch's SGD, Adam, AdamW, RMSprop, Adagrad,
+Adamax, NAdam, RAdam, Adadelta, ASGD and Rprop."""
 
+from graphc.runtime.optim.adadelta import Adadelta
+from graphc.runtime.optim.adagrad import Adagrad
 from graphc.runtime.optim.adam import Adam, AdamW
+from graphc.runtime.optim.adamax import Adamax
+from graphc.runtime.optim.asgd import ASGD
+from graphc.runtime.optim.nadam import NAdam
 from graphc.runtime.optim.optimizer import Optimizer, ParamGroup
+from graphc.runtime.optim.radam import RAdam
 from graphc.runtime.optim.rmsprop import RMSprop
+from graphc.runtime.optim.rprop import Rprop
 from graphc.runtime.optim.sgd import SGD
 
-__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop"]
+__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta", "ASGD", "Rprop"]

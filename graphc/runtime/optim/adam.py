@@ -6,7 +6,23 @@ from typing import Any
 
 from graphc.frontend import functional as F
 from graphc.ir import dtypes
-from graphc.runtime.optim.optimizer import Optimizer, ParamGroup, ParamsT, addcdiv_, addcmul_, check, lerp_, not_supported
+from graphc.runtime.optim.optimizer import (
+    Optimizer,
+    ParamGroup,
+    ParamsT,
+    addcdiv_,
+    addcmul_,
+    check,
+    check_betas,
+    check_fused,
+    check_lr,
+    decayed_grad,
+    in_lr_dtype,
+    lerp_,
+    lr_operand,
+    not_supported,
+    signed_grad,
+)
 from graphc.runtime.tensor import Tensor
 
 
@@ -36,10 +52,10 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
     ) -> None:
         not_supported("differentiable", differentiable)
-        check(isinstance(lr, Tensor) or lr >= 0.0, f"Invalid learning rate: {lr}")
+        check_fused(fused, foreach)
+        check_lr(lr)
         check(eps >= 0.0, f"Invalid epsilon value: {eps}")
-        check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
-        check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
+        check_betas(type(self).__name__, betas)
         check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
         defaults: dict[str, Any] = {
             "lr": lr,
@@ -65,19 +81,12 @@ class Adam(Optimizer):
                 state["exp_avg_sq"] = self._zeros_like(p)
                 if group["amsgrad"]:
                     state["max_exp_avg_sq"] = self._zeros_like(p)
-            lr = group.scalar("lr", device=device)
             beta1 = group.scalar("betas", 0, device=device)
             beta2 = group.scalar("betas", 1, device=device)
-            grad = p.grad if not group["maximize"] else -p.grad
             exp_avg, exp_avg_sq, step_t = state["exp_avg"], state["exp_avg_sq"], state["step"]
 
             step_t.add_(1)
-            if group["weight_decay"] != 0:
-                weight_decay = group.scalar("weight_decay", device=device)
-                if group.get("decoupled_weight_decay", False):
-                    p.mul_(1 - lr * weight_decay)
-                else:
-                    grad = grad + weight_decay * p
+            grad = decayed_grad(p, signed_grad(p, group), group, device)
 
             lerp_(exp_avg, grad, 1 - beta1, 1 - beta1_value)
             exp_avg_sq.mul_(beta2)
@@ -86,7 +95,7 @@ class Adam(Optimizer):
             step = F.cast(step_t, dtypes.float64)
             bias_correction1 = 1 - beta1**step
             bias_correction2 = 1 - beta2**step
-            step_size = lr / bias_correction1
+            step_size = lr_operand(group, device) / in_lr_dtype(group, bias_correction1)
             bias_correction2_sqrt = bias_correction2**0.5
 
             if group["amsgrad"]:

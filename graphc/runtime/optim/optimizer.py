@@ -38,7 +38,7 @@ from graphc.errors import GraphcError
 from graphc.frontend import functional as F
 from graphc.frontend import lazy, tracing
 from graphc.frontend.autograd import zero_grads
-from graphc.frontend.constructors import as_array, zeros, zeros_like
+from graphc.frontend.constructors import as_array, full, zeros, zeros_like
 from graphc.frontend.constructors import tensor as make_tensor
 from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
@@ -65,6 +65,10 @@ class ParamGroup(dict):
         for (name, index, device), (_, mirror) in list(getattr(self, "_scalars", {}).items()):
             if name == key:
                 self._sync(name, index, device, mirror)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._version += 1
 
     def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         for key, value in dict(*args, **kwargs).items():
@@ -135,6 +139,42 @@ def addcmul_(target: Tensor, t1: Tensor, t2: Tensor, value: Tensor | float = 1) 
 def addcdiv_(target: Tensor, t1: Tensor, t2: Tensor, value: Tensor | float = 1) -> Tensor:
     """``target + value * t1 / t2``, evaluated left to right as torch's kernel does."""
     return target._inplace(target + value * t1 / t2)
+
+
+def lr_operand(group: ParamGroup, device: str) -> Tensor:
+    """The lr as torch's arithmetic meets it: a float lr as its float64 mirror, a tensor lr as itself, in its dtype.
+
+    torch computes ``lr / bias_correction`` and the like in Python floats for a float lr, but
+    in the lr tensor's dtype for a tensor one (a float32 tensor lr rounds the step size to
+    float32); ``in_lr_dtype`` brings the other operands along.
+    """
+    value = group["lr"]
+    if isinstance(value, Tensor):
+        return value.reshape(())
+    return group.scalar("lr", device=device)
+
+
+def in_lr_dtype(group: ParamGroup, value: Tensor) -> Tensor:
+    """A float64 scalar as torch combines it with a tensor lr: rounded to the lr's dtype first (a float lr: unchanged)."""
+    lr = group["lr"]
+    return F.cast(value, lr.dtype) if isinstance(lr, Tensor) else value
+
+
+def signed_grad(p: Tensor, group: ParamGroup) -> Tensor:
+    """The gradient, negated with ``maximize`` (torch ascends the objective then)."""
+    return -p.grad if group["maximize"] else p.grad
+
+
+def decayed_grad(p: Tensor, grad: Tensor, group: ParamGroup, device: str) -> Tensor:
+    """Weight decay as torch's Adam family applies it: decoupled (``p *= 1 - lr * weight_decay``,
+    AdamW's) when the group says so, else added to the gradient (``grad + weight_decay * p``)."""
+    if group["weight_decay"] == 0:
+        return grad
+    weight_decay = group.scalar("weight_decay", device=device)
+    if group.get("decoupled_weight_decay", False):
+        p.mul_(1 - lr_operand(group, device) * in_lr_dtype(group, weight_decay))
+        return grad
+    return grad + weight_decay * p
 
 
 class Optimizer:
@@ -271,6 +311,17 @@ class Optimizer:
     def _zeros_like(p: Tensor) -> Tensor:
         return zeros_like(p)
 
+    @staticmethod
+    def _filled(p: Tensor, shape: tuple[int, ...], value: float | Tensor, dtype: dtypes.DType) -> Tensor:
+        """New state filled with an option's value (Rprop's step sizes, ASGD's eta), rounded to ``dtype``.
+
+        A number makes a tensor from data, which a compiled step that creates it can read without
+        running its first call eagerly; a tensor option is read through the graph.
+        """
+        if isinstance(value, Tensor):
+            return zeros(shape, dtype=dtype, device=p.device) + F.cast(value.reshape(()), dtype)
+        return full(shape, value, dtype=dtype, device=p.device)
+
     # ------------------------------------------------------------------ state dicts
 
     def state_dict(self) -> dict[str, Any]:
@@ -320,9 +371,20 @@ class Optimizer:
             new_state[p] = {name: self._load_value(p, name, value, old.get(name)) for name, value in values.items()}
         self.state = new_state
         for group, saved in zip(self.param_groups, saved_groups):
-            for key, value in saved.items():
-                if key != "params":
-                    group[key] = value
+            self._load_group(group, saved)
+
+    def _load_group(self, group: ParamGroup, saved: dict[str, Any]) -> None:
+        """The saved options replace the group's, as in torch (an option the checkpoint lacks, such as a
+        scheduler's ``initial_lr``, goes); an option of this optimizer that it lacks (an older torch's
+        checkpoint) takes its default, as torch's ``__setstate__`` gives its flags theirs."""
+        for key in [key for key in group if key != "params" and key not in saved]:
+            del group[key]
+        for key, value in saved.items():
+            if key != "params":
+                group[key] = value
+        for key, value in self.defaults.items():
+            if key not in group:
+                group[key] = value
 
     @staticmethod
     def _load_value(p: Tensor, name: str, value: Any, old: Any) -> Any:
@@ -358,6 +420,30 @@ class Optimizer:
 def check(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
+
+
+def check_lr(lr: float | Tensor) -> None:
+    """torch's checks of ``lr``: a tensor lr has one element, and no lr is negative."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    check(not lr < 0.0, f"Invalid learning rate: {lr}")
+
+
+def check_betas(name: str, betas: tuple[Any, Any]) -> None:
+    """torch's range checks of ``betas``. Tensor betas, which torch also takes, are refused rather than read
+    once: graphc already feeds numeric options to a compiled step through mirrors (assigning
+    ``group["betas"]`` needs no new trace), and reading tensor betas as torch does (in their own dtype,
+    on every step) is not built."""
+    if any(isinstance(beta, Tensor) or type(beta).__module__.startswith("torch") for beta in betas):
+        raise GraphcError(f"{name}: betas must be Python numbers in graphc, not tensors (assign group['betas'] to change them between steps)")
+    check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
+    check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
+
+
+def check_fused(fused: bool | None, foreach: bool | None) -> None:
+    """torch refuses ``fused`` with ``foreach``; graphc ignores both (it always fuses), but refuses the same contradiction."""
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
 
 def not_supported(name: str, value: Any) -> None:

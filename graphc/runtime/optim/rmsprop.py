@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphc.runtime.optim.optimizer import Optimizer, ParamGroup, ParamsT, addcdiv_, addcmul_, check, lerp_, not_supported
+from graphc.runtime.optim.optimizer import Optimizer, ParamGroup, ParamsT, addcdiv_, addcmul_, check, check_lr, lerp_, not_supported
 from graphc.runtime.tensor import Tensor
 
 
@@ -29,7 +29,7 @@ class RMSprop(Optimizer):
         differentiable: bool = False,
     ) -> None:
         not_supported("differentiable", differentiable)
-        check(isinstance(lr, Tensor) or lr >= 0.0, f"Invalid learning rate: {lr}")
+        check_lr(lr)
         check(eps >= 0.0, f"Invalid epsilon value: {eps}")
         check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
         check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphc.runtime.optim.optimizer import Optimizer, ParamGroup, ParamsT, check, not_supported
+from graphc.runtime.optim.optimizer import Optimizer, ParamGroup, ParamsT, check, check_fused, check_lr, not_supported
 from graphc.runtime.tensor import Tensor
 
 
@@ -30,7 +30,8 @@ class SGD(Optimizer):
         fused: bool | None = None,
     ) -> None:
         not_supported("differentiable", differentiable)
-        check(isinstance(lr, Tensor) or lr >= 0.0, f"Invalid learning rate: {lr}")
+        check_fused(fused, foreach)
+        check_lr(lr)
         check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
         check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
