@@ -854,3 +854,29 @@ def test_parameters_converted_in_place_export_again() -> None:
     got.sum().backward()
     assert compiled.fc.weight.grad.dtype == torch.float64
     assert compiled.recompilations == ["export 2: parameter embedding.weight is float64[10, 4] and was float32[10, 4] when exported"]
+
+
+class ScaledFixedBatch(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+        self.scale = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x).view(4, 2) * self.scale
+
+
+def test_a_state_change_names_its_reason_and_remembers_a_fixed_batch() -> None:
+    model = ScaledFixedBatch()
+    compiled = graphc.compile(model, backend="numpy")
+    compiled(data(4, 3))
+    model.scale = 2.0
+    with torch.no_grad():
+        assert_close(compiled(data(4, 3)), model(data(4, 3)), "after the change")
+    reasons = [r.split(" (")[0] for r in compiled.recompilations]
+    assert reasons == ["export 1: the batch size is fixed by the model", "export 2: the Python state of ScaledFixedBatch changed: scale: 1.0 -> 2.0"]
+    dynamic = graphc.compile(Configurable(), backend="numpy")
+    dynamic(data(4, 4))
+    dynamic.original_module.scale = 5.0
+    dynamic(data(6, 4))  # another batch size as well: still the state is the reason
+    assert dynamic.recompilations == ["export 2: the Python state of Configurable changed: scale: 2.0 -> 5.0"]

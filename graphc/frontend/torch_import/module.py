@@ -112,7 +112,7 @@ class Entry:
     backend: str
     transfer: Transfer
     number: int = 1  # which export made it (1, 2, ...), naming its programs in report()
-    signature: tuple = ()  # the arguments' structure and types it was exported for
+    signatures: tuple[tuple, tuple] = ((), ())  # the arguments' structure and types it was exported for (batch as B, exact)
     state: dict[str, Any] = field(default_factory=dict)  # the module's Python values then (guards.ModuleState.readable)
     types: list[tuple[int, torch.dtype, torch.Size]] = field(default_factory=list)  # source index, dtype, shape of its module tensors
     inference: CompiledProgram | None = None
@@ -144,7 +144,7 @@ class CompiledTorchState:
         self.check = check
         self.entries: dict[tuple, Entry] = {}
         self.python_state = ModuleState(model)
-        self.fixed_batch: set[tuple] = set()  # keys whose model fixes the batch size: use exact shapes
+        self.fixed_batch: set[tuple] = set()  # signatures whose model fixes the batch size: use exact shapes
         self.export_count = 0  # torch.export runs (one per input signature and Python state of the module)
         self.compile_count = 0  # graphc programs compiled (inference, training forward/backward, check)
         self.recompilations: list[str] = []
@@ -180,11 +180,11 @@ class CompiledTorchState:
             self.recompilations.append(f"export {self.export_count + 1}: {reason or self._why_export(symbolic_key[0], exact_key[0])}")
         # Try a dynamic batch unless this signature already showed that the model fixes it, or its
         # dynamic program does not cover this batch size.
-        dynamic = self.dynamic and symbolic_key not in self.fixed_batch and symbolic_key not in self.entries
-        entry = self._export(args, kwargs, leaves, dynamic, exact_key[0])
+        dynamic = self.dynamic and symbolic_key[0] not in self.fixed_batch and symbolic_key not in self.entries
+        entry = self._export(args, kwargs, leaves, dynamic, (symbolic_key[0], exact_key[0]))
         keys = [symbolic_key if entry.imported.dynamic else exact_key]
         if not entry.imported.dynamic and dynamic and batch_positions(leaves):
-            self.fixed_batch.add(symbolic_key)
+            self.fixed_batch.add(symbolic_key[0])
         after = self.python_state.snapshot()
         if after != state:
             # forward changed the module's Python state (a call counter): it runs once per export, not per
@@ -198,7 +198,7 @@ class CompiledTorchState:
             self.entries[key] = entry
         return entry
 
-    def _export(self, args: tuple, kwargs: dict, leaves: list[Any], dynamic: bool, signature: tuple) -> Entry:
+    def _export(self, args: tuple, kwargs: dict, leaves: list[Any], dynamic: bool, signatures: tuple[tuple, tuple]) -> Entry:
         """torch.export, import, and the tensor attributes read from the module on every call."""
         readable = self.python_state.readable()
         self.export_count += 1
@@ -217,7 +217,7 @@ class CompiledTorchState:
             if attribute is not None and attribute is imported.program.constants.get(source.key):
                 source.kind = "attribute"  # the module's tensor: its current value on every call, as eager torch reads it
         backend = self._backend(leaves)
-        entry = Entry(imported, backend, transfer_for(backend), number=self.export_count, signature=signature, state=readable)
+        entry = Entry(imported, backend, transfer_for(backend), number=self.export_count, signatures=signatures, state=readable)
         tensors = self.source_tensors(entry, leaves)
         entry.types = [(i, t.dtype, t.shape) for i, (s, t) in enumerate(zip(imported.sources, tensors)) if s.kind in _MODULE_TENSORS]
         return entry
@@ -239,13 +239,14 @@ class CompiledTorchState:
     def _why_export(self, symbolic: tuple, exact: tuple) -> str:
         """Why a call needs a new export: the Python state that changed since the latest export of the
         same signature, or else the new signature."""
-        same = [e for e in self.entries.values() if e.signature in (symbolic, exact)]
+        now = self.python_state.readable()
+        same = [e for e in self.entries.values() if e.signatures == (symbolic, exact) or (e.signatures[0] == symbolic and e.state != now)]
         if same:
             latest = max(same, key=lambda e: e.number)
-            return f"the Python state of {type(self.model).__name__} changed: {changes(latest.state, self.python_state.readable())}"
-        other_autocast = [e for e in self.entries.values() if e.signature[:2] in (symbolic[:2], exact[:2])]
+            return f"the Python state of {type(self.model).__name__} changed: {changes(latest.state, now)}"
+        other_autocast = [e for e in self.entries.values() if e.signatures[1][:2] == exact[:2]]
         if other_autocast:
-            then = other_autocast[-1].signature[2]
+            then = other_autocast[-1].signatures[1][2]
             return f"autocast is {', '.join(exact[2]) or 'off'} and was {', '.join(then) or 'off'} when exported"
         return f"new input signature {exact[:2]}"
 
