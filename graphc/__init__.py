@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from graphc import autograd, data, nn, optim
+from graphc import autograd, data, linalg, nn, optim
 from graphc.errors import CheckError, GraphcError
 from graphc.frontend.constructors import (
     arange,
@@ -36,6 +36,7 @@ from graphc.frontend.constructors import (
     zeros,
     zeros_like,
 )
+from graphc.frontend.einsum import einsum
 from graphc.frontend.functional import (
     abs,
     add,
@@ -129,6 +130,23 @@ from graphc.frontend.functional import (
     unsqueeze,
     var,
     where,
+)
+from graphc.frontend.linalg import (
+    addbmm,
+    addmm,
+    addmv,
+    baddbmm,
+    cdist,
+    cosine_similarity,
+    dist,
+    ger,
+    inner,
+    kron,
+    mv,
+    norm,
+    pairwise_distance,
+    tensordot,
+    vdot,
 )
 from graphc.frontend.manipulation import (
     atleast_1d,

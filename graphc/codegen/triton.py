@@ -329,6 +329,8 @@ class KernelEmitter:
         if c.op == "divisible":
             lin = lin if lin.replace("_", "").isalnum() else f"({lin})"
             return f"({lin} % {_paren(rhs)} == 0)"
+        if not c.lin.axes():  # a scalar (pid_b < 1): the interpreter's & of a scalar bool and a block is no mask
+            return f"(tl.full([1], 0, tl.int32) + {lin} {c.op} {rhs})"
         return f"({lin} {c.op} {rhs})"
 
     def mask_of(self, lins: list[Lin], conds: tuple[Cond, ...]) -> tuple[str | None, frozenset[str], int]:

@@ -21,6 +21,7 @@ from graphc.errors import GraphcError
 from graphc.frontend import functional as _F
 from graphc.frontend import lazy, tracing
 from graphc.frontend.functional import gelu, sigmoid, silu, tanh
+from graphc.frontend.linalg import cosine_similarity, pairwise_distance, vector_norm
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
@@ -475,9 +476,8 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
-    """``x / max(||x||_p, eps)`` along ``dim``."""
-    norm = _F.pow(_F.sum(_F.pow(_F.abs(input), p), dim, keepdim=True), 1.0 / p) if p != 2 else _F.sqrt(_F.sum(_F.mul(input, input), dim, keepdim=True))
-    return _F.div(input, _F.clamp(norm, min=eps))
+    """``x / max(||x||_p, eps)`` along ``dim``; a zero vector's gradient is finite (the norm's is 0 there, as torch's)."""
+    return _F.div(input, _F.clamp(vector_norm(input, p, dim, True), min=eps))
 
 
 # ------------------------------------------------------------------ normalization
@@ -931,6 +931,8 @@ __all__ = [
     "log_softmax",
     "glu",
     "normalize",
+    "cosine_similarity",
+    "pairwise_distance",
     "dropout",
     "layer_norm",
     "rms_norm",
