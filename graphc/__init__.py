@@ -196,6 +196,14 @@ from graphc.frontend.reductions import (
     std_mean,
     var_mean,
 )
+from graphc.frontend.scatter import (
+    index_add,
+    index_copy,
+    index_fill,
+    masked_scatter,
+    masked_select,
+    scatter,
+)
 from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int32, int64
 from graphc.ir.dtypes import bool_ as bool
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled
