@@ -103,9 +103,12 @@ CASES = [
     ("ASGD", {"lr": 0.05, "lambd": 0.01, "alpha": 0.5, "t0": 4, "weight_decay": 0.05, "maximize": True}),  # averaging from step 5
     ("Rprop", {}),
     ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.2), "maximize": True}),
+    ("Adafactor", {}),
+    ("Adafactor", {"lr": 0.05, "weight_decay": 0.1, "maximize": True}),
+    ("Adafactor", {"eps": (1e-20, 1e-2), "d": 2.0, "beta2_decay": -0.5}),
 ]
 # The optimizers graphc added to torch's original four; each test below runs them too.
-NEW_OPTIMIZERS = ("Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta", "ASGD", "Rprop")
+NEW_OPTIMIZERS = ("Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta", "ASGD", "Rprop", "Adafactor")
 
 
 @pytest.mark.parametrize("name, options", CASES, ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'defaults'}" for n, o in CASES])
@@ -137,6 +140,7 @@ FLOAT32_CASES = [
     ("Adadelta", {}),
     ("ASGD", {"t0": 3}),  # eta and mu are float32 0-d state in either dtype
     ("Rprop", {}),
+    ("Adafactor", {"lr": 0.05}),
 ]
 
 
@@ -245,6 +249,37 @@ def test_tensor_learning_rate_as_in_torch() -> None:
     assert_same_weights(gp, tp)
 
 
+def test_compiled_step_reads_a_tensor_lr_put_in_place_of_another() -> None:
+    """A compiled step read the group's lr tensor of its trace for ever: an lr tensor assigned in its place
+    (or loaded with a state dict) was not seen, and the step kept the old lr. The tensor's identity is now
+    part of the guard; a tensor changed in place (a scheduler's ``fill_``) still needs no new trace."""
+    gp, tp = graphc_params(), torch_params()
+    gopt = optim.Adam(gp, lr=graphc.tensor(0.01, dtype=graphc.float64))
+    topt = torch.optim.Adam(tp, lr=torch.tensor(0.01, dtype=torch.float64))
+
+    def train_step(x: graphc.Tensor, y: graphc.Tensor) -> None:
+        gopt.zero_grad()
+        mlp_loss(gp, x, y).backward()
+        gopt.step()
+
+    compiled = graphc.compile(train_step)
+    for i in range(8):
+        if i == 2:
+            gopt.param_groups[0]["lr"].fill_(0.02)
+            topt.param_groups[0]["lr"].fill_(0.02)
+        if i == 4:
+            gopt.param_groups[0]["lr"] = graphc.tensor(0.005, dtype=graphc.float64)
+            topt.param_groups[0]["lr"] = torch.tensor(0.005, dtype=torch.float64)
+        if i == 6:
+            saved = optim.Adam(graphc_params(), lr=graphc.tensor(0.001, dtype=graphc.float64)).state_dict()
+            gopt.load_state_dict({"state": gopt.state_dict()["state"], "param_groups": saved["param_groups"]})
+            topt.param_groups[0]["lr"] = torch.tensor(0.001, dtype=torch.float64)
+        compiled(graphc.tensor(X[batch(i)]), graphc.tensor(Y[batch(i)]))
+        torch_step(tp, topt, i)
+    assert_same_weights(gp, tp)
+    assert compiled.trace_count <= 3, compiled.recompilations  # the first trace, then one per lr tensor put in place
+
+
 # ---------------------------------------------------------------------- state dicts
 
 
@@ -349,6 +384,12 @@ def test_load_state_dict_replaces_the_groups_options_as_torch() -> None:
     old_group = {"lr": 0.3, "momentum": 0.0, "dampening": 0, "weight_decay": 0, "nesterov": False, "params": [0, 1, 2, 3]}
     gopt.load_state_dict({"state": {}, "param_groups": [old_group]})
     assert gopt.param_groups[0]["maximize"] is False and gopt.param_groups[0]["lr"] == 0.3
+    # The parameters' names stay when the checkpoint has none; a tensor lr is copied, not shared with the source.
+    named = optim.SGD([(f"p{i}", p) for i, p in enumerate(graphc_params())], lr=0.1)
+    source = optim.SGD(graphc_params(), lr=graphc.tensor(0.2, dtype=graphc.float64))
+    named.load_state_dict(source.state_dict())
+    assert named.param_groups[0]["param_names"] == ["p0", "p1", "p2", "p3"]
+    assert named.param_groups[0]["lr"] is not source.param_groups[0]["lr"] and named.param_groups[0]["lr"].item() == 0.2
 
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW", "NAdam", "Adamax", "Adagrad"])
@@ -399,6 +440,7 @@ COMPILED_CASES = [
     ("Adadelta", {"weight_decay": 0.01}),
     ("ASGD", {"lr": 0.05, "t0": 5}),
     ("Rprop", {"lr": 0.01}),
+    ("Adafactor", {"lr": 0.05, "weight_decay": 0.01}),
 ]
 
 
@@ -473,7 +515,8 @@ def test_compiled_step_after_load_state_dict_reads_the_loaded_state() -> None:
 @pytest.mark.parametrize("name", NEW_OPTIMIZERS)
 def test_update_of_parameters_of_one_shape_fuses_and_traces_once(name: str) -> None:
     """Like Adam's: the update is elementwise graph ops that fuse, and its state is made from data
-    (Rprop's step sizes, ASGD's eta, NAdam's mu_product included), so the first call traces."""
+    (Rprop's step sizes, ASGD's eta, NAdam's mu_product included), so the first call traces.
+    Adafactor's norms and factor means are reductions: a few kernels per parameter."""
     rng = np.random.default_rng(0)
     params = [graphc.tensor(rng.standard_normal((8, 5)), requires_grad=True) for _ in range(4)]
     grads = [graphc.tensor(rng.standard_normal((8, 5))) for _ in range(4)]
@@ -488,7 +531,7 @@ def test_update_of_parameters_of_one_shape_fuses_and_traces_once(name: str) -> N
     for _ in range(3):
         update()
     assert update.trace_count == 1, update.recompilations
-    assert update.report().num_kernels <= 2, str(update.report())
+    assert update.report().num_kernels <= (5 * len(params) if name == "Adafactor" else 2), str(update.report())
 
 
 def _grouped(params: list[Any], name: str) -> list[dict[str, Any]]:
@@ -527,6 +570,44 @@ def test_groups_unused_parameters_and_zeroed_gradients_as_torch(name: str, compi
     assert [gopt.state_dict()["state"].keys()] == [topt.state_dict()["state"].keys()]
     if compiled:
         assert run.trace_count <= 3, run.recompilations  # .grad None on the first call only; once more for the new group
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (), (7,)], ids=["batch-of-matrices", "0-d", "vector"])
+def test_adafactor_factors_as_torch_for_every_rank(shape: tuple[int, ...]) -> None:
+    """Row and column factors over the last two axes of a parameter of rank 2 or more, a full variance below."""
+    values = np.random.default_rng(1)
+    start, grads = values.standard_normal(shape), [values.standard_normal(shape) for _ in range(6)]
+    gp, tp = graphc.tensor(start, requires_grad=True), torch.tensor(start, requires_grad=True)
+    gopt, topt = optim.Adafactor([gp], lr=0.05), torch.optim.Adafactor([tp], lr=0.05)
+    for grad in grads:
+        gp.grad, tp.grad = graphc.tensor(grad), torch.tensor(grad)
+        gopt.step()
+        topt.step()
+    assert_same_weights([gp], [tp])
+    assert {k: tuple(v.shape) for k, v in gopt.state[gp].items()} == {k: tuple(v.shape) for k, v in topt.state[tp].items()}
+
+
+def test_a_none_in_a_tuple_option_is_guarded_by_a_compiled_step() -> None:
+    """Adafactor's ``eps[0]`` of None means the dtype's epsilon, a formula: a compiled step traces again
+    when it becomes a number (tuple options counted as plain mirrored numbers before), and a number
+    changing to another reaches the step through its mirror without a new trace."""
+    gp, tp = graphc_params(), torch_params()
+    gopt, topt = optim.Adafactor(gp, lr=0.05), torch.optim.Adafactor(tp, lr=0.05)
+
+    def train_step(x: graphc.Tensor, y: graphc.Tensor) -> None:
+        gopt.zero_grad()
+        mlp_loss(gp, x, y).backward()
+        gopt.step()
+
+    compiled = graphc.compile(train_step)
+    for i in range(8):
+        if i in (3, 5):
+            for opt in (gopt, topt):
+                opt.param_groups[0]["eps"] = (0.05 * (i - 2), 1e-3)  # large enough to clamp this model's moments
+        compiled(graphc.tensor(X[batch(i)]), graphc.tensor(Y[batch(i)]))
+        torch_step(tp, topt, i)
+    assert_same_weights(gp, tp)
+    assert compiled.trace_count == 2, compiled.recompilations
 
 
 # ---------------------------------------------------------------------- argument checks
@@ -570,6 +651,11 @@ BAD_ARGUMENTS = [
     ("ASGD", {"weight_decay": -0.1}),
     ("Rprop", {"etas": (1.2, 0.5)}),
     ("Rprop", {"etas": (0.5, 1.0)}),
+    ("Adafactor", {"lr": -1.0}),
+    ("Adafactor", {"beta2_decay": 0.5}),
+    ("Adafactor", {"eps": (-1.0, 1e-3)}),
+    ("Adafactor", {"eps": (None, -1.0)}),
+    ("Adafactor", {"d": 0.5}),
 ]
 
 

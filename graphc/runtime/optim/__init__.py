@@ -1,7 +1,8 @@
 """Optimizers whose updates are graph ops (``graphc.optim``): torch's SGD, Adam, AdamW, RMSprop, Adagrad,
-Adamax, NAdam, RAdam, Adadelta, ASGD and Rprop."""
+Adamax, NAdam, RAdam, Adadelta, ASGD, Rprop and Adafactor."""
 
 from graphc.runtime.optim.adadelta import Adadelta
+from graphc.runtime.optim.adafactor import Adafactor
 from graphc.runtime.optim.adagrad import Adagrad
 from graphc.runtime.optim.adam import Adam, AdamW
 from graphc.runtime.optim.adamax import Adamax
@@ -13,4 +14,4 @@ from graphc.runtime.optim.rmsprop import RMSprop
 from graphc.runtime.optim.rprop import Rprop
 from graphc.runtime.optim.sgd import SGD
 
-__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta", "ASGD", "Rprop"]
+__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta", "ASGD", "Rprop", "Adafactor"]

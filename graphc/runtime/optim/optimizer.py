@@ -28,6 +28,7 @@ dimensions), so float32 and float64 updates follow torch's rounding.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -108,14 +109,27 @@ FORMULA_NUMBERS = ("weight_decay", "momentum")
 
 def _option_kind(key: str, value: Any) -> Any:
     """An option as a compiled step depends on it: formula-choosing numbers as zero or not, other
-    numbers and tensors not at all (mirrored), flags and strings by value."""
-    if isinstance(value, Tensor) or (isinstance(value, tuple) and not all(isinstance(v, (bool, str, type(None))) for v in value)):
-        return "mirrored"
+    numbers not at all (mirrored), flags and strings by value, and a tensor (a tensor lr) by identity:
+    the step reads that tensor, so one put in its place (assigned, or loaded from a state dict)
+    needs a new trace, while one changed in place (a scheduler's ``fill_``) does not."""
+    if isinstance(value, Tensor):
+        return ("tensor", id(value))
+    if isinstance(value, tuple) and not all(isinstance(v, (bool, str, type(None))) for v in value):
+        return ("mirrored", tuple(v is None for v in value))  # None chooses a formula (Adafactor's eps[0])
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if key in FORMULA_NUMBERS:
             return "zero" if value == 0 else "nonzero"
         return "mirrored"
     return value
+
+
+def _option_copy(value: Any) -> Any:
+    """A loaded option that shares nothing with the state dict: a tensor (graphc's or torch's) becomes a new graphc tensor."""
+    if isinstance(value, Tensor):
+        return value.detach().clone()
+    if type(value).__module__.startswith("torch"):
+        return make_tensor(as_array(value))
+    return copy.deepcopy(value)
 
 
 def _scalar_tensor(value: Any, device: str) -> Tensor:
@@ -125,10 +139,23 @@ def _scalar_tensor(value: Any, device: str) -> Tensor:
 
 
 def lerp_(start: Tensor, end: Tensor, weight: Tensor, weight_value: float) -> Tensor:
-    """``start.lerp_(end, weight)`` with torch's formula for a scalar weight (exact at both ends)."""
+    """``start.lerp_(end, weight)`` with torch's formula for a scalar weight (exact at both ends).
+
+    torch's kernel takes the weight in the tensor's dtype, ``1 - weight`` included.
+    """
+    weight = F.cast(weight, start.dtype)
     if abs(weight_value) < 0.5:
         return start._inplace(start + weight * (end - start))
     return start._inplace(end - (end - start) * (1 - weight))
+
+
+def lerp_by_tensor_(start: Tensor, end: Tensor, weight: Tensor) -> Tensor:
+    """``start.lerp_(end, weight)`` for a weight known only in the graph (it changes with the step):
+    torch's two formulas, chosen by ``where`` as torch's kernel chooses them per value."""
+    weight = F.cast(weight, start.dtype)
+    exact_at_start = start + weight * (end - start)
+    exact_at_end = end - (end - start) * (1 - weight)
+    return start._inplace(F.where(F.abs(weight) < 0.5, exact_at_start, exact_at_end))
 
 
 def addcmul_(target: Tensor, t1: Tensor, t2: Tensor, value: Tensor | float = 1) -> Tensor:
@@ -165,16 +192,20 @@ def signed_grad(p: Tensor, group: ParamGroup) -> Tensor:
     return -p.grad if group["maximize"] else p.grad
 
 
+def decay_weights_(p: Tensor, group: ParamGroup, device: str) -> None:
+    """Decoupled weight decay, AdamW's: ``p *= 1 - lr * weight_decay``."""
+    p.mul_(1 - lr_operand(group, device) * in_lr_dtype(group, group.scalar("weight_decay", device=device)))
+
+
 def decayed_grad(p: Tensor, grad: Tensor, group: ParamGroup, device: str) -> Tensor:
-    """Weight decay as torch's Adam family applies it: decoupled (``p *= 1 - lr * weight_decay``,
-    AdamW's) when the group says so, else added to the gradient (``grad + weight_decay * p``)."""
+    """Weight decay as torch's Adam family applies it: decoupled (``decay_weights_``) when the group
+    says so, else added to the gradient (``grad + weight_decay * p``)."""
     if group["weight_decay"] == 0:
         return grad
-    weight_decay = group.scalar("weight_decay", device=device)
     if group.get("decoupled_weight_decay", False):
-        p.mul_(1 - lr_operand(group, device) * in_lr_dtype(group, weight_decay))
+        decay_weights_(p, group, device)
         return grad
-    return grad + weight_decay * p
+    return grad + group.scalar("weight_decay", device=device) * p
 
 
 class Optimizer:
@@ -375,13 +406,14 @@ class Optimizer:
 
     def _load_group(self, group: ParamGroup, saved: dict[str, Any]) -> None:
         """The saved options replace the group's, as in torch (an option the checkpoint lacks, such as a
-        scheduler's ``initial_lr``, goes); an option of this optimizer that it lacks (an older torch's
-        checkpoint) takes its default, as torch's ``__setstate__`` gives its flags theirs."""
-        for key in [key for key in group if key != "params" and key not in saved]:
+        scheduler's ``initial_lr``, goes, but not the parameters' names); an option of this optimizer that
+        it lacks (an older torch's checkpoint) takes its default, as torch's ``__setstate__`` gives its
+        flags theirs. Values are copies, as torch's deep copy: a tensor lr is not shared with the source."""
+        for key in [key for key in group if key not in ("params", "param_names") and key not in saved]:
             del group[key]
         for key, value in saved.items():
             if key != "params":
-                group[key] = value
+                group[key] = _option_copy(value)
         for key, value in self.defaults.items():
             if key not in group:
                 group[key] = value
@@ -422,11 +454,11 @@ def check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def check_lr(lr: float | Tensor) -> None:
-    """torch's checks of ``lr``: a tensor lr has one element, and no lr is negative."""
+def check_lr(lr: float | Tensor, message: str = "Invalid learning rate: {}") -> None:
+    """torch's checks of ``lr``: a tensor lr has one element, and no lr is negative (``message`` is the optimizer's)."""
     if isinstance(lr, Tensor) and lr.numel() != 1:
         raise ValueError("Tensor lr must be 1-element")
-    check(not lr < 0.0, f"Invalid learning rate: {lr}")
+    check(not lr < 0.0, message.format(lr))
 
 
 def check_betas(name: str, betas: tuple[Any, Any]) -> None:
