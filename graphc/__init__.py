@@ -204,6 +204,7 @@ from graphc.frontend.scatter import (
     masked_select,
     scatter,
 )
+from graphc.frontend.sorting import argsort, kthvalue, median, msort, sort, topk, unique
 from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int32, int64
 from graphc.ir.dtypes import bool_ as bool
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled

@@ -700,7 +700,7 @@ from graphc.frontend import functional as F  # noqa: E402  (functional builds on
 
 # The families in modules of their own (manipulation, scattering, linear algebra, reductions) list
 # their methods in METHODS, and the ones with a torch in-place twin (``tril_``) in IN_PLACE.
-from graphc.frontend import linalg, manipulation, reductions, scatter  # noqa: E402
+from graphc.frontend import linalg, manipulation, reductions, scatter, sorting  # noqa: E402
 
 
 def _forward_to(module: Any, name: str) -> Any:
@@ -719,7 +719,7 @@ def _in_place(module: Any, name: str) -> Any:
     return method
 
 
-for _module in (manipulation, reductions, linalg, scatter):
+for _module in (manipulation, reductions, linalg, scatter, sorting):
     for _name in _module.METHODS:
         setattr(Tensor, _name, _forward_to(_module, _name))
     for _name in getattr(_module, "IN_PLACE", ()):

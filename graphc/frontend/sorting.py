@@ -1,0 +1,181 @@
+"""Sorting with torch's names: sort, argsort, msort, topk, kthvalue, median (and unique, refused).
+
+There is no sort primitive. Each element's place in the sorted row is the number of elements
+that sort before it (smaller, or equal and earlier: a stable order, NaN last as torch puts it),
+counted by comparing every pair of the row: a broadcast comparison and a sum, which fusion
+computes as one reduction reading the row twice. That is O(n²) work per row of n elements
+(without fusion, also O(n²) memory), meant for rows up to a few thousand elements
+(docs/decisions.md, "Sorting"). The order is scattered into the indices, and the values are
+a ``gather`` of them, so the gradient goes to the element each value came from, as torch's.
+"""
+
+from __future__ import annotations
+
+from graphc.frontend.functional import _dim, node_of, wrap
+from graphc.ir import build as b
+from graphc.ir import dtypes
+from graphc.ir.graph import Node
+from graphc.ir.registry import emit, op_error
+from graphc.runtime.tensor import Tensor
+
+METHODS = "sort argsort msort topk kthvalue median unique".split()
+
+
+class ValuesIndices(tuple):
+    """(values, indices), readable by name as torch.return_types.sort/topk/kthvalue/median."""
+
+    def __new__(cls, values: Tensor, indices: Tensor) -> ValuesIndices:
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self) -> Tensor:
+        return self[0]
+
+    @property
+    def indices(self) -> Tensor:
+        return self[1]
+
+
+def _is_nan(x: Node) -> Node:
+    return b.compare("ne", x, x)
+
+
+def _before(a: Node, c: Node) -> Node:
+    """a sorts strictly before c in ascending order: smaller, or a number where c is NaN."""
+    return b.binary("or", b.compare("lt", a, c), b.binary("and", _is_nan(c), b.unary("logical_not", _is_nan(a))))
+
+
+def _same(a: Node, c: Node) -> Node:
+    return b.binary("or", b.compare("eq", a, c), b.binary("and", _is_nan(a), _is_nan(c)))
+
+
+def _order(x: Node, descending: bool) -> Node:
+    """The indices that sort the last axis (stable; NaN last ascending, first descending), int64."""
+    if x.dtype == dtypes.bool_:
+        x = b.cast(x, dtypes.int32)
+    n = x.shape[-1]
+    mine = b.reshape(x, (*x.shape, 1))
+    theirs = b.reshape(x, (*x.shape[:-1], 1, n))
+    pairs = (*x.shape, n)
+    other_index = emit("iota", shape=pairs, axis=x.type.ndim, dtype=dtypes.int64)
+    earlier = b.compare("lt", other_index, emit("iota", shape=pairs, axis=x.type.ndim - 1, dtype=dtypes.int64))
+    first = _before(mine, theirs) if descending else _before(theirs, mine)
+    ahead = b.binary("or", first, b.binary("and", _same(theirs, mine), earlier))
+    rank = b.reduce("sum", b.cast(ahead, dtypes.int64), x.type.ndim, False)
+    positions = emit("iota", shape=tuple(x.shape), axis=x.type.ndim - 1, dtype=dtypes.int64)
+    return emit("scatter_add", b.zeros_like(positions), rank, positions, axis=x.type.ndim - 1)
+
+
+def _last_axis(x: Node, axis: int) -> list[int]:
+    """The permutation that moves ``axis`` last (its own inverse's partner in ``_back``)."""
+    return [i for i in range(x.type.ndim) if i != axis] + [axis]
+
+
+def _back(perm: list[int]) -> list[int]:
+    inverse = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inverse[p] = i
+    return inverse
+
+
+def _sorted(op: str, input: Tensor, dim: int, descending: bool) -> tuple[Node, Node, int]:
+    """(values, indices) sorted along ``dim``, and the axis; a 0-d input is its own sort."""
+    x = node_of(input)
+    if x.type.ndim == 0:
+        _dim(x, dim, op=op)
+        return x, b.constant(0, dtypes.int64), 0
+    axis = _dim(x, dim, op=op)
+    perm = _last_axis(x, axis)
+    moved = b.permute(x, perm)
+    indices = _order(moved, descending)
+    values = emit("gather", moved, indices, axis=x.type.ndim - 1)
+    return b.permute(values, _back(perm)), b.permute(indices, _back(perm)), axis
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> ValuesIndices:
+    """(values, indices) along ``dim``; always stable (torch's stable=True order), NaN sorted as the largest."""
+    values, indices, _ = _sorted("sort", input, dim, descending)
+    return ValuesIndices(wrap(values), wrap(indices))
+
+
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
+    return sort(input, dim, descending, stable=stable).indices
+
+
+def msort(input: Tensor) -> Tensor:
+    return sort(input, 0).values
+
+
+def _take(values: Node, indices: Node, axis: int, start: int, length: int) -> tuple[Node, Node]:
+    """Positions start .. start + length of ``axis`` of both."""
+    ndim = values.type.ndim
+    starts = tuple(start if i == axis else 0 for i in range(ndim))
+    stops = tuple(start + length if i == axis else d for i, d in enumerate(values.shape))
+    return tuple(emit("slice", v, starts=starts, stops=stops, steps=(1,) * ndim) for v in (values, indices))
+
+
+def _static_size(op: str, x: Node, axis: int, dim: int) -> int:
+    size = x.shape[axis] if x.type.ndim else 1
+    if not isinstance(size, int):
+        raise op_error(op, [x.type], {"dim": dim}, f"{op} needs a static size along dimension {dim}, got the symbolic size {size}")
+    return size
+
+
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
+    """The ``k`` largest (or smallest) along ``dim``, in sorted order."""
+    x = node_of(input)
+    size = _static_size("topk", x, _dim(x, dim, op="topk"), dim)
+    if not 0 <= k <= size:
+        raise op_error("topk", [x.type], {"k": k, "dim": dim}, f"selected index k ({k}) out of range (the dimension has {size} elements)")
+    values, indices, axis = _sorted("topk", input, dim, largest)
+    if x.type.ndim == 0:
+        return ValuesIndices(wrap(values), wrap(indices))
+    top, where = _take(values, indices, axis, 0, k)
+    return ValuesIndices(wrap(top), wrap(where))
+
+
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
+    """The k-th smallest element (k from 1) along ``dim`` and its index."""
+    x = node_of(input)
+    size = _static_size("kthvalue", x, _dim(x, dim, op="kthvalue"), dim)
+    if not 1 <= k <= size:
+        raise op_error("kthvalue", [x.type], {"k": k, "dim": dim}, f"selected number k ({k}) out of range (the dimension has {size} elements)")
+    values, indices, axis = _sorted("kthvalue", input, dim, False)
+    return _picked(values, indices, axis, k - 1, keepdim)
+
+
+def _picked(values: Node, indices: Node, axis: int, position: int, keepdim: bool) -> ValuesIndices:
+    if values.type.ndim == 0:
+        return ValuesIndices(wrap(values), wrap(indices))
+    value, index = _take(values, indices, axis, position, 1)
+    if not keepdim:
+        shape = [d for i, d in enumerate(value.shape) if i != axis]
+        value, index = b.reshape(value, shape), b.reshape(index, shape)
+    return ValuesIndices(wrap(value), wrap(index))
+
+
+def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor | ValuesIndices:
+    """The lower median (the ((n - 1) // 2)-th smallest); NaN, at its first index, where a row has one, as torch."""
+    x = node_of(input)
+    if dim is None:
+        flat = b.reshape(x, (x.type.numel,))
+        return median(wrap(flat), 0).values
+    axis = _dim(x, dim, op="median")
+    size = _static_size("median", x, axis, dim)
+    if size == 0:
+        raise op_error("median", [x.type], {"dim": dim}, "median() of an empty dimension is not defined")
+    values, indices, axis = _sorted("median", input, dim, False)
+    picked = _picked(values, indices, axis, (size - 1) // 2, keepdim)
+    if not x.dtype.is_floating_point or x.type.ndim == 0:
+        return picked
+    nan = _is_nan(x)
+    any_nan = b.compare("gt", b.reduce("sum", b.cast(nan, dtypes.int64), axis, keepdim), 0)
+    first_nan = b.reduce("argmax", b.cast(nan, dtypes.int32), axis, keepdim)
+    value = b.where(any_nan, emit("detach", b.full_like(node_of(picked.values), float("nan"))), node_of(picked.values))
+    return ValuesIndices(wrap(value), wrap(b.where(any_nan, first_nan, node_of(picked.indices))))
+
+
+def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim: int | None = None) -> Tensor:
+    """Refused: its length is the number of distinct values, a shape that depends on the data."""
+    message = "unique gives a data-dependent shape (the number of distinct values), which graphc does not support; sort gives them in order with duplicates"
+    raise op_error("unique", [node_of(input).type], {"dim": dim}, message)
