@@ -168,7 +168,7 @@ def products(T: Any, x: Any, y: Any, w: Any) -> tuple:
         T.nn.functional.pairwise_distance(x, y),
         T.kron(x, w[:1]),
         T.tensordot(x, w, 1),
-        T.baddbmm(x[:, None], x[:, None], w[None].expand(x.shape[0], 4, 4)) if T is torch else T.baddbmm(x[:, None], x[:, None], w[None].expand(-1, 4, 4)),
+        T.baddbmm(x[:, None], y[:, None], x[:, :, None] * w),
     )
 
 
@@ -185,6 +185,7 @@ RNG = np.random.default_rng(11)
         (lambda x: graphc.addmm(x, x[0], x), "2-d"),
         (lambda x: graphc.addmm(x[:2, :2], x, x), "broadcast"),
         (lambda x: graphc.mv(x, x), "1-d"),
+        (lambda x: graphc.baddbmm(x, x[None], x[None].expand(2, 3, 3)), "same number of matrices"),
         (lambda x: graphc.vdot(x[0], x[0].long()), "same dtype"),
         (lambda x: graphc.einsum("ij,jk", x), "operands"),
         (lambda x: graphc.einsum("ij->k", x), "output"),

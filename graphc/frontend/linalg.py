@@ -64,14 +64,22 @@ def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta: Any = 1, alpha: Any 
     return _scaled_sum("addmv", input, matmul(mat, vec), beta, alpha)
 
 
+def _batches(op: str, batch1: Tensor, batch2: Tensor) -> tuple[Node, Node]:
+    """Two 3-d operands with one batch size (torch does not broadcast them)."""
+    left, right = _ranks(op, (batch1, batch2), (3, 3))
+    if not _same_size(left.shape[0], right.shape[0]):
+        raise op_error(op, [left.type, right.type], {}, f"batch1 and batch2 must have the same number of matrices, got {left.shape[0]} and {right.shape[0]}")
+    return left, right
+
+
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
-    _ranks("baddbmm", (batch1, batch2), (3, 3))
+    _batches("baddbmm", batch1, batch2)
     return _scaled_sum("baddbmm", input, matmul(batch1, batch2), beta, alpha)
 
 
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """beta * input + alpha * the sum of the batch of products: one matmul over the batch and inner axes together."""
-    left, right = _ranks("addbmm", (batch1, batch2), (3, 3))
+    left, right = _batches("addbmm", batch1, batch2)
     count, n, k = left.shape
     p = right.shape[2]
     rows = b.reshape(b.permute(left, (1, 0, 2)), (n, normalize_dim(count * k)))
