@@ -1,5 +1,5 @@
 """Shared checks of the op-family suites (test_ops_manipulation, test_ops_linalg_more,
-test_ops_reduction_more): one function ``fn(T, *tensors)`` written once for ``T`` = graphc and
+test_ops_reduction_more, test_ops_scatter, test_ops_sorting): one function ``fn(T, *tensors)`` written once for ``T`` = graphc and
 torch, compared on values and float64 gradients, eagerly and compiled at two batch sizes.
 """
 
