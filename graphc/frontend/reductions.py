@@ -12,6 +12,7 @@ reduced axis to have a static size (docs/decisions.md, "Reductions and scans").
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 
 from graphc.frontend.functional import MinMax, _axes, _floating, amax, amin, mean, node_of, std, sum, var, wrap
@@ -35,6 +36,10 @@ def _accumulating(x: Node, dtype: DType | None) -> Node:
 
 def _static_axis(op: str, x: Node, dim: int) -> tuple[int, int]:
     """The axis ``dim`` names and its size, which the tree or scan needs as a number."""
+    try:
+        dim = operator.index(dim)
+    except TypeError:
+        raise op_error(op, [x.type], {"dim": dim}, f"{op} takes one dimension (an int), got {dim!r}") from None
     (axis,) = _axes(x, dim, op=op)
     size = x.shape[axis]
     if not isinstance(size, int):
