@@ -142,6 +142,7 @@ RNG = np.random.default_rng(5)
         (lambda x: x.select(0, 3), "out of range"),
         (lambda x: graphc.diag(x[None]), "1D or 2D"),
         (lambda x: x.diagonal(0, 1, 1), "identical"),
+        (lambda x: x[0, 0].diag_embed(), "out of range"),
         (lambda x: x[0].tril(), "at least 2"),
         (lambda x: x[0].trace(), "matrix"),
         (lambda x: graphc.take(x, graphc.tensor([0.5])), "long tensor"),

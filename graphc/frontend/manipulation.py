@@ -428,8 +428,6 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """Matrices with the last axis on their ``offset`` diagonal: a ``pad`` with interior gaps of n, reshaped to n x n and moved to (dim1, dim2)."""
     x = node_of(input)
-    if x.type.ndim == 0:
-        x = b.reshape(x, (1,))
     rows, cols = _dim(x, dim1, extra=1, op="diag_embed"), _dim(x, dim2, extra=1, op="diag_embed")
     if rows == cols:
         raise op_error("diag_embed", [x.type], {"dim1": dim1, "dim2": dim2}, f"diagonal dimensions cannot be identical {dim1}, {dim2}")
