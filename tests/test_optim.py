@@ -280,6 +280,82 @@ def test_compiled_step_reads_a_tensor_lr_put_in_place_of_another() -> None:
     assert compiled.trace_count <= 3, compiled.recompilations  # the first trace, then one per lr tensor put in place
 
 
+def _hooked(opt: Any, calls: list[str]) -> list[Any]:
+    """The same hooks on a graphc or torch optimizer: clip gradients before a step, count steps,
+    tag and untag state dicts; returns the handles."""
+
+    def clip(optimizer: Any, args: tuple, kwargs: dict) -> None:
+        calls.append("pre")
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                p.grad.mul_(0.5)
+
+    def add_tag(optimizer: Any, state_dict: dict) -> dict:
+        return {**state_dict, "tag": len(calls)}
+
+    def drop_tag(optimizer: Any, state_dict: dict) -> dict:
+        calls.append(f"load {state_dict.pop('tag')}")
+        return state_dict
+
+    return [
+        opt.register_step_pre_hook(clip),
+        opt.register_step_post_hook(lambda optimizer, args, kwargs: calls.append("post")),
+        opt.register_state_dict_pre_hook(lambda optimizer: calls.append("save")),
+        opt.register_state_dict_post_hook(add_tag),
+        opt.register_load_state_dict_pre_hook(drop_tag),
+        opt.register_load_state_dict_post_hook(lambda optimizer: calls.append("loaded"), prepend=True),
+    ]
+
+
+def test_step_and_state_dict_hooks_as_torch() -> None:
+    """torch's optimizer hooks (graphc had none): a pre-hook's gradient clipping is part of the update,
+    post-hooks and state dict hooks see and change what torch's do, and the handles remove them."""
+    gp, tp = graphc_params(), torch_params()
+    gopt, topt = optim.Adam(gp, lr=0.01), torch.optim.Adam(tp, lr=0.01)
+    gcalls: list[str] = []
+    tcalls: list[str] = []
+    handles = _hooked(gopt, gcalls) + _hooked(topt, tcalls)
+    for i in range(3):
+        graphc_step(gp, gopt, i)
+        torch_step(tp, topt, i)
+    gopt.load_state_dict(gopt.state_dict())
+    topt.load_state_dict(topt.state_dict())
+    assert gcalls == tcalls == ["pre", "post"] * 3 + ["save", "load 7", "loaded"]
+    assert_same_weights(gp, tp)
+    for handle in handles:
+        handle.remove()
+    for i in range(3, 5):
+        graphc_step(gp, gopt, i)
+        torch_step(tp, topt, i)
+    assert "tag" not in gopt.state_dict() and len(gcalls) == 9
+    assert_same_weights(gp, tp)
+
+
+def test_a_step_pre_hook_is_part_of_a_compiled_step() -> None:
+    gp, tp = graphc_params(), torch_params()
+    gopt, topt = optim.SGD(gp, lr=0.1, momentum=0.9), torch.optim.SGD(tp, lr=0.1, momentum=0.9)
+
+    def scale_gradients(optimizer: Any, args: tuple, kwargs: dict) -> None:
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                p.grad.mul_(0.25)
+
+    gopt.register_step_pre_hook(scale_gradients)
+    topt.register_step_pre_hook(scale_gradients)
+
+    def train_step(x: graphc.Tensor, y: graphc.Tensor) -> None:
+        gopt.zero_grad()
+        mlp_loss(gp, x, y).backward()
+        gopt.step()
+
+    compiled = graphc.compile(train_step)
+    for i in range(6):
+        compiled(graphc.tensor(X[batch(i)]), graphc.tensor(Y[batch(i)]))
+        torch_step(tp, topt, i)
+    assert_same_weights(gp, tp)
+    assert compiled.trace_count <= 2, compiled.recompilations
+
+
 # ---------------------------------------------------------------------- state dicts
 
 

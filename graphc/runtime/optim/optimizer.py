@@ -29,7 +29,7 @@ dimensions), so float32 and float64 updates follow torch's rounding.
 from __future__ import annotations
 
 import copy
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -43,6 +43,7 @@ from graphc.frontend.constructors import as_array, full, zeros, zeros_like
 from graphc.frontend.constructors import tensor as make_tensor
 from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
+from graphc.runtime.nn.module import RemovableHandle
 from graphc.runtime.tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
@@ -121,6 +122,15 @@ def _option_kind(key: str, value: Any) -> Any:
             return "zero" if value == 0 else "nonzero"
         return "mirrored"
     return value
+
+
+def _register(hooks: OrderedDict[int, Callable[..., Any]], hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+    """Add ``hook`` last (first with ``prepend``); the handle's ``remove()`` takes it out again."""
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
 
 
 def _option_copy(value: Any) -> Any:
@@ -230,6 +240,52 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
+        self._step_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._step_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._state_dict_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._load_state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._load_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+
+    # ------------------------------------------------------------------ hooks
+
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(optimizer, args, kwargs)`` before every ``step()``; it may return ``(new_args, new_kwargs)``.
+
+        As for any Python code in a ``graphc.compile``-d step, a hook runs when the step is traced:
+        its graph ops (clipping ``p.grad``) are part of the program, its other side effects are not repeated.
+        """
+        return _register(self._step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(optimizer, args, kwargs)`` after every ``step()`` (traced like a pre-hook)."""
+        return _register(self._step_post_hooks, hook)
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer)`` before ``state_dict()`` builds the dict."""
+        return _register(self._state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer, state_dict)`` after ``state_dict()``; a dict it returns replaces the result."""
+        return _register(self._state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer, state_dict)`` before ``load_state_dict()`` reads it; a dict it returns is loaded instead."""
+        return _register(self._load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer)`` after ``load_state_dict()``."""
+        return _register(self._load_state_dict_post_hooks, hook, prepend)
+
+    def _run_step_pre_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        for hook in list(self._step_pre_hooks.values()):
+            result = hook(self, args, kwargs)
+            if result is None:
+                continue
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise RuntimeError(f"{hook} must return None or a tuple of (new_args, new_kwargs), but got {result}.")
+            args, kwargs = result
+        return args, kwargs
 
     # ------------------------------------------------------------------ groups
 
@@ -303,8 +359,16 @@ class Optimizer:
         """Record one update of every parameter that has a gradient (and realize it, outside a trace).
 
         ``closure`` re-evaluates the model and returns the loss (it runs with gradients
-        enabled); its loss is realized in the same program as the update.
+        enabled); its loss is realized in the same program as the update. Step hooks run
+        around it, as torch's (they see a closure as the one positional argument).
         """
+        args, kwargs = self._run_step_pre_hooks((closure,) if closure is not None else (), {})
+        loss = self._step(*args, **kwargs)
+        for hook in list(self._step_post_hooks.values()):
+            hook(self, args, kwargs)
+        return loss
+
+    def _step(self, closure: Callable[[], Any] | None = None) -> Any:
         tracing.use(self)
         loss = None
         if closure is not None:
@@ -361,6 +425,16 @@ class Optimizer:
         Parameters are numbered in the order of the groups; the tensors are the optimizer's
         own (as in torch, they change with later steps: save or copy the dict to keep it).
         """
+        for hook in list(self._state_dict_pre_hooks.values()):
+            hook(self)
+        state_dict = self._state_dict()
+        for hook in list(self._state_dict_post_hooks.values()):
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
+
+    def _state_dict(self) -> dict[str, Any]:
         mapping: dict[int, int] = {}
         start = 0
         groups = []
@@ -381,6 +455,16 @@ class Optimizer:
         its own). Existing state tensors of the same shape and dtype are updated in place,
         so a ``graphc.compile``-d training step keeps reading them without tracing again.
         """
+        state_dict = dict(state_dict)
+        for hook in list(self._load_state_dict_pre_hooks.values()):
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        self._load_state_dict(state_dict)
+        for hook in list(self._load_state_dict_post_hooks.values()):
+            hook(self)
+
+    def _load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
