@@ -70,7 +70,7 @@ class ParamGroup(dict):
 
     def __delitem__(self, key: str) -> None:
         super().__delitem__(key)
-        self._version += 1
+        self._version = getattr(self, "_version", 0) + 1
 
     def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         for key, value in dict(*args, **kwargs).items():
