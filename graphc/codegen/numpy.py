@@ -304,6 +304,18 @@ def _foldable(node: Node, operand: Node, literals: dict[int, str]) -> bool:
     return any(id(other) not in literals and other.shape == node.shape for other in node.inputs)
 
 
+class VarNames:
+    """``v<n>``, the variable of the node printed ``%<n>``, made when asked for: each kernel needs a
+    few of its program's names, and a dict of all of them per kernel cost seconds on a program
+    of thousands of kernels (a Transformer's backward, unfused)."""
+
+    def __init__(self, names: dict[int, str]) -> None:
+        self.names = names
+
+    def __getitem__(self, key: int) -> str:
+        return "v" + self.names[key][1:]
+
+
 class _KernelWriter:
     """Writes one kernel's body: scalar constants folded, dead views dropped, temporaries reused.
 
@@ -316,7 +328,7 @@ class _KernelWriter:
         self.kernel = kernel
         self.lowerings = ONE_POOL_LOWERINGS if one_pool else LOWERINGS
         self.names = names
-        self.var = {key: "v" + value[1:] for key, value in names.items()}
+        self.var = VarNames(names)
         self.outs = {id(n): "out_" + self.var[id(n)] for n in kernel.outputs + materialized(kernel) if id(n) in planned}
         self.literals = _scalar_literals(kernel.nodes)
         self.inside = {id(n) for n in kernel.nodes}

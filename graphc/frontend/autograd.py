@@ -77,6 +77,7 @@ def backward(
         owners += retained
     with grad_mode(create_graph):
         grads = vjp(outputs, seeds, leaves)
+        totals = []
         for owner, grad in zip(owners, grads):
             if owner is None or grad is None:
                 continue
@@ -87,7 +88,13 @@ def backward(
                 tracing.assign(previous, total)
             else:
                 owner.grad = Tensor._from_node(total)
+            totals.append(total)
     _keep_outputs(tensors)
+    if tracing.active() is None and not create_graph:
+        # All gradients in one program, as torch computes them all in backward(): reading them one
+        # by one (a check, a log of each parameter's gradient) ran the backward once per gradient.
+        for total in totals:
+            lazy.keep(total)
 
 
 def _keep_outputs(outputs: Sequence[Tensor]) -> None:

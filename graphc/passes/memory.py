@@ -95,21 +95,38 @@ def assign_offsets(nbytes: list[int], lifetimes: list[tuple[int, int]], reuses: 
         """Whether ``i`` at ``offset`` is written in place over ``j`` (or ``j`` over ``i``)."""
         return (reuses[i] == j or reuses[j] == i) and offset == offsets[j]
 
-    def fits(i: int, offset: int) -> bool:
-        return all(
-            not conflicts(i, j) or in_place(i, j, offset) or offset + nbytes[i] <= offsets[j] or offsets[j] + nbytes[j] <= offset for j in offsets
-        )
+    def fits(i: int, offset: int, live: list[int]) -> bool:
+        """Whether ``i`` at ``offset`` overlaps none of ``live`` (the placed buffers whose lifetimes meet its own)."""
+        return all(in_place(i, j, offset) or offset + nbytes[i] <= offsets[j] or offsets[j] + nbytes[j] <= offset for j in live)
 
     for i in sorted(range(len(nbytes)), key=lambda i: (-nbytes[i], lifetimes[i][0])):
+        # Only these can be in the way: checking every placed buffer made a program of thousands of
+        # buffers (a Transformer's eager backward) take seconds here.
+        live = [j for j in offsets if conflicts(i, j)]
         reused = reuses[i]
-        if reused is not None and reused in offsets and nbytes[i] <= nbytes[reused] and fits(i, offsets[reused]):
+        if reused is not None and reused in offsets and nbytes[i] <= nbytes[reused] and fits(i, offsets[reused], live):
             offsets[i] = offsets[reused]
             continue
-        candidates = [0] + sorted(offsets[j] + nbytes[j] for j in offsets if conflicts(i, j))
-        offsets[i] = next(c for c in candidates if fits(i, c))
+        offsets[i] = _lowest_fit(i, live, offsets, nbytes, reuses, fits)
     final = [offsets[i] for i in range(len(nbytes))]
     peak = max((final[i] + nbytes[i] for i in range(len(nbytes))), default=0)
     return final, peak
+
+
+def _lowest_fit(i: int, live: list[int], offsets: dict[int, int], nbytes: list[int], reuses: list[int | None], fits: Callable[..., bool]) -> int:
+    """The lowest offset, 0 or the end of a live buffer, at which ``i`` fits.
+
+    Apart from in-place partners, the lowest gap is found in one sweep over the live buffers
+    in address order; a partner's own offset, where ``i`` may overlap it, is tried on its own.
+    """
+    cursor = 0
+    for start, end in sorted((offsets[j], offsets[j] + nbytes[j]) for j in live):
+        if start >= cursor + nbytes[i]:
+            break
+        cursor = max(cursor, end)
+    ends = {0} | {offsets[j] + nbytes[j] for j in live}
+    partners = [offsets[j] for j in live if (reuses[i] == j or reuses[j] == i) and offsets[j] < cursor and offsets[j] in ends]
+    return min([cursor] + [c for c in partners if fits(i, c, live)])
 
 
 def arena_layout(buffers: list[tuple], itemsize: list[int]) -> tuple[list[int], list[int], int]:

@@ -661,7 +661,7 @@ class CompiledFunction:
         return profile_calls(lambda: self(*args, **kwargs), program.module, program.program.kernels, program.backend, steps, sync)
 
     def report(self) -> CompileReport:
-        if self._last is None and self.trace_count:
+        if self._last is None and self.recompilations:
             raise GraphcError(f"report(): every call so far ran eagerly, so there is no compiled program yet ({self.recompilations[-1]})")
         if self._last is None:
             raise GraphcError("report(): the compiled function has not been called yet")

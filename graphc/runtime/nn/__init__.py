@@ -31,6 +31,7 @@ from graphc.runtime.nn.activation import (
     Tanhshrink,
     Threshold,
 )
+from graphc.runtime.nn.attention import MultiheadAttention
 from graphc.runtime.nn.conv import Conv1d, Conv2d
 from graphc.runtime.nn.dropout import Dropout
 from graphc.runtime.nn.embedding import Embedding
@@ -51,6 +52,7 @@ from graphc.runtime.nn.module import Module, ModuleDict, ModuleList, Parameter, 
 from graphc.runtime.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
 from graphc.runtime.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from graphc.runtime.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
+from graphc.runtime.nn.transformer import Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "functional",
@@ -109,6 +111,12 @@ __all__ = [
     "RNNCell",
     "LSTMCell",
     "GRUCell",
+    "MultiheadAttention",
+    "TransformerEncoderLayer",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerDecoder",
+    "Transformer",
     "L1Loss",
     "MSELoss",
     "SmoothL1Loss",

@@ -950,4 +950,10 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "kl_div",
+    "scaled_dot_product_attention",
+    "multi_head_attention_forward",
 ]
+
+# Attention has a file of its own (graphc.runtime.nn.attention); torch has it here. Imported last:
+# that file uses this module's linear, dropout and pad.
+from graphc.runtime.nn.attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
