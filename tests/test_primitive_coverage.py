@@ -154,8 +154,8 @@ CASES: dict[str, list[Case]] = {
         Case("i64-one-hot-view", lambda T, F, t: F.one_hot(t.T, 3), (i64(2, 3, low=0, high=3),)),
     ],
     # ------------------------------------------------------------------ elementwise
-    **{name: unary(name) for name in ("neg", "exp", "sin", "cos", "tanh", "erf", "sigmoid")},
-    **{name: unary(name, positive=True) for name in ("log", "log1p", "sqrt", "rsqrt", "reciprocal")},
+    **{name: unary(name) for name in ("neg", "exp", "sin", "cos", "tanh", "erf", "sigmoid", "atan", "expm1", "exp2")},
+    **{name: unary(name, positive=True) for name in ("log", "log1p", "sqrt", "rsqrt", "reciprocal", "log2")},
     "abs": [*unary("abs"), Case("i32", lambda T, F, x: T.abs(x), (i32(2, 3),))],
     "sign": [*unary("sign"), Case("f32-zeros", lambda T, F, x: T.sign(x * 0), (f32(2, 2),))],
     "floor": [
@@ -227,6 +227,12 @@ CASES: dict[str, list[Case]] = {
             "bce-f32-view",
             lambda T, F, p, y: F.binary_cross_entropy(p.T, y.T, reduction="none"),
             (f32(3, 4, positive=True) / 4, f32(3, 4, positive=True) / 4),
+        ),
+        Case(  # torch's formulas of the math composites (graphc.ir.composites), also at their special points
+            "math-f64-zeros",
+            lambda T, F, y, x: T.atan2(y, x) + T.xlogy(x, y.abs() + 1) + T.expm1(x) * x.sinh() + T.logit(y.abs() / 4, eps=0.1),
+            (np.array([[0.0, 0.0, -1.5], [2.0, 0.3, -0.0]]), np.array([[0.0, -0.0, 0.0], [-3.0, 0.7, 1e-8]])),
+            grad=True,
         ),
     ],
     # ------------------------------------------------------------------ random

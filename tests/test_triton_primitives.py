@@ -7,6 +7,7 @@ views, so the index arithmetic of loads is exercised, not only contiguous reads.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -60,14 +61,14 @@ def run_graph(build: Callable, inputs: list[torch.Tensor], types: list[tuple], f
 # ----------------------------------------------------------------------------- elementwise
 
 
-@pytest.mark.parametrize("op", ["neg", "exp", "sin", "cos", "tanh", "erf", "abs", "sign", "sigmoid"])
+@pytest.mark.parametrize("op", ["neg", "exp", "sin", "cos", "tanh", "erf", "abs", "sign", "sigmoid", "atan", "expm1", "exp2"])
 def test_unary(op: str) -> None:
     x = data(5, 7)
     x[0, :3] = [0.0, 1e-4, -30.0]
     check(getattr(graphc, op), getattr(torch, op), x)
 
 
-@pytest.mark.parametrize("op", ["log", "sqrt", "rsqrt", "reciprocal", "log1p"])
+@pytest.mark.parametrize("op", ["log", "sqrt", "rsqrt", "reciprocal", "log1p", "log2"])
 def test_unary_positive(op: str) -> None:
     check(getattr(graphc, op), getattr(torch, op), data(5, 7, positive=True))
 
@@ -76,6 +77,19 @@ def test_tanh_and_log1p_are_accurate_near_zero_and_saturate() -> None:
     x = np.array([0.0, 1e-7, -1e-5, 0.01, 0.29, 0.31, -0.7, 5.0, -20.0, 50.0], dtype=np.float64)
     check(graphc.tanh, torch.tanh, x, rtol=1e-14, atol=0)
     check(graphc.log1p, torch.log1p, x[:8] * 0.5, rtol=1e-14, atol=0)
+
+
+def test_atan_and_expm1_are_accurate_across_magnitudes_and_keep_signed_zeros() -> None:
+    """atan's range reduction and polynomials (float64: 1e-15; float32: a few ulps), expm1's Kahan quotient near 0."""
+    x = np.concatenate([[0.0, -0.0, 1e-300, -1e-9, 0.4142, 0.4143, 1.0, 2.4142, 2.4143, -7.5, 1e15, -1e300], RNG.standard_normal(40) * 3])
+    check(graphc.atan, torch.atan, x, rtol=1e-15, atol=0)
+    check(graphc.atan, torch.atan, x.astype(np.float32), rtol=4 * 2.0**-24, atol=0)
+    check(graphc.expm1, torch.expm1, x[:10] * 1e-3, rtol=1e-15, atol=0)
+    check(graphc.expm1, torch.expm1, x[12:], rtol=1e-15, atol=0)
+    with graphc.use_backend("triton"):
+        assert np.signbit(graphc.atan(graphc.tensor(x[:2])).numpy()).tolist() == [False, True]
+        assert np.signbit(graphc.expm1(graphc.tensor(x[:2])).numpy()).tolist() == [False, True]
+        assert graphc.atan(graphc.tensor([math.inf, -math.inf], dtype=graphc.float64)).numpy().tolist() == [math.pi / 2, -math.pi / 2]
 
 
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"])

@@ -88,7 +88,7 @@ STORAGE = {"bool": "uint8_t", "int32": "int32_t", "int64": "int64_t", "float32":
 COMPUTE = {"bool": "int", "int32": "int32_t", "int64": "int64_t", "float32": "float", "float64": "double"}
 ITEMSIZE = {"bool": 1, "int32": 4, "int64": 8, "float32": 4, "float64": 8}
 
-_MATH = {"exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "log1p"}
+_MATH = {"exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "log1p", "atan", "expm1", "exp2", "log2"}
 _ROUNDING = {"floor": "floor", "ceil": "ceil", "round": "rint", "trunc": "trunc"}  # rint: halves to even, as torch
 # Float floor_divide and remainder are torch's formulas around fmod (native.PRELUDE). Integer ones run
 # in the NumPy prefix, as integer powers do: its helpers check the divisor and raise on a zero, as torch.

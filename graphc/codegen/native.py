@@ -63,6 +63,14 @@ extern float tanhf(float);
 #pragma omp declare simd notinbranch
 extern float log1pf(float);
 #pragma omp declare simd notinbranch
+extern float atanf(float);
+#pragma omp declare simd notinbranch
+extern float expm1f(float);
+#pragma omp declare simd notinbranch
+extern float exp2f(float);
+#pragma omp declare simd notinbranch
+extern float log2f(float);
+#pragma omp declare simd notinbranch
 extern float powf(float, float);
 #pragma omp declare simd notinbranch
 extern double exp(double);
@@ -78,6 +86,14 @@ extern double tanh(double);
 extern double erf(double);
 #pragma omp declare simd notinbranch
 extern double log1p(double);
+#pragma omp declare simd notinbranch
+extern double atan(double);
+#pragma omp declare simd notinbranch
+extern double expm1(double);
+#pragma omp declare simd notinbranch
+extern double exp2(double);
+#pragma omp declare simd notinbranch
+extern double log2(double);
 #pragma omp declare simd notinbranch
 extern double pow(double, double);
 #endif

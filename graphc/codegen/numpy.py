@@ -185,6 +185,10 @@ LOWERINGS: dict[str, Lowering] = {
     "reciprocal": _call("np.reciprocal"),
     "sigmoid": _call("rt.sigmoid"),
     "log1p": _call("np.log1p"),
+    "atan": _call("np.arctan"),
+    "expm1": _call("np.expm1"),
+    "exp2": _call("np.exp2"),
+    "log2": _call("np.log2"),
     "floor": _call("np.floor"),
     "ceil": _call("np.ceil"),
     "round": _call("np.rint"),
@@ -250,7 +254,7 @@ def _symbols_of(nodes: list[Node]) -> list[str]:
 
 # Ops lowered to a NumPy ufunc call: they can write straight into a planned buffer with ``out=``.
 _UFUNC_OPS = frozenset(
-    {"neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "abs", "sign", "reciprocal", "logical_not", "sigmoid", "log1p"}
+    {"neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "abs", "sign", "reciprocal", "logical_not", "sigmoid", "log1p", "atan", "expm1", "exp2", "log2"}
     | {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "and", "or"}
     | {"floor", "ceil", "round", "trunc", "floor_divide", "remainder", "fmod"}
 )

@@ -683,8 +683,8 @@ class KernelEmitter:
         floating = node.dtype.is_floating_point
         sqrt = "tl.sqrt_rn" if dtype == "tl.float32" else "tl.sqrt"  # sqrt_rn (IEEE) is float32 only
         if op in _UNARY:
-            text = _UNARY[op].format(*a, sqrt=sqrt)
-            if op in ("tanh", "log1p"):
+            text = _UNARY[op].format(*a, sqrt=sqrt, double=dtype == "tl.float64")
+            if op in ("tanh", "log1p", "atan", "expm1"):
                 self.helpers.add(op)
             return text, dtype
         if op in _BINARY:
@@ -1364,6 +1364,10 @@ _UNARY = {
     "reciprocal": "1.0 / {0}",
     "tanh": "tanh({0})",
     "log1p": "log1p({0})",
+    "atan": "atan({0}, {double})",
+    "expm1": "expm1({0})",
+    "exp2": "tl.exp2({0})",
+    "log2": "tl.log2({0})",
 }
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|"}
 # triton_support.fmod's ladder per computing dtype: a step of 2**(bits - 3) (quotients stay exact in

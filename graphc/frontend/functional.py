@@ -20,7 +20,7 @@ import sympy
 from graphc.errors import DivisionByZeroError, GraphcError
 from graphc.frontend import tracing
 from graphc.ir import build as b
-from graphc.ir import dtypes
+from graphc.ir import composites, dtypes
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
@@ -205,7 +205,7 @@ def log1p(input: Tensor) -> Tensor:
 
 
 def log2(input: Tensor) -> Tensor:
-    return mul(log(input), 1 / math.log(2))
+    return _unary("log2", input)
 
 
 def sqrt(input: Tensor) -> Tensor:
@@ -252,7 +252,10 @@ def sigmoid(input: Tensor) -> Tensor:
 
 
 def square(input: Tensor) -> Tensor:
-    return mul(input, input)
+    """x * x; a bool tensor squares to int64, as torch's (its pow promotes bools)."""
+    x = node_of(input)
+    x = b.cast(x, dtypes.int64) if x.dtype == dtypes.bool_ else x
+    return wrap(b.mul(x, x))
 
 
 def relu(input: Tensor) -> Tensor:
@@ -286,14 +289,7 @@ def clamp(input: Tensor, min: TensorLike | None = None, max: TensorLike | None =
     """Gradient passes where min <= x <= max, as torch's clamp."""
     if min is None and max is None:
         raise op_error("clamp", [node_of(input).type], {}, "at least one of min and max must be given")
-    x = node_of(input)
-    if min is not None:
-        low = unwrap(min)
-        x = b.where(b.compare("lt", x, low), low, x)
-    if max is not None:
-        high = unwrap(max)
-        x = b.where(b.compare("gt", x, high), high, x)
-    return wrap(x)
+    return wrap(composites.clamp(node_of(input), None if min is None else unwrap(min), None if max is None else unwrap(max)))
 
 
 def _bool_mask(op: str, mask: Node, other: Node, what: str) -> None:
@@ -317,8 +313,13 @@ def masked_fill(input: Tensor, mask: Tensor, value: TensorLike) -> Tensor:
 
 
 def lerp(input: Tensor, end: Tensor, weight: TensorLike) -> Tensor:
-    _floating("lerp", node_of(input))
-    return add(input, mul(sub(end, input), weight))
+    """torch's two-sided formula (``composites.lerp``): a weight of 1 gives ``end`` exactly."""
+    x, stop, w = node_of(input), node_of(end), unwrap(weight)
+    _floating("lerp", x)
+    dtype = b.result_dtype(x, stop, w)
+    if not isinstance(w, Node):
+        return wrap(composites.lerp(*b.coerce("lerp", [x, stop], dtype), w))
+    return wrap(composites.lerp(*b.coerce("lerp", [x, stop, w], dtype)))
 
 
 def _floating(op: str, x: Node, hint: str = "") -> None:

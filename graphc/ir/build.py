@@ -157,7 +157,7 @@ def compare(op: str, a: Operand, b: Operand) -> Node:
     return emit(op, x, y)
 
 
-FLOAT_UNARY = frozenset({"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "erf", "reciprocal", "sigmoid", "log1p"})
+FLOAT_UNARY = frozenset({"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "erf", "reciprocal", "sigmoid", "log1p", "atan", "expm1", "exp2", "log2"})
 # Integers are whole already: rounding one is the value itself, as in torch (which refuses bools).
 ROUNDING = frozenset({"floor", "ceil", "round", "trunc"})
 

@@ -89,6 +89,7 @@ def _binary(name: str) -> Evaluator:
 
 EVALUATORS: dict[str, Evaluator] = {
     **{name: _unary(name) for name in ("neg", "exp", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh", "erf", "abs", "sign", "reciprocal")},
+    **{name: _unary(name) for name in ("atan", "expm1", "exp2", "log2")},
     **{name: _unary(name) for name in ("floor", "ceil", "round", "trunc")},
     "sigmoid": _unary("sigmoid"),
     "logical_not": _unary("logical_not"),

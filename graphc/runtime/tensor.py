@@ -354,10 +354,10 @@ class Tensor:
         return self._inplace(F.clamp(self, min, max), op="clamp_")
 
     def addcmul_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
-        return self._inplace(F.add(self, F.mul(F.mul(tensor1, tensor2), value)), op="addcmul_")
+        return self._inplace(pointwise.addcmul(self, tensor1, tensor2, value=value), op="addcmul_")
 
     def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
-        return self._inplace(F.add(self, F.mul(F.div(tensor1, tensor2), value)), op="addcdiv_")
+        return self._inplace(pointwise.addcdiv(self, tensor1, tensor2, value=value), op="addcdiv_")
 
     def lerp_(self, end: Tensor, weight: Any) -> Tensor:
         return self._inplace(F.lerp(self, end, weight), op="lerp_")
@@ -700,7 +700,7 @@ from graphc.frontend import functional as F  # noqa: E402  (functional builds on
 
 # The families in modules of their own (manipulation, scattering, linear algebra, reductions) list
 # their methods in METHODS, and the ones with a torch in-place twin (``tril_``) in IN_PLACE.
-from graphc.frontend import linalg, manipulation, reductions, scatter, sorting  # noqa: E402
+from graphc.frontend import linalg, manipulation, pointwise, reductions, scatter, sorting  # noqa: E402
 
 
 def _forward_to(module: Any, name: str) -> Any:
@@ -719,7 +719,7 @@ def _in_place(module: Any, name: str) -> Any:
     return method
 
 
-for _module in (manipulation, reductions, linalg, scatter, sorting):
+for _module in (manipulation, reductions, linalg, pointwise, scatter, sorting):
     for _name in _module.METHODS:
         setattr(Tensor, _name, _forward_to(_module, _name))
     for _name in getattr(_module, "IN_PLACE", ()):

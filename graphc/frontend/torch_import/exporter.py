@@ -24,6 +24,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from graphc.errors import GraphcError
+from graphc.frontend.torch_import.lowering.elementwise import UNDECOMPOSED
 from graphc.frontend.torch_import.lowering.table import op_name
 
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
@@ -136,10 +137,18 @@ def export(model: torch.nn.Module, args: tuple, kwargs: dict, dynamic: bool) -> 
             raise _export_error(model, error) from error
     stops = _gradient_stops(program.graph)
     try:
-        program = program.run_decompositions()
+        program = program.run_decompositions(_decompositions())
     except Exception as error:  # noqa: BLE001
         raise GraphcError(f"torch could not decompose the exported {type(model).__name__} to core ATen: {_reason(error)}") from error
     return Exported(program, dynamic=bool(positions) and not static, notes=notes, batch_range=batch_range, no_gradient=no_gradient_nodes(program.graph, stops))
+
+
+def _decompositions() -> Any:
+    """torch's decompositions to core ATen, but for the ops graphc lowers whole (``lowering.elementwise.UNDECOMPOSED``)."""
+    table = torch.export.default_decompositions()
+    for op in UNDECOMPOSED:
+        table.pop(op)
+    return table
 
 
 def _gradient_stops(graph: torch.fx.Graph) -> set[str]:

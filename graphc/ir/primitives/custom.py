@@ -12,12 +12,14 @@ has run, so no backend ever computes it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.ir import build as b
+from graphc.ir import composites
 from graphc.ir.graph import Node
 from graphc.ir.registry import defvjp, primitive
 from graphc.ir.types import TensorType, TypeRuleError, format_shape, shapes_equal
@@ -83,3 +85,115 @@ def not_differentiable_vjp(node: Node, g: Node) -> tuple:
     op = node.inputs[0].op
     where = f"\n  at {node.loc}" if node.loc else ""
     raise GraphcError(f"{op}: the derivative is not implemented, as in torch ({_DIFFERENTIABLE_INSTEAD[op]}){where}")
+
+
+# ----------------------------------------------------------------------------- torch's derivatives of the math composites
+# (graphc.ir.composites): the operands are the function's inputs, ``node`` is its value.
+
+
+@rule("tan")
+def tan_vjp(node: Node, g: Node) -> tuple:
+    return (b.mul(g, b.add(b.mul(node, node), 1.0)),)
+
+
+def _one_minus_square_rsqrt(x: Node) -> Node:
+    return b.unary("rsqrt", b.sub(1.0, b.mul(x, x)))
+
+
+@rule("asin")
+def asin_vjp(node: Node, g: Node) -> tuple:
+    return (b.mul(g, _one_minus_square_rsqrt(node.inputs[1])),)
+
+
+@rule("acos")
+def acos_vjp(node: Node, g: Node) -> tuple:
+    return (b.neg(b.mul(g, _one_minus_square_rsqrt(node.inputs[1]))),)
+
+
+@rule("atan2")
+def atan2_vjp(node: Node, g: Node) -> tuple:
+    """``g x / (x**2 + y**2)`` for y and ``-g y / (x**2 + y**2)`` for x; 0 where x**2 + y**2 is 0, as torch."""
+    _, y, x = node.inputs
+    squares = b.add(b.mul(y, y), b.mul(x, x))
+    inverse = b.where(b.compare("eq", squares, 0), 0.0, b.unary("reciprocal", squares))
+    return (b.mul(b.mul(g, x), inverse), b.mul(b.mul(g, b.neg(y)), inverse))
+
+
+@rule("sinc")
+def sinc_vjp(node: Node, g: Node) -> tuple:
+    """torch's ``g (pi x cos(pi x) - sin(pi x)) / (pi x**2)``, 0 where pi x**2 is 0."""
+    x = node.inputs[1]
+    product = b.mul(x, math.pi)
+    squared = b.mul(b.mul(x, x), math.pi)
+    slope = b.div(b.mul(g, b.sub(b.mul(product, b.unary("cos", product)), b.unary("sin", product))), squared)
+    return (b.where(b.compare("eq", squared, 0), 0.0, slope),)
+
+
+@rule("sinh")
+def sinh_vjp(node: Node, g: Node) -> tuple:
+    return (b.mul(g, composites.cosh(node.inputs[1])),)
+
+
+@rule("cosh")
+def cosh_vjp(node: Node, g: Node) -> tuple:
+    return (b.mul(g, composites.sinh(node.inputs[1])),)
+
+
+@rule("asinh")
+def asinh_vjp(node: Node, g: Node) -> tuple:
+    x = node.inputs[1]
+    return (b.mul(g, b.unary("rsqrt", b.add(b.mul(x, x), 1.0))),)
+
+
+@rule("acosh")
+def acosh_vjp(node: Node, g: Node) -> tuple:
+    x = node.inputs[1]
+    return (b.mul(g, b.unary("rsqrt", b.sub(b.mul(x, x), 1.0))),)
+
+
+@rule("atanh")
+def atanh_vjp(node: Node, g: Node) -> tuple:
+    x = node.inputs[1]
+    return (b.div(g, b.sub(1.0, b.mul(x, x))),)
+
+
+def _logit_slope(x: Node, g: Node) -> Node:
+    """``g / (x (1 - x))``; ``g * inf`` at 0 and 1, also at -0.0 (hence |x (1 - x)|, which is x (1 - x) in [0, 1])."""
+    return b.div(g, b.unary("abs", b.mul(x, b.sub(1.0, x))))
+
+
+@rule("logit")
+def logit_vjp(node: Node, g: Node) -> tuple:
+    """``g / (x (1 - x))``, NaN outside [0, 1], as torch."""
+    x = node.inputs[1]
+    outside = b.binary("or", b.compare("lt", x, 0), b.compare("gt", x, 1))
+    return (b.where(outside, math.nan, _logit_slope(x, g)),)
+
+
+@rule("logit_clamped")
+def logit_clamped_vjp(node: Node, g: Node) -> tuple:
+    """logit(x, eps): ``g / (x (1 - x))`` inside [eps, 1 - eps] (the bounds are operands 2 and 3), 0 where the clamp held x."""
+    _, x, low, high = node.inputs
+    outside = b.binary("or", b.compare("lt", x, low), b.compare("gt", x, high))
+    return (b.where(outside, 0.0, _logit_slope(x, g)), None, None)
+
+
+@rule("xlogy")
+def xlogy_vjp(node: Node, g: Node) -> tuple:
+    """torch's: ``xlogy(g, y)`` for x, but 0 where x is 0 and y <= 0; ``g x / y`` for y."""
+    _, x, y = node.inputs
+    zero = b.binary("and", b.compare("eq", x, 0), b.compare("le", y, 0))
+    return (b.where(zero, 0.0, composites.xlogy(g, y)), b.div(b.mul(g, x), y))
+
+
+@rule("hypot")
+def hypot_vjp(node: Node, g: Node) -> tuple:
+    _, x, y = node.inputs
+    return (b.div(b.mul(g, x), node), b.div(b.mul(g, y), node))
+
+
+@rule("heaviside")
+def heaviside_vjp(node: Node, g: Node) -> tuple:
+    """Raises: torch has no derivative for heaviside (its step is not even a zero gradient there)."""
+    where = f"\n  at {node.loc}" if node.loc else ""
+    raise GraphcError(f"heaviside: the derivative is not implemented, as in torch{where}")

@@ -80,6 +80,10 @@ for _name, _float, _doc in [
     ("reciprocal", True, "1 / x"),
     ("sigmoid", True, "1 / (1 + e**-x), a primitive so that its gradient reuses its result"),
     ("log1p", True, "log(1 + x), accurate for small x"),
+    ("atan", True, "arctangent, in [-pi/2, pi/2]: no composite of exp, log and sqrt computes it for real x, and asin, acos and atan2 are built on it"),
+    ("expm1", True, "e**x - 1, accurate near 0 (exp(x) - 1 cancels there) and the base of sinh, elu, celu and selu"),
+    ("exp2", True, "2**x, exact at integers (exp(x * log(2)) is not, and is 200 ulps off near x = 1000)"),
+    ("log2", True, "base-2 logarithm, exact at powers of two (log(x) / log(2) is not: log2(8) gave 2.9999999999999996)"),
     ("floor", True, "the largest integer <= x (an integer tensor is whole already: ``build.unary`` gives it back)"),
     ("ceil", True, "the smallest integer >= x"),
     ("round", True, "x rounded to the nearest integer, halves to even (as torch and NumPy's rint)"),
@@ -232,6 +236,29 @@ def sigmoid_vjp(node: Node, g: Node) -> tuple:
 @defvjp("log1p")
 def log1p_vjp(node: Node, g: Node) -> tuple:
     return (b.div(g, b.add(node.inputs[0], 1.0)),)
+
+
+@defvjp("atan")
+def atan_vjp(node: Node, g: Node) -> tuple:
+    """torch's: ``g / (x * x + 1)``."""
+    x = node.inputs[0]
+    return (b.div(g, b.add(b.mul(x, x), 1.0)),)
+
+
+@defvjp("expm1")
+def expm1_vjp(node: Node, g: Node) -> tuple:
+    """torch's: ``g * (result + 1)``."""
+    return (b.mul(g, b.add(node, 1.0)),)
+
+
+@defvjp("exp2")
+def exp2_vjp(node: Node, g: Node) -> tuple:
+    return (b.mul(g, b.mul(node, math.log(2))),)
+
+
+@defvjp("log2")
+def log2_vjp(node: Node, g: Node) -> tuple:
+    return (b.div(g, b.mul(node.inputs[0], math.log(2))),)
 
 
 @defvjp("floor", "ceil", "round", "trunc")

@@ -22,6 +22,7 @@ from graphc.frontend import functional as _F
 from graphc.frontend import lazy, tracing
 from graphc.frontend.functional import gelu, sigmoid, silu, tanh
 from graphc.frontend.linalg import cosine_similarity, pairwise_distance, vector_norm
+from graphc.frontend.pointwise import expm1
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
@@ -381,7 +382,7 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return _F.where(_F.gt(input, 0), input, _F.mul(_expm1(input), alpha))
+    return _F.where(_F.gt(input, 0), input, _F.mul(_expm1_of_negative(input), alpha))
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -390,13 +391,13 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return _F.where(_F.gt(input, 0), input, _F.mul(_expm1(_F.div(input, alpha)), alpha))
+    return _F.where(_F.gt(input, 0), input, _F.mul(_expm1_of_negative(_F.div(input, alpha)), alpha))
 
 
-def _expm1(x: Tensor) -> Tensor:
-    """exp(x) - 1, accurate near 0 (through tanh: expm1(x) = 2 tanh(x/2) / (1 - tanh(x/2)))."""
-    t = _F.tanh(_F.mul(x, 0.5))
-    return _F.div(_F.mul(t, 2.0), _F.sub(1.0, t))
+def _expm1_of_negative(x: Tensor) -> Tensor:
+    """expm1 of min(x, 0), for the branch of elu that ``where`` takes below 0: above, expm1 overflows,
+    and its gradient, multiplied by the zero that ``where`` sends there, was NaN (elu(800.0)'s)."""
+    return expm1(_F.clamp(x, max=0.0))
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:

@@ -2,7 +2,8 @@
 
 Promotion and broadcasting follow PyTorch through ``graphc.ir.build``, so a
 lowering is mostly the name of a primitive; composites (gelu, elu, expm1, ...)
-are written out of primitives with torch's gradient conventions.
+are written out of primitives with torch's gradient conventions, the math functions among them
+by ``graphc.ir.composites``, which the front end uses too.
 """
 
 from __future__ import annotations
@@ -15,12 +16,23 @@ import torch
 
 from graphc.frontend.torch_import.lowering.table import LoweringContext, graphc_dtype, lowers, operand
 from graphc.ir import build as b
-from graphc.ir import dtypes
+from graphc.ir import composites, dtypes
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit
 
 aten = torch.ops.aten
 KIND = "elementwise"
+# Ops that torch.export would decompose into formulas whose chain rule is not torch's gradient
+# (sinc's where at 0 gives NaN, xlogy's gives 0 for x where torch's is log(y), heaviside's has
+# one where torch's raises): the exporter keeps them whole, and they are lowered below.
+UNDECOMPOSED = (
+    aten.sinc.default,
+    aten.logit.default,
+    aten.xlogy.Tensor,
+    aten.xlogy.Scalar_Self,
+    aten.xlogy.Scalar_Other,
+    aten.heaviside.default,
+)
 
 
 def _scaled(value: Any, alpha: Any) -> Any:
@@ -74,12 +86,12 @@ def fmod(ctx: LoweringContext, x: Any, other: Any) -> Node:
 
 @lowers(KIND, aten.addcmul.default)
 def addcmul(ctx: LoweringContext, x: Node, t1: Node, t2: Node, value: Any = 1) -> Node:
-    return b.add(x, _scaled(b.mul(t1, t2), value))
+    return composites.addcmul(x, t1, t2, value)
 
 
 @lowers(KIND, aten.addcdiv.default)
 def addcdiv(ctx: LoweringContext, x: Node, t1: Node, t2: Node, value: Any = 1) -> Node:
-    return b.add(x, _scaled(b.div(t1, t2), value))
+    return composites.addcdiv(x, t1, t2, value)
 
 
 @lowers(KIND, aten.pow.Tensor_Scalar)
@@ -124,8 +136,12 @@ def _unary(op: str) -> Any:
 
 for _op, _target in [
     ("exp", aten.exp.default),
+    ("expm1", aten.expm1.default),
+    ("exp2", aten.exp2.default),
     ("log", aten.log.default),
+    ("log2", aten.log2.default),
     ("log1p", aten.log1p.default),
+    ("atan", aten.atan.default),
     ("rsqrt", aten.rsqrt.default),
     ("sin", aten.sin.default),
     ("cos", aten.cos.default),
@@ -157,31 +173,63 @@ def sqrt(ctx: LoweringContext, x: Node) -> Node:
     return b.unary("sqrt", x)
 
 
-@lowers(KIND, aten.log2.default)
-def log2(ctx: LoweringContext, x: Node) -> Node:
-    return b.mul(b.unary("log", x), 1 / math.log(2))
+def _float_unary(build: Any) -> Any:
+    """A float function of ``graphc.ir.composites``, its operand in torch's result dtype (integers in float32)."""
+
+    def lower(ctx: LoweringContext, x: Node) -> Node:
+        return build(b.cast(x, ctx.out_dtype()))
+
+    lower.__name__ = build.__name__
+    return lower
 
 
-@lowers(KIND, aten.log10.default)
-def log10(ctx: LoweringContext, x: Node) -> Node:
-    return b.mul(b.unary("log", x), 1 / math.log(10))
+for _build, _target in [
+    (composites.log10, aten.log10.default),
+    (composites.tan, aten.tan.default),
+    (composites.asin, aten.asin.default),
+    (composites.acos, aten.acos.default),
+    (composites.sinh, aten.sinh.default),
+    (composites.cosh, aten.cosh.default),
+    (composites.asinh, aten.asinh.default),
+    (composites.acosh, aten.acosh.default),
+    (composites.atanh, aten.atanh.default),
+]:
+    lowers(KIND, _target)(_float_unary(_build))
 
 
-@lowers(KIND, aten.exp2.default)
-def exp2(ctx: LoweringContext, x: Node) -> Node:
-    return b.unary("exp", b.mul(b.cast(x, ctx.out_dtype()), math.log(2)))
+@lowers(KIND, aten.atan2.default)
+def atan2(ctx: LoweringContext, y: Node, x: Node) -> Node:
+    return composites.atan2(*composites.float_operands("atan2", y, x))
 
 
-def expm1_node(x: Node) -> Node:
-    """exp(x) - 1, accurate near 0: 2t / (1 - t) with t = tanh(x / 2) where |x| < 1."""
-    t = b.unary("tanh", b.mul(x, 0.5))
-    small = b.div(b.mul(t, 2.0), b.sub(1.0, t))
-    return b.where(b.compare("lt", b.unary("abs", x), 1.0), small, b.sub(b.unary("exp", x), 1.0))
+@lowers(KIND, aten.hypot.default)
+def hypot(ctx: LoweringContext, x: Node, y: Node) -> Node:
+    return composites.hypot(*b.coerce("hypot", [x, y], ctx.out_dtype()))
 
 
-@lowers(KIND, aten.expm1.default)
-def expm1(ctx: LoweringContext, x: Node) -> Node:
-    return expm1_node(b.cast(x, ctx.out_dtype()))
+@lowers(KIND, aten.signbit.default)
+def signbit(ctx: LoweringContext, x: Node) -> Node:
+    return composites.signbit(x)
+
+
+@lowers(KIND, aten.sinc.default)
+def sinc(ctx: LoweringContext, x: Node) -> Node:
+    return composites.sinc(b.cast(x, ctx.out_dtype()))
+
+
+@lowers(KIND, aten.logit.default)
+def logit(ctx: LoweringContext, x: Node, eps: float | None = None) -> Node:
+    return composites.logit(b.cast(x, ctx.out_dtype()), eps=eps)
+
+
+@lowers(KIND, aten.xlogy.Tensor, aten.xlogy.Scalar_Self, aten.xlogy.Scalar_Other)
+def xlogy(ctx: LoweringContext, x: Any, y: Any) -> Node:
+    return composites.xlogy(*composites.float_operands("xlogy", operand(x), operand(y)))
+
+
+@lowers(KIND, aten.heaviside.default)
+def heaviside(ctx: LoweringContext, x: Node, values: Node) -> Node:
+    return composites.heaviside(*b.coerce("heaviside", [x, values], ctx.out_dtype()))
 
 
 for _op, _target in [("floor", aten.floor.default), ("ceil", aten.ceil.default), ("trunc", aten.trunc.default), ("round", aten.round.default)]:
@@ -233,7 +281,8 @@ def leaky_relu(ctx: LoweringContext, x: Node, negative_slope: float = 0.01) -> N
 
 @lowers(KIND, aten.elu.default)
 def elu(ctx: LoweringContext, x: Node, alpha: float = 1.0, scale: float = 1.0, input_scale: float = 1.0) -> Node:
-    negative = b.mul(expm1_node(b.mul(x, input_scale)), alpha * scale)
+    # expm1 of min(x, 0): above 0 its overflow would make the gradient that where sends it (zero) NaN
+    negative = b.mul(b.unary("expm1", composites.clamp(b.mul(x, input_scale), None, 0.0)), alpha * scale)
     return b.where(b.compare("gt", x, 0), b.mul(x, scale), negative)
 
 
@@ -244,28 +293,19 @@ def softplus(ctx: LoweringContext, x: Node, beta: float = 1.0, threshold: float 
     return b.where(b.compare("gt", scaled, threshold), x, soft)
 
 
-def _clamped(x: Node, low: Any, high: Any) -> Node:
-    """Clamp with torch's gradient convention: it passes where low <= x <= high."""
-    if low is not None:
-        x = b.where(b.compare("lt", x, low), low, x)
-    if high is not None:
-        x = b.where(b.compare("gt", x, high), high, x)
-    return x
-
-
 @lowers(KIND, aten.clamp.default, aten.clamp.Tensor)
 def clamp(ctx: LoweringContext, x: Node, min: Any = None, max: Any = None) -> Node:
-    return b.cast(_clamped(x, min, max), ctx.out_dtype())
+    return b.cast(composites.clamp(x, min, max), ctx.out_dtype())
 
 
 @lowers(KIND, aten.clamp_min.default, aten.clamp_min.Tensor)
 def clamp_min(ctx: LoweringContext, x: Node, min: Any) -> Node:
-    return b.cast(_clamped(x, min, None), ctx.out_dtype())
+    return b.cast(composites.clamp(x, min, None), ctx.out_dtype())
 
 
 @lowers(KIND, aten.clamp_max.default, aten.clamp_max.Tensor)
 def clamp_max(ctx: LoweringContext, x: Node, max: Any) -> Node:
-    return b.cast(_clamped(x, None, max), ctx.out_dtype())
+    return b.cast(composites.clamp(x, None, max), ctx.out_dtype())
 
 
 # ------------------------------------------------------------------ comparisons and logic
@@ -322,12 +362,12 @@ def logical_xor(ctx: LoweringContext, x: Node, other: Any) -> Node:
 
 @lowers(KIND, aten.isnan.default)
 def isnan(ctx: LoweringContext, x: Node) -> Node:
-    return b.compare("ne", x, x)
+    return composites.isnan(x)
 
 
 @lowers(KIND, aten.isinf.default)
 def isinf(ctx: LoweringContext, x: Node) -> Node:
-    return b.compare("eq", b.unary("abs", x), math.inf)
+    return composites.isinf(x)
 
 
 @lowers(KIND, aten.where.self, aten.where.ScalarSelf, aten.where.ScalarOther, aten.where.Scalar)
