@@ -505,16 +505,19 @@ def build(functions: list[tuple[str, str]]) -> str | None:
     name = f"graphc_c_{key}"
     folder = os.path.join(cache_dir(), key[:2])
     path = os.path.join(folder, name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
+    source_path = os.path.join(folder, name + ".c")
+    parts = _parts(functions)
     if os.path.exists(path):
         used(path)
+        # The cache is trimmed file by file, by last use: the source goes with each use of its module,
+        # and is written again if it went (reports and dumps point to it).
+        if os.path.exists(source_path):
+            used(source_path)
+        else:
+            _write_source(source_path, name, parts)
         return path
     os.makedirs(folder, exist_ok=True)
-    parts = _parts(functions)
-    source_path = os.path.join(folder, name + ".c")
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".c.tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(module_source(name, parts))
-    os.replace(tmp, source_path)
+    _write_source(source_path, name, parts)
     errors = ""
     for extra, libs in ((VECTOR_MATH, VECTOR_MATH_LIBS), ([], [])):
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".so.tmp")
@@ -529,6 +532,13 @@ def build(functions: list[tuple[str, str]]) -> str | None:
     _failed = True
     log.warning("graphc: building C loops failed, the NumPy backend keeps NumPy kernels (%s):\n%s", source_path, errors[-2000:])
     return None
+
+
+def _write_source(source_path: str, name: str, parts: list[list[tuple[str, str]]]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(source_path), suffix=".c.tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(module_source(name, parts))
+    os.replace(tmp, source_path)
 
 
 def load(path: str) -> ModuleType:

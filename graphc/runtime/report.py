@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphc.codegen.kernel_ir import Kernel
 from graphc.ir.graph import Graph
@@ -103,6 +104,16 @@ class ProgramsReport:
     name: str  # the module's class
     programs: dict[str, CompileReport]  # by role: "forward", "backward", "inference", "export 2: forward", ...
     recompilations: list[str] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        """What else a CompileReport has (``graph``, ``memory``, ``pass_times``, ``remat``, ``sizes``, ...)
+        is the first program's, the forward: the contract's ``cm.report().graph`` works for every ``cm``."""
+        if name.startswith("__") or name == "programs":
+            raise AttributeError(name)
+        first = next(iter(self.programs.values()), None)
+        if first is None:
+            raise AttributeError(f"{name}: the compiled module has run no program yet")
+        return getattr(first, name)
 
     @property
     def kernels(self) -> list[Kernel]:
