@@ -11,6 +11,7 @@ from graphc.runtime.nn.activation import (
     GELU,
     GLU,
     SELU,
+    Hardshrink,
     Hardsigmoid,
     Hardswish,
     Hardtanh,
@@ -24,8 +25,10 @@ from graphc.runtime.nn.activation import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softmax2d,
     Softmin,
     Softplus,
+    Softshrink,
     Softsign,
     Tanh,
     Tanhshrink,
@@ -33,7 +36,7 @@ from graphc.runtime.nn.activation import (
 )
 from graphc.runtime.nn.attention import MultiheadAttention
 from graphc.runtime.nn.conv import Conv1d, Conv2d
-from graphc.runtime.nn.dropout import Dropout
+from graphc.runtime.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from graphc.runtime.nn.embedding import Embedding
 from graphc.runtime.nn.flatten import Flatten, Unflatten
 from graphc.runtime.nn.linear import Bilinear, Identity, Linear
@@ -50,8 +53,19 @@ from graphc.runtime.nn.loss import (
 )
 from graphc.runtime.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from graphc.runtime.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
-from graphc.runtime.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from graphc.runtime.nn.padding import (
+    ConstantPad1d,
+    ConstantPad2d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ZeroPad1d,
+    ZeroPad2d,
+)
+from graphc.runtime.nn.pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from graphc.runtime.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
+from graphc.runtime.nn.shuffle import ChannelShuffle, CosineSimilarity, PairwiseDistance, PixelShuffle, PixelUnshuffle, Upsample
 from graphc.runtime.nn.transformer import Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
@@ -68,12 +82,32 @@ __all__ = [
     "Bilinear",
     "Conv1d",
     "Conv2d",
+    "MaxPool1d",
     "MaxPool2d",
+    "AvgPool1d",
     "AvgPool2d",
+    "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "ZeroPad1d",
+    "ZeroPad2d",
+    "ConstantPad1d",
+    "ConstantPad2d",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "ReplicationPad1d",
+    "ReplicationPad2d",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "ChannelShuffle",
+    "Upsample",
+    "CosineSimilarity",
+    "PairwiseDistance",
     "Flatten",
     "Unflatten",
     "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "AlphaDropout",
     "ReLU",
     "ReLU6",
     "LeakyReLU",
@@ -98,6 +132,9 @@ __all__ = [
     "Softmax",
     "LogSoftmax",
     "Softmin",
+    "Softmax2d",
+    "Hardshrink",
+    "Softshrink",
     "LayerNorm",
     "RMSNorm",
     "GroupNorm",

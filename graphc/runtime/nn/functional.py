@@ -661,6 +661,257 @@ def embedding(
     return _F.reshape(out, (*input.shape, weight.shape[1]))
 
 
+
+# ------------------------------------------------------------------ shrinkage, channel dropout, shuffles, resampling
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x`` where ``|x| > lambd``, else 0; the gradient passes only where the value does."""
+    return _F.where(_F.gt(_F.abs(input), lambd), input, 0.0)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x - lambd * sign(x)`` outside ``[-lambd, lambd]``, else 0 (torch refuses a negative ``lambd``)."""
+    if lambd < 0:
+        raise op_error("softshrink", [_node(input).type], {"lambd": lambd}, f"lambda must be non-negative, but found {lambd}")
+    shrunk = _F.where(_F.gt(input, 0), _F.sub(input, lambd), _F.add(input, lambd))
+    return _F.where(_F.gt(_F.abs(input), lambd), shrunk, 0.0)
+
+
+def _channel_dropout(input: Tensor, p: float, training: bool, spatial: int) -> Tensor:
+    """Zero whole channels: one keep-or-drop draw per (batch, channel), broadcast over the last ``spatial`` axes.
+
+    The mask is drawn as ``dropout`` draws its own (a uniform number at least ``p`` keeps), but
+    with the input's shape cut to 1 on the spatial axes; kept channels are scaled by ``1 / (1 - p)``.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise GraphcError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    shape = (*input.shape[: input.ndim - spatial], *(1,) * spatial)
+    keep = _F.ge(_F.rand_uniform(shape, input.dtype), p)
+    return _F.where(keep, _F.mul(input, 1.0 / (1.0 - p) if p < 1.0 else 0.0), 0.0)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Channel dropout for ``(N, C, L)`` or unbatched ``(C, L)`` inputs: each channel is zeroed whole."""
+    if input.ndim not in (2, 3):
+        raise op_error("dropout1d", [_node(input).type], {}, f"Expected 2D or 3D input, but received a {input.ndim}D input")
+    return _channel_dropout(input, p, training, 1)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Channel dropout for ``(N, C, H, W)``; a 3-d input is taken as ``(N, C, L)`` with torch's warning."""
+    if input.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated. Expected 3D or 4D input.", stacklevel=2)
+    if input.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior is desired - "
+            "input is interpreted as shape (N, C, L), where C is the channel dim.",
+            stacklevel=2,
+        )
+    return _channel_dropout(input, p, training, max(input.ndim - 2, 0))
+
+
+_SELU_ALPHA_SCALE = 1.7580993408473766
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """SELU's dropout: dropped elements become ``-alpha' * a + b`` and kept ones ``a * x + b``, keeping mean and variance.
+
+    ``a = ((1 - p) (1 + p alpha'^2))^-1/2`` and ``b = a alpha' p``, torch's formulas; the
+    keep draw is dropout's (a uniform number at least ``p``).
+    """
+    if not 0.0 <= p <= 1.0:
+        raise GraphcError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return _F.mul(input, 0.0)
+    a = 1.0 / math.sqrt((_SELU_ALPHA_SCALE * _SELU_ALPHA_SCALE * p + 1) * (1 - p))
+    shift = _SELU_ALPHA_SCALE * a * p
+    keep = _F.ge(_F.rand_uniform(tuple(input.shape), input.dtype), p)
+    return _F.where(keep, _F.add(_F.mul(input, a), shift), shift - _SELU_ALPHA_SCALE * a)
+
+
+def _shuffle_dims(input: Tensor, factor: int, op: str) -> tuple[tuple, int, int, int]:
+    if input.ndim < 3:
+        raise op_error(op, [_node(input).type], {}, f"{op} expects input to have at least 3 dimensions, but got input with {input.ndim} dimension(s)")
+    if factor <= 0:
+        raise op_error(op, [_node(input).type], {}, f"{op} expects a positive factor, but got {factor}")
+    _static(input, (-3, -2, -1), op)
+    channels, height, width = input.shape[-3:]
+    return tuple(input.shape[:-3]), channels, height, width
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """``(*, C r^2, H, W) -> (*, C, H r, W r)``: a reshape, a permutation and a reshape."""
+    r = int(upscale_factor)
+    lead, channels, height, width = _shuffle_dims(input, r, "pixel_shuffle")
+    if channels % (r * r):
+        message = (
+            "pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of upscale_factor, "
+            f"but input.size(-3)={channels} is not divisible by {r * r}"
+        )
+        raise op_error("pixel_shuffle", [_node(input).type], {}, message)
+    k = len(lead)
+    x = _F.reshape(input, (*lead, channels // (r * r), r, r, height, width))
+    x = _F.permute(x, *range(k), k, k + 3, k + 1, k + 4, k + 2)
+    return _F.reshape(x, (*lead, channels // (r * r), height * r, width * r))
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """``(*, C, H r, W r) -> (*, C r^2, H, W)``, pixel_shuffle's inverse."""
+    r = int(downscale_factor)
+    lead, channels, height, width = _shuffle_dims(input, r, "pixel_unshuffle")
+    for name, dim, size in (("height", -2, height), ("width", -1, width)):
+        if size % r:
+            message = f"pixel_unshuffle expects {name} to be divisible by downscale_factor, but input.size({dim})={size} is not divisible by {r}"
+            raise op_error("pixel_unshuffle", [_node(input).type], {}, message)
+    k = len(lead)
+    x = _F.reshape(input, (*lead, channels, height // r, r, width // r, r))
+    x = _F.permute(x, *range(k), k, k + 2, k + 4, k + 1, k + 3)
+    return _F.reshape(x, (*lead, channels * r * r, height // r, width // r))
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """``(N, C, *)``: channel ``g * (C / groups) + i`` moves to ``i * groups + g`` (reshape, transpose, reshape)."""
+    if input.ndim < 3:
+        message = f"channel_shuffle expects input to have at least 3 dimensions, but got input with {input.ndim} dimension(s)"
+        raise op_error("channel_shuffle", [_node(input).type], {}, message)
+    _static(input, (1,), "channel_shuffle")
+    channels = input.shape[1]
+    if groups <= 0 or channels % groups:
+        message = f"Number of channels must be divisible by groups. Got {channels} channels and {groups} groups."
+        raise op_error("channel_shuffle", [_node(input).type], {}, message)
+    rest = tuple(input.shape[2:])
+    x = _F.reshape(input, (input.shape[0], groups, channels // groups, *rest))
+    return _F.reshape(_F.transpose(x, 1, 2), (input.shape[0], channels, *rest))
+
+
+def _pool1d_input(input: Tensor, op: str) -> Tensor:
+    """A 1-d pool is the 2-d one over a height of 1: kernel 1, stride 1 and no padding on that axis add nothing."""
+    if input.ndim not in (2, 3):
+        raise op_error(op, [_node(input).type], {}, f"Expected 2D or 3D (batch mode) tensor for input, but got {input.ndim}D")
+    return _F.unsqueeze(input, -2)
+
+
+def max_pool1d(
+    input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
+) -> Any:
+    """max_pool2d over ``(.., 1, L)``; the flat 2-d index ``0 * L + l`` is the 1-d index."""
+    stride = None if stride is None or (isinstance(stride, (tuple, list)) and not stride) else (1, _single(stride, "stride"))
+    out = max_pool2d(
+        _pool1d_input(input, "max_pool1d"),
+        (1, _single(kernel_size, "kernel_size")),
+        stride,
+        (0, _single(padding, "padding")),
+        (1, _single(dilation, "dilation")),
+        ceil_mode,
+        return_indices,
+    )
+    if return_indices:
+        return _F.squeeze(out[0], -2), _F.squeeze(out[1], -2)
+    return _F.squeeze(out, -2)
+
+
+def avg_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+    """avg_pool2d over ``(.., 1, L)``: the height-1 window divides by exactly the 1-d divisor."""
+    stride = None if stride is None or (isinstance(stride, (tuple, list)) and not stride) else (1, _single(stride, "stride"))
+    x = _pool1d_input(input, "avg_pool1d")
+    out = avg_pool2d(x, (1, _single(kernel_size, "kernel_size")), stride, (0, _single(padding, "padding")), ceil_mode, count_include_pad)
+    return _F.squeeze(out, -2)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
+    """adaptive_avg_pool2d over ``(.., 1, L)`` with an output height of 1."""
+    out = adaptive_avg_pool2d(_pool1d_input(input, "adaptive_avg_pool1d"), (1, _single(output_size, "output_size")))
+    return _F.squeeze(out, -2)
+
+
+def _interpolate_sizes(input: Tensor, size: Any, scale_factor: Any, recompute_scale_factor: bool | None) -> tuple[list[int], list[float | None]]:
+    """Output sizes and the scales torch's kernels use (``1 / scale_factor``, or None to use in/out)."""
+    spatial = input.ndim - 2
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined")
+    _static(input, range(2, input.ndim), "interpolate")
+    sizes_in = [int(s) for s in input.shape[2:]]
+    if size is not None:
+        sizes = list(size) if isinstance(size, (tuple, list)) else [size] * spatial
+        if len(sizes) != spatial:
+            raise ValueError(
+                "Input and output must have the same number of spatial dimensions, "
+                f"but got input with spatial dimensions of {sizes_in} and output size of {size}."
+            )
+        return [int(s) for s in sizes], [None] * spatial
+    factors = list(scale_factor) if isinstance(scale_factor, (tuple, list)) else [scale_factor] * spatial
+    if len(factors) != spatial:
+        raise ValueError(
+            "Input and scale_factor must have the same number of spatial dimensions, "
+            f"but got input with spatial dimensions of {sizes_in} and scale_factor of shape {scale_factor}."
+        )
+    sizes = [int(math.floor(float(n) * float(f))) for n, f in zip(sizes_in, factors)]
+    scales = [None] * spatial if recompute_scale_factor else [1.0 / float(f) for f in factors]
+    return sizes, scales
+
+
+def _nearest_index(size_in: int, size_out: int, scale: float | None) -> np.ndarray:
+    """torch's nearest source index: ``min(floor(dst * scale), in - 1)`` in float32 arithmetic, as its CPU kernel."""
+    ratio = np.float32(size_in) / np.float32(size_out) if scale is None else np.float32(scale)
+    index = np.floor(np.arange(size_out, dtype=np.float32) * ratio).astype(np.int64)
+    return np.minimum(index, size_in - 1)
+
+
+def _linear_weights(size_in: int, size_out: int, scale: float | None, align_corners: bool) -> np.ndarray:
+    """The ``(out, in)`` matrix of 1-d linear interpolation with torch's source coordinates."""
+    if align_corners:
+        ratio = (size_in - 1) / (size_out - 1) if size_out > 1 else 0.0
+        source = np.arange(size_out) * ratio
+    else:
+        ratio = size_in / size_out if scale is None else scale
+        source = np.maximum((np.arange(size_out) + 0.5) * ratio - 0.5, 0.0)
+    low = np.minimum(np.floor(source).astype(np.int64), size_in - 1)
+    high = np.minimum(low + 1, size_in - 1)
+    frac = source - low
+    matrix = np.zeros((size_out, size_in))
+    np.add.at(matrix, (np.arange(size_out), low), 1.0 - frac)
+    np.add.at(matrix, (np.arange(size_out), high), frac)
+    return matrix
+
+
+def interpolate(
+    input: Tensor,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Tensor:
+    """``nearest`` (an index_select per spatial axis) and ``linear``/``bilinear`` (a matmul per axis with a constant weight matrix)."""
+    if mode not in ("nearest", "linear", "bilinear"):
+        raise NotImplementedError(f"graphc's interpolate supports mode 'nearest', 'linear' and 'bilinear', got {mode!r}")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear")
+    expected = {"linear": 3, "bilinear": 4}.get(mode)
+    if expected is not None and input.ndim != expected:
+        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {expected}D input")
+    if input.ndim < 3:
+        raise ValueError(f"interpolate expects a batched input with at least 3 dimensions, got {input.ndim}")
+    if antialias:
+        raise NotImplementedError("graphc's interpolate has no antialias")
+    sizes, scales = _interpolate_sizes(input, size, scale_factor, recompute_scale_factor)
+    x = input
+    for axis, (size_out, scale) in enumerate(zip(sizes, scales)):
+        dim = axis + 2
+        size_in = int(input.shape[dim])
+        if mode == "nearest":
+            x = _F.index_select(x, dim, _constant(_nearest_index(size_in, size_out, scale)))
+            continue
+        weights = _constant(_linear_weights(size_in, size_out, scale, bool(align_corners)).astype(input.dtype.numpy))
+        x = _F.transpose(_F.matmul(weights, _F.transpose(x, dim, -2)), dim, -2)
+    return x
+
 # ------------------------------------------------------------------ losses
 
 
@@ -907,6 +1158,18 @@ __all__ = [
     "avg_pool2d",
     "adaptive_avg_pool2d",
     "pad",
+    "max_pool1d",
+    "avg_pool1d",
+    "adaptive_avg_pool1d",
+    "interpolate",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "channel_shuffle",
+    "hardshrink",
+    "softshrink",
+    "dropout1d",
+    "dropout2d",
+    "alpha_dropout",
     "relu",
     "relu6",
     "threshold",
