@@ -1147,6 +1147,244 @@ def kl_div(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any 
     return _reduce(loss, reduction)
 
 
+
+# ------------------------------------------------------------------ margin, embedding and likelihood losses
+
+
+def _positive_part(x: Tensor) -> Tensor:
+    """``max(x, 0)`` with no gradient at 0, as torch's margin kernels (``if (z > 0)``)."""
+    return _F.where(_F.gt(x, 0), x, 0.0)
+
+
+def margin_ranking_loss(
+    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0, size_average: Any = None, reduce: Any = None, reduction: str = "mean"
+) -> Tensor:
+    """``max(0, -y (x1 - x2) + margin)``; torch wants the three tensors of one rank."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if not input1.ndim == input2.ndim == target.ndim:
+        raise op_error(
+            "margin_ranking_loss",
+            [_node(input1).type, _node(input2).type, _node(target).type],
+            {},
+            "All input tensors should have same dimension but got sizes: "
+            f"input1: {list(input1.shape)}, input2: {list(input2.shape)}, target: {list(target.shape)}",
+        )
+    loss = _F.clamp(_F.add(_F.mul(_F.neg(target), _F.sub(input1, input2)), margin), min=0.0)
+    return _reduce(loss, reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """``x`` where ``y != -1`` plus ``max(0, margin - x)`` where ``y != 1`` (torch's two ``where``s, so other labels get both)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    margin_part = _F.where(_F.ne(target, 1), _F.clamp(_F.sub(margin, input), min=0.0), 0.0)
+    self_part = _F.where(_F.ne(target, -1), input, 0.0)
+    return _reduce(_F.add(margin_part, self_part), reduction)
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """``log(1 + exp(-y x))``, torch's formula."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    return _reduce(_F.log1p(_F.exp(_F.neg(_F.mul(input, target)))), reduction)
+
+
+def _cosine_embedding_check(input1: Tensor, input2: Tensor, target: Tensor) -> None:
+    types = [_node(input1).type, _node(input2).type, _node(target).type]
+    sizes = f"input1: {list(input1.shape)}, input2: {list(input2.shape)}"
+    if target.ndim not in (0, 1):
+        raise op_error("cosine_embedding_loss", types, {}, "0D or 1D target tensor expected, multi-target not supported")
+    if target.ndim == 1 and not input1.ndim == input2.ndim == 2:
+        raise op_error("cosine_embedding_loss", types, {}, f"1D target tensor expects 2D input tensors, but found inputs with sizes {sizes}.")
+    if target.ndim == 0 and not input1.ndim == input2.ndim == 1:
+        raise op_error("cosine_embedding_loss", types, {}, f"0D target tensor expects 1D input tensors, but found inputs with sizes {sizes}.")
+
+
+def cosine_embedding_loss(
+    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0, size_average: Any = None, reduce: Any = None, reduction: str = "mean"
+) -> Tensor:
+    """``1 - cos`` where ``y == 1``, ``max(0, cos - margin)`` where ``y == -1``; cos with torch's 1e-12 added to each squared norm."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    _cosine_embedding_check(input1, input2, target)
+    dim = target.ndim
+    product = _F.sum(_F.mul(input1, input2), dim)
+    squares = _F.mul(_F.add(_F.sum(_F.mul(input1, input1), dim), 1e-12), _F.add(_F.sum(_F.mul(input2, input2), dim), 1e-12))
+    cos = _F.div(product, _F.sqrt(squares))
+    positive = _F.where(_F.eq(target, 1), _F.sub(1.0, cos), 0.0)
+    negative = _F.where(_F.eq(target, -1), _F.clamp(_F.sub(cos, margin), min=0.0), 0.0)
+    return _reduce(_F.add(positive, negative), reduction)
+
+
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2,
+    eps: float = 1e-6,
+    swap: bool = False,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``max(0, margin + d(a, p) - d(a, n))`` with ``pairwise_distance``; ``swap`` takes ``min(d(a, n), d(p, n))``."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        message = (
+            "The anchor, positive, and negative tensors are expected to have the same number of dimensions, "
+            f"but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative {negative.ndim}D inputs"
+        )
+        raise op_error("triplet_margin_loss", [_node(anchor).type, _node(positive).type, _node(negative).type], {}, message)
+    to_positive = pairwise_distance(anchor, positive, p, eps)
+    to_negative = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        to_negative = _F.minimum(to_negative, pairwise_distance(positive, negative, p, eps))
+    return _reduce(_F.clamp(_F.add(_F.sub(to_positive, to_negative), margin), min=0.0), reduction)
+
+
+def poisson_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    log_input: bool = True,
+    full: bool = False,
+    size_average: Any = None,
+    eps: float = 1e-8,
+    reduce: Any = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``exp(x) - y x`` (log_input) or ``x - y log(x + eps)``; ``full`` adds Stirling's term where ``y > 1``.
+
+    The Stirling term reads ``y`` only through a copy that is 2 where ``y <= 1``, so the logs of
+    masked-out targets (0 among them) put no NaN into a target's gradient.
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if log_input:
+        loss = _F.sub(_F.exp(input), _F.mul(target, input))
+    else:
+        loss = _F.sub(input, _F.mul(target, _F.log(_F.add(input, eps))))
+    if full:
+        large = _F.gt(target, 1)
+        y = _F.where(large, target, 2.0)
+        stirling = _F.add(_F.sub(_F.mul(y, _F.log(y)), y), _F.mul(_F.log(_F.mul(y, 2 * math.pi)), 0.5))
+        loss = _F.add(loss, _F.where(large, stirling, 0.0))
+    return _reduce(loss, reduction)
+
+
+def _gaussian_variance(input: Tensor, var: Any) -> Tensor:
+    """torch's accepted shapes of ``var``: the input's, the input's without its last axis, or one axis of size 1 where the input's is not."""
+    if isinstance(var, (int, float)):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        return _F.mul(_F.add(_F.mul(input, 0.0), 1.0), float(var))
+    if tracing.active() is None and bool(_F.any(_F.lt(var, 0)).item()):
+        raise ValueError("var has negative entry/entries")
+    in_shape, var_shape = tuple(input.shape), tuple(var.shape)
+    if var_shape == in_shape:
+        return var
+    if in_shape[:-1] == var_shape:
+        return _F.unsqueeze(var, -1)
+    if len(in_shape) == len(var_shape) and sum(v for i, v in zip(in_shape, var_shape) if i != v) == 1:
+        return var
+    raise ValueError("var is of incorrect size")
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var: Any, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """``0.5 (log(var) + (x - y)^2 / var)`` (+ ``0.5 log(2 pi)`` when ``full``).
+
+    ``var`` is clamped at ``eps`` in value only, as torch clamps it in place under no_grad: the
+    gradient reaches ``var`` as if unclamped. The negative-entry check reads the data, so it
+    runs in eager code and not inside ``graphc.compile`` (where the data is not known yet).
+    """
+    var = _gaussian_variance(input, var)
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(reduction + " is not valid")
+    clamped = _F.add(_F.sub(var, _F.detach(var)), _F.detach(_F.clamp(var, min=eps)))
+    loss = _F.mul(_F.add(_F.log(clamped), _F.div(_F.pow(_F.sub(input, target), 2), clamped)), 0.5)
+    if full:
+        loss = _F.add(loss, 0.5 * math.log(2 * math.pi))
+    return _reduce(loss, reduction)
+
+
+def multilabel_soft_margin_loss(
+    input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None, reduce: Any = None, reduction: str = "mean"
+) -> Tensor:
+    """Binary logistic loss per class, (weighted,) averaged over the classes (the last axis), then reduced."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    loss = _F.neg(_F.add(_F.mul(target, logsigmoid(input)), _F.mul(_F.sub(1.0, target), logsigmoid(_F.neg(input)))))
+    if weight is not None:
+        loss = _F.mul(loss, weight)
+    loss = _F.div(_F.sum(loss, input.ndim - 1), float(input.shape[-1]))
+    return _reduce(loss, reduction)
+
+
+def _margin_setup(input: Tensor, target: Tensor, op: str) -> tuple[Tensor, Tensor, bool]:
+    """``(N, C)`` input and ``(N,)`` target, from ``(C,)`` and a 0-d target too (unbatched)."""
+    if input.ndim not in (1, 2):
+        message = f"Expected non-empty vector or matrix with optional 0-dim batch size, but got: {list(input.shape)}"
+        raise op_error(op, [_node(input).type, _node(target).type], {}, message)
+    _static(input, (-1,), op)
+    if input.ndim == 1:
+        return _F.unsqueeze(input, 0), _F.unsqueeze(target, 0), True
+    return input, target, False
+
+
+def multi_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: Tensor | None = None,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``sum_{i != y} max(0, margin - x[y] + x[i])^p (* weight[y]) / C`` per sample (p is 1 or 2)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.ndim != 1:
+        raise ValueError("weight must be one-dimensional")
+    x, y, unbatched = _margin_setup(input, target, "multi_margin_loss")
+    classes = x.shape[-1]
+    chosen = _F.gather(x, 1, _F.unsqueeze(y, 1))
+    hinge = _positive_part(_F.add(_F.sub(x, chosen), margin))
+    if p == 2:
+        hinge = _F.mul(hinge, hinge)
+    if weight is not None:
+        hinge = _F.mul(hinge, _F.unsqueeze(_F.index_select(weight, 0, y), 1))
+    others = _F.ne(_F.unsqueeze(y, 1), _constant(np.arange(classes)))
+    loss = _F.div(_F.sum(_F.where(others, hinge, 0.0), 1), float(classes))
+    return _reduce(_F.squeeze(loss, 0) if unbatched else loss, reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """``sum_j sum_{i not a target} max(0, 1 - (x[y_j] - x[i])) / C``; the targets are ``y``'s entries before its first -1."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    x, y, unbatched = _margin_setup(input, target, "multilabel_margin_loss")
+    if tuple(y.shape) != tuple(x.shape):
+        message = f"inconsistent target size: {list(target.shape)} for input of size: {list(input.shape)}"
+        raise op_error("multilabel_margin_loss", [_node(input).type, _node(target).type], {}, message)
+    classes = x.shape[-1]
+    # Entry j is a target when no -1 comes at or before it: a constant (j, k <= j) mask, not a cumsum
+    # (a cumsum fused into the gather's index was read out of range by the Triton backend on one row).
+    earlier = _constant(np.tril(np.ones((y.shape[-1], y.shape[-1]), dtype=bool)))
+    valid = _F.logical_not(_F.any(_F.logical_and(_F.unsqueeze(_F.eq(y, -1), 1), earlier), 2))
+    labels = _F.where(valid, y, 0)
+    hits = _F.logical_and(_F.unsqueeze(valid, 2), _F.eq(_F.unsqueeze(labels, 2), _constant(np.arange(classes))))
+    is_target = _F.any(hits, 1)
+    chosen = _F.gather(x, 1, labels)
+    hinge = _positive_part(_F.add(_F.sub(_F.unsqueeze(x, 1), _F.unsqueeze(chosen, 2)), 1.0))
+    pairs = _F.logical_and(_F.unsqueeze(valid, 2), _F.unsqueeze(_F.logical_not(is_target), 1))
+    loss = _F.div(_F.sum(_F.where(pairs, hinge, 0.0), (1, 2)), float(classes))
+    return _reduce(_F.squeeze(loss, 0) if unbatched else loss, reduction)
+
 __all__ = [
     "linear",
     "bilinear",
@@ -1214,6 +1452,16 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "kl_div",
+    "margin_ranking_loss",
+    "hinge_embedding_loss",
+    "soft_margin_loss",
+    "cosine_embedding_loss",
+    "triplet_margin_loss",
+    "poisson_nll_loss",
+    "gaussian_nll_loss",
+    "multilabel_soft_margin_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
     "scaled_dot_product_attention",
     "multi_head_attention_forward",
 ]
