@@ -272,6 +272,18 @@ def test_an_out_of_range_gather_index_raises_on_every_backend_instead_of_reading
         x.gather(1, graphc.tensor([[0], [1], [2]]) * 4).numpy()  # computed indices: checked when the program runs
 
 
+@pytest.mark.parametrize("rows", [1, 2])
+def test_indices_computed_in_a_matmul_epilogue_are_checked_only_on_real_lanes(backend: str, rows: int) -> None:
+    """cumsum is a matmul with a triangle: with one row, the tile's padding rows (zeros) must not
+    be taken for indices out of range (the row index is a constant, so no lane mask came with it)."""
+    x = np.arange(3.0 * rows).reshape(rows, 3)
+    y = np.tile(np.array([0, 1, -1]), (rows, 1))
+    index = graphc.where(graphc.tensor(y).eq(-1).long().cumsum(1) == 0, graphc.tensor(y), 0)
+    picked = graphc.tensor(x).gather(1, index)
+    expected = np.take_along_axis(x, np.where(np.cumsum(y == -1, 1) == 0, y, 0), 1)
+    np.testing.assert_array_equal(picked.numpy(), expected)
+
+
 def test_a_target_out_of_range_raises_even_when_only_the_gradient_is_read(backend: str) -> None:
     """Cross-entropy's gradient compares positions with the target, which cannot notice a bad one:
     the loss is computed with the gradients (as torch's forward always is) and raises."""

@@ -639,6 +639,10 @@ class KernelEmitter:
         self.fn.flags_errors = True
         mask, mask_axes, depth = self.mask_of(list(index), conds)
         depth = max(depth, of.depth)
+        # Lanes past the end of a block axis the index does not use (a matmul's rows when there is
+        # one row, whose index is the constant 0) hold padding, as a store leaves them out.
+        lanes = [self.fn.axis_masks[a] for a in sorted(of.axes - mask_axes) if a in self.fn.axis_masks]
+        mask = " & ".join(([mask] if mask else []) + lanes) or None
         body = self.fn.body
         bad = body.fresh("bad" + self.num(node))
         body.line(f"{bad} = {test}", depth)
