@@ -31,6 +31,8 @@ VIEWS = frozenset({"reshape", "permute", "expand", "slice"})
 # The ops whose value is their first operand: they only matter to autodiff (simplify drops them after
 # it), and a code generator given one reads the operand.
 IDENTITIES = frozenset({"detach", "custom_vjp"})
+# The ops whose kernels raise on bad values: an index out of range, an integer division by zero.
+CHECKED = frozenset({"gather", "index_select", "scatter_add", "floor_divide", "remainder", "fmod"})
 
 
 @dataclass

@@ -27,7 +27,7 @@ from graphc.frontend.trace import Trace, attribute, bind_attribute
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled
 from graphc.ir.graph import Graph, Node
 from graphc.ir.primitives.source import source_node
-from graphc.ir.registry import emit
+from graphc.ir.registry import CHECKED, emit
 from graphc.ir.types import TensorType, free_symbols
 from graphc.runtime.check import Checker
 from graphc.runtime.config import debug_level, default_backend
@@ -449,7 +449,7 @@ class CompiledFunction:
         output_ids = {id(o): i for i, o in enumerate(outputs)}
         result_nodes += [tensor._node for _, tensor in attributes if id(tensor) not in output_ids]
         # Computed for their checks only (Trace.differentiated); _write_back hands out the results before them.
-        result_nodes += [n for n in trace.differentiated if n.data is None and trace.depends_on_standins(n)]
+        result_nodes += [n for n in trace.differentiated if n.data is None and _has_checks(n)]
         graph, leaves = lazy.pending_graph(result_nodes)
         unbound = _unbound_sizes(graph)
         if unbound:
@@ -695,6 +695,22 @@ def _bound_attributes(trace: Trace, new_state: list[Tensor], outputs: list[Tenso
         elif id(value) not in computed:
             rebound.append(f"{type(owner).__name__}.{name}")
     return bound, rebound
+
+
+def _has_checks(node: Node) -> bool:
+    """Whether computing ``node`` from the call's values runs a check (a gather's index, an integer
+    division): only then is a value the function dropped worth computing (a softmax's output,
+    written only to be dropped, cost 20% of its compiled step)."""
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen or current.data is not None:
+            continue
+        seen.add(id(current))
+        if current.op in CHECKED:
+            return True
+        stack.extend(current.inputs)
+    return False
 
 
 def _describe(value: Any) -> str:
