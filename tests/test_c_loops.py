@@ -425,6 +425,23 @@ def test_a_gathered_index_out_of_range_raises_instead_of_reading_memory() -> Non
     assert "test_c_loops.py" in str(info.value)  # the user's line
 
 
+def test_a_scatter_of_one_element_builds_and_checks_its_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No loop is opened for one element, so the index check cannot ``continue``: it was invalid C,
+    the build failed, and every later program of the process lost its C loops."""
+    monkeypatch.setattr(native, "_failed", False)
+
+    def gradient(x: graphc.Tensor, i: graphc.Tensor) -> graphc.Tensor:
+        x = x.detach().requires_grad_()
+        (x.index_select(0, i) * 3).sum().backward()
+        return x.grad
+
+    compiled = graphc.compile(gradient, backend="numpy")
+    np.testing.assert_array_equal(compiled(graphc.zeros(4), graphc.tensor([2])).numpy(), [0, 0, 3, 0])
+    with pytest.raises(IndexError, match="scatter_add: an index is out of range for axis 0 of size 4"):
+        compiled(graphc.zeros(4), graphc.tensor([7]))
+    assert native.enabled() and "_c." in "".join(k.source for k in compiled.report().kernels)
+
+
 def test_without_a_working_compiler_programs_keep_numpy_kernels(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("CC", "false")

@@ -767,9 +767,16 @@ class LoopEmitter:
         name = self.body.fresh("at" + self.num(node))
         self.body.line(f"int64_t {name} = {at.code};")
         size = self.shape(node)[axis]
-        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = {self.index_error(node, size)}; continue; }}")
+        bad = f"(uint64_t){name} >= (uint64_t){_paren(c_dim(size))}"
+        if opened:
+            self.body.line(f"if ({bad}) {{ graphc_bad = {self.index_error(node, size)}; continue; }}")
+        else:  # one element, no loop to continue: the add is skipped by a block
+            self.body.line(f"if ({bad}) graphc_bad = {self.index_error(node, size)};")
+            self.body.open(f"if (!({bad}))")
         leaf = Lin.of(Leaf(name, frozenset(), self.body.depth, frozenset()))
         self.store(node, tuple(leaf if i == axis else e for i, e in enumerate(index)), value, add=True)
+        if not opened:
+            self.body.close()
         self.close_loops(opened)
 
     def pointwise(self, outputs: list[Node]) -> None:
