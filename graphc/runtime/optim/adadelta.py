@@ -46,26 +46,22 @@ class Adadelta(Optimizer):
         defaults: dict[str, Any] = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(params, defaults)
 
-    def _update_group(self, group: ParamGroup) -> None:
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            device = p.device
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = self._init_step(p)
-                state["square_avg"] = self._zeros_like(p)
-                state["acc_delta"] = self._zeros_like(p)
-            square_avg, acc_delta = state["square_avg"], state["acc_delta"]
-            rho = group.scalar("rho", device=device)
-            eps = group.scalar("eps", device=device)
+    def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
+        state["step"] = self._init_step(p)
+        state["square_avg"] = self._zeros_like(p)
+        state["acc_delta"] = self._zeros_like(p)
 
-            state["step"].add_(1)
-            grad = decayed_grad(p, signed_grad(p, group), group, device)
-            square_avg.mul_(rho)
-            addcmul_(square_avg, grad, grad, 1 - rho)
-            std = (square_avg + eps).sqrt()
-            delta = (acc_delta + eps).sqrt() / std * grad
-            acc_delta.mul_(rho)
-            addcmul_(acc_delta, delta, delta, 1 - rho)
-            p.add_(-lr_operand(group, device) * delta)
+    def _update(self, p: Tensor, group: ParamGroup, state: dict[str, Any], device: str) -> None:
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        rho = group.scalar("rho", device=device)
+        eps = group.scalar("eps", device=device)
+
+        state["step"].add_(1)
+        grad = decayed_grad(p, signed_grad(p, group), group, device)
+        square_avg.mul_(rho)
+        addcmul_(square_avg, grad, grad, 1 - rho)
+        std = (square_avg + eps).sqrt()
+        delta = (acc_delta + eps).sqrt() / std * grad
+        acc_delta.mul_(rho)
+        addcmul_(acc_delta, delta, delta, 1 - rho)
+        p.add_(-lr_operand(group, device) * delta)

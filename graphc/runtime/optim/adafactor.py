@@ -70,16 +70,7 @@ class Adafactor(Optimizer):
         defaults: dict[str, Any] = {"lr": lr, "beta2_decay": beta2_decay, "eps": eps, "d": d, "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(params, defaults)
 
-    def _update_group(self, group: ParamGroup) -> None:
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if len(state) == 0:
-                self._init_state(p, state)
-            self._update(p, group, state, p.device)
-
-    def _init_state(self, p: Tensor, state: dict[str, Any]) -> None:
+    def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
         """A step count; the row and column factors of the second moments for a matrix (or a batch of them), else all of them."""
         state["step"] = self._init_step(p)
         shape = tuple(p.shape)

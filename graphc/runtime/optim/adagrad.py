@@ -65,29 +65,23 @@ class Adagrad(Optimizer):
         check_fused(fused, foreach)
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p)
+                self._init_state(p, group, self.state[p])
 
-    def _init_state(self, p: Tensor) -> None:
-        state = self.state[p]
+    def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
+        """At construction, as torch; a parameter of a group added later gets it at its first step.
+        The accumulator starts at the optimizer's ``initial_accumulator_value``, not the group's (torch's quirk)."""
         state["step"] = self._init_step(p)
         state["sum"] = self._filled(p, tuple(p.shape), self.defaults["initial_accumulator_value"], p.dtype)
 
-    def _update_group(self, group: ParamGroup) -> None:
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            device = p.device
-            state = self.state[p]
-            if len(state) == 0:  # a parameter of a group added later: torch creates its state at its first step
-                self._init_state(p)
-            state_sum, step_t = state["sum"], state["step"]
+    def _update(self, p: Tensor, group: ParamGroup, state: dict[str, Any], device: str) -> None:
+        state_sum, step_t = state["sum"], state["step"]
 
-            step_t.add_(1)
-            step = F.cast(step_t, dtypes.float64)
-            grad = decayed_grad(p, signed_grad(p, group), group, device)
-            decay = 1 + (step - 1) * group.scalar("lr_decay", device=device)
-            clr = lr_operand(group, device) / in_lr_dtype(group, decay)
+        step_t.add_(1)
+        step = F.cast(step_t, dtypes.float64)
+        grad = decayed_grad(p, signed_grad(p, group), group, device)
+        decay = 1 + (step - 1) * group.scalar("lr_decay", device=device)
+        clr = lr_operand(group, device) / in_lr_dtype(group, decay)
 
-            addcmul_(state_sum, grad, grad, 1)
-            std = state_sum.sqrt() + group.scalar("eps", device=device)
-            addcdiv_(p, grad, std, -clr)
+        addcmul_(state_sum, grad, grad, 1)
+        std = state_sum.sqrt() + group.scalar("eps", device=device)
+        addcdiv_(p, grad, std, -clr)

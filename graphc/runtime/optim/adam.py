@@ -68,43 +68,39 @@ class Adam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _update_group(self, group: ParamGroup) -> None:
+    def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
+        state["step"] = self._init_step(p)
+        state["exp_avg"] = self._zeros_like(p)
+        state["exp_avg_sq"] = self._zeros_like(p)
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = self._zeros_like(p)
+
+    def _update(self, p: Tensor, group: ParamGroup, state: dict[str, Any], device: str) -> None:
         beta1_value, beta2_value = group["betas"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            device = p.device
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = self._init_step(p)
-                state["exp_avg"] = self._zeros_like(p)
-                state["exp_avg_sq"] = self._zeros_like(p)
-                if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = self._zeros_like(p)
-            beta1 = group.scalar("betas", 0, device=device)
-            beta2 = group.scalar("betas", 1, device=device)
-            exp_avg, exp_avg_sq, step_t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+        beta1 = group.scalar("betas", 0, device=device)
+        beta2 = group.scalar("betas", 1, device=device)
+        exp_avg, exp_avg_sq, step_t = state["exp_avg"], state["exp_avg_sq"], state["step"]
 
-            step_t.add_(1)
-            grad = decayed_grad(p, signed_grad(p, group), group, device)
+        step_t.add_(1)
+        grad = decayed_grad(p, signed_grad(p, group), group, device)
 
-            lerp_(exp_avg, grad, 1 - beta1, 1 - beta1_value)
-            exp_avg_sq.mul_(beta2)
-            addcmul_(exp_avg_sq, grad, grad, 1 - beta2)
+        lerp_(exp_avg, grad, 1 - beta1, 1 - beta1_value)
+        exp_avg_sq.mul_(beta2)
+        addcmul_(exp_avg_sq, grad, grad, 1 - beta2)
 
-            step = F.cast(step_t, dtypes.float64)
-            bias_correction1 = 1 - beta1**step
-            bias_correction2 = 1 - beta2**step
-            step_size = lr_operand(group, device) / in_lr_dtype(group, bias_correction1)
-            bias_correction2_sqrt = bias_correction2**0.5
+        step = F.cast(step_t, dtypes.float64)
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        step_size = lr_operand(group, device) / in_lr_dtype(group, bias_correction1)
+        bias_correction2_sqrt = bias_correction2**0.5
 
-            if group["amsgrad"]:
-                max_exp_avg_sq = state["max_exp_avg_sq"]
-                max_exp_avg_sq.copy_(F.maximum(max_exp_avg_sq, exp_avg_sq))
-                denom = max_exp_avg_sq.sqrt() / bias_correction2_sqrt + group.scalar("eps", device=device)
-            else:
-                denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + group.scalar("eps", device=device)
-            addcdiv_(p, exp_avg, denom, -step_size)
+        if group["amsgrad"]:
+            max_exp_avg_sq = state["max_exp_avg_sq"]
+            max_exp_avg_sq.copy_(F.maximum(max_exp_avg_sq, exp_avg_sq))
+            denom = max_exp_avg_sq.sqrt() / bias_correction2_sqrt + group.scalar("eps", device=device)
+        else:
+            denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + group.scalar("eps", device=device)
+        addcdiv_(p, exp_avg, denom, -step_size)
 
 
 class AdamW(Adam):

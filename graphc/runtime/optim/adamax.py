@@ -51,25 +51,21 @@ class Adamax(Optimizer):
         defaults: dict[str, Any] = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(params, defaults)
 
-    def _update_group(self, group: ParamGroup) -> None:
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            device = p.device
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = self._init_step(p)
-                state["exp_avg"] = self._zeros_like(p)
-                state["exp_inf"] = self._zeros_like(p)
-            exp_avg, exp_inf, step_t = state["exp_avg"], state["exp_inf"], state["step"]
-            beta1 = group.scalar("betas", 0, device=device)
+    def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
+        state["step"] = self._init_step(p)
+        state["exp_avg"] = self._zeros_like(p)
+        state["exp_inf"] = self._zeros_like(p)
 
-            step_t.add_(1)
-            grad = decayed_grad(p, signed_grad(p, group), group, device)
-            lerp_(exp_avg, grad, 1 - beta1, 1 - group["betas"][0])
-            norm = grad.abs() + group.scalar("eps", device=device)
-            exp_inf.copy_(F.maximum(exp_inf * group.scalar("betas", 1, device=device), norm))
+    def _update(self, p: Tensor, group: ParamGroup, state: dict[str, Any], device: str) -> None:
+        exp_avg, exp_inf, step_t = state["exp_avg"], state["exp_inf"], state["step"]
+        beta1 = group.scalar("betas", 0, device=device)
 
-            bias_correction = 1 - beta1 ** F.cast(step_t, dtypes.float64)
-            clr = lr_operand(group, device) / in_lr_dtype(group, bias_correction)
-            addcdiv_(p, exp_avg, exp_inf, -clr)
+        step_t.add_(1)
+        grad = decayed_grad(p, signed_grad(p, group), group, device)
+        lerp_(exp_avg, grad, 1 - beta1, 1 - group["betas"][0])
+        norm = grad.abs() + group.scalar("eps", device=device)
+        exp_inf.copy_(F.maximum(exp_inf * group.scalar("betas", 1, device=device), norm))
+
+        bias_correction = 1 - beta1 ** F.cast(step_t, dtypes.float64)
+        clr = lr_operand(group, device) / in_lr_dtype(group, bias_correction)
+        addcdiv_(p, exp_avg, exp_inf, -clr)

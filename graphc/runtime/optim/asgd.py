@@ -39,18 +39,11 @@ class ASGD(Optimizer):
         defaults: dict[str, Any] = {"lr": lr, "lambd": lambd, "alpha": alpha, "t0": t0, "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(params, defaults)
 
-    def _update_group(self, group: ParamGroup) -> None:
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            device = p.device
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = self._init_step(p)
-                state["eta"] = self._filled(p, (), group["lr"], dtypes.float32)
-                state["mu"] = self._filled(p, (), 1.0, dtypes.float32)
-                state["ax"] = self._zeros_like(p)
-            self._update(p, group, state, device)
+    def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
+        state["step"] = self._init_step(p)
+        state["eta"] = self._filled(p, (), group["lr"], dtypes.float32)
+        state["mu"] = self._filled(p, (), 1.0, dtypes.float32)
+        state["ax"] = self._zeros_like(p)
 
     @staticmethod
     def _update(p: Tensor, group: ParamGroup, state: dict[str, Any], device: str) -> None:

@@ -67,18 +67,11 @@ class NAdam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _update_group(self, group: ParamGroup) -> None:
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            device = p.device
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = self._init_step(p)
-                state["mu_product"] = self._filled(p, (), 1.0, dtypes.float32)
-                state["exp_avg"] = self._zeros_like(p)
-                state["exp_avg_sq"] = self._zeros_like(p)
-            self._update(p, group, state, device)
+    def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
+        state["step"] = self._init_step(p)
+        state["mu_product"] = self._filled(p, (), 1.0, dtypes.float32)
+        state["exp_avg"] = self._zeros_like(p)
+        state["exp_avg_sq"] = self._zeros_like(p)
 
     @staticmethod
     def _update(p: Tensor, group: ParamGroup, state: dict[str, Any], device: str) -> None:

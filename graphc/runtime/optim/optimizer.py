@@ -223,8 +223,9 @@ class Optimizer:
 
     ``params`` is an iterable of tensors, of ``(name, tensor)`` pairs, or of dicts (parameter
     groups), each with a ``"params"`` entry and any options that override ``defaults``.
-    Subclasses implement ``_update_group(group)``, which records the update of every
-    parameter of the group that has a gradient.
+    Subclasses implement ``_init_state(p, group, state)``, the state a parameter gets on its
+    first step, and ``_update(p, group, state, device)``, which records one parameter's update;
+    ``_update_group`` runs them over a group's parameters that have a gradient.
     """
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
@@ -381,6 +382,20 @@ class Optimizer:
         return loss
 
     def _update_group(self, group: ParamGroup) -> None:
+        """Each parameter that has a gradient: its state made on its first step, then its update.
+        (SGD overrides it: its momentum buffer starts as the first gradient.)"""
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p]
+            if len(state) == 0:
+                self._init_state(p, group, state)
+            self._update(p, group, state, p.device)
+
+    def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _update(self, p: Tensor, group: ParamGroup, state: dict[str, Any], device: str) -> None:
         raise NotImplementedError
 
     def _realize(self, loss: Any) -> None:

@@ -62,16 +62,10 @@ class RAdam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _update_group(self, group: ParamGroup) -> None:
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = self._init_step(p)
-                state["exp_avg"] = self._zeros_like(p)
-                state["exp_avg_sq"] = self._zeros_like(p)
-            self._update(p, group, state, p.device)
+    def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
+        state["step"] = self._init_step(p)
+        state["exp_avg"] = self._zeros_like(p)
+        state["exp_avg_sq"] = self._zeros_like(p)
 
     @staticmethod
     def _update(p: Tensor, group: ParamGroup, state: dict[str, Any], device: str) -> None:

@@ -45,42 +45,38 @@ class RMSprop(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _update_group(self, group: ParamGroup) -> None:
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            device = p.device
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = self._init_step(p)
-                state["square_avg"] = self._zeros_like(p)
-                if group["momentum"] > 0:
-                    state["momentum_buffer"] = self._zeros_like(p)
-                if group["centered"]:
-                    state["grad_avg"] = self._zeros_like(p)
-            alpha = group.scalar("alpha", device=device)
-            grad = p.grad if not group["maximize"] else -p.grad
-            square_avg = state["square_avg"]
+    def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
+        state["step"] = self._init_step(p)
+        state["square_avg"] = self._zeros_like(p)
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = self._zeros_like(p)
+        if group["centered"]:
+            state["grad_avg"] = self._zeros_like(p)
 
-            state["step"].add_(1)
-            if group["weight_decay"] != 0:
-                grad = grad + group.scalar("weight_decay", device=device) * p
+    def _update(self, p: Tensor, group: ParamGroup, state: dict[str, Any], device: str) -> None:
+        alpha = group.scalar("alpha", device=device)
+        grad = p.grad if not group["maximize"] else -p.grad
+        square_avg = state["square_avg"]
 
-            square_avg.mul_(alpha)
-            addcmul_(square_avg, grad, grad, 1 - alpha)
-            if group["centered"]:
-                grad_avg = state["grad_avg"]
-                lerp_(grad_avg, grad, 1 - alpha, 1 - group["alpha"])
-                avg = (square_avg + -1 * grad_avg * grad_avg).sqrt()
-            else:
-                avg = square_avg.sqrt()
-            avg = avg + group.scalar("eps", device=device)
+        state["step"].add_(1)
+        if group["weight_decay"] != 0:
+            grad = grad + group.scalar("weight_decay", device=device) * p
 
-            lr = group.scalar("lr", device=device)
-            if group["momentum"] > 0:
-                buf = state["momentum_buffer"]
-                buf.mul_(group.scalar("momentum", device=device))
-                addcdiv_(buf, grad, avg)
-                p.add_(-lr * buf)
-            else:
-                addcdiv_(p, grad, avg, -lr)
+        square_avg.mul_(alpha)
+        addcmul_(square_avg, grad, grad, 1 - alpha)
+        if group["centered"]:
+            grad_avg = state["grad_avg"]
+            lerp_(grad_avg, grad, 1 - alpha, 1 - group["alpha"])
+            avg = (square_avg + -1 * grad_avg * grad_avg).sqrt()
+        else:
+            avg = square_avg.sqrt()
+        avg = avg + group.scalar("eps", device=device)
+
+        lr = group.scalar("lr", device=device)
+        if group["momentum"] > 0:
+            buf = state["momentum_buffer"]
+            buf.mul_(group.scalar("momentum", device=device))
+            addcdiv_(buf, grad, avg)
+            p.add_(-lr * buf)
+        else:
+            addcdiv_(p, grad, avg, -lr)

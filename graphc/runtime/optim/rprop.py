@@ -35,17 +35,10 @@ class Rprop(Optimizer):
         defaults: dict[str, Any] = {"lr": lr, "etas": etas, "step_sizes": step_sizes, "maximize": maximize}
         super().__init__(params, defaults)
 
-    def _update_group(self, group: ParamGroup) -> None:
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            device = p.device
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = self._init_step(p)
-                state["prev"] = self._zeros_like(p)
-                state["step_size"] = self._filled(p, tuple(p.shape), group["lr"], p.dtype)
-            self._update(p, group, state, device)
+    def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
+        state["step"] = self._init_step(p)
+        state["prev"] = self._zeros_like(p)
+        state["step_size"] = self._filled(p, tuple(p.shape), group["lr"], p.dtype)
 
     @staticmethod
     def _update(p: Tensor, group: ParamGroup, state: dict[str, Any], device: str) -> None:
