@@ -108,6 +108,18 @@ def test_reduction_over_the_first_axis_with_a_pointwise_prologue() -> None:
     torch.testing.assert_close(got, (tx * tw).sum(0))
 
 
+def test_reduction_result_stored_at_another_rank_is_a_row_level_output() -> None:
+    """A ``[1, 1]`` total reshaped to 0-d: the same elements as the row-level result, stored through index_in."""
+    (x,) = inputs((3, 4))
+    col = emit("sum", b.unary("abs", x), axes=(0,), keepdim=True)
+    top = emit("max", col, axes=(1,), keepdim=True)
+    scalar = emit("reshape", top, shape=())
+    program = one_kernel([x], [scalar])
+    tx = torch.randn(3, 4)
+    (got,), _ = run(program, [tx])
+    torch.testing.assert_close(got, tx.abs().sum(0, keepdim=True).amax(1, keepdim=True).reshape(()))
+
+
 def test_matmul_with_transposed_operand_and_epilogue() -> None:
     a, w_t, bias = inputs((2, 19, 33), (17, 33), (17,))
     mm = b.matmul(a, b.expand(b.reshape(b.permute(w_t, (1, 0)), (1, 33, 17)), (2, 33, 17)))

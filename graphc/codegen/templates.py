@@ -162,7 +162,9 @@ def output_levels(
 
     That is "full", the reduced shape with ("keep") or without ("drop") the axes, or one
     value computed from the totals ("total"). With ``other_ranks``, an output whose shape is
-    ``full``'s but for axes of size 1 is "full" too (the caller stores it through ``index_in``).
+    ``full``'s but for axes of size 1 is "full" too, and one that is the reduced shape but for
+    axes of size 1 is "drop" (a ``reshape(())`` of a ``[1, 1]`` result); the caller stores
+    them through ``index_in``.
     """
     keep = tuple(1 if i in axes else d for i, d in enumerate(full))
     drop = tuple(d for i, d in enumerate(full) if i not in axes)
@@ -173,7 +175,7 @@ def output_levels(
             levels[id(out)] = "full"
         elif len(s) == len(full) and shapes_equal(s, keep):
             levels[id(out)] = "keep"
-        elif len(s) == len(drop) and shapes_equal(s, drop):
+        elif (len(s) == len(drop) and shapes_equal(s, drop)) or (other_ranks and shapes_equal(squeezed(s), squeezed(drop))):
             levels[id(out)] = "drop"
         elif totals and all(d == 1 for d in s):
             levels[id(out)] = "total"
@@ -182,7 +184,7 @@ def output_levels(
 
 def index_in(shape: tuple[Dim, ...], full: tuple[Dim, ...], index: tuple, zero: object) -> tuple:
     """``index`` over ``full`` as an index of ``shape``, which has the same axes but those of size 1
-    (``output_levels``' "full" outputs of another rank): each size-1 axis of ``shape`` is at ``zero``."""
+    (``output_levels``' outputs of another rank): each size-1 axis of ``shape`` is at ``zero``."""
     if len(shape) == len(full):
         return index
     kept = iter(i for d, i in zip(full, index) if d != 1)

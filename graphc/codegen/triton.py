@@ -1061,7 +1061,8 @@ class KernelEmitter:
         def row_index(node: Node) -> tuple[Lin, ...]:
             if len(node.shape) == len(full):
                 return tuple(Lin() if i in axes else xidx[i] for i in range(len(full)))
-            return tuple(xidx[i] for i in xdims)
+            rows = tuple(full[i] for i in xdims)
+            return index_in(self.shape(node), rows, tuple(xidx[i] for i in xdims), Lin())
 
         def open_rows() -> tuple[tuple[Lin, ...], Var]:
             depth = b.depth
