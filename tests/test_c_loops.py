@@ -453,6 +453,28 @@ def test_without_a_working_compiler_programs_keep_numpy_kernels(monkeypatch: pyt
     assert not native.enabled()
 
 
+def test_a_program_whose_c_loops_fail_to_build_alone_keeps_numpy_kernels(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+    """A build that fails while a module without kernels builds is that program's fault (a graphc
+    bug): the program runs NumPy kernels and later programs keep their C loops."""
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(native, "_failed", False)
+    real_source = native.module_source
+
+    def broken_kernels(name: str, parts: list) -> str:
+        return real_source(name, parts) + ("\n#error a bad kernel\n" if any(parts) else "")
+
+    monkeypatch.setattr(native, "module_source", broken_kernels)
+    compiled = graphc.compile(lambda x: (x * 3).exp(), backend="numpy")
+    x = normal_tensor(3, 2)
+    np.testing.assert_allclose(compiled(x).numpy(), np.exp(x.numpy() * 3), rtol=1e-6)
+    assert "_c." not in compiled.report().kernels[0].source
+    assert native.enabled()
+    monkeypatch.setattr(native, "module_source", real_source)
+    later = graphc.compile(lambda x: (x * 3).exp(), backend="numpy")
+    np.testing.assert_allclose(later(x).numpy(), np.exp(x.numpy() * 3), rtol=1e-6)
+    assert "_c." in later.report().kernels[0].source
+
+
 def test_with_c_loops_every_matmul_goes_to_numpys_blas() -> None:
     """One thread pool: torch computes nothing else in such a program, so its BLAS would only compete."""
     compiled = graphc.compile(lambda a, b: (a @ b).relu(), backend="numpy")

@@ -529,9 +529,35 @@ def build(functions: list[tuple[str, str]]) -> str | None:
             return path
         os.unlink(tmp)
         errors = failure
+    if _toolchain_builds(cc, folder):
+        log.warning(
+            "graphc: this program's C loops did not build, a graphc bug (please report it with %s); "
+            "the program runs NumPy kernels, later programs keep their C loops:\n%s",
+            source_path,
+            errors[-2000:],
+        )
+        return None
     _failed = True
     log.warning("graphc: building C loops failed, the NumPy backend keeps NumPy kernels (%s):\n%s", source_path, errors[-2000:])
     return None
+
+
+def _toolchain_builds(cc: str, folder: str) -> bool:
+    """Whether a module with no kernels builds: if so, a failed build was its kernels' fault, not the machine's.
+
+    A broken compiler or missing Python headers turn C loops off for the process (each build
+    would fail again, and slowly); one program's bad kernel only sends that program to NumPy.
+    """
+    fd, source = tempfile.mkstemp(dir=folder, suffix=".c")
+    with os.fdopen(fd, "w") as f:
+        f.write(module_source("graphc_c_probe", [[]]))
+    output = source[:-2] + ".so.tmp"
+    try:
+        return _compile(cc, source, output, 1, [], []) is None
+    finally:
+        for leftover in (source, output):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 def _write_source(source_path: str, name: str, parts: list[list[tuple[str, str]]]) -> None:
