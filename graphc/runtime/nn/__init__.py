@@ -22,6 +22,7 @@ from graphc.runtime.nn.activation import (
     PReLU,
     ReLU,
     ReLU6,
+    RReLU,
     Sigmoid,
     SiLU,
     Softmax,
@@ -36,8 +37,8 @@ from graphc.runtime.nn.activation import (
 )
 from graphc.runtime.nn.attention import MultiheadAttention
 from graphc.runtime.nn.conv import Conv1d, Conv2d
-from graphc.runtime.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
-from graphc.runtime.nn.embedding import Embedding
+from graphc.runtime.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
+from graphc.runtime.nn.embedding import Embedding, EmbeddingBag
 from graphc.runtime.nn.flatten import Flatten, Unflatten
 from graphc.runtime.nn.linear import Bilinear, Identity, Linear
 from graphc.runtime.nn.loss import (
@@ -60,18 +61,37 @@ from graphc.runtime.nn.loss import (
     SmoothL1Loss,
     SoftMarginLoss,
     TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
 )
 from graphc.runtime.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
-from graphc.runtime.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
+from graphc.runtime.nn.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LayerNorm,
+    LocalResponseNorm,
+    RMSNorm,
+)
 from graphc.runtime.nn.padding import (
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
     ConstantPad1d,
     ConstantPad2d,
+    ConstantPad3d,
     ReflectionPad1d,
     ReflectionPad2d,
+    ReflectionPad3d,
     ReplicationPad1d,
     ReplicationPad2d,
+    ReplicationPad3d,
     ZeroPad1d,
     ZeroPad2d,
+    ZeroPad3d,
 )
 from graphc.runtime.nn.pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from graphc.runtime.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
@@ -100,12 +120,19 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "ZeroPad1d",
     "ZeroPad2d",
+    "ZeroPad3d",
     "ConstantPad1d",
     "ConstantPad2d",
+    "ConstantPad3d",
     "ReflectionPad1d",
     "ReflectionPad2d",
+    "ReflectionPad3d",
     "ReplicationPad1d",
     "ReplicationPad2d",
+    "ReplicationPad3d",
+    "CircularPad1d",
+    "CircularPad2d",
+    "CircularPad3d",
     "PixelShuffle",
     "PixelUnshuffle",
     "ChannelShuffle",
@@ -117,10 +144,13 @@ __all__ = [
     "Dropout",
     "Dropout1d",
     "Dropout2d",
+    "Dropout3d",
     "AlphaDropout",
+    "FeatureAlphaDropout",
     "ReLU",
     "ReLU6",
     "LeakyReLU",
+    "RReLU",
     "PReLU",
     "ELU",
     "CELU",
@@ -150,7 +180,13 @@ __all__ = [
     "GroupNorm",
     "BatchNorm1d",
     "BatchNorm2d",
+    "BatchNorm3d",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
+    "LocalResponseNorm",
     "Embedding",
+    "EmbeddingBag",
     "RNNBase",
     "RNN",
     "LSTM",
@@ -178,6 +214,7 @@ __all__ = [
     "SoftMarginLoss",
     "CosineEmbeddingLoss",
     "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
     "PoissonNLLLoss",
     "GaussianNLLLoss",
     "MultiLabelSoftMarginLoss",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -347,7 +347,9 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
             if low > size or high > size:
                 message = f"circular padding ({low}, {high}) may be at most the size {size} of the dimension"
                 raise op_error("pad", [_node(input).type], {"mode": mode}, message)
-            index = positions % size
+            # torch crops a negative side first and wraps the other side around what is left.
+            kept = np.arange(max(-low, 0), size - max(-high, 0))
+            index = kept[np.arange(-max(low, 0), len(kept) + max(high, 0)) % len(kept)]
         else:
             if low >= size or high >= size:
                 raise op_error("pad", [_node(input).type], {"mode": mode}, f"reflect padding ({low}, {high}) must be less than the dimension size {size}")
@@ -371,6 +373,18 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     return _F.where(_F.gt(input, 0), input, _F.mul(input, negative_slope))
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False) -> Tensor:
+    """Randomized leaky ReLU: in training each element not above 0 gets its own slope drawn uniformly
+    from ``[lower, upper)`` (graphc's generator, so not torch's draws), which is also its gradient;
+    in eval the slope is ``(lower + upper) / 2``, as torch's."""
+    if lower > upper:
+        raise op_error("rrelu", [_node(input).type], {"lower": lower, "upper": upper}, "Lower bound should be less than or equal to the upper bound")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2)
+    slope = _F.add(_F.mul(_F.rand_uniform(tuple(input.shape), input.dtype), upper - lower), lower)
+    return _F.where(_F.gt(input, 0), input, _F.mul(input, slope))
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -612,10 +626,56 @@ def instance_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
-    if not use_input_stats or running_mean is not None or running_var is not None:
-        raise op_error("instance_norm", [_node(input).type], {}, "running statistics are not supported; use use_input_stats=True without running buffers")
+    """Normalization of each (sample, channel) over its spatial axes.
+
+    With ``use_input_stats``, the running estimates (when given) move towards the batch's
+    average of the instances' means and *unbiased* variances, as torch's instance norm
+    (a batch norm over ``[1, N*C, *]`` whose per-instance statistics are averaged back).
+    Without it, the running estimates normalize, as batch norm's eval mode.
+    """
+    if input.ndim < 3:
+        raise op_error("instance_norm", [_node(input).type], {}, "expected an input with at least 3 dimensions [N, C, *]")
+    shape = _stat_shape(input)
     axes = tuple(range(2, input.ndim))
-    return _scale_shift(_standardize(input, axes, eps), weight, bias, _stat_shape(input))
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            message = "running_mean and running_var must be given when use_input_stats=False"
+            raise op_error("instance_norm", [_node(input).type], {"use_input_stats": False}, message)
+        centered = _F.sub(input, _F.reshape(running_mean, shape))
+        normalized = _F.mul(centered, _F.rsqrt(_F.add(_F.reshape(running_var, shape), eps)))
+        return _scale_shift(normalized, weight, bias, shape)
+    _static(input, axes, "instance_norm")
+    count = math.prod(input.shape[a] for a in axes)
+    if count == 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size {list(input.shape)}")
+    if running_mean is not None or running_var is not None:
+        with grad_mode(False):
+            x = _F.detach(input)
+            mean = _F.mean(x, axes, keepdim=True)
+            if running_mean is not None:
+                _update_running(running_mean, _F.mean(_F.reshape(mean, input.shape[0], -1), 0), momentum)
+            if running_var is not None:
+                centered = _F.sub(x, mean)
+                unbiased = _F.div(_F.sum(_F.mul(centered, centered), axes), float(count - 1))
+                _update_running(running_var, _F.mean(unbiased, 0), momentum)
+    return _scale_shift(_standardize(input, axes, eps), weight, bias, shape)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+    """``x / (k + alpha/size * sum of x^2 over a window of channels)^beta``, torch's window
+    ``[c - size//2, c + (size-1)//2]`` clipped at the edges (its zero padding) and divided by ``size``.
+
+    The window sum is a matmul with a constant band matrix over the channel axis.
+    """
+    if input.ndim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {input.ndim} dimensions)")
+    _static(input, (1,), "local_response_norm")
+    channels = input.shape[1]
+    offset = np.arange(channels)[None, :] - np.arange(channels)[:, None]
+    band = ((offset >= -(size // 2)) & (offset <= (size - 1) // 2)).astype(input.dtype.numpy)
+    squares = _F.reshape(_F.mul(input, input), input.shape[0], channels, -1)
+    window = _F.reshape(_F.matmul(_constant(band), squares), input.shape)
+    return _F.div(input, _F.pow(_F.add(_F.mul(window, alpha / size), k), beta))
 
 
 # ------------------------------------------------------------------ embeddings
@@ -644,11 +704,7 @@ def embedding(
     rows = weight.shape[0]
     flat = _F.reshape(input, -1)
     if max_norm is not None:
-        with grad_mode(False):
-            used = _F.gt(_F.scatter_add(_F.wrap(b.full((rows,), 0, flat.dtype)), 0, flat, _F.wrap(b.full(flat.shape, 1, flat.dtype))), 0)
-            norms = _F.pow(_F.sum(_F.pow(_F.abs(weight), norm_type), 1), 1.0 / norm_type)
-            scale = _F.where(_F.logical_and(used, _F.gt(norms, max_norm)), _F.div(max_norm, _F.add(norms, 1e-7)), 1.0)
-            weight._inplace(_F.mul(weight, _F.unsqueeze(scale, 1)))
+        _renorm_rows(weight, flat, max_norm, norm_type)
     table = weight
     if padding_idx is not None:
         if not -rows <= padding_idx < rows:
@@ -660,6 +716,119 @@ def embedding(
     out = _F.index_select(table, 0, flat)
     return _F.reshape(out, (*input.shape, weight.shape[1]))
 
+
+
+def _renorm_rows(weight: Tensor, flat: Tensor, max_norm: float, norm_type: float) -> None:
+    """torch's ``embedding_renorm_``: rows used by ``flat`` whose norm exceeds ``max_norm`` are rescaled in place, without gradient."""
+    rows = weight.shape[0]
+    with grad_mode(False):
+        used = _F.gt(_F.scatter_add(_F.wrap(b.full((rows,), 0, flat.dtype)), 0, flat, _F.wrap(b.full(flat.shape, 1, flat.dtype))), 0)
+        norms = _F.pow(_F.sum(_F.pow(_F.abs(weight), norm_type), 1), 1.0 / norm_type)
+        scale = _F.where(_F.logical_and(used, _F.gt(norms, max_norm)), _F.div(max_norm, _F.add(norms, 1e-7)), 1.0)
+        weight._inplace(_F.mul(weight, _F.unsqueeze(scale, 1)))
+
+
+def _bag_input(input: Tensor, offsets: Tensor | None, per_sample_weights: Tensor | None, include_last_offset: bool) -> tuple:
+    """torch's forms of ``embedding_bag``'s bags as (flat indices, per-sample weights, starts, ends):
+    a 2-d input is one bag per row; a 1-d input's bags start at ``offsets`` (the last one ends at the
+    end of the input, or at the extra last offset with ``include_last_offset``)."""
+    if per_sample_weights is not None and tuple(per_sample_weights.shape) != tuple(input.shape):
+        raise ValueError(
+            f"embedding_bag: If per_sample_weights ({list(per_sample_weights.shape)}) is not None, "
+            f"then it must have the same shape as the input ({list(input.shape)})"
+        )
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError(
+                "if input is 2D, then offsets has to be None, as input is treated is a mini-batch of fixed length sequences. "
+                f"However, found offsets of type {type(offsets)}"
+            )
+        _static(input, (0, 1), "embedding_bag")
+        bags, length = input.shape
+        starts = _constant(np.arange(0, bags * length, length, dtype=np.int64))
+        ends = _constant(np.arange(length, (bags + 1) * length, length, dtype=np.int64))
+        flat_weights = None if per_sample_weights is None else _F.reshape(per_sample_weights, -1)
+        return _F.reshape(input, -1), flat_weights, starts, ends
+    if input.ndim != 1:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}")
+    if offsets is None:
+        raise ValueError("offsets has to be a 1D Tensor but got None")
+    if offsets.ndim != 1:
+        raise ValueError("offsets has to be a 1D Tensor")
+    _static(offsets, (0,), "embedding_bag")
+    _static(input, (0,), "embedding_bag")
+    count = offsets.shape[0]
+    offsets = _F.cast(offsets, dtypes.int64)
+    if include_last_offset:
+        if count < 1:
+            raise ValueError("embedding_bag: include_last_offset needs at least one offset")
+        starts, ends = _F.narrow(offsets, 0, 0, count - 1), _F.narrow(offsets, 0, 1, count - 1)
+    else:
+        starts = offsets
+        ends = _F.cat([_F.narrow(offsets, 0, 1, count - 1), _constant(np.array([input.shape[0]], dtype=np.int64))], 0)
+    return input, per_sample_weights, starts, ends
+
+
+def embedding_bag(
+    input: Tensor,
+    weight: Tensor,
+    offsets: Tensor | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2,
+    scale_grad_by_freq: bool = False,
+    mode: str = "mean",
+    sparse: bool = False,
+    per_sample_weights: Tensor | None = None,
+    include_last_offset: bool = False,
+    padding_idx: int | None = None,
+) -> Tensor:
+    """Sums, means or maxima of bags of ``weight``'s rows, without materializing ``F.embedding``'s output per bag.
+
+    The bags' extents are data (``offsets``), so membership is computed in the graph: index ``j``
+    belongs to bag ``b`` when ``starts[b] <= j < ends[b]``. Sum and mean are a matmul of that
+    ``[bags, indices]`` mask (times ``per_sample_weights``) with the looked-up rows; max takes the
+    first maximum per bag and column (``argmax`` + ``gather``), which is where its gradient goes,
+    as torch's. Entries equal to ``padding_idx`` are left out of their bag (and of a mean's count);
+    an empty bag gives zeros. torch's check that ``offsets[0] == 0`` reads the data and is not made:
+    indices before the first offset belong to no bag.
+    """
+    types = [_node(input).type, _node(weight).type]
+    if weight.ndim != 2:
+        raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight.ndim}")
+    if input.dtype not in (dtypes.int32, dtypes.int64):
+        raise op_error("embedding_bag", types, {}, f"indices must be int32 or int64, got {input.dtype.name}")
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError("mode has to be one of sum, mean or max")
+    if scale_grad_by_freq or sparse:
+        raise op_error("embedding_bag", types, {}, "scale_grad_by_freq and sparse gradients are not supported")
+    flat, sample_weights, starts, ends = _bag_input(input, offsets, per_sample_weights, include_last_offset)
+    if max_norm is not None:
+        _renorm_rows(weight, flat, max_norm, norm_type)
+    if sample_weights is not None and mode != "sum":
+        raise NotImplementedError(
+            "embedding_bag: per_sample_weights was not None. per_sample_weights is only supported for mode='sum' "
+            f"(got mode='{mode}'). Please open a feature request on GitHub."
+        )
+    rows = weight.shape[0]
+    positions = _constant(np.arange(flat.shape[0], dtype=np.int64))
+    member = _F.logical_and(_F.ge(positions, _F.unsqueeze(starts, 1)), _F.lt(positions, _F.unsqueeze(ends, 1)))
+    if padding_idx is not None:
+        if not -rows <= padding_idx < rows:
+            raise op_error("embedding_bag", types, {"padding_idx": padding_idx}, f"padding_idx must be within num_embeddings ({rows})")
+        member = _F.logical_and(member, _F.ne(flat, padding_idx % rows))
+    looked_up = _F.index_select(weight, 0, flat)
+    if mode == "max":
+        candidates = _F.where(_F.unsqueeze(member, 2), _F.unsqueeze(looked_up, 0), -math.inf)
+        first = _F.argmax(candidates, 1, keepdim=True)
+        best = _F.squeeze(_F.gather(candidates, 1, first), 1)
+        return _F.where(_F.any(member, 1, keepdim=True), best, 0.0)
+    share = _F.cast(member, weight.dtype)
+    if sample_weights is not None:
+        share = _F.mul(share, sample_weights)
+    total = _F.matmul(share, looked_up)
+    if mode == "sum":
+        return total
+    return _F.div(total, _F.clamp(_F.sum(_F.cast(member, weight.dtype), 1, keepdim=True), min=1.0))
 
 
 # ------------------------------------------------------------------ shrinkage, channel dropout, shuffles, resampling
@@ -713,14 +882,28 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     return _channel_dropout(input, p, training, max(input.ndim - 2, 0))
 
 
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Channel dropout for ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``; other ranks warn, as torch,
+    and are taken as unbatched (one draw per index of the first axis)."""
+    if input.ndim not in (4, 5):
+        warnings.warn(
+            f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is deprecated and will result in an error in a future release. "
+            "To retain the behavior and silence this warning, please use dropout instead. Note that dropout3d exists to provide "
+            "channel-wise dropout on inputs with 3 spatial dimensions, a channel dimension, and an optional batch dimension "
+            "(i.e. 4D or 5D inputs).",
+            stacklevel=2,
+        )
+    return _channel_dropout(input, p, training, 3 if input.ndim == 5 else max(input.ndim - 1, 0))
+
+
 _SELU_ALPHA_SCALE = 1.7580993408473766
 
 
-def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+def _alpha_dropout(input: Tensor, p: float, training: bool, noise_shape: tuple) -> Tensor:
     """SELU's dropout: dropped elements become ``-alpha' * a + b`` and kept ones ``a * x + b``, keeping mean and variance.
 
-    ``a = ((1 - p) (1 + p alpha'^2))^-1/2`` and ``b = a alpha' p``, torch's formulas; the
-    keep draw is dropout's (a uniform number at least ``p``).
+    ``a = ((1 - p) (1 + p alpha'^2))^-1/2`` and ``b = a alpha' p``, torch's formulas; the keep
+    draw is dropout's (a uniform number at least ``p``), one per element of ``noise_shape``.
     """
     if not 0.0 <= p <= 1.0:
         raise GraphcError(f"dropout probability has to be between 0 and 1, but got {p}")
@@ -730,8 +913,19 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace
         return _F.mul(input, 0.0)
     a = 1.0 / math.sqrt((_SELU_ALPHA_SCALE * _SELU_ALPHA_SCALE * p + 1) * (1 - p))
     shift = _SELU_ALPHA_SCALE * a * p
-    keep = _F.ge(_F.rand_uniform(tuple(input.shape), input.dtype), p)
+    keep = _F.ge(_F.rand_uniform(noise_shape, input.dtype), p)
     return _F.where(keep, _F.add(_F.mul(input, a), shift), shift - _SELU_ALPHA_SCALE * a)
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    return _alpha_dropout(input, p, training, tuple(input.shape))
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """Alpha dropout of whole channels: one draw per (batch, channel), as torch's feature noise ``[N, C, 1, ...]``."""
+    if training and 0.0 < p < 1.0 and input.ndim < 2:
+        raise op_error("feature_alpha_dropout", [_node(input).type], {}, "Feature dropout requires at least 2 dimensions in the input")
+    return _alpha_dropout(input, p, training, (*input.shape[:2], *(1,) * (input.ndim - 2)))
 
 
 def _shuffle_dims(input: Tensor, factor: int, op: str) -> tuple[tuple, int, int, int]:
@@ -1245,6 +1439,35 @@ def triplet_margin_loss(
     return _reduce(_F.clamp(_F.add(_F.sub(to_positive, to_negative), margin), min=0.0), reduction)
 
 
+def triplet_margin_with_distance_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    *,
+    distance_function: Callable[[Tensor, Tensor], Tensor] | None = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """``max(0, margin + d(a, p) - d(a, n))`` with any distance (``pairwise_distance`` by default)."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        message = (
+            "The anchor, positive, and negative tensors are expected to have the same number of dimensions, "
+            f"but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative {negative.ndim}D inputs"
+        )
+        raise op_error("triplet_margin_with_distance_loss", [_node(anchor).type, _node(positive).type, _node(negative).type], {}, message)
+    distance = pairwise_distance if distance_function is None else distance_function
+    to_positive = distance(anchor, positive)
+    to_negative = distance(anchor, negative)
+    if swap:
+        to_negative = _F.minimum(to_negative, distance(positive, negative))
+    return _reduce(_F.clamp(_F.add(_F.sub(to_positive, to_negative), margin), min=0.0), reduction)
+
+
 def poisson_nll_loss(
     input: Tensor,
     target: Tensor,
@@ -1407,11 +1630,14 @@ __all__ = [
     "softshrink",
     "dropout1d",
     "dropout2d",
+    "dropout3d",
     "alpha_dropout",
+    "feature_alpha_dropout",
     "relu",
     "relu6",
     "threshold",
     "leaky_relu",
+    "rrelu",
     "prelu",
     "elu",
     "selu",
@@ -1441,7 +1667,9 @@ __all__ = [
     "group_norm",
     "batch_norm",
     "instance_norm",
+    "local_response_norm",
     "embedding",
+    "embedding_bag",
     "one_hot",
     "mse_loss",
     "l1_loss",
@@ -1457,6 +1685,7 @@ __all__ = [
     "soft_margin_loss",
     "cosine_embedding_loss",
     "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
     "poisson_nll_loss",
     "gaussian_nll_loss",
     "multilabel_soft_margin_loss",

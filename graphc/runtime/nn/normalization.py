@@ -1,12 +1,13 @@
-"""``LayerNorm``, ``GroupNorm``, ``RMSNorm`` and ``BatchNorm1d``/``BatchNorm2d``.
+"""``LayerNorm``, ``GroupNorm``, ``RMSNorm``, ``BatchNorm1d/2d/3d``, ``InstanceNorm1d/2d/3d`` and ``LocalResponseNorm``.
 
-BatchNorm's running statistics are buffers; in training mode each forward pass
-gives them new values as graph ops (under ``no_grad``), so the update also
-happens on every call of a ``graphc.compile``d training step.
+Batch and instance norms' running statistics are buffers; in training mode each
+forward pass gives them new values as graph ops (under ``no_grad``), so the update
+also happens on every call of a ``graphc.compile``d training step.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -200,3 +201,92 @@ class BatchNorm2d(_BatchNorm):
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim != 4:
             raise ValueError(f"expected 4D input (got {input.ndim}D input)")
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization of ``[N, C, D, H, W]`` inputs."""
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.ndim != 5:
+            raise ValueError(f"expected 5D input (got {input.ndim}D input)")
+
+
+class _InstanceNorm(_BatchNorm):
+    """torch's ``_InstanceNorm``: the batch norms' parameters and buffers, but no affine transform and no
+    running statistics by default, and an input without its batch axis is taken as one sample."""
+
+    spatial = 1
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim not in (self.spatial + 1, self.spatial + 2):
+            raise ValueError(f"expected {self.spatial + 1}D or {self.spatial + 2}D input (got {input.ndim}D input)")
+        feature_dim = input.ndim - self.spatial - 1
+        if input.shape[feature_dim] != self.num_features:
+            if self.affine:
+                raise ValueError(
+                    f"expected input's size at dim={feature_dim} to match num_features ({self.num_features}), but got: {input.shape[feature_dim]}."
+                )
+            warnings.warn(
+                f"input's size at dim={feature_dim} does not match num_features. "
+                "You can silence this warning by not passing in num_features, which is not used because affine=False",
+                stacklevel=2,
+            )
+        unbatched = input.ndim == self.spatial + 1
+        out = F.instance_norm(
+            TF.unsqueeze(input, 0) if unbatched else input,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training or not self.track_running_stats,
+            0.0 if self.momentum is None else self.momentum,
+            self.eps,
+        )
+        return TF.squeeze(out, 0) if unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalization of ``[N, C, L]`` or ``[C, L]`` inputs."""
+
+    spatial = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalization of ``[N, C, H, W]`` or ``[C, H, W]`` inputs."""
+
+    spatial = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalization of ``[N, C, D, H, W]`` or ``[C, D, H, W]`` inputs."""
+
+    spatial = 3
+
+
+class LocalResponseNorm(Module):
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -1,4 +1,4 @@
-"""Padding modules: ``ZeroPad``, ``ConstantPad``, ``ReflectionPad`` and ``ReplicationPad`` in 1-d and 2-d, over ``F.pad``."""
+"""Padding modules: ``ZeroPad``, ``ConstantPad``, ``ReflectionPad``, ``ReplicationPad`` and ``CircularPad`` in 1-d, 2-d and 3-d, over ``F.pad``."""
 
 from __future__ import annotations
 
@@ -42,6 +42,10 @@ class ConstantPad2d(_ConstantPadNd):
     sides = 4
 
 
+class ConstantPad3d(_ConstantPadNd):
+    sides = 6
+
+
 class ZeroPad1d(ConstantPad1d):
     def __init__(self, padding: Any) -> None:
         super().__init__(padding, 0.0)
@@ -58,8 +62,16 @@ class ZeroPad2d(ConstantPad2d):
         return f"{self.padding}"
 
 
+class ZeroPad3d(ConstantPad3d):
+    def __init__(self, padding: Any) -> None:
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
 class _IndexPadNd(Module):
-    """Padding that copies input elements (``mode`` is F.pad's): reflection or replication."""
+    """Padding that copies input elements (``mode`` is F.pad's): reflection, replication or wrapping around."""
 
     sides = 2
     mode = "reflect"
@@ -93,3 +105,28 @@ class ReplicationPad1d(_IndexPadNd):
 class ReplicationPad2d(_IndexPadNd):
     sides = 4
     mode = "replicate"
+
+
+class ReflectionPad3d(_IndexPadNd):
+    sides = 6
+    mode = "reflect"
+
+
+class ReplicationPad3d(_IndexPadNd):
+    sides = 6
+    mode = "replicate"
+
+
+class CircularPad1d(_IndexPadNd):
+    sides = 2
+    mode = "circular"
+
+
+class CircularPad2d(_IndexPadNd):
+    sides = 4
+    mode = "circular"
+
+
+class CircularPad3d(_IndexPadNd):
+    sides = 6
+    mode = "circular"
