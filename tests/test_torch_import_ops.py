@@ -192,6 +192,9 @@ class ConvPoolNorm(nn.Module):
         self.dilated = nn.Conv2d(4, 2, 3, dilation=2, bias=False)
         self.conv1d = nn.Conv1d(4, 3, 3, stride=2, padding=1)
         self.transposed = nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)
+        # Groups, and output_padding past the stride (torch allows it below the dilation).
+        self.grouped_transposed = nn.ConvTranspose2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 2), output_padding=(1, 2), groups=2, dilation=(1, 3))
+        self.transposed1d = nn.ConvTranspose1d(4, 2, 3, stride=2, padding=1, output_padding=2, dilation=3, bias=False)
         self.layer_norm = nn.LayerNorm([6, 6])
         self.plain_norm = nn.LayerNorm(6, elementwise_affine=False)
         self.group_norm = nn.GroupNorm(2, 4)
@@ -204,6 +207,8 @@ class ConvPoolNorm(nn.Module):
             self.dilated(x),
             self.conv1d(x.flatten(2)),
             self.transposed(x),
+            self.grouped_transposed(x),
+            self.transposed1d(x.flatten(2)),
             F.max_pool2d(x, 2),
             F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
             F.max_pool2d(x, 3, 1, dilation=2),

@@ -36,10 +36,11 @@ from graphc.runtime.nn.activation import (
     Threshold,
 )
 from graphc.runtime.nn.attention import MultiheadAttention
-from graphc.runtime.nn.conv import Conv1d, Conv2d
+from graphc.runtime.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from graphc.runtime.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from graphc.runtime.nn.embedding import Embedding, EmbeddingBag
 from graphc.runtime.nn.flatten import Flatten, Unflatten
+from graphc.runtime.nn.fold import Fold, Unfold
 from graphc.runtime.nn.linear import Bilinear, Identity, Linear
 from graphc.runtime.nn.loss import (
     BCELoss,
@@ -93,7 +94,18 @@ from graphc.runtime.nn.padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
-from graphc.runtime.nn.pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from graphc.runtime.nn.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    LPPool1d,
+    LPPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from graphc.runtime.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from graphc.runtime.nn.shuffle import ChannelShuffle, CosineSimilarity, PairwiseDistance, PixelShuffle, PixelUnshuffle, Upsample
 from graphc.runtime.nn.transformer import Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
@@ -112,12 +124,20 @@ __all__ = [
     "Bilinear",
     "Conv1d",
     "Conv2d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
     "MaxPool1d",
     "MaxPool2d",
     "AvgPool1d",
     "AvgPool2d",
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "LPPool1d",
+    "LPPool2d",
+    "Unfold",
+    "Fold",
     "ZeroPad1d",
     "ZeroPad2d",
     "ZeroPad3d",

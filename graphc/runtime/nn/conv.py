@@ -1,4 +1,5 @@
-"""``Conv1d`` and ``Conv2d``: unfold (im2col) and a matmul, with torch's arguments and initialisation."""
+"""``Conv1d``, ``Conv2d`` (unfold and a matmul) and ``ConvTranspose1d``, ``ConvTranspose2d`` (a matmul and fold),
+with torch's arguments, parameter shapes and initialisation."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def _tuple(value: Any, n: int) -> tuple[int, ...]:
 
 class _ConvNd(Module):
     _dims = 2
+    _transposed = False
 
     def __init__(
         self,
@@ -61,10 +63,11 @@ class _ConvNd(Module):
         else:
             self.padding = _tuple(padding, n)
         self.output_padding = (0,) * n
-        self.transposed = False
+        self.transposed = self._transposed
         self.groups = groups
         self.padding_mode = padding_mode
-        self.weight = empty_parameter(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype, device=device)
+        channels = (in_channels, out_channels // groups) if self.transposed else (out_channels, in_channels // groups)
+        self.weight = empty_parameter(*channels, *self.kernel_size, dtype=dtype, device=device)
         if bias:
             self.bias = empty_parameter(out_channels, dtype=dtype, device=device)
         else:
@@ -128,3 +131,65 @@ class Conv1d(_ConvNd):
 
     def _conv(self, input: Tensor, padding: Any) -> Tensor:
         return F.conv1d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
+class _ConvTransposeNd(_ConvNd):
+    """torch's argument order (``output_padding``, ``groups``, ``bias``, ``dilation``) and weight ``[in, out/groups, k...]``."""
+
+    _transposed = True
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+        if isinstance(padding, str):
+            raise ValueError(f"{type(self).__name__} takes integer padding, got padding={padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype)
+        self.output_padding = _tuple(output_padding, self._dims)
+
+    def _output_padding(self, input: Tensor, output_size: Any) -> tuple[int, ...]:
+        """torch's: the module's output_padding, or the one that gives ``output_size`` (spatial sizes, or with batch and channels)."""
+        if output_size is None:
+            return self.output_padding
+        n = self._dims
+        leading = 2 if input.ndim == n + 2 else 1
+        sizes = [int(s) for s in output_size]
+        if len(sizes) == leading + n:
+            sizes = sizes[leading:]
+        if len(sizes) != n:
+            raise ValueError(f"ConvTranspose{n}D: for {input.ndim}D input, output_size must have {n} or {leading + n} elements (got {len(sizes)})")
+        spatial = tuple(input.shape[leading:])
+        smallest = [(s - 1) * st - 2 * p + d * (k - 1) + 1 for s, st, p, d, k in zip(spatial, self.stride, self.padding, self.dilation, self.kernel_size)]
+        largest = [low + st - 1 for low, st in zip(smallest, self.stride)]
+        if any(not low <= size <= high for size, low, high in zip(sizes, smallest, largest)):
+            raise ValueError(f"requested an output size of {sizes}, but valid sizes range from {smallest} to {largest} (for an input of {list(spatial)})")
+        return tuple(size - low for size, low in zip(sizes, smallest))
+
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
+        conv = F.conv_transpose2d if self._dims == 2 else F.conv_transpose1d
+        return conv(input, self.weight, self.bias, self.stride, self.padding, self._output_padding(input, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-d transposed convolution (the input gradient of a Conv2d) over ``[N, C, H, W]`` or ``[C, H, W]``."""
+
+    _dims = 2
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-d transposed convolution over ``[N, C, L]`` or ``[C, L]``."""
+
+    _dims = 1

@@ -1613,6 +1613,12 @@ __all__ = [
     "bilinear",
     "conv1d",
     "conv2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "lp_pool1d",
+    "lp_pool2d",
     "unfold",
     "fold",
     "max_pool2d",
@@ -1698,3 +1704,8 @@ __all__ = [
 # Attention has a file of its own (graphc.runtime.nn.attention); torch has it here. Imported last:
 # that file uses this module's linear, dropout and pad.
 from graphc.runtime.nn.attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
+
+# Transposed convolutions and the adaptive max and power-average pools have files of their own,
+# which use this module's argument helpers and pools.
+from graphc.runtime.nn.conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402
+from graphc.runtime.nn.pooling_functional import adaptive_max_pool1d, adaptive_max_pool2d, lp_pool1d, lp_pool2d  # noqa: E402

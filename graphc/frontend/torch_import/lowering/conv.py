@@ -1,8 +1,9 @@
 """Convolution, pooling and resampling, through graphc's window primitives.
 
 A convolution is ``unfold`` (im2col) and a matmul with the reshaped weight; a
-transposed convolution is a matmul and ``fold`` (col2im). Max-pooling takes the
-``argmax`` of each unfolded window and ``gather``s it, so its gradient goes to
+transposed convolution is a matmul and ``fold`` (col2im), built by
+``graphc.ir.conv_transpose`` as ``F.conv_transpose2d`` builds it. Max-pooling takes
+the ``argmax`` of each unfolded window and ``gather``s it, so its gradient goes to
 the first maximal element as torch's does; its indices come from unfolding a
 constant map of positions the same way. Average and adaptive pooling are sums
 over windows and products with constant averaging matrices.
@@ -20,6 +21,7 @@ from graphc.codegen import numpy_support
 from graphc.frontend.torch_import.lowering.reductions import mean_node
 from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
 from graphc.ir import build as b
+from graphc.ir.conv_transpose import conv_transpose2d
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit
 
@@ -62,17 +64,17 @@ def convolution(
     if spatial == 1:  # conv1d as a conv2d over a height of 1
         x = b.reshape(x, (*x.shape[:2], 1, x.shape[2]))
         weight = b.reshape(weight, (*weight.shape[:2], 1, weight.shape[2]))
-        stride, padding, dilation = (1, stride[0]), (0, padding[0]), (1, dilation[0])
+        stride, padding, dilation, output_padding = (1, stride[0]), (0, padding[0]), (1, dilation[0]), (0, output_padding[0])
         target = (*out_shape[:2], 1, out_shape[2])
     elif spatial == 2:
-        stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+        stride, padding, dilation, output_padding = _pair(stride), _pair(padding), _pair(dilation), _pair(output_padding)
         target = out_shape
     else:
         raise ctx.unsupported(f"{spatial}-d convolutions (graphc lowers 1-d and 2-d)")
-    window = _window((weight.shape[2], weight.shape[3]), tuple(dilation), tuple(padding), tuple(stride))
     if transposed:
-        out = _conv_transpose2d(ctx, x, weight, groups, target, window)
+        out = conv_transpose2d(x, weight, groups, stride, padding, output_padding, dilation)
     else:
+        window = _window((weight.shape[2], weight.shape[3]), tuple(dilation), tuple(padding), tuple(stride))
         out = _conv2d(x, weight, groups, target, window)
     if bias is not None:
         out = b.add(out, b.reshape(bias, (1, bias.shape[0], 1, 1)))
@@ -91,16 +93,6 @@ def _conv2d(x: Node, weight: Node, groups: int, target: tuple, window: dict) -> 
         w = b.reshape(weight, (groups, out_channels // groups, group_channels * kh * kw))
         out = b.matmul(w, cols)
     return b.reshape(out, target)
-
-
-def _conv_transpose2d(ctx: LoweringContext, x: Node, weight: Node, groups: int, target: tuple, window: dict) -> Node:
-    if groups != 1:
-        raise ctx.unsupported("transposed convolutions with groups > 1")
-    n, in_channels, h, w = x.shape
-    _, out_channels, kh, kw = weight.shape
-    columns = b.transpose_last(b.reshape(weight, (in_channels, out_channels * kh * kw)))
-    cols = b.matmul(columns, b.reshape(x, (n, in_channels, h * w)))  # [N, Cout*kh*kw, H*W]
-    return emit("fold", cols, output_size=(target[2], target[3]), **window)
 
 
 # ------------------------------------------------------------------ pooling

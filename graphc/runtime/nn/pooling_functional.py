@@ -1,0 +1,119 @@
+"""``F.adaptive_max_pool1d/2d`` and ``F.lp_pool1d/2d``, built on the pools of ``functional``. Re-exported by it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from graphc.frontend import functional as _F
+from graphc.ir.registry import op_error
+from graphc.runtime.nn.functional import (
+    _batched,
+    _constant,
+    _node,
+    _pair,
+    _pool1d_input,
+    _single,
+    _static,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+    relu,
+)
+from graphc.runtime.tensor import Tensor
+
+
+def _adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
+    """Window i covers [floor(i*size/out), ceil((i+1)*size/out)), as torch's adaptive pooling."""
+    return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
+
+
+def _adaptive_table(height: int, width: int, out: tuple[int, int]) -> np.ndarray:
+    """``[K, out_h*out_w]``: the flat input positions of every window in row-major order.
+
+    Windows differ in size; shorter ones repeat their last position, which changes neither the
+    maximum nor which element is its first occurrence (torch's choice and gradient)."""
+    rows, cols = _adaptive_bounds(height, out[0]), _adaptive_bounds(width, out[1])
+    windows = [[r * width + c for r in range(r0, r1) for c in range(c0, c1)] for r0, r1 in rows for c0, c1 in cols]
+    longest = max(len(w) for w in windows)
+    return np.array([w + [w[-1]] * (longest - len(w)) for w in windows], dtype=np.int64).T
+
+
+def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """The maximum over torch's adaptive windows; the gradient goes to the first maximal element.
+
+    Windows that tile the input evenly are a plain ``max_pool2d``; otherwise the windows are
+    gathered with an ``index_select`` of a constant table of positions."""
+    x, unbatched = _batched(input, 2, "adaptive_max_pool2d")
+    _static(x, (2, 3), "adaptive_max_pool2d")
+    height, width = x.shape[2:]
+    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    if len(sizes) != 2:
+        raise op_error("adaptive_max_pool2d", [_node(input).type], {"output_size": output_size}, "output_size must be an int or a pair")
+    out = (height if sizes[0] is None else int(sizes[0]), width if sizes[1] is None else int(sizes[1]))
+    if min(out) < 1:
+        raise op_error("adaptive_max_pool2d", [_node(input).type], {"output_size": output_size}, f"the output size {out} must be positive")
+    if height % out[0] == 0 and width % out[1] == 0:
+        kernel = (height // out[0], width // out[1])
+        return max_pool2d(input, kernel, kernel, return_indices=return_indices)
+    n, channels = x.shape[:2]
+    table = _adaptive_table(height, width, out)
+    window, length = table.shape
+    flat = _F.reshape(x, n, channels, height * width)
+    patches = _F.reshape(_F.index_select(flat, 2, _constant(table.reshape(-1))), n, channels, window, length)
+    best = _F.argmax(patches, 2, keepdim=True)
+    values = _F.reshape(_F.gather(patches, 2, best), n, channels, *out)
+    if unbatched:
+        values = _F.squeeze(values, 0)
+    if not return_indices:
+        return values
+    positions = _F.expand(_constant(table), n, channels, window, length)
+    indices = _F.reshape(_F.gather(positions, 2, best), n, channels, *out)
+    return values, (_F.squeeze(indices, 0) if unbatched else indices)
+
+
+def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """adaptive_max_pool2d over ``(.., 1, L)``: the flat 2-d index ``0 * L + l`` is the 1-d index."""
+    out = adaptive_max_pool2d(_pool1d_input(input, "adaptive_max_pool1d"), (1, _single(output_size, "output_size")), return_indices)
+    if return_indices:
+        return _F.squeeze(out[0], -2), _F.squeeze(out[1], -2)
+    return _F.squeeze(out, -2)
+
+
+def _lp_root(mean_of_powers: Tensor, window: int, norm_type: float) -> Tensor:
+    """torch's ``(sign(out) * relu(abs(out))).mul(window).pow(1 / p)``: a window whose powers sum to 0 gets no gradient."""
+    out = mean_of_powers
+    return _F.pow(_F.mul(_F.mul(_F.sign(out), relu(_F.abs(out))), float(window)), 1.0 / norm_type)
+
+
+def _check_norm(norm_type: float) -> None:
+    if norm_type == 0:
+        raise ValueError(f"norm_type must be a non-zero value, but got {norm_type}")
+
+
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:
+    """The p-norm of every window (no padding), as torch computes it: an average pool of ``x ** p`` times the window size."""
+    _check_norm(norm_type)
+    if math.isinf(norm_type):
+        if norm_type > 0:
+            return max_pool2d(_F.abs(input), kernel_size, stride, 0, 1, ceil_mode)
+        return _F.neg(max_pool2d(_F.neg(_F.abs(input)), kernel_size, stride, 0, 1, ceil_mode))
+    kh, kw = _pair(kernel_size, "kernel_size")
+    return _lp_root(avg_pool2d(_F.pow(input, norm_type), kernel_size, stride, 0, ceil_mode), kh * kw, norm_type)
+
+
+def lp_pool1d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:
+    """The p-norm of every window of a ``[N, C, L]`` or ``[C, L]`` input."""
+    _check_norm(norm_type)
+    if math.isinf(norm_type):
+        if norm_type > 0:
+            return max_pool1d(_F.abs(input), kernel_size, stride, 0, 1, ceil_mode)
+        return _F.neg(max_pool1d(_F.neg(_F.abs(input)), kernel_size, stride, 0, 1, ceil_mode))
+    window = _single(kernel_size, "kernel_size")
+    return _lp_root(avg_pool1d(_F.pow(input, norm_type), kernel_size, stride, 0, ceil_mode), window, norm_type)
+
+
+__all__ = ["adaptive_max_pool1d", "adaptive_max_pool2d", "lp_pool1d", "lp_pool2d"]
