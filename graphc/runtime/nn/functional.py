@@ -1697,6 +1697,7 @@ __all__ = [
     "multilabel_soft_margin_loss",
     "multi_margin_loss",
     "multilabel_margin_loss",
+    "ctc_loss",
     "scaled_dot_product_attention",
     "multi_head_attention_forward",
 ]
@@ -1708,4 +1709,5 @@ from graphc.runtime.nn.attention import multi_head_attention_forward, scaled_dot
 # Transposed convolutions and the adaptive max and power-average pools have files of their own,
 # which use this module's argument helpers and pools.
 from graphc.runtime.nn.conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402
+from graphc.runtime.nn.ctc import ctc_loss  # noqa: E402
 from graphc.runtime.nn.pooling_functional import adaptive_max_pool1d, adaptive_max_pool2d, lp_pool1d, lp_pool2d  # noqa: E402
