@@ -64,6 +64,17 @@ def test_instance_norm_train_and_eval(name: str, shape: tuple, kwargs: dict) -> 
         compare_modules(g.eval(), t.eval(), [x])
 
 
+def test_instance_norm_running_stats_move_on_every_compiled_call() -> None:
+    g, t = pair("InstanceNorm1d", 3, track_running_stats=True, momentum=0.2)
+    g.double()
+    t.double()
+    step = graphc.compile(lambda v: g(v).sum())
+    for i in range(3):
+        x = rng.standard_normal((2, 3, 4)) * (i + 1) + i
+        np.testing.assert_allclose(step(graphc.tensor(x)).item(), t(torch.tensor(x)).sum().item(), atol=1e-10)
+        assert_same_state(g, t)
+
+
 def test_instance_norm_errors_and_warning() -> None:
     with pytest.raises(ValueError, match="expected 2D or 3D input"):
         nn.InstanceNorm1d(3)(graphc.ones(1, 3, 2, 2))
