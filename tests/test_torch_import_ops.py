@@ -219,6 +219,7 @@ class ConvPoolNorm(nn.Module):
             F.adaptive_avg_pool2d(x, 1),
             F.adaptive_avg_pool2d(x, 3),
             F.adaptive_avg_pool2d(x, (4, 5)),
+            *F.adaptive_max_pool2d(x, (4, 5), return_indices=True),
             F.interpolate(x, scale_factor=2, mode="nearest"),
             F.interpolate(x, size=(7, 9), mode="nearest"),
             self.layer_norm(x),

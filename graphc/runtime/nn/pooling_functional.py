@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from graphc.frontend import functional as _F
+from graphc.ir.adaptive_windows import adaptive_table
 from graphc.ir.registry import op_error
 from graphc.runtime.nn.functional import (
     _batched,
@@ -24,22 +23,6 @@ from graphc.runtime.nn.functional import (
     relu,
 )
 from graphc.runtime.tensor import Tensor
-
-
-def _adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
-    """Window i covers [floor(i*size/out), ceil((i+1)*size/out)), as torch's adaptive pooling."""
-    return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
-
-
-def _adaptive_table(height: int, width: int, out: tuple[int, int]) -> np.ndarray:
-    """``[K, out_h*out_w]``: the flat input positions of every window in row-major order.
-
-    Windows differ in size; shorter ones repeat their last position, which changes neither the
-    maximum nor which element is its first occurrence (torch's choice and gradient)."""
-    rows, cols = _adaptive_bounds(height, out[0]), _adaptive_bounds(width, out[1])
-    windows = [[r * width + c for r in range(r0, r1) for c in range(c0, c1)] for r0, r1 in rows for c0, c1 in cols]
-    longest = max(len(w) for w in windows)
-    return np.array([w + [w[-1]] * (longest - len(w)) for w in windows], dtype=np.int64).T
 
 
 def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
@@ -60,7 +43,7 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
         kernel = (height // out[0], width // out[1])
         return max_pool2d(input, kernel, kernel, return_indices=return_indices)
     n, channels = x.shape[:2]
-    table = _adaptive_table(height, width, out)
+    table = adaptive_table(height, width, out)
     window, length = table.shape
     flat = _F.reshape(x, n, channels, height * width)
     patches = _F.reshape(_F.index_select(flat, 2, _constant(table.reshape(-1))), n, channels, window, length)

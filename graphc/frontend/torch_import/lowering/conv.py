@@ -21,6 +21,7 @@ from graphc.codegen import numpy_support
 from graphc.frontend.torch_import.lowering.reductions import mean_node
 from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
 from graphc.ir import build as b
+from graphc.ir.adaptive_windows import adaptive_table
 from graphc.ir.conv_transpose import conv_transpose2d
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit
@@ -231,14 +232,29 @@ def adaptive_avg_pool2d(ctx: LoweringContext, x: Node, output_size: Sequence[int
 
 @lowers(KIND, aten.adaptive_max_pool2d.default)
 def adaptive_max_pool2d(ctx: LoweringContext, x: Node, output_size: Sequence[int]) -> tuple[Node, Node]:
-    """A max pool whose windows tile the input (``AdaptiveMaxPool1d(1)`` over a sequence, a global
-    max): graphc has no windows of varying size, which other output sizes need."""
+    """A max pool when the windows tile the input; otherwise every window gathered by an
+    ``index_select`` of a constant table of positions, then ``argmax`` and ``gather`` as
+    ``F.adaptive_max_pool2d`` does (the first maximum is the index and gets the gradient)."""
     out_h, out_w = _pair(output_size)
     h, w = x.shape[-2:]
-    if not isinstance(h, int) or not isinstance(w, int) or h % out_h or w % out_w:
-        raise ctx.unsupported(f"adaptive max pooling of {h}x{w} to {out_h}x{out_w} (only output sizes that divide the input's)")
-    kernel = (h // out_h, w // out_w)
-    return max_pool2d_with_indices(ctx, x, kernel, kernel, 0)
+    if not isinstance(h, int) or not isinstance(w, int):
+        raise ctx.unsupported("adaptive max pooling over symbolic spatial sizes")
+    if h % out_h == 0 and w % out_w == 0:
+        kernel = (h // out_h, w // out_w)
+        return max_pool2d_with_indices(ctx, x, kernel, kernel, 0)
+    batched, unbatched = _as_batched(x)
+    n, c = batched.shape[:2]
+    table = adaptive_table(h, w, (out_h, out_w))
+    kk, length = table.shape
+    flat = b.reshape(batched, (n, c, h * w))
+    cols = b.reshape(emit("index_select", flat, ctx.constant(table.reshape(-1)), axis=2), (n, c, kk, length))
+    choice = b.reduce("argmax", cols, 2, True)
+    values = b.reshape(emit("gather", cols, choice, axis=2), (n, c, out_h, out_w))
+    positions = b.expand(ctx.constant(table.reshape(1, 1, kk, length)), cols.shape)
+    indices = b.reshape(emit("gather", positions, choice, axis=2), (n, c, out_h, out_w))
+    if unbatched:
+        values, indices = b.reshape(values, values.shape[1:]), b.reshape(indices, indices.shape[1:])
+    return values, indices
 
 
 def _interpolation_matrix(size: int, out: int, align_corners: bool, scale: float | None) -> np.ndarray:
