@@ -205,6 +205,27 @@ def test_cumsum(backend: str, dtype: str) -> None:
     assert_matches(g0.cumsum(0), t0.cumsum(0))
 
 
+def test_cumsum_of_large_integers_is_exact_and_takes_a_dtype(backend: str) -> None:
+    """Integer running sums add in int64 (no float matmul), so they stay exact beyond 2**53."""
+    g, t = pair(np.array([[2**60, 1, -(2**60), 3, 2**53 + 1]], dtype=np.int64))
+    assert_matches(g.cumsum(1), t.cumsum(1))
+    small, small_t = pair(np.array([[3, -1, 4, 1, -5]], dtype=np.int32))
+    assert_matches(graphc.cumsum(small, 1, dtype=graphc.float64), torch.cumsum(small_t, 1, dtype=torch.float64))
+    h, u = pair(data(2, 4))
+    h.cumsum_(1)
+    u.cumsum_(1)
+    assert_matches(h, u)
+
+
+def test_cumsum_of_a_long_row(backend: str) -> None:
+    """A scan of log2(n) levels: a row of 20000 is 15 levels (the triangle matmul it replaced needed n**2).
+
+    Positive terms: the sums are then well conditioned, so the order of the additions (a tree
+    here, one by one in torch) stays within the float64 tolerance."""
+    g, t = pair(np.random.default_rng(0).uniform(0.5, 1.5, (2, 20000)))
+    assert_matches(g.cumsum(1), t.cumsum(1))
+
+
 def test_reductions_of_zero_dim_tensors(backend: str) -> None:
     g, t = pair(np.array(2.5, dtype=np.float32))
     assert_matches(g.sum(), t.sum())

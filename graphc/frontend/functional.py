@@ -658,26 +658,6 @@ def any(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     return gt(wrap(b.reduce("sum", x, dim, keepdim)), 0)
 
 
-def cumsum(input: Tensor, dim: int) -> Tensor:
-    """A cumulative sum as a masked matmul with a triangle of ones (exact for small sizes)."""
-    x = node_of(input)
-    if not x.dtype.is_floating_point:
-        x = b.cast(x, dtypes.int64)  # integers and bools sum in int64, as torch
-    if x.type.ndim == 0:
-        _axes(x, dim, op="cumsum")
-        return wrap(x)
-    (axis,) = _axes(x, dim, op="cumsum")
-    n = x.shape[axis]
-    if not isinstance(n, int):
-        raise op_error("cumsum", [x.type], {"dim": dim}, "cumsum needs a static size along dim")
-    triangle = b.cast(Tensor._constant(np.triu(np.ones((n, n), dtype=bool)))._node, x.dtype)
-    moved = b.permute(x, [i for i in range(x.type.ndim) if i != axis] + [axis])
-    summed = b.matmul(moved, triangle)
-    back = list(range(x.type.ndim - 1))
-    back.insert(axis, x.type.ndim - 1)
-    return wrap(b.permute(summed, back))
-
-
 # ------------------------------------------------------------------ linear algebra
 
 

@@ -1,10 +1,10 @@
-"""Reductions and scans torch has beyond sum/mean/var: prod, cumprod, cummax, cummin,
+"""Reductions and scans torch has beyond sum/mean/var: prod, cumsum, cumprod, cummax, cummin,
 logcumsumexp, var_mean, std_mean, nansum, nanmean, count_nonzero, aminmax.
 
 Products are exact composites of ``mul``, not a primitive and not ``exp(sum(log))`` (which is
 inexact and wrong for zeros and negative numbers): ``prod`` multiplies halves in a tree of
-log2(n) levels, and the scans (``cumprod``, ``cummax``, ``logcumsumexp``) combine each position
-with the one 1, 2, 4, ... places before it (Hillis-Steele), log2(n) elementwise levels that fuse.
+log2(n) levels, and the scans (``cumsum``, ``cumprod``, ``cummax``, ``logcumsumexp``) combine each
+position with the one 1, 2, 4, ... places before it (Hillis-Steele), log2(n) elementwise levels.
 The chain rule through those multiplications is torch's gradient, zeros included. Both need the
 reduced axis to have a static size (docs/decisions.md, "Reductions and scans").
 """
@@ -23,8 +23,8 @@ from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
 from graphc.runtime.tensor import Tensor
 
-METHODS = "prod cumprod cummax cummin logcumsumexp nansum nanmean count_nonzero aminmax".split()
-IN_PLACE = ["cumprod"]
+METHODS = "prod cumsum cumprod cummax cummin logcumsumexp nansum nanmean count_nonzero aminmax".split()
+IN_PLACE = ["cumsum", "cumprod"]
 
 
 def _accumulating(x: Node, dtype: DType | None) -> Node:
@@ -110,12 +110,18 @@ def _scan(x: Node, axis: int, size: int, combine: Callable[[Node, Node], Node], 
 
 
 def _scan_input(op: str, input: Tensor, dim: int, dtype: DType | None = None) -> tuple[Node, int, int]:
-    x = _accumulating(node_of(input), dtype) if op == "cumprod" else node_of(input)
+    x = _accumulating(node_of(input), dtype) if op in ("cumsum", "cumprod") else node_of(input)
     if x.type.ndim == 0:
         _axes(x, dim, op=op)
         return b.reshape(x, (1,)), 0, 1
     axis, size = _static_axis(op, x, dim)
     return x, axis, size
+
+
+def cumsum(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
+    """Running sums along ``dim`` (integers and bools in int64, exactly): a scan of additions."""
+    x, axis, size = _scan_input("cumsum", input, dim, dtype)
+    return wrap(b.reshape(_scan(x, axis, size, b.add, 0.0), node_of(input).shape))
 
 
 def cumprod(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:

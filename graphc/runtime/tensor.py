@@ -648,7 +648,7 @@ _FORWARDED = """
 add sub mul div pow maximum minimum eq ne lt le gt ge logical_and logical_or logical_not logical_xor bitwise_and bitwise_or bitwise_xor
 neg exp log log1p log2 sqrt rsqrt sin cos tanh erf abs sign reciprocal sigmoid relu square clamp masked_fill lerp
 floor ceil round trunc fix frac floor_divide remainder fmod true_divide
-sum mean var std amax amin argmax argmin max min logsumexp softmax log_softmax all any cumsum
+sum mean var std amax amin argmax argmin max min logsumexp softmax log_softmax all any
 matmul mm bmm dot outer
 reshape view permute transpose t squeeze unsqueeze flatten unflatten expand broadcast_to repeat narrow split chunk unbind
 gather scatter_add index_select
