@@ -92,6 +92,16 @@ def test_duplicate_indices_write_their_mean_and_one_value_exactly(backend: str) 
     assert x.index_add(0, index, graphc.tensor([2.0, 4.0, 5.0])).tolist() == [0.0, 6.0, 5.0]
 
 
+def test_duplicate_writes_each_get_their_positions_whole_gradient(backend: str) -> None:
+    """torch's gradient of a write: every write to a position gets that position's gradient, not a share.
+
+    The written values agree (equal source rows), so torch's unspecified choice among
+    duplicates and graphc's mean are the same value and check_grads compares them too."""
+    rows = np.repeat(data(1, 3).astype(np.float64), 3, axis=0)
+    index = np.array([[1, 1, 1], [1, 0, 2], [3, 0, 2]])
+    check_grads(lambda T, x, s, i: (T.scatter(x, 0, i, s), T.index_copy(x, 0, i[:, 0], s)), data(4, 3).astype(np.float64), rows, index)
+
+
 def test_in_place_writes(backend: str) -> None:
     x, s, i, ones, fill = data(4, 5), data(3, 5), unique_rows(3, 4, 5), np.ones((4, 2), np.float32), data(20)
     mask = x > 0

@@ -43,7 +43,11 @@ def _written(op: str, input: Tensor, dim: int, index: Tensor, src: Tensor | None
     exact = x.dtype if x.dtype.is_floating_point else dtypes.int64
     sums = node_of(scatter_add(wrap(b.zeros_like(b.cast(x, exact))), dim, index, wrap(b.cast(s, exact))))
     writes = b.cast(b.binary("maximum", counts, 1), exact)
-    mean = b.div(sums, writes) if exact.is_floating_point else b.binary("floor_divide", sums, writes)
+    if exact.is_floating_point:
+        # torch's gradient is the position's whole gradient for every write to it, duplicates too
+        mean = emit("custom_vjp", b.div(sums, writes), sums, rule="write_whole_gradient")
+    else:
+        mean = b.binary("floor_divide", sums, writes)
     return wrap(b.where(hit, b.cast(mean, x.dtype), x))
 
 

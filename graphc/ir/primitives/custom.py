@@ -72,6 +72,13 @@ def zero_gradient_vjp(node: Node, g: Node) -> tuple:
     return tuple(b.zeros_like(g) for _ in node.inputs[1:])
 
 
+@rule("write_whole_gradient")
+def write_whole_gradient_vjp(node: Node, g: Node) -> tuple:
+    """``g`` itself for the operand: torch's gradient of a write, which each of several writes to one
+    position receives whole, while the value graphc writes there is their mean (frontend/scatter.py)."""
+    return tuple(g for _ in node.inputs[1:])
+
+
 # What to use instead of an op torch gives no derivative, by the op computing the value.
 _DIFFERENTIABLE_INSTEAD = {
     "floor_divide": "div(a, b, rounding_mode='floor') has a zero gradient",
