@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import pytest
 import torch
@@ -230,6 +231,58 @@ class ConvPoolNorm(nn.Module):
         ]
 
 
+class ScansWritesAndDistances(nn.Module):
+    """The ops of graphc's front-end composites: products and scans along static dimensions (dimension 0
+    is the symbolic batch), diagonals, distances, and indexed writes with unique indices (torch leaves
+    duplicate writes unspecified)."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        cols = torch.tensor([[3, 0, 4], [1, 2, 0], [4, 3, 1], [0, 1, 2]]).expand(x.shape[0], -1, -1)
+        mask = x[0] > 0.3
+        z = x.clone()
+        z[:, torch.tensor([3, 0])] = y[:, :2]
+        z[torch.tensor([1, 0]), :, torch.tensor([2, 4])] = y[:2, :, 0]
+        z[z > 1.5] = 0.0
+        z[:, :, torch.tensor([1, 3])] += y[:, :, :2]
+        z[0] = 1.0
+        zero_row = torch.cat([x[:, :1] * 0, x[:, 1:]], 1)
+        return [
+            x.prod(2),
+            x.prod(1, keepdim=True),
+            x[0].prod(),
+            torch.cumprod(x, 2),
+            x.cummax(1)[0],
+            x.cummin(2)[0],
+            torch.logcumsumexp(x, 2),
+            x.diagonal(0, 1, 2),
+            x.diagonal(-1, 2, 1),
+            torch.einsum("bii->b", x[:, :, :4]),
+            torch.addbmm(x[0, :, :4], x, x.transpose(1, 2), beta=0.5, alpha=2),
+            torch.dist(x, y, 3),
+            torch.cdist(x, y * 0.5 + 1),
+            torch.cdist(x, y, p=1),
+            torch.cdist(x, y, compute_mode="use_mm_for_euclid_dist"),
+            x.narrow_copy(2, 1, 2),
+            x.scatter(2, cols, y[:, :, :3]),
+            x.scatter(2, cols, 0.5),
+            x.scatter_reduce(2, cols, y[:, :, :3], "sum", include_self=False),
+            x.scatter_reduce(2, cols, y[:, :, :3], "mean"),
+            x.scatter_reduce(2, cols, y[:, :, :3], "mean", include_self=False),
+            x.index_add(2, torch.tensor([1, 1, 3]), y[:, :, :3], alpha=2),
+            x.index_copy(1, torch.tensor([2, 0]), y[:, :2]),
+            x.index_fill(2, torch.tensor([0, 3]), -1.0),
+            x[0].masked_scatter(mask, y[0] * 2),
+            torch.index_put(x, (torch.tensor([1, 1]),), y[:2, :, 0:1], accumulate=True),
+            z,
+            x.tril(),
+            x.roll(3),
+            torch.linalg.vector_norm(zero_row, 0, 2),
+            torch.linalg.vector_norm(zero_row, -math.inf, 2),
+            torch.linalg.vector_norm(zero_row, 3, 2),
+            F.hinge_embedding_loss(x, (y > 0).double() * 2 - 1),
+        ]
+
+
 def random_weights_loss(outputs: list[torch.Tensor], seed: int = 1) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     total = torch.zeros((), dtype=torch.float64)
@@ -295,3 +348,45 @@ def test_view_and_indexing_lowerings() -> None:
 def test_convolution_pooling_and_normalization_lowerings(train: bool) -> None:
     model = ConvPoolNorm().train(train)
     run_both(model, float64(3, 4, 6, 6), check=not train)
+
+
+def test_scan_distance_and_indexed_write_lowerings() -> None:
+    run_both(ScansWritesAndDistances(), float64(3, 4, 5), float64(3, 4, 5, seed=2))
+
+
+class NoDerivative(nn.Module):
+    """Ops torch gives no derivative: their values only."""
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        cols = torch.tensor([[3, 0, 3], [1, 2, 0]]).expand(x.shape[0], -1, -1)
+        return [x.scatter(2, cols, x[:, :, :3], reduce="add"), x.scatter(2, cols, 2.0, reduce="add")]
+
+
+def test_scatter_with_reduce_add_lowering() -> None:
+    x = float64(3, 2, 4)
+    expected = NoDerivative()(x)
+    got = graphc.compile(NoDerivative(), backend="numpy")(x)
+    for i, (a, e) in enumerate(zip(got, expected)):
+        assert_same(a, e, f"output {i}")
+
+
+class ProductOverBatch(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.prod(0)
+
+
+class ScatterMax(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.scatter_reduce(1, torch.tensor([[0, 0]]).expand(x.shape[0], -1), x, "amax")
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (ProductOverBatch(), "prod needs a static size along dimension 0, got the symbolic size B (compile with dynamic=False)"),
+        (ScatterMax(), "scatter_reduce with reduce='amax' (graphc reduces with 'sum' and 'mean'"),
+    ],
+)
+def test_lowerings_refuse_what_graphc_cannot_build(model: nn.Module, message: str) -> None:
+    with pytest.raises(graphc.GraphcError, match=re.escape(message)):
+        graphc.compile(model, backend="numpy")(float64(3, 2))

@@ -1,6 +1,6 @@
 """The ATen -> graphc IR lowering table, grouped by kind (importing this fills ``LOWERINGS``)."""
 
-from graphc.frontend.torch_import.lowering import conv, elementwise, indexing, linalg, norm, random, reductions, symbolic, views
+from graphc.frontend.torch_import.lowering import conv, elementwise, indexing, linalg, norm, random, reductions, scans, symbolic, views, writes
 from graphc.frontend.torch_import.lowering.table import KINDS, LOWERINGS, LoweringContext, Source, lowers, op_name
 
 __all__ = [
@@ -17,6 +17,8 @@ __all__ = [
     "op_name",
     "random",
     "reductions",
+    "scans",
     "symbolic",
     "views",
+    "writes",
 ]

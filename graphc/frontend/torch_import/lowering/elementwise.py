@@ -419,7 +419,15 @@ def _filled(ctx: LoweringContext, value: Any) -> Node:
     return b.full(ctx.out_shape(), value, ctx.out_dtype())
 
 
-@lowers(KIND, aten.zeros.default, aten.empty.memory_format, aten.empty_strided.default, aten.new_zeros.default, aten.new_empty.default)
+@lowers(
+    KIND,
+    aten.zeros.default,
+    aten.empty.memory_format,
+    aten.empty_strided.default,
+    aten.empty_permuted.default,
+    aten.new_zeros.default,
+    aten.new_empty.default,
+)
 def zeros(ctx: LoweringContext, *_: Any, **__: Any) -> Node:
     return b.full(ctx.out_shape(), 0, ctx.out_dtype())
 
@@ -462,10 +470,16 @@ def scalar_tensor(ctx: LoweringContext, value: Any, **_: Any) -> Node:
 @lowers(KIND, aten.arange.default, aten.arange.start, aten.arange.start_step)
 def arange(ctx: LoweringContext, *args: Any, **_: Any) -> Node:
     shape = ctx.out_shape()
+    dtype = ctx.out_dtype()
     if not isinstance(shape[0], int):
-        raise ctx.unsupported("arange with a symbolic length")
+        # A symbolic length (tril/triu over the batch, an assignment to a row of it): computed, from ``iota``.
+        start, step = (0, 1) if len(args) == 1 else (args[0], args[2] if len(args) > 2 else 1)
+        if not all(isinstance(v, (int, float)) for v in (start, step)):
+            raise ctx.unsupported(f"arange with a symbolic length and a symbolic start or step ({start}, {step})")
+        wide = dtypes.float64 if dtype.is_floating_point else dtypes.int64  # as torch: start + step * i, then the dtype
+        positions = b.cast(emit("iota", shape=shape, axis=0, dtype=dtypes.int64), wide)
+        return b.cast(b.add(b.mul(positions, step), start), dtype)
     bounds = [float(a) if isinstance(a, float) else int(a) for a in args]
     start, step = (0, 1) if len(bounds) == 1 else (bounds[0], bounds[2] if len(bounds) > 2 else 1)
-    dtype = ctx.out_dtype()
     values = start + step * np.arange(shape[0], dtype=np.float64 if dtype.is_floating_point else np.int64)
     return ctx.constant(values.astype(dtype.numpy))

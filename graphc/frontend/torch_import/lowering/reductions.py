@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from graphc.frontend import linalg
 from graphc.frontend.torch_import.lowering.elementwise import sqrt_zero_grad
+from graphc.frontend.torch_import.lowering.frontend import call
 from graphc.frontend.torch_import.lowering.table import LoweringContext, graphc_dtype, lowers
 from graphc.ir import build as b
 from graphc.ir import dtypes
@@ -167,18 +169,14 @@ def all_(ctx: LoweringContext, x: Node, dim: Any = None, keepdim: bool = False) 
 
 @lowers(KIND, aten.linalg_vector_norm.default)
 def vector_norm(ctx: LoweringContext, x: Node, ord: float = 2, dim: Any = None, keepdim: bool = False, dtype: torch.dtype | None = None) -> Node:
+    """graphc's vector_norm: every order (0 counts nonzeros, -inf is the least |x|), and a zero
+    gradient where the norm is 0 for p > 1, as torch's norm backward."""
     x = b.cast(x, ctx.out_dtype())
-    axes = axes_of(x, dim)
-    if ord == math.inf:
-        return b.reduce("max", b.unary("abs", x), axes, keepdim)
-    if ord == 1:
-        return b.reduce("sum", b.unary("abs", x), axes, keepdim)
-    if ord == 2:
-        return sqrt_zero_grad(b.reduce("sum", b.mul(x, x), axes, keepdim))
-    if ord == 0 or ord == -math.inf:
-        raise ctx.unsupported(f"vector norms of order {ord}")
-    powered = b.reduce("sum", b.binary("pow", b.unary("abs", x), float(ord)), axes, keepdim)
-    return b.binary("pow", powered, 1.0 / ord)
+    if ord == 0:
+        # The count of nonzeros (NaN counts), summed from ``sign`` so that, as in torch, it takes a (zero) gradient.
+        nonzero = b.unary("sign", b.where(b.compare("ne", x, x), 1.0, b.unary("abs", x)))
+        return b.reduce("sum", nonzero, axes_of(x, dim), keepdim)
+    return call(linalg.vector_norm, x, ord, dim, keepdim)
 
 
 # ------------------------------------------------------------------ softmax family

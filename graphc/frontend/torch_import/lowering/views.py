@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from graphc.frontend import manipulation
+from graphc.frontend.torch_import.lowering.frontend import call
 from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
 from graphc.ir import build as b
 from graphc.ir import dtypes
@@ -213,3 +215,14 @@ def repeat(ctx: LoweringContext, x: Node, repeats: Sequence[Any]) -> Node:
     interleaved = b.reshape(x, [v for d in x.shape for v in (1, d)])
     tiled = b.expand(interleaved, [v for r, d in zip(reps, x.shape) for v in (r, d)])
     return b.reshape(tiled, ctx.out_shape())
+
+
+@lowers(KIND, aten.diagonal.default, aten.diagonal_copy.default)
+def diagonal(ctx: LoweringContext, x: Node, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Node:
+    """The diagonal of the (dim1, dim2) planes, last: a strided slice of the flattened planes (static sizes)."""
+    return call(manipulation.diagonal, x, offset, dim1, dim2)
+
+
+@lowers(KIND, aten.narrow_copy.default)
+def narrow_copy(ctx: LoweringContext, x: Node, dim: int, start: int, length: int) -> Node:
+    return call(manipulation.narrow_copy, x, dim, start, length)
