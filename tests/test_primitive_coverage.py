@@ -139,6 +139,8 @@ def bernoulli_mask_check(got: Any, expected: Any, inputs: list[Any]) -> None:
 
 
 INDEX = np.array([[0, 2, 1, 2], [1, 1, 0, 0], [2, 0, 0, 1]])
+# Ties, NaN among them, and -0.0 beside 0.0 (equal, so a tie), down each column.
+TIES_AND_NAN = np.array([[1.0, np.nan, 0.0], [np.nan, 2.0, -0.0], [1.0, np.nan, 0.0], [-1.0, 2.0, np.nan], [1.0, 2.0, -0.0]])
 
 CASES: dict[str, list[Case]] = {
     # ------------------------------------------------------------------ sources
@@ -332,6 +334,13 @@ CASES: dict[str, list[Case]] = {
         Case("f32", lambda T, F, x: F.unfold(x, 2), (f32(1, 2, 4, 4),)),
         Case("f64-grad-strided", lambda T, F, x: F.unfold(x, (2, 3), dilation=(1, 2), padding=1, stride=2), (f64(2, 1, 5, 6),), grad=True),
         Case("f32-conv2d-view", lambda T, F, x, w: F.conv2d(x.transpose(2, 3), w, padding=1), (f32(1, 2, 5, 4), f32(3, 2, 3, 3))),
+    ],
+    # ------------------------------------------------------------------ sorts
+    "argsort": [
+        Case("f32-view", lambda T, F, x: T.argsort(x.T, dim=1, stable=True), (f32(4, 3),)),
+        Case("f64-ties-nan-descending", lambda T, F, x: T.argsort(x, dim=0, descending=True, stable=True), (TIES_AND_NAN,)),
+        Case("i64-ties", lambda T, F, x: x.argsort(stable=True), (i64(3, 6, low=-2, high=2),)),
+        Case("bool-descending", lambda T, F, x: x.argsort(dim=1, descending=True, stable=True), (b8(3, 5),)),
     ],
     "fold": [
         Case("f32", lambda T, F, x: F.fold(x, (3, 3), 2), (f32(1, 8, 4),)),

@@ -229,6 +229,23 @@ def argmax(x: np.ndarray, axis: int, keepdims: bool) -> np.ndarray:
     return index if keepdims else np.squeeze(index, axis)
 
 
+def argsort(x: np.ndarray, axis: int, descending: bool) -> np.ndarray:
+    """torch.argsort(stable=True) as int64: NumPy's stable sort already puts NaN last.
+
+    Descending, the ties must keep their order and NaN come first, which sorting the
+    negated values would not give (-NaN is NaN, the smallest int has no negation): the axis
+    is sorted reversed, ascending, and the order read backwards (the last of equal values in
+    the reversed axis is the first of the original). Half precision sorts as float32, exactly.
+    """
+    x = np.asarray(x)
+    if x.dtype.name in ("float16", "bfloat16"):
+        x = x.astype(np.float32)
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable").astype(np.int64, copy=False)
+    backwards = np.flip(np.argsort(np.flip(x, axis), axis=axis, kind="stable"), axis)
+    return (x.shape[axis] - 1) - backwards.astype(np.int64, copy=False)
+
+
 _BITS = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
 
 

@@ -797,6 +797,10 @@ class KernelEmitter:
             code = f"{code} + tl.full({self.fn.shape(frozenset(a for a, _ in self.fn.axes))}, 0, tl.int32)"
         storage = TL[node.dtype.name]
         value = v.code if v.dtype == storage else f"{v.code}.to({storage})"
+        if atomic and v.axes != frozenset(a for a, _ in self.fn.axes):
+            # One value added at every index (the gradient of a sum of sorted values): the interpreter's
+            # atomic_add reads a block of values past a [1] one (or a broadcast view), adding garbage.
+            value = f"{value} + tl.zeros({self.fn.shape(frozenset(a for a, _ in self.fn.axes))}, {storage})"
         pointer = self.ptr(node)
         if atomic:
             line = f"tl.atomic_add({pointer} + {code}, {value}" + (f", mask={mask})" if mask else ")")
@@ -883,7 +887,10 @@ class KernelEmitter:
                 raise GraphcError(f"triton backend: kernel {self.kernel.name} computes {format_node(anchor, self.names)} after its {main[0].op}")
             self.split_off(anchor)
         outputs = [o for o in self.kernel.outputs if id(o) not in self.temps]
-        if not main:
+        sorts = [n for n in self.kernel.nodes if n.op == "argsort"]
+        if sorts:  # fusion keeps a sort alone: its kernel holds it and the views it reads through
+            self.sort_kernel(sorts[0], outputs)
+        elif not main:
             self.pointwise_kernel(outputs)
         elif main[0].op == "scatter_add":
             self.scatter_kernel(main[0], outputs)
@@ -1183,6 +1190,71 @@ class KernelEmitter:
             return 'float("-inf")' if floating else str(_int_limits(dtype)[0])
         return 'float("inf")' if floating else str(_int_limits(dtype)[1])
 
+    # argsort -------------------------------------------------------------
+
+    def sort_kernel(self, node: Node, outputs: list[Node]) -> None:
+        """Each element's place in its sorted row counted on the GPU, then its position stored there.
+
+        The place is the number of the row's elements that sort before it (smaller, or equal
+        and earlier: stable; NaN as the largest), counted over the row by blocks of RBLOCK
+        for a block of XBLOCK elements, so any row length and every dtype work and the order
+        is torch's stable one by construction. The work is O(n²) per row of n, parallel over
+        every element: docs/decisions.md ("Sorting") says why this, not ``tl.sort``, for now.
+        """
+        self.extra_outputs(outputs, [node], [node])
+        x = node.inputs[0]
+        axis = node.attrs["axis"]
+        full = self.shape(node)
+        numel = prod(list(full))
+        name = f"{self.kernel.name}_kernel"
+        self.begin(name, [("x", "XBLOCK"), ("r", "RBLOCK")])
+        self.fn.constexprs = ["XBLOCK", "RBLOCK"]
+        b = self.fn.body
+        b.line(f"xnumel = {dim_code(numel)}")
+        b.line(f"rnumel = {dim_code(full[axis])}")
+        b.line("xindex = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)[:, None]")
+        b.line("xmask = xindex < xnumel")
+        self.fn.axis_masks = {"x": "xmask", "r": "rmask"}
+        xvar = Var("xindex", numel, frozenset({"x"}), 0, "xmask")
+        mine_at = delinearize(Lin.of(xvar), full)
+        mine = self.sort_key(self.value(x, mine_at))
+        position = b.fresh("position")
+        b.line(f"{position} = {self.lin_code(mine_at[axis])}")
+        count = b.fresh("ahead")
+        b.line(f"{count} = tl.zeros([XBLOCK, RBLOCK], tl.int32)")
+        depth = b.open("for roffset in range(0, rnumel, RBLOCK):")
+        b.line("rindex = roffset + tl.arange(0, RBLOCK)[None, :]")
+        b.line("rmask = rindex < rnumel")
+        rvar = Var("rindex", full[axis], frozenset({"r"}), depth, "rmask")
+        other = self.sort_key(self.value(x, tuple(Lin.of(rvar) if i == axis else e for i, e in enumerate(mine_at))))
+        first, second = (mine, other) if node.attrs["descending"] else (other, mine)
+        floating = compute_dtype(x.dtype).startswith("tl.float")
+        before = f"({first} < {second})" + (f" | (({second} != {second}) & ({first} == {first}))" if floating else "")
+        same = f"({other} == {mine})" + (f" | (({other} != {other}) & ({mine} != {mine}))" if floating else "")
+        self.comment(node, depth)
+        b.line(f"{count} += (xmask & rmask & ({before} | (({same}) & (rindex < {position})))).to(tl.int32)")
+        b.close()
+        place = b.fresh("place")
+        b.line(f"{place} = tl.sum({count}, 1)[:, None]")
+        at = tuple(Lin.of(Leaf(place, frozenset({"x"}), 0, frozenset({xvar}))) if i == axis else e for i, e in enumerate(mine_at))
+        self.store(node, at, Val(position, "tl.int32", 0, frozenset({"x"})))
+        self.finish()
+        self.launches += 1
+        self.launch += [
+            f"xnumel = {dim_code(numel)}",
+            "if xnumel > 0:",
+            f"    XBLOCK, RBLOCK, warps = rt.sort_blocks(xnumel, {dim_code(full[axis])})",
+            f"    rt.launch({name}, (rt.cdiv(xnumel, XBLOCK),), {self.calls[name]}, XBLOCK=XBLOCK, RBLOCK=RBLOCK, num_warps=warps)",
+        ]
+
+    def sort_key(self, v: Val) -> str:
+        """The variable holding ``v`` as a sortable number: bools compare as int32."""
+        if v.dtype != "tl.int1":
+            return v.code
+        name = self.fn.body.fresh(v.code + "_key")
+        self.fn.body.line(f"{name} = {v.code}.to(tl.int32)", v.depth)
+        return name
+
     # matmul --------------------------------------------------------------
 
     def column_offsets(self, mm: Node) -> tuple[Dim, list[int]] | None:
@@ -1384,6 +1456,7 @@ SUPPORTED_OPS = frozenset(
     {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", *IDENTITIES}
     | {"floor", "ceil", "trunc", "round", "floor_divide", "remainder", "fmod"}
     | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "iota", "size", "constant", *ANCHORS}
+    | {"argsort"}
 )
 
 

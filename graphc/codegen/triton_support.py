@@ -40,6 +40,9 @@ LOOPED_RBLOCK = 1024 if not INTERPRET else 4096
 # (about 1 ms each), so it gets large blocks; a GPU wants many small ones.
 POINTWISE_BLOCK = 1024 if not INTERPRET else 1 << 16
 REDUCTION_ELEMENTS = 4096 if not INTERPRET else 1 << 16
+# An argsort compares a tile of SORT_ELEMENTS pairs per step, at most SORT_RBLOCK of them per element.
+SORT_ELEMENTS = 4096 if not INTERPRET else 1 << 16
+SORT_RBLOCK = 64 if not INTERPRET else 1024
 # Warps of a pointwise program and of a reduction's program (persistent or looped). These and
 # the block sizes above are launch-time choices that scripts/gpu_sweep.py times on a GPU.
 POINTWISE_WARPS = 4
@@ -194,6 +197,12 @@ def reduction_blocks(xnumel: int, rnumel: int) -> tuple[bool, int, int, int]:
     if xnumel <= FEW_ROWS:
         return False, 1, FEW_ROWS_RBLOCK, FEW_ROWS_WARPS
     return False, max(1, min(next_power_of_2(xnumel), REDUCTION_ELEMENTS // LOOPED_RBLOCK)), LOOPED_RBLOCK, REDUCTION_WARPS
+
+
+def sort_blocks(xnumel: int, rnumel: int) -> tuple[int, int, int]:
+    """(XBLOCK, RBLOCK, num_warps) of an argsort: XBLOCK elements each compared with RBLOCK of their row per step."""
+    rblock = max(16, min(next_power_of_2(max(rnumel, 1)), SORT_RBLOCK))
+    return max(1, min(next_power_of_2(xnumel), SORT_ELEMENTS // rblock)), rblock, REDUCTION_WARPS
 
 
 def matmul_configs(m: int | None = None, n: int | None = None, k: int | None = None, integer: bool = False, accumulators: int = 1) -> list[triton.Config]:

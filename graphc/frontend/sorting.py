@@ -1,12 +1,9 @@
 """Sorting with torch's names: sort, argsort, msort, topk, kthvalue, median (and unique, refused).
 
-There is no sort primitive. Each element's place in the sorted row is the number of elements
-that sort before it (smaller, or equal and earlier: a stable order, NaN last as torch puts it),
-counted by comparing every pair of the row: a broadcast comparison and a sum, which fusion
-computes as one reduction reading the row twice. That is O(n²) work per row of n elements
-(without fusion, also O(n²) memory), meant for rows up to a few thousand elements
-(docs/decisions.md, "Sorting"). The order is scattered into the indices, and the values are
-a ``gather`` of them, so the gradient goes to the element each value came from, as torch's.
+All of them are the ``argsort`` primitive (graphc/ir/primitives/sorting.py: the stable
+permutation along one axis, NaN as the largest, as torch's stable=True) and a ``gather`` of
+the values at it, so the gradient goes to the element each value came from, as torch's
+(docs/decisions.md, "Sorting"). topk, kthvalue and median slice the sorted axis.
 """
 
 from __future__ import annotations
@@ -40,44 +37,6 @@ def _is_nan(x: Node) -> Node:
     return b.compare("ne", x, x)
 
 
-def _before(a: Node, c: Node) -> Node:
-    """a sorts strictly before c in ascending order: smaller, or a number where c is NaN."""
-    return b.binary("or", b.compare("lt", a, c), b.binary("and", _is_nan(c), b.unary("logical_not", _is_nan(a))))
-
-
-def _same(a: Node, c: Node) -> Node:
-    return b.binary("or", b.compare("eq", a, c), b.binary("and", _is_nan(a), _is_nan(c)))
-
-
-def _order(x: Node, descending: bool) -> Node:
-    """The indices that sort the last axis (stable; NaN last ascending, first descending), int64."""
-    if x.dtype == dtypes.bool_:
-        x = b.cast(x, dtypes.int32)
-    n = x.shape[-1]
-    mine = b.reshape(x, (*x.shape, 1))
-    theirs = b.reshape(x, (*x.shape[:-1], 1, n))
-    pairs = (*x.shape, n)
-    other_index = emit("iota", shape=pairs, axis=x.type.ndim, dtype=dtypes.int64)
-    earlier = b.compare("lt", other_index, emit("iota", shape=pairs, axis=x.type.ndim - 1, dtype=dtypes.int64))
-    first = _before(mine, theirs) if descending else _before(theirs, mine)
-    ahead = b.binary("or", first, b.binary("and", _same(theirs, mine), earlier))
-    rank = b.reduce("sum", b.cast(ahead, dtypes.int64), x.type.ndim, False)
-    positions = emit("iota", shape=tuple(x.shape), axis=x.type.ndim - 1, dtype=dtypes.int64)
-    return emit("scatter_add", b.zeros_like(positions), rank, positions, axis=x.type.ndim - 1)
-
-
-def _last_axis(x: Node, axis: int) -> list[int]:
-    """The permutation that moves ``axis`` last (its own inverse's partner in ``_back``)."""
-    return [i for i in range(x.type.ndim) if i != axis] + [axis]
-
-
-def _back(perm: list[int]) -> list[int]:
-    inverse = [0] * len(perm)
-    for i, p in enumerate(perm):
-        inverse[p] = i
-    return inverse
-
-
 def _sorted(op: str, input: Tensor, dim: int, descending: bool) -> tuple[Node, Node, int]:
     """(values, indices) sorted along ``dim``, and the axis; a 0-d input is its own sort."""
     x = node_of(input)
@@ -85,11 +44,8 @@ def _sorted(op: str, input: Tensor, dim: int, descending: bool) -> tuple[Node, N
         _dim(x, dim, op=op)
         return x, b.constant(0, dtypes.int64), 0
     axis = _dim(x, dim, op=op)
-    perm = _last_axis(x, axis)
-    moved = b.permute(x, perm)
-    indices = _order(moved, descending)
-    values = emit("gather", moved, indices, axis=x.type.ndim - 1)
-    return b.permute(values, _back(perm)), b.permute(indices, _back(perm)), axis
+    indices = emit("argsort", x, axis=axis, descending=descending)
+    return emit("gather", x, indices, axis=axis), indices, axis
 
 
 def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> ValuesIndices:

@@ -117,6 +117,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "matmul": lambda torch, x, y: torch.matmul(x, y),
     "unfold": _unfold,
     "fold": _fold,
+    "argsort": lambda torch, x, axis, descending: torch.argsort(x, dim=axis, descending=descending, stable=True),
     "constant": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),
     "iota": _iota,
     "size": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),
