@@ -6,7 +6,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from graphc.frontend import linalg
@@ -217,20 +216,3 @@ def log_softmax(ctx: LoweringContext, x: Node, dim: int, half_to_float: bool = F
 @lowers(KIND, aten.logsumexp.default)
 def logsumexp(ctx: LoweringContext, x: Node, dim: Any, keepdim: bool = False) -> Node:
     return logsumexp_node(b.cast(x, ctx.out_dtype()), axes_of(x, dim), keepdim)
-
-
-@lowers(KIND, aten.cumsum.default)
-def cumsum(ctx: LoweringContext, x: Node, dim: int, dtype: torch.dtype | None = None) -> Node:
-    """A cumulative sum as a matmul with a triangle of ones (static sizes along ``dim``)."""
-    x = b.cast(x, ctx.out_dtype())
-    (axis,) = axes_of(x, dim)
-    n = x.shape[axis]
-    if not isinstance(n, int):
-        raise ctx.unsupported("cumsum along a symbolic dimension")
-    if not x.dtype.is_floating_point:
-        raise ctx.unsupported(f"cumsum of {x.dtype.name} tensors (matmul needs floats)")
-    triangle = ctx.constant(np.triu(np.ones((n, n), dtype=x.dtype.numpy)))
-    moved = b.permute(x, [i for i in range(x.type.ndim) if i != axis] + [axis])
-    back = list(range(x.type.ndim - 1))
-    back.insert(axis, x.type.ndim - 1)
-    return b.permute(b.matmul(moved, triangle), back)

@@ -1,4 +1,4 @@
-"""Products and scans: prod, cumprod, cummax, cummin, logcumsumexp, as graphc's front end builds them
+"""Products and scans: prod, cumsum, cumprod, cummax, cummin, logcumsumexp, as graphc's front end builds them
 (exact trees and Hillis-Steele scans of elementwise ops; the reduced axis must have a static size)."""
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ def prod_all(ctx: LoweringContext, x: Node, dtype: torch.dtype | None = None) ->
 @lowers(KIND, aten.prod.dim_int)
 def prod_dim(ctx: LoweringContext, x: Node, dim: int, keepdim: bool = False, dtype: torch.dtype | None = None) -> Node:
     return call(frontend.prod, x, dim, keepdim, dtype=_dtype(dtype))
+
+
+@lowers(KIND, aten.cumsum.default)
+def cumsum(ctx: LoweringContext, x: Node, dim: int, dtype: torch.dtype | None = None) -> Node:
+    return call(frontend.cumsum, x, dim, dtype=_dtype(dtype))
 
 
 @lowers(KIND, aten.cumprod.default)
