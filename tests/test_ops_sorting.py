@@ -1,6 +1,7 @@
 """Sorting against torch (graphc/frontend/sorting.py): sort, argsort, msort, topk, kthvalue, median:
 values, indices (stable order, NaN as the largest) and dtypes on both backends with fusion on and
-off, float64 gradients, and one compiled function at two batch sizes. torch's indices of tied
+off, float64 gradients, compiled functions at two batch sizes (the batch sorted too), rows longer
+than a kernel's block, and a row of 100k elements. torch's indices of tied
 values are unspecified except with stable=True, so the other cases use distinct values."""
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ CASES: dict[str, tuple[Callable[..., Any], tuple[np.ndarray, ...]]] = {
         (data(3, 5, dtype="int64", low=-2, high=2), data(4, 3, dtype="bool")),
     ),
     "sort-0d": (lambda T, x: (*T.sort(x), T.argsort(x, 0)), (np.array(1.5, np.float32),)),
+    "sort-int32-descending": (
+        lambda T, i: (*T.sort(i, dim=1, descending=True, stable=True), i.argsort(dim=0, descending=True, stable=True)),
+        (data(4, 6, dtype="int32", low=-2, high=2),),
+    ),
     "topk": (lambda T, x: (*T.topk(x, 2), *x.topk(3, 0, largest=False), *T.topk(x, 0), *x.topk(5, -1)), (distinct(4, 5),)),
     "kthvalue": (lambda T, x: (*T.kthvalue(x, 1), *x.kthvalue(3, 0, True), *T.kthvalue(x, 5, -1)), (distinct(4, 5),)),
     "median": (
@@ -98,6 +103,37 @@ def ordered(T: Any, x: Any) -> tuple:
 
 def test_compiled_with_a_symbolic_batch(backend: str) -> None:
     check_compiled_batches(ordered, lambda rows: (RNG.permutation(rows * 5).reshape(rows, 5).astype(np.float64),), backend)
+
+
+def test_compiled_sort_along_the_symbolic_batch_axis(backend: str) -> None:
+    """The sorted axis itself has the symbolic size B: ties kept in order, descending too."""
+    check_compiled_batches(
+        lambda T, x: (*T.sort(x, dim=0, descending=True, stable=True), T.argsort(x, dim=0, stable=True), T.msort(x)),
+        lambda rows: (RNG.integers(-2, 3, (rows, 4)).astype(np.float64),),
+        backend,
+    )
+
+
+def test_long_rows_with_ties_and_nan_cross_the_kernel_blocks(backend: str) -> None:
+    """Rows longer than a Triton sort kernel's block of the row (1024 under the interpreter), many ties and NaN."""
+    x = RNG.integers(0, 40, (1, 1100)).astype(np.float32)
+    x[0, 7] = x[0, 1099] = x[0, 3] = np.nan
+    ours, theirs = graphc.tensor(x), torch.from_numpy(x)
+    for descending in (False, True):
+        got = graphc.sort(ours, descending=descending, stable=True)
+        assert_matches(list(got), list(torch.sort(theirs, descending=descending, stable=True)))
+
+
+def test_a_row_of_100k_elements_sorts_on_the_numpy_backend() -> None:
+    """n log n: the rank count this replaced compared every pair, 10^10 comparisons for this row."""
+    x = RNG.integers(0, 1000, (1, 100_000)).astype(np.float32)
+    x[0, ::997] = np.nan
+    distinct_values = RNG.permutation(100_000).astype(np.float64)  # torch's order of tied top-k is unspecified
+    with graphc.use_backend("numpy"):
+        values, indices = graphc.sort(graphc.tensor(x), descending=True, stable=True)
+        top = graphc.topk(graphc.tensor(distinct_values), 3, largest=False)
+    assert_matches([values, indices], list(torch.sort(torch.from_numpy(x), descending=True, stable=True)))
+    assert_matches(list(top), list(torch.topk(torch.from_numpy(distinct_values), 3, largest=False)))
 
 
 @pytest.mark.parametrize(

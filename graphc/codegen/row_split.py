@@ -206,6 +206,13 @@ def _gather(node: Node, axis: int) -> list[RowAxis]:
     return [axis, axis]
 
 
+def _argsort(node: Node, axis: int) -> list[RowAxis]:
+    """Each row sorts on its own, unless the sort runs along the rows."""
+    if axis == node.attrs["axis"]:
+        raise _Unsplittable("argsort along the rows")
+    return [axis]
+
+
 def _iota(node: Node, axis: int) -> list[RowAxis]:
     """Indices along the rows would restart at 0 in every block; along another axis they are the same in each."""
     if axis == node.attrs["axis"]:
@@ -214,6 +221,7 @@ def _iota(node: Node, axis: int) -> list[RowAxis]:
 
 
 RULES = {
+    "argsort": _argsort,
     "gather": _gather,
     "iota": _iota,
     "elementwise": _elementwise,

@@ -41,7 +41,7 @@ LOOPED_RBLOCK = 1024 if not INTERPRET else 4096
 POINTWISE_BLOCK = 1024 if not INTERPRET else 1 << 16
 REDUCTION_ELEMENTS = 4096 if not INTERPRET else 1 << 16
 # An argsort compares a tile of SORT_ELEMENTS pairs per step, at most SORT_RBLOCK of them per element.
-SORT_ELEMENTS = 4096 if not INTERPRET else 1 << 16
+SORT_ELEMENTS = 4096 if not INTERPRET else 1 << 18
 SORT_RBLOCK = 64 if not INTERPRET else 1024
 # Warps of a pointwise program and of a reduction's program (persistent or looped). These and
 # the block sizes above are launch-time choices that scripts/gpu_sweep.py times on a GPU.
