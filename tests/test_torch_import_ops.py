@@ -355,6 +355,29 @@ def test_scan_distance_and_indexed_write_lowerings() -> None:
     run_both(ScansWritesAndDistances(), float64(3, 4, 5), float64(3, 4, 5, seed=2))
 
 
+class Sorting(nn.Module):
+    """aten.sort (argsort and msort export as it), topk, kthvalue and median, the batch axis sorted too;
+    ties only where torch's order is defined (stable=True)."""
+
+    def forward(self, x: torch.Tensor, i: torch.Tensor) -> list[torch.Tensor]:
+        return [
+            *torch.sort(x, 1),
+            *x.sort(dim=0, descending=True, stable=True),
+            torch.argsort(x, 2),
+            torch.msort(x),
+            *torch.topk(x, 2),
+            *x.topk(3, 1, largest=False),
+            *torch.kthvalue(x, 2, 2),
+            *torch.median(x, 2),
+            x[0].median(),
+            *i.sort(dim=1, descending=True, stable=True),
+        ]
+
+
+def test_sorting_lowerings() -> None:
+    run_both(Sorting(), float64(3, 4, 5), torch.randint(-2, 3, (3, 6), generator=torch.Generator().manual_seed(4)))
+
+
 class NoDerivative(nn.Module):
     """Ops torch gives no derivative: their values only."""
 

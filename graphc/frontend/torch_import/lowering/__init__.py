@@ -1,6 +1,6 @@
 """The ATen -> graphc IR lowering table, grouped by kind (importing this fills ``LOWERINGS``)."""
 
-from graphc.frontend.torch_import.lowering import conv, elementwise, indexing, linalg, norm, random, reductions, scans, symbolic, views, writes
+from graphc.frontend.torch_import.lowering import conv, elementwise, indexing, linalg, norm, random, reductions, scans, sorting, symbolic, views, writes
 from graphc.frontend.torch_import.lowering.table import KINDS, LOWERINGS, LoweringContext, Source, lowers, op_name
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "random",
     "reductions",
     "scans",
+    "sorting",
     "symbolic",
     "views",
     "writes",
