@@ -5,6 +5,9 @@ are one matmul per layer and direction, then every step adds the recurrent
 projection and applies the cell. Parameter names, shapes, gate orders (LSTM:
 input, forget, cell, output; GRU: reset, update, new) and initialisation
 (uniform in ``±1/sqrt(hidden_size)``) are torch's, so a torch state dict loads.
+
+A ``PackedSequence`` input runs padded, with a mask per step from its lengths
+(``RNNBase._layers``), and comes back packed (``docs/decisions.md``, "Packed sequences").
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import math
 import warnings
 from typing import Any
+
+import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.frontend import functional as TF
@@ -22,6 +27,7 @@ from graphc.runtime.nn import functional as F
 from graphc.runtime.nn import init
 from graphc.runtime.nn.linear import empty_parameter
 from graphc.runtime.nn.module import Module
+from graphc.runtime.nn.packed_sequence import PackedSequence, layout, to_packed, to_padded
 from graphc.runtime.tensor import Tensor
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -171,31 +177,35 @@ class RNNBase(Module):
             raise self._refuse(f"{name} ({hx.dtype.name}) must have the input's dtype ({like.dtype.name})", like, hx)
         return hx
 
-    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
-        lstm = self.mode == "LSTM"
-        if input.ndim not in (2, 3):
-            raise ValueError(f"{type(self).__name__}: Expected input to be 2D or 3D, got {input.ndim}D instead")
-        unbatched = input.ndim == 2
-        x = TF.unsqueeze(input, 1) if unbatched else (TF.transpose(input, 0, 1) if self.batch_first else input)
-        steps, batch, features = x.shape
-        if not isinstance(steps, int):
-            raise self._refuse(f"the sequence length must be static, got {steps}", input)
-        if features != self.input_size:
-            raise self._refuse(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {features}", input)
+    def _initial_states(self, hx: Any, batch: Any, x: Tensor, unbatched: bool) -> tuple[Tensor, Tensor | None]:
+        """``(h_0, c_0)`` (``c_0`` only for an LSTM), zeros where ``hx`` is None, checked against the input."""
+        if self.mode != "LSTM":
+            return self._initial(hx, batch, x, unbatched, "hx"), None
+        if hx is None:
+            h0 = c0 = None
+        else:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise GraphcError("LSTM expects hx as a tuple (h_0, c_0)")
+            h0, c0 = hx
+        return self._initial(h0, batch, x, unbatched, "h_0"), self._initial(c0, batch, x, unbatched, "c_0")
+
+    def _check_input(self, x: Tensor, input: Tensor) -> None:
+        if x.shape[-1] != self.input_size:
+            raise self._refuse(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[-1]}", input)
         w0 = self.weight_ih_l0
         if x.dtype != w0.dtype:
             raise self._refuse(f"input ({x.dtype.name}) and parameters ({w0.dtype.name}) must have the same dtype", input)
-        if lstm:
-            if hx is None:
-                h0 = c0 = None
-            else:
-                if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                    raise GraphcError("LSTM expects hx as a tuple (h_0, c_0)")
-                h0, c0 = hx
-            h0 = self._initial(h0, batch, x, unbatched, "h_0")
-            c0 = self._initial(c0, batch, x, unbatched, "c_0")
-        else:
-            h0 = self._initial(hx, batch, x, unbatched, "hx")
+
+    def _layers(self, x: Tensor, h0: Tensor, c0: Tensor | None, masks: list[Tensor | None]) -> tuple[Tensor, Tensor, Tensor | None]:
+        """All layers and directions over the time-major ``x``: ``(output, h_n, c_n)``.
+
+        ``masks[t]`` (``[batch, 1]``, or None where every sequence runs) says which
+        sequences are still running at step ``t``: elsewhere the state is kept, so each
+        sequence's final state is the one at its own last step, and the reverse direction,
+        keeping its initial state until then, starts at each sequence's own end.
+        """
+        lstm = self.mode == "LSTM"
+        steps = len(masks)
         directions = 2 if self.bidirectional else 1
         finals_h: list[Tensor] = []
         finals_c: list[Tensor] = []
@@ -210,7 +220,14 @@ class RNNBase(Module):
                 hs: list[Tensor] = [None] * steps  # type: ignore[list-item]
                 order = range(steps) if direction == 0 else range(steps - 1, -1, -1)
                 for t in order:
-                    state = rnn_cell(self.mode, projected[t], state, w_hh, b_hh)
+                    new = rnn_cell(self.mode, projected[t], state, w_hh, b_hh)
+                    mask = masks[t]
+                    if mask is None:
+                        state = new
+                    elif lstm:
+                        state = (TF.where(mask, new[0], state[0]), TF.where(mask, new[1], state[1]))
+                    else:
+                        state = TF.where(mask, new, state)
                     hs[t] = state[0] if lstm else state
                 outputs.append(TF.stack(hs, 0))
                 finals_h.append(state[0] if lstm else state)
@@ -219,16 +236,46 @@ class RNNBase(Module):
             layer_input = outputs[0] if directions == 1 else TF.cat(outputs, 2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, True)
-        output = layer_input
-        h_n = TF.stack(finals_h, 0)
-        c_n = TF.stack(finals_c, 0) if lstm else None
+        return layer_input, TF.stack(finals_h, 0), (TF.stack(finals_c, 0) if lstm else None)
+
+    def _forward_packed(self, input: PackedSequence, hx: Any) -> tuple[PackedSequence, Any]:
+        """A packed batch runs padded, time-major, in its own order, with masks from its lengths; the output is packed again.
+
+        ``hx`` and the final states are in the batch's own order, as torch's.
+        """
+        name = type(self).__name__
+        sizes, lengths, order = layout(input, name)
+        if input.data.ndim != 2:
+            raise self._refuse(f"a packed input's data must be 2-D (steps of all sequences, features), got {input.data.ndim}-D", input.data)
+        self._check_input(input.data, input.data)
+        x = to_padded(input.data, sizes, order, len(sizes), 0.0)
+        h0, c0 = self._initial_states(hx, len(lengths), x, False)
+        column = TF.reshape(Tensor(np.asarray(lengths, dtype=np.int64)), (len(lengths), 1))
+        masks = [None if t < min(lengths) else TF.gt(column, t) for t in range(len(sizes))]
+        output, h_n, c_n = self._layers(x, h0, c0, masks)
+        packed = PackedSequence(to_packed(output, sizes, order), input.batch_sizes, input.sorted_indices, input.unsorted_indices)
+        return (packed, (h_n, c_n)) if self.mode == "LSTM" else (packed, h_n)
+
+    def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
+        if input.ndim not in (2, 3):
+            raise ValueError(f"{type(self).__name__}: Expected input to be 2D or 3D, got {input.ndim}D instead")
+        unbatched = input.ndim == 2
+        x = TF.unsqueeze(input, 1) if unbatched else (TF.transpose(input, 0, 1) if self.batch_first else input)
+        steps, batch, _ = x.shape
+        if not isinstance(steps, int):
+            raise self._refuse(f"the sequence length must be static, got {steps}", input)
+        self._check_input(x, input)
+        h0, c0 = self._initial_states(hx, batch, x, unbatched)
+        output, h_n, c_n = self._layers(x, h0, c0, [None] * steps)
         if unbatched:
             output = TF.squeeze(output, 1)
             h_n = TF.squeeze(h_n, 1)
             c_n = TF.squeeze(c_n, 1) if c_n is not None else None
         elif self.batch_first:
             output = TF.transpose(output, 0, 1)
-        return (output, (h_n, c_n)) if lstm else (output, h_n)
+        return (output, (h_n, c_n)) if self.mode == "LSTM" else (output, h_n)
 
 
 class RNN(RNNBase):

@@ -1,4 +1,0 @@
-"""``graphc.nn.utils``: gradient clipping and parameter vectors (``graphc.runtime.nn.utils``)."""
-
-from graphc.runtime.nn.utils import *  # noqa: F403
-from graphc.runtime.nn.utils import __all__  # noqa: F401
