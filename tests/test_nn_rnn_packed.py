@@ -106,6 +106,14 @@ def test_bad_lengths_are_clear_errors() -> None:
         R.pad_packed_sequence(R.pack_padded_sequence(x, [3, 1]), total_length=2)
 
 
+def test_packed_input_checks_the_initial_state_against_the_batch() -> None:
+    packed = R.pack_padded_sequence(graphc.randn(3, 2, 1), [3, 1])
+    with pytest.raises(GraphcError, match=r"GRU: Expected hx size \[1, 2, 2\], got \[1, 3, 2\]"):
+        nn.GRU(1, 2)(packed, graphc.randn(1, 3, 2))
+    with pytest.raises(GraphcError, match="input.size"):
+        nn.GRU(2, 2)(packed)
+
+
 class _Packed(torch.nn.Module):
     """Packs a batch-first padded batch with ``LENGTHS`` (unsorted) and runs the recurrent layer on it."""
 
