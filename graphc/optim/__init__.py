@@ -1,8 +1,26 @@
 """``graphc.optim``: torch's optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, NAdam, RAdam, Adadelta, ASGD,
-Rprop, Adafactor) with torch's interface, and ``lr_scheduler`` (implemented in ``graphc.runtime.optim``)."""
+Rprop, Adafactor, and the eager LBFGS; SparseAdam refuses) with torch's interface, and ``lr_scheduler``
+(implemented in ``graphc.runtime.optim``)."""
 
 from graphc.optim import lr_scheduler
-from graphc.runtime.optim import ASGD, SGD, Adadelta, Adafactor, Adagrad, Adam, Adamax, AdamW, NAdam, Optimizer, ParamGroup, RAdam, RMSprop, Rprop
+from graphc.runtime.optim import (
+    ASGD,
+    LBFGS,
+    SGD,
+    Adadelta,
+    Adafactor,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    NAdam,
+    Optimizer,
+    ParamGroup,
+    RAdam,
+    RMSprop,
+    Rprop,
+    SparseAdam,
+)
 
 __all__ = [
     "Optimizer",
@@ -19,5 +37,7 @@ __all__ = [
     "ASGD",
     "Rprop",
     "Adafactor",
+    "LBFGS",
+    "SparseAdam",
     "lr_scheduler",
 ]
