@@ -189,9 +189,14 @@ def test_random_numbers_in_a_compiled_function_follow_their_distribution() -> No
     assert uniform.min() >= 0 and uniform.max() < 1 and abs(uniform.mean() - 0.5) < 0.02
 
 
-def test_randperm_inside_a_compiled_function_is_refused() -> None:
-    with pytest.raises(GraphcError, match="randperm inside a compiled function"):
-        graphc.compile(lambda a: a[graphc.randperm(4)])(graphc.zeros(4))
+def test_randperm_inside_a_compiled_function_draws_a_new_permutation_each_call() -> None:
+    """In the graph, randperm is the argsort of n uniform draws: a permutation of its dtype, drawn on every call."""
+    shuffle = graphc.compile(lambda a: (a[graphc.randperm(50)], graphc.randperm(50, dtype=graphc.int32)))
+    x = graphc.tensor(np.arange(50.0))
+    (first, order), (second, _) = shuffle(x), shuffle(x)
+    assert order.dtype == graphc.int32 and sorted(order.numpy()) == list(range(50))
+    assert sorted(first.numpy()) == sorted(second.numpy()) == list(range(50))
+    assert not np.array_equal(first.numpy(), second.numpy())
 
 
 def test_dynamic_batch_equal_to_a_weight_dimension() -> None:

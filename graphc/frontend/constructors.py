@@ -182,10 +182,14 @@ def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype: 
     return tensor(values.astype(d.numpy), device=device)
 
 
-def randperm(n: int, dtype: Any = None, device: Any = None) -> Tensor:
-    if tracing.active() is not None:
-        raise GraphcError("randperm inside a compiled function is not supported (graphc has no sort); draw the permutation outside and pass it in")
-    return tensor(random.generator().permutation(n).astype(dtypes.to_dtype(dtype or dtypes.int64).numpy), device=device)
+def randperm(n: int, dtype: Any = None, device: Any = None, generator: Any = None) -> Tensor:
+    d = dtypes.to_dtype(dtype or dtypes.int64)
+    if _traced("randperm", generator):
+        from graphc.frontend.sorting import argsort
+
+        # The order of n uniform float64 draws: every permutation alike (a tie, at about n² / 2**54, keeps the positions' order).
+        return argsort(_uniform((n,), dtypes.float64)).to(d)
+    return tensor((generator or random.generator()).permutation(n).astype(d.numpy), device=device)
 
 
 def rand_like(input: Tensor, dtype: Any = None) -> Tensor:
