@@ -48,6 +48,7 @@ CASES: dict[str, tuple[Callable[..., Any], tuple[np.ndarray, ...]]] = {
         (data(3, 5, dtype="int64", low=-2, high=2), data(4, 3, dtype="bool")),
     ),
     "sort-0d": (lambda T, x: (*T.sort(x), T.argsort(x, 0)), (np.array(1.5, np.float32),)),
+    "sort-float16": (lambda T, x: (*T.sort(x.half(), dim=1, descending=True, stable=True), x.half().argsort(dim=0, stable=True)), (tied(3, 5),)),
     "sort-int32-descending": (
         lambda T, i: (*T.sort(i, dim=1, descending=True, stable=True), i.argsort(dim=0, descending=True, stable=True)),
         (data(4, 6, dtype="int32", low=-2, high=2),),
