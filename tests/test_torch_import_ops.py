@@ -246,6 +246,7 @@ class ScansWritesAndDistances(nn.Module):
         z[z > 1.5] = 0.0
         z[:, :, torch.tensor([1, 3])] += y[:, :, :2]
         z[0] = 1.0
+        z[torch.arange(x.shape[0]), y[:, :, 0].argmax(1)] = -2.0  # a batch-sized index: the symbolic arange, an iota
         zero_row = torch.cat([x[:, :1] * 0, x[:, 1:]], 1)
         return [
             x.prod(2),
@@ -274,6 +275,7 @@ class ScansWritesAndDistances(nn.Module):
             x.index_fill(2, torch.tensor([0, 3]), -1.0),
             x[0].masked_scatter(mask, y[0] * 2),
             torch.index_put(x, (torch.tensor([1, 1]),), y[:2, :, 0:1], accumulate=True),
+            torch.zeros(2, 4, 5, dtype=x.dtype).index_add(0, (y[:, 0, 0] > 0).long(), x),
             z,
             x.tril(),
             x.roll(3),
