@@ -21,7 +21,7 @@ Templates, chosen by the kernel's reductions:
   into its column, then the outputs made from the columns;
 - scatter: the destination copied, then the source added at its indices in one loop.
 
-What the loops do not compute runs first, in NumPy: matmul (BLAS), random numbers, half
+What the loops do not compute runs first, in NumPy: matmul (BLAS), argsort, random numbers, half
 precision, integer powers and divisions (whose helpers raise on a zero divisor), reductions of a second shape and a second scatter, each with
 everything it depends on (``split``). The loops read the results of this *prefix* as
 buffers: a matmul's epilogue is a C loop over its result.
