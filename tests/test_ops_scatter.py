@@ -118,13 +118,14 @@ def test_in_place_writes(backend: str) -> None:
 
 
 def writes(T: Any, x: Any, s: Any, i: Any) -> tuple:
-    """A batch written into along its rows: scatter of a source and of a value, index_add, index_fill."""
+    """A batch written into along its rows: scatter of a source and of a value, index_add, index_fill, index_copy, masked_scatter."""
     return (
         T.scatter(x, 1, i, s),
         x.scatter(1, i[:, :1], 0.5),
         T.index_add(x, 1, T.tensor([2, 0]), s[:, :2]),
         x.index_fill(1, T.tensor([1]), -3.0),
         T.index_copy(x, 1, T.tensor([3, 1]), s[:, 1:]),
+        x.masked_scatter(x > 0, s.repeat(1, 2)),
     )
 
 

@@ -342,6 +342,12 @@ CASES: dict[str, list[Case]] = {
         Case("i64-ties", lambda T, F, x: x.argsort(stable=True), (i64(3, 6, low=-2, high=2),)),
         Case("bool-descending", lambda T, F, x: x.argsort(dim=1, descending=True, stable=True), (b8(3, 5),)),
     ],
+    # ------------------------------------------------------------------ scans
+    "cumsum": [
+        Case("f32-view", lambda T, F, x: T.cumsum(x.T, dim=1), (f32(4, 3),)),
+        Case("f64-grad", lambda T, F, x: x.cumsum(0) * x.cumsum(1), (f64(3, 4),), grad=True),
+        Case("i64-bool", lambda T, F, x, m: (x.cumsum(-1), m.cumsum(0)), (i64(2, 5), b8(3, 2))),
+    ],
     "fold": [
         Case("f32", lambda T, F, x: F.fold(x, (3, 3), 2), (f32(1, 8, 4),)),
         Case("f64-grad-strided", lambda T, F, x: F.fold(x, (5, 5), (2, 2), padding=1, stride=2), (f64(2, 4, 9),), grad=True),

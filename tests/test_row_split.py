@@ -90,10 +90,15 @@ def test_rows_reached_through_a_transpose_are_split_on_the_operand_axis() -> Non
         (lambda: graphc.cat([normal_tensor(6, 8), normal_tensor(6, 8)], 0).exp(), "a concat along the rows"),
         (lambda: normal_tensor(6, 8).sum().exp(), "math on a reduction over the rows"),
         (lambda: normal_tensor(1, 8).exp(), "a single row"),
+        (lambda: normal_tensor(6, 8).cumsum(0), "a running sum along the rows"),
     ],
 )
 def test_kernels_that_mix_rows_are_not_split(build, why: str) -> None:  # noqa: ANN001
     assert split_rows(kernel_of(build())) is None, why
+
+
+def test_a_running_sum_along_each_row_splits_by_rows() -> None:
+    assert split_rows(kernel_of(normal_tensor(6, 8).cumsum(1))) is not None
 
 
 def test_reductions_over_the_rows_are_combined_from_partial_results_per_block() -> None:

@@ -230,6 +230,7 @@ LOWERINGS: dict[str, Lowering] = {
     "unfold": _with_attrs("rt.unfold", ("kernel_size", "dilation", "padding", "stride", "pad_value")),
     "fold": _with_attrs("rt.fold", ("output_size", "kernel_size", "dilation", "padding", "stride")),
     "argsort": _with_attrs("rt.argsort", ("axis", "descending")),
+    "cumsum": _with_attrs("rt.cumsum", ("axis", "reverse")),
     "rand": _rand,
     "size": lambda node, args: f"np.array({py_dim(node.attrs['value'])}, dtype={np_dtype(node.dtype)})",
     "iota": lambda node, args: f"rt.iota({py_shape(node.attrs['shape'])}, {node.attrs['axis']}, {np_dtype(node.dtype)})",
@@ -238,7 +239,7 @@ LOWERINGS: dict[str, Lowering] = {
 # Ops whose NumPy result keeps the operand's dtype only if told to: cast back where needed.
 _KEEPS_DTYPE = {
     *("constant", "cast", *IDENTITIES, *VIEWS, "pad", "concat"),
-    *("gather", "index_select", "argmax", "argsort", "matmul", "sum", "rand", "iota", "size"),
+    *("gather", "index_select", "argmax", "argsort", "cumsum", "matmul", "sum", "rand", "iota", "size"),
 }
 
 

@@ -246,6 +246,17 @@ def argsort(x: np.ndarray, axis: int, descending: bool) -> np.ndarray:
     return (x.shape[axis] - 1) - backwards.astype(np.int64, copy=False)
 
 
+def cumsum(x: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
+    """Running sums in the operand's dtype; half precision adds in float32 and rounds each sum, as torch."""
+    x = np.asarray(x)
+    dtype = x.dtype
+    if dtype.name in ("float16", "bfloat16"):
+        x = x.astype(np.float32)
+    if reverse:
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis).astype(dtype, copy=False)
+    return np.cumsum(x, axis=axis).astype(dtype, copy=False)
+
+
 _BITS = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
 
 

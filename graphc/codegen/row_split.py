@@ -206,10 +206,10 @@ def _gather(node: Node, axis: int) -> list[RowAxis]:
     return [axis, axis]
 
 
-def _argsort(node: Node, axis: int) -> list[RowAxis]:
-    """Each row sorts on its own, unless the sort runs along the rows."""
+def _along_axis(node: Node, axis: int) -> list[RowAxis]:
+    """Each row sorts (or scans) on its own, unless the op runs along the rows."""
     if axis == node.attrs["axis"]:
-        raise _Unsplittable("argsort along the rows")
+        raise _Unsplittable(f"{node.op} along the rows")
     return [axis]
 
 
@@ -221,7 +221,8 @@ def _iota(node: Node, axis: int) -> list[RowAxis]:
 
 
 RULES = {
-    "argsort": _argsort,
+    "argsort": _along_axis,
+    "cumsum": _along_axis,
     "gather": _gather,
     "iota": _iota,
     "elementwise": _elementwise,

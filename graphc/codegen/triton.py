@@ -888,8 +888,11 @@ class KernelEmitter:
             self.split_off(anchor)
         outputs = [o for o in self.kernel.outputs if id(o) not in self.temps]
         sorts = [n for n in self.kernel.nodes if n.op == "argsort"]
+        scans = [n for n in self.kernel.nodes if n.op == "cumsum"]
         if sorts:  # fusion keeps a sort alone: its kernel holds it and the views it reads through
             self.sort_kernel(sorts[0], outputs)
+        elif scans:  # a scan too
+            self.scan_kernel(scans[0], outputs)
         elif not main:
             self.pointwise_kernel(outputs)
         elif main[0].op == "scatter_add":
@@ -1247,6 +1250,60 @@ class KernelEmitter:
             f"    rt.launch({name}, (rt.cdiv(xnumel, XBLOCK),), {self.calls[name]}, XBLOCK=XBLOCK, RBLOCK=RBLOCK, num_warps=warps)",
         ]
 
+    def scan_kernel(self, node: Node, outputs: list[Node]) -> None:
+        """Running sums: each program takes XBLOCK rows along the axis in blocks of RBLOCK,
+        a ``tl.cumsum`` per block plus the carry of the blocks before it.
+
+        A reverse scan walks the axis from its end (position rnumel - 1 - rindex), so
+        ``tl.cumsum`` always runs forwards and no ``reverse=`` flag is needed.
+        """
+        self.extra_outputs(outputs, [node], [node])
+        axis = node.attrs["axis"]
+        full = self.shape(node)
+        xdims = [i for i in range(len(full)) if i != axis]
+        xnumel = prod([full[i] for i in xdims])
+        name = f"{self.kernel.name}_kernel"
+        self.begin(name, [("x", "XBLOCK"), ("r", "RBLOCK")])
+        self.fn.constexprs = ["XBLOCK", "RBLOCK"]
+        b = self.fn.body
+        b.line(f"xnumel = {dim_code(xnumel)}")
+        b.line(f"rnumel = {dim_code(full[axis])}")
+        b.line("xindex = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)[:, None]")
+        b.line("xmask = xindex < xnumel")
+        self.fn.axis_masks = {"x": "xmask", "r": "rmask"}
+        xvar = Var("xindex", xnumel, frozenset({"x"}), 0, "xmask")
+        rows = dict(zip(xdims, delinearize(Lin.of(xvar), tuple(full[i] for i in xdims))))
+        dtype = compute_dtype(node.dtype)
+        carry = b.fresh("carry")
+        b.line(f"{carry} = tl.zeros([XBLOCK, 1], {dtype})")
+        depth = b.open("for roffset in range(0, rnumel, RBLOCK):")
+        b.line("rindex = roffset + tl.arange(0, RBLOCK)[None, :]")
+        b.line("rmask = rindex < rnumel")
+        position = "rindex"
+        if node.attrs["reverse"]:
+            position = "rposition"
+            b.line(f"{position} = rnumel - 1 - rindex")
+        rvar = Var(position, full[axis], frozenset({"r"}), depth, "rmask")
+        index = tuple(Lin.of(rvar) if i == axis else rows[i] for i in range(len(full)))
+        v = self.value(node.inputs[0], index)
+        self.comment(node, depth)
+        block = b.fresh("block")
+        b.line(f"{block} = tl.where(xmask & rmask, {v.code}, 0).to({dtype})")
+        running = b.fresh("running")
+        b.line(f"{running} = tl.cumsum({block}, 1) + {carry}")
+        self.store(node, index, Val(running, dtype, depth, frozenset({"x", "r"})))
+        b.line(f"{carry} = {carry} + tl.sum({block}, 1)[:, None]")
+        b.close()
+        self.finish()
+        self.launches += 1
+        self.launch += [
+            f"xnumel = {dim_code(xnumel)}",
+            f"rnumel = {dim_code(full[axis])}",
+            "if xnumel > 0 and rnumel > 0:",
+            "    _, XBLOCK, RBLOCK, warps = rt.reduction_blocks(xnumel, rnumel)",
+            f"    rt.launch({name}, (rt.cdiv(xnumel, XBLOCK),), {self.calls[name]}, XBLOCK=XBLOCK, RBLOCK=RBLOCK, num_warps=warps)",
+        ]
+
     def sort_key(self, v: Val) -> str:
         """The variable holding ``v`` as a sortable number: bools compare as int32."""
         if v.dtype != "tl.int1":
@@ -1456,7 +1513,7 @@ SUPPORTED_OPS = frozenset(
     {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", *IDENTITIES}
     | {"floor", "ceil", "trunc", "round", "floor_divide", "remainder", "fmod"}
     | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "iota", "size", "constant", *ANCHORS}
-    | {"argsort"}
+    | {"argsort", "cumsum"}
 )
 
 

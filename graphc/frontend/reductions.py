@@ -3,8 +3,9 @@ logcumsumexp, var_mean, std_mean, nansum, nanmean, count_nonzero, aminmax.
 
 Products are exact composites of ``mul``, not a primitive and not ``exp(sum(log))`` (which is
 inexact and wrong for zeros and negative numbers): ``prod`` multiplies halves in a tree of
-log2(n) levels, and the scans (``cumsum``, ``cumprod``, ``cummax``, ``logcumsumexp``) combine each
-position with the one 1, 2, 4, ... places before it (Hillis-Steele), log2(n) elementwise levels.
+log2(n) levels, and the scans (``cumprod``, ``cummax``, ``logcumsumexp``) combine each position
+with the one 1, 2, 4, ... places before it (Hillis-Steele), log2(n) elementwise levels.
+``cumsum`` is a primitive of its own (``graphc/ir/primitives/scan.py``): one pass.
 The chain rule through those multiplications is torch's gradient, zeros included. Both need the
 reduced axis to have a static size (docs/decisions.md, "Reductions and scans").
 """
@@ -110,7 +111,7 @@ def _scan(x: Node, axis: int, size: int, combine: Callable[[Node, Node], Node], 
 
 
 def _scan_input(op: str, input: Tensor, dim: int, dtype: DType | None = None) -> tuple[Node, int, int]:
-    x = _accumulating(node_of(input), dtype) if op in ("cumsum", "cumprod") else node_of(input)
+    x = _accumulating(node_of(input), dtype) if op == "cumprod" else node_of(input)
     if x.type.ndim == 0:
         _axes(x, dim, op=op)
         return b.reshape(x, (1,)), 0, 1
@@ -119,9 +120,18 @@ def _scan_input(op: str, input: Tensor, dim: int, dtype: DType | None = None) ->
 
 
 def cumsum(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
-    """Running sums along ``dim`` (integers and bools in int64, exactly): a scan of additions."""
-    x, axis, size = _scan_input("cumsum", input, dim, dtype)
-    return wrap(b.reshape(_scan(x, axis, size, b.add, 0.0), node_of(input).shape))
+    """Running sums along ``dim`` (integers and bools in int64, exactly): the ``cumsum`` primitive,
+    one pass on every backend, any size along ``dim`` (symbolic too)."""
+    x = _accumulating(node_of(input), dtype)
+    if x.type.ndim == 0:
+        _axes(x, dim, op="cumsum")
+        return wrap(x)
+    try:
+        dim = operator.index(dim)
+    except TypeError:
+        raise op_error("cumsum", [x.type], {"dim": dim}, f"cumsum takes one dimension (an int), got {dim!r}") from None
+    (axis,) = _axes(x, dim, op="cumsum")
+    return wrap(emit("cumsum", x, axis=axis, reverse=False))
 
 
 def cumprod(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:

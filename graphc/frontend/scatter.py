@@ -15,7 +15,7 @@ from typing import Any
 
 from graphc.frontend.functional import _dim, node_of, scatter_add, wrap
 from graphc.frontend.functional import masked_fill as masked_fill  # its in-place twin masked_fill_ is made from this module
-from graphc.frontend.reductions import _scan
+from graphc.frontend.reductions import cumsum
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.graph import Node
@@ -129,7 +129,7 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
 
 def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     """The elements of ``source``, in order, at the positions where ``mask`` is True; each True position's
-    place in ``source`` is the running count of Trues before it (a scan, so the size must be static)."""
+    place in ``source`` is the running count of Trues before it (a ``cumsum``)."""
     x, m, s = node_of(input), node_of(mask), node_of(source)
     if m.dtype != dtypes.bool_:
         raise op_error("masked_scatter", [x.type, m.type, s.type], {}, f"masked_scatter_ only supports boolean masks, but got mask with dtype {m.dtype.name}")
@@ -139,11 +139,8 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     shape = b.common_shape("masked_scatter", [x, m])
     x, m = b.broadcast_to(x, shape), b.broadcast_to(m, shape)
     count = x.type.numel
-    if not isinstance(count, int):
-        message = f"masked_scatter needs a static number of elements, got {count} (compile with dynamic=False)"
-        raise op_error("masked_scatter", [x.type, m.type, s.type], {}, message)
     flat = b.reshape(b.cast(m, dtypes.int64), (count,))
-    before = b.sub(_scan(flat, 0, count, b.add, 0.0), flat)
+    before = b.sub(node_of(cumsum(wrap(flat), 0)), flat)
     taken = emit("index_select", b.reshape(s, (s.type.numel,)), b.where(b.reshape(m, (count,)), before, 0), axis=0)
     return wrap(b.where(m, b.reshape(taken, shape), x))
 

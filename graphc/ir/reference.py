@@ -32,6 +32,7 @@ CATEGORY_NOTES = {
     "indexing": "Reads and writes at positions given by an integer index tensor.",
     "matmul": "Batched, broadcasting matrix product.",
     "window": "Sliding windows (im2col and its adjoint): convolution and pooling are built from these.",
+    "scan": "Running sums along an axis. A kernel of its own on every backend.",
     "sort": "The permutation that sorts an axis; sorted values are a `gather` of it. A kernel of its own on every backend.",
     "random": "Random numbers from a seed operand.",
 }
