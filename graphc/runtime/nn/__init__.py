@@ -106,6 +106,8 @@ from graphc.runtime.nn.pooling import (
     LPPool2d,
     MaxPool1d,
     MaxPool2d,
+    MaxUnpool1d,
+    MaxUnpool2d,
 )
 from graphc.runtime.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from graphc.runtime.nn.shuffle import ChannelShuffle, CosineSimilarity, PairwiseDistance, PixelShuffle, PixelUnshuffle, Upsample
@@ -137,6 +139,8 @@ __all__ = [
     "AdaptiveMaxPool2d",
     "LPPool1d",
     "LPPool2d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
     "Unfold",
     "Fold",
     "ZeroPad1d",

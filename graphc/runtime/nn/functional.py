@@ -1617,6 +1617,8 @@ __all__ = [
     "conv_transpose2d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
+    "max_unpool1d",
+    "max_unpool2d",
     "lp_pool1d",
     "lp_pool2d",
     "unfold",
@@ -1710,4 +1712,4 @@ from graphc.runtime.nn.attention import multi_head_attention_forward, scaled_dot
 # which use this module's argument helpers and pools.
 from graphc.runtime.nn.conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402
 from graphc.runtime.nn.ctc import ctc_loss  # noqa: E402
-from graphc.runtime.nn.pooling_functional import adaptive_max_pool1d, adaptive_max_pool2d, lp_pool1d, lp_pool2d  # noqa: E402
+from graphc.runtime.nn.pooling_functional import adaptive_max_pool1d, adaptive_max_pool2d, lp_pool1d, lp_pool2d, max_unpool1d, max_unpool2d  # noqa: E402

@@ -1,4 +1,4 @@
-"""``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d``, ``AdaptiveMaxPool1d/2d`` and ``LPPool1d/2d``."""
+"""``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d``, ``AdaptiveMaxPool1d/2d``, ``LPPool1d/2d`` and ``MaxUnpool1d/2d``."""
 
 from __future__ import annotations
 
@@ -129,3 +129,35 @@ class LPPool2d(Module):
 class LPPool1d(LPPool2d):
     def forward(self, input: Tensor) -> Tensor:
         return F.lp_pool1d(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
+
+
+class MaxUnpool2d(Module):
+    """Puts each value back where ``MaxPool2d(return_indices=True)`` took it from; zeros elsewhere."""
+
+    spatial = 2
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        self.kernel_size = _tuple(kernel_size, self.spatial)
+        self.stride = _tuple(stride if stride is not None else kernel_size, self.spatial)
+        self.padding = _tuple(padding, self.spatial)
+
+    def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
+        return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    spatial = 1
+
+    def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
+        return F.max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+def _tuple(value: Any, n: int) -> tuple[int, ...]:
+    """torch's _single/_pair of the module's arguments, which its repr shows."""
+    if isinstance(value, (tuple, list)):
+        return tuple(int(v) for v in value)
+    return (int(value),) * n

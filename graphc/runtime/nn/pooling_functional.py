@@ -1,4 +1,4 @@
-"""``F.adaptive_max_pool1d/2d`` and ``F.lp_pool1d/2d``, built on the pools of ``functional``. Re-exported by it."""
+"""``F.adaptive_max_pool1d/2d``, ``F.lp_pool1d/2d`` and ``F.max_unpool1d/2d``, built on the pools of ``functional``. Re-exported by it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import math
 from typing import Any
 
 from graphc.frontend import functional as _F
+from graphc.frontend.functional import wrap
+from graphc.frontend.scatter import scatter
+from graphc.ir import build as b
 from graphc.ir.adaptive_windows import adaptive_table
 from graphc.ir.registry import op_error
 from graphc.runtime.nn.functional import (
@@ -100,3 +103,52 @@ def lp_pool1d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = N
 
 
 __all__ = ["adaptive_max_pool1d", "adaptive_max_pool2d", "lp_pool1d", "lp_pool2d"]
+
+
+def _unpool_size(op: str, x: Tensor, default: tuple[int, ...], strides: tuple[int, ...], output_size: Any) -> tuple[int, ...]:
+    """torch's output size: the pool's input size by default, or ``output_size`` (its last dims),
+    which must lie strictly within a stride of the default, since those sizes pool to this input."""
+    if output_size is None:
+        return default
+    sizes = tuple(int(s) for s in output_size)[-len(default) :]
+    if len(sizes) != len(default):
+        message = f"output_size must have {len(default)} or {len(default) + 2} elements, got {len(output_size)}"
+        raise op_error(op, [_node(x).type], {"output_size": output_size}, message)
+    for size, base, stride in zip(sizes, default, strides):
+        if not base - stride < size < base + stride:
+            message = f"invalid output_size {tuple(output_size)} (dim size must be between {base - stride} and {base + stride}, exclusive)"
+            raise op_error(op, [_node(x).type], {"output_size": output_size}, message)
+    return sizes
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None) -> Tensor:
+    """The inverse of ``max_pool2d(return_indices=True)``: each value written at its flat index ``h * W + w``, zeros elsewhere.
+
+    A ``scatter`` into zeros; its gradient gathers at the indices, so two windows that chose
+    the same element both get its gradient whole, as torch's."""
+    x, unbatched = _batched(input, 2, "max_unpool2d")
+    idx = _F.unsqueeze(indices, 0) if unbatched else indices
+    if tuple(idx.shape) != tuple(x.shape):
+        raise op_error("max_unpool2d", [_node(input).type, _node(indices).type], {}, "Expected shape of indices to be same as that of the input tensor")
+    _static(x, (2, 3), "max_unpool2d")
+    kernel = _pair(kernel_size, "kernel_size")
+    strides = _pair(stride if stride is not None else kernel_size, "stride")
+    pads = _pair(padding, "padding")
+    default = tuple((size - 1) * s - 2 * p + k for size, s, p, k in zip(x.shape[2:], strides, pads, kernel))
+    height, width = _unpool_size("max_unpool2d", input, default, strides, output_size)
+    n, channels = x.shape[:2]
+    flat_index = _F.reshape(idx, n, channels, -1)
+    zeros = wrap(b.full((n, channels, height * width), 0, _node(x).dtype))
+    out = _F.reshape(scatter(zeros, 2, flat_index, _F.reshape(x, n, channels, -1)), n, channels, height, width)
+    return _F.squeeze(out, 0) if unbatched else out
+
+
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None) -> Tensor:
+    """``max_unpool2d`` over a height of 1 (the 1-d pool's indices are its flat 2-d ones)."""
+    if input.ndim not in (2, 3):
+        raise op_error("max_unpool1d", [_node(input).type], {}, f"Expected 2D or 3D (batch mode) tensor for input, but got {input.ndim}D")
+    size = None if output_size is None else (1, int(tuple(output_size)[-1]))
+    stride = None if stride is None else (1, _single(stride, "stride"))
+    kernel, pad = (1, _single(kernel_size, "kernel_size")), (0, _single(padding, "padding"))
+    out = max_unpool2d(_F.unsqueeze(input, -2), _F.unsqueeze(indices, -2), kernel, stride, pad, size)
+    return _F.squeeze(out, -2)
