@@ -265,6 +265,8 @@ class ScansWritesAndDistances(nn.Module):
             torch.cdist(x, y, p=1),
             torch.cdist(x, y, compute_mode="use_mm_for_euclid_dist"),
             x.narrow_copy(2, 1, 2),
+            x.unfold(2, 3, 1),
+            x.unfold(1, 2, 2),
             x.scatter(2, cols, y[:, :, :3]),
             x.scatter(2, cols, 0.5),
             x.scatter_reduce(2, cols, y[:, :, :3], "sum", include_self=False),

@@ -1,4 +1,4 @@
-"""Indexing: embedding, gather, scatter_add, index_select, flip and advanced indexing with integer tensors."""
+"""Indexing: embedding, gather, scatter_add, index_select, flip, Tensor.unfold and advanced indexing with integer tensors."""
 
 from __future__ import annotations
 
@@ -64,6 +64,24 @@ def flip(ctx: LoweringContext, x: Node, dims: Sequence[int]) -> Node:
             raise ctx.unsupported(f"flip along the symbolic dimension {size} (the batch)")
         x = emit("index_select", x, ctx.constant(np.arange(size - 1, -1, -1, dtype=np.int64)), axis=axis)
     return x
+
+
+@lowers(KIND, aten.unfold.default)
+def unfold(ctx: LoweringContext, x: Node, dimension: int, size: int, step: int) -> Node:
+    """``Tensor.unfold``: the windows of ``size`` every ``step`` along ``dimension``, as a new last axis:
+    one ``index_select`` with a constant table of window positions (whose gradient adds overlaps back)."""
+    if x.type.ndim == 0:
+        raise ctx.unsupported("unfold of a 0-d tensor")
+    axis = dimension % x.type.ndim
+    length = x.shape[axis]
+    if not isinstance(length, int):
+        raise ctx.unsupported(f"unfold along the symbolic dimension {length} (the batch)")
+    count = (length - size) // step + 1
+    table = (np.arange(count)[:, None] * step + np.arange(size)[None, :]).reshape(-1)
+    picked = emit("index_select", x, ctx.constant(table.astype(np.int64)), axis=axis)
+    windows = b.reshape(picked, (*x.shape[:axis], count, size, *x.shape[axis + 1 :]))
+    order = [i for i in range(x.type.ndim + 1) if i != axis + 1] + [axis + 1]
+    return b.permute(windows, order)
 
 
 @lowers(KIND, aten.gather.default)
