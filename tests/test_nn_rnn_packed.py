@@ -117,21 +117,23 @@ def test_packed_input_checks_the_initial_state_against_the_batch() -> None:
 class _Packed(torch.nn.Module):
     """Packs a batch-first padded batch with ``LENGTHS`` (unsorted) and runs the recurrent layer on it."""
 
-    def __init__(self, rnn: Any, lib: Any) -> None:
+    def __init__(self, rnn: Any, lib: Any, lengths: list[int] = LENGTHS) -> None:
         super().__init__()
         self.rnn = rnn
         self.lib = lib
+        self.lengths = lengths
 
     def forward(self, x: Any, *state: Any) -> Any:
-        packed = self.lib.nn.utils.rnn.pack_padded_sequence(x, LENGTHS, batch_first=True, enforce_sorted=False)
+        packed = self.lib.nn.utils.rnn.pack_padded_sequence(x, self.lengths, batch_first=True, enforce_sorted=False)
         hx = None if not state else (tuple(state) if len(state) == 2 else state[0])
         return self.rnn(packed, hx)
 
 
 class _GraphcPacked(nn.Module):
-    def __init__(self, rnn: Any) -> None:
+    def __init__(self, rnn: Any, lengths: list[int] = LENGTHS) -> None:
         super().__init__()
         self.rnn = rnn
+        self.lengths = lengths
 
     forward = _Packed.forward
 
@@ -163,8 +165,8 @@ def test_packed_input_single_direction_sorted_time_major() -> None:
 def test_packed_input_on_triton() -> None:
     pytest.importorskip("triton")
     with graphc.use_backend("triton"):
-        g, t = nn.GRU(2, 2, bidirectional=True), torch.nn.GRU(2, 2, bidirectional=True)
-        compare_modules(_GraphcPacked(g), _Packed(t, torch), [rng.standard_normal((4, 4, 2)).transpose(1, 0, 2).copy()])
+        g, t = nn.GRU(2, 2, bidirectional=True, batch_first=True), torch.nn.GRU(2, 2, bidirectional=True, batch_first=True)
+        compare_modules(_GraphcPacked(g, [1, 3]), _Packed(t, torch, [1, 3]), [rng.standard_normal((2, 3, 2))])
 
 
 def test_compiled_packing_with_list_lengths_is_one_program_per_list() -> None:
@@ -181,6 +183,25 @@ def test_compiled_packing_with_list_lengths_is_one_program_per_list() -> None:
             np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12, atol=1e-14)
     # the first trace meets the symbolic batch size and starts again with static sizes; the second list traces anew, the third reuses
     assert step.trace_count == 3
+
+
+def test_compiled_module_takes_a_packed_sequence_as_torch_gradients_included() -> None:
+    g, t = nn.RNN(2, 2, bidirectional=True).double(), torch.nn.RNN(2, 2, bidirectional=True).double()
+    g.load_state_dict(t.state_dict())
+    step = graphc.compile(g)
+    x = rng.standard_normal((3, 3, 2))
+    for lengths in ([1, 3, 2], [3, 3, 1], [1, 3, 2]):
+        gx, tx = graphc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        g_out, g_h = step(R.pack_padded_sequence(gx, lengths, enforce_sorted=False))
+        t_out, t_h = t(torch.nn.utils.rnn.pack_padded_sequence(tx, lengths, enforce_sorted=False))
+        assert isinstance(g_out, R.PackedSequence)
+        assert_matches([*g_out, g_h], [*t_out, t_h])
+        g.zero_grad()
+        t.zero_grad()
+        (g_out.data.sum() + (g_h * g_h).sum()).backward()
+        (t_out.data.sum() + (t_h * t_h).sum()).backward()
+        assert_matches([gx.grad, *[p.grad for p in g.parameters()]], [tx.grad, *[p.grad for p in t.parameters()]])
+    assert step.trace_count == 3  # batch_sizes and the indices are taken by value: each layout is one program
 
 
 def test_compiled_packing_refuses_lengths_computed_from_inputs() -> None:

@@ -120,18 +120,33 @@ class Entry:
     checker: Checker | None = None  # check mode: compares each call's results with eager PyTorch
 
 
-def _flatten(value: Any, leaves: list[Tensor]) -> Any:
-    """Replace tensors in a nested structure by their position in ``leaves``."""
+def _flatten(value: Any, leaves: list[Tensor], arguments: bool = False) -> Any:
+    """Replace tensors in a nested structure by their position in ``leaves``.
+
+    The fields that a named tuple's class lists in ``_host_fields`` (a ``PackedSequence``'s
+    batch sizes and indices, host values in torch) are taken by value: in ``arguments`` they
+    become part of the signature, as a Python list would, and the trace sees constants; in
+    results, those the trace knows (constants) are made again by each call, not returned.
+    """
     if isinstance(value, Tensor):
         leaves.append(value)
         return ("T", len(leaves) - 1)
     if isinstance(value, tuple) and type(value) is not tuple:  # a namedtuple, max(dim)'s (values, indices)
-        return ("tuple_class", (type(value), [_flatten(v, leaves) for v in value]))
+        host = getattr(type(value), "_host_fields", ())
+        specs = [
+            ("host", _host_ints(v)) if f in host and (v is None or arguments or v._node.data is not None) else _flatten(v, leaves, arguments)
+            for f, v in zip(getattr(value, "_fields", ()), value)
+        ]
+        return ("tuple_class", (type(value), specs if host else [_flatten(v, leaves, arguments) for v in value]))
     if isinstance(value, (tuple, list)):
-        return (type(value).__name__, [_flatten(v, leaves) for v in value])
+        return (type(value).__name__, [_flatten(v, leaves, arguments) for v in value])
     if isinstance(value, dict):
-        return ("dict", [(k, _flatten(v, leaves)) for k, v in value.items()])
+        return ("dict", [(k, _flatten(v, leaves, arguments)) for k, v in value.items()])
     return ("V", value)
+
+
+def _host_ints(value: Tensor | None) -> tuple[int, ...] | None:
+    return None if value is None else tuple(int(v) for v in value.numpy().reshape(-1))
 
 
 def _unflatten(spec: Any, leaves: list[Any]) -> Any:
@@ -146,6 +161,8 @@ def _unflatten(spec: Any, leaves: list[Any]) -> Any:
     if kind == "tuple_class":
         cls, specs = payload
         return cls(*[_unflatten(s, leaves) for s in specs])
+    if kind == "host":
+        return None if payload is None else Tensor(np.asarray(payload, dtype=np.int64))
     return payload
 
 
@@ -230,7 +247,7 @@ class CompiledFunction:
             # take for constants.
             return self.fn(*args, **kwargs)
         tensors: list[Tensor] = []
-        spec = _flatten((args, kwargs), tensors)
+        spec = _flatten((args, kwargs), tensors, arguments=True)
         types = self._arg_types(tensors)
         signature = self._signature(spec, types, tensors)
         reasons = []
@@ -344,9 +361,9 @@ class CompiledFunction:
         # What each argument's .grad was: backward() replaces a None one and adds in place to another.
         grads_before = [(s._grad, s._grad._node if s._grad is not None else None) for s in standins]
         nodes_before = [s._node for s in standins]
-        args, kwargs = _unflatten(spec, standins)
         tracing.set_active(trace)
         try:
+            args, kwargs = _unflatten(spec, standins)  # in the trace: host fields become its constants
             result = self.fn(*args, **kwargs)
         except Exception as error:
             trace.undo()
@@ -358,6 +375,7 @@ class CompiledFunction:
             tracing.set_active(None)
         outputs: list[Tensor] = []
         output_spec = _flatten(result, outputs)
+        del args, kwargs, result  # host fields taken by value (_flatten) are constants only if nothing holds them
         gc.collect()
         standin_ids = {id(s) for s in standins} | {id(s._grad) for s in standins if s._grad is not None}
         state_grads = {id(t._grad) for t, _ in trace.grads_set.values() if t._grad is not None}
@@ -655,7 +673,7 @@ class CompiledFunction:
         if entry is None:
             raise GraphcError("profile(): the function ran eagerly and has no compiled program to time")
         tensors: list[Tensor] = []
-        _flatten((args, kwargs), tensors)
+        _flatten((args, kwargs), tensors, arguments=True)
         program = entry.program
         sync = device_sync(program.backend, self._input_values(entry, tensors))
         return profile_calls(lambda: self(*args, **kwargs), program.module, program.program.kernels, program.backend, steps, sync)

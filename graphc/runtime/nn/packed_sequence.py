@@ -5,9 +5,10 @@ so its shape depends on the lengths: they are read as host values, as torch keep
 ``batch_sizes`` on the CPU. Moving between the padded and the packed layout is one row
 gather each way, its index built on the host from the lengths, so gradients flow
 through both. Inside ``graphc.compile`` the lengths must be known when the function is
-traced (a Python list, or a tensor that does not depend on the function's inputs);
-lengths computed from its inputs are refused, as any data-dependent shape is
-(``docs/decisions.md``, "Packed sequences").
+traced: a ``PackedSequence`` argument's batch sizes and indices are taken by value (one
+program per layout), lengths given to ``pack_padded_sequence`` are a Python list or a
+tensor that does not depend on the function's inputs; lengths computed from its inputs are
+refused, as any data-dependent shape is (``docs/decisions.md``, "Packed sequences").
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class PackedSequence(_PackedSequenceFields):
     """
 
     __slots__ = ()
+    # Host values in torch (batch_sizes on the CPU): graphc.compile takes these by value, so a
+    # PackedSequence argument selects the program for its layout (graphc.runtime.compiled._flatten).
+    _host_fields = ("batch_sizes", "sorted_indices", "unsorted_indices")
 
     def __new__(
         cls, data: Any, batch_sizes: Tensor | None = None, sorted_indices: Tensor | None = None, unsorted_indices: Tensor | None = None
