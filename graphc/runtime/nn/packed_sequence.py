@@ -120,7 +120,8 @@ def host_ints(value: Any, op: str, what: str) -> list[int]:
             [value._node.type],
             {},
             f"{what} is computed from the compiled function's inputs, but the shape of a packed sequence depends on its values; "
-            "inside graphc.compile pass the lengths as a Python list and pack inside the function (one program per list of lengths)",
+            "inside graphc.compile pass the lengths as a Python list, or pass a PackedSequence, whose batch sizes are taken by value "
+            "(either way one program per layout of lengths)",
         )
     if not value.dtype.is_integer:
         raise op_error(op, [value._node.type], {}, f"{what} must be integers, got {value.dtype.name}")
