@@ -267,6 +267,7 @@ class ScansWritesAndDistances(nn.Module):
             x.narrow_copy(2, 1, 2),
             x.unfold(2, 3, 1),
             x.unfold(1, 2, 2),
+            x.flipud(),
             x.scatter(2, cols, y[:, :, :3]),
             x.scatter(2, cols, 0.5),
             x.scatter_reduce(2, cols, y[:, :, :3], "sum", include_self=False),

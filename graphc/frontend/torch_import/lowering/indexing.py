@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from graphc.frontend import manipulation
+from graphc.frontend.torch_import.lowering.frontend import call
 from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
 from graphc.ir import build as b
 from graphc.ir import dtypes
@@ -55,15 +57,9 @@ def index_select(ctx: LoweringContext, x: Node, dim: int, index: Node) -> Node:
 
 @lowers(KIND, aten.flip.default)
 def flip(ctx: LoweringContext, x: Node, dims: Sequence[int]) -> Node:
-    """The elements in reverse order along each of ``dims``: an ``index_select`` with a constant
-    reversed range (a bidirectional RNN flips the sequence), whose gradient flips back."""
-    for dim in dims:
-        axis = dim % max(x.type.ndim, 1)
-        size = x.shape[axis]
-        if not isinstance(size, int):
-            raise ctx.unsupported(f"flip along the symbolic dimension {size} (the batch)")
-        x = emit("index_select", x, ctx.constant(np.arange(size - 1, -1, -1, dtype=np.int64)), axis=axis)
-    return x
+    """graphc's flip: an ``index_select`` with a reversed ``iota`` (a bidirectional RNN flips the sequence;
+    ``flipud``/``rot90`` flip the batch, whose size is symbolic), whose gradient flips back."""
+    return call(manipulation.flip, x, list(dims))
 
 
 @lowers(KIND, aten.unfold.default)
