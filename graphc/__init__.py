@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from graphc import autograd, data, linalg, nn, optim
-from graphc.errors import CheckError, GraphcError
+from graphc.errors import CheckError, GraphcError, InvalidValueError
 from graphc.frontend.constructors import (
     arange,
     as_tensor,

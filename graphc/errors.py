@@ -17,3 +17,8 @@ class DivisionByZeroError(GraphcError, ZeroDivisionError):
     torch raises a ``RuntimeError`` saying ZeroDivisionError; this is both, so code written
     for either catches it.
     """
+
+
+class InvalidValueError(GraphcError, ValueError):
+    """A value outside what a function takes (``binary_cross_entropy``'s input outside [0, 1]),
+    found when the program runs: torch raises a ``RuntimeError``; this is also a ``ValueError``."""

@@ -242,3 +242,27 @@ def test_bad_reduction_and_shapes_raise() -> None:
         F.binary_cross_entropy(x.sigmoid(), graphc.rand(3, 1))
     with pytest.raises(graphc.GraphcError, match="expected target of shape"):
         F.cross_entropy(x, graphc.tensor([0, 1]))
+
+
+def test_binary_cross_entropy_raises_for_an_input_outside_0_1_as_torch() -> None:
+    """The check runs in the program (a flagged value on Triton, a C test in the loops), eagerly and
+    compiled, also when only the gradient is read; NaN is outside too, as torch's check says."""
+    target = graphc.tensor([0.0, 1.0, 1.0])
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        TF.binary_cross_entropy(torch.tensor([0.5, 1.5, 0.2]), torch.tensor([0.0, 1.0, 1.0]))
+    compiled = graphc.compile(lambda x, y: F.binary_cross_entropy(x, y))
+
+    def gradient_only(x: graphc.Tensor, y: graphc.Tensor) -> graphc.Tensor:
+        x = x.detach().requires_grad_()
+        F.binary_cross_entropy(x, y).backward()
+        return x.grad
+
+    gradient = graphc.compile(gradient_only)
+    for bad in (1.5, -0.5, float("nan")):
+        x = graphc.tensor([0.5, bad, 0.2])
+        for run in (lambda x, y: F.binary_cross_entropy(x, y, reduction="none"), compiled, gradient):
+            with pytest.raises(graphc.InvalidValueError, match="binary_cross_entropy: all elements of input should be between 0 and 1\n  at .*test_nn_loss.py"):
+                run(x, target).numpy()
+    good = graphc.tensor([0.5, 1.0, 0.0])
+    expected = TF.binary_cross_entropy(torch.tensor([0.5, 1.0, 0.0]), torch.tensor([0.0, 1.0, 1.0]))
+    np.testing.assert_allclose(compiled(good, target).numpy(), expected.numpy(), rtol=1e-6)

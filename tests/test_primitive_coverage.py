@@ -342,6 +342,16 @@ CASES: dict[str, list[Case]] = {
         Case("i64-ties", lambda T, F, x: x.argsort(stable=True), (i64(3, 6, low=-2, high=2),)),
         Case("bool-descending", lambda T, F, x: x.argsort(dim=1, descending=True, stable=True), (b8(3, 5),)),
     ],
+    # ------------------------------------------------------------------ value checks (the values here pass)
+    "check": [
+        Case(
+            "f64-grad-bce",
+            lambda T, F, x, y: F.binary_cross_entropy(x, y, reduction="none"),
+            (np.random.default_rng(5).uniform(0.05, 0.95, (3, 4)), np.random.default_rng(6).uniform(0, 1, (3, 4))),
+            grad=True,
+        ),
+        Case("f32-view", lambda T, F, x, y: F.binary_cross_entropy(x.T, y), (np.float32([[0.0, 0.5], [1.0, 0.25]]), np.float32([[1, 0], [0, 1]]))),
+    ],
     # ------------------------------------------------------------------ scans
     "cumsum": [
         Case("f32-view", lambda T, F, x: T.cumsum(x.T, dim=1), (f32(4, 3),)),

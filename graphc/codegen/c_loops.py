@@ -67,6 +67,7 @@ from graphc.codegen.kernel_ir import Kernel
 from graphc.codegen.row_split import ROWS, output_kind
 from graphc.codegen.templates import (
     SIZE_SLOT,
+    check_error,
     constant_value,
     depends_on,
     index_error,
@@ -108,7 +109,7 @@ LOOP_OPS = frozenset(
     _ELEMENTWISE
     | set(VIEWS)
     | IDENTITIES
-    | {"constant", "iota", "size", "pad", "concat", "gather", "index_select", "unfold", "fold", "scatter_add", *REDUCTIONS}
+    | {"constant", "iota", "size", "pad", "concat", "gather", "index_select", "unfold", "fold", "scatter_add", "check", *REDUCTIONS}
 )
 
 
@@ -296,7 +297,8 @@ class LoopEmitter:
         self.stores: dict[int, set[tuple[int, str]]] = {}
         # Outputs a closed loop nest stored whole: later nests read them back (``value``).
         self.stored: set[int] = set()
-        self.index_errors: list[tuple[str, str]] = []  # each index check's message and its size in C (graphc_bad = (k + 1) << 2)
+        # Each check's kind ("index" or "value"), message and size in C (graphc_bad = (k + 1) << 2).
+        self.errors: list[tuple[str, str, str]] = []
         self.reductions = [n for n in nodes if n.op in REDUCTIONS and not trivial_reduction(n)]
 
     # ------------------------------------------------------------------ names and shapes
@@ -492,6 +494,8 @@ class LoopEmitter:
             return self.value(node.inputs[0], view_index(op, node.attrs, self.shape(node.inputs[0]), self.shape(node), index), conds)
         if op in IDENTITIES:
             return self.value(node.inputs[0], index, conds)
+        if op == "check":
+            return self.check(node, index, conds)
         if op == "pad":
             return self.pad(node, index, conds)
         if op == "concat":
@@ -597,8 +601,18 @@ class LoopEmitter:
 
     def index_error(self, node: Node, size: Dim) -> int:
         """The code an out-of-range index of ``node`` into an axis of ``size`` sets; its message is ``templates.index_error``."""
-        self.index_errors.append((index_error(node), c_dim(size)))
-        return len(self.index_errors) << 2
+        self.errors.append(("index", index_error(node), c_dim(size)))
+        return len(self.errors) << 2
+
+    def check(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
+        """``check``: its operand, after setting the check's code where the test holds (on elements ``conds`` keep)."""
+        bad = self.value(node.inputs[1], index, conds)
+        guard, depth = self.conds_code(conds)
+        self.errors.append(("value", check_error(node), "0"))
+        test = f"{guard} && {bad.code}" if guard else bad.code
+        self.comment(node, max(depth, bad.depth))
+        self.body.line(f"if ({test}) graphc_bad = {len(self.errors) << 2};", max(depth, bad.depth))
+        return self.value(node.inputs[0], index, conds)
 
     def unfold(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
         """im2col as index arithmetic: column (c, ki, kj) of window l reads x at the window's pixel, or the padding."""
@@ -1196,10 +1210,13 @@ class LoopEmitter:
         lines.append(f"    graphc_release(views, held, {count});")
         lines.append("    if (graphc_bad & 2)")
         lines.append("        return PyErr_NoMemory();")
-        for k, (message, size) in enumerate(self.index_errors):
-            before, after = (json.dumps(part, ensure_ascii=False) for part in message.split(SIZE_SLOT, 1))
+        for k, (kind, message, size) in enumerate(self.errors):
             lines.append(f"    if (graphc_bad == {(k + 1) << 2}) {{")
-            lines.append(f'        PyErr_Format(PyExc_IndexError, "%s%lld%s", {before}, (long long){_paren(size)}, {after});')
+            if kind == "index":
+                before, after = (json.dumps(part, ensure_ascii=False) for part in message.split(SIZE_SLOT, 1))
+                lines.append(f'        PyErr_Format(PyExc_IndexError, "%s%lld%s", {before}, (long long){_paren(size)}, {after});')
+            else:
+                lines.append(f"        graphc_raise_invalid_value({json.dumps(message, ensure_ascii=False)});")
             lines.append("        return NULL;")
             lines.append("    }")
         lines.append("    Py_RETURN_NONE;")

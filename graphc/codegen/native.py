@@ -291,6 +291,18 @@ static void graphc_pool_run(graphc_block_fn fn, void *ctx, int64_t blocks)
 /* The process's pool (graphc_pool_run of the first module loaded), set by the module's init. */
 extern graphc_parallel_fn graphc_parallel;
 
+/* graphc.errors.InvalidValueError(message): a check found a bad value. Imported on this error path only. */
+static void graphc_raise_invalid_value(const char *message)
+{
+    PyObject *errors = PyImport_ImportModule("graphc.errors");
+    PyObject *type = errors == NULL ? NULL : PyObject_GetAttrString(errors, "InvalidValueError");
+    Py_XDECREF(errors);
+    if (type == NULL)
+        return; /* the failed import's exception stands */
+    PyErr_SetString(type, message);
+    Py_DECREF(type);
+}
+
 /* A block's error code, kept if it is the first: codes are not bits, so they are not ORed. */
 static void graphc_block_failed(atomic_int *bad, int code)
 {

@@ -20,7 +20,7 @@ from graphc.codegen import numpy_support as rt
 from graphc.codegen.kernel_ir import Kernel, Program, kernel_for
 from graphc.codegen.row_split import ROWS, RowSplit, split_rows
 from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
-from graphc.codegen.templates import division_error, index_error, split_totals, trivial_reduction
+from graphc.codegen.templates import check_error, division_error, index_error, split_totals, trivial_reduction
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.printer import format_node, format_value, number_nodes
@@ -231,6 +231,7 @@ LOWERINGS: dict[str, Lowering] = {
     "fold": _with_attrs("rt.fold", ("output_size", "kernel_size", "dilation", "padding", "stride")),
     "argsort": _with_attrs("rt.argsort", ("axis", "descending")),
     "cumsum": _with_attrs("rt.cumsum", ("axis", "reverse")),
+    "check": lambda node, args: f"rt.check({args[0]}, {args[1]}, {check_error(node)!r})",
     "rand": _rand,
     "size": lambda node, args: f"np.array({py_dim(node.attrs['value'])}, dtype={np_dtype(node.dtype)})",
     "iota": lambda node, args: f"rt.iota({py_shape(node.attrs['shape'])}, {node.attrs['axis']}, {np_dtype(node.dtype)})",
@@ -238,7 +239,7 @@ LOWERINGS: dict[str, Lowering] = {
 
 # Ops whose NumPy result keeps the operand's dtype only if told to: cast back where needed.
 _KEEPS_DTYPE = {
-    *("constant", "cast", *IDENTITIES, *VIEWS, "pad", "concat"),
+    *("constant", "cast", *IDENTITIES, *VIEWS, "pad", "concat", "check"),
     *("gather", "index_select", "argmax", "argsort", "cumsum", "matmul", "sum", "rand", "iota", "size"),
 }
 
@@ -288,7 +289,7 @@ def _assign(node: Node, args: list[str], target: str, out: str | None, lowerings
 # Operands that a ufunc broadcasts by itself, so a constant reaching it through reshape/expand
 # can be passed as a NumPy scalar of its dtype instead of a materialized broadcast view.
 _BROADCASTING_OPS = _UFUNC_OPS | {"where"}
-_VIEW_OPS = VIEWS | IDENTITIES
+_VIEW_OPS = VIEWS | IDENTITIES | {"check"}  # results that are their operand's array (check passes it through)
 _SCALAR_DTYPES = {"bool": "np.bool_", "int32": "np.int32", "int64": "np.int64", "float32": "np.float32", "float64": "np.float64"}
 
 

@@ -246,6 +246,15 @@ def argsort(x: np.ndarray, axis: int, descending: bool) -> np.ndarray:
     return (x.shape[axis] - 1) - backwards.astype(np.int64, copy=False)
 
 
+def check(x: np.ndarray, bad: np.ndarray, error: str) -> np.ndarray:
+    """``x`` itself, after raising graphc's ``InvalidValueError`` if ``bad`` holds anywhere."""
+    if np.any(bad):
+        from graphc.errors import InvalidValueError
+
+        raise InvalidValueError(error)
+    return x
+
+
 def cumsum(x: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
     """Running sums in the operand's dtype; half precision adds in float32 and rounds each sum, as torch."""
     x = np.asarray(x)

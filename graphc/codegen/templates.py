@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from graphc.codegen.index_exprs import Dim, Lin
-from graphc.errors import DivisionByZeroError
+from graphc.errors import DivisionByZeroError, InvalidValueError
 from graphc.ir.graph import Node
 from graphc.ir.registry import VIEWS
 from graphc.ir.types import shapes_equal, squeezed
@@ -235,8 +235,17 @@ def division_error(node: Node) -> str:
     return f"{node.op}: integer division by zero{where}"
 
 
-def flagged_error(message: str, size: int) -> Exception:
-    """The exception for a message a kernel flagged: ``index_error``'s, its size filled in, or ``division_error``'s."""
-    if SIZE_SLOT in message:
+def check_error(node: Node) -> str:
+    """What a ``check`` that finds a bad value raises (``InvalidValueError``): its message and the user's line."""
+    where = f"\n  at {node.loc}" if node.loc else ""
+    return f"{node.attrs['message']}{where}"
+
+
+def flagged_error(kind: str, message: str, size: int) -> Exception:
+    """The exception for an error a kernel flagged, by its kind: "index" (``index_error``'s message, its
+    size filled in), "division" (``division_error``'s) or "value" (``check_error``'s)."""
+    if kind == "index":
         return IndexError(message.replace(SIZE_SLOT, str(size), 1))
-    return DivisionByZeroError(message)
+    if kind == "division":
+        return DivisionByZeroError(message)
+    return InvalidValueError(message)

@@ -64,6 +64,7 @@ from graphc.codegen.index_exprs import (
 from graphc.codegen.kernel_ir import Kernel, Program
 from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
 from graphc.codegen.templates import (
+    check_error,
     constant_value,
     depends_on,
     division_error,
@@ -225,7 +226,7 @@ class KernelEmitter:
         # Each checked index read or scatter (by node) -> its slot in ``errors`` and the message it raises.
         # Each checked index read, scatter or integer division (by node) -> its slot in ``errors``; each slot's message and size.
         self.error_slots: dict[int, int] = {}
-        self.flagged: list[tuple[str, Dim]] = []
+        self.flagged: list[tuple[str, str, Dim]] = []  # each slot's (kind, message, size): templates.flagged_error
         symbols: set[str] = set()
         for node in [*kernel.nodes, *kernel.inputs]:
             for d in node.shape:
@@ -499,10 +500,14 @@ class KernelEmitter:
             raise GraphcError(f"triton backend: kernel {self.kernel.name} reads {format_node(node, self.names)} at an index its template does not compute")
         if op in IDENTITIES:
             return self.value(node.inputs[0], index, conds, via)
+        if op == "check":
+            bad = self.value(node.inputs[1], index, conds)
+            self.flag(node, ("value", check_error(node), 0), bad.code, bad, index, conds)
+            return self.value(node.inputs[0], index, conds, via)
         operands = [self.value(i, index, conds) for i in node.inputs]
         if op in ("floor_divide", "remainder", "fmod") and not node.dtype.is_floating_point:
             # The helpers give 0 for a zero divisor; the program raises graphc's error after the kernels.
-            self.flag(node, (division_error(node), 0), f"{operands[1].code} == 0", operands[1], index, conds)
+            self.flag(node, ("division", division_error(node), 0), f"{operands[1].code} == 0", operands[1], index, conds)
         code, dtype = self.lower(node, operands)
         return self.emit(node, code, dtype, operands)
 
@@ -621,15 +626,15 @@ class KernelEmitter:
         ``errors``, which the program turns into ``templates.index_error`` (as the C loops
         raise it), and reads element 0 meanwhile: never memory outside the buffer.
         """
-        bad, depth = self.flag(node, (index_error(node), size), f"({at.code} < 0) | ({at.code} >= {_paren(dim_code(size))})", at, index, conds)
+        bad, depth = self.flag(node, ("index", index_error(node), size), f"({at.code} < 0) | ({at.code} >= {_paren(dim_code(size))})", at, index, conds)
         safe = self.fn.body.fresh("at" + self.num(node))
         self.fn.body.line(f"{safe} = tl.where({bad}, 0, {at.code})", depth)
         return Val(safe, at.dtype, depth, at.axes)
 
-    def flag(self, node: Node, error: tuple[str, Dim], test: str, of: Val, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> tuple[str, int]:
+    def flag(self, node: Node, error: tuple[str, str, Dim], test: str, of: Val, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> tuple[str, int]:
         """Lanes of this block where ``test`` (an expression of ``of``) holds write 1 into ``node``'s slot in ``errors``.
 
-        ``error`` is the slot's message and size; the program raises it after the kernels
+        ``error`` is the slot's kind, message and size; the program raises it after the kernels
         (``triton_support.raise_flagged``). Returns the variable holding ``test`` and its depth.
         """
         slot = self.error_slots.get(id(node))
@@ -1510,7 +1515,7 @@ _FMOD_LADDER = {"tl.float32": (2.0**21, 14), "tl.float64": (2.0**50, 42)}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 # Every primitive the emitter generates code for (a test holds the registry to it).
 SUPPORTED_OPS = frozenset(
-    {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", *IDENTITIES}
+    {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", "check", *IDENTITIES}
     | {"floor", "ceil", "trunc", "round", "floor_divide", "remainder", "fmod"}
     | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "iota", "size", "constant", *ANCHORS}
     | {"argsort", "cumsum"}
@@ -1636,10 +1641,10 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
             first_slot += len(emitter.flagged)
         body.append(kernel_call(kernel.name, kernel.outputs, args + emitter.symbols, var))
     if flagged:
-        sizes_now = ", ".join(dim_code(size) for _, size in flagged)
+        sizes_now = ", ".join(dim_code(size) for _, _, size in flagged)
         body.append(f"    rt.raise_flagged(errors, KERNEL_ERRORS, ({sizes_now},))")
     body.append(f"    return [{', '.join(var[id(n)] for n in graph.outputs)}]")
-    # What each slot of ``errors`` raises: the kernels flag an index out of range or an integer division by zero there (KernelEmitter.flag).
-    messages = ["KERNEL_ERRORS = (", *(f"    {message!r}," for message, _ in flagged), ")"] if flagged else []
+    # What each slot of ``errors`` raises: the kernels flag an index out of range, an integer division by zero or a failed check there (KernelEmitter.flag).
+    messages = ["KERNEL_ERRORS = (", *(f"    {(kind, message)!r}," for kind, message, _ in flagged), ")"] if flagged else []
     parts = ["\n".join(header), "\n\n".join(kernels), *(["\n".join(messages)] if messages else []), "\n".join(layout), "\n".join(run), "\n".join(body)]
     return "\n\n".join(parts) + "\n"

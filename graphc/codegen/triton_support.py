@@ -113,16 +113,16 @@ def arena(layout: Callable[..., list[tuple]], *sizes: int) -> list[torch.Tensor]
 _error_flags: dict[int, tuple[tuple[str, ...], torch.Tensor]] = {}
 
 
-def error_flags(messages: tuple[str, ...]) -> torch.Tensor:
+def error_flags(messages: tuple[tuple[str, str], ...]) -> torch.Tensor:
     """A program's slots for errors its kernels flag (an index out of range, an integer division by
-    zero), one per message, zero until a kernel flags one (allocated once)."""
+    zero, a failed check), one per (kind, message), zero until a kernel flags one (allocated once)."""
     held = _error_flags.get(id(messages))
     if held is None:  # the messages are kept with the flags, so that their id is not reused
         held = _error_flags[id(messages)] = (messages, torch.zeros(len(messages), dtype=torch.int32, device=device()))
     return held[1]
 
 
-def raise_flagged(flags: torch.Tensor, messages: tuple[str, ...], sizes: tuple[int, ...]) -> None:
+def raise_flagged(flags: torch.Tensor, messages: tuple[tuple[str, str], ...], sizes: tuple[int, ...]) -> None:
     """Raise the first flagged error (``sizes``: each checked axis's size in this call, 0 for a division).
 
     Under the interpreter the flags are read now; on a GPU that would wait for the kernels,
@@ -138,12 +138,12 @@ def read_flags_at_once(flags: torch.Tensor) -> bool:
     return flags.device.type == "cpu"
 
 
-def _raise_flagged(flags: torch.Tensor, messages: tuple[str, ...], sizes: tuple[int, ...]) -> None:
+def _raise_flagged(flags: torch.Tensor, messages: tuple[tuple[str, str], ...], sizes: tuple[int, ...]) -> None:
     if not bool(flags.any()):
         return
     slot = int(flags.nonzero()[0, 0])
     flags.zero_()
-    raise flagged_error(messages[slot], sizes[slot])
+    raise flagged_error(*messages[slot], sizes[slot])
 
 
 def launch(kernel: Any, grid: Any, *args: Any, **meta: Any) -> None:
@@ -385,19 +385,52 @@ def rint(x):
     return tl.where(rounded == 0.0, x * 0.0, tl.where(part == part, rounded, x))
 
 
+if INTERPRET:
+
+    @triton.jit
+    def _fma(a, b, c):
+        """a * b + c rounded once, which the interpreter's ``tl.fma`` is not (Triton 3.8 computes
+        ``a * b`` in the operands' dtype first, so ``fmod`` came out one ulp off).
+
+        float32: the product of two float32 is exact in float64. float64: Dekker's exact product
+        ``a * b = p + e`` (Veltkamp's split), then ``(p + c) + e``, which is the fused result
+        where ``_mod_below`` needs it: c and -p agree to within a factor of two there, so
+        ``p + c`` is exact (Sterbenz). Beyond 2**995 the split would overflow: plain a * b + c.
+        """
+        if a.dtype == tl.float32:
+            return (a.to(tl.float64) * b.to(tl.float64) + c.to(tl.float64)).to(tl.float32)
+        p = a * b
+        a_split = a * 134217729.0
+        a_high = a_split - (a_split - a)
+        a_low = a - a_high
+        b_split = b * 134217729.0
+        b_high = b_split - (b_split - b)
+        b_low = b - b_high
+        e = a_low * b_low - (((p - a_high * b_high) - a_low * b_high) - a_high * b_low)
+        small = (tl.abs(a) < 2.0**995) & (tl.abs(b) < 2.0**995)
+        return tl.where(small, (p + c) + e, p + c)
+
+else:
+
+    @triton.jit
+    def _fma(a, b, c):
+        """a * b + c rounded once: the GPU's fused multiply-add."""
+        return tl.fma(a, b, c)
+
+
 @triton.jit
 def _mod_below(r, c):
     """r mod c, exact, for 0 <= r < c * 2**21 (float32) or 2**50 (float64).
 
     The quotient n = floor(r / c) is a representable integer off by at most one (the
     division rounds), and fma(-n, c, r) is exact when n is right, since then the result
-    is a multiple of c's last bit smaller than c. A wrong n shows as a result below 0 or
+    is a multiple of c's last bit smaller than c (``_fma``). A wrong n shows as a result below 0 or
     at least c: corrected, and computed again.
     """
     n = tl.floor(r / c)
-    m = tl.fma(-n, c, r)
+    m = _fma(-n, c, r)
     n = tl.where(m < 0.0, n - 1.0, tl.where(m >= c, n + 1.0, n))
-    return tl.fma(-n, c, r)
+    return _fma(-n, c, r)
 
 
 @triton.jit

@@ -153,6 +153,23 @@ def where_rule(cond: TensorType, a: TensorType, b_: TensorType) -> TensorType:
     return a
 
 
+@primitive("check", "elementwise", attrs=("message",))
+def check_rule(x: TensorType, bad: TensorType, message: str) -> TensorType:
+    """``x`` unchanged; the program raises ``InvalidValueError(message)`` if ``bad`` is True anywhere (a value check, as binary_cross_entropy's range)"""
+    if bad.dtype != dtypes.bool_:
+        raise TypeRuleError(f"the tested condition must be bool, got {bad.dtype.name}")
+    _same_shape(x, bad)
+    if not isinstance(message, str):
+        raise TypeRuleError(f"message must be a str, got {message!r}")
+    return x
+
+
+@defvjp("check")
+def check_vjp(node: Node, g: Node) -> tuple:
+    """The value passes through unchanged; the test has no gradient."""
+    return (g, None)
+
+
 @primitive("cast", "elementwise", attrs=("dtype",))
 def cast_rule(x: TensorType, dtype: DType) -> TensorType:
     """convert to ``dtype`` (float to int truncates toward zero, as in torch)"""

@@ -1293,6 +1293,10 @@ def binary_cross_entropy(
             f"Using a target size ({list(target.shape)}) that is different to the input size ({list(input.shape)}) is deprecated. "
             "Please ensure they have the same size."
         )
+    # torch raises for an input outside [0, 1] (NaN too); the program raises where it finds one.
+    x = _node(input)
+    inside = b.binary("and", b.compare("ge", x, 0.0), b.compare("le", x, 1.0))
+    input = _F.wrap(emit("check", x, b.unary("logical_not", inside), message="binary_cross_entropy: all elements of input should be between 0 and 1"))
     log_x = _F.clamp(_F.log(input), min=-100.0)
     log_1mx = _F.clamp(_F.log1p(_F.neg(input)), min=-100.0)
     loss = _F.sub(_F.mul(_F.sub(target, 1.0), log_1mx), _F.mul(target, log_x))
