@@ -31,7 +31,7 @@ VIEWS = frozenset({"reshape", "permute", "expand", "slice"})
 # The ops whose value is their first operand: they only matter to autodiff (simplify drops them after
 # it), and a code generator given one reads the operand.
 IDENTITIES = frozenset({"detach", "custom_vjp"})
-# The ops whose kernels raise on bad values: an index out of range, an integer division by zero.
+# The ops whose kernels raise on bad values: an index out of range, an integer division by zero, a failed check.
 CHECKED = frozenset({"gather", "index_select", "scatter_add", "floor_divide", "remainder", "fmod", "check"})
 
 
