@@ -115,8 +115,9 @@ def test_lbfgs_refuses_to_run_inside_graphc_compile_but_takes_a_compiled_closure
         return loss
 
     x, y = graphc.tensor(X), graphc.tensor(Y)
-    with pytest.raises(GraphcError, match="LBFGS cannot run inside graphc.compile: each iteration reads the loss and gradient values"):
+    with pytest.raises(GraphcError, match="LBFGS cannot run inside graphc.compile: each iteration reads the loss and gradient values") as error:
         graphc.compile(lambda x, y: opt.step(lambda: loss_and_grads(x, y)))(x, y)
+    assert "test_optim_lbfgs.py:" in str(error.value)  # the line that called step
     compiled = graphc.compile(loss_and_grads)
     eager_params = graphc_params()
     eager = optim.LBFGS(eager_params, history_size=2, max_iter=3)

@@ -26,6 +26,7 @@ from graphc.frontend import lazy, tracing
 from graphc.frontend.constructors import tensor as make_tensor
 from graphc.frontend.constructors import zeros
 from graphc.ir.grad_mode import grad_mode
+from graphc.ir.registry import user_location
 from graphc.runtime.optim.optimizer import Optimizer, ParamsT, check_lr
 from graphc.runtime.tensor import Tensor
 
@@ -223,14 +224,16 @@ class LBFGS(Optimizer):
     # ------------------------------------------------------------------ the step
 
     def _step(self, closure: Callable[[], Any] | None = None) -> Any:
+        location = user_location()
+        where = f"\n  at {location}" if location else ""
         if tracing.active() is not None:
             raise GraphcError(
                 "LBFGS cannot run inside graphc.compile: each iteration reads the loss and gradient values to decide "
                 "(stopping tests, the line search), so its path depends on the data; call opt.step(closure) eagerly "
-                "(the closure itself may be a compiled function)"
+                f"(the closure itself may be a compiled function){where}"
             )
         if closure is None:
-            raise GraphcError("LBFGS.step needs a closure that zeroes the gradients, computes the loss, calls backward() and returns the loss")
+            raise GraphcError(f"LBFGS.step needs a closure that zeroes the gradients, computes the loss, calls backward() and returns the loss{where}")
         with grad_mode(False):
             return self._iterate(closure)
 
