@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from graphc import autograd, data, linalg, nn, optim
+from graphc import autograd, data, linalg, nn, optim, special
 from graphc.errors import CheckError, GraphcError, InvalidValueError
 from graphc.frontend.constructors import (
     arange,
@@ -252,6 +252,7 @@ from graphc.frontend.scatter import (
     scatter,
 )
 from graphc.frontend.sorting import argsort, kthvalue, median, msort, sort, topk, unique
+from graphc.frontend.special import digamma, erfc, erfinv, i0, lgamma, mvlgamma, polygamma
 from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int32, int64
 from graphc.ir.dtypes import bool_ as bool
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled

@@ -700,7 +700,7 @@ from graphc.frontend import functional as F  # noqa: E402  (functional builds on
 
 # The families in modules of their own (manipulation, scattering, linear algebra, reductions) list
 # their methods in METHODS, and the ones with a torch in-place twin (``tril_``) in IN_PLACE.
-from graphc.frontend import linalg, manipulation, pointwise, reductions, scatter, sorting  # noqa: E402
+from graphc.frontend import linalg, manipulation, pointwise, reductions, scatter, sorting, special  # noqa: E402
 
 
 def _forward_to(module: Any, name: str) -> Any:
@@ -719,8 +719,10 @@ def _in_place(module: Any, name: str) -> Any:
     return method
 
 
-for _module in (manipulation, reductions, linalg, pointwise, scatter, sorting):
+for _module in (manipulation, reductions, linalg, pointwise, scatter, sorting, special):
     for _name in _module.METHODS:
         setattr(Tensor, _name, _forward_to(_module, _name))
     for _name in getattr(_module, "IN_PLACE", ()):
         setattr(Tensor, _name + "_", _in_place(_module, _name))
+Tensor.polygamma = special.polygamma_method  # type: ignore[attr-defined]
+Tensor.polygamma_ = special.polygamma_in_place  # type: ignore[attr-defined]

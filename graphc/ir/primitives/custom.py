@@ -19,7 +19,7 @@ import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.ir import build as b
-from graphc.ir import composites
+from graphc.ir import composites, special
 from graphc.ir.graph import Node
 from graphc.ir.registry import defvjp, primitive
 from graphc.ir.types import TensorType, TypeRuleError, format_shape, shapes_equal
@@ -43,7 +43,7 @@ def rule(name: str) -> Callable[[Callable[[Node, Node], tuple]], Callable[[Node,
 @primitive("custom_vjp", "elementwise", attrs=("rule",))
 def custom_vjp_rule(value: TensorType, *operands: TensorType, rule: str) -> TensorType:
     """``value`` unchanged, differentiated with respect to ``operands`` by the formula ``RULES[rule]``"""
-    if rule not in RULES:
+    if _rule_named(rule) is None:
         raise TypeRuleError(f"no custom VJP rule named {rule!r} (known: {', '.join(sorted(RULES))})")
     for t in operands:
         if not shapes_equal(t.shape, value.shape):
@@ -54,7 +54,15 @@ def custom_vjp_rule(value: TensorType, *operands: TensorType, rule: str) -> Tens
 @defvjp("custom_vjp")
 def custom_vjp_vjp(node: Node, g: Node) -> tuple:
     """The named rule's gradients for the operands; none for the value."""
-    return (None, *RULES[node.attrs["rule"]](node, g))
+    return (None, *_rule_named(node.attrs["rule"])(node, g))
+
+
+def _rule_named(name: str) -> Callable[[Node, Node], tuple] | None:
+    """``RULES[name]``, and ``polygamma_<n>`` for every order n (one rule per order: the order is no operand)."""
+    if name.startswith("polygamma_") and name[len("polygamma_") :].isdigit():
+        order = int(name[len("polygamma_") :])
+        return lambda node, g: (b.mul(g, special.polygamma(order + 1, node.inputs[1])),)
+    return RULES.get(name)
 
 
 @rule("binary_cross_entropy")
@@ -204,3 +212,107 @@ def heaviside_vjp(node: Node, g: Node) -> tuple:
     """Raises: torch has no derivative for heaviside (its step is not even a zero gradient there)."""
     where = f"\n  at {node.loc}" if node.loc else ""
     raise GraphcError(f"heaviside: the derivative is not implemented, as in torch{where}")
+
+
+# ----------------------------------------------------------------------------- torch's derivatives of the special functions
+# (graphc.ir.special): the operands are the function's inputs, ``node`` is its value.
+
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+_SQRT_2PI = math.sqrt(2 * math.pi)
+
+
+@rule("lgamma")
+def lgamma_vjp(node: Node, g: Node) -> tuple:
+    return (b.mul(g, special.digamma(node.inputs[1])),)
+
+
+@rule("digamma")
+def digamma_vjp(node: Node, g: Node) -> tuple:
+    return (b.mul(g, special.polygamma(1, node.inputs[1])),)
+
+
+@rule("erfc")
+def erfc_vjp(node: Node, g: Node) -> tuple:
+    x = node.inputs[1]
+    return (b.mul(g, b.mul(b.unary("exp", b.neg(b.mul(x, x))), -_TWO_OVER_SQRT_PI)),)
+
+
+@rule("erfcx")
+def erfcx_vjp(node: Node, g: Node) -> tuple:
+    """torch's ``g (2 x erfcx(x) - 2 / sqrt(pi))``."""
+    x = node.inputs[1]
+    return (b.mul(g, b.sub(b.mul(b.mul(x, node), 2.0), _TWO_OVER_SQRT_PI)),)
+
+
+@rule("erfinv")
+def erfinv_vjp(node: Node, g: Node) -> tuple:
+    """torch's ``g sqrt(pi) / 2 exp(erfinv(x)**2)``."""
+    return (b.mul(g, b.mul(b.unary("exp", b.mul(node, node)), math.sqrt(math.pi) / 2)),)
+
+
+@rule("ndtr")
+def ndtr_vjp(node: Node, g: Node) -> tuple:
+    x = node.inputs[1]
+    return (b.mul(g, b.div(b.unary("exp", b.mul(b.mul(x, x), -0.5)), _SQRT_2PI)),)
+
+
+@rule("ndtri")
+def ndtri_vjp(node: Node, g: Node) -> tuple:
+    """torch's ``g sqrt(2 pi) exp(ndtri(p)**2 / 2)``."""
+    return (b.mul(g, b.mul(b.unary("exp", b.mul(b.mul(node, node), 0.5)), _SQRT_2PI)),)
+
+
+@rule("log_ndtr")
+def log_ndtr_vjp(node: Node, g: Node) -> tuple:
+    """torch's ``g / sqrt(2 pi) exp(-(log_ndtr(x) + x**2 / 2))``: finite far in the left tail, where ndtr underflows."""
+    x = node.inputs[1]
+    exponent = b.neg(b.add(node, b.mul(b.mul(x, x), 0.5)))
+    return (b.div(b.mul(g, b.unary("exp", exponent)), _SQRT_2PI),)
+
+
+@rule("i0")
+def i0_vjp(node: Node, g: Node) -> tuple:
+    return (b.mul(g, special.i1(node.inputs[1])),)
+
+
+@rule("i0e")
+def i0e_vjp(node: Node, g: Node) -> tuple:
+    """torch's ``g (i1e(x) - sgn(x) i0e(x))``."""
+    x = node.inputs[1]
+    return (b.mul(g, b.sub(special.i1e(x), b.mul(b.unary("sign", x), node))),)
+
+
+def _bessel_i1_slope(node: Node, g: Node, unscaled: Node) -> Node:
+    """torch's ``g (f0(x) - i1(x) / x)``-style formulas, 1/2 where |x| <= eps (the limit at 0)."""
+    x = node.inputs[1]
+    eps = float(np.finfo(x.dtype.numpy).eps)
+    not_tiny = b.compare("gt", b.unary("abs", x), eps)
+    return b.mul(g, b.where(not_tiny, unscaled, 0.5))
+
+
+@rule("i1")
+def i1_vjp(node: Node, g: Node) -> tuple:
+    x = node.inputs[1]
+    return (_bessel_i1_slope(node, g, b.sub(special.i0(x), b.div(node, x))),)
+
+
+@rule("i1e")
+def i1e_vjp(node: Node, g: Node) -> tuple:
+    """torch's ``g (i0e(x) - i1e(x) (sgn(x) + 1 / x))``."""
+    x = node.inputs[1]
+    return (_bessel_i1_slope(node, g, b.sub(special.i0e(x), b.mul(node, b.add(b.unary("sign", x), b.unary("reciprocal", x))))),)
+
+
+@rule("xlog1py")
+def xlog1py_vjp(node: Node, g: Node) -> tuple:
+    """torch's: ``xlog1py(g, y)`` for x, but 0 where x is 0 and y <= -1; ``g x / (1 + y)`` for y."""
+    _, x, y = node.inputs
+    zero = b.binary("and", b.compare("eq", x, 0), b.compare("le", y, -1))
+    return (b.where(zero, 0.0, special.xlog1py(g, y)), b.div(b.mul(g, x), b.add(y, 1.0)))
+
+
+@rule("entr")
+def entr_vjp(node: Node, g: Node) -> tuple:
+    """torch's ``-g (1 + log(x))``: inf at 0, NaN below."""
+    x = node.inputs[1]
+    return (b.neg(b.mul(g, b.add(b.unary("log", x), 1.0))),)

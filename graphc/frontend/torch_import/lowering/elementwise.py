@@ -16,15 +16,16 @@ import torch
 
 from graphc.frontend.torch_import.lowering.table import LoweringContext, graphc_dtype, lowers, operand
 from graphc.ir import build as b
-from graphc.ir import composites, dtypes
+from graphc.ir import composites, dtypes, special
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit
 
 aten = torch.ops.aten
 KIND = "elementwise"
 # Ops that torch.export would decompose into formulas whose chain rule is not torch's gradient
-# (sinc's where at 0 gives NaN, xlogy's gives 0 for x where torch's is log(y), heaviside's has
-# one where torch's raises): the exporter keeps them whole, and they are lowered below.
+# (sinc's where at 0 gives NaN, xlogy's and xlog1py's give 0 for x where torch's is log(y), heaviside's
+# has one where torch's raises, entr's is 0 at 0) or that lose the tails (ndtr and log_ndtr through
+# erf): the exporter keeps them whole, and they are lowered below.
 UNDECOMPOSED = (
     aten.sinc.default,
     aten.logit.default,
@@ -32,6 +33,12 @@ UNDECOMPOSED = (
     aten.xlogy.Scalar_Self,
     aten.xlogy.Scalar_Other,
     aten.heaviside.default,
+    aten.special_ndtr.default,
+    aten.special_log_ndtr.default,
+    aten.special_xlog1py.default,
+    aten.special_xlog1py.self_scalar,
+    aten.special_xlog1py.other_scalar,
+    aten.special_entr.default,
 )
 
 
@@ -225,6 +232,52 @@ def logit(ctx: LoweringContext, x: Node, eps: float | None = None) -> Node:
 @lowers(KIND, aten.xlogy.Tensor, aten.xlogy.Scalar_Self, aten.xlogy.Scalar_Other)
 def xlogy(ctx: LoweringContext, x: Any, y: Any) -> Node:
     return composites.xlogy(*composites.float_operands("xlogy", operand(x), operand(y)))
+
+
+# ------------------------------------------------------------------ special functions (graphc.ir.special)
+
+for _build, _targets in [
+    (special.lgamma, (aten.lgamma.default, aten.special_gammaln.default)),
+    (special.digamma, (aten.digamma.default, aten.special_psi.default)),
+    (special.erfc, (aten.erfc.default,)),
+    (special.erfcx, (aten.special_erfcx.default,)),
+    (special.erfinv, (aten.erfinv.default,)),
+    (special.ndtr, (aten.special_ndtr.default,)),
+    (special.ndtri, (aten.special_ndtri.default,)),
+    (special.log_ndtr, (aten.special_log_ndtr.default,)),
+    (special.i0, (aten.i0.default,)),
+    (special.i0e, (aten.special_i0e.default,)),
+    (special.i1, (aten.special_i1.default,)),
+    (special.i1e, (aten.special_i1e.default,)),
+    (special.entr, (aten.special_entr.default,)),
+]:
+    lowers(KIND, *_targets)(_float_unary(_build))
+
+
+@lowers(KIND, aten.special_modified_bessel_i0.default)
+def modified_bessel_i0(ctx: LoweringContext, x: Node) -> Node:
+    """i0 without a gradient: torch has no derivative for modified_bessel_i0 and _i1."""
+    return emit("detach", special.i0(b.cast(x, ctx.out_dtype())))
+
+
+@lowers(KIND, aten.special_modified_bessel_i1.default)
+def modified_bessel_i1(ctx: LoweringContext, x: Node) -> Node:
+    return emit("detach", special.i1(b.cast(x, ctx.out_dtype())))
+
+
+@lowers(KIND, aten.polygamma.default)
+def polygamma(ctx: LoweringContext, n: int, x: Node) -> Node:
+    return special.polygamma(n, b.cast(x, ctx.out_dtype()))
+
+
+@lowers(KIND, aten.mvlgamma.default, aten.special_multigammaln.default)
+def mvlgamma(ctx: LoweringContext, x: Node, p: int) -> Node:
+    return special.mvlgamma(b.cast(x, ctx.out_dtype()), p)
+
+
+@lowers(KIND, aten.special_xlog1py.default, aten.special_xlog1py.self_scalar, aten.special_xlog1py.other_scalar)
+def xlog1py(ctx: LoweringContext, x: Any, y: Any) -> Node:
+    return special.xlog1py(*composites.float_operands("xlog1py", operand(x), operand(y)))
 
 
 @lowers(KIND, aten.heaviside.default)

@@ -1,0 +1,88 @@
+"""torch's special functions (lgamma, digamma, polygamma, mvlgamma, erfc, erfinv, i0 and the
+``torch.special`` ones beyond), computed by the composites of ``graphc.ir.special``; the
+``graphc.special`` namespace gathers them with its aliases. Integer and bool inputs compute in the
+default float, as in torch. docs/decisions.md ("Special functions") has the choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from graphc.frontend.functional import TensorLike, node_of, unwrap, wrap
+from graphc.ir import build as b
+from graphc.ir import composites as c
+from graphc.ir import special as s
+from graphc.ir.graph import Node
+from graphc.ir.registry import op_error
+from graphc.runtime.tensor import Tensor
+
+METHODS = "lgamma digamma mvlgamma erfc erfinv i0".split()
+IN_PLACE = METHODS
+
+
+def _float(input: Tensor) -> Node:
+    x = node_of(input)
+    return b.cast(x, c.float_dtype(x.dtype))
+
+
+def _unary(build: Callable[[Node], Node]) -> Callable[[Tensor], Tensor]:
+    def function(input: Tensor) -> Tensor:
+        return wrap(build(_float(input)))
+
+    function.__name__ = build.__name__
+    function.__doc__ = build.__doc__
+    return function
+
+
+lgamma = _unary(s.lgamma)
+digamma = _unary(s.digamma)
+erfc = _unary(s.erfc)
+erfcx = _unary(s.erfcx)
+erfinv = _unary(s.erfinv)
+ndtr = _unary(s.ndtr)
+ndtri = _unary(s.ndtri)
+log_ndtr = _unary(s.log_ndtr)
+i0 = _unary(s.i0)
+i0e = _unary(s.i0e)
+i1 = _unary(s.i1)
+i1e = _unary(s.i1e)
+entr = _unary(s.entr)
+
+
+def _order(op: str, x: Node, name: str, value: object, least: int, message: str) -> int:
+    """An integer argument (polygamma's n, mvlgamma's p) checked as torch checks it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise op_error(op, [x.type], {name: value}, f"{name} must be an int, not {type(value).__name__}")
+    if value < least:
+        raise op_error(op, [x.type], {name: value}, message)
+    return value
+
+
+def polygamma(n: int, input: Tensor) -> Tensor:
+    """The n-th derivative of digamma (n >= 0)."""
+    x = _float(input)
+    return wrap(s.polygamma(_order("polygamma", x, "n", n, 0, "polygamma(n, x) does not support negative n (as torch)"), x))
+
+
+def polygamma_method(self: Tensor, n: int) -> Tensor:
+    """``x.polygamma(n)``: torch's method takes n after the tensor."""
+    return polygamma(n, self)
+
+
+def polygamma_in_place(self: Tensor, n: int) -> Tensor:
+    return self._inplace(polygamma(n, self), op="polygamma_")
+
+
+def mvlgamma(input: Tensor, p: int) -> Tensor:
+    """The multivariate log-gamma function of dimension p (p >= 1)."""
+    x = _float(input)
+    return wrap(s.mvlgamma(x, _order("mvlgamma", x, "p", p, 1, "p has to be greater than or equal to 1 (as torch)")))
+
+
+def xlog1py(input: TensorLike, other: TensorLike) -> Tensor:
+    """input * log1p(other), 0 where input is 0, NaN where other is NaN."""
+    return wrap(s.xlog1py(*c.float_operands("xlog1py", unwrap(input), unwrap(other))))
+
+
+def multigammaln(input: Tensor, p: int) -> Tensor:
+    return mvlgamma(input, p)

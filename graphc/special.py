@@ -1,0 +1,50 @@
+"""``graphc.special``: torch.special's functions that graphc computes, by torch's names.
+
+torch.special's members missing here (the Bessel functions J, Y and K, airy_ai, zeta, gammainc,
+gammaincc and the orthogonal polynomials) are listed, with the reason, in docs/decisions.md
+("Special functions").
+"""
+
+from __future__ import annotations
+
+from graphc.frontend.functional import erf, log1p, log_softmax, logsumexp, round, sigmoid, softmax
+from graphc.frontend.pointwise import exp2, expm1, logit, sinc, xlogy
+from graphc.frontend.special import (
+    digamma,
+    entr,
+    erfc,
+    erfcx,
+    erfinv,
+    i0,
+    i0e,
+    i1,
+    i1e,
+    lgamma,
+    log_ndtr,
+    multigammaln,
+    ndtr,
+    ndtri,
+    polygamma,
+    xlog1py,
+)
+from graphc.runtime.tensor import Tensor
+
+expit = sigmoid
+gammaln = lgamma
+psi = digamma
+
+
+def modified_bessel_i0(input: Tensor) -> Tensor:
+    """i0's values without a gradient: torch's modified_bessel_i0 and _i1 are not differentiable (their results do not require grad)."""
+    return i0(input).detach()
+
+
+def modified_bessel_i1(input: Tensor) -> Tensor:
+    return i1(input).detach()
+
+
+__all__ = [
+    "digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1", "gammaln", "i0", "i0e", "i1", "i1e",
+    "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp", "modified_bessel_i0", "modified_bessel_i1", "multigammaln",
+    "ndtr", "ndtri", "polygamma", "psi", "round", "sinc", "softmax", "xlog1py", "xlogy",
+]  # fmt: skip
