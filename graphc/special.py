@@ -7,6 +7,7 @@ gammaincc and the orthogonal polynomials) are listed, with the reason, in docs/d
 
 from __future__ import annotations
 
+from graphc.frontend import special
 from graphc.frontend.functional import erf, log1p, log_softmax, logsumexp, round, sigmoid, softmax
 from graphc.frontend.pointwise import exp2, expm1, logit, sinc, xlogy
 from graphc.frontend.special import (
@@ -43,8 +44,13 @@ def modified_bessel_i1(input: Tensor) -> Tensor:
     return i1(input).detach()
 
 
+def spherical_bessel_j0(input: Tensor) -> Tensor:
+    """sin(x) / x, without a gradient, as torch's."""
+    return special.spherical_bessel_j0(input).detach()
+
+
 __all__ = [
     "digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1", "gammaln", "i0", "i0e", "i1", "i1e",
     "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp", "modified_bessel_i0", "modified_bessel_i1", "multigammaln",
-    "ndtr", "ndtri", "polygamma", "psi", "round", "sinc", "softmax", "xlog1py", "xlogy",
+    "ndtr", "ndtri", "polygamma", "psi", "round", "sinc", "softmax", "spherical_bessel_j0", "xlog1py", "xlogy",
 ]  # fmt: skip

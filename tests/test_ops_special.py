@@ -103,19 +103,20 @@ ACCURACY: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any], np.ndarray
     "i0": (graphc.i0, lambda v: mpmath.besseli(0, v), inputs(RNG.uniform(-30, 30, 48), log_uniform(1e-20, 700, 16))),
     "i0e": (graphc.special.i0e, lambda v: mpmath.besseli(0, v) * mpmath.exp(-abs(v)), inputs(RNG.uniform(-30, 30, 48), log_uniform(1e-20, 1e10, 16))),
     "i1": (graphc.special.i1, lambda v: mpmath.besseli(1, v), inputs(RNG.uniform(-30, 30, 48), log_uniform(1e-20, 700, 16))),
+    "spherical_bessel_j0": (graphc.special.spherical_bessel_j0, lambda v: mpmath.sin(v) / v, inputs(log_uniform(1e-20, 1e10, 32), RNG.uniform(-20, 20, 32))),
     "i1e": (graphc.special.i1e, lambda v: mpmath.besseli(1, v) * mpmath.exp(-abs(v)), inputs(RNG.uniform(-30, 30, 48), log_uniform(1e-20, 1e10, 16))),
 }
 REFLECTED = {"lgamma", "digamma", "polygamma1", "polygamma3"}
 
-# The largest error measured on these samples over the three kernel flavours (ulps of the exact
-# result, of the larger reflection term below 0). float32's Clenshaw sums of the Bessel functions
-# and the powers of cot in polygamma's reflection round more than the other formulas.
+# The largest error measured on these inputs drawn with 8 seeds (NumPy kernels; the C loops and
+# Triton agree on this seed), in ulps of the exact result (of the larger reflection term below 0).
+# float32's Bessel functions and polygamma compute in float64 and round once.
 ULPS = {
-    "float64": {"lgamma": 4, "digamma": 4, "polygamma1": 4, "polygamma3": 6, "erfc": 5, "erfcx": 4, "erfinv": 3},
-    "float32": {"lgamma": 4, "digamma": 5, "polygamma1": 4, "polygamma3": 7, "erfc": 5, "erfcx": 4, "erfinv": 4},
+    "float64": {"lgamma": 5, "digamma": 4, "polygamma1": 3, "polygamma3": 5, "erfc": 6, "erfcx": 4, "erfinv": 3, "ndtr": 7},
+    "float32": {"lgamma": 4, "digamma": 4, "polygamma1": 1, "polygamma3": 1, "erfc": 6, "erfcx": 5, "erfinv": 4, "ndtr": 7},
 }
-ULPS["float64"] |= {"ndtr": 6, "ndtri": 4, "log_ndtr": 4, "i0": 4, "i0e": 6, "i1": 10, "i1e": 6}
-ULPS["float32"] |= {"ndtr": 7, "ndtri": 3, "log_ndtr": 4, "i0": 5, "i0e": 5, "i1": 9, "i1e": 9}
+ULPS["float64"] |= {"ndtri": 4, "log_ndtr": 4, "i0": 4, "i0e": 6, "i1": 10, "i1e": 8, "spherical_bessel_j0": 2}
+ULPS["float32"] |= {"ndtri": 4, "log_ndtr": 4, "i0": 1, "i0e": 1, "i1": 1, "i1e": 1, "spherical_bessel_j0": 2}
 
 
 @functools.cache
@@ -177,7 +178,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
     "erfc": (graphc.erfc, torch.erfc),
     "erfinv": (graphc.erfinv, torch.erfinv),
     "i0": (graphc.i0, torch.i0),
-    **{name: (getattr(graphc.special, name), getattr(torch.special, name)) for name in "erfcx ndtr ndtri log_ndtr i0e i1 i1e entr".split()},
+    **{name: (getattr(graphc.special, name), getattr(torch.special, name)) for name in "erfcx ndtr ndtri log_ndtr i0e i1 i1e entr spherical_bessel_j0".split()},
     "xlog1py": (lambda x: graphc.special.xlog1py(x, x.flip(0)), lambda x: torch.special.xlog1py(x, x.flip(0))),
 }
 
@@ -306,7 +307,7 @@ def test_second_derivative_of_lgamma_is_trigamma() -> None:
 
 # torch.special's functions graphc does not compute, and why (docs/decisions.md, "Special functions").
 LEFT_OUT = """airy_ai bessel_j0 bessel_j1 bessel_y0 bessel_y1 modified_bessel_k0 modified_bessel_k1 scaled_modified_bessel_k0
-scaled_modified_bessel_k1 spherical_bessel_j0 zeta gammainc gammaincc chebyshev_polynomial_t chebyshev_polynomial_u
+scaled_modified_bessel_k1 zeta gammainc gammaincc chebyshev_polynomial_t chebyshev_polynomial_u
 chebyshev_polynomial_v chebyshev_polynomial_w shifted_chebyshev_polynomial_t shifted_chebyshev_polynomial_u
 shifted_chebyshev_polynomial_v shifted_chebyshev_polynomial_w hermite_polynomial_h hermite_polynomial_he
 laguerre_polynomial_l legendre_polynomial_p""".split()
@@ -331,7 +332,8 @@ def test_aliases_and_reused_functions_match_torch_special() -> None:
         np.testing.assert_allclose(getattr(graphc.special, name)(g, 1).numpy(), getattr(torch.special, name)(t, 1).numpy(), rtol=1e-14, err_msg=name)
     np.testing.assert_allclose(graphc.special.round(g, decimals=1).numpy(), torch.special.round(t, decimals=1).numpy())
     grad = graphc.tensor(x, requires_grad=True)
-    assert not graphc.special.modified_bessel_i0(grad).requires_grad  # torch's has no derivative
+    for name in ("modified_bessel_i0", "modified_bessel_i1", "spherical_bessel_j0"):  # torch's have no derivative
+        assert not getattr(graphc.special, name)(grad).requires_grad, name
 
 
 def test_functions_methods_and_in_place_twins_exist_where_torch_has_them() -> None:
@@ -359,7 +361,7 @@ class SpecialModule(torch.nn.Module):
         return [
             torch.lgamma(x) + torch.polygamma(2, x),
             torch.erfinv(p * 2 - 1) + s.log_ndtr(x * 9),
-            s.i1e(x) + s.modified_bessel_i0(x) + s.xlog1py(x, p) + s.xlog1py(2.0, p) + s.entr(p),
+            s.i1e(x) + s.modified_bessel_i0(x) + s.spherical_bessel_j0(x) + s.xlog1py(x, p) + s.xlog1py(2.0, p) + s.entr(p),
         ]
 
 

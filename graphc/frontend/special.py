@@ -47,6 +47,7 @@ i0e = _unary(s.i0e)
 i1 = _unary(s.i1)
 i1e = _unary(s.i1e)
 entr = _unary(s.entr)
+spherical_bessel_j0 = _unary(s.spherical_bessel_j0)
 
 
 def _order(op: str, x: Node, name: str, value: object, least: int, message: str) -> int:

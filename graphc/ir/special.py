@@ -12,8 +12,9 @@ elementwise expression. Operands already have the result's float dtype.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 
 from graphc.ir import build as b
@@ -28,6 +29,20 @@ SQRT_2 = math.sqrt(2.0)
 # B_2, B_4, ..., B_20: the Bernoulli numbers of the asymptotic (Stirling, Euler-Maclaurin) series.
 BERNOULLI = [Fraction(1, 6), Fraction(-1, 30), Fraction(1, 42), Fraction(-1, 30), Fraction(5, 66), Fraction(-691, 2730), Fraction(7, 6)]
 BERNOULLI += [Fraction(-3617, 510), Fraction(43867, 798), Fraction(-174611, 330)]
+
+
+def _in_float64(build: Callable[..., Node]) -> Callable[..., Node]:
+    """float32 and half precision computed in float64 and rounded once: the Chebyshev sums of the
+    Bessel functions and the powers of cot(pi x) in polygamma's reflection lose up to 14 ulps
+    in float32 arithmetic."""
+
+    @functools.wraps(build)
+    def wrapper(x: Node, *options: object) -> Node:
+        if x.dtype == dtypes.float64:
+            return build(x, *options)
+        return b.cast(build(b.cast(x, dtypes.float64), *options), x.dtype)
+
+    return wrapper
 
 
 def _is64(x: Node) -> bool:
@@ -230,7 +245,7 @@ def polygamma(n: int, x: Node) -> Node:
     return _polygamma(x, n)
 
 
-@_half_in_float32
+@_in_float64
 def _polygamma(x: Node, n: int) -> Node:
     """The n-th derivative of digamma: (-1)**(n+1) n! zeta(n + 1, x) for x > 0, and below 0 the
     n-th derivative of the reflection, (-1)**n psi_n(1 - x) - pi**(n+1) Q_n(cot(pi x)).
@@ -400,12 +415,12 @@ def _unscaled(a: Node, scaled: Node) -> Node:
     return b.where(b.compare("eq", a, math.inf), math.inf, b.mul(b.mul(half, scaled), half))
 
 
-@_half_in_float32
+@_in_float64
 def i0e(x: Node) -> Node:
     return _stated(_bessel_scaled(b.unary("abs", x), k.I0_A, k.I0_B, 0), "i0e", x)
 
 
-@_half_in_float32
+@_in_float64
 def i0(x: Node) -> Node:
     a = b.unary("abs", x)
     return _stated(_unscaled(a, _bessel_scaled(a, k.I0_A, k.I0_B, 0)), "i0", x)
@@ -416,15 +431,22 @@ def _signed(magnitude: Node, x: Node) -> Node:
     return b.where(b.compare("lt", x, 0), b.neg(magnitude), magnitude)
 
 
-@_half_in_float32
+@_in_float64
 def i1e(x: Node) -> Node:
     return _stated(_signed(_bessel_scaled(b.unary("abs", x), k.I1_A, k.I1_B, 1), x), "i1e", x)
 
 
-@_half_in_float32
+@_in_float64
 def i1(x: Node) -> Node:
     a = b.unary("abs", x)
     return _stated(_signed(_unscaled(a, _bessel_scaled(a, k.I1_A, k.I1_B, 1)), x), "i1", x)
+
+
+@_half_in_float32
+def spherical_bessel_j0(x: Node) -> Node:
+    """sin(x) / x: 1 at 0, 0 at +-inf (torch gives it no derivative: callers detach it)."""
+    value = b.where(b.compare("eq", x, 0), 1.0, b.div(b.unary("sin", x), x))
+    return b.where(b.compare("eq", b.unary("abs", x), math.inf), 0.0, value)
 
 
 # ------------------------------------------------------------------ entropy-like products

@@ -265,6 +265,11 @@ def modified_bessel_i1(ctx: LoweringContext, x: Node) -> Node:
     return emit("detach", special.i1(b.cast(x, ctx.out_dtype())))
 
 
+@lowers(KIND, aten.special_spherical_bessel_j0.default)
+def spherical_bessel_j0(ctx: LoweringContext, x: Node) -> Node:
+    return emit("detach", special.spherical_bessel_j0(b.cast(x, ctx.out_dtype())))
+
+
 @lowers(KIND, aten.polygamma.default)
 def polygamma(ctx: LoweringContext, n: int, x: Node) -> Node:
     return special.polygamma(n, b.cast(x, ctx.out_dtype()))
