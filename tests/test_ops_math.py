@@ -90,6 +90,22 @@ def grid(dtype: str) -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
 @pytest.mark.parametrize("op", FLOAT_UNARY + OTHER_UNARY)
+def finite_where_true(op: str, x: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
+    """torch's sinh and cosh where finite; mpmath's value where torch overflows early.
+
+    torch's vectorized float64 sinh/cosh give inf from about 709.8 (where exp overflows) on some
+    CPUs (this one: 709.9 and -710.2), where the true values are finite up to 710.47 and graphc's
+    half-exponential form gives them; its scalar loop and other CPUs give them too."""
+    if op not in ("sinh", "cosh") or x.dtype != torch.float64:
+        return expected
+    fixed = expected.clone()
+    for i in torch.nonzero(torch.isinf(expected) & torch.isfinite(x)).flatten().tolist():
+        true = float(getattr(mpmath, op)(mpmath.mpf(float(x[i]))))
+        if math.isfinite(true):
+            fixed[i] = true
+    return fixed
+
+
 def test_unary_edge_values_match_torch(engine: str, op: str, dtype: str) -> None:
     """Module function and method, on a strided view too; half precision is computed in float32 and rounded once, as torch."""
     values = grid(dtype)
@@ -97,7 +113,7 @@ def test_unary_edge_values_match_torch(engine: str, op: str, dtype: str) -> None
 
     def reference(x: torch.Tensor) -> torch.Tensor:
         if op not in ROUNDED_FROM_FLOAT64:
-            return quiet(getattr(torch, op), x)
+            return finite_where_true(op, x, quiet(getattr(torch, op), x))
         return quiet(getattr(torch, op), x.double()).to(x.dtype)
 
     signs = op not in ROUNDED_FROM_FLOAT64  # sinc's zeros at integers round from torch's tiny values of either sign
@@ -534,7 +550,9 @@ GRADIENTS: dict[str, Callable[..., Any]] = {
     "exp2": lambda T, x, y: T.exp2(x * 10),
     "log2": lambda T, x, y: T.log2(x.abs() + 0.5),
     "log10": lambda T, x, y: x.abs().log10(),
-    "logit": lambda T, x, y: T.logit(x),
+    # x + 0.0 turns -0.0 into 0.0: torch's sign of the infinite gradient at -0.0 depends on its code path
+    # (g * inf from its scalar loop, -g * inf from its vectorized one on some CPUs); graphc's is g * inf.
+    "logit": lambda T, x, y: T.logit(x + 0.0),
     "logit-eps": lambda T, x, y: T.logit(x.abs() / 3 + 0.05, eps=0.1),
     "sinc": lambda T, x, y: T.sinc(x * 20),  # 0 at 0, torch's formula elsewhere
     "deg2rad": lambda T, x, y: T.deg2rad(x) * T.rad2deg(y),
