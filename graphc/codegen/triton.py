@@ -976,6 +976,19 @@ class KernelEmitter:
         self.launches += child.launches
         self.temps.add(id(node))
 
+    def begin_rows(self, name: str, xnumel: Dim, rnumel: Dim) -> Var:
+        """Open a function over blocks of XBLOCK rows (program axis x) that reads each row by RBLOCK
+        (axis r, ``rmask`` set where its loop opens): reductions, sorts and scans. Returns the rows' index."""
+        self.begin(name, [("x", "XBLOCK"), ("r", "RBLOCK")])
+        self.fn.constexprs = ["XBLOCK", "RBLOCK"]
+        b = self.fn.body
+        b.line(f"xnumel = {dim_code(xnumel)}")
+        b.line(f"rnumel = {dim_code(rnumel)}")
+        b.line("xindex = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)[:, None]")
+        b.line("xmask = xindex < xnumel")
+        self.fn.axis_masks = {"x": "xmask", "r": "rmask"}
+        return Var("xindex", xnumel, frozenset({"x"}), 0, "xmask")
+
     def pointwise_kernel(self, outputs: list[Node], suffix: str = "") -> None:
         """Outputs grouped by the shape they are stored over, one function per shape (a row-level output gets its own)."""
         groups, by_parts = store_groups(outputs, self.shape)
@@ -1059,18 +1072,11 @@ class KernelEmitter:
         levels: dict[int, str],
         passes: list[list[Node]],
     ) -> None:
-        self.begin(name, [("x", "XBLOCK"), ("r", "RBLOCK")])
-        self.fn.constexprs = ["XBLOCK", "RBLOCK"]
-        b = self.fn.body
         xdims = [i for i in range(len(full)) if i not in axes]
         xnumel = prod([full[i] for i in xdims])
         rnumel = prod([full[i] for i in axes])
-        b.line(f"xnumel = {dim_code(xnumel)}")
-        b.line(f"rnumel = {dim_code(rnumel)}")
-        b.line("xindex = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)[:, None]")
-        b.line("xmask = xindex < xnumel")
-        self.fn.axis_masks = {"x": "xmask", "r": "rmask"}
-        xvar = Var("xindex", xnumel, frozenset({"x"}), 0, "xmask")
+        xvar = self.begin_rows(name, xnumel, rnumel)
+        b = self.fn.body
         xidx = dict(zip(xdims, delinearize(Lin.of(xvar), tuple(full[i] for i in xdims))))
 
         def row_index(node: Node) -> tuple[Lin, ...]:
@@ -1215,15 +1221,8 @@ class KernelEmitter:
         full = self.shape(node)
         numel = prod(list(full))
         name = f"{self.kernel.name}_kernel"
-        self.begin(name, [("x", "XBLOCK"), ("r", "RBLOCK")])
-        self.fn.constexprs = ["XBLOCK", "RBLOCK"]
+        xvar = self.begin_rows(name, numel, full[axis])
         b = self.fn.body
-        b.line(f"xnumel = {dim_code(numel)}")
-        b.line(f"rnumel = {dim_code(full[axis])}")
-        b.line("xindex = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)[:, None]")
-        b.line("xmask = xindex < xnumel")
-        self.fn.axis_masks = {"x": "xmask", "r": "rmask"}
-        xvar = Var("xindex", numel, frozenset({"x"}), 0, "xmask")
         mine_at = delinearize(Lin.of(xvar), full)
         mine = self.sort_key(self.value(x, mine_at))
         position = b.fresh("position")
@@ -1268,15 +1267,8 @@ class KernelEmitter:
         xdims = [i for i in range(len(full)) if i != axis]
         xnumel = prod([full[i] for i in xdims])
         name = f"{self.kernel.name}_kernel"
-        self.begin(name, [("x", "XBLOCK"), ("r", "RBLOCK")])
-        self.fn.constexprs = ["XBLOCK", "RBLOCK"]
+        xvar = self.begin_rows(name, xnumel, full[axis])
         b = self.fn.body
-        b.line(f"xnumel = {dim_code(xnumel)}")
-        b.line(f"rnumel = {dim_code(full[axis])}")
-        b.line("xindex = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)[:, None]")
-        b.line("xmask = xindex < xnumel")
-        self.fn.axis_masks = {"x": "xmask", "r": "rmask"}
-        xvar = Var("xindex", xnumel, frozenset({"x"}), 0, "xmask")
         rows = dict(zip(xdims, delinearize(Lin.of(xvar), tuple(full[i] for i in xdims))))
         dtype = compute_dtype(node.dtype)
         carry = b.fresh("carry")
