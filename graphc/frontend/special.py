@@ -6,10 +6,8 @@ default float, as in torch. docs/decisions.md ("Special functions") has the choi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from graphc.frontend.functional import TensorLike, node_of, unwrap, wrap
-from graphc.ir import build as b
+from graphc.frontend.functional import TensorLike, unwrap, wrap
+from graphc.frontend.pointwise import _float, _unary
 from graphc.ir import composites as c
 from graphc.ir import special as s
 from graphc.ir.graph import Node
@@ -18,20 +16,6 @@ from graphc.runtime.tensor import Tensor
 
 METHODS = "lgamma digamma mvlgamma erfc erfinv i0".split()
 IN_PLACE = METHODS
-
-
-def _float(input: Tensor) -> Node:
-    x = node_of(input)
-    return b.cast(x, c.float_dtype(x.dtype))
-
-
-def _unary(build: Callable[[Node], Node]) -> Callable[[Tensor], Tensor]:
-    def function(input: Tensor) -> Tensor:
-        return wrap(build(_float(input)))
-
-    function.__name__ = build.__name__
-    function.__doc__ = build.__doc__
-    return function
 
 
 lgamma = _unary(s.lgamma)
