@@ -36,6 +36,7 @@ from graphc.frontend.constructors import (
     zeros,
     zeros_like,
 )
+from graphc.frontend.data_dependent import argwhere, bincount, masked_select, nonzero, unique, unique_consecutive
 from graphc.frontend.einsum import einsum
 from graphc.frontend.functional import (
     abs,
@@ -248,10 +249,9 @@ from graphc.frontend.scatter import (
     index_copy,
     index_fill,
     masked_scatter,
-    masked_select,
     scatter,
 )
-from graphc.frontend.sorting import argsort, kthvalue, median, msort, sort, topk, unique
+from graphc.frontend.sorting import argsort, kthvalue, median, msort, sort, topk
 from graphc.frontend.special import digamma, erfc, erfinv, i0, lgamma, mvlgamma, polygamma
 from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int32, int64
 from graphc.ir.dtypes import bool_ as bool

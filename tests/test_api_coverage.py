@@ -192,9 +192,13 @@ API: dict[str, list[Case]] = {
         Case("slices-none-ellipsis", lambda T, x: (x[1:, ::2], x[None, ..., 0], x[-1], x[1, 2]), (f32(3, 4),)),
         Case("integer-tensors-and-lists", lambda T, x, i: (x[i], x[:, i], x[[0, 2]], x[i, i]), (f64(3, 3), np.array([2, 0]))),
         Case("bool-and-int-values", lambda T, x, y: (x[1:], y[..., 1]), (b8(3, 2), i64(2, 3))),
+        Case("bool-masks", lambda T, x: (x[x > 0], x[:, [True, False, True]], x[x[:, 0] > 0, 1:]), (f32(3, 3),)),
     ],
     # ------------------------------------------------------------------ selection and normalisation
-    "where": [Case("bcast-promotion", lambda T, c, x, y: (T.where(c, x, y), x.where(c, 0.0), T.where(c.T[0], 1, y)), (b8(3, 3), f32(3, 3), i64(3)))],
+    "where": [
+        Case("bcast-promotion", lambda T, c, x, y: (T.where(c, x, y), x.where(c, 0.0), T.where(c.T[0], 1, y)), (b8(3, 3), f32(3, 3), i64(3))),
+        Case("condition-alone", lambda T, c: T.where(c), (b8(3, 3),)),
+    ],
     "clamp": [
         Case("scalars-tensors-view", lambda T, x, lo: (x.clamp(-0.5, 0.5), T.clamp(x.T, min=0.0), x.clamp(max=lo), x.clamp(min=lo)), (f32(3, 3), f32(3))),
         Case("i64", lambda T, x: x.clamp(-1, 2), (i64(4),)),

@@ -1,6 +1,6 @@
 """Indexed writes against torch (graphc/frontend/scatter.py): scatter (src, value, reduce="add"),
-index_add, index_copy, index_fill, masked_scatter, their in-place twins and masked_fill_, and
-masked_select's refusal: values and dtypes on both backends with fusion on and off, float64
+index_add, index_copy, index_fill, masked_scatter, their in-place twins and masked_fill_
+(masked_select is in test_ops_data_dependent.py): values and dtypes on both backends with fusion on and off, float64
 gradients, and one compiled function at two batch sizes. torch leaves duplicate indices of a
 replacing write unspecified, so those cases use unique indices."""
 
@@ -136,8 +136,6 @@ def test_compiled_with_a_symbolic_batch(backend: str) -> None:
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda x: graphc.masked_select(x, x > 0), "data-dependent"),
-        (lambda x: x.masked_select(x > 0), "data-dependent"),
         (lambda x: graphc.scatter(x, 0, graphc.tensor([[0]])), "src or value"),
         (lambda x: graphc.scatter(x, 0, graphc.tensor([[0]]), 1.0, reduce="multiply"), "not supported"),
         (lambda x: graphc.scatter(x, 0, graphc.tensor([[0.0]]), x), "int64"),

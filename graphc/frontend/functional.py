@@ -298,7 +298,14 @@ def _bool_mask(op: str, mask: Node, other: Node, what: str) -> None:
         raise op_error(op, [mask.type, other.type], {}, f"expected {what} to be a bool tensor, got {mask.dtype.name} (compare it, e.g. `x != 0`)")
 
 
-def where(condition: Tensor, input: TensorLike, other: TensorLike) -> Tensor:
+def where(condition: Tensor, input: TensorLike | None = None, other: TensorLike | None = None) -> Tensor | tuple[Tensor, ...]:
+    """``input`` where ``condition`` holds, else ``other``; ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``, as torch's."""
+    if input is None and other is None:
+        from graphc.frontend.data_dependent import nonzero
+
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise op_error("where", [node_of(condition).type], {}, "where() takes a condition alone, or a condition, an input and an other")
     cond, x = node_of(condition), unwrap(input)
     _bool_mask("where", cond, x if isinstance(x, Node) else cond, "the condition")
     return wrap(b.where(cond, x, unwrap(other)))

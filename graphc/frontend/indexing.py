@@ -1,9 +1,10 @@
-"""Python indexing on tensors: ints, slices, None, Ellipsis, and integer tensors.
+"""Python indexing on tensors: ints, slices, None, Ellipsis, integer tensors and boolean masks.
 
 Basic indexing becomes ``slice`` and ``reshape`` nodes; integer tensors
 (advanced indexing) become an ``index_select`` over the indexed axes, flattened
 when several advanced indices stand side by side, with the result axes placed
-as NumPy and PyTorch place them.
+as NumPy and PyTorch place them. A boolean mask is read first and becomes the
+integer positions of its Trues (``graphc/frontend/data_dependent.py``).
 """
 
 from __future__ import annotations
@@ -34,9 +35,6 @@ def _as_index_node(x: Node, axis: int, item: Any) -> Node:
         array = np.asarray(item)
         item = Tensor._constant(array if array.size or array.dtype != np.float64 else array.astype(np.int64))
     node = node_of(item)
-    if node.dtype == dtypes.bool_:
-        message = "indexing with a bool mask gives a data-dependent shape, which graphc does not support; use graphc.where"
-        raise op_error("index", [x.type, node.type], {}, message)
     if not node.dtype.is_integer:
         raise op_error("index", [x.type, node.type], {}, f"tensors used as indices must be integer tensors, got {node.dtype.name}")
     size = x.shape[axis]
@@ -83,9 +81,10 @@ def _clamp_slice(s: slice, size: Dim) -> tuple[Dim, Dim, int]:
 
 
 def index(tensor: Any, key: Any) -> Any:
+    from graphc.frontend.data_dependent import masks_as_indices
     from graphc.frontend.functional import node_of, wrap
 
-    x = node_of(tensor)
+    x, key = masks_as_indices(node_of(tensor), key)
     items = _expand_key(x, key)
     starts, stops, steps, shape_after = [], [], [], []
     advanced: list[tuple[int, Node]] = []  # (axis in the sliced tensor, index)

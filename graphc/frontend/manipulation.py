@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import GraphcError
-from graphc.frontend import tracing
+from graphc.frontend import lazy, tracing
 from graphc.frontend.functional import _dim, _sizes, cat, clone, narrow, node_of, repeat, reshape, wrap
 from graphc.ir import build as b
 from graphc.ir import dtypes
@@ -42,16 +42,6 @@ def _static(op: str, x: Node, axis: int, dim: int) -> int:
 
 def _dims(dims: int | Sequence[int]) -> tuple[int, ...]:
     return (dims,) if isinstance(dims, int) else tuple(dims)
-
-
-def known_values(x: Node) -> np.ndarray | None:
-    """A tensor's values when they are known now (a realized leaf outside a ``graphc.compile`` trace), else None.
-
-    Shapes that depend on values (``repeat_interleave`` with a tensor of repeats) need them at trace time.
-    """
-    if x.data is None or x.op != "input" or tracing.active() is not None:
-        return None
-    return np.asarray(x.data if isinstance(x.data, np.ndarray) else x.data.cpu().numpy())
 
 
 # ------------------------------------------------------------------ flips and rolls
@@ -157,7 +147,10 @@ def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
 
 
 def _repeats_of(x: Node, repeats: Tensor | int, op: str) -> int | np.ndarray:
-    """An int, or the known values of a tensor of repeats (its values decide the result's shape)."""
+    """An int, or the values of a tensor of repeats (they decide the result's shape), read as torch reads them.
+
+    Outside ``graphc.compile`` a computed tensor is realized; inside, its values only exist when the program runs.
+    """
     if not isinstance(repeats, Tensor):
         if repeats < 0:
             raise op_error(op, [x.type], {"repeats": repeats}, "repeats can not be negative")
@@ -165,13 +158,14 @@ def _repeats_of(x: Node, repeats: Tensor | int, op: str) -> int | np.ndarray:
     r = node_of(repeats)
     if r.dtype not in (dtypes.int32, dtypes.int64) or r.type.ndim > 1:
         raise op_error(op, [x.type, r.type], {}, "repeats must be a 0-d or 1-d integer tensor")
-    values = known_values(r)
-    if values is None:
+    if tracing.active() is not None:
         message = (
-            "a tensor of repeats gives a shape that depends on its values, which graphc supports only "
-            "for a known tensor (not one computed or passed to graphc.compile); pass an int"
+            "a tensor of repeats gives a shape that depends on its values, which graphc.compile cannot trace "
+            "(a compiled program's shapes are fixed when it is traced; outside graphc.compile it works); pass an int"
         )
         raise op_error(op, [x.type, r.type], {}, message)
+    lazy.realize([r])
+    values = lazy.to_numpy(r.data)
     if (values < 0).any():
         raise op_error(op, [x.type, r.type], {}, "repeats can not be negative")
     return int(values.reshape(())) if r.type.ndim == 0 else values.astype(np.int64)

@@ -23,7 +23,7 @@ from graphc.ir.registry import emit, op_error
 from graphc.ir.types import dims_equal
 from graphc.runtime.tensor import Tensor
 
-METHODS = "scatter index_add index_fill index_copy masked_scatter masked_select".split()
+METHODS = "scatter index_add index_fill index_copy masked_scatter".split()
 IN_PLACE = ["scatter", "scatter_add", "index_add", "index_fill", "index_copy", "masked_fill", "masked_scatter"]
 
 
@@ -143,10 +143,4 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     before = b.sub(node_of(cumsum(wrap(flat), 0)), flat)
     taken = emit("index_select", b.reshape(s, (s.type.numel,)), b.where(b.reshape(m, (count,)), before, 0), axis=0)
     return wrap(b.where(m, b.reshape(taken, shape), x))
-
-
-def masked_select(input: Tensor, mask: Tensor) -> Tensor:
-    """Refused: its length is the number of Trues, a shape that depends on the data (as boolean-mask indexing)."""
-    message = "masked_select gives a data-dependent shape (the number of True elements), which graphc does not support; use graphc.where or masked_fill"
-    raise op_error("masked_select", [node_of(input).type, node_of(mask).type], {}, message)
 

@@ -1,4 +1,4 @@
-"""Sorting with torch's names: sort, argsort, msort, topk, kthvalue, median (and unique, refused).
+"""Sorting with torch's names: sort, argsort, msort, topk, kthvalue, median (unique is in data_dependent.py).
 
 All of them are the ``argsort`` primitive (graphc/ir/primitives/sorting.py: the stable
 permutation along one axis, NaN as the largest, as torch's stable=True) and a ``gather`` of
@@ -15,7 +15,7 @@ from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
 from graphc.runtime.tensor import Tensor
 
-METHODS = "sort argsort msort topk kthvalue median unique".split()
+METHODS = "sort argsort msort topk kthvalue median".split()
 
 
 class ValuesIndices(tuple):
@@ -129,9 +129,3 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
     first_nan = b.reduce("argmax", b.cast(nan, dtypes.int32), axis, keepdim)
     value = b.where(any_nan, emit("detach", b.full_like(node_of(picked.values), float("nan"))), node_of(picked.values))
     return ValuesIndices(wrap(value), wrap(b.where(any_nan, first_nan, node_of(picked.indices))))
-
-
-def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim: int | None = None) -> Tensor:
-    """Refused: its length is the number of distinct values, a shape that depends on the data."""
-    message = "unique gives a data-dependent shape (the number of distinct values), which graphc does not support; sort gives them in order with duplicates"
-    raise op_error("unique", [node_of(input).type], {"dim": dim}, message)

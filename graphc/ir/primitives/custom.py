@@ -102,6 +102,20 @@ def not_differentiable_vjp(node: Node, g: Node) -> tuple:
     raise GraphcError(f"{op}: the derivative is not implemented, as in torch ({_DIFFERENTIABLE_INSTEAD[op]}){where}")
 
 
+def _no_derivative(op: str) -> Callable[[Node, Node], tuple]:
+    def vjp(node: Node, g: Node) -> tuple:
+        where = f"\n  at {node.loc}" if node.loc else ""
+        raise GraphcError(f"{op}: the derivative is not implemented, as in torch{where}")
+
+    vjp.__doc__ = f"Raises: torch's result of ``{op}`` requires grad, but backward() through it fails."
+    return vjp
+
+
+# Results that torch marks as requiring grad without giving them a derivative (graphc/frontend/data_dependent.py).
+for _op in ("unique", "unique_consecutive", "bincount"):
+    RULES[f"{_op}_no_derivative"] = _no_derivative(_op)
+
+
 # ----------------------------------------------------------------------------- torch's derivatives of the math composites
 # (graphc.ir.composites): the operands are the function's inputs, ``node`` is its value.
 
