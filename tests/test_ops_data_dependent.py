@@ -1,5 +1,5 @@
 """Ops whose result's shape depends on values, in eager code, against torch on both backends:
-boolean-mask indexing, masked_select, nonzero/argwhere/where(cond), unique, unique_consecutive,
+boolean-mask indexing and assignment, masked_select, nonzero/argwhere/where(cond), unique, unique_consecutive,
 bincount and repeat_interleave with computed repeats; their refusal inside graphc.compile.
 """
 
@@ -52,6 +52,37 @@ def test_mask_indexing_values_and_gradients_match_torch(backend: str, fn: Callab
 )
 def test_masked_select_broadcasts_and_differentiates_as_torch(backend: str, fn: Callable[..., Any], x_shape: tuple, m_shape: tuple) -> None:
     check_grads(fn, data(*x_shape, dtype="float64"), data(*m_shape, dtype="bool"))
+
+
+def _assigned(T: Any, x: Any, key: Callable[[Any], Any], value: Callable[[Any, Any], Any]) -> Any:
+    z = x * 1  # torch refuses in-place writes to a leaf that requires grad
+    z[key(z)] = value(T, z)
+    return z
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        (lambda z: z < 0, lambda T, z: 0.0),
+        (lambda z: z[:, 0] > 0, lambda T, z: T.arange(3.0, dtype=z.dtype) * z[0]),
+        (lambda z: z > 0, lambda T, z: z[z > 0].exp()),
+        (lambda z: z[:, 0] > 0, lambda T, z: z[z[:, 0] > 0] + 1),
+        (lambda z: z[0, 0] > 100, lambda T, z: 2.0),
+    ],
+    ids=["scalar", "row-broadcast", "one-per-true", "rows-per-true", "0-d-mask"],
+)
+def test_assignment_through_a_mask_matches_torch(backend: str, key: Callable[[Any], Any], value: Callable[..., Any]) -> None:
+    check_grads(lambda T, x: _assigned(T, x, key, value), data(4, 3, dtype="float64"))
+
+
+def test_assignment_of_one_value_through_a_mask_compiles() -> None:
+    def clamp_negatives(x: graphc.Tensor) -> graphc.Tensor:
+        x = x * 2
+        x[x < 0] = 0.0
+        return x
+
+    array = data(3, 4)
+    assert_matches(graphc.compile(clamp_negatives)(graphc.tensor(array)), torch.from_numpy(array * 2).clamp(min=0))
 
 
 def test_indexing_with_a_mask_gives_ints_and_bools_as_torch(backend: str) -> None:
@@ -144,6 +175,7 @@ def test_repeat_interleave_reads_computed_repeats(backend: str) -> None:
         (lambda x: graphc.bincount(graphc.tensor([1]), weights=x[0]), "same length"),
         (lambda x: graphc.bincount(graphc.tensor([1]), minlength=-1), "minlength"),
         (lambda x: graphc.where(x > 0, x), "condition alone"),
+        (lambda x: x.__setitem__(x[:, 0] > 0, graphc.ones(2, 2)), r"value tensor of shape \[2, 2\] cannot be broadcast"),
     ],
 )
 def test_errors_name_the_op_as_torch(call: Callable[[graphc.Tensor], Any], message: str) -> None:
@@ -163,8 +195,9 @@ def test_errors_name_the_op_as_torch(call: Callable[[graphc.Tensor], Any], messa
         (lambda x: x.unique_consecutive(dim=0), "unique_consecutive: "),
         (lambda x: x.long().abs().flatten().bincount(), "bincount: "),
         (lambda x: x.repeat_interleave(x.long().abs().flatten(), dim=None), "repeat_interleave: "),
+        (lambda x: x.__setitem__(x > 0, x.flatten()[:2]), r"setitem: .*x\[mask\] = values works"),
     ],
-    ids=["index", "masked_select", "nonzero", "argwhere", "where", "unique", "unique_consecutive", "bincount", "repeat_interleave"],
+    ids=["index", "masked_select", "nonzero", "argwhere", "where", "unique", "unique_consecutive", "bincount", "repeat_interleave", "setitem"],
 )
 def test_compile_refuses_at_the_users_line_suggesting_where(fn: Callable[..., Any], op: str) -> None:
     compiled = graphc.compile(fn)

@@ -1,4 +1,4 @@
-"""Ops whose result's shape depends on values: boolean masks, nonzero, unique, bincount.
+"""Ops whose result's shape depends on values: boolean masks (read and written through), nonzero, unique, bincount.
 
 Eager tensors are lazy, and reading a value realizes it, a host sync as in torch (whose
 ``x[mask]`` and ``unique`` wait for the device too). These ops read only what decides the
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from graphc.frontend import lazy, tracing
-from graphc.frontend.functional import _dim, node_of, wrap
+from graphc.frontend.functional import _dim, node_of, unwrap, wrap
 from graphc.frontend.functional import scatter_add as _scatter_add
 from graphc.ir import build as b
 from graphc.ir import dtypes
@@ -132,6 +132,50 @@ def masks_as_indices(x: Node, key: Any) -> tuple[Node, Any]:
             key_out.extend(p.astype(np.int64) for p in np.nonzero(values))
             axis += values.ndim
     return x, tuple(key_out)
+
+
+def is_mask_key(key: Any) -> bool:
+    """``x[mask] = value``'s key: one boolean mask, alone or in a 1-tuple."""
+    items = key if isinstance(key, tuple) else (key,)
+    return len(items) == 1 and _is_mask(items[0])
+
+
+def masked_setitem(tensor: Tensor, key: Any, value: Any) -> Node:
+    """``x[mask] = value``: a ``where`` when the value broadcasts over each selected element (or slice),
+    else one value per True in order, a ``masked_scatter`` (the mask is read to check the count, as torch's)."""
+    from graphc.frontend.scatter import masked_scatter
+
+    x = node_of(tensor)
+    item = key[0] if isinstance(key, tuple) else key
+    m = node_of(item) if isinstance(item, Tensor) else Tensor._constant(np.asarray(item, dtype=np.bool_))._node
+    k = m.type.ndim
+    if k > x.type.ndim:
+        raise op_error("setitem", [x.type, m.type], {}, f"too many indices for a tensor of dimension {x.type.ndim}")
+    for j, size in enumerate(m.shape):
+        if not dims_equal(size, x.shape[j]):
+            message = f"The shape of the mask {list(m.shape)} at index {j} does not match the shape of the indexed tensor {list(x.shape)} at index {j}"
+            raise op_error("setitem", [x.type, m.type], {}, message)
+    rest = tuple(x.shape[k:])
+    mask = b.broadcast_to(b.reshape(m, (*m.shape, *(1,) * len(rest))), x.shape)
+    v = unwrap(value)
+    v_node = b.cast(v, x.dtype) if isinstance(v, Node) else b.constant(v, x.dtype)
+    each = v_node
+    while each.type.ndim > len(rest) and dims_equal(each.shape[0], 1):
+        each = b.reshape(each, each.shape[1:])
+    if each.type.ndim <= len(rest) and _broadcasts(each.shape, rest):
+        return b.where(mask, b.broadcast_to(each, x.shape), x)
+    refuse_in_trace("setitem", [x.type, m.type, v_node.type], {}, "the mask (a value for each of its Trues)", "x[mask] = values")
+    count = int(np.count_nonzero(_values(m)))
+    if not _broadcasts(v_node.shape, (count, *rest)):
+        message = f"shape mismatch: value tensor of shape {list(v_node.shape)} cannot be broadcast to indexing result of shape {[count, *rest]}"
+        raise op_error("setitem", [x.type, m.type, v_node.type], {}, message)
+    return node_of(masked_scatter(wrap(x), wrap(mask), wrap(b.broadcast_to(v_node, (count, *rest)))))
+
+
+def _broadcasts(shape: Any, target: tuple) -> bool:
+    if len(shape) > len(target):
+        return False
+    return all(dims_equal(n, 1) or dims_equal(n, t) for n, t in zip(reversed(tuple(shape)), reversed(target)))
 
 
 def masked_select(input: Tensor, mask: Tensor) -> Tensor:

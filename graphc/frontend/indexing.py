@@ -172,13 +172,16 @@ def _size_node(size: Dim) -> Node | int:
 
 
 def setitem(tensor: Any, key: Any, value: Any) -> Node:
-    """x[key] = value for basic indexing: pad the value into place and select it with a mask."""
+    """x[key] = value for basic indexing: pad the value into place and select it with a mask (a boolean mask key: ``masked_setitem``)."""
+    from graphc.frontend.data_dependent import is_mask_key, masked_setitem
     from graphc.frontend.functional import node_of, unwrap
 
+    if is_mask_key(key):
+        return masked_setitem(tensor, key, value)
     x = node_of(tensor)
     items = _expand_key(x, key, "setitem")
     if any(_is_index_tensor(i) or i is None for i in items):
-        raise op_error("setitem", [x.type], {}, "graphc supports assignment through ints and slices only")
+        raise op_error("setitem", [x.type], {}, "graphc supports assignment through ints and slices, or one boolean mask, only")
     low, high, interior, region, selected = [], [], [], [], []
     for axis, item in enumerate(items):
         size = x.shape[axis]
