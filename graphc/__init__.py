@@ -248,8 +248,10 @@ from graphc.frontend.scatter import (
     index_add,
     index_copy,
     index_fill,
+    index_reduce,
     masked_scatter,
     scatter,
+    scatter_reduce,
 )
 from graphc.frontend.sorting import argsort, kthvalue, median, msort, sort, topk
 from graphc.frontend.special import digamma, erfc, erfinv, i0, lgamma, mvlgamma, polygamma

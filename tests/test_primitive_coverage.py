@@ -322,6 +322,12 @@ CASES: dict[str, list[Case]] = {
         Case("f32-view", lambda T, F, x, i, s: x.T.scatter_add(0, i.T, s.T), (f32(5, 3), INDEX, f32(3, 4))),
         Case("f32-index-smaller-than-src-and-input", lambda T, F, x, i, s: x.scatter_add(0, i, s), (f32(3, 5), np.array([[0, 2], [1, 1]]), f32(3, 4))),
     ],
+    "scatter_reduce": [
+        Case("f32-amax", lambda T, F, x, i, s: x.scatter_reduce(1, i, s, "amax"), (f32(3, 5), INDEX, f32(3, 4))),
+        Case("f64-grad-prod", lambda T, F, x, i, s: T.scatter_reduce(x, 1, i, s, "prod"), (f64(3, 5), INDEX, f64(3, 4)), grad=True),
+        Case("i64-amin-without-self", lambda T, F, x, i, s: x.scatter_reduce(1, i, s, "amin", include_self=False), (i64(3, 5), INDEX, i64(3, 4))),
+        Case("f32-view-prod", lambda T, F, x, i, s: x.T.scatter_reduce(0, i.T, s.T, "prod"), (f32(5, 3), INDEX, f32(3, 4))),
+    ],
     # ------------------------------------------------------------------ matmul
     "matmul": [
         Case("f32-batched-bcast", lambda T, F, a, b: a @ b, (f32(2, 1, 3, 4), f32(5, 4, 2))),

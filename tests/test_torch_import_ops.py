@@ -399,21 +399,52 @@ def test_scatter_with_reduce_add_lowering() -> None:
         assert_same(a, e, f"output {i}")
 
 
+class ScatterReductions(nn.Module):
+    """scatter_reduce's products, maxima and minima (with the input's values and without), index_reduce,
+    and scatter's reduce="multiply", along the symbolic batch's rows with duplicate indices."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        cols = torch.tensor([[3, 0, 3], [1, 1, 0], [4, 3, 1], [0, 1, 0]]).expand(x.shape[0], -1, -1)
+        return [
+            x.scatter_reduce(2, cols, y[:, :, :3], "prod"),
+            x.scatter_reduce(2, cols, y[:, :, :3], "amax", include_self=False),
+            x.scatter_reduce(2, cols, y[:, :, :3], "amin"),
+            x.index_reduce(2, torch.tensor([4, 0, 4]), y[:, :, :3], "prod", include_self=False),
+            x.index_reduce(1, torch.tensor([2, 2]), y[:, :2], "amax"),
+            x.index_reduce(2, torch.tensor([1, 1, 3]), y[:, :, :3], "mean"),
+        ]
+
+
+def test_scatter_reduction_lowerings() -> None:
+    run_both(ScatterReductions(), float64(3, 4, 5), float64(3, 4, 5, seed=2))
+
+
+class MultiplyingScatters(nn.Module):
+    """torch gives scatter with a reduce no derivative: values only."""
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        cols = torch.tensor([[3, 0, 3], [1, 2, 0]]).expand(x.shape[0], -1, -1)
+        return [x.scatter(2, cols, x[:, :, :3], reduce="multiply"), x.scatter(2, cols, 2.0, reduce="multiply")]
+
+
+def test_scatter_with_reduce_multiply_lowering() -> None:
+    x = float64(3, 2, 4)
+    with torch.no_grad():
+        expected = MultiplyingScatters()(x)
+        got = graphc.compile(MultiplyingScatters(), backend="numpy")(x)
+    for i, (a, e) in enumerate(zip(got, expected)):
+        assert_same(a, e, f"output {i}")
+
+
 class ProductOverBatch(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.prod(0)
-
-
-class ScatterMax(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.scatter_reduce(1, torch.tensor([[0, 0]]).expand(x.shape[0], -1), x, "amax")
 
 
 @pytest.mark.parametrize(
     ("model", "message"),
     [
         (ProductOverBatch(), "prod needs a static size along dimension 0, got the symbolic size B (compile with dynamic=False)"),
-        (ScatterMax(), "scatter_reduce with reduce='amax' (graphc reduces with 'sum' and 'mean'"),
     ],
 )
 def test_lowerings_refuse_what_graphc_cannot_build(model: nn.Module, message: str) -> None:

@@ -225,6 +225,7 @@ LOWERINGS: dict[str, Lowering] = {
     "concat": _concat,
     "gather": _indexed("rt.gather"),
     "scatter_add": _indexed("rt.scatter_add"),
+    "scatter_reduce": lambda node, args: f"rt.scatter_reduce({', '.join(args)}, {node.attrs['axis']}, {node.attrs['reduce']!r}, {index_error(node)!r})",
     "index_select": _indexed("rt.index_select"),
     "matmul": _matmul_by("rt.matmul"),
     "unfold": _with_attrs("rt.unfold", ("kernel_size", "dilation", "padding", "stride", "pad_value")),

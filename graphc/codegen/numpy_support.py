@@ -424,6 +424,25 @@ def scatter_add(x: np.ndarray, index: np.ndarray, src: np.ndarray, axis: int, er
     return out
 
 
+_REDUCE_AT = {"prod": np.multiply, "amax": np.maximum, "amin": np.minimum}
+
+
+def scatter_reduce(
+    x: np.ndarray, index: np.ndarray, src: np.ndarray, axis: int, reduce: str, error: str = "scatter_reduce: an index is out of range"
+) -> np.ndarray:
+    """``scatter_reduce_`` of torch (including x) for floats, ``np.<ufunc>.at`` otherwise: both combine in index order."""
+    out = np.array(x, copy=True)
+    index, src = np.asarray(index), np.asarray(src)
+    check_indices(index, out.shape[axis] if out.ndim else 1, error)
+    if not _torch_indexable(out, index) or src.dtype != out.dtype:
+        _REDUCE_AT[reduce].at(out, _full_index(index, axis), src)
+        return out
+    import torch
+
+    torch.from_numpy(out).scatter_reduce_(axis, _shared_with_torch(index), _shared_with_torch(src), reduce)
+    return out
+
+
 def index_select(x: np.ndarray, index: np.ndarray, axis: int, error: str = "index_select: an index is out of range") -> np.ndarray:
     x, index = np.asarray(x), np.asarray(index)
     check_indices(index, x.shape[axis], error)

@@ -20,7 +20,8 @@ How a Kernel maps to code (docs/backends.md has the long form):
   pointwise (one flat block per program), reduction (rows of ``XBLOCK`` x
   ``RBLOCK``, whole rows in registers or a loop over the row, one pass per
   dependent reduction), matmul (``tl.dot`` tiles, grouped order, autotuned, the
-  epilogue evaluated on the accumulator) and scatter (copy, then ``tl.atomic_add``).
+  epilogue evaluated on the accumulator), scatter (copy, then ``tl.atomic_add``) and, for
+  a product, maximum or minimum, each position gathering its sources (``scatter_reduce_kernel``).
 - Lines are emitted at the loop depth of what they depend on, so loads and math
   that do not vary along a loop are hoisted out of it.
 
@@ -894,8 +895,11 @@ class KernelEmitter:
         outputs = [o for o in self.kernel.outputs if id(o) not in self.temps]
         sorts = [n for n in self.kernel.nodes if n.op == "argsort"]
         scans = [n for n in self.kernel.nodes if n.op == "cumsum"]
+        reducing = [n for n in self.kernel.nodes if n.op == "scatter_reduce"]
         if sorts:  # fusion keeps a sort alone: its kernel holds it and the views it reads through
             self.sort_kernel(sorts[0], outputs)
+        elif reducing:  # a scatter_reduce too
+            self.scatter_reduce_kernel(reducing[0], outputs)
         elif scans:  # a scan too
             self.scan_kernel(scans[0], outputs)
         elif not main:
@@ -1251,6 +1255,63 @@ class KernelEmitter:
             f"xnumel = {dim_code(numel)}",
             "if xnumel > 0:",
             f"    XBLOCK, RBLOCK, warps = rt.sort_blocks(xnumel, {dim_code(full[axis])})",
+            f"    rt.launch({name}, (rt.cdiv(xnumel, XBLOCK),), {self.calls[name]}, XBLOCK=XBLOCK, RBLOCK=RBLOCK, num_warps=warps)",
+        ]
+
+    def scatter_reduce_kernel(self, node: Node, outputs: list[Node]) -> None:
+        """Each position combines its own value with the sources whose index names it, found by a
+        pass over the index along the axis by blocks of RBLOCK for a block of XBLOCK positions.
+
+        Triton has no atomic multiply (and a compare-and-swap loop has no mask and never settles
+        on NaN), so a position gathers its sources rather than the sources scattering: exact and
+        deterministic, O(n·m) for n positions and m sources along the axis, as the rank-count
+        sort. Per lane the product runs in index order, the lanes then multiply as a tree.
+        """
+        self.extra_outputs(outputs, [node], [node])
+        x, index_node, src = node.inputs
+        axis, reduce = node.attrs["axis"], node.attrs["reduce"]
+        full = self.shape(node)
+        numel = prod(list(full))
+        sources = self.shape(index_node)[axis]
+        name = f"{self.kernel.name}_kernel"
+        xvar = self.begin_rows(name, numel, sources)
+        b = self.fn.body
+        mine_at = delinearize(Lin.of(xvar), full)
+        own = self.value(x, mine_at)
+        dtype = compute_dtype(node.dtype)
+        position = b.fresh("position")
+        b.line(f"{position} = {self.lin_code(mine_at[axis])}")
+        acc = b.fresh("acc")
+        start = "1" if reduce == "prod" else own.code
+        b.line(f"{acc} = tl.full([XBLOCK, RBLOCK], {start}, {dtype})" if reduce == "prod" else f"{acc} = {start} + tl.zeros([XBLOCK, RBLOCK], {dtype})")
+        depth = b.open("for roffset in range(0, rnumel, RBLOCK):")
+        b.line("rindex = roffset + tl.arange(0, RBLOCK)[None, :]")
+        b.line("rmask = rindex < rnumel")
+        rvar = Var("rindex", sources, frozenset({"r"}), depth, "rmask")
+        at_r = tuple(Lin.of(rvar) if i == axis else e for i, e in enumerate(mine_at))
+        at = self.checked_index(node, self.value(index_node, at_r), full[axis], at_r, ())
+        value = self.value(src, at_r)
+        self.comment(node, depth)
+        floating = dtype.startswith("tl.float")
+        nan = ", propagate_nan=tl.PropagateNan.ALL" if floating else ""
+        combined = {"prod": f"{acc} * {value.code}", "amax": f"tl.maximum({acc}, {value.code}{nan})", "amin": f"tl.minimum({acc}, {value.code}{nan})"}[reduce]
+        b.line(f"{acc} = tl.where(xmask & rmask & ({at.code} == {position}), {combined}, {acc})")
+        b.close()
+        result = b.fresh(self.var(node))
+        if reduce == "prod":
+            self.helpers.add("row_product")
+            b.line(f"{result} = {own.code} * row_product({acc})[:, None]")
+        else:
+            b.line(f"{result} = tl.{reduce[1:]}({acc}, 1)[:, None]")
+            if floating:
+                b.line(f'{result} = tl.where(tl.max(({acc} != {acc}).to(tl.int32), 1)[:, None] > 0, float("nan"), {result})')
+        self.store(node, mine_at, Val(result, dtype, 0, frozenset({"x"})))
+        self.finish()
+        self.launches += 1
+        self.launch += [
+            f"xnumel = {dim_code(numel)}",
+            "if xnumel > 0:",
+            f"    XBLOCK, RBLOCK, warps = rt.sort_blocks(xnumel, {dim_code(sources)})",
             f"    rt.launch({name}, (rt.cdiv(xnumel, XBLOCK),), {self.calls[name]}, XBLOCK=XBLOCK, RBLOCK=RBLOCK, num_warps=warps)",
         ]
 

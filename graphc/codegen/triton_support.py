@@ -508,3 +508,14 @@ def ifmod(a, b):
     """C's a % b for integers, with the sign of a; 0 for a zero divisor."""
     safe = tl.where((b == 0) | (b == -1), 1, b)
     return tl.where(b == 0, 0, a % safe)
+
+
+@triton.jit
+def _multiply(a, b):
+    return a * b
+
+
+@triton.jit
+def row_product(x):
+    """The product of each row of a [XBLOCK, RBLOCK] block (a scatter_reduce's lanes): Triton has no ``tl.prod``."""
+    return tl.reduce(x, 1, _multiply)

@@ -1,7 +1,9 @@
 """Writing into a tensor at indices, with torch's names: scatter (a tensor or a value),
-index_add, index_fill, index_copy, masked_scatter, and their in-place twins.
+scatter_reduce, index_add, index_reduce, index_fill, index_copy, masked_scatter, and their
+in-place twins.
 
-``scatter_add`` is the only writing primitive. A write that replaces is built from two
+``scatter_add`` writes, and ``scatter_reduce`` for products, maxima and minima (docs/decisions.md,
+"scatter_reduce: prod, amax and amin"). A write that replaces is built from two
 additions: the number of writes each position receives and the sum of what they write; a
 position written once takes that value, one never written keeps the input's. torch leaves
 the result of duplicate indices unspecified (it is nondeterministic on GPUs); graphc gives
@@ -11,8 +13,12 @@ their mean, which is the value itself when the duplicates write one value
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from graphc.errors import GraphcError
 from graphc.frontend.functional import _dim, node_of, scatter_add, wrap
 from graphc.frontend.functional import masked_fill as masked_fill  # its in-place twin masked_fill_ is made from this module
 from graphc.frontend.reductions import cumsum
@@ -23,8 +29,9 @@ from graphc.ir.registry import emit, op_error
 from graphc.ir.types import dims_equal
 from graphc.runtime.tensor import Tensor
 
-METHODS = "scatter index_add index_fill index_copy masked_scatter".split()
-IN_PLACE = ["scatter", "scatter_add", "index_add", "index_fill", "index_copy", "masked_fill", "masked_scatter"]
+METHODS = "scatter scatter_reduce index_add index_reduce index_fill index_copy masked_scatter".split()
+IN_PLACE = ["scatter", "scatter_add", "scatter_reduce", "index_add", "index_reduce", "index_fill", "index_copy", "masked_fill", "masked_scatter"]
+SCATTER_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
 
 
 def _written(op: str, input: Tensor, dim: int, index: Tensor, src: Tensor | None, value: Any) -> Tensor:
@@ -57,11 +64,101 @@ def scatter(input: Tensor, dim: int, index: Tensor, src: Any = None, value: Any 
         src, value = None, src
     if src is None and value is None:
         raise op_error("scatter", [node_of(input).type], {"dim": dim}, "scatter needs src or value")
+    if reduce is None:
+        return _written("scatter", input, dim, index, src, value)
+    if reduce not in ("add", "multiply"):
+        raise op_error("scatter", [node_of(input).type], {"reduce": reduce}, f"scatter(): reduce argument must be either add or multiply, got {reduce!r}")
+    source = src if src is not None else wrap(b.full(node_of(index).shape, value, node_of(input).dtype))
     if reduce == "add":
-        return scatter_add(input, dim, index, src if src is not None else wrap(b.full(node_of(index).shape, value, node_of(input).dtype)))
-    if reduce is not None:
-        raise op_error("scatter", [node_of(input).type], {"reduce": reduce}, f"reduce={reduce!r} is not supported (None or 'add'; scatter_reduce is not built)")
-    return _written("scatter", input, dim, index, src, value)
+        return scatter_add(input, dim, index, source)
+    product = node_of(scatter_reduce(input, dim, index, source, "prod"))
+    # torch has no derivative for scatter with a reduce: backward() through it raises, as torch's
+    return wrap(emit("custom_vjp", product, product, rule="scatter_no_derivative"))
+
+
+def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True) -> Tensor:
+    """torch.scatter_reduce: each position combines the ``src`` values written to it (and its own
+    value with ``include_self``) by ``reduce``; one nothing is written to keeps the input's.
+
+    "sum" and "mean" are sums and counts from ``scatter_add``; "prod", "amax" and "amin" are
+    the ``scatter_reduce`` primitive, which always includes the input: without ``include_self``
+    the written positions hold the reduction's identity first.
+    """
+    x, idx, s = node_of(input), node_of(index), node_of(src)
+
+    def refuse(message: str) -> GraphcError:
+        return op_error("scatter_reduce", [x.type, idx.type, s.type], {"dim": dim, "reduce": reduce}, f"scatter_reduce(): {message}")
+
+    if reduce not in SCATTER_REDUCTIONS:
+        raise refuse(f"reduce argument must be one of {', '.join(SCATTER_REDUCTIONS)}, got {reduce!r}")
+    if idx.dtype not in (dtypes.int32, dtypes.int64):
+        raise refuse(f"Expected dtype int64 for index, got {idx.dtype.name}")
+    if s.dtype != x.dtype:
+        raise refuse(f"Expected self.dtype to be equal to src.dtype ({x.dtype.name} vs {s.dtype.name})")
+    axis = _dim(x, dim, op="scatter_reduce")
+    if x.type.ndim == 0:  # torch takes a 0-d input with a 1-d index: one position
+        line, flat = wrap(b.reshape(idx, (idx.type.numel,))), wrap(b.reshape(s, (s.type.numel,)))
+        return wrap(b.reshape(node_of(scatter_reduce(wrap(b.reshape(x, (1,))), 0, line, flat, reduce, include_self=include_self)), ()))
+    if x.dtype == dtypes.bool_ and reduce in ("prod", "amax", "amin"):  # and, or, and: exact in integers
+        reduced = scatter_reduce(wrap(b.cast(x, dtypes.int32)), axis, index, wrap(b.cast(s, dtypes.int32)), reduce, include_self=include_self)
+        return wrap(b.cast(node_of(reduced), dtypes.bool_))
+    s = _cut_to_index("scatter_reduce", x, idx, s, axis)
+    if reduce == "sum" and include_self:
+        return scatter_add(input, axis, index, wrap(s))
+    counts = node_of(scatter_add(wrap(b.zeros_like(b.cast(x, dtypes.int64))), axis, index, wrap(b.full(idx.shape, 1, dtypes.int64))))
+    hit = b.compare("gt", counts, 0)
+    if reduce in ("sum", "mean"):
+        total = b.where(hit, node_of(scatter_add(wrap(x if include_self else b.zeros_like(x)), axis, index, wrap(s))), x)
+        if reduce == "sum":
+            return wrap(total)
+        divisor = b.cast(b.binary("maximum", b.add(counts, 1) if include_self else counts, 1), x.dtype)
+        return wrap(b.div(total, divisor) if x.dtype.is_floating_point else b.binary("floor_divide", total, divisor))
+    compute = dtypes.float32 if x.dtype in (dtypes.float16, dtypes.bfloat16) else x.dtype
+    xc, sc = b.cast(x, compute), b.cast(s, compute)
+    base = xc if include_self else b.where(hit, _identity(reduce, compute), xc)
+    return wrap(b.cast(_in_corner(base, idx, axis, lambda part: emit("scatter_reduce", part, idx, sc, axis=axis, reduce=reduce)), x.dtype))
+
+
+def _identity(reduce: str, dtype: dtypes.DType) -> Node:
+    """What combines with any value to that value: 1, or the lowest (highest) value of the dtype."""
+    if reduce == "prod":
+        return b.constant(1, dtype)
+    if dtype.is_floating_point:
+        return b.constant(-np.inf if reduce == "amax" else np.inf, dtype)
+    limits = np.iinfo(dtype.numpy)
+    return b.constant(int(limits.min if reduce == "amax" else limits.max), dtype)
+
+
+def _cut_to_index(op: str, x: Node, idx: Node, src: Node, axis: int) -> Node:
+    """``src`` cut to the index's shape: torch lets it be larger, as it lets ``x`` be larger off ``axis``."""
+    ndim = x.type.ndim
+    if not idx.type.ndim == src.type.ndim == ndim:
+        raise op_error(op, [x.type, idx.type, src.type], {"dim": axis}, "index, src and input must have the same number of dimensions")
+    for i, n in enumerate(idx.shape):
+        for what, size in (("src", src.shape[i]), ("input", None if i == axis else x.shape[i])):
+            if isinstance(n, int) and isinstance(size, int) and n > size:
+                raise op_error(op, [x.type, idx.type, src.type], {"dim": axis}, f"index is larger than {what} along dimension {i} ({n} > {size})")
+    if all(dims_equal(p, q) for p, q in zip(src.shape, idx.shape)):
+        return src
+    return emit("slice", src, starts=(0,) * ndim, stops=tuple(idx.shape), steps=(1,) * ndim)
+
+
+def _in_corner(x: Node, idx: Node, axis: int, write: Callable[[Node], Node]) -> Node:
+    """``write`` applied to the corner of ``x`` the index spans off ``axis`` (usually all of it),
+    the rest of ``x`` joined back around the result."""
+    ndim = x.type.ndim
+    corner = tuple(x.shape[i] if i == axis else idx.shape[i] for i in range(ndim))
+    if all(dims_equal(p, q) for p, q in zip(corner, x.shape)):
+        return write(x)
+    done = write(emit("slice", x, starts=(0,) * ndim, stops=corner, steps=(1,) * ndim))
+    for i in range(ndim):
+        if dims_equal(corner[i], x.shape[i]):
+            continue
+        stops = tuple(x.shape[k] if k <= i else corner[k] for k in range(ndim))
+        starts = tuple(corner[i] if k == i else 0 for k in range(ndim))
+        rest = emit("slice", x, starts=starts, stops=stops, steps=(1,) * ndim)
+        done = emit("concat", done, rest, axis=i)
+    return done
 
 
 def _along(op: str, input: Tensor, dim: int, index: Tensor, source: Node) -> tuple[int, Node]:
@@ -104,6 +201,23 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: 
     return scatter_add(input, axis, wrap(spread), wrap(scaled))
 
 
+def index_reduce(input: Tensor, dim: int, index: Tensor, source: Tensor, reduce: str, *, include_self: bool = True) -> Tensor:
+    """torch.index_reduce: the slices of ``source`` combined by ``reduce`` into those ``index`` names
+    along ``dim``: a scatter_reduce with the index spread over the source, as index_add is a scatter_add."""
+    x, s = node_of(input), node_of(source)
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        message = f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got {reduce}."
+        raise op_error("index_reduce", [x.type, node_of(index).type, s.type], {"reduce": reduce}, message)
+    if s.dtype != x.dtype:
+        message = f"index_reduce(): self ({x.dtype.name}) and source ({s.dtype.name}) must have the same scalar type"
+        raise op_error("index_reduce", [x.type, s.type], {"dim": dim}, message)
+    _source_shape("index_reduce", input, dim, index, s)
+    axis, spread = _along("index_reduce", input, dim, index, s)
+    if x.type.ndim == 0:
+        return scatter_reduce(input, 0, wrap(spread), wrap(b.reshape(s, (s.type.numel,))), reduce, include_self=include_self)
+    return scatter_reduce(input, axis, wrap(spread), source, reduce, include_self=include_self)
+
+
 def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """The slices of ``source`` replace those ``index`` names along ``dim`` (indices should be unique, as torch says)."""
     s = node_of(source)
@@ -143,4 +257,3 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     before = b.sub(node_of(cumsum(wrap(flat), 0)), flat)
     taken = emit("index_select", b.reshape(s, (s.type.numel,)), b.where(b.reshape(m, (count,)), before, 0), axis=0)
     return wrap(b.where(m, b.reshape(taken, shape), x))
-

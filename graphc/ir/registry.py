@@ -32,7 +32,7 @@ VIEWS = frozenset({"reshape", "permute", "expand", "slice"})
 # it), and a code generator given one reads the operand.
 IDENTITIES = frozenset({"detach", "custom_vjp"})
 # The ops whose kernels raise on bad values: an index out of range, an integer division by zero, a failed check.
-CHECKED = frozenset({"gather", "index_select", "scatter_add", "floor_divide", "remainder", "fmod", "check"})
+CHECKED = frozenset({"gather", "index_select", "scatter_add", "scatter_reduce", "floor_divide", "remainder", "fmod", "check"})
 
 
 @dataclass

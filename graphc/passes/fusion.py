@@ -66,6 +66,9 @@ ALONE = ("window", "sort", "scan")
 POINTWISE = ("elementwise", "random")
 # Reads at computed addresses: they fuse as loads, so what they read must be in memory.
 INDEXED_READS = ("gather", "index_select")
+# Scattering writes run as kernels of their own; a scatter_reduce's kernel holds only it and the
+# views it reads through (its Triton template reads the sources of every position for each one).
+SCATTERS = ("scatter_add", "scatter_reduce")
 # Movement that builds a new value (copies on NumPy, masked loads on Triton), not a view.
 COPYING = ("concat", "pad")
 # Why a kernel storing a concat part by part takes no reduction: the templates over rows store
@@ -363,7 +366,7 @@ class Fuser:
             return f"{node.op} read by {len(consumers)} nodes is stored once, not rebuilt in each kernel reading it"
         if inside and self._by_columns(node, group, chains):
             return self._column_incompatibility(node, group, consumers)
-        if category in ALONE or group.kind in ALONE or node.op == "scatter_add":
+        if category in ALONE or group.kind in ALONE or node.op in SCATTERS or group.nodes[0].op == "scatter_reduce":
             return f"{node.op} and {group.kind} kernels are not fused (scatters, windows, sorts and scans run alone)"
         if any(c.op in INDEXED_READS and c.inputs[0] is (chain[-1] if chain else node) for c, chain in zip(consumers, chains)):
             return "a gather reads its source at computed addresses, so the source must be in memory"

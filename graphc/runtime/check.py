@@ -114,6 +114,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "gather": lambda torch, x, index, axis: torch.gather(x, axis, index.long()),
     "index_select": lambda torch, x, index, axis: torch.index_select(x, axis, index.long()),
     "scatter_add": lambda torch, x, index, src, axis: x.scatter_add(axis, index.long(), src),
+    "scatter_reduce": lambda torch, x, index, src, axis, reduce: x.scatter_reduce(axis, index.long(), src, reduce),
     "matmul": lambda torch, x, y: torch.matmul(x, y),
     "unfold": _unfold,
     "fold": _fold,

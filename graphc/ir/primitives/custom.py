@@ -111,8 +111,9 @@ def _no_derivative(op: str) -> Callable[[Node, Node], tuple]:
     return vjp
 
 
-# Results that torch marks as requiring grad without giving them a derivative (graphc/frontend/data_dependent.py).
-for _op in ("unique", "unique_consecutive", "bincount"):
+# Results that torch marks as requiring grad without giving them a derivative (graphc/frontend/data_dependent.py;
+# scatter with a reduce, graphc/frontend/scatter.py).
+for _op in ("unique", "unique_consecutive", "bincount", "scatter"):
     RULES[f"{_op}_no_derivative"] = _no_derivative(_op)
 
 

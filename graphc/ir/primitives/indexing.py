@@ -2,6 +2,8 @@
 
 They are the adjoint pairs autodiff needs: the gradient of a gather is a
 scatter_add into zeros, and the gradient of a scatter_add is a gather.
+``scatter_reduce`` scatters by a product, maximum or minimum, which no composite of
+additions gives (docs/decisions.md, "scatter_reduce: prod, amax and amin").
 """
 
 from __future__ import annotations
@@ -50,6 +52,18 @@ def scatter_add_rule(x: TensorType, index: TensorType, src: TensorType, axis: in
     return x
 
 
+SCATTER_REDUCTIONS = ("prod", "amax", "amin")
+
+
+@primitive("scatter_reduce", "indexing", attrs=("axis", "reduce"))
+def scatter_reduce_rule(x: TensorType, index: TensorType, src: TensorType, axis: int, reduce: str) -> TensorType:
+    """x with src[..i..] combined into x[..index[..i..]..] along ``axis`` by ``reduce`` ("prod", "amax" or "amin"; NaN wins a max or min)"""
+    if reduce not in SCATTER_REDUCTIONS:
+        raise TypeRuleError(f"reduce must be one of {', '.join(SCATTER_REDUCTIONS)}, got {reduce!r}")
+    scatter_add_rule(x, index, src, axis)
+    return x
+
+
 @primitive("index_select", "indexing", attrs=("axis",))
 def index_select_rule(x: TensorType, index: TensorType, axis: int) -> TensorType:
     """the slices of ``x`` along ``axis`` named by the 1-d ``index``"""
@@ -93,3 +107,38 @@ def index_select_vjp(node: Node, g: Node) -> tuple:
     along[axis] = index.shape[0]
     full_index = b.expand(b.reshape(index, along), g.shape)
     return (emit("scatter_add", b.zeros_like(x), full_index, g, axis=axis), None)
+
+
+@defvjp("scatter_reduce")
+def scatter_reduce_vjp(node: Node, g: Node) -> tuple:
+    """torch's scatter_reduce_backward with include_self (graphc/frontend/scatter.py puts the
+    reduction's identity in place of x where include_self=False)."""
+    x, index, src = node.inputs
+    axis, reduce = node.attrs["axis"], node.attrs["reduce"]
+    if reduce == "prod":
+        return _product_gradients(node, g)
+    # A maximum or minimum shares the gradient evenly among the values equal to it, x's own too.
+    value = emit("gather", node, index, axis=axis)
+    x_ties, src_ties = b.cast(b.compare("eq", x, node), x.dtype), b.cast(b.compare("eq", src, value), x.dtype)
+    share = b.div(g, emit("scatter_add", x_ties, index, src_ties, axis=axis))
+    return (b.mul(x_ties, share), None, b.mul(src_ties, emit("gather", share, index, axis=axis)))
+
+
+def _product_gradients(node: Node, g: Node) -> tuple:
+    """The product of the others: the product divided by the value, with torch's case for a zero.
+
+    A lone zero among a position's sources gets the product of the rest, computed again with a
+    1 in its place; where two or more are zero every source's gradient is 0 (the product over
+    the division is 0).
+    """
+    x, index, src = node.inputs
+    axis = node.attrs["axis"]
+    x_nonzero = b.where(b.compare("eq", x, 0), 1.0, x)
+    without_x = emit("scatter_reduce", x_nonzero, index, src, axis=axis, reduce="prod")
+    src_zero = b.compare("eq", src, 0)
+    zeros_there = emit("gather", emit("scatter_add", b.zeros_like(x), index, b.cast(src_zero, x.dtype), axis=axis), index, axis=axis)
+    lone_zero = b.binary("and", src_zero, b.compare("eq", zeros_there, 1))
+    without_zero = emit("scatter_reduce", x, index, b.where(lone_zero, 1.0, src), axis=axis, reduce="prod")
+    divided = b.div(emit("gather", b.mul(g, node), index, axis=axis), b.where(src_zero, 1.0, src))
+    g_src = b.where(lone_zero, emit("gather", b.mul(g, without_zero), index, axis=axis), divided)
+    return (b.div(b.mul(g, without_x), x_nonzero), None, g_src)

@@ -1,8 +1,9 @@
-"""Indexed writes: scatter (a tensor or a value, ``reduce="add"``), scatter_reduce (sum and mean),
-index_put (what ``x[idx] = v``, ``index_add``, ``index_copy`` and ``index_fill`` become) and masked_scatter.
+"""Indexed writes: scatter (a tensor or a value, ``reduce="add"`` or ``"multiply"``), scatter_reduce,
+index_reduce, index_put (what ``x[idx] = v``, ``index_add``, ``index_copy`` and ``index_fill`` become)
+and masked_scatter.
 
-They are built as graphc's front end builds them, from ``scatter_add`` (the only writing
-primitive): a replacing write takes the mean of duplicate writes, which torch leaves unspecified
+They are built as graphc's front end builds them, from ``scatter_add`` and ``scatter_reduce``: a
+replacing write takes the mean of duplicate writes, which torch leaves unspecified
 (docs/decisions.md, "Indexed writes").
 """
 
@@ -27,9 +28,9 @@ aten = torch.ops.aten
 KIND = "indexing"
 
 
-def _reduce_add(ctx: LoweringContext, reduce: str) -> None:
-    if reduce != "add":
-        raise ctx.unsupported(f"scatter with reduce={reduce!r} (graphc scatters with None or 'add'; its writing primitive adds)")
+def _scatter_reduce_name(ctx: LoweringContext, reduce: str) -> None:
+    if reduce not in ("add", "multiply"):
+        raise ctx.unsupported(f"scatter with reduce={reduce!r} (torch's are 'add' and 'multiply')")
 
 
 @lowers(KIND, aten.scatter.src)
@@ -44,41 +45,24 @@ def scatter_value(ctx: LoweringContext, x: Node, dim: int, index: Node, value: A
 
 @lowers(KIND, aten.scatter.reduce)
 def scatter_reduce_src(ctx: LoweringContext, x: Node, dim: int, index: Node, src: Node, reduce: str) -> Node:
-    _reduce_add(ctx, reduce)
-    return call(frontend.scatter, x, dim, index, src, reduce="add")
+    _scatter_reduce_name(ctx, reduce)
+    return call(frontend.scatter, x, dim, index, src, reduce=reduce)
 
 
 @lowers(KIND, aten.scatter.value_reduce)
 def scatter_reduce_value(ctx: LoweringContext, x: Node, dim: int, index: Node, value: Any, reduce: str) -> Node:
-    _reduce_add(ctx, reduce)
-    return call(frontend.scatter, x, dim, index, value=value, reduce="add")
+    _scatter_reduce_name(ctx, reduce)
+    return call(frontend.scatter, x, dim, index, value=value, reduce=reduce)
 
 
 @lowers(KIND, aten.scatter_reduce.two)
 def scatter_reduce(ctx: LoweringContext, x: Node, dim: int, index: Node, src: Node, reduce: str, include_self: bool = True) -> Node:
-    """The sum or mean of the values written to each position (and of the input's own value with
-    ``include_self``); a position nothing is written to keeps the input's value."""
-    if reduce not in ("sum", "mean"):
-        raise ctx.unsupported(f"scatter_reduce with reduce={reduce!r} (graphc reduces with 'sum' and 'mean'; it has no scattering max, min or product)")
-    zeros = b.zeros_like(x)
-    sums = call(frontend.scatter_add, zeros, dim, index, src)
-    base = x if include_self else zeros
-    if reduce == "sum":
-        total = b.add(base, sums)
-        return total if include_self else b.where(_written(dim, index, x), total, x)
-    counts = call(frontend.scatter_add, b.zeros_like(b.cast(x, dtypes.int64)), dim, index, b.full(index.shape, 1, dtypes.int64))
-    if include_self:
-        counts = b.add(counts, 1)
-    divisor = b.cast(b.binary("maximum", counts, 1), x.dtype)
-    total = b.add(base, sums)
-    mean = b.div(total, divisor) if x.dtype.is_floating_point else b.binary("floor_divide", total, divisor)
-    return b.where(b.compare("gt", counts, 0), mean, x)
+    return call(frontend.scatter_reduce, x, dim, index, src, reduce, include_self=include_self)
 
 
-def _written(dim: int, index: Node, like: Node) -> Node:
-    """Where a scatter along ``dim`` at ``index`` writes into a tensor shaped as ``like``."""
-    counts = call(frontend.scatter_add, b.zeros_like(b.cast(like, dtypes.int64)), dim, index, b.full(index.shape, 1, dtypes.int64))
-    return b.compare("gt", counts, 0)
+@lowers(KIND, aten.index_reduce.default)
+def index_reduce(ctx: LoweringContext, x: Node, dim: int, index: Node, source: Node, reduce: str, include_self: bool = True) -> Node:
+    return call(frontend.index_reduce, x, dim, index, source, reduce, include_self=include_self)
 
 
 @lowers(KIND, aten.masked_scatter.default)
