@@ -232,6 +232,29 @@ class ConvPoolNorm(nn.Module):
         ]
 
 
+class ConvPool3d(nn.Module):
+    """3-d convolutions and pools: ``convolution`` with three spatial dimensions, ``max_pool3d_with_indices``,
+    ``avg_pool3d`` and the adaptive pools, through the rank-generic window primitives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(4, 6, (2, 3, 2), stride=(1, 2, 1), padding=(1, 0, 1), dilation=(1, 1, 2), groups=2)
+        self.transposed = nn.ConvTranspose3d(4, 2, 2, stride=(2, 1, 2), padding=(0, 1, 1), output_padding=(1, 0, 1), groups=2)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [
+            self.conv(x),
+            self.transposed(x),
+            *F.max_pool3d(x, 2, (1, 2, 2), 1, dilation=(1, 2, 1), ceil_mode=True, return_indices=True),
+            F.avg_pool3d(x, (2, 3, 2), 2, 1, ceil_mode=True, count_include_pad=False),
+            F.avg_pool3d(x, 2, divisor_override=3),
+            F.adaptive_avg_pool3d(x, 1),
+            F.adaptive_avg_pool3d(x, (3, 2, 4)),
+            *F.adaptive_max_pool3d(x, (3, 2, 4), return_indices=True),
+            F.local_response_norm(x[:, :, 0], 3),
+        ]
+
+
 class ScansWritesAndDistances(nn.Module):
     """The ops of graphc's front-end composites: products and scans along static dimensions (dimension 0
     is the symbolic batch), diagonals, distances, and indexed writes with unique indices (torch leaves
@@ -354,6 +377,10 @@ def test_view_and_indexing_lowerings() -> None:
 def test_convolution_pooling_and_normalization_lowerings(train: bool) -> None:
     model = ConvPoolNorm().train(train)
     run_both(model, float64(3, 4, 6, 6), check=not train)
+
+
+def test_3d_convolution_and_pooling_lowerings() -> None:
+    run_both(ConvPool3d(), float64(2, 4, 4, 5, 5), check=True)
 
 
 def test_scan_distance_and_indexed_write_lowerings() -> None:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 from graphc.codegen.body import CBody
 from graphc.codegen.index_exprs import (
+    KERNEL_LOOPS,
     Cond,
     Dim,
     FloorDiv,
@@ -580,13 +581,12 @@ class LoopEmitter:
         return self.emit(node, code, COMPUTE[node.dtype.name], depth)
 
     def window_factors(self, shape: tuple[Dim, ...]) -> dict[int, tuple[Dim, ...]]:
-        """An unfold of this shape: its windows' axis as (rows of windows, windows per row)."""
+        """An unfold of this shape: its windows' axis as the count of windows along each spatial axis."""
         for node in self.nodes:
             if node.op == "unfold" and len(node.shape) == len(shape) and shapes_equal(self.shape(node), shape):
-                _, _, h, w = self.shape(node.inputs[0])
                 a = node.attrs
-                (kh, kw), (dh, dw), (ph, pw), (sh, sw) = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
-                return {2: (windows(h, kh, dh, ph, sh), windows(w, kw, dw, pw, sw))}
+                sizes = self.shape(node.inputs[0])[2:]
+                return {2: tuple(windows(*args) for args in zip(sizes, a["kernel_size"], a["dilation"], a["padding"], a["stride"]))}
         return {}
 
     def concat_ranges(self, shape: tuple[Dim, ...]) -> list[dict[int, tuple[Dim, Dim]]]:
@@ -632,22 +632,22 @@ class LoopEmitter:
         if disjoint is not None:
             source, new = disjoint
             return self.padded(node, self.value(node.inputs[0], source, conds + new), new, 0)
-        kh, kw = node.attrs["kernel_size"]
+        kernel = node.attrs["kernel_size"]
         ctype = COMPUTE[node.dtype.name]
         self.comment(node, self.body.depth)
         acc = self.body.fresh("acc" + self.num(node))
         self.body.line(f"{ctype} {acc} = 0;")
         offsets = []
-        for name, size in (("ki", kh), ("kj", kw)):
+        for name, size in zip(KERNEL_LOOPS[-len(kernel) :], kernel):
             loop = self.body.fresh(name)
             depth = self.body.open(f"#pragma GCC unroll {size}", f"for (int64_t {loop} = 0; {loop} < {size}; {loop}++)")
             offsets.append(Lin.of(Var(loop, size, frozenset({loop}), depth, None)))
-        source, new = fold_source(index, offsets[0], offsets[1], node.attrs)
+        source, new = fold_source(index, tuple(offsets), node.attrs)
         inner = self.value(node.inputs[0], source, conds + new)
         guard, _ = self.conds_code(new)
         self.body.line(f"{acc} += {guard} ? {inner.code} : 0;" if guard else f"{acc} += {inner.code};")
-        self.body.close()
-        self.body.close()
+        for _ in kernel:
+            self.body.close()
         return CVal(acc, ctype, self.body.depth)
 
     def indexed_read(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:

@@ -549,49 +549,79 @@ def pad_source(index: tuple[Lin, ...], in_shape: tuple[Dim, ...], attrs: dict) -
     return tuple(inner), tuple(conds)
 
 
+KERNEL_LOOPS = ("kd", "ki", "kj")
+"""The names of the loops over a fold's kernel offsets, the last ``len(kernel_size)`` of them (at most 3 spatial axes)."""
+
+
+def _strides(sizes: tuple[Dim, ...]) -> list[Dim]:
+    """Row-major strides of a flattened grid of ``sizes``."""
+    out: list[Dim] = [1] * len(sizes)
+    for i in range(len(sizes) - 2, -1, -1):
+        out[i] = _norm(out[i + 1] * sizes[i + 1])
+    return out
+
+
+def _flat(parts: list[Lin], sizes: tuple[Dim, ...]) -> Lin:
+    """The row-major flat index of per-axis indices ``parts`` into a grid of ``sizes``."""
+    flat = parts[0]
+    for part, size in zip(parts[1:], sizes[1:]):
+        flat = flat * size + part
+    return flat
+
+
+def _window_grid(attrs: dict, sizes: tuple[Dim, ...]) -> tuple[Dim, ...]:
+    """How many windows fit along each spatial axis of ``sizes``."""
+    return tuple(windows(*args) for args in zip(sizes, attrs["kernel_size"], attrs["dilation"], attrs["padding"], attrs["stride"]))
+
+
 def unfold_source(index: tuple[Lin, ...], in_shape: tuple[Dim, ...], attrs: dict) -> tuple[tuple[Lin, ...], tuple[Cond, ...]]:
-    """im2col: the image pixel read by column (c, ki, kj) of window ``l``, and the conditions that it is not padding."""
-    _, _, h, w = in_shape
-    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = attrs["kernel_size"], attrs["dilation"], attrs["padding"], attrs["stride"]
-    cols = windows(w, kw, dw, pw, sw)
+    """im2col: the image element read by column (c, kernel offset) of window ``l``, and the conditions that it is not padding.
+
+    Any number of spatial axes: the kernel offsets and the windows are row-major grids."""
+    sizes = tuple(in_shape[2:])
+    kernel, dilation, padding, stride = attrs["kernel_size"], attrs["dilation"], attrs["padding"], attrs["stride"]
+    grid = _window_grid(attrs, sizes)
     n, ckk, window = index
-    hh = floordiv(window, cols) * sh + mod(floordiv(ckk, kw), kh) * dh - ph
-    ww = mod(window, cols) * sw + mod(ckk, kw) * dw - pw
-    conds = tuple(c for c in (cond(hh, ">=", 0), cond(hh, "<", h), cond(ww, ">=", 0), cond(ww, "<", w)) if c is not None)
-    return (n, floordiv(ckk, kh * kw), hh, ww), conds
+    source, conds = [], []
+    for axis, (k_stride, l_stride) in enumerate(zip(_strides(tuple(kernel)), _strides(grid))):
+        offset = mod(floordiv(ckk, k_stride), kernel[axis])
+        block = floordiv(window, l_stride) if axis == 0 else mod(floordiv(window, l_stride), grid[axis])
+        at = block * stride[axis] + offset * dilation[axis] - padding[axis]
+        conds += [c for c in (cond(at, ">=", 0), cond(at, "<", sizes[axis])) if c is not None]
+        source.append(at)
+    return (n, floordiv(ckk, math.prod(kernel)), *source), tuple(conds)
 
 
-def fold_source(index: tuple[Lin, ...], ki: Lin, kj: Lin, attrs: dict) -> tuple[tuple[Lin, ...], tuple[Cond, ...]]:
-    """col2im: the column element that kernel offset (ki, kj) adds to pixel ``index``, and when a window covers it."""
-    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = attrs["kernel_size"], attrs["dilation"], attrs["padding"], attrs["stride"]
-    oh, ow = attrs["output_size"]
-    rows, cols = windows(oh, kh, dh, ph, sh), windows(ow, kw, dw, pw, sw)
-    n, c, h, w = index
-    th = h + ph - ki * dh
-    tw = w + pw - kj * dw
-    conds = []
-    for t, stride, count in ((th, sh, rows), (tw, sw, cols)):
-        conds += [c_ for c_ in (cond(t, ">=", 0), cond(t, "divisible", stride), cond(t, "<", (count - 1) * stride + 1)) if c_ is not None]
-    return (n, c * (kh * kw) + ki * kw + kj, floordiv(th, sh) * cols + floordiv(tw, sw)), tuple(conds)
+def fold_source(index: tuple[Lin, ...], offsets: tuple[Lin, ...], attrs: dict) -> tuple[tuple[Lin, ...], tuple[Cond, ...]]:
+    """col2im: the column element that kernel offset ``offsets`` (one per spatial axis) adds to element ``index``, and when a window covers it."""
+    kernel, dilation, padding, stride = attrs["kernel_size"], attrs["dilation"], attrs["padding"], attrs["stride"]
+    grid = _window_grid(attrs, tuple(attrs["output_size"]))
+    n, c, *at = index
+    blocks, conds = [], []
+    for e, k, d, p, s, count in zip(at, offsets, dilation, padding, stride, grid):
+        t = e + p - k * d
+        conds += [c_ for c_ in (cond(t, ">=", 0), cond(t, "divisible", s), cond(t, "<", (count - 1) * s + 1)) if c_ is not None]
+        blocks.append(floordiv(t, s))
+    return (n, c * math.prod(kernel) + _flat(list(offsets), tuple(kernel)), _flat(blocks, grid)), tuple(conds)
 
 
 def fold_disjoint_source(index: tuple[Lin, ...], attrs: dict) -> tuple[tuple[Lin, ...], tuple[Cond, ...]] | None:
-    """col2im when windows do not overlap (a max-pool's backward): the one column element at pixel ``index``.
+    """col2im when windows do not overlap (a max-pool's backward): the one column element at element ``index``.
 
-    With a stride at least the kernel's size and no dilation, a pixel lies in at most one
-    window, at offset ``(h + padding) % stride`` in it: a read with its conditions, where
-    ``fold_source`` sums over every kernel offset under divisibility tests. None when
-    windows overlap.
+    With a stride at least the kernel's size and no dilation, an element lies in at most one
+    window, at offset ``(h + padding) % stride`` in it along each axis: a read with its
+    conditions, where ``fold_source`` sums over every kernel offset under divisibility
+    tests. None when windows overlap.
     """
-    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = attrs["kernel_size"], attrs["dilation"], attrs["padding"], attrs["stride"]
-    if (dh, dw) != (1, 1) or sh < kh or sw < kw:
+    kernel, dilation, padding, stride = attrs["kernel_size"], attrs["dilation"], attrs["padding"], attrs["stride"]
+    if any(d != 1 for d in dilation) or any(s < k for s, k in zip(stride, kernel)):
         return None
-    oh, ow = attrs["output_size"]
-    rows, cols = windows(oh, kh, dh, ph, sh), windows(ow, kw, dw, pw, sw)
-    n, c, h, w = index
-    th, tw = h + ph, w + pw
-    ki, kj = mod(th, sh), mod(tw, sw)
-    candidates = [cond(th, "<", rows * sh), cond(tw, "<", cols * sw)]
-    candidates += [cond(ki, "<", kh) if sh > kh else None, cond(kj, "<", kw) if sw > kw else None]
+    grid = _window_grid(attrs, tuple(attrs["output_size"]))
+    n, c, *at = index
+    shifted = [e + p for e, p in zip(at, padding)]
+    offsets = [mod(t, s) for t, s in zip(shifted, stride)]
+    candidates = [cond(t, "<", count * s) for t, count, s in zip(shifted, grid, stride)]
+    candidates += [cond(o, "<", k) if s > k else None for o, k, s in zip(offsets, kernel, stride)]
     conds = tuple(c_ for c_ in candidates if c_ is not None)
-    return (n, c * (kh * kw) + ki * kw + kj, floordiv(th, sh) * cols + floordiv(tw, sw)), conds
+    blocks = [floordiv(t, s) for t, s in zip(shifted, stride)]
+    return (n, c * math.prod(kernel) + _flat(offsets, tuple(kernel)), _flat(blocks, grid)), conds

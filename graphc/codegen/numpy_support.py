@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import queue
@@ -346,37 +347,35 @@ def remainder(a: np.ndarray, b: np.ndarray, error: str = "remainder: integer div
     return mod if out is None else _store(out, mod)
 
 
-def _windows(shape: tuple, kernel: tuple, dilation: tuple, padding: tuple, stride: tuple) -> tuple[int, int]:
-    rows = (shape[0] + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
-    cols = (shape[1] + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
-    return rows, cols
+def _windows(shape: tuple, kernel: tuple, dilation: tuple, padding: tuple, stride: tuple) -> tuple[int, ...]:
+    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, d, p, s in zip(shape, kernel, dilation, padding, stride))
 
 
 def unfold(x: np.ndarray, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple, pad_value: float) -> np.ndarray:
-    """im2col through a strided view of the padded input: [N, C, H, W] -> [N, C*kh*kw, L]."""
-    n, c, h, w = x.shape
-    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
-    if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
-    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    view = sliding_window_view(x, span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
-    rows, cols = view.shape[2], view.shape[3]
-    return view.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, rows * cols)
+    """im2col through a strided view of the padded input: [N, C, *spatial] -> [N, C*prod(kernel), L]."""
+    n, c = x.shape[:2]
+    rank = len(kernel_size)
+    axes = tuple(range(2, 2 + rank))
+    if any(padding):
+        x = np.pad(x, ((0, 0), (0, 0), *((p, p) for p in padding)), constant_values=pad_value)
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation))
+    steps = (slice(None), slice(None), *(slice(None, None, s) for s in stride), *(slice(None, None, d) for d in dilation))
+    view = sliding_window_view(x, span, axis=axes)[steps]
+    length = math.prod(view.shape[2 : 2 + rank])
+    return view.transpose(0, 1, *range(2 + rank, 2 + 2 * rank), *axes).reshape(n, c * math.prod(kernel_size), length)
 
 
 def fold(cols: np.ndarray, output_size: tuple, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple) -> np.ndarray:
     """col2im: add every column back into its window; the adjoint of ``unfold``."""
     n, ckk, _ = cols.shape
-    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
-    c = ckk // (kh * kw)
-    rows, columns = _windows(output_size, kernel_size, dilation, padding, stride)
-    blocks = cols.reshape(n, c, kh, kw, rows, columns)
-    out = np.zeros((n, c, output_size[0] + 2 * ph, output_size[1] + 2 * pw), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            top, left = i * dh, j * dw
-            out[:, :, top : top + sh * (rows - 1) + 1 : sh, left : left + sw * (columns - 1) + 1 : sw] += blocks[:, :, i, j]
-    return out[:, :, ph : ph + output_size[0], pw : pw + output_size[1]]
+    c = ckk // math.prod(kernel_size)
+    grid = _windows(output_size, kernel_size, dilation, padding, stride)
+    blocks = cols.reshape(n, c, *kernel_size, *grid)
+    out = np.zeros((n, c, *(o + 2 * p for o, p in zip(output_size, padding))), dtype=cols.dtype)
+    for offset in itertools.product(*(range(k) for k in kernel_size)):
+        at = tuple(slice(i * d, i * d + s * (g - 1) + 1, s) for i, d, s, g in zip(offset, dilation, stride, grid))
+        out[(slice(None), slice(None), *at)] += blocks[(slice(None), slice(None), *offset)]
+    return out[(slice(None), slice(None), *(slice(p, p + o) for p, o in zip(padding, output_size)))]
 
 
 def _full_index(index: np.ndarray, axis: int) -> tuple:

@@ -42,6 +42,7 @@ import sympy
 
 from graphc.codegen.body import Body
 from graphc.codegen.index_exprs import (
+    KERNEL_LOOPS,
     Cond,
     Dim,
     FloorDiv,
@@ -582,7 +583,7 @@ class KernelEmitter:
             mask, axes, depth = self.cond_mask(new)
             inner = self.value(node.inputs[0], source, conds + new, via)
             return self.where(node, mask, inner, self.const(0, node.dtype), depth, axes)
-        kh, kw = node.attrs["kernel_size"]
+        kernel = node.attrs["kernel_size"]
         body = self.fn.body
         depth = max(lin.depth() for lin in index) if index else 0
         axes: frozenset[str] = frozenset()
@@ -592,17 +593,17 @@ class KernelEmitter:
         self.comment(node, body.depth)
         acc = body.fresh(self.var(node))
         body.line(f"{acc} = tl.full({self.fn.shape(axes)}, 0, {dtype})")
-        ki_name, kj_name = body.fresh("ki"), body.fresh("kj")
-        d1 = body.open(f"for {ki_name} in tl.static_range({kh}):")
-        d2 = body.open(f"for {kj_name} in tl.static_range({kw}):")
-        ki, kj = Lin.of(Var(ki_name, kh, frozenset(), d1)), Lin.of(Var(kj_name, kw, frozenset(), d2))
-        source, new = fold_source(index, ki, kj, node.attrs)
+        offsets = []
+        for name, size in zip(KERNEL_LOOPS[-len(kernel) :], kernel):
+            loop = body.fresh(name)
+            offsets.append(Lin.of(Var(loop, size, frozenset(), body.open(f"for {loop} in tl.static_range({size}):"))))
+        source, new = fold_source(index, tuple(offsets), node.attrs)
         mask = self.cond_mask(new)[0] if new else None
         inner = self.value(node.inputs[0], source, conds + new, via)
         term = f"tl.where({mask}, {inner.code}, 0)" if mask else inner.code
         body.line(f"{acc} += {term}")
-        body.close()
-        body.close()
+        for _ in kernel:
+            body.close()
         return Val(acc, dtype, max(depth, body.depth), axes)
 
     def indexed_read(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...], via: tuple[Node, ...]) -> Val:

@@ -10,12 +10,13 @@ def adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
     return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
 
 
-def adaptive_table(height: int, width: int, out: tuple[int, int]) -> np.ndarray:
-    """``[K, out_h*out_w]`` int64: the flat input positions of every window, in row-major order.
+def adaptive_table(sizes: tuple[int, ...], out: tuple[int, ...]) -> np.ndarray:
+    """``[K, prod(out)]`` int64: the flat (row-major) input positions of every window, windows in row-major order.
 
     Windows differ in size; shorter ones repeat their last position, which changes neither the
     maximum nor which element is its first occurrence (torch's choice and gradient)."""
-    rows, cols = adaptive_bounds(height, out[0]), adaptive_bounds(width, out[1])
-    windows = [[r * width + c for r in range(r0, r1) for c in range(c0, c1)] for r0, r1 in rows for c0, c1 in cols]
+    windows = [[0]]
+    for size, count in zip(sizes, out):
+        windows = [[p * size + q for p in window for q in range(lo, hi)] for window in windows for lo, hi in adaptive_bounds(size, count)]
     longest = max(len(w) for w in windows)
     return np.array([w + [w[-1]] * (longest - len(w)) for w in windows], dtype=np.int64).T

@@ -1,6 +1,6 @@
 """Transposed convolution as a matmul and ``fold`` (col2im), for ``F.conv_transpose*d`` and the torch importer alike.
 
-Every input pixel spreads its ``[C_out/groups, kh, kw]`` block of the weight over the output
+Every input pixel spreads its ``[C_out/groups, *kernel]`` block of the weight over the output
 at ``stride`` spacing: one matmul makes every pixel's block a column, and ``fold`` sums the
 columns into their (dilated) windows, so the gradients are ``matmul``'s and ``unfold``'s and no
 primitive of its own is needed. The output is the full canvas of windows,
@@ -13,6 +13,7 @@ axis folds the whole canvas and is cropped and zero-padded explicitly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from graphc.ir import build as b
@@ -30,30 +31,33 @@ def output_size(size: int, kernel: int, stride: int, padding: int, output_paddin
     return canvas_size(size, kernel, stride, dilation) - 2 * padding + output_padding
 
 
-def conv_transpose2d(
+def conv_transpose(
     x: Node, weight: Node, groups: int, stride: Sequence[int], padding: Sequence[int], output_padding: Sequence[int], dilation: Sequence[int]
 ) -> Node:
-    """``x [N, C_in, H, W]``, ``weight [C_in, C_out/groups, kh, kw]`` -> ``[N, C_out, H_out, W_out]``, without bias.
+    """``x [N, C_in, *spatial]``, ``weight [C_in, C_out/groups, *kernel]`` -> ``[N, C_out, *out]``, without bias
+    (any number of spatial dimensions, as ``fold`` takes).
 
     The arguments are checked by the caller (static spatial sizes, channels, output size >= 1)."""
-    n, in_channels, h, w = x.shape
-    _, per_group, kh, kw = weight.shape
-    block = per_group * kh * kw
+    n, in_channels, *spatial = x.shape
+    _, per_group, *kernel = weight.shape
+    rank = len(spatial)
+    block = per_group * math.prod(kernel)
+    pixels = math.prod(spatial)
     if groups == 1:
-        columns = b.transpose_last(b.reshape(weight, (in_channels, block)))  # [C_out*kh*kw, C_in]
-        cols = b.matmul(columns, b.reshape(x, (n, in_channels, h * w)))
+        columns = b.transpose_last(b.reshape(weight, (in_channels, block)))  # [C_out*prod(kernel), C_in]
+        cols = b.matmul(columns, b.reshape(x, (n, in_channels, pixels)))
     else:
         columns = b.transpose_last(b.reshape(weight, (groups, in_channels // groups, block)))  # [G, block, C_in/G]
-        cols = b.matmul(columns, b.reshape(x, (n, groups, in_channels // groups, h * w)))
-        cols = b.reshape(cols, (n, groups * block, h * w))  # channel-major columns, group after group
-    sizes = [output_size(s, k, st, p, op, d) for s, k, st, p, op, d in zip((h, w), (kh, kw), stride, padding, output_padding, dilation)]
-    canvases = [canvas_size(s, k, st, d) for s, k, st, d in zip((h, w), (kh, kw), stride, dilation)]
+        cols = b.matmul(columns, b.reshape(x, (n, groups, in_channels // groups, pixels)))
+        cols = b.reshape(cols, (n, groups * block, pixels))  # channel-major columns, group after group
+    sizes = [output_size(s, k, st, p, op, d) for s, k, st, p, op, d in zip(spatial, kernel, stride, padding, output_padding, dilation)]
+    canvases = [canvas_size(s, k, st, d) for s, k, st, d in zip(spatial, kernel, stride, dilation)]
     by_fold = [op < st for op, st in zip(output_padding, stride)]
     out = emit(
         "fold",
         cols,
         output_size=tuple(size if folded else canvas for size, canvas, folded in zip(sizes, canvases, by_fold)),
-        kernel_size=(kh, kw),
+        kernel_size=tuple(kernel),
         dilation=tuple(dilation),
         padding=tuple(p if folded else 0 for p, folded in zip(padding, by_fold)),
         stride=tuple(stride),
@@ -64,6 +68,7 @@ def conv_transpose2d(
     starts = [0 if folded else p for p, folded in zip(padding, by_fold)]
     stops = [start + size for start, size in zip(starts, sizes)]
     high = [max(0, stop - extent) for stop, extent in zip(stops, out.shape[2:])]
+    zeros = (0,) * (rank + 2)
     if any(high):
-        out = emit("pad", out, low=(0, 0, 0, 0), high=(0, 0, *high), interior=(0, 0, 0, 0), value=0.0)
-    return emit("slice", out, starts=(0, 0, *starts), stops=(out.shape[0], out.shape[1], *stops), steps=(1, 1, 1, 1))
+        out = emit("pad", out, low=zeros, high=(0, 0, *high), interior=zeros, value=0.0)
+    return emit("slice", out, starts=(0, 0, *starts), stops=(out.shape[0], out.shape[1], *stops), steps=(1,) * (rank + 2))

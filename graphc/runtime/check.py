@@ -69,6 +69,13 @@ def _pad(torch: Any, x: Any, low: tuple, high: tuple, interior: tuple, value: fl
 
 
 def _unfold(torch: Any, x: Any, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple, pad_value: float) -> Any:
+    if len(kernel_size) != 2:  # torch's unfold is 2-d only: windows through Tensor.unfold, axis by axis
+        x = torch.nn.functional.pad(x, [q for p in reversed(padding) for q in (p, p)], value=pad_value)
+        rank = len(kernel_size)
+        for axis, (k, d, s) in enumerate(zip(kernel_size, dilation, stride)):
+            x = x.unfold(2 + axis, d * (k - 1) + 1, s)[..., ::d]
+        windows = x.shape[2 : 2 + rank].numel()
+        return x.permute(0, 1, *range(2 + rank, 2 + 2 * rank), *range(2, 2 + rank)).reshape(x.shape[0], -1, windows)
     if any(padding) and pad_value != 0:
         x = torch.nn.functional.pad(x, (padding[1], padding[1], padding[0], padding[0]), value=pad_value)
         padding = (0, 0)
@@ -76,6 +83,12 @@ def _unfold(torch: Any, x: Any, kernel_size: tuple, dilation: tuple, padding: tu
 
 
 def _fold(torch: Any, x: Any, output_size: tuple, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple) -> Any:
+    if len(kernel_size) != 2:  # torch's fold is 2-d only: the adjoint of _unfold, by its vector-Jacobian product
+        shape = (x.shape[0], x.shape[1] // int(np.prod(kernel_size)), *output_size)
+        with torch.enable_grad():
+            image = torch.zeros(shape, dtype=x.dtype, requires_grad=True)
+            (out,) = torch.autograd.grad(_unfold(torch, image, kernel_size, dilation, padding, stride, 0.0), image, x)
+        return out
     return torch.nn.functional.fold(x, output_size, kernel_size, dilation=dilation, padding=padding, stride=stride)
 
 

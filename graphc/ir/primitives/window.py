@@ -3,10 +3,15 @@
 Convolution is ``unfold`` followed by a matmul, and pooling is ``unfold``
 followed by a reduction, so these two linear primitives are all that autodiff,
 fusion and the code generators need to know about windows. Their semantics are
-``torch.nn.functional.unfold``/``fold`` for 4-d NCHW tensors.
+``torch.nn.functional.unfold``/``fold``'s, generalised from 2 spatial dimensions
+(NCHW) to any number: ``[N, C, *spatial]`` with every window attribute a tuple of
+one int per spatial dimension, kernel offsets and windows both in row-major order
+(docs/decisions.md, "Rank-generic windows").
 """
 
 from __future__ import annotations
+
+import math
 
 from graphc.ir.graph import Node
 from graphc.ir.registry import defvjp, emit, primitive
@@ -22,39 +27,45 @@ def _blocks(size: Dim, kernel: int, dilation: int, padding: int, stride: int) ->
     return (size + 2 * padding - span) // stride + 1
 
 
-def _check_pairs(**pairs: tuple[int, int]) -> None:
-    for name, value in pairs.items():
-        if len(value) != 2 or any(not isinstance(v, int) for v in value):
-            raise TypeRuleError(f"{name} must be a pair of ints, got {value!r}")
+def _check_tuples(rank: int, **values: tuple[int, ...]) -> None:
+    """Every window attribute holds one int per spatial dimension."""
+    if rank < 1:
+        raise TypeRuleError(f"expects at least one spatial dimension, got {rank}")
+    for name, value in values.items():
+        if not isinstance(value, (tuple, list)) or len(value) != rank or any(not isinstance(v, int) for v in value):
+            raise TypeRuleError(f"{name} must be a tuple of {rank} ints (one per spatial dimension), got {value!r}")
+
+
+def _window_count(sizes: tuple[Dim, ...], kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple) -> Dim:
+    count: Dim = 1
+    for args in zip(sizes, kernel_size, dilation, padding, stride):
+        count = count * _blocks(*args)
+    return count
 
 
 @primitive("unfold", "window", attrs=(*WINDOW_ATTRS, "pad_value"))
 def unfold_rule(x: TensorType, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple, pad_value: float) -> TensorType:
-    """[N, C, H, W] -> [N, C*kh*kw, L]: every window as a column (padding filled with ``pad_value``)"""
-    _check_pairs(kernel_size=kernel_size, dilation=dilation, padding=padding, stride=stride)
-    if x.ndim != 4:
-        raise TypeRuleError(f"expects a 4-d [N, C, H, W] input, got {x.ndim}-d")
-    n, c, h, w = x.shape
-    rows = _blocks(h, kernel_size[0], dilation[0], padding[0], stride[0])
-    cols = _blocks(w, kernel_size[1], dilation[1], padding[1], stride[1])
-    return TensorType((n, c * kernel_size[0] * kernel_size[1], rows * cols), x.dtype)
+    """[N, C, *spatial] -> [N, C*prod(kernel), L]: every window as a column (padding filled with ``pad_value``)"""
+    _check_tuples(x.ndim - 2, kernel_size=kernel_size, dilation=dilation, padding=padding, stride=stride)
+    n, c, *sizes = x.shape
+    length = _window_count(tuple(sizes), kernel_size, dilation, padding, stride)
+    return TensorType((n, c * math.prod(kernel_size), length), x.dtype)
 
 
 @primitive("fold", "window", attrs=("output_size", *WINDOW_ATTRS))
 def fold_rule(cols: TensorType, output_size: tuple, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple) -> TensorType:
-    """[N, C*kh*kw, L] -> [N, C, H, W]: sum every column back into its window (the adjoint of unfold)"""
-    _check_pairs(output_size=output_size, kernel_size=kernel_size, dilation=dilation, padding=padding, stride=stride)
+    """[N, C*prod(kernel), L] -> [N, C, *output_size]: sum every column back into its window (the adjoint of unfold)"""
     if cols.ndim != 3:
-        raise TypeRuleError(f"expects a 3-d [N, C*kh*kw, L] input, got {cols.ndim}-d")
+        raise TypeRuleError(f"expects a 3-d [N, C*prod(kernel_size), L] input, got {cols.ndim}-d")
+    _check_tuples(len(output_size), output_size=output_size, kernel_size=kernel_size, dilation=dilation, padding=padding, stride=stride)
     n, ckk, length = cols.shape
-    window = kernel_size[0] * kernel_size[1]
+    window = math.prod(kernel_size)
     if isinstance(ckk, int) and ckk % window:
         raise TypeRuleError(f"dimension 1 ({ckk}) must be divisible by the window size {window}")
-    rows = _blocks(output_size[0], kernel_size[0], dilation[0], padding[0], stride[0])
-    columns = _blocks(output_size[1], kernel_size[1], dilation[1], padding[1], stride[1])
-    if isinstance(length, int) and length != rows * columns:
-        raise TypeRuleError(f"expected {rows * columns} blocks for output size {output_size}, got {length}")
-    return TensorType((n, ckk // window, output_size[0], output_size[1]), cols.dtype)
+    blocks = _window_count(output_size, kernel_size, dilation, padding, stride)
+    if isinstance(length, int) and length != blocks:
+        raise TypeRuleError(f"expected {blocks} blocks for output size {output_size}, got {length}")
+    return TensorType((n, ckk // window, *output_size), cols.dtype)
 
 
 def _window(attrs: dict) -> dict:

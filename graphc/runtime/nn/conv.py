@@ -1,4 +1,4 @@
-"""``Conv1d``, ``Conv2d`` (unfold and a matmul) and ``ConvTranspose1d``, ``ConvTranspose2d`` (a matmul and fold),
+"""``Conv1d/2d/3d`` (unfold and a matmul) and ``ConvTranspose1d/2d/3d`` (a matmul and fold),
 with torch's arguments, parameter shapes and initialisation."""
 
 from __future__ import annotations
@@ -124,6 +124,15 @@ class Conv2d(_ConvNd):
         return F.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
+class Conv3d(_ConvNd):
+    """3-d convolution over ``[N, C, D, H, W]`` (or unbatched ``[C, D, H, W]``) inputs."""
+
+    _dims = 3
+
+    def _conv(self, input: Tensor, padding: Any) -> Tensor:
+        return F.conv3d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
 class Conv1d(_ConvNd):
     """1-d convolution over ``[N, C, L]`` (or unbatched ``[C, L]``) inputs."""
 
@@ -179,7 +188,7 @@ class _ConvTransposeNd(_ConvNd):
         return tuple(size - low for size, low in zip(sizes, smallest))
 
     def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
-        conv = F.conv_transpose2d if self._dims == 2 else F.conv_transpose1d
+        conv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[self._dims]
         return conv(input, self.weight, self.bias, self.stride, self.padding, self._output_padding(input, output_size), self.groups, self.dilation)
 
 
@@ -193,3 +202,9 @@ class ConvTranspose1d(_ConvTransposeNd):
     """1-d transposed convolution over ``[N, C, L]`` or ``[C, L]``."""
 
     _dims = 1
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-d transposed convolution over ``[N, C, D, H, W]`` or ``[C, D, H, W]``."""
+
+    _dims = 3

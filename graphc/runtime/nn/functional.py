@@ -10,6 +10,7 @@ static; the batch dimension may be symbolic (``graphc.compile(dynamic=True)``).
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -130,12 +131,30 @@ def fold(input: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, p
     return _F.squeeze(out, 0) if unbatched else out
 
 
-def _windows(x: Tensor, kernel: tuple[int, int], dilation: tuple[int, int], padding: tuple[int, int], stride: tuple[int, int], pad_value: float) -> Tensor:
+def _ntuple(value: Any, spatial: int, name: str = "argument") -> tuple[int, ...]:
+    """An argument with one int per spatial dimension: an int, or a sequence of 1 or ``spatial`` ints."""
+    if spatial == 1:
+        return (_single(value, name),)
+    if spatial == 2:
+        return _pair(value, name)
+    if isinstance(value, (tuple, list)):
+        if len(value) not in (1, spatial):
+            raise GraphcError(f"{name} must be an int or a {spatial}-tuple of ints, got {value!r}")
+        return tuple(int(v) for v in value) * (spatial // len(value))
+    return (int(value),) * spatial
+
+
+def _windows(x: Tensor, kernel: tuple[int, ...], dilation: tuple[int, ...], padding: tuple[int, ...], stride: tuple[int, ...], pad_value: float) -> Tensor:
     return _wrap(emit("unfold", _node(x), kernel_size=kernel, dilation=dilation, padding=padding, stride=stride, pad_value=float(pad_value)))
 
 
+def _pad_end(x: Tensor, extra: Sequence[int], value: float = 0.0) -> Tensor:
+    """``extra[i]`` more elements of ``value`` at the end of spatial dimension i."""
+    return _F.pad(x, [v for e in reversed(extra) for v in (0, e)], value=value)
+
+
 def _conv_padding(padding: Any, kernel: tuple[int, ...], dilation: tuple[int, ...], stride: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(symmetric padding, extra padding at the end) per spatial dimension, for ints, pairs, 'valid' and 'same'."""
+    """(symmetric padding, extra padding at the end) per spatial dimension, for ints, tuples, 'valid' and 'same'."""
     n = len(kernel)
     if isinstance(padding, str):
         if padding == "valid":
@@ -146,52 +165,62 @@ def _conv_padding(padding: Any, kernel: tuple[int, ...], dilation: tuple[int, ..
             raise ValueError("padding='same' is not supported for strided convolutions")
         totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
         return tuple(t // 2 for t in totals), tuple(t - t // 2 - t // 2 for t in totals)
-    pads = _pair(padding, "padding") if n == 2 else (_single(padding, "padding"),)
-    return pads, (0,) * n
+    return _ntuple(padding, n, "padding"), (0,) * n
 
 
-def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
-    """2-d convolution (cross-correlation) as im2col (``unfold``) and a matmul per group."""
-    x, unbatched = _batched(input, 2, "conv2d")
+_KERNEL_DIMS = {2: "kH, kW", 3: "kD, kH, kW"}
+
+
+def _conv(op: str, spatial: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any, groups: int) -> Tensor:
+    """Convolution (cross-correlation) over 2 or 3 spatial dimensions as im2col (``unfold``) and a matmul per group."""
+    x, unbatched = _batched(input, spatial, op)
     xt, wt = _node(x).type, _node(weight).type
-    if weight.ndim != 4:
-        raise op_error("conv2d", [xt, wt], {}, f"weight must be 4-d [out_channels, in_channels/groups, kH, kW], got {weight.ndim}-d")
+    if weight.ndim != spatial + 2:
+        message = f"weight must be {spatial + 2}-d [out_channels, in_channels/groups, {_KERNEL_DIMS[spatial]}], got {weight.ndim}-d"
+        raise op_error(op, [xt, wt], {}, message)
     if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
-        raise op_error("conv2d", [xt, wt], {}, f"input ({x.dtype.name}), weight ({weight.dtype.name}) and bias must have the same dtype")
-    out_channels, per_group, kh, kw = weight.shape
-    n, channels, height, width = x.shape
-    _static(x, (1, 2, 3), "conv2d")
+        raise op_error(op, [xt, wt], {}, f"input ({x.dtype.name}), weight ({weight.dtype.name}) and bias must have the same dtype")
+    out_channels, per_group, *kernel_list = weight.shape
+    kernel = tuple(kernel_list)
+    n, channels, *sizes = x.shape
+    _static(x, range(1, spatial + 2), op)
     if groups < 1 or channels != per_group * groups or out_channels % groups:
         raise op_error(
-            "conv2d",
+            op,
             [xt, wt],
             {"groups": groups},
             f"given groups={groups}, weight of size {list(weight.shape)} expects the input to have {per_group * groups} channels, got {channels}",
         )
-    stride2, dilation2 = _pair(stride, "stride"), _pair(dilation, "dilation")
-    pads, extra = _conv_padding(padding, (kh, kw), dilation2, stride2)
+    strides, dilations = _ntuple(stride, spatial, "stride"), _ntuple(dilation, spatial, "dilation")
+    pads, extra = _conv_padding(padding, kernel, dilations, strides)
     if any(extra):
-        x = _F.pad(x, [0, extra[1], 0, extra[0]])
-        height, width = height + extra[0], width + extra[1]
-    rows = (height + 2 * pads[0] - dilation2[0] * (kh - 1) - 1) // stride2[0] + 1
-    cols = (width + 2 * pads[1] - dilation2[1] * (kw - 1) - 1) // stride2[1] + 1
-    if rows < 1 or cols < 1:
-        raise op_error(
-            "conv2d",
-            [xt, wt],
-            {},
-            f"the kernel ({kh}x{kw}, dilation {dilation2}) is larger than the padded input ({height + 2 * pads[0]}x{width + 2 * pads[1]})",
-        )
-    patches = _windows(x, (kh, kw), dilation2, pads, stride2, 0.0)  # [N, C*kh*kw, L]
+        x = _pad_end(x, extra)
+        sizes = [s + e for s, e in zip(sizes, extra)]
+    out = tuple((s + 2 * p - d * (k - 1) - 1) // st + 1 for s, p, d, k, st in zip(sizes, pads, dilations, kernel, strides))
+    if min(out) < 1:
+        padded = "x".join(str(s + 2 * p) for s, p in zip(sizes, pads))
+        raise op_error(op, [xt, wt], {}, f"the kernel ({'x'.join(map(str, kernel))}, dilation {dilations}) is larger than the padded input ({padded})")
+    patches = _windows(x, kernel, dilations, pads, strides, 0.0)  # [N, C*prod(kernel), L]
+    window = per_group * math.prod(kernel)
     if groups == 1:
-        out = _F.matmul(_F.reshape(weight, out_channels, per_group * kh * kw), patches)
+        result = _F.matmul(_F.reshape(weight, out_channels, window), patches)
     else:
-        grouped = _F.reshape(patches, n, groups, per_group * kh * kw, rows * cols)
-        out = _F.matmul(_F.reshape(weight, groups, out_channels // groups, per_group * kh * kw), grouped)
-    out = _F.reshape(out, n, out_channels, rows, cols)
+        grouped = _F.reshape(patches, n, groups, window, math.prod(out))
+        result = _F.matmul(_F.reshape(weight, groups, out_channels // groups, window), grouped)
+    result = _F.reshape(result, n, out_channels, *out)
     if bias is not None:
-        out = _F.add(out, _F.reshape(bias, out_channels, 1, 1))
-    return _F.squeeze(out, 0) if unbatched else out
+        result = _F.add(result, _F.reshape(bias, out_channels, *(1,) * spatial))
+    return _F.squeeze(result, 0) if unbatched else result
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-d convolution (cross-correlation) as im2col (``unfold``) and a matmul per group."""
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """3-d convolution over ``[N, C, D, H, W]``: a 3-d ``unfold`` and a matmul per group."""
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
@@ -215,48 +244,61 @@ def _pool_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
     return out
 
 
-def _pool_setup(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool, op: str) -> tuple:
-    kernel = _pair(kernel_size, "kernel_size")
-    strides = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _pair(stride, "stride")
-    pads, dil = _pair(padding, "padding"), _pair(dilation, "dilation")
-    _static(x, (1, 2, 3), op)
+def _pool_setup(x: Tensor, spatial: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool, op: str) -> tuple:
+    kernel = _ntuple(kernel_size, spatial, "kernel_size")
+    strides = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _ntuple(stride, spatial, "stride")
+    pads, dil = _ntuple(padding, spatial, "padding"), _ntuple(dilation, spatial, "dilation")
+    _static(x, range(1, spatial + 2), op)
     for k, p in zip(kernel, pads):
         if p > k // 2:
             raise op_error(op, [_node(x).type], {"kernel_size": kernel, "padding": pads}, "pad should be at most half of effective kernel size")
     size = tuple(x.shape[2:])
-    out = tuple(_pool_size(size[i], kernel[i], strides[i], pads[i], dil[i], ceil_mode) for i in range(2))
-    if out[0] < 1 or out[1] < 1:
+    out = tuple(_pool_size(size[i], kernel[i], strides[i], pads[i], dil[i], ceil_mode) for i in range(spatial))
+    if min(out) < 1:
         raise op_error(op, [_node(x).type], {"kernel_size": kernel}, f"the output size {out} is too small")
     # ceil_mode's last window may hang over the padded input: pad the end so unfold sees it.
-    extra = tuple(max(0, (out[i] - 1) * strides[i] + dil[i] * (kernel[i] - 1) + 1 - (size[i] + 2 * pads[i])) for i in range(2))
+    extra = tuple(max(0, (out[i] - 1) * strides[i] + dil[i] * (kernel[i] - 1) + 1 - (size[i] + 2 * pads[i])) for i in range(spatial))
     return kernel, strides, pads, dil, out, extra
+
+
+def _max_pool(op: str, spatial: int, input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool, return_indices: bool) -> Any:
+    """The largest value of each window; its gradient goes to the first maximal element (torch's rule)."""
+    x, unbatched = _batched(input, spatial, op)
+    kernel, strides, pads, dil, out, extra = _pool_setup(x, spatial, kernel_size, stride, padding, dilation, ceil_mode, op)
+    n, channels, *sizes = x.shape
+    if any(extra):
+        x = _pad_end(x, extra, -math.inf)
+    window, length = math.prod(kernel), math.prod(out)
+    patches = _F.reshape(_windows(x, kernel, dil, pads, strides, -math.inf), n, channels, window, length)
+    best = _F.argmax(patches, 2, keepdim=True)
+    values = _F.reshape(_F.gather(patches, 2, best), n, channels, *out)
+    if unbatched:
+        values = _F.squeeze(values, 0)
+    if not return_indices:
+        return values
+    # The flat input position (row-major over the spatial dims) of every window element, gathered at the argmax.
+    grid = np.meshgrid(*(np.arange(o) for o in out), *(np.arange(k) for k in kernel), indexing="ij")
+    flat = np.zeros_like(grid[0])
+    for i in range(spatial):
+        flat = flat * sizes[i] + grid[i] * strides[i] - pads[i] + grid[spatial + i] * dil[i]
+    table = flat.reshape(length, window).T.astype(np.int64)
+    positions = _F.expand(_constant(table), n, channels, window, length)
+    indices = _F.reshape(_F.gather(positions, 2, best), n, channels, *out)
+    return values, (_F.squeeze(indices, 0) if unbatched else indices)
 
 
 def max_pool2d(
     input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
 ) -> Any:
     """The largest value of each window; its gradient goes to the first maximal element (torch's rule)."""
-    x, unbatched = _batched(input, 2, "max_pool2d")
-    kernel, strides, pads, dil, out, extra = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    n, channels, height, width = x.shape
-    if any(extra):
-        x = _F.pad(x, [0, extra[1], 0, extra[0]], value=-math.inf)
-    window = kernel[0] * kernel[1]
-    patches = _F.reshape(_windows(x, kernel, dil, pads, strides, -math.inf), n, channels, window, out[0] * out[1])
-    best = _F.argmax(patches, 2, keepdim=True)
-    values = _F.reshape(_F.gather(patches, 2, best), n, channels, out[0], out[1])
-    if unbatched:
-        values = _F.squeeze(values, 0)
-    if not return_indices:
-        return values
-    # The flat input position (h * W + w) of every window element, gathered at the argmax.
-    oh, ow, i, j = np.meshgrid(np.arange(out[0]), np.arange(out[1]), np.arange(kernel[0]), np.arange(kernel[1]), indexing="ij")
-    rows = oh * strides[0] - pads[0] + i * dil[0]
-    cols = ow * strides[1] - pads[1] + j * dil[1]
-    table = (rows * width + cols).reshape(out[0] * out[1], window).T.astype(np.int64)
-    positions = _F.expand(_constant(table), n, channels, window, out[0] * out[1])
-    indices = _F.reshape(_F.gather(positions, 2, best), n, channels, out[0], out[1])
-    return values, (_F.squeeze(indices, 0) if unbatched else indices)
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(
+    input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
+) -> Any:
+    """``max_pool2d`` over ``[N, C, D, H, W]``; indices are flat positions ``(d * H + h) * W + w``, as torch's."""
+    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
 def _avg_divisor(size: int, out: int, kernel: int, stride: int, padding: int, count_include_pad: bool) -> np.ndarray:
@@ -266,6 +308,31 @@ def _avg_divisor(size: int, out: int, kernel: int, stride: int, padding: int, co
     if count_include_pad:
         return pool
     return np.minimum(end, size) - np.maximum(start, 0)
+
+
+def _avg_pool(
+    op: str, spatial: int, input: Tensor, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool, count_include_pad: bool, divisor_override: int | None
+) -> Tensor:
+    """The mean of each window, with torch's divisor (padding counted or not, ceil_mode windows clipped)."""
+    x, unbatched = _batched(input, spatial, op)
+    kernel, strides, pads, dil, out, extra = _pool_setup(x, spatial, kernel_size, stride, padding, 1, ceil_mode, op)
+    n, channels, *sizes = x.shape
+    if any(extra):
+        x = _pad_end(x, extra)
+    patches = _F.reshape(_windows(x, kernel, dil, pads, strides, 0.0), n, channels, math.prod(kernel), math.prod(out))
+    sums = _F.reshape(_F.sum(patches, 2), n, channels, *out)
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise op_error(op, [_node(input).type], {"divisor_override": 0}, "divisor must be not zero")
+        result = _F.div(sums, float(divisor_override))
+    else:
+        axes = [_avg_divisor(*args, count_include_pad) for args in zip(sizes, out, kernel, strides, pads)]
+        divisor = functools.reduce(np.multiply.outer, axes)
+        if np.all(divisor == divisor.flat[0]):
+            result = _F.div(sums, float(divisor.flat[0]))
+        else:
+            result = _F.div(sums, _constant(divisor.astype(x.dtype.numpy)))
+    return _F.squeeze(result, 0) if unbatched else result
 
 
 def avg_pool2d(
@@ -278,27 +345,20 @@ def avg_pool2d(
     divisor_override: int | None = None,
 ) -> Tensor:
     """The mean of each window, with torch's divisor (padding counted or not, ceil_mode windows clipped)."""
-    x, unbatched = _batched(input, 2, "avg_pool2d")
-    kernel, strides, pads, dil, out, extra = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
-    n, channels, height, width = x.shape
-    if any(extra):
-        x = _F.pad(x, [0, extra[1], 0, extra[0]])
-    window = kernel[0] * kernel[1]
-    patches = _F.reshape(_windows(x, kernel, dil, pads, strides, 0.0), n, channels, window, out[0] * out[1])
-    sums = _F.reshape(_F.sum(patches, 2), n, channels, out[0], out[1])
-    if divisor_override is not None:
-        if divisor_override == 0:
-            raise op_error("avg_pool2d", [_node(input).type], {"divisor_override": 0}, "divisor must be not zero")
-        result = _F.div(sums, float(divisor_override))
-    else:
-        rows = _avg_divisor(height, out[0], kernel[0], strides[0], pads[0], count_include_pad)
-        cols = _avg_divisor(width, out[1], kernel[1], strides[1], pads[1], count_include_pad)
-        divisor = np.outer(rows, cols)
-        if np.all(divisor == divisor.flat[0]):
-            result = _F.div(sums, float(divisor.flat[0]))
-        else:
-            result = _F.div(sums, _constant(divisor.astype(x.dtype.numpy)))
-    return _F.squeeze(result, 0) if unbatched else result
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def avg_pool3d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """``avg_pool2d`` over ``[N, C, D, H, W]``."""
+    return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def _adaptive_matrix(size: int, out: int) -> np.ndarray:
@@ -309,6 +369,17 @@ def _adaptive_matrix(size: int, out: int) -> np.ndarray:
         end = -((-(i + 1) * size) // out)
         matrix[i, start:end] = 1.0 / (end - start)
     return matrix
+
+
+def _adaptive_sizes(op: str, x: Tensor, spatial: int, output_size: Any) -> tuple[int, ...]:
+    """torch's output sizes: an int or one entry per spatial dimension, None keeping the input's size."""
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * spatial
+    if len(sizes) != spatial:
+        raise op_error(op, [_node(x).type], {"output_size": output_size}, f"output_size must be an int or {spatial} ints")
+    out = tuple(x.shape[-spatial + i] if size is None else int(size) for i, size in enumerate(sizes))
+    if min(out) < 1:
+        raise op_error(op, [_node(x).type], {"output_size": output_size}, f"the output size {out} must be positive")
+    return out
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
@@ -322,6 +393,20 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     rows = _constant(_adaptive_matrix(height, out_h).astype(x.dtype.numpy))
     cols = _constant(_adaptive_matrix(width, out_w).T.astype(x.dtype.numpy))
     result = _F.matmul(_F.matmul(rows, x), cols)
+    return _F.squeeze(result, 0) if unbatched else result
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
+    """Separable, as the 2-d one: the 2-d matmuls over every depth slice, then one over the depth."""
+    x, unbatched = _batched(input, 3, "adaptive_avg_pool3d")
+    _static(x, (2, 3, 4), "adaptive_avg_pool3d")
+    n, channels, depth, height, width = x.shape
+    out = _adaptive_sizes("adaptive_avg_pool3d", x, 3, output_size)
+    rows = _constant(_adaptive_matrix(height, out[1]).astype(x.dtype.numpy))
+    cols = _constant(_adaptive_matrix(width, out[2]).T.astype(x.dtype.numpy))
+    planes = _F.reshape(_F.matmul(_F.matmul(rows, x), cols), n, channels, depth, out[1] * out[2])
+    depths = _constant(_adaptive_matrix(depth, out[0]).astype(x.dtype.numpy))
+    result = _F.reshape(_F.matmul(depths, planes), n, channels, *out)
     return _F.squeeze(result, 0) if unbatched else result
 
 
@@ -1617,12 +1702,16 @@ __all__ = [
     "bilinear",
     "conv1d",
     "conv2d",
+    "conv3d",
     "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
     "max_unpool1d",
     "max_unpool2d",
+    "max_unpool3d",
     "lp_pool1d",
     "lp_pool2d",
     "unfold",
@@ -1630,6 +1719,9 @@ __all__ = [
     "max_pool2d",
     "avg_pool2d",
     "adaptive_avg_pool2d",
+    "max_pool3d",
+    "avg_pool3d",
+    "adaptive_avg_pool3d",
     "pad",
     "max_pool1d",
     "avg_pool1d",
@@ -1714,6 +1806,15 @@ from graphc.runtime.nn.attention import multi_head_attention_forward, scaled_dot
 
 # Transposed convolutions and the adaptive max and power-average pools have files of their own,
 # which use this module's argument helpers and pools.
-from graphc.runtime.nn.conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402
+from graphc.runtime.nn.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: E402
 from graphc.runtime.nn.ctc import ctc_loss  # noqa: E402
-from graphc.runtime.nn.pooling_functional import adaptive_max_pool1d, adaptive_max_pool2d, lp_pool1d, lp_pool2d, max_unpool1d, max_unpool2d  # noqa: E402
+from graphc.runtime.nn.pooling_functional import (  # noqa: E402
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
+    lp_pool1d,
+    lp_pool2d,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+)

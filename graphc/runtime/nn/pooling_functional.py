@@ -1,4 +1,4 @@
-"""``F.adaptive_max_pool1d/2d``, ``F.lp_pool1d/2d`` and ``F.max_unpool1d/2d``, built on the pools of ``functional``. Re-exported by it."""
+"""``F.adaptive_max_pool1d/2d/3d``, ``F.lp_pool1d/2d`` and ``F.max_unpool1d/2d/3d``, built on the pools of ``functional``. Re-exported by it."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from graphc.ir import build as b
 from graphc.ir.adaptive_windows import adaptive_table
 from graphc.ir.registry import op_error
 from graphc.runtime.nn.functional import (
+    _adaptive_sizes,
     _batched,
     _constant,
     _node,
+    _ntuple,
     _pair,
     _pool1d_input,
     _single,
@@ -23,32 +25,29 @@ from graphc.runtime.nn.functional import (
     avg_pool2d,
     max_pool1d,
     max_pool2d,
+    max_pool3d,
     relu,
 )
 from graphc.runtime.tensor import Tensor
 
 
-def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+def _adaptive_max_pool(op: str, spatial: int, input: Tensor, output_size: Any, return_indices: bool) -> Any:
     """The maximum over torch's adaptive windows; the gradient goes to the first maximal element.
 
-    Windows that tile the input evenly are a plain ``max_pool2d``; otherwise the windows are
+    Windows that tile the input evenly are a plain max pool; otherwise the windows are
     gathered with an ``index_select`` of a constant table of positions."""
-    x, unbatched = _batched(input, 2, "adaptive_max_pool2d")
-    _static(x, (2, 3), "adaptive_max_pool2d")
-    height, width = x.shape[2:]
-    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
-    if len(sizes) != 2:
-        raise op_error("adaptive_max_pool2d", [_node(input).type], {"output_size": output_size}, "output_size must be an int or a pair")
-    out = (height if sizes[0] is None else int(sizes[0]), width if sizes[1] is None else int(sizes[1]))
-    if min(out) < 1:
-        raise op_error("adaptive_max_pool2d", [_node(input).type], {"output_size": output_size}, f"the output size {out} must be positive")
-    if height % out[0] == 0 and width % out[1] == 0:
-        kernel = (height // out[0], width // out[1])
-        return max_pool2d(input, kernel, kernel, return_indices=return_indices)
+    x, unbatched = _batched(input, spatial, op)
+    _static(x, range(2, spatial + 2), op)
+    sizes = tuple(x.shape[2:])
+    out = _adaptive_sizes(op, x, spatial, output_size)
+    if all(size % o == 0 for size, o in zip(sizes, out)):
+        kernel = tuple(size // o for size, o in zip(sizes, out))
+        pool = max_pool2d if spatial == 2 else max_pool3d
+        return pool(input, kernel, kernel, return_indices=return_indices)
     n, channels = x.shape[:2]
-    table = adaptive_table(height, width, out)
+    table = adaptive_table(sizes, out)
     window, length = table.shape
-    flat = _F.reshape(x, n, channels, height * width)
+    flat = _F.reshape(x, n, channels, math.prod(sizes))
     patches = _F.reshape(_F.index_select(flat, 2, _constant(table.reshape(-1))), n, channels, window, length)
     best = _F.argmax(patches, 2, keepdim=True)
     values = _F.reshape(_F.gather(patches, 2, best), n, channels, *out)
@@ -59,6 +58,16 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
     positions = _F.expand(_constant(table), n, channels, window, length)
     indices = _F.reshape(_F.gather(positions, 2, best), n, channels, *out)
     return values, (_F.squeeze(indices, 0) if unbatched else indices)
+
+
+def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """The maximum over torch's adaptive windows of ``[N, C, H, W]``; the gradient goes to the first maximal element."""
+    return _adaptive_max_pool("adaptive_max_pool2d", 2, input, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """The maximum over torch's adaptive windows of ``[N, C, D, H, W]``; indices are flat ``(d * H + h) * W + w``."""
+    return _adaptive_max_pool("adaptive_max_pool3d", 3, input, output_size, return_indices)
 
 
 def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
@@ -102,7 +111,7 @@ def lp_pool1d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = N
     return _lp_root(avg_pool1d(_F.pow(input, norm_type), kernel_size, stride, 0, ceil_mode), window, norm_type)
 
 
-__all__ = ["adaptive_max_pool1d", "adaptive_max_pool2d", "lp_pool1d", "lp_pool2d"]
+__all__ = ["adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d"]
 
 
 def _unpool_size(op: str, x: Tensor, default: tuple[int, ...], strides: tuple[int, ...], output_size: Any) -> tuple[int, ...]:
@@ -121,26 +130,36 @@ def _unpool_size(op: str, x: Tensor, default: tuple[int, ...], strides: tuple[in
     return sizes
 
 
-def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None) -> Tensor:
-    """The inverse of ``max_pool2d(return_indices=True)``: each value written at its flat index ``h * W + w``, zeros elsewhere.
+def _max_unpool(op: str, spatial: int, input: Tensor, indices: Tensor, kernel_size: Any, stride: Any, padding: Any, output_size: Any) -> Tensor:
+    """The inverse of a max pool with ``return_indices=True``: each value written at its flat index, zeros elsewhere.
 
     A ``scatter`` into zeros; its gradient gathers at the indices, so two windows that chose
     the same element both get its gradient whole, as torch's."""
-    x, unbatched = _batched(input, 2, "max_unpool2d")
+    x, unbatched = _batched(input, spatial, op)
     idx = _F.unsqueeze(indices, 0) if unbatched else indices
     if tuple(idx.shape) != tuple(x.shape):
-        raise op_error("max_unpool2d", [_node(input).type, _node(indices).type], {}, "Expected shape of indices to be same as that of the input tensor")
-    _static(x, (2, 3), "max_unpool2d")
-    kernel = _pair(kernel_size, "kernel_size")
-    strides = _pair(stride if stride is not None else kernel_size, "stride")
-    pads = _pair(padding, "padding")
+        raise op_error(op, [_node(input).type, _node(indices).type], {}, "Expected shape of indices to be same as that of the input tensor")
+    _static(x, range(2, spatial + 2), op)
+    kernel = _ntuple(kernel_size, spatial, "kernel_size")
+    strides = _ntuple(stride if stride is not None else kernel_size, spatial, "stride")
+    pads = _ntuple(padding, spatial, "padding")
     default = tuple((size - 1) * s - 2 * p + k for size, s, p, k in zip(x.shape[2:], strides, pads, kernel))
-    height, width = _unpool_size("max_unpool2d", input, default, strides, output_size)
+    sizes = _unpool_size(op, input, default, strides, output_size)
     n, channels = x.shape[:2]
     flat_index = _F.reshape(idx, n, channels, -1)
-    zeros = wrap(b.full((n, channels, height * width), 0, _node(x).dtype))
-    out = _F.reshape(scatter(zeros, 2, flat_index, _F.reshape(x, n, channels, -1)), n, channels, height, width)
+    zeros = wrap(b.full((n, channels, math.prod(sizes)), 0, _node(x).dtype))
+    out = _F.reshape(scatter(zeros, 2, flat_index, _F.reshape(x, n, channels, -1)), n, channels, *sizes)
     return _F.squeeze(out, 0) if unbatched else out
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None) -> Tensor:
+    """The inverse of ``max_pool2d(return_indices=True)``: each value written at its flat index ``h * W + w``, zeros elsewhere."""
+    return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool3d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None) -> Tensor:
+    """The inverse of ``max_pool3d(return_indices=True)``: each value written at its flat index ``(d * H + h) * W + w``."""
+    return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding, output_size)
 
 
 def max_unpool1d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None) -> Tensor:
