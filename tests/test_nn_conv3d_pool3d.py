@@ -35,6 +35,7 @@ def _image(backend: str, channels: int = 2) -> np.ndarray:
     ],
     ids=["grouped-strided-dilated", "same-reflect"],
 )
+@pytest.mark.usefixtures("fusion")
 def test_conv3d_matches_torch(backend: str, kwargs: dict) -> None:
     g, t = nn.Conv3d(2, 4, **kwargs), torch.nn.Conv3d(2, 4, **kwargs)
     assert repr(g) == repr(t)
