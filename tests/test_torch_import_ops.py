@@ -446,6 +446,29 @@ def test_scatter_reduction_lowerings() -> None:
     run_both(ScatterReductions(), float64(3, 4, 5), float64(3, 4, 5, seed=2))
 
 
+class Unpooling(nn.Module):
+    """``max_unpool2d``/``max_unpool3d`` (1-d unpools are 2-d ones in exports): a scatter of the values
+    at their flat indices, overlapping windows (repeated indices) and an unbatched input too; the 3-d
+    pool's values and indices come from eager torch."""
+
+    def forward(self, x: torch.Tensor, v: torch.Tensor, m: torch.Tensor) -> list[torch.Tensor]:
+        y, i = F.max_pool2d(x, 2, return_indices=True)
+        z, j = F.max_pool2d(x, 3, stride=1, return_indices=True)
+        r, k = F.max_pool1d(x[:, 0], 2, return_indices=True)
+        return [
+            F.max_unpool2d(y, i, 2),
+            F.max_unpool2d(z, j, 3, stride=1),
+            F.max_unpool2d(y[0], i[0], 2, output_size=(5, 5)),
+            F.max_unpool1d(r, k, 2),
+            F.max_unpool3d(v, m, 2),
+        ]
+
+
+def test_max_unpool_lowerings() -> None:
+    pooled, indices = F.max_pool3d(float64(3, 1, 4, 4, 4, seed=2), 2, return_indices=True)
+    run_both(Unpooling(), float64(3, 4, 4, 4), pooled, indices)
+
+
 class MultiplyingScatters(nn.Module):
     """torch gives scatter with a reduce no derivative: values only."""
 

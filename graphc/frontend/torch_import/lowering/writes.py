@@ -1,6 +1,6 @@
 """Indexed writes: scatter (a tensor or a value, ``reduce="add"`` or ``"multiply"``), scatter_reduce,
-index_reduce, index_put (what ``x[idx] = v``, ``index_add``, ``index_copy`` and ``index_fill`` become)
-and masked_scatter.
+index_reduce, index_put (what ``x[idx] = v``, ``index_add``, ``index_copy`` and ``index_fill`` become),
+masked_scatter and max_unpool.
 
 They are built as graphc's front end builds them, from ``scatter_add`` and ``scatter_reduce``: a
 replacing write takes the mean of duplicate writes, which torch leaves unspecified
@@ -9,6 +9,7 @@ replacing write takes the mean of duplicate writes, which torch leaves unspecifi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,6 +64,32 @@ def scatter_reduce(ctx: LoweringContext, x: Node, dim: int, index: Node, src: No
 @lowers(KIND, aten.index_reduce.default)
 def index_reduce(ctx: LoweringContext, x: Node, dim: int, index: Node, source: Node, reduce: str, include_self: bool = True) -> Node:
     return call(frontend.index_reduce, x, dim, index, source, reduce, include_self=include_self)
+
+
+@lowers(KIND, aten.max_unpool2d.default)
+def max_unpool2d(ctx: LoweringContext, x: Node, indices: Node, output_size: Sequence[Any]) -> Node:
+    return _unpooled(ctx, x, indices, output_size)
+
+
+@lowers(KIND, aten.max_unpool3d.default)
+def max_unpool3d(ctx: LoweringContext, x: Node, indices: Node, output_size: Sequence[Any], stride: Any, padding: Any) -> Node:
+    return _unpooled(ctx, x, indices, output_size)
+
+
+def _unpooled(ctx: LoweringContext, x: Node, indices: Node, output_size: Sequence[Any]) -> Node:
+    """The values written into zeros at their flat indices over the last ``len(output_size)``
+    dimensions, as graphc's ``F.max_unpool2d`` writes them: a ``scatter`` (docs/decisions.md,
+    "MaxUnpool1d/2d"); an index outside the output raises through its index check."""
+    spatial = len(output_size)
+    if x.type.ndim not in (spatial + 1, spatial + 2) or not all(isinstance(s, int) for s in output_size):
+        raise ctx.unsupported(f"max_unpool of a {x.type.ndim}-d input to the size {tuple(output_size)}")
+    lead = tuple(x.shape[: x.type.ndim - spatial])
+    pooled = tuple(x.shape[len(lead) :])
+    if not all(isinstance(s, int) for s in pooled) or tuple(indices.shape) != tuple(x.shape):
+        raise ctx.unsupported(f"max_unpool with indices of shape {tuple(indices.shape)} for values of shape {tuple(x.shape)}")
+    flat = (*lead, math.prod(pooled))
+    written = call(frontend.scatter, b.full((*lead, math.prod(output_size)), 0, x.dtype), len(lead), b.reshape(indices, flat), b.reshape(x, flat))
+    return b.reshape(written, (*lead, *output_size))
 
 
 @lowers(KIND, aten.masked_scatter.default)
