@@ -189,10 +189,6 @@ def test_a_large_matmul_epilogue_runs_on_the_calling_thread_right_after_the_blas
     assert source.count("np.matmul(") == 1 and "rt.by_rows" not in source and "_epilogue" not in source
 
 
-# Slow, for now: in the full suite on 2 xdist workers it gave the same wrong weights in two runs
-# (2026-11-30), while alone, in its file and after the files before it in one process it passes.
-# An order-dependent fault under investigation (issue #5's note); it runs with `pytest -m slow`.
-@pytest.mark.slow
 def test_an_adam_update_in_a_weight_gradients_epilogue_matches_torch_with_every_other_kernel_split(monkeypatch: pytest.MonkeyPatch) -> None:
     split_everything(monkeypatch)
     weight = np.random.default_rng(1).standard_normal((512, 512)) / 512**0.5  # tanh not saturated: no gradient near 0

@@ -179,6 +179,33 @@ def test_a_tensor_made_from_data_inside_the_function_is_traced_once() -> None:
     assert compiled.trace_count == 1, compiled.recompilations
 
 
+def test_new_state_made_where_a_dropped_constant_was_is_state_not_a_constant() -> None:
+    """A step counter created at the address of a constant the function read and dropped still counts.
+
+    The trace keeps tensors made from data weakly, by id; a dead one's id is soon another's. Adam's
+    step count was once taken for the dropped batch (an early return on a stale id), so it became a
+    constant 0 of the program and every step used step 1. Which tensor gets a freed address depends
+    on the allocations between, so the test makes tensors until one lands on the dropped constant's.
+    """
+    state: dict[str, graphc.Tensor] = {}
+
+    def count(x: graphc.Tensor) -> graphc.Tensor:
+        dropped = graphc.tensor(np.ones(3))
+        y = x + dropped
+        address = id(dropped)
+        del dropped
+        if "count" not in state:
+            made = [graphc.tensor(0.0) for _ in range(1000)]
+            state["count"] = next(t for t in made if id(t) == address)
+        state["count"].add_(1)
+        return y
+
+    compiled = graphc.compile(count)
+    for _ in range(3):
+        compiled(graphc.zeros(3))
+    assert state["count"].item() == 3.0
+
+
 def branch_on_batch(x: graphc.Tensor) -> graphc.Tensor:
     if x.shape[0] == 8:  # a full batch
         return x.sum() * 0 + 1.0

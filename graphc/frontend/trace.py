@@ -10,13 +10,41 @@ would be baked into the compiled program.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from graphc.frontend import lazy
 from graphc.ir.graph import Node
 
 if TYPE_CHECKING:
     from graphc.runtime.tensor import Tensor
+
+
+V = TypeVar("V")
+
+
+class WeakIdentityMap(Generic[V]):
+    """Values by tensor identity, holding the tensors weakly.
+
+    Keyed by ``id()``: a WeakKeyDictionary would compare tensors with ``==``, which is elementwise.
+    A dead tensor's id is soon another tensor's, so every lookup checks that the tensor stored
+    under the id is the one asked about. Without that check a constant dropped during a trace
+    (``graphc.tensor(x)`` of a batch) once hid an optimizer's new step count made at its address,
+    which then became a constant of the program.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref[Tensor], V]] = {}
+
+    def set(self, tensor: Tensor, value: V) -> None:
+        self._entries[id(tensor)] = (weakref.ref(tensor), value)
+
+    def __contains__(self, tensor: Tensor) -> bool:
+        entry = self._entries.get(id(tensor))
+        return entry is not None and entry[0]() is tensor
+
+    def alive(self) -> list[tuple[Tensor, V]]:
+        pairs = [(ref(), value) for ref, value in self._entries.values()]
+        return [(tensor, value) for tensor, value in pairs if tensor is not None]
 
 
 class Trace:
@@ -31,13 +59,13 @@ class Trace:
         self.grad_reads: dict[int, tuple[Tensor, bool]] = {}
         # Tensors whose .grad was replaced: id -> (tensor, old grad).
         self.grads_set: dict[int, tuple[Tensor, Tensor | None]] = {}
-        # Tensors made during the trace, by id (a WeakSet would compare tensors with ==).
-        self.created: dict[int, weakref.ref[Tensor]] = {}
+        # Tensors made during the trace.
+        self.created: WeakIdentityMap[None] = WeakIdentityMap()
         # Tensors made from data during the trace (graphc.tensor, zeros): outside tensors with a known
         # value, read like the others if they outlive the call (an optimizer's new state), constants
         # of the program if not (a table of indices); so their reads are held weakly.
-        self.made_from_data: dict[int, weakref.ref[Tensor]] = {}
-        self.data_reads: dict[int, tuple[weakref.ref[Tensor], Node]] = {}
+        self.made_from_data: WeakIdentityMap[None] = WeakIdentityMap()
+        self.data_reads: WeakIdentityMap[Node] = WeakIdentityMap()
         # Objects whose Python state the function may have branched on (a module's ``training``,
         # an optimizer's groups): id -> (object, its ``_trace_state()`` and ``_trace_version`` when first used).
         self.objects: dict[int, tuple[Any, Any, Any]] = {}
@@ -49,19 +77,16 @@ class Trace:
         self.attributes_set: dict[tuple[int, str], tuple[Any, str, Any]] = {}
 
     def _is_new(self, tensor: Tensor) -> bool:
-        ref = self.created.get(id(tensor))
-        return ref is not None and ref() is tensor
+        return tensor in self.created
 
     def created_alive(self) -> list[Tensor]:
-        alive = [ref() for ref in self.created.values()]
-        return [t for t in alive if t is not None]
+        return [tensor for tensor, _ in self.created.alive()]
 
     def on_read(self, tensor: Tensor, node: Node) -> None:
-        if self._is_new(tensor) or id(tensor) in self.reads or id(tensor) in self.assigned or id(tensor) in self.data_reads:
+        if self._is_new(tensor) or id(tensor) in self.reads or id(tensor) in self.assigned or tensor in self.data_reads:
             return
-        made = self.made_from_data.get(id(tensor))
-        if made is not None and made() is tensor:
-            self.data_reads[id(tensor)] = (weakref.ref(tensor), node)
+        if tensor in self.made_from_data:
+            self.data_reads.set(tensor, node)
             return
         if node.data is None and not self.depends_on_standins(node):
             # A pending value from outside: realize it now so later calls read its current value.
@@ -84,16 +109,15 @@ class Trace:
         self.attributes_set.setdefault((id(owner), name), (owner, name, old))
 
     def on_create(self, tensor: Tensor) -> None:
-        self.created[id(tensor)] = weakref.ref(tensor)
+        self.created.set(tensor, None)
 
     def on_made_from_data(self, tensor: Tensor) -> None:
-        self.made_from_data[id(tensor)] = weakref.ref(tensor)
+        self.made_from_data.set(tensor, None)
 
     def outside_reads(self) -> list[tuple[Tensor, Node]]:
         """Every outside tensor read and the node it had: those from before the trace, and those made
         from data during it that are still alive (after the caller's ``gc.collect()``)."""
-        alive = [(ref(), node) for ref, node in self.data_reads.values()]
-        return list(self.reads.values()) + [(t, node) for t, node in alive if t is not None]
+        return list(self.reads.values()) + self.data_reads.alive()
 
     def on_use(self, obj: Any) -> None:
         """``obj`` (a module called, an optimizer stepped) is used: its ``_trace_state()`` becomes a guard."""
