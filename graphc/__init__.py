@@ -14,6 +14,9 @@ from typing import Any
 
 from graphc import autograd, data, linalg, nn, optim, special
 from graphc.errors import CheckError, GraphcError, InvalidValueError
+from graphc.frontend.bucketing import bucketize, histc, searchsorted
+from graphc.frontend.calculus import cumulative_trapezoid, diff, trapezoid, trapz
+from graphc.frontend.combinatorics import block_diag, cartesian_prod, combinations, vander
 from graphc.frontend.constructors import (
     arange,
     as_tensor,
