@@ -1727,6 +1727,8 @@ __all__ = [
     "avg_pool1d",
     "adaptive_avg_pool1d",
     "interpolate",
+    "grid_sample",
+    "affine_grid",
     "pixel_shuffle",
     "pixel_unshuffle",
     "channel_shuffle",
@@ -1808,6 +1810,7 @@ from graphc.runtime.nn.attention import multi_head_attention_forward, scaled_dot
 # which use this module's argument helpers and pools.
 from graphc.runtime.nn.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: E402
 from graphc.runtime.nn.ctc import ctc_loss  # noqa: E402
+from graphc.runtime.nn.grid_sample import affine_grid, grid_sample  # noqa: E402
 from graphc.runtime.nn.pooling_functional import (  # noqa: E402
     adaptive_max_pool1d,
     adaptive_max_pool2d,

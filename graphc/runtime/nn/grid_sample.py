@@ -1,0 +1,198 @@
+"""``F.affine_grid`` and ``F.grid_sample`` (spatial transformer networks), composed of graphc's tensor ops.
+
+grid_sample follows torch's CPU kernel (``GridSampler.h``): a grid coordinate is unnormalized
+to a pixel position, moved inside the image by the padding mode (``border`` clips,
+``reflection`` reflects about the edges, then clips), and each output reads the input's
+pixels around it with a ``gather`` at flat indices; a pixel outside the image reads 0.
+The bilinear weights are differentiable functions of the position, so the gradient reaches
+the grid through them (and through the clip and reflection, whose slopes are torch's: 1
+inside, 0 where clipped, -1 on a mirrored stretch); ``floor`` and ``round`` give the
+corners and have no gradient, so ``nearest`` gives the grid a zero gradient, as torch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from graphc.frontend import functional as _F
+from graphc.ir import dtypes
+from graphc.ir.registry import op_error
+from graphc.runtime.tensor import Tensor
+
+_ALIGN_WARNING = (
+    "Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. "
+    "Please specify align_corners=True if the old behavior is desired. See the documentation of grid_sample for details."
+)
+
+
+def _align(align_corners: bool | None) -> bool:
+    """torch's default ``None`` warns and means False."""
+    if align_corners is None:
+        warnings.warn(_ALIGN_WARNING, stacklevel=3)
+        return False
+    return bool(align_corners)
+
+
+def _linspace(steps: int, align_corners: bool) -> np.ndarray:
+    """torch's ``linspace_from_neg_one``: one step is the centre, 0; without aligned corners the ends shrink to pixel centres."""
+    if steps <= 1:
+        return np.zeros(1)
+    points = np.linspace(-1.0, 1.0, steps)
+    return points if align_corners else points * (steps - 1) / steps
+
+
+def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None = None) -> Tensor:
+    """The base grid ``(x, y[, z], 1)`` of every output pixel times ``theta``'s transpose: ``(N, H, W, 2)`` or ``(N, D, H, W, 3)``."""
+    aligned = _align(align_corners)
+    node = _F.node_of(theta)
+
+    def refuse(message: str) -> Exception:
+        return op_error("affine_grid", [node.type], {"size": tuple(size), "align_corners": aligned}, message)
+
+    if len(size) not in (4, 5):
+        raise refuse(f"only 4-d and 5-d sizes (2-d and 3-d affine transforms) are supported, got size {list(size)}")
+    size = [size[0], *(int(s) for s in size[1:])]  # the batch may be a symbolic size (graphc.compile(dynamic=True))
+    if not theta.dtype.is_floating_point:
+        raise refuse(f"expected theta to have a floating point type, got {theta.dtype.name}")
+    spatial = len(size) - 2
+    if theta.ndim != 3 or tuple(theta.shape[1:]) != (spatial, spatial + 1):
+        raise refuse(f"expected a batch of {spatial}-d affine matrices of shape Nx{spatial}x{spatial + 1} for size {size}, got {tuple(theta.shape)}")
+    if isinstance(theta.shape[0], int) and isinstance(size[0], int) and theta.shape[0] != size[0]:
+        raise refuse(f"theta holds {theta.shape[0]} matrices but size asks for a batch of {size[0]}")
+    if aligned and min(size[2:]) == 1:
+        warnings.warn(
+            "Since version 1.3.0, affine_grid behavior has changed for unit-size grids when align_corners=True. "
+            "This is not an intended use case of affine_grid. See the documentation of affine_grid for details.",
+            stacklevel=2,
+        )
+    if min(size[1:]) <= 0 or (isinstance(size[0], int) and size[0] <= 0):
+        raise refuse(f"expected a positive output size, got {size}")
+    # Coordinates are listed x first (the last axis), as torch's base grid.
+    axes = [_linspace(n, aligned) for n in reversed(size[2:])]
+    mesh = np.meshgrid(*axes, indexing="ij")  # indexed (x, y[, z]); transposed below to (..z, y, x)
+    columns = [m.transpose(tuple(reversed(range(spatial)))).reshape(-1) for m in mesh]
+    base = np.stack([*columns, np.ones_like(columns[0])], axis=1).astype(theta.dtype.numpy)
+    grid = _F.matmul(Tensor._constant(np.ascontiguousarray(base)), _F.transpose(theta, 1, 2))
+    return _F.reshape(grid, (theta.shape[0], *size[2:], spatial))
+
+
+def _unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
+    """-1 and 1 are the centres of the end pixels (aligned) or their outer edges (not aligned)."""
+    if align_corners:
+        return _F.mul(_F.div(_F.add(coord, 1.0), 2.0), float(size - 1))
+    return _F.div(_F.sub(_F.mul(_F.add(coord, 1.0), float(size)), 1.0), 2.0)
+
+
+def _clip(coord: Tensor, size: int) -> Tensor:
+    """Into ``[0, size - 1]``, slope 1 on the closed interval as torch's ``clip_coordinates_set_grad``; NaN goes to 0, as torch's CPU kernel."""
+    inside = _F.where(_F.gt(coord, float(size - 1)), float(size - 1), coord)
+    return _F.where(_F.ge(coord, 0.0), inside, 0.0)
+
+
+def _reflect(coord: Tensor, twice_low: int, twice_high: int) -> Tensor:
+    """torch's ``reflect_coordinates``: fold about ``low`` and ``high`` until inside; a mirrored stretch has slope -1."""
+    if twice_low == twice_high:
+        return _F.mul(coord, 0.0)
+    low, span = twice_low / 2.0, (twice_high - twice_low) / 2.0
+    shifted = _F.sub(coord, low)
+    distance = _F.where(_F.lt(shifted, 0.0), _F.neg(shifted), shifted)
+    extra = _F.fmod(distance, span)
+    flips = _F.detach(_F.floor(_F.div(distance, span)))
+    even = _F.eq(_F.fmod(flips, 2.0), 0.0)
+    return _F.where(even, _F.add(extra, low), _F.add(_F.sub(span, extra), low))
+
+
+def _source(coord: Tensor, size: int, padding_mode: str, align_corners: bool) -> Tensor:
+    position = _unnormalize(coord, size, align_corners)
+    if padding_mode == "border":
+        return _clip(position, size)
+    if padding_mode == "reflection":
+        twice = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)
+        return _clip(_reflect(position, *twice), size)
+    return position
+
+
+class _Image:
+    """The input as ``(N, C, H*W)``, read at integer pixel positions of shape ``(N, L)``: 0 outside the image."""
+
+    def __init__(self, input: Tensor) -> None:
+        self.batch, self.channels, self.height, self.width = input.shape
+        self.flat = _F.reshape(input, (self.batch, self.channels, self.height * self.width))
+
+    def read(self, x: Tensor, y: Tensor, offset: Tensor | None = None) -> Tensor:
+        inside = _F.logical_and(
+            _F.logical_and(_F.ge(x, 0.0), _F.le(x, float(self.width - 1))),
+            _F.logical_and(_F.ge(y, 0.0), _F.le(y, float(self.height - 1))),
+        )
+        index = _F.cast(_F.where(inside, _F.add(_F.mul(y, float(self.width)), x), 0.0), dtypes.int64)
+        spread = _F.expand(_F.unsqueeze(index, 1), self.batch, self.channels, index.shape[1])
+        values = _F.gather(self.flat, 2, spread)
+        return _F.where(_F.unsqueeze(inside, 1), values if offset is None else _F.add(values, offset), 0.0)
+
+
+def _check(input: Tensor, grid: Tensor, mode: str, padding_mode: str) -> None:
+    types = [_F.node_of(input).type, _F.node_of(grid).type]
+    attrs = {"mode": mode, "padding_mode": padding_mode}
+
+    def refuse(message: str) -> Exception:
+        return op_error("grid_sample", types, attrs, message)
+
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise refuse(f"expected mode to be 'bilinear', 'nearest' or 'bicubic', got {mode!r}")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise refuse(f"expected padding_mode to be 'zeros', 'border' or 'reflection', got {padding_mode!r}")
+    if mode == "bicubic":
+        raise refuse("graphc's grid_sample has no 'bicubic' mode (use 'bilinear' or 'nearest')")
+    if input.ndim == 5:
+        raise refuse("graphc's grid_sample samples 4-d (N, C, H, W) input only, not 5-d volumes")
+    if input.ndim != 4 or grid.ndim != 4:
+        raise refuse(f"expected a 4-d input (N, C, H, W) and a 4-d grid (N, H_out, W_out, 2), got {input.ndim}-d and {grid.ndim}-d")
+    if grid.shape[-1] != 2:
+        raise refuse(f"expected the grid to have size 2 in its last dimension, got grid of shape {tuple(grid.shape)}")
+    if isinstance(input.shape[0], int) and isinstance(grid.shape[0], int) and input.shape[0] != grid.shape[0]:
+        raise refuse(f"expected input and grid to have the same batch size, got {input.shape[0]} and {grid.shape[0]}")
+    if input.dtype != grid.dtype or not input.dtype.is_floating_point:
+        raise refuse(f"expected input and grid of one floating dtype, got {input.dtype.name} and {grid.dtype.name}")
+    for d in range(1, 4):
+        if not isinstance(input.shape[d], int) or (d < 3 and not isinstance(grid.shape[d], int)):
+            raise refuse("the channel and spatial sizes of input and grid must be static")
+    if 0 in input.shape[2:]:
+        raise refuse(f"expected non-empty spatial dimensions of input, got shape {tuple(input.shape)}")
+
+
+def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mode: str = "zeros", align_corners: bool | None = None) -> Tensor:
+    """Sample ``input`` (N, C, H, W) at ``grid`` (N, H_out, W_out, 2) of (x, y) in [-1, 1]: (N, C, H_out, W_out)."""
+    _check(input, grid, mode, padding_mode)
+    aligned = _align(align_corners)
+    image = _Image(input)
+    batch, rows, cols = grid.shape[0], grid.shape[1], grid.shape[2]
+    points = _F.reshape(grid, (batch, rows * cols, 2))
+    x = _source(_F.getitem(points, (slice(None), slice(None), 0)), image.width, padding_mode, aligned)
+    y = _source(_F.getitem(points, (slice(None), slice(None), 1)), image.height, padding_mode, aligned)
+    if mode == "nearest":
+        nearest_x, nearest_y = _F.round(x), _F.round(y)
+        # The read value depends on the rounded position with slope 0 (round's), so the grid's gradient
+        # is zeros, as torch's, rather than None; the position is finite wherever it is read.
+        slope = _F.unsqueeze(_F.add(_F.mul(nearest_x, 0.0), _F.mul(nearest_y, 0.0)), 1)
+        out = image.read(nearest_x, nearest_y, slope)
+    else:
+        x0, y0 = _F.detach(_F.floor(x)), _F.detach(_F.floor(y))
+        x1, y1 = _F.add(x0, 1.0), _F.add(y0, 1.0)
+        # Weights multiply the read values (0 outside), so a NaN position gives NaN, as torch's CPU kernel under zeros.
+        corners = [
+            (x0, y0, _F.mul(_F.sub(x1, x), _F.sub(y1, y))),
+            (x1, y0, _F.mul(_F.sub(x, x0), _F.sub(y1, y))),
+            (x0, y1, _F.mul(_F.sub(x1, x), _F.sub(y, y0))),
+            (x1, y1, _F.mul(_F.sub(x, x0), _F.sub(y, y0))),
+        ]
+        out = None
+        for cx, cy, weight in corners:
+            term = _F.mul(_F.unsqueeze(weight, 1), image.read(cx, cy))
+            out = term if out is None else _F.add(out, term)
+    return _F.reshape(out, (batch, image.channels, rows, cols))
+
+
+__all__ = ["affine_grid", "grid_sample"]

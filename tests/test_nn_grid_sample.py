@@ -1,0 +1,147 @@
+"""F.affine_grid and F.grid_sample against torch: values, and float64 gradients for the input, the grid and theta."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from helpers import assert_matches
+from torch_grads import check_compiled_batches, check_grads
+
+import graphc
+import graphc.nn.functional as F
+
+rng = np.random.default_rng(11)
+
+COMBINATIONS = list(itertools.product(["bilinear", "nearest"], ["zeros", "border", "reflection"], [False, True]))
+
+
+def functional(T: object) -> object:
+    return F if T is graphc else torch.nn.functional
+
+
+def _grid(*shape: int, reach: float = 1.6) -> np.ndarray:
+    """Points reaching past [-1, 1] on both sides, so every padding mode's outside rule is exercised."""
+    return rng.uniform(-reach, reach, shape)
+
+
+@pytest.mark.parametrize("mode,padding_mode,align_corners", COMBINATIONS)
+def test_grid_sample_values_and_gradients_match_torch(backend: str, mode: str, padding_mode: str, align_corners: bool) -> None:
+    def sample(T: object, x: object, grid: object) -> object:
+        return functional(T).grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+
+    check_grads(sample, rng.standard_normal((2, 2, 3, 4)), _grid(2, 2, 3, 2))
+
+
+def test_grid_sample_reflects_far_outside_across_several_folds() -> None:
+    """Points several image widths away fold back and forth (odd and even numbers of flips)."""
+    for align_corners in (False, True):
+
+        def sample(T: object, x: object, grid: object, align_corners: bool = align_corners) -> object:
+            return functional(T).grid_sample(x, grid, padding_mode="reflection", align_corners=align_corners)
+
+        check_grads(sample, rng.standard_normal((1, 1, 2, 3)), _grid(1, 3, 4, 2, reach=7.0))
+
+
+def test_grid_sample_keeps_float32() -> None:
+    x, grid = rng.standard_normal((1, 2, 4, 3)).astype(np.float32), _grid(1, 3, 2, 2).astype(np.float32)
+    got = F.grid_sample(graphc.tensor(x), graphc.tensor(grid), align_corners=False)
+    expected = torch.nn.functional.grid_sample(torch.tensor(x), torch.tensor(grid), align_corners=False)
+    assert got.dtype == graphc.float32
+    assert_matches(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_grid_sample_nan_and_infinite_points_follow_torchs_cpu_kernel(mode: str) -> None:
+    """NaN reads NaN under zeros in bilinear mode (0 in nearest); border and reflection move NaN to pixel 0; inf is clipped or reflected to NaN then 0."""
+    x = np.arange(12.0).reshape(1, 1, 3, 4) + 1
+    grid = np.array([[[[np.nan, 0.2], [0.3, np.nan], [np.inf, 0.0], [5.0, 0.0], [0.125, 0.5]]]])
+    for padding_mode in ("zeros", "border", "reflection"):
+        got = F.grid_sample(graphc.tensor(x), graphc.tensor(grid), mode=mode, padding_mode=padding_mode, align_corners=False)
+        expected = torch.nn.functional.grid_sample(torch.tensor(x), torch.tensor(grid), mode=mode, padding_mode=padding_mode, align_corners=False)
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12, err_msg=padding_mode)
+
+
+def test_grid_sample_without_align_corners_warns_as_torch() -> None:
+    with pytest.warns(UserWarning, match="align_corners=False since 1.3.0"):
+        F.grid_sample(graphc.ones(1, 1, 2, 2), graphc.zeros(1, 1, 1, 2))
+
+
+@pytest.mark.parametrize("size", [(2, 3, 4, 5), (2, 1, 1, 3), (2, 2, 2, 3, 4)])
+def test_affine_grid_values_and_theta_gradients_match_torch(size: tuple, backend: str) -> None:
+    spatial = len(size) - 2
+    theta = rng.standard_normal((2, spatial, spatial + 1))
+    for align_corners in (False, True):
+
+        def grid(T: object, theta: object, align_corners: bool = align_corners) -> object:
+            return functional(T).affine_grid(theta, size, align_corners=align_corners)
+
+        with pytest.warns(UserWarning) if align_corners and 1 in size[2:] else contextlib.nullcontext():
+            check_grads(grid, theta)
+
+
+def test_compiled_grid_sample_has_a_symbolic_batch(backend: str) -> None:
+    """One program for two batch sizes: values and the gradients of the image and the grid are torch's."""
+
+    def sample(T: object, x: object, grid: object) -> object:
+        return functional(T).grid_sample(x, grid, padding_mode="reflection", align_corners=False)
+
+    check_compiled_batches(sample, lambda batch: (rng.standard_normal((batch, 1, 2, 3)), _grid(batch, 2, 2, 2)), backend)
+
+
+def test_compiled_spatial_transformer_matches_torch(backend: str) -> None:
+    """affine_grid then grid_sample under graphc.compile: the image and theta get torch's gradients."""
+    x, theta = rng.standard_normal((2, 1, 3, 3)), rng.standard_normal((2, 2, 3)) * 0.8
+
+    def transform(T: object, x: object, theta: object) -> object:
+        grid = functional(T).affine_grid(theta, (2, 1, 2, 3), align_corners=False)
+        return functional(T).grid_sample(x, grid, padding_mode="border", align_corners=False)
+
+    def step(x: graphc.Tensor, theta: graphc.Tensor) -> tuple:
+        out = transform(graphc, x, theta)
+        out.sum().backward()
+        return out, x.grad, theta.grad
+
+    ours = [graphc.tensor(a, requires_grad=True) for a in (x, theta)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, theta)]
+    expected = transform(torch, *theirs)
+    expected.sum().backward()
+    assert_matches(list(graphc.compile(step, backend=backend)(*ours)), [expected, *(t.grad for t in theirs)], 1e-9, 1e-9)
+
+
+def test_grid_sample_refuses_bad_arguments_naming_the_op() -> None:
+    x, grid = graphc.ones(1, 2, 3, 3), graphc.zeros(1, 2, 2, 2)
+    cases = [
+        (lambda: F.grid_sample(x, grid, mode="bicubic", align_corners=False), "no 'bicubic' mode"),
+        (lambda: F.grid_sample(x, grid, mode="area", align_corners=False), "expected mode"),
+        (lambda: F.grid_sample(x, grid, padding_mode="wrap", align_corners=False), "expected padding_mode"),
+        (lambda: F.grid_sample(graphc.ones(1, 2, 2, 3, 3), graphc.zeros(1, 1, 2, 2, 3), align_corners=False), "not 5-d"),
+        (lambda: F.grid_sample(graphc.ones(2, 3, 3), grid, align_corners=False), "4-d input"),
+        (lambda: F.grid_sample(x, graphc.zeros(1, 2, 2, 3), align_corners=False), "size 2 in its last dimension"),
+        (lambda: F.grid_sample(x, graphc.zeros(2, 2, 2, 2), align_corners=False), "same batch size"),
+        (lambda: F.grid_sample(x, graphc.zeros(1, 2, 2, 2, dtype=graphc.float64), align_corners=False), "one floating dtype"),
+    ]
+    for call, message in cases:
+        with pytest.raises(graphc.GraphcError, match=message) as error:
+            call()
+        assert str(error.value).startswith("grid_sample:"), error.value
+        assert "test_nn_grid_sample.py" in str(error.value)
+
+
+def test_affine_grid_refuses_bad_arguments_naming_the_op() -> None:
+    theta = graphc.zeros(2, 2, 3)
+    cases = [
+        (lambda: F.affine_grid(theta, (2, 1, 3), align_corners=False), "4-d and 5-d sizes"),
+        (lambda: F.affine_grid(theta, (2, 1, 3, 3, 3), align_corners=False), "Nx3x4"),
+        (lambda: F.affine_grid(graphc.zeros(2, 3, 3), (2, 1, 3, 3), align_corners=False), "Nx2x3"),
+        (lambda: F.affine_grid(theta, (3, 1, 3, 3), align_corners=False), "batch of 3"),
+        (lambda: F.affine_grid(theta, (2, 1, 0, 3), align_corners=False), "positive output size"),
+        (lambda: F.affine_grid(graphc.zeros(2, 2, 3, dtype=graphc.int64), (2, 1, 3, 3), align_corners=False), "floating point"),
+    ]
+    for call, message in cases:
+        with pytest.raises(graphc.GraphcError, match=message) as error:
+            call()
+        assert str(error.value).startswith("affine_grid:"), error.value
