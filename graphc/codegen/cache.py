@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import sys
 import tempfile
 from types import ModuleType
 
@@ -95,15 +94,21 @@ def write_source(name: str, source: str) -> str:
     return path
 
 
+# Generated modules, by name. They stay out of sys.modules: a process compiles thousands of
+# programs, and tools that walk sys.modules pay for each one (Hypothesis parses every local
+# module's source for constants: 36 s in a test worker that had compiled a few thousand).
+generated_modules: dict[str, ModuleType] = {}
+
+
 def import_source(name: str, source: str) -> ModuleType:
     """Write ``source`` to the cache and import it as a module (imported once per process)."""
     path = write_source(name, source)
     module_name = "graphc_generated." + os.path.basename(path)[:-3]
-    if module_name in sys.modules:
-        return sys.modules[module_name]
+    if module_name in generated_modules:
+        return generated_modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
     spec.loader.exec_module(module)
+    generated_modules[module_name] = module
     return module

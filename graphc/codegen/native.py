@@ -29,7 +29,7 @@ import sysconfig
 import tempfile
 from types import ModuleType
 
-from graphc.codegen.cache import cache_dir, used
+from graphc.codegen.cache import cache_dir, generated_modules, used
 
 log = logging.getLogger("graphc")
 
@@ -580,14 +580,14 @@ def _write_source(source_path: str, name: str, parts: list[list[tuple[str, str]]
 
 
 def load(path: str) -> ModuleType:
-    """Import the extension module at ``path`` (once per process)."""
+    """Import the extension module at ``path`` (once per process; kept out of sys.modules, as cache.import_source does)."""
     name = os.path.basename(path).split(".")[0]
-    if name in sys.modules:
-        return sys.modules[name]
+    if name in generated_modules:
+        return generated_modules[name]
     loader = importlib.machinery.ExtensionFileLoader(name, path)
     spec = importlib.util.spec_from_file_location(name, path, loader=loader)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
-    sys.modules[name] = module
+    generated_modules[name] = module
     return module

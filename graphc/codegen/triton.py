@@ -1572,7 +1572,7 @@ SUPPORTED_OPS = frozenset(
     {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", "check", *IDENTITIES}
     | {"floor", "ceil", "trunc", "round", "floor_divide", "remainder", "fmod"}
     | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "iota", "size", "constant", *ANCHORS}
-    | {"argsort", "cumsum"}
+    | {"argsort", "cumsum", "scatter_reduce"}
 )
 
 
