@@ -433,9 +433,7 @@ def test_method_aliases_and_lerp(backend: str) -> None:
     assert_matches(gb.logical_not(), tb.logical_not())
 
 
-# too_slow: the draws are a few small integers; the check failed twice on a 35-60 s stall of the process
-# between two draws (the machine, not the strategy).
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     shapes=st.lists(st.integers(1, 3), min_size=0, max_size=3).flatmap(
         lambda shape: st.tuples(st.just(tuple(shape)), st.lists(st.booleans(), min_size=len(shape), max_size=len(shape)), st.integers(0, len(shape)))
