@@ -699,16 +699,20 @@ def _bound_attributes(trace: Trace, new_state: list[Tensor], outputs: list[Tenso
     """The module attributes the function bound to tensors it computed, which later calls bind to
     their own results; and those bound to tensors from outside the call, which no program returns.
 
-    A tensor that requires grad stays new state (the call runs eagerly): a result of the
-    program has no history to differentiate.
+    A tensor that requires grad (the weight a ``weight_norm`` hook recomputes) is bound too when
+    its history is either rebuilt or spent: calls whose results require grad rebuild the graph
+    lazily, so it keeps its history; after a function that ran backward() itself it is a value
+    without history (eager torch's graph of it was freed by that backward). Otherwise it stays
+    new state (the call runs eagerly): a result of the program has no history to differentiate.
     """
     computed = {id(t) for t in new_state} | {id(t) for t in outputs}
+    history_kept_or_spent = bool(trace.differentiated) or any(o.requires_grad for o in outputs)
     bound, rebound = [], []
     for owner, name, old in trace.attributes_set.values():
         value = attribute(owner, name)
         if value is old or not isinstance(value, Tensor):
             continue
-        if id(value) in computed and not value.requires_grad:
+        if id(value) in computed and (history_kept_or_spent or not value.requires_grad):
             bound.append(((owner, name), value))
         elif id(value) not in computed:
             rebound.append(f"{type(owner).__name__}.{name}")
