@@ -186,6 +186,7 @@ from graphc.frontend.manipulation import (
     triu,
     vstack,
 )
+from graphc.frontend.matrix_chains import chain_matmul, cross, matrix_power
 from graphc.frontend.pointwise import (
     absolute,
     acos,

@@ -1,6 +1,7 @@
 """Composites of existing ops against torch: searchsorted, bucketize, histc (graphc/frontend/bucketing.py),
 diff, trapezoid/trapz, cumulative_trapezoid (calculus.py), cartesian_prod, combinations, block_diag,
-vander (combinatorics.py): values and dtypes on both backends, float64 gradients, errors, and
+vander (combinatorics.py), linalg.cross/cross, linalg.multi_dot, chain_matmul, linalg.matrix_power
+(matrix_chains.py): values and dtypes on both backends, float64 gradients, errors, and
 the data-dependent histc refused inside graphc.compile."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from torch_grads import check_grads
 
 import graphc
 from graphc.errors import GraphcError
+
+pytestmark = pytest.mark.filterwarnings("ignore:torch.chain_matmul is deprecated", "ignore:Using torch.cross without specifying the dim")
 
 NAN = float("nan")
 SEQUENCE = np.array([1.0, 2.0, 2.0, 3.0, NAN], np.float32)
@@ -73,6 +76,23 @@ CASES: dict[str, tuple[Callable[..., Any], tuple[np.ndarray, ...]]] = {
         lambda T, x, i, m: (T.vander(x), T.vander(x, 2), T.vander(x, 4, True), T.vander(x, 0), T.vander(i), T.vander(m, 3)),
         (data(3), data(3, dtype="int32"), data(2, dtype="bool")),
     ),
+    "cross": (
+        lambda T, a, c, i: (T.linalg.cross(a, c), T.cross(a, c, dim=-1), a.cross(c, -1), T.linalg.cross(a, c[:, :1], dim=2), T.cross(i, i.flip(0), 0)),
+        (data(1, 2, 3), data(4, 2, 3), data(3, 2, dtype="int64")),
+    ),
+    "multi_dot": (
+        lambda T, v, a, c, d, w: (
+            T.linalg.multi_dot([a, c]), T.linalg.multi_dot([v, a, c, d, w]), T.linalg.multi_dot([a, c, d]), T.linalg.multi_dot([v, a, c, d]),
+        ),
+        (data(2), data(2, 5), data(5, 1), data(1, 4), data(4)),
+    ),
+    "chain_matmul": (lambda T, a, c, d: (T.chain_matmul(a, c, d), T.chain_matmul(a)), (data(2, 3), data(3, 4), data(4, 2))),
+    "matrix_power": (
+        lambda T, a, i: (
+            T.linalg.matrix_power(a, 0), T.matrix_power(a, 1), a.matrix_power(2), T.linalg.matrix_power(a, 3), a.matrix_power(6), i.matrix_power(5),
+        ),
+        (data(2, 3, 3, low=-0.5, high=0.5), data(3, 3, dtype="int64", low=-2, high=2)),
+    ),
 }
 
 
@@ -95,6 +115,10 @@ GRADIENTS: dict[str, tuple[Callable[..., Any], tuple[np.ndarray, ...]]] = {
     "cartesian_prod": CASES["cartesian_prod"],
     "combinations": (lambda T, x: (T.combinations(x), T.combinations(x, 2, True)), (data(4),)),
     "block_diag": (lambda T, s, v, m: T.block_diag(s, v, m), (np.array(2.5), data(3), data(2, 2))),
+    "cross": CASES["cross"],
+    "multi_dot": CASES["multi_dot"],
+    "chain_matmul": CASES["chain_matmul"],
+    "matrix_power": (lambda T, a: (T.linalg.matrix_power(a, 0), a.matrix_power(3), a.matrix_power(7)), (data(2, 3, 3, low=-0.5, high=0.5),)),
 }
 
 
@@ -152,6 +176,15 @@ def test_histc_with_the_data_range_is_refused_inside_compile() -> None:
         (lambda: graphc.combinations(graphc.ones(2, 2)), r"Expect a 1D vector, but got shape \[2, 2\]"),
         (lambda: graphc.block_diag(graphc.ones(2, 2, 2)), "Input 0 has 3 dimensions"),
         (lambda: graphc.vander(graphc.ones(2, 2)), "one-dimensional"),
+        (lambda: graphc.linalg.cross(graphc.ones(2), graphc.ones(2)), "inputs dimension -1 must have length 3. Got 2 and 2"),
+        (lambda: graphc.cross(graphc.ones(2, 2), graphc.ones(2, 2)), "no dimension of size 3"),
+        (lambda: graphc.linalg.cross(graphc.ones(3), graphc.ones(3, dtype=graphc.float64)), "same dtype"),
+        (lambda: graphc.linalg.multi_dot([graphc.ones(2, 3)]), "expected at least 2 tensors but got 1"),
+        (lambda: graphc.linalg.multi_dot([graphc.ones(2, 3), graphc.ones(2, 3, 3)]), "the last tensor must be 1D or 2D but got 3D"),
+        (lambda: graphc.linalg.multi_dot([graphc.ones(2, 3), graphc.ones(2, 3)]), r"tensors 0 and 1 with shapes \[2, 3\] and \[2, 3\] cannot be multiplied"),
+        (lambda: graphc.chain_matmul(), "Expected one or more matrices"),
+        (lambda: graphc.linalg.matrix_power(graphc.ones(2, 3), 2), "square matrices, but they are 2 by 3"),
+        (lambda: graphc.linalg.matrix_power(graphc.ones(2, 2), -1), "negative powers need a matrix inverse"),
     ],
 )
 def test_bad_input_raises_a_clear_error(call: Callable[[], Any], message: str) -> None:

@@ -698,7 +698,20 @@ Tensor.type_as = _type_as  # type: ignore[attr-defined]
 
 # The families in modules of their own (manipulation, scattering, linear algebra, reductions) list
 # their methods in METHODS, and the ones with a torch in-place twin (``tril_``) in IN_PLACE.
-from graphc.frontend import bucketing, calculus, combinatorics, data_dependent, linalg, manipulation, pointwise, reductions, scatter, sorting, special  # noqa: E402
+from graphc.frontend import (  # noqa: E402
+    bucketing,
+    calculus,
+    combinatorics,
+    data_dependent,
+    linalg,
+    manipulation,
+    matrix_chains,
+    pointwise,
+    reductions,
+    scatter,
+    sorting,
+    special,
+)
 from graphc.frontend import functional as F  # noqa: E402  (functional builds on Tensor)
 
 
@@ -718,7 +731,7 @@ def _in_place(module: Any, name: str) -> Any:
     return method
 
 
-for _module in (manipulation, reductions, linalg, pointwise, scatter, sorting, special, data_dependent, bucketing, calculus, combinatorics):
+for _module in (manipulation, reductions, linalg, pointwise, scatter, sorting, special, data_dependent, bucketing, calculus, combinatorics, matrix_chains):
     for _name in _module.METHODS:
         setattr(Tensor, _name, _forward_to(_module, _name))
     for _name in getattr(_module, "IN_PLACE", ()):
