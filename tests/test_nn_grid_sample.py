@@ -151,3 +151,36 @@ def test_affine_grid_refuses_bad_arguments_naming_the_op() -> None:
         with pytest.raises(graphc.GraphcError, match=message) as error:
             call()
         assert str(error.value).startswith("affine_grid:"), error.value
+
+
+class _Transformer(torch.nn.Module):
+    """A spatial transformer as torch code: exported, its affine_grid decomposes and grid_sample is ``aten.grid_sampler_2d``."""
+
+    def __init__(self, mode: str, padding_mode: str) -> None:
+        super().__init__()
+        self.mode, self.padding_mode = mode, padding_mode
+
+    def forward(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        grid = torch.nn.functional.affine_grid(theta, [2, 1, 3, 2], align_corners=True)
+        return torch.nn.functional.grid_sample(x, grid * 1.3, mode=self.mode, padding_mode=self.padding_mode, align_corners=True)
+
+
+def test_imported_torch_module_lowers_grid_sampler_2d() -> None:
+    mode, padding_mode = "bilinear", "reflection"
+    x, theta = rng.standard_normal((2, 1, 3, 4)), rng.standard_normal((2, 2, 3))
+    ours = [torch.tensor(a, requires_grad=True) for a in (x, theta)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, theta)]
+    got = graphc.compile(_Transformer(mode, padding_mode), backend="numpy")(*ours)
+    expected = _Transformer(mode, padding_mode)(*theirs)
+    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    weights = torch.tensor(rng.standard_normal(tuple(expected.shape)))
+    (got * weights).sum().backward()
+    (expected * weights).sum().backward()
+    for mine, reference in zip(ours, theirs):
+        np.testing.assert_allclose(mine.grad.numpy(), reference.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_imported_bicubic_grid_sampler_is_refused_by_name() -> None:
+    model = _Transformer("bicubic", "zeros")
+    with pytest.raises(graphc.GraphcError, match="grid_sampler_2d"):
+        graphc.compile(model, backend="numpy")(torch.ones(2, 1, 3, 4, dtype=torch.float64), torch.zeros(2, 2, 3, dtype=torch.float64))

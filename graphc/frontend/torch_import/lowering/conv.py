@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from graphc.codegen import numpy_support
+from graphc.frontend.torch_import.lowering.frontend import call
 from graphc.frontend.torch_import.lowering.reductions import mean_node
 from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
 from graphc.ir import build as b
@@ -26,6 +27,7 @@ from graphc.ir.adaptive_windows import adaptive_table
 from graphc.ir.conv_transpose import conv_transpose
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit
+from graphc.runtime.nn.grid_sample import grid_sample
 
 aten = torch.ops.aten
 KIND = "convolution/pooling"
@@ -366,6 +368,18 @@ def upsample_bilinear2d(
     ctx: LoweringContext, x: Node, output_size: Any, align_corners: bool, scales_h: float | None = None, scales_w: float | None = None
 ) -> Node:
     return _upsample_bilinear(ctx, x, align_corners, (scales_h, scales_w))
+
+
+_GRID_MODES = {0: "bilinear", 1: "nearest"}
+_GRID_PADDINGS = {0: "zeros", 1: "border", 2: "reflection"}
+
+
+@lowers(KIND, aten.grid_sampler_2d.default)
+def grid_sampler_2d(ctx: LoweringContext, x: Node, grid: Node, mode: int, padding_mode: int, align_corners: bool) -> Node:
+    """graphc's ``F.grid_sample``, which torch's enums name (``affine_grid`` reaches the importer decomposed)."""
+    if mode not in _GRID_MODES:
+        raise ctx.unsupported(f"grid_sampler_2d with interpolation mode {mode} (graphc's grid_sample has bilinear (0) and nearest (1))")
+    return call(grid_sample, x, grid, mode=_GRID_MODES[mode], padding_mode=_GRID_PADDINGS[padding_mode], align_corners=bool(align_corners))
 
 
 @lowers(KIND, aten.upsample_nearest2d.vec, aten.upsample_nearest2d.default)
