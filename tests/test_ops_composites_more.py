@@ -1,7 +1,8 @@
 """Composites of existing ops against torch: searchsorted, bucketize, histc (graphc/frontend/bucketing.py),
 diff, trapezoid/trapz, cumulative_trapezoid (calculus.py), cartesian_prod, combinations, block_diag,
 vander (combinatorics.py), linalg.cross/cross, linalg.multi_dot, chain_matmul, linalg.matrix_power
-(matrix_chains.py): values and dtypes on both backends, float64 gradients, errors, and
+(matrix_chains.py), F.gumbel_softmax (runtime/nn/gumbel.py), F.upsample/upsample_nearest/upsample_bilinear and
+nn.UpsamplingNearest2d/UpsamplingBilinear2d (runtime/nn/upsampling.py): values and dtypes on both backends, float64 gradients, errors, and
 the data-dependent histc refused inside graphc.compile."""
 
 from __future__ import annotations
@@ -190,3 +191,73 @@ def test_histc_with_the_data_range_is_refused_inside_compile() -> None:
 def test_bad_input_raises_a_clear_error(call: Callable[[], Any], message: str) -> None:
     with pytest.raises(GraphcError, match=message):
         call()
+
+
+def _same_noise(monkeypatch: pytest.MonkeyPatch, noise: np.ndarray) -> None:
+    """Both libraries draw the exponential samples ``noise``: graphc's noise function and torch's ``exponential_`` are replaced."""
+    import graphc.runtime.nn.gumbel as gumbel
+
+    monkeypatch.setattr(gumbel, "exponential_noise", lambda shape, dtype: graphc.tensor(noise).to(dtype))
+    monkeypatch.setattr(torch.Tensor, "exponential_", lambda self: self.copy_(torch.from_numpy(noise)))
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["soft", "hard"])
+def test_gumbel_softmax_with_the_same_noise_matches_torch_with_float64_gradients(backend: str, monkeypatch: pytest.MonkeyPatch, hard: bool) -> None:
+    rng = np.random.default_rng(1)
+    logits, noise, weights = rng.standard_normal((3, 4)), rng.exponential(size=(3, 4)), rng.standard_normal((3, 4))
+    _same_noise(monkeypatch, noise)
+    ours, theirs = graphc.tensor(logits, requires_grad=True), torch.tensor(logits, requires_grad=True)
+    got = graphc.nn.functional.gumbel_softmax(ours, tau=0.7, hard=hard, dim=0)
+    expected = torch.nn.functional.gumbel_softmax(theirs, tau=0.7, hard=hard, dim=0)
+    assert_matches(got, expected)
+    (got * graphc.tensor(weights)).sum().backward()
+    (expected * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_gumbel_softmax_samples_follow_the_softmax_of_the_logits() -> None:
+    """The Gumbel-max trick: a hard sample's 1 falls on class k with probability softmax(logits)[k]."""
+    graphc.manual_seed(0)
+    logits = np.log(np.array([0.6, 0.3, 0.1], np.float32))
+    samples = graphc.nn.functional.gumbel_softmax(graphc.tensor(np.tile(logits, (4000, 1))), hard=True).numpy()
+    assert samples.dtype == np.float32 and samples.shape == (4000, 3)
+    assert set(np.unique(samples)) == {0.0, 1.0} and (samples.sum(1) == 1).all()
+    np.testing.assert_allclose(samples.mean(0), [0.6, 0.3, 0.1], atol=0.03)
+    soft = graphc.nn.functional.gumbel_softmax(graphc.tensor(np.tile(logits, (5, 1))), tau=2.0).numpy()
+    np.testing.assert_allclose(soft.sum(1), 1.0, rtol=1e-6)
+    assert (soft > 0).all() and len({tuple(row) for row in soft}) == 5
+
+
+def test_gumbel_softmax_draws_fresh_noise_on_every_compiled_call(backend: str) -> None:
+    step = graphc.compile(lambda x: graphc.nn.functional.gumbel_softmax(x, hard=True), backend=backend)
+    logits = graphc.zeros(2, 8)
+    first, second = step(logits).numpy(), step(logits).numpy()
+    assert (first.sum(1) == 1).all() and (second.sum(1) == 1).all() and not np.array_equal(first, second)
+
+
+def test_gumbel_softmax_refuses_integer_logits() -> None:
+    with pytest.raises(GraphcError, match="gumbel_softmax needs floating-point logits, got int64"):
+        graphc.nn.functional.gumbel_softmax(graphc.ones(2, 3, dtype=graphc.int64))
+
+
+UPSAMPLING = {
+    "upsample-nearest": lambda F, nn, x: F.upsample(x, scale_factor=2),
+    "upsample-bilinear": lambda F, nn, x: F.upsample(x, size=(3, 5), mode="bilinear", align_corners=False),
+    "upsample_nearest": lambda F, nn, x: F.upsample_nearest(x, size=4),
+    "upsample_bilinear": lambda F, nn, x: F.upsample_bilinear(x, scale_factor=2),
+    "UpsamplingNearest2d": lambda F, nn, x: nn.UpsamplingNearest2d(scale_factor=3)(x),
+    "UpsamplingBilinear2d": lambda F, nn, x: nn.UpsamplingBilinear2d(size=(4, 3))(x),
+}
+
+
+@pytest.mark.filterwarnings("ignore:`nn.functional.upsample")
+@pytest.mark.parametrize("name", sorted(UPSAMPLING))
+def test_deprecated_upsampling_matches_torch_with_float64_gradients(backend: str, name: str) -> None:
+    x = data(1, 2, 2, 3, dtype="float64")
+    check_grads(lambda T, t: UPSAMPLING[name](T.nn.functional, T.nn, t), x)
+
+
+@pytest.mark.parametrize("name", ["upsample", "upsample_nearest", "upsample_bilinear"])
+def test_deprecated_upsample_functions_warn_as_torch(name: str) -> None:
+    with pytest.warns(UserWarning, match=f"nn.functional.{name}` is deprecated"):
+        getattr(graphc.nn.functional, name)(graphc.ones(1, 1, 2, 2), scale_factor=2)

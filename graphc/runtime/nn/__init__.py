@@ -117,6 +117,7 @@ from graphc.runtime.nn.pooling import (
 from graphc.runtime.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from graphc.runtime.nn.shuffle import ChannelShuffle, CosineSimilarity, PairwiseDistance, PixelShuffle, PixelUnshuffle, Upsample
 from graphc.runtime.nn.transformer import Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
+from graphc.runtime.nn.upsampling import UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
     "functional",
@@ -174,6 +175,8 @@ __all__ = [
     "PixelUnshuffle",
     "ChannelShuffle",
     "Upsample",
+    "UpsamplingNearest2d",
+    "UpsamplingBilinear2d",
     "CosineSimilarity",
     "PairwiseDistance",
     "Flatten",

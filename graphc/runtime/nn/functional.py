@@ -1727,6 +1727,10 @@ __all__ = [
     "avg_pool1d",
     "adaptive_avg_pool1d",
     "interpolate",
+    "upsample",
+    "upsample_nearest",
+    "upsample_bilinear",
+    "gumbel_softmax",
     "grid_sample",
     "affine_grid",
     "pixel_shuffle",
@@ -1811,6 +1815,7 @@ from graphc.runtime.nn.attention import multi_head_attention_forward, scaled_dot
 from graphc.runtime.nn.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: E402
 from graphc.runtime.nn.ctc import ctc_loss  # noqa: E402
 from graphc.runtime.nn.grid_sample import affine_grid, grid_sample  # noqa: E402
+from graphc.runtime.nn.gumbel import gumbel_softmax  # noqa: E402
 from graphc.runtime.nn.pooling_functional import (  # noqa: E402
     adaptive_max_pool1d,
     adaptive_max_pool2d,
@@ -1821,3 +1826,4 @@ from graphc.runtime.nn.pooling_functional import (  # noqa: E402
     max_unpool2d,
     max_unpool3d,
 )
+from graphc.runtime.nn.upsampling import upsample, upsample_bilinear, upsample_nearest  # noqa: E402
