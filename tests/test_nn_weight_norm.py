@@ -157,15 +157,17 @@ def test_spectral_norm_refuses_a_second_hook_and_bad_arguments() -> None:
         nn.utils.spectral_norm(nn.Linear(3, 2), n_power_iterations=0)
 
 
-def test_compiled_training_step_with_both_normalizations_matches_torch(backend: str) -> None:
+def test_compiled_training_step_with_every_normalization_matches_torch(backend: str) -> None:
     def make(m: object) -> object:
-        return m.Sequential(m.Linear(3, 4), m.Tanh(), m.Linear(4, 2))  # type: ignore[attr-defined]
+        return m.Sequential(m.Linear(3, 4), m.Tanh(), m.Linear(4, 3), m.Tanh(), m.Linear(3, 2))  # type: ignore[attr-defined]
 
     g, t = make(nn).double(), make(torch.nn).double()
     nn.utils.weight_norm(g[0])
     torch_weight_norm(t[0])
     nn.utils.spectral_norm(g[2])
     torch.nn.utils.spectral_norm(t[2])
+    nn.utils.parametrizations.weight_norm(g[4])
+    torch.nn.utils.parametrizations.weight_norm(t[4])
     g.load_state_dict(t.state_dict())
     g_opt = optim.SGD(g.parameters(), lr=0.1, momentum=0.9)
     t_opt = torch.optim.SGD(t.parameters(), lr=0.1, momentum=0.9)
@@ -204,3 +206,85 @@ def test_compiled_forward_keeps_the_recomputed_weights_history_for_a_backward_ou
         (t_out.sum() + t.weight.pow(2).sum()).backward()
     assert_grads_equal(g, t)
     assert compiled.trace_count == 1
+
+
+# ---------------------------------------------------------------- torch's newer API: parametrize and parametrizations
+
+
+def test_parametrizations_weight_norm_matches_torch_keys_values_gradients_and_removal(backend: str) -> None:
+    g, t = twin("Linear", 3, 2)
+    nn.utils.parametrizations.weight_norm(g, dim=1)
+    torch.nn.utils.parametrizations.weight_norm(t, dim=1)
+    with torch.no_grad():
+        t.parametrizations.weight.original0.mul_(1.5)
+    g.load_state_dict(t.state_dict())
+    assert type(g).__name__ == "ParametrizedLinear" and nn.utils.parametrize.is_parametrized(g, "weight")
+    assert not nn.utils.parametrize.is_parametrized(g, "bias")
+    run_both(g, t, (2, 3))
+    assert_state_equal(g, t)
+    assert_grads_equal(g, t)
+    nn.utils.parametrize.remove_parametrizations(g, "weight")
+    torch.nn.utils.parametrize.remove_parametrizations(t, "weight")
+    assert type(g) is nn.Linear and isinstance(g.weight, nn.Parameter)
+    assert_state_equal(g, t)
+
+
+class Symmetric:
+    """The upper triangle mirrored, from graphc.nn or torch.nn (torch's parametrize tutorial)."""
+
+    def __new__(cls, m: object) -> object:
+        class Sym(m.Module):  # type: ignore[attr-defined, name-defined]
+            def forward(self, x: object) -> object:
+                return x.triu() + x.triu(1).transpose(0, 1)
+
+            def right_inverse(self, x: object) -> object:
+                return x.triu()
+
+        return Sym()
+
+
+class Doubled:
+    def __new__(cls, m: object) -> object:
+        class Double(m.Module):  # type: ignore[attr-defined, name-defined]
+            def forward(self, x: object) -> object:
+                return 2 * x
+
+            def right_inverse(self, x: object) -> object:
+                return x / 2
+
+        return Double()
+
+
+def test_register_parametrization_chains_assigns_through_right_inverse_and_removes_as_torch() -> None:
+    g, t = twin("Linear", 3, 3)
+    for m, module in ((nn, g), (torch.nn, t)):
+        m.utils.parametrize.register_parametrization(module, "weight", Symmetric(m))
+        m.utils.parametrize.register_parametrization(module, "weight", Doubled(m))
+    assert_state_equal(g, t)
+    run_both(g, t, (2, 3))
+    assert_grads_equal(g, t)
+    value = rng.standard_normal((3, 3))
+    g.weight = graphc.tensor(value)
+    t.weight = torch.tensor(value)
+    assert_state_equal(g, t)
+    np.testing.assert_allclose(g.weight.numpy(), t.weight.detach().numpy(), rtol=1e-12)
+    nn.utils.parametrize.remove_parametrizations(g, "weight", leave_parametrized=False)
+    torch.nn.utils.parametrize.remove_parametrizations(t, "weight", leave_parametrized=False)
+    assert type(g) is nn.Linear and not hasattr(g, "parametrizations")
+    assert_state_equal(g, t)
+
+
+def test_register_parametrization_refuses_what_torch_refuses() -> None:
+    g = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="does not have a parameter, a buffer, or a parametrized element with name 'scale'"):
+        nn.utils.parametrize.register_parametrization(g, "scale", Doubled(nn))
+    with pytest.raises(ValueError, match="does not have a parametrization on weight"):
+        nn.utils.parametrize.remove_parametrizations(g, "weight")
+    with pytest.raises(ValueError, match="may not change the shape"):
+        nn.utils.parametrize.register_parametrization(g, "weight", nn.Flatten(0))
+    nn.utils.parametrize.register_parametrization(g, "bias", nn.Tanh())
+    with pytest.raises(RuntimeError, match="Tanh does not implement right_inverse"):
+        g.bias = graphc.zeros(2)
+    nn.utils.parametrizations.weight_norm(g)
+    with pytest.raises(ValueError, match="Cannot leave unparametrized"):
+        nn.utils.parametrize.remove_parametrizations(g, "weight", leave_parametrized=False)

@@ -22,6 +22,8 @@ def norm_except_dim(v: Tensor, pow: float = 2, dim: int = 0) -> Tensor:
     """torch's ``norm_except_dim``: the ``pow``-norm over every axis but ``dim``, kept as size-1 axes; ``dim=-1`` is the whole tensor's (a 0-d tensor)."""
     if dim == -1:
         return vector_norm(v, pow)
+    if not -v.ndim <= dim < v.ndim:
+        raise IndexError(f"weight_norm: dim {dim} is out of range for a weight of shape {list(v.shape)} (-1 normalizes the whole weight)")
     axis = dim % v.ndim
     return vector_norm(v, pow, tuple(d for d in range(v.ndim) if d != axis), keepdim=True)
 
@@ -49,13 +51,9 @@ class WeightNorm:
         if weight is None:
             raise ValueError(f"weight_norm: module {type(module).__name__} has no parameter '{name}'")
         fn = WeightNorm(name, -1 if dim is None else dim)
-        if fn.dim < -1:
-            fn.dim += weight.ndim
-        if not -1 <= fn.dim < max(weight.ndim, 1):
-            raise IndexError(f"weight_norm: dim {dim} is out of range for parameter '{name}' of shape {list(weight.shape)}")
-        del module._parameters[name]
         with grad_mode(False):
             g = norm_except_dim(weight, 2, fn.dim)
+        del module._parameters[name]
         module.register_parameter(name + "_g", Parameter(g))
         module.register_parameter(name + "_v", Parameter(weight))
         setattr(module, name, fn.compute_weight(module))
