@@ -37,6 +37,10 @@ CASES: dict[str, tuple[Callable[..., Any], tuple[np.ndarray, ...]]] = {
         lambda T, s, v: (T.searchsorted(s, v), T.searchsorted(s, v, side="left", right=False), T.searchsorted(s, v, right=True)),
         (np.sort(data(2, 3, 6, dtype="int64"), -1), data(2, 3, 4, dtype="int64")),
     ),
+    "searchsorted-mixed-dtypes": (
+        lambda T, i, f: (T.searchsorted(i, 2.5), T.searchsorted(i, f), T.searchsorted(f, i[:2]), T.bucketize(f, i), T.searchsorted(f, 2)),
+        (np.array([1, 2, 3], np.int64), np.array([2.5, 1.0, 3.5], np.float32)),
+    ),
     "searchsorted-sorter": (
         lambda T, s, v: T.searchsorted(s, v, sorter=T.argsort(s)),
         (UNSORTED, data(2, 3, dtype="float64")),
@@ -161,7 +165,7 @@ def test_histc_with_the_data_range_is_refused_inside_compile() -> None:
     [
         (lambda: graphc.searchsorted(graphc.ones(3), graphc.ones(2), side="left", right=True), "side and right can't be set to opposites"),
         (lambda: graphc.searchsorted(graphc.ones(2, 3), graphc.ones(3, 3)), r"first N-1 dimensions .* \[2, 3\] .* \[3, 3\]"),
-        (lambda: graphc.searchsorted(graphc.ones(3), graphc.ones(2, dtype=graphc.int64)), "same dtype"),
+        (lambda: graphc.searchsorted(graphc.ones(3, dtype=graphc.bool), graphc.ones(2, dtype=graphc.bool)), "not defined for bool"),
         (lambda: graphc.searchsorted(graphc.ones(3), graphc.ones(2), side="middle"), "'left' or 'right'"),
         (lambda: graphc.bucketize(graphc.ones(2), graphc.ones(2, 2)), "boundaries tensor must be 1 dimension"),
         (lambda: graphc.histc(graphc.ones(3, dtype=graphc.int64)), "histc needs a floating-point tensor"),

@@ -28,13 +28,19 @@ from graphc.runtime.tensor import Tensor
 METHODS = ["histc"]
 
 
-def _as_values(values: Any, like: Node) -> Node:
-    """A Python number searched for is a 0-d tensor of the sequence's dtype, as torch's ``Scalar`` overload."""
+def _as_values(values: Any, like: Node) -> Node | bool | int | float:
     if isinstance(values, Tensor):
         return node_of(values)
     if isinstance(values, (bool, int, float, np.generic)):
-        return b.constant(values.item() if isinstance(values, np.generic) else values, like.dtype)
+        return values.item() if isinstance(values, np.generic) else values
     raise op_error("searchsorted", [like.type], {}, f"values must be a graphc.Tensor or a Python number, got {type(values).__name__}")
+
+
+def _compared(seq: Node, values: Node | bool | int | float) -> tuple[Node, Node]:
+    """Both in their promoted dtype, as torch compares them (int boundaries and 2.5 compare as floats); a number is a 0-d tensor."""
+    dtype = b.result_dtype(seq, values)
+    vals = b.cast(values, dtype) if isinstance(values, Node) else b.constant(values, dtype)
+    return b.cast(seq, dtype), vals
 
 
 def _side(right: bool, side: str | None) -> bool:
@@ -57,10 +63,7 @@ def _check_shapes(seq: Node, vals: Node, sorter: Node | None) -> None:
             f"but we got boundaries tensor {list(seq.shape)} and input value tensor {list(vals.shape)}"
         )
         raise op_error("searchsorted", [seq.type, vals.type], attrs, message)
-    if seq.dtype != vals.dtype:
-        message = f"boundaries and values must have the same dtype, got {seq.dtype.name} and {vals.dtype.name}"
-        raise op_error("searchsorted", [seq.type, vals.type], attrs, message)
-    if seq.dtype == dtypes.bool_:
+    if dtypes.bool_ in (seq.dtype, vals.dtype):
         raise op_error("searchsorted", [seq.type, vals.type], attrs, "searchsorted is not defined for bool tensors")
     if sorter is not None:
         if sorter.dtype != dtypes.int64 or tuple(sorter.shape) != tuple(seq.shape):
@@ -99,7 +102,7 @@ def searchsorted(
 ) -> Tensor:
     """torch.searchsorted: for each value, the index at which inserting it keeps the innermost dimension sorted."""
     seq = node_of(sorted_sequence)
-    vals = _as_values(input, seq)
+    seq, vals = _compared(seq, _as_values(input, seq))
     sort_index = None if sorter is None else node_of(sorter)
     _check_shapes(seq, vals, sort_index)
     if sort_index is not None:
