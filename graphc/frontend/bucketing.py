@@ -23,6 +23,7 @@ from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
+from graphc.ir.types import dims_equal
 from graphc.runtime.tensor import Tensor
 
 METHODS = ["histc"]
@@ -57,7 +58,7 @@ def _check_shapes(seq: Node, vals: Node, sorter: Node | None) -> None:
     attrs: dict[str, Any] = {}
     if seq.type.ndim == 0:
         raise op_error("searchsorted", [seq.type, vals.type], attrs, "boundaries tensor should have at least 1 dimension, got a 0-d tensor")
-    if seq.type.ndim > 1 and (vals.type.ndim != seq.type.ndim or any(not _same(p, q) for p, q in zip(seq.shape[:-1], vals.shape[:-1]))):
+    if seq.type.ndim > 1 and (vals.type.ndim != seq.type.ndim or any(not dims_equal(p, q) for p, q in zip(seq.shape[:-1], vals.shape[:-1]))):
         message = (
             "boundaries tensor should be 1 dimension or the first N-1 dimensions of boundaries tensor and input value tensor must match, "
             f"but we got boundaries tensor {list(seq.shape)} and input value tensor {list(vals.shape)}"
@@ -68,10 +69,6 @@ def _check_shapes(seq: Node, vals: Node, sorter: Node | None) -> None:
     if sorter is not None:
         if sorter.dtype != dtypes.int64 or tuple(sorter.shape) != tuple(seq.shape):
             raise op_error("searchsorted", [seq.type, sorter.type], attrs, "sorter must be an int64 tensor of the boundaries' shape")
-
-
-def _same(p: Any, q: Any) -> bool:
-    return p == q if isinstance(p, int) and isinstance(q, int) else p is q or str(p) == str(q)
 
 
 def _search(seq: Node, vals: Node, right: bool, index_dtype: dtypes.DType) -> Node:
@@ -101,10 +98,10 @@ def searchsorted(
     sorted_sequence: Tensor, input: Any, *, out_int32: bool = False, right: bool = False, side: str | None = None, sorter: Tensor | None = None
 ) -> Tensor:
     """torch.searchsorted: for each value, the index at which inserting it keeps the innermost dimension sorted."""
-    seq = node_of(sorted_sequence)
-    seq, vals = _compared(seq, _as_values(input, seq))
+    seq, values = node_of(sorted_sequence), _as_values(input, node_of(sorted_sequence))
     sort_index = None if sorter is None else node_of(sorter)
-    _check_shapes(seq, vals, sort_index)
+    _check_shapes(seq, values if isinstance(values, Node) else b.constant(values, dtypes.scalar_dtype(values)), sort_index)
+    seq, vals = _compared(seq, values)
     if sort_index is not None:
         seq = emit("gather", seq, sort_index, axis=seq.type.ndim - 1)
     return wrap(_search(seq, vals, _side(right, side), dtypes.int32 if out_int32 else dtypes.int64))

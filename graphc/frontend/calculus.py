@@ -8,13 +8,12 @@ sums and cumulative sums, so they are differentiable and run on both backends un
 
 from __future__ import annotations
 
-from typing import Any
-
 from graphc.frontend.functional import _dim, cat, narrow, node_of, sum, wrap
 from graphc.frontend.reductions import cumsum
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.registry import op_error
+from graphc.ir.types import dims_equal
 from graphc.runtime.tensor import Tensor
 
 METHODS = ["diff"]
@@ -74,17 +73,13 @@ def _spacing(op: str, y: Tensor, x: Tensor, axis: int) -> Tensor:
     if node.dtype == dtypes.bool_:
         raise op_error(op, [node_of(y).type, node.type], {"dim": axis}, f"{op}: received a bool input for `x`, but bool is not supported")
     if x.ndim == 1:
-        if not _same_size(x.shape[0], y.shape[axis]):
+        if not dims_equal(x.shape[0], y.shape[axis]):
             raise op_error(op, [node_of(y).type, node.type], {"dim": axis}, f"{op}: There must be one `x` value for each sample point")
         x = x.reshape(*[x.shape[0] if i == axis else 1 for i in range(y.ndim)])
     elif x.ndim < y.ndim:
         x = x.reshape(*([1] * (y.ndim - x.ndim)), *x.shape)
     length = _static_length(op, x, axis)
     return narrow(x, axis, 1, length - 1) - narrow(x, axis, 0, length - 1)
-
-
-def _same_size(p: Any, q: Any) -> bool:
-    return p == q if isinstance(p, int) and isinstance(q, int) else str(p) == str(q)
 
 
 def _zeros_without(y: Tensor, axis: int) -> Tensor:

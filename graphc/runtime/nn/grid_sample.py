@@ -105,8 +105,8 @@ def _reflect(coord: Tensor, twice_low: int, twice_high: int) -> Tensor:
     return _F.where(even, _F.add(extra, low), _F.add(_F.sub(span, extra), low))
 
 
-def _source(coord: Tensor, size: int, padding_mode: str, align_corners: bool) -> Tensor:
-    position = _unnormalize(coord, size, align_corners)
+def _padded(position: Tensor, size: int, padding_mode: str, align_corners: bool) -> Tensor:
+    """torch's ``compute_coordinates``: a pixel position moved inside the image by the padding mode (``zeros`` leaves it)."""
     if padding_mode == "border":
         return _clip(position, size)
     if padding_mode == "reflection":
@@ -144,8 +144,6 @@ def _check(input: Tensor, grid: Tensor, mode: str, padding_mode: str) -> None:
         raise refuse(f"expected mode to be 'bilinear', 'nearest' or 'bicubic', got {mode!r}")
     if padding_mode not in ("zeros", "border", "reflection"):
         raise refuse(f"expected padding_mode to be 'zeros', 'border' or 'reflection', got {padding_mode!r}")
-    if mode == "bicubic":
-        raise refuse("graphc's grid_sample has no 'bicubic' mode (use 'bilinear' or 'nearest')")
     if input.ndim == 5:
         raise refuse("graphc's grid_sample samples 4-d (N, C, H, W) input only, not 5-d volumes")
     if input.ndim != 4 or grid.ndim != 4:
@@ -163,6 +161,62 @@ def _check(input: Tensor, grid: Tensor, mode: str, padding_mode: str) -> None:
         raise refuse(f"expected non-empty spatial dimensions of input, got shape {tuple(input.shape)}")
 
 
+def _nearest(image: _Image, x: Tensor, y: Tensor) -> Tensor:
+    nearest_x, nearest_y = _F.round(x), _F.round(y)
+    # The read value depends on the rounded position with slope 0 (round's), so the grid's gradient
+    # is zeros, as torch's, rather than None; the position is finite wherever it is read.
+    slope = _F.unsqueeze(_F.add(_F.mul(nearest_x, 0.0), _F.mul(nearest_y, 0.0)), 1)
+    return image.read(nearest_x, nearest_y, slope)
+
+
+def _weighted_sum(terms: list[tuple[Tensor, Tensor]]) -> Tensor:
+    """Sum of ``weight (N, L) * values (N, C, L)``: the weights multiply the read values (0 outside), so a NaN position gives NaN, as torch's CPU kernel."""
+    out = None
+    for weight, values in terms:
+        term = _F.mul(_F.unsqueeze(weight, 1), values)
+        out = term if out is None else _F.add(out, term)
+    return out
+
+
+def _bilinear(image: _Image, x: Tensor, y: Tensor) -> Tensor:
+    x0, y0 = _F.detach(_F.floor(x)), _F.detach(_F.floor(y))
+    x1, y1 = _F.add(x0, 1.0), _F.add(y0, 1.0)
+    return _weighted_sum([
+        (_F.mul(_F.sub(x1, x), _F.sub(y1, y)), image.read(x0, y0)),
+        (_F.mul(_F.sub(x, x0), _F.sub(y1, y)), image.read(x1, y0)),
+        (_F.mul(_F.sub(x1, x), _F.sub(y, y0)), image.read(x0, y1)),
+        (_F.mul(_F.sub(x, x0), _F.sub(y, y0)), image.read(x1, y1)),
+    ])
+
+
+_CUBIC_A = -0.75
+
+
+def _cubic_weights(t: Tensor) -> list[Tensor]:
+    """torch's ``get_cubic_upsample_coefficients`` (cubic convolution, A = -0.75) for the taps at -1, 0, 1, 2."""
+    a = _CUBIC_A
+
+    def near(d: Tensor) -> Tensor:  # |d| <= 1
+        return _F.add(_F.mul(_F.mul(_F.sub(_F.mul(d, a + 2.0), a + 3.0), d), d), 1.0)
+
+    def far(d: Tensor) -> Tensor:  # 1 < |d| < 2
+        return _F.sub(_F.mul(_F.add(_F.mul(_F.sub(_F.mul(d, a), 5.0 * a), d), 8.0 * a), d), 4.0 * a)
+
+    rest = _F.sub(1.0, t)
+    return [far(_F.add(t, 1.0)), near(t), near(rest), far(_F.add(rest, 1.0))]
+
+
+def _bicubic(image: _Image, x: Tensor, y: Tensor, padding_mode: str, align_corners: bool) -> Tensor:
+    """torch's bicubic: the 4x4 pixels around the unpadded position, each tap moved by the padding mode
+    on its own (``get_value_bounded``); the grid's gradient flows through the cubic weights only."""
+    x0, y0 = _F.detach(_F.floor(x)), _F.detach(_F.floor(y))
+    weights_x, weights_y = _cubic_weights(_F.sub(x, x0)), _cubic_weights(_F.sub(y, y0))
+    taps_x = [_padded(_F.add(x0, float(i - 1)), image.width, padding_mode, align_corners) for i in range(4)]
+    taps_y = [_padded(_F.add(y0, float(j - 1)), image.height, padding_mode, align_corners) for j in range(4)]
+    rows = [_weighted_sum([(weights_x[i], image.read(taps_x[i], taps_y[j])) for i in range(4)]) for j in range(4)]
+    return _weighted_sum(list(zip(weights_y, rows)))
+
+
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mode: str = "zeros", align_corners: bool | None = None) -> Tensor:
     """Sample ``input`` (N, C, H, W) at ``grid`` (N, H_out, W_out, 2) of (x, y) in [-1, 1]: (N, C, H_out, W_out)."""
     _check(input, grid, mode, padding_mode)
@@ -170,28 +224,13 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
     image = _Image(input)
     batch, rows, cols = grid.shape[0], grid.shape[1], grid.shape[2]
     points = _F.reshape(grid, (batch, rows * cols, 2))
-    x = _source(_F.getitem(points, (slice(None), slice(None), 0)), image.width, padding_mode, aligned)
-    y = _source(_F.getitem(points, (slice(None), slice(None), 1)), image.height, padding_mode, aligned)
-    if mode == "nearest":
-        nearest_x, nearest_y = _F.round(x), _F.round(y)
-        # The read value depends on the rounded position with slope 0 (round's), so the grid's gradient
-        # is zeros, as torch's, rather than None; the position is finite wherever it is read.
-        slope = _F.unsqueeze(_F.add(_F.mul(nearest_x, 0.0), _F.mul(nearest_y, 0.0)), 1)
-        out = image.read(nearest_x, nearest_y, slope)
+    x = _unnormalize(_F.getitem(points, (slice(None), slice(None), 0)), image.width, aligned)
+    y = _unnormalize(_F.getitem(points, (slice(None), slice(None), 1)), image.height, aligned)
+    if mode == "bicubic":
+        out = _bicubic(image, x, y, padding_mode, aligned)
     else:
-        x0, y0 = _F.detach(_F.floor(x)), _F.detach(_F.floor(y))
-        x1, y1 = _F.add(x0, 1.0), _F.add(y0, 1.0)
-        # Weights multiply the read values (0 outside), so a NaN position gives NaN, as torch's CPU kernel under zeros.
-        corners = [
-            (x0, y0, _F.mul(_F.sub(x1, x), _F.sub(y1, y))),
-            (x1, y0, _F.mul(_F.sub(x, x0), _F.sub(y1, y))),
-            (x0, y1, _F.mul(_F.sub(x1, x), _F.sub(y, y0))),
-            (x1, y1, _F.mul(_F.sub(x, x0), _F.sub(y, y0))),
-        ]
-        out = None
-        for cx, cy, weight in corners:
-            term = _F.mul(_F.unsqueeze(weight, 1), image.read(cx, cy))
-            out = term if out is None else _F.add(out, term)
+        x, y = _padded(x, image.width, padding_mode, aligned), _padded(y, image.height, padding_mode, aligned)
+        out = _nearest(image, x, y) if mode == "nearest" else _bilinear(image, x, y)
     return _F.reshape(out, (batch, image.channels, rows, cols))
 
 

@@ -370,15 +370,13 @@ def upsample_bilinear2d(
     return _upsample_bilinear(ctx, x, align_corners, (scales_h, scales_w))
 
 
-_GRID_MODES = {0: "bilinear", 1: "nearest"}
+_GRID_MODES = {0: "bilinear", 1: "nearest", 2: "bicubic"}
 _GRID_PADDINGS = {0: "zeros", 1: "border", 2: "reflection"}
 
 
 @lowers(KIND, aten.grid_sampler_2d.default)
 def grid_sampler_2d(ctx: LoweringContext, x: Node, grid: Node, mode: int, padding_mode: int, align_corners: bool) -> Node:
     """graphc's ``F.grid_sample``, which torch's enums name (``affine_grid`` reaches the importer decomposed)."""
-    if mode not in _GRID_MODES:
-        raise ctx.unsupported(f"grid_sampler_2d with interpolation mode {mode} (graphc's grid_sample has bilinear (0) and nearest (1))")
     return call(grid_sample, x, grid, mode=_GRID_MODES[mode], padding_mode=_GRID_PADDINGS[padding_mode], align_corners=bool(align_corners))
 
 
