@@ -8,6 +8,7 @@ The bilinear weights are differentiable functions of the position, so the gradie
 the grid through them (and through the clip and reflection, whose slopes are torch's: 1
 inside, 0 where clipped, -1 on a mirrored stretch); ``floor`` and ``round`` give the
 corners and have no gradient, so ``nearest`` gives the grid a zero gradient, as torch.
+``bicubic`` reads 4x4 pixels, each tap padded on its own, weighted by cubic coefficients.
 """
 
 from __future__ import annotations
