@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import assert_matches, data
-from torch_grads import check_grads
+from torch_grads import check_compiled_batches, check_grads
 
 import graphc
 from graphc.errors import GraphcError
@@ -150,6 +150,23 @@ def test_searchsorted_in_a_compiled_function_with_a_symbolic_batch(backend: str)
         values = np.round(np.random.default_rng(rows).standard_normal((rows, 2)), 1)
         expected = (torch.searchsorted(torch.tensor(edges), torch.tensor(values)), torch.bucketize(torch.tensor(values), torch.tensor(edges), right=True))
         assert_matches(list(compiled(graphc.tensor(values))), list(expected))
+
+
+def batch_composites(T: Any, x: Any) -> tuple:
+    """What a batch of rows goes through: differences, integrals and cross products along each row, a power of a per-row matrix, a chain through the batch."""
+    square = x[:, :4].reshape(x.shape[0], 2, 2) if T is torch else x[:, :4].reshape(-1, 2, 2)
+    return (
+        T.diff(x, prepend=x[:, :1]),
+        T.trapezoid(x),
+        T.cumulative_trapezoid(x, dx=0.5),
+        T.linalg.cross(x[:, :3], x[:, 2:5]),
+        T.linalg.matrix_power(square, 5),
+        T.linalg.multi_dot([x[0], x.t(), x, x[1]]),
+    )
+
+
+def test_compiled_with_a_symbolic_batch(backend: str) -> None:
+    check_compiled_batches(batch_composites, lambda rows: (np.random.default_rng(rows).standard_normal((rows, 5)),), backend)
 
 
 def test_histc_with_the_data_range_is_refused_inside_compile() -> None:
