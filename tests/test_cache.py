@@ -54,3 +54,18 @@ def test_the_first_write_of_a_process_trims_the_cache_to_its_limit(empty_cache: 
     again = _file(empty_cache, "again.py", 4096, age=1000)
     cache.write_source("program", "y = 4\n")
     assert os.path.exists(again)  # once per process
+
+
+def test_a_process_starting_soon_after_a_trim_does_not_walk_the_cache_again(empty_cache: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHC_CACHE_LIMIT_MB", "0.001")  # 1 KiB
+    cache.write_source("program", "z = 1\n")  # this process trims, and stamps the cache
+    monkeypatch.setattr(cache, "_trimmed", False)  # another process, a moment later
+    stale = _file(empty_cache, "stale.py", 4096, age=1000)
+    cache.write_source("program", "z = 2\n")
+    assert os.path.exists(stale)
+    stamp = os.path.join(empty_cache, "trimmed.stamp")
+    when = os.path.getmtime(stamp) - cache.TRIM_INTERVAL - 1
+    os.utime(stamp, (when, when))
+    monkeypatch.setattr(cache, "_trimmed", False)  # one more, after the interval
+    cache.write_source("program", "z = 3\n")
+    assert not os.path.exists(stale)

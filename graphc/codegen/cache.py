@@ -8,7 +8,9 @@ that share the cache never see half a file, and a second process reuses the file
 
 The cache is kept under a size limit (``GRAPHC_CACHE_LIMIT_MB``, 1024 by default): the
 first time a process writes to it, the files used longest ago go until it is under
-three quarters of the limit. A file's modification time is its last use, as every reuse
+three quarters of the limit, unless a process did so in the last ``TRIM_INTERVAL`` seconds
+(walking a cache of tens of thousands of files took 0.6 s, paid by every new process's
+first compile). A file's modification time is its last use, as every reuse
 touches it. Deleting a module another process has imported is harmless (it is in that
 process's memory), and the files in use are the newest.
 """
@@ -19,6 +21,7 @@ import hashlib
 import importlib.util
 import os
 import tempfile
+import time
 from types import ModuleType
 
 
@@ -30,6 +33,7 @@ def cache_dir() -> str:
 
 
 DEFAULT_LIMIT_MB = 1024
+TRIM_INTERVAL = 600.0
 _trimmed = False
 
 
@@ -67,12 +71,22 @@ def trim(limit: int) -> list[str]:
 
 
 def used(path: str) -> None:
-    """Mark a cached file as used now (its modification time), and trim the cache once per process."""
+    """Mark a cached file as used now (its modification time), and trim the cache once per process
+    unless another process trimmed it within ``TRIM_INTERVAL`` (the stamp file's modification time)."""
     global _trimmed
     os.utime(path)
-    if not _trimmed:
-        _trimmed = True
-        trim(limit_bytes())
+    if _trimmed:
+        return
+    _trimmed = True
+    stamp = os.path.join(cache_dir(), "trimmed.stamp")
+    try:
+        if time.time() - os.path.getmtime(stamp) < TRIM_INTERVAL:
+            return
+    except FileNotFoundError:
+        pass
+    with open(stamp, "w"):
+        pass
+    trim(limit_bytes())
 
 
 def content_hash(source: str) -> str:
