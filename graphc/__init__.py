@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from graphc import autograd, data, linalg, nn, optim, special
+from graphc import autograd, data, distributions, linalg, nn, optim, special
 from graphc.errors import CheckError, GraphcError, InvalidValueError
 from graphc.frontend.bucketing import bucketize, histc, searchsorted
 from graphc.frontend.calculus import cumulative_trapezoid, diff, trapezoid, trapz
