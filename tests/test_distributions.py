@@ -31,6 +31,12 @@ def test_normal_matches_torch_with_broadcast_parameters_and_values(backend: str)
     check_grads(fn, RNG.standard_normal((2, 1)), _positive(3), RNG.standard_normal((2, 3)), RNG.uniform(0.05, 0.95, (3,)))
 
 
+def test_icdf_of_one_number_matches_torch() -> None:
+    """A 0-d erfinv is an inline expression sharing its subexpressions; fusion once walked its every path (minutes)."""
+    ours = D.Normal(0.5, 2.0).icdf(graphc.tensor(0.3))
+    np.testing.assert_allclose(ours.numpy(), torch.distributions.Normal(0.5, 2.0).icdf(torch.tensor(0.3)).numpy(), rtol=1e-6)
+
+
 def test_bernoulli_matches_torch_from_probs_and_from_logits(backend: str) -> None:
     value = RNG.integers(0, 2, (2, 3)).astype(np.float64)
 

@@ -130,18 +130,25 @@ def _is_inline(node: Node, stored: frozenset[int]) -> bool:
     return _category(node) in INLINE or _of_scalars(node, stored)
 
 
-def _of_scalars(node: Node, stored: frozenset[int]) -> bool:
+def _of_scalars(node: Node, stored: frozenset[int], seen: dict[int, bool] | None = None) -> bool:
     """A 0-d elementwise value computed from constants, sizes and 0-d inputs only (a mean's 2/N, Adam's 1 - beta1).
 
     Like a constant, each kernel reading it computes it: as a kernel of its own it would be
     one launch for one number, and computed by one kernel it would make every other kernel
     reading it wait for that one (Adam's updates of a bias could not join the sum computing
     its gradient). One the caller receives (a new step count) is stored (``_stored_values``)
-    and is not rebuilt from.
+    and is not rebuilt from. ``seen`` remembers the nodes already judged: a 0-d expression
+    reuses its subexpressions (erfinv's polynomials of one value), and walking every path
+    of that DAG took exponential time.
     """
-    if node.type.ndim != 0 or _category(node) != "elementwise":
-        return False
-    return all(_is_scalar_source(i) or (id(i) not in stored and _of_scalars(i, stored)) for i in node.inputs)
+    seen = {} if seen is None else seen
+    if id(node) not in seen:
+        seen[id(node)] = (
+            node.type.ndim == 0
+            and _category(node) == "elementwise"
+            and all(_is_scalar_source(i) or (id(i) not in stored and _of_scalars(i, stored, seen)) for i in node.inputs)
+        )
+    return seen[id(node)]
 
 
 def _is_scalar_source(node: Node) -> bool:
@@ -790,11 +797,17 @@ def _topological(groups: list[Group], readers: dict[int, set[int]]) -> list[Grou
 
 
 def _loaded(node: Node, stored: frozenset[int]) -> list[Node]:
-    """The values ``node`` reads from memory: its operands, looking through movement and constants."""
+    """The values ``node`` reads from memory: its operands, looking through movement and constants.
+
+    Each operand once: inline 0-d expressions share subexpressions, and following every path repeated them exponentially."""
     found = []
     stack = list(node.inputs)
+    visited: set[int] = set()
     while stack:
         operand = stack.pop()
+        if id(operand) in visited:
+            continue
+        visited.add(id(operand))
         if _is_inline(operand, stored):
             stack.extend(operand.inputs)
         else:
