@@ -163,6 +163,33 @@ def test_validate_args_false_accepts_invalid_parameters() -> None:
     assert np.isnan(d.log_prob(graphc.tensor([0.0])).numpy()).all()
 
 
+def test_expand_broadcasts_the_parameters_as_torchs() -> None:
+    loc, probs = RNG.standard_normal(3), RNG.uniform(0.1, 1.0, 4)
+    pairs = [
+        (D.Normal(graphc.tensor(loc), 1.0), torch.distributions.Normal(torch.tensor(loc), 1.0), (2, 3)),
+        (D.Uniform(graphc.tensor(loc), 5.0), torch.distributions.Uniform(torch.tensor(loc), 5.0), (2, 3)),
+        (D.Exponential(graphc.tensor(probs)), torch.distributions.Exponential(torch.tensor(probs)), (2, 4)),
+        (D.Bernoulli(probs=graphc.tensor(probs)), torch.distributions.Bernoulli(probs=torch.tensor(probs)), (2, 4)),
+        (D.Bernoulli(logits=graphc.tensor(loc)), torch.distributions.Bernoulli(logits=torch.tensor(loc)), (2, 3)),
+        (D.Categorical(probs=graphc.tensor(probs)), torch.distributions.Categorical(probs=torch.tensor(probs)), (2,)),
+        (D.Categorical(logits=graphc.tensor(probs)), torch.distributions.Categorical(logits=torch.tensor(probs)), (2,)),
+    ]
+    for ours, theirs, shape in pairs:
+        ours, theirs = ours.expand(shape), theirs.expand(shape)
+        assert ours.batch_shape == tuple(theirs.batch_shape), type(ours).__name__
+        np.testing.assert_allclose(ours.entropy().numpy(), theirs.entropy().numpy(), rtol=1e-12)
+
+
+def test_set_default_validate_args_turns_checks_off_and_on() -> None:
+    D.Distribution.set_default_validate_args(False)
+    try:
+        assert np.isnan(D.Exponential(graphc.tensor([-1.0])).entropy().numpy()).all()  # 1 - log(-1), constructed without a check
+    finally:
+        D.Distribution.set_default_validate_args(True)
+    with pytest.raises(ValueError, match="GreaterThan"):
+        D.Exponential(graphc.tensor([-1.0]))
+
+
 def test_samples_have_torchs_shapes_and_dtypes(backend: str) -> None:
     loc = graphc.zeros(2, 1, dtype=graphc.float64)
     cases = [
