@@ -257,3 +257,10 @@ def test_compiled_distributions_match_torch_and_skip_validation(backend: str) ->
     assert tuple(sample.shape) == (3, 2) and sample.dtype == graphc.int64 and ((sample.numpy() >= 0) & (sample.numpy() < 4)).all()
     negative = [graphc.tensor(arrays[0]), graphc.tensor(-arrays[1]), graphc.tensor(arrays[2]), graphc.tensor(arrays[3])]
     assert np.isnan(graphc.compile(lambda loc, scale, v: D.Normal(loc, scale).log_prob(v), backend=backend)(*negative[:3]).numpy()).all()
+
+
+def test_compiled_sampling_draws_afresh_on_every_call(backend: str) -> None:
+    compiled = graphc.compile(lambda loc, scale: D.Normal(loc, scale).sample((4,)), backend=backend)
+    loc, scale = graphc.zeros(2), graphc.ones(2)
+    first, second = compiled(loc, scale).numpy(), compiled(loc, scale).numpy()
+    assert first.shape == (4, 2) and not np.array_equal(first, second)
