@@ -56,6 +56,8 @@ CASES: dict[str, tuple[Callable[..., Any], tuple[np.ndarray, ...]]] = {
         lambda T, x, m, s: (T.masked_scatter(x, m, s), x.masked_scatter(m[0], s), T.masked_scatter(x, m & False, s)),
         (data(3, 4), data(3, 4, dtype="bool"), data(12)),
     ),
+    # No True, so no source element: the positions gather a padding zero, never out of range
+    "masked_scatter-empty-source": (lambda T, x, m, s: T.masked_scatter(x, m & False, s), (data(3, 4), data(3, 4, dtype="bool"), data(0))),
 }
 
 
@@ -150,3 +152,10 @@ def test_compiled_with_a_symbolic_batch(backend: str) -> None:
 def test_errors_name_the_op(call: Callable[[graphc.Tensor], Any], message: str) -> None:
     with pytest.raises(GraphcError, match=message):
         call(graphc.tensor(data(3, 3)))
+
+
+def test_masked_scatter_with_fewer_source_elements_than_trues_raises_torchs_error(backend: str) -> None:
+    mask = graphc.tensor([[True, False, True], [True, True, False]])
+    with pytest.raises(graphc.InvalidValueError, match="Number of elements of source < number of ones in mask"):
+        graphc.zeros(2, 3).masked_scatter(mask, graphc.ones(3)).numpy()
+    assert graphc.zeros(2, 3).masked_scatter(mask, graphc.arange(4.0)).numpy().tolist() == [[0.0, 0.0, 1.0], [2.0, 3.0, 0.0]]

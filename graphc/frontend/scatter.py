@@ -243,7 +243,13 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
 
 def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     """The elements of ``source``, in order, at the positions where ``mask`` is True; each True position's
-    place in ``source`` is the running count of Trues before it (a ``cumsum``)."""
+    place in ``source`` is the running count of Trues before it (a ``cumsum``).
+
+    Every position gathers, so the False ones read a zero put in front of ``source``: an empty
+    source (an all-False mask, as ``x[mask] = x[mask] + 1`` gives) has no element they could
+    read. More Trues than source elements is torch's error, raised by a ``check`` (those
+    positions read the zero too, so no gather goes out of range).
+    """
     x, m, s = node_of(input), node_of(mask), node_of(source)
     if m.dtype != dtypes.bool_:
         raise op_error("masked_scatter", [x.type, m.type, s.type], {}, f"masked_scatter_ only supports boolean masks, but got mask with dtype {m.dtype.name}")
@@ -254,6 +260,13 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     x, m = b.broadcast_to(x, shape), b.broadcast_to(m, shape)
     count = x.type.numel
     flat = b.reshape(b.cast(m, dtypes.int64), (count,))
+    chosen = b.reshape(m, (count,))
     before = b.sub(node_of(cumsum(wrap(flat), 0)), flat)
-    taken = emit("index_select", b.reshape(s, (s.type.numel,)), b.where(b.reshape(m, (count,)), before, 0), axis=0)
+    available = s.type.numel
+    size = b.constant(available, dtypes.int64) if isinstance(available, int) else emit("size", value=available, dtype=dtypes.int64)
+    padded = emit("concat", b.full((1,), 0, s.dtype), b.reshape(s, (available,)), axis=0)
+    short = b.binary("and", chosen, b.compare("ge", before, size))
+    inside = b.binary("and", chosen, b.unary("logical_not", short))
+    taken = emit("index_select", padded, b.where(inside, b.add(before, 1), 0), axis=0)
+    taken = emit("check", taken, short, message="masked_scatter: Number of elements of source < number of ones in mask")
     return wrap(b.where(m, b.reshape(taken, shape), x))
