@@ -45,6 +45,14 @@ def test_slice_of_padding_only_is_a_constant() -> None:
     assert graph.outputs[0].shape == (4, 2, 3)
 
 
+def test_pieces_of_length_0_leave_a_concat() -> None:
+    x, empty, y = (source_node(TensorType((2, n), float32)) for n in (3, 0, 1))
+    graph = simplify(Graph([x, empty, y], [emit("concat", x, empty, y, axis=1), emit("concat", empty, y, axis=1)]))
+    verify(graph)
+    joined, alone = graph.outputs
+    assert joined.op == "concat" and len(joined.inputs) == 2 and alone.op == "input"
+
+
 def test_slice_straddling_input_and_padding_stays() -> None:
     x, padded = _padded()
     graph = simplify(Graph([x], [emit("slice", padded, starts=(0, 2, 0), stops=(4, 4, 3), steps=(1, 1, 1))]))

@@ -42,6 +42,18 @@ def drop_identity_movement(node: Node) -> Node | None:
     return None
 
 
+def drop_empty_concat_pieces(node: Node) -> Node | None:
+    """A piece of length 0 adds nothing to a concat, and a code generator would read it at an index
+    outside it (Triton loaded such a piece at offset -1: a crash under the interpreter)."""
+    if node.op != "concat":
+        return None
+    axis = node.attrs["axis"]
+    kept = [x for x in node.inputs if not (isinstance(x.shape[axis], int) and x.shape[axis] == 0)]
+    if not kept or len(kept) == len(node.inputs):
+        return None
+    return kept[0] if len(kept) == 1 else emit("concat", *kept, axis=axis)
+
+
 def merge_reshapes(node: Node) -> Node | None:
     """reshape(reshape(x)) is one reshape."""
     if node.op == "reshape" and node.inputs[0].op == "reshape":
@@ -390,6 +402,7 @@ def _reduced(node: Node, depth: int = 8) -> bool:
 RULES: list[Callable[[Node], Node | None]] = [
     drop_detach,
     drop_identity_movement,
+    drop_empty_concat_pieces,
     merge_reshapes,
     merge_permutes,
     neutral_elements,
