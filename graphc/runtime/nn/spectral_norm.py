@@ -21,6 +21,7 @@ from graphc.ir.grad_mode import grad_mode
 from graphc.runtime.nn.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from graphc.runtime.nn.functional import normalize
 from graphc.runtime.nn.module import Module, Parameter
+from graphc.runtime.nn.weight_norm import remove_hook
 from graphc.runtime.tensor import Tensor
 
 
@@ -102,12 +103,7 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
 
 def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
     """Undo ``spectral_norm``: ``<name>`` becomes a plain parameter again, ``<name>_orig / sigma`` with the current ``u``, ``v``."""
-    for key, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, SpectralNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[key]
-            return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    return remove_hook(module, SpectralNorm, name, "spectral_norm")
 
 
 __all__ = ["remove_spectral_norm", "spectral_norm"]

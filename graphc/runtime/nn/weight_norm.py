@@ -78,14 +78,19 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     return module
 
 
-def remove_weight_norm(module: Module, name: str = "weight") -> Module:
-    """Undo ``weight_norm``: ``<name>`` becomes a plain parameter again, holding the current normalized weight."""
+def remove_hook(module: Module, kind: type, name: str, what: str) -> Module:
+    """Undo the reparametrization hook of type ``kind`` on ``module.<name>`` (``remove_weight_norm``, ``remove_spectral_norm``)."""
     for key, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, WeightNorm) and hook.name == name:
+        if isinstance(hook, kind) and hook.name == name:
             hook.remove(module)
             del module._forward_pre_hooks[key]
             return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    raise ValueError(f"{what} of '{name}' not found in {module}")
+
+
+def remove_weight_norm(module: Module, name: str = "weight") -> Module:
+    """Undo ``weight_norm``: ``<name>`` becomes a plain parameter again, holding the current normalized weight."""
+    return remove_hook(module, WeightNorm, name, "weight_norm")
 
 
 __all__ = ["remove_weight_norm", "weight_norm"]
