@@ -21,7 +21,7 @@ from graphc.ir.grad_mode import grad_mode
 from graphc.runtime.nn.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from graphc.runtime.nn.functional import normalize
 from graphc.runtime.nn.module import Module, Parameter
-from graphc.runtime.nn.weight_norm import remove_hook
+from graphc.runtime.nn.weight_norm import hooked_parameter, remove_hook
 from graphc.runtime.tensor import Tensor
 
 
@@ -58,12 +58,7 @@ class SpectralNorm:
 
     @staticmethod
     def apply(module: Module, name: str, n_power_iterations: int, dim: int, eps: float) -> SpectralNorm:
-        for hook in module._forward_pre_hooks.values():
-            if isinstance(hook, SpectralNorm) and hook.name == name:
-                raise RuntimeError(f"Cannot register two spectral_norm hooks on the same parameter {name}")
-        weight = module._parameters.get(name)
-        if weight is None:
-            raise ValueError(f"spectral_norm: module {type(module).__name__} has no parameter '{name}'")
+        weight = hooked_parameter(module, SpectralNorm, name, "spectral_norm")
         if not -weight.ndim <= dim < weight.ndim:
             raise IndexError(f"spectral_norm: dim {dim} is out of range for parameter '{name}' of shape {list(weight.shape)}")
         fn = SpectralNorm(name, n_power_iterations, dim % weight.ndim, eps)

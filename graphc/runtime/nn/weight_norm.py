@@ -44,12 +44,7 @@ class WeightNorm:
 
     @staticmethod
     def apply(module: Module, name: str, dim: int | None) -> WeightNorm:
-        for hook in module._forward_pre_hooks.values():
-            if isinstance(hook, WeightNorm) and hook.name == name:
-                raise RuntimeError(f"Cannot register two weight_norm hooks on the same parameter {name}")
-        weight = module._parameters.get(name)
-        if weight is None:
-            raise ValueError(f"weight_norm: module {type(module).__name__} has no parameter '{name}'")
+        weight = hooked_parameter(module, WeightNorm, name, "weight_norm")
         fn = WeightNorm(name, -1 if dim is None else dim)
         with grad_mode(False):
             g = norm_except_dim(weight, 2, fn.dim)
@@ -76,6 +71,17 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     """Reparametrize ``module.<name>`` as ``<name>_g * <name>_v / ||<name>_v||`` (norm over every dim but ``dim``; ``dim=None``: the whole tensor)."""
     WeightNorm.apply(module, name, dim)
     return module
+
+
+def hooked_parameter(module: Module, kind: type, name: str, what: str) -> Parameter:
+    """``module.<name>``, about to get a reparametrization hook of type ``kind``: torch's errors for a second hook or no such parameter."""
+    for hook in module._forward_pre_hooks.values():
+        if isinstance(hook, kind) and hook.name == name:
+            raise RuntimeError(f"Cannot register two {what} hooks on the same parameter {name}")
+    weight = module._parameters.get(name)
+    if weight is None:
+        raise ValueError(f"{what}: module {type(module).__name__} has no parameter '{name}'")
+    return weight
 
 
 def remove_hook(module: Module, kind: type, name: str, what: str) -> Module:
