@@ -232,6 +232,10 @@ LOWERINGS: dict[str, Lowering] = {
     "fold": _with_attrs("rt.fold", ("output_size", "kernel_size", "dilation", "padding", "stride")),
     "argsort": _with_attrs("rt.argsort", ("axis", "descending")),
     "cumsum": _with_attrs("rt.cumsum", ("axis", "reverse")),
+    "solve": _call("rt.solve"),
+    "slogdet": _call("rt.slogdet"),
+    "cholesky": _call("rt.cholesky"),
+    "solve_triangular": _with_attrs("rt.solve_triangular", ("upper", "unitriangular")),
     "check": lambda node, args: f"rt.check({args[0]}, {args[1]}, {check_error(node)!r})",
     "rand": _rand,
     "size": lambda node, args: f"np.array({py_dim(node.attrs['value'])}, dtype={np_dtype(node.dtype)})",
@@ -242,6 +246,7 @@ LOWERINGS: dict[str, Lowering] = {
 _KEEPS_DTYPE = {
     *("constant", "cast", *IDENTITIES, *VIEWS, "pad", "concat", "check"),
     *("gather", "index_select", "argmax", "argsort", "cumsum", "matmul", "sum", "rand", "iota", "size"),
+    *("solve", "slogdet", "cholesky", "solve_triangular"),
 }
 
 

@@ -897,7 +897,10 @@ class KernelEmitter:
         sorts = [n for n in self.kernel.nodes if n.op == "argsort"]
         scans = [n for n in self.kernel.nodes if n.op == "cumsum"]
         reducing = [n for n in self.kernel.nodes if n.op == "scatter_reduce"]
-        if sorts:  # fusion keeps a sort alone: its kernel holds it and the views it reads through
+        solvers = [n for n in self.kernel.nodes if n.op in LINALG]
+        if solvers:  # fusion keeps a linalg op alone too
+            self.linalg_kernel(solvers[0], outputs)
+        elif sorts:  # fusion keeps a sort alone: its kernel holds it and the views it reads through
             self.sort_kernel(sorts[0], outputs)
         elif reducing:  # a scatter_reduce too
             self.scatter_reduce_kernel(reducing[0], outputs)
@@ -1363,6 +1366,18 @@ class KernelEmitter:
             f"    rt.launch({name}, (rt.cdiv(xnumel, XBLOCK),), {self.calls[name]}, XBLOCK=XBLOCK, RBLOCK=RBLOCK, num_warps=warps)",
         ]
 
+    def linalg_kernel(self, node: Node, outputs: list[Node]) -> None:
+        """A linear-algebra primitive: the host function of ``graphc.codegen.triton_linalg`` named for
+        the op launches hand-written kernels (its docstring says how to add one). Operands that are
+        not buffers (a transpose, a broadcast identity) are copied into contiguous ones first."""
+        self.extra_outputs(outputs, [node], [node])
+        for operand in node.inputs:
+            if not self.is_buffer(operand):
+                self.split_off(operand)
+        attrs = "".join(f", {k}={v!r}" for k, v in node.attrs.items())
+        self.launch.append(f"la.{node.op}({', '.join(self.var(i) for i in node.inputs)}, {self.var(node)}{attrs})")
+        self.launches += 1
+
     def sort_key(self, v: Val) -> str:
         """The variable holding ``v`` as a sortable number: bools compare as int32."""
         if v.dtype != "tl.int1":
@@ -1567,12 +1582,15 @@ _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|"
 # _mod_below) and enough rounds for the widest ratio of two values, 2**277 and 2**2098.
 _FMOD_LADDER = {"tl.float32": (2.0**21, 14), "tl.float64": (2.0**50, 42)}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+# The linalg primitives, each launched by the host function of its name in graphc/codegen/triton_linalg.py.
+LINALG = frozenset({"solve", "solve_triangular", "cholesky", "slogdet"})
 # Every primitive the emitter generates code for (a test holds the registry to it).
 SUPPORTED_OPS = frozenset(
     {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", "check", *IDENTITIES}
     | {"floor", "ceil", "trunc", "round", "floor_divide", "remainder", "fmod"}
     | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "iota", "size", "constant", *ANCHORS}
     | {"argsort", "cumsum", "scatter_reduce"}
+    | LINALG
 )
 
 
@@ -1655,6 +1673,7 @@ def emit_program(program: Program, plan: MemoryPlan) -> str:
         "import triton",
         "import triton.language as tl",
         "",
+        "from graphc.codegen import triton_linalg as la",
         "from graphc.codegen import triton_support as rt",
     ]
     if helpers:

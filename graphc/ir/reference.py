@@ -35,6 +35,8 @@ CATEGORY_NOTES = {
     "scan": "Running sums along an axis. A kernel of its own on every backend.",
     "sort": "The permutation that sorts an axis; sorted values are a `gather` of it. A kernel of its own on every backend.",
     "random": "Random numbers from a seed operand.",
+    "linalg": "Matrix factorizations and solvers over the last two axes, batched over the others. A kernel of its own on every backend "
+    "(LAPACK through NumPy; one Triton program per matrix).",
 }
 
 

@@ -24,7 +24,7 @@ from graphc.ir.types import TensorType, TypeRuleError
 TypeRule = Callable[..., TensorType]
 VJPRule = Callable[..., tuple]
 
-CATEGORIES = ("source", "elementwise", "reduction", "movement", "indexing", "matmul", "window", "sort", "scan", "random")
+CATEGORIES = ("source", "elementwise", "reduction", "movement", "indexing", "matmul", "window", "sort", "scan", "random", "linalg")
 # The movement ops that map each index of the result to one index of the operand: views, which
 # the code generators turn into index arithmetic (Triton) or NumPy views, never copies.
 VIEWS = frozenset({"reshape", "permute", "expand", "slice"})

@@ -60,7 +60,7 @@ from graphc.ir.types import Dim, Shape, dims_equal, evaluate_shape, format_shape
 from graphc.passes.memory import live_peak
 
 INLINE = ("movement", "source")
-ALONE = ("window", "sort", "scan")
+ALONE = ("window", "sort", "scan", "linalg")
 # Computed element by element at the kernel's index: rand draws from (seed, linear index) on
 # both backends, so it gives the same numbers inside a kernel as alone.
 POINTWISE = ("elementwise", "random")
@@ -374,7 +374,7 @@ class Fuser:
         if inside and self._by_columns(node, group, chains):
             return self._column_incompatibility(node, group, consumers)
         if category in ALONE or group.kind in ALONE or node.op in SCATTERS or group.nodes[0].op == "scatter_reduce":
-            return f"{node.op} and {group.kind} kernels are not fused (scatters, windows, sorts and scans run alone)"
+            return f"{node.op} and {group.kind} kernels are not fused (scatters, windows, sorts, scans and linear algebra run alone)"
         if any(c.op in INDEXED_READS and c.inputs[0] is (chain[-1] if chain else node) for c, chain in zip(consumers, chains)):
             return "a gather reads its source at computed addresses, so the source must be in memory"
         level = [group.shape] + (group.reduced_shapes() + group.total_shapes() if group.axes else [])

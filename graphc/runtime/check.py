@@ -56,6 +56,11 @@ def _iota(torch: Any, shape: tuple, axis: int, dtype: Any) -> Any:
     return torch.arange(shape[axis], dtype=getattr(torch, dtype.name)).reshape(line).expand(shape)
 
 
+def _slogdet(torch: Any, a: Any) -> Any:
+    sign, logabsdet = torch.linalg.slogdet(a)
+    return torch.stack([sign, logabsdet, torch.linalg.inv_ex(a).info.to(a.dtype)], dim=-1)
+
+
 def _slice(torch: Any, x: Any, starts: tuple, stops: tuple, steps: tuple) -> Any:
     return x[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))]
 
@@ -134,6 +139,10 @@ EVALUATORS: dict[str, Evaluator] = {
     "check": lambda torch, x, bad, message: x,
     "cumsum": lambda torch, x, axis, reverse: torch.cumsum(x.flip(axis), axis).flip(axis) if reverse else torch.cumsum(x, axis),
     "argsort": lambda torch, x, axis, descending: torch.argsort(x, dim=axis, descending=descending, stable=True),
+    "solve": lambda torch, a, b: torch.linalg.solve_ex(a, b)[0],
+    "solve_triangular": lambda torch, a, b, upper, unitriangular: torch.linalg.solve_triangular(a, b, upper=upper, unitriangular=unitriangular),
+    "cholesky": lambda torch, a: torch.linalg.cholesky_ex(a)[0],
+    "slogdet": _slogdet,
     "constant": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),
     "iota": _iota,
     "size": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),

@@ -1,0 +1,89 @@
+"""The NumPy kernels of the ``linalg`` primitives: LAPACK through ``np.linalg``, batched over leading axes.
+
+``np.linalg`` raises on the inputs torch's ``_ex`` functions answer with an ``info`` (a
+singular matrix, one that is not positive-definite); here those matrices get the result the
+Triton kernels give (inf/NaN), so the IR's checks, not the kernel, decide what to raise.
+Generated code calls these as ``rt.<op>`` (``numpy_support`` re-exports them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """X with A X = B (LAPACK gesv); a singular matrix's X is NaN."""
+    try:
+        return np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        out = np.empty(np.broadcast_shapes(a.shape, b.shape), dtype=a.dtype)
+        for at in np.ndindex(*out.shape[:-2]):
+            try:
+                out[at] = np.linalg.solve(a[at], b[at])
+            except np.linalg.LinAlgError:
+                out[at] = np.nan
+        return out
+
+
+def slogdet(a: np.ndarray) -> np.ndarray:
+    """(sign, log|det|, getrf's info) packed in a last axis of 3; the info is searched for only where the sign is 0."""
+    sign, logabs = np.linalg.slogdet(a)
+    info = np.zeros_like(sign)
+    singular = sign == 0
+    if np.any(singular):
+        info[singular] = _first_zero_pivots(a[singular])
+    return np.stack([sign, logabs, info], axis=-1).astype(a.dtype, copy=False)
+
+
+def _first_zero_pivots(a: np.ndarray) -> np.ndarray:
+    """LAPACK getrf's info of each matrix of a [m, n, n] stack: 1 + the first zero pivot of LU with partial pivoting (0 if none)."""
+    w = np.array(a, copy=True)
+    m, n = w.shape[0], w.shape[-1]
+    info = np.zeros(m, dtype=a.dtype)
+    every = np.arange(m)
+    for j in range(n):
+        p = j + np.argmax(np.abs(w[:, j:, j]), axis=1)  # the first largest, as idamax
+        rows_j, rows_p = w[every, j].copy(), w[every, p].copy()
+        w[every, p], w[every, j] = rows_j, rows_p
+        pivot = rows_p[:, j]
+        info[(pivot == 0) & (info == 0)] = j + 1
+        factor = np.divide(w[:, j + 1 :, j], pivot[:, None], out=np.zeros_like(w[:, j + 1 :, j]), where=pivot[:, None] != 0)
+        w[:, j + 1 :, :] -= factor[:, :, None] * rows_p[:, None, :]
+    return info
+
+
+def cholesky(a: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor (LAPACK potrf on the lower triangle); a matrix that is not positive-definite
+    gets NaN from its first failing column on, as the Triton kernel."""
+    try:
+        return np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        return _cholesky_by_columns(np.asarray(a))
+
+
+def _cholesky_by_columns(a: np.ndarray) -> np.ndarray:
+    """Left-looking Cholesky over the whole batch, a non-positive pivot made NaN (then NaN spreads to later columns)."""
+    n = a.shape[-1]
+    out = np.zeros_like(a)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for j in range(n):
+            done = out[..., j, :j]
+            pivot = a[..., j, j] - np.sum(done * done, axis=-1)
+            root = np.sqrt(np.where(pivot > 0, pivot, np.nan))
+            out[..., j, j] = root
+            below = a[..., j + 1 :, j] - np.einsum("...ik,...k->...i", out[..., j + 1 :, :j], done)
+            out[..., j + 1 :, j] = below / root[..., None]
+    return out
+
+
+def solve_triangular(a: np.ndarray, b: np.ndarray, upper: bool, unitriangular: bool) -> np.ndarray:
+    """X with A X = B by substitution, reading only A's triangle (a zero on its diagonal gives inf/NaN, as torch's trtrs)."""
+    n = a.shape[-1]
+    out = np.array(np.broadcast_to(b, np.broadcast_shapes(a.shape[:-1] + (1,), b.shape)), dtype=a.dtype, copy=True)
+    order = range(n - 1, -1, -1) if upper else range(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for j in order:
+            solved = slice(j + 1, n) if upper else slice(0, j)
+            row = out[..., j, :] - np.einsum("...c,...ck->...k", a[..., j, solved], out[..., solved, :])
+            out[..., j, :] = row if unitriangular else row / a[..., j, j][..., None]
+    return out

@@ -1,0 +1,138 @@
+"""The linear solvers: LU (``solve``, ``slogdet``), Cholesky and triangular solves.
+
+Four primitives carry ``torch.linalg``'s LU and Cholesky families; everything else is a front-end
+composite (``graphc/frontend/linalg_solvers.py``): ``inv`` is ``solve`` with the identity,
+``det`` is ``sign * exp(logabsdet)``, ``cholesky_solve`` two triangular solves. The IR has one
+result per node, so the LU's by-products that torch returns beside the result (the sign, the
+LAPACK ``info`` the ``_ex`` functions and the singular-input checks read) come packed in the
+last axis of ``slogdet``'s result. Each runs as a kernel of its own (fusion's ``linalg``
+category): LAPACK through NumPy on the CPU, one Triton program per matrix on the GPU
+(``graphc/codegen/numpy_linalg.py``, ``graphc/codegen/triton_linalg.py``).
+
+Batch dimensions are already broadcast by the front end. Only float32 and float64 are taken,
+as torch's CPU linear algebra.
+"""
+
+from __future__ import annotations
+
+from graphc.ir import build as b
+from graphc.ir import dtypes
+from graphc.ir.graph import Node
+from graphc.ir.registry import defvjp, emit, primitive
+from graphc.ir.types import Shape, TensorType, TypeRuleError, dims_equal, format_shape, shapes_equal
+
+
+def _square(a: TensorType, what: str = "A") -> None:
+    if a.ndim < 2 or not dims_equal(a.shape[-1], a.shape[-2]):
+        raise TypeRuleError(f"{what} must be batches of square matrices, got {format_shape(a.shape)}")
+    if a.dtype not in (dtypes.float32, dtypes.float64):
+        raise TypeRuleError(f"takes float32 or float64 matrices, got {a.dtype.name}")
+
+
+def _right_side(a: TensorType, b_: TensorType) -> None:
+    if b_.ndim != a.ndim or not shapes_equal(a.shape[:-1], b_.shape[:-1]):
+        raise TypeRuleError(f"B must be [..., n, k] with A's batch and n: A is {format_shape(a.shape)}, B {format_shape(b_.shape)}")
+    if b_.dtype != a.dtype:
+        raise TypeRuleError(f"A and B dtypes differ: {a.dtype.name} vs {b_.dtype.name}")
+
+
+@primitive("solve", "linalg")
+def solve_rule(a: TensorType, b_: TensorType) -> TensorType:
+    """X with A X = B for A [..., n, n] and B [..., n, k]: LU with partial pivoting (a singular A gives inf/NaN; the front end checks ``slogdet``'s info)"""
+    _square(a)
+    _right_side(a, b_)
+    return b_
+
+
+@defvjp("solve")
+def solve_vjp(node: Node, g: Node) -> tuple:
+    """torch's: gB = A^-T g, gA = -gB X^T."""
+    a, _ = node.inputs
+    g_b = emit("solve", b.transpose_last(a), g)
+    return (b.neg(b.matmul(g_b, b.transpose_last(node))), g_b)
+
+
+@primitive("solve_triangular", "linalg", attrs=("upper", "unitriangular"))
+def solve_triangular_rule(a: TensorType, b_: TensorType, upper: bool, unitriangular: bool) -> TensorType:
+    """X with A X = B, reading only A's upper (or lower) triangle, its diagonal taken as ones when ``unitriangular``"""
+    _square(a)
+    _right_side(a, b_)
+    for name, flag in (("upper", upper), ("unitriangular", unitriangular)):
+        if not isinstance(flag, bool):
+            raise TypeRuleError(f"{name} must be a bool, got {flag!r}")
+    return b_
+
+
+@defvjp("solve_triangular")
+def solve_triangular_vjp(node: Node, g: Node) -> tuple:
+    """torch's: gB = A^-T g (the other triangle), gA = -gB X^T kept to A's triangle (strictly, when unitriangular)."""
+    a, _ = node.inputs
+    upper, unit = node.attrs["upper"], node.attrs["unitriangular"]
+    g_b = emit("solve_triangular", b.transpose_last(a), g, upper=not upper, unitriangular=unit)
+    g_a = b.neg(b.matmul(g_b, b.transpose_last(node)))
+    return (triangle(g_a, upper, 1 if unit else 0), g_b)
+
+
+@primitive("cholesky", "linalg")
+def cholesky_rule(a: TensorType) -> TensorType:
+    """the lower factor L of A = L L^T, reading A's lower triangle; from the first failing column on (A not positive-definite) L is NaN"""
+    _square(a)
+    return a
+
+
+@defvjp("cholesky")
+def cholesky_vjp(node: Node, g: Node) -> tuple:
+    """torch's cholesky_backward: P = tril(L^T gL), gA = L^-T (P + tril(P, -1)^T) / 2 L^-1."""
+    lower = node
+    p = triangle(b.matmul(b.transpose_last(lower), g), upper=False, offset=0)
+    sym = b.mul(b.add(p, b.transpose_last(triangle(p, upper=False, offset=1))), 0.5)
+    left = emit("solve_triangular", b.transpose_last(lower), sym, upper=True, unitriangular=False)
+    # Y L = left  <=>  L^T Y^T = left^T
+    return (b.transpose_last(emit("solve_triangular", b.transpose_last(lower), b.transpose_last(left), upper=True, unitriangular=False)),)
+
+
+@primitive("slogdet", "linalg")
+def slogdet_rule(a: TensorType) -> TensorType:
+    """[..., n, n] -> [..., 3]: sign of det A, log|det A|, getrf's info (1 + the first zero pivot of LU with partial pivoting, or 0)"""
+    _square(a)
+    return TensorType(tuple(a.shape[:-2]) + (3,), a.dtype)
+
+
+@defvjp("slogdet")
+def slogdet_vjp(node: Node, g: Node) -> tuple:
+    """torch's: g_logabsdet A^-T; the sign and the info carry no gradient."""
+    a = node.inputs[0]
+    g_log = column(g, 1)
+    inverse_t = emit("solve", b.transpose_last(a), identity_like(a))
+    return (b.mul(b.reshape(g_log, tuple(g_log.shape) + (1, 1)), inverse_t),)
+
+
+# ------------------------------------------------------------------ helpers shared with the front end
+
+
+def column(x: Node, i: int) -> Node:
+    """``x[..., i]``: one entry of the last axis, the axis dropped."""
+    shape = x.shape
+    starts = (0,) * (len(shape) - 1) + (i,)
+    stops = tuple(shape[:-1]) + (i + 1,)
+    piece = emit("slice", x, starts=starts, stops=stops, steps=(1,) * len(shape))
+    return b.reshape(piece, tuple(shape[:-1]))
+
+
+def _grid(shape: Shape) -> tuple[Node, Node]:
+    """Row and column indices of [n, m] matrices."""
+    rows, columns = (emit("iota", shape=tuple(shape[-2:]), axis=axis, dtype=dtypes.int64) for axis in (0, 1))
+    return rows, columns
+
+
+def triangle(x: Node, upper: bool, offset: int) -> Node:
+    """``x``'s lower triangle below diagonal ``-offset`` (``tril(x, -offset)``), or upper above ``offset`` (``triu``)."""
+    rows, columns = _grid(x.shape)
+    keep = b.compare("ge", b.sub(columns, rows), offset) if upper else b.compare("ge", b.sub(rows, columns), offset)
+    return b.where(b.broadcast_to(keep, x.shape), x, b.zeros_like(x))
+
+
+def identity_like(a: Node) -> Node:
+    """The identity matrix broadcast over ``a``'s batch, in ``a``'s dtype."""
+    rows, columns = _grid(a.shape)
+    return b.broadcast_to(b.cast(b.compare("eq", rows, columns), a.dtype), a.shape)
