@@ -96,6 +96,15 @@ def _interpreted() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
 
 
+def _round_to_bfloat16(wide: str) -> str:
+    """A float32 expression rounded to the nearest bfloat16 (ties to even) in its bits: the interpreter's
+    float32 -> bfloat16 truncates, where torch and GPUs round. NaN is kept (the carry would change it);
+    the interpreter still flushes bfloat16 subnormals to zero."""
+    bits = f"{wide}.to(tl.int32, bitcast=True)"
+    rounded = f"(({bits} + 0x7FFF + (({bits} >> 16) & 1)) & -65536).to(tl.float32, bitcast=True)"
+    return f"tl.where({wide} != {wide}, {wide}, {rounded})"
+
+
 def _use_interpreter_without_gpu() -> None:
     """On a machine without CUDA, Triton runs kernels in its interpreter.
 
@@ -741,6 +750,8 @@ class KernelEmitter:
             # Through float32, as torch rounds a double or an integer to half precision (and as the
             # interpreter can: its float64 -> bfloat16 gave zeros).
             wide = x.code if x.dtype == "tl.float32" else f"{x.code}.to(tl.float32)"
+            if target.name == "bfloat16" and _interpreted():
+                wide = _round_to_bfloat16(wide)
             return f"{wide}.to({TL[target.name]}).to(tl.float32)", dtype
         if x.dtype == dtype:
             return x.code, dtype

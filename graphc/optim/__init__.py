@@ -1,5 +1,5 @@
 """``graphc.optim``: torch's optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, NAdam, RAdam, Adadelta, ASGD,
-Rprop, Adafactor, and the eager LBFGS; SparseAdam refuses) with torch's interface, and ``lr_scheduler``
+Rprop, Adafactor, Muon, and the eager LBFGS; SparseAdam refuses) with torch's interface, and ``lr_scheduler``
 (implemented in ``graphc.runtime.optim``)."""
 
 from graphc.optim import lr_scheduler
@@ -13,6 +13,7 @@ from graphc.runtime.optim import (
     Adam,
     Adamax,
     AdamW,
+    Muon,
     NAdam,
     Optimizer,
     ParamGroup,
@@ -37,6 +38,7 @@ __all__ = [
     "ASGD",
     "Rprop",
     "Adafactor",
+    "Muon",
     "LBFGS",
     "SparseAdam",
     "lr_scheduler",

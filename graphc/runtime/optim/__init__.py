@@ -1,5 +1,5 @@
 """Optimizers whose updates are graph ops (``graphc.optim``): torch's SGD, Adam, AdamW, RMSprop, Adagrad,
-Adamax, NAdam, RAdam, Adadelta, ASGD, Rprop and Adafactor; and LBFGS, which runs eagerly (it decides
+Adamax, NAdam, RAdam, Adadelta, ASGD, Rprop, Adafactor and Muon; and LBFGS, which runs eagerly (it decides
 from values); SparseAdam refuses (graphc has no sparse gradients)."""
 
 from graphc.runtime.optim.adadelta import Adadelta
@@ -9,6 +9,7 @@ from graphc.runtime.optim.adam import Adam, AdamW
 from graphc.runtime.optim.adamax import Adamax
 from graphc.runtime.optim.asgd import ASGD
 from graphc.runtime.optim.lbfgs import LBFGS
+from graphc.runtime.optim.muon import Muon
 from graphc.runtime.optim.nadam import NAdam
 from graphc.runtime.optim.optimizer import Optimizer, ParamGroup
 from graphc.runtime.optim.radam import RAdam
@@ -32,6 +33,7 @@ __all__ = [
     "ASGD",
     "Rprop",
     "Adafactor",
+    "Muon",
     "LBFGS",
     "SparseAdam",
 ]
