@@ -40,6 +40,7 @@ from graphc.frontend.constructors import (
     zeros_like,
 )
 from graphc.frontend.data_dependent import argwhere, bincount, masked_select, nonzero, unique, unique_consecutive
+from graphc.frontend.decompositions import qr, svd
 from graphc.frontend.einsum import einsum
 from graphc.frontend.functional import (
     abs,
@@ -259,6 +260,7 @@ from graphc.frontend.scatter import (
 )
 from graphc.frontend.sorting import argsort, kthvalue, median, msort, sort, topk
 from graphc.frontend.special import digamma, erfc, erfinv, i0, lgamma, mvlgamma, polygamma
+from graphc.frontend.spectral import pinverse
 from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int32, int64
 from graphc.ir.dtypes import bool_ as bool
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled

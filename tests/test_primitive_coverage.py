@@ -335,6 +335,16 @@ CASES: dict[str, list[Case]] = {
         Case("i64-vector", lambda T, F, a, b: a @ b, (i64(3), i64(3, 2))),
         Case("f32-bmm", lambda T, F, a, b: T.bmm(a, b), (f32(2, 3, 4), f32(2, 4, 5))),
     ],
+    # ------------------------------------------------------------------ decompositions (sign-free functions of the vectors)
+    "eigh": [
+        Case("f64-grad-view", lambda T, F, x: (lambda r: r.eigenvalues + (r.eigenvectors**2)[0])(T.linalg.eigh(x.T)), (f64(3, 3),), grad=True),
+    ],
+    "svd": [
+        Case("f64-grad-view", lambda T, F, x: (lambda r: r.S + (r.U**2)[0] + (r.Vh**2)[:, 0])(T.linalg.svd(x.T, full_matrices=False)), (f64(3, 2),), grad=True),
+    ],
+    "qr": [
+        Case("f64-grad-view", lambda T, F, x: (lambda r: r.Q.sum(0) + r.R.sum(1))(T.linalg.qr(x.T)), (f64(2, 3),), grad=True),
+    ],
     # ------------------------------------------------------------------ windows
     "unfold": [
         Case("f32", lambda T, F, x: F.unfold(x, 2), (f32(1, 2, 4, 4),)),

@@ -236,6 +236,9 @@ LOWERINGS: dict[str, Lowering] = {
     "slogdet": _call("rt.slogdet"),
     "cholesky": _call("rt.cholesky"),
     "solve_triangular": _with_attrs("rt.solve_triangular", ("upper", "unitriangular")),
+    "eigh": _with_attrs("rt.eigh", ("upper",)),
+    "svd": _with_attrs("rt.svd", ("full_matrices",)),
+    "qr": _with_attrs("rt.qr", ("mode",)),
     "check": lambda node, args: f"rt.check({args[0]}, {args[1]}, {check_error(node)!r})",
     "rand": _rand,
     "size": lambda node, args: f"np.array({py_dim(node.attrs['value'])}, dtype={np_dtype(node.dtype)})",
@@ -246,7 +249,7 @@ LOWERINGS: dict[str, Lowering] = {
 _KEEPS_DTYPE = {
     *("constant", "cast", *IDENTITIES, *VIEWS, "pad", "concat", "check"),
     *("gather", "index_select", "argmax", "argsort", "cumsum", "matmul", "sum", "rand", "iota", "size"),
-    *("solve", "slogdet", "cholesky", "solve_triangular"),
+    *("solve", "slogdet", "cholesky", "solve_triangular", "eigh", "svd", "qr"),
 }
 
 

@@ -582,3 +582,29 @@ def native_module(path: str) -> object:
     from graphc.codegen import native
 
     return native.load(path)
+
+
+def _joined(batch: tuple[int, ...], *outputs: np.ndarray) -> np.ndarray:
+    """A decomposition's outputs flattened over their matrix axes and joined, as its primitive's result."""
+    return np.concatenate([o.reshape(batch + (-1,)) for o in outputs], axis=-1)
+
+
+def eigh(x: np.ndarray, upper: bool) -> np.ndarray:
+    """LAPACK's syevd through NumPy: eigenvalues ascending, then the eigenvectors."""
+    x = np.asarray(x)
+    values, vectors = np.linalg.eigh(x, UPLO="U" if upper else "L")
+    return _joined(x.shape[:-2], values, vectors)
+
+
+def svd(x: np.ndarray, full_matrices: bool) -> np.ndarray:
+    """LAPACK's gesdd through NumPy: U, S descending, Vh (the vectors' signs may differ from torch's, whose LAPACK build differs)."""
+    x = np.asarray(x)
+    u, s, vh = np.linalg.svd(x, full_matrices=full_matrices)
+    return _joined(x.shape[:-2], u, s, vh)
+
+
+def qr(x: np.ndarray, mode: str) -> np.ndarray:
+    """LAPACK's geqrf and orgqr through NumPy, as torch: Q and R (R alone for mode "r")."""
+    x = np.asarray(x)
+    factors = np.linalg.qr(x, mode=mode)
+    return _joined(x.shape[:-2], *((factors,) if mode == "r" else factors))

@@ -253,3 +253,6 @@ def solve_triangular(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, upper:
         _solve_triangular_kernel, (batch,), a, b, out, n, k,
         UPPER=upper, UNIT=unitriangular, BLOCK_N=block_n, BLOCK_K=block_k, ROWS=rows, num_warps=WARPS,
     )  # fmt: skip
+
+
+from graphc.codegen.triton_eigen import eigh, qr, svd  # noqa: E402, F401  (the decompositions' host functions, as la.<op>)

@@ -191,15 +191,22 @@ def vector_norm(x: Tensor, ord: float = 2, dim: int | Sequence[int] | None = Non
 
 
 def matrix_norm(A: Tensor, ord: Any = "fro", dim: tuple[int, int] = (-2, -1), keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
-    """Frobenius, or the largest (smallest) absolute column (ord ±1) or row (ord ±inf) sum; 'nuc' and ±2 need an SVD graphc lacks."""
+    """Frobenius; the largest (smallest) absolute column (ord ±1) or row (ord ±inf) sum; the largest (smallest) singular value (ord ±2) or their sum ('nuc')."""
     x = _norm_input("linalg.matrix_norm", A, dtype)
     if x.type.ndim < 2:
         raise op_error("linalg.matrix_norm", [x.type], {"ord": ord}, "the input tensor A must have at least 2 dimensions")
     rows, cols = (_dim(x, d, op="linalg.matrix_norm") for d in dim)
     if ord == "fro":
         return vector_norm(wrap(x), 2, (rows, cols), keepdim)
+    if ord in (2, -2, "nuc"):
+        from graphc.frontend.spectral import spectral_norm
+
+        if x.dtype not in (dtypes.float32, dtypes.float64):
+            message = f"linalg.matrix_norm: ord={ord!r} takes float32 or float64 matrices (an SVD), got {x.dtype.name}"
+            raise op_error("linalg.matrix_norm", [x.type], {"ord": ord}, message)
+        return wrap(spectral_norm(x, ord, rows, cols, keepdim))
     if ord not in (1, -1, math.inf, -math.inf):
-        message = f"ord={ord!r} needs singular values (an SVD), which graphc does not compute; supported: 'fro', 1, -1, inf, -inf"
+        message = f"linalg.matrix_norm: Order {ord} not supported."
         raise op_error("linalg.matrix_norm", [x.type], {"ord": ord}, message)
     summed, picked = (rows, cols) if builtins.abs(ord) == 1 else (cols, rows)
     sums = sum(wrap(b.unary("abs", x)), summed, keepdim)
@@ -224,7 +231,10 @@ def linalg_norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = No
 def norm(input: Tensor, p: Any = "fro", dim: int | Sequence[int] | None = None, keepdim: bool = False, dtype: DType | None = None) -> Tensor:
     """torch.norm: 'fro' (the default) is the 2-norm over ``dim`` (all of it by default); a number is a vector p-norm."""
     if p == "nuc":
-        raise op_error("norm", [node_of(input).type], {"p": p}, "the nuclear norm needs singular values (an SVD), which graphc does not compute")
+        axes = tuple(range(node_of(input).type.ndim)) if dim is None else tuple(dim)
+        if len(axes) != 2:
+            raise op_error("norm", [node_of(input).type], {"p": p, "dim": dim}, f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(map(str, axes))}")
+        return matrix_norm(input, "nuc", axes, keepdim, dtype=dtype)
     if isinstance(p, str) and p != "fro":
         raise op_error("norm", [node_of(input).type], {"p": p}, f"unknown norm {p!r}")
     return vector_norm(input, 2 if p == "fro" else p, dim, keepdim, dtype=dtype)

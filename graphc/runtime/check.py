@@ -61,6 +61,24 @@ def _slogdet(torch: Any, a: Any) -> Any:
     return torch.stack([sign, logabsdet, torch.linalg.inv_ex(a).info.to(a.dtype)], dim=-1)
 
 
+def _joined(torch: Any, batch: tuple, *outputs: Any) -> Any:
+    """A decomposition's outputs flattened over their matrix axes and joined, as its primitive's packed result."""
+    return torch.cat([o.reshape(*batch, -1) for o in outputs], dim=-1)
+
+
+def _eigh(torch: Any, x: Any, upper: bool) -> Any:
+    return _joined(torch, x.shape[:-2], *torch.linalg.eigh(x, UPLO="U" if upper else "L"))
+
+
+def _svd(torch: Any, x: Any, full_matrices: bool) -> Any:
+    return _joined(torch, x.shape[:-2], *torch.linalg.svd(x, full_matrices=full_matrices))
+
+
+def _qr(torch: Any, x: Any, mode: str) -> Any:
+    q, r = torch.linalg.qr(x, mode=mode)
+    return _joined(torch, x.shape[:-2], *((r,) if mode == "r" else (q, r)))
+
+
 def _slice(torch: Any, x: Any, starts: tuple, stops: tuple, steps: tuple) -> Any:
     return x[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))]
 
@@ -143,6 +161,9 @@ EVALUATORS: dict[str, Evaluator] = {
     "solve_triangular": lambda torch, a, b, upper, unitriangular: torch.linalg.solve_triangular(a, b, upper=upper, unitriangular=unitriangular),
     "cholesky": lambda torch, a: torch.linalg.cholesky_ex(a)[0],
     "slogdet": _slogdet,
+    "eigh": _eigh,
+    "svd": _svd,
+    "qr": _qr,
     "constant": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),
     "iota": _iota,
     "size": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),

@@ -703,6 +703,7 @@ from graphc.frontend import (  # noqa: E402
     calculus,
     combinatorics,
     data_dependent,
+    decompositions,
     linalg,
     manipulation,
     matrix_chains,
@@ -711,6 +712,7 @@ from graphc.frontend import (  # noqa: E402
     scatter,
     sorting,
     special,
+    spectral,
 )
 from graphc.frontend import functional as F  # noqa: E402  (functional builds on Tensor)
 
@@ -731,7 +733,10 @@ def _in_place(module: Any, name: str) -> Any:
     return method
 
 
-for _module in (manipulation, reductions, linalg, pointwise, scatter, sorting, special, data_dependent, bucketing, calculus, combinatorics, matrix_chains):
+for _module in (
+    manipulation, reductions, linalg, pointwise, scatter, sorting, special, data_dependent, bucketing, calculus, combinatorics, matrix_chains,
+    decompositions, spectral,
+):
     for _name in _module.METHODS:
         setattr(Tensor, _name, _forward_to(_module, _name))
     for _name in getattr(_module, "IN_PLACE", ()):
