@@ -14,6 +14,30 @@ from typing import Any
 
 from graphc import autograd, data, distributions, linalg, nn, optim, special
 from graphc.errors import CheckError, GraphcError, InvalidValueError
+from graphc.frontend.arithmetic import (
+    addr,
+    copysign,
+    fmax,
+    fmin,
+    frexp,
+    gcd,
+    greater,
+    greater_equal,
+    hardshrink,
+    lcm,
+    ldexp,
+    less,
+    less_equal,
+    logaddexp,
+    logaddexp2,
+    negative,
+    nextafter,
+    not_equal,
+    positive,
+    prelu,
+    renorm,
+)
+from graphc.frontend.bitwise import bitwise_left_shift, bitwise_not, bitwise_right_shift
 from graphc.frontend.bucketing import bucketize, histc, searchsorted
 from graphc.frontend.calculus import cumulative_trapezoid, diff, trapezoid, trapz
 from graphc.frontend.combinatorics import block_diag, cartesian_prod, combinations, vander
@@ -249,6 +273,8 @@ from graphc.frontend.reductions import (
     std_mean,
     var_mean,
 )
+from graphc.frontend.reshaping import adjoint, diagflat, is_same_size, ravel, take_along_dim
+from graphc.frontend.sampling import bernoulli, multinomial
 from graphc.frontend.scatter import (
     index_add,
     index_copy,
@@ -261,6 +287,9 @@ from graphc.frontend.scatter import (
 from graphc.frontend.sorting import argsort, kthvalue, median, msort, sort, topk
 from graphc.frontend.special import digamma, erfc, erfinv, i0, lgamma, mvlgamma, polygamma
 from graphc.frontend.spectral import pinverse
+from graphc.frontend.splitting import dsplit, hsplit, split_with_sizes, tensor_split, vsplit
+from graphc.frontend.statistics import corrcoef, cov, histogram, mode, nanmedian, nanquantile, quantile
+from graphc.frontend.view_scatter import diagonal_scatter, index_put, put, select_scatter, slice_scatter
 from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int32, int64
 from graphc.ir.dtypes import bool_ as bool
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled
@@ -269,6 +298,8 @@ from graphc.runtime.random import manual_seed
 from graphc.runtime.serialization import load, save
 from graphc.runtime.tensor import Tensor
 
+# torch's constants (torch.nan, torch.inf, torch.pi, torch.e).
+nan, inf, pi, e = builtins.float("nan"), builtins.float("inf"), 3.141592653589793, 2.718281828459045
 float = float32
 double = float64
 half = float16
@@ -286,6 +317,14 @@ def numel(input: Tensor) -> Any:
 
 def is_floating_point(input: Tensor) -> builtins.bool:
     return input.is_floating_point()
+
+
+def is_signed(input: Tensor) -> builtins.bool:
+    return input.is_signed()
+
+
+def is_complex(input: Tensor) -> builtins.bool:
+    return input.is_complex()
 
 
 @contextmanager

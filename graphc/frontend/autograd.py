@@ -7,8 +7,9 @@ read or an optimizer steps, so forward, backward and update realize together.
 
 from __future__ import annotations
 
+import itertools
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
@@ -16,6 +17,7 @@ from graphc.ir import build as b
 from graphc.ir.grad_mode import grad_mode
 from graphc.ir.graph import Node, toposort
 from graphc.ir.registry import origin
+from graphc.ir.types import shapes_equal
 from graphc.passes.autodiff import vjp
 from graphc.runtime.tensor import Tensor
 
@@ -43,6 +45,73 @@ def _retained_in(order: list[Node]) -> list[Tensor]:
     return [t for t in list(_retained.values()) if id(t._node) in ids and not t._node.is_leaf]
 
 
+# Tensor.register_hook: the hooks of each tensor by id (held weakly, as _retained), in registration order.
+_hooked: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
+_hooks: dict[int, dict[int, Callable[[Tensor], Tensor | None]]] = {}
+_next_handle = itertools.count()
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``remove()`` unregisters the hook (again: nothing)."""
+
+    def __init__(self, owner: int, key: int) -> None:
+        self.id = key
+        self._owner = owner
+
+    def remove(self) -> None:
+        _hooks.get(self._owner, {}).pop(self.id, None)
+
+
+def register_hook(tensor: Tensor, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+    if not tensor.requires_grad:
+        raise GraphcError("cannot register a hook on a tensor that doesn't require gradient")
+    if tracing.active() is not None:
+        raise GraphcError(_HOOKS_NOT_TRACED)
+    owner = id(tensor)
+    if _hooked.get(owner) is not tensor:
+        _hooked[owner] = tensor
+        _hooks[owner] = {}
+        weakref.finalize(tensor, _hooks.pop, owner, None)
+    key = next(_next_handle)
+    _hooks[owner][key] = hook
+    return RemovableHandle(owner, key)
+
+
+_HOOKS_NOT_TRACED = (
+    "tensor hooks (register_hook) run in eager code only: inside graphc.compile a hook would run once, "
+    "while tracing, and its Python effects would not happen on later calls; "
+    "write the change to the gradient as tensor code in the compiled function, or remove the hook"
+)
+
+
+def _hooks_in(order: list[Node]) -> dict[int, Callable[[Node, Node], Node]]:
+    """The hooks of the tensors whose current node the backward pass goes through, as vjp takes them."""
+    ids = {id(n) for n in order}
+    found = {}
+    for owner, tensor in list(_hooked.items()):
+        hooks = list(_hooks.get(owner, {}).values())
+        if hooks and id(tensor._node) in ids:
+            if tracing.active() is not None:
+                raise GraphcError(_HOOKS_NOT_TRACED)
+            found[id(tensor._node)] = _applying(hooks)
+    return found
+
+
+def _applying(hooks: list[Callable[[Tensor], Tensor | None]]) -> Callable[[Node, Node], Node]:
+    def apply(node: Node, grad: Node) -> Node:
+        for hook in hooks:
+            result = hook(Tensor._from_node(grad))
+            if result is None:
+                continue
+            new = tracing.read(result)
+            if not shapes_equal(new.shape, grad.shape) or new.dtype != grad.dtype:
+                raise GraphcError(f"hook {getattr(hook, '__name__', hook)!r} has changed the type of value: {grad.type} to {new.type}")
+            grad = new
+        return grad
+
+    return apply
+
+
 def _seed_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor | None] | None) -> tuple[list[Node], list[Node]]:
     nodes, grads = [], []
     for i, out in enumerate(outputs):
@@ -65,18 +134,19 @@ def backward(
     inputs: Sequence[Tensor] | None = None,
 ) -> None:
     outputs, seeds = _seed_grads(tensors, grad_tensors)
+    order = toposort(outputs)
+    hooks = _hooks_in(order)
     if inputs is not None:
         leaves = [tracing.read(t) for t in inputs]
         owners = list(inputs)
     else:
-        order = toposort(outputs)
         leaves = [n for n in order if _is_leaf(n)]
         owners = [tracing.leaf_owner(n) for n in leaves]
         retained = _retained_in(order)  # gradients of interior nodes: vjp computes them on the way to the leaves
         leaves += [t._node for t in retained]
         owners += retained
     with grad_mode(create_graph):
-        grads = vjp(outputs, seeds, leaves)
+        grads = vjp(outputs, seeds, leaves, hooks)
         totals = []
         for owner, grad in zip(owners, grads):
             if owner is None or grad is None:
@@ -128,8 +198,9 @@ def grad(
     if isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
     nodes, seeds = _seed_grads(outs, grad_outputs)
+    hooks = _hooks_in(toposort(nodes))
     with grad_mode(create_graph):
-        grads = vjp(nodes, seeds, [tracing.read(t) for t in ins])
+        grads = vjp(nodes, seeds, [tracing.read(t) for t in ins], hooks)
     _keep_outputs(outs)
     result: list[Tensor | None] = []
     for g in grads:

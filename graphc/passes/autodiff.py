@@ -9,6 +9,8 @@ fuses and compiles, and differentiating it again gives second derivatives.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from graphc.errors import GraphcError
 from graphc.ir import build as b
 from graphc.ir.graph import Node, toposort
@@ -25,8 +27,11 @@ def _reaches(order: list[Node], wrt: list[Node]) -> set[int]:
     return relevant
 
 
-def vjp(outputs: list[Node], output_grads: list[Node], wrt: list[Node]) -> list[Node | None]:
-    """Gradients of ``sum(output * grad)`` with respect to each node of ``wrt`` (None if unreachable)."""
+def vjp(outputs: list[Node], output_grads: list[Node], wrt: list[Node], hooks: Mapping[int, Callable[[Node, Node], Node]] | None = None) -> list[Node | None]:
+    """Gradients of ``sum(output * grad)`` with respect to each node of ``wrt`` (None if unreachable).
+
+    ``hooks`` (by node id) replace a node's gradient once it is complete, before it flows on:
+    ``Tensor.register_hook`` (graphc/frontend/autograd.py)."""
     order = toposort(outputs)
     relevant = _reaches(order, wrt)
     stop = {id(n) for n in wrt if not n.inputs}
@@ -37,6 +42,8 @@ def vjp(outputs: list[Node], output_grads: list[Node], wrt: list[Node]) -> list[
                 grads[id(out)] = b.add(grads[id(out)], g) if id(out) in grads else g
     for node in reversed(order):
         g = grads.get(id(node))
+        if g is not None and hooks and id(node) in hooks:
+            g = grads[id(node)] = hooks[id(node)](node, g)
         if g is None or id(node) in stop or not node.inputs:
             continue
         rule = REGISTRY[node.op].vjp

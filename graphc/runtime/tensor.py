@@ -478,6 +478,88 @@ class Tensor:
     def element_size(self) -> int:
         return self.dtype.itemsize
 
+    def byte(self) -> Tensor:
+        return _no_such_dtype(self, "byte", "uint8")
+
+    def char(self) -> Tensor:
+        return _no_such_dtype(self, "char", "int8")
+
+    def short(self) -> Tensor:
+        return _no_such_dtype(self, "short", "int16")
+
+    # ------------------------------------------------------------ layout (docs/decisions.md: a graphc tensor is a value, laid out contiguously)
+
+    def stride(self, dim: int | None = None) -> Any:
+        """The row-major strides of the shape, in elements: graphc tensors are values, never strided views."""
+        shape = self.shape
+        strides, step = [], 1
+        for size in reversed(shape):
+            strides.append(step)
+            step = step * (size if size != 0 else 1)  # torch's strides skip a zero size
+        strides = tuple(reversed(strides))
+        if dim is None:
+            return strides
+        if not -max(len(shape), 1) <= dim < max(len(shape), 1):
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-max(len(shape), 1)}, {max(len(shape), 1) - 1}], but got {dim})")
+        return strides[dim] if shape else 1
+
+    def is_contiguous(self, memory_format: Any = None) -> bool:
+        return True
+
+    def storage_offset(self) -> int:
+        return 0
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> Any:
+        return self.numel() * self.dtype.itemsize
+
+    def is_signed(self) -> bool:
+        """Every graphc dtype but bool is signed (it has no unsigned integers)."""
+        return self.dtype != dtypes.bool_
+
+    def is_complex(self) -> bool:
+        return False
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.device == "cpu"
+
+    def get_device(self) -> int:
+        """-1 on the CPU, as torch; the index of the GPU that holds a CUDA tensor's value."""
+        if self.device != "cuda":
+            return -1
+        index = self._node.data.device.index
+        return 0 if index is None else index
+
+    def ndimension(self) -> int:
+        return self.ndim
+
+    @property
+    def H(self) -> Tensor:
+        """The conjugate transpose of a matrix (its transpose: graphc tensors are real); a 0-d tensor is its own."""
+        if self.ndim == 0:
+            return self
+        if self.ndim != 2:
+            raise op_error("H", [self._node.type], {}, f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
+        return F.transpose(self, 0, 1)
+
+    @property
+    def mH(self) -> Tensor:
+        if self.ndim < 2:
+            raise op_error("mH", [self._node.type], {}, f"tensor.mH is only supported on matrices or batches of matrices. Got {self.ndim}-D tensor.")
+        return F.transpose(self, -2, -1)
+
+    def register_hook(self, hook: Any) -> Any:
+        """Call ``hook(grad)`` with this tensor's gradient during ``backward()``; a tensor it returns replaces
+        the gradient. Eager code only (inside graphc.compile it is refused, docs/decisions.md)."""
+        from graphc.frontend.autograd import register_hook
+
+        return register_hook(self, hook)
+
     # ------------------------------------------------------------ new tensors like this one
 
     def _new(self, array: np.ndarray, device: Any, requires_grad: bool) -> Tensor:
@@ -577,9 +659,25 @@ class Tensor:
         return F.abs(self)
 
     def __invert__(self) -> Tensor:
-        if self.dtype != dtypes.bool_:  # torch's ~ is bitwise on integers: refuse rather than return bools
-            raise op_error("invert", [self._node.type], {}, "~ (bitwise not) is supported on bool tensors only; use graphc.logical_not")
-        return F.logical_not(self)
+        return bitwise.bitwise_not(self)
+
+    def __lshift__(self, other: Any) -> Tensor:
+        return bitwise.bitwise_left_shift(self, other)
+
+    def __rlshift__(self, other: Any) -> Tensor:
+        return bitwise.bitwise_left_shift(other, self)
+
+    def __rshift__(self, other: Any) -> Tensor:
+        return bitwise.bitwise_right_shift(self, other)
+
+    def __rrshift__(self, other: Any) -> Tensor:
+        return bitwise.bitwise_right_shift(other, self)
+
+    def __ilshift__(self, other: Any) -> Tensor:
+        return self._inplace(bitwise.bitwise_left_shift(self, other), op="__ilshift__")
+
+    def __irshift__(self, other: Any) -> Tensor:
+        return self._inplace(bitwise.bitwise_right_shift(self, other), op="__irshift__")
 
     def __and__(self, other: Any) -> Tensor:
         return F.bitwise_and(self, other)
@@ -637,6 +735,11 @@ def _is_view_key(key: Any) -> bool:
     """Basic indexing (ints, slices, Ellipsis), which gives a view in torch; tensors, lists and None do not here."""
     items = key if isinstance(key, tuple) else (key,)
     return all(k is Ellipsis or isinstance(k, slice) or isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in items)
+
+
+def _no_such_dtype(tensor: Tensor, method: str, dtype: str) -> Tensor:
+    types = ", ".join(d.name for d in dtypes.ALL_DTYPES)
+    raise op_error(method, [tensor._node.type], {}, f"graphc has no {dtype} dtype (its dtypes: {types}); convert with .int() or .long() instead")
 
 
 def _rebuild(array: np.ndarray, requires_grad: bool) -> Tensor:
@@ -699,6 +802,8 @@ Tensor.type_as = _type_as  # type: ignore[attr-defined]
 # The families in modules of their own (manipulation, scattering, linear algebra, reductions) list
 # their methods in METHODS, and the ones with a torch in-place twin (``tril_``) in IN_PLACE.
 from graphc.frontend import (  # noqa: E402
+    arithmetic,
+    bitwise,
     bucketing,
     calculus,
     combinatorics,
@@ -709,10 +814,15 @@ from graphc.frontend import (  # noqa: E402
     matrix_chains,
     pointwise,
     reductions,
+    reshaping,
+    sampling,
     scatter,
     sorting,
     special,
     spectral,
+    splitting,
+    statistics,
+    view_scatter,
 )
 from graphc.frontend import functional as F  # noqa: E402  (functional builds on Tensor)
 
@@ -735,7 +845,7 @@ def _in_place(module: Any, name: str) -> Any:
 
 for _module in (
     manipulation, reductions, linalg, pointwise, scatter, sorting, special, data_dependent, bucketing, calculus, combinatorics, matrix_chains,
-    decompositions, spectral,
+    arithmetic, bitwise, decompositions, spectral, reshaping, splitting, view_scatter, statistics, sampling,
 ):
     for _name in _module.METHODS:
         setattr(Tensor, _name, _forward_to(_module, _name))

@@ -112,8 +112,8 @@ def _no_derivative(op: str) -> Callable[[Node, Node], tuple]:
 
 
 # Results that torch marks as requiring grad without giving them a derivative (graphc/frontend/data_dependent.py;
-# scatter with a reduce, graphc/frontend/scatter.py).
-for _op in ("unique", "unique_consecutive", "bincount", "scatter"):
+# scatter with a reduce, graphc/frontend/scatter.py; nextafter, graphc/frontend/arithmetic.py).
+for _op in ("unique", "unique_consecutive", "bincount", "scatter", "nextafter"):
     RULES[f"{_op}_no_derivative"] = _no_derivative(_op)
 
 
@@ -214,6 +214,14 @@ def xlogy_vjp(node: Node, g: Node) -> tuple:
     _, x, y = node.inputs
     zero = b.binary("and", b.compare("eq", x, 0), b.compare("le", y, 0))
     return (b.where(zero, 0.0, composites.xlogy(g, y)), b.div(b.mul(g, x), y))
+
+
+@rule("copysign")
+def copysign_vjp(node: Node, g: Node) -> tuple:
+    """torch's: ``g * copysign(x, y) / x`` for x (0 where x is 0), zero for y."""
+    value, x, y = node.inputs
+    ratio = b.where(b.compare("eq", x, 0), 0.0, b.div(value, x))
+    return (b.mul(g, ratio), b.zeros_like(y))
 
 
 @rule("hypot")

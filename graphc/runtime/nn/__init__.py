@@ -37,6 +37,7 @@ from graphc.runtime.nn.activation import (
 )
 from graphc.runtime.nn.attention import MultiheadAttention
 from graphc.runtime.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from graphc.runtime.nn.data_parallel import DataParallel
 from graphc.runtime.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from graphc.runtime.nn.embedding import Embedding, EmbeddingBag
 from graphc.runtime.nn.flatten import Flatten, Unflatten
@@ -59,6 +60,7 @@ from graphc.runtime.nn.loss import (
     MultiLabelSoftMarginLoss,
     MultiMarginLoss,
     NLLLoss,
+    NLLLoss2d,
     PoissonNLLLoss,
     SmoothL1Loss,
     SoftMarginLoss,
@@ -107,6 +109,7 @@ from graphc.runtime.nn.pooling import (
     AvgPool3d,
     LPPool1d,
     LPPool2d,
+    LPPool3d,
     MaxPool1d,
     MaxPool2d,
     MaxPool3d,
@@ -114,8 +117,9 @@ from graphc.runtime.nn.pooling import (
     MaxUnpool2d,
     MaxUnpool3d,
 )
-from graphc.runtime.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
+from graphc.runtime.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from graphc.runtime.nn.shuffle import ChannelShuffle, CosineSimilarity, PairwiseDistance, PixelShuffle, PixelUnshuffle, Upsample
+from graphc.runtime.nn.sync_batchnorm import SyncBatchNorm
 from graphc.runtime.nn.transformer import Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
 from graphc.runtime.nn.upsampling import UpsamplingBilinear2d, UpsamplingNearest2d
 
@@ -124,6 +128,7 @@ __all__ = [
     "init",
     "utils",
     "Module",
+    "DataParallel",
     "Parameter",
     "Sequential",
     "ModuleList",
@@ -151,6 +156,7 @@ __all__ = [
     "AdaptiveMaxPool3d",
     "LPPool1d",
     "LPPool2d",
+    "LPPool3d",
     "MaxUnpool1d",
     "MaxUnpool2d",
     "MaxUnpool3d",
@@ -221,6 +227,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
+    "SyncBatchNorm",
     "InstanceNorm1d",
     "InstanceNorm2d",
     "InstanceNorm3d",
@@ -232,6 +239,7 @@ __all__ = [
     "LSTM",
     "GRU",
     "RNNCell",
+    "RNNCellBase",
     "LSTMCell",
     "GRUCell",
     "MultiheadAttention",
@@ -246,6 +254,7 @@ __all__ = [
     "HuberLoss",
     "KLDivLoss",
     "NLLLoss",
+    "NLLLoss2d",
     "CrossEntropyLoss",
     "BCELoss",
     "BCEWithLogitsLoss",

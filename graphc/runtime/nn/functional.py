@@ -508,9 +508,12 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
-    """Gradient passes strictly inside (min_val, max_val), as torch's hardtanh."""
+    """Gradient passes strictly inside (min_val, max_val), as torch's hardtanh. Each bound meets the input
+    in a ``where`` of its own, so it takes the input's dtype (a ``where`` of the two numbers was float32:
+    a float64 hardtanh gave 0.800000011920929 for 0.8) and NaN stays NaN, as torch's."""
     inside = _F.logical_and(_F.gt(input, min_val), _F.lt(input, max_val))
-    return _F.where(inside, input, _F.where(_F.le(input, min_val), min_val, max_val))
+    clamped = _F.where(_F.ge(input, max_val), max_val, _F.where(_F.le(input, min_val), min_val, input))
+    return _F.where(inside, input, clamped)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
@@ -1714,6 +1717,13 @@ __all__ = [
     "max_unpool3d",
     "lp_pool1d",
     "lp_pool2d",
+    "lp_pool3d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d_with_indices",
     "unfold",
     "fold",
     "max_pool2d",
@@ -1744,8 +1754,16 @@ __all__ = [
     "alpha_dropout",
     "feature_alpha_dropout",
     "relu",
+    "relu_",
     "relu6",
     "threshold",
+    "threshold_",
+    "elu_",
+    "celu_",
+    "selu_",
+    "leaky_relu_",
+    "hardtanh_",
+    "rrelu_",
     "leaky_relu",
     "rrelu",
     "prelu",
@@ -1771,6 +1789,7 @@ __all__ = [
     "normalize",
     "cosine_similarity",
     "pairwise_distance",
+    "pdist",
     "dropout",
     "layer_norm",
     "rms_norm",
@@ -1816,12 +1835,30 @@ from graphc.runtime.nn.conv_transpose import conv_transpose1d, conv_transpose2d,
 from graphc.runtime.nn.ctc import ctc_loss  # noqa: E402
 from graphc.runtime.nn.grid_sample import affine_grid, grid_sample  # noqa: E402
 from graphc.runtime.nn.gumbel import gumbel_softmax  # noqa: E402
+from graphc.runtime.nn.inplace_activations import (  # noqa: E402
+    celu_,
+    elu_,
+    hardtanh_,
+    leaky_relu_,
+    relu_,
+    rrelu_,
+    selu_,
+    threshold_,
+)
+from graphc.runtime.nn.pdist import pdist  # noqa: E402
 from graphc.runtime.nn.pooling_functional import (  # noqa: E402
     adaptive_max_pool1d,
+    adaptive_max_pool1d_with_indices,
     adaptive_max_pool2d,
+    adaptive_max_pool2d_with_indices,
     adaptive_max_pool3d,
+    adaptive_max_pool3d_with_indices,
     lp_pool1d,
     lp_pool2d,
+    lp_pool3d,
+    max_pool1d_with_indices,
+    max_pool2d_with_indices,
+    max_pool3d_with_indices,
     max_unpool1d,
     max_unpool2d,
     max_unpool3d,

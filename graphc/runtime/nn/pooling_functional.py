@@ -1,4 +1,5 @@
-"""``F.adaptive_max_pool1d/2d/3d``, ``F.lp_pool1d/2d`` and ``F.max_unpool1d/2d/3d``, built on the pools of ``functional``. Re-exported by it."""
+"""``F.adaptive_max_pool1d/2d/3d``, ``F.lp_pool1d/2d/3d``, ``F.max_unpool1d/2d/3d`` and the ``*_with_indices`` names of the
+max pools, built on the pools of ``functional``. Re-exported by it."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from graphc.runtime.nn.functional import (
     _static,
     avg_pool1d,
     avg_pool2d,
+    avg_pool3d,
     max_pool1d,
     max_pool2d,
     max_pool3d,
@@ -111,7 +113,65 @@ def lp_pool1d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = N
     return _lp_root(avg_pool1d(_F.pow(input, norm_type), kernel_size, stride, 0, ceil_mode), window, norm_type)
 
 
-__all__ = ["adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d"]
+def lp_pool3d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:
+    """The p-norm of every window of a ``[N, C, D, H, W]`` or ``[C, D, H, W]`` input, as ``lp_pool2d``."""
+    _check_norm(norm_type)
+    if math.isinf(norm_type):
+        if norm_type > 0:
+            return max_pool3d(_F.abs(input), kernel_size, stride, 0, 1, ceil_mode)
+        return _F.neg(max_pool3d(_F.neg(_F.abs(input)), kernel_size, stride, 0, 1, ceil_mode))
+    kd, kh, kw = _ntuple(kernel_size, 3, "kernel_size")
+    return _lp_root(avg_pool3d(_F.pow(input, norm_type), kernel_size, stride, 0, ceil_mode), kd * kh * kw, norm_type)
+
+
+# torch's names of the max pools that return their indices: ``return_indices`` is accepted and ignored,
+# as torch ignores it (they always return ``(output, indices)``).
+
+
+def max_pool1d_with_indices(
+    input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
+) -> tuple[Tensor, Tensor]:
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def max_pool2d_with_indices(
+    input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
+) -> tuple[Tensor, Tensor]:
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def max_pool3d_with_indices(
+    input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
+) -> tuple[Tensor, Tensor]:
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def adaptive_max_pool1d_with_indices(input: Tensor, output_size: Any, return_indices: bool = False) -> tuple[Tensor, Tensor]:
+    return adaptive_max_pool1d(input, output_size, return_indices=True)
+
+
+def adaptive_max_pool2d_with_indices(input: Tensor, output_size: Any, return_indices: bool = False) -> tuple[Tensor, Tensor]:
+    return adaptive_max_pool2d(input, output_size, return_indices=True)
+
+
+def adaptive_max_pool3d_with_indices(input: Tensor, output_size: Any, return_indices: bool = False) -> tuple[Tensor, Tensor]:
+    return adaptive_max_pool3d(input, output_size, return_indices=True)
+
+
+__all__ = [
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d_with_indices",
+]
 
 
 def _unpool_size(op: str, x: Tensor, default: tuple[int, ...], strides: tuple[int, ...], output_size: Any) -> tuple[int, ...]:
