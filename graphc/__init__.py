@@ -327,6 +327,10 @@ def is_complex(input: Tensor) -> builtins.bool:
     return input.is_complex()
 
 
+def get_device(input: Tensor) -> builtins.int:
+    return input.get_device()
+
+
 @contextmanager
 def no_grad() -> Iterator[None]:
     """Ops recorded inside do not track gradients (usable as a decorator too, via ``no_grad()``)."""

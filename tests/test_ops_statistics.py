@@ -191,3 +191,13 @@ def test_bernoulli_draws_ones_in_proportion(backend: str) -> None:
     assert fixed.dtype == graphc.float16 and abs(float(fixed.float().mean()) - 0.3) <= 4.5 * np.sqrt(0.21 / 4000)
     with pytest.raises(InvalidValueError, match="between 0 and 1"):
         graphc.bernoulli(graphc.tensor([1.5])).numpy()
+
+
+def test_bernoulli_in_place_fills_with_the_probability_given() -> None:
+    """A number or a broadcast tensor of probabilities; an integer tensor keeps its dtype, as torch's."""
+    graphc.manual_seed(11)
+    counts = graphc.zeros(4000, dtype=graphc.int64)
+    assert counts.bernoulli_(0.25) is counts and counts.dtype == graphc.int64
+    assert abs(float(counts.float().mean()) - 0.25) <= 4.5 * np.sqrt(0.1875 / 4000)
+    rows = graphc.zeros(2, 2000).bernoulli_(graphc.tensor([[0.1], [0.8]])).numpy()
+    assert np.all(np.abs(rows.mean(1) - [0.1, 0.8]) <= 4.5 * np.sqrt(np.array([0.09, 0.16]) / 2000))

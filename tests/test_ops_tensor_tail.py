@@ -311,3 +311,21 @@ def test_register_hook_is_refused_inside_compile() -> None:
     with pytest.raises(GraphcError, match="run in eager code only"):
         graphc.compile(step)(graphc.ones(2))
     handle.remove()
+
+
+def test_in_place_twins_write_into_the_tensor() -> None:
+    def run(T: Any) -> list:
+        x = T.tensor([1.0, -2.0, 3.0])
+        x.copysign_(T.tensor([-1.0, 1.0, -0.0]))
+        y = T.zeros(2, 3)
+        y.index_put_((T.tensor([0, 0]), T.tensor([1, 1])), T.tensor([1.0, 2.0]), accumulate=True)
+        y.put_(T.tensor([5]), T.tensor([7.0]))
+        i = T.tensor([1, -6])
+        i <<= 2
+        i.bitwise_right_shift_(T.tensor([1, 3]))
+        j = T.tensor([12, 18])
+        j.gcd_(T.tensor([8, 27]))
+        return [x, y, i, j]
+
+    assert_matches(run(graphc), run(torch))
+    assert graphc.get_device(graphc.ones(1)) == torch.get_device(torch.ones(1)) == -1

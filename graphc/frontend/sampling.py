@@ -20,7 +20,7 @@ from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
 from graphc.runtime.tensor import Tensor
 
-METHODS = "multinomial bernoulli".split()
+METHODS = "multinomial bernoulli bernoulli_".split()
 
 
 def _uniform(shape: tuple, generator: Any) -> Node:
@@ -75,3 +75,14 @@ def bernoulli(input: Tensor, p: float | None = None, *, generator: Any = None) -
     probability = emit("check", probability, outside, message="bernoulli: all elements of input should be between 0 and 1")
     drawn = _uniform(tuple(x.shape), generator)
     return wrap(b.cast(b.compare("lt", drawn, b.cast(probability, dtypes.float64)), x.dtype))
+
+
+def bernoulli_(input: Tensor, p: float | Tensor = 0.5, *, generator: Any = None) -> Tensor:
+    """Fill ``input`` in place with 1 with probability ``p`` (a number, or a tensor broadcast to the input), else 0."""
+    x = node_of(input)
+    if isinstance(p, Tensor):
+        probability = b.broadcast_to(b.cast(node_of(p), dtypes.float64), x.shape)
+        drawn = bernoulli(wrap(probability), generator=generator)
+    else:
+        drawn = bernoulli(wrap(b.full(x.shape, 0.0, dtypes.float64)), p, generator=generator)
+    return input._inplace(wrap(b.cast(node_of(drawn), x.dtype)), op="bernoulli_")
