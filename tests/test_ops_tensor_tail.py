@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import assert_matches, data
-from torch_grads import check_grads
+from torch_grads import check_compiled_batches, check_grads
 
 import graphc
 from graphc.errors import GraphcError
@@ -329,3 +329,12 @@ def test_in_place_twins_write_into_the_tensor() -> None:
 
     assert_matches(run(graphc), run(torch))
     assert graphc.get_device(graphc.ones(1)) == torch.get_device(torch.ones(1)) == -1
+
+
+def batch_tail(T: Any, x: Any) -> tuple:
+    """Rows of a symbolic batch through elementwise, window, split, gather and scatter composites."""
+    return (T.logaddexp(x, x[:, :1]), x.unfold(1, 2, 1), T.tensor_split(x, 2, 1)[1], T.take_along_dim(x, T.tensor([[2, 0]]), 1), T.quantile(x, 0.3, dim=1))
+
+
+def test_compiled_with_a_symbolic_batch(backend: str) -> None:
+    check_compiled_batches(batch_tail, lambda rows: (RNG.standard_normal((rows, 4)),), backend)
