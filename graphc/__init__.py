@@ -176,6 +176,7 @@ from graphc.frontend.linalg import (
     tensordot,
     vdot,
 )
+from graphc.frontend.linalg_solvers import cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, slogdet, triangular_solve
 from graphc.frontend.manipulation import (
     atleast_1d,
     atleast_2d,

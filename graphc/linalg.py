@@ -1,19 +1,33 @@
-"""``graphc.linalg``: the norms and matrix products of ``torch.linalg`` (``graphc/frontend/linalg.py``, ``matrix_chains.py``)."""
+"""``graphc.linalg``: the norms and matrix products of ``torch.linalg`` (``graphc/frontend/linalg.py``, ``matrix_chains.py``)
+and its LU and Cholesky families (``linalg_solvers.py``).
 
+``LinAlgError`` is what a singular or non-positive-definite input raises when the program runs:
+graphc's ``InvalidValueError``, the error of every value check (docs/decisions.md, "Linear algebra").
+"""
+
+from graphc.errors import InvalidValueError as LinAlgError
 from graphc.frontend.decompositions import eigh, eigvalsh, svdvals
 from graphc.frontend.decompositions import linalg_qr as qr
 from graphc.frontend.decompositions import linalg_svd as svd
 from graphc.frontend.linalg import linalg_norm as norm
 from graphc.frontend.linalg import matrix_norm, vector_norm
+from graphc.frontend.linalg_solvers import cholesky_ex, det, inv, inv_ex, slogdet, solve, solve_ex, solve_triangular, tensorinv, tensorsolve
+from graphc.frontend.linalg_solvers import linalg_cholesky as cholesky
 from graphc.frontend.matrix_chains import linalg_cross as cross
 from graphc.frontend.matrix_chains import matrix_power, multi_dot
 from graphc.frontend.spectral import cond, lstsq, matrix_rank, pinv
 
 __all__ = [
+    "cholesky",
+    "cholesky_ex",
     "cond",
     "cross",
+    "det",
     "eigh",
     "eigvalsh",
+    "inv",
+    "inv_ex",
+    "LinAlgError",
     "lstsq",
     "matrix_norm",
     "matrix_power",
@@ -22,7 +36,13 @@ __all__ = [
     "norm",
     "pinv",
     "qr",
+    "slogdet",
+    "solve",
+    "solve_ex",
+    "solve_triangular",
     "svd",
     "svdvals",
+    "tensorinv",
+    "tensorsolve",
     "vector_norm",
 ]

@@ -206,7 +206,7 @@ def test_histc_with_the_data_range_is_refused_inside_compile() -> None:
         (lambda: graphc.linalg.multi_dot([graphc.ones(2, 3), graphc.ones(2, 3)]), r"tensors 0 and 1 with shapes \[2, 3\] and \[2, 3\] cannot be multiplied"),
         (lambda: graphc.chain_matmul(), "Expected one or more matrices"),
         (lambda: graphc.linalg.matrix_power(graphc.ones(2, 3), 2), "square matrices, but they are 2 by 3"),
-        (lambda: graphc.linalg.matrix_power(graphc.ones(2, 2), -1), "negative powers need a matrix inverse"),
+        (lambda: graphc.linalg.matrix_power(graphc.zeros(2, 2), -1).numpy(), "linalg.inv: .* the input matrix is singular"),
     ],
 )
 def test_bad_input_raises_a_clear_error(call: Callable[[], Any], message: str) -> None:

@@ -345,6 +345,13 @@ CASES: dict[str, list[Case]] = {
     "qr": [
         Case("f64-grad-view", lambda T, F, x: (lambda r: r.Q.sum(0) + r.R.sum(1))(T.linalg.qr(x.T)), (f64(2, 3),), grad=True),
     ],
+    # ------------------------------------------------------------------ LU and Cholesky (well-conditioned matrices)
+    "solve": [Case("f64-grad-view", lambda T, F, a, b: T.linalg.solve(a.T, b), (f64(3, 3) + 3 * np.eye(3), f64(3, 2)), grad=True)],
+    "slogdet": [Case("f64-grad-view", lambda T, F, a: T.linalg.slogdet(a.mT).logabsdet * T.linalg.det(a), (f64(2, 3, 3) - 3 * np.eye(3),), grad=True)],
+    "cholesky": [Case("f64-grad-view", lambda T, F, r: T.linalg.cholesky(r.T @ r + 3 * T.eye(3, dtype=T.float64)), (f64(3, 3),), grad=True)],
+    "solve_triangular": [
+        Case("f64-grad-view", lambda T, F, a, b: T.linalg.solve_triangular(a.T, b, upper=True), (f64(3, 3) + 3 * np.eye(3), f64(3, 2)), grad=True)
+    ],
     # ------------------------------------------------------------------ windows
     "unfold": [
         Case("f32", lambda T, F, x: F.unfold(x, 2), (f32(1, 2, 4, 4),)),

@@ -43,7 +43,14 @@ def check_grads(fn: Callable[..., Any], *arrays: np.ndarray, rtol: float = 1e-9,
             np.testing.assert_allclose(g.grad.numpy(), want.numpy(), rtol=rtol, atol=atol)
 
 
-def check_compiled_batches(fn: Callable[..., Any], make: Callable[[int], tuple[np.ndarray, ...]], backend: str, rtol: float = 1e-9, atol: float = 1e-9) -> None:
+def check_compiled_batches(
+    fn: Callable[..., Any],
+    make: Callable[[int], tuple[np.ndarray, ...]],
+    backend: str,
+    rtol: float = 1e-9,
+    atol: float = 1e-9,
+    batches: tuple[int, int] = (3, 5),
+) -> None:
     """``fn`` under graphc.compile at two batch sizes: one program with the symbol B, values and gradients as torch's."""
 
     def step(*tensors: graphc.Tensor) -> tuple:
@@ -52,7 +59,7 @@ def check_compiled_batches(fn: Callable[..., Any], make: Callable[[int], tuple[n
         return (*results, *[t.grad for t in tensors if t.requires_grad])
 
     compiled = graphc.compile(step, backend=backend)
-    for rows in (3, 5):
+    for rows in batches:
         arrays = make(rows)
         ours = [graphc.tensor(a.copy(), requires_grad=a.dtype.kind == "f") for a in arrays]
         theirs = [torch.tensor(a.copy(), requires_grad=a.dtype.kind == "f") for a in arrays]

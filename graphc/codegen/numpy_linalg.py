@@ -12,11 +12,11 @@ import numpy as np
 
 
 def solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """X with A X = B (LAPACK gesv); a singular matrix's X is NaN."""
+    """X with A X = B (LAPACK gesv; the batches are already broadcast); a singular matrix's X is NaN."""
     try:
         return np.linalg.solve(a, b)
     except np.linalg.LinAlgError:
-        out = np.empty(np.broadcast_shapes(a.shape, b.shape), dtype=a.dtype)
+        out = np.empty(b.shape, dtype=a.dtype)
         for at in np.ndindex(*out.shape[:-2]):
             try:
                 out[at] = np.linalg.solve(a[at], b[at])

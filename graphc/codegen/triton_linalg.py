@@ -50,49 +50,35 @@ def _batch(a: torch.Tensor) -> int:
 
 
 @triton.jit
-def _copy_rows(src, dst, n, width, BLOCK: tl.constexpr, ROWS: tl.constexpr, LOWER: tl.constexpr):
-    """dst[:n, :width] = src (its lower triangle, zeros above, when LOWER)."""
-    cols = tl.arange(0, BLOCK)
-    for r0 in range(0, n, ROWS):
-        rows = r0 + tl.arange(0, ROWS)
-        mask = (rows < n)[:, None] & (cols < width)[None, :]
-        tile = tl.load(src + rows[:, None] * width + cols[None, :], mask=mask, other=0.0)
-        if LOWER:
-            tile = tl.where(cols[None, :] <= rows[:, None], tile, 0.0)
-        tl.store(dst + rows[:, None] * width + cols[None, :], tile, mask=mask)
-
-
-@triton.jit
-def _pivot(w, n, j, cols):
-    """The first row at or below j whose column-j entry is largest in magnitude (LAPACK's idamax)."""
-    column = tl.load(w + cols * n + j, mask=(cols >= j) & (cols < n), other=0.0)
-    magnitude = tl.where((cols >= j) & (cols < n), tl.abs(column), -1.0)
-    return tl.argmax(magnitude, 0)
-
-
-@triton.jit
 def _solve_kernel(a_ptr, b_ptr, w_ptr, x_ptr, n, k, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, ROWS: tl.constexpr):
     """Gauss-Jordan elimination with partial pivoting on [A | B]: A's copy in w becomes the identity, B's in x the solution."""
     pid = tl.program_id(0).to(tl.int64)
     a = a_ptr + pid * n * n
+    b = b_ptr + pid * n * k
     w = w_ptr + pid * n * n
     x = x_ptr + pid * n * k
-    _copy_rows(a, w, n, n, BLOCK_N, ROWS, False)
-    _copy_rows(b_ptr + pid * n * k, x, n, k, BLOCK_K, ROWS, False)
     cols = tl.arange(0, BLOCK_N)
     kcols = tl.arange(0, BLOCK_K)
     cmask = cols < n
     kmask = kcols < k
+    for r0 in range(0, n, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        inside = (rows < n)[:, None] & cmask[None, :]
+        at = rows[:, None] * n + cols[None, :]
+        tl.store(w + at, tl.load(a + at, mask=inside), mask=inside)
+        inside = (rows < n)[:, None] & kmask[None, :]
+        at = rows[:, None] * k + kcols[None, :]
+        tl.store(x + at, tl.load(b + at, mask=inside), mask=inside)
     tl.debug_barrier()
     for j in range(0, n):
-        p = _pivot(w, n, j, cols)
-        row_j = tl.load(w + j * n + cols, mask=cmask, other=0.0)
-        row_p = tl.load(w + p * n + cols, mask=cmask, other=0.0)
-        x_j = tl.load(x + j * k + kcols, mask=kmask, other=0.0)
-        x_p = tl.load(x + p * k + kcols, mask=kmask, other=0.0)
-        pivot = tl.sum(tl.where(cols == j, row_p, 0.0), 0)
-        row_p = row_p / pivot
-        x_p = x_p / pivot
+        # the pivot: the first row at or below j whose column-j entry is largest in magnitude (LAPACK's idamax)
+        below = (cols >= j) & cmask
+        p = tl.argmax(tl.where(below, tl.abs(tl.load(w + cols * n + j, mask=below, other=0.0)), -1.0), 0)
+        pivot = tl.load(w + p * n + j)
+        row_j = tl.load(w + j * n + cols, mask=cmask)
+        row_p = tl.load(w + p * n + cols, mask=cmask) / pivot
+        x_j = tl.load(x + j * k + kcols, mask=kmask)
+        x_p = tl.load(x + p * k + kcols, mask=kmask) / pivot
         tl.debug_barrier()
         tl.store(w + p * n + cols, row_j, mask=cmask)
         tl.store(x + p * k + kcols, x_j, mask=kmask)
@@ -102,11 +88,13 @@ def _solve_kernel(a_ptr, b_ptr, w_ptr, x_ptr, n, k, BLOCK_N: tl.constexpr, BLOCK
         for r0 in range(0, n, ROWS):
             rows = r0 + tl.arange(0, ROWS)
             others = (rows < n) & (rows != j)
-            tile = tl.load(w + rows[:, None] * n + cols[None, :], mask=others[:, None] & cmask[None, :], other=0.0)
-            factor = tl.sum(tl.where(cols[None, :] == j, tile, 0.0), 1)
-            tl.store(w + rows[:, None] * n + cols[None, :], tile - factor[:, None] * row_p[None, :], mask=others[:, None] & cmask[None, :])
-            xs = tl.load(x + rows[:, None] * k + kcols[None, :], mask=others[:, None] & kmask[None, :], other=0.0)
-            tl.store(x + rows[:, None] * k + kcols[None, :], xs - factor[:, None] * x_p[None, :], mask=others[:, None] & kmask[None, :])
+            factor = tl.load(w + rows * n + j, mask=others, other=0.0)[:, None]
+            inside = others[:, None] & cmask[None, :]
+            at = rows[:, None] * n + cols[None, :]
+            tl.store(w + at, tl.load(w + at, mask=inside) - factor * row_p[None, :], mask=inside)
+            inside = others[:, None] & kmask[None, :]
+            at = rows[:, None] * k + kcols[None, :]
+            tl.store(x + at, tl.load(x + at, mask=inside) - factor * x_p[None, :], mask=inside)
         tl.debug_barrier()
 
 
@@ -124,41 +112,45 @@ def solve(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
 def _slogdet_kernel(a_ptr, w_ptr, out_ptr, n, BLOCK_N: tl.constexpr, ROWS: tl.constexpr):
     """LU with partial pivoting, as LAPACK's getrf: a zero pivot sets info (the first) and skips its elimination."""
     pid = tl.program_id(0).to(tl.int64)
+    a = a_ptr + pid * n * n
     w = w_ptr + pid * n * n
-    _copy_rows(a_ptr + pid * n * n, w, n, n, BLOCK_N, ROWS, False)
     cols = tl.arange(0, BLOCK_N)
     cmask = cols < n
+    for r0 in range(0, n, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        inside = (rows < n)[:, None] & cmask[None, :]
+        at = rows[:, None] * n + cols[None, :]
+        tl.store(w + at, tl.load(a + at, mask=inside), mask=inside)
     dtype = w_ptr.dtype.element_ty
     sign = tl.full([], 1.0, dtype)
     logabs = tl.full([], 0.0, dtype)
     info = tl.full([], 0.0, dtype)
     tl.debug_barrier()
     for j in range(0, n):
-        p = _pivot(w, n, j, cols)
-        row_j = tl.load(w + j * n + cols, mask=cmask, other=0.0)
-        row_p = tl.load(w + p * n + cols, mask=cmask, other=0.0)
-        pivot = tl.sum(tl.where(cols == j, row_p, 0.0), 0)
+        below = (cols >= j) & cmask
+        p = tl.argmax(tl.where(below, tl.abs(tl.load(w + cols * n + j, mask=below, other=0.0)), -1.0), 0)
+        pivot = tl.load(w + p * n + j)
+        row_j = tl.load(w + j * n + cols, mask=below)
+        row_p = tl.load(w + p * n + cols, mask=below)
         tl.debug_barrier()
-        tl.store(w + p * n + cols, row_j, mask=cmask)
-        tl.store(w + j * n + cols, row_p, mask=cmask)
+        tl.store(w + p * n + cols, row_j, mask=below)
+        tl.store(w + j * n + cols, row_p, mask=below)
         tl.debug_barrier()
-        sign = tl.where(p != j, -sign, sign)
-        sign = tl.where(pivot < 0, -sign, sign)
+        sign = tl.where((p != j) != (pivot < 0), -sign, sign)
         logabs += tl.log(tl.where(pivot == 0, 1.0, tl.abs(pivot)))  # -inf when singular, set at the end
         info = tl.where((pivot == 0) & (info == 0), j + 1.0, info)
-        divisor = tl.where(pivot == 0, 1.0, pivot)
-        for r0 in range(0, n, ROWS):
+        scale = tl.where(pivot == 0, 0.0, 1.0 / tl.where(pivot == 0, 1.0, pivot))  # getrf skips a zero pivot's column
+        for r0 in range(j + 1, n, ROWS):
             rows = r0 + tl.arange(0, ROWS)
-            below = (rows < n) & (rows > j)
-            tile = tl.load(w + rows[:, None] * n + cols[None, :], mask=below[:, None] & cmask[None, :], other=0.0)
-            factor = tl.where(pivot == 0, 0.0, tl.sum(tl.where(cols[None, :] == j, tile, 0.0), 1) / divisor)
-            tl.store(w + rows[:, None] * n + cols[None, :], tile - factor[:, None] * row_p[None, :], mask=below[:, None] & cmask[None, :])
+            factor = tl.load(w + rows * n + j, mask=rows < n, other=0.0)[:, None] * scale
+            inside = (rows < n)[:, None] & below[None, :]
+            at = rows[:, None] * n + cols[None, :]
+            tl.store(w + at, tl.load(w + at, mask=inside) - factor * row_p[None, :], mask=inside)
         tl.debug_barrier()
     sign = tl.where(info != 0, 0.0, sign)
     logabs = tl.where(info != 0, -float("inf"), logabs)
     slots = tl.arange(0, 4)
-    packed = tl.where(slots == 0, sign, tl.where(slots == 1, logabs, info))
-    tl.store(out_ptr + pid * 3 + slots, packed, mask=slots < 3)
+    tl.store(out_ptr + pid * 3 + slots, tl.where(slots == 0, sign, tl.where(slots == 1, logabs, info)), mask=slots < 3)
 
 
 def slogdet(a: torch.Tensor, out: torch.Tensor) -> None:
@@ -178,25 +170,30 @@ def _cholesky_kernel(a_ptr, l_ptr, n, BLOCK_N: tl.constexpr, ROWS: tl.constexpr)
     to every later column, so the first non-positive diagonal entry of L is LAPACK's info.
     """
     pid = tl.program_id(0).to(tl.int64)
+    a = a_ptr + pid * n * n
     el = l_ptr + pid * n * n
-    _copy_rows(a_ptr + pid * n * n, el, n, n, BLOCK_N, ROWS, True)
     cols = tl.arange(0, BLOCK_N)
+    for r0 in range(0, n, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        inside = (rows < n)[:, None] & (cols < n)[None, :]
+        at = rows[:, None] * n + cols[None, :]
+        tl.store(el + at, tl.load(a + at, mask=inside & (cols[None, :] <= rows[:, None]), other=0.0), mask=inside)
     tl.debug_barrier()
     for j in range(0, n):
-        column = tl.load(el + cols * n + j, mask=(cols >= j) & (cols < n), other=0.0)
-        pivot = tl.sum(tl.where(cols == j, column, 0.0), 0)
+        below = (cols >= j) & (cols < n)
+        pivot = tl.load(el + j * n + j)
         root = tl.sqrt(tl.where(pivot > 0, pivot, float("nan")))
-        column = tl.where(cols == j, root, column / root)
+        column = tl.load(el + cols * n + j, mask=below, other=0.0) / root
+        column = tl.where(cols == j, root, column)
         tl.debug_barrier()
-        tl.store(el + cols * n + j, column, mask=(cols >= j) & (cols < n))
+        tl.store(el + cols * n + j, column, mask=below)
         tl.debug_barrier()
-        for r0 in range(0, n, ROWS):
+        for r0 in range(j + 1, n, ROWS):
             rows = r0 + tl.arange(0, ROWS)
-            below = (rows < n) & (rows > j)
-            factor = tl.load(el + rows * n + j, mask=below, other=0.0)
-            update = below[:, None] & (cols[None, :] > j) & (cols[None, :] <= rows[:, None])
-            tile = tl.load(el + rows[:, None] * n + cols[None, :], mask=update, other=0.0)
-            tl.store(el + rows[:, None] * n + cols[None, :], tile - factor[:, None] * column[None, :], mask=update)
+            factor = tl.load(el + rows * n + j, mask=rows < n, other=0.0)[:, None]
+            inside = (rows < n)[:, None] & (cols[None, :] > j) & (cols[None, :] <= rows[:, None])
+            at = rows[:, None] * n + cols[None, :]
+            tl.store(el + at, tl.load(el + at, mask=inside) - factor * column[None, :], mask=inside)
         tl.debug_barrier()
 
 
@@ -210,36 +207,44 @@ def cholesky(a: torch.Tensor, out: torch.Tensor) -> None:
 
 @triton.jit
 def _solve_triangular_kernel(
-    a_ptr, b_ptr, x_ptr, n, k, UPPER: tl.constexpr, UNIT: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, ROWS: tl.constexpr
+    a_ptr, b_ptr, x_ptr, n, k, UPPER: tl.constexpr, UNIT: tl.constexpr, BLOCK_K: tl.constexpr, ROWS: tl.constexpr
 ):
     """Substitution in the result: row j of X is solved (forwards for lower A, backwards for upper), then removed from the rows after it."""
     pid = tl.program_id(0).to(tl.int64)
     a = a_ptr + pid * n * n
+    b = b_ptr + pid * n * k
     x = x_ptr + pid * n * k
-    _copy_rows(b_ptr + pid * n * k, x, n, k, BLOCK_K, ROWS, False)
     kcols = tl.arange(0, BLOCK_K)
     kmask = kcols < k
+    for r0 in range(0, n, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        inside = (rows < n)[:, None] & kmask[None, :]
+        at = rows[:, None] * k + kcols[None, :]
+        tl.store(x + at, tl.load(b + at, mask=inside), mask=inside)
     tl.debug_barrier()
     for step in range(0, n):
         if UPPER:
             j = n - 1 - step
         else:
             j = step
-        x_j = tl.load(x + j * k + kcols, mask=kmask, other=0.0)
+        x_j = tl.load(x + j * k + kcols, mask=kmask)
         if not UNIT:
             x_j = x_j / tl.load(a + j * n + j)
+            tl.debug_barrier()
+            tl.store(x + j * k + kcols, x_j, mask=kmask)
         tl.debug_barrier()
-        tl.store(x + j * k + kcols, x_j, mask=kmask)
-        tl.debug_barrier()
-        for r0 in range(0, n, ROWS):
+        if UPPER:
+            first = 0
+            last = j
+        else:
+            first = j + 1
+            last = n
+        for r0 in range(first, last, ROWS):
             rows = r0 + tl.arange(0, ROWS)
-            if UPPER:
-                after = rows < j
-            else:
-                after = (rows > j) & (rows < n)
-            factor = tl.load(a + rows * n + j, mask=after, other=0.0)
-            xs = tl.load(x + rows[:, None] * k + kcols[None, :], mask=after[:, None] & kmask[None, :], other=0.0)
-            tl.store(x + rows[:, None] * k + kcols[None, :], xs - factor[:, None] * x_j[None, :], mask=after[:, None] & kmask[None, :])
+            factor = tl.load(a + rows * n + j, mask=rows < last, other=0.0)[:, None]
+            inside = (rows < last)[:, None] & kmask[None, :]
+            at = rows[:, None] * k + kcols[None, :]
+            tl.store(x + at, tl.load(x + at, mask=inside) - factor * x_j[None, :], mask=inside)
         tl.debug_barrier()
 
 
@@ -248,11 +253,10 @@ def solve_triangular(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, upper:
     batch = _batch(a)
     if batch == 0 or k == 0:
         return
-    block_n, block_k, rows = _blocks(n, k)
+    _, block_k, rows = _blocks(n, k)
     rt.launch(
-        _solve_triangular_kernel, (batch,), a, b, out, n, k,
-        UPPER=upper, UNIT=unitriangular, BLOCK_N=block_n, BLOCK_K=block_k, ROWS=rows, num_warps=WARPS,
-    )  # fmt: skip
+        _solve_triangular_kernel, (batch,), a, b, out, n, k, UPPER=upper, UNIT=unitriangular, BLOCK_K=block_k, ROWS=rows, num_warps=WARPS
+    )
 
 
 from graphc.codegen.triton_eigen import eigh, qr, svd  # noqa: E402, F401  (the decompositions' host functions, as la.<op>)

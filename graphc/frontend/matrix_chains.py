@@ -4,8 +4,7 @@ linalg.matrix_power.
 ``multi_dot`` picks torch's multiplication order (the cheaper of the two for three matrices, the
 dynamic-programming optimum for more), and ``matrix_power`` torch's binary decomposition of the
 exponent, so the products round as torch's do. Everything is ``matmul`` and elementwise
-arithmetic: differentiable, on both backends. graphc has no matrix inverse, so negative powers
-are refused.
+arithmetic: differentiable, on both backends; a negative power is the power of ``linalg.inv``, as torch's.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from graphc.frontend.functional import _dim, matmul, node_of, stack, wrap
+from graphc.frontend.linalg_solvers import inv
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.registry import emit, op_error
@@ -146,7 +146,7 @@ def matrix_power(input: Tensor, n: int) -> Tensor:
         shape = " by ".join(str(s) for s in a.shape[-2:]) if a.type.ndim >= 2 else f"{a.type.ndim}-d"
         raise op_error("linalg.matrix_power", [a.type], {"n": n}, f"linalg.matrix_power: A must be batches of square matrices, but they are {shape} matrices")
     if n < 0:
-        raise op_error("linalg.matrix_power", [a.type], {"n": n}, "negative powers need a matrix inverse, which graphc does not have; use a non-negative n")
+        return matrix_power(inv(input), -n)
     if n == 0:
         size = a.shape[-1]
         rows, columns = (emit("iota", shape=(size, size), axis=axis, dtype=dtypes.int64) for axis in (0, 1))

@@ -810,6 +810,7 @@ from graphc.frontend import (  # noqa: E402
     data_dependent,
     decompositions,
     linalg,
+    linalg_solvers,
     manipulation,
     matrix_chains,
     pointwise,
@@ -844,7 +845,7 @@ def _in_place(module: Any, name: str) -> Any:
 
 
 for _module in (
-    manipulation, reductions, linalg, pointwise, scatter, sorting, special, data_dependent, bucketing, calculus, combinatorics, matrix_chains,
+    manipulation, reductions, linalg, pointwise, scatter, sorting, special, data_dependent, bucketing, calculus, combinatorics, matrix_chains, linalg_solvers,
     arithmetic, bitwise, decompositions, spectral, reshaping, splitting, view_scatter, statistics, sampling,
 ):
     for _name in _module.METHODS:
