@@ -23,6 +23,31 @@ sys.path.insert(0, os.path.dirname(__file__))  # tests/helpers.py, imported as `
 from helpers import assert_matches  # noqa: E402,F401  (re-exported for tests that import it from conftest)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The default suite runs each test's first Triton case; ``-m slow`` runs the rest.
+
+    Under Triton's interpreter a kernel costs milliseconds to prepare and launch, so the
+    Triton cases of the op x dtype grids were 60% of the suite's CPU time. Each test
+    function keeps its first Triton parametrization in the default suite (every test still
+    runs on Triton there, and on every other backend in full); its other Triton cases are
+    marked slow, which ``scripts/test.sh`` runs as a second command (docs/testing.md).
+    """
+    seen: set[str] = set()
+    for item in items:
+        if not _on_triton(item):
+            continue
+        function = item.nodeid.split("[")[0]
+        if function in seen:
+            item.add_marker(pytest.mark.slow)
+        seen.add(function)
+
+
+def _on_triton(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(isinstance(v, str) and v == "triton" for v in callspec.params.values())
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Iterator[str]:
     name = request.param
