@@ -42,6 +42,24 @@ from graphc.runtime.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2
 from graphc.runtime.nn.embedding import Embedding, EmbeddingBag
 from graphc.runtime.nn.flatten import Flatten, Unflatten
 from graphc.runtime.nn.fold import Fold, Unfold
+from graphc.runtime.nn.lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LazyLinear,
+    LazyModuleMixin,
+    UninitializedBuffer,
+    UninitializedParameter,
+)
 from graphc.runtime.nn.linear import Bilinear, Identity, Linear
 from graphc.runtime.nn.loss import (
     BCELoss,
@@ -124,6 +142,22 @@ from graphc.runtime.nn.transformer import Transformer, TransformerDecoder, Trans
 from graphc.runtime.nn.upsampling import UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
+    "LazyLinear",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
+    "LazyModuleMixin",
+    "UninitializedParameter",
+    "UninitializedBuffer",
     "functional",
     "init",
     "utils",

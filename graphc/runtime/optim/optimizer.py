@@ -43,6 +43,7 @@ from graphc.frontend.constructors import as_array, full, zeros, zeros_like
 from graphc.frontend.constructors import tensor as make_tensor
 from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
+from graphc.runtime.nn.lazy import check_initialized
 from graphc.runtime.nn.module import RemovableHandle
 from graphc.runtime.tensor import Tensor
 
@@ -317,6 +318,7 @@ class Optimizer:
             plain.append(p)
         if names and len(names) != len(plain):
             raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+        check_initialized(plain)
         group["params"] = plain
         if names:
             group["param_names"] = names
