@@ -35,6 +35,7 @@ from graphc.runtime.nn.activation import (
     Tanhshrink,
     Threshold,
 )
+from graphc.runtime.nn.adaptive import AdaptiveLogSoftmaxWithLoss
 from graphc.runtime.nn.attention import MultiheadAttention
 from graphc.runtime.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from graphc.runtime.nn.data_parallel import DataParallel
@@ -42,6 +43,7 @@ from graphc.runtime.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2
 from graphc.runtime.nn.embedding import Embedding, EmbeddingBag
 from graphc.runtime.nn.flatten import Flatten, Unflatten
 from graphc.runtime.nn.fold import Fold, Unfold
+from graphc.runtime.nn.fractional_pool import FractionalMaxPool2d, FractionalMaxPool3d
 from graphc.runtime.nn.lazy import (
     LazyBatchNorm1d,
     LazyBatchNorm2d,
@@ -142,6 +144,9 @@ from graphc.runtime.nn.transformer import Transformer, TransformerDecoder, Trans
 from graphc.runtime.nn.upsampling import UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
+    "FractionalMaxPool2d",
+    "FractionalMaxPool3d",
+    "AdaptiveLogSoftmaxWithLoss",
     "LazyLinear",
     "LazyConv1d",
     "LazyConv2d",
