@@ -1,8 +1,10 @@
 """The long tail of torch.nn against torch: in-place functional activations, the ``*_with_indices`` pools,
-``lp_pool3d``/``LPPool3d``, ``pdist``, ``NLLLoss2d``, ``SyncBatchNorm``, ``RNNCellBase`` and ``DataParallel``."""
+``lp_pool3d``/``LPPool3d``, ``pdist``, ``NLLLoss2d``, ``SyncBatchNorm``, ``RNNCellBase``, ``DataParallel``,
+``conv_tbc`` and ``native_channel_shuffle``."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
@@ -184,3 +186,23 @@ def test_data_parallel_on_one_device_calls_the_module() -> None:
     compare_modules(g, t, [data(4, 3)])
     with pytest.raises(graphc.GraphcError, match="DataParallel: replicating the module over devices"):
         gnn.DataParallel(gnn.Linear(3, 2), device_ids=[0, 1])
+
+
+@pytest.mark.parametrize("pad", [0, 2])
+def test_conv_tbc_values_and_gradients_as_torch(pad: int) -> None:
+    operands = data(6, 2, 3, dtype="float64"), data(3, 3, 4, dtype="float64"), data(4, dtype="float64")
+    check_grads(lambda lib, x, w, b: lib.nn.functional.conv_tbc(x, w, b, pad), *operands)
+
+
+def test_conv_tbc_refuses_what_torch_refuses() -> None:
+    x, w, b = data(5, 2, 3), data(2, 3, 4), data(4)
+    for args in [(x[0], w, b), (x, w[0], b), (x, w, b[:, None]), (x, data(2, 2, 4), b), (x, w, data(3))]:
+        with pytest.raises(RuntimeError) as expected:
+            torch.nn.functional.conv_tbc(*(torch.tensor(a) for a in args))
+        with pytest.raises(RuntimeError, match=re.escape(str(expected.value))):
+            graphc.nn.functional.conv_tbc(*(graphc.tensor(a) for a in args))
+
+
+def test_native_channel_shuffle_is_channel_shuffle() -> None:
+    x = data(2, 6, 3)
+    assert_matches(graphc.nn.functional.native_channel_shuffle(graphc.tensor(x), 3), torch.nn.functional.native_channel_shuffle(torch.tensor(x), 3))

@@ -1071,6 +1071,10 @@ def channel_shuffle(input: Tensor, groups: int) -> Tensor:
     return _F.reshape(_F.transpose(x, 1, 2), (input.shape[0], channels, *rest))
 
 
+# torch's name of its kernel for channel_shuffle (the same values).
+native_channel_shuffle = channel_shuffle
+
+
 def _pool1d_input(input: Tensor, op: str) -> Tensor:
     """A 1-d pool is the 2-d one over a height of 1: kernel 1, stride 1 and no padding on that axis add nothing."""
     if input.ndim not in (2, 3):
@@ -1750,6 +1754,8 @@ __all__ = [
     "pixel_shuffle",
     "pixel_unshuffle",
     "channel_shuffle",
+    "native_channel_shuffle",
+    "conv_tbc",
     "hardshrink",
     "softshrink",
     "dropout1d",
@@ -1836,6 +1842,7 @@ from graphc.runtime.nn.attention import multi_head_attention_forward, scaled_dot
 # Transposed convolutions and the adaptive max and power-average pools have files of their own,
 # which use this module's argument helpers and pools.
 from graphc.runtime.nn.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: E402
+from graphc.runtime.nn.conv_tbc import conv_tbc  # noqa: E402
 from graphc.runtime.nn.ctc import ctc_loss  # noqa: E402
 from graphc.runtime.nn.grid_sample import affine_grid, grid_sample  # noqa: E402
 from graphc.runtime.nn.fractional_pool import (  # noqa: E402
