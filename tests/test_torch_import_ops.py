@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import warnings
 
 import pytest
 import torch
@@ -408,6 +409,52 @@ class Sorting(nn.Module):
 
 def test_sorting_lowerings() -> None:
     run_both(Sorting(), float64(3, 4, 5), torch.randint(-2, 3, (3, 6), generator=torch.Generator().manual_seed(4)))
+
+
+class LinearSolvers(nn.Module):
+    """The LU and Cholesky families, one call per ATen op they export as: inv, solve and cholesky as their
+    _ex forms plus an effect checking the info, det and slogdet as _linalg_det/_linalg_slogdet."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, s: torch.Tensor, t: torch.Tensor) -> list[torch.Tensor]:
+        lower, upper = torch.linalg.cholesky(s), torch.linalg.cholesky(s, upper=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch.cholesky and triangular_solve are deprecated
+            old = [torch.cholesky(s), *torch.triangular_solve(b, t, upper=False)]
+        return [
+            torch.linalg.inv(a),
+            torch.linalg.inv_ex(a).info,
+            torch.linalg.solve(a, b),
+            torch.linalg.det(a),
+            *torch.linalg.slogdet(a),
+            lower,
+            upper,
+            torch.linalg.cholesky_ex(s).info,
+            torch.cholesky_solve(b, upper, upper=True),
+            torch.cholesky_inverse(lower),
+            torch.linalg.solve_triangular(t, b.mT, upper=False, left=False, unitriangular=True),
+            *old,
+        ]
+
+
+def test_linear_solver_lowerings() -> None:
+    a = float64(2, 3, 3) + 3 * torch.eye(3, dtype=torch.float64)
+    run_both(LinearSolvers(), a, float64(2, 3, 2, seed=2), a @ a.mT, float64(2, 3, 3, seed=3) + 3 * torch.eye(3, dtype=torch.float64))
+
+
+class Checked(nn.Module):
+    def forward(self, a: torch.Tensor, s: torch.Tensor) -> list[torch.Tensor]:
+        return [torch.linalg.inv(a), torch.linalg.cholesky(s)]
+
+
+def test_imported_inv_and_cholesky_raise_on_singular_and_indefinite_matrices() -> None:
+    """The effect torch.export records for the check raises through graphc's check, with torch's names."""
+    compiled = graphc.compile(Checked(), backend="numpy")
+    eye = torch.eye(3, dtype=torch.float64).expand(2, 3, 3)
+    compiled(eye, eye)
+    with pytest.raises(graphc.linalg.LinAlgError, match="linalg.inv: .*singular"):
+        compiled(torch.zeros_like(eye), eye)
+    with pytest.raises(graphc.linalg.LinAlgError, match="linalg.cholesky: The factorization could not be completed"):
+        compiled(eye, -eye)
 
 
 class NoDerivative(nn.Module):

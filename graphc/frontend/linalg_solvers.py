@@ -129,9 +129,17 @@ def _inv(A: Tensor, check: str | None) -> InvExResult:
     return InvExResult(wrap(inverse), wrap(info))
 
 
-def inv_ex(A: Tensor, *, check_errors: bool = False) -> InvExResult:
+def _checker(default: str, check_errors: bool | str) -> str | None:
+    """The name a failed check reports: ``check_errors`` may name the function itself (the importer
+    passes the name torch's ``_linalg_check_errors`` was given for a plain ``inv``/``solve``/``cholesky``)."""
+    if isinstance(check_errors, str):
+        return check_errors
+    return default if check_errors else None
+
+
+def inv_ex(A: Tensor, *, check_errors: bool | str = False) -> InvExResult:
     """torch.linalg.inv_ex: (inverse, info); info is getrf's (1 + the first zero pivot), 0 for an invertible matrix."""
-    return _inv(A, "linalg.inv_ex" if check_errors else None)
+    return _inv(A, _checker("linalg.inv_ex", check_errors))
 
 
 def inv(A: Tensor) -> Tensor:
@@ -168,9 +176,9 @@ def _solve(A: Tensor, B: Tensor, left: bool, check: str | None) -> SolveExResult
     return SolveExResult(wrap(result), wrap(info))
 
 
-def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False) -> SolveExResult:
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool | str = False) -> SolveExResult:
     """torch.linalg.solve_ex: (result, info), info per matrix of A (not of the broadcast batch), as torch."""
-    return _solve(A, B, left, "torch.linalg.solve_ex" if check_errors else None)
+    return _solve(A, B, left, _checker("torch.linalg.solve_ex", check_errors))
 
 
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
@@ -205,12 +213,12 @@ def logdet(input: Tensor) -> Tensor:
 # ------------------------------------------------------------------ Cholesky and triangular solves
 
 
-def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False) -> CholeskyExResult:
+def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool | str = False) -> CholeskyExResult:
     """torch.linalg.cholesky_ex: (L, info), info potrf's order of the first leading minor that is not positive-definite.
 
     ``upper`` reads A's upper triangle and returns U = L^T, as LAPACK's uplo="U".
     """
-    return _cholesky(A, upper, "linalg.cholesky_ex" if check_errors else None)
+    return _cholesky(A, upper, _checker("linalg.cholesky_ex", check_errors))
 
 
 def _cholesky(A: Tensor, upper: bool, check: str | None) -> CholeskyExResult:

@@ -124,6 +124,9 @@ def import_program(exported: Exported, model_name: str) -> ImportedGraph:
                 kind, key = "buffer", spec.target
             elif spec.kind == InputKind.CONSTANT_TENSOR:
                 kind, key = "constant", spec.target
+            elif spec.kind == InputKind.TOKEN:  # threads effects in order (linalg's checks): graphc orders nothing by it
+                env[node] = None
+                continue
             else:
                 raise GraphcError(f"graphc.compile: {model_name} has an input of kind {spec.kind.name}, which graphc does not import")
             type_ = TensorType(ctx.shape_of(value), _source_dtype(node, kind, key, value.dtype, model_name))
@@ -152,6 +155,8 @@ def import_program(exported: Exported, model_name: str) -> ImportedGraph:
         elif spec.kind == OutputKind.USER_INPUT_MUTATION:
             position = [s.arg.name for s in signature.input_specs if s.kind == InputKind.USER_INPUT].index(spec.target)
             mutations.append(("user", position, value))
+        elif spec.kind == OutputKind.TOKEN:
+            continue
         else:
             raise GraphcError(f"graphc.compile: {model_name} has an output of kind {spec.kind.name}, which graphc does not import")
     return ImportedGraph(
