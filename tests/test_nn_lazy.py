@@ -62,6 +62,18 @@ def test_placeholders_refuse_their_shape_and_an_optimizer() -> None:
     with pytest.raises(graphc.GraphcError, match="call the module once on a sample batch .* before creating the optimizer"):
         optim.Adam(g.parameters())
     assert isinstance(g.weight, gnn.Parameter) and isinstance(gnn.LazyBatchNorm1d().running_mean, gnn.UninitializedBuffer)
+    with pytest.raises(ValueError, match="Attempted to use an uninitialized parameter"):  # torch's refusal (graphc added 0-element tensors)
+        _ = g.weight + 1
+
+
+def test_state_dict_of_an_uninitialized_module_holds_the_placeholders_as_torch() -> None:
+    for name, args in (("LazyLinear", (3,)), ("LazyBatchNorm2d", ())):
+        source, target = getattr(gnn, name)(*args), getattr(gnn, name)(*args)
+        reference = getattr(torch.nn, name)(*args).state_dict()
+        state = source.state_dict()
+        assert [(k, type(v).__name__) for k, v in state.items()] == [(k, type(v).__name__) for k, v in reference.items()]
+        assert str(target.load_state_dict(state)) == "<All keys matched successfully>"
+        assert target.has_uninitialized_params()
 
 
 def test_dtype_set_before_the_first_call_is_kept() -> None:

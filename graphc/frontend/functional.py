@@ -38,6 +38,12 @@ def wrap(node: Node) -> Tensor:
 def unwrap(x: TensorLike) -> Node | Scalar:
     """A Tensor's node (noting the read for graphc.compile), or a Python number as it is."""
     if isinstance(x, Tensor):
+        if x._uninitialized:
+            raise ValueError(
+                f"Attempted to use an uninitialized parameter or buffer ({type(x).__name__}). This error happens when you are "
+                "using a lazy module (LazyLinear, ...) before its first call: call it with a sample batch to initialize its "
+                "parameters first"
+            )
         return tracing.read(x)
     if isinstance(x, (bool, int, float)):
         return x

@@ -26,6 +26,8 @@ from graphc.ir.types import TensorType, shapes_equal
 
 class Tensor:
     __slots__ = ("_node", "_grad", "_base", "_view", "__weakref__", "__dict__")
+    # True for a lazy module's placeholders (graphc.runtime.nn.lazy), which no op may read.
+    _uninitialized = False
 
     def __init__(self, data: Any = None, dtype: Any = None, requires_grad: bool = False) -> None:
         from graphc.frontend.constructors import as_array

@@ -42,6 +42,7 @@ class _Uninitialized:
     shape (zeros, for the module's initialization to fill) and its ordinary class."""
 
     cls_to_become: type = Tensor
+    _uninitialized = True  # graphc's ops refuse it (frontend.functional.unwrap), as torch's refuse theirs
 
     @property
     def shape(self) -> tuple:
@@ -115,15 +116,32 @@ class LazyModuleMixin:
             module.__class__ = self.cls_to_become
         return module(*args, **kwargs)
 
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        """The placeholders themselves, as torch's state dict holds them (a copy of a 0-element tensor would
+        load as a materialized one)."""
+        super()._save_to_state_dict(destination, prefix, keep_vars)  # type: ignore[misc]
+        module: Any = self
+        for name, value in itertools.chain(module._parameters.items(), module._buffers.items()):
+            if is_lazy(value) and prefix + name in destination:
+                destination[prefix + name] = value
+
     def _load_from_state_dict(
         self, state_dict: Mapping[str, Any], prefix: str, assign: bool, missing: list[str], unexpected: list[str], errors: list[str]
     ) -> None:
+        """torch's lazy load hook: a placeholder takes the shape of a real tensor loaded into it; a placeholder
+        loaded into a placeholder leaves it as it is."""
         module: Any = self
+        skipped = []
         for name, value in itertools.chain(module._parameters.items(), module._buffers.items()):
             key = prefix + name
-            if is_lazy(value) and key in state_dict and not is_lazy(state_dict[key]):
-                value.materialize(tuple(np.shape(_array_of(state_dict[key]))))
-        super()._load_from_state_dict(state_dict, prefix, assign, missing, unexpected, errors)  # type: ignore[misc]
+            if is_lazy(value) and key in state_dict:
+                if is_lazy(state_dict[key]):
+                    skipped.append(key)
+                else:
+                    value.materialize(tuple(np.shape(_array_of(state_dict[key]))))
+        local = {k: v for k, v in state_dict.items() if k not in skipped}
+        super()._load_from_state_dict(local, prefix, assign, missing, unexpected, errors)  # type: ignore[misc]
+        missing[:] = [key for key in missing if key not in skipped]
 
 
 def _array_of(value: Any) -> Any:
