@@ -1841,16 +1841,16 @@ from graphc.runtime.nn.attention import multi_head_attention_forward, scaled_dot
 
 # Transposed convolutions and the adaptive max and power-average pools have files of their own,
 # which use this module's argument helpers and pools.
-from graphc.runtime.nn.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: E402
 from graphc.runtime.nn.conv_tbc import conv_tbc  # noqa: E402
+from graphc.runtime.nn.conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: E402
 from graphc.runtime.nn.ctc import ctc_loss  # noqa: E402
-from graphc.runtime.nn.grid_sample import affine_grid, grid_sample  # noqa: E402
 from graphc.runtime.nn.fractional_pool import (  # noqa: E402
     fractional_max_pool2d,
     fractional_max_pool2d_with_indices,
     fractional_max_pool3d,
     fractional_max_pool3d_with_indices,
 )
+from graphc.runtime.nn.grid_sample import affine_grid, grid_sample  # noqa: E402
 from graphc.runtime.nn.gumbel import gumbel_softmax  # noqa: E402
 from graphc.runtime.nn.inplace_activations import (  # noqa: E402
     celu_,
