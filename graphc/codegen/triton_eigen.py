@@ -13,10 +13,13 @@ comes first; steps that only ever touch a column through lanes indexed by its ro
 Sums run in the matrix's dtype: float32 in float32, float64 in float64.
 
 - eigh: cyclic Jacobi on a symmetric copy of the triangle read, each rotation zeroing one
-  off-diagonal pair (Golub and Van Loan's symmetric Schur 2x2), applied to rows and columns
-  p and q and accumulated into V; sweeps until the off-diagonal norm is below ``n * eps``
-  times the norm, at most ``MAX_SWEEPS``; then the eigenvalues sorted ascending with their
-  vectors (a selection sort, swapping columns).
+  off-diagonal pair (Golub and Van Loan's symmetric Schur 2x2): rows p and q of J^T A J
+  computed once and stored as rows and columns (the matrix stays symmetric), the rotation
+  accumulated into V. A pair is rotated only while |a_pq| exceeds eps * sqrt(|a_pp a_qq|)
+  (and eps^2 times the norm), Demmel and Veselic's test, which gives the small eigenvalues
+  to high relative accuracy; the sweeps stop after one without a rotation, at most
+  ``MAX_SWEEPS``. Then the eigenvalues are sorted ascending with their vectors (a selection
+  sort, swapping columns).
 - svd: one-sided Jacobi (Hestenes) on the columns of the tall one of A and A^T: rotations
   orthogonalize pairs of columns until every pair's cosine is below ``eps``; the columns'
   norms are the singular values (sorted descending with the vectors), the normalized columns
@@ -67,16 +70,6 @@ def _rotation(app, aqq, apq):
 
 
 @triton.jit
-def _off_diagonal(a, n, lanes, inside):
-    """The sum of squares of the off-diagonal entries of the n x n row-major matrix at ``a``."""
-    total = tl.sum(tl.zeros_like(lanes).to(a.dtype.element_ty), 0)
-    for i in range(0, n):
-        row = tl.load(a + i * n + lanes, mask=inside, other=0.0)
-        total += tl.sum(tl.where(lanes != i, row * row, 0.0), 0)
-    return total
-
-
-@triton.jit
 def _eigh_kernel(x_ptr, out_ptr, work_ptr, n, UPPER: tl.constexpr, BLOCK: tl.constexpr, MAX_SWEEPS: tl.constexpr, EPS: tl.constexpr):
     pid = tl.program_id(0).to(tl.int64)
     x = x_ptr + pid * n * n
@@ -99,30 +92,37 @@ def _eigh_kernel(x_ptr, out_ptr, work_ptr, n, UPPER: tl.constexpr, BLOCK: tl.con
         tl.store(a + i * n + lanes, row, mask=inside)
         tl.store(vectors + i * n + lanes, tl.where(lanes == i, 1.0, 0.0).to(row.dtype), mask=inside)
     tl.debug_barrier()
-    tolerance = norm2 * (EPS * n) * (EPS * n)
-    off = _off_diagonal(a, n, lanes, inside)
+    floor = EPS * EPS * tl.sqrt(norm2)
+    rotated = 1
     sweep = 0
-    while (off > tolerance) & (sweep < MAX_SWEEPS):
+    while (rotated > 0) & (sweep < MAX_SWEEPS):
+        rotated = 0
         for p in range(0, n - 1):
             for q in range(p + 1, n):
-                c, s = _rotation(tl.load(a + p * n + p), tl.load(a + q * n + q), tl.load(a + p * n + q))
-                tl.debug_barrier()
                 row_p = tl.load(a + p * n + lanes, mask=inside, other=0.0)
                 row_q = tl.load(a + q * n + lanes, mask=inside, other=0.0)
-                tl.store(a + p * n + lanes, c * row_p - s * row_q, mask=inside)
-                tl.store(a + q * n + lanes, s * row_p + c * row_q, mask=inside)
-                tl.debug_barrier()
-                col_p = tl.load(a + lanes * n + p, mask=inside, other=0.0)
-                col_q = tl.load(a + lanes * n + q, mask=inside, other=0.0)
-                tl.store(a + lanes * n + p, c * col_p - s * col_q, mask=inside)
-                tl.store(a + lanes * n + q, s * col_p + c * col_q, mask=inside)
-                v_p = tl.load(vectors + lanes * n + p, mask=inside, other=0.0)
-                v_q = tl.load(vectors + lanes * n + q, mask=inside, other=0.0)
-                tl.store(vectors + lanes * n + p, c * v_p - s * v_q, mask=inside)
-                tl.store(vectors + lanes * n + q, s * v_p + c * v_q, mask=inside)
-                tl.debug_barrier()
+                app = tl.sum(tl.where(lanes == p, row_p, 0.0), 0)
+                aqq = tl.sum(tl.where(lanes == q, row_q, 0.0), 0)
+                apq = tl.sum(tl.where(lanes == q, row_p, 0.0), 0)
+                turn = tl.abs(apq) > tl.maximum(EPS * tl.sqrt(tl.abs(app * aqq)), floor)
+                rotated += turn.to(tl.int32)
+                if turn:
+                    c, s = _rotation(app, aqq, apq)
+                    t = s / c
+                    # Rows p and q of J^T A J; by symmetry they are its columns p and q too.
+                    new_p = tl.where(lanes == p, app - t * apq, tl.where(lanes == q, 0.0, c * row_p - s * row_q))
+                    new_q = tl.where(lanes == q, aqq + t * apq, tl.where(lanes == p, 0.0, s * row_p + c * row_q))
+                    tl.debug_barrier()
+                    tl.store(a + p * n + lanes, new_p, mask=inside)
+                    tl.store(a + q * n + lanes, new_q, mask=inside)
+                    tl.store(a + lanes * n + p, new_p, mask=inside)
+                    tl.store(a + lanes * n + q, new_q, mask=inside)
+                    v_p = tl.load(vectors + lanes * n + p, mask=inside, other=0.0)
+                    v_q = tl.load(vectors + lanes * n + q, mask=inside, other=0.0)
+                    tl.store(vectors + lanes * n + p, c * v_p - s * v_q, mask=inside)
+                    tl.store(vectors + lanes * n + q, s * v_p + c * v_q, mask=inside)
+                    tl.debug_barrier()
         sweep += 1
-        off = _off_diagonal(a, n, lanes, inside)
     # Eigenvalues ascending, each column of V moved with its value.
     diagonal = tl.load(a + lanes * n + lanes, mask=inside, other=float("inf"))
     for i in range(0, n):
@@ -182,14 +182,15 @@ def _svd_kernel(
                 beta = tl.sum(w_q * w_q, 0)
                 gamma = tl.sum(w_p * w_q, 0)
                 turn = tl.abs(gamma) > EPS * tl.sqrt(alpha) * tl.sqrt(beta)
-                c, s = _rotation(alpha, beta, tl.where(turn, gamma, 0.0))
                 rotated += turn.to(tl.int32)
-                tl.store(w + rows * n + p, c * w_p - s * w_q, mask=in_rows)
-                tl.store(w + rows * n + q, s * w_p + c * w_q, mask=in_rows)
-                v_p = tl.load(v + lanes * n + p, mask=in_lanes, other=0.0)
-                v_q = tl.load(v + lanes * n + q, mask=in_lanes, other=0.0)
-                tl.store(v + lanes * n + p, c * v_p - s * v_q, mask=in_lanes)
-                tl.store(v + lanes * n + q, s * v_p + c * v_q, mask=in_lanes)
+                if turn:
+                    c, s = _rotation(alpha, beta, gamma)
+                    tl.store(w + rows * n + p, c * w_p - s * w_q, mask=in_rows)
+                    tl.store(w + rows * n + q, s * w_p + c * w_q, mask=in_rows)
+                    v_p = tl.load(v + lanes * n + p, mask=in_lanes, other=0.0)
+                    v_q = tl.load(v + lanes * n + q, mask=in_lanes, other=0.0)
+                    tl.store(v + lanes * n + p, c * v_p - s * v_q, mask=in_lanes)
+                    tl.store(v + lanes * n + q, s * v_p + c * v_q, mask=in_lanes)
         sweep += 1
     # Singular values (the columns' norms) descending, the columns of W and V moved with them.
     norms = tl.zeros([BLOCK_N], out_ptr.dtype.element_ty)

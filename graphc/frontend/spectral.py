@@ -16,10 +16,11 @@ from graphc.frontend.decompositions import matrices, pieces
 from graphc.frontend.functional import node_of, wrap
 from graphc.ir import build as b
 from graphc.ir import dtypes
+from graphc.ir.grad_mode import is_grad_enabled
 from graphc.ir.graph import Node
 from graphc.ir.primitives.decompositions import qr_sizes, svd_sizes
 from graphc.ir.registry import emit, op_error
-from graphc.ir.types import TypeRuleError, broadcast_shapes
+from graphc.ir.types import TypeRuleError, broadcast_shapes, shapes_equal
 from graphc.runtime.tensor import Tensor
 
 METHODS = ["pinverse"]
@@ -98,11 +99,18 @@ def pinv(A: Tensor, rcond: Any = None, hermitian: bool = False, *, atol: Any = N
         values, vectors = _eigh(x)
         largest = emit("max", b.unary("abs", values), axes=(values.type.ndim - 1,), keepdim=True)
         inverted = b.where(_kept(values, _tolerance("linalg.pinv", x, atol, rtol, largest)), b.div(1.0, values), 0.0)
-        return wrap(b.matmul(b.mul(vectors, _row(inverted)), _t(vectors)))
+        return _with_pinv_gradient(b.matmul(b.mul(vectors, _row(inverted)), _t(vectors)), x)
     u, s, vh = _svd(x)
     largest = _last(s, 0, 1)
     inverted = b.where(_kept(s, _tolerance("linalg.pinv", x, atol, rtol, largest)), b.div(1.0, s), 0.0)
-    return wrap(b.matmul(b.mul(_t(vh), _row(inverted)), _t(u)))
+    return _with_pinv_gradient(b.matmul(b.mul(_t(vh), _row(inverted)), _t(u)), x)
+
+
+def _with_pinv_gradient(value: Node, x: Node) -> Tensor:
+    """The pseudo-inverse differentiated by torch's own formula (rule "pinv", graphc/ir/primitives/decompositions.py)."""
+    if not (is_grad_enabled() and x.requires_grad):
+        return wrap(value)
+    return wrap(emit("custom_vjp", value, _t(x), rule="pinv"))
 
 
 def _row(v: Node) -> Node:
@@ -183,8 +191,8 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
     if rhs.dtype != x.dtype:
         message = f"torch.linalg.lstsq: Expected input and other to have the same dtype, but got {x.dtype.name} and {rhs.dtype.name}"
         raise op_error("linalg.lstsq", [x.type, rhs.type], {}, message)
-    vector = rhs.type.ndim == x.type.ndim - 1
-    if not (vector or rhs.type.ndim == x.type.ndim):
+    vector = rhs.type.ndim == 1 or (rhs.type.ndim == x.type.ndim - 1 and shapes_equal(rhs.shape, x.shape[:-1]))
+    if not (x.type.ndim >= rhs.type.ndim >= x.type.ndim - 1):
         message = "torch.linalg.lstsq: input.dim() must be greater or equal to other.dim() and (input.dim() - other.dim()) <= 1"
         raise op_error("linalg.lstsq", [x.type, rhs.type], {}, message)
     if vector:
@@ -196,6 +204,7 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
         batch = broadcast_shapes(tuple(x.shape[:-2]), tuple(rhs.shape[:-2]))
     except TypeRuleError as error:
         raise op_error("linalg.lstsq", [x.type, rhs.type], {}, f"the batch dimensions do not broadcast: {error}") from None
+    alone = x
     x = b.broadcast_to(x, tuple(batch) + (m, n))
     rhs = b.broadcast_to(rhs, tuple(batch) + tuple(rhs.shape[-2:]))
     if m >= n:
@@ -206,7 +215,7 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
         solution = b.matmul(q, emit("solve_triangular", _t(r), rhs, upper=False, unitriangular=False))
     if vector:
         solution = b.reshape(solution, tuple(solution.shape[:-1]))
-    s = _svd(emit("detach", x))[1]
+    s = _svd(emit("detach", alone))[1]  # the rank has A's batch shape, not the broadcast one
     limit = EPSILON[x.dtype.name] * builtins.max(m, n) if rcond is None else rcond
     above = b.compare("gt", s, b.mul(_last(s, 0, 1), limit))
     rank = emit("sum", b.cast(above, dtypes.int64), axes=(s.type.ndim - 1,), keepdim=False)

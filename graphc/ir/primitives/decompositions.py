@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.graph import Node
+from graphc.ir.primitives.custom import rule
 from graphc.ir.registry import defvjp, emit, op_error, primitive
 from graphc.ir.types import TensorType, TypeRuleError
 
@@ -248,3 +249,24 @@ def _diagonal(x: Node) -> Node:
 def _right_solve_transposed(r: Node, rhs: Node) -> Node:
     """rhs R^-T for an upper-triangular R: X with X R^T = rhs, i.e. R X^T = rhs^T."""
     return _t(emit("solve_triangular", r, _t(rhs), upper=True, unitriangular=False))
+
+
+@rule("pinv")
+def pinv_vjp(node: Node, g: Node) -> tuple:
+    """torch's pinv_backward: the derivative of the pseudo-inverse at the rank it was computed with, from
+    the result P and A alone (not the chain rule through the SVD, which differs where singular values
+    were cut off). The operand is A^T, of the result's shape (``custom_vjp`` wants one shape)."""
+    p, a = node.inputs[0], _t(node.inputs[1])
+    m, n = a.shape[-2:]
+    ph, gh = _t(p), _t(g)
+    if m <= n:
+        k = b.matmul(gh, p)
+        k_ph = b.matmul(k, ph)
+        first = b.sub(k_ph, _t(b.matmul(p, k)))
+        second = b.sub(b.matmul(b.matmul(ph, p), b.sub(gh, b.matmul(k, a))), b.matmul(b.matmul(a, p), k_ph))
+        return (_t(b.add(first, second)),)
+    k = b.matmul(p, gh)
+    ph_k = b.matmul(ph, k)
+    first = b.sub(ph_k, _t(b.matmul(k, p)))
+    second = b.sub(b.matmul(b.matmul(b.sub(gh, b.matmul(a, k)), p), ph), b.matmul(b.matmul(ph_k, p), a))
+    return (_t(b.add(first, second)),)

@@ -2,6 +2,7 @@
 
 from graphc.frontend.torch_import.lowering import (
     conv,
+    decompositions,
     elementwise,
     indexing,
     linalg,
@@ -23,6 +24,7 @@ __all__ = [
     "LoweringContext",
     "Source",
     "conv",
+    "decompositions",
     "elementwise",
     "indexing",
     "linalg",
