@@ -99,17 +99,22 @@ class Distribution:
             raise ValueError("The value argument to log_prob must be a Tensor")
         event_dims = len(self._event_shape)
         if tuple(value.shape[len(value.shape) - event_dims :]) != self._event_shape:
-            raise ValueError(f"The right-most size of value must match event_shape: {tuple(value.shape)} vs {self._event_shape}.")
+            raise ValueError(f"The right-most size of value must match event_shape: {_size(value.shape)} vs {_size(self._event_shape)}.")
         actual, expected = tuple(value.shape)[: len(value.shape) - event_dims], self._batch_shape
         for i, j in zip(reversed(actual), reversed(expected)):
             if i != 1 and j != 1 and i != j:
-                raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: {tuple(value.shape)} vs {expected + self._event_shape}.")
+                raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: {_size(value.shape)} vs {_size(expected + self._event_shape)}.")
         if tracing.active() is None and not bool(check(value).all().item()):
             text = support if isinstance(support, str) else support()
             raise ValueError(
                 f"Expected value argument (Tensor of shape {tuple(value.shape)}) to be within the support ({text}) "
                 f"of the distribution {self!r}, but found invalid values:\n{value.numpy()}"
             )
+
+
+def _size(shape: Sequence[int]) -> str:
+    """A shape as torch prints it in these messages."""
+    return f"torch.Size({list(shape)})"
 
 
 def _describe(value: Any) -> str:

@@ -10,6 +10,7 @@ from graphc.distributions.bernoulli import Bernoulli
 from graphc.distributions.categorical import Categorical
 from graphc.distributions.distribution import Distribution
 from graphc.distributions.independent import Independent, _sum_rightmost
+from graphc.distributions.multivariate_normal import MultivariateNormal, kl_multivariate_normal
 from graphc.distributions.normal import Normal
 from graphc.runtime.nn.functional import softplus
 from graphc.runtime.tensor import Tensor
@@ -34,6 +35,9 @@ def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
             if fn is not None:
                 return fn(p, q)
     raise NotImplementedError(f"No KL(p || q) is implemented for p = {type(p).__name__}, q = {type(q).__name__}")
+
+
+register_kl(MultivariateNormal, MultivariateNormal)(kl_multivariate_normal)
 
 
 @register_kl(Normal, Normal)
