@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from graphc import autograd, data, distributions, linalg, nn, optim, special
+from graphc import autograd, data, distributions, func, linalg, nn, optim, special, utils
 from graphc.errors import CheckError, GraphcError, InvalidValueError
 from graphc.frontend.arithmetic import (
     addr,

@@ -138,12 +138,18 @@ def full_like(input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: 
 
 
 def _traced(op: str, generator: Any) -> bool:
-    """Whether ``op`` runs inside a trace (and so must draw in the graph)."""
+    """Whether ``op`` runs inside a trace or a vmap (and so must draw in the graph)."""
     if tracing.active() is None:
-        return False
+        return tracing.random_in_graph() and generator is None
     if generator is not None:
         raise GraphcError(f"{op}(generator=...) inside a compiled function: its draws would be replayed on every call; draw outside and pass the tensor in")
     return True
+
+
+def _drawn(samples: Tensor, requires_grad: bool) -> Tensor:
+    """Samples drawn in the graph, a leaf only when asked: making one outside graphc.compile computes it, and
+    vmap's samples must stay in its graph until its ``randomness`` has decided how the batch draws them."""
+    return samples.requires_grad_(True) if requires_grad else samples
 
 
 def _uniform(size: Sequence[Any], dtype: dtypes.DType) -> Tensor:
@@ -156,7 +162,7 @@ def _uniform(size: Sequence[Any], dtype: dtypes.DType) -> Tensor:
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, generator: Any = None) -> Tensor:
     d = dtypes.to_dtype(dtype or dtypes.float32)
     if _traced("rand", generator):
-        return _uniform(size, d).requires_grad_(requires_grad)
+        return _drawn(_uniform(size, d), requires_grad)
     values = (generator or random.generator()).random(_shape(size))
     return tensor(values.astype(d.numpy), device=device, requires_grad=requires_grad)
 
@@ -166,7 +172,7 @@ def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     if _traced("randn", generator):
         # Box-Muller on two uniform draws; 1 - u is in (0, 1], so the log is finite.
         radius = ((1 - _uniform(size, d)).log() * -2).sqrt()
-        return (radius * (_uniform(size, d) * (2 * np.pi)).cos()).requires_grad_(requires_grad)
+        return _drawn(radius * (_uniform(size, d) * (2 * np.pi)).cos(), requires_grad)
     values = (generator or random.generator()).standard_normal(_shape(size))
     return tensor(values.astype(d.numpy), device=device, requires_grad=requires_grad)
 

@@ -18,6 +18,7 @@ from graphc.frontend import tracing
 from graphc.ir.graph import Graph, Node, toposort
 from graphc.ir.primitives.source import source_node
 from graphc.ir.printer import format_graph
+from graphc.ir.registry import user_location
 from graphc.runtime import config, device_errors
 from graphc.runtime.executor import CompiledProgram, compile_graph
 
@@ -34,6 +35,11 @@ _deferred: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 # nothing holds the tensor any more, so that the forward's checks (an index out of range) raise
 # as torch's eager forward would, rather than the gradient alone coming out silently zero.
 _kept: dict[int, Node] = {}
+
+
+# Stand-ins for the inputs of a transformed function (vmap's per-example inputs), by node id: what to
+# say when code asks for a value that depends on one, which exists for no single example.
+placeholders: dict[int, str] = {}
 
 
 def defer(tensor: Any) -> None:
@@ -58,6 +64,9 @@ def pending_graph(targets: list[Node]) -> tuple[Graph, list[Node]]:
             inputs.append(new)
             leaves.append(node)
         elif node.op in ("input", "parameter"):
+            if id(node) in placeholders:
+                location = user_location()
+                raise GraphcError(placeholders[id(node)] + (f"\n  at {location}" if location else ""))
             raise GraphcError(
                 "cannot compute a value that depends on a traced input while graphc.compile is tracing "
                 "(data-dependent Python control flow such as .item(), bool() or printing is not supported inside "

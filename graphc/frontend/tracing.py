@@ -33,6 +33,16 @@ def set_active(trace: Trace | None) -> None:
     _local.trace = trace
 
 
+def random_in_graph() -> bool:
+    """Whether random constructors (rand, randn, ...) draw in the graph although no graphc.compile trace is active:
+    while vmap records a function, whose draws its ``randomness`` argument governs."""
+    return getattr(_local, "random_in_graph", 0) > 0
+
+
+def set_random_in_graph(change: int) -> None:
+    _local.random_in_graph = getattr(_local, "random_in_graph", 0) + change
+
+
 def read(tensor: Tensor) -> Node:
     node = tensor._node
     trace = active()

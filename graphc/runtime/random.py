@@ -46,3 +46,8 @@ def seed_node() -> Node:
 
 def is_seed(node: Node) -> bool:
     return _seed_nodes.get(id(node)) is node
+
+
+def live_seeds() -> list[Node]:
+    """The seed nodes alive now: ``vmap`` tells the random ops its function makes from those made before."""
+    return list(_seed_nodes.values())

@@ -2,7 +2,7 @@
 normalization (``graphc.runtime.nn.weight_norm``, ``spectral_norm``); packed sequences in ``rnn``; ``parametrize`` and
 ``parametrizations``."""
 
-from graphc.nn.utils import parametrizations, parametrize, rnn  # noqa: F401
+from graphc.nn.utils import parametrizations, parametrize, rnn, stateless  # noqa: F401
 from graphc.runtime.nn import spectral_norm as _spectral_norm
 from graphc.runtime.nn import utils as _utils
 from graphc.runtime.nn import weight_norm as _weight_norm
