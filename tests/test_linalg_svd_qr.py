@@ -1,10 +1,15 @@
 """linalg.svd, svdvals, torch.svd, linalg.qr and torch.qr against torch on both backends (NumPy's
 LAPACK; the Triton one-sided Jacobi and Householder kernels): singular values directly, singular
 vectors after aligning their signs to torch's, Q and R directly (Householder as LAPACK's geqrf
-gives R's diagonal torch's signs), float64 gradients, a compiled step at two batch sizes, and the
-refusals. Triton cases stay at 3 x 4 (the interpreter runs a Jacobi sweep op by op)."""
+gives R's diagonal torch's signs), float64 gradients, a compiled step at two batch sizes, the
+refusals, and the kernels (eigh's too) compiled for sm_90. Triton cases stay at 3 x 4 (the interpreter runs a Jacobi sweep op by op)."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,3 +146,33 @@ def test_svd_and_qr_refuse_what_torch_refuses() -> None:
         with pytest.raises(GraphcError, match="test_linalg_svd_qr.py") as raised:
             build()
         assert message in str(raised.value)
+
+
+SM90 = """
+import os
+os.environ["TRITON_INTERPRET"] = "0"
+import torch
+from graphc.codegen import triton_compile
+from graphc.codegen import triton_eigen as eigen
+launches = []
+triton_compile.recording = launches
+for dtype in (torch.float32, torch.float64):
+    a = torch.empty(2, 5, 3, dtype=dtype)
+    eigen.eigh(torch.empty(2, 5, 5, dtype=dtype), torch.empty(2, 30, dtype=dtype), upper=False)
+    eigen.svd(a, torch.empty(2, 15 + 3 + 9, dtype=dtype), full_matrices=False)
+    eigen.qr(a, torch.empty(2, 15 + 9, dtype=dtype), mode="reduced")
+    eigen.qr(a, torch.empty(2, 9, dtype=dtype), mode="r")
+triton_compile.recording = None
+print(len(triton_compile.compile_for_target(launches, workers=2)))
+"""
+
+
+@pytest.mark.slow  # about 15 s: eight compiles and Triton's imports in a process of its own
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the Triton tests compile the kernels anyway")
+def test_the_decomposition_kernels_compile_for_sm90(tmp_path: Path) -> None:
+    """What only Triton's compiler rejects (the interpreter runs Python): the Jacobi sweeps' while loops and
+    branches, float64 square roots, each kernel in float32 and float64."""
+    env = dict(os.environ, TRITON_INTERPRET="0", TRITON_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", SM90], env=env, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "8"
