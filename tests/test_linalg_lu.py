@@ -104,6 +104,24 @@ def test_solve_and_det_compile_with_a_symbolic_batch(backend: str) -> None:
     check_compiled_batches(step, lambda rows: (square(rows, 2, 2), values(rows, 2, 2)), backend, batches=(2, 3))
 
 
+def test_empty_matrices_and_batches_match_torch(backend: str) -> None:
+    """0 x 0 matrices (det 1, info 0) and batches of no matrix, through each kernel."""
+
+    def fn(T: Any, e: Any, none: Any) -> tuple:
+        return (
+            T.linalg.det(e),
+            T.linalg.inv(e),
+            T.linalg.cholesky_ex(e).info,
+            T.linalg.solve_triangular(e, e, upper=True),
+            T.linalg.inv(none),
+            T.linalg.slogdet(none).logabsdet,
+            T.linalg.cholesky(none),
+        )
+
+    arrays = np.zeros((2, 0, 0)), np.zeros((0, 3, 3))
+    assert_matches(list(fn(graphc, *[graphc.tensor(a) for a in arrays])), list(fn(torch, *[torch.tensor(a) for a in arrays])))
+
+
 SINGULAR = np.array(
     [
         [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]],  # the second pivot is zero: info 3

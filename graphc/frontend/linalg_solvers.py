@@ -224,16 +224,23 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool | str = Fa
 def _cholesky(A: Tensor, upper: bool, check: str | None) -> CholeskyExResult:
     a = _matrices("linalg.cholesky", A, kernel="cholesky_cpu")
     lower = emit("cholesky", _t(a) if upper else a)
-    n = a.shape[-1]
+    result = _t(lower) if upper else lower
+    info = _cholesky_info(lower)
+    if check:
+        result = _raise_where(result, info, check + NOT_POSITIVE_DEFINITE)
+    return CholeskyExResult(wrap(result), wrap(info))
+
+
+def _cholesky_info(lower: Node) -> Node:
+    """potrf's info from the factor: 1 + the first diagonal entry that is not positive (NaN from the failing column on), else 0."""
+    n = lower.shape[-1]
+    if n == 0:
+        return b.full(tuple(lower.shape[:-2]), 0, dtypes.int32)
     flat = b.reshape(lower, tuple(lower.shape[:-2]) + (n * n,))
     diagonal = emit("gather", flat, _diagonal_index(lower), axis=lower.type.ndim - 2)
     failed = b.cast(b.unary("logical_not", b.compare("gt", diagonal, 0.0)), dtypes.int32)
     first = b.add(emit("argmax", failed, axes=(failed.type.ndim - 1,), keepdim=False), 1)
-    info = b.cast(b.where(b.compare("gt", b.reduce("max", failed, -1), 0), first, b.zeros_like(first)), dtypes.int32)
-    result = _t(lower) if upper else lower
-    if check:
-        result = _raise_where(result, info, check + NOT_POSITIVE_DEFINITE)
-    return CholeskyExResult(wrap(result), wrap(info))
+    return b.cast(b.where(b.compare("gt", b.reduce("max", failed, -1), 0), first, b.zeros_like(first)), dtypes.int32)
 
 
 def _diagonal_index(lower: Node) -> Node:
