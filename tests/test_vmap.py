@@ -22,6 +22,7 @@ import graphc.nn.functional as GF
 from graphc.errors import GraphcError
 from graphc.func import vmap
 from graphc.ir.batching import BATCHING, NOT_BATCHED
+from graphc.ir.graph import toposort
 from graphc.ir.registry import REGISTRY
 
 
@@ -57,10 +58,20 @@ SWEEP: list[tuple[str, Callable[..., Any], tuple, Any]] = [
     ("binary-broadcast-shared", lambda T, F, x, y: x * y + 1.5, (f64(3, 2, 4), f64(4)), (0, None)),
     ("binary-both-batched-axis1", lambda T, F, x, y: T.maximum(x, y) - x / (y.abs() + 1), (f64(2, 3), f64(3, 2)), (1, 0)),
     ("unary-chain", lambda T, F, x: T.sigmoid(x) * T.exp(-x) + T.tanh(x).sin(), (f64(4, 3),), 0),
+    (
+        "unary-math",
+        lambda T, F, x: (
+            (x.abs() + 1).sqrt().rsqrt() + x.floor() + x.ceil() + x.round() + x.trunc() + x.sign() + T.fmod(x, 0.7) + x.atan() + x.cos(),
+            T.erf(x) + T.exp2(x) + T.expm1(x) + T.log1p(x.abs()) + T.log2(x.abs() + 1) + T.reciprocal(x.abs() + 1) + T.minimum(x, 0.3 * x) + x**3,
+            (x > 0) | (x < -1),
+        ),
+        (f64(3, 4),),
+        1,
+    ),
     ("where-compare-cast", lambda T, F, x: T.where(x > 0, x, x * 0.1).to(T.float32) + (x < 0).to(T.float32), (f64(3, 5),), 0),
     ("integer-ops", lambda T, F, x: (x * 3) // 2 + x % 4, (i64(3, 4, low=-9, high=9),), 0),
     ("sum-mean-keepdim", lambda T, F, x: x.sum(1) + x.mean(0, keepdim=True).sum(), (f64(3, 4, 5),), 2),
-    ("max-min-values-indices", lambda T, F, x: (x.max(1).values, x.min(0).indices, x.argmax(-1)), (f64(3, 4, 5),), 0),
+    ("max-min-values-indices", lambda T, F, x: (x.max(1).values, x.min(0).indices, x.argmax(-1), x.amin(1)), (f64(3, 4, 5),), 0),
     ("reduce-0d-example", lambda T, F, x: (x.sum(), x.max(), x.argmax()), (f64(4),), 0),
     ("softmax-logsumexp", lambda T, F, x: (F.softmax(x, -1), T.logsumexp(x, 0), F.log_softmax(x, 0)), (f64(3, 4, 5),), 1),
     ("cumsum-sort", lambda T, F, x: (x.cumsum(0), T.sort(x, -1, descending=True).values, T.sort(x, 0).indices), (f64(3, 4, 2),), 0),
@@ -87,7 +98,30 @@ SWEEP: list[tuple[str, Callable[..., Any], tuple, Any]] = [
     ("solve-cholesky", lambda T, F, a, b: (T.linalg.solve(a, b), T.linalg.cholesky(a)), (spd(3, 3), f64(3, 3, 2)), 0),
     ("slogdet-eigh-shared-rhs", lambda T, F, a, b: (T.linalg.slogdet(a)[1], T.linalg.eigvalsh(a), T.linalg.solve(a, b)), (spd(2, 3), f64(3)), (0, None)),
     ("svd-qr", lambda T, F, a: (T.linalg.svdvals(a), T.linalg.qr(a)[1].abs()), (f64(2, 4, 3),), 0),
+    ("solve-triangular-shared-matrix", lambda T, F, a, b: T.linalg.solve_triangular(a, b, upper=True), (spd(1, 3)[0], f64(2, 3, 2)), (None, 0)),
+    (
+        "scatter-reduce-fold",
+        lambda T, F, x, i: (T.ones(2, 3, dtype=x.dtype).scatter_reduce(1, i, x, "amax"), F.conv_transpose1d(x[None], x[:, :2, None].repeat(1, 1, 2))),
+        (f64(2, 2, 3), i64(2, 2, 3, low=0, high=3)),
+        0,
+    ),
+    (
+        "grad-through-custom-vjp",
+        lambda T, F, x, y: T.func.grad_and_value(lambda a: F.binary_cross_entropy(T.sigmoid(a), y))(x),
+        (f64(3, 4), f64(3, 4).clip(0, 1)),
+        0,
+    ),
 ]
+
+
+def test_sweep_exercises_every_rule_beyond_the_elementwise_one() -> None:
+    """Each batching rule but the shared elementwise one is compared with torch by some row of SWEEP."""
+    seen = set()
+    for _, fn, inputs, in_dims in SWEEP:
+        out = vmap(lambda *xs, fn=fn: fn(graphc, GF, *xs), in_dims=in_dims)(*[graphc.tensor(a) for a in inputs])
+        seen |= {n.op for n in toposort([t._node for t in (out if isinstance(out, tuple) else (out,))])}
+    untested = sorted(op for op in set(BATCHING) - seen if REGISTRY[op].category != "elementwise" or op == "custom_vjp")
+    assert not untested, f"batching rules no SWEEP row exercises: {untested}"
 
 
 @pytest.mark.parametrize("fn, inputs, in_dims", [pytest.param(*row[1:], id=row[0]) for row in SWEEP])
@@ -171,6 +205,18 @@ def test_gradient_flows_through_vmap() -> None:
     tx, tw = torch.tensor(x), torch.tensor(w, requires_grad=True)
     vmap(lambda r: (r * gw).sin().sum())(gx).sum().backward()
     torch.func.vmap(lambda r: (r * tw).sin().sum())(tx).sum().backward()
+    assert_matches(gw.grad, tw.grad)
+
+
+def test_per_example_gradients_differentiate_back_to_the_weights() -> None:
+    x, w = f64(4, 3), f64(3)
+    gw, tw = graphc.tensor(w, requires_grad=True), torch.tensor(w, requires_grad=True)
+
+    def fn(v: Any, r: Any) -> Any:
+        return (r * v).sin().sum()
+
+    vmap(graphc.func.grad(fn), in_dims=(None, 0))(gw, graphc.tensor(x)).pow(2).sum().backward()
+    torch.func.vmap(torch.func.grad(fn), in_dims=(None, 0))(tw, torch.tensor(x)).pow(2).sum().backward()
     assert_matches(gw.grad, tw.grad)
 
 
