@@ -18,8 +18,9 @@ How a linalg primitive runs on Triton (add a kernel this way):
 The kernels here run one program per matrix of the batch, for any n: rows are masked vectors
 of ``BLOCK_N = next_power_of_2(n)`` lanes, the working matrix lives in global memory (the
 result's buffer or a scratch copy), updated by tiles of ``ROWS`` rows, with
-``tl.debug_barrier()`` between a step's stores and the next step's loads (the lanes that
-store an element are not those that read it back). They compute in the operands' dtype:
+``tl.debug_barrier()`` between stores and loads of the same elements by different lanes (a
+step's stores and the next step's loads; a tile's read of the pivot column and its update of
+that column): a GPU's warps do not run in step. They compute in the operands' dtype:
 float32 accumulates in float32 as torch's CPU LAPACK does, float64 in float64.
 """
 
@@ -91,7 +92,9 @@ def _solve_kernel(a_ptr, b_ptr, w_ptr, x_ptr, n, k, BLOCK_N: tl.constexpr, BLOCK
             factor = tl.load(w + rows * n + j, mask=others, other=0.0)[:, None]
             inside = others[:, None] & cmask[None, :]
             at = rows[:, None] * n + cols[None, :]
-            tl.store(w + at, tl.load(w + at, mask=inside) - factor * row_p[None, :], mask=inside)
+            updated = tl.load(w + at, mask=inside) - factor * row_p[None, :]
+            tl.debug_barrier()  # other lanes store column j, which the factor was read from
+            tl.store(w + at, updated, mask=inside)
             inside = others[:, None] & kmask[None, :]
             at = rows[:, None] * k + kcols[None, :]
             tl.store(x + at, tl.load(x + at, mask=inside) - factor * x_p[None, :], mask=inside)
@@ -145,7 +148,9 @@ def _slogdet_kernel(a_ptr, w_ptr, out_ptr, n, BLOCK_N: tl.constexpr, ROWS: tl.co
             factor = tl.load(w + rows * n + j, mask=rows < n, other=0.0)[:, None] * scale
             inside = (rows < n)[:, None] & below[None, :]
             at = rows[:, None] * n + cols[None, :]
-            tl.store(w + at, tl.load(w + at, mask=inside) - factor * row_p[None, :], mask=inside)
+            updated = tl.load(w + at, mask=inside) - factor * row_p[None, :]
+            tl.debug_barrier()  # other lanes store column j, which the factor was read from
+            tl.store(w + at, updated, mask=inside)
         tl.debug_barrier()
     sign = tl.where(info != 0, 0.0, sign)
     logabs = tl.where(info != 0, -float("inf"), logabs)
