@@ -15,7 +15,7 @@ from graphc.frontend.linalg_solvers import cholesky_ex, det, inv, inv_ex, slogde
 from graphc.frontend.linalg_solvers import linalg_cholesky as cholesky
 from graphc.frontend.matrix_chains import linalg_cross as cross
 from graphc.frontend.matrix_chains import matrix_power, multi_dot
-from graphc.frontend.spectral import cond, lstsq, matrix_rank, pinv
+from graphc.frontend.spectral import cond, householder_product, lstsq, matrix_rank, pinv
 
 __all__ = [
     "cholesky",
@@ -25,6 +25,7 @@ __all__ = [
     "det",
     "eigh",
     "eigvalsh",
+    "householder_product",
     "inv",
     "inv_ex",
     "LinAlgError",

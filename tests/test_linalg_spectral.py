@@ -1,6 +1,7 @@
 """What torch builds from the decompositions (graphc/frontend/spectral.py): linalg.pinv and pinverse,
-matrix_rank, matrix_norm / norm with ord 2, -2 and "nuc", cond and lstsq, against torch's values,
-tolerance rules and float64 gradients; one small case of each on Triton, the rest on NumPy."""
+matrix_rank, matrix_norm / norm with ord 2, -2 and "nuc", cond, lstsq and householder_product (orgqr),
+against torch's values, tolerance rules and float64 gradients; one small case of each on Triton, the
+rest on NumPy."""
 
 from __future__ import annotations
 
@@ -133,3 +134,10 @@ def test_spectral_functions_refuse_bad_input_with_torchs_messages() -> None:
         with pytest.raises(GraphcError, match="test_linalg_spectral.py") as raised:
             build()
         assert message in str(raised.value)
+
+
+def test_householder_product_and_orgqr_match_torch() -> None:
+    a, tau = data(2, 5, 3, dtype="float64"), data(2, 2, dtype="float64", low=0.0, high=2.0)
+    check_grads(lambda T, x, t: (T.linalg.householder_product(x, t), x[0].orgqr(t[0]), T.orgqr(x, t)), a, tau)
+    with pytest.raises(GraphcError, match="input.shape\\[-2\\] must be greater than or equal to input.shape\\[-1\\]"):
+        graphc.linalg.householder_product(graphc.ones(3, 4), graphc.ones(2))

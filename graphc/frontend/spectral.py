@@ -12,7 +12,7 @@ import builtins
 import math
 from typing import Any, NamedTuple
 
-from graphc.frontend.decompositions import matrices, pieces
+from graphc.frontend.decompositions import TORCH_NAMES, matrices, pieces
 from graphc.frontend.functional import node_of, wrap
 from graphc.ir import build as b
 from graphc.ir import dtypes
@@ -23,7 +23,7 @@ from graphc.ir.registry import emit, op_error
 from graphc.ir.types import TypeRuleError, broadcast_shapes, shapes_equal
 from graphc.runtime.tensor import Tensor
 
-METHODS = ["pinverse"]
+METHODS = ["pinverse", "orgqr"]
 
 EPSILON = {"float32": 1.1920928955078125e-07, "float64": 2.220446049250313e-16}
 
@@ -222,3 +222,36 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
     empty = b.full((0,), 0.0, x.dtype)
     return LstsqResult(wrap(solution), wrap(empty), wrap(rank), wrap(empty))
 
+
+
+def householder_product(A: Tensor, tau: Tensor) -> Tensor:
+    """torch.linalg.householder_product (torch.orgqr): the first n columns of H_1 ... H_k, H_i = I - tau_i v_i v_i^T,
+    v_i column i of A below the diagonal with a 1 on it. The reflections are applied to I's columns
+    last to first, each a rank-one update, so the gradient is autodiff's through them."""
+    x, t = node_of(A), node_of(tau)
+    op = "linalg.householder_product"
+    if x.type.ndim < 2:
+        raise op_error(op, [x.type, t.type], {}, f"torch.{op}: input must have at least 2 dimensions.")
+    m, n = x.shape[-2:]
+    if not isinstance(m, int) or not isinstance(n, int) or m < n:
+        raise op_error(op, [x.type, t.type], {}, f"torch.{op}: input.shape[-2] must be greater than or equal to input.shape[-1]")
+    if t.type.ndim != x.type.ndim - 1 or not isinstance(t.shape[-1], int) or t.shape[-1] > n:
+        raise op_error(op, [x.type, t.type], {}, f"torch.{op}: input.shape[-1] must be greater than or equal to tau.shape[-1]")
+    if t.dtype != x.dtype:
+        raise op_error(op, [x.type, t.type], {}, f"torch.{op}: tau dtype {TORCH_NAMES[t.dtype.name]} does not match input dtype {TORCH_NAMES[x.dtype.name]}")
+    matrices(op, A, "orgqr_cpu")
+    batch = tuple(x.shape[:-2])
+    rows = emit("iota", shape=(m, n), axis=0, dtype=dtypes.int64)
+    cols = emit("iota", shape=(m, n), axis=1, dtype=dtypes.int64)
+    eye = b.broadcast_to(b.cast(b.compare("eq", rows, cols), x.dtype), batch + (m, n))
+    below = b.where(b.broadcast_to(b.compare("gt", rows, cols), x.shape), x, 0.0)
+    reflectors = b.add(below, eye)
+    q = eye
+    for i in reversed(range(t.shape[-1])):
+        v = _last(reflectors, i, i + 1)  # [..., m, 1]
+        scale = b.reshape(_last(t, i, i + 1), batch + (1, 1))
+        q = b.sub(q, b.mul(scale, b.matmul(v, b.matmul(_t(v), q))))
+    return wrap(q)
+
+
+orgqr = householder_product

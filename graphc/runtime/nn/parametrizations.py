@@ -1,4 +1,4 @@
-"""``graphc.nn.utils.parametrizations``: torch's ready-made parametrizations (``weight_norm``).
+"""``graphc.nn.utils.parametrizations``: torch's ready-made parametrizations (``weight_norm``, and ``orthogonal`` in orthogonal.py).
 
 ``weight_norm`` here is torch's newer form of ``graphc.nn.utils.weight_norm``: the same
 numbers, with ``g`` and ``v`` kept as ``parametrizations.<name>.original0`` and ``original1``.
@@ -7,6 +7,7 @@ numbers, with ``g`` and ``v`` kept as ``parametrizations.<name>.original0`` and 
 from __future__ import annotations
 
 from graphc.runtime.nn.module import Module
+from graphc.runtime.nn.orthogonal import orthogonal
 from graphc.runtime.nn.parametrize import register_parametrization
 from graphc.runtime.nn.weight_norm import _weight_norm, norm_except_dim
 from graphc.runtime.tensor import Tensor
@@ -30,4 +31,4 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     return module
 
 
-__all__ = ["weight_norm"]
+__all__ = ["orthogonal", "weight_norm"]
