@@ -107,6 +107,24 @@ def test_hessian_matches_torch_and_stays_differentiable() -> None:
     assert not gfunc.hessian(fn)(gx.detach()).requires_grad
 
 
+def test_transforms_compose_in_any_order() -> None:
+    (gx,), (tx,) = tensors(f64(3, 4))
+
+    def scalar(v: Any) -> Any:
+        return (v.sin() * v.cumsum(0)).sum()
+
+    def vector(v: Any) -> Any:
+        return v.exp() * v[0]
+
+    for build in (
+        lambda F: F.vmap(F.hessian(scalar)),
+        lambda F: F.vmap(F.jacrev(vector)),
+        lambda F: F.jacfwd(F.vmap(vector)),
+        lambda F: F.grad(lambda v: F.vmap(scalar)(v).sum()),
+    ):
+        assert_matches(build(gfunc)(gx), build(torch.func)(tx))
+
+
 def test_gradient_errors_are_torchs() -> None:
     x = graphc.ones(3)
     with pytest.raises(GraphcError, match="Expected f\\(\\*args\\) to return a scalar Tensor"):

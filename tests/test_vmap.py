@@ -254,3 +254,17 @@ def test_errors_name_the_problem() -> None:
         vmap(lambda a: graphc.nonzero(a))(x)
     with pytest.raises(GraphcError, match="value of a batched tensor"):
         vmap(lambda a: a if bool(a.sum() > 0) else -a)(x)
+
+
+def test_state_updated_from_a_batched_value_is_refused() -> None:
+    bn = graphc.nn.BatchNorm1d(3)
+    x = graphc.tensor(f64(4, 2, 3))
+    with pytest.raises(GraphcError, match=r"BatchNorm's running statistics(.|\n)*test_vmap.py"):
+        vmap(bn)(x)
+    bn = graphc.nn.BatchNorm1d(3).double().eval()
+    t_bn = torch.nn.BatchNorm1d(3).double().eval()
+    assert_matches(vmap(bn)(x), torch.func.vmap(t_bn)(torch.tensor(x.numpy())))
+    captured = graphc.zeros(3)
+    vmap(lambda r: captured.add_(r))(graphc.ones(2, 3))
+    with pytest.raises(GraphcError, match="was given a value computed from a batched input"):
+        captured.numpy()

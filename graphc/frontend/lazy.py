@@ -47,6 +47,15 @@ def defer(tensor: Any) -> None:
     _deferred[id(tensor)] = tensor
 
 
+def deferred() -> list[Any]:
+    """The tensors ``defer`` holds now (vmap refuses state updated from a batched value)."""
+    return list(_deferred.values())
+
+
+def undefer(tensor: Any) -> None:
+    _deferred.pop(id(tensor), None)
+
+
 def keep(node: Node) -> None:
     """Realize ``node`` together with the next realization, whether or not a tensor still holds it."""
     _kept[id(node)] = node

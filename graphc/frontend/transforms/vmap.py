@@ -12,6 +12,7 @@ is one ordinary lazy graph for the whole batch, which the usual passes fuse and 
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +23,7 @@ from graphc.frontend.transforms.pytree import Spec, broadcast_prefix, flatten, u
 from graphc.ir.batching import BATCHING, NOT_BATCHED, Batched, batch_node, move_axis
 from graphc.ir.graph import Node, toposort
 from graphc.ir.primitives.source import source_node
-from graphc.ir.registry import emit, origin
+from graphc.ir.registry import emit, origin, user_location
 from graphc.ir.types import Dim, TensorType, dims_equal
 from graphc.runtime import random
 from graphc.runtime.tensor import Tensor
@@ -34,6 +35,12 @@ DATA_DEPENDENT = (
     "Python control flow on a tensor, or an op whose result's shape depends on values: nonzero, masked_select, "
     "boolean-mask indexing, unique); vmap records the function once for the whole batch, where no single "
     "example's value exists: write it with tensor ops (graphc.where, masks multiplied in)"
+)
+
+ESCAPED = (
+    "vmap: a tensor outside the vmapped function was given a value computed from a batched input (an in-place "
+    "update of a captured tensor, or a module's state such as BatchNorm's running statistics in training mode); "
+    "vmap hands batched values out through its results only: return the new value, or use the module in eval mode"
 )
 
 RANDOM_ERROR = (
@@ -136,16 +143,45 @@ def _join_chunks(chunks: list[Any], out_dims: Any) -> Any:
 
 @contextmanager
 def _stand_ins(nodes: list[Node]) -> Iterator[None]:
-    """While the function runs: reading a stand-in's value raises, and random constructors draw in the graph."""
+    """While the function runs: reading a stand-in's value raises, and random constructors draw in the graph.
+
+    A stand-in still reachable afterwards was kept by a tensor outside the function: reading that
+    raises ``ESCAPED`` for as long as the stand-in lives.
+    """
     for node in nodes:
         lazy.placeholders[id(node)] = DATA_DEPENDENT
+        weakref.finalize(node, lazy.placeholders.pop, id(node), None)
     tracing.set_random_in_graph(1)
     try:
         yield
     finally:
         tracing.set_random_in_graph(-1)
         for node in nodes:
-            lazy.placeholders.pop(id(node), None)
+            lazy.placeholders[id(node)] = ESCAPED
+
+
+def _refuse_escaped(nodes: list[Node]) -> None:
+    """Module state the function updated from a batched value (BatchNorm's running statistics) raises now, as torch's."""
+    ids = {id(n) for n in nodes}
+    escaped = [tensor for tensor in lazy.deferred() if _depends_on(tensor._node, ids)]
+    for tensor in escaped:
+        lazy.undefer(tensor)  # reading it raises; computing it with an unrelated value must not
+    if escaped:
+        location = user_location()
+        raise GraphcError(ESCAPED + (f"\n  at {location}" if location else ""))
+
+
+def _depends_on(node: Node, ids: set[int]) -> bool:
+    """Whether an unrealized path leads from ``node`` to a node whose id is in ``ids``."""
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in ids:
+            return True
+        if id(n) not in seen and n.data is None:
+            seen.add(id(n))
+            stack.extend(n.inputs)
+    return False
 
 
 def _run(func: Callable[..., Any], flat: list[Any], spec: Spec, dims: list[int | None], size: Dim, kwargs: dict, out_dims: Any, randomness: str) -> Any:
@@ -165,6 +201,7 @@ def _run(func: Callable[..., Any], flat: list[Any], spec: Spec, dims: list[int |
     seeds_before = random.live_seeds()
     with _stand_ins(stand_ins):
         out = func(*unflatten(spec, examples), **kwargs)
+    _refuse_escaped(stand_ins)
     flat_out, out_spec = flatten(out)
     for leaf in flat_out:
         if not isinstance(leaf, Tensor):
