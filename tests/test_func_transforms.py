@@ -91,7 +91,7 @@ def test_jacobians_of_vector_functions(transform: str) -> None:
     assert_tree(mine(lambda m: (m @ m).sin())(gx.reshape(2, 2)), theirs(lambda m: (m @ m).sin())(tx.reshape(2, 2)))
 
 
-def test_hessian_matches_torch_and_stays_differentiable() -> None:
+def test_hessian_matches_torch_and_stays_differentiable(backend: str) -> None:
     (gx,), (tx,) = tensors(f64(3))
     gx.requires_grad_(True)
     tx.requires_grad_(True)
