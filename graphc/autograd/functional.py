@@ -40,7 +40,7 @@ def _finish(tree: Any, create_graph: bool) -> Any:
 def _check_strict(fn: Callable[..., Any], inputs: tuple, where: str) -> None:
     """torch's strict mode: an input that no output depends on is an error."""
     with func.trace(fn, inputs, {}, tuple(range(len(inputs))), False, where) as t:
-        reached = t.pull([t.outputs[i] for i in range(len(t.outputs))])
+        reached = t.pull([b.full_like(o, 1.0) for o in t.outputs])
     for i, g in enumerate(reached):
         if g is None:
             raise RuntimeError(f"The output of the user-provided function is independent of input {i}. This is not allowed in strict mode.")

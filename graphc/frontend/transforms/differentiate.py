@@ -25,6 +25,7 @@ from graphc.frontend import tracing
 from graphc.frontend.transforms.pytree import Spec, flatten, unflatten
 from graphc.frontend.transforms.vmap import vmap
 from graphc.ir import build as b
+from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit
@@ -248,8 +249,8 @@ def _eye_columns(sizes: list[int], like: list[Node]) -> list[Tensor]:
     """The identity matrix of ``sum(sizes)`` rows, cut into one block of columns per tensor of ``like``, each
     reshaped to [rows, *that tensor's shape]: the basis a Jacobian is computed on, one row per vmap example."""
     total = sum(sizes)
-    rows = emit("iota", shape=(total, total), axis=0, dtype=_int64())
-    cols = emit("iota", shape=(total, total), axis=1, dtype=_int64())
+    rows = emit("iota", shape=(total, total), axis=0, dtype=dtypes.int64)
+    cols = emit("iota", shape=(total, total), axis=1, dtype=dtypes.int64)
     eye = b.compare("eq", rows, cols)
     blocks, offset = [], 0
     for size, node in zip(sizes, like):
@@ -257,12 +258,6 @@ def _eye_columns(sizes: list[int], like: list[Node]) -> list[Tensor]:
         blocks.append(Tensor._from_node(b.reshape(b.cast(block, node.dtype), (total, *node.shape))))
         offset += size
     return blocks
-
-
-def _int64() -> Any:
-    from graphc.ir import dtypes
-
-    return dtypes.int64
 
 
 def _numels(nodes: list[Node], where: str) -> list[int]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
+from graphc.frontend.functional import cat
 from graphc.frontend.transforms.pytree import Spec, broadcast_prefix, flatten, unflatten
 from graphc.ir.batching import BATCHING, NOT_BATCHED, Batched, batch_node, move_axis
 from graphc.ir.graph import Node, toposort
@@ -130,8 +131,6 @@ def _call(func: Callable[..., Any], args: tuple, kwargs: dict, in_dims: Any, out
 
 
 def _join_chunks(chunks: list[Any], out_dims: Any) -> Any:
-    from graphc.frontend.functional import cat
-
     leaves = [flatten(c)[0] for c in chunks]
     out_spec = flatten(chunks[0])[1]
     odims = broadcast_prefix(out_dims, out_spec, "vmap: out_dims")
