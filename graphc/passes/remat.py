@@ -49,7 +49,7 @@ from graphc.passes.rewrite import with_inputs
 # 1024 rows: large enough that per-example values outweigh fixed-size ones, as in training).
 STAND_IN_SIZE = 1024
 # Never recomputed: the expensive ops, and small results of large reads.
-ALWAYS_SAVED = ("matmul", "sort", "scan", "reduction")
+ALWAYS_SAVED = ("matmul", "sort", "scan", "reduction", "linalg")
 # The views a pointwise or reduction kernel reads a value through: a broadcast of it over rows.
 FUSED_VIEWS = ("reshape", "expand")
 INFINITE = 1 << 62
