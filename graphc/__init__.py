@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from graphc import autograd, data, distributions, func, linalg, nn, optim, special, utils
+from graphc import amp, autograd, data, distributions, func, linalg, nn, optim, special, utils
+from graphc.amp import autocast
 from graphc.errors import CheckError, GraphcError, InvalidValueError
 from graphc.frontend.arithmetic import (
     addr,

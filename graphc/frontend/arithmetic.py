@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import (
     TensorLike,
     ge,
@@ -243,6 +244,7 @@ def lcm(input: Tensor, other: Tensor) -> Tensor:
     return wrap(b.where(zero, 0, b.unary("abs", b.mul(quotient, y))))
 
 
+@autocast_op
 def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """beta * input + alpha * outer(vec1, vec2); with beta == 0 the input is ignored (NaN too)."""
     from graphc.frontend.functional import outer
@@ -254,6 +256,7 @@ def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta: Any = 1, alpha: Any
     return _scaled_sum("addr", input, outer(vec1, vec2), beta, alpha)
 
 
+@autocast_op
 def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     """Each slice along ``dim`` whose p-norm exceeds ``maxnorm`` scaled down to it: torch's factor
     ``maxnorm / (norm + 1e-7)``, differentiated through the norm as torch's."""
@@ -279,6 +282,7 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     return shrink(input, lambd)
 
 
+@autocast_op
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     from graphc.runtime.nn.functional import prelu as parametric
 

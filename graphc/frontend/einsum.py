@@ -13,6 +13,7 @@ import builtins
 from collections.abc import Sequence
 from typing import Any
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.errors import GraphcError
 from graphc.frontend.functional import node_of, wrap
 from graphc.frontend.manipulation import diagonal
@@ -25,6 +26,7 @@ from graphc.runtime.tensor import Tensor
 Labels = list[str]
 
 
+@autocast_op
 def einsum(equation: str, *operands: Any) -> Tensor:
     """Sum of products over the labels the output leaves out, e.g. ``einsum("bij,bjk->bik", a, c)``."""
     tensors = list(operands[0]) if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else list(operands)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import sympy
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.errors import DivisionByZeroError, GraphcError
 from graphc.frontend import tracing
 from graphc.ir import build as b
@@ -101,6 +102,7 @@ def true_divide(input: TensorLike, other: TensorLike) -> Tensor:
     return _binary("div", input, other)
 
 
+@autocast_op
 def pow(input: TensorLike, exponent: TensorLike) -> Tensor:
     if isinstance(input, Tensor) and isinstance(exponent, int) and not isinstance(exponent, bool) and exponent < 0:
         x = node_of(input)
@@ -198,18 +200,22 @@ def neg(input: Tensor) -> Tensor:
     return _unary("neg", input)
 
 
+@autocast_op
 def exp(input: Tensor) -> Tensor:
     return _unary("exp", input)
 
 
+@autocast_op
 def log(input: Tensor) -> Tensor:
     return _unary("log", input)
 
 
+@autocast_op
 def log1p(input: Tensor) -> Tensor:
     return _unary("log1p", input)
 
 
+@autocast_op
 def log2(input: Tensor) -> Tensor:
     return _unary("log2", input)
 
@@ -218,6 +224,7 @@ def sqrt(input: Tensor) -> Tensor:
     return _unary("sqrt", input)
 
 
+@autocast_op
 def rsqrt(input: Tensor) -> Tensor:
     return _unary("rsqrt", input)
 
@@ -249,6 +256,7 @@ def sign(input: Tensor) -> Tensor:
     return _unary("sign", input)
 
 
+@autocast_op
 def reciprocal(input: Tensor) -> Tensor:
     return _unary("reciprocal", input)
 
@@ -284,6 +292,7 @@ def silu(input: Tensor) -> Tensor:
     return mul(input, sigmoid(input))
 
 
+@autocast_op
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     x = node_of(input)
     scaled = b.mul(x, beta)
@@ -447,6 +456,7 @@ def _axes(x: Node, dim: int | Sequence[int] | None, op: str = "reduce") -> tuple
     return b.normalize_axes(x, dim, op)
 
 
+@autocast_op
 def sum(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, dtype: DType | None = None) -> Tensor:
     x = node_of(input)
     if dtype is not None:  # the sum is computed in ``dtype`` (no promotion of integers to int64)
@@ -635,6 +645,7 @@ def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) ->
 _SOFTMAX_HINT = " (pass dtype=graphc.float32 to compute it in floating point)"
 
 
+@autocast_op
 def softmax(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
     x = node_of(input)
     if dtype is not None:
@@ -646,6 +657,7 @@ def softmax(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
     return wrap(b.div(e, b.expand(b.reduce("sum", e, axes, True), x.shape)))
 
 
+@autocast_op
 def log_softmax(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
     x = node_of(input)
     if dtype is not None:
@@ -674,10 +686,12 @@ def any(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 # ------------------------------------------------------------------ linear algebra
 
 
+@autocast_op
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     return wrap(b.matmul(node_of(input), node_of(other)))
 
 
+@autocast_op
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
     x, y = node_of(input), node_of(mat2)
     if x.type.ndim != 2 or y.type.ndim != 2:
@@ -685,6 +699,7 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
     return wrap(b.matmul(x, y))
 
 
+@autocast_op
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     x, y = node_of(input), node_of(mat2)
     if x.type.ndim != 3 or y.type.ndim != 3:
@@ -694,6 +709,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     return wrap(b.matmul(x, y))
 
 
+@autocast_op
 def dot(input: Tensor, other: Tensor) -> Tensor:
     return matmul(input, other)
 
@@ -834,6 +850,7 @@ def repeat(input: Tensor, *sizes: int) -> Tensor:
     return wrap(b.reshape(tiled, [r * d for r, d in zip(reps, x.shape)]))
 
 
+@autocast_op
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     nodes = [node_of(t) for t in tensors]
     if not nodes:
@@ -852,6 +869,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return wrap(nodes[0] if len(nodes) == 1 else emit("concat", *nodes, axis=axis))
 
 
+@autocast_op
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if not tensors:
         raise op_error("stack", [], {"dim": dim}, "expected a non-empty list of tensors")
@@ -954,6 +972,7 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     return wrap(emit("gather", x, idx, axis=axis))
 
 
+@autocast_op
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """torch.scatter_add: the index may be smaller than ``src`` (which is cut to it) and than ``input``
     off ``dim`` (only that corner receives additions); the primitive wants one shape for all three."""

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import _dim, _floating, add, amax, amin, matmul, mul, node_of, outer, sub, sum, unsqueeze, wrap
 from graphc.ir import build as b
 from graphc.ir import dtypes
@@ -53,12 +54,14 @@ def _broadcasts_to(shape: tuple, target: tuple) -> bool:
     return builtins.all(d == 1 or _same_size(d, t) for d, t in zip(shape, target[len(target) - len(shape) :]))
 
 
+@autocast_op
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2), with 2-d matrices."""
     _ranks("addmm", (mat1, mat2), (2, 2))
     return _scaled_sum("addmm", input, matmul(mat1, mat2), beta, alpha)
 
 
+@autocast_op
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     _ranks("addmv", (mat, vec), (2, 1))
     return _scaled_sum("addmv", input, matmul(mat, vec), beta, alpha)
@@ -72,11 +75,13 @@ def _batches(op: str, batch1: Tensor, batch2: Tensor) -> tuple[Node, Node]:
     return left, right
 
 
+@autocast_op
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     _batches("baddbmm", batch1, batch2)
     return _scaled_sum("baddbmm", input, matmul(batch1, batch2), beta, alpha)
 
 
+@autocast_op
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """beta * input + alpha * the sum of the batch of products: one matmul over the batch and inner axes together."""
     left, right = _batches("addbmm", batch1, batch2)
@@ -87,6 +92,7 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alph
     return _scaled_sum("addbmm", input, wrap(b.matmul(rows, columns)), beta, alpha)
 
 
+@autocast_op
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     _ranks("mv", (input, vec), (2, 1))
     return matmul(input, vec)
@@ -105,6 +111,7 @@ def vdot(input: Tensor, other: Tensor) -> Tensor:
     return matmul(input, other)
 
 
+@autocast_op
 def inner(input: Tensor, other: Tensor) -> Tensor:
     """Sum over the last axes of both; a 0-d operand multiplies."""
     if node_of(input).type.ndim == 0 or node_of(other).type.ndim == 0:
@@ -112,6 +119,7 @@ def inner(input: Tensor, other: Tensor) -> Tensor:
     return tensordot(input, other, ([-1], [-1]))
 
 
+@autocast_op
 def tensordot(a: Tensor, b_: Tensor, dims: Any = 2) -> Tensor:
     """Contract ``dims`` (a count of a's last and b's first axes, or two lists) with one matmul."""
     x, y = node_of(a), node_of(b_)
@@ -228,6 +236,7 @@ def linalg_norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = No
     return vector_norm(A, ord, axes, keepdim, dtype=dtype)
 
 
+@autocast_op
 def norm(input: Tensor, p: Any = "fro", dim: int | Sequence[int] | None = None, keepdim: bool = False, dtype: DType | None = None) -> Tensor:
     """torch.norm: 'fro' (the default) is the 2-norm over ``dim`` (all of it by default); a number is a vector p-norm."""
     if p == "nuc":
@@ -240,10 +249,12 @@ def norm(input: Tensor, p: Any = "fro", dim: int | Sequence[int] | None = None, 
     return vector_norm(input, 2 if p == "fro" else p, dim, keepdim, dtype=dtype)
 
 
+@autocast_op
 def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
     return vector_norm(sub(input, other), p)
 
 
+@autocast_op
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
     """The p-norm distance of every row of x1 to every row of x2, from the differences themselves.
 
@@ -272,6 +283,7 @@ def _euclid_by_matmul(x1: Tensor, x2: Tensor) -> Tensor:
     return wrap(_safe_root(b.binary("maximum", node_of(total), 0.0), 0.5))
 
 
+@autocast_op
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """torch's formula: each side divided by its norm clamped at ``eps`` (the clamp passes the gradient through), then summed."""
     a, c = node_of(x1), node_of(x2)

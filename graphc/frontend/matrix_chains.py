@@ -13,6 +13,7 @@ import builtins
 from collections.abc import Sequence
 from typing import Any
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import _dim, matmul, node_of, stack, wrap
 from graphc.frontend.linalg_solvers import inv
 from graphc.ir import build as b
@@ -56,6 +57,7 @@ def linalg_cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
     return _cross_along("linalg.cross", input, other, dim)
 
 
+@autocast_op
 def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     """torch.cross: as ``linalg.cross``, but without ``dim`` along the first dimension of size 3 (torch's deprecated default)."""
     if dim is None:
@@ -89,6 +91,7 @@ def _multiply(matrices: list[Tensor], split: list[list[int]], i: int, j: int) ->
     return matmul(_multiply(matrices, split, i, split[i][j]), _multiply(matrices, split, split[i][j] + 1, j))
 
 
+@autocast_op
 def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
     """torch.linalg.multi_dot: the product of a chain of matrices (the first and last may be vectors), in torch's cheapest order."""
     nodes = [node_of(t) for t in tensors]
@@ -126,6 +129,7 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
     return wrap(b.reshape(result, kept))
 
 
+@autocast_op
 def chain_matmul(*matrices: Tensor) -> Tensor:
     """torch.chain_matmul (deprecated in torch for ``linalg.multi_dot``): the product of 2-d matrices."""
     nodes = [node_of(m) for m in matrices]

@@ -14,6 +14,7 @@ import builtins
 import math
 from collections.abc import Callable
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import (  # noqa: F401  (the in-place twins of these are registered from IN_PLACE)
     Scalar,
     TensorLike,
@@ -83,11 +84,11 @@ def _unary(build: Callable[[Node], Node]) -> Callable[[Tensor], Tensor]:
 
 # ------------------------------------------------------------------ trigonometric and hyperbolic
 
-tan = _unary(c.tan)
-asin = _unary(c.asin)
-acos = _unary(c.acos)
-sinh = _unary(c.sinh)
-cosh = _unary(c.cosh)
+tan = autocast_op(_unary(c.tan))
+asin = autocast_op(_unary(c.asin))
+acos = autocast_op(_unary(c.acos))
+sinh = autocast_op(_unary(c.sinh))
+cosh = autocast_op(_unary(c.cosh))
 asinh = _unary(c.asinh)
 acosh = _unary(c.acosh)
 atanh = _unary(c.atanh)
@@ -98,6 +99,7 @@ def atan(input: Tensor) -> Tensor:
     return wrap(b.unary("atan", node_of(input)))
 
 
+@autocast_op
 def atan2(input: TensorLike, other: TensorLike) -> Tensor:
     """The angle of (other, input), in [-pi, pi], with C's signed zeros and infinities."""
     return wrap(c.atan2(*_floats("atan2", input, other)))
@@ -117,9 +119,10 @@ arcsinh, arccosh, arctanh = asinh, acosh, atanh
 
 # ------------------------------------------------------------------ exponentials and logarithms
 
-log10 = _unary(c.log10)
+log10 = autocast_op(_unary(c.log10))
 
 
+@autocast_op
 def expm1(input: Tensor) -> Tensor:
     return wrap(b.unary("expm1", node_of(input)))
 
@@ -191,11 +194,13 @@ def _addc(op: str, input: Tensor, tensor1: Tensor, tensor2: Tensor, value: Scala
     return x, t1, t2
 
 
+@autocast_op
 def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: Scalar = 1) -> Tensor:
     """input + value * tensor1 * tensor2."""
     return wrap(c.addcmul(*_addc("addcmul", input, tensor1, tensor2, value), value))
 
 
+@autocast_op
 def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: Scalar = 1) -> Tensor:
     """input + value * tensor1 / tensor2."""
     return wrap(c.addcdiv(*_addc("addcdiv", input, tensor1, tensor2, value), value))

@@ -16,6 +16,7 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import MinMax, _axes, _floating, amax, amin, mean, node_of, std, sum, var, wrap
 from graphc.ir import build as b
 from graphc.ir import dtypes
@@ -74,6 +75,7 @@ def _product(x: Node, axis: int, size: int) -> Node:
     return x
 
 
+@autocast_op
 def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
     """The product of all elements, or along ``dim``; integers and bools multiply in int64, as torch."""
     x = _accumulating(node_of(input), dtype)
@@ -119,6 +121,7 @@ def _scan_input(op: str, input: Tensor, dim: int, dtype: DType | None = None) ->
     return x, axis, size
 
 
+@autocast_op
 def cumsum(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
     """Running sums along ``dim`` (integers and bools in int64, exactly): the ``cumsum`` primitive,
     one pass on every backend, any size along ``dim`` (symbolic too)."""
@@ -134,6 +137,7 @@ def cumsum(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
     return wrap(emit("cumsum", x, axis=axis, reverse=False))
 
 
+@autocast_op
 def cumprod(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
     """Running products along ``dim`` (integers in int64): a scan of exact multiplications."""
     x, axis, size = _scan_input("cumprod", input, dim, dtype)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.errors import GraphcError
 from graphc.frontend.functional import _dim, node_of, scatter_add, wrap
 from graphc.frontend.functional import masked_fill as masked_fill  # its in-place twin masked_fill_ is made from this module
@@ -218,6 +219,7 @@ def index_reduce(input: Tensor, dim: int, index: Tensor, source: Tensor, reduce:
     return scatter_reduce(input, axis, wrap(spread), source, reduce, include_self=include_self)
 
 
+@autocast_op
 def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """The slices of ``source`` replace those ``index`` names along ``dim`` (indices should be unique, as torch says)."""
     s = node_of(source)

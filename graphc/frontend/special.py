@@ -6,6 +6,7 @@ default float, as in torch. docs/decisions.md ("Special functions") has the choi
 
 from __future__ import annotations
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import TensorLike, unwrap, wrap
 from graphc.frontend.pointwise import _float, _unary
 from graphc.ir import composites as c
@@ -22,7 +23,7 @@ lgamma = _unary(s.lgamma)
 digamma = _unary(s.digamma)
 erfc = _unary(s.erfc)
 erfcx = _unary(s.erfcx)
-erfinv = _unary(s.erfinv)
+erfinv = autocast_op(_unary(s.erfinv))
 ndtr = _unary(s.ndtr)
 ndtri = _unary(s.ndtri)
 log_ndtr = _unary(s.log_ndtr)

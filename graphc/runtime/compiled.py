@@ -23,6 +23,7 @@ import sympy
 
 from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
+from graphc.frontend.autocast_policy import autocast_key
 from graphc.frontend.trace import Trace, attribute, bind_attribute
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled
 from graphc.ir.graph import Graph, Node
@@ -202,8 +203,9 @@ class CompiledFunction:
 
     def _signature(self, spec: Any, types: list[TensorType], tensors: list[Tensor]) -> tuple:
         """What selects a traced program: the arguments' structure, types and whether they track
-        gradients (and whether they have a ``.grad`` a backward() inside would add to), and the
-        grad mode (a forward traced under ``no_grad`` records no backward).
+        gradients (and whether they have a ``.grad`` a backward() inside would add to), the
+        grad mode (a forward traced under ``no_grad`` records no backward) and the autocast regions
+        (a trace under ``graphc.autocast`` has its casts).
 
         Types are compared as values, not printed: printing a symbolic shape with sympy took
         about 5 us of the MLP step's 155.
@@ -211,7 +213,7 @@ class CompiledFunction:
         has_grads = tuple(t._grad is not None for t in tensors)
         first: dict[int, int] = {}
         aliases = tuple(first.setdefault(id(t), i) for i, t in enumerate(tensors))  # f(x, x): one stand-in for both
-        return (repr(spec), tuple(types), tuple(t.requires_grad for t in tensors), is_grad_enabled(), has_grads, aliases)
+        return (repr(spec), tuple(types), tuple(t.requires_grad for t in tensors), is_grad_enabled(), has_grads, aliases, autocast_key())
 
     def _guards_hold(self, entry: Entry) -> str | None:
         for ref, kind, expected in entry.guards:
@@ -757,8 +759,10 @@ def _unbound_sizes(graph: Graph) -> str:
 
 def _new_signature(signature: tuple, traced: list[tuple]) -> str:
     """Why no traced signature fits: the part in which the nearest one differs."""
-    spec, types, requires_grad, grad_mode, has_grads, _ = signature
+    spec, types, requires_grad, grad_mode, has_grads, _, autocast = signature
     for other in traced:
+        if other[:6] == signature[:6]:
+            return f"autocast is {_autocast_mode(autocast)}, and was {_autocast_mode(other[6])} when traced"
         if other[:5] == signature[:5]:
             return "which tensor arguments are one and the same tensor differs from when traced"
         if other[:3] == (spec, types, requires_grad) and other[4] == has_grads:
@@ -767,6 +771,10 @@ def _new_signature(signature: tuple, traced: list[tuple]) -> str:
             changed = [i for i, (now, then) in enumerate(zip(has_grads, other[4])) if now != then]
             return f"tensor argument(s) {', '.join(map(str, changed))} have a .grad now where they had none when traced, or the reverse"
     return f"new input signature {tuple(str(t) for t in types)}"
+
+
+def _autocast_mode(key: tuple) -> str:
+    return " and ".join(f"{device} {dtype}" for device, dtype in key) if key else "off"
 
 
 def _same_grad(grad: Tensor, before: tuple[Tensor | None, Node | None]) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.errors import GraphcError
 from graphc.frontend import functional as _F
 from graphc.frontend.constructors import zeros_like
@@ -41,6 +42,7 @@ def _repeat_heads(x: Tensor, times: int) -> Tensor:
     return spread.reshape(*shape[:-3], shape[-3] * times, *shape[-2:])
 
 
+@autocast_op
 def scaled_dot_product_attention(
     query: Tensor,
     key: Tensor,

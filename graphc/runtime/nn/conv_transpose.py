@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.ir import build as b
 from graphc.ir import conv_transpose as ct
 from graphc.ir.registry import op_error
@@ -58,6 +59,7 @@ def _conv_transpose(
     return _wrap(result if not unbatched else b.reshape(result, result.shape[1:]))
 
 
+@autocast_op
 def conv_transpose2d(
     input: Tensor,
     weight: Tensor,
@@ -72,6 +74,7 @@ def conv_transpose2d(
     return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
+@autocast_op
 def conv_transpose1d(
     input: Tensor,
     weight: Tensor,
@@ -86,6 +89,7 @@ def conv_transpose1d(
     return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
+@autocast_op
 def conv_transpose3d(
     input: Tensor,
     weight: Tensor,

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.errors import GraphcError
 from graphc.frontend import functional as _F
 from graphc.frontend import lazy, tracing
@@ -66,6 +67,7 @@ def _static(x: Tensor, dims: Sequence[int], op: str) -> None:
 # ------------------------------------------------------------------ linear layers
 
 
+@autocast_op
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``"""
     x, w = _node(input), _node(weight)
@@ -87,6 +89,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return _wrap(out)
 
 
+@autocast_op
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``y_k = x1 @ W_k @ x2 + b_k``"""
     inner = _F.matmul(_F.unsqueeze(input1, -2).unsqueeze(-3), weight)  # [..., out, 1, in2]
@@ -213,16 +216,19 @@ def _conv(op: str, spatial: int, input: Tensor, weight: Tensor, bias: Tensor | N
     return _F.squeeze(result, 0) if unbatched else result
 
 
+@autocast_op
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
     """2-d convolution (cross-correlation) as im2col (``unfold``) and a matmul per group."""
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
+@autocast_op
 def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
     """3-d convolution over ``[N, C, D, H, W]``: a 3-d ``unfold`` and a matmul per group."""
     return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
+@autocast_op
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
     """1-d convolution, as a 2-d one over a height of 1."""
     x, unbatched = _batched(input, 1, "conv1d")
@@ -472,6 +478,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     return _F.where(_F.gt(input, 0), input, _F.mul(input, slope))
 
 
+@autocast_op
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """``max(0, x) + weight * min(0, x)``, one weight per channel (dimension 1) or one for all."""
     w = weight
@@ -499,6 +506,7 @@ def _expm1_of_negative(x: Tensor) -> Tensor:
     return expm1(_F.clamp(x, max=0.0))
 
 
+@autocast_op
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return _F.softplus(input, beta, threshold)
 
@@ -544,14 +552,17 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return _F.relu(input)
 
 
+@autocast_op
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
     return _F.softmax(input, _softmax_dim("softmax", input.ndim) if dim is None else dim, dtype)
 
 
+@autocast_op
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
     return _F.log_softmax(input, _softmax_dim("log_softmax", input.ndim) if dim is None else dim, dtype)
 
 
+@autocast_op
 def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
     return _F.softmax(_F.neg(input), _softmax_dim("softmin", input.ndim) if dim is None else dim, dtype)
 
@@ -578,6 +589,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     return _F.mul(first, _F.sigmoid(second))
 
 
+@autocast_op
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """``x / max(||x||_p, eps)`` along ``dim``; a zero vector's gradient is finite (the norm's is 0 there, as torch's)."""
     return _F.div(input, _F.clamp(vector_norm(input, p, dim, True), min=eps))
@@ -607,6 +619,7 @@ def _scale_shift(out: Tensor, weight: Tensor | None, bias: Tensor | None, shape:
     return out
 
 
+@autocast_op
 def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
@@ -630,6 +643,7 @@ def rms_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | No
     return out if weight is None else _F.mul(out, weight)
 
 
+@autocast_op
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     if input.ndim < 2:
         raise op_error("group_norm", [_node(input).type], {}, "expected an input with at least 2 dimensions")
@@ -1233,6 +1247,7 @@ def _same_size(input: Tensor, target: Tensor, name: str) -> None:
         )
 
 
+@autocast_op
 def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
@@ -1244,6 +1259,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: An
     return _reduce(loss, reduction)
 
 
+@autocast_op
 def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
@@ -1254,6 +1270,7 @@ def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any
     return _reduce(loss, reduction)
 
 
+@autocast_op
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
@@ -1265,6 +1282,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, redu
     return _reduce(loss, reduction)
 
 
+@autocast_op
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0, weight: Tensor | None = None) -> Tensor:
     _check_reduction(reduction)
     _same_size(input, target, "huber_loss")
@@ -1296,6 +1314,7 @@ def _classes_last_check(input: Tensor, target: Tensor, op: str) -> tuple[Tensor,
     return input, target, False
 
 
+@autocast_op
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -1330,6 +1349,7 @@ def _weighted_mean(total: Tensor, weight: Tensor) -> Tensor:
     return _F.where(empty, float("nan"), _F.div(total, _F.where(empty, 1.0, weight)))
 
 
+@autocast_op
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -1374,6 +1394,7 @@ def cross_entropy(
     return _F.add(_F.mul(nll, 1 - label_smoothing), _F.mul(smooth, label_smoothing / classes))
 
 
+@autocast_op
 def binary_cross_entropy(
     input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None, reduce: Any = None, reduction: str = "mean"
 ) -> Tensor:
@@ -1400,6 +1421,7 @@ def binary_cross_entropy(
     return _reduce(loss, reduction)
 
 
+@autocast_op
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
@@ -1423,6 +1445,7 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction)
 
 
+@autocast_op
 def kl_div(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean", log_target: bool = False) -> Tensor:
     """``target * (log(target) - input)`` (0 where target is 0); ``batchmean`` divides the sum by the batch size."""
     reduction = _reduction(size_average, reduce, reduction)
@@ -1446,6 +1469,7 @@ def _positive_part(x: Tensor) -> Tensor:
     return _F.where(_F.gt(x, 0), x, 0.0)
 
 
+@autocast_op
 def margin_ranking_loss(
     input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0, size_average: Any = None, reduce: Any = None, reduction: str = "mean"
 ) -> Tensor:
@@ -1464,6 +1488,7 @@ def margin_ranking_loss(
     return _reduce(loss, reduction)
 
 
+@autocast_op
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> Tensor:
     """``x`` where ``y != -1`` plus ``max(0, margin - x)`` where ``y != 1`` (torch's two ``where``s, so other labels get both)."""
     reduction = _reduction(size_average, reduce, reduction)
@@ -1473,6 +1498,7 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, siz
     return _reduce(_F.add(margin_part, self_part), reduction)
 
 
+@autocast_op
 def soft_margin_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> Tensor:
     """``log(1 + exp(-y x))``, torch's formula."""
     reduction = _reduction(size_average, reduce, reduction)
@@ -1491,6 +1517,7 @@ def _cosine_embedding_check(input1: Tensor, input2: Tensor, target: Tensor) -> N
         raise op_error("cosine_embedding_loss", types, {}, f"0D target tensor expects 1D input tensors, but found inputs with sizes {sizes}.")
 
 
+@autocast_op
 def cosine_embedding_loss(
     input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0, size_average: Any = None, reduce: Any = None, reduction: str = "mean"
 ) -> Tensor:
@@ -1507,6 +1534,7 @@ def cosine_embedding_loss(
     return _reduce(_F.add(positive, negative), reduction)
 
 
+@autocast_op
 def triplet_margin_loss(
     anchor: Tensor,
     positive: Tensor,
@@ -1564,6 +1592,7 @@ def triplet_margin_with_distance_loss(
     return _reduce(_F.clamp(_F.add(_F.sub(to_positive, to_negative), margin), min=0.0), reduction)
 
 
+@autocast_op
 def poisson_nll_loss(
     input: Tensor,
     target: Tensor,
@@ -1652,6 +1681,7 @@ def _margin_setup(input: Tensor, target: Tensor, op: str) -> tuple[Tensor, Tenso
     return input, target, False
 
 
+@autocast_op
 def multi_margin_loss(
     input: Tensor,
     target: Tensor,
@@ -1682,6 +1712,7 @@ def multi_margin_loss(
     return _reduce(_F.squeeze(loss, 0) if unbatched else loss, reduction)
 
 
+@autocast_op
 def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> Tensor:
     """``sum_j sum_{i not a target} max(0, 1 - (x[y_j] - x[i])) / C``; the targets are ``y``'s entries before its first -1."""
     reduction = _reduction(size_average, reduce, reduction)

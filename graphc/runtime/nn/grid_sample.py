@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend import functional as _F
 from graphc.ir import dtypes
 from graphc.ir.registry import op_error
@@ -218,6 +219,7 @@ def _bicubic(image: _Image, x: Tensor, y: Tensor, padding_mode: str, align_corne
     return _weighted_sum(list(zip(weights_y, rows)))
 
 
+@autocast_op
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mode: str = "zeros", align_corners: bool | None = None) -> Tensor:
     """Sample ``input`` (N, C, H, W) at ``grid`` (N, H_out, W_out, 2) of (x, y) in [-1, 1]: (N, C, H_out, W_out)."""
     _check(input, grid, mode, padding_mode)

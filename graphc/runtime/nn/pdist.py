@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend import functional as _F
 from graphc.frontend.linalg import vector_norm
 from graphc.ir.registry import op_error
 from graphc.runtime.tensor import Tensor
 
 
+@autocast_op
 def pdist(input: Tensor, p: float = 2.0) -> Tensor:
     """The distances ``|x[i] - x[j]|_p`` for ``i < j``, in torch's order (row by row of the upper triangle).
 
