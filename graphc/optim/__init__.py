@@ -1,8 +1,8 @@
 """``graphc.optim``: torch's optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, NAdam, RAdam, Adadelta, ASGD,
-Rprop, Adafactor, Muon, and the eager LBFGS; SparseAdam refuses) with torch's interface, and ``lr_scheduler``
-(implemented in ``graphc.runtime.optim``)."""
+Rprop, Adafactor, Muon, and the eager LBFGS; SparseAdam refuses) with torch's interface, ``lr_scheduler`` and
+``swa_utils`` (implemented in ``graphc.runtime.optim``)."""
 
-from graphc.optim import lr_scheduler
+from graphc.optim import lr_scheduler, swa_utils
 from graphc.runtime.optim import (
     ASGD,
     LBFGS,
@@ -42,4 +42,5 @@ __all__ = [
     "LBFGS",
     "SparseAdam",
     "lr_scheduler",
+    "swa_utils",
 ]
