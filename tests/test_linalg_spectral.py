@@ -123,6 +123,9 @@ def test_lstsq_returns_gelsy_outputs_as_torch() -> None:
 def test_spectral_functions_refuse_bad_input_with_torchs_messages() -> None:
     cases = [
         (lambda: graphc.linalg.pinv(graphc.ones(3, 3, dtype=graphc.int64)), "expected a tensor with 2 or more dimensions of float, double"),
+        (lambda: graphc.linalg.matrix_rank(graphc.ones(3, 3, dtype=graphc.float16)), "This function doesn't handle types other than float and double"),
+        (lambda: graphc.linalg.lstsq(graphc.ones(3), graphc.ones(3)), "torch.linalg.lstsq: input must have at least 2 dimensions."),
+        (lambda: graphc.linalg.householder_product(*(graphc.ones(*s, dtype=graphc.int64) for s in ((3, 3), (2,)))), "\"orgqr_cpu\" not implemented for 'Long'"),
         (lambda: graphc.linalg.cond(graphc.ones(2, 3), 1), "linalg.cond(ord=1): A must be batches of square matrices, but they are 2 by 3 matrices"),
         (lambda: graphc.linalg.matrix_norm(graphc.ones(3, 3), 3), "linalg.matrix_norm: Order 3 not supported."),
         (lambda: graphc.norm(graphc.ones(2, 3, 3), "nuc"), "linalg.matrix_norm: dim must be a 2-tuple. Got 0 1 2"),

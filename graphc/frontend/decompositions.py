@@ -58,7 +58,7 @@ def matrices(op: str, A: Tensor, kernel: str, square: bool = False, attrs: dict[
         raise op_error(op, [x.type], attrs, f"{op}: The input tensor A must have at least 2 dimensions.")
     if x.dtype not in (dtypes.float32, dtypes.float64):
         name = TORCH_NAMES[x.dtype.name]
-        if x.dtype.is_floating_point or kernel == "linalg_eigh_cpu":
+        if x.dtype.is_floating_point or kernel in ("linalg_eigh_cpu", "orgqr_cpu"):
             raise op_error(op, [x.type], attrs, f'"{kernel}" not implemented for \'{name}\'')
         raise op_error(op, [x.type], attrs, f"{op}: Expected a floating point or complex tensor as input. Got {name}")
     if square and x.shape[-1] != x.shape[-2]:

@@ -45,6 +45,16 @@ def _t(x: Node) -> Node:
     return b.transpose_last(x)
 
 
+def _float_matrices(op: str, A: Tensor, too_few: str) -> Node:
+    """A's node, refused with torch's messages of matrix_rank and lstsq unless float32/float64 matrices."""
+    x = node_of(A)
+    if x.type.ndim < 2:
+        raise op_error(op, [x.type], {}, too_few)
+    if x.dtype not in (dtypes.float32, dtypes.float64):
+        raise op_error(op, [x.type], {}, "This function doesn't handle types other than float and double")
+    return x
+
+
 def _svd(x: Node) -> list[Node]:
     m, n = x.shape[-2:]
     return pieces(emit("svd", x, full_matrices=False), svd_sizes(m, n, False))
@@ -126,11 +136,10 @@ def matrix_rank(A: Tensor, tol: Any = None, hermitian: bool = False, *, atol: An
     """The number of singular values (|eigenvalues| with ``hermitian``) above max(atol, rtol * the largest); ``tol`` is the older ``atol``."""
     if tol is not None:
         atol, rtol = tol, 0.0
+    x = _float_matrices("linalg.matrix_rank", A, "torch.linalg.matrix_rank: The input tensor input must have at least 2 dimensions.")
     if hermitian:
-        x = matrices("linalg.eigh", A, "linalg_eigh_cpu", square=True)
-        values = _eigh(x)[0]
+        values = _eigh(matrices("linalg.eigh", A, "linalg_eigh_cpu", square=True))[0]
     else:
-        x = matrices("linalg.svd", A, "linalg_svd_cpu")
         values = _svd(x)[1]
     largest = emit("max", b.unary("abs", values), axes=(values.type.ndim - 1,), keepdim=True)
     counted = b.cast(_kept(values, _tolerance("linalg.matrix_rank", x, atol, rtol, largest)), dtypes.int64)
@@ -184,7 +193,7 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
     values above ``rcond`` (default eps * max(m, n)) times the largest, where gelsy estimates it
     from its pivoted QR (docs/decisions.md, "Eigen, SVD and QR").
     """
-    x, rhs = matrices("linalg.lstsq", A, "linalg_svd_cpu"), node_of(B)
+    x, rhs = _float_matrices("linalg.lstsq", A, "torch.linalg.lstsq: input must have at least 2 dimensions."), node_of(B)
     if driver not in (None, "gelsy"):
         message = f"graphc computes the default driver's result only (gelsy), got driver={driver!r}"
         raise op_error("linalg.lstsq", [x.type, rhs.type], {"driver": driver}, message)
