@@ -13,8 +13,8 @@ import builtins
 from collections.abc import Sequence
 from typing import Any
 
-from graphc.frontend.autocast_policy import autocast_op
 from graphc.errors import GraphcError
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import node_of, wrap
 from graphc.frontend.manipulation import diagonal
 from graphc.ir import build as b

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import sympy
 
-from graphc.frontend.autocast_policy import autocast_op
 from graphc.errors import DivisionByZeroError, GraphcError
 from graphc.frontend import tracing
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.ir import build as b
 from graphc.ir import composites, dtypes
 from graphc.ir.dtypes import DType

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from graphc.frontend.autocast_policy import autocast_op
 from graphc.errors import GraphcError
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import _dim, node_of, scatter_add, wrap
 from graphc.frontend.functional import masked_fill as masked_fill  # its in-place twin masked_fill_ is made from this module
 from graphc.frontend.reductions import cumsum

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from graphc.frontend.autocast_policy import autocast_op
 from graphc.errors import GraphcError
 from graphc.frontend import functional as _F
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.constructors import zeros_like
 from graphc.ir import dtypes
 from graphc.ir.registry import emit

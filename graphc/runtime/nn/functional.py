@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from graphc.frontend.autocast_policy import autocast_op
 from graphc.errors import GraphcError
 from graphc.frontend import functional as _F
 from graphc.frontend import lazy, tracing
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import gelu, sigmoid, silu, tanh
 from graphc.frontend.linalg import cosine_similarity, pairwise_distance, vector_norm
 from graphc.frontend.pointwise import expm1

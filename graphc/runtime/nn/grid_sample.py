@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend import functional as _F
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.ir import dtypes
 from graphc.ir.registry import op_error
 from graphc.runtime.tensor import Tensor

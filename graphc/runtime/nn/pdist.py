@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend import functional as _F
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.linalg import vector_norm
 from graphc.ir.registry import op_error
 from graphc.runtime.tensor import Tensor
