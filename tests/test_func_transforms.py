@@ -219,6 +219,30 @@ def test_checkpoint_gives_torchs_values_and_gradients() -> None:
     assert_tree(got, want)
 
 
+def test_checkpointed_layers_are_recomputed_in_the_backward_and_keep_fewer_bytes() -> None:
+    graphc.manual_seed(0)
+    model = graphc.nn.Sequential(*[layer for _ in range(4) for layer in (graphc.nn.Linear(16, 16), graphc.nn.Tanh())])
+
+    def step(x: graphc.Tensor, segments: int) -> list:
+        h = checkpoint_sequential(model, segments, x, use_reentrant=False) if segments else model(x)
+        (h**2).sum().backward()
+        grads = [p.grad for p in model.parameters()]
+        model.zero_grad()
+        return grads
+
+    x = graphc.tensor(f64(64, 16).astype(np.float32))
+    kept = []
+    for segments in (0, 2):
+        compiled = graphc.compile(lambda x, s=segments: step(x, s))
+        grads = compiled(x)
+        report = compiled.report()
+        kept.append((report.remat.at(report.sizes)[1], report.remat.recomputed, grads))
+    (plain_bytes, plain_recomputed, plain), (checkpointed_bytes, recomputed, grads) = kept
+    assert checkpointed_bytes < plain_bytes / 1.5 and recomputed > plain_recomputed
+    for got, want in zip(grads, plain):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
+
+
 def test_reentrant_checkpoint_without_grad_inputs_gives_no_gradient_as_torch() -> None:
     g_lin = graphc.nn.Linear(2, 2).double()
     with warnings.catch_warnings():

@@ -21,13 +21,15 @@ every value the backward reads is itself a cut.
 
 What may be recomputed:
 
-- never ``matmul`` or a reduction: a matmul is the expensive op, and a reduction's small
-  result is cheaper to keep than the large value it reads;
+- never ``matmul`` or a reduction (but inside a checkpoint, below): a matmul is the expensive
+  op, and a reduction's small result is cheaper to keep than the large value it reads;
 - in one joint program (``remat``, the pass of ``compile_graph``), only pointwise nodes and
   views, and only those that every backward reader fuses into its own kernel (a pointwise or
   reduction reader, loading it directly or through a reshape/broadcast). Fusion's
   schedule does not promise to run a kernel of its own late, so a recomputed value left in one
   could run in the forward and stay alive until the backward anyway;
+- nodes computed inside ``graphc.utils.checkpoint`` (phase ``"checkpoint"``), whatever their op:
+  the user asked for their recomputation, and the cut recomputes them where that saves bytes;
 - with a separate backward program (``saved_for_backward``, for imported torch modules), any
   other node too (views, ``unfold``, gathers, ``rand`` from its seed): that program runs later,
   so whatever it computes lives only while it runs.
@@ -53,6 +55,9 @@ ALWAYS_SAVED = ("matmul", "sort", "scan", "reduction", "linalg")
 # The views a pointwise or reduction kernel reads a value through: a broadcast of it over rows.
 FUSED_VIEWS = ("reshape", "expand")
 INFINITE = 1 << 62
+# The phase of nodes computed inside ``graphc.utils.checkpoint``: the user allowed their recomputation,
+# so any of them may be recomputed (matmuls too), if that keeps fewer bytes for the backward.
+CHECKPOINTED = "checkpoint"
 
 
 @dataclass
@@ -149,6 +154,8 @@ def _fuses(read: Read) -> bool:
 
 
 def _never_recomputed(node: Node, reads: list[Read], joint: bool) -> bool:
+    if node.phase == CHECKPOINTED:
+        return False
     category = REGISTRY[node.op].category
     if category in ALWAYS_SAVED:
         return True

@@ -4,9 +4,10 @@ In torch a checkpoint drops a region's activations after the forward and runs th
 again during the backward. graphc's backward is not run by a tape: autodiff builds it as
 nodes of the same graph, and the ``remat`` pass (graphc/passes/remat.py) decides, for the
 whole program at once, which forward values the backward keeps and which it computes again.
-So a checkpoint here computes the region once, as written, and its values and gradients are
-torch's; which of its activations are kept is remat's choice, as for every other region
-(docs/decisions.md, "Function transforms": checkpoint). What torch's variants change
+So a checkpoint here computes the region once, as written, with its nodes in the phase
+``"checkpoint"``, which lets remat recompute any of them in the backward (matmuls too, which
+it otherwise keeps) where that keeps fewer bytes (docs/transforms.md, "Checkpoint"). Values
+and gradients are torch's. What torch's variants change
 that is visible in results is kept: the reentrant variant gives no gradient to what the
 region uses when none of its tensor arguments requires a gradient, and takes no keyword
 arguments.
@@ -19,6 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from graphc.ir.grad_mode import grad_mode
+from graphc.ir.registry import origin
+from graphc.passes.remat import CHECKPOINTED
 from graphc.runtime.tensor import Tensor
 
 __all__ = ["checkpoint", "checkpoint_sequential"]
@@ -36,16 +39,17 @@ def _reentrant(use_reentrant: bool | None) -> bool:
 
 
 def checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: bool | None = None, **kwargs: Any) -> Any:
-    """``function(*args, **kwargs)`` with torch's checkpoint semantics for values and gradients."""
-    if not _reentrant(use_reentrant):
-        return function(*args, **kwargs)
-    if kwargs:
+    """``function(*args, **kwargs)`` with torch's checkpoint semantics for values and gradients, its nodes
+    marked as recomputable by remat."""
+    reentrant = _reentrant(use_reentrant)
+    if reentrant and kwargs:
         raise ValueError("Unexpected keyword arguments: " + ",".join(kwargs))
-    if not any(isinstance(a, Tensor) and a.requires_grad for a in args):
-        warnings.warn("None of the inputs have requires_grad=True. Gradients will be None", stacklevel=2)
-        with grad_mode(False):
-            return function(*args)
-    return function(*args)
+    with origin(CHECKPOINTED):
+        if reentrant and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
+            warnings.warn("None of the inputs have requires_grad=True. Gradients will be None", stacklevel=2)
+            with grad_mode(False):
+                return function(*args)
+        return function(*args, **kwargs)
 
 
 def checkpoint_sequential(functions: Sequence[Callable[[Any], Any]], segments: int, input: Any, use_reentrant: bool | None = None, **kwargs: Any) -> Any:
