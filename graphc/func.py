@@ -6,8 +6,8 @@ nest, and compose with ``functional_call`` to batch or differentiate with respec
 module's weights.
 """
 
-from graphc.frontend.transforms.differentiate import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
-from graphc.frontend.transforms.functional_call import functional_call
+from graphc.frontend.transforms.differentiate import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, linearize, vjp
+from graphc.frontend.transforms.functional_call import functional_call, stack_module_state
 from graphc.frontend.transforms.vmap import vmap
 
-__all__ = ["functional_call", "grad", "grad_and_value", "hessian", "jacfwd", "jacrev", "jvp", "vjp", "vmap"]
+__all__ = ["functional_call", "grad", "grad_and_value", "hessian", "jacfwd", "jacrev", "jvp", "linearize", "stack_module_state", "vjp", "vmap"]

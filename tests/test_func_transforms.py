@@ -166,6 +166,28 @@ def test_functional_call_ties_weights_as_torch() -> None:
         gfunc.functional_call(g_tied, {"0.weight": graphc.tensor(w), "1.weight": graphc.tensor(w * 2)}, gx)
 
 
+def test_an_ensemble_runs_as_one_vmap_over_stacked_module_state() -> None:
+    torch.manual_seed(0)
+    t_models = [torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).double().eval() for _ in range(3)]
+    g_models = [graphc.nn.Sequential(graphc.nn.Linear(3, 4), graphc.nn.BatchNorm1d(4)).double().eval() for _ in range(3)]
+    for g, t in zip(g_models, t_models):
+        g.load_state_dict(t.state_dict())
+    (gx,), (tx,) = tensors(f64(5, 3))
+    results = []
+    for func, models, x in ((gfunc, g_models, gx), (torch.func, t_models, tx)):
+        params, buffers = func.stack_module_state(models)
+        assert params["0.weight"].is_leaf and params["0.weight"].requires_grad
+        results.append(func.vmap(lambda p, b, d, m=models[0], f=func: f.functional_call(m, (p, b), (d,)), in_dims=(0, 0, None))(params, buffers, x))
+    assert_matches(*results)
+
+
+def test_linearize_gives_the_jvp_at_the_primals() -> None:
+    (gx, gt), (tx, tt) = tensors(f64(2, 3), f64(2, 3))
+    g_out, g_jvp = gfunc.linearize(lambda v: v.sin() * v.sum(0), gx)
+    t_out, t_jvp = torch.func.linearize(lambda v: v.sin() * v.sum(0), tx)
+    assert_tree([g_out, g_jvp(gt)], [t_out, t_jvp(tt)])
+
+
 def _scalar(T: Any) -> Any:
     return lambda x, y: (x.exp() * y.sin()).sum() + (x * x * y).sum()
 

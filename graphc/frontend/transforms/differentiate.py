@@ -245,6 +245,16 @@ def _forward(t: Traced, tangents: tuple, has_aux: bool) -> tuple:
     return (output, derivative, t.results(t.aux)) if has_aux else (output, derivative)
 
 
+def linearize(func: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., Any]]:
+    """torch.func.linearize: ``(func(*primals), jvp_fn)`` with ``jvp_fn(*tangents)`` the jvp at ``primals``."""
+    output = func(*primals)
+
+    def jvp_fn(*tangents: Any) -> Any:
+        return jvp(func, primals, tangents)[1]
+
+    return output, jvp_fn
+
+
 def _eye_columns(sizes: list[int], like: list[Node]) -> list[Tensor]:
     """The identity matrix of ``sum(sizes)`` rows, cut into one block of columns per tensor of ``like``, each
     reshaped to [rows, *that tensor's shape]: the basis a Jacobian is computed on, one row per vmap example."""

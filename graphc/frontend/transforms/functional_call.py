@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from graphc.frontend.functional import stack
 from graphc.runtime.nn.module import Module
 from graphc.runtime.tensor import Tensor
 
@@ -95,3 +96,22 @@ def _reparametrized(module: Module, values: dict[str, Tensor], tie_weights: bool
                 store[leaf] = old
             else:
                 del store[leaf]
+
+
+def stack_module_state(models: Sequence[Module]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """torch.func.stack_module_state: the parameters and buffers of ``models`` stacked along a new first axis, by name,
+    for ensembling with ``vmap(functional_call)``; the stacked parameters are new leaves (requiring a gradient where
+    the first model's do), unrelated to the models' own."""
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if not (all(m.training for m in models) or not any(m.training for m in models)):
+        raise RuntimeError("stack_module_state: Expected all models to have the same training/eval mode.")
+    if len({type(m) for m in models}) != 1:
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+    params = {
+        name: stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_(p.requires_grad)
+        for name, p in models[0].named_parameters()
+    }
+    buffers = {name: stack([dict(m.named_buffers())[name] for m in models]) for name, _ in models[0].named_buffers()}
+    return params, buffers
