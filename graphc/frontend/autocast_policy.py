@@ -10,8 +10,8 @@ the op below the Autocast dispatch key).
 The policy applies to the ops the user calls, not to those graphc's own composites are written in:
 most of those are native ops in torch (``dot``, ``mv``, ``bilinear`` are matmuls here, not there),
 whose insides autocast never sees. A listed op called from graphc's code (a ``graphc.`` module other
-than the Tensor methods, ``Module.forward`` and the modules that follow torch's Python composites)
-runs as it is. torch's Python composites that reach listed ops (einsum, inner, multi_dot) are listed.
+than the Tensor methods, the methods of ``nn.Module``s and the modules that follow torch's Python
+composites) runs as it is. torch's Python composites that reach listed ops (einsum, inner, multi_dot) are listed.
 """
 
 from __future__ import annotations
@@ -122,8 +122,16 @@ _USER_MODULES = frozenset({"graphc.runtime.tensor", "graphc.runtime.nn.attention
 
 
 def _from_graphc(frame: Any) -> bool:
+    """Whether the op was called by graphc's own code, not by the user's: a ``graphc.`` module's function,
+    unless it is one of a module's methods (``forward``, ``Conv2d._conv``), which are torch's Python too."""
     module = frame.f_globals.get("__name__", "")
-    return module.startswith("graphc.") and module not in _USER_MODULES and frame.f_code.co_name != "forward"
+    if not module.startswith("graphc.") or module in _USER_MODULES:
+        return False
+    if frame.f_code.co_varnames[:1] == ("self",):
+        from graphc.runtime.nn.module import Module
+
+        return not isinstance(frame.f_locals.get("self"), Module)
+    return True
 
 
 def _autocast_call(fn: Callable[..., Any], kinds: dict[str, str | None], args: tuple, kwargs: dict) -> Any:
