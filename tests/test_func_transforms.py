@@ -90,6 +90,11 @@ def test_jacobians_of_vector_functions(transform: str) -> None:
     assert_tree(mine(vector_fn(graphc), argnums=(0, 1))(gx, gy), theirs(vector_fn(torch), argnums=(0, 1))(tx, ty))
     assert_tree(mine(lambda m: (m @ m).sin())(gx.reshape(2, 2)), theirs(lambda m: (m @ m).sin())(tx.reshape(2, 2)))
 
+    def with_aux(p: dict) -> Any:
+        return (p["w"].sin() * p["b"]).cumsum(0), {"total": p["w"].sum()}
+
+    assert_tree(mine(with_aux, has_aux=True)({"w": gx, "b": gy}), theirs(with_aux, has_aux=True)({"w": tx, "b": ty}))
+
 
 def test_hessian_matches_torch_and_stays_differentiable(backend: str) -> None:
     (gx,), (tx,) = tensors(f64(3))
