@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from graphc import amp, autograd, data, distributions, func, linalg, nn, optim, special, utils
-from graphc.amp import autocast
+from graphc.amp import autocast, get_autocast_dtype, is_autocast_enabled
 from graphc.errors import CheckError, GraphcError, InvalidValueError
 from graphc.frontend.arithmetic import (
     addr,
