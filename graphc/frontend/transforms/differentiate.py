@@ -27,7 +27,7 @@ from graphc.frontend.transforms.vmap import vmap
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
-from graphc.ir.graph import Node
+from graphc.ir.graph import Node, toposort
 from graphc.ir.registry import emit
 from graphc.ir.types import shapes_equal
 from graphc.passes import autodiff
@@ -61,32 +61,28 @@ class Traced:
     def pull_filled(self, seeds: Sequence[Node]) -> list[Node]:
         return [g if g is not None else b.zeros_like(a) for g, a in zip(self.pull(seeds), self.aliases)]
 
-    def result(self, node: Node) -> Tensor:
-        """A node as the caller sees it: still differentiable only if it depends on something outside this call."""
-        if node.requires_grad and not _depends_outside(node, self.own):
-            node = emit("detach", node)
-        return Tensor._from_node(node)
+    def finish(self, nodes: list[Node]) -> list[Tensor]:
+        """Nodes as the caller sees them: still differentiable only if they depend on something outside this call."""
+        outside = _outside(nodes, self.own)
+        return [Tensor._from_node(n if not n.requires_grad or id(n) in outside else emit("detach", n)) for n in nodes]
 
     def results(self, tree: Any) -> Any:
         leaves, spec = flatten(tree)
-        return unflatten(spec, [self.result(tracing.read(t)) if isinstance(t, Tensor) else t for t in leaves])
+        tensors = [i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor)]
+        for i, done in zip(tensors, self.finish([tracing.read(leaves[i]) for i in tensors])):
+            leaves[i] = done
+        return unflatten(spec, leaves)
 
 
-def _depends_outside(node: Node, own: set[int]) -> bool:
-    """Whether a gradient path leads from ``node`` to a leaf tracking gradients or to an enclosing transform's alias.
-
-    The aliases of inner transforms that have returned are passed through, like any node."""
+def _outside(nodes: list[Node], own: set[int]) -> set[int]:
+    """Ids of the nodes from which a gradient path leads to a leaf tracking gradients or to an enclosing
+    transform's alias (the aliases of inner transforms that have returned are passed through, like any node)."""
     enclosing = set().union(*(ids for ids in _active if ids is not own)) if _active else set()
-    stack, seen = [node], set()
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if not n.inputs or id(n) in enclosing:
-            return True
-        stack.extend(i for i in n.inputs if i.requires_grad)
-    return False
+    reaches: set[int] = set()
+    for n in toposort([n for n in nodes if n.requires_grad]):
+        if n.requires_grad and (not n.inputs or id(n) in enclosing or any(id(i) in reaches for i in n.inputs)):
+            reaches.add(id(n))
+    return reaches
 
 
 def normalize_argnums(argnums: int | tuple[int, ...], count: int, where: str) -> tuple[tuple[int, ...], bool]:
@@ -170,8 +166,8 @@ def _gradient_and_value(t: Traced, has_aux: bool) -> Any:
             "Maybe you wanted to use the vjp or jacrev APIs instead?"
         )
     grads = t.pull_filled([b.full_like(out, 1.0)])
-    gradients = unflatten(t.primal_spec, [t.result(g) for g in grads])
-    value = t.result(out)
+    *gradients, value = t.finish([*grads, out])
+    gradients = unflatten(t.primal_spec, gradients)
     return (gradients, (value, t.results(t.aux))) if has_aux else (gradients, value)
 
 
@@ -190,13 +186,13 @@ def grad(func: Callable[..., Any], argnums: int | tuple[int, ...] = 0, has_aux: 
 def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
     """torch.func.vjp: ``(output, vjp_fn)`` (and ``aux``); ``vjp_fn(cotangents)`` gives one gradient per primal."""
     with trace(func, primals, {}, tuple(range(len(primals))), has_aux, "vjp") as t:
-        output = unflatten(t.out_spec, [t.result(o) for o in t.outputs])
+        output = unflatten(t.out_spec, t.finish(t.outputs))
         aux = t.results(t.aux)
     everything = Spec("tuple", t.primal_spec.children)
 
     def vjp_fn(cotangents: Any) -> tuple:
         seeds = _match(cotangents, t.outputs, t.out_spec, "vjp_fn", "cotangents", "outputs")
-        return unflatten(everything, [t.result(g) for g in t.pull_filled(seeds)])
+        return unflatten(everything, t.finish(t.pull_filled(seeds)))
 
     return (output, vjp_fn, aux) if has_aux else (output, vjp_fn)
 
@@ -240,8 +236,9 @@ def _forward(t: Traced, tangents: tuple, has_aux: bool) -> tuple:
                 total = term if total is None else b.add(total, term)
         pushed = [None] * len(t.outputs) if total is None else autodiff.vjp([total], [b.full_like(total, 1.0)], cotangents)
     tangents_out = [p if p is not None else b.zeros_like(o) for p, o in zip(pushed, t.outputs)]
-    output = unflatten(t.out_spec, [t.result(o) for o in t.outputs])
-    derivative = unflatten(t.out_spec, [t.result(d) for d in tangents_out])
+    finished = t.finish([*t.outputs, *tangents_out])
+    output = unflatten(t.out_spec, finished[: len(t.outputs)])
+    derivative = unflatten(t.out_spec, finished[len(t.outputs) :])
     return (output, derivative, t.results(t.aux)) if has_aux else (output, derivative)
 
 
@@ -311,10 +308,10 @@ def _reverse_jacobian(t: Traced, has_aux: bool, chunk_size: int | None) -> Any:
 
     rows = vmap(pulled, chunk_size=chunk_size)(*basis)
     per_input = [_split_rows(r._node, out_sizes) for r in rows]
-    jacobians = []
-    for i, out in enumerate(t.outputs):
-        blocks = [b.reshape(per_input[j][i], (*out.shape, *a.shape)) for j, a in enumerate(t.aliases)]
-        jacobians.append(unflatten(t.primal_spec, [t.result(block) for block in blocks]))
+    blocks = [b.reshape(per_input[j][i], (*out.shape, *a.shape)) for i, out in enumerate(t.outputs) for j, a in enumerate(t.aliases)]
+    finished = t.finish(blocks)
+    count = len(t.aliases)
+    jacobians = [unflatten(t.primal_spec, finished[i * count : (i + 1) * count]) for i in range(len(t.outputs))]
     result = unflatten(t.out_spec, jacobians)
     return (result, t.results(t.aux)) if has_aux else result
 
