@@ -155,6 +155,16 @@ def test_autocast_as_a_decorator() -> None:
     assert (x @ w).dtype == graphc.float32
 
 
+def test_cuda_autocast_without_cuda_is_disabled_with_torch_warning() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    x, w = graphc.tensor(data(2, 3)), graphc.tensor(data(3, 2))
+    with pytest.warns(UserWarning, match="CUDA is not available.* Disabling autocast"), torch.autocast("cuda"):
+        assert not torch.is_autocast_enabled("cuda")
+    with pytest.warns(UserWarning, match="CUDA is not available.* Disabling autocast"), graphc.autocast("cuda"):
+        assert not graphc.is_autocast_enabled("cuda") and (x @ w).dtype == graphc.float32
+
+
 def test_autocast_refuses_a_dtype_it_cannot_run_in() -> None:
     with pytest.raises(RuntimeError, match="float64"):
         graphc.autocast("cpu", dtype=graphc.float64)

@@ -7,6 +7,7 @@ this only turns a device's region on and off, nesting as torch's does.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,9 @@ class autocast:  # noqa: N801  (torch's name)
         self.device = policy._device(device_type)
         self.fast_dtype: DType = policy.get_autocast_dtype(self.device) if dtype is None else dtypes.to_dtype(dtype)
         self._enabled = bool(enabled)
+        if self._enabled and self.device == "cuda" and not _cuda_available():
+            warnings.warn("User provided device_type of 'cuda', but CUDA is not available. Disabling autocast.", stacklevel=2)
+            self._enabled = False
         if self._enabled and self.fast_dtype not in policy.LOW_DTYPES:
             supported = ", ".join(d.name for d in policy.LOW_DTYPES)
             raise RuntimeError(
@@ -50,3 +54,12 @@ class autocast:  # noqa: N801  (torch's name)
                 return fn(*args, **kwargs)
 
         return decorated
+
+
+def _cuda_available() -> bool:
+    """torch is graphc's CUDA allocator: without a CUDA build of it there is no CUDA data to autocast."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())

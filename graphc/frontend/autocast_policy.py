@@ -138,7 +138,7 @@ def _autocast_call(fn: Callable[..., Any], kinds: dict[str, str | None], args: t
     from graphc.runtime.tensor import Tensor
 
     tensors = [t for t in _tensors(args) + _tensors(tuple(kwargs.values())) if isinstance(t, Tensor)]
-    device = tensors[0].device if tensors else "cpu"
+    device = _device_of(tensors)
     kind = kinds[device]
     if kind is None or not _state.enabled[device]:
         return fn(*args, **kwargs)
@@ -161,6 +161,17 @@ def _autocast_call(fn: Callable[..., Any], kinds: dict[str, str | None], args: t
         return fn(*args, **kwargs)
     finally:
         _state.excluded -= 1
+
+
+def _device_of(tensors: list[Any]) -> str:
+    """The op's device: that of an argument holding data. A lazy value or a traced stand-in holds none
+    (graphc does not track the device of values not yet computed), so the op takes the device of the
+    one enabled region, as an op on that device's data would (the CPU where both are)."""
+    for t in tensors:
+        if t._node.data is not None:
+            return t.device
+    enabled = [device for device, on in _state.enabled.items() if on]
+    return enabled[0] if len(enabled) == 1 else "cpu"
 
 
 def _tensors(values: tuple) -> list[Any]:
