@@ -208,6 +208,17 @@ def test_bfloat16_round_trip(backend: str) -> None:
     assert_matches(g.bfloat16().float(), t.bfloat16().float())
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_with_a_number_rounds_as_torch(backend: str, dtype: str) -> None:
+    """torch multiplies and divides by a number kept in float32; it adds and subtracts it rounded."""
+    g, t = pair(data(256))
+    g, t = g.to(dtype), t.to(getattr(torch, dtype))
+    for fn in (lambda x: x * 0.998, lambda x: 0.998 * x, lambda x: x / 3.3, lambda x: x * 1001, lambda x: x + 0.998, lambda x: x - 0.998):
+        got, want = fn(g), fn(t)
+        assert got.dtype.name == dtype
+        np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+
+
 # ----------------------------------------------------------------------------- autograd flags
 
 

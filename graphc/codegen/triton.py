@@ -39,6 +39,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy
 
 from graphc.codegen.body import Body
@@ -104,6 +105,18 @@ def _round_to_bfloat16(wide: str) -> str:
     bits = f"{wide}.to(tl.int32, bitcast=True)"
     rounded = f"(({bits} + 0x7FFF + (({bits} >> 16) & 1)) & -65536).to(tl.float32, bitcast=True)"
     return f"tl.where({wide} != {wide}, {wide}, {rounded})"
+
+
+def _half_rounded(wide: str, target: str) -> str:
+    """A float32 expression rounded to float16/bfloat16 ``target`` and widened back.
+
+    Half precision computes in float32, and each op rounds its result, as torch's do and as
+    a store to a half buffer does: an op read by the next one in the same kernel rounds too,
+    so fusing never keeps more precision than the unfused program.
+    """
+    if target == "bfloat16" and _interpreted():
+        wide = _round_to_bfloat16(wide)
+    return f"{wide}.to({TL[target]}).to(tl.float32)"
 
 
 def _use_interpreter_without_gpu() -> None:
@@ -186,6 +199,8 @@ def literal(value: object, dtype: DType) -> str:
     if dtype.is_integer:
         return str(int(value))  # type: ignore[call-overload]
     value = float(value)  # type: ignore[arg-type]
+    if dtype.name in HALF:  # the constant's value in its dtype (through float32, as torch rounds a number)
+        value = float(np.float32(value).astype(dtype.numpy))
     return repr(value) if math.isfinite(value) else f'float("{value}")'
 
 
@@ -540,6 +555,8 @@ class KernelEmitter:
             # The helpers give 0 for a zero divisor; the program raises graphc's error after the kernels.
             self.flag(node, ("division", division_error(node), 0), f"{operands[1].code} == 0", operands[1], index, conds)
         code, dtype = self.lower(node, operands)
+        if node.dtype.name in HALF and op not in _EXACT_IN_HALF:
+            code = _half_rounded(f"({code})", node.dtype.name)
         return self.emit(node, code, dtype, operands)
 
     # ------------------------------------------------------------------ movement as index arithmetic
@@ -770,9 +787,7 @@ class KernelEmitter:
             # Through float32, as torch rounds a double or an integer to half precision (and as the
             # interpreter can: its float64 -> bfloat16 gave zeros).
             wide = x.code if x.dtype == "tl.float32" else f"{x.code}.to(tl.float32)"
-            if target.name == "bfloat16" and _interpreted():
-                wide = _round_to_bfloat16(wide)
-            return f"{wide}.to({TL[target.name]}).to(tl.float32)", dtype
+            return _half_rounded(wide, target.name), dtype
         if x.dtype == dtype:
             return x.code, dtype
         return f"{x.code}.to({dtype})", dtype
@@ -1216,7 +1231,8 @@ class KernelEmitter:
         floating = compute_dtype(red.inputs[0].dtype).startswith("tl.float")
         any_nan = f"tl.max(({acc[0]} != {acc[0]}).to(tl.int32), 1)[:, None] > 0"
         if red.op == "sum":
-            b.line(f"{name} = tl.sum({acc[0]}, 1)[:, None]")
+            total = f"tl.sum({acc[0]}, 1)[:, None]"
+            b.line(f"{name} = {_half_rounded(total, red.dtype.name) if red.dtype.name in HALF else total}")
             dtype = compute_dtype(red.dtype)
         elif red.op in ("max", "min"):
             b.line(f"{name} = tl.{red.op}({acc[0]}, 1)[:, None]")
@@ -1503,6 +1519,9 @@ class KernelEmitter:
             else:
                 b.line(f"{acc} = tl.dot({a.code}, {bv.code}, {acc})")
         b.close()
+        if mm.dtype.name in HALF:
+            for acc in accs.values():
+                b.line(f"{acc} = {_half_rounded(acc, mm.dtype.name)}")
         index = (*bidx, Lin.of(vm), Lin.of(vn))
         for start, acc in accs.items():
             at = (*bidx, Lin.of(vm), Lin.of(vn) + start) if columns else index
@@ -1613,6 +1632,9 @@ _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|"
 # _mod_below) and enough rounds for the widest ratio of two values, 2**277 and 2**2098.
 _FMOD_LADDER = {"tl.float32": (2.0**21, 14), "tl.float64": (2.0**50, 42)}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+# Ops whose half-precision result is one of their half-precision operands, or a whole number
+# of them: no rounding needed (casts round themselves).
+_EXACT_IN_HALF = frozenset({"cast", "neg", "abs", "where", "maximum", "minimum", "sign", "floor", "ceil", "trunc", "round"})
 # The linalg primitives, each launched by the host function of its name in graphc/codegen/triton_linalg.py.
 LINALG = frozenset({"solve", "solve_triangular", "cholesky", "slogdet", "eigh", "svd", "qr"})
 # Every primitive the emitter generates code for (a test holds the registry to it).

@@ -147,8 +147,23 @@ def binary(op: str, a: Operand, b: Operand) -> Node:
         dtype = dtypes.bool_
     if dtype == dtypes.bool_ and op in ("add", "mul"):
         op = "or" if op == "add" else "and"  # torch's bool add/mul; an integer add of bools would wrap
+    if dtype in (dtypes.float16, dtypes.bfloat16) and _number_kept_in_float32(op, a, b):
+        x, y = coerce(op, [a, b], dtypes.float32)
+        return cast(emit(op, x, y), dtype)
     x, y = coerce(op, [a, b], dtype)
     return emit(op, x, y)
+
+
+def _number_kept_in_float32(op: str, a: Operand, b: Operand) -> bool:
+    """Whether torch computes this half-precision op with its Python number unrounded.
+
+    torch multiplies by a number, and divides by one, with the number in float32 (its
+    "opmath" scalar), so ``bf16 * 0.998`` is ``bf16(float32(x) * 0.998)``; its add, sub and
+    comparisons round the number to the tensor's dtype first, as graphc's constants are.
+    """
+    if op == "mul":
+        return not isinstance(a, Node) or not isinstance(b, Node)
+    return op == "div" and not isinstance(b, Node)
 
 
 def compare(op: str, a: Operand, b: Operand) -> Node:

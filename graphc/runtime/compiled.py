@@ -68,6 +68,31 @@ class Arguments:
     writes: list[Node]
 
 
+def _new_state(trace: Trace, outputs: list[Tensor], standins: list[Tensor]) -> list[Tensor]:
+    """Tensors the trace made that are still alive and are neither results nor stand-ins: new state."""
+    known = {id(o) for o in outputs} | {id(s) for s in standins} | {id(s._grad) for s in standins if s._grad is not None}
+    known |= {id(t._grad) for t, _ in trace.grads_set.values() if t._grad is not None}
+    return [t for t in trace.created_alive() if id(t) not in known]
+
+
+def _alive_after_collecting(trace: Trace, outputs: list[Tensor], standins: list[Tensor]) -> list[Tensor]:
+    """The trace's new state once the garbage it made in reference cycles is freed.
+
+    What stays alive decides the program (new state, tensors read as inputs rather than
+    constants), so the trace's dropped tensors must be collected. They are young: collecting
+    the young generations frees them, unless a collection during a long trace moved some to
+    the oldest generation. A full collection takes 0.3-1 s in a process holding torch, once
+    per trace, so it runs only when something the trace made still looks alive after the
+    young one: only then can it change the answer.
+    """
+    gc.collect(1)
+    new_state = _new_state(trace, outputs, standins)
+    if new_state or trace.data_reads.alive():
+        gc.collect()
+        new_state = _new_state(trace, outputs, standins)
+    return new_state
+
+
 class FunctionFailed(Exception):
     """The traced function itself raised ``error`` (not compiling or running its program): the
     one failure that tracing again with static sizes may cure."""
@@ -378,11 +403,7 @@ class CompiledFunction:
         outputs: list[Tensor] = []
         output_spec = _flatten(result, outputs)
         del args, kwargs, result  # host fields taken by value (_flatten) are constants only if nothing holds them
-        gc.collect()
-        standin_ids = {id(s) for s in standins} | {id(s._grad) for s in standins if s._grad is not None}
-        state_grads = {id(t._grad) for t, _ in trace.grads_set.values() if t._grad is not None}
-        output_ids = {id(o) for o in outputs}
-        new_state = [t for t in trace.created_alive() if id(t) not in output_ids | standin_ids | state_grads]
+        new_state = _alive_after_collecting(trace, outputs, standins)
         attributes, rebound = _bound_attributes(trace, new_state, outputs)
         new_state = [t for t in new_state if all(t is not tensor for _, tensor in attributes)]
         # An argument's .grad the function changed (its backward() reached the argument): a result too.
