@@ -265,7 +265,8 @@ def test_checkpointed_layers_are_recomputed_in_the_backward_and_keep_fewer_bytes
         report = compiled.report()
         kept.append((report.remat.at(report.sizes)[1], report.remat.recomputed, grads))
     (plain_bytes, plain_recomputed, plain), (checkpointed_bytes, recomputed, grads) = kept
-    assert checkpointed_bytes < plain_bytes / 1.5 and recomputed > plain_recomputed
+    # As torch: the first segment's inner activation (64 x 16 float32) is recomputed, its output kept.
+    assert checkpointed_bytes == plain_bytes - 64 * 16 * 4 and recomputed > plain_recomputed
     for got, want in zip(grads, plain):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
 

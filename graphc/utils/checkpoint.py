@@ -6,8 +6,8 @@ nodes of the same graph, and the ``remat`` pass (graphc/passes/remat.py) decides
 whole program at once, which forward values the backward keeps and which it computes again.
 So a checkpoint here computes the region once, as written, with its nodes in the phase
 ``"checkpoint"``, which lets remat recompute any of them in the backward (matmuls too, which
-it otherwise keeps) where that keeps fewer bytes (docs/transforms.md, "Checkpoint"). Values
-and gradients are torch's. What torch's variants change
+it otherwise keeps) where that keeps fewer bytes, while its results are kept, as torch keeps
+them (docs/transforms.md, "Checkpoint"). Values and gradients are torch's. What torch's variants change
 that is visible in results is kept: the reentrant variant gives no gradient to what the
 region uses when none of its tensor arguments requires a gradient, and takes no keyword
 arguments.
@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from graphc.frontend.transforms.pytree import flatten
 from graphc.ir.grad_mode import grad_mode
 from graphc.ir.registry import origin
 from graphc.passes.remat import CHECKPOINTED
@@ -49,7 +50,17 @@ def checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: bool | N
             warnings.warn("None of the inputs have requires_grad=True. Gradients will be None", stacklevel=2)
             with grad_mode(False):
                 return function(*args)
-        return function(*args, **kwargs)
+        result = function(*args, **kwargs)
+    _keep_outputs(result)
+    return result
+
+
+def _keep_outputs(result: Any) -> None:
+    """The region's results are ordinary forward values, kept as torch keeps them: only the inside is recomputed,
+    so one checkpoint's recomputation starts from the previous one's results, not from the program's inputs."""
+    for leaf in flatten(result)[0]:
+        if isinstance(leaf, Tensor) and leaf._node.phase == CHECKPOINTED:
+            leaf._node.phase = "forward"
 
 
 def checkpoint_sequential(functions: Sequence[Callable[[Any], Any]], segments: int, input: Any, use_reentrant: bool | None = None, **kwargs: Any) -> Any:
