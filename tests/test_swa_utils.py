@@ -64,6 +64,23 @@ def test_averaged_model_follows_torch_over_several_updates(name: str) -> None:
     assert_matches(g_avg.eval()(graphc.tensor(x)), t_avg.eval()(torch.from_numpy(x)))
 
 
+def test_averaged_model_updates_inside_graphc_compile(backend: str) -> None:
+    """The first update copies and later ones average, chosen by the count in the graph: one trace serves all."""
+    g_model, t_model = _model_pair()
+    g_avg = gswa.AveragedModel(g_model, multi_avg_fn=gswa.get_ema_multi_avg_fn(0.75), use_buffers=True)
+    t_avg = tswa.AveragedModel(t_model, multi_avg_fn=tswa.get_ema_multi_avg_fn(0.75), use_buffers=True)
+    update = graphc.compile(lambda: g_avg.update_parameters(g_model))
+    for _ in range(3):
+        x = data(5, 3)
+        _train_step(g_model, graphc, x)
+        _train_step(t_model, torch, x)
+        update()
+        t_avg.update_parameters(t_model)
+    for key, value in t_avg.state_dict().items():
+        assert_matches(g_avg.state_dict()[key], value)
+    assert update.trace_count == 1
+
+
 def test_averaged_model_refuses_two_averaging_functions_and_bad_decays() -> None:
     with pytest.raises(AssertionError, match="Only one of avg_fn and multi_avg_fn"):
         gswa.AveragedModel(graphc.nn.Linear(2, 2), avg_fn=gswa.get_swa_avg_fn(), multi_avg_fn=gswa.get_swa_multi_avg_fn())

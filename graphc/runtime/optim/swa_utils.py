@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from copy import deepcopy
 from typing import Any
 
+from graphc.frontend import functional as F
 from graphc.frontend.constructors import tensor as make_tensor
 from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
@@ -120,16 +121,16 @@ class AveragedModel(Module):
         theirs = itertools.chain(model.parameters(), model.buffers()) if self.use_buffers else model.parameters()
         averaged: list[Tensor] = []
         current: list[Tensor] = []
-        first = int(self.n_averaged.item()) == 0
         with grad_mode(False):
             for p_averaged, p_model in zip(own, theirs):
-                value = p_model.detach().to(p_averaged.device)
                 averaged.append(p_averaged)
-                current.append(value)
-                if first:
-                    p_averaged.copy_(value)
-            if not first:
-                self._average(averaged, current)
+                current.append(p_model.detach().to(p_averaged.device))
+            # torch copies on the first update and averages after it; both are computed and the count
+            # chooses (branch-free, so a compiled update replays correctly for every count).
+            self._average(averaged, current)
+            first = F.eq(self.n_averaged, 0)
+            for p_averaged, value in zip(averaged, current, strict=True):
+                p_averaged.copy_(F.where(first.to(p_averaged.device), value, p_averaged))
             if not self.use_buffers:
                 for b_swa, b_model in zip(self.module.buffers(), model.buffers(), strict=True):
                     b_swa.copy_(b_model.detach().to(b_swa.device))
