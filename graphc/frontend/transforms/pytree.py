@@ -8,7 +8,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Spec:
-    """The shape of a pytree: ``kind`` is "leaf", "tuple", "list" or "dict"; dict keys kept in order."""
+    """The shape of a pytree: ``kind`` is "leaf", "tuple", "list", "dict" (``keys`` in order) or "namedtuple" (``keys`` holds its type)."""
 
     kind: str
     children: tuple[Spec, ...] = ()
@@ -30,6 +30,8 @@ def flatten(tree: Any) -> tuple[list[Any], Spec]:
 def _flatten(tree: Any, leaves: list[Any]) -> Spec:
     if type(tree) in (tuple, list):
         return Spec(type(tree).__name__, tuple(_flatten(t, leaves) for t in tree))
+    if isinstance(tree, tuple):  # a named tuple, or max(dim)'s (values, indices): built again from its items
+        return Spec("namedtuple", tuple(_flatten(t, leaves) for t in tree), (type(tree),))
     if isinstance(tree, dict):
         return Spec("dict", tuple(_flatten(v, leaves) for v in tree.values()), tuple(tree.keys()))
     leaves.append(tree)
@@ -46,6 +48,8 @@ def _unflatten(spec: Spec, it: Any) -> Any:
     values = [_unflatten(c, it) for c in spec.children]
     if spec.kind == "dict":
         return dict(zip(spec.keys, values))
+    if spec.kind == "namedtuple":
+        return spec.keys[0](*values)
     return values if spec.kind == "list" else tuple(values)
 
 
