@@ -51,8 +51,17 @@ CASES: list[tuple[str, Callable[..., Any], list[tuple[tuple[int, ...], str]]]] =
     ("bce_with_logits", lambda T, F, x, y: F.binary_cross_entropy_with_logits(x.bfloat16(), y.sigmoid()), [((3, 4), "float32"), ((3, 4), "float32")]),
     ("prod", lambda T, F, x: x.bfloat16().prod(1), [((3, 4), "float32")]),
     ("cdist", lambda T, F, x, y: T.cdist(x.bfloat16(), y.bfloat16()), [((3, 4), "float32"), ((2, 4), "float32")]),
+    ("nll_loss", lambda T, F, x, t: F.nll_loss(x.bfloat16(), t), [((3, 4), "float32"), ((3,), "int64")]),
+    (
+        "grid_sample",
+        lambda T, F, x, g: F.grid_sample(x.bfloat16(), g.bfloat16().tanh(), align_corners=False),
+        [((1, 1, 3, 4), "float32"), ((1, 2, 3, 2), "float32")],
+    ),
+    ("avg_pool3d", lambda T, F, x: F.avg_pool3d(x.bfloat16(), 2), [((1, 1, 2, 4, 4), "float32")]),
+    ("quantile_trace", lambda T, F, x: (T.quantile(x.bfloat16(), 0.3), T.trace(x.bfloat16())), [((3, 3), "float32")]),
     # promote on the CPU: the widest floating input
     ("cat", lambda T, F, x, y: T.cat([x.bfloat16(), y]), [((2, 4), "float32"), ((3, 4), "float32")]),
+    ("index_copy", lambda T, F, x, y: x.bfloat16().index_copy(0, T.tensor([2, 0]), y), [((3, 4), "float32"), ((2, 4), "float32")]),
     ("stack", lambda T, F, x, y: T.stack([x.bfloat16(), y.bfloat16()]), [((2, 4), "float32"), ((2, 4), "float32")]),
     # not on the CPU lists: their dtypes as they come (CUDA's float32 list is not the CPU's)
     ("softmax", lambda T, F, x: (F.softmax(x, 1), F.softmax(x.bfloat16(), 1)), [((3, 4), "float32")]),
@@ -163,6 +172,15 @@ def test_cuda_autocast_without_cuda_is_disabled_with_torch_warning() -> None:
         assert not torch.is_autocast_enabled("cuda")
     with pytest.warns(UserWarning, match="CUDA is not available.* Disabling autocast"), graphc.autocast("cuda"):
         assert not graphc.is_autocast_enabled("cuda") and (x @ w).dtype == graphc.float32
+
+
+def test_warnings_of_wrapped_ops_point_at_the_users_line() -> None:
+    """The policy's wrapper is a frame between the user and the op: warnings find the user's line anyway."""
+    x = graphc.tensor(data(2, 3))
+    for region in (graphc.autocast("cpu", enabled=False), graphc.autocast("cpu")):
+        with region, pytest.warns(UserWarning, match="Implicit dimension") as caught:
+            GF.softmax(x)
+        assert caught[0].filename == __file__
 
 
 def test_autocast_refuses_a_dtype_it_cannot_run_in() -> None:

@@ -33,7 +33,8 @@ _LOWER_CPU = """matmul mm bmm addmm baddbmm addbmm linear conv1d conv2d conv3d c
 scaled_dot_product_attention chain_matmul multi_dot einsum inner"""
 _FP32_CPU = """prod cdist mse_loss l1_loss nll_loss cross_entropy binary_cross_entropy binary_cross_entropy_with_logits
 smooth_l1_loss huber_loss kl_div margin_ranking_loss hinge_embedding_loss poisson_nll_loss cosine_embedding_loss soft_margin_loss
-triplet_margin_loss multi_margin_loss multilabel_margin_loss"""
+triplet_margin_loss multi_margin_loss multilabel_margin_loss ctc_loss grid_sample avg_pool3d max_pool3d adaptive_avg_pool3d
+adaptive_max_pool3d max_unpool2d max_unpool3d fractional_max_pool2d fractional_max_pool3d quantile nanquantile trace"""
 _PROMOTE_CPU = "cat stack index_copy"
 _LOWER_CUDA = _LOWER_CPU + " addmv addr mv"
 _FP32_CUDA = """exp expm1 log log1p log2 log10 pow reciprocal rsqrt acos asin cosh sinh tan erfinv softmax log_softmax softmin softplus

@@ -16,6 +16,7 @@ import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import _dim, _sizes, cat, clone, narrow, node_of, repeat, reshape, wrap
 from graphc.ir import build as b
 from graphc.ir import dtypes
@@ -472,6 +473,7 @@ def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     return _triangle("triu", input, diagonal, "ge")
 
 
+@autocast_op
 def trace(input: Tensor) -> Tensor:
     """The sum of the main diagonal of a 2-d tensor (integers sum in int64, as torch)."""
     x = node_of(input)

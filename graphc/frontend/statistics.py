@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import _dim, lerp, node_of, wrap
 from graphc.frontend.manipulation import _static
 from graphc.frontend.sorting import ValuesIndices
@@ -224,11 +225,13 @@ def _quantile(op: str, input: Tensor, q: Any, dim: int | None, keepdim: bool, in
     return wrap(result)
 
 
+@autocast_op
 def quantile(input: Tensor, q: Any, dim: int | None = None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
     """The q-th quantiles along ``dim`` (of all values without it); NaN where the values hold a NaN."""
     return _quantile("quantile", input, q, dim, keepdim, interpolation, ignore_nan=False)
 
 
+@autocast_op
 def nanquantile(input: Tensor, q: Any, dim: int | None = None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
     """quantile of the values that are not NaN (NaN where there are none)."""
     return _quantile("nanquantile", input, q, dim, keepdim, interpolation, ignore_nan=True)

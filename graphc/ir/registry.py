@@ -104,6 +104,16 @@ def user_location() -> str | None:
     return None
 
 
+def user_stacklevel() -> int:
+    """The ``stacklevel`` with which the caller's ``warnings.warn`` points at the user's line, however many
+    graphc frames (helpers, the autocast wrapper of an op) lie between them."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and _is_internal(frame.f_code.co_filename):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def describe(op: str, types: list[TensorType], attrs: dict[str, Any]) -> str:
     operands = ", ".join(str(t) for t in types)
     extra = ", ".join(f"{k}={v}" for k, v in attrs.items() if v is not None)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from graphc.frontend import functional as _F
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.manipulation import select
 from graphc.ir import dtypes
 from graphc.ir.registry import op_error
@@ -64,6 +65,7 @@ def _padded_targets(targets: Tensor, target_lengths: Tensor, batch: int, types: 
     return _F.reshape(_F.cast(_F.index_select(targets, 0, _F.reshape(index, -1)), dtypes.int64), (batch, total))
 
 
+@autocast_op
 def ctc_loss(
     log_probs: Tensor,
     targets: Tensor,

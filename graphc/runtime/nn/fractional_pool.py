@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from graphc.frontend import functional as _F
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.ir import dtypes
 from graphc.ir.registry import op_error
 from graphc.runtime.nn.functional import _batched, _constant, _node, _ntuple
@@ -118,6 +119,7 @@ def fractional_max_pool3d_with_indices(
     return _fractional_max_pool("fractional_max_pool3d", 3, input, kernel_size, output_size, output_ratio, _random_samples)
 
 
+@autocast_op
 def fractional_max_pool2d(
     input: Tensor, kernel_size: Any, output_size: Any = None, output_ratio: Any = None, return_indices: bool = False, _random_samples: Tensor | None = None
 ) -> Any:
@@ -126,6 +128,7 @@ def fractional_max_pool2d(
     return (values, indices) if return_indices else values
 
 
+@autocast_op
 def fractional_max_pool3d(
     input: Tensor, kernel_size: Any, output_size: Any = None, output_ratio: Any = None, return_indices: bool = False, _random_samples: Tensor | None = None
 ) -> Any:

@@ -28,7 +28,7 @@ from graphc.frontend.pointwise import expm1
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
-from graphc.ir.registry import emit, op_error
+from graphc.ir.registry import emit, op_error, user_stacklevel
 from graphc.ir.types import dims_equal
 from graphc.runtime.tensor import Tensor
 
@@ -300,6 +300,7 @@ def max_pool2d(
     return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+@autocast_op
 def max_pool3d(
     input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
 ) -> Any:
@@ -354,6 +355,7 @@ def avg_pool2d(
     return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
+@autocast_op
 def avg_pool3d(
     input: Tensor,
     kernel_size: Any,
@@ -402,6 +404,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     return _F.squeeze(result, 0) if unbatched else result
 
 
+@autocast_op
 def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     """Separable, as the 2-d one: the 2-d matmuls over every depth slice, then one over the depth."""
     x, unbatched = _batched(input, 3, "adaptive_avg_pool3d")
@@ -580,7 +583,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 
 def _softmax_dim(name: str, ndim: int) -> int:
-    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.", stacklevel=3)
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.", stacklevel=user_stacklevel())
     return 0 if ndim in (0, 1, 3) else 1
 
 
@@ -1243,7 +1246,7 @@ def _same_size(input: Tensor, target: Tensor, name: str) -> None:
         warnings.warn(
             f"Using a target size ({list(target.shape)}) that is different to the input size ({list(input.shape)}). "
             "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from graphc.frontend import functional as _F
 from graphc.frontend.autocast_policy import autocast_op
 from graphc.ir import dtypes
-from graphc.ir.registry import op_error
+from graphc.ir.registry import op_error, user_stacklevel
 from graphc.runtime.tensor import Tensor
 
 _ALIGN_WARNING = (
@@ -33,7 +33,7 @@ _ALIGN_WARNING = (
 def _align(align_corners: bool | None) -> bool:
     """torch's default ``None`` warns and means False."""
     if align_corners is None:
-        warnings.warn(_ALIGN_WARNING, stacklevel=3)
+        warnings.warn(_ALIGN_WARNING, stacklevel=user_stacklevel())
         return False
     return bool(align_corners)
 

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from graphc.frontend import functional as _F
+from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import wrap
 from graphc.frontend.scatter import scatter
 from graphc.ir import build as b
@@ -67,6 +68,7 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
     return _adaptive_max_pool("adaptive_max_pool2d", 2, input, output_size, return_indices)
 
 
+@autocast_op
 def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
     """The maximum over torch's adaptive windows of ``[N, C, D, H, W]``; indices are flat ``(d * H + h) * W + w``."""
     return _adaptive_max_pool("adaptive_max_pool3d", 3, input, output_size, return_indices)
@@ -212,11 +214,13 @@ def _max_unpool(op: str, spatial: int, input: Tensor, indices: Tensor, kernel_si
     return _F.squeeze(out, 0) if unbatched else out
 
 
+@autocast_op
 def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None) -> Tensor:
     """The inverse of ``max_pool2d(return_indices=True)``: each value written at its flat index ``h * W + w``, zeros elsewhere."""
     return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding, output_size)
 
 
+@autocast_op
 def max_unpool3d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None) -> Tensor:
     """The inverse of ``max_pool3d(return_indices=True)``: each value written at its flat index ``(d * H + h) * W + w``."""
     return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding, output_size)
