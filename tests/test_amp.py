@@ -273,12 +273,15 @@ def _batches() -> list[tuple[np.ndarray, np.ndarray]]:
     return batches
 
 
-def _scaler_pair() -> tuple[Any, Any, Any, Any, Any, Any]:
+OPTIMIZERS = {"SGD": {"lr": 0.1, "momentum": 0.9}, "Adam": {"lr": 0.01}}
+
+
+def _scaler_pair(optimizer: str = "SGD") -> tuple[Any, Any, Any, Any, Any, Any]:
     t_model = torch.nn.Linear(3, 2).double()
     g_model = graphc.nn.Linear(3, 2).double()
     g_model.load_state_dict(t_model.state_dict())
-    t_opt = torch.optim.SGD(t_model.parameters(), lr=0.1, momentum=0.9)
-    g_opt = graphc.optim.SGD(g_model.parameters(), lr=0.1, momentum=0.9)
+    t_opt = getattr(torch.optim, optimizer)(t_model.parameters(), **OPTIMIZERS[optimizer])
+    g_opt = getattr(graphc.optim, optimizer)(g_model.parameters(), **OPTIMIZERS[optimizer])
     return g_model, t_model, g_opt, t_opt, graphc.amp.GradScaler("cpu", **SCALER), torch.amp.GradScaler("cpu", **SCALER)
 
 
@@ -307,19 +310,22 @@ def _assert_same_training_state(g_model: Any, t_model: Any, g_opt: Any, t_opt: A
     assert g_scaler.state_dict() == t_scaler.state_dict()
     for gp, tp in zip(g_model.parameters(), t_model.parameters()):
         assert_matches(gp, tp)
-        assert_matches(g_opt.state[gp]["momentum_buffer"], t_opt.state[tp]["momentum_buffer"])
+        assert set(g_opt.state[gp]) == set(t_opt.state[tp])  # momentum, or Adam's step count and moments
+        for key, value in t_opt.state[tp].items():
+            assert_matches(g_opt.state[gp][key], value)
 
 
 def test_grad_scaler_follows_torch_through_an_inf_step() -> None:
     _run_scaler_iterations(compiled=False)
 
 
-def test_grad_scaler_in_a_compiled_step_skips_the_inf_step_without_tracing_again(backend: str) -> None:
-    _run_scaler_iterations(compiled=True)
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_grad_scaler_in_a_compiled_step_skips_the_inf_step_without_tracing_again(backend: str, optimizer: str) -> None:
+    _run_scaler_iterations(compiled=True, optimizer=optimizer)
 
 
-def _run_scaler_iterations(compiled: bool) -> None:
-    g_model, t_model, g_opt, t_opt, g_scaler, t_scaler = _scaler_pair()
+def _run_scaler_iterations(compiled: bool, optimizer: str = "SGD") -> None:
+    g_model, t_model, g_opt, t_opt, g_scaler, t_scaler = _scaler_pair(optimizer)
     iteration = _graphc_iteration(g_model, g_opt, g_scaler)
     step = graphc.compile(iteration) if compiled else iteration
     scales = []

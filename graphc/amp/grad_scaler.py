@@ -250,21 +250,20 @@ def _step_unless(optimizer: Any, found_inf: Tensor, args: tuple, kwargs: dict) -
     """The step recorded, then undone where ``found_inf``: branch-free, so a compiled step replays it
     for both outcomes. Every parameter and optimizer state tensor it may change is kept first."""
     params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    before = {id(p): F.detach(p) for p in params}
-    states = {id(p): dict(optimizer.state.get(p, {})) for p in params}
-    old_values = {id(p): {k: F.detach(v) for k, v in s.items() if isinstance(v, Tensor)} for p, s in zip(params, states.values())}
+    # each parameter's value, and each state tensor (the object and its value) before the step
+    kept = [(p, F.detach(p), {k: (v, F.detach(v)) for k, v in optimizer.state.get(p, {}).items() if isinstance(v, Tensor)}) for p in params]
     result = optimizer.step(*args, **kwargs)
     skipped = F.gt(found_inf, 0)
     with grad_mode(False):
-        for p in params:
-            p.copy_(F.where(skipped, before[id(p)], p))
+        for p, old_value, old_state in kept:
+            p.copy_(F.where(skipped, old_value, p))
             state = optimizer.state.get(p, {})
-            for key, old in old_values[id(p)].items():
+            for key, (tensor, old) in old_state.items():
                 new = state.get(key)
                 if not isinstance(new, Tensor):
                     continue
-                if new is states[id(p)][key]:
+                if new is tensor:  # updated in place
                     new.copy_(F.where(skipped, old, new))
-                else:
+                else:  # replaced by a new tensor
                     state[key] = F.where(skipped, old, new)
     return result
