@@ -185,18 +185,21 @@ def test_new_state_made_where_a_dropped_constant_was_is_state_not_a_constant() -
     The trace keeps tensors made from data weakly, by id; a dead one's id is soon another's. Adam's
     step count was once taken for the dropped batch (an early return on a stale id), so it became a
     constant 0 of the program and every step used step 1. Which tensor gets a freed address depends
-    on the allocations between, so the test makes tensors until one lands on the dropped constant's.
+    on the allocations between (a freed block may go to another kind of object first), so the test
+    drops many constants and makes tensors until one lands on the address of any of them.
     """
     state: dict[str, graphc.Tensor] = {}
 
     def count(x: graphc.Tensor) -> graphc.Tensor:
-        dropped = graphc.tensor(np.ones(3))
-        y = x + dropped
-        address = id(dropped)
-        del dropped
+        dropped = [graphc.tensor(np.full(3, float(i))) for i in range(200)]
+        y = x
+        for constant in dropped:
+            y = y + constant
+        addresses = {id(constant) for constant in dropped}
+        del dropped, constant
         if "count" not in state:
-            made = [graphc.tensor(0.0) for _ in range(1000)]
-            state["count"] = next(t for t in made if id(t) == address)
+            made = [graphc.tensor(0.0) for _ in range(2000)]
+            state["count"] = next(t for t in made if id(t) in addresses)
         state["count"].add_(1)
         return y
 
