@@ -209,6 +209,47 @@ def test_new_state_made_where_a_dropped_constant_was_is_state_not_a_constant() -
     assert state["count"].item() == 3.0
 
 
+class Counter(nn.Module):
+    """Branches on a buffer the call itself updates, as warm-up or averaging code does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("count", graphc.zeros(()))
+
+    def forward(self, x: graphc.Tensor) -> graphc.Tensor:
+        out = x * 0 if self.count.item() == 0 else x * 2
+        self.count.add_(1)
+        return out
+
+
+def test_a_value_read_from_module_state_is_a_guard() -> None:
+    """The first call's branch was replayed forever: the read value was baked into the program."""
+    model = Counter()
+    compiled = graphc.compile(model)
+    results = [compiled(graphc.ones(2)).numpy().tolist() for _ in range(3)]
+    assert results == [[0.0, 0.0], [2.0, 2.0], [2.0, 2.0]]
+    assert model.count.item() == 3.0
+    assert "a tensor whose value the function read (.item(), bool()) is 1.0, not 0.0" in compiled.report().recompilations[0]
+
+
+def test_a_value_read_from_a_captured_tensor_or_computed_from_one_is_a_guard() -> None:
+    threshold = graphc.tensor(1.0)
+    compiled = graphc.compile(lambda x: x * 2 if bool(threshold * 2 > 0) else x * 3)
+    assert compiled(graphc.tensor(1.0)).item() == 2.0
+    assert compiled(graphc.tensor(1.0)).item() == 2.0
+    assert compiled.trace_count == 1
+    threshold.fill_(-1.0)
+    assert compiled(graphc.tensor(1.0)).item() == 3.0
+
+
+def test_reading_an_input_value_is_refused_at_the_users_line() -> None:
+    def branch(x: graphc.Tensor) -> graphc.Tensor:
+        return x * 2 if x.item() > 0 else x * 3  # the line named
+
+    with pytest.raises(GraphcError, match=r"cannot read the value of an input(.|\n)*test_compile_guards.py:\d+"):
+        graphc.compile(branch)(graphc.tensor(1.0))
+
+
 def branch_on_batch(x: graphc.Tensor) -> graphc.Tensor:
     if x.shape[0] == 8:  # a full batch
         return x.sum() * 0 + 1.0

@@ -63,7 +63,7 @@ def keep(node: Node) -> None:
 
 def pending_graph(targets: list[Node]) -> tuple[Graph, list[Node]]:
     """The graph computing ``targets`` from realized leaves, and those leaves in input order."""
-    order = toposort(targets, stop={id(n) for n in _realized(targets)})
+    order = toposort(targets, stop={id(n) for n in realized_inputs(targets)})
     mapping: dict[int, Node] = {}
     inputs: list[Node] = []
     leaves: list[Node] = []
@@ -92,7 +92,17 @@ def _at(node: Node) -> str:
     return f"\n  at {node.loc}" if node.loc else ""
 
 
-def _realized(targets: list[Node]) -> list[Node]:
+def value_read_error(node: Node) -> GraphcError:
+    """Reading an input's value, or a value computed from the inputs, while tracing: named at the user's line."""
+    where = node.loc or user_location()
+    return GraphcError(
+        "graphc.compile: cannot read the value of an input, or of a tensor computed from the function's inputs, while "
+        "tracing (.item(), .numpy(), bool(), print and Python control flow on tensor values need a value that only "
+        "exists when the compiled program runs)" + (f"\n  at {where}" if where else "")
+    )
+
+
+def realized_inputs(targets: list[Node]) -> list[Node]:
     """Nodes with data reachable from ``targets`` without crossing another realized node."""
     found: list[Node] = []
     seen: set[int] = set()
@@ -144,11 +154,7 @@ def realize(nodes: Iterable[Node], backend: str | None = None) -> None:
     if trace is not None:
         for node in targets:
             if trace.depends_on_standins(node):
-                raise GraphcError(
-                    "graphc.compile: cannot read the value of a tensor computed from the function's inputs while tracing "
-                    "(.item(), .numpy(), bool(), print and Python control flow on tensor values need a value that only "
-                    f"exists when the compiled program runs){_at(node)}"
-                )
+                raise value_read_error(node)
     graph, leaves = pending_graph(targets)
     program = get_program(graph, _backend_for(backend or config.default_backend(), leaves))
     results = program([leaf.data for leaf in leaves])

@@ -69,6 +69,10 @@ class Trace:
         # Objects whose Python state the function may have branched on (a module's ``training``,
         # an optimizer's groups): id -> (object, its ``_trace_state()`` and ``_trace_version`` when first used).
         self.objects: dict[int, tuple[Any, Any, Any]] = {}
+        # Tensors from outside whose values the function read on the host (``.item()``, ``bool()``), or
+        # whose values such a read was computed from: id -> (tensor, value when traced). The program
+        # holds only for those values, so each is a guard.
+        self.values_read: dict[int, tuple[Tensor, Any]] = {}
         # Values the function differentiated (its loss): results of the program even when the function
         # drops them, so that the forward's index checks run (lazy.keep does the same outside traces).
         self.differentiated: list[Node] = []
@@ -126,6 +130,17 @@ class Trace:
 
     def objects_used(self) -> list[tuple[Any, Any, Any]]:
         return list(self.objects.values())
+
+    def on_value_read(self, node: Node) -> None:
+        """A value read on the host: refused if it depends on the inputs, else the outside tensors it
+        was computed from become guards on their values (a module's step count branched on)."""
+        if self.depends_on_standins(node):
+            raise lazy.value_read_error(node)
+        outside = {id(old): tensor for tensor, old in [*self.reads.values(), *self.assigned.values()]}
+        for leaf in lazy.realized_inputs([node]):
+            tensor = outside.get(id(leaf))
+            if tensor is not None:
+                self.values_read.setdefault(id(leaf), (tensor, lazy.to_numpy(leaf.data).copy()))
 
     def depends_on_standins(self, node: Node) -> bool:
         stack, seen = [node], set()

@@ -51,6 +51,13 @@ def read(tensor: Tensor) -> Node:
     return node
 
 
+def read_value(tensor: Tensor) -> None:
+    """The function is about to read ``tensor``'s value on the host (``.item()``, ``bool()``, ``.numpy()``)."""
+    trace = active()
+    if trace is not None:
+        trace.on_value_read(read(tensor))
+
+
 def assign(tensor: Tensor, node: Node) -> None:
     trace = active()
     if trace is not None:

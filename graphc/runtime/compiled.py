@@ -68,6 +68,14 @@ class Arguments:
     writes: list[Node]
 
 
+def _same_value(now: np.ndarray, traced: np.ndarray) -> bool:
+    return now.shape == traced.shape and bool(np.array_equal(now, traced, equal_nan=traced.dtype.kind == "f"))
+
+
+def _value_text(value: np.ndarray) -> str:
+    return str(value.item()) if value.size == 1 else f"an array of shape {value.shape} with other values"
+
+
 def _new_state(trace: Trace, outputs: list[Tensor], standins: list[Tensor]) -> list[Tensor]:
     """Tensors the trace made that are still alive and are neither results nor stand-ins: new state."""
     known = {id(o) for o in outputs} | {id(s) for s in standins} | {id(s._grad) for s in standins if s._grad is not None}
@@ -255,6 +263,8 @@ class CompiledFunction:
                 value = attribute(used, name)
                 if not isinstance(value, Tensor) or (value._node.type, value._node.requires_grad) != (type_, requires_grad):
                     return f"{type(used).__name__}.{name}, which the function reads, is now {_describe(value)}, not {type_}"
+            if kind == "value" and not _same_value(used._array(), expected):
+                return f"a tensor whose value the function read (.item(), bool()) is {_value_text(used._array())}, not {_value_text(expected)}"
             if kind == "grad_none" and (used._grad is None) != expected:
                 return f"a .grad was {'None' if expected else 'set'} when traced and is {'None' if used._grad is None else 'set'} now"
             if kind == "state" and used._trace_version != expected.version:
@@ -526,6 +536,7 @@ class CompiledFunction:
                 guards.append((weakref.ref(owner), "attribute", (name, node.type, node.requires_grad)))
         guards += [(weakref.ref(obj), "state", StateSeen(state, version)) for obj, state, version in trace.objects_used()]
         guards += [(weakref.ref(t), "grad_none", was_none) for t, was_none in trace.grad_reads.values()]
+        guards += [(weakref.ref(t), "value", value) for t, value in trace.values_read.values()]
         has_grad = [t._grad is not None for t in grad_owners]
         backend = self._backend(leaves)
         program = compile_graph(graph, backend=backend, fusion=self.fusion, remat=self.remat)

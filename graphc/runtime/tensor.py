@@ -160,6 +160,7 @@ class Tensor:
         return self
 
     def _array(self) -> np.ndarray:
+        tracing.read_value(self)
         self.realize()
         return lazy.to_numpy(self._node.data)
 
