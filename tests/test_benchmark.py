@@ -92,6 +92,7 @@ def test_cuda_single_kernels_are_large_enough_to_measure_memory_not_calls() -> N
     assert benchmark.kernel_sizes(quick=False, device="cpu") == (4096, 512, 10_000_000)
 
 
+@pytest.mark.slow  # each runs a timing script in a fresh process: 10-35 s
 @pytest.mark.parametrize(
     "script, args",
     [("batch_norm.py", ["--rows", "64", "--features", "16"]), ("batch_norm.py", ["--images"]), ("small_cnn.py", ["--batch", "4"])],

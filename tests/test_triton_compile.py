@@ -235,6 +235,7 @@ print(json.dumps(row))
 '''
 
 
+@pytest.mark.slow  # compiles an oversized matmul for sm_90: about 14 s
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the Triton tests compile every kernel anyway")
 def test_a_kernel_asking_for_more_shared_memory_than_sm90_has_is_reported(tmp_path: Path) -> None:
     """A 256x256 float32 tile product runs in the interpreter; on an H100/H200 its launch would fail."""
