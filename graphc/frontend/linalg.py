@@ -190,8 +190,11 @@ def vector_norm(x: Tensor, ord: float = 2, dim: int | Sequence[int] | None = Non
         return amax(size, dim, keepdim)
     if ord == -math.inf:
         return amin(size, dim, keepdim)
-    if ord == 0:
-        return sum(wrap(b.cast(b.compare("ne", node, 0), node.dtype)), dim, keepdim)
+    if ord == 0:  # the count of nonzeros requires grad as torch's, whose backward gives x no gradient
+        nonzero = b.cast(b.compare("ne", node, 0), node.dtype)
+        if node.requires_grad:
+            nonzero = emit("custom_vjp", nonzero, node, rule="undefined_gradient")
+        return sum(wrap(nonzero), dim, keepdim)
     if ord == 1:
         return sum(size, dim, keepdim)
     powered = b.mul(node, node) if ord == 2 else b.binary("pow", node_of(size), float(ord))

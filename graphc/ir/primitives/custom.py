@@ -80,6 +80,13 @@ def zero_gradient_vjp(node: Node, g: Node) -> tuple:
     return tuple(b.zeros_like(g) for _ in node.inputs[1:])
 
 
+@rule("undefined_gradient")
+def undefined_gradient_vjp(node: Node, g: Node) -> tuple:
+    """None for every operand: the result requires grad, yet torch's backward returns an undefined
+    gradient (``vector_norm(x, ord=0)``: ``x.grad`` stays None, ``autograd.grad`` calls x unused)."""
+    return tuple(None for _ in node.inputs[1:])
+
+
 @rule("write_whole_gradient")
 def write_whole_gradient_vjp(node: Node, g: Node) -> tuple:
     """``g`` itself for the operand: torch's gradient of a write, which each of several writes to one

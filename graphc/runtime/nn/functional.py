@@ -22,7 +22,7 @@ from graphc.errors import GraphcError
 from graphc.frontend import functional as _F
 from graphc.frontend import lazy, tracing
 from graphc.frontend.autocast_policy import autocast_op
-from graphc.frontend.functional import gelu, sigmoid, silu, tanh
+from graphc.frontend.functional import gelu, sigmoid, tanh
 from graphc.frontend.linalg import cosine_similarity, pairwise_distance, vector_norm
 from graphc.frontend.pointwise import expm1
 from graphc.ir import build as b
@@ -457,16 +457,29 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
 # ------------------------------------------------------------------ activations
 
 
+def _written(input: Tensor, result: Tensor, inplace: bool, op: str) -> Tensor:
+    """torch's ``inplace=True``: the result written into the input, which is returned.
+
+    The write is ``Tensor._inplace``, the path of ``add_``: autograd follows the new value, a leaf
+    that requires grad is refused while grad mode is on, and a view writes through to its base.
+    A result that is the input itself (dropout in eval mode) writes nothing, as torch's ``dropout_``
+    returns its input untouched, leaf or not.
+    """
+    if not inplace or result is input:
+        return result
+    return input._inplace(result, op=op)
+
+
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    return _F.where(_F.gt(input, threshold), input, value)
+    return _written(input, _F.where(_F.gt(input, threshold), input, value), inplace, "threshold_")
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
-    return hardtanh(input, 0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0, inplace)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    return _F.where(_F.gt(input, 0), input, _F.mul(input, negative_slope))
+    return _written(input, _F.where(_F.gt(input, 0), input, _F.mul(input, negative_slope)), inplace, "leaky_relu_")
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False) -> Tensor:
@@ -476,9 +489,9 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     if lower > upper:
         raise op_error("rrelu", [_node(input).type], {"lower": lower, "upper": upper}, "Lower bound should be less than or equal to the upper bound")
     if not training:
-        return leaky_relu(input, (lower + upper) / 2)
+        return leaky_relu(input, (lower + upper) / 2, inplace)
     slope = _F.add(_F.mul(_F.rand_uniform(tuple(input.shape), input.dtype), upper - lower), lower)
-    return _F.where(_F.gt(input, 0), input, _F.mul(input, slope))
+    return _written(input, _F.where(_F.gt(input, 0), input, _F.mul(input, slope)), inplace, "rrelu_")
 
 
 @autocast_op
@@ -491,16 +504,16 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return _F.where(_F.gt(input, 0), input, _F.mul(_expm1_of_negative(input), alpha))
+    return _written(input, _F.where(_F.gt(input, 0), input, _F.mul(_expm1_of_negative(input), alpha)), inplace, "elu_")
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
-    return _F.mul(elu(input, alpha), scale)
+    return _written(input, _F.mul(elu(input, alpha), scale), inplace, "selu_")
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return _F.where(_F.gt(input, 0), input, _F.mul(_expm1_of_negative(_F.div(input, alpha)), alpha))
+    return _written(input, _F.where(_F.gt(input, 0), input, _F.mul(_expm1_of_negative(_F.div(input, alpha)), alpha)), inplace, "celu_")
 
 
 def _expm1_of_negative(x: Tensor) -> Tensor:
@@ -514,8 +527,12 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     return _F.softplus(input, beta, threshold)
 
 
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _written(input, _F.silu(input), inplace, "silu_")
+
+
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    return _F.mul(input, _F.tanh(_F.softplus(input)))
+    return _written(input, _F.mul(input, _F.tanh(_F.softplus(input))), inplace, "mish_")
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
@@ -524,17 +541,18 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     a float64 hardtanh gave 0.800000011920929 for 0.8) and NaN stays NaN, as torch's."""
     inside = _F.logical_and(_F.gt(input, min_val), _F.lt(input, max_val))
     clamped = _F.where(_F.ge(input, max_val), max_val, _F.where(_F.le(input, min_val), min_val, input))
-    return _F.where(inside, input, clamped)
+    return _written(input, _F.where(inside, input, clamped), inplace, "hardtanh_")
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     inside = _F.logical_and(_F.gt(input, -3.0), _F.lt(input, 3.0))
-    return _F.where(inside, _F.add(_F.div(input, 6.0), 0.5), _F.where(_F.le(input, -3.0), 0.0, 1.0))
+    result = _F.where(inside, _F.add(_F.div(input, 6.0), 0.5), _F.where(_F.le(input, -3.0), 0.0, 1.0))
+    return _written(input, result, inplace, "hardsigmoid_")
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     inner = _F.mul(input, _F.div(_F.add(input, 3.0), 6.0))
-    return _F.where(_F.le(input, -3.0), 0.0, _F.where(_F.ge(input, 3.0), input, inner))
+    return _written(input, _F.where(_F.le(input, -3.0), 0.0, _F.where(_F.ge(input, 3.0), input, inner)), inplace, "hardswish_")
 
 
 def logsigmoid(input: Tensor) -> Tensor:
@@ -552,7 +570,7 @@ def tanhshrink(input: Tensor) -> Tensor:
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    return _F.relu(input)
+    return _written(input, _F.relu(input), inplace, "relu_")
 
 
 @autocast_op
@@ -572,7 +590,7 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` (identity when not training)."""
-    return _F.dropout(input, p, training)
+    return _written(input, _F.dropout(input, p, training), inplace, "dropout_")
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
@@ -971,7 +989,7 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     """Channel dropout for ``(N, C, L)`` or unbatched ``(C, L)`` inputs: each channel is zeroed whole."""
     if input.ndim not in (2, 3):
         raise op_error("dropout1d", [_node(input).type], {}, f"Expected 2D or 3D input, but received a {input.ndim}D input")
-    return _channel_dropout(input, p, training, 1)
+    return _written(input, _channel_dropout(input, p, training, 1), inplace, "dropout1d")
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -984,7 +1002,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
             "input is interpreted as shape (N, C, L), where C is the channel dim.",
             stacklevel=2,
         )
-    return _channel_dropout(input, p, training, max(input.ndim - 2, 0))
+    return _written(input, _channel_dropout(input, p, training, max(input.ndim - 2, 0)), inplace, "dropout2d")
 
 
 def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -998,7 +1016,7 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
             "(i.e. 4D or 5D inputs).",
             stacklevel=2,
         )
-    return _channel_dropout(input, p, training, 3 if input.ndim == 5 else max(input.ndim - 1, 0))
+    return _written(input, _channel_dropout(input, p, training, 3 if input.ndim == 5 else max(input.ndim - 1, 0)), inplace, "dropout3d")
 
 
 _SELU_ALPHA_SCALE = 1.7580993408473766
@@ -1023,14 +1041,14 @@ def _alpha_dropout(input: Tensor, p: float, training: bool, noise_shape: tuple) 
 
 
 def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
-    return _alpha_dropout(input, p, training, tuple(input.shape))
+    return _written(input, _alpha_dropout(input, p, training, tuple(input.shape)), inplace, "alpha_dropout")
 
 
 def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
     """Alpha dropout of whole channels: one draw per (batch, channel), as torch's feature noise ``[N, C, 1, ...]``."""
     if training and 0.0 < p < 1.0 and input.ndim < 2:
         raise op_error("feature_alpha_dropout", [_node(input).type], {}, "Feature dropout requires at least 2 dimensions in the input")
-    return _alpha_dropout(input, p, training, (*input.shape[:2], *(1,) * (input.ndim - 2)))
+    return _written(input, _alpha_dropout(input, p, training, (*input.shape[:2], *(1,) * (input.ndim - 2))), inplace, "feature_alpha_dropout")
 
 
 def _shuffle_dims(input: Tensor, factor: int, op: str) -> tuple[tuple, int, int, int]:
