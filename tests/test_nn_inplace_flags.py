@@ -230,3 +230,54 @@ def test_vector_norm_inf_splits_the_gradient_among_ties_as_torch(ord: float) -> 
     x = np.array([[3.0, -3.0, 1.0, 2.0], [-0.5, 2.0, 0.5, -2.0], [1.0, 1.0, -1.0, 1.0]])
     check_grads(lambda lib, t: lib.linalg.vector_norm(t, ord, 1), x)
     check_grads(lambda lib, t: lib.linalg.vector_norm(t, ord), x)
+
+
+# ------------------------------------------------------------------ TransformerEncoder's enable_nested_tensor
+
+
+def _encoders(enable_nested_tensor: bool, mask_check: bool = True) -> tuple:
+    torch.manual_seed(0)
+    options = {"dim_feedforward": 8, "dropout": 0.0, "batch_first": True}
+    theirs = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(4, 2, **options), 2, enable_nested_tensor=enable_nested_tensor, mask_check=mask_check)
+    ours = gnn.TransformerEncoder(gnn.TransformerEncoderLayer(4, 2, **options), 2, enable_nested_tensor=enable_nested_tensor, mask_check=mask_check)
+    theirs.double().eval()
+    ours.double().eval()
+    ours.load_state_dict(theirs.state_dict())
+    return ours, theirs
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
+@pytest.mark.parametrize("enable_nested_tensor, mask_check", [(True, True), (False, True), (True, False)])
+def test_transformer_encoder_zeroes_padded_outputs_where_torchs_nested_tensor_path_does(enable_nested_tensor: bool, mask_check: bool) -> None:
+    """torch's inference fast path (eval, no grad, batch_first, a padding mask) gives 0 at padded positions
+    (and with ``mask_check=False`` takes an unaligned mask as if it were left aligned)."""
+    ours, theirs = _encoders(enable_nested_tensor, mask_check)
+    x = data(2, 3, 4, dtype="float64")
+    aligned = np.array([[False, False, True], [False, False, False]])
+    scattered = np.array([[True, False, False], [False, False, False]])  # not left aligned: mask_check refuses the path
+    for padding in (aligned, scattered):
+        with torch.no_grad():
+            expected = theirs(torch.tensor(x), src_key_padding_mask=torch.tensor(padding))
+        with graphc.no_grad():
+            got = ours(graphc.tensor(x), src_key_padding_mask=graphc.tensor(padding))
+        assert_matches(got, expected, rtol=1e-6, atol=1e-6)  # torch's fused fast-path kernels round differently
+        nested = enable_nested_tensor and (padding is aligned or not mask_check)
+        # the nested tensor keeps each row's first n positions, n its count of unpadded ones, even where unaligned
+        left_aligned = np.arange(3) >= (~padding).sum(1, keepdims=True)
+        np.testing.assert_array_equal((expected.numpy() == 0).all(-1), left_aligned if nested else np.zeros_like(padding))
+    with_grad = ours(graphc.tensor(x), src_key_padding_mask=graphc.tensor(aligned))  # parameters require grad: no fast path
+    assert_matches(with_grad, theirs(torch.tensor(x), src_key_padding_mask=torch.tensor(aligned)), rtol=1e-10, atol=1e-12)
+    assert not (with_grad.detach().numpy()[aligned] == 0).any()
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
+def test_compiled_transformer_encoder_takes_torchs_nested_tensor_path_without_a_mask_check() -> None:
+    """Under graphc.compile the mask's values are not read: with ``mask_check=False`` the path needs none."""
+    ours, theirs = _encoders(True, mask_check=False)
+    x, padding = data(2, 3, 4, dtype="float64"), np.array([[False, True, True], [False, False, False]])
+    with torch.no_grad():
+        expected = theirs(torch.tensor(x), src_key_padding_mask=torch.tensor(padding))
+    with graphc.no_grad():
+        got = graphc.compile(lambda t, m: ours(t, src_key_padding_mask=m))(graphc.tensor(x), graphc.tensor(padding))
+    assert_matches(got, expected, rtol=1e-6, atol=1e-6)
+    assert (expected.numpy()[padding] == 0).all()

@@ -11,11 +11,19 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from graphc.errors import GraphcError
 from graphc.frontend import functional as _F
+from graphc.frontend import tracing
+from graphc.frontend.autocast_policy import is_autocast_enabled
+from graphc.frontend.constructors import ones_like
+from graphc.frontend.reductions import cumsum
 from graphc.ir import dtypes
+from graphc.ir.grad_mode import is_grad_enabled
 from graphc.runtime.nn import functional as F
 from graphc.runtime.nn import init
+from graphc.runtime.nn.activation import GELU, ReLU
 from graphc.runtime.nn.attention import MultiheadAttention, _causal_mask
 from graphc.runtime.nn.dropout import Dropout
 from graphc.runtime.nn.linear import Linear
@@ -153,7 +161,13 @@ class TransformerDecoderLayer(Module):
 
 
 class TransformerEncoder(Module):
-    """``num_layers`` copies of ``encoder_layer`` (each with its own parameters), then ``norm``."""
+    """``num_layers`` copies of ``encoder_layer`` (each with its own parameters), then ``norm``.
+
+    ``enable_nested_tensor`` changes torch's result, not only its speed: where torch's inference
+    fast path runs the stack on a nested tensor (``_nested_fast_path``), the padded positions of
+    the output are 0 instead of what the layers compute there. graphc computes the same values
+    and writes the same zeros under the same conditions.
+    """
 
     def __init__(
         self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: Module | None = None, enable_nested_tensor: bool = True, mask_check: bool = True
@@ -162,12 +176,64 @@ class TransformerEncoder(Module):
         self.layers = _clones(encoder_layer, num_layers)
         self.num_layers = num_layers
         self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        self.use_nested_tensor = enable_nested_tensor and _nested_tensor_layer(encoder_layer)
+        self.mask_check = mask_check
 
     def forward(self, src: Tensor, mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None, is_causal: bool | None = None) -> Tensor:
+        nested = src_key_padding_mask is not None and self._nested_fast_path(src, mask, src_key_padding_mask)
+        if nested:
+            src_key_padding_mask = _left_aligned(src_key_padding_mask)
         out = src
         for layer in self.layers:
             out = layer(out, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
-        return out if self.norm is None else self.norm(out)
+        out = out if self.norm is None else self.norm(out)
+        return _F.where(_F.unsqueeze(src_key_padding_mask, -1), 0.0, out) if nested else out
+
+    def _nested_fast_path(self, src: Tensor, mask: Tensor | None, padding: Tensor) -> bool:
+        """torch's conditions (TransformerEncoder.forward) for running the stack on a nested tensor."""
+        first = self.layers[0]
+        if not getattr(self, "use_nested_tensor", False) or first.training or src.ndim != 3 or mask is not None or is_autocast_enabled():
+            return False
+        if is_grad_enabled() and any(t is not None and t.requires_grad for t in _fast_path_tensors(src, first)):
+            return False
+        if not getattr(self, "mask_check", True):
+            return True
+        if tracing.active() is not None:  # torch skips the path under torch.compile when it would check the mask
+            return False
+        kept = ~np.asarray(padding.numpy()).astype(bool)  # left aligned: each row's kept positions come first
+        return bool((kept[:, 1:] <= kept[:, :-1]).all())
+
+
+def _nested_tensor_layer(layer: Module) -> bool:
+    """torch's ``use_nested_tensor`` test of the encoder layer (TransformerEncoder.__init__)."""
+    if not isinstance(layer, TransformerEncoderLayer) or layer.norm_first:
+        return False
+    attention = layer.self_attn
+    relu_or_gelu = layer.activation in (F.relu, F.gelu) or isinstance(layer.activation, (ReLU, GELU))
+    return (
+        attention.batch_first
+        and attention._qkv_same_embed_dim
+        and attention.in_proj_bias is not None
+        and relu_or_gelu
+        and layer.norm1.eps == layer.norm2.eps
+        and attention.num_heads % 2 == 0
+    )
+
+
+def _left_aligned(padding: Tensor) -> Tensor:
+    """The padding of torch's nested tensor: each row keeps its first n positions, n its count of kept ones
+    (with ``mask_check=False`` torch takes a mask that is not left aligned so)."""
+    padded = padding if padding.dtype == dtypes.bool_ else _F.ne(padding, 0)
+    kept = _F.sum(_F.logical_not(padded), -1, keepdim=True)
+    positions = cumsum(ones_like(padded, dtype=dtypes.int64), -1)
+    return _F.gt(positions, kept)
+
+
+def _fast_path_tensors(src: Tensor, layer: TransformerEncoderLayer) -> tuple:
+    attention = layer.self_attn
+    return (src, attention.in_proj_weight, attention.in_proj_bias, attention.out_proj.weight, attention.out_proj.bias, layer.norm1.weight,
+            layer.norm1.bias, layer.norm2.weight, layer.norm2.bias, layer.linear1.weight, layer.linear1.bias, layer.linear2.weight, layer.linear2.bias)
 
 
 class TransformerDecoder(Module):
