@@ -281,3 +281,29 @@ def test_compiled_transformer_encoder_takes_torchs_nested_tensor_path_without_a_
         got = graphc.compile(lambda t, m: ours(t, src_key_padding_mask=m))(graphc.tensor(x), graphc.tensor(padding))
     assert_matches(got, expected, rtol=1e-6, atol=1e-6)
     assert (expected.numpy()[padding] == 0).all()
+
+
+# ------------------------------------------------------------------ device= and requires_grad= arguments
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal of CUDA where there is none")
+def test_device_arguments_place_prelu_lazy_placeholders_and_masks_as_linear_does() -> None:
+    """``device="cuda"`` was dropped by these (a CPU tensor); it is refused on a machine without CUDA, as for ``Linear``."""
+    for make in (
+        lambda: gnn.Linear(2, 2, device="cuda"),
+        lambda: gnn.PReLU(device="cuda"),
+        lambda: gnn.UninitializedParameter(device="cuda"),
+        lambda: gnn.UninitializedBuffer(device="cuda"),
+        lambda: gnn.Transformer.generate_square_subsequent_mask(3, device="cuda"),
+    ):
+        with pytest.raises(graphc.GraphcError, match="CUDA is not available"):
+            make()
+    assert_matches(gnn.Transformer.generate_square_subsequent_mask(3, device="cpu"), torch.nn.Transformer.generate_square_subsequent_mask(3, device="cpu"))
+    compare_modules(gnn.PReLU(3, 0.1, device="cpu"), torch.nn.PReLU(3, 0.1, device="cpu"), [data(2, 3, 4, dtype="float64")])
+
+
+def test_uninitialized_buffer_keeps_requires_grad_as_torch() -> None:
+    for lib in (graphc, torch):
+        buffer = lib.nn.UninitializedBuffer(requires_grad=True)
+        buffer.materialize((2, 3))
+        assert buffer.requires_grad and tuple(buffer.shape) == (2, 3)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from graphc.ir import dtypes
+from graphc.ir.grad_mode import grad_mode
 from graphc.runtime.nn import functional as F
-from graphc.runtime.nn.module import Module, Parameter
+from graphc.runtime.nn.linear import empty_parameter
+from graphc.runtime.nn.module import Module
 from graphc.runtime.tensor import Tensor
 
 
@@ -73,8 +72,9 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = num_parameters
         self.init = init
-        d = dtypes.to_dtype(dtype) if dtype is not None else dtypes.float32
-        self.weight = Parameter(np.full((num_parameters,), init, dtype=d.numpy))
+        self.weight = empty_parameter(num_parameters, dtype=dtype, device=device)
+        with grad_mode(False):
+            self.weight.fill_(init)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.prelu(input, self.weight)

@@ -33,8 +33,14 @@ _SHAPE_MESSAGE = (
 )
 
 
-def _placeholder(device: Any, dtype: Any) -> np.ndarray:
-    return np.zeros((0,), dtype=(dtypes.to_dtype(dtype) if dtype is not None else dtypes.float32).numpy)
+def _dtype(dtype: Any) -> dtypes.DType:
+    return dtypes.to_dtype(dtype) if dtype is not None else dtypes.float32
+
+
+def _place(tensor: Tensor, device: Any, dtype: Any) -> None:
+    """On ``device``, where ``materialize`` keeps it (CUDA is refused where there is none, as by ``Linear``)."""
+    if device is not None and str(device).split(":")[0] == "cuda":
+        replace(tensor, np.zeros((0,), dtype=_dtype(dtype).numpy), _dtype(dtype), "cuda")
 
 
 class _Uninitialized:
@@ -69,14 +75,16 @@ class UninitializedParameter(_Uninitialized, Parameter):
     cls_to_become = Parameter
 
     def __init__(self, requires_grad: bool = True, device: Any = None, dtype: Any = None) -> None:
-        super().__init__(_placeholder(device, dtype), requires_grad)
+        super().__init__(np.zeros((0,), dtype=_dtype(dtype).numpy), requires_grad)
+        _place(self, device, dtype)
 
 
 class UninitializedBuffer(_Uninitialized, Tensor):
     """torch's placeholder buffer of a lazy module (a batch norm's running statistics); it becomes a ``Tensor``."""
 
     def __init__(self, requires_grad: bool = False, device: Any = None, dtype: Any = None) -> None:
-        super().__init__(_placeholder(device, dtype))
+        super().__init__(np.zeros((0,), dtype=_dtype(dtype).numpy), requires_grad=requires_grad)
+        _place(self, device, dtype)
 
 
 def is_lazy(value: Any) -> bool:

@@ -348,4 +348,5 @@ class Transformer(Module):
     @staticmethod
     def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
         """A float mask with -inf above the diagonal: position i attends to positions up to i."""
-        return _F.where(_causal_mask(sz, sz), 0.0, float("-inf")).to(dtypes.to_dtype(dtype) if dtype is not None else dtypes.float32).realize()
+        mask = _F.where(_causal_mask(sz, sz), 0.0, float("-inf")).to(dtypes.to_dtype(dtype) if dtype is not None else dtypes.float32)
+        return (mask if device is None else mask.to(device)).realize()
