@@ -307,3 +307,9 @@ def test_uninitialized_buffer_keeps_requires_grad_as_torch() -> None:
         buffer = lib.nn.UninitializedBuffer(requires_grad=True)
         buffer.materialize((2, 3))
         assert buffer.requires_grad and tuple(buffer.shape) == (2, 3)
+
+
+def test_dropout_with_p_1_is_the_input_times_zero_with_a_zero_gradient_as_torch() -> None:
+    x = np.array([1.5, -2.0, np.inf, 0.0])
+    check_grads(lambda lib, t: lib.nn.functional.dropout(t, 1.0), x)
+    check_grads(lambda lib, t: lib.nn.functional.dropout(t * 1.0, 1.0, inplace=True), x)

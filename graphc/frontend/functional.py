@@ -1049,8 +1049,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     if not training or p == 0.0:
         return input
     x = node_of(input)
-    if p == 1.0:
-        return wrap(b.zeros_like(x))
+    if p == 1.0:  # torch's input * 0: a zero gradient (zeros_like had none), NaN where the input is infinite
+        return wrap(b.mul(x, 0.0))
     keep = b.compare("ge", node_of(rand_uniform(x.shape, x.dtype)), p)
     return wrap(b.where(keep, b.mul(x, 1.0 / (1.0 - p)), 0.0))
 
