@@ -104,6 +104,8 @@ GRADIENTS: dict[str, tuple[Callable[..., Any], tuple[np.ndarray, ...]]] = {
         lambda T, x: (T.quantile(x, T.tensor([0.2, 0.7], dtype=T.float64), dim=1), T.nanquantile(x, 0.5), T.nanmedian(x, 0)[0], T.mode(x.round(), 1)[0]),
         (RNG.permutation(15).reshape(3, 5).astype(np.float64) / 7,),
     ),
+    # The value's gradient goes to the index mode returns (the last of the ties), as torch's.
+    "mode-ties": (lambda T, x: (T.mode(x, 1)[0], T.mode(x, 0, keepdim=True)[0]), (np.array([[1.0, 2, 1, 3, 2, 1], [0.5, 0.5, 2, 2, 3, 1]]),)),
 }
 
 

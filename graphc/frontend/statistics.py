@@ -128,7 +128,8 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> T
 
 def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """The most frequent value along ``dim`` (the smallest of several) and the index of its last occurrence,
-    as torch's CPU kernel: every pair compared, O(n^2) along ``dim``."""
+    as torch's CPU kernel: every pair compared, O(n^2) along ``dim``. The value's gradient goes to that
+    index, as torch's."""
     x = node_of(input)
     if x.type.ndim == 0:
         _dim(x, dim, op="mode")
@@ -145,6 +146,8 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     value = b.reduce("min", candidates, -1, True)
     positions = emit("iota", shape=tuple(moved.shape), axis=moved.type.ndim - 1, dtype=dtypes.int64)
     index = b.reduce("max", b.where(b.compare("eq", moved, value), positions, -1), -1, True)
+    # The value read at its index (-1 only in a row of NaNs), so the gradient goes there alone, as torch's.
+    value = emit("gather", moved, b.binary("maximum", index, 0), axis=moved.type.ndim - 1)
     restore = [*range(axis), moved.type.ndim - 1, *range(axis, moved.type.ndim - 1)]
     value, index = b.permute(value, restore), b.permute(index, restore)
     return ValuesIndices(wrap(_drop(value, axis, keepdim)), wrap(_drop(index, axis, keepdim)))
