@@ -333,11 +333,11 @@ def assert_same(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None
     assert error <= 1e-10 * scale, f"{what}: max abs error {error:.3g} (scale {scale:.3g})"
 
 
-def run_both(model: nn.Module, *inputs: torch.Tensor, check: bool = False) -> None:
+def run_both(model: nn.Module, *inputs: torch.Tensor, check: bool = False, backend: str = "numpy") -> None:
     torch.manual_seed(0)
     model = model.double()
     eager = copy.deepcopy(model)
-    compiled = graphc.compile(model, backend="numpy", check=check)
+    compiled = graphc.compile(model, backend=backend, check=check)
     mine = [t.clone().requires_grad_(t.dtype.is_floating_point) for t in inputs]
     theirs = [t.clone().requires_grad_(t.dtype.is_floating_point) for t in inputs]
     got, expected = compiled(*mine), eager(*theirs)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import sympy
 import torch
 from torch.export.graph_signature import InputKind, OutputKind
@@ -212,7 +213,7 @@ def _lower(ctx: LoweringContext, node: torch.fx.Node, env: dict, known: set[int]
     if no_gradient:
         result = _detached(result)
     _check_types(node, result, ctx)
-    _locate(result, user_location(node), known)
+    _adopt(result, user_location(node), known, ctx)
     return result
 
 
@@ -242,11 +243,15 @@ def _check_types(node: torch.fx.Node, result: Any, ctx: LoweringContext) -> None
             )
 
 
-def _locate(result: Any, location: str | None, known: set[int]) -> None:
-    """Give the IR nodes a lowering created the model's source line of the FX node."""
+def _adopt(result: Any, location: str | None, known: set[int], ctx: LoweringContext) -> None:
+    """Give the IR nodes a lowering created the model's source line of the FX node, and make the tensor
+    constants among them program inputs: a front-end function builds its constant tables (pdist's
+    pairs, a diagonal's mask) as input nodes carrying their arrays (``Tensor._constant``)."""
     roots = [r for r in (result if isinstance(result, (tuple, list)) else [result]) if isinstance(r, Node)]
     for ir in toposort(roots, stop=known):
         if id(ir) not in known:
             known.add(id(ir))
             if location is not None:
                 ir.loc = location
+            if ir.op == "input" and isinstance(ir.data, np.ndarray):
+                ctx.feed_constant(ir)

@@ -1,12 +1,14 @@
 """The ATen -> graphc IR lowering table, grouped by kind (importing this fills ``LOWERINGS``)."""
 
 from graphc.frontend.torch_import.lowering import (
+    arithmetic,
     conv,
     decompositions,
     elementwise,
     indexing,
     linalg,
     linalg_solvers,
+    nn_tail,
     norm,
     random,
     reductions,
@@ -23,6 +25,7 @@ __all__ = [
     "LOWERINGS",
     "LoweringContext",
     "Source",
+    "arithmetic",
     "conv",
     "decompositions",
     "elementwise",
@@ -30,6 +33,7 @@ __all__ = [
     "linalg",
     "linalg_solvers",
     "lowers",
+    "nn_tail",
     "norm",
     "op_name",
     "random",

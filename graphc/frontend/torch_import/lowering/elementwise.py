@@ -390,13 +390,6 @@ def logical_not(ctx: LoweringContext, x: Node) -> Node:
     return b.unary("logical_not", x)
 
 
-@lowers(KIND, aten.bitwise_not.default)
-def bitwise_not(ctx: LoweringContext, x: Node) -> Node:
-    if x.dtype != dtypes.bool_:
-        raise ctx.unsupported(f"bitwise not of {x.dtype.name} tensors (only bool)")
-    return b.unary("logical_not", x)
-
-
 @lowers(KIND, aten.logical_and.default, aten.bitwise_and.Tensor)
 def logical_and(ctx: LoweringContext, x: Node, other: Any) -> Node:
     if ctx.out_dtype() != dtypes.bool_:

@@ -1,4 +1,4 @@
-"""Random numbers and dropout, through graphc's counter-based ``rand`` primitive.
+"""Random numbers, dropout and rrelu, through graphc's counter-based ``rand`` primitive.
 
 Every random op gets its own seed input, redrawn on each call, so a compiled
 dropout draws a fresh mask every step; the backward receives the same seed and
@@ -53,3 +53,17 @@ def randn(ctx: LoweringContext, *_: Any, **__: Any) -> Node:
 @lowers(KIND, aten.bernoulli.p)
 def bernoulli(ctx: LoweringContext, x: Node, p: float = 0.5, generator: Any = None) -> Node:
     return b.cast(b.compare("lt", uniform(ctx, x.shape, ctx.out_dtype()), p), ctx.out_dtype())
+
+
+@lowers(KIND, aten.rrelu_with_noise_functional.default)
+def rrelu_with_noise(
+    ctx: LoweringContext, x: Node, noise: Node, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, generator: Any = None
+) -> tuple[Node, Node]:
+    """(output, noise): in training each element not above 0 is scaled by its own slope drawn from
+    ``[lower, upper)``, which the noise records (1 elsewhere) and which is its gradient, as torch's; in
+    eval the slope is ``(lower + upper) / 2`` and the noise comes back unchanged."""
+    positive = b.compare("gt", x, 0)
+    if not training:
+        return b.where(positive, x, b.mul(x, (lower + upper) / 2)), noise
+    slope = b.add(b.mul(uniform(ctx, x.shape, x.dtype), upper - lower), lower)
+    return b.where(positive, x, b.mul(x, slope)), b.where(positive, b.full_like(slope, 1.0), slope)

@@ -181,6 +181,10 @@ class LoweringContext:
         self.extra_sources.append(Source("constant", len(self.extra_sources), node, array))
         return node
 
+    def feed_constant(self, node: Node) -> None:
+        """Feed an input node that carries its array (a front-end function's constant) as a constant."""
+        self.extra_sources.append(Source("constant", len(self.extra_sources), node, np.ascontiguousarray(node.data)))
+
     def seed(self) -> Node:
         """An int64 seed for a ``rand`` node, redrawn on every call."""
         node = source_node(TensorType((), dtypes.int64))

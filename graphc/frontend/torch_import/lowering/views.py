@@ -1,4 +1,5 @@
-"""Views and movement: reshapes, permutes, broadcasts, slices, concatenation, splits, padding.
+"""Views and movement: reshapes, permutes, broadcasts, slices, concatenation, splits, padding, and the
+writes into a slice or a diagonal (slice_scatter, diagonal_scatter).
 
 Shapes that torch already resolved (``-1`` in a view, squeezes, broadcasts) are
 taken from the node's recorded result type rather than recomputed.
@@ -11,7 +12,7 @@ from typing import Any
 
 import torch
 
-from graphc.frontend import manipulation
+from graphc.frontend import manipulation, view_scatter
 from graphc.frontend.torch_import.lowering.frontend import call
 from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
 from graphc.ir import build as b
@@ -140,6 +141,12 @@ def slice_scatter(ctx: LoweringContext, x: Node, src: Node, dim: int = 0, start:
     ones = b.full(along, 1.0, dtypes.float32)
     mask = emit("pad", ones, low=low, high=high, interior=interior, value=0.0)
     return b.where(b.compare("gt", mask, 0.5), placed, x)
+
+
+@lowers(KIND, aten.diagonal_scatter.default)
+def diagonal_scatter(ctx: LoweringContext, x: Node, src: Node, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Node:
+    """``x`` with its diagonal replaced by ``src``, as graphc's front end writes it (a ``where``)."""
+    return call(view_scatter.diagonal_scatter, x, src, offset, dim1, dim2)
 
 
 @lowers(KIND, aten.cat.default)

@@ -1,6 +1,6 @@
 """Indexed writes: scatter (a tensor or a value, ``reduce="add"`` or ``"multiply"``), scatter_reduce,
 index_reduce, index_put (what ``x[idx] = v``, ``index_add``, ``index_copy`` and ``index_fill`` become),
-masked_scatter and max_unpool.
+put, masked_scatter and max_unpool.
 
 They are built as graphc's front end builds them, from ``scatter_add`` and ``scatter_reduce``: a
 replacing write takes the mean of duplicate writes, which torch leaves unspecified
@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from graphc.frontend import scatter as frontend
+from graphc.frontend import view_scatter
 from graphc.frontend.torch_import.lowering.frontend import call
 from graphc.frontend.torch_import.lowering.indexing import _wrapped
 from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
@@ -156,6 +157,12 @@ def index_put(ctx: LoweringContext, x: Node, indices: Sequence[Node | None], val
     for place, axis in enumerate(order):
         back[axis] = place
     return b.permute(b.reshape(written, tuple(x.shape[i] for i in order)), back)
+
+
+@lowers(KIND, aten.put.default)
+def put(ctx: LoweringContext, x: Node, index: Node, source: Node, accumulate: bool = False) -> Node:
+    """``source`` written (added, with ``accumulate``) at flat positions of ``x``, as graphc's ``put``."""
+    return call(view_scatter.put, x, index, source, accumulate)
 
 
 def _masked_put(ctx: LoweringContext, x: Node, indices: Sequence[Node | None], values: Node, accumulate: bool) -> Node:

@@ -1,0 +1,213 @@
+"""The importer on the torch.Tensor and torch.nn long tail (graphc/frontend/torch_import/lowering/arithmetic.py,
+nn_tail.py, and the tail's ops in sorting.py, views.py, writes.py and random.py): modules exported with
+torch.export, lowered, compiled and compared with eager torch in float64, values and gradients, in the
+style of tests/test_torch_import_ops.py. Many of these functions reach graphc already decomposed into
+ops lowered before (logaddexp, renorm, addr, the splits, take_along_dim, quantile, hardshrink, prelu,
+the in-place activations, the *_with_indices and lp pools); they are here to show the whole function
+imports with torch's values and gradients."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from test_torch_import_ops import float64, run_both
+
+import graphc
+from graphc.runtime.executor import BACKENDS
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+class ArithmeticTail(nn.Module):
+    """copysign, fmax/fmin (NaN on either side), logaddexp(2), ldexp, frexp, nextafter, addr, renorm, the
+    shrinks, prelu, rrelu in eval mode and the in-place activations; gcd/lcm, shifts and ~ of integers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prelu = nn.PReLU(4, 0.2)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, n: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> list[torch.Tensor]:
+        mantissa, exponent = torch.frexp(x * 100)
+        return [
+            torch.copysign(x, y),
+            x.copysign(-1.0),
+            x.clone().copysign_(i),
+            torch.fmax(n, y),
+            torch.fmin(y, n),
+            torch.logaddexp(x, y),
+            torch.logaddexp2(x, y),
+            torch.ldexp(x, j % 4),  # torch's gradient for a negative integer exponent is 0 (docs/decisions.md)
+            torch.ldexp(x, (j % 7 - 3).double()),
+            mantissa,
+            exponent,
+            torch.nextafter(x.detach(), y.detach()),  # torch gives it no derivative
+            torch.addr(x[0], x[0, :, 0], y[0, 0], beta=0.5, alpha=2),
+            torch.renorm(x, 2, 1, 1.5),
+            F.hardshrink(x, 0.4),
+            self.prelu(x),
+            F.prelu(x, torch.tensor([0.3], dtype=x.dtype)),
+            F.rrelu(x, 0.1, 0.3, training=False),
+            F.relu_(x.clone()),
+            F.elu_(x * 2),
+            F.leaky_relu_(x * 2, 0.1),
+            F.hardtanh_(x * 2, -0.5, 0.5),
+            F.threshold_(x * 2, 0.1, -1.0),
+            torch.gcd(i, j),
+            torch.lcm(i, j),
+            i.clone().gcd_(j),
+            i << 3,
+            j >> 2,
+            5 << (j % 5),
+            torch.bitwise_left_shift(i, j % 70),
+            i >> (j % 70),
+            torch.bitwise_right_shift(100, j % 9),
+            ~i,
+        ]
+
+
+def test_arithmetic_tail_lowerings() -> None:
+    nans = float64(3, 4, 5, seed=3)
+    nans[0, 1, :2] = float("nan")
+    generator = torch.Generator().manual_seed(5)
+    i = torch.randint(-40, 40, (3, 4, 5), generator=generator)
+    j = torch.randint(0, 100, (3, 4, 5), generator=generator)
+    y = float64(3, 4, 5, seed=2)
+    y[nans.isnan()] = float("nan")
+    y[0, 1, 0] = 1.0  # fmax/fmin with NaN on one side and on both
+    run_both(ArithmeticTail(), float64(3, 4, 5), y, nans, i, j)
+
+
+class ViewsWritesAndStatistics(nn.Module):
+    """tensor_split/hsplit/vsplit/dsplit, Tensor.unfold, the *_scatter writes, index_put/put (and their
+    in-place twins), take_along_dim, mode, nanmedian (NaNs skipped), quantile and nanquantile."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, n: torch.Tensor, r: torch.Tensor) -> list[torch.Tensor]:
+        z = x.clone()
+        z.index_put_((torch.tensor([0, 2, 0]), torch.tensor([1, 3, 1])), y[0, :3], accumulate=True)
+        w = x[0].clone()
+        w.put_(torch.tensor([2, 17]), y[0, 0, :2])
+        return [
+            *torch.tensor_split(x, 3, dim=2),
+            *torch.tensor_split(x, [1, 3], dim=1),
+            *torch.hsplit(x, 2),
+            *torch.vsplit(x[0], [1]),
+            *torch.dsplit(x, [2]),
+            x.unfold(2, 2, 1),
+            x.unfold(1, 3, 2),
+            torch.diagonal_scatter(x, y[:, :, 0], 0, 1, 2),
+            torch.diagonal_scatter(x, y[:, :3, 0], 1, 2, 1),
+            torch.select_scatter(x, y[:, 0], 1, 2),
+            torch.slice_scatter(x, y[:, :, :2], 2, 1, 5, 2),
+            x.index_put((torch.tensor([0, 2]),), y[:2]),
+            z,
+            x[0].put(torch.tensor([1, 7, -1]), y[0, 0, :3]),
+            x[0].put(torch.tensor([1, 1, 4]), y[0, 0, :3], accumulate=True),
+            w,
+            torch.take_along_dim(x, x.argsort(2), 2),
+            torch.take_along_dim(x[0], torch.tensor([[1], [3]])),
+            *torch.mode(r, 2),
+            *torch.mode(r, 1, keepdim=True),
+            torch.nanmedian(n, 2).values,  # torch's index in a row of NaNs only is nth_element's (unspecified)
+            *torch.nanmedian(n[:, :2], 2),
+            torch.nanmedian(n[0]),
+            torch.quantile(x, 0.3, dim=2),
+            torch.quantile(x[0], torch.tensor([0.25, 0.5], dtype=x.dtype), dim=1, keepdim=True, interpolation="midpoint"),
+            torch.quantile(x[1], 0.6, interpolation="nearest"),
+            torch.nanquantile(n, 0.7, dim=2, interpolation="lower"),
+        ]
+
+
+def test_view_write_and_statistics_tail_lowerings() -> None:
+    nans = float64(3, 4, 5, seed=3)
+    nans[0, 1, :2] = float("nan")
+    nans[1, 2] = float("nan")  # a row of NaNs only
+    repeats = torch.randint(0, 3, (3, 4, 5), generator=torch.Generator().manual_seed(6)).double()
+    run_both(ViewsWritesAndStatistics(), float64(3, 4, 5), float64(3, 4, 5, seed=2), nans, repeats)
+
+
+class NnTail(nn.Module):
+    """conv_tbc, the channel shuffles, fractional max pooling (2-d and 3-d, given samples), pdist, the
+    *_with_indices pools, lp_pool3d, and AdaptiveLogSoftmaxWithLoss.log_prob (its forward and predict
+    branch on values: torch.export refuses them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(3, 5, 2, generator=torch.Generator().manual_seed(7)))
+        self.bias = nn.Parameter(torch.randn(2, generator=torch.Generator().manual_seed(8)))
+        self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(5, 10, [4, 8], div_value=2.0)
+        generator = torch.Generator().manual_seed(9)
+        self.register_buffer("samples2", torch.rand(3, 1, 2, generator=generator))  # torch refuses samples requiring grad
+        self.register_buffer("samples3", torch.rand(3, 1, 3, generator=generator))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        volume = x[:, None, :, :, None] * x[:, None, :, None, :4]
+        pooled, indices = F.fractional_max_pool2d(x[:, None], 2, output_size=(2, 3), return_indices=True, _random_samples=self.samples2)
+        pooled3, indices3 = F.fractional_max_pool3d(volume, (2, 2, 1), output_size=(2, 3, 2), return_indices=True, _random_samples=self.samples3)
+        return [
+            F.conv_tbc(x, self.weight, self.bias, 1),
+            F.native_channel_shuffle(x.detach(), 2),  # torch gives it no derivative (graphc: the permutation's)
+            pooled,
+            indices,
+            pooled3,
+            indices3,
+            F.pdist(x[0]),
+            F.pdist(x[1], p=1),
+            F.pdist(x[2] * 0, p=0.5),
+            *F.max_pool1d_with_indices(x, 2),
+            *F.adaptive_max_pool1d_with_indices(x, 3),
+            F.lp_pool3d(volume, 2, 2),
+            self.adaptive.log_prob(x[:, 0]),
+        ]
+
+
+def test_nn_tail_lowerings() -> None:
+    run_both(NnTail(), float64(3, 4, 5))
+
+
+class ConstantTables(nn.Module):
+    """Lowerings whose front-end functions build constant tables (pdist's pairs, the diagonal's mask),
+    which the importer feeds as program inputs, and mode's gather."""
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [F.pdist(x[0]), torch.diagonal_scatter(x, x[:, 0, :3] * 2, 0, 1, 2), torch.mode(x.detach().round() + x - x.detach(), 2).values]
+
+
+@pytest.mark.skipif("triton" not in BACKENDS, reason="no triton backend")
+def test_constant_tables_of_the_tail_on_the_triton_backend() -> None:
+    run_both(ConstantTables(), float64(2, 3, 4), backend="triton")
+
+
+class RandomizedLeakyReLU(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rrelu(x, 0.1, 0.3, training=True) + F.rrelu_(x * 1.0, 0.2, 0.2, training=True)
+
+
+def test_imported_rrelu_in_training_draws_a_slope_per_element_which_is_its_gradient() -> None:
+    """graphc's draws are not torch's: each non-positive element's slope lies in [lower, upper), changes
+    from call to call, and is its gradient, as in torch (the second rrelu's range is one value)."""
+    compiled = graphc.compile(RandomizedLeakyReLU(), backend="numpy")
+    x = float64(3, 40).requires_grad_()
+    out = compiled(x)
+    out.sum().backward()
+    negative = x.detach() <= 0
+    slope = (out.detach() - 0.2 * x.detach()) / x.detach()
+    assert torch.equal(out.detach()[~negative], 2 * x.detach()[~negative])
+    assert ((slope[negative] >= 0.1) & (slope[negative] < 0.3)).all()
+    assert torch.allclose(x.grad[negative], slope[negative] + 0.2, rtol=1e-12) and (x.grad[~negative] == 2).all()
+    assert not torch.equal(compiled(x.detach()), out.detach())
+
+
+class Covariance(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cov(x[0])
+
+
+def test_what_torch_export_refuses_of_the_tail_is_named() -> None:
+    """cov and corrcoef: torch.export cannot trace the aten.equal their C++ composite calls."""
+    message = "the op aten.equal.default, which torch.export cannot trace"
+    with pytest.raises(graphc.GraphcError, match=re.escape(message)):
+        graphc.compile(Covariance(), backend="numpy")(float64(3, 4, 5))
