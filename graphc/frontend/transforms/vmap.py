@@ -223,7 +223,7 @@ def _run(func: Callable[..., Any], flat: list[Any], spec: Spec, dims: list[int |
 
 def rebuild(outputs: list[Node], batched: dict[int, Batched], size: Dim, randomness: str, seeds_before: set[int]) -> list[Batched]:
     """The batched twins of ``outputs``, given those of the stand-ins in ``batched`` (by node id)."""
-    stop = _realized(outputs) | set(batched)
+    stop = {id(n) for n in lazy.realized_inputs(outputs)} | set(batched)  # shared values stay as they are
     done: dict[int, Batched] = dict(batched)
     for node in toposort(outputs, stop=stop):
         if id(node) in done or id(node) in stop or not node.inputs:
@@ -243,20 +243,6 @@ def rebuild(outputs: list[Node], batched: dict[int, Batched], size: Dim, randomn
         done[id(node)] = result
     return [done.get(id(n), (n, None)) for n in outputs]
 
-
-def _realized(outputs: list[Node]) -> set[int]:
-    """Ids of the nodes with a value that ``outputs`` reach without passing another: the shared values."""
-    found, seen, stack = set(), set(), list(outputs)
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if n.data is not None:
-            found.add(id(n))
-        else:
-            stack.extend(n.inputs)
-    return found
 
 
 def _random(node: Node, size: Dim, randomness: str, seeds_before: set[int]) -> Batched:

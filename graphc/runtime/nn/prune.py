@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -208,14 +208,7 @@ class RandomUnstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
-        size = _numel(t)
-        count = _count(self.amount, size)
-        _validate_amount(count, size)
-        mask = _array(default_mask).copy()
-        if count:
-            draws = rand_like(t).numpy().reshape(-1)
-            mask.reshape(-1)[_largest(draws, count)] = 0
-        return _like(mask, default_mask)
+        return _prune_largest(self.amount, t, default_mask, lambda: rand_like(t).numpy().reshape(-1))
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: float) -> BasePruningMethod:  # type: ignore[override]
@@ -232,13 +225,7 @@ class L1Unstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
-        size = _numel(t)
-        count = _count(self.amount, size)
-        _validate_amount(count, size)
-        mask = _array(default_mask).copy()
-        if count:
-            mask.reshape(-1)[_largest(-np.abs(_array(t).reshape(-1)), count)] = 0
-        return _like(mask, default_mask)
+        return _prune_largest(self.amount, t, default_mask, lambda: -np.abs(_array(t).reshape(-1)))
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: float, importance_scores: Tensor | None = None) -> BasePruningMethod:  # type: ignore[override]
@@ -393,6 +380,18 @@ def is_pruned(module: Module) -> bool:
 
 def _numel(t: Tensor) -> int:
     return int(np.prod(tuple(t.shape)))
+
+
+def _prune_largest(amount: float, t: Tensor, default_mask: Tensor, scores: Callable[[], np.ndarray]) -> Tensor:
+    """``default_mask`` with the ``amount`` entries of largest score (flat) set to 0; the scores are
+    computed only when something is pruned (a random draw advances the generator, as torch's)."""
+    size = _numel(t)
+    count = _count(amount, size)
+    _validate_amount(count, size)
+    mask = _array(default_mask).copy()
+    if count:
+        mask.reshape(-1)[_largest(scores(), count)] = 0
+    return _like(mask, default_mask)
 
 
 def _largest(values: np.ndarray, count: int) -> np.ndarray:
