@@ -7,6 +7,11 @@ class GraphcError(RuntimeError):
     """A bad program: wrong shapes, dtypes or arguments, reported where the user wrote it."""
 
 
+class NoDerivativeError(GraphcError):
+    """A gradient reached an op torch has no derivative for (``nextafter``, ``heaviside``, ``//``):
+    raised by its VJP rule, so only a backward that goes through the op fails, as in torch."""
+
+
 class CheckError(GraphcError):
     """Check mode (``graphc.compile(..., check=True)``): graphc's value of a node differs from eager PyTorch's."""
 

@@ -211,3 +211,33 @@ def test_what_torch_export_refuses_of_the_tail_is_named() -> None:
     message = "the op aten.equal.default, which torch.export cannot trace"
     with pytest.raises(graphc.GraphcError, match=re.escape(message)):
         graphc.compile(Covariance(), backend="numpy")(float64(3, 4, 5))
+
+
+class StepAndNeighbour(nn.Module):
+    """A loss beside an output of nextafter, which torch gives no derivative."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, 2).double()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.linear(x)
+        return (h * h).sum(), torch.nextafter(h, h + 1)
+
+
+def test_an_output_without_a_derivative_fails_only_the_backward_it_reaches() -> None:
+    """As in eager torch: training on the loss works; a backward through nextafter's result raises."""
+    model = StepAndNeighbour()
+    reference = StepAndNeighbour()
+    reference.load_state_dict(model.state_dict())
+    compiled = graphc.compile(model, backend="numpy")
+    x = float64(4, 3)
+    loss, neighbour = compiled(x)
+    loss.backward()
+    expected, _ = reference(x)
+    expected.backward()
+    assert neighbour.requires_grad
+    torch.testing.assert_close(model.linear.weight.grad, reference.linear.weight.grad, rtol=1e-12, atol=1e-12)
+    _, neighbour = compiled(x)
+    with pytest.raises(graphc.GraphcError, match="nextafter: the derivative is not implemented"):
+        neighbour.sum().backward()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
+from graphc.errors import NoDerivativeError
 from graphc.frontend.torch_import.importer import ImportedGraph
 from graphc.ir.grad_mode import grad_mode
 from graphc.ir.graph import Graph, Node, toposort
@@ -110,8 +111,7 @@ def build_training(imported: ImportedGraph, wrt: list[int], compile: Compile, re
         return None
     with grad_mode(True):
         cotangents = [source_node(outputs[i].type) for i in differentiable]
-    every = tuple(range(len(differentiable)))
-    kept = _gradients([outputs[i] for i in differentiable], cotangents, sources, wrt, every)
+    every, kept = _with_derivatives([outputs[i] for i in differentiable], cotangents, sources, wrt)
     if not kept:
         return None
     results = [g for _, g in kept]
@@ -133,6 +133,29 @@ def build_training(imported: ImportedGraph, wrt: list[int], compile: Compile, re
     programs = TrainingPrograms(forward, saved_sources, len(computed), differentiable, builder)
     programs.backwards[every] = builder.program(every, kept)  # the usual case, compiled with the forward
     return programs
+
+
+def _with_derivatives(outputs: list[Node], cotangents: list[Node], sources: list[Node], wrt: list[int]) -> tuple[tuple[int, ...], list[tuple[int, Node]]]:
+    """The outputs whose gradients can be built, and those gradients: all of them, unless one goes
+    through an op torch has no derivative for (``nextafter``). Such an output's result requires
+    grad, as torch's does, and a backward that its gradient reaches raises then
+    (``TrainingPrograms.backward`` builds that program), not the forward: the saved values are
+    chosen for the other outputs."""
+    every = tuple(range(len(outputs)))
+    try:
+        return every, _gradients(outputs, cotangents, sources, wrt, every)
+    except NoDerivativeError as error:
+        first = error
+    buildable = []
+    for k in every:
+        try:
+            _gradients(outputs, cotangents, sources, wrt, (k,))
+            buildable.append(k)
+        except NoDerivativeError:
+            continue
+    if not buildable:
+        raise first
+    return tuple(buildable), _gradients(outputs, cotangents, sources, wrt, tuple(buildable))
 
 
 def _reaching(outputs: list[Node], wrt: list[Node]) -> set[int]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from graphc.errors import GraphcError
+from graphc.errors import NoDerivativeError
 from graphc.ir import build as b
 from graphc.ir import composites, special
 from graphc.ir.graph import Node
@@ -106,13 +106,13 @@ def not_differentiable_vjp(node: Node, g: Node) -> tuple:
     """Raises: torch has no derivative for ``floor_divide`` or for a Python number % a tensor, so backward() through them fails as torch's does."""
     op = node.inputs[0].op
     where = f"\n  at {node.loc}" if node.loc else ""
-    raise GraphcError(f"{op}: the derivative is not implemented, as in torch ({_DIFFERENTIABLE_INSTEAD[op]}){where}")
+    raise NoDerivativeError(f"{op}: the derivative is not implemented, as in torch ({_DIFFERENTIABLE_INSTEAD[op]}){where}")
 
 
 def _no_derivative(op: str) -> Callable[[Node, Node], tuple]:
     def vjp(node: Node, g: Node) -> tuple:
         where = f"\n  at {node.loc}" if node.loc else ""
-        raise GraphcError(f"{op}: the derivative is not implemented, as in torch{where}")
+        raise NoDerivativeError(f"{op}: the derivative is not implemented, as in torch{where}")
 
     vjp.__doc__ = f"Raises: torch's result of ``{op}`` requires grad, but backward() through it fails."
     return vjp
@@ -241,7 +241,7 @@ def hypot_vjp(node: Node, g: Node) -> tuple:
 def heaviside_vjp(node: Node, g: Node) -> tuple:
     """Raises: torch has no derivative for heaviside (its step is not even a zero gradient there)."""
     where = f"\n  at {node.loc}" if node.loc else ""
-    raise GraphcError(f"heaviside: the derivative is not implemented, as in torch{where}")
+    raise NoDerivativeError(f"heaviside: the derivative is not implemented, as in torch{where}")
 
 
 # ----------------------------------------------------------------------------- torch's derivatives of the special functions
