@@ -8,84 +8,48 @@ of the same name. logaddexp, renorm, addr, hardshrink and prelu reach the import
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from graphc.frontend import arithmetic, bitwise
 from graphc.frontend.torch_import.lowering.frontend import call
-from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers, operand
-from graphc.ir.graph import Node
+from graphc.frontend.torch_import.lowering.table import Lowering, LoweringContext, lowers, operand
 
 aten = torch.ops.aten
 KIND = "elementwise"
 
 
-@lowers(KIND, aten.copysign.Tensor, aten.copysign.Scalar)
-def copysign(ctx: LoweringContext, x: Node, other: Any) -> Node:
-    return call(arithmetic.copysign, x, operand(other))
+def _same_function(fn: Callable[..., Any]) -> Lowering:
+    """The lowering of an op whose aten arguments are those of graphc's function ``fn`` (numbers kept as numbers)."""
+
+    def lower(ctx: LoweringContext, *args: Any) -> Any:
+        return call(fn, *(operand(a) for a in args))
+
+    lower.__name__ = fn.__name__
+    return lower
 
 
-@lowers(KIND, aten.fmax.default)
-def fmax(ctx: LoweringContext, x: Node, other: Node) -> Node:
-    return call(arithmetic.fmax, x, other)
-
-
-@lowers(KIND, aten.fmin.default)
-def fmin(ctx: LoweringContext, x: Node, other: Node) -> Node:
-    return call(arithmetic.fmin, x, other)
-
-
-@lowers(KIND, aten.ldexp.Tensor)
-def ldexp(ctx: LoweringContext, x: Node, other: Node) -> Node:
-    return call(arithmetic.ldexp, x, other)
-
-
-@lowers(KIND, aten.frexp.Tensor)
-def frexp(ctx: LoweringContext, x: Node) -> tuple[Node, Node]:
-    return call(arithmetic.frexp, x)
-
-
-@lowers(KIND, aten.nextafter.default)
-def nextafter(ctx: LoweringContext, x: Node, other: Node) -> Node:
-    return call(arithmetic.nextafter, x, other)
-
-
-@lowers(KIND, aten.gcd.default)
-def gcd(ctx: LoweringContext, x: Node, other: Node) -> Node:
-    return call(arithmetic.gcd, x, other)
-
-
-@lowers(KIND, aten.lcm.default)
-def lcm(ctx: LoweringContext, x: Node, other: Node) -> Node:
-    return call(arithmetic.lcm, x, other)
-
-
-@lowers(KIND, aten.bitwise_not.default)
-def bitwise_not(ctx: LoweringContext, x: Node) -> Node:
-    """``~``: logical not of bools, ``-x - 1`` of integers."""
-    return call(bitwise.bitwise_not, x)
-
-
-@lowers(
-    KIND,
-    aten.bitwise_left_shift.Tensor,
-    aten.bitwise_left_shift.Tensor_Scalar,
-    aten.bitwise_left_shift.Scalar_Tensor,
-    aten.__lshift__.Tensor,
-    aten.__lshift__.Scalar,
-)
-def left_shift(ctx: LoweringContext, x: Any, other: Any) -> Node:
-    return call(bitwise.bitwise_left_shift, operand(x), operand(other))
-
-
-@lowers(
-    KIND,
-    aten.bitwise_right_shift.Tensor,
-    aten.bitwise_right_shift.Tensor_Scalar,
-    aten.bitwise_right_shift.Scalar_Tensor,
-    aten.__rshift__.Tensor,
-    aten.__rshift__.Scalar,
-)
-def right_shift(ctx: LoweringContext, x: Any, other: Any) -> Node:
-    return call(bitwise.bitwise_right_shift, operand(x), operand(other))
+for _fn, _targets in [
+    (arithmetic.copysign, (aten.copysign.Tensor, aten.copysign.Scalar)),
+    (arithmetic.fmax, (aten.fmax.default,)),
+    (arithmetic.fmin, (aten.fmin.default,)),
+    (arithmetic.ldexp, (aten.ldexp.Tensor,)),
+    (arithmetic.frexp, (aten.frexp.Tensor,)),
+    (arithmetic.nextafter, (aten.nextafter.default,)),
+    (arithmetic.gcd, (aten.gcd.default,)),
+    (arithmetic.lcm, (aten.lcm.default,)),
+    (bitwise.bitwise_not, (aten.bitwise_not.default,)),  # ``~``: logical not of bools, ``-x - 1`` of integers
+    (
+        bitwise.bitwise_left_shift,
+        (aten.bitwise_left_shift.Tensor, aten.bitwise_left_shift.Tensor_Scalar, aten.bitwise_left_shift.Scalar_Tensor)
+        + (aten.__lshift__.Tensor, aten.__lshift__.Scalar),
+    ),
+    (
+        bitwise.bitwise_right_shift,
+        (aten.bitwise_right_shift.Tensor, aten.bitwise_right_shift.Tensor_Scalar, aten.bitwise_right_shift.Scalar_Tensor)
+        + (aten.__rshift__.Tensor, aten.__rshift__.Scalar),
+    ),
+]:
+    lowers(KIND, *_targets)(_same_function(_fn))
