@@ -276,7 +276,7 @@ from graphc.frontend.reductions import (
     var_mean,
 )
 from graphc.frontend.reshaping import adjoint, diagflat, is_same_size, ravel, take_along_dim
-from graphc.frontend.sampling import bernoulli, multinomial
+from graphc.frontend.sampling import bernoulli, binomial, multinomial, normal, poisson, randint_like
 from graphc.frontend.scatter import (
     index_add,
     index_copy,
@@ -296,7 +296,7 @@ from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int32, 
 from graphc.ir.dtypes import bool_ as bool
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled
 from graphc.runtime.config import set_backend, set_fusion, use_backend, use_fusion
-from graphc.runtime.random import manual_seed
+from graphc.runtime.random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from graphc.runtime.serialization import load, save
 from graphc.runtime.tensor import Tensor
 

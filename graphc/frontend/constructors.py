@@ -25,18 +25,19 @@ def _element_dtype(value: Any) -> dtypes.DType:
             return dtypes.float32 if np.dtype(value.dtype).kind == "f" else dtypes.int64
     if isinstance(value, int):
         return dtypes.int64
-    return dtypes.float32
+    return dtypes.DEFAULT_FLOAT
 
 
 def _infer_dtype(data: Any) -> dtypes.DType:
     """torch.tensor's rule for Python data: promote the elements' dtypes, where a Python float is
-    float32, an int int64 and a bool bool, and a NumPy scalar keeps its dtype ([np.float64(1)] is float64)."""
+    the default dtype (float32 unless set_default_dtype), an int int64 and a bool bool, and a NumPy
+    scalar keeps its dtype ([np.float64(1)] is float64)."""
     flat = np.asarray(data, dtype=object).ravel()
     result = None
     for value in flat:
         d = _element_dtype(value)
         result = d if result is None else dtypes.promote_types(result, d)
-    return dtypes.float32 if result is None else result
+    return dtypes.DEFAULT_FLOAT if result is None else result
 
 
 def as_array(data: Any, dtype: Any = None, default_float: bool = False) -> np.ndarray:
@@ -47,7 +48,7 @@ def as_array(data: Any, dtype: Any = None, default_float: bool = False) -> np.nd
     elif isinstance(data, (np.ndarray, np.generic)):
         array = np.asarray(data)
     else:
-        inferred = dtypes.float32 if default_float else _infer_dtype(data)
+        inferred = dtypes.DEFAULT_FLOAT if default_float else _infer_dtype(data)
         array = np.asarray(data, dtype=inferred.numpy if dtype is None else None)
     if array.dtype.kind == "c":
         raise GraphcError(f"graphc has no complex dtypes: got an array of {array.dtype.name} (take .real/.imag, or abs(), first)")
@@ -95,11 +96,11 @@ def _filled(shape: tuple[Any, ...], value: Any, dtype: Any, requires_grad: bool,
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _filled(_shape(size), 0, dtype or dtypes.float32, requires_grad, device)
+    return _filled(_shape(size), 0, dtype or dtypes.DEFAULT_FLOAT, requires_grad, device)
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _filled(_shape(size), 1, dtype or dtypes.float32, requires_grad, device)
+    return _filled(_shape(size), 1, dtype or dtypes.DEFAULT_FLOAT, requires_grad, device)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
@@ -160,7 +161,7 @@ def _uniform(size: Sequence[Any], dtype: dtypes.DType) -> Tensor:
 
 
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, generator: Any = None) -> Tensor:
-    d = dtypes.to_dtype(dtype or dtypes.float32)
+    d = dtypes.to_dtype(dtype or dtypes.DEFAULT_FLOAT)
     if _traced("rand", generator):
         return _drawn(_uniform(size, d), requires_grad)
     values = (generator or random.generator()).random(_shape(size))
@@ -168,7 +169,7 @@ def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool 
 
 
 def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, generator: Any = None) -> Tensor:
-    d = dtypes.to_dtype(dtype or dtypes.float32)
+    d = dtypes.to_dtype(dtype or dtypes.DEFAULT_FLOAT)
     if _traced("randn", generator):
         # Box-Muller on two uniform draws; 1 - u is in (0, 1], so the log is finite.
         radius = ((1 - _uniform(size, d)).log() * -2).sqrt()
@@ -177,14 +178,14 @@ def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     return tensor(values.astype(d.numpy), device=device, requires_grad=requires_grad)
 
 
-def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype: Any = None, device: Any = None) -> Tensor:
+def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype: Any = None, device: Any = None, generator: Any = None) -> Tensor:
     if high is None:
         low, high = 0, low
     d = dtypes.to_dtype(dtype or dtypes.int64)
-    if _traced("randint", None):
+    if _traced("randint", generator):
         # u < 1 in float64, so low + trunc(u * (high - low)) < high for any range below 2**53.
         return (_uniform(tuple(size), dtypes.float64) * (high - low)).to(d) + low
-    values = random.generator().integers(low, high, size=tuple(size))
+    values = (generator or random.generator()).integers(low, high, size=tuple(size))
     return tensor(values.astype(d.numpy), device=device)
 
 
@@ -210,14 +211,14 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
     if end is None:
         start, end = 0, start
     if dtype is None:
-        dtype = dtypes.float32 if any(isinstance(v, float) for v in (start, end, step)) else dtypes.int64
+        dtype = dtypes.DEFAULT_FLOAT if any(isinstance(v, float) for v in (start, end, step)) else dtypes.int64
     d = dtypes.to_dtype(dtype)
     return tensor(np.arange(start, end, step).astype(d.numpy), device=device, requires_grad=requires_grad)
 
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
-    return tensor(np.linspace(start, end, steps).astype(dtypes.to_dtype(dtype or dtypes.float32).numpy), device=device)
+    return tensor(np.linspace(start, end, steps).astype(dtypes.to_dtype(dtype or dtypes.DEFAULT_FLOAT).numpy), device=device)
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return tensor(np.eye(n, m).astype(dtypes.to_dtype(dtype or dtypes.float32).numpy), device=device, requires_grad=requires_grad)
+    return tensor(np.eye(n, m).astype(dtypes.to_dtype(dtype or dtypes.DEFAULT_FLOAT).numpy), device=device, requires_grad=requires_grad)

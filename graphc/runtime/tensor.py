@@ -817,6 +817,7 @@ from graphc.frontend import (  # noqa: E402
     manipulation,
     matrix_chains,
     pointwise,
+    random_fills,
     reductions,
     reshaping,
     sampling,
@@ -850,6 +851,7 @@ def _in_place(module: Any, name: str) -> Any:
 for _module in (
     manipulation, reductions, linalg, pointwise, scatter, sorting, special, data_dependent, bucketing, calculus, combinatorics, matrix_chains, linalg_solvers,
     arithmetic, bitwise, decompositions, spectral, reshaping, splitting, view_scatter, statistics, sampling,
+    random_fills,
 ):
     for _name in _module.METHODS:
         setattr(Tensor, _name, _forward_to(_module, _name))

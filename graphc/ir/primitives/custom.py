@@ -119,8 +119,8 @@ def _no_derivative(op: str) -> Callable[[Node, Node], tuple]:
 
 
 # Results that torch marks as requiring grad without giving them a derivative (graphc/frontend/data_dependent.py;
-# scatter with a reduce, graphc/frontend/scatter.py; nextafter, graphc/frontend/arithmetic.py).
-for _op in ("unique", "unique_consecutive", "bincount", "scatter", "nextafter"):
+# scatter with a reduce, graphc/frontend/scatter.py; nextafter, graphc/frontend/arithmetic.py; binomial, graphc/frontend/sampling.py).
+for _op in ("unique", "unique_consecutive", "bincount", "scatter", "nextafter", "binomial"):
     RULES[f"{_op}_no_derivative"] = _no_derivative(_op)
 
 
