@@ -107,3 +107,37 @@ def test_check_mode_is_off_by_default() -> None:
     compiled = graphc.compile(lambda a: a.exp())
     np.testing.assert_allclose(compiled(graphc.zeros(2)).numpy(), [1.0, 1.0])
     assert compiled.entries[0].checker is None
+
+
+def decompositions(a: graphc.Tensor, b: graphc.Tensor) -> tuple[graphc.Tensor, ...]:
+    w, v = graphc.linalg.eigh(a)
+    u, s, vh = graphc.linalg.svd(b, full_matrices=True)
+    return w, v, u, s, vh, v * 2.0, (u[..., :2] * s[..., None, :]) @ vh
+
+
+def test_eigenvectors_and_singular_vectors_pass_the_check_with_their_own_signs(backend: str) -> None:
+    """torch leaves their signs (and a repeated eigenvalue's basis) free; graphc's differ from torch's LAPACK."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 4, 4))
+    a[2] = np.diag([1.0, 1.0, 2.0, 3.0])  # a repeated eigenvalue: any basis of its plane is right
+    checked = graphc.compile(decompositions, backend=backend, check=True)
+    checked(graphc.tensor(a), graphc.tensor(rng.standard_normal((2, 5, 2))))
+    assert checked.entries[0].checker is not None
+
+
+def test_a_wrong_eigenvector_is_reported_at_its_eigh_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    import graphc.codegen.numpy_support as rt
+
+    eigh = rt.eigh
+
+    def skewed(x: np.ndarray, upper: bool) -> np.ndarray:
+        out = eigh(x, upper).copy()
+        out[..., -1] += 1e-3  # the last vector's last entry: no longer orthonormal nor an eigenvector
+        return out
+
+    monkeypatch.setattr(rt, "eigh", skewed)
+    checked = graphc.compile(decompositions, backend="numpy", check=True)
+    rng = np.random.default_rng(1)
+    with pytest.raises(CheckError) as info:
+        checked(graphc.tensor(rng.standard_normal((2, 3, 3))), graphc.tensor(rng.standard_normal((2, 3, 2))))
+    assert "= eigh(%" in str(info.value)

@@ -67,6 +67,32 @@ def test_check_mode_reports_the_first_node_a_broken_lowering_gets_wrong(monkeypa
     assert "test_torch_import_check.py" in message  # the model's source line
 
 
+class Decompositions(nn.Module):
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        w, v = torch.linalg.eigh(a)
+        u, s, vh = torch.linalg.svd(b, full_matrices=False)
+        return w, v * 2, u, s, vh
+
+
+def test_check_mode_accepts_eigenvectors_and_singular_vectors_with_their_own_signs() -> None:
+    """torch leaves their signs free; NumPy's LAPACK picks other signs than torch's for these inputs."""
+    a = data(3, 4, 4, seed=0).double()
+    compiled = graphc.compile(Decompositions(), backend="numpy", check=True)
+    w, v, u, s, vh = compiled(a + a.mT, data(2, 5, 3, seed=2).double())
+    torch.testing.assert_close(w, torch.linalg.eigvalsh(a + a.mT))
+
+
+def test_check_mode_reports_vectors_that_are_no_decomposition(monkeypatch) -> None:  # noqa: ANN001
+    import graphc.codegen.numpy_support as rt
+
+    svd = rt.svd
+    monkeypatch.setattr(rt, "svd", lambda x, full_matrices: svd(x, full_matrices) * 1.001)
+    compiled = graphc.compile(Decompositions(), backend="numpy", check=True)
+    a = data(3, 4, 4, seed=0).double()
+    with pytest.raises(CheckError, match="aten._linalg_svd.default"):
+        compiled(a + a.mT, data(2, 5, 3, seed=2).double())
+
+
 class Unsupported(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = torch.igammac(x, x + 1)

@@ -135,6 +135,7 @@ EVALUATORS: dict[str, Evaluator] = {
     **{name: _binary(name) for name in ("floor_divide", "remainder", "fmod")},
     "and": _binary("logical_and"),
     "or": _binary("logical_or"),
+    **{name: _binary(name) for name in ("bitwise_and", "bitwise_or", "bitwise_xor")},
     "where": lambda torch, c, x, y: torch.where(c, x, y),
     "cast": lambda torch, x, dtype: x.to(getattr(torch, dtype.name)),
     "sum": _reduce("sum"),
@@ -161,6 +162,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "solve_triangular": lambda torch, a, b, upper, unitriangular: torch.linalg.solve_triangular(a, b, upper=upper, unitriangular=unitriangular),
     "cholesky": lambda torch, a: torch.linalg.cholesky_ex(a)[0],
     "slogdet": _slogdet,
+    "matrix_exp": lambda torch, a: torch.linalg.matrix_exp(a),
     "eigh": _eigh,
     "svd": _svd,
     "qr": _qr,
@@ -171,6 +173,55 @@ EVALUATORS: dict[str, Evaluator] = {
 # Sources and random numbers are not evaluated: inputs and parameters are given, and rand
 # takes graphc's values (the libraries' generators differ).
 GIVEN = ("input", "parameter", "rand")
+
+
+def _close(got: Any, expected: Any) -> bool:
+    return difference(got, expected) is None
+
+
+def _orthonormal_columns(torch: Any, q: Any) -> bool:
+    eye = torch.eye(q.shape[-1], dtype=q.dtype).expand(q.shape[:-2] + (q.shape[-1], q.shape[-1]))
+    return _close(q.mT @ q, eye)
+
+
+def valid_eigh(torch: Any, ours: tuple[Any, Any], eager: tuple[Any, Any], a: Any, upper: bool) -> bool:
+    """Eigenvalues as torch's, and orthonormal vectors with A V = V diag(w) for the triangle eigh reads."""
+    (w, v), expected_w = ours, eager[0]
+    triangle = torch.triu(a) if upper else torch.tril(a)
+    symmetric = triangle + triangle.mT - torch.diag_embed(torch.diagonal(a, dim1=-2, dim2=-1))
+    return _close(w, expected_w) and _orthonormal_columns(torch, v) and _close(symmetric @ v, v * w[..., None, :])
+
+
+def valid_svd(torch: Any, ours: tuple[Any, Any, Any], eager: tuple[Any, Any, Any], a: Any) -> bool:
+    """Singular values as torch's, orthonormal U and Vh, and U diag(S) Vh = A."""
+    (u, s, vh), expected_s = ours, eager[1]
+    k = s.shape[-1]
+    product = (u[..., :k] * s[..., None, :]) @ vh[..., :k, :]
+    return _close(s, expected_s) and _orthonormal_columns(torch, u) and _orthonormal_columns(torch, vh.mT) and _close(product, a)
+
+
+def _pieces(packed: Any, batch: tuple[int, ...], sizes: list[tuple[int, ...]]) -> list[Any]:
+    """A decomposition primitive's packed result split into its outputs."""
+    ends = np.cumsum([int(np.prod(size)) for size in sizes])
+    return [packed[..., end - int(np.prod(size)) : end].reshape(batch + size) for size, end in zip(sizes, ends)]
+
+
+def _valid_packed_eigh(torch: Any, value: Any, expected: Any, a: Any, upper: bool) -> bool:
+    sizes = [(a.shape[-1],), tuple(a.shape[-2:])]
+    return valid_eigh(torch, tuple(_pieces(value, a.shape[:-2], sizes)), tuple(_pieces(expected, a.shape[:-2], sizes)), a, upper)
+
+
+def _valid_packed_svd(torch: Any, value: Any, expected: Any, a: Any, full_matrices: bool) -> bool:
+    from graphc.ir.primitives.decompositions import svd_sizes
+
+    sizes = svd_sizes(a.shape[-2], a.shape[-1], full_matrices)
+    return valid_svd(torch, tuple(_pieces(value, a.shape[:-2], sizes)), tuple(_pieces(expected, a.shape[:-2], sizes)), a)
+
+
+# Decompositions whose result torch leaves free up to a basis (eigen- and singular vectors'
+# signs, any basis of a repeated eigenvalue's space): graphc's value is the reference when
+# it is a valid decomposition of the operand, torch's otherwise (and then it is reported).
+FREE_BASIS: dict[str, Callable[..., bool]] = {"eigh": _valid_packed_eigh, "svd": _valid_packed_svd}
 
 
 def to_torch(value: Any) -> Any:
@@ -196,6 +247,17 @@ def evaluate(node: Node, operands: list[Any], bindings: dict[str, int]) -> Any:
     return value.to(getattr(torch, node.dtype.name))
 
 
+def reference_value(node: Node, operands: list[Any], bindings: dict[str, int], graphc_value: Any) -> Any:
+    """torch's value of ``node``, or graphc's where torch leaves a basis free and graphc's is a valid one."""
+    import torch
+
+    expected = evaluate(node, operands, bindings)
+    valid = FREE_BASIS.get(node.op)
+    if valid is not None and valid(torch, graphc_value, expected, *operands, **{k: _sizes(v, bindings) for k, v in node.attrs.items()}):
+        return graphc_value
+    return expected
+
+
 class Checker:
     """Compares one compiled program with eager PyTorch on every call (one per traced signature)."""
 
@@ -204,7 +266,7 @@ class Checker:
         self.compile_debug = compile_debug
         self.debug: Any = None  # the graph compiled with every node as an output, built on first need
         self.names = number_nodes(graph.nodes)
-        self.random = any(n.op == "rand" for n in graph.nodes)
+        self.needs_debug_values = any(n.op == "rand" or n.op in FREE_BASIS for n in graph.nodes)
 
     def _debug_values(self, inputs: list[Any]) -> dict[int, Any]:
         if self.debug is None:
@@ -213,16 +275,16 @@ class Checker:
 
     def __call__(self, inputs: list[Any], results: list[Any], bindings: dict[str, int]) -> None:
         """Raise CheckError if a result of the program differs from eager PyTorch on these inputs."""
-        graphc_values = self._debug_values(inputs) if self.random else None
+        graphc_values = self._debug_values(inputs) if self.needs_debug_values else {}
         reference: dict[int, Any] = {id(n): to_torch(v) for n, v in zip(self.graph.inputs, inputs)}
         for node in self.graph.nodes:
             if id(node) in reference:
                 continue
             if node.op == "rand":
-                assert graphc_values is not None
                 reference[id(node)] = graphc_values[id(node)]
             else:
-                reference[id(node)] = evaluate(node, [reference[id(i)] for i in node.inputs], bindings)
+                operands = [reference[id(i)] for i in node.inputs]
+                reference[id(node)] = reference_value(node, operands, bindings, graphc_values.get(id(node)))
         for output, result in zip(self.graph.outputs, results):
             found = difference(to_torch(result), reference[id(output)])
             if found is not None:
@@ -234,7 +296,7 @@ class Checker:
         for node in self.graph.nodes:
             if node.op in GIVEN:
                 continue
-            expected = evaluate(node, [values[id(i)] for i in node.inputs], bindings)
+            expected = reference_value(node, [values[id(i)] for i in node.inputs], bindings, values[id(node)])
             differs = difference(values[id(node)], expected)
             if differs is not None:
                 raise _check_error(node, self.names, differs, "")
