@@ -201,6 +201,41 @@ def test_imported_rrelu_in_training_draws_a_slope_per_element_which_is_its_gradi
     assert not torch.equal(compiled(x.detach()), out.detach())
 
 
+class Bucketing(nn.Module):
+    """searchsorted (both sides, a sorter, a scalar), bucketize (a scalar too) and histc; a gradient flows
+    around them, as they have none."""
+
+    def forward(self, x: torch.Tensor, edges: torch.Tensor, rows: torch.Tensor) -> list[torch.Tensor]:
+        order = torch.argsort(rows, dim=-1)
+        return [
+            torch.bucketize(x, edges),
+            torch.bucketize(x, edges, right=True, out_int32=True),
+            torch.bucketize(0.25, edges),
+            torch.searchsorted(rows.sort(-1).values, x[:, :3], side="right"),
+            torch.searchsorted(rows, x[:, :3], sorter=order),
+            torch.searchsorted(edges, 0.5),
+            torch.histc(x, bins=4, min=-1, max=1),
+            x * 2,
+        ]
+
+
+def test_searchsorted_bucketize_and_histc_lowerings() -> None:
+    edges = torch.tensor([-1.0, -0.2, 0.0, 0.3, 1.5], dtype=torch.float64)
+    x = float64(4, 6)
+    x[0, :3] = edges[1:4]  # values on the boundaries: the side decides
+    run_both(Bucketing(), x, edges, float64(4, 5, seed=2))
+
+
+class DataRangeHistogram(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.histc(x, bins=3)
+
+
+def test_histc_over_the_datas_own_range_is_refused_by_name() -> None:
+    with pytest.raises(graphc.GraphcError, match="histc.*pass min and max explicitly"):
+        graphc.compile(DataRangeHistogram(), backend="numpy")(float64(3, 4))
+
+
 class Covariance(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cov(x[0])

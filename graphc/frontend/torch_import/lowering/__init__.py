@@ -2,6 +2,7 @@
 
 from graphc.frontend.torch_import.lowering import (
     arithmetic,
+    bucketing,
     conv,
     decompositions,
     elementwise,
@@ -26,6 +27,7 @@ __all__ = [
     "LoweringContext",
     "Source",
     "arithmetic",
+    "bucketing",
     "conv",
     "decompositions",
     "elementwise",
