@@ -214,6 +214,7 @@ from graphc.frontend.manipulation import (
     vstack,
 )
 from graphc.frontend.matrix_chains import chain_matmul, cross, matrix_power
+from graphc.frontend.matrix_functions import matrix_exp
 from graphc.frontend.pointwise import (
     absolute,
     acos,

@@ -15,6 +15,7 @@ from graphc.frontend.linalg_solvers import cholesky_ex, det, inv, inv_ex, slogde
 from graphc.frontend.linalg_solvers import linalg_cholesky as cholesky
 from graphc.frontend.matrix_chains import linalg_cross as cross
 from graphc.frontend.matrix_chains import matrix_power, multi_dot
+from graphc.frontend.matrix_functions import matrix_exp
 from graphc.frontend.spectral import cond, householder_product, lstsq, matrix_rank, pinv
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "inv_ex",
     "LinAlgError",
     "lstsq",
+    "matrix_exp",
     "matrix_norm",
     "matrix_power",
     "matrix_rank",

@@ -1,4 +1,4 @@
-"""nn.utils.parametrizations.orthogonal with the "cayley" and "householder" maps against torch: the
+"""nn.utils.parametrizations.orthogonal with the "matrix_exp", "cayley" and "householder" maps against torch: the
 weight at registration (base from the QR of the weight, the original -I), after the original
 changes, its gradient with respect to the original, the state_dict keys, a compiled training step,
 and torch's refusals. A wide or tall weight's base is completed by random columns (graphc's
@@ -27,7 +27,7 @@ def moved_original(shape: tuple[int, ...]) -> np.ndarray:
     return moved
 
 
-def linears(shape: tuple[int, int], orthogonal_map: str, weight: np.ndarray) -> tuple[graphc.nn.Linear, torch.nn.Linear]:
+def linears(shape: tuple[int, int], orthogonal_map: str | None, weight: np.ndarray) -> tuple[graphc.nn.Linear, torch.nn.Linear]:
     ours = graphc.nn.Linear(shape[1], shape[0], dtype=graphc.float64)
     theirs = torch.nn.Linear(shape[1], shape[0]).double()
     ours.weight = graphc.nn.Parameter(graphc.tensor(weight))
@@ -37,7 +37,7 @@ def linears(shape: tuple[int, int], orthogonal_map: str, weight: np.ndarray) -> 
 
 
 @pytest.mark.parametrize("shape", [(4, 4), (5, 3), (3, 5)])
-@pytest.mark.parametrize("orthogonal_map", ["cayley", "householder"])
+@pytest.mark.parametrize("orthogonal_map", ["matrix_exp", "cayley", "householder"])
 def test_orthogonal_weight_at_registration_matches_torch(shape: tuple[int, int], orthogonal_map: str) -> None:
     ours, theirs = linears(shape, orthogonal_map, data(*shape, dtype="float64"))
     np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), atol=1e-12)
@@ -48,7 +48,7 @@ def test_orthogonal_weight_at_registration_matches_torch(shape: tuple[int, int],
     assert_orthonormal_columns(weight if shape[0] >= shape[1] else weight.T, 1e-12)
 
 
-@pytest.mark.parametrize("orthogonal_map", ["cayley", "householder"])
+@pytest.mark.parametrize("orthogonal_map", ["matrix_exp", "cayley", "householder"])
 def test_orthogonal_weight_and_gradient_after_the_original_moves_match_torch(orthogonal_map: str) -> None:
     ours, theirs = linears((3, 3), orthogonal_map, data(3, 3, dtype="float64"))
     moved = moved_original((3, 3))
@@ -64,8 +64,10 @@ def test_orthogonal_weight_and_gradient_after_the_original_moves_match_torch(ort
     )
 
 
-def test_orthogonal_in_a_compiled_training_step_matches_torch(backend: str) -> None:
-    ours, theirs = linears((3, 3), "cayley", data(3, 3, dtype="float64"))
+@pytest.mark.parametrize("orthogonal_map", ["cayley", None])
+def test_orthogonal_in_a_compiled_training_step_matches_torch(backend: str, orthogonal_map: str | None) -> None:
+    """None: torch's default for a square weight, "matrix_exp"."""
+    ours, theirs = linears((3, 3), orthogonal_map, data(3, 3, dtype="float64"))
     opt, topt = graphc.optim.SGD(ours.parameters(), lr=0.1), torch.optim.SGD(theirs.parameters(), lr=0.1)
 
     @graphc.compile
@@ -87,15 +89,14 @@ def test_orthogonal_in_a_compiled_training_step_matches_torch(backend: str) -> N
     np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), atol=1e-12)
 
 
-def test_orthogonal_refuses_what_torch_refuses_and_the_map_graphc_lacks() -> None:
+def test_orthogonal_refuses_what_torch_refuses_and_the_reflectors_graphc_lacks() -> None:
     square = graphc.nn.Linear(3, 3)
-    with pytest.raises(GraphcError, match="needs torch.matrix_exp, which graphc does not have"):
-        GP.orthogonal(square)
     with pytest.raises(ValueError, match='orthogonal_map has to be one of "matrix_exp", "cayley", "householder". Got: qr'):
         GP.orthogonal(square, orthogonal_map="qr")
     with pytest.raises(ValueError, match="Expected a matrix or batch of matrices. Got a tensor of 1 dimensions."):
         GP.orthogonal(square, "bias", orthogonal_map="cayley")
-    with pytest.raises(NotImplementedError, match="when use_trivialization=False"):
-        GP.orthogonal(graphc.nn.Linear(3, 3), orthogonal_map="cayley", use_trivialization=False)
+    for orthogonal_map in ("matrix_exp", "cayley"):
+        with pytest.raises(NotImplementedError, match="when use_trivialization=False"):
+            GP.orthogonal(graphc.nn.Linear(3, 3), orthogonal_map=orthogonal_map, use_trivialization=False)
     with pytest.raises(GraphcError, match="geqrf"):
         GP.orthogonal(graphc.nn.Linear(3, 2), orthogonal_map="householder", use_trivialization=False)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc.ir.primitives.matrix_exp import DEGREES, THETAS
+
 
 def solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """X with A X = B (LAPACK gesv; the batches are already broadcast); a singular matrix's X is NaN."""
@@ -87,3 +89,49 @@ def solve_triangular(a: np.ndarray, b: np.ndarray, upper: bool, unitriangular: b
             row = out[..., j, :] - np.einsum("...c,...ck->...k", a[..., j, solved], out[..., solved, :])
             out[..., j, :] = row if unitriangular else row / a[..., j, j][..., None]
     return out
+
+
+def matrix_exp(a: np.ndarray) -> np.ndarray:
+    """exp(A) per matrix: the Taylor degree (and, past the largest, the scaling 2^-s and s squarings) from its 1-norm.
+
+    The matrices that take each degree are evaluated together; squaring continues only for those
+    whose s is not yet reached. A NaN or infinite norm gives NaN, as torch's.
+    """
+    thetas = THETAS[a.dtype.name]
+    norms = np.abs(a).sum(axis=-2).max(axis=-1, initial=0.0)
+    finite = np.isfinite(norms)
+    norms = np.where(finite, norms, 0.0)
+    squarings = _squarings(norms, thetas[-1])
+    scaled = a / np.ldexp(np.ones((), a.dtype), squarings)[..., None, None]
+    degree = np.full(norms.shape, len(DEGREES) - 1)
+    for i in range(len(DEGREES) - 2, -1, -1):
+        degree[norms <= thetas[i]] = i
+    out = np.empty_like(a)
+    for i, m in enumerate(DEGREES):
+        chosen = degree == i
+        if np.any(chosen):
+            out[chosen] = _taylor(scaled[chosen], m)
+    with np.errstate(over="ignore", invalid="ignore"):  # exp(A) may overflow, as torch's
+        for step in range(int(squarings.max(initial=0))):
+            more = squarings > step
+            out[more] = out[more] @ out[more]
+    out[~finite] = np.nan
+    return out
+
+
+def _squarings(norms: np.ndarray, top: float) -> np.ndarray:
+    """The least s >= 0 with norm / 2^s <= top (halving is exact: the Triton kernel halves until it holds)."""
+    with np.errstate(divide="ignore"):
+        s = np.maximum(np.ceil(np.log2(np.maximum(norms, np.finfo(norms.dtype).tiny) / top)), 0).astype(np.int64)
+    s += np.ldexp(norms, -s) > top
+    s -= (s > 0) & (np.ldexp(norms, -(s - 1)) <= top)
+    return s
+
+
+def _taylor(a: np.ndarray, m: int) -> np.ndarray:
+    """The degree-m Taylor polynomial of exp by Horner's rule: I + A(I + A/2(... (I + A/m)))."""
+    eye = np.eye(a.shape[-1], dtype=a.dtype)
+    p = eye + a / m
+    for k in range(m - 1, 0, -1):
+        p = eye + (a @ p) / k
+    return p

@@ -1636,7 +1636,7 @@ _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="
 # of them: no rounding needed (casts round themselves).
 _EXACT_IN_HALF = frozenset({"cast", "neg", "abs", "where", "maximum", "minimum", "sign", "floor", "ceil", "trunc", "round"})
 # The linalg primitives, each launched by the host function of its name in graphc/codegen/triton_linalg.py.
-LINALG = frozenset({"solve", "solve_triangular", "cholesky", "slogdet", "eigh", "svd", "qr"})
+LINALG = frozenset({"solve", "solve_triangular", "cholesky", "slogdet", "eigh", "svd", "qr", "matrix_exp"})
 # Every primitive the emitter generates code for (a test holds the registry to it).
 SUPPORTED_OPS = frozenset(
     {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", "check", *IDENTITIES}

@@ -816,6 +816,7 @@ from graphc.frontend import (  # noqa: E402
     linalg_solvers,
     manipulation,
     matrix_chains,
+    matrix_functions,
     pointwise,
     random_fills,
     reductions,
@@ -850,7 +851,7 @@ def _in_place(module: Any, name: str) -> Any:
 
 for _module in (
     manipulation, reductions, linalg, pointwise, scatter, sorting, special, data_dependent, bucketing, calculus, combinatorics, matrix_chains, linalg_solvers,
-    arithmetic, bitwise, decompositions, spectral, reshaping, splitting, view_scatter, statistics, sampling,
+    matrix_functions, arithmetic, bitwise, decompositions, spectral, reshaping, splitting, view_scatter, statistics, sampling,
     random_fills,
 ):
     for _name in _module.METHODS:

@@ -1,5 +1,33 @@
 """Importing this package registers every primitive in ``graphc.ir.registry.REGISTRY``."""
 
-from graphc.ir.primitives import custom, decompositions, elementwise, indexing, linalg, lu_cholesky, movement, reduction, scan, sorting, source, window
+from graphc.ir.primitives import (
+    custom,
+    decompositions,
+    elementwise,
+    indexing,
+    linalg,
+    lu_cholesky,
+    matrix_exp,
+    movement,
+    reduction,
+    scan,
+    sorting,
+    source,
+    window,
+)
 
-__all__ = ["custom", "decompositions", "elementwise", "indexing", "linalg", "lu_cholesky", "movement", "reduction", "scan", "sorting", "source", "window"]
+__all__ = [
+    "custom",
+    "decompositions",
+    "elementwise",
+    "indexing",
+    "linalg",
+    "lu_cholesky",
+    "matrix_exp",
+    "movement",
+    "reduction",
+    "scan",
+    "sorting",
+    "source",
+    "window",
+]

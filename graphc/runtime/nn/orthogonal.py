@@ -1,13 +1,11 @@
-"""``parametrizations.orthogonal``: torch's orthogonal parametrization, with its "cayley" and
-"householder" maps.
+"""``parametrizations.orthogonal``: torch's orthogonal parametrization, with its "matrix_exp", "cayley"
+and "householder" maps.
 
-The weight is computed from the original as torch computes it: the Cayley retraction
-(I + A/2)(I - A/2)^-1 of the skew-symmetric A from the original's lower triangle (a
-``linalg.solve``), or a product of Householder reflectors (``linalg.householder_product``),
-times the ``base`` of the dynamic trivialization. ``right_inverse`` starts ``base`` from the
-QR of the assigned matrix, as torch does. torch's default map for a square matrix,
-"matrix_exp", needs ``torch.matrix_exp``, which graphc lacks: that map is refused by name
-(docs/decisions.md, "Eigen, SVD and QR").
+The weight is computed from the original as torch computes it: the exponential (``matrix_exp``) or
+the Cayley retraction (I + A/2)(I - A/2)^-1 (a ``linalg.solve``) of the skew-symmetric A from the
+original's lower triangle, or a product of Householder reflectors (``linalg.householder_product``),
+times the ``base`` of the dynamic trivialization. ``right_inverse`` starts ``base`` from the QR of
+the assigned matrix, as torch does.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from graphc.errors import GraphcError
 from graphc.frontend import constructors, functional, manipulation, pointwise
 from graphc.frontend.decompositions import linalg_qr
 from graphc.frontend.linalg_solvers import solve
+from graphc.frontend.matrix_functions import matrix_exp
 from graphc.frontend.spectral import householder_product
 from graphc.ir.grad_mode import grad_mode
 from graphc.runtime.nn.module import Module
@@ -52,13 +51,16 @@ class _Orthogonal(Module):
         if transposed:
             X = X.mT
             n, k = k, n
-        if self.orthogonal_map == "cayley":
+        if self.orthogonal_map in ("matrix_exp", "cayley"):
             X = manipulation.tril(X)
             if n != k:
                 X = functional.cat([X, functional.expand(constructors.zeros(n, n - k, dtype=X.dtype), (*X.shape[:-2], n, n - k))], dim=-1)
             A = X - X.mT
-            identity = constructors.eye(n, dtype=A.dtype)
-            Q = solve(identity - 0.5 * A, identity + 0.5 * A)
+            if self.orthogonal_map == "matrix_exp":
+                Q = matrix_exp(A)
+            else:
+                identity = constructors.eye(n, dtype=A.dtype)
+                Q = solve(identity - 0.5 * A, identity + 0.5 * A)
             if n != k:
                 Q = Q[..., :k]
         else:
@@ -84,7 +86,7 @@ class _Orthogonal(Module):
             Q = Q.mT
             n, k = k, n
         if not hasattr(self, "base"):
-            if self.orthogonal_map == "cayley":
+            if self.orthogonal_map in ("matrix_exp", "cayley"):
                 raise NotImplementedError(
                     "It is not possible to assign to the matrix exponential or the Cayley parametrizations when use_trivialization=False."
                 )
@@ -101,7 +103,7 @@ class _Orthogonal(Module):
 
 
 def orthogonal(module: Module, name: str = "weight", orthogonal_map: str | None = None, *, use_trivialization: bool = True) -> Module:
-    """``module.<name>`` made orthogonal (orthonormal columns, or rows for a wide matrix) by the Cayley map or Householder reflectors."""
+    """``module.<name>`` made orthogonal (orthonormal columns, or rows for a wide matrix) by the exponential or Cayley map or Householder reflectors."""
     weight = getattr(module, name, None)
     if not isinstance(weight, Tensor):
         raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
@@ -111,10 +113,5 @@ def orthogonal(module: Module, name: str = "weight", orthogonal_map: str | None 
         orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] else "householder"
     if orthogonal_map not in MAPS:
         raise ValueError(f'orthogonal_map has to be one of "matrix_exp", "cayley", "householder". Got: {orthogonal_map}')
-    if orthogonal_map == "matrix_exp":
-        raise GraphcError(
-            "orthogonal: orthogonal_map='matrix_exp' (torch's default for a square matrix) needs torch.matrix_exp, which graphc does not have; "
-            "pass orthogonal_map='cayley' or 'householder'"
-        )
     register_parametrization(module, name, _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization), unsafe=True)
     return module
