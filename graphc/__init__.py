@@ -293,7 +293,7 @@ from graphc.frontend.spectral import orgqr, pinverse
 from graphc.frontend.splitting import dsplit, hsplit, split_with_sizes, tensor_split, vsplit
 from graphc.frontend.statistics import corrcoef, cov, histogram, mode, nanmedian, nanquantile, quantile
 from graphc.frontend.view_scatter import diagonal_scatter, index_put, put, select_scatter, slice_scatter
-from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int32, int64
+from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int8, int16, int32, int64, uint8
 from graphc.ir.dtypes import bool_ as bool
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled
 from graphc.runtime.config import set_backend, set_fusion, use_backend, use_fusion
@@ -308,6 +308,7 @@ double = float64
 half = float16
 long = int64
 int = int32
+short = int16
 clip = clamp
 multiply = mul
 divide = div

@@ -27,11 +27,11 @@ TOLERANCES = {
 
 
 def data(*shape: int, dtype: str = "float32", low: float | None = None, high: float | None = None, positive: bool = False) -> np.ndarray:
-    """Random values of ``dtype``: normal floats (or uniform in [low, high)), small ints, random bools."""
+    """Random values of ``dtype``: normal floats (or uniform in [low, high)), small ints (not negative for uint8), random bools."""
     if dtype == "bool":
         return RNG.random(shape) < 0.5
-    if dtype in ("int32", "int64"):
-        lo = -5 if low is None else int(low)
+    if np.dtype(dtype).kind in "iu":
+        lo = (0 if np.dtype(dtype).kind == "u" else -5) if low is None else int(low)
         hi = 6 if high is None else int(high)
         return RNG.integers(lo, hi, size=shape).astype(dtype)
     if low is not None or high is not None:

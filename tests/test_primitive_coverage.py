@@ -15,6 +15,7 @@ wider per-family suites live in tests/test_ops_*.py.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -129,6 +130,20 @@ def logical(name: str, operator: str) -> list[Case]:
     ]
 
 
+def bitwise(name: str) -> list[Case]:
+    """``&``, ``|``, ``^``: integers of every width with torch's promotion (uint8 with int8 is int16), bools, Python numbers."""
+    op = lambda T, F, a, b: getattr(T, name)(a, b)  # noqa: E731
+    symbol = {"bitwise_and": operator.and_, "bitwise_or": operator.or_, "bitwise_xor": operator.xor}[name]
+    with_numbers = lambda T, F, a: (symbol(a, 0x5A), symbol(-3, a), symbol(a, True))  # noqa: E731 - the operator and its reflection
+    return [
+        Case("i64-bcast", op, (i64(3, 1, low=-99, high=99), i64(4, low=-99, high=99))),
+        Case("u8-i8-promote-view", lambda T, F, a, b: getattr(T, name)(a.T, b), (data(4, 3, dtype="uint8", high=256), data(3, 4, dtype="int8", low=-128, high=128))),
+        Case("bool-0d", op, (b8(2, 3), b8())),
+        Case("i16-python-numbers", with_numbers, (data(2, 3, dtype="int16", low=-999, high=999),)),
+        Case("f64-to-i32", lambda T, F, a, b: getattr(T, name)(a.to(T.int32), b), (f64(2, 3) * 100, i32(2, 3, low=-99, high=99))),
+    ]
+
+
 def bernoulli_mask_check(got: Any, expected: Any, inputs: list[Any]) -> None:
     """Dropout's values cannot equal torch's (different generators): each kept element is x / (1 - p)."""
     assert tuple(got.shape) == tuple(expected.shape) and got.dtype.name == str(expected.dtype).removeprefix("torch.")
@@ -202,6 +217,7 @@ CASES: dict[str, list[Case]] = {
     **{name: comparison(name) for name in ("eq", "ne", "lt", "le", "gt", "ge")},
     "and": logical("logical_and", "mul"),
     "or": logical("logical_or", "add"),
+    **{name: bitwise(name) for name in ("bitwise_and", "bitwise_or", "bitwise_xor")},
     "where": [
         Case("f32-bcast", lambda T, F, c, a, b: T.where(c, a, b), (b8(3, 1), f32(4), f32(3, 4))),
         Case("f64-grad", lambda T, F, c, a, b: T.where(c, a, b), (b8(3, 4), f64(3, 4), f64(3, 4)), grad=True),

@@ -96,7 +96,7 @@ _ROUNDING = {"floor": "floor", "ceil": "ceil", "round": "rint", "trunc": "trunc"
 # in the NumPy prefix, as integer powers do: its helpers check the divisor and raise on a zero, as torch.
 _DIVISION = {"floor_divide": "graphc_floor_divide", "remainder": "graphc_remainder", "fmod": "fmod"}
 _FLOAT_ONLY = _MATH | set(_ROUNDING) | set(_DIVISION) | {"rsqrt", "reciprocal", "sigmoid", "div", "pow"}
-_ARITHMETIC = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|"}
+_ARITHMETIC = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|", "bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^"}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _ELEMENTWISE = _FLOAT_ONLY | set(_ARITHMETIC) | set(_COMPARE) | {"neg", "abs", "sign", "logical_not", "maximum", "minimum", "where", "cast"}
 REDUCTIONS = ("sum", "max", "min", "argmax")

@@ -91,6 +91,9 @@ def _cast(node: Node, args: list[str]) -> str:
         # Through float32, as torch rounds a double or an integer to half precision: NumPy's direct
         # float64 -> float16 differs where float32 lands on a tie (1 + 2**-11 + 2**-40 gave 1.00098, torch 1.0).
         return f"{args[0]}.astype(np.float32).astype({np_dtype(node.dtype)})"
+    if node.dtype.is_integer and node.dtype.itemsize < 4 and node.inputs[0].dtype.is_floating_point:
+        # Truncated to int64 first, then wrapped (docs/decisions.md): a float cast straight to a small integer is undefined in C.
+        return f"{args[0]}.astype(np.int64).astype({np_dtype(node.dtype)})"
     return f"{args[0]}.astype({np_dtype(node.dtype)})"
 
 
@@ -212,6 +215,9 @@ LOWERINGS: dict[str, Lowering] = {
     "ge": _call("np.greater_equal"),
     "and": _call("np.logical_and"),
     "or": _call("np.logical_or"),
+    "bitwise_and": _call("np.bitwise_and"),
+    "bitwise_or": _call("np.bitwise_or"),
+    "bitwise_xor": _call("np.bitwise_xor"),
     "where": _call("rt.where"),
     "sum": _reduce("np.sum"),
     "max": _reduce("np.max"),
@@ -269,7 +275,7 @@ def _symbols_of(nodes: list[Node]) -> list[str]:
 _UFUNC_OPS = frozenset(
     {"neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "abs", "sign", "reciprocal", "logical_not", "sigmoid", "log1p", "atan", "expm1", "exp2", "log2"}
     | {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "and", "or"}
-    | {"floor", "ceil", "round", "trunc", "floor_divide", "remainder", "fmod"}
+    | {"floor", "ceil", "round", "trunc", "floor_divide", "remainder", "fmod", "bitwise_and", "bitwise_or", "bitwise_xor"}
 )
 
 
@@ -300,7 +306,7 @@ def _assign(node: Node, args: list[str], target: str, out: str | None, lowerings
 # can be passed as a NumPy scalar of its dtype instead of a materialized broadcast view.
 _BROADCASTING_OPS = _UFUNC_OPS | {"where"}
 _VIEW_OPS = VIEWS | IDENTITIES | {"check"}  # results that are their operand's array (check passes it through)
-_SCALAR_DTYPES = {"bool": "np.bool_", "int32": "np.int32", "int64": "np.int64", "float32": "np.float32", "float64": "np.float64"}
+_SCALAR_DTYPES = {"bool": "np.bool_"} | {name: f"np.{name}" for name in ("uint8", "int8", "int16", "int32", "int64", "float32", "float64")}
 
 
 def _scalar_literals(nodes: list[Node]) -> dict[int, str]:

@@ -175,6 +175,9 @@ _drop_discarded_overflow_checks()
 
 TL = {
     "bool": "tl.int1",
+    "uint8": "tl.uint8",
+    "int8": "tl.int8",
+    "int16": "tl.int16",
     "int32": "tl.int32",
     "int64": "tl.int64",
     "float16": "tl.float16",
@@ -183,14 +186,25 @@ TL = {
     "float64": "tl.float64",
 }
 HALF = ("float16", "bfloat16")
+# Small integers compute in int32 registers, as C's integer promotion does, and each op that can leave
+# their range wraps its result back (``_small_int_wrapped``): Triton's own promotion would widen an
+# int8 meeting a Python number to int32 and keep the unwrapped value, where torch's wraps.
+SMALL_INT = ("uint8", "int8", "int16")
 # The largest value below 1 in each dtype: tl.rand can round up to 1.0, torch.rand never returns it.
 BELOW_ONE = {"float16": 1 - 2**-11, "bfloat16": 1 - 2**-8, "float32": 1 - 2**-24, "float64": 1 - 2**-24}
 ANCHORS = ("matmul", "scatter_add", "sum", "max", "min", "argmax")
 
 
 def compute_dtype(dtype: DType) -> str:
-    """Registers hold half precision as float32."""
+    """Registers hold half precision as float32 and small integers as int32."""
+    if dtype.name in SMALL_INT:
+        return "tl.int32"
     return "tl.float32" if dtype.name in HALF else TL[dtype.name]
+
+
+def _small_int_wrapped(wide: str, target: str) -> str:
+    """An int32 expression wrapped into small integer dtype ``target`` and widened back (two's complement, as torch)."""
+    return f"{wide}.to({TL[target]}).to(tl.int32)"
 
 
 def literal(value: object, dtype: DType) -> str:
@@ -476,6 +490,9 @@ class KernelEmitter:
         if node.dtype.name in HALF and not raw:
             text += ".to(tl.float32)"
             dtype = "tl.float32"
+        if node.dtype.name in SMALL_INT:
+            text += ".to(tl.int32)"
+            dtype = "tl.int32"
         for n in reversed(via):  # the views between the buffer and the use, in program order
             self.comment(n, depth)
         name = self.fn.body.fresh(self.var(node))
@@ -557,6 +574,8 @@ class KernelEmitter:
         code, dtype = self.lower(node, operands)
         if node.dtype.name in HALF and op not in _EXACT_IN_HALF:
             code = _half_rounded(f"({code})", node.dtype.name)
+        if node.dtype.name in SMALL_INT and op in _WRAPS:
+            code = _small_int_wrapped(f"({code})", node.dtype.name)
         return self.emit(node, code, dtype, operands)
 
     # ------------------------------------------------------------------ movement as index arithmetic
@@ -788,6 +807,8 @@ class KernelEmitter:
             # interpreter can: its float64 -> bfloat16 gave zeros).
             wide = x.code if x.dtype == "tl.float32" else f"{x.code}.to(tl.float32)"
             return _half_rounded(wide, target.name), dtype
+        if target.name in SMALL_INT and x.dtype.startswith("tl.float"):
+            return f"{x.code}.to(tl.int64)", dtype  # truncated toward zero, then wrapped by compute
         if x.dtype == dtype:
             return x.code, dtype
         return f"{x.code}.to({dtype})", dtype
@@ -1627,7 +1648,7 @@ _UNARY = {
     "exp2": "tl.exp2({0})",
     "log2": "tl.log2({0})",
 }
-_BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|"}
+_BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|", "bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^"}
 # triton_support.fmod's ladder per computing dtype: a step of 2**(bits - 3) (quotients stay exact in
 # _mod_below) and enough rounds for the widest ratio of two values, 2**277 and 2**2098.
 _FMOD_LADDER = {"tl.float32": (2.0**21, 14), "tl.float64": (2.0**50, 42)}
@@ -1635,6 +1656,8 @@ _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="
 # Ops whose half-precision result is one of their half-precision operands, or a whole number
 # of them: no rounding needed (casts round themselves).
 _EXACT_IN_HALF = frozenset({"cast", "neg", "abs", "where", "maximum", "minimum", "sign", "floor", "ceil", "trunc", "round"})
+# Ops whose small-integer result can leave the dtype's range in int32 registers, so it is wrapped back.
+_WRAPS = frozenset({"add", "sub", "mul", "neg", "abs", "pow", "floor_divide", "cast"})
 # The linalg primitives, each launched by the host function of its name in graphc/codegen/triton_linalg.py.
 LINALG = frozenset({"solve", "solve_triangular", "cholesky", "slogdet", "eigh", "svd", "qr", "matrix_exp"})
 # Every primitive the emitter generates code for (a test holds the registry to it).

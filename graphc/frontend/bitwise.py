@@ -1,8 +1,9 @@
 """torch's bit operations on integers that arithmetic computes exactly: bitwise_not (``~``),
 bitwise_left_shift (``<<``) and bitwise_right_shift (``>>``).
 
-graphc has no bitwise primitive; in two's complement ``~x == -x - 1``, ``x << n == x * 2**n``
-(wrapping, as the multiplication does) and ``x >> n == floor(x / 2**n)`` (arithmetic shift).
+They need no bit primitive (``&``, ``|`` and ``^`` have theirs): in two's complement
+``~x == -x - 1``, ``x << n == x * 2**n`` (wrapping, as the multiplication does) and
+``x >> n == floor(x / 2**n)`` (arithmetic shift).
 Shifts by a negative amount or by the width of the dtype or more give torch's results:
 0 for a left shift, 0 or -1 (by the sign) for a right shift.
 """
@@ -57,9 +58,14 @@ def bitwise_left_shift(input: TensorLike, other: TensorLike) -> Tensor:
 
 
 def bitwise_right_shift(input: TensorLike, other: TensorLike) -> Tensor:
-    """input >> other: floor(input / 2**other); shifts out of [0, bits - 1) give 0 or -1 by the sign, as torch's."""
+    """input >> other: floor(input / 2**other); longer shifts give 0 or -1 by the sign, as torch's.
+
+    A signed dtype's largest power of two is 2**(bits - 2) (a shift by bits - 1 leaves the sign);
+    uint8's is 2**(bits - 1), and 200 >> 7 is 1.
+    """
     x, n, bits = _shift_operands("bitwise_right_shift", input, other)
-    shifted = b.divide(x, _power_of_two(n, bits - 2), rounding_mode="floor")
-    outside = b.binary("or", b.compare("lt", n, 0), b.compare("ge", n, bits - 1))
+    largest = bits - 2 if x.dtype.is_signed else bits - 1
+    shifted = b.divide(x, _power_of_two(n, largest), rounding_mode="floor")
+    outside = b.binary("or", b.compare("lt", n, 0), b.compare("gt", n, largest))
     sign = b.where(b.compare("lt", x, 0), b.full_like(x, -1), b.full_like(x, 0))  # of x's dtype, not a scalar's
     return wrap(b.where(outside, sign, shifted))

@@ -147,13 +147,6 @@ def ge(input: TensorLike, other: TensorLike) -> Tensor:
     return _compare("ge", input, other)
 
 
-def _bool_operands(op: str, a: TensorLike, other: TensorLike) -> tuple[Node, Node]:
-    x, y = node_of(a), node_of(other)
-    if x.dtype != dtypes.bool_ or y.dtype != dtypes.bool_:
-        raise op_error(op, [x.type, y.type], {}, "graphc supports &, | and ^ on bool tensors only")
-    return x, y
-
-
 def _truth_values(a: TensorLike, other: TensorLike) -> tuple[Node, Node]:
     """The operands of torch's logical_* functions: any dtype, nonzero (and NaN) being True."""
     x, y = node_of(a), node_of(other)
@@ -176,20 +169,25 @@ def logical_xor(input: TensorLike, other: TensorLike) -> Tensor:
     return wrap(b.compare("ne", *_truth_values(input, other)))
 
 
-# torch's bitwise ops (``&``, ``|``, ``^``) on bool tensors, where they are the logical ones. On
-# integers torch computes bits; graphc has no bitwise primitive, so it refuses them by name.
+def _bitwise(op: str, input: TensorLike, other: TensorLike) -> Tensor:
+    """``&``, ``|``, ``^``: bit by bit on integers and bools in their promoted dtype, as torch (which refuses floats)."""
+    x, y = unwrap(input), unwrap(other)
+    dtype = b.result_dtype(x, y)
+    if dtype.is_floating_point:
+        raise op_error(op, b.operand_types([x, y]), {}, f"{op} is only implemented on integer and bool tensors, not {dtype.name}")
+    return wrap(emit(op, *b.coerce(op, [x, y], dtype)))
 
 
 def bitwise_and(input: TensorLike, other: TensorLike) -> Tensor:
-    return wrap(b.binary("and", *_bool_operands("and", input, other)))
+    return _bitwise("bitwise_and", input, other)
 
 
 def bitwise_or(input: TensorLike, other: TensorLike) -> Tensor:
-    return wrap(b.binary("or", *_bool_operands("or", input, other)))
+    return _bitwise("bitwise_or", input, other)
 
 
 def bitwise_xor(input: TensorLike, other: TensorLike) -> Tensor:
-    return wrap(b.compare("ne", *_bool_operands("xor", input, other)))
+    return _bitwise("bitwise_xor", input, other)
 
 
 def _unary(op: str, x: Tensor) -> Tensor:
@@ -995,8 +993,8 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
         s = emit("slice", s, starts=zeros, stops=tuple(idx.shape), steps=(1,) * ndim)
     corner = tuple(x.shape[i] if i == axis else idx.shape[i] for i in range(ndim))
     if builtins.all(dims_equal(p, q) for p, q in zip(corner, x.shape)):
-        return wrap(emit("scatter_add", x, idx, s, axis=axis))
-    added = emit("scatter_add", b.full(corner, 0, x.dtype), idx, s, axis=axis)
+        return wrap(b.scatter_add(x, idx, s, axis))
+    added = b.scatter_add(b.full(corner, 0, x.dtype), idx, s, axis)
     high = tuple(full - part for full, part in zip(x.shape, corner))
     spread = emit("pad", added, low=zeros, high=high, interior=zeros, value=0.0)
     return wrap(b.binary("or" if x.dtype == dtypes.bool_ else "add", x, spread))

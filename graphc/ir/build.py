@@ -29,8 +29,8 @@ def constant(value: bool | int | float, dtype: DType) -> Node:
         value = int(value)
         if not -(2**63) <= value < 2**63:
             raise GraphcError(f"the integer {value} does not fit in int64")
-        bits = 8 * dtype.itemsize  # wrap around as torch does (int32 tensor + 2**31)
-        value = (value + 2 ** (bits - 1)) % 2**bits - 2 ** (bits - 1)
+        low, high = dtype.bounds  # wrap around as torch does (int32 tensor + 2**31, uint8 tensor - 1)
+        value = (value - low) % (high - low + 1) + low
     else:
         value = float(value)
     return emit("constant", value=value, dtype=dtype)
@@ -50,6 +50,14 @@ def zeros_like(x: Node) -> Node:
 
 def cast(x: Node, dtype: DType) -> Node:
     return x if x.dtype == dtype else emit("cast", x, dtype=dtype)
+
+
+def scatter_add(x: Node, index: Node, src: Node, axis: int) -> Node:
+    """The scatter_add primitive; small integers add in int32 and wrap back (the same sums modulo
+    their range), as Triton has no atomic add of 8- and 16-bit integers."""
+    if x.dtype.is_integer and x.dtype.itemsize < 4:
+        return cast(emit("scatter_add", cast(x, dtypes.int32), index, cast(src, dtypes.int32), axis=axis), x.dtype)
+    return emit("scatter_add", x, index, src, axis=axis)
 
 
 def reshape(x: Node, shape: Sequence[object]) -> Node:
@@ -105,7 +113,7 @@ def result_dtype(*operands: Operand) -> DType:
     return dtypes.result_type(dim, zero, scalars)
 
 
-def _operand_types(operands: Sequence[Operand]) -> list:
+def operand_types(operands: Sequence[Operand]) -> list:
     from graphc.ir.types import TensorType
 
     return [o.type if isinstance(o, Node) else TensorType((), dtypes.scalar_dtype(o)) for o in operands]
@@ -118,7 +126,7 @@ def common_shape(op: str, operands: Sequence[Operand]) -> Shape:
             try:
                 shape = broadcast_shapes(shape, operand.shape)
             except TypeRuleError as error:
-                raise op_error(op, _operand_types(operands), {}, str(error)) from None
+                raise op_error(op, operand_types(operands), {}, str(error)) from None
     return shape
 
 
@@ -217,12 +225,12 @@ def divide(a: Operand, b: Operand, rounding_mode: str | None = None) -> Node:
         return div(a, b)
     if rounding_mode not in ("floor", "trunc"):
         message = f"expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
-        raise op_error("div", _operand_types([a, b]), {"rounding_mode": rounding_mode}, message)
+        raise op_error("div", operand_types([a, b]), {"rounding_mode": rounding_mode}, message)
     if rounding_mode == "floor":
         return binary("floor_divide", a, b)
     dtype = result_dtype(a, b)
     if dtype == dtypes.bool_:
-        raise op_error("div", _operand_types([a, b]), {"rounding_mode": rounding_mode}, "rounding division is not defined for bool tensors")
+        raise op_error("div", operand_types([a, b]), {"rounding_mode": rounding_mode}, "rounding division is not defined for bool tensors")
     x, y = coerce("div", [a, b], dtype)
     if not dtype.is_floating_point:
         return emit("floor_divide", emit("sub", x, emit("fmod", x, y)), y)

@@ -32,6 +32,17 @@ class DType:
         return self.category == 1
 
     @property
+    def is_signed(self) -> bool:
+        """uint8 and bool are torch's unsigned dtypes."""
+        return self.category != 0 and not self.name.startswith("uint")
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The least and greatest value of an integer dtype, which its arithmetic wraps around."""
+        bits = 8 * self.itemsize
+        return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if self.is_signed else (0, 2**bits - 1)
+
+    @property
     def numpy(self) -> np.dtype:
         if self.name == "bfloat16":
             import ml_dtypes
@@ -47,6 +58,9 @@ class DType:
 
 
 bool_ = DType("bool", "b8", 0, 1)
+uint8 = DType("uint8", "u8", 1, 1)
+int8 = DType("int8", "i8", 1, 1)
+int16 = DType("int16", "i16", 1, 2)
 int32 = DType("int32", "i32", 1, 4)
 int64 = DType("int64", "i64", 1, 8)
 float16 = DType("float16", "f16", 2, 2)
@@ -54,7 +68,7 @@ bfloat16 = DType("bfloat16", "bf16", 2, 2)
 float32 = DType("float32", "f32", 2, 4)
 float64 = DType("float64", "f64", 2, 8)
 
-ALL_DTYPES: tuple[DType, ...] = (bool_, int32, int64, float16, bfloat16, float32, float64)
+ALL_DTYPES: tuple[DType, ...] = (bool_, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
 BY_NAME: dict[str, DType] = {d.name: d for d in ALL_DTYPES} | {d.short: d for d in ALL_DTYPES}
 
 DEFAULT_FLOAT = float32
@@ -69,7 +83,7 @@ def to_dtype(value: object) -> DType:
         key = value.removeprefix("torch.").removeprefix("graphc.")
         if key in BY_NAME:
             return BY_NAME[key]
-        aliases = {"float": float32, "double": float64, "half": float16, "long": int64, "int": int32}
+        aliases = {"float": float32, "double": float64, "half": float16, "long": int64, "int": int32, "short": int16}
         if key in aliases:
             return aliases[key]
         raise TypeError(f"unknown dtype {value!r}")
@@ -100,6 +114,8 @@ def promote_types(a: DType, b: DType) -> DType:
         return a if a.category > b.category else b
     if {a, b} == {float16, bfloat16}:
         return float32
+    if {a, b} == {uint8, int8}:
+        return int16  # the smallest dtype holding both ranges
     return a if a.itemsize > b.itemsize else b
 
 

@@ -482,13 +482,13 @@ class Tensor:
         return self.dtype.itemsize
 
     def byte(self) -> Tensor:
-        return _no_such_dtype(self, "byte", "uint8")
+        return F.cast(self, dtypes.uint8)
 
     def char(self) -> Tensor:
-        return _no_such_dtype(self, "char", "int8")
+        return F.cast(self, dtypes.int8)
 
     def short(self) -> Tensor:
-        return _no_such_dtype(self, "short", "int16")
+        return F.cast(self, dtypes.int16)
 
     # ------------------------------------------------------------ layout (docs/decisions.md: a graphc tensor is a value, laid out contiguously)
 
@@ -521,8 +521,7 @@ class Tensor:
         return self.numel() * self.dtype.itemsize
 
     def is_signed(self) -> bool:
-        """Every graphc dtype but bool is signed (it has no unsigned integers)."""
-        return self.dtype != dtypes.bool_
+        return self.dtype.is_signed
 
     def is_complex(self) -> bool:
         return False
@@ -740,11 +739,6 @@ def _is_view_key(key: Any) -> bool:
     return all(k is Ellipsis or isinstance(k, slice) or isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in items)
 
 
-def _no_such_dtype(tensor: Tensor, method: str, dtype: str) -> Tensor:
-    types = ", ".join(d.name for d in dtypes.ALL_DTYPES)
-    raise op_error(method, [tensor._node.type], {}, f"graphc has no {dtype} dtype (its dtypes: {types}); convert with .int() or .long() instead")
-
-
 def _rebuild(array: np.ndarray, requires_grad: bool) -> Tensor:
     return Tensor(array, requires_grad=requires_grad)
 
@@ -858,5 +852,11 @@ for _module in (
         setattr(Tensor, _name, _forward_to(_module, _name))
     for _name in getattr(_module, "IN_PLACE", ()):
         setattr(Tensor, _name + "_", _in_place(_module, _name))
+# The in-place twins of the bit and logical operations (``mask &= other``, ``x.logical_not_()``).
+for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_or", "logical_xor", "logical_not"):
+    setattr(Tensor, _name + "_", _in_place(F, _name))
+Tensor.__iand__ = Tensor.bitwise_and_  # type: ignore[attr-defined]
+Tensor.__ior__ = Tensor.bitwise_or_  # type: ignore[attr-defined]
+Tensor.__ixor__ = Tensor.bitwise_xor_  # type: ignore[attr-defined]
 Tensor.polygamma = special.polygamma_method  # type: ignore[attr-defined]
 Tensor.polygamma_ = special.polygamma_in_place  # type: ignore[attr-defined]

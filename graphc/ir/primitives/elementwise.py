@@ -143,6 +143,28 @@ for _name, _doc in [("and", "logical and of bools"), ("or", "logical or of bools
     _logical(_name, _doc)
 
 
+def _bitwise(name: str, doc: str) -> None:
+    """Two's-complement bit operations: no composite of arithmetic computes them cheaply; of bools, the logical ones."""
+
+    def rule(a: TensorType, b_: TensorType) -> TensorType:
+        _same_shape(a, b_)
+        _same_dtype(a, b_)
+        if a.dtype.is_floating_point:
+            raise TypeRuleError(f"expects integer or bool operands, got {a.dtype.name}")
+        return a
+
+    rule.__doc__ = doc
+    primitive(name, "elementwise", nondifferentiable=True)(rule)
+
+
+for _name, _doc in [
+    ("bitwise_and", "a & b, bit by bit in two's complement (integers and bools)"),
+    ("bitwise_or", "a | b, bit by bit in two's complement (integers and bools)"),
+    ("bitwise_xor", "a ^ b, bit by bit in two's complement (integers and bools)"),
+]:
+    _bitwise(_name, _doc)
+
+
 @primitive("where", "elementwise")
 def where_rule(cond: TensorType, a: TensorType, b_: TensorType) -> TensorType:
     """cond ? a : b, with a bool condition"""

@@ -94,7 +94,7 @@ def scatter_add(ctx: LoweringContext, x: Node, dim: int, index: Node, src: Node)
     axis = dim % max(x.type.ndim, 1)
     if not all(dims_equal(p, q) for p, q in zip(src.shape, index.shape)):
         src = emit("slice", src, starts=(0,) * src.type.ndim, stops=tuple(index.shape), steps=(1,) * src.type.ndim)
-    return emit("scatter_add", x, _wrapped(index, x.shape[axis]), src, axis=axis)
+    return b.scatter_add(x, _wrapped(index, x.shape[axis]), src, axis)
 
 
 @lowers(KIND, aten.index.Tensor)

@@ -23,7 +23,6 @@ from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.graph import Node
-from graphc.ir.registry import emit
 from graphc.ir.types import broadcast_shapes, normalize_dim
 
 aten = torch.ops.aten
@@ -150,7 +149,7 @@ def index_put(ctx: LoweringContext, x: Node, indices: Sequence[Node | None], val
     line = b.reshape(linear, (count,))
     if accumulate:
         along = b.expand(b.reshape(line, (count, *[1] * len(rest))), (count, *rest_shape))
-        written = emit("scatter_add", flat, along, spread_values, axis=0)
+        written = b.scatter_add(flat, along, spread_values, 0)
     else:
         written = call(frontend.index_copy, flat, 0, line, spread_values)
     back = [0] * x.type.ndim
