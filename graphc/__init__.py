@@ -295,6 +295,7 @@ from graphc.frontend.statistics import corrcoef, cov, histogram, mode, nanmedian
 from graphc.frontend.view_scatter import diagonal_scatter, index_put, put, select_scatter, slice_scatter
 from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int8, int16, int32, int64, uint8
 from graphc.ir.dtypes import bool_ as bool
+from graphc.ir.dtype_info import can_cast, finfo, get_default_dtype, iinfo, promote_types, result_type, set_default_dtype
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled
 from graphc.runtime.config import set_backend, set_fusion, use_backend, use_fusion
 from graphc.runtime.random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state

@@ -220,7 +220,7 @@ class Tensor:
         array = self._array()
         body = np.array2string(array, separator=", ", prefix="tensor(", floatmode="maxprec_equal" if array.dtype.kind == "f" else "maxprec")
         extras = []
-        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
+        if self.dtype not in (dtypes.DEFAULT_FLOAT, dtypes.int64, dtypes.bool_):  # torch leaves out the default dtype
             extras.append(f"dtype={self.dtype!r}")
         if self.requires_grad:
             extras.append("requires_grad=True")

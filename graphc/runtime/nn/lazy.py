@@ -34,7 +34,7 @@ _SHAPE_MESSAGE = (
 
 
 def _dtype(dtype: Any) -> dtypes.DType:
-    return dtypes.to_dtype(dtype) if dtype is not None else dtypes.float32
+    return dtypes.to_dtype(dtype) if dtype is not None else dtypes.DEFAULT_FLOAT
 
 
 def _place(tensor: Tensor, device: Any, dtype: Any) -> None:

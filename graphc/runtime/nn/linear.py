@@ -15,8 +15,8 @@ from graphc.runtime.tensor import Tensor
 
 
 def empty_parameter(*shape: int, dtype: Any = None, device: Any = None) -> Parameter:
-    """A parameter of ``shape`` (float32 unless ``dtype`` says otherwise) to be filled by an init function."""
-    d = dtypes.to_dtype(dtype) if dtype is not None else dtypes.float32
+    """A parameter of ``shape`` (the default dtype unless ``dtype`` says otherwise) to be filled by an init function."""
+    d = dtypes.to_dtype(dtype) if dtype is not None else dtypes.DEFAULT_FLOAT
     param = Parameter(np.zeros(shape, dtype=d.numpy))
     if device is not None and str(device).split(":")[0] == "cuda":
         from graphc.runtime.nn.module import replace

@@ -44,7 +44,7 @@ class Parameter(Tensor):
     """A trainable tensor: a leaf with ``requires_grad=True`` that ``Module`` registers when assigned."""
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
-        array = _to_array(np.zeros((0,), dtype=np.float32) if data is None else data)
+        array = _to_array(np.zeros((0,), dtype=dtypes.DEFAULT_FLOAT.numpy) if data is None else data)
         if requires_grad and array.dtype.kind not in "fV" and array.dtype.name != "bfloat16":
             raise GraphcError(f"only tensors of floating point dtype can require gradients, got {array.dtype.name}")
         self._node = source_node(TensorType(array.shape, dtypes.to_dtype(array.dtype)), op="parameter", requires_grad=requires_grad, data=array)

@@ -132,7 +132,7 @@ class _BatchNorm(Module):
         self.track_running_stats = track_running_stats
         _register_affine(self, (num_features,), affine, bias, dtype, device)
         if track_running_stats:
-            d = dtypes.to_dtype(dtype) if dtype is not None else dtypes.float32
+            d = dtypes.to_dtype(dtype) if dtype is not None else dtypes.DEFAULT_FLOAT
             self.register_buffer("running_mean", _buffer(np.zeros(num_features, dtype=d.numpy), device))
             self.register_buffer("running_var", _buffer(np.ones(num_features, dtype=d.numpy), device))
             self.register_buffer("num_batches_tracked", _buffer(np.array(0, dtype=np.int64), device))

@@ -348,5 +348,5 @@ class Transformer(Module):
     @staticmethod
     def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
         """A float mask with -inf above the diagonal: position i attends to positions up to i."""
-        mask = _F.where(_causal_mask(sz, sz), 0.0, float("-inf")).to(dtypes.to_dtype(dtype) if dtype is not None else dtypes.float32)
+        mask = _F.where(_causal_mask(sz, sz), 0.0, float("-inf")).to(dtypes.to_dtype(dtype) if dtype is not None else dtypes.DEFAULT_FLOAT)
         return (mask if device is None else mask.to(device)).realize()

@@ -416,8 +416,8 @@ class Optimizer:
 
     @staticmethod
     def _init_step(p: Tensor) -> Tensor:
-        """A fresh step count: a 0-d float32 tensor, as torch keeps it."""
-        return zeros((), dtype=dtypes.float32, device=p.device)
+        """A fresh step count: a 0-d tensor of torch's ``_get_scalar_dtype()`` (float64 under a float64 default dtype, else float32)."""
+        return zeros((), dtype=dtypes.float64 if dtypes.DEFAULT_FLOAT.name == "float64" else dtypes.float32, device=p.device)
 
     @staticmethod
     def _zeros_like(p: Tensor) -> Tensor:
