@@ -245,6 +245,31 @@ def _transformer_mlp(nn: Any) -> Any:
     return Block()
 
 
+def _gpt_block(nn: Any) -> Any:
+    """A pre-norm decoder block: causal multi-head self-attention and an MLP, each with a residual."""
+    F = nn.functional
+
+    class GPTBlock(nn.Module):
+        def __init__(self, d: int = 128, heads: int = 4) -> None:
+            super().__init__()
+            self.heads = heads
+            self.norm1 = nn.LayerNorm(d)
+            self.qkv = nn.Linear(d, 3 * d)
+            self.proj = nn.Linear(d, d)
+            self.norm2 = nn.LayerNorm(d)
+            self.up = nn.Linear(d, 4 * d)
+            self.down = nn.Linear(4 * d, d)
+
+        def forward(self, x: Any) -> Any:
+            batch, tokens, d = x.shape
+            q, k, v = (z.reshape(batch, tokens, self.heads, d // self.heads).transpose(1, 2) for z in self.qkv(self.norm1(x)).split(d, dim=-1))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.proj(y.transpose(1, 2).reshape(batch, tokens, d))
+            return x + self.down(F.gelu(self.up(self.norm2(x))))
+
+    return GPTBlock()
+
+
 def _same_weights(make: Callable[[Any], Any]) -> tuple[Callable[[], Any], Callable[[], Any]]:
     """Builders for a torch model and a graphc model holding the same initial weights."""
     import torch
@@ -332,6 +357,7 @@ def workloads(quick: bool = False, device: str = "cpu") -> list[Workload]:
     lenet_t, lenet_g = _same_weights(_lenet)
     lstm_t, lstm_g = _same_weights(_lstm)
     block_t, block_g = _same_weights(_transformer_mlp)
+    gpt_t, gpt_g = _same_weights(_gpt_block)
     weight, bias = _data(width, seed=2), _data(width, seed=3)
     table = rows * width * 4  # bytes of one float32 [rows, width] result
     return [
@@ -342,6 +368,9 @@ def workloads(quick: bool = False, device: str = "cpu") -> list[Workload]:
         ),
         _train_workload(
             "Transformer MLP block d=256, 1024 rows, Adam", block_t, block_g, [_data(1024, 256), _data(1024, 256, seed=5)], "Adam", 1e-3, "mse", device
+        ),
+        _train_workload(
+            "GPT block d=128, 4 heads, 8x64 tokens, causal, AdamW", gpt_t, gpt_g, [_data(8, 64, 128), _data(8, 64, 128, seed=5)], "AdamW", 1e-3, "mse", device
         ),
         _kernel_workload(f"softmax {rows}x{width}", lambda x: TF.softmax(x, -1), lambda x: GF.softmax(x, -1), [_data(rows, width)], table, device),
         _kernel_workload(

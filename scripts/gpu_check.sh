@@ -49,7 +49,7 @@ timeout "${TEST_SECONDS:-180}" python -m pytest -v -rf --tb=short -p no:cachepro
 echo "unrun tests: exit $? ($(grep -c PASSED "$LOGS/tests-unrun.log") passed, $(grep -c FAILED "$LOGS/tests-unrun.log") failed, 124 = time box)"
 grep -E "^FAILED|^E  " "$LOGS/tests-unrun.log" | head -16
 pack
-IFS=';' read -r -a workloads <<< "${WORKLOADS:-softmax;layer-norm;cross-entropy;GELU;Adam step;Transformer;MLP 50;LeNet;LSTM}"
+IFS=';' read -r -a workloads <<< "${WORKLOADS:-softmax;layer-norm;cross-entropy;GELU;Adam step;Transformer;GPT;MLP 50;LeNet;LSTM}"
 for name in "${workloads[@]}"; do
     file="$LOGS/bench-${name// /_}.md"
     timeout "${BENCH_SECONDS:-60}" python benchmarks/run.py --device cuda --only "$name" --repeats "${REPEATS:-30}" > "$file" 2>&1

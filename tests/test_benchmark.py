@@ -108,3 +108,15 @@ def test_the_cpu_benchmark_scripts_time_graphc_against_eager(script: str, args: 
     if script == "small_cnn.py":  # the same first step as torch's, from the same weights
         assert losses is not None and abs(float(losses.group(1)) - float(losses.group(2))) < 1e-5, done.stdout
 
+
+
+@pytest.mark.slow  # 4-25 s each: every workload's program is compiled
+@pytest.mark.parametrize("name", [w.name for w in benchmark.workloads(quick=True) if w.kind == "training step"])
+def test_each_training_workload_trains_as_eager_pytorch(name: str) -> None:
+    """What is timed is the same computation: the losses of three steps from the same weights match torch's."""
+    workload = next(w for w in benchmark.workloads(quick=True) if w.name == name)
+    torch_step = workload.torch_step()
+    graphc_step, _ = workload.graphc_step(True)
+    for _ in range(3):
+        expected, got = float(torch_step().detach()), float(graphc_step().item())
+        assert got == pytest.approx(expected, rel=2e-5), name
