@@ -13,6 +13,9 @@ from graphc.frontend.linalg import linalg_norm as norm
 from graphc.frontend.linalg import matrix_norm, vector_norm
 from graphc.frontend.linalg_solvers import cholesky_ex, det, inv, inv_ex, slogdet, solve, solve_ex, solve_triangular, tensorinv, tensorsolve
 from graphc.frontend.linalg_solvers import linalg_cholesky as cholesky
+from graphc.frontend.lu_factorization import linalg_lu as lu
+from graphc.frontend.lu_factorization import lu_factor, lu_factor_ex
+from graphc.frontend.lu_factorization import lu_solve_linalg as lu_solve
 from graphc.frontend.matrix_chains import linalg_cross as cross
 from graphc.frontend.matrix_chains import matrix_power, multi_dot
 from graphc.frontend.matrix_functions import matrix_exp
@@ -31,6 +34,10 @@ __all__ = [
     "inv_ex",
     "LinAlgError",
     "lstsq",
+    "lu",
+    "lu_factor",
+    "lu_factor_ex",
+    "lu_solve",
     "matrix_exp",
     "matrix_norm",
     "matrix_power",

@@ -368,6 +368,7 @@ CASES: dict[str, list[Case]] = {
     "solve_triangular": [
         Case("f64-grad-view", lambda T, F, a, b: T.linalg.solve_triangular(a.T, b, upper=True), (f64(3, 3) + 3 * np.eye(3), f64(3, 2)), grad=True)
     ],
+    "lu": [Case("f64-grad-view", lambda T, F, a: (lambda r: r.P[..., :3] + r.L * 2 + r.U.sum(-2, keepdim=True))(T.linalg.lu(a.mT)), (f64(2, 3, 4),), grad=True)],
     "matrix_exp": [Case("f64-grad-view", lambda T, F, a: T.linalg.matrix_exp(a.mT), (f64(2, 3, 3),), grad=True)],
     # ------------------------------------------------------------------ windows
     "unfold": [

@@ -241,6 +241,7 @@ LOWERINGS: dict[str, Lowering] = {
     "solve": _call("rt.solve"),
     "slogdet": _call("rt.slogdet"),
     "matrix_exp": _call("rt.matrix_exp"),
+    "lu": _call("rt.lu"),
     "cholesky": _call("rt.cholesky"),
     "solve_triangular": _with_attrs("rt.solve_triangular", ("upper", "unitriangular")),
     "eigh": _with_attrs("rt.eigh", ("upper",)),
@@ -256,7 +257,7 @@ LOWERINGS: dict[str, Lowering] = {
 _KEEPS_DTYPE = {
     *("constant", "cast", *IDENTITIES, *VIEWS, "pad", "concat", "check"),
     *("gather", "index_select", "argmax", "argsort", "cumsum", "matmul", "sum", "rand", "iota", "size"),
-    *("solve", "slogdet", "cholesky", "solve_triangular", "eigh", "svd", "qr", "matrix_exp"),
+    *("solve", "slogdet", "cholesky", "solve_triangular", "eigh", "svd", "qr", "matrix_exp", "lu"),
 }
 
 

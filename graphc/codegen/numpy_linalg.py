@@ -135,3 +135,33 @@ def _taylor(a: np.ndarray, m: int) -> np.ndarray:
     for k in range(m - 1, 0, -1):
         p = eye + (a @ p) / k
     return p
+
+
+def lu(a: np.ndarray) -> np.ndarray:
+    """getrf over the batch: LU, the 1-based pivots and the row permutation, packed as the ``lu`` primitive's result.
+
+    Column by column as LAPACK's unblocked getf2: the pivot is the first entry of largest
+    magnitude at or below the diagonal (idamax), the rows are swapped, the column below is
+    scaled by the pivot's reciprocal (none for a zero pivot), and the trailing block updated.
+    """
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    count = int(np.prod(a.shape[:-2]))
+    w = np.array(a, copy=True).reshape((count, m, n))
+    every = np.arange(count)
+    pivots = np.empty((count, k), dtype=np.int64)
+    perm = np.tile(np.arange(m), (count, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for j in range(k):
+            p = j + np.argmax(np.abs(w[:, j:, j]), axis=1)
+            pivots[:, j] = p + 1
+            rows_j, rows_p = w[every, j].copy(), w[every, p].copy()
+            w[every, p], w[every, j] = rows_j, rows_p
+            perm[every, p], perm[every, j] = perm[every, j], perm[every, p].copy()
+            pivot = rows_p[:, j]
+            scale = np.where(pivot != 0, 1.0 / np.where(pivot != 0, pivot, 1.0), 1.0).astype(a.dtype)
+            w[:, j + 1 :, j] *= scale[:, None]
+            w[:, j + 1 :, j + 1 :] -= w[:, j + 1 :, j, None] * rows_p[:, None, j + 1 :]
+    batch = a.shape[:-2]
+    parts = (w.reshape(count, m * n), pivots.astype(a.dtype), perm.astype(a.dtype))
+    return np.concatenate(parts, axis=-1).reshape(batch + (m * n + k + m,))

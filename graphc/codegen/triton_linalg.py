@@ -1,4 +1,4 @@
-"""Hand-written Triton kernels of the ``linalg`` primitives: solve, slogdet, cholesky, solve_triangular.
+"""Hand-written Triton kernels of the ``linalg`` primitives: solve, slogdet, lu, cholesky, solve_triangular.
 
 How a linalg primitive runs on Triton (add a kernel this way):
 
@@ -165,6 +165,65 @@ def slogdet(a: torch.Tensor, out: torch.Tensor) -> None:
     block_n, _, rows = _blocks(a.shape[-1])
     scratch = rt.empty(tuple(a.shape), a.dtype)
     rt.launch(_slogdet_kernel, (batch,), a, scratch, out, a.shape[-1], BLOCK_N=block_n, ROWS=rows, num_warps=WARPS)
+
+
+@triton.jit
+def _lu_kernel(a_ptr, out_ptr, m, n, k, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, ROWS: tl.constexpr):
+    """getrf in the result's LU slot, as ``_slogdet_kernel``'s elimination, also storing the multipliers, the
+    1-based pivots and the row permutation after it (exact floats): the ``lu`` primitive's packed result."""
+    pid = tl.program_id(0).to(tl.int64)
+    a = a_ptr + pid * m * n
+    w = out_ptr + pid * (m * n + k + m)
+    pivots = w + m * n
+    perm = pivots + k
+    dtype = out_ptr.dtype.element_ty
+    cols = tl.arange(0, BLOCK_N)
+    cmask = cols < n
+    lanes = tl.arange(0, BLOCK_M)
+    for r0 in range(0, m, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        inside = (rows < m)[:, None] & cmask[None, :]
+        at = rows[:, None] * n + cols[None, :]
+        tl.store(w + at, tl.load(a + at, mask=inside), mask=inside)
+    tl.store(perm + lanes, lanes.to(dtype), mask=lanes < m)
+    tl.debug_barrier()
+    for j in range(0, k):
+        below = (lanes >= j) & (lanes < m)
+        p = tl.argmax(tl.where(below, tl.abs(tl.load(w + lanes * n + j, mask=below, other=0.0)), -1.0), 0)
+        pivot = tl.load(w + p * n + j)
+        row_j = tl.load(w + j * n + cols, mask=cmask)
+        row_p = tl.load(w + p * n + cols, mask=cmask)
+        perm_j = tl.load(perm + j)
+        perm_p = tl.load(perm + p)
+        tl.debug_barrier()
+        tl.store(w + p * n + cols, row_j, mask=cmask)
+        tl.store(w + j * n + cols, row_p, mask=cmask)
+        tl.store(perm + p, perm_j)
+        tl.store(perm + j, perm_p)
+        tl.store(pivots + j, (p + 1).to(dtype))
+        tl.debug_barrier()
+        scale = tl.where(pivot == 0, 1.0, 1.0 / tl.where(pivot == 0, 1.0, pivot))  # getrf leaves a zero pivot's column
+        for r0 in range(j + 1, m, ROWS):
+            rows = r0 + tl.arange(0, ROWS)
+            factor = tl.load(w + rows * n + j, mask=rows < m, other=0.0) * scale
+            inside = (rows < m)[:, None] & (cols > j)[None, :] & cmask[None, :]
+            at = rows[:, None] * n + cols[None, :]
+            updated = tl.load(w + at, mask=inside) - factor[:, None] * row_p[None, :]
+            tl.debug_barrier()  # other lanes read column j, stored now
+            tl.store(w + at, updated, mask=inside)
+            tl.store(w + rows * n + j, factor, mask=rows < m)
+        tl.debug_barrier()
+
+
+def lu(a: torch.Tensor, out: torch.Tensor) -> None:
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    batch = out.numel() // (m * n + k + m) if m else 0
+    if batch == 0:
+        return
+    block_m, block_n = rt.next_power_of_2(m), rt.next_power_of_2(max(n, 1))
+    rows = max(1, min(block_m, TILE_ELEMENTS // block_n))
+    rt.launch(_lu_kernel, (batch,), a, out, m, n, k, BLOCK_M=block_m, BLOCK_N=block_n, ROWS=rows, num_warps=WARPS)
 
 
 @triton.jit

@@ -74,6 +74,12 @@ def _svd(torch: Any, x: Any, full_matrices: bool) -> Any:
     return _joined(torch, x.shape[:-2], *torch.linalg.svd(x, full_matrices=full_matrices))
 
 
+def _lu(torch: Any, a: Any) -> Any:
+    factor, pivots, _ = torch.linalg.lu_factor_ex(a)
+    perm = torch.lu_unpack(factor, pivots, unpack_data=False).P.argmax(-2)
+    return _joined(torch, a.shape[:-2], factor, pivots.to(a.dtype), perm.to(a.dtype))
+
+
 def _qr(torch: Any, x: Any, mode: str) -> Any:
     q, r = torch.linalg.qr(x, mode=mode)
     return _joined(torch, x.shape[:-2], *((r,) if mode == "r" else (q, r)))
@@ -166,6 +172,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "eigh": _eigh,
     "svd": _svd,
     "qr": _qr,
+    "lu": _lu,
     "constant": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),
     "iota": _iota,
     "size": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),

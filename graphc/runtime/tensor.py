@@ -809,6 +809,7 @@ from graphc.frontend import (  # noqa: E402
     linalg,
     linalg_solvers,
     manipulation,
+    lu_factorization,
     matrix_chains,
     matrix_functions,
     pointwise,
@@ -845,7 +846,7 @@ def _in_place(module: Any, name: str) -> Any:
 
 for _module in (
     manipulation, reductions, linalg, pointwise, scatter, sorting, special, data_dependent, bucketing, calculus, combinatorics, matrix_chains, linalg_solvers,
-    matrix_functions, arithmetic, bitwise, decompositions, spectral, reshaping, splitting, view_scatter, statistics, sampling,
+    matrix_functions, lu_factorization, arithmetic, bitwise, decompositions, spectral, reshaping, splitting, view_scatter, statistics, sampling,
     random_fills,
 ):
     for _name in _module.METHODS:

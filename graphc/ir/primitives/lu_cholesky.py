@@ -1,11 +1,12 @@
-"""The linear solvers: LU (``solve``, ``slogdet``), Cholesky and triangular solves.
+"""The linear solvers: LU (``solve``, ``slogdet``, ``lu``), Cholesky and triangular solves.
 
-Four primitives carry ``torch.linalg``'s LU and Cholesky families; everything else is a front-end
-composite (``graphc/frontend/linalg_solvers.py``): ``inv`` is ``solve`` with the identity,
-``det`` is ``sign * exp(logabsdet)``, ``cholesky_solve`` two triangular solves. The IR has one
-result per node, so the LU's by-products that torch returns beside the result (the sign, the
-LAPACK ``info`` the ``_ex`` functions and the singular-input checks read) come packed in the
-last axis of ``slogdet``'s result. Each runs as a kernel of its own (fusion's ``linalg``
+Five primitives carry ``torch.linalg``'s LU and Cholesky families; everything else is a front-end
+composite (``graphc/frontend/linalg_solvers.py``, ``lu.py``): ``inv`` is ``solve`` with the identity,
+``det`` is ``sign * exp(logabsdet)``, ``cholesky_solve`` two triangular solves, ``lu_solve`` a
+permutation and two triangular solves of ``lu``'s factor. The IR has one result per node, so
+the LU's by-products that torch returns beside the result (the sign, the LAPACK ``info`` the
+``_ex`` functions and the singular-input checks read; the pivots) come packed in the last axis
+of ``slogdet``'s and ``lu``'s results. Each runs as a kernel of its own (fusion's ``linalg``
 category): LAPACK through NumPy on the CPU, one Triton program per matrix on the GPU
 (``graphc/codegen/numpy_linalg.py``, ``graphc/codegen/triton_linalg.py``).
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.graph import Node
+from graphc.ir.primitives.decompositions import pieces
 from graphc.ir.registry import defvjp, emit, primitive
 from graphc.ir.types import Shape, TensorType, TypeRuleError, dims_equal, format_shape, shapes_equal
 
@@ -105,6 +107,94 @@ def slogdet_vjp(node: Node, g: Node) -> tuple:
     g_log = column(g, 1)
     inverse_t = emit("solve", b.transpose_last(a), identity_like(a))
     return (b.mul(b.reshape(g_log, tuple(g_log.shape) + (1, 1)), inverse_t),)
+
+
+def lu_sizes(m: int, n: int) -> list[tuple[int, ...]]:
+    """The pieces of ``lu``'s packed result for an m x n matrix: LU, getrf's pivots, the row permutation."""
+    return [(m, n), (min(m, n),), (m,)]
+
+
+@primitive("lu", "linalg")
+def lu_rule(a: TensorType) -> TensorType:
+    """[..., m, n] -> [..., m*n + k + m] (k = min(m, n)): getrf's LU with partial pivoting (L's unit diagonal implicit) row-major,
+    its 1-based pivots and the permutation (row i of L U is row perm[i] of A), the integers as exact floats"""
+    m, n = _numbers(a)
+    return TensorType(tuple(a.shape[:-2]) + (m * n + min(m, n) + m,), a.dtype)
+
+
+def _numbers(a: TensorType) -> tuple[int, int]:
+    if a.ndim < 2:
+        raise TypeRuleError(f"A must be batches of matrices, got {format_shape(a.shape)}")
+    if a.dtype not in (dtypes.float32, dtypes.float64):
+        raise TypeRuleError(f"takes float32 or float64 matrices, got {a.dtype.name}")
+    m, n = a.shape[-2:]
+    if not isinstance(m, int) or not isinstance(n, int):
+        raise TypeRuleError(f"the matrix sizes must be numbers, got {m} x {n}")
+    return m, n
+
+
+@defvjp("lu")
+def lu_vjp(node: Node, g: Node) -> tuple:
+    """torch's linalg_lu_backward on the packed factor's gradient: L's from its strict lower part, U's from its upper part."""
+    m, n = node.inputs[0].shape[-2:]
+    k = min(m, n)
+    lu, _, perm = unpack(node, m, n)
+    g_lu = unpack(g, m, n)[0]
+    lower, upper = unit_lower(block(lu, m, k)), triangle(block(lu, k, n), upper=True, offset=0)
+    g_l, g_u = triangle(block(g_lu, m, k), upper=False, offset=1), triangle(block(g_lu, k, n), upper=True, offset=0)
+    l_t, u_t = b.transpose_last(lower), b.transpose_last(upper)
+    if m == n:
+        grad = b.add(triangle(b.matmul(l_t, g_l), upper=False, offset=1), triangle(b.matmul(g_u, u_t), upper=True, offset=0))
+        grad = _unit_upper_solve(l_t, _right_solve_upper_t(upper, grad))
+    elif m < n:
+        grad = triangle(b.sub(b.matmul(l_t, g_l), b.matmul(g_u, u_t)), upper=False, offset=1)
+        grad = _right_solve_upper_t(block(upper, k, k), grad)
+        last = grad.type.ndim - 1
+        grad = emit("concat", b.add(grad, block(g_u, k, k)), block(g_u, k, n, first_column=k), axis=last)
+        grad = _unit_upper_solve(l_t, grad)
+    else:
+        grad = triangle(b.sub(b.matmul(g_u, u_t), b.matmul(l_t, g_l)), upper=True, offset=0)
+        grad = _unit_upper_solve(b.transpose_last(block(lower, k, k)), grad)
+        grad = emit("concat", b.add(grad, block(g_l, k, k)), block(g_l, m, k, first_row=k), axis=grad.type.ndim - 2)
+        grad = _right_solve_upper_t(upper, grad)
+    return (b.matmul(permutation_matrix(perm, node.dtype), grad),)
+
+
+def _unit_upper_solve(upper: Node, rhs: Node) -> Node:
+    """X with U X = rhs, U unit upper triangular (L^T)."""
+    return emit("solve_triangular", upper, rhs, upper=True, unitriangular=True)
+
+
+def _right_solve_upper_t(upper: Node, rhs: Node) -> Node:
+    """X with X U^T = rhs for upper triangular U: U X^T = rhs^T."""
+    return b.transpose_last(emit("solve_triangular", upper, b.transpose_last(rhs), upper=True, unitriangular=False))
+
+
+def unpack(packed: Node, m: int, n: int) -> list[Node]:
+    """``lu``'s packed result as (LU [..., m, n], pivots [..., k], perm [..., m]), still in A's dtype."""
+    return pieces(packed, lu_sizes(m, n))
+
+
+def block(x: Node, rows: int, cols: int, first_row: int = 0, first_column: int = 0) -> Node:
+    """``x[..., first_row:rows, first_column:cols]``."""
+    batch = tuple(x.shape[:-2])
+    starts = (0,) * len(batch) + (first_row, first_column)
+    return emit("slice", x, starts=starts, stops=batch + (rows, cols), steps=(1,) * (len(batch) + 2))
+
+
+def unit_lower(x: Node) -> Node:
+    """L of a packed LU's first k columns: the strict lower triangle, ones on the diagonal."""
+    rows, columns = _grid(x.shape)
+    diagonal = b.broadcast_to(b.cast(b.compare("eq", rows, columns), x.dtype), x.shape)
+    return b.add(triangle(x, upper=False, offset=1), diagonal)
+
+
+def permutation_matrix(perm: Node, dtype: dtypes.DType) -> Node:
+    """P with A = P L U from the permutation (row i of L U is row perm[i] of A): P[perm[i], i] = 1."""
+    m = perm.shape[-1]
+    rows = emit("iota", shape=(m, m), axis=0, dtype=dtypes.int64)
+    columns = b.reshape(b.cast(perm, dtypes.int64), tuple(perm.shape[:-1]) + (1, m))
+    return b.cast(b.compare("eq", rows, columns), dtype)
 
 
 # ------------------------------------------------------------------ helpers shared with the front end

@@ -1,0 +1,147 @@
+"""The LU factorization family against torch (graphc/frontend/lu_factorization.py): linalg.lu_factor, lu_factor_ex,
+linalg.lu, lu_unpack, linalg.lu_solve (left and adjoint), the deprecated torch.lu / torch.lu_solve and the Tensor
+methods. LU, pivots and P as torch's on both backends (rows chosen as LAPACK's getrf: matrices that pivot),
+float64 gradients of the factor, of P, L, U and of the solutions with respect to A, LU and B, the singular
+case, a compiled step at two batch sizes, the importer, and torch's refusals. Triton cases stay at n <= 4, batch <= 2."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from helpers import assert_matches
+from test_torch_import_ops import run_both
+from torch_grads import check_compiled_batches, check_grads
+
+import graphc
+from graphc.errors import GraphcError
+
+RNG = np.random.default_rng(5)
+TOLERANCE = {"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-13)}
+
+
+def values(*shape: int, dtype: str = "float64") -> np.ndarray:
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("shape, dtype", [((2, 4, 4), "float32"), ((3, 4), "float64"), ((4, 3), "float64")], ids=["square-f32", "wide", "tall"])
+def test_lu_factor_and_lu_match_torch_pivots_and_permutation_exactly(backend: str, shape: tuple[int, ...], dtype: str) -> None:
+    a = values(*shape, dtype=dtype)
+    rtol, atol = TOLERANCE[dtype]
+    factor, pivots = graphc.linalg.lu_factor(graphc.tensor(a))
+    expected = torch.linalg.lu_factor(torch.from_numpy(a))
+    assert not np.array_equal(expected.pivots.numpy(), np.arange(1, expected.pivots.shape[-1] + 1) + np.zeros_like(expected.pivots.numpy()))
+    assert pivots.dtype == graphc.int32 and np.array_equal(pivots.numpy(), expected.pivots.numpy())
+    assert_matches([factor], [expected.LU], rtol=rtol, atol=atol)
+    p, lower, upper = graphc.linalg.lu(graphc.tensor(a))
+    theirs = torch.linalg.lu(torch.from_numpy(a))
+    assert np.array_equal(p.numpy(), theirs.P.numpy()) and p.dtype.name == dtype
+    assert_matches([lower, upper], [theirs.L, theirs.U], rtol=rtol, atol=atol)
+
+
+def test_lu_solve_matches_torch_on_each_side_and_adjoint(backend: str) -> None:
+    a, rhs = values(2, 3, 3), values(3, 2)  # B broadcast over A's batch
+    factor, pivots = graphc.linalg.lu_factor(graphc.tensor(a))
+    theirs = torch.linalg.lu_factor(torch.from_numpy(a))
+    for left in (True, False):
+        for adjoint in (True, False):
+            b = rhs if left else rhs.T
+            got = graphc.linalg.lu_solve(factor, pivots, graphc.tensor(b), left=left, adjoint=adjoint)
+            assert_matches([got], [torch.linalg.lu_solve(*theirs, torch.from_numpy(b), left=left, adjoint=adjoint)], rtol=1e-12, atol=1e-12)
+
+
+def test_lu_unpack_replays_pivots_that_did_not_come_from_graphc(backend: str) -> None:
+    factor, pivots = torch.linalg.lu_factor(torch.from_numpy(values(2, 4, 3)))
+    ours = graphc.tensor(factor.numpy()), graphc.tensor(pivots.numpy())
+    assert_matches(list(graphc.lu_unpack(*ours)), list(torch.lu_unpack(factor, pivots)))
+    for flags in ({"unpack_data": False}, {"unpack_pivots": False}):
+        assert_matches(list(graphc.lu_unpack(*ours, **flags)), list(torch.lu_unpack(factor, pivots, **flags)))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 3), (3, 5), (5, 3)], ids=["square", "wide", "tall"])
+def test_lu_factor_and_lu_gradients_match_torch(shape: tuple[int, ...]) -> None:
+    a = values(*shape)
+    check_grads(lambda T, x: T.linalg.lu_factor(x), a)
+    check_grads(lambda T, x: tuple(T.linalg.lu(x)), a)
+
+
+def test_lu_gradients_on_triton_match_torch(backend: str) -> None:
+    check_grads(lambda T, x: tuple(T.linalg.lu(x)), values(3, 3))
+
+
+def test_lu_solve_gradients_match_torch_with_respect_to_a_lu_and_b() -> None:
+    a, b = values(2, 3, 3), values(2, 3, 2)
+    for left, adjoint in ((True, False), (True, True), (False, False), (False, True)):
+
+        def through_a(T: object, x: object, r: object) -> object:
+            return T.linalg.lu_solve(*T.linalg.lu_factor(x), r if left else r.mT, left=left, adjoint=adjoint)
+
+        check_grads(through_a, a, b)
+    factor, pivots = torch.linalg.lu_factor(torch.from_numpy(a))
+    check_grads(lambda T, lu, r: T.linalg.lu_solve(lu, T.tensor(pivots.numpy()), r, adjoint=True), factor.numpy(), b)
+
+
+def test_deprecated_lu_and_lu_solve_and_the_methods_match_torch() -> None:
+    a, b = values(2, 3, 3), values(2, 3, 1)
+    ga, ta = graphc.tensor(a), torch.from_numpy(a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = [*torch.lu(ta), *ta.lu(get_infos=True), torch.lu_solve(torch.from_numpy(b), *torch.lu(ta))]
+        expected.append(torch.from_numpy(b).lu_solve(*ta.lu()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        factor = graphc.lu(ga)
+        got = [*factor, *ga.lu(get_infos=True), graphc.lu_solve(graphc.tensor(b), *factor), graphc.tensor(b).lu_solve(*factor)]
+    assert_matches(got, expected, rtol=1e-12, atol=1e-12)
+    said = [str(w.message).split(" in favor")[0] for w in caught]
+    assert said == ["torch.lu is deprecated"] * 2 + ["torch.lu_solve is deprecated"] * 2, said
+
+
+def test_a_singular_matrix_gives_torch_s_info_and_lu_factor_raises(backend: str) -> None:
+    a = np.array([[[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]], [[2.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
+    expected = torch.linalg.lu_factor_ex(torch.from_numpy(a))
+    assert_matches(list(graphc.linalg.lu_factor_ex(graphc.tensor(a))), list(expected))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert_matches(list(graphc.lu(graphc.tensor(a), get_infos=True)), list(torch.lu(torch.from_numpy(a), get_infos=True)))
+    with pytest.raises(graphc.linalg.LinAlgError, match="torch.linalg.lu_factor: U is singular"):
+        graphc.linalg.lu_factor(graphc.tensor(a)).LU.numpy()
+    with pytest.raises(graphc.linalg.LinAlgError, match="torch.linalg.lu_factor_ex: U is singular"):
+        graphc.linalg.lu_factor_ex(graphc.tensor(a), check_errors=True).LU.numpy()
+
+
+def test_lu_factor_and_solve_in_a_compiled_step_at_two_batch_sizes() -> None:
+    def step(T: object, a: object, b: object) -> tuple:
+        factor, pivots = T.linalg.lu_factor(a)
+        return factor, pivots, T.linalg.lu_solve(factor, pivots, b)
+
+    check_compiled_batches(step, lambda rows: (values(rows, 3, 3), values(rows, 3, 2)), "numpy")
+
+
+class Factorizations(torch.nn.Module):
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> list[torch.Tensor]:
+        factor, pivots = torch.linalg.lu_factor(a)
+        solution = torch.linalg.lu_solve(factor, pivots, b, adjoint=True)
+        return [factor, pivots, *torch.linalg.lu(a), solution, *torch.lu_unpack(factor, pivots), torch.linalg.matrix_exp(a)]
+
+
+def test_imported_lu_family_and_matrix_exp_match_torch() -> None:
+    run_both(Factorizations(), torch.from_numpy(values(2, 3, 3)), torch.from_numpy(values(2, 3, 2)))
+
+
+def test_lu_family_refuses_what_torch_refuses() -> None:
+    square = graphc.tensor(values(3, 3))
+    factor, pivots = graphc.linalg.lu_factor(square)
+    for call, message in [
+        (lambda: graphc.linalg.lu_factor(square, pivot=False), "linalg.lu_factor: LU without pivoting is not implemented on the CPU"),
+        (lambda: graphc.linalg.lu(graphc.zeros(3)), "linalg.lu: Expected tensor with 2 or more dimensions. Got size: \\[3\\] instead"),
+        (lambda: graphc.linalg.lu_factor(graphc.zeros(2, 2, dtype=graphc.int64)), "\"lu_cpu\" not implemented for 'Long'"),
+        (lambda: graphc.linalg.lu_solve(factor, pivots.long(), square), "linalg.lu_solve: pivots should be a Tensor of scalar type torch.int32"),
+        (lambda: graphc.linalg.lu_solve(factor, pivots, graphc.zeros(4, 3, dtype=graphc.float64)), "equation AX = B \\(3x3 and 4x3\\)"),
+        (lambda: graphc.linalg.lu_solve(factor, pivots, graphc.zeros(3, 1)), "found LU of type Double and B of type Float"),
+        (lambda: graphc.lu_unpack(factor, pivots.long()), "torch.lu_unpack: LU_pivots is expected to be a contiguous tensor of torch.int32 dtype"),
+    ]:
+        with pytest.raises(GraphcError, match=message):
+            call()
