@@ -40,11 +40,12 @@ from graphc.frontend.arithmetic import (
 )
 from graphc.frontend.bitwise import bitwise_left_shift, bitwise_not, bitwise_right_shift
 from graphc.frontend.bucketing import bucketize, histc, searchsorted
-from graphc.frontend.calculus import cumulative_trapezoid, diff, trapezoid, trapz
+from graphc.frontend.calculus import cumulative_trapezoid, diff, gradient, trapezoid, trapz
 from graphc.frontend.combinatorics import block_diag, cartesian_prod, combinations, vander
 from graphc.frontend.constructors import (
     arange,
     as_tensor,
+    asarray,
     empty,
     empty_like,
     eye,
@@ -52,6 +53,7 @@ from graphc.frontend.constructors import (
     full,
     full_like,
     linspace,
+    logspace,
     ones,
     ones_like,
     rand,
@@ -60,10 +62,15 @@ from graphc.frontend.constructors import (
     randn,
     randn_like,
     randperm,
+    range,
+    scalar_tensor,
     tensor,
+    tril_indices,
+    triu_indices,
     zeros,
     zeros_like,
 )
+from graphc.frontend.control_flow import cond, while_loop
 from graphc.frontend.data_dependent import argwhere, bincount, masked_select, nonzero, unique, unique_consecutive
 from graphc.frontend.decompositions import qr, svd
 from graphc.frontend.einsum import einsum
@@ -215,6 +222,7 @@ from graphc.frontend.manipulation import (
     vstack,
 )
 from graphc.frontend.matrix_chains import chain_matmul, cross, matrix_power
+from graphc.frontend.membership import isin
 from graphc.frontend.matrix_functions import matrix_exp
 from graphc.frontend.pointwise import (
     absolute,
@@ -277,7 +285,7 @@ from graphc.frontend.reductions import (
     std_mean,
     var_mean,
 )
-from graphc.frontend.reshaping import adjoint, diagflat, is_same_size, ravel, take_along_dim
+from graphc.frontend.reshaping import adjoint, diagflat, is_same_size, ravel, take_along_dim, unravel_index
 from graphc.frontend.sampling import bernoulli, binomial, multinomial, normal, poisson, randint_like
 from graphc.frontend.scatter import (
     index_add,
@@ -294,10 +302,12 @@ from graphc.frontend.spectral import orgqr, pinverse
 from graphc.frontend.splitting import dsplit, hsplit, split_with_sizes, tensor_split, vsplit
 from graphc.frontend.statistics import corrcoef, cov, histogram, mode, nanmedian, nanquantile, quantile
 from graphc.frontend.view_scatter import diagonal_scatter, index_put, put, select_scatter, slice_scatter
+from graphc.frontend.windows import bartlett_window, blackman_window, hamming_window, hann_window, kaiser_window
+from graphc.func import vmap
+from graphc.ir.dtype_info import can_cast, finfo, get_default_dtype, iinfo, promote_types, result_type, set_default_dtype
 from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int8, int16, int32, int64, uint8
 from graphc.ir.dtypes import bool_ as bool
-from graphc.ir.dtype_info import can_cast, finfo, get_default_dtype, iinfo, promote_types, result_type, set_default_dtype
-from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled
+from graphc.ir.grad_mode import grad_mode, inference_mode, is_grad_enabled, is_inference_mode_enabled, set_grad_enabled
 from graphc.runtime.config import set_backend, set_fusion, use_backend, use_fusion
 from graphc.runtime.random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from graphc.runtime.serialization import load, save

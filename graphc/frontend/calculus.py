@@ -1,4 +1,4 @@
-"""Finite differences and the trapezoidal rule: diff, trapezoid/trapz, cumulative_trapezoid.
+"""Finite differences and the trapezoidal rule: diff, gradient, trapezoid/trapz, cumulative_trapezoid.
 
 Each follows torch's own formula (aten's Integration.cpp and ``diff``'s repeated narrowing), so
 results round as torch's do: ``trapezoid`` with a scalar ``dx`` is ``(y.sum(dim) - (first +
@@ -7,6 +7,8 @@ sums and cumulative sums, so they are differentiable and run on both backends un
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from graphc.frontend.functional import _dim, cat, narrow, node_of, sum, wrap
 from graphc.frontend.reductions import cumsum
@@ -125,3 +127,93 @@ def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None
     step = 1.0 if dx is None else float(dx)
     return cumsum(step / 2.0 * (left + right), axis)
 
+
+
+def _gradient_dims(input: Tensor, dim: int | list[int] | tuple[int, ...] | None) -> list[int]:
+    node = node_of(input)
+    dims = list(range(input.ndim)) if dim is None else [dim] if isinstance(dim, int) else list(dim)
+    return [_dim(node, d, op="gradient") for d in dims]
+
+
+def _gradient_spacings(input: Tensor, spacing: Any, count: int) -> list[Any]:
+    """One spacing per differentiated dimension: a number (uniform) or a 1-d tensor of coordinates."""
+    if isinstance(spacing, (int, float)) and not isinstance(spacing, bool):
+        return [spacing] * count
+    if isinstance(spacing, Tensor) and spacing.ndim == 0:
+        return [spacing.item()] * count
+    items = list(spacing)
+    if len(items) != count:
+        message = f"torch.gradient expected spacing to be unspecified, a scalar or a list of length {count}, but got a list of length {len(items)}"
+        raise op_error("gradient", [node_of(input).type], {}, message)
+    for item in items:
+        if isinstance(item, Tensor) and item.ndim != 1:
+            message = f"torch.gradient expected each element of spacing to have one dimension, but got an element with {item.ndim} dimensions!"
+            raise op_error("gradient", [node_of(input).type, node_of(item).type], {}, message)
+    return items
+
+
+def _along(x: Tensor, axis: int, start: int, stop: int | None = None) -> Tensor:
+    """``x`` sliced along ``axis`` as Python slices it (negative bounds from the end)."""
+    length = x.shape[axis]
+    begin = start % length if start < 0 else start
+    end = length if stop is None else stop % length if stop < 0 else stop
+    return narrow(x, axis, begin, end - begin)
+
+
+def _uniform_gradient(y: Tensor, axis: int, h: float, edge_order: int) -> Tensor:
+    center = (_along(y, axis, 2) - _along(y, axis, 0, -2)) / h
+    if edge_order == 1:
+        first = (_along(y, axis, 1, 2) - _along(y, axis, 0, 1)) / h
+        last = (_along(y, axis, -1) - _along(y, axis, -2, -1)) / h
+    else:
+        first = (_along(y, axis, 0, 1) * -1.5 + _along(y, axis, 1, 2) * 2 - _along(y, axis, 2, 3) * 0.5) / h
+        last = (_along(y, axis, -3, -2) * 0.5 - _along(y, axis, -2, -1) * 2 + _along(y, axis, -1) * 1.5) / h
+    return cat([first, center / 2, last], axis)
+
+
+def _coordinate_gradient(y: Tensor, axis: int, coordinates: Tensor, edge_order: int) -> Tensor:
+    if not dims_equal(coordinates.shape[0], y.shape[axis]):
+        message = f"torch.gradient expected each tensor in spacing to be as long as dimension {axis} of the input ({y.shape[axis]}), got {coordinates.shape[0]}"
+        raise op_error("gradient", [node_of(y).type, node_of(coordinates).type], {"dim": axis}, message)
+    dx = diff(coordinates)
+    shape = [-1 if i == axis else 1 for i in range(y.ndim)]
+    dx1, dx2 = _along(dx, 0, 0, -1), _along(dx, 0, 1)
+    a = (-dx2 / (dx1 * (dx1 + dx2))).reshape(*shape)
+    b_ = ((dx2 - dx1) / (dx1 * dx2)).reshape(*shape)
+    c = (dx1 / (dx2 * (dx1 + dx2))).reshape(*shape)
+    center = a * _along(y, axis, 0, -2) + b_ * _along(y, axis, 1, -1) + c * _along(y, axis, 2)
+    h0, h1, hl, hm = dx[0], dx[1] if dx.shape[0] > 1 else dx[0], dx[-1], dx[-2] if dx.shape[0] > 1 else dx[-1]
+    if edge_order == 1:
+        first = (_along(y, axis, 1, 2) - _along(y, axis, 0, 1)) / h0
+        last = (_along(y, axis, -1) - _along(y, axis, -2, -1)) / hl
+    else:
+        first = (
+            _along(y, axis, 0, 1) * (-(2.0 * h0 + h1) / (h0 * (h0 + h1)))
+            + _along(y, axis, 1, 2) * ((h0 + h1) / (h0 * h1))
+            + _along(y, axis, 2, 3) * (-h0 / (h1 * (h0 + h1)))
+        )
+        last = (
+            _along(y, axis, -3, -2) * (hl / (hm * (hl + hm)))
+            + _along(y, axis, -2, -1) * (-(hl + hm) / (hl * hm))
+            + _along(y, axis, -1) * ((2 * hl + hm) / (hl * (hl + hm)))
+        )
+    return cat([first, center, last], axis)
+
+
+def gradient(input: Tensor, *, spacing: Any = 1, dim: int | list[int] | tuple[int, ...] | None = None, edge_order: int = 1) -> tuple[Tensor, ...]:
+    """torch.gradient: central differences inside, one-sided ones of ``edge_order`` (1 or 2) at the edges, per dimension;
+    ``spacing`` is one number, one per dimension, or one 1-d tensor of coordinates per dimension (torch's formulas)."""
+    node = node_of(input)
+    if edge_order not in (1, 2):
+        raise op_error("gradient", [node.type], {"edge_order": edge_order}, f"torch.gradient only supports edge_order=1 and edge_order=2, got {edge_order}")
+    axes = _gradient_dims(input, dim)
+    spacings = _gradient_spacings(input, spacing, len(axes))
+    results = []
+    for axis, step in zip(axes, spacings):
+        if _static_length("gradient", input, axis) < edge_order + 1:
+            raise op_error("gradient", [node.type], {"edge_order": edge_order}, "torch.gradient expected each dimension size to be at least edge_order+1")
+        if isinstance(step, Tensor):
+            results.append(_coordinate_gradient(input, axis, step, edge_order))
+        else:
+            results.append(_uniform_gradient(input, axis, float(step) if not isinstance(step, int) else step, edge_order))
+    return tuple(results)

@@ -50,15 +50,31 @@ def as_array(data: Any, dtype: Any = None, default_float: bool = False) -> np.nd
     else:
         inferred = dtypes.DEFAULT_FLOAT if default_float else _infer_dtype(data)
         array = np.asarray(data, dtype=inferred.numpy if dtype is None else None)
+        if dtype is not None:
+            _check_fits(array, dtypes.to_dtype(dtype))
     if array.dtype.kind == "c":
         raise GraphcError(f"graphc has no complex dtypes: got an array of {array.dtype.name} (take .real/.imag, or abs(), first)")
     if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
         raise GraphcError("graphc has no uint64: values above 2**63 - 1 would wrap in int64")
     if dtype is not None:
-        array = array.astype(dtypes.to_dtype(dtype).numpy)
+        target = dtypes.to_dtype(dtype)
+        if target.is_integer and array.dtype.kind == "f":
+            array = array.astype(np.int64)  # truncated toward zero, then wrapped as the cast primitive does
+        array = array.astype(target.numpy)
     elif array.dtype.name not in dtypes.BY_NAME and array.dtype.name != "bfloat16":
         array = array.astype(np.float32 if array.dtype.kind == "f" else np.int64)
     return np.array(array, order="C", copy=True)
+
+
+def _check_fits(array: np.ndarray, dtype: dtypes.DType) -> None:
+    """torch.tensor's overflow check of Python numbers given an integer dtype: [300] as uint8 is refused, not wrapped."""
+    if not dtype.is_integer or not array.size or array.dtype.kind not in "iuf":
+        return
+    low, high = dtype.bounds
+    if array.dtype.kind != "f" and not dtype.is_signed:
+        low = -high  # c10's checked conversion takes a negative integer into an unsigned dtype: [-1] is [255]
+    if not (array.min() >= low and array.max() <= high):  # NaN fails too
+        raise GraphcError(f"value cannot be converted to type {dtype.name} without overflow")
 
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
@@ -92,7 +108,7 @@ def _filled(shape: tuple[Any, ...], value: Any, dtype: Any, requires_grad: bool,
         # A size that is the batch symbol B (``zeros_like(x)`` inside graphc.compile): a broadcast
         # constant in the graph, so the program stays one for every batch size.
         return Tensor._from_node(b.full(shape, value, d)).requires_grad_(requires_grad)
-    return tensor(np.full(shape, value, dtype=d.numpy), device=device, requires_grad=requires_grad)
+    return tensor(np.full(shape, as_array(value, d), dtype=d.numpy), device=device, requires_grad=requires_grad)
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
@@ -222,3 +238,59 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, device: An
 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     return tensor(np.eye(n, m).astype(dtypes.to_dtype(dtype or dtypes.DEFAULT_FLOAT).numpy), device=device, requires_grad=requires_grad)
+
+
+def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """``base ** linspace(start, end, steps)``, in the default dtype unless given."""
+    d = dtypes.to_dtype(dtype or dtypes.DEFAULT_FLOAT)
+    values = np.power(float(base), np.linspace(start, end, steps))
+    return tensor(values.astype(d.numpy), device=device, requires_grad=requires_grad)
+
+
+def range(start: float, end: float, step: float = 1, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """torch.range (deprecated there too): like arange but ``end`` included, in the default dtype unless given."""
+    import warnings
+
+    warnings.warn("graphc.range is deprecated, as torch.range: its end is included; use graphc.arange, which stops before it", UserWarning, stacklevel=2)
+    if step == 0 or (end - start) * step < 0:
+        raise GraphcError(f"range: upper bound and lower bound inconsistent with step sign (start={start}, end={end}, step={step})")
+    count = int(np.floor((end - start) / step)) + 1
+    d = dtypes.to_dtype(dtype or dtypes.DEFAULT_FLOAT)
+    return tensor((start + np.arange(count) * step).astype(d.numpy), device=device, requires_grad=requires_grad)
+
+
+def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A 0-d tensor of ``s``, in the default dtype unless given (also for ints and bools, as torch's)."""
+    value = s.item() if isinstance(s, Tensor) else s
+    return tensor(np.array(value, dtype=dtypes.to_dtype(dtype or dtypes.DEFAULT_FLOAT).numpy), device=device, requires_grad=requires_grad)
+
+
+def asarray(obj: Any, *, dtype: Any = None, device: Any = None, copy: bool | None = None, requires_grad: bool = False) -> Tensor:
+    """``obj`` as a tensor: a graphc tensor of the dtype asked for is returned itself unless ``copy=True``
+    (graphc tensors are values, so sharing is all torch's no-copy promise means here); other data is copied."""
+    if isinstance(obj, Tensor):
+        same = dtype is None or dtypes.to_dtype(dtype) == obj.dtype
+        if copy is False and not same:
+            raise GraphcError(f"asarray(copy=False) of a {obj.dtype.name} tensor as {dtypes.to_dtype(dtype).name} would need a copy")
+        result = obj if same and not copy else obj.clone().to(dtype or obj.dtype)
+        if device is not None:
+            result = result.to(device)
+        return result.requires_grad_(True) if requires_grad and not result.requires_grad else result
+    return tensor(obj, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def _triangle_indices(row: int, col: int, offset: int, dtype: Any, device: Any, lower: bool) -> Tensor:
+    if row < 0 or col < 0:
+        raise GraphcError(f"{'tril' if lower else 'triu'}_indices: row and col must be non-negative, got row={row}, col={col}")
+    rows, cols = (np.tril_indices if lower else np.triu_indices)(row, offset, col)
+    return tensor(np.stack([rows, cols]).astype(dtypes.to_dtype(dtype or dtypes.int64).numpy).reshape(2, -1), device=device)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
+    """The (row, column) coordinates of a row x col matrix's lower triangle, row by row, as a 2 x N tensor."""
+    return _triangle_indices(row, col, offset, dtype, device, lower=True)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
+    """The (row, column) coordinates of a row x col matrix's upper triangle, row by row, as a 2 x N tensor."""
+    return _triangle_indices(row, col, offset, dtype, device, lower=False)

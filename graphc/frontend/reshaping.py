@@ -1,11 +1,12 @@
 """Small shape functions with torch's names: ravel, adjoint, diagflat, sum_to_size, take_along_dim,
-is_same_size (and ``Tensor.mH``/``H``/``ndimension`` in graphc/runtime/tensor.py, which call these).
+unravel_index, is_same_size (and ``Tensor.mH``/``H``/``ndimension`` in graphc/runtime/tensor.py, which call these).
 
 graphc tensors are real, so the conjugate transposes are transposes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from graphc.frontend.functional import _dim, _sizes, broadcast_to, node_of, reshape, transpose, wrap
@@ -70,3 +71,22 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
 
 def is_same_size(input: Tensor, other: Tensor) -> bool:
     return shapes_equal(node_of(input).shape, node_of(other).shape)
+
+
+def unravel_index(indices: Tensor, shape: int | Sequence[int]) -> tuple[Tensor, ...]:
+    """The coordinates in ``shape`` of flat indices, one int64 tensor per dimension (torch's floor division and
+    modulo per dimension, so an index outside the shape wraps around as torch's does)."""
+    if not isinstance(indices, Tensor):
+        raise TypeError(f"unravel_index: expected 'indices' to be a tensor, got {type(indices).__name__}")
+    if indices.dtype.category != 1:
+        raise op_error("unravel_index", [node_of(indices).type], {}, f"expected 'indices' to be integer dtype, but got {indices.dtype.name}")
+    sizes = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    if any(s < 0 for s in sizes):
+        raise op_error("unravel_index", [node_of(indices).type], {"shape": sizes}, f"'shape' cannot have negative values, but got {sizes}")
+    flat = indices.to(dtypes.int64)
+    coordinates = []
+    stride = 1
+    for size in reversed(sizes):
+        coordinates.append(flat.div(stride, rounding_mode="floor").remainder(size) if size else flat * 0)
+        stride *= size
+    return tuple(reversed(coordinates))
