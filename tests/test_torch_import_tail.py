@@ -236,6 +236,28 @@ def test_histc_over_the_datas_own_range_is_refused_by_name() -> None:
         graphc.compile(DataRangeHistogram(), backend="numpy")(float64(3, 4))
 
 
+class Sampler(nn.Module):
+    def forward(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.multinomial(weights, 2000, replacement=True), torch.multinomial(weights, 3)
+
+
+def test_imported_multinomial_draws_anew_each_call_in_proportion_to_the_weights() -> None:
+    """graphc's draws are not torch's: indices as torch's (int64, in range, never a zero weight, distinct
+    without replacement), frequencies within 5 standard errors of the weights, and new draws each call."""
+    weights = torch.tensor([[1.0, 0.0, 3.0, 4.0], [0.5, 0.5, 0.0, 1.0]], dtype=torch.float64)
+    compiled = graphc.compile(Sampler(), backend="numpy")
+    with_replacement, without = compiled(weights)
+    expected_with, expected_without = Sampler()(weights)
+    assert with_replacement.dtype == expected_with.dtype and with_replacement.shape == expected_with.shape
+    assert without.dtype == expected_without.dtype and without.shape == expected_without.shape
+    p = weights / weights.sum(1, keepdim=True)
+    frequency = torch.stack([(with_replacement == k).double().mean(1) for k in range(4)], 1)
+    assert ((frequency - p).abs() <= 5 * (p * (1 - p) / 2000).sqrt() + 1e-12).all()
+    assert all(len(set(row.tolist())) == 3 and 1 not in row.tolist() for row in without[:1])
+    assert sorted(without[1].tolist()) == [0, 1, 3]  # the three categories with weight
+    assert not torch.equal(compiled(weights)[0], with_replacement)
+
+
 class Covariance(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cov(x[0])

@@ -10,6 +10,7 @@ categories one after another in proportion to the weights left, as torch's seque
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,12 @@ def _uniform(shape: tuple, generator: Any) -> Node:
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
     """``num_samples`` int64 category indices per row of non-negative weights (1-d or 2-d)."""
-    x = node_of(input)
+    return wrap(multinomial_of_draws(node_of(input), num_samples, replacement, lambda shape: _uniform(shape, generator)))
+
+
+def multinomial_of_draws(x: Node, num_samples: int, replacement: bool, uniform: Callable[[tuple], Node]) -> Node:
+    """multinomial from float64 uniform draws of the given shape, which the importer takes from its own
+    per-call seeds (graphc's generator would give an imported program the same draws every call)."""
     attrs = {"num_samples": num_samples, "replacement": replacement}
     if x.type.ndim not in (1, 2):
         raise op_error("multinomial", [x.type], attrs, f"prob_dist must be 1 or 2 dim, got {x.type.ndim}")
@@ -57,15 +63,15 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     count = rows.shape[0]
     if replacement:
         cumulative = emit("cumsum", rows, axis=1, reverse=False)
-        drawn = b.mul(_uniform((count, num_samples), generator), total)
+        drawn = b.mul(uniform((count, num_samples)), total)
         below = b.compare("le", b.reshape(cumulative, (count, 1, categories)), b.reshape(drawn, (count, num_samples, 1)))
         picked = b.reduce("sum", b.cast(below, dtypes.int64), -1)
         picked = b.binary("minimum", picked, categories - 1)  # a draw rounded up to the total
     else:
-        keys = b.div(b.neg(b.unary("log1p", b.neg(_uniform((count, categories), generator)))), rows)
+        keys = b.div(b.neg(b.unary("log1p", b.neg(uniform((count, categories))))), rows)
         order = emit("argsort", keys, axis=1, descending=False)
         picked = emit("slice", order, starts=(0, 0), stops=(count, num_samples), steps=(1, 1))
-    return wrap(picked if x.type.ndim == 2 else b.reshape(picked, (num_samples,)))
+    return picked if x.type.ndim == 2 else b.reshape(picked, (num_samples,))
 
 
 def bernoulli(input: Tensor, p: float | None = None, *, generator: Any = None) -> Tensor:

@@ -1,4 +1,4 @@
-"""Random numbers, dropout and rrelu, through graphc's counter-based ``rand`` primitive.
+"""Random numbers, dropout, rrelu and multinomial, through graphc's counter-based ``rand`` primitive.
 
 Every random op gets its own seed input, redrawn on each call, so a compiled
 dropout draws a fresh mask every step; the backward receives the same seed and
@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from graphc.frontend import sampling
 from graphc.frontend.torch_import.lowering.table import LoweringContext, lowers
 from graphc.ir import build as b
 from graphc.ir import dtypes
@@ -53,6 +54,12 @@ def randn(ctx: LoweringContext, *_: Any, **__: Any) -> Node:
 @lowers(KIND, aten.bernoulli.p)
 def bernoulli(ctx: LoweringContext, x: Node, p: float = 0.5, generator: Any = None) -> Node:
     return b.cast(b.compare("lt", uniform(ctx, x.shape, ctx.out_dtype()), p), ctx.out_dtype())
+
+
+@lowers(KIND, aten.multinomial.default)
+def multinomial(ctx: LoweringContext, x: Node, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Node:
+    """graphc's multinomial (graphc/frontend/sampling.py) on this program's own uniform draws."""
+    return sampling.multinomial_of_draws(x, num_samples, replacement, lambda shape: uniform(ctx, shape, dtypes.float64))
 
 
 @lowers(KIND, aten.rrelu_with_noise_functional.default)
