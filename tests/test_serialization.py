@@ -16,6 +16,7 @@ import torch
 
 import graphc
 from graphc.errors import GraphcError
+from graphc.ir.dtypes import ALL_DTYPES
 
 
 def round_trip(obj: object) -> object:
@@ -25,7 +26,7 @@ def round_trip(obj: object) -> object:
     return graphc.load(buffer)
 
 
-@pytest.mark.parametrize("dtype", ["bool", "int32", "int64", "float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("dtype", [d.name for d in ALL_DTYPES])
 def test_tensors_of_every_dtype(dtype: str, tmp_path: Path) -> None:
     values = np.array([[0, 1.5, -2.25], [3, 0, 1e3]])
     original = graphc.tensor(values).to(getattr(graphc, "bool" if dtype == "bool" else dtype))

@@ -11,6 +11,7 @@ are fixed when it is traced, so inside ``graphc.compile`` these ops are refused.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,11 @@ def _is_mask(item: Any) -> bool:
     return isinstance(item, list) and np.asarray(item).dtype == np.bool_
 
 
+def _is_byte_mask(item: Any) -> bool:
+    """A uint8 tensor or array as an index: torch still reads it as a boolean mask (with a deprecation warning)."""
+    return isinstance(item, Tensor) and item.dtype == dtypes.uint8 or isinstance(item, np.ndarray) and item.dtype == np.uint8
+
+
 def _mask_shape(item: Any) -> tuple:
     return tuple(item.shape) if isinstance(item, (Tensor, np.ndarray)) else np.shape(item)
 
@@ -95,9 +101,11 @@ def masks_as_indices(x: Node, key: Any) -> tuple[Node, Any]:
     NumPy values are known while tracing; a tensor mask is read, and refused inside graphc.compile.
     """
     items = list(key) if isinstance(key, tuple) else [key]
-    masks = [_is_mask(item) for item in items]
+    masks = [_is_mask(item) or _is_byte_mask(item) for item in items]
     if not any(masks):
         return x, key
+    if any(_is_byte_mask(item) for item in items):
+        warnings.warn("indexing with dtype uint8 is now deprecated, please use a dtype bool instead (as torch)", UserWarning, stacklevel=5)
     covered = [len(_mask_shape(item)) if mask else int(item is not None and item is not Ellipsis) for item, mask in zip(items, masks)]
     if sum(covered) > x.type.ndim:
         raise op_error("index", [x.type], {}, f"too many indices for a tensor of dimension {x.type.ndim}")
@@ -121,7 +129,7 @@ def masks_as_indices(x: Node, key: Any) -> tuple[Node, Any]:
         if isinstance(item, Tensor):
             m = node_of(item)
             refuse_in_trace("index", [x.type, m.type], {}, "a boolean mask (as many elements as it has Trues)", "x[mask]")
-            values = _values(m)
+            values = _values(m).astype(np.bool_)
         else:
             values = np.asarray(item, dtype=np.bool_)
         if values.ndim == 0:

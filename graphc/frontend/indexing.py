@@ -35,8 +35,8 @@ def _as_index_node(x: Node, axis: int, item: Any) -> Node:
         array = np.asarray(item)
         item = Tensor._constant(array if array.size or array.dtype != np.float64 else array.astype(np.int64))
     node = node_of(item)
-    if not node.dtype.is_integer:
-        raise op_error("index", [x.type, node.type], {}, f"tensors used as indices must be integer tensors, got {node.dtype.name}")
+    if node.dtype not in (dtypes.int32, dtypes.int64):  # torch refuses int8 and int16 too (uint8 is a mask: data_dependent.py)
+        raise op_error("index", [x.type, node.type], {}, f"tensors used as indices must be int64, int32, uint8 or bool tensors, got {node.dtype.name}")
     size = x.shape[axis]
     if node.data is not None and node.op == "input" and isinstance(size, int) and node.type.numel:
         values = np.asarray(node.data if isinstance(node.data, np.ndarray) else node.data.cpu().numpy())

@@ -175,8 +175,8 @@ def import_program(exported: Exported, model_name: str) -> ImportedGraph:
 
 
 def _source_dtype(node: torch.fx.Node, kind: str, key: Any, dtype: torch.dtype, model_name: str) -> DType:
-    """The graphc dtype of an input, parameter, buffer or constant. One that graphc lacks (a uint8
-    image) fails here, before any op, so the error names the tensor, its first use and the fix."""
+    """The graphc dtype of an input, parameter, buffer or constant. One that graphc lacks (uint16,
+    complex) fails here, before any op, so the error names the tensor, its first use and the fix."""
     try:
         return graphc_dtype(dtype)
     except GraphcError:

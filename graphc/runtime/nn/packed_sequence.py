@@ -96,6 +96,15 @@ class PackedSequence(_PackedSequenceFields):
     def int(self) -> PackedSequence:
         return self.to(dtype=dtypes.int32)
 
+    def short(self) -> PackedSequence:
+        return self.to(dtype=dtypes.int16)
+
+    def char(self) -> PackedSequence:
+        return self.to(dtype=dtypes.int8)
+
+    def byte(self) -> PackedSequence:
+        return self.to(dtype=dtypes.uint8)
+
     @property
     def is_cuda(self) -> bool:
         return self.data.is_cuda

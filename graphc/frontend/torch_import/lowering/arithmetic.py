@@ -1,5 +1,5 @@
 """torch's remaining elementwise arithmetic as graphc's front end builds it (graphc/frontend/arithmetic.py,
-bitwise.py): copysign, fmax/fmin, ldexp, frexp, nextafter, gcd/lcm and the bit shifts of integers.
+bitwise.py): copysign, fmax/fmin, ldexp, frexp, nextafter, gcd/lcm and the bit operations of integers.
 
 These are composites whose exactness and gradients are graphc's front end's (bit-exact frexp and
 nextafter, copysign's gradient only to its input, gcd unrolled), so each lowering calls the function
@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from graphc.frontend import arithmetic, bitwise
+from graphc.frontend import arithmetic, bitwise, functional
 from graphc.frontend.torch_import.lowering.frontend import call
 from graphc.frontend.torch_import.lowering.table import Lowering, LoweringContext, lowers, operand
 
@@ -40,6 +40,9 @@ for _fn, _targets in [
     (arithmetic.nextafter, (aten.nextafter.default,)),
     (arithmetic.gcd, (aten.gcd.default,)),
     (arithmetic.lcm, (aten.lcm.default,)),
+    (functional.bitwise_and, (aten.bitwise_and.Tensor, aten.bitwise_and.Scalar, aten.bitwise_and.Scalar_Tensor, aten.__and__.Tensor, aten.__and__.Scalar)),
+    (functional.bitwise_or, (aten.bitwise_or.Tensor, aten.bitwise_or.Scalar, aten.bitwise_or.Scalar_Tensor, aten.__or__.Tensor, aten.__or__.Scalar)),
+    (functional.bitwise_xor, (aten.bitwise_xor.Tensor, aten.bitwise_xor.Scalar, aten.bitwise_xor.Scalar_Tensor, aten.__xor__.Tensor, aten.__xor__.Scalar)),
     (bitwise.bitwise_not, (aten.bitwise_not.default,)),  # ``~``: logical not of bools, ``-x - 1`` of integers
     (
         bitwise.bitwise_left_shift,

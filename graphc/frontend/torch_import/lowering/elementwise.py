@@ -390,24 +390,18 @@ def logical_not(ctx: LoweringContext, x: Node) -> Node:
     return b.unary("logical_not", x)
 
 
-@lowers(KIND, aten.logical_and.default, aten.bitwise_and.Tensor)
+@lowers(KIND, aten.logical_and.default)
 def logical_and(ctx: LoweringContext, x: Node, other: Any) -> Node:
-    if ctx.out_dtype() != dtypes.bool_:
-        raise ctx.unsupported("bitwise and of integer tensors (only bool)")
     return b.binary("and", _bool(x), _bool(other))
 
 
-@lowers(KIND, aten.logical_or.default, aten.bitwise_or.Tensor)
+@lowers(KIND, aten.logical_or.default)
 def logical_or(ctx: LoweringContext, x: Node, other: Any) -> Node:
-    if ctx.out_dtype() != dtypes.bool_:
-        raise ctx.unsupported("bitwise or of integer tensors (only bool)")
     return b.binary("or", _bool(x), _bool(other))
 
 
-@lowers(KIND, aten.logical_xor.default, aten.bitwise_xor.Tensor)
+@lowers(KIND, aten.logical_xor.default)
 def logical_xor(ctx: LoweringContext, x: Node, other: Any) -> Node:
-    if ctx.out_dtype() != dtypes.bool_:
-        raise ctx.unsupported("bitwise xor of integer tensors (only bool)")
     return b.compare("ne", _bool(x), _bool(other))
 
 
