@@ -180,6 +180,14 @@ def test_logsumexp(backend: str, dim: object) -> None:
     assert_matches(g.logsumexp(dim, keepdim=True), t.logsumexp(dim, keepdim=True))
 
 
+@pytest.mark.parametrize("dtype", ["bool", "int64"])
+def test_logsumexp_of_bools_and_integers_is_in_the_default_float(backend: str, dtype: str) -> None:
+    """Found by the fuzzer (seed 249): a bool input raised "abs: not defined for bool tensors" from inside the decomposition."""
+    g, t = pair(data(2, 3, dtype=dtype))
+    assert_matches(g.logsumexp(1), t.logsumexp(1))
+    assert_matches(graphc.logsumexp(g, (0, 1), keepdim=True), torch.logsumexp(t, (0, 1), keepdim=True))
+
+
 def test_logsumexp_infinities(backend: str) -> None:
     g, t = pair(np.array([[-np.inf, -np.inf], [0.0, -np.inf], [np.inf, 1.0]], dtype=np.float64))
     assert_matches(graphc.logsumexp(g, 1), torch.logsumexp(t, 1))

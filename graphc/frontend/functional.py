@@ -632,6 +632,8 @@ class MinMax(tuple):
 
 def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
     x = node_of(input)
+    if not x.dtype.is_floating_point:
+        x = b.cast(x, dtypes.DEFAULT_FLOAT)  # as torch: bools and integers in the default float dtype
     axes = _axes(x, dim, op="logsumexp")
     peak = emit("detach", b.reduce("max", x, axes, True))
     peak = b.where(b.compare("eq", b.unary("abs", peak), math.inf), 0.0, peak)
