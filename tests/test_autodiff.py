@@ -330,3 +330,17 @@ def test_logistic_regression_gradients_match_the_tutorial() -> None:
         np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-5)
     assert round(grads[0].item(), 4) == -0.0898
     assert round(grads[1].item(), 4) == -0.0817
+
+
+def test_integer_and_bool_results_do_not_require_grad() -> None:
+    """Found by the fuzzer (seed 1004): a cast to int64 or bool, a comparison, max's indices and
+    integer ops on them required grad when their input did (torch's do not), so a loss computed
+    from them was accepted by backward() and the values disagreed with torch's requires_grad."""
+    values = np.array([[1.5, -2.0], [0.25, 3.0]])
+    g, t = graphc.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+    cases = [lambda x: x.long(), lambda x: x.bool(), lambda x: x > 0, lambda x: x.max(0)[1], lambda x: x.long() + 1, lambda x: x.long().cumsum(0)]
+    for case in cases:
+        assert case(g).requires_grad is case(t).requires_grad is False
+    assert (g.long() * 2.0).requires_grad is (t.long() * 2.0).requires_grad is False
+    with pytest.raises(GraphcError, match="does not require grad"):
+        (g.long() * 2.0).sum().backward()

@@ -158,7 +158,8 @@ def emit(op: str, *inputs: Node, **attrs: Any) -> Node:
     """Record one primitive: infer its type (raising at the user's line) and build its node."""
     out_type = infer_type(op, [n.type for n in inputs], attrs)
     opdef = REGISTRY[op]
-    requires_grad = is_grad_enabled() and not opdef.nondifferentiable and any(n.requires_grad for n in inputs)
+    # As torch: only floating-point results track gradients (a cast to int64 or a comparison ends the chain).
+    requires_grad = is_grad_enabled() and not opdef.nondifferentiable and out_type.dtype.is_floating_point and any(n.requires_grad for n in inputs)
     tagged = getattr(_origin, "value", None)
     if tagged is None:
         return Node(op, tuple(inputs), attrs, out_type, requires_grad=requires_grad, loc=user_location())
