@@ -15,6 +15,7 @@ from typing import Any
 from graphc import amp, autograd, data, distributions, func, linalg, nn, optim, special, utils
 from graphc.amp import autocast, get_autocast_dtype, is_autocast_enabled
 from graphc.errors import CheckError, GraphcError, InvalidValueError
+from graphc.frontend import torch_aliases as _torch_aliases
 from graphc.frontend.arithmetic import (
     addr,
     copysign,
@@ -222,8 +223,8 @@ from graphc.frontend.manipulation import (
     vstack,
 )
 from graphc.frontend.matrix_chains import chain_matmul, cross, matrix_power
-from graphc.frontend.membership import isin
 from graphc.frontend.matrix_functions import matrix_exp
+from graphc.frontend.membership import isin
 from graphc.frontend.pointwise import (
     absolute,
     acos,
@@ -388,6 +389,10 @@ def _is_torch_module(model: Any) -> bool:
 
 def is_tensor(obj: Any) -> bool:
     return isinstance(obj, Tensor)
+
+
+# torch's top-level names of functional ops (torch.conv2d, torch.batch_norm, ...), with their ATen signatures.
+globals().update(_torch_aliases.TOP_LEVEL)
 
 
 __all__ = [name for name in dir() if not name.startswith("_")]
