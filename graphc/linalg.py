@@ -9,10 +9,12 @@ from graphc.errors import InvalidValueError as LinAlgError
 from graphc.frontend.decompositions import eigh, eigvalsh, svdvals
 from graphc.frontend.decompositions import linalg_qr as qr
 from graphc.frontend.decompositions import linalg_svd as svd
+from graphc.frontend.functional import matmul
 from graphc.frontend.linalg import linalg_norm as norm
 from graphc.frontend.linalg import matrix_norm, vector_norm
 from graphc.frontend.linalg_solvers import cholesky_ex, det, inv, inv_ex, slogdet, solve, solve_ex, solve_triangular, tensorinv, tensorsolve
 from graphc.frontend.linalg_solvers import linalg_cholesky as cholesky
+from graphc.frontend.linalg_vectors import diagonal, vander, vecdot
 from graphc.frontend.lu_factorization import linalg_lu as lu
 from graphc.frontend.lu_factorization import lu_factor, lu_factor_ex
 from graphc.frontend.lu_factorization import lu_solve_linalg as lu_solve
@@ -27,6 +29,7 @@ __all__ = [
     "cond",
     "cross",
     "det",
+    "diagonal",
     "eigh",
     "eigvalsh",
     "householder_product",
@@ -38,6 +41,7 @@ __all__ = [
     "lu_factor",
     "lu_factor_ex",
     "lu_solve",
+    "matmul",
     "matrix_exp",
     "matrix_norm",
     "matrix_power",
@@ -54,5 +58,7 @@ __all__ = [
     "svdvals",
     "tensorinv",
     "tensorsolve",
+    "vander",
+    "vecdot",
     "vector_norm",
 ]

@@ -22,6 +22,7 @@ from typing import NamedTuple
 from graphc.frontend.functional import node_of, wrap
 from graphc.ir import build as b
 from graphc.ir import dtypes
+from graphc.ir.grad_mode import is_grad_enabled
 from graphc.ir.graph import Node
 from graphc.ir.primitives.lu_cholesky import column, identity_like
 from graphc.ir.registry import emit, op_error
@@ -32,11 +33,14 @@ METHODS = ["inverse", "det", "logdet", "slogdet", "cholesky", "cholesky_solve", 
 
 # torch's names of dtypes in its messages ("Got Long").
 TORCH_NAMES = {"float16": "Half", "bfloat16": "BFloat16", "float32": "Float", "float64": "Double", "int32": "Int", "int64": "Long", "bool": "Bool"}
-# What a failed factorization raises, after the name of the function called (torch's messages, less
-# the number of the zero pivot or the failing minor: a check's message is fixed when the program is built).
-SINGULAR_INVERSE = ": A diagonal element of the LU factorization is zero, the inversion could not be completed because the input matrix is singular."
+# What a failed factorization raises, after the name of the function called: torch's messages, with
+# the number of the zero pivot or of the failing minor ({info}) but not torch's "(Batch element i): "
+# (one check per possible info value, each with its message fixed when the program is built).
+SINGULAR_INVERSE = ": The diagonal element {info} is zero, the inversion could not be completed because the input matrix is singular."
 SINGULAR_SOLVE = ": The solver failed because the input matrix is singular."
-NOT_POSITIVE_DEFINITE = ": The factorization could not be completed because the input is not positive-definite."
+NOT_POSITIVE_DEFINITE = (
+    ": The factorization could not be completed because the input is not positive-definite (the leading minor of order {info} is not positive-definite)."
+)
 
 
 class InvExResult(NamedTuple):
@@ -109,8 +113,17 @@ def _lu_info(a: Node) -> Node:
     return b.cast(column(emit("slogdet", a), 2), dtypes.int32)
 
 
-def _raise_where(value: Node, info: Node, message: str) -> Node:
-    """``value``, checked when the program runs: a nonzero ``info`` (one per matrix) raises ``message``."""
+def _raise_where(value: Node, info: Node, message: str, most: object = None) -> Node:
+    """``value``, checked when the program runs: a nonzero ``info`` (one per matrix) raises ``message``.
+
+    A message naming ``{info}`` gets one check of ``info`` per value 1..``most`` (a number), each
+    raising the message with its number; the check of ``value`` then only ties them to the result.
+    """
+    if "{info}" in message:
+        if isinstance(most, int):
+            for number in range(1, most + 1):
+                info = emit("check", info, b.compare("eq", info, number), message=message.replace("{info}", str(number)))
+        message = message.replace("{info}", "k")
     bad = b.compare("ne", info, 0)
     batch = tuple(info.shape)
     bad = b.reshape(bad, batch + (1,) * (value.type.ndim - len(batch)))
@@ -125,7 +138,7 @@ def _inv(A: Tensor, check: str | None) -> InvExResult:
     a = _matrices("linalg.inv", A)
     inverse, info = emit("solve", a, identity_like(a)), _lu_info(a)
     if check:
-        inverse = _raise_where(inverse, info, check + SINGULAR_INVERSE)
+        inverse = _raise_where(inverse, info, check + SINGULAR_INVERSE, a.shape[-1])
     return InvExResult(wrap(inverse), wrap(info))
 
 
@@ -199,9 +212,17 @@ def slogdet(A: Tensor) -> SlogdetResult:
 
 
 def det(A: Tensor) -> Tensor:
-    """torch.linalg.det / torch.det: ``sign * exp(logabsdet)``, so its gradient is torch's ``g det A^-T``."""
+    """torch.linalg.det / torch.det: ``sign * exp(logabsdet)``, differentiated by torch's formula (rule "det"),
+    which stays finite at a singular matrix."""
     sign, logabs = _slogdet("linalg.det", A, kernel="lu_cpu")
-    return wrap(b.mul(sign, b.unary("exp", logabs)))
+    value = b.mul(sign, b.unary("exp", logabs))
+    a = node_of(A)
+    if not (is_grad_enabled() and a.requires_grad):
+        return wrap(value)
+    batch = tuple(value.shape)
+    spread = emit("custom_vjp", b.broadcast_to(b.reshape(value, batch + (1, 1)), a.shape), a, rule="det")
+    corner = emit("slice", spread, starts=(0,) * (len(batch) + 2), stops=batch + (1, 1), steps=(1,) * (len(batch) + 2))
+    return wrap(b.reshape(corner, batch))
 
 
 def logdet(input: Tensor) -> Tensor:
@@ -227,7 +248,7 @@ def _cholesky(A: Tensor, upper: bool, check: str | None) -> CholeskyExResult:
     result = _t(lower) if upper else lower
     info = _cholesky_info(lower)
     if check:
-        result = _raise_where(result, info, check + NOT_POSITIVE_DEFINITE)
+        result = _raise_where(result, info, check + NOT_POSITIVE_DEFINITE, a.shape[-1])
     return CholeskyExResult(wrap(result), wrap(info))
 
 

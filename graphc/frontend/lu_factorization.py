@@ -30,7 +30,7 @@ from graphc.runtime.tensor import Tensor
 METHODS = ["lu", "lu_solve"]
 
 SINGULAR_FACTOR = (
-    ": U is singular (a zero diagonal element) and using it on lu_solve would result in a division by zero. "
+    ": U[{info},{info}] is zero and using it on lu_solve would result in a division by zero. "
     "If you still want to perform the factorization, consider calling linalg.lu(A, pivot) or linalg.lu_factor_ex(A, pivot)"
 )
 # The permutation ``lu_factor`` found with each pivots node it returned (a pivots tensor used later
@@ -101,14 +101,15 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool | str = Fa
     """torch.linalg.lu_factor_ex: (LU, pivots, info); info is 1 + the first zero pivot, 0 when U is invertible."""
     factor, pivots, _, info = _factor("torch.linalg.lu_factor_ex", A, pivot)
     if check_errors:
-        factor = _raise_where(factor, info, (check_errors if isinstance(check_errors, str) else "torch.linalg.lu_factor_ex") + SINGULAR_FACTOR)
+        name = check_errors if isinstance(check_errors, str) else "torch.linalg.lu_factor_ex"
+        factor = _raise_where(factor, info, name + SINGULAR_FACTOR, min(factor.shape[-2:]))
     return LUFactorExResult(wrap(factor), wrap(pivots), wrap(info))
 
 
 def lu_factor(A: Tensor, *, pivot: bool = True) -> LUFactorResult:
     """torch.linalg.lu_factor: (LU, pivots); raises (when the program runs) where U has a zero on its diagonal."""
     factor, pivots, _, info = _factor("torch.linalg.lu_factor", A, pivot)
-    return LUFactorResult(wrap(_raise_where(factor, info, "torch.linalg.lu_factor" + SINGULAR_FACTOR)), wrap(pivots))
+    return LUFactorResult(wrap(_raise_where(factor, info, "torch.linalg.lu_factor" + SINGULAR_FACTOR, min(factor.shape[-2:]))), wrap(pivots))
 
 
 def lu(A: Tensor, pivot: bool = True, get_infos: bool = False) -> LUFactorResult | LUWithInfoResult:

@@ -19,7 +19,8 @@ from __future__ import annotations
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.graph import Node
-from graphc.ir.primitives.decompositions import pieces
+from graphc.ir.primitives.custom import rule
+from graphc.ir.primitives.decompositions import pieces, svd_sizes
 from graphc.ir.registry import defvjp, emit, primitive
 from graphc.ir.types import Shape, TensorType, TypeRuleError, dims_equal, format_shape, shapes_equal
 
@@ -107,6 +108,39 @@ def slogdet_vjp(node: Node, g: Node) -> tuple:
     g_log = column(g, 1)
     inverse_t = emit("solve", b.transpose_last(a), identity_like(a))
     return (b.mul(b.reshape(g_log, tuple(g_log.shape) + (1, 1)), inverse_t),)
+
+
+@rule("det")
+def det_vjp(node: Node, g: Node) -> tuple:
+    """torch's linalg_det_backward, the cofactor matrix times g: ``g det A^-T`` where det A != 0, and where it
+    is 0 the SVD form U diag(g det(U) det(Vh) prod_{j != i} S_j) Vh, finite at a singular A (the first is
+    0 * inf there). The value operand is det broadcast to A's [..., n, n]; its gradient is read summed."""
+    value, a = node.inputs
+    batch, n = tuple(a.shape[:-2]), a.shape[-1]
+    g_det = b.reduce("sum", g, (-2, -1))
+    det = b.reshape(emit("slice", value, starts=(0,) * (len(batch) + 2), stops=batch + (1, 1), steps=(1,) * (len(batch) + 2)), batch)
+    regular = b.mul(b.reshape(b.mul(g_det, det), batch + (1, 1)), emit("solve", b.transpose_last(a), identity_like(a)))
+    if not isinstance(n, int) or n == 0:
+        return (regular,)
+    u, s, vh = pieces(emit("svd", a, full_matrices=False), svd_sizes(n, n, False))
+    alpha = b.mul(column(emit("slogdet", u), 0), column(emit("slogdet", vh), 0))
+    others = _products_of_the_others(s)
+    singular = b.matmul(b.mul(u, b.reshape(b.mul(others, b.reshape(b.mul(g_det, alpha), batch + (1,))), batch + (1, n))), vh)
+    zero = b.broadcast_to(b.reshape(b.compare("eq", det, 0.0), batch + (1, 1)), a.shape)
+    return (b.where(zero, singular, regular),)
+
+
+def _products_of_the_others(s: Node) -> Node:
+    """[..., n] -> [..., n]: entry i is the product of every entry but the i-th (no division: zeros allowed)."""
+    n = s.shape[-1]
+    batch = tuple(s.shape[:-1])
+    rows, columns = _grid((n, n))
+    spread = b.broadcast_to(b.reshape(s, batch + (1, n)), batch + (n, n))
+    masked = b.where(b.broadcast_to(b.compare("eq", rows, columns), batch + (n, n)), b.full_like(spread, 1.0), spread)
+    product = column(masked, 0)
+    for j in range(1, n):
+        product = b.mul(product, column(masked, j))
+    return product
 
 
 def lu_sizes(m: int, n: int) -> list[tuple[int, ...]]:
