@@ -44,7 +44,8 @@ grep -E "^FAILED|^E  " "$LOGS/tests.log" | head -16
 pack
 # Every Triton case (-m "") of the files holding Triton code not yet run on a GPU: the linalg
 # kernels (one program per matrix) and half precision rounded inside fused kernels.
-unrun=(tests/test_linalg_lu.py tests/test_linalg_cholesky.py tests/test_linalg_eigh.py tests/test_linalg_svd_qr.py tests/test_linalg_spectral.py tests/test_tensor_methods.py)
+unrun=(tests/test_linalg_lu.py tests/test_linalg_cholesky.py tests/test_linalg_eigh.py tests/test_linalg_svd_qr.py tests/test_linalg_spectral.py tests/test_tensor_methods.py
+       tests/test_linalg_matrix_exp.py tests/test_linalg_lu_factor.py tests/test_linalg_vectors.py)
 timeout "${TEST_SECONDS:-180}" python -m pytest -v -rf --tb=short -p no:cacheprovider -m "" -k triton "${parallel[@]}" "${unrun[@]}" > "$LOGS/tests-unrun.log" 2>&1
 echo "unrun tests: exit $? ($(grep -c PASSED "$LOGS/tests-unrun.log") passed, $(grep -c FAILED "$LOGS/tests-unrun.log") failed, 124 = time box)"
 grep -E "^FAILED|^E  " "$LOGS/tests-unrun.log" | head -16

@@ -6,7 +6,11 @@ case, a compiled step at two batch sizes, the importer, and torch's refusals. Tr
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +160,30 @@ def test_singular_and_indefinite_inputs_raise_naming_torch_s_pivot_and_minor(bac
     minor = r"^linalg.cholesky: The factorization could not be completed because the input is not positive-definite \(the leading minor of order 3 is not"
     with pytest.raises(graphc.linalg.LinAlgError, match=minor):
         graphc.linalg.cholesky(indefinite).numpy()
+
+
+SM90 = """
+import os
+os.environ["TRITON_INTERPRET"] = "0"
+import torch
+from graphc.codegen import triton_compile
+from graphc.codegen import triton_linalg as la
+launches = []
+triton_compile.recording = launches
+for dtype in (torch.float32, torch.float64):
+    la.lu(torch.empty(2, 5, 3, dtype=dtype), torch.empty(2, 15 + 3 + 5, dtype=dtype))
+    la.matrix_exp(torch.empty(2, 4, 4, dtype=dtype), torch.empty(2, 4, 4, dtype=dtype))
+triton_compile.recording = None
+print(len(triton_compile.compile_for_target(launches, workers=2)))
+"""
+
+
+@pytest.mark.slow  # Triton's compiler in a process of its own
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the Triton tests compile the kernels anyway")
+def test_the_lu_and_matrix_exp_kernels_compile_for_sm90(tmp_path: Path) -> None:
+    """What only Triton's compiler rejects (the interpreter runs Python): matrix_exp's while loop of halvings and
+    loops bounded by the degree it chose, each kernel in float32 and float64."""
+    env = dict(os.environ, TRITON_INTERPRET="0", TRITON_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", SM90], env=env, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "4"
