@@ -184,3 +184,14 @@ def test_imported_module_takes_uint8_images(backend: str) -> None:
     compiled = graphc.compile(Normalize())
     for got, want in zip(compiled(image), Normalize()(image)):
         assert got.dtype == want.dtype and torch.allclose(got, want)
+
+
+def test_gcd_and_lcm_run_euclid_long_enough_for_each_width() -> None:
+    """Consecutive Fibonacci numbers take the most steps (233 and 144 in uint8: 11 of its 13). The
+    dtype's least value and lcms past its range are left out (torch takes abs before wrapping them)."""
+    gcds = {"uint8": [(233, 144), (255, 0), (0, 0)], "int8": [(89, -55), (-126, 18)], "int16": [(28657, -17711), (-32760, 6)]}
+    for name, pairs in gcds.items():
+        a, c = np.array(pairs, dtype=name).T
+        assert_matches(graphc.gcd(graphc.tensor(a), graphc.tensor(c)), torch.gcd(torch.from_numpy(a), torch.from_numpy(c)))
+        fits = np.abs(np.lcm(a.astype(np.int64), c.astype(np.int64))) <= np.iinfo(name).max
+        assert_matches(graphc.lcm(graphc.tensor(a[fits]), graphc.tensor(c[fits])), torch.lcm(torch.from_numpy(a[fits]), torch.from_numpy(c[fits])))

@@ -207,9 +207,13 @@ def nextafter(input: Tensor, other: Tensor) -> Tensor:
     return wrap(result)
 
 
-# The longest run of Euclid's algorithm within a dtype: consecutive Fibonacci numbers, F(47) > 2**31
-# and F(93) > 2**63.
-_EUCLID_STEPS = {dtypes.int32: 46, dtypes.int64: 92}
+def _euclid_steps(dtype: dtypes.DType) -> int:
+    """The longest run of Euclid's algorithm within a dtype: n - 1 for the first Fibonacci number F(n)
+    past its largest value (consecutive Fibonacci numbers take longest: 46 steps for int32, 92 for int64)."""
+    n, previous, current = 1, 0, 1
+    while current <= dtype.bounds[1]:
+        n, previous, current = n + 1, current, previous + current
+    return n - 1
 
 
 def _integers_only(op: str, x: Node, y: Node) -> None:
@@ -220,7 +224,7 @@ def _integers_only(op: str, x: Node, y: Node) -> None:
 
 def _gcd(x: Node, y: Node) -> Node:
     a, r = b.unary("abs", x), b.unary("abs", y)
-    for _ in range(_EUCLID_STEPS[x.dtype]):
+    for _ in range(_euclid_steps(x.dtype)):
         done = b.compare("eq", r, 0)
         remainder = b.binary("remainder", a, b.where(done, 1, r))
         a, r = b.where(done, a, r), b.where(done, r, remainder)

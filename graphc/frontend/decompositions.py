@@ -20,7 +20,10 @@ from graphc.runtime.tensor import Tensor
 METHODS = ["svd", "qr"]
 
 # torch's names of dtypes in its messages ("not implemented for 'Half'").
-TORCH_NAMES = {"float16": "Half", "bfloat16": "BFloat16", "float32": "Float", "float64": "Double", "int32": "Int", "int64": "Long", "bool": "Bool"}
+TORCH_NAMES = {
+    **{"float16": "Half", "bfloat16": "BFloat16", "float32": "Float", "float64": "Double", "bool": "Bool"},
+    **{"uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long"},
+}
 
 
 class EighResult(NamedTuple):

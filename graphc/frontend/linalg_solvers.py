@@ -32,7 +32,10 @@ from graphc.runtime.tensor import Tensor
 METHODS = ["inverse", "det", "logdet", "slogdet", "cholesky", "cholesky_solve", "cholesky_inverse", "triangular_solve"]
 
 # torch's names of dtypes in its messages ("Got Long").
-TORCH_NAMES = {"float16": "Half", "bfloat16": "BFloat16", "float32": "Float", "float64": "Double", "int32": "Int", "int64": "Long", "bool": "Bool"}
+TORCH_NAMES = {
+    **{"float16": "Half", "bfloat16": "BFloat16", "float32": "Float", "float64": "Double", "bool": "Bool"},
+    **{"uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long"},
+}
 # What a failed factorization raises, after the name of the function called: torch's messages, with
 # the number of the zero pivot or of the failing minor ({info}) but not torch's "(Batch element i): "
 # (one check per possible info value, each with its message fixed when the program is built).
