@@ -17,7 +17,7 @@ from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
-from graphc.ir.grad_mode import grad_mode, is_grad_enabled
+from graphc.ir.grad_mode import grad_mode, is_grad_enabled, is_inference_mode_enabled
 from graphc.ir.graph import Node
 from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import emit, op_error
@@ -39,6 +39,8 @@ class Tensor:
         self._view: tuple[Tensor, Any] | None = None
         if requires_grad:
             tracing.register_leaf(self)
+        if is_inference_mode_enabled():
+            self._inference = True  # Tensor.is_inference()
         tracing.on_made_from_data(self)  # inside a compiled function: a constant of it, or new state (Trace.data_reads)
 
     @classmethod
@@ -48,6 +50,8 @@ class Tensor:
         tensor._grad = None
         tensor._base = None
         tensor._view = None
+        if is_inference_mode_enabled():
+            tensor._inference = True  # Tensor.is_inference()
         tracing.on_create(tensor)
         return tensor
 
@@ -823,6 +827,7 @@ from graphc.frontend import (  # noqa: E402
     spectral,
     splitting,
     statistics,
+    tensor_in_place,
     view_scatter,
 )
 from graphc.frontend import functional as F  # noqa: E402  (functional builds on Tensor)
@@ -847,7 +852,7 @@ def _in_place(module: Any, name: str) -> Any:
 for _module in (
     manipulation, reductions, linalg, pointwise, scatter, sorting, special, data_dependent, bucketing, calculus, combinatorics, matrix_chains, linalg_solvers,
     matrix_functions, lu_factorization, arithmetic, bitwise, decompositions, spectral, reshaping, splitting, view_scatter, statistics, sampling,
-    random_fills,
+    random_fills, tensor_in_place,
 ):
     for _name in _module.METHODS:
         setattr(Tensor, _name, _forward_to(_module, _name))
