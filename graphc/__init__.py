@@ -186,6 +186,7 @@ from graphc.frontend.linalg import (
     vdot,
 )
 from graphc.frontend.linalg_solvers import cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, slogdet, triangular_solve
+from graphc.frontend.lowrank import pca_lowrank, svd_lowrank
 from graphc.frontend.lu_factorization import lu, lu_solve, lu_unpack
 from graphc.frontend.manipulation import (
     atleast_1d,
