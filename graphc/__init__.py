@@ -312,6 +312,7 @@ from graphc.ir.dtypes import DType, bfloat16, float16, float32, float64, int8, i
 from graphc.ir.dtypes import bool_ as bool
 from graphc.ir.grad_mode import grad_mode, inference_mode, is_grad_enabled, is_inference_mode_enabled, set_grad_enabled
 from graphc.runtime.config import set_backend, set_fusion, use_backend, use_fusion
+from graphc.runtime.printing import set_printoptions
 from graphc.runtime.random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from graphc.runtime.serialization import load, save
 from graphc.runtime.tensor import Tensor

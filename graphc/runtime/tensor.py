@@ -221,14 +221,10 @@ class Tensor:
         return torch.from_numpy(contiguous)
 
     def __repr__(self) -> str:
-        array = self._array()
-        body = np.array2string(array, separator=", ", prefix="tensor(", floatmode="maxprec_equal" if array.dtype.kind == "f" else "maxprec")
-        extras = []
-        if self.dtype not in (dtypes.DEFAULT_FLOAT, dtypes.int64, dtypes.bool_):  # torch leaves out the default dtype
-            extras.append(f"dtype={self.dtype!r}")
-        if self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        """As torch prints, under ``graphc.set_printoptions`` (graphc/runtime/printing.py)."""
+        from graphc.runtime.printing import tensor_repr
+
+        return tensor_repr(self._array(), self.dtype, dtypes.DEFAULT_FLOAT, dtypes.int64, dtypes.bool_, self.requires_grad)
 
     def __hash__(self) -> int:
         return id(self)
