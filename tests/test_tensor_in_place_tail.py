@@ -158,6 +158,11 @@ def test_apply_and_map_call_python_on_every_element_in_eager_code() -> None:
         graphc.tensor(array).map_(graphc.tensor(other), lambda a, b: max(a, b)), torch.tensor(array).map_(torch.tensor(other), lambda a, b: max(a, b))
     )
     assert_matches(graphc.tensor([1, 2]).apply_(lambda v: v / 3), torch.tensor([1, 2]).apply_(lambda v: v / 3))
+    second = data(2, 1)
+    got, expected = (
+        T.tensor(array).map2_(T.tensor(other), T.tensor(second), lambda a, b, c: a + b * c) for T in (graphc, torch)
+    )
+    assert_matches(got, expected)
     with pytest.raises(GraphcError, match="apply_ calls a Python function"):
         graphc.compile(lambda x: x.clone().apply_(abs))(graphc.ones(2))
 
@@ -196,6 +201,12 @@ def test_nonzero_static_runs_inside_compile(backend: str) -> None:
     array = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, -1.0]])
     compiled = graphc.compile(lambda x: x.nonzero_static(size=4, fill_value=-2))
     assert_matches(compiled(graphc.tensor(array)), torch.tensor(array).nonzero_static(size=4, fill_value=-2))
+
+
+def test_top_level_clip_and_resize_as() -> None:
+    array = data(4)
+    assert_matches(graphc.clip_(graphc.tensor(array), -0.5, 0.5), torch.clip_(torch.tensor(array), -0.5, 0.5))
+    assert_matches(graphc.resize_as_(graphc.tensor(array), graphc.ones(2, 2)), torch.resize_as_(torch.tensor(array), torch.ones(2, 2)))
 
 
 def test_unsafe_splits_are_the_splits() -> None:

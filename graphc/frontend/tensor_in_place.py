@@ -30,7 +30,7 @@ from graphc.runtime.tensor import Tensor
 METHODS = (
     "eq_ ne_ lt_ le_ gt_ ge_ greater_ greater_equal_ less_ less_equal_ not_equal_ "
     "squeeze_ unsqueeze_ transpose_ t_ swapaxes_ swapdims_ clip_ divide_ multiply_ subtract_ "
-    "fill_diagonal_ resize_ resize_as_ new apply_ map_ is_nonzero is_inference nonzero_static "
+    "fill_diagonal_ resize_ resize_as_ new apply_ map_ map2_ is_nonzero is_inference nonzero_static "
     "unsafe_chunk unsafe_split unsafe_split_with_sizes"
 ).split()
 
@@ -182,10 +182,20 @@ def apply_(input: Tensor, callable: Callable[[Any], Any]) -> Tensor:
 
 def map_(input: Tensor, tensor: Tensor, callable: Callable[[Any, Any], Any]) -> Tensor:
     """``callable(a, b)`` on every element and the matching element of ``tensor`` (broadcast to this one), written back."""
-    _eager_elementwise("map_", input)
-    other = np.broadcast_to(tensor.numpy(), tuple(input.shape))
-    values = np.vectorize(callable, otypes=[input.dtype.numpy])(input.numpy(), other) if input.numel() else input.numpy()
-    input._assign_value(node_of(Tensor._constant(np.asarray(values, dtype=input.dtype.numpy).reshape(tuple(input.shape)))))
+    return _map("map_", input, [tensor], callable)
+
+
+def map2_(input: Tensor, x: Tensor, y: Tensor, callable: Callable[[Any, Any, Any], Any]) -> Tensor:
+    """``callable(a, b, c)`` on every element and the matching elements of ``x`` and ``y`` (broadcast), written back."""
+    return _map("map2_", input, [x, y], callable)
+
+
+def _map(op: str, input: Tensor, others: list[Tensor], callable: Callable[..., Any]) -> Tensor:
+    _eager_elementwise(op, input)
+    shape = tuple(input.shape)
+    arguments = [np.broadcast_to(other.numpy(), shape) for other in others]
+    values = np.vectorize(callable, otypes=[input.dtype.numpy])(input.numpy(), *arguments) if input.numel() else input.numpy()
+    input._assign_value(node_of(Tensor._constant(np.asarray(values, dtype=input.dtype.numpy).reshape(shape))))
     return input
 
 
