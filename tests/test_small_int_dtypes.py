@@ -58,6 +58,7 @@ def arithmetic(T: Any, x: Any, y: Any) -> tuple:
         x + y, x - 1, x * 3, -x, x.abs(), x**2, (x + 100) > 50,  # wraps, and a comparison after a wrap
         x // nonzero, x // -1, x % nonzero, T.fmod(x, nonzero), x / nonzero, x.float() / 255,
         T.maximum(x, y), x.max(), x.argmax(), x.sum(), x.prod(), x.cumsum(0), T.sort(x).values, T.argsort(x, stable=True),
+        x[1:2].expand(3).sum(dtype=x.dtype) % 7, x.view(2, 3) @ y.view(3, 2),  # a sum that wraps, read in its epilogue
         T.where(x > y, x, y), T.cat([x, y]), x[T.tensor([0, 2])], T.gather(x, 0, T.tensor([4, 1])),
         x.scatter_add(0, T.tensor([1, 1]), y[:2]), T.zeros(6, dtype=x.dtype).scatter(0, T.tensor([1, 3]), y[:2]),
         x + y.int(), x.long() * 1000, (x.long() * 1000).to(x.dtype), (x.double() * 3.7).to(x.dtype), x.to(T.uint8), x.to(T.int8),

@@ -1253,7 +1253,11 @@ class KernelEmitter:
         any_nan = f"tl.max(({acc[0]} != {acc[0]}).to(tl.int32), 1)[:, None] > 0"
         if red.op == "sum":
             total = f"tl.sum({acc[0]}, 1)[:, None]"
-            b.line(f"{name} = {_half_rounded(total, red.dtype.name) if red.dtype.name in HALF else total}")
+            if red.dtype.name in HALF:
+                total = _half_rounded(total, red.dtype.name)
+            elif red.dtype.name in SMALL_INT:  # sum(dtype=torch.uint8) wraps before an epilogue reads it
+                total = _small_int_wrapped(total, red.dtype.name)
+            b.line(f"{name} = {total}")
             dtype = compute_dtype(red.dtype)
         elif red.op in ("max", "min"):
             b.line(f"{name} = tl.{red.op}({acc[0]}, 1)[:, None]")
