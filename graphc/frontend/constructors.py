@@ -21,7 +21,7 @@ def _element_dtype(value: Any) -> dtypes.DType:
     if isinstance(value, (np.generic, Tensor)) or type(value).__module__.startswith("torch"):
         try:
             return dtypes.to_dtype(value.dtype)
-        except TypeError:  # NumPy dtypes graphc lacks (int8, uint16, ...)
+        except TypeError:  # NumPy dtypes graphc lacks (uint16, uint32, ...)
             return dtypes.float32 if np.dtype(value.dtype).kind == "f" else dtypes.int64
     if isinstance(value, int):
         return dtypes.int64
