@@ -2,7 +2,8 @@
 linalg.lu, lu_unpack, linalg.lu_solve (left and adjoint), the deprecated torch.lu / torch.lu_solve and the Tensor
 methods. LU, pivots and P as torch's on both backends (rows chosen as LAPACK's getrf: matrices that pivot),
 float64 gradients of the factor, of P, L, U and of the solutions with respect to A, LU and B, the singular
-case, a compiled step at two batch sizes, the importer, and torch's refusals. Triton cases stay at n <= 4, batch <= 2."""
+case with torch's messages, a compiled step at two batch sizes, torch's refusals, and the kernels compiled
+for sm_90 (the importer's lowerings: test_torch_import_linalg_lu.py). Triton cases stay at n <= 4, batch <= 2."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 from helpers import assert_matches
-from test_torch_import_ops import run_both
 from torch_grads import check_compiled_batches, check_grads
 
 import graphc
@@ -122,17 +122,6 @@ def test_lu_factor_and_solve_in_a_compiled_step_at_two_batch_sizes() -> None:
         return factor, pivots, T.linalg.lu_solve(factor, pivots, b)
 
     check_compiled_batches(step, lambda rows: (values(rows, 3, 3), values(rows, 3, 2)), "numpy")
-
-
-class Factorizations(torch.nn.Module):
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> list[torch.Tensor]:
-        factor, pivots = torch.linalg.lu_factor(a)
-        solution = torch.linalg.lu_solve(factor, pivots, b, adjoint=True)
-        return [factor, pivots, *torch.linalg.lu(a), solution, *torch.lu_unpack(factor, pivots), torch.linalg.matrix_exp(a)]
-
-
-def test_imported_lu_family_and_matrix_exp_match_torch() -> None:
-    run_both(Factorizations(), torch.from_numpy(values(2, 3, 3)), torch.from_numpy(values(2, 3, 2)))
 
 
 def test_lu_family_refuses_what_torch_refuses() -> None:

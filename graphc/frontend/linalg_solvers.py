@@ -120,14 +120,16 @@ def _raise_where(value: Node, info: Node, message: str, most: object = None) -> 
     """``value``, checked when the program runs: a nonzero ``info`` (one per matrix) raises ``message``.
 
     A message naming ``{info}`` gets one check of ``info`` per value 1..``most`` (a number), each
-    raising the message with its number; the check of ``value`` then only ties them to the result.
+    raising the message with its number; the check of ``value`` then only ties them to the result
+    (it tests info > most, never true: a kernel's checks may report the last that fired, not the first).
     """
+    bad = b.compare("ne", info, 0)
     if "{info}" in message:
         if isinstance(most, int):
             for number in range(1, most + 1):
                 info = emit("check", info, b.compare("eq", info, number), message=message.replace("{info}", str(number)))
+            bad = b.compare("gt", info, most)
         message = message.replace("{info}", "k")
-    bad = b.compare("ne", info, 0)
     batch = tuple(info.shape)
     bad = b.reshape(bad, batch + (1,) * (value.type.ndim - len(batch)))
     return emit("check", value, b.broadcast_to(bad, value.shape), message=message)
