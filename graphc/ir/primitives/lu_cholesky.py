@@ -124,8 +124,8 @@ def det_vjp(node: Node, g: Node) -> tuple:
         return (regular,)
     u, s, vh = pieces(emit("svd", a, full_matrices=False), svd_sizes(n, n, False))
     alpha = b.mul(column(emit("slogdet", u), 0), column(emit("slogdet", vh), 0))
-    others = _products_of_the_others(s)
-    singular = b.matmul(b.mul(u, b.reshape(b.mul(others, b.reshape(b.mul(g_det, alpha), batch + (1,))), batch + (1, n))), vh)
+    weights = b.mul(_products_of_the_others(s), b.reshape(b.mul(g_det, alpha), batch + (1,)))  # the diagonal D
+    singular = b.matmul(b.mul(u, b.reshape(weights, batch + (1, n))), vh)
     zero = b.broadcast_to(b.reshape(b.compare("eq", det, 0.0), batch + (1, 1)), a.shape)
     return (b.where(zero, singular, regular),)
 
@@ -152,11 +152,12 @@ def lu_sizes(m: int, n: int) -> list[tuple[int, ...]]:
 def lu_rule(a: TensorType) -> TensorType:
     """[..., m, n] -> [..., m*n + k + m] (k = min(m, n)): getrf's LU with partial pivoting (L's unit diagonal implicit) row-major,
     its 1-based pivots and the permutation (row i of L U is row perm[i] of A), the integers as exact floats"""
-    m, n = _numbers(a)
+    m, n = _static_sizes(a)
     return TensorType(tuple(a.shape[:-2]) + (m * n + min(m, n) + m,), a.dtype)
 
 
-def _numbers(a: TensorType) -> tuple[int, int]:
+def _static_sizes(a: TensorType) -> tuple[int, int]:
+    """(m, n) of float32/float64 matrices: numbers, as the packed length and the kernels' loops need."""
     if a.ndim < 2:
         raise TypeRuleError(f"A must be batches of matrices, got {format_shape(a.shape)}")
     if a.dtype not in (dtypes.float32, dtypes.float64):
