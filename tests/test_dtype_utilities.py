@@ -119,14 +119,17 @@ def test_set_default_dtype_is_followed_as_by_torch(default: str, restore_default
 def test_default_dtype_reaches_the_optimizer_step_and_the_repr(restore_default_dtype: None) -> None:
     graphc.set_default_dtype(graphc.float64)
     torch.set_default_dtype(torch.float64)
-    steps = []
+    states = []
     for T in (graphc, torch):
-        weight = T.nn.Parameter(T.ones(2))
-        optimizer = T.optim.Adam([weight])
-        weight.grad = T.ones(2)
-        optimizer.step()
-        steps.append(str(optimizer.state[weight]["step"].dtype).split(".")[-1])
-    assert steps[0] == steps[1] == "float64"
+        state_dtypes = {}
+        for make in (T.optim.Adam, T.optim.ASGD, T.optim.NAdam):
+            weight = T.nn.Parameter(T.ones(2))
+            optimizer = make([weight])
+            weight.grad = T.ones(2)
+            optimizer.step()
+            state_dtypes |= {f"{make.__name__}.{k}": str(v.dtype).split(".")[-1] for k, v in optimizer.state[weight].items()}
+        states.append(state_dtypes)
+    assert states[0] == states[1] and states[0]["ASGD.eta"] == "float64"
     assert "dtype" not in repr(graphc.tensor([1.5]))  # torch leaves out the default dtype
     assert "dtype=graphc.float32" in repr(graphc.tensor([1.5], dtype=graphc.float32))
 

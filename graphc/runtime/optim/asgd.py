@@ -6,7 +6,19 @@ from typing import Any
 
 from graphc.frontend import functional as F
 from graphc.ir import dtypes
-from graphc.runtime.optim.optimizer import Optimizer, ParamGroup, ParamsT, check, check_lr, decayed_grad, in_lr_dtype, lr_operand, not_supported, signed_grad
+from graphc.runtime.optim.optimizer import (
+    Optimizer,
+    ParamGroup,
+    ParamsT,
+    check,
+    check_lr,
+    decayed_grad,
+    in_lr_dtype,
+    lr_operand,
+    not_supported,
+    scalar_dtype,
+    signed_grad,
+)
 from graphc.runtime.tensor import Tensor
 
 
@@ -41,8 +53,8 @@ class ASGD(Optimizer):
 
     def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
         state["step"] = self._init_step(p)
-        state["eta"] = self._filled(p, (), group["lr"], dtypes.float32)
-        state["mu"] = self._filled(p, (), 1.0, dtypes.float32)
+        state["eta"] = self._filled(p, (), group["lr"], scalar_dtype())
+        state["mu"] = self._filled(p, (), 1.0, scalar_dtype())
         state["ax"] = self._zeros_like(p)
 
     @staticmethod
@@ -60,7 +72,7 @@ class ASGD(Optimizer):
         step = F.cast(step_t, dtypes.float64)
         lr = lr_operand(group, device)
         decay = (1 + in_lr_dtype(group, lambd) * lr * in_lr_dtype(group, step)) ** in_lr_dtype(group, group.scalar("alpha", device=device))
-        # torch.as_tensor of the new values: float32 from a Python float (kept so in a float64 state loaded
+        # torch.as_tensor of the new values: the default dtype from a Python float (kept so in a float64 state loaded
         # from a checkpoint), the lr's dtype from a tensor lr
-        eta.copy_(F.cast(lr / decay, lr.dtype if isinstance(group["lr"], Tensor) else dtypes.float32))
-        mu.copy_(F.cast(1 / F.maximum(step - group.scalar("t0", device=device), F.cast(1, dtypes.float64)), dtypes.float32))
+        eta.copy_(F.cast(lr / decay, lr.dtype if isinstance(group["lr"], Tensor) else dtypes.DEFAULT_FLOAT))
+        mu.copy_(F.cast(1 / F.maximum(step - group.scalar("t0", device=device), F.cast(1, dtypes.float64)), dtypes.DEFAULT_FLOAT))

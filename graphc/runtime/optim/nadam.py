@@ -20,6 +20,7 @@ from graphc.runtime.optim.optimizer import (
     lerp_,
     lr_operand,
     not_supported,
+    scalar_dtype,
     signed_grad,
 )
 from graphc.runtime.tensor import Tensor
@@ -69,7 +70,7 @@ class NAdam(Optimizer):
 
     def _init_state(self, p: Tensor, group: ParamGroup, state: dict[str, Any]) -> None:
         state["step"] = self._init_step(p)
-        state["mu_product"] = self._filled(p, (), 1.0, dtypes.float32)
+        state["mu_product"] = self._filled(p, (), 1.0, scalar_dtype())
         state["exp_avg"] = self._zeros_like(p)
         state["exp_avg_sq"] = self._zeros_like(p)
 

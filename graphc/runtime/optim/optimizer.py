@@ -219,6 +219,11 @@ def decayed_grad(p: Tensor, grad: Tensor, group: ParamGroup, device: str) -> Ten
     return grad + group.scalar("weight_decay", device=device) * p
 
 
+def scalar_dtype() -> dtypes.DType:
+    """torch's ``_get_scalar_dtype()`` of optimizer state scalars: float64 under a float64 default dtype, else float32."""
+    return dtypes.float64 if dtypes.DEFAULT_FLOAT.name == "float64" else dtypes.float32
+
+
 class Optimizer:
     """Base class of graphc's optimizers, with torch's interface.
 
@@ -416,8 +421,8 @@ class Optimizer:
 
     @staticmethod
     def _init_step(p: Tensor) -> Tensor:
-        """A fresh step count: a 0-d tensor of torch's ``_get_scalar_dtype()`` (float64 under a float64 default dtype, else float32)."""
-        return zeros((), dtype=dtypes.float64 if dtypes.DEFAULT_FLOAT.name == "float64" else dtypes.float32, device=p.device)
+        """A fresh step count: a 0-d tensor of ``scalar_dtype()``, as torch keeps it."""
+        return zeros((), dtype=scalar_dtype(), device=p.device)
 
     @staticmethod
     def _zeros_like(p: Tensor) -> Tensor:
