@@ -196,3 +196,19 @@ def test_gcd_and_lcm_run_euclid_long_enough_for_each_width() -> None:
         assert_matches(graphc.gcd(graphc.tensor(a), graphc.tensor(c)), torch.gcd(torch.from_numpy(a), torch.from_numpy(c)))
         fits = np.abs(np.lcm(a.astype(np.int64), c.astype(np.int64))) <= np.iinfo(name).max
         assert_matches(graphc.lcm(graphc.tensor(a[fits]), graphc.tensor(c[fits])), torch.lcm(torch.from_numpy(a[fits]), torch.from_numpy(c[fits])))
+
+
+def test_class_indices_and_counts_take_small_ints_where_torch_does() -> None:
+    """uint8 class targets (torch's Byte targets) and bincount of any integer width; one_hot, embedding
+    and index_select refuse them, as torch's."""
+    logits = np.arange(12.0).reshape(4, 3) / 7
+    target, counted = np.array([1, 0, 2, 2], dtype=np.uint8), np.array([3, 1, 3], dtype=np.int8)
+    for reduction in ("mean", "none"):
+        ours = graphc.nn.functional.cross_entropy(graphc.tensor(logits), graphc.tensor(target), reduction=reduction)
+        assert_matches(ours, torch.nn.functional.cross_entropy(torch.tensor(logits), torch.from_numpy(target), reduction=reduction))
+    assert_matches(graphc.bincount(graphc.tensor(counted), minlength=5), torch.bincount(torch.from_numpy(counted), minlength=5))
+    for T in (graphc, torch):
+        u = T.tensor([1, 0], dtype=T.uint8)
+        for refused in (lambda: T.nn.functional.one_hot(u, 3), lambda: T.nn.functional.embedding(u, T.ones(3, 2)), lambda: T.index_select(T.ones(3), 0, u)):
+            with pytest.raises((GraphcError, RuntimeError)):
+                refused()

@@ -316,7 +316,7 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
     x = node_of(input)
     w = node_of(weights) if weights is not None else None
     types = [x.type] + ([w.type] if w is not None else [])
-    if x.type.ndim != 1 or x.dtype not in (dtypes.int32, dtypes.int64):
+    if x.type.ndim != 1 or not x.dtype.is_integer:
         raise op_error("bincount", types, {"minlength": minlength}, f"bincount only supports 1-d non-negative integral inputs, got {x.dtype.name}")
     if minlength < 0:
         raise op_error("bincount", types, {"minlength": minlength}, "minlength should be >= 0")

@@ -1011,6 +1011,8 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 def one_hot(tensor: Tensor, num_classes: int) -> Tensor:
     idx = node_of(tensor)
+    if idx.dtype not in (dtypes.int32, dtypes.int64):
+        raise op_error("one_hot", [idx.type], {"num_classes": num_classes}, "one_hot is only applicable to index tensor of type LongTensor.")
     classes = emit("iota", shape=(*idx.shape, num_classes), axis=idx.type.ndim, dtype=idx.dtype)
     return wrap(b.cast(b.compare("eq", b.reshape(idx, (*idx.shape, 1)), classes), dtypes.int64))
 

@@ -1348,8 +1348,10 @@ def nll_loss(
     """``-weight[t] * input[n, t]``; ``mean`` divides by the total weight of the non-ignored targets."""
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
-    if target.dtype not in (dtypes.int32, dtypes.int64):
-        raise op_error("nll_loss", [_node(input).type, _node(target).type], {}, f"expected target of class indices (int64), got {target.dtype.name}")
+    if target.dtype not in (dtypes.int32, dtypes.int64, dtypes.uint8):
+        raise op_error("nll_loss", [_node(input).type, _node(target).type], {}, f"expected target of class indices (int64 or uint8), got {target.dtype.name}")
+    if target.dtype == dtypes.uint8:  # torch's Byte targets, read as int64 (ignore_index=-100 is no uint8)
+        target = target.long()
     x, t, unbatched = _classes_last_check(input, target, "nll_loss")
     valid = _F.ne(t, ignore_index)
     safe = _F.where(valid, t, 0)
