@@ -6,6 +6,7 @@ central moment), which a wrong scale, offset or shape fails."""
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -237,3 +238,6 @@ def test_generator_mirrors_torch_s_interface() -> None:
     g.manual_seed(11)
     np.testing.assert_array_equal(graphc.randn(4, generator=g).numpy(), first)
     assert graphc.manual_seed(0) is graphc.default_generator
+    copied = pickle.loads(pickle.dumps(g))
+    assert type(copied) is graphc.Generator and copied.initial_seed() == 11
+    np.testing.assert_array_equal(copied.random(3), g.random(3))

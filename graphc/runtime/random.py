@@ -76,6 +76,17 @@ class Generator(np.random.Generator):
         self.bit_generator.state = {"bit_generator": "PCG64", "state": state, "has_uint32": int(array[4]), "uinteger": int(array[5])}
         return self
 
+    def __reduce__(self) -> tuple:
+        """Pickled (DataLoader workers, deepcopy) as a graphc.Generator with its state and initial seed, not NumPy's base class."""
+        return (_restored, (self.bit_generator.state, self._initial_seed))
+
+
+def _restored(state: dict, initial_seed: int) -> Generator:
+    generator = Generator()
+    generator.bit_generator.state = state
+    generator._initial_seed = initial_seed
+    return generator
+
 
 default_generator = Generator()
 default_generator.manual_seed(0)
