@@ -14,6 +14,7 @@ from helpers import assert_matches, data
 from torch_grads import check_grads
 
 import graphc
+from graphc.errors import GraphcError
 from graphc.frontend.torch_aliases import TOP_LEVEL
 
 
@@ -168,6 +169,8 @@ def test_ops_without_a_derivative_match_torch_s_values() -> None:
     copied = graphc.detach_copy(graphc.tensor(x, requires_grad=True))
     assert_matches(copied, torch.detach_copy(torch.tensor(x, requires_grad=True)))
     assert not copied.requires_grad
+    with pytest.raises(GraphcError, match="reinterpreting a tensor's bits"):
+        graphc.view_copy(graphc.ones(2), graphc.int32)
 
 
 def test_embedding_and_batch_norm_keep_torch_s_argument_order_and_updates() -> None:

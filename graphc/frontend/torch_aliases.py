@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from graphc import linalg
+from graphc.errors import GraphcError
 from graphc.frontend import functional as TF
 from graphc.frontend import manipulation, splitting
 from graphc.ir import build as b
@@ -200,8 +201,10 @@ def rsub(input: Tensor, other: Any, alpha: Any = 1) -> Tensor:
 
 
 def view_copy(input: Tensor, size: Any) -> Tensor:
-    """``view_copy(x, size)`` reshapes; ``view_copy(x, dtype)`` reinterprets as x.view(dtype) does."""
-    return input.view(size) if not isinstance(size, (list, tuple)) else input.view(*size)
+    """``view_copy(x, size)`` reshapes; torch's ``view_copy(x, dtype)`` reinterprets the bits, which graphc has no op for."""
+    if not isinstance(size, (int, list, tuple)):
+        raise GraphcError(f"view_copy(x, {size!r}): reinterpreting a tensor's bits as another dtype is not supported in graphc; convert with .to(dtype)")
+    return input.view(size) if isinstance(size, int) else input.view(*size)
 
 
 def expand_copy(input: Tensor, size: Sequence[int], *, implicit: bool = False) -> Tensor:
