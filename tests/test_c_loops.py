@@ -13,12 +13,13 @@ import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
 import test_primitive_coverage as coverage
 import torch
-from helpers import adam_steps_of_a_linear, kernel_of, normal_tensor
+from helpers import adam_steps_of_a_linear, assert_matches, kernel_of, normal_tensor
 from hypothesis import HealthCheck, given, settings
 from random_graphs import Program, programs
 from test_row_split import split_everything
@@ -96,6 +97,21 @@ def test_nan_wins_max_maximum_and_argmax_as_in_torch(loops_everywhere: list[str]
     np.testing.assert_array_equal(g.argmax(1).numpy(), t.argmax(1).numpy())
     np.testing.assert_array_equal(graphc.maximum(g, graphc.tensor(2.0)).numpy(), torch.maximum(t, torch.tensor(2.0)).numpy())
     assert loops_everywhere
+
+
+def test_small_ints_compute_in_their_own_c_type_and_wrap_as_torch(loops_everywhere: list[str]) -> None:
+    """Each uint8 node is a uint8_t variable, so ``(x + 100) > 50`` compares the wrapped sum; a float
+    converts through int64 (truncated, then wrapped), and a uint8 sum wraps in its accumulator."""
+    x, y = np.array([[200, 3, 155]] * 2, dtype=np.uint8), np.array([-5.7, 300.2, 1.0], dtype=np.float32)
+
+    def fn(T: Any, a: Any, b: Any) -> tuple:
+        return ((a + 100) > 50) & (b.to(T.uint8) < 200), (a * 3).sum(1, dtype=T.uint8), b.to(T.int8) - a.to(T.int8)
+
+    ours = fn(graphc, graphc.tensor(x), graphc.tensor(y))
+    assert_matches(list(ours), list(fn(torch, torch.from_numpy(x), torch.from_numpy(y))))
+    kernel = kernel_of(*fn(graphc, graphc.tensor(x), graphc.tensor(y)))
+    part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
+    assert not part.prefix and "const uint8_t" in part.source and "(uint8_t)(int64_t)" in part.source and "const int8_t" in part.source
 
 
 # ------------------------------------------------------------------------------ what the loops compute

@@ -86,9 +86,12 @@ from graphc.ir.printer import format_node
 from graphc.ir.registry import IDENTITIES, VIEWS
 from graphc.ir.types import free_symbols, shapes_equal
 
-STORAGE = {"bool": "uint8_t", "int32": "int32_t", "int64": "int64_t", "float32": "float", "float64": "double"}
-COMPUTE = {"bool": "int", "int32": "int32_t", "int64": "int64_t", "float32": "float", "float64": "double"}
-ITEMSIZE = {"bool": 1, "int32": 4, "int64": 8, "float32": 4, "float64": 8}
+# Small integers compute in their own C type: every node's value is a variable of it, so each op's
+# result (computed in int by C's promotion) wraps as torch's does when it is assigned.
+_SMALL_INT = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t"}
+STORAGE = {"bool": "uint8_t", "int32": "int32_t", "int64": "int64_t", "float32": "float", "float64": "double"} | _SMALL_INT
+COMPUTE = {"bool": "int", "int32": "int32_t", "int64": "int64_t", "float32": "float", "float64": "double"} | _SMALL_INT
+ITEMSIZE = {"bool": 1, "uint8": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8, "float32": 4, "float64": 8}
 
 _MATH = {"exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "log1p", "atan", "expm1", "exp2", "log2"}
 _ROUNDING = {"floor": "floor", "ceil": "ceil", "round": "rint", "trunc": "trunc"}  # rint: halves to even, as torch
@@ -249,7 +252,7 @@ def _paren(text: str) -> str:
 def c_literal(value: object, dtype: str) -> str:
     if dtype == "bool":
         return "1" if value else "0"
-    if dtype in ("int32", "int64"):
+    if dtype in ("uint8", "int8", "int16", "int32", "int64"):
         number = int(value)  # type: ignore[call-overload]
         text = f"INT64_C({number})" if dtype == "int64" else str(number)
         return f"({text})" if number < 0 else text
@@ -706,6 +709,8 @@ class LoopEmitter:
         if op == "where":
             return f"{a[0]} ? {a[1]} : {a[2]}"
         if op == "cast":
+            if node.dtype.name in _SMALL_INT and node.inputs[0].dtype.is_floating_point:
+                return f"({ctype})(int64_t){a[0]}"  # truncated, then wrapped (a float out of range is undefined in C)
             return f"{a[0]} != 0" if node.dtype.name == "bool" else f"({ctype}){a[0]}"
         if op == "pow":
             return self.pow(node, a)
@@ -1059,6 +1064,7 @@ class LoopEmitter:
         """Where a max, min or argmax starts: below (above) every value of ``ctype``."""
         floating = ctype in ("float", "double")
         limits = {"int": ("0", "1"), "int32_t": ("INT32_MIN", "INT32_MAX"), "int64_t": ("INT64_MIN", "INT64_MAX")}
+        limits |= {"uint8_t": ("0", "UINT8_MAX"), "int8_t": ("INT8_MIN", "INT8_MAX"), "int16_t": ("INT16_MIN", "INT16_MAX")}
         if red.op in ("max", "argmax"):
             return "-INFINITY" if floating else limits[ctype][0]
         return "INFINITY" if floating else limits[ctype][1]
