@@ -212,3 +212,12 @@ def test_class_indices_and_counts_take_small_ints_where_torch_does() -> None:
         for refused in (lambda: T.nn.functional.one_hot(u, 3), lambda: T.nn.functional.embedding(u, T.ones(3, 2)), lambda: T.index_select(T.ones(3), 0, u)):
             with pytest.raises((GraphcError, RuntimeError)):
                 refused()
+
+
+def test_shifts_by_every_amount_match_torch() -> None:
+    """Up to and past the width, and negative amounts: uint8's longest right shift is 7 (200 >> 7 is 1)."""
+    for name in SMALL:
+        amounts = np.arange(0 if name == "uint8" else -2, 18)
+        x, n = np.repeat(values(name), len(amounts)), np.tile(amounts, 6).astype(name)
+        for shift in ("__lshift__", "__rshift__"):
+            assert_matches(getattr(graphc.tensor(x), shift)(graphc.tensor(n)), getattr(torch.from_numpy(x), shift)(torch.from_numpy(n)))
