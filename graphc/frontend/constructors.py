@@ -9,6 +9,7 @@ import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.frontend import tracing
+from graphc.frontend.spacing import linspace_values, logspace_values
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.runtime import random
@@ -232,8 +233,10 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
     return tensor(np.arange(start, end, step).astype(d.numpy), device=device, requires_grad=requires_grad)
 
 
-def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
-    return tensor(np.linspace(start, end, steps).astype(dtypes.to_dtype(dtype or dtypes.DEFAULT_FLOAT).numpy), device=device)
+def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """torch's CPU values, element for element (graphc/frontend/spacing.py)."""
+    d = dtypes.to_dtype(dtype or dtypes.DEFAULT_FLOAT)
+    return tensor(linspace_values(_number(start), _number(end), steps, d), device=device, requires_grad=requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
@@ -243,8 +246,12 @@ def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, req
 def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """``base ** linspace(start, end, steps)``, in the default dtype unless given."""
     d = dtypes.to_dtype(dtype or dtypes.DEFAULT_FLOAT)
-    values = np.power(float(base), np.linspace(start, end, steps))
-    return tensor(values.astype(d.numpy), device=device, requires_grad=requires_grad)
+    return tensor(logspace_values(_number(start), _number(end), steps, base, d), device=device, requires_grad=requires_grad)
+
+
+def _number(value: Any) -> float:
+    """A range end given as a Python number or a 0-d tensor, as torch accepts both."""
+    return value.item() if isinstance(value, Tensor) or type(value).__module__.startswith("torch") else value
 
 
 def range(start: float, end: float, step: float = 1, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:

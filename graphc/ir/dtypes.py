@@ -91,8 +91,8 @@ def to_dtype(value: object) -> DType:
         return bool_
     if value is int:
         return int64
-    if value is float:
-        return float32
+    if value is float:  # torch's reading of Python's float: double precision
+        return float64
     module = type(value).__module__
     if module.startswith("torch"):
         return to_dtype(str(value))
