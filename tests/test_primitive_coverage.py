@@ -137,7 +137,11 @@ def bitwise(name: str) -> list[Case]:
     with_numbers = lambda T, F, a: (symbol(a, 0x5A), symbol(-3, a), symbol(a, True))  # noqa: E731 - the operator and its reflection
     return [
         Case("i64-bcast", op, (i64(3, 1, low=-99, high=99), i64(4, low=-99, high=99))),
-        Case("u8-i8-promote-view", lambda T, F, a, b: getattr(T, name)(a.T, b), (data(4, 3, dtype="uint8", high=256), data(3, 4, dtype="int8", low=-128, high=128))),
+        Case(
+            "u8-i8-promote-view",
+            lambda T, F, a, b: getattr(T, name)(a.T, b),
+            (data(4, 3, dtype="uint8", high=256), data(3, 4, dtype="int8", low=-128, high=128)),
+        ),
         Case("bool-0d", op, (b8(2, 3), b8())),
         Case("i16-python-numbers", with_numbers, (data(2, 3, dtype="int16", low=-999, high=999),)),
         Case("f64-to-i32", lambda T, F, a, b: getattr(T, name)(a.to(T.int32), b), (f64(2, 3) * 100, i32(2, 3, low=-99, high=99))),
@@ -368,7 +372,9 @@ CASES: dict[str, list[Case]] = {
     "solve_triangular": [
         Case("f64-grad-view", lambda T, F, a, b: T.linalg.solve_triangular(a.T, b, upper=True), (f64(3, 3) + 3 * np.eye(3), f64(3, 2)), grad=True)
     ],
-    "lu": [Case("f64-grad-view", lambda T, F, a: (lambda r: r.P[..., :3] + r.L * 2 + r.U.sum(-2, keepdim=True))(T.linalg.lu(a.mT)), (f64(2, 3, 4),), grad=True)],
+    "lu": [
+        Case("f64-grad-view", lambda T, F, a: (lambda r: r.P[..., :3] + r.L * 2 + r.U.sum(-2, keepdim=True))(T.linalg.lu(a.mT)), (f64(2, 3, 4),), grad=True)
+    ],
     "matrix_exp": [Case("f64-grad-view", lambda T, F, a: T.linalg.matrix_exp(a.mT), (f64(2, 3, 3),), grad=True)],
     # ------------------------------------------------------------------ windows
     "unfold": [
