@@ -194,3 +194,28 @@ def test_adam_steps_with_recycled_outputs_match_torch_and_leave_held_arrays_alon
     # The weight and its two moments are held from one step to the next: two arrays each, reused in turn.
     recycled = [len(arrays) for (site, shape, dtype), arrays in rt._recycled.items() if shape == (32, 16)]
     assert recycled.count(2) >= 3, recycled
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 1, 1), (1, 3, 4, 4)])
+def test_unfold_with_a_1x1_window_returns_its_own_array(shape: tuple) -> None:
+    # The memory plan reuses the input's buffer after a window kernel, so the columns must not alias it.
+    x = np.random.default_rng(0).standard_normal(shape)
+    cols = rt.unfold(x, (1, 1), (1, 1), (0, 0), (1, 1), 0.0)
+    assert not np.may_share_memory(cols, x)
+    np.testing.assert_array_equal(cols, x.reshape(shape[0], shape[1], -1))
+
+
+def test_weight_gradient_of_a_1x1_conv_after_a_global_average_pool_is_torchs() -> None:
+    # The importer's 1x1 conv unfolds the pooled map; its saved columns were a view of a buffer
+    # the forward program's next kernel overwrote (squeeze-excitation, a U-Net's upsampling path).
+    import copy
+
+    import graphc
+
+    torch.manual_seed(0)
+    eager = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Conv2d(4, 3, 1)).double()
+    mine = copy.deepcopy(eager)
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    eager(x).sum().backward()
+    graphc.compile(mine, backend="numpy")(x).sum().backward()
+    torch.testing.assert_close(mine[1].weight.grad, eager[1].weight.grad, rtol=1e-12, atol=1e-14)

@@ -355,6 +355,7 @@ def _windows(shape: tuple, kernel: tuple, dilation: tuple, padding: tuple, strid
 
 def unfold(x: np.ndarray, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple, pad_value: float) -> np.ndarray:
     """im2col through a strided view of the padded input: [N, C, *spatial] -> [N, C*prod(kernel), L]."""
+    source = x
     n, c = x.shape[:2]
     rank = len(kernel_size)
     axes = tuple(range(2, 2 + rank))
@@ -364,7 +365,10 @@ def unfold(x: np.ndarray, kernel_size: tuple, dilation: tuple, padding: tuple, s
     steps = (slice(None), slice(None), *(slice(None, None, s) for s in stride), *(slice(None, None, d) for d in dilation))
     view = sliding_window_view(x, span, axis=axes)[steps]
     length = math.prod(view.shape[2 : 2 + rank])
-    return view.transpose(0, 1, *range(2 + rank, 2 + 2 * rank), *axes).reshape(n, c * math.prod(kernel_size), length)
+    cols = view.transpose(0, 1, *range(2 + rank, 2 + 2 * rank), *axes).reshape(n, c * math.prod(kernel_size), length)
+    # A 1x1 window at stride 1 reshapes without a copy. The memory plan takes a window kernel's
+    # result for a new array, so a view would be overwritten once the input's buffer is reused.
+    return cols.copy() if np.may_share_memory(cols, source) else cols
 
 
 def fold(cols: np.ndarray, output_size: tuple, kernel_size: tuple, dilation: tuple, padding: tuple, stride: tuple) -> np.ndarray:
