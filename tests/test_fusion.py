@@ -475,3 +475,32 @@ def test_graphc_fusion_0_in_the_environment_turns_fusion_off_by_default() -> Non
     for value, expected in (("0", "False"), ("off", "False"), ("1", "True")):
         done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "GRAPHC_FUSION": value}, capture_output=True, text=True)
         assert done.stdout.strip() == expected, done.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=graphc.GraphcError,
+    reason="On Triton, with square inputs only (3x3 and 4x4 fail, 2x3 compiles), the kernel that fuses log_softmax's "
+    "row max (k*_max_abs_eq_where) is asked for that max at an index its template does not compute, and the code "
+    "generator refuses: the transposed read (a2 - v0).t() of a [n,n] value lines up in size with the row iteration "
+    "space, so fusion seems to group by equal sizes where the indices differ. Found by the fuzzer (Triton seed 5029); "
+    "graphc refuses with a GraphcError, it gives no wrong value.",
+)
+def test_log_softmax_read_transposed_beside_a_column_log_softmax_compiles_on_triton() -> None:
+    pytest.importorskip("triton")
+    rng = np.random.default_rng(0)
+    a1, a2 = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    w0, w1 = rng.standard_normal((3, 3)), rng.standard_normal((3, 2))
+
+    def run(T: Any, a1: Any, a2: Any) -> tuple:
+        v0 = T.nn.functional.log_softmax(a1, dim=1)
+        v6 = T.nn.functional.log_softmax((-1.22 + v0)[:, 1:], dim=0)
+        v10 = (a2 - v0).t()
+        loss = (v10 * T.tensor(w0)).sum() + (v6 * T.tensor(w1)).sum()
+        return (v10.detach(), v6.detach(), *T.autograd.grad(loss, [a1, a2]))
+
+    step = graphc.compile(lambda a1, a2: run(graphc, a1, a2), backend="triton")
+    got = step(graphc.tensor(a1, requires_grad=True), graphc.tensor(a2, requires_grad=True))
+    want = run(torch, torch.tensor(a1, requires_grad=True), torch.tensor(a2, requires_grad=True))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w.detach().numpy(), rtol=1e-12, atol=1e-13)
