@@ -32,7 +32,8 @@ import torch
 
 EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
 INT_LIMIT = 1e6  # integer values stay far from int64 overflow
-FLOAT_LIMIT = 1e4  # magnitudes above this are squashed before growing further
+FLOAT_LIMIT = 1e4  # steps whose results grow past this magnitude are not drawn
+MAX_ELEMENTS = 1 << 18  # per value, in a large program
 
 
 @dataclass
@@ -107,13 +108,14 @@ class Dropped(Exception):
 class Generator:
     """Grows one program from ``seed``; ``generate`` returns it."""
 
-    def __init__(self, seed: int, steps: int | None = None) -> None:
+    def __init__(self, seed: int, large: bool = False) -> None:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self.large = large
         self.float_dtype = "float64" if self.rng.random() < 0.4 else "float32"
         self.b1 = int(self.rng.integers(2, 5))
         self.b2 = self.b1 + int(self.rng.choice([-1, 1, 2])) if self.b1 > 2 else self.b1 + int(self.rng.integers(1, 3))
-        self.steps = int(self.rng.integers(5, 16)) if steps is None else steps
+        self.steps = int(self.rng.integers(5, 24))
         self.inputs: list[tuple[np.ndarray, np.ndarray]] = []
         self.input_names: list[str] = []
         self.values: list[Value] = []
@@ -129,6 +131,8 @@ class Generator:
         return seq[int(self.rng.integers(len(seq)))]
 
     def size(self) -> int:
+        if self.large and self.chance(0.5):
+            return int(self.rng.choice([17, 40, 129, 300]))  # past the code generators' chunk, tile and split sizes
         return int(self.rng.choice([1, 2, 3, 4, 5], p=[0.15, 0.25, 0.25, 0.2, 0.15]))
 
     def eps(self, value: Value | str) -> float:
@@ -138,10 +142,18 @@ class Generator:
     # ------------------------------------------------------------------ inputs
 
     def fresh(self, shape: tuple[int, ...], batch: set[int], dtype: str, low: int = -5, high: int = 6) -> Value:
-        """A new program input of ``shape`` (its dims in ``batch`` take the batch size)."""
+        """A new program input of ``shape`` (its dims in ``batch`` take the batch size); sometimes
+        the very tensor another input is (the programs are then called as ``f(x, x)``)."""
+        shapes = [tuple(b if d in batch else n for d, n in enumerate(shape)) for b in (self.b1, self.b2)]
+        same = [arrays for arrays in self.inputs if [a.shape for a in arrays] == shapes and arrays[0].dtype == dtype]
+        if same and self.chance(0.1):
+            arrays = self.pick(same)
+            name = f"a{len(self.inputs)}"
+            return self.add_input(name, arrays)
+        if max(int(np.prod(s)) for s in shapes) > MAX_ELEMENTS:
+            raise Dropped("too large")
         arrays = []
-        for b in (self.b1, self.b2):
-            s = tuple(b if d in batch else n for d, n in enumerate(shape))
+        for s in shapes:
             if dtype == "bool":
                 a = self.rng.random(s) < 0.5
             elif dtype == "int64":
@@ -149,10 +161,15 @@ class Generator:
             else:
                 a = self.rng.standard_normal(s).astype(dtype)
             arrays.append(np.asarray(a))
-        name = f"a{len(self.inputs)}"
-        self.inputs.append((arrays[0], arrays[1]))
+        return self.add_input(f"a{len(self.inputs)}", (arrays[0], arrays[1]))
+
+    def add_input(self, name: str, arrays: tuple[np.ndarray, np.ndarray]) -> Value:
+        """Inputs are operands of later steps too (a 0-d int64 input times a Python float, say)."""
+        self.inputs.append(arrays)
         self.input_names.append(name)
-        return Value(name, torch.from_numpy(arrays[0].copy()), torch.from_numpy(arrays[1].copy()), 0.0)
+        value = Value(name, torch.from_numpy(arrays[0].copy()), torch.from_numpy(arrays[1].copy()), 0.0)
+        self.values.append(value)
+        return value
 
     def fresh_like(self, v: Value, dtype: str | None = None, ones: float = 0.3, drop_leading: bool = True) -> Value:
         """A new input broadcastable against ``v``: some dims 1, maybe fewer leading dims."""
@@ -208,20 +225,20 @@ class Generator:
 
     def generate(self) -> Program:
         first_shape = (self.b1, *[self.size() for _ in range(int(self.rng.integers(0, 3)))])
-        self.values.append(self.fresh(first_shape, {0}, self.float_dtype))
+        first = self.fresh(first_shape, {0}, self.float_dtype)
         for _ in range(int(self.rng.integers(0, 3))):
-            self.values.append(self.fresh_like(self.values[0], self.pick_dtype()))
+            self.fresh_like(first, self.pick_dtype())
         done = 0
         attempts = 0
         while done < self.steps and attempts < self.steps * 20:
             attempts += 1
             name, template = TEMPLATES[int(self.rng.choice(len(TEMPLATES), p=PROBABILITIES))]
-            n_inputs = len(self.inputs)
+            n_inputs, n_values = len(self.inputs), len(self.values)
             try:
                 self.apply(template)
                 done += 1
             except Dropped:
-                del self.inputs[n_inputs:], self.input_names[n_inputs:]
+                del self.inputs[n_inputs:], self.input_names[n_inputs:], self.values[n_values:]
         outputs = self.choose_outputs()
         weights = [(self.rng.standard_normal(v.shape), self.rng.standard_normal(tuple(v.large.shape))) for v in outputs]
         grad_eps = max(EPS.get(v.dtype, 0.0) for v in self.values)
@@ -250,9 +267,12 @@ class Generator:
         made = []
         for i, name in enumerate(names):
             v = Value(name, results[0][i], results[1][i], 0.0)
-            v.err = step.err(v) if v.is_float else 0.0
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                v.err = step.err(v) if v.is_float else 0.0
             m = v.mag()
-            if not math.isfinite(v.err) or (v.is_float and (m > FLOAT_LIMIT or not _finite(v))) or (not v.is_float and m > INT_LIMIT):
+            too_large = v.small.numel() > MAX_ELEMENTS or v.large.numel() > MAX_ELEMENTS or m > (FLOAT_LIMIT if v.is_float else INT_LIMIT)
+            if too_large or not math.isfinite(v.err) or (v.is_float and not _finite(v)):
                 raise Dropped("magnitude")
             made.append(v)
         self.counter += step.n_outputs
@@ -524,7 +544,7 @@ def t_where(g: Generator) -> Step:
     c = g.pick(conditions) if conditions else g.fresh_like(a, "bool")
     b_text, b = g.partner(a, "number")
     eb = b.err if b is not None else 0.0
-    expr = g.pick(["T.where({c}, {a}, {b})", "{a}.where({c}, {b})", "T.where({c}, {b}, {a})"])
+    expr = g.pick(["T.where({c}, {a}, {b})", "{a}.where({c}, {b})", "T.where({c}, {b}, {a})", "T.where({c}, 1.5, -2)", "T.where({c}, 3, {b})"])
     if b is None and g.chance(0.3):
         expr = "{a}.masked_fill({c}, {b})"
     return Step(expr.format(c=c.name, a=a.name, b=b_text), lambda v: max(a.err, eb) + _rounding(v, a.mag()))
@@ -913,7 +933,21 @@ def t_cast(g: Generator) -> Step:
     return Step(expr, lambda v: x.err + eps32 * x.mag() * 2, robust=robust)
 
 
+def t_item(g: Generator) -> Step:
+    """A value read into Python (``.item()``) and used as a scalar: ``graphc.compile`` guards on it."""
+    x = g.operand("number")
+    a = g.operand("number")
+    reduce = g.pick(["sum", "mean", "amax"])
+    n = max(t.numel() for t in (x.small, x.large))
+    ms = max(abs(float(getattr(t.double(), reduce)())) for t in (x.small, x.large))
+    es = (n if reduce == "sum" else 1) * (x.err + EPS.get(x.dtype, 0.0) * x.mag() * (1 + math.log2(n)))
+    if ms * a.mag() > FLOAT_LIMIT:
+        raise Dropped("magnitude")
+    return Step(f"{a.name} * {x.name}.{reduce}().item()", lambda v: a.err * ms + es * a.mag() + _rounding(v, ms * a.mag()))
+
+
 TEMPLATES: list[tuple[str, Callable[[Generator], Step]]] = [
+    ("item", t_item),
     ("unary_float", t_unary_float),
     ("step_function", t_step_function),
     ("unary_exact", t_unary_exact),
@@ -934,9 +968,10 @@ TEMPLATES: list[tuple[str, Callable[[Generator], Step]]] = [
     ("clamp", t_clamp),
     ("cast", t_cast),
 ]
-WEIGHTS = {"unary_float": 4, "arithmetic": 5, "reduction": 3, "step_function": 0.5, "integer_division": 0.7, "unary_exact": 0.7}
+WEIGHTS = {"item": 0.4, "unary_float": 4, "arithmetic": 5, "reduction": 3, "step_function": 0.5, "integer_division": 0.7, "unary_exact": 0.7}
 PROBABILITIES = np.array([WEIGHTS.get(name, 1.5) for name, _ in TEMPLATES]) / sum(WEIGHTS.get(name, 1.5) for name, _ in TEMPLATES)
 
 
-def generate(seed: int) -> Program:
-    return Generator(seed).generate()
+def generate(seed: int, large: bool | None = None) -> Program:
+    """Program ``seed``; a large one (some dims of 17 to 300) for one seed in four unless ``large`` says."""
+    return Generator(seed, seed % 4 == 1 if large is None else large).generate()

@@ -35,19 +35,22 @@ GRAD_ULPS = 4096
 
 
 def _torch_inputs(program: Program, size: int, requires_grad: bool) -> list[torch.Tensor]:
-    made = []
+    """The inputs at ``size``; one tensor where the program takes an input twice."""
+    made: dict[int, torch.Tensor] = {}
     for arrays in program.inputs:
-        t = torch.from_numpy(arrays[size].copy())
-        made.append(t.requires_grad_(requires_grad and t.dtype == torch.float64))
-    return made
+        if id(arrays) not in made:
+            t = torch.from_numpy(arrays[size].copy())
+            made[id(arrays)] = t.requires_grad_(requires_grad and t.dtype == torch.float64)
+    return [made[id(arrays)] for arrays in program.inputs]
 
 
 def _graphc_inputs(program: Program, size: int, requires_grad: bool) -> list[graphc.Tensor]:
-    made = []
+    made: dict[int, graphc.Tensor] = {}
     for arrays in program.inputs:
-        a = arrays[size].copy()
-        made.append(graphc.tensor(a, requires_grad=requires_grad and a.dtype == np.float64))
-    return made
+        if id(arrays) not in made:
+            a = arrays[size].copy()
+            made[id(arrays)] = graphc.tensor(a, requires_grad=requires_grad and a.dtype == np.float64)
+    return [made[id(arrays)] for arrays in program.inputs]
 
 
 def _loss(T: Any, program: Program, outputs: tuple, size: int) -> Any:
@@ -132,6 +135,8 @@ def _run_graphc(program: Program, backend: str, fusion: bool, grads: bool, expec
         found = graphc.autograd.grad(loss, differentiated, allow_unused=True) if loss is not None else ()
         return tuple(o.detach() for o in outputs) + tuple(found)
 
+    if ".item()" in program.source:
+        return  # graphc.compile refuses to read a traced value (docs/decisions.md); the lazy run covered it
     compiled = graphc.compile(step, backend=backend, fusion=fusion)
     n = len(program.outputs)
     for call, size in (("call 1", 0), ("call 2 (replay)", 0), ("resized call", 1)):
@@ -163,7 +168,7 @@ def check_program(seed: int, backend: str) -> str:
 
     One seed in ``LOOPS_EVERY`` compiles the NumPy programs with C loops (each is a C build).
     """
-    program = generate(seed)
+    program = generate(seed, large=None if backend == "numpy" else False)
     grads = program.float_dtype == "float64"
     expected = {size: _torch_reference(program, size, grads) for size in (0, 1)}
     loops = backend == "numpy" and seed % LOOPS_EVERY == 0 and os.environ.get("GRAPHC_NATIVE", "1") != "0"
