@@ -29,8 +29,12 @@ def lib(nn: Any) -> Any:
 # ---------------------------------------------------------------------------------- GPT-2
 
 
-def gpt2(nn: Any, d: int = 32, heads: int = 4, layers: int = 2, vocab: int = VOCAB, max_len: int = 8) -> Any:
-    """GPT-2: learned positions, pre-norm blocks, causal SDPA, tanh-GELU MLP, LM head tied to the token embedding."""
+def gpt2(nn: Any, d: int = 32, heads: int = 4, layers: int = 2, vocab: int = VOCAB, max_len: int = 8, read_sizes: bool = True) -> Any:
+    """GPT-2: learned positions, pre-norm blocks, causal SDPA, tanh-GELU MLP, LM head tied to the token embedding.
+
+    ``read_sizes=False`` splits heads with unflatten/flatten and adds the whole position
+    table (sequences of ``max_len`` only), so no size is read and graphc keeps the batch symbolic.
+    """
     F = nn.functional
     T = lib(nn)
 
@@ -45,11 +49,15 @@ def gpt2(nn: Any, d: int = 32, heads: int = 4, layers: int = 2, vocab: int = VOC
             self.mlp_proj = nn.Linear(4 * d, d)
 
         def forward(self, x: Any) -> Any:
-            b, t, c = x.shape
             q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
-            q, k, v = (z.view(b, t, heads, c // heads).transpose(1, 2) for z in (q, k, v))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            x = x + self.attn_proj(y.transpose(1, 2).contiguous().view(b, t, c))
+            if read_sizes:
+                b, t, c = x.shape
+                q, k, v = (z.view(b, t, heads, c // heads).transpose(1, 2) for z in (q, k, v))
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).contiguous().view(b, t, c)
+            else:
+                q, k, v = (z.unflatten(-1, (heads, d // heads)).transpose(1, 2) for z in (q, k, v))
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).flatten(2)
+            x = x + self.attn_proj(y)
             return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
 
     class GPT2(nn.Module):
@@ -63,8 +71,7 @@ def gpt2(nn: Any, d: int = 32, heads: int = 4, layers: int = 2, vocab: int = VOC
             self.lm_head.weight = self.wte.weight
 
         def forward(self, idx: Any) -> Any:
-            pos = T.arange(0, idx.shape[1], dtype=T.long)
-            x = self.wte(idx) + self.wpe(pos)
+            x = self.wte(idx) + (self.wpe(T.arange(0, idx.shape[1], dtype=T.long)) if read_sizes else self.wpe.weight)
             for block in self.h:
                 x = block(x)
             return self.lm_head(self.ln_f(x))
