@@ -547,3 +547,50 @@ class ProductOverBatch(nn.Module):
 def test_lowerings_refuse_what_graphc_cannot_build(model: nn.Module, message: str) -> None:
     with pytest.raises(graphc.GraphcError, match=re.escape(message)):
         graphc.compile(model, backend="numpy")(float64(3, 2))
+
+
+class ChannelsLastClassifier(nn.Module):
+    """Flatten after adaptive pooling in a channels-last model: torch.export emits an as_strided that keeps the layout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.adaptive_avg_pool2d(self.conv(x), 1).flatten(1))
+
+
+class Restrided(nn.Module):
+    def __init__(self, size: tuple, stride: tuple, offset: int = 0) -> None:
+        super().__init__()
+        self.size, self.stride, self.offset = size, stride, offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.as_strided(x * 2, self.size, self.stride, self.offset)
+
+
+def test_channels_last_model_lowers_its_layout_keeping_as_strided() -> None:
+    model = ChannelsLastClassifier().double().to(memory_format=torch.channels_last)
+    run_both(model, float64(2, 3, 6, 6).to(memory_format=torch.channels_last))
+
+
+@pytest.mark.parametrize(
+    ("size", "stride", "offset"), [((3, 2), (1, 3), 0), ((2, 2), (2, 1), 1), ((2, 2, 2), (3, 1, 1), 0)], ids=["transpose", "offset", "overlapping-windows"]
+)
+def test_as_strided_gathers_the_addressed_elements_with_their_gradients(size: tuple, stride: tuple, offset: int) -> None:
+    eager = Restrided(size, stride, offset)
+    compiled = graphc.compile(copy.deepcopy(eager), backend="numpy", dynamic=False)
+    x, y = float64(2, 3).requires_grad_(True), float64(2, 3).requires_grad_(True)
+    got, expected = compiled(x), eager(y)
+    assert_same(got, expected, "output")
+    weights = float64(*size, seed=2)
+    (got * weights).sum().backward()
+    (expected * weights).sum().backward()
+    assert_same(x.grad, y.grad, "gradient")
+
+
+def test_as_strided_reading_outside_its_input_is_refused() -> None:
+    compiled = graphc.compile(Restrided((2, 3), (3, 1), 2), backend="numpy", dynamic=False)
+    with pytest.raises(graphc.GraphcError, match=re.escape("as_strided reading memory outside its input (sizes [2, 3], strides [3, 1], offset 2)")):
+        compiled(float64(2, 3))

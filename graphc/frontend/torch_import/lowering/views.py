@@ -7,9 +7,11 @@ taken from the node's recorded result type rather than recomputed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from graphc.frontend import manipulation, view_scatter
@@ -43,6 +45,53 @@ _TO_END = 2**62
 )
 def reshape(ctx: LoweringContext, x: Node, *_: Any, **__: Any) -> Node:
     return b.reshape(x, ctx.out_shape())
+
+
+@lowers(KIND, aten.as_strided.default, aten.as_strided_copy.default)
+def as_strided(ctx: LoweringContext, x: Node, size: Sequence[Any], stride: Sequence[Any], storage_offset: Any = None) -> Node:
+    """A gather of the elements the strides address, by where each sits in the input's memory.
+
+    torch.export emits it for a flatten of a channels-last tensor whose restride is the identity
+    (``flatten`` after adaptive pooling in a ``channels_last`` model). graphc's tensors have no
+    strides: the input's recorded strides say which of its elements each address holds; an
+    address outside the input, or an input whose elements share addresses, is refused.
+    """
+    source = ctx.node.args[0].meta["val"]
+    offset = source.storage_offset() if storage_offset is None else storage_offset
+    out_shape = ctx.out_shape()
+    if _same_layout(ctx, source, size, stride, offset):
+        return b.reshape(x, out_shape)
+    try:
+        in_sizes, in_strides, sizes, strides = (tuple(int(v) for v in values) for values in (source.shape, source.stride(), size, stride))
+        in_offset, start = int(source.storage_offset()), int(offset)
+    except TypeError:
+        raise ctx.unsupported("as_strided over symbolic sizes unless it keeps the input's layout (compile with dynamic=False)") from None
+    addresses = _addresses(in_sizes, in_strides, in_offset)
+    index = np.full(int(addresses.max(initial=-1)) + 1, -1, dtype=np.int64)  # address -> the input's flat position
+    index[addresses] = np.arange(addresses.size)
+    if np.count_nonzero(index >= 0) != addresses.size:
+        raise ctx.unsupported(f"as_strided of an input whose elements overlap in memory (sizes {list(in_sizes)}, strides {list(in_strides)})")
+    wanted = _addresses(sizes, strides, start)
+    inside = (wanted >= 0) & (wanted < index.size)
+    picked = np.where(inside, index[np.clip(wanted, 0, max(index.size - 1, 0))], -1) if index.size else np.full(wanted.shape, -1)
+    if np.any(picked < 0):
+        raise ctx.unsupported(f"as_strided reading memory outside its input (sizes {list(sizes)}, strides {list(strides)}, offset {start})")
+    flat = b.reshape(x, (addresses.size,))
+    return b.reshape(emit("index_select", flat, ctx.constant(picked), axis=0), out_shape)
+
+
+def _addresses(sizes: tuple[int, ...], strides: tuple[int, ...], offset: int) -> np.ndarray:
+    """The memory address of each element of a strided tensor, in row-major order."""
+    grid = np.indices(sizes, dtype=np.int64).reshape(len(sizes), math.prod(sizes))
+    return offset + np.asarray(strides, dtype=np.int64) @ grid
+
+
+def _same_layout(ctx: LoweringContext, source: torch.Tensor, size: Sequence[Any], stride: Sequence[Any], offset: Any) -> bool:
+    """Whether as_strided reads the input's elements in their own order: same sizes, offset, and strides wherever a size is not 1."""
+    same = ctx.dim(offset) == ctx.dim(source.storage_offset()) and len(size) == source.dim()
+    for n, s, m, t in zip(size, stride, source.shape, source.stride()):
+        same = same and dims_equal(ctx.dim(n), ctx.dim(m)) and (ctx.dim(n) == 1 or dims_equal(ctx.dim(s), ctx.dim(t)))
+    return bool(same)
 
 
 @lowers(KIND, aten.expand.default, aten.expand_copy.default)
