@@ -372,3 +372,18 @@ def test_dynamic_reshape_that_needs_divisibility_falls_back_to_static_sizes() ->
     reason = cf.recompilations[0]
     assert "reshape" in reason and "tracing again with static sizes" in reason
     assert cf.trace_count == 3  # the symbolic trace that failed, then one per size
+
+
+def test_a_result_indexed_out_of_a_temporary_compiles_with_the_batch_symbolic(backend: str) -> None:
+    """Found by the fuzzer (seed 60133): ``(x >= c)[-1]`` keeps the comparison alive as the base it
+    writes through to, which was taken for new state, so every call ran eagerly and the other
+    result's shape came back symbolic, ``(B, 4)`` instead of ``(3, 4)``."""
+
+    def f(T: Any, x: Any, y: Any, index: Any) -> tuple:
+        return (x >= -0.55)[-1], T.index_select(y, -1, index)
+
+    step = graphc.compile(lambda *args: f(graphc, *args), backend=backend)
+    for rows in (3, 3, 5):
+        x, y, index = data(rows, 3), data(rows, 3), np.array([0, 2, 1, 1])
+        assert_matches(step(*(graphc.tensor(a) for a in (x, y, index))), f(torch, *(torch.tensor(a) for a in (x, y, index))))
+    assert step.recompilations == []

@@ -77,8 +77,17 @@ def _value_text(value: np.ndarray) -> str:
 
 
 def _new_state(trace: Trace, outputs: list[Tensor], standins: list[Tensor]) -> list[Tensor]:
-    """Tensors the trace made that are still alive and are neither results nor stand-ins: new state."""
+    """Tensors the trace made that are still alive and are neither results nor stand-ins: new state.
+
+    A result indexed out of a temporary (``(x > 0)[-1]``) keeps that temporary alive as the base
+    it writes through to (``_view``); the base is no state the function created.
+    """
     known = {id(o) for o in outputs} | {id(s) for s in standins} | {id(s._grad) for s in standins if s._grad is not None}
+    for o in outputs:
+        base = o._view[0] if o._view is not None else None
+        while base is not None and id(base) not in known:
+            known.add(id(base))
+            base = base._view[0] if base._view is not None else None
     known |= {id(t._grad) for t, _ in trace.grads_set.values() if t._grad is not None}
     return [t for t in trace.created_alive() if id(t) not in known]
 
