@@ -387,3 +387,17 @@ def test_a_result_indexed_out_of_a_temporary_compiles_with_the_batch_symbolic(ba
         x, y, index = data(rows, 3), data(rows, 3), np.array([0, 2, 1, 1])
         assert_matches(step(*(graphc.tensor(a) for a in (x, y, index))), f(torch, *(torch.tensor(a) for a in (x, y, index))))
     assert step.recompilations == []
+
+
+def test_gradient_of_a_strided_slice_of_the_batch(backend: str) -> None:
+    """Found by the fuzzer (seed 60023): the gradient of ``x[::2]`` pads with widths in ceiling(B/2),
+    which the NumPy program printed as sympy's ``ceiling(B/2)`` (a NameError when it ran)."""
+
+    def f(T: Any, x: Any) -> Any:
+        return T.autograd.grad(x[::2].exp().sum(), [x])[0]
+
+    step = graphc.compile(lambda x: f(graphc, x), backend=backend)
+    for rows in (4, 5):
+        g, t = pair(data(rows, 3, dtype="float64"), requires_grad=True)
+        assert_matches(step(g), f(torch, t))
+    assert step.recompilations == []

@@ -131,7 +131,8 @@ def _slice(node: Node, args: list[str]) -> str:
 
 def _pad(node: Node, args: list[str]) -> str:
     a = node.attrs
-    return f"rt.pad({args[0]}, {a['low']}, {a['high']}, {a['interior']}, {py_literal(a['value'])})"
+    low, high, interior = (py_shape(a[k]) for k in ("low", "high", "interior"))  # symbolic widths as code, not sympy's repr
+    return f"rt.pad({args[0]}, {low}, {high}, {interior}, {py_literal(a['value'])})"
 
 
 def _concat(node: Node, args: list[str]) -> str:
