@@ -3,8 +3,8 @@
 Three paths per model: a compiled graphc.nn training step (forward, cross-entropy,
 backward, optimizer step in one ``graphc.compile``) against torch's training loop, then
 the trained models in eval mode; ``graphc.compile(torch_module)`` against eager in train
-and eval mode (outputs, parameter and input gradients, BN running statistics); and one
-tiny ResNet on the Triton backend.
+and eval mode, and in train mode on channels-last tensors (outputs, parameter and input
+gradients, BN running statistics); and one tiny ResNet on the Triton backend.
 
 Cost: compiling a whole model's training step takes seconds, and its C loops a C build of
 another 5-25 s on a cold cache. The default suite runs the cases in DEFAULT, without the
@@ -41,8 +41,9 @@ OPTIMIZERS: dict[str, tuple[str, dict]] = {
 
 
 # The cases of the default suite (test id suffixes), chosen to cover every model once and
-# both paths that found a bug (the importer's 1x1 conv after pooling or upsampling).
-DEFAULT = {"resnet", "mobilenet_v2", "efficientnet", "densenet", "vgg", "unet-train", "efficientnet-eval"}
+# the paths that found bugs: the importer's 1x1 conv after pooling or upsampling (U-Net,
+# EfficientNet's squeeze-excitation) and the as_strided of a channels-last flatten.
+DEFAULT = {"resnet", "mobilenet_v2", "efficientnet", "densenet", "vgg", "unet-train", "efficientnet-channels_last"}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -92,7 +93,9 @@ def set_dropout(model: Any, nn: Any, p: float) -> None:
 
 TRAINING_CASES = [pytest.param(name, True, id=name, marks=slow_unless_default(name)) for name in ZOO]
 TRAINING_CASES.append(pytest.param("resnet", False, id="resnet-unfused", marks=pytest.mark.slow))
-IMPORT_CASES = [pytest.param(name, mode, id=f"{name}-{mode}", marks=slow_unless_default(f"{name}-{mode}")) for name in ZOO for mode in ("train", "eval")]
+IMPORT_CASES = [
+    pytest.param(name, mode, id=f"{name}-{mode}", marks=slow_unless_default(f"{name}-{mode}")) for name in ZOO for mode in ("train", "eval", "channels_last")
+]
 
 
 @pytest.mark.parametrize(("name", "fusion"), TRAINING_CASES)
@@ -136,12 +139,15 @@ def test_compiled_training_steps_match_torch_then_eval(name: str, fusion: bool) 
 
 @pytest.mark.parametrize(("name", "mode"), IMPORT_CASES)
 def test_imported_torch_model_matches_eager(name: str, mode: str) -> None:
+    # channels_last: the train-mode model and its input in that memory format (torch.export then emits as_strided).
+    training = mode != "eval"
+    layout = torch.channels_last if mode == "channels_last" else torch.contiguous_format
     torch.manual_seed(0)
-    eager = build(name, torch.nn, dropout=0.0 if mode == "train" else None).double().train(mode == "train")
+    eager = build(name, torch.nn, dropout=0.0 if training else None).double().train(training).to(memory_format=layout)
     mine = copy.deepcopy(eager)
     compiled = graphc.compile(mine)
     x, _ = batch(name)
-    inputs = [torch.tensor(x, requires_grad=True) for _ in range(2)]
+    inputs = [torch.tensor(x).to(memory_format=layout).requires_grad_(True) for _ in range(2)]
     outputs = [model(t) for model, t in zip((eager, compiled), inputs)]
     assert_close(outputs[1], outputs[0], "output")
     weights = torch.tensor(np.random.default_rng(6).standard_normal(tuple(outputs[0].shape)))
