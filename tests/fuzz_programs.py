@@ -616,7 +616,7 @@ def t_reduction(g: Generator) -> Step:
             return True
 
         n_outputs = 2 if kind == "max_dim" else 1
-    if kind == "prod" and m ** n > FLOAT_LIMIT:
+    if kind == "prod" and n * math.log(max(m, 1e-300)) > math.log(FLOAT_LIMIT):
         raise Dropped("magnitude")
 
     def err(v: Value) -> float:
