@@ -401,3 +401,22 @@ def test_gradient_of_a_strided_slice_of_the_batch(backend: str) -> None:
         g, t = pair(data(rows, 3, dtype="float64"), requires_grad=True)
         assert_matches(step(g), f(torch, t))
     assert step.recompilations == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A call that creates state runs eagerly (CompiledFunction._run_eagerly), but on the traced graph, whose "
+    "types have the batch symbolic: its results and the new state report shape (B, 4) and (B,) instead of (3, 4) "
+    "and (3,) (their values are right). Found while minimizing fuzzer seed 60133; the fix needs the eager run's "
+    "nodes retyped with the call's sizes without losing their autograd history.",
+)
+def test_a_call_that_creates_state_returns_concrete_shapes() -> None:
+    kept: list[graphc.Tensor] = []
+
+    def f(x: graphc.Tensor) -> graphc.Tensor:
+        y = x * 2
+        kept.append(y.sum(1))  # a tensor the call made that outlives it: new state
+        return y + 1
+
+    out = graphc.compile(f, backend="numpy")(graphc.tensor(data(3, 4)))
+    assert (tuple(out.shape), tuple(kept[-1].shape)) == ((3, 4), (3,))
