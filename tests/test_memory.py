@@ -144,3 +144,23 @@ def test_the_peak_is_unknown_until_a_call_gives_the_symbolic_sizes() -> None:
     report = compile_graph(graph.report().graph).report  # compiled again, never called
     assert report.memory.peak_bytes is None
     assert "unknown until a call" in str(report.memory)
+
+
+@pytest.mark.parametrize("fusion", [False, True], ids=["unfused", "fused"])
+def test_a_result_that_is_its_operands_array_is_not_overwritten_by_later_kernels(fusion: bool) -> None:
+    """Found by the fuzzer (seed 70271): unfused, the mean of a 0-d value is its operand's array, which
+    the NumPy program returned as it was, arena bytes a later kernel of the same call overwrote
+    (the result read 4.2, the other result's value, instead of -6.9). Such results are copied, as views are."""
+    import torch
+
+    def f(T, x, index, k, y):  # noqa: ANN001, ANN202
+        scaled = x.index_select(0, index) * k
+        return (k * -2.3).mean(), T.where(scaled <= 0.5, y, scaled * 2)
+
+    args = [np.array([0.7], dtype=np.float32), np.array([0, 0, 0]), np.array(3), np.array([0.1, -0.2, 0.3], dtype=np.float32)]
+    step = graphc.compile(lambda *a: f(graphc, *a), backend="numpy", fusion=fusion)
+    want = f(torch, *[torch.tensor(a) for a in args])
+    for _ in range(2):
+        got = step(*[graphc.tensor(a) for a in args])
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6)

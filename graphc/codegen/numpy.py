@@ -745,8 +745,15 @@ def emit_program(program: Program, plan: MemoryPlan, loops: bool = False) -> str
     layout = buffers_function(plan, sizes, lambda node: (py_shape(node.shape), np_dtype(node.dtype)), [b.reuses for b in plan.buffers])
     body = run_header(graph, plan, var, buffer_var, sizes, "inputs")
     # A returned view is copied right after the kernel that makes it: it may view an arena
-    # buffer that a later kernel of this same call overwrites.
-    copied = {id(n) for n in graph.outputs if REGISTRY[n.op].category in ("movement", "source") and n.op not in ("input", "parameter")}
+    # buffer that a later kernel of this same call overwrites. So is a result whose lowering
+    # is its operand's array (detach, a sum over no axes or of a 0-d value).
+    copied = {
+        id(n)
+        for n in graph.outputs
+        if (REGISTRY[n.op].category in ("movement", "source") and n.op not in ("input", "parameter"))
+        or n.op in _VIEW_OPS
+        or (n.op in ("sum", "max", "min") and trivial_reduction(n))
+    }
     for kernel in program.kernels:
         buffers = [buffer_var[id(n)] for n in kernel.outputs + materialized(kernel) if id(n) in planned]
         args = [var[id(n)] for n in kernel.inputs] + buffers + _symbols_of(kernel.inputs + kernel.nodes)
