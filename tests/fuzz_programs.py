@@ -224,8 +224,10 @@ class Generator:
     # ------------------------------------------------------------------ growing
 
     def generate(self) -> Program:
-        first_shape = (self.b1, *[self.size() for _ in range(int(self.rng.integers(0, 3)))])
-        first = self.fresh(first_shape, {0}, self.float_dtype)
+        first_shape = [self.b1, *[self.size() for _ in range(int(self.rng.integers(0, 3)))]]
+        while int(np.prod(first_shape)) * max(self.b1, self.b2) > MAX_ELEMENTS * self.b1:
+            first_shape.pop()
+        first = self.fresh(tuple(first_shape), {0}, self.float_dtype)
         for _ in range(int(self.rng.integers(0, 3))):
             self.fresh_like(first, self.pick_dtype())
         done = 0
