@@ -403,20 +403,36 @@ def test_gradient_of_a_strided_slice_of_the_batch(backend: str) -> None:
     assert step.recompilations == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A call that creates state runs eagerly (CompiledFunction._run_eagerly), but on the traced graph, whose "
-    "types have the batch symbolic: its results and the new state report shape (B, 4) and (B,) instead of (3, 4) "
-    "and (3,) (their values are right). Found while minimizing fuzzer seed 60133; the fix needs the eager run's "
-    "nodes retyped with the call's sizes without losing their autograd history.",
-)
-def test_a_call_that_creates_state_returns_concrete_shapes() -> None:
+def test_a_call_that_creates_state_returns_concrete_shapes_and_differentiates() -> None:
+    """Such a call runs eagerly on the traced graph, whose stand-ins have the batch symbol: its results, the
+    new state and their history take the call's sizes (they read (B, 4) before; found by the fuzzer) and
+    lead back to the caller's tensors."""
     kept: list[graphc.Tensor] = []
 
     def f(x: graphc.Tensor) -> graphc.Tensor:
         y = x * 2
         kept.append(y.sum(1))  # a tensor the call made that outlives it: new state
-        return y + 1
+        return (y + 1).reshape(-1, 2)
 
-    out = graphc.compile(f, backend="numpy")(graphc.tensor(data(3, 4)))
-    assert (tuple(out.shape), tuple(kept[-1].shape)) == ((3, 4), (3,))
+    values = data(3, 4, dtype="float64")
+    x, t = graphc.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+    out = graphc.compile(f, backend="numpy")(x)
+    assert (tuple(out.shape), tuple(kept[-1].shape)) == ((6, 2), (3,))
+    (out.tanh().sum() + kept[-1].sum()).backward()
+    expected = ((t * 2) + 1).reshape(-1, 2).tanh().sum() + (t * 2).sum(1).sum()
+    expected.backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12)  # None before: it reached the trace's stand-in
+
+
+def test_an_argument_returned_by_a_call_that_creates_state_is_the_callers_tensor() -> None:
+    kept: list[graphc.Tensor] = []
+
+    def f(x: graphc.Tensor) -> graphc.Tensor:
+        kept.append(x * 2)
+        return x
+
+    x = graphc.tensor(data(3, 4, dtype="float64"), requires_grad=True)
+    out = graphc.compile(f, backend="numpy")(x)
+    assert tuple(out.shape) == (3, 4)
+    (out.sum() + kept[-1].sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full((3, 4), 3.0))

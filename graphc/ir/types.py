@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache, reduce
-from typing import Union
+from typing import Any, Union
 
 import sympy
 
@@ -122,6 +122,15 @@ def evaluate_shape(shape: Shape, bindings: dict[str, int]) -> tuple[int, ...]:
         else:
             out.append(int(d.subs({s: bindings[str(s)] for s in d.free_symbols})))  # by name: assumptions vary
     return tuple(out)
+
+
+def evaluate_sizes(value: Any, bindings: dict[str, int]) -> Any:
+    """An attribute (a size, a tuple of them, anything else) with its symbolic sizes given values."""
+    if isinstance(value, tuple):
+        return tuple(evaluate_sizes(v, bindings) for v in value)
+    if isinstance(value, sympy.Basic):
+        return int(value.subs({s: bindings[str(s)] for s in value.free_symbols}))
+    return value
 
 
 @dataclass(frozen=True)

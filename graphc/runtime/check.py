@@ -18,22 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import sympy
 
 from graphc.errors import CheckError
 from graphc.ir.graph import Graph, Node
 from graphc.ir.printer import format_node, number_nodes
+from graphc.ir.types import evaluate_sizes
 
 Evaluator = Callable[..., Any]  # (torch, operands..., **attrs) -> torch.Tensor
-
-
-def _sizes(value: Any, bindings: dict[str, int]) -> Any:
-    """An attribute with its symbolic sizes replaced by this call's values."""
-    if isinstance(value, tuple):
-        return tuple(_sizes(v, bindings) for v in value)
-    if isinstance(value, sympy.Basic):
-        return int(value.subs({s: bindings[str(s)] for s in value.free_symbols}))
-    return value
 
 
 def _reduce(name: str) -> Evaluator:
@@ -246,7 +237,7 @@ def evaluate(node: Node, operands: list[Any], bindings: dict[str, int]) -> Any:
     """``node`` computed by eager PyTorch from ``operands``, in the node's declared dtype."""
     import torch
 
-    attrs = {k: _sizes(v, bindings) for k, v in node.attrs.items()}
+    attrs = {k: evaluate_sizes(v, bindings) for k, v in node.attrs.items()}
     if node.op == "constant":
         value = EVALUATORS["constant"](torch, **attrs)
     else:
@@ -260,7 +251,7 @@ def reference_value(node: Node, operands: list[Any], bindings: dict[str, int], g
 
     expected = evaluate(node, operands, bindings)
     valid = FREE_BASIS.get(node.op)
-    if valid is not None and valid(torch, graphc_value, expected, *operands, **{k: _sizes(v, bindings) for k, v in node.attrs.items()}):
+    if valid is not None and valid(torch, graphc_value, expected, *operands, **{k: evaluate_sizes(v, bindings) for k, v in node.attrs.items()}):
         return graphc_value
     return expected
 

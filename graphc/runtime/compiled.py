@@ -11,6 +11,7 @@ and is not any more) traces again and records why.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import weakref
@@ -29,7 +30,7 @@ from graphc.ir.grad_mode import grad_mode, is_grad_enabled
 from graphc.ir.graph import Graph, Node
 from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import CHECKED, emit
-from graphc.ir.types import TensorType, free_symbols
+from graphc.ir.types import TensorType, evaluate_shape, evaluate_sizes, free_symbols
 from graphc.runtime.check import Checker
 from graphc.runtime.config import debug_level, default_backend
 from graphc.runtime.executor import CompiledProgram, compile_graph
@@ -436,7 +437,8 @@ class CompiledFunction:
                 why = f"it created {len(new_state)} new state tensor(s)"
             else:
                 why = f"it bound module attribute(s) {', '.join(rebound)} to tensors from outside the call, which a program cannot return"
-            return self._run_eagerly(trace, outputs, output_spec, new_state, [(tensors[i], standins[i]) for i in arg_grads], why)
+            callers = {id(node): t._node for node, t in zip(nodes_before, tensors)}
+            return self._run_eagerly(trace, outputs, output_spec, new_state, [(tensors[i], standins[i]) for i in arg_grads], why, callers)
         self._ran_eagerly.discard(signature)
         arguments = Arguments(
             inputs={id(node): i for i, node in enumerate(nodes_before)},
@@ -469,8 +471,11 @@ class CompiledFunction:
         new_state: list[Tensor],
         arg_grads: list[tuple[Tensor, Tensor]],
         why: str,
+        callers: dict[int, Node],
     ) -> Any:
-        """A call that creates state (an optimizer's first step) runs eagerly; the next call traces again."""
+        """A call that creates state (an optimizer's first step) runs eagerly; the next call traces again.
+
+        ``callers`` maps each stand-in's node to the caller's tensor's node it stood in for."""
         self.recompilations.append(f"trace {self.trace_count}: ran eagerly because {why}")
         pending = [t._node for t in outputs + new_state]
         for tensor, standin in arg_grads:
@@ -479,6 +484,9 @@ class CompiledFunction:
         pending += [t._node for t, _ in trace.assigned.values()]
         pending += [t._grad._node for t, _ in trace.grads_set.values() if t._grad is not None]
         lazy.realize(pending + trace.differentiated)
+        _rejoin_callers(pending + trace.differentiated, callers)
+        for tensor in outputs + new_state:  # an argument returned as it came
+            tensor._node = callers.get(id(tensor._node), tensor._node)
         return _unflatten(output_spec, outputs)
 
     def _build(
@@ -760,6 +768,36 @@ def _bound_attributes(trace: Trace, new_state: list[Tensor], outputs: list[Tenso
         elif id(value) not in computed:
             rebound.append(f"{type(owner).__name__}.{name}")
     return bound, rebound
+
+
+def _rejoin_callers(targets: list[Node], callers: dict[int, Node]) -> None:
+    """The history an eager run leaves behind, read from the caller's tensors and typed with the call's sizes.
+
+    The run is not replayed (the next call traces again), but its results, new state and their
+    history outlive it: a later ``backward()`` must reach the caller's tensors, not the trace's
+    stand-ins for them, and ``shape`` must read ``(3, 4)``, not the trace's ``(B, 4)``.
+    """
+    nodes: list[Node] = []
+    seen: set[int] = set()
+    stack = list(targets)
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            nodes.append(node)
+            stack.extend(node.inputs)
+    for node in nodes:
+        node.inputs = tuple(callers.get(id(i), i) for i in node.inputs)
+    bindings: dict[str, int] = {}
+    for node in nodes:
+        if node.data is not None:
+            for dim, size in zip(node.type.shape, node.data.shape):
+                if isinstance(dim, sympy.Symbol):
+                    bindings[str(dim)] = int(size)
+    for node in nodes:
+        if free_symbols(node.type.shape):
+            node.type = dataclasses.replace(node.type, shape=evaluate_shape(node.type.shape, bindings))
+        node.attrs = {key: evaluate_sizes(value, bindings) for key, value in node.attrs.items()}
 
 
 def _has_checks(node: Node) -> bool:
