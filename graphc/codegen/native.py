@@ -36,7 +36,11 @@ log = logging.getLogger("graphc")
 # -fwrapv: integer overflow wraps, as in NumPy and torch (C leaves it undefined).
 # -fno-math-errno: lets sqrt/exp/... vectorize; graphc never reads errno.
 # No -ffast-math: NaN, infinities and the order of float operations stay IEEE.
-FLAGS = ["-O3", "-march=native", "-fPIC", "-fvisibility=hidden", "-fwrapv", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-pthread"]
+# No -fno-trapping-math: with it, GCC 12.2 at -O3 for AVX2 if-converts `c ? 0.0 : v` in a loop
+# storing three results wrongly (a where's gradient came out 0 in 30 of 160 elements; found by
+# the differential fuzzer, tests/test_c_loops.py). Correct code first: the benchmark table
+# docs/benchmarks/cpu-2026-11-30-run12 is the first measured without it.
+FLAGS = ["-O3", "-march=native", "-fPIC", "-fvisibility=hidden", "-fwrapv", "-fno-math-errno", "-fopenmp-simd", "-pthread"]
 # A module with more C than this is compiled in parts, one per core (the LSTM step's 600 KB took 4.0 s in one).
 PART_CHARS = 100_000
 VECTOR_MATH = ["-DGRAPHC_LIBMVEC"]
