@@ -73,15 +73,17 @@ def geometric_(input: Tensor, p: float, *, generator: Any = None) -> Tensor:
     return input._inplace(trials.to(input.dtype), op="geometric_")
 
 
-def _upper_bound(dtype: dtypes.DType) -> int:
-    """random_()'s greatest value: the dtype's largest integer, or for floats the largest up to which every integer is exact."""
+def _bounds(dtype: dtypes.DType) -> tuple[int, int]:
+    """The values random_ may draw: an integer dtype's range, or for floats the integers every one of which is exact."""
     if dtype == dtypes.bool_:
-        return 1
+        return 0, 1
     if dtype.is_floating_point:
         import ml_dtypes
 
-        return 2 ** (int(ml_dtypes.finfo(dtype.numpy).nmant) + 1)
-    return int(np.iinfo(dtype.numpy).max)
+        exact = 2 ** (int(ml_dtypes.finfo(dtype.numpy).nmant) + 1)
+        return -exact, exact
+    info = np.iinfo(dtype.numpy)
+    return int(info.min), int(info.max)
 
 
 def _range_args(input: Tensor, args: tuple, kwargs: dict) -> tuple[int, int]:
@@ -92,9 +94,8 @@ def _range_args(input: Tensor, args: tuple, kwargs: dict) -> tuple[int, int]:
         raise GraphcError(f"random_ takes (), (to) or (from, to), got {len(args)} positional and {sorted(kwargs)} keyword arguments")
     given |= kwargs
     low = int(given.get("from", 0))
-    bound = _upper_bound(input.dtype)
+    low_bound, bound = _bounds(input.dtype)
     high = bound + 1 if given.get("to") is None else int(given["to"])
-    low_bound = -bound - 1 if input.dtype.is_integer and input.dtype.is_signed else 0 if not input.dtype.is_floating_point else -bound
     type_ = node_of(input).type
     if low >= high:
         raise op_error("random_", [type_], {"from": low, "to": high}, f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
