@@ -75,6 +75,8 @@ COPYING = ("concat", "pad")
 # each output over the rows' shape, and only the pointwise and matmul ones store by parts.
 PARTS_STAY_POINTWISE = "a kernel storing a concat part by part stays pointwise (or a matmul epilogue)"
 COLUMNS_STAY_POINTWISE = "a kernel computing values at the columns its slices read stays pointwise (or a matmul epilogue)"
+# Why a kernel storing a view that moves elements of a value it computes (a transpose) takes no rows (``Fuser._moved_view``).
+MOVED_VIEW_NOT_ROWS = "one stores {view}, a view putting what it computes at other indices, and a kernel over rows has each value at its own row only"
 # The value every symbolic size takes when fusion weighs bytes (a batch of a typical size).
 REFERENCE_SIZE = 1024
 
@@ -559,6 +561,10 @@ class Fuser:
 
     def _unmergeable(self, a: Group, b: Group, relation: str) -> str | None:
         """Why kernels ``a`` and ``b`` (over one iteration space) cannot be one kernel, or None."""
+        if "reduction" in (a.kind, b.kind):
+            moved = self._moved_view(a.nodes + b.nodes)
+            if moved is not None:
+                return MOVED_VIEW_NOT_ROWS.format(view=_describe(moved))
         if (_has_parts(a) or _has_parts(b)) and not a.kind == b.kind == "pointwise":
             return PARTS_STAY_POINTWISE
         if (a.wide is not None or b.wide is not None) and not a.kind == b.kind == "pointwise":
@@ -572,6 +578,23 @@ class Fuser:
             rows = a if a.kind == "reduction" and not self._totals_only(a) else b
             if not self._reads_in_place(consumer, producer, rows):
                 return "one reads the other's results through a view or at computed addresses, which needs them in memory"
+        return None
+
+    def _moved_view(self, nodes: list[Node]) -> Node | None:
+        """A returned view among ``nodes`` of a value computed among them, at an index other than the value's own.
+
+        A pointwise kernel may store one (a transpose of what it computes): it computes any
+        element at any index, so it evaluates the value at the view's index. A kernel over
+        rows cannot: what it computes from a row's reductions exists at that row's index
+        only, so the view's element at row ``i`` would need row ``j``'s reductions. Equal
+        shapes do not make equal indices: an ``[n,n]`` value and its transpose have both.
+        """
+        members = {id(n) for n in nodes}
+        for node in nodes:
+            if node.op in VIEWS and _is_inline(node, self.stored):
+                source = _view_source(node, self.stored)
+                if source is not None and id(source) in members and not _drops_unit_dims(node, source):
+                    return node
         return None
 
     def _reads_in_place(self, consumer: Group, producer: Group, rows: Group) -> bool:
