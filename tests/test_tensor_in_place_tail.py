@@ -213,3 +213,10 @@ def test_unsafe_splits_are_the_splits() -> None:
     array = data(5, 2)
     for name, args in (("unsafe_chunk", (2,)), ("unsafe_split", (2, 0)), ("unsafe_split_with_sizes", ([1, 4],))):
         assert_matches(list(getattr(graphc.tensor(array), name)(*args)), list(getattr(torch.tensor(array), name)(*args)))
+
+
+@pytest.mark.parametrize("change", [lambda x: x.squeeze_(), lambda x: x.add_(1)], ids=["squeeze_", "add_"])
+def test_a_compiled_in_place_change_of_a_leaf_that_requires_grad_is_refused_as_in_eager(change: Any) -> None:
+    step = graphc.compile(lambda x: change(x) * 2)
+    with pytest.raises(GraphcError, match=r"(squeeze_|add_).*leaf tensor that requires grad"):
+        step(graphc.ones(3, 1, 2, requires_grad=True))

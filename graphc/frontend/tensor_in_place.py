@@ -24,7 +24,7 @@ from graphc.frontend import tracing
 from graphc.frontend.functional import node_of
 from graphc.ir import build as b
 from graphc.ir import dtypes
-from graphc.ir.registry import emit, op_error
+from graphc.ir.registry import op_error
 from graphc.runtime.tensor import Tensor
 
 METHODS = (
@@ -53,20 +53,7 @@ def _reshaped(input: Tensor, result: Tensor, op: str) -> Tensor:
     if input._view is not None or input._base is not None:
         message = f"{op} of a view (x[key] or x.data) would change its base's view too, which graphc does not track; apply it to a copy"
         raise op_error(op, [node_of(input).type], {}, message)
-    if input.requires_grad and input.is_leaf and tracing.active() is None:
-        from graphc.ir.grad_mode import is_grad_enabled
-
-        if is_grad_enabled():
-            message = "a leaf tensor that requires grad is being used in an in-place operation (wrap it in graphc.no_grad())"
-            raise op_error(op, [node_of(input).type], {}, message)
-    node = tracing.read(result)
-    if input.requires_grad and input.is_leaf:  # changed under no_grad: still a leaf that requires grad, as torch's
-        node = emit("detach", node)
-        node.requires_grad = True
-        tracing.assign(input, node)
-        tracing.register_leaf(input)
-    else:
-        tracing.assign(input, node)
+    input._rebind(tracing.read(result), op)
     return input
 
 

@@ -115,11 +115,12 @@ class Tensor:
             raise GraphcError("you can only change requires_grad flags of leaf tensors")
         if requires_grad and not self.dtype.is_floating_point:
             raise GraphcError(f"only tensors of floating point dtype can require gradients, got {self.dtype.name}")
-        node = self._node
-        if tracing.active() is not None and node.op != "parameter":
-            # Made a leaf inside a compiled function: its value is not known yet (a stand-in's is this call's).
-            node = emit("detach", node)
+        if tracing.active() is not None:
+            # Made a leaf inside a compiled function: a new node over this call's value (a parameter's
+            # too: a source node holding the traced value would replay it as a constant).
+            node = emit("detach", tracing.read(self))
         else:
+            node = self._node
             if node.data is None and node.op not in ("input", "parameter"):
                 lazy.realize([node])
             # A node of its own: tensors sharing the old one (x and x.detach()) keep their flag.
@@ -148,7 +149,8 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        alias = Tensor._from_node(self._node if not self._node.requires_grad else emit("detach", self._node))
+        node = tracing.read(self)  # inside graphc.compile, this call's value: not the one traced, as a constant
+        alias = Tensor._from_node(node if not node.requires_grad else emit("detach", node))
         alias._base = self
         return alias
 
@@ -275,7 +277,7 @@ class Tensor:
 
     # ------------------------------------------------------------ in place
 
-    def _assign_value(self, node: Node) -> None:
+    def _assign_value(self, node: Node, op: str = "in-place op") -> None:
         """Point this tensor (and the tensor it aliases, for ``.data`` and ``x[key]`` views) at a new value."""
         if node.dtype != self.dtype:
             node = emit("cast", node, dtype=self.dtype)
@@ -283,19 +285,25 @@ class Tensor:
             from graphc.frontend.indexing import setitem
 
             base, key = self._view
-            base._assign_value(setitem(base, key, Tensor._from_node(node)))
-        if self._node.requires_grad and self.is_leaf:
-            if is_grad_enabled():
-                raise GraphcError("a leaf tensor that requires grad is being used in an in-place operation (wrap it in graphc.no_grad())")
-            node = emit("detach", node)
-            node.requires_grad = True
-            tracing.assign(self, node)
-            tracing.register_leaf(self)
-        else:
-            tracing.assign(self, node)
+            base._assign_value(setitem(base, key, Tensor._from_node(node)), op)
+        self._rebind(node, op)
         if self._base is not None:  # writing through .data is not recorded by autograd, as in torch
             with grad_mode(False):
                 self._base._assign_value(node)
+
+    def _rebind(self, node: Node, op: str = "in-place op") -> None:
+        """Point this tensor itself at ``node``. A leaf that requires grad may change only under
+        no_grad (as torch's), and stays a leaf that requires grad: the new value is detached."""
+        if not (self._node.requires_grad and self.is_leaf):
+            tracing.assign(self, node)
+            return
+        if is_grad_enabled():
+            message = "a leaf tensor that requires grad is being used in an in-place operation (wrap it in graphc.no_grad())"
+            raise op_error(op, [self._node.type], {}, message)
+        node = emit("detach", node)
+        node.requires_grad = True
+        tracing.assign(self, node)
+        tracing.register_leaf(self)
 
     def _inplace(self, result: Tensor, op: str = "in-place op") -> Tensor:
         new = tracing.read(result)
@@ -305,7 +313,7 @@ class Tensor:
         if new.dtype.category > self.dtype.category:  # torch's canCast: no float -> integer, no number -> bool
             message = f"result type {new.dtype.name} can't be cast to the desired output type {self.dtype.name}"
             raise op_error(op, [self._node.type, new.type], {}, message)
-        self._assign_value(new)
+        self._assign_value(new, op)
         return self
 
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
