@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
+EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps), "float16": 2.0**-10, "bfloat16": 2.0**-7}
+SUBNORMAL = {"float32": 2.0**-149, "float64": 2.0**-1074, "float16": 2.0**-24, "bfloat16": 2.0**-133}  # the absolute floor of a rounding
 INT_LIMIT = 1e6  # integer values stay far from int64 overflow
 FLOAT_LIMIT = 1e4  # steps whose results grow past this magnitude are not drawn
 MAX_ELEMENTS = 1 << 18  # per value, in a large program
@@ -81,6 +82,7 @@ class Program:
     outputs: list[Value]
     weights: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # per output: the gradient check's combination
     grad_eps: float = EPS["float64"]  # float32's where a float64 program computes some values in float32
+    eager_only: bool = False  # reads a value (.item(), a mask's count): graphc.compile refuses it by design
 
     @property
     def source(self) -> str:
@@ -121,6 +123,7 @@ class Generator:
         self.values: list[Value] = []
         self.lines: list[str] = []
         self.counter = 0
+        self.eager_only = False
 
     # ------------------------------------------------------------------ random helpers
 
@@ -152,12 +155,14 @@ class Generator:
             return self.add_input(name, arrays)
         if max(int(np.prod(s)) for s in shapes) > MAX_ELEMENTS:
             raise Dropped("too large")
+        if dtype == "bfloat16":
+            raise Dropped("NumPy has no bfloat16 inputs")
         arrays = []
         for s in shapes:
             if dtype == "bool":
                 a = self.rng.random(s) < 0.5
-            elif dtype == "int64":
-                a = self.rng.integers(low, high, size=s).astype(np.int64)
+            elif np.dtype(dtype).kind in "iu":
+                a = self.rng.integers(max(low, 0) if dtype == "uint8" else low, high, size=s).astype(dtype)
             else:
                 a = self.rng.standard_normal(s).astype(dtype)
             arrays.append(np.asarray(a))
@@ -244,7 +249,7 @@ class Generator:
         outputs = self.choose_outputs()
         weights = [(self.rng.standard_normal(v.shape), self.rng.standard_normal(tuple(v.large.shape))) for v in outputs]
         grad_eps = max(EPS.get(v.dtype, 0.0) for v in self.values)
-        return Program(self.seed, self.float_dtype, self.inputs, self.input_names, self.lines, outputs, weights, grad_eps)
+        return Program(self.seed, self.float_dtype, self.inputs, self.input_names, self.lines, outputs, weights, grad_eps, self.eager_only)
 
     def apply(self, template: Callable[[Generator], Step]) -> None:
         step = template(self)
@@ -256,6 +261,10 @@ class Generator:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     out = eval(step.expr, scope)  # noqa: S307
+                    if step.stmts:
+                        scope[names[0]] = out
+                        exec("\n".join(s.replace("@", names[0]) for s in step.stmts), scope)  # noqa: S102
+                        out = scope[names[0]]
             except (RuntimeError, IndexError, ValueError, TypeError) as e:
                 raise Dropped(str(e)) from None
             out = out if step.n_outputs > 1 else (out,)
@@ -280,6 +289,8 @@ class Generator:
         self.counter += step.n_outputs
         self.values.extend(made)
         self.lines.append(f"{', '.join(names)} = {step.expr}")
+        self.lines.extend(s.replace("@", names[0]) for s in step.stmts)
+        self.eager_only |= step.eager_only
 
     def scope_inputs(self, which: str) -> dict:
         index = 0 if which == "small" else 1
@@ -305,6 +316,8 @@ class Step:
     err: Callable[[Value], float]  # the result's error bound, given the result
     n_outputs: int = 1
     robust: Callable[[list], bool] | None = None  # False: a discontinuity too close to call
+    eager_only: bool = False
+    stmts: list[str] = field(default_factory=list)  # run after the assignment, "@" standing for the result (x[i] = v)
 
 
 def _kind_ok(v: Value, kind: str) -> bool:
@@ -313,7 +326,7 @@ def _kind_ok(v: Value, kind: str) -> bool:
     if kind == "float":
         return v.is_float
     if kind == "int":
-        return v.dtype == "int64"
+        return not v.is_float and v.dtype != "bool"
     if kind == "bool":
         return v.dtype == "bool"
     return v.dtype != "bool"  # "number"
@@ -332,8 +345,8 @@ def _finite(v: Value) -> bool:
 
 
 def _rounding(v: Value, *magnitudes: float) -> float:
-    """The rounding a step adds: a few ulps of the result and of the magnitudes it combined."""
-    return 2.0 * EPS.get(v.dtype, 0.0) * (v.mag() + sum(magnitudes))
+    """The rounding a step adds: a few ulps of the result and of the magnitudes it combined (or of the smallest subnormal)."""
+    return 2.0 * EPS.get(v.dtype, 0.0) * (v.mag() + sum(magnitudes)) + 4 * SUBNORMAL.get(v.dtype, 0.0)
 
 
 def _gap_ok(gaps: torch.Tensor, margin: float) -> bool:
@@ -907,18 +920,26 @@ def t_clamp(g: Generator) -> Step:
 
 def t_cast(g: Generator) -> Step:
     x = g.operand("any")
-    targets = ["float64", "int64", "bool"] + (["float32"] if g.float_dtype == "float32" else [])
+    targets = ["float64", "int64", "bool", g.pick(["int32", "int16", "int8", "uint8"])]
+    if g.float_dtype == "float32":  # half precision only where no gradient is compared (its ulps would swamp the check)
+        targets += ["float32", g.pick(["float16", "bfloat16"])]
     target = g.pick(targets)
     spelled = {
         "float32": ["{x}.float()", "{x}.to(T.float32)"],
         "float64": ["{x}.double()", "{x}.to(T.float64)", "{x}.to(dtype=T.float64)"],
+        "float16": ["{x}.half()", "{x}.to(T.float16)"],
+        "bfloat16": ["{x}.bfloat16()", "{x}.to(T.bfloat16)"],
         "int64": ["{x}.long()", "{x}.to(T.int64)"],
+        "int32": ["{x}.int()", "{x}.to(T.int32)"],
+        "int16": ["{x}.short()", "{x}.to(T.int16)"],
+        "int8": ["{x}.char()", "{x}.to(T.int8)"],
+        "uint8": ["{x}.byte()", "{x}.to(T.uint8)"],
         "bool": ["{x}.bool()", "{x}.to(T.bool)"],
     }[target]
     expr = g.pick(spelled).format(x=x.name)
     margin = _margin(x)
     robust = None
-    if x.is_float and target in ("int64", "bool"):
+    if x.is_float and not target.startswith(("float", "bfloat")):
 
         def robust(results: list) -> bool:
             for t in (x.small, x.large):
@@ -931,8 +952,8 @@ def t_cast(g: Generator) -> Step:
                     return False
             return True
 
-    eps32 = EPS["float32"] if target == "float32" else 0.0
-    return Step(expr, lambda v: x.err + eps32 * x.mag() * 2, robust=robust)
+    rounds = EPS.get(target, 0.0) if EPS.get(target, 0.0) > EPS.get(x.dtype, 0.0) else 0.0
+    return Step(expr, lambda v: x.err + rounds * x.mag() * 2 + 4 * SUBNORMAL.get(target, 0.0), robust=robust)
 
 
 def t_item(g: Generator) -> Step:
@@ -945,8 +966,10 @@ def t_item(g: Generator) -> Step:
     es = (n if reduce == "sum" else 1) * (x.err + EPS.get(x.dtype, 0.0) * x.mag() * (1 + math.log2(n)))
     if ms * a.mag() > FLOAT_LIMIT:
         raise Dropped("magnitude")
-    return Step(f"{a.name} * {x.name}.{reduce}().item()", lambda v: a.err * ms + es * a.mag() + _rounding(v, ms * a.mag()))
+    return Step(f"{a.name} * {x.name}.{reduce}().item()", lambda v: a.err * ms + es * a.mag() + _rounding(v, ms * a.mag()), eager_only=True)
 
+
+from fuzz_templates_wide import WIDE_TEMPLATES, WIDE_WEIGHTS  # noqa: E402  (they build on the helpers above)
 
 TEMPLATES: list[tuple[str, Callable[[Generator], Step]]] = [
     ("item", t_item),
@@ -969,8 +992,9 @@ TEMPLATES: list[tuple[str, Callable[[Generator], Step]]] = [
     ("cumsum", t_cumsum),
     ("clamp", t_clamp),
     ("cast", t_cast),
+    *WIDE_TEMPLATES,
 ]
-WEIGHTS = {"item": 0.4, "unary_float": 4, "arithmetic": 5, "reduction": 3, "step_function": 0.5, "integer_division": 0.7, "unary_exact": 0.7}
+WEIGHTS = {"item": 0.4, "unary_float": 4, "arithmetic": 5, "reduction": 3, "step_function": 0.5, "integer_division": 0.7, "unary_exact": 0.7, **WIDE_WEIGHTS}
 PROBABILITIES = np.array([WEIGHTS.get(name, 1.5) for name, _ in TEMPLATES]) / sum(WEIGHTS.get(name, 1.5) for name, _ in TEMPLATES)
 
 

@@ -1,6 +1,6 @@
 """Indexing against torch: ints, slices with steps, None, Ellipsis, integer tensors (one,
-several adjacent, broadcast, negative), gather/index_select/scatter_add, and assignment
-through ints and slices (``x[key] = value``)."""
+several adjacent or apart, broadcast, negative), gather/index_select/scatter_add, and assignment
+through ints, slices and integer tensors (``x[key] = value``)."""
 
 from __future__ import annotations
 
@@ -127,6 +127,29 @@ def test_int_and_tensor_index_keep_torch_placement(backend: str) -> None:
     assert_matches(g[1, :, gi], t[1, :, ti])
 
 
+def test_index_tensors_apart_go_first_unless_only_ints_stand_between(backend: str) -> None:
+    """torch's placement: a slice or a None between index tensors moves their broadcast dims to the
+    front (graphc kept them in place after a None: [2,3,1,5] for torch's [3,2,1,5]); ints between
+    are selected first, so the tensors are adjacent (graphc refused those)."""
+    g, t = pair(data(2, 3, 4, 5))
+    (gi, gj), (ti, tj) = pairs(np.array([[0, 1, -1]]), np.array([[1], [3]]))
+    assert_matches(g[:, gi, None, gj], t[:, ti, None, tj])
+    assert_matches(g[:, gi, 0, gj], t[:, ti, 0, tj])
+    assert_matches(g[gi, :, gj], t[ti, :, tj])
+    assert_matches(g[0, gi, :, gj], t[0, ti, :, tj])
+    assert_matches(g[None, gi, 1:, gj], t[None, ti, 1:, tj])
+    assert_matches(g[..., gi, :, gj], t[..., ti, :, tj])
+
+
+def test_index_tensors_apart_differentiate_like_torch(backend: str) -> None:
+    g, t = pair(data(3, 4, 5, dtype="float64"), requires_grad=True)
+    (gi, gj), (ti, tj) = pairs(np.array([2, 0, 2]), np.array([[4], [1]]))
+    weight = data(2, 3, 4, dtype="float64")
+    (g[gi, :, gj] * graphc.tensor(weight)).sum().backward()
+    (t[ti, :, tj] * torch.from_numpy(weight)).sum().backward()
+    assert_matches(g.grad, t.grad)
+
+
 def test_index_then_compute(backend: str) -> None:
     (g, gi), (t, ti) = pairs(data(5, 4), np.array([4, 4, 1]))
     assert_matches((g[gi] * 2).sum(0), (t[ti] * 2).sum(0))
@@ -206,6 +229,27 @@ def test_setitem_broadcast_and_cast(backend: str) -> None:
     gb[:, 1] = 0
     tb[:, 1] = 0
     assert_matches(gb, tb)
+
+
+def test_setitem_through_index_tensors(backend: str) -> None:
+    """x[key] = v and x[key] += v with integer tensors (and None) in the key, values and gradients
+    of both the tensor written into and the value (graphc refused such keys)."""
+    base, index, rows = data(4, 3, 5, dtype="float64"), np.array([2, 0, 1]), np.array([[1], [-1]])
+    keys = ["[i]", "[:, i]", "[i, :, j]", "[None, i]", "[0, j]", "[i, 1:]"]
+    for key in keys if backend == "numpy" else keys[2:4]:  # the Triton interpreter is slow
+        region = eval(f"x{key}", {"x": torch.from_numpy(base), "i": torch.from_numpy(index), "j": torch.from_numpy(rows)}).shape  # noqa: S307
+        written = data(*region[1:], dtype="float64")  # broadcast over the region's first dim
+        results = []
+        for lib, make in ((graphc, graphc.tensor), (torch, torch.from_numpy)):
+            x = make(base.copy()).requires_grad_(True)
+            i, j = make(index.copy()), make(rows.copy())
+            y = x * 1
+            value = make(written.copy()).requires_grad_(True)
+            exec(f"y{key} = value\ny{key} += 2 * value", {"y": y, "value": value, "i": i, "j": j})  # noqa: S102
+            (y * lib.arange(y.numel(), dtype=lib.float64).reshape(y.shape)).sum().backward()
+            results.append((y, x.grad, value.grad))
+        for got, want in zip(*results):
+            assert_matches(got, want)
 
 
 def test_setitem_then_use_and_on_view_of_computation(backend: str) -> None:

@@ -155,6 +155,27 @@ def test_in_place_products(backend: str) -> None:
     assert_matches(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
+def test_integer_products_truncate_float_alpha_and_beta_as_torch(backend: str) -> None:
+    """torch converts the scalars to the integer dtype (0.5 becomes 0, -1.7 becomes -1); graphc
+    computed ``0.5 * int_product`` in float32. addr refuses float scalars for integers instead."""
+    c, m, v, b3 = data(3, 3, dtype="int64"), data(3, 3, dtype="int64"), data(3, dtype="int64"), data(2, 3, 3, dtype="int64")
+    for T, make in ((graphc, graphc.tensor), (torch, torch.from_numpy)):
+        c_, m_, v_, b_ = (make(a.copy()) for a in (c, m, v, b3))
+        got = (
+            T.addmm(c_, m_, m_, alpha=1.7, beta=0.5),
+            T.addmv(v_, m_, v_, alpha=-1.7, beta=2.5),
+            T.baddbmm(v_, b_, b_, alpha=0.5),
+            T.addbmm(c_, b_, b_, alpha=2.9, beta=-0.5),
+        )
+        if T is graphc:
+            ours = got
+        else:
+            for o, t in zip(ours, got):
+                assert_matches(o, t)
+    with pytest.raises(GraphcError, match="argument beta must not be a floating point number"):
+        graphc.addr(graphc.tensor(c), graphc.tensor(v), graphc.tensor(v), beta=0.5)
+
+
 def products(T: Any, x: Any, y: Any, w: Any) -> tuple:
     """A batch through an einsum, an addmm, norms, distances and similarities."""
     return (

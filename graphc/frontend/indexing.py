@@ -1,9 +1,9 @@
 """Python indexing on tensors: ints, slices, None, Ellipsis, integer tensors and boolean masks.
 
 Basic indexing becomes ``slice`` and ``reshape`` nodes; integer tensors
-(advanced indexing) become an ``index_select`` over the indexed axes, flattened
-when several advanced indices stand side by side, with the result axes placed
-as NumPy and PyTorch place them. A boolean mask is read first and becomes the
+(advanced indexing) become an ``index_select`` over the indexed axes, brought
+together and flattened when there are several, with the result axes placed as
+PyTorch places them. A boolean mask is read first and becomes the
 integer positions of its Trues (``graphc/frontend/data_dependent.py``).
 """
 
@@ -126,41 +126,54 @@ def index(tensor: Any, key: Any) -> Any:
 
 
 def _advanced(x: Node, advanced: list[tuple[int, Node]], shape_after: list) -> Node:
+    """torch's placement: ints select first, so index tensors separated only by ints are adjacent and
+    their broadcast dims stand where the first one was; separated by a slice or a ``None``, they go first."""
     axes = [a for a, _ in advanced]
-    if axes != list(range(axes[0], axes[0] + len(axes))):
-        raise op_error("index", [x.type, *(i.type for _, i in advanced)], {}, "graphc supports several index tensors only on adjacent dimensions")
     index_shape: tuple = ()
     for _, idx in advanced:
         try:
             index_shape = broadcast_shapes(index_shape, idx.shape)
         except TypeRuleError as error:
             raise op_error("index", [x.type, *(i.type for _, i in advanced)], {}, f"index tensors cannot be broadcast together: {error}") from None
-    first, count = axes[0], len(axes)
+    shape = x.shape
+    # Bring the indexed axes together where the first one is (the axes between are others, kept in order).
+    before = [a for a in range(len(shape)) if a < axes[0] and a not in axes]
+    after = [a for a in range(len(shape)) if a > axes[0] and a not in axes]
+    perm = [*before, *axes, *after]
+    if perm != list(range(len(shape))):
+        x = b.permute(x, perm)
+    first, count = len(before), len(axes)
     # Flatten the indexed axes into one, and the indices into one linear index.
     linear = None
     for a, idx in advanced:
         idx = b.cast(b.broadcast_to(idx, index_shape), dtypes.int64)
-        size = x.shape[a]
+        size = shape[a]
         idx = b.where(b.compare("lt", idx, 0), b.add(idx, _size_node(size)), idx)
         linear = idx if linear is None else b.add(b.mul(linear, _size_node(size)), idx)
     merged: Dim = 1
     for a in axes:
-        merged = merged * x.shape[a]
+        merged = merged * shape[a]
     flat = b.reshape(x, (*x.shape[:first], merged, *x.shape[first + count :]))
     selected = emit("index_select", flat, b.reshape(linear, (linear.type.numel,)), axis=first)
     result = b.reshape(selected, (*x.shape[:first], *index_shape, *x.shape[first + count :]))
-    # Apply dropped integer axes and new axes around the advanced block.
-    shape: list = []
-    placed = False
-    for kind, at in shape_after:
+    kinds = [kind for kind, _ in shape_after if kind != "drop"]
+    at = [i for i, kind in enumerate(kinds) if kind == "advanced"]
+    in_place = at == list(range(at[0], at[0] + len(at)))
+    if not in_place and first:
+        n = len(index_shape)
+        result = b.permute(result, [*range(first, first + n), *range(first), *range(first + n, result.type.ndim)])
+    # Apply dropped integer axes (size 1 now) and new axes around the advanced block.
+    out: list = [] if in_place else list(index_shape)
+    placed = not in_place
+    for kind, axis in shape_after:
         if kind == "new":
-            shape.append(1)
+            out.append(1)
         elif kind == "keep":
-            shape.append(x.shape[at])
+            out.append(shape[axis])
         elif kind == "advanced" and not placed:
-            shape.extend(index_shape)
+            out.extend(index_shape)
             placed = True
-    return b.reshape(result, shape)
+    return b.reshape(result, out)
 
 
 def _size_node(size: Dim) -> Node | int:
@@ -172,7 +185,8 @@ def _size_node(size: Dim) -> Node | int:
 
 
 def setitem(tensor: Any, key: Any, value: Any) -> Node:
-    """x[key] = value for basic indexing: pad the value into place and select it with a mask (a boolean mask key: ``masked_setitem``)."""
+    """x[key] = value: for ints and slices, pad the value into place and select it with a mask (a boolean
+    mask key: ``masked_setitem``; index tensors or ``None``: ``_setitem_positions``)."""
     from graphc.frontend.data_dependent import is_mask_key, masked_setitem
     from graphc.frontend.functional import node_of, unwrap
 
@@ -181,7 +195,7 @@ def setitem(tensor: Any, key: Any, value: Any) -> Node:
     x = node_of(tensor)
     items = _expand_key(x, key, "setitem")
     if any(_is_index_tensor(i) or i is None for i in items):
-        raise op_error("setitem", [x.type], {}, "graphc supports assignment through ints and slices, or one boolean mask, only")
+        return _setitem_positions(x, key, value)
     low, high, interior, region, selected = [], [], [], [], []
     for axis, item in enumerate(items):
         size = x.shape[axis]
@@ -213,3 +227,29 @@ def setitem(tensor: Any, key: Any, value: Any) -> Node:
     placed = emit("pad", v_node, low=tuple(low), high=tuple(high), interior=tuple(interior), value=0.0)
     mask = emit("pad", b.full(region, True, dtypes.bool_), low=tuple(low), high=tuple(high), interior=tuple(interior), value=False)
     return b.where(mask, placed, x)
+
+
+def _setitem_positions(x: Node, key: Any, value: Any) -> Node:
+    """x[key] = value for a key with index tensors or ``None``: the key reads the flat positions it
+    names out of an iota of x's shape, and the value is copied there (``index_copy``: a position
+    named twice takes the mean of its values, graphc's rule where torch leaves it unspecified)."""
+    from graphc.frontend.functional import node_of, unwrap, wrap
+    from graphc.frontend.scatter import index_copy
+
+    numel = x.type.numel
+    flat_positions = emit("iota", shape=(numel,), axis=0, dtype=dtypes.int64)
+    positions = node_of(index(wrap(b.reshape(flat_positions, x.shape)), key))
+    v = unwrap(value)
+    v_node = b.cast(v, x.dtype) if isinstance(v, Node) else b.constant(v, x.dtype)
+    while v_node.type.ndim > positions.type.ndim and dims_equal(v_node.shape[0], 1):
+        v_node = b.reshape(v_node, v_node.shape[1:])
+    try:
+        v_node = b.broadcast_to(v_node, positions.shape)
+    except GraphcError as error:
+        message = f"shape mismatch: value tensor of shape {list(v_node.shape)} cannot be broadcast to indexing result of shape {list(positions.shape)}"
+        raise op_error("setitem", [x.type, v_node.type], {}, message) from error
+    count = positions.type.numel
+    flat_x = wrap(b.reshape(x, (numel,)))
+    written = index_copy(flat_x, 0, wrap(b.reshape(positions, (count,))), wrap(b.reshape(v_node, (count,))))
+    return b.reshape(node_of(written), x.shape)
+

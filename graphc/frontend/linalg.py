@@ -42,6 +42,12 @@ def _scaled_sum(op: str, input: Tensor, product: Tensor, beta: Any, alpha: Any) 
     x, result = node_of(input), node_of(product)
     if not _broadcasts_to(tuple(x.shape), tuple(result.shape)):
         raise op_error(op, [x.type, result.type], {}, "input must broadcast to the shape of the product")
+    if result.dtype.is_integer:
+        # torch converts the scalars to the integer dtype (truncating); addr refuses floats instead.
+        for name, scalar in (("beta", beta), ("alpha", alpha)):
+            if isinstance(scalar, float) and op == "addr":
+                raise op_error(op, [x.type, result.type], {name: scalar}, f"For integral input tensors, argument {name} must not be a floating point number.")
+        beta, alpha = (math.trunc(s) if isinstance(s, float) else s for s in (beta, alpha))
     scaled = product if alpha == 1 else mul(product, alpha)
     if beta == 0:
         return scaled
