@@ -446,6 +446,18 @@ def test_a_value_read_as_column_slices_is_computed_at_those_columns(backend: str
     np.testing.assert_allclose(got, (want[:, :3] * want[:, 6:9] - want[:, 9:]).numpy(), rtol=1e-12)
 
 
+def test_one_column_slices_of_a_product_read_their_accumulators(backend: str) -> None:
+    """Slices one column wide (Triton seed 6181, a gradient through a concat of a [B,1,1] input):
+    a slice's axis of size 1 reads index 0, so its accumulator holds column ``start`` at index 0
+    of the slice, not at ``bn + start``; the code generator had refused to find it."""
+    x, w, y = _leaf(4, 3), _leaf(3, 3, seed=1), _leaf(4, 1, seed=2)
+    product = x @ w
+    program, (got,) = compiled((product[:, 2:3] + y) * product[:, 0:1], backend=backend)
+    assert program.report.num_kernels == (1 if backend == "triton" else 2), str(program.report)
+    want = _torch(x) @ _torch(w)
+    np.testing.assert_allclose(got, ((want[:, 2:3] + _torch(y)) * want[:, 0:1]).numpy(), rtol=1e-12)
+
+
 def test_a_product_also_returned_whole_is_stored_and_sliced_from_memory(backend: str) -> None:
     x, w = _leaf(6, 4), _leaf(4, 12, seed=1)
     product = x @ w

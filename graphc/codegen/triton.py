@@ -1548,8 +1548,12 @@ class KernelEmitter:
             for acc in accs.values():
                 b.line(f"{acc} = {_half_rounded(acc, mm.dtype.name)}")
         index = (*bidx, Lin.of(vm), Lin.of(vn))
+        # Each accumulator holds the columns a slice reads, at the index the slice asks for them:
+        # a slice's axes of size 1 read index 0 (``canonical``), so a slice one column wide reads
+        # column ``start`` itself, not ``bn + start``.
+        sliced = tuple(Lin() if dims_equal(d, 1) else i for d, i in zip(out_shape, index))
         for start, acc in accs.items():
-            at = (*bidx, Lin.of(vm), Lin.of(vn) + start) if columns else index
+            at = (*sliced[:-1], sliced[-1] + start) if columns else index
             b.put(("anchor", id(mm), self.canonical(mm, at)), Val(acc, compute_dtype(mm.dtype), 0, frozenset({"m", "n"})), 0)
         if any(o is not mm for o in level):
             b.line("# epilogue: the nodes after the matmul, applied to the accumulator")
