@@ -84,6 +84,29 @@ def test_a_total_read_by_its_rows_is_refused_with_a_reason() -> None:
     assert any("reductions over different rows" in line for line in forward.report().fusion_log), str(forward.report())
 
 
+def test_a_kernel_that_a_merge_gives_other_rows_is_no_longer_the_totals_of_its_old_partner(backend: str) -> None:
+    """Triton seed 8108: sibling candidates are found before any merge. A kernel reducing all of
+    a [B,1,5] value was the candidate totals of the argmin's [B,2,5] rows; merged first with
+    another reduction of all of [B,1,5] (the amax's), it reads that total back over its
+    elements, and the stale pair then gave a [B,2,5] kernel the axes (0, 1, 2). The pair is
+    re-checked when its turn comes, and refused with a reason."""
+    rng = np.random.default_rng(0)
+    a, s, w, ws = rng.standard_normal((4, 2, 5)), rng.standard_normal(()), rng.standard_normal((4, 1, 5)), rng.standard_normal(())
+
+    def run(T: Any, a: Any, s: Any) -> tuple:
+        picked = T.gather(a, 1, a.argmin(1, keepdim=True))
+        out = T.maximum(T.rsqrt(T.amax(picked, dim=[0, 1, 2]).abs() + 0.5), picked)
+        loss = (s / 0.5 * T.tensor(ws)).sum() + (out * T.tensor(w)).sum()
+        return (out.detach(), *T.autograd.grad(loss, [a, s]))
+
+    step = graphc.compile(lambda a, s: run(graphc, a, s), backend=backend)
+    got = step(graphc.tensor(a, requires_grad=True), graphc.tensor(s, requires_grad=True))
+    want = run(torch, torch.tensor(a, requires_grad=True), torch.tensor(s, requires_grad=True))
+    for g, e in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), e.detach().numpy(), rtol=1e-12, atol=1e-13)
+    assert any("no longer share an iteration space" in line for line in step.report().fusion_log), str(step.report())
+
+
 def _cross_entropy_kernel() -> tuple[Any, dict[int, str]]:
     import graphc.nn.functional as GF
 

@@ -75,6 +75,8 @@ COPYING = ("concat", "pad")
 # each output over the rows' shape, and only the pointwise and matmul ones store by parts.
 PARTS_STAY_POINTWISE = "a kernel storing a concat part by part stays pointwise (or a matmul epilogue)"
 COLUMNS_STAY_POINTWISE = "a kernel computing values at the columns its slices read stays pointwise (or a matmul epilogue)"
+# Why a pair of kernels found to share an iteration space is not merged once an earlier merge changed one's rows.
+STALE_PAIR = "an earlier merge changed the rows one iterates over, so they no longer share an iteration space"
 # Why a kernel storing a view that moves elements of a value it computes (a transpose) takes no rows (``Fuser._moved_view``).
 MOVED_VIEW_NOT_ROWS = "one stores {view}, a view putting what it computes at other indices, and a kernel over rows has each value at its own row only"
 # The value every symbolic size takes when fusion weighs bytes (a batch of a typical size).
@@ -546,9 +548,11 @@ class Fuser:
             relation = reach.relation(a, b)
             if relation == "indirect":
                 continue  # a kernel between them waits for one and feeds the other: merged, it would wait for itself
-            reason = self._unmergeable(a, b, relation)
+            # The pairs were found before any merge; a kernel that has merged since may iterate over other rows.
+            space = self._shared_space(a, b)
+            reason = STALE_PAIR if space is None else self._unmergeable(a, b, relation)
             if reason is None:
-                undo = self._absorb(a, b)
+                undo = self._absorb(a, b, space)
                 merged = self.sketch(a)
                 after = self.peak([merged if g is a else sketches[id(g)] for g in self.groups] + views)
                 if after <= peak:
@@ -616,6 +620,25 @@ class Fuser:
                         return False
         return True
 
+    def _shared_space(self, a: Group, b: Group) -> str | None:
+        """How kernels ``a`` and ``b`` share an iteration space, if they do.
+
+        ``"same"``: one shape, and for two reductions the same axes (the same rows);
+        ``"totals"``: one is a kernel of rows and the other reduces the rows' results, each
+        to one value (``_totals_only``), so it becomes the rows' totals. A kernel that reduces
+        all of its own shape is totals of another kernel's rows only where that shape is the
+        rows' results; over the same shape it reduces the same rows.
+        """
+        if a.kind not in ("pointwise", "reduction") or b.kind not in ("pointwise", "reduction"):
+            return None
+        if _same(a.shape, b.shape) and not (a.kind == b.kind == "reduction" and a.axes != b.axes):
+            return "same"
+        for rows, totals in ((a, b), (b, a)):
+            if rows.kind == "reduction" and not self._totals_only(rows) and self._totals_only(totals):
+                if any(_same(totals.shape, r) for r in rows.reduced_shapes()):
+                    return "totals"
+        return None
+
     def sibling_candidates(self, sketches: dict[int, Sketch]) -> list[tuple[int, Group, Group]]:
         """Pairs of kernels over the same iteration space, most bytes saved first.
 
@@ -643,15 +666,21 @@ class Fuser:
         candidates.sort(key=lambda c: (-c[0], sketches[id(c[1])].first, sketches[id(c[2])].first))
         return candidates
 
-    def _absorb(self, group: Group, other: Group) -> Callable[[], None]:
-        """``group`` takes over ``other``'s nodes (a reduction's rows and axes win over a pointwise shape); returns the undo."""
+    def _absorb(self, group: Group, other: Group, space: str) -> Callable[[], None]:
+        """``group`` takes over ``other``'s nodes (``space`` as ``_shared_space`` gives it); returns the undo.
+
+        Over the same space a reduction's axes win over a pointwise kernel's none; rows and
+        their totals give the rows' shape and axes, with totals.
+        """
         kind, shape, axes, totals, nodes, index = group.kind, group.shape, group.axes, group.totals, list(group.nodes), self.groups.index(other)
-        if self._totals_only(other) and not self._totals_only(group) and group.kind == "reduction":
+        if space == "same":
+            if other.kind == "reduction":
+                group.kind, group.axes = "reduction", other.axes
+            group.totals = group.totals or other.totals
+        elif self._totals_only(other):
             group.totals = True
-        elif self._totals_only(group) and not self._totals_only(other) and other.kind == "reduction":
+        else:
             group.shape, group.axes, group.totals = other.shape, other.axes, True
-        elif other.kind == "reduction":
-            group.kind, group.axes = "reduction", other.axes
         group.nodes.extend(other.nodes)
         for node in other.nodes:
             self.group_of[id(node)] = group
