@@ -30,7 +30,7 @@ from graphc.errors import GraphcError
 
 DEFAULT_SEEDS = {"numpy": range(0, 24), "triton": range(0, 2)}
 SLOW_SEEDS = {"numpy": range(1000, 1400), "triton": range(1000, 1030)}
-LOOPS_EVERY = 8
+LOOPS_EVERY = int(os.environ.get("GRAPHC_FUZZ_LOOPS_EVERY", "8"))  # 1 when hunting bugs of the C loops
 GRAD_ULPS = 4096
 
 

@@ -176,6 +176,14 @@ def test_integer_products_truncate_float_alpha_and_beta_as_torch(backend: str) -
         graphc.addr(graphc.tensor(c), graphc.tensor(v), graphc.tensor(v), beta=0.5)
 
 
+def test_einsum_multiplies_pairs_with_nothing_to_contract_promoting_dtypes(backend: str) -> None:
+    """torch's einsum multiplies a pair that shares no summed label (an outer or elementwise product),
+    so mixed dtypes promote; graphc sent every pair to a matmul, which refused them."""
+    a, u, f, d = data(3, dtype="int64"), data(2, dtype="uint8"), data(3, 2), data(2, dtype="float64")
+    for equation, operands in (("a,z->az", (a, u)), ("a,a->a", (a, a.astype(np.uint8))), ("ab,b->ab", (f, d)), ("ab,z->za", (f, d))):
+        assert_matches(graphc.einsum(equation, *map(graphc.tensor, operands)), torch.einsum(equation, *map(torch.from_numpy, operands)))
+
+
 def products(T: Any, x: Any, y: Any, w: Any) -> tuple:
     """A batch through an einsum, an addmm, norms, distances and similarities."""
     return (

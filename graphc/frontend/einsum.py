@@ -122,9 +122,13 @@ def _contract(x: Node, xl: Labels, y: Node, yl: Labels, later: set[str], sizes: 
     inner = [label for label in xl if label in yl and label not in later]
     own_x = [label for label in xl if label not in yl]
     own_y = [label for label in yl if label not in xl]
+    shape = [sizes[label] for label in batch]
+    if not inner and x.dtype != y.dtype:  # torch multiplies such a pair, promoting the dtypes; a matmul takes one
+        left = b.reshape(_arrange(x, xl, batch + own_x, sizes), shape + [sizes[label] for label in own_x] + [1] * len(own_y))
+        right = b.reshape(_arrange(y, yl, batch + own_y, sizes), shape + [1] * len(own_x) + [sizes[label] for label in own_y])
+        return b.mul(left, right), batch + own_x + own_y
     left = _arrange(x, xl, batch + own_x + inner, sizes)
     right = _arrange(y, yl, batch + inner + own_y, sizes)
-    shape = [sizes[label] for label in batch]
     left = b.reshape(left, shape + [_product(own_x, sizes), _product(inner, sizes)])
     right = b.reshape(right, shape + [_product(inner, sizes), _product(own_y, sizes)])
     product = b.reshape(b.matmul(left, right), shape + [sizes[label] for label in own_x + own_y])
