@@ -7,6 +7,8 @@ and checks the next call against torch doing the same.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -344,3 +346,93 @@ def test_gradient_accumulation_with_zero_grad_outside_traces_twice_and_matches_t
             ref_opt.zero_grad()
             assert_same_parameters(model, reference)
     assert micro.trace_count == 2, micro.recompilations
+
+
+def test_requires_grad_toggled_inside_a_compiled_step_trains_as_torch() -> None:
+    """A WGAN critic step: parameters set to require grad at the start and frozen at the end of each call.
+
+    requires_grad_ on a parameter inside a trace had made it a source node holding the traced value,
+    which the program then replayed as a constant (the weights stopped training after the first
+    call), and the flags written back were those from before the call.
+    """
+    model, reference = linear_pair()
+    opt, ref_opt = optim.Adam(model.parameters(), lr=0.1), torch.optim.Adam(reference.parameters(), lr=0.1)
+
+    def step(m: Any, o: Any, x: Any) -> Any:
+        for p in m.parameters():
+            p.requires_grad = True
+        o.zero_grad()
+        m(x).pow(2).mean().backward()
+        o.step()
+        for p in m.parameters():
+            p.requires_grad_(False)
+        return m(x).sum()
+
+    compiled = graphc.compile(lambda x: step(model, opt, x))
+    for i in range(4):
+        expected = step(reference, ref_opt, torch.tensor(X * (i + 1)))
+        assert compiled(graphc.tensor(X * (i + 1))).item() == pytest.approx(expected.item(), rel=1e-12)
+        assert_same_parameters(model, reference)
+        assert [p.requires_grad for p in model.parameters()] == [False] * 4
+    assert compiled.trace_count <= 3, compiled.recompilations
+
+
+def test_writing_through_data_inside_a_compiled_function_uses_each_calls_values() -> None:
+    """MoCo's key encoder update, ``k.data = k.data * m + q.data * (1 - m)``: ``.data`` read the traced value as a constant."""
+    query = graphc.tensor([1.0, 2.0], requires_grad=True)
+    key = graphc.tensor([0.0, 0.0])
+
+    def momentum_update(x: graphc.Tensor) -> graphc.Tensor:
+        key.data = key.data * 0.5 + query.data * 0.5
+        return (key * x).sum()
+
+    compiled = graphc.compile(momentum_update)
+    expected = np.zeros(2)
+    for i in range(4):
+        with graphc.no_grad():
+            query.add_(1.0)
+        expected = expected * 0.5 + np.array([2.0, 3.0]) * 0.5 + i * 0.5
+        assert compiled(graphc.ones(2)).item() == pytest.approx(expected.sum(), rel=1e-12)
+        np.testing.assert_allclose(key.numpy(), expected, rtol=1e-12)
+
+
+def test_a_buffer_made_and_filled_inside_the_function_is_traced_once() -> None:
+    """GAE's advantages filled backwards in a loop (static sizes): the temporary had become a guard found freed on every call."""
+
+    def returns(rewards: graphc.Tensor) -> graphc.Tensor:
+        out = graphc.zeros_like(rewards)
+        last = 0.0
+        for t in reversed(range(rewards.shape[0])):
+            last = rewards[t] + 0.5 * last
+            out[t] = last
+        return out
+
+    compiled = graphc.compile(returns, dynamic=False)
+    for i in range(3):
+        rewards = np.arange(3.0) + i
+        expected = [rewards[0] + 0.5 * rewards[1] + 0.25 * rewards[2], rewards[1] + 0.5 * rewards[2], rewards[2]]
+        np.testing.assert_allclose(compiled(graphc.tensor(rewards)).numpy(), expected, rtol=1e-12)
+    assert compiled.trace_count == 1, compiled.recompilations
+
+
+def test_a_tensor_made_from_data_and_returned_is_traced_once() -> None:
+    """The returned tensor had been read as outside state, and the guard on it found it freed on the next call."""
+    def scaled(x: graphc.Tensor) -> tuple[graphc.Tensor, graphc.Tensor]:
+        scale = graphc.tensor([1.0, 2.0])
+        return scale, x * scale
+
+    compiled = graphc.compile(scaled, dynamic=False)
+    for i in range(3):
+        scale, product = compiled(graphc.tensor([float(i), 1.0]))
+        np.testing.assert_array_equal(scale.numpy(), [1.0, 2.0])
+        np.testing.assert_array_equal(product.numpy(), [i, 2.0])
+    assert compiled.trace_count == 1, compiled.recompilations
+
+
+def test_a_module_made_inside_the_function_is_traced_once() -> None:
+    """``criterion = nn.BCEWithLogitsLoss()`` in the step: its state was a guard, and the module freed after each call."""
+    model, _ = linear_pair()
+    compiled = graphc.compile(lambda x, y: nn.BCEWithLogitsLoss()(model(x), y))
+    for _ in range(3):
+        compiled(graphc.tensor(X), graphc.ones(6, 2, dtype=graphc.float64))
+    assert compiled.trace_count == 1, compiled.recompilations

@@ -66,9 +66,16 @@ class Trace:
         # of the program if not (a table of indices); so their reads are held weakly.
         self.made_from_data: WeakIdentityMap[None] = WeakIdentityMap()
         self.data_reads: WeakIdentityMap[Node] = WeakIdentityMap()
+        # Those of them given a new value, with their old node: state if they outlive the call (an
+        # optimizer's new moments), else temporaries (a buffer filled in a loop) that nothing must guard,
+        # so they are held weakly too.
+        self.data_assigned: WeakIdentityMap[Node] = WeakIdentityMap()
         # Objects whose Python state the function may have branched on (a module's ``training``,
         # an optimizer's groups): id -> (object, its ``_trace_state()`` and ``_trace_version`` when first used).
         self.objects: dict[int, tuple[Any, Any, Any]] = {}
+        # Objects made by the function (a loss module built in the step): each call makes its own from
+        # the same code, so their state guards nothing, and a guard on one would find it freed next call.
+        self.objects_created: dict[int, weakref.ref[Any]] = {}
         # Tensors from outside whose values the function read on the host (``.item()``, ``bool()``), or
         # whose values such a read was computed from: id -> (tensor, value when traced). The program
         # holds only for those values, so each is a guard.
@@ -87,7 +94,7 @@ class Trace:
         return [tensor for tensor, _ in self.created.alive()]
 
     def on_read(self, tensor: Tensor, node: Node) -> None:
-        if self._is_new(tensor) or id(tensor) in self.reads or id(tensor) in self.assigned or tensor in self.data_reads:
+        if self._is_new(tensor) or id(tensor) in self.reads or id(tensor) in self.assigned or tensor in self.data_reads or tensor in self.data_assigned:
             return
         if tensor in self.made_from_data:
             self.data_reads.set(tensor, node)
@@ -98,8 +105,18 @@ class Trace:
         self.reads[id(tensor)] = (tensor, tensor._node)
 
     def on_assign(self, tensor: Tensor) -> None:
-        if not self._is_new(tensor) and id(tensor) not in self.assigned:
+        if self._is_new(tensor) or id(tensor) in self.assigned or tensor in self.data_assigned:
+            return
+        if tensor in self.made_from_data:
+            self.data_assigned.set(tensor, tensor._node)
+        else:
             self.assigned[id(tensor)] = (tensor, tensor._node)
+
+    def assigned_alive(self, results: frozenset[int] = frozenset()) -> list[tuple[Tensor, Node]]:
+        """Every tensor given a new value and its old node: those from before the trace, and those made
+        from data during it that are still alive (after the caller's ``gc.collect()``) other than the
+        function's ``results`` (ids), which only the trace's result list holds: calls return new tensors."""
+        return list(self.assigned.values()) + [(t, n) for t, n in self.data_assigned.alive() if id(t) not in results]
 
     def on_set_grad(self, tensor: Tensor) -> None:
         if not self._is_new(tensor) and id(tensor) not in self.grads_set:
@@ -118,14 +135,22 @@ class Trace:
     def on_made_from_data(self, tensor: Tensor) -> None:
         self.made_from_data.set(tensor, None)
 
-    def outside_reads(self) -> list[tuple[Tensor, Node]]:
+    def outside_reads(self, results: frozenset[int] = frozenset()) -> list[tuple[Tensor, Node]]:
         """Every outside tensor read and the node it had: those from before the trace, and those made
-        from data during it that are still alive (after the caller's ``gc.collect()``)."""
-        return list(self.reads.values()) + self.data_reads.alive()
+        from data during it that are still alive (after the caller's ``gc.collect()``), but for the
+        function's ``results`` (as ``assigned_alive``)."""
+        return list(self.reads.values()) + [(t, n) for t, n in self.data_reads.alive() if id(t) not in results]
+
+    def on_create_object(self, obj: Any) -> None:
+        self.objects_created[id(obj)] = weakref.ref(obj)
+
+    def _made_here(self, obj: Any) -> bool:
+        ref = self.objects_created.get(id(obj))  # checked against the object: a freed one's id is reused
+        return ref is not None and ref() is obj
 
     def on_use(self, obj: Any) -> None:
         """``obj`` (a module called, an optimizer stepped) is used: its ``_trace_state()`` becomes a guard."""
-        if id(obj) not in self.objects:
+        if id(obj) not in self.objects and not self._made_here(obj):
             self.objects[id(obj)] = (obj, obj._trace_state(), obj._trace_version)
 
     def objects_used(self) -> list[tuple[Any, Any, Any]]:
@@ -136,7 +161,7 @@ class Trace:
         was computed from become guards on their values (a module's step count branched on)."""
         if self.depends_on_standins(node):
             raise lazy.value_read_error(node)
-        outside = {id(old): tensor for tensor, old in [*self.reads.values(), *self.assigned.values()]}
+        outside = {id(old): tensor for tensor, old in [*self.reads.values(), *self.assigned_alive()]}
         for leaf in lazy.realized_inputs([node]):
             tensor = outside.get(id(leaf))
             if tensor is not None:
@@ -156,7 +181,7 @@ class Trace:
 
     def undo(self) -> None:
         """Put back every value and gradient the function replaced (after it raised)."""
-        for tensor, node in self.assigned.values():
+        for tensor, node in self.assigned_alive():
             tensor._node = node
         for tensor, grad in self.grads_set.values():
             tensor._grad = grad

@@ -119,6 +119,13 @@ def use(obj: Any) -> None:
         trace.on_use(obj)
 
 
+def on_create_object(obj: Any) -> None:
+    """A module is made: under a trace, it is the function's own (``Trace.on_create_object``)."""
+    trace = active()
+    if trace is not None:
+        trace.on_create_object(obj)
+
+
 def on_made_from_data(tensor: Tensor) -> None:
     trace = active()
     if trace is not None:

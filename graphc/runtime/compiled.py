@@ -481,7 +481,7 @@ class CompiledFunction:
         for tensor, standin in arg_grads:
             tensor._grad = Tensor._from_node(standin._grad._node)
             pending.append(standin._grad._node)
-        pending += [t._node for t, _ in trace.assigned.values()]
+        pending += [t._node for t, _ in trace.assigned_alive()]
         pending += [t._grad._node for t, _ in trace.grads_set.values() if t._grad is not None]
         lazy.realize(pending + trace.differentiated)
         _rejoin_callers(pending + trace.differentiated, callers)
@@ -508,8 +508,11 @@ class CompiledFunction:
         # An existing .grad that backward() added to in place is reached through its owner on later
         # calls (its current .grad), not as this tensor object: zero_grad() between calls replaces it.
         grad_of = {id(t._grad): t for t, was_none in trace.grad_reads.values() if not was_none and t._grad is not None}
-        state = [t for t, _ in trace.assigned.values() if id(t) not in grad_of]
-        grads_added = [grad_of[id(t)] for t, _ in trace.assigned.values() if id(t) in grad_of]
+        # A tensor made from data and returned is a constant or computed value of each call, not state read or written back.
+        results = frozenset(id(o) for o in outputs)
+        assigned = trace.assigned_alive(results)
+        state = [t for t, _ in assigned if id(t) not in grad_of]
+        grads_added = [grad_of[id(t)] for t, _ in assigned if id(t) in grad_of]
         grad_owners = [t for t, _ in trace.grads_set.values()]
         result_nodes = [o._node for o in outputs] + [t._node for t in state] + [t._grad._node for t in grads_added]
         result_nodes += [t._grad._node for t in grad_owners if t._grad is not None]
@@ -523,7 +526,7 @@ class CompiledFunction:
         if unbound:
             trace.undo()
             raise tracing.SizeRead(f"the program's size {unbound} is no size of an input it reads (a random tensor shaped like an unused argument)")
-        reads = trace.outside_reads()
+        reads = trace.outside_reads(results)
         read_by_node = {id(node): tensor for tensor, node in reads}
         # A tensor read that the function then replaced as a module's attribute is read through the attribute.
         attribute_of = {id(old): (owner, name) for owner, name, old in trace.attributes_set.values() if old is not None}
@@ -557,7 +560,10 @@ class CompiledFunction:
         has_grad = [t._grad is not None for t in grad_owners]
         backend = self._backend(leaves)
         program = compile_graph(graph, backend=backend, fusion=self.fusion, remat=self.remat)
-        for t, node in trace.assigned.values():
+        # Whether each new value is a leaf that requires grad, as the function left it (p.requires_grad_(False)
+        # included): read before the tensors get their values from before the trace back.
+        state_flags = [(weakref.ref(t), t._node.requires_grad and t.is_leaf) for t in state]
+        for t, node in assigned:
             t._node = node
         for t, old in trace.grads_set.values():
             t._grad = old
@@ -570,7 +576,7 @@ class CompiledFunction:
             feeds=feeds,
             output_spec=output_spec,
             num_outputs=len(outputs),
-            state=[(weakref.ref(t), t._node.requires_grad and t.is_leaf) for t in state],
+            state=state_flags,
             grads_added=[weakref.ref(t) for t in grads_added],
             grads=[(weakref.ref(t), flag) for t, flag in zip(grad_owners, has_grad)],
             arg_grads=arg_grads,
@@ -849,6 +855,8 @@ def _new_signature(signature: tuple, traced: list[tuple]) -> str:
         if other[:4] == (spec, types, requires_grad, grad_mode):
             changed = [i for i, (now, then) in enumerate(zip(has_grads, other[4])) if now != then]
             return f"tensor argument(s) {', '.join(map(str, changed))} have a .grad now where they had none when traced, or the reverse"
+        if other[1:] == signature[1:]:
+            return "a non-tensor argument (a Python number, list, string) differs from every traced call: the program holds such values as constants"
     return f"new input signature {tuple(str(t) for t in types)}"
 
 
