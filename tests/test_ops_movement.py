@@ -193,6 +193,21 @@ def test_chunk(backend: str, chunks: int, dim: int) -> None:
     assert_matches(graphc.chunk(g, chunks, dim=dim), torch.chunk(t, chunks, dim=dim))
 
 
+def test_chunk_of_a_symbolic_batch_into_parts_it_divides_keeps_one_program(backend: str) -> None:
+    """A GAN's ``D(cat([real, fake])).chunk(2)``: chunk of 2B into two had raised a TypeError inside graphc, so every batch size traced anew."""
+    compiled = graphc.compile(lambda real, fake: [part * 2 for part in graphc.cat([real, fake]).chunk(2)])
+    for rows in (2, 3):
+        (gr, gf), (tr, tf) = zip(*(pair(data(rows, 4) + i) for i in range(2)))
+        assert_matches(compiled(gr, gf), [part * 2 for part in torch.cat([tr, tf]).chunk(2)])
+    assert compiled.trace_count == 1, compiled.recompilations
+
+
+def test_chunk_of_a_symbolic_size_it_may_not_divide_traces_again_with_static_sizes_saying_why() -> None:
+    compiled = graphc.compile(lambda x: x.chunk(2)[0])
+    assert compiled(graphc.ones(3, 2)).shape == (2, 2)
+    assert "chunk: chunk needs a static size along dim, or one that 2 divides" in compiled.recompilations[0]
+
+
 def test_unbind_narrow_and_iteration(backend: str) -> None:
     g, t = pair(data(3, 4))
     assert_matches(g.unbind(1), t.unbind(1))

@@ -930,6 +930,12 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     size = x.shape[_dim(x, dim, op="chunk")]
     if chunks <= 0:
         raise op_error("chunk", [x.type], {"chunks": chunks}, f"chunks must be greater than 0, got {chunks}")
+    if not isinstance(size, int):
+        # A symbolic size splits only into equal parts it is known to divide into (2*B into two of B).
+        part = sympy.cancel(size / chunks)
+        if not part.is_integer:
+            raise op_error("chunk", [x.type], {"chunks": chunks, "dim": dim}, f"chunk needs a static size along dim, or one that {chunks} divides")
+        return split(input, [part] * chunks, dim)
     return split(input, -(-size // chunks), dim)
 
 
