@@ -288,3 +288,58 @@ def test_register_parametrization_refuses_what_torch_refuses() -> None:
     nn.utils.parametrizations.weight_norm(g)
     with pytest.raises(ValueError, match="Cannot leave unparametrized"):
         nn.utils.parametrize.remove_parametrizations(g, "weight", leave_parametrized=False)
+
+
+@pytest.mark.parametrize(("make", "args", "shape"), [("ConvTranspose1d", (2, 3, 2), (1, 2, 3)), ("Conv2d", (2, 3, 2), (1, 2, 3, 3))])
+def test_parametrized_spectral_norm_matches_torch_and_updates_u_v_only_in_training(make: str, args: tuple[int, ...], shape: tuple[int, ...]) -> None:
+    """parametrizations.spectral_norm (refused before: graphc had only the hook form): values, gradients, ``_u``/``_v`` as torch's.
+    On the NumPy backend: the compiled step below runs it on Triton, whose eager kernels cost seconds a layer."""
+    g, t = twin(make, *args)
+    nn.utils.parametrizations.spectral_norm(g, n_power_iterations=2)
+    torch.nn.utils.parametrizations.spectral_norm(t, n_power_iterations=2)
+    g.load_state_dict(t.state_dict())  # torch's random u and v
+    for _ in range(2):
+        g.zero_grad()
+        t.zero_grad()
+        run_both(g, t, shape)
+        assert_state_equal(g, t)
+        assert_grads_equal(g, t)
+    g.eval()
+    t.eval()
+    u = g.parametrizations.weight[0]._u.numpy().copy()
+    run_both(g, t, shape)
+    np.testing.assert_array_equal(g.parametrizations.weight[0]._u.numpy(), u)
+
+
+def test_compiled_training_step_with_parametrized_spectral_norm_matches_torch(backend: str) -> None:
+    g, t = twin("Linear", 3, 2)
+    nn.utils.parametrizations.spectral_norm(g)
+    torch.nn.utils.parametrizations.spectral_norm(t)
+    g.load_state_dict(t.state_dict())
+    g_opt, t_opt = optim.SGD(g.parameters(), lr=0.5), torch.optim.SGD(t.parameters(), lr=0.5)
+
+    @graphc.compile
+    def train_step(x: graphc.Tensor) -> graphc.Tensor:
+        g_opt.zero_grad()
+        loss = g(x).pow(2).mean()
+        loss.backward()
+        g_opt.step()
+        return loss
+
+    for _ in range(3):
+        x = rng.standard_normal((2, 3))
+        t_opt.zero_grad()
+        t_loss = t(torch.tensor(x)).pow(2).mean()
+        t_loss.backward()
+        t_opt.step()
+        assert train_step(graphc.tensor(x)).item() == pytest.approx(t_loss.item(), rel=1e-11)
+        assert_state_equal(g, t, rtol=1e-11)
+
+
+def test_parametrized_spectral_norm_refuses_what_torch_refuses() -> None:
+    with pytest.raises(ValueError, match="n_power_iterations"):
+        nn.utils.parametrizations.spectral_norm(nn.Linear(3, 2), n_power_iterations=0)
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        nn.utils.parametrizations.spectral_norm(nn.Linear(3, 2), dim=2)
+    with pytest.raises(ValueError, match="has no parameter or buffer with name 'scale'"):
+        nn.utils.parametrizations.spectral_norm(nn.Linear(3, 2), name="scale")
