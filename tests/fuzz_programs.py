@@ -655,7 +655,7 @@ def t_reduction(g: Generator) -> Step:
 
 
 def results_min_std(x: Value, dims: list[int]) -> list[float]:
-    return [float(t.double().std(dim=dims).min()) if t.numel() > 1 else 0.0 for t in (x.small, x.large)]
+    return [float(t.double().std(dim=dims).min()) if t.numel() > 1 and _count(x, dims) > 1 else 0.0 for t in (x.small, x.large)]
 
 
 def t_softmax(g: Generator) -> Step:

@@ -16,7 +16,22 @@ import math
 
 import numpy as np
 import torch
-from fuzz_programs import EPS, FLOAT_LIMIT, MAX_ELEMENTS, Dropped, Generator, Step, Value, _broadcastable, _count, _dims, _gap_ok, _margin, _rounding
+from fuzz_programs import (
+    EPS,
+    FLOAT_LIMIT,
+    MAX_ELEMENTS,
+    Dropped,
+    Generator,
+    Step,
+    Value,
+    _broadcastable,
+    _count,
+    _dims,
+    _gap_ok,
+    _margin,
+    _rounding,
+    results_min_std,
+)
 
 INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
 
@@ -61,7 +76,11 @@ def _index_shape(g: Generator, x: Value, d: int, k: int) -> tuple[list[int], set
 
 def t_bitwise(g: Generator) -> Step:
     """``& | ^ ~ << >>`` on integers (any width) and bools; shifts by 0 to 4, so int64 values stay small."""
-    x = g.operand(g.pick(["int", "int", "bool"]))
+    kind = g.pick(["int", "int", "bool"])
+    try:
+        x = g.operand(kind)
+    except Dropped:  # few programs compute integers: start from a new input of any width
+        x = g.fresh_like(g.operand("any"), g.pick(INT_DTYPES) if kind == "int" else "bool")
     forms = ["{x} & {y}", "{x} | {y}", "{x} ^ {y}", "T.bitwise_and({x}, {y})", "{x}.bitwise_or({y})", "T.bitwise_xor({x}, {y})", "~{x}", "T.bitwise_not({x})"]
     if x.dtype != "bool":
         forms += ["{x} << {s}", "{x} >> {s}", "T.bitwise_left_shift({x}, {s})", "{x}.bitwise_right_shift({s})", "{x} >> {y}.clamp(0, 4)", "{x} << ({y} & 3)"]
@@ -99,7 +118,7 @@ def t_sort(g: Generator) -> Step:
         expr = g.pick([f"{x.name}.sort(dim={spelled}, descending={desc}).values", f"T.msort({x.name})" if d == 0 else f"T.sort({x.name}, {spelled})[0]"])
     elif kind == "argsort":
         stable = g.chance(0.5)
-        expr = f"{x.name}.argsort({spelled}, stable=True, descending={desc})" if stable else f"T.argsort({x.name}, dim={spelled}, descending={desc})"
+        expr = f"{x.name}.argsort(dim={spelled}, stable=True, descending={desc})" if stable else f"T.argsort({x.name}, dim={spelled}, descending={desc})"
         indices, ties_ok = True, stable
     elif kind == "topk":
         largest = g.pick([True, False])
@@ -224,7 +243,7 @@ def t_advanced_index(g: Generator) -> Step:
     x = g.operand("any", ndim_min=1)
     n = len(x.shape)
     batch = x.batch_dims
-    kind = g.pick(["two", "middle", "ellipsis"] * 3 + ["mask", "mask_select", "nonzero"])  # the last three make the program eager-only
+    kind = g.pick(["two", "middle", "ellipsis"] * 5 + ["mask", "mask_select", "nonzero"])  # the last three make the program eager-only
     if kind in ("two", "middle", "ellipsis"):
         def index(d: int, shape: tuple[int, ...]) -> Value:
             rows = min(x.small.shape[d], x.large.shape[d])
@@ -446,7 +465,7 @@ def t_norm(g: Generator) -> Step:
         expr = f"T.{fn}({x.name}, dim={spelled}, correction={g.pick([0, 1])}, keepdim={keep})"
         var_err = 8 * m * e + eps * n * 8 * (m + 1) ** 2 * logn
         if fn == "std_mean":
-            low = min(float(t.double().std(dim=dims).min()) if t.numel() > 1 else 0.0 for t in _both(x))
+            low = min(results_min_std(x, dims))
             var_err = var_err / (2 * low) if low > 0 else math.inf
         return Step(expr, lambda v: var_err + e + eps * m * logn * 2 + _rounding(v), 2)
     p = g.pick([2, 1, "inf", 3])
