@@ -170,3 +170,10 @@ def test_broadcast_shapes() -> None:
     assert graphc.broadcast_shapes((3, 1), (4,), 1) == tuple(torch.broadcast_shapes((3, 1), (4,), 1))
     with pytest.raises(GraphcError, match="broadcast"):
         graphc.broadcast_shapes((3,), (4,))
+
+
+def test_flip_and_tile_methods_take_spread_dims(backend: str) -> None:
+    """``x.flip(0, 1)`` and ``x.tile(2, 3)``, as torch's methods take them (graphc raised a TypeError)."""
+    x = data(2, 3)
+    for call in (lambda t: t.flip(0, 1), lambda t: t.tile(2, 1, 3), lambda t: t.flip(1), lambda t: t.tile((2,))):
+        assert_matches(call(graphc.tensor(x)), call(torch.from_numpy(x)))

@@ -67,6 +67,11 @@ def flip(input: Tensor, dims: int | Sequence[int]) -> Tensor:
     return wrap(x)
 
 
+def flip_method(input: Tensor, *dims: Any, **kwargs: Any) -> Tensor:
+    """``Tensor.flip`` also takes the dims spread out (``x.flip(0, 1)``), as torch's method does."""
+    return flip(input, *((dims,) if len(dims) > 1 else dims), **kwargs)
+
+
 def fliplr(input: Tensor) -> Tensor:
     if node_of(input).type.ndim < 2:
         raise op_error("fliplr", [node_of(input).type], {}, "input must be >= 2-d")
@@ -145,6 +150,11 @@ def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
     reps = tuple(_sizes(tuple(dims) if not isinstance(dims, int) else (dims,)))
     missing = node_of(input).type.ndim - len(reps)
     return repeat(input, (1,) * builtins.max(missing, 0) + reps)
+
+
+def tile_method(input: Tensor, *dims: Any, **kwargs: Any) -> Tensor:
+    """``Tensor.tile`` also takes the sizes spread out (``x.tile(2, 3)``), as torch's method does."""
+    return tile(input, *((dims,) if len(dims) > 1 else dims), **kwargs)
 
 
 def _repeats_of(x: Node, repeats: Tensor | int, op: str) -> int | np.ndarray:

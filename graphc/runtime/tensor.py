@@ -868,5 +868,7 @@ for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logica
 Tensor.__iand__ = Tensor.bitwise_and_  # type: ignore[attr-defined]
 Tensor.__ior__ = Tensor.bitwise_or_  # type: ignore[attr-defined]
 Tensor.__ixor__ = Tensor.bitwise_xor_  # type: ignore[attr-defined]
+Tensor.flip = manipulation.flip_method  # type: ignore[attr-defined]
+Tensor.tile = manipulation.tile_method  # type: ignore[attr-defined]
 Tensor.polygamma = special.polygamma_method  # type: ignore[attr-defined]
 Tensor.polygamma_ = special.polygamma_in_place  # type: ignore[attr-defined]
