@@ -436,3 +436,29 @@ def test_a_module_made_inside_the_function_is_traced_once() -> None:
     for _ in range(3):
         compiled(graphc.tensor(X), graphc.ones(6, 2, dtype=graphc.float64))
     assert compiled.trace_count == 1, compiled.recompilations
+
+
+def test_an_argument_made_to_require_grad_inside_the_function_requires_grad_after_each_call() -> None:
+    """R1's ``real.requires_grad_()`` before ``autograd.grad``: torch's caller sees the flag and the ``.grad``; graphc's saw only the ``.grad``.
+
+    A smooth model: through a ReLU the penalty's gradient is zero, which torch materializes as
+    zeros and graphc leaves None (docs/decisions.md, the generative and RL zoo).
+    """
+    torch.manual_seed(0)
+    reference = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1)).double()
+    model = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 1)).double()
+    model.load_state_dict(reference.state_dict())
+
+    def penalty(m: Any, T: Any, real: Any) -> Any:
+        real.requires_grad_(True)
+        (grad,) = T.autograd.grad(m(real).sum(), real, create_graph=True)
+        loss = grad.pow(2).sum()
+        loss.backward()
+        return loss
+
+    compiled = graphc.compile(lambda real: penalty(model, graphc, real))
+    for i in range(3):
+        real, t_real = graphc.tensor(X + i), torch.tensor(X + i)
+        assert compiled(real).item() == pytest.approx(penalty(reference, torch, t_real).item(), rel=1e-12)
+        assert real.requires_grad and t_real.requires_grad
+        np.testing.assert_allclose(real.grad.numpy(), t_real.grad.numpy(), rtol=1e-12, atol=1e-14)

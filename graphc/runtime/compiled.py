@@ -158,6 +158,7 @@ class Entry:
     grads: list[tuple[weakref.ref[Tensor], bool]]  # tensors whose .grad is written back (False: set to None)
     arg_grads: list[int]  # tensor arguments (by position) whose .grad the function's backward() sets
     arg_writes: list[int]  # tensor arguments the function changed in place (x.add_(1), x[0] = 5)
+    arg_leaves: frozenset[int]  # those of them it made leaves that require grad (x.requires_grad_())
     attributes: list[BoundAttribute]
     traced_graph: Graph  # before any pass: what _inline rebuilds when results need autograd history
     outputs_require_grad: bool
@@ -429,10 +430,11 @@ class CompiledFunction:
         # An argument's .grad the function changed (its backward() reached the argument): a result too.
         arg_grads = [i for i, s in enumerate(standins) if s._grad is not None and not _same_grad(s._grad, grads_before[i])]
         arg_writes = [i for i, s in enumerate(standins) if s._node is not nodes_before[i]]
+        arg_leaves = frozenset(i for i in arg_writes if standins[i]._node.requires_grad and standins[i].is_leaf)
         if new_state or rebound:
             self._ran_eagerly.add(signature)
             for i in arg_writes:
-                _write_argument(tensors[i], standins[i]._node)
+                _write_argument(tensors[i], standins[i]._node, i in arg_leaves)
             if new_state:
                 why = f"it created {len(new_state)} new state tensor(s)"
             else:
@@ -446,7 +448,7 @@ class CompiledFunction:
             grads=[standins[i]._grad._node for i in arg_grads],
             writes=[standins[i]._node for i in arg_writes],
         )
-        entry = self._build(trace, signature, arguments, (arg_grads, arg_writes), outputs, output_spec, attributes)
+        entry = self._build(trace, signature, arguments, (arg_grads, arg_writes, arg_leaves), outputs, output_spec, attributes)
         self.entries.append(entry)
         self._last = entry
         if entry.outputs_require_grad and is_grad_enabled():
@@ -494,17 +496,17 @@ class CompiledFunction:
         trace: Trace,
         signature: tuple,
         arguments: Arguments,
-        arg_results: tuple[list[int], list[int]],
+        arg_results: tuple[list[int], list[int], frozenset[int]],
         outputs: list[Tensor],
         output_spec: Any,
         attributes: list[tuple[tuple[Any, str], Tensor]],
     ) -> Entry:
         """The compiled program of a finished trace, with where each of its inputs comes from on later calls.
 
-        ``arg_results`` lists the arguments whose ``.grad`` is a result and those whose new value
-        (changed in place) is; ``arguments`` holds their nodes.
+        ``arg_results`` lists the arguments whose ``.grad`` is a result, those whose new value
+        (changed in place) is, and which of those become leaves that require grad; ``arguments`` holds their nodes.
         """
-        arg_grads, arg_writes = arg_results
+        arg_grads, arg_writes, arg_leaves = arg_results
         # An existing .grad that backward() added to in place is reached through its owner on later
         # calls (its current .grad), not as this tensor object: zero_grad() between calls replaces it.
         grad_of = {id(t._grad): t for t, was_none in trace.grad_reads.values() if not was_none and t._grad is not None}
@@ -581,6 +583,7 @@ class CompiledFunction:
             grads=[(weakref.ref(t), flag) for t, flag in zip(grad_owners, has_grad)],
             arg_grads=arg_grads,
             arg_writes=arg_writes,
+            arg_leaves=arg_leaves,
             attributes=[BoundAttribute(weakref.ref(owner), name, output_ids.get(id(tensor))) for (owner, name), tensor in attributes],
             traced_graph=graph,
             # A function that runs backward() itself returns final values; one that does not (a model's
@@ -704,7 +707,7 @@ class CompiledFunction:
             tensors[index]._grad = Tensor._from_node(nodes[position])
             position += 1
         for index in entry.arg_writes:
-            _write_argument(tensors[index], nodes[position])
+            _write_argument(tensors[index], nodes[position], index in entry.arg_leaves)
             position += 1
         for bound in entry.attributes:
             if bound.output is None:
@@ -826,10 +829,13 @@ def _describe(value: Any) -> str:
     return str(value._node.type) + (" requiring grad" if value.requires_grad else "") if isinstance(value, Tensor) else type(value).__name__
 
 
-def _write_argument(tensor: Tensor, node: Node) -> None:
-    """An argument the function changed in place takes its new value (and so does the tensor it views)."""
+def _write_argument(tensor: Tensor, node: Node, leaf: bool) -> None:
+    """An argument the function changed in place takes its new value (and so does the tensor it views);
+    one it made a ``leaf`` that requires grad (R1's ``real.requires_grad_()``) is one afterwards, as in torch."""
     with grad_mode(False):
         tensor._assign_value(node)
+    if leaf and not tensor.requires_grad:
+        tensor.requires_grad_(True)
 
 
 def _unbound_sizes(graph: Graph) -> str:
