@@ -462,3 +462,11 @@ def test_an_argument_made_to_require_grad_inside_the_function_requires_grad_afte
         assert compiled(real).item() == pytest.approx(penalty(reference, torch, t_real).item(), rel=1e-12)
         assert real.requires_grad and t_real.requires_grad
         np.testing.assert_allclose(real.grad.numpy(), t_real.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_a_changed_python_argument_is_named_as_the_reason_for_tracing_again() -> None:
+    """REINFORCE's rewards as a Python list: the reason had printed the tensor signature, unchanged, as if it were new."""
+    compiled = graphc.compile(lambda x, rewards: x * graphc.tensor(rewards))
+    for rewards in ([1.0, 2.0], [3.0, 4.0]):
+        np.testing.assert_array_equal(compiled(graphc.ones(2), rewards).numpy(), rewards)
+    assert "a non-tensor argument (a Python number, list, string) differs" in compiled.recompilations[-1]
