@@ -107,6 +107,23 @@ def test_a_kernel_that_a_merge_gives_other_rows_is_no_longer_the_totals_of_its_o
     assert any("no longer share an iteration space" in line for line in step.report().fusion_log), str(step.report())
 
 
+def test_a_value_over_the_rows_computed_from_a_total_is_not_merged_into_the_rows(backend: str) -> None:
+    """Triton seed 9268: ``where(mask, rows.amin(all), y)`` over [B,2,1] beside the rows' kernel
+    (``amax`` over axis 1): merged, the total would be needed inside the rows it is computed
+    after, and the Triton code generator refused the kernel. The merge is refused with a reason."""
+    rng = np.random.default_rng(0)
+    x, mask, y = rng.standard_normal((3, 2, 1)), rng.random((1, 2, 1)) < 0.5, rng.standard_normal((3, 2, 1))
+
+    def run(T: Any, x: Any, mask: Any, y: Any) -> Any:
+        rows = T.amax(x, dim=[1], keepdim=True)
+        return T.where(mask, rows.amin([0, 1], keepdim=True), y) + rows
+
+    step = graphc.compile(lambda *a: run(graphc, *a), backend=backend)
+    got = step(graphc.tensor(x), graphc.tensor(mask), graphc.tensor(y))
+    np.testing.assert_allclose(got.numpy(), run(torch, torch.tensor(x), torch.tensor(mask), torch.tensor(y)).numpy(), rtol=1e-15)
+    assert any("is computed from a total, and a kernel's totals come after its rows" in line for line in step.report().fusion_log), str(step.report())
+
+
 def _cross_entropy_kernel() -> tuple[Any, dict[int, str]]:
     import graphc.nn.functional as GF
 

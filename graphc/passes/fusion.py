@@ -425,13 +425,13 @@ class Fuser:
             if group.kind == "matmul":
                 return "a reduction does not fuse into a matmul epilogue"
             if group.kind == "reduction" and _is_total(node, group):
-                if all(_is_relabel(c, group) for c in chains):
-                    return None
-                return "a total of the rows' results is used through a view other than a relabel"
+                if not all(_is_relabel(c, group) for c in chains):
+                    return "a total of the rows' results is used through a view other than a relabel"
+                return self._total_read_back([*group.nodes, node], group)
             if group.kind == "reduction" and self._totals_only(group) and any(_same(group.shape, r) for r in _rows_for(node).reduced_shapes()):
-                if all(_is_relabel(c, _rows_for(node)) for c in chains):
-                    return None  # the kernel's reductions become the totals of this one's rows
-                return "the reduced value is used through a view other than a relabel"
+                if not all(_is_relabel(c, _rows_for(node)) for c in chains):
+                    return "the reduced value is used through a view other than a relabel"
+                return self._total_read_back([*group.nodes, node], _rows_for(node))  # its reductions become this one's totals
             if _scalars_over(group):
                 candidate = _rows_for(node)
                 if any(_same(group.shape, r) for r in candidate.reduced_shapes()) and all(_is_relabel(c, candidate) for c in chains):
@@ -550,7 +550,7 @@ class Fuser:
                 continue  # a kernel between them waits for one and feeds the other: merged, it would wait for itself
             # The pairs were found before any merge; a kernel that has merged since may iterate over other rows.
             space = self._shared_space(a, b)
-            reason = STALE_PAIR if space is None else self._unmergeable(a, b, relation)
+            reason = STALE_PAIR if space is None else self._unmergeable(a, b, relation, space)
             if reason is None:
                 undo = self._absorb(a, b, space)
                 merged = self.sketch(a)
@@ -563,7 +563,7 @@ class Fuser:
                 reason = f"it raises the planned peak from {peak} to {after} bytes"
             self._refuse_pair(a, b, reason)
 
-    def _unmergeable(self, a: Group, b: Group, relation: str) -> str | None:
+    def _unmergeable(self, a: Group, b: Group, relation: str, space: str) -> str | None:
         """Why kernels ``a`` and ``b`` (over one iteration space) cannot be one kernel, or None."""
         if "reduction" in (a.kind, b.kind):
             moved = self._moved_view(a.nodes + b.nodes)
@@ -579,9 +579,34 @@ class Fuser:
             producer, consumer = (a, b) if any(self.group_of.get(id(v)) is a for n in b.nodes for v in _loaded(n, self.stored)) else (b, a)
             if self._totals_only(producer) and not self._totals_only(consumer):
                 return "the rows read what the totals compute, and a kernel's totals come after its rows"
+            rows = (a if a.kind == "reduction" else b) if space == "same" else (a if self._totals_only(b) else b)
+            if rows.kind == "reduction":
+                reason = self._total_read_back(a.nodes + b.nodes, rows)
+                if reason is not None:
+                    return reason
             rows = a if a.kind == "reduction" and not self._totals_only(a) else b
             if not self._reads_in_place(consumer, producer, rows):
                 return "one reads the other's results through a view or at computed addresses, which needs them in memory"
+        return None
+
+    def _total_read_back(self, nodes: list[Node], rows: Group) -> str | None:
+        """Why ``nodes``, one kernel over ``rows``, cannot be: a value of more than one element computed from a total (or None).
+
+        A total (``_is_total``) is finished only after the last row, so both code generators
+        compute what follows from it after the rows (``templates.split_totals``); that must be
+        of one element (a batch mean). A value over the rows computed from it, or a second
+        total of such a value, would need the total inside the rows. Checked on the whole
+        kernel: the total reaches the value through nodes that joined it before.
+        """
+        reduced = rows.reduced_shapes()
+        after = {id(n) for n in nodes if _category(n) == "reduction" and _reduces_all(n) and any(_same(n.inputs[0].shape, r) for r in reduced)}
+        if not after:
+            return None
+        for node in sorted(nodes, key=lambda n: self.position[id(n)]):
+            if id(node) not in after and any(id(v) in after for v in _loaded(node, self.stored)):
+                after.add(id(node))
+                if squeezed(node.shape):
+                    return f"{_describe(node)} of more than one element is computed from a total, and a kernel's totals come after its rows"
         return None
 
     def _moved_view(self, nodes: list[Node]) -> Node | None:
