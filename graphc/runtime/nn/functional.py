@@ -532,7 +532,7 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    return _written(input, _F.mul(input, _F.tanh(_F.softplus(input))), inplace, "mish_")
+    return _written(input, _F.in_float32(lambda x: _F.mul(x, _F.tanh(_F.softplus(x))))(input), inplace, "mish_")
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
@@ -551,10 +551,16 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    return _written(input, _hardswish(input), inplace, "hardswish_")
+
+
+@_F.in_float32
+def _hardswish(input: Tensor) -> Tensor:
     inner = _F.mul(input, _F.div(_F.add(input, 3.0), 6.0))
-    return _written(input, _F.where(_F.le(input, -3.0), 0.0, _F.where(_F.ge(input, 3.0), input, inner)), inplace, "hardswish_")
+    return _F.where(_F.le(input, -3.0), 0.0, _F.where(_F.ge(input, 3.0), input, inner))
 
 
+@_F.in_float32
 def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), stable for large |x|."""
     negative = _F.lt(input, 0)
