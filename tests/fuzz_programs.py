@@ -110,8 +110,9 @@ class Dropped(Exception):
 class Generator:
     """Grows one program from ``seed``; ``generate`` returns it."""
 
-    def __init__(self, seed: int, large: bool = False) -> None:
+    def __init__(self, seed: int, large: bool = False, bfloat16: bool = True) -> None:
         self.seed = seed
+        self.bfloat16 = bfloat16  # Triton's interpreter has no bfloat16 loads
         self.rng = np.random.default_rng(seed)
         self.large = large
         self.float_dtype = "float64" if self.rng.random() < 0.4 else "float32"
@@ -922,7 +923,7 @@ def t_cast(g: Generator) -> Step:
     x = g.operand("any")
     targets = ["float64", "int64", "bool", g.pick(["int32", "int16", "int8", "uint8"])]
     if g.float_dtype == "float32":  # half precision only where no gradient is compared (its ulps would swamp the check)
-        targets += ["float32", g.pick(["float16", "bfloat16"])]
+        targets += ["float32", g.pick(["float16", "bfloat16"] if g.bfloat16 else ["float16"])]
     target = g.pick(targets)
     spelled = {
         "float32": ["{x}.float()", "{x}.to(T.float32)"],
@@ -998,6 +999,6 @@ WEIGHTS = {"item": 0.4, "unary_float": 4, "arithmetic": 5, "reduction": 3, "step
 PROBABILITIES = np.array([WEIGHTS.get(name, 1.5) for name, _ in TEMPLATES]) / sum(WEIGHTS.get(name, 1.5) for name, _ in TEMPLATES)
 
 
-def generate(seed: int, large: bool | None = None) -> Program:
+def generate(seed: int, large: bool | None = None, bfloat16: bool = True) -> Program:
     """Program ``seed``; a large one (some dims of 17 to 300) for one seed in four unless ``large`` says."""
-    return Generator(seed, seed % 4 == 1 if large is None else large).generate()
+    return Generator(seed, seed % 4 == 1 if large is None else large, bfloat16).generate()

@@ -181,7 +181,7 @@ def check_program(seed: int, backend: str) -> str:
 
     One seed in ``LOOPS_EVERY`` compiles the NumPy programs with C loops (each is a C build).
     """
-    program = generate(seed, large=None if backend == "numpy" else False)
+    program = generate(seed, large=None if backend == "numpy" else False, bfloat16=backend != "triton")
     grads = program.float_dtype == "float64"
     expected = {size: _torch_reference(program, size, grads) for size in (0, 1)}
     loops = backend == "numpy" and seed % LOOPS_EVERY == 0 and os.environ.get("GRAPHC_NATIVE", "1") != "0"

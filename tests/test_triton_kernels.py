@@ -282,3 +282,18 @@ def test_an_autotuned_matmul_launch_never_writes_in_place() -> None:
         module = import_source("triton_test_reuse", file.read())
     layout = module.buffers(*report.sizes.values())
     assert all(layout[i][4] is None for i in offered)
+
+
+def test_an_empty_operand_of_a_pad_or_concat_is_never_loaded() -> None:
+    """``y[:-1] = -y[:-1]`` on one row pads an empty region into place: its index simplified to an
+    unmasked load at 0 of the empty buffer, past its end (a segfault under the interpreter, an
+    illegal access on a GPU). An empty value is now the constant it is never selected as."""
+    x, empty = inputs((2, 3), (0, 3))
+    padded = emit("pad", empty, low=(1, 0), high=(1, 0), interior=(0, 0), value=2.0)
+    joined = emit("concat", b.add(x, 1.0), empty, axis=0)
+    program = one_kernel([x, empty], [b.add(padded, 0.5), joined])
+    tx = torch.randn(2, 3)
+    (got_padded, got_joined), _ = run(program, [tx, torch.zeros(0, 3)])
+    torch.testing.assert_close(got_padded, torch.full((2, 3), 2.5))
+    torch.testing.assert_close(got_joined, tx + 1)
+    assert "in1 +" not in program.kernels[0].source  # the empty input's buffer is not read

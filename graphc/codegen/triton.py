@@ -512,6 +512,10 @@ class KernelEmitter:
 
     def value(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...] = (), via: tuple[Node, ...] = ()) -> Val:
         """``node``'s value at ``index`` (lanes outside ``conds`` are don't-care)."""
+        if any(isinstance(d, int) and d == 0 for d in self.shape(node)):
+            # An empty value is never selected (a pad or concat of it masks it out), and its index
+            # simplifies to an unmasked load at 0, past the end of its empty buffer (a segfault).
+            return self.const(0, node.dtype)
         index = self.canonical(node, index)
         key = ("value", id(node), index, conds)
         hit = self.fn.body.get(key)
