@@ -687,8 +687,8 @@ def test_half_rsqrt_is_float32s_rounded_once_as_torch() -> None:
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_half_activations_compute_in_float32_and_round_once_as_torch(dtype: str) -> None:
-    """gelu, silu, softplus, mish, hardswish and logsigmoid of a half tensor compute in float32 and
-    round once, as torch's CPU kernels: rounding every step of the composites put a fifth to a half
+    """gelu, silu, softplus, mish, hardswish, logsigmoid and softmax of a half tensor compute in
+    float32 and round once, as torch's CPU kernels: rounding every step of the composites put a fifth to a half
     of the elements an ulp or more off torch's. Where float32's transcendentals differ (NumPy's and
     torch's), a rounded result can still land an ulp apart, in a few elements; below -3 gelu's
     ``1 + erf`` cancels in float32 in both libraries, so its noise is not compared."""
@@ -701,6 +701,7 @@ def test_half_activations_compute_in_float32_and_round_once_as_torch(dtype: str)
         "mish": lambda F, t: F.mish(t),
         "hardswish": lambda F, t: F.hardswish(t),
         "logsigmoid": lambda F, t: F.logsigmoid(t),
+        "softmax": lambda F, t: F.softmax(t[:4000].reshape(80, 50), 1),
     }
     with graphc.use_backend("numpy"):
         for name, call in calls.items():

@@ -671,9 +671,20 @@ def softmax(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
         x = b.cast(x, dtypes.to_dtype(dtype))
     _floating("softmax", x, _SOFTMAX_HINT)
     axes = _axes(x, dim, op="softmax")
+    return _rounded_once(x, lambda x: _softmax(x, axes))
+
+
+def _softmax(x: Node, axes: tuple[int, ...]) -> Node:
     peak = emit("detach", b.reduce("max", x, axes, True))
     e = b.unary("exp", b.sub(x, b.expand(peak, x.shape)))
-    return wrap(b.div(e, b.expand(b.reduce("sum", e, axes, True), x.shape)))
+    return b.div(e, b.expand(b.reduce("sum", e, axes, True), x.shape))
+
+
+def _rounded_once(x: Node, compute: Any) -> Tensor:
+    """``compute(x)`` in float32 for a half-precision ``x``, rounded once at the end, as torch's kernels."""
+    if x.dtype not in (dtypes.float16, dtypes.bfloat16):
+        return wrap(compute(x))
+    return wrap(b.cast(compute(b.cast(x, dtypes.float32)), x.dtype))
 
 
 @autocast_op
@@ -685,11 +696,15 @@ def log_softmax(input: Tensor, dim: int, dtype: DType | None = None) -> Tensor:
     # (x - max) - log(sum(exp(x - max))), as torch: subtracting the full logsumexp from x
     # would lose the low bits of values far from 0.
     axes = _axes(x, dim, op="log_softmax")
+    return _rounded_once(x, lambda x: _log_softmax(x, axes))
+
+
+def _log_softmax(x: Node, axes: tuple[int, ...]) -> Node:
     peak = emit("detach", b.reduce("max", x, axes, True))
     peak = b.where(b.compare("eq", b.unary("abs", peak), math.inf), 0.0, peak)
     shifted = b.sub(x, b.expand(peak, x.shape))
     total = b.unary("log", b.reduce("sum", b.unary("exp", shifted), axes, True))
-    return wrap(b.sub(shifted, b.expand(total, x.shape)))
+    return b.sub(shifted, b.expand(total, x.shape))
 
 
 def all(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
