@@ -626,8 +626,8 @@ def test_a_forked_child_runs_c_pool_kernels_after_its_parent_started_the_pool(mo
 
 def test_gradient_through_where_of_a_cat_of_a_cumsum_with_c_loops() -> None:
     """GCC 12.2 with -fno-trapping-math at -O3 for AVX2 stored 0 for some elements of `c ? 0.0 : v`
-    in a loop with three results (the where's gradient here; fuzzer seed 100247), so graphc's flags
-    leave it out (graphc/codegen/native.py)."""
+    in a loop with three results (the where's gradient here; fuzzer seed 100247) after unrolling its
+    10-iteration innermost loop; graphc's flags keep that unrolling off (graphc/codegen/native.py)."""
     import torch
 
     if not native.enabled():
@@ -647,6 +647,38 @@ def test_gradient_through_where_of_a_cat_of_a_cumsum_with_c_loops() -> None:
     def step(x: graphc.Tensor, w0: graphc.Tensor, w1: graphc.Tensor) -> list:
         outs = f(graphc, x)
         ((outs[0] * w0).sum() + (outs[1] * w1).sum()).backward()
+        return [o.detach() for o in outs]
+
+    x = graphc.tensor(a, requires_grad=True)
+    graphc.compile(step, backend="numpy")(x, *[graphc.tensor(wi) for wi in w])
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_gradient_through_nested_wheres_of_two_clamps_over_a_slice_with_c_loops() -> None:
+    """The second loop GCC 12.2 miscompiled in fuzzer seed 100247's program (with -fno-tree-sink, or
+    its first loop with -fno-trapping-math): clamp's gradient, a where nested in a where, added to a
+    slice of the cat's gradient, in 4x4x5 loops whose innermost GCC unrolled before vectorizing the
+    loop around it. graphc's flags keep that unrolling off (graphc/codegen/native.py)."""
+    import torch
+
+    if not native.enabled():
+        pytest.skip("no C compiler")
+    rng = np.random.default_rng(3)
+
+    def f(T: Any, x: Any) -> list:
+        clamped = x.clamp(min=-1.44)
+        joined = T.cat([T.cumsum(clamped, dim=-1), x], dim=2)
+        return [joined.floor(), clamped.clamp(min=0.69), T.where(joined <= 0, -0.55, joined * 2).flatten()]
+
+    a = rng.standard_normal((4, 4, 5))
+    t = torch.tensor(a, requires_grad=True)
+    outs = f(torch, t)
+    w = [rng.standard_normal(tuple(o.shape)) for o in outs]
+    sum((o * torch.tensor(wi)).sum() for o, wi in zip(outs, w)).backward()
+
+    def step(x: graphc.Tensor, *ws: graphc.Tensor) -> list:
+        outs = f(graphc, x)
+        sum((o * wi).sum() for o, wi in zip(outs, ws)).backward()
         return [o.detach() for o in outs]
 
     x = graphc.tensor(a, requires_grad=True)

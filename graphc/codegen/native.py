@@ -36,11 +36,25 @@ log = logging.getLogger("graphc")
 # -fwrapv: integer overflow wraps, as in NumPy and torch (C leaves it undefined).
 # -fno-math-errno: lets sqrt/exp/... vectorize; graphc never reads errno.
 # No -ffast-math: NaN, infinities and the order of float operations stay IEEE.
-# No -fno-trapping-math: with it, GCC 12.2 at -O3 for AVX2 if-converts `c ? 0.0 : v` in a loop
-# storing three results wrongly (a where's gradient came out 0 in 30 of 160 elements; found by
-# the differential fuzzer, tests/test_c_loops.py). Correct code first: the benchmark table
-# docs/benchmarks/cpu-2026-11-30-run12 is the first measured without it.
-FLAGS = ["-O3", "-march=native", "-fPIC", "-fvisibility=hidden", "-fwrapv", "-fno-math-errno", "-fopenmp-simd", "-pthread"]
+# -fno-trapping-math: lets GCC if-convert and vectorize a select whose sides compute (`c ? 0 : v * 2`,
+# graphc_erff's clamp); graphc never reads the floating-point exception flags.
+# --param=max-completely-peel-times=0: GCC 12.2 at -O3 for AVX2 fully unrolls a short innermost loop
+# (5 or 10 iterations) and then vectorizes the loop around it wrongly when the body has selects: some
+# elements of a where's gradient came out 0 (two loops from fuzzer seed 100247, reproduced alone in
+# scripts/check_c_flags.py, with -fno-trapping-math or with -fno-tree-sink). Without that unrolling
+# both are right. Changing these flags: run scripts/check_c_flags.py and tests/test_c_loops.py.
+FLAGS = [
+    "-O3",
+    "-march=native",
+    "-fPIC",
+    "-fvisibility=hidden",
+    "-fwrapv",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "--param=max-completely-peel-times=0",
+    "-fopenmp-simd",
+    "-pthread",
+]
 # A module with more C than this is compiled in parts, one per core (the LSTM step's 600 KB took 4.0 s in one).
 PART_CHARS = 100_000
 VECTOR_MATH = ["-DGRAPHC_LIBMVEC"]
