@@ -127,6 +127,20 @@ def test_gelu_intermediates_are_recomputed_from_the_bias_add() -> None:
     assert len(recomputed) == 1, "the backward computes erf again"
 
 
+def test_a_value_max_s_gradient_compares_with_its_max_is_saved_not_recomputed() -> None:
+    """amax's gradient masks ``s == amax(s)``: computed again in the backward, ``s = sigmoid(h)`` may
+    differ in its last bit from the forward's (the C loops' vectorized exp is not libm's), which
+    empties the mask and zeroes the gradient (fuzzer seed 20 with C loops). Without the mask,
+    remat recomputes sigmoid from the input, which costs no saved bytes."""
+    graph = _joint_graph(lambda x, w, bias: x.sigmoid().amax(-1, keepdim=True) * (w.sum() + bias.sum()))
+    result, stats = remat(graph)
+    verify(result)
+    assert "sigmoid" in [n.op for n in stats.saved]
+    assert all(n.op != "sigmoid" for n in result.nodes if n.phase == "backward")
+    unmasked = _joint_graph(lambda x, w, bias: x.sigmoid().sum(-1, keepdim=True) * (w.sum() + bias.sum()))
+    assert any(n.op == "sigmoid" for n in remat(unmasked)[0].nodes if n.phase == "backward")
+
+
 def test_a_matmul_output_is_saved_not_recomputed() -> None:
     graph = _joint_graph(lambda x, w, bias: GF.gelu(x @ w) + bias)
     result, stats = remat(graph)

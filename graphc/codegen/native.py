@@ -526,12 +526,18 @@ def _compile(cc: str, source_path: str, output: str, parts: int, extra: list[str
     return "\n".join(failed) or None
 
 
-def build(functions: list[tuple[str, str]]) -> str | None:
-    """Compile ``functions`` (name, C source) into an extension module; its path, or None if the build failed."""
+def build(functions: list[tuple[str, str]], vector_math: bool = True) -> str | None:
+    """Compile ``functions`` (name, C source) into an extension module; its path, or None if the build failed.
+
+    ``vector_math=False`` keeps libm's scalar ``exp``, ``log``, ... in every loop: a vectorized
+    loop's libmvec results differ in the last bit from a scalar loop's, so a value computed in
+    two loops (a reduction's passes, two kernels) would not compare equal to itself.
+    """
     global _failed
     cc = compiler()
     assert cc is not None
-    key = hashlib.sha256("\n".join([cc, *FLAGS, _machine(), sys.version, *(s for _, s in functions)]).encode()).hexdigest()[:16]
+    math = "vector math" if vector_math else "scalar math"
+    key = hashlib.sha256("\n".join([cc, *FLAGS, math, _machine(), sys.version, *(s for _, s in functions)]).encode()).hexdigest()[:16]
     name = f"graphc_c_{key}"
     folder = os.path.join(cache_dir(), key[:2])
     path = os.path.join(folder, name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
@@ -549,7 +555,8 @@ def build(functions: list[tuple[str, str]]) -> str | None:
     os.makedirs(folder, exist_ok=True)
     _write_source(source_path, name, parts)
     errors = ""
-    for extra, libs in ((VECTOR_MATH, VECTOR_MATH_LIBS), ([], [])):
+    attempts = [(VECTOR_MATH, VECTOR_MATH_LIBS), ([], [])] if vector_math else [([], [])]
+    for extra, libs in attempts:
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".so.tmp")
         os.close(fd)
         failure = _compile(cc, source_path, tmp, len(parts), extra, libs)

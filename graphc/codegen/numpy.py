@@ -711,6 +711,12 @@ def _loop_function(kernel: Kernel, names: dict[int, str], planned: frozenset[int
     return "\n".join(lines)
 
 
+def _compares_floats_for_equality(program: Program) -> bool:
+    """Whether a kernel tests floats with ``==``/``!=`` (max's gradient mask, ``x == x.amax()``): such a
+    program's C loops keep scalar libm, so a value computed in two loops has the same bits in both."""
+    return any(n.op in ("eq", "ne") and n.inputs[0].dtype.is_floating_point for kernel in program.kernels for n in kernel.nodes)
+
+
 def emit_program(program: Program, plan: MemoryPlan, loops: bool = False) -> str:
     """The program's module; with ``loops``, kernels compute in C loops where they can (``c_loops``)."""
     graph = program.graph
@@ -736,7 +742,7 @@ def emit_program(program: Program, plan: MemoryPlan, loops: bool = False) -> str
         kernel.source = text
         kernel.c_source = "\n\n".join(source for _, source in collected.functions[before:]) if collected else ""
     if collected and collected.functions:
-        path = native.build(collected.functions)
+        path = native.build(collected.functions, vector_math=not _compares_floats_for_equality(program))
         if path is None:  # no working compiler: the same program in NumPy
             for kernel in program.kernels:
                 kernel.source = kernel.c_source = ""

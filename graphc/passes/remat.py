@@ -23,6 +23,10 @@ What may be recomputed:
 
 - never ``matmul`` or a reduction (but inside a checkpoint, below): a matmul is the expensive
   op, and a reduction's small result is cheaper to keep than the large value it reads;
+- never a value the backward compares for equality (``eq``/``ne``: max's and min's gradient
+  masks ``x == max(x)``): the comparison needs the very bits the forward reduced, and a value
+  computed again may differ in its last bit (the C loops' vectorized ``exp`` is libmvec's, a
+  scalar loop's is libm's), which empties the mask and zeroes the gradient;
 - in one joint program (``remat``, the pass of ``compile_graph``), only pointwise nodes and
   views, and only those that every backward reader fuses into its own kernel (a pointwise or
   reduction reader, loading it directly or through a reshape/broadcast). Fusion's
@@ -52,6 +56,8 @@ from graphc.passes.rewrite import with_inputs
 STAND_IN_SIZE = 1024
 # Never recomputed: the expensive ops, and small results of large reads.
 ALWAYS_SAVED = ("matmul", "sort", "scan", "reduction", "linalg")
+# Backward readers that need the forward's own bits of a value: an equality mask of max/min's gradient.
+BITWISE_READERS = ("eq", "ne")
 # The views a pointwise or reduction kernel reads a value through: a broadcast of it over rows.
 FUSED_VIEWS = ("reshape", "expand")
 INFINITE = 1 << 62
@@ -154,6 +160,8 @@ def _fuses(read: Read) -> bool:
 
 
 def _never_recomputed(node: Node, reads: list[Read], joint: bool) -> bool:
+    if any(r.reader.op in BITWISE_READERS for r in reads):
+        return True
     if node.phase == CHECKPOINTED:
         return False
     category = REGISTRY[node.op].category
