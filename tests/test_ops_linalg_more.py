@@ -184,6 +184,36 @@ def test_einsum_multiplies_pairs_with_nothing_to_contract_promoting_dtypes(backe
         assert_matches(graphc.einsum(equation, *map(graphc.tensor, operands)), torch.einsum(equation, *map(torch.from_numpy, operands)))
 
 
+def test_einsum_of_integers_promotes_where_torch_sums(backend: str) -> None:
+    """torch's einsum sums with ``sum`` (an integer becomes int64) but squeezes an axis of size 1
+    when there are several operands; graphc summed those too (``a,z->z`` of int16 [1] was int64)."""
+    cases = [
+        ("a,z->z", [(1,), (3,)]),
+        ("a,z->z", [(2,), (3,)]),
+        ("ab,b->a", [(2, 1), (1,)]),
+        ("ab,c->c", [(1, 1), (3,)]),
+        ("ab->", [(1, 1)]),
+        ("ab->a", [(2, 3)]),
+    ]
+    for equation, shapes in cases:
+        arrays = [np.arange(1, 1 + int(np.prod(s)), dtype=np.int16).reshape(s) for s in shapes]
+        assert_matches(graphc.einsum(equation, *map(graphc.tensor, arrays)), torch.einsum(equation, *map(torch.from_numpy, arrays)))
+
+
+def test_addmm_with_beta_zero_gives_its_input_a_zero_gradient_as_torch() -> None:
+    """The input's values are ignored (NaN too), but torch's gradient for it is zeros, not None."""
+    grads = []
+    for lib in (graphc, torch):
+        c = lib.tensor(np.array([[np.nan, 1.0]]), requires_grad=True)
+        m, n = lib.tensor(np.ones((1, 3)), requires_grad=True), lib.tensor(np.ones((3, 2)))
+        out = lib.addmm(c, m, n, beta=0, alpha=-1.5)
+        assert np.array_equal(out.detach().numpy(), [[-4.5, -4.5]])
+        grads.append(lib.autograd.grad(out.sum(), [c, m], allow_unused=True))
+    for got, want in zip(*grads):
+        assert got is not None
+        assert_matches(got, want)
+
+
 def products(T: Any, x: Any, y: Any, w: Any) -> tuple:
     """A batch through an einsum, an addmm, norms, distances and similarities."""
     return (

@@ -710,3 +710,32 @@ def test_half_activations_compute_in_float32_and_round_once_as_torch(dtype: str)
             ulp = np.abs(want) * (2.0**-10 if dtype == "float16" else 2.0**-7) + 2.0**-24
             assert np.all(np.abs(got - want) <= ulp), f"{name}: {np.abs(got - want).max()} off"
             assert np.mean(got != want) < 0.005, f"{name}: {np.mean(got != want):.1%} of elements differ"
+
+
+def test_half_means_variances_and_normalizations_compute_in_float32_as_torch() -> None:
+    """A half mean summed into half precision before dividing: 20000 tens overflowed to inf (torch:
+    10), as did ``mse_loss``; var, std, layer_norm, group_norm and rms_norm rounded each step (torch's
+    kernels compute in float32, graphc's results were up to three times farther from the exact
+    values). rms_norm of bfloat16 crashed reading NumPy's epsilon of ml_dtypes' bfloat16."""
+    tens = np.full(20000, 10.0, dtype=np.float16)
+    with graphc.use_backend("numpy"):
+        assert float(graphc.tensor(tens).mean()) == 10.0
+        assert float(graphc.nn.functional.mse_loss(graphc.tensor(tens), graphc.tensor(tens * 0))) == 100.0
+        assert graphc.tensor(tens).mean(dtype=graphc.float32).dtype == graphc.float32
+        rng = np.random.default_rng(5)
+        x, w = (rng.standard_normal((40, 50)) * 3 + 1).astype(np.float32), rng.standard_normal(50).astype(np.float32)
+        calls = {
+            "var": lambda T, t, v: t.var(1),
+            "std": lambda T, t, v: T.std(t, 0),
+            "mean": lambda T, t, v: t.mean(1, keepdim=True),
+            "layer_norm": lambda T, t, v: T.nn.functional.layer_norm(t, (50,), v, v),
+            "group_norm": lambda T, t, v: T.nn.functional.group_norm(t.reshape(4, 10, 50), 2),
+            "rms_norm": lambda T, t, v: T.nn.functional.rms_norm(t, (50,), v),
+        }
+        for dtype in ("float16", "bfloat16"):
+            for name, call in calls.items():
+                want = call(torch, torch.from_numpy(x).to(getattr(torch, dtype)), torch.from_numpy(w).to(getattr(torch, dtype))).float().numpy()
+                got = call(graphc, graphc.tensor(x).to(getattr(graphc, dtype)), graphc.tensor(w).to(getattr(graphc, dtype))).float().numpy()
+                ulp = np.abs(want) * (2.0**-10 if dtype == "float16" else 2.0**-7) + 2.0**-24
+                assert np.all(np.abs(got - want) <= ulp), f"{dtype} {name}: {np.abs(got - want).max()} off"
+                assert np.mean(got != want) < (0.1 if name == "rms_norm" else 0.005), f"{dtype} {name}: {np.mean(got != want):.1%} differ"

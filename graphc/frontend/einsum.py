@@ -34,12 +34,13 @@ def einsum(equation: str, *operands: Any) -> Tensor:
     inputs, output = _parse(equation, nodes)
     terms = [_distinct(n, labels) for n, labels in zip(nodes, inputs)]
     sizes = _sizes(equation, terms, nodes)
-    terms = [_sum_alone(i, terms, output) for i in range(len(terms))]
+    squeeze = len(terms) > 1
+    terms = [_sum_alone(i, terms, output, squeeze) for i in range(len(terms))]
     node, labels = terms[0]
     for i, (other, other_labels) in enumerate(terms[1:], start=1):
         later = {label for _, ls in terms[i + 1 :] for label in ls} | set(output)
         node, labels = _contract(node, labels, other, other_labels, later, sizes)
-    node, labels = _sum_out(node, labels, set(output))
+    node, labels = _sum_out(node, labels, set(output), squeeze)
     return wrap(b.permute(node, [labels.index(label) for label in output]))
 
 
@@ -102,18 +103,24 @@ def _sizes(equation: str, terms: list[tuple[Node, Labels]], nodes: list[Node]) -
     return sizes
 
 
-def _sum_alone(index: int, terms: list[tuple[Node, Labels]], output: Labels) -> tuple[Node, Labels]:
+def _sum_alone(index: int, terms: list[tuple[Node, Labels]], output: Labels, squeeze: bool) -> tuple[Node, Labels]:
     """Labels only operand ``index`` has and the output drops are summed at once."""
     elsewhere = {label for i, (_, ls) in enumerate(terms) if i != index for label in ls}
     x, labels = terms[index]
-    return _sum_out(x, labels, set(output) | elsewhere)
+    return _sum_out(x, labels, set(output) | elsewhere, squeeze)
 
 
-def _sum_out(x: Node, labels: Labels, keep: set[str]) -> tuple[Node, Labels]:
+def _sum_out(x: Node, labels: Labels, keep: set[str], squeeze: bool) -> tuple[Node, Labels]:
+    """With several operands, axes of size 1 are squeezed rather than summed, as torch's einsum: its
+    sum makes an integer int64, so ``a,z->z`` of int16 is int16 for one ``a`` and int64 for several
+    (graphc said int64). One operand's are summed, as torch's (``ab->`` of int8 [1, 1] is int64)."""
     axes = tuple(i for i, label in enumerate(labels) if label not in keep)
     if not axes:
         return x, labels
-    return b.reduce("sum", x, axes, False), [label for label in labels if label in keep]
+    summed = tuple(i for i in axes if not (squeeze and dims_equal(x.shape[i], 1)))
+    if summed:
+        x = b.reduce("sum", x, summed, True)
+    return b.reshape(x, [d for i, d in enumerate(x.shape) if i not in axes]), [label for label in labels if label in keep]
 
 
 def _contract(x: Node, xl: Labels, y: Node, yl: Labels, later: set[str], sizes: dict[str, Dim]) -> tuple[Node, Labels]:

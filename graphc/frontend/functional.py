@@ -279,13 +279,14 @@ def relu(input: Tensor) -> Tensor:
 
 def in_float32(function: Any) -> Any:
     """A half-precision input computed in float32 and the result rounded once, as torch's CPU kernels
-    compute an activation (their "opmath"): rounding every step of the composite lost ulps in a third
-    of the elements, and gelu's far negative tail rounded to -0 where torch gives -1e-4."""
+    compute an activation or a statistic (their "opmath"): rounding every step of the composite lost
+    ulps in a third of the elements, gelu's far negative tail rounded to -0 where torch gives -1e-4,
+    and a mean's sum overflowed to inf. An explicit ``dtype=`` is the caller's choice and is kept."""
 
     @functools.wraps(function)
     def computed(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         x = node_of(input)
-        if x.dtype not in (dtypes.float16, dtypes.bfloat16):
+        if x.dtype not in (dtypes.float16, dtypes.bfloat16) or kwargs.get("dtype") is not None:
             return function(input, *args, **kwargs)
         return wrap(b.cast(node_of(function(wrap(b.cast(x, dtypes.float32)), *args, **kwargs)), x.dtype))
 
@@ -482,6 +483,7 @@ def sum(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = F
     return wrap(b.reduce("sum", x, _axes(x, dim, op="sum"), keepdim))
 
 
+@in_float32
 def mean(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, dtype: DType | None = None) -> Tensor:
     x = node_of(input)
     if dtype is not None:
@@ -508,6 +510,7 @@ def wrap_size(size: Dim, dtype: DType) -> Node:
     return emit("size", value=size, dtype=dtype)
 
 
+@in_float32
 def var(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: int | None = None) -> Tensor:
     x = node_of(input)
     _floating("var", x)
@@ -524,6 +527,7 @@ def var(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | 
     return wrap(b.div(squares, denominator))
 
 
+@in_float32
 def std(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: int | None = None) -> Tensor:
     """``sqrt(var)``, with torch's gradient of 0 where the deviation is 0 (a constant row).
 

@@ -49,8 +49,9 @@ def _scaled_sum(op: str, input: Tensor, product: Tensor, beta: Any, alpha: Any) 
                 raise op_error(op, [x.type, result.type], {name: scalar}, f"For integral input tensors, argument {name} must not be a floating point number.")
         beta, alpha = (math.trunc(s) if isinstance(s, float) else s for s in (beta, alpha))
     scaled = product if alpha == 1 else mul(product, alpha)
-    if beta == 0:
-        return scaled
+    if beta == 0:  # the input's values are ignored (NaN too), but it gets torch's zero gradient, not none
+        ignored = b.broadcast_to(b.full((), False, dtypes.bool_), node_of(scaled).shape)
+        return wrap(b.where(ignored, b.cast(b.broadcast_to(x, node_of(scaled).shape), node_of(scaled).dtype), node_of(scaled)))
     return add(input if beta == 1 else mul(input, beta), scaled)
 
 

@@ -27,6 +27,7 @@ from graphc.frontend.linalg import cosine_similarity, pairwise_distance, vector_
 from graphc.frontend.pointwise import expm1
 from graphc.ir import build as b
 from graphc.ir import dtypes
+from graphc.ir.dtype_info import finfo
 from graphc.ir.grad_mode import grad_mode
 from graphc.ir.registry import emit, op_error, user_stacklevel
 from graphc.ir.types import dims_equal
@@ -647,6 +648,7 @@ def _scale_shift(out: Tensor, weight: Tensor | None, bias: Tensor | None, shape:
 
 
 @autocast_op
+@_F.in_float32
 def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
@@ -664,13 +666,19 @@ def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | 
 def rms_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None, eps: float | None = None) -> Tensor:
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     axes = tuple(range(input.ndim - len(shape), input.ndim))
-    if eps is None:
-        eps = float(np.finfo(input.dtype.numpy).eps)
+    if eps is None:  # the input's own epsilon, also for a half-precision input computed in float32
+        eps = float(finfo(input.dtype).eps)
+    return _rms_normalized(input, axes, eps, weight)
+
+
+@_F.in_float32
+def _rms_normalized(input: Tensor, axes: tuple[int, ...], eps: float, weight: Tensor | None) -> Tensor:
     out = _F.mul(input, _F.rsqrt(_F.add(_F.mean(_F.mul(input, input), axes, keepdim=True), eps)))
     return out if weight is None else _F.mul(out, weight)
 
 
 @autocast_op
+@_F.in_float32
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     if input.ndim < 2:
         raise op_error("group_norm", [_node(input).type], {}, "expected an input with at least 2 dimensions")
