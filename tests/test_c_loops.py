@@ -62,7 +62,22 @@ def test_primitive_matches_torch_in_c_loops(loops_everywhere: list[str], op: str
         assert loops_everywhere, f"no C loops were built for the {op} case"
 
 
-@pytest.mark.parametrize("op, case", coverage.ALL, ids=[f"{op}-{case.label}" for op, case in coverage.ALL])
+def _first_case_of_each_op_by_default() -> list[Any]:
+    """Every case, with all but each primitive's first marked slow.
+
+    Splitting wraps a kernel's loops in the same row-block functions whatever the op, and each
+    case is a C build of its own (a third of the file's time on a cold cache): the default
+    suite splits every primitive once, ``-m slow`` the rest of the grid.
+    """
+    seen: set[str] = set()
+    params = []
+    for op, case in coverage.ALL:
+        params.append(pytest.param(op, case, id=f"{op}-{case.label}", marks=[pytest.mark.slow] if op in seen else []))
+        seen.add(op)
+    return params
+
+
+@pytest.mark.parametrize("op, case", _first_case_of_each_op_by_default())
 def test_primitive_matches_torch_in_c_loops_split_by_rows(loops_everywhere: list[str], monkeypatch: pytest.MonkeyPatch, op: str, case: coverage.Case) -> None:
     split_everything(monkeypatch)
     coverage.test_primitive_matches_torch("numpy", op, case)

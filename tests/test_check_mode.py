@@ -15,6 +15,8 @@ from graphc.errors import CheckError
 from graphc.ir.registry import REGISTRY
 from graphc.runtime import check
 
+pytestmark = pytest.mark.usefixtures("numpy_kernels")  # C loops have their own tests (conftest.py)
+
 HERE = __file__
 
 
@@ -70,6 +72,7 @@ def test_a_wrong_kernel_is_reported_at_its_ir_node_and_line(monkeypatch: pytest.
         monkeypatch.setenv("GRAPHC_NATIVE", "0")
         monkeypatch.setitem(numpy_codegen.LOWERINGS, "tanh", numpy_codegen.LOWERINGS["sin"])
     else:
+        monkeypatch.setenv("GRAPHC_NATIVE", "1")
         lower = c_loops.LoopEmitter.lower
         monkeypatch.setattr(c_loops.LoopEmitter, "lower", lambda self, node, a: lower(self, node, a).replace("tanh", "sin"))
     checked = graphc.compile(lambda a, w: ((a @ w).exp() * 0.5).tanh().sum(1) + 1, backend="numpy", check=True)
@@ -77,7 +80,7 @@ def test_a_wrong_kernel_is_reported_at_its_ir_node_and_line(monkeypatch: pytest.
         checked(graphc.randn(3, 4), graphc.randn(4, 2))
     message = str(info.value)
     assert "IR:" in message and "= tanh(%" in message and "f32[B,2]" in message
-    assert f"{HERE}:{test_a_wrong_kernel_is_reported_at_its_ir_node_and_line.__code__.co_firstlineno + 12}" in message
+    assert f"{HERE}:{test_a_wrong_kernel_is_reported_at_its_ir_node_and_line.__code__.co_firstlineno + 13}" in message
     assert "max abs error" in message
 
 

@@ -18,6 +18,8 @@ from graphc.frontend import lazy
 from graphc.ir.graph import Graph
 from graphc.ir.verifier import verify
 
+pytestmark = pytest.mark.usefixtures("numpy_kernels")  # C loops have their own tests (conftest.py)
+
 
 def mlp(x: graphc.Tensor, w: graphc.Tensor, b: graphc.Tensor) -> graphc.Tensor:
     h = (x @ w + b).relu()

@@ -18,7 +18,7 @@ from graphc import nn, optim
 from graphc.errors import GraphcError
 
 # Every test here runs on each backend (numpy, and triton under TRITON_INTERPRET=1 on a CPU).
-pytestmark = pytest.mark.usefixtures("backend")
+pytestmark = pytest.mark.usefixtures("numpy_kernels", "backend")
 
 X = np.random.default_rng(0).standard_normal((6, 4))
 Y = np.array([0, 1, 0, 1, 1, 0])

@@ -22,6 +22,8 @@ from graphc.ir import dot as dot_module
 from graphc.ir import format_graph, parse_graph
 from graphc.runtime.memory_chart import BufferRecord, memory_svg, memory_text
 
+pytestmark = pytest.mark.usefixtures("numpy_kernels")  # C loops have their own tests (conftest.py)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MODELS = textwrap.dedent(

@@ -18,7 +18,7 @@ from graphc import nn, optim
 from graphc.optim import lr_scheduler
 
 # torch's nested SequentialLR warns that its inner scheduler steps before the optimizer: its first step is at construction.
-pytestmark = pytest.mark.filterwarnings("ignore:Detected call of")
+pytestmark = [pytest.mark.filterwarnings("ignore:Detected call of"), pytest.mark.usefixtures("numpy_kernels")]  # C loops: conftest.py
 
 GROUP_LRS = (0.1, 0.05, 0.3)
 STEPS = 30

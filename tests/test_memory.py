@@ -14,6 +14,8 @@ from graphc.frontend import lazy
 from graphc.passes.memory import MemoryPlan, assign_offsets, plan_memory
 from graphc.runtime.executor import compile_graph
 
+pytestmark = pytest.mark.usefixtures("numpy_kernels")  # C loops have their own tests (conftest.py)
+
 
 def overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
@@ -113,8 +115,9 @@ def test_planned_peak_is_at_most_half_of_naive_on_the_training_workloads(name: s
     _check_no_overlap(compiled.report().plan, memory.sizes)
 
 
-def test_a_matmul_result_read_by_its_epilogue_is_planned_and_its_epilogue_writes_over_it() -> None:
+def test_a_matmul_result_read_by_its_epilogue_is_planned_and_its_epilogue_writes_over_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """The NumPy backend stores a product before its epilogue reads it: arena bytes for that kernel, then reused in place."""
+    monkeypatch.setenv("GRAPHC_NATIVE", "1")  # the C loops' kernel, whose epilogue reads the stored product
     rng = np.random.default_rng(0)
     x, w, b, v = (graphc.tensor(rng.standard_normal(shape)) for shape in ((64, 32), (32, 48), (48,), (48, 8)))
     graph, leaves = lazy.pending_graph([((x @ w + b).tanh() @ v)._node])

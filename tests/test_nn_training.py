@@ -11,6 +11,8 @@ import graphc
 import graphc.nn.functional as F
 from graphc import nn, optim
 
+pytestmark = pytest.mark.usefixtures("numpy_kernels")  # C loops have their own tests (conftest.py)
+
 rng = np.random.default_rng(3)
 
 

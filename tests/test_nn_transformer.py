@@ -28,7 +28,7 @@ def variant(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
-pytestmark = pytest.mark.usefixtures("variant")
+pytestmark = pytest.mark.usefixtures("numpy_kernels", "variant")
 
 LAYER = {"d_model": 4, "nhead": 2, "dim_feedforward": 6, "dropout": 0.0}
 

@@ -629,6 +629,7 @@ def _grouped(params: list[Any], name: str) -> list[dict[str, Any]]:
     return [{"params": params[:2]}, {"params": params[2:], **second}]
 
 
+@pytest.mark.usefixtures("numpy_kernels")  # each optimizer's update in C loops: test_compiled_training_step_matches_eager
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 @pytest.mark.parametrize("name", NEW_OPTIMIZERS)
 def test_groups_unused_parameters_and_zeroed_gradients_as_torch(name: str, compiled: bool) -> None:

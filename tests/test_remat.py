@@ -23,6 +23,8 @@ from graphc.passes.autodiff import vjp
 from graphc.passes.remat import remat, saved_for_backward
 from graphc.passes.simplify import simplify
 
+pytestmark = pytest.mark.usefixtures("numpy_kernels")  # C loops have their own tests (conftest.py)
+
 
 def _mlp(nn: Any) -> Any:
     return nn.Sequential(nn.Linear(6, 12), nn.GELU(), nn.Linear(12, 3))

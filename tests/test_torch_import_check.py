@@ -14,7 +14,7 @@ from graphc.frontend.torch_import.lowering import LOWERINGS
 from graphc.ir import build as b
 
 # Eager torch on the shared CPU cores is much faster on one thread (no oversubscription).
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "numpy_kernels")  # C loops have their own tests (conftest.py)
 
 
 aten = torch.ops.aten

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import graphc
 
 # Eager torch on the shared CPU cores is much faster on one thread (no oversubscription).
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "numpy_kernels")  # C loops have their own tests (conftest.py)
 
 
 class Elementwise(nn.Module):

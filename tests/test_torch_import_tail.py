@@ -19,7 +19,7 @@ from test_torch_import_ops import float64, run_both
 import graphc
 from graphc.runtime.executor import BACKENDS
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "numpy_kernels")  # C loops have their own tests (conftest.py)
 
 
 class ArithmeticTail(nn.Module):
