@@ -17,7 +17,7 @@ from graphc.errors import GraphcError
 from graphc.frontend import lazy
 
 # Every test here runs on each backend (numpy, and triton under TRITON_INTERPRET=1 on a CPU).
-pytestmark = pytest.mark.usefixtures("backend")
+pytestmark = pytest.mark.usefixtures("numpy_kernels", "backend")  # C loops: the compiled steps below, and conftest.py
 
 rng = np.random.default_rng(2024)
 X = rng.standard_normal((16, 4))
@@ -534,7 +534,8 @@ COMPILED_CASES = [
 
 
 @pytest.mark.parametrize("name, options", COMPILED_CASES, ids=[n + str(i) for i, (n, _) in enumerate(COMPILED_CASES)])
-def test_compiled_training_step_matches_eager(backend: str, name: str, options: dict[str, Any]) -> None:
+def test_compiled_training_step_matches_eager(backend: str, name: str, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHC_NATIVE", "1")  # every optimizer's update in C loops (on the NumPy backend)
     eager_params, compiled_params = graphc_params(), graphc_params()
     eager_opt = getattr(optim, name)(eager_params, **options)
     compiled_opt = getattr(optim, name)(compiled_params, **options)
@@ -629,7 +630,6 @@ def _grouped(params: list[Any], name: str) -> list[dict[str, Any]]:
     return [{"params": params[:2]}, {"params": params[2:], **second}]
 
 
-@pytest.mark.usefixtures("numpy_kernels")  # each optimizer's update in C loops: test_compiled_training_step_matches_eager
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 @pytest.mark.parametrize("name", NEW_OPTIMIZERS)
 def test_groups_unused_parameters_and_zeroed_gradients_as_torch(name: str, compiled: bool) -> None:
