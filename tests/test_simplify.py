@@ -284,3 +284,19 @@ def test_the_gradient_of_a_square_is_two_x_without_a_power() -> None:
     # The forward's x ** 2 is computed too (a differentiated loss is a result, for its checks): its
     # power is the forward's, not the gradient's.
     assert not [n for k in compiled.report().kernels for n in k.nodes if n.op == "pow" and n.phase == "backward"]
+
+
+def test_a_padded_piece_over_a_symbolic_axis_is_not_fitted_into_zeros() -> None:
+    """pad(b) + pad(concat(.., zeros, ..)) asked whether b's range lies in the zeros with ``<=`` on
+    a symbolic batch size, which sympy cannot answer (a TypeError out of graphc.compile; fuzz seed 6450)."""
+    rng = np.random.default_rng(0)
+
+    def f(x: graphc.Tensor, one: graphc.Tensor, index: graphc.Tensor, src: graphc.Tensor) -> graphc.Tensor:
+        return graphc.scatter_add(graphc.concat([one, graphc.std(x, dim=0, keepdim=True), one], dim=0), -1, index, src)
+
+    compiled = graphc.compile(f)
+    one, index, src = graphc.tensor(np.ones((1, 1), np.float32)), graphc.tensor(np.zeros((3, 4), np.int64)), graphc.tensor(np.ones((3, 4), np.float32))
+    for rows in (2, 3):
+        x = rng.standard_normal((rows, 1)).astype(np.float32)
+        got = compiled(graphc.tensor(x), one, index, src)
+        np.testing.assert_allclose(got.numpy().ravel(), [5.0, float(torch.from_numpy(x).std()) + 4, 5.0], rtol=1e-6)

@@ -236,6 +236,8 @@ def _into_zero_piece(node: Node, joined: Node, other: Node) -> Node | None:
     if axis is None or axis != other_axis or inner.op != "concat" or inner.attrs["axis"] != axis:
         return None
     start, stop = other_low, node.shape[axis] - other_high
+    if not all(isinstance(v, int) for v in (start, stop, low)):
+        return None  # a symbolic axis (the batch): whether b fits is not known for every size
     offset = low
     for i, piece in enumerate(inner.inputs):
         size = piece.shape[axis]
