@@ -173,6 +173,7 @@ PATTERNS: dict[str, tuple[Callable[[], list[graphc.Tensor]], int]] = {
 
 
 
+@pytest.mark.usefixtures("numpy_kernels")  # what fusion chooses; the C loops have their own tests (conftest.py)
 @pytest.mark.parametrize("name", sorted(PATTERNS))
 def test_named_pattern_kernel_counts_and_results(name: str, backend: str) -> None:
     build, kernels = PATTERNS[name]
@@ -212,6 +213,7 @@ def _adam_steps(backend: str, fusion: bool, count: int = 4) -> tuple[list[np.nda
     return [p.numpy() for p in params], update.report().num_kernels
 
 
+@pytest.mark.usefixtures("numpy_kernels")  # what fusion chooses; the C loops have their own tests (conftest.py)
 def test_adam_over_parameters_of_one_shape_is_one_kernel(backend: str) -> None:
     fused, kernels = _adam_steps(backend, fusion=True)
     unfused, _ = _adam_steps(backend, fusion=False)
@@ -314,6 +316,7 @@ def _train_linear(backend: str, fusion: bool) -> tuple[list[np.ndarray], list[st
     return [p.numpy() for p in model.parameters()], [k.kind for k in compiled_step.report().kernels]
 
 
+@pytest.mark.usefixtures("numpy_kernels")  # what fusion chooses; the C loops have their own tests (conftest.py)
 def test_a_training_step_stores_gradients_from_the_update_kernels(backend: str) -> None:
     """A weight's gradient (a transposed matmul) is stored by the optimizer's update, which reads it anyway."""
     fused, kinds = _train_linear(backend, fusion=True)
@@ -341,6 +344,7 @@ def test_adam_updates_each_parameter_in_the_kernel_computing_its_gradient(backen
     assert all(any(n.type.ndim > 0 for n in k.inputs + k.nodes) for k in report.kernels), "a kernel of 0-d values only"
 
 
+@pytest.mark.usefixtures("numpy_kernels")  # what fusion chooses; the C loops have their own tests (conftest.py)
 @pytest.mark.parametrize("backend_name", ["numpy", "triton"])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=programs())
