@@ -712,9 +712,16 @@ def _loop_function(kernel: Kernel, names: dict[int, str], planned: frozenset[int
 
 
 def _compares_floats_for_equality(program: Program) -> bool:
-    """Whether a kernel tests floats with ``==``/``!=`` (max's gradient mask, ``x == x.amax()``): such a
-    program's C loops keep scalar libm, so a value computed in two loops has the same bits in both."""
-    return any(n.op in ("eq", "ne") and n.inputs[0].dtype.is_floating_point for kernel in program.kernels for n in kernel.nodes)
+    """Whether a kernel tests two computed floats with ``==``/``!=`` (max's gradient mask, ``x == x.amax()``):
+    such a program's C loops keep scalar libm, so a value computed in two loops has the same bits in
+    both. A test against a constant (pow's gradient asks ``y == 0``) is as robust as ``x > 0``."""
+    for kernel in program.kernels:
+        literals = _scalar_literals(kernel.nodes)
+        for node in kernel.nodes:
+            computed = [i for i in node.inputs if id(i) not in literals and i.op != "constant"]
+            if node.op in ("eq", "ne") and node.inputs[0].dtype.is_floating_point and len(computed) == 2:
+                return True
+    return False
 
 
 def emit_program(program: Program, plan: MemoryPlan, loops: bool = False) -> str:
