@@ -1090,6 +1090,12 @@ class KernelEmitter:
     # scatter_add ---------------------------------------------------------
 
     def scatter_kernel(self, node: Node, outputs: list[Node]) -> None:
+        if node.dtype.name == "bfloat16" and _interpreted():
+            # The GPU has bfloat16 atomic adds; the interpreter's atomics stop with a bare ValueError.
+            raise GraphcError(
+                f"triton backend: {node.op} into a bfloat16 tensor at {node.loc or '?'} adds with tl.atomic_add, which Triton's "
+                "interpreter (TRITON_INTERPRET=1, no GPU) cannot do in bfloat16; run it on a GPU, on the numpy backend, or in float32"
+            )
         x, index_node, src = node.inputs
         axis = node.attrs["axis"]
         self.extra_outputs(outputs, [node], [node])
