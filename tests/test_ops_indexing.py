@@ -295,3 +295,14 @@ def test_inplace_on_a_view_is_differentiable_and_guards_leaves() -> None:
     with graphc.no_grad():
         g[0].zero_()
     assert g.is_leaf and g.requires_grad and g.numpy()[0] == 0.0
+
+
+def test_compiled_slices_that_clamp_at_some_batch_sizes_trace_static_sizes() -> None:
+    """x[-3:] and x[:3] over the symbolic batch: at 2 rows they clamp, at 4 they do not, so one
+    symbolic program cannot serve both (x[-3:] of 2 rows gave 1 row; fuzz seed 7114). The trace
+    refuses them and graphc.compile retraces with static sizes, as for any trace that needs them."""
+    for key in (np.s_[-3:], np.s_[:3], np.s_[-3:3:3]):
+        compiled = graphc.compile(lambda x, key=key: x[key] * 1)
+        for rows in (4, 4, 2, 5):
+            x = np.arange(rows, dtype=np.float64)
+            assert_matches(compiled(graphc.tensor(x)), torch.from_numpy(x)[key] * 1)
