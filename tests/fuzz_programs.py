@@ -279,11 +279,13 @@ class Generator:
         made = []
         for i, name in enumerate(names):
             v = Value(name, results[0][i], results[1][i], 0.0)
+            if v.small.numel() > MAX_ELEMENTS or v.large.numel() > MAX_ELEMENTS:
+                raise Dropped("size")  # before the error bound and magnitude, which copy it in float64 (seed 1205: 5 GB)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 v.err = step.err(v) if v.is_float else 0.0
             m = v.mag()
-            too_large = v.small.numel() > MAX_ELEMENTS or v.large.numel() > MAX_ELEMENTS or m > (FLOAT_LIMIT if v.is_float else INT_LIMIT)
+            too_large = m > (FLOAT_LIMIT if v.is_float else INT_LIMIT)
             if too_large or not math.isfinite(v.err) or (v.is_float and not _finite(v)):
                 raise Dropped("magnitude")
             made.append(v)
