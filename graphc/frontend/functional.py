@@ -272,9 +272,15 @@ def square(input: Tensor) -> Tensor:
 
 
 def relu(input: Tensor) -> Tensor:
-    """where(x <= 0, 0, x): the gradient at 0 is 0 and NaN propagates, as torch's relu."""
-    x = node_of(input)
+    """where(x <= 0, 0, x): the gradient at 0 is 0 and NaN propagates, as torch's relu; the input is
+    marked as threshold_backward's, for second derivatives (``composites.backward_reads``)."""
+    x = composites.backward_reads(node_of(input))
     return wrap(b.where(b.compare("le", x, 0), 0, x))
+
+
+def backward_reads(input: Tensor, rule: str = "backward_reads") -> Tensor:
+    """``composites.backward_reads`` for Tensors: graphc.nn.functional's activations, poolings and paddings mark their input with it."""
+    return wrap(composites.backward_reads(node_of(input), rule))
 
 
 def in_float32(function: Any) -> Any:

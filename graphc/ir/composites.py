@@ -46,6 +46,23 @@ def _stated(value: Node, rule: str, *operands: Node) -> Node:
     return emit("custom_vjp", value, *operands, rule=rule) if wanted else value
 
 
+def backward_reads(x: Node, rule: str = "backward_reads") -> Node:
+    """``x`` as the input of a function that torch differentiates by a backward op of its own that reads x
+    (threshold_backward for relu, leaky_relu_backward, hardtanh_backward, max_pool2d_with_indices_backward,
+    avg_pool2d_backward, reflection_pad1d_backward, nll_loss_backward...).
+
+    That op states a derivative for x (``self: zeros_like(grad)``), so a second derivative through it
+    is a zero tensor, not None: x's gradient requires grad while a backward graph is recorded, also
+    where its value reads x only through comparisons (a piecewise linear function) or not at all (a
+    linear one). The marker, a ``custom_vjp`` (dropped with the others once autodiff has run), adds
+    such a zero to x's gradient (custom.py's rule of the same name). Functions that torch
+    differentiates by composites (clamp, maximum, where, amax, sort) are not marked: there, as in
+    torch, the input's second derivative is None.
+    """
+    wanted = is_grad_enabled() and x.requires_grad
+    return emit("custom_vjp", x, x, rule=rule) if wanted else x
+
+
 def _half_in_float32(build: Callable[..., Node]) -> Callable[..., Node]:
     """Half precision computed in float32 and rounded once, as torch's kernels do: rounding every
     step of a composite to float16 would cost several of its ulps."""

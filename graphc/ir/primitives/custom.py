@@ -20,8 +20,9 @@ import numpy as np
 from graphc.errors import NoDerivativeError
 from graphc.ir import build as b
 from graphc.ir import composites, special
+from graphc.ir.grad_mode import is_grad_enabled
 from graphc.ir.graph import Node
-from graphc.ir.registry import defvjp, primitive
+from graphc.ir.registry import defvjp, emit, primitive
 from graphc.ir.types import TensorType, TypeRuleError, format_shape, shapes_equal
 
 # torch's clamp of x (1 - x) in binary_cross_entropy's gradient: 1e-12 rounded to float32, also
@@ -122,6 +123,34 @@ def _no_derivative(op: str) -> Callable[[Node, Node], tuple]:
 # scatter with a reduce, graphc/frontend/scatter.py; nextafter, graphc/frontend/arithmetic.py; binomial, graphc/frontend/sampling.py).
 for _op in ("unique", "unique_consecutive", "bincount", "scatter", "nextafter", "binomial"):
     RULES[f"{_op}_no_derivative"] = _no_derivative(_op)
+RULES["hardsigmoid_backward_no_derivative"] = _no_derivative("hardsigmoid_backward")
+
+
+# ----------------------------------------------------------------------------- inputs of torch's own backward ops
+# (``composites.backward_reads``): operand 1 is the input; the rule gives it the gradient that reached the
+# marker, and, while a backward graph is recorded (create_graph), makes that gradient depend on the input.
+
+
+@rule("backward_reads")
+def backward_reads_vjp(node: Node, g: Node) -> tuple:
+    """``g``, plus a zero that depends on the input with derivative zero: torch's ``self: zeros_like(grad)``
+    of threshold_backward and its kin. ``g`` itself reads the input only through comparisons, which carry
+    no gradient, so without the zero a gradient penalty would leave the input (and the bias before a
+    ReLU) with no gradient where torch gives zeros."""
+    x = node.inputs[1]
+    if not is_grad_enabled():
+        return (g,)
+    return (b.add(g, emit("custom_vjp", b.zeros_like(x), x, rule="zero_gradient")),)
+
+
+@rule("backward_reads_no_derivative")
+def backward_reads_no_derivative_vjp(node: Node, g: Node) -> tuple:
+    """``g``, which, while a backward graph is recorded, requires grad and raises when differentiated:
+    torch's hardsigmoid_backward has no derivative, for its input nor for the gradient it receives."""
+    x = node.inputs[1]
+    if not is_grad_enabled():
+        return (g,)
+    return (emit("custom_vjp", g, g, x, rule="hardsigmoid_backward_no_derivative"),)
 
 
 # ----------------------------------------------------------------------------- torch's derivatives of the math composites

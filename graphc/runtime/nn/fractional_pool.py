@@ -80,7 +80,7 @@ def _fractional_max_pool(
         samples = _F.rand_uniform((n, channels, spatial), x.dtype)
     _check_samples(op, x, samples, spatial)
     samples = samples[:n] if samples.shape[0] != n else samples
-    values, positions = x, None
+    values, positions = _F.backward_reads(x), None
     for axis in range(spatial):
         sample = samples[:, :, _SAMPLE_OF_AXIS[spatial][axis] : _SAMPLE_OF_AXIS[spatial][axis] + 1]
         starts = _window_starts(sample, sizes[axis], out[axis], kernel[axis])

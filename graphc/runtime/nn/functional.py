@@ -270,7 +270,7 @@ def _pool_setup(x: Tensor, spatial: int, kernel_size: Any, stride: Any, padding:
 
 def _max_pool(op: str, spatial: int, input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool, return_indices: bool) -> Any:
     """The largest value of each window; its gradient goes to the first maximal element (torch's rule)."""
-    x, unbatched = _batched(input, spatial, op)
+    x, unbatched = _batched(_F.backward_reads(input), spatial, op)
     kernel, strides, pads, dil, out, extra = _pool_setup(x, spatial, kernel_size, stride, padding, dilation, ceil_mode, op)
     n, channels, *sizes = x.shape
     if any(extra):
@@ -322,7 +322,7 @@ def _avg_pool(
     op: str, spatial: int, input: Tensor, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool, count_include_pad: bool, divisor_override: int | None
 ) -> Tensor:
     """The mean of each window, with torch's divisor (padding counted or not, ceil_mode windows clipped)."""
-    x, unbatched = _batched(input, spatial, op)
+    x, unbatched = _batched(_F.backward_reads(input), spatial, op)
     kernel, strides, pads, dil, out, extra = _pool_setup(x, spatial, kernel_size, stride, padding, 1, ceil_mode, op)
     n, channels, *sizes = x.shape
     if any(extra):
@@ -393,7 +393,7 @@ def _adaptive_sizes(op: str, x: Tensor, spatial: int, output_size: Any) -> tuple
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     """Adaptive average pooling as two small matmuls with averaging matrices."""
-    x, unbatched = _batched(input, 2, "adaptive_avg_pool2d")
+    x, unbatched = _batched(_F.backward_reads(input), 2, "adaptive_avg_pool2d")
     _static(x, (2, 3), "adaptive_avg_pool2d")
     height, width = x.shape[2:]
     sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
@@ -408,7 +408,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
 @autocast_op
 def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     """Separable, as the 2-d one: the 2-d matmuls over every depth slice, then one over the depth."""
-    x, unbatched = _batched(input, 3, "adaptive_avg_pool3d")
+    x, unbatched = _batched(_F.backward_reads(input), 3, "adaptive_avg_pool3d")
     _static(x, (2, 3, 4), "adaptive_avg_pool3d")
     n, channels, depth, height, width = x.shape
     out = _adaptive_sizes("adaptive_avg_pool3d", x, 3, output_size)
@@ -428,7 +428,8 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         raise op_error("pad", [_node(input).type], {"mode": mode}, "mode must be 'constant', 'reflect', 'replicate' or 'circular'")
     if len(pad) % 2:
         raise op_error("pad", [_node(input).type], {"pad": tuple(pad)}, "padding length must be divisible by 2")
-    x = input
+    # torch's reflection_pad/replication_pad_backward read the input; its circular padding is a composite.
+    x = input if mode == "circular" else _F.backward_reads(input)
     for i in range(len(pad) // 2):
         dim = x.ndim - 1 - i
         low, high = int(pad[2 * i]), int(pad[2 * i + 1])
@@ -472,7 +473,8 @@ def _written(input: Tensor, result: Tensor, inplace: bool, op: str) -> Tensor:
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    return _written(input, _F.where(_F.gt(input, threshold), input, value), inplace, "threshold_")
+    x = _F.backward_reads(input)
+    return _written(input, _F.where(_F.gt(x, threshold), x, value), inplace, "threshold_")
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
@@ -480,7 +482,8 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    return _written(input, _F.where(_F.gt(input, 0), input, _F.mul(input, negative_slope)), inplace, "leaky_relu_")
+    x = _F.backward_reads(input)
+    return _written(input, _F.where(_F.gt(x, 0), x, _F.mul(x, negative_slope)), inplace, "leaky_relu_")
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False) -> Tensor:
@@ -492,16 +495,18 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     slope = _F.add(_F.mul(_F.rand_uniform(tuple(input.shape), input.dtype), upper - lower), lower)
-    return _written(input, _F.where(_F.gt(input, 0), input, _F.mul(input, slope)), inplace, "rrelu_")
+    x = _F.backward_reads(input)
+    return _written(input, _F.where(_F.gt(x, 0), x, _F.mul(x, slope)), inplace, "rrelu_")
 
 
 @autocast_op
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
-    """``max(0, x) + weight * min(0, x)``, one weight per channel (dimension 1) or one for all."""
-    w = weight
+    """``max(0, x) + weight * min(0, x)``, one weight per channel (dimension 1) or one for all. Both operands
+    are marked as those of torch's prelu_kernel_backward, which states zeros for what no other path reaches."""
+    x, w = _F.backward_reads(input), _F.backward_reads(weight)
     if weight.numel() != 1 and input.ndim >= 2:
-        w = _F.reshape(weight, (-1,) + (1,) * (input.ndim - 2))
-    return _F.where(_F.gt(input, 0), input, _F.mul(w, input))
+        w = _F.reshape(w, (-1,) + (1,) * (input.ndim - 2))
+    return _F.where(_F.gt(x, 0), x, _F.mul(w, x))
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -540,14 +545,17 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     """Gradient passes strictly inside (min_val, max_val), as torch's hardtanh. Each bound meets the input
     in a ``where`` of its own, so it takes the input's dtype (a ``where`` of the two numbers was float32:
     a float64 hardtanh gave 0.800000011920929 for 0.8) and NaN stays NaN, as torch's."""
-    inside = _F.logical_and(_F.gt(input, min_val), _F.lt(input, max_val))
-    clamped = _F.where(_F.ge(input, max_val), max_val, _F.where(_F.le(input, min_val), min_val, input))
-    return _written(input, _F.where(inside, input, clamped), inplace, "hardtanh_")
+    x = _F.backward_reads(input)
+    inside = _F.logical_and(_F.gt(x, min_val), _F.lt(x, max_val))
+    clamped = _F.where(_F.ge(x, max_val), max_val, _F.where(_F.le(x, min_val), min_val, x))
+    return _written(input, _F.where(inside, x, clamped), inplace, "hardtanh_")
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    inside = _F.logical_and(_F.gt(input, -3.0), _F.lt(input, 3.0))
-    result = _F.where(inside, _F.add(_F.div(input, 6.0), 0.5), _F.where(_F.le(input, -3.0), 0.0, 1.0))
+    """Its gradient requires grad but has no derivative, as torch's hardsigmoid_backward."""
+    x = _F.backward_reads(input, "backward_reads_no_derivative")
+    inside = _F.logical_and(_F.gt(x, -3.0), _F.lt(x, 3.0))
+    result = _F.where(inside, _F.add(_F.div(x, 6.0), 0.5), _F.where(_F.le(x, -3.0), 0.0, 1.0))
     return _written(input, result, inplace, "hardsigmoid_")
 
 
@@ -973,15 +981,17 @@ def embedding_bag(
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x`` where ``|x| > lambd``, else 0; the gradient passes only where the value does."""
-    return _F.where(_F.gt(_F.abs(input), lambd), input, 0.0)
+    x = _F.backward_reads(input)
+    return _F.where(_F.gt(_F.abs(x), lambd), x, 0.0)
 
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x - lambd * sign(x)`` outside ``[-lambd, lambd]``, else 0 (torch refuses a negative ``lambd``)."""
     if lambd < 0:
         raise op_error("softshrink", [_node(input).type], {"lambd": lambd}, f"lambda must be non-negative, but found {lambd}")
-    shrunk = _F.where(_F.gt(input, 0), _F.sub(input, lambd), _F.add(input, lambd))
-    return _F.where(_F.gt(_F.abs(input), lambd), shrunk, 0.0)
+    x = _F.backward_reads(input)
+    shrunk = _F.where(_F.gt(x, 0), _F.sub(x, lambd), _F.add(x, lambd))
+    return _F.where(_F.gt(_F.abs(x), lambd), shrunk, 0.0)
 
 
 def _channel_dropout(input: Tensor, p: float, training: bool, spatial: int) -> Tensor:
@@ -1366,7 +1376,7 @@ def nll_loss(
         raise op_error("nll_loss", [_node(input).type, _node(target).type], {}, f"expected target of class indices (int64 or uint8), got {target.dtype.name}")
     if target.dtype == dtypes.uint8:  # torch's Byte targets, read as int64 (ignore_index=-100 is no uint8)
         target = target.long()
-    x, t, unbatched = _classes_last_check(input, target, "nll_loss")
+    x, t, unbatched = _classes_last_check(_F.backward_reads(input), target, "nll_loss")
     valid = _F.ne(t, ignore_index)
     safe = _F.where(valid, t, 0)
     picked = _F.squeeze(_F.gather(x, 1, _F.unsqueeze(safe, 1)), 1)

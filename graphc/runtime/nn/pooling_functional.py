@@ -50,7 +50,7 @@ def _adaptive_max_pool(op: str, spatial: int, input: Tensor, output_size: Any, r
     n, channels = x.shape[:2]
     table = adaptive_table(sizes, out)
     window, length = table.shape
-    flat = _F.reshape(x, n, channels, math.prod(sizes))
+    flat = _F.reshape(_F.backward_reads(x), n, channels, math.prod(sizes))
     patches = _F.reshape(_F.index_select(flat, 2, _constant(table.reshape(-1))), n, channels, window, length)
     best = _F.argmax(patches, 2, keepdim=True)
     values = _F.reshape(_F.gather(patches, 2, best), n, channels, *out)
