@@ -26,15 +26,19 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps), "float16": 2.0**-10, "bfloat16": 2.0**-7}
 SUBNORMAL = {"float32": 2.0**-149, "float64": 2.0**-1074, "float16": 2.0**-24, "bfloat16": 2.0**-133}  # the absolute floor of a rounding
 INT_LIMIT = 1e6  # integer values stay far from int64 overflow
 FLOAT_LIMIT = 1e4  # steps whose results grow past this magnitude are not drawn
 MAX_ELEMENTS = 1 << 18  # per value, in a large program
+MAX_INTERMEDIATE = 1 << 24  # any tensor a step makes on its way (checked on the meta device first)
 
 
 @dataclass
@@ -105,6 +109,49 @@ class Program:
 
 class Dropped(Exception):
     """A template cannot apply here (no operand of the kind it needs, or a result not robust)."""
+
+
+class _LargestTensor(TorchDispatchMode):
+    """Records the most elements of any tensor an op makes, so a step can be sized before it runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+def _run_step(step: Step, scope: dict, name: str) -> Any:
+    scope = dict(scope)
+    out = eval(step.expr, scope)  # noqa: S307
+    if step.stmts:
+        scope[name] = out
+        exec("\n".join(s.replace("@", name) for s in step.stmts), scope)  # noqa: S102
+        out = scope[name]
+    return out
+
+
+def _too_large(step: Step, scope: dict, name: str) -> bool:
+    """Whether the step makes a tensor past ``MAX_INTERMEDIATE`` elements, judged on the meta device.
+
+    Sizing after the fact came too late: seed 1013's ``diag_embed`` of a 77658-element value
+    asked for 24 GB and got the test worker OOM-killed. A step the meta device cannot run
+    (one reading values: ``nonzero``, ``.item()``) makes what its data allows and runs for real.
+    """
+    meta = {k: v.to("meta") if isinstance(v, torch.Tensor) else v for k, v in scope.items()}
+    sizes = _LargestTensor()
+    try:
+        with warnings.catch_warnings(), torch.device("meta"), sizes:
+            warnings.simplefilter("ignore")
+            _run_step(step, meta, name)
+    except Exception:  # noqa: BLE001 - any failure on meta tensors leaves the step to the real run
+        return False
+    return sizes.largest > MAX_INTERMEDIATE
 
 
 class Generator:
@@ -258,14 +305,12 @@ class Generator:
         results = []
         for which in ("small", "large"):
             scope = {"T": torch, **{v.name: getattr(v, which) for v in self.values}, **self.scope_inputs(which)}
+            if _too_large(step, scope, names[0]):
+                raise Dropped("size")
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    out = eval(step.expr, scope)  # noqa: S307
-                    if step.stmts:
-                        scope[names[0]] = out
-                        exec("\n".join(s.replace("@", names[0]) for s in step.stmts), scope)  # noqa: S102
-                        out = scope[names[0]]
+                    out = _run_step(step, scope, names[0])
             except (RuntimeError, IndexError, ValueError, TypeError) as e:
                 raise Dropped(str(e)) from None
             out = out if step.n_outputs > 1 else (out,)

@@ -222,13 +222,6 @@ def test_adam_over_parameters_of_one_shape_is_one_kernel(backend: str) -> None:
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
-# Since 08d622f (a fix for tensors made inside a trace) the trace lists a step's inputs in another order, and
-# fusion, greedy in graph order, no longer gives each kernel its own copy of Adam's 0-d bias correction: it is a
-# kernel of its own, one more per step. Results are unchanged: the Adam test's value checks pass before its count.
-ADAM_CORRECTION_OWN_KERNEL = pytest.mark.xfail(strict=True, reason="Adam's 0-d bias correction is a kernel of its own since 08d622f's input order")
-
-
-@ADAM_CORRECTION_OWN_KERNEL
 def test_transformer_mlp_block_training_step_takes_few_kernels() -> None:
     """Six matmuls (two forward, four backward, two of them updating their weight) and five kernels around them; no copy kernels."""
     workload = next(w for w in workloads(quick=True) if w.name.startswith("Transformer MLP block"))
@@ -333,7 +326,6 @@ def test_a_training_step_stores_gradients_from_the_update_kernels(backend: str) 
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
-@ADAM_CORRECTION_OWN_KERNEL
 def test_adam_updates_each_parameter_in_the_kernel_computing_its_gradient(backend: str) -> None:
     """The weight's update is its gradient matmul's epilogue, the bias's the epilogue of its column sum.
 
@@ -408,7 +400,6 @@ def test_a_concat_of_parts_of_different_shapes_is_a_copy_of_its_own(backend: str
     np.testing.assert_allclose(column_max, expected.amax(0).numpy(), rtol=1e-12)
 
 
-@ADAM_CORRECTION_OWN_KERNEL
 def test_lstm_training_step_is_one_kernel_per_time_step_each_way_and_no_copies() -> None:
     """Each backward step's gate gradients are stored by the kernel computing them (by parts),
     and with column slices (the Triton backend's fusion) each forward step computes its gates

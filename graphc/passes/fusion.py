@@ -381,6 +381,8 @@ class Fuser:
             return f"{node.op} and {group.kind} kernels are not fused (scatters, windows, sorts, scans and linear algebra run alone)"
         if any(c.op in INDEXED_READS and c.inputs[0] is (chain[-1] if chain else node) for c, chain in zip(consumers, chains)):
             return "a gather reads its source at computed addresses, so the source must be in memory"
+        if category in POINTWISE and group.axes and _of_scalars(node, frozenset()) and all(_one_value_broadcast(c) for c in chains):
+            return None  # the same value at every index (a returned step count's bias correction): the kernel computes it once
         level = [group.shape] + (group.reduced_shapes() + group.total_shapes() if group.axes else [])
         relabeled = (
             inside
@@ -399,8 +401,6 @@ class Fuser:
                 return f"shape {format_shape(node.shape)} differs from the kernel's {format_shape(group.shape)}"
             return None
         if category in POINTWISE:
-            if group.axes and _of_scalars(node, frozenset()) and all(_one_value_broadcast(c) for c in chains):
-                return None  # the same value at every index (a returned step count): the kernel computes it once
             if any(chains):
                 if group.axes and all(_is_relabel(c, group) or _is_rebroadcast(c, group) for c in chains):
                     return None
