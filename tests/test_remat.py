@@ -143,6 +143,19 @@ def test_a_value_max_s_gradient_compares_with_its_max_is_saved_not_recomputed() 
     assert any(n.op == "sigmoid" for n in remat(unmasked)[0].nodes if n.phase == "backward")
 
 
+def test_a_value_the_backward_compares_with_a_constant_is_still_recomputed() -> None:
+    """``s == 0`` (pow's and xlogy's gradients ask it) is as robust to the last bit as ``s > 0``:
+    only a comparison of two computed values pins ``s`` to the forward's bits."""
+    x = source_node(TensorType((4, 16), graphc.float64))
+    s = b.unary("sigmoid", x)
+    with origin("backward"):
+        grad = b.where(b.compare("eq", s, 0.0), 0.0, b.mul(s, s))
+    result, stats = remat(Graph([x], [b.reduce("sum", s), grad]))
+    verify(result)
+    assert stats.saved == [] and stats.recomputed == 1
+    assert any(n.op == "sigmoid" for n in result.nodes if n.phase == "backward")
+
+
 def test_a_matmul_output_is_saved_not_recomputed() -> None:
     graph = _joint_graph(lambda x, w, bias: GF.gelu(x @ w) + bias)
     result, stats = remat(graph)

@@ -56,7 +56,7 @@ from graphc.passes.rewrite import with_inputs
 STAND_IN_SIZE = 1024
 # Never recomputed: the expensive ops, and small results of large reads.
 ALWAYS_SAVED = ("matmul", "sort", "scan", "reduction", "linalg")
-# Backward readers that need the forward's own bits of a value: an equality mask of max/min's gradient.
+# Backward readers that need the forward's own bits of a value compared with another (``_compared_bitwise``).
 BITWISE_READERS = ("eq", "ne")
 # The views a pointwise or reduction kernel reads a value through: a broadcast of it over rows.
 FUSED_VIEWS = ("reshape", "expand")
@@ -159,8 +159,26 @@ def _fuses(read: Read) -> bool:
     return category in ("elementwise", "reduction") and all(v.op in FUSED_VIEWS for v in read.views)
 
 
+def _is_constant(node: Node) -> bool:
+    """A constant, seen through the views that broadcast it."""
+    while node.op in FUSED_VIEWS:
+        node = node.inputs[0]
+    return node.op == "constant"
+
+
+def _compared_bitwise(read: Read) -> bool:
+    """The backward tests the value for equality with another computed value (max's gradient mask).
+
+    Recomputed, in another kernel or another loop, a float may differ from the forward's in its
+    last bit, and the mask would lose its max. A test against a constant (pow's gradient asks
+    ``y == 0``) is as robust as ``y > 0``, so it does not pin the value.
+    """
+    reader = read.reader
+    return reader.op in BITWISE_READERS and not any(_is_constant(i) for i in reader.inputs)
+
+
 def _never_recomputed(node: Node, reads: list[Read], joint: bool) -> bool:
-    if any(r.reader.op in BITWISE_READERS for r in reads):
+    if any(_compared_bitwise(r) for r in reads):
         return True
     if node.phase == CHECKPOINTED:
         return False
