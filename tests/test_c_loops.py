@@ -707,7 +707,8 @@ def test_gradient_through_nested_wheres_of_two_clamps_over_a_slice_with_c_loops(
 def test_an_equality_mask_against_a_max_of_a_libm_value_finds_the_max_in_c_loops(loops_everywhere: list[str]) -> None:
     """``s == s.amax(0)`` with ``s`` from ``exp``: the max's pass and the mask's pass each compute ``s``,
     and libmvec's vectorized exp differs in the last bit from libm's scalar one, so columns lost
-    their max (most 5x3 draws did). A program comparing floats for equality keeps scalar libm."""
+    their max (most 5x3 draws did). A program comparing floats for equality gets graphc's own exp,
+    which has the same bits in every loop (tests/test_c_math.py)."""
     import torch
 
     def f(T: Any, x: Any) -> Any:

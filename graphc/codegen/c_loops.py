@@ -39,6 +39,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from graphc.codegen import c_math
 from graphc.codegen.body import CBody
 from graphc.codegen.index_exprs import (
     KERNEL_LOOPS,
@@ -676,6 +677,8 @@ class LoopEmitter:
         f = "f" if ctype == "float" else ""
         if op == "erf" and ctype == "float":
             return f"graphc_erff({a[0]})"
+        if op in c_math.FUNCTIONS:  # libmvec's, or graphc's own with the same bits in every loop (native.build)
+            return f"graphc_{op}{f}({a[0]})"
         if op in _MATH:
             return f"{op}{f}({a[0]})"
         if op in _ROUNDING:
@@ -687,7 +690,7 @@ class LoopEmitter:
         if op == "reciprocal":
             return f"({ctype})1 / {a[0]}"
         if op == "sigmoid":
-            return f"({ctype})1 / (({ctype})1 + exp{f}(-{a[0]}))"
+            return f"({ctype})1 / (({ctype})1 + graphc_exp{f}(-{a[0]}))"
         if op in _ARITHMETIC:
             return f"{a[0]} {_ARITHMETIC[op]} {a[1]}"
         if op in _COMPARE:

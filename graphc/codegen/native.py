@@ -10,8 +10,9 @@ arguments: a call costs about 0.1 us, against about 1-2 us per NumPy call (measu
 here: a 4-element call 0.12 us). It releases the GIL while its loops run, so
 ``rt.by_rows`` runs blocks of rows on threads.
 
-Loops calling ``exp``/``erf``/... vectorize through glibc's vector math library
-(libmvec); where it is missing, the module is built without it (scalar calls).
+Loops calling ``exp``/``log``/... vectorize through glibc's vector math library (libmvec), except
+in a program that compares computed floats for equality, which gets graphc's own functions
+(``c_math``: the same bits in every loop); so does every program where libmvec is missing.
 Without a C compiler the NumPy backend keeps its NumPy kernels (``available``).
 """
 
@@ -29,6 +30,7 @@ import sysconfig
 import tempfile
 from types import ModuleType
 
+from graphc.codegen.c_math import C_MATH, FMA, FUNCTIONS
 from graphc.codegen.cache import cache_dir, generated_modules, used
 
 log = logging.getLogger("graphc")
@@ -59,6 +61,10 @@ FLAGS = [
 PART_CHARS = 100_000
 VECTOR_MATH = ["-DGRAPHC_LIBMVEC"]
 VECTOR_MATH_LIBS = ["-lmvec"]
+# Without libmvec the loops call c_math's functions, whose bits must not depend on how GCC compiled a
+# loop: no contraction of a product into an addition (GCC's default for GNU C is -ffp-contract=fast),
+# which also gives a program's own arithmetic the same bits in every loop.
+OWN_MATH = ["-ffp-contract=off"]
 
 PRELUDE = r"""#define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -66,6 +72,7 @@ PRELUDE = r"""#define PY_SSIZE_T_CLEAN
 #include <stdint.h>
 #include <stdlib.h>
 
+""" + FMA + r"""
 #ifdef GRAPHC_LIBMVEC
 /* Vector variants from glibc's libmvec, so loops calling these functions vectorize. */
 #pragma omp declare simd notinbranch
@@ -114,29 +121,30 @@ extern double exp2(double);
 extern double log2(double);
 #pragma omp declare simd notinbranch
 extern double pow(double, double);
-#endif
+""" + "".join(f"#define graphc_{name}{s} {name}{s}\n" for name in FUNCTIONS for s in ("", "f")) + "#else\n" + C_MATH + "#endif\n" + r"""
 
 /* float erf as x * P(x^2) / Q(x^2) on [-4, 4] (erf rounds to +-1 beyond), fitted for graphc by
    scripts/fit_erf.py (reweighted least squares on the relative error). Every float in [0, 8]
    is within 6 ulp of erf rounded from double, 98.4% within 1 ulp; NaN stays NaN. Only
    arithmetic, so loops inline and vectorize it: libmvec's erff took 0.75 ms per 1M floats on
-   one core here, this 0.44 ms (the transformer block's GELU forward and backward). */
+   one core here, this 0.44 ms (the transformer block's GELU forward and backward). Its multiply-adds
+   are GRAPHC_FMAF, so it has the same bits with and without -ffp-contract=off. */
 static inline float graphc_erff(float a)
 {
     float x = a > 4.0f ? 4.0f : (a < -4.0f ? -4.0f : a);
     float t = x * x;
     float p = 1.9118470144147651e-08f;
-    p = p * t - 1.9418518733589986e-06f;
-    p = p * t + 1.4711639298240395e-04f;
-    p = p * t + 3.9832978476703638e-03f;
-    p = p * t + 5.1501936967130076e-02f;
-    p = p * t + 2.0695377459740535e-01f;
-    p = p * t + 1.1283790967742948e+00f;
+    p = GRAPHC_FMAF(p, t, -1.9418518733589986e-06f);
+    p = GRAPHC_FMAF(p, t, 1.4711639298240395e-04f);
+    p = GRAPHC_FMAF(p, t, 3.9832978476703638e-03f);
+    p = GRAPHC_FMAF(p, t, 5.1501936967130076e-02f);
+    p = GRAPHC_FMAF(p, t, 2.0695377459740535e-01f);
+    p = GRAPHC_FMAF(p, t, 1.1283790967742948e+00f);
     float q = 1.0193621123138481e-03f;
-    q = q * t + 1.4943313996310534e-02f;
-    q = q * t + 1.1789964054285518e-01f;
-    q = q * t + 5.1673929038807442e-01f;
-    q = q * t + 1.0f;
+    q = GRAPHC_FMAF(q, t, 1.4943313996310534e-02f);
+    q = GRAPHC_FMAF(q, t, 1.1789964054285518e-01f);
+    q = GRAPHC_FMAF(q, t, 5.1673929038807442e-01f);
+    q = GRAPHC_FMAF(q, t, 1.0f);
     return x * p / q;
 }
 
@@ -529,15 +537,16 @@ def _compile(cc: str, source_path: str, output: str, parts: int, extra: list[str
 def build(functions: list[tuple[str, str]], vector_math: bool = True) -> str | None:
     """Compile ``functions`` (name, C source) into an extension module; its path, or None if the build failed.
 
-    ``vector_math=False`` keeps libm's scalar ``exp``, ``log``, ... in every loop: a vectorized
-    loop's libmvec results differ in the last bit from a scalar loop's, so a value computed in
-    two loops (a reduction's passes, two kernels) would not compare equal to itself.
+    ``vector_math=False`` gives every loop graphc's own ``exp``, ``log``, ... (``c_math``) instead of
+    libmvec's: a vectorized loop's libmvec results differ in the last bit from a scalar loop's libm
+    ones, so a value computed in two loops (a reduction's passes, two kernels) would not compare
+    equal to itself. graphc's are slower than libmvec's (docs/decisions.md, "graphc's own exp").
     """
     global _failed
     cc = compiler()
     assert cc is not None
-    math = "vector math" if vector_math else "scalar math"
-    key = hashlib.sha256("\n".join([cc, *FLAGS, math, _machine(), sys.version, *(s for _, s in functions)]).encode()).hexdigest()[:16]
+    math = "vector math" if vector_math else "own math"
+    key = hashlib.sha256("\n".join([cc, *FLAGS, math, _machine(), sys.version, PRELUDE, *(s for _, s in functions)]).encode()).hexdigest()[:16]
     name = f"graphc_c_{key}"
     folder = os.path.join(cache_dir(), key[:2])
     path = os.path.join(folder, name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
@@ -555,7 +564,7 @@ def build(functions: list[tuple[str, str]], vector_math: bool = True) -> str | N
     os.makedirs(folder, exist_ok=True)
     _write_source(source_path, name, parts)
     errors = ""
-    attempts = [(VECTOR_MATH, VECTOR_MATH_LIBS), ([], [])] if vector_math else [([], [])]
+    attempts = [(VECTOR_MATH, VECTOR_MATH_LIBS), (OWN_MATH, [])] if vector_math else [(OWN_MATH, [])]
     for extra, libs in attempts:
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".so.tmp")
         os.close(fd)

@@ -713,8 +713,9 @@ def _loop_function(kernel: Kernel, names: dict[int, str], planned: frozenset[int
 
 def _compares_floats_for_equality(program: Program) -> bool:
     """Whether a kernel tests two computed floats with ``==``/``!=`` (max's gradient mask, ``x == x.amax()``):
-    such a program's C loops keep scalar libm, so a value computed in two loops has the same bits in
-    both. A test against a constant (pow's gradient asks ``y == 0``) is as robust as ``x > 0``."""
+    such a program's C loops get graphc's own ``exp``, ``log``, ... instead of libmvec's, so a value
+    computed in two loops has the same bits in both. A test against a constant (pow's gradient asks
+    ``y == 0``) is as robust as ``x > 0``."""
     for kernel in program.kernels:
         literals = _scalar_literals(kernel.nodes)
         for node in kernel.nodes:
