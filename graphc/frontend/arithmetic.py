@@ -99,14 +99,20 @@ def fmin(input: TensorLike, other: TensorLike) -> Tensor:
 
 
 def _logaddexp(op: str, input: TensorLike, other: TensorLike, base2: bool) -> Tensor:
-    """torch's kernel: max + log1p(exp(-|a - b|)), and the infinity itself where both are the same infinity."""
     x, y = _promoted(op, input, other)
     _floats_only(op, x, y)
+    return wrap(_log_add_exp(x, y, base2=base2))
+
+
+@c._half_in_float32
+def _log_add_exp(x: Node, y: Node, base2: bool) -> Node:
+    """torch's kernel: max + log1p(exp(-|a - b|)), and the infinity itself where both are the same
+    infinity; half precision in float32, rounded once."""
     top = b.binary("maximum", x, y)
     gap = b.neg(b.unary("abs", b.sub(x, y)))
     tail = b.div(b.unary("log1p", b.unary("exp2", gap)), math.log(2)) if base2 else b.unary("log1p", b.unary("exp", gap))
     same_infinity = b.binary("and", c.isinf(x), b.compare("eq", x, y))
-    return wrap(b.where(same_infinity, x, b.add(top, tail)))
+    return b.where(same_infinity, x, b.add(top, tail))
 
 
 def logaddexp(input: TensorLike, other: TensorLike) -> Tensor:

@@ -17,7 +17,7 @@ import operator
 from collections.abc import Callable, Sequence
 
 from graphc.frontend.autocast_policy import autocast_op
-from graphc.frontend.functional import MinMax, _axes, _floating, amax, amin, mean, node_of, std, sum, var, wrap
+from graphc.frontend.functional import MinMax, _axes, _floating, amax, amin, in_float32, mean, node_of, std, sum, var, wrap
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
@@ -122,6 +122,7 @@ def _scan_input(op: str, input: Tensor, dim: int, dtype: DType | None = None) ->
 
 
 @autocast_op
+@in_float32
 def cumsum(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
     """Running sums along ``dim`` (integers and bools in int64, exactly): the ``cumsum`` primitive,
     one pass on every backend, any size along ``dim`` (symbolic too)."""
@@ -138,12 +139,14 @@ def cumsum(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
 
 
 @autocast_op
+@in_float32
 def cumprod(input: Tensor, dim: int, *, dtype: DType | None = None) -> Tensor:
     """Running products along ``dim`` (integers in int64): a scan of exact multiplications."""
     x, axis, size = _scan_input("cumprod", input, dim, dtype)
     return wrap(b.reshape(_scan(x, axis, size, b.mul, 1.0), node_of(input).shape))
 
 
+@in_float32
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     """log(cumsum(exp(x))) without overflow or underflow: a scan of pairwise log-add-exp."""
     _floating("logcumsumexp", node_of(input))

@@ -72,7 +72,7 @@ def _half_in_float32(build: Callable[..., Node]) -> Callable[..., Node]:
         dtype = operands[0].dtype
         if dtype not in HALF:
             return build(*operands, **options)
-        return b.cast(build(*(b.cast(x, dtypes.float32) for x in operands), **options), dtype)
+        return b.cast(build(*(b.cast(x, dtypes.float32) if isinstance(x, Node) else x for x in operands), **options), dtype)
 
     return wrapper
 
@@ -251,9 +251,11 @@ def heaviside(x: Node, values: Node) -> Node:
     return _stated(value, "heaviside", x, values)
 
 
+@_half_in_float32
 def lerp(start: Node, end: Node, weight: Operand) -> Node:
     """torch's two-sided formula: start + w (end - start) for |w| < 1/2, end - (end - start)(1 - w)
-    from there, so that w = 1 gives end exactly. A number weight picks its side here."""
+    from there, so that w = 1 gives end exactly. A number weight picks its side here. Half
+    precision computes in float32 and rounds once, as torch's kernel."""
     difference = b.sub(end, start)
     if not isinstance(weight, Node):
         return b.add(start, b.mul(difference, weight)) if abs(weight) < 0.5 else b.sub(end, b.mul(difference, 1 - weight))
