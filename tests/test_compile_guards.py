@@ -262,14 +262,15 @@ def branch_on_batch(x: graphc.Tensor) -> graphc.Tensor:
     "fn",
     [
         branch_on_batch,
-        lambda x: x.sum() / x.size(0),
+        lambda x: x.sum() / int(x.size(0)),
         lambda x: x.mean() * len(x),
         lambda x: sum(x[i].sum() for i in range(x.shape[0])),
-        lambda x: (x + graphc.zeros(x.size(0), 3)).sum() + x.numel(),
+        lambda x: (x + graphc.zeros(x.size(0), 3)).sum() + float(f"{x.numel()}"),
     ],
-    ids=["branch", "divide", "len", "range", "zeros"],
+    ids=["branch", "int", "len", "range", "format"],
 )
 def test_a_function_reading_the_batch_size_gets_a_program_per_size(fn) -> None:  # noqa: ANN001
+    """Uses of a size that need its number; those that do not keep one program (tests/test_symbolic_size_reads.py)."""
     compiled = graphc.compile(fn)
     for rows in (8, 5, 8):
         x = graphc.tensor(np.arange(rows * 3.0).reshape(rows, 3))

@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import sympy
 
 from graphc.errors import GraphcError
-from graphc.frontend import tracing
+from graphc.frontend import symbolic_sizes, tracing
 from graphc.frontend.spacing import linspace_values, logspace_values
 from graphc.ir import build as b
 from graphc.ir import dtypes
+from graphc.ir.registry import emit
+from graphc.ir.types import Dim
 from graphc.runtime import random
 from graphc.runtime.tensor import Tensor
 
@@ -94,13 +97,17 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor(array)  # not np.ascontiguousarray: it turns a 0-d array into shape (1,)
 
 
-def _shape(size: Sequence[Any]) -> tuple[int, ...]:
+def _shape(size: Sequence[Any]) -> tuple[Dim, ...]:
+    """The sizes as ints, or as size expressions where the traced function passed its own symbolic sizes (``x.size(0)``)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
+    size = symbolic_sizes.dims(tuple(size))
     for d in size:
+        if isinstance(d, sympy.Expr):
+            continue
         if not isinstance(d, (int, np.integer)) or d < 0:
             raise GraphcError(f"sizes must be non-negative ints, got {tuple(size)}")
-    return tuple(int(d) for d in size)
+    return tuple(d if isinstance(d, sympy.Expr) else int(d) for d in size)
 
 
 def _filled(shape: tuple[Any, ...], value: Any, dtype: Any, requires_grad: bool, device: Any = None) -> Tensor:
@@ -173,8 +180,7 @@ def _drawn(samples: Tensor, requires_grad: bool) -> Tensor:
 def _uniform(size: Sequence[Any], dtype: dtypes.DType) -> Tensor:
     from graphc.frontend.functional import rand_uniform
 
-    shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
-    return rand_uniform(shape, dtype)
+    return rand_uniform(_shape(size), dtype)
 
 
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, generator: Any = None) -> Tensor:
@@ -230,7 +236,21 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
     if dtype is None:
         dtype = dtypes.DEFAULT_FLOAT if any(isinstance(v, float) for v in (start, end, step)) else dtypes.int64
     d = dtypes.to_dtype(dtype)
+    symbolic = [v for v in (start, end, step) if isinstance(v, symbolic_sizes.SymbolicSize)]
+    if symbolic:
+        return _symbolic_arange(start, end, step, d, symbolic[0]).requires_grad_(requires_grad)
     return tensor(np.arange(start, end, step).astype(d.numpy), device=device, requires_grad=requires_grad)
+
+
+def _symbolic_arange(start: Any, end: Any, step: Any, dtype: dtypes.DType, size: symbolic_sizes.SymbolicSize) -> Tensor:
+    """``arange(x.size(0))`` in a trace: indices of a symbolic count, so the batch stays symbolic. A count
+    that is not a whole size for every batch size (a float or symbolic step) needs the number."""
+    if not all(isinstance(v, (int, symbolic_sizes.SymbolicSize)) for v in (start, end)) or not isinstance(step, int) or step <= 0:
+        return size._specialize("arange() with a float, symbolic or negative step")
+    count = (end - start) // step  # whole for every batch size, or the size specializes
+    count = count if count >= 0 else 0
+    positions = Tensor._from_node(emit("iota", shape=(symbolic_sizes.dims(count),), axis=0, dtype=dtypes.int64))
+    return (positions * step + start).to(dtype)
 
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:

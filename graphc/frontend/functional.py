@@ -19,7 +19,7 @@ import numpy as np
 import sympy
 
 from graphc.errors import DivisionByZeroError, GraphcError
-from graphc.frontend import tracing
+from graphc.frontend import symbolic_sizes, tracing
 from graphc.frontend.autocast_policy import autocast_op
 from graphc.ir import build as b
 from graphc.ir import composites, dtypes
@@ -51,6 +51,8 @@ def unwrap(x: TensorLike) -> Node | Scalar:
         return x
     if isinstance(x, (np.generic,)):
         return x.item()
+    if isinstance(x, symbolic_sizes.SymbolicSize):  # loss / x.size(0): the size as a 0-d value, promoted as a Python int is
+        return wrap_size(symbolic_sizes.dims(x), dtypes.int64)
     raise GraphcError(f"expected a graphc.Tensor or a Python number, got {type(x).__name__}")
 
 
@@ -774,9 +776,10 @@ def _dim(x: Node, dim: int, extra: int = 0, op: str = "dim") -> int:
 
 
 def _sizes(args: tuple) -> tuple:
+    """Sizes given one by one or as one sequence; the function's own symbolic sizes (``x.size(0)``) as graphc's."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        return tuple(args[0])
-    return tuple(args)
+        return tuple(symbolic_sizes.dims(tuple(args[0])))
+    return tuple(symbolic_sizes.dims(args))
 
 
 def reshape(input: Tensor, *shape: Any) -> Tensor:
@@ -935,6 +938,7 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     if length < 0 or start < 0 or (isinstance(size, int) and start + length > size):
         message = f"start ({start}) + length ({length}) exceeds dimension size ({size}), or is negative"
         raise op_error("narrow", [x.type], {"dim": dim, "start": start, "length": length}, message)
+    start, length = symbolic_sizes.dims(start), symbolic_sizes.dims(length)
     return wrap(_slice_axis(x, axis, start, start + length))
 
 
@@ -960,8 +964,9 @@ def split(input: Tensor, split_size_or_sections: int | Sequence[int], dim: int =
         sections = [builtins.min(step, size - s) for s in range(0, size, step)] or [0]
     else:
         sections = list(split_size_or_sections)
-        if builtins.any(n < 0 for n in sections) or not dims_equal(builtins.sum(sections), size):
+        if builtins.any(n < 0 for n in sections) or not dims_equal(symbolic_sizes.dims(builtins.sum(sections)), size):
             raise op_error("split", [x.type], {"dim": dim}, f"split sizes {sections} must be non-negative and sum exactly to {size}")
+        sections = symbolic_sizes.dims(sections)
     out, offset = [], 0
     for length in sections:
         out.append(wrap(_slice_axis(x, axis, offset, offset + length)))

@@ -80,9 +80,9 @@ def set_grad(tensor: Tensor, grad: Any) -> None:
 
 
 class SizeRead(BaseException):
-    """Code outside graphc read a symbolic size (the batch ``B``) while a function was traced.
+    """Code outside graphc needs the number of a symbolic size (the batch ``B``) while a function is traced.
 
-    What it does with the number (``if x.shape[0] == 8``, ``range(len(x))``, ``loss / x.size(0)``)
+    What it does with the number (``if x.shape[0] == 8``, ``range(len(x))``, ``int(x.size(0))``)
     is Python, invisible to the trace, so the trace stops and ``graphc.compile`` traces again
     with static sizes. A BaseException, so a ``try: ... except Exception`` in the traced
     function cannot swallow it.
@@ -92,7 +92,9 @@ class SizeRead(BaseException):
 def sizes_read(value: Any, what: str) -> Any:
     """``value`` (a shape or a size) handed to the code that called a Tensor's ``what`` (``shape``, ``size()``, ...).
 
-    Graphc's own code works with symbolic sizes, so only a read from elsewhere stops a trace.
+    Graphc's own code works with symbolic sizes. The function's own code gets them as
+    ``SymbolicSize`` (graphc/frontend/symbolic_sizes.py), which stops the trace only where the
+    number itself is needed; ``len()``, which must return an int, stops it at once.
     """
     if active() is None:
         return value
@@ -102,7 +104,12 @@ def sizes_read(value: Any, what: str) -> Any:
     frame = sys._getframe(2)
     if frame.f_globals.get("__name__", "").startswith("graphc."):
         return value
-    raise SizeRead(f"the function reads a symbolic size through {what} at {frame.f_code.co_filename}:{frame.f_lineno}")
+    origin = f"{what} at {frame.f_code.co_filename}:{frame.f_lineno}"
+    if what == "len()":
+        raise SizeRead(f"the function reads a symbolic size through {origin}")
+    from graphc.frontend.symbolic_sizes import read
+
+    return read(value, origin)
 
 
 def set_attribute(owner: Any, name: str, old: Any) -> None:

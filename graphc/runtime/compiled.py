@@ -25,6 +25,7 @@ import sympy
 from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
 from graphc.frontend.autocast_policy import autocast_key
+from graphc.frontend.symbolic_sizes import SymbolicSize
 from graphc.frontend.trace import Trace, attribute, bind_attribute
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled
 from graphc.ir.graph import Graph, Node
@@ -188,6 +189,19 @@ def _flatten(value: Any, leaves: list[Tensor], arguments: bool = False) -> Any:
     if isinstance(value, dict):
         return ("dict", [(k, _flatten(v, leaves, arguments)) for k, v in value.items()])
     return ("V", value)
+
+
+def _refuse_symbolic_sizes(value: Any, what: str) -> None:
+    """A size among the results, or kept in a module's attributes, is a number in the caller's hands after the call,
+    which only a trace with static sizes has (a replay runs no Python to give it another)."""
+    if isinstance(value, SymbolicSize):
+        value._specialize(what)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            _refuse_symbolic_sizes(item, what)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _refuse_symbolic_sizes(item, what)
 
 
 def _host_ints(value: Tensor | None) -> tuple[int, ...] | None:
@@ -413,6 +427,9 @@ class CompiledFunction:
         try:
             args, kwargs = _unflatten(spec, standins)  # in the trace: host fields become its constants
             result = self.fn(*args, **kwargs)
+            _refuse_symbolic_sizes(result, "a result of the function")
+            for obj, _, _ in trace.objects_used():
+                _refuse_symbolic_sizes(getattr(obj, "__dict__", {}), f"an attribute of the {type(obj).__name__} it uses")
         except Exception as error:
             trace.undo()
             raise FunctionFailed(error) from error

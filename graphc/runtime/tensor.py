@@ -580,10 +580,13 @@ class Tensor:
         return result.requires_grad_(True) if requires_grad else result
 
     def _new_filled(self, size: tuple, value: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
-        from graphc.frontend.constructors import _shape
+        from graphc.frontend.constructors import _filled, _shape
 
         d = self.dtype if dtype is None else dtypes.to_dtype(dtype)
-        return self._new(np.full(_shape(size), value, dtype=d.numpy), device, requires_grad)
+        shape = _shape(size)
+        if not all(isinstance(n, int) for n in shape):  # x.new_zeros(x.size(0), 4) in a trace: the batch stays symbolic
+            return _filled(shape, value, d, requires_grad)
+        return self._new(np.full(shape, value, dtype=d.numpy), device, requires_grad)
 
     def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
         """Zeros of ``size`` with this tensor's dtype and device unless given, as torch's ``Tensor.new_zeros``."""
