@@ -25,6 +25,7 @@ pytestmark = pytest.mark.usefixtures("fusion", "numpy_kernels")
 # Away from every op's kinks (0, +-0.5, +-1, +-3, 6), where torch's first and second derivatives choose sides apart.
 X = np.array([-3.7, -2.2, -0.8, -0.3, 0.2, 0.7, 1.3, 2.6, 4.1, 6.4, 7.2, -5.1])
 P = np.array([0.3, 0.2, 0.45, 0.15])  # prelu's weights, one per channel
+TARGET = np.where(np.arange(12) < 4, X, 0.0)  # the losses' targets: equal to x in four places
 
 
 def _cases(T: Any) -> dict[str, Callable[[Any, Any], Any]]:
@@ -54,6 +55,8 @@ def _cases(T: Any) -> dict[str, Callable[[Any, Any], Any]]:
         # a real second derivative
         "hardswish": lambda x, p: F.hardswish(x),
         "relu_squared": lambda x, p: F.relu(x).pow(2),
+        "smooth_l1_loss": lambda x, p: F.smooth_l1_loss(x, T.tensor(TARGET), beta=1.0),  # 1 / beta where x == target
+        "huber_loss": lambda x, p: F.huber_loss(x, T.tensor(TARGET), delta=1.0),
         # composites in torch: the input's second derivative is None (the gradient does not require grad)
         "clamp": lambda x, p: x.clamp(-1.0, 1.0),
         "clamp_min": lambda x, p: x.clamp_min(0.5),

@@ -1320,10 +1320,12 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, redu
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     _same_size(input, target, "smooth_l1_loss")
-    diff = _F.abs(_F.sub(input, target))
+    signed = _F.sub(input, target)
+    diff = _F.abs(signed)
     if beta == 0.0:
         return _reduce(diff, reduction)
-    loss = _F.where(_F.lt(diff, beta), _F.div(_F.mul(_F.mul(diff, diff), 0.5), beta), _F.sub(diff, 0.5 * beta))
+    # The square of the signed difference: through |d| * |d| the second derivative at d = 0 was 0 (sign's), torch's is 1 / beta.
+    loss = _F.where(_F.lt(diff, beta), _F.div(_F.mul(_F.mul(signed, signed), 0.5), beta), _F.sub(diff, 0.5 * beta))
     return _reduce(loss, reduction)
 
 
@@ -1331,8 +1333,9 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, redu
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0, weight: Tensor | None = None) -> Tensor:
     _check_reduction(reduction)
     _same_size(input, target, "huber_loss")
-    diff = _F.abs(_F.sub(input, target))
-    loss = _F.where(_F.lt(diff, delta), _F.mul(_F.mul(diff, diff), 0.5), _F.mul(_F.sub(diff, 0.5 * delta), delta))
+    signed = _F.sub(input, target)
+    diff = _F.abs(signed)
+    loss = _F.where(_F.lt(diff, delta), _F.mul(_F.mul(signed, signed), 0.5), _F.mul(_F.sub(diff, 0.5 * delta), delta))
     if weight is not None:
         loss = _F.mul(loss, weight)
     return _reduce(loss, reduction)
