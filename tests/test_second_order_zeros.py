@@ -5,7 +5,8 @@ reflection and replication paddings and nll_loss by backward ops of their own th
 state a zero derivative for it, so a gradient penalty through them gives the input (and a bias before a
 ReLU) a zero ``.grad``; ops that torch differentiates by composites (clamp, maximum, amax, where, sort)
 give None. Each case is compared with eager torch in float64 (docs/decisions.md, "Second derivatives
-that are structurally zero").
+that are structurally zero"); where torch's backward op has no derivative (hardsigmoid, the multi-margin
+losses), differentiating the gradient raises, as torch's.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ def _cases(T: Any) -> dict[str, Callable[[Any, Any], Any]]:
         "sort": lambda x, p: x.sort().values,
         "floor": lambda x, p: x.floor(),
         "circular_pad": lambda x, p: F.pad(x.view(1, 2, 6), (2, 1), mode="circular"),
-        # torch's hardsigmoid_backward has no derivative: differentiating the gradient raises
+        # torch's backward op has no derivative: differentiating the gradient raises
         "hardsigmoid": lambda x, p: F.hardsigmoid(x),
+        "multi_margin_loss": lambda x, p: F.multi_margin_loss(x.view(3, 4), T.tensor([1, 3, 0])),
+        "multilabel_margin_loss": lambda x, p: F.multilabel_margin_loss(x.view(3, 4), T.tensor([[1, 3, -1, 0], [0, 2, 1, -1], [2, -1, 0, 0]])),
     }
 
 
@@ -111,7 +114,8 @@ def test_second_derivative_is_a_zero_tensor_or_none_as_torch(backend: str, case:
             # torch's float64 hardsigmoid gradient multiplies by 1/6 rounded to float32 (3e-8 off); graphc's is exact
             np.testing.assert_allclose(_array(g), _array(t), rtol=1e-7 if case == "hardsigmoid" else 1e-12, atol=1e-12)
     if isinstance(theirs, Exception):
-        assert isinstance(ours, GraphcError) and "hardsigmoid_backward" in str(ours), ours
+        backward_op = str(theirs).split("aten::")[1].split()[0]  # "derivative for aten::hardsigmoid_backward is not implemented"
+        assert isinstance(ours, GraphcError) and f"{backward_op}: the derivative is not implemented" in str(ours), ours
         return
     assert (ours is None) == (theirs is None)
     for g, t in zip(ours or (), theirs or ()):

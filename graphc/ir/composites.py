@@ -57,7 +57,8 @@ def backward_reads(x: Node, rule: str = "backward_reads") -> Node:
     linear one). The marker, a ``custom_vjp`` (dropped with the others once autodiff has run), adds
     such a zero to x's gradient (custom.py's rule of the same name). Functions that torch
     differentiates by composites (clamp, maximum, where, amax, sort) are not marked: there, as in
-    torch, the input's second derivative is None.
+    torch, the input's second derivative is None. Where torch's backward op has no derivative,
+    ``rule`` names the marker that makes differentiating the gradient raise (``hardsigmoid_backward_reads``).
     """
     wanted = is_grad_enabled() and x.requires_grad
     return emit("custom_vjp", x, x, rule=rule) if wanted else x

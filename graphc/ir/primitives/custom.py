@@ -123,7 +123,6 @@ def _no_derivative(op: str) -> Callable[[Node, Node], tuple]:
 # scatter with a reduce, graphc/frontend/scatter.py; nextafter, graphc/frontend/arithmetic.py; binomial, graphc/frontend/sampling.py).
 for _op in ("unique", "unique_consecutive", "bincount", "scatter", "nextafter", "binomial"):
     RULES[f"{_op}_no_derivative"] = _no_derivative(_op)
-RULES["hardsigmoid_backward_no_derivative"] = _no_derivative("hardsigmoid_backward")
 
 
 # ----------------------------------------------------------------------------- inputs of torch's own backward ops
@@ -143,14 +142,21 @@ def backward_reads_vjp(node: Node, g: Node) -> tuple:
     return (b.add(g, emit("custom_vjp", b.zeros_like(x), x, rule="zero_gradient")),)
 
 
-@rule("backward_reads_no_derivative")
-def backward_reads_no_derivative_vjp(node: Node, g: Node) -> tuple:
-    """``g``, which, while a backward graph is recorded, requires grad and raises when differentiated:
-    torch's hardsigmoid_backward has no derivative, for its input nor for the gradient it receives."""
-    x = node.inputs[1]
-    if not is_grad_enabled():
-        return (g,)
-    return (emit("custom_vjp", g, g, x, rule="hardsigmoid_backward_no_derivative"),)
+def _reads_without_derivative(backward: str) -> Callable[[Node, Node], tuple]:
+    def vjp(node: Node, g: Node) -> tuple:
+        x = node.inputs[1]
+        if not is_grad_enabled():
+            return (g,)
+        return (emit("custom_vjp", g, g, x, rule=f"{backward}_no_derivative"),)
+
+    vjp.__doc__ = f"""``g``, which, while a backward graph is recorded, requires grad and raises when differentiated:
+    torch's {backward} has no derivative, for its input nor for the gradient it receives."""
+    return vjp
+
+
+for _op in ("hardsigmoid", "multi_margin_loss", "multilabel_margin_loss"):
+    RULES[f"{_op}_backward_no_derivative"] = _no_derivative(f"{_op}_backward")
+    RULES[f"{_op}_backward_reads"] = _reads_without_derivative(f"{_op}_backward")
 
 
 # ----------------------------------------------------------------------------- torch's derivatives of the math composites

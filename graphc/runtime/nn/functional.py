@@ -553,7 +553,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """Its gradient requires grad but has no derivative, as torch's hardsigmoid_backward."""
-    x = _F.backward_reads(input, "backward_reads_no_derivative")
+    x = _F.backward_reads(input, "hardsigmoid_backward_reads")
     inside = _F.logical_and(_F.gt(x, -3.0), _F.lt(x, 3.0))
     result = _F.where(inside, _F.add(_F.div(x, 6.0), 0.5), _F.where(_F.le(x, -3.0), 0.0, 1.0))
     return _written(input, result, inplace, "hardsigmoid_")
@@ -1749,7 +1749,8 @@ def multi_margin_loss(
         raise ValueError("only p == 1 and p == 2 supported")
     if weight is not None and weight.ndim != 1:
         raise ValueError("weight must be one-dimensional")
-    x, y, unbatched = _margin_setup(input, target, "multi_margin_loss")
+    # torch's multi_margin_loss_backward reads the input and has no derivative: differentiating the gradient raises
+    x, y, unbatched = _margin_setup(_F.backward_reads(input, "multi_margin_loss_backward_reads"), target, "multi_margin_loss")
     classes = x.shape[-1]
     chosen = _F.gather(x, 1, _F.unsqueeze(y, 1))
     hinge = _positive_part(_F.add(_F.sub(x, chosen), margin))
@@ -1767,7 +1768,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: Any = No
     """``sum_j sum_{i not a target} max(0, 1 - (x[y_j] - x[i])) / C``; the targets are ``y``'s entries before its first -1."""
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
-    x, y, unbatched = _margin_setup(input, target, "multilabel_margin_loss")
+    x, y, unbatched = _margin_setup(_F.backward_reads(input, "multilabel_margin_loss_backward_reads"), target, "multilabel_margin_loss")
     if tuple(y.shape) != tuple(x.shape):
         message = f"inconsistent target size: {list(target.shape)} for input of size: {list(input.shape)}"
         raise op_error("multilabel_margin_loss", [_node(input).type, _node(target).type], {}, message)
