@@ -677,7 +677,7 @@ class LoopEmitter:
         f = "f" if ctype == "float" else ""
         if op == "erf" and ctype == "float":
             return f"graphc_erff({a[0]})"
-        if op in c_math.FUNCTIONS:  # libmvec's, or graphc's own with the same bits in every loop (native.build)
+        if op in c_math.FUNCTIONS or (f and op in c_math.FLOAT_FUNCTIONS):  # libmvec's, or graphc's own (native.build)
             return f"graphc_{op}{f}({a[0]})"
         if op in _MATH:
             return f"{op}{f}({a[0]})"
@@ -725,6 +725,8 @@ class LoopEmitter:
         special = {1.0: a[0], 2.0: f"{a[0]} * {a[0]}", 3.0: f"{a[0]} * {a[0]} * {a[0]}", 0.5: f"sqrt{f}({a[0]})", -1.0: f"1 / {a[0]}"}
         if exponent in special:
             return special[exponent]
+        if f:  # libmvec's, or graphc's own with the same bits in every loop (native.build); float64 pow stays libm's
+            return f"graphc_powf({a[0]}, {a[1]})"
         return f"pow{f}({a[0]}, {a[1]})"
 
     # ------------------------------------------------------------------ stores

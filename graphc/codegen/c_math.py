@@ -2,11 +2,12 @@
 
 A loop that vectorizes calls glibc's libmvec (``_ZGVdN8v_expf``), one that does not calls libm's
 ``expf``, and the two can differ in the last bit; a value computed in two loops (a reduction's two
-passes) then does not compare equal to itself (docs/decisions.md, "Equality masks"). These
-functions are plain arithmetic, so a vectorized loop runs the same operations on each lane as a
-scalar loop on its one element. No branches: a loop vectorizes only if its body is selects, so
-every case is computed and the right one selected. They are 1.6 to 4 times slower than libmvec's,
-so only programs that compare floats for equality get them (``native.build(vector_math=False)``).
+passes) then does not compare equal to itself (docs/decisions.md, "A value compared for equality
+is computed once"). These functions are plain arithmetic, so a vectorized loop runs the same
+operations on each lane as a scalar loop on its one element. No branches: a loop vectorizes only
+if its body is selects, so every case is computed and the right one selected. They are 1.6 to 10
+times slower than libmvec's, so only programs that compare floats for equality get them
+(``native.build(vector_math=False)``).
 
 Such a build has ``-ffp-contract=off`` (``native.OWN_MATH``): GCC's default (``fast``) fuses a
 product into an addition where it sees one, which is not the same in every loop. Polynomials here
@@ -14,13 +15,17 @@ say ``GRAPHC_FMA``: one rounding with hardware FMA, two without; the algorithms 
 FMA to be exact.
 
 The double functions are fdlibm's algorithms written without branches (tanh below 1 polynomials).
-The float ones compute in double and round once. tests/test_c_math.py checks their errors.
+The float ones compute in double and round once. Float64 sin, cos, pow and erf stay libm's
+(docs/decisions.md). tests/test_c_math.py checks the errors.
 """
 
 from __future__ import annotations
 
-# The op names c_loops lowers to these functions (float: the name with an f).
-FUNCTIONS = ("exp", "exp2", "expm1", "log", "log2", "log1p", "tanh")
+# The op names c_loops lowers to these functions (float: the name with an f), and those only in float.
+FUNCTIONS = ("exp", "exp2", "expm1", "log", "log2", "log1p", "tanh", "atan")
+FLOAT_FUNCTIONS = ("sin", "cos")
+# The C names (pow: graphc_powf): graphc_<name> is libm's <name> where libmvec is used (native.PRELUDE).
+NAMES = tuple(f"{name}{suffix}" for name in FUNCTIONS for suffix in ("", "f")) + tuple(f"{name}f" for name in (*FLOAT_FUNCTIONS, "pow"))
 
 # a * b + c in one rounding where the machine has FMA (-march=native), else in two; never left to the compiler.
 FMA = r"""
@@ -265,6 +270,45 @@ static inline double graphc_tanh(double x)
     return x != x ? x : y;
 }
 
+/* fdlibm's atan: |x| below 7/16 as is, else reduced to t = (|x| - c) / (1 + |x| c) around c = 1/2,
+   1, 3/2 or infinity (t = -1/|x|), atan(c) added in two parts; an odd polynomial in t. */
+static inline double graphc_atan(double x)
+{
+    double a = fabs(x);
+    int half = a >= 0.4375, one = a >= 0.6875, three_halves = a >= 1.1875, far = a >= 2.4375;
+    double num = half ? 2.0 * a - 1.0 : a;
+    double den = half ? 2.0 + a : 1.0;
+    double hi = half ? 4.63647609000806093515e-01 : 0.0;
+    double lo = half ? 2.26987774529616870924e-17 : 0.0;
+    num = one ? a - 1.0 : num;
+    den = one ? a + 1.0 : den;
+    hi = one ? 7.85398163397448278999e-01 : hi;
+    lo = one ? 3.06161699786838301793e-17 : lo;
+    num = three_halves ? a - 1.5 : num;
+    den = three_halves ? 1.0 + 1.5 * a : den;
+    hi = three_halves ? 9.82793723247329054082e-01 : hi;
+    lo = three_halves ? 1.39033110312309984516e-17 : lo;
+    num = far ? -1.0 : num;
+    den = far ? a : den;
+    hi = far ? 1.57079632679489655800e+00 : hi;
+    lo = far ? 6.12323399573676603587e-17 : lo;
+    double t = num / den;
+    double z = t * t;
+    double w = z * z;
+    double s1 = GRAPHC_FMA(w, 1.62858201153657823623e-02, 4.97687799461593236017e-02);
+    s1 = GRAPHC_FMA(w, s1, 6.66107313738753120669e-02);
+    s1 = GRAPHC_FMA(w, s1, 9.09088713343650656196e-02);
+    s1 = GRAPHC_FMA(w, s1, 1.42857142725034663711e-01);
+    s1 = GRAPHC_FMA(w, s1, 3.33333333333329318027e-01);
+    double s2 = GRAPHC_FMA(w, -3.65315727442169155270e-02, -5.83357013379057348645e-02);
+    s2 = GRAPHC_FMA(w, s2, -7.69187620504482999495e-02);
+    s2 = GRAPHC_FMA(w, s2, -1.11111104054623557880e-01);
+    s2 = GRAPHC_FMA(w, s2, -1.99999999998764832476e-01);
+    double s = z * s1 + w * s2;
+    double y = half ? hi - ((t * s - lo) - t) : t - t * s;
+    return copysign(y, x);
+}
+
 /* The float functions compute in double with polynomials fitted for float (scripts/fit_c_math.py,
    relative errors under 2^-29) and round once. */
 
@@ -379,5 +423,106 @@ static inline float graphc_tanhf(float x)
     double y = d * p;
     double e = 1.0 - 2.0 / (graphc_exp2_for_float(d * 2.88539008177792681472) + 1.0);
     return copysignf((float)(d > 0.55 ? e : y), x);
+}
+
+static inline float graphc_atanf(float x) { return (float)graphc_atan((double)x); }
+
+/* x^y as 2^(y log2|x|) in double (log2 within an ulp of double, so y log2|x| is good to 2^-44 where
+   the result is a float), then C's special cases: x^0 = 1^y = (-1)^(+-inf) = 1, a negative x (-0
+   too) to an odd integer power negative, a finite negative x to a power that is not an integer NaN.
+   One comparison per select, as in graphc_expm1. */
+static inline float graphc_powf(float x, float y)
+{
+    double z = (double)y * graphc_log2(fabs((double)x));
+    z = z > 130.0 ? 130.0 : (z < -160.0 ? -160.0 : z);
+    float magnitude = (float)graphc_exp2_for_float(z);
+    float whole = rintf(y);
+    float halves = 0.5f * y;
+    float sign = halves == rintf(halves) ? 1.0f : -1.0f;
+    sign = y == whole ? sign : 1.0f;
+    sign = copysignf(1.0f, x) < 0.0f ? sign : 1.0f;
+    float r = sign * magnitude;
+    float fractional = y == whole ? r : NAN;
+    fractional = x > -INFINITY ? fractional : r;
+    r = x < 0.0f ? fractional : r;
+    float one = fabsf(y) == INFINITY ? 1.0f : r;
+    r = x == -1.0f ? one : r;
+    r = x == 1.0f ? 1.0f : r;
+    return y == 0.0f ? 1.0f : r;
+}
+
+/* hi + b mod 4 in double-double: the sum's rounding error (Knuth's two-sum) added to *lo; b is
+   exact, and reduced mod 4 exactly (b - 4 floor(b/4) loses no bit). */
+static inline double graphc_add_mod4(double hi, double b, double *lo)
+{
+    b = b - 4.0 * floor(b * 0.25);
+    double s = hi + b;
+    double bb = s - hi;
+    *lo += (hi - (s - bb)) + (b - bb);
+    return s;
+}
+
+/* |x| = (n + f) pi/2 with |f| <= 1/2 for a float x: sets the quadrant n mod 4, returns f pi/2.
+   2/pi is seven 28-bit parts (bits to 2^-196), so each |x| part is exact (24 + 28 bits) and the
+   sum mod 4 is exact to 2^-68 for every float, up to 2^128 (Payne-Hanek's reduction, without a
+   table: no branch or gather, so it vectorizes). */
+static inline double graphc_reduce_float(float x, double *quadrant)
+{
+    double d = fabs((double)x);
+    double hi = 0.0, lo = 0.0;
+    hi = graphc_add_mod4(hi, d * 0x1.45f306cp-1, &lo);
+    hi = graphc_add_mod4(hi, d * 0x1.c9c882ap-29, &lo);
+    hi = graphc_add_mod4(hi, d * 0x1.4fe13a8p-59, &lo);
+    hi = graphc_add_mod4(hi, d * 0x1.f47d4d0p-86, &lo);
+    hi = graphc_add_mod4(hi, d * 0x1.bb81b6cp-113, &lo);
+    hi = graphc_add_mod4(hi, d * 0x1.4acc9e0p-143, &lo);
+    hi = graphc_add_mod4(hi, d * 0x1.0e4107cp-170, &lo);
+    double n = graphc_round(hi);
+    *quadrant = n - 4.0 * floor(n * 0.25);
+    return ((hi - n) + lo) * 1.57079632679489661923;
+}
+
+/* sin(r) and cos(r) for |r| <= pi/4 (a little more), Taylor to r^13 and r^12: within 2^-37 of each. */
+static inline double graphc_sin_kernel(double r)
+{
+    double t = r * r;
+    double p = GRAPHC_FMA(t, 1.0 / 6227020800.0, -1.0 / 39916800.0);
+    p = GRAPHC_FMA(t, p, 1.0 / 362880.0);
+    p = GRAPHC_FMA(t, p, -1.0 / 5040.0);
+    p = GRAPHC_FMA(t, p, 1.0 / 120.0);
+    p = GRAPHC_FMA(t, p, -1.0 / 6.0);
+    return GRAPHC_FMA(r * t, p, r);
+}
+
+static inline double graphc_cos_kernel(double r)
+{
+    double t = r * r;
+    double p = GRAPHC_FMA(t, 1.0 / 479001600.0, -1.0 / 3628800.0);
+    p = GRAPHC_FMA(t, p, 1.0 / 40320.0);
+    p = GRAPHC_FMA(t, p, -1.0 / 720.0);
+    p = GRAPHC_FMA(t, p, 1.0 / 24.0);
+    p = GRAPHC_FMA(t, p, -0.5);
+    return GRAPHC_FMA(t, p, 1.0);
+}
+
+/* sin(x) = sign(x) sin(|x|), the quadrant choosing sin or cos of r and the sign. NaN for inf and NaN. */
+static inline float graphc_sinf(float x)
+{
+    double q;
+    double r = graphc_reduce_float(x, &q);
+    double y = q == 1.0 ? graphc_cos_kernel(r) : graphc_sin_kernel(r);
+    y = q == 3.0 ? graphc_cos_kernel(r) : y;
+    y = q >= 2.0 ? -y : y;
+    return (float)y * copysignf(1.0f, x);
+}
+
+static inline float graphc_cosf(float x)
+{
+    double q;
+    double r = graphc_reduce_float(x, &q);
+    double y = q == 1.0 ? graphc_sin_kernel(r) : graphc_cos_kernel(r);
+    y = q == 3.0 ? graphc_sin_kernel(r) : y;
+    y = q == 1.0 ? -y : y;
+    return (float)(q == 2.0 ? -y : y);
 }
 """

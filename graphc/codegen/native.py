@@ -30,7 +30,7 @@ import sysconfig
 import tempfile
 from types import ModuleType
 
-from graphc.codegen.c_math import C_MATH, FMA, FUNCTIONS
+from graphc.codegen.c_math import C_MATH, FMA, NAMES
 from graphc.codegen.cache import cache_dir, generated_modules, used
 
 log = logging.getLogger("graphc")
@@ -121,7 +121,7 @@ extern double exp2(double);
 extern double log2(double);
 #pragma omp declare simd notinbranch
 extern double pow(double, double);
-""" + "".join(f"#define graphc_{name}{s} {name}{s}\n" for name in FUNCTIONS for s in ("", "f")) + "#else\n" + C_MATH + "#endif\n" + r"""
+""" + "".join(f"#define graphc_{name} {name}\n" for name in NAMES) + "#else\n" + C_MATH + "#endif\n" + r"""
 
 /* float erf as x * P(x^2) / Q(x^2) on [-4, 4] (erf rounds to +-1 beyond), fitted for graphc by
    scripts/fit_erf.py (reweighted least squares on the relative error). Every float in [0, 8]
