@@ -33,7 +33,8 @@ def gpt2(nn: Any, d: int = 32, heads: int = 4, layers: int = 2, vocab: int = VOC
     """GPT-2: learned positions, pre-norm blocks, causal SDPA, tanh-GELU MLP, LM head tied to the token embedding.
 
     ``read_sizes=False`` splits heads with unflatten/flatten and adds the whole position
-    table (sequences of ``max_len`` only), so no size is read and graphc keeps the batch symbolic.
+    table (sequences of ``max_len`` only), so no size is read; with size reads graphc keeps
+    the batch symbolic too (``x.shape`` gives symbolic sizes, graphc/frontend/symbolic_sizes.py).
     """
     F = nn.functional
     T = lib(nn)

@@ -120,7 +120,8 @@ def test_compiled_training_steps_match_torch(case: Case) -> None:
         if i == 0:
             _assert_key_bias_gradients_vanish(reference)
         _assert_close(step(*g_inputs, g_target), expected, f"loss of step {i}")
-    assert step.trace_count == 2, step.recompilations
+    # Size reads (b, t, c = x.shape) keep the batch symbolic; packing a batch needs its size as a number.
+    assert step.trace_count == (2 if case.name == "bilstm_tagger" else 1), step.recompilations
     _assert_trained_parameters_close(model, reference, STEPS)
     reference.eval()
     model.eval()
@@ -143,9 +144,11 @@ def test_gpt2_training_without_fusion_matches_torch() -> None:
 
 
 @pytest.mark.slow
-def test_gpt2_with_symbolic_batch_trains_at_every_batch_size_from_one_trace() -> None:
-    """No size read: one program, its batch a symbol, serves batches 2, 3 and 5 (clipped AdamW, ignore_index)."""
-    case = dataclasses.replace(next(c for c in CASES if c.name == "gpt2"), make=functools.partial(gpt2, read_sizes=False), clip=1.0)
+@pytest.mark.parametrize("read_sizes", [False, True], ids=["unflatten", "b-t-c-from-shape"])
+def test_gpt2_with_symbolic_batch_trains_at_every_batch_size_from_one_trace(read_sizes: bool) -> None:
+    """One program, its batch a symbol, serves batches 2, 3 and 5 (clipped AdamW, ignore_index), whether the heads
+    are split with unflatten or with ``b, t, c = x.shape`` and ``view(b, t, heads, c // heads)`` (symbolic sizes)."""
+    case = dataclasses.replace(next(c for c in CASES if c.name == "gpt2"), make=functools.partial(gpt2, read_sizes=read_sizes), clip=1.0)
     reference, model = _models(case)
     t_opt = torch.optim.AdamW(reference.parameters(), lr=LR, eps=EPS)
     g_opt = graphc.optim.AdamW(model.parameters(), lr=LR, eps=EPS)

@@ -51,6 +51,7 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
     "narrow and split": lambda T, x: (
         T.cat([x, x * 3], 0).narrow(0, x.size(0), x.size(0)) + T.cat([x, x * 2], 0).split([x.size(0), x.size(0)])[1]
     ),
+    "x[arange(x.size(0)), labels]": lambda T, x: x.flatten(1)[T.arange(x.size(0)), T.arange(x.size(0)) % 6] / max(x.size(0), 1),
     "unflatten": lambda T, x: x.flatten().unflatten(0, (x.size(0), 6)),
     "repeat": lambda T, x: x.sum((1, 2)).unsqueeze(0).repeat(2, 1).view(2 * x.size(0)),
     "decided comparisons": _same_batch,
@@ -89,7 +90,7 @@ def test_size_reads_keep_the_batch_symbolic_on_both_backends(backend: str) -> No
     def fn(T: Any, x: Any) -> Any:
         flat = x.view(x.size(0), -1)
         padded = T.cat([flat, x.new_zeros(x.size(0), 1)], 1) + T.zeros(x.shape[0], 7, dtype=x.dtype)
-        return padded * (flat.sum() / x.size(0))
+        return padded * (flat.sum() / x.size(0)) + T.arange(x.size(0), dtype=x.dtype)[:, None]
 
     compiled = _compare_compiled(fn, backend, batches=(2, 3))
     assert compiled.trace_count == 1, compiled.recompilations
@@ -176,6 +177,7 @@ SPECIALIZING: dict[str, tuple[Callable[[Any], Any], str]] = {
     "true division": (lambda x: x.sum() * (x.size(0) / 2), "true division"),
     "a floor division that depends on the number": (lambda x: x[: x.size(0) // 3].sum() * 1.0, "//"),
     "a float operand": (lambda x: x.sum() * (x.size(0) * 0.5), "arithmetic with a float"),
+    "split by a size": (lambda x: x.split(x.size(0) - 1)[0].sum(), "split's split_size"),
     "numpy": (lambda x: x + graphc.tensor(np.ones(x.size(0)))[:, None], "an index or range()"),
 }
 

@@ -955,6 +955,8 @@ def split(input: Tensor, split_size_or_sections: int | Sequence[int], dim: int =
     x = node_of(input)
     axis = _dim(x, dim, op="split")
     size = x.shape[axis]
+    if isinstance(split_size_or_sections, symbolic_sizes.SymbolicSize):
+        split_size_or_sections._specialize("split's split_size: the number of pieces")
     if isinstance(split_size_or_sections, int):
         if not isinstance(size, int):
             raise op_error("split", [x.type], {"dim": dim}, "split needs a static size along dim")

@@ -124,7 +124,8 @@ class SymbolicSize:
         return self._compare(other, "ge", ">=")
 
     def __bool__(self) -> bool:
-        return not self._compare(0, "eq", "bool()")
+        nonzero = _decide(self.expr, 0, "eq")
+        return self._specialize("bool()") if nonzero is None else not nonzero
 
     def _compare(self, other: Any, relation: str, what: str) -> bool:
         if isinstance(other, SymbolicSize):
