@@ -20,6 +20,8 @@ import torch
 
 import graphc
 import graphc.nn as gnn
+from graphc.frontend.symbolic_sizes import SymbolicShape, SymbolicSize
+from graphc.runtime.compiled import BATCH
 
 pytestmark = pytest.mark.usefixtures("numpy_kernels")
 
@@ -218,3 +220,13 @@ def test_a_size_kept_in_a_module_attribute_is_a_number_after_the_call() -> None:
         np.testing.assert_array_equal(compiled(graphc.tensor(x)).numpy(), x.reshape(rows, 6) * 2)
         assert model.rows == rows and type(model.rows) is int
     assert "an attribute of the Keeps it uses" in compiled.recompilations[0], compiled.recompilations
+
+
+def test_a_comparison_is_answered_only_where_every_batch_size_gives_the_same_answer() -> None:
+    n = SymbolicSize(BATCH, "Tensor.size() at here")
+    assert n == BATCH and n * 2 - n == n and n != n + 1 and n > 1 and n >= 2 and not n < 2 and (n * 6) // 2 == 3 * n and n % n == 0
+    assert bool(n) and abs(n) is n
+    assert SymbolicShape((n, 3))[1:] == (3,) and SymbolicShape((n, 3)).numel() == 3 * n
+    for needs_the_number in (lambda: n > 2, lambda: n == 8, lambda: n // 3, lambda: int(n), lambda: n / 2, lambda: f"{n}"):
+        with pytest.raises(graphc.GraphcError, match="uses it as a number .* outside the compiled function"):
+            needs_the_number()

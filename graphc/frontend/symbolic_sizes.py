@@ -130,7 +130,7 @@ class SymbolicSize:
     def _compare(self, other: Any, relation: str, what: str) -> bool:
         if isinstance(other, SymbolicSize):
             value: Any = other.expr
-        elif isinstance(other, (int, float, np.integer, np.floating)):
+        elif isinstance(other, (int, float, np.integer, np.floating, sympy.Expr)):  # an Expr: a dim of graphc's own
             value = other
         else:
             return NotImplemented  # a Tensor compares elementwise (its reflected operator); None and strings are unequal
