@@ -56,6 +56,7 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
     "x[arange(x.size(0)), labels]": lambda T, x: x.flatten(1)[T.arange(x.size(0)), T.arange(x.size(0)) % 6] / max(x.size(0), 1),
     "unflatten": lambda T, x: x.flatten().unflatten(0, (x.size(0), 6)),
     "repeat": lambda T, x: x.sum((1, 2)).unsqueeze(0).repeat(2, 1).view(2 * x.size(0)),
+    "repeat(x.size(0), 1)": lambda T, x: x.flatten(1).sum(0, keepdim=True).repeat(x.size(0), 1) * x.flatten(1),
     "decided comparisons": _same_batch,
 }
 
