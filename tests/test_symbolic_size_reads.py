@@ -56,6 +56,7 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
     "x[arange(x.size(0)), labels]": lambda T, x: x.flatten(1)[T.arange(x.size(0)), T.arange(x.size(0)) % 6] / max(x.size(0), 1),
     "unflatten": lambda T, x: x.flatten().unflatten(0, (x.size(0), 6)),
     "repeat": lambda T, x: x.sum((1, 2)).unsqueeze(0).repeat(2, 1).view(2 * x.size(0)),
+    "z[:n] * z[n:] and x[n - 1]": lambda T, x: (lambda z, n: z[:n] * z[n:] + x[n - 1] + x[-n] + x[1 - n :].sum(0))(T.cat([x, x * 2]), x.size(0)),
     "repeat(x.size(0), 1)": lambda T, x: x.flatten(1).sum(0, keepdim=True).repeat(x.size(0), 1) * x.flatten(1),
     "decided comparisons": _same_batch,
 }
@@ -170,6 +171,18 @@ def test_a_cnn_flattening_with_its_batch_size_trains_like_torch_with_one_program
     assert step.trace_count == 1, step.recompilations
 
 
+def _assign_to_all_but_the_last_row(x: graphc.Tensor) -> graphc.Tensor:
+    y = x.clone()
+    y[: x.size(0) - 1] = 0
+    return y
+
+
+def _add_through_a_view_of_the_last_row(x: graphc.Tensor) -> graphc.Tensor:
+    y = x.clone()
+    y[x.size(0) - 1].add_(1)  # a view: the write reaches y, as in torch
+    return y
+
+
 # name -> (fn of x, what the recompilation reason names)
 SPECIALIZING: dict[str, tuple[Callable[[Any], Any], str]] = {
     "int()": (lambda x: x.sum() * int(x.size(0)), "int()"),
@@ -181,6 +194,9 @@ SPECIALIZING: dict[str, tuple[Callable[[Any], Any], str]] = {
     "a floor division that depends on the number": (lambda x: x[: x.size(0) // 3].sum() * 1.0, "//"),
     "a float operand": (lambda x: x.sum() * (x.size(0) * 0.5), "arithmetic with a float"),
     "split by a size": (lambda x: x.split(x.size(0) - 1)[0].sum(), "split's split_size"),
+    "a slice of a static axis by the batch size": (lambda x: x[:, : x.size(0)].sum(), "> 3"),
+    "an assignment to a slice": (_assign_to_all_but_the_last_row, "an index of an assignment"),
+    "an in-place change through x[n - 1]": (_add_through_a_view_of_the_last_row, "an index of an assignment"),
     "numpy": (lambda x: x + graphc.tensor(np.ones(x.size(0)))[:, None], "an index or range()"),
 }
 

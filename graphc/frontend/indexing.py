@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import sympy
 
 from graphc.errors import GraphcError
+from graphc.frontend.symbolic_sizes import SymbolicSize, dims
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.graph import Node
@@ -55,7 +57,7 @@ def _expand_key(x: Node, key: Any, op: str = "index") -> list[Any]:
     for k in items:
         if isinstance(k, slice) and k.step is not None and k.step <= 0:
             raise op_error(op, [x.type], {}, "slice steps must be positive (negative steps are not supported, as in torch)")
-        if not (k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice)) and not isinstance(k, bool) or _is_index_tensor(k)):
+        if not (k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice, SymbolicSize)) and not isinstance(k, bool) or _is_index_tensor(k)):
             raise op_error(op, [x.type], {}, f"graphc cannot index with {type(k).__name__}")
     ellipses = [i for i, k in enumerate(items) if k is Ellipsis]  # not `in`: tensors compare elementwise
     if ellipses:
@@ -70,6 +72,9 @@ def _clamp_slice(s: slice, size: Dim) -> tuple[Dim, Dim, int]:
     step = 1 if s.step is None else s.step
     if step <= 0:
         raise GraphcError("slice steps must be positive (negative steps are not supported, as in torch)")
+    read = next((b for b in (s.start, s.stop) if isinstance(b, SymbolicSize)), None)
+    if read is not None:
+        return (*_symbolic_bounds(s, SymbolicSize(size, read.origin) if isinstance(size, sympy.Expr) else size), step)
     if isinstance(size, int):
         start, stop, _ = s.indices(size)
         return start, max(start, stop), step
@@ -82,6 +87,21 @@ def _clamp_slice(s: slice, size: Dim) -> tuple[Dim, Dim, int]:
     start = 0 if s.start is None else (size + s.start if s.start < 0 else s.start)
     stop = size if s.stop is None else (size + s.stop if s.stop < 0 else s.stop)
     return start, stop, step
+
+
+def _symbolic_bounds(s: slice, size: Any) -> tuple[Dim, Dim]:
+    """``x[:n]``, ``z[n:]`` with the function's own symbolic size ``n`` (``x.size(0)``): clamped as Python clamps
+    where that is the same for every batch size; otherwise a comparison needs the number, and the size specializes."""
+
+    def bound(b: Any, default: Any) -> Any:
+        if b is None:
+            return default
+        if b < 0:
+            b = b + size
+        return 0 if b < 0 else size if b > size else b
+
+    start, stop = bound(s.start, 0), bound(s.stop, size)
+    return dims(start), dims(stop if stop > start else start)
 
 
 def index(tensor: Any, key: Any) -> Any:
@@ -103,6 +123,13 @@ def index(tensor: Any, key: Any) -> Any:
             if isinstance(size, int) and not -size <= i < size:
                 raise op_error("index", [x.type], {}, f"index {i} is out of bounds for dimension {axis} with size {size}")
             i = i % size if isinstance(size, int) else (size + i if i < 0 else i)
+            starts.append(i), stops.append(i + 1), steps.append(1)
+            shape_after.append(("drop", axis))
+        elif isinstance(item, SymbolicSize):  # x[x.size(0) - 1]: in bounds for every batch size, or the size specializes
+            bound = SymbolicSize(size, item.origin) if isinstance(size, sympy.Expr) else size
+            if not -bound <= item < bound:
+                raise op_error("index", [x.type], {}, f"index {dims(item)} is out of bounds for dimension {axis} with size {size}")
+            i = dims(item + bound if item < 0 else item)
             starts.append(i), stops.append(i + 1), steps.append(1)
             shape_after.append(("drop", axis))
         elif isinstance(item, slice):
@@ -198,6 +225,10 @@ def setitem(tensor: Any, key: Any, value: Any) -> Node:
         return masked_setitem(tensor, key, value)
     x = node_of(tensor)
     items = _expand_key(x, key, "setitem")
+    bounds = [k for item in items for k in ((item.start, item.stop) if isinstance(item, slice) else (item,))]
+    read = next((k for k in bounds if isinstance(k, SymbolicSize)), None)
+    if read is not None:  # the region's padding is computed with numbers
+        read._specialize("an index of an assignment (x[:n] = v)")
     if any(_is_index_tensor(i) or i is None for i in items):
         return _setitem_positions(x, key, value)
     low, high, interior, region, selected = [], [], [], [], []

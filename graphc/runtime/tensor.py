@@ -15,6 +15,7 @@ import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.frontend import lazy, tracing
+from graphc.frontend.symbolic_sizes import SymbolicSize
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled, is_inference_mode_enabled
@@ -747,7 +748,7 @@ class Tensor:
 def _is_view_key(key: Any) -> bool:
     """Basic indexing (ints, slices, Ellipsis), which gives a view in torch; tensors, lists and None do not here."""
     items = key if isinstance(key, tuple) else (key,)
-    return all(k is Ellipsis or isinstance(k, slice) or isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in items)
+    return all(k is Ellipsis or isinstance(k, slice) or isinstance(k, (int, np.integer, SymbolicSize)) and not isinstance(k, bool) for k in items)
 
 
 def _rebuild(array: np.ndarray, requires_grad: bool) -> Tensor:
