@@ -35,7 +35,7 @@ echo "sweep: exit $?"
 grep -E -A1 ":$" "$LOGS/sweep.txt" | grep -v "^--"  # each kernel and its best setting
 grep -E "bandwidth|default" "$LOGS/sweep.txt"
 pack
-tests=(tests/test_triton_kernels.py tests/test_triton_compile.py tests/test_triton_primitives.py tests/test_triton_training.py)
+tests=(tests/test_triton_kernels.py tests/test_triton_compile.py tests/test_triton_primitives.py tests/test_triton_training.py tests/test_triton_hardware_semantics.py)
 # On the machine's cores where pytest-xdist is there (Triton's compiles are CPU-bound), else on one.
 if python -c "import xdist" 2>/dev/null; then parallel=(-n 12); else parallel=(); fi
 timeout "${TEST_SECONDS:-180}" python -m pytest -v -rf --tb=short -p no:cacheprovider "${parallel[@]}" "${tests[@]}" > "$LOGS/tests.log" 2>&1

@@ -762,6 +762,10 @@ class KernelEmitter:
         dtype = compute_dtype(node.dtype)
         floating = node.dtype.is_floating_point
         sqrt = "tl.sqrt_rn" if dtype == "tl.float32" else "tl.sqrt"  # sqrt_rn (IEEE) is float32 only
+        if op == "div" and dtype == "tl.float32":
+            return _divide(*(v.code if v.dtype == dtype else f"{v.code}.to({dtype})" for v in args), dtype), dtype
+        if op in _RECIPROCALS:
+            return _divide("1.0", _RECIPROCALS[op].format(a[0], sqrt=sqrt), dtype), dtype
         if op in _UNARY:
             text = _UNARY[op].format(*a, sqrt=sqrt, double=dtype == "tl.float64")
             if op in ("tanh", "log1p", "atan", "expm1"):
@@ -833,11 +837,11 @@ class KernelEmitter:
             if floating and exponent == 0.5:
                 return f"{sqrt}({a})", dtype
             if floating and exponent == -0.5:
-                return f"1.0 / {sqrt}({a})", dtype
+                return _divide("1.0", f"{sqrt}({a})", dtype), dtype
             if floating and exponent == -1:
-                return f"1.0 / {a}", dtype
+                return _divide("1.0", a, dtype), dtype
             if floating and exponent == -2:
-                return f"1.0 / ({a} * {a})", dtype
+                return _divide("1.0", f"{a} * {a}", dtype), dtype
         if floating:
             self.helpers.add("fpow")
             return f"fpow({a}, {b})", dtype
@@ -880,7 +884,12 @@ class KernelEmitter:
             # atomic_add reads a block of values past a [1] one (or a broadcast view), adding garbage.
             value = f"{value} + tl.zeros({self.fn.shape(frozenset(a for a, _ in self.fn.axes))}, {storage})"
         pointer = self.ptr(node)
-        if atomic:
+        if atomic and node.dtype.name == "bool":
+            # Triton has no atomics on bytes (atomic_add refuses int1), and adding bools is a logical or: each
+            # True source stores True. Lanes storing one value do not race; the copy before wrote the rest.
+            keep = f"({value} != 0)"
+            line = f"tl.store({pointer} + {code}, {keep}, mask={keep if mask is None else f'{mask} & {keep}'})"
+        elif atomic:
             line = f"tl.atomic_add({pointer} + {code}, {value}" + (f", mask={mask})" if mask else ")")
         else:
             line = f"tl.store({pointer} + {code}, {value}" + (f", {mask})" if mask else ")")
@@ -918,7 +927,9 @@ class KernelEmitter:
         b.line("xmask = xindex < xnumel")
         self.fn.axis_masks = {"x": "xmask"}
         x = Var("xindex", numel, frozenset({"x"}), 0, "xmask")
-        body(delinearize(Lin.of(x), shape))
+        # A shape with an axis of 0 is never launched (xnumel is 0), but its function is still written:
+        # indexed as one element, since splitting the flat index by an axis of 0 divides by 0.
+        body(delinearize(Lin.of(x), tuple(1 if isinstance(d, int) and d == 0 else d for d in shape)))
         self.finish()
         self.launches += 1
         self.launch += [
@@ -1503,11 +1514,12 @@ class KernelEmitter:
         fn.decorators = [f"@triton.autotune(configs={configs}, key=['size_m', 'size_n', 'size_k'], do_bench=rt.tune_bench)"]
         self.autotuned = True
         b = fn.body
-        b.line("# tiles in grouped order: GROUP_M rows of tiles share their B columns in cache")
-        b.line("pid = tl.program_id(0)")
-        b.line("pid_b = tl.program_id(1)")
+        b.line("# tiles in grouped order: GROUP_M rows of tiles share their B columns in cache; the batch")
+        b.line("# on the same grid axis (a GPU's second and third axes stop at 65535 programs)")
         b.line("tiles_m = (size_m + BLOCK_M - 1) // BLOCK_M")
         b.line("tiles_n = (size_n + BLOCK_N - 1) // BLOCK_N")
+        b.line("pid_b = tl.program_id(0) // (tiles_m * tiles_n)")
+        b.line("pid = tl.program_id(0) % (tiles_m * tiles_n)")
         b.line("group = GROUP_M * tiles_n")
         b.line("first_m = (pid // group) * GROUP_M")
         b.line("group_m = min(tiles_m - first_m, GROUP_M)")
@@ -1653,12 +1665,9 @@ _UNARY = {
     "exp": "tl.exp({0})",
     "log": "tl.log({0})",
     "sqrt": "{sqrt}({0})",
-    "rsqrt": "1.0 / {sqrt}({0})",
     "sin": "tl.sin({0})",
     "cos": "tl.cos({0})",
     "erf": "tl.erf({0})",
-    "sigmoid": "1.0 / (1.0 + tl.exp(-{0}))",
-    "reciprocal": "1.0 / {0}",
     "tanh": "tanh({0})",
     "log1p": "log1p({0})",
     "atan": "atan({0}, {double})",
@@ -1666,6 +1675,8 @@ _UNARY = {
     "exp2": "tl.exp2({0})",
     "log2": "tl.log2({0})",
 }
+# Ops that are 1 / (a denominator): ``_divide`` of 1.0 by the expression here.
+_RECIPROCALS = {"rsqrt": "{sqrt}({0})", "sigmoid": "1.0 + tl.exp(-{0})", "reciprocal": "{0}"}
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|", "bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^"}
 # triton_support.fmod's ladder per computing dtype: a step of 2**(bits - 3) (quotients stay exact in
 # _mod_below) and enough rounds for the widest ratio of two values, 2**277 and 2**2098.
@@ -1680,12 +1691,22 @@ _WRAPS = frozenset({"add", "sub", "mul", "neg", "abs", "pow", "floor_divide", "c
 LINALG = frozenset({"solve", "solve_triangular", "cholesky", "slogdet", "eigh", "svd", "qr", "matrix_exp", "lu"})
 # Every primitive the emitter generates code for (a test holds the registry to it).
 SUPPORTED_OPS = frozenset(
-    {*_UNARY, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", "check", *IDENTITIES}
+    {*_UNARY, *_RECIPROCALS, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", "check", *IDENTITIES}
     | {"floor", "ceil", "trunc", "round", "floor_divide", "remainder", "fmod"}
     | {*VIEWS, "pad", "concat", "unfold", "fold", "gather", "index_select", "rand", "iota", "size", "constant", *ANCHORS}
     | {"argsort", "cumsum", "scatter_reduce"}
     | LINALG
 )
+
+
+def _divide(numerator: str, denominator: str, dtype: str) -> str:
+    """A float division rounded as IEEE and torch round it: Triton's float32 ``/`` is ``div.full.f32``
+    on an NVIDIA GPU, up to 2 ulp off (4.6875 / 0.9375 gave 5.0000005), where the interpreter divides
+    exactly; ``tl.div_rn`` is ``div.rn.f32`` there and a plain division in the interpreter. float64's
+    ``/`` is ``div.rn.f64`` already, and ``tl.div_rn`` takes float32 only."""
+    if dtype == "tl.float32":
+        return f"tl.div_rn({numerator}, {denominator})"
+    return f"{numerator} / {_paren(denominator) if ' ' in denominator else denominator}"
 
 
 def _int_limits(dtype: str) -> tuple[int, int]:

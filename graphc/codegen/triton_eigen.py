@@ -243,13 +243,14 @@ def _svd_kernel(
 def svd(a: torch.Tensor, out: torch.Tensor, full_matrices: bool) -> None:
     """The tall matrix's factors placed as torch's: for a wide A = (A^T)^T, A^T's left vectors are V, its right ones U."""
     m, n = a.shape[-2:]
-    batch = _batch(a)
-    if batch == 0:
-        return
     (u_rows, u_cols), _, (vh_rows, vh_cols) = svd_sizes(m, n, full_matrices)
     values_at = u_rows * u_cols
     right_at = values_at + min(m, n)
     length = right_at + vh_rows * vh_cols
+    # The batch from the result: a matrix without columns (or rows) still has full vectors to write (identity).
+    batch = out.numel() // length if length else 0
+    if batch == 0:
+        return
     if m >= n:  # left vectors are U's columns, right ones V's columns: Vh[j, i] = V[i, j]
         tall, wide, strides = m, n, (n, 1)
         placement = (0, u_cols, 1, u_cols, right_at, 1, n)
@@ -257,7 +258,7 @@ def svd(a: torch.Tensor, out: torch.Tensor, full_matrices: bool) -> None:
         tall, wide, strides = n, m, (1, n)
         placement = (right_at, 1, n, vh_rows, 0, m, 1)
     left, left_rows, left_cols, columns, right, right_rows, right_cols = placement
-    block_m, block_n = rt.next_power_of_2(tall), rt.next_power_of_2(wide)
+    block_m, block_n = rt.next_power_of_2(tall), rt.next_power_of_2(max(wide, 1))
     work = rt.empty((batch, tall, wide), a.dtype)
     rotations = rt.empty((batch, wide, wide), a.dtype)
     rt.launch(
@@ -314,14 +315,15 @@ def _qr_kernel(x_ptr, out_ptr, r_ptr, v_ptr, m, n, k, columns, r_at, length, R_O
 
 def qr(a: torch.Tensor, out: torch.Tensor, mode: str) -> None:
     m, n = a.shape[-2:]
-    batch = _batch(a)
-    if batch == 0:
-        return
     k = min(m, n)
     sizes = qr_sizes(m, n, mode)
     r_rows = sizes[-1][0]
     r_at = 0 if mode == "r" else m * sizes[0][1]
     length = r_at + r_rows * n
+    # The batch from the result: a complete Q of a matrix without columns is the identity, still to write.
+    batch = out.numel() // length if length else 0
+    if batch == 0:
+        return
     block_m = rt.next_power_of_2(m)
     work = rt.empty((batch, m, n), a.dtype)
     reflectors = rt.empty((batch, m, max(k, 1)), a.dtype)

@@ -63,10 +63,11 @@ def _matrix_exp_kernel(
     norm = tl.where(bad, 0.0, tl.max(column_sums, 0))
     halved = norm
     squarings = 0
+    factor = tl.full([], 1.0, dtype)  # 2^-s, by halvings: a float32 division on a GPU need not be exact
     while halved > t18:
         halved = halved * 0.5
+        factor = factor * 0.5
         squarings += 1
-    factor = tl.where(norm == 0, 1.0, halved / tl.where(norm == 0, 1.0, norm))  # 2^-s, exactly
     m = tl.where(norm <= t1, 1, tl.where(norm <= t2, 2, tl.where(norm <= t4, 4, tl.where(norm <= t8, 8, tl.where(norm <= t12, 12, 18)))))
     # P = I + A_s / m, into the first of the two product buffers
     first = scaled + n * n

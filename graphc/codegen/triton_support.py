@@ -25,6 +25,7 @@ import triton.language as tl
 
 from graphc.codegen import triton_compile
 from graphc.codegen.templates import flagged_error
+from graphc.errors import GraphcError
 from graphc.runtime import device_errors
 from graphc.runtime.config import debug_level
 
@@ -53,6 +54,12 @@ REDUCTION_WARPS = 4
 FEW_ROWS = 8
 FEW_ROWS_RBLOCK = 8192 if not INTERPRET else 4096
 FEW_ROWS_WARPS = 16
+# Index arithmetic is 32-bit where Triton puts it (program ids, tl.arange, the offsets built from
+# them and from int32 sizes): past 2**31 an offset or a lane's index (and so its mask) wraps, a wrong
+# or illegal address on a GPU and a wrong one in the interpreter, so a launch over more elements (or
+# an input that large) is refused. The margin is one block of Triton's largest (2**20 elements),
+# which the last program's lanes may run past the end.
+MAX_ELEMENTS = 2**31 - 2**20
 
 
 def device() -> torch.device:
@@ -76,6 +83,8 @@ def prepare(value: Any) -> torch.Tensor:
             value = torch.from_numpy(contiguous.view(np.int16)).view(torch.bfloat16)
         else:
             value = torch.from_numpy(contiguous)
+    if value.numel() > MAX_ELEMENTS:
+        too_many(f"an input of shape {tuple(value.shape)}", value.numel())
     if value.requires_grad:
         value = value.detach()
     target = device()
@@ -184,13 +193,24 @@ def next_power_of_2(n: int) -> int:
     return 1 << (n - 1).bit_length() if n > 0 else 0
 
 
+def too_many(what: str, numel: int) -> None:
+    raise GraphcError(
+        f"triton backend: {what} spans {numel} elements, more than the {MAX_ELEMENTS} that the Triton kernels' "
+        "32-bit index arithmetic reaches (64-bit indexing is not implemented); use the numpy backend or split the tensor"
+    )
+
+
 def pointwise_blocks(numel: int) -> tuple[int, int]:
     """(XBLOCK, num_warps) of a pointwise kernel over ``numel`` elements."""
+    if numel > MAX_ELEMENTS:
+        too_many("a pointwise kernel", numel)
     return max(16, min(next_power_of_2(numel), POINTWISE_BLOCK)), POINTWISE_WARPS
 
 
 def reduction_blocks(xnumel: int, rnumel: int) -> tuple[bool, int, int, int]:
     """(persistent, XBLOCK, RBLOCK, num_warps): a whole row per program when it fits, else a loop over the row."""
+    if xnumel * rnumel > MAX_ELEMENTS:
+        too_many(f"a reduction of {xnumel} rows of {rnumel}", xnumel * rnumel)
     rblock = next_power_of_2(max(rnumel, 1))
     if rblock <= MAX_PERSISTENT_RBLOCK:
         return True, max(1, min(next_power_of_2(max(xnumel, 1)), REDUCTION_ELEMENTS // rblock)), rblock, REDUCTION_WARPS
@@ -201,6 +221,8 @@ def reduction_blocks(xnumel: int, rnumel: int) -> tuple[bool, int, int, int]:
 
 def sort_blocks(xnumel: int, rnumel: int) -> tuple[int, int, int]:
     """(XBLOCK, RBLOCK, num_warps) of an argsort: XBLOCK elements each compared with RBLOCK of their row per step."""
+    if xnumel > MAX_ELEMENTS:
+        too_many("a sort or scatter", xnumel)
     rblock = max(16, min(next_power_of_2(max(rnumel, 1)), SORT_RBLOCK))
     return max(1, min(next_power_of_2(xnumel), SORT_ELEMENTS // rblock)), rblock, REDUCTION_WARPS
 
@@ -250,7 +272,11 @@ def tune_bench(kernel_call: Callable[[], Any], quantiles: tuple[float, ...]) -> 
 
 
 def matmul_grid(m: int, n: int, batch: int) -> Any:
-    return lambda meta: (cdiv(m, meta["BLOCK_M"]) * cdiv(n, meta["BLOCK_N"]), batch)
+    """Every tile of every matrix of the batch on grid axis 0 (up to 2**31 - 1 programs): on a GPU the
+    other axes stop at 65535, which a batched product of many small matrices passes."""
+    if m * n * batch > MAX_ELEMENTS:
+        too_many(f"a product of {batch} matrices of {m}x{n}", m * n * batch)
+    return lambda meta: (cdiv(m, meta["BLOCK_M"]) * cdiv(n, meta["BLOCK_N"]) * batch,)
 
 
 # ----------------------------------------------------------------------------- @jit helpers
@@ -276,7 +302,10 @@ def tanh(x):
     p = p * s - 0.3333333333333333
     small = x + x * s * p
     e = tl.exp(-2.0 * a)
-    big = (1.0 - e) / (1.0 + e)
+    if x.dtype == tl.float32:  # Triton's float32 ``/`` is up to 2 ulp off on a GPU (triton._divide)
+        big = tl.div_rn(1.0 - e, 1.0 + e)
+    else:
+        big = (1.0 - e) / (1.0 + e)
     big = tl.where(x < 0, -big, big)
     return tl.where(a < 0.3, small, big)
 
@@ -286,7 +315,11 @@ def log1p(x):
     """log(1 + x) without cancellation for small x (log(u) * x / (u - 1) with u = 1 + x)."""
     u = 1.0 + x
     d = u - 1.0
-    return tl.where(d == 0.0, x, tl.where(u == float("inf"), u, tl.log(u) * (x / d)))
+    if x.dtype == tl.float32:
+        ratio = tl.div_rn(x, d)
+    else:
+        ratio = x / d
+    return tl.where(d == 0.0, x, tl.where(u == float("inf"), u, tl.log(u) * ratio))
 
 
 @triton.jit
@@ -295,7 +328,10 @@ def expm1(x):
     quotient cancels the rounding of u; from |x| = 1/2 on, u - 1 loses nothing (and gives inf, -1, NaN)."""
     u = tl.exp(x)
     d = u - 1.0
-    near = d * (x / tl.log(u))  # x / log(u) first: d * x overflows
+    if x.dtype == tl.float32:
+        near = d * tl.div_rn(x, tl.log(u))  # x / log(u) first: d * x overflows
+    else:
+        near = d * (x / tl.log(u))
     return tl.where(u == 1.0, x, tl.where(tl.abs(x) < 0.5, near, d))
 
 
@@ -313,7 +349,10 @@ def atan(x, DOUBLE: tl.constexpr):
     a = tl.abs(x)
     far = a > 2.414213562373095
     middle = a > 0.41421356237309503
-    t = tl.where(far, -1.0 / a, tl.where(middle, (a - 1.0) / (a + 1.0), a))
+    if DOUBLE:
+        t = tl.where(far, -1.0 / a, tl.where(middle, (a - 1.0) / (a + 1.0), a))
+    else:  # IEEE division: Triton's float32 ``/`` is up to 2 ulp off on a GPU
+        t = tl.where(far, tl.div_rn(-1.0, a), tl.where(middle, tl.div_rn(a - 1.0, a + 1.0), a))
     z = t * t
     if DOUBLE:
         p = -0.017905023185496784
@@ -423,7 +462,7 @@ def _mod_below(r, c):
     """r mod c, exact, for 0 <= r < c * 2**21 (float32) or 2**50 (float64).
 
     The quotient n = floor(r / c) is a representable integer off by at most one (the
-    division rounds), and fma(-n, c, r) is exact when n is right, since then the result
+    division rounds; on a GPU a float32 ``/`` is within 2 ulp, under 1/2 below 2**21), and fma(-n, c, r) is exact when n is right, since then the result
     is a multiple of c's last bit smaller than c (``_fma``). A wrong n shows as a result below 0 or
     at least c: corrected, and computed again.
     """
@@ -456,7 +495,7 @@ def fmod(a, b, STEP: tl.constexpr, ROUNDS: tl.constexpr):
     r = x
     for _ in range(ROUNDS + 1):
         r = _mod_below(r, c)
-        c = tl.where(c > y, c / STEP, c)
+        c = tl.where(c > y, c * (1.0 / STEP), c)  # exact: a float32 ``/`` on a GPU need not be, even by a power of two
     r = tl.where(r == 0.0, a * 0.0, tl.where(a < 0.0, -r, r))
     kept = (tl.abs(b) == float("inf")) & (tl.abs(a) < float("inf"))  # fmod(a, +-inf) is a
     return tl.where(usual, r, tl.where(kept, a, float("nan")))
@@ -466,11 +505,15 @@ def fmod(a, b, STEP: tl.constexpr, ROUNDS: tl.constexpr):
 def floor_divide(a, b, STEP: tl.constexpr, ROUNDS: tl.constexpr):
     """torch's floor division of floats (c10::div_floor_floating), Python's divmod: from the exact fmod."""
     mod = fmod(a, b, STEP, ROUNDS)
-    div = (a - mod) / b
+    if a.dtype == tl.float32:  # IEEE division, as torch's: a float32 ``/`` on a GPU is up to 2 ulp off,
+        div = tl.div_rn(a - mod, b)  # which past 2**24 is a whole number or more
+        quotient = tl.div_rn(a, b)
+    else:
+        div = (a - mod) / b
+        quotient = a / b
     div = tl.where((mod != 0.0) & ((b < 0.0) != (mod < 0.0)), div - 1.0, div)
     down = tl.floor(div)
     down = tl.where(div - down > 0.5, down + 1.0, down)
-    quotient = a / b
     down = tl.where(div == 0.0, quotient * 0.0, down)  # a zero with the sign of a / b
     return tl.where(b == 0.0, quotient, down)
 
