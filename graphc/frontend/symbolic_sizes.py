@@ -16,6 +16,7 @@ the program serves (``x.size(0) == y.size(0)`` of one batch, ``x.size(0) > 0``) 
 
 from __future__ import annotations
 
+import sys
 from typing import Any, SupportsIndex
 
 import numpy as np
@@ -23,7 +24,6 @@ import sympy
 
 from graphc.errors import GraphcError
 from graphc.frontend import tracing
-from graphc.ir.registry import user_location
 from graphc.ir.types import Dim, format_dim, normalize_dim
 
 # The smallest value a symbol takes in a program: sizes 0 and 1 of the batch specialize
@@ -175,7 +175,7 @@ class SymbolicSize:
     def _specialize(self, what: str) -> Any:
         """The number is needed: stop the trace, so graphc.compile traces again with static sizes."""
         message = f"the function reads the symbolic size {format_dim(self.expr)} through {self.origin} and uses it as a number ({what})"
-        where = user_location()
+        where = _user_line()
         if where is not None:
             message += f" at {where}"
         if tracing.active() is None:
@@ -225,6 +225,16 @@ def _sized(expr: Any, origin: str) -> Any:
     """An int where the expression is a number, else a ``SymbolicSize``."""
     dim: Dim = normalize_dim(sympy.expand(expr)) if isinstance(expr, sympy.Basic) else expr
     return dim if isinstance(dim, int) else SymbolicSize(dim, origin)
+
+
+def _user_line() -> str | None:
+    """The innermost ``file:line`` of the user's code: not graphc's, nor sympy's or NumPy's, which graphc calls with the size."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").split(".")[0] not in ("graphc", "sympy", "numpy"):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
 
 
 def _is_number(value: Any) -> bool:
