@@ -541,13 +541,16 @@ def t_inplace(g: Generator) -> Step:
         mv = val.mag() if val is not None else 2.0
         stmt = f"@[{key}] += {val_text}" if accumulate else f"@[{key}] = {val_text}"
         return Step(copy, lambda v: e + ev + _rounding(v, m, mv), stmts=[stmt])
-    # A basic-indexing view written in place writes through to the copy (docs/decisions.md, "Views").
+    # A view written in place writes through to the copy (docs/decisions.md, "Views"): basic indexing, maybe
+    # of a transpose, or a view of the whole copy (its chain of views written back link by link).
     d = int(g.rng.integers(len(x.shape)))
     part = g.pick(["0", "1:", "::2", "-1", ":-1"]) if d not in batch else g.pick(["1:", "::2", "0"])
     key = ", ".join([":"] * d + [part])
     ops = ["mul_(2)", "add_(1.5)", "zero_()", "clamp_(-1, 1)", "fill_(3)", "neg_()"] if x.is_float else ["mul_(2)", "add_(3)", "zero_()", "fill_(3)"]
     op = g.pick(ops)
-    return Step(copy, lambda v: 2 * e + _rounding(v, 2 * m), stmts=[f"@[{key}].{op}"])
+    whole = [".unsqueeze(0)", ".transpose(0, -1)", ".flatten()", ".view_as(@)", ".movedim(0, -1).unsqueeze(1)"]
+    view = g.pick([f"[{key}]", f"[{key}]", f".transpose(0, -1).transpose(0, -1)[{key}]", *whole])
+    return Step(copy, lambda v: 2 * e + _rounding(v, 2 * m), stmts=[f"@{view}.{op}"])
 
 
 # ---------------------------------------------------------------------- other ops

@@ -27,6 +27,7 @@ from graphc.ir.dtypes import DType
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
 from graphc.ir.types import Dim, dims_equal, format_shape, normalize_dim, shapes_equal
+from graphc.runtime import views
 from graphc.runtime.tensor import Tensor
 
 Scalar = bool | int | float
@@ -783,6 +784,16 @@ def _sizes(args: tuple) -> tuple:
 
 
 def reshape(input: Tensor, *shape: Any) -> Tensor:
+    """A view of the input where torch's would be one (graphc/runtime/views.py), else a copy."""
+    return _reshape(input, shape, None)
+
+
+def view(input: Tensor, *shape: Any) -> Tensor:
+    """A view of the input; refused where torch's layout of the input cannot give one, as torch."""
+    return _reshape(input, shape, "view")
+
+
+def _reshape(input: Tensor, shape: tuple, strict: str | None) -> Tensor:
     x = node_of(input)
     wanted = list(_sizes(shape))
     for d in wanted:
@@ -803,7 +814,7 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
             message = f"cannot infer dimension -1: the symbolic size {total} is not a multiple of {known} (compile with dynamic=False)"
             raise op_error("reshape", [x.type], {"shape": tuple(wanted)}, message)
         wanted[wanted.index(-1)] = inferred
-    return wrap(b.reshape(x, wanted))
+    return views.reshaped(input, wrap(b.reshape(x, wanted)), strict)
 
 
 def _is_integer_size(size: Dim) -> bool:
@@ -816,13 +827,10 @@ def _is_integer_size(size: Dim) -> bool:
         return True
 
 
-view = reshape
-
-
 def permute(input: Tensor, *dims: int) -> Tensor:
     x = node_of(input)
     perm = [_dim(x, d, op="permute") for d in _sizes(dims)]
-    return wrap(emit("permute", x, perm=tuple(perm)) if perm != list(range(x.type.ndim)) else x)
+    return views.permuted(input, wrap(emit("permute", x, perm=tuple(perm)) if perm != list(range(x.type.ndim)) else x), perm)
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
@@ -830,14 +838,14 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     perm = list(range(x.type.ndim))
     a, c = _dim(x, dim0, op="transpose"), _dim(x, dim1, op="transpose")
     perm[a], perm[c] = perm[c], perm[a]
-    return wrap(b.permute(x, perm))
+    return views.permuted(input, wrap(b.permute(x, perm)), perm)
 
 
 def t(input: Tensor) -> Tensor:
     x = node_of(input)
     if x.type.ndim > 2:
         raise op_error("t", [x.type], {}, "t() expects a tensor with <= 2 dimensions")
-    return wrap(x) if x.type.ndim < 2 else transpose(input, 0, 1)
+    return views.permuted(input, wrap(x), list(range(x.type.ndim))) if x.type.ndim < 2 else transpose(input, 0, 1)
 
 
 def squeeze(input: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
@@ -847,7 +855,7 @@ def squeeze(input: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
     else:
         dims = {_dim(x, d, op="squeeze") for d in ((dim,) if isinstance(dim, int) else dim)}
         dims = {d for d in dims if d < x.type.ndim and isinstance(x.shape[d], int) and x.shape[d] == 1}  # a 0-d x: dim 0 is its own
-    return wrap(b.reshape(x, [d for i, d in enumerate(x.shape) if i not in dims]))
+    return views.reshaped(input, wrap(b.reshape(x, [d for i, d in enumerate(x.shape) if i not in dims])), "squeeze")
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
@@ -855,18 +863,18 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
     axis = _dim(x, dim, extra=1, op="unsqueeze")
     shape = list(x.shape)
     shape.insert(axis, 1)
-    return wrap(b.reshape(x, shape))
+    return views.reshaped(input, wrap(b.reshape(x, shape)), "unsqueeze")
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     x = node_of(input)
     if x.type.ndim == 0:
-        return wrap(b.reshape(x, (1,)))
+        return views.reshaped(input, wrap(b.reshape(x, (1,))))
     start, end = _dim(x, start_dim, op="flatten"), _dim(x, end_dim, op="flatten")
     merged: Dim = 1
     for d in x.shape[start : end + 1]:
         merged = merged * d
-    return wrap(b.reshape(x, (*x.shape[:start], normalize_dim(merged), *x.shape[end + 1 :])))
+    return views.reshaped(input, wrap(b.reshape(x, (*x.shape[:start], normalize_dim(merged), *x.shape[end + 1 :]))))
 
 
 def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
@@ -882,7 +890,7 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
     for i in range(x.type.ndim):
         if isinstance(wanted[offset + i], int) and wanted[offset + i] == -1:
             wanted[offset + i] = x.shape[i]
-    return wrap(b.broadcast_to(x, wanted))
+    return views.expanded(input, wrap(b.broadcast_to(x, wanted)))
 
 
 def broadcast_to(input: Tensor, shape: Sequence[Any]) -> Tensor:
@@ -939,7 +947,7 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
         message = f"start ({start}) + length ({length}) exceeds dimension size ({size}), or is negative"
         raise op_error("narrow", [x.type], {"dim": dim, "start": start, "length": length}, message)
     start, length = symbolic_sizes.dims(start), symbolic_sizes.dims(length)
-    return wrap(_slice_axis(x, axis, start, start + length))
+    return views.sliced(input, wrap(_slice_axis(x, axis, start, start + length)), axis, start, start + length)
 
 
 def _slice_axis(x: Node, axis: int, start: Dim, stop: Dim, step: int = 1) -> Node:
@@ -971,7 +979,7 @@ def split(input: Tensor, split_size_or_sections: int | Sequence[int], dim: int =
         sections = symbolic_sizes.dims(sections)
     out, offset = [], 0
     for length in sections:
-        out.append(wrap(_slice_axis(x, axis, offset, offset + length)))
+        out.append(views.sliced(input, wrap(_slice_axis(x, axis, offset, offset + length)), axis, offset, offset + length, "split"))
         offset += length
     return tuple(out)
 
@@ -1089,10 +1097,9 @@ def clone(input: Tensor) -> Tensor:
 
 
 def detach(input: Tensor) -> Tensor:
+    """The input's values without history; torch's shares the input's storage, so writes to it reach the input (unrecorded)."""
     x = node_of(input)
-    if x.data is not None and not x.requires_grad:
-        return wrap(x)
-    return wrap(emit("detach", x))
+    return views.detached(input, wrap(x if x.data is not None and not x.requires_grad else emit("detach", x)))
 
 
 def rand_uniform(shape: Sequence[Any], dtype: DType = dtypes.float32) -> Tensor:

@@ -24,6 +24,7 @@ from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
 from graphc.ir.types import Dim, TypeRuleError, dims_equal, normalize_dim
 from graphc.ir.types import broadcast_shapes as broadcast_pair
+from graphc.runtime import views
 from graphc.runtime.tensor import Tensor
 
 METHODS = """
@@ -232,7 +233,7 @@ def movedim(input: Tensor, source: int | Sequence[int], destination: int | Seque
     rest = iter(d for d in range(x.type.ndim) if d not in sources)
     placed = dict(zip(targets, sources))
     perm = [placed[i] if i in placed else next(rest) for i in range(x.type.ndim)]
-    return wrap(b.permute(x, perm))
+    return views.permuted(input, wrap(b.permute(x, perm)), perm)
 
 
 moveaxis = movedim
@@ -243,7 +244,7 @@ def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
     perm = list(range(x.type.ndim))
     first, second = _dim(x, axis0, op="swapaxes"), _dim(x, axis1, op="swapaxes")
     perm[first], perm[second] = perm[second], perm[first]
-    return wrap(b.permute(x, perm))
+    return views.permuted(input, wrap(b.permute(x, perm)), perm)
 
 
 def swapdims(input: Tensor, dim0: int, dim1: int) -> Tensor:
@@ -261,7 +262,7 @@ def select(input: Tensor, dim: int, index: int) -> Tensor:
         raise op_error("select", [x.type], {"dim": dim, "index": index}, f"index {index} out of range for tensor of size {size} at dimension {axis}")
     start = index + size if index < 0 else index
     taken = emit("slice", x, starts=_at(x, axis, start), stops=_at(x, axis, start + 1, tuple(x.shape)), steps=(1,) * x.type.ndim)
-    return wrap(b.reshape(taken, [d for i, d in enumerate(x.shape) if i != axis]))
+    return views.selected(input, wrap(b.reshape(taken, [d for i, d in enumerate(x.shape) if i != axis])), axis, start)
 
 
 def narrow_copy(input: Tensor, dim: int, start: int, length: int) -> Tensor:
@@ -424,10 +425,11 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     start = offset if offset >= 0 else -offset * m
     last = len(batch)
     if length == 0:
-        return wrap(b.reshape(emit("slice", planes, starts=(0,) * (last + 1), stops=(*batch, 0), steps=(1,) * (last + 1)), (*batch, 0)))
-    stop = start + (length - 1) * (m + 1) + 1
-    taken = emit("slice", planes, starts=(0,) * last + (start,), stops=(*batch, stop), steps=(1,) * last + (m + 1,))
-    return wrap(taken)
+        taken = b.reshape(emit("slice", planes, starts=(0,) * (last + 1), stops=(*batch, 0), steps=(1,) * (last + 1)), (*batch, 0))
+    else:
+        stop = start + (length - 1) * (m + 1) + 1
+        taken = emit("slice", planes, starts=(0,) * last + (start,), stops=(*batch, stop), steps=(1,) * last + (m + 1,))
+    return views.diagonal_of(input, wrap(taken), offset, first, second)
 
 
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:

@@ -18,6 +18,7 @@ from graphc.frontend.manipulation import _static
 from graphc.ir import build as b
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
+from graphc.runtime import views
 from graphc.runtime.tensor import Tensor
 
 METHODS = "tensor_split hsplit vsplit dsplit split_with_sizes unfold".split()
@@ -40,8 +41,8 @@ def _split_points(op: str, x: Node, indices_or_sections: Any) -> int | list[int]
     return [int(i) for i in indices_or_sections]
 
 
-def _pieces(x: Node, axis: int, bounds: list[tuple[int, int]]) -> tuple[Tensor, ...]:
-    return tuple(wrap(_slice_axis(x, axis, start, stop)) for start, stop in bounds)
+def _pieces(input: Tensor, x: Node, axis: int, bounds: list[tuple[int, int]]) -> tuple[Tensor, ...]:
+    return tuple(views.sliced(input, wrap(_slice_axis(x, axis, start, stop)), axis, start, stop) for start, stop in bounds)
 
 
 def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
@@ -59,10 +60,10 @@ def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple
         small, extra = divmod(size, points)
         lengths = [small + 1 if i < extra else small for i in range(points)]
         starts = np.concatenate([[0], np.cumsum(lengths)]).tolist()
-        return _pieces(x, axis, list(zip(starts[:-1], starts[1:])))
+        return _pieces(input, x, axis, list(zip(starts[:-1], starts[1:])))
     edges = [min(max(i if i >= 0 else i + size, 0), size) for i in points]
     starts, stops = [0, *edges], [*edges, size]
-    return _pieces(x, axis, [(start, max(start, stop)) for start, stop in zip(starts, stops)])
+    return _pieces(input, x, axis, [(start, max(start, stop)) for start, stop in zip(starts, stops)])
 
 
 def _directional(op: str, input: Tensor, indices_or_sections: Any, axis: int, rank: int) -> tuple[Tensor, ...]:
@@ -119,4 +120,4 @@ def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
     shape = list(x.shape)
     windows = b.reshape(taken, [*shape[:axis], count, size, *shape[axis + 1 :]])
     order = [i for i in range(len(shape) + 1) if i != axis + 1] + [axis + 1]
-    return wrap(b.permute(windows, order))
+    return views.unfolded(input, wrap(b.permute(windows, order)), axis, size, step)

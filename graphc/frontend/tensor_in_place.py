@@ -25,6 +25,7 @@ from graphc.frontend.functional import node_of
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.registry import op_error
+from graphc.runtime import views
 from graphc.runtime.tensor import Tensor
 
 METHODS = (
@@ -49,10 +50,14 @@ not_equal_, greater_, greater_equal_, less_, less_equal_ = ne_, gt_, ge_, lt_, l
 
 
 def _reshaped(input: Tensor, result: Tensor, op: str) -> Tensor:
-    """Point ``input`` at ``result``, whose shape differs: a change of the tensor's own view of its value, as torch's."""
-    if input._view is not None or input._base is not None:
-        message = f"{op} of a view (x[key] or x.data) would change its base's view too, which graphc does not track; apply it to a copy"
-        raise op_error(op, [node_of(input).type], {}, message)
+    """Point ``input`` at ``result``, whose shape differs: a change of the tensor's own view of its value, as torch's
+    (a view keeps viewing its base, through its own link composed with the op's: graphc/runtime/views.py)."""
+    if input._view is not None:
+        try:
+            views.restrided(input, result)
+        except GraphcError as error:
+            raise op_error(op, [node_of(input).type], {}, str(error)) from None
+        return input
     input._rebind(tracing.read(result), op)
     return input
 
@@ -121,8 +126,8 @@ def resize_(input: Tensor, *sizes: Any, memory_format: Any = None) -> Tensor:
     shape = _shape(sizes)
     if input.requires_grad:
         raise op_error("resize_", [node_of(input).type], {"size": shape}, "cannot resize variables that require grad")
-    if input._view is not None or input._base is not None:
-        raise op_error("resize_", [node_of(input).type], {"size": shape}, "resize_ of a view (x[key] or x.data) is not supported; resize a copy")
+    if input._view is not None:
+        raise op_error("resize_", [node_of(input).type], {"size": shape}, "resize_ of a view (x[key], x.t(), x.data, ...) is not supported; resize a copy")
     flat = F.reshape(input, (-1,))
     count, wanted = int(flat.shape[0]), int(np.prod(shape))
     if wanted < count:
@@ -225,14 +230,22 @@ def nonzero_static(input: Tensor, *, size: int, fill_value: int = -1) -> Tensor:
 
 
 def unsafe_chunk(input: Tensor, chunks: int, dim: int = 0) -> list[Tensor]:
-    return F.chunk(input, chunks, dim)
+    return _unsafe(F.chunk(input, chunks, dim))
 
 
 def unsafe_split(input: Tensor, split_size: int, dim: int = 0) -> list[Tensor]:
-    return F.split(input, split_size, dim)
+    return _unsafe(F.split(input, split_size, dim))
 
 
 def unsafe_split_with_sizes(input: Tensor, split_sizes: Sequence[int], dim: int = 0) -> list[Tensor]:
     from graphc.frontend.splitting import split_with_sizes
 
-    return split_with_sizes(input, split_sizes, dim)
+    return _unsafe(split_with_sizes(input, split_sizes, dim))
+
+
+def _unsafe(pieces: Any) -> Any:
+    """The pieces as views that in-place ops may write while their base requires grad (torch's unsafe_* split ops)."""
+    for piece in pieces:
+        if piece._view is not None:
+            piece._view.multi_output = None
+    return pieces

@@ -204,11 +204,11 @@ def view_copy(input: Tensor, size: Any) -> Tensor:
     """``view_copy(x, size)`` reshapes; torch's ``view_copy(x, dtype)`` reinterprets the bits, which graphc has no op for."""
     if not isinstance(size, (int, list, tuple)):
         raise GraphcError(f"view_copy(x, {size!r}): reinterpreting a tensor's bits as another dtype is not supported in graphc; convert with .to(dtype)")
-    return input.view(size) if isinstance(size, int) else input.view(*size)
+    return (input.view(size) if isinstance(size, int) else input.view(*size)).clone()
 
 
 def expand_copy(input: Tensor, size: Sequence[int], *, implicit: bool = False) -> Tensor:
-    return input.expand(*size)
+    return input.expand(*size).clone()
 
 
 def slice_copy(input: Tensor, dim: int = 0, start: int | None = None, end: int | None = None, step: int = 1) -> Tensor:
@@ -216,11 +216,11 @@ def slice_copy(input: Tensor, dim: int = 0, start: int | None = None, end: int |
 
 
 def squeeze_copy(input: Tensor, dim: Any = None) -> Tensor:
-    return input.squeeze() if dim is None else input.squeeze(dim)
+    return (input.squeeze() if dim is None else input.squeeze(dim)).clone()
 
 
 def unfold_copy(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
-    return input.unfold(dimension, size, step)
+    return input.unfold(dimension, size, step).clone()
 
 
 PLAIN: dict[str, Any] = {

@@ -81,17 +81,48 @@ def _value_text(value: np.ndarray) -> str:
 def _new_state(trace: Trace, outputs: list[Tensor], standins: list[Tensor]) -> list[Tensor]:
     """Tensors the trace made that are still alive and are neither results nor stand-ins: new state.
 
-    A result indexed out of a temporary (``(x > 0)[-1]``) keeps that temporary alive as the base
-    it writes through to (``_view``); the base is no state the function created.
+    A result that is a view of a temporary (``(x > 0)[-1]``, ``h.view(-1)``) keeps that temporary alive as
+    the base it writes through to (``_base``); the base is no state the function created.
     """
     known = {id(o) for o in outputs} | {id(s) for s in standins} | {id(s._grad) for s in standins if s._grad is not None}
     for o in outputs:
-        base = o._view[0] if o._view is not None else None
+        base = o._base
         while base is not None and id(base) not in known:
             known.add(id(base))
-            base = base._view[0] if base._view is not None else None
+            base = base._base
     known |= {id(t._grad) for t, _ in trace.grads_set.values() if t._grad is not None}
     return [t for t in trace.created_alive() if id(t) not in known]
+
+
+def _refuse_writes_to_views_of_one_another(fn: Any, tensors: list[Tensor], arg_writes: list[int], trace: Trace) -> None:
+    """Arguments that view one tensor (``f(x, x.view(-1))``) get stand-ins of their own, which do not alias: an in-place
+    change of one would not reach the other inside the program, so it is refused rather than computed otherwise."""
+    roots: dict[int, list[int]] = {}
+    for i, t in enumerate(tensors):
+        root = t._view.root if t._view is not None else t
+        if all(t is not tensors[j] for j in roots.get(id(root), [])):
+            roots.setdefault(id(root), []).append(i)
+    shared = {i for group in roots.values() if len(group) > 1 for i in group}
+    written = sorted(shared.intersection(arg_writes))
+    if written:
+        trace.undo()
+        raise GraphcError(
+            f"graphc.compile: {getattr(fn, '__name__', fn)} changes tensor argument {written[0]} in place, and it is a view of the same "
+            "tensor as another argument (x and x.view(-1), x[0] and x[1]); inside a compiled function the two do not alias. "
+            "Pass the base tensor alone and take the views inside the function"
+        )
+
+
+def _release_views(trace: Trace) -> None:
+    """Tensors the trace made that view one of its temporaries (a result ``h.view(-1)``, state ``self.last = out.detach()``)
+    keep their values but stop being views: each call gives them new tensors, so there is nothing left to alias, and
+    the temporaries they viewed would otherwise stay alive as new state."""
+    for tensor in trace.created_alive():
+        link = tensor._view
+        if link is not None and link.root in trace.created:
+            node = tensor._node
+            tensor._view = None
+            tensor._n = node
 
 
 def _alive_after_collecting(trace: Trace, outputs: list[Tensor], standins: list[Tensor]) -> list[Tensor]:
@@ -441,6 +472,7 @@ class CompiledFunction:
         outputs: list[Tensor] = []
         output_spec = _flatten(result, outputs)
         del args, kwargs, result  # host fields taken by value (_flatten) are constants only if nothing holds them
+        _release_views(trace)
         new_state = _alive_after_collecting(trace, outputs, standins)
         attributes, rebound = _bound_attributes(trace, new_state, outputs)
         new_state = [t for t in new_state if all(t is not tensor for _, tensor in attributes)]
@@ -448,6 +480,7 @@ class CompiledFunction:
         arg_grads = [i for i, s in enumerate(standins) if s._grad is not None and not _same_grad(s._grad, grads_before[i])]
         arg_writes = [i for i, s in enumerate(standins) if s._node is not nodes_before[i]]
         arg_leaves = frozenset(i for i in arg_writes if standins[i]._node.requires_grad and standins[i].is_leaf)
+        _refuse_writes_to_views_of_one_another(self.fn, tensors, arg_writes, trace)
         if new_state or rebound:
             self._ran_eagerly.add(signature)
             for i in arg_writes:

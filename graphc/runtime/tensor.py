@@ -23,10 +23,12 @@ from graphc.ir.graph import Node
 from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import emit, op_error
 from graphc.ir.types import TensorType, shapes_equal
+from graphc.runtime import views
+from graphc.runtime.views import ViewLink
 
 
 class Tensor:
-    __slots__ = ("_node", "_grad", "_base", "_view", "__weakref__", "__dict__")
+    __slots__ = ("_n", "_grad", "_view", "_writes", "__weakref__", "__dict__")
     # True for a lazy module's placeholders (graphc.runtime.nn.lazy), which no op may read.
     _uninitialized = False
 
@@ -34,10 +36,10 @@ class Tensor:
         from graphc.frontend.constructors import as_array
 
         array = as_array([] if data is None else data, dtype, default_float=True)
+        self._view: ViewLink | None = None  # graphc/runtime/views.py
+        self._writes = 0
         self._node = source_node(TensorType(array.shape, dtypes.to_dtype(array.dtype)), requires_grad=requires_grad, data=array)
         self._grad: Tensor | None = None
-        self._base: Tensor | None = None
-        self._view: tuple[Tensor, Any] | None = None
         if requires_grad:
             tracing.register_leaf(self)
         if is_inference_mode_enabled():
@@ -47,10 +49,10 @@ class Tensor:
     @classmethod
     def _from_node(cls, node: Node) -> Tensor:
         tensor = object.__new__(cls)
-        tensor._node = node
-        tensor._grad = None
-        tensor._base = None
         tensor._view = None
+        tensor._writes = 0
+        tensor._n = node
+        tensor._grad = None
         if is_inference_mode_enabled():
             tensor._inference = True  # Tensor.is_inference()
         tracing.on_create(tensor)
@@ -59,6 +61,33 @@ class Tensor:
     @classmethod
     def _constant(cls, array: np.ndarray) -> Tensor:
         return cls._from_node(source_node(TensorType(array.shape, dtypes.to_dtype(array.dtype)), data=array))
+
+    # ------------------------------------------------------------ value and views
+
+    @property
+    def _node(self) -> Node:
+        """The tensor's value; a view whose root was written since reads it again from its base first."""
+        link = self._view
+        if link is not None and link.seen != link.root._writes:
+            link.refresh(self)
+        return self._n
+
+    @_node.setter
+    def _node(self, node: Node) -> None:
+        self._n = node
+        link = self._view
+        if link is None:
+            self._writes += 1  # its views read their values again
+        else:
+            link.seen = link.root._writes
+
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor this one is a view of (``x[key]``, ``x.view(...)``, ``x.detach()``, ``x.data``), as torch's."""
+        return None if self._view is None else self._view.base
+
+    def _is_view(self) -> bool:
+        return self._view is not None and not self._view.detached
 
     # ------------------------------------------------------------ metadata
 
@@ -128,6 +157,7 @@ class Tensor:
             op = node.op if node.op in ("input", "parameter") else "input"
             node = source_node(node.type, op=op, data=node.data)
         node.requires_grad = requires_grad
+        self._view = None  # a view made a leaf (x.detach().requires_grad_()) is a tensor of its own (docs/decisions.md)
         tracing.assign(self, node)
         tracing.register_leaf(self)
         return self
@@ -151,9 +181,7 @@ class Tensor:
     @property
     def data(self) -> Tensor:
         node = tracing.read(self)  # inside graphc.compile, this call's value: not the one traced, as a constant
-        alias = Tensor._from_node(node if not node.requires_grad else emit("detach", node))
-        alias._base = self
-        return alias
+        return views.detached(self, Tensor._from_node(node if not node.requires_grad else emit("detach", node)))
 
     @data.setter
     def data(self, value: Tensor) -> None:
@@ -273,29 +301,38 @@ class Tensor:
         return F.detach(self)
 
     def detach_(self) -> Tensor:
+        if self._is_view():
+            raise op_error("detach_", [self._node.type], {}, "Can't detach views in-place. Use detach() instead.")
         tracing.assign(self, tracing.read(F.detach(self)))
         return self
 
     # ------------------------------------------------------------ in place
 
     def _assign_value(self, node: Node, op: str = "in-place op") -> None:
-        """Point this tensor (and the tensor it aliases, for ``.data`` and ``x[key]`` views) at a new value."""
+        """Point this tensor (and the tensors it views, graphc/runtime/views.py) at a new value."""
         if node.dtype != self.dtype:
             node = emit("cast", node, dtype=self.dtype)
-        if self._view is not None:  # x[key] is a view: its base takes the new value first (and may refuse it)
-            from graphc.frontend.indexing import setitem
-
-            base, key = self._view
-            base._assign_value(setitem(base, key, Tensor._from_node(node)), op)
-        self._rebind(node, op)
-        if self._base is not None:  # writing through .data is not recorded by autograd, as in torch
-            with grad_mode(False):
-                self._base._assign_value(node)
+        link = self._view
+        if link is None:
+            self._rebind(node, op)
+            return
+        link.write_back(node, op)  # its base takes the new value first (and may refuse it)
+        if is_grad_enabled() or link.detached:
+            tracing.assign(self, node)
+        # else it reads its value from the base again, in the grad mode it was made in, as torch's view
 
     def _rebind(self, node: Node, op: str = "in-place op") -> None:
         """Point this tensor itself at ``node``. A leaf that requires grad may change only under
-        no_grad (as torch's), and stays a leaf that requires grad: the new value is detached."""
-        if not (self._node.requires_grad and self.is_leaf):
+        no_grad (as torch's), and stays a leaf that requires grad: the new value is detached.
+        Another tensor that requires grad changed under no_grad (or through ``detach()``/``.data``)
+        keeps its gradient path with the new values, as torch's."""
+        old = self._node
+        if old.requires_grad and not old.is_leaf and not is_grad_enabled():
+            from graphc.ir import build as b
+
+            with grad_mode(True):  # exact: old - detach(old) is 0 for finite values
+                node = b.add(emit("detach", node), b.sub(old, emit("detach", old)))
+        if not (old.requires_grad and old.is_leaf):
             tracing.assign(self, node)
             return
         if is_grad_enabled():
@@ -384,7 +421,7 @@ class Tensor:
     def fill_(self, value: Any) -> Tensor:
         from graphc.ir import build as b
 
-        self._assign_value(b.full(self.shape, value.item() if isinstance(value, Tensor) else value, self.dtype))
+        self._assign_value(b.full(self.shape, value.item() if isinstance(value, Tensor) else value, self.dtype), "fill_")
         return self
 
     def zero_(self) -> Tensor:
@@ -479,7 +516,8 @@ class Tensor:
         return self.to("cuda")
 
     def contiguous(self) -> Tensor:
-        return self
+        """Itself, or a copy where torch's layout of the view is not row-major (``x.t().contiguous()``), as torch."""
+        return self if views.is_contiguous(self) else F.clone(self)
 
     def clone(self) -> Tensor:
         return F.clone(self)
@@ -733,7 +771,7 @@ class Tensor:
         """``x[key]``; with ints, slices and ``...`` only, the result is a view that in-place ops write through."""
         result = F.getitem(self, key)
         if result is not self and _is_view_key(key):
-            result._view = (self, key)
+            views.indexed(self, result, key)
         return result
 
     @property
@@ -746,9 +784,9 @@ class Tensor:
 
 
 def _is_view_key(key: Any) -> bool:
-    """Basic indexing (ints, slices, Ellipsis), which gives a view in torch; tensors, lists and None do not here."""
+    """Basic indexing (ints, slices, Ellipsis, None), which gives a view in torch; tensors and lists copy."""
     items = key if isinstance(key, tuple) else (key,)
-    return all(k is Ellipsis or isinstance(k, slice) or isinstance(k, (int, np.integer, SymbolicSize)) and not isinstance(k, bool) for k in items)
+    return all(k is Ellipsis or k is None or isinstance(k, slice) or isinstance(k, (int, np.integer, SymbolicSize)) and not isinstance(k, bool) for k in items)
 
 
 def _rebuild(array: np.ndarray, requires_grad: bool) -> Tensor:
@@ -792,6 +830,10 @@ Tensor.where = _where  # type: ignore[attr-defined]
 
 
 def _view_as(self: Tensor, other: Tensor) -> Tensor:
+    return F.view(self, other.shape)
+
+
+def _reshape_as(self: Tensor, other: Tensor) -> Tensor:
     return F.reshape(self, other.shape)
 
 
@@ -804,7 +846,7 @@ def _type_as(self: Tensor, other: Tensor) -> Tensor:
 
 
 Tensor.view_as = _view_as  # type: ignore[attr-defined]
-Tensor.reshape_as = _view_as  # type: ignore[attr-defined]
+Tensor.reshape_as = _reshape_as  # type: ignore[attr-defined]
 Tensor.expand_as = _expand_as  # type: ignore[attr-defined]
 Tensor.type_as = _type_as  # type: ignore[attr-defined]
 

@@ -19,6 +19,7 @@ from graphc.frontend.constructors import full
 from graphc.frontend.pointwise import isfinite
 from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
+from graphc.runtime import views
 from graphc.runtime.tensor import Tensor
 
 
@@ -250,8 +251,10 @@ def _step_unless(optimizer: Any, found_inf: Tensor, args: tuple, kwargs: dict) -
     """The step recorded, then undone where ``found_inf``: branch-free, so a compiled step replays it
     for both outcomes. Every parameter and optimizer state tensor it may change is kept first."""
     params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    # each parameter's value, and each state tensor (the object and its value) before the step
-    kept = [(p, F.detach(p), {k: (v, F.detach(v)) for k, v in optimizer.state.get(p, {}).items() if isinstance(v, Tensor)}) for p in params]
+    # each parameter's value, and each state tensor (the object and its value) before the step: values of
+    # their own, not detach()'s views, which would follow the step
+    with views.plain():
+        kept = [(p, F.detach(p), {k: (v, F.detach(v)) for k, v in optimizer.state.get(p, {}).items() if isinstance(v, Tensor)}) for p in params]
     result = optimizer.step(*args, **kwargs)
     skipped = F.gt(found_inf, 0)
     with grad_mode(False):

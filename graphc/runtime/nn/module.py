@@ -28,6 +28,7 @@ from graphc.ir import dtypes
 from graphc.ir.grad_mode import grad_mode
 from graphc.ir.primitives.source import source_node
 from graphc.ir.types import TensorType
+from graphc.runtime import views
 from graphc.runtime.tensor import Tensor
 
 _PLAIN = (bool, int, float, str, type(None))
@@ -47,10 +48,10 @@ class Parameter(Tensor):
         array = _to_array(np.zeros((0,), dtype=dtypes.DEFAULT_FLOAT.numpy) if data is None else data)
         if requires_grad and array.dtype.kind not in "fV" and array.dtype.name != "bfloat16":
             raise GraphcError(f"only tensors of floating point dtype can require gradients, got {array.dtype.name}")
+        self._view = None
+        self._writes = 0
         self._node = source_node(TensorType(array.shape, dtypes.to_dtype(array.dtype)), op="parameter", requires_grad=requires_grad, data=array)
         self._grad = None
-        self._base = None
-        self._view = None
         if requires_grad:
             tracing.register_leaf(self)
         if isinstance(data, Tensor) and data.device == "cuda":
@@ -95,7 +96,7 @@ def set_data(tensor: Tensor, value: Any) -> None:
 
 def replace(tensor: Tensor, array: np.ndarray, dtype: dtypes.DType, device: str) -> None:
     """Point ``tensor`` at a new leaf holding ``array`` (as ``dtype``, on ``device``), keeping the tensor object."""
-    if tensor._base is not None:  # an alias from state_dict(): write through to the tensor it aliases
+    if tensor._base is not None:  # a view (an alias from state_dict()): write through to the tensor it views
         with grad_mode(False):
             tensor.copy_(Tensor(array.astype(dtype.numpy, copy=False)))
         return
@@ -575,14 +576,12 @@ class Module:
 
 
 def _alias(t: Tensor) -> Tensor:
-    """The tensor's current value as a new tensor without history; writing to it writes to ``t`` (torch's detach())."""
+    """The tensor's value as a new tensor without history that views ``t``, as torch's detach(): writing to it
+    writes to ``t``, and it follows ``t``'s later in-place changes (an optimizer's steps)."""
     node = t._node
-    if node.data is not None:
-        alias = Tensor._from_node(source_node(node.type, data=node.data))
-    else:
-        alias = t.detach()
-    alias._base = t
-    return alias
+    if node.data is None:
+        return t.detach()
+    return views.detached(t, Tensor._from_node(source_node(node.type, data=node.data)))
 
 
 def _convert(t: Tensor, dtype: dtypes.DType | None, device: str | None) -> None:

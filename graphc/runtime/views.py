@@ -1,0 +1,422 @@
+"""Views: tensors that alias another tensor's value, as torch's views share their base's storage.
+
+A graphc tensor is a value (one IR node), so aliasing is kept by a ``ViewLink`` on the view: its
+base, how to read the view from the base's value (the view op again), and how to write a new
+value of the view back into the base (the op's scatter: a reshape back, the inverse permutation,
+``x[key] = v``, ``diagonal_scatter``). An in-place op on a view writes the base first, through
+every link up to the root (the tensor that is no view), so autograd records it as functional ops;
+each write bumps the root's count of writes (torch's version counter), and a view whose root was
+written since it last read its value reads it again from its base when next used.
+
+The layout (strides and offset in the root's row-major storage, as torch's) is kept where the sizes
+are static: it decides whether ``reshape`` can view (torch copies a tensor it cannot view) and
+whether a write would store two elements in one place (an ``expand``ed tensor), as torch refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.ir.grad_mode import grad_mode, is_grad_enabled
+from graphc.ir.registry import op_error
+
+if TYPE_CHECKING:
+    from graphc.ir.graph import Node
+    from graphc.runtime.tensor import Tensor
+
+# Strides and offset of a view in its root's row-major storage; None where a size is symbolic.
+Layout = tuple[tuple[int, ...], int] | None
+Read = Callable[["Tensor"], "Tensor"]
+Write = Callable[["Tensor", "Tensor"], "Tensor"]
+LayoutOf = Callable[[], Layout]  # computed when first needed: most views never need theirs
+_UNSET: Any = object()
+
+OVERLAP = (
+    "unsupported operation: more than one element of the written-to tensor refers to a single memory location. "
+    "Please clone() the tensor before performing the operation."
+)
+
+_suspended = 0  # inside a view's read or write: the ops there make values, not views of temporaries
+
+
+@contextmanager
+def plain() -> Iterator[None]:
+    global _suspended
+    _suspended += 1
+    try:
+        yield
+    finally:
+        _suspended -= 1
+
+
+class ViewLink:
+    """How a view relates to its ``base``. ``write`` is None where only the elements' positions in the
+    root can write the view back (``expand``, ``unfold``: one base element may appear several times)."""
+
+    __slots__ = ("base", "root", "read", "write", "_layout", "_layout_of", "seen", "grad_enabled", "detached", "base_shape", "multi_output")
+
+    def __init__(self, base: Tensor, read: Read, write: Write | None, layout_of: LayoutOf, detached: bool, multi_output: str | None) -> None:
+        self.base = base
+        self.root: Tensor = base._view.root if base._view is not None else base
+        self.read = read
+        self.write = write
+        self._layout = _UNSET
+        self._layout_of = layout_of
+        self.detached = detached  # detach() and .data: the base's new value is not recorded by autograd
+        self.multi_output = multi_output  # the op (split, chunk, unbind) that made this view with others
+        self.grad_enabled = is_grad_enabled()  # the view reads its base again in the grad mode it was made in
+        self.base_shape = tuple(base._node.shape)
+        self.seen = self.root._writes
+
+    @property
+    def layout(self) -> Layout:
+        if self._layout is _UNSET:
+            self._layout = self._layout_of()
+        return self._layout
+
+    @layout.setter
+    def layout(self, layout: Layout) -> None:
+        self._layout = layout
+
+    def refresh(self, view: Tensor) -> None:
+        """Read the view's value again from its base, which changed since."""
+        shape = tuple(self.base._node.shape)
+        if shape != self.base_shape:
+            message = f"the base of this view changed its shape in place from {list(self.base_shape)} to {list(shape)} (t_, squeeze_, ...)"
+            raise GraphcError(message + ", which graphc views do not follow; take the view again after changing the base's shape")
+        with plain(), grad_mode(self.grad_enabled):
+            view._n = self.read(self.base)._node
+        self.seen = self.root._writes
+
+    def chain(self) -> Iterator[ViewLink]:
+        link: ViewLink | None = self
+        while link is not None:
+            yield link
+            link = link.base._view
+
+    def write_back(self, node: Node, op: str) -> None:
+        """Give the base (and its bases) the values of ``node`` written into this view."""
+        from graphc.runtime.tensor import Tensor
+
+        links = list(self.chain())
+        detached = any(link.detached for link in links)
+        _check(self, node, op, links, detached)
+        value = Tensor._from_node(node)
+        with plain():
+            if any(link.write is None for link in links):
+                target, new = self.root, _write_positions(self, value, op)
+            else:
+                target, new = self.base, self.write(self.base, value)  # type: ignore[misc]
+        with grad_mode(False) if detached else nullcontext():
+            target._assign_value(new._node, op)
+
+
+def _check(link: ViewLink, node: Node, op: str, links: list[ViewLink], detached: bool) -> None:
+    """torch's refusals of an in-place op on a view."""
+    shape = tuple(node.shape)
+    if op != "fill_" and link.layout is not None and any(size > 1 and stride == 0 for size, stride in zip(shape, link.layout[0])):
+        raise op_error(op, [node.type], {}, OVERLAP)
+    if detached or not is_grad_enabled():
+        return
+    for each in links:
+        if each.multi_output is not None and each.base.requires_grad:
+            message = (
+                f"this view is an output of {each.multi_output}, a function that returns multiple views, and is being modified inplace "
+                "while its base requires grad: torch refuses it; replace the inplace operation by an out-of-place one"
+            )
+            raise op_error(op, [node.type], {}, message)
+        if not each.grad_enabled and each.base.requires_grad:
+            message = (
+                "A view was created in no_grad mode and is being modified inplace with grad mode enabled: "
+                "take the view with grad mode enabled, or modify it under no_grad"
+            )
+            raise op_error(op, [node.type], {}, message)
+    root = link.root._node
+    if root.requires_grad and root.is_leaf:
+        raise op_error(op, [node.type], {}, "a view of a leaf tensor that requires grad is being used in an in-place operation (wrap it in graphc.no_grad())")
+
+
+def _write_positions(link: ViewLink, value: Tensor, op: str) -> Tensor:
+    """The root with the view's elements written at their positions in it (views of an ``expand`` or ``unfold``)."""
+    from graphc.frontend import functional as F
+    from graphc.frontend.scatter import index_copy
+    from graphc.runtime.tensor import Tensor
+
+    root = link.root
+    if link.layout is None:
+        message = "an in-place op on a view of an expanded or unfolded tensor needs static sizes (compile with dynamic=False)"
+        raise op_error(op, [value._node.type], {}, message)
+    strides, offset = link.layout
+    shape = tuple(value._node.shape)
+    positions = np.full(shape, offset, dtype=np.int64)
+    for axis, (size, stride) in enumerate(zip(shape, strides)):
+        positions = positions + (np.arange(size, dtype=np.int64) * stride).reshape((size,) + (1,) * (len(shape) - axis - 1))
+    flat = positions.reshape(-1)
+    if op != "fill_" and len(np.unique(flat)) != flat.size:
+        raise op_error(op, [value._node.type], {}, OVERLAP)  # unfold's overlapping windows: torch's result depends on its kernel's order
+    written = index_copy(F.reshape(root, (-1,)), 0, Tensor._constant(flat), F.reshape(value, (-1,)))
+    return F.reshape(written, tuple(root._node.shape))
+
+
+# ------------------------------------------------------------------ making views
+
+
+def _linked(base: Any, result: Tensor, read: Read, write: Write | None, layout: LayoutOf, detached: bool = False, multi_output: str | None = None) -> Tensor:
+    from graphc.runtime.tensor import Tensor
+
+    if _suspended or not isinstance(base, Tensor) or result is base:
+        return result
+    result._view = ViewLink(base, read, write, layout, detached, multi_output)
+    return result
+
+
+def layout_of(tensor: Tensor) -> Layout:
+    return tensor._view.layout if tensor._view is not None else _row_major_layout(tuple(tensor._node.shape))
+
+
+def _row_major_layout(shape: tuple) -> Layout:
+    strides = row_major(shape)
+    return None if strides is None else (strides, 0)
+
+
+def row_major(shape: tuple) -> tuple[int, ...] | None:
+    if not all(isinstance(d, int) for d in shape):
+        return None
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
+def is_contiguous(tensor: Tensor) -> bool:
+    """Whether torch would hold this tensor's elements in row-major order (a transpose, a column slice do not)."""
+    layout = layout_of(tensor)
+    if layout is None:
+        return tensor._view is None
+    shape = tuple(tensor._node.shape)
+    expected = row_major(shape)
+    return all(size == 1 or stride == want for size, stride, want in zip(shape, layout[0], expected or ()))
+
+
+def reshaped(base: Any, result: Tensor, strict: str | None = None) -> Tensor:
+    """``result`` (the base's elements in another shape) as a view of ``base`` where torch's reshape views,
+    else the copy torch's reshape makes; ``strict`` names ``view``, which refuses to copy."""
+    from graphc.frontend import functional as F
+    from graphc.runtime.tensor import Tensor
+
+    if _suspended or not isinstance(base, Tensor) or result is base:
+        return result
+    shape = tuple(result._node.shape)
+    link = base._view
+    layout: LayoutOf = lambda: _row_major_layout(shape)  # noqa: E731  (a root is row-major)
+    known = None if link is None else link.layout
+    if known is not None and all(isinstance(d, int) for d in shape):
+        strides = row_major(shape) if is_contiguous(base) else _view_strides(tuple(base._node.shape), known[0], shape)
+        if strides is None:
+            if strict is not None:
+                message = (
+                    "view size is not compatible with input tensor's size and stride "
+                    "(at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+                )
+                raise op_error(strict, [base._node.type], {"shape": shape}, message)
+            return result
+        layout = lambda: (strides, known[1])  # noqa: E731
+    elif link is not None:
+        layout = lambda: None  # noqa: E731
+    return _linked(base, result, lambda b: F.reshape(b, shape), lambda b, v: F.reshape(v, tuple(b._node.shape)), layout)
+
+
+def _view_strides(old_shape: tuple, old_strides: tuple, new_shape: tuple) -> tuple[int, ...] | None:
+    """torch's computeStride: the strides that give ``new_shape`` over the same elements, None if none can."""
+    if not old_shape:
+        return (1,) * len(new_shape)
+    numel = int(np.prod(old_shape))
+    if numel == 0:
+        return old_strides if old_shape == new_shape else row_major(new_shape)
+    new_strides = [0] * len(new_shape)
+    view_d = len(new_shape) - 1
+    chunk_base_stride = old_strides[-1]
+    tensor_numel, view_numel = 1, 1
+    for tensor_d in range(len(old_shape) - 1, -1, -1):
+        tensor_numel *= old_shape[tensor_d]
+        if tensor_d == 0 or (old_shape[tensor_d - 1] != 1 and old_strides[tensor_d - 1] != tensor_numel * chunk_base_stride):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                new_strides[view_d] = view_numel * chunk_base_stride
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if tensor_d > 0:
+                chunk_base_stride = old_strides[tensor_d - 1]
+                tensor_numel, view_numel = 1, 1
+    return tuple(new_strides) if view_d == -1 else None
+
+
+def permuted(base: Any, result: Tensor, perm: list[int] | tuple[int, ...]) -> Tensor:
+    """``result`` is ``base`` with its axes in the order ``perm``: written back by the inverse permutation."""
+    from graphc.frontend import functional as F
+
+    perm = tuple(perm)
+
+    def layout() -> Layout:
+        strides = layout_of(base)
+        return None if strides is None else (tuple(strides[0][p] for p in perm), strides[1])
+
+    def write(b: Tensor, v: Tensor) -> Tensor:
+        inverse = [0] * len(perm)
+        for i, p in enumerate(perm):
+            inverse[p] = i
+        return F.permute(v, inverse)
+
+    return _linked(base, result, lambda b: F.permute(b, perm), write, layout)
+
+
+def indexed(base: Any, result: Tensor, key: tuple, multi_output: str | None = None) -> Tensor:
+    """``result`` is ``base[key]`` for a key of ints, slices, ``...`` and ``None`` (torch's basic indexing)."""
+    from graphc.frontend import functional as F
+
+    if _suspended or not hasattr(base, "_view"):
+        return result
+
+    def write(b: Tensor, v: Tensor) -> Tensor:
+        from graphc.frontend.indexing import setitem
+        from graphc.runtime.tensor import Tensor
+
+        items = _expanded(key, b._node.type.ndim)
+        stored = tuple(item for item in items if item is not None)  # setitem writes the view without its new axes
+        if len(stored) != len(items):
+            v = F.reshape(v, tuple(F.getitem(b, stored)._node.shape))
+        return Tensor._from_node(setitem(b, stored, v))
+
+    def layout() -> Layout:
+        shape = tuple(base._node.shape)
+        return _indexed_layout(layout_of(base), shape, _expanded(key, len(shape)))
+
+    return _linked(base, result, lambda b: F.getitem(b, key), write, layout, multi_output=multi_output)
+
+
+def _expanded(key: tuple, ndim: int) -> tuple:
+    items = key if isinstance(key, tuple) else (key,)
+    if any(item is Ellipsis for item in items):
+        at = next(i for i, item in enumerate(items) if item is Ellipsis)
+        taken = sum(1 for item in items if item is not None and item is not Ellipsis)
+        items = items[:at] + (slice(None),) * (ndim - taken) + items[at + 1 :]
+    taken = sum(1 for item in items if item is not None)
+    return tuple(items) + (slice(None),) * (ndim - taken)
+
+
+def _plain_int(value: Any) -> bool:
+    return value is None or isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _indexed_layout(layout: Layout, shape: tuple, items: tuple) -> Layout:
+    parts = [p for item in items for p in ((item.start, item.stop, item.step) if isinstance(item, slice) else (item,))]
+    if layout is None or not all(isinstance(d, int) for d in shape) or not all(_plain_int(p) for p in parts):
+        return None  # a symbolic size or index (x[n - 1] with the function's own n)
+    strides, offset = layout
+    new: list[int] = []
+    axis = 0
+    for item in items:
+        if item is None:
+            new.append(0)
+            continue
+        size, stride = shape[axis], strides[axis]
+        if isinstance(item, slice):
+            start, _, step = item.indices(size)
+            offset += start * stride
+            new.append(stride * step)
+        else:
+            offset += (int(item) % size if size else 0) * stride
+        axis += 1
+    return tuple(new), offset
+
+
+def sliced(base: Any, result: Tensor, axis: int, start: Any, stop: Any, multi_output: str | None = None) -> Tensor:
+    """``result`` is ``base``'s elements ``start:stop`` along ``axis`` (narrow, and split's pieces: ``multi_output``)."""
+    return indexed(base, result, (slice(None),) * axis + (slice(start, stop),), multi_output)
+
+
+def selected(base: Any, result: Tensor, axis: int, index: int) -> Tensor:
+    return indexed(base, result, (slice(None),) * axis + (index,))
+
+
+def diagonal_of(base: Any, result: Tensor, offset: int, dim1: int, dim2: int) -> Tensor:
+    """``result`` is ``base.diagonal(offset, dim1, dim2)`` (dims normalized): written back by ``diagonal_scatter``."""
+    from graphc.frontend.manipulation import diagonal
+    from graphc.frontend.view_scatter import diagonal_scatter
+
+    def layout() -> Layout:
+        known = layout_of(base)
+        if known is None:
+            return None
+        strides, start = known
+        kept = tuple(s for i, s in enumerate(strides) if i not in (dim1, dim2))
+        start += offset * strides[dim2] if offset >= 0 else -offset * strides[dim1]
+        return (*kept, strides[dim1] + strides[dim2]), start
+
+    return _linked(
+        base, result, lambda b: diagonal(b, offset, dim1, dim2), lambda b, v: diagonal_scatter(b, v, offset, dim1, dim2), layout
+    )
+
+
+def expanded(base: Any, result: Tensor) -> Tensor:
+    """``result`` is ``base`` broadcast to a larger shape: a broadcast axis repeats one element (stride 0)."""
+    from graphc.frontend import functional as F
+
+    if _suspended or not hasattr(base, "_view"):
+        return result
+    old, shape = tuple(base._node.shape), tuple(result._node.shape)
+
+    def layout() -> Layout:
+        known = layout_of(base)
+        if known is None or not all(isinstance(d, int) for d in shape):
+            return None
+        lead = len(shape) - len(old)
+        return tuple([0] * lead + [0 if o == 1 and n != 1 else s for o, n, s in zip(old, shape[lead:], known[0])]), known[1]
+
+    repeats = any(not (isinstance(n, int) and n == 1) for n in shape[: len(shape) - len(old)]) or any(
+        o == 1 and not (isinstance(n, int) and n == 1) for o, n in zip(old, shape[len(shape) - len(old) :])
+    )
+    write = None if repeats else (lambda b, v: F.reshape(v, tuple(b._node.shape)))
+    return _linked(base, result, lambda b: F.expand(b, shape), write, layout)
+
+
+def unfolded(base: Any, result: Tensor, axis: int, size: int, step: int) -> Tensor:
+    """``result`` holds ``base``'s windows along ``axis``; written back by the elements' positions (windows may overlap)."""
+    from graphc.frontend.splitting import unfold
+
+    def layout() -> Layout:
+        known = layout_of(base)
+        if known is None:
+            return None
+        strides = known[0]
+        return (*strides[:axis], strides[axis] * step, *strides[axis + 1 :], strides[axis]), known[1]
+
+    return _linked(base, result, lambda b: unfold(b, axis, size, step), None, layout)
+
+
+def detached(base: Any, result: Tensor) -> Tensor:
+    """``result`` is ``base.detach()`` (or ``.data``): the same values, so writes reach ``base``, unrecorded by autograd."""
+    from graphc.frontend import functional as F
+
+    return _linked(base, result, F.detach, lambda b, v: v, lambda: layout_of(base), detached=True)
+
+
+def restrided(view: Tensor, result: Tensor) -> None:
+    """``view`` takes ``result``'s shape in place (``t_``, ``squeeze_`` of a view): its link to its base
+    becomes the composition of its own with ``result``'s (a view of ``view``)."""
+    link, outer = view._view, result._view
+    if link is None or outer is None or link.write is None or outer.write is None:
+        raise GraphcError("changing the shape of this view in place is not supported; apply it to a copy")
+    inner_read, inner_write, outer_read, outer_write = link.read, link.write, outer.read, outer.write
+    link.read = lambda b: outer_read(inner_read(b))
+    link.write = lambda b, v: inner_write(b, outer_write(inner_read(b), v))
+    link.layout = outer.layout
+    view._n = result._node
+    link.seen = link.root._writes
