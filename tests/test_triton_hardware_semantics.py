@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import triton
+import triton.language as tl
 
 import graphc
 from graphc.codegen import triton as triton_codegen  # noqa: F401 - chooses GPU or interpreter before triton_support
@@ -43,6 +45,26 @@ def test_float32_divisions_are_ieee_rounded_as_torchs_and_float64_ones_plain() -
     (quotient64,), sources64 = on_triton(lambda a, c: a / c, x.astype(np.float64), y.astype(np.float64))
     assert "tl.div_rn" not in "\n".join(sources64)
     np.testing.assert_array_equal(quotient64, (tx.double() / ty.double()).numpy())
+
+
+@triton.jit
+def _raw_integer_division(a_ptr, b_ptr, quotient_ptr, rest_ptr):
+    lanes = tl.arange(0, 4)
+    a = tl.load(a_ptr + lanes)
+    b = tl.load(b_ptr + lanes)
+    tl.store(quotient_ptr + lanes, a // b)
+    tl.store(rest_ptr + lanes, a % b)
+
+
+def test_tritons_own_integer_division_truncates_in_the_interpreter_as_on_a_gpu() -> None:
+    """Triton's ``//`` and ``%`` on integers are C's (toward zero) on a GPU; the interpreter computes
+    them with ``np.fmod`` to match, so the exact tests of torch's flooring division
+    (tests/test_triton_primitives.py) exercise the helpers' fix-up as a GPU runs it."""
+    a = torch.tensor([-7, 7, -7, 7], dtype=torch.int32, device=rt.device())
+    b = torch.tensor([2, -2, -2, 2], dtype=torch.int32, device=rt.device())
+    quotient, rest = torch.empty_like(a), torch.empty_like(a)
+    _raw_integer_division[(1,)](a, b, quotient, rest)
+    assert quotient.tolist() == [-3, -3, 3, 3] and rest.tolist() == [-1, 1, -1, 1]
 
 
 def test_float32_floor_division_of_large_quotients_matches_torch_exactly() -> None:
