@@ -148,6 +148,12 @@ def test_views_write_and_read_their_base_as_torch(name: str) -> None:
     check_grads(CASES[name], data(4, 6, dtype="float64"))
 
 
+def test_views_eagerly_on_triton() -> None:
+    pytest.importorskip("triton")
+    with graphc.use_backend("triton"):
+        check_grads(transposes_and_permutes, data(4, 6, dtype="float64"))
+
+
 def _compiled_against_torch(fn: Callable[[Any, Any], Any], array: np.ndarray, backend: str, rtol: float, atol: float) -> None:
     """``fn`` under graphc.compile with a backward inside, twice (the trace, then the program), as torch."""
     outputs = fn(torch, torch.tensor(array))
