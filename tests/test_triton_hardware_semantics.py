@@ -126,3 +126,20 @@ def test_complete_factors_of_matrices_without_rows_or_columns_are_identities(sha
     for g, e in zip(got, expected):
         assert g.shape == tuple(e.shape)
         np.testing.assert_array_equal(g, e.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_scatter_add_adds_in_its_dtype_with_atomics(dtype: str) -> None:
+    """float16 and bfloat16 atomic adds (sm_90 has both; the interpreter has no bfloat16 one, and refuses
+    it: tests/test_triton_interpreter_bf16_scatter.py). Whole numbers, so every order of the adds is exact."""
+    if dtype == "bfloat16" and triton_codegen._interpreted():
+        pytest.skip("Triton's interpreter has no bfloat16 atomic add")
+    index = np.array([[0, 0, 2, 1, 0], [1, 1, 1, 3, 3]])
+    src = np.arange(10, dtype=np.float32).reshape(2, 5) - 4
+    start = np.ones((2, 4), np.float32)
+    half = getattr(graphc, dtype)
+    (got,), sources = on_triton(lambda x, i, s: x.to(half).scatter_add(1, i, s.to(half)).float(), start, index, src)
+    assert "tl.atomic_add" in "\n".join(sources)
+    half_torch = getattr(torch, dtype)
+    expected = torch.from_numpy(start).to(half_torch).scatter_add(1, torch.from_numpy(index), torch.from_numpy(src).to(half_torch)).float()
+    np.testing.assert_array_equal(got, expected.numpy())
