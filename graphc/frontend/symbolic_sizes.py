@@ -7,7 +7,7 @@ other symbolic sizes builds a size expression (``256*B``), which graphc's ops ta
 (``view``, ``zeros``, ``expand``, ...) or, in tensor arithmetic, as a 0-d ``size`` value
 (``loss / x.size(0)``): the program stays one for every batch size.
 
-What needs the number itself cannot be traced: ``int()``, ``range()``, an index, formatting,
+What needs the number itself cannot be traced: ``int()``, ``range()``, NumPy, formatting,
 hashing, true division, and a comparison or ``bool()`` whose answer depends on the batch size.
 Those raise ``tracing.SizeRead`` and ``graphc.compile`` traces again with static sizes, as
 before, so nothing is silently specialized. A comparison true or false for every batch size
@@ -91,7 +91,7 @@ class SymbolicSize:
         return self if _decide(self.expr, 0, "ge") else self._specialize("abs()")
 
     def _combine(self, other: Any, fn: Any) -> Any:
-        """``fn`` of the two sizes' expressions; a Tensor or float operand is left to its own operator."""
+        """``fn`` of the two sizes' expressions; a Tensor operand is left to its own operator, a float needs the number."""
         if isinstance(other, SymbolicSize):
             value = other.expr
         elif isinstance(other, (int, np.integer)):
