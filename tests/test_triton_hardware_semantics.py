@@ -143,3 +143,18 @@ def test_half_precision_scatter_add_adds_in_its_dtype_with_atomics(dtype: str) -
     half_torch = getattr(torch, dtype)
     expected = torch.from_numpy(start).to(half_torch).scatter_add(1, torch.from_numpy(index), torch.from_numpy(src).to(half_torch)).float()
     np.testing.assert_array_equal(got, expected.numpy())
+
+
+def test_float32_subnormals_are_kept_as_torch_keeps_them() -> None:
+    """Triton links libdevice with FTZ on by default: on a GPU floor(-1e-40) was -0.0 and log(1e-40)
+    -inf. Launches turn it off (``rt.LAUNCH_OPTIONS``) where Triton has the option; torch keeps subnormals."""
+    if not triton_codegen._interpreted():
+        from triton.backends.nvidia.compiler import CUDAOptions
+
+        assert ("enable_reflect_ftz" in CUDAOptions.__dataclass_fields__) == (rt.LAUNCH_OPTIONS == {"enable_reflect_ftz": False})
+    x = np.array([-1e-40, 1e-40, 3e-39, -2.5], np.float32)
+    (down, up, logs), _ = on_triton(lambda t: (t.floor(), t.ceil(), t.abs().log()), x)
+    tx = torch.from_numpy(x)
+    np.testing.assert_array_equal(down, tx.floor().numpy())
+    np.testing.assert_array_equal(up, tx.ceil().numpy())
+    np.testing.assert_allclose(logs, tx.abs().log().numpy(), rtol=2e-7)

@@ -155,8 +155,31 @@ def _raise_flagged(flags: torch.Tensor, messages: tuple[tuple[str, str], ...], s
     raise flagged_error(*messages[slot], sizes[slot])
 
 
+def _launch_options() -> dict[str, Any]:
+    """Compile options of every launch: libdevice without flushing float32 subnormals to zero.
+
+    Triton links libdevice with its FTZ flag on by default, so on a GPU ``tl.floor``, ``tl.log``,
+    ``tl.sqrt``, ... flushed subnormal inputs and results (torch's CUDA kernels, built without
+    ``-ftz``, keep them; so does the interpreter). ``enable_reflect_ftz`` turns it off where the
+    installed Triton has the option (3.8 has; an unknown launch option would raise); the
+    interpreter takes no compile options.
+    """
+    if INTERPRET:
+        return {}
+    try:
+        from triton.backends.nvidia.compiler import CUDAOptions
+    except ImportError:
+        return {}
+    return {"enable_reflect_ftz": False} if "enable_reflect_ftz" in CUDAOptions.__dataclass_fields__ else {}
+
+
+LAUNCH_OPTIONS = _launch_options()
+
+
 def launch(kernel: Any, grid: Any, *args: Any, **meta: Any) -> None:
     """``kernel[grid](*args, **meta)``, or, while ``triton_compile.record`` runs the launchers, a record of it."""
+    if LAUNCH_OPTIONS:
+        meta |= LAUNCH_OPTIONS
     if triton_compile.recording is not None:
         triton_compile.recording.append(triton_compile.Launch(kernel, grid, args, meta))
         return
