@@ -196,6 +196,25 @@ def test_views_under_compile_with_a_symbolic_batch() -> None:
     assert compiled.trace_count == 1, compiled.recompilations
 
 
+def test_in_place_ops_on_slices_of_the_symbolic_batch_keep_one_program() -> None:
+    """``h[1:] *= 2`` on the batch: its count of rows, ``B - 1``, is a size expression (setitem's
+    ``max(0, B - 1)`` asked sympy for a truth value, and the function was traced again per batch size);
+    ``h[2:]`` is empty at a batch of 2, as in torch."""
+
+    def fn(T: Any, x: Any) -> Any:
+        h = x * 1
+        h[1:].mul_(2)
+        h[:-1] += 1
+        h[2:] = 0.5
+        return (h,)
+
+    compiled = graphc.compile(lambda x: fn(graphc, x))
+    for batch in (2, 3, 5):
+        array = data(batch, 4, dtype="float64")
+        assert_matches(compiled(graphc.tensor(array)), fn(torch, torch.tensor(array)))
+    assert compiled.trace_count == 1, compiled.recompilations
+
+
 @pytest.mark.parametrize("name", ["transposes_and_permutes", "split_chunk_unbind_narrow_select"])
 def test_views_under_compile_on_triton(name: str) -> None:
     pytest.importorskip("triton")

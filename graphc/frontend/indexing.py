@@ -15,7 +15,7 @@ import numpy as np
 import sympy
 
 from graphc.errors import GraphcError
-from graphc.frontend.symbolic_sizes import SymbolicSize, dims
+from graphc.frontend.symbolic_sizes import SymbolicSize, decide, dims
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.graph import Node
@@ -242,10 +242,10 @@ def setitem(tensor: Any, key: Any, value: Any) -> Node:
                 raise op_error("setitem", [x.type], {}, f"index {i} is out of bounds for dimension {axis} with size {size}")
             start = i % size
             stop, step = start + 1, 1
-        count = max(0, (stop - start + step - 1) // step)
+        count, after = _placed_region(start, stop, step, size)
         low.append(start)
         interior.append(step - 1)
-        high.append(size - (start + (count - 1) * step + 1) if count else size - start)
+        high.append(after)
         region.append(count)
         if isinstance(item, slice):
             selected.append(count)
@@ -262,6 +262,20 @@ def setitem(tensor: Any, key: Any, value: Any) -> Node:
     placed = emit("pad", v_node, low=tuple(low), high=tuple(high), interior=tuple(interior), value=0.0)
     mask = emit("pad", b.full(region, True, dtypes.bool_), low=tuple(low), high=tuple(high), interior=tuple(interior), value=False)
     return b.where(mask, placed, x)
+
+
+def _placed_region(start: Dim, stop: Dim, step: int, size: Dim) -> tuple[Dim, Dim]:
+    """How many elements ``start:stop:step`` of an axis of ``size`` selects, and how many follow the last.
+
+    On the symbolic batch (``h[1:] *= 2``) the count is a size expression when it is not negative for
+    any batch size; one that is empty for some sizes only (``h[3:]``) needs the number and is refused,
+    so ``graphc.compile`` traces with static sizes."""
+    if all(isinstance(d, int) for d in (start, stop, size)):
+        count = max(0, (stop - start + step - 1) // step)
+        return count, size - (start + (count - 1) * step + 1) if count else size - start
+    if step == 1 and decide(stop - start, 0, "ge"):
+        return stop - start, size - stop
+    raise GraphcError(f"slice {start}:{stop}:{step} of an axis of size {size}: how many elements it assigns depends on the size")
 
 
 def _setitem_positions(x: Node, key: Any, value: Any) -> Node:

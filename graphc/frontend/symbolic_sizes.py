@@ -88,7 +88,7 @@ class SymbolicSize:
         return self
 
     def __abs__(self) -> Any:
-        return self if _decide(self.expr, 0, "ge") else self._specialize("abs()")
+        return self if decide(self.expr, 0, "ge") else self._specialize("abs()")
 
     def _combine(self, other: Any, fn: Any) -> Any:
         """``fn`` of the two sizes' expressions; a Tensor operand is left to its own operator, a float needs the number."""
@@ -124,7 +124,7 @@ class SymbolicSize:
         return self._compare(other, "ge", ">=")
 
     def __bool__(self) -> bool:
-        nonzero = _decide(self.expr, 0, "eq")
+        nonzero = decide(self.expr, 0, "eq")
         return self._specialize("bool()") if nonzero is None else not nonzero
 
     def _compare(self, other: Any, relation: str, what: str) -> bool:
@@ -134,7 +134,7 @@ class SymbolicSize:
             value = other
         else:
             return NotImplemented  # a Tensor compares elementwise (its reflected operator); None and strings are unequal
-        answer = _decide(self.expr, value, relation)
+        answer = decide(self.expr, value, relation)
         return self._specialize(f"{what} {format_dim(value) if isinstance(value, sympy.Expr) else value!r}") if answer is None else answer
 
     # ------------------------------------------------------------ the number itself: specialize
@@ -255,7 +255,7 @@ def _exact_quotient(size: SymbolicSize, a: Any, b: Any, op: str) -> Any:
     return size._specialize(op)
 
 
-def _decide(a: Any, b: Any, relation: str) -> bool | None:
+def decide(a: Any, b: Any, relation: str) -> bool | None:
     """``a <relation> b`` when it holds, or fails, for every value the symbols take; None when it depends on them."""
     diff = sympy.expand(sympy.sympify(a) - sympy.sympify(b))
     lowest = {s: _lowest(s) for s in diff.free_symbols}
