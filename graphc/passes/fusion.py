@@ -271,6 +271,8 @@ class Fuser:
         self.stored = _stored_values(graph, self.users)
         self.group_of: dict[int, Group] = {}
         self.groups: list[Group] = []
+        # During the walk (run): the kernels that must run after each kernel, one step away (``_reaches``).
+        self.after: dict[int, set[int]] = {}
         self.log: list[str] = []
         self.graph_outputs = {id(n) for n in graph.outputs}
         self.external = {id(n) for n in graph.inputs} | self.graph_outputs
@@ -309,8 +311,8 @@ class Fuser:
             group = Group("reduction", node.inputs[0].shape, axes=node.attrs["axes"])
         else:
             group = Group(category, node.shape)
-        group.nodes.append(node)
-        self.group_of[id(node)] = group
+        self.after[id(group)] = set()
+        self._add(node, group)
         self.groups.append(group)
 
     def _join(self, node: Node, group: Group) -> None:
@@ -329,8 +331,28 @@ class Fuser:
             group.kind = "matmul"  # keeps the axes its 0-d values are broadcast over (``_scalars_over``)
         if group.kind in ("pointwise", "matmul") and not group.axes and self._by_columns(node, group, chains):
             group.wide = node.shape
+        self._add(node, group)
+
+    def _add(self, node: Node, group: Group) -> None:
+        """Put ``node`` in ``group``: the kernels reading it, directly or through inline nodes, now run after ``group``.
+
+        Its readers come later in the program, so the walk placed them already and they stay
+        where they are until it ends (inline nodes stay in no kernel): what a node adds to its
+        kernel's successors is known once, when it joins.
+        """
         group.nodes.append(node)
         self.group_of[id(node)] = group
+        after = self.after[id(group)]
+        seen: set[int] = set()
+        stack = [node]
+        while stack:
+            for user in self.users.get(id(stack.pop()), []):
+                reader = self.group_of.get(id(user))
+                if reader is not None:
+                    after.add(id(reader))
+                elif id(user) not in seen:
+                    seen.add(id(user))
+                    stack.append(user)
 
     def _refuse(self, node: Node, reason: str) -> None:
         self.log.append(f"{_describe(node)}: {reason}")
@@ -503,28 +525,22 @@ class Fuser:
         return all(not squeezed(n.shape) for n in group.nodes if id(n) in after and _category(n) != "reduction")
 
     def _reaches(self, source: Group, target: Group) -> bool:
-        """Whether kernel ``target`` must run after kernel ``source``.
+        """Whether kernel ``target`` must run after kernel ``source`` (during the walk).
 
         Dependencies are between kernels, not only between nodes: a kernel runs after every
         kernel producing something it reads, so reaching any node of a kernel reaches all of
         them (a node placed in a kernel for its other readers makes those readers wait for it).
+        So the search is over kernels, by the successors ``_add`` collected, not over nodes.
         """
-        stack = list(source.nodes)
-        seen_nodes: set[int] = set()
-        seen_groups = {id(source)}
+        seen = {id(source)}
+        stack = [id(source)]
         while stack:
-            node = stack.pop()
-            for user in self.users.get(id(node), []):
-                group = self.group_of.get(id(user))
-                if group is target:
+            for group in self.after[stack.pop()]:
+                if group == id(target):
                     return True
-                if group is None:
-                    if id(user) not in seen_nodes:
-                        seen_nodes.add(id(user))
-                        stack.append(user)
-                elif id(group) not in seen_groups:
-                    seen_groups.add(id(group))
-                    stack.extend(group.nodes)
+                if group not in seen:
+                    seen.add(group)
+                    stack.append(group)
         return False
 
     # ------------------------------------------------------------------ horizontal fusion
