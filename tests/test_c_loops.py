@@ -496,8 +496,8 @@ def test_a_program_whose_c_loops_fail_to_build_alone_keeps_numpy_kernels(monkeyp
     monkeypatch.setattr(native, "_failed", False)
     real_source = native.module_source
 
-    def broken_kernels(name: str, parts: list) -> str:
-        return real_source(name, parts) + ("\n#error a bad kernel\n" if any(parts) else "")
+    def broken_kernels(name: str, parts: list, aliases: dict[str, str] | None = None) -> str:
+        return real_source(name, parts, aliases) + ("\n#error a bad kernel\n" if any(parts) else "")
 
     monkeypatch.setattr(native, "module_source", broken_kernels)
     compiled = graphc.compile(lambda x: (x * 3).exp(), backend="numpy")

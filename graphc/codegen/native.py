@@ -31,6 +31,7 @@ import tempfile
 from types import ModuleType
 
 from graphc.codegen.c_math import C_MATH, FMA, NAMES
+from graphc.codegen.c_shared import share_bodies
 from graphc.codegen.cache import cache_dir, generated_modules, used
 
 log = logging.getLogger("graphc")
@@ -446,10 +447,14 @@ def _machine() -> str:
     return sys.platform
 
 
-def module_source(name: str, parts: list[list[tuple[str, str]]]) -> str:
-    """The whole C file: prelude, the kernels' functions by part, the method table and the init function."""
+def module_source(name: str, parts: list[list[tuple[str, str]]], aliases: dict[str, str] | None = None) -> str:
+    """The whole C file: prelude, the kernels' functions by part, the method table and the init function.
+
+    ``aliases`` maps a kernel's name to the function serving it (``c_shared``): the table has both.
+    """
     functions = [f for part in parts for f in part]
-    table = "".join(f'    {{"{n}", (PyCFunction)(void (*)(void)){n}, METH_FASTCALL, NULL}},\n' for n, _ in functions)
+    entries = [(n, n) for n, _ in functions] + list((aliases or {}).items())
+    table = "".join(f'    {{"{n}", (PyCFunction)(void (*)(void)){f}, METH_FASTCALL, NULL}},\n' for n, f in entries)
     prototypes = "".join(f"PyObject *{n}(PyObject *self, PyObject *const *args, Py_ssize_t nargs);\n" for n, _ in functions)
     init = f"""
 #if GRAPHC_IN(0)
@@ -551,7 +556,8 @@ def build(functions: list[tuple[str, str]], vector_math: bool = True) -> str | N
     folder = os.path.join(cache_dir(), key[:2])
     path = os.path.join(folder, name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
     source_path = os.path.join(folder, name + ".c")
-    parts = _parts(functions)
+    distinct, aliases = share_bodies(functions)
+    parts = _parts(distinct)
     if os.path.exists(path):
         used(path)
         # The cache is trimmed file by file, by last use: the source goes with each use of its module,
@@ -559,10 +565,10 @@ def build(functions: list[tuple[str, str]], vector_math: bool = True) -> str | N
         if os.path.exists(source_path):
             used(source_path)
         else:
-            _write_source(source_path, name, parts)
+            _write_source(source_path, name, parts, aliases)
         return path
     os.makedirs(folder, exist_ok=True)
-    _write_source(source_path, name, parts)
+    _write_source(source_path, name, parts, aliases)
     errors = ""
     attempts = [(VECTOR_MATH, VECTOR_MATH_LIBS), (OWN_MATH, [])] if vector_math else [(OWN_MATH, [])]
     for extra, libs in attempts:
@@ -606,10 +612,10 @@ def _toolchain_builds(cc: str, folder: str) -> bool:
                 os.unlink(leftover)
 
 
-def _write_source(source_path: str, name: str, parts: list[list[tuple[str, str]]]) -> None:
+def _write_source(source_path: str, name: str, parts: list[list[tuple[str, str]]], aliases: dict[str, str]) -> None:
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(source_path), suffix=".c.tmp")
     with os.fdopen(fd, "w") as f:
-        f.write(module_source(name, parts))
+        f.write(module_source(name, parts, aliases))
     os.replace(tmp, source_path)
 
 

@@ -1,0 +1,83 @@
+"""Kernels whose C loops differ only in names compile once (graphc/codegen/c_shared.py)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from helpers import normal_tensor
+
+import graphc
+from graphc.codegen import native
+from graphc.codegen.c_shared import canonical, share_bodies
+
+FIRST = """/* k3_add: the C loops of k3_add
+ *   %12: f32[4] = add(%10, %11)
+ */
+PyObject *k3_add(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!graphc_buffers(args, nargs, 3, 3, 2, itemsizes, views, held, "k3_add"))
+        return NULL;
+    const float *in10 = (const float *)views[0].buf;
+    const float *in11 = (const float *)views[1].buf;
+    float *out12 = (float *)views[2].buf;
+    for (int64_t i0 = 0; i0 < 4; i0++) {
+        const float v10 = in10[i0];
+        const float v11 = in11[i0];
+        /* %12: f32[4] = add(%10, %11) */
+        const float v12 = v10 + v11;
+        out12[i0] = v12;
+    }
+    Py_RETURN_NONE;
+}"""
+
+
+def _renamed(text: str, kernel: str, numbers: dict[str, str]) -> str:
+    text = text.replace("k3_add", kernel)
+    return re.sub(r"(?<=[a-z%])(10|11|12)\b", lambda m: numbers[m.group(1)], text)
+
+
+def test_kernels_differing_in_node_numbers_and_comments_share_one_function() -> None:
+    second = _renamed(FIRST, "k9_add", {"10": "40", "11": "41", "12": "47"})
+    assert canonical("k3_add", FIRST) == canonical("k9_add", second)
+    distinct, aliases = share_bodies([("k3_add", FIRST), ("k9_add", second)])
+    assert aliases == {"k9_add": "k3_add"}
+    assert [name for name, _ in distinct] == ["k3_add"]
+    assert distinct[0][1].startswith("/* k3_add also serves k9_add")
+
+
+def test_a_renaming_that_is_not_one_to_one_keeps_kernels_apart() -> None:
+    """k9 reads one buffer twice where k3 reads two: the same shape of text, not the same loops."""
+    second = _renamed(FIRST, "k9_add", {"10": "40", "11": "40", "12": "47"})
+    assert share_bodies([("k3_add", FIRST), ("k9_add", second)])[1] == {}
+
+
+@pytest.mark.parametrize(("old", "new"), [("i0 < 4", "i0 < 5"), ("v10 + v11", "v10 - v11"), ('"k3_add")', '"k3_add at x.py:3")')])
+def test_kernels_differing_in_code_or_in_a_string_keep_functions_of_their_own(old: str, new: str) -> None:
+    second = _renamed(FIRST.replace(old, new), "k9_add", {"10": "10", "11": "11", "12": "12"})
+    distinct, aliases = share_bodies([("k3_add", FIRST), ("k9_add", second)])
+    assert aliases == {} and len(distinct) == 2
+
+
+def test_a_repeated_layer_runs_through_one_c_function_with_the_values_of_torch(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+    """Three steps of h = tanh(h @ w + b): each step's epilogue kernel is served by the first step's function."""
+    if not native.enabled():
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+
+    def steps(h, w, b):  # noqa: ANN001, ANN202 (graphc's tensors, then torch's)
+        for _ in range(3):
+            h = (h @ w + b).tanh()
+        return h
+
+    h, w, b = normal_tensor(4, 8), normal_tensor(8, 8), normal_tensor(8)
+    compiled = graphc.compile(steps, backend="numpy")
+    expected = steps(*(torch.from_numpy(t.numpy()) for t in (h, w, b)))
+    np.testing.assert_allclose(compiled(h, w, b).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    calls = {name for k in compiled.report().kernels for name in re.findall(r"_c\.(\w+)\(", k.source)}
+    source = next(tmp_path.glob("*/graphc_c_*.c")).read_text()
+    defined = set(re.findall(r"^PyObject \*(\w+)\(PyObject \*self", source, re.M))
+    assert len(calls) == 3 and len(defined) == 1 and defined < calls
+    assert "also serves" in source
