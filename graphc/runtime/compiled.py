@@ -706,7 +706,10 @@ class CompiledFunction:
             attrs = {k: _substitute(v, sizes) for k, v in node.attrs.items()}
             # A node recorded under no_grad stays out of autograd's reach here too.
             with grad_mode(node.requires_grad):
-                mapping[id(node)] = emit(node.op, *[mapping[id(i)] for i in node.inputs], **attrs)
+                made = emit(node.op, *[mapping[id(i)] for i in node.inputs], **attrs)
+            if node.op == "detach" and node.requires_grad:  # a leaf the function made (requires_grad_(), changed under no_grad)
+                made.requires_grad = True  # is one here too, so the loss and the tensor's new value share it
+            mapping[id(node)] = made
         if self.check:  # the caller's values come later, from the lazy graph: check the program on this call's inputs
             values = self._input_values(entry, tensors)
             self._check(entry, values, entry.program(values))
@@ -728,7 +731,7 @@ class CompiledFunction:
             position += 1
             if tensor is None:
                 continue
-            if leaf_requires_grad:
+            if leaf_requires_grad and not _new_leaf(node):
                 node = node if node.data is not None else emit("detach", node)
                 node.requires_grad = True
             tensor._node = node
@@ -882,10 +885,20 @@ def _describe(value: Any) -> str:
 def _write_argument(tensor: Tensor, node: Node, leaf: bool) -> None:
     """An argument the function changed in place takes its new value (and so does the tensor it views);
     one it made a ``leaf`` that requires grad (R1's ``real.requires_grad_()``) is one afterwards, as in torch."""
+    if leaf and tensor._view is None and _new_leaf(node):  # the leaf the results' history starts from (_inline)
+        tensor._node = node
+        tracing.register_leaf(tensor)
+        return
     with grad_mode(False):
         tensor._assign_value(node)
     if leaf and not tensor.requires_grad:
         tensor.requires_grad_(True)
+
+
+def _new_leaf(node: Node) -> bool:
+    """A leaf that requires grad made by the function, rebuilt by ``_inline``: results a backward() outside
+    differentiates use this very node, so the tensor takes it (a detached copy would get no gradient)."""
+    return node.requires_grad and node.is_leaf and node.data is None
 
 
 def _unbound_sizes(graph: Graph) -> str:

@@ -58,7 +58,10 @@ class ViewLink:
     """How a view relates to its ``base``. ``write`` is None where only the elements' positions in the
     root can write the view back (``expand``, ``unfold``: one base element may appear several times)."""
 
-    __slots__ = ("base", "root", "read", "write", "_layout", "_layout_of", "seen", "grad_enabled", "detached", "base_shape", "multi_output")
+    __slots__ = (
+        "base", "root", "read", "write", "_layout", "_layout_of", "seen", "grad_enabled", "detached", "base_shape", "multi_output",
+        "keeps_order", "unsure",
+    )
 
     def __init__(self, base: Tensor, read: Read, write: Write | None, layout_of: LayoutOf, detached: bool, multi_output: str | None) -> None:
         self.base = base
@@ -72,6 +75,8 @@ class ViewLink:
         self.grad_enabled = is_grad_enabled()  # the view reads its base again in the grad mode it was made in
         self.base_shape = tuple(base._node.shape)
         self.seen = self.root._writes
+        self.keeps_order = detached  # row-major wherever its base is (detach, and reshapes: set by reshaped())
+        self.unsure = False  # a reshape whose base's layout depends on the batch size: torch views or copies (reshaped())
 
     @property
     def layout(self) -> Layout:
@@ -89,6 +94,8 @@ class ViewLink:
         if shape != self.base_shape:
             message = f"the base of this view changed its shape in place from {list(self.base_shape)} to {list(shape)} (t_, squeeze_, ...)"
             raise GraphcError(message + ", which graphc views do not follow; take the view again after changing the base's shape")
+        if self.unsure:
+            _needs_static_sizes("a reshape read again after its base changed in place")
         with plain(), grad_mode(self.grad_enabled):
             view._n = self.read(self.base)._node
         self.seen = self.root._writes
@@ -104,6 +111,8 @@ class ViewLink:
         from graphc.runtime.tensor import Tensor
 
         links = list(self.chain())
+        if any(link.unsure for link in links):
+            _needs_static_sizes(f"{op} through a reshape")
         detached = any(link.detached for link in links)
         _check(self, node, op, links, detached)
         value = Tensor._from_node(node)
@@ -114,6 +123,17 @@ class ViewLink:
                 target, new = self.base, self.write(self.base, value)  # type: ignore[misc]
         with grad_mode(False) if detached else nullcontext():
             target._assign_value(new._node, op)
+
+
+def _needs_static_sizes(what: str) -> None:
+    """torch's reshape of a non-contiguous view views or copies by its strides, which depend on the batch
+    size here: the function is traced again with static sizes, where the layout decides (docs/decisions.md)."""
+    from graphc.frontend import tracing
+
+    message = f"{what} whose base's layout depends on the symbolic batch size (torch's reshape views or copies by its strides)"
+    if tracing.active() is None:
+        raise GraphcError(message)
+    raise tracing.SizeRead(message)
 
 
 def _check(link: ViewLink, node: Node, op: str, links: list[ViewLink], detached: bool) -> None:
@@ -229,7 +249,12 @@ def reshaped(base: Any, result: Tensor, strict: str | None = None) -> Tensor:
         layout = lambda: (strides, known[1])  # noqa: E731
     elif link is not None:
         layout = lambda: None  # noqa: E731
-    return _linked(base, result, lambda b: F.reshape(b, shape), lambda b, v: F.reshape(v, tuple(b._node.shape)), layout)
+    made = _linked(base, result, lambda b: F.reshape(b, shape), lambda b, v: F.reshape(v, tuple(b._node.shape)), layout)
+    if made._view is not None:
+        made._view.keeps_order = True
+        # squeeze, unsqueeze and view always view; reshape views a base of unknown layout only if it is row-major
+        made._view.unsure = strict is None and known is None and link is not None and not all(each.keeps_order for each in link.chain())
+    return made
 
 
 def _view_strides(old_shape: tuple, old_strides: tuple, new_shape: tuple) -> tuple[int, ...] | None:
