@@ -4,7 +4,8 @@ found bugs, and patterns the feature tests (test_views_inplace.py, test_symbolic
 A leaf changed in place under ``no_grad`` inside a compiled function (a forward clamping its weight)
 gave a result whose backward outside never reached the leaf: the rebuilt graph's new leaf and the
 tensor's new value were two nodes (graphc/runtime/compiled.py ``_inline``). With a symbolic batch,
-``h.t().reshape(-1).add_(1)`` wrote into ``h`` where torch's reshape copies (graphc/runtime/views.py).
+``h.t().reshape(-1).add_(1)`` wrote into ``h`` where torch's reshape copies, and ``h[1:].contiguous().add_(1)``
+missed ``h`` (graphc/runtime/views.py).
 """
 
 from __future__ import annotations
@@ -174,3 +175,22 @@ def test_a_reshape_of_a_transposed_batch_read_only_keeps_one_program() -> None:
         array = data(batch, 6, dtype="float64")
         assert_matches(compiled(graphc.tensor(array)), fn(torch, torch.tensor(array)))
     assert compiled.trace_count == 1, compiled.recompilations
+
+
+def _contiguous_views_and_base_writes_of_a_batch(T: Any, x: Any) -> Any:
+    h = x * 1
+    c = h[1:].contiguous()  # torch's is h[1:] itself: the write reaches h
+    c.add_(1)
+    r = h.t().reshape(-1)  # torch's is a copy: h's write below does not reach it
+    h.mul_(2)
+    return h, c, r
+
+
+@pytest.mark.usefixtures("numpy_kernels")
+def test_contiguous_of_a_batch_slice_and_a_reshape_read_after_its_base_changed_match_torch() -> None:
+    """With a symbolic batch ``contiguous()`` of a view copied (a write to it was lost), and a reshape of
+    a transposed batch read after its base changed raised after the trace; both now retrace with static sizes."""
+    compiled = graphc.compile(lambda x: _contiguous_views_and_base_writes_of_a_batch(graphc, x))
+    for batch in (2, 3, 7):
+        array = data(batch, 6, dtype="float64")
+        assert_matches(compiled(graphc.tensor(array)), _contiguous_views_and_base_writes_of_a_batch(torch, torch.tensor(array)))

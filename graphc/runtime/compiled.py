@@ -461,6 +461,7 @@ class CompiledFunction:
             _refuse_symbolic_sizes(result, "a result of the function")
             for obj, _, _ in trace.objects_used():
                 _refuse_symbolic_sizes(getattr(obj, "__dict__", {}), f"an attribute of the {type(obj).__name__} it uses")
+            _release_views(trace)  # in the trace: a view read again here may need static sizes (views.reshaped)
         except Exception as error:
             trace.undo()
             raise FunctionFailed(error) from error
@@ -472,7 +473,6 @@ class CompiledFunction:
         outputs: list[Tensor] = []
         output_spec = _flatten(result, outputs)
         del args, kwargs, result  # host fields taken by value (_flatten) are constants only if nothing holds them
-        _release_views(trace)
         new_state = _alive_after_collecting(trace, outputs, standins)
         attributes, rebound = _bound_attributes(trace, new_state, outputs)
         new_state = [t for t in new_state if all(t is not tensor for _, tensor in attributes)]

@@ -516,8 +516,13 @@ class Tensor:
         return self.to("cuda")
 
     def contiguous(self) -> Tensor:
-        """Itself, or a copy where torch's layout of the view is not row-major (``x.t().contiguous()``), as torch."""
-        return self if views.is_contiguous(self) else F.clone(self)
+        """Itself, or a copy where torch's layout of the view is not row-major (``x.t().contiguous()``), as torch.
+        A view whose layout depends on the symbolic batch is taken as a reshape of it (views.reshaped): an
+        in-place op through it needs static sizes unless it is known row-major."""
+        if views.is_contiguous(self):
+            return self
+        copy = F.clone(self)
+        return views.reshaped(self, copy) if views.layout_of(self) is None else copy
 
     def clone(self) -> Tensor:
         return F.clone(self)
