@@ -194,3 +194,26 @@ def test_contiguous_of_a_batch_slice_and_a_reshape_read_after_its_base_changed_m
     for batch in (2, 3, 7):
         array = data(batch, 6, dtype="float64")
         assert_matches(compiled(graphc.tensor(array)), _contiguous_views_and_base_writes_of_a_batch(torch, torch.tensor(array)))
+
+
+@pytest.mark.usefixtures("numpy_kernels")
+def test_a_constant_slice_of_a_multiple_of_the_batch_keeps_one_program() -> None:
+    """``x.reshape(-1)[:3]`` of 6*B elements clamps at no batch size (6*B >= 12); only bounds past 2
+    were taken as depending on the size, and such a function was traced per batch size. ``x[:3]`` of
+    B rows still specializes (2 rows clamp)."""
+
+    def fn(T: Any, x: Any) -> Any:
+        flat = x.reshape(-1)
+        flat[:3].fill_(9.0)
+        return x, flat[-7:] * 1, flat[5:11] + 0
+
+    compiled = graphc.compile(lambda x: fn(graphc, x))
+    for batch in (2, 3, 7):
+        array = data(batch, 6, dtype="float64")
+        assert_matches(compiled(graphc.tensor(array)), fn(torch, torch.tensor(array)))
+    assert compiled.trace_count == 1, compiled.recompilations
+    rows = graphc.compile(lambda x: x[:3] * 1)
+    for batch in (2, 5):
+        array = data(batch, 6, dtype="float64")
+        assert_matches(rows(graphc.tensor(array)), torch.tensor(array)[:3])
+    assert "where it clamps depends on the size" in rows.recompilations[0]

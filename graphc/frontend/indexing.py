@@ -80,9 +80,9 @@ def _clamp_slice(s: slice, size: Dim) -> tuple[Dim, Dim, int]:
         return start, max(start, stop), step
     if s.start is None and s.stop is None:
         return 0, size, step
-    if any(bound is not None and not -2 <= bound <= 2 for bound in (s.start, s.stop)):
-        # A symbolic size is at least 2: x[-3:] and x[:3] clamp at some sizes and not at others
-        # (x[-3:] of 2 rows gave 1). Refusing makes graphc.compile trace this function with static sizes.
+    if any(bound is not None and decide(size, abs(bound), "ge") is not True for bound in (s.start, s.stop)):
+        # A symbolic size is at least 2 (6*B at least 12): x[-3:] and x[:3] of B rows clamp at some sizes and
+        # not at others (x[-3:] of 2 rows gave 1). Refusing makes graphc.compile trace this function with static sizes.
         raise GraphcError(f"slice {s.start}:{s.stop} of the symbolic size {size}: where it clamps depends on the size")
     start = 0 if s.start is None else (size + s.start if s.start < 0 else s.start)
     stop = size if s.stop is None else (size + s.stop if s.stop < 0 else s.stop)
