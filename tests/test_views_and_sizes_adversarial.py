@@ -217,3 +217,18 @@ def test_a_constant_slice_of_a_multiple_of_the_batch_keeps_one_program() -> None
         array = data(batch, 6, dtype="float64")
         assert_matches(rows(graphc.tensor(array)), torch.tensor(array)[:3])
     assert "where it clamps depends on the size" in rows.recompilations[0]
+
+
+@pytest.mark.usefixtures("numpy_kernels")
+def test_a_size_used_by_itself_in_tensor_arithmetic_traces_again_with_static_sizes() -> None:
+    """``graphc.ones(()) * x.size(0)`` reads no input, so nothing bound ``B`` when the program ran
+    (NameError); such a program now traces again with static sizes, with torch's dtypes."""
+
+    def fn(T: Any, x: Any) -> Any:
+        return T.ones((), dtype=T.float16) * x.size(0), T.ones((), dtype=T.int32) * x.size(0)
+
+    compiled = graphc.compile(lambda x: fn(graphc, x))
+    for batch in (2, 3, 7):
+        array = data(batch, 6, dtype="float64")
+        assert_matches(compiled(graphc.tensor(array)), fn(torch, torch.tensor(array)))
+    assert "is no size of an input it reads" in compiled.recompilations[0]

@@ -577,7 +577,8 @@ class CompiledFunction:
         unbound = _unbound_sizes(graph)
         if unbound:
             trace.undo()
-            raise tracing.SizeRead(f"the program's size {unbound} is no size of an input it reads (a random tensor shaped like an unused argument)")
+            reason = "a random tensor shaped like an unused argument, a size used as a number by itself"
+            raise tracing.SizeRead(f"the program's size {unbound} is no size of an input it reads ({reason})")
         reads = trace.outside_reads(results)
         read_by_node = {id(node): tensor for tensor, node in reads}
         # A tensor read that the function then replaced as a module's attribute is read through the attribute.
@@ -905,7 +906,9 @@ def _unbound_sizes(graph: Graph) -> str:
     """A symbolic size the program uses that no input's shape gives (so no call could bind it), if any."""
     bound = set().union(*(free_symbols(n.shape) for n in graph.inputs)) if graph.inputs else set()
     for node in graph.nodes:
-        missing = free_symbols(node.shape) - bound
+        # a size node's value too: graphc.ones(()) * x.size(0) reads no input, so nothing binds B
+        attrs = [item for value in node.attrs.values() for item in (value if isinstance(value, (tuple, list)) else (value,))]
+        missing = (free_symbols(node.shape) | free_symbols(tuple(attrs))) - bound
         if missing:
             return str(sorted(missing, key=str)[0])
     return ""
