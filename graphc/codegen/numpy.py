@@ -105,8 +105,8 @@ def _rsqrt(node: Node, args: list[str]) -> str:
 
 def _matmul_by(function: str) -> Lowering:
     def lower(node: Node, args: list[str]) -> str:
-        if _half(node):
-            return f"{function}({args[0]}.astype(np.float32), {args[1]}.astype(np.float32)).astype({np_dtype(node.dtype)})"
+        if _half(node.inputs[0]):  # products of halves are exact in float32; the result rounds to node.dtype (float32: stays)
+            return f"{function}({args[0]}.astype(np.float32), {args[1]}.astype(np.float32)).astype({np_dtype(node.dtype)}, copy=False)"
         return f"{function}({args[0]}, {args[1]})"
 
     return lower
@@ -301,7 +301,7 @@ def _assign(node: Node, args: list[str], target: str, out: str | None, lowerings
     half = _half(node)
     if node.op in ("sum", "max", "min") and node.attrs["axes"] and not half and node.inputs[0].type.ndim:
         return f"{target} = {expression[:-1]}, out={out})"
-    if node.op == "matmul" and not half:
+    if node.op == "matmul" and not _half(node.inputs[0]):
         return f"{target} = {expression[:-1]}, out={out})"
     return f"np.copyto({out}, {expression}, casting='unsafe')\n    {target} = {out}"
 

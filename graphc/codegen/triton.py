@@ -1534,7 +1534,8 @@ class KernelEmitter:
         vn = Var("bn", n_size, frozenset({"n"}), 0, "mask_n")
         vb = Var("pid_b", prod(list(batch)), frozenset(), 0, None)
         bidx = delinearize(Lin.of(vb), batch)
-        acc_dtype = "tl.float32" if mm.dtype.name in HALF else TL[mm.dtype.name]
+        operands = mm.inputs[0].dtype.name  # a half product may keep its float32 accumulator (``out_dtype``)
+        acc_dtype = "tl.float32" if operands in HALF else TL[operands]
         # One accumulator per column slice the epilogue reads (the whole product: one, at column 0).
         starts = columns[1] if columns else [0]
         accs = {start: "acc" if len(starts) == 1 else f"acc{start}" for start in starts}
@@ -1557,9 +1558,9 @@ class KernelEmitter:
             bv = self.operand(b_node, (*bidx, Lin.of(vbk), Lin.of(vn) + start), ("k", "n"), "[BLOCK_K, BLOCK_N]", vbk)
             if integer:
                 b.line(f"{acc} += tl.sum({a.code}[:, :, None].to({acc_dtype}) * {bv.code}[None, :, :].to({acc_dtype}), 1)")
-            elif mm.dtype.name == "float64":  # tl.dot accumulates in float32 unless told (an H200 rejected the float64 acc)
+            elif operands == "float64":  # tl.dot accumulates in float32 unless told (an H200 rejected the float64 acc)
                 b.line(f'{acc} = tl.dot({a.code}, {bv.code}, {acc}, input_precision="ieee", out_dtype=tl.float64)')
-            elif mm.dtype.name == "float32":
+            elif operands == "float32":
                 b.line(f'{acc} = tl.dot({a.code}, {bv.code}, {acc}, input_precision="ieee")')
             elif _interpreted():  # the interpreter's dot of bf16/fp16 blocks returned garbage; fp32 products of them are exact
                 b.line(f"{acc} = tl.dot({a.code}.to(tl.float32), {bv.code}.to(tl.float32), {acc})")

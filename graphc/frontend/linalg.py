@@ -55,6 +55,12 @@ def _scaled_sum(op: str, input: Tensor, product: Tensor, beta: Any, alpha: Any) 
     return add(input if beta == 1 else mul(input, beta), scaled)
 
 
+def _affine(op: str, input: Tensor, left: Node, right: Node, beta: Any, alpha: Any) -> Tensor:
+    """``beta * input + alpha * (left @ right)`` (``b.matmul_then``): a half product keeps its float32
+    accumulator until the sum is rounded once, as torch's addmm/addmv/baddbmm/addbmm."""
+    return wrap(b.matmul_then(left, right, lambda product: node_of(_scaled_sum(op, input, wrap(product), beta, alpha))))
+
+
 def _broadcasts_to(shape: tuple, target: tuple) -> bool:
     if len(shape) > len(target):
         return False
@@ -64,14 +70,14 @@ def _broadcasts_to(shape: tuple, target: tuple) -> bool:
 @autocast_op
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2), with 2-d matrices."""
-    _ranks("addmm", (mat1, mat2), (2, 2))
-    return _scaled_sum("addmm", input, matmul(mat1, mat2), beta, alpha)
+    left, right = _ranks("addmm", (mat1, mat2), (2, 2))
+    return _affine("addmm", input, left, right, beta, alpha)
 
 
 @autocast_op
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
-    _ranks("addmv", (mat, vec), (2, 1))
-    return _scaled_sum("addmv", input, matmul(mat, vec), beta, alpha)
+    left, right = _ranks("addmv", (mat, vec), (2, 1))
+    return _affine("addmv", input, left, right, beta, alpha)
 
 
 def _batches(op: str, batch1: Tensor, batch2: Tensor) -> tuple[Node, Node]:
@@ -84,19 +90,34 @@ def _batches(op: str, batch1: Tensor, batch2: Tensor) -> tuple[Node, Node]:
 
 @autocast_op
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
-    _batches("baddbmm", batch1, batch2)
-    return _scaled_sum("baddbmm", input, matmul(batch1, batch2), beta, alpha)
+    left, right = _batches("baddbmm", batch1, batch2)
+    return _affine("baddbmm", input, left, right, beta, alpha)
 
 
 @autocast_op
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
-    """beta * input + alpha * the sum of the batch of products: one matmul over the batch and inner axes together."""
+    """beta * input + alpha * the sum of the batch of products: one matmul over the batch and inner axes together.
+
+    In half precision torch adds the products one at a time, each an addmm rounded to the dtype
+    (its CPU kernel), and so does graphc where the batch is static: one product of all of them
+    gave a quarter of a bfloat16 result's elements an ulp apart."""
     left, right = _batches("addbmm", batch1, batch2)
     count, n, k = left.shape
     p = right.shape[2]
+    if left.dtype in (dtypes.float16, dtypes.bfloat16) and isinstance(count, int) and count > 0:
+        result = input
+        for i in range(count):
+            step = (beta, alpha) if i == 0 else (1, alpha)
+            result = _affine("addbmm", result, b.reshape(_batch(left, i), (n, k)), b.reshape(_batch(right, i), tuple(right.shape[1:])), *step)
+        return result
     rows = b.reshape(b.permute(left, (1, 0, 2)), (n, normalize_dim(count * k)))
     columns = b.reshape(right, (normalize_dim(count * right.shape[1]), p))
-    return _scaled_sum("addbmm", input, wrap(b.matmul(rows, columns)), beta, alpha)
+    return _affine("addbmm", input, rows, columns, beta, alpha)
+
+
+def _batch(x: Node, i: int) -> Node:
+    """Matrix ``i`` of a batch, still [1, rows, columns]."""
+    return emit("slice", x, starts=(i, 0, 0), stops=(i + 1, *x.shape[1:]), steps=(1, 1, 1))
 
 
 @autocast_op

@@ -126,7 +126,7 @@ def matmul_batch(node: Node, args: list[Batched], size: Dim) -> Batched:
         count: Dim = 1
         for d in rows.shape[:-1]:
             count = count * d
-        out = emit("matmul", b.reshape(rows, (count, y.shape[0])), y)
+        out = emit("matmul", b.reshape(rows, (count, y.shape[0])), y, **node.attrs)
         return b.reshape(out, (*rows.shape[:-1], y.shape[1])), 0
     return _all_front(node, args, size)
 

@@ -9,7 +9,7 @@ through it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Union
 
 from graphc.errors import GraphcError
@@ -288,7 +288,16 @@ def reduce(op: str, x: Node, dim: int | Sequence[int] | None = None, keepdim: bo
     return emit(op, x, axes=axes, keepdim=keepdim)
 
 
-def matmul(a: Node, b: Node) -> Node:
+def matmul_then(a: Node, b: Node, epilogue: Callable[[Node], Node]) -> Node:
+    """``epilogue(a @ b)`` (a bias add, addmm's scaling): half operands keep the product's float32
+    accumulator through the epilogue and round once, as torch's linear and addmm (rounding the
+    product first put 29% of a bfloat16 linear's elements an ulp off torch's)."""
+    if a.dtype in (dtypes.float16, dtypes.bfloat16):
+        return cast(epilogue(matmul(a, b, out_dtype=dtypes.float32)), a.dtype)
+    return epilogue(matmul(a, b))
+
+
+def matmul(a: Node, b: Node, out_dtype: DType | None = None) -> Node:
     """torch.matmul: 1-d operands are promoted and squeezed, batch dimensions broadcast."""
     if a.type.ndim == 0 or b.type.ndim == 0:
         raise op_error("matmul", [a.type, b.type], {}, "both arguments to matmul need at least 1 dimension")
@@ -312,7 +321,7 @@ def matmul(a: Node, b: Node) -> Node:
         raise op_error("matmul", [a.type, b.type], {}, str(error)) from None
     a = broadcast_to(a, batch + tuple(a.shape[-2:]))
     b = broadcast_to(b, batch + tuple(b.shape[-2:]))
-    out = emit("matmul", a, b)
+    out = emit("matmul", a, b, **({"out_dtype": out_dtype} if out_dtype is not None else {}))
     shape = list(out.shape)
     if squeeze_cols:
         shape.pop(-1)

@@ -436,7 +436,7 @@ def matmul_transposes(node: Node, read_once: Callable[[Node], bool]) -> Node | N
     if node.attrs["perm"] != swapped or not read_once(product) or a.type.ndim != node.type.ndim or b.type.ndim != node.type.ndim:
         return None
     with origin(product.phase, product.loc):
-        return emit("matmul", emit("permute", b, perm=swapped), emit("permute", a, perm=swapped))
+        return emit("matmul", emit("permute", b, perm=swapped), emit("permute", a, perm=swapped), **product.attrs)
 
 
 def summed_products(node: Node, read_once: Callable[[Node], bool]) -> Node | None:
@@ -453,12 +453,15 @@ def summed_products(node: Node, read_once: Callable[[Node], bool]) -> Node | Non
         if x.op != "matmul" or not read_once(x) or any(i.type.ndim != 2 for i in x.inputs):
             return None
     (a1, b1), (a2, b2) = (x.inputs for x in node.inputs)
+    if a1.dtype != a2.dtype or node.inputs[0].attrs != node.inputs[1].attrs:
+        return None
 
     def pieces(x: Node, axis: int) -> list[Node]:
         return list(x.inputs) if x.op == "concat" and x.attrs["axis"] == axis else [x]
 
     with origin(node.phase, node.loc):
-        return emit("matmul", emit("concat", *pieces(a1, 1), *pieces(a2, 1), axis=1), emit("concat", *pieces(b1, 0), *pieces(b2, 0), axis=0))
+        rows, columns = emit("concat", *pieces(a1, 1), *pieces(a2, 1), axis=1), emit("concat", *pieces(b1, 0), *pieces(b2, 0), axis=0)
+        return emit("matmul", rows, columns, **node.inputs[0].attrs)
 
 
 # Rules that need to know a value has no other reader (``rewrite_read_once``): run after RULES.

@@ -112,6 +112,11 @@ def _fold(torch: Any, x: Any, output_size: tuple, kernel_size: tuple, dilation: 
     return torch.nn.functional.fold(x, output_size, kernel_size, dilation=dilation, padding=padding, stride=stride)
 
 
+def _matmul(torch: Any, x: Any, y: Any, out_dtype: Any = None) -> Any:
+    """A float32 result of half operands: their products are exact in float32, and its sum is not rounded."""
+    return torch.matmul(x, y) if out_dtype is None else torch.matmul(x.float(), y.float())
+
+
 def _unary(name: str) -> Evaluator:
     return lambda torch, x: getattr(torch, name)(x)
 
@@ -149,7 +154,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "index_select": lambda torch, x, index, axis: torch.index_select(x, axis, index.long()),
     "scatter_add": lambda torch, x, index, src, axis: x.scatter_add(axis, index.long(), src),
     "scatter_reduce": lambda torch, x, index, src, axis, reduce: x.scatter_reduce(axis, index.long(), src, reduce),
-    "matmul": lambda torch, x, y: torch.matmul(x, y),
+    "matmul": _matmul,
     "unfold": _unfold,
     "fold": _fold,
     "check": lambda torch, x, bad, message: x,

@@ -82,9 +82,12 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     flatten = len(lead) > 1 and w.type.ndim == 2
     if flatten:  # one product of rows, as torch does, not one per leading index (docs/decisions.md, nn)
         x = b.reshape(x, (math.prod(lead), x.shape[-1]))
-    out = b.matmul(x, b.transpose_last(w) if w.type.ndim == 2 else w)
-    if bias is not None:
-        out = b.add(out, _node(bias))
+    weight_side = b.transpose_last(w) if w.type.ndim == 2 else w
+    if bias is None:
+        out = b.matmul(x, weight_side)
+    else:
+        bias_node = _node(bias)
+        out = b.matmul_then(x, weight_side, lambda product: b.add(product, bias_node))
     if flatten:
         out = b.reshape(out, (*lead, out.shape[-1]))
     return _wrap(out)

@@ -29,16 +29,17 @@ def matmul(ctx: LoweringContext, x: Node, other: Node) -> Node:
 @lowers(KIND, aten.addmm.default, aten.baddbmm.default, aten.addmv.default)
 def addmm(ctx: LoweringContext, bias: Node, x: Node, other: Node, beta: Any = 1, alpha: Any = 1) -> Node:
     """beta * bias + alpha * (x @ other), the bias broadcast."""
-    product = _scaled(b.matmul(x, other), alpha)
     if beta == 0:
-        return product
-    return b.add(product, _scaled(bias, beta))
+        return _scaled(b.matmul(x, other), alpha)
+    return b.matmul_then(x, other, lambda product: b.add(_scaled(product, alpha), _scaled(bias, beta)))
 
 
 @lowers(KIND, aten.linear.default)
 def linear(ctx: LoweringContext, x: Node, weight: Node, bias: Node | None = None) -> Node:
-    out = b.matmul(x, b.transpose_last(weight) if weight.type.ndim == 2 else weight)
-    return out if bias is None else b.add(out, bias)
+    weight_side = b.transpose_last(weight) if weight.type.ndim == 2 else weight
+    if bias is None:
+        return b.matmul(x, weight_side)
+    return b.matmul_then(x, weight_side, lambda product: b.add(product, bias))
 
 
 @lowers(KIND, aten.addbmm.default)
