@@ -128,10 +128,10 @@ def test_numel_and_negative_size_bounds_keep_one_program_at_batch_sizes_two_thre
     assert compiled.trace_count == 1, compiled.recompilations
 
 
-@pytest.mark.xfail(strict=True, reason="C loops: a rows-split kernel reads the batch size as B, undeclared there (graphc/codegen)")
 def test_a_size_divided_into_an_int_tensor_builds_its_c_loops(caplog: pytest.LogCaptureFixture) -> None:
-    """``(i // n, i / n)`` with ``n = x.size(0)``: the fused kernel's C says ``(int64_t)(B)`` where its
-    rows are ``rows``; the build fails and the program falls back to NumPy kernels (right values)."""
+    """``(i // n, i / n)`` with ``n = x.size(0)``: the fused kernel's C said ``(int64_t)(B)`` without
+    taking ``B`` as an argument (a ``size`` node computed inline was not among the values whose sizes
+    the function takes); the build failed and the program fell back to NumPy kernels (right values)."""
 
     def fn(T: Any, x: Any, i: Any) -> Any:
         return i // x.size(0), T.true_divide(i, x.size(0))

@@ -295,6 +295,7 @@ class LoopEmitter:
         self.body.taken |= self.sizes
         self.reads: list[Node] = []
         self.writes: list[Node] = []
+        self.size_values: list[Node] = []  # ``size`` nodes written as their expression: its symbols are arguments too
         self.nest = 0
         # The addresses each buffer is read and written at, per loop nest, as text: a row's passes
         # name their loops alike, a chunked loop sits one level deeper but is the same element.
@@ -485,6 +486,7 @@ class LoopEmitter:
         if op == "constant":
             return CVal(c_literal(node.attrs["value"], node.dtype.name), ctype)
         if op == "size":
+            self.size_values.append(node)
             return CVal(f"({ctype})({c_dim(node.attrs['value'])})", ctype)
         if op == "iota":
             at = index[node.attrs["axis"]]
@@ -1340,7 +1342,7 @@ def plan(kernel: Kernel, names: dict[int, str], in_place: dict[int, Node]) -> Lo
         raise Unsupported(f"nothing left for C loops after NumPy's {what}")
     emitter = LoopEmitter(kernel, names, prefix, nodes, in_place)
     emitter.emit_loops(outputs)
-    used = emitter.reads + emitter.writes + [n for n in nodes if id(n) in emitter.inside]
+    used = emitter.reads + emitter.writes + emitter.size_values + [n for n in nodes if id(n) in emitter.inside]
     loop = LoopKernel(kernel.name, prefix, nodes, emitter.reads, emitter.writes, _sizes_of(used))
     kinds = emitter.block_kinds() if str(ROWS) in loop.sizes else None
     loop.rows = str(ROWS) if kinds else None
