@@ -226,3 +226,27 @@ def test_a_compiled_in_place_change_of_a_leaf_that_requires_grad_is_refused_as_i
     step = graphc.compile(lambda x: change(x) * 2)
     with pytest.raises(GraphcError, match=r"(squeeze_|add_).*leaf tensor that requires grad"):
         step(graphc.ones(3, 1, 2, requires_grad=True))
+
+
+def test_a_tensor_that_requires_grad_keeps_requiring_it_when_filled_in_place() -> None:
+    """``w.zero_()``, ``fill_``, ``copy_`` of a constant, directly or through a view: torch records the op, so
+    the tensor requires grad and its history gets zeros, where graphc's constant value had dropped both
+    (fuzz seed 1009, once the fuzzer drew in-place ops through views)."""
+
+    def fn(T: Any, a: Any) -> Any:
+        h = T.tanh(a)
+        w, v, u, c = h + 0, h * 1, h - 0, h / 1
+        w.zero_()
+        v.view_as(v).fill_(2.0)
+        u.t()[1:].zero_()
+        c.copy_(T.ones(3, dtype=a.dtype))
+        return [w, v, u, c]
+
+    array = data(3, dtype="float64")
+    ours, theirs = graphc.tensor(array, requires_grad=True), torch.tensor(array, requires_grad=True)
+    got, expected = fn(graphc, ours), fn(torch, theirs)
+    assert [g.requires_grad for g in got] == [e.requires_grad for e in expected] == [True] * 4
+    sum((g * (i + 1)).sum() for i, g in enumerate(got)).backward()
+    sum((e * (i + 1)).sum() for i, e in enumerate(expected)).backward()
+    assert_matches(got, expected)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-12)

@@ -309,9 +309,16 @@ class Tensor:
     # ------------------------------------------------------------ in place
 
     def _assign_value(self, node: Node, op: str = "in-place op") -> None:
-        """Point this tensor (and the tensors it views, graphc/runtime/views.py) at a new value."""
+        """Point this tensor (and the tensors it views, graphc/runtime/views.py) at a new value.
+
+        A tensor that requires grad keeps requiring it, whatever it is given (``zero_``, ``fill_``,
+        ``copy_`` of a constant), as torch records every in-place op on it: its old value gets a
+        zero gradient, not none."""
         if node.dtype != self.dtype:
             node = emit("cast", node, dtype=self.dtype)
+        old = self._node
+        if is_grad_enabled() and old.requires_grad and not node.requires_grad:
+            node = emit("custom_vjp", node, old, rule="zero_gradient")
         link = self._view
         if link is None:
             self._rebind(node, op)
