@@ -104,7 +104,7 @@ def _logaddexp(op: str, input: TensorLike, other: TensorLike, base2: bool) -> Te
     return wrap(_log_add_exp(x, y, base2=base2))
 
 
-@c._half_in_float32
+@c.half_in_float32
 def _log_add_exp(x: Node, y: Node, base2: bool) -> Node:
     """torch's kernel: max + log1p(exp(-|a - b|)), and the infinity itself where both are the same
     infinity; half precision in float32, rounded once."""

@@ -64,7 +64,7 @@ def backward_reads(x: Node, rule: str = "backward_reads") -> Node:
     return emit("custom_vjp", x, x, rule=rule) if wanted else x
 
 
-def _half_in_float32(build: Callable[..., Node]) -> Callable[..., Node]:
+def half_in_float32(build: Callable[..., Node]) -> Callable[..., Node]:
     """Half precision computed in float32 and rounded once, as torch's kernels do: rounding every
     step of a composite to float16 would cost several of its ulps."""
 
@@ -86,13 +86,13 @@ def _odd(magnitude: Node, x: Node) -> Node:
 # ------------------------------------------------------------------ exponentials and logarithms
 
 
-@_half_in_float32
+@half_in_float32
 def log10(x: Node) -> Node:
     """log2(x) * log10(2): exact at powers of two, and 1 ulp from log10 in float64 (log(x) / log(10) is 2)."""
     return b.mul(b.unary("log2", x), math.log10(2))
 
 
-@_half_in_float32
+@half_in_float32
 def logit(x: Node, eps: float | None = None) -> Node:
     """log(x / (1 - x)), x first clamped to [eps, 1 - eps] when eps is given.
 
@@ -109,7 +109,7 @@ def logit(x: Node, eps: float | None = None) -> Node:
     return _stated(value, "logit_clamped", x, b.full_like(x, eps), b.full_like(x, 1.0 - eps))
 
 
-@_half_in_float32
+@half_in_float32
 def xlogy(x: Node, y: Node) -> Node:
     """x * log(y), 0 where x is 0 (even where log(y) is -inf), NaN where y is NaN, as torch."""
     value = b.where(b.compare("eq", x, 0), 0.0, b.mul(x, b.unary("log", y)))
@@ -119,26 +119,26 @@ def xlogy(x: Node, y: Node) -> Node:
 # ------------------------------------------------------------------ trigonometric
 
 
-@_half_in_float32
+@half_in_float32
 def tan(x: Node) -> Node:
     return _stated(b.div(b.unary("sin", x), b.unary("cos", x)), "tan", x)
 
 
-@_half_in_float32
+@half_in_float32
 def asin(x: Node) -> Node:
     """atan(x / sqrt((1 - x)(1 + x))): both factors are exact near |x| = 1, where 1 - x * x is not."""
     root = b.unary("sqrt", b.mul(b.sub(1.0, x), b.add(x, 1.0)))
     return _stated(b.unary("atan", b.div(x, root)), "asin", x)
 
 
-@_half_in_float32
+@half_in_float32
 def acos(x: Node) -> Node:
     """2 atan(sqrt((1 - x) / (1 + x))): accurate near 1, where pi/2 - asin(x) cancels."""
     ratio = b.div(b.sub(1.0, x), b.add(x, 1.0))
     return _stated(b.mul(b.unary("atan", b.unary("sqrt", ratio)), 2.0), "acos", x)
 
 
-@_half_in_float32
+@half_in_float32
 def atan2(y: Node, x: Node) -> Node:
     """The angle of (x, y) in [-pi, pi], from atan(|y| / |x|) and the quadrant.
 
@@ -164,7 +164,7 @@ def _sin_pi(x: Node) -> Node:
     return b.mul(b.unary("sin", b.mul(b.sub(x, n), math.pi)), b.sub(1.0, b.mul(odd, 2.0)))
 
 
-@_half_in_float32
+@half_in_float32
 def sinc(x: Node) -> Node:
     """sin(pi x) / (pi x), and 1 at 0, with sin(pi x) computed exactly at integers (``_sin_pi``)."""
     value = b.where(b.compare("eq", x, 0), 1.0, b.div(_sin_pi(x), b.mul(x, math.pi)))
@@ -182,7 +182,7 @@ def _half_exp(a: Node) -> Node:
     return b.where(b.compare("lt", whole, math.inf), b.mul(whole, 0.5), b.mul(b.mul(root, 0.5), root))
 
 
-@_half_in_float32
+@half_in_float32
 def sinh(x: Node) -> Node:
     """(u + u / (u + 1)) / 2 with u = expm1(|x|) below 1 (no cancellation), e**|x|/2 - e**-|x|/2 above."""
     a = b.unary("abs", x)
@@ -193,14 +193,14 @@ def sinh(x: Node) -> Node:
     return _stated(_odd(b.where(b.compare("lt", a, 1.0), near_zero, far), x), "sinh", x)
 
 
-@_half_in_float32
+@half_in_float32
 def cosh(x: Node) -> Node:
     """e**|x|/2 + e**-|x|/2, both terms positive."""
     half = _half_exp(b.unary("abs", x))
     return _stated(b.add(half, b.div(0.25, half)), "cosh", x)
 
 
-@_half_in_float32
+@half_in_float32
 def asinh(x: Node) -> Node:
     """log1p(|x| + x**2 / (1 + sqrt(1 + x**2))) with the sign of x (log(x + sqrt(x**2 + 1)) cancels for
     negative x and loses small ones); log(2|x|) where x**2 swamps 1."""
@@ -211,7 +211,7 @@ def asinh(x: Node) -> Node:
     return _stated(_odd(b.where(b.compare("gt", a, _SQUARE_SWAMPS_ONE), far, near), x), "asinh", x)
 
 
-@_half_in_float32
+@half_in_float32
 def acosh(x: Node) -> Node:
     """log1p(t + sqrt(t (t + 2))) with t = x - 1, exact near 1 where log(x + sqrt(x**2 - 1)) is not;
     log(2x) far out; NaN below 1 (where t (t + 2) can be positive, even inf)."""
@@ -222,7 +222,7 @@ def acosh(x: Node) -> Node:
     return _stated(value, "acosh", x)
 
 
-@_half_in_float32
+@half_in_float32
 def atanh(x: Node) -> Node:
     """log1p(2|x| / (1 - |x|)) / 2 with the sign of x: 1 - |x| is exact near 1, log1p accurate near 0."""
     a = b.unary("abs", x)
@@ -233,7 +233,7 @@ def atanh(x: Node) -> Node:
 # ------------------------------------------------------------------ two-operand functions
 
 
-@_half_in_float32
+@half_in_float32
 def hypot(x: Node, y: Node) -> Node:
     """sqrt(x**2 + y**2) as m sqrt(1 + (n / m)**2), m and n the larger and smaller magnitude:
     no overflow or underflow of the squares (hypot(1e200, 1e200), hypot(1e-200, 1e-200)). An
@@ -252,7 +252,7 @@ def heaviside(x: Node, values: Node) -> Node:
     return _stated(value, "heaviside", x, values)
 
 
-@_half_in_float32
+@half_in_float32
 def lerp(start: Node, end: Node, weight: Operand) -> Node:
     """torch's two-sided formula: start + w (end - start) for |w| < 1/2, end - (end - start)(1 - w)
     from there, so that w = 1 gives end exactly. A number weight picks its side here. Half

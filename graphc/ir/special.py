@@ -20,7 +20,7 @@ from fractions import Fraction
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir import special_coefficients as k
-from graphc.ir.composites import _half_in_float32, _odd, _stated, isnan, signbit
+from graphc.ir.composites import _odd, _stated, half_in_float32, isnan, signbit
 from graphc.ir.graph import Node
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -139,7 +139,7 @@ def _lgamma_positive(y: Node) -> Node:
     return b.where(b.compare("lt", y, 8.0), near, far)
 
 
-@_half_in_float32
+@half_in_float32
 def lgamma(x: Node) -> Node:
     """log |Gamma(x)|: the reflection log(pi / |sin(pi x)|) - lgamma(1 - x) below 0; inf at the poles
     (0 and the negative integers) and at both infinities, as torch."""
@@ -192,7 +192,7 @@ def _digamma_positive(y: Node) -> Node:
     return b.where(inside, near, shifted)
 
 
-@_half_in_float32
+@half_in_float32
 def digamma(x: Node) -> Node:
     """psi(x) = Gamma'(x) / Gamma(x): psi(1 - x) - pi cot(pi x) below 0; -inf at 0 and inf at -0.0,
     NaN at the negative integers and -inf, as torch."""
@@ -309,7 +309,7 @@ def _erfcx_nonnegative(a: Node) -> Node:
     return b.where(b.compare("lt", a, 1.0), b.mul(_exp_square(a, 1.0), b.sub(1.0, b.unary("erf", a))), _erfc_scaled_tail(a))
 
 
-@_half_in_float32
+@half_in_float32
 def erfc(x: Node) -> Node:
     """1 - erf(x), relative-accurate where it is tiny (not 1 - erf(x), which is 0 from 6 on in float64)."""
     a = b.unary("abs", x)
@@ -317,7 +317,7 @@ def erfc(x: Node) -> Node:
     return _stated(b.where(b.compare("lt", x, 0), b.sub(2.0, positive), positive), "erfc", x)
 
 
-@_half_in_float32
+@half_in_float32
 def erfcx(x: Node) -> Node:
     """exp(x**2) erfc(x) without overflow for large x: 2 exp(x**2) - erfcx(-x) below 0."""
     positive = _erfcx_nonnegative(b.unary("abs", x))
@@ -350,7 +350,7 @@ def _inverse_erfc(q: Node, a: Node) -> Node:
     return x
 
 
-@_half_in_float32
+@half_in_float32
 def erfinv(x: Node) -> Node:
     """The inverse of erf on [-1, 1]: +-inf at +-1, NaN outside."""
     a = b.unary("abs", x)
@@ -359,7 +359,7 @@ def erfinv(x: Node) -> Node:
     return _stated(_odd(magnitude, x), "erfinv", x)
 
 
-@_half_in_float32
+@half_in_float32
 def ndtr(x: Node) -> Node:
     """The standard normal distribution function: 1/2 + erf(x / sqrt 2)/2 within |x| < 1, else
     erfc(|x| / sqrt 2)/2 with its exp(-x**2 / 2) taken from x itself (from the rounded x / sqrt 2 it
@@ -372,7 +372,7 @@ def ndtr(x: Node) -> Node:
     return _stated(b.where(b.compare("lt", a, 1.0), centre, tail), "ndtr", x)
 
 
-@_half_in_float32
+@half_in_float32
 def log_ndtr(x: Node) -> Node:
     """log(ndtr(x)): log(erfcx(-x / sqrt 2) / 2) - x**2 / 2 below -1 (no underflow), log1p(-ndtr(-x)) above."""
     z = b.div(b.neg(x), SQRT_2)
@@ -382,7 +382,7 @@ def log_ndtr(x: Node) -> Node:
     return _stated(b.where(b.compare("eq", x, -math.inf), -math.inf, value), "log_ndtr", x)
 
 
-@_half_in_float32
+@half_in_float32
 def ndtri(p: Node) -> Node:
     """The inverse of ndtr on [0, 1]: -sqrt 2 erfcinv(2p) below 1/2, sqrt 2 erfcinv(2 (1 - p)) above
     (both arguments exact); +-inf at 0 and 1, NaN outside."""
@@ -442,7 +442,7 @@ def i1(x: Node) -> Node:
     return _stated(_signed(_unscaled(a, _bessel_scaled(a, k.I1_A, k.I1_B, 1)), x), "i1", x)
 
 
-@_half_in_float32
+@half_in_float32
 def spherical_bessel_j0(x: Node) -> Node:
     """sin(x) / x: 1 at 0, 0 at +-inf (torch gives it no derivative: callers detach it)."""
     value = b.where(b.compare("eq", x, 0), 1.0, b.div(b.unary("sin", x), x))
@@ -452,14 +452,14 @@ def spherical_bessel_j0(x: Node) -> Node:
 # ------------------------------------------------------------------ entropy-like products
 
 
-@_half_in_float32
+@half_in_float32
 def xlog1py(x: Node, y: Node) -> Node:
     """x * log1p(y), 0 where x is 0 (even where log1p(y) is -inf), NaN where y is NaN, as torch."""
     value = b.where(b.compare("eq", x, 0), 0.0, b.mul(x, b.unary("log1p", y)))
     return _stated(b.where(isnan(y), math.nan, value), "xlog1py", x, y)
 
 
-@_half_in_float32
+@half_in_float32
 def entr(x: Node) -> Node:
     """-x log(x) for x > 0, 0 at 0, -inf below 0 (NaN stays NaN)."""
     positive = b.neg(b.mul(x, b.unary("log", b.binary("maximum", x, 0.0))))
