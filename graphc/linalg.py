@@ -10,6 +10,7 @@ from graphc.frontend.decompositions import eigh, eigvalsh, svdvals
 from graphc.frontend.decompositions import linalg_qr as qr
 from graphc.frontend.decompositions import linalg_svd as svd
 from graphc.frontend.functional import matmul
+from graphc.frontend.ldl_factorization import ldl_factor, ldl_factor_ex, ldl_solve
 from graphc.frontend.linalg import linalg_norm as norm
 from graphc.frontend.linalg import matrix_norm, vector_norm
 from graphc.frontend.linalg_solvers import cholesky_ex, det, inv, inv_ex, slogdet, solve, solve_ex, solve_triangular, tensorinv, tensorsolve
@@ -36,6 +37,9 @@ __all__ = [
     "inv",
     "inv_ex",
     "LinAlgError",
+    "ldl_factor",
+    "ldl_factor_ex",
+    "ldl_solve",
     "lstsq",
     "lu",
     "lu_factor",

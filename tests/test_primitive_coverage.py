@@ -376,6 +376,11 @@ CASES: dict[str, list[Case]] = {
         Case("f64-grad-view", lambda T, F, a: (lambda r: r.P[..., :3] + r.L * 2 + r.U.sum(-2, keepdim=True))(T.linalg.lu(a.mT)), (f64(2, 3, 4),), grad=True)
     ],
     "matrix_exp": [Case("f64-grad-view", lambda T, F, a: T.linalg.matrix_exp(a.mT), (f64(2, 3, 3),), grad=True)],
+    # torch has no derivative of the LDL family (tests/test_linalg_ldl.py); a 2x2 block of pivots in the second matrix
+    "ldl_factor": [Case("f64-view", lambda T, F, a: tuple(T.linalg.ldl_factor_ex(a.mT)), (np.float64([np.eye(3) + 1, [[0, 1, 2], [1, 0, 1], [0, 1, 0]]]),))],
+    "ldl_solve": [
+        Case("f64-view", lambda T, F, a, b: T.linalg.ldl_solve(*T.linalg.ldl_factor(a + a.mT), b.mT), (f64(2, 3, 3) + 2 * np.eye(3), f64(2, 3, 3)))
+    ],
     # ------------------------------------------------------------------ windows
     "unfold": [
         Case("f32", lambda T, F, x: F.unfold(x, 2), (f32(1, 2, 4, 4),)),

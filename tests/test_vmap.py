@@ -99,6 +99,7 @@ SWEEP: list[tuple[str, Callable[..., Any], tuple, Any]] = [
     ("solve-cholesky", lambda T, F, a, b: (T.linalg.solve(a, b), T.linalg.cholesky(a)), (spd(3, 3), f64(3, 3, 2)), 0),
     ("matrix-exp", lambda T, F, a: T.linalg.matrix_exp(a), (f64(2, 3, 3),), 0),
     ("lu", lambda T, F, a: tuple(T.linalg.lu(a)), (f64(2, 3, 4),), 0),
+    ("ldl-shared-rhs", lambda T, F, a, b: T.linalg.ldl_solve(*T.linalg.ldl_factor(a + a.mT), b), (f64(2, 3, 3), f64(3, 2)), (0, None)),
     ("slogdet-eigh-shared-rhs", lambda T, F, a, b: (T.linalg.slogdet(a)[1], T.linalg.eigvalsh(a), T.linalg.solve(a, b)), (spd(2, 3), f64(3)), (0, None)),
     ("svd-qr", lambda T, F, a: (T.linalg.svdvals(a), T.linalg.qr(a)[1].abs()), (f64(2, 4, 3),), 0),
     ("solve-triangular-shared-matrix", lambda T, F, a, b: T.linalg.solve_triangular(a, b, upper=True), (spd(1, 3)[0], f64(2, 3, 2)), (None, 0)),

@@ -245,6 +245,8 @@ LOWERINGS: dict[str, Lowering] = {
     "slogdet": _call("rt.slogdet"),
     "matrix_exp": _call("rt.matrix_exp"),
     "lu": _call("rt.lu"),
+    "ldl_factor": _call("rt.ldl_factor"),
+    "ldl_solve": _call("rt.ldl_solve"),
     "cholesky": _call("rt.cholesky"),
     "solve_triangular": _with_attrs("rt.solve_triangular", ("upper", "unitriangular")),
     "eigh": _with_attrs("rt.eigh", ("upper",)),
@@ -260,7 +262,7 @@ LOWERINGS: dict[str, Lowering] = {
 _KEEPS_DTYPE = {
     *("constant", "cast", *IDENTITIES, *VIEWS, "pad", "concat", "check"),
     *("gather", "index_select", "argmax", "argsort", "cumsum", "matmul", "sum", "rand", "iota", "size"),
-    *("solve", "slogdet", "cholesky", "solve_triangular", "eigh", "svd", "qr", "matrix_exp", "lu"),
+    *("solve", "slogdet", "cholesky", "solve_triangular", "eigh", "svd", "qr", "matrix_exp", "lu", "ldl_factor", "ldl_solve"),
 }
 
 

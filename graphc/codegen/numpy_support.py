@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from graphc.codegen.numpy_ldl import ldl_factor, ldl_solve  # noqa: F401  (generated code calls them as rt.<op>)
 from graphc.codegen.numpy_linalg import cholesky, lu, matrix_exp, slogdet, solve, solve_triangular  # noqa: F401  (generated code calls them as rt.<op>)
 
 

@@ -1689,7 +1689,7 @@ _EXACT_IN_HALF = frozenset({"cast", "neg", "abs", "where", "maximum", "minimum",
 # Ops whose small-integer result can leave the dtype's range in int32 registers, so it is wrapped back.
 _WRAPS = frozenset({"add", "sub", "mul", "neg", "abs", "pow", "floor_divide", "cast"})
 # The linalg primitives, each launched by the host function of its name in graphc/codegen/triton_linalg.py.
-LINALG = frozenset({"solve", "solve_triangular", "cholesky", "slogdet", "eigh", "svd", "qr", "matrix_exp", "lu"})
+LINALG = frozenset({"solve", "solve_triangular", "cholesky", "slogdet", "eigh", "svd", "qr", "matrix_exp", "lu", "ldl_factor", "ldl_solve"})
 # Every primitive the emitter generates code for (a test holds the registry to it).
 SUPPORTED_OPS = frozenset(
     {*_UNARY, *_RECIPROCALS, *_BINARY, *_COMPARE, "maximum", "minimum", "neg", "abs", "sign", "logical_not", "where", "cast", "pow", "check", *IDENTITIES}

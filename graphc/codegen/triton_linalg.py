@@ -324,4 +324,5 @@ def solve_triangular(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, upper:
 
 
 from graphc.codegen.triton_eigen import eigh, qr, svd  # noqa: E402, F401  (the decompositions' host functions, as la.<op>)
+from graphc.codegen.triton_ldl import ldl_factor, ldl_solve  # noqa: E402, F401
 from graphc.codegen.triton_matrix_exp import matrix_exp  # noqa: E402, F401

@@ -155,7 +155,7 @@ def window_batch(node: Node, args: list[Batched], size: Dim) -> Batched:
     return b.reshape(out, (size, x.shape[1], *out.shape[1:])), 0
 
 
-@batch_rule("solve", "solve_triangular", "cholesky", "slogdet", "eigh", "svd", "qr", "matrix_exp", "lu")
+@batch_rule("solve", "solve_triangular", "cholesky", "slogdet", "eigh", "svd", "qr", "matrix_exp", "lu", "ldl_factor", "ldl_solve")
 def linalg_batch(node: Node, args: list[Batched], size: Dim) -> Batched:
     """Each takes batches of matrices [..., m, n]: the vmap batch is one more leading axis."""
     return _all_front(node, args, size)

@@ -71,6 +71,11 @@ def _lu(torch: Any, a: Any) -> Any:
     return _joined(torch, a.shape[:-2], factor, pivots.to(a.dtype), perm.to(a.dtype))
 
 
+def _ldl_factor(torch: Any, a: Any) -> Any:
+    factor, pivots, info = torch.linalg.ldl_factor_ex(a)
+    return _joined(torch, a.shape[:-2], factor, pivots.to(a.dtype), info.to(a.dtype))
+
+
 def _qr(torch: Any, x: Any, mode: str) -> Any:
     q, r = torch.linalg.qr(x, mode=mode)
     return _joined(torch, x.shape[:-2], *((r,) if mode == "r" else (q, r)))
@@ -169,6 +174,8 @@ EVALUATORS: dict[str, Evaluator] = {
     "svd": _svd,
     "qr": _qr,
     "lu": _lu,
+    "ldl_factor": _ldl_factor,
+    "ldl_solve": lambda torch, ld, pivots, b: torch.linalg.ldl_solve(ld, pivots, b),
     "constant": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),
     "iota": _iota,
     "size": lambda torch, value, dtype: torch.tensor(value, dtype=getattr(torch, dtype.name)),

@@ -1,7 +1,6 @@
 """torch's in-place functional activations (``F.relu_``, ``F.elu_``, ...): the activation written into its input.
 
-Each is ``input._inplace(activation(input))`` (``activation(input, inplace=True)`` where torch's in-place
-form differentiates from its result: elu_, celu_, selu_, leaky_relu_, rrelu_), the path of ``Tensor.add_`` and the like, so autograd
+Each is ``input._inplace(activation(input))``, the path of ``Tensor.add_`` and the like, so autograd
 follows the new value, a leaf that requires grad is refused while grad mode is on (torch's error), and
 the input tensor itself is returned, as torch returns it.
 """
@@ -17,19 +16,19 @@ def relu_(input: Tensor) -> Tensor:
 
 
 def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
-    return nnf.elu(input, alpha, inplace=True)
+    return input._inplace(nnf.elu(input, alpha), op="elu_")
 
 
 def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
-    return nnf.celu(input, alpha, inplace=True)
+    return input._inplace(nnf.celu(input, alpha), op="celu_")
 
 
 def selu_(input: Tensor) -> Tensor:
-    return nnf.selu(input, inplace=True)
+    return input._inplace(nnf.selu(input), op="selu_")
 
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return nnf.leaky_relu(input, negative_slope, inplace=True)
+    return input._inplace(nnf.leaky_relu(input, negative_slope), op="leaky_relu_")
 
 
 def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
@@ -37,7 +36,7 @@ def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Ten
 
 
 def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
-    return nnf.rrelu(input, lower, upper, training, inplace=True)
+    return input._inplace(nnf.rrelu(input, lower, upper, training), op="rrelu_")
 
 
 def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
