@@ -124,6 +124,89 @@ def test_second_derivative_is_a_zero_tensor_or_none_as_torch(backend: str, case:
             np.testing.assert_allclose(_array(g), _array(t), rtol=1e-10, atol=1e-12)
 
 
+KINKS = np.array([-1.0, -0.0, 0.0, 1.0, 2.0, -2.0])  # elu's and prelu's kink at exactly 0 (both signs)
+
+
+def _higher_cases(T: Any) -> dict[str, Callable[[Any, Any], Any]]:
+    """name -> f(x, p): x the six KINKS, p prelu's two weights."""
+    F = T.nn.functional
+    return {
+        # torch's backward op reads the result: every further derivative is a zero that requires grad
+        "relu": lambda x, p: F.relu(x),
+        "relu_inplace": lambda x, p: F.relu(x * 1, inplace=True),
+        "leaky_relu_inplace": lambda x, p: F.leaky_relu(x * 1, 0.1, inplace=True),
+        "rrelu_eval_inplace": lambda x, p: F.rrelu(x * 1, training=False, inplace=True),
+        # it reads the input: the second derivative is a zero that does not require grad
+        "leaky_relu": lambda x, p: F.leaky_relu(x, 0.1),
+        # elu_double_backward masks with x < 0, the first derivative takes x <= 0
+        "elu": lambda x, p: F.elu(x, 1.5),
+        "elu_inplace": lambda x, p: F.elu(x * 1, 1.5, inplace=True),
+        "celu": lambda x, p: F.celu(x, 0.7),  # 1 / alpha from alpha in float32, as torch's
+        "celu_inplace": lambda x, p: F.celu(x * 1, 0.7, inplace=True),
+        "selu": lambda x, p: F.selu(x),
+        "selu_inplace": lambda x, p: F.selu(x * 1, inplace=True),
+        # prelu's double backward masks with x >= 0, its first derivative with x > 0
+        "prelu": lambda x, p: F.prelu(x.view(3, 2), p),
+    }
+
+
+def _orders(T: Any, case: str, count: int = 3) -> list[tuple[Any, ...]]:
+    """The gradients (x, p) of a weighted sum of f, then those of a penalty on the ones that require grad, ``count`` times."""
+    x = T.tensor(KINKS.copy(), requires_grad=True)
+    p = T.tensor(P[:2].copy(), requires_grad=True)
+    y = _higher_cases(T)[case](x, p)
+    out, orders = (y * _weights(T, y)).sum(), []
+    for _ in range(count):
+        orders.append(T.autograd.grad(out, (x, p), create_graph=True, allow_unused=True))
+        tracked = [g for g in orders[-1] if g is not None and g.requires_grad]
+        if not tracked:
+            break
+        out = sum((g * _weights(T, g)).sum().pow(2) for g in tracked)
+    return orders
+
+
+@pytest.mark.parametrize("case", list(_higher_cases(torch)))
+def test_higher_derivatives_at_the_kinks_are_torchs_values_and_zero_tensors(backend: str, case: str) -> None:
+    theirs, ours = _orders(torch, case), _orders(graphc, case)
+    assert len(ours) == len(theirs), "a derivative requires grad on one side only"
+    for order, (mine, expected) in enumerate(zip(ours, theirs), start=1):
+        for g, t in zip(mine, expected):
+            assert (g is None) == (t is None), f"order {order}: None on one side only"
+            if t is not None:
+                assert g.requires_grad == t.requires_grad, f"order {order}: requires_grad differs from torch's"
+                np.testing.assert_allclose(_array(g), _array(t), rtol=1e-12, atol=1e-12, err_msg=f"order {order}")
+
+
+_IMAGE = np.random.default_rng(5).standard_normal((1, 2, 3, 4))
+_GRID = np.random.default_rng(6).uniform(-1.1, 1.1, (1, 2, 3, 2))
+
+
+def _grid_sample_second_order(T: Any, mode: str, penalized: str, grid_requires_grad: bool) -> tuple[Any, ...]:
+    """Whether each first gradient requires grad, then the second derivatives of a penalty on the chosen ones."""
+    x = T.tensor(_IMAGE.copy(), requires_grad=True)
+    grid = T.tensor(_GRID.copy(), requires_grad=grid_requires_grad)
+    y = T.nn.functional.grid_sample(x, grid, mode=mode, align_corners=False)
+    wrt = (x, grid) if grid_requires_grad else (x,)
+    first = T.autograd.grad((y * y).sum(), wrt, create_graph=True)  # the incoming gradient 2y reads x too
+    penalty = sum((g * g).sum() for g, name in zip(first, "xg") if name in penalized)
+    return (*(g.requires_grad for g in first), *T.autograd.grad(penalty, wrt, allow_unused=True))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_grid_sample_gradients_require_grad_and_give_none_or_zeros_as_torch(backend: str, mode: str) -> None:
+    """torch's grid_sampler_2d_backward reads input and grid: its results require grad, with no derivative for
+    the input (only the incoming gradient, here 2y, reaches it) and, in nearest mode, zeros for the grid."""
+    for penalized, grid_requires_grad in (("x", False), ("x", True), ("g", True), ("xg", True)):
+        ours = _grid_sample_second_order(graphc, mode, penalized, grid_requires_grad)
+        theirs = _grid_sample_second_order(torch, mode, penalized, grid_requires_grad)
+        for g, t in zip(ours, theirs):
+            if isinstance(t, bool) or t is None:
+                assert g == t if isinstance(t, bool) else g is None, (penalized, grid_requires_grad)
+            else:
+                assert g is not None, (penalized, grid_requires_grad)
+                np.testing.assert_allclose(_array(g), _array(t), rtol=1e-10, atol=1e-12)
+
+
 def _critics(seed: int = 0) -> tuple[Any, torch.nn.Module]:
     torch.manual_seed(seed)
     theirs = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 1)).double()

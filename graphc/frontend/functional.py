@@ -276,8 +276,9 @@ def square(input: Tensor) -> Tensor:
 
 def relu(input: Tensor) -> Tensor:
     """where(x <= 0, 0, x): the gradient at 0 is 0 and NaN propagates, as torch's relu; the input is
-    marked as threshold_backward's, for second derivatives (``composites.backward_reads``)."""
-    x = composites.backward_reads(node_of(input))
+    marked as that of threshold_backward, which reads relu's result, for higher derivatives
+    (``composites.backward_reads``)."""
+    x = composites.backward_reads(node_of(input), "backward_reads_result")
     return wrap(b.where(b.compare("le", x, 0), 0, x))
 
 

@@ -143,6 +143,78 @@ def backward_reads_vjp(node: Node, g: Node) -> tuple:
     return (b.add(g, emit("custom_vjp", b.zeros_like(x), x, rule="zero_gradient")),)
 
 
+@rule("backward_reads_result")
+def backward_reads_result_vjp(node: Node, g: Node) -> tuple:
+    """``backward_reads`` for a function whose backward op reads its result (relu's ``threshold_backward(grad,
+    result, 0)``, the in-place leaky_relu_ and rrelu_): the zero reaches the result and goes through that op
+    again, so every further derivative is a zero that requires grad too (``repeated_zero_gradient``)."""
+    x = node.inputs[1]
+    if not is_grad_enabled():
+        return (g,)
+    return (b.add(g, emit("custom_vjp", b.zeros_like(x), x, rule="repeated_zero_gradient")),)
+
+
+@rule("repeated_zero_gradient")
+def repeated_zero_gradient_vjp(node: Node, g: Node) -> tuple:
+    """A zero for the operand that, while a backward graph is recorded, is again such a zero."""
+    x = node.inputs[1]
+    if not is_grad_enabled():
+        return (b.zeros_like(g),)
+    return (emit("custom_vjp", b.zeros_like(g), x, rule="repeated_zero_gradient"),)
+
+
+@rule("backward_reads_undefined")
+def backward_reads_undefined_vjp(node: Node, g: Node) -> tuple:
+    """``g``, which, while a backward graph is recorded, requires grad with no derivative for the input:
+    torch's grid_sampler_2d_backward reads the input, yet its double backward gives the input none."""
+    x = node.inputs[1]
+    if not is_grad_enabled():
+        return (g,)
+    return (emit("custom_vjp", g, g, x, rule="first_only"),)
+
+
+@rule("first_only")
+def first_only_vjp(node: Node, g: Node) -> tuple:
+    """``g`` for operand 1, None for the others: a value that depends on the others only as torch's
+    backward ops do, with no derivative for them (prelu's gradient at 0, ``backward_reads_undefined``)."""
+    return (g, *(None for _ in node.inputs[2:]))
+
+
+@rule("slope")
+def slope_vjp(node: Node, g: Node) -> tuple:
+    """``g * slope`` for x (operands x, slope): the slope is built so that its own derivative is torch's
+    double backward (elu's ``elu_double_backward`` masks it with x < 0, where its first derivative takes
+    x <= 0)."""
+    return (b.mul(g, node.inputs[2]), None)
+
+
+@rule("prelu")
+def prelu_vjp(node: Node, g: Node) -> tuple:
+    """torch's ``_prelu_kernel_backward``: ``g`` above 0 and ``w g`` at and below for x, ``x g`` at and below
+    for w (operands x and w broadcast to x's shape). Its double backward masks with x >= 0, so at x = 0
+    the values are these and their derivatives the positive side's: ``g`` passes to the incoming
+    gradient, nothing to w or x."""
+    _, x, w = node.inputs
+    positive, negative = b.compare("gt", x, 0), b.compare("lt", x, 0)
+    scaled = b.mul(w, g)
+    gx = b.where(positive, g, b.where(negative, scaled, emit("custom_vjp", scaled, g, rule="first_only")))
+    product = b.mul(x, g)
+    gw = b.where(positive, 0.0, b.where(negative, product, emit("detach", product)))
+    return (gx, gw)
+
+
+@rule("elu_result")
+def elu_result_vjp(node: Node, g: Node) -> tuple:
+    """torch's ``elu_backward`` of an in-place elu, celu or selu, which reads the result r (this node):
+    ``g * input_scale * (r + negcoef)`` at and below 0, ``g * poscoef`` above (operands x and the three
+    constants). Its derivative reads r again, masked with r < 0, so every order goes through this rule,
+    as torch's does through its backward op (celu's input_scale, 1 / alpha rounded to float32, each time)."""
+    _, x, negcoef, poscoef, input_scale = node.inputs
+    below = b.where(b.compare("lt", node, 0), node, 0.0)
+    slope = b.where(b.compare("le", node, 0), b.mul(b.add(below, negcoef), input_scale), poscoef)
+    return (b.mul(g, slope), None, None, None)
+
+
 def _reads_without_derivative(backward: str) -> Callable[[Node, Node], tuple]:
     def vjp(node: Node, g: Node) -> tuple:
         x = node.inputs[1]

@@ -28,7 +28,7 @@ from graphc.frontend.pointwise import expm1
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.dtype_info import finfo
-from graphc.ir.grad_mode import grad_mode
+from graphc.ir.grad_mode import grad_mode, is_grad_enabled
 from graphc.ir.registry import emit, op_error, user_stacklevel
 from graphc.ir.types import dims_equal
 from graphc.runtime.tensor import Tensor
@@ -484,9 +484,19 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
+def _reads(input: Tensor, inplace: bool) -> Tensor:
+    """The input marked as that of torch's backward op: the in-place forms (leaky_relu_, rrelu_) read
+    their result, so their higher derivatives are zeros that require grad, as relu's (docs/decisions.md)."""
+    return _F.backward_reads(input, "backward_reads_result" if inplace else "backward_reads")
+
+
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    x = _F.backward_reads(input)
-    return _written(input, _F.where(_F.gt(x, 0), x, _F.mul(x, negative_slope)), inplace, "leaky_relu_")
+    return _leaky(input, negative_slope, inplace, "leaky_relu_")
+
+
+def _leaky(input: Tensor, slope: Tensor | float, inplace: bool, op: str) -> Tensor:
+    x = _reads(input, inplace)
+    return _written(input, _F.where(_F.gt(x, 0), x, _F.mul(x, slope)), inplace, op)
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False) -> Tensor:
@@ -496,10 +506,8 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     if lower > upper:
         raise op_error("rrelu", [_node(input).type], {"lower": lower, "upper": upper}, "Lower bound should be less than or equal to the upper bound")
     if not training:
-        return leaky_relu(input, (lower + upper) / 2, inplace)
-    slope = _F.add(_F.mul(_F.rand_uniform(tuple(input.shape), input.dtype), upper - lower), lower)
-    x = _F.backward_reads(input)
-    return _written(input, _F.where(_F.gt(x, 0), x, _F.mul(x, slope)), inplace, "rrelu_")
+        return _leaky(input, (lower + upper) / 2, inplace, "rrelu_")
+    return _leaky(input, _F.add(_F.mul(_F.rand_uniform(tuple(input.shape), input.dtype), upper - lower), lower), inplace, "rrelu_")
 
 
 @autocast_op
@@ -509,20 +517,47 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     x, w = _F.backward_reads(input), _F.backward_reads(weight)
     if weight.numel() != 1 and input.ndim >= 2:
         w = _F.reshape(w, (-1,) + (1,) * (input.ndim - 2))
-    return _F.where(_F.gt(x, 0), x, _F.mul(w, x))
+    value = _F.where(_F.gt(x, 0), x, _F.mul(w, x))
+    if not (is_grad_enabled() and (input.requires_grad or weight.requires_grad)):
+        return value
+    spread = b.broadcast_to(_F.node_of(w), _F.node_of(value).shape)
+    return _F.wrap(emit("custom_vjp", _F.node_of(value), _F.node_of(x), spread, rule="prelu"))
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return _written(input, _F.where(_F.gt(input, 0), input, _F.mul(_expm1_of_negative(input), alpha)), inplace, "elu_")
+    value = _F.where(_F.gt(input, 0), input, _F.mul(_expm1_of_negative(input), alpha))
+    return _written(input, _elu_differentiated(input, value, alpha, 1.0, 1.0, inplace), inplace, "elu_")
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
-    return _written(input, _F.mul(elu(input, alpha), scale), inplace, "selu_")
+    value = _F.mul(_F.where(_F.gt(input, 0), input, _F.mul(_expm1_of_negative(input), alpha)), scale)
+    return _written(input, _elu_differentiated(input, value, alpha * scale, scale, 1.0, inplace), inplace, "selu_")
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return _written(input, _F.where(_F.gt(input, 0), input, _F.mul(_expm1_of_negative(_F.div(input, alpha)), alpha)), inplace, "celu_")
+    """torch's derivative takes 1/alpha as ``1.0 / alpha.toFloat()`` (derivatives.yaml): alpha rounded to float32, also in float64."""
+    value = _F.where(_F.gt(input, 0), input, _F.mul(_expm1_of_negative(_F.div(input, alpha)), alpha))
+    input_scale = 1.0 / float(np.float32(alpha))
+    return _written(input, _elu_differentiated(input, value, alpha, 1.0, input_scale, inplace), inplace, "celu_")
+
+
+def _elu_differentiated(input: Tensor, value: Tensor, negcoef: float, poscoef: float, input_scale: float, inplace: bool) -> Tensor:
+    """``value`` differentiated as torch's ``elu_backward``: ``poscoef`` above 0, and at and below 0
+    ``input_scale * negcoef * exp(x * input_scale)``, or from the result, ``input_scale * (result + negcoef)``,
+    for the in-place forms, as torch's. The slope's own derivative is masked with x < 0, as torch's
+    ``elu_double_backward``: the chain rule through elu's nodes gave the second derivative at exactly 0
+    the negative side's, ``negcoef * input_scale**2``, where torch's is 0. NaN takes ``poscoef``, as torch's."""
+    x, v = _F.node_of(input), _F.node_of(value)
+    if not (is_grad_enabled() and x.requires_grad):
+        return value
+    if inplace:
+        constants = [b.full_like(x, c) for c in (negcoef, poscoef, input_scale)]
+        return _F.wrap(emit("custom_vjp", v, x, *constants, rule="elu_result"))
+    below = b.where(b.compare("lt", x, 0), x, 0.0)
+    negative = b.mul(b.unary("exp", b.mul(below, input_scale)), input_scale * negcoef)
+    slope = b.where(b.compare("le", x, 0), negative, poscoef)
+    return _F.wrap(emit("custom_vjp", v, x, slope, rule="slope"))
 
 
 def _expm1_of_negative(x: Tensor) -> Tensor:

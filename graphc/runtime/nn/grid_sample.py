@@ -124,7 +124,7 @@ class _Image:
         self.batch, self.channels, self.height, self.width = input.shape
         self.flat = _F.reshape(input, (self.batch, self.channels, self.height * self.width))
 
-    def read(self, x: Tensor, y: Tensor, offset: Tensor | None = None) -> Tensor:
+    def read(self, x: Tensor, y: Tensor, scale: Tensor | None = None) -> Tensor:
         inside = _F.logical_and(
             _F.logical_and(_F.ge(x, 0.0), _F.le(x, float(self.width - 1))),
             _F.logical_and(_F.ge(y, 0.0), _F.le(y, float(self.height - 1))),
@@ -132,7 +132,7 @@ class _Image:
         index = _F.cast(_F.where(inside, _F.add(_F.mul(y, float(self.width)), x), 0.0), dtypes.int64)
         spread = _F.expand(_F.unsqueeze(index, 1), self.batch, self.channels, index.shape[1])
         values = _F.gather(self.flat, 2, spread)
-        return _F.where(_F.unsqueeze(inside, 1), values if offset is None else _F.add(values, offset), 0.0)
+        return _F.where(_F.unsqueeze(inside, 1), values if scale is None else _F.mul(values, scale), 0.0)
 
 
 def _check(input: Tensor, grid: Tensor, mode: str, padding_mode: str) -> None:
@@ -165,10 +165,12 @@ def _check(input: Tensor, grid: Tensor, mode: str, padding_mode: str) -> None:
 
 def _nearest(image: _Image, x: Tensor, y: Tensor) -> Tensor:
     nearest_x, nearest_y = _F.round(x), _F.round(y)
-    # The read value depends on the rounded position with slope 0 (round's), so the grid's gradient
-    # is zeros, as torch's, rather than None; the position is finite wherever it is read.
-    slope = _F.unsqueeze(_F.add(_F.mul(nearest_x, 0.0), _F.mul(nearest_y, 0.0)), 1)
-    return image.read(nearest_x, nearest_y, slope)
+    # The read value is scaled by 1 that depends on the rounded position with slope 0 (round's), so the
+    # grid's gradient is zeros, as torch's, rather than None, and so is the grid's derivative of the
+    # input's gradient (torch's double backward samples with the grid's own gradient, zero for nearest);
+    # the position is finite wherever it is read.
+    one = _F.unsqueeze(_F.add(_F.add(_F.mul(nearest_x, 0.0), _F.mul(nearest_y, 0.0)), 1.0), 1)
+    return image.read(nearest_x, nearest_y, one)
 
 
 def _weighted_sum(terms: list[tuple[Tensor, Tensor]]) -> Tensor:
@@ -224,7 +226,12 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
     """Sample ``input`` (N, C, H, W) at ``grid`` (N, H_out, W_out, 2) of (x, y) in [-1, 1]: (N, C, H_out, W_out)."""
     _check(input, grid, mode, padding_mode)
     aligned = _align(align_corners)
-    image = _Image(input)
+    # torch's gradients come from grid_sampler_2d_backward, which reads both operands: they require grad
+    # while a backward graph is recorded, with no derivative for the input, nor for anything in nearest
+    # mode's zero grid gradient (docs/decisions.md, "Second derivatives that are structurally zero").
+    image = _Image(_F.backward_reads(input, "backward_reads_undefined"))
+    if mode == "nearest":
+        grid = _F.backward_reads(grid, "backward_reads_undefined")
     batch, rows, cols = grid.shape[0], grid.shape[1], grid.shape[2]
     points = _F.reshape(grid, (batch, rows * cols, 2))
     x = _unnormalize(_F.getitem(points, (slice(None), slice(None), 0)), image.width, aligned)

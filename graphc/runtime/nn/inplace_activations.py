@@ -1,6 +1,7 @@
 """torch's in-place functional activations (``F.relu_``, ``F.elu_``, ...): the activation written into its input.
 
-Each is ``input._inplace(activation(input))``, the path of ``Tensor.add_`` and the like, so autograd
+Each is ``input._inplace(activation(input))`` (``activation(input, inplace=True)`` where torch's in-place
+form differentiates from its result: elu_, celu_, selu_, leaky_relu_, rrelu_), the path of ``Tensor.add_`` and the like, so autograd
 follows the new value, a leaf that requires grad is refused while grad mode is on (torch's error), and
 the input tensor itself is returned, as torch returns it.
 """
@@ -16,19 +17,19 @@ def relu_(input: Tensor) -> Tensor:
 
 
 def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
-    return input._inplace(nnf.elu(input, alpha), op="elu_")
+    return nnf.elu(input, alpha, inplace=True)
 
 
 def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
-    return input._inplace(nnf.celu(input, alpha), op="celu_")
+    return nnf.celu(input, alpha, inplace=True)
 
 
 def selu_(input: Tensor) -> Tensor:
-    return input._inplace(nnf.selu(input), op="selu_")
+    return nnf.selu(input, inplace=True)
 
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return input._inplace(nnf.leaky_relu(input, negative_slope), op="leaky_relu_")
+    return nnf.leaky_relu(input, negative_slope, inplace=True)
 
 
 def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
@@ -36,7 +37,7 @@ def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Ten
 
 
 def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
-    return input._inplace(nnf.rrelu(input, lower, upper, training), op="rrelu_")
+    return nnf.rrelu(input, lower, upper, training, inplace=True)
 
 
 def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
