@@ -17,6 +17,7 @@ import sympy
 
 from graphc.codegen import c_loops, native
 from graphc.codegen import numpy_support as rt
+from graphc.codegen.index_exprs import dim_code
 from graphc.codegen.kernel_ir import Kernel, Program, kernel_for
 from graphc.codegen.row_split import ROWS, RowSplit, split_rows
 from graphc.codegen.scaffold import buffers_function, kernel_call, run_header, size_names
@@ -36,7 +37,8 @@ def np_dtype(dtype: DType) -> str:
 
 
 def py_dim(d: Dim) -> str:
-    return str(d) if isinstance(d, int) else sympy.pycode(d)
+    """Integer arithmetic: sympy's pycode writes ``floor(B/49)`` as ``math.floor((1/49)*B)``, 0 at B = 49."""
+    return str(d) if isinstance(d, int) else dim_code(d)
 
 
 def py_shape(shape: tuple) -> str:

@@ -819,13 +819,17 @@ def _reshape(input: Tensor, shape: tuple, strict: str | None) -> Tensor:
 
 
 def _is_integer_size(size: Dim) -> bool:
-    """False for a symbolic size with fractional coefficients (3*B/2), which is whole only for some B."""
+    """False for a symbolic size with fractional coefficients (3*B/2, (B + Mod(3*B, 4))/4), which is whole only for some B.
+
+    A floor or Mod in it is a whole number, so one more variable of the polynomial.
+    """
     if isinstance(size, int):
         return True
+    variables = size.atoms(sympy.floor, sympy.ceiling, sympy.Mod) | size.free_symbols
     try:
-        return builtins.all(c.is_integer for c in sympy.Poly(size, *size.free_symbols).coeffs())
+        return builtins.all(c.is_integer for c in sympy.Poly(size, *sorted(variables, key=sympy.default_sort_key)).coeffs())
     except sympy.PolynomialError:
-        return True
+        return False
 
 
 def permute(input: Tensor, *dims: int) -> Tensor:
@@ -1011,11 +1015,29 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
     low, high = [0] * x.type.ndim, [0] * x.type.ndim
     for i in range(len(pad) // 2):
         low[x.type.ndim - 1 - i], high[x.type.ndim - 1 - i] = pad[2 * i], pad[2 * i + 1]
-    crop = [(max_(0, -lo), max_(0, -hi)) for lo, hi in zip(low, high)]
-    if builtins.any(c != (0, 0) for c in crop):
-        x = emit("slice", x, starts=tuple(c[0] for c in crop), stops=tuple(d - c[1] for d, c in zip(x.shape, crop)), steps=(1,) * x.type.ndim)
-    low, high = [max_(0, v) for v in low], [max_(0, v) for v in high]
-    return wrap(emit("pad", x, low=tuple(low), high=tuple(high), interior=(0,) * x.type.ndim, value=float(value)))
+    amounts = [(_pad_and_crop(lo), _pad_and_crop(hi)) for lo, hi in zip(low, high)]
+    for d, (lo, hi) in zip(x.shape, amounts):
+        read = next((c for c in (lo[1], hi[1]) if isinstance(c, symbolic_sizes.SymbolicSize)), None)
+        if read is not None and not symbolic_sizes.SymbolicSize(sympy.sympify(d), read.origin) >= lo[1] + hi[1]:
+            raise op_error("pad", [x.type], {"pad": symbolic_sizes.dims(tuple(pad))}, f"the negative padding crops more than the size {d}")
+    if builtins.any(not (isinstance(c, int) and c == 0) for pair in amounts for _, c in pair):
+        starts = tuple(symbolic_sizes.dims(lo[1]) for lo, _ in amounts)
+        stops = tuple(normalize_dim(d - symbolic_sizes.dims(hi[1])) for d, (_, hi) in zip(x.shape, amounts))
+        x = emit("slice", x, starts=starts, stops=stops, steps=(1,) * x.type.ndim)
+    low, high = symbolic_sizes.dims(tuple(lo[0] for lo, _ in amounts)), symbolic_sizes.dims(tuple(hi[0] for _, hi in amounts))
+    return wrap(emit("pad", x, low=low, high=high, interior=(0,) * x.type.ndim, value=float(value)))
+
+
+def _pad_and_crop(amount: Any) -> tuple[Any, Any]:
+    """(max(0, amount), max(0, -amount)): a negative amount crops. A symbolic one (``-x.size(0) % 4``,
+    ``2 - x.size(0)``) must be >= 0, or <= 0, for every batch size (both hold at 0), or it specializes."""
+    if not isinstance(amount, symbolic_sizes.SymbolicSize):
+        return max_(0, amount), max_(0, -amount)
+    if symbolic_sizes.decide(amount.expr, 0, "ge"):
+        return amount, 0
+    if symbolic_sizes.decide(amount.expr, 0, "le"):
+        return 0, -amount
+    return amount._specialize("a padding, which crops where it is negative")
 
 
 max_ = builtins.max

@@ -101,7 +101,7 @@ def _symbolic_bounds(s: slice, size: Any) -> tuple[Dim, Dim]:
         return 0 if b < 0 else size if b > size else b
 
     start, stop = bound(s.start, 0), bound(s.stop, size)
-    return dims(start), dims(stop if stop > start else start)
+    return dims(start), dims(stop if stop >= start else start)
 
 
 def index(tensor: Any, key: Any) -> Any:

@@ -8,11 +8,15 @@ the values at it, so the gradient goes to the element each value came from, as t
 
 from __future__ import annotations
 
+import sympy
+
 from graphc.frontend.functional import _dim, node_of, wrap
+from graphc.frontend.symbolic_sizes import SymbolicSize, decide, dims
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
+from graphc.ir.types import Dim
 from graphc.runtime.tensor import Tensor
 
 METHODS = "sort argsort msort topk kthvalue median".split()
@@ -62,7 +66,7 @@ def msort(input: Tensor) -> Tensor:
     return sort(input, 0).values
 
 
-def _take(values: Node, indices: Node, axis: int, start: int, length: int) -> tuple[Node, Node]:
+def _take(values: Node, indices: Node, axis: int, start: int, length: Dim) -> tuple[Node, Node]:
     """Positions start .. start + length of ``axis`` of both."""
     ndim = values.type.ndim
     starts = tuple(start if i == axis else 0 for i in range(ndim))
@@ -77,12 +81,26 @@ def _static_size(op: str, x: Node, axis: int, dim: int) -> int:
     return size
 
 
-def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
-    """The ``k`` largest (or smallest) along ``dim``, in sorted order."""
+def topk(input: Tensor, k: int | SymbolicSize, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
+    """The ``k`` largest (or smallest) along ``dim``, in sorted order.
+
+    ``k`` may be a size the function read (``x.size(0) // 2``) and the dimension symbolic, where
+    ``0 <= k <= size`` holds for every batch size; where that depends on the batch size, the size
+    read specializes (a constant ``k`` of a symbolic dimension: the trace stops, and graphc.compile
+    traces again with static sizes).
+    """
     x = node_of(input)
-    size = _static_size("topk", x, _dim(x, dim, op="topk"), dim)
-    if not 0 <= k <= size:
+    axis = _dim(x, dim, op="topk")
+    size = x.shape[axis] if x.type.ndim else 1
+    if isinstance(size, int) or isinstance(k, SymbolicSize):
+        bound = SymbolicSize(size, k.origin) if isinstance(size, sympy.Expr) else size
+        if not 0 <= k <= bound:
+            raise op_error("topk", [x.type], {"k": dims(k), "dim": dim}, f"selected index k ({dims(k)}) out of range (the dimension has {size} elements)")
+    elif k < 0:
         raise op_error("topk", [x.type], {"k": k, "dim": dim}, f"selected index k ({k}) out of range (the dimension has {size} elements)")
+    elif decide(size, k, "ge") is not True:
+        raise op_error("topk", [x.type], {"k": k, "dim": dim}, f"k ({k}) may exceed the symbolic size {size} of the dimension, at some batch sizes")
+    k = dims(k)
     values, indices, axis = _sorted("topk", input, dim, largest)
     if x.type.ndim == 0:
         return ValuesIndices(wrap(values), wrap(indices))

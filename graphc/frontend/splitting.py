@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import sympy
 
 from graphc.frontend.functional import _dim, _slice_axis, node_of, split, wrap
 from graphc.frontend.manipulation import _static
+from graphc.frontend.symbolic_sizes import SymbolicSize, dims
 from graphc.ir import build as b
+from graphc.ir import dtypes
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
 from graphc.runtime import views
@@ -108,6 +111,8 @@ def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
             raise op_error("unfold", [x.type], {"size": size, "step": step}, f"size {size} and step {step} must be 1 or 0 and > 0 for a 0-d tensor")
         return wrap(b.reshape(x, (1,)) if size else b.reshape(emit("slice", b.reshape(x, (1,)), starts=(0,), stops=(0,), steps=(1,)), (0,)))
     axis = _dim(x, dimension, op="unfold")
+    if not all(isinstance(v, int) for v in (x.shape[axis], size, step)):
+        return _symbolic_windows(input, x, dimension, axis, size, step)
     length = _static("unfold", x, axis, dimension)
     attrs = {"dimension": dimension, "size": size, "step": step}
     if size > length or size < 0:
@@ -117,6 +122,29 @@ def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
     count = (length - size) // step + 1
     positions = (np.arange(count)[:, None] * step + np.arange(size)[None, :]).reshape(-1).astype(np.int64)
     taken = emit("index_select", x, Tensor._constant(positions)._node, axis=axis)
+    shape = list(x.shape)
+    windows = b.reshape(taken, [*shape[:axis], count, size, *shape[axis + 1 :]])
+    order = [i for i in range(len(shape) + 1) if i != axis + 1] + [axis + 1]
+    return views.unfolded(input, wrap(b.permute(windows, order)), axis, size, step)
+
+
+def _symbolic_windows(input: Tensor, x: Node, dimension: int, axis: int, size: Any, step: Any) -> Tensor:
+    """``unfold`` where the dimension, the window or the step is a symbolic size (``x.unfold(0, 2, 1)`` of
+    the batch, ``x.unfold(1, x.size(0), 1)``): the windows' count ``(length - size) // step + 1`` and
+    their positions are computed by the program. A check whose answer depends on the batch size
+    (a window of 3 of B rows) needs the number: the size specializes, as a size read does."""
+    origin = next((v.origin for v in (size, step) if isinstance(v, SymbolicSize)), f"unfold's dimension {dimension}")
+    length, size, step = (SymbolicSize(v, origin) if isinstance(v, sympy.Expr) else v for v in (x.shape[axis], size, step))
+    attrs = {"dimension": dimension, "size": dims(size), "step": dims(step)}
+    if size > length or size < 0:
+        raise op_error("unfold", [x.type], attrs, f"maximum size for tensor at dimension {axis} is {dims(length)} but size is {dims(size)}")
+    if step <= 0:
+        raise op_error("unfold", [x.type], attrs, f"step is {dims(step)} but must be > 0")
+    count, size, step = dims((length - size) // step + 1), dims(size), dims(step)
+    spacing = step if isinstance(step, int) else emit("size", value=step, dtype=dtypes.int64)
+    starts = b.mul(emit("iota", shape=(count, size), axis=0, dtype=dtypes.int64), spacing)
+    positions = b.add(starts, emit("iota", shape=(count, size), axis=1, dtype=dtypes.int64))
+    taken = emit("index_select", x, b.reshape(positions, (count * size,)), axis=axis)
     shape = list(x.shape)
     windows = b.reshape(taken, [*shape[:axis], count, size, *shape[axis + 1 :]])
     order = [i for i in range(len(shape) + 1) if i != axis + 1] + [axis + 1]

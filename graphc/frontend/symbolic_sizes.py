@@ -65,16 +65,22 @@ class SymbolicSize:
         return self._combine(other, lambda a, b: b * a)
 
     def __floordiv__(self, other: Any) -> Any:
-        return self._combine(other, lambda a, b: _exact_quotient(self, a, b, "//"))
+        return self._combine(other, lambda a, b: _floor_quotient(self, a, b, "//"))
 
     def __rfloordiv__(self, other: Any) -> Any:
-        return self._combine(other, lambda a, b: _exact_quotient(self, b, a, "//"))
+        return self._combine(other, lambda a, b: _floor_quotient(self, b, a, "//"))
 
     def __mod__(self, other: Any) -> Any:
-        return self._combine(other, lambda a, b: a - b * _exact_quotient(self, a, b, "%"))
+        return self._combine(other, lambda a, b: _remainder(self, a, b))
 
     def __rmod__(self, other: Any) -> Any:
-        return self._combine(other, lambda a, b: b - a * _exact_quotient(self, b, a, "%"))
+        return self._combine(other, lambda a, b: _remainder(self, b, a))
+
+    def __divmod__(self, other: Any) -> Any:
+        return (self // other, self % other) if _is_number(other) else NotImplemented
+
+    def __rdivmod__(self, other: Any) -> Any:
+        return (other // self, other % self) if _is_number(other) else NotImplemented
 
     def __pow__(self, other: Any) -> Any:
         if isinstance(other, (int, np.integer)) and not isinstance(other, bool) and other >= 0:
@@ -135,7 +141,7 @@ class SymbolicSize:
         else:
             return NotImplemented  # a Tensor compares elementwise (its reflected operator); None and strings are unequal
         answer = decide(self.expr, value, relation)
-        return self._specialize(f"{what} {format_dim(value) if isinstance(value, sympy.Expr) else value!r}") if answer is None else answer
+        return self._specialize(f"{what} {format_dim(value) if isinstance(value, sympy.Expr) else repr(value)}") if answer is None else answer
 
     # ------------------------------------------------------------ the number itself: specialize
 
@@ -163,14 +169,15 @@ class SymbolicSize:
     def __hash__(self) -> int:
         return self._specialize("hash() (a dict key, a set)")
 
+    # The text of a size is its number in this call (torch.compile breaks the graph and prints it): see docs/decisions.md.
     def __format__(self, spec: str) -> str:
-        return self._specialize("formatting")
+        return self._specialize("formatting: an f-string or format() shows the number")
 
     def __str__(self) -> str:
-        return self._specialize("str()")
+        return self._specialize("str(): print() or a string shows the number")
 
     def __repr__(self) -> str:
-        return self._specialize("repr()")
+        return self._specialize("repr(): print() of a shape shows the number")
 
     def _specialize(self, what: str) -> Any:
         """The number is needed: stop the trace, so graphc.compile traces again with static sizes."""
@@ -241,23 +248,111 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, SymbolicSize, np.integer, np.floating))
 
 
-def _exact_quotient(size: SymbolicSize, a: Any, b: Any, op: str) -> Any:
-    """``a // b`` where ``b`` divides ``a`` for every batch size (``(256*B) // 256``); otherwise the value
-    depends on the number, and the size specializes (torch keeps a FloorDiv, graphc's sizes are polynomials)."""
-    quotient = sympy.cancel(sympy.sympify(a) / sympy.sympify(b))
-    symbols = sorted(quotient.free_symbols, key=str)
-    try:
-        exact = sympy.Poly(quotient, *symbols) if symbols else None
-    except sympy.PolynomialError:
-        exact = None
-    if symbols and exact is not None and all(c.is_integer for c in exact.coeffs()) or not symbols and quotient.is_integer:
-        return quotient
-    return size._specialize(op)
+def _floor_quotient(size: SymbolicSize, a: Any, b: Any, op: str) -> Any:
+    """``a // b`` as Python's floor division, as a size expression (``floor(B/3)``), or the size specializes.
+
+    The generated code computes it with integer division, which truncates toward zero in C:
+    the numerator is kept non-negative (``-B // 8`` is ``-floor((B + 7)/8)``) and the divisor
+    positive, for every batch size, or the number is needed (a sign that depends on the size).
+    """
+    a, b = sympy.sympify(a), sympy.sympify(b)
+    if b == 0:
+        raise ZeroDivisionError("integer division or modulo by zero")
+    if decide(b, 0, "gt") is not True:
+        return size._specialize(f"{op} by {format_dim(normalize_dim(b))}, not positive for every batch size")
+    if decide(a, 0, "ge"):
+        quotient = sympy.floor(a / b)
+    elif decide(a, 0, "le"):
+        quotient = -sympy.floor((b - 1 - a) / b)
+    else:
+        return size._specialize(f"{op} of {format_dim(normalize_dim(a))}, whose sign depends on the batch size")
+    return quotient if _computable(quotient) else size._specialize(f"{op}: integer division cannot compute {format_dim(normalize_dim(quotient))}")
+
+
+def _remainder(size: SymbolicSize, a: Any, b: Any) -> Any:
+    """``a % b`` as Python's (the sign of ``b``): ``Mod(B, 3)`` (sympy writes ``-B % 8`` as ``Mod(7*B, 8)``), else ``a - b * (a // b)``."""
+    quotient = _floor_quotient(size, a, b, "%")
+    remainder = sympy.Mod(a, b)
+    return remainder if _computable(remainder) else a - b * quotient
+
+
+def _computable(expr: sympy.Expr) -> bool:
+    """Whether every floor and Mod in ``expr`` divides a non-negative numerator by a positive divisor, which integer division computes exactly."""
+    return all(
+        decide(numerator, 0, "ge") is True and decide(divisor, 0, "gt") is True
+        for numerator, divisor in map(_division, sympy.expand(expr).atoms(sympy.floor, sympy.ceiling, sympy.Mod))
+    )
 
 
 def decide(a: Any, b: Any, relation: str) -> bool | None:
     """``a <relation> b`` when it holds, or fails, for every value the symbols take; None when it depends on them."""
-    diff = sympy.expand(sympy.sympify(a) - sympy.sympify(b))
+    cases = _without_remainders(sympy.expand(sympy.sympify(a) - sympy.sympify(b)), _CASES)
+    answers = {None} if cases is None else {_decide_polynomial(diff, relation) for diff in cases}
+    return answers.pop() if len(answers) == 1 else None
+
+
+# At most this many cases of remainders (floor(B/8) has up to 16) before a comparison of sizes gives up (needs the number).
+_CASES = 256
+
+
+def _without_remainders(diff: sympy.Expr, budget: int) -> list[sympy.Expr] | None:
+    """``diff`` without floors and Mods: cases for each remainder ``r`` < ``q`` of an innermost
+    ``floor(n/q)`` or ``Mod(n, q)`` (``q`` a positive int), which become ``k`` and ``r``; None past ``budget`` cases.
+
+    Where ``n`` is ``c*B + d`` (``c`` > 0), ``B`` is written as ``(q*k + r - d)/c``: ``k`` is the quotient
+    at the lowest ``B``, for each ``r`` that gives a whole ``B`` from the lowest up there, or a new
+    integer above it. Otherwise the floor is ``(n - r)/q`` with ``B`` as it was. Either way the cases
+    cover every batch size (and more), so what holds, or fails, in all of them holds, or fails, for every batch size.
+    """
+    for part in sympy.preorder_traversal(diff):
+        if not isinstance(part, (sympy.floor, sympy.ceiling, sympy.Mod)) or part.args[0].atoms(sympy.floor, sympy.ceiling, sympy.Mod):
+            continue
+        numerator, divisor = _division(part)
+        if not (divisor.is_Integer and 0 < 2 * divisor <= budget):
+            return None
+        same = {p for p in diff.atoms(sympy.floor, sympy.ceiling, sympy.Mod) if _division(p) == (numerator, divisor)}
+        line = _line(numerator)
+        cases: list[sympy.Expr] = []
+        for r in range(int(divisor)):
+            if line is None:
+                options = [((numerator - r) / divisor, {})]
+            else:
+                symbol, slope, offset = line
+                lowest = _lowest(symbol)
+                low = sympy.floor(numerator.subs(symbol, lowest) / divisor)
+                at = (divisor * low + r - offset) / slope
+                above = sympy.Dummy("k", integer=True, nonnegative=True) + low + 1
+                options = [(above, {symbol: (divisor * above + r - offset) / slope})]
+                options += [(low, {symbol: at})] if at.is_integer and at >= lowest else []
+            for quotient, solved in options:
+                case = diff.xreplace({p: sympy.Integer(r) if isinstance(p, sympy.Mod) else quotient for p in same}).subs(solved)
+                done = _without_remainders(sympy.expand(case), budget // (2 * int(divisor)))
+                if done is None:
+                    return None
+                cases += done
+        return cases
+    return [diff]
+
+
+def _line(numerator: sympy.Expr) -> tuple[sympy.Symbol, sympy.Expr, sympy.Expr] | None:
+    """(B, c, d) of a numerator ``c*B + d`` with ``c`` > 0 and a lowest ``B``, else None."""
+    if len(numerator.free_symbols) != 1:
+        return None
+    (symbol,) = numerator.free_symbols
+    slope, offset = numerator.as_independent(symbol, as_Add=True)[::-1]
+    slope = sympy.expand(slope / symbol)
+    return (symbol, slope, offset) if slope.is_number and slope > 0 and _lowest(symbol) is not None else None
+
+
+def _division(part: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr]:
+    """(n, q) of ``floor(n/q)``, ``Mod(n, q)`` and ``ceiling(m/q)`` (``floor((m + q - 1)/q)``)."""
+    if isinstance(part, sympy.Mod):
+        return part.args[0], part.args[1]
+    numerator, divisor = sympy.fraction(sympy.together(part.args[0]))
+    return sympy.expand(numerator + divisor - 1 if isinstance(part, sympy.ceiling) else numerator), divisor
+
+
+def _decide_polynomial(diff: sympy.Expr, relation: str) -> bool | None:
     lowest = {s: _lowest(s) for s in diff.free_symbols}
     if any(low is None for low in lowest.values()):
         return None
@@ -272,4 +367,6 @@ def decide(a: Any, b: Any, relation: str) -> bool | None:
 def _lowest(symbol: sympy.Symbol) -> Any:
     if str(symbol) in _LOWEST:
         return _LOWEST[str(symbol)]
-    return 1 if symbol.is_positive and symbol.is_integer else None
+    if symbol.is_integer and symbol.is_nonnegative:
+        return 1 if symbol.is_positive else 0
+    return None

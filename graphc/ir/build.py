@@ -104,9 +104,13 @@ def _is_scalar(value: object) -> bool:
 
 
 def result_dtype(*operands: Operand) -> DType:
+    """torch's promotion; a ``size`` node is a size the function read (``x.size(0)``, a Python int
+    in eager torch): a wrapped number, so ``int32_0d * x.size(0)`` stays int32, as torch's."""
     dim, zero, scalars = [], [], []
     for operand in operands:
-        if isinstance(operand, Node):
+        if isinstance(operand, Node) and operand.op == "size":
+            scalars.append(operand.dtype)
+        elif isinstance(operand, Node):
             (dim if operand.type.ndim > 0 else zero).append(operand.dtype)
         else:
             scalars.append(dtypes.scalar_dtype(operand))
