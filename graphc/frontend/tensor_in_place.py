@@ -13,6 +13,7 @@ they run in eager code only.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,33 +50,38 @@ eq_, ne_, lt_, le_, gt_, ge_ = (_compare(op) for op in ("eq", "ne", "lt", "le", 
 not_equal_, greater_, greater_equal_, less_, less_equal_ = ne_, gt_, ge_, lt_, le_
 
 
-def _reshaped(input: Tensor, result: Tensor, op: str) -> Tensor:
+def _reshaped(input: Tensor, result: Tensor, op: str, inverse: Callable[[Tensor], Tensor]) -> Tensor:
     """Point ``input`` at ``result``, whose shape differs: a change of the tensor's own view of its value, as torch's
-    (a view keeps viewing its base, through its own link composed with the op's: graphc/runtime/views.py)."""
+    (a view keeps viewing its base, through its own link composed with the op's: graphc/runtime/views.py). Its own
+    views keep their elements, as torch's keep theirs of the storage: they view ``inverse(input)`` from then on."""
+    before = views.live_views(input)
     if input._view is not None:
         try:
             views.restrided(input, result)
         except GraphcError as error:
             raise op_error(op, [node_of(input).type], {}, str(error)) from None
-        return input
-    input._rebind(tracing.read(result), op)
+    else:
+        input._rebind(tracing.read(result), op)
+    views.follow_shape_change(input, before, inverse)
     return input
 
 
 def squeeze_(input: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
-    return _reshaped(input, F.squeeze(input, dim), "squeeze_")
+    shape = tuple(node_of(input).shape)
+    return _reshaped(input, F.squeeze(input, dim), "squeeze_", lambda t: views.shaped_view(t, shape, "unsqueeze"))
 
 
 def unsqueeze_(input: Tensor, dim: int) -> Tensor:
-    return _reshaped(input, F.unsqueeze(input, dim), "unsqueeze_")
+    shape = tuple(node_of(input).shape)
+    return _reshaped(input, F.unsqueeze(input, dim), "unsqueeze_", lambda t: views.shaped_view(t, shape, "squeeze"))
 
 
 def transpose_(input: Tensor, dim0: int, dim1: int) -> Tensor:
-    return _reshaped(input, F.transpose(input, dim0, dim1), "transpose_")
+    return _reshaped(input, F.transpose(input, dim0, dim1), "transpose_", lambda t: F.transpose(t, dim0, dim1))
 
 
 def t_(input: Tensor) -> Tensor:
-    return _reshaped(input, F.t(input), "t_")
+    return _reshaped(input, F.t(input), "t_", F.t)
 
 
 swapaxes_ = swapdims_ = transpose_
@@ -128,13 +134,25 @@ def resize_(input: Tensor, *sizes: Any, memory_format: Any = None) -> Tensor:
         raise op_error("resize_", [node_of(input).type], {"size": shape}, "cannot resize variables that require grad")
     if input._view is not None:
         raise op_error("resize_", [node_of(input).type], {"size": shape}, "resize_ of a view (x[key], x.t(), x.data, ...) is not supported; resize a copy")
+    old_shape = tuple(node_of(input).shape)
+    count, wanted = int(input.numel()), int(np.prod(shape))
+    before = views.live_views(input)
+    if before and wanted < count:
+        gc.collect()  # a view dropped in a reference cycle is no view the user holds
+        before = views.live_views(input)
+    if before and wanted < count:
+        message = (
+            f"resize_ to {wanted} elements of a tensor of {count} that has views: torch's views keep the elements it drops "
+            "in its storage, and graphc has none (docs/decisions.md); resize a copy, or drop the views first"
+        )
+        raise op_error("resize_", [node_of(input).type], {"size": shape}, message)
     flat = F.reshape(input, (-1,))
-    count, wanted = int(flat.shape[0]), int(np.prod(shape))
     if wanted < count:
         flat = F.narrow(flat, 0, 0, wanted)
     elif wanted > count:
         flat = F.cat([flat, flat.new_zeros(wanted - count)], 0)
     tracing.assign(input, tracing.read(F.reshape(flat, shape)))
+    views.follow_shape_change(input, before, lambda t: views.shaped_view(t.reshape(-1)[:count], old_shape, "resize_"))
     return input
 
 

@@ -32,6 +32,7 @@ from graphc.ir.graph import Graph, Node
 from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import CHECKED, emit
 from graphc.ir.types import TensorType, evaluate_shape, evaluate_sizes, free_symbols
+from graphc.runtime import views
 from graphc.runtime.check import Checker
 from graphc.runtime.config import debug_level, default_backend
 from graphc.runtime.executor import CompiledProgram, compile_graph
@@ -113,6 +114,84 @@ def _refuse_writes_to_views_of_one_another(fn: Any, tensors: list[Tensor], arg_w
         )
 
 
+# A result that is an argument itself (the caller's tensor, by position) or views one (or a tensor read from outside,
+# a parameter): the steps that made each link from that tensor down, and their grad modes (views.remade).
+ResultAlias = tuple[int | weakref.ref[Tensor], list[tuple[tuple[views.Step, ...], bool]]]
+
+
+def _result_aliases(results: Any, standins: list[Tensor], trace: Trace) -> dict[int, ResultAlias]:
+    """Which results (by position) alias a tensor the caller holds, as torch's do: an argument returned, or a view of an
+    argument or of a parameter (``x[1:]``, ``x.t()``, ``x.add_(1).view(-1)``, ``self.weight.t()``). Each call makes them again
+    from the caller's tensors, so in-place changes of either are seen by the other. A view of a value the function computed
+    is a new tensor for the caller (its base is no tensor the caller has), as torch's are."""
+    outputs: list[Tensor] = []
+    _flatten(results, outputs)
+    positions: dict[int, int] = {}
+    for i, standin in enumerate(standins):
+        positions.setdefault(id(standin), i)
+    aliases: dict[int, ResultAlias] = {}
+    for position, output in enumerate(outputs):
+        links = []
+        tensor = output
+        while tensor._view is not None:
+            links.append((tensor._view.steps, tensor._view.grad_enabled))
+            tensor = tensor._view.base
+        if id(tensor) in positions:
+            aliases[position] = (positions[id(tensor)], links[::-1])
+        elif links and trace.reads.get(id(tensor), (None,))[0] is tensor:  # a parameter, a tensor the function reads
+            aliases[position] = (weakref.ref(tensor), links[::-1])
+    return aliases
+
+
+def _aliased(outputs: list[Tensor], aliases: dict[int, ResultAlias], tensors: list[Tensor], types: tuple[TensorType, ...]) -> list[Tensor]:
+    """The results with those that alias the caller's tensors made again as such (_result_aliases)."""
+    if not aliases:
+        return outputs
+    sizes: dict[sympy.Symbol, int] = {}
+    for declared, tensor in zip(types, tensors):
+        for dim, actual in zip(declared.shape, tensor.shape):
+            if isinstance(dim, sympy.Symbol):
+                sizes[dim] = actual
+    outputs = list(outputs)
+    for position, (source, links) in aliases.items():
+        base = tensors[source] if isinstance(source, int) else source()
+        if base is None:
+            continue
+        if not links:
+            outputs[position] = base
+            continue
+        made = views.remade(base, links, outputs[position]._node, lambda value: _concrete(value, sizes))
+        if made is not None:
+            outputs[position] = made
+    return outputs
+
+
+def _concrete(value: Any, sizes: dict[sympy.Symbol, int]) -> Any:
+    """``value`` (a view's arguments, a shape) with its symbolic sizes this call's numbers."""
+    if isinstance(value, SymbolicSize):
+        return int(value.expr.subs(sizes))
+    if isinstance(value, sympy.Basic):
+        return int(value.subs(sizes))
+    if isinstance(value, slice):
+        return slice(_concrete(value.start, sizes), _concrete(value.stop, sizes), _concrete(value.step, sizes))
+    if isinstance(value, (tuple, list)):
+        return type(value)(_concrete(item, sizes) for item in value)
+    return value
+
+
+def _refuse_reshaping_viewed_arguments(fn: Any, tensors: list[Tensor], reshaped: frozenset[int]) -> None:
+    """An argument whose shape the function changed in place (``x.t_()``, ``x.resize_(...)``) while the caller holds views
+    of it: torch's views keep their elements, and the program returns the argument's new value, not the change, so the
+    views could not follow it (after a square ``t_`` they would silently read the new elements)."""
+    for i in sorted(reshaped):
+        if views.live_views(tensors[i]):
+            raise GraphcError(
+                f"graphc.compile: {getattr(fn, '__name__', fn)} changes the shape of tensor argument {i} in place (t_, squeeze_, resize_, ...) "
+                "while the caller holds views of it, which could not follow the change; change its shape outside the function, "
+                "or take the views after the call"
+            )
+
+
 def _release_views(trace: Trace) -> None:
     """Tensors the trace made that view one of its temporaries (a result ``h.view(-1)``, state ``self.last = out.detach()``)
     keep their values but stop being views: each call gives them new tensors, so there is nothing left to alias, and
@@ -191,9 +270,11 @@ class Entry:
     arg_grads: list[int]  # tensor arguments (by position) whose .grad the function's backward() sets
     arg_writes: list[int]  # tensor arguments the function changed in place (x.add_(1), x[0] = 5)
     arg_leaves: frozenset[int]  # those of them it made leaves that require grad (x.requires_grad_())
+    args_reshaped: frozenset[int]  # those of them whose shape it changed in place (x.t_())
     attributes: list[BoundAttribute]
     traced_graph: Graph  # before any pass: what _inline rebuilds when results need autograd history
     outputs_require_grad: bool
+    result_aliases: dict[int, ResultAlias]  # results made again as the caller's tensors or views of them
     checker: Checker | None = None  # check mode: compares each call's results with eager PyTorch
 
 
@@ -461,6 +542,7 @@ class CompiledFunction:
             _refuse_symbolic_sizes(result, "a result of the function")
             for obj, _, _ in trace.objects_used():
                 _refuse_symbolic_sizes(getattr(obj, "__dict__", {}), f"an attribute of the {type(obj).__name__} it uses")
+            result_aliases = _result_aliases(result, standins, trace)
             _release_views(trace)  # in the trace: a view read again here may need static sizes (views.reshaped)
         except Exception as error:
             trace.undo()
@@ -481,6 +563,12 @@ class CompiledFunction:
         arg_writes = [i for i, s in enumerate(standins) if s._node is not nodes_before[i]]
         arg_leaves = frozenset(i for i in arg_writes if standins[i]._node.requires_grad and standins[i].is_leaf)
         _refuse_writes_to_views_of_one_another(self.fn, tensors, arg_writes, trace)
+        args_reshaped = frozenset(i for i in arg_writes if standins[i].__dict__.get("_shape_changed"))
+        try:
+            _refuse_reshaping_viewed_arguments(self.fn, tensors, args_reshaped)
+        except GraphcError:
+            trace.undo()
+            raise
         if new_state or rebound:
             self._ran_eagerly.add(signature)
             for i in arg_writes:
@@ -490,7 +578,8 @@ class CompiledFunction:
             else:
                 why = f"it bound module attribute(s) {', '.join(rebound)} to tensors from outside the call, which a program cannot return"
             callers = {id(node): t._node for node, t in zip(nodes_before, tensors)}
-            return self._run_eagerly(trace, outputs, output_spec, new_state, [(tensors[i], standins[i]) for i in arg_grads], why, callers)
+            outputs = self._run_eagerly(trace, outputs, new_state, [(tensors[i], standins[i]) for i in arg_grads], why, callers)
+            return _unflatten(output_spec, _aliased(outputs, result_aliases, tensors, tuple(types)))
         self._ran_eagerly.discard(signature)
         arguments = Arguments(
             inputs={id(node): i for i, node in enumerate(nodes_before)},
@@ -498,7 +587,7 @@ class CompiledFunction:
             grads=[standins[i]._grad._node for i in arg_grads],
             writes=[standins[i]._node for i in arg_writes],
         )
-        entry = self._build(trace, signature, arguments, (arg_grads, arg_writes, arg_leaves), outputs, output_spec, attributes)
+        entry = self._build(trace, signature, arguments, (arg_grads, arg_writes, arg_leaves, args_reshaped), outputs, (output_spec, result_aliases), attributes)
         self.entries.append(entry)
         self._last = entry
         if entry.outputs_require_grad and is_grad_enabled():
@@ -519,12 +608,11 @@ class CompiledFunction:
         self,
         trace: Trace,
         outputs: list[Tensor],
-        output_spec: Any,
         new_state: list[Tensor],
         arg_grads: list[tuple[Tensor, Tensor]],
         why: str,
         callers: dict[int, Node],
-    ) -> Any:
+    ) -> list[Tensor]:
         """A call that creates state (an optimizer's first step) runs eagerly; the next call traces again.
 
         ``callers`` maps each stand-in's node to the caller's tensor's node it stood in for."""
@@ -539,24 +627,25 @@ class CompiledFunction:
         _rejoin_callers(pending + trace.differentiated, callers)
         for tensor in outputs + new_state:  # an argument returned as it came
             tensor._node = callers.get(id(tensor._node), tensor._node)
-        return _unflatten(output_spec, outputs)
+        return outputs
 
     def _build(
         self,
         trace: Trace,
         signature: tuple,
         arguments: Arguments,
-        arg_results: tuple[list[int], list[int], frozenset[int]],
+        arg_results: tuple[list[int], list[int], frozenset[int], frozenset[int]],
         outputs: list[Tensor],
-        output_spec: Any,
+        output_spec: tuple[Any, dict[int, ResultAlias]],
         attributes: list[tuple[tuple[Any, str], Tensor]],
     ) -> Entry:
         """The compiled program of a finished trace, with where each of its inputs comes from on later calls.
 
         ``arg_results`` lists the arguments whose ``.grad`` is a result, those whose new value
-        (changed in place) is, and which of those become leaves that require grad; ``arguments`` holds their nodes.
+        (changed in place) is, which of those become leaves that require grad and which changed shape; ``arguments`` holds their nodes.
+        ``output_spec`` is the results' structure and which of them alias the caller's tensors.
         """
-        arg_grads, arg_writes, arg_leaves = arg_results
+        arg_grads, arg_writes, arg_leaves, args_reshaped = arg_results
         # An existing .grad that backward() added to in place is reached through its owner on later
         # calls (its current .grad), not as this tensor object: zero_grad() between calls replaces it.
         grad_of = {id(t._grad): t for t, was_none in trace.grad_reads.values() if not was_none and t._grad is not None}
@@ -627,7 +716,7 @@ class CompiledFunction:
             guards=guards,
             program=program,
             feeds=feeds,
-            output_spec=output_spec,
+            output_spec=output_spec[0],
             num_outputs=len(outputs),
             state=state_flags,
             grads_added=[weakref.ref(t) for t in grads_added],
@@ -635,11 +724,13 @@ class CompiledFunction:
             arg_grads=arg_grads,
             arg_writes=arg_writes,
             arg_leaves=arg_leaves,
+            args_reshaped=args_reshaped,
             attributes=[BoundAttribute(weakref.ref(owner), name, output_ids.get(id(tensor))) for (owner, name), tensor in attributes],
             traced_graph=graph,
             # A function that runs backward() itself returns final values; one that does not (a model's
             # forward) returns values the caller may differentiate, so calls rebuild them lazily.
             outputs_require_grad=not grad_owners and not grads_added and any(o._node.requires_grad for o in outputs),
+            result_aliases=output_spec[1],
         )
 
     def _input_values(self, entry: Entry, tensors: list[Tensor]) -> list[Any]:
@@ -725,6 +816,7 @@ class CompiledFunction:
 
     def _write_back(self, entry: Entry, nodes: list[Node], tensors: list[Tensor]) -> Any:
         """Hand the results to the caller and write the new state and gradients into their tensors."""
+        _refuse_reshaping_viewed_arguments(self.fn, tensors, entry.args_reshaped)
         outputs = [Tensor._from_node(n) for n in nodes[: entry.num_outputs]]
         position = entry.num_outputs
         for ref, leaf_requires_grad in entry.state:
@@ -763,6 +855,7 @@ class CompiledFunction:
         for index in entry.arg_writes:
             _write_argument(tensors[index], nodes[position], index in entry.arg_leaves)
             position += 1
+        outputs = _aliased(outputs, entry.result_aliases, tensors, entry.signature[1])
         for bound in entry.attributes:
             if bound.output is None:
                 value = Tensor._from_node(nodes[position])

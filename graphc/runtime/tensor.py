@@ -529,7 +529,12 @@ class Tensor:
         if views.is_contiguous(self):
             return self
         copy = F.clone(self)
-        return views.reshaped(self, copy) if views.layout_of(self) is None else copy
+        if views.layout_of(self) is not None:
+            return copy
+        made = views.reshaped(self, copy)
+        if made._view is not None:
+            made._view.contiguous = True  # row-major either way: a view may view it whatever the batch size
+        return made
 
     def clone(self) -> Tensor:
         return F.clone(self)

@@ -15,6 +15,7 @@ whether a write would store two elements in one place (an ``expand``ed tensor), 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from graphc.ir.registry import op_error
 
 if TYPE_CHECKING:
     from graphc.ir.graph import Node
+    from graphc.ir.types import TensorType
     from graphc.runtime.tensor import Tensor
 
 # Strides and offset of a view in its root's row-major storage; None where a size is symbolic.
@@ -34,6 +36,9 @@ Layout = tuple[tuple[int, ...], int] | None
 Read = Callable[["Tensor"], "Tensor"]
 Write = Callable[["Tensor", "Tensor"], "Tensor"]
 LayoutOf = Callable[[], Layout]  # computed when first needed: most views never need theirs
+# How a view was made: the function of this module that linked it, its arguments after base and result, and the
+# result's type; a compiled function's result that views its argument is made again so from the caller's tensor.
+Step = tuple[Callable[..., "Tensor"], tuple, "TensorType"]
 _UNSET: Any = object()
 
 OVERLAP = (
@@ -60,10 +65,12 @@ class ViewLink:
 
     __slots__ = (
         "base", "root", "read", "write", "_layout", "_layout_of", "seen", "grad_enabled", "detached", "base_shape", "multi_output",
-        "keeps_order", "unsure",
+        "keeps_order", "unsure", "contiguous", "steps", "numbering",
     )
 
-    def __init__(self, base: Tensor, read: Read, write: Write | None, layout_of: LayoutOf, detached: bool, multi_output: str | None) -> None:
+    def __init__(
+        self, base: Tensor, read: Read, write: Write | None, layout_of: LayoutOf, detached: bool, multi_output: str | None, steps: tuple[Step, ...]
+    ) -> None:
         self.base = base
         self.root: Tensor = base._view.root if base._view is not None else base
         self.read = read
@@ -77,6 +84,9 @@ class ViewLink:
         self.seen = self.root._writes
         self.keeps_order = detached  # row-major wherever its base is (detach, and reshapes: set by reshaped())
         self.unsure = False  # a reshape whose base's layout depends on the batch size: torch views or copies (reshaped())
+        self.contiguous = False  # contiguous()'s result: row-major whatever its base's layout (torch's is itself or a copy)
+        self.steps = steps
+        self.numbering = _relabels(self.root)  # the layout's positions are the root's at this count of its shape changes
 
     @property
     def layout(self) -> Layout:
@@ -171,6 +181,9 @@ def _write_positions(link: ViewLink, value: Tensor, op: str) -> Tensor:
     if link.layout is None:
         message = "an in-place op on a view of an expanded or unfolded tensor needs static sizes (compile with dynamic=False)"
         raise op_error(op, [value._node.type], {}, message)
+    if any(each.numbering != _relabels(root) for each in link.chain()):
+        message = "an in-place op on a view of an expanded or unfolded tensor whose base changed its shape in place since (t_, resize_, ...)"
+        raise op_error(op, [value._node.type], {}, message + " is not supported; take the view again")
     strides, offset = link.layout
     shape = tuple(value._node.shape)
     positions = np.full(shape, offset, dtype=np.int64)
@@ -186,13 +199,32 @@ def _write_positions(link: ViewLink, value: Tensor, op: str) -> Tensor:
 # ------------------------------------------------------------------ making views
 
 
-def _linked(base: Any, result: Tensor, read: Read, write: Write | None, layout: LayoutOf, detached: bool = False, multi_output: str | None = None) -> Tensor:
+def _linked(
+    base: Any,
+    result: Tensor,
+    read: Read,
+    write: Write | None,
+    layout: LayoutOf,
+    made_by: tuple[Callable[..., Tensor], tuple],
+    detached: bool = False,
+    multi_output: str | None = None,
+) -> Tensor:
     from graphc.runtime.tensor import Tensor
 
     if _suspended or not isinstance(base, Tensor) or result is base:
         return result
-    result._view = ViewLink(base, read, write, layout, detached, multi_output)
+    steps = ((made_by[0], made_by[1], result._n.type),)
+    result._view = ViewLink(base, read, write, layout, detached, multi_output, steps)
+    _children(base)[id(result)] = result
     return result
+
+
+def _children(base: Tensor) -> weakref.WeakValueDictionary[int, Tensor]:
+    """The live views whose link's base is ``base``: a change of its shape in place re-links them (follow_shape_change)."""
+    found = base.__dict__.get("_views")
+    if found is None:
+        found = base.__dict__["_views"] = weakref.WeakValueDictionary()
+    return found
 
 
 def layout_of(tensor: Tensor) -> Layout:
@@ -249,12 +281,24 @@ def reshaped(base: Any, result: Tensor, strict: str | None = None) -> Tensor:
         layout = lambda: (strides, known[1])  # noqa: E731
     elif link is not None:
         layout = lambda: None  # noqa: E731
-    made = _linked(base, result, lambda b: F.reshape(b, shape), lambda b, v: F.reshape(v, tuple(b._node.shape)), layout)
+        if strict == "view" and not _row_major_for_sure(link):
+            _needs_static_sizes("a view of a tensor")
+    made = _linked(base, result, lambda b: F.reshape(b, shape), lambda b, v: F.reshape(v, tuple(b._node.shape)), layout, (reshaped, (strict,)))
     if made._view is not None:
         made._view.keeps_order = True
         # squeeze, unsqueeze and view always view; reshape views a base of unknown layout only if it is row-major
         made._view.unsure = strict is None and known is None and link is not None and not all(each.keeps_order for each in link.chain())
     return made
+
+
+def _row_major_for_sure(link: ViewLink) -> bool:
+    """Whether torch's layout of the view is row-major for every batch size (its strides are unknown here)."""
+    for each in link.chain():
+        if each.contiguous:
+            return True
+        if not each.keeps_order:
+            return False
+    return True
 
 
 def _view_strides(old_shape: tuple, old_strides: tuple, new_shape: tuple) -> tuple[int, ...] | None:
@@ -299,7 +343,7 @@ def permuted(base: Any, result: Tensor, perm: list[int] | tuple[int, ...]) -> Te
             inverse[p] = i
         return F.permute(v, inverse)
 
-    return _linked(base, result, lambda b: F.permute(b, perm), write, layout)
+    return _linked(base, result, lambda b: F.permute(b, perm), write, layout, (permuted, (perm,)))
 
 
 def indexed(base: Any, result: Tensor, key: tuple, multi_output: str | None = None) -> Tensor:
@@ -323,7 +367,26 @@ def indexed(base: Any, result: Tensor, key: tuple, multi_output: str | None = No
         shape = tuple(base._node.shape)
         return _indexed_layout(layout_of(base), shape, _expanded(key, len(shape)))
 
-    return _linked(base, result, lambda b: F.getitem(b, key), write, layout, multi_output=multi_output)
+    made = _linked(base, result, lambda b: F.getitem(b, key), write, layout, (indexed, (key, multi_output)), multi_output=multi_output)
+    if made._view is not None:
+        made._view.keeps_order = _keeps_order(_expanded(key, base._node.type.ndim))
+    return made
+
+
+def _keeps_order(items: tuple) -> bool:
+    """Whether basic indexing keeps a row-major base row-major whatever its sizes: ints before the first slice, that
+    slice with step 1 (``x[1:]``, ``x[0, i:j]``), only whole axes after it (``x[1:, 2:]`` and ``x[:, 0]`` skip elements)."""
+    sliced = False
+    for item in items:
+        if item is None:
+            continue
+        if sliced and not (isinstance(item, slice) and item.start is None and item.stop is None and item.step in (None, 1)):
+            return False
+        if isinstance(item, slice):
+            if not (item.step is None or isinstance(item.step, (int, np.integer)) and item.step == 1):
+                return False
+            sliced = True
+    return True
 
 
 def _expanded(key: tuple, ndim: int) -> tuple:
@@ -386,7 +449,12 @@ def diagonal_of(base: Any, result: Tensor, offset: int, dim1: int, dim2: int) ->
         return (*kept, strides[dim1] + strides[dim2]), start
 
     return _linked(
-        base, result, lambda b: diagonal(b, offset, dim1, dim2), lambda b, v: diagonal_scatter(b, v, offset, dim1, dim2), layout
+        base,
+        result,
+        lambda b: diagonal(b, offset, dim1, dim2),
+        lambda b, v: diagonal_scatter(b, v, offset, dim1, dim2),
+        layout,
+        (diagonal_of, (offset, dim1, dim2)),
     )
 
 
@@ -409,7 +477,7 @@ def expanded(base: Any, result: Tensor) -> Tensor:
         o == 1 and not (isinstance(n, int) and n == 1) for o, n in zip(old, shape[len(shape) - len(old) :])
     )
     write = None if repeats else (lambda b, v: F.reshape(v, tuple(b._node.shape)))
-    return _linked(base, result, lambda b: F.expand(b, shape), write, layout)
+    return _linked(base, result, lambda b: F.expand(b, shape), write, layout, (expanded, ()))
 
 
 def unfolded(base: Any, result: Tensor, axis: int, size: int, step: int) -> Tensor:
@@ -423,14 +491,14 @@ def unfolded(base: Any, result: Tensor, axis: int, size: int, step: int) -> Tens
         strides = known[0]
         return (*strides[:axis], strides[axis] * step, *strides[axis + 1 :], strides[axis]), known[1]
 
-    return _linked(base, result, lambda b: unfold(b, axis, size, step), None, layout)
+    return _linked(base, result, lambda b: unfold(b, axis, size, step), None, layout, (unfolded, (axis, size, step)))
 
 
 def detached(base: Any, result: Tensor) -> Tensor:
     """``result`` is ``base.detach()`` (or ``.data``): the same values, so writes reach ``base``, unrecorded by autograd."""
     from graphc.frontend import functional as F
 
-    return _linked(base, result, F.detach, lambda b, v: v, lambda: layout_of(base), detached=True)
+    return _linked(base, result, F.detach, lambda b, v: v, lambda: layout_of(base), (detached, ()), detached=True)
 
 
 def restrided(view: Tensor, result: Tensor) -> None:
@@ -443,5 +511,87 @@ def restrided(view: Tensor, result: Tensor) -> None:
     link.read = lambda b: outer_read(inner_read(b))
     link.write = lambda b, v: inner_write(b, outer_write(inner_read(b), v))
     link.layout = outer.layout
+    link.steps += outer.steps
+    link.keeps_order = link.keeps_order and outer.keeps_order
+    link.contiguous = link.contiguous and outer.keeps_order
     view._n = result._node
     link.seen = link.root._writes
+
+
+# ------------------------------------------------------------------ a base changing its shape in place
+
+
+def _relabels(root: Tensor) -> int:
+    return root.__dict__.get("_relabels", 0)
+
+
+def live_views(tensor: Tensor) -> list[Tensor]:
+    """The views taken of ``tensor`` itself that are still alive, with their layouts computed: taken before a change of
+    its shape in place, after which their layouts' functions would read its new shape."""
+    found = tensor.__dict__.get("_views")
+    alive = [] if found is None else [v for v in found.values() if v._view is not None and v._view.base is tensor]
+    for view in alive:
+        view._view.layout  # noqa: B018  (computed and kept)
+    return alive
+
+
+def follow_shape_change(tensor: Tensor, before: list[Tensor], inverse: Callable[[Tensor], Tensor]) -> None:
+    """torch's views keep their elements of the storage when their base changes its shape in place (``t_``, ``squeeze_``,
+    ``resize_``): each view of ``tensor`` taken ``before`` the change views ``inverse(tensor)`` from now on, a view of the
+    tensor in its old shape. Their layouts keep the old positions (torch's storage did not move). The tensor is marked
+    (a compiled function's argument so changed cannot have views outside follow: compiled.py)."""
+    tensor.__dict__["_shape_changed"] = True
+    if not before:
+        return
+    if tensor._view is None:  # the root's elements have other positions in its new shape
+        tensor.__dict__["_relabels"] = _relabels(tensor) + 1
+    with grad_mode(True):  # read as the views were made: with their gradient path
+        old = inverse(tensor)
+    if old is tensor:
+        return
+    children, adopted = _children(tensor), _children(old)
+    for view in before:
+        link = view._view
+        if link is not None and link.base is tensor:
+            link.base = old
+            del children[id(view)]
+            adopted[id(view)] = view
+
+
+def shaped_view(tensor: Tensor, shape: tuple, op: str) -> Tensor:
+    """``tensor`` viewed in ``shape`` (its elements in row-major order), where the change is one torch always views (``op``)."""
+    from graphc.frontend import functional as F
+
+    with plain():
+        value = F.reshape(tensor, shape)
+    return reshaped(tensor, value, op)
+
+
+def remade(base: Tensor, links: list[tuple[tuple[Step, ...], bool]], value: Node, concrete: Callable[[Any], Any]) -> Tensor | None:
+    """The view of ``base`` that ``links`` (root first: the steps that made each link, and its grad mode) describe, holding
+    ``value``: a compiled function's result that viewed its argument, made again from the caller's tensor on each call.
+    None where a step copies for this base's layout (torch's reshape copies); ``concrete`` gives symbolic sizes this call's values."""
+    from graphc.ir.primitives.source import source_node
+    from graphc.ir.types import TensorType
+    from graphc.runtime.tensor import Tensor
+
+    view = base
+    for depth, (steps, grad_enabled) in enumerate(links):
+        made: Tensor | None = None
+        for index, (make, args, type_) in enumerate(steps):
+            last = depth == len(links) - 1 and index == len(steps) - 1
+            source = view if made is None else made
+            shape = tuple(value.shape) if last else concrete(tuple(type_.shape))
+            step = make(source, Tensor._from_node(source_node(TensorType(shape, type_.dtype))), *concrete(args))
+            if step._view is None:
+                return None
+            step._view.grad_enabled = grad_enabled
+            with plain(), grad_mode(grad_enabled):
+                step._n = value if last else step._view.read(source)._node
+            if made is None:
+                made = step
+            else:
+                restrided(made, step)
+        assert made is not None
+        view = made
+    return view
