@@ -233,6 +233,45 @@ def test_transformer_mlp_block_training_step_takes_few_kernels() -> None:
     assert report.num_kernels <= 11, str(report)
 
 
+
+def _adam_step_kernels(layers: Callable[[], graphc.nn.Module], reverse: bool) -> list[str]:
+    """The kernels of a cross-entropy Adam step of ``layers``, its parameters given in module order or reversed."""
+    graphc.manual_seed(0)
+    model = layers()
+    params = list(model.parameters())
+    optimizer = graphc.optim.Adam(params[::-1] if reverse else params, lr=1e-2)
+    rng = np.random.default_rng(0)
+    x, y = graphc.tensor(rng.standard_normal((8, 16)).astype(np.float32)), graphc.tensor(rng.integers(0, 4, 8))
+
+    def step(x: graphc.Tensor, y: graphc.Tensor) -> graphc.Tensor:
+        optimizer.zero_grad()
+        loss = NF.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled_step = graphc.compile(step)
+    compiled_step(x, y)
+    compiled_step(x, y)
+    return sorted(k.kind for k in compiled_step.report().kernels)
+
+
+@pytest.mark.usefixtures("numpy_kernels")  # what fusion chooses; the C loops have their own tests (conftest.py)
+def test_kernels_do_not_depend_on_the_order_parameters_are_listed_in() -> None:
+    """A value read by several kernels joins the one with the longest chain of kernels after it, not the first listed.
+
+    Before, the layer-norm's gradient `where` joined whichever column sum came first in graph
+    order: 11 kernels with the parameters in module order, 10 reversed.
+    """
+    nn = graphc.nn
+
+    def layers() -> graphc.nn.Module:
+        return nn.Sequential(nn.Linear(16, 32), nn.LayerNorm(32), nn.ReLU(), nn.Linear(32, 4))
+
+    in_order, reversed_order = _adam_step_kernels(layers, reverse=False), _adam_step_kernels(layers, reverse=True)
+    assert in_order == reversed_order
+    assert len(in_order) == 10
+
 # ----------------------------------------------------------------------------- horizontal fusion
 
 

@@ -7,7 +7,9 @@ Two kinds of fusion, both chosen by the bytes they keep out of memory:
   every one of its uses lies in that one kernel and the kernel's shape of iteration
   can compute it; then its result never reaches memory, which saves writing it and
   reading it back. A producer read by several kernels joins the one where it saves
-  the most bytes, and is stored from there for the others.
+  the most bytes (among equals, the one with the longest chain of kernels after it,
+  so the choice does not depend on the order of the graph's nodes), and is stored
+  from there for the others.
 - *Horizontal* (siblings). Kernels over the same iteration space with no path of
   dependencies between them become one multi-output kernel: an optimizer's updates
   of all parameters of one shape, the gradients of the gates of one LSTM step, the
@@ -373,8 +375,9 @@ class Fuser:
             entry[1].append(consumer)
             entry[2].append(chain)
         reasons = []
-        # Try the kernels in order of the bytes joining them saves: each read of the value there is one load less.
-        for group, readers, chains in sorted(by_group.values(), key=lambda e: -self.nbytes(node) * len(e[1])):
+        # Try the kernels in order of the bytes joining them saves (``_preference``).
+        candidates = sorted(by_group.values(), key=self._preference(list(by_group.values())))
+        for group, readers, chains in candidates:
             inside = len(by_group) == 1 and id(node) not in self.external and not _views_returned(node, self.users, self.graph_outputs, self.stored)
             reason = self._incompatibility(node, group, chains, readers, inside)
             if reason is None and len(by_group) > 1:
@@ -523,6 +526,42 @@ class Fuser:
             if id(node) in members and any(id(v) in after for v in _loaded(node, self.stored)):
                 after.add(id(node))
         return all(not squeezed(n.shape) for n in group.nodes if id(n) in after and _category(n) != "reduction")
+
+    def _preference(self, entries: list[tuple[Group, list[Node], list[list[Node]]]]) -> Callable[[tuple[Group, list[Node], list[list[Node]]]], tuple[int, int]]:
+        """The order in which a value tries the kernels reading it: most readers there first (each is one load less).
+
+        Among kernels with as many readers, the one with the longest chain of kernels after it
+        comes first. The kernel a value joins runs before every other kernel reading it; one
+        that must run early anyway gains no new constraint, while a kernel at the end of the
+        program, made to run first, ties kernels that were independent (a layer-norm's weight
+        gradient, a column sum, made to run before the row-wise input gradient, which a later
+        column sum reads, cannot join that column sum). Graph order, the tie before, is the
+        order the user listed parameters in, and made the kernels depend on it.
+        """
+        tied = Counter(len(readers) for _, readers, _ in entries)
+        memo: dict[int, int] = {}
+
+        def key(entry: tuple[Group, list[Node], list[list[Node]]]) -> tuple[int, int]:
+            group, readers, _ = entry
+            return -len(readers), -self._depth(group, memo) if tied[len(readers)] > 1 else 0
+
+        return key
+
+    def _depth(self, group: Group, memo: dict[int, int]) -> int:
+        """The longest chain of kernels that must run after ``group`` (during the walk)."""
+        if id(group) not in memo:
+            memo[id(group)] = 0
+            stack = [(id(group), iter(self.after[id(group)]))]
+            while stack:
+                key, successors = stack[-1]
+                successor = next(successors, None)
+                if successor is None:
+                    stack.pop()
+                    memo[key] = max((memo[g] + 1 for g in self.after[key] if g != key), default=0)
+                elif successor not in memo and successor != key:
+                    memo[successor] = 0
+                    stack.append((successor, iter(self.after[successor])))
+        return memo[id(group)]
 
     def _reaches(self, source: Group, target: Group) -> bool:
         """Whether kernel ``target`` must run after kernel ``source`` (during the walk).
