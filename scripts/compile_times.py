@@ -5,7 +5,9 @@ new temporary folder), so nothing a previous workload built is reused. The first
 creates optimizer state eagerly, the second traces and compiles: its ``report().pass_times`` are
 printed, with the time of both calls (``first calls``) and the CPU time they took in this
 process and its compilers (``CPU``: less sensitive to other jobs on a shared machine, but it
-counts parts compiled side by side once each). ``--kernels FILE`` writes every workload's kernel
+counts parts compiled side by side once each), then the kernels, the C functions they call
+(``C fns``), how many of those were compiled (``compiled``: one per distinct body, ``c_shared``) and
+the bytes of C compiled. ``--kernels FILE`` writes every workload's kernel
 list (fusion decisions), to compare two versions of the compiler: they must be identical when
 only compile speed changed.
 
@@ -25,6 +27,19 @@ import time
 CHILD = r"""
 import json, resource, sys, time
 import graphc.benchmark as benchmark
+from graphc.codegen import native
+from graphc.codegen.c_shared import share_bodies
+
+built = []
+build = native.build
+
+
+def recording(functions, vector_math=True):
+    built.extend(functions)
+    return build(functions, vector_math)
+
+
+native.build = recording
 
 
 def cpu():
@@ -42,7 +57,9 @@ first, first_cpu = time.perf_counter() - start, cpu() - start_cpu
 report = compiled.report()
 numbers = {id(n): i for i, n in enumerate(report.graph.nodes)}
 kernels = [[k.name, [f"{numbers.get(id(n))}:{n.op}" for n in k.nodes]] for k in report.kernels]
-print(json.dumps({"times": report.pass_times, "first_call": first, "first_cpu": first_cpu, "kernels": kernels}))
+distinct = share_bodies(built)[0]
+functions = {"functions": len(built), "distinct": len(distinct), "c_bytes": sum(len(source) for _, source in distinct)}
+print(json.dumps({"times": report.pass_times, "first_call": first, "first_cpu": first_cpu, "kernels": kernels, **functions}))
 """
 
 
@@ -66,7 +83,8 @@ def main() -> None:
     if args.workloads:
         names = [n for n in names if any(n.startswith(p) for p in args.workloads.split(","))]
     passes = ["simplify", "remat", "fusion", "memory", "codegen"]
-    print(f"{'workload':45} " + " ".join(f"{p:>9}" for p in passes) + f" {'first calls':>11} {'(CPU)':>7} {'kernels':>7}")
+    header = f" {'first calls':>11} {'(CPU)':>7} {'kernels':>7} {'C fns':>7} {'compiled':>8} {'C bytes':>8}"
+    print(f"{'workload':45} " + " ".join(f"{p:>9}" for p in passes) + header)
     kernels = {}
     for name in names:
         with tempfile.TemporaryDirectory() as cache:
@@ -77,7 +95,8 @@ def main() -> None:
             times = result["times"]
             cells = " ".join(f"{times[p]:9.2f}" if p in times else f"{'-':>9}" for p in passes)
             calls = f"{result['first_call']:11.2f} {result['first_cpu']:7.2f}"
-            print(f"{(name if label == 'cold' else '  (warm cache)')[:45]:45} {cells} {calls} {len(result['kernels']):7}")
+            functions = f"{result['functions']:7} {result['distinct']:8} {result['c_bytes']:8}"
+            print(f"{(name if label == 'cold' else '  (warm cache)')[:45]:45} {cells} {calls} {len(result['kernels']):7} {functions}")
         kernels[name] = runs[0][1]["kernels"]
     if args.kernels:
         with open(args.kernels, "w") as f:

@@ -81,3 +81,46 @@ def test_a_repeated_layer_runs_through_one_c_function_with_the_values_of_torch(m
     defined = set(re.findall(r"^PyObject \*(\w+)\(PyObject \*self", source, re.M))
     assert len(calls) == 3 and len(defined) == 1 and defined < calls
     assert "also serves" in source
+
+
+def test_time_steps_reading_their_slices_of_a_stacked_input_share_one_c_function(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+    """h = tanh(x[t] + h @ w): step t reads x at offset 12 * t, passed to its C function as an argument.
+
+    Steps 1 to 3 are served by one function (step 0 reads at offset 0, the last is fused with the
+    loss); the values and the gradients of a training step are torch's, in float64.
+    """
+    if not native.enabled():
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    built: list[list[tuple[str, str]]] = []
+    build = native.build
+
+    def recording(functions: list[tuple[str, str]], vector_math: bool = True) -> str | None:
+        built.append(list(functions))
+        return build(functions, vector_math)
+
+    monkeypatch.setattr(native, "build", recording)
+
+    def steps(x, h, w):  # noqa: ANN001, ANN202 (graphc's tensors, then torch's)
+        for t in range(5):
+            h = (x[t] + h @ w).tanh()
+        return h
+
+    def train(x, h, w):  # noqa: ANN001, ANN202
+        out = steps(x, h, w)
+        (out * out).sum().backward()
+        return out
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((5, 3, 4)), rng.standard_normal((3, 4)), rng.standard_normal((4, 4)) * 0.5]
+    ours = [graphc.tensor(a, requires_grad=i != 1) for i, a in enumerate(arrays)]
+    theirs = [torch.tensor(a, requires_grad=i != 1) for i, a in enumerate(arrays)]
+    out = graphc.compile(train, backend="numpy")(*ours)
+    expected = train(*theirs)
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for i in (0, 2):
+        np.testing.assert_allclose(ours[i].grad.numpy(), theirs[i].grad.numpy(), rtol=1e-12, atol=1e-12)
+    distinct, aliases = share_bodies(built[-1])
+    forward = [name for name, _ in built[-1] if name.endswith("_matmul_add_tanh")]
+    assert len(forward) == 4 and len({aliases.get(name, name) for name in forward[1:]}) == 1
+    assert "+ graphc_off0]" in dict(distinct)[aliases[forward[2]]]

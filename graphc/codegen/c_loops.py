@@ -37,7 +37,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from graphc.codegen import c_math
 from graphc.codegen.body import CBody
@@ -133,6 +133,8 @@ class LoopKernel:
     writes: list[Node]  # the kernel outputs it writes, in argument order
     sizes: list[str]  # the symbolic sizes it takes after the buffers
     source: str = ""
+    # Then the constant parts of its addresses (``LoopEmitter.address_code``), as Python expressions of the sizes.
+    offsets: list[str] = field(default_factory=list)
     # "rows" when the function runs its rows by blocks on the C pool: it then takes the
     # number of blocks after its sizes (``numpy_support.row_blocks`` chooses it).
     rows: str | None = None
@@ -296,6 +298,7 @@ class LoopEmitter:
         self.reads: list[Node] = []
         self.writes: list[Node] = []
         self.size_values: list[Node] = []  # ``size`` nodes written as their expression: its symbols are arguments too
+        self.offsets: dict[str, str] = {}  # an address's constant part as Python code -> the argument holding it
         self.nest = 0
         # The addresses each buffer is read and written at, per loop nest, as text: a row's passes
         # name their loops alike, a chunked loop sits one level deeper but is the same element.
@@ -356,6 +359,20 @@ class LoopEmitter:
         if not (isinstance(lin.const, int) and lin.const == 0) or not parts:
             parts.append(_paren(c_dim(lin.const)))
         return " + ".join(parts)
+
+    def address_code(self, address: Lin) -> str:
+        """A buffer's address as C, its constant part an argument (``graphc_off<k>``, one per distinct value).
+
+        Kernels alike but for where they read or write, such as an LSTM's time steps reading
+        their slices of a stacked buffer (``+ 256 * t * B``), then have the same C, which is
+        compiled once (``c_shared``); the caller passes each its offsets. An offset naming
+        ``ROWS`` stays in the code: a block of rows sees its own row count there.
+        """
+        const = address.const
+        if isinstance(const, int) and const == 0 or not isinstance(const, int) and ROWS in free_symbols((const,)):
+            return self.lin_code(address)
+        name = self.offsets.setdefault(dim_code(const), f"graphc_off{len(self.offsets)}")
+        return f"{self.lin_code(Lin(address.terms, 0))} + {name}" if address.terms else name
 
     def cond_code(self, c: Cond) -> str:
         lin = _paren(self.lin_code(c.lin))
@@ -451,7 +468,7 @@ class LoopEmitter:
         address = linearize(index, shape if shape is not None else self.shape(node))
         guard, guard_depth = self.conds_code(conds)
         depth = max(address.depth(), guard_depth)
-        code = f"{self.pointer(node, write=id(node) in self.stored)}[{self.lin_code(address)}]"
+        code = f"{self.pointer(node, write=id(node) in self.stored)}[{self.address_code(address)}]"
         if guard:  # outside the padding or the concat part, nothing is read
             code = f"{guard} ? {code} : 0"
         ctype = COMPUTE[node.dtype.name]
@@ -754,7 +771,7 @@ class LoopEmitter:
         address = linearize(index, self.shape(node))
         depth = max(address.depth(), v.depth)
         code = f"({STORAGE[node.dtype.name]})({v.code})" if v.ctype != STORAGE[node.dtype.name] else v.code
-        self.body.line(f"{self.pointer(node, write=True)}[{self.lin_code(address)}] {'+=' if add else '='} {code};", depth)
+        self.body.line(f"{self.pointer(node, write=True)}[{self.address_code(address)}] {'+=' if add else '='} {code};", depth)
         self.stores.setdefault(id(node), set()).add((self.nest, str(address)))
 
     # ------------------------------------------------------------------ templates
@@ -1343,8 +1360,8 @@ def plan(kernel: Kernel, names: dict[int, str], in_place: dict[int, Node]) -> Lo
     emitter = LoopEmitter(kernel, names, prefix, nodes, in_place)
     emitter.emit_loops(outputs)
     used = emitter.reads + emitter.writes + emitter.size_values + [n for n in nodes if id(n) in emitter.inside]
-    loop = LoopKernel(kernel.name, prefix, nodes, emitter.reads, emitter.writes, _sizes_of(used))
+    loop = LoopKernel(kernel.name, prefix, nodes, emitter.reads, emitter.writes, _sizes_of(used), offsets=list(emitter.offsets))
     kinds = emitter.block_kinds() if str(ROWS) in loop.sizes else None
     loop.rows = str(ROWS) if kinds else None
-    loop.source = emitter.function(kernel.name, loop.sizes, kinds)
+    loop.source = emitter.function(kernel.name, [*loop.sizes, *emitter.offsets.values()], kinds)
     return loop
