@@ -894,6 +894,7 @@ from graphc.frontend import (  # noqa: E402
     spectral,
     splitting,
     statistics,
+    strided,
     tensor_in_place,
     view_scatter,
 )
@@ -919,7 +920,7 @@ def _in_place(module: Any, name: str) -> Any:
 for _module in (
     manipulation, reductions, linalg, pointwise, scatter, sorting, special, data_dependent, bucketing, calculus, combinatorics, matrix_chains, linalg_solvers,
     matrix_functions, lu_factorization, arithmetic, bitwise, decompositions, spectral, reshaping, splitting, view_scatter, statistics, sampling,
-    random_fills, tensor_in_place,
+    random_fills, tensor_in_place, strided,
 ):
     for _name in _module.METHODS:
         setattr(Tensor, _name, _forward_to(_module, _name))

@@ -105,7 +105,7 @@ class ViewLink:
             message = f"the base of this view changed its shape in place from {list(self.base_shape)} to {list(shape)} (t_, squeeze_, ...)"
             raise GraphcError(message + ", which graphc views do not follow; take the view again after changing the base's shape")
         if self.unsure:
-            _needs_static_sizes("a reshape read again after its base changed in place")
+            needs_static_sizes("a reshape read again after its base changed in place")
         with plain(), grad_mode(self.grad_enabled):
             view._n = self.read(self.base)._node
         self.seen = self.root._writes
@@ -122,7 +122,7 @@ class ViewLink:
 
         links = list(self.chain())
         if any(link.unsure for link in links):
-            _needs_static_sizes(f"{op} through a reshape")
+            needs_static_sizes(f"{op} through a reshape")
         detached = any(link.detached for link in links)
         _check(self, node, op, links, detached)
         value = Tensor._from_node(node)
@@ -135,7 +135,7 @@ class ViewLink:
             target._assign_value(new._node, op)
 
 
-def _needs_static_sizes(what: str) -> None:
+def needs_static_sizes(what: str) -> None:
     """torch's reshape of a non-contiguous view views or copies by its strides, which depend on the batch
     size here: the function is traced again with static sizes, where the layout decides (docs/decisions.md)."""
     from graphc.frontend import tracing
@@ -178,6 +178,9 @@ def _write_positions(link: ViewLink, value: Tensor, op: str) -> Tensor:
     from graphc.runtime.tensor import Tensor
 
     root = link.root
+    if link.layout is None and all(isinstance(d, int) for d in value._node.shape):
+        message = "an in-place op through as_strided of a view whose elements no strides over its base address is not supported"
+        raise op_error(op, [value._node.type], {}, message + "; take as_strided of a contiguous() copy")
     if link.layout is None:
         message = "an in-place op on a view of an expanded or unfolded tensor needs static sizes (compile with dynamic=False)"
         raise op_error(op, [value._node.type], {}, message)
@@ -282,7 +285,7 @@ def reshaped(base: Any, result: Tensor, strict: str | None = None) -> Tensor:
     elif link is not None:
         layout = lambda: None  # noqa: E731
         if strict == "view" and not _row_major_for_sure(link):
-            _needs_static_sizes("a view of a tensor")
+            needs_static_sizes("a view of a tensor")
     made = _linked(base, result, lambda b: F.reshape(b, shape), lambda b, v: F.reshape(v, tuple(b._node.shape)), layout, (reshaped, (strict,)))
     if made._view is not None:
         made._view.keeps_order = True
@@ -492,6 +495,38 @@ def unfolded(base: Any, result: Tensor, axis: int, size: int, step: int) -> Tens
         return (*strides[:axis], strides[axis] * step, *strides[axis + 1 :], strides[axis]), known[1]
 
     return _linked(base, result, lambda b: unfold(b, axis, size, step), None, layout, (unfolded, (axis, size, step)))
+
+
+def strided(base: Any, result: Tensor, size: tuple[int, ...], stride: tuple[int, ...], offset: int) -> Tensor:
+    """``result`` is ``base.as_strided(size, stride, offset)`` over the base's row-major elements (frontend/strided.py):
+    written back by the elements' positions in the root, as an ``expand``'s (one element may appear several times)."""
+    from graphc.frontend.strided import gather
+
+    positions = addresses(size, stride, offset)
+
+    def layout() -> Layout:
+        known = layout_of(base)
+        if known is None:
+            return None
+        in_root = addresses(tuple(base._node.shape), *known).reshape(-1)[positions]
+        return _strides_of(in_root) if in_root.size else (stride, offset)
+
+    return _linked(base, result, lambda b: gather(b, positions), None, layout, (strided, (size, stride, offset)))
+
+
+def addresses(size: tuple[int, ...], stride: tuple[int, ...], offset: int) -> np.ndarray:
+    """The position ``offset + sum(i_k * stride_k)`` of each element of a strided tensor, in its shape."""
+    if not size:
+        return np.array(offset, dtype=np.int64)
+    grid = np.indices(size, dtype=np.int64).reshape(len(size), -1)
+    return (offset + np.asarray(stride, dtype=np.int64) @ grid).reshape(size)
+
+
+def _strides_of(positions: np.ndarray) -> Layout:
+    """The strides and offset that address ``positions`` (non-empty), if some do."""
+    offset = int(positions.flat[0])
+    strides = tuple(int(positions[(0,) * axis + (1,)].flat[0]) - offset if n > 1 else 0 for axis, n in enumerate(positions.shape))
+    return (strides, offset) if np.array_equal(addresses(positions.shape, strides, offset), positions) else None
 
 
 def detached(base: Any, result: Tensor) -> Tensor:
