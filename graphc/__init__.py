@@ -15,6 +15,7 @@ from typing import Any
 from graphc import amp, autograd, data, distributions, func, linalg, nn, optim, special, utils
 from graphc.amp import autocast, get_autocast_dtype, is_autocast_enabled
 from graphc.errors import CheckError, GraphcError, InvalidValueError
+from graphc.frontend import out_argument as _out_argument
 from graphc.frontend import torch_aliases as _torch_aliases
 from graphc.frontend.arithmetic import (
     addr,
@@ -397,6 +398,8 @@ def is_tensor(obj: Any) -> bool:
 
 # torch's top-level names of functional ops (torch.conv2d, torch.batch_norm, ...), with their ATen signatures.
 globals().update(_torch_aliases.TOP_LEVEL)
+# out= on the functions torch takes it on (graphc/frontend/out_argument.py).
+_out_argument.install(globals(), "")
 
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -22,6 +22,7 @@ from graphc.frontend.lu_factorization import lu_solve_linalg as lu_solve
 from graphc.frontend.matrix_chains import linalg_cross as cross
 from graphc.frontend.matrix_chains import matrix_power, multi_dot
 from graphc.frontend.matrix_functions import matrix_exp
+from graphc.frontend.out_argument import install as _install_out
 from graphc.frontend.spectral import cond, householder_product, lstsq, matrix_rank, pinv
 
 __all__ = [
@@ -66,3 +67,6 @@ __all__ = [
     "vecdot",
     "vector_norm",
 ]
+
+# out= on the functions torch.linalg takes it on (graphc/frontend/out_argument.py).
+_install_out(globals(), "linalg.")

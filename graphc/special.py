@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from graphc.frontend import special
 from graphc.frontend.functional import erf, log1p, log_softmax, logsumexp, round, sigmoid, softmax
+from graphc.frontend.out_argument import install as _install_out
 from graphc.frontend.pointwise import exp2, expm1, logit, sinc, xlogy
 from graphc.frontend.special import (
     digamma,
@@ -54,3 +55,6 @@ __all__ = [
     "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp", "modified_bessel_i0", "modified_bessel_i1", "multigammaln",
     "ndtr", "ndtri", "polygamma", "psi", "round", "sinc", "softmax", "spherical_bessel_j0", "xlog1py", "xlogy",
 ]  # fmt: skip
+
+# out= on the functions torch.special takes it on (graphc/frontend/out_argument.py).
+_install_out(globals(), "special.")
