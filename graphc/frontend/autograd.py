@@ -151,7 +151,7 @@ def backward(
         for owner, grad in zip(owners, grads):
             if owner is None or grad is None:
                 continue
-            previous = owner.grad
+            previous = tracing.get_grad(owner, accumulating=True)
             with origin("backward"):
                 total = grad if previous is None else b.add(tracing.read(previous), grad)
             if previous is not None and not create_graph:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from graphc.errors import GraphcError
 from graphc.frontend import lazy
 from graphc.ir.graph import Node
+from graphc.ir.registry import user_location
 
 if TYPE_CHECKING:
     from graphc.runtime.tensor import Tensor
@@ -86,6 +88,14 @@ class Trace:
         # Module attributes given a new tensor: (id(owner), name) -> (owner, name, the tensor before the trace).
         # A call binds the attribute again (graphc.runtime.compiled binds the program's result).
         self.attributes_set: dict[tuple[int, str], tuple[Any, str, Any]] = {}
+        # Arguments with a history outside the call: the ids of the hidden leaves their stand-ins are read
+        # from, and of the leaves of that history (parameters of an encoder that made the argument), whose
+        # ``.grad`` gets the part from a backward() inside only after the call (compiled._non_leaf_standin).
+        self.history_standins: set[int] = set()
+        self.history_leaves: dict[int, Tensor] = {}
+        self.history_reached = False
+        # Each such argument (by id) -> its node when the call began: where the gradient continues from.
+        self.history_values: dict[int, Node] = {}
 
     def _is_new(self, tensor: Tensor) -> bool:
         return tensor in self.created
@@ -119,10 +129,27 @@ class Trace:
         return list(self.assigned.values()) + [(t, n) for t, n in self.data_assigned.alive() if id(t) not in results]
 
     def on_set_grad(self, tensor: Tensor) -> None:
+        if id(tensor) in self.history_standins and tensor in self.created:
+            self.history_reached = True
         if not self._is_new(tensor) and id(tensor) not in self.grads_set:
             self.grads_set[id(tensor)] = (tensor, tensor._grad)
 
-    def on_get_grad(self, tensor: Tensor) -> None:
+    def on_history(self, argument: Tensor, standin_leaf: Tensor, leaves: list[Tensor]) -> None:
+        self.history_standins.add(id(standin_leaf))
+        self.history_leaves.update((id(t), t) for t in leaves)
+        self.history_values[id(argument)] = argument._node
+
+    def on_get_grad(self, tensor: Tensor, accumulating: bool = False) -> None:
+        """A look at ``tensor.grad``; ``accumulating``: by backward(), to add to it (which commutes with the
+        part of the gradient that arrives after the call, so it is no value read)."""
+        if self.history_reached and not accumulating and self.history_leaves.get(id(tensor)) is tensor:
+            raise GraphcError(
+                "graphc.compile: the function reads the .grad of a tensor that a tensor argument was computed from "
+                "outside the function, after a backward() inside reached that argument; the gradient goes on into the "
+                "argument's history only when the call returns, so this .grad lacks it. Compile the step that computes "
+                "the argument too, update those tensors outside the compiled function, or pass the argument detached"
+                + _at_user_line()
+            )
         if not self._is_new(tensor) and id(tensor) not in self.grads_set and id(tensor) not in self.grad_reads:
             self.grad_reads[id(tensor)] = (tensor, tensor._grad is None)
 
@@ -187,6 +214,11 @@ class Trace:
             tensor._grad = grad
         for owner, name, old in self.attributes_set.values():
             bind_attribute(owner, name, old)
+
+
+def _at_user_line() -> str:
+    location = user_location()
+    return f"\n  at {location}" if location else ""
 
 
 def attribute(owner: Any, name: str) -> Any:

@@ -65,10 +65,11 @@ def assign(tensor: Tensor, node: Node) -> None:
     tensor._node = node
 
 
-def get_grad(tensor: Tensor) -> Any:
+def get_grad(tensor: Tensor, accumulating: bool = False) -> Any:
+    """``tensor.grad``; ``accumulating``: read by backward() to add a gradient to it."""
     trace = active()
     if trace is not None:
-        trace.on_get_grad(tensor)
+        trace.on_get_grad(tensor, accumulating)
     return tensor._grad
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import sympy
 
 from graphc.errors import GraphcError
-from graphc.frontend import lazy, tracing
+from graphc.frontend import autograd, lazy, tracing
 from graphc.frontend.autocast_policy import autocast_key
 from graphc.frontend.symbolic_sizes import SymbolicSize
 from graphc.frontend.trace import Trace, attribute, bind_attribute
@@ -383,7 +383,7 @@ class CompiledFunction:
         has_grads = tuple(t._grad is not None for t in tensors)
         first: dict[int, int] = {}
         aliases = tuple(first.setdefault(id(t), i) for i, t in enumerate(tensors))  # f(x, x): one stand-in for both
-        return (repr(spec), tuple(types), tuple(t.requires_grad for t in tensors), is_grad_enabled(), has_grads, aliases, autocast_key())
+        return (repr(spec), tuple(types), tuple(_grad_kind(t) for t in tensors), is_grad_enabled(), has_grads, aliases, autocast_key())
 
     def _guards_hold(self, entry: Entry) -> str | None:
         for ref, kind, expected in entry.guards:
@@ -518,6 +518,7 @@ class CompiledFunction:
             log.warning("graphc: tracing %s (trace %d) for inputs %s", getattr(self.fn, "__name__", self.fn), self.trace_count, ", ".join(map(str, types)))
         trace = Trace()
         standins: list[Tensor] = []
+        histories: dict[int, Tensor] = {}  # arguments with a history outside the call: the leaf their stand-in is read from
         for position, (t, ty) in enumerate(zip(tensors, types)):
             if signature[5][position] != position:  # the same tensor again: the same stand-in
                 standins.append(standins[signature[5][position]])
@@ -529,12 +530,16 @@ class CompiledFunction:
             trace.on_create(standin)
             if t.requires_grad:
                 tracing.register_leaf(standin)
-            if t._grad is not None:
+            if t.requires_grad and not t.is_leaf:
+                histories[position] = standin
+                standin = _non_leaf_standin(trace, t, standin)
+            elif t._grad is not None:
                 standin._grad = self._grad_standin(trace, t._grad, ty)
             standins.append(standin)
         # What each argument's .grad was: backward() replaces a None one and adds in place to another.
         grads_before = [(s._grad, s._grad._node if s._grad is not None else None) for s in standins]
         nodes_before = [s._node for s in standins]
+        inputs = [histories[i]._node if i in histories else node for i, node in enumerate(nodes_before)]
         tracing.set_active(trace)
         try:
             args, kwargs = _unflatten(spec, standins)  # in the trace: host fields become its constants
@@ -552,10 +557,12 @@ class CompiledFunction:
             raise
         finally:
             tracing.set_active(None)
+        for position, leaf in histories.items():  # the gradient that reached such an argument is a result, as a leaf's .grad
+            standins[position]._grad = leaf._grad
         outputs: list[Tensor] = []
         output_spec = _flatten(result, outputs)
         del args, kwargs, result  # host fields taken by value (_flatten) are constants only if nothing holds them
-        new_state = _alive_after_collecting(trace, outputs, standins)
+        new_state = _alive_after_collecting(trace, outputs, [*standins, *histories.values()])
         attributes, rebound = _bound_attributes(trace, new_state, outputs)
         new_state = [t for t in new_state if all(t is not tensor for _, tensor in attributes)]
         # An argument's .grad the function changed (its backward() reached the argument): a result too.
@@ -571,18 +578,19 @@ class CompiledFunction:
             raise
         if new_state or rebound:
             self._ran_eagerly.add(signature)
+            callers = {id(node): t._node for node, t in zip(inputs, tensors)}
+            _rejoin_callers([standins[i]._node for i in arg_writes if i in histories], callers)  # their new values' history
             for i in arg_writes:
                 _write_argument(tensors[i], standins[i]._node, i in arg_leaves)
             if new_state:
                 why = f"it created {len(new_state)} new state tensor(s)"
             else:
                 why = f"it bound module attribute(s) {', '.join(rebound)} to tensors from outside the call, which a program cannot return"
-            callers = {id(node): t._node for node, t in zip(nodes_before, tensors)}
             outputs = self._run_eagerly(trace, outputs, new_state, [(tensors[i], standins[i]) for i in arg_grads], why, callers)
             return _unflatten(output_spec, _aliased(outputs, result_aliases, tensors, tuple(types)))
         self._ran_eagerly.discard(signature)
         arguments = Arguments(
-            inputs={id(node): i for i, node in enumerate(nodes_before)},
+            inputs={id(node): i for i, node in enumerate(inputs)},
             grad_inputs={id(node): i for i, (_, node) in enumerate(grads_before) if node is not None},
             grads=[standins[i]._grad._node for i in arg_grads],
             writes=[standins[i]._node for i in arg_writes],
@@ -618,8 +626,12 @@ class CompiledFunction:
         ``callers`` maps each stand-in's node to the caller's tensor's node it stood in for."""
         self.recompilations.append(f"trace {self.trace_count}: ran eagerly because {why}")
         pending = [t._node for t in outputs + new_state]
+        histories = []
         for tensor, standin in arg_grads:
-            tensor._grad = Tensor._from_node(standin._grad._node)
+            if tensor.is_leaf:
+                tensor._grad = Tensor._from_node(standin._grad._node)
+            else:
+                histories.append((Tensor._from_node(trace.history_values[id(tensor)]), Tensor._from_node(standin._grad._node)))
             pending.append(standin._grad._node)
         pending += [t._node for t, _ in trace.assigned_alive()]
         pending += [t._grad._node for t, _ in trace.grads_set.values() if t._grad is not None]
@@ -627,6 +639,7 @@ class CompiledFunction:
         _rejoin_callers(pending + trace.differentiated, callers)
         for tensor in outputs + new_state:  # an argument returned as it came
             tensor._node = callers.get(id(tensor._node), tensor._node)
+        _continue_backward(histories)
         return outputs
 
     def _build(
@@ -729,7 +742,9 @@ class CompiledFunction:
             traced_graph=graph,
             # A function that runs backward() itself returns final values; one that does not (a model's
             # forward) returns values the caller may differentiate, so calls rebuild them lazily.
-            outputs_require_grad=not grad_owners and not grads_added and any(o._node.requires_grad for o in outputs),
+            # So does one that changes an argument with a history in place: its new value continues that history.
+            outputs_require_grad=(not grad_owners and not grads_added and any(o._node.requires_grad for o in outputs))
+            or any(signature[2][i] == "history" for i in arg_writes),
             result_aliases=output_spec[1],
         )
 
@@ -849,8 +864,12 @@ class CompiledFunction:
                 tensor._grad = Tensor._from_node(node)
             else:
                 tensor._grad._node = node
+        histories = []
         for index in entry.arg_grads:
-            tensors[index]._grad = Tensor._from_node(nodes[position])
+            if tensors[index].is_leaf:
+                tensors[index]._grad = Tensor._from_node(nodes[position])
+            else:  # from the value the function was given, before any in-place change of it below
+                histories.append((Tensor._from_node(tensors[index]._node), Tensor._from_node(nodes[position])))
             position += 1
         for index in entry.arg_writes:
             _write_argument(tensors[index], nodes[position], index in entry.arg_leaves)
@@ -865,6 +884,7 @@ class CompiledFunction:
             owner = bound.owner()
             if owner is not None:
                 bind_attribute(owner, bound.name, value)
+        _continue_backward(histories)
         return _unflatten(entry.output_spec, outputs)
 
     def profile(self, *args: Any, steps: int = 20, **kwargs: Any) -> Profile:
@@ -976,6 +996,50 @@ def _describe(value: Any) -> str:
     return str(value._node.type) + (" requiring grad" if value.requires_grad else "") if isinstance(value, Tensor) else type(value).__name__
 
 
+def _grad_kind(tensor: Tensor) -> str:
+    """How a tensor argument takes part in autograd, for the signature: a backward() inside sets a leaf's
+    ``.grad`` but continues into the history of one that is no leaf (``_continue_backward``)."""
+    if not tensor.requires_grad:
+        return "none"
+    return "leaf" if tensor.is_leaf else "history"
+
+
+def _non_leaf_standin(trace: Trace, tensor: Tensor, leaf: Tensor) -> Tensor:
+    """The stand-in of an argument that requires grad and has a history outside the call (an encoder's
+    output given to a compiled head step): no leaf, as the caller's tensor is none (in-place ops on it are
+    allowed, and its ``.grad`` stays None), read from ``leaf``, a hidden leaf that collects the gradient a
+    backward() inside sends it. After the call that gradient continues into the history, as torch's
+    backward() would have gone on; until then a ``.grad`` there lacks it, so the trace refuses to read one."""
+    with grad_mode(True):
+        standin = Tensor._from_node(emit("custom_vjp", leaf._node, leaf._node, rule="first_only"))
+    trace.on_create(standin)
+    trace.on_history(tensor, leaf, _history_leaves(tensor._node))
+    return standin
+
+
+def _history_leaves(node: Node) -> list[Tensor]:
+    """The tensors whose ``.grad`` a backward() from ``node`` sets: the leaves that require grad it was computed from."""
+    leaves, stack, seen = [], [node], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        owner = tracing.leaf_owner(current)
+        if owner is not None and current.requires_grad and current.is_leaf:
+            leaves.append(owner)
+        elif not current.is_leaf:
+            stack.extend(current.inputs)
+    return leaves
+
+
+def _continue_backward(histories: list[tuple[Tensor, Tensor]]) -> None:
+    """Send the gradients a backward() inside gave arguments that are no leaves on into their history:
+    the parameters that made them get their ``.grad`` as from one eager backward() (torch's)."""
+    if histories:
+        autograd.backward([value for value, _ in histories], [grad for _, grad in histories])
+
+
 def _write_argument(tensor: Tensor, node: Node, leaf: bool) -> None:
     """An argument the function changed in place takes its new value (and so does the tensor it views);
     one it made a ``leaf`` that requires grad (R1's ``real.requires_grad_()``) is one afterwards, as in torch."""
@@ -983,7 +1047,8 @@ def _write_argument(tensor: Tensor, node: Node, leaf: bool) -> None:
         tensor._node = node
         tracing.register_leaf(tensor)
         return
-    with grad_mode(False):
+    # One with a history outside the call keeps its gradient path through the function's change, as torch's.
+    with grad_mode(is_grad_enabled() and not tensor.is_leaf):
         tensor._assign_value(node)
     if leaf and not tensor.requires_grad:
         tensor.requires_grad_(True)
@@ -1017,6 +1082,10 @@ def _new_signature(signature: tuple, traced: list[tuple]) -> str:
             return "which tensor arguments are one and the same tensor differs from when traced"
         if other[:3] == (spec, types, requires_grad) and other[4] == has_grads:
             return f"grad mode is {'on' if grad_mode else 'off (no_grad)'}, and was not when traced"
+        if other[:2] == (spec, types) and other[2] != requires_grad and all((now == "none") == (then == "none") for now, then in zip(requires_grad, other[2])):
+            changed = [i for i, (now, then) in enumerate(zip(requires_grad, other[2])) if now != then]
+            history = "have a history outside the function (they are no leaf) where they were a leaf when traced, or the reverse"
+            return f"tensor argument(s) {', '.join(map(str, changed))} {history}"
         if other[:4] == (spec, types, requires_grad, grad_mode):
             changed = [i for i, (now, then) in enumerate(zip(has_grads, other[4])) if now != then]
             return f"tensor argument(s) {', '.join(map(str, changed))} have a .grad now where they had none when traced, or the reverse"

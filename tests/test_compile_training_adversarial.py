@@ -1,0 +1,101 @@
+"""Training patterns under graphc.compile that went wrong, compared with eager torch on the same weights.
+
+An argument with a history outside the compiled function (an encoder's output given to a compiled
+head step that calls ``backward()``) stood in as a leaf: the backward inside set the argument's own
+``.grad`` and never reached the encoder's parameters (silently untrained), and an in-place op on it
+was refused as one on "a leaf tensor that requires grad" (graphc/runtime/compiled.py ``_non_leaf_standin``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from helpers import data
+
+import graphc
+from graphc.errors import GraphcError
+
+pytestmark = pytest.mark.usefixtures("numpy_kernels")
+
+
+def _encoder_and_head(T: Any) -> tuple[Any, Any]:
+    torch.manual_seed(0)
+    encoder, head = torch.nn.Linear(3, 4).double(), torch.nn.Linear(4, 2).double()
+    if T is torch:
+        return encoder, head
+    ours = graphc.nn.Linear(3, 4).double(), graphc.nn.Linear(4, 2).double()
+    ours[0].load_state_dict(encoder.state_dict())
+    ours[1].load_state_dict(head.state_dict())
+    return ours
+
+
+def _train_head_on_encoder_output(T: Any, compile_step: Any, batches: list) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
+    """A compiled head step (in-place op on its argument, backward(), momentum SGD over the head only) on an
+    encoder's output; the encoder's gradient is read after each call, then a second backward() through the
+    argument's new value adds to it."""
+    encoder, head = _encoder_and_head(T)
+    optimizer = T.optim.SGD(head.parameters(), lr=0.1, momentum=0.9)
+
+    def step(h: Any, y: Any) -> Any:
+        optimizer.zero_grad()
+        h.mul_(2)
+        loss = ((head(h) - y) ** 2).mean()
+        loss.backward(retain_graph=True)
+        optimizer.step()
+        return loss.detach()
+
+    compiled = compile_step(step)
+    seen = []
+    for x_data, y_data in batches:  # the first call runs eagerly (momentum buffers), then one program for every batch size
+        x, y = T.tensor(x_data), T.tensor(y_data)
+        encoder.zero_grad()
+        h = encoder(x) * 1.5
+        loss = compiled(h, y)
+        grad_after_call = encoder.weight.grad.numpy().copy()
+        h.sum().backward()
+        seen.append((loss.item(), grad_after_call, encoder.weight.grad.numpy().copy(), head.weight.detach().numpy().copy()))
+    return seen
+
+
+def test_backward_inside_continues_into_the_history_of_an_argument(backend: str) -> None:
+    batches = [(data(n, 3, dtype="float64"), data(n, 2, dtype="float64")) for n in (4, 5, 3)]
+    theirs = _train_head_on_encoder_output(torch, lambda f: f, batches)
+    ours = _train_head_on_encoder_output(graphc, graphc.compile, batches)
+    for call, (expected, got) in enumerate(zip(theirs, ours)):
+        assert got[0] == pytest.approx(expected[0], rel=1e-12), call
+        for e, g in zip(expected[1:], got[1:]):
+            np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12, err_msg=f"call {call}")
+
+
+def test_an_argument_with_a_history_changed_in_place_keeps_the_change_in_its_gradient_path() -> None:
+    def scale(y: Any) -> None:
+        y.mul_(3)
+
+    grads = {}
+    for T, run in ((torch, scale), (graphc, graphc.compile(scale))):
+        a = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        for factor in (2.0, 5.0):
+            a.grad = None
+            y = a * factor
+            run(y)
+            (y * y).sum().backward()
+            grads[T, factor] = a.grad.numpy().copy()
+    for factor in (2.0, 5.0):
+        np.testing.assert_array_equal(grads[graphc, factor], grads[torch, factor])
+
+
+def test_stepping_the_arguments_history_inside_the_function_is_refused_at_the_users_line() -> None:
+    encoder, head = _encoder_and_head(graphc)
+    optimizer = graphc.optim.SGD([*encoder.parameters(), *head.parameters()], lr=0.1)
+
+    def step(h: graphc.Tensor) -> None:
+        optimizer.zero_grad()
+        head(h).sum().backward()
+        optimizer.step()
+
+    with pytest.raises(GraphcError, match="after a backward\\(\\) inside reached that argument") as error:
+        graphc.compile(step)(encoder(graphc.tensor(data(3, 3, dtype="float64"))))
+    assert "test_compile_training_adversarial.py" in str(error.value)
