@@ -1,7 +1,7 @@
 """linalg.ldl_factor, ldl_factor_ex and ldl_solve against torch (graphc/frontend/ldl_factorization.py): LD and the
 pivots exactly as torch's (MKL's sytrf) on matrices that take 1x1 swaps and 2x2 blocks, only the lower triangle read,
 info of a singular D, solutions with B broadcast over LD's batch, torch's missing derivative, torch's refusals, a
-compiled program at two batch sizes, and the Triton kernels compiled for sm_90. Triton cases stay at n <= 5, batch <= 3."""
+compiled program at two batch sizes, an imported torch module, and the Triton kernels compiled for sm_90. Triton cases stay at n <= 5, batch <= 3."""
 
 from __future__ import annotations
 
@@ -152,6 +152,20 @@ def test_empty_matrices_give_empty_results_as_torch_s() -> None:
         ours, theirs = graphc.linalg.ldl_factor(graphc.zeros(*shape)), torch.linalg.ldl_factor(torch.zeros(*shape))
         assert [tuple(t.shape) for t in ours] == [tuple(t.shape) for t in theirs] and ours.pivots.dtype == graphc.int32
     assert tuple(graphc.linalg.ldl_solve(*ours, graphc.zeros(2, 0, 3)).shape) == (2, 0, 3)
+
+
+class Factorization(torch.nn.Module):
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        factor, pivots = torch.linalg.ldl_factor(a)
+        return factor, pivots, torch.linalg.ldl_factor_ex(a, hermitian=True).info, torch.linalg.ldl_solve(factor, pivots, b)
+
+
+def test_an_imported_module_factors_and_solves_as_torch() -> None:
+    """torch.export's linalg_ldl_factor, linalg_ldl_factor_ex and linalg_ldl_solve (lowering/lu_and_exp.py)."""
+    a, b = torch.from_numpy(symmetric(2, 4, 4)), torch.from_numpy(RNG.standard_normal((2, 4, 2)))
+    got, expected = graphc.compile(Factorization(), backend="numpy")(a, b), Factorization()(a, b)
+    for ours, theirs in zip(got, expected):
+        assert ours.dtype == theirs.dtype and torch.allclose(ours, theirs, rtol=1e-10, atol=1e-12)
 
 
 SM90 = """

@@ -1,6 +1,6 @@
-"""The LU factorization family and the matrix exponential as torch.export leaves them (linalg_lu_factor_ex,
-linalg_lu, linalg_lu_solve, lu_unpack, linalg_matrix_exp), through graphc's front end
-(graphc/frontend/lu_factorization.py, matrix_functions.py).
+"""The LU and LDL factorization families and the matrix exponential as torch.export leaves them (linalg_lu_factor_ex,
+linalg_lu, linalg_lu_solve, lu_unpack, linalg_ldl_factor(_ex), linalg_ldl_solve, linalg_matrix_exp), through graphc's
+front end (graphc/frontend/lu_factorization.py, ldl_factorization.py, matrix_functions.py).
 
 A plain ``linalg.lu_factor`` exports as ``linalg_lu_factor_ex`` and a ``_linalg_check_errors``
 effect on its info, which the factor's check takes over (``checked_as``), as inv's does.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from graphc.frontend import ldl_factorization as ldl
 from graphc.frontend import lu_factorization as frontend
 from graphc.frontend.matrix_functions import matrix_exp as frontend_matrix_exp
 from graphc.frontend.torch_import.lowering.frontend import call
@@ -38,6 +39,21 @@ def lu_solve(ctx: LoweringContext, factor: Node, pivots: Node, rhs: Node, *, lef
 @lowers(KIND, aten.lu_unpack.default)
 def lu_unpack(ctx: LoweringContext, factor: Node, pivots: Node, unpack_data: bool = True, unpack_pivots: bool = True) -> tuple[Node, Node, Node]:
     return call(frontend.lu_unpack, factor, pivots, unpack_data, unpack_pivots)
+
+
+@lowers(KIND, aten.linalg_ldl_factor.default)
+def ldl_factor(ctx: LoweringContext, a: Node, *, hermitian: bool = False) -> tuple[Node, Node]:
+    return call(ldl.ldl_factor, a, hermitian=hermitian)
+
+
+@lowers(KIND, aten.linalg_ldl_factor_ex.default)
+def ldl_factor_ex(ctx: LoweringContext, a: Node, *, hermitian: bool = False, check_errors: bool = False) -> tuple[Node, Node, Node]:
+    return call(ldl.ldl_factor_ex, a, hermitian=hermitian, check_errors=bool(check_errors))
+
+
+@lowers(KIND, aten.linalg_ldl_solve.default)
+def ldl_solve(ctx: LoweringContext, factor: Node, pivots: Node, rhs: Node, *, hermitian: bool = False) -> Node:
+    return call(ldl.ldl_solve, factor, pivots, rhs, hermitian=hermitian)
 
 
 @lowers(KIND, aten.linalg_matrix_exp.default)
