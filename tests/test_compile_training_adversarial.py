@@ -16,7 +16,7 @@ import torch
 from helpers import data
 
 import graphc
-from graphc.errors import GraphcError
+from graphc.errors import GraphcError, InvalidValueError
 
 pytestmark = pytest.mark.usefixtures("numpy_kernels")
 
@@ -99,3 +99,33 @@ def test_stepping_the_arguments_history_inside_the_function_is_refused_at_the_us
     with pytest.raises(GraphcError, match="after a backward\\(\\) inside reached that argument") as error:
         graphc.compile(step)(encoder(graphc.tensor(data(3, 3, dtype="float64"))))
     assert "test_compile_training_adversarial.py" in str(error.value)
+
+
+def test_clip_grad_norm_error_if_nonfinite_raises_from_a_compiled_step_and_writes_nothing_back(backend: str) -> None:
+    def step(T: Any, model: Any, optimizer: Any, x: Any) -> Any:
+        optimizer.zero_grad()
+        (model(x) ** 2).sum().backward()
+        norm = T.nn.utils.clip_grad_norm_(model.parameters(), 0.5, error_if_nonfinite=True)
+        optimizer.step()
+        return norm
+
+    theirs = torch.nn.Linear(3, 2).double()
+    ours = graphc.nn.Linear(3, 2).double()
+    ours.load_state_dict(theirs.state_dict())
+    torch_sgd, sgd = torch.optim.SGD(theirs.parameters(), lr=0.1), graphc.optim.SGD(ours.parameters(), lr=0.1)
+    compiled = graphc.compile(lambda x: step(graphc, ours, sgd, x))
+    finite, infinite = data(4, 3, dtype="float64"), np.full((4, 3), np.inf)
+    for x in (finite, infinite, finite):
+        if np.isfinite(x).all():
+            expected = step(torch, theirs, torch_sgd, torch.tensor(x))
+            assert compiled(graphc.tensor(x)).item() == pytest.approx(expected.item(), rel=1e-12)
+        else:
+            weight = ours.weight.numpy().copy()
+            with pytest.raises(RuntimeError, match="non-finite, so it cannot be clipped"):
+                step(torch, theirs, torch_sgd, torch.tensor(x))
+            with pytest.raises(InvalidValueError, match="non-finite, so it cannot be clipped") as error:
+                compiled(graphc.tensor(x))
+            assert "test_compile_training_adversarial.py" in str(error.value)
+            np.testing.assert_array_equal(ours.weight.numpy(), weight)
+        np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
+    assert compiled.trace_count == 1

@@ -10,7 +10,10 @@ import math
 from collections.abc import Iterable
 
 from graphc.frontend import functional as F
+from graphc.frontend import tracing
+from graphc.frontend.pointwise import isfinite
 from graphc.ir.grad_mode import grad_mode
+from graphc.ir.registry import emit
 from graphc.runtime.tensor import Tensor
 
 
@@ -33,12 +36,28 @@ def clip_grad_norm_(
         else:
             norms = [F.pow(F.sum(F.pow(F.abs(g), norm_type)), 1.0 / norm_type) for g in grads]
             total = F.pow(F.sum(F.pow(F.stack(norms), norm_type)), 1.0 / norm_type)
-        if error_if_nonfinite and not math.isfinite(total.item()):
-            raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it cannot be clipped.")
+        if error_if_nonfinite:
+            total = _finite(total, norm_type)
         coef = F.clamp(F.div(max_norm, F.add(total, 1e-6)), max=1.0)
         for g in grads:
             g.mul_(F.cast(coef, g.dtype))
     return total
+
+
+def _finite(total: Tensor, norm_type: float) -> Tensor:
+    """``total``, refused if it is not finite, as torch's ``error_if_nonfinite``: at once in eager code, where the
+    value can be read (a program raising later would leave the gradients and the step's updates pending on it);
+    inside ``graphc.compile``, where it cannot, by a check of the program (``InvalidValueError``), which raises
+    before the call writes back any gradient or update."""
+    message = (
+        f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it cannot be clipped. "
+        "To disable this error and scale the gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
+    )
+    if tracing.active() is None:
+        if not math.isfinite(total.item()):
+            raise RuntimeError(message)
+        return total
+    return F.wrap(emit("check", F.node_of(total), F.node_of(F.logical_not(isfinite(total))), message=f"clip_grad_norm_: {message}"))
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, foreach: bool | None = None) -> None:
