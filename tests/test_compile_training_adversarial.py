@@ -129,3 +129,13 @@ def test_clip_grad_norm_error_if_nonfinite_raises_from_a_compiled_step_and_write
             np.testing.assert_array_equal(ours.weight.numpy(), weight)
         np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
     assert compiled.trace_count == 1
+
+
+def test_a_grad_scalers_retrace_reason_names_the_state_that_changed() -> None:
+    scaler = graphc.amp.GradScaler("cpu")
+    w = graphc.ones(3, requires_grad=True)
+    step = graphc.compile(lambda x: scaler.scale((w * x).sum()).backward())
+    for _ in range(3):
+        step(graphc.ones(3))
+    np.testing.assert_array_equal(w.grad.numpy(), np.full(3, 3 * 65536.0))
+    assert "('scale is None', True) -> ('scale is None', False)" in step.recompilations[-1]

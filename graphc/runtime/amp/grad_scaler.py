@@ -71,7 +71,13 @@ class GradScaler:
 
     def _trace_state(self) -> tuple:
         """The Python values a compiled step's graph holds as constants: a change traces it again."""
-        return (self._enabled, self._growth_factor, self._backoff_factor, self._growth_interval, self._scale is None)
+        return (
+            ("enabled", self._enabled),
+            ("growth_factor", self._growth_factor),
+            ("backoff_factor", self._backoff_factor),
+            ("growth_interval", self._growth_interval),
+            ("scale is None", self._scale is None),
+        )
 
     # ------------------------------------------------------------------ the iteration
 
