@@ -108,6 +108,8 @@ def test_a_returned_view_of_a_parameter_and_of_an_argument_of_a_call_that_runs_e
             reference[:, 1].mul_(-1)
     assert_matches(ours.weight, theirs.weight)
     assert_matches(x, reference)
+    itself = graphc.compile(lambda: ours.weight)
+    assert itself() is ours.weight and itself() is ours.weight  # as torch.compile's: the tensor, not a copy
     assert any("ran eagerly" in reason for reason in keeps_state.recompilations), keeps_state.recompilations
 
 
@@ -193,3 +195,27 @@ def test_a_compiled_function_refuses_to_change_the_shape_of_an_argument_the_call
             compiled(x)
         np.testing.assert_array_equal(x.numpy(), before)
         np.testing.assert_array_equal(row.numpy(), before[0])
+
+
+def data_assignment_keeps_views_on_the_old_values(T: Any) -> Any:
+    x = T.zeros(3) * 1
+    tail, detached = x[1:], x.detach()
+    last = tail[1:]
+    x.data = T.ones(3)
+    tail.add_(5)
+    last.mul_(2)
+    grown = T.zeros(2, 3) * 1
+    row = grown[0]
+    grown.data = T.ones(4)
+    row.add_(1)
+    base = T.zeros(4) * 1
+    head = base[:2]
+    second = head[1:]
+    head.data = T.ones(2)  # a view given data of its own stops viewing its base; its views still do
+    head.add_(1)
+    second.add_(3)
+    return x, tail, detached, last, grown, row, base, head, second
+
+
+def test_data_assignment_gives_the_tensor_a_storage_of_its_own_as_torch_s() -> None:
+    assert_matches(data_assignment_keeps_views_on_the_old_values(graphc), data_assignment_keeps_views_on_the_old_values(torch))

@@ -138,7 +138,7 @@ def _result_aliases(results: Any, standins: list[Tensor], trace: Trace) -> dict[
             tensor = tensor._view.base
         if id(tensor) in positions:
             aliases[position] = (positions[id(tensor)], links[::-1])
-        elif links and trace.reads.get(id(tensor), (None,))[0] is tensor:  # a parameter, a tensor the function reads
+        elif tensor not in trace.created and tensor not in trace.made_from_data:  # a parameter, a tensor from outside
             aliases[position] = (weakref.ref(tensor), links[::-1])
     return aliases
 

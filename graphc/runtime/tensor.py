@@ -185,6 +185,8 @@ class Tensor:
 
     @data.setter
     def data(self, value: Tensor) -> None:
+        """The tensor takes ``value``'s elements as a storage of its own, as torch's: its views keep the old values."""
+        views.keep_old_storage(self)
         with grad_mode(False):
             self._assign_value(tracing.read(value))
 

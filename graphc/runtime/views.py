@@ -563,11 +563,44 @@ def _relabels(root: Tensor) -> int:
 def live_views(tensor: Tensor) -> list[Tensor]:
     """The views taken of ``tensor`` itself that are still alive, with their layouts computed: taken before a change of
     its shape in place, after which their layouts' functions would read its new shape."""
-    found = tensor.__dict__.get("_views")
-    alive = [] if found is None else [v for v in found.values() if v._view is not None and v._view.base is tensor]
+    alive = _live(tensor)
     for view in alive:
         view._view.layout  # noqa: B018  (computed and kept)
     return alive
+
+
+def _live(tensor: Tensor) -> list[Tensor]:
+    found = tensor.__dict__.get("_views")
+    return [] if found is None else [v for v in found.values() if v._view is not None and v._view.base is tensor]
+
+
+def keep_old_storage(tensor: Tensor) -> None:
+    """torch's ``x.data = y`` gives ``x`` another storage (``y``'s): the views taken of ``x`` keep the old one, aliasing
+    each other and no longer ``x``, and a view ``x`` stops viewing its base. Called before ``x`` takes the new value:
+    its views from then on view a tensor holding its old value (a view ``x`` hands it its own link). Not inside a compiled
+    function: its program writes the new value back into ``x``, which views outside follow as before."""
+    from graphc.frontend import tracing
+    from graphc.runtime.tensor import Tensor
+
+    before, link = _live(tensor), tensor._view
+    if tracing.active() is not None or (not before and link is None):
+        return
+    old = Tensor._from_node(tensor._node)
+    if link is not None:
+        old._view, tensor._view = link, None
+        _children(link.base)[id(old)] = old
+    else:
+        old.__dict__["_relabels"] = _relabels(tensor)
+    children, adopted = _children(tensor), _children(old)
+    for view in before:
+        view._view.base = old
+        del children[id(view)]
+        adopted[id(view)] = view
+    stack = before if link is None else []
+    while stack:  # a new root: every view below reads its value from it again
+        view = stack.pop()
+        view._view.root, view._view.seen = old, -1
+        stack.extend(_live(view))
 
 
 def follow_shape_change(tensor: Tensor, before: list[Tensor], inverse: Callable[[Tensor], Tensor]) -> None:
