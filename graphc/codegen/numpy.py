@@ -37,8 +37,16 @@ def np_dtype(dtype: DType) -> str:
 
 
 def py_dim(d: Dim) -> str:
-    """Integer arithmetic: sympy's pycode writes ``floor(B/49)`` as ``math.floor((1/49)*B)``, 0 at B = 49."""
-    return str(d) if isinstance(d, int) else dim_code(d)
+    """Integer arithmetic: sympy's pycode writes ``floor(B/49)`` as ``math.floor((1/49)*B)``, 0 at B = 49.
+
+    pycode stays for what ``dim_code`` does not write (a ``Max`` of torch.export's sizes).
+    """
+    if isinstance(d, int):
+        return str(d)
+    try:
+        return dim_code(d)
+    except ValueError:
+        return sympy.pycode(d)
 
 
 def py_shape(shape: tuple) -> str:

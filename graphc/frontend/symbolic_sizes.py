@@ -356,7 +356,7 @@ def _decide_polynomial(diff: sympy.Expr, relation: str) -> bool | None:
     lowest = {s: _lowest(s) for s in diff.free_symbols}
     if any(low is None for low in lowest.values()):
         return None
-    shifted = {s: sympy.Symbol(f"_{s}", integer=True, nonnegative=True) + low for s, low in lowest.items()}
+    shifted = {s: sympy.Dummy(f"_{s}", integer=True, nonnegative=True) + low for s, low in lowest.items()}  # Dummy: two k's stay apart
     diff = sympy.expand(diff.subs(shifted))
     facts = {"eq": (diff.is_zero, diff.is_nonzero), "lt": (diff.is_negative, diff.is_nonnegative), "le": (diff.is_nonpositive, diff.is_positive)}
     facts["gt"], facts["ge"] = facts["le"][::-1], facts["lt"][::-1]
