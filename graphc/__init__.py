@@ -300,7 +300,7 @@ from graphc.frontend.scatter import (
     scatter_reduce,
 )
 from graphc.frontend.sorting import argsort, kthvalue, median, msort, sort, topk
-from graphc.frontend.special import digamma, erfc, erfinv, i0, lgamma, mvlgamma, polygamma
+from graphc.frontend.special import digamma, erfc, erfinv, i0, igamma, igammac, lgamma, mvlgamma, polygamma
 from graphc.frontend.spectral import orgqr, pinverse
 from graphc.frontend.splitting import dsplit, hsplit, split_with_sizes, tensor_split, vsplit
 from graphc.frontend.statistics import corrcoef, cov, histogram, mode, nanmedian, nanquantile, quantile

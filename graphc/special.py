@@ -1,7 +1,7 @@
 """``graphc.special``: torch.special's functions that graphc computes, by torch's names.
 
-torch.special's members missing here (the Bessel functions J, Y and K, airy_ai, zeta, gammainc,
-gammaincc and the orthogonal polynomials) are listed, with the reason, in docs/decisions.md
+torch.special's members missing here (the Bessel functions J, Y and K, airy_ai, zeta and the
+orthogonal polynomials) are listed, with the reason, in docs/decisions.md
 ("Special functions").
 """
 
@@ -21,6 +21,8 @@ from graphc.frontend.special import (
     i0e,
     i1,
     i1e,
+    igamma,
+    igammac,
     lgamma,
     log_ndtr,
     multigammaln,
@@ -33,6 +35,8 @@ from graphc.runtime.tensor import Tensor
 
 expit = sigmoid
 gammaln = lgamma
+gammainc = igamma
+gammaincc = igammac
 psi = digamma
 
 
@@ -51,7 +55,7 @@ def spherical_bessel_j0(input: Tensor) -> Tensor:
 
 
 __all__ = [
-    "digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1", "gammaln", "i0", "i0e", "i1", "i1e",
+    "digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1", "gammainc", "gammaincc", "gammaln", "i0", "i0e", "i1", "i1e",
     "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp", "modified_bessel_i0", "modified_bessel_i1", "multigammaln",
     "ndtr", "ndtri", "polygamma", "psi", "round", "sinc", "softmax", "spherical_bessel_j0", "xlog1py", "xlogy",
 ]  # fmt: skip

@@ -441,6 +441,22 @@ def i1e_vjp(node: Node, g: Node) -> tuple:
     return (_bessel_i1_slope(node, g, b.sub(special.i0e(x), b.mul(node, b.add(b.unary("sign", x), b.unary("reciprocal", x))))),)
 
 
+def _incomplete_gamma_vjp(sign: float) -> Callable[[Node, Node], tuple]:
+    def vjp(node: Node, g: Node) -> tuple:
+        _, a, x = node.inputs
+        density = b.unary("exp", b.sub(b.sub(b.mul(b.sub(a, 1.0), b.unary("log", x)), x), special.lgamma(a)))
+        return (g, b.mul(g, density) if sign > 0 else b.neg(b.mul(g, density)))
+
+    vjp.__doc__ = f"""torch's: ``{"" if sign > 0 else "-"}g exp((a - 1) log(x) - x - lgamma(a))`` for x; for a, ``g`` reaches
+    the marker ``{"igamma" if sign > 0 else "igammac"}_input_no_derivative``, which raises (torch has no derivative for a)."""
+    return vjp
+
+
+RULES["igamma"], RULES["igammac"] = _incomplete_gamma_vjp(1.0), _incomplete_gamma_vjp(-1.0)
+RULES["igamma_input_no_derivative"] = _no_derivative("igamma with respect to its first argument (input)")
+RULES["igammac_input_no_derivative"] = _no_derivative("igammac with respect to its first argument (input)")
+
+
 @rule("xlog1py")
 def xlog1py_vjp(node: Node, g: Node) -> tuple:
     """torch's: ``xlog1py(g, y)`` for x, but 0 where x is 0 and y <= -1; ``g x / (1 + y)`` for y."""

@@ -16,7 +16,7 @@ import torch
 
 from graphc.frontend.torch_import.lowering.table import LoweringContext, graphc_dtype, lowers, operand
 from graphc.ir import build as b
-from graphc.ir import composites, dtypes, special
+from graphc.ir import composites, dtypes, incomplete_gamma, special
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit
 
@@ -283,6 +283,16 @@ def mvlgamma(ctx: LoweringContext, x: Node, p: int) -> Node:
 @lowers(KIND, aten.special_xlog1py.default, aten.special_xlog1py.self_scalar, aten.special_xlog1py.other_scalar)
 def xlog1py(ctx: LoweringContext, x: Any, y: Any) -> Node:
     return special.xlog1py(*composites.float_operands("xlog1py", operand(x), operand(y)))
+
+
+@lowers(KIND, aten.igamma.default)
+def igamma(ctx: LoweringContext, a: Node, x: Node) -> Node:
+    return incomplete_gamma.igamma(*composites.float_operands("igamma", a, x))
+
+
+@lowers(KIND, aten.igammac.default)
+def igammac(ctx: LoweringContext, a: Node, x: Node) -> Node:
+    return incomplete_gamma.igammac(*composites.float_operands("igammac", a, x))
 
 
 @lowers(KIND, aten.heaviside.default)
