@@ -21,6 +21,8 @@ import torch.nn.functional as TF
 
 import graphc
 import graphc.nn.functional as GF
+from graphc.frontend.symbolic_sizes import SymbolicSize, decide
+from graphc.runtime.compiled import BATCH
 
 
 def _windows_and_pads(T: Any, F: Any, x: Any) -> Any:
@@ -124,6 +126,19 @@ def test_a_floor_size_is_computed_with_integer_division() -> None:
         np.testing.assert_array_equal(head.numpy(), x[: rows // 49] * 2)
         np.testing.assert_array_equal(strided.numpy(), x[::75] + 1)
     assert compiled.trace_count == 1, compiled.recompilations
+
+
+def test_comparisons_of_floors_and_mods_are_answered_only_where_every_batch_size_agrees() -> None:
+    n = SymbolicSize(BATCH, "Tensor.size() at here")
+    assert n // 3 <= n and 3 * (n // 3) + n % 3 == n and n % 3 < 3 and n // 2 >= 1 and (n + 7) // 8 * 8 >= n and -n // 4 < 0
+    assert n // 6 == (n // 2) // 3 and n % 1 == 0 and (n * 4) % 2 == 0 and divmod(n * 6, 3) == (2 * n, 0)
+    for size in (n // 3 - 1, n % 3 - 1, n - 4 * (n // 4), 2 * (n // 3) - n % 5, n // 2 - n // 3):
+        values = [int(size.expr.subs(BATCH, b)) for b in range(2, 40)]
+        for relation, holds in (("eq", lambda v: v == 0), ("lt", lambda v: v < 0), ("ge", lambda v: v >= 0)):
+            answer = decide(size.expr, 0, relation)
+            assert answer is None or {holds(v) for v in values} == {answer}, (size.expr, relation, answer)
+    with pytest.raises(ZeroDivisionError):
+        n // 0
 
 
 @pytest.mark.usefixtures("numpy_kernels")
