@@ -130,7 +130,7 @@ def views_follow_their_base_s_shape_changes(T: Any, x: Any) -> Any:
     return h, row, flat, column, square, corner
 
 
-def test_views_keep_their_elements_when_their_base_changes_shape_in_place() -> None:
+def test_views_keep_their_elements_when_their_base_changes_shape_in_place(backend: str) -> None:
     check_grads(views_follow_their_base_s_shape_changes, data(4, 6, dtype="float64"))
 
 
