@@ -9,9 +9,9 @@ convergence (2000 steps at most). Here each runs a fixed number of steps that co
 where torch's converge, so every backend fuses the function as any elementwise expression: the
 series ``SERIES_TERMS`` terms, the continued fraction evaluated bottom-up from ``FRACTION_LEVELS``
 levels, Temme's expansion ``TEMME_ORDERS`` orders of up to ``TEMME_POWERS`` powers of eta. One deliberate
-difference: for a > 200 and 0.6 a < x < a, where the series needs more terms than that (torch's
-takes up to 2000 and stops short of convergence from a ~ 1e6 on), Temme's expansion, accurate
-there, is used. Everything computes in float64, and float32 and half precision round once
+difference: for a >= 200 and 0.6 a < x < a, where the series needs more terms than that (torch's
+takes up to 2000 and stops short of convergence from a ~ 1e6 on), and at a = 200 near x (which
+torch's bands leave out), Temme's expansion, accurate there, is used. Everything computes in float64, and float32 and half precision round once
 (docs/decisions.md, "The regularized incomplete gamma functions").
 """
 
@@ -157,9 +157,12 @@ def _both(a: Node, x: Node) -> tuple[Node, Node]:
         b.binary("and", b.binary("and", b.compare("gt", a, 20.0), b.compare("lt", a, 200.0)), b.compare("lt", far, 0.3)),
         b.binary("and", b.compare("gt", a, 200.0), b.compare("lt", far, b.div(4.5, b.unary("sqrt", a)))),
     )
-    # graphc's own: where the series would need more than SERIES_TERMS terms (see the module's docstring)
-    beyond_series = b.binary("and", b.compare("gt", a, 200.0), b.binary("and", b.compare("gt", x, b.mul(a, 0.6)), b.compare("lt", x, a)))
-    by_temme = b.binary("or", asymptotic, beyond_series)
+    # graphc's own: where the series would need more than SERIES_TERMS terms (see the module's docstring),
+    # a = 200 included, which torch's bands leave out (its series takes 120 terms at x = 199)
+    large = b.compare("ge", a, 200.0)
+    beyond_series = b.binary("and", large, b.binary("and", b.compare("gt", x, b.mul(a, 0.6)), b.compare("lt", x, a)))
+    band = b.binary("and", large, b.compare("lt", far, b.div(4.5, b.unary("sqrt", a))))
+    by_temme = b.binary("or", asymptotic, b.binary("or", beyond_series, band))
     one_minus_series = b.sub(1.0, series)
     small_x = _upper_small_x(a, x, log_gamma)
     upper = b.where(
