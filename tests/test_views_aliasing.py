@@ -219,3 +219,25 @@ def data_assignment_keeps_views_on_the_old_values(T: Any) -> Any:
 
 def test_data_assignment_gives_the_tensor_a_storage_of_its_own_as_torch_s() -> None:
     assert_matches(data_assignment_keeps_views_on_the_old_values(graphc), data_assignment_keeps_views_on_the_old_values(torch))
+
+
+def test_a_returned_tensor_the_function_rebinds_is_the_one_of_each_call() -> None:
+    """A module attribute the function rebinds is another tensor on each call: returning the old one (or a view of it)
+    gives that call's, not the one seen while tracing."""
+
+    class Decay(graphc.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.state = graphc.zeros(2)
+
+        def forward(self, x: graphc.Tensor) -> Any:
+            old = self.state
+            self.state = old * 0.5 + x
+            return old, old[1:]
+
+    compiled, expected = graphc.compile(Decay()), torch.zeros(2)
+    for step in range(4):
+        old, tail = compiled(graphc.full((2,), float(step)))
+        assert_matches(old, expected)
+        assert_matches(tail, expected[1:])
+        expected = expected * 0.5 + step

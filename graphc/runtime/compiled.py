@@ -129,6 +129,9 @@ def _result_aliases(results: Any, standins: list[Tensor], trace: Trace) -> dict[
     positions: dict[int, int] = {}
     for i, standin in enumerate(standins):
         positions.setdefault(id(standin), i)
+    # Tensors from outside that a later call reads as another object: a module attribute the function rebinds, a .grad.
+    replaced = {id(old) for _, _, old in trace.attributes_set.values()} | {id(old) for _, old in trace.grads_set.values()}
+    replaced |= {id(t._grad) for t, _ in trace.grad_reads.values()}
     aliases: dict[int, ResultAlias] = {}
     for position, output in enumerate(outputs):
         links = []
@@ -138,7 +141,7 @@ def _result_aliases(results: Any, standins: list[Tensor], trace: Trace) -> dict[
             tensor = tensor._view.base
         if id(tensor) in positions:
             aliases[position] = (positions[id(tensor)], links[::-1])
-        elif tensor not in trace.created and tensor not in trace.made_from_data:  # a parameter, a tensor from outside
+        elif tensor not in trace.created and tensor not in trace.made_from_data and id(tensor) not in replaced:  # a parameter
             aliases[position] = (weakref.ref(tensor), links[::-1])
     return aliases
 
