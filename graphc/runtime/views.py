@@ -11,6 +11,10 @@ written since it last read its value reads it again from its base when next used
 The layout (strides and offset in the root's row-major storage, as torch's) is kept where the sizes
 are static: it decides whether ``reshape`` can view (torch copies a tensor it cannot view) and
 whether a write would store two elements in one place (an ``expand``ed tensor), as torch refuses.
+
+A base keeps a weak list of the views taken of it, so a change of its shape in place, or ``.data =``,
+can re-link them where torch's keep their storage; and a link keeps the steps that made it, so a
+compiled function's result that views its argument is made again from the caller's tensor.
 """
 
 from __future__ import annotations
