@@ -139,3 +139,55 @@ def test_a_grad_scalers_retrace_reason_names_the_state_that_changed() -> None:
         step(graphc.ones(3))
     np.testing.assert_array_equal(w.grad.numpy(), np.full(3, 3 * 65536.0))
     assert "('scale is None', True) -> ('scale is None', False)" in step.recompilations[-1]
+
+
+def _sequential_pair() -> tuple[Any, Any]:
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 2)).double()
+    ours = graphc.nn.Sequential(graphc.nn.Linear(3, 3), graphc.nn.Linear(3, 2)).double()
+    ours.load_state_dict(theirs.state_dict())
+    return ours, theirs
+
+
+def test_module_hooks_children_and_parameters_changed_after_the_trace_are_used_as_in_eager_code() -> None:
+    """The replay ran the traced modules: a forward hook registered (or removed) after the first call was ignored,
+    and so was a child or a parameter replaced while the old one was still alive (held by an optimizer)."""
+    ours, theirs = _sequential_pair()
+    compiled = graphc.compile(ours)
+    x = data(4, 3, dtype="float64")
+    held = [*ours.parameters()]  # as an optimizer holds them: the replaced ones stay alive
+
+    def check() -> None:
+        np.testing.assert_allclose(compiled(graphc.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+
+    check()
+    hooks = [m[1].register_forward_hook(lambda module, args, out: out * 10) for m in (ours, theirs)]
+    check()
+    pre_hooks = [m[0].register_forward_pre_hook(lambda module, args: (args[0] * -1,)) for m in (ours, theirs)]
+    check()
+    for handle in hooks + pre_hooks:
+        handle.remove()
+    check()
+    theirs[1] = torch.nn.Linear(3, 2).double()
+    ours[1] = graphc.nn.Linear(3, 2).double()
+    ours[1].load_state_dict(theirs[1].state_dict())
+    check()
+    theirs[0].weight = torch.nn.Parameter(torch.tensor(data(3, 3, dtype="float64")))
+    ours[0].weight = graphc.nn.Parameter(graphc.tensor(theirs[0].weight.detach().numpy()))
+    check()
+    assert len(held) == 4 and compiled.trace_count == 5  # the hooks removed: the first program again
+
+
+def test_a_tensor_hook_registered_after_a_traced_backward_is_refused_not_ignored() -> None:
+    model = graphc.nn.Linear(3, 1)
+
+    def step(x: graphc.Tensor) -> graphc.Tensor:
+        model.zero_grad()
+        model(x).sum().backward()
+        return model.weight.grad * 1
+
+    compiled = graphc.compile(step)
+    compiled(graphc.ones(2, 3))
+    model.weight.register_hook(lambda grad: grad * 3)
+    with pytest.raises(GraphcError, match="tensor hooks \\(register_hook\\) run in eager code only"):
+        compiled(graphc.ones(2, 3))
+    assert "a tensor hook (register_hook) was registered since the trace" in compiled.recompilations[-1]

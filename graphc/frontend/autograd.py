@@ -49,6 +49,13 @@ def _retained_in(order: list[Node]) -> list[Tensor]:
 _hooked: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
 _hooks: dict[int, dict[int, Callable[[Tensor], Tensor | None]]] = {}
 _next_handle = itertools.count()
+# How many hooks were ever registered: a compiled function whose traced backward() ran before a registration
+# traces again (its program never runs the new hook; the trace refuses one its backward reaches).
+_registrations = 0
+
+
+def hook_registrations() -> int:
+    return _registrations
 
 
 class RemovableHandle:
@@ -74,6 +81,8 @@ def register_hook(tensor: Tensor, hook: Callable[[Tensor], Tensor | None]) -> Re
         weakref.finalize(tensor, _hooks.pop, owner, None)
     key = next(_next_handle)
     _hooks[owner][key] = hook
+    global _registrations
+    _registrations += 1
     return RemovableHandle(owner, key)
 
 

@@ -279,6 +279,7 @@ class Entry:
     outputs_require_grad: bool
     result_aliases: dict[int, ResultAlias]  # results made again as the caller's tensors or views of them
     checker: Checker | None = None  # check mode: compares each call's results with eager PyTorch
+    tensor_hooks: int | None = None  # autograd.hook_registrations() when a trace that ran backward() ended
 
 
 def _flatten(value: Any, leaves: list[Tensor], arguments: bool = False) -> Any:
@@ -389,6 +390,8 @@ class CompiledFunction:
         return (repr(spec), tuple(types), tuple(_grad_kind(t) for t in tensors), is_grad_enabled(), has_grads, aliases, autocast_key())
 
     def _guards_hold(self, entry: Entry) -> str | None:
+        if entry.tensor_hooks is not None and entry.tensor_hooks != autograd.hook_registrations():
+            return "a tensor hook (register_hook) was registered since the trace, which ran a backward() that may reach it"
         for ref, kind, expected in entry.guards:
             used = ref()
             if used is None:
@@ -749,6 +752,7 @@ class CompiledFunction:
             outputs_require_grad=(not grad_owners and not grads_added and any(o._node.requires_grad for o in outputs))
             or any(signature[2][i] == "history" for i in arg_writes),
             result_aliases=output_spec[1],
+            tensor_hooks=autograd.hook_registrations() if trace.differentiated else None,
         )
 
     def _input_values(self, entry: Entry, tensors: list[Tensor]) -> list[Any]:

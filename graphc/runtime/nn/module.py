@@ -124,6 +124,54 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
     __str__ = __repr__
 
 
+class _Registry(OrderedDict):
+    """A module's parameters, child modules or forward hooks: every change bumps the module's trace version
+    (``versions``, a one-element list the module shares), so a compiled function's guard compares the module's
+    ``_trace_state()``, which names them, and traces again after a child or a parameter was replaced or a hook
+    registered or removed (the replay ran the old ones). A shared list rather than the module itself, so
+    ``copy.deepcopy`` and pickling give a copy's registries its own list (they keep shared references)."""
+
+    def __init__(self, versions: list[int] | None = None) -> None:
+        super().__init__()
+        self.versions = versions
+
+    def _changed(self) -> None:
+        versions = self.__dict__.get("versions")  # absent while pickle restores the items, before the attributes
+        if versions is not None:
+            versions[0] += 1
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, *args: Any) -> Any:
+        value = super().pop(*args)
+        self._changed()
+        return value
+
+    def popitem(self, last: bool = True) -> tuple[Any, Any]:
+        item = super().popitem(last)
+        self._changed()
+        return item
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def move_to_end(self, key: Any, last: bool = True) -> None:
+        super().move_to_end(key, last)
+        self._changed()
+
+
 class RemovableHandle:
     """Returned by ``register_forward_hook``/``register_forward_pre_hook``; ``remove()`` unregisters."""
 
@@ -160,13 +208,15 @@ class Module:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if args or kwargs:
             raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments (Module.__init__ takes none)")
+        versions = [0]
+        object.__setattr__(self, "_versions", versions)
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_parameters", _Registry(versions))
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
-        object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "_forward_hooks", OrderedDict())
-        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_modules", _Registry(versions))
+        object.__setattr__(self, "_forward_hooks", _Registry(versions))
+        object.__setattr__(self, "_forward_pre_hooks", _Registry(versions))
         tracing.on_create_object(self)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -185,17 +235,33 @@ class Module:
                 output = result
         return output
 
-    # Bumped by every assignment of a plain attribute: a compiled function's guard compares
-    # ``_trace_state()`` only when this changed (comparing every module's attributes on every
-    # call took 13 of the MLP step's 150 us).
-    _trace_version = 0
+    @property
+    def _trace_version(self) -> int:
+        """Bumped by every assignment of a plain attribute and every change of the parameters, children and
+        forward hooks (``_Registry``): a compiled function's guard compares ``_trace_state()`` only when this
+        changed (comparing every module's attributes on every call took 13 of the MLP step's 150 us)."""
+        versions = self.__dict__.get("_versions")
+        return versions[0] if versions is not None else 0
+
+    def _bump_trace_version(self) -> None:
+        versions = self.__dict__.get("_versions")
+        if versions is not None:
+            versions[0] += 1
 
     def _trace_state(self) -> tuple:
-        """The plain attributes a compiled forward may have branched on: ``training``, a dropout's ``p``, ...
+        """The plain attributes a compiled forward may have branched on (``training``, a dropout's ``p``, ...),
+        and which parameters, children and forward hooks it ran: a replay reads the traced ones.
 
         A call of a compiled function whose modules' state differs from the trace's traces again.
+        Buffers are not named: a forward may rebind one on every call (they are read through the attribute).
         """
-        return tuple((name, value) for name, value in self.__dict__.items() if _plain(value) and name != "_trace_version")
+        plain = tuple((name, value) for name, value in self.__dict__.items() if _plain(value))
+        return (
+            *plain,
+            ("parameters", tuple((name, id(p)) for name, p in self._parameters.items())),
+            ("children", tuple((name, id(m)) for name, m in self._modules.items())),
+            ("forward hooks", tuple(self._forward_pre_hooks), tuple(self._forward_hooks)),
+        )
 
     def register_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         handle = RemovableHandle(self._forward_hooks)
@@ -253,7 +319,7 @@ class Module:
         if isinstance(value, Tensor):
             tracing.set_attribute(self, name, self.__dict__.get(name))
         object.__setattr__(self, name, value)
-        object.__setattr__(self, "_trace_version", self._trace_version + 1)
+        self._bump_trace_version()
 
     def __delattr__(self, name: str) -> None:
         for store in (self._parameters, self._buffers, self._modules):
@@ -262,7 +328,7 @@ class Module:
                 self._non_persistent_buffers_set.discard(name)
                 return
         object.__delattr__(self, name)
-        object.__setattr__(self, "_trace_version", self._trace_version + 1)
+        self._bump_trace_version()
 
     @staticmethod
     def _remove_from(name: str, *stores: dict) -> None:
