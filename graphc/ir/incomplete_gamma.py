@@ -146,8 +146,9 @@ def _temme(a: Node, x: Node, lower: bool, torchs: Node) -> Node:
     return b.add(res, tail)
 
 
-def _both(a: Node, x: Node) -> tuple[Node, Node]:
-    """(P, Q) in float64 away from the boundary values, each by torch's choice of method."""
+def _interior(a: Node, x: Node, lower: bool) -> Node:
+    """P (``lower``) or Q in float64 away from the boundary values, by torch's choice of method (P takes
+    Q's where x > 1 and x > a, Q takes P's series where x < a)."""
     log_gamma = lgamma(a)
     fac = _power_factor(a, x, log_gamma)
     series = _lower_series(a, x, fac)
@@ -174,8 +175,8 @@ def _both(a: Node, x: Node) -> tuple[Node, Node]:
             b.where(b.compare("lt", b.mul(x, 1.1), a), one_minus_series, small_x),
         ),
     )
-    lower = b.where(b.binary("and", b.compare("gt", x, 1.0), b.compare("gt", x, a)), b.sub(1.0, upper), series)
-    return b.where(by_temme, _temme(a, x, True, asymptotic), lower), b.where(by_temme, _temme(a, x, False, asymptotic), upper)
+    value = b.where(b.binary("and", b.compare("gt", x, 1.0), b.compare("gt", x, a)), b.sub(1.0, upper), series) if lower else upper
+    return b.where(by_temme, _temme(a, x, lower, asymptotic), value)
 
 
 def _bounded(a: Node, x: Node, value: Node, lower: bool) -> Node:
@@ -192,7 +193,7 @@ def _bounded(a: Node, x: Node, value: Node, lower: bool) -> Node:
 def _incomplete(a: Node, x: Node, lower: bool) -> Node:
     dtype = a.dtype
     wide_a, wide_x = (b.cast(v, dtypes.float64) if dtype != dtypes.float64 else v for v in (a, x))
-    value = _bounded(wide_a, wide_x, _both(wide_a, wide_x)[0 if lower else 1], lower)
+    value = _bounded(wide_a, wide_x, _interior(wide_a, wide_x, lower), lower)
     return b.cast(value, dtype) if dtype != dtypes.float64 else value
 
 
