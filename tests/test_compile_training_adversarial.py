@@ -191,3 +191,25 @@ def test_a_tensor_hook_registered_after_a_traced_backward_is_refused_not_ignored
     with pytest.raises(GraphcError, match="tensor hooks \\(register_hook\\) run in eager code only"):
         compiled(graphc.ones(2, 3))
     assert "a tensor hook (register_hook) was registered since the trace" in compiled.recompilations[-1]
+
+
+def test_a_compiled_module_stands_for_the_module_as_torch_compiles_does() -> None:
+    """``model = graphc.compile(model)`` then ``model.parameters()``, ``model.train()``/``eval()``, ``model.state_dict()``
+    (AttributeError on the CompiledFunction before), against torch's eager module through a train/eval switch."""
+    ours, theirs = _sequential_pair()
+    model = graphc.compile(ours)
+    optimizer = graphc.optim.SGD(model.parameters(), lr=0.1)
+    torch_optimizer = torch.optim.SGD(theirs.parameters(), lr=0.1)
+    assert list(model.state_dict()) == list(theirs.state_dict())
+    for mode in ("train", "eval", "train"):
+        getattr(model, mode)()
+        getattr(theirs, mode)()
+        assert model.training == theirs.training
+        x = data(4, 3, dtype="float64")
+        for opt, net, T in ((optimizer, model, graphc), (torch_optimizer, theirs, torch)):
+            opt.zero_grad()
+            (net(T.tensor(x)) ** 2).mean().backward()
+            opt.step()
+        np.testing.assert_allclose(model.state_dict()["1.weight"].numpy(), theirs.state_dict()["1.weight"].numpy(), rtol=1e-12)
+    with pytest.raises(AttributeError, match="'CompiledFunction' object has no attribute 'eval'"):
+        graphc.compile(lambda x: x).eval()

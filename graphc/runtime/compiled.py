@@ -912,6 +912,16 @@ class CompiledFunction:
         sync = device_sync(program.backend, self._input_values(entry, tensors))
         return profile_calls(lambda: self(*args, **kwargs), program.module, program.program.kernels, program.backend, steps, sync)
 
+    def __getattr__(self, name: str) -> Any:
+        """A compiled ``graphc.nn.Module`` stands for the module, as torch.compile's ``OptimizedModule`` does:
+        after ``model = graphc.compile(model)``, ``model.eval()``, ``model.parameters()`` and ``model.state_dict()``
+        are the module's (its keys have no ``_orig_mod.`` prefix, unlike torch's). Special names are not
+        delegated: ``copy`` and ``pickle`` must not take the module for the compiled function."""
+        fn = self.__dict__.get("fn")
+        if not name.startswith("__") and _is_module(fn):
+            return getattr(fn, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     def report(self) -> CompileReport:
         if self._last is None and self.recompilations:
             raise GraphcError(f"report(): every call so far ran eagerly, so there is no compiled program yet ({self.recompilations[-1]})")
@@ -920,6 +930,12 @@ class CompiledFunction:
         report = self._last.program.report
         report.recompilations = list(self.recompilations)
         return report
+
+
+def _is_module(value: Any) -> bool:
+    from graphc.runtime.nn.module import Module  # graphc.runtime.nn imports the runtime this module is part of
+
+    return isinstance(value, Module)
 
 
 def _result_type(declared: TensorType, value: Any) -> TensorType:
