@@ -163,6 +163,19 @@ def test_long_float32_row_sums_add_chunks_in_float_and_stay_accurate(width: int,
     assert loops_everywhere
 
 
+def test_later_passes_over_a_row_add_four_streams_per_chunk_and_stay_accurate(loops_everywhere: list[str]) -> None:
+    """Layer-norm's variance pass reads its row from cache: four partial sums per chunk instead of one
+    accumulator whose additions it waits on. Its mean's pass, the first (reading memory), keeps one."""
+    data = np.random.default_rng(3).standard_normal((5, 512)).astype(np.float32) + 3  # an offset makes rounding show
+    kernel = kernel_of(F.layer_norm(graphc.tensor(data), (512,)))
+    source = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source
+    assert source.count("_3 = 0;") == 1 and source.count("_end = ") == 1
+    x, expected = graphc.tensor(data), torch.from_numpy(data)
+    np.testing.assert_allclose(F.layer_norm(x, (512,)).numpy(), torch.nn.functional.layer_norm(expected, (512,)).numpy(), rtol=1.3e-5, atol=1e-6)
+    np.testing.assert_allclose(F.softmax(x, -1).numpy(), torch.softmax(expected, -1).numpy(), rtol=1.3e-5, atol=1e-9)
+    assert loops_everywhere
+
+
 def test_float32_erf_is_graphcs_rational_within_6_ulp_of_erf_in_float64(loops_everywhere: list[str]) -> None:
     # Every 997th float from 0 to 8 (past erf's rounding to 1 at 3.92), both signs, the special values.
     positive = np.arange(0, np.float32(8.0).view(np.int32), 997, dtype=np.int32).view(np.float32)

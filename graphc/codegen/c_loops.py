@@ -109,6 +109,10 @@ REDUCTIONS = ("sum", "max", "min", "argmax")
 # accumulators) and the chunks' sums in double: layer-norm 4096x512 0.80 -> 0.56 ms on one
 # thread, where adding every element in double halved the vector width.
 SUM_CHUNK = 256
+# A row's later passes (reading the row again from cache) add each chunk as this many streams,
+# a quarter of the chunk each, into partial sums of their own: a single accumulator made each
+# pass wait on the latency of its additions, row after row (layer-norm's variance pass).
+SUM_STREAMS = 4
 # Every op the loops compute; any other runs in the NumPy prefix.
 LOOP_OPS = frozenset(
     _ELEMENTWISE
@@ -241,6 +245,14 @@ def _sum(dims: list[Dim]) -> Dim:
     for d in dims:
         total = total + d
     return assume_sizes(total)
+
+
+def _pairwise(names: list[str]) -> str:
+    """The sum of ``names`` as a balanced tree of additions, in a fixed order."""
+    if len(names) == 1:
+        return names[0]
+    half = len(names) // 2
+    return f"({_pairwise(names[:half])} + {_pairwise(names[half:])})"
 
 
 def c_dim(d: Dim) -> str:
@@ -395,6 +407,7 @@ class LoopEmitter:
         factors: dict[int, tuple[Dim, ...]] | None = None,
         chunk: int = 0,
         merge: bool = False,
+        streams: int = 1,
     ) -> tuple[list[Lin], int]:
         """A loop per dimension of size > 1 (outermost first); the index, and how many loops were opened.
 
@@ -402,7 +415,9 @@ class LoopEmitter:
         axis as nested loops (an image's windows as rows and columns of windows, so the
         index arithmetic of im2col needs no division per element). The innermost loop
         carries ``pragma``; with ``chunk``, an innermost loop longer than that runs in chunks
-        of ``chunk`` iterations inside a loop over the chunks (its index stays the element's).
+        of ``chunk`` iterations inside a loop over the chunks (its index stays the element's);
+        with ``streams`` too (the loop's length a multiple of ``chunk``), it runs over the first
+        ``chunk / streams`` elements of each chunk, and the caller reads the others at offsets.
         With ``merge``, adjacent dimensions that every tensor holds or broadcasts alike run as
         one loop (``_runs``), each index recovered by a division and a modulo that the
         address folds back (``x // W * W + x % W`` is ``x``): a batch-norm's sum over batch,
@@ -419,7 +434,7 @@ class LoopEmitter:
         loops = [(i, j, f) for i, d in enumerate(extents) for j, f in enumerate(factors.get(i, (d,))) if f != 1]
         index: list[Lin] = [Lin.of(ranges[i][0] if i in ranges else 0) for i in range(len(shape))]
         if merge and not ranges and not factors:
-            return self.open_merged(shape, prefix, pragma, chunk)
+            return self.open_merged(shape, prefix, pragma, chunk, streams)
         opened = len(loops)
         for i, j, f in loops:
             name = f"{prefix}{i}" + (f"_{j}" if i in factors else "")
@@ -430,8 +445,11 @@ class LoopEmitter:
             if chunk and (i, j, f) == loops[-1] and not (isinstance(f, int) and f <= chunk):
                 self.body.taken |= {f"{name}_c", f"{name}_end"}
                 self.body.open(f"for (int64_t {name}_c = 0; {name}_c < {_paren(c_dim(f))}; {name}_c += {chunk})")
-                self.body.line(f"const int64_t {name}_end = {name}_c + {chunk} < {_paren(c_dim(f))} ? {name}_c + {chunk} : {_paren(c_dim(f))};")
-                header.append(f"for (int64_t {name} = {name}_c; {name} < {name}_end; {name}++)")
+                if streams > 1:
+                    header.append(f"for (int64_t {name} = {name}_c; {name} < {name}_c + {chunk // streams}; {name}++)")
+                else:
+                    self.body.line(f"const int64_t {name}_end = {name}_c + {chunk} < {_paren(c_dim(f))} ? {name}_c + {chunk} : {_paren(c_dim(f))};")
+                    header.append(f"for (int64_t {name} = {name}_c; {name} < {name}_end; {name}++)")
                 opened += 1
             else:
                 header.append(f"for (int64_t {name} = 0; {name} < {_paren(c_dim(f))}; {name}++)")
@@ -440,11 +458,11 @@ class LoopEmitter:
             index[i] = index[i] + Lin.of(Var(name, f, frozenset({name}), depth, None)) * inner
         return index, opened
 
-    def open_merged(self, shape: tuple[Dim, ...], prefix: str, pragma: str, chunk: int) -> tuple[list[Lin], int]:
+    def open_merged(self, shape: tuple[Dim, ...], prefix: str, pragma: str, chunk: int, streams: int = 1) -> tuple[list[Lin], int]:
         """``open_loops`` with each run of adjacent dimensions of size > 1 as one loop."""
         runs = _runs(shape, [*self.kernel.inputs, *self.kernel.nodes])
         first = {run[0]: prod([shape[i] for i in run]) for run in runs}  # a run's loop is named for its first dimension
-        loops, opened = self.open_loops(tuple(first.get(i, 1) for i in range(len(shape))), prefix, pragma, chunk=chunk)
+        loops, opened = self.open_loops(tuple(first.get(i, 1) for i in range(len(shape))), prefix, pragma, chunk=chunk, streams=streams)
         index: list[Lin] = [Lin() for _ in shape]
         for run in runs:
             for i, part in zip(run, delinearize(loops[run[0]], tuple(shape[i] for i in run))):
@@ -874,41 +892,60 @@ class LoopEmitter:
         def full_index(rindex: list[Lin]) -> tuple[Lin, ...]:
             return tuple(rindex[i] if i in axes else xindex[i] for i in range(len(full)))
 
-        def open_row(pragma: str, chunk: int = 0) -> tuple[list[Lin], int]:
-            """The loops over one row; values kept from an earlier pass are read back, not recomputed."""
-            rindex, inner = self.open_loops(reduced_shape, "r", pragma, chunk=chunk, merge=True)
-            at = self.lin_code(linearize(tuple(rindex[i] for i in axes), tuple(full[i] for i in axes)))
-            for node in stored:
-                name = self.body.fresh(f"v{self.num(node)}")
-                self.body.line(f"const {COMPUTE[node.dtype.name]} {name} = row{self.num(node)}[{at}];")
-                self.body.put(("value", id(node), full_index(rindex), ()), CVal(name, COMPUTE[node.dtype.name], self.body.depth), self.body.depth)
-            return rindex, inner
+        def open_row(pragma: str, chunk: int = 0, streams: int = 1) -> tuple[list[list[Lin]], int]:
+            """The loops over one row, and the index of each stream (``open_loops``); values kept
+            from an earlier pass are read back, not recomputed."""
+            rindex, inner = self.open_loops(reduced_shape, "r", pragma, chunk=chunk, merge=True, streams=streams)
+            indices = [rindex]
+            if streams > 1:  # each stream's index a variable of its own: an address's constant part would be an argument (address_code)
+                ((loop, _),) = rindex[axes[0]].terms
+                for s in range(1, streams):
+                    name = self.body.fresh(f"{loop.name}_s")
+                    self.body.line(f"const int64_t {name} = {loop.name} + {s * (chunk // streams)};")
+                    stream = Lin.of(Var(name, loop.bound, loop.axes, loop.depth, None))
+                    indices.append(rindex[: axes[0]] + [stream] + rindex[axes[0] + 1 :])
+            for index in indices:
+                at = self.lin_code(linearize(tuple(index[i] for i in axes), tuple(full[i] for i in axes)))
+                for node in stored:
+                    name = self.body.fresh(f"v{self.num(node)}")
+                    self.body.line(f"const {COMPUTE[node.dtype.name]} {name} = row{self.num(node)}[{at}];")
+                    self.body.put(("value", id(node), full_index(index), ()), CVal(name, COMPUTE[node.dtype.name], self.body.depth), self.body.depth)
+            return indices, inner
 
         stored: list[Node] = []
         runs = _runs(reduced_shape, [*self.kernel.inputs, *self.kernel.nodes])
         innermost = [prod([reduced_shape[i] for i in run]) for run in runs][-1:]  # the loop open_loops would chunk
         long_rows = bool(innermost) and not (isinstance(innermost[0], int) and innermost[0] <= SUM_CHUNK)
-        for group in passes:
+        # Whole chunks of one reduced axis, and no output written over an operand (the in-place check compares addresses as text).
+        streamable = len(runs) == 1 and len(axes) == 1 and isinstance(full[axes[0]], int) and full[axes[0]] % SUM_CHUNK == 0 and not self.in_place
+        for p, group in enumerate(passes):
             accumulators = [self.accumulator(red) for red in group]
             partial = {}  # float32 sums of long rows: chunks summed in float, the chunks' sums in double
             for red, (_, ctype) in zip(group, accumulators):
                 if long_rows and red.op == "sum" and ctype == "double" and COMPUTE[red.inputs[0].dtype.name] == "float":
                     partial[id(red)] = (self.body.fresh("part" + self.num(red)), "float")
-            targets = [partial.get(id(red), acc) for red, acc in zip(group, accumulators)]
-            rindex, inner = open_row(self.simd_pragma(group, targets), chunk=SUM_CHUNK if partial else 0)
-            for name, ctype in partial.values():
+            # A later pass reads the row from cache, so its additions' latency is what it waits on; the first reads memory in order.
+            streams = SUM_STREAMS if p > 0 and streamable and len(partial) == len(group) else 1
+            parts = {key: [(name, ctype)] for key, (name, ctype) in partial.items()}
+            pragma = self.simd_pragma(group, [partial.get(id(red), acc) for red, acc in zip(group, accumulators)])
+            if streams > 1:
+                parts = {key: [(self.body.fresh(f"{name}_{s}"), ctype) for s in range(streams)] for key, ((name, ctype),) in parts.items()}
+                pragma = "#pragma omp simd " + " ".join(f"reduction(+:{name})" for names in parts.values() for name, _ in names)
+            indices, inner = open_row(pragma, chunk=SUM_CHUNK if partial else 0, streams=streams)
+            for name, ctype in [part for names in parts.values() for part in names]:
                 self.body.line(f"{ctype} {name} = 0;", self.body.depth - 1)
-            at = self.lin_code(linearize(tuple(rindex[i] for i in axes), tuple(full[i] for i in axes)))
-            for red, acc in zip(group, targets):
-                v = self.value(red.inputs[0], full_index(rindex))
-                self.accumulate(red, acc, v, rindex[axes[0]])
-                if any(red.inputs[0] is n for n in kept) and all(red.inputs[0] is not n for n in stored):
-                    self.body.line(f"row{self.num(red.inputs[0])}[{at}] = {v.code};")
+            for s, rindex in enumerate(indices):
+                at = self.lin_code(linearize(tuple(rindex[i] for i in axes), tuple(full[i] for i in axes)))
+                for red, acc in zip(group, accumulators):
+                    v = self.value(red.inputs[0], full_index(rindex))
+                    self.accumulate(red, parts[id(red)][s] if id(red) in parts else acc, v, rindex[axes[0]])
+                    if any(red.inputs[0] is n for n in kept) and all(red.inputs[0] is not n for n in stored):
+                        self.body.line(f"row{self.num(red.inputs[0])}[{at}] = {v.code};")
             if partial:
                 self.close_loops(1)
                 for red, (name, ctype) in zip(group, accumulators):
-                    if id(red) in partial:
-                        self.body.line(f"{name} += ({ctype}){partial[id(red)][0]};")
+                    if id(red) in parts:
+                        self.body.line(f"{name} += ({ctype}){_pairwise([part for part, _ in parts[id(red)]])};")
                 inner -= 1
             self.close_loops(inner)
             stored += [red.inputs[0] for red in group if any(red.inputs[0] is n for n in kept)]
@@ -917,7 +954,7 @@ class LoopEmitter:
                 self.anchor_gathered(red, *acc, row_index)
         self.store_all([(out, row_index(out)) for out in outputs if levels.get(id(out)) in ("keep", "drop")])
         if full_outputs:
-            rindex, inner = open_row("#pragma GCC ivdep")
+            (rindex,), inner = open_row("#pragma GCC ivdep")
             self.store_all([(out, full_index(rindex)) for out in full_outputs])
             self.close_loops(inner)
         for red, acc in summed:
