@@ -213,3 +213,16 @@ def test_a_compiled_module_stands_for_the_module_as_torch_compiles_does() -> Non
         np.testing.assert_allclose(model.state_dict()["1.weight"].numpy(), theirs.state_dict()["1.weight"].numpy(), rtol=1e-12)
     with pytest.raises(AttributeError, match="'CompiledFunction' object has no attribute 'eval'"):
         graphc.compile(lambda x: x).eval()
+
+
+def test_a_tensor_returned_twice_is_one_tensor_on_every_call() -> None:
+    def twice(x: Any, y: Any) -> Any:
+        z = x + y
+        return z, (z, x * 2)
+
+    compiled = graphc.compile(twice)
+    for _ in range(2):  # the trace's call and a replay
+        first, (second, _) = compiled(graphc.tensor(data(3, 2)), graphc.tensor(data(3, 2)))
+        assert first is second
+        first.add_(100)
+        np.testing.assert_array_equal(second.numpy(), first.numpy())

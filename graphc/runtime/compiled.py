@@ -280,6 +280,7 @@ class Entry:
     result_aliases: dict[int, ResultAlias]  # results made again as the caller's tensors or views of them
     checker: Checker | None = None  # check mode: compares each call's results with eager PyTorch
     tensor_hooks: int | None = None  # autograd.hook_registrations() when a trace that ran backward() ended
+    repeated: dict[int, int] = dataclasses.field(default_factory=dict)  # a result that is an earlier one (by position)
 
 
 def _flatten(value: Any, leaves: list[Tensor], arguments: bool = False) -> Any:
@@ -602,6 +603,7 @@ class CompiledFunction:
             writes=[standins[i]._node for i in arg_writes],
         )
         entry = self._build(trace, signature, arguments, (arg_grads, arg_writes, arg_leaves, args_reshaped), outputs, (output_spec, result_aliases), attributes)
+        entry.repeated = _repeated(outputs)
         self.entries.append(entry)
         self._last = entry
         if entry.outputs_require_grad and is_grad_enabled():
@@ -882,6 +884,8 @@ class CompiledFunction:
             _write_argument(tensors[index], nodes[position], index in entry.arg_leaves)
             position += 1
         outputs = _aliased(outputs, entry.result_aliases, tensors, entry.signature[1])
+        for position, first in entry.repeated.items():
+            outputs[position] = outputs[first]
         for bound in entry.attributes:
             if bound.output is None:
                 value = Tensor._from_node(nodes[position])
@@ -930,6 +934,13 @@ class CompiledFunction:
         report = self._last.program.report
         report.recompilations = list(self.recompilations)
         return report
+
+
+def _repeated(outputs: list[Tensor]) -> dict[int, int]:
+    """The results that are the same tensor as an earlier one (``return z, z``), by position: each call returns
+    that one tensor again, as eager code does, so an in-place change of either is the other's too."""
+    first: dict[int, int] = {}
+    return {position: first[id(t)] for position, t in enumerate(outputs) if first.setdefault(id(t), position) != position}
 
 
 def _is_module(value: Any) -> bool:
