@@ -176,6 +176,33 @@ def test_later_passes_over_a_row_add_four_streams_per_chunk_and_stay_accurate(lo
     assert loops_everywhere
 
 
+def test_streamed_passes_reading_kept_rows_give_torchs_softmax_and_layer_norm_gradients() -> None:
+    """A training step's kernel reads its kept exp(x - max) back in a streamed pass: each stream at its own index."""
+    rng = np.random.default_rng(4)
+    x, g, w = (rng.standard_normal(shape).astype(np.float32) for shape in ((3, 512), (3, 512), (512,)))
+    cases = [
+        (lambda x, w: F.softmax(x, -1) * w, lambda x, w: torch.softmax(x, -1) * w),
+        (lambda x, w: F.layer_norm(x, (512,), w), lambda x, w: torch.nn.functional.layer_norm(x, (512,), w)),
+    ]
+    for graphc_fn, torch_fn in cases:
+        gx, gw = graphc.tensor(x, requires_grad=True), graphc.tensor(w, requires_grad=True)
+        tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+
+        def step(x: graphc.Tensor, w: graphc.Tensor, f: Any = graphc_fn) -> graphc.Tensor:
+            y = f(x, w)
+            (y * graphc.tensor(g)).sum().backward()
+            return y
+
+        compiled = graphc.compile(step)
+        y = compiled(gx, gw)
+        expected = torch_fn(tx, tw)
+        (expected * torch.from_numpy(g)).sum().backward()
+        assert "_s = " in _c_source_of(compiled)  # a stream's index
+        np.testing.assert_allclose(y.numpy(), expected.detach().numpy(), rtol=2e-5, atol=2e-6)
+        np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=2e-4, atol=2e-5)
+        np.testing.assert_allclose(gw.grad.numpy(), tw.grad.numpy(), rtol=2e-4, atol=2e-5)
+
+
 def test_float32_erf_is_graphcs_rational_within_6_ulp_of_erf_in_float64(loops_everywhere: list[str]) -> None:
     # Every 997th float from 0 to 8 (past erf's rounding to 1 at 3.92), both signs, the special values.
     positive = np.arange(0, np.float32(8.0).view(np.int32), 997, dtype=np.int32).view(np.float32)
