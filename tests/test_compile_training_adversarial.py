@@ -226,3 +226,15 @@ def test_a_tensor_returned_twice_is_one_tensor_on_every_call() -> None:
         assert first is second
         first.add_(100)
         np.testing.assert_array_equal(second.numpy(), first.numpy())
+
+
+def test_batch_norm_of_an_empty_batch_in_training_leaves_the_running_statistics_as_torch() -> None:
+    """An empty last batch: torch returns an empty result and leaves the running statistics (it counts the
+    batch); graphc refused it as "more than 1 value per channel" (it still refuses one value, as torch)."""
+    theirs, ours = torch.nn.BatchNorm1d(2), graphc.nn.BatchNorm1d(2)
+    for T, bn in ((torch, theirs), (graphc, graphc.compile(ours))):
+        assert tuple(bn(T.ones(0, 2, 3)).shape) == (0, 2, 3)
+    for name, value in theirs.state_dict().items():
+        np.testing.assert_array_equal(ours.state_dict()[name].numpy(), value.numpy(), err_msg=name)
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+        graphc.compile(ours)(graphc.ones(1, 2))

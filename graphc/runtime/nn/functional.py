@@ -763,14 +763,14 @@ def batch_norm(
         count = 1
         for a in axes:
             count = count * input.shape[a]
-        if isinstance(count, int) and count <= 1:
+        if isinstance(count, int) and count == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(input.shape)}")
         mean = _F.mean(input, axes, keepdim=True)
         centered = _F.sub(input, mean)
         squares = _F.sum(_F.mul(centered, centered), axes, keepdim=True)
         n = float(count) if isinstance(count, int) else _wrap(_F.wrap_size(count, input.dtype))
         var = _F.div(squares, n)
-        if running_mean is not None or running_var is not None:
+        if (running_mean is not None or running_var is not None) and count != 0:  # torch's leave them for an empty batch
             with grad_mode(False):
                 if running_mean is not None:
                     _update_running(running_mean, _F.reshape(_F.detach(mean), -1), momentum)
