@@ -110,7 +110,7 @@ def autocast_op(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def op(*args: Any, **kwargs: Any) -> Any:
-        if not _state.any or _state.excluded or _from_graphc(sys._getframe(1)):
+        if not _state.any or _state.excluded or _from_graphc(_caller(sys._getframe(1))):
             return fn(*args, **kwargs)
         return _autocast_call(fn, kinds, args, kwargs)
 
@@ -120,6 +120,16 @@ def autocast_op(fn: Callable[..., Any]) -> Callable[..., Any]:
 # graphc modules whose calls are the user's: Tensor methods, and code that follows torch's Python code
 # (multi-head attention, transformer layers, the recurrent layers) rather than one native op of torch's.
 _USER_MODULES = frozenset({"graphc.runtime.tensor", "graphc.runtime.nn.attention", "graphc.runtime.nn.transformer", "graphc.runtime.nn.rnn"})
+
+
+# graphc modules whose wrappers only pass a call on (``out=``): the op's caller is the one who called them.
+_PASS_THROUGH = frozenset({"graphc.frontend.out_argument"})
+
+
+def _caller(frame: Any) -> Any:
+    while frame.f_globals.get("__name__", "") in _PASS_THROUGH and frame.f_back is not None:
+        frame = frame.f_back
+    return frame
 
 
 def _from_graphc(frame: Any) -> bool:
