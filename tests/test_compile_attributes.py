@@ -136,3 +136,23 @@ def test_an_attribute_bound_to_a_tensor_from_outside_the_call_runs_eagerly_and_r
     assert "bound module attribute(s) Module.chosen to tensors from outside the call" in pick.recompilations[0]
     with pytest.raises(graphc.errors.GraphcError, match="every call so far ran eagerly, so there is no compiled program yet"):
         pick.report()
+
+
+def test_an_attribute_rebound_beside_a_result_returned_twice_gets_its_own_value() -> None:
+    """The replay binds a rebound attribute from the program's outputs after the results; a result
+    returned twice must not move that count (it did: the attribute got the twice-returned result)."""
+    holder = nn.Module()
+    holder.state = graphc.zeros(4, dtype=graphc.float64)
+
+    def step(x: graphc.Tensor) -> tuple[graphc.Tensor, graphc.Tensor]:
+        z = x.sum(0)
+        holder.state = holder.state * 0.5 + x[0]
+        return z, z
+
+    compiled = graphc.compile(step)
+    expected = np.zeros(4)
+    for _ in range(3):  # the trace's call and two replays
+        first, second = compiled(graphc.tensor(X))
+        expected = expected * 0.5 + X[0]
+        assert first is second
+        np.testing.assert_allclose(holder.state.numpy(), expected, rtol=1e-12)

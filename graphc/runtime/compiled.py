@@ -884,8 +884,8 @@ class CompiledFunction:
             _write_argument(tensors[index], nodes[position], index in entry.arg_leaves)
             position += 1
         outputs = _aliased(outputs, entry.result_aliases, tensors, entry.signature[1])
-        for position, first in entry.repeated.items():
-            outputs[position] = outputs[first]
+        for index, first in entry.repeated.items():
+            outputs[index] = outputs[first]
         for bound in entry.attributes:
             if bound.output is None:
                 value = Tensor._from_node(nodes[position])
