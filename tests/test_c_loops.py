@@ -203,6 +203,14 @@ def test_streamed_passes_reading_kept_rows_give_torchs_softmax_and_layer_norm_gr
         np.testing.assert_allclose(gw.grad.numpy(), tw.grad.numpy(), rtol=2e-4, atol=2e-5)
 
 
+def test_a_value_computed_twice_in_a_kernel_is_computed_once() -> None:
+    """A training step's softmax kernel holds the backward's copy of exp(x - max) beside the forward's: one is computed."""
+    x = normal_tensor(6, 8)
+    kernel = kernel_of(x.exp() + 1, x.exp() * 2)
+    assert c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {}).source.count("expf(") == 1
+    np.testing.assert_allclose((x.exp() * 2 - x.exp()).numpy(), np.exp(x.numpy()), rtol=1e-6)
+
+
 def test_float32_erf_is_graphcs_rational_within_6_ulp_of_erf_in_float64(loops_everywhere: list[str]) -> None:
     # Every 997th float from 0 to 8 (past erf's rounding to 1 at 3.92), both signs, the special values.
     positive = np.arange(0, np.float32(8.0).view(np.int32), 997, dtype=np.int32).view(np.float32)

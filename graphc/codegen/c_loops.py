@@ -247,6 +247,21 @@ def _sum(dims: list[Dim]) -> Dim:
     return assume_sizes(total)
 
 
+def _first_copies(nodes: list[Node]) -> dict[int, Node]:
+    """Each elementwise or view node repeating an earlier one of ``nodes`` (op, attributes, type, operands) -> that one."""
+    seen: dict[tuple, Node] = {}
+    first: dict[int, Node] = {}
+    for node in nodes:
+        if node.op not in _ELEMENTWISE and node.op not in VIEWS and node.op not in IDENTITIES:
+            continue
+        key = (node.op, repr(sorted(node.attrs.items())), node.type, tuple(id(first.get(id(i), i)) for i in node.inputs))
+        if key in seen:
+            first[id(node)] = seen[key]
+        else:
+            seen[key] = node
+    return first
+
+
 def _pairwise(names: list[str]) -> str:
     """The sum of ``names`` as a balanced tree of additions, in a fixed order."""
     if len(names) == 1:
@@ -321,6 +336,9 @@ class LoopEmitter:
         # Each check's kind ("index" or "value"), message and size in C (graphc_bad = (k + 1) << 2).
         self.errors: list[tuple[str, str, str]] = []
         self.reductions = [n for n in nodes if n.op in REDUCTIONS and not trivial_reduction(n)]
+        # A value computed twice in the kernel (a training step's softmax: the backward's copy of
+        # exp(x - max)) is computed once: ``value`` reads every copy as its first.
+        self.first_copy = _first_copies(nodes)
 
     # ------------------------------------------------------------------ names and shapes
 
@@ -503,6 +521,7 @@ class LoopEmitter:
         place (batch-norm's `rsqrt(var)` per channel, written over the variance, and the
         normalized images computed from it in the next nest).
         """
+        node = self.first_copy.get(id(node), node)
         key = ("value", id(node), index, conds)
         hit = self.body.get(key)
         if hit is not None:
