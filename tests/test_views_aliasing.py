@@ -160,13 +160,16 @@ def test_resize_keeps_views_of_the_elements_it_keeps_and_refuses_to_drop_viewed_
         ("column_slice", lambda T, x: (x * 1)[:, 1:].view(-1), 0),
         ("transposed_split", lambda T, x: (x * 1).t().view(4, 1, -1), 1),
         ("split_piece_as_heads", lambda T, x: (x * 1).split(2, dim=1)[1].view(-1, 2, 1), 1),
+        ("batch_columns_split", lambda T, x: (x * 1).t().unsqueeze(0).view(2, 2, -1), 1),
+        ("expanded_rows_as_pairs", lambda T, x: (x * 1)[:, None].expand(-1, 2, -1).view(-1, 2, 2, 2), 1),
         ("row_slice", lambda T, x: (x * 1)[1:].view(-1), 1),
         ("made_contiguous", lambda T, x: (x * 1).t().contiguous().view(4, -1), 1),
     ],
 )
 def test_view_under_a_symbolic_batch_is_refused_where_torch_s_is(name: str, fn: Callable[[Any, Any], Any], programs: int) -> None:
-    """With the batch symbolic a view's strides are unknown: ``view`` of a tensor not surely row-major is decided at sampled
-    batch sizes, and where torch's refuses one of them, with static sizes, so it raises torch's error where torch's does."""
+    """With the batch symbolic a view's strides are size expressions: ``view`` of a tensor not surely row-major is decided
+    for every batch size by torch's computeStride on them (one program where it views for all), and with static sizes
+    where it fails for some, so it raises torch's error where torch's does."""
     compiled = graphc.compile(lambda x: fn(graphc, x))
     for batch in (3, 5):
         array = data(batch, 4)
@@ -179,6 +182,20 @@ def test_view_under_a_symbolic_batch_is_refused_where_torch_s_is(name: str, fn: 
             compiled(graphc.tensor(array))
     if programs:
         assert len(compiled.entries) == programs, compiled.recompilations
+
+
+def test_view_of_every_eighth_row_is_decided_for_every_batch_size_not_at_samples() -> None:
+    """``x[::8]`` has one row up to batch 8 and two from 9, so torch's ``view(-1)`` views below 9 and raises from 9 on:
+    batch sizes 2, 3, 5 and 7 all view, and a decision sampled there gave a program that viewed at 9 as well."""
+    fn: Callable[[Any, Any], Any] = lambda T, x: (x * 1)[::8].view(-1)  # noqa: E731
+    compiled = graphc.compile(lambda x: fn(graphc, x))
+    array = data(3, 4)
+    assert_matches(compiled(graphc.tensor(array)), fn(torch, torch.tensor(array)))
+    array = data(9, 4)
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        fn(torch, torch.tensor(array))
+    with pytest.raises(GraphcError, match="view size is not compatible"):
+        compiled(graphc.tensor(array))
 
 
 def test_a_compiled_function_refuses_to_change_the_shape_of_an_argument_the_caller_views() -> None:

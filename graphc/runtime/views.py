@@ -25,11 +25,11 @@ from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sympy
 
 from graphc.errors import GraphcError
 from graphc.ir.grad_mode import grad_mode, is_grad_enabled
 from graphc.ir.registry import op_error
+from graphc.runtime.symbolic_strides import views_for_every_batch
 
 if TYPE_CHECKING:
     from graphc.ir.graph import Node
@@ -289,8 +289,8 @@ def reshaped(base: Any, result: Tensor, strict: str | None = None) -> Tensor:
         layout = lambda: (strides, known[1])  # noqa: E731
     elif link is not None:
         layout = lambda: None  # noqa: E731
-        if strict == "view" and not _row_major_for_sure(link) and not _views_at_sampled_sizes(base, shape):
-            needs_static_sizes("a view of a tensor")
+        if strict == "view" and not _row_major_for_sure(link) and views_for_every_batch(base, shape) is not True:
+            needs_static_sizes("a view of a tensor")  # torch's view fails for some batch size, or it depends: the sizes decide
     made = _linked(base, result, lambda b: F.reshape(b, shape), lambda b, v: F.reshape(v, tuple(b._node.shape)), layout, (reshaped, (strict,)))
     if made._view is not None:
         made._view.keeps_order = True
@@ -307,72 +307,6 @@ def _row_major_for_sure(link: ViewLink) -> bool:
         if not each.keeps_order:
             return False
     return True
-
-
-# Batch sizes at which a view of a layout that depends on the batch is decided: a stride there is a product of sizes,
-# a polynomial of B of degree below 4 in practice, so one equal at these four is equal at every B.
-_SAMPLED_SIZES = (2, 3, 5, 7)
-
-
-def _views_at_sampled_sizes(base: Tensor, shape: tuple) -> bool:
-    """Whether torch's ``view`` of ``base`` as ``shape`` succeeds at each sampled batch size: ``base``'s layout is made
-    again from a root of those sizes by the steps of its links, and torch's computeStride decides (a split piece of
-    ``qkv.split(c, 2)`` viewed as heads views for every batch; ``h[:, 1:].view(-1)`` never does)."""
-    from graphc.ir.types import free_symbols
-
-    links = list(base._view.chain())[::-1] if base._view is not None else []
-    if not links:
-        return True
-    symbols = free_symbols(tuple(links[0].root._node.shape))
-    for value in _SAMPLED_SIZES:
-        sizes = {symbol: value for symbol in symbols}
-        try:
-            sample = _sample_view(links, sizes)
-            wanted = _at_sizes(shape, sizes)
-            known = layout_of(sample)
-            if known is None or not is_contiguous(sample) and _view_strides(tuple(sample._node.shape), known[0], wanted) is None:
-                return False
-        except (GraphcError, TypeError):  # a step that fails at this size, a size left symbolic
-            return False
-    return True
-
-
-def _sample_view(links: list[ViewLink], sizes: dict) -> Tensor:
-    """The view the links (root first) make, of a root with the batch size ``sizes`` gives; its values are never read."""
-    from graphc.ir.primitives.source import source_node
-    from graphc.ir.types import TensorType
-    from graphc.runtime.tensor import Tensor
-
-    def placeholder(type_: TensorType) -> Tensor:
-        return Tensor._from_node(source_node(TensorType(_at_sizes(tuple(type_.shape), sizes), type_.dtype)))
-
-    view = placeholder(links[0].root._node.type)
-    for link in links:
-        made: Tensor | None = None
-        for make, args, type_ in link.steps:
-            step = make(view if made is None else made, placeholder(type_), *_at_sizes(args, sizes))
-            if made is None or step._view is None:  # a reshape that copies at this size: row-major from there
-                made = step
-            else:
-                restrided(made, step)
-        assert made is not None
-        view = made
-    return view
-
-
-def _at_sizes(value: Any, sizes: dict) -> Any:
-    """``value`` (a view's arguments, a shape) with its symbolic sizes the numbers ``sizes`` gives (TypeError if one is left)."""
-    from graphc.frontend.symbolic_sizes import SymbolicSize
-
-    if isinstance(value, SymbolicSize):
-        value = value.expr
-    if isinstance(value, sympy.Basic):
-        return int(value.subs(sizes))
-    if isinstance(value, slice):
-        return slice(_at_sizes(value.start, sizes), _at_sizes(value.stop, sizes), _at_sizes(value.step, sizes))
-    if isinstance(value, (tuple, list)):
-        return type(value)(_at_sizes(item, sizes) for item in value)
-    return value
 
 
 def _view_strides(old_shape: tuple, old_strides: tuple, new_shape: tuple) -> tuple[int, ...] | None:

@@ -1,0 +1,200 @@
+"""torch's ``view`` decided for every batch size at once: a view's strides as size expressions, computeStride on them.
+
+With a symbolic batch the layouts views.py keeps are unknown (they hold numbers), yet ``view`` must raise torch's error
+wherever torch's raises and view wherever it views, in one program where it can. A stride is a product of sizes and
+slice steps, so it is written here as a sympy expression of the sizes, as the IR's shapes are: made again from the
+root's row-major strides by the steps of each link, and torch's computeStride runs on them with each of its comparisons
+decided for every batch size by ``symbolic_sizes.decide``. An answer is exact, not sampled: a comparison whose answer
+depends on the batch (``x[::8]`` has one row up to ``B`` = 8, two at 9), or a stride no size expression gives
+(``as_strided``, a slice step read from a size), leaves the view undecided, and the caller traces again with static sizes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sympy
+
+from graphc.frontend.symbolic_sizes import decide
+
+if TYPE_CHECKING:
+    from graphc.runtime.tensor import Tensor
+
+Strides = tuple[Any, ...]  # ints and sympy expressions of the sizes
+
+
+class Undecided(Exception):
+    """A comparison whose answer depends on the batch size, or a stride that no size expression gives."""
+
+
+def views_for_every_batch(base: Tensor, shape: tuple) -> bool | None:
+    """Whether torch's ``view`` of ``base`` as ``shape`` succeeds for every batch size (True), fails for every one
+    (False), or depends on it (None)."""
+    try:
+        old = tuple(base._node.shape)
+        strides = strides_of(base)
+        if _row_major_surely(old, strides):
+            return True
+        views = {found is not None for found in _compute_stride_paths(old, strides, shape)}
+        return views.pop() if len(views) == 1 else None
+    except Undecided:
+        return None
+
+
+def strides_of(tensor: Tensor) -> Strides:
+    """torch's strides of ``tensor`` as size expressions: its root's row-major strides, taken through each link's steps."""
+    from graphc.runtime import views
+
+    links = list(tensor._view.chain())[::-1] if tensor._view is not None else []
+    shape = tuple(links[0].root._node.shape if links else tensor._node.shape)
+    strides = _row_major(shape)
+    for link in links:
+        made = tuple(link.steps[-1][2].shape)
+        if link.contiguous:  # contiguous()'s result: itself where row-major, else a row-major copy
+            shape, strides = made, _row_major(made)
+            continue
+        for make, args, type_ in link.steps:
+            new = tuple(type_.shape)
+            strides = _stepped(views, make, args, shape, strides, new)
+            if len(strides) != len(new):
+                raise Undecided
+            shape = new
+    return strides
+
+
+def _stepped(views: Any, make: Any, args: tuple, shape: tuple, strides: Strides, new: tuple) -> Strides:
+    """The strides after one step that made a view (views.py's functions that link one), as that function's layout does."""
+    if make is views.detached:
+        return strides
+    if make is views.permuted:
+        return tuple(strides[p] for p in args[0])
+    if make is views.reshaped:
+        if _row_major_surely(shape, strides):
+            return _row_major(new)
+        found = set(_compute_stride_paths(shape, strides, new))
+        if found == {None} and args[0] is None:  # torch's reshape copies: row-major from there
+            return _row_major(new)
+        if len(found) != 1 or None in found:
+            raise Undecided
+        return found.pop()
+    if make is views.indexed:
+        return _indexed(views._expanded(args[0], len(shape)), strides)
+    if make is views.diagonal_of:
+        _, dim1, dim2 = args
+        kept = tuple(s for i, s in enumerate(strides) if i not in (dim1, dim2))
+        return (*kept, sympy.expand(strides[dim1] + strides[dim2]))
+    if make is views.expanded:
+        lead = len(new) - len(shape)
+        kept = [_holds(o, n, "eq") for o, n in zip(shape, new[lead:])]  # an axis expand changes had size 1: stride 0
+        return (0,) * lead + tuple(s if k else 0 for k, s in zip(kept, strides))
+    if make is views.unfolded:
+        axis, _, step = args
+        return (*strides[:axis], sympy.expand(strides[axis] * step), *strides[axis + 1 :], strides[axis])
+    raise Undecided  # as_strided: its positions are numbers
+
+
+def _indexed(items: tuple, strides: Strides) -> Strides:
+    """Basic indexing's strides, as views._indexed_layout (a new axis has stride 0 there too)."""
+    new: list[Any] = []
+    axis = 0
+    for item in items:
+        if item is None:
+            new.append(0)
+            continue
+        if isinstance(item, slice):
+            step = 1 if item.step is None else item.step
+            if not isinstance(step, (int, np.integer, sympy.Integer)):
+                raise Undecided
+            new.append(sympy.expand(strides[axis] * int(step)))
+        axis += 1
+    return tuple(new)
+
+
+def _row_major(shape: tuple) -> Strides:
+    strides: list[Any] = []
+    step: Any = 1
+    for size in reversed(shape):
+        strides.append(step)
+        step = sympy.expand(step * (size if _holds(size, 1, "ge") else 1))  # a size 0 counts as 1, as views.row_major
+    return tuple(reversed(strides))
+
+
+def _row_major_surely(shape: tuple, strides: Strides) -> bool:
+    """views.is_contiguous for every batch size: each axis of size 1 or of its row-major stride."""
+    return all(_holds(size, 1, "eq") or _holds(stride, want, "eq") for size, stride, want in zip(shape, strides, _row_major(shape)))
+
+
+# At most this many paths through computeStride (each comparison that depends on the batch size takes both ways).
+_PATHS = 64
+
+
+class _Branch(Exception):
+    """A comparison past the answers a path was given, whose answer depends on the batch size: both are tried."""
+
+
+def _compute_stride_paths(old_shape: tuple, old_strides: Strides, new_shape: tuple) -> list[Strides | None]:
+    """computeStride's result on every path through it: a comparison that ``decide`` answers takes its answer, one that
+    depends on the batch size takes both (a path's answers need not hold at one batch size together, so the paths
+    cover every batch size, and more). Where all agree, torch's computeStride gives that for every batch size."""
+    results: list[Strides | None] = []
+    pending: list[tuple[bool, ...]] = [()]
+    while pending:
+        if len(results) + len(pending) > _PATHS:
+            raise Undecided
+        given = pending.pop()
+        answers, taken = iter(given), {}
+
+        def holds(a: Any, b: Any, relation: str) -> bool:
+            answer = decide(a, b, relation)
+            key = (sympy.expand(sympy.sympify(a) - b), relation)
+            if answer is None:  # a comparison asked again on this path keeps its answer
+                answer = taken[key] if key in taken else next(answers, None)
+                if answer is None:
+                    raise _Branch
+                taken[key] = answer
+            return answer
+
+        try:
+            results.append(_compute_stride(old_shape, old_strides, new_shape, holds))
+        except _Branch:
+            pending += [(*given, True), (*given, False)]
+    return results
+
+
+def _compute_stride(old_shape: tuple, old_strides: Strides, new_shape: tuple, holds: Any) -> Strides | None:
+    """views._view_strides (torch's computeStride) on size expressions, each comparison answered by ``holds``."""
+    if not old_shape:
+        return (1,) * len(new_shape)
+    numel = sympy.expand(sympy.Mul(*old_shape))
+    if holds(numel, 0, "eq"):
+        same = len(old_shape) == len(new_shape) and all(holds(x, y, "eq") for x, y in zip(old_shape, new_shape))
+        return old_strides if same else _row_major(new_shape)
+    new_strides: list[Any] = [0] * len(new_shape)
+    view_d = len(new_shape) - 1
+    chunk_base_stride = old_strides[-1]
+    tensor_numel: Any = 1
+    view_numel: Any = 1
+    for tensor_d in range(len(old_shape) - 1, -1, -1):
+        tensor_numel = sympy.expand(tensor_numel * old_shape[tensor_d])
+        if tensor_d == 0 or (
+            not holds(old_shape[tensor_d - 1], 1, "eq") and not holds(old_strides[tensor_d - 1], tensor_numel * chunk_base_stride, "eq")
+        ):
+            while view_d >= 0 and (holds(view_numel, tensor_numel, "lt") or holds(new_shape[view_d], 1, "eq")):
+                new_strides[view_d] = sympy.expand(view_numel * chunk_base_stride)
+                view_numel = sympy.expand(view_numel * new_shape[view_d])
+                view_d -= 1
+            if not holds(view_numel, tensor_numel, "eq"):
+                return None
+            if tensor_d > 0:
+                chunk_base_stride = old_strides[tensor_d - 1]
+                tensor_numel, view_numel = 1, 1
+    return tuple(new_strides) if view_d == -1 else None
+
+
+def _holds(a: Any, b: Any, relation: str) -> bool:
+    """``a <relation> b`` for every batch size; Undecided where the answer depends on it."""
+    answer = decide(a, b, relation)
+    if answer is None:
+        raise Undecided
+    return answer
