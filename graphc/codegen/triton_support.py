@@ -26,7 +26,7 @@ import triton.language as tl
 from graphc.codegen import triton_compile
 from graphc.codegen.templates import flagged_error
 from graphc.errors import GraphcError
-from graphc.runtime import device_errors
+from graphc.runtime import call_sites, device_errors
 from graphc.runtime.config import debug_level
 
 log = logging.getLogger("graphc")
@@ -140,7 +140,7 @@ def raise_flagged(flags: torch.Tensor, messages: tuple[tuple[str, str], ...], si
     if read_flags_at_once(flags):
         _raise_flagged(flags, messages, sizes)
     else:
-        device_errors.defer(id(flags), functools.partial(_raise_flagged, flags, messages, sizes))
+        device_errors.defer(id(flags), call_sites.deferred(functools.partial(_raise_flagged, flags, messages, sizes)))
 
 
 def read_flags_at_once(flags: torch.Tensor) -> bool:

@@ -3,7 +3,9 @@
 Ops on ``graphc.Tensor`` only record nodes. When a value is needed, the nodes
 it depends on that have no data yet are copied into a fresh ``Graph`` whose
 inputs are the realized leaves; the printed graph is the cache key, so a loop
-that builds the same structure every iteration compiles once.
+that builds the same structure every iteration compiles once. Its source lines are
+not in the key (only which of its nodes share one): each call gives the program its
+own, which its errors name (``graphc.runtime.call_sites``).
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from graphc.ir.graph import Graph, Node, toposort
 from graphc.ir.primitives.source import source_node
 from graphc.ir.printer import format_graph
 from graphc.ir.registry import user_location
-from graphc.runtime import config, device_errors
+from graphc.runtime import call_sites, config, device_errors
 from graphc.runtime.executor import CompiledProgram, compile_graph
 
-_programs: dict[tuple[str, str], CompiledProgram] = {}
+_programs: dict[tuple[str, bool, bool, str, tuple[int, ...]], CompiledProgram] = {}
 compile_count = 0
 
 # Tensors whose pending value is state updated as a side effect (BatchNorm's running
@@ -119,18 +121,20 @@ def realized_inputs(targets: list[Node]) -> list[Node]:
     return found
 
 
-def get_program(graph: Graph, backend: str) -> CompiledProgram:
+def get_program(graph: Graph, backend: str) -> tuple[CompiledProgram, tuple[str, ...]]:
+    """The program for ``graph``'s structure, and ``graph``'s lines, which its errors are to name (``call_sites``)."""
     global compile_count
     # Eager code realizes many small one-off graphs: a C build each would cost more than it saves.
     loops = native.for_eager()
     fusion = config.default_fusion()
-    key = (backend, loops, fusion, format_graph(graph))
+    locations, pattern = call_sites.location_table(graph)
+    key = (backend, loops, fusion, format_graph(graph), pattern)
     program = _programs.get(key)
     if program is None:
         program = compile_graph(graph, backend=backend, fusion=fusion, loops=loops)
         _programs[key] = program
         compile_count += 1
-    return program
+    return program, locations
 
 
 def realize(nodes: Iterable[Node], backend: str | None = None) -> None:
@@ -156,8 +160,8 @@ def realize(nodes: Iterable[Node], backend: str | None = None) -> None:
             if trace.depends_on_standins(node):
                 raise value_read_error(node)
     graph, leaves = pending_graph(targets)
-    program = get_program(graph, _backend_for(backend or config.default_backend(), leaves))
-    results = program([leaf.data for leaf in leaves])
+    program, locations = get_program(graph, _backend_for(backend or config.default_backend(), leaves))
+    results = program([leaf.data for leaf in leaves], locations)
     for node, value in zip(targets, results):
         node.data = value
         forget_history(node)

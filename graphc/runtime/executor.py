@@ -30,7 +30,7 @@ from graphc.passes.manager import PassManager
 from graphc.passes.memory import plan_memory
 from graphc.passes.remat import Remat
 from graphc.passes.simplify import simplify
-from graphc.runtime import dump
+from graphc.runtime import call_sites, dump
 from graphc.runtime.config import debug_level
 from graphc.runtime.report import CompileReport
 
@@ -51,6 +51,8 @@ class CompiledProgram:
     backend: str = "numpy"
     # Set while a dump of this compile waits for the first call's sizes (memory chart, report).
     dump_dir: str | None = None
+    # The compiled graph's node locations (call_sites.location_table), which its error messages name.
+    locations: tuple[str, ...] = ()
 
     def bind(self, inputs: list[Any]) -> dict[str, int]:
         """The sizes of this call's symbols, checking every input's shape against its node's."""
@@ -70,7 +72,8 @@ class CompiledProgram:
                         raise GraphcError(f"size {want} is {bindings[want.name]} in one input and {have} in another")
         return bindings
 
-    def __call__(self, inputs: list[Any]) -> list[Any]:
+    def __call__(self, inputs: list[Any], locations: tuple[str, ...] | None = None) -> list[Any]:
+        """The results; ``locations``: this call's graph's lines (``call_sites``), named by its errors instead of the compiled graph's."""
         bindings = self.bind(inputs)
         self.report.sizes = bindings
         if self.dump_dir is not None:
@@ -78,7 +81,7 @@ class CompiledProgram:
             dump.write_run(self, folder, bindings)
         if self.backend == "numpy":  # values realized by the triton backend are torch tensors
             inputs = [v if isinstance(v, np.ndarray) else _to_numpy(v) for v in inputs]
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), call_sites.calling(call_sites.renames(self.locations, locations)):
             results = self.module.run(inputs, *[bindings[s] for s in self.symbols])
         for index in self.passed_through:
             results[index] = results[index].copy() if isinstance(results[index], np.ndarray) else results[index].clone()
@@ -108,6 +111,7 @@ def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True, rem
     remat_pass = Remat() if remat and fusion else None
     passes = [("simplify", simplify)] + ([("remat", remat_pass)] if remat_pass else [])
     manager = PassManager(passes, dump_dir=dumping[0] if dumping else None)
+    locations, _ = call_sites.location_table(graph)  # before the passes: the lines of the graph callers pass
     graph = manager.run(graph)
     start = time.perf_counter()
     program = fuse(graph, columns=backend != "numpy") if fusion else schedule_unfused(graph)
@@ -132,7 +136,7 @@ def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True, rem
     pass_times = {r.name: r.seconds for r in manager.records} | pass_times_extra | {"codegen": time.perf_counter() - start}
     remat_stats = remat_pass.stats if remat_pass else None
     report = CompileReport(graph, program.kernels, plan, pass_times, backend, program.fusion_log, fusion=fusion, remat=remat_stats)
-    compiled = CompiledProgram(program, module, symbols, report, backend)
+    compiled = CompiledProgram(program, module, symbols, report, backend, locations=locations)
     if dumping:
         dump.write_compile(compiled, dumping[0], dumping[1], first_index=len(manager.passes) + 1)
         compiled.dump_dir = dumping[0]
