@@ -53,6 +53,17 @@ def test_a_failed_value_check_names_the_line_of_the_call_that_reused_the_program
     assert second in message and first not in message, message
 
 
+def test_an_integer_division_by_zero_names_the_line_of_the_call_that_reused_the_program(backend: str) -> None:
+    a, zeros = graphc.tensor([4, 5]), graphc.zeros(2, dtype=graphc.int64)
+    first = _line(1)
+    (a // (graphc.tensor([1, 1]) + zeros)).numpy()  # a computed divisor: checked by the program
+    second = _line(2)
+    with pytest.raises(graphc.errors.DivisionByZeroError) as info:
+        (a // (graphc.tensor([1, 0]) + zeros)).numpy()
+    assert "floor_divide: integer division by zero" in str(info.value)
+    assert second in str(info.value) and first not in str(info.value), str(info.value)
+
+
 def test_a_c_loop_program_names_the_line_of_the_call_that_reused_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPHC_NATIVE", "all")  # eager programs in C loops too, which raise from C
     x = graphc.randn(3, 2)
