@@ -249,8 +249,8 @@ def test_a_reshaped_buffer_is_read_at_its_own_offsets_without_divisions() -> Non
 
 
 def _c_source_of(compiled: object) -> str:
-    with open(re.search(r"rt\.native_module\('([^']+)'\)", _source_of(compiled)).group(1).split(".cpython")[0] + ".c") as file:
-        return file.read()
+    """The C functions of the program's kernels, as ``c_loops`` wrote them."""
+    return "\n\n".join(k.c_source for k in compiled.report().kernels)  # type: ignore[attr-defined]
 
 
 def _source_of(compiled: object) -> str:
@@ -542,18 +542,20 @@ def test_a_program_whose_c_loops_fail_to_build_alone_keeps_numpy_kernels(monkeyp
     bug): the program runs NumPy kernels and later programs keep their C loops."""
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(native, "_failed", False)
-    real_source = native.module_source
+    real_source = native.function_source
 
-    def broken_kernels(name: str, parts: list, aliases: dict[str, str] | None = None) -> str:
-        return real_source(name, parts, aliases) + ("\n#error a bad kernel\n" if any(parts) else "")
+    def broken_kernels(symbol: str, name: str, source: str) -> str:
+        return real_source(symbol, name, source) + "\n#error a bad kernel\n"
 
-    monkeypatch.setattr(native, "module_source", broken_kernels)
+    monkeypatch.setattr(native, "function_source", broken_kernels)
     compiled = graphc.compile(lambda x: (x * 3).exp(), backend="numpy")
     x = normal_tensor(3, 2)
     np.testing.assert_allclose(compiled(x).numpy(), np.exp(x.numpy() * 3), rtol=1e-6)
     assert "_c." not in compiled.report().kernels[0].source
     assert native.enabled()
-    monkeypatch.setattr(native, "module_source", real_source)
+    monkeypatch.setattr(native, "function_source", real_source)
+    for bad in tmp_path.glob("*/graphc_fn_*.c"):  # the function's file, written by the first program needing it
+        bad.unlink()
     later = graphc.compile(lambda x: (x * 3).exp(), backend="numpy")
     np.testing.assert_allclose(later(x).numpy(), np.exp(x.numpy() * 3), rtol=1e-6)
     assert "_c." in later.report().kernels[0].source
@@ -587,17 +589,20 @@ def test_a_size_named_like_a_loop_counter_keeps_its_own_name() -> None:
     np.testing.assert_allclose(compile_graph(graph, loops=True)([x])[0], np.exp(x), rtol=1e-6)
 
 
-def test_a_big_module_is_built_in_parts_that_link_into_one(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+def test_a_second_program_compiles_only_the_c_functions_no_program_had(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+    """Each function is an object of its own in the cache, which a later module links again."""
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(native, "PART_CHARS", 1)
-    monkeypatch.setattr(native.os, "cpu_count", lambda: 3)
-    compiled = graphc.compile(lambda x, y: (F.softmax(x, -1) * 2, (y.exp() + 1).sum(0)), backend="numpy")
     x, y = normal_tensor(4, 6), normal_tensor(5, 3)
-    a, b = compiled(x, y)
+    first = graphc.compile(lambda x: F.softmax(x, -1) * 2, backend="numpy")
+    np.testing.assert_allclose(first(x).numpy(), torch.softmax(torch.from_numpy(x.numpy()), -1).numpy() * 2, rtol=1e-6)
+    [softmax] = tmp_path.glob("*/graphc_fn_*.o")
+    compiled_once = softmax.stat().st_ino
+    second = graphc.compile(lambda x, y: (F.softmax(x, -1) * 2, (y.exp() + 1).sum(0)), backend="numpy")
+    a, b = second(x, y)
     np.testing.assert_allclose(a.numpy(), torch.softmax(torch.from_numpy(x.numpy()), -1).numpy() * 2, rtol=1e-6)
     np.testing.assert_allclose(b.numpy(), (np.exp(y.numpy()) + 1).sum(0), rtol=1e-6)
-    source = next(tmp_path.glob("*/graphc_c_*.c")).read_text()
-    assert "#if GRAPHC_IN(2)" in source  # two parts beside part 0 (the method table)
+    assert len(list(tmp_path.glob("*/graphc_fn_*.o"))) == 2 and len(list(tmp_path.glob("*/graphc_c_*.so"))) == 2
+    assert softmax.stat().st_ino == compiled_once  # linked again, not compiled again
 
 
 # ------------------------------------------------------------------------------ the C pool

@@ -1259,7 +1259,7 @@ class LoopEmitter:
         lines.append(f"    static const Py_ssize_t itemsizes[{count}] = {{{itemsizes}}};")
         lines.append(f"    Py_buffer views[{count}];")
         lines.append(f"    PyObject *held[{count}];")
-        lines.append(f'    if (!graphc_buffers(args, nargs, {count + len(arguments)}, {count}, {len(reads)}, itemsizes, views, held, "{name}"))')
+        lines.append(f'    if (!graphc_buffers(args, nargs, {count + len(arguments)}, {count}, {len(reads)}, itemsizes, views, held, self))')
         lines.append("        return NULL;")
         if arguments:
             lines.append(f"    int64_t sizes[{len(arguments)}];")
@@ -1271,7 +1271,7 @@ class LoopEmitter:
             lines.append(f"    const int64_t {s} = sizes[{i}];")
         lengths = ", ".join(c_dim(prod([*self.shape(n), ITEMSIZE[n.dtype.name]])) for n in reads + writes)
         lines.append(f"    const int64_t lengths[{count}] = {{{lengths}}};")
-        lines.append(f'    if (!graphc_lengths(views, held, {count}, lengths, "{name}"))')
+        lines.append(f'    if (!graphc_lengths(views, held, {count}, lengths, self))')
         lines.append("        return NULL;")
         for i, n in enumerate(reads):
             ctype = STORAGE[n.dtype.name]
