@@ -162,6 +162,7 @@ def test_resize_keeps_views_of_the_elements_it_keeps_and_refuses_to_drop_viewed_
         ("split_piece_as_heads", lambda T, x: (x * 1).split(2, dim=1)[1].view(-1, 2, 1), 1),
         ("batch_columns_split", lambda T, x: (x * 1).t().unsqueeze(0).view(2, 2, -1), 1),
         ("expanded_rows_as_pairs", lambda T, x: (x * 1)[:, None].expand(-1, 2, -1).view(-1, 2, 2, 2), 1),
+        ("every_other_row_as_pairs", lambda T, x: (x * 1)[::2, None].expand(-1, 2, -1).view(-1, 2, 2, 2), 1),
         ("row_slice", lambda T, x: (x * 1)[1:].view(-1), 1),
         ("made_contiguous", lambda T, x: (x * 1).t().contiguous().view(4, -1), 1),
     ],

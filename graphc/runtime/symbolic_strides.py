@@ -4,13 +4,17 @@ With a symbolic batch the layouts views.py keeps are unknown (they hold numbers)
 wherever torch's raises and view wherever it views, in one program where it can. A stride is a product of sizes and
 slice steps, so it is written here as a sympy expression of the sizes, as the IR's shapes are: made again from the
 root's row-major strides by the steps of each link, and torch's computeStride runs on them with each of its comparisons
-decided for every batch size by ``symbolic_sizes.decide``. An answer is exact, not sampled: a comparison whose answer
-depends on the batch (``x[::8]`` has one row up to ``B`` = 8, two at 9), or a stride no size expression gives
-(``as_strided``, a slice step read from a size), leaves the view undecided, and the caller traces again with static sizes.
+decided for every batch size by ``symbolic_sizes.decide``; one it cannot answer takes both answers, and the view is
+decided where every path agrees. Where they do not, the batch sizes 2 to 16 are decided one by one (with numbers, so
+exactly) and those from 17 up at once: a size that is a small ceiling of the batch (``x[::2]``) is 1 only below 17.
+An answer is exact, not sampled: a view that depends on the batch (``x[::8]`` has one row up to ``B`` = 8, two at 9),
+or a stride no size expression gives (``as_strided``, a slice step read from a size), is left undecided, and the
+caller traces again with static sizes.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,34 +32,67 @@ class Undecided(Exception):
     """A comparison whose answer depends on the batch size, or a stride that no size expression gives."""
 
 
+# Batch sizes decided one by one, with numbers; above them the batch is a symbol again. A size that is a floor of the
+# batch (``x[::8]`` has ceiling(B/8) rows) is 1 at some small batch sizes and so answers computeStride's "size 1?" both
+# ways; from 17 up ceilings of B over 2 to 8 are above 1, so that answer is one (None, a retrace, where it is not).
+_ONE_BY_ONE = range(2, 17)
+
+
 def views_for_every_batch(base: Tensor, shape: tuple) -> bool | None:
     """Whether torch's ``view`` of ``base`` as ``shape`` succeeds for every batch size (True), fails for every one
-    (False), or depends on it (None)."""
+    (False), or depends on it (None): decided for all at once, or else at each batch size below 17 and for all from
+    17 up at once."""
+    verdict = _views(base, shape, {})
+    batch = {s for s in _symbols(base, shape) if str(s) == "B"}
+    if verdict is not None or not batch:
+        return verdict
+    (b,) = batch
+    verdicts = {_views(base, shape, {b: sympy.Integer(n)}) for n in _ONE_BY_ONE}
+    verdicts.add(_views(base, shape, {b: b + _ONE_BY_ONE[-1] - 1}))  # B >= 2 there: the batch from 17 up
+    return verdicts.pop() if len(verdicts) == 1 else None
+
+
+def _views(base: Tensor, shape: tuple, at: dict) -> bool | None:
+    """views_for_every_batch with the batch ``at`` gives (a number, or a shifted symbol)."""
     try:
-        old = tuple(base._node.shape)
-        strides = strides_of(base)
+        old = _at(tuple(base._node.shape), at)
+        strides = strides_of(base, at)
         if _row_major_surely(old, strides):
             return True
-        views = {found is not None for found in _compute_stride_paths(old, strides, shape)}
+        views = {found is not None for found in _compute_stride_paths(old, strides, _at(shape, at))}
         return views.pop() if len(views) == 1 else None
     except Undecided:
         return None
 
 
-def strides_of(tensor: Tensor) -> Strides:
-    """torch's strides of ``tensor`` as size expressions: its root's row-major strides, taken through each link's steps."""
+def _symbols(tensor: Tensor, shape: tuple) -> set[sympy.Symbol]:
+    from graphc.ir.types import free_symbols
+
+    links = list(tensor._view.chain()) if tensor._view is not None else []
+    shapes = [shape, tuple(tensor._node.shape)] + [tuple(link.root._node.shape) for link in links[-1:]]
+    shapes += [tuple(type_.shape) for link in links for _, _, type_ in link.steps]
+    return set().union(*map(free_symbols, shapes))
+
+
+def _at(shape: tuple, at: dict) -> tuple:
+    return tuple(sympy.expand(d.xreplace(at)) if at and isinstance(d, sympy.Basic) else d for d in shape)
+
+
+def strides_of(tensor: Tensor, at: dict) -> Strides:
+    """torch's strides of ``tensor`` as size expressions: its root's row-major strides, taken through each link's steps
+    (each size with the batch ``at`` gives)."""
     from graphc.runtime import views
 
     links = list(tensor._view.chain())[::-1] if tensor._view is not None else []
-    shape = tuple(links[0].root._node.shape if links else tensor._node.shape)
+    shape = _at(tuple(links[0].root._node.shape if links else tensor._node.shape), at)
     strides = _row_major(shape)
     for link in links:
-        made = tuple(link.steps[-1][2].shape)
+        made = _at(tuple(link.steps[-1][2].shape), at)
         if link.contiguous:  # contiguous()'s result: itself where row-major, else a row-major copy
             shape, strides = made, _row_major(made)
             continue
         for make, args, type_ in link.steps:
-            new = tuple(type_.shape)
+            new = _at(tuple(type_.shape), at)
             strides = _stepped(views, make, args, shape, strides, new)
             if len(strides) != len(new):
                 raise Undecided
@@ -146,9 +183,9 @@ def _compute_stride_paths(old_shape: tuple, old_strides: Strides, new_shape: tup
         answers, taken = iter(given), {}
 
         def holds(a: Any, b: Any, relation: str) -> bool:
-            answer = decide(a, b, relation)
-            key = (sympy.expand(sympy.sympify(a) - b), relation)
+            answer = _decide(a, b, relation)
             if answer is None:  # a comparison asked again on this path keeps its answer
+                key = (sympy.expand(sympy.sympify(a) - b), relation)
                 answer = taken[key] if key in taken else next(answers, None)
                 if answer is None:
                     raise _Branch
@@ -192,9 +229,20 @@ def _compute_stride(old_shape: tuple, old_strides: Strides, new_shape: tuple, ho
     return tuple(new_strides) if view_d == -1 else None
 
 
+_NUMBERS = {"eq": lambda a, b: a == b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
+
+
+@functools.lru_cache(maxsize=4096)
+def _decide(a: Any, b: Any, relation: str) -> bool | None:
+    """symbolic_sizes.decide, at once where both are numbers (most sizes are); a model's layers ask the same again."""
+    if isinstance(a, (int, sympy.Integer)) and isinstance(b, (int, sympy.Integer)):
+        return bool(_NUMBERS[relation](int(a), int(b)))
+    return decide(a, b, relation)
+
+
 def _holds(a: Any, b: Any, relation: str) -> bool:
     """``a <relation> b`` for every batch size; Undecided where the answer depends on it."""
-    answer = decide(a, b, relation)
+    answer = _decide(a, b, relation)
     if answer is None:
         raise Undecided
     return answer
