@@ -35,6 +35,8 @@ def flat(shape: tuple) -> tuple:
         pytest.param(lambda x, b: x.view(b, 2, 2).transpose(1, 2), lambda s: (s[0], 4), False, id="reshaped_transposed_flat"),
         pytest.param(lambda x, b: x.view(b, 2, 2).diagonal(dim1=1, dim2=2), flat, False, id="diagonal_flat"),
         pytest.param(lambda x, b: x[::2, None].expand(-1, 2, -1), lambda s: (s[0], 2, 2, 2), True, id="every_other_row_expanded"),
+        pytest.param(lambda x, b: x.t().contiguous()[:, 1:], flat, None, id="made_contiguous_column_slice_flat"),  # one column at batch 2
+        pytest.param(lambda x, b: x.t().contiguous()[:, :1], flat, True, id="made_contiguous_first_column_flat"),
         pytest.param(lambda x, b: x[::8], flat, None, id="every_eighth_row_flat"),
         pytest.param(lambda x, b: x.t()[:, ::8], flat, None, id="every_eighth_column_flat"),
     ],

@@ -44,7 +44,7 @@ def views_for_every_batch(base: Tensor, shape: tuple) -> bool | None:
     17 up at once."""
     verdict = _views(base, shape, {})
     batch = {s for s in _symbols(base, shape) if str(s) == "B"}
-    if verdict is not None or not batch:
+    if verdict is not None or len(batch) != 1:
         return verdict
     (b,) = batch
     verdicts = {_views(base, shape, {b: sympy.Integer(n)}) for n in _ONE_BY_ONE}
