@@ -109,7 +109,11 @@ def test_unsupported_ops_are_all_listed_with_their_lines() -> None:
     else:
         raise AssertionError("expected a GraphcError")
     assert "3 ATen ops in Unsupported have no graphc lowering" in message
-    ops = [("aten.special_airy_ai", "torch.special.airy_ai(x)"), ("aten.special_bessel_j0", "torch.special.bessel_j0(y)"), ("aten.special_zeta", "torch.special.zeta(x + 2, 1.5)")]
+    ops = [
+        ("aten.special_airy_ai", "torch.special.airy_ai(x)"),
+        ("aten.special_bessel_j0", "torch.special.bessel_j0(y)"),
+        ("aten.special_zeta", "torch.special.zeta(x + 2, 1.5)"),
+    ]
     for op, code in ops:
         line = next(line for line in message.splitlines() if op in line)
         assert "test_torch_import_check.py:" in line and code in line, line
