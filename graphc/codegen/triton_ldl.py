@@ -24,7 +24,7 @@ import triton
 import triton.language as tl
 
 from graphc.codegen import triton_support as rt
-from graphc.codegen.triton_linalg import WARPS, _blocks
+from graphc.codegen.triton_linalg import WARPS, _blocks, _copy_rows
 
 # Bunch and Kaufman's threshold, (1 + sqrt(17)) / 8, as LAPACK's.
 ALPHA = (1.0 + math.sqrt(17.0)) / 8.0
@@ -160,11 +160,7 @@ def _ldl_solve_kernel(ld_ptr, piv_ptr, b_ptr, x_ptr, n, k, BLOCK_K: tl.constexpr
     x = x_ptr + pid * n * k
     kcols = tl.arange(0, BLOCK_K)
     kmask = kcols < k
-    for r0 in range(0, n, ROWS):
-        rows = r0 + tl.arange(0, ROWS)
-        inside = (rows < n)[:, None] & kmask[None, :]
-        at = rows[:, None] * k + kcols[None, :]
-        tl.store(x + at, tl.load(b + at, mask=inside), mask=inside)
+    _copy_rows(b, x, n, k, kcols, kmask, ROWS)
     tl.debug_barrier()
     j = tl.full([], 0, tl.int32)
     while j < n:  # L D Y = P^T B

@@ -51,6 +51,16 @@ def _batch(a: torch.Tensor) -> int:
 
 
 @triton.jit
+def _copy_rows(src, dst, n, width, cols, cmask, ROWS: tl.constexpr):
+    """``dst = src`` for an [n, width] row-major matrix, ROWS rows at a time: the kernels solve in their copy."""
+    for r0 in range(0, n, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        inside = (rows < n)[:, None] & cmask[None, :]
+        at = rows[:, None] * width + cols[None, :]
+        tl.store(dst + at, tl.load(src + at, mask=inside), mask=inside)
+
+
+@triton.jit
 def _solve_kernel(a_ptr, b_ptr, w_ptr, x_ptr, n, k, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, ROWS: tl.constexpr):
     """Gauss-Jordan elimination with partial pivoting on [A | B]: A's copy in w becomes the identity, B's in x the solution."""
     pid = tl.program_id(0).to(tl.int64)
@@ -62,14 +72,8 @@ def _solve_kernel(a_ptr, b_ptr, w_ptr, x_ptr, n, k, BLOCK_N: tl.constexpr, BLOCK
     kcols = tl.arange(0, BLOCK_K)
     cmask = cols < n
     kmask = kcols < k
-    for r0 in range(0, n, ROWS):
-        rows = r0 + tl.arange(0, ROWS)
-        inside = (rows < n)[:, None] & cmask[None, :]
-        at = rows[:, None] * n + cols[None, :]
-        tl.store(w + at, tl.load(a + at, mask=inside), mask=inside)
-        inside = (rows < n)[:, None] & kmask[None, :]
-        at = rows[:, None] * k + kcols[None, :]
-        tl.store(x + at, tl.load(b + at, mask=inside), mask=inside)
+    _copy_rows(a, w, n, n, cols, cmask, ROWS)
+    _copy_rows(b, x, n, k, kcols, kmask, ROWS)
     tl.debug_barrier()
     for j in range(0, n):
         # the pivot: the first row at or below j whose column-j entry is largest in magnitude (LAPACK's idamax)
@@ -280,11 +284,7 @@ def _solve_triangular_kernel(
     x = x_ptr + pid * n * k
     kcols = tl.arange(0, BLOCK_K)
     kmask = kcols < k
-    for r0 in range(0, n, ROWS):
-        rows = r0 + tl.arange(0, ROWS)
-        inside = (rows < n)[:, None] & kmask[None, :]
-        at = rows[:, None] * k + kcols[None, :]
-        tl.store(x + at, tl.load(b + at, mask=inside), mask=inside)
+    _copy_rows(b, x, n, k, kcols, kmask, ROWS)
     tl.debug_barrier()
     for step in range(0, n):
         if UPPER:
