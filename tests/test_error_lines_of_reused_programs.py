@@ -18,6 +18,13 @@ from graphc.frontend import lazy
 HERE = os.path.basename(__file__)
 
 
+@pytest.fixture(autouse=True)
+def _nothing_pending() -> None:
+    """Realize what earlier tests left deferred: the next realization takes it into its graph, which
+    then differs from the second call's and compiles a program of its own."""
+    lazy.realize([])
+
+
 def _line(offset: int) -> str:
     """``file:line`` of the line ``offset`` lines below the caller's."""
     import sys
