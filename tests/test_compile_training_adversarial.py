@@ -238,3 +238,75 @@ def test_batch_norm_of_an_empty_batch_in_training_leaves_the_running_statistics_
         np.testing.assert_array_equal(ours.state_dict()[name].numpy(), value.numpy(), err_msg=name)
     with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
         graphc.compile(ours)(graphc.ones(1, 2))
+
+
+def test_a_forward_assigned_to_a_module_instance_after_the_trace_is_run_as_torch_runs_it() -> None:
+    """``m.forward = other`` after compiling: torch's call runs the instance's function; the replay ran the traced one."""
+    theirs = torch.nn.Linear(3, 2).double()
+    ours = graphc.nn.Linear(3, 2).double()
+    ours.load_state_dict(theirs.state_dict())
+    compiled = graphc.compile(ours)
+    x = data(4, 3, dtype="float64")
+    for replacement in (None, lambda x: x.sum(1, keepdim=True) * 3, lambda x: x * 2):
+        if replacement is not None:
+            theirs.forward = ours.forward = replacement
+        np.testing.assert_allclose(compiled(graphc.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+    assert compiled.trace_count == 3
+    assert "the Python state of Linear changed: ('functions', ()) -> ('functions', (('forward'," in compiled.recompilations[0]
+
+
+def test_a_child_module_read_without_being_called_and_then_replaced_is_read_anew() -> None:
+    """``lambda x: x @ model.fc.weight.t()`` then ``model.fc = Linear(...)`` while an optimizer holds the old weight:
+    the replay read the old child's weight."""
+    torch_model, model = torch.nn.Module(), graphc.nn.Module()
+    torch_model.fc, model.fc = torch.nn.Linear(3, 2).double(), graphc.nn.Linear(3, 2).double()
+    held = graphc.optim.SGD(model.parameters(), lr=0.1)  # keeps the first child's weight alive
+    x = data(4, 3, dtype="float64")
+    compiled = graphc.compile(lambda x: x @ model.fc.weight.t())
+    for _ in range(2):
+        model.fc.load_state_dict(torch_model.fc.state_dict())
+        expected = (torch.tensor(x) @ torch_model.fc.weight.t()).detach().numpy()
+        np.testing.assert_allclose(compiled(graphc.tensor(x)).numpy(), expected, rtol=1e-12)
+        torch_model.fc, model.fc = torch.nn.Linear(3, 2).double(), graphc.nn.Linear(3, 2).double()
+    assert held.param_groups[0]["params"][0] is not model.fc.weight
+    assert compiled.trace_count == 2 and "the Python state of Module changed: ('children', (('fc'," in compiled.recompilations[0]
+
+
+def test_eager_clip_grad_norm_error_if_nonfinite_names_the_users_line() -> None:
+    """As torch, a RuntimeError at once in eager code; it named no line of the user's."""
+    for T in (torch, graphc):
+        model = T.nn.Linear(2, 1)
+        model(T.tensor([[float("inf"), 1.0]])).sum().backward()
+        with pytest.raises(RuntimeError, match="non-finite, so it cannot be clipped") as error:
+            T.nn.utils.clip_grad_norm_(model.parameters(), 1.0, error_if_nonfinite=True)
+    assert "test_compile_training_adversarial.py" in str(error.value)
+
+
+class _LDLOnly(torch.nn.Module):
+    """Every output goes through an op without a derivative (ldl_factor, ldl_solve)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = torch.nn.Parameter(4 * torch.eye(3, dtype=torch.float64))
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        factor, pivots = torch.linalg.ldl_factor(a @ a.mT + self.shift)
+        return factor, torch.linalg.ldl_solve(factor, pivots, b)
+
+
+def test_an_imported_module_whose_only_outputs_have_no_derivative_runs_forward_and_raises_at_backward() -> None:
+    """As torch: the outputs require grad and the forward runs; a backward raises. The import raised at the forward."""
+    model = _LDLOnly()
+    compiled = graphc.compile(model, backend="numpy")
+    a, b = torch.tensor(data(3, 3, dtype="float64")), torch.tensor(data(3, 2, dtype="float64"))
+    for _ in range(2):
+        expected, got = model(a, b), compiled(a, b)
+        for e, g in zip(expected, got):
+            assert g.requires_grad and e.requires_grad
+            torch.testing.assert_close(g, e, rtol=1e-12, atol=1e-12)
+    with pytest.raises(RuntimeError, match="derivative for aten::linalg_ldl_solve is not implemented"):
+        expected[1].sum().backward()
+    with pytest.raises(GraphcError, match="ldl_solve: the derivative is not implemented, as in torch"):
+        got[1].sum().backward()
+    with pytest.raises(GraphcError, match="ldl_factor: the derivative is not implemented, as in torch"):
+        got[0].sum().backward()

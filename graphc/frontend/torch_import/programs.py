@@ -112,7 +112,7 @@ def build_training(imported: ImportedGraph, wrt: list[int], compile: Compile, re
     with grad_mode(True):
         cotangents = [source_node(outputs[i].type) for i in differentiable]
     every, kept = _with_derivatives([outputs[i] for i in differentiable], cotangents, sources, wrt)
-    if not kept:
+    if not kept and every:
         return None
     results = [g for _, g in kept]
     saved, remat_stats = saved_for_backward([outputs[i] for i in differentiable], results, enabled=remat)
@@ -137,15 +137,16 @@ def build_training(imported: ImportedGraph, wrt: list[int], compile: Compile, re
 
 def _with_derivatives(outputs: list[Node], cotangents: list[Node], sources: list[Node], wrt: list[int]) -> tuple[tuple[int, ...], list[tuple[int, Node]]]:
     """The outputs whose gradients can be built, and those gradients: all of them, unless one goes
-    through an op torch has no derivative for (``nextafter``). Such an output's result requires
-    grad, as torch's does, and a backward that its gradient reaches raises then
+    through an op torch has no derivative for (``nextafter``, ``ldl_factor``). Such an output's result
+    requires grad, as torch's does, and a backward that its gradient reaches raises then
     (``TrainingPrograms.backward`` builds that program), not the forward: the saved values are
-    chosen for the other outputs."""
+    chosen for the other outputs. Where every output goes through such an op, none is buildable
+    (``()``): the forward saves nothing, and every backward raises."""
     every = tuple(range(len(outputs)))
     try:
         return every, _gradients(outputs, cotangents, sources, wrt, every)
-    except NoDerivativeError as error:
-        first = error
+    except NoDerivativeError:
+        pass
     buildable = []
     for k in every:
         try:
@@ -154,7 +155,7 @@ def _with_derivatives(outputs: list[Node], cotangents: list[Node], sources: list
         except NoDerivativeError:
             continue
     if not buildable:
-        raise first
+        return (), []
     return tuple(buildable), _gradients(outputs, cotangents, sources, wrt, tuple(buildable))
 
 

@@ -12,8 +12,10 @@ stays the same, so an optimizer built earlier keeps updating the right one.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
+import types
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -32,6 +34,9 @@ from graphc.runtime import views
 from graphc.runtime.tensor import Tensor
 
 _PLAIN = (bool, int, float, str, type(None))
+# Functions a module may hold as instance attributes and call (``m.forward = other``, ``self.act = F.relu``):
+# a compiled function's guard names them by identity, as a replay runs the traced one.
+_FUNCTIONS = (types.FunctionType, types.MethodType, types.BuiltinFunctionType, functools.partial)
 
 
 def _plain(value: Any) -> bool:
@@ -250,7 +255,8 @@ class Module:
 
     def _trace_state(self) -> tuple:
         """The plain attributes a compiled forward may have branched on (``training``, a dropout's ``p``, ...),
-        and which parameters, children and forward hooks it ran: a replay reads the traced ones.
+        which functions it holds as attributes (``m.forward = other``), and which parameters, children and forward
+        hooks it ran or read: a replay reads the traced ones.
 
         A call of a compiled function whose modules' state differs from the trace's traces again.
         Buffers are not named: a forward may rebind one on every call (they are read through the attribute).
@@ -258,6 +264,7 @@ class Module:
         plain = tuple((name, value) for name, value in self.__dict__.items() if _plain(value))
         return (
             *plain,
+            ("functions", tuple((name, value) for name, value in self.__dict__.items() if isinstance(value, _FUNCTIONS))),
             ("parameters", tuple((name, id(p)) for name, p in self._parameters.items())),
             ("children", tuple((name, id(m)) for name, m in self._modules.items())),
             ("forward hooks", tuple(self._forward_pre_hooks), tuple(self._forward_hooks)),
@@ -280,6 +287,8 @@ class Module:
             for store in ("_parameters", "_buffers", "_modules"):
                 values = self.__dict__[store]
                 if name in values:
+                    if store != "_buffers":  # a child read without being called (lambda x: model.fc.weight @ x): guarded too
+                        tracing.use(self)
                     return values[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 

@@ -13,7 +13,7 @@ from graphc.frontend import functional as F
 from graphc.frontend import tracing
 from graphc.frontend.pointwise import isfinite
 from graphc.ir.grad_mode import grad_mode
-from graphc.ir.registry import emit
+from graphc.ir.registry import emit, user_location
 from graphc.runtime.tensor import Tensor
 
 
@@ -46,16 +46,17 @@ def clip_grad_norm_(
 
 def _finite(total: Tensor, norm_type: float) -> Tensor:
     """``total``, refused if it is not finite, as torch's ``error_if_nonfinite``: at once in eager code, where the
-    value can be read (a program raising later would leave the gradients and the step's updates pending on it);
-    inside ``graphc.compile``, where it cannot, by a check of the program (``InvalidValueError``), which raises
-    before the call writes back any gradient or update."""
+    value can be read (a program raising later would leave the gradients and the step's updates pending on it),
+    with torch's ``RuntimeError`` and the user's line; inside ``graphc.compile``, where it cannot, by a check of the
+    program (``InvalidValueError``), which raises before the call writes back any gradient or update."""
     message = (
         f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it cannot be clipped. "
         "To disable this error and scale the gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
     )
     if tracing.active() is None:
         if not math.isfinite(total.item()):
-            raise RuntimeError(message)
+            location = user_location()
+            raise RuntimeError(f"clip_grad_norm_: {message}" + (f"\n  at {location}" if location else ""))
         return total
     return F.wrap(emit("check", F.node_of(total), F.node_of(F.logical_not(isfinite(total))), message=f"clip_grad_norm_: {message}"))
 
