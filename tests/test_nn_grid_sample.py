@@ -1,4 +1,4 @@
-"""F.affine_grid and F.grid_sample against torch: values, and float64 gradients for the input, the grid and theta."""
+"""F.affine_grid and F.grid_sample (images and volumes) against torch: values, and float64 gradients for the input, the grid and theta."""
 
 from __future__ import annotations
 
@@ -127,8 +127,10 @@ def test_grid_sample_refuses_bad_arguments_naming_the_op() -> None:
     cases = [
         (lambda: F.grid_sample(x, grid, mode="area", align_corners=False), "expected mode"),
         (lambda: F.grid_sample(x, grid, padding_mode="wrap", align_corners=False), "expected padding_mode"),
-        (lambda: F.grid_sample(graphc.ones(1, 2, 2, 3, 3), graphc.zeros(1, 1, 2, 2, 3), align_corners=False), "not 5-d"),
+        (lambda: F.grid_sample(graphc.ones(1, 2, 2, 3, 3), graphc.zeros(1, 1, 2, 2, 3), mode="bicubic", align_corners=False), "bicubic .* only .* 4-d"),
         (lambda: F.grid_sample(graphc.ones(2, 3, 3), grid, align_corners=False), "4-d input"),
+        (lambda: F.grid_sample(graphc.ones(1, 2, 2, 3, 3), grid, align_corners=False), "5-d input .* got 5-d and 4-d"),
+        (lambda: F.grid_sample(graphc.ones(1, 2, 2, 3, 3), graphc.zeros(1, 1, 2, 2, 2), align_corners=False), "size 3 in its last dimension"),
         (lambda: F.grid_sample(x, graphc.zeros(1, 2, 2, 3), align_corners=False), "size 2 in its last dimension"),
         (lambda: F.grid_sample(x, graphc.zeros(2, 2, 2, 2), align_corners=False), "same batch size"),
         (lambda: F.grid_sample(x, graphc.zeros(1, 2, 2, 2, dtype=graphc.float64), align_corners=False), "one floating dtype"),
@@ -175,6 +177,157 @@ def test_imported_torch_module_lowers_grid_sampler_2d() -> None:
     theirs = [torch.tensor(a, requires_grad=True) for a in (x, theta)]
     got = graphc.compile(_Transformer(mode, padding_mode), backend="numpy")(*ours)
     expected = _Transformer(mode, padding_mode)(*theirs)
+    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    weights = torch.tensor(rng.standard_normal(tuple(expected.shape)))
+    (got * weights).sum().backward()
+    (expected * weights).sum().backward()
+    for mine, reference in zip(ours, theirs):
+        np.testing.assert_allclose(mine.grad.numpy(), reference.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+VOLUME_CASES = [("numpy", *case) for case in itertools.product(["bilinear", "nearest"], ["zeros", "border", "reflection"], [False, True])] + [
+    ("triton", "bilinear", "reflection", False),
+    ("triton", "nearest", "border", True),
+]
+
+
+@pytest.mark.parametrize("backend_name,mode,padding_mode,align_corners", VOLUME_CASES)
+def test_grid_sample_of_volumes_matches_torch_values_and_gradients(backend_name: str, mode: str, padding_mode: str, align_corners: bool) -> None:
+    """5-d input (N, C, D, H, W) at a (N, D_out, H_out, W_out, 3) grid: trilinear or nearest, gradients for the volume and the grid."""
+
+    def sample(T: object, x: object, grid: object) -> object:
+        return functional(T).grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+
+    if backend_name == "triton":
+        pytest.importorskip("triton")
+    with graphc.use_backend(backend_name):
+        check_grads(sample, rng.standard_normal((2, 2, 2, 3, 4)), _grid(2, 2, 2, 3, 3))
+
+
+def test_grid_sample_of_volumes_reflects_far_outside_across_several_folds() -> None:
+    for align_corners in (False, True):
+
+        def sample(T: object, x: object, grid: object, align_corners: bool = align_corners) -> object:
+            return functional(T).grid_sample(x, grid, padding_mode="reflection", align_corners=align_corners)
+
+        check_grads(sample, rng.standard_normal((1, 1, 2, 3, 2)), _grid(1, 2, 3, 4, 3, reach=7.0))
+
+
+@pytest.mark.parametrize("spatial", [2, 3])
+@pytest.mark.parametrize("padding_mode", ["border", "reflection"])
+def test_grid_sample_gives_no_grid_gradient_on_the_border_as_torch(spatial: int, padding_mode: str) -> None:
+    """torch's clip counts the end pixels' centres as outside: an aligned grid at exactly -1 or 1 (affine_grid's identity
+    corners) gets slope 0 there, inside points slope 1."""
+    theta = np.concatenate([np.eye(spatial), np.zeros((spatial, 1))], axis=1)[None]
+    size = (1, 1, *[3] * spatial)
+
+    def sample(T: object, x: object, theta: object) -> object:
+        grid = functional(T).affine_grid(theta, size, align_corners=True)
+        return functional(T).grid_sample(x, grid, padding_mode=padding_mode, align_corners=True)
+
+    check_grads(sample, rng.standard_normal(size), theta)
+
+
+def test_grid_sample_of_volumes_keeps_float32() -> None:
+    x, grid = rng.standard_normal((1, 2, 3, 4, 3)).astype(np.float32), _grid(1, 2, 3, 2, 3).astype(np.float32)
+    got = F.grid_sample(graphc.tensor(x), graphc.tensor(grid), align_corners=True)
+    expected = torch.nn.functional.grid_sample(torch.tensor(x), torch.tensor(grid), align_corners=True)
+    assert got.dtype == graphc.float32 and tuple(got.shape) == (1, 2, 2, 3, 2)
+    assert_matches(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_grid_sample_of_volumes_follows_torchs_scalar_kernel_on_nan_and_infinite_points(mode: str) -> None:
+    """torch samples volumes with its scalar CPU kernel: under zeros a non-finite point reads no corner (0, not NaN);
+    border and reflection clip NaN to the last pixel (images' vectorized kernel: to pixel 0)."""
+    x = np.arange(24.0).reshape(1, 1, 2, 3, 4) + 1
+    points = [[np.nan, 0.2, 0.1], [0.3, np.nan, 0.0], [np.inf, 0.0, 0.0], [5.0, 0.0, -0.2], [0.125, 0.5, -np.inf], [0.1, 0.2, np.nan], [0.3, -0.4, 0.5]]
+    grid = np.array(points).reshape(1, 1, 1, len(points), 3)
+    for padding_mode in ("zeros", "border", "reflection"):
+        got = F.grid_sample(graphc.tensor(x), graphc.tensor(grid), mode=mode, padding_mode=padding_mode, align_corners=False)
+        expected = torch.nn.functional.grid_sample(torch.tensor(x), torch.tensor(grid), mode=mode, padding_mode=padding_mode, align_corners=False)
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12, err_msg=padding_mode)
+
+
+_VOLUME = np.random.default_rng(7).standard_normal((1, 2, 2, 3, 2))
+_VOLUME_GRID = np.random.default_rng(8).uniform(-1.1, 1.1, (1, 2, 1, 3, 3))
+
+
+def _volume_second_order(T: object, mode: str, penalized: str, grid_requires_grad: bool) -> tuple:
+    """Whether each first gradient requires grad, then the second derivatives of a penalty on the chosen ones."""
+    x = T.tensor(_VOLUME.copy(), requires_grad=True)
+    grid = T.tensor(_VOLUME_GRID.copy(), requires_grad=grid_requires_grad)
+    y = functional(T).grid_sample(x, grid, mode=mode, align_corners=False)
+    wrt = (x, grid) if grid_requires_grad else (x,)
+    first = T.autograd.grad((y * y).sum(), wrt, create_graph=True)
+    penalty = sum((g * g).sum() for g, name in zip(first, "xg") if name in penalized)
+    return (*(g.requires_grad for g in first), *T.autograd.grad(penalty, wrt, allow_unused=True))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_grid_sample_of_volumes_second_derivatives_match_torch(backend: str, mode: str) -> None:
+    """torch's grid_sampler_3d_backward, like the 2-d one, reads input and grid: its results require grad, the input
+    gets no derivative through it and nearest mode's grid a zero one; the trilinear grid's second derivative is torch's."""
+    for penalized, grid_requires_grad in (("x", False), ("x", True), ("g", True), ("xg", True)):
+        ours = _volume_second_order(graphc, mode, penalized, grid_requires_grad)
+        theirs = _volume_second_order(torch, mode, penalized, grid_requires_grad)
+        for g, t in zip(ours, theirs):
+            if isinstance(t, bool):
+                assert g == t, (penalized, grid_requires_grad)
+            elif t is None:
+                assert g is None, (penalized, grid_requires_grad)
+            else:
+                assert g is not None, (penalized, grid_requires_grad)
+                np.testing.assert_allclose(g.numpy(), t.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_compiled_grid_sample_of_volumes_has_a_symbolic_batch() -> None:
+    def sample(T: object, x: object, grid: object) -> object:
+        return functional(T).grid_sample(x, grid, padding_mode="border", align_corners=True)
+
+    check_compiled_batches(sample, lambda batch: (rng.standard_normal((batch, 1, 2, 2, 3)), _grid(batch, 2, 1, 2, 3)), "numpy")
+
+
+def test_compiled_volume_transformer_matches_torch() -> None:
+    """3-d affine_grid then trilinear grid_sample compiled to Triton kernels: the volume and theta get torch's gradients."""
+    pytest.importorskip("triton")
+    x, theta = rng.standard_normal((1, 1, 2, 3, 3)), rng.standard_normal((1, 3, 4)) * 0.8
+
+    def transform(T: object, x: object, theta: object) -> object:
+        grid = functional(T).affine_grid(theta, (1, 1, 2, 2, 3), align_corners=False)
+        return functional(T).grid_sample(x, grid, padding_mode="zeros", align_corners=False)
+
+    def step(x: graphc.Tensor, theta: graphc.Tensor) -> tuple:
+        out = transform(graphc, x, theta)
+        out.sum().backward()
+        return out, x.grad, theta.grad
+
+    ours = [graphc.tensor(a, requires_grad=True) for a in (x, theta)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, theta)]
+    expected = transform(torch, *theirs)
+    expected.sum().backward()
+    assert_matches(list(graphc.compile(step, backend="triton")(*ours)), [expected, *(t.grad for t in theirs)], 1e-9, 1e-9)
+
+
+class _VolumeTransformer(torch.nn.Module):
+    """A 3-d spatial transformer as torch code: exported, its affine_grid decomposes and grid_sample is ``aten.grid_sampler_3d``."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        grid = torch.nn.functional.affine_grid(theta, [2, 1, 2, 3, 2], align_corners=False)
+        return torch.nn.functional.grid_sample(x, grid * 1.3, mode=self.mode, padding_mode="reflection", align_corners=False)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_imported_torch_module_lowers_grid_sampler_3d(mode: str) -> None:
+    x, theta = rng.standard_normal((2, 1, 2, 3, 4)), rng.standard_normal((2, 3, 4))
+    ours = [torch.tensor(a, requires_grad=True) for a in (x, theta)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, theta)]
+    got = graphc.compile(_VolumeTransformer(mode), backend="numpy")(*ours)
+    expected = _VolumeTransformer(mode)(*theirs)
     np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
     weights = torch.tensor(rng.standard_normal(tuple(expected.shape)))
     (got * weights).sum().backward()

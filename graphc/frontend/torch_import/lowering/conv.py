@@ -374,9 +374,10 @@ _GRID_MODES = {0: "bilinear", 1: "nearest", 2: "bicubic"}
 _GRID_PADDINGS = {0: "zeros", 1: "border", 2: "reflection"}
 
 
-@lowers(KIND, aten.grid_sampler_2d.default)
-def grid_sampler_2d(ctx: LoweringContext, x: Node, grid: Node, mode: int, padding_mode: int, align_corners: bool) -> Node:
-    """graphc's ``F.grid_sample``, which torch's enums name (``affine_grid`` reaches the importer decomposed)."""
+@lowers(KIND, aten.grid_sampler_2d.default, aten.grid_sampler_3d.default)
+def grid_sampler(ctx: LoweringContext, x: Node, grid: Node, mode: int, padding_mode: int, align_corners: bool) -> Node:
+    """graphc's ``F.grid_sample`` of an image or a volume, which torch's enums name (``affine_grid`` reaches the
+    importer decomposed)."""
     return call(grid_sample, x, grid, mode=_GRID_MODES[mode], padding_mode=_GRID_PADDINGS[padding_mode], align_corners=bool(align_corners))
 
 
