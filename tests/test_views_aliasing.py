@@ -32,8 +32,8 @@ RESULTS: dict[str, Callable[[Any], Any]] = {
 def _alias(result: Any, x: Any) -> bool:
     if isinstance(result, torch.Tensor):
         return result.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
-    while result is not x and result._base is not None:
-        result = result._base
+    while result is not x and result._view is not None:  # detach() shares the storage too: no _base, as torch's
+        result = result._view.base
     return result is x
 
 

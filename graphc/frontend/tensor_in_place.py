@@ -55,14 +55,18 @@ def _reshaped(input: Tensor, result: Tensor, op: str, inverse: Callable[[Tensor]
     (a view keeps viewing its base, through its own link composed with the op's: graphc/runtime/views.py). Its own
     views keep their elements, as torch's keep theirs of the storage: they view ``inverse(input)`` from then on."""
     before = views.live_views(input)
+    layout = None
     if input._view is not None:
         try:
             views.restrided(input, result)
         except GraphcError as error:
             raise op_error(op, [node_of(input).type], {}, str(error)) from None
     else:
+        layout = views.layout_of(result)  # torch moves no element: the root's strides change (views taken after follow them)
+        if layout is None and input.ndim > 1 and not (result._view is not None and result._view.keeps_order):
+            views.needs_static_sizes(f"{op} of a tensor")  # strides of the batch size: traced again with static sizes
         input._rebind(tracing.read(result), op)
-    views.follow_shape_change(input, before, inverse)
+    views.follow_shape_change(input, before, inverse, layout)
     return input
 
 

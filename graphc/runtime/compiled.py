@@ -83,14 +83,14 @@ def _new_state(trace: Trace, outputs: list[Tensor], standins: list[Tensor]) -> l
     """Tensors the trace made that are still alive and are neither results nor stand-ins: new state.
 
     A result that is a view of a temporary (``(x > 0)[-1]``, ``h.view(-1)``) keeps that temporary alive as
-    the base it writes through to (``_base``); the base is no state the function created.
+    the base it writes through to (its link's ``base``); the base is no state the function created.
     """
     known = {id(o) for o in outputs} | {id(s) for s in standins} | {id(s._grad) for s in standins if s._grad is not None}
     for o in outputs:
-        base = o._base
+        base = o._view.base if o._view is not None else None
         while base is not None and id(base) not in known:
             known.add(id(base))
-            base = base._base
+            base = base._view.base if base._view is not None else None
     known |= {id(t._grad) for t, _ in trace.grads_set.values() if t._grad is not None}
     return [t for t in trace.created_alive() if id(t) not in known]
 
@@ -356,8 +356,9 @@ class CompiledFunction:
         self.trace_count = 0
         self.recompilations: list[str] = []
         self._last: Entry | None = None
-        # Signatures whose last trace ran eagerly (it created state): why the next call traces again.
-        self._ran_eagerly: set[tuple] = set()
+        # Signatures whose last trace ran eagerly (it created state, or assigned Python state a replay would not):
+        # why the next call traces again.
+        self._ran_eagerly: dict[tuple, str] = {}
         # Tensor arguments (by position) whose dim 0 stays static although it equals the batch size:
         # tracing with it as the symbol B failed (a weight with as many rows as the batch).
         self._static_dim0: set[int] = set()
@@ -371,7 +372,9 @@ class CompiledFunction:
         types = []
         for i, t in enumerate(tensors):
             shape = list(t.shape)
-            if self.dynamic and not self._static and batch is not None and batch > 1 and shape and shape[0] == batch and i not in self._static_dim0:
+            batched = self.dynamic and not self._static and batch is not None and batch > 1 and shape and shape[0] == batch
+            # a strided argument's strides are numbers of its sizes (the signature holds them): its sizes stay static
+            if batched and i not in self._static_dim0 and _strides_key(t) is None:
                 shape[0] = BATCH
             types.append(TensorType(tuple(shape), t.dtype))
         return types
@@ -379,8 +382,9 @@ class CompiledFunction:
     def _signature(self, spec: Any, types: list[TensorType], tensors: list[Tensor]) -> tuple:
         """What selects a traced program: the arguments' structure, types and whether they track
         gradients (and whether they have a ``.grad`` a backward() inside would add to), the
-        grad mode (a forward traced under ``no_grad`` records no backward) and the autocast regions
-        (a trace under ``graphc.autocast`` has its casts).
+        grad mode (a forward traced under ``no_grad`` records no backward), the autocast regions
+        (a trace under ``graphc.autocast`` has its casts) and the strides of the arguments that are not
+        row-major (``x.t()``: torch's ``view`` of it raises where a contiguous one's views).
 
         Types are compared as values, not printed: printing a symbolic shape with sympy took
         about 5 us of the MLP step's 155.
@@ -388,7 +392,8 @@ class CompiledFunction:
         has_grads = tuple(t._grad is not None for t in tensors)
         first: dict[int, int] = {}
         aliases = tuple(first.setdefault(id(t), i) for i, t in enumerate(tensors))  # f(x, x): one stand-in for both
-        return (repr(spec), tuple(types), tuple(_grad_kind(t) for t in tensors), is_grad_enabled(), has_grads, aliases, autocast_key())
+        strides = tuple(_strides_key(t) for t in tensors)
+        return (repr(spec), tuple(types), tuple(_grad_kind(t) for t in tensors), is_grad_enabled(), has_grads, aliases, autocast_key(), strides)
 
     def _guards_hold(self, entry: Entry) -> str | None:
         if entry.tensor_hooks is not None and entry.tensor_hooks != autograd.hook_registrations():
@@ -446,7 +451,7 @@ class CompiledFunction:
             if reasons:
                 reason = reasons[0]
             elif signature in self._ran_eagerly:
-                reason = "the previous trace of this signature created state and ran eagerly; tracing with that state"
+                reason = self._ran_eagerly[signature]
             else:
                 reason = _new_signature(signature, [e.signature for e in self.entries])
             self.recompilations.append(f"trace {self.trace_count + 1}: {reason}")
@@ -542,6 +547,8 @@ class CompiledFunction:
                 standin = _non_leaf_standin(trace, t, standin)
             elif t._grad is not None:
                 standin._grad = self._grad_standin(trace, t._grad, ty)
+            if signature[7][position] is not None:  # the argument's strides: torch's view and reshape of it decide by them
+                views.set_root_layout(standin, (signature[7][position], 0))
             standins.append(standin)
         # What each argument's .grad was: backward() replaces a None one and adds in place to another.
         grads_before = [(s._grad, s._grad._node if s._grad is not None else None) for s in standins]
@@ -583,19 +590,22 @@ class CompiledFunction:
         except GraphcError:
             trace.undo()
             raise
-        if new_state or rebound:
-            self._ran_eagerly.add(signature)
+        if new_state or rebound or trace.python_writes:
+            self._ran_eagerly[signature] = "the previous trace of this signature created state and ran eagerly; tracing with that state"
             callers = {id(node): t._node for node, t in zip(inputs, tensors)}
             _rejoin_callers([standins[i]._node for i in arg_writes if i in histories], callers)  # their new values' history
             for i in arg_writes:
                 _write_argument(tensors[i], standins[i]._node, i in arg_leaves)
             if new_state:
                 why = f"it created {len(new_state)} new state tensor(s)"
-            else:
+            elif rebound:
                 why = f"it bound module attribute(s) {', '.join(rebound)} to tensors from outside the call, which a program cannot return"
+            else:  # a replay would leave that state (a scheduler's last_epoch and the lr it sets) as the trace left it
+                why = f"it assigned {trace.python_writes[0]}, Python state that a replay of the program would not change"
+                self._ran_eagerly[signature] = f"the previous trace of this signature ran eagerly because {why}; tracing again"
             outputs = self._run_eagerly(trace, outputs, new_state, [(tensors[i], standins[i]) for i in arg_grads], why, callers)
             return _unflatten(output_spec, _aliased(outputs, result_aliases, tensors, tuple(types)))
-        self._ran_eagerly.discard(signature)
+        self._ran_eagerly.pop(signature, None)
         arguments = Arguments(
             inputs={id(node): i for i, node in enumerate(inputs)},
             grad_inputs={id(node): i for i, (_, node) in enumerate(grads_before) if node is not None},
@@ -1108,8 +1118,11 @@ def _unbound_sizes(graph: Graph) -> str:
 
 def _new_signature(signature: tuple, traced: list[tuple]) -> str:
     """Why no traced signature fits: the part in which the nearest one differs."""
-    spec, types, requires_grad, grad_mode, has_grads, _, autocast = signature
+    spec, types, requires_grad, grad_mode, has_grads, _, autocast, strides = signature
     for other in traced:
+        if other[:7] == signature[:7]:
+            changed = [i for i, (now, then) in enumerate(zip(strides, other[7])) if now != then]
+            return f"tensor argument(s) {', '.join(map(str, changed))} have other strides than when traced ({_strides_text(strides, other[7], changed[0])})"
         if other[:6] == signature[:6]:
             return f"autocast is {_autocast_mode(autocast)}, and was {_autocast_mode(other[6])} when traced"
         if other[:5] == signature[:5]:
@@ -1126,6 +1139,22 @@ def _new_signature(signature: tuple, traced: list[tuple]) -> str:
         if other[1:] == signature[1:]:
             return "a non-tensor argument (a Python number, list, string) differs from every traced call: the program holds such values as constants"
     return f"new input signature {tuple(str(t) for t in types)}"
+
+
+def _strides_key(tensor: Tensor) -> tuple[int, ...] | None:
+    """An argument's strides where torch's are not row-major (``x.t()``, ``x[:, 1:]``, ``x.expand(...)``, a tensor after
+    ``t_()``), for the signature and its stand-in; None for a contiguous one (or one whose layout graphc does not know)."""
+    if views.is_contiguous(tensor):
+        return None
+    layout = views.layout_of(tensor)
+    return None if layout is None else layout[0]
+
+
+def _strides_text(now: tuple, then: tuple, i: int) -> str:
+    def text(strides: tuple[int, ...] | None) -> str:
+        return "contiguous" if strides is None else f"strides {strides}"
+
+    return f"argument {i} is {text(now[i])}, and was {text(then[i])} when traced"
 
 
 def _autocast_mode(key: tuple) -> str:

@@ -83,8 +83,15 @@ class Tensor:
 
     @property
     def _base(self) -> Tensor | None:
-        """The tensor this one is a view of (``x[key]``, ``x.view(...)``, ``x.detach()``, ``x.data``), as torch's."""
-        return None if self._view is None else self._view.base
+        """The tensor this one is a view of, as torch's: the first tensor up its chain of views that is no view itself
+        (``x[0][1:]._base`` is ``x``). ``detach()`` and ``.data`` alias their tensor without being views for autograd,
+        so theirs is None and they are the base of views taken of them (``x.detach()[0]._base`` is the detached tensor)."""
+        if not self._is_view():
+            return None
+        base = self._view.base
+        while base._is_view():
+            base = base._view.base
+        return base
 
     def _is_view(self) -> bool:
         return self._view is not None and not self._view.detached
@@ -189,6 +196,8 @@ class Tensor:
         views.keep_old_storage(self)
         with grad_mode(False):
             self._assign_value(tracing.read(value))
+        if self._view is None:
+            views.set_root_layout(self, views.layout_of(value))  # torch's takes the strides of the storage it takes
 
     # ------------------------------------------------------------ values
 
@@ -323,6 +332,7 @@ class Tensor:
             node = emit("custom_vjp", node, old, rule="zero_gradient")
         link = self._view
         if link is None:
+            views.check_root_write(self, node, op)
             self._rebind(node, op)
             return
         link.write_back(node, op)  # its base takes the new value first (and may refuse it)

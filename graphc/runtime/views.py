@@ -200,6 +200,7 @@ def _write_positions(link: ViewLink, value: Tensor, op: str) -> Tensor:
     flat = positions.reshape(-1)
     if op != "fill_" and len(np.unique(flat)) != flat.size:
         raise op_error(op, [value._node.type], {}, OVERLAP)  # unfold's overlapping windows: torch's result depends on its kernel's order
+    flat = _element_of_position(root, flat, op, value)
     written = index_copy(F.reshape(root, (-1,)), 0, Tensor._constant(flat), F.reshape(value, (-1,)))
     return F.reshape(written, tuple(root._node.shape))
 
@@ -236,7 +237,47 @@ def _children(base: Tensor) -> weakref.WeakValueDictionary[int, Tensor]:
 
 
 def layout_of(tensor: Tensor) -> Layout:
-    return tensor._view.layout if tensor._view is not None else _row_major_layout(tuple(tensor._node.shape))
+    if tensor._view is not None:
+        return tensor._view.layout
+    return root_layout(tensor) or _row_major_layout(tuple(tensor._node.shape))
+
+
+def root_layout(tensor: Tensor) -> Layout:
+    """The strides and offset of a tensor that is no view in its own storage, where torch's are not row-major: after
+    ``t_()``/``transpose_()`` (torch moves no element, it swaps strides), ``set_`` with strides, and a compiled function's
+    stand-in of a non-contiguous argument. None for a row-major one (the default: graphc keeps no layout for it)."""
+    return tensor.__dict__.get("_layout")
+
+
+def set_root_layout(tensor: Tensor, layout: Layout) -> None:
+    """Give a tensor that is no view the strides ``layout`` (None, or a row-major layout from offset 0: the default)."""
+    shape = tuple(tensor._node.shape)
+    if layout is None or layout == _row_major_layout(shape) or not all(isinstance(d, int) for d in shape):
+        tensor.__dict__.pop("_layout", None)
+    else:
+        tensor.__dict__["_layout"] = (tuple(int(s) for s in layout[0]), int(layout[1]))
+
+
+def check_root_write(tensor: Tensor, node: Node, op: str) -> None:
+    """torch's refusal of an in-place op on a tensor whose strides repeat an element: a compiled function's stand-in of an
+    expanded argument (``f(x.expand(2, 3))`` writing its argument), as ``x.expand(2, 3).add_(1)`` is refused."""
+    layout = root_layout(tensor)
+    if op != "fill_" and layout is not None and any(size > 1 and stride == 0 for size, stride in zip(node.shape, layout[0])):
+        raise op_error(op, [node.type], {}, OVERLAP)
+
+
+def _element_of_position(root: Tensor, positions: np.ndarray, op: str, value: Tensor) -> np.ndarray:
+    """Where each storage position (a view's layout) is among the root's elements in row-major order: the position itself
+    for a row-major root, else found through its strides (a root after ``t_()``, a stand-in of a transposed argument)."""
+    layout = root_layout(root)
+    if layout is None:
+        return positions
+    held = addresses(tuple(root._node.shape), *layout).reshape(-1)
+    if len(np.unique(held)) != held.size:
+        raise op_error(op, [value._node.type], {}, OVERLAP)
+    lookup = np.full(int(held.max()) + 1 if held.size else 0, -1, dtype=np.int64)
+    lookup[held] = np.arange(held.size, dtype=np.int64)
+    return lookup[positions]
 
 
 def _row_major_layout(shape: tuple) -> Layout:
@@ -275,7 +316,7 @@ def reshaped(base: Any, result: Tensor, strict: str | None = None) -> Tensor:
     shape = tuple(result._node.shape)
     link = base._view
     layout: LayoutOf = lambda: _row_major_layout(shape)  # noqa: E731  (a root is row-major)
-    known = None if link is None else link.layout
+    known = root_layout(base) if link is None else link.layout
     if known is not None and all(isinstance(d, int) for d in shape):
         strides = row_major(shape) if is_contiguous(base) else _view_strides(tuple(base._node.shape), known[0], shape)
         if strides is None:
@@ -306,7 +347,7 @@ def _row_major_for_sure(link: ViewLink) -> bool:
             return True
         if not each.keeps_order:
             return False
-    return True
+    return root_layout(link.root) is None
 
 
 def _view_strides(old_shape: tuple, old_strides: tuple, new_shape: tuple) -> tuple[int, ...] | None:
@@ -596,6 +637,7 @@ def keep_old_storage(tensor: Tensor) -> None:
         _children(link.base)[id(old)] = old
     else:
         old.__dict__["_relabels"] = _relabels(tensor)
+        set_root_layout(old, root_layout(tensor))
     children, adopted = _children(tensor), _children(old)
     for view in before:
         view._view.base = old
@@ -608,15 +650,19 @@ def keep_old_storage(tensor: Tensor) -> None:
         stack.extend(_live(view))
 
 
-def follow_shape_change(tensor: Tensor, before: list[Tensor], inverse: Callable[[Tensor], Tensor]) -> None:
+def follow_shape_change(tensor: Tensor, before: list[Tensor], inverse: Callable[[Tensor], Tensor], layout: Layout = _UNSET) -> None:
     """torch's views keep their elements of the storage when their base changes its shape in place (``t_``, ``squeeze_``,
     ``resize_``): each view of ``tensor`` taken ``before`` the change views ``inverse(tensor)`` from now on, a view of the
-    tensor in its old shape. Their layouts keep the old positions (torch's storage did not move). The tensor is marked
-    (a compiled function's argument so changed cannot have views outside follow: compiled.py)."""
+    tensor in its old shape. Their layouts keep the old positions (torch's storage did not move). A root given its new
+    strides in its storage (``layout``: ``t_``, ``squeeze_``) keeps its elements' positions; one without (``resize_``) is
+    row-major again, its elements at other positions. The tensor is marked (a compiled function's argument so changed
+    cannot have views outside follow: compiled.py)."""
     tensor.__dict__["_shape_changed"] = True
+    if tensor._view is None:
+        set_root_layout(tensor, None if layout is _UNSET else layout)
     if not before:
         return
-    if tensor._view is None:  # the root's elements have other positions in its new shape
+    if tensor._view is None and layout is _UNSET:  # the root's elements have other positions in its new shape
         tensor.__dict__["_relabels"] = _relabels(tensor) + 1
     with grad_mode(True):  # read as the views were made: with their gradient path
         old = inverse(tensor)

@@ -101,7 +101,7 @@ def set_data(tensor: Tensor, value: Any) -> None:
 
 def replace(tensor: Tensor, array: np.ndarray, dtype: dtypes.DType, device: str) -> None:
     """Point ``tensor`` at a new leaf holding ``array`` (as ``dtype``, on ``device``), keeping the tensor object."""
-    if tensor._base is not None:  # a view (an alias from state_dict()): write through to the tensor it views
+    if tensor._view is not None:  # a view (an alias from state_dict()): write through to the tensor it views
         with grad_mode(False):
             tensor.copy_(Tensor(array.astype(dtype.numpy, copy=False)))
         return

@@ -1,0 +1,174 @@
+"""Strides that are not row-major, as torch's decide ``view`` and ``reshape`` by them (graphc/runtime/views.py
+``root_layout``): a compiled function's stand-in of a transposed argument, a tensor after ``t_()``, ``_base`` as
+torch's root base, and ``set_``/``as_strided_``/``as_strided_scatter``. Each case runs on graphc and torch, eagerly and
+compiled, and compares values, aliasing both ways and float64 gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from helpers import assert_matches, data
+from torch_grads import check_grads
+
+import graphc
+from graphc.errors import GraphcError
+
+VIEW_ERROR = "view size is not compatible with input tensor's size and stride"
+
+# Arguments as the caller passes them: contiguous, transposed, a column slice, expanded.
+ARGUMENTS: dict[str, Callable[[Any], Any]] = {
+    "contiguous": lambda x: x,
+    "transposed": lambda x: x.t(),
+    "columns": lambda x: x[:, 1:],
+    "expanded": lambda x: x[:1].expand(3, -1),
+}
+
+
+def _flat(a: Any) -> Any:
+    return a.view(-1) * 2
+
+
+def _raises_as_torch(fn: Callable[[Any], Any], ours: Any, theirs: Any) -> None:
+    """``fn`` raises torch's error on both, or gives torch's values."""
+    try:
+        expected = fn(theirs)
+    except RuntimeError as error:
+        assert VIEW_ERROR in str(error)
+        with pytest.raises(GraphcError, match=VIEW_ERROR) as raised:
+            fn(ours)
+        assert __file__ in str(raised.value), "the error names the user's line"
+        return
+    assert_matches(fn(ours), expected)
+
+
+@pytest.mark.parametrize("kind", sorted(ARGUMENTS))
+def test_view_of_a_compiled_function_s_argument_follows_the_argument_s_strides(kind: str, backend: str) -> None:
+    compiled = graphc.compile(_flat, backend=backend)
+    for _ in range(2):  # the trace, then the program
+        array = data(3, 4)
+        x, reference = graphc.tensor(array.copy()), torch.tensor(array.copy())
+        _raises_as_torch(compiled, ARGUMENTS[kind](x), ARGUMENTS[kind](reference))
+
+
+def test_a_contiguous_and_a_transposed_argument_of_one_shape_get_programs_of_their_own() -> None:
+    compiled = graphc.compile(lambda a: a.reshape(-1).mul_(2), dynamic=False)  # views a contiguous argument, copies a transposed one
+    for make in (lambda t: t, lambda t: t.t(), lambda t: t):
+        array = data(3, 3)
+        x, reference = graphc.tensor(array.copy()), torch.tensor(array.copy())
+        assert_matches(compiled(make(x)), make(reference).reshape(-1).mul_(2))
+        assert_matches(x, reference)  # written through where torch's reshape viewed, untouched where it copied
+    assert compiled.trace_count == 2
+    assert "argument 0 is strides (1, 3), and was contiguous when traced" in compiled.recompilations[0]
+    with pytest.raises(GraphcError, match=VIEW_ERROR):
+        graphc.compile(_flat)(graphc.tensor(data(3, 3)).t())
+
+
+def test_a_transposed_argument_keeps_a_symbolic_batch_for_the_others() -> None:
+    compiled = graphc.compile(lambda a, b: (a.reshape(-1), b.view(-1) + 1))
+    for batch in (3, 5):
+        arrays = data(4, batch), data(batch, 2)
+        ours, theirs = [graphc.tensor(a.copy()) for a in arrays], [torch.tensor(a.copy()) for a in arrays]
+        assert_matches(compiled(ours[0].t(), ours[1]), (theirs[0].t().reshape(-1), theirs[1].view(-1) + 1))
+
+
+def test_writes_through_views_of_a_transposed_argument_reach_the_caller(backend: str) -> None:
+    def fn(T: Any, a: Any) -> Any:
+        a[1:].unfold(0, 1, 1).mul_(3)  # written back by positions in the argument's storage
+        a.view(3, 1, 4)[0].add_(1) if a.is_contiguous() else a.unsqueeze(1)[0].add_(1)
+        return a * 1
+
+    compiled = graphc.compile(lambda a: fn(graphc, a), backend=backend)
+    for _ in range(2):
+        array = data(4, 3)
+        x, reference = graphc.tensor(array.copy()), torch.tensor(array.copy())
+        assert_matches(compiled(x.t()), fn(torch, reference.t()))
+        assert_matches(x, reference)
+
+
+def test_an_in_place_op_on_an_expanded_argument_is_refused_as_torch() -> None:
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        torch.zeros(1, 4).expand(3, -1).add_(1)
+    compiled = graphc.compile(lambda a: a.add_(1))
+    with pytest.raises(GraphcError, match="more than one element of the written-to tensor"):
+        compiled(graphc.zeros(1, 4).expand(3, -1))
+
+
+# ------------------------------------------------------------------ a tensor after t_()
+
+
+def after_t_(T: Any, x: Any) -> Any:
+    h = x * 1
+    before = h[0]
+    h.t_()
+    flat = h.reshape(-1)  # torch copies: h's strides are (1, 4)
+    flat.add_(100)
+    row = h[1]  # a view taken after: h's storage order, as torch's
+    row.mul_(2)
+    column = h.unsqueeze(0)[:, :, 0]
+    column.sub_(1)
+    square = h.t().view(2, 6)  # transposed back: row-major again, so it views
+    square[1].mul_(-1)
+    before.add_(0.5)
+    h.add_(h.contiguous().view(-1).view(4, 3))
+    return h, flat, row, column, square, before
+
+
+def test_views_taken_after_t_follow_torch_s_strides(backend: str) -> None:
+    check_grads(after_t_, data(3, 4, dtype="float64"))
+
+
+def test_views_taken_after_t_follow_torch_s_strides_compiled(backend: str) -> None:
+    compiled = graphc.compile(lambda x: after_t_(graphc, x), backend=backend)
+    for _ in range(2):
+        array = data(3, 4)
+        assert_matches(compiled(graphc.tensor(array)), after_t_(torch, torch.tensor(array)))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [lambda h: h.t_(), lambda h: h.transpose_(0, 1).unsqueeze_(0), lambda h: h.unsqueeze_(1).swapaxes_(0, 2).squeeze_(1)],
+    ids=["t_", "transpose_unsqueeze_", "unsqueeze_swapaxes_squeeze_"],
+)
+def test_view_after_an_in_place_transpose_raises_as_torch(change: Callable[[Any], Any]) -> None:
+    array = data(3, 4)
+    ours, theirs = graphc.tensor(array.copy()), torch.tensor(array.copy())
+    change(ours)
+    change(theirs)
+    _raises_as_torch(lambda h: h.view(-1), ours, theirs)
+    assert_matches(ours.reshape(-1), theirs.reshape(-1))
+    compiled = graphc.compile(lambda h: change(h * 1).view(-1))
+    with pytest.raises(GraphcError, match=VIEW_ERROR):
+        compiled(graphc.tensor(array))
+
+
+def test_a_view_of_an_unfold_taken_before_t_is_written_after_it_as_torch() -> None:
+    def fn(T: Any, x: Any) -> Any:
+        h = x * 1
+        windows = h.unfold(1, 2, 2)  # written back by positions: they stay valid across t_()
+        h.t_()
+        windows.mul_(10)
+        h[0].add_(1)
+        return h, windows
+
+    check_grads(fn, data(3, 4, dtype="float64"))
+
+
+# ------------------------------------------------------------------ _base
+
+
+def test_base_is_the_root_base_as_torch_s() -> None:
+    for T in (graphc, torch):
+        x = T.zeros(3, 4)
+        assert x._base is None
+        assert x[0][1:]._base is x
+        assert x.view(12)[2:].view(2, 5)._base is x
+        assert x.t()[1]._base is x
+        detached = x.detach()
+        assert detached._base is None and x.data._base is None
+        assert detached[0]._base is detached
+    compiled = graphc.compile(lambda a: a.t()[1:])
+    x = graphc.zeros(3, 4)
+    assert compiled(x)._base is x
