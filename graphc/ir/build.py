@@ -99,10 +99,6 @@ def sum_to_shape(x: Node, shape: Shape) -> Node:
     return reshape(x, shape)
 
 
-def _is_scalar(value: object) -> bool:
-    return isinstance(value, (bool, int, float))
-
-
 def result_dtype(*operands: Operand) -> DType:
     """torch's promotion; a ``size`` node is a size the function read (``x.size(0)``, a Python int
     in eager torch): a wrapped number, so ``int32_0d * x.size(0)`` stays int32, as torch's."""

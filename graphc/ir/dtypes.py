@@ -72,7 +72,6 @@ ALL_DTYPES: tuple[DType, ...] = (bool_, uint8, int8, int16, int32, int64, float1
 BY_NAME: dict[str, DType] = {d.name: d for d in ALL_DTYPES} | {d.short: d for d in ALL_DTYPES}
 
 DEFAULT_FLOAT = float32
-DEFAULT_INT = int64
 
 
 def to_dtype(value: object) -> DType:
