@@ -18,7 +18,6 @@ Pass = Callable[[Graph], Graph]
 class PassRecord:
     name: str
     seconds: float
-    nodes_after: int
 
 
 @dataclass
@@ -33,7 +32,7 @@ class PassManager:
         for index, (name, fn) in enumerate(self.passes, start=1):
             start = time.perf_counter()
             graph = fn(graph)
-            self.records.append(PassRecord(name, time.perf_counter() - start, len(graph.nodes)))
+            self.records.append(PassRecord(name, time.perf_counter() - start))
             if self.verify_each:
                 verify(graph)
             self._dump(index, name, graph)
