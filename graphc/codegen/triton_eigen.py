@@ -44,8 +44,6 @@ from graphc.ir.primitives.decompositions import qr_sizes, svd_sizes
 # Jacobi drivers stop at 30; a sweep roughly squares the off-diagonal norm once it is small).
 MAX_SWEEPS = 40
 EPS = {torch.float32: 1.1920928955078125e-07, torch.float64: 2.220446049250313e-16}
-# Beyond this |tau| (or |zeta|) sqrt(1 + tau^2) is |tau| in both float32 and float64, and squaring would overflow float32.
-HUGE = 1e15
 
 
 def _warps(block: int) -> int:
@@ -63,6 +61,7 @@ def _rotation(app, aqq, apq):
     nonzero = apq != 0.0
     tau = (aqq - app) / (2.0 * tl.where(nonzero, apq, 1.0))
     size = tl.abs(tau)
+    # Beyond 1e15 sqrt(1 + tau^2) is |tau| in both float32 and float64, and squaring would overflow float32.
     root = tl.where(size > 1e15, size, tl.sqrt(1.0 + tl.where(size > 1e15, 0.0, tau * tau)))
     t = tl.where(tau >= 0.0, 1.0, -1.0) / (size + root)
     c = 1.0 / tl.sqrt(1.0 + t * t)
