@@ -117,14 +117,14 @@ def check_call(state: Any, entry: Any, tensors: list[Any], inputs: list[Any], le
                 continue
             ours = imported.fx_values.get(node.name)
             if KINDS.get(node.target) == "random":
-                env[node] = _graphc_value(ours, values, debug.index, node.meta.get("val"))
+                env[node] = _graphc_value(ours, values, debug.index)
                 continue
             args = torch.fx.node.map_arg(node.args, lambda n: env[n])
             kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
             eager = node.target(*args, **kwargs)
             valid = FREE_BASIS.get(node.target)
             if valid is not None:
-                mine = _graphc_value(ours, values, debug.index, None)
+                mine = _graphc_value(ours, values, debug.index)
                 if valid(mine, eager, *args, **kwargs):
                     env[node] = mine
                     continue
@@ -145,11 +145,12 @@ def _valid_svd(ours: tuple, eager: tuple, a: torch.Tensor, full_matrices: bool =
 FREE_BASIS = {torch.ops.aten._linalg_eigh.default: _valid_eigh, torch.ops.aten._linalg_svd.default: _valid_svd}
 
 
-def _graphc_value(ours: Any, values: list[Any], index: dict[int, int], meta: Any) -> Any:
+def _graphc_value(ours: Any, values: list[Any], index: dict[int, int]) -> Any:
+    """graphc's value of an fx node (a tensor or a tuple of them) as torch tensors, so the eager ops after it read graphc's values."""
     if isinstance(ours, Node):
         return torch.from_numpy(np.array(_as_array(values[index[id(ours)]])))
     if isinstance(ours, (tuple, list)):
-        return tuple(_graphc_value(o, values, index, None) for o in ours)
+        return tuple(_graphc_value(o, values, index) for o in ours)
     return ours
 
 

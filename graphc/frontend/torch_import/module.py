@@ -375,10 +375,10 @@ class CompiledTorchState:
         self.note_run(ProgramRun(entry, "inference", entry.inference))
         results = entry.inference(inputs)
         count = len(tensor_outputs(entry.imported))
-        self.write_mutations(entry, results[count:], tensors, inputs)
+        self.write_mutations(entry, results[count:], tensors)
         return [entry.transfer.from_program(r) for r in _own(results[:count], inputs)]
 
-    def write_mutations(self, entry: Entry, values: list[Any], tensors: list[Any], inputs: list[Any]) -> None:
+    def write_mutations(self, entry: Entry, values: list[Any], tensors: list[Any]) -> None:
         """New buffer values (batch norm's running statistics) and in-place changes of user inputs."""
         leaves_by_position = {s.key: t for s, t in zip(entry.imported.sources, tensors) if s.kind == "user"}
         with torch.no_grad():
@@ -439,7 +439,7 @@ class _Call:
         results = programs.forward(self.inputs)
         outputs = tensor_outputs(entry.imported)
         count, mutations = len(outputs), len(entry.imported.mutations)
-        self.state.write_mutations(entry, results[count : count + mutations], self.tensors, self.inputs)
+        self.state.write_mutations(entry, results[count : count + mutations], self.tensors)
         computed = results[count + mutations :]
         self.saved = [self.inputs[i] for i in programs.saved_sources] + list(computed)
         outs = [entry.transfer.from_program(r) for r in _own(results[:count], self.inputs)]

@@ -42,7 +42,6 @@ class Backward:
 class TrainingPrograms:
     forward: CompiledProgram  # sources -> tensor user outputs + mutations + saved computed values
     saved_sources: list[int]  # indices of the sources whose values the backward reads
-    num_saved_computed: int
     grad_outputs: list[int]  # positions among the tensor user outputs that take a gradient
     builder: _BackwardBuilder
     # Backward program by the positions in ``grad_outputs`` whose gradient is present; None: no gradient.
@@ -130,7 +129,7 @@ def build_training(imported: ImportedGraph, wrt: list[int], compile: Compile, re
         [outputs[i] for i in differentiable], cotangents, wrt, sources,
         [sources[i] for i in saved_sources] + placeholders, dict(zip((id(n) for n in computed), placeholders)), compile, remat_stats,
     )
-    programs = TrainingPrograms(forward, saved_sources, len(computed), differentiable, builder)
+    programs = TrainingPrograms(forward, saved_sources, differentiable, builder)
     programs.backwards[every] = builder.program(every, kept)  # the usual case, compiled with the forward
     return programs
 

@@ -83,10 +83,6 @@ class Source:
     value: Any = None
 
 
-def torch_dtype(dtype: DType) -> torch.dtype:
-    return getattr(torch, dtype.name)
-
-
 def graphc_dtype(dtype: torch.dtype) -> DType:
     try:
         return dtypes.to_dtype(dtype)
