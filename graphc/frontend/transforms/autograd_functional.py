@@ -46,7 +46,8 @@ def _check_strict(fn: Callable[..., Any], inputs: tuple, where: str) -> None:
             raise RuntimeError(f"The output of the user-provided function is independent of input {i}. This is not allowed in strict mode.")
 
 
-def _default_vector(values: tuple, v: Any, where: str, what: str) -> Any:
+def _default_vector(values: tuple, v: Any, what: str) -> Any:
+    """``v``, or a 1 when it is omitted, which torch allows only for a single one-element tensor."""
     if v is not None:
         return v
     if len(values) != 1 or values[0].numel() != 1:
@@ -61,7 +62,7 @@ def vjp(fn: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool =
         _check_strict(fn, ins, "vjp")
     output, pull = func.vjp(fn, *ins)
     outs, out_tuple = _as_tuple(output, "outputs of the user-provided function", "vjp")
-    v = _default_vector(outs, v, "vjp", "user-provided function returns")
+    v = _default_vector(outs, v, "user-provided function returns")
     vs, _ = _as_tuple(v, "v", "vjp")
     if len(vs) != len(outs):
         raise RuntimeError(f"v is a tuple of invalid length: should be {len(outs)} but got {len(vs)}.")
@@ -74,7 +75,7 @@ def jvp(fn: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool =
     ins, _ = _as_tuple(inputs, "inputs", "jvp")
     if strict:
         _check_strict(fn, ins, "jvp")
-    vs, _ = _as_tuple(_default_vector(ins, v, "jvp", "input to the user-provided function"), "v", "jvp")
+    vs, _ = _as_tuple(_default_vector(ins, v, "input to the user-provided function"), "v", "jvp")
     if len(vs) != len(ins):
         raise RuntimeError(f"v is a tuple of invalid length: should be {len(ins)} but got {len(vs)}.")
     output, tangent = func.jvp(fn, ins, vs)
@@ -159,7 +160,7 @@ def _second_order(fn: Callable[..., Any], inputs: Any, v: Any, create_graph: boo
     scalar = _scalar(fn, where)
     if strict:
         _check_strict(scalar, ins, where)
-    vs, _ = _as_tuple(_default_vector(ins, v, where, "input to the user-provided function"), "v", where)
+    vs, _ = _as_tuple(_default_vector(ins, v, "input to the user-provided function"), "v", where)
     if len(vs) != len(ins):
         raise RuntimeError(f"v is a tuple of invalid length: should be {len(ins)} but got {len(vs)}.")
     gradient = func.grad(scalar, argnums=tuple(range(len(ins))))
