@@ -76,7 +76,7 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = self._zeros_like(p)
 
     def _update(self, p: Tensor, group: ParamGroup, state: dict[str, Any], device: str) -> None:
-        beta1_value, beta2_value = group["betas"]
+        beta1_value = group["betas"][0]
         beta1 = group.scalar("betas", 0, device=device)
         beta2 = group.scalar("betas", 1, device=device)
         exp_avg, exp_avg_sq, step_t = state["exp_avg"], state["exp_avg_sq"], state["step"]
