@@ -9,10 +9,8 @@ torch shows for the same values, with ``graphc.`` in the dtype suffix.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -55,20 +53,6 @@ def set_printoptions(
         if value is not None:
             setattr(PRINT_OPTS, key, value)
     PRINT_OPTS.sci_mode = sci_mode
-
-
-def get_printoptions() -> dict[str, Any]:
-    return dataclasses.asdict(PRINT_OPTS)
-
-
-@contextlib.contextmanager
-def printoptions(**kwargs: Any) -> Iterator[None]:
-    old = get_printoptions()
-    set_printoptions(**kwargs)
-    try:
-        yield
-    finally:
-        set_printoptions(**old)
 
 
 class _Formatter:
