@@ -16,7 +16,7 @@ from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.graph import Node
 from graphc.ir.registry import emit, op_error
-from graphc.ir.types import Dim
+from graphc.ir.types import Dim, normalize_dim
 from graphc.runtime.tensor import Tensor
 
 METHODS = "sort argsort msort topk kthvalue median".split()
@@ -66,19 +66,12 @@ def msort(input: Tensor) -> Tensor:
     return sort(input, 0).values
 
 
-def _take(values: Node, indices: Node, axis: int, start: int, length: Dim) -> tuple[Node, Node]:
-    """Positions start .. start + length of ``axis`` of both."""
+def _take(values: Node, indices: Node, axis: int, start: Dim, length: Dim) -> tuple[Node, Node]:
+    """Positions start .. start + length of ``axis`` of both (``start`` may be a size expression: a median of the batch)."""
     ndim = values.type.ndim
     starts = tuple(start if i == axis else 0 for i in range(ndim))
-    stops = tuple(start + length if i == axis else d for i, d in enumerate(values.shape))
+    stops = tuple(normalize_dim(start + length) if i == axis else d for i, d in enumerate(values.shape))
     return tuple(emit("slice", v, starts=starts, stops=stops, steps=(1,) * ndim) for v in (values, indices))
-
-
-def _static_size(op: str, x: Node, axis: int, dim: int) -> int:
-    size = x.shape[axis] if x.type.ndim else 1
-    if not isinstance(size, int):
-        raise op_error(op, [x.type], {"dim": dim}, f"{op} needs a static size along dimension {dim}, got the symbolic size {size}")
-    return size
 
 
 def topk(input: Tensor, k: int | SymbolicSize, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
@@ -108,17 +101,33 @@ def topk(input: Tensor, k: int | SymbolicSize, dim: int = -1, largest: bool = Tr
     return ValuesIndices(wrap(top), wrap(where))
 
 
-def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
-    """The k-th smallest element (k from 1) along ``dim`` and its index."""
+def kthvalue(input: Tensor, k: int | SymbolicSize, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
+    """The k-th smallest element (k from 1) along ``dim`` and its index.
+
+    The dimension may be symbolic (the batch) and ``k`` a size the function read (``x.size(0) // 2``):
+    ``1 <= k <= size`` must hold for every batch size, or the size specializes (a constant ``k`` of 3
+    along the batch fails at batch 2; the function is traced again with static sizes).
+    """
     x = node_of(input)
-    size = _static_size("kthvalue", x, _dim(x, dim, op="kthvalue"), dim)
+    axis = _dim(x, dim, op="kthvalue")
+    size = _order_size("kthvalue", x, axis, dim, k)
     if not 1 <= k <= size:
-        raise op_error("kthvalue", [x.type], {"k": k, "dim": dim}, f"selected number k ({k}) out of range (the dimension has {size} elements)")
+        message = f"selected number k ({dims(k)}) out of range (the dimension has {dims(size)} elements)"
+        raise op_error("kthvalue", [x.type], {"k": dims(k), "dim": dim}, message)
     values, indices, axis = _sorted("kthvalue", input, dim, False)
-    return _picked(values, indices, axis, k - 1, keepdim)
+    return _picked(values, indices, axis, dims(k - 1), keepdim)
 
 
-def _picked(values: Node, indices: Node, axis: int, position: int, keepdim: bool) -> ValuesIndices:
+def _order_size(op: str, x: Node, axis: int, dim: int | None, read: object = None) -> int | SymbolicSize:
+    """The size of ``axis``: an int, or a ``SymbolicSize`` whose comparisons are answered for every batch size or
+    specialize (named after the size ``read`` by the function, else after the dimension)."""
+    size = x.shape[axis] if x.type.ndim else 1
+    if isinstance(size, int):
+        return size
+    return SymbolicSize(size, read.origin if isinstance(read, SymbolicSize) else f"{op}'s dimension {dim}")
+
+
+def _picked(values: Node, indices: Node, axis: int, position: Dim, keepdim: bool) -> ValuesIndices:
     if values.type.ndim == 0:
         return ValuesIndices(wrap(values), wrap(indices))
     value, index = _take(values, indices, axis, position, 1)
@@ -135,11 +144,11 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
         flat = b.reshape(x, (x.type.numel,))
         return median(wrap(flat), 0).values
     axis = _dim(x, dim, op="median")
-    size = _static_size("median", x, axis, dim)
+    size = _order_size("median", x, axis, dim)
     if size == 0:
         raise op_error("median", [x.type], {"dim": dim}, "median() of an empty dimension is not defined")
     values, indices, axis = _sorted("median", input, dim, False)
-    picked = _picked(values, indices, axis, (size - 1) // 2, keepdim)
+    picked = _picked(values, indices, axis, dims((size - 1) // 2), keepdim)  # floor((B - 1)/2) of a symbolic size
     if not x.dtype.is_floating_point or x.type.ndim == 0:
         return picked
     nan = _is_nan(x)

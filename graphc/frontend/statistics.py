@@ -17,7 +17,8 @@ import numpy as np
 from graphc.frontend.autocast_policy import autocast_op
 from graphc.frontend.functional import _dim, lerp, node_of, wrap
 from graphc.frontend.manipulation import _static
-from graphc.frontend.sorting import ValuesIndices
+from graphc.frontend.sorting import ValuesIndices, _order_size
+from graphc.frontend.symbolic_sizes import dims
 from graphc.ir import build as b
 from graphc.ir import dtypes
 from graphc.ir.graph import Node
@@ -115,7 +116,7 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> T
     """The lower median of the values that are not NaN (NaN, at index 0, where a row has none), as torch."""
     x = node_of(input)
     whole, values, indices, axis = _sorted("nanmedian", input, dim)
-    if _static("nanmedian", whole, axis, axis) == 0:
+    if _order_size("nanmedian", whole, axis, axis) == 0:
         raise op_error("nanmedian", [x.type], {"dim": dim}, "nanmedian() of an empty dimension is not defined")
     count = b.reduce("sum", b.cast(b.compare("eq", whole, whole), dtypes.int64), axis, True)
     position = b.divide(b.binary("maximum", b.sub(count, 1), 0), 2, rounding_mode="floor")
@@ -185,12 +186,15 @@ def _quantile(op: str, input: Tensor, q: Any, dim: int | None, keepdim: bool, in
             raise op_error(op, [x.type], {"q": q}, f"{op}() q must be in the range [0, 1] but got {q}")
         qs = b.constant(float(q), x.dtype)
     whole, values, _, axis = _sorted(op, input, dim)
-    size = _static(op, whole, axis, axis)
+    size = _order_size(op, whole, axis, axis)
     if size == 0:
         raise op_error(op, [x.type], {"dim": dim}, f"{op}() input tensor must be non-empty")
+    # A symbolic size (the batch) is the program's 0-d ``size`` value, computed per call.
+    n = b.constant(size, dtypes.int64) if isinstance(size, int) else emit("size", value=dims(size), dtype=dtypes.int64)
+    last_rank: float | Node = float(size - 1) if isinstance(size, int) else b.cast(b.sub(n, 1), x.dtype)
     valid = b.compare("eq", whole, whole)
     nan_count = b.reduce("sum", b.cast(b.unary("logical_not", valid), dtypes.int64), axis, True)
-    count = b.sub(size, nan_count) if ignore_nan else b.full_like(nan_count, size)
+    count = b.sub(n, nan_count) if ignore_nan else b.broadcast_to(n, nan_count.shape)
     # Each q as a leading axis of the rank: [len(q), ...rows with size 1 along axis].
     q_count = qs.shape[0] if qs.type.ndim == 1 else None
     ranks_shape = (q_count, *count.shape) if q_count is not None else tuple(count.shape)
@@ -198,9 +202,9 @@ def _quantile(op: str, input: Tensor, q: Any, dim: int | None, keepdim: bool, in
     last = b.cast(b.sub(count, 1), x.dtype)
     ranks = b.mul(q_spread, last)
     if ignore_nan:
-        ranks = b.where(b.broadcast_to(b.compare("lt", last, 0), ranks_shape), float(size - 1), ranks)  # no values: NaN, as torch
+        ranks = b.where(b.broadcast_to(b.compare("lt", last, 0), ranks_shape), last_rank, ranks)  # no values: NaN, as torch
     else:
-        ranks = b.where(b.broadcast_to(b.compare("gt", nan_count, 0), ranks_shape), float(size - 1), ranks)  # a NaN: NaN, as torch
+        ranks = b.where(b.broadcast_to(b.compare("gt", nan_count, 0), ranks_shape), last_rank, ranks)  # a NaN: NaN, as torch
     if interpolation == "lower":
         ranks = b.unary("floor", ranks)
     elif interpolation == "higher":

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sympy
 
-from graphc.frontend.symbolic_sizes import decide
+from graphc.frontend.symbolic_sizes import _division, _lowest, decide
 
 if TYPE_CHECKING:
     from graphc.runtime.tensor import Tensor
@@ -32,24 +32,47 @@ class Undecided(Exception):
     """A comparison whose answer depends on the batch size, or a stride that no size expression gives."""
 
 
-# Batch sizes decided one by one, with numbers; above them the batch is a symbol again. A size that is a floor of the
-# batch (``x[::8]`` has ceiling(B/8) rows) is 1 at some small batch sizes and so answers computeStride's "size 1?" both
-# ways; from 17 up ceilings of B over 2 to 8 are above 1, so that answer is one (None, a retrace, where it is not).
-_ONE_BY_ONE = range(2, 17)
+# Batch sizes decided one by one, with numbers, at least up to this one; above them the batch is a symbol again. A size
+# that is a floor or a ceiling of the batch (``x[::q]`` has ceiling(B/q) rows) is 1 at some small batch sizes and so answers
+# computeStride's "size 1?" both ways: the batch sizes where any such size is below 2 are decided one by one (up to 2*q for
+# ``x[::q]``), so that from the next one up that answer is one for all.
+_ONE_BY_ONE_LEAST = 16
+# A floor of the batch by more than about half this (``x[::5000]``) is not decided one by one: the function is traced again
+# with static sizes.
+_ONE_BY_ONE_MOST = 1024
 
 
 def views_for_every_batch(base: Tensor, shape: tuple) -> bool | None:
     """Whether torch's ``view`` of ``base`` as ``shape`` succeeds for every batch size (True), fails for every one
-    (False), or depends on it (None): decided for all at once, or else at each batch size below 17 and for all from
-    17 up at once."""
+    (False), or depends on it (None): decided for all at once, or else at each batch size up to where every floor and
+    ceiling of the batch in the sizes is at least 2, and for all above at once."""
     verdict = _views(base, shape, {})
     batch = {s for s in _symbols(base, shape) if str(s) == "B"}
     if verdict is not None or len(batch) != 1:
         return verdict
     (b,) = batch
-    verdicts = {_views(base, shape, {b: sympy.Integer(n)}) for n in _ONE_BY_ONE}
-    verdicts.add(_views(base, shape, {b: b + _ONE_BY_ONE[-1] - 1}))  # B >= 2 there: the batch from 17 up
+    last = _small_batches(base, shape, b)
+    if last is None:
+        return None
+    verdicts = {_views(base, shape, {b: sympy.Integer(n)}) for n in range(2, last + 1)}
+    verdicts.add(_views(base, shape, {b: b + last - 1}))  # B >= 2 there: the batch from last + 1 up
     return verdicts.pop() if len(verdicts) == 1 else None
+
+
+def _small_batches(base: Tensor, shape: tuple, batch: sympy.Symbol) -> int | None:
+    """The largest batch size where a floor or ceiling of the batch in the sizes of ``base``, its links and ``shape`` is
+    below 2 (``floor((c*B + d)/q)`` is at least 2 from ``c*B + d >= 2*q`` up), at least _ONE_BY_ONE_LEAST; None past
+    _ONE_BY_ONE_MOST. Either way the answer is exact (numbers below, every batch size above at once): this bound only
+    makes the one above decidable."""
+    last = _ONE_BY_ONE_LEAST
+    for part in set().union(*(sympy.sympify(d).atoms(sympy.floor, sympy.ceiling, sympy.Mod) for s in _shapes(base, shape) for d in s)):
+        numerator, divisor = _division(part)
+        slope, offset = sympy.expand(numerator).as_independent(batch, as_Add=True)[::-1]
+        slope = sympy.expand(slope / batch)
+        if not (slope.is_Integer and slope > 0 and offset.is_Integer and divisor.is_Integer and divisor > 0):
+            continue  # a floor of a floor: the batch sizes above are still decided at once, only less often
+        last = max(last, int(sympy.ceiling((2 * divisor - offset) / slope)))
+    return last if last <= _ONE_BY_ONE_MOST else None
 
 
 def _views(base: Tensor, shape: tuple, at: dict) -> bool | None:
@@ -65,13 +88,17 @@ def _views(base: Tensor, shape: tuple, at: dict) -> bool | None:
         return None
 
 
+def _shapes(tensor: Tensor, shape: tuple) -> list[tuple]:
+    """``shape``, the tensor's, its root's and those of every step of its links: all the sizes its strides are made of."""
+    links = list(tensor._view.chain()) if tensor._view is not None else []
+    shapes = [shape, tuple(tensor._node.shape)] + [tuple(link.root._node.shape) for link in links[-1:]]
+    return shapes + [tuple(type_.shape) for link in links for _, _, type_ in link.steps]
+
+
 def _symbols(tensor: Tensor, shape: tuple) -> set[sympy.Symbol]:
     from graphc.ir.types import free_symbols
 
-    links = list(tensor._view.chain()) if tensor._view is not None else []
-    shapes = [shape, tuple(tensor._node.shape)] + [tuple(link.root._node.shape) for link in links[-1:]]
-    shapes += [tuple(type_.shape) for link in links for _, _, type_ in link.steps]
-    return set().union(*map(free_symbols, shapes))
+    return set().union(*map(free_symbols, _shapes(tensor, shape)))
 
 
 def _at(shape: tuple, at: dict) -> tuple:
@@ -232,12 +259,54 @@ def _compute_stride(old_shape: tuple, old_strides: Strides, new_shape: tuple, ho
 _NUMBERS = {"eq": lambda a, b: a == b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
 
 
+# symbolic_sizes.decide takes a case per remainder of a floor's divisor: past this divisor only the floors' lowest values
+# decide (_decide_by_lowest), as a floor by 100 took 100 cases of each comparison (about a second of sympy each).
+_REMAINDER_CASES_MOST = 16
+
+
 @functools.lru_cache(maxsize=4096)
 def _decide(a: Any, b: Any, relation: str) -> bool | None:
     """symbolic_sizes.decide, at once where both are numbers (most sizes are); a model's layers ask the same again."""
     if isinstance(a, (int, sympy.Integer)) and isinstance(b, (int, sympy.Integer)):
         return bool(_NUMBERS[relation](int(a), int(b)))
-    return decide(a, b, relation)
+    diff = sympy.expand(sympy.sympify(a) - sympy.sympify(b))
+    parts = diff.atoms(sympy.floor, sympy.ceiling, sympy.Mod)
+    if not parts:
+        return decide(diff, 0, relation)
+    answer = _decide_by_lowest(diff, parts, relation)
+    if answer is not None or any(_division(part)[1] > _REMAINDER_CASES_MOST for part in parts):
+        return answer
+    return decide(diff, 0, relation)
+
+
+def _decide_by_lowest(diff: sympy.Expr, parts: set, relation: str) -> bool | None:
+    """``diff <relation> 0`` with each floor or ceiling of the batch taken as any integer from its value at the lowest
+    batch size up, and each Mod as any non-negative integer: the sizes take some of those values, so an answer for all
+    of them is one for every batch size (``ceiling((B + 199)/100) == 1`` is False: it is at least 3). None where that
+    does not decide, or a floor is not of ``c*B + d`` with ``c`` > 0 (not rising with the batch)."""
+    bounded: dict[sympy.Expr, sympy.Expr] = {}
+    for part in parts:
+        if not isinstance(part, sympy.Mod):
+            numerator, _ = _division(part)
+            line = _rising_line(numerator)
+            if line is None:
+                return None
+            symbol, lowest = line
+            low = part.subs(symbol, lowest)
+        else:
+            low = sympy.Integer(0)
+        bounded[part] = sympy.Dummy("size", integer=True, nonnegative=True) + low
+    return decide(diff.xreplace(bounded), 0, relation)
+
+
+def _rising_line(numerator: sympy.Expr) -> tuple[sympy.Symbol, int] | None:
+    """(B, its lowest value) of a numerator ``c*B + d`` with ``c`` > 0, else None."""
+    if len(numerator.free_symbols) != 1:
+        return None
+    (symbol,) = numerator.free_symbols
+    lowest = _lowest(symbol)
+    slope = sympy.expand(numerator.as_independent(symbol, as_Add=True)[1] / symbol)
+    return (symbol, lowest) if lowest is not None and slope.is_number and slope > 0 and not numerator.atoms(sympy.floor, sympy.ceiling, sympy.Mod) else None
 
 
 def _holds(a: Any, b: Any, relation: str) -> bool:

@@ -437,26 +437,71 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         dim = x.ndim - 1 - i
         low, high = int(pad[2 * i]), int(pad[2 * i + 1])
         size = x.shape[dim]
-        if not isinstance(size, int):
-            raise op_error("pad", [_node(x).type], {"mode": mode}, f"dimension {dim} must have a static size")
-        positions = np.arange(-low, size + high)
-        if mode == "replicate":
-            index = np.clip(positions, 0, size - 1)
-        elif mode == "circular":
-            if low > size or high > size:
-                message = f"circular padding ({low}, {high}) may be at most the size {size} of the dimension"
-                raise op_error("pad", [_node(input).type], {"mode": mode}, message)
-            # torch crops a negative side first and wraps the other side around what is left.
-            kept = np.arange(max(-low, 0), size - max(-high, 0))
-            index = kept[np.arange(-max(low, 0), len(kept) + max(high, 0)) % len(kept)]
+        if isinstance(size, int):
+            index = _constant(_pad_positions(mode, low, high, size, _node(input).type).astype(np.int64))
         else:
-            if low >= size or high >= size:
-                raise op_error("pad", [_node(input).type], {"mode": mode}, f"reflect padding ({low}, {high}) must be less than the dimension size {size}")
-            period = 2 * (size - 1)
-            folded = np.abs(positions) % period if period else np.zeros_like(positions)
-            index = np.where(folded >= size, period - folded, folded)
-        x = _F.index_select(x, dim, _constant(index.astype(np.int64)))
+            index = _symbolic_pad_positions(mode, low, high, size, _node(input).type, dim)
+        x = _F.index_select(x, dim, index)
     return x
+
+
+def _pad_positions(mode: str, low: int, high: int, size: int, type_: Any) -> np.ndarray:
+    """The input's positions that make a padded dimension of ``size`` (a static size), as torch's kernels read them."""
+    positions = np.arange(-low, size + high)
+    if mode == "replicate":
+        return np.clip(positions, 0, size - 1)
+    if mode == "circular":
+        if low > size or high > size:
+            message = f"circular padding ({low}, {high}) may be at most the size {size} of the dimension"
+            raise op_error("pad", [type_], {"mode": mode}, message)
+        # torch crops a negative side first and wraps the other side around what is left.
+        kept = np.arange(max(-low, 0), size - max(-high, 0))
+        if max(low, 0) + max(high, 0) == 0:
+            return kept
+        if len(kept) == 0:
+            raise op_error("pad", [type_], {"mode": mode}, f"circular padding ({low}, {high}) wraps around nothing: its negative side crops the size {size}")
+        return kept[np.arange(-max(low, 0), len(kept) + max(high, 0)) % len(kept)]
+    if low >= size or high >= size:
+        raise op_error("pad", [type_], {"mode": mode}, f"reflect padding ({low}, {high}) must be less than the dimension size {size}")
+    period = 2 * (size - 1)
+    folded = np.abs(positions) % period if period else np.zeros_like(positions)
+    return np.where(folded >= size, period - folded, folded)
+
+
+def _symbolic_pad_positions(mode: str, low: int, high: int, size: Any, type_: Any, dim: int) -> Tensor:
+    """_pad_positions of a symbolic size (the batch), computed by the program from its ``size`` value, so one
+    program pads every batch size. Each of torch's checks must hold, or fail, for every batch size; where the
+    answer depends on it (reflect padding of 2 of B rows: B = 2 is too few) the size specializes, and the
+    function is traced again with static sizes."""
+    from graphc.frontend.symbolic_sizes import SymbolicSize, dims
+
+    n = SymbolicSize(size, f"pad's dimension {dim} ({mode} padding)")
+    if not n + low + high >= 0:
+        raise op_error("pad", [type_], {"mode": mode, "pad": (low, high)}, f"the negative padding ({low}, {high}) crops more than the size {size}")
+    wraps = mode == "circular" and max(low, 0) + max(high, 0) > 0
+    if mode == "circular" and (low > n or high > n):
+        message = f"circular padding ({low}, {high}) may be at most the size {size} of the dimension"
+        raise op_error("pad", [type_], {"mode": mode}, message)
+    if wraps and n - max(-low, 0) - max(-high, 0) < 1:  # torch reads memory it never wrote there
+        raise op_error("pad", [type_], {"mode": mode}, f"circular padding ({low}, {high}) wraps around nothing: its negative side crops the size {size}")
+    if mode == "reflect" and (low >= n or high >= n):
+        raise op_error("pad", [type_], {"mode": mode}, f"reflect padding ({low}, {high}) must be less than the dimension size {size}")
+    length = dims(n + low + high)
+    positions = b.sub(emit("iota", shape=(length,), axis=0, dtype=dtypes.int64), low)
+    last = b.sub(emit("size", value=size, dtype=dtypes.int64), 1)
+    if mode == "replicate":
+        index = b.binary("minimum", b.binary("maximum", positions, 0), last)
+    elif not wraps and mode == "circular":
+        index = positions  # crops only
+    elif mode == "circular":
+        kept = b.sub(b.sub(b.add(last, 1), max(-low, 0)), max(-high, 0))  # crops first: this many positions are wrapped around
+        shifted = b.sub(b.add(positions, low), max(low, 0))
+        index = b.add(b.sub(shifted, b.mul(b.divide(shifted, kept, rounding_mode="floor"), kept)), max(-low, 0))
+    else:
+        period = b.binary("maximum", b.mul(last, 2), 1)  # 0 only at size 1, where the padding is 0 and every position 0
+        folded = b.sub(b.unary("abs", positions), b.mul(b.divide(b.unary("abs", positions), period, rounding_mode="floor"), period))
+        index = b.where(b.compare("gt", folded, last), b.sub(period, folded), folded)
+    return _wrap(index)
 
 
 # ------------------------------------------------------------------ activations
