@@ -304,7 +304,7 @@ from graphc.frontend.special import digamma, erfc, erfinv, i0, igamma, igammac, 
 from graphc.frontend.spectral import orgqr, pinverse
 from graphc.frontend.splitting import dsplit, hsplit, split_with_sizes, tensor_split, vsplit
 from graphc.frontend.statistics import corrcoef, cov, histogram, mode, nanmedian, nanquantile, quantile
-from graphc.frontend.strided import as_strided
+from graphc.frontend.strided import as_strided, as_strided_scatter
 from graphc.frontend.tensor_in_place import clip_, is_inference, is_nonzero, nonzero_static, resize_as_
 from graphc.frontend.view_scatter import diagonal_scatter, index_put, put, select_scatter, slice_scatter
 from graphc.frontend.windows import bartlett_window, blackman_window, hamming_window, hann_window, kaiser_window

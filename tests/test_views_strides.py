@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from helpers import assert_matches, data
@@ -172,3 +173,184 @@ def test_base_is_the_root_base_as_torch_s() -> None:
     compiled = graphc.compile(lambda a: a.t()[1:])
     x = graphc.zeros(3, 4)
     assert compiled(x)._base is x
+
+
+def test_an_argument_transposed_in_place_by_a_compiled_function_keeps_torch_s_strides() -> None:
+    compiled = graphc.compile(lambda a: a.t_().mul_(2))
+    for _ in range(3):
+        array = data(2, 3)
+        x, reference = graphc.tensor(array.copy()), torch.tensor(array.copy())
+        compiled(x)
+        reference.t_().mul_(2)
+        assert_matches(x, reference)
+        _raises_as_torch(lambda h: h.view(-1), x, reference)
+        assert_matches(x.reshape(-1), reference.reshape(-1))
+
+
+# ------------------------------------------------------------------ set_, as_strided_, as_strided_scatter
+
+
+def shares_by_set_(T: Any, x: Any) -> Any:
+    h = x * 1
+    before = h[1:]  # keeps the old elements, as torch's keep the old storage
+    alias = T.zeros(4, dtype=x.dtype)
+    alias.set_(h.detach())
+    alias[0].fill_(7.0)  # writes h, unrecorded by autograd, as torch's
+    strided = T.zeros(1, dtype=x.dtype)
+    strided.set_(alias, 1, (2, 2), (1, 2))
+    strided.mul_(-1)
+    h.detach().add_(1)
+    empty = T.ones(3, dtype=x.dtype)
+    empty.set_()
+    return h * x, alias, strided, before, empty
+
+
+def test_set_shares_the_source_s_elements_as_torch_s(backend: str) -> None:
+    check_grads(shares_by_set_, data(6, dtype="float64"))
+
+
+def test_set_shares_the_source_s_elements_as_torch_s_compiled(backend: str) -> None:
+    compiled = graphc.compile(lambda x: shares_by_set_(graphc, x), backend=backend)
+    for _ in range(2):
+        array = data(6)
+        assert_matches(compiled(graphc.tensor(array)), shares_by_set_(torch, torch.tensor(array)))
+
+
+def test_set_s_base_and_strides_are_torch_s() -> None:
+    for T in (graphc, torch):
+        x, source = T.zeros(2), T.arange(6.0)
+        x.set_(source, 0, (2, 3), (1, 2))
+        assert x._base is None
+        with pytest.raises((RuntimeError, GraphcError), match=VIEW_ERROR):
+            x.view(-1)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda T: T.zeros(3).set_(T.ones(3, dtype=T.float64)), "Could not set tensor of type"),
+        (lambda T: T.zeros(3, requires_grad=True).set_(T.ones(3)), "a leaf Variable that requires grad is being used in an in-place operation"),
+    ],
+)
+def test_set_refuses_what_torch_refuses(call: Callable[[Any], Any], message: str) -> None:
+    with pytest.raises(RuntimeError, match=message):
+        call(torch)
+    with pytest.raises(GraphcError, match=message) as raised:
+        call(graphc)
+    assert "set_" in str(raised.value) and __file__ in str(raised.value)
+
+
+def test_set_refuses_to_address_elements_past_the_source_s() -> None:
+    """torch grows the source's storage with uninitialised memory there; graphc has no storage to grow."""
+    with pytest.raises(GraphcError, match="out of bounds for storage of size 24"):
+        graphc.zeros(3).set_(graphc.arange(6.0), 1, (4, 2), (1, 2))
+
+
+def test_set_refuses_a_source_that_requires_grad_and_a_compiled_function_s_argument() -> None:
+    with pytest.raises(GraphcError, match="set_ of a tensor that requires grad with grad mode on"):
+        graphc.zeros(3).set_(graphc.ones(3, requires_grad=True) * 2)
+    with pytest.raises(GraphcError, match="set_ of a tensor from outside the compiled function"):
+        graphc.compile(lambda a, b: a.set_(b))(graphc.zeros(3), graphc.ones(3))
+    leaf = graphc.zeros(3, requires_grad=True)
+    with graphc.no_grad():
+        leaf.set_(graphc.ones(3))  # allowed under no_grad, as torch's: it stays a leaf that requires grad
+    assert leaf.is_leaf and leaf.requires_grad
+    np.testing.assert_array_equal(leaf.detach().numpy(), [1.0, 1.0, 1.0])
+
+
+def restrided_in_place(T: Any, x: Any) -> Any:
+    h = x * 1
+    h.as_strided_((3, 2), (1, 3))  # a transpose by strides: view(-1) would raise, reshape copies
+    flat = h.reshape(-1)
+    row = h[1]
+    row.mul_(3)
+    g = x * 2
+    inner = g.view(-1)  # a view from offset 0 of a contiguous tensor: its elements are torch's storage
+    inner.as_strided_((2, 2), (1, 2), 1)  # restrided in place: still written through to g
+    inner.add_(10)
+    return h, flat, row, g, inner
+
+
+def test_as_strided_in_place_takes_the_strides_as_torch_s(backend: str) -> None:
+    check_grads(restrided_in_place, data(2, 3, dtype="float64"))
+
+
+def test_as_strided_in_place_takes_the_strides_as_torch_s_compiled(backend: str) -> None:
+    compiled = graphc.compile(lambda x: restrided_in_place(graphc, x), backend=backend)
+    for _ in range(2):
+        array = data(2, 3)
+        assert_matches(compiled(graphc.tensor(array)), restrided_in_place(torch, torch.tensor(array)))
+
+
+def test_as_strided_in_place_of_an_argument_reaches_the_caller_with_its_strides() -> None:
+    compiled = graphc.compile(lambda a: a.as_strided_((3, 2), (1, 3)))
+    for _ in range(2):
+        array = data(2, 3)
+        x, reference = graphc.tensor(array.copy()), torch.tensor(array.copy())
+        compiled(x)
+        reference.as_strided_((3, 2), (1, 3))
+        assert_matches(x, reference)
+        _raises_as_torch(lambda h: h.view(-1), x, reference)
+
+
+def test_as_strided_in_place_refuses_a_tensor_with_views_and_a_leaf_that_requires_grad() -> None:
+    x = graphc.arange(6.0)
+    view = x[1:]
+    with pytest.raises(GraphcError, match="as_strided_ of a tensor that has views"):
+        x.as_strided_((2,), (2,))
+    del view
+    x.as_strided_((2,), (2,), 1)
+    np.testing.assert_array_equal(x.numpy(), [1.0, 3.0])
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        torch.arange(6.0, requires_grad=True).as_strided_((2,), (2,))
+    with pytest.raises(GraphcError, match="a leaf tensor that requires grad is being used in an in-place operation"):
+        graphc.arange(6.0, requires_grad=True).as_strided_((2,), (2,))
+
+
+def _scatter(T: Any, x: Any, src: Any, *args: Any) -> Any:
+    if T is torch:  # torch 2.13's as_strided_scatter backward gives input the complement of its gradient (gradcheck fails):
+        out = x.clone()  # the same function as in-place writes, whose gradients pass gradcheck
+        out.as_strided(*args).copy_(src)
+        return out
+    return x.as_strided_scatter(src, *args) if len(args) == 2 else T.as_strided_scatter(x, src, *args)
+
+
+def scattered_by_strides(T: Any, x: Any, src: Any) -> Any:
+    return _scatter(T, x, src * 3, (2, 2), (1, 3), 1), _scatter(T, x, src[0], (2,), (2,))
+
+
+def test_as_strided_scatter_writes_and_differentiates_as_torch(backend: str) -> None:
+    array, src = data(2, 3, dtype="float64"), data(2, 2, dtype="float64")
+    expected = torch.as_strided_scatter(torch.tensor(array), torch.tensor(src) * 3, (2, 2), (1, 3), 1)
+    assert_matches(graphc.as_strided_scatter(graphc.tensor(array), graphc.tensor(src) * 3, (2, 2), (1, 3), 1), expected)
+    check_grads(scattered_by_strides, array, src)
+
+
+def test_as_strided_scatter_compiled_with_a_symbolic_batch(backend: str) -> None:
+    compiled = graphc.compile(lambda x, s: graphc.as_strided_scatter(x * 2, s, (2,), (3,), 1), backend=backend)
+    for batch in (3, 4):
+        array, src = data(batch, 3), data(2)
+        expected = torch.as_strided_scatter(torch.tensor(array) * 2, torch.tensor(src), (2,), (3,), 1)
+        assert_matches(compiled(graphc.tensor(array), graphc.tensor(src)), expected)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (((3,), (2, 2), (1, 2), 1), "expected src to have a size equal to the slice of self"),
+        (((2, 2), (4, 2), (1, 2), 1), "out of bounds for storage of size 24"),
+        (((2, 2), (2, 2), (1, 2), -1), "invalid storage offset -1"),
+    ],
+)
+def test_as_strided_scatter_refuses_what_torch_refuses(args: tuple, message: str) -> None:
+    src, size, stride, offset = args
+    with pytest.raises(RuntimeError, match=message):
+        torch.as_strided_scatter(torch.zeros(6), torch.ones(src), size, stride, offset)
+    with pytest.raises(GraphcError, match=message) as raised:
+        graphc.as_strided_scatter(graphc.zeros(6), graphc.ones(src), size, stride, offset)
+    assert "as_strided_scatter" in str(raised.value) and __file__ in str(raised.value)
+
+
+def test_as_strided_scatter_refuses_to_write_an_element_twice() -> None:
+    with pytest.raises(GraphcError, match="address an element more than once"):
+        graphc.as_strided_scatter(graphc.zeros(6), graphc.ones(2, 2), (2, 2), (1, 1))

@@ -182,7 +182,7 @@ def _concrete(value: Any, sizes: dict[sympy.Symbol, int]) -> Any:
     return value
 
 
-def _refuse_reshaping_viewed_arguments(fn: Any, tensors: list[Tensor], reshaped: frozenset[int]) -> None:
+def _refuse_reshaping_viewed_arguments(fn: Any, tensors: list[Tensor], reshaped: dict[int, views.Layout]) -> None:
     """An argument whose shape the function changed in place (``x.t_()``, ``x.resize_(...)``) while the caller holds views
     of it: torch's views keep their elements, and the program returns the argument's new value, not the change, so the
     views could not follow it (after a square ``t_`` they would silently read the new elements)."""
@@ -273,7 +273,7 @@ class Entry:
     arg_grads: list[int]  # tensor arguments (by position) whose .grad the function's backward() sets
     arg_writes: list[int]  # tensor arguments the function changed in place (x.add_(1), x[0] = 5)
     arg_leaves: frozenset[int]  # those of them it made leaves that require grad (x.requires_grad_())
-    args_reshaped: frozenset[int]  # those of them whose shape it changed in place (x.t_())
+    args_reshaped: dict[int, views.Layout]  # those of them whose shape it changed in place (x.t_()): their strides after
     attributes: list[BoundAttribute]
     traced_graph: Graph  # before any pass: what _inline rebuilds when results need autograd history
     outputs_require_grad: bool
@@ -547,8 +547,9 @@ class CompiledFunction:
                 standin = _non_leaf_standin(trace, t, standin)
             elif t._grad is not None:
                 standin._grad = self._grad_standin(trace, t._grad, ty)
+            standin.__dict__["_argument"] = True  # the caller's tensor inside the function (set_ refuses it)
             if signature[7][position] is not None:  # the argument's strides: torch's view and reshape of it decide by them
-                views.set_root_layout(standin, (signature[7][position], 0))
+                views.set_root_layout(standin, (signature[7][position], views.layout_of(t)[1]))
             standins.append(standin)
         # What each argument's .grad was: backward() replaces a None one and adds in place to another.
         grads_before = [(s._grad, s._grad._node if s._grad is not None else None) for s in standins]
@@ -584,7 +585,7 @@ class CompiledFunction:
         arg_writes = [i for i, s in enumerate(standins) if s._node is not nodes_before[i]]
         arg_leaves = frozenset(i for i in arg_writes if standins[i]._node.requires_grad and standins[i].is_leaf)
         _refuse_writes_to_views_of_one_another(self.fn, tensors, arg_writes, trace)
-        args_reshaped = frozenset(i for i in arg_writes if standins[i].__dict__.get("_shape_changed"))
+        args_reshaped = {i: views.root_layout(standins[i]) for i in arg_writes if standins[i].__dict__.get("_shape_changed")}
         try:
             _refuse_reshaping_viewed_arguments(self.fn, tensors, args_reshaped)
         except GraphcError:
@@ -595,7 +596,7 @@ class CompiledFunction:
             callers = {id(node): t._node for node, t in zip(inputs, tensors)}
             _rejoin_callers([standins[i]._node for i in arg_writes if i in histories], callers)  # their new values' history
             for i in arg_writes:
-                _write_argument(tensors[i], standins[i]._node, i in arg_leaves)
+                _write_argument(tensors[i], standins[i]._node, i in arg_leaves, args_reshaped, i)
             if new_state:
                 why = f"it created {len(new_state)} new state tensor(s)"
             elif rebound:
@@ -891,7 +892,7 @@ class CompiledFunction:
                 histories.append((Tensor._from_node(tensors[index]._node), Tensor._from_node(nodes[position])))
             position += 1
         for index in entry.arg_writes:
-            _write_argument(tensors[index], nodes[position], index in entry.arg_leaves)
+            _write_argument(tensors[index], nodes[position], index in entry.arg_leaves, entry.args_reshaped, index)
             position += 1
         outputs = _aliased(outputs, entry.result_aliases, tensors, entry.signature[1])
         for index, first in entry.repeated.items():
@@ -1084,14 +1085,24 @@ def _continue_backward(histories: list[tuple[Tensor, Tensor]]) -> None:
         autograd.backward([value for value, _ in histories], [grad for _, grad in histories])
 
 
-def _write_argument(tensor: Tensor, node: Node, leaf: bool) -> None:
+def _write_argument(tensor: Tensor, node: Node, leaf: bool, reshaped: dict[int, views.Layout], index: int) -> None:
     """An argument the function changed in place takes its new value (and so does the tensor it views);
-    one it made a ``leaf`` that requires grad (R1's ``real.requires_grad_()``) is one afterwards, as in torch."""
+    one it made a ``leaf`` that requires grad (R1's ``real.requires_grad_()``) is one afterwards, as in torch.
+    One whose shape it changed (``x.t_()``) takes the strides its stand-in ended with, as torch's does."""
+    if index in reshaped and tensor._view is None:
+        views.set_root_layout(tensor, None)  # the new value's shape first: its strides are set below
     if leaf and tensor._view is None and _new_leaf(node):  # the leaf the results' history starts from (_inline)
         tensor._node = node
         tracing.register_leaf(tensor)
-        return
-    # One with a history outside the call keeps its gradient path through the function's change, as torch's.
+    else:
+        _write_value(tensor, node, leaf)
+    if index in reshaped and tensor._view is None:
+        views.set_root_layout(tensor, reshaped[index])
+
+
+def _write_value(tensor: Tensor, node: Node, leaf: bool) -> None:
+    """The argument's new value, written as an in-place change: one with a history outside the call keeps its gradient
+    path through the function's change, as torch's."""
     with grad_mode(is_grad_enabled() and not tensor.is_leaf):
         tensor._assign_value(node)
     if leaf and not tensor.requires_grad:

@@ -586,11 +586,16 @@ def restrided(view: Tensor, result: Tensor) -> None:
     """``view`` takes ``result``'s shape in place (``t_``, ``squeeze_`` of a view): its link to its base
     becomes the composition of its own with ``result``'s (a view of ``view``)."""
     link, outer = view._view, result._view
-    if link is None or outer is None or link.write is None or outer.write is None:
+    if link is None or outer is None:
         raise GraphcError("changing the shape of this view in place is not supported; apply it to a copy")
     inner_read, inner_write, outer_read, outer_write = link.read, link.write, outer.read, outer.write
     link.read = lambda b: outer_read(inner_read(b))
-    link.write = lambda b, v: inner_write(b, outer_write(inner_read(b), v))
+    if inner_write is None or outer_write is None:  # one of them an expand, unfold or as_strided: written by positions
+        if outer.layout is None:
+            raise GraphcError("changing the shape of this view in place to one whose elements no strides over its root address is not supported")
+        link.write = None
+    else:
+        link.write = lambda b, v: inner_write(b, outer_write(inner_read(b), v))
     link.layout = outer.layout
     link.steps += outer.steps
     link.keeps_order = link.keeps_order and outer.keeps_order
@@ -620,16 +625,17 @@ def _live(tensor: Tensor) -> list[Tensor]:
     return [] if found is None else [v for v in found.values() if v._view is not None and v._view.base is tensor]
 
 
-def keep_old_storage(tensor: Tensor) -> None:
+def keep_old_storage(tensor: Tensor, inside_trace: bool = False) -> None:
     """torch's ``x.data = y`` gives ``x`` another storage (``y``'s): the views taken of ``x`` keep the old one, aliasing
     each other and no longer ``x``, and a view ``x`` stops viewing its base. Called before ``x`` takes the new value:
     its views from then on view a tensor holding its old value (a view ``x`` hands it its own link). Not inside a compiled
-    function: its program writes the new value back into ``x``, which views outside follow as before."""
+    function (``set_`` there, of a tensor the function made: ``inside_trace``): its program writes the new value back into
+    ``x``, which views outside follow as before."""
     from graphc.frontend import tracing
     from graphc.runtime.tensor import Tensor
 
     before, link = _live(tensor), tensor._view
-    if tracing.active() is not None or (not before and link is None):
+    if tracing.active() is not None and not inside_trace or (not before and link is None):
         return
     old = Tensor._from_node(tensor._node)
     if link is not None:
@@ -648,6 +654,21 @@ def keep_old_storage(tensor: Tensor) -> None:
         view = stack.pop()
         view._view.root, view._view.seen = old, -1
         stack.extend(_live(view))
+
+
+def adopt(tensor: Tensor, made: Tensor) -> None:
+    """``tensor`` becomes the view ``made`` is (``set_``): its link, its place in its base's list of views, and its value."""
+    from graphc.frontend import tracing
+
+    link = made._view
+    assert link is not None
+    made._view = None
+    children = _children(link.base)
+    children.pop(id(made), None)
+    children[id(tensor)] = tensor
+    tensor.__dict__.pop("_layout", None)
+    tensor._view = link
+    tracing.assign(tensor, made._n)
 
 
 def follow_shape_change(tensor: Tensor, before: list[Tensor], inverse: Callable[[Tensor], Tensor], layout: Layout = _UNSET) -> None:
