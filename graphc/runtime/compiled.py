@@ -356,9 +356,8 @@ class CompiledFunction:
         self.trace_count = 0
         self.recompilations: list[str] = []
         self._last: Entry | None = None
-        # Signatures whose last trace ran eagerly (it created state, or assigned Python state a replay would not):
-        # why the next call traces again.
-        self._ran_eagerly: dict[tuple, str] = {}
+        # Signatures whose last trace ran eagerly (it created state): why the next call traces again.
+        self._ran_eagerly: set[tuple] = set()
         # Tensor arguments (by position) whose dim 0 stays static although it equals the batch size:
         # tracing with it as the symbol B failed (a weight with as many rows as the batch).
         self._static_dim0: set[int] = set()
@@ -451,7 +450,7 @@ class CompiledFunction:
             if reasons:
                 reason = reasons[0]
             elif signature in self._ran_eagerly:
-                reason = self._ran_eagerly[signature]
+                reason = "the previous trace of this signature created state and ran eagerly; tracing with that state"
             else:
                 reason = _new_signature(signature, [e.signature for e in self.entries])
             self.recompilations.append(f"trace {self.trace_count + 1}: {reason}")
@@ -591,22 +590,19 @@ class CompiledFunction:
         except GraphcError:
             trace.undo()
             raise
-        if new_state or rebound or trace.python_writes:
-            self._ran_eagerly[signature] = "the previous trace of this signature created state and ran eagerly; tracing with that state"
+        if new_state or rebound:
+            self._ran_eagerly.add(signature)
             callers = {id(node): t._node for node, t in zip(inputs, tensors)}
             _rejoin_callers([standins[i]._node for i in arg_writes if i in histories], callers)  # their new values' history
             for i in arg_writes:
                 _write_argument(tensors[i], standins[i]._node, i in arg_leaves, args_reshaped, i)
             if new_state:
                 why = f"it created {len(new_state)} new state tensor(s)"
-            elif rebound:
+            else:
                 why = f"it bound module attribute(s) {', '.join(rebound)} to tensors from outside the call, which a program cannot return"
-            else:  # a replay would leave that state (a scheduler's last_epoch and the lr it sets) as the trace left it
-                why = f"it assigned {trace.python_writes[0]}, Python state that a replay of the program would not change"
-                self._ran_eagerly[signature] = f"the previous trace of this signature ran eagerly because {why}; tracing again"
             outputs = self._run_eagerly(trace, outputs, new_state, [(tensors[i], standins[i]) for i in arg_grads], why, callers)
             return _unflatten(output_spec, _aliased(outputs, result_aliases, tensors, tuple(types)))
-        self._ran_eagerly.pop(signature, None)
+        self._ran_eagerly.discard(signature)
         arguments = Arguments(
             inputs={id(node): i for i, node in enumerate(inputs)},
             grad_inputs={id(node): i for i, (_, node) in enumerate(grads_before) if node is not None},
