@@ -1,7 +1,8 @@
 """Three ops that traced once per batch size now keep one program for every batch size (the batch symbolic):
 order statistics along the batch (``median``, ``kthvalue`` with a ``k`` that may be a size read, ``nanmedian``,
 ``quantile``/``nanquantile``), ``F.pad``'s reflect, replicate and circular modes on a tensor with the batch in it, and
-``view`` of a strided slice of the batch by a step above 16 (``x[::20]`` has ceiling(B/20) rows: one up to batch 20).
+``view`` of a slice of the batch by a step above 16 (``x[::20]`` has ceiling(B/20) rows: one up to batch 20) or of its
+first floor(B/q) rows for q above 8.
 
 Each is compared with eager torch at batch sizes where the floors change (values, float64 gradients) and must trace
 once for the batch sizes from 2 up (batch 1 has a program of its own, as always); what torch refuses at some batch
@@ -180,6 +181,7 @@ def _strided_views(T: Any, F: Any, x: Any) -> Any:
             x[::20].view(-1, 2, 3).flatten(),  # ceiling(B/20) rows, one up to batch 20
             x[1::9, None].expand(-1, 2, -1, -1).view(-1, 2, 6).flatten(),
             x[::17].transpose(0, 2).view(3, 2, -1).flatten(),
+            x[: x.size(0) // 9].transpose(0, 2).view(3, 2, -1).flatten(),  # floor(B/9) rows: 0 up to batch 8, 1 up to 17
         ]
     )
 
@@ -226,6 +228,17 @@ def test_view_of_a_large_step_of_the_batch_is_torch_s_at_every_batch_size(
 ) -> None:
     """True where torch's view succeeds at every batch size from 2 to 3 steps past the step, None (a retrace) where it
     depends on the batch size; never True where torch fails at some."""
+    _assert_verdict_is_torch_s(base, new_shape, step)
+
+
+@pytest.mark.parametrize("divisor", [9, 16, 100])
+def test_view_of_the_first_floor_rows_of_the_batch_is_torch_s_at_every_batch_size(divisor: int) -> None:
+    """floor(B/9) rows are 1 from batch 9 to 17: batch sizes from 17 up decided at once saw a size 1 there, and such a
+    view was traced per batch size. (A slice by a floor over 128 is itself undecided: ``decide``'s remainder cases.)"""
+    _assert_verdict_is_torch_s(lambda x, q: x[: x.shape[0] // q].t(), lambda s: (4, 1, s[1]), divisor)
+
+
+def _assert_verdict_is_torch_s(base: Callable[[Any, int], Any], new_shape: Callable[[tuple], tuple], step: int) -> None:
     symbolic = base(Tensor._from_node(source_node(TensorType((BATCH, 4), graphc.float32))) * 1, step)
     verdict = views_for_every_batch(symbolic, new_shape(tuple(symbolic._node.shape)))
     views = set()
@@ -236,4 +249,4 @@ def test_view_of_a_large_step_of_the_batch_is_torch_s_at_every_batch_size(
             views.add(True)
         except RuntimeError:
             views.add(False)
-    assert views == ({True, False} if verdict is None else {verdict})
+    assert views == ({True, False} if verdict is None else {verdict})  # undecided only where torch's answer varies
