@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -64,3 +65,53 @@ def test_doc_links_and_pictures_exist() -> None:
             assert (DOCS / target).exists(), f"{page} links to missing {target}"
     for picture in ("mlp_training_step.svg", "mlp_memory.svg"):
         ET.parse(DOCS / "images" / picture)
+
+
+ROOT = DOCS.parent
+# The pages whose file, function and variable names test_names_in_the_docs_exist holds to the code.
+CHECKED_PAGES = [DOCS / p for p in ("architecture.md", "passes.md", "ir.md", "backends.md", "numpy_backend.md", "debugging.md")] + [ROOT / "README.md"]
+
+
+def _defined_names(path: Path) -> set[str]:
+    """The module-level functions, classes and variables of a Python file, read without importing it
+    (importing triton_support before graphc.codegen.triton would fix its interpreter switch too early)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def test_paths_named_in_the_docs_exist() -> None:
+    for page in CHECKED_PAGES:
+        for path in re.findall(r"(?<![\w/.~])((?:graphc|tests|scripts|benchmarks|examples|docs)/[\w/.\-]*\w)", page.read_text()):
+            assert (ROOT / path).exists(), f"{page.name} names {path}, which does not exist"
+
+
+def test_path_colon_name_references_name_a_definition_of_that_file() -> None:
+    """``graphc/passes/manager.py: PassManager`` in a page: the file defines the name."""
+    for page in CHECKED_PAGES:
+        for path, name in re.findall(r"(graphc/[\w/]+\.py): `?([A-Za-z_]\w*)", page.read_text()):
+            assert name in _defined_names(ROOT / path), f"{page.name}: {path} defines no {name}"
+
+
+def test_rt_helpers_named_in_the_backend_docs_exist() -> None:
+    """``rt.X`` is the generated code's support module: numpy_support in numpy_backend.md, triton_support in backends.md."""
+    for page, module in (("numpy_backend.md", "numpy_support.py"), ("backends.md", "triton_support.py")):
+        defined = _defined_names(ROOT / "graphc" / "codegen" / module)
+        for name in set(re.findall(r"`[^`]*?\brt\.(\w+)", (DOCS / page).read_text())):
+            assert name in defined, f"{page} names rt.{name}, which {module} does not define"
+
+
+def test_environment_variables_in_the_docs_are_the_ones_graphc_reads() -> None:
+    """Every GRAPHC_* variable a page names is read by the package, and every one it reads is documented."""
+    source = "\n".join(p.read_text() for p in (ROOT / "graphc").rglob("*.py"))
+    read = set(re.findall(r"environ(?:\.get\(|\[)\"(GRAPHC_\w+)\"", source))
+    named = {v for page in CHECKED_PAGES for v in re.findall(r"GRAPHC_[A-Z_]+[A-Z]", page.read_text())}
+    assert named - read == set(), "the docs name variables graphc does not read"
+    documented = {v for page in [*DOCS.glob("*.md"), ROOT / "README.md"] for v in re.findall(r"GRAPHC_[A-Z_]+[A-Z]", page.read_text())}
+    assert read - documented == set(), "graphc reads variables no doc names"
