@@ -22,11 +22,20 @@ if TYPE_CHECKING:
     from graphc.frontend.trace import Trace
     from graphc.runtime.tensor import Tensor
 
-_local = threading.local()
+
+class _Local(threading.local):
+    """Per thread; the class attributes are the defaults of a thread that never set them (cheaper to
+    read than a getattr default, which raises and catches an AttributeError on every call)."""
+
+    trace: Trace | None = None
+    random_in_graph = 0
+
+
+_local = _Local()
 
 
 def active() -> Trace | None:
-    return getattr(_local, "trace", None)
+    return _local.trace
 
 
 def set_active(trace: Trace | None) -> None:
@@ -36,11 +45,11 @@ def set_active(trace: Trace | None) -> None:
 def random_in_graph() -> bool:
     """Whether random constructors (rand, randn, ...) draw in the graph although no graphc.compile trace is active:
     while vmap records a function, whose draws its ``randomness`` argument governs."""
-    return getattr(_local, "random_in_graph", 0) > 0
+    return _local.random_in_graph > 0
 
 
 def set_random_in_graph(change: int) -> None:
-    _local.random_in_graph = getattr(_local, "random_in_graph", 0) + change
+    _local.random_in_graph += change
 
 
 def read(tensor: Tensor) -> Node:

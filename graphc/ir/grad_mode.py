@@ -13,11 +13,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-_state = threading.local()
+
+class _State(threading.local):
+    """Per thread; the class attributes are the defaults of a thread that never set them (reading a
+    missing attribute with getattr's default raised and caught an AttributeError: 4 us on each op)."""
+
+    enabled = True
+    inference = False
+
+
+_state = _State()
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 def set_grad_enabled(enabled: bool) -> None:
@@ -35,7 +44,7 @@ def grad_mode(enabled: bool) -> Iterator[None]:
 
 
 def is_inference_mode_enabled() -> bool:
-    return getattr(_state, "inference", False)
+    return _state.inference
 
 
 class inference_mode:  # noqa: N801 - torch's name

@@ -135,7 +135,14 @@ def infer_type(op: str, in_types: list[TensorType], attrs: dict[str, Any]) -> Te
         raise op_error(op, in_types, attrs, str(error)) from None
 
 
-_origin = threading.local()
+class _Origin(threading.local):
+    """Per thread; ``value`` (the class attribute: None) until an ``origin`` block sets it. A getattr
+    default raised and caught an AttributeError on every emitted node of a thread that never set it."""
+
+    value: tuple[str, str | None] | None = None
+
+
+_origin = _Origin()
 
 
 @contextmanager
@@ -146,7 +153,7 @@ def origin(phase: str, loc: str | None = None) -> Iterator[None]:
     the backward graph is marked (dumps and pictures draw it apart) and each gradient node
     points at the user's line of the forward op it differentiates.
     """
-    previous = getattr(_origin, "value", None)
+    previous = _origin.value
     _origin.value = (phase, loc)
     try:
         yield
@@ -160,7 +167,7 @@ def emit(op: str, *inputs: Node, **attrs: Any) -> Node:
     opdef = REGISTRY[op]
     # As torch: only floating-point results track gradients (a cast to int64 or a comparison ends the chain).
     requires_grad = is_grad_enabled() and not opdef.nondifferentiable and out_type.dtype.is_floating_point and any(n.requires_grad for n in inputs)
-    tagged = getattr(_origin, "value", None)
+    tagged = _origin.value
     if tagged is None:
         return Node(op, tuple(inputs), attrs, out_type, requires_grad=requires_grad, loc=user_location())
     phase, loc = tagged

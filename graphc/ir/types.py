@@ -43,7 +43,7 @@ def normalize_dim(d: object) -> Dim:
 
 def normalize_shape(shape: Iterable[object]) -> Shape:
     shape = tuple(shape)
-    if all(type(d) is int for d in shape):  # the common case, on every call of a compiled program
+    if all(type(d) is int or type(d) is sympy.Symbol for d in shape):  # the common cases (a compiled call types its arguments by them)
         return shape
     return tuple(normalize_dim(d) for d in shape)
 

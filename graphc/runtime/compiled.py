@@ -27,7 +27,7 @@ from graphc.frontend import autograd, lazy, tracing
 from graphc.frontend.autocast_policy import autocast_key
 from graphc.frontend.symbolic_sizes import SymbolicSize
 from graphc.frontend.trace import Trace, attribute, bind_attribute
-from graphc.ir.grad_mode import grad_mode, is_grad_enabled
+from graphc.ir.grad_mode import grad_mode, is_grad_enabled, set_grad_enabled
 from graphc.ir.graph import Graph, Node
 from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import CHECKED, emit
@@ -47,6 +47,8 @@ BATCH = sympy.Symbol("B", positive=True, integer=True)
 # Traces of one function after which graphc warns once: something it depends on changes on every
 # call (a Python counter in a module, a tensor kept on a module), and every call compiles anew.
 MANY_TRACES = 8
+# Sizes (batch sizes) per program whose results' types and inlined attributes a compiled function keeps.
+INLINE_SIZES_KEPT = 64
 
 
 @dataclass
@@ -281,6 +283,10 @@ class Entry:
     checker: Checker | None = None  # check mode: compares each call's results with eager PyTorch
     tensor_hooks: int | None = None  # autograd.hook_registrations() when a trace that ran backward() ended
     repeated: dict[int, int] = dataclasses.field(default_factory=dict)  # a result that is an earlier one (by position)
+    # Replay caches: the results' types by the shapes of those whose declared type is symbolic (_result_types),
+    # and _inline's node attributes by the call's sizes.
+    result_types: dict[tuple, list[TensorType]] = dataclasses.field(default_factory=dict)
+    inline_attrs: dict[tuple, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
 
 def _flatten(value: Any, leaves: list[Tensor], arguments: bool = False) -> Any:
@@ -306,6 +312,36 @@ def _flatten(value: Any, leaves: list[Tensor], arguments: bool = False) -> Any:
     if isinstance(value, dict):
         return ("dict", [(k, _flatten(v, leaves, arguments)) for k, v in value.items()])
     return ("V", value)
+
+
+class _TensorsSpec(tuple):
+    """The flattened structure of a call whose arguments are ``n`` tensors, positional: the same for every
+    such call, so made once per ``n``, with its ``repr`` (the signature's first part) computed once too."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+_TENSORS_SPECS: dict[int, _TensorsSpec] = {}
+
+
+def _flatten_arguments(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, list[Tensor]]:
+    """``_flatten((args, kwargs), ..., arguments=True)``: the structure and the tensors of a call's arguments.
+
+    Most calls pass tensors only (a batch, its labels): their structure comes from a cache,
+    about 3 us of a 2-row softmax's call less than walking it.
+    """
+    if not kwargs and all(isinstance(value, Tensor) for value in args):
+        spec = _TENSORS_SPECS.get(len(args))
+        if spec is None:
+            spec = _TensorsSpec(_flatten((args, kwargs), [], arguments=True))
+            spec.text = tuple.__repr__(spec)
+            _TENSORS_SPECS[len(args)] = spec
+        return spec, list(args)
+    tensors: list[Tensor] = []
+    return _flatten((args, kwargs), tensors, arguments=True), tensors
 
 
 def _refuse_symbolic_sizes(value: Any, what: str) -> None:
@@ -397,25 +433,28 @@ class CompiledFunction:
     def _guards_hold(self, entry: Entry) -> str | None:
         if entry.tensor_hooks is not None and entry.tensor_hooks != autograd.hook_registrations():
             return "a tensor hook (register_hook) was registered since the trace, which ran a backward() that may reach it"
-        for ref, kind, expected in entry.guards:
+        for ref, kind, expected in entry.guards:  # one test of the kind each: the kinds by how common they are
             used = ref()
             if used is None:
                 return "a tensor, module or optimizer the program uses was freed"
-            if kind == "read" and (used._node.type, used._node.requires_grad) != expected:
+            if kind == "read":
                 node = used._node
-                if node.type != expected[0]:
-                    return f"a tensor read by the function changed type: {expected[0]} -> {node.type}"
-                return f"a tensor read by the function {'no longer requires' if expected[1] else 'now requires'} grad"
-            if kind == "attribute":
+                if (node.type, node.requires_grad) != expected:
+                    if node.type != expected[0]:
+                        return f"a tensor read by the function changed type: {expected[0]} -> {node.type}"
+                    return f"a tensor read by the function {'no longer requires' if expected[1] else 'now requires'} grad"
+            elif kind == "attribute":
                 name, type_, requires_grad = expected
                 value = attribute(used, name)
                 if not isinstance(value, Tensor) or (value._node.type, value._node.requires_grad) != (type_, requires_grad):
                     return f"{type(used).__name__}.{name}, which the function reads, is now {_describe(value)}, not {type_}"
-            if kind == "value" and not _same_value(used._array(), expected):
-                return f"a tensor whose value the function read (.item(), bool()) is {_value_text(used._array())}, not {_value_text(expected)}"
-            if kind == "grad_none" and (used._grad is None) != expected:
-                return f"a .grad was {'None' if expected else 'set'} when traced and is {'None' if used._grad is None else 'set'} now"
-            if kind == "state" and used._trace_version != expected.version:
+            elif kind == "value":
+                if not _same_value(used._array(), expected):
+                    return f"a tensor whose value the function read (.item(), bool()) is {_value_text(used._array())}, not {_value_text(expected)}"
+            elif kind == "grad_none":
+                if (used._grad is None) != expected:
+                    return f"a .grad was {'None' if expected else 'set'} when traced and is {'None' if used._grad is None else 'set'} now"
+            elif kind == "state" and used._trace_version != expected.version:
                 # Something was assigned since the last check: compare what the trace depended on.
                 state = used._trace_state()
                 if state != expected.state:
@@ -431,8 +470,7 @@ class CompiledFunction:
             # torch.compile inlines), rather than a program whose results the outer trace would
             # take for constants.
             return self.fn(*args, **kwargs)
-        tensors: list[Tensor] = []
-        spec = _flatten((args, kwargs), tensors, arguments=True)
+        spec, tensors = _flatten_arguments(args, kwargs)
         types = self._arg_types(tensors)
         signature = self._signature(spec, types, tensors)
         reasons = []
@@ -765,15 +803,32 @@ class CompiledFunction:
         )
 
     def _input_values(self, entry: Entry, tensors: list[Tensor]) -> list[Any]:
-        """The program's inputs for this call: realized data for the feeds."""
-        values = []
+        """The program's inputs for this call: realized data for the feeds.
+
+        The tensors' nodes are realized together, by one ``lazy.realize`` (one program for all the
+        pending ones, nothing for the others), then read: one call where there was one per feed.
+        """
+        values: list[Any] = []
+        nodes: list[Node] = []
         for feed in entry.feeds:
-            if feed.kind == "seed":
+            kind = feed.kind
+            if kind == "seed":
                 values.append(np.array(next_seed(), dtype=np.int64))
-            elif feed.kind == "const":
+            elif kind == "const":
                 values.append(feed.data)
             else:
-                values.append(self._feed_tensor(feed, tensors).realize()._node.data)
+                if kind == "arg":
+                    tensor = tensors[feed.index]
+                else:  # most are "tensor" feeds, weights: read here, the others (and a freed one's error) by _feed_tensor
+                    tensor = feed.tensor() if kind == "tensor" and feed.tensor is not None else None
+                    if tensor is None:
+                        tensor = self._feed_tensor(feed, tensors)
+                node = tensor._node
+                nodes.append(node)
+                values.append(node)
+        if nodes:
+            lazy.realize(nodes)
+            values = [value.data if type(value) is Node else value for value in values]
         return values
 
     def _feed_tensor(self, feed: Feed, tensors: list[Tensor]) -> Tensor:
@@ -802,8 +857,7 @@ class CompiledFunction:
         results = entry.program(values)
         if self.check:
             self._check(entry, values, results)
-        graph_outputs = entry.program.program.graph.outputs
-        nodes = [source_node(_result_type(n.type, r), data=r) for n, r in zip(graph_outputs, results)]
+        nodes = [Node("input", (), {}, ty, data=r) for ty, r in zip(_result_types(entry, results), results)]  # source_node's
         return self._write_back(entry, nodes, tensors)
 
     def _inline(self, entry: Entry, tensors: list[Tensor]) -> Any:
@@ -825,14 +879,25 @@ class CompiledFunction:
                 mapping[id(placeholder)] = source_node(placeholder.type, data=feed.data)
             else:
                 mapping[id(placeholder)] = tracing.read(self._feed_tensor(feed, tensors))
-        for node in graph.nodes[len(graph.inputs) :]:
-            attrs = {k: _substitute(v, sizes) for k, v in node.attrs.items()}
-            # A node recorded under no_grad stays out of autograd's reach here too.
-            with grad_mode(node.requires_grad):
+        nodes = graph.nodes[len(graph.inputs) :]
+        key = tuple(sizes.values())
+        all_attrs = entry.inline_attrs.get(key)
+        if all_attrs is None:  # sympy's subs, on every call: about a third of the time this loop took
+            if len(entry.inline_attrs) >= INLINE_SIZES_KEPT:
+                entry.inline_attrs.clear()
+            all_attrs = entry.inline_attrs[key] = [{k: _substitute(v, sizes) for k, v in node.attrs.items()} for node in nodes]
+        grad_enabled = is_grad_enabled()
+        try:
+            for node, attrs in zip(nodes, all_attrs):
+                # A node recorded under no_grad stays out of autograd's reach here too (the mode set directly:
+                # a grad_mode block per node cost as much as emitting it).
+                set_grad_enabled(node.requires_grad)
                 made = emit(node.op, *[mapping[id(i)] for i in node.inputs], **attrs)
-            if node.op == "detach" and node.requires_grad:  # a leaf the function made (requires_grad_(), changed under no_grad)
-                made.requires_grad = True  # is one here too, so the loss and the tensor's new value share it
-            mapping[id(node)] = made
+                if node.op == "detach" and node.requires_grad:  # a leaf the function made (requires_grad_(), changed under no_grad)
+                    made.requires_grad = True  # is one here too, so the loss and the tensor's new value share it
+                mapping[id(node)] = made
+        finally:
+            set_grad_enabled(grad_enabled)
         if self.check:  # the caller's values come later, from the lazy graph: check the program on this call's inputs
             values = self._input_values(entry, tensors)
             self._check(entry, values, entry.program(values))
@@ -847,7 +912,8 @@ class CompiledFunction:
 
     def _write_back(self, entry: Entry, nodes: list[Node], tensors: list[Tensor]) -> Any:
         """Hand the results to the caller and write the new state and gradients into their tensors."""
-        _refuse_reshaping_viewed_arguments(self.fn, tensors, entry.args_reshaped)
+        if entry.args_reshaped:
+            _refuse_reshaping_viewed_arguments(self.fn, tensors, entry.args_reshaped)
         outputs = [Tensor._from_node(n) for n in nodes[: entry.num_outputs]]
         position = entry.num_outputs
         for ref, leaf_requires_grad in entry.state:
@@ -956,11 +1022,20 @@ def _is_module(value: Any) -> bool:
     return isinstance(value, Module)
 
 
-def _result_type(declared: TensorType, value: Any) -> TensorType:
-    """The type of a returned value: the output node's own where its shape is concrete (most are: weights, gradients)."""
-    if declared.is_symbolic:
-        return TensorType(tuple(value.shape), declared.dtype)
-    return declared
+def _result_types(entry: Entry, results: list[Any]) -> list[TensorType]:
+    """The types of a call's results: each output node's own where its shape is concrete (most are: weights,
+    gradients), the result's shape otherwise; made once per shapes of those (a type costs about 1 us)."""
+    symbolic = entry.program.symbolic_outputs
+    key = tuple(results[i].shape for i in symbolic)
+    types = entry.result_types.get(key)
+    if types is None:
+        if len(entry.result_types) >= INLINE_SIZES_KEPT:
+            entry.result_types.clear()
+        types = [node.type for node in entry.program.program.graph.outputs]
+        for i in symbolic:
+            types[i] = TensorType(tuple(results[i].shape), types[i].dtype)
+        entry.result_types[key] = types
+    return types
 
 
 def _bound_attributes(trace: Trace, new_state: list[Tensor], outputs: list[Tensor]) -> tuple[list[tuple[tuple[Any, str], Tensor]], list[str]]:

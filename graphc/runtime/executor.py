@@ -57,10 +57,11 @@ class CompiledProgram:
     def bind(self, inputs: list[Any]) -> dict[str, int]:
         """The sizes of this call's symbols, checking every input's shape against its node's."""
         bindings: dict[str, int] = {}
-        for node, value in zip(self.program.graph.inputs, inputs):
-            actual = tuple(value.shape)
-            if not node.type.is_symbolic and actual == node.shape:  # nothing to bind (most inputs: weights)
+        for node, shape, symbolic, value in zip(self.program.graph.inputs, *self._input_shapes, inputs):
+            actual = value.shape
+            if not symbolic and actual == shape:  # nothing to bind (most inputs: weights)
                 continue
+            actual = tuple(actual)
             if len(actual) != len(node.shape):
                 raise GraphcError(f"expected a {len(node.shape)}-d input of type {node.type}, got shape {list(actual)}")
             for want, have in zip(node.shape, actual):
@@ -81,11 +82,22 @@ class CompiledProgram:
             dump.write_run(self, folder, bindings)
         if self.backend == "numpy":  # values realized by the triton backend are torch tensors
             inputs = [v if isinstance(v, np.ndarray) else _to_numpy(v) for v in inputs]
-        with np.errstate(all="ignore"), call_sites.calling(call_sites.renames(self.locations, locations)):
-            results = self.module.run(inputs, *[bindings[s] for s in self.symbols])
+        with call_sites.calling(call_sites.renames(self.locations, locations)):
+            results = _ignoring_fp_errors(self.module.run, inputs, *[bindings[s] for s in self.symbols])
         for index in self.passed_through:
             results[index] = results[index].copy() if isinstance(results[index], np.ndarray) else results[index].clone()
         return results
+
+    @cached_property
+    def _input_shapes(self) -> tuple[tuple[tuple, ...], tuple[bool, ...]]:
+        """Each input's declared shape and whether it has a symbolic size: ``bind`` reads them on every call."""
+        inputs = self.program.graph.inputs
+        return tuple(node.shape for node in inputs), tuple(node.type.is_symbolic for node in inputs)
+
+    @cached_property
+    def symbolic_outputs(self) -> list[int]:
+        """The results whose declared shape has a symbolic size: their types come from the values (``graphc.compile``'s replay)."""
+        return [i for i, node in enumerate(self.program.graph.outputs) if node.type.is_symbolic]
 
     @cached_property
     def passed_through(self) -> list[int]:
@@ -149,6 +161,16 @@ def compile_graph(graph: Graph, backend: str = "numpy", fusion: bool = True, rem
     if debug_level() >= 2:
         log.warning("graphc: generated code %s\n%s", module.__file__, source)
     return compiled
+
+
+@np.errstate(all="ignore")
+def _ignoring_fp_errors(run: Any, *args: Any) -> Any:
+    """``run(*args)`` with NumPy's floating-point warnings off (a program's overflow to inf is a value, as in torch).
+
+    The decorator form: ``with np.errstate(...)`` builds a new errstate object on every call,
+    about 2 us of a 2-row softmax's call; the decorator sets numpy's context variable only.
+    """
+    return run(*args)
 
 
 def _to_numpy(value: Any) -> Any:
