@@ -26,8 +26,10 @@ def bfloat16() -> np.dtype:
 
 def materialize(value: np.ndarray) -> np.ndarray:
     """A program's outputs are plain writable arrays, never read-only broadcast views."""
-    value = np.asarray(value)
-    if value.flags.writeable and value.flags.c_contiguous:
+    if type(value) is not np.ndarray:
+        value = np.asarray(value)
+    flags = value.flags  # a new object on every read of .flags
+    if flags.writeable and flags.c_contiguous:
         return value
     return np.array(value, order="C")
 
@@ -46,6 +48,8 @@ RECYCLE_BYTES = 1 << 25
 RECYCLE_LIMIT = 1 << 31
 _recycled: OrderedDict[tuple, list[np.ndarray]] = OrderedDict()  # least recently used first
 _recycled_bytes = 0
+# The generated code names dtypes by their NumPy scalar types: np.dtype() of one took 1 us of each output's 2.
+_DTYPES: dict[type | np.dtype, np.dtype] = {}
 
 
 def output(shape: tuple, dtype: type | np.dtype, site: tuple) -> np.ndarray:
@@ -59,7 +63,10 @@ def output(shape: tuple, dtype: type | np.dtype, site: tuple) -> np.ndarray:
     both, the output gets a new array outside the pool.
     """
     global _recycled_bytes
-    dtype = np.dtype(dtype)
+    resolved = _DTYPES.get(dtype)
+    if resolved is None:  # not `or`: a dtype without fields is falsy (its len() is 0)
+        resolved = _DTYPES[dtype] = np.dtype(dtype)
+    dtype = resolved
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < RECYCLE_BYTES:
         return np.empty(shape, dtype)
