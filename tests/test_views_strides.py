@@ -354,3 +354,25 @@ def test_as_strided_scatter_refuses_what_torch_refuses(args: tuple, message: str
 def test_as_strided_scatter_refuses_to_write_an_element_twice() -> None:
     with pytest.raises(GraphcError, match="address an element more than once"):
         graphc.as_strided_scatter(graphc.zeros(6), graphc.ones(2, 2), (2, 2), (1, 1))
+
+
+def test_resize_after_t_keeps_the_storage_s_order_and_its_views_as_torch_s() -> None:
+    def fn(T: Any, x: Any) -> Any:
+        h = x * 1
+        row, windows = h[0], h.unfold(1, 1, 1)
+        h.t_()
+        h.resize_(6)  # torch keeps its storage's order: x's rows, not the transpose's
+        row.add_(100)
+        windows.mul_(2)
+        h.sub_(1)
+        return h, row, windows
+
+    array = data(2, 3)
+    assert_matches(fn(graphc, graphc.tensor(array)), fn(torch, torch.tensor(array)))
+
+
+def test_resize_refuses_a_tensor_whose_strides_leave_gaps_in_its_storage() -> None:
+    x = graphc.arange(6.0)
+    x.as_strided_((2,), (2,), 1)
+    with pytest.raises(GraphcError, match="resize_ of a tensor whose strides leave gaps in its storage"):
+        x.resize_(3)

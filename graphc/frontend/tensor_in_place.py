@@ -130,8 +130,10 @@ def fill_diagonal_(input: Tensor, fill_value: Any, wrap: bool = False) -> Tensor
 
 
 def resize_(input: Tensor, *sizes: Any, memory_format: Any = None) -> Tensor:
-    """The tensor as ``sizes``: the first elements kept in row-major order, new ones 0 (docs/decisions.md)."""
+    """The tensor as ``sizes``: the first elements of its storage kept (row-major order, or the order its strides give
+    after ``t_()``, as torch's reads its storage), new ones 0 (docs/decisions.md)."""
     from graphc.frontend.constructors import _shape
+    from graphc.frontend.strided import gather
 
     shape = _shape(sizes)
     if input.requires_grad:
@@ -150,13 +152,26 @@ def resize_(input: Tensor, *sizes: Any, memory_format: Any = None) -> Tensor:
             "in its storage, and graphc has none (docs/decisions.md); resize a copy, or drop the views first"
         )
         raise op_error("resize_", [node_of(input).type], {"size": shape}, message)
-    flat = F.reshape(input, (-1,))
+    layout = views.root_layout(input)
+    if layout is None:
+        flat = F.reshape(input, (-1,))
+        inverse = lambda t: views.shaped_view(t.reshape(-1)[:count], old_shape, "resize_")  # noqa: E731
+    else:
+        held = views.addresses(old_shape, *layout).reshape(-1)
+        if not np.array_equal(np.sort(held), np.arange(held.size)):
+            message = (
+                "resize_ of a tensor whose strides leave gaps in its storage or start past its beginning (after as_strided_ or set_): "
+                "torch's reads storage elements that graphc does not hold; resize a contiguous() copy"
+            )
+            raise op_error("resize_", [node_of(input).type], {"size": shape}, message)
+        flat = gather(input, np.argsort(held))  # its elements in storage order
+        inverse = lambda t: t.reshape(-1)[:count].as_strided(old_shape, layout[0], 0)  # noqa: E731
     if wanted < count:
         flat = F.narrow(flat, 0, 0, wanted)
     elif wanted > count:
         flat = F.cat([flat, flat.new_zeros(wanted - count)], 0)
     tracing.assign(input, tracing.read(F.reshape(flat, shape)))
-    views.follow_shape_change(input, before, lambda t: views.shaped_view(t.reshape(-1)[:count], old_shape, "resize_"))
+    views.follow_shape_change(input, before, inverse, None)  # row-major from the storage's start: positions kept
     return input
 
 
