@@ -310,3 +310,120 @@ def test_an_imported_module_whose_only_outputs_have_no_derivative_runs_forward_a
         got[1].sum().backward()
     with pytest.raises(GraphcError, match="ldl_factor: the derivative is not implemented, as in torch"):
         got[0].sum().backward()
+
+
+def _mlp(T: Any) -> Any:
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
+    if T is torch:
+        return theirs
+    ours = graphc.nn.Sequential(graphc.nn.Linear(3, 4), graphc.nn.Tanh(), graphc.nn.Linear(4, 2)).double()
+    ours.load_state_dict(theirs.state_dict())
+    return ours
+
+
+def _snapshot(model: Any, *tensors: Any) -> list[np.ndarray]:
+    return [np.array(t.detach().numpy(), copy=True) for t in [*model.parameters(), *tensors]]
+
+
+def _assert_same_runs(theirs: list, ours: list) -> None:
+    """Step by step, value by value: torch's run and graphc's, in float64."""
+    assert len(theirs) == len(ours)
+    for step, (expected, got) in enumerate(zip(theirs, ours)):
+        assert len(expected) == len(got), step
+        for k, (e, g) in enumerate(zip(expected, got)):
+            np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-14, err_msg=f"step {step}, value {k}")
+
+
+@pytest.mark.parametrize("tensor_lr", [False, True], ids=["float_lr", "tensor_lr"])
+def test_a_scheduler_stepped_inside_the_compiled_step_moves_the_lr_on_every_call(tensor_lr: bool) -> None:
+    """``sched.step()`` inside the step: the replay left the lr and ``last_epoch`` where the trace left them, so the
+    schedule stopped after the first call (values off by 0.1); such a call now runs its Python code every time."""
+    batches = [(data(5, 3, dtype="float64"), data(5, 2, dtype="float64")) for _ in range(5)]
+
+    def run(T: Any, compile_step: Any) -> list:
+        model = _mlp(T)
+        lr = T.tensor(0.1, dtype=T.float64) if tensor_lr else 0.1
+        optimizer = T.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        schedulers = [T.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5), T.optim.lr_scheduler.ExponentialLR(optimizer, 0.9)]
+
+        def step(x: Any, y: Any) -> Any:
+            optimizer.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+            for scheduler in schedulers:
+                scheduler.step()
+            return loss.detach()
+
+        compiled = compile_step(step)
+        seen = []
+        for x, y in batches:
+            loss = compiled(T.tensor(x), T.tensor(y))
+            seen.append([np.array(loss.item()), np.array(float(optimizer.param_groups[0]["lr"])), np.array(schedulers[0].last_epoch), *_snapshot(model)])
+        return seen
+
+    _assert_same_runs(run(torch, lambda f: f), run(graphc, graphc.compile))
+
+
+def test_a_scheduler_stepped_outside_the_compiled_step_keeps_one_program() -> None:
+    """The lr a scheduler sets between calls reaches the program through its mirror: no trace again."""
+    batches = [(data(5, 3, dtype="float64"), data(5, 2, dtype="float64")) for _ in range(5)]
+
+    def run(T: Any, compile_step: Any) -> tuple[list, Any]:
+        model = _mlp(T)
+        optimizer = T.optim.Adam(model.parameters(), lr=0.05)
+        scheduler = T.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=4)
+
+        def step(x: Any, y: Any) -> Any:
+            optimizer.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+            return loss.detach()
+
+        compiled = compile_step(step)
+        seen = []
+        for i, (x, y) in enumerate(batches):
+            if i == 3:
+                optimizer.param_groups[0]["lr"] = 0.2
+            seen.append([np.array(compiled(T.tensor(x), T.tensor(y)).item()), *_snapshot(model)])
+            scheduler.step()
+        return seen, compiled
+
+    _assert_same_runs(run(torch, lambda f: f)[0], (ours := run(graphc, graphc.compile))[0])
+    assert ours[1].trace_count == 1
+
+
+@pytest.mark.parametrize("how", ["set_to_none", "zeroed_in_place", "a_view", "an_arguments"])
+def test_a_returned_grad_is_the_parameters_grad_so_the_callers_change_reaches_the_optimizer(how: str) -> None:
+    """``return w.grad`` (gradient surgery outside the step: ``g.mul_(0)`` then ``optimizer.step()``): torch's result is the
+    ``.grad`` tensor itself; graphc's was another tensor, so the change never reached the update."""
+
+    def run(T: Any, compile_step: Any) -> list:
+        w = T.tensor([1.0, -2.0, 0.5], dtype=T.float64, requires_grad=True)
+        optimizer = T.optim.SGD([w], lr=0.1, momentum=0.9)
+
+        def forward_backward(x: Any, *argument: Any) -> Any:
+            if how == "set_to_none":
+                optimizer.zero_grad()
+            elif how == "an_arguments":  # w passed in: its .grad accumulates over the calls (zeroed outside)
+                ((argument[0] * x).sum() ** 2).backward()
+                return argument[0].grad
+            else:
+                optimizer.zero_grad(set_to_none=False)
+            ((w * x).sum() ** 2).backward()
+            return w.grad.view(3, 1) if how == "a_view" else w.grad
+
+        compiled = compile_step(forward_backward)
+        seen = []
+        for scale in (0.5, 0.0, 2.0, 1.0):
+            grad = compiled(T.tensor([3.0, 4.0, -1.0], dtype=T.float64), *([w] if how == "an_arguments" else []))
+            grad.mul_(scale)
+            optimizer.step()
+            seen.append([w.grad.numpy().copy(), w.detach().numpy().copy()])
+            if how == "an_arguments" and scale == 0.0:
+                optimizer.zero_grad()
+        return seen
+
+    _assert_same_runs(run(torch, lambda f: f), run(graphc, graphc.compile))

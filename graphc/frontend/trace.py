@@ -96,6 +96,9 @@ class Trace:
         self.history_reached = False
         # Each such argument (by id) -> its node when the call began: where the gradient continues from.
         self.history_values: dict[int, Node] = {}
+        # Python state the function assigned that a replay would not assign again (an optimizer's
+        # ``group["lr"]`` set by a learning-rate scheduler's step): what, for the recompilation's reason.
+        self.python_writes: list[str] = []
 
     def _is_new(self, tensor: Tensor) -> bool:
         return tensor in self.created

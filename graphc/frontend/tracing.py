@@ -122,6 +122,14 @@ def sizes_read(value: Any, what: str) -> Any:
     return read(value, origin)
 
 
+def python_state_written(what: str) -> None:
+    """Python state that a program cannot carry was assigned (``group["lr"] = ...`` by a scheduler's step): under a
+    trace, that call runs eagerly and the next traces again, so the Python code runs on every call (compiled.py)."""
+    trace = active()
+    if trace is not None:
+        trace.python_writes.append(what)
+
+
 def set_attribute(owner: Any, name: str, old: Any) -> None:
     """A module attribute holding a tensor is given a new one (``self.ema = 0.9 * self.ema + ...``)."""
     trace = active()

@@ -116,9 +116,18 @@ def _refuse_writes_to_views_of_one_another(fn: Any, tensors: list[Tensor], arg_w
         )
 
 
+@dataclass(frozen=True)
+class GradOf:
+    """A result that is the ``.grad`` of a tensor from outside (``return p.grad``) or of an argument (by position), or
+    views it: each call gives the caller that tensor's ``.grad`` as it is after the call's write-back, as torch's result
+    is that very tensor (an in-place change of the result changes the gradient an optimizer then reads)."""
+
+    owner: int | weakref.ref[Tensor]
+
+
 # A result that is an argument itself (the caller's tensor, by position) or views one (or a tensor read from outside,
-# a parameter): the steps that made each link from that tensor down, and their grad modes (views.remade).
-ResultAlias = tuple[int | weakref.ref[Tensor], list[tuple[tuple[views.Step, ...], bool]]]
+# a parameter, or a .grad): the steps that made each link from that tensor down, and their grad modes (views.remade).
+ResultAlias = tuple[int | weakref.ref[Tensor] | GradOf, list[tuple[tuple[views.Step, ...], bool]]]
 
 
 def _result_aliases(results: Any, standins: list[Tensor], trace: Trace) -> dict[int, ResultAlias]:
@@ -134,6 +143,10 @@ def _result_aliases(results: Any, standins: list[Tensor], trace: Trace) -> dict[
     # Tensors from outside that a later call reads as another object: a module attribute the function rebinds, a .grad.
     replaced = {id(old) for _, _, old in trace.attributes_set.values()} | {id(old) for _, old in trace.grads_set.values()}
     replaced |= {id(t._grad) for t, _ in trace.grad_reads.values()}
+    # The .grad of each tensor from outside and of each argument, as the function leaves them: results the caller gets as
+    # the owner's .grad after the write-back (a new tensor object where the program replaced it).
+    grads: dict[int, GradOf] = {id(t._grad): GradOf(weakref.ref(t)) for t, _ in [*trace.grads_set.values(), *trace.grad_reads.values()] if t._grad is not None}
+    grads.update({id(s._grad): GradOf(i) for i, s in enumerate(standins) if s._grad is not None and s.is_leaf and id(s._grad) not in grads})
     aliases: dict[int, ResultAlias] = {}
     for position, output in enumerate(outputs):
         links = []
@@ -141,7 +154,9 @@ def _result_aliases(results: Any, standins: list[Tensor], trace: Trace) -> dict[
         while tensor._view is not None:
             links.append((tensor._view.steps, tensor._view.grad_enabled))
             tensor = tensor._view.base
-        if id(tensor) in positions:
+        if id(tensor) in grads:
+            aliases[position] = (grads[id(tensor)], links[::-1])
+        elif id(tensor) in positions:
             aliases[position] = (positions[id(tensor)], links[::-1])
         elif tensor not in trace.created and tensor not in trace.made_from_data and id(tensor) not in replaced:  # a parameter
             aliases[position] = (weakref.ref(tensor), links[::-1])
@@ -159,7 +174,11 @@ def _aliased(outputs: list[Tensor], aliases: dict[int, ResultAlias], tensors: li
                 sizes[dim] = actual
     outputs = list(outputs)
     for position, (source, links) in aliases.items():
-        base = tensors[source] if isinstance(source, int) else source()
+        if isinstance(source, GradOf):
+            owner = tensors[source.owner] if isinstance(source.owner, int) else source.owner()
+            base = None if owner is None else owner._grad
+        else:
+            base = tensors[source] if isinstance(source, int) else source()
         if base is None:
             continue
         if not links:
@@ -392,8 +411,9 @@ class CompiledFunction:
         self.trace_count = 0
         self.recompilations: list[str] = []
         self._last: Entry | None = None
-        # Signatures whose last trace ran eagerly (it created state): why the next call traces again.
-        self._ran_eagerly: set[tuple] = set()
+        # Signatures whose last trace ran eagerly (it created state, or assigned Python state a replay would not):
+        # why the next call traces again.
+        self._ran_eagerly: dict[tuple, str] = {}
         # Tensor arguments (by position) whose dim 0 stays static although it equals the batch size:
         # tracing with it as the symbol B failed (a weight with as many rows as the batch).
         self._static_dim0: set[int] = set()
@@ -488,7 +508,7 @@ class CompiledFunction:
             if reasons:
                 reason = reasons[0]
             elif signature in self._ran_eagerly:
-                reason = "the previous trace of this signature created state and ran eagerly; tracing with that state"
+                reason = self._ran_eagerly[signature]
             else:
                 reason = _new_signature(signature, [e.signature for e in self.entries])
             self.recompilations.append(f"trace {self.trace_count + 1}: {reason}")
@@ -628,19 +648,22 @@ class CompiledFunction:
         except GraphcError:
             trace.undo()
             raise
-        if new_state or rebound:
-            self._ran_eagerly.add(signature)
+        if new_state or rebound or trace.python_writes:
+            self._ran_eagerly[signature] = "the previous trace of this signature created state and ran eagerly; tracing with that state"
             callers = {id(node): t._node for node, t in zip(inputs, tensors)}
             _rejoin_callers([standins[i]._node for i in arg_writes if i in histories], callers)  # their new values' history
             for i in arg_writes:
                 _write_argument(tensors[i], standins[i]._node, i in arg_leaves, args_reshaped, i)
             if new_state:
                 why = f"it created {len(new_state)} new state tensor(s)"
-            else:
+            elif rebound:
                 why = f"it bound module attribute(s) {', '.join(rebound)} to tensors from outside the call, which a program cannot return"
+            else:  # a replay would leave that state (a scheduler's last_epoch and the lr it sets) as the trace left it
+                why = f"it assigned {trace.python_writes[0]}, Python state that a replay of the program would not change"
+                self._ran_eagerly[signature] = f"the previous trace of this signature ran eagerly because {why}; tracing again"
             outputs = self._run_eagerly(trace, outputs, new_state, [(tensors[i], standins[i]) for i in arg_grads], why, callers)
             return _unflatten(output_spec, _aliased(outputs, result_aliases, tensors, tuple(types)))
-        self._ran_eagerly.discard(signature)
+        self._ran_eagerly.pop(signature, None)
         arguments = Arguments(
             inputs={id(node): i for i, node in enumerate(inputs)},
             grad_inputs={id(node): i for i, (_, node) in enumerate(grads_before) if node is not None},

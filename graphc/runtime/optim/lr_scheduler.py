@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, SupportsFloat
 
+from graphc.frontend import tracing
 from graphc.runtime.optim.optimizer import Optimizer
 from graphc.runtime.tensor import Tensor
 
@@ -65,8 +66,12 @@ def _group_values(optimizer: Optimizer, key: str) -> list[Any]:
 
 
 def _set_group_value(group: dict[str, Any], key: str, value: Any) -> None:
-    """Assign ``group[key]``; a tensor option is filled in place, so whoever holds it sees the new value."""
+    """Assign ``group[key]``; a tensor option is filled in place, so whoever holds it sees the new value.
+
+    Inside a ``graphc.compile`` trace either is Python state a replay would not change (the value comes from the
+    scheduler's ``last_epoch``): that call runs eagerly, and the next traces again."""
     if isinstance(group[key], Tensor):
+        tracing.python_state_written(f"param_groups option {key!r} (a tensor, filled)")
         group[key].fill_(value)
     else:
         group[key] = value

@@ -65,6 +65,7 @@ class ParamGroup(dict):
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
         self._version = getattr(self, "_version", 0) + 1
+        tracing.python_state_written(f"param_groups option {key!r}")
         for (name, index, device), (_, mirror) in list(getattr(self, "_scalars", {}).items()):
             if name == key:
                 self._sync(name, index, device, mirror)
