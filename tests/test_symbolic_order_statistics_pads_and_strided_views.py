@@ -250,3 +250,21 @@ def _assert_verdict_is_torch_s(base: Callable[[Any, int], Any], new_shape: Calla
         except RuntimeError:
             views.add(False)
     assert views == ({True, False} if verdict is None else {verdict})  # undecided only where torch's answer varies
+
+
+class _BatchOrderStatisticsAndPads(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        padded = TF.pad(x.t()[None], (1, 1), mode="reflect")
+        return torch.cat([x.median(0).values, x.kthvalue(2, 0).values, x.nanmedian(0).values, padded.flatten()])
+
+
+@pytest.mark.usefixtures("numpy_kernels")
+def test_an_exported_module_s_order_statistics_and_pads_of_the_batch_export_once() -> None:
+    """torch.export's aten ops (median.dim, kthvalue, nanmedian.dim, reflection_pad) lower through the same front end.
+    (quantile is not one: torch.export decomposes it with a float of the batch size, which graphc cannot compute.)"""
+    model = _BatchOrderStatisticsAndPads()
+    compiled = graphc.compile(model, dynamic=True)
+    for rows in (3, 5, 4):
+        x = torch.tensor(np.random.default_rng(rows).standard_normal((rows, 4)))
+        np.testing.assert_allclose(compiled(x).detach().numpy(), model(x).numpy(), rtol=1e-12)
+    assert compiled.export_count == 1, compiled.recompilations
