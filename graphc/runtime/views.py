@@ -70,7 +70,7 @@ class ViewLink:
 
     __slots__ = (
         "base", "root", "read", "write", "_layout", "_layout_of", "seen", "grad_enabled", "detached", "base_shape", "multi_output",
-        "keeps_order", "unsure", "contiguous", "steps", "numbering",
+        "keeps_order", "unsure", "contiguous", "steps",
     )
 
     def __init__(
@@ -91,7 +91,6 @@ class ViewLink:
         self.unsure = False  # a reshape whose base's layout depends on the batch size: torch views or copies (reshaped())
         self.contiguous = False  # contiguous()'s result: row-major whatever its base's layout (torch's is itself or a copy)
         self.steps = steps
-        self.numbering = _relabels(self.root)  # the layout's positions are the root's at this count of its shape changes
 
     @property
     def layout(self) -> Layout:
@@ -189,9 +188,6 @@ def _write_positions(link: ViewLink, value: Tensor, op: str) -> Tensor:
     if link.layout is None:
         message = "an in-place op on a view of an expanded or unfolded tensor needs static sizes (compile with dynamic=False)"
         raise op_error(op, [value._node.type], {}, message)
-    if any(each.numbering != _relabels(root) for each in link.chain()):
-        message = "an in-place op on a view of an expanded or unfolded tensor whose base changed its shape in place since (t_, resize_, ...)"
-        raise op_error(op, [value._node.type], {}, message + " is not supported; take the view again")
     strides, offset = link.layout
     shape = tuple(value._node.shape)
     positions = np.full(shape, offset, dtype=np.int64)
@@ -607,10 +603,6 @@ def restrided(view: Tensor, result: Tensor) -> None:
 # ------------------------------------------------------------------ a base changing its shape in place
 
 
-def _relabels(root: Tensor) -> int:
-    return root.__dict__.get("_relabels", 0)
-
-
 def live_views(tensor: Tensor) -> list[Tensor]:
     """The views taken of ``tensor`` itself that are still alive, with their layouts computed: taken before a change of
     its shape in place, after which their layouts' functions would read its new shape."""
@@ -642,7 +634,6 @@ def keep_old_storage(tensor: Tensor, inside_trace: bool = False) -> None:
         old._view, tensor._view = link, None
         _children(link.base)[id(old)] = old
     else:
-        old.__dict__["_relabels"] = _relabels(tensor)
         set_root_layout(old, root_layout(tensor))
     children, adopted = _children(tensor), _children(old)
     for view in before:
@@ -671,20 +662,18 @@ def adopt(tensor: Tensor, made: Tensor) -> None:
     tracing.assign(tensor, made._n)
 
 
-def follow_shape_change(tensor: Tensor, before: list[Tensor], inverse: Callable[[Tensor], Tensor], layout: Layout = _UNSET) -> None:
+def follow_shape_change(tensor: Tensor, before: list[Tensor], inverse: Callable[[Tensor], Tensor], layout: Layout) -> None:
     """torch's views keep their elements of the storage when their base changes its shape in place (``t_``, ``squeeze_``,
     ``resize_``): each view of ``tensor`` taken ``before`` the change views ``inverse(tensor)`` from now on, a view of the
-    tensor in its old shape. Their layouts keep the old positions (torch's storage did not move). A root given its new
-    strides in its storage (``layout``: ``t_``, ``squeeze_``) keeps its elements' positions; one without (``resize_``) is
-    row-major again, its elements at other positions. The tensor is marked (a compiled function's argument so changed
-    cannot have views outside follow: compiled.py)."""
+    tensor in its old shape. Their layouts keep the old positions (torch's storage did not move): a root takes its new
+    strides in that storage (``layout``; None for row-major from its start, as after ``resize_``), so the positions stay
+    its elements'. The tensor is marked (a compiled function's argument so changed cannot have views outside follow:
+    compiled.py)."""
     tensor.__dict__["_shape_changed"] = True
     if tensor._view is None:
-        set_root_layout(tensor, None if layout is _UNSET else layout)
+        set_root_layout(tensor, layout)
     if not before:
         return
-    if tensor._view is None and layout is _UNSET:  # the root's elements have other positions in its new shape
-        tensor.__dict__["_relabels"] = _relabels(tensor) + 1
     with grad_mode(True):  # read as the views were made: with their gradient path
         old = inverse(tensor)
     if old is tensor:
