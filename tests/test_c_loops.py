@@ -429,7 +429,7 @@ def test_a_row_per_channel_may_be_written_in_place_over_what_its_passes_read() -
     path = native.build([(part.name, part.source)])
     assert path is not None
     buffer = data.copy()
-    getattr(native.load(path), part.name)(buffer, buffer)
+    getattr(native.load(path), part.name)(buffer, buffer, *map(int, part.lengths))  # static shapes: the lengths are numbers
     expected = data.astype(np.float64) - data.astype(np.float64).mean((0, 2, 3), keepdims=True)
     np.testing.assert_allclose(buffer, expected, rtol=1e-5, atol=1e-6)
 
@@ -461,7 +461,7 @@ def test_a_later_nest_reads_an_earlier_nests_output_back_instead_of_what_it_over
     assert path is not None
     buffer, scaled = variance.copy(), np.empty_like(images)
     arguments = {id(part.reads[0]): buffer, id(part.reads[1]): images, id(kernel.outputs[0]): buffer, id(kernel.outputs[1]): scaled}
-    getattr(native.load(path), part.name)(*(arguments[id(n)] for n in part.reads + part.writes))
+    getattr(native.load(path), part.name)(*(arguments[id(n)] for n in part.reads + part.writes), *map(int, part.lengths))
     expected = 1 / np.sqrt(variance.astype(np.float64) + 1e-5)
     np.testing.assert_allclose(buffer, expected, rtol=1e-6)
     np.testing.assert_allclose(scaled, images * expected, rtol=1e-6)
@@ -478,26 +478,27 @@ def test_compiled_programs_call_their_c_functions() -> None:
 # ------------------------------------------------------------------------------ calling convention and failures
 
 
-def _softmax_function() -> tuple[object, str]:
+def _softmax_function() -> tuple[object, str, list[str]]:
     kernel = kernel_of(F.softmax(normal_tensor(3, 4), -1))
     part = c_loops.plan(kernel, number_nodes(kernel.inputs + kernel.nodes), {})
     path = native.build([(part.name, part.source)])
     assert path is not None
-    return getattr(native.load(path), part.name), part.name
+    return getattr(native.load(path), part.name), part.name, part.lengths
 
 
 def test_a_non_contiguous_input_is_copied_and_a_wrong_dtype_or_size_is_refused() -> None:
-    function, name = _softmax_function()
+    function, name, lengths = _softmax_function()
+    assert lengths == ["48"]  # the bytes of a 3x4 float32 buffer, the input's and the output's alike
     x = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32).T  # a transposed view
     out = np.empty((3, 4), dtype=np.float32)
-    function(x, out)
+    function(x, out, 48)
     np.testing.assert_allclose(out, torch.softmax(torch.from_numpy(np.ascontiguousarray(x)), -1).numpy(), rtol=1e-6)
     with pytest.raises(TypeError, match=f"{name}: argument 0 has 8-byte elements, expected 4"):
-        function(x.astype(np.float64), out)
-    with pytest.raises(TypeError, match="takes 2 arguments"):
-        function(x)
+        function(x.astype(np.float64), out, 48)
+    with pytest.raises(TypeError, match="takes 3 arguments"):
+        function(x, 48)
     with pytest.raises(ValueError, match=f"{name}: argument 0 holds 32 bytes, its shape needs 48"):
-        function(x[:2], out)
+        function(x[:2], out, 48)
 
 
 def test_a_gathered_index_out_of_range_raises_instead_of_reading_memory() -> None:

@@ -7,10 +7,10 @@ import re
 import numpy as np
 import pytest
 import torch
-from helpers import normal_tensor
+from helpers import kernel_of, normal_tensor
 
 import graphc
-from graphc.codegen import native
+from graphc.codegen import c_loops, native
 from graphc.codegen.c_shared import canonical, content_key, share_bodies
 
 FIRST = """/* k3_add: the C loops of k3_add
@@ -124,3 +124,41 @@ def test_time_steps_reading_their_slices_of_a_stacked_input_share_one_c_function
     forward = [name for name, _ in built[-1] if name.endswith("_matmul_add_tanh")]
     assert len(forward) == 4 and len({aliases.get(name, name) for name in forward[1:]}) == 1
     assert "+ graphc_off0]" in dict(distinct)[aliases[forward[2]]]
+
+
+def test_gathers_differing_in_node_numbers_share_one_function() -> None:
+    """A gather's checked index is named after its node (``at<k>``), renumbered like the other node names."""
+    x, index = normal_tensor(3, 4), graphc.tensor([[3], [0], [1]])
+    kernel = kernel_of(x.gather(1, index) * 2)
+    nodes = kernel.inputs + kernel.nodes
+    first = c_loops.plan(kernel, {id(n): f"%{i}" for i, n in enumerate(nodes)}, {})
+    later = c_loops.plan(kernel, {id(n): f"%{i + 500}" for i, n in enumerate(nodes)}, {})
+    assert re.search(r"\bat\d+\b", first.source) and first.source != later.source
+    assert content_key(first.name, first.source) == content_key(later.name, later.source)
+
+
+def test_an_lstm_compiled_for_other_sequence_lengths_compiles_no_new_c_function(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+    """The step count is in the stacked buffers' lengths (``960 * B`` bytes at 6 steps) and in the loop over
+    their ``6 * B`` rows: both are arguments, so the program for 5 or 4 steps links the 6-step program's
+    objects (the C text held them before: 3 new functions per length). Values are torch's, in float64."""
+    if not native.enabled():
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    theirs = torch.nn.LSTM(3, 5, batch_first=True).double()
+    ours = graphc.nn.LSTM(3, 5, batch_first=True).double()
+    ours.load_state_dict({k: graphc.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()})
+
+    def last_output(x):  # noqa: ANN001, ANN202
+        return ours(x)[0][:, -1]
+
+    compiled = graphc.compile(last_output, backend="numpy")
+    objects: list[int] = []
+    for steps in (6, 5, 4):
+        x = np.random.default_rng(steps).standard_normal((2, steps, 3))
+        expected = theirs(torch.from_numpy(x))[0][:, -1].detach().numpy()
+        np.testing.assert_allclose(compiled(graphc.tensor(x)).numpy(), expected, rtol=1e-12, atol=1e-12)
+        objects.append(len(list(tmp_path.glob("*/graphc_fn_*.o"))))
+    assert objects[0] > 0 and objects[1:] == [objects[0], objects[0]], objects
+    sources = "".join(k.c_source or "" for k in compiled.report().kernels)
+    assert "graphc_len0" in sources and "graphc_dim0" in sources

@@ -39,6 +39,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import sympy
+
 from graphc.codegen import c_math
 from graphc.codegen.body import CBody
 from graphc.codegen.index_exprs import (
@@ -137,8 +139,11 @@ class LoopKernel:
     writes: list[Node]  # the kernel outputs it writes, in argument order
     sizes: list[str]  # the symbolic sizes it takes after the buffers
     source: str = ""
-    # Then the constant parts of its addresses (``LoopEmitter.address_code``), as Python expressions of the sizes.
+    # Then the constant parts of its addresses and its compound sizes (``LoopEmitter.argument``), as Python
+    # expressions of the sizes.
     offsets: list[str] = field(default_factory=list)
+    # Then the bytes each buffer's shape needs, distinct values once (``LoopEmitter.length``), checked against the buffers.
+    lengths: list[str] = field(default_factory=list)
     # "rows" when the function runs its rows by blocks on the C pool: it then takes the
     # number of blocks after its sizes (``numpy_support.row_blocks`` chooses it).
     rows: str | None = None
@@ -325,7 +330,9 @@ class LoopEmitter:
         self.reads: list[Node] = []
         self.writes: list[Node] = []
         self.size_values: list[Node] = []  # ``size`` nodes written as their expression: its symbols are arguments too
-        self.offsets: dict[str, str] = {}  # an address's constant part as Python code -> the argument holding it
+        # An address's constant part or a compound size, as Python code -> the argument holding it (``argument``).
+        self.offsets: dict[str, str] = {}
+        self.lengths: dict[str, str] = {}  # a buffer's length in bytes as Python code -> the argument holding it
         self.nest = 0
         # The addresses each buffer is read and written at, per loop nest, as text: a row's passes
         # name their loops alike, a chunked loop sits one level deeper but is the same element.
@@ -377,7 +384,7 @@ class LoopEmitter:
             op = "/" if isinstance(term, FloorDiv) else "%"
             depth = term.arg.depth()
             name = self.body.fresh("ix")
-            self.body.line(f"const int64_t {name} = {_paren(self.lin_code(term.arg))} {op} {_paren(c_dim(divisor))};", depth)
+            self.body.line(f"const int64_t {name} = {_paren(self.lin_code(term.arg))} {op} {_paren(self.size(divisor))};", depth)
             self.body.put(key, name, depth)
         return str(name)
 
@@ -385,9 +392,9 @@ class LoopEmitter:
         parts = []
         for term, coef in lin.terms:
             name = self.term_code(term)
-            parts.append(name if isinstance(coef, int) and coef == 1 else f"{name} * {_paren(c_dim(coef))}")
+            parts.append(name if isinstance(coef, int) and coef == 1 else f"{name} * {_paren(self.size(coef))}")
         if not (isinstance(lin.const, int) and lin.const == 0) or not parts:
-            parts.append(_paren(c_dim(lin.const)))
+            parts.append(_paren(self.size(lin.const)))
         return " + ".join(parts)
 
     def address_code(self, address: Lin) -> str:
@@ -401,14 +408,45 @@ class LoopEmitter:
         const = address.const
         if isinstance(const, int) and const == 0 or not isinstance(const, int) and ROWS in free_symbols((const,)):
             return self.lin_code(address)
-        name = self.offsets.setdefault(dim_code(const), f"graphc_off{len(self.offsets)}")
+        name = self.argument(const, "off")
         return f"{self.lin_code(Lin(address.terms, 0))} + {name}" if address.terms else name
+
+    def argument(self, value: Dim, kind: str) -> str:
+        """The argument holding ``value`` (``graphc_<kind><k>``), passed by the caller; one per distinct value."""
+        code = dim_code(value)
+        if code not in self.offsets:
+            taken = sum(name.startswith(f"graphc_{kind}") for name in self.offsets.values())
+            self.offsets[code] = f"graphc_{kind}{taken}"
+        return self.offsets[code]
+
+    def size(self, d: Dim) -> str:
+        """A size as C: a compound expression of symbols (``28 * B``) is an argument (``graphc_dim<k>``).
+
+        Such a value is only known at run time anyway, so as an argument it costs nothing, and
+        the C text does not depend on the numbers in it: an LSTM's loop over its ``28 * B`` stacked
+        rows is the same function at 24 time steps. Numbers stay literals (a loop bound GCC
+        knows can be unrolled or vectorized without a remainder), and so do plain symbols and
+        expressions of ``ROWS``, which a block of rows sees as its own row count.
+        """
+        symbols = free_symbols((d,))
+        if not symbols or ROWS in symbols or isinstance(d, sympy.Symbol):
+            return c_dim(d)
+        return self.argument(d, "dim")
+
+    def length(self, node: Node) -> str:
+        """The argument holding the bytes ``node``'s buffer needs (``graphc_len<k>``, one per distinct value).
+
+        Numbers too: a stacked buffer's length holds the step count (``28672 * B``) even where
+        its readers' loops do not, and a static-shape program's lengths are all numbers.
+        """
+        code = dim_code(prod([*self.shape(node), ITEMSIZE[node.dtype.name]]))
+        return self.lengths.setdefault(code, f"graphc_len{len(self.lengths)}")
 
     def cond_code(self, c: Cond) -> str:
         lin = _paren(self.lin_code(c.lin))
         if c.op == "divisible":
-            return f"{lin} % {_paren(c_dim(c.rhs))} == 0"
-        return f"{lin} {c.op} {_paren(c_dim(c.rhs))}"
+            return f"{lin} % {_paren(self.size(c.rhs))} == 0"
+        return f"{lin} {c.op} {_paren(self.size(c.rhs))}"
 
     def conds_code(self, conds: tuple[Cond, ...]) -> tuple[str, int]:
         depth = max((c.lin.depth() for c in conds), default=0)
@@ -462,15 +500,15 @@ class LoopEmitter:
             header = [pragma] if pragma and (i, j, f) == loops[-1] else []
             if chunk and (i, j, f) == loops[-1] and not (isinstance(f, int) and f <= chunk):
                 self.body.taken |= {f"{name}_c", f"{name}_end"}
-                self.body.open(f"for (int64_t {name}_c = 0; {name}_c < {_paren(c_dim(f))}; {name}_c += {chunk})")
+                self.body.open(f"for (int64_t {name}_c = 0; {name}_c < {_paren(self.size(f))}; {name}_c += {chunk})")
                 if streams > 1:
                     header.append(f"for (int64_t {name} = {name}_c; {name} < {name}_c + {chunk // streams}; {name}++)")
                 else:
-                    self.body.line(f"const int64_t {name}_end = {name}_c + {chunk} < {_paren(c_dim(f))} ? {name}_c + {chunk} : {_paren(c_dim(f))};")
+                    self.body.line(f"const int64_t {name}_end = {name}_c + {chunk} < {_paren(self.size(f))} ? {name}_c + {chunk} : {_paren(self.size(f))};")
                     header.append(f"for (int64_t {name} = {name}_c; {name} < {name}_end; {name}++)")
                 opened += 1
             else:
-                header.append(f"for (int64_t {name} = 0; {name} < {_paren(c_dim(f))}; {name}++)")
+                header.append(f"for (int64_t {name} = 0; {name} < {_paren(self.size(f))}; {name}++)")
             depth = self.body.open(*header)
             inner = prod(list(factors[i][j + 1 :])) if i in factors else 1
             index[i] = index[i] + Lin.of(Var(name, f, frozenset({name}), depth, None)) * inner
@@ -541,7 +579,7 @@ class LoopEmitter:
             return CVal(c_literal(node.attrs["value"], node.dtype.name), ctype)
         if op == "size":
             self.size_values.append(node)
-            return CVal(f"({ctype})({c_dim(node.attrs['value'])})", ctype)
+            return CVal(f"({ctype})({self.size(node.attrs['value'])})", ctype)
         if op == "iota":
             at = index[node.attrs["axis"]]
             return CVal(f"({ctype})({self.lin_code(at)})", ctype, at.depth())
@@ -661,7 +699,7 @@ class LoopEmitter:
 
     def index_error(self, node: Node, size: Dim) -> int:
         """The code an out-of-range index of ``node`` into an axis of ``size`` sets; its message is ``templates.index_error``."""
-        self.errors.append(("index", index_error(node), c_dim(size)))
+        self.errors.append(("index", index_error(node), self.size(size)))
         return len(self.errors) << 2
 
     def check(self, node: Node, index: tuple[Lin, ...], conds: tuple[Cond, ...]) -> CVal:
@@ -720,7 +758,7 @@ class LoopEmitter:
         name = self.body.fresh("at" + self.num(node))
         self.body.line(f"int64_t {name} = {at.code};", at.depth)
         code = self.index_error(node, size)
-        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(c_dim(size))}) {{ graphc_bad = {code}; {name} = 0; }}", at.depth)
+        self.body.line(f"if ((uint64_t){name} >= (uint64_t){_paren(self.size(size))}) {{ graphc_bad = {code}; {name} = 0; }}", at.depth)
         guard: set[Var] = set()
         for e in index:
             guard |= e.vars()
@@ -847,7 +885,7 @@ class LoopEmitter:
         name = self.body.fresh("at" + self.num(node))
         self.body.line(f"int64_t {name} = {at.code};")
         size = self.shape(node)[axis]
-        bad = f"(uint64_t){name} >= (uint64_t){_paren(c_dim(size))}"
+        bad = f"(uint64_t){name} >= (uint64_t){_paren(self.size(size))}"
         if opened:
             self.body.line(f"if ({bad}) {{ graphc_bad = {self.index_error(node, size)}; continue; }}")
         else:  # one element, no loop to continue: the add is skipped by a block
@@ -896,7 +934,7 @@ class LoopEmitter:
         kept = self.kept_in_rows(passes, full_outputs)
         for node in kept:  # one row each, allocated before the row loops
             ctype = COMPUTE[node.dtype.name]
-            self.body.line(f"{ctype} *row{self.num(node)} = malloc(({c_dim(prod([full[i] for i in axes]))}) * sizeof({ctype}) + 1);", 0)
+            self.body.line(f"{ctype} *row{self.num(node)} = malloc(({self.size(prod([full[i] for i in axes]))}) * sizeof({ctype}) + 1);", 0)
             self.body.line(f"graphc_bad |= (row{self.num(node)} == NULL) << 1;", 0)
         if kept:
             self.body.line("if (!graphc_bad) {", 0)
@@ -1048,7 +1086,7 @@ class LoopEmitter:
         outer = [i for i in kept if i < axes[0]]  # loops around the columns
         inner = [i for i in kept if i > axes[0]]  # the columns of one outer index
         inner_shape = tuple(full[i] for i in inner)
-        columns = _paren(c_dim(prod(list(inner_shape))))
+        columns = _paren(self.size(prod(list(inner_shape))))
         accumulators = {}
         flags: list[str] = []  # the NaN flags and argmax positions, allocated like the accumulators
         for red in reductions:
@@ -1240,16 +1278,26 @@ class LoopEmitter:
             return None
         return kinds
 
-    def function(self, name: str, sizes: list[str], kinds: list[str] | None = None) -> str:
+    def function(self, name: str, symbols: list[str], kinds: list[str] | None = None) -> str:
         """The Python-callable C function: checks its buffers and sizes, then runs the loops without the GIL.
 
-        With ``kinds`` (``block_kinds``), the loops are ``<name>_body`` over any number of
-        rows, and the function takes one more argument, the number of blocks of rows to run
-        on the pool.
+        It takes its buffers, then ``symbols``, the arguments of ``offsets`` (``argument``) and
+        those of ``lengths``. With ``kinds`` (``block_kinds``), the loops are ``<name>_body`` over
+        any number of rows, and the function takes one more argument, the number of blocks of
+        rows to run on the pool.
         """
         reads, writes = self.reads, self.writes
         count = len(reads) + len(writes)
-        arguments = [*sizes, "graphc_blocks"] if kinds else sizes
+        lengths = ", ".join(self.length(n) for n in reads + writes)
+        if kinds:  # the sizes the blocks' parts are cut by (block_parts, block_functions), made arguments before they are listed
+            for node, kind in zip(writes, kinds):
+                if kind != "rows":
+                    self.size(prod(list(self.shape(node))))
+            for node in reads + writes:
+                if self.shape(node) and self.shape(node)[0] == ROWS:
+                    self.size(prod(list(self.shape(node)[1:])))
+        sizes = [*symbols, *self.offsets.values()]
+        arguments = [*sizes, *self.lengths.values(), *(["graphc_blocks"] if kinds else [])]
         lines = [f"/* {name}: the C loops of {self.kernel.name}", *(f" *   {format_node(n, self.names)}" for n in self.nodes), " */"]
         if kinds:
             lines += self.block_functions(name, sizes, kinds)
@@ -1269,7 +1317,6 @@ class LoopEmitter:
             lines.append("    }")
         for i, s in enumerate(arguments):
             lines.append(f"    const int64_t {s} = sizes[{i}];")
-        lengths = ", ".join(c_dim(prod([*self.shape(n), ITEMSIZE[n.dtype.name]])) for n in reads + writes)
         lines.append(f"    const int64_t lengths[{count}] = {{{lengths}}};")
         lines.append(f'    if (!graphc_lengths(views, held, {count}, lengths, self))')
         lines.append("        return NULL;")
@@ -1311,7 +1358,7 @@ class LoopEmitter:
 
     def job_size(self, size: Dim, sizes: list[str]) -> str:
         """``size`` in C, its symbols read from the job."""
-        code = c_dim(size)
+        code = self.size(size)
         for s in sizes:
             code = re.sub(rf"\b{re.escape(s)}\b", f"job->{s}", code)
         return _paren(code)
@@ -1332,7 +1379,7 @@ class LoopEmitter:
         lines = []
         for node, _ in apart:
             ctype = STORAGE[node.dtype.name]
-            lines.append(f"{ctype} *part{self.num(node)} = malloc(graphc_count * {_paren(c_dim(prod(list(self.shape(node)))))} * sizeof({ctype}) + 1);")
+            lines.append(f"{ctype} *part{self.num(node)} = malloc(graphc_count * {_paren(self.size(prod(list(self.shape(node)))))} * sizeof({ctype}) + 1);")
             lines.append(f"graphc_bad |= (part{self.num(node)} == NULL) << 1;")
         if apart:
             lines.append("if (!graphc_bad) {")
@@ -1353,7 +1400,7 @@ class LoopEmitter:
 
     def combine_parts(self, node: Node, kind: str) -> list[str]:
         """The loop storing the combination of the blocks' parts of ``node`` into its output."""
-        size = _paren(c_dim(prod(list(self.shape(node)))))
+        size = _paren(self.size(prod(list(self.shape(node)))))
         ctype, out, part = STORAGE[node.dtype.name], f"out{self.num(node)}", f"part{self.num(node)}"
         combined = {
             "sum": "graphc_acc + graphc_v",
@@ -1416,8 +1463,9 @@ def plan(kernel: Kernel, names: dict[int, str], in_place: dict[int, Node]) -> Lo
     emitter = LoopEmitter(kernel, names, prefix, nodes, in_place)
     emitter.emit_loops(outputs)
     used = emitter.reads + emitter.writes + emitter.size_values + [n for n in nodes if id(n) in emitter.inside]
-    loop = LoopKernel(kernel.name, prefix, nodes, emitter.reads, emitter.writes, _sizes_of(used), offsets=list(emitter.offsets))
+    loop = LoopKernel(kernel.name, prefix, nodes, emitter.reads, emitter.writes, _sizes_of(used))
     kinds = emitter.block_kinds() if str(ROWS) in loop.sizes else None
     loop.rows = str(ROWS) if kinds else None
-    loop.source = emitter.function(kernel.name, [*loop.sizes, *emitter.offsets.values()], kinds)
+    loop.source = emitter.function(kernel.name, loop.sizes, kinds)
+    loop.offsets, loop.lengths = list(emitter.offsets), list(emitter.lengths)
     return loop

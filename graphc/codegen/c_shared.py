@@ -22,8 +22,9 @@ import re
 from collections.abc import Callable
 
 # Identifiers that c_loops names after an IR node: buffers (in/out), values (v, with _k for a
-# repeated load), accumulators (acc, acc_nan, acc_at, ...), rows and parts of a row split.
-_NODE_NAMED = re.compile(r"\b(in|out|v|acc|row|part)(\d+)(?=\b|_)")
+# repeated load), accumulators (acc, acc_nan, acc_at, ...), rows and parts of a row split, and a
+# gather's or scatter's checked index (at).
+_NODE_NAMED = re.compile(r"\b(in|out|v|acc|row|part|at)(\d+)(?=\b|_)")
 _LITERAL_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\\n])*"|/\*.*?\*/', re.S)
 
 

@@ -716,7 +716,7 @@ def _loop_function(kernel: Kernel, names: dict[int, str], planned: frozenset[int
             lines.append(f"    {var[id(node)]} = rt.output({py_shape(node.shape)}, {np_dtype(node.dtype)}, (__name__, {var[id(node)]!r}))")
     lines.append("    # in one C loop nest (the program's C module):")
     lines += [f"    #   {format_node(n, names)}" for n in part.nodes]
-    args = [var[id(n)] for n in part.reads + part.writes] + part.sizes + part.offsets + (["blocks"] if part.rows is not None else [])
+    args = [var[id(n)] for n in part.reads + part.writes] + part.sizes + part.offsets + part.lengths + (["blocks"] if part.rows is not None else [])
     lines.append(f"    _c.{part.name}({', '.join(args)})")
     outputs = ", ".join(var[id(n)] for n in kernel.outputs)
     lines.append(f"    return {outputs}{',' if len(kernel.outputs) == 1 else ''}")
