@@ -427,3 +427,29 @@ def test_a_returned_grad_is_the_parameters_grad_so_the_callers_change_reaches_th
         return seen
 
     _assert_same_runs(run(torch, lambda f: f), run(graphc, graphc.compile))
+
+
+@pytest.mark.parametrize("key", [0, -1, (0, 1), slice(0, 1), (0, slice(0, 2)), (1, None), (slice(None), 0), Ellipsis], ids=str)
+def test_assigning_into_one_row_of_an_expanded_tensor_writes_the_row_every_row_shows_as_torch(key: Any) -> None:
+    """``x = base.expand(4, 3); x[0] = v``: torch copies into the view ``x[0]``, which repeats no element, so every row shows
+    the new value (and the gradient reaches ``v`` and ``base``'s history); graphc wrote the whole new ``x`` back and refused
+    it as overlapping. A key whose view repeats an element (``x[:, 0]``, ``x[...]``) is refused by both."""
+    results = []
+    for T in (torch, graphc):
+        a = T.tensor([1.0, 2.0, 3.0], dtype=T.float64, requires_grad=True)
+        v = T.tensor([7.0, -8.0, 9.0], dtype=T.float64, requires_grad=True)
+        base = a * 2
+        x = base.expand(4, 3)
+        try:
+            x[key] = v[0] * a[1]  # 0-d: it broadcasts to every key's view
+        except RuntimeError as error:
+            results.append(("refused", "more than one element of the written-to tensor refers to a single memory location" in str(error)))
+            continue
+        (base * T.tensor([1.0, 2.0, 3.0], dtype=T.float64)).sum().backward()
+        results.append((base.detach().numpy().copy(), x.detach().numpy().copy(), a.grad.numpy().copy(), v.grad.numpy().copy()))
+    theirs, ours = results
+    if isinstance(theirs[0], str):
+        assert ours == theirs == ("refused", True)
+        return
+    for e, g in zip(theirs, ours):
+        np.testing.assert_allclose(g, e, rtol=1e-12)

@@ -459,6 +459,11 @@ class Tensor:
     def __setitem__(self, key: Any, value: Any) -> None:
         from graphc.frontend.indexing import setitem
 
+        if _basic_key(key) and _repeats_elements(self):
+            # torch copies into the view self[key]: allowed on an expanded tensor where that view repeats no element
+            # (x.expand(4, 3)[0] = v writes the row every row shows); the whole new value written back would repeat some
+            self[key].copy_(value)
+            return
         self._assign_value(setitem(self, key, value))
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -948,3 +953,15 @@ Tensor.flip = manipulation.flip_method  # type: ignore[attr-defined]
 Tensor.tile = manipulation.tile_method  # type: ignore[attr-defined]
 Tensor.polygamma = special.polygamma_method  # type: ignore[attr-defined]
 Tensor.polygamma_ = special.polygamma_in_place  # type: ignore[attr-defined]
+
+
+def _basic_key(key: Any) -> bool:
+    """An index of integers, slices, None and Ellipsis only: ``x[key]`` is a view, as in torch."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(isinstance(k, (int, slice, type(None), type(Ellipsis))) and not isinstance(k, bool) for k in parts)
+
+
+def _repeats_elements(tensor: Tensor) -> bool:
+    """Whether the tensor's layout shows one element at several indices (a stride 0 over a size above 1: ``expand``)."""
+    layout = views.layout_of(tensor)
+    return layout is not None and any(stride == 0 and size > 1 for size, stride in zip(tensor._node.shape, layout[0]))
