@@ -453,3 +453,221 @@ def test_assigning_into_one_row_of_an_expanded_tensor_writes_the_row_every_row_s
         return
     for e, g in zip(theirs, ours):
         np.testing.assert_allclose(g, e, rtol=1e-12)
+
+
+def _loss(model: Any, x: Any, y: Any) -> Any:
+    return ((model(x) - y) ** 2).mean()
+
+
+def _accumulate_over_calls(T: Any, compile_step: Any, batches: list) -> list:
+    """Gradient accumulation: three compiled forward/backward calls per update, the update outside."""
+    model = _mlp(T)
+    optimizer = T.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    forward_backward = compile_step(lambda x, y: (_loss(model, x, y) / 3).backward())
+    seen = []
+    for i, (x, y) in enumerate(batches):
+        forward_backward(x, y)
+        seen.append(_snapshot(model, model[0].weight.grad))
+        if i % 3 == 2:
+            optimizer.step()
+            optimizer.zero_grad()
+    return seen
+
+
+def _two_optimizers(T: Any, compile_step: Any, batches: list) -> list:
+    """Nesterov SGD on the first layer and AdamW on the last, both stepped inside."""
+    model = _mlp(T)
+    first = T.optim.SGD(model[0].parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    last = T.optim.AdamW(model[2].parameters(), lr=0.01, weight_decay=0.1)
+
+    def step(x: Any, y: Any) -> Any:
+        first.zero_grad()
+        last.zero_grad()
+        loss = _loss(model, x, y)
+        loss.backward()
+        first.step()
+        last.step()
+        return loss.detach()
+
+    compiled = compile_step(step)
+    return [_snapshot(model, compiled(x, y)) for x, y in batches]
+
+
+def _standard_step(model: Any, optimizer: Any, set_to_none: bool = True) -> Any:
+    def step(x: Any, y: Any) -> Any:
+        optimizer.zero_grad(set_to_none=set_to_none)
+        loss = _loss(model, x, y)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return step
+
+
+def _freeze_and_unfreeze(T: Any, compile_step: Any, batches: list, set_to_none: bool) -> list:
+    """A weight and then a whole layer frozen (requires_grad_) and unfrozen between calls; with zero_grad(set_to_none=False)
+    a frozen weight keeps a zero .grad, so momentum and weight decay still move it, as in torch."""
+    model = _mlp(T)
+    optimizer = T.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+    compiled = compile_step(_standard_step(model, optimizer, set_to_none))
+    seen = []
+    for i, (x, y) in enumerate(batches):
+        if i == 1:
+            model[0].weight.requires_grad_(False)
+        if i == 2:
+            model[2].requires_grad_(False)
+        if i == 3:
+            model.requires_grad_(True)
+        seen.append(_snapshot(model, compiled(x, y)))
+    return seen
+
+
+def _tied_weights(T: Any, compile_step: Any, batches: list) -> list:
+    """An embedding and the output layer share one weight (language-model weight tying)."""
+    torch.manual_seed(0)
+    embedding, output = torch.nn.Embedding(7, 3).double(), torch.nn.Linear(3, 7, bias=False).double()
+    if T is graphc:
+        ours = graphc.nn.Embedding(7, 3).double()
+        ours.load_state_dict(embedding.state_dict())
+        embedding, output = ours, graphc.nn.Linear(3, 7, bias=False).double()
+    output.weight = embedding.weight
+    optimizer = T.optim.Adam(embedding.parameters(), lr=0.05)
+
+    def step(x: Any, y: Any) -> Any:
+        optimizer.zero_grad()
+        indices = (x[:, 0].abs() * 3).long() % 7
+        loss = T.nn.functional.cross_entropy(output(embedding(indices)), (y[:, 0].abs() * 3).long() % 7)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    compiled = compile_step(step)
+    return [[*_snapshot(embedding, compiled(x, y)), output.weight.detach().numpy().copy()] for x, y in batches]
+
+
+def _no_grad_and_detach_inside(T: Any, compile_step: Any, batches: list) -> list:
+    """A target computed under no_grad and a detached hidden state inside the step."""
+    model = _mlp(T)
+    optimizer = T.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x: Any, y: Any) -> Any:
+        optimizer.zero_grad()
+        with T.no_grad():
+            target = model(x) * 0.5 + y
+        hidden = model[0](x)
+        loss = ((model[2](T.tanh(hidden.detach())) - target) ** 2).mean() + (hidden**2).mean()
+        loss.backward()
+        optimizer.step()
+        return loss.detach(), target
+
+    compiled = compile_step(step)
+    return [_snapshot(model, *compiled(x, y)) for x, y in batches]
+
+
+def _train_eval_batch_norm(T: Any, compile_step: Any, batches: list) -> list:
+    """model.train()/eval() toggled between calls: batch statistics and running-statistics updates, or the running ones."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2)).double()
+    if T is graphc:
+        ours = graphc.nn.Sequential(graphc.nn.Linear(3, 4), graphc.nn.BatchNorm1d(4), graphc.nn.Linear(4, 2)).double()
+        ours.load_state_dict(model.state_dict())
+        model = ours
+    optimizer = T.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x: Any, y: Any) -> Any:
+        optimizer.zero_grad()
+        loss = _loss(model, x, y)
+        if model.training:
+            loss.backward()
+            optimizer.step()
+        return loss.detach()
+
+    compiled = compile_step(step)
+    seen = []
+    for i, (x, y) in enumerate(batches):
+        model.train(i % 3 != 2)
+        loss = compiled(x, y)
+        seen.append(_snapshot(model, loss, model[1].running_mean, model[1].running_var, model[1].num_batches_tracked))
+    return seen
+
+
+def _results_changed_by_the_caller(T: Any, compile_step: Any, batches: list) -> list:
+    """The step returns a hidden activation, the output and the first weight (detached: it aliases the parameter); the
+    caller changes all three in place, which reaches the parameter only."""
+    model = _mlp(T)
+    optimizer = T.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x: Any, y: Any) -> Any:
+        optimizer.zero_grad()
+        hidden = model[0](x)
+        out = model[2](T.tanh(hidden))
+        loss = ((out - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        return loss.detach(), hidden.detach(), out.detach(), model[0].weight.detach()
+
+    compiled = compile_step(step)
+    seen = []
+    for x, y in batches:
+        loss, hidden, out, weight = compiled(x, y)
+        hidden.add_(100)
+        out.mul_(0)
+        weight.mul_(0.5)
+        seen.append(_snapshot(model, loss, hidden, out))
+    return seen
+
+
+def _state_dicts_loaded_between_calls(T: Any, compile_step: Any, batches: list) -> list:
+    """A checkpoint of the model and of Adam's state taken after two calls, loaded back after four."""
+    import copy
+
+    model = _mlp(T)
+    optimizer = T.optim.Adam(model.parameters(), lr=0.05)
+    compiled = compile_step(_standard_step(model, optimizer))
+    seen, checkpoint = [], None
+    for i, (x, y) in enumerate(batches):
+        if i == 2:
+            checkpoint = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+        if i == 4:
+            model.load_state_dict(checkpoint[0])
+            optimizer.load_state_dict(checkpoint[1])
+        seen.append(_snapshot(model, compiled(x, y)))
+    return seen
+
+
+def _param_group_added(T: Any, compile_step: Any, batches: list) -> list:
+    """optimizer.add_param_group with the last layer (its own lr) after two calls."""
+    model = _mlp(T)
+    optimizer = T.optim.SGD(model[0].parameters(), lr=0.1, momentum=0.9)
+    compiled = compile_step(_standard_step(model, optimizer))
+    seen = []
+    for i, (x, y) in enumerate(batches):
+        if i == 2:
+            optimizer.add_param_group({"params": list(model[2].parameters()), "lr": 0.05})
+        seen.append(_snapshot(model, compiled(x, y)))
+    return seen
+
+
+TRAINING_LOOPS = {
+    "gradient_accumulation": _accumulate_over_calls,
+    "two_optimizers": _two_optimizers,
+    "freeze_set_to_none": lambda T, c, b: _freeze_and_unfreeze(T, c, b, True),
+    "freeze_zero_grad_keeps_zeros": lambda T, c, b: _freeze_and_unfreeze(T, c, b, False),
+    "tied_weights": _tied_weights,
+    "no_grad_and_detach_inside": _no_grad_and_detach_inside,
+    "train_eval_batch_norm": _train_eval_batch_norm,
+    "results_changed_by_the_caller": _results_changed_by_the_caller,
+    "state_dicts_loaded_between_calls": _state_dicts_loaded_between_calls,
+    "param_group_added": _param_group_added,
+}
+
+
+@pytest.mark.parametrize("loop", list(TRAINING_LOOPS))
+def test_training_loop_patterns_match_eager_torch_step_by_step(loop: str) -> None:
+    """What PyTorch users do between and inside compiled training steps, against eager torch on the same weights and data:
+    losses, parameters, gradients and buffers after every call, in float64."""
+    batches = [(data(5, 3, dtype="float64"), data(5, 2, dtype="float64")) for _ in range(6)]
+    run = TRAINING_LOOPS[loop]
+    theirs = run(torch, lambda f: f, [(torch.tensor(x), torch.tensor(y)) for x, y in batches])
+    ours = run(graphc, graphc.compile, [(graphc.tensor(x), graphc.tensor(y)) for x, y in batches])
+    _assert_same_runs(theirs, ours)
