@@ -9,7 +9,7 @@ import torch
 import graphc
 from graphc.frontend import lazy
 from graphc.ir import build
-from graphc.ir.dtypes import float32
+from graphc.ir.dtypes import float32, int64
 from graphc.ir.graph import Graph
 from graphc.ir.primitives.source import source_node
 from graphc.ir.registry import emit
@@ -300,3 +300,61 @@ def test_a_padded_piece_over_a_symbolic_axis_is_not_fitted_into_zeros() -> None:
         x = rng.standard_normal((rows, 1)).astype(np.float32)
         got = compiled(graphc.tensor(x), one, index, src)
         np.testing.assert_allclose(got.numpy().ravel(), [5.0, float(torch.from_numpy(x).std()) + 4, 5.0], rtol=1e-6)
+
+
+def test_a_sum_max_or_min_over_axes_that_only_broadcast_is_no_reduction() -> None:
+    """sum of x broadcast over N rows is N * x; its max and min are x. Integer sums (they promote) and sums over an
+    axis of size 0 (an empty sum is 0, where 0 * inf is not) keep their reduction."""
+    x = source_node(TensorType((1, 3), float32))
+    wide = build.expand(x, (5, 3))
+    graph = simplify(Graph([x], [emit("sum", wide, axes=(0,), keepdim=False), emit("max", wide, axes=(0,), keepdim=True)]))
+    verify(graph)
+    assert not {"sum", "max"} & set(_ops(graph))
+    ours = compile_graph(graph)([np.array([[1.5, -2.0, np.inf]], np.float32)])
+    t = torch.tensor([[1.5, -2.0, np.inf]]).expand(5, 3)
+    np.testing.assert_array_equal(ours[0], t.sum(0).numpy())
+    np.testing.assert_array_equal(ours[1], t.amax(0, keepdim=True).numpy())
+    empty = build.expand(source_node(TensorType((1, 3), float32)), (0, 3))
+    integers = build.expand(source_node(TensorType((1, 3), int64)), (5, 3))
+    for kept in (empty, integers):
+        graph = simplify(Graph([kept.inputs[0]], [emit("sum", kept, axes=(0,), keepdim=False)]))
+        assert "sum" in _ops(graph)
+
+
+def test_the_bias_gradient_of_a_mean_loss_needs_no_reduction_kernel(backend: str) -> None:
+    """The gradient of ``mean()`` is 1/N broadcast, and a bias's gradient sums it over the batch: after simplify the
+    bias update is pointwise (the loss's own sum is the step's one reduction). SGD steps at two batch sizes of one
+    program match torch's in float64."""
+    rng = np.random.default_rng(3)
+    w0, b0 = rng.standard_normal((3, 4)), rng.standard_normal(3)
+
+    def model_and_optimizer(T):  # noqa: ANN001, ANN202 - torch or graphc
+        model = T.nn.Linear(4, 3).double()
+        with T.no_grad():
+            model.weight.copy_(T.tensor(w0))
+            model.bias.copy_(T.tensor(b0))
+        return model, T.optim.SGD(model.parameters(), lr=0.1)
+
+    model, optimizer = model_and_optimizer(graphc)
+    torch_model, torch_optimizer = model_and_optimizer(torch)
+
+    def step(x: graphc.Tensor) -> graphc.Tensor:
+        optimizer.zero_grad()
+        loss = model(x).mean()
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    compiled = graphc.compile(step, backend=backend)
+    for rows in (7, 9, 7):
+        x = rng.standard_normal((rows, 4))
+        got = compiled(graphc.tensor(x))
+        torch_optimizer.zero_grad()
+        expected = torch_model(torch.tensor(x)).mean()
+        expected.backward()
+        torch_optimizer.step()
+        np.testing.assert_allclose(float(got), expected.item(), rtol=1e-12)
+        np.testing.assert_allclose(model.bias.detach().numpy(), torch_model.bias.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(model.weight.detach().numpy(), torch_model.weight.detach().numpy(), rtol=1e-12)
+    kinds = [k.kind for k in compiled.report().kernels]
+    assert kinds.count("reduction") == 1, kinds

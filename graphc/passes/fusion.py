@@ -805,15 +805,21 @@ class Fuser:
         The kernel computing the source stores the view when its template can (then the source
         itself needs no buffer unless others read it); otherwise a kernel loading the source
         does, which reads it anyway. The gradients of parameters are such views (a bias's
-        gradient is a reshape of a column sum, a weight's the transpose of a matmul).
+        gradient is a reshape of a column sum, a weight's the transpose of a matmul). A view of
+        a value each kernel computes for itself (a 0-d value of sizes broadcast: the gradient of
+        a bias under ``mean()``, once simplify folds its sum) is stored by a kernel reading that value.
         """
         for out in self.returned_views():
             source = _view_source(out, self.stored)
             if source is None:
-                continue
-            computing = self.group_of[id(source)]
+                root = _view_root(out)
+                if root.op in ("input", "parameter"):
+                    continue
+                computing, source = None, root
+            else:
+                computing = self.group_of[id(source)]
             readers = [self.group_of[id(c)] for c, _ in _consumers(source, self.users, self.stored)]
-            if computing.kind == "reduction" and not _drops_unit_dims(out, source):
+            if computing is not None and computing.kind == "reduction" and not _drops_unit_dims(out, source):
                 computing = None  # a reduction kernel has its results at its rows' index only
             for home in [computing, *readers]:
                 if home is not None and _stores_at_its_level(home, out):
@@ -851,10 +857,6 @@ class Sketch:
     reads: frozenset[int]
     writes: frozenset[int]
     first: int
-
-
-def _merged_sketch(a: Sketch, b: Sketch) -> Sketch:
-    return Sketch(a.reads | b.reads, a.writes | b.writes, min(a.first, b.first))
 
 
 class _Reach:
@@ -1042,11 +1044,17 @@ def _view_chain(view: Node, stored: frozenset[int]) -> list[Node] | None:
     return chain[::-1] if not _is_inline(view, stored) else None
 
 
-def _view_source(out: Node, stored: frozenset[int]) -> Node | None:
-    """The computed value ``out`` is a view of (through reshape, permute, expand, slice), if any."""
+def _view_root(out: Node) -> Node:
+    """What ``out`` is a view of, through reshape, permute, expand and slice."""
     node = out
     while node.op in VIEWS:
         node = node.inputs[0]
+    return node
+
+
+def _view_source(out: Node, stored: frozenset[int]) -> Node | None:
+    """The computed value ``out`` is a view of, if any (not an input, nor a value each kernel computes)."""
+    node = _view_root(out)
     return None if _is_inline(node, stored) or node.op in ("input", "parameter") else node
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from graphc.ir import build
 from graphc.ir.graph import Graph, Node
 from graphc.ir.registry import IDENTITIES, REGISTRY, emit, origin
-from graphc.ir.types import Dim, Shape, dims_equal, shapes_equal
+from graphc.ir.types import Dim, Shape, dims_equal, normalize_dim, shapes_equal
 from graphc.passes.rewrite import rewrite, rewrite_read_once
 
 
@@ -117,6 +117,42 @@ def double_negation(node: Node) -> Node | None:
     if node.op == "neg" and node.inputs[0].op == "neg":
         return node.inputs[0].inputs[0]
     return None
+
+
+def reduction_of_broadcast(node: Node) -> Node | None:
+    """A sum, max or min over axes along which its operand is only broadcast: ``count * x`` or ``x``, no reduction.
+
+    The gradient of ``mean()`` is ``1/N`` broadcast over every element, and a bias's gradient
+    sums it back over the batch: a kernel adding B copies of one number. Folded, the value is
+    a 0-d expression of sizes that each kernel reading it computes (fusion's ``_of_scalars``),
+    and the kernel goes. The product rounds once, where torch's sum of the copies rounds B times.
+    Float sums only (an integer or bool sum promotes); never over an axis of size 0 (an empty
+    sum is 0 where ``0 * inf`` is not, and an empty max raises).
+    """
+    if node.op not in ("sum", "max", "min") or node.inputs[0].op != "expand":
+        return None
+    source = node.inputs[0].inputs[0]
+    axes = node.attrs["axes"]
+    if source.type.ndim != node.inputs[0].type.ndim or not all(source.shape[a] == 1 for a in axes):
+        return None
+    reduced = [node.inputs[0].shape[a] for a in axes]
+    if any(isinstance(d, int) and d == 0 for d in reduced):
+        return None
+    if node.op == "sum" and (node.dtype.name not in ("float32", "float64") or source.dtype != node.dtype):
+        return None
+    kept = source.shape if node.attrs["keepdim"] else tuple(d for i, d in enumerate(source.shape) if i not in axes)
+    value = source
+    while value.op == "reshape" and all(d == 1 for d in value.shape):
+        value = value.inputs[0]  # one number: multiplied as a 0-d value, which fusion computes in its readers
+    if value.type.ndim:
+        value = source
+    with origin(node.phase, node.loc):
+        if node.op == "sum":
+            count: Dim = 1
+            for d in reduced:
+                count = count * d
+            value = build.mul(value, float(count) if isinstance(count, int) else emit("size", value=normalize_dim(count), dtype=node.dtype))
+        return build.expand(build.reshape(value, kept), node.shape)
 
 
 def _window_in_pad(start: object, stop: object, step: int, low: int, size: object) -> str | None:
@@ -409,6 +445,7 @@ RULES: list[Callable[[Node], Node | None]] = [
     merge_permutes,
     neutral_elements,
     fold_constants,
+    reduction_of_broadcast,
     power_of_one,
     double_negation,
     slice_of_pad,
