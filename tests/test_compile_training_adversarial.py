@@ -671,3 +671,29 @@ def test_training_loop_patterns_match_eager_torch_step_by_step(loop: str) -> Non
     theirs = run(torch, lambda f: f, [(torch.tensor(x), torch.tensor(y)) for x, y in batches])
     ours = run(graphc, graphc.compile, [(graphc.tensor(x), graphc.tensor(y)) for x, y in batches])
     _assert_same_runs(theirs, ours)
+
+
+def test_a_parameter_passed_as_an_argument_and_changed_through_its_optimizer_inside_is_refused_at_the_users_line() -> None:
+    """``step(x, w)`` with ``optimizer.zero_grad()`` over ``w`` inside: the argument's stand-in and the optimizer's tensor
+    parted, so ``zero_grad()`` cleared one and the backward added to the other's old ``.grad`` (the gradient accumulated
+    where torch's starts from None: wrong values from the second call on). Refused now; not passing it is torch's run."""
+    batches = [data(3, dtype="float64") for _ in range(3)]
+
+    def run(T: Any, compile_step: Any, pass_w: bool) -> list:
+        w = T.tensor([1.0, -2.0, 0.5], dtype=T.float64, requires_grad=True)
+        optimizer = T.optim.SGD([w], lr=0.1, momentum=0.9)
+
+        def step(x: Any, *argument: Any) -> Any:
+            optimizer.zero_grad()
+            loss = ((argument[0] if argument else w) * x).sum() ** 2
+            loss.backward()
+            optimizer.step()
+            return loss.detach()
+
+        compiled = compile_step(step)
+        return [[compiled(T.tensor(x), *([w] if pass_w else [])).numpy(), w.detach().numpy().copy()] for x in batches]
+
+    _assert_same_runs(run(torch, lambda f: f, True), run(graphc, graphc.compile, False))
+    with pytest.raises(GraphcError, match="tensor argument 1 is also reached from outside the arguments") as error:
+        run(graphc, graphc.compile, True)
+    assert "test_compile_training_adversarial.py" in str(error.value)

@@ -96,6 +96,9 @@ class Trace:
         self.history_reached = False
         # Each such argument (by id) -> its node when the call began: where the gradient continues from.
         self.history_values: dict[int, Node] = {}
+        # The caller's tensor arguments (id -> tensor, position): the function sees stand-ins, so one of them reached
+        # from outside too (a parameter passed in that an optimizer holds) and changed there is refused (on_outside_change).
+        self.arguments: dict[int, tuple[Tensor, int]] = {}
         # Python state the function assigned that a replay would not assign again (an optimizer's
         # ``group["lr"]`` set by a learning-rate scheduler's step): what, for the recompilation's reason.
         self.python_writes: list[str] = []
@@ -117,9 +120,23 @@ class Trace:
             lazy.realize([node])
         self.reads[id(tensor)] = (tensor, tensor._node)
 
+    def on_outside_change(self, tensor: Tensor, what: str) -> None:
+        """A tensor from outside is changed (its value or its ``.grad``): refused if it is one of the caller's arguments,
+        whose stand-in the function changes apart from it (``step(w)`` with ``optimizer.zero_grad()`` inside clears the
+        optimizer's ``w.grad``, and the backward adds to the stand-in's: torch's one tensor would start from None)."""
+        argument = self.arguments.get(id(tensor))
+        if argument is not None and argument[0] is tensor:
+            raise GraphcError(
+                f"graphc.compile: tensor argument {argument[1]} is also reached from outside the arguments (an optimizer or a "
+                f"module holds it), and the function {what} there; inside a compiled function an argument is a tensor of its own, "
+                "so the two would part. Do not pass it (the function can read it from where it is held), or pass a detached copy"
+                + _at_user_line()
+            )
+
     def on_assign(self, tensor: Tensor) -> None:
         if self._is_new(tensor) or id(tensor) in self.assigned or tensor in self.data_assigned:
             return
+        self.on_outside_change(tensor, "changes its value")
         if tensor in self.made_from_data:
             self.data_assigned.set(tensor, tensor._node)
         else:
@@ -135,6 +152,7 @@ class Trace:
         if id(tensor) in self.history_standins and tensor in self.created:
             self.history_reached = True
         if not self._is_new(tensor) and id(tensor) not in self.grads_set:
+            self.on_outside_change(tensor, "sets its .grad (zero_grad, backward)")
             self.grads_set[id(tensor)] = (tensor, tensor._grad)
 
     def on_history(self, argument: Tensor, standin_leaf: Tensor, leaves: list[Tensor]) -> None:
@@ -154,6 +172,8 @@ class Trace:
                 + _at_user_line()
             )
         if not self._is_new(tensor) and id(tensor) not in self.grads_set and id(tensor) not in self.grad_reads:
+            if accumulating:
+                self.on_outside_change(tensor, "adds to its .grad (backward)")
             self.grad_reads[id(tensor)] = (tensor, tensor._grad is None)
 
     def on_set_attribute(self, owner: Any, name: str, old: Any) -> None:

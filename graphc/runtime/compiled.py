@@ -612,6 +612,7 @@ class CompiledFunction:
         grads_before = [(s._grad, s._grad._node if s._grad is not None else None) for s in standins]
         nodes_before = [s._node for s in standins]
         inputs = [histories[i]._node if i in histories else node for i, node in enumerate(nodes_before)]
+        trace.arguments = {id(t): (t, i) for i, t in enumerate(tensors)}
         tracing.set_active(trace)
         try:
             args, kwargs = _unflatten(spec, standins)  # in the trace: host fields become its constants
