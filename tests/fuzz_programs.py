@@ -244,7 +244,7 @@ class Generator:
 
     def operand(self, kind: str = "any", ndim_min: int = 0) -> Value:
         """A computed value or input of ``kind`` ("float", "int", "bool", "any", "number"); recent ones more often."""
-        ok = [v for v in self.values if _kind_ok(v, kind) and len(v.shape) >= ndim_min]
+        ok = [v for v in self.values if _kind_ok(v, kind) and len(v.shape) >= ndim_min and not _empty(v)]
         if not ok:
             raise Dropped(f"no {kind} operand")
         weights = np.arange(1, len(ok) + 1, dtype=np.float64) ** 1.5
@@ -254,7 +254,7 @@ class Generator:
         """The other operand of a broadcasting binary op: a value, a fresh input, a 0-d input or a Python scalar."""
         r = self.rng.random()
         if r < 0.3:
-            same = [u for u in self.values if _kind_ok(u, kind) and u is not v and _broadcastable(u, v)]
+            same = [u for u in self.values if _kind_ok(u, kind) and u is not v and _broadcastable(u, v) and not _empty(u)]
             if same:
                 u = self.pick(same)
                 return u.name, u
@@ -314,7 +314,7 @@ class Generator:
             except (RuntimeError, IndexError, ValueError, TypeError) as e:
                 raise Dropped(str(e)) from None
             out = out if step.n_outputs > 1 else (out,)
-            if any(not isinstance(o, torch.Tensor) or o.numel() == 0 for o in out):
+            if any(not isinstance(o, torch.Tensor) or (o.numel() == 0 and not step.empty_ok) for o in out):
                 raise Dropped("empty or not a tensor")
             results.append(out)
         if any(a.dim() != b.dim() for a, b in zip(*results)):
@@ -366,6 +366,7 @@ class Step:
     robust: Callable[[list], bool] | None = None  # False: a discontinuity too close to call
     eager_only: bool = False
     stmts: list[str] = field(default_factory=list)  # run after the assignment, "@" standing for the result (x[i] = v)
+    empty_ok: bool = False  # the result may have no elements (an empty slice, or what one flows into)
 
 
 def _kind_ok(v: Value, kind: str) -> bool:
@@ -378,6 +379,11 @@ def _kind_ok(v: Value, kind: str) -> bool:
     if kind == "bool":
         return v.dtype == "bool"
     return v.dtype != "bool"  # "number"
+
+
+def _empty(v: Value) -> bool:
+    """No elements (t_empty's values): only the steps of t_empty read them, the others assume elements to draw from."""
+    return v.small.numel() == 0 or v.large.numel() == 0
 
 
 def _broadcastable(u: Value, v: Value) -> bool:
@@ -1017,7 +1023,8 @@ def t_item(g: Generator) -> Step:
     return Step(f"{a.name} * {x.name}.{reduce}().item()", lambda v: a.err * ms + es * a.mag() + _rounding(v, ms * a.mag()), eager_only=True)
 
 
-from fuzz_templates_wide import WIDE_TEMPLATES, WIDE_WEIGHTS  # noqa: E402  (they build on the helpers above)
+from fuzz_templates_nn import NN_TEMPLATES, NN_WEIGHTS  # noqa: E402  (they build on the helpers above)
+from fuzz_templates_wide import WIDE_TEMPLATES, WIDE_WEIGHTS  # noqa: E402
 
 TEMPLATES: list[tuple[str, Callable[[Generator], Step]]] = [
     ("item", t_item),
@@ -1041,8 +1048,12 @@ TEMPLATES: list[tuple[str, Callable[[Generator], Step]]] = [
     ("clamp", t_clamp),
     ("cast", t_cast),
     *WIDE_TEMPLATES,
+    *NN_TEMPLATES,
 ]
-WEIGHTS = {"item": 0.4, "unary_float": 4, "arithmetic": 5, "reduction": 3, "step_function": 0.5, "integer_division": 0.7, "unary_exact": 0.7, **WIDE_WEIGHTS}
+WEIGHTS = {
+    "item": 0.4, "unary_float": 4, "arithmetic": 5, "reduction": 3, "step_function": 0.5, "integer_division": 0.7, "unary_exact": 0.7,
+    **WIDE_WEIGHTS, **NN_WEIGHTS,
+}
 PROBABILITIES = np.array([WEIGHTS.get(name, 1.5) for name, _ in TEMPLATES]) / sum(WEIGHTS.get(name, 1.5) for name, _ in TEMPLATES)
 
 

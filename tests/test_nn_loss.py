@@ -179,6 +179,30 @@ def test_kl_div(reduction: str) -> None:
         )
 
 
+
+def test_kl_div_batchmean_under_compile_divides_by_each_calls_batch_size() -> None:
+    """A compiled function's batch size is symbolic; ``batchmean`` returned the sum undivided there (fuzzer: twice
+    torch's value at batch 2). One program, batch sizes 2, 3 and 6 (rows and a 1-d input), values and gradients."""
+    def loss_of(F_, a, b):  # noqa: ANN001, ANN202 - torch's or graphc's functional module and tensors
+        return F_.kl_div(a, b, reduction="batchmean")
+
+    def step(a: graphc.Tensor, b: graphc.Tensor) -> tuple:
+        a.requires_grad_(True)
+        loss = loss_of(F, a, b)
+        loss.backward()
+        return loss.detach(), a.grad
+
+    compiled = graphc.compile(step)
+    for rows in (2, 3, 6):
+        for a, b in ((logits[:rows], probabilities[:rows]), (logits[:rows, 0], probabilities[:rows, 0])):
+            got_loss, got_grad = compiled(graphc.tensor(a.copy()), graphc.tensor(b.copy()))
+            ta = torch.tensor(a, requires_grad=True)
+            expected = loss_of(TF, ta, torch.tensor(b))
+            expected.backward()
+            np.testing.assert_allclose(float(got_loss), expected.item(), rtol=1e-12)
+            np.testing.assert_allclose(got_grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+
+
 LOSS_MODULES = [
     ("MSELoss", {}, "regression"),
     ("L1Loss", {"reduction": "sum"}, "regression"),

@@ -184,6 +184,16 @@ def test_einsum_multiplies_pairs_with_nothing_to_contract_promoting_dtypes(backe
         assert_matches(graphc.einsum(equation, *map(graphc.tensor, operands)), torch.einsum(equation, *map(torch.from_numpy, operands)))
 
 
+def test_einsum_multiplies_pairs_whose_summed_labels_have_size_1_promoting_dtypes(backend: str) -> None:
+    """torch squeezes summed labels of size 1 and multiplies the pair (``ab,bz->az`` with b of 1), so mixed
+    dtypes promote; graphc sent the pair to a matmul, which refused them (fuzzer). Labels of size 2 still refuse, as torch."""
+    f, d = data(2, 1), data(1, 3, dtype="float64")
+    for equation, operands in (("ab,bz->az", (f, d)), ("ab,bz->z", (f, d)), ("ba,bz->za", (f.T.copy(), d))):
+        assert_matches(graphc.einsum(equation, *map(graphc.tensor, operands)), torch.einsum(equation, *map(torch.from_numpy, operands)))
+    with pytest.raises(GraphcError, match="same dtype"):
+        graphc.einsum("ab,bz->az", graphc.tensor(data(2, 2)), graphc.tensor(data(2, 3, dtype="float64")))
+
+
 def test_einsum_of_integers_promotes_where_torch_sums(backend: str) -> None:
     """torch's einsum sums with ``sum`` (an integer becomes int64) but squeezes an axis of size 1
     when there are several operands; graphc summed those too (``a,z->z`` of int16 [1] was int64)."""

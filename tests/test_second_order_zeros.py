@@ -111,8 +111,7 @@ def test_second_derivative_is_a_zero_tensor_or_none_as_torch(backend: str, case:
         assert (g is None) == (t is None)
         if t is not None:
             assert g.requires_grad == t.requires_grad, "the gradient's requires_grad differs from torch's"
-            # torch's float64 hardsigmoid gradient multiplies by 1/6 rounded to float32 (3e-8 off); graphc's is exact
-            np.testing.assert_allclose(_array(g), _array(t), rtol=1e-7 if case == "hardsigmoid" else 1e-12, atol=1e-12)
+            np.testing.assert_allclose(_array(g), _array(t), rtol=1e-12, atol=1e-12)
     if isinstance(theirs, Exception):
         backward_op = str(theirs).split("aten::")[1].split()[0]  # "derivative for aten::hardsigmoid_backward is not implemented"
         assert isinstance(ours, GraphcError) and f"{backward_op}: the derivative is not implemented" in str(ours), ours

@@ -130,9 +130,11 @@ def _contract(x: Node, xl: Labels, y: Node, yl: Labels, later: set[str], sizes: 
     own_x = [label for label in xl if label not in yl]
     own_y = [label for label in yl if label not in xl]
     shape = [sizes[label] for label in batch]
-    if not inner and x.dtype != y.dtype:  # torch multiplies such a pair, promoting the dtypes; a matmul takes one
-        left = b.reshape(_arrange(x, xl, batch + own_x, sizes), shape + [sizes[label] for label in own_x] + [1] * len(own_y))
-        right = b.reshape(_arrange(y, yl, batch + own_y, sizes), shape + [1] * len(own_x) + [sizes[label] for label in own_y])
+    # torch multiplies a pair that shares no summed label but labels of size 1 (``ab,bz->`` with b of 1),
+    # promoting the dtypes; a matmul takes one dtype.
+    if x.dtype != y.dtype and builtins.all(dims_equal(sizes[label], 1) for label in inner):
+        left = b.reshape(_arrange(x, xl, batch + own_x + inner, sizes), shape + [sizes[label] for label in own_x] + [1] * len(own_y))
+        right = b.reshape(_arrange(y, yl, batch + inner + own_y, sizes), shape + [1] * len(own_x) + [sizes[label] for label in own_y])
         return b.mul(left, right), batch + own_x + own_y
     left = _arrange(x, xl, batch + own_x + inner, sizes)
     right = _arrange(y, yl, batch + inner + own_y, sizes)

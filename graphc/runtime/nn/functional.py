@@ -634,11 +634,20 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     return _written(input, _F.where(inside, x, clamped), inplace, "hardtanh_")
 
 
+# torch's hardsigmoid_backward multiplies by one sixth held as a float (``1.0f / 6.0f``), also in float64.
+_ONE_SIXTH_FLOAT32 = float(np.float32(1.0) / np.float32(6.0))
+
+
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    """Its gradient requires grad but has no derivative, as torch's hardsigmoid_backward."""
+    """Differentiated as torch's hardsigmoid_backward: ``g * float32(1/6)`` inside (-3, 3), 0 outside (a float64
+    gradient of ``x / 6`` differed from torch's by 3e-8 relative); that gradient requires grad but has no derivative."""
     x = _F.backward_reads(input, "hardsigmoid_backward_reads")
     inside = _F.logical_and(_F.gt(x, -3.0), _F.lt(x, 3.0))
     result = _F.where(inside, _F.add(_F.div(x, 6.0), 0.5), _F.where(_F.le(x, -3.0), 0.0, 1.0))
+    node = _F.node_of(x)
+    if is_grad_enabled() and node.requires_grad:
+        slope = b.where(_F.node_of(inside), b.full_like(node, _ONE_SIXTH_FLOAT32), 0.0)
+        result = _F.wrap(emit("custom_vjp", _F.node_of(result), node, slope, rule="slope"))
     return _written(input, result, inplace, "hardsigmoid_")
 
 
@@ -1589,7 +1598,8 @@ def kl_div(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any 
         xlogy = _F.where(_F.eq(target, 0), 0.0, _F.mul(target, _F.log(_F.where(_F.eq(target, 0), 1.0, target))))
         loss = _F.sub(xlogy, _F.mul(target, input))
     if reduction == "batchmean":
-        return _F.div(_F.sum(loss), float(input.shape[0])) if input.ndim and isinstance(input.shape[0], int) else _F.sum(loss)
+        # torch divides by the batch size (a size node when the batch is symbolic); a 0-d input's sum stays.
+        return _F.div(_F.sum(loss), input.shape[0]) if input.ndim else _F.sum(loss)
     _check_reduction(reduction)
     return _reduce(loss, reduction)
 
