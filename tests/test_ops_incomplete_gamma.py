@@ -52,10 +52,15 @@ def test_float64_values_match_torch_on_a_grid_and_at_the_edges(backend: str, fn:
     edges = slice(len(GRID_A), None)
     np.testing.assert_array_equal(ours[edges], theirs[edges])
     # Where they differ by more, far from a, torch's exp(a log x - x - lgamma(a)) carries its terms' rounding
-    # (2e-12 at a = 1874, x = 1000): there graphc must be nearer the exact value, and within 3e-13 of it.
+    # (2e-12 at a = 1874, x = 1000): there graphc must be nearer the exact value, and within 3e-13 of it. Or
+    # be torch's value for that element alone: on an AVX-512 CPU torch's vectorized loop rounds some elements
+    # otherwise than its scalar one (a = 464, x = 169: 2e-14 off mpmath in the grid, 4e-13 alone, as graphc).
     apart = np.nonzero(~np.isclose(ours, theirs, rtol=3e-13, atol=1e-300) & ~np.isnan(theirs))[0]
     assert len(apart) <= 12, [(a[i], x[i]) for i in apart]
     for i in apart:
+        alone = _both(fn, a[i : i + 1], x[i : i + 1])[1][0]
+        if ours[i] == alone:
+            continue
         exact = _mpmath(fn, a[i], x[i])
         assert abs(ours[i] - exact) < abs(theirs[i] - exact) and abs(ours[i] - exact) <= 3e-13 * exact, (a[i], x[i])
 
