@@ -301,7 +301,7 @@ def t_loss(g: Generator) -> Step:
         weight = ""
         if g.chance(0.3):
             w = g.fresh((classes,), set(), x.dtype if x.dtype in ("float32", "float64") else g.float_dtype)
-            weight = f", weight={w.name}.abs() + 0.5"
+            weight = f", weight={w.name}.detach().abs() + 0.5"  # torch refuses a weight that requires grad
         expr = f"{F}.cross_entropy({x.name}, {target.name}{weight}, reduction={reduction!r}, label_smoothing={smoothing})"
         rows_n = (rows if reduction == "sum" else 1) if rows is not None else 1
         scale = 8.0 if weight and reduction == "mean" else 3.0  # a weighted mean divides by the weights' sum

@@ -723,12 +723,19 @@ def _log_softmax(x: Node, axes: tuple[int, ...]) -> Node:
 
 def all(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     x = b.cast(node_of(input), dtypes.bool_)
-    return eq(wrap(b.reduce("sum", b.unary("logical_not", x), dim, keepdim)), 0)
+    return _truth_as(input, eq(wrap(b.reduce("sum", b.unary("logical_not", x), dim, keepdim)), 0))
 
 
 def any(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     x = b.cast(node_of(input), dtypes.bool_)
-    return gt(wrap(b.reduce("sum", x, dim, keepdim)), 0)
+    return _truth_as(input, gt(wrap(b.reduce("sum", x, dim, keepdim)), 0))
+
+
+def _truth_as(input: Tensor, found: Tensor) -> Tensor:
+    """torch's any/all of a uint8 tensor give uint8 0/1 (its older boolean type); of any other, bool."""
+    if node_of(input).dtype == dtypes.uint8:
+        return wrap(b.cast(node_of(found), dtypes.uint8))
+    return found
 
 
 # ------------------------------------------------------------------ linear algebra
