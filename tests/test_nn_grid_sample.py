@@ -101,14 +101,13 @@ def test_compiled_grid_sample_has_a_symbolic_batch() -> None:
     check_compiled_batches(sample, lambda batch: (rng.standard_normal((batch, 1, 2, 3)), _grid(batch, 2, 2, 2)), "numpy")
 
 
-def test_compiled_spatial_transformer_matches_torch() -> None:
-    """affine_grid then bilinear grid_sample compiled to Triton kernels: the image and theta get torch's gradients."""
+def _check_compiled_transformer(x: np.ndarray, theta: np.ndarray, size: tuple[int, ...], padding: str) -> None:
+    """affine_grid to ``size`` then grid_sample, compiled to Triton kernels: values and the gradients of x and theta are torch's."""
     pytest.importorskip("triton")
-    x, theta = rng.standard_normal((2, 1, 3, 3)), rng.standard_normal((2, 2, 3)) * 0.8
 
     def transform(T: object, x: object, theta: object) -> object:
-        grid = functional(T).affine_grid(theta, (2, 1, 2, 3), align_corners=False)
-        return functional(T).grid_sample(x, grid, padding_mode="border", align_corners=False)
+        grid = functional(T).affine_grid(theta, size, align_corners=False)
+        return functional(T).grid_sample(x, grid, padding_mode=padding, align_corners=False)
 
     def step(x: graphc.Tensor, theta: graphc.Tensor) -> tuple:
         out = transform(graphc, x, theta)
@@ -120,6 +119,11 @@ def test_compiled_spatial_transformer_matches_torch() -> None:
     expected = transform(torch, *theirs)
     expected.sum().backward()
     assert_matches(list(graphc.compile(step, backend="triton")(*ours)), [expected, *(t.grad for t in theirs)], 1e-9, 1e-9)
+
+
+def test_compiled_spatial_transformer_matches_torch() -> None:
+    """affine_grid then bilinear grid_sample compiled to Triton kernels: the image and theta get torch's gradients."""
+    _check_compiled_transformer(rng.standard_normal((2, 1, 3, 3)), rng.standard_normal((2, 2, 3)) * 0.8, (2, 1, 2, 3), "border")
 
 
 def test_grid_sample_refuses_bad_arguments_naming_the_op() -> None:
@@ -290,23 +294,7 @@ def test_compiled_grid_sample_of_volumes_has_a_symbolic_batch() -> None:
 
 def test_compiled_volume_transformer_matches_torch() -> None:
     """3-d affine_grid then trilinear grid_sample compiled to Triton kernels: the volume and theta get torch's gradients."""
-    pytest.importorskip("triton")
-    x, theta = rng.standard_normal((1, 1, 2, 3, 3)), rng.standard_normal((1, 3, 4)) * 0.8
-
-    def transform(T: object, x: object, theta: object) -> object:
-        grid = functional(T).affine_grid(theta, (1, 1, 2, 2, 3), align_corners=False)
-        return functional(T).grid_sample(x, grid, padding_mode="zeros", align_corners=False)
-
-    def step(x: graphc.Tensor, theta: graphc.Tensor) -> tuple:
-        out = transform(graphc, x, theta)
-        out.sum().backward()
-        return out, x.grad, theta.grad
-
-    ours = [graphc.tensor(a, requires_grad=True) for a in (x, theta)]
-    theirs = [torch.tensor(a, requires_grad=True) for a in (x, theta)]
-    expected = transform(torch, *theirs)
-    expected.sum().backward()
-    assert_matches(list(graphc.compile(step, backend="triton")(*ours)), [expected, *(t.grad for t in theirs)], 1e-9, 1e-9)
+    _check_compiled_transformer(rng.standard_normal((1, 1, 2, 3, 3)), rng.standard_normal((1, 3, 4)) * 0.8, (1, 1, 2, 2, 3), "zeros")
 
 
 class _VolumeTransformer(torch.nn.Module):
