@@ -117,6 +117,18 @@ def test_nan_wins_max_maximum_and_argmax_as_in_torch(loops_everywhere: list[str]
     assert loops_everywhere
 
 
+def test_a_sum_over_an_empty_slice_and_its_gradient_run_in_c_loops(loops_everywhere: list[str]) -> None:
+    """The merged loops over [2,0,2,2] delinearized their index by the empty axis: division by zero (fuzzer seed 7848)."""
+    x = np.random.default_rng(0).standard_normal((2, 2, 2, 2))
+    g, t = graphc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    total, expected = g[:, 1:0].sum(), t[:, 1:0].sum()
+    total.backward()
+    expected.backward()
+    assert_matches(total, expected)
+    assert_matches(g.grad, t.grad)
+    assert loops_everywhere
+
+
 def test_small_ints_compute_in_their_own_c_type_and_wrap_as_torch(loops_everywhere: list[str]) -> None:
     """Each uint8 node is a uint8_t variable, so ``(x + 100) > 50`` compares the wrapped sum; a float
     converts through int64 (truncated, then wrapped), and a uint8 sum wraps in its accumulator."""

@@ -220,6 +220,13 @@ def test_prelu_per_channel() -> None:
     compare_modules(g, t, [rng.standard_normal((2, 4, 3))])
 
 
+@pytest.mark.parametrize("shape", [(), (5,), (2, 3)])
+def test_prelu_with_one_weight_keeps_the_inputs_shape(shape: tuple[int, ...]) -> None:
+    """A [1] weight broadcast a 0-d input to [1] (fuzzer seed 9025); torch keeps the input's shape. Weight gradient included."""
+    x = rng.standard_normal(shape) * 3
+    compare_functions(F.prelu, torch.nn.functional.prelu, [x, np.array([0.25])])
+
+
 def test_hardsigmoid_values_and_float64_gradient_match_torch() -> None:
     """torch's hardsigmoid backward multiplies by one sixth held as a float32, also in float64: graphc's gradient
     is torch's to the last bit (it was the exact 1/6, 3e-8 off)."""

@@ -464,7 +464,8 @@ def delinearize(offset: Lin, shape: tuple[Dim, ...]) -> tuple[Lin, ...]:
             out.append(Lin())
             continue
         e = floordiv(offset, stride)
-        if i:  # the outermost index needs no modulo: the offset is in range
+        empty = isinstance(shape[i], int) and shape[i] == 0  # no offset is in range: a modulo would divide by 0
+        if i and not empty:  # the outermost index needs no modulo: the offset is in range
             e = mod(e, shape[i])
         out.append(e)
     return tuple(out)

@@ -560,7 +560,9 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """``max(0, x) + weight * min(0, x)``, one weight per channel (dimension 1) or one for all. Both operands
     are marked as those of torch's prelu_kernel_backward, which states zeros for what no other path reaches."""
     x, w = _F.backward_reads(input), _F.backward_reads(weight)
-    if weight.numel() != 1 and input.ndim >= 2:
+    if weight.numel() == 1:  # one weight for all: 0-d, so the result has the input's shape (a 0-d input stays 0-d)
+        w = _F.reshape(w, ())
+    elif input.ndim >= 2:
         w = _F.reshape(w, (-1,) + (1,) * (input.ndim - 2))
     value = _F.where(_F.gt(x, 0), x, _F.mul(w, x))
     if not (is_grad_enabled() and (input.requires_grad or weight.requires_grad)):
