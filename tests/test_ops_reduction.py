@@ -193,6 +193,17 @@ def test_logsumexp_infinities(backend: str) -> None:
     assert_matches(graphc.logsumexp(g, 1), torch.logsumexp(t, 1))
 
 
+def test_a_sum_over_an_empty_slice_and_its_gradient_match_torch(backend: str) -> None:
+    """Code generation divided by the empty axis of [2,0,2,2] when it delinearized an index (fuzzer seeds 7848, 9767)."""
+    x = np.random.default_rng(0).standard_normal((2, 2, 2, 2))
+    g, t = graphc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    total, expected = g[:, 1:0].sum(), t[:, 1:0].sum()
+    total.backward()
+    expected.backward()
+    assert_matches(total, expected)
+    assert_matches(g.grad, t.grad)
+
+
 @pytest.mark.parametrize("dtype", ["bool", "uint8", "int32", "float32"])
 def test_all_any(backend: str, dtype: str) -> None:
     """Of a uint8 tensor torch gives uint8 0/1, of any other bool (the fuzzer's seed 1390 found uint8 given as bool)."""
